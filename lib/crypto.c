@@ -1,0 +1,185 @@
+/* crypto.c — the only file that includes sodium.h. See crypto.h. */
+#include "crypto.h"
+
+#include <sodium.h>
+#include <string.h>
+
+_Static_assert(sizeof(knoop_hasher_t) >= sizeof(crypto_generichash_state),
+               "knoop_hasher_t too small for crypto_generichash_state");
+
+int knoop_crypto_init(void)
+{
+    return sodium_init() < 0 ? KNOOP_EIO : KNOOP_OK;
+}
+
+void knoop_hash(uint8_t out[KNOOP_HASH_LEN], const void *data, size_t len)
+{
+    crypto_generichash(out, KNOOP_HASH_LEN, data, len, NULL, 0);
+}
+
+void knoop_chain(uint8_t out[KNOOP_HASH_LEN], const uint8_t prev[KNOOP_HASH_LEN],
+                 const uint8_t *body, size_t body_len)
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, KNOOP_HASH_LEN);
+    crypto_generichash_update(&st, prev, KNOOP_HASH_LEN);
+    crypto_generichash_update(&st, body, body_len);
+    crypto_generichash_final(&st, out, KNOOP_HASH_LEN);
+}
+
+void knoop_hasher_init(knoop_hasher_t *h)
+{
+    crypto_generichash_init((crypto_generichash_state *) h->opaque, NULL, 0, KNOOP_HASH_LEN);
+}
+
+void knoop_hasher_update(knoop_hasher_t *h, const void *data, size_t len)
+{
+    crypto_generichash_update((crypto_generichash_state *) h->opaque, data, len);
+}
+
+void knoop_hasher_final(knoop_hasher_t *h, uint8_t out[KNOOP_HASH_LEN])
+{
+    crypto_generichash_final((crypto_generichash_state *) h->opaque, out, KNOOP_HASH_LEN);
+}
+
+void knoop_random(void *buf, size_t len)
+{
+    randombytes_buf(buf, len);
+}
+
+void knoop_sign_keypair(uint8_t pk[KNOOP_PK_LEN], uint8_t sk[KNOOP_SK_LEN],
+                        uint8_t seed_out[KNOOP_SEED_LEN])
+{
+    randombytes_buf(seed_out, KNOOP_SEED_LEN);
+    crypto_sign_seed_keypair(pk, sk, seed_out);
+}
+
+void knoop_sign_seed_keypair(uint8_t pk[KNOOP_PK_LEN], uint8_t sk[KNOOP_SK_LEN],
+                             const uint8_t seed[KNOOP_SEED_LEN])
+{
+    crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+int knoop_curve_from_sign_pk(uint8_t curve_pk[KNOOP_CURVE_LEN], const uint8_t pk[KNOOP_PK_LEN])
+{
+    return crypto_sign_ed25519_pk_to_curve25519(curve_pk, pk) == 0 ? KNOOP_OK : KNOOP_EINVAL;
+}
+
+void knoop_curve_from_sign_sk(uint8_t curve_sk[KNOOP_CURVE_LEN], const uint8_t sk[KNOOP_SK_LEN])
+{
+    crypto_sign_ed25519_sk_to_curve25519(curve_sk, sk);
+}
+
+/* The signed statement, fields length-prefixed so no two different heads
+ * serialise alike. */
+static size_t s_head_statement(uint8_t *out, size_t cap, const char *origin,
+                               const char *topic, uint64_t epoch, uint64_t seq,
+                               const uint8_t chain[KNOOP_HASH_LEN])
+{
+    static const char tag[] = "knoop-head-v1";
+    const void *parts[6];
+    size_t lens[6];
+    uint8_t e[8], s[8];
+    knoop_put_be64(e, epoch);
+    knoop_put_be64(s, seq);
+    parts[0] = tag;    lens[0] = sizeof tag - 1;
+    parts[1] = origin; lens[1] = strlen(origin);
+    parts[2] = topic;  lens[2] = strlen(topic);
+    parts[3] = e;      lens[3] = 8;
+    parts[4] = s;      lens[4] = 8;
+    parts[5] = chain;  lens[5] = KNOOP_HASH_LEN;
+    size_t n = 0;
+    for (int i = 0; i < 6; i++) {
+        if (n + 4 + lens[i] > cap)
+            return 0;
+        out[n++] = (uint8_t) (lens[i] >> 24);
+        out[n++] = (uint8_t) (lens[i] >> 16);
+        out[n++] = (uint8_t) (lens[i] >> 8);
+        out[n++] = (uint8_t) lens[i];
+        memcpy(out + n, parts[i], lens[i]);
+        n += lens[i];
+    }
+    return n;
+}
+
+#define HEAD_STATEMENT_MAX (6 * 4 + 13 + KNOOP_ID_MAX + KNOOP_TOPIC_MAX + 16 + KNOOP_HASH_LEN)
+
+void knoop_head_sign(uint8_t sig[KNOOP_SIG_LEN], const uint8_t sk[KNOOP_SK_LEN],
+                     const char *origin, const char *topic, uint64_t epoch,
+                     uint64_t seq, const uint8_t chain[KNOOP_HASH_LEN])
+{
+    uint8_t st[HEAD_STATEMENT_MAX];
+    size_t n = s_head_statement(st, sizeof st, origin, topic, epoch, seq, chain);
+    /* Origin and topic are validated before signing; an overlong one is a
+     * programmer error, and an all-zero signature never verifies. */
+    if (n == 0) {
+        memset(sig, 0, KNOOP_SIG_LEN);
+        return;
+    }
+    crypto_sign_detached(sig, NULL, st, n, sk);
+}
+
+int knoop_head_verify(const uint8_t sig[KNOOP_SIG_LEN], const uint8_t pk[KNOOP_PK_LEN],
+                      const char *origin, const char *topic, uint64_t epoch,
+                      uint64_t seq, const uint8_t chain[KNOOP_HASH_LEN])
+{
+    uint8_t st[HEAD_STATEMENT_MAX];
+    size_t n = s_head_statement(st, sizeof st, origin, topic, epoch, seq, chain);
+    if (n == 0)
+        return KNOOP_ESIG;
+    return crypto_sign_verify_detached(sig, st, n, pk) == 0 ? KNOOP_OK : KNOOP_ESIG;
+}
+
+void knoop_wipe(void *p, size_t len)
+{
+    sodium_memzero(p, len);
+}
+
+void knoop_hex_encode(char *out, const uint8_t *data, size_t len)
+{
+    sodium_bin2hex(out, 2 * len + 1, data, len);
+}
+
+long knoop_hex_decode(uint8_t *out, size_t out_max, const char *hex)
+{
+    size_t n = 0;
+    const char *end = NULL;
+    size_t hl = strlen(hex);
+    if (hl % 2)
+        return KNOOP_EMALFORMED;
+    if (hl / 2 > out_max)
+        return KNOOP_ETOOBIG;
+    if (sodium_hex2bin(out, out_max, hex, hl, NULL, &n, &end) != 0 || (end && *end))
+        return KNOOP_EMALFORMED;
+    return (long) n;
+}
+
+size_t knoop_base64_size(size_t len)
+{
+    return sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+}
+
+void knoop_base64_encode(char *out, size_t out_size, const uint8_t *data, size_t len)
+{
+    sodium_bin2base64(out, out_size, data, len, sodium_base64_VARIANT_ORIGINAL);
+}
+
+long knoop_base64_decode(uint8_t *out, size_t out_max, const char *b64)
+{
+    size_t n = 0;
+    const char *end = NULL;
+    size_t bl = strlen(b64);
+    if (bl / 4 * 3 > out_max + 2)
+        return KNOOP_ETOOBIG;
+    if (sodium_base642bin(out, out_max, b64, bl, NULL, &n, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 || (end && *end))
+        return KNOOP_EMALFORMED;
+    return (long) n;
+}
+
+void knoop_fingerprint(char out[17], const uint8_t *pk, size_t len)
+{
+    uint8_t h[8];
+    crypto_generichash(h, sizeof h, pk, len, NULL, 0);
+    sodium_bin2hex(out, 17, h, sizeof h);
+}

@@ -1,0 +1,77 @@
+/*
+ * crypto.h — every cryptographic primitive knooppunt uses, behind one file
+ * (the only one that includes sodium.h).
+ *
+ *   chain(m)  = BLAKE2b-256(prev || body)
+ *   head sig  = Ed25519( "knoop-head-v1" || origin || topic || epoch || seq || chain )
+ *               every field prefixed with its length as 4 bytes big-endian;
+ *               epoch and seq are 8 bytes big-endian.
+ *
+ * A head signature covers the chain value of one message, and through the
+ * chain every message of its stream before it.
+ *
+ * knoop_crypto_init() must run once before anything else here (it is cheap
+ * and idempotent; key, trust and journal constructors call it).
+ */
+#ifndef KNOOP_CRYPTO_H
+#define KNOOP_CRYPTO_H
+
+#include "knoop.h"
+
+#define KNOOP_SEED_LEN   32   /* Ed25519 seed: the secret in a key file */
+#define KNOOP_SK_LEN     64   /* expanded Ed25519 secret key */
+#define KNOOP_CURVE_LEN  32   /* Curve25519 key, public or secret */
+
+/* Initialise libsodium. KNOOP_EIO if it cannot be. */
+int  knoop_crypto_init(void);
+
+/* out = BLAKE2b-256 of data. */
+void knoop_hash(uint8_t out[KNOOP_HASH_LEN], const void *data, size_t len);
+/* out = BLAKE2b-256(prev || body). */
+void knoop_chain(uint8_t out[KNOOP_HASH_LEN], const uint8_t prev[KNOOP_HASH_LEN],
+                 const uint8_t *body, size_t body_len);
+/* Incremental BLAKE2b-256 for digests over many rows. */
+typedef struct { uint8_t opaque[384] __attribute__((aligned(64))); } knoop_hasher_t;
+void knoop_hasher_init(knoop_hasher_t *h);
+void knoop_hasher_update(knoop_hasher_t *h, const void *data, size_t len);
+void knoop_hasher_final(knoop_hasher_t *h, uint8_t out[KNOOP_HASH_LEN]);
+
+/* Fill buf with cryptographically random bytes. */
+void knoop_random(void *buf, size_t len);
+
+/* New Ed25519 key pair from random or from a given seed. */
+void knoop_sign_keypair(uint8_t pk[KNOOP_PK_LEN], uint8_t sk[KNOOP_SK_LEN],
+                        uint8_t seed_out[KNOOP_SEED_LEN]);
+void knoop_sign_seed_keypair(uint8_t pk[KNOOP_PK_LEN], uint8_t sk[KNOOP_SK_LEN],
+                             const uint8_t seed[KNOOP_SEED_LEN]);
+/* The Curve25519 keys for CurveZMQ derived from the Ed25519 ones.
+ * KNOOP_EINVAL for a public key that is not a valid curve point. */
+int  knoop_curve_from_sign_pk(uint8_t curve_pk[KNOOP_CURVE_LEN], const uint8_t pk[KNOOP_PK_LEN]);
+void knoop_curve_from_sign_sk(uint8_t curve_sk[KNOOP_CURVE_LEN], const uint8_t sk[KNOOP_SK_LEN]);
+
+/* Sign / verify a stream head (see top of file). origin and topic are
+ * NUL-terminated. verify returns KNOOP_OK or KNOOP_ESIG. */
+void knoop_head_sign(uint8_t sig[KNOOP_SIG_LEN], const uint8_t sk[KNOOP_SK_LEN],
+                     const char *origin, const char *topic, uint64_t epoch,
+                     uint64_t seq, const uint8_t chain[KNOOP_HASH_LEN]);
+int  knoop_head_verify(const uint8_t sig[KNOOP_SIG_LEN], const uint8_t pk[KNOOP_PK_LEN],
+                       const char *origin, const char *topic, uint64_t epoch,
+                       uint64_t seq, const uint8_t chain[KNOOP_HASH_LEN]);
+
+/* Wipe secret material. */
+void knoop_wipe(void *p, size_t len);
+
+/* Hex and base64 (standard alphabet, padded). Encoders NUL-terminate and
+ * need out_size >= 2*len+1 resp. knoop_base64_size(len). Decoders return the
+ * decoded length or a negative KNOOP_E* code (KNOOP_EMALFORMED, KNOOP_ETOOBIG). */
+void   knoop_hex_encode(char *out, const uint8_t *data, size_t len);
+long   knoop_hex_decode(uint8_t *out, size_t out_max, const char *hex);
+size_t knoop_base64_size(size_t len);
+void   knoop_base64_encode(char *out, size_t out_size, const uint8_t *data, size_t len);
+long   knoop_base64_decode(uint8_t *out, size_t out_max, const char *b64);
+
+/* Short public-key fingerprint for logs: first 8 bytes of BLAKE2b(pk) in hex
+ * (17 bytes with NUL). Never derived from secret material. */
+void knoop_fingerprint(char out[17], const uint8_t *pk, size_t len);
+
+#endif

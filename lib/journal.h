@@ -1,0 +1,151 @@
+/*
+ * journal.h — the LMDB journal: a set of hash-chained streams, the arrival
+ * log, the state view (beeld), cursors and metadata. The only file that
+ * includes lmdb.h is journal.c.
+ *
+ * Layout (DESIGN.md, "Journal layout"): named databases
+ *   msg     stream(8 BE) || seq(8 BE)      -> envelope bytes
+ *   log     position(8 BE)                 -> stream || seq
+ *   stream  stream(8 BE)                   -> hwm, max seq, verified seq, epoch,
+ *                                             head hash at hwm, flags, origin, topic
+ *   state   topic 0 key                    -> hlc || stream || seq || origin
+ *   cursor  name                           -> opaque bytes
+ *   meta    name                           -> schema version, partner id, epoch
+ *   fork    stream || seq || chain         -> envelope bytes of a conflicting copy
+ *
+ * Semantics of append:
+ *   - (stream, seq) already stored with the same chain: duplicate, dropped
+ *     (KNOOP_EDUPLICATE in the per-message result; not an error);
+ *     with a different chain: a fork, the copy kept in `fork` as evidence,
+ *     the stream flagged, KNOOP_EFORK.
+ *   - seq == hwm + 1 must link: prev == head, else KNOOP_ECHAIN (refused).
+ *   - seq > hwm + 1 is kept (out of order); hwm advances only over the
+ *     contiguous prefix, checking every link on the way.
+ *   - with a trust store, a signed head is verified first (KNOOP_ESIG,
+ *     KNOOP_EUNKNOWN refuse the message); `verified` is the highest seq <= hwm
+ *     covered by a valid head signature.
+ *   - the state view takes every ACTUAL message as it enters the contiguous
+ *     prefix; the winner per (topic, key) is the highest (hlc, origin), so
+ *     journals holding the same streams hold the same picture.
+ *
+ * Durability: by default a returned append has been fsynced (no MDB_NOSYNC,
+ * no MDB_NOMETASYNC, no MDB_WRITEMAP). KNOOP_JOURNAL_RELAXED trades that for
+ * speed and is logged as "relaxed durability" when used. A full map grows
+ * (doubling, up to map_max); a full disk or map at its limit is KNOOP_EFULL.
+ *
+ * Threading: one knoop_journal_t per thread; other processes may open the
+ * same journal read-only while one process writes. Callback data (envelope
+ * bytes) is valid only during the callback: copy what you keep.
+ */
+#ifndef KNOOP_JOURNAL_H
+#define KNOOP_JOURNAL_H
+
+#include "knoop.h"
+#include "keys.h"
+#include "msg.h"
+
+#define KNOOP_JOURNAL_SCHEMA 1
+
+typedef struct knoop_journal_t knoop_journal_t;
+
+#define KNOOP_JOURNAL_READONLY 1u   /* open an existing journal read-only */
+#define KNOOP_JOURNAL_RELAXED  2u   /* relaxed durability: no fsync per commit */
+
+typedef struct {
+    const char          *path;      /* directory; created for writing if missing */
+    unsigned             flags;     /* KNOOP_JOURNAL_* */
+    size_t               map_size;  /* initial map size; 0 = 64 MiB */
+    size_t               map_max;   /* growth limit; 0 = 1 TiB */
+    const char          *partner;   /* recorded at creation when not NULL */
+    const knoop_trust_t *trust;     /* verify head signatures on append when set */
+} knoop_journal_opts_t;
+
+/* Open or create. Errors: KNOOP_ENOTFOUND (read-only and absent),
+ * KNOOP_EBUSY (another process has it open for writing), KNOOP_EVERSION,
+ * KNOOP_EIO, KNOOP_EPERM. */
+int  knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out);
+void knoop_journal_destroy(knoop_journal_t **self_p);
+
+/* The random epoch made when this journal was created (never 0). */
+uint64_t    knoop_journal_epoch(const knoop_journal_t *self);
+/* Partner id recorded at creation, or "" (borrowed, lives with self). */
+const char *knoop_journal_partner(const knoop_journal_t *self);
+
+/* Append a batch in one write transaction. results[i] gets the outcome of
+ * msgs[i]: KNOOP_OK (stored), KNOOP_EDUPLICATE, KNOOP_EFORK, KNOOP_ECHAIN,
+ * KNOOP_ESIG, KNOOP_EUNKNOWN, KNOOP_ECOLLISION. The return value is the fate
+ * of the transaction: KNOOP_OK (committed and, unless relaxed, durable) or
+ * KNOOP_EFULL / KNOOP_EIO / KNOOP_EPERM (read-only), in which case nothing of
+ * the batch was stored. */
+int  knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
+                          size_t n, int *results);
+
+typedef struct {
+    uint64_t stream;
+    char     origin[KNOOP_ID_MAX + 1];
+    char     topic[KNOOP_TOPIC_MAX + 1];
+    uint64_t epoch;
+    uint64_t hwm;          /* highest contiguous seq */
+    uint64_t max_seq;      /* highest seq stored */
+    uint64_t verified;     /* highest seq covered by a valid head signature */
+    uint8_t  head[KNOOP_HASH_LEN];   /* chain(hwm); zeros when hwm == 0 */
+    uint32_t flags;        /* KNOOP_STREAM_* */
+} knoop_stream_info_t;
+
+#define KNOOP_STREAM_FORKED 1u
+
+/* One stream's row. KNOOP_ENOTFOUND if absent. */
+int  knoop_journal_stream(knoop_journal_t *self, uint64_t stream, knoop_stream_info_t *out);
+
+/* The stream vector for a pattern (NULL or ">" for all), sorted by stream
+ * id. *rows is malloc'd (free()); *n may be 0. */
+int  knoop_journal_vector(knoop_journal_t *self, const char *pattern,
+                          knoop_stream_info_t **rows, size_t *n);
+/* Convergence digest over rows with hwm > 0: BLAKE2b-256 of the sorted
+ * (stream, hwm, head) list. Equal digests = same information. */
+void knoop_vector_digest(const knoop_stream_info_t *rows, size_t n,
+                         uint8_t out[KNOOP_HASH_LEN]);
+
+/* Callback for reads: return non-zero to stop early (the read then returns
+ * that value). `env` is valid only during the call. */
+typedef int (knoop_journal_msg_fn)(void *arg, uint64_t pos, uint64_t stream,
+                                   uint64_t seq, const uint8_t *env, size_t len);
+
+/* Messages of one stream with from <= seq <= to (to = UINT64_MAX for all),
+ * in seq order, pos = 0. Gaps are skipped. */
+int  knoop_journal_read_stream(knoop_journal_t *self, uint64_t stream, uint64_t from,
+                               uint64_t to, knoop_journal_msg_fn *fn, void *arg);
+/* Messages in arrival order from log position `from` (first is 1), at most
+ * max (0 = no limit). *next receives the position to continue from. */
+int  knoop_journal_tail(knoop_journal_t *self, uint64_t from, size_t max,
+                        knoop_journal_msg_fn *fn, void *arg, uint64_t *next);
+/* One message, copied into out (appended). KNOOP_ENOTFOUND if absent. */
+int  knoop_journal_get(knoop_journal_t *self, uint64_t stream, uint64_t seq,
+                       knoop_buf_t *out);
+
+/* The state view (beeld): the winner per (topic, key) for topics matching
+ * pattern, in (topic, key) order. `key` is "" when the topic is the key. */
+typedef int (knoop_journal_state_fn)(void *arg, const char *topic, const char *key,
+                                     uint64_t stream, uint64_t seq,
+                                     const uint8_t *env, size_t len);
+int  knoop_journal_state(knoop_journal_t *self, const char *pattern,
+                         knoop_journal_state_fn *fn, void *arg);
+
+/* Named cursors (durable subscribers, peers): opaque bytes. get appends to
+ * out; KNOOP_ENOTFOUND when unset. put commits durably. */
+int  knoop_journal_cursor_get(knoop_journal_t *self, const char *name, knoop_buf_t *out);
+int  knoop_journal_cursor_put(knoop_journal_t *self, const char *name,
+                              const void *data, size_t len);
+
+typedef struct {
+    uint64_t stored, duplicates, forks, chain_errors, sig_errors, unknown_origin,
+             collisions, commits, map_grows, full_errors;
+    size_t   map_size;
+} knoop_journal_stats_t;
+void knoop_journal_stats(const knoop_journal_t *self, knoop_journal_stats_t *out);
+
+/* Clear reader slots of dead processes (also done at open and every 10 s of
+ * appends). Returns the number cleared, or a negative error. */
+int  knoop_journal_reader_check(knoop_journal_t *self);
+
+#endif

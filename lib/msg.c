@@ -1,0 +1,291 @@
+/* msg.c — envelope build and the checked parse gate. See msg.h. */
+#include "msg.h"
+#include "crypto.h"
+#include "topic.h"
+
+#include "knoop/v1/envelope.pb-c.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+    Knoop__V1__Envelope *env;
+    Knoop__V1__Body     *body;
+} s_priv_t;
+
+static const uint8_t s_zero_hash[KNOOP_HASH_LEN];
+
+uint64_t knoop_stream_id(const char *origin, const char *topic, uint64_t epoch)
+{
+    knoop_hasher_t h;
+    uint8_t zero = 0, e[8], out[KNOOP_HASH_LEN];
+    knoop_put_be64(e, epoch);
+    knoop_hasher_init(&h);
+    knoop_hasher_update(&h, origin, strlen(origin));
+    knoop_hasher_update(&h, &zero, 1);
+    knoop_hasher_update(&h, topic, strlen(topic));
+    knoop_hasher_update(&h, &zero, 1);
+    knoop_hasher_update(&h, e, 8);
+    knoop_hasher_final(&h, out);
+    return knoop_get_be64(out);
+}
+
+static bool s_type_valid(const char *t)
+{
+    size_t len = strnlen(t, KNOOP_TYPE_MAX + 1);
+    if (len > KNOOP_TYPE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+static bool s_key_valid(const char *k)
+{
+    size_t len = strnlen(k, KNOOP_KEY_MAX + 1);
+    if (len > KNOOP_KEY_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char) k[i] < 0x20 || k[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* Field checks shared by the parser and the builder. */
+static int s_check_body(const knoop_body_t *b)
+{
+    if (b->version != KNOOP_BODY_VERSION)
+        return KNOOP_EVERSION;
+    if (!knoop_id_valid(b->origin))
+        return KNOOP_EMALFORMED;
+    if (knoop_topic_validate(b->topic) != KNOOP_OK)
+        return KNOOP_ETOPIC;
+    if (b->epoch == 0 || b->seq == 0)
+        return KNOOP_EMALFORMED;
+    if (b->seq == 1 && memcmp(b->prev, s_zero_hash, KNOOP_HASH_LEN) != 0)
+        return KNOOP_ECHAIN;
+    if (!b->key || !s_key_valid(b->key) || !b->type || !s_type_valid(b->type))
+        return KNOOP_EMALFORMED;
+    if ((unsigned) b->priority > KNOOP_PRIO_FLASH)
+        return KNOOP_EMALFORMED;
+    if (b->status < KNOOP_STATUS_ACTUAL || b->status > KNOOP_STATUS_SYSTEM)
+        return KNOOP_EMALFORMED;
+    if (b->tlp < KNOOP_TLP_CLEAR || b->tlp > KNOOP_TLP_RED)
+        return KNOOP_EMALFORMED;
+    if (b->payload_len > KNOOP_PAYLOAD_MAX)
+        return KNOOP_ETOOBIG;
+    return KNOOP_OK;
+}
+
+int knoop_msg_parse(knoop_msg_t *m, const uint8_t *env, size_t len)
+{
+    memset(m, 0, sizeof *m);
+    if (!env || len == 0)
+        return KNOOP_EMALFORMED;
+    if (len > KNOOP_ENVELOPE_MAX)
+        return KNOOP_ETOOBIG;
+
+    s_priv_t *priv = calloc(1, sizeof *priv);
+    if (!priv)
+        return KNOOP_ENOMEM;
+    m->priv_ = priv;
+    int rc = KNOOP_EMALFORMED;
+
+    priv->env = knoop__v1__envelope__unpack(NULL, len, env);
+    if (!priv->env)
+        goto fail;
+    if (priv->env->body.len == 0)
+        goto fail;
+    if (priv->env->sig.len != 0 && priv->env->sig.len != KNOOP_SIG_LEN)
+        goto fail;
+    priv->body = knoop__v1__body__unpack(NULL, priv->env->body.len, priv->env->body.data);
+    if (!priv->body)
+        goto fail;
+
+    Knoop__V1__Body *pb = priv->body;
+    if (pb->prev.len != KNOOP_HASH_LEN) {
+        rc = KNOOP_EMALFORMED;
+        goto fail;
+    }
+    knoop_body_t *b = &m->b;
+    b->version = pb->version;
+    b->origin = pb->origin;
+    b->topic = pb->topic;
+    b->epoch = pb->epoch;
+    b->seq = pb->seq;
+    b->hlc = pb->hlc;
+    memcpy(b->prev, pb->prev.data, KNOOP_HASH_LEN);
+    b->key = pb->key;
+    b->type = pb->type;
+    b->priority = (knoop_priority_t) pb->priority;
+    b->status = (knoop_status_t) pb->status;
+    b->tlp = (knoop_tlp_t) pb->classification;
+    b->payload = pb->payload.data;
+    b->payload_len = pb->payload.len;
+    rc = s_check_body(b);
+    if (rc)
+        goto fail;
+
+    m->body = priv->env->body.data;
+    m->body_len = priv->env->body.len;
+    m->sig = priv->env->sig.len ? priv->env->sig.data : NULL;
+    knoop_chain(m->chain, b->prev, m->body, m->body_len);
+    m->stream = knoop_stream_id(b->origin, b->topic, b->epoch);
+    return KNOOP_OK;
+
+fail:
+    knoop_msg_clear(m);
+    return rc;
+}
+
+void knoop_msg_clear(knoop_msg_t *m)
+{
+    s_priv_t *priv = m->priv_;
+    if (priv) {
+        if (priv->body)
+            knoop__v1__body__free_unpacked(priv->body, NULL);
+        if (priv->env)
+            knoop__v1__envelope__free_unpacked(priv->env, NULL);
+        free(priv);
+    }
+    memset(m, 0, sizeof *m);
+}
+
+int knoop_msg_verify_sig(const knoop_msg_t *m, const uint8_t pk[KNOOP_PK_LEN])
+{
+    if (!m->sig)
+        return KNOOP_ENOTFOUND;
+    return knoop_head_verify(m->sig, pk, m->b.origin, m->b.topic, m->b.epoch,
+                             m->b.seq, m->chain);
+}
+
+static int s_pack_envelope(const uint8_t *body, size_t body_len, const uint8_t *sig,
+                           knoop_buf_t *out)
+{
+    Knoop__V1__Envelope env = KNOOP__V1__ENVELOPE__INIT;
+    env.body.data = (uint8_t *) body;
+    env.body.len = body_len;
+    if (sig) {
+        env.sig.data = (uint8_t *) sig;
+        env.sig.len = KNOOP_SIG_LEN;
+    }
+    size_t n = knoop__v1__envelope__get_packed_size(&env);
+    if (n > KNOOP_ENVELOPE_MAX)
+        return KNOOP_ETOOBIG;
+    int rc = knoop_buf_reserve(out, n);
+    if (rc)
+        return rc;
+    out->len += knoop__v1__envelope__pack(&env, out->data + out->len);
+    return KNOOP_OK;
+}
+
+int knoop_msg_build(const knoop_body_t *b, const uint8_t *sk, knoop_buf_t *out,
+                    uint8_t chain_out[KNOOP_HASH_LEN])
+{
+    int rc = s_check_body(b);
+    if (rc)
+        return rc;
+    Knoop__V1__Body pb = KNOOP__V1__BODY__INIT;
+    pb.version = b->version;
+    pb.origin = (char *) b->origin;
+    pb.topic = (char *) b->topic;
+    pb.epoch = b->epoch;
+    pb.seq = b->seq;
+    pb.hlc = b->hlc;
+    pb.prev.data = (uint8_t *) b->prev;
+    pb.prev.len = KNOOP_HASH_LEN;
+    pb.key = (char *) b->key;
+    pb.type = (char *) b->type;
+    pb.priority = (Knoop__V1__Priority) b->priority;
+    pb.status = (Knoop__V1__Status) b->status;
+    pb.classification = (Knoop__V1__Tlp) b->tlp;
+    pb.payload.data = (uint8_t *) b->payload;
+    pb.payload.len = b->payload_len;
+
+    size_t n = knoop__v1__body__get_packed_size(&pb);
+    if (n + 128 > KNOOP_ENVELOPE_MAX)
+        return KNOOP_ETOOBIG;
+    uint8_t stackbuf[4096];
+    uint8_t *body = n <= sizeof stackbuf ? stackbuf : malloc(n);
+    if (!body)
+        return KNOOP_ENOMEM;
+    knoop__v1__body__pack(&pb, body);
+
+    uint8_t chain[KNOOP_HASH_LEN], sig[KNOOP_SIG_LEN];
+    knoop_chain(chain, b->prev, body, n);
+    if (sk)
+        knoop_head_sign(sig, sk, b->origin, b->topic, b->epoch, b->seq, chain);
+    rc = s_pack_envelope(body, n, sk ? sig : NULL, out);
+    if (body != stackbuf)
+        free(body);
+    if (rc == KNOOP_OK && chain_out)
+        memcpy(chain_out, chain, KNOOP_HASH_LEN);
+    return rc;
+}
+
+int knoop_msg_resign(const knoop_msg_t *m, const uint8_t *sk, knoop_buf_t *out)
+{
+    uint8_t sig[KNOOP_SIG_LEN];
+    knoop_head_sign(sig, sk, m->b.origin, m->b.topic, m->b.epoch, m->b.seq, m->chain);
+    return s_pack_envelope(m->body, m->body_len, sig, out);
+}
+
+/* ---- enum names ---- */
+static const char *s_prio_names[] = { "routine", "immediate", "flash" };
+static const char *s_status_names[] = { "unspecified", "actual", "exercise", "test", "system" };
+static const char *s_tlp_names[] = { "unspecified", "clear", "green", "amber", "red" };
+
+static int s_lookup(const char **names, int n, const char *name, int first)
+{
+    for (int i = first; i < n; i++)
+        if (strcasecmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *knoop_priority_name(knoop_priority_t p)
+{
+    return (unsigned) p <= KNOOP_PRIO_FLASH ? s_prio_names[p] : "invalid";
+}
+
+const char *knoop_status_name(knoop_status_t s)
+{
+    return (unsigned) s <= KNOOP_STATUS_SYSTEM ? s_status_names[s] : "invalid";
+}
+
+const char *knoop_tlp_name(knoop_tlp_t t)
+{
+    return (unsigned) t <= KNOOP_TLP_RED ? s_tlp_names[t] : "invalid";
+}
+
+int knoop_priority_parse(const char *name, knoop_priority_t *out)
+{
+    int i = s_lookup(s_prio_names, 3, name, 0);
+    if (i < 0)
+        return KNOOP_EINVAL;
+    *out = (knoop_priority_t) i;
+    return KNOOP_OK;
+}
+
+int knoop_status_parse(const char *name, knoop_status_t *out)
+{
+    int i = s_lookup(s_status_names, 5, name, 1);
+    if (i < 0)
+        return KNOOP_EINVAL;
+    *out = (knoop_status_t) i;
+    return KNOOP_OK;
+}
+
+int knoop_tlp_parse(const char *name, knoop_tlp_t *out)
+{
+    int i = s_lookup(s_tlp_names, 5, name, 1);
+    if (i < 0)
+        return KNOOP_EINVAL;
+    *out = (knoop_tlp_t) i;
+    return KNOOP_OK;
+}

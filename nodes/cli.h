@@ -1,0 +1,13 @@
+/*
+ * cli.h — the knoop command line tool: one function per command group.
+ * Each takes the arguments after the group name (argv[0] is the group name)
+ * and returns the process exit status: 0 success, 1 a failed check (e.g.
+ * audit verify found a break), 2 usage or operational error.
+ */
+#ifndef KNOOP_CLI_H
+#define KNOOP_CLI_H
+
+int knoop_cli_keys(int argc, char **argv);
+int knoop_cli_audit(int argc, char **argv);
+
+#endif

@@ -1,0 +1,52 @@
+/* cli_main.c — `knoop`: dispatch to the command groups. */
+#include "cli.h"
+#include "knoop.h"
+#include "crypto.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+"knoop — the knooppunt command line tool\n"
+"\n"
+"usage: knoop COMMAND [ARGS...]\n"
+"\n"
+"commands:\n"
+"  keys new --id ID --role ROLE --out DIR   make a partner identity key and cert\n"
+"  keys show FILE                           print a certificate (or a key's public part)\n"
+"  audit verify --journal DIR               check every chain and signed head\n"
+"  audit replay --journal DIR [filters]     print messages as JSON lines, HLC order\n"
+"  audit digest --journal DIR [--pattern P] print the convergence digest\n"
+"\n"
+"  knoop COMMAND --help   help for one command\n"
+"  knoop --version        print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (knoop_crypto_init() != KNOOP_OK) {
+        fprintf(stderr, "knoop: cannot initialise libsodium\n");
+        return 2;
+    }
+    if (argc < 2) {
+        s_usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        s_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("knoop %s\n", KNOOP_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "keys"))
+        return knoop_cli_keys(argc - 1, argv + 1);
+    if (!strcmp(cmd, "audit"))
+        return knoop_cli_audit(argc - 1, argv + 1);
+    fprintf(stderr, "knoop: unknown command '%s' (try knoop --help)\n", cmd);
+    return 2;
+}

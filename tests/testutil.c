@@ -1,0 +1,125 @@
+/* testutil.c — see testutil.h. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+char *tu_tmpdir(const char *name)
+{
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base)
+        base = "/tmp";
+    char *path = NULL;
+    if (asprintf(&path, "%s/knoop-test-%s-XXXXXX", base, name) < 0)
+        abort();
+    if (!mkdtemp(path)) {
+        fprintf(stderr, "mkdtemp %s: %s\n", path, strerror(errno));
+        abort();
+    }
+    return path;
+}
+
+static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+void tu_rmtree(char *path)
+{
+    if (!path)
+        return;
+    if (!getenv("KNOOP_KEEP_TMP"))
+        nftw(path, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    free(path);
+}
+
+const char *tu_knoop_bin(void)
+{
+    const char *bin = getenv("KNOOP_BIN");
+    return bin && *bin ? bin : "knoop";
+}
+
+int tu_run(char **out, const char *fmt, ...)
+{
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&cmd, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    if (!p)
+        return -1;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while (buf && (r = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += r;
+        if (cap - len < 2) {
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) { free(buf); buf = NULL; }
+            else buf = nb;
+        }
+    }
+    if (buf)
+        buf[len] = '\0';
+    int st = pclose(p);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    if (st == -1 || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
+}
+
+char *tu_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t) sz + 1);
+    if (buf && fread(buf, 1, (size_t) sz, f) != (size_t) sz) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[sz] = '\0';
+        if (len)
+            *len = (size_t) sz;
+    }
+    return buf;
+}
+
+unsigned tu_seed(void)
+{
+    static unsigned seed;
+    static int done;
+    if (!done) {
+        const char *s = getenv("KNOOP_SEED");
+        seed = s ? (unsigned) strtoul(s, NULL, 10) : (unsigned) time(NULL) ^ (unsigned) getpid();
+        fprintf(stderr, "# seed %u (rerun with KNOOP_SEED=%u)\n", seed, seed);
+        done = 1;
+    }
+    return seed;
+}
+
+int tu_soak(void)
+{
+    const char *s = getenv("KNOOP_SOAK");
+    return s && *s && strcmp(s, "0") != 0;
+}
