@@ -235,6 +235,11 @@ int knoop_msg_resign(const knoop_msg_t *m, const uint8_t *sk, knoop_buf_t *out)
     return s_pack_envelope(m->body, m->body_len, sig, out);
 }
 
+int knoop_msg_pack(const knoop_msg_t *m, knoop_buf_t *out)
+{
+    return s_pack_envelope(m->body, m->body_len, m->sig, out);
+}
+
 /* ---- enum names ---- */
 static const char *s_prio_names[] = { "routine", "immediate", "flash" };
 static const char *s_status_names[] = { "unspecified", "actual", "exercise", "test", "system" };

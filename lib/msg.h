@@ -92,6 +92,10 @@ int  knoop_msg_verify_sig(const knoop_msg_t *m, const uint8_t pk[KNOOP_PK_LEN]);
 int  knoop_msg_build(const knoop_body_t *b, const uint8_t *sk, knoop_buf_t *out,
                      uint8_t chain_out[KNOOP_HASH_LEN]);
 
+/* The canonical envelope of a parsed message (its exact body and sig),
+ * appended to out. This is what journals store. */
+int  knoop_msg_pack(const knoop_msg_t *m, knoop_buf_t *out);
+
 /* Re-wrap an existing message with a head signature (body untouched). */
 int  knoop_msg_resign(const knoop_msg_t *m, const uint8_t *sk, knoop_buf_t *out);
 

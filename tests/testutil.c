@@ -123,3 +123,39 @@ int tu_soak(void)
     const char *s = getenv("KNOOP_SOAK");
     return s && *s && strcmp(s, "0") != 0;
 }
+
+void tu_stream_init(tu_stream_t *s, const char *origin, const char *topic,
+                    uint64_t epoch, const uint8_t *sk)
+{
+    memset(s, 0, sizeof *s);
+    s->origin = origin;
+    s->topic = topic;
+    s->epoch = epoch;
+    s->sk = sk;
+}
+
+void tu_stream_next(tu_stream_t *s, knoop_buf_t *out, knoop_msg_t *m, uint64_t hlc,
+                    const char *key, knoop_status_t status, const char *payload)
+{
+    knoop_body_t b = { 0 };
+    b.version = KNOOP_BODY_VERSION;
+    b.origin = s->origin;
+    b.topic = s->topic;
+    b.epoch = s->epoch;
+    b.seq = s->seq + 1;
+    b.hlc = hlc;
+    memcpy(b.prev, s->head, KNOOP_HASH_LEN);
+    b.key = key ? key : "";
+    b.type = "test.Opaque";
+    b.priority = KNOOP_PRIO_ROUTINE;
+    b.status = status;
+    b.tlp = KNOOP_TLP_GREEN;
+    b.payload = (const uint8_t *) (payload ? payload : "");
+    b.payload_len = payload ? strlen(payload) : 0;
+    out->len = 0;
+    int rc = knoop_msg_build(&b, s->sk, out, s->head);
+    assert_int_equal(rc, KNOOP_OK);
+    s->seq++;
+    rc = knoop_msg_parse(m, out->data, out->len);
+    assert_int_equal(rc, KNOOP_OK);
+}

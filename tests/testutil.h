@@ -31,3 +31,22 @@ unsigned tu_seed(void);
 int   tu_soak(void);
 
 #endif
+
+#include "msg.h"
+
+/* A stream under construction for tests: builds consecutive messages. */
+typedef struct {
+    const char *origin;
+    const char *topic;
+    uint64_t    epoch;
+    uint64_t    seq;                    /* last built */
+    uint8_t     head[KNOOP_HASH_LEN];   /* chain of the last built */
+    const uint8_t *sk;                  /* sign every message when set */
+} tu_stream_t;
+
+void tu_stream_init(tu_stream_t *s, const char *origin, const char *topic,
+                    uint64_t epoch, const uint8_t *sk);
+/* Build the next message into out (replacing its content) and parse it
+ * into m (caller knoop_msg_clear). key may be NULL. */
+void tu_stream_next(tu_stream_t *s, knoop_buf_t *out, knoop_msg_t *m, uint64_t hlc,
+                    const char *key, knoop_status_t status, const char *payload);

@@ -1,0 +1,1053 @@
+/* journal.c — the LMDB journal; the only file that includes lmdb.h.
+ * See journal.h for the layout and the append semantics. */
+#include "journal.h"
+#include "crypto.h"
+#include "topic.h"
+
+#include <lmdb.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MIB ((size_t) 1 << 20)
+#define DEFAULT_MAP_SIZE   (64 * MIB)
+#define DEFAULT_MAP_MAX    ((size_t) 1 << 40)
+#define READER_CHECK_MS    10000
+
+/* Stream row: fixed header, then origin and topic. */
+#define SROW_HWM      0
+#define SROW_MAX      8
+#define SROW_VERIFIED 16
+#define SROW_EPOCH    24
+#define SROW_HEAD     32
+#define SROW_FLAGS    64
+#define SROW_OLEN     68
+#define SROW_TLEN     69
+#define SROW_HDR      70
+
+struct knoop_journal_t {
+    MDB_env             *env;
+    MDB_dbi              msg, log, stream, state, cursor, meta, fork;
+    unsigned             flags;
+    size_t               map_size;
+    size_t               map_max;
+    uint64_t             epoch;
+    char                 partner[KNOOP_ID_MAX + 1];
+    const knoop_trust_t *trust;
+    int                  lock_fd;
+    uint64_t             next_pos;          /* next arrival log position */
+    uint64_t             last_reader_check;
+    knoop_journal_stats_t stats;
+    knoop_buf_t          scratch;           /* envelope being stored */
+    char                *path;
+};
+
+static const uint8_t s_zero_hash[KNOOP_HASH_LEN];
+
+/* ---- error mapping ---- */
+
+static int s_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:          return KNOOP_OK;
+    case MDB_NOTFOUND:         return KNOOP_ENOTFOUND;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:               return KNOOP_EFULL;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:          return KNOOP_ECORRUPT;
+    case MDB_VERSION_MISMATCH: return KNOOP_EVERSION;
+    case MDB_READERS_FULL:     return KNOOP_EBUSY;
+    case EACCES:
+    case EPERM:
+    case EROFS:                return KNOOP_EPERM;
+    case ENOMEM:               return KNOOP_ENOMEM;
+    case ENOENT:               return KNOOP_ENOTFOUND;
+    default:                   return KNOOP_EIO;
+    }
+}
+
+/* ---- transactions ---- */
+
+/* Begin a transaction, adopting a map grown by another process. */
+static int s_begin(knoop_journal_t *self, unsigned flags, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(self->env, NULL, flags, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        rc = mdb_env_set_mapsize(self->env, 0);
+        if (rc == 0)
+            rc = mdb_txn_begin(self->env, NULL, flags, txn);
+    }
+    if (rc == 0) {
+        MDB_envinfo info;
+        mdb_env_info(self->env, &info);
+        self->map_size = info.me_mapsize;
+    } else {
+        knoop_error("journal %s: cannot begin transaction: %s", self->path, mdb_strerror(rc));
+    }
+    return rc;
+}
+
+/* Double the map, bounded by map_max. Caller holds no transaction. */
+static int s_grow(knoop_journal_t *self)
+{
+    if (self->map_size >= self->map_max) {
+        knoop_error("journal %s: map full at its limit of %zu MiB", self->path,
+                    self->map_max / MIB);
+        return KNOOP_EFULL;
+    }
+    size_t want = self->map_size * 2;
+    if (want > self->map_max)
+        want = self->map_max;
+    int rc = mdb_env_set_mapsize(self->env, want);
+    if (rc) {
+        knoop_error("journal %s: cannot grow map to %zu MiB: %s", self->path,
+                    want / MIB, mdb_strerror(rc));
+        return s_err(rc);
+    }
+    knoop_info("journal %s: map grown from %zu MiB to %zu MiB", self->path,
+               self->map_size / MIB, want / MIB);
+    self->map_size = want;
+    self->stats.map_grows++;
+    return KNOOP_OK;
+}
+
+/* ---- stream rows ---- */
+
+static void s_key16(uint8_t key[16], uint64_t stream, uint64_t seq)
+{
+    knoop_put_be64(key, stream);
+    knoop_put_be64(key + 8, seq);
+}
+
+static int s_stream_decode(const MDB_val *v, uint64_t stream, knoop_stream_info_t *out)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < SROW_HDR)
+        return KNOOP_ECORRUPT;
+    size_t olen = p[SROW_OLEN], tlen = p[SROW_TLEN];
+    if (v->mv_size != SROW_HDR + olen + tlen || olen > KNOOP_ID_MAX || tlen > KNOOP_TOPIC_MAX)
+        return KNOOP_ECORRUPT;
+    memset(out, 0, sizeof *out);
+    out->stream = stream;
+    out->hwm = knoop_get_be64(p + SROW_HWM);
+    out->max_seq = knoop_get_be64(p + SROW_MAX);
+    out->verified = knoop_get_be64(p + SROW_VERIFIED);
+    out->epoch = knoop_get_be64(p + SROW_EPOCH);
+    memcpy(out->head, p + SROW_HEAD, KNOOP_HASH_LEN);
+    out->flags = (uint32_t) knoop_get_be64(p + SROW_FLAGS - 4) & 0xffffffffu;
+    memcpy(out->origin, p + SROW_HDR, olen);
+    memcpy(out->topic, p + SROW_HDR + olen, tlen);
+    return KNOOP_OK;
+}
+
+static int s_stream_get(knoop_journal_t *self, MDB_txn *txn, uint64_t stream,
+                        knoop_stream_info_t *out)
+{
+    uint8_t k[8];
+    knoop_put_be64(k, stream);
+    MDB_val key = { 8, k }, val;
+    int rc = mdb_get(txn, self->stream, &key, &val);
+    if (rc)
+        return rc == MDB_NOTFOUND ? KNOOP_ENOTFOUND : s_err(rc);
+    return s_stream_decode(&val, stream, out);
+}
+
+/* Returns an LMDB code. */
+static int s_stream_put(knoop_journal_t *self, MDB_txn *txn, const knoop_stream_info_t *s)
+{
+    uint8_t row[SROW_HDR + KNOOP_ID_MAX + KNOOP_TOPIC_MAX];
+    size_t olen = strlen(s->origin), tlen = strlen(s->topic);
+    knoop_put_be64(row + SROW_HWM, s->hwm);
+    knoop_put_be64(row + SROW_MAX, s->max_seq);
+    knoop_put_be64(row + SROW_VERIFIED, s->verified);
+    knoop_put_be64(row + SROW_EPOCH, s->epoch);
+    memcpy(row + SROW_HEAD, s->head, KNOOP_HASH_LEN);
+    row[SROW_FLAGS] = (uint8_t) (s->flags >> 24);
+    row[SROW_FLAGS + 1] = (uint8_t) (s->flags >> 16);
+    row[SROW_FLAGS + 2] = (uint8_t) (s->flags >> 8);
+    row[SROW_FLAGS + 3] = (uint8_t) s->flags;
+    row[SROW_OLEN] = (uint8_t) olen;
+    row[SROW_TLEN] = (uint8_t) tlen;
+    memcpy(row + SROW_HDR, s->origin, olen);
+    memcpy(row + SROW_HDR + olen, s->topic, tlen);
+    uint8_t k[8];
+    knoop_put_be64(k, s->stream);
+    MDB_val key = { 8, k }, val = { SROW_HDR + olen + tlen, row };
+    return mdb_put(txn, self->stream, &key, &val, 0);
+}
+
+/* ---- the state view ---- */
+
+/* State value: hlc(8) || stream(8) || seq(8) || origin. Returns an LMDB code. */
+static int s_state_take(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m)
+{
+    if (m->b.status != KNOOP_STATUS_ACTUAL)
+        return MDB_SUCCESS;
+    uint8_t kbuf[KNOOP_TOPIC_MAX + 1 + KNOOP_KEY_MAX];
+    size_t tl = strlen(m->b.topic), kl = strlen(m->b.key);
+    memcpy(kbuf, m->b.topic, tl);
+    kbuf[tl] = 0;
+    memcpy(kbuf + tl + 1, m->b.key, kl);
+    MDB_val key = { tl + 1 + kl, kbuf }, cur;
+    int rc = mdb_get(txn, self->state, &key, &cur);
+    if (rc == MDB_SUCCESS && cur.mv_size >= 24) {
+        const uint8_t *c = cur.mv_data;
+        uint64_t chlc = knoop_get_be64(c);
+        size_t col = cur.mv_size - 24;
+        char corigin[KNOOP_ID_MAX + 1] = "";
+        if (col <= KNOOP_ID_MAX)
+            memcpy(corigin, c + 24, col);
+        int cmp = m->b.hlc > chlc ? 1 : m->b.hlc < chlc ? -1 : strcmp(m->b.origin, corigin);
+        if (cmp == 0) {
+            /* Same origin and instant: a restarted node (new epoch) or a
+             * repeated key; stream id, then seq decide, identically
+             * everywhere. */
+            uint64_t cs = knoop_get_be64(c + 8), cq = knoop_get_be64(c + 16);
+            cmp = m->stream > cs ? 1 : m->stream < cs ? -1 : m->b.seq > cq ? 1 : -1;
+        }
+        if (cmp <= 0)
+            return MDB_SUCCESS;
+    } else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS) {
+        return rc;
+    }
+    uint8_t vbuf[24 + KNOOP_ID_MAX];
+    size_t ol = strlen(m->b.origin);
+    knoop_put_be64(vbuf, m->b.hlc);
+    knoop_put_be64(vbuf + 8, m->stream);
+    knoop_put_be64(vbuf + 16, m->b.seq);
+    memcpy(vbuf + 24, m->b.origin, ol);
+    MDB_val val = { 24 + ol, vbuf };
+    return mdb_put(txn, self->state, &key, &val, 0);
+}
+
+/* ---- open / close ---- */
+
+static int s_meta_get(knoop_journal_t *self, MDB_txn *txn, const char *name, MDB_val *val)
+{
+    MDB_val key = { strlen(name), (void *) name };
+    return mdb_get(txn, self->meta, &key, val);
+}
+
+static int s_meta_put(knoop_journal_t *self, MDB_txn *txn, const char *name,
+                      const void *data, size_t len)
+{
+    MDB_val key = { strlen(name), (void *) name }, val = { len, (void *) data };
+    return mdb_put(txn, self->meta, &key, &val, 0);
+}
+
+static int s_mkdirs(const char *path)
+{
+    char tmp[4096];
+    if (strlen(path) >= sizeof tmp)
+        return KNOOP_EINVAL;
+    strcpy(tmp, path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+                return s_err(errno);
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return s_err(errno);
+    return KNOOP_OK;
+}
+
+/* Open the named databases and read or write the metadata. */
+static int s_init_dbs(knoop_journal_t *self, const char *partner)
+{
+    bool ro = self->flags & KNOOP_JOURNAL_READONLY;
+    MDB_txn *txn;
+    int rc = s_begin(self, ro ? MDB_RDONLY : 0, &txn);
+    if (rc)
+        return s_err(rc);
+    unsigned dflags = ro ? 0 : MDB_CREATE;
+    struct { const char *name; MDB_dbi *dbi; } dbs[] = {
+        { "msg", &self->msg }, { "log", &self->log }, { "stream", &self->stream },
+        { "state", &self->state }, { "cursor", &self->cursor }, { "meta", &self->meta },
+        { "fork", &self->fork },
+    };
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        rc = mdb_dbi_open(txn, dbs[i].name, dflags, dbs[i].dbi);
+        if (rc) {
+            knoop_error("journal %s: database '%s' %s: %s", self->path, dbs[i].name,
+                        ro ? "missing (not a knooppunt journal?)" : "cannot be opened",
+                        mdb_strerror(rc));
+            mdb_txn_abort(txn);
+            return rc == MDB_NOTFOUND ? KNOOP_EVERSION : s_err(rc);
+        }
+    }
+
+    MDB_val v;
+    rc = s_meta_get(self, txn, "schema", &v);
+    if (rc == MDB_NOTFOUND && !ro) {
+        uint8_t b[8];
+        knoop_put_be64(b, KNOOP_JOURNAL_SCHEMA);
+        do
+            knoop_random(&self->epoch, sizeof self->epoch);
+        while (self->epoch == 0);
+        uint8_t e[8], c[8];
+        knoop_put_be64(e, self->epoch);
+        knoop_put_be64(c, knoop_now_ms());
+        rc = s_meta_put(self, txn, "schema", b, 8);
+        if (!rc) rc = s_meta_put(self, txn, "epoch", e, 8);
+        if (!rc) rc = s_meta_put(self, txn, "created", c, 8);
+        if (!rc && partner) rc = s_meta_put(self, txn, "partner", partner, strlen(partner));
+        if (rc) {
+            mdb_txn_abort(txn);
+            return s_err(rc);
+        }
+        if (partner)
+            snprintf(self->partner, sizeof self->partner, "%s", partner);
+        knoop_info("journal %s: created (epoch %016llx%s%s)", self->path,
+                   (unsigned long long) self->epoch, partner ? ", partner " : "",
+                   partner ? partner : "");
+    } else if (rc) {
+        knoop_error("journal %s: no schema version: not a knooppunt journal", self->path);
+        mdb_txn_abort(txn);
+        return KNOOP_EVERSION;
+    } else {
+        uint64_t schema = v.mv_size == 8 ? knoop_get_be64(v.mv_data) : 0;
+        if (schema != KNOOP_JOURNAL_SCHEMA) {
+            knoop_error("journal %s: schema version %llu, this build reads %d", self->path,
+                        (unsigned long long) schema, KNOOP_JOURNAL_SCHEMA);
+            mdb_txn_abort(txn);
+            return KNOOP_EVERSION;
+        }
+        if (s_meta_get(self, txn, "epoch", &v) == 0 && v.mv_size == 8)
+            self->epoch = knoop_get_be64(v.mv_data);
+        if (s_meta_get(self, txn, "partner", &v) == 0 && v.mv_size <= KNOOP_ID_MAX) {
+            memcpy(self->partner, v.mv_data, v.mv_size);
+            self->partner[v.mv_size] = 0;
+        }
+        if (partner && *self->partner && strcmp(partner, self->partner) != 0) {
+            knoop_error("journal %s belongs to partner '%s', not '%s'", self->path,
+                        self->partner, partner);
+            mdb_txn_abort(txn);
+            return KNOOP_EPERM;
+        }
+    }
+
+    /* The next arrival position follows the last one in the log. */
+    MDB_cursor *cur;
+    MDB_val k;
+    self->next_pos = 1;
+    if (mdb_cursor_open(txn, self->log, &cur) == 0) {
+        if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+            self->next_pos = knoop_get_be64(k.mv_data) + 1;
+        mdb_cursor_close(cur);
+    }
+    /* Committing (also a read-only transaction) keeps the dbi handles: an
+     * aborted transaction closes the handles it opened. */
+    rc = mdb_txn_commit(txn);
+    return s_err(rc);
+}
+
+int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
+{
+    *out = NULL;
+    if (!opts || !opts->path || !*opts->path)
+        return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();
+    if (rc)
+        return rc;
+    knoop_journal_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return KNOOP_ENOMEM;
+    self->lock_fd = -1;
+    self->flags = opts->flags;
+    self->trust = opts->trust;
+    self->map_size = opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
+    self->map_max = opts->map_max ? opts->map_max : DEFAULT_MAP_MAX;
+    if (self->map_max < self->map_size)
+        self->map_max = self->map_size;
+    self->path = strdup(opts->path);
+    if (!self->path) {
+        free(self);
+        return KNOOP_ENOMEM;
+    }
+    bool ro = self->flags & KNOOP_JOURNAL_READONLY;
+    char file[4200];
+
+    if (ro) {
+        snprintf(file, sizeof file, "%s/data.mdb", self->path);
+        if (access(file, R_OK) != 0) {
+            rc = errno == ENOENT ? KNOOP_ENOTFOUND : s_err(errno);
+            knoop_error("journal %s: cannot read %s: %s", self->path, file, strerror(errno));
+            goto fail;
+        }
+    } else {
+        rc = s_mkdirs(self->path);
+        if (rc) {
+            knoop_error("journal %s: cannot create directory: %s", self->path, strerror(errno));
+            goto fail;
+        }
+        /* One writing process per journal: a second daemon on the same data
+         * directory would interleave sequence numbers. */
+        snprintf(file, sizeof file, "%s/writer.lock", self->path);
+        self->lock_fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (self->lock_fd < 0) {
+            rc = s_err(errno);
+            knoop_error("journal %s: cannot open %s: %s", self->path, file, strerror(errno));
+            goto fail;
+        }
+        if (flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            rc = KNOOP_EBUSY;
+            knoop_error("journal %s: already open for writing by another process", self->path);
+            goto fail;
+        }
+    }
+
+    rc = mdb_env_create(&self->env);
+    if (rc) {
+        rc = s_err(rc);
+        goto fail;
+    }
+    mdb_env_set_maxdbs(self->env, 8);
+    mdb_env_set_mapsize(self->env, self->map_size);
+    unsigned eflags = MDB_NOTLS;
+    if (ro)
+        eflags |= MDB_RDONLY;
+    if (self->flags & KNOOP_JOURNAL_RELAXED) {
+        eflags |= MDB_NOSYNC;
+        knoop_warn("journal %s: RELAXED DURABILITY: commits are not fsynced; "
+                   "a power loss can lose acknowledged messages", self->path);
+    }
+    rc = mdb_env_open(self->env, self->path, eflags, 0600);
+    if (rc && ro && (rc == EACCES || rc == EROFS)) {
+        /* A copy on read-only media (an auditor's): no lock file can be made.
+         * Safe without locking only because nobody writes to such a copy. */
+        knoop_warn("journal %s: read-only medium, opening without lock file", self->path);
+        mdb_env_close(self->env);
+        mdb_env_create(&self->env);
+        mdb_env_set_maxdbs(self->env, 8);
+        rc = mdb_env_open(self->env, self->path, eflags | MDB_NOLOCK, 0600);
+    }
+    if (rc) {
+        knoop_error("journal %s: cannot open: %s", self->path, mdb_strerror(rc));
+        rc = s_err(rc);
+        goto fail;
+    }
+    int dead = 0;
+    mdb_reader_check(self->env, &dead);
+    if (dead)
+        knoop_info("journal %s: cleared %d stale reader slot(s)", self->path, dead);
+    self->last_reader_check = knoop_now_ms();
+
+    rc = s_init_dbs(self, opts->partner);
+    if (rc)
+        goto fail;
+    MDB_envinfo info;
+    mdb_env_info(self->env, &info);
+    self->map_size = info.me_mapsize;
+    if (self->map_max < self->map_size)
+        self->map_max = self->map_size;
+    *out = self;
+    return KNOOP_OK;
+
+fail:
+    knoop_journal_destroy(&self);
+    return rc;
+}
+
+void knoop_journal_destroy(knoop_journal_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    knoop_journal_t *self = *self_p;
+    if (self->env)
+        mdb_env_close(self->env);
+    if (self->lock_fd >= 0)
+        close(self->lock_fd);
+    knoop_buf_free(&self->scratch);
+    free(self->path);
+    free(self);
+    *self_p = NULL;
+}
+
+uint64_t knoop_journal_epoch(const knoop_journal_t *self)
+{
+    return self->epoch;
+}
+
+const char *knoop_journal_partner(const knoop_journal_t *self)
+{
+    return self->partner;
+}
+
+int knoop_journal_reader_check(knoop_journal_t *self)
+{
+    int dead = 0;
+    int rc = mdb_reader_check(self->env, &dead);
+    self->last_reader_check = knoop_now_ms();
+    if (rc)
+        return s_err(rc);
+    if (dead)
+        knoop_info("journal %s: cleared %d stale reader slot(s)", self->path, dead);
+    return dead;
+}
+
+/* ---- append ---- */
+
+/* Keep a conflicting copy as evidence and flag the stream. LMDB code. */
+static int s_keep_fork(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
+                       uint64_t seq, const uint8_t chain[KNOOP_HASH_LEN],
+                       const uint8_t *env, size_t len)
+{
+    uint8_t k[16 + KNOOP_HASH_LEN];
+    s_key16(k, s->stream, seq);
+    memcpy(k + 16, chain, KNOOP_HASH_LEN);
+    MDB_val key = { sizeof k, k }, val = { len, (void *) env };
+    s->flags |= KNOOP_STREAM_FORKED;
+    self->stats.forks++;
+    knoop_error("journal %s: FORK in stream %016llx (%s on %s) at seq %llu: "
+                "two different messages; both kept as evidence", self->path,
+                (unsigned long long) s->stream, s->origin, s->topic,
+                (unsigned long long) seq);
+    return mdb_put(txn, self->fork, &key, &val, 0);
+}
+
+/* Walk the contiguous prefix forward over out-of-order messages already
+ * stored. LMDB code; link failures end the walk and become fork evidence. */
+static int s_advance(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s)
+{
+    while (s->hwm < s->max_seq) {
+        uint8_t k[16];
+        s_key16(k, s->stream, s->hwm + 1);
+        MDB_val key = { 16, k }, val;
+        int rc = mdb_get(txn, self->msg, &key, &val);
+        if (rc == MDB_NOTFOUND)
+            return MDB_SUCCESS;
+        if (rc)
+            return rc;
+        knoop_msg_t m;
+        int prc = knoop_msg_parse(&m, val.mv_data, val.mv_size);
+        if (prc == KNOOP_OK && memcmp(m.b.prev, s->head, KNOOP_HASH_LEN) == 0) {
+            s->hwm++;
+            memcpy(s->head, m.chain, KNOOP_HASH_LEN);
+            if (m.sig && self->trust)
+                s->verified = s->hwm;
+            rc = s_state_take(self, txn, &m);
+            knoop_msg_clear(&m);
+            if (rc)
+                return rc;
+            continue;
+        }
+        /* It does not link to what we now know is its predecessor: the
+         * origin has two histories. Keep it as evidence, out of the way. */
+        uint8_t chain[KNOOP_HASH_LEN] = { 0 };
+        if (prc == KNOOP_OK)
+            memcpy(chain, m.chain, KNOOP_HASH_LEN);
+        self->stats.chain_errors++;
+        rc = s_keep_fork(self, txn, s, s->hwm + 1, chain, val.mv_data, val.mv_size);
+        knoop_msg_clear(&m);
+        if (!rc)
+            rc = mdb_del(txn, self->msg, &key, NULL);
+        return rc;
+    }
+    return MDB_SUCCESS;
+}
+
+/* One message inside the batch transaction. Returns the per-message result;
+ * an LMDB failure goes to *txn_rc and aborts the batch. */
+static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m,
+                        uint64_t *pos, int *txn_rc)
+{
+    knoop_stream_info_t s;
+    int rc = s_stream_get(self, txn, m->stream, &s);
+    if (rc == KNOOP_ENOTFOUND) {
+        memset(&s, 0, sizeof s);
+        s.stream = m->stream;
+        s.epoch = m->b.epoch;
+        snprintf(s.origin, sizeof s.origin, "%s", m->b.origin);
+        snprintf(s.topic, sizeof s.topic, "%s", m->b.topic);
+    } else if (rc) {
+        *txn_rc = MDB_CORRUPTED;
+        return rc;
+    } else if (s.epoch != m->b.epoch || strcmp(s.origin, m->b.origin) != 0 ||
+               strcmp(s.topic, m->b.topic) != 0) {
+        self->stats.collisions++;
+        knoop_error("journal %s: stream id %016llx collision: (%s, %s) vs stored (%s, %s); refused",
+                    self->path, (unsigned long long) m->stream, m->b.origin, m->b.topic,
+                    s.origin, s.topic);
+        return KNOOP_ECOLLISION;
+    }
+
+    uint8_t k[16];
+    s_key16(k, m->stream, m->b.seq);
+    MDB_val key = { 16, k }, val;
+    int mrc = mdb_get(txn, self->msg, &key, &val);
+    if (mrc == MDB_SUCCESS) {
+        knoop_msg_t old;
+        int prc = knoop_msg_parse(&old, val.mv_data, val.mv_size);
+        bool same = prc == KNOOP_OK && memcmp(old.chain, m->chain, KNOOP_HASH_LEN) == 0;
+        bool upgrade = same && !old.sig && m->sig && self->trust;
+        knoop_msg_clear(&old);
+        if (!same) {
+            self->scratch.len = 0;
+            int brc = knoop_msg_pack(m, &self->scratch);
+            if (brc)
+                return brc;
+            *txn_rc = s_keep_fork(self, txn, &s, m->b.seq, m->chain,
+                                  self->scratch.data, self->scratch.len);
+            if (!*txn_rc)
+                *txn_rc = s_stream_put(self, txn, &s);
+            return KNOOP_EFORK;
+        }
+        self->stats.duplicates++;
+        if (upgrade) {
+            /* The same message, now with its (verified) head signature:
+             * keep the signed copy so the head stays provable. */
+            self->scratch.len = 0;
+            if (knoop_msg_pack(m, &self->scratch) != KNOOP_OK)
+                return KNOOP_EDUPLICATE;
+            MDB_val nv = { self->scratch.len, self->scratch.data };
+            *txn_rc = mdb_put(txn, self->msg, &key, &nv, 0);
+            if (!*txn_rc && m->b.seq <= s.hwm && m->b.seq > s.verified) {
+                s.verified = m->b.seq;
+                *txn_rc = s_stream_put(self, txn, &s);
+            }
+        }
+        return KNOOP_EDUPLICATE;
+    }
+    if (mrc != MDB_NOTFOUND) {
+        *txn_rc = mrc;
+        return s_err(mrc);
+    }
+    if (m->b.seq <= s.hwm) {
+        *txn_rc = MDB_CORRUPTED;
+        knoop_error("journal %s: stream %016llx misses seq %llu below its hwm %llu",
+                    self->path, (unsigned long long) s.stream,
+                    (unsigned long long) m->b.seq, (unsigned long long) s.hwm);
+        return KNOOP_ECORRUPT;
+    }
+    if (m->b.seq == s.hwm + 1 &&
+        memcmp(m->b.prev, s.hwm ? s.head : s_zero_hash, KNOOP_HASH_LEN) != 0) {
+        self->stats.chain_errors++;
+        knoop_warn("journal %s: %s on %s seq %llu does not link to seq %llu; refused",
+                   self->path, m->b.origin, m->b.topic, (unsigned long long) m->b.seq,
+                   (unsigned long long) s.hwm);
+        return KNOOP_ECHAIN;
+    }
+
+    /* Store the message (canonical envelope: exact body, sig) and its arrival. */
+    self->scratch.len = 0;
+    rc = knoop_msg_pack(m, &self->scratch);
+    if (rc)
+        return rc;
+    val.mv_size = self->scratch.len;
+    val.mv_data = self->scratch.data;
+    *txn_rc = mdb_put(txn, self->msg, &key, &val, 0);
+    if (*txn_rc)
+        return s_err(*txn_rc);
+    uint8_t pk[8];
+    knoop_put_be64(pk, *pos);
+    MDB_val lkey = { 8, pk }, lval = { 16, k };
+    *txn_rc = mdb_put(txn, self->log, &lkey, &lval, MDB_APPEND);
+    if (*txn_rc)
+        return s_err(*txn_rc);
+    (*pos)++;
+
+    if (m->b.seq > s.max_seq)
+        s.max_seq = m->b.seq;
+    if (m->b.seq == s.hwm + 1) {
+        s.hwm = m->b.seq;
+        memcpy(s.head, m->chain, KNOOP_HASH_LEN);
+        if (m->sig && self->trust)
+            s.verified = s.hwm;
+        *txn_rc = s_state_take(self, txn, m);
+        if (!*txn_rc)
+            *txn_rc = s_advance(self, txn, &s);
+    }
+    if (!*txn_rc)
+        *txn_rc = s_stream_put(self, txn, &s);
+    if (*txn_rc)
+        return s_err(*txn_rc);
+    self->stats.stored++;
+    return KNOOP_OK;
+}
+
+/* Checks that need no transaction: signatures against the trust store. */
+static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m)
+{
+    if (!self->trust)
+        return KNOOP_OK;
+    const knoop_cert_t *cert = knoop_trust_by_id(self->trust, m->b.origin);
+    if (!cert) {
+        self->stats.unknown_origin++;
+        knoop_warn("journal %s: message from unknown partner '%s' on %s refused",
+                   self->path, m->b.origin, m->b.topic);
+        return KNOOP_EUNKNOWN;
+    }
+    if (m->sig && knoop_msg_verify_sig(m, cert->pk) != KNOOP_OK) {
+        self->stats.sig_errors++;
+        knoop_warn("journal %s: bad head signature from '%s' on %s seq %llu; refused",
+                   self->path, m->b.origin, m->b.topic, (unsigned long long) m->b.seq);
+        return KNOOP_ESIG;
+    }
+    return KNOOP_OK;
+}
+
+int knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
+                         size_t n, int *results)
+{
+    if (self->flags & KNOOP_JOURNAL_READONLY)
+        return KNOOP_EPERM;
+    if (n == 0)
+        return KNOOP_OK;
+    int *pre = malloc(n * sizeof *pre);
+    if (!pre)
+        return KNOOP_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        pre[i] = s_precheck(self, msgs[i]);
+
+    uint64_t now = knoop_now_ms();
+    if (now - self->last_reader_check > READER_CHECK_MS)
+        knoop_journal_reader_check(self);
+
+    knoop_journal_stats_t saved = self->stats;
+    int rc;
+    for (;;) {
+        MDB_txn *txn;
+        rc = s_begin(self, 0, &txn);
+        if (rc) {
+            rc = s_err(rc);
+            break;
+        }
+        uint64_t pos = self->next_pos;
+        int txn_rc = MDB_SUCCESS;
+        for (size_t i = 0; i < n && txn_rc == MDB_SUCCESS; i++)
+            results[i] = pre[i] ? pre[i] : s_append_one(self, txn, msgs[i], &pos, &txn_rc);
+        if (txn_rc == MDB_SUCCESS)
+            txn_rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        if (txn_rc == MDB_SUCCESS) {
+            self->next_pos = pos;
+            self->stats.commits++;
+            rc = KNOOP_OK;
+            break;
+        }
+        self->stats = saved;
+        if (txn_rc == MDB_MAP_FULL) {
+            rc = s_grow(self);
+            if (rc == KNOOP_OK)
+                continue;
+            self->stats.full_errors++;
+            break;
+        }
+        rc = s_err(txn_rc);
+        if (rc == KNOOP_EFULL) {
+            self->stats.full_errors++;
+            knoop_error("journal %s: disk full: batch of %zu not stored", self->path, n);
+        } else {
+            knoop_error("journal %s: commit failed: %s", self->path, mdb_strerror(txn_rc));
+        }
+        break;
+    }
+    free(pre);
+    return rc;
+}
+
+/* ---- reads ---- */
+
+int knoop_journal_stream(knoop_journal_t *self, uint64_t stream, knoop_stream_info_t *out)
+{
+    MDB_txn *txn;
+    int rc = s_begin(self, MDB_RDONLY, &txn);
+    if (rc)
+        return s_err(rc);
+    rc = s_stream_get(self, txn, stream, out);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int knoop_journal_vector(knoop_journal_t *self, const char *pattern,
+                         knoop_stream_info_t **rows, size_t *n)
+{
+    *rows = NULL;
+    *n = 0;
+    if (pattern && knoop_pattern_validate(pattern) != KNOOP_OK)
+        return KNOOP_ETOPIC;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_begin(self, MDB_RDONLY, &txn);
+    if (rc)
+        return s_err(rc);
+    rc = mdb_cursor_open(txn, self->stream, &cur);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return s_err(rc);
+    }
+    size_t cap = 0, cnt = 0;
+    knoop_stream_info_t *out = NULL;
+    MDB_val k, v;
+    int err = KNOOP_OK;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8) {
+            err = KNOOP_ECORRUPT;
+            break;
+        }
+        knoop_stream_info_t s;
+        err = s_stream_decode(&v, knoop_get_be64(k.mv_data), &s);
+        if (err)
+            break;
+        if (pattern && !knoop_topic_match(pattern, s.topic))
+            continue;
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 64;
+            knoop_stream_info_t *nr = realloc(out, cap * sizeof *out);
+            if (!nr) {
+                err = KNOOP_ENOMEM;
+                break;
+            }
+            out = nr;
+        }
+        out[cnt++] = s;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (err) {
+        free(out);
+        return err;
+    }
+    *rows = out;
+    *n = cnt;
+    return KNOOP_OK;
+}
+
+void knoop_vector_digest(const knoop_stream_info_t *rows, size_t n,
+                         uint8_t out[KNOOP_HASH_LEN])
+{
+    static const char tag[] = "knoop-digest-v1";
+    knoop_hasher_t h;
+    knoop_hasher_init(&h);
+    knoop_hasher_update(&h, tag, sizeof tag - 1);
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].hwm == 0)
+            continue;
+        uint8_t row[16 + KNOOP_HASH_LEN];
+        s_key16(row, rows[i].stream, rows[i].hwm);
+        memcpy(row + 16, rows[i].head, KNOOP_HASH_LEN);
+        knoop_hasher_update(&h, row, sizeof row);
+    }
+    knoop_hasher_final(&h, out);
+}
+
+int knoop_journal_read_stream(knoop_journal_t *self, uint64_t stream, uint64_t from,
+                              uint64_t to, knoop_journal_msg_fn *fn, void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_begin(self, MDB_RDONLY, &txn);
+    if (rc)
+        return s_err(rc);
+    rc = mdb_cursor_open(txn, self->msg, &cur);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return s_err(rc);
+    }
+    uint8_t kb[16];
+    s_key16(kb, stream, from);
+    MDB_val k = { 16, kb }, v;
+    int ret = KNOOP_OK;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 16 || knoop_get_be64(k.mv_data) != stream)
+            break;
+        uint64_t seq = knoop_get_be64((uint8_t *) k.mv_data + 8);
+        if (seq > to)
+            break;
+        ret = fn(arg, 0, stream, seq, v.mv_data, v.mv_size);
+        if (ret)
+            break;
+    }
+    if (rc && rc != MDB_NOTFOUND && !ret)
+        ret = s_err(rc);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return ret;
+}
+
+int knoop_journal_tail(knoop_journal_t *self, uint64_t from, size_t max,
+                       knoop_journal_msg_fn *fn, void *arg, uint64_t *next)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (next)
+        *next = from;
+    int rc = s_begin(self, MDB_RDONLY, &txn);
+    if (rc)
+        return s_err(rc);
+    rc = mdb_cursor_open(txn, self->log, &cur);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return s_err(rc);
+    }
+    uint8_t kb[8];
+    knoop_put_be64(kb, from ? from : 1);
+    MDB_val k = { 8, kb }, v;
+    int ret = KNOOP_OK;
+    size_t count = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (max && count >= max)
+            break;
+        if (k.mv_size != 8 || v.mv_size != 16) {
+            ret = KNOOP_ECORRUPT;
+            break;
+        }
+        uint64_t pos = knoop_get_be64(k.mv_data);
+        MDB_val mk = v, mv;
+        int grc = mdb_get(txn, self->msg, &mk, &mv);
+        if (next)
+            *next = pos + 1;
+        if (grc == MDB_NOTFOUND)
+            continue;   /* moved to fork evidence */
+        if (grc) {
+            ret = s_err(grc);
+            break;
+        }
+        count++;
+        ret = fn(arg, pos, knoop_get_be64(v.mv_data),
+                 knoop_get_be64((uint8_t *) v.mv_data + 8), mv.mv_data, mv.mv_size);
+        if (ret)
+            break;
+    }
+    if (rc && rc != MDB_NOTFOUND && !ret)
+        ret = s_err(rc);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return ret;
+}
+
+int knoop_journal_get(knoop_journal_t *self, uint64_t stream, uint64_t seq,
+                      knoop_buf_t *out)
+{
+    MDB_txn *txn;
+    int rc = s_begin(self, MDB_RDONLY, &txn);
+    if (rc)
+        return s_err(rc);
+    uint8_t kb[16];
+    s_key16(kb, stream, seq);
+    MDB_val k = { 16, kb }, v;
+    rc = mdb_get(txn, self->msg, &k, &v);
+    int ret = rc ? s_err(rc) : knoop_buf_append(out, v.mv_data, v.mv_size);
+    mdb_txn_abort(txn);
+    return ret;
+}
+
+int knoop_journal_state(knoop_journal_t *self, const char *pattern,
+                        knoop_journal_state_fn *fn, void *arg)
+{
+    if (pattern && knoop_pattern_validate(pattern) != KNOOP_OK)
+        return KNOOP_ETOPIC;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_begin(self, MDB_RDONLY, &txn);
+    if (rc)
+        return s_err(rc);
+    rc = mdb_cursor_open(txn, self->state, &cur);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return s_err(rc);
+    }
+    MDB_val k, v;
+    int ret = KNOOP_OK;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        char topic[KNOOP_TOPIC_MAX + 1], key[KNOOP_KEY_MAX + 1];
+        const uint8_t *kp = k.mv_data;
+        const uint8_t *z = memchr(kp, 0, k.mv_size);
+        if (!z || v.mv_size < 24 || (size_t) (z - kp) > KNOOP_TOPIC_MAX ||
+            k.mv_size - (size_t) (z - kp) - 1 > KNOOP_KEY_MAX) {
+            ret = KNOOP_ECORRUPT;
+            break;
+        }
+        size_t tl = (size_t) (z - kp), kl = k.mv_size - tl - 1;
+        memcpy(topic, kp, tl);
+        topic[tl] = 0;
+        memcpy(key, z + 1, kl);
+        key[kl] = 0;
+        if (pattern && !knoop_topic_match(pattern, topic))
+            continue;
+        uint64_t stream = knoop_get_be64((uint8_t *) v.mv_data + 8);
+        uint64_t seq = knoop_get_be64((uint8_t *) v.mv_data + 16);
+        uint8_t mkb[16];
+        s_key16(mkb, stream, seq);
+        MDB_val mk = { 16, mkb }, mv;
+        int grc = mdb_get(txn, self->msg, &mk, &mv);
+        if (grc) {
+            ret = grc == MDB_NOTFOUND ? KNOOP_ECORRUPT : s_err(grc);
+            break;
+        }
+        ret = fn(arg, topic, key, stream, seq, mv.mv_data, mv.mv_size);
+        if (ret)
+            break;
+    }
+    if (rc && rc != MDB_NOTFOUND && !ret)
+        ret = s_err(rc);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return ret;
+}
+
+/* ---- cursors ---- */
+
+int knoop_journal_cursor_get(knoop_journal_t *self, const char *name, knoop_buf_t *out)
+{
+    MDB_txn *txn;
+    int rc = s_begin(self, MDB_RDONLY, &txn);
+    if (rc)
+        return s_err(rc);
+    MDB_val k = { strlen(name), (void *) name }, v;
+    rc = mdb_get(txn, self->cursor, &k, &v);
+    int ret = rc ? s_err(rc) : knoop_buf_append(out, v.mv_data, v.mv_size);
+    mdb_txn_abort(txn);
+    return ret;
+}
+
+int knoop_journal_cursor_put(knoop_journal_t *self, const char *name,
+                             const void *data, size_t len)
+{
+    if (self->flags & KNOOP_JOURNAL_READONLY)
+        return KNOOP_EPERM;
+    size_t nl = strlen(name);
+    if (nl == 0 || nl > 255)
+        return KNOOP_EINVAL;
+    for (;;) {
+        MDB_txn *txn;
+        int rc = s_begin(self, 0, &txn);
+        if (rc)
+            return s_err(rc);
+        MDB_val k = { nl, (void *) name }, v = { len, (void *) data };
+        rc = mdb_put(txn, self->cursor, &k, &v, 0);
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        if (rc == MDB_MAP_FULL) {
+            int grc = s_grow(self);
+            if (grc)
+                return grc;
+            continue;
+        }
+        return s_err(rc);
+    }
+}
+
+void knoop_journal_stats(const knoop_journal_t *self, knoop_journal_stats_t *out)
+{
+    *out = self->stats;
+    out->map_size = self->map_size;
+}
