@@ -1,0 +1,53 @@
+/* msg_json.c — see msg_json.h. */
+#include "msg_json.h"
+#include "crypto.h"
+#include "hlc.h"
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+void knoop_time_format_ms(char out[25], uint64_t ms)
+{
+    time_t t = (time_t) (ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (unsigned) (ms % 1000));
+}
+
+static json_t *s_payload(const knoop_msg_t *m)
+{
+    json_t *obj = NULL;
+    if (knoop_payload_to_json(m->b.type, m->b.payload, m->b.payload_len, &obj) == KNOOP_OK)
+        return obj;
+    size_t sz = knoop_base64_size(m->b.payload_len);
+    char *b64 = malloc(sz);
+    if (!b64)
+        return NULL;
+    knoop_base64_encode(b64, sz, m->b.payload, m->b.payload_len);
+    obj = json_pack("{s:s}", "base64", b64);
+    free(b64);
+    return obj;
+}
+
+json_t *knoop_msg_to_json(const knoop_msg_t *m)
+{
+    char epoch[17], chain[2 * KNOOP_HASH_LEN + 1], when[25];
+    snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long) m->b.epoch);
+    knoop_hex_encode(chain, m->chain, KNOOP_HASH_LEN);
+    knoop_time_format_ms(when, KNOOP_HLC_MS(m->b.hlc));
+    json_t *payload = s_payload(m);
+    if (!payload)
+        return NULL;
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o}",
+                     "origin", m->b.origin, "topic", m->b.topic, "epoch", epoch,
+                     "seq", (json_int_t) m->b.seq, "hlc", (json_int_t) m->b.hlc,
+                     "time", when, "key", m->b.key, "type", m->b.type,
+                     "priority", knoop_priority_name(m->b.priority),
+                     "status", knoop_status_name(m->b.status),
+                     "tlp", knoop_tlp_name(m->b.tlp), "signed", m->sig != NULL,
+                     "chain", chain, "payload", payload);
+}
