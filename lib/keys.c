@@ -1,0 +1,892 @@
+/* keys.c — partner identity keys, certificates and the trust store. See keys.h.
+ *
+ * Both file formats are INI text parsed by inih; this file only decides what
+ * the fields mean. Every file is read whole into one bounded buffer through
+ * the descriptor whose mode was checked (no stat-then-open race), parsed
+ * with ini_parse_string, and the buffer is wiped afterwards: a key file's
+ * bytes never linger in a stdio buffer.
+ */
+#include "keys.h"
+#include "topic.h"
+
+#include <ini.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Our files are a few hundred bytes; anything near this is not one of them. */
+#define KEYS_FILE_MAX   4096
+/* Longest field value we accept (a 32-byte key in hex is 64). */
+#define KEYS_VALUE_MAX  80
+/* RFC 3339 range we read and write: years 0000..9999. */
+#define KEYS_TIME_MIN   (-62167219200LL)   /* 0000-01-01T00:00:00Z */
+#define KEYS_TIME_MAX   253402300799LL     /* 9999-12-31T23:59:59Z */
+
+struct knoop_key_t {
+    char    id[KNOOP_ID_MAX + 1];
+    char    role[KNOOP_ROLE_MAX + 1];
+    uint8_t seed[KNOOP_SEED_LEN];         /* the secret a key file holds */
+    uint8_t pk[KNOOP_PK_LEN];
+    uint8_t sk[KNOOP_SK_LEN];             /* expanded from seed */
+};
+
+struct knoop_trust_t {
+    knoop_cert_t *certs;                  /* sorted by id */
+    size_t        size;
+};
+
+/* ------------------------------------------------------------------ */
+/* small helpers */
+
+static bool s_role_valid(const char *role)
+{
+    if (!role)
+        return false;
+    size_t len = strnlen(role, KNOOP_ROLE_MAX + 1);
+    if (len == 0 || len > KNOOP_ROLE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = role[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Copy text from a file into a log-safe form: a name from a damaged or
+ * hostile file must not be able to forge log lines or terminal escapes. */
+static void s_printable(char *out, size_t size, const char *text)
+{
+    size_t n = 0;
+    for (; *text && n + 1 < size; text++)
+        out[n++] = (*text >= 0x20 && *text < 0x7f) ? *text : '?';
+    out[n] = '\0';
+}
+
+/* Copy a validated string into a fixed field (truncating, never overflowing). */
+static void s_copy(char *dst, size_t size, const char *src)
+{
+    size_t len = strnlen(src, size - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+static int s_errno_to_knoop(int e)
+{
+    switch (e) {
+    case ENOENT:
+    case ENOTDIR: return KNOOP_ENOTFOUND;
+    case EACCES:
+    case EPERM:   return KNOOP_EPERM;
+    case EEXIST:  return KNOOP_EEXIST;
+    case ENOMEM:  return KNOOP_ENOMEM;
+    case ENOSPC:
+    case EDQUOT:  return KNOOP_EFULL;
+    default:      return KNOOP_EIO;
+    }
+}
+
+static int s_write_all(int fd, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
+/* Read the whole of an open regular file into buf (NUL-terminated).
+ * KNOOP_EMALFORMED when it is larger than a file of ours can be or holds a
+ * NUL byte (inih would silently stop there). */
+static int s_read_fd(int fd, char *buf, size_t size, const char *path)
+{
+    size_t len = 0;
+    for (;;) {
+        if (len == size - 1) {
+            /* One more byte tells "exactly full" from "too big". */
+            char extra;
+            ssize_t n = read(fd, &extra, 1);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n != 0) {
+                knoop_error("%s: larger than %zu bytes; not a knooppunt key or cert file",
+                            path, size - 1);
+                return KNOOP_EMALFORMED;
+            }
+            break;
+        }
+        ssize_t n = read(fd, buf + len, size - 1 - len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            knoop_error("%s: cannot read: %s", path, strerror(e));
+            return s_errno_to_knoop(e);
+        }
+        if (n == 0)
+            break;
+        len += (size_t) n;
+    }
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len)) {
+        knoop_error("%s: contains NUL bytes; not a knooppunt key or cert file", path);
+        return KNOOP_EMALFORMED;
+    }
+    return KNOOP_OK;
+}
+
+/* Open a file for reading and check it is a regular file. With `secret`,
+ * refuse it when group or others may access it, as ssh does: a key that
+ * others could read must be treated as leaked, and loading it quietly would
+ * hide that. */
+static int s_open_checked(const char *path, bool secret, int *fd_out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        knoop_error("%s: cannot open: %s", path, strerror(e));
+        return s_errno_to_knoop(e);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        knoop_error("%s: cannot stat: %s", path, strerror(e));
+        close(fd);
+        return s_errno_to_knoop(e);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        knoop_error("%s: not a regular file", path);
+        close(fd);
+        return KNOOP_EMALFORMED;
+    }
+    if (secret && (st.st_mode & 077)) {
+        knoop_warn("%s: permissions %04o are too open: group or others may access this "
+                   "secret key; refusing to load it (chmod 600 it, and replace the key "
+                   "if others may have read it)", path, (unsigned) (st.st_mode & 07777));
+        close(fd);
+        return KNOOP_EPERM;
+    }
+    *fd_out = fd;
+    return KNOOP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* INI fields: one table per file kind; values are copied, checked after. */
+
+typedef struct {
+    const char *section;                  /* the one section the file may have */
+    const char *const *names;             /* field names, NULL-terminated */
+    char        values[8][KEYS_VALUE_MAX + 1];
+    unsigned    seen;                     /* bit i: names[i] was given */
+    char        why[160];                 /* first problem, for the log */
+} s_fields_t;
+
+static const char *const s_key_names[] = { "id", "role", "seed", NULL };
+enum { KEY_ID, KEY_ROLE, KEY_SEED };
+static const char *const s_cert_names[] = {
+    "id", "role", "public-key", "curve-key", "valid-from", "valid-until", NULL
+};
+enum { CERT_ID, CERT_ROLE, CERT_PK, CERT_CURVE, CERT_FROM, CERT_UNTIL, CERT_FIELDS };
+
+/* inih handler. Never puts a value in `why`: in a key file it may be the
+ * secret. Unknown sections or fields, and any field given twice (which is
+ * also how inih reports a continuation line), are errors: a security file
+ * that says more than we understand is not silently half-read. */
+static int s_field(void *user, const char *section, const char *name, const char *value)
+{
+    s_fields_t *f = user;
+    char shown[40];
+    if (strcmp(section, f->section) != 0) {
+        s_printable(shown, sizeof shown, section);
+        if (!f->why[0])
+            snprintf(f->why, sizeof f->why, "field outside the [%s] section (in [%s])",
+                     f->section, shown);
+        return 0;
+    }
+    for (unsigned i = 0; f->names[i]; i++) {
+        if (strcmp(name, f->names[i]) != 0)
+            continue;
+        if (f->seen & (1u << i)) {
+            if (!f->why[0])
+                snprintf(f->why, sizeof f->why, "field '%s' given twice", f->names[i]);
+            return 0;
+        }
+        size_t len = strlen(value);
+        if (len > KEYS_VALUE_MAX) {
+            if (!f->why[0])
+                snprintf(f->why, sizeof f->why, "field '%s' too long", f->names[i]);
+            return 0;
+        }
+        memcpy(f->values[i], value, len + 1);
+        f->seen |= 1u << i;
+        return 1;
+    }
+    s_printable(shown, sizeof shown, name);
+    if (!f->why[0])
+        snprintf(f->why, sizeof f->why, "unknown field '%s'", shown);
+    return 0;
+}
+
+/* Parse text into f; on failure log "path: reason" and return an error. */
+static int s_parse(const char *text, s_fields_t *f, const char *path)
+{
+    int line = ini_parse_string(text, s_field, f);
+    if (line == -2)
+        return KNOOP_ENOMEM;
+    if (line != 0) {
+        if (f->why[0])
+            knoop_error("%s: line %d: %s", path, line, f->why);
+        else
+            knoop_error("%s: line %d: not INI syntax", path, line);
+        return KNOOP_EMALFORMED;
+    }
+    for (unsigned i = 0; f->names[i]; i++)
+        if (!(f->seen & (1u << i))) {
+            knoop_error("%s: [%s] lacks field '%s'", path, f->section, f->names[i]);
+            return KNOOP_EMALFORMED;
+        }
+    return KNOOP_OK;
+}
+
+/* Exactly `len` bytes of hex, else KNOOP_EMALFORMED. */
+static int s_hex_exact(uint8_t *out, size_t len, const char *hex)
+{
+    if (strlen(hex) != 2 * len)
+        return KNOOP_EMALFORMED;
+    long n = knoop_hex_decode(out, len, hex);
+    return n == (long) len ? KNOOP_OK : KNOOP_EMALFORMED;
+}
+
+/* ------------------------------------------------------------------ */
+/* time */
+
+int knoop_time_parse(const char *text, int64_t *out)
+{
+    /* Exactly "YYYY-MM-DDTHH:MM:SSZ": the one form we write. */
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    if (!text || strlen(text) != sizeof shape - 1)
+        return KNOOP_EMALFORMED;
+    for (size_t i = 0; shape[i]; i++) {
+        if (shape[i] == 'd' ? !(text[i] >= '0' && text[i] <= '9') : text[i] != shape[i])
+            return KNOOP_EMALFORMED;
+    }
+#define D2(p) ((text[p] - '0') * 10 + (text[(p) + 1] - '0'))
+    int year = D2(0) * 100 + D2(2);
+    int mon = D2(5), day = D2(8), hour = D2(11), min = D2(14), sec = D2(17);
+#undef D2
+    /* No leap seconds: Unix time has none, and timegm would roll 60 over. */
+    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 59)
+        return KNOOP_EMALFORMED;
+    struct tm tm = {
+        .tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day,
+        .tm_hour = hour, .tm_min = min, .tm_sec = sec,
+    };
+    time_t t = timegm(&tm);
+    /* timegm normalises 2025-02-30 into March; a date that does not come
+     * back unchanged did not exist. */
+    if (tm.tm_mday != day || tm.tm_mon != mon - 1)
+        return KNOOP_EMALFORMED;
+    *out = (int64_t) t;
+    return KNOOP_OK;
+}
+
+void knoop_time_format(char out[21], int64_t t)
+{
+    /* Clamp to what the format can express, so the output always parses. */
+    if (t < KEYS_TIME_MIN)
+        t = KEYS_TIME_MIN;
+    if (t > KEYS_TIME_MAX)
+        t = KEYS_TIME_MAX;
+    time_t tt = (time_t) t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm)) {
+        memcpy(out, "0000-01-01T00:00:00Z", 21);
+        return;
+    }
+    snprintf(out, 21, "%04u-%02u-%02uT%02u:%02u:%02uZ",
+             (unsigned) (tm.tm_year + 1900) % 10000u, (unsigned) (tm.tm_mon + 1) % 100u,
+             (unsigned) tm.tm_mday % 100u, (unsigned) tm.tm_hour % 100u,
+             (unsigned) tm.tm_min % 100u, (unsigned) tm.tm_sec % 100u);
+}
+
+/* ------------------------------------------------------------------ */
+/* keys */
+
+static knoop_key_t *s_key_from_seed(const char *id, const char *role,
+                                    const uint8_t seed[KNOOP_SEED_LEN])
+{
+    knoop_key_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    s_copy(self->id, sizeof self->id, id);
+    s_copy(self->role, sizeof self->role, role);
+    memcpy(self->seed, seed, KNOOP_SEED_LEN);
+    knoop_sign_seed_keypair(self->pk, self->sk, self->seed);
+    return self;
+}
+
+knoop_key_t *knoop_key_generate(const char *id, const char *role)
+{
+    if (!knoop_id_valid(id) || !s_role_valid(role))
+        return NULL;
+    if (knoop_crypto_init() != KNOOP_OK)
+        return NULL;
+    knoop_key_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    s_copy(self->id, sizeof self->id, id);
+    s_copy(self->role, sizeof self->role, role);
+    knoop_sign_keypair(self->pk, self->sk, self->seed);
+    return self;
+}
+
+void knoop_key_destroy(knoop_key_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    knoop_wipe(*self_p, sizeof **self_p);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+const char *knoop_key_id(const knoop_key_t *self)        { return self->id; }
+const char *knoop_key_role(const knoop_key_t *self)      { return self->role; }
+const uint8_t *knoop_key_public(const knoop_key_t *self) { return self->pk; }
+const uint8_t *knoop_key_secret(const knoop_key_t *self) { return self->sk; }
+
+void knoop_key_curve(const knoop_key_t *self, uint8_t pk[KNOOP_CURVE_LEN],
+                     uint8_t sk[KNOOP_CURVE_LEN])
+{
+    /* Either output may be NULL when the caller needs only the other. Our
+     * own public key always converts: it came from a seed. */
+    if (pk && knoop_curve_from_sign_pk(pk, self->pk) != KNOOP_OK)
+        memset(pk, 0, KNOOP_CURVE_LEN);
+    if (sk)
+        knoop_curve_from_sign_sk(sk, self->sk);
+}
+
+/* The key file text, into a caller buffer that the caller wipes. */
+static int s_key_text(const knoop_key_t *self, char *out, size_t size)
+{
+    char seed_hex[2 * KNOOP_SEED_LEN + 1];
+    char fp[17];
+    knoop_hex_encode(seed_hex, self->seed, KNOOP_SEED_LEN);
+    knoop_fingerprint(fp, self->pk, KNOOP_PK_LEN);
+    int n = snprintf(out, size,
+        "# knooppunt partner identity key -- SECRET.\n"
+        "# Whoever holds this file can sign and connect as %s: keep it mode 0600\n"
+        "# on the partner's node only; never copy, mail or commit it.\n"
+        "# The public half is %s.cert (fingerprint %s).\n"
+        "[key]\n"
+        "id = %s\n"
+        "role = %s\n"
+        "seed = %s\n",
+        self->id, self->id, fp, self->id, self->role, seed_hex);
+    knoop_wipe(seed_hex, sizeof seed_hex);
+    return (n < 0 || (size_t) n >= size) ? KNOOP_ETOOBIG : n;
+}
+
+/* The cert this key makes for the given validity. */
+static int s_key_cert(const knoop_key_t *self, int64_t valid_from, int64_t valid_until,
+                      knoop_cert_t *cert)
+{
+    memset(cert, 0, sizeof *cert);
+    s_copy(cert->id, sizeof cert->id, self->id);
+    s_copy(cert->role, sizeof cert->role, self->role);
+    memcpy(cert->pk, self->pk, KNOOP_PK_LEN);
+    if (knoop_curve_from_sign_pk(cert->curve_pk, self->pk) != KNOOP_OK)
+        return KNOOP_EINVAL;
+    cert->valid_from = valid_from;
+    cert->valid_until = valid_until;
+    return KNOOP_OK;
+}
+
+static int s_fsync_dir(int dirfd)
+{
+    /* The new names must survive a crash, not just the bytes behind them. */
+    return fsync(dirfd) == 0 || errno == EINVAL ? 0 : -1;
+}
+
+int knoop_key_save(const knoop_key_t *self, const char *dir,
+                   int64_t valid_from, int64_t valid_until)
+{
+    if (!self || !dir || valid_from >= valid_until
+        || valid_from < KEYS_TIME_MIN || valid_until > KEYS_TIME_MAX)
+        return KNOOP_EINVAL;
+    char key_name[KNOOP_ID_MAX + 8], cert_name[KNOOP_ID_MAX + 8];
+    snprintf(key_name, sizeof key_name, "%s.key", self->id);
+    snprintf(cert_name, sizeof cert_name, "%s.cert", self->id);
+
+    knoop_cert_t cert;
+    int rc = s_key_cert(self, valid_from, valid_until, &cert);
+    if (rc)
+        return rc;
+    knoop_buf_t cert_text = { 0 };
+    rc = knoop_cert_format(&cert, &cert_text);
+    if (rc)
+        return rc;
+
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        int e = errno;
+        knoop_error("%s: cannot open directory: %s", dir, strerror(e));
+        knoop_buf_free(&cert_text);
+        return s_errno_to_knoop(e);
+    }
+    /* Claim both names before writing either, so a failure never leaves a
+     * new key beside an old cert (or the reverse). O_EXCL also refuses to
+     * follow a planted symlink. */
+    int key_fd = openat(dirfd, key_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (key_fd < 0) {
+        int e = errno;
+        if (e == EEXIST)
+            knoop_error("%s/%s already exists; refusing to overwrite", dir, key_name);
+        else
+            knoop_error("%s/%s: cannot create: %s", dir, key_name, strerror(e));
+        close(dirfd);
+        knoop_buf_free(&cert_text);
+        return e == EEXIST ? KNOOP_EEXIST : s_errno_to_knoop(e);
+    }
+    int cert_fd = openat(dirfd, cert_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (cert_fd < 0) {
+        int e = errno;
+        if (e == EEXIST)
+            knoop_error("%s/%s already exists; refusing to overwrite", dir, cert_name);
+        else
+            knoop_error("%s/%s: cannot create: %s", dir, cert_name, strerror(e));
+        close(key_fd);
+        unlinkat(dirfd, key_name, 0);
+        close(dirfd);
+        knoop_buf_free(&cert_text);
+        return e == EEXIST ? KNOOP_EEXIST : s_errno_to_knoop(e);
+    }
+
+    char key_text[1024];
+    int key_len = s_key_text(self, key_text, sizeof key_text);
+    const char *failed = NULL;
+    int e = 0;
+    /* The umask may have taken more than group and other away (or nothing,
+     * with umask 0 it takes nothing from 0600 anyway); fchmod sets exactly
+     * 0600 so the owner can read the key back and nobody else can. */
+    if (key_len < 0)
+        failed = key_name, e = ENAMETOOLONG;
+    else if (fchmod(key_fd, 0600) != 0 || s_write_all(key_fd, key_text, (size_t) key_len) != 0
+             || fsync(key_fd) != 0)
+        failed = key_name, e = errno;
+    else if (s_write_all(cert_fd, cert_text.data, cert_text.len) != 0 || fsync(cert_fd) != 0)
+        failed = cert_name, e = errno;
+    knoop_wipe(key_text, sizeof key_text);
+    knoop_buf_free(&cert_text);
+    if (close(key_fd) != 0 && !failed)
+        failed = key_name, e = errno;
+    if (close(cert_fd) != 0 && !failed)
+        failed = cert_name, e = errno;
+    if (!failed && s_fsync_dir(dirfd) != 0)
+        failed = dir, e = errno;
+    if (failed) {
+        knoop_error("%s: cannot write %s: %s", dir, failed, strerror(e));
+        /* The names are ours (O_EXCL): remove the half-written pair. */
+        unlinkat(dirfd, key_name, 0);
+        unlinkat(dirfd, cert_name, 0);
+        close(dirfd);
+        return s_errno_to_knoop(e) == KNOOP_EFULL ? KNOOP_EFULL : KNOOP_EIO;
+    }
+    close(dirfd);
+    return KNOOP_OK;
+}
+
+int knoop_key_load(const char *path, knoop_key_t **out)
+{
+    if (!path || !out)
+        return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();
+    if (rc)
+        return rc;
+    int fd;
+    rc = s_open_checked(path, true, &fd);
+    if (rc)
+        return rc;
+    char text[KEYS_FILE_MAX + 1];
+    rc = s_read_fd(fd, text, sizeof text, path);
+    close(fd);
+
+    s_fields_t f = { .section = "key", .names = s_key_names };
+    uint8_t seed[KNOOP_SEED_LEN];
+    if (rc == KNOOP_OK)
+        rc = s_parse(text, &f, path);
+    if (rc == KNOOP_OK && !knoop_id_valid(f.values[KEY_ID])) {
+        knoop_error("%s: id is not a valid partner id", path);
+        rc = KNOOP_EMALFORMED;
+    }
+    if (rc == KNOOP_OK && !s_role_valid(f.values[KEY_ROLE])) {
+        knoop_error("%s: role is not [a-z0-9_-]{1,32}", path);
+        rc = KNOOP_EMALFORMED;
+    }
+    if (rc == KNOOP_OK && s_hex_exact(seed, sizeof seed, f.values[KEY_SEED]) != KNOOP_OK) {
+        knoop_error("%s: seed is not %d hex digits", path, 2 * KNOOP_SEED_LEN);
+        rc = KNOOP_EMALFORMED;
+    }
+    knoop_key_t *self = NULL;
+    if (rc == KNOOP_OK) {
+        self = s_key_from_seed(f.values[KEY_ID], f.values[KEY_ROLE], seed);
+        if (!self)
+            rc = KNOOP_ENOMEM;
+    }
+    knoop_wipe(seed, sizeof seed);
+    knoop_wipe(&f, sizeof f);
+    knoop_wipe(text, sizeof text);
+    if (rc)
+        return rc;
+    *out = self;
+    return KNOOP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* certificates */
+
+int knoop_cert_format(const knoop_cert_t *cert, knoop_buf_t *out)
+{
+    char pk[2 * KNOOP_PK_LEN + 1], curve[2 * KNOOP_CURVE_LEN + 1];
+    char from[21], until[21], fp[17];
+    knoop_hex_encode(pk, cert->pk, KNOOP_PK_LEN);
+    knoop_hex_encode(curve, cert->curve_pk, KNOOP_CURVE_LEN);
+    knoop_time_format(from, cert->valid_from);
+    knoop_time_format(until, cert->valid_until);
+    knoop_fingerprint(fp, cert->pk, KNOOP_PK_LEN);
+    char text[1024];
+    int n = snprintf(text, sizeof text,
+        "# knooppunt partner certificate -- public; no secrets in here.\n"
+        "# Copy it into the trust store of every broker and auditor.\n"
+        "# public-key is the Ed25519 key that signs this partner's stream heads\n"
+        "# (fingerprint %s); curve-key is the CurveZMQ key derived from it.\n"
+        "[cert]\n"
+        "id = %s\n"
+        "role = %s\n"
+        "public-key = %s\n"
+        "curve-key = %s\n"
+        "valid-from = %s\n"
+        "valid-until = %s\n",
+        fp, cert->id, cert->role, pk, curve, from, until);
+    if (n < 0 || (size_t) n >= sizeof text)
+        return KNOOP_EINVAL;
+    return knoop_buf_append(out, text, (size_t) n);
+}
+
+/* Fill cert from parsed fields; log "path: reason" on the first problem. */
+static int s_cert_fields(const s_fields_t *f, const char *path, knoop_cert_t *cert)
+{
+    const char *why = NULL;
+    memset(cert, 0, sizeof *cert);
+    uint8_t curve[KNOOP_CURVE_LEN];
+    if (!knoop_id_valid(f->values[CERT_ID]))
+        why = "id is not a valid partner id";
+    else if (!s_role_valid(f->values[CERT_ROLE]))
+        why = "role is not [a-z0-9_-]{1,32}";
+    else if (s_hex_exact(cert->pk, KNOOP_PK_LEN, f->values[CERT_PK]) != KNOOP_OK)
+        why = "public-key is not 64 hex digits";
+    else if (s_hex_exact(curve, KNOOP_CURVE_LEN, f->values[CERT_CURVE]) != KNOOP_OK)
+        why = "curve-key is not 64 hex digits";
+    else if (knoop_curve_from_sign_pk(cert->curve_pk, cert->pk) != KNOOP_OK)
+        why = "public-key is not a valid Ed25519 key";
+    /* The curve key is what CurveZMQ authenticates; one that is not derived
+     * from the signing key would let a connection speak for a partner whose
+     * signatures it cannot make. */
+    else if (memcmp(curve, cert->curve_pk, KNOOP_CURVE_LEN) != 0)
+        why = "curve-key does not match the one derived from public-key";
+    else if (knoop_time_parse(f->values[CERT_FROM], &cert->valid_from) != KNOOP_OK)
+        why = "valid-from is not RFC 3339 UTC (YYYY-MM-DDTHH:MM:SSZ)";
+    else if (knoop_time_parse(f->values[CERT_UNTIL], &cert->valid_until) != KNOOP_OK)
+        why = "valid-until is not RFC 3339 UTC (YYYY-MM-DDTHH:MM:SSZ)";
+    else if (cert->valid_from >= cert->valid_until)
+        why = "valid-until is not after valid-from";
+    if (why) {
+        knoop_error("%s: %s", path, why);
+        memset(cert, 0, sizeof *cert);
+        return KNOOP_EMALFORMED;
+    }
+    s_copy(cert->id, sizeof cert->id, f->values[CERT_ID]);
+    s_copy(cert->role, sizeof cert->role, f->values[CERT_ROLE]);
+    return KNOOP_OK;
+}
+
+int knoop_cert_load(const char *path, knoop_cert_t *out)
+{
+    if (!path || !out)
+        return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();
+    if (rc)
+        return rc;
+    int fd;
+    rc = s_open_checked(path, false, &fd);
+    if (rc)
+        return rc;
+    char text[KEYS_FILE_MAX + 1];
+    rc = s_read_fd(fd, text, sizeof text, path);
+    close(fd);
+    if (rc)
+        return rc;
+    s_fields_t f = { .section = "cert", .names = s_cert_names };
+    rc = s_parse(text, &f, path);
+    if (rc)
+        return rc;
+    return s_cert_fields(&f, path, out);
+}
+
+int knoop_cert_check_time(const knoop_cert_t *cert, int64_t now)
+{
+    /* Both ends inclusive, as X.509's notBefore and notAfter. */
+    return now >= cert->valid_from && now <= cert->valid_until ? KNOOP_OK : KNOOP_EEXPIRED;
+}
+
+/* ------------------------------------------------------------------ */
+/* trust store */
+
+typedef struct {
+    knoop_cert_t cert;
+    char        *file;
+} s_entry_t;
+
+static int s_cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int s_cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const s_entry_t *) a)->cert.id, ((const s_entry_t *) b)->cert.id);
+}
+
+static bool s_is_cert_name(const char *name)
+{
+    /* As the shell glob *.cert: hidden files (editor leftovers) excluded. */
+    size_t len = strlen(name);
+    return name[0] != '.' && len > 5 && strcmp(name + len - 5, ".cert") == 0;
+}
+
+/* The sorted *.cert names in dir. */
+static int s_list_certs(const char *dir, char ***names_out, size_t *count_out)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        int e = errno;
+        knoop_error("trust store %s: cannot open: %s", dir, strerror(e));
+        return s_errno_to_knoop(e);
+    }
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    int rc = KNOOP_OK;
+    struct dirent *de;
+    errno = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (!s_is_cert_name(de->d_name))
+            continue;
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            char **nn = realloc(names, ncap * sizeof *nn);
+            if (!nn) { rc = KNOOP_ENOMEM; break; }
+            names = nn;
+            cap = ncap;
+        }
+        if (!(names[count] = strdup(de->d_name))) { rc = KNOOP_ENOMEM; break; }
+        count++;
+        errno = 0;
+    }
+    if (rc == KNOOP_OK && errno != 0) {
+        int e = errno;
+        knoop_error("trust store %s: cannot read: %s", dir, strerror(e));
+        rc = s_errno_to_knoop(e);
+    }
+    closedir(d);
+    if (rc) {
+        for (size_t i = 0; i < count; i++)
+            free(names[i]);
+        free(names);
+        return rc;
+    }
+    if (count > 1)
+        qsort(names, count, sizeof *names, s_cmp_name);
+    *names_out = names;
+    *count_out = count;
+    return KNOOP_OK;
+}
+
+/* Refuse ambiguity: each id, signing key and curve key names one partner.
+ * Curve keys are checked apart from signing keys because the Ed25519 to
+ * Curve25519 map forgets the sign of x: two signing keys can share one. */
+static int s_check_unique(const char *dir, const s_entry_t *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = i + 1; j < n; j++) {
+            const char *what = NULL;
+            if (strcmp(e[i].cert.id, e[j].cert.id) == 0)
+                what = "the same partner id";
+            else if (memcmp(e[i].cert.pk, e[j].cert.pk, KNOOP_PK_LEN) == 0)
+                what = "the same public key";
+            else if (memcmp(e[i].cert.curve_pk, e[j].cert.curve_pk, KNOOP_CURVE_LEN) == 0)
+                what = "the same curve key";
+            if (what) {
+                knoop_error("trust store %s: %s and %s hold %s (%s / %s); refusing to "
+                            "load an ambiguous trust store", dir, e[i].file, e[j].file,
+                            what, e[i].cert.id, e[j].cert.id);
+                return KNOOP_EDUPLICATE;
+            }
+        }
+    }
+    return KNOOP_OK;
+}
+
+int knoop_trust_load(const char *dir, unsigned flags, knoop_trust_t **out)
+{
+    if (!dir || !out)
+        return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();
+    if (rc)
+        return rc;
+    char **names = NULL;
+    size_t count = 0;
+    rc = s_list_certs(dir, &names, &count);
+    if (rc)
+        return rc;
+
+    s_entry_t *entries = count ? calloc(count, sizeof *entries) : NULL;
+    if (count && !entries)
+        rc = KNOOP_ENOMEM;
+    size_t kept = 0;
+    int64_t now = (int64_t) time(NULL);
+    for (size_t i = 0; rc == KNOOP_OK && i < count; i++) {
+        char *path = NULL;
+        size_t plen = strlen(dir) + 1 + strlen(names[i]) + 1;
+        if (!(path = malloc(plen))) {
+            rc = KNOOP_ENOMEM;
+            break;
+        }
+        snprintf(path, plen, "%s/%s", dir, names[i]);
+        knoop_cert_t cert;
+        rc = knoop_cert_load(path, &cert);
+        if (rc) {
+            /* cert_load has logged the detail; the load as a whole fails
+             * rather than quietly trusting fewer partners than configured. */
+            knoop_error("trust store %s: %s does not load (%s); refusing the trust store",
+                        dir, path, knoop_strerror(rc));
+            free(path);
+            break;
+        }
+        if (!(flags & KNOOP_TRUST_KEEP_EXPIRED)
+            && knoop_cert_check_time(&cert, now) != KNOOP_OK) {
+            char from[21], until[21];
+            knoop_time_format(from, cert.valid_from);
+            knoop_time_format(until, cert.valid_until);
+            knoop_warn("trust store: skipping %s (%s): %s, valid %s until %s", path,
+                       cert.id, now < cert.valid_from ? "not yet valid" : "expired",
+                       from, until);
+            free(path);
+            continue;
+        }
+        entries[kept].cert = cert;
+        entries[kept].file = path;
+        kept++;
+    }
+    if (rc == KNOOP_OK)
+        rc = s_check_unique(dir, entries, kept);
+
+    knoop_trust_t *self = NULL;
+    if (rc == KNOOP_OK) {
+        self = calloc(1, sizeof *self);
+        if (self && kept) {
+            qsort(entries, kept, sizeof *entries, s_cmp_entry);
+            self->certs = malloc(kept * sizeof *self->certs);
+            if (!self->certs) {
+                free(self);
+                self = NULL;
+            }
+        }
+        if (!self)
+            rc = KNOOP_ENOMEM;
+    }
+    if (rc == KNOOP_OK) {
+        for (size_t i = 0; i < kept; i++)
+            self->certs[i] = entries[i].cert;
+        self->size = kept;
+        knoop_debug("trust store %s: %zu partner certificates", dir, kept);
+    }
+    for (size_t i = 0; i < kept; i++)
+        free(entries[i].file);
+    free(entries);
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    if (rc)
+        return rc;
+    *out = self;
+    return KNOOP_OK;
+}
+
+void knoop_trust_destroy(knoop_trust_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->certs);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+size_t knoop_trust_size(const knoop_trust_t *self)
+{
+    return self->size;
+}
+
+const knoop_cert_t *knoop_trust_by_id(const knoop_trust_t *self, const char *id)
+{
+    size_t lo = 0, hi = self->size;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(id, self->certs[mid].id);
+        if (c == 0)
+            return &self->certs[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+/* Linear: a store holds some 70 partners, and these run once per
+ * connection, not per message. */
+const knoop_cert_t *knoop_trust_by_curve(const knoop_trust_t *self,
+                                         const uint8_t curve_pk[KNOOP_CURVE_LEN])
+{
+    for (size_t i = 0; i < self->size; i++)
+        if (memcmp(self->certs[i].curve_pk, curve_pk, KNOOP_CURVE_LEN) == 0)
+            return &self->certs[i];
+    return NULL;
+}
+
+const knoop_cert_t *knoop_trust_by_sign(const knoop_trust_t *self,
+                                        const uint8_t pk[KNOOP_PK_LEN])
+{
+    for (size_t i = 0; i < self->size; i++)
+        if (memcmp(self->certs[i].pk, pk, KNOOP_PK_LEN) == 0)
+            return &self->certs[i];
+    return NULL;
+}
+
+const knoop_cert_t *knoop_trust_at(const knoop_trust_t *self, size_t i)
+{
+    return i < self->size ? &self->certs[i] : NULL;
+}
