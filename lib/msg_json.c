@@ -13,9 +13,9 @@ void knoop_time_format_ms(char out[25], uint64_t ms)
     time_t t = (time_t) (ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (unsigned) (ms % 1000));
+    char date[20];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 25, "%.19s.%03uZ", date, (unsigned) (ms % 1000));
 }
 
 static json_t *s_payload(const knoop_msg_t *m)
