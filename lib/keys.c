@@ -245,6 +245,21 @@ static int s_field(void *user, const char *section, const char *name, const char
 /* Parse text into f; on failure log "path: reason" and return an error. */
 static int s_parse(const char *text, s_fields_t *f, const char *path)
 {
+    /* inih reads lines into a fixed buffer and parses the rest of a longer
+     * line as a line of its own: text hidden at the end of a long comment
+     * would become a field. No line of ours comes near the limit. */
+    int lineno = 1;
+    for (const char *p = text; *p; lineno++) {
+        size_t len = strcspn(p, "\n");
+        if (len > INI_MAX_LINE - 3) {
+            knoop_error("%s: line %d is longer than %d characters", path, lineno,
+                        INI_MAX_LINE - 3);
+            return KNOOP_EMALFORMED;
+        }
+        p += len;
+        if (*p)
+            p++;
+    }
     int line = ini_parse_string(text, s_field, f);
     if (line == -2)
         return KNOOP_ENOMEM;
