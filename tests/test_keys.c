@@ -577,6 +577,27 @@ static void test_cert_rejects_bad_files(void **state)
     tu_rmtree(dir);
 }
 
+static void test_cert_format_refuses_injection(void **state)
+{
+    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
+    knoop_cert_t cert;
+    memset(&cert, 0, sizeof cert);
+    snprintf(cert.id, sizeof cert.id, "vr-utrecht\nrole = broker");
+    snprintf(cert.role, sizeof cert.role, "region");
+    memcpy(cert.pk, knoop_key_public(key), KNOOP_PK_LEN);
+    knoop_key_curve(key, cert.curve_pk, NULL);
+    cert.valid_from = 0;
+    cert.valid_until = 1;
+    knoop_buf_t buf = { 0 };
+    assert_int_equal(knoop_cert_format(&cert, &buf), KNOOP_EINVAL);
+    snprintf(cert.id, sizeof cert.id, "vr-utrecht");
+    snprintf(cert.role, sizeof cert.role, "region\nx = y");
+    assert_int_equal(knoop_cert_format(&cert, &buf), KNOOP_EINVAL);
+    assert_int_equal(buf.len, 0);
+    knoop_buf_free(&buf);
+    knoop_key_destroy(&key);
+}
+
 static void test_cert_check_time(void **state)
 {
     knoop_cert_t cert = { .valid_from = 1000, .valid_until = 2000 };
@@ -863,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_save_refuses_overwrite),
         cmocka_unit_test(test_key_load_rejects_bad_files),
         cmocka_unit_test(test_cert_rejects_bad_files),
+        cmocka_unit_test(test_cert_format_refuses_injection),
         cmocka_unit_test(test_cert_check_time),
         cmocka_unit_test(test_time_known_values),
         cmocka_unit_test(test_time_round_trip),
