@@ -245,6 +245,21 @@ static int s_field(void *user, const char *section, const char *name, const char
 /* Parse text into f; on failure log "path: reason" and return an error. */
 static int s_parse(const char *text, s_fields_t *f, const char *path)
 {
+    /* inih reads lines into a fixed buffer and parses the rest of a longer
+     * line as a line of its own: text hidden at the end of a long comment
+     * would become a field. No line of ours comes near the limit. */
+    int lineno = 1;
+    for (const char *p = text; *p; lineno++) {
+        size_t len = strcspn(p, "\n");
+        if (len > INI_MAX_LINE - 3) {
+            knoop_error("%s: line %d is longer than %d characters", path, lineno,
+                        INI_MAX_LINE - 3);
+            return KNOOP_EMALFORMED;
+        }
+        p += len;
+        if (*p)
+            p++;
+    }
     int line = ini_parse_string(text, s_field, f);
     if (line == -2)
         return KNOOP_ENOMEM;
@@ -327,16 +342,21 @@ void knoop_time_format(char out[21], int64_t t)
 /* ------------------------------------------------------------------ */
 /* keys */
 
-static knoop_key_t *s_key_from_seed(const char *id, const char *role,
-                                    const uint8_t seed[KNOOP_SEED_LEN])
+/* A key from a seed (NULL: a fresh random one). id and role are valid. */
+static knoop_key_t *s_key_new(const char *id, const char *role,
+                              const uint8_t seed[KNOOP_SEED_LEN])
 {
     knoop_key_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     s_copy(self->id, sizeof self->id, id);
     s_copy(self->role, sizeof self->role, role);
-    memcpy(self->seed, seed, KNOOP_SEED_LEN);
-    knoop_sign_seed_keypair(self->pk, self->sk, self->seed);
+    if (seed) {
+        memcpy(self->seed, seed, KNOOP_SEED_LEN);
+        knoop_sign_seed_keypair(self->pk, self->sk, self->seed);
+    }
+    else
+        knoop_sign_keypair(self->pk, self->sk, self->seed);
     return self;
 }
 
@@ -346,13 +366,7 @@ knoop_key_t *knoop_key_generate(const char *id, const char *role)
         return NULL;
     if (knoop_crypto_init() != KNOOP_OK)
         return NULL;
-    knoop_key_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return NULL;
-    s_copy(self->id, sizeof self->id, id);
-    s_copy(self->role, sizeof self->role, role);
-    knoop_sign_keypair(self->pk, self->sk, self->seed);
-    return self;
+    return s_key_new(id, role, NULL);
 }
 
 void knoop_key_destroy(knoop_key_t **self_p)
@@ -414,6 +428,21 @@ static int s_key_cert(const knoop_key_t *self, int64_t valid_from, int64_t valid
     cert->valid_from = valid_from;
     cert->valid_until = valid_until;
     return KNOOP_OK;
+}
+
+/* Write a new file's contents durably and close it; 0 or an errno value.
+ * With `secret`, first make its mode exactly 0600. Closes fd either way. */
+static int s_fill(int fd, const void *data, size_t len, bool secret)
+{
+    int e = 0;
+    if (len == 0)
+        e = EINVAL;
+    else if ((secret && fchmod(fd, 0600) != 0) || s_write_all(fd, data, len) != 0
+             || fsync(fd) != 0)
+        e = errno;
+    if (close(fd) != 0 && !e)
+        e = errno;
+    return e;
 }
 
 static int s_fsync_dir(int dirfd)
@@ -478,26 +507,22 @@ int knoop_key_save(const knoop_key_t *self, const char *dir,
 
     char key_text[1024];
     int key_len = s_key_text(self, key_text, sizeof key_text);
+    /* The umask only ever takes bits away, and may take the owner's too;
+     * fchmod makes the mode exactly 0600 whatever it was. */
     const char *failed = NULL;
-    int e = 0;
-    /* The umask may have taken more than group and other away (or nothing,
-     * with umask 0 it takes nothing from 0600 anyway); fchmod sets exactly
-     * 0600 so the owner can read the key back and nobody else can. */
-    if (key_len < 0)
-        failed = key_name, e = ENAMETOOLONG;
-    else if (fchmod(key_fd, 0600) != 0 || s_write_all(key_fd, key_text, (size_t) key_len) != 0
-             || fsync(key_fd) != 0)
-        failed = key_name, e = errno;
-    else if (s_write_all(cert_fd, cert_text.data, cert_text.len) != 0 || fsync(cert_fd) != 0)
-        failed = cert_name, e = errno;
+    int e = s_fill(key_fd, key_text, key_len < 0 ? 0 : (size_t) key_len, true);
+    if (e) {
+        failed = key_name;
+        close(cert_fd);
+    }
+    else if ((e = s_fill(cert_fd, cert_text.data, cert_text.len, false)) != 0)
+        failed = cert_name;
+    else if (s_fsync_dir(dirfd) != 0) {
+        failed = dir;
+        e = errno;
+    }
     knoop_wipe(key_text, sizeof key_text);
     knoop_buf_free(&cert_text);
-    if (close(key_fd) != 0 && !failed)
-        failed = key_name, e = errno;
-    if (close(cert_fd) != 0 && !failed)
-        failed = cert_name, e = errno;
-    if (!failed && s_fsync_dir(dirfd) != 0)
-        failed = dir, e = errno;
     if (failed) {
         knoop_error("%s: cannot write %s: %s", dir, failed, strerror(e));
         /* The names are ours (O_EXCL): remove the half-written pair. */
@@ -543,7 +568,7 @@ int knoop_key_load(const char *path, knoop_key_t **out)
     }
     knoop_key_t *self = NULL;
     if (rc == KNOOP_OK) {
-        self = s_key_from_seed(f.values[KEY_ID], f.values[KEY_ROLE], seed);
+        self = s_key_new(f.values[KEY_ID], f.values[KEY_ROLE], seed);
         if (!self)
             rc = KNOOP_ENOMEM;
     }
@@ -561,6 +586,10 @@ int knoop_key_load(const char *path, knoop_key_t **out)
 
 int knoop_cert_format(const knoop_cert_t *cert, knoop_buf_t *out)
 {
+    /* A caller-filled id or role with a newline would write fields of its
+     * own into the file. */
+    if (!knoop_id_valid(cert->id) || !s_role_valid(cert->role))
+        return KNOOP_EINVAL;
     char pk[2 * KNOOP_PK_LEN + 1], curve[2 * KNOOP_CURVE_LEN + 1];
     char from[21], until[21], fp[17];
     knoop_hex_encode(pk, cert->pk, KNOOP_PK_LEN);

@@ -43,7 +43,11 @@ static void s_keys_usage(FILE *out)
 "    show    print a certificate, or the public part of a key file\n"
 "\n"
 "EXIT STATUS\n"
-"    0 success, 2 usage or operational error.\n");
+"    0 success, 2 usage or operational error.\n"
+"\n"
+"EXAMPLES\n"
+"    knoop keys new --id vr-utrecht --role region --out /etc/knoop/keys\n"
+"    knoop keys show /etc/knoop/keys/vr-utrecht.cert\n");
 }
 
 static void s_new_usage(FILE *out)
@@ -361,9 +365,8 @@ static int s_show_key(const char *path)
     if (rc == KNOOP_EPERM) {
         struct stat st;
         if (stat(path, &st) == 0 && (st.st_mode & 077))
-            fprintf(stderr, "knoop keys show: %s has mode %04o: group or others may read "
-                            "this secret key; refusing to load it (chmod 600 it, and "
-                            "replace the key if others may have read it)\n",
+            fprintf(stderr, "knoop keys show: %s has mode %04o: group or others may "
+                            "access this secret key; refusing to read it\n",
                     path, (unsigned) (st.st_mode & 07777));
         else
             fprintf(stderr, "knoop keys show: %s: permission denied\n", path);

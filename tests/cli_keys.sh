@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# cli_keys.sh — `knoop keys new` and `knoop keys show`, end to end on real files.
+set -euo pipefail
+
+knoop=${KNOOP_BIN:?KNOOP_BIN must name the knoop CLI}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/knoop-cli-keys-XXXXXX")
+cleanup() { rm -rf "$tmp"; }
+trap cleanup EXIT
+
+passed=0
+failed=0
+ok()   { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; }
+# check NAME COMMAND...: passes when the command succeeds.
+check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi; }
+# run CMD... : sets $rc, $out, $err without tripping set -e.
+run() {
+  set +e
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  set -e
+  out=$(cat "$tmp/out")
+  err=$(cat "$tmp/err")
+}
+
+keys=$tmp/keys            # does not exist yet: keys new creates it
+
+# --- keys new ---
+run "$knoop" keys new --id vr-utrecht --role region --out "$keys"
+check "keys new exits 0" test "$rc" -eq 0
+check "keys new writes the key" test -f "$keys/vr-utrecht.key"
+check "keys new writes the cert" test -f "$keys/vr-utrecht.cert"
+check "key file mode is 600" test "$(stat -c %a "$keys/vr-utrecht.key")" = 600
+check "created directory mode is 700" test "$(stat -c %a "$keys")" = 700
+check "keys new prints the cert path" grep -qF "$keys/vr-utrecht.cert" "$tmp/out"
+check "keys new prints a fingerprint" grep -qE 'fingerprint: +[0-9a-f]{16}$' "$tmp/out"
+seed=$(sed -n 's/^seed = //p' "$keys/vr-utrecht.key")
+check "key file holds a 64-digit hex seed" test "${#seed}" -eq 64
+check "keys new never prints the seed" bash -c '! grep -qF "$0" "$1" "$2"' "$seed" "$tmp/out" "$tmp/err"
+
+cert_before=$(cat "$keys/vr-utrecht.cert")
+key_before=$(cat "$keys/vr-utrecht.key")
+run "$knoop" keys new --id vr-utrecht --role region --out "$keys"
+check "second keys new fails" test "$rc" -ne 0
+check "second keys new names the existing file" \
+      grep -qF "$keys/vr-utrecht.key already exists; refusing to overwrite" "$tmp/err"
+check "second keys new leaves the key alone" test "$key_before" = "$(cat "$keys/vr-utrecht.key")"
+check "second keys new leaves the cert alone" test "$cert_before" = "$(cat "$keys/vr-utrecht.cert")"
+
+run "$knoop" keys new --id Bad_Id --role region --out "$keys"
+check "invalid id is refused with status 2" test "$rc" -eq 2
+check "invalid id message names the option" grep -qF -- "--id" "$tmp/err"
+run "$knoop" keys new --id vr-x --role 'Not A Role' --out "$keys"
+check "invalid role is refused" test "$rc" -eq 2
+run "$knoop" keys new --id vr-x --role region
+check "missing --out is a usage error" test "$rc" -eq 2
+run "$knoop" keys new --id vr-x --role region --out "$keys" --valid-days soon
+check "bad --valid-days is refused" test "$rc" -eq 2
+run "$knoop" keys new --id vr-x --role region --out "$keys" --valid-from 2026-02-30T00:00:00Z
+check "bad --valid-from is refused" test "$rc" -eq 2
+check "refused commands wrote nothing" test ! -e "$keys/vr-x.key"
+
+run "$knoop" keys new --id ws-oud --role waterschap --out "$keys" \
+    --valid-from 2020-01-01T00:00:00Z --valid-days 30
+check "keys new with explicit validity" test "$rc" -eq 0
+
+# --- keys show ---
+run "$knoop" keys show "$keys/vr-utrecht.cert"
+check "keys show cert exits 0" test "$rc" -eq 0
+check "keys show prints the id" grep -qE '^id: +vr-utrecht$' "$tmp/out"
+check "keys show prints the role" grep -qE '^role: +region$' "$tmp/out"
+check "keys show says valid now" grep -q 'valid now' "$tmp/out"
+
+run "$knoop" keys show "$keys/ws-oud.cert"
+check "keys show on an expired cert exits 0" test "$rc" -eq 0
+check "keys show says expired" grep -q 'EXPIRED' "$tmp/out"
+check "keys show prints valid-until" grep -qE '^valid-until: +2020-01-31T00:00:00Z$' "$tmp/out"
+
+run "$knoop" keys show "$keys/vr-utrecht.key"
+check "keys show key exits 0" test "$rc" -eq 0
+check "keys show key prints the id" grep -qE '^id: +vr-utrecht$' "$tmp/out"
+check "keys show key matches its cert" grep -q 'belongs to this key' "$tmp/out"
+check "keys show key never prints the seed" bash -c '! grep -qF "$0" "$1" "$2"' "$seed" "$tmp/out" "$tmp/err"
+
+chmod 644 "$keys/vr-utrecht.key"
+run "$knoop" keys show "$keys/vr-utrecht.key"
+check "keys show refuses a world-readable key" test "$rc" -ne 0
+check "refusal names the file and its mode" grep -qF "$keys/vr-utrecht.key has mode 0644" "$tmp/err"
+check "refusal prints no key material" bash -c '! grep -qF "$0" "$1"' "$seed" "$tmp/out"
+chmod 640 "$keys/vr-utrecht.key"
+run "$knoop" keys show "$keys/vr-utrecht.key"
+check "keys show refuses a group-readable key" test "$rc" -ne 0
+chmod 600 "$keys/vr-utrecht.key"
+
+printf '[cert]\nid = vr-x\n' >"$tmp/broken.cert"
+run "$knoop" keys show "$tmp/broken.cert"
+check "keys show on a broken cert exits 2" test "$rc" -eq 2
+run "$knoop" keys show "$tmp/nonexistent.cert"
+check "keys show on a missing file exits 2" test "$rc" -eq 2
+run "$knoop" keys show
+check "keys show without FILE is a usage error" test "$rc" -eq 2
+
+# --- help ---
+for cmd in "keys --help" "keys new --help" "keys show --help" "keys new -h"; do
+  # shellcheck disable=SC2086
+  run "$knoop" $cmd
+  check "knoop $cmd exits 0" test "$rc" -eq 0
+  for section in NAME SYNOPSIS DESCRIPTION "EXIT STATUS"; do
+    check "knoop $cmd has $section" grep -q "^$section" "$tmp/out"
+  done
+done
+run "$knoop" keys new --help
+for section in OPTIONS EXAMPLES; do
+  check "keys new --help has $section" grep -q "^$section" "$tmp/out"
+done
+run "$knoop" keys frobnicate
+check "unknown keys command exits 2" test "$rc" -eq 2
+
+echo "$passed passed, $failed failed"
+test "$failed" -eq 0

@@ -1,0 +1,900 @@
+/* test_keys.c — identity keys, certificate files and the trust store, on
+ * real files in temporary directories. */
+#include "testutil.h"
+#include "keys.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DAY 86400
+
+/* ---- helpers ---- */
+
+static char *s_path(const char *dir, const char *name)
+{
+    size_t len = strlen(dir) + 1 + strlen(name) + 1;
+    char *p = malloc(len);
+    assert_non_null(p);
+    snprintf(p, len, "%s/%s", dir, name);
+    return p;
+}
+
+static void s_write(const char *dir, const char *name, const void *data, size_t len,
+                    mode_t mode)
+{
+    char *path = s_path(dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, len), (ssize_t) len);
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+    free(path);
+}
+
+static void s_write_text(const char *dir, const char *name, const char *text, mode_t mode)
+{
+    s_write(dir, name, text, strlen(text), mode);
+}
+
+static mode_t s_mode(const char *dir, const char *name)
+{
+    char *path = s_path(dir, name);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    free(path);
+    return st.st_mode & 07777;
+}
+
+static int64_t s_now(void)
+{
+    return (int64_t) time(NULL);
+}
+
+/* A cert for `key` with the given validity, in its file form. */
+static char *s_cert_text(const knoop_key_t *key, const char *id, int64_t from, int64_t until)
+{
+    knoop_cert_t cert;
+    memset(&cert, 0, sizeof cert);
+    snprintf(cert.id, sizeof cert.id, "%s", id ? id : knoop_key_id(key));
+    snprintf(cert.role, sizeof cert.role, "%s", knoop_key_role(key));
+    memcpy(cert.pk, knoop_key_public(key), KNOOP_PK_LEN);
+    knoop_key_curve(key, cert.curve_pk, NULL);
+    cert.valid_from = from;
+    cert.valid_until = until;
+    knoop_buf_t buf = { 0 };
+    assert_int_equal(knoop_cert_format(&cert, &buf), KNOOP_OK);
+    assert_int_equal(knoop_buf_append(&buf, "", 1), KNOOP_OK);
+    return (char *) buf.data;
+}
+
+/* Write DIR/FILE holding a cert for a fresh key; returns the key. */
+static knoop_key_t *s_put_cert(const char *dir, const char *file, const char *id,
+                               int64_t from, int64_t until)
+{
+    knoop_key_t *key = knoop_key_generate(id, "region");
+    assert_non_null(key);
+    char *text = s_cert_text(key, NULL, from, until);
+    s_write_text(dir, file, text, 0644);
+    free(text);
+    return key;
+}
+
+/* Replace the first occurrence of `from` in text (malloc'd result). */
+static char *s_replace(const char *text, const char *from, const char *to)
+{
+    const char *at = strstr(text, from);
+    assert_non_null(at);
+    size_t head = (size_t) (at - text), flen = strlen(from), tlen = strlen(to);
+    size_t len = strlen(text) - flen + tlen;
+    char *out = malloc(len + 1);
+    assert_non_null(out);
+    memcpy(out, text, head);
+    memcpy(out + head, to, tlen);
+    strcpy(out + head + tlen, at + flen);
+    return out;
+}
+
+/* The whole line starting with `prefix` (e.g. "curve-key = "), malloc'd,
+ * without the newline. */
+static char *s_line(const char *text, const char *prefix)
+{
+    const char *at = strstr(text, prefix);
+    assert_non_null(at);
+    size_t len = strcspn(at, "\n");
+    char *out = strndup(at, len);
+    assert_non_null(out);
+    return out;
+}
+
+/* Capture what the library logs to stderr between begin and end. */
+typedef struct {
+    int   saved;
+    char *path;
+} capture_t;
+
+static void s_capture_begin(capture_t *c, const char *dir)
+{
+    fflush(stderr);
+    c->path = s_path(dir, "stderr.log");
+    int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    c->saved = dup(2);
+    assert_true(c->saved >= 0);
+    assert_int_equal(dup2(fd, 2), 2);
+    close(fd);
+}
+
+static char *s_capture_end(capture_t *c)
+{
+    fflush(stderr);
+    assert_int_equal(dup2(c->saved, 2), 2);
+    close(c->saved);
+    char *text = tu_read_file(c->path, NULL);
+    assert_non_null(text);
+    unlink(c->path);
+    free(c->path);
+    /* Show it too: a failing test should not hide the log it looked at. */
+    fputs(text, stderr);
+    return text;
+}
+
+/* ---- keys ---- */
+
+static void test_generate_validates(void **state)
+{
+    knoop_key_t *key = knoop_key_generate("Bad", "region");
+    assert_null(key);
+    assert_null(knoop_key_generate("-x", "region"));
+    assert_null(knoop_key_generate("vr-utrecht", ""));
+    assert_null(knoop_key_generate("vr-utrecht", "Region"));
+    assert_null(knoop_key_generate("vr-utrecht", "a23456789012345678901234567890123"));
+    key = knoop_key_generate("vr-utrecht", "a2345678901234567890123456789012");
+    assert_non_null(key);
+    knoop_key_destroy(&key);
+    assert_null(key);
+    knoop_key_destroy(&key);            /* safe twice */
+    knoop_key_t *a = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *b = knoop_key_generate("vr-utrecht", "region");
+    assert_memory_not_equal(knoop_key_public(a), knoop_key_public(b), KNOOP_PK_LEN);
+    knoop_key_destroy(&a);
+    knoop_key_destroy(&b);
+}
+
+static void test_round_trip(void **state)
+{
+    char *dir = tu_tmpdir("keys-rt");
+    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
+    assert_non_null(key);
+    int64_t from = s_now() - DAY, until = s_now() + 730 * (int64_t) DAY;
+    assert_int_equal(knoop_key_save(key, dir, from, until), KNOOP_OK);
+
+    char *key_path = s_path(dir, "vr-utrecht.key");
+    char *cert_path = s_path(dir, "vr-utrecht.cert");
+    knoop_key_t *loaded = NULL;
+    assert_int_equal(knoop_key_load(key_path, &loaded), KNOOP_OK);
+    assert_string_equal(knoop_key_id(loaded), "vr-utrecht");
+    assert_string_equal(knoop_key_role(loaded), "region");
+    assert_memory_equal(knoop_key_public(loaded), knoop_key_public(key), KNOOP_PK_LEN);
+    assert_memory_equal(knoop_key_secret(loaded), knoop_key_secret(key), KNOOP_SK_LEN);
+    uint8_t c1[KNOOP_CURVE_LEN], s1[KNOOP_CURVE_LEN], c2[KNOOP_CURVE_LEN], s2[KNOOP_CURVE_LEN];
+    knoop_key_curve(key, c1, s1);
+    knoop_key_curve(loaded, c2, s2);
+    assert_memory_equal(c1, c2, KNOOP_CURVE_LEN);
+    assert_memory_equal(s1, s2, KNOOP_CURVE_LEN);
+
+    knoop_cert_t cert;
+    assert_int_equal(knoop_cert_load(cert_path, &cert), KNOOP_OK);
+    assert_string_equal(cert.id, "vr-utrecht");
+    assert_string_equal(cert.role, "region");
+    assert_memory_equal(cert.pk, knoop_key_public(key), KNOOP_PK_LEN);
+    assert_memory_equal(cert.curve_pk, c1, KNOOP_CURVE_LEN);
+    assert_int_equal(cert.valid_from, from);
+    assert_int_equal(cert.valid_until, until);
+    assert_int_equal(knoop_cert_check_time(&cert, s_now()), KNOOP_OK);
+
+    /* The file is exactly the cert's text form. */
+    char *text = tu_read_file(cert_path, NULL);
+    knoop_buf_t buf = { 0 };
+    assert_int_equal(knoop_cert_format(&cert, &buf), KNOOP_OK);
+    assert_int_equal(buf.len, strlen(text));
+    assert_memory_equal(buf.data, text, buf.len);
+    knoop_buf_free(&buf);
+    assert_non_null(strstr(text, "\n[cert]\n"));
+    assert_true(text[0] == '#');           /* readable header comment */
+    free(text);
+
+    /* The key file holds the seed as hex, and the cert holds no secret. */
+    char *ktext = tu_read_file(key_path, NULL);
+    assert_non_null(strstr(ktext, "\n[key]\n"));
+    assert_non_null(strstr(ktext, "\nid = vr-utrecht\n"));
+    assert_non_null(strstr(ktext, "\nrole = region\n"));
+    char *seed_line = s_line(ktext, "seed = ");
+    assert_int_equal(strlen(seed_line), strlen("seed = ") + 2 * KNOOP_SEED_LEN);
+    char *ctext = tu_read_file(cert_path, NULL);
+    assert_null(strstr(ctext, seed_line + strlen("seed = ")));
+    char sk_hex[2 * KNOOP_SK_LEN + 1];
+    knoop_hex_encode(sk_hex, knoop_key_secret(key), KNOOP_SK_LEN);
+    assert_null(strstr(ctext, sk_hex));
+    free(seed_line);
+    free(ktext);
+    free(ctext);
+
+    knoop_key_destroy(&key);
+    knoop_key_destroy(&loaded);
+    free(key_path);
+    free(cert_path);
+    tu_rmtree(dir);
+}
+
+static void test_sign_verify_loaded(void **state)
+{
+    char *dir = tu_tmpdir("keys-sig");
+    knoop_key_t *key = knoop_key_generate("ws-rijnland", "waterschap");
+    assert_int_equal(knoop_key_save(key, dir, s_now() - DAY, s_now() + DAY), KNOOP_OK);
+    knoop_key_destroy(&key);
+
+    char *key_path = s_path(dir, "ws-rijnland.key");
+    char *cert_path = s_path(dir, "ws-rijnland.cert");
+    knoop_key_t *signer = NULL;
+    assert_int_equal(knoop_key_load(key_path, &signer), KNOOP_OK);
+    knoop_cert_t cert;
+    assert_int_equal(knoop_cert_load(cert_path, &cert), KNOOP_OK);
+
+    uint8_t chain[KNOOP_HASH_LEN], sig[KNOOP_SIG_LEN];
+    knoop_hash(chain, "body", 4);
+    knoop_head_sign(sig, knoop_key_secret(signer), "ws-rijnland", "water.ws-rijnland.peil",
+                    42, 7, chain);
+    assert_int_equal(knoop_head_verify(sig, cert.pk, "ws-rijnland", "water.ws-rijnland.peil",
+                                       42, 7, chain), KNOOP_OK);
+    assert_int_equal(knoop_head_verify(sig, cert.pk, "ws-rijnland", "water.ws-rijnland.peil",
+                                       42, 8, chain), KNOOP_ESIG);
+    chain[0] ^= 1;
+    assert_int_equal(knoop_head_verify(sig, cert.pk, "ws-rijnland", "water.ws-rijnland.peil",
+                                       42, 7, chain), KNOOP_ESIG);
+    knoop_key_destroy(&signer);
+    free(key_path);
+    free(cert_path);
+    tu_rmtree(dir);
+}
+
+static void test_key_mode_0600_whatever_umask(void **state)
+{
+    static const mode_t masks[] = { 0, 022, 0277 };
+    for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+        char *dir = tu_tmpdir("keys-umask");
+        knoop_key_t *key = knoop_key_generate("vp-tennet", "vital");
+        mode_t old = umask(masks[i]);
+        int rc = knoop_key_save(key, dir, s_now() - DAY, s_now() + DAY);
+        umask(old);
+        assert_int_equal(rc, KNOOP_OK);
+        assert_int_equal(s_mode(dir, "vp-tennet.key"), 0600);
+        char *path = s_path(dir, "vp-tennet.key");
+        knoop_key_t *loaded = NULL;
+        assert_int_equal(knoop_key_load(path, &loaded), KNOOP_OK);
+        knoop_key_destroy(&loaded);
+        knoop_key_destroy(&key);
+        free(path);
+        tu_rmtree(dir);
+    }
+}
+
+static void test_key_load_refuses_open_modes(void **state)
+{
+    char *dir = tu_tmpdir("keys-mode");
+    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
+    assert_int_equal(knoop_key_save(key, dir, s_now() - DAY, s_now() + DAY), KNOOP_OK);
+    char *path = s_path(dir, "vr-utrecht.key");
+    static const mode_t refused[] = { 0644, 0640, 0604, 0660, 0606, 0610, 0601, 0700 | 0004 };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(chmod(path, refused[i]), 0);
+        knoop_key_t *loaded = NULL;
+        capture_t cap;
+        s_capture_begin(&cap, dir);
+        int rc = knoop_key_load(path, &loaded);
+        char *log = s_capture_end(&cap);
+        assert_int_equal(rc, KNOOP_EPERM);
+        assert_null(loaded);
+        /* Like ssh: a WARN naming the file and its mode. */
+        char mode_text[8];
+        snprintf(mode_text, sizeof mode_text, "%04o", (unsigned) refused[i]);
+        assert_non_null(strstr(log, "WARN"));
+        assert_non_null(strstr(log, path));
+        assert_non_null(strstr(log, mode_text));
+        free(log);
+    }
+    static const mode_t accepted[] = { 0600, 0400 };
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+        assert_int_equal(chmod(path, accepted[i]), 0);
+        knoop_key_t *loaded = NULL;
+        assert_int_equal(knoop_key_load(path, &loaded), KNOOP_OK);
+        assert_memory_equal(knoop_key_public(loaded), knoop_key_public(key), KNOOP_PK_LEN);
+        knoop_key_destroy(&loaded);
+    }
+    /* Missing file. */
+    char *missing = s_path(dir, "nobody.key");
+    knoop_key_t *loaded = NULL;
+    assert_int_equal(knoop_key_load(missing, &loaded), KNOOP_ENOTFOUND);
+    free(missing);
+    knoop_key_destroy(&key);
+    free(path);
+    tu_rmtree(dir);
+}
+
+static void test_save_refuses_overwrite(void **state)
+{
+    char *dir = tu_tmpdir("keys-excl");
+    knoop_key_t *first = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *second = knoop_key_generate("vr-utrecht", "region");
+    assert_int_equal(knoop_key_save(first, dir, s_now() - DAY, s_now() + DAY), KNOOP_OK);
+    char *key_path = s_path(dir, "vr-utrecht.key");
+    char *cert_path = s_path(dir, "vr-utrecht.cert");
+    char *key_before = tu_read_file(key_path, NULL);
+    char *cert_before = tu_read_file(cert_path, NULL);
+
+    assert_int_equal(knoop_key_save(second, dir, s_now() - DAY, s_now() + DAY), KNOOP_EEXIST);
+    char *key_after = tu_read_file(key_path, NULL);
+    char *cert_after = tu_read_file(cert_path, NULL);
+    assert_string_equal(key_before, key_after);
+    assert_string_equal(cert_before, cert_after);
+
+    /* Cert present, key gone: still refused, and no new key is left behind
+     * beside a cert it does not match. */
+    assert_int_equal(unlink(key_path), 0);
+    assert_int_equal(knoop_key_save(second, dir, s_now() - DAY, s_now() + DAY), KNOOP_EEXIST);
+    assert_int_equal(access(key_path, F_OK), -1);
+    free(cert_after);
+    cert_after = tu_read_file(cert_path, NULL);
+    assert_string_equal(cert_before, cert_after);
+
+    /* A planted symlink at the key's name is not followed. */
+    assert_int_equal(unlink(cert_path), 0);
+    char *target = s_path(dir, "target");
+    assert_int_equal(symlink(target, key_path), 0);
+    assert_int_equal(knoop_key_save(second, dir, s_now() - DAY, s_now() + DAY), KNOOP_EEXIST);
+    assert_int_equal(access(target, F_OK), -1);
+
+    /* Bad arguments. */
+    assert_int_equal(knoop_key_save(second, dir, s_now(), s_now()), KNOOP_EINVAL);
+    char *nodir = s_path(dir, "no/such/dir");
+    assert_int_equal(knoop_key_save(second, nodir, s_now() - DAY, s_now() + DAY),
+                     KNOOP_ENOTFOUND);
+
+    free(nodir);
+    free(target);
+    free(key_before);
+    free(cert_before);
+    free(key_after);
+    free(cert_after);
+    free(key_path);
+    free(cert_path);
+    knoop_key_destroy(&first);
+    knoop_key_destroy(&second);
+    tu_rmtree(dir);
+}
+
+static void test_key_load_rejects_bad_files(void **state)
+{
+    char *dir = tu_tmpdir("keys-badkey");
+    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
+    assert_int_equal(knoop_key_save(key, dir, s_now() - DAY, s_now() + DAY), KNOOP_OK);
+    char *good_path = s_path(dir, "vr-utrecht.key");
+    char *good = tu_read_file(good_path, NULL);
+    char *seed_line = s_line(good, "seed = ");
+    const char *seed_hex = seed_line + strlen("seed = ");
+
+    char *variants[16];
+    size_t n = 0;
+    char short_seed[80];
+    snprintf(short_seed, sizeof short_seed, "seed = %.62s", seed_hex);
+    variants[n++] = s_replace(good, seed_line, short_seed);
+    char bad_hex[80];
+    snprintf(bad_hex, sizeof bad_hex, "seed = %.63sg", seed_hex);
+    variants[n++] = s_replace(good, seed_line, bad_hex);
+    char long_seed[120];
+    snprintf(long_seed, sizeof long_seed, "seed = %s00", seed_hex);
+    variants[n++] = s_replace(good, seed_line, long_seed);
+    char twice[200];
+    snprintf(twice, sizeof twice, "%s\n%s", seed_line, seed_line);
+    variants[n++] = s_replace(good, seed_line, twice);
+    char other_section[200];
+    snprintf(other_section, sizeof other_section, "[other]\n%s", seed_line);
+    variants[n++] = s_replace(good, seed_line, other_section);
+    variants[n++] = s_replace(good, seed_line, seed_hex);       /* no "seed =" */
+    variants[n++] = s_replace(good, seed_line, "");              /* missing */
+    variants[n++] = s_replace(good, "role = region", "role = Region!");
+    variants[n++] = s_replace(good, "id = vr-utrecht", "id = VR utrecht");
+    variants[n++] = s_replace(good, "[key]", "[cert]");
+    variants[n++] = strdup("");
+
+    for (size_t i = 0; i < n; i++) {
+        s_write_text(dir, "bad.key", variants[i], 0600);
+        char *path = s_path(dir, "bad.key");
+        knoop_key_t *loaded = NULL;
+        capture_t cap;
+        s_capture_begin(&cap, dir);
+        int rc = knoop_key_load(path, &loaded);
+        char *log = s_capture_end(&cap);
+        assert_int_equal(rc, KNOOP_EMALFORMED);
+        assert_null(loaded);
+        assert_non_null(strstr(log, path));
+        /* Never the secret, not even a damaged one, not even part of it. */
+        char part[17];
+        snprintf(part, sizeof part, "%.16s", seed_hex);
+        assert_null(strstr(log, part));
+        free(log);
+        free(path);
+        free(variants[i]);
+    }
+    free(seed_line);
+    free(good);
+    free(good_path);
+    knoop_key_destroy(&key);
+    tu_rmtree(dir);
+}
+
+/* ---- certificates ---- */
+
+static void test_cert_rejects_bad_files(void **state)
+{
+    char *dir = tu_tmpdir("keys-badcert");
+    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *other = knoop_key_generate("vr-utrecht", "region");
+    char *good = s_cert_text(key, NULL, s_now() - DAY, s_now() + DAY);
+    s_write_text(dir, "good.cert", good, 0644);
+    char *path = s_path(dir, "good.cert");
+    knoop_cert_t cert;
+    assert_int_equal(knoop_cert_load(path, &cert), KNOOP_OK);
+    free(path);
+
+    char *curve_line = s_line(good, "curve-key = ");
+    char *pk_line = s_line(good, "public-key = ");
+    char *from_line = s_line(good, "valid-from = ");
+    char *until_line = s_line(good, "valid-until = ");
+
+    char *variants[48];
+    size_t n = 0;
+    /* Tampered curve key: one digit changed. */
+    char tampered[120];
+    snprintf(tampered, sizeof tampered, "%s", curve_line);
+    size_t last = strlen(tampered) - 1;
+    tampered[last] = tampered[last] == '0' ? '1' : '0';
+    variants[n++] = s_replace(good, curve_line, tampered);
+    /* Curve key of another partner's signing key. */
+    char *other_text = s_cert_text(other, NULL, s_now() - DAY, s_now() + DAY);
+    char *other_curve = s_line(other_text, "curve-key = ");
+    variants[n++] = s_replace(good, curve_line, other_curve);
+    /* Public key swapped, curve key kept. */
+    char *other_pk = s_line(other_text, "public-key = ");
+    variants[n++] = s_replace(good, pk_line, other_pk);
+    /* Bad hex. */
+    char bad[120];
+    snprintf(bad, sizeof bad, "public-key = zz%s", pk_line + strlen("public-key = ") + 2);
+    variants[n++] = s_replace(good, pk_line, bad);
+    snprintf(bad, sizeof bad, "public-key = %.62s", pk_line + strlen("public-key = "));
+    variants[n++] = s_replace(good, pk_line, bad);
+    snprintf(bad, sizeof bad, "%s00", curve_line);
+    variants[n++] = s_replace(good, curve_line, bad);
+    variants[n++] = s_replace(good, curve_line, "curve-key =");
+    /* Bad times. */
+    variants[n++] = s_replace(good, from_line, "valid-from = yesterday");
+    variants[n++] = s_replace(good, until_line, "valid-until = 2026-13-01T00:00:00Z");
+    variants[n++] = s_replace(good, until_line, "valid-until = 2000-01-01T00:00:00Z");
+    variants[n++] = s_replace(good, from_line, "valid-from = 2026-01-01T00:00:00+01:00");
+    /* Missing fields, one at a time. */
+    static const char *const fields[] = {
+        "id = ", "role = ", "public-key = ", "curve-key = ", "valid-from = ", "valid-until = ",
+    };
+    for (size_t i = 0; i < 6; i++) {
+        char *line = s_line(good, fields[i]);
+        variants[n++] = s_replace(good, line, "");
+        free(line);
+    }
+    /* Structure. */
+    variants[n++] = s_replace(good, "[cert]", "[key]");
+    variants[n++] = s_replace(good, "[cert]\n", "");
+    variants[n++] = s_replace(good, "role = region", "role = region\nrevoked = no");
+    variants[n++] = s_replace(good, "role = region", "role = region\nrole = broker");
+    variants[n++] = s_replace(good, "role = region", "role = region\n  continued");
+    variants[n++] = s_replace(good, "id = vr-utrecht", "id = ../../etc");
+    variants[n++] = s_replace(good, "id = vr-utrecht", "id = vr-utrecht\x1b[31m");
+    /* inih splits long lines: the tail of a long comment must not become
+     * a field. Try every split point around inih's line buffer. */
+    for (size_t pad = 190; pad < 200; pad++) {
+        char hidden[300];
+        memset(hidden, 'x', sizeof hidden);
+        hidden[0] = '#';
+        strcpy(hidden + pad, "role = broker\n[cert]\n");
+        char *no_role = s_replace(good, "role = region\n", "");
+        variants[n++] = s_replace(no_role, "[cert]\n", hidden);
+        free(no_role);
+    }
+    variants[n++] = strdup("");
+    variants[n++] = strdup("this is not a certificate\n");
+    variants[n++] = strdup("[cert\nid = x\n");
+    assert_true(n <= sizeof variants / sizeof variants[0]);
+
+    for (size_t i = 0; i < n; i++) {
+        s_write_text(dir, "bad.cert", variants[i], 0644);
+        path = s_path(dir, "bad.cert");
+        capture_t cap;
+        s_capture_begin(&cap, dir);
+        int rc = knoop_cert_load(path, &cert);
+        char *log = s_capture_end(&cap);
+        if (rc != KNOOP_EMALFORMED)
+            fprintf(stderr, "variant %zu accepted:\n%s\n", i, variants[i]);
+        assert_int_equal(rc, KNOOP_EMALFORMED);
+        assert_non_null(strstr(log, path));     /* names the file */
+        assert_null(strchr(log, '\x1b'));       /* and no terminal escapes */
+        free(log);
+        free(path);
+        free(variants[i]);
+    }
+
+    /* Garbage bytes: random, with NULs, and too big. */
+    unsigned seed = tu_seed();
+    srand(seed);
+    uint8_t junk[6000];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t) rand();
+    static const size_t sizes[] = { 1, 17, 300, 4000, sizeof junk };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        s_write(dir, "junk.cert", junk, sizes[i], 0644);
+        path = s_path(dir, "junk.cert");
+        assert_int_equal(knoop_cert_load(path, &cert), KNOOP_EMALFORMED);
+        free(path);
+    }
+    /* A good cert followed by a NUL and more text is not quietly cut short. */
+    size_t glen = strlen(good);
+    char *nul = malloc(glen + 10);
+    memcpy(nul, good, glen);
+    memcpy(nul + glen, "\0role = x\n", 10);
+    s_write(dir, "nul.cert", nul, glen + 10, 0644);
+    path = s_path(dir, "nul.cert");
+    assert_int_equal(knoop_cert_load(path, &cert), KNOOP_EMALFORMED);
+    free(path);
+    free(nul);
+    /* A directory is not a cert. */
+    path = s_path(dir, "dir.cert");
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(knoop_cert_load(path, &cert), KNOOP_EMALFORMED);
+    free(path);
+
+    free(curve_line);
+    free(pk_line);
+    free(from_line);
+    free(until_line);
+    free(other_curve);
+    free(other_pk);
+    free(other_text);
+    free(good);
+    knoop_key_destroy(&key);
+    knoop_key_destroy(&other);
+    tu_rmtree(dir);
+}
+
+static void test_cert_format_refuses_injection(void **state)
+{
+    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
+    knoop_cert_t cert;
+    memset(&cert, 0, sizeof cert);
+    snprintf(cert.id, sizeof cert.id, "vr-utrecht\nrole = broker");
+    snprintf(cert.role, sizeof cert.role, "region");
+    memcpy(cert.pk, knoop_key_public(key), KNOOP_PK_LEN);
+    knoop_key_curve(key, cert.curve_pk, NULL);
+    cert.valid_from = 0;
+    cert.valid_until = 1;
+    knoop_buf_t buf = { 0 };
+    assert_int_equal(knoop_cert_format(&cert, &buf), KNOOP_EINVAL);
+    snprintf(cert.id, sizeof cert.id, "vr-utrecht");
+    snprintf(cert.role, sizeof cert.role, "region\nx = y");
+    assert_int_equal(knoop_cert_format(&cert, &buf), KNOOP_EINVAL);
+    assert_int_equal(buf.len, 0);
+    knoop_buf_free(&buf);
+    knoop_key_destroy(&key);
+}
+
+static void test_cert_check_time(void **state)
+{
+    knoop_cert_t cert = { .valid_from = 1000, .valid_until = 2000 };
+    assert_int_equal(knoop_cert_check_time(&cert, 999), KNOOP_EEXPIRED);
+    assert_int_equal(knoop_cert_check_time(&cert, 1000), KNOOP_OK);
+    assert_int_equal(knoop_cert_check_time(&cert, 2000), KNOOP_OK);
+    assert_int_equal(knoop_cert_check_time(&cert, 2001), KNOOP_EEXPIRED);
+}
+
+/* ---- time ---- */
+
+static void test_time_known_values(void **state)
+{
+    static const struct { const char *text; int64_t t; } cases[] = {
+        { "1970-01-01T00:00:00Z", 0 },
+        { "1969-12-31T23:59:59Z", -1 },
+        { "2000-02-29T12:34:56Z", 951827696 },
+        { "2026-11-29T00:00:00Z", 1795910400 },
+        { "2038-01-19T03:14:08Z", 2147483648LL },
+        { "0000-01-01T00:00:00Z", -62167219200LL },
+        { "9999-12-31T23:59:59Z", 253402300799LL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t t = 12345;
+        assert_int_equal(knoop_time_parse(cases[i].text, &t), KNOOP_OK);
+        assert_int_equal(t, cases[i].t);
+        char out[21];
+        knoop_time_format(out, cases[i].t);
+        assert_string_equal(out, cases[i].text);
+    }
+}
+
+static void test_time_round_trip(void **state)
+{
+    unsigned seed = tu_seed();
+    srand(seed);
+    for (int i = 0; i < 20000; i++) {
+        int64_t t = ((int64_t) rand() << 16 ^ rand()) % 253402300800LL;
+        if (i & 1)
+            t = -t % 62167219200LL;
+        char out[21];
+        knoop_time_format(out, t);
+        int64_t back = 0;
+        assert_int_equal(knoop_time_parse(out, &back), KNOOP_OK);
+        assert_int_equal(back, t);
+    }
+    /* Out of range values clamp to what the format holds. */
+    char out[21];
+    knoop_time_format(out, INT64_MAX);
+    assert_string_equal(out, "9999-12-31T23:59:59Z");
+    knoop_time_format(out, INT64_MIN);
+    assert_string_equal(out, "0000-01-01T00:00:00Z");
+}
+
+static void test_time_rejects(void **state)
+{
+    static const char *const bad[] = {
+        "", "2026", "2026-11-29", "2026-11-29T00:00:00", "2026-11-29T00:00:00z",
+        "2026-11-29t00:00:00Z", "2026-11-29 00:00:00Z", "2026-11-29T00:00:00+00:00",
+        "2026-11-29T00:00:00.000Z", "2026-11-29T00:00:00Z ", " 2026-11-29T00:00:00Z",
+        "2026-1-29T00:00:00Z", "2026-00-10T00:00:00Z", "2026-13-10T00:00:00Z",
+        "2026-11-00T00:00:00Z", "2026-11-31T00:00:00Z", "2025-02-29T00:00:00Z",
+        "2100-02-29T00:00:00Z", "2026-11-29T24:00:00Z", "2026-11-29T23:60:00Z",
+        "2026-11-29T23:59:60Z", "+026-11-29T00:00:00Z", "2026-11-29T0a:00:00Z",
+        "２026-11-29T00:00:00Z",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t t = 777;
+        if (knoop_time_parse(bad[i], &t) != KNOOP_EMALFORMED)
+            fail_msg("accepted '%s'", bad[i]);
+        assert_int_equal(t, 777);
+    }
+    int64_t t;
+    assert_int_equal(knoop_time_parse(NULL, &t), KNOOP_EMALFORMED);
+    assert_int_equal(knoop_time_parse("2024-02-29T00:00:00Z", &t), KNOOP_OK);
+    assert_int_equal(knoop_time_parse("2000-02-29T00:00:00Z", &t), KNOOP_OK);
+}
+
+/* ---- trust store ---- */
+
+static void test_trust_lookups(void **state)
+{
+    char *dir = tu_tmpdir("keys-trust");
+    int64_t from = s_now() - DAY, until = s_now() + DAY;
+    knoop_key_t *keys[3];
+    /* File names in a different order than ids, to see the store sort. */
+    keys[0] = s_put_cert(dir, "c.cert", "ws-rijnland", from, until);
+    keys[1] = s_put_cert(dir, "a.cert", "vr-utrecht", from, until);
+    keys[2] = s_put_cert(dir, "b.cert", "kcr2", from, until);
+    s_write_text(dir, "README", "not a cert\n", 0644);
+    s_write_text(dir, ".hidden.cert", "editor leftover\n", 0644);
+    s_write_text(dir, "x.cert~", "backup\n", 0644);
+
+    knoop_trust_t *trust = NULL;
+    assert_int_equal(knoop_trust_load(dir, 0, &trust), KNOOP_OK);
+    assert_int_equal(knoop_trust_size(trust), 3);
+    assert_string_equal(knoop_trust_at(trust, 0)->id, "kcr2");
+    assert_string_equal(knoop_trust_at(trust, 1)->id, "vr-utrecht");
+    assert_string_equal(knoop_trust_at(trust, 2)->id, "ws-rijnland");
+    assert_null(knoop_trust_at(trust, 3));
+
+    for (int i = 0; i < 3; i++) {
+        const char *id = knoop_key_id(keys[i]);
+        const knoop_cert_t *c = knoop_trust_by_id(trust, id);
+        assert_non_null(c);
+        assert_string_equal(c->id, id);
+        assert_memory_equal(c->pk, knoop_key_public(keys[i]), KNOOP_PK_LEN);
+        assert_ptr_equal(knoop_trust_by_sign(trust, knoop_key_public(keys[i])), c);
+        uint8_t curve[KNOOP_CURVE_LEN];
+        knoop_key_curve(keys[i], curve, NULL);
+        assert_ptr_equal(knoop_trust_by_curve(trust, curve), c);
+    }
+    assert_null(knoop_trust_by_id(trust, "vr-zeeland"));
+    assert_null(knoop_trust_by_id(trust, ""));
+    knoop_key_t *stranger = knoop_key_generate("vr-zeeland", "region");
+    uint8_t curve[KNOOP_CURVE_LEN];
+    knoop_key_curve(stranger, curve, NULL);
+    assert_null(knoop_trust_by_sign(trust, knoop_key_public(stranger)));
+    assert_null(knoop_trust_by_curve(trust, curve));
+    /* The signing key is not accepted where the curve key is asked, and
+     * the other way round. */
+    knoop_key_curve(keys[0], curve, NULL);
+    assert_null(knoop_trust_by_sign(trust, curve));
+    assert_null(knoop_trust_by_curve(trust, knoop_key_public(keys[0])));
+
+    knoop_trust_destroy(&trust);
+    assert_null(trust);
+    knoop_trust_destroy(&trust);
+    knoop_key_destroy(&stranger);
+    for (int i = 0; i < 3; i++)
+        knoop_key_destroy(&keys[i]);
+    tu_rmtree(dir);
+}
+
+static void test_trust_empty_and_missing(void **state)
+{
+    char *dir = tu_tmpdir("keys-trust-empty");
+    knoop_trust_t *trust = NULL;
+    assert_int_equal(knoop_trust_load(dir, 0, &trust), KNOOP_OK);
+    assert_int_equal(knoop_trust_size(trust), 0);
+    assert_null(knoop_trust_by_id(trust, "kcr2"));
+    assert_null(knoop_trust_at(trust, 0));
+    knoop_trust_destroy(&trust);
+    char *missing = s_path(dir, "nope");
+    assert_int_equal(knoop_trust_load(missing, 0, &trust), KNOOP_ENOTFOUND);
+    assert_null(trust);
+    free(missing);
+    tu_rmtree(dir);
+}
+
+static void test_trust_validity(void **state)
+{
+    char *dir = tu_tmpdir("keys-trust-time");
+    int64_t now = s_now();
+    knoop_key_t *valid = s_put_cert(dir, "valid.cert", "vr-utrecht", now - DAY, now + DAY);
+    knoop_key_t *expired = s_put_cert(dir, "expired.cert", "vr-oud", now - 10 * DAY, now - DAY);
+    knoop_key_t *future = s_put_cert(dir, "future.cert", "vr-nieuw", now + DAY, now + 10 * DAY);
+
+    knoop_trust_t *trust = NULL;
+    capture_t cap;
+    s_capture_begin(&cap, dir);
+    int rc = knoop_trust_load(dir, 0, &trust);
+    char *log = s_capture_end(&cap);
+    assert_int_equal(rc, KNOOP_OK);
+    assert_int_equal(knoop_trust_size(trust), 1);
+    assert_non_null(knoop_trust_by_id(trust, "vr-utrecht"));
+    assert_null(knoop_trust_by_id(trust, "vr-oud"));
+    assert_null(knoop_trust_by_id(trust, "vr-nieuw"));
+    assert_null(knoop_trust_by_sign(trust, knoop_key_public(expired)));
+    /* One WARN per skipped file, naming it. */
+    char *line = strstr(log, "expired.cert");
+    assert_non_null(line);
+    assert_non_null(strstr(log, "future.cert"));
+    assert_null(strstr(log, "valid.cert"));
+    assert_non_null(strstr(log, "WARN"));
+    free(log);
+    knoop_trust_destroy(&trust);
+
+    /* Auditors keep them, to check old signatures. */
+    assert_int_equal(knoop_trust_load(dir, KNOOP_TRUST_KEEP_EXPIRED, &trust), KNOOP_OK);
+    assert_int_equal(knoop_trust_size(trust), 3);
+    const knoop_cert_t *old = knoop_trust_by_id(trust, "vr-oud");
+    assert_non_null(old);
+    assert_int_equal(knoop_cert_check_time(old, now), KNOOP_EEXPIRED);
+    assert_ptr_equal(knoop_trust_by_sign(trust, knoop_key_public(expired)), old);
+    assert_non_null(knoop_trust_by_id(trust, "vr-nieuw"));
+    knoop_trust_destroy(&trust);
+
+    knoop_key_destroy(&valid);
+    knoop_key_destroy(&expired);
+    knoop_key_destroy(&future);
+    tu_rmtree(dir);
+}
+
+static void test_trust_duplicate_id(void **state)
+{
+    char *dir = tu_tmpdir("keys-trust-dupid");
+    int64_t now = s_now();
+    knoop_key_t *a = s_put_cert(dir, "one.cert", "vr-utrecht", now - DAY, now + DAY);
+    knoop_key_t *b = s_put_cert(dir, "two.cert", "vr-utrecht", now - DAY, now + DAY);
+    knoop_key_t *c = s_put_cert(dir, "three.cert", "kcr2", now - DAY, now + DAY);
+    knoop_trust_t *trust = NULL;
+    capture_t cap;
+    s_capture_begin(&cap, dir);
+    int rc = knoop_trust_load(dir, 0, &trust);
+    char *log = s_capture_end(&cap);
+    assert_int_equal(rc, KNOOP_EDUPLICATE);
+    assert_null(trust);
+    assert_non_null(strstr(log, "ERROR"));
+    assert_non_null(strstr(log, "one.cert"));
+    assert_non_null(strstr(log, "two.cert"));
+    free(log);
+    knoop_key_destroy(&a);
+    knoop_key_destroy(&b);
+    knoop_key_destroy(&c);
+    tu_rmtree(dir);
+}
+
+static void test_trust_same_key_two_ids(void **state)
+{
+    char *dir = tu_tmpdir("keys-trust-dupkey");
+    int64_t now = s_now();
+    knoop_key_t *key = s_put_cert(dir, "vr-utrecht.cert", "vr-utrecht", now - DAY, now + DAY);
+    char *text = s_cert_text(key, "vr-zeeland", now - DAY, now + DAY);
+    s_write_text(dir, "vr-zeeland.cert", text, 0644);
+    free(text);
+    knoop_trust_t *trust = NULL;
+    capture_t cap;
+    s_capture_begin(&cap, dir);
+    int rc = knoop_trust_load(dir, 0, &trust);
+    char *log = s_capture_end(&cap);
+    assert_int_equal(rc, KNOOP_EDUPLICATE);
+    assert_null(trust);
+    assert_non_null(strstr(log, "vr-utrecht.cert"));
+    assert_non_null(strstr(log, "vr-zeeland.cert"));
+    free(log);
+
+    /* An expired duplicate is not trusted, so it makes nothing ambiguous;
+     * an auditor who keeps expired certs gets the refusal. */
+    text = s_cert_text(key, "vr-zeeland", now - 10 * DAY, now - DAY);
+    s_write_text(dir, "vr-zeeland.cert", text, 0644);
+    free(text);
+    assert_int_equal(knoop_trust_load(dir, 0, &trust), KNOOP_OK);
+    assert_int_equal(knoop_trust_size(trust), 1);
+    knoop_trust_destroy(&trust);
+    assert_int_equal(knoop_trust_load(dir, KNOOP_TRUST_KEEP_EXPIRED, &trust),
+                     KNOOP_EDUPLICATE);
+    knoop_key_destroy(&key);
+    tu_rmtree(dir);
+}
+
+static void test_trust_malformed(void **state)
+{
+    char *dir = tu_tmpdir("keys-trust-bad");
+    int64_t now = s_now();
+    knoop_key_t *a = s_put_cert(dir, "a.cert", "vr-utrecht", now - DAY, now + DAY);
+    s_write_text(dir, "broken.cert", "[cert]\nid = vr-zeeland\n", 0644);
+    knoop_trust_t *trust = NULL;
+    capture_t cap;
+    s_capture_begin(&cap, dir);
+    int rc = knoop_trust_load(dir, 0, &trust);
+    char *log = s_capture_end(&cap);
+    assert_int_equal(rc, KNOOP_EMALFORMED);
+    assert_null(trust);
+    assert_non_null(strstr(log, "broken.cert"));
+    assert_non_null(strstr(log, "ERROR"));
+    free(log);
+    /* An expired cert that does not parse still fails the load: we cannot
+     * know it is expired. */
+    knoop_key_destroy(&a);
+    tu_rmtree(dir);
+}
+
+int main(void)
+{
+    if (knoop_crypto_init() != KNOOP_OK)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generate_validates),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_sign_verify_loaded),
+        cmocka_unit_test(test_key_mode_0600_whatever_umask),
+        cmocka_unit_test(test_key_load_refuses_open_modes),
+        cmocka_unit_test(test_save_refuses_overwrite),
+        cmocka_unit_test(test_key_load_rejects_bad_files),
+        cmocka_unit_test(test_cert_rejects_bad_files),
+        cmocka_unit_test(test_cert_format_refuses_injection),
+        cmocka_unit_test(test_cert_check_time),
+        cmocka_unit_test(test_time_known_values),
+        cmocka_unit_test(test_time_round_trip),
+        cmocka_unit_test(test_time_rejects),
+        cmocka_unit_test(test_trust_lookups),
+        cmocka_unit_test(test_trust_empty_and_missing),
+        cmocka_unit_test(test_trust_validity),
+        cmocka_unit_test(test_trust_duplicate_id),
+        cmocka_unit_test(test_trust_same_key_two_ids),
+        cmocka_unit_test(test_trust_malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
