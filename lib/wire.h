@@ -1,0 +1,156 @@
+/*
+ * wire.h — the wire protocol codec (proto/knoop/v1/wire.proto): frames as
+ * plain C structs, so that broker and node never include protobuf-c, and the
+ * one checked gate for frames received from the network.
+ *
+ * One ZeroMQ message carries one frame. knoop_frame_decode checks the size
+ * limit before unpacking, then the version (KNOOP_EVERSION, with f->version
+ * set so the caller can say which version it got), then every field once:
+ * partner ids, topics and patterns, 32-byte heads, bounded counts and string
+ * lengths. Envelopes inside PUBLISH/DELIVER are NOT parsed here: they go
+ * through knoop_msg_parse one by one, so one bad envelope does not hide the
+ * good ones in its batch.
+ *
+ * Decoded strings and arrays point into storage owned by the frame, valid
+ * until knoop_frame_clear. For encoding the caller fills the same struct
+ * with its own pointers.
+ */
+#ifndef KNOOP_WIRE_H
+#define KNOOP_WIRE_H
+
+#include "knoop.h"
+
+#define KNOOP_WIRE_VERSION   1
+#define KNOOP_FRAME_MAX      (16u << 20)   /* also the ZMQ_MAXMSGSIZE */
+#define KNOOP_FRAME_ITEMS    65536         /* envelopes, acks, vector rows, subscriptions */
+
+typedef enum {
+    KNOOP_FRAME_HELLO     = 10,
+    KNOOP_FRAME_WELCOME   = 11,
+    KNOOP_FRAME_PUBLISH   = 12,
+    KNOOP_FRAME_ACK       = 13,
+    KNOOP_FRAME_DELIVER   = 14,
+    KNOOP_FRAME_CREDIT    = 15,
+    KNOOP_FRAME_HEARTBEAT = 16,
+    KNOOP_FRAME_ERROR     = 17,
+    KNOOP_FRAME_CAUGHT_UP = 18,
+} knoop_frame_kind_t;
+
+/* Error codes carried in ERROR frames (wire.proto Error.Code). */
+typedef enum {
+    KNOOP_WERR_UNSPECIFIED = 0,
+    KNOOP_WERR_VERSION     = 1,
+    KNOOP_WERR_MALFORMED   = 2,
+    KNOOP_WERR_TOO_BIG     = 3,
+    KNOOP_WERR_IDENTITY    = 4,
+    KNOOP_WERR_POLICY      = 5,
+    KNOOP_WERR_CHAIN       = 6,
+    KNOOP_WERR_SIGNATURE   = 7,
+    KNOOP_WERR_FORK        = 8,
+    KNOOP_WERR_FULL        = 9,
+    KNOOP_WERR_PROTOCOL    = 10,
+    KNOOP_WERR_UNKNOWN     = 11,
+} knoop_wire_err_t;
+
+/* "version", "malformed", ... for logs. */
+const char *knoop_wire_err_name(knoop_wire_err_t code);
+
+typedef struct {
+    uint64_t    stream;
+    const char *origin;
+    const char *topic;
+    uint64_t    epoch;
+    uint64_t    hwm;
+    uint8_t     head[KNOOP_HASH_LEN];   /* zeros when hwm == 0 */
+} knoop_wire_pos_t;
+
+typedef struct {
+    const uint8_t *data;
+    size_t         len;
+} knoop_bytes_t;
+
+typedef struct {
+    const char *pattern;
+    const char *reason;
+} knoop_wire_refusal_t;
+
+typedef struct {
+    uint64_t stream;
+    uint64_t seq;
+} knoop_wire_ack_t;
+
+typedef struct {
+    uint32_t           version;   /* set by decode, ignored by encode (always current) */
+    knoop_frame_kind_t kind;
+    union {
+        struct {
+            const char        *partner;
+            const char *const *subs;
+            size_t             nsubs;
+            const knoop_wire_pos_t *vector;
+            size_t             nvector;
+            uint32_t           credit_msgs;
+            uint64_t           credit_bytes;
+            const char        *software;
+            bool               peer;
+        } hello;
+        struct {
+            const char        *broker;
+            const char *const *accepted;
+            size_t             naccepted;
+            const knoop_wire_refusal_t *refused;
+            size_t             nrefused;
+            const knoop_wire_pos_t *own;
+            size_t             nown;
+            uint32_t           heartbeat_ms;
+            uint32_t           credit_msgs;
+            uint64_t           credit_bytes;
+        } welcome;
+        struct {                       /* PUBLISH and DELIVER */
+            const knoop_bytes_t *envs;
+            size_t               n;
+        } batch;
+        struct {
+            const knoop_wire_ack_t *acks;
+            size_t                  n;
+        } ack;
+        struct {
+            uint32_t msgs;
+            uint64_t bytes;
+        } credit;
+        struct {
+            uint64_t time_ms;
+        } heartbeat;
+        struct {
+            knoop_wire_err_t code;
+            const char      *reason;
+            uint64_t         stream;
+            uint64_t         seq;
+            bool             fatal;
+        } error;
+        struct {
+            uint64_t messages;
+            uint64_t streams;
+        } caught_up;
+    } u;
+    void *priv_;
+} knoop_frame_t;
+
+/* Decode and validate. On success the caller must knoop_frame_clear(f).
+ * Errors: KNOOP_ETOOBIG (len > KNOOP_FRAME_MAX, or counts above
+ * KNOOP_FRAME_ITEMS), KNOOP_EVERSION (f->version holds what was received),
+ * KNOOP_EMALFORMED (does not parse, no kind, a field out of bounds),
+ * KNOOP_ETOPIC (a topic or pattern with bad syntax), KNOOP_ENOMEM. */
+int  knoop_frame_decode(knoop_frame_t *f, const uint8_t *data, size_t len);
+void knoop_frame_clear(knoop_frame_t *f);
+
+/* Encode f (version KNOOP_WIRE_VERSION), appending to out.
+ * Errors: KNOOP_EINVAL (unknown kind), KNOOP_ETOOBIG, KNOOP_ENOMEM. */
+int  knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out);
+
+/* Encoded size of a PUBLISH/DELIVER frame holding envelopes of these total
+ * bytes and count: lets a sender fill a frame up to a byte budget. An upper
+ * bound, cheap. */
+size_t knoop_frame_batch_size(size_t n, size_t total_bytes);
+
+#endif
