@@ -1,0 +1,809 @@
+/* json.c — payloads as JSON through the protobuf-c descriptors. See json.h.
+ *
+ * One generic walker serves every registered type: it reads field names,
+ * types, labels and offsets from the ProtobufCMessageDescriptor, so a new
+ * payload type needs one line in s_types and nothing else.
+ *
+ * Decoding (pb -> JSON) goes through protobuf_c_message_unpack, the checked
+ * parser. Encoding (JSON -> pb) builds the C struct with malloc'd members
+ * exactly as unpack would have built it, so that one
+ * protobuf_c_message_free_unpacked (default allocator) frees both, also a
+ * half-built message after an error.
+ *
+ * Choices beyond json.h that a JSON user sees:
+ *  - uint64/fixed64 values above INT64_MAX (jansson's integer range) are
+ *    written as decimal strings; every 64-bit field also accepts a decimal
+ *    string on input, as the proto3 JSON mapping does.
+ *  - float/double NaN and infinities are written and read as "NaN",
+ *    "Infinity", "-Infinity" (JSON numbers cannot hold them).
+ *  - an enum number without a name (from a newer schema) is written as a
+ *    number; on input only numbers that name a value are accepted, so that
+ *    a typo cannot declare a level nobody can read.
+ *  - null for a field means "not set"; unknown protobuf fields in payload
+ *    bytes are skipped (JSON has no place for them).
+ */
+#include "json.h"
+#include "crypto.h"
+
+#include "knoop/crisis/v1/alert.pb-c.h"
+#include "knoop/crisis/v1/duiding.pb-c.h"
+#include "knoop/crisis/v1/grip_level.pb-c.h"
+#include "knoop/crisis/v1/resource_request.pb-c.h"
+#include "knoop/crisis/v1/sitrep.pb-c.h"
+#include "knoop/crisis/v1/vital_outage.pb-c.h"
+#include "knoop/crisis/v1/water_level.pb-c.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Our schemas nest four deep at most; the bound only stops a future
+ * recursive type (or a hostile JSON document) from eating the stack. */
+#define S_DEPTH_MAX 32
+
+/* The registry. s_type_names must list the same types as s_types: lookups
+ * compare against descriptor->name, so a misspelt name here shows up as an
+ * unknown type in the self-test. */
+static const ProtobufCMessageDescriptor *const s_types[] = {
+    &knoop__crisis__v1__grip_level__descriptor,
+    &knoop__crisis__v1__sit_rep__descriptor,
+    &knoop__crisis__v1__duiding__descriptor,
+    &knoop__crisis__v1__water_level__descriptor,
+    &knoop__crisis__v1__vital_outage__descriptor,
+    &knoop__crisis__v1__alert__descriptor,
+    &knoop__crisis__v1__resource_request__descriptor,
+};
+#define S_NTYPES (sizeof s_types / sizeof s_types[0])
+
+static const char *const s_type_names[S_NTYPES + 1] = {
+    "knoop.crisis.v1.GripLevel",
+    "knoop.crisis.v1.SitRep",
+    "knoop.crisis.v1.Duiding",
+    "knoop.crisis.v1.WaterLevel",
+    "knoop.crisis.v1.VitalOutage",
+    "knoop.crisis.v1.Alert",
+    "knoop.crisis.v1.ResourceRequest",
+    NULL,
+};
+
+static const ProtobufCMessageDescriptor *s_lookup(const char *type)
+{
+    if (!type)
+        return NULL;
+    for (size_t i = 0; i < S_NTYPES; i++)
+        if (strcmp(s_types[i]->name, type) == 0)
+            return s_types[i];
+    return NULL;
+}
+
+bool knoop_payload_type_known(const char *type)
+{
+    return s_lookup(type) != NULL;
+}
+
+const char *const *knoop_payload_types(void)
+{
+    return s_type_names;
+}
+
+/* ---- field storage helpers ---- */
+
+#define S_MEMBER(msg, off) ((void *) ((uint8_t *) (msg) + (off)))
+#define S_CMEMBER(msg, off) ((const void *) ((const uint8_t *) (msg) + (off)))
+
+/* Size of one element of a repeated field, as protobuf-c lays arrays out. */
+static size_t s_elem_size(ProtobufCType type)
+{
+    switch (type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_ENUM:
+        return 4;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        return 8;
+    case PROTOBUF_C_TYPE_FLOAT:
+        return sizeof(float);
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return sizeof(double);
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_STRING:
+        return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(ProtobufCMessage *);
+    }
+    return 0;
+}
+
+/* ==== protobuf -> JSON ==== */
+
+/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF), the
+ * same rule jansson applies: protobuf-c does not check strings, jansson
+ * refuses bad ones, and we want to tell that apart from out-of-memory. */
+static bool s_utf8_valid(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
+        else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
+        else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
+        else return false;
+        if (len - i <= n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+static json_t *s_real_to_json(double v)
+{
+    if (isnan(v))
+        return json_string("NaN");
+    if (isinf(v))
+        return json_string(v > 0 ? "Infinity" : "-Infinity");
+    return json_real(v);
+}
+
+static int s_msg_to_json(const ProtobufCMessage *msg, int depth, json_t **out);
+
+/* One value (a singular member or one array element) at p. */
+static int s_value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int depth,
+                           json_t **out)
+{
+    json_t *v = NULL;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        v = json_integer(*(const int32_t *) p);
+        break;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        v = json_integer(*(const uint32_t *) p);
+        break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        v = json_integer(*(const int64_t *) p);
+        break;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64: {
+        uint64_t u = *(const uint64_t *) p;
+        if (u <= INT64_MAX)
+            v = json_integer((json_int_t) u);
+        else {
+            /* Beyond jansson's integer: a decimal string loses nothing. */
+            char buf[24];
+            snprintf(buf, sizeof buf, "%" PRIu64, u);
+            v = json_string(buf);
+        }
+        break;
+    }
+    case PROTOBUF_C_TYPE_BOOL:
+        v = json_boolean(*(const protobuf_c_boolean *) p);
+        break;
+    case PROTOBUF_C_TYPE_FLOAT:
+        v = s_real_to_json(*(const float *) p);
+        break;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        v = s_real_to_json(*(const double *) p);
+        break;
+    case PROTOBUF_C_TYPE_ENUM: {
+        int32_t n = *(const int32_t *) p;
+        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, n);
+        v = ev ? json_string(ev->name) : json_integer(n);
+        break;
+    }
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *) p;
+        size_t len = s ? strlen(s) : 0;
+        if (!s_utf8_valid((const unsigned char *) (s ? s : ""), len))
+            return KNOOP_EMALFORMED;
+        v = json_stringn_nocheck(s ? s : "", len);
+        break;
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+        const ProtobufCBinaryData *b = p;
+        int rc = knoop_crypto_init();
+        if (rc)
+            return rc;
+        size_t n = knoop_base64_size(b->len);
+        char *s = malloc(n);
+        if (!s)
+            return KNOOP_ENOMEM;
+        knoop_base64_encode(s, n, b->data, b->len);
+        v = json_string_nocheck(s);
+        free(s);
+        break;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *sub = *(ProtobufCMessage *const *) p;
+        if (!sub)
+            return KNOOP_EMALFORMED;
+        return s_msg_to_json(sub, depth + 1, out);
+    }
+    }
+    if (!v)
+        return KNOOP_ENOMEM;
+    *out = v;
+    return KNOOP_OK;
+}
+
+/* True when a plain proto3 field holds its default, i.e. is not on the wire
+ * and therefore not in the JSON either. Mirrors protobuf-c's packer. */
+static bool s_is_default(const ProtobufCFieldDescriptor *f, const void *p)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_ENUM:
+        return *(const uint32_t *) p == 0;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        return *(const uint64_t *) p == 0;
+    case PROTOBUF_C_TYPE_BOOL:
+        return *(const protobuf_c_boolean *) p == 0;
+    case PROTOBUF_C_TYPE_FLOAT:
+        return *(const float *) p == 0;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return *(const double *) p == 0;
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *) p;
+        return !s || !*s;
+    }
+    case PROTOBUF_C_TYPE_BYTES:
+        return ((const ProtobufCBinaryData *) p)->len == 0;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return *(ProtobufCMessage *const *) p == NULL;
+    }
+    return true;
+}
+
+/* Whether field f of msg is present: what goes on the wire goes in the JSON. */
+static bool s_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
+{
+    const void *p = S_CMEMBER(msg, f->offset);
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+        if (*(const uint32_t *) S_CMEMBER(msg, f->quantifier_offset) != f->id)
+            return false;
+        if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE)
+            return *(void *const *) p != NULL;
+        return true;
+    }
+    switch (f->label) {
+    case PROTOBUF_C_LABEL_REQUIRED:
+        return true;
+    case PROTOBUF_C_LABEL_OPTIONAL:       /* proto2 only; here for completeness */
+        if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE)
+            return *(void *const *) p != NULL && *(void *const *) p != f->default_value;
+        return *(const protobuf_c_boolean *) S_CMEMBER(msg, f->quantifier_offset);
+    case PROTOBUF_C_LABEL_REPEATED:
+        return *(const size_t *) S_CMEMBER(msg, f->quantifier_offset) > 0;
+    case PROTOBUF_C_LABEL_NONE:
+        return !s_is_default(f, p);
+    }
+    return false;
+}
+
+static int s_msg_to_json(const ProtobufCMessage *msg, int depth, json_t **out)
+{
+    if (depth > S_DEPTH_MAX)
+        return KNOOP_EMALFORMED;
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    json_t *obj = json_object();
+    if (!obj)
+        return KNOOP_ENOMEM;
+    int rc = KNOOP_OK;
+    for (unsigned i = 0; i < d->n_fields && rc == KNOOP_OK; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (!s_present(msg, f))
+            continue;
+        json_t *v = NULL;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *) S_CMEMBER(msg, f->quantifier_offset);
+            const uint8_t *arr = *(const uint8_t *const *) S_CMEMBER(msg, f->offset);
+            size_t es = s_elem_size(f->type);
+            v = json_array();
+            if (!v) {
+                rc = KNOOP_ENOMEM;
+                break;
+            }
+            for (size_t k = 0; k < n && rc == KNOOP_OK; k++) {
+                json_t *e = NULL;
+                rc = s_value_to_json(f, arr + k * es, depth, &e);
+                if (rc == KNOOP_OK && json_array_append_new(v, e) != 0)
+                    rc = KNOOP_ENOMEM;
+            }
+        }
+        else
+            rc = s_value_to_json(f, S_CMEMBER(msg, f->offset), depth, &v);
+        if (rc == KNOOP_OK && json_object_set_new_nocheck(obj, f->name, v) != 0)
+            rc = KNOOP_ENOMEM;
+        else if (rc != KNOOP_OK)
+            json_decref(v);
+    }
+    if (rc != KNOOP_OK) {
+        json_decref(obj);
+        return rc;
+    }
+    *out = obj;
+    return KNOOP_OK;
+}
+
+int knoop_payload_to_json(const char *type, const uint8_t *data, size_t len, json_t **out)
+{
+    assert(out);
+    *out = NULL;
+    const ProtobufCMessageDescriptor *d = s_lookup(type);
+    if (!d)
+        return KNOOP_ENOTFOUND;
+    if (len > KNOOP_PAYLOAD_MAX)
+        return KNOOP_ETOOBIG;
+    if (len > 0 && !data)
+        return KNOOP_EINVAL;
+    static const uint8_t s_empty[1];
+    ProtobufCMessage *msg = protobuf_c_message_unpack(d, NULL, len, data ? data : s_empty);
+    if (!msg)
+        return KNOOP_EMALFORMED;
+    int rc = s_msg_to_json(msg, 0, out);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return rc;
+}
+
+/* ==== JSON -> protobuf ==== */
+
+typedef struct {
+    char   *err;            /* caller's buffer or NULL */
+    size_t  err_size;
+    char    path[256];      /* "info[0].area[1].area_desc" */
+    size_t  path_len;
+} s_ctx_t;
+
+/* Record the first error as "path: message" and return rc. */
+__attribute__((format(printf, 3, 4)))
+static int s_fail(s_ctx_t *ctx, int rc, const char *fmt, ...)
+{
+    if (ctx->err && ctx->err_size) {
+        char msg[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        if (ctx->path_len)
+            snprintf(ctx->err, ctx->err_size, "%s: %s", ctx->path, msg);
+        else
+            snprintf(ctx->err, ctx->err_size, "%s", msg);
+    }
+    return rc;
+}
+
+/* Append ".name" (or "[index]" when name is NULL) to the path; returns the
+ * old length for s_path_pop. A path too long for the buffer is cut short:
+ * the error still names its start. */
+static size_t s_path_push(s_ctx_t *ctx, const char *name, size_t index)
+{
+    size_t old = ctx->path_len;
+    size_t room = sizeof ctx->path - old;
+    int n;
+    if (name)
+        n = snprintf(ctx->path + old, room, "%s%s", old ? "." : "", name);
+    else
+        n = snprintf(ctx->path + old, room, "[%zu]", index);
+    if (n > 0)
+        ctx->path_len = (size_t) n < room ? old + (size_t) n : sizeof ctx->path - 1;
+    return old;
+}
+
+static void s_path_pop(s_ctx_t *ctx, size_t old)
+{
+    ctx->path_len = old;
+    ctx->path[old] = '\0';
+}
+
+static const char *s_json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:  return "object";
+    case JSON_ARRAY:   return "array";
+    case JSON_STRING:  return "string";
+    case JSON_INTEGER: return "integer";
+    case JSON_REAL:    return "number";
+    case JSON_TRUE:
+    case JSON_FALSE:   return "boolean";
+    case JSON_NULL:    return "null";
+    }
+    return "value";
+}
+
+/* A decimal string as the proto3 mapping writes 64-bit values: optional
+ * '-', then 1..20 digits, nothing else (strtoll alone would skip blanks and
+ * let "-1" wrap into an unsigned). */
+static bool s_decimal(const char *s, bool allow_minus)
+{
+    if (allow_minus && *s == '-')
+        s++;
+    size_t n = strspn(s, "0123456789");
+    return n > 0 && n <= 20 && s[n] == '\0';
+}
+
+static int s_get_signed(s_ctx_t *ctx, const json_t *v, bool allow_string, int64_t lo,
+                        int64_t hi, const char *type, int64_t *out)
+{
+    int64_t x;
+    if (json_is_integer(v))
+        x = json_integer_value(v);
+    else if (allow_string && json_is_string(v) && s_decimal(json_string_value(v), true)) {
+        errno = 0;
+        long long ll = strtoll(json_string_value(v), NULL, 10);
+        if (errno == ERANGE)
+            return s_fail(ctx, KNOOP_EMALFORMED, "value %s out of range for %s",
+                          json_string_value(v), type);
+        x = ll;
+    }
+    else
+        return s_fail(ctx, KNOOP_EMALFORMED, "expected integer, got %s", s_json_kind(v));
+    if (x < lo || x > hi)
+        return s_fail(ctx, KNOOP_EMALFORMED, "value %" PRId64 " out of range for %s", x, type);
+    *out = x;
+    return KNOOP_OK;
+}
+
+static int s_get_unsigned(s_ctx_t *ctx, const json_t *v, bool allow_string, uint64_t hi,
+                          const char *type, uint64_t *out)
+{
+    uint64_t x;
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i < 0)
+            return s_fail(ctx, KNOOP_EMALFORMED, "value %" PRId64 " out of range for %s",
+                          (int64_t) i, type);
+        x = (uint64_t) i;
+    }
+    else if (allow_string && json_is_string(v) && s_decimal(json_string_value(v), false)) {
+        errno = 0;
+        unsigned long long ull = strtoull(json_string_value(v), NULL, 10);
+        if (errno == ERANGE)
+            return s_fail(ctx, KNOOP_EMALFORMED, "value %s out of range for %s",
+                          json_string_value(v), type);
+        x = ull;
+    }
+    else
+        return s_fail(ctx, KNOOP_EMALFORMED, "expected integer, got %s", s_json_kind(v));
+    if (x > hi)
+        return s_fail(ctx, KNOOP_EMALFORMED, "value %" PRIu64 " out of range for %s", x, type);
+    *out = x;
+    return KNOOP_OK;
+}
+
+static int s_get_real(s_ctx_t *ctx, const json_t *v, double *out)
+{
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return KNOOP_OK;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (strcmp(s, "NaN") == 0) { *out = NAN; return KNOOP_OK; }
+        if (strcmp(s, "Infinity") == 0) { *out = INFINITY; return KNOOP_OK; }
+        if (strcmp(s, "-Infinity") == 0) { *out = -INFINITY; return KNOOP_OK; }
+    }
+    return s_fail(ctx, KNOOP_EMALFORMED, "expected number, got %s", s_json_kind(v));
+}
+
+static int s_msg_from_json(s_ctx_t *ctx, const ProtobufCMessageDescriptor *d,
+                           const json_t *obj, int depth, ProtobufCMessage **out);
+
+/* Parse one JSON value into the storage at p (a singular member or one
+ * array element). On error p holds nothing that needs freeing. */
+static int s_value_from_json(s_ctx_t *ctx, const ProtobufCFieldDescriptor *f,
+                             const json_t *v, int depth, void *p)
+{
+    int rc;
+    int64_t i;
+    uint64_t u;
+    double r;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        rc = s_get_signed(ctx, v, false, INT32_MIN, INT32_MAX, "int32", &i);
+        if (rc == KNOOP_OK)
+            *(int32_t *) p = (int32_t) i;
+        return rc;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        rc = s_get_unsigned(ctx, v, false, UINT32_MAX, "uint32", &u);
+        if (rc == KNOOP_OK)
+            *(uint32_t *) p = (uint32_t) u;
+        return rc;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        rc = s_get_signed(ctx, v, true, INT64_MIN, INT64_MAX, "int64", &i);
+        if (rc == KNOOP_OK)
+            *(int64_t *) p = i;
+        return rc;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        rc = s_get_unsigned(ctx, v, true, UINT64_MAX, "uint64", &u);
+        if (rc == KNOOP_OK)
+            *(uint64_t *) p = u;
+        return rc;
+    case PROTOBUF_C_TYPE_BOOL:
+        if (!json_is_boolean(v))
+            return s_fail(ctx, KNOOP_EMALFORMED, "expected boolean, got %s", s_json_kind(v));
+        *(protobuf_c_boolean *) p = json_is_true(v);
+        return KNOOP_OK;
+    case PROTOBUF_C_TYPE_FLOAT:
+        rc = s_get_real(ctx, v, &r);
+        if (rc == KNOOP_OK && isfinite(r) && fabs(r) > FLT_MAX)
+            return s_fail(ctx, KNOOP_EMALFORMED, "value %g out of range for float", r);
+        if (rc == KNOOP_OK)
+            *(float *) p = (float) r;
+        return rc;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        rc = s_get_real(ctx, v, &r);
+        if (rc == KNOOP_OK)
+            *(double *) p = r;
+        return rc;
+    case PROTOBUF_C_TYPE_ENUM: {
+        const ProtobufCEnumDescriptor *ed = f->descriptor;
+        const ProtobufCEnumValue *ev = NULL;
+        if (json_is_string(v)) {
+            ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(v));
+            if (!ev)
+                return s_fail(ctx, KNOOP_EMALFORMED, "unknown enum value '%.64s'",
+                              json_string_value(v));
+        }
+        else if (json_is_integer(v)) {
+            json_int_t n = json_integer_value(v);
+            if (n >= INT32_MIN && n <= INT32_MAX)
+                ev = protobuf_c_enum_descriptor_get_value(ed, (int) n);
+            if (!ev)
+                return s_fail(ctx, KNOOP_EMALFORMED, "unknown enum value %" PRId64,
+                              (int64_t) n);
+        }
+        else
+            return s_fail(ctx, KNOOP_EMALFORMED, "expected enum name, got %s",
+                          s_json_kind(v));
+        *(int32_t *) p = ev->value;
+        return KNOOP_OK;
+    }
+    case PROTOBUF_C_TYPE_STRING: {
+        if (!json_is_string(v))
+            return s_fail(ctx, KNOOP_EMALFORMED, "expected string, got %s", s_json_kind(v));
+        size_t len = json_string_length(v);
+        const char *s = json_string_value(v);
+        if (len > KNOOP_PAYLOAD_MAX)
+            return s_fail(ctx, KNOOP_ETOOBIG, "string of %zu bytes exceeds the payload limit",
+                          len);
+        /* protobuf-c strings end at the first NUL: refuse rather than cut. */
+        if (memchr(s, '\0', len))
+            return s_fail(ctx, KNOOP_EMALFORMED, "string contains a NUL character");
+        char *copy = malloc(len + 1);
+        if (!copy)
+            return s_fail(ctx, KNOOP_ENOMEM, "out of memory");
+        memcpy(copy, s, len + 1);
+        *(char **) p = copy;
+        return KNOOP_OK;
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+        if (!json_is_string(v))
+            return s_fail(ctx, KNOOP_EMALFORMED, "expected base64 string, got %s",
+                          s_json_kind(v));
+        size_t len = json_string_length(v);
+        if (len / 4 * 3 > KNOOP_PAYLOAD_MAX)
+            return s_fail(ctx, KNOOP_ETOOBIG, "bytes exceed the payload limit");
+        ProtobufCBinaryData *b = p;
+        if (len == 0) {
+            b->data = NULL;
+            b->len = 0;
+            return KNOOP_OK;
+        }
+        rc = knoop_crypto_init();
+        if (rc)
+            return s_fail(ctx, rc, "cannot initialise base64 decoder");
+        size_t max = len / 4 * 3 + 3;
+        uint8_t *buf = malloc(max);
+        if (!buf)
+            return s_fail(ctx, KNOOP_ENOMEM, "out of memory");
+        long n = memchr(json_string_value(v), '\0', len)
+                     ? KNOOP_EMALFORMED
+                     : knoop_base64_decode(buf, max, json_string_value(v));
+        if (n < 0) {
+            free(buf);
+            return s_fail(ctx, KNOOP_EMALFORMED, "invalid base64");
+        }
+        if (n == 0) {
+            free(buf);
+            buf = NULL;
+        }
+        b->data = buf;
+        b->len = (size_t) n;
+        return KNOOP_OK;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        ProtobufCMessage *sub = NULL;
+        rc = s_msg_from_json(ctx, f->descriptor, v, depth + 1, &sub);
+        if (rc == KNOOP_OK)
+            *(ProtobufCMessage **) p = sub;
+        return rc;
+    }
+    }
+    return s_fail(ctx, KNOOP_EMALFORMED, "unsupported field type");
+}
+
+static int s_repeated_from_json(s_ctx_t *ctx, ProtobufCMessage *msg,
+                                const ProtobufCFieldDescriptor *f, const json_t *v, int depth)
+{
+    if (!json_is_array(v))
+        return s_fail(ctx, KNOOP_EMALFORMED, "expected array, got %s", s_json_kind(v));
+    size_t n = json_array_size(v);
+    if (n == 0)
+        return KNOOP_OK;
+    /* Every element costs at least a byte on the wire: refuse before
+     * allocating for what cannot fit. */
+    if (n > KNOOP_PAYLOAD_MAX)
+        return s_fail(ctx, KNOOP_ETOOBIG, "%zu elements exceed the payload limit", n);
+    size_t es = s_elem_size(f->type);
+    uint8_t *arr = calloc(n, es);
+    if (!arr)
+        return s_fail(ctx, KNOOP_ENOMEM, "out of memory");
+    /* Hand the array to the message at once and count elements as they are
+     * filled, so free_unpacked frees exactly what exists after an error. */
+    size_t *count = S_MEMBER(msg, f->quantifier_offset);
+    *(uint8_t **) S_MEMBER(msg, f->offset) = arr;
+    *count = 0;
+    for (size_t k = 0; k < n; k++) {
+        const json_t *e = json_array_get(v, k);
+        size_t old = s_path_push(ctx, NULL, k);
+        int rc = json_is_null(e)
+                     ? s_fail(ctx, KNOOP_EMALFORMED, "null in array")
+                     : s_value_from_json(ctx, f, e, depth, arr + k * es);
+        s_path_pop(ctx, old);
+        if (rc)
+            return rc;
+        *count = k + 1;
+    }
+    return KNOOP_OK;
+}
+
+/* Set one field of msg from JSON value v. */
+static int s_field_from_json(s_ctx_t *ctx, ProtobufCMessage *msg,
+                             const ProtobufCFieldDescriptor *f, const json_t *v, int depth)
+{
+    /* null means "not set", as in the proto3 JSON mapping. */
+    if (json_is_null(v))
+        return KNOOP_OK;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        return s_repeated_from_json(ctx, msg, f, v, depth);
+
+    void *p = S_MEMBER(msg, f->offset);
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+        uint32_t *which = S_MEMBER(msg, f->quantifier_offset);
+        if (*which != 0 && *which != f->id) {
+            const ProtobufCFieldDescriptor *other =
+                protobuf_c_message_descriptor_get_field(msg->descriptor, *which);
+            return s_fail(ctx, KNOOP_EMALFORMED, "conflicts with '%s' (only one may be set)",
+                          other ? other->name : "?");
+        }
+        int rc = s_value_from_json(ctx, f, v, depth, p);
+        if (rc == KNOOP_OK)
+            *which = f->id;
+        return rc;
+    }
+
+    /* A plain field at its default stays unset, so that the bytes come
+     * out canonical (what unpack -> pack would give) whatever the JSON
+     * spelled out. Only strings allocate for it. */
+    if (f->label == PROTOBUF_C_LABEL_NONE && f->type == PROTOBUF_C_TYPE_STRING &&
+        json_is_string(v) && json_string_length(v) == 0)
+        return KNOOP_OK;
+    int rc = s_value_from_json(ctx, f, v, depth, p);
+    if (rc == KNOOP_OK && f->label == PROTOBUF_C_LABEL_OPTIONAL &&
+        f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+        *(protobuf_c_boolean *) S_MEMBER(msg, f->quantifier_offset) = 1;
+    return rc;
+}
+
+static int s_msg_from_json(s_ctx_t *ctx, const ProtobufCMessageDescriptor *d,
+                           const json_t *obj, int depth, ProtobufCMessage **out)
+{
+    if (!json_is_object(obj))
+        return s_fail(ctx, KNOOP_EMALFORMED, "expected object, got %s", s_json_kind(obj));
+    if (depth > S_DEPTH_MAX)
+        return s_fail(ctx, KNOOP_EMALFORMED, "nested deeper than %d", S_DEPTH_MAX);
+    ProtobufCMessage *msg = malloc(d->sizeof_message);
+    if (!msg)
+        return s_fail(ctx, KNOOP_ENOMEM, "out of memory");
+    protobuf_c_message_init(d, msg);
+
+    const char *key;
+    const json_t *v;
+    int rc = KNOOP_OK;
+    json_object_foreach((json_t *) obj, key, v) {
+        size_t old = s_path_push(ctx, key, 0);
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, key);
+        if (!f)
+            rc = s_fail(ctx, KNOOP_EMALFORMED, "unknown field");
+        else
+            rc = s_field_from_json(ctx, msg, f, v, depth);
+        if (rc == KNOOP_OK)
+            s_path_pop(ctx, old);
+        else
+            break;           /* keep the path for the caller's message */
+    }
+    if (rc) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return rc;
+    }
+    *out = msg;
+    return KNOOP_OK;
+}
+
+int knoop_payload_from_json(const char *type, const json_t *obj, knoop_buf_t *out,
+                            char *err, size_t err_size)
+{
+    assert(out);
+    s_ctx_t ctx = { .err = err, .err_size = err_size };
+    if (err && err_size)
+        err[0] = '\0';
+    const ProtobufCMessageDescriptor *d = s_lookup(type);
+    if (!d)
+        return s_fail(&ctx, KNOOP_ENOTFOUND, "unknown payload type '%.128s'",
+                      type ? type : "(null)");
+    if (!obj)
+        return s_fail(&ctx, KNOOP_EMALFORMED, "expected object, got nothing");
+
+    ProtobufCMessage *msg = NULL;
+    int rc = s_msg_from_json(&ctx, d, obj, 0, &msg);
+    if (rc)
+        return rc;
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    if (n > KNOOP_PAYLOAD_MAX)
+        rc = s_fail(&ctx, KNOOP_ETOOBIG, "payload of %zu bytes exceeds the limit of %u",
+                    n, KNOOP_PAYLOAD_MAX);
+    else
+        rc = knoop_buf_reserve(out, n);
+    if (rc == KNOOP_OK && n > 0)   /* an all-default message is 0 bytes */
+        out->len += protobuf_c_message_pack(msg, out->data + out->len);
+    else if (rc == KNOOP_ENOMEM)
+        s_fail(&ctx, rc, "out of memory");
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return rc;
+}
