@@ -1,3 +1,4 @@
+#define _XOPEN_SOURCE 700
 /* bench_journal.c — durable append and replay rates of the LMDB journal,
  * beside the disk's bare fsync rate. Prints one JSON line.
  *
@@ -30,7 +31,7 @@ static double s_now(void)
 /* Bare fsync rate: rewrite one 4 KiB block and fdatasync, for `secs`. */
 static double s_fsync_rate(const char *dir, double secs)
 {
-    char path[4096];
+    char path[4200];
     snprintf(path, sizeof path, "%s/fsync.probe", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     if (fd < 0)
@@ -143,7 +144,7 @@ int main(int argc, char **argv)
     uint8_t pk[KNOOP_PK_LEN], seed[KNOOP_SEED_LEN];
     knoop_sign_keypair(pk, s_sk, seed);
 
-    char dir[4096];
+    char dir[4000];
     snprintf(dir, sizeof dir, "%s/bench-journal-XXXXXX", base);
     if (!mkdtemp(dir)) {
         perror("bench_journal: mkdtemp");

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static char *s_trust, *s_journal;
 static knoop_key_t *s_zl, *s_ws;
@@ -213,8 +214,9 @@ static void test_replay(void **state)
     assert_int_equal(rc, 2);
 }
 
-/* Copy the journal and replace the first occurrence of `find` in its data
- * file with `repl` (same length). */
+/* Copy the journal and replace every occurrence of `find` in its data file
+ * with `repl` (same length). Every one: LMDB is copy-on-write, so the file
+ * also holds stale copies of pages in its free space. */
 static char *s_tampered_copy(const void *find, const void *repl, size_t len)
 {
     char *dir = tu_tmpdir("audit-tampered");
@@ -223,9 +225,12 @@ static char *s_tampered_copy(const void *find, const void *repl, size_t len)
     size_t sz;
     char *data = tu_read_file(path, &sz);
     assert_non_null(data);
-    char *hit = memmem(data, sz, find, len);
-    assert_non_null(hit);
-    memcpy(hit, repl, len);
+    int hits = 0;
+    for (char *p = data; (p = memmem(p, sz - (size_t) (p - data), find, len)) != NULL; p += len) {
+        memcpy(p, repl, len);
+        hits++;
+    }
+    assert_true(hits > 0);
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
