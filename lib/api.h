@@ -1,0 +1,110 @@
+/*
+ * api.h — the local API codec (proto/knoop/v1/api.proto) between a node and
+ * its partner's applications, as plain C structs; the node's checked gate
+ * for requests from local applications, and the client's for replies.
+ *
+ * Same conventions as wire.h: decoded strings, arrays and byte ranges point
+ * into storage owned by the struct until knoop_api_*_clear; for encoding the
+ * caller fills the struct with its own pointers.
+ */
+#ifndef KNOOP_API_H
+#define KNOOP_API_H
+
+#include "knoop.h"
+#include "wire.h"       /* knoop_bytes_t */
+
+#define KNOOP_API_VERSION   1
+#define KNOOP_API_MAX       (16u << 20)
+#define KNOOP_API_ITEMS     65536
+#define KNOOP_API_STATUS_ALL 255
+
+typedef enum {
+    KNOOP_API_PUBLISH   = 10,
+    KNOOP_API_SUBSCRIBE = 11,
+    KNOOP_API_ACK       = 12,
+    KNOOP_API_STATUS    = 13,
+    KNOOP_API_BEELD     = 14,
+    KNOOP_API_CLOSE     = 15,
+} knoop_api_req_kind_t;
+
+typedef struct {
+    const char    *topic;
+    const char    *type;
+    const char    *key;
+    uint32_t       priority;
+    uint32_t       status;
+    uint32_t       tlp;
+    const uint8_t *payload;
+    size_t         payload_len;
+} knoop_api_item_t;
+
+typedef struct {
+    uint32_t             version;
+    uint64_t             id;
+    knoop_api_req_kind_t kind;
+    union {
+        struct { const knoop_api_item_t *items; size_t n; } publish;
+        struct {
+            const char *pattern;
+            const char *durable;         /* "" or NULL: not durable */
+            bool        from_start;
+            uint64_t    since_ms;
+            uint32_t    status;          /* 0 actual only, KNOOP_API_STATUS_ALL, or a status */
+            uint32_t    window;
+        } subscribe;
+        struct { uint64_t sub; uint64_t position; } ack;
+        struct { const char *pattern; } beeld;
+        struct { uint64_t sub; } close;
+    } u;
+    void *priv_;
+} knoop_api_req_t;
+
+typedef enum {
+    KNOOP_API_R_PUBLISHED  = 10,
+    KNOOP_API_R_DELIVERY   = 11,
+    KNOOP_API_R_STATUS     = 12,
+    KNOOP_API_R_BEELD      = 13,
+    KNOOP_API_R_ERROR      = 14,
+    KNOOP_API_R_SUBSCRIBED = 15,
+} knoop_api_rep_kind_t;
+
+typedef struct {
+    const char *origin;
+    const char *topic;
+    uint64_t    seq;
+} knoop_api_seq_t;
+
+typedef struct {
+    uint64_t       position;
+    const uint8_t *envelope;
+    size_t         len;
+} knoop_api_env_t;
+
+typedef struct {
+    uint32_t             version;
+    uint64_t             id;
+    knoop_api_rep_kind_t kind;
+    union {
+        struct { const knoop_api_seq_t *items; size_t n; } published;
+        struct { const knoop_api_env_t *msgs; size_t n; bool done; } delivery;   /* DELIVERY and BEELD */
+        struct { const char *json; } status;
+        struct { int32_t code; const char *reason; uint32_t index; } error;
+        struct { uint64_t sub; } subscribed;
+    } u;
+    void *priv_;
+} knoop_api_rep_t;
+
+/* Decode and validate (size limit first; version; one kind; topics and
+ * patterns syntax; counts <= KNOOP_API_ITEMS). Caller clears on success.
+ * Errors: KNOOP_ETOOBIG, KNOOP_EVERSION, KNOOP_EMALFORMED, KNOOP_ETOPIC,
+ * KNOOP_ENOMEM. Payload types and enum values are checked by the node when it
+ * builds the envelope, not here. */
+int  knoop_api_req_decode(knoop_api_req_t *r, const uint8_t *data, size_t len);
+void knoop_api_req_clear(knoop_api_req_t *r);
+int  knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out);
+
+int  knoop_api_rep_decode(knoop_api_rep_t *r, const uint8_t *data, size_t len);
+void knoop_api_rep_clear(knoop_api_rep_t *r);
+int  knoop_api_rep_encode(const knoop_api_rep_t *r, knoop_buf_t *out);
+
+#endif
