@@ -187,6 +187,8 @@ static int s_pack_envelope(const uint8_t *body, size_t body_len, const uint8_t *
 int knoop_msg_build(const knoop_body_t *b, const uint8_t *sk, knoop_buf_t *out,
                     uint8_t chain_out[KNOOP_HASH_LEN])
 {
+    if (!b || !out || (b->payload_len && !b->payload))
+        return KNOOP_EINVAL;
     int rc = s_check_body(b);
     if (rc)
         return rc;
