@@ -220,7 +220,7 @@ static void test_roundtrip_fields(void **state)
     b.hlc = 0x0123456789abcdefull;
     for (int i = 0; i < KNOOP_HASH_LEN; i++)
         b.prev[i] = (uint8_t) (0xa0 + i);
-    b.key = "meetpunt-12/Katwijk";
+    b.key = "meetpunt-12/Katwijk aan Zee \xe2\x80\x94 \xc3\xa9\xf0\x9f\x8c\x8a";
     b.type = "knoop.water.v1.Peil";
     b.priority = KNOOP_PRIO_FLASH;
     b.status = KNOOP_STATUS_EXERCISE;
@@ -690,6 +690,12 @@ static void test_refusals(void **state)
     s_refuse(&b, KNOOP_EMALFORMED, "key with a newline");
     b = s_body(1); b.key = "del\x7f";
     s_refuse(&b, KNOOP_EMALFORMED, "key with DEL");
+    b = s_body(1); b.key = "latin-1 \xfc";
+    s_refuse(&b, KNOOP_EMALFORMED, "key not UTF-8");
+    b = s_body(1); b.key = "\xc0\xaf";
+    s_refuse(&b, KNOOP_EMALFORMED, "key with an overlong UTF-8 form");
+    b = s_body(1); b.key = "meetpunt-\xc3\xbc \xf0\x9f\x9a\x92";
+    assert_int_equal(s_parse_raw(&b), KNOOP_OK);
 
     /* a payload one byte over the limit */
     uint8_t *big = calloc(1, KNOOP_PAYLOAD_MAX + 1);
