@@ -39,6 +39,8 @@ int knoop_buf_reserve(knoop_buf_t *buf, size_t extra)
 {
     if (buf->cap - buf->len >= extra)
         return KNOOP_OK;
+    if (extra > SIZE_MAX - buf->len)         /* len + extra would wrap */
+        return KNOOP_ENOMEM;
     size_t want = buf->len + extra;
     size_t cap = buf->cap ? buf->cap : 256;
     while (cap < want) {

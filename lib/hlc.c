@@ -8,11 +8,15 @@ void knoop_hlc_init(knoop_hlc_t *self, uint64_t last)
 
 /* The next timestamp strictly above `floor`, at least at wall time. When the
  * 16-bit counter is exhausted in one millisecond, the logical time borrows
- * the next millisecond rather than wrapping. */
+ * the next millisecond rather than wrapping. At the very top of the range
+ * (reachable only through a hostile or broken remote or persisted value) the
+ * clock saturates: repeating UINT64_MAX is wrong, wrapping to 0 is worse. */
 static uint64_t s_after(uint64_t floor, uint64_t wall_ms)
 {
     uint64_t wall = KNOOP_HLC_MAKE(wall_ms, 0);
-    return wall > floor ? wall : floor + 1;
+    if (wall > floor)
+        return wall;
+    return floor == UINT64_MAX ? floor : floor + 1;
 }
 
 uint64_t knoop_hlc_tick(knoop_hlc_t *self, uint64_t wall_ms)
