@@ -474,6 +474,11 @@ void knoop_journal_destroy(knoop_journal_t **self_p)
     *self_p = NULL;
 }
 
+uint64_t knoop_journal_next_pos(const knoop_journal_t *self)
+{
+    return self->next_pos;
+}
+
 uint64_t knoop_journal_epoch(const knoop_journal_t *self)
 {
     return self->epoch;

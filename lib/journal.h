@@ -66,6 +66,10 @@ typedef struct {
 int  knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out);
 void knoop_journal_destroy(knoop_journal_t **self_p);
 
+/* The arrival log position the next stored message will get: a tail from
+ * here sees only what arrives later. */
+uint64_t    knoop_journal_next_pos(const knoop_journal_t *self);
+
 /* The random epoch made when this journal was created (never 0). */
 uint64_t    knoop_journal_epoch(const knoop_journal_t *self);
 /* Partner id recorded at creation, or "" (borrowed, lives with self). */
