@@ -102,7 +102,8 @@ typedef struct knoop_config_t knoop_config_t;
  * section   in: the file's section, e.g. "broker" ([a-z0-9_-], < 50 chars)
  * summary   in: one line for NAME in --help, e.g. "knooppunt message broker"
  * description in: text for DESCRIPTION in --help (may hold newlines), or NULL
- * spec      in: the options; copied what is needed, need not outlive the call
+ * spec      in: the options; names and kinds are copied, so it need not
+ *           outlive the call
  * out       out: the configuration on success (caller destroys); NULL otherwise
  * help_shown out: true when --help was given: usage went to stdout, nothing
  *           else was checked, *out is NULL and the return is KNOOP_OK (the
