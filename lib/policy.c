@@ -226,6 +226,11 @@ static void s_explain_pattern(s_out_t *o, const char *s)
         s_out_fmt(o, "longer than %d bytes", KNOOP_TOPIC_MAX);
         return;
     }
+    /* "alert.>#why" is a comment the author forgot to space off. */
+    if (strchr(s, '#')) {
+        s_out_fmt(o, "'#' starts a comment only after whitespace");
+        return;
+    }
     int depth = 0;
     const char *p = s;
     for (;;) {
@@ -739,18 +744,28 @@ static void s_list_allowed(const knoop_policy_t *self, s_out_t *o, s_verb_t verb
 {
     size_t start = o->len;
     bool any = false;
+    size_t too_long = 0;
     char buf[KNOOP_TOPIC_MAX + 1];
     for (size_t i = 0; i < self->size && !o->full; i++) {
         const s_rule_t *r = &self->rules[i];
         if (!s_rule_applies(r, verb, id, role))
             continue;
         const char *pattern = s_expand(r, id, buf);
-        if (!pattern || s_listed(o, start, pattern))
+        if (!pattern) {
+            too_long++;
+            continue;
+        }
+        if (s_listed(o, start, pattern))
             continue;
         s_out_fmt(o, "%s%s", any ? ", " : "", pattern);
         any = true;
     }
-    if (!any) {
+    if (!any && too_long) {
+        /* Rules name it, but its id is too long for them: say so, or the
+         * operator hunts for a missing rule that is there. */
+        s_out_fmt(o, "nothing (with its id, %zu %s longer than %d bytes)", too_long,
+                  too_long == 1 ? "rule's pattern is" : "rules' patterns are", KNOOP_TOPIC_MAX);
+    } else if (!any) {
         s_out_fmt(o, "nothing (no %s rule names %s, ",
                   verb == VERB_PUBLISH ? "publish" : "subscribe", id);
         if (role) {
