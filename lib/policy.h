@@ -17,6 +17,10 @@
  *            the id of the partner asking. {id} must be a whole token:
  *            grip.{id}.> is fine, grip.x{id} is an error.
  *
+ * Mind that P.> does not match P itself ('>' is one or more tokens): a
+ * region that publishes on grip.vr-utrecht and below it needs both
+ * grip.{id} and grip.{id}.>.
+ *
  * '#' starts a comment when it begins a field (so "a.b#c" is a bad pattern,
  * not a pattern with a comment); blank lines are ignored; a trailing CR
  * (CRLF files) is whitespace. There are no deny rules: nothing is allowed
