@@ -67,9 +67,6 @@ zsock_t *knoop_link_dealer(void)
     zsock_set_linger(s, 0);
     zsock_set_sndhwm(s, 1000000);
     zsock_set_rcvhwm(s, 1000000);
-    /* A dead link must not hold frames for a reconnect that the node will
-     * do on a fresh socket anyway. */
-    zsock_set_immediate(s, 1);
     return s;
 }
 
