@@ -37,8 +37,6 @@
  * stuffed in: protobuf-c spends ~60 bytes on every 2-byte unknown field. */
 #define S_BUDGET_FIXED      (64u << 10)
 
-_Static_assert(KNOOP_FRAME_MAX < (1u << 28), "frame sizes fit a 4-byte varint");
-
 /* ---- names ---- */
 
 static const char *s_err_names[] = {

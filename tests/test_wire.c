@@ -465,6 +465,14 @@ static void test_encode_refuses(void **state)
 
 /* ---- versions ---- */
 
+/* HEARTBEAT{77} with the given version field (none when < 0). */
+static knoop_buf_t s_heartbeat_frame(int64_t version)
+{
+    knoop_buf_t in = { 0 };
+    pb_fixed64(&in, 1, 77);
+    return pb_frame(version, KNOOP_FRAME_HEARTBEAT, &in);
+}
+
 static void test_version(void **state)
 {
     knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT, .u.heartbeat.time_ms = 77 };
@@ -481,13 +489,11 @@ static void test_version(void **state)
     knoop_buf_free(&b);
 
     /* Absent (= 0) is not version 1 either. */
-    knoop_buf_t in = { 0 };
-    pb_fixed64(&in, 1, 77);
-    b = pb_frame(-1, KNOOP_FRAME_HEARTBEAT, &in);
+    b = s_heartbeat_frame(-1);
     assert_int_equal(s_decode_buf(&b, &f), KNOOP_EVERSION);
     assert_int_equal(f.version, 0);
     knoop_buf_free(&b);
-    b = pb_frame(0, KNOOP_FRAME_HEARTBEAT, &in);
+    b = s_heartbeat_frame(0);
     assert_int_equal(s_decode_buf(&b, &f), KNOOP_EVERSION);
     assert_int_equal(f.version, 0);
     knoop_buf_free(&b);
@@ -495,16 +501,18 @@ static void test_version(void **state)
     assert_int_equal(f.version, 0);
 
     /* A multi-byte version, and the last of two occurrences wins. */
-    b = pb_frame(300, KNOOP_FRAME_HEARTBEAT, &in);
+    b = s_heartbeat_frame(300);
     assert_int_equal(s_decode_buf(&b, &f), KNOOP_EVERSION);
     assert_int_equal(f.version, 300);
     knoop_buf_free(&b);
-    pb_fixed64(&in, 1, 77);
-    b = pb_frame(1, KNOOP_FRAME_HEARTBEAT, &in);
+    b = s_heartbeat_frame(1);
     pb_uint(&b, 1, 2);
     assert_int_equal(s_decode_buf(&b, &f), KNOOP_EVERSION);
     assert_int_equal(f.version, 2);
     knoop_buf_free(&b);
+    b = s_heartbeat_frame(2);
+    pb_uint(&b, 1, 1);
+    s_expect(&b, KNOOP_OK);
 
     /* A version-2 frame whose body version 1 cannot parse (field 10 as a
      * varint, a group inside a kind) still reads as "version 2": field 1 is
