@@ -648,9 +648,10 @@ int knoop_frame_decode(knoop_frame_t *f, const uint8_t *data, size_t len)
         if (scan.items[i] > KNOOP_FRAME_ITEMS)
             return KNOOP_ETOOBIG;
 
-    /* Counts are bounded now, and so is the budget: 2 x 16 MiB, or a
-     * WELCOME with 65536 rows in each list, ~64 MiB (it needs ~37). A big
-     * batch fits the first chunk: one malloc, not one per envelope. */
+    /* Counts are bounded now, and so is the budget: twice the length plus,
+     * at most, 64 MiB for a WELCOME with 65536 rows in each list (which
+     * needs ~37). A big batch fits the first chunk: one malloc, not one per
+     * envelope. */
     size_t budget = 2 * len + scan.cost + S_BUDGET_FIXED;
     s_arena_t *a = s_arena_new(len + len / 4 + scan.cost / 2 + 1024, budget);
     if (!a)
