@@ -314,32 +314,49 @@ static void s_drain(void *sock)
     zmq_msg_close(&m);
 }
 
+/* [rid, data] from a ROUTER; the data frame stays in *m for metadata. */
+static int s_recv_pair(void *s, knoop_buf_t *rid, zmq_msg_t *m)
+{
+    int rc = s_recv_frame(s, m, ZMQ_DONTWAIT);
+    if (rc)
+        return rc;
+    rid->len = 0;
+    knoop_buf_append(rid, zmq_msg_data(m), zmq_msg_size(m));
+    if (!zmq_msg_more(m))
+        return KNOOP_EMALFORMED;
+    rc = s_recv_frame(s, m, 0);
+    if (rc)
+        return KNOOP_EMALFORMED;
+    if (zmq_msg_more(m)) {
+        s_drain(s);
+        return KNOOP_EMALFORMED;
+    }
+    return KNOOP_OK;
+}
+
+int knoop_link_recv_plain(zsock_t *router, knoop_buf_t *rid, knoop_buf_t *data)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    int rc = s_recv_pair(zsock_resolve(router), rid, &m);
+    if (rc == KNOOP_OK) {
+        data->len = 0;
+        rc = knoop_buf_append(data, zmq_msg_data(&m), zmq_msg_size(&m));
+    }
+    zmq_msg_close(&m);
+    return rc;
+}
+
 int knoop_link_recv(zsock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 1],
                     knoop_buf_t *data)
 {
     void *s = zsock_resolve(router);
     zmq_msg_t m;
     zmq_msg_init(&m);
-    int rc = s_recv_frame(s, &m, ZMQ_DONTWAIT);
+    int rc = s_recv_pair(s, rid, &m);
     if (rc) {
         zmq_msg_close(&m);
         return rc;
-    }
-    rid->len = 0;
-    knoop_buf_append(rid, zmq_msg_data(&m), zmq_msg_size(&m));
-    if (!zmq_msg_more(&m)) {
-        zmq_msg_close(&m);
-        return KNOOP_EMALFORMED;
-    }
-    rc = s_recv_frame(s, &m, 0);
-    if (rc) {
-        zmq_msg_close(&m);
-        return KNOOP_EMALFORMED;
-    }
-    if (zmq_msg_more(&m)) {
-        zmq_msg_close(&m);
-        s_drain(s);
-        return KNOOP_EMALFORMED;
     }
     const char *uid = zmq_msg_gets(&m, "User-Id");
     if (!uid || !*uid || strlen(uid) > KNOOP_ID_MAX) {

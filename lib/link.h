@@ -58,6 +58,10 @@ int knoop_link_self_check(zsock_t *server, const knoop_cert_t *server_cert, int 
 int knoop_link_recv(zsock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 1],
                     knoop_buf_t *data);
 
+/* As knoop_link_recv, for a ROUTER without CURVE (the node's local API,
+ * reachable only through the file system): no User-Id. */
+int knoop_link_recv_plain(zsock_t *router, knoop_buf_t *rid, knoop_buf_t *data);
+
 /* Send one data frame to a peer of a ROUTER without blocking.
  * KNOOP_EBUSY when the peer's pipe is full, KNOOP_ENOTFOUND when the peer is
  * gone (the socket must have ZMQ_ROUTER_MANDATORY, see knoop_link_router). */
