@@ -98,7 +98,28 @@ typedef struct {
  * patterns syntax; counts <= KNOOP_API_ITEMS). Caller clears on success.
  * Errors: KNOOP_ETOOBIG, KNOOP_EVERSION, KNOOP_EMALFORMED, KNOOP_ETOPIC,
  * KNOOP_ENOMEM. Payload types and enum values are checked by the node when it
- * builds the envelope, not here. */
+ * builds the envelope, not here.
+ *
+ * What the gate checks beyond the schema: no NUL inside any string; exactly
+ * one kind (several oneof members on the wire are refused, not merged);
+ * publish: 1..KNOOP_API_ITEMS items, topics valid, type <= KNOOP_TYPE_MAX and
+ * key <= KNOOP_KEY_MAX bytes, payload <= KNOOP_PAYLOAD_MAX; subscribe:
+ * pattern valid, durable "" or 1..64 of [a-z0-9_-], status 0, 1..4 or
+ * KNOOP_API_STATUS_ALL, window <= KNOOP_API_ITEMS, not both from_start and
+ * since_ms; beeld: an empty pattern decodes as ">"; ack/close: sub != 0.
+ * Replies: published origins are partner ids, topics valid, seq >= 1;
+ * envelopes 1..KNOOP_ENVELOPE_MAX bytes (NOT parsed: that is
+ * knoop_msg_parse's job), delivery positions >= 1; error code < 0, reason
+ * <= 1024 bytes; subscribed sub != 0.
+ *
+ * On failure nothing needs clearing, but r->version and r->id hold what the
+ * bytes carried when they could be read (0 otherwise), so that the node can
+ * address an ApiError to the request and say which version it got.
+ *
+ * Encode writes version KNOOP_API_VERSION (r->version is ignored) and checks
+ * structure only: kind (KNOOP_EINVAL), counts and total size (KNOOP_ETOOBIG
+ * above KNOOP_API_ITEMS or KNOOP_API_MAX), KNOOP_ENOMEM. NULL strings encode
+ * as "". The receiver's decode is the gate for content. */
 int  knoop_api_req_decode(knoop_api_req_t *r, const uint8_t *data, size_t len);
 void knoop_api_req_clear(knoop_api_req_t *r);
 int  knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out);

@@ -4,6 +4,18 @@
  *
  * One knoop_client_t is one DEALER connection to the node's API endpoint
  * (default ipc://DATA/api.sock). Not thread-safe: one client per thread.
+ *
+ * Timeouts are in milliseconds; a negative timeout waits for ever. Every
+ * failure leaves its reason (the node's ApiError.reason when the node
+ * refused) in knoop_client_error(). The library uses czmq, which installs
+ * SIGINT/SIGTERM handlers when the first socket is made (unless
+ * ZSYS_SIGHANDLER=false); a call interrupted by a signal returns KNOOP_EIO
+ * with the reason "interrupted by a signal".
+ *
+ * One subscription per client: subscribing again closes the previous one.
+ * Deliveries that arrive while another call waits for its reply are queued
+ * for knoop_client_next, at most 4 windows (the node keeps at most one
+ * window, 256, unacknowledged in flight).
  */
 #ifndef KNOOP_CLIENT_H
 #define KNOOP_CLIENT_H
@@ -17,7 +29,20 @@ typedef struct knoop_client_t knoop_client_t;
  * that is not running shows as a timeout on the first call.
  * Errors: KNOOP_EINVAL (bad endpoint), KNOOP_EIO. */
 int  knoop_client_new(const char *endpoint, knoop_client_t **out);
+/* Closes the subscription; acks not yet sent get up to a second to leave. */
 void knoop_client_destroy(knoop_client_t **self_p);
+
+/* The default endpoint "ipc://$KNOOP_DATA/api.sock" into out.
+ * Errors: KNOOP_ENOTFOUND (KNOOP_DATA unset or empty), KNOOP_ETOOBIG. */
+int  knoop_client_default_endpoint(char *out, size_t size);
+
+/* Reason of the last failure on this client, for a person ("" if none).
+ * Borrowed, valid until the next call on this client. */
+const char *knoop_client_error(const knoop_client_t *self);
+/* True when the last failure was a refusal by the node (an ApiError: its
+ * code and reason), false for a local or transport failure. Lets a caller
+ * tell "do not retry" from "try again". */
+bool        knoop_client_refused(const knoop_client_t *self);
 
 /* Publish items; returns when the node has committed them (or timeout_ms
  * passed: KNOOP_EIO, "node did not answer"). results[i] receive the assigned
@@ -27,23 +52,34 @@ void knoop_client_destroy(knoop_client_t **self_p);
 int  knoop_client_publish(knoop_client_t *self, const knoop_api_item_t *items, size_t n,
                           knoop_api_seq_t *results, int timeout_ms, char *err, size_t err_size);
 
-/* Start a subscription. Deliveries then arrive through knoop_client_next. */
+/* Start a subscription. Deliveries then arrive through knoop_client_next.
+ * status: 0 ACTUAL only, a knoop_status_t, or KNOOP_API_STATUS_ALL.
+ * Errors: KNOOP_ETOPIC (pattern), KNOOP_EINVAL (durable name, status, both
+ * from_start and since_ms), KNOOP_EIO, or the node's refusal. */
 int  knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char *durable,
                             bool from_start, uint64_t since_ms, uint32_t status,
                             int timeout_ms, char *err, size_t err_size);
 /* Next delivered message of the subscription: *position and the envelope
  * bytes (valid until the next call). KNOOP_ENOTFOUND on timeout. Messages
  * the client has already returned in this process (position <= last) are
- * skipped, so a node that redelivers after a restart shows nothing twice. */
+ * skipped, so a node that redelivers after a restart shows nothing twice
+ * (kept across a resubscription under the same durable name).
+ * Also returns, once queued messages are handed out: an error the node
+ * reported about the subscription or an ack (its code, reason in
+ * knoop_client_error), or KNOOP_EFULL, for good, when the node sent beyond
+ * the window and deliveries were dropped (subscribe again). */
 int  knoop_client_next(knoop_client_t *self, uint64_t *position, const uint8_t **env,
                        size_t *len, int timeout_ms);
-/* Acknowledge everything up to position (durable subscriptions commit it). */
+/* Acknowledge everything up to position (durable subscriptions commit it).
+ * One-way: a refusal by the node shows in a later knoop_client_next. */
 int  knoop_client_ack(knoop_client_t *self, uint64_t position);
 
 /* The node's status as JSON text (malloc'd, caller frees). */
 int  knoop_client_status(knoop_client_t *self, char **json, int timeout_ms);
 
-/* The current picture: calls fn once per state-key winner. */
+/* The current picture: calls fn once per state-key winner. timeout_ms
+ * bounds the wait for each batch. A non-zero return of fn stops the walk
+ * and is returned. */
 typedef int (knoop_client_msg_fn)(void *arg, const uint8_t *env, size_t len);
 int  knoop_client_beeld(knoop_client_t *self, const char *pattern, knoop_client_msg_fn *fn,
                         void *arg, int timeout_ms);

@@ -9,5 +9,9 @@
 
 int knoop_cli_keys(int argc, char **argv);
 int knoop_cli_audit(int argc, char **argv);
+int knoop_cli_pub(int argc, char **argv);
+int knoop_cli_sub(int argc, char **argv);
+int knoop_cli_status(int argc, char **argv);
+int knoop_cli_beeld(int argc, char **argv);
 
 #endif

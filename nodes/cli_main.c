@@ -14,11 +14,18 @@ static void s_usage(FILE *out)
 "usage: knoop COMMAND [ARGS...]\n"
 "\n"
 "commands:\n"
+"  pub --topic T --type TYPE --json OBJ     publish through the node (or --file JSONL)\n"
+"  sub --pattern P [--durable NAME]         print messages as JSON lines as they arrive\n"
+"  status [--json]                          the node's link, outbox and streams\n"
+"  beeld [--pattern P]                      the current picture: latest per state key\n"
 "  keys new --id ID --role ROLE --out DIR   make a partner identity key and cert\n"
 "  keys show FILE                           print a certificate (or a key's public part)\n"
 "  audit verify --journal DIR               check every chain and signed head\n"
 "  audit replay --journal DIR [filters]     print messages as JSON lines, HLC order\n"
 "  audit digest --journal DIR [--pattern P] print the convergence digest\n"
+"\n"
+"  pub, sub, status and beeld talk to the node at --api ENDPOINT\n"
+"  (default ipc://$KNOOP_DATA/api.sock)\n"
 "\n"
 "  knoop COMMAND --help   help for one command\n"
 "  knoop --version        print the version\n");
@@ -47,6 +54,14 @@ int main(int argc, char **argv)
         return knoop_cli_keys(argc - 1, argv + 1);
     if (!strcmp(cmd, "audit"))
         return knoop_cli_audit(argc - 1, argv + 1);
+    if (!strcmp(cmd, "pub"))
+        return knoop_cli_pub(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sub"))
+        return knoop_cli_sub(argc - 1, argv + 1);
+    if (!strcmp(cmd, "status"))
+        return knoop_cli_status(argc - 1, argv + 1);
+    if (!strcmp(cmd, "beeld"))
+        return knoop_cli_beeld(argc - 1, argv + 1);
     fprintf(stderr, "knoop: unknown command '%s' (try knoop --help)\n", cmd);
     return 2;
 }

@@ -1,0 +1,625 @@
+/* api.c — the local API codec and its checked gate. See api.h.
+ *
+ * Decoding is done in three steps, each refusing before the next one spends
+ * memory on the input:
+ *   1. size limit (KNOOP_API_MAX);
+ *   2. a walk over the raw protobuf fields, driven by the generated
+ *      descriptors: every tag, length and nesting level is checked, repeated
+ *      fields are counted (so that 16 MiB of two-byte items is refused before
+ *      protobuf-c allocates eight million structs), a NUL inside a string is
+ *      refused (protobuf-c would hand over a shorter C string than the bytes
+ *      say), and the request or reply must carry exactly one kind (protobuf-c
+ *      silently keeps the last of several oneof members);
+ *   3. protobuf_c_message_unpack, then each field validated once.
+ * Decoded pointers point into the unpacked message: nothing is copied again.
+ */
+#include "api.h"
+#include "topic.h"
+
+#include "knoop/v1/api.pb-c.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_DEPTH_MAX   4           /* Reply > Delivery > Envelope is 3 deep */
+#define S_FIELDS_MAX  16          /* fields per message in api.proto, with room */
+#define S_REASON_MAX  1024        /* ApiError.reason, bytes */
+#define S_DURABLE_MAX 64
+
+typedef struct {
+    Knoop__V1__ApiRequest *pb;
+    knoop_api_item_t       items[];   /* publish: one per ApiItem */
+} s_req_priv_t;
+
+typedef struct {
+    Knoop__V1__ApiReply *pb;
+    knoop_api_seq_t     *seqs;        /* published: one per ApiSeq */
+    knoop_api_env_t     *envs;        /* delivery, beeld: one per ApiEnvelope */
+} s_rep_priv_t;
+
+/* The top-level version and id, seen during the walk: a failed decode still
+ * reports them, so that the node can address its error reply. */
+typedef struct {
+    uint32_t version;
+    uint64_t id;
+    bool     versioned;     /* a version field was seen */
+} s_top_t;
+
+/* ---- step 2: the raw walk ---- */
+
+static bool s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t c = *(*p)++;
+        *v |= (uint64_t) (c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return true;
+    }
+    return false;
+}
+
+static int s_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                  unsigned depth, s_top_t *top)
+{
+    assert(d->n_fields <= S_FIELDS_MAX);
+    unsigned counts[S_FIELDS_MAX] = { 0 };
+    unsigned kinds = 0;
+    const uint8_t *end = p + len;
+    while (p < end) {
+        uint64_t tag, v;
+        if (!s_varint(&p, end, &tag))
+            return KNOOP_EMALFORMED;
+        uint64_t num = tag >> 3;
+        if (num == 0 || num > UINT32_MAX)
+            return KNOOP_EMALFORMED;
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field(d, (unsigned) num);
+        switch (tag & 7) {
+        case 0:
+            if (!s_varint(&p, end, &v))
+                return KNOOP_EMALFORMED;
+            if (top && num == 1) {
+                top->version = (uint32_t) v;
+                top->versioned = true;
+            }
+            else if (top && num == 2)
+                top->id = v;
+            break;
+        case 1:
+            if (end - p < 8)
+                return KNOOP_EMALFORMED;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                return KNOOP_EMALFORMED;
+            p += 4;
+            break;
+        case 2:
+            if (!s_varint(&p, end, &v) || v > (uint64_t) (end - p))
+                return KNOOP_EMALFORMED;
+            if (fd && fd->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, (size_t) v))
+                return KNOOP_EMALFORMED;
+            if (fd && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+                if (depth + 1 >= S_DEPTH_MAX)
+                    return KNOOP_EMALFORMED;
+                int rc = s_walk(fd->descriptor, p, (size_t) v, depth + 1, NULL);
+                if (rc)
+                    return rc;
+            }
+            p += v;
+            break;
+        default:                       /* groups (3, 4) and reserved types */
+            return KNOOP_EMALFORMED;
+        }
+        if (fd) {
+            if (fd->label == PROTOBUF_C_LABEL_REPEATED &&
+                ++counts[fd - d->fields] > KNOOP_API_ITEMS)
+                return KNOOP_ETOOBIG;
+            if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+                kinds++;
+        }
+    }
+    if (top && kinds != 1)
+        return KNOOP_EMALFORMED;
+    return KNOOP_OK;
+}
+
+/* Steps 1 and 2, and the version. */
+static int s_gate(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
+                  s_top_t *top)
+{
+    memset(top, 0, sizeof *top);
+    if (!data || len == 0)
+        return KNOOP_EMALFORMED;
+    if (len > KNOOP_API_MAX)
+        return KNOOP_ETOOBIG;
+    int rc = s_walk(d, data, len, 0, top);
+    /* A different version may well be a different layout: say so, rather
+     * than that it does not parse. Bytes without any version field are
+     * just malformed. */
+    if ((rc == KNOOP_OK || top->versioned) && top->version != KNOOP_API_VERSION)
+        return KNOOP_EVERSION;
+    return rc;
+}
+
+/* ---- field checks ---- */
+
+static bool s_bounded(const char *s, size_t max)
+{
+    return s && strnlen(s, max + 1) <= max;
+}
+
+static bool s_durable_valid(const char *s)
+{
+    size_t len = strnlen(s, S_DURABLE_MAX + 1);
+    if (len > S_DURABLE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;            /* "" is valid: not durable */
+}
+
+static bool s_status_filter_valid(uint32_t s)
+{
+    return s == 0 || s == KNOOP_API_STATUS_ALL ||
+           (s >= 1 && s <= 4);          /* knoop_status_t ACTUAL..SYSTEM */
+}
+
+/* ---- requests ---- */
+
+static int s_req_fill(knoop_api_req_t *r, s_req_priv_t *priv)
+{
+    Knoop__V1__ApiRequest *pb = priv->pb;
+    switch (pb->kind_case) {
+    case KNOOP__V1__API_REQUEST__KIND_PUBLISH: {
+        Knoop__V1__ApiPublish *p = pb->publish;
+        if (p->n_items == 0)
+            return KNOOP_EMALFORMED;
+        for (size_t i = 0; i < p->n_items; i++) {
+            Knoop__V1__ApiItem *it = p->items[i];
+            if (knoop_topic_validate(it->topic) != KNOOP_OK)
+                return KNOOP_ETOPIC;
+            if (!s_bounded(it->type, KNOOP_TYPE_MAX) || !s_bounded(it->key, KNOOP_KEY_MAX))
+                return KNOOP_EMALFORMED;
+            if (it->payload.len > KNOOP_PAYLOAD_MAX)
+                return KNOOP_ETOOBIG;
+            priv->items[i] = (knoop_api_item_t) {
+                .topic = it->topic, .type = it->type, .key = it->key,
+                .priority = it->priority, .status = it->status, .tlp = it->classification,
+                .payload = it->payload.data, .payload_len = it->payload.len,
+            };
+        }
+        r->kind = KNOOP_API_PUBLISH;
+        r->u.publish.items = priv->items;
+        r->u.publish.n = p->n_items;
+        return KNOOP_OK;
+    }
+    case KNOOP__V1__API_REQUEST__KIND_SUBSCRIBE: {
+        Knoop__V1__ApiSubscribe *s = pb->subscribe;
+        if (knoop_pattern_validate(s->pattern) != KNOOP_OK)
+            return KNOOP_ETOPIC;
+        if (!s_durable_valid(s->durable) || !s_status_filter_valid(s->status) ||
+            s->window > KNOOP_API_ITEMS || (s->from_start && s->since_ms))
+            return KNOOP_EMALFORMED;
+        r->kind = KNOOP_API_SUBSCRIBE;
+        r->u.subscribe.pattern = s->pattern;
+        r->u.subscribe.durable = s->durable;
+        r->u.subscribe.from_start = s->from_start;
+        r->u.subscribe.since_ms = s->since_ms;
+        r->u.subscribe.status = s->status;
+        r->u.subscribe.window = s->window;
+        return KNOOP_OK;
+    }
+    case KNOOP__V1__API_REQUEST__KIND_ACK:
+        if (pb->ack->sub == 0)
+            return KNOOP_EMALFORMED;
+        r->kind = KNOOP_API_ACK;
+        r->u.ack.sub = pb->ack->sub;
+        r->u.ack.position = pb->ack->position;
+        return KNOOP_OK;
+    case KNOOP__V1__API_REQUEST__KIND_STATUS:
+        r->kind = KNOOP_API_STATUS;
+        return KNOOP_OK;
+    case KNOOP__V1__API_REQUEST__KIND_BEELD: {
+        const char *pat = pb->beeld->pattern;
+        if (!pat || !*pat)
+            pat = ">";
+        else if (knoop_pattern_validate(pat) != KNOOP_OK)
+            return KNOOP_ETOPIC;
+        r->kind = KNOOP_API_BEELD;
+        r->u.beeld.pattern = pat;
+        return KNOOP_OK;
+    }
+    case KNOOP__V1__API_REQUEST__KIND_CLOSE:
+        if (pb->close->sub == 0)
+            return KNOOP_EMALFORMED;
+        r->kind = KNOOP_API_CLOSE;
+        r->u.close.sub = pb->close->sub;
+        return KNOOP_OK;
+    default:
+        return KNOOP_EMALFORMED;
+    }
+}
+
+int knoop_api_req_decode(knoop_api_req_t *r, const uint8_t *data, size_t len)
+{
+    memset(r, 0, sizeof *r);
+    s_top_t top;
+    int rc = s_gate(&knoop__v1__api_request__descriptor, data, len, &top);
+    r->version = top.version;
+    r->id = top.id;
+    if (rc)
+        return rc;
+
+    Knoop__V1__ApiRequest *pb = knoop__v1__api_request__unpack(NULL, len, data);
+    if (!pb)
+        return KNOOP_EMALFORMED;
+    size_t n = pb->kind_case == KNOOP__V1__API_REQUEST__KIND_PUBLISH ? pb->publish->n_items : 0;
+    s_req_priv_t *priv = calloc(1, sizeof *priv + n * sizeof(knoop_api_item_t));
+    if (!priv) {
+        knoop__v1__api_request__free_unpacked(pb, NULL);
+        return KNOOP_ENOMEM;
+    }
+    priv->pb = pb;
+    r->priv_ = priv;
+    r->version = pb->version;
+    r->id = pb->id;
+    rc = s_req_fill(r, priv);
+    if (rc) {
+        knoop_api_req_clear(r);
+        r->version = top.version;
+        r->id = top.id;
+    }
+    return rc;
+}
+
+void knoop_api_req_clear(knoop_api_req_t *r)
+{
+    s_req_priv_t *priv = r->priv_;
+    if (priv) {
+        knoop__v1__api_request__free_unpacked(priv->pb, NULL);
+        free(priv);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+/* Pack msg (already built) after the size check, appending to out. */
+static int s_pack(const ProtobufCMessage *msg, knoop_buf_t *out)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    if (n > KNOOP_API_MAX)
+        return KNOOP_ETOOBIG;
+    int rc = knoop_buf_reserve(out, n);
+    if (rc)
+        return rc;
+    out->len += protobuf_c_message_pack(msg, out->data + out->len);
+    return KNOOP_OK;
+}
+
+static char *s_str(const char *s)
+{
+    return (char *) (s ? s : "");
+}
+
+int knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out)
+{
+    if (!r || !out)
+        return KNOOP_EINVAL;
+    Knoop__V1__ApiRequest pb = KNOOP__V1__API_REQUEST__INIT;
+    pb.version = KNOOP_API_VERSION;
+    pb.id = r->id;
+    Knoop__V1__ApiPublish publish = KNOOP__V1__API_PUBLISH__INIT;
+    Knoop__V1__ApiSubscribe subscribe = KNOOP__V1__API_SUBSCRIBE__INIT;
+    Knoop__V1__ApiAck ack = KNOOP__V1__API_ACK__INIT;
+    Knoop__V1__ApiStatus status = KNOOP__V1__API_STATUS__INIT;
+    Knoop__V1__ApiBeeld beeld = KNOOP__V1__API_BEELD__INIT;
+    Knoop__V1__ApiClose close = KNOOP__V1__API_CLOSE__INIT;
+    Knoop__V1__ApiItem *items = NULL, **ptrs = NULL;
+
+    switch (r->kind) {
+    case KNOOP_API_PUBLISH: {
+        size_t n = r->u.publish.n;
+        if (n > KNOOP_API_ITEMS)
+            return KNOOP_ETOOBIG;
+        if (n && !r->u.publish.items)
+            return KNOOP_EINVAL;
+        items = calloc(n ? n : 1, sizeof *items);
+        ptrs = calloc(n ? n : 1, sizeof *ptrs);
+        if (!items || !ptrs) {
+            free(items);
+            free(ptrs);
+            return KNOOP_ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const knoop_api_item_t *it = &r->u.publish.items[i];
+            knoop__v1__api_item__init(&items[i]);
+            items[i].topic = s_str(it->topic);
+            items[i].type = s_str(it->type);
+            items[i].key = s_str(it->key);
+            items[i].priority = it->priority;
+            items[i].status = it->status;
+            items[i].classification = it->tlp;
+            items[i].payload.data = (uint8_t *) it->payload;
+            items[i].payload.len = it->payload ? it->payload_len : 0;
+            ptrs[i] = &items[i];
+        }
+        publish.n_items = n;
+        publish.items = ptrs;
+        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_PUBLISH;
+        pb.publish = &publish;
+        break;
+    }
+    case KNOOP_API_SUBSCRIBE:
+        subscribe.pattern = s_str(r->u.subscribe.pattern);
+        subscribe.durable = s_str(r->u.subscribe.durable);
+        subscribe.from_start = r->u.subscribe.from_start;
+        subscribe.since_ms = r->u.subscribe.since_ms;
+        subscribe.status = r->u.subscribe.status;
+        subscribe.window = r->u.subscribe.window;
+        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_SUBSCRIBE;
+        pb.subscribe = &subscribe;
+        break;
+    case KNOOP_API_ACK:
+        ack.sub = r->u.ack.sub;
+        ack.position = r->u.ack.position;
+        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_ACK;
+        pb.ack = &ack;
+        break;
+    case KNOOP_API_STATUS:
+        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_STATUS;
+        pb.status = &status;
+        break;
+    case KNOOP_API_BEELD:
+        beeld.pattern = s_str(r->u.beeld.pattern);
+        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_BEELD;
+        pb.beeld = &beeld;
+        break;
+    case KNOOP_API_CLOSE:
+        close.sub = r->u.close.sub;
+        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_CLOSE;
+        pb.close = &close;
+        break;
+    default:
+        return KNOOP_EINVAL;
+    }
+    int rc = s_pack(&pb.base, out);
+    free(items);
+    free(ptrs);
+    return rc;
+}
+
+/* ---- replies ---- */
+
+static int s_rep_fill(knoop_api_rep_t *r, s_rep_priv_t *priv)
+{
+    Knoop__V1__ApiReply *pb = priv->pb;
+    switch (pb->kind_case) {
+    case KNOOP__V1__API_REPLY__KIND_PUBLISHED: {
+        Knoop__V1__ApiPublished *p = pb->published;
+        for (size_t i = 0; i < p->n_items; i++) {
+            Knoop__V1__ApiSeq *s = p->items[i];
+            if (!knoop_id_valid(s->origin) || s->seq == 0)
+                return KNOOP_EMALFORMED;
+            if (knoop_topic_validate(s->topic) != KNOOP_OK)
+                return KNOOP_ETOPIC;
+            priv->seqs[i] = (knoop_api_seq_t) {
+                .origin = s->origin, .topic = s->topic, .seq = s->seq,
+            };
+        }
+        r->kind = KNOOP_API_R_PUBLISHED;
+        r->u.published.items = priv->seqs;
+        r->u.published.n = p->n_items;
+        return KNOOP_OK;
+    }
+    case KNOOP__V1__API_REPLY__KIND_DELIVERY:
+    case KNOOP__V1__API_REPLY__KIND_BEELD: {
+        bool delivery = pb->kind_case == KNOOP__V1__API_REPLY__KIND_DELIVERY;
+        Knoop__V1__ApiDelivery *d = delivery ? pb->delivery : pb->beeld;
+        for (size_t i = 0; i < d->n_messages; i++) {
+            Knoop__V1__ApiEnvelope *e = d->messages[i];
+            if (e->envelope.len == 0)
+                return KNOOP_EMALFORMED;
+            if (e->envelope.len > KNOOP_ENVELOPE_MAX)
+                return KNOOP_ETOOBIG;
+            /* Positions in the journal's log start at 1; a picture is not
+             * read from the log and may leave them out. */
+            if (delivery && e->position == 0)
+                return KNOOP_EMALFORMED;
+            priv->envs[i] = (knoop_api_env_t) {
+                .position = e->position, .envelope = e->envelope.data, .len = e->envelope.len,
+            };
+        }
+        r->kind = delivery ? KNOOP_API_R_DELIVERY : KNOOP_API_R_BEELD;
+        r->u.delivery.msgs = priv->envs;
+        r->u.delivery.n = d->n_messages;
+        r->u.delivery.done = d->done;
+        return KNOOP_OK;
+    }
+    case KNOOP__V1__API_REPLY__KIND_STATUS:
+        r->kind = KNOOP_API_R_STATUS;
+        r->u.status.json = pb->status->json;
+        return KNOOP_OK;
+    case KNOOP__V1__API_REPLY__KIND_ERROR:
+        if (pb->error->code >= 0 || !s_bounded(pb->error->reason, S_REASON_MAX))
+            return KNOOP_EMALFORMED;
+        r->kind = KNOOP_API_R_ERROR;
+        r->u.error.code = pb->error->code;
+        r->u.error.reason = pb->error->reason;
+        r->u.error.index = pb->error->index;
+        return KNOOP_OK;
+    case KNOOP__V1__API_REPLY__KIND_SUBSCRIBED:
+        if (pb->subscribed->sub == 0)
+            return KNOOP_EMALFORMED;
+        r->kind = KNOOP_API_R_SUBSCRIBED;
+        r->u.subscribed.sub = pb->subscribed->sub;
+        return KNOOP_OK;
+    default:
+        return KNOOP_EMALFORMED;
+    }
+}
+
+int knoop_api_rep_decode(knoop_api_rep_t *r, const uint8_t *data, size_t len)
+{
+    memset(r, 0, sizeof *r);
+    s_top_t top;
+    int rc = s_gate(&knoop__v1__api_reply__descriptor, data, len, &top);
+    r->version = top.version;
+    r->id = top.id;
+    if (rc)
+        return rc;
+
+    Knoop__V1__ApiReply *pb = knoop__v1__api_reply__unpack(NULL, len, data);
+    if (!pb)
+        return KNOOP_EMALFORMED;
+    s_rep_priv_t *priv = calloc(1, sizeof *priv);
+    if (!priv) {
+        knoop__v1__api_reply__free_unpacked(pb, NULL);
+        return KNOOP_ENOMEM;
+    }
+    priv->pb = pb;
+    r->priv_ = priv;
+    bool oom = false;
+    if (pb->kind_case == KNOOP__V1__API_REPLY__KIND_PUBLISHED && pb->published->n_items)
+        oom = !(priv->seqs = calloc(pb->published->n_items, sizeof *priv->seqs));
+    else if (pb->kind_case == KNOOP__V1__API_REPLY__KIND_DELIVERY && pb->delivery->n_messages)
+        oom = !(priv->envs = calloc(pb->delivery->n_messages, sizeof *priv->envs));
+    else if (pb->kind_case == KNOOP__V1__API_REPLY__KIND_BEELD && pb->beeld->n_messages)
+        oom = !(priv->envs = calloc(pb->beeld->n_messages, sizeof *priv->envs));
+    if (oom) {
+        knoop_api_rep_clear(r);
+        r->version = top.version;
+        r->id = top.id;
+        return KNOOP_ENOMEM;
+    }
+    r->version = pb->version;
+    r->id = pb->id;
+    rc = s_rep_fill(r, priv);
+    if (rc) {
+        knoop_api_rep_clear(r);
+        r->version = top.version;
+        r->id = top.id;
+    }
+    return rc;
+}
+
+void knoop_api_rep_clear(knoop_api_rep_t *r)
+{
+    s_rep_priv_t *priv = r->priv_;
+    if (priv) {
+        knoop__v1__api_reply__free_unpacked(priv->pb, NULL);
+        free(priv->seqs);
+        free(priv->envs);
+        free(priv);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+int knoop_api_rep_encode(const knoop_api_rep_t *r, knoop_buf_t *out)
+{
+    if (!r || !out)
+        return KNOOP_EINVAL;
+    Knoop__V1__ApiReply pb = KNOOP__V1__API_REPLY__INIT;
+    pb.version = KNOOP_API_VERSION;
+    pb.id = r->id;
+    Knoop__V1__ApiPublished published = KNOOP__V1__API_PUBLISHED__INIT;
+    Knoop__V1__ApiDelivery delivery = KNOOP__V1__API_DELIVERY__INIT;
+    Knoop__V1__ApiText text = KNOOP__V1__API_TEXT__INIT;
+    Knoop__V1__ApiError error = KNOOP__V1__API_ERROR__INIT;
+    Knoop__V1__ApiSubscribed subscribed = KNOOP__V1__API_SUBSCRIBED__INIT;
+    Knoop__V1__ApiSeq *seqs = NULL;
+    Knoop__V1__ApiEnvelope *envs = NULL;
+    void **ptrs = NULL;
+
+    switch (r->kind) {
+    case KNOOP_API_R_PUBLISHED: {
+        size_t n = r->u.published.n;
+        if (n > KNOOP_API_ITEMS)
+            return KNOOP_ETOOBIG;
+        if (n && !r->u.published.items)
+            return KNOOP_EINVAL;
+        seqs = calloc(n ? n : 1, sizeof *seqs);
+        ptrs = calloc(n ? n : 1, sizeof *ptrs);
+        if (!seqs || !ptrs) {
+            free(seqs);
+            free(ptrs);
+            return KNOOP_ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            knoop__v1__api_seq__init(&seqs[i]);
+            seqs[i].origin = s_str(r->u.published.items[i].origin);
+            seqs[i].topic = s_str(r->u.published.items[i].topic);
+            seqs[i].seq = r->u.published.items[i].seq;
+            ptrs[i] = &seqs[i];
+        }
+        published.n_items = n;
+        published.items = (Knoop__V1__ApiSeq **) ptrs;
+        pb.kind_case = KNOOP__V1__API_REPLY__KIND_PUBLISHED;
+        pb.published = &published;
+        break;
+    }
+    case KNOOP_API_R_DELIVERY:
+    case KNOOP_API_R_BEELD: {
+        size_t n = r->u.delivery.n;
+        if (n > KNOOP_API_ITEMS)
+            return KNOOP_ETOOBIG;
+        if (n && !r->u.delivery.msgs)
+            return KNOOP_EINVAL;
+        envs = calloc(n ? n : 1, sizeof *envs);
+        ptrs = calloc(n ? n : 1, sizeof *ptrs);
+        if (!envs || !ptrs) {
+            free(envs);
+            free(ptrs);
+            return KNOOP_ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const knoop_api_env_t *e = &r->u.delivery.msgs[i];
+            knoop__v1__api_envelope__init(&envs[i]);
+            envs[i].position = e->position;
+            envs[i].envelope.data = (uint8_t *) e->envelope;
+            envs[i].envelope.len = e->envelope ? e->len : 0;
+            ptrs[i] = &envs[i];
+        }
+        delivery.n_messages = n;
+        delivery.messages = (Knoop__V1__ApiEnvelope **) ptrs;
+        delivery.done = r->u.delivery.done;
+        if (r->kind == KNOOP_API_R_DELIVERY) {
+            pb.kind_case = KNOOP__V1__API_REPLY__KIND_DELIVERY;
+            pb.delivery = &delivery;
+        } else {
+            pb.kind_case = KNOOP__V1__API_REPLY__KIND_BEELD;
+            pb.beeld = &delivery;
+        }
+        break;
+    }
+    case KNOOP_API_R_STATUS:
+        text.json = s_str(r->u.status.json);
+        pb.kind_case = KNOOP__V1__API_REPLY__KIND_STATUS;
+        pb.status = &text;
+        break;
+    case KNOOP_API_R_ERROR:
+        error.code = r->u.error.code;
+        error.reason = s_str(r->u.error.reason);
+        error.index = r->u.error.index;
+        pb.kind_case = KNOOP__V1__API_REPLY__KIND_ERROR;
+        pb.error = &error;
+        break;
+    case KNOOP_API_R_SUBSCRIBED:
+        subscribed.sub = r->u.subscribed.sub;
+        pb.kind_case = KNOOP__V1__API_REPLY__KIND_SUBSCRIBED;
+        pb.subscribed = &subscribed;
+        break;
+    default:
+        return KNOOP_EINVAL;
+    }
+    int rc = s_pack(&pb.base, out);
+    free(seqs);
+    free(envs);
+    free(ptrs);
+    return rc;
+}

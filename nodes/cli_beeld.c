@@ -1,0 +1,258 @@
+/* cli_beeld.c — `knoop beeld`: the current operational picture, the latest
+ * message per state key, as the partner's node holds it. */
+#include "cli.h"
+#include "client.h"
+#include "hlc.h"
+#include "json.h"
+#include "msg_json.h"
+#include "topic.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_TIMEOUT 10
+#define SUMMARY_MAX     120             /* characters of payload summary */
+
+static const char s_help[] =
+"NAME\n"
+"    knoop beeld - show the current operational picture\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop beeld [--api ENDPOINT] [--pattern P] [--json] [--timeout SEC]\n"
+"\n"
+"DESCRIPTION\n"
+"    The picture (beeld) is the latest ACTUAL message per state key (topic\n"
+"    and key), the same on every partner once they have converged: the winner\n"
+"    is the message with the highest hybrid logical clock, then origin.\n"
+"    Prints one line per state key, tab-separated:\n"
+"\n"
+"        TOPIC  KEY  ORIGIN  TIME  TYPE  SUMMARY\n"
+"\n"
+"    KEY is '-' where the topic itself is the state key; TIME is the\n"
+"    message's time (RFC 3339 UTC, from its clock); TYPE the last part of the\n"
+"    payload type; SUMMARY the payload's fields as name=value, shortened.\n"
+"\n"
+"OPTIONS\n"
+"    --api ENDPOINT   the node's local API (default ipc://$KNOOP_DATA/api.sock)\n"
+"    --pattern P      only topics matching P (default '>': everything)\n"
+"    --json           one JSON object per line, as knoop sub prints them\n"
+"    --timeout SEC    how long to wait for the node (default 10)\n"
+"    --help           this text\n"
+"\n"
+"EXIT STATUS\n"
+"    0 the picture was printed (possibly empty), 2 usage or connection\n"
+"    error, or the node refused.\n"
+"\n"
+"EXAMPLES\n"
+"    knoop beeld\n"
+"    knoop beeld --pattern 'grip.>'\n"
+"    knoop beeld --pattern 'water.*.peil' --json | jq -r .payload.level_cm_nap\n";
+
+enum { OPT_API = 1, OPT_PATTERN, OPT_JSON, OPT_TIMEOUT, OPT_HELP };
+
+static const struct option s_opts[] = {
+    { "api", required_argument, NULL, OPT_API },
+    { "pattern", required_argument, NULL, OPT_PATTERN },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "help", no_argument, NULL, OPT_HELP },
+    { NULL, 0, NULL, 0 },
+};
+
+typedef struct {
+    const char *api, *pattern;
+    bool json;
+    int timeout_ms;
+    char api_default[512];
+} beeld_args_t;
+
+static int s_parse(int argc, char **argv, beeld_args_t *a, bool *help)
+{
+    memset(a, 0, sizeof *a);
+    a->pattern = ">";
+    a->timeout_ms = DEFAULT_TIMEOUT * 1000;
+    *help = false;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":", s_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_API:     a->api = optarg; break;
+        case OPT_PATTERN: a->pattern = optarg; break;
+        case OPT_JSON:    a->json = true; break;
+        case OPT_TIMEOUT: {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 1 || v > 3600) {
+                fprintf(stderr, "knoop beeld: --timeout '%s' is not a number of seconds "
+                        "(1..3600)\n", optarg);
+                return 2;
+            }
+            a->timeout_ms = (int) v * 1000;
+            break;
+        }
+        case OPT_HELP:
+            *help = true;
+            return 0;
+        case ':':
+            fprintf(stderr, "knoop beeld: option '%s' needs a value (see --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "knoop beeld: unknown option '%s' (see --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "knoop beeld: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (!a->api) {
+        if (knoop_client_default_endpoint(a->api_default, sizeof a->api_default) != KNOOP_OK) {
+            fprintf(stderr, "knoop beeld: --api ENDPOINT is required (or set KNOOP_DATA)\n");
+            return 2;
+        }
+        a->api = a->api_default;
+    }
+    if (knoop_pattern_validate(a->pattern) != KNOOP_OK) {
+        fprintf(stderr, "knoop beeld: invalid pattern '%s' (tokens of [a-z0-9_-], '*' for "
+                "one token, '>' for the rest)\n", a->pattern);
+        return 2;
+    }
+    return 0;
+}
+
+/* Append text to the summary, keeping it within SUMMARY_MAX. */
+static void s_add(char *out, size_t *len, const char *text)
+{
+    size_t n = strlen(text);
+    if (*len >= SUMMARY_MAX)
+        return;
+    if (*len + n > SUMMARY_MAX) {
+        n = SUMMARY_MAX - *len;
+        memcpy(out + *len, text, n);
+        *len += n;
+        memcpy(out + *len, "...", 4);
+        *len = SUMMARY_MAX;
+        return;
+    }
+    memcpy(out + *len, text, n + 1);
+    *len += n;
+}
+
+/* "level=GRIP_2 region=vr-utrecht reason=\"brand in woonwijk\"": the top
+ * fields of the payload, nested objects and arrays as compact JSON. */
+static void s_summary(const knoop_msg_t *m, char out[SUMMARY_MAX + 4])
+{
+    size_t len = 0;
+    out[0] = '\0';
+    json_t *p = NULL;
+    if (knoop_payload_to_json(m->b.type, m->b.payload, m->b.payload_len, &p) != KNOOP_OK) {
+        snprintf(out, SUMMARY_MAX + 4, "(%zu bytes, not decoded)", m->b.payload_len);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(p, k, v) {
+        char *val;
+        if (json_is_string(v)) {
+            const char *s = json_string_value(v);
+            val = strpbrk(s, " \t\"") || !*s ? json_dumps(v, JSON_ENCODE_ANY) : strdup(s);
+        } else {
+            val = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+        }
+        if (len)
+            s_add(out, &len, " ");
+        s_add(out, &len, k);
+        s_add(out, &len, "=");
+        s_add(out, &len, val ? val : "?");
+        free(val);
+    }
+    json_decref(p);
+    /* A state key or reason may hold anything printable but a tab would
+     * break the columns: the summary is the last one, keep it on its line. */
+    for (char *c = out; *c; c++)
+        if (*c == '\t' || *c == '\n' || *c == '\r')
+            *c = ' ';
+}
+
+typedef struct {
+    bool   json;
+    size_t shown;
+} beeld_out_t;
+
+static int s_one(void *arg, const uint8_t *env, size_t len)
+{
+    beeld_out_t *o = arg;
+    knoop_msg_t m;
+    int rc = knoop_msg_parse(&m, env, len);
+    if (rc) {
+        fprintf(stderr, "knoop beeld: the node sent an envelope that does not parse (%s); "
+                "skipped\n", knoop_strerror(rc));
+        return 0;
+    }
+    if (o->json) {
+        json_t *j = knoop_msg_to_json(&m);
+        char *line = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(j);
+        if (!line) {
+            knoop_msg_clear(&m);
+            return KNOOP_ENOMEM;
+        }
+        puts(line);
+        free(line);
+    } else {
+        char when[25], summary[SUMMARY_MAX + 4];
+        knoop_time_format_ms(when, KNOOP_HLC_MS(m.b.hlc));
+        const char *type = strrchr(m.b.type, '.');
+        type = type && type[1] ? type + 1 : m.b.type;
+        s_summary(&m, summary);
+        printf("%s\t%s\t%s\t%s\t%s\t%s\n", m.b.topic, *m.b.key ? m.b.key : "-", m.b.origin,
+               when, type, summary);
+    }
+    o->shown++;
+    knoop_msg_clear(&m);
+    return 0;
+}
+
+int knoop_cli_beeld(int argc, char **argv)
+{
+    beeld_args_t a;
+    bool help;
+    int rc = s_parse(argc, argv, &a, &help);
+    if (help) {
+        fputs(s_help, stdout);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    knoop_log_set_level(KNOOP_LOG_WARN);
+    knoop_client_t *c = NULL;
+    rc = knoop_client_new(a.api, &c);
+    if (rc) {
+        fprintf(stderr, "knoop beeld: cannot use API endpoint '%s': %s\n", a.api,
+                knoop_strerror(rc));
+        return 2;
+    }
+    beeld_out_t out = { .json = a.json };
+    rc = knoop_client_beeld(c, a.pattern, s_one, &out, a.timeout_ms);
+    int status = 0;
+    if (rc == KNOOP_ENOMEM && !*knoop_client_error(c)) {
+        fprintf(stderr, "knoop beeld: out of memory\n");
+        status = 2;
+    } else if (rc) {
+        fprintf(stderr, "knoop beeld: %s\n", knoop_client_error(c));
+        status = 2;
+    }
+    knoop_client_destroy(&c);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "knoop beeld: cannot write to stdout: %s\n", strerror(errno));
+        status = 2;
+    }
+    return status;
+}

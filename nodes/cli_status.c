@@ -1,0 +1,258 @@
+/* cli_status.c — `knoop status`: what the partner's node says about itself. */
+#include "cli.h"
+#include "client.h"
+
+#include <jansson.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_TIMEOUT 5
+
+static const char s_help[] =
+"NAME\n"
+"    knoop status - show the state of the partner's node\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop status [--api ENDPOINT] [--json] [--timeout SEC]\n"
+"\n"
+"DESCRIPTION\n"
+"    Asks the node for its status and prints a summary: the partner, the\n"
+"    link to the brokers (state, broker, since when), the outbox backlog\n"
+"    (messages committed locally that no broker has acknowledged yet), the\n"
+"    streams the node holds (origin, topic, high-water mark, verified up to)\n"
+"    and the last error. Fields the node does not report are left out.\n"
+"\n"
+"OPTIONS\n"
+"    --api ENDPOINT   the node's local API (default ipc://$KNOOP_DATA/api.sock)\n"
+"    --json           print the node's status JSON as given, pretty-printed\n"
+"    --timeout SEC    how long to wait for the node (default 5)\n"
+"    --help           this text\n"
+"\n"
+"EXIT STATUS\n"
+"    0 the node answered, 2 usage error, or the node did not answer or\n"
+"    answered something that is not a JSON object.\n"
+"\n"
+"EXAMPLES\n"
+"    knoop status\n"
+"    knoop status --api ipc:///var/lib/knoop/api.sock --json | jq .outbox\n";
+
+enum { OPT_API = 1, OPT_JSON, OPT_TIMEOUT, OPT_HELP };
+
+static const struct option s_opts[] = {
+    { "api", required_argument, NULL, OPT_API },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "help", no_argument, NULL, OPT_HELP },
+    { NULL, 0, NULL, 0 },
+};
+
+typedef struct {
+    const char *api;
+    bool json;
+    int timeout_ms;
+    char api_default[512];
+} status_args_t;
+
+static int s_parse(int argc, char **argv, status_args_t *a, bool *help)
+{
+    memset(a, 0, sizeof *a);
+    a->timeout_ms = DEFAULT_TIMEOUT * 1000;
+    *help = false;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":", s_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_API:  a->api = optarg; break;
+        case OPT_JSON: a->json = true; break;
+        case OPT_TIMEOUT: {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 1 || v > 3600) {
+                fprintf(stderr, "knoop status: --timeout '%s' is not a number of seconds "
+                        "(1..3600)\n", optarg);
+                return 2;
+            }
+            a->timeout_ms = (int) v * 1000;
+            break;
+        }
+        case OPT_HELP:
+            *help = true;
+            return 0;
+        case ':':
+            fprintf(stderr, "knoop status: option '%s' needs a value (see --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "knoop status: unknown option '%s' (see --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "knoop status: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (!a->api) {
+        if (knoop_client_default_endpoint(a->api_default, sizeof a->api_default) != KNOOP_OK) {
+            fprintf(stderr, "knoop status: --api ENDPOINT is required (or set KNOOP_DATA)\n");
+            return 2;
+        }
+        a->api = a->api_default;
+    }
+    return 0;
+}
+
+/* A JSON value as short text: strings as they are, numbers, true/false,
+ * anything else compact JSON. Caller frees. */
+static char *s_text(const json_t *v)
+{
+    char *s = NULL, num[64];
+    if (json_is_string(v))
+        s = strdup(json_string_value(v));
+    else if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        s = strdup(num);
+    } else if (json_is_real(v)) {
+        snprintf(num, sizeof num, "%g", json_real_value(v));
+        s = strdup(num);
+    } else if (json_is_true(v))
+        s = strdup("yes");
+    else if (json_is_false(v))
+        s = strdup("no");
+    else if (json_is_null(v) || !v)
+        s = strdup("-");
+    else
+        s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    return s ? s : strdup("?");
+}
+
+/* "LABEL  value" for obj[key] when present. */
+static void s_field(const char *label, const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return;
+    char *t = s_text(v);
+    printf("%-12s%s\n", label, t ? t : "?");
+    free(t);
+}
+
+static void s_summary(const json_t *st)
+{
+    s_field("partner", st, "partner");
+    s_field("node", st, "node");
+    s_field("version", st, "version");
+
+    json_t *link = json_object_get(st, "link");
+    if (json_is_object(link)) {
+        printf("%-12s", "link");
+        const char *keys[] = { "state", "broker", "since" };
+        const char *labels[] = { "", "broker ", "since " };
+        bool any = false;
+        for (int i = 0; i < 3; i++) {
+            json_t *v = json_object_get(link, keys[i]);
+            if (!v)
+                continue;
+            char *t = s_text(v);
+            printf("%s%s%s", any ? "  " : "", labels[i], t ? t : "?");
+            free(t);
+            any = true;
+        }
+        printf("%s\n", any ? "" : "-");
+    } else if (link) {
+        s_field("link", st, "link");
+    }
+
+    json_t *outbox = json_object_get(st, "outbox");
+    if (json_is_object(outbox)) {
+        json_t *b = json_object_get(outbox, "backlog");
+        char *t = s_text(b);
+        printf("%-12sbacklog %s\n", "outbox", t ? t : "?");
+        free(t);
+    } else if (outbox) {
+        s_field("outbox", st, "outbox");
+    }
+
+    json_t *streams = json_object_get(st, "streams");
+    if (json_is_array(streams)) {
+        printf("%-12s%zu\n", "streams", json_array_size(streams));
+        size_t i;
+        json_t *row;
+        json_array_foreach(streams, i, row) {
+            if (!json_is_object(row))
+                continue;
+            char *origin = s_text(json_object_get(row, "origin"));
+            char *topic = s_text(json_object_get(row, "topic"));
+            char *hwm = s_text(json_object_get(row, "hwm"));
+            char *ver = s_text(json_object_get(row, "verified"));
+            printf("  %-20s %-32s hwm %-8s verified %s\n", origin ? origin : "?",
+                   topic ? topic : "?", hwm ? hwm : "?", ver ? ver : "?");
+            free(origin);
+            free(topic);
+            free(hwm);
+            free(ver);
+        }
+    }
+
+    json_t *le = json_object_get(st, "last_error");
+    if (le) {
+        if (json_is_null(le) || (json_is_string(le) && !*json_string_value(le)))
+            printf("%-12snone\n", "last error");
+        else
+            s_field("last error", st, "last_error");
+    }
+}
+
+int knoop_cli_status(int argc, char **argv)
+{
+    status_args_t a;
+    bool help;
+    int rc = s_parse(argc, argv, &a, &help);
+    if (help) {
+        fputs(s_help, stdout);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    knoop_log_set_level(KNOOP_LOG_WARN);
+    knoop_client_t *c = NULL;
+    rc = knoop_client_new(a.api, &c);
+    if (rc) {
+        fprintf(stderr, "knoop status: cannot use API endpoint '%s': %s\n", a.api,
+                knoop_strerror(rc));
+        return 2;
+    }
+    char *text = NULL;
+    rc = knoop_client_status(c, &text, a.timeout_ms);
+    if (rc) {
+        fprintf(stderr, "knoop status: %s\n", knoop_client_error(c));
+        knoop_client_destroy(&c);
+        return 2;
+    }
+    knoop_client_destroy(&c);
+    json_error_t jerr;
+    json_t *st = json_loads(text, 0, &jerr);
+    free(text);
+    if (!json_is_object(st)) {
+        fprintf(stderr, "knoop status: the node's status is not a JSON object%s%s\n",
+                st ? "" : ": ", st ? "" : jerr.text);
+        json_decref(st);
+        return 2;
+    }
+    if (a.json) {
+        char *out = json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (out)
+            puts(out);
+        free(out);
+    } else {
+        s_summary(st);
+    }
+    json_decref(st);
+    return 0;
+}
