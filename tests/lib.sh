@@ -112,3 +112,12 @@ count_msgs() {
 }
 
 same_digest() { [ "$(digest "$1" "$3")" = "$(digest "$2" "$3")" ]; }
+
+# has_count DIR PATTERN N: the journal holds exactly N messages on PATTERN
+has_count() { [ "$(count_msgs "$1" "$2")" = "$3" ]; }
+
+# status_has NODE TEXT: the node's status JSON contains TEXT
+status_has() { "$KNOOP" status --api "$(api "$1")" --json | grep -q -- "$2"; }
+
+export KNOOP
+export -f digest count_msgs same_digest has_count api status_has
