@@ -132,6 +132,8 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         self->opts.timeout_ms = 5 * self->opts.heartbeat_ms;
     if (self->opts.handshake_ms <= 0)
         self->opts.handshake_ms = 5000;
+    if (self->opts.anti_entropy_ms <= 0)
+        self->opts.anti_entropy_ms = 3000;
     self->id = strdup(opts->id);
 
     int rc = knoop_key_load(opts->key_file, &self->key);
@@ -192,6 +194,8 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         knoop_error("broker: self-check on %s gave no verdict; refusing to run", opts->listen);
         goto fail;
     }
+    if (broker_peers_init(self) != KNOOP_OK || broker_api_init(self) != KNOOP_OK)
+        goto fail;
     knoop_info("broker %s listening on %s (journal %s, %zu certificates, %zu policy rules); "
                "self-check: unknown keys are refused", opts->id, opts->listen, opts->data,
                knoop_trust_size(self->trust), knoop_policy_rules(self->policy));
@@ -209,6 +213,8 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     knoop_broker_t *self = *self_p;
     while (self->sessions)
         broker_session_drop(self, self->sessions, "broker stopping");
+    broker_peers_close(self);
+    zsock_destroy(&self->api);
     zsock_destroy(&self->router);
     zactor_destroy(&self->zap);
     for (size_t i = 0; i < self->nbatch; i++)
@@ -294,6 +300,10 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
         break;
     case KNOOP_FRAME_HEARTBEAT:
         break;
+    case KNOOP_FRAME_SYNC:
+        if (s && s->peer)
+            send_sync_reply(self, s);
+        break;
     case KNOOP_FRAME_ERROR:
         if (s)
             knoop_warn("%s reports: %s: %s", s->partner, knoop_wire_err_name(f.u.error.code),
@@ -341,16 +351,44 @@ static void s_housekeeping(knoop_broker_t *self)
     }
 }
 
+/* A new fork changes what may be delivered: forget cached verdicts. */
+static void s_check_forks(knoop_broker_t *self)
+{
+    knoop_journal_stats_t st;
+    knoop_journal_stats(self->journal, &st);
+    if (st.forks == self->forks_seen)
+        return;
+    self->forks_seen = st.forks;
+    for (session_t *s = self->sessions; s; s = s->next)
+        knoop_u64map_clear(&s->allow);
+}
+
+static void s_wait(knoop_broker_t *self, long timeout_ms)
+{
+    zmq_pollitem_t items[2 + 64];
+    int n = 0;
+    items[n++] = (zmq_pollitem_t) { zsock_resolve(self->router), 0, ZMQ_POLLIN, 0 };
+    items[n++] = (zmq_pollitem_t) { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 };
+    for (size_t i = 0; i < self->npeers && n < (int) (sizeof items / sizeof items[0]); i++)
+        if (self->peers[i].dealer)
+            items[n++] = (zmq_pollitem_t) { zsock_resolve(self->peers[i].dealer), 0,
+                                            ZMQ_POLLIN, 0 };
+    zmq_poll(items, n, timeout_ms);
+}
+
 int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
 {
-    zpoller_t *poller = zpoller_new(self->router, NULL);
     while (!*stop) {
         /* Wait for input unless deliveries are still pending. */
         bool busy = false;
         for (session_t *s = self->sessions; s && !busy; s = s->next)
             busy = s->inflight < s->window &&
                    (!s->live || s->log_pos < knoop_journal_next_pos(self->journal));
-        zpoller_wait(poller, busy ? 0 : 100);
+        s_wait(self, busy ? 0 : 100);
+        broker_api_read(self);
+        broker_peers_read(self);
+        broker_peers_step(self);
+        s_check_forks(self);
 
         /* 1. Read everything ready (bounded), building one batch. */
         for (int i = 0; i < MAX_FRAMES_PER_PASS && self->nbatch < MAX_BATCH; i++) {
@@ -380,7 +418,6 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
     }
     if (self->nbatch)
         handle_publish_commit(self);
-    zpoller_destroy(&poller);
     knoop_info("broker %s stopping: %llu frames in, %llu bad, %llu envelopes refused, "
                "%llu commits", self->id, (unsigned long long) self->frames_in,
                (unsigned long long) self->frames_bad, (unsigned long long) self->envelopes_refused,

@@ -38,6 +38,10 @@ typedef struct {
     int         handshake_ms;
     unsigned    journal_flags;    /* e.g. KNOOP_JOURNAL_RELAXED for benchmarks */
     size_t      map_max;
+    const char *const *peers;     /* "ID@ENDPOINT" of other brokers */
+    size_t      npeers;
+    int         anti_entropy_ms;  /* digest comparison with each peer */
+    const char *api;              /* local status endpoint; NULL: ipc://DATA/api.sock */
 } knoop_broker_opts_t;
 
 typedef struct knoop_broker_t knoop_broker_t;
@@ -60,6 +64,7 @@ typedef struct {
 } plan_entry_t;
 
 typedef struct session {
+    bool      peer;         /* another broker pulling from us */
     uint8_t   rid[256];
     size_t    rid_len;
     char      partner[KNOOP_ID_MAX + 1];
@@ -85,6 +90,23 @@ typedef struct session {
     struct session *next;
 } session_t;
 
+/* Our pull link to another broker: we are its client, it delivers to us
+ * everything we lack (catch-up, then live), and we compare digests with it
+ * every anti_entropy_ms. */
+typedef struct {
+    char         id[KNOOP_ID_MAX + 1];
+    char         endpoint[256];
+    knoop_cert_t cert;
+    zsock_t     *dealer;
+    int          state;             /* 0 down, 1 HELLO sent, 2 up */
+    uint64_t     since, last_heard, last_sent, next_attempt;
+    uint64_t     last_sync_sent, last_sync_at;   /* last SYNC answer */
+    bool         in_sync;
+    int          sync_diffs;        /* consecutive differing digests */
+    uint64_t     planned, received, catchup_start;
+    bool         caught_up;
+} peer_t;
+
 struct knoop_broker_t {
     knoop_broker_opts_t opts;
     char            *id;
@@ -96,6 +118,10 @@ struct knoop_broker_t {
     zactor_t        *zap;
     zsock_t         *router;
     session_t       *sessions;
+    peer_t          *peers;
+    size_t           npeers;
+    zsock_t         *api;
+    uint64_t         forks_seen;
     /* the batch being built in this loop pass */
     knoop_msg_t     *batch;
     uint8_t        (*batch_rid)[256];
@@ -126,5 +152,19 @@ void handle_publish_commit(knoop_broker_t *self);
 void handle_ack(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
 void handle_credit(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
 void send_deliver(knoop_broker_t *self, session_t *s);
+void send_sync_reply(knoop_broker_t *self, session_t *s);
+
+/* peer.c */
+int  broker_peers_init(knoop_broker_t *self);
+void broker_peers_step(knoop_broker_t *self);
+void broker_peers_read(knoop_broker_t *self);
+void broker_peers_close(knoop_broker_t *self);
+/* Digest, stream and message count of everything this broker holds. */
+void broker_digest(knoop_broker_t *self, uint8_t digest[KNOOP_HASH_LEN], uint64_t *streams,
+                   uint64_t *messages);
+
+/* status.c */
+int  broker_api_init(knoop_broker_t *self);
+void broker_api_read(knoop_broker_t *self);
 
 #endif

@@ -87,15 +87,20 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
                           "HELLO says '%s' but the key is %s's", f->u.hello.partner, user);
         return;
     }
-    if (f->u.hello.peer) {
-        broker_send_error(self, NULL, rid, rid_len, KNOOP_WERR_PROTOCOL, 0, 0, true,
-                          "%s: broker peering is not enabled on %s", user, self->id);
+    const knoop_cert_t *cert = knoop_trust_by_id(self->trust, user);
+    if (!cert)
+        return;
+    bool peer = f->u.hello.peer;
+    if (peer && strcmp(cert->role, "broker") != 0) {
+        broker_send_error(self, NULL, rid, rid_len, KNOOP_WERR_IDENTITY, 0, 0, true,
+                          "peering refused: '%s' has role '%s'; only role broker may peer",
+                          user, cert->role);
         return;
     }
-    const knoop_cert_t *cert = knoop_trust_by_id(self->trust, user);
     session_t *s = calloc(1, sizeof *s);
-    if (!s || !cert)
-        return free(s);
+    if (!s)
+        return;
+    s->peer = peer;
     memcpy(s->rid, rid, rid_len);
     s->rid_len = rid_len;
     snprintf(s->partner, sizeof s->partner, "%s", user);
@@ -113,6 +118,11 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
     size_t nrefused = 0;
     for (size_t i = 0; i < nsubs; i++) {
         const char *p = f->u.hello.subs[i];
+        if (peer) {
+            /* Brokers hold every message: no policy between them. */
+            s->subs[s->nsubs++] = strdup(p);
+            continue;
+        }
         if (knoop_policy_check_subscription(self->policy, s->partner, s->role, p, reasons[nrefused],
                                             sizeof reasons[nrefused]) == KNOOP_OK) {
             s->subs[s->nsubs++] = strdup(p);
@@ -139,7 +149,7 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
     uint64_t planned = 0;
     for (size_t i = 0; i < nrows; i++) {
         const knoop_stream_info_t *r = &rows[i];
-        bool mine = strcmp(r->origin, s->partner) == 0;
+        bool mine = !peer && strcmp(r->origin, s->partner) == 0;
         if (mine) {
             knoop_wire_pos_t *o = &own[nown++];
             o->stream = r->stream;
@@ -150,7 +160,8 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
             memcpy(o->head, r->head, KNOOP_HASH_LEN);
         }
         bool wanted = mine || (s_matches_any(s->subs, s->nsubs, r->topic) &&
-                               knoop_policy_may_read(self->policy, s->partner, s->role, r->topic));
+                               (peer || knoop_policy_may_read(self->policy, s->partner, s->role,
+                                                              r->topic)));
         knoop_u64map_put(&s->allow, r->stream, wanted && !mine ? 1 : 2);
         if (!wanted)
             continue;
@@ -168,11 +179,14 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
             continue;
         }
         knoop_u64map_put(&s->acked, r->stream, node_hwm);
-        if (r->max_seq > node_hwm) {
+        /* Past a fork nothing is delivered: which history is true needs a
+         * person. */
+        uint64_t last = r->flags & KNOOP_STREAM_FORKED ? r->hwm : r->max_seq;
+        if (last > node_hwm) {
             plan_entry_t *e = &s->plan[s->nplan++];
             e->stream = r->stream;
             e->next = node_hwm + 1;
-            e->to = r->max_seq;
+            e->to = last;
             e->prio = s_stream_prio(self, r->stream, e->next, e->to);
             planned += e->to - node_hwm;
         }
@@ -192,13 +206,13 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
     w.u.welcome.heartbeat_ms = (uint32_t) self->opts.heartbeat_ms;
     w.u.welcome.credit_msgs = PUBLISH_WINDOW;
     w.u.welcome.credit_bytes = 64u << 20;
+    w.u.welcome.planned = planned;
     s->next = self->sessions;
     self->sessions = s;
     int rc = broker_send(self, s, &w);
-    knoop_info("%s connected (%s%s): %zu subscriptions accepted, %zu refused; catch-up: "
-               "%zu streams, %llu messages", s->partner, s->role,
-               f->u.hello.software ? "" : "", s->nsubs, nrefused, s->nplan,
-               (unsigned long long) planned);
+    knoop_info("%s %s (%s): %zu subscriptions accepted, %zu refused; catch-up: "
+               "%zu streams, %llu messages", peer ? "peer" : "node", s->partner, s->role,
+               s->nsubs, nrefused, s->nplan, (unsigned long long) planned);
     free(own);
     free(rows);
     free(refused);

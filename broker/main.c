@@ -22,7 +22,11 @@ static const knoop_opt_spec_t s_spec[] = {
     { "trust", KNOOP_OPT_STRING, NULL, "DIR", "trust store: directory of partner certificates; "
       "reloaded when it changes (remove a cert to revoke)", true },
     { "policy", KNOOP_OPT_STRING, NULL, "FILE", "access policy (WHO publish|subscribe PATTERN)", true },
-    { "heartbeat-ms", KNOOP_OPT_INT, "1000", "MS", "heartbeat interval towards idle nodes", false },
+    { "peer", KNOOP_OPT_LIST, NULL, "ID@ENDPOINT", "another broker of the mesh, e.g. "
+      "kcr2-broker-2@tcp://10.0.2.1:7400 (repeatable)", false },
+    { "anti-entropy-ms", KNOOP_OPT_INT, "3000", "MS", "how often digests are compared with each peer", false },
+    { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "local status endpoint (default ipc://DATA/api.sock)", false },
+    { "heartbeat-ms", KNOOP_OPT_INT, "1000", "MS", "heartbeat interval towards idle nodes and peers", false },
     { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "a node silent this long is disconnected", false },
     { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
     { "relaxed-durability", KNOOP_OPT_BOOL, "false", NULL,
@@ -74,7 +78,10 @@ int main(int argc, char **argv)
         .heartbeat_ms = (int) knoop_config_int(cfg, "heartbeat-ms"),
         .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),
         .journal_flags = knoop_config_bool(cfg, "relaxed-durability") ? KNOOP_JOURNAL_RELAXED : 0,
+        .anti_entropy_ms = (int) knoop_config_int(cfg, "anti-entropy-ms"),
+        .api = knoop_config_str(cfg, "api"),
     };
+    o.npeers = knoop_config_list(cfg, "peer", &o.peers);
     /* czmq must not install its own SIGINT handler: ours finishes the batch. */
     zsys_handler_set(NULL);
     struct sigaction sa = { .sa_handler = s_on_signal };

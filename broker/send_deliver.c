@@ -49,29 +49,33 @@ static int s_from_stream(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
     return 0;
 }
 
-/* Does this node get this stream live? Cached per session. */
-static bool s_allowed(knoop_broker_t *self, session_t *s, uint64_t stream)
+/* Does this session get this message live? The per-stream verdict is
+ * cached (1 yes, 2 no, 3 yes up to the stream's hwm: it forked). */
+static bool s_allowed(knoop_broker_t *self, session_t *s, uint64_t stream, uint64_t seq)
 {
     uint64_t v;
-    if (knoop_u64map_get(&s->allow, stream, &v))
-        return v == 1;
     knoop_stream_info_t info;
-    bool ok = false;
-    if (knoop_journal_stream(self->journal, stream, &info) == KNOOP_OK &&
-        strcmp(info.origin, s->partner) != 0 &&
-        knoop_policy_may_read(self->policy, s->partner, s->role, info.topic)) {
-        for (size_t i = 0; i < s->nsubs && !ok; i++)
-            ok = knoop_topic_match(s->subs[i], info.topic);
+    if (!knoop_u64map_get(&s->allow, stream, &v)) {
+        bool ok = false;
+        if (knoop_journal_stream(self->journal, stream, &info) == KNOOP_OK &&
+            (s->peer || (strcmp(info.origin, s->partner) != 0 &&
+                         knoop_policy_may_read(self->policy, s->partner, s->role, info.topic)))) {
+            for (size_t i = 0; i < s->nsubs && !ok; i++)
+                ok = knoop_topic_match(s->subs[i], info.topic);
+        }
+        v = !ok ? 2 : info.flags & KNOOP_STREAM_FORKED ? 3 : 1;
+        knoop_u64map_put(&s->allow, stream, v);
     }
-    knoop_u64map_put(&s->allow, stream, ok ? 1 : 2);
-    return ok;
+    if (v == 3)
+        return knoop_journal_stream(self->journal, stream, &info) == KNOOP_OK && seq <= info.hwm;
+    return v == 1;
 }
 
 static int s_from_log(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
                       const uint8_t *env, size_t len)
 {
     frame_fill_t *ff = arg;
-    if (!s_allowed(ff->self, ff->s, stream))
+    if (!s_allowed(ff->self, ff->s, stream, seq))
         return 0;
     uint64_t acked = 0;
     knoop_u64map_get(&ff->s->acked, stream, &acked);
@@ -106,6 +110,13 @@ static bool s_flush(frame_fill_t *ff)
     ff->n = 0;
     ff->arena.len = 0;
     return rc != KNOOP_ENOTFOUND;
+}
+
+void send_sync_reply(knoop_broker_t *self, session_t *s)
+{
+    knoop_frame_t f = { .kind = KNOOP_FRAME_SYNC };
+    broker_digest(self, f.u.sync.digest, &f.u.sync.streams, &f.u.sync.messages);
+    broker_send(self, s, &f);
 }
 
 void send_deliver(knoop_broker_t *self, session_t *s)

@@ -1,0 +1,293 @@
+/* peer.c — the broker's pull links to the other brokers of the mesh.
+ *
+ * Each broker connects to every peer it is configured with, as a CURVE
+ * client under its own broker identity, and says HELLO{peer} with the full
+ * vector of what it holds. The peer answers as it does for a node — catch-up
+ * of everything we lack, FLASH first, then live delivery of everything it
+ * stores — with no policy filter: brokers hold every message. Messages reach
+ * us by as many routes as there are peers; the journal stores each once.
+ *
+ * Anti-entropy: every anti_entropy_ms we send SYNC with the digest of our
+ * whole journal and the peer answers with its own. Equal: in sync. Different
+ * twice in a row (live traffic makes a single difference normal): we say
+ * HELLO again with our full vector, and the peer sends what we lack. With
+ * every broker pulling from every other, each pair converges both ways. */
+#include "broker.h"
+#include "crypto.h"
+#include "ingest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RETRY_MS   500
+#define WINDOW     8192
+
+void broker_digest(knoop_broker_t *self, uint8_t digest[KNOOP_HASH_LEN], uint64_t *streams,
+                   uint64_t *messages)
+{
+    knoop_stream_info_t *rows = NULL;
+    size_t n = 0;
+    knoop_journal_vector(self->journal, NULL, &rows, &n);
+    knoop_vector_digest(rows, n, digest);
+    uint64_t s = 0, m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].hwm) {
+            s++;
+            m += rows[i].hwm;
+        }
+    if (streams)
+        *streams = s;
+    if (messages)
+        *messages = m;
+    free(rows);
+}
+
+int broker_peers_init(knoop_broker_t *self)
+{
+    self->peers = calloc(self->opts.npeers ? self->opts.npeers : 1, sizeof *self->peers);
+    if (!self->peers)
+        return KNOOP_ENOMEM;
+    for (size_t i = 0; i < self->opts.npeers; i++) {
+        const char *spec = self->opts.peers[i];
+        const char *at = strchr(spec, '@');
+        peer_t *p = &self->peers[self->npeers];
+        if (!at || at == spec) {
+            knoop_error("broker: --peer %s: write it as ID@ENDPOINT, e.g. "
+                        "kcr2-broker-2@tcp://10.0.2.1:7400", spec);
+            return KNOOP_EINVAL;
+        }
+        snprintf(p->id, sizeof p->id, "%.*s", (int) (at - spec), spec);
+        snprintf(p->endpoint, sizeof p->endpoint, "%s", at + 1);
+        const knoop_cert_t *c = knoop_trust_by_id(self->trust, p->id);
+        if (!c) {
+            knoop_error("broker: --peer %s: no certificate for '%s' in the trust store", spec, p->id);
+            return KNOOP_EUNKNOWN;
+        }
+        if (strcmp(c->role, "broker") != 0) {
+            knoop_error("broker: --peer %s: '%s' has role '%s'; only brokers peer", spec, p->id,
+                        c->role);
+            return KNOOP_EPERM;
+        }
+        if (strcmp(p->id, self->id) == 0) {
+            knoop_error("broker: --peer %s: a broker does not peer with itself", spec);
+            return KNOOP_EINVAL;
+        }
+        p->cert = *c;
+        self->npeers++;
+    }
+    return KNOOP_OK;
+}
+
+static int s_send(knoop_broker_t *self, peer_t *p, const knoop_frame_t *f)
+{
+    self->out.len = 0;
+    int rc = knoop_frame_encode(f, &self->out);
+    if (rc == KNOOP_OK)
+        rc = knoop_link_send_dealer(p->dealer, self->out.data, self->out.len);
+    if (rc == KNOOP_OK)
+        p->last_sent = knoop_now_ms();
+    return rc;
+}
+
+static void s_close(knoop_broker_t *self, peer_t *p, const char *why)
+{
+    if (!p->dealer)
+        return;
+    if (p->state == 2)
+        knoop_warn("peer %s: link lost: %s", p->id, why);
+    zsock_destroy(&p->dealer);
+    p->state = 0;
+    p->in_sync = false;
+    p->caught_up = false;
+    p->next_attempt = knoop_now_ms() + RETRY_MS;
+}
+
+void broker_peers_close(knoop_broker_t *self)
+{
+    for (size_t i = 0; i < self->npeers; i++)
+        s_close(self, &self->peers[i], "broker stopping");
+    free(self->peers);
+    self->peers = NULL;
+    self->npeers = 0;
+}
+
+/* HELLO with everything we hold. */
+static void s_hello(knoop_broker_t *self, peer_t *p)
+{
+    knoop_stream_info_t *rows = NULL;
+    size_t n = 0;
+    knoop_journal_vector(self->journal, NULL, &rows, &n);
+    knoop_wire_pos_t *vec = calloc(n ? n : 1, sizeof *vec);
+    size_t nv = 0;
+    for (size_t i = 0; vec && i < n; i++) {
+        if (!rows[i].hwm)
+            continue;
+        vec[nv].stream = rows[i].stream;
+        vec[nv].origin = rows[i].origin;
+        vec[nv].topic = rows[i].topic;
+        vec[nv].epoch = rows[i].epoch;
+        vec[nv].hwm = rows[i].hwm;
+        memcpy(vec[nv].head, rows[i].head, KNOOP_HASH_LEN);
+        nv++;
+    }
+    const char *all[1] = { ">" };
+    knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO };
+    f.u.hello.partner = self->id;
+    f.u.hello.subs = all;
+    f.u.hello.nsubs = 1;
+    f.u.hello.vector = vec;
+    f.u.hello.nvector = nv;
+    f.u.hello.credit_msgs = WINDOW;
+    f.u.hello.credit_bytes = 256u << 20;
+    f.u.hello.software = "knoop-broker " KNOOP_VERSION;
+    f.u.hello.peer = true;
+    int rc = s_send(self, p, &f);
+    if (rc)
+        knoop_warn("peer %s: HELLO not sent: %s", p->id, knoop_strerror(rc));
+    p->state = 1;
+    p->since = p->last_heard = knoop_now_ms();
+    p->received = 0;
+    p->caught_up = false;
+    p->sync_diffs = 0;
+    free(vec);
+    free(rows);
+}
+
+static void s_connect(knoop_broker_t *self, peer_t *p)
+{
+    p->dealer = knoop_link_dealer();
+    if (!p->dealer || knoop_link_curve_client(p->dealer, self->key, &p->cert, 5000) ||
+        zsock_connect(p->dealer, "%s", p->endpoint) != 0) {
+        knoop_error("peer %s: cannot connect to %s", p->id, p->endpoint);
+        zsock_destroy(&p->dealer);
+        p->next_attempt = knoop_now_ms() + RETRY_MS;
+        return;
+    }
+    s_hello(self, p);
+}
+
+void broker_peers_step(knoop_broker_t *self)
+{
+    uint64_t now = knoop_now_ms();
+    for (size_t i = 0; i < self->npeers; i++) {
+        peer_t *p = &self->peers[i];
+        switch (p->state) {
+        case 0:
+            if (now >= p->next_attempt)
+                s_connect(self, p);
+            break;
+        case 1:
+            if (now - p->since > (uint64_t) self->opts.timeout_ms) {
+                knoop_debug("peer %s: no WELCOME within %d ms; retrying", p->id,
+                            self->opts.timeout_ms);
+                s_close(self, p, "no answer to HELLO");
+            }
+            break;
+        case 2:
+            if (now - p->last_heard > (uint64_t) self->opts.timeout_ms) {
+                s_close(self, p, "nothing heard within the timeout (partition?)");
+                break;
+            }
+            if (now - p->last_sync_sent >= (uint64_t) self->opts.anti_entropy_ms && p->caught_up) {
+                knoop_frame_t f = { .kind = KNOOP_FRAME_SYNC };
+                broker_digest(self, f.u.sync.digest, &f.u.sync.streams, &f.u.sync.messages);
+                s_send(self, p, &f);
+                p->last_sync_sent = now;
+            } else if (now - p->last_sent >= (uint64_t) self->opts.heartbeat_ms) {
+                knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT };
+                f.u.heartbeat.time_ms = now;
+                s_send(self, p, &f);
+            }
+            break;
+        }
+    }
+}
+
+static void s_on_sync(knoop_broker_t *self, peer_t *p, const knoop_frame_t *f)
+{
+    uint8_t mine[KNOOP_HASH_LEN];
+    uint64_t streams, messages;
+    broker_digest(self, mine, &streams, &messages);
+    p->last_sync_at = knoop_now_ms();
+    if (memcmp(mine, f->u.sync.digest, KNOOP_HASH_LEN) == 0) {
+        if (!p->in_sync)
+            knoop_info("peer %s: in sync (%llu streams, %llu messages)", p->id,
+                       (unsigned long long) streams, (unsigned long long) messages);
+        p->in_sync = true;
+        p->sync_diffs = 0;
+        return;
+    }
+    p->in_sync = false;
+    if (++p->sync_diffs >= 2) {
+        knoop_info("peer %s: digests differ (we hold %llu messages, it %llu): comparing vectors",
+                   p->id, (unsigned long long) messages, (unsigned long long) f->u.sync.messages);
+        s_hello(self, p);
+    }
+}
+
+static void s_read_one(knoop_broker_t *self, peer_t *p)
+{
+    for (int k = 0; p->dealer && k < 256; k++) {
+        int rc = knoop_link_recv_dealer(p->dealer, &self->data);
+        if (rc == KNOOP_ENOTFOUND)
+            return;
+        if (rc)
+            continue;
+        knoop_frame_t f;
+        if (knoop_frame_decode(&f, self->data.data, self->data.len) != KNOOP_OK) {
+            knoop_warn("peer %s: frame refused", p->id);
+            continue;
+        }
+        p->last_heard = knoop_now_ms();
+        switch (f.kind) {
+        case KNOOP_FRAME_WELCOME:
+            p->state = 2;
+            p->planned = f.u.welcome.planned;
+            p->catchup_start = knoop_now_ms();
+            knoop_info("peer %s at %s: link up; catch-up of %llu messages", p->id, p->endpoint,
+                       (unsigned long long) p->planned);
+            break;
+        case KNOOP_FRAME_DELIVER: {
+            knoop_ingest_t in;
+            if (knoop_ingest(self->journal, &f, NULL, p->id, &in) == KNOOP_OK) {
+                p->received += f.u.batch.n;
+                if (in.nacks) {
+                    knoop_frame_t a = { .kind = KNOOP_FRAME_ACK };
+                    a.u.ack.acks = in.acks;
+                    a.u.ack.n = in.nacks;
+                    s_send(self, p, &a);
+                }
+            }
+            free(in.acks);
+            break;
+        }
+        case KNOOP_FRAME_CAUGHT_UP:
+            p->caught_up = true;
+            p->last_sync_sent = 0;       /* compare digests at once */
+            knoop_info("peer %s: caught up: %llu messages in %llu streams in %llu ms", p->id,
+                       (unsigned long long) f.u.caught_up.messages,
+                       (unsigned long long) f.u.caught_up.streams,
+                       (unsigned long long) (knoop_now_ms() - p->catchup_start));
+            break;
+        case KNOOP_FRAME_SYNC:
+            s_on_sync(self, p, &f);
+            break;
+        case KNOOP_FRAME_ERROR:
+            knoop_warn("peer %s: %s: %s", p->id, knoop_wire_err_name(f.u.error.code),
+                       f.u.error.reason);
+            if (f.u.error.fatal)
+                s_close(self, p, "the peer closed the session");
+            break;
+        default:
+            break;
+        }
+        knoop_frame_clear(&f);
+    }
+}
+
+void broker_peers_read(knoop_broker_t *self)
+{
+    for (size_t i = 0; i < self->npeers; i++)
+        s_read_one(self, &self->peers[i]);
+}

@@ -1,0 +1,142 @@
+/* status.c — the broker's local status endpoint (ipc://DATA/api.sock by
+ * default): answers the local API's STATUS request with JSON — the digest of
+ * everything held, the connected nodes and peers, the links to peers with
+ * their last anti-entropy, and any forked stream (an alarm). `knoop status`
+ * and `knoop mesh check` read it. Other requests are refused: a broker has
+ * no applications. */
+#include "broker.h"
+#include "api.h"
+#include "crypto.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VECTOR_ROWS_MAX 20000
+
+int broker_api_init(knoop_broker_t *self)
+{
+    char ep[4200];
+    if (self->opts.api)
+        snprintf(ep, sizeof ep, "%s", self->opts.api);
+    else
+        snprintf(ep, sizeof ep, "ipc://%s/api.sock", self->opts.data);
+    self->api = knoop_link_router();
+    if (!self->api || zsock_bind(self->api, "%s", ep) < 0) {
+        knoop_error("broker: cannot bind the status endpoint %s", ep);
+        return KNOOP_EIO;
+    }
+    return KNOOP_OK;
+}
+
+static json_t *s_status(knoop_broker_t *self)
+{
+    uint64_t now = knoop_now_ms();
+    json_t *o = json_object();
+    json_object_set_new(o, "broker", json_string(self->id));
+    json_object_set_new(o, "role", json_string("broker"));
+
+    knoop_stream_info_t *rows = NULL;
+    size_t n = 0;
+    knoop_journal_vector(self->journal, NULL, &rows, &n);
+    uint8_t d[KNOOP_HASH_LEN];
+    char hex[2 * KNOOP_HASH_LEN + 1], head[2 * KNOOP_HASH_LEN + 1], sid[17];
+    knoop_vector_digest(rows, n, d);
+    knoop_hex_encode(hex, d, sizeof d);
+    uint64_t msgs = 0, streams = 0;
+    json_t *vector = json_array(), *forks = json_array();
+    for (size_t i = 0; i < n; i++) {
+        snprintf(sid, sizeof sid, "%016llx", (unsigned long long) rows[i].stream);
+        knoop_hex_encode(head, rows[i].head, KNOOP_HASH_LEN);
+        if (rows[i].hwm) {
+            streams++;
+            msgs += rows[i].hwm;
+            if (n <= VECTOR_ROWS_MAX)
+                json_array_append_new(vector, json_pack("{s:s, s:s, s:s, s:I, s:s}",
+                    "stream", sid, "origin", rows[i].origin, "topic", rows[i].topic,
+                    "hwm", (json_int_t) rows[i].hwm, "head", head));
+        }
+        if (rows[i].flags & KNOOP_STREAM_FORKED)
+            json_array_append_new(forks, json_pack("{s:s, s:s, s:s, s:I, s:s}",
+                "stream", sid, "origin", rows[i].origin, "topic", rows[i].topic,
+                "hwm", (json_int_t) rows[i].hwm,
+                "alarm", "FORK: two different messages under one seq; delivery stopped past hwm"));
+    }
+    free(rows);
+    json_object_set_new(o, "digest", json_string(hex));
+    json_object_set_new(o, "streams_count", json_integer((json_int_t) streams));
+    json_object_set_new(o, "messages", json_integer((json_int_t) msgs));
+    json_object_set_new(o, "forks", forks);
+
+    json_t *peers = json_array();
+    for (size_t i = 0; i < self->npeers; i++) {
+        peer_t *p = &self->peers[i];
+        const char *state = p->state == 2 ? (p->caught_up ? "up" : "catching-up")
+                          : p->state == 1 ? "connecting" : "down";
+        uint64_t behind = p->caught_up || p->received >= p->planned ? 0 : p->planned - p->received;
+        json_array_append_new(peers, json_pack("{s:s, s:s, s:s, s:I, s:b, s:I, s:I, s:I}",
+            "id", p->id, "endpoint", p->endpoint, "state", state,
+            "since_ms", (json_int_t) p->since, "in_sync", p->in_sync,
+            "last_anti_entropy_ms", (json_int_t) p->last_sync_at,
+            "last_anti_entropy_ago_ms", (json_int_t) (p->last_sync_at ? now - p->last_sync_at : 0),
+            "messages_behind", (json_int_t) behind));
+    }
+    json_object_set_new(o, "peers", peers);
+
+    json_t *sessions = json_array();
+    for (session_t *s = self->sessions; s; s = s->next)
+        json_array_append_new(sessions, json_pack("{s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I}",
+            "partner", s->partner, "role", s->role, "peer", s->peer, "live", s->live,
+            "inflight", (json_int_t) s->inflight, "window", (json_int_t) s->window,
+            "delivered", (json_int_t) s->delivered, "published", (json_int_t) s->published));
+    json_object_set_new(o, "sessions", sessions);
+    knoop_journal_stats_t st;
+    knoop_journal_stats(self->journal, &st);
+    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+        "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
+        "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
+        "map_size", (json_int_t) st.map_size));
+    json_object_set_new(o, "frames_in", json_integer((json_int_t) self->frames_in));
+    json_object_set_new(o, "frames_bad", json_integer((json_int_t) self->frames_bad));
+    json_object_set_new(o, "envelopes_refused", json_integer((json_int_t) self->envelopes_refused));
+    json_object_set_new(o, "vector", vector);
+    return o;
+}
+
+void broker_api_read(knoop_broker_t *self)
+{
+    for (int i = 0; i < 64; i++) {
+        int rc = knoop_link_recv_plain(self->api, &self->rid, &self->data);
+        if (rc == KNOOP_ENOTFOUND)
+            return;
+        if (rc)
+            continue;
+        knoop_api_req_t req;
+        knoop_api_rep_t rep = { .kind = KNOOP_API_R_ERROR };
+        char *text = NULL;
+        rc = knoop_api_req_decode(&req, self->data.data, self->data.len);
+        if (rc) {
+            rep.u.error.code = rc;
+            rep.u.error.reason = "request refused: does not parse";
+        } else {
+            rep.id = req.id;
+            if (req.kind == KNOOP_API_STATUS) {
+                json_t *o = s_status(self);
+                text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                json_decref(o);
+                rep.kind = KNOOP_API_R_STATUS;
+                rep.u.status.json = text ? text : "{}";
+            } else {
+                rep.u.error.code = KNOOP_EPERM;
+                rep.u.error.reason = "this is a broker: only status is available here";
+            }
+            knoop_api_req_clear(&req);
+        }
+        self->out.len = 0;
+        if (knoop_api_rep_encode(&rep, &self->out) == KNOOP_OK)
+            knoop_link_send(self->api, self->rid.data, self->rid.len, self->out.data,
+                            self->out.len);
+        free(text);
+    }
+}
