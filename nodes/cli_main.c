@@ -18,6 +18,7 @@ static void s_usage(FILE *out)
 "  sub --pattern P [--durable NAME]         print messages as JSON lines as they arrive\n"
 "  status [--json]                          the node's link, outbox and streams\n"
 "  beeld [--pattern P]                      the current picture: latest per state key\n"
+"  mesh check --broker EP --broker EP ...   do the brokers of the mesh hold the same?\n"
 "  keys new --id ID --role ROLE --out DIR   make a partner identity key and cert\n"
 "  keys show FILE                           print a certificate (or a key's public part)\n"
 "  audit verify --journal DIR               check every chain and signed head\n"
@@ -60,6 +61,8 @@ int main(int argc, char **argv)
         return knoop_cli_sub(argc - 1, argv + 1);
     if (!strcmp(cmd, "status"))
         return knoop_cli_status(argc - 1, argv + 1);
+    if (!strcmp(cmd, "mesh"))
+        return knoop_cli_mesh(argc - 1, argv + 1);
     if (!strcmp(cmd, "beeld"))
         return knoop_cli_beeld(argc - 1, argv + 1);
     fprintf(stderr, "knoop: unknown command '%s' (try knoop --help)\n", cmd);
