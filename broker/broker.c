@@ -299,6 +299,17 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
             handle_credit(self, s, &f);
         break;
     case KNOOP_FRAME_HEARTBEAT:
+        if (!s && f.u.heartbeat.time_ms == 0) {
+            /* A probe (time 0): a node failed over elsewhere asks whether we
+             * are back. Answer without a session. */
+            knoop_frame_t h = { .kind = KNOOP_FRAME_HEARTBEAT };
+            h.u.heartbeat.time_ms = knoop_now_ms();
+            self->out.len = 0;
+            if (knoop_frame_encode(&h, &self->out) == KNOOP_OK)
+                knoop_link_send(self->router, rid, rid_len, self->out.data, self->out.len);
+            knoop_frame_clear(&f);
+            return;
+        }
         break;
     case KNOOP_FRAME_SYNC:
         if (s && s->peer)

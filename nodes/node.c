@@ -68,6 +68,8 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
         self->opts.heartbeat_ms = 1000;
     if (self->opts.timeout_ms <= 0)
         self->opts.timeout_ms = 5 * self->opts.heartbeat_ms;
+    if (self->opts.failback_ms <= 0)
+        self->opts.failback_ms = 10000;
     self->id = strdup(opts->id);
     self->next_sub_id = 1;
 
@@ -150,11 +152,13 @@ void knoop_node_destroy(knoop_node_t **self_p)
 int knoop_node_run(knoop_node_t *self, volatile int *stop)
 {
     while (!*stop) {
-        zmq_pollitem_t items[2] = {
-            { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 },
-            { self->dealer ? zsock_resolve(self->dealer) : NULL, 0, ZMQ_POLLIN, 0 },
-        };
-        int nitems = self->dealer ? 2 : 1;
+        zmq_pollitem_t items[3];
+        int nitems = 0;
+        items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 };
+        if (self->dealer)
+            items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0 };
+        if (self->probe)
+            items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->probe), 0, ZMQ_POLLIN, 0 };
         long wait = self->journal_grew ? 0 : 50;
         zmq_poll(items, nitems, wait);
         self->journal_grew = false;
@@ -164,6 +168,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         if (self->npub || self->nreqs)
             node_api_publish_commit(self);
         node_link_read(self);
+        node_link_read_probe(self);
         node_link_step(self);
         node_link_send_outbox(self);
         node_api_pump(self);

@@ -45,6 +45,7 @@ typedef struct {
     const char  *api;             /* NULL: ipc://DATA/api.sock */
     int          heartbeat_ms;
     int          timeout_ms;
+    int          failback_ms;     /* probe the first broker this often when elsewhere */
     unsigned     journal_flags;
 } knoop_node_opts_t;
 
@@ -126,6 +127,8 @@ struct knoop_node_t {
     size_t           nbrokers;
     size_t           broker_idx;
     zsock_t         *dealer;
+    zsock_t         *probe;            /* failback probe to brokers[0] */
+    uint64_t         probe_since, last_probe;
     link_state_t     link;
     uint64_t         link_since, last_heard, last_sent, next_attempt, last_upstream_ack;
     uint64_t         window, inflight;
@@ -153,6 +156,7 @@ void node_link_read(knoop_node_t *self);        /* frames from the broker */
 void node_link_send_outbox(knoop_node_t *self); /* unacked own messages */
 void node_link_close(knoop_node_t *self, const char *why);
 zsock_t *node_link_socket(knoop_node_t *self);
+void node_link_read_probe(knoop_node_t *self);
 
 /* node_api.c */
 int  node_api_init(knoop_node_t *self);

@@ -76,6 +76,8 @@ int node_link_init(knoop_node_t *self)
 
 void node_link_close(knoop_node_t *self, const char *why)
 {
+    if (self->probe && !strcmp(why, "node stopping"))
+        zsock_destroy(&self->probe);
     if (!self->dealer)
         return;
     if (self->link == LINK_UP)
@@ -167,11 +169,56 @@ static void s_failover(knoop_node_t *self, const char *why)
     self->next_attempt = knoop_now_ms() + RETRY_MS;
 }
 
+/* Failback: while on another broker, ask the first one now and then whether
+ * it is back (a HEARTBEAT with time 0 is answered without a session). */
+static void s_probe_step(knoop_node_t *self, uint64_t now)
+{
+    if (self->broker_idx == 0 || self->link != LINK_UP) {
+        zsock_destroy(&self->probe);
+        return;
+    }
+    if (self->probe) {
+        if (now - self->probe_since > (uint64_t) self->opts.timeout_ms)
+            zsock_destroy(&self->probe);            /* not back yet */
+        return;
+    }
+    if (now - self->last_probe < (uint64_t) self->opts.failback_ms)
+        return;
+    self->last_probe = self->probe_since = now;
+    broker_ref_t *b = &self->brokers[0];
+    self->probe = knoop_link_dealer();
+    if (!self->probe || knoop_link_curve_client(self->probe, self->key, &b->cert, 5000) ||
+        zsock_connect(self->probe, "%s", b->endpoint) != 0) {
+        zsock_destroy(&self->probe);
+        return;
+    }
+    knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT };
+    self->out.len = 0;
+    if (knoop_frame_encode(&f, &self->out) == KNOOP_OK)
+        knoop_link_send_dealer(self->probe, self->out.data, self->out.len);
+}
+
+void node_link_read_probe(knoop_node_t *self)
+{
+    if (!self->probe)
+        return;
+    int rc = knoop_link_recv_dealer(self->probe, &self->data);
+    if (rc != KNOOP_OK)
+        return;
+    zsock_destroy(&self->probe);
+    knoop_info("failback: %s answers again; moving back from %s",
+               self->brokers[0].id, self->brokers[self->broker_idx].id);
+    node_link_close(self, "failback to the first broker");
+    self->broker_idx = 0;
+    self->next_attempt = 0;
+}
+
 void node_link_step(knoop_node_t *self)
 {
     if (!self->nbrokers)
         return;
     uint64_t now = knoop_now_ms();
+    s_probe_step(self, now);
     switch (self->link) {
     case LINK_DOWN:
         if (now >= self->next_attempt)

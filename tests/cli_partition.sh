@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Partition: broker C is cut from A and B (its peer links run through
+# fault-injecting proxies) while nodes on both sides keep publishing. Each
+# side keeps serving its own nodes. When the links return, all brokers and
+# nodes converge; nothing acknowledged is missing; nobody holds a duplicate.
+source "$(dirname "$0")/lib.sh"
+
+for b in a b c; do make_partner kcr2-broker-$b broker; done
+for n in vr-utrecht vr-twente vr-zeeland vr-drenthe; do make_partner $n region; done
+cat >"$T/policy" <<'P'
+role:region publish sitrep.{id}
+role:region subscribe sitrep.>
+P
+declare -A PORT
+for x in a b c tc ca cb; do PORT[$x]=$(free_port); done
+EPA="tcp://127.0.0.1:${PORT[a]}"; EPB="tcp://127.0.0.1:${PORT[b]}"; EPC="tcp://127.0.0.1:${PORT[c]}"
+# A and B reach C through proxy "toc"; C reaches A and B through "ca" and "cb".
+start_proxy toc "${PORT[tc]}" "${PORT[c]}"
+start_proxy ca "${PORT[ca]}" "${PORT[a]}"
+start_proxy cb "${PORT[cb]}" "${PORT[b]}"
+TOC="tcp://127.0.0.1:${PORT[tc]}"
+start_broker kcr2-broker-a "$EPA" --peer "kcr2-broker-b@$EPB" --peer "kcr2-broker-c@$TOC" --anti-entropy-ms 500
+start_broker kcr2-broker-b "$EPB" --peer "kcr2-broker-a@$EPA" --peer "kcr2-broker-c@$TOC" --anti-entropy-ms 500
+start_broker kcr2-broker-c "$EPC" --peer "kcr2-broker-a@tcp://127.0.0.1:${PORT[ca]}" \
+    --peer "kcr2-broker-b@tcp://127.0.0.1:${PORT[cb]}" --anti-entropy-ms 500
+start_node vr-utrecht --broker "kcr2-broker-a@$EPA" --subscribe 'sitrep.>'
+start_node vr-twente  --broker "kcr2-broker-b@$EPB" --subscribe 'sitrep.>'
+start_node vr-zeeland --broker "kcr2-broker-c@$EPC" --subscribe 'sitrep.>'
+start_node vr-drenthe --broker "kcr2-broker-c@$EPC" --subscribe 'sitrep.>'
+BROKERS="kcr2-broker-a kcr2-broker-b kcr2-broker-c"
+
+publish() {   # publish NODE FROM COUNT
+    awk -v n="$1" -v s="$2" -v c="$3" 'BEGIN { for (i = s; i < s + c; i++)
+        printf "{\"incident_id\":\"%s-%d\",\"summary\":\"melding\"}\n", n, i }' >"$T/p.$1.$2"
+    "$KNOOP" pub --api "$(api "$1")" --topic "sitrep.$1" --type knoop.crisis.v1.SitRep \
+        --file "$T/p.$1.$2" >>"$T/acked.$1"
+}
+publish vr-utrecht 1 100
+publish vr-zeeland 1 100
+wait_for "mesh agrees before the partition" 20 mesh_agrees $BROKERS || true
+check "mesh agrees before the partition" mesh_agrees $BROKERS
+
+cut toc; cut ca; cut cb
+echo "partition: kcr2-broker-c cut from a and b"
+for round in 1 2 3; do
+    publish vr-utrecht $((round * 1000)) 200
+    publish vr-twente  $((round * 1000)) 200
+    publish vr-zeeland $((round * 1000)) 200
+    publish vr-drenthe $((round * 1000)) 200
+    sleep 0.5
+done
+check "each side keeps serving its own nodes: vr-drenthe has vr-zeeland's" \
+    test "$(count_msgs "$T/vr-drenthe" 'sitrep.vr-zeeland')" = 700
+check "and vr-twente has vr-utrecht's" test "$(count_msgs "$T/vr-twente" 'sitrep.vr-utrecht')" = 700
+check "the sides differ during the partition" bash -c "! mesh_agrees $BROKERS"
+
+heal toc; heal ca; heal cb
+echo "healed"
+start=$SECONDS
+wait_for "mesh agrees after healing" 60 mesh_agrees $BROKERS || true
+echo "brokers converged $((SECONDS - start))s after healing"
+check "all three brokers agree after healing" mesh_agrees $BROKERS
+total=$(cat "$T"/acked.* | wc -l)
+check "every acknowledged message is on every broker ($total)" \
+    test "$(count_msgs "$T/kcr2-broker-c" 'sitrep.>')" = "$total"
+for n in vr-utrecht vr-twente vr-zeeland vr-drenthe; do
+    wait_for "$n converged" 30 same_digest "$T/kcr2-broker-a" "$T/$n" 'sitrep.>' || true
+    check "$n holds what the brokers hold" same_digest "$T/kcr2-broker-a" "$T/$n" 'sitrep.>'
+done
+"$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --from-start --timeout 3 >"$T/all" || true
+check "vr-zeeland's application sees each of the $total once" \
+    test "$(grep -o '"incident_id":"[^"]*"' "$T/all" | sort -u | wc -l)" = "$total"
+check "and no line twice" test "$(wc -l <"$T/all")" = "$total"
