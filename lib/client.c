@@ -247,6 +247,8 @@ static int s_recv(knoop_client_t *self, int64_t deadline, zmsg_t **out)
                   zmq_strerror(e));
 }
 
+static int s_oneway(knoop_client_t *self, knoop_api_req_t *req);
+
 /* Sort out one message from the node. Returns 1 when it is the reply to
  * `want` (moved into *rep), 0 when it was queued or dropped, or an error
  * for the call that waits for `want` (0: nobody waits, knoop_client_next). */
@@ -287,6 +289,14 @@ static int s_dispatch(knoop_client_t *self, zmsg_t **msg_p, uint64_t want, knoop
     if (want && r.id == want) {
         *rep = r;
         return 1;
+    }
+    if (r.kind == KNOOP_API_R_SUBSCRIBED && r.u.subscribed.sub != self->sub) {
+        /* A subscription whose request timed out here: without a close the
+         * node would keep it, and its window, until we disconnect. */
+        knoop_api_req_t close = { .kind = KNOOP_API_CLOSE, .u.close.sub = r.u.subscribed.sub };
+        knoop_api_rep_clear(&r);
+        s_oneway(self, &close);
+        return 0;
     }
     if (r.kind == KNOOP_API_R_ERROR && self->sub && !self->sub_err &&
         (r.id == self->sub || s_oneway_has(self, r.id))) {

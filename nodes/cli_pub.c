@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,6 +461,10 @@ int knoop_cli_pub(int argc, char **argv)
                 knoop_strerror(rc));
         return 2;
     }
+    /* czmq catches SIGINT/SIGTERM with its first socket; an operator's
+     * Ctrl-C must stop this command, also while it reads its input. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     int status = a.json ? s_publish_one(&a, c) : s_publish_file(&a, c);
     knoop_client_destroy(&c);
     return status;

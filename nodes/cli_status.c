@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,10 @@ int knoop_cli_status(int argc, char **argv)
                 knoop_strerror(rc));
         return 2;
     }
+    /* czmq catches SIGINT/SIGTERM with its first socket; an operator's
+     * Ctrl-C must stop this command, also while it reads its input. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     char *text = NULL;
     rc = knoop_client_status(c, &text, a.timeout_ms);
     if (rc) {

@@ -485,6 +485,12 @@ static void test_malformed(void **state)
     assert_int_equal(knoop_api_rep_encode(&badr, &b), KNOOP_EINVAL);
     knoop_api_req_t nul = { .kind = KNOOP_API_PUBLISH, .u.publish = { NULL, 2 } };
     assert_int_equal(knoop_api_req_encode(&nul, &b), KNOOP_EINVAL);
+    knoop_api_item_t nopay = { .topic = "a", .payload_len = 3 };
+    knoop_api_req_t np = { .kind = KNOOP_API_PUBLISH, .u.publish = { &nopay, 1 } };
+    assert_int_equal(knoop_api_req_encode(&np, &b), KNOOP_EINVAL);
+    knoop_api_env_t noenv = { 1, NULL, 3 };
+    knoop_api_rep_t ne = { .kind = KNOOP_API_R_DELIVERY, .u.delivery = { &noenv, 1 } };
+    assert_int_equal(knoop_api_rep_encode(&ne, &b), KNOOP_EINVAL);
 
     knoop_buf_free(&b);
     knoop_buf_free(&inner);
@@ -822,6 +828,8 @@ static void s_fake_handle(fake_t *f, zframe_t *who, const knoop_api_req_t *req)
         return;
     }
     case KNOOP_API_SUBSCRIBE: {
+        if (!strcmp(req->u.subscribe.pattern, "slow.>"))
+            zclock_sleep(400);                 /* later than the client waits */
         f->sub = f->next_sub++;
         rep.kind = KNOOP_API_R_SUBSCRIBED;
         rep.u.subscribed.sub = f->sub;
@@ -1133,10 +1141,22 @@ static void test_client(void **state)
     assert_non_null(strstr(knoop_client_error(c), "subscribe again"));
     assert_int_equal(knoop_client_next(c, &pos, &env, &len, 10), KNOOP_EFULL);
 
+    /* a subscription the node confirms too late is closed, not leaked */
+    rc = knoop_client_subscribe(c, "slow.>", NULL, false, 0, 0, 100, err, sizeof err);
+    assert_int_equal(rc, KNOOP_EIO);
+    assert_non_null(strstr(err, "did not answer"));
+    assert_true(s_eventually_int(&f->closes, 3));          /* the flood one */
+    assert_int_equal(knoop_client_status(c, &json, 5000), KNOOP_OK);
+    free(json);
+    assert_true(s_eventually_int(&f->closes, 4));          /* the late one */
+    assert_int_equal(knoop_client_next(c, &pos, &env, &len, 10), KNOOP_EINVAL);
+
+    rc = knoop_client_subscribe(c, "grip.>", "last", false, 0, 0, 5000, err, sizeof err);
+    assert_int_equal(rc, KNOOP_OK);
     knoop_client_destroy(&c);
     knoop_client_destroy(&c);                  /* twice is harmless */
     assert_null(c);
-    assert_true(s_eventually_int(&f->closes, 3));          /* closed on destroy */
+    assert_true(s_eventually_int(&f->closes, 5));          /* closed on destroy */
     s_fake_stop(f);
 }
 
@@ -1273,6 +1293,13 @@ static void test_cli(void **state)
     rc = tu_run(&out, "%s sub --api %s --pattern '>' --timeout 1", k, ep);
     assert_int_equal(rc, 0);
     assert_int_equal(s_lines(out), 3);
+    free(out);
+    /* stopped by a signal: what was printed stays printed, exit 0 */
+    rc = tu_run(&out, "%s sub --api %s --pattern '>' & p=$!; sleep 1; kill -TERM $p; "
+                "wait $p; echo rc=$?", k, ep);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s_lines(out), 4);
+    assert_non_null(strstr(out, "\nrc=0\n"));
     free(out);
     rc = tu_run(&out, "%s sub --api %s --pattern '>' --count 10 --timeout 1 2>&1", k, ep);
     assert_int_equal(rc, 1);
