@@ -50,7 +50,7 @@ struct knoop_client_t {
     int             sub_err;               /* to report from knoop_client_next */
     char            sub_reason[512];
     bool            sub_refused;           /* sub_err came from an ApiError */
-    bool            overflow;              /* deliveries were dropped: resubscribe */
+    bool            broken;                /* deliveries were lost: resubscribe */
     uint64_t        oneway[S_ONEWAY];      /* ids of recent acks and closes */
     size_t          oneway_n;
     bool            oneway_sent;           /* set linger at destroy */
@@ -164,7 +164,7 @@ static void s_queue_push(knoop_client_t *self, knoop_api_rep_t *r)
     size_t n = r->u.delivery.n, bytes = 0;
     for (size_t i = 0; i < n; i++)
         bytes += r->u.delivery.msgs[i].len;
-    if (n == 0 || self->overflow) {
+    if (n == 0 || self->broken) {
         knoop_api_rep_clear(r);
         return;
     }
@@ -173,7 +173,7 @@ static void s_queue_push(knoop_client_t *self, knoop_api_rep_t *r)
          * later ones would hide a gap, so drop everything from here on: the
          * application resubscribes and a durable cursor resumes at the gap. */
         knoop_api_rep_clear(r);
-        self->overflow = true;
+        self->broken = true;
         self->sub_err = 0;
         s_sub_error(self, KNOOP_EFULL, "node sent more than %d unacknowledged deliveries; "
                     "deliveries from here on were dropped: subscribe again", S_QUEUE_MSGS);
@@ -182,7 +182,7 @@ static void s_queue_push(knoop_client_t *self, knoop_api_rep_t *r)
     s_batch_t *b = calloc(1, sizeof *b);
     if (!b) {
         knoop_api_rep_clear(r);
-        self->overflow = true;
+        self->broken = true;
         s_sub_error(self, KNOOP_ENOMEM, "out of memory queueing deliveries: subscribe again");
         return;
     }
@@ -274,9 +274,14 @@ static int s_dispatch(knoop_client_t *self, zmsg_t **msg_p, uint64_t want, knoop
         if (want && (r.id == want || r.id == 0))
             return s_fail(self, rc, "node sent a reply that does not decode: %s",
                           knoop_strerror(rc));
-        if (self->sub && (r.id == self->sub || r.id == 0))
-            s_sub_error(self, rc, "node sent a delivery that does not decode: %s",
+        if (self->sub && (r.id == self->sub || r.id == 0) && !self->broken) {
+            /* Messages lost: handing out later ones would hide the gap. */
+            self->sub_err = 0;
+            s_sub_error(self, rc, "node sent a delivery that does not decode (%s); "
+                        "deliveries from here on were dropped: subscribe again",
                         knoop_strerror(rc));
+            self->broken = true;
+        }
         return 0;
     }
     if (r.kind == KNOOP_API_R_DELIVERY) {
@@ -380,7 +385,7 @@ static void s_sub_end(knoop_client_t *self)
     s_queue_clear(self);
     self->sub = 0;
     self->sub_err = 0;
-    self->overflow = false;
+    self->broken = false;
     self->oneway_n = 0;
 }
 
@@ -573,7 +578,7 @@ int knoop_client_next(knoop_client_t *self, uint64_t *position, const uint8_t **
             int rc = self->sub_err;
             s_fail(self, rc, "%s", self->sub_reason);
             self->refused = self->sub_refused;
-            if (!self->overflow)
+            if (!self->broken)
                 self->sub_err = 0;
             return rc;
         }

@@ -66,8 +66,10 @@ int  knoop_client_subscribe(knoop_client_t *self, const char *pattern, const cha
  * (kept across a resubscription under the same durable name).
  * Also returns, once queued messages are handed out: an error the node
  * reported about the subscription or an ack (its code, reason in
- * knoop_client_error), or KNOOP_EFULL, for good, when the node sent beyond
- * the window and deliveries were dropped (subscribe again). */
+ * knoop_client_error); or, for good, KNOOP_EFULL when the node sent beyond
+ * the window, KNOOP_EMALFORMED when it sent a delivery that does not decode:
+ * deliveries were lost, and later ones are dropped rather than handed out
+ * past the gap (subscribe again; a durable cursor resumes at the gap). */
 int  knoop_client_next(knoop_client_t *self, uint64_t *position, const uint8_t **env,
                        size_t *len, int timeout_ms);
 /* Acknowledge everything up to position (durable subscriptions commit it).

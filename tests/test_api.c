@@ -848,6 +848,16 @@ static void s_fake_handle(fake_t *f, zframe_t *who, const knoop_api_req_t *req)
             free(e);
             return;
         }
+        if (!strcmp(req->u.subscribe.pattern, "garbage.>")) {
+            /* 1, then a delivery that does not decode (position 0), then 3 */
+            s_fake_deliver(f, who, f->sub, (uint64_t[]) { 1 }, (int[]) { 0 }, 1);
+            knoop_api_env_t e = { 0, f->envs[1].data, f->envs[1].len };
+            knoop_api_rep_t d = { .id = f->sub, .kind = KNOOP_API_R_DELIVERY,
+                                  .u.delivery = { &e, 1 } };
+            s_fake_send(f, who, &d, 0);
+            s_fake_deliver(f, who, f->sub, (uint64_t[]) { 3 }, (int[]) { 2 }, 1);
+            return;
+        }
         s_fake_deliver(f, who, f->sub, (uint64_t[]) { 1, 2, 3 }, (int[]) { 0, 1, 2 }, 3);
         s_fake_deliver(f, who, 99, (uint64_t[]) { 50 }, (int[]) { 3 }, 1);   /* not ours */
         s_fake_deliver(f, who, f->sub, (uint64_t[]) { 2, 3, 4 }, (int[]) { 1, 2, 3 }, 3);
@@ -1141,14 +1151,23 @@ static void test_client(void **state)
     assert_non_null(strstr(knoop_client_error(c), "subscribe again"));
     assert_int_equal(knoop_client_next(c, &pos, &env, &len, 10), KNOOP_EFULL);
 
+    /* a delivery that does not decode: no message is handed out past it */
+    rc = knoop_client_subscribe(c, "garbage.>", NULL, false, 0, 0, 5000, err, sizeof err);
+    assert_int_equal(rc, KNOOP_OK);
+    assert_true(s_eventually_int(&f->closes, 3));          /* the flood one */
+    s_expect_next(c, f, 1, 0);
+    assert_int_equal(knoop_client_next(c, &pos, &env, &len, 500), KNOOP_EMALFORMED);
+    assert_non_null(strstr(knoop_client_error(c), "does not decode"));
+    assert_int_equal(knoop_client_next(c, &pos, &env, &len, 200), KNOOP_EMALFORMED);
+
     /* a subscription the node confirms too late is closed, not leaked */
     rc = knoop_client_subscribe(c, "slow.>", NULL, false, 0, 0, 100, err, sizeof err);
     assert_int_equal(rc, KNOOP_EIO);
     assert_non_null(strstr(err, "did not answer"));
-    assert_true(s_eventually_int(&f->closes, 3));          /* the flood one */
+    assert_true(s_eventually_int(&f->closes, 4));          /* the garbage one */
     assert_int_equal(knoop_client_status(c, &json, 5000), KNOOP_OK);
     free(json);
-    assert_true(s_eventually_int(&f->closes, 4));          /* the late one */
+    assert_true(s_eventually_int(&f->closes, 5));          /* the late one */
     assert_int_equal(knoop_client_next(c, &pos, &env, &len, 10), KNOOP_EINVAL);
 
     rc = knoop_client_subscribe(c, "grip.>", "last", false, 0, 0, 5000, err, sizeof err);
@@ -1156,7 +1175,7 @@ static void test_client(void **state)
     knoop_client_destroy(&c);
     knoop_client_destroy(&c);                  /* twice is harmless */
     assert_null(c);
-    assert_true(s_eventually_int(&f->closes, 5));          /* closed on destroy */
+    assert_true(s_eventually_int(&f->closes, 6));          /* closed on destroy */
     s_fake_stop(f);
 }
 
