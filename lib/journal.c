@@ -474,6 +474,11 @@ void knoop_journal_destroy(knoop_journal_t **self_p)
     *self_p = NULL;
 }
 
+uint64_t knoop_journal_next_pos(const knoop_journal_t *self)
+{
+    return self->next_pos;
+}
+
 uint64_t knoop_journal_epoch(const knoop_journal_t *self)
 {
     return self->epoch;
@@ -910,19 +915,22 @@ int knoop_journal_tail(knoop_journal_t *self, uint64_t from, size_t max,
         uint64_t pos = knoop_get_be64(k.mv_data);
         MDB_val mk = v, mv;
         int grc = mdb_get(txn, self->msg, &mk, &mv);
-        if (next)
-            *next = pos + 1;
-        if (grc == MDB_NOTFOUND)
+        if (grc == MDB_NOTFOUND) {
+            if (next)
+                *next = pos + 1;
             continue;   /* moved to fork evidence */
+        }
         if (grc) {
             ret = s_err(grc);
             break;
         }
-        count++;
         ret = fn(arg, pos, knoop_get_be64(v.mv_data),
                  knoop_get_be64((uint8_t *) v.mv_data + 8), mv.mv_data, mv.mv_size);
         if (ret)
-            break;
+            break;          /* not consumed: *next stays at pos */
+        count++;
+        if (next)
+            *next = pos + 1;
     }
     if (rc && rc != MDB_NOTFOUND && !ret)
         ret = s_err(rc);

@@ -66,6 +66,10 @@ typedef struct {
 int  knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out);
 void knoop_journal_destroy(knoop_journal_t **self_p);
 
+/* The arrival log position the next stored message will get: a tail from
+ * here sees only what arrives later. */
+uint64_t    knoop_journal_next_pos(const knoop_journal_t *self);
+
 /* The random epoch made when this journal was created (never 0). */
 uint64_t    knoop_journal_epoch(const knoop_journal_t *self);
 /* Partner id recorded at creation, or "" (borrowed, lives with self). */
@@ -116,7 +120,9 @@ typedef int (knoop_journal_msg_fn)(void *arg, uint64_t pos, uint64_t stream,
 int  knoop_journal_read_stream(knoop_journal_t *self, uint64_t stream, uint64_t from,
                                uint64_t to, knoop_journal_msg_fn *fn, void *arg);
 /* Messages in arrival order from log position `from` (first is 1), at most
- * max (0 = no limit). *next receives the position to continue from. */
+ * max (0 = no limit). *next receives the position to continue from: after
+ * the last message for which fn returned 0 (a message at which fn stops is
+ * not consumed, so a reader can stop when its budget is spent). */
 int  knoop_journal_tail(knoop_journal_t *self, uint64_t from, size_t max,
                         knoop_journal_msg_fn *fn, void *arg, uint64_t *next);
 /* One message, copied into out (appended). KNOOP_ENOTFOUND if absent. */

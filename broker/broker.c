@@ -1,0 +1,389 @@
+/* broker.c — the broker object and its event loop. See broker.h. */
+#include "broker.h"
+#include "crypto.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_FRAMES_PER_PASS 4096      /* bound the work before a commit */
+#define MAX_BATCH           16384     /* envelopes per group commit */
+
+/* ---- sessions ---- */
+
+session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len)
+{
+    for (session_t *s = self->sessions; s; s = s->next)
+        if (s->rid_len == len && memcmp(s->rid, rid, len) == 0)
+            return s;
+    return NULL;
+}
+
+static void s_session_free(session_t *s)
+{
+    for (size_t i = 0; i < s->nsubs; i++)
+        free(s->subs[i]);
+    free(s->subs);
+    free(s->plan);
+    knoop_u64map_clear(&s->acked);
+    knoop_u64map_clear(&s->allow);
+    free(s);
+}
+
+void broker_session_drop(knoop_broker_t *self, session_t *s, const char *why)
+{
+    for (session_t **pp = &self->sessions; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    /* Envelopes of this session still in the open batch stay there: they
+     * are committed with it (durable is durable); only their ACK is lost,
+     * and the node resends them after it reconnects. */
+    for (size_t i = 0; i < self->nbatch; i++)
+        if (self->batch_rid_len[i] == s->rid_len &&
+            memcmp(self->batch_rid[i], s->rid, s->rid_len) == 0)
+            self->batch_rid_len[i] = 0;
+    knoop_info("session %s closed: %s (published %llu, delivered %llu, refused %llu)",
+               s->partner, why, (unsigned long long) s->published,
+               (unsigned long long) s->delivered, (unsigned long long) s->refused);
+    s_session_free(s);
+}
+
+int broker_send(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
+{
+    self->out.len = 0;
+    int rc = knoop_frame_encode(f, &self->out);
+    if (rc) {
+        knoop_error("broker: cannot encode frame %d for %s: %s", f->kind,
+                    s ? s->partner : "?", knoop_strerror(rc));
+        return rc;
+    }
+    const uint8_t *rid = s->rid;
+    rc = knoop_link_send(self->router, rid, s->rid_len, self->out.data, self->out.len);
+    if (rc == KNOOP_OK)
+        s->last_sent = knoop_now_ms();
+    return rc;
+}
+
+void broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *rid,
+                       size_t rid_len, knoop_wire_err_t code, uint64_t stream,
+                       uint64_t seq, bool fatal, const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    knoop_frame_t f = { .kind = KNOOP_FRAME_ERROR };
+    f.u.error.code = code;
+    f.u.error.reason = reason;
+    f.u.error.stream = stream;
+    f.u.error.seq = seq;
+    f.u.error.fatal = fatal;
+    self->out.len = 0;
+    if (knoop_frame_encode(&f, &self->out) == KNOOP_OK)
+        knoop_link_send(self->router, rid, rid_len, self->out.data, self->out.len);
+    knoop_warn("refused %s: %s: %s", s ? s->partner : "(no session)",
+               knoop_wire_err_name(code), reason);
+    if (s)
+        s->refused++;
+}
+
+/* ---- start-up ---- */
+
+static bool s_trust_changed(knoop_broker_t *self)
+{
+    struct stat st;
+    if (stat(self->opts.trust_dir, &st) != 0)
+        return false;
+    bool changed = st.st_mtim.tv_sec != self->trust_mtime.tv_sec ||
+                   st.st_mtim.tv_nsec != self->trust_mtime.tv_nsec;
+    self->trust_mtime = st.st_mtim;
+    return changed;
+}
+
+static int s_load_trust(knoop_broker_t *self)
+{
+    knoop_trust_t *t = NULL;
+    int rc = knoop_trust_load(self->opts.trust_dir, KNOOP_TRUST_KEEP_EXPIRED, &t);
+    if (rc) {
+        knoop_error("broker: cannot load trust store %s: %s", self->opts.trust_dir,
+                    knoop_strerror(rc));
+        return rc;
+    }
+    knoop_trust_destroy(&self->trust);
+    self->trust = t;
+    return KNOOP_OK;
+}
+
+knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
+{
+    knoop_broker_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->opts = *opts;
+    if (self->opts.heartbeat_ms <= 0)
+        self->opts.heartbeat_ms = 1000;
+    if (self->opts.timeout_ms <= 0)
+        self->opts.timeout_ms = 5 * self->opts.heartbeat_ms;
+    if (self->opts.handshake_ms <= 0)
+        self->opts.handshake_ms = 5000;
+    self->id = strdup(opts->id);
+
+    int rc = knoop_key_load(opts->key_file, &self->key);
+    if (rc) {
+        knoop_error("broker: cannot load key %s: %s", opts->key_file, knoop_strerror(rc));
+        goto fail;
+    }
+    if (strcmp(knoop_key_id(self->key), opts->id) != 0) {
+        knoop_error("broker: key %s belongs to '%s', not to '%s'", opts->key_file,
+                    knoop_key_id(self->key), opts->id);
+        goto fail;
+    }
+    s_trust_changed(self);
+    if (s_load_trust(self))
+        goto fail;
+    const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
+    if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
+        knoop_error("broker: the trust store %s has no certificate for '%s' matching its key",
+                    opts->trust_dir, opts->id);
+        goto fail;
+    }
+    char err[512];
+    rc = knoop_policy_load(opts->policy_file, &self->policy, err, sizeof err);
+    if (rc) {
+        knoop_error("broker: %s", err);
+        goto fail;
+    }
+    knoop_journal_opts_t jo = { .path = opts->data, .partner = opts->id, .trust = self->trust,
+                                .flags = opts->journal_flags, .map_max = opts->map_max };
+    rc = knoop_journal_open(&jo, &self->journal);
+    if (rc) {
+        knoop_error("broker: cannot open journal %s: %s", opts->data, knoop_strerror(rc));
+        goto fail;
+    }
+
+    /* ZAP first: a CURVE server without a ZAP handler lets anyone in. */
+    self->zap = knoop_zap_new(opts->trust_dir);
+    if (!self->zap) {
+        knoop_error("broker: ZAP handler did not start");
+        goto fail;
+    }
+    self->router = knoop_link_router();
+    if (!self->router || knoop_link_curve_server(self->router, self->key, opts->handshake_ms)) {
+        knoop_error("broker: cannot set up CURVE server socket");
+        goto fail;
+    }
+    if (zsock_bind(self->router, "%s", opts->listen) < 0) {
+        knoop_error("broker: cannot listen on %s: %s", opts->listen, zmq_strerror(errno));
+        goto fail;
+    }
+    rc = knoop_link_self_check(self->router, mine, 3000);
+    if (rc == KNOOP_EPERM) {
+        knoop_error("broker: SECURITY: a random unknown key was let in on %s; refusing to run",
+                    opts->listen);
+        goto fail;
+    }
+    if (rc) {
+        knoop_error("broker: self-check on %s gave no verdict; refusing to run", opts->listen);
+        goto fail;
+    }
+    knoop_info("broker %s listening on %s (journal %s, %zu certificates, %zu policy rules); "
+               "self-check: unknown keys are refused", opts->id, opts->listen, opts->data,
+               knoop_trust_size(self->trust), knoop_policy_rules(self->policy));
+    return self;
+
+fail:
+    knoop_broker_destroy(&self);
+    return NULL;
+}
+
+void knoop_broker_destroy(knoop_broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    knoop_broker_t *self = *self_p;
+    while (self->sessions)
+        broker_session_drop(self, self->sessions, "broker stopping");
+    zsock_destroy(&self->router);
+    zactor_destroy(&self->zap);
+    for (size_t i = 0; i < self->nbatch; i++)
+        knoop_msg_clear(&self->batch[i]);
+    free(self->batch);
+    free(self->batch_rid);
+    free(self->batch_rid_len);
+    free(self->batch_res);
+    knoop_journal_destroy(&self->journal);
+    knoop_policy_destroy(&self->policy);
+    knoop_trust_destroy(&self->trust);
+    knoop_key_destroy(&self->key);
+    knoop_buf_free(&self->rid);
+    knoop_buf_free(&self->data);
+    knoop_buf_free(&self->out);
+    free(self->id);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- the loop ---- */
+
+/* Is `user`, authenticated at handshake, still trusted now? A key revoked
+ * (cert removed) or expired while connected stops being served. */
+static bool s_still_trusted(knoop_broker_t *self, const char *user)
+{
+    const knoop_cert_t *c = knoop_trust_by_id(self->trust, user);
+    return c && knoop_cert_check_time(c, (int64_t) time(NULL)) == KNOOP_OK;
+}
+
+static void s_dispatch(knoop_broker_t *self, const char *user)
+{
+    const uint8_t *rid = self->rid.data;
+    size_t rid_len = self->rid.len;
+    session_t *s = broker_session_find(self, rid, rid_len);
+    if (!s_still_trusted(self, user)) {
+        broker_send_error(self, s, rid, rid_len, KNOOP_WERR_UNKNOWN, 0, 0, true,
+                          "key of '%s' is no longer trusted (revoked or expired)", user);
+        if (s)
+            broker_session_drop(self, s, "key revoked");
+        return;
+    }
+    knoop_frame_t f;
+    int rc = knoop_frame_decode(&f, self->data.data, self->data.len);
+    if (rc) {
+        self->frames_bad++;
+        if (rc == KNOOP_EVERSION)
+            broker_send_error(self, s, rid, rid_len, KNOOP_WERR_VERSION, 0, 0, true,
+                              "protocol version %u not supported; this broker speaks %d",
+                              f.version, KNOOP_WIRE_VERSION);
+        else
+            broker_send_error(self, s, rid, rid_len,
+                              rc == KNOOP_ETOOBIG ? KNOOP_WERR_TOO_BIG : KNOOP_WERR_MALFORMED,
+                              0, 0, false, "frame from %s (%zu bytes) refused: %s", user,
+                              self->data.len, knoop_strerror(rc));
+        if (s && rc == KNOOP_EVERSION)
+            broker_session_drop(self, s, "protocol version mismatch");
+        return;
+    }
+    if (s && strcmp(s->partner, user) != 0) {
+        /* Cannot happen with one key per connection; guard anyway. */
+        knoop_frame_clear(&f);
+        broker_session_drop(self, s, "identity changed on the connection");
+        return;
+    }
+    if (s)
+        s->last_heard = knoop_now_ms();
+    switch (f.kind) {
+    case KNOOP_FRAME_HELLO:
+        handle_hello(self, rid, rid_len, user, &f);
+        break;
+    case KNOOP_FRAME_PUBLISH:
+        if (s)
+            handle_publish(self, s, &f);
+        break;
+    case KNOOP_FRAME_ACK:
+        if (s)
+            handle_ack(self, s, &f);
+        break;
+    case KNOOP_FRAME_CREDIT:
+        if (s)
+            handle_credit(self, s, &f);
+        break;
+    case KNOOP_FRAME_HEARTBEAT:
+        break;
+    case KNOOP_FRAME_ERROR:
+        if (s)
+            knoop_warn("%s reports: %s: %s", s->partner, knoop_wire_err_name(f.u.error.code),
+                       f.u.error.reason);
+        break;
+    default:
+        if (s)
+            broker_send_error(self, s, rid, rid_len, KNOOP_WERR_PROTOCOL, 0, 0, false,
+                              "frame kind %d is not for a broker", f.kind);
+        break;
+    }
+    if (!s && f.kind != KNOOP_FRAME_HELLO && f.kind != KNOOP_FRAME_HEARTBEAT)
+        broker_send_error(self, NULL, rid, rid_len, KNOOP_WERR_PROTOCOL, 0, 0, true,
+                          "%s: HELLO first (no session on this connection)", user);
+    knoop_frame_clear(&f);
+}
+
+static void s_housekeeping(knoop_broker_t *self)
+{
+    uint64_t now = knoop_now_ms();
+    if (now - self->last_housekeeping < 200)
+        return;
+    self->last_housekeeping = now;
+    if (s_trust_changed(self) && s_load_trust(self) == KNOOP_OK)
+        knoop_info("broker: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
+    session_t *next;
+    for (session_t *s = self->sessions; s; s = next) {
+        next = s->next;
+        if (!s_still_trusted(self, s->partner)) {
+            broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_UNKNOWN, 0, 0, true,
+                              "key of '%s' is no longer trusted (revoked or expired)", s->partner);
+            broker_session_drop(self, s, "key revoked");
+            continue;
+        }
+        if (now - s->last_heard > (uint64_t) self->opts.timeout_ms) {
+            broker_session_drop(self, s, "silent too long (heartbeat timeout)");
+            continue;
+        }
+        if (now - s->last_sent >= (uint64_t) self->opts.heartbeat_ms) {
+            knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT };
+            f.u.heartbeat.time_ms = now;
+            if (broker_send(self, s, &f) == KNOOP_ENOTFOUND)
+                broker_session_drop(self, s, "connection gone");
+        }
+    }
+}
+
+int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
+{
+    zpoller_t *poller = zpoller_new(self->router, NULL);
+    while (!*stop) {
+        /* Wait for input unless deliveries are still pending. */
+        bool busy = false;
+        for (session_t *s = self->sessions; s && !busy; s = s->next)
+            busy = s->inflight < s->window &&
+                   (!s->live || s->log_pos < knoop_journal_next_pos(self->journal));
+        zpoller_wait(poller, busy ? 0 : 100);
+
+        /* 1. Read everything ready (bounded), building one batch. */
+        for (int i = 0; i < MAX_FRAMES_PER_PASS && self->nbatch < MAX_BATCH; i++) {
+            char user[KNOOP_ID_MAX + 1];
+            int rc = knoop_link_recv(self->router, &self->rid, user, &self->data);
+            if (rc == KNOOP_ENOTFOUND)
+                break;
+            self->frames_in++;
+            if (rc) {
+                self->frames_bad++;
+                knoop_warn("broker: dropped a message that is not [routing id, frame]: %s",
+                           knoop_strerror(rc));
+                continue;
+            }
+            s_dispatch(self, user);
+        }
+        /* 2. One durable commit for the batch, then the ACKs. */
+        if (self->nbatch)
+            handle_publish_commit(self);
+        /* 3. Deliveries within each node's window. */
+        session_t *next;
+        for (session_t *s = self->sessions; s; s = next) {
+            next = s->next;
+            send_deliver(self, s);
+        }
+        s_housekeeping(self);
+    }
+    if (self->nbatch)
+        handle_publish_commit(self);
+    zpoller_destroy(&poller);
+    knoop_info("broker %s stopping: %llu frames in, %llu bad, %llu envelopes refused, "
+               "%llu commits", self->id, (unsigned long long) self->frames_in,
+               (unsigned long long) self->frames_bad, (unsigned long long) self->envelopes_refused,
+               (unsigned long long) self->commits);
+    return 0;
+}

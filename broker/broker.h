@@ -1,0 +1,130 @@
+/*
+ * broker.h — knoop-broker internals: the broker object, its sessions (one
+ * per connected node), and the steps of the protocol, one file each:
+ *
+ *   broker.c          the event loop: read everything ready, commit the
+ *                     journal once, then acks and deliveries (group commit)
+ *   handle_hello.c    HELLO: identity, policy on subscriptions, WELCOME, plan
+ *                     the catch-up
+ *   handle_publish.c  PUBLISH: the per-envelope checks, the batch commit, ACKs
+ *   handle_ack.c      ACK, CREDIT, HEARTBEAT from a node
+ *   send_deliver.c    catch-up and live delivery within each node's window
+ *
+ * One thread. No global state: everything hangs off knoop_broker_t.
+ */
+#ifndef KNOOP_BROKER_H
+#define KNOOP_BROKER_H
+
+#include <czmq.h>
+
+#include "journal.h"
+#include "keys.h"
+#include "link.h"
+#include "msg.h"
+#include "policy.h"
+#include "topic.h"
+#include "u64map.h"
+#include "wire.h"
+
+typedef struct {
+    const char *id;
+    const char *listen;
+    const char *data;
+    const char *key_file;
+    const char *trust_dir;
+    const char *policy_file;
+    int         heartbeat_ms;     /* interval of heartbeats to idle nodes */
+    int         timeout_ms;       /* a node silent this long is gone */
+    int         handshake_ms;
+    unsigned    journal_flags;    /* e.g. KNOOP_JOURNAL_RELAXED for benchmarks */
+    size_t      map_max;
+} knoop_broker_opts_t;
+
+typedef struct knoop_broker_t knoop_broker_t;
+
+/* Start: load key, trust store, policy; open the journal; start ZAP, bind,
+ * self-check. NULL on any failure, logged with its cause. */
+knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts);
+/* Run until *stop becomes true (set from a signal handler); finishes the
+ * open batch first. Returns 0. */
+int  knoop_broker_run(knoop_broker_t *self, volatile int *stop);
+void knoop_broker_destroy(knoop_broker_t **self_p);
+
+/* ---- internals shared by the broker's files ---- */
+
+typedef struct {
+    uint64_t stream;
+    uint64_t next;         /* next seq to send */
+    uint64_t to;           /* last seq to send */
+    int      prio;
+} plan_entry_t;
+
+typedef struct session {
+    uint8_t   rid[256];
+    size_t    rid_len;
+    char      partner[KNOOP_ID_MAX + 1];
+    char      role[KNOOP_ROLE_MAX + 1];
+    char    **subs;         /* accepted subscriptions */
+    size_t    nsubs;
+    uint64_t  last_heard;
+    uint64_t  last_sent;
+    /* downstream window */
+    uint64_t  window;       /* messages in flight allowed */
+    uint64_t  inflight;
+    uint64_t  last_ack;     /* when the node last acknowledged deliveries */
+    knoop_u64map_t acked;   /* stream -> highest seq the node has acked / had */
+    knoop_u64map_t allow;   /* stream -> 1 deliver, 2 do not */
+    /* catch-up, then live */
+    plan_entry_t *plan;
+    size_t    nplan, iplan;
+    bool      live;
+    uint64_t  catchup_msgs, catchup_start;
+    uint64_t  log_pos;
+    /* counters */
+    uint64_t  published, delivered, refused;
+    struct session *next;
+} session_t;
+
+struct knoop_broker_t {
+    knoop_broker_opts_t opts;
+    char            *id;
+    knoop_key_t     *key;
+    knoop_trust_t   *trust;
+    struct timespec  trust_mtime;
+    knoop_policy_t  *policy;
+    knoop_journal_t *journal;
+    zactor_t        *zap;
+    zsock_t         *router;
+    session_t       *sessions;
+    /* the batch being built in this loop pass */
+    knoop_msg_t     *batch;
+    uint8_t        (*batch_rid)[256];
+    size_t          *batch_rid_len;
+    int             *batch_res;
+    size_t           nbatch, batch_cap;
+    /* scratch */
+    knoop_buf_t      rid, data, out;
+    uint64_t         last_housekeeping;
+    /* counters for status and logs */
+    uint64_t         frames_in, frames_bad, envelopes_refused, commits;
+};
+
+session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len);
+void       broker_session_drop(knoop_broker_t *self, session_t *s, const char *why);
+/* Encode and send a frame to a session; drops the session when it is gone. */
+int        broker_send(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
+/* Send an ERROR frame. */
+void       broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *rid,
+                             size_t rid_len, knoop_wire_err_t code, uint64_t stream,
+                             uint64_t seq, bool fatal, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
+
+void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
+                  const char *user, const knoop_frame_t *f);
+void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
+void handle_publish_commit(knoop_broker_t *self);
+void handle_ack(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
+void handle_credit(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
+void send_deliver(knoop_broker_t *self, session_t *s);
+
+#endif

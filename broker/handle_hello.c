@@ -1,0 +1,209 @@
+/* handle_hello.c — HELLO: check who it is, apply the policy to its
+ * subscriptions, answer WELCOME, and plan the catch-up: everything the node
+ * lacks on what it may read and of its own streams, FLASH first. */
+#include "broker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_WINDOW 1024
+#define MAX_WINDOW     65536
+#define PUBLISH_WINDOW 4096
+
+typedef struct {
+    knoop_u64map_t hwm;      /* stream -> node's hwm */
+    const knoop_frame_t *f;
+} node_vector_t;
+
+static bool s_matches_any(char **subs, size_t n, const char *topic)
+{
+    for (size_t i = 0; i < n; i++)
+        if (knoop_topic_match(subs[i], topic))
+            return true;
+    return false;
+}
+
+/* Priority class of a stream's missing range: the higher of its first
+ * missing message's and its latest message's priority. Topics are in practice
+ * uniform in priority; the two reads keep planning cheap for long ranges. */
+static int s_stream_prio(knoop_broker_t *self, uint64_t stream, uint64_t from, uint64_t to)
+{
+    int prio = 0;
+    uint64_t seqs[2] = { from, to };
+    knoop_buf_t buf = { 0 };
+    for (int i = 0; i < 2; i++) {
+        buf.len = 0;
+        if (knoop_journal_get(self->journal, stream, seqs[i], &buf) != KNOOP_OK)
+            continue;
+        knoop_msg_t m;
+        if (knoop_msg_parse(&m, buf.data, buf.len) == KNOOP_OK) {
+            if ((int) m.b.priority > prio)
+                prio = (int) m.b.priority;
+            knoop_msg_clear(&m);
+        }
+    }
+    knoop_buf_free(&buf);
+    return prio;
+}
+
+static int s_plan_cmp(const void *a, const void *b)
+{
+    const plan_entry_t *x = a, *y = b;
+    if (x->prio != y->prio)
+        return y->prio - x->prio;            /* FLASH (2) first */
+    return x->stream < y->stream ? -1 : x->stream > y->stream;
+}
+
+/* True when the node's head at its hwm is not our chain at that seq. */
+static bool s_forked(knoop_broker_t *self, const knoop_stream_info_t *row, uint64_t node_hwm,
+                     const uint8_t *node_head)
+{
+    if (node_hwm == 0 || node_hwm > row->hwm)
+        return false;
+    if (node_hwm == row->hwm)
+        return memcmp(row->head, node_head, KNOOP_HASH_LEN) != 0;
+    knoop_buf_t buf = { 0 };
+    bool forked = false;
+    if (knoop_journal_get(self->journal, row->stream, node_hwm, &buf) == KNOOP_OK) {
+        knoop_msg_t m;
+        if (knoop_msg_parse(&m, buf.data, buf.len) == KNOOP_OK) {
+            forked = memcmp(m.chain, node_head, KNOOP_HASH_LEN) != 0;
+            knoop_msg_clear(&m);
+        }
+    }
+    knoop_buf_free(&buf);
+    return forked;
+}
+
+void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
+                  const char *user, const knoop_frame_t *f)
+{
+    session_t *old = broker_session_find(self, rid, rid_len);
+    if (old)
+        broker_session_drop(self, old, "new HELLO on the same connection");
+    if (strcmp(f->u.hello.partner, user) != 0) {
+        broker_send_error(self, NULL, rid, rid_len, KNOOP_WERR_IDENTITY, 0, 0, true,
+                          "HELLO says '%s' but the key is %s's", f->u.hello.partner, user);
+        return;
+    }
+    if (f->u.hello.peer) {
+        broker_send_error(self, NULL, rid, rid_len, KNOOP_WERR_PROTOCOL, 0, 0, true,
+                          "%s: broker peering is not enabled on %s", user, self->id);
+        return;
+    }
+    const knoop_cert_t *cert = knoop_trust_by_id(self->trust, user);
+    session_t *s = calloc(1, sizeof *s);
+    if (!s || !cert)
+        return free(s);
+    memcpy(s->rid, rid, rid_len);
+    s->rid_len = rid_len;
+    snprintf(s->partner, sizeof s->partner, "%s", user);
+    snprintf(s->role, sizeof s->role, "%s", cert->role);
+    s->last_heard = s->last_sent = knoop_now_ms();
+    s->window = f->u.hello.credit_msgs ? f->u.hello.credit_msgs : DEFAULT_WINDOW;
+    if (s->window > MAX_WINDOW)
+        s->window = MAX_WINDOW;
+
+    /* Subscriptions through the policy. */
+    size_t nsubs = f->u.hello.nsubs;
+    s->subs = calloc(nsubs ? nsubs : 1, sizeof *s->subs);
+    knoop_wire_refusal_t *refused = calloc(nsubs ? nsubs : 1, sizeof *refused);
+    char (*reasons)[400] = calloc(nsubs ? nsubs : 1, sizeof *reasons);
+    size_t nrefused = 0;
+    for (size_t i = 0; i < nsubs; i++) {
+        const char *p = f->u.hello.subs[i];
+        if (knoop_policy_check_subscription(self->policy, s->partner, s->role, p, reasons[nrefused],
+                                            sizeof reasons[nrefused]) == KNOOP_OK) {
+            s->subs[s->nsubs++] = strdup(p);
+        } else {
+            refused[nrefused].pattern = p;
+            refused[nrefused].reason = reasons[nrefused];
+            knoop_warn("refused subscription of %s: %s", s->partner, reasons[nrefused]);
+            nrefused++;
+        }
+    }
+
+    /* The node's vector. */
+    node_vector_t nv = { .f = f };
+    for (size_t i = 0; i < f->u.hello.nvector; i++)
+        knoop_u64map_put(&nv.hwm, f->u.hello.vector[i].stream, i);
+
+    /* Plan: every stream it may read on its subscriptions, and its own. */
+    knoop_stream_info_t *rows = NULL;
+    size_t nrows = 0;
+    knoop_journal_vector(self->journal, NULL, &rows, &nrows);
+    s->plan = calloc(nrows ? nrows : 1, sizeof *s->plan);
+    knoop_wire_pos_t *own = calloc(nrows ? nrows : 1, sizeof *own);
+    size_t nown = 0;
+    uint64_t planned = 0;
+    for (size_t i = 0; i < nrows; i++) {
+        const knoop_stream_info_t *r = &rows[i];
+        bool mine = strcmp(r->origin, s->partner) == 0;
+        if (mine) {
+            knoop_wire_pos_t *o = &own[nown++];
+            o->stream = r->stream;
+            o->origin = r->origin;
+            o->topic = r->topic;
+            o->epoch = r->epoch;
+            o->hwm = r->hwm;
+            memcpy(o->head, r->head, KNOOP_HASH_LEN);
+        }
+        bool wanted = mine || (s_matches_any(s->subs, s->nsubs, r->topic) &&
+                               knoop_policy_may_read(self->policy, s->partner, s->role, r->topic));
+        knoop_u64map_put(&s->allow, r->stream, wanted && !mine ? 1 : 2);
+        if (!wanted)
+            continue;
+        uint64_t idx, node_hwm = 0;
+        const uint8_t *node_head = NULL;
+        if (knoop_u64map_get(&nv.hwm, r->stream, &idx)) {
+            node_hwm = f->u.hello.vector[idx].hwm;
+            node_head = f->u.hello.vector[idx].head;
+        }
+        if (s_forked(self, r, node_hwm, node_head)) {
+            broker_send_error(self, s, rid, rid_len, KNOOP_WERR_FORK, r->stream, node_hwm, false,
+                              "fork: %s holds a different message at %s %s seq %llu than %s",
+                              s->partner, r->origin, r->topic, (unsigned long long) node_hwm,
+                              self->id);
+            continue;
+        }
+        knoop_u64map_put(&s->acked, r->stream, node_hwm);
+        if (r->max_seq > node_hwm) {
+            plan_entry_t *e = &s->plan[s->nplan++];
+            e->stream = r->stream;
+            e->next = node_hwm + 1;
+            e->to = r->max_seq;
+            e->prio = s_stream_prio(self, r->stream, e->next, e->to);
+            planned += e->to - node_hwm;
+        }
+    }
+    qsort(s->plan, s->nplan, sizeof *s->plan, s_plan_cmp);
+    s->log_pos = knoop_journal_next_pos(self->journal);
+    s->catchup_start = knoop_now_ms();
+
+    knoop_frame_t w = { .kind = KNOOP_FRAME_WELCOME };
+    w.u.welcome.broker = self->id;
+    w.u.welcome.accepted = (const char *const *) s->subs;
+    w.u.welcome.naccepted = s->nsubs;
+    w.u.welcome.refused = refused;
+    w.u.welcome.nrefused = nrefused;
+    w.u.welcome.own = own;
+    w.u.welcome.nown = nown;
+    w.u.welcome.heartbeat_ms = (uint32_t) self->opts.heartbeat_ms;
+    w.u.welcome.credit_msgs = PUBLISH_WINDOW;
+    w.u.welcome.credit_bytes = 64u << 20;
+    s->next = self->sessions;
+    self->sessions = s;
+    int rc = broker_send(self, s, &w);
+    knoop_info("%s connected (%s%s): %zu subscriptions accepted, %zu refused; catch-up: "
+               "%zu streams, %llu messages", s->partner, s->role,
+               f->u.hello.software ? "" : "", s->nsubs, nrefused, s->nplan,
+               (unsigned long long) planned);
+    free(own);
+    free(rows);
+    free(refused);
+    free(reasons);
+    knoop_u64map_clear(&nv.hwm);
+    if (rc == KNOOP_ENOTFOUND)
+        broker_session_drop(self, s, "connection gone");
+}

@@ -1,0 +1,178 @@
+/* handle_publish.c — PUBLISH: check each envelope where it enters (parse,
+ * origin is the authenticated partner, policy allows the topic), collect the
+ * good ones into the loop pass's batch, commit the batch durably in one
+ * transaction, then ACK each stream cumulatively. The journal checks chain
+ * links and head signatures; what it refuses is reported to the sender. */
+#include "broker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int s_batch_reserve(knoop_broker_t *self)
+{
+    if (self->nbatch < self->batch_cap)
+        return KNOOP_OK;
+    size_t cap = self->batch_cap ? self->batch_cap * 2 : 1024;
+    knoop_msg_t *b = realloc(self->batch, cap * sizeof *b);
+    if (!b)
+        return KNOOP_ENOMEM;
+    self->batch = b;
+    uint8_t (*r)[256] = realloc(self->batch_rid, cap * sizeof *r);
+    if (!r)
+        return KNOOP_ENOMEM;
+    self->batch_rid = r;
+    size_t *rl = realloc(self->batch_rid_len, cap * sizeof *rl);
+    if (!rl)
+        return KNOOP_ENOMEM;
+    self->batch_rid_len = rl;
+    int *res = realloc(self->batch_res, cap * sizeof *res);
+    if (!res)
+        return KNOOP_ENOMEM;
+    self->batch_res = res;
+    self->batch_cap = cap;
+    return KNOOP_OK;
+}
+
+void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
+{
+    for (size_t i = 0; i < f->u.batch.n; i++) {
+        const knoop_bytes_t *e = &f->u.batch.envs[i];
+        if (s_batch_reserve(self) != KNOOP_OK) {
+            broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_FULL, 0, 0, false,
+                              "broker out of memory; retry later");
+            return;
+        }
+        knoop_msg_t *m = &self->batch[self->nbatch];
+        int rc = knoop_msg_parse(m, e->data, e->len);
+        if (rc) {
+            self->envelopes_refused++;
+            broker_send_error(self, s, s->rid, s->rid_len,
+                              rc == KNOOP_ETOOBIG ? KNOOP_WERR_TOO_BIG : KNOOP_WERR_MALFORMED,
+                              0, 0, false, "envelope %zu of a batch from %s refused: %s", i,
+                              s->partner, knoop_strerror(rc));
+            continue;
+        }
+        if (strcmp(m->b.origin, s->partner) != 0) {
+            self->envelopes_refused++;
+            broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_IDENTITY, m->stream,
+                              m->b.seq, false,
+                              "identity: %s may not publish as '%s' (origin must be the sender)",
+                              s->partner, m->b.origin);
+            knoop_msg_clear(m);
+            continue;
+        }
+        if (!knoop_policy_may_publish(self->policy, s->partner, s->role, m->b.topic)) {
+            char reason[400];
+            knoop_policy_explain_publish(self->policy, s->partner, s->role, m->b.topic, reason,
+                                         sizeof reason);
+            self->envelopes_refused++;
+            broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_POLICY, m->stream,
+                              m->b.seq, false, "%s", reason);
+            knoop_msg_clear(m);
+            continue;
+        }
+        memcpy(self->batch_rid[self->nbatch], s->rid, s->rid_len);
+        self->batch_rid_len[self->nbatch] = s->rid_len;
+        self->nbatch++;
+    }
+}
+
+static knoop_wire_err_t s_wire_code(int rc)
+{
+    switch (rc) {
+    case KNOOP_ECHAIN:     return KNOOP_WERR_CHAIN;
+    case KNOOP_ESIG:       return KNOOP_WERR_SIGNATURE;
+    case KNOOP_EFORK:      return KNOOP_WERR_FORK;
+    case KNOOP_EUNKNOWN:   return KNOOP_WERR_UNKNOWN;
+    case KNOOP_EFULL:      return KNOOP_WERR_FULL;
+    default:               return KNOOP_WERR_MALFORMED;
+    }
+}
+
+/* ACK every stream a session published on in this batch, at the stream's
+ * contiguous hwm now stored. */
+static void s_ack_session(knoop_broker_t *self, session_t *s)
+{
+    knoop_u64map_t seen = { 0 };
+    knoop_wire_ack_t *acks = NULL;
+    size_t nacks = 0, cap = 0;
+    for (size_t i = 0; i < self->nbatch; i++) {
+        if (self->batch_rid_len[i] != s->rid_len ||
+            memcmp(self->batch_rid[i], s->rid, s->rid_len) != 0)
+            continue;
+        int r = self->batch_res[i];
+        if (r != KNOOP_OK && r != KNOOP_EDUPLICATE)
+            continue;
+        s->published++;
+        uint64_t stream = self->batch[i].stream;
+        if (knoop_u64map_get(&seen, stream, NULL))
+            continue;
+        knoop_u64map_put(&seen, stream, 1);
+        knoop_stream_info_t info;
+        if (knoop_journal_stream(self->journal, stream, &info) != KNOOP_OK || info.hwm == 0)
+            continue;
+        if (nacks == cap) {
+            cap = cap ? cap * 2 : 16;
+            knoop_wire_ack_t *na = realloc(acks, cap * sizeof *na);
+            if (!na)
+                break;
+            acks = na;
+        }
+        acks[nacks].stream = stream;
+        acks[nacks].seq = info.hwm;
+        nacks++;
+    }
+    if (nacks) {
+        knoop_frame_t f = { .kind = KNOOP_FRAME_ACK };
+        f.u.ack.acks = acks;
+        f.u.ack.n = nacks;
+        broker_send(self, s, &f);
+    }
+    free(acks);
+    knoop_u64map_clear(&seen);
+}
+
+void handle_publish_commit(knoop_broker_t *self)
+{
+    const knoop_msg_t **ptrs = malloc(self->nbatch * sizeof *ptrs);
+    int rc = ptrs ? KNOOP_OK : KNOOP_ENOMEM;
+    if (ptrs) {
+        for (size_t i = 0; i < self->nbatch; i++)
+            ptrs[i] = &self->batch[i];
+        rc = knoop_journal_append(self->journal, ptrs, self->nbatch, self->batch_res);
+        free(ptrs);
+    }
+    if (rc == KNOOP_OK) {
+        self->commits++;
+        for (size_t i = 0; i < self->nbatch; i++) {
+            int r = self->batch_res[i];
+            if (r == KNOOP_OK || r == KNOOP_EDUPLICATE || self->batch_rid_len[i] == 0)
+                continue;
+            self->envelopes_refused++;
+            session_t *s = broker_session_find(self, self->batch_rid[i], self->batch_rid_len[i]);
+            const knoop_msg_t *m = &self->batch[i];
+            broker_send_error(self, s, self->batch_rid[i], self->batch_rid_len[i],
+                              s_wire_code(r), m->stream, m->b.seq, false,
+                              "%s on %s seq %llu refused: %s", m->b.origin, m->b.topic,
+                              (unsigned long long) m->b.seq, knoop_strerror(r));
+        }
+        for (session_t *s = self->sessions; s; s = s->next)
+            s_ack_session(self, s);
+    } else {
+        /* Nothing of the batch is stored: no ACKs; the nodes keep the
+         * messages and send them again. Tell each sender once. */
+        knoop_error("broker: batch of %zu not stored: %s", self->nbatch, knoop_strerror(rc));
+        for (session_t *s = self->sessions; s; s = s->next)
+            for (size_t i = 0; i < self->nbatch; i++)
+                if (self->batch_rid_len[i] == s->rid_len &&
+                    memcmp(self->batch_rid[i], s->rid, s->rid_len) == 0) {
+                    broker_send_error(self, s, s->rid, s->rid_len, s_wire_code(rc), 0, 0, false,
+                                      "broker %s could not store your messages: %s; "
+                                      "they stay in your outbox", self->id, knoop_strerror(rc));
+                    break;
+                }
+    }
+    for (size_t i = 0; i < self->nbatch; i++)
+        knoop_msg_clear(&self->batch[i]);
+    self->nbatch = 0;
+}

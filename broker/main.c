@@ -1,0 +1,94 @@
+/* main.c — knoop-broker: options, signals, run. */
+#include "broker.h"
+#include "config.h"
+#include "crypto.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static volatile int s_stop;
+
+static void s_on_signal(int sig)
+{
+    s_stop = 1;
+}
+
+static const knoop_opt_spec_t s_spec[] = {
+    { "id", KNOOP_OPT_STRING, NULL, "ID", "this broker's partner id (role broker in the trust store)", true },
+    { "listen", KNOOP_OPT_STRING, NULL, "ENDPOINT", "where nodes connect, e.g. tcp://0.0.0.0:7400", true },
+    { "data", KNOOP_OPT_STRING, NULL, "DIR", "journal directory (created if missing)", true },
+    { "key", KNOOP_OPT_STRING, NULL, "FILE", "this broker's identity key (ID.key, mode 0600)", true },
+    { "trust", KNOOP_OPT_STRING, NULL, "DIR", "trust store: directory of partner certificates; "
+      "reloaded when it changes (remove a cert to revoke)", true },
+    { "policy", KNOOP_OPT_STRING, NULL, "FILE", "access policy (WHO publish|subscribe PATTERN)", true },
+    { "heartbeat-ms", KNOOP_OPT_INT, "1000", "MS", "heartbeat interval towards idle nodes", false },
+    { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "a node silent this long is disconnected", false },
+    { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
+    { "relaxed-durability", KNOOP_OPT_BOOL, "false", NULL,
+      "do not fsync journal commits (benchmarks only: a power loss can lose acknowledged messages)", false },
+    { NULL },
+};
+
+int main(int argc, char **argv)
+{
+    if (knoop_crypto_init() != KNOOP_OK) {
+        fprintf(stderr, "knoop-broker: cannot initialise libsodium\n");
+        return 2;
+    }
+    knoop_config_t *cfg = NULL;
+    bool help = false;
+    char err[512];
+    int rc = knoop_config_parse("knoop-broker", "broker",
+        "the KCR2 broker of knooppunt",
+        "Accepts CurveZMQ connections from partner nodes whose keys are in the trust\n"
+        "store, checks every message (the sender is its origin, the policy allows the\n"
+        "topic, the chain links, the head signature verifies), stores it durably in its\n"
+        "LMDB journal, acknowledges it, and delivers it to every connected node that\n"
+        "subscribed and may read it. A node that reconnects gets everything it missed,\n"
+        "FLASH first. SIGTERM or SIGINT: the open batch is committed, then it exits 0.",
+        s_spec, argc, argv, &cfg, &help, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    if (help) {
+        knoop_config_destroy(&cfg);
+        return 0;
+    }
+    knoop_log_level_t level;
+    if (knoop_log_parse_level(knoop_config_str(cfg, "log-level"), &level) != KNOOP_OK) {
+        fprintf(stderr, "knoop-broker: --log-level: use error, warn, info or debug\n");
+        knoop_config_destroy(&cfg);
+        return 2;
+    }
+    knoop_log_set_level(level);
+
+    knoop_broker_opts_t o = {
+        .id = knoop_config_str(cfg, "id"),
+        .listen = knoop_config_str(cfg, "listen"),
+        .data = knoop_config_str(cfg, "data"),
+        .key_file = knoop_config_str(cfg, "key"),
+        .trust_dir = knoop_config_str(cfg, "trust"),
+        .policy_file = knoop_config_str(cfg, "policy"),
+        .heartbeat_ms = (int) knoop_config_int(cfg, "heartbeat-ms"),
+        .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),
+        .journal_flags = knoop_config_bool(cfg, "relaxed-durability") ? KNOOP_JOURNAL_RELAXED : 0,
+    };
+    /* czmq must not install its own SIGINT handler: ours finishes the batch. */
+    zsys_handler_set(NULL);
+    struct sigaction sa = { .sa_handler = s_on_signal };
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    knoop_broker_t *b = knoop_broker_new(&o);
+    if (!b) {
+        knoop_config_destroy(&cfg);
+        return 1;
+    }
+    knoop_broker_run(b, &s_stop);
+    knoop_broker_destroy(&b);
+    knoop_config_destroy(&cfg);
+    return 0;
+}

@@ -1,0 +1,409 @@
+/* link.c — CurveZMQ set-up, ZAP handler, self-check, framed I/O. See link.h. */
+#include "link.h"
+#include "crypto.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zmq.h>
+
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93     /* draft option in libzmq 4.3 */
+#endif
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+
+int knoop_link_curve_server(zsock_t *sock, const knoop_key_t *key, int handshake_ms)
+{
+    uint8_t pk[KNOOP_CURVE_LEN], sk[KNOOP_CURVE_LEN];
+    knoop_key_curve(key, pk, sk);
+    zsock_set_curve_server(sock, 1);
+    zsock_set_curve_publickey_bin(sock, pk);
+    zsock_set_curve_secretkey_bin(sock, sk);
+    knoop_wipe(sk, sizeof sk);
+    zsock_set_zap_domain(sock, KNOOP_ZAP_DOMAIN);
+    int one = 1;
+    if (zmq_setsockopt(zsock_resolve(sock), ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one) != 0) {
+        knoop_error("link: ZMQ_ZAP_ENFORCE_DOMAIN refused by libzmq: %s", zmq_strerror(errno));
+        return KNOOP_EIO;
+    }
+    zsock_set_maxmsgsize(sock, (int) KNOOP_FRAME_MAX);
+    zsock_set_handshake_ivl(sock, handshake_ms);
+    return zsock_curve_server(sock) == 1 ? KNOOP_OK : KNOOP_EIO;
+}
+
+int knoop_link_curve_client(zsock_t *sock, const knoop_key_t *key,
+                            const knoop_cert_t *server, int handshake_ms)
+{
+    uint8_t pk[KNOOP_CURVE_LEN], sk[KNOOP_CURVE_LEN];
+    knoop_key_curve(key, pk, sk);
+    zsock_set_curve_publickey_bin(sock, pk);
+    zsock_set_curve_secretkey_bin(sock, sk);
+    knoop_wipe(sk, sizeof sk);
+    zsock_set_curve_serverkey_bin(sock, server->curve_pk);
+    zsock_set_maxmsgsize(sock, (int) KNOOP_FRAME_MAX);
+    zsock_set_handshake_ivl(sock, handshake_ms);
+    return KNOOP_OK;
+}
+
+zsock_t *knoop_link_router(void)
+{
+    zsock_t *s = zsock_new(ZMQ_ROUTER);
+    if (!s)
+        return NULL;
+    zsock_set_router_mandatory(s, 1);
+    zsock_set_linger(s, 0);
+    zsock_set_sndhwm(s, 1000000);
+    zsock_set_rcvhwm(s, 1000000);
+    return s;
+}
+
+zsock_t *knoop_link_dealer(void)
+{
+    zsock_t *s = zsock_new(ZMQ_DEALER);
+    if (!s)
+        return NULL;
+    zsock_set_linger(s, 0);
+    zsock_set_sndhwm(s, 1000000);
+    zsock_set_rcvhwm(s, 1000000);
+    return s;
+}
+
+/* ---- ZAP handler ---- */
+
+typedef struct {
+    char          *dir;
+    knoop_trust_t *trust;
+    struct timespec mtime;
+    uint64_t       last_check;
+} zap_t;
+
+static bool s_dir_changed(zap_t *z)
+{
+    struct stat st;
+    if (stat(z->dir, &st) != 0)
+        return false;
+    bool changed = st.st_mtim.tv_sec != z->mtime.tv_sec || st.st_mtim.tv_nsec != z->mtime.tv_nsec;
+    z->mtime = st.st_mtim;
+    return changed;
+}
+
+static int s_zap_load(zap_t *z)
+{
+    knoop_trust_t *t = NULL;
+    /* Expired certificates are kept so that a refusal can say "expired"
+     * rather than "unknown"; the validity is checked at every handshake. */
+    int rc = knoop_trust_load(z->dir, KNOOP_TRUST_KEEP_EXPIRED, &t);
+    if (rc) {
+        knoop_error("zap: cannot load trust store %s: %s; keeping the previous one", z->dir,
+                    knoop_strerror(rc));
+        return rc;
+    }
+    if (z->trust)
+        knoop_info("zap: trust store %s reloaded: %zu certificates", z->dir, knoop_trust_size(t));
+    knoop_trust_destroy(&z->trust);
+    z->trust = t;
+    return KNOOP_OK;
+}
+
+static void s_zap_reply(zsock_t *handler, const char *req_id, const char *code,
+                        const char *text, const char *user)
+{
+    zmsg_t *rep = zmsg_new();
+    zmsg_addstr(rep, "1.0");
+    zmsg_addstr(rep, req_id);
+    zmsg_addstr(rep, code);
+    zmsg_addstr(rep, text);
+    zmsg_addstr(rep, user);
+    zmsg_addmem(rep, NULL, 0);
+    zmsg_send(&rep, handler);
+}
+
+static void s_zap_handle(zap_t *z, zsock_t *handler)
+{
+    zmsg_t *req = zmsg_recv(handler);
+    if (!req)
+        return;
+    char *version = zmsg_popstr(req), *req_id = zmsg_popstr(req),
+         *domain = zmsg_popstr(req), *address = zmsg_popstr(req),
+         *identity = zmsg_popstr(req), *mechanism = zmsg_popstr(req);
+    zframe_t *cred = zmsg_pop(req);
+    const char *code = "400", *text = "refused";
+    const char *user = "";
+    char fp[17] = "-";
+    if (!version || strcmp(version, "1.0") != 0 || !req_id) {
+        knoop_error("zap: malformed request");
+    } else if (!domain || strcmp(domain, KNOOP_ZAP_DOMAIN) != 0) {
+        text = "wrong ZAP domain";
+        knoop_warn("zap: refused connection from %s: ZAP domain '%s'", address ? address : "?",
+                   domain ? domain : "");
+    } else if (!mechanism || strcmp(mechanism, "CURVE") != 0 || !cred ||
+               zframe_size(cred) != KNOOP_CURVE_LEN) {
+        text = "CURVE required";
+        knoop_warn("zap: refused connection from %s: mechanism %s", address ? address : "?",
+                   mechanism ? mechanism : "?");
+    } else {
+        knoop_fingerprint(fp, zframe_data(cred), KNOOP_CURVE_LEN);
+        const knoop_cert_t *c = knoop_trust_by_curve(z->trust, zframe_data(cred));
+        if (!c) {
+            text = "unknown key";
+            knoop_warn("zap: refused unknown key %s from %s", fp, address);
+        } else if (knoop_cert_check_time(c, (int64_t) time(NULL)) != KNOOP_OK) {
+            char until[21];
+            knoop_time_format(until, c->valid_until);
+            text = "certificate not valid now";
+            knoop_warn("zap: refused %s (key %s) from %s: certificate valid until %s", c->id, fp,
+                       address, until);
+        } else {
+            code = "200";
+            text = "OK";
+            user = c->id;
+            knoop_debug("zap: accepted %s (key %s) from %s", c->id, fp, address);
+        }
+    }
+    if (req_id)
+        s_zap_reply(handler, req_id, code, text, user);
+    zstr_free(&version);
+    zstr_free(&req_id);
+    zstr_free(&domain);
+    zstr_free(&address);
+    zstr_free(&identity);
+    zstr_free(&mechanism);
+    zframe_destroy(&cred);
+    zmsg_destroy(&req);
+}
+
+static void s_zap_actor(zsock_t *pipe, void *args)
+{
+    zap_t z = { .dir = strdup((const char *) args) };
+    zsock_t *handler = zsock_new(ZMQ_REP);
+    if (!handler || zsock_bind(handler, ZAP_ENDPOINT) != 0 || !z.dir) {
+        knoop_error("zap: cannot bind %s (another ZAP handler in this process?)", ZAP_ENDPOINT);
+        zsock_destroy(&handler);
+        free(z.dir);
+        zsock_signal(pipe, 1);
+        return;
+    }
+    s_dir_changed(&z);
+    if (s_zap_load(&z) != KNOOP_OK) {
+        zsock_destroy(&handler);
+        free(z.dir);
+        zsock_signal(pipe, 1);
+        return;
+    }
+    zsock_signal(pipe, 0);
+    zpoller_t *poller = zpoller_new(pipe, handler, NULL);
+    for (;;) {
+        void *which = zpoller_wait(poller, 1000);
+        if (which == pipe) {
+            char *cmd = zstr_recv(pipe);
+            bool term = !cmd || strcmp(cmd, "$TERM") == 0;
+            if (cmd && strcmp(cmd, "RELOAD") == 0)
+                s_zap_load(&z);
+            zstr_free(&cmd);
+            if (term)
+                break;
+        } else if (which == handler) {
+            s_zap_handle(&z, handler);
+        } else if (zpoller_terminated(poller)) {
+            break;
+        }
+        /* Revocation is removing a cert file: the directory changes. */
+        uint64_t now = knoop_now_ms();
+        if (now - z.last_check >= 1000) {
+            z.last_check = now;
+            if (s_dir_changed(&z))
+                s_zap_load(&z);
+        }
+    }
+    zpoller_destroy(&poller);
+    zsock_destroy(&handler);
+    knoop_trust_destroy(&z.trust);
+    free(z.dir);
+}
+
+zactor_t *knoop_zap_new(const char *trust_dir)
+{
+    zactor_t *a = zactor_new(s_zap_actor, (void *) trust_dir);
+    /* zactor_new waits for the signal; a failed start sends 1. */
+    return a;
+}
+
+/* ---- self-check ---- */
+
+int knoop_link_self_check(zsock_t *server, const knoop_cert_t *server_cert, int timeout_ms)
+{
+    char *ep = zsock_last_endpoint(server);
+    if (!ep)
+        return KNOOP_EIO;
+    char target[512];
+    const char *port = strrchr(ep, ':');
+    if (strncmp(ep, "tcp://", 6) == 0 && port &&
+        (strstr(ep, "0.0.0.0") || strstr(ep, "://*") || strstr(ep, "[::]")))
+        snprintf(target, sizeof target, "tcp://127.0.0.1%s", port);
+    else
+        snprintf(target, sizeof target, "%s", ep);
+    zstr_free(&ep);
+
+    uint8_t pk[KNOOP_CURVE_LEN], sk[KNOOP_CURVE_LEN];
+    /* A random Curve25519 key pair: derive the public key from a random
+     * Ed25519 identity, as real partners do. */
+    uint8_t epk[KNOOP_PK_LEN], esk[KNOOP_SK_LEN], seed[KNOOP_SEED_LEN];
+    knoop_sign_keypair(epk, esk, seed);
+    knoop_curve_from_sign_pk(pk, epk);
+    knoop_curve_from_sign_sk(sk, esk);
+    knoop_wipe(esk, sizeof esk);
+    knoop_wipe(seed, sizeof seed);
+
+    void *ctx = zsys_init();
+    void *client = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(client, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(client, ZMQ_CURVE_SERVERKEY, server_cert->curve_pk, KNOOP_CURVE_LEN);
+    zmq_setsockopt(client, ZMQ_CURVE_PUBLICKEY, pk, KNOOP_CURVE_LEN);
+    zmq_setsockopt(client, ZMQ_CURVE_SECRETKEY, sk, KNOOP_CURVE_LEN);
+    knoop_wipe(sk, sizeof sk);
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof mon_ep, "inproc://knoop-selfcheck-%p", client);
+    zmq_socket_monitor(client, mon_ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
+    void *mon = zmq_socket(ctx, ZMQ_PAIR);
+    zmq_setsockopt(mon, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_connect(mon, mon_ep);
+    zmq_setsockopt(mon, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+    int rc = KNOOP_EIO;
+    if (zmq_connect(client, target) == 0) {
+        zmq_msg_t ev;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, mon, 0) >= 2) {
+            uint16_t id;
+            memcpy(&id, zmq_msg_data(&ev), 2);
+            rc = id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED ? KNOOP_EPERM : KNOOP_OK;
+            /* the second frame (endpoint) follows */
+            zmq_msg_recv(&ev, mon, ZMQ_DONTWAIT);
+        }
+        zmq_msg_close(&ev);
+    }
+    zmq_socket_monitor(client, NULL, 0);
+    zmq_close(mon);
+    zmq_close(client);
+    return rc;
+}
+
+/* ---- framed I/O ---- */
+
+static int s_recv_frame(void *sock, zmq_msg_t *msg, int flags)
+{
+    int n = zmq_msg_recv(msg, sock, flags);
+    if (n < 0)
+        return errno == EAGAIN ? KNOOP_ENOTFOUND : KNOOP_EIO;
+    return KNOOP_OK;
+}
+
+static void s_drain(void *sock)
+{
+    int more = 1;
+    size_t sz = sizeof more;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more)
+        if (zmq_msg_recv(&m, sock, 0) < 0)
+            break;
+    zmq_msg_close(&m);
+}
+
+/* [rid, data] from a ROUTER; the data frame stays in *m for metadata. */
+static int s_recv_pair(void *s, knoop_buf_t *rid, zmq_msg_t *m)
+{
+    int rc = s_recv_frame(s, m, ZMQ_DONTWAIT);
+    if (rc)
+        return rc;
+    rid->len = 0;
+    knoop_buf_append(rid, zmq_msg_data(m), zmq_msg_size(m));
+    if (!zmq_msg_more(m))
+        return KNOOP_EMALFORMED;
+    rc = s_recv_frame(s, m, 0);
+    if (rc)
+        return KNOOP_EMALFORMED;
+    if (zmq_msg_more(m)) {
+        s_drain(s);
+        return KNOOP_EMALFORMED;
+    }
+    return KNOOP_OK;
+}
+
+int knoop_link_recv_plain(zsock_t *router, knoop_buf_t *rid, knoop_buf_t *data)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    int rc = s_recv_pair(zsock_resolve(router), rid, &m);
+    if (rc == KNOOP_OK) {
+        data->len = 0;
+        rc = knoop_buf_append(data, zmq_msg_data(&m), zmq_msg_size(&m));
+    }
+    zmq_msg_close(&m);
+    return rc;
+}
+
+int knoop_link_recv(zsock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 1],
+                    knoop_buf_t *data)
+{
+    void *s = zsock_resolve(router);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    int rc = s_recv_pair(s, rid, &m);
+    if (rc) {
+        zmq_msg_close(&m);
+        return rc;
+    }
+    const char *uid = zmq_msg_gets(&m, "User-Id");
+    if (!uid || !*uid || strlen(uid) > KNOOP_ID_MAX) {
+        zmq_msg_close(&m);
+        return KNOOP_EUNKNOWN;
+    }
+    strcpy(user, uid);
+    data->len = 0;
+    rc = knoop_buf_append(data, zmq_msg_data(&m), zmq_msg_size(&m));
+    zmq_msg_close(&m);
+    return rc;
+}
+
+int knoop_link_send(zsock_t *router, const uint8_t *rid, size_t rid_len,
+                    const void *data, size_t len)
+{
+    void *s = zsock_resolve(router);
+    if (zmq_send(s, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return errno == EAGAIN ? KNOOP_EBUSY : errno == EHOSTUNREACH ? KNOOP_ENOTFOUND : KNOOP_EIO;
+    /* Once the first frame is queued the rest goes atomically. */
+    if (zmq_send(s, data, len, 0) < 0)
+        return KNOOP_EIO;
+    return KNOOP_OK;
+}
+
+int knoop_link_send_dealer(zsock_t *dealer, const void *data, size_t len)
+{
+    if (zmq_send(zsock_resolve(dealer), data, len, ZMQ_DONTWAIT) < 0)
+        return errno == EAGAIN ? KNOOP_EBUSY : KNOOP_EIO;
+    return KNOOP_OK;
+}
+
+int knoop_link_recv_dealer(zsock_t *dealer, knoop_buf_t *data)
+{
+    void *s = zsock_resolve(dealer);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    int rc = s_recv_frame(s, &m, ZMQ_DONTWAIT);
+    if (rc == KNOOP_OK) {
+        if (zmq_msg_more(&m)) {
+            s_drain(s);
+            rc = KNOOP_EMALFORMED;
+        } else {
+            data->len = 0;
+            rc = knoop_buf_append(data, zmq_msg_data(&m), zmq_msg_size(&m));
+        }
+    }
+    zmq_msg_close(&m);
+    return rc;
+}

@@ -1,0 +1,175 @@
+/* node.c — the node object and its event loop. See node.h. */
+#include "node.h"
+#include "crypto.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+own_stream_t *node_own_find(knoop_node_t *self, uint64_t stream)
+{
+    for (size_t i = 0; i < self->nown; i++)
+        if (self->own[i].stream == stream)
+            return &self->own[i];
+    return NULL;
+}
+
+void node_set_error(knoop_node_t *self, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(self->last_error, sizeof self->last_error, fmt, ap);
+    va_end(ap);
+}
+
+/* Every stream this partner published, in any epoch: what was not ACKed
+ * before a restart is sent again once a broker says what it holds. */
+static int s_load_own(knoop_node_t *self)
+{
+    knoop_stream_info_t *rows;
+    size_t n;
+    int rc = knoop_journal_vector(self->journal, NULL, &rows, &n);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(rows[i].origin, self->id) != 0)
+            continue;
+        if (self->nown == self->own_cap) {
+            size_t cap = self->own_cap ? self->own_cap * 2 : 16;
+            own_stream_t *no = realloc(self->own, cap * sizeof *no);
+            if (!no) {
+                free(rows);
+                return KNOOP_ENOMEM;
+            }
+            self->own = no;
+            self->own_cap = cap;
+        }
+        own_stream_t *o = &self->own[self->nown++];
+        memset(o, 0, sizeof *o);
+        o->stream = rows[i].stream;
+        snprintf(o->topic, sizeof o->topic, "%s", rows[i].topic);
+        o->epoch = rows[i].epoch;
+        o->hwm = rows[i].hwm;
+        memcpy(o->head, rows[i].head, KNOOP_HASH_LEN);
+    }
+    free(rows);
+    return KNOOP_OK;
+}
+
+knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
+{
+    knoop_node_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->opts = *opts;
+    if (self->opts.heartbeat_ms <= 0)
+        self->opts.heartbeat_ms = 1000;
+    if (self->opts.timeout_ms <= 0)
+        self->opts.timeout_ms = 5 * self->opts.heartbeat_ms;
+    self->id = strdup(opts->id);
+    self->next_sub_id = 1;
+
+    int rc = knoop_key_load(opts->key_file, &self->key);
+    if (rc) {
+        knoop_error("node: cannot load key %s: %s", opts->key_file, knoop_strerror(rc));
+        goto fail;
+    }
+    if (strcmp(knoop_key_id(self->key), opts->id) != 0) {
+        knoop_error("node: key %s belongs to '%s', not to '%s'", opts->key_file,
+                    knoop_key_id(self->key), opts->id);
+        goto fail;
+    }
+    rc = knoop_trust_load(opts->trust_dir, KNOOP_TRUST_KEEP_EXPIRED, &self->trust);
+    if (rc) {
+        knoop_error("node: cannot load trust store %s: %s", opts->trust_dir, knoop_strerror(rc));
+        goto fail;
+    }
+    const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
+    if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
+        knoop_error("node: the trust store %s has no certificate for '%s' matching its key",
+                    opts->trust_dir, opts->id);
+        goto fail;
+    }
+    knoop_journal_opts_t jo = { .path = opts->data, .partner = opts->id, .trust = self->trust,
+                                .flags = opts->journal_flags };
+    rc = knoop_journal_open(&jo, &self->journal);
+    if (rc) {
+        knoop_error("node: cannot open journal %s: %s", opts->data, knoop_strerror(rc));
+        goto fail;
+    }
+    do
+        knoop_random(&self->epoch, sizeof self->epoch);
+    while (self->epoch == 0);
+    knoop_hlc_init(&self->hlc, 0);
+    if (s_load_own(self) != KNOOP_OK)
+        goto fail;
+    if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK)
+        goto fail;
+    knoop_info("node %s started: journal %s, publishing epoch %016llx, %zu earlier own streams, "
+               "%zu broker(s), %zu subscription(s), API %s", self->id, opts->data,
+               (unsigned long long) self->epoch, self->nown, self->nbrokers, opts->nsubs,
+               self->api_ep);
+    return self;
+
+fail:
+    knoop_node_destroy(&self);
+    return NULL;
+}
+
+void knoop_node_destroy(knoop_node_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    knoop_node_t *self = *self_p;
+    node_link_close(self, "node stopping");
+    node_api_close(self);
+    for (size_t i = 0; i < self->npub; i++)
+        knoop_msg_clear(&self->pub_msgs[i]);
+    for (size_t i = 0; i < self->pub_cap; i++)
+        knoop_buf_free(&self->pub_bufs[i]);
+    free(self->pub_bufs);
+    free(self->pub_msgs);
+    free(self->pub_res);
+    free(self->reqs);
+    free(self->own);
+    free(self->brokers);
+    knoop_journal_destroy(&self->journal);
+    knoop_trust_destroy(&self->trust);
+    knoop_key_destroy(&self->key);
+    knoop_buf_free(&self->rid);
+    knoop_buf_free(&self->data);
+    knoop_buf_free(&self->out);
+    free(self->api_ep);
+    free(self->id);
+    free(self);
+    *self_p = NULL;
+}
+
+int knoop_node_run(knoop_node_t *self, volatile int *stop)
+{
+    while (!*stop) {
+        zmq_pollitem_t items[2] = {
+            { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 },
+            { self->dealer ? zsock_resolve(self->dealer) : NULL, 0, ZMQ_POLLIN, 0 },
+        };
+        int nitems = self->dealer ? 2 : 1;
+        long wait = self->journal_grew ? 0 : 50;
+        zmq_poll(items, nitems, wait);
+        self->journal_grew = false;
+
+        /* Read everything ready from apps and broker, commit once. */
+        node_api_read(self);
+        if (self->npub || self->nreqs)
+            node_api_publish_commit(self);
+        node_link_read(self);
+        node_link_step(self);
+        node_link_send_outbox(self);
+        node_api_pump(self);
+    }
+    if (self->npub || self->nreqs)
+        node_api_publish_commit(self);
+    knoop_info("node %s stopping", self->id);
+    return 0;
+}

@@ -1,0 +1,164 @@
+/*
+ * node.h — knoop-node internals: the partner's daemon.
+ *
+ *   node.c       the object, the event loop, publishing (seq, prev, head
+ *                signature per flushed batch, commit before the app's ACK)
+ *   node_link.c  the link to a broker: connect, HELLO/WELCOME, the outbox
+ *                (resent until ACKed, again after every reconnect), DELIVER
+ *                (commit, verify, ACK), heartbeats and failover
+ *   node_api.c   the local API for the partner's applications: publish,
+ *                subscribe (durable cursors, verified messages only), status,
+ *                beeld
+ *
+ * Publishing epoch: a node picks a fresh random epoch every time it starts,
+ * so its streams after a restart are new streams. A node whose journal was
+ * lost or restored from an old backup therefore can never publish a second,
+ * different message under a seq it used before, even while offline; what
+ * the mesh holds of its older streams comes back to it in the catch-up.
+ *
+ * One thread, no global state.
+ */
+#ifndef KNOOP_NODE_H
+#define KNOOP_NODE_H
+
+#include <czmq.h>
+
+#include "api.h"
+#include "hlc.h"
+#include "journal.h"
+#include "keys.h"
+#include "link.h"
+#include "msg.h"
+#include "topic.h"
+#include "u64map.h"
+#include "wire.h"
+
+typedef struct {
+    const char  *id;
+    const char  *data;
+    const char  *key_file;
+    const char  *trust_dir;
+    const char *const *brokers;   /* "ID@ENDPOINT" or "ENDPOINT" */
+    size_t       nbrokers;
+    const char *const *subs;
+    size_t       nsubs;
+    const char  *api;             /* NULL: ipc://DATA/api.sock */
+    int          heartbeat_ms;
+    int          timeout_ms;
+    unsigned     journal_flags;
+} knoop_node_opts_t;
+
+typedef struct knoop_node_t knoop_node_t;
+
+knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts);
+int  knoop_node_run(knoop_node_t *self, volatile int *stop);
+void knoop_node_destroy(knoop_node_t **self_p);
+
+/* ---- internals ---- */
+
+typedef struct {
+    uint64_t stream;
+    char     topic[KNOOP_TOPIC_MAX + 1];
+    uint64_t epoch;
+    uint64_t hwm;                    /* last seq stored locally */
+    uint8_t  head[KNOOP_HASH_LEN];
+    uint64_t acked;                  /* highest seq the broker has ACKed */
+    uint64_t sent;                   /* highest seq sent on this link */
+    bool     blocked;                /* the broker refused a message: stop */
+    char     blocked_reason[256];
+} own_stream_t;
+
+typedef enum { LINK_DOWN, LINK_HELLO, LINK_UP } link_state_t;
+
+typedef struct {
+    char         id[KNOOP_ID_MAX + 1];
+    char         endpoint[256];
+    knoop_cert_t cert;
+} broker_ref_t;
+
+typedef struct api_sub {
+    uint8_t   rid[256];
+    size_t    rid_len;
+    uint64_t  id;
+    char      pattern[KNOOP_TOPIC_MAX + 1];
+    char      durable[72];
+    uint32_t  status;
+    uint64_t  since_ms;
+    uint64_t  pos;                   /* next log position to look at */
+    uint64_t  acked;                 /* last position the app acknowledged */
+    uint64_t  sent;                  /* last position sent */
+    uint32_t  window;
+    bool      cursor_dirty;
+    struct api_sub *next;
+} api_sub_t;
+
+typedef struct {
+    uint8_t  rid[256];
+    size_t   rid_len;
+    uint64_t id;
+    size_t   first, n;               /* range in the publish batch */
+    int      error;
+    uint32_t error_index;
+    char     reason[256];
+} pub_req_t;
+
+struct knoop_node_t {
+    knoop_node_opts_t opts;
+    char            *id;
+    char            *api_ep;
+    knoop_key_t     *key;
+    knoop_trust_t   *trust;
+    knoop_journal_t *journal;
+    uint64_t         epoch;
+    knoop_hlc_t      hlc;
+    /* own streams */
+    own_stream_t    *own;
+    size_t           nown, own_cap;
+    /* the publish batch of this loop pass */
+    knoop_buf_t     *pub_bufs;
+    knoop_msg_t     *pub_msgs;
+    int             *pub_res;
+    size_t           npub, pub_cap;
+    pub_req_t       *reqs;
+    size_t           nreqs, reqs_cap;
+    /* link */
+    broker_ref_t    *brokers;
+    size_t           nbrokers;
+    size_t           broker_idx;
+    zsock_t         *dealer;
+    link_state_t     link;
+    uint64_t         link_since, last_heard, last_sent, next_attempt, last_upstream_ack;
+    uint64_t         window, inflight;
+    bool             caught_up;
+    uint64_t         catchup_start;
+    uint64_t         delivered_in, failovers;
+    char             last_error[512];
+    /* local API */
+    zsock_t         *api;
+    api_sub_t       *subs;
+    uint64_t         next_sub_id;
+    bool             journal_grew;     /* new messages since the last pump */
+    /* scratch */
+    knoop_buf_t      rid, data, out;
+};
+
+/* node.c */
+own_stream_t *node_own_find(knoop_node_t *self, uint64_t stream);
+void node_set_error(knoop_node_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* node_link.c */
+int  node_link_init(knoop_node_t *self);
+void node_link_step(knoop_node_t *self);        /* connect / time out / heartbeat */
+void node_link_read(knoop_node_t *self);        /* frames from the broker */
+void node_link_send_outbox(knoop_node_t *self); /* unacked own messages */
+void node_link_close(knoop_node_t *self, const char *why);
+zsock_t *node_link_socket(knoop_node_t *self);
+
+/* node_api.c */
+int  node_api_init(knoop_node_t *self);
+void node_api_read(knoop_node_t *self);
+void node_api_publish_commit(knoop_node_t *self);
+void node_api_pump(knoop_node_t *self);
+void node_api_close(knoop_node_t *self);
+
+#endif

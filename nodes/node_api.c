@@ -1,0 +1,645 @@
+/* node_api.c — the local API: applications publish (the node assigns seq,
+ * prev and hlc, signs the head of each stream's batch, commits, and only
+ * then answers), subscribe (verified messages only, in arrival order; a
+ * durable subscription's cursor is kept in the journal), ask for status and
+ * for the picture (beeld). */
+#include "node.h"
+#include "crypto.h"
+#include "json.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DELIVERY_MAX   256
+#define BEELD_BATCH    256
+
+const char *node_link_state_name(const knoop_node_t *self);
+
+int node_api_init(knoop_node_t *self)
+{
+    char ep[4200];
+    if (self->opts.api)
+        snprintf(ep, sizeof ep, "%s", self->opts.api);
+    else
+        snprintf(ep, sizeof ep, "ipc://%s/api.sock", self->opts.data);
+    self->api_ep = strdup(ep);
+    self->api = knoop_link_router();
+    if (!self->api || !self->api_ep)
+        return KNOOP_ENOMEM;
+    zsock_set_maxmsgsize(self->api, (int) KNOOP_API_MAX);
+    /* The ipc socket lives in the data directory (0700): only the node's
+     * user reaches it. */
+    if (zsock_bind(self->api, "%s", self->api_ep) < 0) {
+        knoop_error("node: cannot bind the local API on %s (is another node running on this "
+                    "data directory?)", self->api_ep);
+        return KNOOP_EIO;
+    }
+    return KNOOP_OK;
+}
+
+static void s_sub_free(api_sub_t *s)
+{
+    free(s);
+}
+
+void node_api_close(knoop_node_t *self)
+{
+    while (self->subs) {
+        api_sub_t *s = self->subs;
+        self->subs = s->next;
+        s_sub_free(s);
+    }
+    zsock_destroy(&self->api);
+}
+
+static int s_reply(knoop_node_t *self, const uint8_t *rid, size_t rid_len,
+                   const knoop_api_rep_t *rep)
+{
+    self->out.len = 0;
+    int rc = knoop_api_rep_encode(rep, &self->out);
+    if (rc)
+        return rc;
+    return knoop_link_send(self->api, rid, rid_len, self->out.data, self->out.len);
+}
+
+static void s_reply_error(knoop_node_t *self, const uint8_t *rid, size_t rid_len, uint64_t id,
+                          int code, uint32_t index, const char *reason)
+{
+    knoop_api_rep_t rep = { .id = id, .kind = KNOOP_API_R_ERROR };
+    rep.u.error.code = code;
+    rep.u.error.reason = reason;
+    rep.u.error.index = index;
+    s_reply(self, rid, rid_len, &rep);
+}
+
+/* ---- publish ---- */
+
+static own_stream_t *s_stream_for(knoop_node_t *self, const char *topic)
+{
+    for (size_t i = 0; i < self->nown; i++)
+        if (self->own[i].epoch == self->epoch && strcmp(self->own[i].topic, topic) == 0)
+            return &self->own[i];
+    if (self->nown == self->own_cap) {
+        size_t cap = self->own_cap ? self->own_cap * 2 : 16;
+        own_stream_t *no = realloc(self->own, cap * sizeof *no);
+        if (!no)
+            return NULL;
+        self->own = no;
+        self->own_cap = cap;
+    }
+    own_stream_t *o = &self->own[self->nown++];
+    memset(o, 0, sizeof *o);
+    o->stream = knoop_stream_id(self->id, topic, self->epoch);
+    o->epoch = self->epoch;
+    snprintf(o->topic, sizeof o->topic, "%s", topic);
+    return o;
+}
+
+static int s_pub_reserve(knoop_node_t *self, size_t extra)
+{
+    if (self->npub + extra <= self->pub_cap)
+        return KNOOP_OK;
+    size_t cap = self->pub_cap ? self->pub_cap : 256;
+    while (cap < self->npub + extra)
+        cap *= 2;
+    knoop_buf_t *b = realloc(self->pub_bufs, cap * sizeof *b);
+    if (!b)
+        return KNOOP_ENOMEM;
+    memset(b + self->pub_cap, 0, (cap - self->pub_cap) * sizeof *b);
+    self->pub_bufs = b;
+    knoop_msg_t *m = realloc(self->pub_msgs, cap * sizeof *m);
+    if (!m)
+        return KNOOP_ENOMEM;
+    self->pub_msgs = m;
+    int *r = realloc(self->pub_res, cap * sizeof *r);
+    if (!r)
+        return KNOOP_ENOMEM;
+    self->pub_res = r;
+    self->pub_cap = cap;
+    return KNOOP_OK;
+}
+
+static pub_req_t *s_new_req(knoop_node_t *self)
+{
+    if (self->nreqs == self->reqs_cap) {
+        size_t cap = self->reqs_cap ? self->reqs_cap * 2 : 16;
+        pub_req_t *r = realloc(self->reqs, cap * sizeof *r);
+        if (!r)
+            return NULL;
+        self->reqs = r;
+        self->reqs_cap = cap;
+    }
+    pub_req_t *r = &self->reqs[self->nreqs++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+static bool s_type_valid(const char *t)
+{
+    size_t n = strlen(t);
+    if (n == 0 || n > KNOOP_TYPE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') ||
+              (t[i] >= '0' && t[i] <= '9') || t[i] == '_' || t[i] == '.'))
+            return false;
+    return true;
+}
+
+static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
+{
+    pub_req_t *r = s_new_req(self);
+    if (!r)
+        return;
+    memcpy(r->rid, self->rid.data, self->rid.len);
+    r->rid_len = self->rid.len;
+    r->id = req->id;
+    r->first = self->npub;
+    size_t n = req->u.publish.n;
+    /* Check every item before building any: a request is taken whole or
+     * not at all. */
+    for (size_t i = 0; i < n; i++) {
+        const knoop_api_item_t *it = &req->u.publish.items[i];
+        const char *why = NULL;
+        if (!s_type_valid(it->type))
+            why = "type: not a protobuf message name";
+        else if (it->status < KNOOP_STATUS_ACTUAL || it->status > KNOOP_STATUS_SYSTEM)
+            why = "status: must be actual, exercise, test or system";
+        else if (it->tlp < KNOOP_TLP_CLEAR || it->tlp > KNOOP_TLP_RED)
+            why = "tlp: must be clear, green, amber or red";
+        else if (it->priority > KNOOP_PRIO_FLASH)
+            why = "priority: must be routine, immediate or flash";
+        else if (it->payload_len > KNOOP_PAYLOAD_MAX)
+            why = "payload too big";
+        else if (knoop_payload_type_known(it->type)) {
+            json_t *probe = NULL;
+            if (knoop_payload_to_json(it->type, it->payload, it->payload_len, &probe) != KNOOP_OK)
+                why = "payload does not decode as its type";
+            json_decref(probe);
+        }
+        if (why) {
+            r->error = KNOOP_EINVAL;
+            r->error_index = (uint32_t) i;
+            snprintf(r->reason, sizeof r->reason, "item %zu: %s", i, why);
+            return;
+        }
+    }
+    if (s_pub_reserve(self, n) != KNOOP_OK) {
+        r->error = KNOOP_ENOMEM;
+        snprintf(r->reason, sizeof r->reason, "node out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const knoop_api_item_t *it = &req->u.publish.items[i];
+        own_stream_t *o = s_stream_for(self, it->topic);
+        if (!o) {
+            r->error = KNOOP_ENOMEM;
+            snprintf(r->reason, sizeof r->reason, "node out of memory");
+            return;
+        }
+        knoop_body_t b = {
+            .version = KNOOP_BODY_VERSION, .origin = self->id, .topic = it->topic,
+            .epoch = self->epoch, .seq = o->hwm + 1, .hlc = knoop_hlc_now(&self->hlc),
+            .key = it->key ? it->key : "", .type = it->type,
+            .priority = (knoop_priority_t) it->priority, .status = (knoop_status_t) it->status,
+            .tlp = (knoop_tlp_t) it->tlp, .payload = it->payload, .payload_len = it->payload_len,
+        };
+        memcpy(b.prev, o->head, KNOOP_HASH_LEN);
+        knoop_buf_t *buf = &self->pub_bufs[self->npub];
+        buf->len = 0;
+        uint8_t chain[KNOOP_HASH_LEN];
+        int rc = knoop_msg_build(&b, NULL, buf, chain);
+        if (rc == KNOOP_OK)
+            rc = knoop_msg_parse(&self->pub_msgs[self->npub], buf->data, buf->len);
+        if (rc) {
+            r->error = rc;
+            r->error_index = (uint32_t) i;
+            snprintf(r->reason, sizeof r->reason, "item %zu: %s", i, knoop_strerror(rc));
+            /* Items already built stay: their seqs are taken and they are
+             * committed with the batch, just not confirmed to this app. */
+            return;
+        }
+        o->hwm++;
+        memcpy(o->head, chain, KNOOP_HASH_LEN);
+        self->npub++;
+        r->n++;
+    }
+}
+
+/* The last message of each stream in the batch carries the head signature:
+ * one signature covers the batch. */
+static int s_sign_heads(knoop_node_t *self)
+{
+    knoop_u64map_t seen = { 0 };
+    int rc = KNOOP_OK;
+    knoop_buf_t signed_env = { 0 };
+    for (size_t i = self->npub; i-- > 0 && rc == KNOOP_OK;) {
+        knoop_msg_t *m = &self->pub_msgs[i];
+        if (knoop_u64map_get(&seen, m->stream, NULL))
+            continue;
+        knoop_u64map_put(&seen, m->stream, 1);
+        signed_env.len = 0;
+        rc = knoop_msg_resign(m, knoop_key_secret(self->key), &signed_env);
+        if (rc)
+            break;
+        knoop_buf_t *buf = &self->pub_bufs[i];
+        buf->len = 0;
+        knoop_buf_append(buf, signed_env.data, signed_env.len);
+        knoop_msg_clear(m);
+        rc = knoop_msg_parse(m, buf->data, buf->len);
+    }
+    knoop_buf_free(&signed_env);
+    knoop_u64map_clear(&seen);
+    return rc;
+}
+
+static int s_reload_own(knoop_node_t *self)
+{
+    /* After a failed commit the seqs handed out in memory are not in the
+     * journal: take the journal's word for where each stream stands. */
+    for (size_t i = 0; i < self->nown; i++) {
+        knoop_stream_info_t info;
+        if (knoop_journal_stream(self->journal, self->own[i].stream, &info) == KNOOP_OK) {
+            self->own[i].hwm = info.hwm;
+            memcpy(self->own[i].head, info.head, KNOOP_HASH_LEN);
+        } else {
+            self->own[i].hwm = 0;
+            memset(self->own[i].head, 0, KNOOP_HASH_LEN);
+        }
+    }
+    return KNOOP_OK;
+}
+
+void node_api_publish_commit(knoop_node_t *self)
+{
+    int rc = KNOOP_OK;
+    if (self->npub) {
+        rc = s_sign_heads(self);
+        if (rc == KNOOP_OK) {
+            const knoop_msg_t **ptrs = malloc(self->npub * sizeof *ptrs);
+            if (!ptrs)
+                rc = KNOOP_ENOMEM;
+            for (size_t i = 0; ptrs && i < self->npub; i++)
+                ptrs[i] = &self->pub_msgs[i];
+            if (ptrs)
+                rc = knoop_journal_append(self->journal, ptrs, self->npub, self->pub_res);
+            free(ptrs);
+        }
+        if (rc) {
+            node_set_error(self, "journal: publish batch of %zu not stored: %s", self->npub,
+                           knoop_strerror(rc));
+            knoop_error("%s", self->last_error);
+            s_reload_own(self);
+        } else {
+            self->journal_grew = true;
+        }
+    }
+    for (size_t k = 0; k < self->nreqs; k++) {
+        pub_req_t *r = &self->reqs[k];
+        int err = r->error ? r->error : rc;
+        for (size_t i = r->first; !err && i < r->first + r->n; i++)
+            if (self->pub_res[i] != KNOOP_OK) {
+                err = self->pub_res[i];
+                r->error_index = (uint32_t) (i - r->first);
+                snprintf(r->reason, sizeof r->reason, "item %zu: journal refused it: %s",
+                         i - r->first, knoop_strerror(err));
+            }
+        if (err) {
+            s_reply_error(self, r->rid, r->rid_len, r->id, err, r->error_index,
+                          r->reason[0] ? r->reason : knoop_strerror(err));
+            continue;
+        }
+        knoop_api_seq_t *items = calloc(r->n ? r->n : 1, sizeof *items);
+        for (size_t i = 0; items && i < r->n; i++) {
+            const knoop_msg_t *m = &self->pub_msgs[r->first + i];
+            items[i].origin = m->b.origin;
+            items[i].topic = m->b.topic;
+            items[i].seq = m->b.seq;
+        }
+        knoop_api_rep_t rep = { .id = r->id, .kind = KNOOP_API_R_PUBLISHED };
+        rep.u.published.items = items;
+        rep.u.published.n = items ? r->n : 0;
+        s_reply(self, r->rid, r->rid_len, &rep);
+        free(items);
+    }
+    for (size_t i = 0; i < self->npub; i++)
+        knoop_msg_clear(&self->pub_msgs[i]);
+    self->npub = 0;
+    self->nreqs = 0;
+}
+
+/* ---- subscribe ---- */
+
+static api_sub_t *s_sub_find(knoop_node_t *self, uint64_t id)
+{
+    for (api_sub_t *s = self->subs; s; s = s->next)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+static void s_sub_drop(knoop_node_t *self, api_sub_t *sub, const char *why)
+{
+    for (api_sub_t **pp = &self->subs; *pp; pp = &(*pp)->next)
+        if (*pp == sub) {
+            *pp = sub->next;
+            break;
+        }
+    knoop_info("local subscription %llu (%s%s%s) closed: %s", (unsigned long long) sub->id,
+               sub->pattern, sub->durable[0] ? ", durable " : "", sub->durable, why);
+    s_sub_free(sub);
+}
+
+static void s_on_subscribe(knoop_node_t *self, const knoop_api_req_t *req)
+{
+    const char *durable = req->u.subscribe.durable;
+    api_sub_t *sub = calloc(1, sizeof *sub);
+    if (!sub)
+        return;
+    memcpy(sub->rid, self->rid.data, self->rid.len);
+    sub->rid_len = self->rid.len;
+    sub->id = self->next_sub_id++;
+    snprintf(sub->pattern, sizeof sub->pattern, "%s", req->u.subscribe.pattern);
+    sub->status = req->u.subscribe.status;
+    sub->since_ms = req->u.subscribe.since_ms;
+    sub->window = req->u.subscribe.window ? req->u.subscribe.window : DELIVERY_MAX;
+    if (sub->window > DELIVERY_MAX)
+        sub->window = DELIVERY_MAX;
+    bool resumed = false;
+    if (durable && *durable) {
+        snprintf(sub->durable, sizeof sub->durable, "sub:%s", durable);
+        knoop_buf_t c = { 0 };
+        if (knoop_journal_cursor_get(self->journal, sub->durable, &c) == KNOOP_OK && c.len == 8) {
+            sub->acked = sub->sent = knoop_get_be64(c.data);
+            sub->pos = sub->acked + 1;
+            resumed = true;
+        }
+        knoop_buf_free(&c);
+    }
+    if (!resumed) {
+        if (req->u.subscribe.from_start || req->u.subscribe.since_ms)
+            sub->pos = 1;
+        else
+            sub->pos = knoop_journal_next_pos(self->journal);
+        sub->acked = sub->sent = sub->pos - 1;
+    }
+    sub->next = self->subs;
+    self->subs = sub;
+    knoop_api_rep_t rep = { .id = req->id, .kind = KNOOP_API_R_SUBSCRIBED };
+    rep.u.subscribed.sub = sub->id;
+    s_reply(self, sub->rid, sub->rid_len, &rep);
+    knoop_info("local subscription %llu on %s%s%s from position %llu%s",
+               (unsigned long long) sub->id, sub->pattern, sub->durable[0] ? ", durable " : "",
+               sub->durable[0] ? sub->durable + 4 : "", (unsigned long long) sub->pos,
+               resumed ? " (resumed)" : "");
+}
+
+typedef struct {
+    knoop_node_t    *self;
+    api_sub_t       *sub;
+    knoop_buf_t      arena;
+    knoop_api_env_t  envs[DELIVERY_MAX];
+    size_t           offs[DELIVERY_MAX];
+    size_t           n;
+} sub_fill_t;
+
+static int s_sub_take(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
+                      const uint8_t *env, size_t len)
+{
+    sub_fill_t *f = arg;
+    if (f->n >= f->sub->window)
+        return 1;
+    knoop_msg_t m;
+    if (knoop_msg_parse(&m, env, len) != KNOOP_OK)
+        return 0;
+    bool want = knoop_topic_match(f->sub->pattern, m.b.topic) &&
+                (f->sub->status == KNOOP_API_STATUS_ALL ||
+                 (f->sub->status == 0 ? m.b.status == KNOOP_STATUS_ACTUAL
+                                      : (uint32_t) m.b.status == f->sub->status)) &&
+                (!f->sub->since_ms || KNOOP_HLC_MS(m.b.hlc) >= f->sub->since_ms);
+    knoop_msg_clear(&m);
+    if (!want)
+        return 0;
+    /* Only verified messages reach applications: wait (without consuming)
+     * until a signed head covers this one. */
+    knoop_stream_info_t info;
+    if (knoop_journal_stream(f->self->journal, stream, &info) != KNOOP_OK || seq > info.verified)
+        return 1;
+    if (knoop_buf_append(&f->arena, env, len) != KNOOP_OK)
+        return 1;
+    f->offs[f->n] = f->arena.len - len;
+    f->envs[f->n].position = pos;
+    f->envs[f->n].len = len;
+    f->n++;
+    return 0;
+}
+
+void node_api_pump(knoop_node_t *self)
+{
+    api_sub_t *next;
+    for (api_sub_t *sub = self->subs; sub; sub = next) {
+        next = sub->next;
+        if (sub->cursor_dirty) {
+            uint8_t c[8];
+            knoop_put_be64(c, sub->acked);
+            if (knoop_journal_cursor_put(self->journal, sub->durable, c, 8) == KNOOP_OK)
+                sub->cursor_dirty = false;
+        }
+        /* One batch in flight per subscriber: the next goes when it is
+         * acknowledged. */
+        if (sub->sent > sub->acked || sub->pos >= knoop_journal_next_pos(self->journal))
+            continue;
+        sub_fill_t *f = calloc(1, sizeof *f);
+        if (!f)
+            return;
+        f->self = self;
+        f->sub = sub;
+        uint64_t nextpos = sub->pos;
+        knoop_journal_tail(self->journal, sub->pos, 4096, s_sub_take, f, &nextpos);
+        sub->pos = nextpos;
+        if (f->n) {
+            for (size_t i = 0; i < f->n; i++)
+                f->envs[i].envelope = f->arena.data + f->offs[i];
+            knoop_api_rep_t rep = { .id = sub->id, .kind = KNOOP_API_R_DELIVERY };
+            rep.u.delivery.msgs = f->envs;
+            rep.u.delivery.n = f->n;
+            int rc = s_reply(self, sub->rid, sub->rid_len, &rep);
+            if (rc == KNOOP_OK)
+                sub->sent = f->envs[f->n - 1].position;
+            else if (rc == KNOOP_ENOTFOUND)
+                s_sub_drop(self, sub, "application gone");
+            else
+                sub->pos = f->envs[0].position;      /* try again next pass */
+        } else if (sub->sent == sub->acked) {
+            /* Nothing for this subscriber in what was scanned: it is
+             * acknowledged implicitly, so a durable cursor moves on too. */
+            sub->acked = sub->sent = sub->pos - 1;
+        }
+        knoop_buf_free(&f->arena);
+        free(f);
+    }
+}
+
+static void s_on_ack(knoop_node_t *self, const knoop_api_req_t *req)
+{
+    api_sub_t *sub = s_sub_find(self, req->u.ack.sub);
+    if (!sub || req->u.ack.position <= sub->acked)
+        return;
+    sub->acked = req->u.ack.position > sub->sent ? sub->sent : req->u.ack.position;
+    if (sub->durable[0])
+        sub->cursor_dirty = true;
+    self->journal_grew = true;           /* pump again without waiting */
+}
+
+/* ---- status and beeld ---- */
+
+static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
+{
+    json_t *o = json_object();
+    char ep[17];
+    snprintf(ep, sizeof ep, "%016llx", (unsigned long long) self->epoch);
+    json_object_set_new(o, "partner", json_string(self->id));
+    json_object_set_new(o, "epoch", json_string(ep));
+    json_t *link = json_object();
+    json_object_set_new(link, "state", json_string(node_link_state_name(self)));
+    if (self->nbrokers) {
+        json_object_set_new(link, "broker", json_string(self->brokers[self->broker_idx].id));
+        json_object_set_new(link, "endpoint",
+                            json_string(self->brokers[self->broker_idx].endpoint));
+    }
+    json_object_set_new(link, "since_ms", json_integer((json_int_t) self->link_since));
+    json_object_set_new(link, "caught_up", json_boolean(self->caught_up));
+    json_object_set_new(link, "failovers", json_integer((json_int_t) self->failovers));
+    json_object_set_new(link, "delivered_in", json_integer((json_int_t) self->delivered_in));
+    json_object_set_new(o, "link", link);
+    uint64_t backlog = 0;
+    json_t *blocked = json_array();
+    for (size_t i = 0; i < self->nown; i++) {
+        backlog += self->own[i].hwm - self->own[i].acked;
+        if (self->own[i].blocked)
+            json_array_append_new(blocked, json_pack("{s:s, s:s}", "topic", self->own[i].topic,
+                                                     "reason", self->own[i].blocked_reason));
+    }
+    json_object_set_new(o, "outbox", json_pack("{s:I, s:o}", "backlog", (json_int_t) backlog,
+                                               "blocked", blocked));
+    knoop_stream_info_t *rows = NULL;
+    size_t n = 0;
+    json_t *streams = json_array();
+    if (knoop_journal_vector(self->journal, NULL, &rows, &n) == KNOOP_OK) {
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(streams, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}",
+                "origin", rows[i].origin, "topic", rows[i].topic,
+                "hwm", (json_int_t) rows[i].hwm, "max_seq", (json_int_t) rows[i].max_seq,
+                "verified", (json_int_t) rows[i].verified,
+                "forked", (rows[i].flags & KNOOP_STREAM_FORKED) != 0));
+        free(rows);
+    }
+    json_object_set_new(o, "streams", streams);
+    knoop_journal_stats_t st;
+    knoop_journal_stats(self->journal, &st);
+    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+        "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
+        "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
+        "map_size", (json_int_t) st.map_size));
+    json_object_set_new(o, "last_error", json_string(self->last_error));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    knoop_api_rep_t rep = { .id = req->id, .kind = KNOOP_API_R_STATUS };
+    rep.u.status.json = text ? text : "{}";
+    s_reply(self, self->rid.data, self->rid.len, &rep);
+    free(text);
+}
+
+typedef struct {
+    knoop_node_t   *self;
+    const uint8_t  *rid;
+    size_t          rid_len;
+    uint64_t        id;
+    knoop_buf_t     arena;
+    knoop_api_env_t envs[BEELD_BATCH];
+    size_t          offs[BEELD_BATCH];
+    size_t          n;
+} beeld_fill_t;
+
+static void s_beeld_flush(beeld_fill_t *b, bool done)
+{
+    for (size_t i = 0; i < b->n; i++)
+        b->envs[i].envelope = b->arena.data + b->offs[i];
+    knoop_api_rep_t rep = { .id = b->id, .kind = KNOOP_API_R_BEELD };
+    rep.u.delivery.msgs = b->envs;
+    rep.u.delivery.n = b->n;
+    rep.u.delivery.done = done;
+    s_reply(b->self, b->rid, b->rid_len, &rep);
+    b->n = 0;
+    b->arena.len = 0;
+}
+
+static int s_beeld_take(void *arg, const char *topic, const char *key, uint64_t stream,
+                        uint64_t seq, const uint8_t *env, size_t len)
+{
+    beeld_fill_t *b = arg;
+    if (knoop_buf_append(&b->arena, env, len) != KNOOP_OK)
+        return 1;
+    b->offs[b->n] = b->arena.len - len;
+    b->envs[b->n].position = 0;
+    b->envs[b->n].len = len;
+    if (++b->n == BEELD_BATCH)
+        s_beeld_flush(b, false);
+    return 0;
+}
+
+static void s_on_beeld(knoop_node_t *self, const knoop_api_req_t *req)
+{
+    beeld_fill_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return;
+    b->self = self;
+    b->rid = self->rid.data;
+    b->rid_len = self->rid.len;
+    b->id = req->id;
+    const char *p = req->u.beeld.pattern && *req->u.beeld.pattern ? req->u.beeld.pattern : ">";
+    int rc = knoop_journal_state(self->journal, p, s_beeld_take, b);
+    if (rc)
+        s_reply_error(self, b->rid, b->rid_len, req->id, rc, 0, knoop_strerror(rc));
+    else
+        s_beeld_flush(b, true);
+    knoop_buf_free(&b->arena);
+    free(b);
+}
+
+void node_api_read(knoop_node_t *self)
+{
+    for (int i = 0; i < 1024; i++) {
+        int rrc = knoop_link_recv_plain(self->api, &self->rid, &self->data);
+        if (rrc == KNOOP_ENOTFOUND)
+            break;
+        if (rrc || self->rid.len > 255)
+            continue;
+        knoop_api_req_t req;
+        int rc = knoop_api_req_decode(&req, self->data.data, self->data.len);
+        if (rc) {
+            char why[160];
+            snprintf(why, sizeof why, "request refused: %s%s", knoop_strerror(rc),
+                     rc == KNOOP_EVERSION ? " (client and node speak different API versions)" : "");
+            s_reply_error(self, self->rid.data, self->rid.len, 0, rc, 0, why);
+        } else {
+            switch (req.kind) {
+            case KNOOP_API_PUBLISH:   s_on_publish(self, &req); break;
+            case KNOOP_API_SUBSCRIBE: s_on_subscribe(self, &req); break;
+            case KNOOP_API_ACK:       s_on_ack(self, &req); break;
+            case KNOOP_API_STATUS:    s_on_status(self, &req); break;
+            case KNOOP_API_BEELD:     s_on_beeld(self, &req); break;
+            case KNOOP_API_CLOSE: {
+                api_sub_t *sub = s_sub_find(self, req.u.close.sub);
+                if (sub)
+                    s_sub_drop(self, sub, "closed by the application");
+                break;
+            }
+            }
+            knoop_api_req_clear(&req);
+        }
+    }
+}

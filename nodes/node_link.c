@@ -1,0 +1,465 @@
+/* node_link.c — the node's link to a broker: connect and HELLO, WELCOME,
+ * the outbox (own messages until ACKed, resent after every reconnect),
+ * DELIVER (commit, verify, ACK), heartbeats, failover to the next broker. */
+#include "node.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FRAME_MSGS   1024
+#define FRAME_BYTES  (4u << 20)
+#define RESEND_MS    10000       /* no ACK for this long: send the outbox again */
+#define RETRY_MS     500         /* pause before the next connection attempt */
+#define WINDOW       4096        /* deliveries in flight we allow the broker */
+
+static const char *s_state_name(link_state_t s)
+{
+    return s == LINK_UP ? "up" : s == LINK_HELLO ? "connecting" : "down";
+}
+
+zsock_t *node_link_socket(knoop_node_t *self)
+{
+    return self->dealer;
+}
+
+int node_link_init(knoop_node_t *self)
+{
+    self->brokers = calloc(self->opts.nbrokers ? self->opts.nbrokers : 1, sizeof *self->brokers);
+    if (!self->brokers)
+        return KNOOP_ENOMEM;
+    for (size_t i = 0; i < self->opts.nbrokers; i++) {
+        const char *spec = self->opts.brokers[i];
+        broker_ref_t *b = &self->brokers[self->nbrokers];
+        const char *at = strchr(spec, '@');
+        const knoop_cert_t *cert = NULL;
+        if (at) {
+            snprintf(b->id, sizeof b->id, "%.*s", (int) (at - spec), spec);
+            snprintf(b->endpoint, sizeof b->endpoint, "%s", at + 1);
+            cert = knoop_trust_by_id(self->trust, b->id);
+            if (!cert) {
+                knoop_error("node: --broker %s: no certificate for '%s' in the trust store",
+                            spec, b->id);
+                return KNOOP_EUNKNOWN;
+            }
+        } else {
+            /* A bare endpoint names the one broker the trust store knows. */
+            snprintf(b->endpoint, sizeof b->endpoint, "%s", spec);
+            size_t found = 0;
+            for (size_t k = 0; k < knoop_trust_size(self->trust); k++) {
+                const knoop_cert_t *c = knoop_trust_at(self->trust, k);
+                if (strcmp(c->role, "broker") == 0) {
+                    cert = c;
+                    found++;
+                }
+            }
+            if (found != 1) {
+                knoop_error("node: --broker %s: the trust store holds %zu broker certificates; "
+                            "name the broker as ID@ENDPOINT", spec, found);
+                return KNOOP_EINVAL;
+            }
+            snprintf(b->id, sizeof b->id, "%s", cert->id);
+        }
+        if (strcmp(cert->role, "broker") != 0) {
+            knoop_error("node: --broker %s: '%s' has role '%s', not broker", spec, cert->id,
+                        cert->role);
+            return KNOOP_EPERM;
+        }
+        b->cert = *cert;
+        self->nbrokers++;
+    }
+    if (!self->nbrokers)
+        knoop_warn("node: no --broker given: publishing and local delivery only");
+    return KNOOP_OK;
+}
+
+void node_link_close(knoop_node_t *self, const char *why)
+{
+    if (!self->dealer)
+        return;
+    if (self->link == LINK_UP)
+        knoop_warn("link to %s lost: %s", self->brokers[self->broker_idx].id, why);
+    zsock_destroy(&self->dealer);
+    self->link = LINK_DOWN;
+    self->caught_up = false;
+}
+
+static int s_send(knoop_node_t *self, const knoop_frame_t *f)
+{
+    self->out.len = 0;
+    int rc = knoop_frame_encode(f, &self->out);
+    if (rc == KNOOP_OK)
+        rc = knoop_link_send_dealer(self->dealer, self->out.data, self->out.len);
+    if (rc == KNOOP_OK)
+        self->last_sent = knoop_now_ms();
+    return rc;
+}
+
+static bool s_matches_sub(knoop_node_t *self, const char *topic)
+{
+    for (size_t i = 0; i < self->opts.nsubs; i++)
+        if (knoop_topic_match(self->opts.subs[i], topic))
+            return true;
+    return false;
+}
+
+static void s_connect(knoop_node_t *self)
+{
+    broker_ref_t *b = &self->brokers[self->broker_idx];
+    self->dealer = knoop_link_dealer();
+    if (!self->dealer || knoop_link_curve_client(self->dealer, self->key, &b->cert, 5000) ||
+        zsock_connect(self->dealer, "%s", b->endpoint) != 0) {
+        node_set_error(self, "cannot connect to %s at %s", b->id, b->endpoint);
+        knoop_error("node: %s", self->last_error);
+        zsock_destroy(&self->dealer);
+        self->next_attempt = knoop_now_ms() + RETRY_MS;
+        return;
+    }
+    /* HELLO: what we hold on our subscriptions and of our own streams. */
+    knoop_stream_info_t *rows = NULL;
+    size_t nrows = 0;
+    knoop_journal_vector(self->journal, NULL, &rows, &nrows);
+    knoop_wire_pos_t *vec = calloc(nrows ? nrows : 1, sizeof *vec);
+    size_t nvec = 0;
+    for (size_t i = 0; vec && i < nrows; i++) {
+        if (strcmp(rows[i].origin, self->id) != 0 && !s_matches_sub(self, rows[i].topic))
+            continue;
+        knoop_wire_pos_t *p = &vec[nvec++];
+        p->stream = rows[i].stream;
+        p->origin = rows[i].origin;
+        p->topic = rows[i].topic;
+        p->epoch = rows[i].epoch;
+        p->hwm = rows[i].hwm;
+        memcpy(p->head, rows[i].head, KNOOP_HASH_LEN);
+    }
+    knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO };
+    f.u.hello.partner = self->id;
+    f.u.hello.subs = self->opts.subs;
+    f.u.hello.nsubs = self->opts.nsubs;
+    f.u.hello.vector = vec;
+    f.u.hello.nvector = nvec;
+    f.u.hello.credit_msgs = WINDOW;
+    f.u.hello.credit_bytes = 64u << 20;
+    f.u.hello.software = "knoop-node " KNOOP_VERSION;
+    int rc = s_send(self, &f);
+    free(vec);
+    free(rows);
+    uint64_t now = knoop_now_ms();
+    self->link = LINK_HELLO;
+    self->link_since = self->last_heard = now;
+    if (rc)
+        knoop_warn("node: HELLO to %s not queued: %s", b->id, knoop_strerror(rc));
+    knoop_info("connecting to broker %s at %s", b->id, b->endpoint);
+}
+
+/* Next broker in the list, and try soon. */
+static void s_failover(knoop_node_t *self, const char *why)
+{
+    size_t from = self->broker_idx;
+    node_link_close(self, why);
+    if (self->nbrokers > 1) {
+        self->broker_idx = (self->broker_idx + 1) % self->nbrokers;
+        self->failovers++;
+        knoop_warn("failover: %s -> %s (%s)", self->brokers[from].id,
+                   self->brokers[self->broker_idx].id, why);
+    }
+    self->next_attempt = knoop_now_ms() + RETRY_MS;
+}
+
+void node_link_step(knoop_node_t *self)
+{
+    if (!self->nbrokers)
+        return;
+    uint64_t now = knoop_now_ms();
+    switch (self->link) {
+    case LINK_DOWN:
+        if (now >= self->next_attempt)
+            s_connect(self);
+        break;
+    case LINK_HELLO:
+        if (now - self->link_since > (uint64_t) self->opts.timeout_ms) {
+            node_set_error(self, "no WELCOME from %s within %d ms (unreachable, or our key refused)",
+                           self->brokers[self->broker_idx].id, self->opts.timeout_ms);
+            knoop_warn("%s", self->last_error);
+            s_failover(self, "no answer to HELLO");
+        }
+        break;
+    case LINK_UP:
+        if (now - self->last_heard > (uint64_t) self->opts.timeout_ms) {
+            char why[96];
+            snprintf(why, sizeof why, "nothing heard for %d ms", self->opts.timeout_ms);
+            node_set_error(self, "link to %s lost: %s", self->brokers[self->broker_idx].id, why);
+            s_failover(self, why);
+            break;
+        }
+        if (now - self->last_sent >= (uint64_t) self->opts.heartbeat_ms) {
+            knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT };
+            f.u.heartbeat.time_ms = now;
+            s_send(self, &f);
+        }
+        if (self->inflight && now - self->last_upstream_ack > RESEND_MS) {
+            knoop_warn("no ACK from %s for %d ms: sending the outbox again",
+                       self->brokers[self->broker_idx].id, RESEND_MS);
+            for (size_t i = 0; i < self->nown; i++)
+                self->own[i].sent = self->own[i].acked;
+            self->inflight = 0;
+            self->last_upstream_ack = now;
+        }
+        break;
+    }
+}
+
+static void s_on_welcome(knoop_node_t *self, const knoop_frame_t *f)
+{
+    broker_ref_t *b = &self->brokers[self->broker_idx];
+    if (strcmp(f->u.welcome.broker, b->id) != 0)
+        knoop_warn("broker at %s calls itself '%s', expected '%s'", b->endpoint,
+                   f->u.welcome.broker, b->id);
+    self->link = LINK_UP;
+    self->link_since = knoop_now_ms();
+    self->catchup_start = self->link_since;
+    self->window = f->u.welcome.credit_msgs ? f->u.welcome.credit_msgs : 1024;
+    self->inflight = 0;
+    self->last_upstream_ack = self->link_since;
+    for (size_t i = 0; i < self->nown; i++) {
+        self->own[i].acked = 0;
+        self->own[i].blocked = false;
+    }
+    uint64_t ahead = 0;
+    for (size_t i = 0; i < f->u.welcome.nown; i++) {
+        const knoop_wire_pos_t *p = &f->u.welcome.own[i];
+        own_stream_t *o = node_own_find(self, p->stream);
+        if (o)
+            o->acked = p->hwm < o->hwm ? p->hwm : o->hwm;
+        if (!o || p->hwm > o->hwm)
+            ahead++;
+    }
+    uint64_t backlog = 0;
+    for (size_t i = 0; i < self->nown; i++) {
+        self->own[i].sent = self->own[i].acked;
+        backlog += self->own[i].hwm - self->own[i].acked;
+    }
+    knoop_info("link up to %s at %s: %zu subscriptions accepted, %zu refused; outbox %llu "
+               "message(s) to send%s", b->id, b->endpoint, f->u.welcome.naccepted,
+               f->u.welcome.nrefused, (unsigned long long) backlog,
+               ahead ? "; the mesh holds later messages of our own streams: taking them back" : "");
+    for (size_t i = 0; i < f->u.welcome.nrefused; i++) {
+        node_set_error(self, "subscription refused: %s", f->u.welcome.refused[i].reason);
+        knoop_warn("%s", self->last_error);
+    }
+}
+
+/* DELIVER: commit, verify (the journal checks every signed head against the
+ * trust store), ACK cumulatively per stream. */
+static void s_on_deliver(knoop_node_t *self, const knoop_frame_t *f)
+{
+    size_t n = f->u.batch.n;
+    knoop_msg_t *msgs = calloc(n ? n : 1, sizeof *msgs);
+    const knoop_msg_t **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    int *res = calloc(n ? n : 1, sizeof *res);
+    size_t good = 0;
+    for (size_t i = 0; msgs && ptrs && res && i < n; i++) {
+        int rc = knoop_msg_parse(&msgs[good], f->u.batch.envs[i].data, f->u.batch.envs[i].len);
+        if (rc) {
+            knoop_warn("delivery from %s: envelope refused: %s",
+                       self->brokers[self->broker_idx].id, knoop_strerror(rc));
+            continue;
+        }
+        knoop_hlc_observe(&self->hlc, msgs[good].b.hlc, knoop_now_ms());
+        ptrs[good] = &msgs[good];
+        good++;
+    }
+    int rc = good ? knoop_journal_append(self->journal, ptrs, good, res) : KNOOP_OK;
+    if (rc) {
+        /* Not stored, not ACKed: the broker will deliver again. */
+        node_set_error(self, "journal: cannot store deliveries: %s", knoop_strerror(rc));
+        knoop_error("%s", self->last_error);
+    } else if (good) {
+        self->delivered_in += good;
+        self->journal_grew = true;
+        knoop_u64map_t seen = { 0 };
+        knoop_wire_ack_t *acks = calloc(good, sizeof *acks);
+        size_t nacks = 0;
+        for (size_t i = 0; acks && i < good; i++) {
+            if (res[i] != KNOOP_OK && res[i] != KNOOP_EDUPLICATE) {
+                knoop_warn("delivery %s on %s seq %llu refused: %s", msgs[i].b.origin,
+                           msgs[i].b.topic, (unsigned long long) msgs[i].b.seq,
+                           knoop_strerror(res[i]));
+                continue;
+            }
+            if (knoop_u64map_get(&seen, msgs[i].stream, NULL))
+                continue;
+            knoop_u64map_put(&seen, msgs[i].stream, 1);
+            knoop_stream_info_t info;
+            if (knoop_journal_stream(self->journal, msgs[i].stream, &info) != KNOOP_OK)
+                continue;
+            own_stream_t *o = node_own_find(self, info.stream);
+            if (o && info.hwm > o->hwm) {        /* our own, taken back */
+                o->hwm = info.hwm;
+                memcpy(o->head, info.head, KNOOP_HASH_LEN);
+            }
+            if (info.hwm) {
+                acks[nacks].stream = info.stream;
+                acks[nacks].seq = info.hwm;
+                nacks++;
+            }
+        }
+        if (nacks) {
+            knoop_frame_t a = { .kind = KNOOP_FRAME_ACK };
+            a.u.ack.acks = acks;
+            a.u.ack.n = nacks;
+            s_send(self, &a);
+        }
+        free(acks);
+        knoop_u64map_clear(&seen);
+    }
+    for (size_t i = 0; i < good; i++)
+        knoop_msg_clear(&msgs[i]);
+    free(msgs);
+    free(ptrs);
+    free(res);
+}
+
+static void s_on_ack(knoop_node_t *self, const knoop_frame_t *f)
+{
+    self->last_upstream_ack = knoop_now_ms();
+    for (size_t i = 0; i < f->u.ack.n; i++) {
+        own_stream_t *o = node_own_find(self, f->u.ack.acks[i].stream);
+        uint64_t seq = f->u.ack.acks[i].seq;
+        if (!o || seq <= o->acked)
+            continue;
+        uint64_t done = seq - o->acked;
+        self->inflight = done >= self->inflight ? 0 : self->inflight - done;
+        o->acked = seq;
+        if (o->sent < seq)
+            o->sent = seq;
+    }
+}
+
+static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
+{
+    const char *bid = self->brokers[self->broker_idx].id;
+    node_set_error(self, "%s: %s: %s", bid, knoop_wire_err_name(f->u.error.code),
+                   f->u.error.reason);
+    knoop_warn("broker %s", self->last_error);
+    own_stream_t *o = f->u.error.stream ? node_own_find(self, f->u.error.stream) : NULL;
+    if (o && f->u.error.code != KNOOP_WERR_FULL && f->u.error.code != KNOOP_WERR_FORK) {
+        /* The broker will never take this message: sending it again would
+         * block the stream forever. Stop and show it in status. */
+        o->blocked = true;
+        snprintf(o->blocked_reason, sizeof o->blocked_reason, "seq %llu: %s",
+                 (unsigned long long) f->u.error.seq, f->u.error.reason);
+    }
+    if (f->u.error.fatal)
+        s_failover(self, "broker closed the session");
+}
+
+void node_link_read(knoop_node_t *self)
+{
+    for (int i = 0; self->dealer && i < 1024; i++) {
+        int rc = knoop_link_recv_dealer(self->dealer, &self->data);
+        if (rc == KNOOP_ENOTFOUND)
+            break;
+        if (rc)
+            continue;
+        knoop_frame_t f;
+        rc = knoop_frame_decode(&f, self->data.data, self->data.len);
+        if (rc) {
+            knoop_warn("frame from broker refused: %s", knoop_strerror(rc));
+            continue;
+        }
+        self->last_heard = knoop_now_ms();
+        switch (f.kind) {
+        case KNOOP_FRAME_WELCOME:
+            s_on_welcome(self, &f);
+            break;
+        case KNOOP_FRAME_DELIVER:
+            s_on_deliver(self, &f);
+            break;
+        case KNOOP_FRAME_CAUGHT_UP:
+            self->caught_up = true;
+            knoop_info("caught up from %s: %llu messages in %llu streams in %llu ms",
+                       self->brokers[self->broker_idx].id,
+                       (unsigned long long) f.u.caught_up.messages,
+                       (unsigned long long) f.u.caught_up.streams,
+                       (unsigned long long) (knoop_now_ms() - self->catchup_start));
+            break;
+        case KNOOP_FRAME_ACK:
+            s_on_ack(self, &f);
+            break;
+        case KNOOP_FRAME_ERROR:
+            s_on_error(self, &f);
+            break;
+        default:
+            break;
+        }
+        knoop_frame_clear(&f);
+    }
+}
+
+typedef struct {
+    knoop_buf_t arena;
+    size_t      offs[FRAME_MSGS], lens[FRAME_MSGS];
+    size_t      n, budget;
+    uint64_t    last;
+} outbox_fill_t;
+
+static int s_outbox_take(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
+                         const uint8_t *env, size_t len)
+{
+    outbox_fill_t *o = arg;
+    if (o->n >= o->budget || o->n >= FRAME_MSGS || (o->n && o->arena.len + len > FRAME_BYTES))
+        return 1;
+    if (knoop_buf_append(&o->arena, env, len) != KNOOP_OK)
+        return 1;
+    o->offs[o->n] = o->arena.len - len;
+    o->lens[o->n] = len;
+    o->n++;
+    o->last = seq;
+    return 0;
+}
+
+void node_link_send_outbox(knoop_node_t *self)
+{
+    if (self->link != LINK_UP)
+        return;
+    outbox_fill_t *o = NULL;
+    for (size_t i = 0; i < self->nown && self->inflight < self->window; i++) {
+        own_stream_t *s = &self->own[i];
+        while (!s->blocked && s->sent < s->hwm && self->inflight < self->window) {
+            if (!o && !(o = calloc(1, sizeof *o)))
+                return;
+            o->n = 0;
+            o->arena.len = 0;
+            o->last = 0;
+            o->budget = self->window - self->inflight;
+            knoop_journal_read_stream(self->journal, s->stream, s->sent + 1, s->hwm,
+                                      s_outbox_take, o);
+            if (!o->n)
+                break;
+            knoop_bytes_t envs[FRAME_MSGS];
+            for (size_t k = 0; k < o->n; k++) {
+                envs[k].data = o->arena.data + o->offs[k];
+                envs[k].len = o->lens[k];
+            }
+            knoop_frame_t f = { .kind = KNOOP_FRAME_PUBLISH };
+            f.u.batch.envs = envs;
+            f.u.batch.n = o->n;
+            if (s_send(self, &f) != KNOOP_OK)
+                break;
+            s->sent = o->last;
+            self->inflight += o->n;
+        }
+    }
+    if (o) {
+        knoop_buf_free(&o->arena);
+        free(o);
+    }
+}
+
+/* For status: link state as JSON fields. */
+const char *node_link_state_name(const knoop_node_t *self);
+const char *node_link_state_name(const knoop_node_t *self)
+{
+    return s_state_name(self->link);
+}

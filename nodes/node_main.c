@@ -1,0 +1,102 @@
+/* node_main.c — knoop-node: options, signals, run. */
+#include "config.h"
+#include "crypto.h"
+#include "node.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static volatile int s_stop;
+
+static void s_on_signal(int sig)
+{
+    s_stop = 1;
+}
+
+static const knoop_opt_spec_t s_spec[] = {
+    { "id", KNOOP_OPT_STRING, NULL, "ID", "this partner's id, e.g. vr-utrecht", true },
+    { "data", KNOOP_OPT_STRING, NULL, "DIR", "journal directory (created 0700 if missing)", true },
+    { "key", KNOOP_OPT_STRING, NULL, "FILE", "this partner's identity key (ID.key, mode 0600)", true },
+    { "trust", KNOOP_OPT_STRING, NULL, "DIR", "trust store: directory of partner certificates", true },
+    { "broker", KNOOP_OPT_LIST, NULL, "ID@ENDPOINT", "a broker, e.g. kcr2-broker-1@tcp://10.0.0.1:7400 "
+      "(repeatable; tried in order; a bare ENDPOINT when the trust store holds one broker)", false },
+    { "subscribe", KNOOP_OPT_LIST, NULL, "PATTERN", "topics to receive, e.g. 'duiding.>' (repeatable)", false },
+    { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "local API endpoint (default ipc://DATA/api.sock)", false },
+    { "heartbeat-ms", KNOOP_OPT_INT, "1000", "MS", "heartbeat interval on the broker link", false },
+    { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "link declared lost after this long without a frame", false },
+    { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
+    { NULL },
+};
+
+int main(int argc, char **argv)
+{
+    if (knoop_crypto_init() != KNOOP_OK) {
+        fprintf(stderr, "knoop-node: cannot initialise libsodium\n");
+        return 2;
+    }
+    knoop_config_t *cfg = NULL;
+    bool help = false;
+    char err[512];
+    int rc = knoop_config_parse("knoop-node", "node",
+        "a partner's knooppunt node",
+        "Journals what the partner's applications publish (seq, hash chain, a head\n"
+        "signature per batch) and acknowledges them only after a durable commit; sends\n"
+        "them to its broker until the broker acknowledges, again after every reconnect;\n"
+        "receives the subscribed topics, stores and verifies them, and only then offers\n"
+        "them to local applications. Publishing keeps working while the link is down.\n"
+        "When the broker stops answering it moves to the next one in its list.\n"
+        "SIGTERM or SIGINT: commits what is open and exits 0.",
+        s_spec, argc, argv, &cfg, &help, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    if (help) {
+        knoop_config_destroy(&cfg);
+        return 0;
+    }
+    knoop_log_level_t level;
+    if (knoop_log_parse_level(knoop_config_str(cfg, "log-level"), &level) != KNOOP_OK) {
+        fprintf(stderr, "knoop-node: --log-level: use error, warn, info or debug\n");
+        knoop_config_destroy(&cfg);
+        return 2;
+    }
+    knoop_log_set_level(level);
+    const char *const *subs = NULL, *const *brokers = NULL;
+    size_t nsubs = knoop_config_list(cfg, "subscribe", &subs);
+    size_t nbrokers = knoop_config_list(cfg, "broker", &brokers);
+    for (size_t i = 0; i < nsubs; i++)
+        if (knoop_pattern_validate(subs[i]) != KNOOP_OK) {
+            fprintf(stderr, "knoop-node: --subscribe '%s': not a topic pattern (tokens of "
+                    "[a-z0-9_-], '*' for one token, '>' for the rest)\n", subs[i]);
+            knoop_config_destroy(&cfg);
+            return 2;
+        }
+    knoop_node_opts_t o = {
+        .id = knoop_config_str(cfg, "id"),
+        .data = knoop_config_str(cfg, "data"),
+        .key_file = knoop_config_str(cfg, "key"),
+        .trust_dir = knoop_config_str(cfg, "trust"),
+        .brokers = brokers, .nbrokers = nbrokers,
+        .subs = subs, .nsubs = nsubs,
+        .api = knoop_config_str(cfg, "api"),
+        .heartbeat_ms = (int) knoop_config_int(cfg, "heartbeat-ms"),
+        .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),
+    };
+    zsys_handler_set(NULL);
+    struct sigaction sa = { .sa_handler = s_on_signal };
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    knoop_node_t *n = knoop_node_new(&o);
+    if (!n) {
+        knoop_config_destroy(&cfg);
+        return 1;
+    }
+    knoop_node_run(n, &s_stop);
+    knoop_node_destroy(&n);
+    knoop_config_destroy(&cfg);
+    return 0;
+}

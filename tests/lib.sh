@@ -1,0 +1,123 @@
+# tests/lib.sh — helpers for the multi-process tests (sourced by tests/cli_*.sh).
+#
+# Everything runs for real: knoop-broker and knoop-node processes, CURVE on
+# tcp://127.0.0.1 or ipc://, LMDB journals and keys in a temporary directory
+# that is removed at exit (kept with KNOOP_KEEP_TMP=1). Every process started
+# through these helpers is killed at exit, also when a check fails.
+
+set -euo pipefail
+
+: "${KNOOP_BIN:?KNOOP_BIN must point at the knoop CLI (ctest sets it)}"
+BIN_DIR=$(cd "$(dirname "$KNOOP_BIN")/.." && pwd)
+KNOOP=$KNOOP_BIN
+BROKER=$BIN_DIR/broker/knoop-broker
+NODE=$BIN_DIR/nodes/knoop-node
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/knoop-$(basename "$0" .sh)-XXXXXX")
+PIDS=()
+PASS=0
+FAIL=0
+
+cleanup() {
+    local rc=$?
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    if [ $rc -ne 0 ] || [ "$FAIL" -ne 0 ]; then
+        echo "--- logs in $T (last lines) ---"
+        for f in "$T"/*.log; do
+            [ -f "$f" ] || continue
+            echo "== $f"; tail -n 15 "$f"
+        done
+    fi
+    if [ -z "${KNOOP_KEEP_TMP:-}" ]; then rm -rf "$T"; else echo "kept $T"; fi
+    echo "$PASS passed, $FAIL failed"
+    [ "$FAIL" -eq 0 ] && exit $rc || exit 1
+}
+trap cleanup EXIT
+
+ok()   { PASS=$((PASS + 1)); echo "ok   - $*"; }
+bad()  { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+die()  { echo "FATAL: $*"; exit 1; }
+
+# A free TCP port on 127.0.0.1 (asks the kernel).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
+        || echo $((20000 + RANDOM % 30000))
+}
+
+# make_partner ID ROLE [extra keys new args]: keys in $T/keys, cert in $T/trust
+make_partner() {
+    local id=$1 role=$2; shift 2
+    "$KNOOP" keys new --id "$id" --role "$role" --out "$T/keys" "$@" >/dev/null
+    mkdir -p "$T/trust"
+    cp "$T/keys/$id.cert" "$T/trust/"
+}
+
+# start_broker ID ENDPOINT [extra args]: data in $T/ID; log in $T/ID.log
+start_broker() {
+    local id=$1 ep=$2; shift 2
+    "$BROKER" --id "$id" --listen "$ep" --data "$T/$id" --key "$T/keys/$id.key" \
+        --trust "$T/trust" --policy "$T/policy" --heartbeat-ms 200 --timeout-ms 2000 \
+        --log-level "${KNOOP_TEST_LOG:-info}" "$@" >>"$T/$id.log" 2>&1 &
+    PIDS+=($!)
+    eval "PID_$(echo "$id" | tr -- '-' '_')=$!"
+    wait_for "broker $id listening" 10 grep -q "listening on" "$T/$id.log"
+}
+
+# start_node ID [extra args, e.g. --broker B@EP --subscribe P]
+start_node() {
+    local id=$1; shift
+    "$NODE" --id "$id" --data "$T/$id" --key "$T/keys/$id.key" --trust "$T/trust" \
+        --heartbeat-ms 200 --timeout-ms 2000 --log-level "${KNOOP_TEST_LOG:-info}" \
+        "$@" >>"$T/$id.log" 2>&1 &
+    PIDS+=($!)
+    eval "PID_$(echo "$id" | tr -- '-' '_')=$!"
+    wait_for "node $id API" 10 test -S "$T/$id/api.sock"
+}
+
+pid_of() { eval "echo \${PID_$(echo "$1" | tr -- '-' '_')}"; }
+
+stop() {    # stop ID [SIGNAL]
+    local p; p=$(pid_of "$1")
+    kill "-${2:-TERM}" "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+}
+
+api() { echo "ipc://$T/$1/api.sock"; }
+
+# wait_for WHAT SECONDS CMD...: poll CMD until it succeeds
+wait_for() {
+    local what=$1 secs=$2; shift 2
+    local deadline=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        if [ $SECONDS -ge $deadline ]; then
+            echo "timeout after ${secs}s waiting for: $what"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# digest DIR [PATTERN]: the convergence digest of a journal
+digest() {
+    "$KNOOP" audit digest --journal "$1" --pattern "${2:->}" | awk '{print $2}'
+}
+
+# count of messages in a journal on a pattern
+count_msgs() {
+    "$KNOOP" audit digest --journal "$1" --pattern "${2:->}" | awk '{print $NF}'
+}
+
+same_digest() { [ "$(digest "$1" "$3")" = "$(digest "$2" "$3")" ]; }
+
+# has_count DIR PATTERN N: the journal holds exactly N messages on PATTERN
+has_count() { [ "$(count_msgs "$1" "$2")" = "$3" ]; }
+
+# status_has NODE TEXT: the node's status JSON contains TEXT
+status_has() { "$KNOOP" status --api "$(api "$1")" --json | grep -q -- "$2"; }
+
+export KNOOP
+export -f digest count_msgs same_digest has_count api status_has

@@ -1,0 +1,367 @@
+/* test_broker_input.c — a real knoop-broker process fed bad input by an
+ * authenticated client speaking CURVE for real: garbage, truncated and
+ * oversized frames, wrong protocol versions, multi-part messages, frames
+ * before HELLO, a HELLO in another partner's name, envelopes with another
+ * partner's origin, on a forbidden topic, with a forged signature. The
+ * offender gets an ERROR (or is disconnected); the broker survives and keeps
+ * serving a well-behaved client. Runs under the sanitizer build too (the
+ * broker binary is then sanitized as well). */
+#define _GNU_SOURCE
+#include "testutil.h"
+#include "crypto.h"
+#include "keys.h"
+#include "link.h"
+#include "msg.h"
+#include "wire.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *s_dir;
+static char s_ep[256];
+static pid_t s_broker;
+static knoop_key_t *s_ut, *s_zl;
+static knoop_cert_t s_bcert;
+
+static void s_partner(const char *id, const char *role, knoop_key_t **out)
+{
+    char keys[PATH_MAX], trust[PATH_MAX], src[PATH_MAX + 64], dst[PATH_MAX + 64];
+    snprintf(keys, sizeof keys, "%s/keys", s_dir);
+    snprintf(trust, sizeof trust, "%s/trust", s_dir);
+    knoop_key_t *k = knoop_key_generate(id, role);
+    assert_non_null(k);
+    assert_int_equal(tu_run(NULL, "mkdir -p %s", keys), 0);
+    assert_int_equal(knoop_key_save(k, keys, time(NULL) - 60, time(NULL) + 86400), KNOOP_OK);
+    snprintf(src, sizeof src, "%s/%s.cert", keys, id);
+    snprintf(dst, sizeof dst, "%s/%s.cert", trust, id);
+    assert_int_equal(tu_run(NULL, "mkdir -p %s && cp %s %s", trust, src, dst), 0);
+    if (out)
+        *out = k;
+    else
+        knoop_key_destroy(&k);
+}
+
+static int setup(void **state)
+{
+    s_dir = tu_tmpdir("broker-input");
+    knoop_log_set_level(KNOOP_LOG_ERROR);
+    s_partner("kcr2-broker-1", "broker", NULL);
+    s_partner("vr-utrecht", "region", &s_ut);
+    s_partner("vr-zeeland", "region", &s_zl);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/trust/kcr2-broker-1.cert", s_dir);
+    assert_int_equal(knoop_cert_load(path, &s_bcert), KNOOP_OK);
+    snprintf(path, sizeof path, "%s/policy", s_dir);
+    FILE *f = fopen(path, "w");
+    fputs("role:region publish sitrep.{id}\nrole:region subscribe sitrep.>\n", f);
+    fclose(f);
+    snprintf(s_ep, sizeof s_ep, "ipc://%s/broker.sock", s_dir);
+
+    char bin[PATH_MAX];
+    snprintf(bin, sizeof bin, "%s", tu_knoop_bin());
+    char *slash = strrchr(bin, '/');
+    assert_non_null(slash);
+    *slash = 0;                                    /* .../build/nodes */
+    char broker[PATH_MAX + 64], data[PATH_MAX + 16], key[PATH_MAX + 32], trust[PATH_MAX + 16],
+         policy[PATH_MAX + 16], log[PATH_MAX + 16];
+    snprintf(broker, sizeof broker, "%s/../broker/knoop-broker", bin);
+    snprintf(data, sizeof data, "%s/b", s_dir);
+    snprintf(key, sizeof key, "%s/keys/kcr2-broker-1.key", s_dir);
+    snprintf(trust, sizeof trust, "%s/trust", s_dir);
+    snprintf(policy, sizeof policy, "%s/policy", s_dir);
+    snprintf(log, sizeof log, "%s/broker.log", s_dir);
+    s_broker = fork();
+    assert_true(s_broker >= 0);
+    if (s_broker == 0) {
+        freopen(log, "w", stderr);
+        execl(broker, broker, "--id", "kcr2-broker-1", "--listen", s_ep, "--data", data,
+              "--key", key, "--trust", trust, "--policy", policy, "--log-level", "debug",
+              (char *) NULL);
+        _exit(127);
+    }
+    /* Wait until it listens. */
+    for (int i = 0; i < 100; i++) {
+        char *out = NULL;
+        tu_run(&out, "grep -c 'listening on' %s 2>/dev/null", log);
+        bool up = out && atoi(out) > 0;
+        free(out);
+        if (up)
+            return 0;
+        usleep(100000);
+    }
+    fail_msg("broker did not start; see %s", log);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    kill(s_broker, SIGTERM);
+    int st;
+    waitpid(s_broker, &st, 0);
+    knoop_key_destroy(&s_ut);
+    knoop_key_destroy(&s_zl);
+    tu_rmtree(s_dir);
+    /* The broker exits 0 on SIGTERM after closing cleanly. */
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static zsock_t *s_client(const knoop_key_t *key)
+{
+    zsock_t *d = knoop_link_dealer();
+    assert_non_null(d);
+    assert_int_equal(knoop_link_curve_client(d, key, &s_bcert, 3000), KNOOP_OK);
+    assert_int_equal(zsock_connect(d, "%s", s_ep), 0);
+    return d;
+}
+
+static void s_send_raw(zsock_t *d, const void *data, size_t len)
+{
+    zframe_t *f = zframe_new(data, len);
+    assert_int_equal(zframe_send(&f, d, 0), 0);
+}
+
+static void s_send_frame(zsock_t *d, const knoop_frame_t *f)
+{
+    knoop_buf_t b = { 0 };
+    assert_int_equal(knoop_frame_encode(f, &b), KNOOP_OK);
+    s_send_raw(d, b.data, b.len);
+    knoop_buf_free(&b);
+}
+
+/* Next frame of a kind (skipping heartbeats); false on timeout. */
+static bool s_expect(zsock_t *d, knoop_frame_kind_t kind, knoop_frame_t *out, int ms)
+{
+    zpoller_t *p = zpoller_new(d, NULL);
+    int64_t deadline = zclock_mono() + ms;
+    bool found = false;
+    while (!found && zclock_mono() < deadline) {
+        if (!zpoller_wait(p, (int) (deadline - zclock_mono())))
+            break;
+        zframe_t *fr = zframe_recv(d);
+        if (!fr)
+            break;
+        knoop_frame_t f;
+        if (knoop_frame_decode(&f, zframe_data(fr), zframe_size(fr)) == KNOOP_OK) {
+            if (f.kind == kind) {
+                found = true;
+                if (out) {
+                    /* re-decode into the caller's struct (it owns it) */
+                    knoop_frame_clear(&f);
+                    assert_int_equal(knoop_frame_decode(out, zframe_data(fr), zframe_size(fr)),
+                                     KNOOP_OK);
+                } else {
+                    knoop_frame_clear(&f);
+                }
+            } else {
+                knoop_frame_clear(&f);
+            }
+        }
+        zframe_destroy(&fr);
+    }
+    zpoller_destroy(&p);
+    return found;
+}
+
+static void s_hello(zsock_t *d, const char *partner, const char *sub)
+{
+    knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO };
+    const char *subs[1] = { sub };
+    f.u.hello.partner = partner;
+    f.u.hello.subs = subs;
+    f.u.hello.nsubs = sub ? 1 : 0;
+    f.u.hello.credit_msgs = 100;
+    s_send_frame(d, &f);
+}
+
+/* The broker is alive and serves a well-behaved partner. */
+static void s_assert_serving(void)
+{
+    zsock_t *d = s_client(s_zl);
+    s_hello(d, "vr-zeeland", "sitrep.>");
+    knoop_frame_t w;
+    if (!s_expect(d, KNOOP_FRAME_WELCOME, &w, 5000))
+        fail_msg("broker no longer serves a good client");
+    assert_int_equal(w.u.welcome.naccepted, 1);
+    knoop_frame_clear(&w);
+    zsock_destroy(&d);
+    assert_int_equal(waitpid(s_broker, NULL, WNOHANG), 0);    /* still running */
+}
+
+static void test_garbage_and_truncated(void **state)
+{
+    zsock_t *d = s_client(s_ut);
+    unsigned seed = tu_seed();
+    srand(seed);
+    uint8_t junk[512];
+    for (int i = 0; i < 200; i++) {
+        size_t n = (size_t) (rand() % (int) sizeof junk);
+        for (size_t k = 0; k < n; k++)
+            junk[k] = (uint8_t) rand();
+        s_send_raw(d, junk, n);
+    }
+    /* Every prefix of a valid HELLO. */
+    knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO };
+    const char *subs[1] = { "sitrep.>" };
+    f.u.hello.partner = "vr-utrecht";
+    f.u.hello.subs = subs;
+    f.u.hello.nsubs = 1;
+    knoop_buf_t b = { 0 };
+    assert_int_equal(knoop_frame_encode(&f, &b), KNOOP_OK);
+    for (size_t n = 0; n < b.len; n++)
+        s_send_raw(d, b.data, n);
+    knoop_buf_free(&b);
+    knoop_frame_t e;
+    assert_true(s_expect(d, KNOOP_FRAME_ERROR, &e, 5000));
+    assert_true(e.u.error.code == KNOOP_WERR_MALFORMED || e.u.error.code == KNOOP_WERR_VERSION ||
+                e.u.error.code == KNOOP_WERR_PROTOCOL);
+    knoop_frame_clear(&e);
+    zsock_destroy(&d);
+    s_assert_serving();
+}
+
+static void test_version_and_order(void **state)
+{
+    zsock_t *d = s_client(s_ut);
+    /* A frame of protocol version 2: field 1 = 2, then a HEARTBEAT. */
+    const uint8_t v2[] = { 0x08, 0x02, 0x82, 0x01, 0x00 };
+    s_send_raw(d, v2, sizeof v2);
+    knoop_frame_t e;
+    assert_true(s_expect(d, KNOOP_FRAME_ERROR, &e, 5000));
+    assert_int_equal(e.u.error.code, KNOOP_WERR_VERSION);
+    assert_non_null(strstr(e.u.error.reason, "version 2 not supported"));
+    knoop_frame_clear(&e);
+    zsock_destroy(&d);
+
+    /* PUBLISH before HELLO. */
+    d = s_client(s_ut);
+    knoop_frame_t p = { .kind = KNOOP_FRAME_PUBLISH };
+    knoop_bytes_t env = { (const uint8_t *) "x", 1 };
+    p.u.batch.envs = &env;
+    p.u.batch.n = 1;
+    s_send_frame(d, &p);
+    assert_true(s_expect(d, KNOOP_FRAME_ERROR, &e, 5000));
+    assert_int_equal(e.u.error.code, KNOOP_WERR_PROTOCOL);
+    knoop_frame_clear(&e);
+
+    /* HELLO in another partner's name. */
+    s_hello(d, "vr-zeeland", NULL);
+    assert_true(s_expect(d, KNOOP_FRAME_ERROR, &e, 5000));
+    assert_int_equal(e.u.error.code, KNOOP_WERR_IDENTITY);
+    knoop_frame_clear(&e);
+
+    /* A multi-part message. */
+    zmsg_t *mm = zmsg_new();
+    zmsg_addstr(mm, "a");
+    zmsg_addstr(mm, "b");
+    zmsg_send(&mm, d);
+    zsock_destroy(&d);
+    s_assert_serving();
+}
+
+static void test_oversized(void **state)
+{
+    zsock_t *d = s_client(s_ut);
+    size_t n = KNOOP_FRAME_MAX + 1024;
+    uint8_t *big = calloc(1, n);
+    s_send_raw(d, big, n);     /* ZMQ_MAXMSGSIZE: the broker drops the connection */
+    free(big);
+    zsock_destroy(&d);
+    s_assert_serving();
+}
+
+/* Envelopes with a wrong origin, a forbidden topic, a forged signature. */
+static void test_bad_envelopes(void **state)
+{
+    zsock_t *d = s_client(s_ut);
+    s_hello(d, "vr-utrecht", "sitrep.>");
+    assert_true(s_expect(d, KNOOP_FRAME_WELCOME, NULL, 5000));
+
+    knoop_buf_t e1 = { 0 }, e2 = { 0 }, e3 = { 0 }, e4 = { 0 };
+    knoop_body_t b = {
+        .version = KNOOP_BODY_VERSION, .origin = "vr-zeeland", .topic = "sitrep.vr-zeeland",
+        .epoch = 5, .seq = 1, .hlc = 1, .key = "", .type = "x.Y",
+        .status = KNOOP_STATUS_ACTUAL, .tlp = KNOOP_TLP_GREEN,
+    };
+    assert_int_equal(knoop_msg_build(&b, knoop_key_secret(s_ut), &e1, NULL), KNOOP_OK);
+    b.origin = "vr-utrecht";
+    b.topic = "sitrep.vr-zeeland";
+    assert_int_equal(knoop_msg_build(&b, knoop_key_secret(s_ut), &e2, NULL), KNOOP_OK);
+    b.topic = "sitrep.vr-utrecht";
+    assert_int_equal(knoop_msg_build(&b, knoop_key_secret(s_zl), &e3, NULL), KNOOP_OK);
+    assert_int_equal(knoop_msg_build(&b, knoop_key_secret(s_ut), &e4, NULL), KNOOP_OK);
+    knoop_bytes_t envs[4] = { { e1.data, e1.len }, { e2.data, e2.len }, { e3.data, e3.len },
+                              { (const uint8_t *) "garbage", 7 } };
+    knoop_frame_t p = { .kind = KNOOP_FRAME_PUBLISH };
+    p.u.batch.envs = envs;
+    p.u.batch.n = 4;
+    s_send_frame(d, &p);
+    int seen[16] = { 0 };
+    for (int i = 0; i < 4; i++) {
+        knoop_frame_t e;
+        if (!s_expect(d, KNOOP_FRAME_ERROR, &e, 5000))
+            break;
+        if (e.u.error.code < 16)
+            seen[e.u.error.code]++;
+        if (e.u.error.code == KNOOP_WERR_POLICY)
+            assert_non_null(strstr(e.u.error.reason,
+                                   "vr-utrecht may not publish on sitrep.vr-zeeland"));
+        knoop_frame_clear(&e);
+    }
+    assert_int_equal(seen[KNOOP_WERR_IDENTITY], 1);
+    assert_int_equal(seen[KNOOP_WERR_POLICY], 1);
+    assert_int_equal(seen[KNOOP_WERR_SIGNATURE], 1);
+    assert_int_equal(seen[KNOOP_WERR_MALFORMED], 1);
+
+    /* The good one is stored and acknowledged. */
+    envs[0] = (knoop_bytes_t) { e4.data, e4.len };
+    p.u.batch.n = 1;
+    s_send_frame(d, &p);
+    knoop_frame_t a;
+    assert_true(s_expect(d, KNOOP_FRAME_ACK, &a, 5000));
+    assert_int_equal(a.u.ack.n, 1);
+    assert_int_equal(a.u.ack.acks[0].seq, 1);
+    knoop_frame_clear(&a);
+    knoop_buf_free(&e1);
+    knoop_buf_free(&e2);
+    knoop_buf_free(&e3);
+    knoop_buf_free(&e4);
+    zsock_destroy(&d);
+    s_assert_serving();
+}
+
+/* A key not in the trust store never gets a frame through. */
+static void test_unknown_key(void **state)
+{
+    knoop_key_t *stranger = knoop_key_generate("vr-utrecht", "region");
+    zsock_t *d = s_client(stranger);
+    s_hello(d, "vr-utrecht", "sitrep.>");
+    assert_false(s_expect(d, KNOOP_FRAME_WELCOME, NULL, 1500));
+    zsock_destroy(&d);
+    knoop_key_destroy(&stranger);
+    char *out = NULL;
+    tu_run(&out, "grep -c 'refused unknown key' %s/broker.log", s_dir);
+    assert_true(out && atoi(out) >= 1);
+    free(out);
+    s_assert_serving();
+}
+
+int main(void)
+{
+    knoop_crypto_init();
+    zsys_init();
+    zsys_set_linger(0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_garbage_and_truncated),
+        cmocka_unit_test(test_version_and_order),
+        cmocka_unit_test(test_oversized),
+        cmocka_unit_test(test_bad_envelopes),
+        cmocka_unit_test(test_unknown_key),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
