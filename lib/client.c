@@ -346,11 +346,11 @@ static int s_call(knoop_client_t *self, knoop_api_req_t *req, int timeout_ms,
 }
 
 /* An ApiError reply: its code, its reason in self->error. Clears rep. */
-static int s_node_error(knoop_client_t *self, knoop_api_rep_t *rep, const char *prefix)
+static int s_node_error(knoop_client_t *self, knoop_api_rep_t *rep)
 {
     int code = rep->u.error.code;
-    s_fail(self, code, "%s%s", prefix, *rep->u.error.reason ? rep->u.error.reason
-                                                           : knoop_strerror(code));
+    s_fail(self, code, "%s", *rep->u.error.reason ? rep->u.error.reason
+                                                  : knoop_strerror(code));
     self->refused = true;
     knoop_api_rep_clear(rep);
     return code;
@@ -448,10 +448,7 @@ int knoop_client_publish(knoop_client_t *self, const knoop_api_item_t *items, si
         goto out;
     }
     if (rep.kind == KNOOP_API_R_ERROR) {
-        char prefix[48] = "";
-        if (n > 1)
-            snprintf(prefix, sizeof prefix, "item %u: ", rep.u.error.index);
-        rc = s_node_error(self, &rep, prefix);
+        rc = s_node_error(self, &rep);        /* the node names the item */
         goto out;
     }
     if (rep.kind != KNOOP_API_R_PUBLISHED) {
@@ -528,7 +525,7 @@ int knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char
     if (rc)
         goto out;
     if (rep.kind == KNOOP_API_R_ERROR) {
-        rc = s_node_error(self, &rep, "");
+        rc = s_node_error(self, &rep);
         goto out;
     }
     if (rep.kind != KNOOP_API_R_SUBSCRIBED) {
@@ -614,7 +611,7 @@ int knoop_client_status(knoop_client_t *self, char **json, int timeout_ms)
     if (rc)
         return rc;
     if (rep.kind == KNOOP_API_R_ERROR)
-        return s_node_error(self, &rep, "");
+        return s_node_error(self, &rep);
     if (rep.kind != KNOOP_API_R_STATUS)
         return s_unexpected(self, &rep);
     *json = strdup(rep.u.status.json);
@@ -638,7 +635,7 @@ int knoop_client_beeld(knoop_client_t *self, const char *pattern, knoop_client_m
         if (rc)
             return rc;
         if (rep.kind == KNOOP_API_R_ERROR)
-            return s_node_error(self, &rep, "");
+            return s_node_error(self, &rep);
         if (rep.kind != KNOOP_API_R_BEELD)
             return s_unexpected(self, &rep);
         for (size_t i = 0; i < rep.u.delivery.n; i++) {

@@ -203,6 +203,12 @@ static int s_parse(int argc, char **argv, pub_args_t *a, bool *help)
         fprintf(stderr, "knoop pub: --key is longer than %d bytes\n", KNOOP_KEY_MAX);
         return 2;
     }
+    for (const unsigned char *k = (const unsigned char *) a->key; k && *k; k++)
+        if (*k < 0x20 || *k == 0x7f) {
+            fprintf(stderr, "knoop pub: --key holds a control character (a state key is "
+                    "printable UTF-8 text)\n");
+            return 2;
+        }
     return 0;
 }
 

@@ -803,7 +803,10 @@ static void s_fake_handle(fake_t *f, zframe_t *who, const knoop_api_req_t *req)
             if (!strcmp(req->u.publish.items[i].topic, "refuse.me")) {
                 rep.kind = KNOOP_API_R_ERROR;
                 rep.u.error.code = KNOOP_EPERM;
-                rep.u.error.reason = "policy: vr-test may not publish on refuse.me";
+                char reason[96];
+                snprintf(reason, sizeof reason, "item %zu: policy: vr-test may not publish "
+                         "on refuse.me", i);
+                rep.u.error.reason = reason;
                 rep.u.error.index = (uint32_t) i;
                 s_fake_send(f, who, &rep, 0);
                 return;
