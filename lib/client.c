@@ -47,6 +47,8 @@ struct knoop_client_t {
     s_batch_t      *head, *tail;
     size_t          queued_msgs, queued_bytes;
     uint64_t        last_pos;              /* highest position handed out */
+    uint64_t        app_acked;             /* highest position the application acked */
+    uint64_t        skip_ack;              /* a redelivered, skipped position to ack */
     int             sub_err;               /* to report from knoop_client_next */
     char            sub_reason[512];
     bool            sub_refused;           /* sub_err came from an ApiError */
@@ -509,7 +511,8 @@ int knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char
     bool resume = *durable && self->durable && !strcmp(durable, self->durable);
     s_sub_end(self);
     if (!resume)
-        self->last_pos = 0;
+        self->last_pos = self->app_acked = 0;
+    self->skip_ack = 0;
     free(self->durable);
     self->durable = NULL;
 
@@ -563,8 +566,14 @@ int knoop_client_next(knoop_client_t *self, uint64_t *position, const uint8_t **
             const knoop_api_env_t *e = &self->head->rep.u.delivery.msgs[self->head->i++];
             self->queued_msgs--;
             self->queued_bytes -= e->len;
-            if (e->position <= self->last_pos)
-                continue;                  /* redelivered: handed out before */
+            if (e->position <= self->last_pos) {
+                /* Redelivered: handed out before. The node waits for an ack
+                 * of its batch before it sends more; where the application
+                 * has acked this position already, ack it again for it. */
+                if (e->position <= self->app_acked && e->position > self->skip_ack)
+                    self->skip_ack = e->position;
+                continue;
+            }
             self->last_pos = e->position;
             *position = e->position;
             *env = e->envelope;
@@ -578,6 +587,14 @@ int knoop_client_next(knoop_client_t *self, uint64_t *position, const uint8_t **
             if (!self->broken)
                 self->sub_err = 0;
             return rc;
+        }
+        if (self->skip_ack) {
+            knoop_api_req_t req = { .kind = KNOOP_API_ACK,
+                                    .u.ack = { .sub = self->sub, .position = self->skip_ack } };
+            self->skip_ack = 0;
+            int rc = s_oneway(self, &req);
+            if (rc)
+                return rc;
         }
         zmsg_t *msg;
         int rc = s_recv(self, deadline, &msg);
@@ -597,7 +614,10 @@ int knoop_client_ack(knoop_client_t *self, uint64_t position)
         return s_fail(self, KNOOP_EINVAL, "no subscription");
     knoop_api_req_t req = { .kind = KNOOP_API_ACK,
                             .u.ack = { .sub = self->sub, .position = position } };
-    return s_oneway(self, &req);
+    int rc = s_oneway(self, &req);
+    if (rc == KNOOP_OK && position > self->app_acked)
+        self->app_acked = position;
+    return rc;
 }
 
 int knoop_client_status(knoop_client_t *self, char **json, int timeout_ms)

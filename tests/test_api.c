@@ -755,6 +755,8 @@ typedef struct {
     atomic_int   stop;
     atomic_int   failures;            /* what the fake node could not do */
     atomic_ullong acked;              /* highest acked position */
+    atomic_ullong acked_sub;          /* the subscription of the last ack */
+    atomic_ullong acked_last;         /* the position of the last ack */
     atomic_int   closes;
     atomic_int   publish_requests;
     uint64_t     seq;                 /* the node's thread only */
@@ -870,6 +872,8 @@ static void s_fake_handle(fake_t *f, zframe_t *who, const knoop_api_req_t *req)
         unsigned long long prev = atomic_load(&f->acked);
         if (req->u.ack.position > prev)
             atomic_store(&f->acked, req->u.ack.position);
+        atomic_store(&f->acked_sub, req->u.ack.sub);
+        atomic_store(&f->acked_last, req->u.ack.position);
         return;
     }
     case KNOOP_API_CLOSE:
@@ -1118,6 +1122,11 @@ static void test_client(void **state)
     assert_int_equal(knoop_client_status(c, &json, 5000), KNOOP_OK);
     free(json);
     assert_int_equal(knoop_client_next(c, &pos, &env, &len, 200), KNOOP_ENOTFOUND);
+    /* ... but the client acked them for the application, which had: a node
+     * waits for the ack of a batch before it sends the next */
+    assert_true(s_eventually(&f->acked_sub, 78));
+    assert_int_equal(atomic_load(&f->acked_sub), 78);
+    assert_int_equal(atomic_load(&f->acked_last), 5);
 
     /* the picture, in two batches */
     beeld_seen_t seen = { .f = f };
