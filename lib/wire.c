@@ -273,7 +273,7 @@ static bool s_scan(s_scan_t *s, const uint8_t *data, size_t len)
                 s->version_bad = true;
             /* Low 32 bits, last one wins: what protobuf-c would read. */
             s->version = (uint32_t) v;
-        } else if (num >= KNOOP_FRAME_HELLO && num <= KNOOP_FRAME_CAUGHT_UP) {
+        } else if (num >= KNOOP_FRAME_HELLO && num <= KNOOP_FRAME_SYNC) {
             s->nkinds++;
             s->kind = num;
             if (wt != 2)
@@ -452,6 +452,7 @@ static int s_check_frame(const knoop_frame_t *f)
     case KNOOP_FRAME_CREDIT:
     case KNOOP_FRAME_HEARTBEAT:
     case KNOOP_FRAME_CAUGHT_UP:
+    case KNOOP_FRAME_SYNC:
         return KNOOP_OK;
     }
     return KNOOP_EINVAL;
@@ -530,6 +531,7 @@ static int s_from_pb(knoop_frame_t *f, s_arena_t *a, const Knoop__V1__Frame *pb)
         f->u.welcome.heartbeat_ms = w->heartbeat_ms;
         f->u.welcome.credit_msgs = w->credit_msgs;
         f->u.welcome.credit_bytes = w->credit_bytes;
+        f->u.welcome.planned = w->planned;
         knoop_wire_refusal_t *r = s_rows(a, w->n_refused, sizeof *r, &rc);
         if (rc)
             return rc;
@@ -619,6 +621,13 @@ static int s_from_pb(knoop_frame_t *f, s_arena_t *a, const Knoop__V1__Frame *pb)
             return KNOOP_EMALFORMED;
         f->u.caught_up.messages = pb->caught_up->messages;
         f->u.caught_up.streams = pb->caught_up->streams;
+        return KNOOP_OK;
+    case KNOOP__V1__FRAME__KIND_SYNC:
+        if (!pb->sync || pb->sync->digest.len != KNOOP_HASH_LEN)
+            return KNOOP_EMALFORMED;
+        memcpy(f->u.sync.digest, pb->sync->digest.data, KNOOP_HASH_LEN);
+        f->u.sync.streams = pb->sync->streams;
+        f->u.sync.messages = pb->sync->messages;
         return KNOOP_OK;
     default:
         return KNOOP_EMALFORMED;
@@ -775,6 +784,7 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
     Knoop__V1__Heartbeat heartbeat = KNOOP__V1__HEARTBEAT__INIT;
     Knoop__V1__Error error = KNOOP__V1__ERROR__INIT;
     Knoop__V1__CaughtUp caught_up = KNOOP__V1__CAUGHT_UP__INIT;
+    Knoop__V1__Sync sync = KNOOP__V1__SYNC__INIT;
     pb.version = KNOOP_WIRE_VERSION;
     pb.kind_case = (Knoop__V1__Frame__KindCase) f->kind;
 
@@ -837,6 +847,7 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
         welcome.heartbeat_ms = f->u.welcome.heartbeat_ms;
         welcome.credit_msgs = f->u.welcome.credit_msgs;
         welcome.credit_bytes = f->u.welcome.credit_bytes;
+        welcome.planned = f->u.welcome.planned;
         pb.welcome = &welcome;
         break;
     }
@@ -897,6 +908,13 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
         caught_up.messages = f->u.caught_up.messages;
         caught_up.streams = f->u.caught_up.streams;
         pb.caught_up = &caught_up;
+        break;
+    case KNOOP_FRAME_SYNC:
+        sync.digest.data = (uint8_t *) f->u.sync.digest;
+        sync.digest.len = KNOOP_HASH_LEN;
+        sync.streams = f->u.sync.streams;
+        sync.messages = f->u.sync.messages;
+        pb.sync = &sync;
         break;
     }
 

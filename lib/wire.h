@@ -34,6 +34,7 @@ typedef enum {
     KNOOP_FRAME_HEARTBEAT = 16,
     KNOOP_FRAME_ERROR     = 17,
     KNOOP_FRAME_CAUGHT_UP = 18,
+    KNOOP_FRAME_SYNC      = 19,
 } knoop_frame_kind_t;
 
 /* Error codes carried in ERROR frames (wire.proto Error.Code). */
@@ -105,6 +106,7 @@ typedef struct {
             uint32_t           heartbeat_ms;
             uint32_t           credit_msgs;
             uint64_t           credit_bytes;
+            uint64_t           planned;
         } welcome;
         struct {                       /* PUBLISH and DELIVER */
             const knoop_bytes_t *envs;
@@ -132,6 +134,11 @@ typedef struct {
             uint64_t messages;
             uint64_t streams;
         } caught_up;
+        struct {
+            uint8_t  digest[KNOOP_HASH_LEN];
+            uint64_t streams;
+            uint64_t messages;
+        } sync;
     } u;
     void *priv_;
 } knoop_frame_t;

@@ -89,6 +89,8 @@ typedef struct {
     char api_default[512];
 } sub_args_t;
 
+#define RESUBSCRIBE_MS 2000
+
 static bool s_durable_valid(const char *s)
 {
     size_t len = strlen(s);
@@ -292,13 +294,33 @@ int knoop_cli_sub(int argc, char **argv)
     }
     unsigned long long printed = 0;
     int status = 0;
+    int quiet_ms = 0;
     while (!s_stop && (a.count == 0 || printed < a.count)) {
         uint64_t pos;
         const uint8_t *env;
         size_t len;
-        rc = knoop_client_next(c, &pos, &env, &len, a.timeout_ms);
+        /* A durable subscriber outlives its node: after a quiet spell it
+         * subscribes again under its name, so a node that was restarted
+         * resumes from its committed cursor (positions already printed
+         * are skipped by the client library). */
+        int wait = a.timeout_ms;
+        if (a.durable && (wait < 0 || wait > RESUBSCRIBE_MS))
+            wait = RESUBSCRIBE_MS;
+        rc = knoop_client_next(c, &pos, &env, &len, wait);
         if (s_stop)
             break;
+        if (rc == KNOOP_ENOTFOUND && wait != a.timeout_ms) {
+            quiet_ms += wait;
+            if (a.timeout_ms >= 0 && quiet_ms >= a.timeout_ms) {
+                rc = KNOOP_ENOTFOUND;
+            } else {
+                knoop_client_subscribe(c, a.pattern, a.durable, a.from_start, a.since_ms,
+                                       a.status, SUBSCRIBE_TIMEOUT_MS, err, sizeof err);
+                continue;
+            }
+        }
+        if (rc == KNOOP_OK)
+            quiet_ms = 0;
         if (rc == KNOOP_ENOTFOUND) {
             if (a.count) {
                 fprintf(stderr, "knoop sub: %llu of %llu messages within the timeout\n",

@@ -371,6 +371,18 @@ static void s_on_subscribe(knoop_node_t *self, const knoop_api_req_t *req)
     bool resumed = false;
     if (durable && *durable) {
         snprintf(sub->durable, sizeof sub->durable, "sub:%s", durable);
+        /* One subscriber per durable name: a new one replaces the old
+         * (an application that reconnected), after saving its cursor. */
+        for (api_sub_t *old = self->subs; old; old = old->next)
+            if (strcmp(old->durable, sub->durable) == 0) {
+                if (old->cursor_dirty) {
+                    uint8_t c[8];
+                    knoop_put_be64(c, old->acked);
+                    knoop_journal_cursor_put(self->journal, old->durable, c, 8);
+                }
+                s_sub_drop(self, old, "replaced by a new subscriber under the same name");
+                break;
+            }
         knoop_buf_t c = { 0 };
         if (knoop_journal_cursor_get(self->journal, sub->durable, &c) == KNOOP_OK && c.len == 8) {
             sub->acked = sub->sent = knoop_get_be64(c.data);

@@ -2,6 +2,7 @@
  * the outbox (own messages until ACKed, resent after every reconnect),
  * DELIVER (commit, verify, ACK), heartbeats, failover to the next broker. */
 #include "node.h"
+#include "ingest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,71 +254,33 @@ static void s_on_welcome(knoop_node_t *self, const knoop_frame_t *f)
  * trust store), ACK cumulatively per stream. */
 static void s_on_deliver(knoop_node_t *self, const knoop_frame_t *f)
 {
-    size_t n = f->u.batch.n;
-    knoop_msg_t *msgs = calloc(n ? n : 1, sizeof *msgs);
-    const knoop_msg_t **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    int *res = calloc(n ? n : 1, sizeof *res);
-    size_t good = 0;
-    for (size_t i = 0; msgs && ptrs && res && i < n; i++) {
-        int rc = knoop_msg_parse(&msgs[good], f->u.batch.envs[i].data, f->u.batch.envs[i].len);
-        if (rc) {
-            knoop_warn("delivery from %s: envelope refused: %s",
-                       self->brokers[self->broker_idx].id, knoop_strerror(rc));
-            continue;
-        }
-        knoop_hlc_observe(&self->hlc, msgs[good].b.hlc, knoop_now_ms());
-        ptrs[good] = &msgs[good];
-        good++;
-    }
-    int rc = good ? knoop_journal_append(self->journal, ptrs, good, res) : KNOOP_OK;
+    knoop_ingest_t in;
+    int rc = knoop_ingest(self->journal, f, &self->hlc, self->brokers[self->broker_idx].id, &in);
     if (rc) {
         /* Not stored, not ACKed: the broker will deliver again. */
         node_set_error(self, "journal: cannot store deliveries: %s", knoop_strerror(rc));
         knoop_error("%s", self->last_error);
-    } else if (good) {
-        self->delivered_in += good;
-        self->journal_grew = true;
-        knoop_u64map_t seen = { 0 };
-        knoop_wire_ack_t *acks = calloc(good, sizeof *acks);
-        size_t nacks = 0;
-        for (size_t i = 0; acks && i < good; i++) {
-            if (res[i] != KNOOP_OK && res[i] != KNOOP_EDUPLICATE) {
-                knoop_warn("delivery %s on %s seq %llu refused: %s", msgs[i].b.origin,
-                           msgs[i].b.topic, (unsigned long long) msgs[i].b.seq,
-                           knoop_strerror(res[i]));
-                continue;
-            }
-            if (knoop_u64map_get(&seen, msgs[i].stream, NULL))
-                continue;
-            knoop_u64map_put(&seen, msgs[i].stream, 1);
+    } else {
+        self->delivered_in += in.stored;
+        if (in.stored)
+            self->journal_grew = true;
+        for (size_t i = 0; i < in.nacks; i++) {
+            own_stream_t *o = node_own_find(self, in.acks[i].stream);
             knoop_stream_info_t info;
-            if (knoop_journal_stream(self->journal, msgs[i].stream, &info) != KNOOP_OK)
-                continue;
-            own_stream_t *o = node_own_find(self, info.stream);
-            if (o && info.hwm > o->hwm) {        /* our own, taken back */
+            if (o && in.acks[i].seq > o->hwm &&       /* our own, taken back */
+                knoop_journal_stream(self->journal, o->stream, &info) == KNOOP_OK) {
                 o->hwm = info.hwm;
                 memcpy(o->head, info.head, KNOOP_HASH_LEN);
             }
-            if (info.hwm) {
-                acks[nacks].stream = info.stream;
-                acks[nacks].seq = info.hwm;
-                nacks++;
-            }
         }
-        if (nacks) {
+        if (in.nacks) {
             knoop_frame_t a = { .kind = KNOOP_FRAME_ACK };
-            a.u.ack.acks = acks;
-            a.u.ack.n = nacks;
+            a.u.ack.acks = in.acks;
+            a.u.ack.n = in.nacks;
             s_send(self, &a);
         }
-        free(acks);
-        knoop_u64map_clear(&seen);
     }
-    for (size_t i = 0; i < good; i++)
-        knoop_msg_clear(&msgs[i]);
-    free(msgs);
-    free(ptrs);
-    free(res);
+    free(in.acks);
 }
 
 static void s_on_ack(knoop_node_t *self, const knoop_frame_t *f)

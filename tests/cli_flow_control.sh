@@ -37,7 +37,11 @@ check "the reading subscriber got all 30,000 (in ${took}s) while the other was s
     test "$(count_msgs "$T/vr-zeeland" 'sitrep.>')" = 30000
 rss1=$(rss)
 echo "broker anonymous RSS: ${rss0} kB before, ${rss1} kB after 30,000 messages (~7 MB) missed by the stopped node"
-check "broker heap did not grow with the backlog (< 16 MB growth)" test $((rss1 - rss0)) -lt 16000
+if [ -n "${KNOOP_SANITIZED:-}" ]; then
+    echo "skip - heap growth is not meaningful under ASan (its quarantine keeps freed memory)"
+else
+    check "broker heap did not grow with the backlog (< 16 MB growth)" test $((rss1 - rss0)) -lt 16000
+fi
 
 kill -CONT "$(pid_of vr-twente)"
 wait_for "vr-twente caught up" 60 same_digest "$T/kcr2-broker-1" "$T/vr-twente" 'sitrep.>' || true
