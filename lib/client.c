@@ -614,10 +614,11 @@ int knoop_client_ack(knoop_client_t *self, uint64_t position)
         return s_fail(self, KNOOP_EINVAL, "no subscription");
     knoop_api_req_t req = { .kind = KNOOP_API_ACK,
                             .u.ack = { .sub = self->sub, .position = position } };
-    int rc = s_oneway(self, &req);
-    if (rc == KNOOP_OK && position > self->app_acked)
+    /* The application's word counts even if it does not reach the node:
+     * a redelivery of this position is then acked again (knoop_client_next). */
+    if (position > self->app_acked)
         self->app_acked = position;
-    return rc;
+    return s_oneway(self, &req);
 }
 
 int knoop_client_status(knoop_client_t *self, char **json, int timeout_ms)
