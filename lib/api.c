@@ -345,8 +345,13 @@ int knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out)
             items[i].priority = it->priority;
             items[i].status = it->status;
             items[i].classification = it->tlp;
+            if (it->payload_len && !it->payload) {
+                free(items);
+                free(ptrs);
+                return KNOOP_EINVAL;
+            }
             items[i].payload.data = (uint8_t *) it->payload;
-            items[i].payload.len = it->payload ? it->payload_len : 0;
+            items[i].payload.len = it->payload_len;
             ptrs[i] = &items[i];
         }
         publish.n_items = n;
@@ -581,8 +586,13 @@ int knoop_api_rep_encode(const knoop_api_rep_t *r, knoop_buf_t *out)
             const knoop_api_env_t *e = &r->u.delivery.msgs[i];
             knoop__v1__api_envelope__init(&envs[i]);
             envs[i].position = e->position;
+            if (e->len && !e->envelope) {
+                free(envs);
+                free(ptrs);
+                return KNOOP_EINVAL;
+            }
             envs[i].envelope.data = (uint8_t *) e->envelope;
-            envs[i].envelope.len = e->envelope ? e->len : 0;
+            envs[i].envelope.len = e->len;
             ptrs[i] = &envs[i];
         }
         delivery.n_messages = n;

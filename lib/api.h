@@ -117,7 +117,8 @@ typedef struct {
  * address an ApiError to the request and say which version it got.
  *
  * Encode writes version KNOOP_API_VERSION (r->version is ignored) and checks
- * structure only: kind (KNOOP_EINVAL), counts and total size (KNOOP_ETOOBIG
+ * structure only: kind, or bytes with a length but no pointer (KNOOP_EINVAL),
+ * counts and total size (KNOOP_ETOOBIG
  * above KNOOP_API_ITEMS or KNOOP_API_MAX), KNOOP_ENOMEM. NULL strings encode
  * as "". The receiver's decode is the gate for content. */
 int  knoop_api_req_decode(knoop_api_req_t *r, const uint8_t *data, size_t len);

@@ -47,10 +47,12 @@ struct knoop_client_t {
     s_batch_t      *head, *tail;
     size_t          queued_msgs, queued_bytes;
     uint64_t        last_pos;              /* highest position handed out */
+    uint64_t        app_acked;             /* highest position the application acked */
+    uint64_t        skip_ack;              /* a redelivered, skipped position to ack */
     int             sub_err;               /* to report from knoop_client_next */
     char            sub_reason[512];
     bool            sub_refused;           /* sub_err came from an ApiError */
-    bool            overflow;              /* deliveries were dropped: resubscribe */
+    bool            broken;                /* deliveries were lost: resubscribe */
     uint64_t        oneway[S_ONEWAY];      /* ids of recent acks and closes */
     size_t          oneway_n;
     bool            oneway_sent;           /* set linger at destroy */
@@ -164,7 +166,7 @@ static void s_queue_push(knoop_client_t *self, knoop_api_rep_t *r)
     size_t n = r->u.delivery.n, bytes = 0;
     for (size_t i = 0; i < n; i++)
         bytes += r->u.delivery.msgs[i].len;
-    if (n == 0 || self->overflow) {
+    if (n == 0 || self->broken) {
         knoop_api_rep_clear(r);
         return;
     }
@@ -173,7 +175,7 @@ static void s_queue_push(knoop_client_t *self, knoop_api_rep_t *r)
          * later ones would hide a gap, so drop everything from here on: the
          * application resubscribes and a durable cursor resumes at the gap. */
         knoop_api_rep_clear(r);
-        self->overflow = true;
+        self->broken = true;
         self->sub_err = 0;
         s_sub_error(self, KNOOP_EFULL, "node sent more than %d unacknowledged deliveries; "
                     "deliveries from here on were dropped: subscribe again", S_QUEUE_MSGS);
@@ -182,7 +184,7 @@ static void s_queue_push(knoop_client_t *self, knoop_api_rep_t *r)
     s_batch_t *b = calloc(1, sizeof *b);
     if (!b) {
         knoop_api_rep_clear(r);
-        self->overflow = true;
+        self->broken = true;
         s_sub_error(self, KNOOP_ENOMEM, "out of memory queueing deliveries: subscribe again");
         return;
     }
@@ -247,6 +249,8 @@ static int s_recv(knoop_client_t *self, int64_t deadline, zmsg_t **out)
                   zmq_strerror(e));
 }
 
+static int s_oneway(knoop_client_t *self, knoop_api_req_t *req);
+
 /* Sort out one message from the node. Returns 1 when it is the reply to
  * `want` (moved into *rep), 0 when it was queued or dropped, or an error
  * for the call that waits for `want` (0: nobody waits, knoop_client_next). */
@@ -272,9 +276,14 @@ static int s_dispatch(knoop_client_t *self, zmsg_t **msg_p, uint64_t want, knoop
         if (want && (r.id == want || r.id == 0))
             return s_fail(self, rc, "node sent a reply that does not decode: %s",
                           knoop_strerror(rc));
-        if (self->sub && (r.id == self->sub || r.id == 0))
-            s_sub_error(self, rc, "node sent a delivery that does not decode: %s",
+        if (self->sub && (r.id == self->sub || r.id == 0) && !self->broken) {
+            /* Messages lost: handing out later ones would hide the gap. */
+            self->sub_err = 0;
+            s_sub_error(self, rc, "node sent a delivery that does not decode (%s); "
+                        "deliveries from here on were dropped: subscribe again",
                         knoop_strerror(rc));
+            self->broken = true;
+        }
         return 0;
     }
     if (r.kind == KNOOP_API_R_DELIVERY) {
@@ -287,6 +296,14 @@ static int s_dispatch(knoop_client_t *self, zmsg_t **msg_p, uint64_t want, knoop
     if (want && r.id == want) {
         *rep = r;
         return 1;
+    }
+    if (r.kind == KNOOP_API_R_SUBSCRIBED && r.u.subscribed.sub != self->sub) {
+        /* A subscription whose request timed out here: without a close the
+         * node would keep it, and its window, until we disconnect. */
+        knoop_api_req_t close = { .kind = KNOOP_API_CLOSE, .u.close.sub = r.u.subscribed.sub };
+        knoop_api_rep_clear(&r);
+        s_oneway(self, &close);
+        return 0;
     }
     if (r.kind == KNOOP_API_R_ERROR && self->sub && !self->sub_err &&
         (r.id == self->sub || s_oneway_has(self, r.id))) {
@@ -331,11 +348,11 @@ static int s_call(knoop_client_t *self, knoop_api_req_t *req, int timeout_ms,
 }
 
 /* An ApiError reply: its code, its reason in self->error. Clears rep. */
-static int s_node_error(knoop_client_t *self, knoop_api_rep_t *rep, const char *prefix)
+static int s_node_error(knoop_client_t *self, knoop_api_rep_t *rep)
 {
     int code = rep->u.error.code;
-    s_fail(self, code, "%s%s", prefix, *rep->u.error.reason ? rep->u.error.reason
-                                                           : knoop_strerror(code));
+    s_fail(self, code, "%s", *rep->u.error.reason ? rep->u.error.reason
+                                                  : knoop_strerror(code));
     self->refused = true;
     knoop_api_rep_clear(rep);
     return code;
@@ -370,7 +387,7 @@ static void s_sub_end(knoop_client_t *self)
     s_queue_clear(self);
     self->sub = 0;
     self->sub_err = 0;
-    self->overflow = false;
+    self->broken = false;
     self->oneway_n = 0;
 }
 
@@ -433,10 +450,7 @@ int knoop_client_publish(knoop_client_t *self, const knoop_api_item_t *items, si
         goto out;
     }
     if (rep.kind == KNOOP_API_R_ERROR) {
-        char prefix[48] = "";
-        if (n > 1)
-            snprintf(prefix, sizeof prefix, "item %u: ", rep.u.error.index);
-        rc = s_node_error(self, &rep, prefix);
+        rc = s_node_error(self, &rep);        /* the node names the item */
         goto out;
     }
     if (rep.kind != KNOOP_API_R_PUBLISHED) {
@@ -497,7 +511,8 @@ int knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char
     bool resume = *durable && self->durable && !strcmp(durable, self->durable);
     s_sub_end(self);
     if (!resume)
-        self->last_pos = 0;
+        self->last_pos = self->app_acked = 0;
+    self->skip_ack = 0;
     free(self->durable);
     self->durable = NULL;
 
@@ -513,7 +528,7 @@ int knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char
     if (rc)
         goto out;
     if (rep.kind == KNOOP_API_R_ERROR) {
-        rc = s_node_error(self, &rep, "");
+        rc = s_node_error(self, &rep);
         goto out;
     }
     if (rep.kind != KNOOP_API_R_SUBSCRIBED) {
@@ -551,8 +566,14 @@ int knoop_client_next(knoop_client_t *self, uint64_t *position, const uint8_t **
             const knoop_api_env_t *e = &self->head->rep.u.delivery.msgs[self->head->i++];
             self->queued_msgs--;
             self->queued_bytes -= e->len;
-            if (e->position <= self->last_pos)
-                continue;                  /* redelivered: handed out before */
+            if (e->position <= self->last_pos) {
+                /* Redelivered: handed out before. The node waits for an ack
+                 * of its batch before it sends more; where the application
+                 * has acked this position already, ack it again for it. */
+                if (e->position <= self->app_acked && e->position > self->skip_ack)
+                    self->skip_ack = e->position;
+                continue;
+            }
             self->last_pos = e->position;
             *position = e->position;
             *env = e->envelope;
@@ -563,9 +584,17 @@ int knoop_client_next(knoop_client_t *self, uint64_t *position, const uint8_t **
             int rc = self->sub_err;
             s_fail(self, rc, "%s", self->sub_reason);
             self->refused = self->sub_refused;
-            if (!self->overflow)
+            if (!self->broken)
                 self->sub_err = 0;
             return rc;
+        }
+        if (self->skip_ack) {
+            knoop_api_req_t req = { .kind = KNOOP_API_ACK,
+                                    .u.ack = { .sub = self->sub, .position = self->skip_ack } };
+            self->skip_ack = 0;
+            int rc = s_oneway(self, &req);
+            if (rc)
+                return rc;
         }
         zmsg_t *msg;
         int rc = s_recv(self, deadline, &msg);
@@ -585,6 +614,10 @@ int knoop_client_ack(knoop_client_t *self, uint64_t position)
         return s_fail(self, KNOOP_EINVAL, "no subscription");
     knoop_api_req_t req = { .kind = KNOOP_API_ACK,
                             .u.ack = { .sub = self->sub, .position = position } };
+    /* The application's word counts even if it does not reach the node:
+     * a redelivery of this position is then acked again (knoop_client_next). */
+    if (position > self->app_acked)
+        self->app_acked = position;
     return s_oneway(self, &req);
 }
 
@@ -599,7 +632,7 @@ int knoop_client_status(knoop_client_t *self, char **json, int timeout_ms)
     if (rc)
         return rc;
     if (rep.kind == KNOOP_API_R_ERROR)
-        return s_node_error(self, &rep, "");
+        return s_node_error(self, &rep);
     if (rep.kind != KNOOP_API_R_STATUS)
         return s_unexpected(self, &rep);
     *json = strdup(rep.u.status.json);
@@ -623,7 +656,7 @@ int knoop_client_beeld(knoop_client_t *self, const char *pattern, knoop_client_m
         if (rc)
             return rc;
         if (rep.kind == KNOOP_API_R_ERROR)
-            return s_node_error(self, &rep, "");
+            return s_node_error(self, &rep);
         if (rep.kind != KNOOP_API_R_BEELD)
             return s_unexpected(self, &rep);
         for (size_t i = 0; i < rep.u.delivery.n; i++) {

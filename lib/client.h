@@ -63,11 +63,15 @@ int  knoop_client_subscribe(knoop_client_t *self, const char *pattern, const cha
  * bytes (valid until the next call). KNOOP_ENOTFOUND on timeout. Messages
  * the client has already returned in this process (position <= last) are
  * skipped, so a node that redelivers after a restart shows nothing twice
- * (kept across a resubscription under the same durable name).
+ * (kept across a resubscription under the same durable name). A skipped
+ * message the application has acknowledged before is acknowledged again by
+ * the client, so that the node, which waits for acks, sends on.
  * Also returns, once queued messages are handed out: an error the node
  * reported about the subscription or an ack (its code, reason in
- * knoop_client_error), or KNOOP_EFULL, for good, when the node sent beyond
- * the window and deliveries were dropped (subscribe again). */
+ * knoop_client_error); or, for good, KNOOP_EFULL when the node sent beyond
+ * the window, KNOOP_EMALFORMED when it sent a delivery that does not decode:
+ * deliveries were lost, and later ones are dropped rather than handed out
+ * past the gap (subscribe again; a durable cursor resumes at the gap). */
 int  knoop_client_next(knoop_client_t *self, uint64_t *position, const uint8_t **env,
                        size_t *len, int timeout_ms);
 /* Acknowledge everything up to position (durable subscriptions commit it).

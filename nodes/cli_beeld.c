@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,10 @@ int knoop_cli_beeld(int argc, char **argv)
                 knoop_strerror(rc));
         return 2;
     }
+    /* czmq catches SIGINT/SIGTERM with its first socket; an operator's
+     * Ctrl-C must stop this command, also while it reads its input. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     beeld_out_t out = { .json = a.json };
     rc = knoop_client_beeld(c, a.pattern, s_one, &out, a.timeout_ms);
     int status = 0;

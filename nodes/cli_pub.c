@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,12 @@ static int s_parse(int argc, char **argv, pub_args_t *a, bool *help)
         fprintf(stderr, "knoop pub: --key is longer than %d bytes\n", KNOOP_KEY_MAX);
         return 2;
     }
+    for (const unsigned char *k = (const unsigned char *) a->key; k && *k; k++)
+        if (*k < 0x20 || *k == 0x7f) {
+            fprintf(stderr, "knoop pub: --key holds a control character (a state key is "
+                    "printable UTF-8 text)\n");
+            return 2;
+        }
     return 0;
 }
 
@@ -460,6 +467,10 @@ int knoop_cli_pub(int argc, char **argv)
                 knoop_strerror(rc));
         return 2;
     }
+    /* czmq catches SIGINT/SIGTERM with its first socket; an operator's
+     * Ctrl-C must stop this command, also while it reads its input. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     int status = a.json ? s_publish_one(&a, c) : s_publish_file(&a, c);
     knoop_client_destroy(&c);
     return status;

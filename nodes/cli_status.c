@@ -1,11 +1,13 @@
 /* cli_status.c — `knoop status`: what the partner's node says about itself. */
 #include "cli.h"
 #include "client.h"
+#include "msg_json.h"       /* knoop_time_format_ms */
 
 #include <jansson.h>
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +24,11 @@ static const char s_help[] =
 "DESCRIPTION\n"
 "    Asks the node for its status and prints a summary: the partner, the\n"
 "    link to the brokers (state, broker, since when), the outbox backlog\n"
-"    (messages committed locally that no broker has acknowledged yet), the\n"
-"    streams the node holds (origin, topic, high-water mark, verified up to)\n"
-"    and the last error. Fields the node does not report are left out.\n"
+"    (messages committed locally that no broker has acknowledged yet) and\n"
+"    topics a broker refuses (BLOCKED), the streams the node holds (origin,\n"
+"    topic, high-water mark, verified up to; a gap or a fork is flagged) and\n"
+"    the last error. Fields the node does not report are left out; --json\n"
+"    shows everything.\n"
 "\n"
 "OPTIONS\n"
 "    --api ENDPOINT   the node's local API (default ipc://$KNOOP_DATA/api.sock)\n"
@@ -143,38 +147,75 @@ static void s_field(const char *label, const json_t *obj, const char *key)
     free(t);
 }
 
+/* A time given as RFC 3339 text ("since") or Unix ms ("since_ms"). */
+static char *s_time(const json_t *obj, const char *text_key, const char *ms_key)
+{
+    json_t *v = json_object_get(obj, text_key);
+    if (v)
+        return s_text(v);
+    v = json_object_get(obj, ms_key);
+    if (json_is_integer(v) && json_integer_value(v) > 0) {
+        char when[25];
+        knoop_time_format_ms(when, (uint64_t) json_integer_value(v));
+        return strdup(when);
+    }
+    return NULL;
+}
+
+static void s_link(const json_t *link)
+{
+    printf("%-12s", "link");
+    char *state = s_text(json_object_get(link, "state"));
+    printf("%s", state ? state : "?");
+    free(state);
+    json_t *broker = json_object_get(link, "broker");
+    json_t *endpoint = json_object_get(link, "endpoint");
+    if (broker || endpoint) {
+        char *b = s_text(broker ? broker : endpoint);
+        printf("  broker %s", b ? b : "?");
+        free(b);
+        if (broker && endpoint) {
+            char *e = s_text(endpoint);
+            printf(" (%s)", e ? e : "?");
+            free(e);
+        }
+    }
+    char *since = s_time(link, "since", "since_ms");
+    if (since)
+        printf("  since %s", since);
+    free(since);
+    if (json_is_true(json_object_get(link, "caught_up")))
+        printf("  caught up");
+    printf("\n");
+}
+
 static void s_summary(const json_t *st)
 {
     s_field("partner", st, "partner");
-    s_field("node", st, "node");
-    s_field("version", st, "version");
+    s_field("epoch", st, "epoch");
 
     json_t *link = json_object_get(st, "link");
-    if (json_is_object(link)) {
-        printf("%-12s", "link");
-        const char *keys[] = { "state", "broker", "since" };
-        const char *labels[] = { "", "broker ", "since " };
-        bool any = false;
-        for (int i = 0; i < 3; i++) {
-            json_t *v = json_object_get(link, keys[i]);
-            if (!v)
-                continue;
-            char *t = s_text(v);
-            printf("%s%s%s", any ? "  " : "", labels[i], t ? t : "?");
-            free(t);
-            any = true;
-        }
-        printf("%s\n", any ? "" : "-");
-    } else if (link) {
+    if (json_is_object(link))
+        s_link(link);
+    else if (link)
         s_field("link", st, "link");
-    }
 
     json_t *outbox = json_object_get(st, "outbox");
     if (json_is_object(outbox)) {
-        json_t *b = json_object_get(outbox, "backlog");
-        char *t = s_text(b);
+        char *t = s_text(json_object_get(outbox, "backlog"));
         printf("%-12sbacklog %s\n", "outbox", t ? t : "?");
         free(t);
+        /* topics the broker refuses: they stay in the outbox until fixed */
+        json_t *blocked = json_object_get(outbox, "blocked");
+        size_t i;
+        json_t *row;
+        json_array_foreach(blocked, i, row) {
+            char *topic = s_text(json_object_get(row, "topic"));
+            char *reason = s_text(json_object_get(row, "reason"));
+            printf("  BLOCKED   %s: %s\n", topic ? topic : "?", reason ? reason : "?");
+            free(topic);
+            free(reason);
+        }
     } else if (outbox) {
         s_field("outbox", st, "outbox");
     }
@@ -191,8 +232,15 @@ static void s_summary(const json_t *st)
             char *topic = s_text(json_object_get(row, "topic"));
             char *hwm = s_text(json_object_get(row, "hwm"));
             char *ver = s_text(json_object_get(row, "verified"));
-            printf("  %-20s %-32s hwm %-8s verified %s\n", origin ? origin : "?",
+            printf("  %-20s %-32s hwm %-8s verified %s", origin ? origin : "?",
                    topic ? topic : "?", hwm ? hwm : "?", ver ? ver : "?");
+            json_t *max = json_object_get(row, "max_seq"), *h = json_object_get(row, "hwm");
+            if (json_is_integer(max) && json_is_integer(h) &&
+                json_integer_value(max) > json_integer_value(h))
+                printf("  gap: held up to %" JSON_INTEGER_FORMAT, json_integer_value(max));
+            if (json_is_true(json_object_get(row, "forked")))
+                printf("  FORKED");
+            printf("\n");
             free(origin);
             free(topic);
             free(hwm);
@@ -228,6 +276,10 @@ int knoop_cli_status(int argc, char **argv)
                 knoop_strerror(rc));
         return 2;
     }
+    /* czmq catches SIGINT/SIGTERM with its first socket; an operator's
+     * Ctrl-C must stop this command, also while it reads its input. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     char *text = NULL;
     rc = knoop_client_status(c, &text, a.timeout_ms);
     if (rc) {

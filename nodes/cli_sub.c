@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SUBSCRIBE_TIMEOUT_MS 10000
 
@@ -43,7 +44,10 @@ static const char s_help[] =
 "    --pattern P      topic pattern: '*' one token, '>' the rest (e.g. 'grip.>')\n"
 "    --durable NAME   the node keeps this subscription's position under NAME\n"
 "                     (1..64 of a-z 0-9 _ -) and redelivers what was not\n"
-"                     acknowledged, also across restarts\n"
+"                     acknowledged, also across restarts; knoop sub then\n"
+"                     outlives its node: when the node goes away it waits\n"
+"                     for it and continues where the node's cursor is,\n"
+"                     without printing a message twice\n"
 "    --from-start     from the first message the node holds\n"
 "    --since TIME     from this time on (RFC 3339 UTC, 2021-07-14T00:00:00Z)\n"
 "    --count N        stop after N messages\n"
@@ -54,8 +58,9 @@ static const char s_help[] =
 "EXIT STATUS\n"
 "    0 after --count messages, after --timeout seconds without a message, or\n"
 "    when stopped by SIGINT or SIGTERM; 1 when --timeout ended the wait\n"
-"    before --count messages arrived; 2 usage or connection error, or the\n"
-"    node refused or ended the subscription.\n"
+"    before --count messages arrived; 2 usage or connection error (at the\n"
+"    start; later only without --durable), or the node refused or ended the\n"
+"    subscription.\n"
 "\n"
 "EXAMPLES\n"
 "    knoop sub --pattern 'grip.>'\n"
@@ -294,34 +299,10 @@ int knoop_cli_sub(int argc, char **argv)
     }
     unsigned long long printed = 0;
     int status = 0;
-    int quiet_ms = 0;
+    int quiet_ms = 0;                   /* without a message, towards --timeout */
+    bool subscribed = true;
     while (!s_stop && (a.count == 0 || printed < a.count)) {
-        uint64_t pos;
-        const uint8_t *env;
-        size_t len;
-        /* A durable subscriber outlives its node: after a quiet spell it
-         * subscribes again under its name, so a node that was restarted
-         * resumes from its committed cursor (positions already printed
-         * are skipped by the client library). */
-        int wait = a.timeout_ms;
-        if (a.durable && (wait < 0 || wait > RESUBSCRIBE_MS))
-            wait = RESUBSCRIBE_MS;
-        rc = knoop_client_next(c, &pos, &env, &len, wait);
-        if (s_stop)
-            break;
-        if (rc == KNOOP_ENOTFOUND && wait != a.timeout_ms) {
-            quiet_ms += wait;
-            if (a.timeout_ms >= 0 && quiet_ms >= a.timeout_ms) {
-                rc = KNOOP_ENOTFOUND;
-            } else {
-                knoop_client_subscribe(c, a.pattern, a.durable, a.from_start, a.since_ms,
-                                       a.status, SUBSCRIBE_TIMEOUT_MS, err, sizeof err);
-                continue;
-            }
-        }
-        if (rc == KNOOP_OK)
-            quiet_ms = 0;
-        if (rc == KNOOP_ENOTFOUND) {
+        if (a.timeout_ms >= 0 && quiet_ms >= a.timeout_ms) {
             if (a.count) {
                 fprintf(stderr, "knoop sub: %llu of %llu messages within the timeout\n",
                         printed, a.count);
@@ -329,11 +310,63 @@ int knoop_cli_sub(int argc, char **argv)
             }
             break;
         }
+        int left = a.timeout_ms < 0 ? -1 : a.timeout_ms - quiet_ms;
+        uint64_t t0 = knoop_now_ms();
+        if (!subscribed) {
+            /* Durable only: subscribe again under the name, so a node that
+             * was restarted resumes from its committed cursor (positions
+             * already printed are skipped by the client library). A node
+             * that is away is waited for; a node that refuses ends it. */
+            int wait = left < 0 || left > SUBSCRIBE_TIMEOUT_MS ? SUBSCRIBE_TIMEOUT_MS : left;
+            rc = knoop_client_subscribe(c, a.pattern, a.durable, a.from_start, a.since_ms,
+                                        a.status, wait, err, sizeof err);
+            if (s_stop)
+                break;
+            if (rc == KNOOP_OK) {
+                subscribed = true;
+            } else if (knoop_client_refused(c)) {
+                fprintf(stderr, "knoop sub: cannot subscribe to '%s' again: %s\n", a.pattern,
+                        err);
+                status = 2;
+                break;
+            } else if (knoop_now_ms() - t0 < 100) {
+                struct timespec ts = { 0, 100 * 1000 * 1000 };
+                nanosleep(&ts, NULL);         /* no busy loop on a quick failure */
+            }
+            quiet_ms += (int) (knoop_now_ms() - t0);
+            continue;
+        }
+        /* A durable subscriber outlives its node: after a quiet spell it
+         * subscribes again (above). */
+        int wait = left;
+        if (a.durable && (wait < 0 || wait > RESUBSCRIBE_MS))
+            wait = RESUBSCRIBE_MS;
+        uint64_t pos;
+        const uint8_t *env;
+        size_t len;
+        rc = knoop_client_next(c, &pos, &env, &len, wait);
+        if (s_stop)
+            break;
+        if (rc == KNOOP_ENOTFOUND) {
+            quiet_ms += wait;
+            if (a.durable)
+                subscribed = false;
+            continue;
+        }
+        if (rc && a.durable && !knoop_client_refused(c)) {
+            /* deliveries were lost on the way (or the node went away): the
+             * durable cursor resumes at the gap */
+            fprintf(stderr, "knoop sub: %s; subscribing again\n", knoop_client_error(c));
+            quiet_ms += (int) (knoop_now_ms() - t0);
+            subscribed = false;
+            continue;
+        }
         if (rc) {
             fprintf(stderr, "knoop sub: subscription ended: %s\n", knoop_client_error(c));
             status = 2;
             break;
         }
+        quiet_ms = 0;
         knoop_msg_t m;
         rc = knoop_msg_parse(&m, env, len);
         if (rc) {
@@ -355,7 +388,11 @@ int knoop_cli_sub(int argc, char **argv)
             }
         }
         rc = knoop_client_ack(c, pos);
-        if (rc) {
+        if (rc && a.durable) {
+            /* the node went away: it redelivers from its cursor, and the
+             * client acks what was printed here again */
+            subscribed = false;
+        } else if (rc) {
             fprintf(stderr, "knoop sub: cannot acknowledge position %llu: %s\n",
                     (unsigned long long) pos, knoop_client_error(c));
             status = 2;

@@ -485,6 +485,12 @@ static void test_malformed(void **state)
     assert_int_equal(knoop_api_rep_encode(&badr, &b), KNOOP_EINVAL);
     knoop_api_req_t nul = { .kind = KNOOP_API_PUBLISH, .u.publish = { NULL, 2 } };
     assert_int_equal(knoop_api_req_encode(&nul, &b), KNOOP_EINVAL);
+    knoop_api_item_t nopay = { .topic = "a", .payload_len = 3 };
+    knoop_api_req_t np = { .kind = KNOOP_API_PUBLISH, .u.publish = { &nopay, 1 } };
+    assert_int_equal(knoop_api_req_encode(&np, &b), KNOOP_EINVAL);
+    knoop_api_env_t noenv = { 1, NULL, 3 };
+    knoop_api_rep_t ne = { .kind = KNOOP_API_R_DELIVERY, .u.delivery = { &noenv, 1 } };
+    assert_int_equal(knoop_api_rep_encode(&ne, &b), KNOOP_EINVAL);
 
     knoop_buf_free(&b);
     knoop_buf_free(&inner);
@@ -749,6 +755,8 @@ typedef struct {
     atomic_int   stop;
     atomic_int   failures;            /* what the fake node could not do */
     atomic_ullong acked;              /* highest acked position */
+    atomic_ullong acked_sub;          /* the subscription of the last ack */
+    atomic_ullong acked_last;         /* the position of the last ack */
     atomic_int   closes;
     atomic_int   publish_requests;
     uint64_t     seq;                 /* the node's thread only */
@@ -797,7 +805,10 @@ static void s_fake_handle(fake_t *f, zframe_t *who, const knoop_api_req_t *req)
             if (!strcmp(req->u.publish.items[i].topic, "refuse.me")) {
                 rep.kind = KNOOP_API_R_ERROR;
                 rep.u.error.code = KNOOP_EPERM;
-                rep.u.error.reason = "policy: vr-test may not publish on refuse.me";
+                char reason[96];
+                snprintf(reason, sizeof reason, "item %zu: policy: vr-test may not publish "
+                         "on refuse.me", i);
+                rep.u.error.reason = reason;
                 rep.u.error.index = (uint32_t) i;
                 s_fake_send(f, who, &rep, 0);
                 return;
@@ -822,6 +833,8 @@ static void s_fake_handle(fake_t *f, zframe_t *who, const knoop_api_req_t *req)
         return;
     }
     case KNOOP_API_SUBSCRIBE: {
+        if (!strcmp(req->u.subscribe.pattern, "slow.>"))
+            zclock_sleep(400);                 /* later than the client waits */
         f->sub = f->next_sub++;
         rep.kind = KNOOP_API_R_SUBSCRIBED;
         rep.u.subscribed.sub = f->sub;
@@ -840,6 +853,16 @@ static void s_fake_handle(fake_t *f, zframe_t *who, const knoop_api_req_t *req)
             free(e);
             return;
         }
+        if (!strcmp(req->u.subscribe.pattern, "garbage.>")) {
+            /* 1, then a delivery that does not decode (position 0), then 3 */
+            s_fake_deliver(f, who, f->sub, (uint64_t[]) { 1 }, (int[]) { 0 }, 1);
+            knoop_api_env_t e = { 0, f->envs[1].data, f->envs[1].len };
+            knoop_api_rep_t d = { .id = f->sub, .kind = KNOOP_API_R_DELIVERY,
+                                  .u.delivery = { &e, 1 } };
+            s_fake_send(f, who, &d, 0);
+            s_fake_deliver(f, who, f->sub, (uint64_t[]) { 3 }, (int[]) { 2 }, 1);
+            return;
+        }
         s_fake_deliver(f, who, f->sub, (uint64_t[]) { 1, 2, 3 }, (int[]) { 0, 1, 2 }, 3);
         s_fake_deliver(f, who, 99, (uint64_t[]) { 50 }, (int[]) { 3 }, 1);   /* not ours */
         s_fake_deliver(f, who, f->sub, (uint64_t[]) { 2, 3, 4 }, (int[]) { 1, 2, 3 }, 3);
@@ -849,6 +872,8 @@ static void s_fake_handle(fake_t *f, zframe_t *who, const knoop_api_req_t *req)
         unsigned long long prev = atomic_load(&f->acked);
         if (req->u.ack.position > prev)
             atomic_store(&f->acked, req->u.ack.position);
+        atomic_store(&f->acked_sub, req->u.ack.sub);
+        atomic_store(&f->acked_last, req->u.ack.position);
         return;
     }
     case KNOOP_API_CLOSE:
@@ -1097,6 +1122,11 @@ static void test_client(void **state)
     assert_int_equal(knoop_client_status(c, &json, 5000), KNOOP_OK);
     free(json);
     assert_int_equal(knoop_client_next(c, &pos, &env, &len, 200), KNOOP_ENOTFOUND);
+    /* ... but the client acked them for the application, which had: a node
+     * waits for the ack of a batch before it sends the next */
+    assert_true(s_eventually(&f->acked_sub, 78));
+    assert_int_equal(atomic_load(&f->acked_sub), 78);
+    assert_int_equal(atomic_load(&f->acked_last), 5);
 
     /* the picture, in two batches */
     beeld_seen_t seen = { .f = f };
@@ -1133,10 +1163,31 @@ static void test_client(void **state)
     assert_non_null(strstr(knoop_client_error(c), "subscribe again"));
     assert_int_equal(knoop_client_next(c, &pos, &env, &len, 10), KNOOP_EFULL);
 
+    /* a delivery that does not decode: no message is handed out past it */
+    rc = knoop_client_subscribe(c, "garbage.>", NULL, false, 0, 0, 5000, err, sizeof err);
+    assert_int_equal(rc, KNOOP_OK);
+    assert_true(s_eventually_int(&f->closes, 3));          /* the flood one */
+    s_expect_next(c, f, 1, 0);
+    assert_int_equal(knoop_client_next(c, &pos, &env, &len, 500), KNOOP_EMALFORMED);
+    assert_non_null(strstr(knoop_client_error(c), "does not decode"));
+    assert_int_equal(knoop_client_next(c, &pos, &env, &len, 200), KNOOP_EMALFORMED);
+
+    /* a subscription the node confirms too late is closed, not leaked */
+    rc = knoop_client_subscribe(c, "slow.>", NULL, false, 0, 0, 100, err, sizeof err);
+    assert_int_equal(rc, KNOOP_EIO);
+    assert_non_null(strstr(err, "did not answer"));
+    assert_true(s_eventually_int(&f->closes, 4));          /* the garbage one */
+    assert_int_equal(knoop_client_status(c, &json, 5000), KNOOP_OK);
+    free(json);
+    assert_true(s_eventually_int(&f->closes, 5));          /* the late one */
+    assert_int_equal(knoop_client_next(c, &pos, &env, &len, 10), KNOOP_EINVAL);
+
+    rc = knoop_client_subscribe(c, "grip.>", "last", false, 0, 0, 5000, err, sizeof err);
+    assert_int_equal(rc, KNOOP_OK);
     knoop_client_destroy(&c);
     knoop_client_destroy(&c);                  /* twice is harmless */
     assert_null(c);
-    assert_true(s_eventually_int(&f->closes, 3));          /* closed on destroy */
+    assert_true(s_eventually_int(&f->closes, 6));          /* closed on destroy */
     s_fake_stop(f);
 }
 
@@ -1273,6 +1324,13 @@ static void test_cli(void **state)
     rc = tu_run(&out, "%s sub --api %s --pattern '>' --timeout 1", k, ep);
     assert_int_equal(rc, 0);
     assert_int_equal(s_lines(out), 3);
+    free(out);
+    /* stopped by a signal: what was printed stays printed, exit 0 */
+    rc = tu_run(&out, "%s sub --api %s --pattern '>' & p=$!; sleep 1; kill -TERM $p; "
+                "wait $p; echo rc=$?", k, ep);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s_lines(out), 4);
+    assert_non_null(strstr(out, "\nrc=0\n"));
     free(out);
     rc = tu_run(&out, "%s sub --api %s --pattern '>' --count 10 --timeout 1 2>&1", k, ep);
     assert_int_equal(rc, 1);
