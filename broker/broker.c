@@ -29,6 +29,7 @@ static void s_session_free(session_t *s)
     free(s->subs);
     free(s->plan);
     knoop_u64map_clear(&s->acked);
+    knoop_u64map_clear(&s->sent);
     knoop_u64map_clear(&s->allow);
     free(s);
 }
@@ -97,12 +98,9 @@ void broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *rid,
 
 static bool s_trust_changed(knoop_broker_t *self)
 {
-    struct stat st;
-    if (stat(self->opts.trust_dir, &st) != 0)
-        return false;
-    bool changed = st.st_mtim.tv_sec != self->trust_mtime.tv_sec ||
-                   st.st_mtim.tv_nsec != self->trust_mtime.tv_nsec;
-    self->trust_mtime = st.st_mtim;
+    uint64_t st = knoop_trust_dir_stamp(self->opts.trust_dir);
+    bool changed = st != self->trust_stamp;
+    self->trust_stamp = st;
     return changed;
 }
 
@@ -115,6 +113,10 @@ static int s_load_trust(knoop_broker_t *self)
                     knoop_strerror(rc));
         return rc;
     }
+    /* The journal verifies against the store: hand it the new one before
+     * the old one goes. */
+    if (self->journal)
+        knoop_journal_set_trust(self->journal, t);
     knoop_trust_destroy(&self->trust);
     self->trust = t;
     return KNOOP_OK;
@@ -393,7 +395,7 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
         /* Wait for input unless deliveries are still pending. */
         bool busy = false;
         for (session_t *s = self->sessions; s && !busy; s = s->next)
-            busy = s->inflight < s->window &&
+            busy = s->inflight < s->window && s->inflight_bytes < s->window_bytes &&
                    (!s->live || s->log_pos < knoop_journal_next_pos(self->journal));
         s_wait(self, busy ? 0 : 100);
         broker_api_read(self);

@@ -75,9 +75,11 @@ typedef struct session {
     uint64_t  last_sent;
     /* downstream window */
     uint64_t  window;       /* messages in flight allowed */
-    uint64_t  inflight;
-    uint64_t  last_ack;     /* when the node last acknowledged deliveries */
+    uint64_t  window_bytes; /* bytes in flight allowed */
+    uint64_t  inflight;     /* sent, not yet returned by CREDIT */
+    uint64_t  inflight_bytes;
     knoop_u64map_t acked;   /* stream -> highest seq the node has acked / had */
+    knoop_u64map_t sent;    /* stream -> highest seq sent on this session */
     knoop_u64map_t allow;   /* stream -> 1 deliver, 2 do not */
     /* catch-up, then live */
     plan_entry_t *plan;
@@ -112,7 +114,7 @@ struct knoop_broker_t {
     char            *id;
     knoop_key_t     *key;
     knoop_trust_t   *trust;
-    struct timespec  trust_mtime;
+    uint64_t         trust_stamp;
     knoop_policy_t  *policy;
     knoop_journal_t *journal;
     zactor_t        *zap;

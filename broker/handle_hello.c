@@ -9,6 +9,9 @@
 
 #define DEFAULT_WINDOW 1024
 #define MAX_WINDOW     65536
+#define DEFAULT_WINDOW_BYTES (64u << 20)
+#define MAX_WINDOW_BYTES     (256u << 20)
+#define MAX_SESSIONS_PER_PARTNER 4
 #define PUBLISH_WINDOW 4096
 
 typedef struct {
@@ -97,6 +100,15 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
                           user, cert->role);
         return;
     }
+    size_t same = 0;
+    for (session_t *o = self->sessions; o; o = o->next)
+        same += strcmp(o->partner, user) == 0;
+    if (same >= MAX_SESSIONS_PER_PARTNER) {
+        broker_send_error(self, NULL, rid, rid_len, KNOOP_WERR_PROTOCOL, 0, 0, true,
+                          "%s already has %zu sessions on %s; refusing another", user, same,
+                          self->id);
+        return;
+    }
     session_t *s = calloc(1, sizeof *s);
     if (!s)
         return;
@@ -109,6 +121,9 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
     s->window = f->u.hello.credit_msgs ? f->u.hello.credit_msgs : DEFAULT_WINDOW;
     if (s->window > MAX_WINDOW)
         s->window = MAX_WINDOW;
+    s->window_bytes = f->u.hello.credit_bytes ? f->u.hello.credit_bytes : DEFAULT_WINDOW_BYTES;
+    if (s->window_bytes > MAX_WINDOW_BYTES)
+        s->window_bytes = MAX_WINDOW_BYTES;
 
     /* Subscriptions through the policy. */
     size_t nsubs = f->u.hello.nsubs;
@@ -162,7 +177,8 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
         bool wanted = mine || (s_matches_any(s->subs, s->nsubs, r->topic) &&
                                (peer || knoop_policy_may_read(self->policy, s->partner, s->role,
                                                               r->topic)));
-        knoop_u64map_put(&s->allow, r->stream, wanted && !mine ? 1 : 2);
+        knoop_u64map_put(&s->allow, r->stream,
+                         !wanted || mine ? 2 : r->flags & KNOOP_STREAM_FORKED ? 3 : 1);
         if (!wanted)
             continue;
         uint64_t idx, node_hwm = 0;
@@ -179,6 +195,7 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
             continue;
         }
         knoop_u64map_put(&s->acked, r->stream, node_hwm);
+        knoop_u64map_put(&s->sent, r->stream, node_hwm);
         /* Past a fork nothing is delivered: which history is true needs a
          * person. */
         uint64_t last = r->flags & KNOOP_STREAM_FORKED ? r->hwm : r->max_seq;

@@ -4,6 +4,7 @@
  * transaction, then ACK each stream cumulatively. The journal checks chain
  * links and head signatures; what it refuses is reported to the sender. */
 #include "broker.h"
+#include "hlc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,18 @@ void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
                               m->b.seq, false,
                               "identity: %s may not publish as '%s' (origin must be the sender)",
                               s->partner, m->b.origin);
+            knoop_msg_clear(m);
+            continue;
+        }
+        uint64_t now = knoop_now_ms();
+        if (KNOOP_HLC_MS(m->b.hlc) > now + KNOOP_HLC_MAX_SKEW_MS) {
+            self->envelopes_refused++;
+            broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_MALFORMED, m->stream,
+                              m->b.seq, false,
+                              "clock: %s on %s seq %llu is dated %llu s in the future; "
+                              "check the sender's clock", s->partner, m->b.topic,
+                              (unsigned long long) m->b.seq,
+                              (unsigned long long) ((KNOOP_HLC_MS(m->b.hlc) - now) / 1000));
             knoop_msg_clear(m);
             continue;
         }
@@ -139,7 +152,10 @@ void handle_publish_commit(knoop_broker_t *self)
     if (ptrs) {
         for (size_t i = 0; i < self->nbatch; i++)
             ptrs[i] = &self->batch[i];
-        rc = knoop_journal_append(self->journal, ptrs, self->nbatch, self->batch_res);
+        /* An origin sends its streams in order: a gap is refused, so that
+         * nothing unlinkable is stored and forwarded on its word. */
+        rc = knoop_journal_append_ex(self->journal, ptrs, self->nbatch, self->batch_res,
+                                     KNOOP_APPEND_CONTIGUOUS);
         free(ptrs);
     }
     if (rc == KNOOP_OK) {

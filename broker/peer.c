@@ -258,6 +258,18 @@ static void s_read_one(knoop_broker_t *self, peer_t *p)
                     a.u.ack.n = in.nacks;
                     s_send(self, p, &a);
                 }
+                /* The window comes back for everything processed. */
+                knoop_frame_t c = { .kind = KNOOP_FRAME_CREDIT };
+                c.u.credit.msgs = (uint32_t) f.u.batch.n;
+                for (size_t e = 0; e < f.u.batch.n; e++)
+                    c.u.credit.bytes += f.u.batch.envs[e].len;
+                s_send(self, p, &c);
+            } else {
+                /* Not stored: drop the link; the next HELLO asks again. */
+                free(in.acks);
+                knoop_frame_clear(&f);
+                s_close(self, p, "deliveries could not be stored");
+                return;
             }
             free(in.acks);
             break;

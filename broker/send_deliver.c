@@ -10,7 +10,6 @@
 
 #define FRAME_MSGS      1024
 #define FRAME_BYTES     (4u << 20)
-#define STALL_MS        5000     /* no ACK for this long: assume the window lost */
 
 typedef struct {
     knoop_broker_t *self;
@@ -20,19 +19,27 @@ typedef struct {
     size_t          lens[FRAME_MSGS];
     size_t          n;
     size_t          budget;      /* messages this frame may still take */
+    uint64_t        byte_budget; /* bytes likewise */
+    uint64_t        first_pos;   /* log position of the first message taken */
+    uint64_t        first_seq;   /* read_stream: seq of the first taken */
     uint64_t        last_seq;    /* read_stream: last seq taken */
 } frame_fill_t;
 
 static bool s_full(const frame_fill_t *ff, size_t len)
 {
     return ff->n >= ff->budget || ff->n >= FRAME_MSGS ||
-           (ff->n > 0 && ff->arena.len + len > FRAME_BYTES);
+           (ff->n > 0 && (ff->arena.len + len > FRAME_BYTES ||
+                          ff->arena.len + len > ff->byte_budget));
 }
 
-static int s_take(frame_fill_t *ff, const uint8_t *env, size_t len)
+static int s_take(frame_fill_t *ff, uint64_t stream, uint64_t seq, const uint8_t *env, size_t len)
 {
     if (knoop_buf_append(&ff->arena, env, len) != KNOOP_OK)
         return 1;
+    uint64_t sent = 0;
+    knoop_u64map_get(&ff->s->sent, stream, &sent);
+    if (seq > sent)
+        knoop_u64map_put(&ff->s->sent, stream, seq);
     ff->offs[ff->n] = ff->arena.len - len;
     ff->lens[ff->n] = len;
     ff->n++;
@@ -43,8 +50,10 @@ static int s_from_stream(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
                          const uint8_t *env, size_t len)
 {
     frame_fill_t *ff = arg;
-    if (s_full(ff, len) || s_take(ff, env, len))
+    if (s_full(ff, len) || s_take(ff, stream, seq, env, len))
         return 1;
+    if (!ff->first_seq)
+        ff->first_seq = seq;
     ff->last_seq = seq;
     return 0;
 }
@@ -81,16 +90,19 @@ static int s_from_log(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
     knoop_u64map_get(&ff->s->acked, stream, &acked);
     if (seq <= acked)
         return 0;                      /* the node has it already */
-    if (s_full(ff, len) || s_take(ff, env, len))
+    if (s_full(ff, len) || s_take(ff, stream, seq, env, len))
         return 1;
+    if (!ff->first_pos)
+        ff->first_pos = pos;
     return 0;
 }
 
-/* Send what the fill holds as one DELIVER. False when the session is gone. */
-static bool s_flush(frame_fill_t *ff)
+/* Send what the fill holds as one DELIVER. KNOOP_OK, KNOOP_EBUSY (the
+ * caller rewinds to what was not sent), or KNOOP_ENOTFOUND (session gone). */
+static int s_flush(frame_fill_t *ff)
 {
     if (!ff->n)
-        return true;
+        return KNOOP_OK;
     knoop_bytes_t envs[FRAME_MSGS];
     for (size_t i = 0; i < ff->n; i++) {
         envs[i].data = ff->arena.data + ff->offs[i];
@@ -102,14 +114,18 @@ static bool s_flush(frame_fill_t *ff)
     int rc = broker_send(ff->self, ff->s, &f);
     if (rc == KNOOP_OK) {
         ff->s->inflight += ff->n;
+        ff->s->inflight_bytes += ff->arena.len;
         ff->s->delivered += ff->n;
         if (!ff->s->live)
             ff->s->catchup_msgs += ff->n;
+        ff->budget = ff->budget > ff->n ? ff->budget - ff->n : 0;
+        ff->byte_budget = ff->byte_budget > ff->arena.len ? ff->byte_budget - ff->arena.len : 0;
+    } else {
+        ff->budget = 0;                     /* try again next pass */
     }
-    ff->budget = ff->budget > ff->n ? ff->budget - ff->n : 0;
     ff->n = 0;
     ff->arena.len = 0;
-    return rc != KNOOP_ENOTFOUND;
+    return rc;
 }
 
 void send_sync_reply(knoop_broker_t *self, session_t *s)
@@ -121,32 +137,25 @@ void send_sync_reply(knoop_broker_t *self, session_t *s)
 
 void send_deliver(knoop_broker_t *self, session_t *s)
 {
-    uint64_t now = knoop_now_ms();
-    if (s->inflight >= s->window) {
-        if (now - s->last_ack < STALL_MS || now - s->last_sent < STALL_MS)
-            return;
-        knoop_debug("%s: no ACK for %d ms with %llu in flight: reopening the window",
-                    s->partner, STALL_MS, (unsigned long long) s->inflight);
-        s->inflight = 0;
-        s->last_ack = now;
-    }
+    if (s->inflight >= s->window || s->inflight_bytes >= s->window_bytes)
+        return;
     frame_fill_t *ff = calloc(1, sizeof *ff);
     if (!ff)
         return;
     ff->self = self;
     ff->s = s;
     ff->budget = s->window - s->inflight;
-    bool alive = true;
+    ff->byte_budget = s->window_bytes - s->inflight_bytes;
+    int rc = KNOOP_OK;
 
-    while (!s->live && alive && ff->budget > 0) {
+    while (!s->live && rc == KNOOP_OK && ff->budget > 0) {
         if (s->iplan == s->nplan) {
-            alive = s_flush(ff);
-            if (!alive)
-                break;
             knoop_frame_t f = { .kind = KNOOP_FRAME_CAUGHT_UP };
             f.u.caught_up.messages = s->catchup_msgs;
             f.u.caught_up.streams = s->nplan;
-            alive = broker_send(self, s, &f) != KNOOP_ENOTFOUND;
+            rc = broker_send(self, s, &f);
+            if (rc != KNOOP_OK)
+                break;
             s->live = true;
             knoop_info("catch-up of %s done: %llu messages in %zu streams in %llu ms", s->partner,
                        (unsigned long long) s->catchup_msgs, s->nplan,
@@ -154,31 +163,32 @@ void send_deliver(knoop_broker_t *self, session_t *s)
             break;
         }
         plan_entry_t *e = &s->plan[s->iplan];
-        ff->last_seq = 0;
+        ff->first_seq = ff->last_seq = 0;
         knoop_journal_read_stream(self->journal, e->stream, e->next, e->to, s_from_stream, ff);
-        if (ff->last_seq)
-            e->next = ff->last_seq + 1;
-        bool stream_done = e->next > e->to || ff->last_seq == 0;
-        if (stream_done)
-            s->iplan++;
-        if (!stream_done || s_full(ff, 0))
-            alive = s_flush(ff);
+        rc = s_flush(ff);
+        if (rc == KNOOP_OK) {
+            if (ff->last_seq)
+                e->next = ff->last_seq + 1;
+            if (e->next > e->to || ff->last_seq == 0)
+                s->iplan++;
+        }
     }
 
-    while (s->live && alive && ff->budget > 0 &&
+    while (s->live && rc == KNOOP_OK && ff->budget > 0 &&
            s->log_pos < knoop_journal_next_pos(self->journal)) {
         uint64_t next = s->log_pos;
+        ff->first_pos = 0;
         knoop_journal_tail(self->journal, s->log_pos, 4096, s_from_log, ff, &next);
+        rc = s_flush(ff);
+        if (rc != KNOOP_OK)
+            break;                         /* log_pos stays: nothing skipped */
         bool progressed = next != s->log_pos;
         s->log_pos = next;
-        alive = s_flush(ff);
         if (!progressed)
             break;
     }
-    if (alive)
-        alive = s_flush(ff);
     knoop_buf_free(&ff->arena);
     free(ff);
-    if (!alive)
+    if (rc == KNOOP_ENOTFOUND)
         broker_session_drop(self, s, "connection gone");
 }

@@ -36,3 +36,11 @@ uint64_t knoop_hlc_now(knoop_hlc_t *self)
 {
     return knoop_hlc_tick(self, knoop_now_ms());
 }
+
+uint64_t knoop_hlc_observe_bounded(knoop_hlc_t *self, uint64_t remote, uint64_t wall_ms,
+                                   uint64_t max_skew_ms)
+{
+    if (KNOOP_HLC_MS(remote) > wall_ms + max_skew_ms)
+        return knoop_hlc_tick(self, wall_ms);
+    return knoop_hlc_observe(self, remote, wall_ms);
+}

@@ -26,6 +26,13 @@ void     knoop_hlc_init(knoop_hlc_t *self, uint64_t last);
 uint64_t knoop_hlc_tick(knoop_hlc_t *self, uint64_t wall_ms);
 /* Take a remote timestamp into account (on receive); returns the new time. */
 uint64_t knoop_hlc_observe(knoop_hlc_t *self, uint64_t remote, uint64_t wall_ms);
+/* As observe, but a remote timestamp more than max_skew_ms ahead of the
+ * wall clock is ignored (the clock just ticks): one message from a partner
+ * with a wrong clock must not drag every receiver's clock into the future. */
+#define KNOOP_HLC_MAX_SKEW_MS (5u * 60u * 1000u)
+uint64_t knoop_hlc_observe_bounded(knoop_hlc_t *self, uint64_t remote, uint64_t wall_ms,
+                                   uint64_t max_skew_ms);
+
 /* Timestamp for now, using the real wall clock. */
 uint64_t knoop_hlc_now(knoop_hlc_t *self);
 

@@ -26,7 +26,8 @@ int knoop_ingest(knoop_journal_t *j, const knoop_frame_t *deliver, knoop_hlc_t *
             continue;
         }
         if (hlc)
-            knoop_hlc_observe(hlc, msgs[good].b.hlc, knoop_now_ms());
+            knoop_hlc_observe_bounded(hlc, msgs[good].b.hlc, knoop_now_ms(),
+                                      KNOOP_HLC_MAX_SKEW_MS);
         ptrs[good] = &msgs[good];
         good++;
     }

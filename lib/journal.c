@@ -33,7 +33,7 @@
 
 struct knoop_journal_t {
     MDB_env             *env;
-    MDB_dbi              msg, log, stream, state, cursor, meta, fork;
+    MDB_dbi              msg, log, stream, state, cursor, meta, fork, vlog;
     unsigned             flags;
     size_t               map_size;
     size_t               map_max;
@@ -42,6 +42,9 @@ struct knoop_journal_t {
     const knoop_trust_t *trust;
     int                  lock_fd;
     uint64_t             next_pos;          /* next arrival log position */
+    uint64_t             next_vpos;         /* next verified log position */
+    uint64_t             txn_vpos;          /* ... within the open write txn */
+    unsigned             append_flags;      /* of the append in progress */
     uint64_t             last_reader_check;
     knoop_journal_stats_t stats;
     knoop_buf_t          scratch;           /* envelope being stored */
@@ -274,7 +277,7 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
     struct { const char *name; MDB_dbi *dbi; } dbs[] = {
         { "msg", &self->msg }, { "log", &self->log }, { "stream", &self->stream },
         { "state", &self->state }, { "cursor", &self->cursor }, { "meta", &self->meta },
-        { "fork", &self->fork },
+        { "fork", &self->fork }, { "vlog", &self->vlog },
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         rc = mdb_dbi_open(txn, dbs[i].name, dflags, dbs[i].dbi);
@@ -346,6 +349,12 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
             self->next_pos = knoop_get_be64(k.mv_data) + 1;
         mdb_cursor_close(cur);
     }
+    self->next_vpos = 1;
+    if (mdb_cursor_open(txn, self->vlog, &cur) == 0) {
+        if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+            self->next_vpos = knoop_get_be64(k.mv_data) + 1;
+        mdb_cursor_close(cur);
+    }
     /* Committing (also a read-only transaction) keeps the dbi handles: an
      * aborted transaction closes the handles it opened. */
     rc = mdb_txn_commit(txn);
@@ -412,7 +421,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
         rc = s_err(rc);
         goto fail;
     }
-    mdb_env_set_maxdbs(self->env, 8);
+    mdb_env_set_maxdbs(self->env, 10);
     mdb_env_set_mapsize(self->env, self->map_size);
     unsigned eflags = MDB_NOTLS;
     if (ro)
@@ -429,7 +438,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
         knoop_warn("journal %s: read-only medium, opening without lock file", self->path);
         mdb_env_close(self->env);
         mdb_env_create(&self->env);
-        mdb_env_set_maxdbs(self->env, 8);
+        mdb_env_set_maxdbs(self->env, 10);
         rc = mdb_env_open(self->env, self->path, eflags | MDB_NOLOCK, 0600);
     }
     if (rc) {
@@ -521,6 +530,50 @@ static int s_keep_fork(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t 
     return mdb_put(txn, self->fork, &key, &val, 0);
 }
 
+/* The stream's verified prefix grows to `to`: every message it newly covers
+ * enters the verified log (what applications are fed from, in this order)
+ * and the state view. LMDB code. */
+static int s_verify_to(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s, uint64_t to)
+{
+    for (uint64_t seq = s->verified + 1; seq <= to; seq++) {
+        uint8_t k[16], pk[8];
+        s_key16(k, s->stream, seq);
+        MDB_val key = { 16, k }, val;
+        int rc = mdb_get(txn, self->msg, &key, &val);
+        if (rc)
+            return rc;
+        knoop_msg_t m;
+        if (knoop_msg_parse(&m, val.mv_data, val.mv_size) == KNOOP_OK) {
+            rc = s_state_take(self, txn, &m);
+            knoop_msg_clear(&m);
+            if (rc)
+                return rc;
+        }
+        knoop_put_be64(pk, self->txn_vpos);
+        MDB_val vk = { 8, pk }, vv = { 16, k };
+        rc = mdb_put(txn, self->vlog, &vk, &vv, MDB_APPEND);
+        if (rc)
+            return rc;
+        self->txn_vpos++;
+    }
+    if (to > s->verified)
+        s->verified = to;
+    return MDB_SUCCESS;
+}
+
+/* A message entered the contiguous prefix at s->hwm. With a trust store the
+ * picture and the verified log wait for a head signature covering it;
+ * without one (no verification) the picture takes it now. LMDB code. */
+static int s_linked(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
+                    const knoop_msg_t *m)
+{
+    if (!self->trust)
+        return s_state_take(self, txn, m);
+    if (m->sig)
+        return s_verify_to(self, txn, s, s->hwm);
+    return MDB_SUCCESS;
+}
+
 /* Walk the contiguous prefix forward over out-of-order messages already
  * stored. LMDB code; link failures end the walk and become fork evidence. */
 static int s_advance(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s)
@@ -539,9 +592,7 @@ static int s_advance(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s
         if (prc == KNOOP_OK && memcmp(m.b.prev, s->head, KNOOP_HASH_LEN) == 0) {
             s->hwm++;
             memcpy(s->head, m.chain, KNOOP_HASH_LEN);
-            if (m.sig && self->trust)
-                s->verified = s->hwm;
-            rc = s_state_take(self, txn, &m);
+            rc = s_linked(self, txn, s, &m);
             knoop_msg_clear(&m);
             if (rc)
                 return rc;
@@ -618,8 +669,9 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
             MDB_val nv = { self->scratch.len, self->scratch.data };
             *txn_rc = mdb_put(txn, self->msg, &key, &nv, 0);
             if (!*txn_rc && m->b.seq <= s.hwm && m->b.seq > s.verified) {
-                s.verified = m->b.seq;
-                *txn_rc = s_stream_put(self, txn, &s);
+                *txn_rc = s_verify_to(self, txn, &s, m->b.seq);
+                if (!*txn_rc)
+                    *txn_rc = s_stream_put(self, txn, &s);
             }
         }
         return KNOOP_EDUPLICATE;
@@ -634,6 +686,13 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
                     self->path, (unsigned long long) s.stream,
                     (unsigned long long) m->b.seq, (unsigned long long) s.hwm);
         return KNOOP_ECORRUPT;
+    }
+    if (m->b.seq > s.hwm + 1 && (self->append_flags & KNOOP_APPEND_CONTIGUOUS)) {
+        self->stats.chain_errors++;
+        knoop_warn("journal %s: %s on %s seq %llu leaves a gap after seq %llu; refused",
+                   self->path, m->b.origin, m->b.topic, (unsigned long long) m->b.seq,
+                   (unsigned long long) s.hwm);
+        return KNOOP_ECHAIN;
     }
     if (m->b.seq == s.hwm + 1 &&
         memcmp(m->b.prev, s.hwm ? s.head : s_zero_hash, KNOOP_HASH_LEN) != 0) {
@@ -667,9 +726,7 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
     if (m->b.seq == s.hwm + 1) {
         s.hwm = m->b.seq;
         memcpy(s.head, m->chain, KNOOP_HASH_LEN);
-        if (m->sig && self->trust)
-            s.verified = s.hwm;
-        *txn_rc = s_state_take(self, txn, m);
+        *txn_rc = s_linked(self, txn, &s, m);
         if (!*txn_rc)
             *txn_rc = s_advance(self, txn, &s);
     }
@@ -705,6 +762,23 @@ static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m)
 int knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
                          size_t n, int *results)
 {
+    return knoop_journal_append_ex(self, msgs, n, results, 0);
+}
+
+void knoop_journal_set_trust(knoop_journal_t *self, const knoop_trust_t *trust)
+{
+    self->trust = trust;
+}
+
+uint64_t knoop_journal_next_vpos(const knoop_journal_t *self)
+{
+    return self->next_vpos;
+}
+
+int knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msgs,
+                            size_t n, int *results, unsigned flags)
+{
+    self->append_flags = flags;
     if (self->flags & KNOOP_JOURNAL_READONLY)
         return KNOOP_EPERM;
     if (n == 0)
@@ -729,6 +803,7 @@ int knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
             break;
         }
         uint64_t pos = self->next_pos;
+        self->txn_vpos = self->next_vpos;
         int txn_rc = MDB_SUCCESS;
         for (size_t i = 0; i < n && txn_rc == MDB_SUCCESS; i++)
             results[i] = pre[i] ? pre[i] : s_append_one(self, txn, msgs[i], &pos, &txn_rc);
@@ -738,6 +813,7 @@ int knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
             mdb_txn_abort(txn);
         if (txn_rc == MDB_SUCCESS) {
             self->next_pos = pos;
+            self->next_vpos = self->txn_vpos;
             self->stats.commits++;
             rc = KNOOP_OK;
             break;
@@ -884,8 +960,23 @@ int knoop_journal_read_stream(knoop_journal_t *self, uint64_t stream, uint64_t f
     return ret;
 }
 
+static int s_tail(knoop_journal_t *self, MDB_dbi dbi, uint64_t from, size_t max,
+                  knoop_journal_msg_fn *fn, void *arg, uint64_t *next);
+
 int knoop_journal_tail(knoop_journal_t *self, uint64_t from, size_t max,
                        knoop_journal_msg_fn *fn, void *arg, uint64_t *next)
+{
+    return s_tail(self, self->log, from, max, fn, arg, next);
+}
+
+int knoop_journal_tail_verified(knoop_journal_t *self, uint64_t from, size_t max,
+                                knoop_journal_msg_fn *fn, void *arg, uint64_t *next)
+{
+    return s_tail(self, self->vlog, from, max, fn, arg, next);
+}
+
+static int s_tail(knoop_journal_t *self, MDB_dbi dbi, uint64_t from, size_t max,
+                  knoop_journal_msg_fn *fn, void *arg, uint64_t *next)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -894,7 +985,7 @@ int knoop_journal_tail(knoop_journal_t *self, uint64_t from, size_t max,
     int rc = s_begin(self, MDB_RDONLY, &txn);
     if (rc)
         return s_err(rc);
-    rc = mdb_cursor_open(txn, self->log, &cur);
+    rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc) {
         mdb_txn_abort(txn);
         return s_err(rc);

@@ -12,6 +12,8 @@
  *   cursor  name                           -> opaque bytes
  *   meta    name                           -> schema version, partner id, epoch
  *   fork    stream || seq || chain         -> envelope bytes of a conflicting copy
+ *   vlog    position(8 BE)                 -> stream || seq, in the order messages
+ *                                             became verified (with a trust store)
  *
  * Semantics of append:
  *   - (stream, seq) already stored with the same chain: duplicate, dropped
@@ -24,9 +26,12 @@
  *   - with a trust store, a signed head is verified first (KNOOP_ESIG,
  *     KNOOP_EUNKNOWN refuse the message); `verified` is the highest seq <= hwm
  *     covered by a valid head signature.
- *   - the state view takes every ACTUAL message as it enters the contiguous
- *     prefix; the winner per (topic, key) is the highest (hlc, origin), so
- *     journals holding the same streams hold the same picture.
+ *   - the state view takes every ACTUAL message once a valid head signature
+ *     covers it (without a trust store: as it enters the contiguous prefix);
+ *     the winner per (topic, key) is the highest (hlc, origin), so journals
+ *     holding the same streams hold the same picture.
+ *   - with a trust store, each message enters the verified log exactly once,
+ *     when it becomes verified: what a node feeds its applications from.
  *
  * Durability: by default a returned append has been fsynced (no MDB_NOSYNC,
  * no MDB_NOMETASYNC, no MDB_WRITEMAP). KNOOP_JOURNAL_RELAXED trades that for
@@ -44,7 +49,7 @@
 #include "keys.h"
 #include "msg.h"
 
-#define KNOOP_JOURNAL_SCHEMA 1
+#define KNOOP_JOURNAL_SCHEMA 2
 
 typedef struct knoop_journal_t knoop_journal_t;
 
@@ -84,6 +89,17 @@ const char *knoop_journal_partner(const knoop_journal_t *self);
 int  knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
                           size_t n, int *results);
 
+/* As append, with flags: KNOOP_APPEND_CONTIGUOUS refuses (KNOOP_ECHAIN) a
+ * message that would leave a gap (seq > hwm + 1): what a broker demands of
+ * an origin, which always sends its streams in order. */
+#define KNOOP_APPEND_CONTIGUOUS 1u
+int  knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msgs,
+                             size_t n, int *results, unsigned flags);
+
+/* Replace the trust store used to verify appends (e.g. after a reload). The
+ * caller keeps ownership; the old one may be freed after this returns. */
+void knoop_journal_set_trust(knoop_journal_t *self, const knoop_trust_t *trust);
+
 typedef struct {
     uint64_t stream;
     char     origin[KNOOP_ID_MAX + 1];
@@ -119,6 +135,12 @@ typedef int (knoop_journal_msg_fn)(void *arg, uint64_t pos, uint64_t stream,
  * in seq order, pos = 0. Gaps are skipped. */
 int  knoop_journal_read_stream(knoop_journal_t *self, uint64_t stream, uint64_t from,
                                uint64_t to, knoop_journal_msg_fn *fn, void *arg);
+/* As knoop_journal_tail, over the verified log: each message once, when a
+ * head signature covers it, in that order. Positions are the verified log's. */
+int  knoop_journal_tail_verified(knoop_journal_t *self, uint64_t from, size_t max,
+                                 knoop_journal_msg_fn *fn, void *arg, uint64_t *next);
+uint64_t knoop_journal_next_vpos(const knoop_journal_t *self);
+
 /* Messages in arrival order from log position `from` (first is 1), at most
  * max (0 = no limit). *next receives the position to continue from: after
  * the last message for which fn returned 0 (a message at which fn stops is

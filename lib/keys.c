@@ -919,3 +919,34 @@ const knoop_cert_t *knoop_trust_at(const knoop_trust_t *self, size_t i)
 {
     return i < self->size ? &self->certs[i] : NULL;
 }
+
+uint64_t knoop_trust_dir_stamp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    /* Order-independent: readdir order is not stable across changes. */
+    uint64_t acc = 0x6b6e6f6f70ull;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".cert") != 0 || e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        struct stat st;
+        if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path ||
+            stat(path, &st) != 0)
+            continue;
+        uint8_t h[KNOOP_HASH_LEN];
+        knoop_hasher_t hs;
+        knoop_hasher_init(&hs);
+        knoop_hasher_update(&hs, e->d_name, len);
+        knoop_hasher_update(&hs, &st.st_size, sizeof st.st_size);
+        knoop_hasher_update(&hs, &st.st_mtim, sizeof st.st_mtim);
+        knoop_hasher_update(&hs, &st.st_ino, sizeof st.st_ino);
+        knoop_hasher_final(&hs, h);
+        acc += knoop_get_be64(h);
+    }
+    closedir(d);
+    return acc ? acc : 1;
+}

@@ -88,6 +88,12 @@ const knoop_cert_t *knoop_trust_by_curve(const knoop_trust_t *self,
                                          const uint8_t curve_pk[KNOOP_CURVE_LEN]);
 const knoop_cert_t *knoop_trust_by_sign(const knoop_trust_t *self,
                                         const uint8_t pk[KNOOP_PK_LEN]);
+/* A fingerprint of the certificates in a trust directory (file names,
+ * sizes, modification times): it changes when a certificate is added,
+ * removed or rewritten in place, so daemons can reload exactly then.
+ * 0 when the directory cannot be read. */
+uint64_t knoop_trust_dir_stamp(const char *dir);
+
 /* i-th cert, 0 <= i < size, in id order. */
 const knoop_cert_t *knoop_trust_at(const knoop_trust_t *self, size_t i);
 

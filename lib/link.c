@@ -75,17 +75,16 @@ zsock_t *knoop_link_dealer(void)
 typedef struct {
     char          *dir;
     knoop_trust_t *trust;
-    struct timespec mtime;
+    uint64_t       stamp;
     uint64_t       last_check;
 } zap_t;
 
+/* Revocation is removing (or rewriting) a cert file. */
 static bool s_dir_changed(zap_t *z)
 {
-    struct stat st;
-    if (stat(z->dir, &st) != 0)
-        return false;
-    bool changed = st.st_mtim.tv_sec != z->mtime.tv_sec || st.st_mtim.tv_nsec != z->mtime.tv_nsec;
-    z->mtime = st.st_mtim;
+    uint64_t st = knoop_trust_dir_stamp(z->dir);
+    bool changed = st != z->stamp;
+    z->stamp = st;
     return changed;
 }
 

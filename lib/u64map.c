@@ -1,11 +1,13 @@
 /* u64map.c — see u64map.h. Linear probing; keys are hashes already, but
  * they are mixed once more so that sequential test ids spread too. */
 #include "u64map.h"
+#include "crypto.h"
 
 #include <stdlib.h>
 
-static size_t s_slot(uint64_t key, size_t cap)
+static size_t s_slot(uint64_t salt, uint64_t key, size_t cap)
 {
+    key ^= salt;
     key ^= key >> 33;
     key *= 0xff51afd7ed558ccdull;
     key ^= key >> 33;
@@ -16,7 +18,7 @@ bool knoop_u64map_get(const knoop_u64map_t *m, uint64_t key, uint64_t *val)
 {
     if (!m->cap)
         return false;
-    for (size_t i = s_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
+    for (size_t i = s_slot(m->salt, key, m->cap);; i = (i + 1) & (m->cap - 1)) {
         if (!m->used[i])
             return false;
         if (m->keys[i] == key) {
@@ -30,7 +32,9 @@ bool knoop_u64map_get(const knoop_u64map_t *m, uint64_t key, uint64_t *val)
 static int s_grow(knoop_u64map_t *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 64;
-    knoop_u64map_t n = { calloc(cap, 8), calloc(cap, 8), calloc(cap, 1), cap, 0 };
+    knoop_u64map_t n = { m->salt, calloc(cap, 8), calloc(cap, 8), calloc(cap, 1), cap, 0 };
+    if (!n.salt)
+        knoop_random(&n.salt, sizeof n.salt);
     if (!n.keys || !n.vals || !n.used) {
         free(n.keys);
         free(n.vals);
@@ -52,7 +56,7 @@ int knoop_u64map_put(knoop_u64map_t *m, uint64_t key, uint64_t val)
         if (rc)
             return rc;
     }
-    for (size_t i = s_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
+    for (size_t i = s_slot(m->salt, key, m->cap);; i = (i + 1) & (m->cap - 1)) {
         if (!m->used[i]) {
             m->used[i] = 1;
             m->keys[i] = key;
@@ -75,4 +79,5 @@ void knoop_u64map_clear(knoop_u64map_t *m)
     m->keys = m->vals = NULL;
     m->used = NULL;
     m->cap = m->count = 0;
+    /* the salt stays: a cleared map keeps resisting chosen keys */
 }

@@ -10,6 +10,8 @@
 #include "knoop.h"
 
 typedef struct {
+    uint64_t  salt;       /* random per map: keys from a peer cannot be
+                             chosen to collide */
     uint64_t *keys;
     uint64_t *vals;
     uint8_t  *used;

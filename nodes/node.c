@@ -83,6 +83,7 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
                     knoop_key_id(self->key), opts->id);
         goto fail;
     }
+    self->trust_stamp = knoop_trust_dir_stamp(opts->trust_dir);
     rc = knoop_trust_load(opts->trust_dir, KNOOP_TRUST_KEEP_EXPIRED, &self->trust);
     if (rc) {
         knoop_error("node: cannot load trust store %s: %s", opts->trust_dir, knoop_strerror(rc));
@@ -149,6 +150,31 @@ void knoop_node_destroy(knoop_node_t **self_p)
     *self_p = NULL;
 }
 
+/* New partners and revocations reach the node when its trust directory
+ * changes. */
+static void s_trust_check(knoop_node_t *self)
+{
+    uint64_t now = knoop_now_ms();
+    if (now - self->trust_checked < 1000)
+        return;
+    self->trust_checked = now;
+    uint64_t st = knoop_trust_dir_stamp(self->opts.trust_dir);
+    if (st == self->trust_stamp)
+        return;
+    self->trust_stamp = st;
+    knoop_trust_t *t = NULL;
+    int rc = knoop_trust_load(self->opts.trust_dir, KNOOP_TRUST_KEEP_EXPIRED, &t);
+    if (rc) {
+        knoop_error("node: trust store %s changed but does not load: %s; keeping the previous one",
+                    self->opts.trust_dir, knoop_strerror(rc));
+        return;
+    }
+    knoop_journal_set_trust(self->journal, t);
+    knoop_trust_destroy(&self->trust);
+    self->trust = t;
+    knoop_info("node: trust store reloaded (%zu certificates)", knoop_trust_size(t));
+}
+
 int knoop_node_run(knoop_node_t *self, volatile int *stop)
 {
     while (!*stop) {
@@ -172,6 +198,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         node_link_step(self);
         node_link_send_outbox(self);
         node_api_pump(self);
+        s_trust_check(self);
     }
     if (self->npub || self->nreqs)
         node_api_publish_commit(self);

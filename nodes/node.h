@@ -109,6 +109,7 @@ struct knoop_node_t {
     char            *api_ep;
     knoop_key_t     *key;
     knoop_trust_t   *trust;
+    uint64_t         trust_stamp, trust_checked;
     knoop_journal_t *journal;
     uint64_t         epoch;
     knoop_hlc_t      hlc;

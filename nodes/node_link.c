@@ -297,16 +297,43 @@ static void s_on_welcome(knoop_node_t *self, const knoop_frame_t *f)
     }
 }
 
-/* DELIVER: commit, verify (the journal checks every signed head against the
- * trust store), ACK cumulatively per stream. */
-static void s_on_deliver(knoop_node_t *self, const knoop_frame_t *f)
+/* DELIVER frames that arrived in one loop pass are stored together: one
+ * durable commit (group commit), one ACK, and the CREDIT that gives the
+ * broker its window back — for every envelope processed, stored or not. A
+ * journal that cannot store (disk full) drops the link: nothing is ACKed, and
+ * the next HELLO asks for it all again. */
+#define DELIVER_FRAMES 64
+
+typedef struct {
+    knoop_frame_t frames[DELIVER_FRAMES];
+    size_t        n;
+} deliveries_t;
+
+static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
 {
-    knoop_ingest_t in;
-    int rc = knoop_ingest(self->journal, f, &self->hlc, self->brokers[self->broker_idx].id, &in);
+    if (!d->n)
+        return;
+    size_t total = 0, bytes = 0;
+    for (size_t i = 0; i < d->n; i++)
+        total += d->frames[i].u.batch.n;
+    knoop_bytes_t *envs = calloc(total ? total : 1, sizeof *envs);
+    size_t k = 0;
+    for (size_t i = 0; envs && i < d->n; i++)
+        for (size_t e = 0; e < d->frames[i].u.batch.n; e++) {
+            envs[k++] = d->frames[i].u.batch.envs[e];
+            bytes += d->frames[i].u.batch.envs[e].len;
+        }
+    knoop_frame_t all = { .kind = KNOOP_FRAME_DELIVER };
+    all.u.batch.envs = envs;
+    all.u.batch.n = envs ? total : 0;
+    knoop_ingest_t in = { 0 };
+    int rc = envs ? knoop_ingest(self->journal, &all, &self->hlc,
+                                 self->brokers[self->broker_idx].id, &in) : KNOOP_ENOMEM;
     if (rc) {
-        /* Not stored, not ACKed: the broker will deliver again. */
         node_set_error(self, "journal: cannot store deliveries: %s", knoop_strerror(rc));
         knoop_error("%s", self->last_error);
+        node_link_close(self, "deliveries could not be stored");
+        self->next_attempt = knoop_now_ms() + 2000;
     } else {
         self->delivered_in += in.stored;
         if (in.stored)
@@ -326,8 +353,16 @@ static void s_on_deliver(knoop_node_t *self, const knoop_frame_t *f)
             a.u.ack.n = in.nacks;
             s_send(self, &a);
         }
+        knoop_frame_t c = { .kind = KNOOP_FRAME_CREDIT };
+        c.u.credit.msgs = (uint32_t) total;
+        c.u.credit.bytes = bytes;
+        s_send(self, &c);
     }
     free(in.acks);
+    free(envs);
+    for (size_t i = 0; i < d->n; i++)
+        knoop_frame_clear(&d->frames[i]);
+    d->n = 0;
 }
 
 static void s_on_ack(knoop_node_t *self, const knoop_frame_t *f)
@@ -353,7 +388,12 @@ static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
                    f->u.error.reason);
     knoop_warn("broker %s", self->last_error);
     own_stream_t *o = f->u.error.stream ? node_own_find(self, f->u.error.stream) : NULL;
-    if (o && f->u.error.code != KNOOP_WERR_FULL && f->u.error.code != KNOOP_WERR_FORK) {
+    /* CHAIN (a gap: earlier messages were lost on the way, e.g. the broker
+     * could not store them) and FULL heal by sending again, which the
+     * resend timer does; FORK needs a person, not a retry loop. The rest
+     * (policy, identity, signature) the broker will never accept. */
+    if (o && f->u.error.code != KNOOP_WERR_FULL && f->u.error.code != KNOOP_WERR_FORK &&
+        f->u.error.code != KNOOP_WERR_CHAIN) {
         /* The broker will never take this message: sending it again would
          * block the stream forever. Stop and show it in status. */
         o->blocked = true;
@@ -366,6 +406,9 @@ static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
 
 void node_link_read(knoop_node_t *self)
 {
+    deliveries_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return;
     for (int i = 0; self->dealer && i < 1024; i++) {
         int rc = knoop_link_recv_dealer(self->dealer, &self->data);
         if (rc == KNOOP_ENOTFOUND)
@@ -379,12 +422,21 @@ void node_link_read(knoop_node_t *self)
             continue;
         }
         self->last_heard = knoop_now_ms();
+        if (f.kind == KNOOP_FRAME_DELIVER) {
+            d->frames[d->n++] = f;              /* stored at the end of the pass */
+            if (d->n == DELIVER_FRAMES)
+                s_store_deliveries(self, d);
+            continue;
+        }
+        /* Anything else comes after the deliveries before it. */
+        s_store_deliveries(self, d);
+        if (!self->dealer) {
+            knoop_frame_clear(&f);
+            break;
+        }
         switch (f.kind) {
         case KNOOP_FRAME_WELCOME:
             s_on_welcome(self, &f);
-            break;
-        case KNOOP_FRAME_DELIVER:
-            s_on_deliver(self, &f);
             break;
         case KNOOP_FRAME_CAUGHT_UP:
             self->caught_up = true;
@@ -405,6 +457,8 @@ void node_link_read(knoop_node_t *self)
         }
         knoop_frame_clear(&f);
     }
+    s_store_deliveries(self, d);
+    free(d);
 }
 
 typedef struct {
