@@ -91,6 +91,7 @@ typedef struct {
     double      seconds;         /* W4 */
     unsigned    rate;            /* W4, messages per second */
     unsigned    pub_threads;     /* W4 */
+    const char *trace;           /* W4: per-message latencies to TRACE.{remote,local}.tsv */
     /* paths */
     char        bin_broker[PATH_MAX], bin_node[PATH_MAX];
     char        root[BASE_MAX + 32];
@@ -1001,6 +1002,7 @@ typedef struct {
     double          t0, period;  /* schedule: message i is due at t0 + i * period */
     double         *rtt_ms;      /* per message of this thread */
     size_t          n;
+    double          end;         /* when its last request returned */
     int             rc;
     char            err[512];
     atomic_int     *finished;
@@ -1024,40 +1026,147 @@ static void *s_pacer(void *arg)
         p->rc = knoop_client_publish(p->c, &it, 1, &res, 10000, p->err, sizeof p->err);
         if (p->rc)
             break;
-        p->rtt_ms[p->n++] = (s_now() - ts) * 1e3;
+        p->end = s_now();
+        p->rtt_ms[p->n++] = (p->end - ts) * 1e3;
     }
     atomic_fetch_add(p->finished, 1);
     return NULL;
 }
 
+/* A subscribing application: receive time minus the message's HLC wall time. */
+typedef struct {
+    knoop_client_t *c;
+    size_t          total;
+    double         *lat_ms;
+    double         *at_s;        /* arrival times (monotonic), for --trace */
+    uint64_t       *seq;
+    size_t          got;
+    double          end;         /* when the last message arrived */
+    int             rc;          /* what stopped knoop_client_next, if anything */
+    atomic_int     *finished;    /* publishers done */
+    unsigned        npub;
+} receiver_t;
+
+static void *s_receiver(void *arg)
+{
+    receiver_t *r = arg;
+    double pubs_done_at = 0;
+    while (r->got < r->total && !s_interrupted) {
+        uint64_t pos;
+        const uint8_t *env;
+        size_t len;
+        int rc = knoop_client_next(r->c, &pos, &env, &len, 100);
+        double now = s_wall_ms();
+        if (rc == KNOOP_OK) {
+            knoop_msg_t m;
+            if (knoop_msg_parse(&m, env, len) == KNOOP_OK) {
+                if (strcmp(m.b.origin, PUB_ID) == 0) {
+                    r->end = s_now();
+                    r->at_s[r->got] = r->end;
+                    r->seq[r->got] = m.b.seq;
+                    r->lat_ms[r->got++] = now - (double) KNOOP_HLC_MS(m.b.hlc);
+                }
+                knoop_msg_clear(&m);
+            }
+            knoop_client_ack(r->c, pos);
+        } else if (rc != KNOOP_ENOTFOUND) {
+            r->rc = rc;
+            break;
+        }
+        if (atomic_load(r->finished) == (int) r->npub) {
+            if (pubs_done_at == 0)
+                pubs_done_at = s_now();
+            else if (s_now() - pubs_done_at > 15)
+                break;                        /* what is still missing is lost */
+        }
+    }
+    return NULL;
+}
+
+static void s_receiver_start(bench_t *self, receiver_t *r, pthread_t *tid, const char *id,
+                             size_t total, atomic_int *finished, unsigned npub)
+{
+    memset(r, 0, sizeof *r);
+    r->c = s_client(self, id);
+    r->total = total;
+    r->finished = finished;
+    r->npub = npub;
+    r->lat_ms = calloc(total ? total : 1, sizeof *r->lat_ms);
+    r->at_s = calloc(total ? total : 1, sizeof *r->at_s);
+    r->seq = calloc(total ? total : 1, sizeof *r->seq);
+    if (!r->lat_ms || !r->at_s || !r->seq)
+        s_die(self, "out of memory");
+    char err[512];
+    int rc = knoop_client_subscribe(r->c, PATTERN, NULL, false, 0, 0, 5000, err, sizeof err);
+    if (rc)
+        s_die(self, "subscribe on %s: %s: %s", id, knoop_strerror(rc), err);
+    if (pthread_create(tid, NULL, s_receiver, r) != 0)
+        s_die(self, "cannot start a receiving thread");
+}
+
+/* One line per message: arrival (s since the first was due), seq, latency. */
+static void s_trace(bench_t *self, const char *name, const receiver_t *r, double t0)
+{
+    if (!self->trace)
+        return;
+    char path[FILE_LEN];
+    snprintf(path, sizeof path, "%.2000s.%s.tsv", self->trace, name);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "bench_pubsub: cannot write %s: %s\n", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "# t0 (CLOCK_MONOTONIC) %.6f\narrival_s\tseq\tlatency_ms\n", t0);
+    for (size_t i = 0; i < r->got; i++)
+        fprintf(f, "%.4f\t%llu\t%.2f\n", r->at_s[i] - t0, (unsigned long long) r->seq[i],
+                r->lat_ms[i]);
+    fclose(f);
+}
+
+static void s_print_latency(const char *name, receiver_t *r, double t0)
+{
+    qsort(r->lat_ms, r->got, sizeof *r->lat_ms, s_cmp_double);
+    double sum = 0;
+    for (size_t i = 0; i < r->got; i++)
+        sum += r->lat_ms[i];
+    printf("\"%s\":{\"samples\":%zu,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f,"
+           "\"mean\":%.2f,\"last_received_s\":%.2f},", name, r->got,
+           s_pct(r->lat_ms, r->got, 50), s_pct(r->lat_ms, r->got, 90),
+           s_pct(r->lat_ms, r->got, 99), r->got ? r->lat_ms[r->got - 1] : 0,
+           r->got ? sum / (double) r->got : 0, r->got ? r->end - t0 : 0);
+}
+
 static void s_w4(bench_t *self)
 {
     size_t total = (size_t) (self->seconds * self->rate);
-    fprintf(stderr, "bench_pubsub: W4 latency: %zu messages at %u/s\n", total, self->rate);
+    unsigned nthreads = self->pub_threads;
+    fprintf(stderr, "bench_pubsub: W4 latency: %zu messages at %u/s from %u threads\n", total,
+            self->rate, nthreads);
     s_workload_dir(self, "w4");
     s_start_broker(self);
     proc_t *sub = s_start_node(self, LATE_ID, true);
     proc_t *pub = s_start_node(self, PUB_ID, false);
-    knoop_client_t *sc = s_client(self, LATE_ID);
-    s_wait_link(self, sub, sc, true);
-    knoop_client_t *pc = s_client(self, PUB_ID);
-    s_wait_link(self, pub, pc, false);
-    knoop_client_destroy(&pc);
-    char err[512];
-    int rc = knoop_client_subscribe(sc, PATTERN, NULL, false, 0, 0, 5000, err, sizeof err);
-    if (rc)
-        s_die(self, "subscribe on %s: %s: %s", LATE_ID, knoop_strerror(rc), err);
+    knoop_client_t *c = s_client(self, LATE_ID);
+    s_wait_link(self, sub, c, true);
+    knoop_client_destroy(&c);
+    c = s_client(self, PUB_ID);
+    s_wait_link(self, pub, c, false);
+    knoop_client_destroy(&c);
 
-    /* A single synchronous client waits a durable commit (two fsyncs) per
-     * request, about a millisecond here: pace from several threads, each
-     * with its own client, so that 1,000 requests a second can be offered. */
-    unsigned nthreads = self->pub_threads;
+    /* Two receivers: "remote" on the other node (publisher's node, broker,
+     * subscriber's node: three durable commits) and "local" on the
+     * publisher's own node (one commit), which splits the figure. */
+    atomic_int finished = 0;
+    receiver_t remote, local;
+    pthread_t rtid[2];
+    s_receiver_start(self, &remote, &rtid[0], LATE_ID, total, &finished, nthreads);
+    s_receiver_start(self, &local, &rtid[1], PUB_ID, total, &finished, nthreads);
+
+    /* A synchronous client waits a durable commit (two fsyncs, a few ms on
+     * this disk) per request: pace from several threads, each with its own
+     * client, so that the offered rate does not depend on that wait. */
     pacer_t pacers[16];
     pthread_t tids[16];
-    atomic_int finished = 0;
-    double *lat = calloc(total ? total : 1, sizeof *lat);
-    if (!lat)
-        s_die(self, "out of memory");
     double t0 = s_now() + 0.05;
     for (unsigned k = 0; k < nthreads; k++) {
         pacer_t *p = &pacers[k];
@@ -1074,45 +1183,17 @@ static void s_w4(bench_t *self)
         if (!p->rtt_ms || pthread_create(&tids[k], NULL, s_pacer, p) != 0)
             s_die(self, "cannot start publishing thread %u", k);
     }
-
-    size_t got = 0, foreign = 0;
-    double pubs_done_at = 0;
-    for (;;) {
-        uint64_t pos;
-        const uint8_t *env;
-        size_t len;
-        rc = knoop_client_next(sc, &pos, &env, &len, 100);
-        double now = s_wall_ms();
-        if (rc == KNOOP_OK) {
-            knoop_msg_t m;
-            if (knoop_msg_parse(&m, env, len) == KNOOP_OK) {
-                if (got < total && strcmp(m.b.origin, PUB_ID) == 0)
-                    lat[got++] = now - (double) KNOOP_HLC_MS(m.b.hlc);
-                else
-                    foreign++;
-                knoop_msg_clear(&m);
-            }
-            knoop_client_ack(sc, pos);
-        } else if (rc != KNOOP_ENOTFOUND) {
-            break;
-        }
-        if (got == total || s_interrupted)
-            break;
-        if (atomic_load(&finished) == (int) nthreads) {
-            if (pubs_done_at == 0)
-                pubs_done_at = s_now();
-            else if (s_now() - pubs_done_at > 15)
-                break;                        /* what is still missing is lost */
-        }
-    }
-    double recv_end = s_now();
-    int next_rc = rc;
     for (unsigned k = 0; k < nthreads; k++)
         pthread_join(tids[k], NULL);
+    pthread_join(rtid[0], NULL);
+    pthread_join(rtid[1], NULL);
     s_check_interrupt(self);
-    knoop_client_destroy(&sc);
+
     size_t published = 0;
+    double pub_end = t0;
     double *rtt = calloc(total ? total : 1, sizeof *rtt);
+    if (!rtt)
+        s_die(self, "out of memory");
     for (unsigned k = 0; k < nthreads; k++) {
         pacer_t *p = &pacers[k];
         if (p->rc)
@@ -1120,32 +1201,44 @@ static void s_w4(bench_t *self)
                     knoop_strerror(p->rc), p->err);
         memcpy(rtt + published, p->rtt_ms, p->n * sizeof *rtt);
         published += p->n;
+        if (p->end > pub_end)
+            pub_end = p->end;
         free(p->rtt_ms);
         knoop_client_destroy(&p->c);
     }
-    if (next_rc != KNOOP_OK && next_rc != KNOOP_ENOTFOUND)
-        fprintf(stderr, "bench_pubsub: W4 subscriber stopped: %s\n", knoop_strerror(next_rc));
-
-    qsort(lat, got, sizeof *lat, s_cmp_double);
+    if (remote.rc)
+        fprintf(stderr, "bench_pubsub: W4 remote subscriber stopped: %s\n",
+                knoop_strerror(remote.rc));
+    if (local.rc)
+        fprintf(stderr, "bench_pubsub: W4 local subscriber stopped: %s\n",
+                knoop_strerror(local.rc));
+    knoop_client_destroy(&remote.c);
+    knoop_client_destroy(&local.c);
     qsort(rtt, published, sizeof *rtt, s_cmp_double);
-    double sum = 0;
-    for (size_t i = 0; i < got; i++)
-        sum += lat[i];
+    s_trace(self, "remote", &remote, t0);
+    s_trace(self, "local", &local, t0);
+
     double cpu[3];
     unsigned warns, errors;
     s_end_workload(self, cpu, &warns, &errors);
     s_print_common(self, "W4");
     printf("\"offered_msgs_per_s\":%u,\"seconds\":%.1f,\"publisher_threads\":%u,"
-           "\"published\":%zu,\"samples\":%zu,\"lost\":%zu,\"receive_span_s\":%.2f,"
-           "\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f,\"mean\":%.2f,"
-           "\"min\":%.2f},\"publish_rtt_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},",
-           self->rate, self->seconds, nthreads, published, got, published - got,
-           recv_end - t0, s_pct(lat, got, 50), s_pct(lat, got, 90), s_pct(lat, got, 99),
-           got ? lat[got - 1] : 0, got ? sum / (double) got : 0, got ? lat[0] : 0,
+           "\"published\":%zu,\"achieved_msgs_per_s\":%.0f,\"lost\":%zu,",
+           self->rate, self->seconds, nthreads, published,
+           pub_end > t0 ? (double) published / (pub_end - t0) : 0.0,
+           published > remote.got ? published - remote.got : 0);
+    s_print_latency("latency_ms", &remote, t0);
+    s_print_latency("local_latency_ms", &local, t0);
+    printf("\"publish_rtt_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},",
            s_pct(rtt, published, 50), s_pct(rtt, published, 99),
            published ? rtt[published - 1] : 0);
     s_print_tail(cpu, warns, errors);
-    free(lat);
+    free(remote.lat_ms);
+    free(local.lat_ms);
+    free(remote.at_s);
+    free(local.at_s);
+    free(remote.seq);
+    free(local.seq);
     free(rtt);
 }
 
@@ -1157,7 +1250,7 @@ static void s_usage(FILE *out)
         "usage: bench_pubsub [DIR] [--quick] [--only W1,W2,W3,W4] [--keep] [--bin BUILD_DIR]\n"
         "                    [--messages N] [--batch R] [--nodes K] [--catchup M]\n"
         "                    [--fill-publish] [--seconds S] [--rate R] [--threads T]\n"
-        "                    [--opaque]\n"
+        "                    [--opaque] [--trace PREFIX]\n"
         "\n"
         "Starts knoop-broker and knoop-node processes (keys, trust store, policy made\n"
         "in a temporary directory under DIR, default the current directory: put it on\n"
@@ -1173,7 +1266,8 @@ static void s_usage(FILE *out)
         "      broker journal is filled directly (chained, signed, verified) unless\n"
         "      --fill-publish sends the M through a node and the broker\n"
         "  W4  latency at R (1,000) msg/s for S (10; --quick 5) seconds: single-item\n"
-        "      requests paced from T (4) threads; subscriber on another node\n"
+        "      requests paced from T (8) threads; subscriber on another node\n"
+        "      (--trace PREFIX: each W4 sample to PREFIX.remote.tsv, PREFIX.local.tsv)\n"
         "Payloads: 256-byte knoop.crisis.v1.SitRep (--opaque: bench.Opaque bytes).\n"
         "Binaries: BUILD_DIR/broker/knoop-broker and BUILD_DIR/nodes/knoop-node;\n"
         "BUILD_DIR defaults to the directory above this program's.\n");
@@ -1192,7 +1286,7 @@ static size_t s_size_arg(bench_t *self, int argc, char **argv, int *i)
 
 int main(int argc, char **argv)
 {
-    bench_t b = { .base = ".", .batch = 1000, .nodes = 25, .rate = 1000, .pub_threads = 4 };
+    bench_t b = { .base = ".", .batch = 1000, .nodes = 25, .rate = 1000, .pub_threads = 8 };
     bench_t *self = &b;
     size_t messages = 0, catchup = 0;
     double seconds = 0;
@@ -1225,7 +1319,11 @@ int main(int argc, char **argv)
             self->rate = (unsigned) s_size_arg(self, argc, argv, &i);
         else if (!strcmp(a, "--threads"))
             self->pub_threads = (unsigned) s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--bin")) {
+        else if (!strcmp(a, "--trace")) {
+            if (i + 1 >= argc)
+                s_die(self, "--trace needs a file prefix");
+            self->trace = argv[++i];
+        } else if (!strcmp(a, "--bin")) {
             if (i + 1 >= argc)
                 s_die(self, "--bin needs a build directory");
             bindir = argv[++i];
