@@ -424,7 +424,8 @@ static void s_fail_start(bench_t *self, proc_t *p, const char *what)
             snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(p->status));
     }
     s_log_tail(p->log, 15);
-    s_die(self, "%s did not start: %s (%s); its log: %s", p->name, what, how, p->log);
+    s_die(self, "%s did not start: %s (%s)%s", p->name, what, how,
+          self->keep ? "" : "; the last lines of its log are above (--keep keeps all logs)");
 }
 
 /* Wait until ready() or the process exits or `secs` pass. */
@@ -682,6 +683,7 @@ static pub_result_t s_publish(bench_t *self, knoop_client_t *c, size_t n, size_t
         double ts = s_now();
         int rc = knoop_client_publish(c, items, k, res, 60000, err, sizeof err);
         req_ms[r++] = (s_now() - ts) * 1e3;
+        s_check_interrupt(self);
         if (rc)
             s_die(self, "publish refused after %zu messages: %s: %s", done, knoop_strerror(rc),
                   err);
