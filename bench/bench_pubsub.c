@@ -626,25 +626,39 @@ static void s_log_counts(bench_t *self, unsigned *warns, unsigned *errors)
     }
 }
 
-/* Stop the workload's processes (collecting their CPU time) and remove its
- * directory. cpu[0] broker, cpu[1] publisher, cpu[2] all others. */
-static void s_end_workload(bench_t *self, double cpu[3], unsigned *warns, unsigned *errors)
+/* What the daemons of a workload left behind. */
+typedef struct {
+    double   cpu[3];         /* CPU seconds: broker, publisher, all other nodes */
+    unsigned warns, errors;  /* WARN and ERROR lines in their logs */
+    unsigned bad_exits;      /* exits other than 0 after SIGTERM (a crash, a sanitizer) */
+} end_t;
+
+/* Stop the workload's processes (collecting their CPU time and exit status)
+ * and remove its directory. */
+static void s_end_workload(bench_t *self, end_t *e)
 {
     s_stop_all(self);
-    s_log_counts(self, warns, errors);
-    cpu[0] = cpu[1] = cpu[2] = 0;
+    memset(e, 0, sizeof *e);
+    s_log_counts(self, &e->warns, &e->errors);
     for (size_t i = 0; i < self->nprocs; i++) {
         const proc_t *p = &self->procs[i];
         if (strcmp(p->name, BROKER_ID) == 0)
-            cpu[0] += p->cpu_s;
+            e->cpu[0] += p->cpu_s;
         else if (strcmp(p->name, PUB_ID) == 0)
-            cpu[1] += p->cpu_s;
+            e->cpu[1] += p->cpu_s;
         else
-            cpu[2] += p->cpu_s;
+            e->cpu[2] += p->cpu_s;
+        if (!WIFEXITED(p->status) || WEXITSTATUS(p->status) != 0) {
+            e->bad_exits++;
+            fprintf(stderr, "bench_pubsub: %s ended with %s %d\n", p->name,
+                    WIFEXITED(p->status) ? "exit status" : "signal",
+                    WIFEXITED(p->status) ? WEXITSTATUS(p->status) : WTERMSIG(p->status));
+            s_log_tail(p->log, 10);
+        }
     }
-    if (*warns || *errors)
+    if (e->warns || e->errors)
         fprintf(stderr, "bench_pubsub: the daemons logged %u warning(s), %u error(s) in %s%s\n",
-                *warns, *errors, self->wdir, self->keep ? "" : " (use --keep to read them)");
+                e->warns, e->errors, self->wdir, self->keep ? "" : " (use --keep to read them)");
     self->nprocs = 0;
     if (!self->keep)
         s_rmtree(self->wdir);
@@ -720,11 +734,11 @@ static void s_print_common(bench_t *self, const char *w)
            self->quick ? "true" : "false", self->payload.len, self->type);
 }
 
-static void s_print_tail(double cpu[3], unsigned warns, unsigned errors)
+static void s_print_tail(const end_t *e)
 {
     printf("\"cpu_s\":{\"broker\":%.2f,\"publisher\":%.2f,\"other_nodes\":%.2f},"
-           "\"daemon_warnings\":%u,\"daemon_errors\":%u}\n", cpu[0], cpu[1], cpu[2], warns,
-           errors);
+           "\"daemon_warnings\":%u,\"daemon_errors\":%u,\"daemon_bad_exits\":%u}\n",
+           e->cpu[0], e->cpu[1], e->cpu[2], e->warns, e->errors, e->bad_exits);
     fflush(stdout);
 }
 
@@ -745,9 +759,8 @@ static void s_w1(bench_t *self)
     double acked = s_wait_backlog_zero(self, c, 300);
     knoop_client_destroy(&c);
 
-    double cpu[3];
-    unsigned warns, errors;
-    s_end_workload(self, cpu, &warns, &errors);
+    end_t e;
+    s_end_workload(self, &e);
     s_print_common(self, "W1");
     printf("\"messages\":%zu,\"request_items\":%zu,\"node_acked_s\":%.3f,"
            "\"node_acked_msgs_per_s\":%.0f,\"request_p50_ms\":%.2f,\"request_max_ms\":%.2f,"
@@ -756,7 +769,7 @@ static void s_w1(bench_t *self)
            r.req_p50_ms, r.req_max_ms, acked > 0 ? "true" : "false",
            acked > 0 ? acked - t0 : -1.0,
            acked > 0 ? (double) self->messages / (acked - t0) : 0.0);
-    s_print_tail(cpu, warns, errors);
+    s_print_tail(&e);
 }
 
 /* ---- W2: fan-out ---- */
@@ -822,9 +835,8 @@ static void s_w2(bench_t *self)
     }
     double end = complete == self->nodes ? last : s_now();
 
-    double cpu[3];
-    unsigned warns, errors;
-    s_end_workload(self, cpu, &warns, &errors);
+    end_t e;
+    s_end_workload(self, &e);
     s_print_common(self, "W2");
     printf("\"messages\":%zu,\"request_items\":%zu,\"subscribing_nodes\":%zu,"
            "\"node_acked_s\":%.3f,\"node_acked_msgs_per_s\":%.0f,\"broker_acked_s\":%.3f,"
@@ -834,7 +846,7 @@ static void s_w2(bench_t *self)
            acked > 0 ? acked - t0 : -1.0, complete == self->nodes ? "true" : "false", complete,
            first > 0 ? first - t0 : -1.0, complete == self->nodes ? last - t0 : -1.0,
            (unsigned long long) delivered, (double) delivered / (end - t0));
-    s_print_tail(cpu, warns, errors);
+    s_print_tail(&e);
 }
 
 /* ---- W3: catch-up ---- */
@@ -980,9 +992,8 @@ static void s_w3(bench_t *self)
     for (int i = 0; i < 100 && !s_parse_caught_up(late->log, &logged_n, &logged_ms); i++)
         s_sleep_ms(20);
 
-    double cpu[3];
-    unsigned warns, errors;
-    s_end_workload(self, cpu, &warns, &errors);
+    end_t e;
+    s_end_workload(self, &e);
     s_print_common(self, "W3");
     printf("\"messages\":%zu,\"fill\":\"%s\",\"fill_s\":%.2f,\"complete\":%s,\"held\":%llu,"
            "\"node_api_up_s\":%.3f,\"catchup_s\":%.3f,\"catchup_msgs_per_s\":%.0f,"
@@ -991,7 +1002,7 @@ static void s_w3(bench_t *self)
            done > 0 ? "true" : "false", (unsigned long long) have, api_up,
            done > 0 ? done - t0 : -1.0, done > 0 ? (double) self->catchup / (done - t0) : 0.0,
            logged_n, logged_ms);
-    s_print_tail(cpu, warns, errors);
+    s_print_tail(&e);
 }
 
 /* ---- W4: latency ---- */
@@ -1220,9 +1231,8 @@ static void s_w4(bench_t *self)
     s_trace(self, "remote", &remote, t0);
     s_trace(self, "local", &local, t0);
 
-    double cpu[3];
-    unsigned warns, errors;
-    s_end_workload(self, cpu, &warns, &errors);
+    end_t e;
+    s_end_workload(self, &e);
     s_print_common(self, "W4");
     printf("\"offered_msgs_per_s\":%u,\"seconds\":%.1f,\"publisher_threads\":%u,"
            "\"published\":%zu,\"achieved_msgs_per_s\":%.0f,\"lost\":%zu,",
@@ -1234,7 +1244,7 @@ static void s_w4(bench_t *self)
     printf("\"publish_rtt_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},",
            s_pct(rtt, published, 50), s_pct(rtt, published, 99),
            published ? rtt[published - 1] : 0);
-    s_print_tail(cpu, warns, errors);
+    s_print_tail(&e);
     free(remote.lat_ms);
     free(local.lat_ms);
     free(remote.at_s);
