@@ -1,0 +1,1416 @@
+#define _GNU_SOURCE
+/* bench_pubsub.c — end-to-end rates and latency of real knoop-broker and
+ * knoop-node processes. Prints one JSON line per workload.
+ *
+ *   bench_pubsub [DIR] [--quick] [--only W1,W2,W3,W4] [options]
+ *
+ * Everything runs for real: the bench generates identity keys, a trust store
+ * and a policy in a temporary directory under DIR (default: the current
+ * directory; it must be on the disk under test, not tmpfs, which ignores
+ * fsync), starts knoop-broker and knoop-node (fork/exec) on 127.0.0.1 with
+ * CURVE on and durable journals, and talks to the nodes through the client
+ * library (client.h) like any application. Each workload gets a fresh broker
+ * and fresh nodes; all of them are stopped (SIGTERM, then SIGKILL) and the
+ * directory removed at the end, also on error or Ctrl-C.
+ *
+ *   W1  durable publish: one application publishes N messages in requests of
+ *       R items; each request returns after the node's durable commit.
+ *   W2  fan-out: K nodes subscribe; N published; until the last node's
+ *       journal holds all N.
+ *   W3  catch-up: the broker holds M messages; a fresh node subscribes; until
+ *       its journal holds all M.
+ *   W4  latency: one message per ms (single-item requests), publisher and
+ *       subscriber applications on different nodes; receive time minus the
+ *       message's HLC wall time.
+ *
+ * Journals are watched by opening them read-only from this process (LMDB
+ * allows readers beside the writing daemon); nodes are asked for their
+ * status through the local API. */
+#include "client.h"
+#include "crypto.h"
+#include "hlc.h"
+#include "journal.h"
+#include "json.h"
+#include "keys.h"
+#include "knoop.h"
+#include "msg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#define BROKER_ID   "kcr2-broker-1"
+#define PUB_ID      "vr-utrecht"
+#define LATE_ID     "vr-zeeland"
+#define TOPIC       "bench." PUB_ID
+#define PATTERN     "bench.>"
+#define PAYLOAD     256
+#define MAX_PROCS   64
+#define MAX_NODES   48
+#define BASE_MAX    2000        /* longest DIR argument */
+#define DIR_LEN     (BASE_MAX + 64)
+#define FILE_LEN    (DIR_LEN + 128)
+
+typedef struct {
+    pid_t  pid;
+    char   name[64];
+    char   log[FILE_LEN];
+    bool   running;
+    int    status;           /* wait status once reaped */
+    double cpu_s;            /* user + system seconds, once reaped */
+} proc_t;
+
+typedef struct {
+    /* options */
+    const char *base;
+    bool        quick, keep, opaque;
+    bool        only[5];
+    size_t      messages;        /* W1, W2 */
+    size_t      batch;           /* items per publish request, W1 W2 W3 fill */
+    size_t      nodes;           /* W2 */
+    size_t      catchup;         /* W3 */
+    bool        fill_publish;    /* W3: fill the broker through a node */
+    double      seconds;         /* W4 */
+    unsigned    rate;            /* W4, messages per second */
+    unsigned    pub_threads;     /* W4 */
+    const char *trace;           /* W4: per-message latencies to TRACE.{remote,local}.tsv */
+    /* paths */
+    char        bin_broker[PATH_MAX], bin_node[PATH_MAX];
+    char        root[BASE_MAX + 32];
+    char        keys[DIR_LEN], trust[DIR_LEN], policy[DIR_LEN];
+    char        wdir[DIR_LEN];   /* the current workload's directory */
+    /* the payload every message carries */
+    const char *type;
+    knoop_buf_t payload;
+    /* processes of the current workload */
+    proc_t      procs[MAX_PROCS];
+    size_t      nprocs;
+    char        broker_ep[64];
+} bench_t;
+
+static volatile sig_atomic_t s_interrupted;
+
+static void s_on_signal(int sig)
+{
+    s_interrupted = 1;
+}
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static double s_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
+static void s_sleep_ms(double ms)
+{
+    if (ms <= 0)
+        return;
+    time_t secs = (time_t) (ms / 1000);
+    struct timespec ts = { .tv_sec = secs,
+                           .tv_nsec = (long) ((ms - (double) secs * 1000) * 1e6) };
+    nanosleep(&ts, NULL);
+}
+
+/* ---- clean-up ---- */
+
+static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void s_rmtree(const char *dir)
+{
+    nftw(dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void s_reap(proc_t *p, int options)
+{
+    if (!p->running)
+        return;
+    struct rusage ru;
+    int st;
+    pid_t r = wait4(p->pid, &st, options, &ru);
+    if (r == p->pid) {
+        p->running = false;
+        p->status = st;
+        p->cpu_s = (double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                   (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+    } else if (r < 0 && errno == ECHILD) {
+        p->running = false;
+    }
+}
+
+/* SIGTERM every process of the workload, SIGKILL what is left after 5 s. */
+static void s_stop_all(bench_t *self)
+{
+    for (size_t i = 0; i < self->nprocs; i++)
+        if (self->procs[i].running)
+            kill(self->procs[i].pid, SIGTERM);
+    double deadline = s_now() + 5;
+    for (;;) {
+        bool any = false;
+        for (size_t i = 0; i < self->nprocs; i++) {
+            s_reap(&self->procs[i], WNOHANG);
+            any |= self->procs[i].running;
+        }
+        if (!any || s_now() > deadline)
+            break;
+        s_sleep_ms(20);
+    }
+    for (size_t i = 0; i < self->nprocs; i++)
+        if (self->procs[i].running) {
+            fprintf(stderr, "bench_pubsub: %s did not stop on SIGTERM within 5 s: SIGKILL\n",
+                    self->procs[i].name);
+            kill(self->procs[i].pid, SIGKILL);
+            s_reap(&self->procs[i], 0);
+        }
+}
+
+static void s_cleanup(bench_t *self)
+{
+    s_stop_all(self);
+    if (self->root[0]) {
+        if (self->keep)
+            fprintf(stderr, "bench_pubsub: kept %s\n", self->root);
+        else
+            s_rmtree(self->root);
+    }
+    knoop_buf_free(&self->payload);
+}
+
+/* The last lines of a log, to stderr. */
+static void s_log_tail(const char *path, int lines)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    long from = size > 4096 ? size - 4096 : 0;
+    fseek(f, from, SEEK_SET);
+    char buf[4097];
+    size_t n = fread(buf, 1, 4096, f);
+    buf[n] = 0;
+    fclose(f);
+    int seen = 0;
+    char *p = buf + n;
+    while (p > buf && seen <= lines)
+        if (*--p == '\n')
+            seen++;
+    fprintf(stderr, "--- last lines of %s ---\n%s", path, p == buf ? p : p + 1);
+}
+
+static void s_die(bench_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void s_die(bench_t *self, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bench_pubsub: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    s_cleanup(self);
+    exit(1);
+}
+
+static void s_check_interrupt(bench_t *self)
+{
+    if (s_interrupted)
+        s_die(self, "interrupted");
+}
+
+/* ---- set-up ---- */
+
+static void s_copy_file(bench_t *self, const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    if (!in || !out)
+        s_die(self, "cannot copy %s to %s: %s", from, to, strerror(errno));
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    if (fclose(out) != 0)
+        s_die(self, "cannot write %s: %s", to, strerror(errno));
+}
+
+static void s_make_partner(bench_t *self, const char *id, const char *role)
+{
+    knoop_key_t *k = knoop_key_generate(id, role);
+    if (!k)
+        s_die(self, "cannot generate a key for %s", id);
+    int64_t now = (int64_t) time(NULL);
+    int rc = knoop_key_save(k, self->keys, now - 3600, now + 30 * 86400);
+    knoop_key_destroy(&k);
+    if (rc)
+        s_die(self, "cannot save the key of %s: %s", id, knoop_strerror(rc));
+    char from[FILE_LEN], to[FILE_LEN];
+    snprintf(from, sizeof from, "%s/%.64s.cert", self->keys, id);
+    snprintf(to, sizeof to, "%s/%.64s.cert", self->trust, id);
+    s_copy_file(self, from, to);
+}
+
+static void s_sub_id(char *out, size_t size, size_t i)
+{
+    snprintf(out, size, "vr-sub-%02zu", i + 1);
+}
+
+/* Keys for every partner any workload uses, the trust store, the policy. */
+static void s_setup(bench_t *self)
+{
+    snprintf(self->root, sizeof self->root, "%.2000s/bench-pubsub-XXXXXX", self->base);
+    if (!mkdtemp(self->root)) {
+        self->root[0] = 0;
+        s_die(self, "cannot make a directory under %s: %s", self->base, strerror(errno));
+    }
+    snprintf(self->keys, sizeof self->keys, "%s/keys", self->root);
+    snprintf(self->trust, sizeof self->trust, "%s/trust", self->root);
+    snprintf(self->policy, sizeof self->policy, "%s/policy", self->root);
+    if (mkdir(self->keys, 0700) || mkdir(self->trust, 0700))
+        s_die(self, "cannot make %s: %s", self->keys, strerror(errno));
+    s_make_partner(self, BROKER_ID, "broker");
+    s_make_partner(self, PUB_ID, "region");
+    s_make_partner(self, LATE_ID, "region");
+    for (size_t i = 0; i < self->nodes; i++) {
+        char id[32];
+        s_sub_id(id, sizeof id, i);
+        s_make_partner(self, id, "region");
+    }
+    FILE *f = fopen(self->policy, "w");
+    if (!f)
+        s_die(self, "cannot write %s: %s", self->policy, strerror(errno));
+    fprintf(f, "role:region publish bench.{id}\nrole:region subscribe bench.>\n");
+    fclose(f);
+
+    /* The payload: a SitRep of exactly PAYLOAD bytes (the node decodes it
+     * once on publish, as it does for every known type), or opaque bytes. */
+    if (self->opaque) {
+        self->type = "bench.Opaque";
+        uint8_t raw[PAYLOAD];
+        for (size_t i = 0; i < sizeof raw; i++)
+            raw[i] = (uint8_t) (i * 7 + 1);
+        knoop_buf_append(&self->payload, raw, sizeof raw);
+    } else {
+        self->type = "knoop.crisis.v1.SitRep";
+        char summary[PAYLOAD + 1];
+        for (size_t slen = 200; slen < PAYLOAD; slen++) {
+            for (size_t i = 0; i < slen; i++)
+                summary[i] = "wateroverlast dijkring 43 "[i % 26];
+            summary[slen] = 0;
+            json_t *o = json_pack("{s:s, s:s}", "incident_id", "bench-000001", "summary", summary);
+            self->payload.len = 0;
+            char err[256];
+            int rc = knoop_payload_from_json(self->type, o, &self->payload, err, sizeof err);
+            json_decref(o);
+            if (rc)
+                s_die(self, "cannot encode the SitRep payload: %s", err);
+            if (self->payload.len >= PAYLOAD)
+                break;
+        }
+    }
+}
+
+/* A free TCP port on 127.0.0.1 (asks the kernel). */
+static int s_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *) &a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static void s_workload_dir(bench_t *self, const char *name)
+{
+    snprintf(self->wdir, sizeof self->wdir, "%s/%.16s", self->root, name);
+    if (mkdir(self->wdir, 0700))
+        s_die(self, "cannot make %s: %s", self->wdir, strerror(errno));
+}
+
+/* ---- processes ---- */
+
+static proc_t *s_spawn(bench_t *self, const char *name, char *const argv[])
+{
+    if (self->nprocs == MAX_PROCS)
+        s_die(self, "too many processes");
+    proc_t *p = &self->procs[self->nprocs];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    snprintf(p->log, sizeof p->log, "%s/%.64s.log", self->wdir, name);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        s_die(self, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        /* Die with the bench, even when it is SIGKILLed. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        int nul = open("/dev/null", O_RDONLY);
+        if (fd < 0 || nul < 0)
+            _exit(127);
+        dup2(nul, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+        close(nul);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(argv[0], argv);
+        dprintf(2, "bench_pubsub: cannot exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    p->pid = pid;
+    p->running = true;
+    self->nprocs++;
+    return p;
+}
+
+static bool s_file_has(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
+static void s_fail_start(bench_t *self, proc_t *p, const char *what)
+{
+    s_reap(p, WNOHANG);
+    char how[64] = "still running";
+    if (!p->running) {
+        if (WIFEXITED(p->status))
+            snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(p->status));
+        else if (WIFSIGNALED(p->status))
+            snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(p->status));
+    }
+    s_log_tail(p->log, 15);
+    s_die(self, "%s did not start: %s (%s)%s", p->name, what, how,
+          self->keep ? "" : "; the last lines of its log are above (--keep keeps all logs)");
+}
+
+/* Wait until ready() or the process exits or `secs` pass. */
+static void s_wait_start(bench_t *self, proc_t *p, double secs, const char *what,
+                         bool (*ready)(const char *arg, const char *arg2), const char *arg,
+                         const char *arg2)
+{
+    double deadline = s_now() + secs;
+    for (;;) {
+        s_check_interrupt(self);
+        if (ready(arg, arg2))
+            return;
+        s_reap(p, WNOHANG);
+        if (!p->running)
+            s_fail_start(self, p, what);
+        if (s_now() > deadline)
+            s_fail_start(self, p, what);
+        s_sleep_ms(10);
+    }
+}
+
+static bool s_exists(const char *path, const char *unused)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static proc_t *s_start_broker(bench_t *self)
+{
+    int port = s_free_port();
+    if (port < 0)
+        s_die(self, "no free TCP port on 127.0.0.1");
+    snprintf(self->broker_ep, sizeof self->broker_ep, "tcp://127.0.0.1:%d", port);
+    char data[FILE_LEN], key[FILE_LEN];
+    snprintf(data, sizeof data, "%s/" BROKER_ID, self->wdir);
+    snprintf(key, sizeof key, "%s/" BROKER_ID ".key", self->keys);
+    char *argv[] = { self->bin_broker, "--id", BROKER_ID, "--listen", self->broker_ep,
+                     "--data", data, "--key", key, "--trust", self->trust,
+                     "--policy", self->policy, "--log-level", "info", NULL };
+    proc_t *p = s_spawn(self, BROKER_ID, argv);
+    s_wait_start(self, p, 20, "no \"listening on\" in its log within 20 s", s_file_has, p->log,
+                 "listening on");
+    return p;
+}
+
+/* Start a node; returns once its API socket exists. */
+static proc_t *s_start_node(bench_t *self, const char *id, bool subscribe)
+{
+    char data[FILE_LEN], key[FILE_LEN], broker[128], sock[FILE_LEN + 16];
+    snprintf(data, sizeof data, "%s/%.64s", self->wdir, id);
+    snprintf(key, sizeof key, "%s/%.64s.key", self->keys, id);
+    snprintf(broker, sizeof broker, BROKER_ID "@%s", self->broker_ep);
+    snprintf(sock, sizeof sock, "%s/api.sock", data);
+    char *argv[20];
+    int a = 0;
+    argv[a++] = self->bin_node;
+    argv[a++] = "--id";        argv[a++] = (char *) id;
+    argv[a++] = "--data";      argv[a++] = data;
+    argv[a++] = "--key";       argv[a++] = key;
+    argv[a++] = "--trust";     argv[a++] = self->trust;
+    argv[a++] = "--broker";    argv[a++] = broker;
+    if (subscribe) {
+        argv[a++] = "--subscribe";
+        argv[a++] = PATTERN;
+    }
+    argv[a++] = "--log-level"; argv[a++] = "info";
+    argv[a] = NULL;
+    proc_t *p = s_spawn(self, id, argv);
+    s_wait_start(self, p, 20, "no API socket within 20 s", s_exists, sock, NULL);
+    return p;
+}
+
+static void s_api(bench_t *self, const char *id, char *out, size_t size)
+{
+    snprintf(out, size, "ipc://%s/%.64s/api.sock", self->wdir, id);
+}
+
+static knoop_client_t *s_client(bench_t *self, const char *id)
+{
+    char ep[FILE_LEN];
+    s_api(self, id, ep, sizeof ep);
+    knoop_client_t *c = NULL;
+    if (knoop_client_new(ep, &c))
+        s_die(self, "cannot make a client for %s", ep);
+    return c;
+}
+
+/* The node's status, parsed (caller json_decref), or NULL. */
+static json_t *s_status(knoop_client_t *c)
+{
+    char *text = NULL;
+    if (knoop_client_status(c, &text, 5000) != KNOOP_OK)
+        return NULL;
+    json_t *o = json_loads(text, 0, NULL);
+    free(text);
+    return o;
+}
+
+static uint64_t s_backlog(bench_t *self, knoop_client_t *c)
+{
+    json_t *o = s_status(c);
+    if (!o)
+        s_die(self, "the publishing node does not answer status: %s", knoop_client_error(c));
+    uint64_t b = (uint64_t) json_integer_value(json_object_get(json_object_get(o, "outbox"),
+                                                               "backlog"));
+    json_decref(o);
+    return b;
+}
+
+/* Wait until the node's link is up (and, for a subscriber, caught up). */
+static void s_wait_link(bench_t *self, proc_t *p, knoop_client_t *c, bool caught_up)
+{
+    double deadline = s_now() + 30;
+    for (;;) {
+        s_check_interrupt(self);
+        json_t *o = s_status(c);
+        json_t *link = o ? json_object_get(o, "link") : NULL;
+        bool up = link && json_is_string(json_object_get(link, "state")) &&
+                  strcmp(json_string_value(json_object_get(link, "state")), "up") == 0 &&
+                  (!caught_up || json_is_true(json_object_get(link, "caught_up")));
+        json_decref(o);
+        if (up)
+            return;
+        s_reap(p, WNOHANG);
+        if (!p->running || s_now() > deadline)
+            s_fail_start(self, p, "its link to the broker did not come up within 30 s");
+        s_sleep_ms(20);
+    }
+}
+
+/* ---- journals, watched read-only ---- */
+
+static knoop_journal_t *s_journal_ro(bench_t *self, const char *id)
+{
+    char dir[FILE_LEN];
+    snprintf(dir, sizeof dir, "%s/%.64s", self->wdir, id);
+    knoop_journal_opts_t o = { .path = dir, .flags = KNOOP_JOURNAL_READONLY };
+    knoop_journal_t *j = NULL;
+    int rc = knoop_journal_open(&o, &j);
+    if (rc)
+        s_die(self, "cannot open the journal %s read-only: %s", dir, knoop_strerror(rc));
+    return j;
+}
+
+/* Messages the journal holds on PATTERN (contiguous, so verifiable). */
+static uint64_t s_journal_count(knoop_journal_t *j)
+{
+    knoop_stream_info_t *rows = NULL;
+    size_t n = 0;
+    uint64_t total = 0;
+    if (knoop_journal_vector(j, PATTERN, &rows, &n) == KNOOP_OK)
+        for (size_t i = 0; i < n; i++)
+            total += rows[i].hwm;
+    free(rows);
+    return total;
+}
+
+/* ---- statistics ---- */
+
+static int s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted v. */
+static double s_pct(const double *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    double r = p / 100.0 * (double) n;
+    size_t k = (size_t) r;
+    if ((double) k < r)
+        k++;
+    return v[k ? k - 1 : 0];
+}
+
+/* Warnings and errors the daemons of this workload logged. */
+static void s_log_counts(bench_t *self, unsigned *warns, unsigned *errors)
+{
+    *warns = *errors = 0;
+    for (size_t i = 0; i < self->nprocs; i++) {
+        FILE *f = fopen(self->procs[i].log, "r");
+        if (!f)
+            continue;
+        char line[4096];
+        while (fgets(line, sizeof line, f)) {
+            /* Expected, not counted: the broker's start-up self-check (a
+             * random key refused) and nodes saying goodbye at SIGTERM. */
+            if (strstr(line, "refused unknown key") || strstr(line, "lost: node stopping"))
+                continue;
+            if (strstr(line, "Z WARN "))
+                (*warns)++;
+            else if (strstr(line, "Z ERROR "))
+                (*errors)++;
+        }
+        fclose(f);
+    }
+}
+
+/* What the daemons of a workload left behind. */
+typedef struct {
+    double   cpu[3];         /* CPU seconds: broker, publisher, all other nodes */
+    unsigned warns, errors;  /* WARN and ERROR lines in their logs */
+    unsigned bad_exits;      /* exits other than 0 after SIGTERM (a crash, a sanitizer) */
+} end_t;
+
+/* Stop the workload's processes (collecting their CPU time and exit status)
+ * and remove its directory. */
+static void s_end_workload(bench_t *self, end_t *e)
+{
+    s_stop_all(self);
+    memset(e, 0, sizeof *e);
+    s_log_counts(self, &e->warns, &e->errors);
+    for (size_t i = 0; i < self->nprocs; i++) {
+        const proc_t *p = &self->procs[i];
+        if (strcmp(p->name, BROKER_ID) == 0)
+            e->cpu[0] += p->cpu_s;
+        else if (strcmp(p->name, PUB_ID) == 0)
+            e->cpu[1] += p->cpu_s;
+        else
+            e->cpu[2] += p->cpu_s;
+        if (!WIFEXITED(p->status) || WEXITSTATUS(p->status) != 0) {
+            e->bad_exits++;
+            fprintf(stderr, "bench_pubsub: %s ended with %s %d\n", p->name,
+                    WIFEXITED(p->status) ? "exit status" : "signal",
+                    WIFEXITED(p->status) ? WEXITSTATUS(p->status) : WTERMSIG(p->status));
+            s_log_tail(p->log, 10);
+        }
+    }
+    if (e->warns || e->errors)
+        fprintf(stderr, "bench_pubsub: the daemons logged %u warning(s), %u error(s) in %s%s\n",
+                e->warns, e->errors, self->wdir, self->keep ? "" : " (use --keep to read them)");
+    self->nprocs = 0;
+    if (!self->keep)
+        s_rmtree(self->wdir);
+}
+
+/* ---- publishing ---- */
+
+typedef struct {
+    double secs;            /* all requests */
+    double req_p50_ms, req_max_ms;
+} pub_result_t;
+
+/* Publish n messages through client c in requests of `batch` items. */
+static pub_result_t s_publish(bench_t *self, knoop_client_t *c, size_t n, size_t batch)
+{
+    knoop_api_item_t *items = calloc(batch, sizeof *items);
+    knoop_api_seq_t *res = calloc(batch, sizeof *res);
+    size_t nreq = (n + batch - 1) / batch;
+    double *req_ms = calloc(nreq ? nreq : 1, sizeof *req_ms);
+    if (!items || !res || !req_ms)
+        s_die(self, "out of memory");
+    for (size_t i = 0; i < batch; i++) {
+        items[i].topic = TOPIC;
+        items[i].type = self->type;
+        items[i].status = KNOOP_STATUS_ACTUAL;
+        items[i].tlp = KNOOP_TLP_GREEN;
+        items[i].payload = self->payload.data;
+        items[i].payload_len = self->payload.len;
+    }
+    double t0 = s_now();
+    size_t done = 0, r = 0;
+    while (done < n) {
+        s_check_interrupt(self);
+        size_t k = n - done < batch ? n - done : batch;
+        char err[512];
+        double ts = s_now();
+        int rc = knoop_client_publish(c, items, k, res, 60000, err, sizeof err);
+        req_ms[r++] = (s_now() - ts) * 1e3;
+        s_check_interrupt(self);
+        if (rc)
+            s_die(self, "publish refused after %zu messages: %s: %s", done, knoop_strerror(rc),
+                  err);
+        done += k;
+    }
+    pub_result_t out = { .secs = s_now() - t0 };
+    qsort(req_ms, r, sizeof *req_ms, s_cmp_double);
+    out.req_p50_ms = s_pct(req_ms, r, 50);
+    out.req_max_ms = r ? req_ms[r - 1] : 0;
+    free(items);
+    free(res);
+    free(req_ms);
+    return out;
+}
+
+/* Poll the publisher's outbox until the broker has acknowledged everything;
+ * returns the time (monotonic) it reached 0, or -1 after `secs`. */
+static double s_wait_backlog_zero(bench_t *self, knoop_client_t *c, double secs)
+{
+    double deadline = s_now() + secs;
+    while (s_now() < deadline) {
+        s_check_interrupt(self);
+        if (s_backlog(self, c) == 0)
+            return s_now();
+        s_sleep_ms(5);
+    }
+    return -1;
+}
+
+static void s_print_common(bench_t *self, const char *w)
+{
+    printf("{\"bench\":\"pubsub\",\"workload\":\"%s\",\"quick\":%s,\"payload_bytes\":%zu,"
+           "\"payload_type\":\"%s\",\"durable\":true,\"curve\":true,", w,
+           self->quick ? "true" : "false", self->payload.len, self->type);
+}
+
+static void s_print_tail(const end_t *e)
+{
+    printf("\"cpu_s\":{\"broker\":%.2f,\"publisher\":%.2f,\"other_nodes\":%.2f},"
+           "\"daemon_warnings\":%u,\"daemon_errors\":%u,\"daemon_bad_exits\":%u}\n",
+           e->cpu[0], e->cpu[1], e->cpu[2], e->warns, e->errors, e->bad_exits);
+    fflush(stdout);
+}
+
+/* ---- W1: durable publish rate ---- */
+
+static void s_w1(bench_t *self)
+{
+    fprintf(stderr, "bench_pubsub: W1 durable publish: %zu messages in requests of %zu\n",
+            self->messages, self->batch);
+    s_workload_dir(self, "w1");
+    s_start_broker(self);
+    proc_t *pub = s_start_node(self, PUB_ID, false);
+    knoop_client_t *c = s_client(self, PUB_ID);
+    s_wait_link(self, pub, c, false);
+
+    double t0 = s_now();
+    pub_result_t r = s_publish(self, c, self->messages, self->batch);
+    double acked = s_wait_backlog_zero(self, c, 300);
+    knoop_client_destroy(&c);
+
+    end_t e;
+    s_end_workload(self, &e);
+    s_print_common(self, "W1");
+    printf("\"messages\":%zu,\"request_items\":%zu,\"node_acked_s\":%.3f,"
+           "\"node_acked_msgs_per_s\":%.0f,\"request_p50_ms\":%.2f,\"request_max_ms\":%.2f,"
+           "\"broker_acked\":%s,\"broker_acked_s\":%.3f,\"broker_acked_msgs_per_s\":%.0f,",
+           self->messages, self->batch, r.secs, (double) self->messages / r.secs,
+           r.req_p50_ms, r.req_max_ms, acked > 0 ? "true" : "false",
+           acked > 0 ? acked - t0 : -1.0,
+           acked > 0 ? (double) self->messages / (acked - t0) : 0.0);
+    s_print_tail(&e);
+}
+
+/* ---- W2: fan-out ---- */
+
+static void s_w2(bench_t *self)
+{
+    fprintf(stderr, "bench_pubsub: W2 fan-out: %zu messages to %zu subscribing nodes\n",
+            self->messages, self->nodes);
+    s_workload_dir(self, "w2");
+    s_start_broker(self);
+    proc_t *subs[MAX_NODES];
+    char ids[MAX_NODES][32];
+    for (size_t i = 0; i < self->nodes; i++) {
+        s_sub_id(ids[i], sizeof ids[i], i);
+        subs[i] = s_start_node(self, ids[i], true);
+    }
+    proc_t *pub = s_start_node(self, PUB_ID, false);
+    knoop_client_t *c = s_client(self, PUB_ID);
+    s_wait_link(self, pub, c, false);
+    knoop_journal_t *js[MAX_NODES];
+    for (size_t i = 0; i < self->nodes; i++) {
+        knoop_client_t *sc = s_client(self, ids[i]);
+        s_wait_link(self, subs[i], sc, true);
+        knoop_client_destroy(&sc);
+        js[i] = s_journal_ro(self, ids[i]);
+    }
+
+    double t0 = s_now();
+    pub_result_t r = s_publish(self, c, self->messages, self->batch);
+    double acked = s_wait_backlog_zero(self, c, 600);
+    knoop_client_destroy(&c);
+
+    /* Until every subscriber's journal holds all N. */
+    double done_at[MAX_NODES] = { 0 };
+    uint64_t have[MAX_NODES] = { 0 };
+    size_t complete = 0;
+    double deadline = s_now() + 600;
+    while (complete < self->nodes && s_now() < deadline) {
+        s_check_interrupt(self);
+        for (size_t i = 0; i < self->nodes; i++) {
+            if (done_at[i] > 0)
+                continue;
+            have[i] = s_journal_count(js[i]);
+            if (have[i] >= self->messages) {
+                done_at[i] = s_now();
+                complete++;
+            }
+        }
+        if (complete < self->nodes)
+            s_sleep_ms(20);
+    }
+    double first = 0, last = 0;
+    uint64_t delivered = 0;
+    for (size_t i = 0; i < self->nodes; i++) {
+        if (done_at[i] > 0) {
+            if (first == 0 || done_at[i] < first)
+                first = done_at[i];
+            if (done_at[i] > last)
+                last = done_at[i];
+        }
+        delivered += have[i] < self->messages ? have[i] : self->messages;
+        knoop_journal_destroy(&js[i]);
+    }
+    double end = complete == self->nodes ? last : s_now();
+
+    end_t e;
+    s_end_workload(self, &e);
+    s_print_common(self, "W2");
+    printf("\"messages\":%zu,\"request_items\":%zu,\"subscribing_nodes\":%zu,"
+           "\"node_acked_s\":%.3f,\"node_acked_msgs_per_s\":%.0f,\"broker_acked_s\":%.3f,"
+           "\"complete\":%s,\"nodes_complete\":%zu,\"first_node_all_s\":%.3f,"
+           "\"last_node_all_s\":%.3f,\"delivered\":%llu,\"aggregate_delivered_msgs_per_s\":%.0f,",
+           self->messages, self->batch, self->nodes, r.secs, (double) self->messages / r.secs,
+           acked > 0 ? acked - t0 : -1.0, complete == self->nodes ? "true" : "false", complete,
+           first > 0 ? first - t0 : -1.0, complete == self->nodes ? last - t0 : -1.0,
+           (unsigned long long) delivered, (double) delivered / (end - t0));
+    s_print_tail(&e);
+}
+
+/* ---- W3: catch-up ---- */
+
+/* Fill the broker's journal directly, before it starts: the publisher's
+ * messages, chained and head-signed per batch exactly as its node would make
+ * them, appended with the signatures verified against the trust store (as
+ * the broker does). Only the catch-up is measured, so the fill may take the
+ * short way. */
+static double s_fill_journal(bench_t *self, size_t m)
+{
+    char dir[FILE_LEN], keyfile[FILE_LEN];
+    snprintf(dir, sizeof dir, "%s/" BROKER_ID, self->wdir);
+    snprintf(keyfile, sizeof keyfile, "%s/" PUB_ID ".key", self->keys);
+    knoop_key_t *key = NULL;
+    knoop_trust_t *trust = NULL;
+    knoop_journal_t *j = NULL;
+    if (knoop_key_load(keyfile, &key) || knoop_trust_load(self->trust, 0, &trust))
+        s_die(self, "cannot load %s or the trust store", keyfile);
+    knoop_journal_opts_t o = { .path = dir, .partner = BROKER_ID, .trust = trust };
+    int rc = knoop_journal_open(&o, &j);
+    if (rc)
+        s_die(self, "cannot create the broker journal %s: %s", dir, knoop_strerror(rc));
+    size_t batch = 1024;
+    knoop_buf_t *bufs = calloc(batch, sizeof *bufs);
+    knoop_msg_t *msgs = calloc(batch, sizeof *msgs);
+    const knoop_msg_t **ptrs = calloc(batch, sizeof *ptrs);
+    int *res = calloc(batch, sizeof *res);
+    if (!bufs || !msgs || !ptrs || !res)
+        s_die(self, "out of memory");
+    uint64_t epoch = 0;
+    while (epoch == 0)
+        epoch = ((uint64_t) rand() << 32) ^ (uint64_t) rand() ^ (uint64_t) time(NULL);
+    knoop_hlc_t hlc;
+    knoop_hlc_init(&hlc, 0);
+    uint8_t head[KNOOP_HASH_LEN] = { 0 };
+    uint64_t seq = 0;
+    double t0 = s_now();
+    for (size_t done = 0; done < m;) {
+        s_check_interrupt(self);
+        size_t k = m - done < batch ? m - done : batch;
+        for (size_t i = 0; i < k; i++) {
+            knoop_body_t b = {
+                .version = KNOOP_BODY_VERSION, .origin = PUB_ID, .topic = TOPIC,
+                .epoch = epoch, .seq = ++seq, .hlc = knoop_hlc_now(&hlc), .key = "",
+                .type = self->type, .status = KNOOP_STATUS_ACTUAL, .tlp = KNOOP_TLP_GREEN,
+                .payload = self->payload.data, .payload_len = self->payload.len,
+            };
+            memcpy(b.prev, head, KNOOP_HASH_LEN);
+            bufs[i].len = 0;
+            if (knoop_msg_build(&b, i == k - 1 ? knoop_key_secret(key) : NULL, &bufs[i], head) ||
+                knoop_msg_parse(&msgs[i], bufs[i].data, bufs[i].len))
+                s_die(self, "cannot build a message");
+            ptrs[i] = &msgs[i];
+        }
+        rc = knoop_journal_append(j, ptrs, k, res);
+        for (size_t i = 0; i < k; i++) {
+            if (rc == KNOOP_OK && res[i] != KNOOP_OK)
+                rc = res[i];
+            knoop_msg_clear(&msgs[i]);
+        }
+        if (rc)
+            s_die(self, "filling the broker journal: %s", knoop_strerror(rc));
+        done += k;
+    }
+    double secs = s_now() - t0;
+    for (size_t i = 0; i < batch; i++)
+        knoop_buf_free(&bufs[i]);
+    free(bufs);
+    free(msgs);
+    free(ptrs);
+    free(res);
+    knoop_journal_destroy(&j);
+    knoop_trust_destroy(&trust);
+    knoop_key_destroy(&key);
+    return secs;
+}
+
+/* "caught up from B: N messages in S streams in T ms" from a node's log. */
+static bool s_parse_caught_up(const char *log, unsigned long long *n, unsigned long long *ms)
+{
+    FILE *f = fopen(log, "r");
+    if (!f)
+        return false;
+    char line[4096];
+    bool found = false;
+    while (fgets(line, sizeof line, f)) {
+        char *p = strstr(line, "caught up from ");
+        p = p ? strstr(p, ": ") : NULL;
+        unsigned long long streams;
+        if (p && sscanf(p, ": %llu messages in %llu streams in %llu ms", n, &streams, ms) == 3)
+            found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+static void s_w3(bench_t *self)
+{
+    fprintf(stderr, "bench_pubsub: W3 catch-up of %zu messages (fill: %s)\n", self->catchup,
+            self->fill_publish ? "published through a node" : "written to the broker journal");
+    s_workload_dir(self, "w3");
+    double fill_s;
+    if (self->fill_publish) {
+        s_start_broker(self);
+        proc_t *pub = s_start_node(self, PUB_ID, false);
+        knoop_client_t *c = s_client(self, PUB_ID);
+        s_wait_link(self, pub, c, false);
+        double t0 = s_now();
+        s_publish(self, c, self->catchup, self->batch);
+        if (s_wait_backlog_zero(self, c, 900) < 0)
+            s_die(self, "the broker did not acknowledge the %zu messages of the fill",
+                  self->catchup);
+        fill_s = s_now() - t0;
+        knoop_client_destroy(&c);
+    } else {
+        fill_s = s_fill_journal(self, self->catchup);
+        s_start_broker(self);
+    }
+
+    double t0 = s_now();
+    proc_t *late = s_start_node(self, LATE_ID, true);
+    double api_up = s_now() - t0;
+    knoop_journal_t *j = s_journal_ro(self, LATE_ID);
+    uint64_t have = 0;
+    double deadline = s_now() + 900, done = -1;
+    while (s_now() < deadline) {
+        s_check_interrupt(self);
+        have = s_journal_count(j);
+        if (have >= self->catchup) {
+            done = s_now();
+            break;
+        }
+        s_reap(late, WNOHANG);
+        if (!late->running)
+            s_fail_start(self, late, "it exited during the catch-up");
+        s_sleep_ms(10);
+    }
+    knoop_journal_destroy(&j);
+    /* The node logs the catch-up when CAUGHT_UP arrives, just after the last
+     * delivery is stored: give it a moment. */
+    unsigned long long logged_n = 0, logged_ms = 0;
+    for (int i = 0; i < 100 && !s_parse_caught_up(late->log, &logged_n, &logged_ms); i++)
+        s_sleep_ms(20);
+
+    end_t e;
+    s_end_workload(self, &e);
+    s_print_common(self, "W3");
+    printf("\"messages\":%zu,\"fill\":\"%s\",\"fill_s\":%.2f,\"complete\":%s,\"held\":%llu,"
+           "\"node_api_up_s\":%.3f,\"catchup_s\":%.3f,\"catchup_msgs_per_s\":%.0f,"
+           "\"node_logged_messages\":%llu,\"node_logged_ms\":%llu,",
+           self->catchup, self->fill_publish ? "publish" : "journal", fill_s,
+           done > 0 ? "true" : "false", (unsigned long long) have, api_up,
+           done > 0 ? done - t0 : -1.0, done > 0 ? (double) self->catchup / (done - t0) : 0.0,
+           logged_n, logged_ms);
+    s_print_tail(&e);
+}
+
+/* ---- W4: latency ---- */
+
+typedef struct {
+    bench_t        *bench;
+    knoop_client_t *c;
+    unsigned        k, nthreads;
+    size_t          total;       /* messages over all threads */
+    double          t0, period;  /* schedule: message i is due at t0 + i * period */
+    double         *rtt_ms;      /* per message of this thread */
+    size_t          n;
+    double          end;         /* when its last request returned */
+    int             rc;
+    char            err[512];
+    atomic_int     *finished;
+} pacer_t;
+
+static void *s_pacer(void *arg)
+{
+    pacer_t *p = arg;
+    knoop_api_item_t it = {
+        .topic = TOPIC, .type = p->bench->type, .status = KNOOP_STATUS_ACTUAL,
+        .tlp = KNOOP_TLP_GREEN, .payload = p->bench->payload.data,
+        .payload_len = p->bench->payload.len,
+    };
+    knoop_api_seq_t res;
+    for (size_t i = p->k; i < p->total && !s_interrupted; i += p->nthreads) {
+        double due = p->t0 + (double) i * p->period;
+        double wait = due - s_now();
+        if (wait > 0)
+            s_sleep_ms(wait * 1e3);
+        double ts = s_now();
+        p->rc = knoop_client_publish(p->c, &it, 1, &res, 10000, p->err, sizeof p->err);
+        if (p->rc)
+            break;
+        p->end = s_now();
+        p->rtt_ms[p->n++] = (p->end - ts) * 1e3;
+    }
+    atomic_fetch_add(p->finished, 1);
+    return NULL;
+}
+
+/* A subscribing application: receive time minus the message's HLC wall time. */
+typedef struct {
+    knoop_client_t *c;
+    size_t          total;
+    double         *lat_ms;
+    double         *at_s;        /* arrival times (monotonic), for --trace */
+    uint64_t       *seq;
+    size_t          got;
+    double          end;         /* when the last message arrived */
+    int             rc;          /* what stopped knoop_client_next, if anything */
+    atomic_int     *finished;    /* publishers done */
+    unsigned        npub;
+} receiver_t;
+
+static void *s_receiver(void *arg)
+{
+    receiver_t *r = arg;
+    double pubs_done_at = 0;
+    while (r->got < r->total && !s_interrupted) {
+        uint64_t pos;
+        const uint8_t *env;
+        size_t len;
+        int rc = knoop_client_next(r->c, &pos, &env, &len, 100);
+        double now = s_wall_ms();
+        if (rc == KNOOP_OK) {
+            knoop_msg_t m;
+            if (knoop_msg_parse(&m, env, len) == KNOOP_OK) {
+                if (strcmp(m.b.origin, PUB_ID) == 0) {
+                    r->end = s_now();
+                    r->at_s[r->got] = r->end;
+                    r->seq[r->got] = m.b.seq;
+                    r->lat_ms[r->got++] = now - (double) KNOOP_HLC_MS(m.b.hlc);
+                }
+                knoop_msg_clear(&m);
+            }
+            knoop_client_ack(r->c, pos);
+        } else if (rc != KNOOP_ENOTFOUND) {
+            r->rc = rc;
+            break;
+        }
+        if (atomic_load(r->finished) == (int) r->npub) {
+            if (pubs_done_at == 0)
+                pubs_done_at = s_now();
+            else if (s_now() - pubs_done_at > 15)
+                break;                        /* what is still missing is lost */
+        }
+    }
+    return NULL;
+}
+
+static void s_receiver_start(bench_t *self, receiver_t *r, pthread_t *tid, const char *id,
+                             size_t total, atomic_int *finished, unsigned npub)
+{
+    memset(r, 0, sizeof *r);
+    r->c = s_client(self, id);
+    r->total = total;
+    r->finished = finished;
+    r->npub = npub;
+    r->lat_ms = calloc(total ? total : 1, sizeof *r->lat_ms);
+    r->at_s = calloc(total ? total : 1, sizeof *r->at_s);
+    r->seq = calloc(total ? total : 1, sizeof *r->seq);
+    if (!r->lat_ms || !r->at_s || !r->seq)
+        s_die(self, "out of memory");
+    char err[512];
+    int rc = knoop_client_subscribe(r->c, PATTERN, NULL, false, 0, 0, 5000, err, sizeof err);
+    if (rc)
+        s_die(self, "subscribe on %s: %s: %s", id, knoop_strerror(rc), err);
+    if (pthread_create(tid, NULL, s_receiver, r) != 0)
+        s_die(self, "cannot start a receiving thread");
+}
+
+/* One line per message: arrival (s since the first was due), seq, latency. */
+static void s_trace(bench_t *self, const char *name, const receiver_t *r, double t0)
+{
+    if (!self->trace)
+        return;
+    char path[FILE_LEN];
+    snprintf(path, sizeof path, "%.2000s.%s.tsv", self->trace, name);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "bench_pubsub: cannot write %s: %s\n", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "# t0 (CLOCK_MONOTONIC) %.6f\narrival_s\tseq\tlatency_ms\n", t0);
+    for (size_t i = 0; i < r->got; i++)
+        fprintf(f, "%.4f\t%llu\t%.2f\n", r->at_s[i] - t0, (unsigned long long) r->seq[i],
+                r->lat_ms[i]);
+    fclose(f);
+}
+
+static void s_print_latency(const char *name, receiver_t *r, double t0)
+{
+    qsort(r->lat_ms, r->got, sizeof *r->lat_ms, s_cmp_double);
+    double sum = 0;
+    for (size_t i = 0; i < r->got; i++)
+        sum += r->lat_ms[i];
+    printf("\"%s\":{\"samples\":%zu,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f,"
+           "\"mean\":%.2f,\"last_received_s\":%.2f},", name, r->got,
+           s_pct(r->lat_ms, r->got, 50), s_pct(r->lat_ms, r->got, 90),
+           s_pct(r->lat_ms, r->got, 99), r->got ? r->lat_ms[r->got - 1] : 0,
+           r->got ? sum / (double) r->got : 0, r->got ? r->end - t0 : 0);
+}
+
+static void s_w4(bench_t *self)
+{
+    size_t total = (size_t) (self->seconds * self->rate);
+    unsigned nthreads = self->pub_threads;
+    fprintf(stderr, "bench_pubsub: W4 latency: %zu messages at %u/s from %u threads\n", total,
+            self->rate, nthreads);
+    s_workload_dir(self, "w4");
+    s_start_broker(self);
+    proc_t *sub = s_start_node(self, LATE_ID, true);
+    proc_t *pub = s_start_node(self, PUB_ID, false);
+    knoop_client_t *c = s_client(self, LATE_ID);
+    s_wait_link(self, sub, c, true);
+    knoop_client_destroy(&c);
+    c = s_client(self, PUB_ID);
+    s_wait_link(self, pub, c, false);
+    knoop_client_destroy(&c);
+
+    /* Two receivers: "remote" on the other node (publisher's node, broker,
+     * subscriber's node: three durable commits) and "local" on the
+     * publisher's own node (one commit), which splits the figure. */
+    atomic_int finished = 0;
+    receiver_t remote, local;
+    pthread_t rtid[2];
+    s_receiver_start(self, &remote, &rtid[0], LATE_ID, total, &finished, nthreads);
+    s_receiver_start(self, &local, &rtid[1], PUB_ID, total, &finished, nthreads);
+
+    /* A synchronous client waits a durable commit (two fsyncs, a few ms on
+     * this disk) per request: pace from several threads, each with its own
+     * client, so that the offered rate does not depend on that wait. */
+    pacer_t pacers[16];
+    pthread_t tids[16];
+    double t0 = s_now() + 0.05;
+    for (unsigned k = 0; k < nthreads; k++) {
+        pacer_t *p = &pacers[k];
+        memset(p, 0, sizeof *p);
+        p->bench = self;
+        p->c = s_client(self, PUB_ID);
+        p->k = k;
+        p->nthreads = nthreads;
+        p->total = total;
+        p->t0 = t0;
+        p->period = 1.0 / self->rate;
+        p->rtt_ms = calloc(total / nthreads + 2, sizeof *p->rtt_ms);
+        p->finished = &finished;
+        if (!p->rtt_ms || pthread_create(&tids[k], NULL, s_pacer, p) != 0)
+            s_die(self, "cannot start publishing thread %u", k);
+    }
+    for (unsigned k = 0; k < nthreads; k++)
+        pthread_join(tids[k], NULL);
+    pthread_join(rtid[0], NULL);
+    pthread_join(rtid[1], NULL);
+    s_check_interrupt(self);
+
+    size_t published = 0;
+    double pub_end = t0;
+    double *rtt = calloc(total ? total : 1, sizeof *rtt);
+    if (!rtt)
+        s_die(self, "out of memory");
+    for (unsigned k = 0; k < nthreads; k++) {
+        pacer_t *p = &pacers[k];
+        if (p->rc)
+            fprintf(stderr, "bench_pubsub: W4 publishing thread %u stopped: %s: %s\n", k,
+                    knoop_strerror(p->rc), p->err);
+        memcpy(rtt + published, p->rtt_ms, p->n * sizeof *rtt);
+        published += p->n;
+        if (p->end > pub_end)
+            pub_end = p->end;
+        free(p->rtt_ms);
+        knoop_client_destroy(&p->c);
+    }
+    if (remote.rc)
+        fprintf(stderr, "bench_pubsub: W4 remote subscriber stopped: %s\n",
+                knoop_strerror(remote.rc));
+    if (local.rc)
+        fprintf(stderr, "bench_pubsub: W4 local subscriber stopped: %s\n",
+                knoop_strerror(local.rc));
+    knoop_client_destroy(&remote.c);
+    knoop_client_destroy(&local.c);
+    qsort(rtt, published, sizeof *rtt, s_cmp_double);
+    s_trace(self, "remote", &remote, t0);
+    s_trace(self, "local", &local, t0);
+
+    end_t e;
+    s_end_workload(self, &e);
+    s_print_common(self, "W4");
+    printf("\"offered_msgs_per_s\":%u,\"seconds\":%.1f,\"publisher_threads\":%u,"
+           "\"published\":%zu,\"achieved_msgs_per_s\":%.0f,\"lost\":%zu,",
+           self->rate, self->seconds, nthreads, published,
+           pub_end > t0 ? (double) published / (pub_end - t0) : 0.0,
+           published > remote.got ? published - remote.got : 0);
+    s_print_latency("latency_ms", &remote, t0);
+    s_print_latency("local_latency_ms", &local, t0);
+    printf("\"publish_rtt_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},",
+           s_pct(rtt, published, 50), s_pct(rtt, published, 99),
+           published ? rtt[published - 1] : 0);
+    s_print_tail(&e);
+    free(remote.lat_ms);
+    free(local.lat_ms);
+    free(remote.at_s);
+    free(local.at_s);
+    free(remote.seq);
+    free(local.seq);
+    free(rtt);
+}
+
+/* ---- main ---- */
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: bench_pubsub [DIR] [--quick] [--only W1,W2,W3,W4] [--keep] [--bin BUILD_DIR]\n"
+        "                    [--messages N] [--batch R] [--nodes K] [--catchup M]\n"
+        "                    [--fill-publish] [--seconds S] [--rate R] [--threads T]\n"
+        "                    [--opaque] [--trace PREFIX]\n"
+        "\n"
+        "Starts knoop-broker and knoop-node processes (keys, trust store, policy made\n"
+        "in a temporary directory under DIR, default the current directory: put it on\n"
+        "the disk under test, not tmpfs) on 127.0.0.1 with CURVE and durable journals,\n"
+        "and prints one JSON line per workload:\n"
+        "  W1  durable publish rate: N messages (100,000; --quick 20,000) in requests\n"
+        "      of R (1,000) items; rate acknowledged by the node, time until the\n"
+        "      broker has acknowledged all\n"
+        "  W2  fan-out to K (25) subscribing nodes: N published; time until the last\n"
+        "      node's journal holds all; aggregate delivery rate\n"
+        "  W3  catch-up: a fresh node subscribes after the broker holds M messages\n"
+        "      (1,000,000; --quick 100,000); time until its journal holds all. The\n"
+        "      broker journal is filled directly (chained, signed, verified) unless\n"
+        "      --fill-publish sends the M through a node and the broker\n"
+        "  W4  latency at R (1,000) msg/s for S (10; --quick 5) seconds: single-item\n"
+        "      requests paced from T (8) threads; subscriber on another node\n"
+        "      (--trace PREFIX: each W4 sample to PREFIX.remote.tsv, PREFIX.local.tsv)\n"
+        "Payloads: 256-byte knoop.crisis.v1.SitRep (--opaque: bench.Opaque bytes).\n"
+        "Binaries: BUILD_DIR/broker/knoop-broker and BUILD_DIR/nodes/knoop-node;\n"
+        "BUILD_DIR defaults to the directory above this program's.\n");
+}
+
+static size_t s_size_arg(bench_t *self, int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc)
+        s_die(self, "%s needs a value", argv[*i]);
+    char *end;
+    unsigned long long v = strtoull(argv[++*i], &end, 10);
+    if (*end || v == 0)
+        s_die(self, "%s: not a positive number: %s", argv[*i - 1], argv[*i]);
+    return (size_t) v;
+}
+
+int main(int argc, char **argv)
+{
+    bench_t b = { .base = ".", .batch = 1000, .nodes = 25, .rate = 1000, .pub_threads = 8 };
+    bench_t *self = &b;
+    size_t messages = 0, catchup = 0;
+    double seconds = 0;
+    const char *bindir = NULL;
+    bool only_given = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            s_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--quick"))
+            self->quick = true;
+        else if (!strcmp(a, "--keep"))
+            self->keep = true;
+        else if (!strcmp(a, "--opaque"))
+            self->opaque = true;
+        else if (!strcmp(a, "--fill-publish"))
+            self->fill_publish = true;
+        else if (!strcmp(a, "--messages"))
+            messages = s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--batch"))
+            self->batch = s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--nodes"))
+            self->nodes = s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--catchup"))
+            catchup = s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--seconds"))
+            seconds = (double) s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--rate"))
+            self->rate = (unsigned) s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--threads"))
+            self->pub_threads = (unsigned) s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--trace")) {
+            if (i + 1 >= argc)
+                s_die(self, "--trace needs a file prefix");
+            self->trace = argv[++i];
+        } else if (!strcmp(a, "--bin")) {
+            if (i + 1 >= argc)
+                s_die(self, "--bin needs a build directory");
+            bindir = argv[++i];
+        } else if (!strcmp(a, "--only")) {
+            if (i + 1 >= argc)
+                s_die(self, "--only needs a list, e.g. W1,W3");
+            only_given = true;
+            char list[64];
+            snprintf(list, sizeof list, "%s", argv[++i]);
+            for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+                 t = strtok_r(NULL, ",", &save)) {
+                if ((t[0] != 'W' && t[0] != 'w') || t[1] < '1' || t[1] > '4' || t[2])
+                    s_die(self, "--only: unknown workload '%s' (W1, W2, W3, W4)", t);
+                self->only[t[1] - '0'] = true;
+            }
+        } else if (a[0] == '-') {
+            s_usage(stderr);
+            return 2;
+        } else
+            self->base = a;
+    }
+    if (!only_given)
+        self->only[1] = self->only[2] = self->only[3] = self->only[4] = true;
+    self->messages = messages ? messages : self->quick ? 20000 : 100000;
+    self->catchup = catchup ? catchup : self->quick ? 100000 : 1000000;
+    self->seconds = seconds > 0 ? seconds : self->quick ? 5 : 10;
+    if (strlen(self->base) > BASE_MAX)
+        s_die(self, "DIR: at most %d characters", BASE_MAX);
+    if (self->nodes > MAX_NODES)
+        s_die(self, "--nodes: at most %d", MAX_NODES);
+    if (self->pub_threads > 16)
+        s_die(self, "--threads: at most 16");
+    if (self->batch > 65536)
+        s_die(self, "--batch: at most 65536 (the API's limit per request)");
+
+    /* The daemons, next to this program's build directory unless told. */
+    char exe[PATH_MAX], build[PATH_MAX];
+    if (bindir)
+        snprintf(build, sizeof build, "%s", bindir);
+    else {
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n <= 0)
+            s_die(self, "cannot find this program's path; give --bin BUILD_DIR");
+        exe[n] = 0;
+        *strrchr(exe, '/') = 0;               /* .../bench */
+        char *up = strrchr(exe, '/');
+        if (up)
+            *up = 0;                          /* the build directory */
+        snprintf(build, sizeof build, "%s", exe);
+    }
+    snprintf(self->bin_broker, sizeof self->bin_broker, "%.4000s/broker/knoop-broker", build);
+    snprintf(self->bin_node, sizeof self->bin_node, "%.4000s/nodes/knoop-node", build);
+    if (access(self->bin_broker, X_OK) || access(self->bin_node, X_OK))
+        s_die(self, "no knoop-broker or knoop-node under %s (build first, or give --bin)", build);
+
+    /* Our handlers, not czmq's: Ctrl-C stops the daemons and removes the
+     * directory. No SA_RESTART, so that waits return. */
+    setenv("ZSYS_SIGHANDLER", "false", 1);
+    struct sigaction sa = { .sa_handler = s_on_signal };
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    knoop_crypto_init();
+    knoop_log_set_level(KNOOP_LOG_WARN);
+    srand((unsigned) time(NULL) ^ (unsigned) getpid());
+
+    s_setup(self);
+    if (self->only[1])
+        s_w1(self);
+    if (self->only[2])
+        s_w2(self);
+    if (self->only[3])
+        s_w3(self);
+    if (self->only[4])
+        s_w4(self);
+    s_cleanup(self);
+    return 0;
+}
