@@ -40,7 +40,7 @@ publish vr-zeeland 1 100
 wait_for "mesh agrees before the partition" 20 mesh_agrees $BROKERS || true
 check "mesh agrees before the partition" mesh_agrees $BROKERS
 
-cut toc; cut ca; cut cb
+link_cut toc; link_cut ca; link_cut cb
 echo "partition: kcr2-broker-c cut from a and b"
 for round in 1 2 3; do
     publish vr-utrecht $((round * 1000)) 200
@@ -54,7 +54,7 @@ check "each side keeps serving its own nodes: vr-drenthe has vr-zeeland's" \
 check "and vr-twente has vr-utrecht's" test "$(count_msgs "$T/vr-twente" 'sitrep.vr-utrecht')" = 700
 check "the sides differ during the partition" bash -c "! mesh_agrees $BROKERS"
 
-heal toc; heal ca; heal cb
+link_heal toc; link_heal ca; link_heal cb
 echo "healed"
 start=$SECONDS
 wait_for "mesh agrees after healing" 60 mesh_agrees $BROKERS || true

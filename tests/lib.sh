@@ -123,14 +123,14 @@ export KNOOP
 export -f digest count_msgs same_digest has_count api status_has
 
 PROXY=$BIN_DIR/tests/knoop-test-proxy
-# start_proxy NAME LISTEN_PORT TARGET_PORT: a cuttable TCP link (cut/heal NAME)
+# start_proxy NAME LISTEN_PORT TARGET_PORT: a cuttable TCP link (link_cut/link_heal NAME)
 start_proxy() {
     "$PROXY" "$2" "$3" >>"$T/proxy-$1.log" 2>&1 &
     PIDS+=($!)
     eval "PROXY_$(echo "$1" | tr -- '-' '_')=$!"
 }
-cut()  { kill -USR1 "$(eval "echo \${PROXY_$(echo "$1" | tr -- '-' '_')}")"; }
-heal() { kill -USR2 "$(eval "echo \${PROXY_$(echo "$1" | tr -- '-' '_')}")"; }
+link_cut()  { kill -USR1 "$(eval "echo \${PROXY_$(echo "$1" | tr -- '-' '_')}")"; }
+link_heal() { kill -USR2 "$(eval "echo \${PROXY_$(echo "$1" | tr -- '-' '_')}")"; }
 
 # mesh_agrees EP...: knoop mesh check says the brokers agree
 mesh_agrees() {
