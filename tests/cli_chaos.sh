@@ -90,7 +90,17 @@ echo "$faults faults; $(wc -l <"$T/acked.ids") messages acknowledged to the publ
 
 BR="kcr2-broker-a kcr2-broker-b kcr2-broker-c"
 wait_for "the mesh agrees after healing" 60 mesh_agrees $BR || true
-check "all brokers agree after the faults" mesh_agrees $BR
+if mesh_agrees $BR; then
+    ok "all brokers agree after the faults"
+else
+    bad "all brokers agree after the faults"
+    "$KNOOP" mesh check --broker "ipc://$T/kcr2-broker-a/api.sock" \
+        --broker "ipc://$T/kcr2-broker-b/api.sock" --broker "ipc://$T/kcr2-broker-c/api.sock" || true
+    for b in $BR; do
+        echo "== status $b"
+        "$KNOOP" status --api "ipc://$T/$b/api.sock" --json | grep -v '"stream":' | head -80 || true
+    done
+fi
 sort -u "$T/acked.ids" >"$T/acked.sorted"
 "$KNOOP" audit replay --journal "$T/kcr2-broker-a" --pattern 'sitrep.>' \
     | grep -o '"incident_id":"[^"]*"' | cut -d'"' -f4 | sort >"$T/broker.ids"

@@ -50,13 +50,26 @@ gen 10000 1001 >"$T/b.jsonl"
 "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
     --type knoop.crisis.v1.SitRep --file "$T/b.jsonl" >"$T/pub2.out"
 check "10,000 more committed" test "$(wc -l <"$T/pub2.out")" -eq 10000
-wait_for "broker holds 11,000" 60 has_count "$T/kcr2-broker-1" 'sitrep.>' 11000 || true
+# ...and, after them, a few FLASH messages on another stream: they must
+# come first in the catch-up.
+for i in 1 2 3; do
+    "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht.alarm --priority flash \
+        --type knoop.crisis.v1.SitRep --json "{\"incident_id\":\"flash-$i\",\"summary\":\"dijkdoorbraak\"}" >/dev/null
+done
+wait_for "broker holds 11,003" 60 has_count "$T/kcr2-broker-1" 'sitrep.>' 11003 || true
 start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
 wait_for "vr-zeeland caught up" 60 grep -q "caught up from" "$T/vr-zeeland.log" || true
 wait_for "digests equal" 30 same_digest "$T/kcr2-broker-1" "$T/vr-zeeland" 'sitrep.>' || true
 check "vr-zeeland's digest equals the broker's" \
     same_digest "$T/kcr2-broker-1" "$T/vr-zeeland" 'sitrep.>'
-check "vr-zeeland holds 11,000" test "$(count_msgs "$T/vr-zeeland" 'sitrep.>')" = 11000
+check "vr-zeeland holds 11,003" test "$(count_msgs "$T/vr-zeeland" 'sitrep.>')" = 11003
+# Positions are the order in which the node verified (received) messages.
+"$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --from-start --count 11003 \
+    --timeout 20 >"$T/sub2.out"
+first_flash=$(grep -n '"priority":"flash"' "$T/sub2.out" | head -1 | cut -d: -f1)
+first_new_routine=$(grep -n '"incident_id":"ut-1001"' "$T/sub2.out" | head -1 | cut -d: -f1)
+check "the catch-up sent the FLASH stream before the 10,000 routine ones published earlier" \
+    test "${first_flash:-99999}" -lt "${first_new_routine:-0}"
 check "vr-zeeland's journal verifies (chains and signatures)" \
     "$KNOOP" audit verify --journal "$T/vr-zeeland" --trust "$T/trust" --quiet
 grep "caught up from" "$T/vr-zeeland.log" | tail -1
