@@ -8,6 +8,13 @@
 # publishing application is present everywhere.
 source "$(dirname "$0")/lib.sh"
 
+if [ -n "${KNOOP_SANITIZED:-}" ] && [ -z "${KNOOP_SOAK:-}" ]; then
+    # Under the sanitizers everything runs 3-5x slower and the fault timings
+    # (heartbeat timeouts of 2 s) stop meaning what they mean; the other
+    # multi-process tests cover those builds. KNOOP_SOAK=1 runs it anyway.
+    echo "skip - randomised faults run in the normal build (KNOOP_SOAK=1 to force)"
+    exit 0
+fi
 SEED=${KNOOP_SEED:-$(( $(date +%s) % 100000 ))}
 RANDOM=$SEED
 DURATION=${KNOOP_CHAOS_SECONDS:-20}
@@ -89,7 +96,7 @@ wait $P1 $P2 || true
 echo "$faults faults; $(wc -l <"$T/acked.ids") messages acknowledged to the publishers"
 
 BR="kcr2-broker-a kcr2-broker-b kcr2-broker-c"
-wait_for "the mesh agrees after healing" 60 mesh_agrees $BR || true
+wait_for "the mesh agrees after healing" 90 mesh_agrees $BR || true
 if mesh_agrees $BR; then
     ok "all brokers agree after the faults"
 else
