@@ -2,7 +2,7 @@
 /* bench_pubsub.c — end-to-end rates and latency of real knoop-broker and
  * knoop-node processes. Prints one JSON line per workload.
  *
- *   bench_pubsub [DIR] [--quick] [--only W1,W2,W3,W4] [options]
+ *   bench_pubsub [DIR] [--quick] [--only W1,...,W6] [options]
  *
  * Everything runs for real: the bench generates identity keys, a trust store
  * and a policy in a temporary directory under DIR (default: the current
@@ -22,6 +22,11 @@
  *   W4  latency: one message per ms (single-item requests), publisher and
  *       subscriber applications on different nodes; receive time minus the
  *       message's HLC wall time.
+ *   W5  mesh throughput: brokers A, B, C in a full mesh; N published on A;
+ *       until the subscribing node on C, and every broker, holds all N.
+ *   W6  re-convergence: C's peer links run through cuttable proxies; M
+ *       published on C during a partition of P seconds; after healing, until
+ *       A and B, and a subscribing node on A, hold all M.
  *
  * Journals are watched by opening them read-only from this process (LMDB
  * allows readers beside the writing daemon); nodes are asked for their
@@ -57,7 +62,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#define BROKER_ID   "kcr2-broker-1"
+#define BROKER_ID   "kcr2-broker-1"   /* the broker of W1-W4; A of the mesh in W5, W6 */
+#define BROKER_B    "kcr2-broker-2"
+#define BROKER_C    "kcr2-broker-3"
 #define PUB_ID      "vr-utrecht"
 #define LATE_ID     "vr-zeeland"
 #define TOPIC       "bench." PUB_ID
@@ -69,8 +76,11 @@
 #define DIR_LEN     (BASE_MAX + 64)
 #define FILE_LEN    (DIR_LEN + 128)
 
+enum { PROC_BROKER, PROC_NODE, PROC_PROXY };
+
 typedef struct {
     pid_t  pid;
+    int    kind;             /* PROC_* */
     char   name[64];
     char   log[FILE_LEN];
     bool   running;
@@ -82,8 +92,8 @@ typedef struct {
     /* options */
     const char *base;
     bool        quick, keep, opaque;
-    bool        only[5];
-    size_t      messages;        /* W1, W2 */
+    bool        only[7];
+    size_t      messages;        /* W1, W2, W5, W6 */
     size_t      batch;           /* items per publish request, W1 W2 W3 fill */
     size_t      nodes;           /* W2 */
     size_t      catchup;         /* W3 */
@@ -92,8 +102,14 @@ typedef struct {
     unsigned    rate;            /* W4, messages per second */
     unsigned    pub_threads;     /* W4 */
     const char *trace;           /* W4: per-message latencies to TRACE.{remote,local}.tsv */
+    double      partition;       /* W6: seconds C is cut off */
+    unsigned    anti_entropy_ms; /* W5, W6: the brokers' --anti-entropy-ms */
+    /* W6: C's peer links are cut from cut_ms to heal_ms (wall clock, ms);
+     * their loss is expected then */
+    bool        partitioned;
+    double      cut_ms, heal_ms;
     /* paths */
-    char        bin_broker[PATH_MAX], bin_node[PATH_MAX];
+    char        bin_broker[PATH_MAX], bin_node[PATH_MAX], bin_proxy[PATH_MAX];
     char        root[BASE_MAX + 32];
     char        keys[DIR_LEN], trust[DIR_LEN], policy[DIR_LEN];
     char        wdir[DIR_LEN];   /* the current workload's directory */
@@ -296,6 +312,8 @@ static void s_setup(bench_t *self)
     if (mkdir(self->keys, 0700) || mkdir(self->trust, 0700))
         s_die(self, "cannot make %s: %s", self->keys, strerror(errno));
     s_make_partner(self, BROKER_ID, "broker");
+    s_make_partner(self, BROKER_B, "broker");
+    s_make_partner(self, BROKER_C, "broker");
     s_make_partner(self, PUB_ID, "region");
     s_make_partner(self, LATE_ID, "region");
     for (size_t i = 0; i < self->nodes; i++) {
@@ -361,12 +379,13 @@ static void s_workload_dir(bench_t *self, const char *name)
 
 /* ---- processes ---- */
 
-static proc_t *s_spawn(bench_t *self, const char *name, char *const argv[])
+static proc_t *s_spawn(bench_t *self, int kind, const char *name, char *const argv[])
 {
     if (self->nprocs == MAX_PROCS)
         s_die(self, "too many processes");
     proc_t *p = &self->procs[self->nprocs];
     memset(p, 0, sizeof *p);
+    p->kind = kind;
     snprintf(p->name, sizeof p->name, "%s", name);
     snprintf(p->log, sizeof p->log, "%s/%.64s.log", self->wdir, name);
     pid_t parent = getpid();
@@ -453,31 +472,83 @@ static bool s_exists(const char *path, const char *unused)
     return stat(path, &st) == 0;
 }
 
-static proc_t *s_start_broker(bench_t *self)
+/* Start a broker listening on 127.0.0.1:port, with peers ("ID@ENDPOINT")
+ * if it is part of a mesh; returns once it listens. */
+static proc_t *s_start_broker_at(bench_t *self, const char *id, int port,
+                                 const char *const *peers, size_t npeers)
 {
-    int port = s_free_port();
-    if (port < 0)
-        s_die(self, "no free TCP port on 127.0.0.1");
-    snprintf(self->broker_ep, sizeof self->broker_ep, "tcp://127.0.0.1:%d", port);
-    char data[FILE_LEN], key[FILE_LEN];
-    snprintf(data, sizeof data, "%s/" BROKER_ID, self->wdir);
-    snprintf(key, sizeof key, "%s/" BROKER_ID ".key", self->keys);
-    char *argv[] = { self->bin_broker, "--id", BROKER_ID, "--listen", self->broker_ep,
-                     "--data", data, "--key", key, "--trust", self->trust,
-                     "--policy", self->policy, "--log-level", "info", NULL };
-    proc_t *p = s_spawn(self, BROKER_ID, argv);
+    char ep[64], data[FILE_LEN], key[FILE_LEN], ae[16];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+    snprintf(data, sizeof data, "%s/%.64s", self->wdir, id);
+    snprintf(key, sizeof key, "%s/%.64s.key", self->keys, id);
+    snprintf(ae, sizeof ae, "%u", self->anti_entropy_ms);
+    char *argv[32];
+    int a = 0;
+    argv[a++] = self->bin_broker;
+    argv[a++] = "--id";        argv[a++] = (char *) id;
+    argv[a++] = "--listen";    argv[a++] = ep;
+    argv[a++] = "--data";      argv[a++] = data;
+    argv[a++] = "--key";       argv[a++] = key;
+    argv[a++] = "--trust";     argv[a++] = self->trust;
+    argv[a++] = "--policy";    argv[a++] = self->policy;
+    argv[a++] = "--log-level"; argv[a++] = "info";
+    for (size_t i = 0; i < npeers && i < 4; i++) {
+        argv[a++] = "--peer";
+        argv[a++] = (char *) peers[i];
+    }
+    if (npeers) {
+        argv[a++] = "--anti-entropy-ms";
+        argv[a++] = ae;
+    }
+    argv[a] = NULL;
+    proc_t *p = s_spawn(self, PROC_BROKER, id, argv);
     s_wait_start(self, p, 20, "no \"listening on\" in its log within 20 s", s_file_has, p->log,
                  "listening on");
     return p;
 }
 
-/* Start a node; returns once its API socket exists. */
-static proc_t *s_start_node(bench_t *self, const char *id, bool subscribe)
+static int s_port(bench_t *self)
 {
-    char data[FILE_LEN], key[FILE_LEN], broker[128], sock[FILE_LEN + 16];
+    int port = s_free_port();
+    if (port < 0)
+        s_die(self, "no free TCP port on 127.0.0.1");
+    return port;
+}
+
+/* n different free ports. */
+static void s_ports(bench_t *self, int *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool again;
+        int tries = 0;
+        do {
+            out[i] = s_port(self);
+            again = false;
+            for (size_t k = 0; k < i; k++)
+                again |= out[k] == out[i];
+        } while (again && ++tries < 100);
+        if (again)
+            s_die(self, "cannot find %zu different free TCP ports", n);
+    }
+}
+
+/* The single broker of W1-W4. */
+static proc_t *s_start_broker(bench_t *self)
+{
+    int port = s_port(self);
+    snprintf(self->broker_ep, sizeof self->broker_ep, "tcp://127.0.0.1:%d", port);
+    return s_start_broker_at(self, BROKER_ID, port, NULL, 0);
+}
+
+/* Start a node linked to broker_id at broker_ep; returns once its API socket
+ * exists. */
+static proc_t *s_start_node_at(bench_t *self, const char *id, bool subscribe,
+                               const char *broker_id, const char *broker_ep)
+{
+    char data[FILE_LEN], key[FILE_LEN], broker[160], sock[FILE_LEN + 16];
     snprintf(data, sizeof data, "%s/%.64s", self->wdir, id);
     snprintf(key, sizeof key, "%s/%.64s.key", self->keys, id);
-    snprintf(broker, sizeof broker, BROKER_ID "@%s", self->broker_ep);
+    snprintf(broker, sizeof broker, "%.64s@%.80s", broker_id, broker_ep);
     snprintf(sock, sizeof sock, "%s/api.sock", data);
     char *argv[20];
     int a = 0;
@@ -493,8 +564,38 @@ static proc_t *s_start_node(bench_t *self, const char *id, bool subscribe)
     }
     argv[a++] = "--log-level"; argv[a++] = "info";
     argv[a] = NULL;
-    proc_t *p = s_spawn(self, id, argv);
+    proc_t *p = s_spawn(self, PROC_NODE, id, argv);
     s_wait_start(self, p, 20, "no API socket within 20 s", s_exists, sock, NULL);
+    return p;
+}
+
+static proc_t *s_start_node(bench_t *self, const char *id, bool subscribe)
+{
+    return s_start_node_at(self, id, subscribe, BROKER_ID, self->broker_ep);
+}
+
+/* Something accepts connections on 127.0.0.1:port. */
+static bool s_port_open(const char *port, const char *unused)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) atoi(port)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *) &a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* knoop-test-proxy from 127.0.0.1:listen to 127.0.0.1:target: SIGUSR1 cuts
+ * every connection through it (and refuses new ones), SIGUSR2 heals. */
+static proc_t *s_start_proxy(bench_t *self, const char *name, int listen, int target)
+{
+    char l[16], t[16];
+    snprintf(l, sizeof l, "%d", listen);
+    snprintf(t, sizeof t, "%d", target);
+    char *argv[] = { self->bin_proxy, l, t, NULL };
+    proc_t *p = s_spawn(self, PROC_PROXY, name, argv);
+    s_wait_start(self, p, 10, "not listening within 10 s", s_port_open, l, NULL);
     return p;
 }
 
@@ -603,20 +704,60 @@ static double s_pct(const double *v, size_t n, double p)
     return v[k ? k - 1 : 0];
 }
 
-/* Warnings and errors the daemons of this workload logged. */
-static void s_log_counts(bench_t *self, unsigned *warns, unsigned *errors)
+/* The wall time (ms) of a daemon's log line ("2026-01-31T12:00:00.123Z ..."),
+ * or 0. The daemons stamp their lines with the wall clock in UTC. */
+static double s_line_ms(const char *line)
 {
-    *warns = *errors = 0;
+    struct tm tm = { 0 };
+    int ms;
+    if (sscanf(line, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (double) timegm(&tm) * 1e3 + ms;
+}
+
+/* A broker's "peer X: link lost: nothing heard within the timeout" that the
+ * partition explains: the link crosses the cut (C and A or B) and the loss
+ * falls between the cut and the heal. Any other loss (say A-B, which is
+ * never cut) is a warning like any other. */
+static bool s_expected_loss(bench_t *self, const proc_t *p, const char *line)
+{
+    const char *at = strstr(line, "Z WARN  peer ");
+    char peer[96];
+    if (!self->partitioned || p->kind != PROC_BROKER || !at ||
+        !strstr(line, ": link lost: nothing heard within the timeout") ||
+        sscanf(at, "Z WARN  peer %95[^:]:", peer) != 1)
+        return false;
+    double t = s_line_ms(line);
+    bool crosses = (strcmp(p->name, BROKER_C) == 0) != (strcmp(peer, BROKER_C) == 0);
+    return crosses && t >= self->cut_ms - 1 && self->heal_ms > 0 && t <= self->heal_ms + 1;
+}
+
+/* Warnings and errors the daemons of this workload logged. The peer links
+ * lost to a partition are what it should be, and counted apart in *lost. */
+static void s_log_counts(bench_t *self, unsigned *warns, unsigned *errors, unsigned *lost)
+{
+    *warns = *errors = *lost = 0;
     for (size_t i = 0; i < self->nprocs; i++) {
+        if (self->procs[i].kind == PROC_PROXY)
+            continue;
         FILE *f = fopen(self->procs[i].log, "r");
         if (!f)
             continue;
         char line[4096];
         while (fgets(line, sizeof line, f)) {
             /* Expected, not counted: the broker's start-up self-check (a
-             * random key refused) and nodes saying goodbye at SIGTERM. */
-            if (strstr(line, "refused unknown key") || strstr(line, "lost: node stopping"))
+             * random key refused), and nodes and brokers saying goodbye to
+             * their links at SIGTERM. */
+            if (strstr(line, "refused unknown key") || strstr(line, "lost: node stopping") ||
+                strstr(line, "lost: broker stopping"))
                 continue;
+            if (s_expected_loss(self, &self->procs[i], line)) {
+                (*lost)++;
+                continue;
+            }
             if (strstr(line, "Z WARN "))
                 (*warns)++;
             else if (strstr(line, "Z ERROR "))
@@ -628,8 +769,12 @@ static void s_log_counts(bench_t *self, unsigned *warns, unsigned *errors)
 
 /* What the daemons of a workload left behind. */
 typedef struct {
-    double   cpu[3];         /* CPU seconds: broker, publisher, all other nodes */
+    double   cpu[3];         /* CPU seconds: broker(s), publisher, all other nodes */
+    double   cpu_broker[3];  /* per broker of a mesh: A, B, C */
+    double   cpu_proxies;
+    unsigned nbrokers;
     unsigned warns, errors;  /* WARN and ERROR lines in their logs */
+    unsigned links_lost;     /* peer links the brokers saw lost to a partition (W6) */
     unsigned bad_exits;      /* exits other than 0 after SIGTERM (a crash, a sanitizer) */
 } end_t;
 
@@ -639,11 +784,16 @@ static void s_end_workload(bench_t *self, end_t *e)
 {
     s_stop_all(self);
     memset(e, 0, sizeof *e);
-    s_log_counts(self, &e->warns, &e->errors);
+    s_log_counts(self, &e->warns, &e->errors, &e->links_lost);
     for (size_t i = 0; i < self->nprocs; i++) {
         const proc_t *p = &self->procs[i];
-        if (strcmp(p->name, BROKER_ID) == 0)
+        if (p->kind == PROC_BROKER) {
             e->cpu[0] += p->cpu_s;
+            if (e->nbrokers < 3)
+                e->cpu_broker[e->nbrokers] = p->cpu_s;
+            e->nbrokers++;
+        } else if (p->kind == PROC_PROXY)
+            e->cpu_proxies += p->cpu_s;
         else if (strcmp(p->name, PUB_ID) == 0)
             e->cpu[1] += p->cpu_s;
         else
@@ -660,6 +810,8 @@ static void s_end_workload(bench_t *self, end_t *e)
         fprintf(stderr, "bench_pubsub: the daemons logged %u warning(s), %u error(s) in %s%s\n",
                 e->warns, e->errors, self->wdir, self->keep ? "" : " (use --keep to read them)");
     self->nprocs = 0;
+    self->partitioned = false;
+    self->cut_ms = self->heal_ms = 0;
     if (!self->keep)
         s_rmtree(self->wdir);
 }
@@ -736,9 +888,15 @@ static void s_print_common(bench_t *self, const char *w)
 
 static void s_print_tail(const end_t *e)
 {
-    printf("\"cpu_s\":{\"broker\":%.2f,\"publisher\":%.2f,\"other_nodes\":%.2f},"
-           "\"daemon_warnings\":%u,\"daemon_errors\":%u,\"daemon_bad_exits\":%u}\n",
-           e->cpu[0], e->cpu[1], e->cpu[2], e->warns, e->errors, e->bad_exits);
+    printf("\"cpu_s\":{\"broker\":%.2f,", e->cpu[0]);
+    if (e->nbrokers == 3)       /* a mesh: "broker" is all three */
+        printf("\"broker_a\":%.2f,\"broker_b\":%.2f,\"broker_c\":%.2f,", e->cpu_broker[0],
+               e->cpu_broker[1], e->cpu_broker[2]);
+    printf("\"publisher\":%.2f,\"other_nodes\":%.2f", e->cpu[1], e->cpu[2]);
+    if (e->cpu_proxies > 0)
+        printf(",\"proxies\":%.2f", e->cpu_proxies);
+    printf("},\"daemon_warnings\":%u,\"daemon_errors\":%u,\"daemon_bad_exits\":%u}\n",
+           e->warns, e->errors, e->bad_exits);
     fflush(stdout);
 }
 
@@ -1254,15 +1412,331 @@ static void s_w4(bench_t *self)
     free(rtt);
 }
 
+/* ---- the mesh: W5, W6 ---- */
+
+/* Every daemon of the workload still runs (a crash during a measurement
+ * ends the bench with its log, rather than a timeout much later). */
+static void s_check_alive(bench_t *self, const char *during)
+{
+    for (size_t i = 0; i < self->nprocs; i++) {
+        proc_t *p = &self->procs[i];
+        s_reap(p, WNOHANG);
+        if (!p->running) {
+            s_log_tail(p->log, 15);
+            s_die(self, "%s exited during %s (%s %d)", p->name, during,
+                  WIFEXITED(p->status) ? "exit status" : "signal",
+                  WIFEXITED(p->status) ? WEXITSTATUS(p->status) : WTERMSIG(p->status));
+        }
+    }
+}
+
+/* The state of a broker's link to one of its peers, from its status
+ * endpoint: "up" (caught up), "catching-up", "connecting", "down"; "" if
+ * it does not answer. */
+static void s_peer_state(knoop_client_t *c, const char *peer, char *out, size_t size)
+{
+    out[0] = 0;
+    json_t *o = s_status(c);
+    size_t i;
+    json_t *row;
+    json_array_foreach(o ? json_object_get(o, "peers") : NULL, i, row)
+        if (strcmp(json_string_value(json_object_get(row, "id")) ?: "", peer) == 0)
+            snprintf(out, size, "%s", json_string_value(json_object_get(row, "state")) ?: "");
+    json_decref(o);
+}
+
+/* Every broker's link to each of its peers is up and caught up. */
+static void s_wait_mesh(bench_t *self, const char *const *ids, size_t n)
+{
+    double deadline = s_now() + 60;
+    for (size_t k = 0; k < n; k++) {
+        knoop_client_t *c = s_client(self, ids[k]);
+        for (size_t o = 0; o < n; o++) {
+            if (o == k)
+                continue;
+            char state[32];
+            for (;;) {
+                s_check_interrupt(self);
+                s_check_alive(self, "the start of the mesh");
+                s_peer_state(c, ids[o], state, sizeof state);
+                if (strcmp(state, "up") == 0)
+                    break;
+                if (s_now() > deadline)
+                    s_die(self, "the mesh did not come up within 60 s: %s's link to %s is %s "
+                          "(--keep keeps the logs)", ids[k], ids[o], state[0] ? state : "unknown");
+                s_sleep_ms(20);
+            }
+        }
+        knoop_client_destroy(&c);
+    }
+}
+
+/* A journal watched until it holds a number of messages on PATTERN. */
+typedef struct {
+    knoop_journal_t *j;
+    uint64_t         have;
+    double           at;      /* when it was first seen to hold them all; 0 until then */
+} watch_t;
+
+/* One look at every journal not yet complete; returns how many are. */
+static size_t s_watch_step(watch_t *w, size_t n, uint64_t want)
+{
+    size_t done = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (w[i].at == 0) {
+            w[i].have = s_journal_count(w[i].j);
+            if (w[i].have >= want)
+                w[i].at = s_now();
+        }
+        done += w[i].at > 0;
+    }
+    return done;
+}
+
+/* Start A, B, C on the given ports. Each lists the other two as peers, at
+ * peer_port[k][o] (the broker's own port, or a proxy in front of it). */
+static void s_start_mesh(bench_t *self, const char *const *ids, const int *port,
+                         int peer_port[3][3])
+{
+    for (size_t k = 0; k < 3; k++) {
+        char spec[2][160];
+        const char *peers[2];
+        size_t np = 0;
+        for (size_t o = 0; o < 3; o++)
+            if (o != k) {
+                snprintf(spec[np], sizeof spec[np], "%s@tcp://127.0.0.1:%d", ids[o],
+                         peer_port[k][o]);
+                peers[np] = spec[np];
+                np++;
+            }
+        s_start_broker_at(self, ids[k], port[k], peers, np);
+    }
+}
+
+static void s_print_mesh(bench_t *self, const char *w)
+{
+    s_print_common(self, w);
+    printf("\"brokers\":3,\"anti_entropy_ms\":%u,", self->anti_entropy_ms);
+}
+
+/* ---- W5: mesh throughput ---- */
+
+static void s_w5(bench_t *self)
+{
+    size_t n = self->messages;
+    fprintf(stderr, "bench_pubsub: W5 mesh throughput: %zu messages, publisher on broker A, "
+            "subscriber on broker C\n", n);
+    s_workload_dir(self, "w5");
+    const char *ids[3] = { BROKER_ID, BROKER_B, BROKER_C };
+    int port[3], peer_port[3][3];
+    char ep[3][64];
+    s_ports(self, port, 3);
+    for (size_t k = 0; k < 3; k++)
+        snprintf(ep[k], sizeof ep[k], "tcp://127.0.0.1:%d", port[k]);
+    for (size_t k = 0; k < 3; k++)
+        for (size_t o = 0; o < 3; o++)
+            peer_port[k][o] = port[o];
+    s_start_mesh(self, ids, port, peer_port);
+    proc_t *sub = s_start_node_at(self, LATE_ID, true, BROKER_C, ep[2]);
+    proc_t *pub = s_start_node_at(self, PUB_ID, false, BROKER_ID, ep[0]);
+    knoop_client_t *c = s_client(self, LATE_ID);
+    s_wait_link(self, sub, c, true);
+    knoop_client_destroy(&c);
+    c = s_client(self, PUB_ID);
+    s_wait_link(self, pub, c, false);
+    s_wait_mesh(self, ids, 3);
+    /* w[0]: the subscriber on C; w[1..3]: brokers A, B, C. */
+    watch_t w[4] = { { .j = s_journal_ro(self, LATE_ID) } };
+    for (size_t k = 0; k < 3; k++)
+        w[1 + k].j = s_journal_ro(self, ids[k]);
+
+    double t0 = s_now();
+    pub_result_t r = s_publish(self, c, n, self->batch);
+    double acked = -1, deadline = s_now() + 600;
+    size_t done = 0;
+    while (s_now() < deadline) {
+        s_check_interrupt(self);
+        s_check_alive(self, "W5");
+        done = s_watch_step(w, 4, n);
+        if (acked < 0 && s_backlog(self, c) == 0)
+            acked = s_now();
+        if (done == 4 && acked > 0)
+            break;
+        s_sleep_ms(5);
+    }
+    knoop_client_destroy(&c);
+    for (size_t i = 0; i < 4; i++)
+        knoop_journal_destroy(&w[i].j);
+    double brokers_all = 0;
+    for (size_t k = 1; k < 4; k++)
+        brokers_all = w[k].at > 0 && w[k].at > brokers_all ? w[k].at : brokers_all;
+    bool complete = done == 4;
+
+    end_t e;
+    s_end_workload(self, &e);
+    s_print_mesh(self, "W5");
+    printf("\"messages\":%zu,\"request_items\":%zu,\"node_acked_s\":%.3f,"
+           "\"node_acked_msgs_per_s\":%.0f,\"broker_a_acked_s\":%.3f,\"complete\":%s,"
+           "\"subscriber_held\":%llu,\"subscriber_all_s\":%.3f,\"subscriber_msgs_per_s\":%.0f,"
+           "\"brokers_all_s\":%.3f,\"broker_all_s\":{\"a\":%.3f,\"b\":%.3f,\"c\":%.3f},",
+           n, self->batch, r.secs, (double) n / r.secs, acked > 0 ? acked - t0 : -1.0,
+           complete ? "true" : "false", (unsigned long long) w[0].have,
+           w[0].at > 0 ? w[0].at - t0 : -1.0, w[0].at > 0 ? (double) n / (w[0].at - t0) : 0.0,
+           complete ? brokers_all - t0 : -1.0, w[1].at > 0 ? w[1].at - t0 : -1.0,
+           w[2].at > 0 ? w[2].at - t0 : -1.0, w[3].at > 0 ? w[3].at - t0 : -1.0);
+    s_print_tail(&e);
+}
+
+/* ---- W6: re-convergence after a partition ---- */
+
+/* The wall time (ms) of the first line of a broker's log at or after
+ * `since_ms` that says its link to `peer` is up ("peer P at EP: link up"),
+ * or 0. */
+static double s_log_link_up(bench_t *self, const char *broker, const char *peer,
+                            double since_ms)
+{
+    char path[FILE_LEN], what[96];
+    snprintf(path, sizeof path, "%s/%.64s.log", self->wdir, broker);
+    snprintf(what, sizeof what, "peer %.64s at ", peer);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    double at = 0;
+    while (at == 0 && fgets(line, sizeof line, f)) {
+        if (!strstr(line, what) || !strstr(line, ": link up"))
+            continue;
+        double t = s_line_ms(line);
+        if (t >= since_ms)
+            at = t;
+    }
+    fclose(f);
+    return at;
+}
+
+static void s_signal_all(bench_t *self, proc_t **px, size_t n, int sig)
+{
+    for (size_t i = 0; i < n; i++)
+        if (kill(px[i]->pid, sig) != 0)
+            s_die(self, "cannot signal %s: %s", px[i]->name, strerror(errno));
+}
+
+static void s_w6(bench_t *self)
+{
+    size_t m = self->messages;
+    fprintf(stderr, "bench_pubsub: W6 re-convergence: %zu messages published on broker C "
+            "during a partition of %.0f s\n", m, self->partition);
+    s_workload_dir(self, "w6");
+    self->partitioned = true;
+    const char *ids[3] = { BROKER_ID, BROKER_B, BROKER_C };
+    enum { A, B, C };
+    int ports[6];
+    s_ports(self, ports, 6);
+    int *port = ports, toc = ports[3], ca = ports[4], cb = ports[5];
+    /* A and B reach C through one proxy; C reaches A and B through two more.
+     * The nodes' links are direct: only the brokers are partitioned. */
+    proc_t *px[3];
+    px[0] = s_start_proxy(self, "proxy-to-c", toc, port[C]);
+    px[1] = s_start_proxy(self, "proxy-c-to-a", ca, port[A]);
+    px[2] = s_start_proxy(self, "proxy-c-to-b", cb, port[B]);
+    int peer_port[3][3] = {
+        [A] = { [B] = port[B], [C] = toc },
+        [B] = { [A] = port[A], [C] = toc },
+        [C] = { [A] = ca, [B] = cb },
+    };
+    s_start_mesh(self, ids, port, peer_port);
+    char ep_a[64], ep_c[64];
+    snprintf(ep_a, sizeof ep_a, "tcp://127.0.0.1:%d", port[A]);
+    snprintf(ep_c, sizeof ep_c, "tcp://127.0.0.1:%d", port[C]);
+    proc_t *sub = s_start_node_at(self, LATE_ID, true, BROKER_ID, ep_a);
+    proc_t *pub = s_start_node_at(self, PUB_ID, false, BROKER_C, ep_c);
+    knoop_client_t *c = s_client(self, LATE_ID);
+    s_wait_link(self, sub, c, true);
+    knoop_client_destroy(&c);
+    c = s_client(self, PUB_ID);
+    s_wait_link(self, pub, c, false);
+    s_wait_mesh(self, ids, 3);
+    /* w[0], w[1]: brokers A and B; w[2]: the subscriber on A. */
+    watch_t w[3] = { { .j = s_journal_ro(self, ids[A]) }, { .j = s_journal_ro(self, ids[B]) },
+                     { .j = s_journal_ro(self, LATE_ID) } };
+
+    /* The cut, then the publishing, then the rest of the partition. */
+    self->cut_ms = s_wall_ms();
+    s_signal_all(self, px, 3, SIGUSR1);
+    double cut = s_now();
+    pub_result_t r = s_publish(self, c, m, self->batch);
+    double c_acked = s_wait_backlog_zero(self, c, 600);
+    knoop_client_destroy(&c);
+    if (c_acked < 0)
+        s_die(self, "broker C did not acknowledge the %zu messages within 600 s", m);
+    while (s_now() < cut + self->partition) {
+        s_check_interrupt(self);
+        s_check_alive(self, "the partition");
+        double left = cut + self->partition - s_now();
+        s_sleep_ms(left < 0.1 ? left * 1e3 : 100);
+    }
+    s_watch_step(w, 3, m);
+    uint64_t leaked = w[0].have + w[1].have + w[2].have;  /* 0 if C was really cut off */
+    char state_at_heal[32];
+    knoop_client_t *sa = s_client(self, ids[A]);
+    s_peer_state(sa, ids[C], state_at_heal, sizeof state_at_heal);
+    knoop_client_destroy(&sa);
+
+    /* Heal; from here on only the journals are read (a status request would
+     * wait for the busy broker and hold up the watching). */
+    double heal_wall = self->heal_ms = s_wall_ms();
+    s_signal_all(self, px, 3, SIGUSR2);
+    double heal = s_now(), deadline = heal + 600;
+    size_t done = 0;
+    while (s_now() < deadline) {
+        s_check_interrupt(self);
+        s_check_alive(self, "W6");
+        done = s_watch_step(w, 3, m);
+        if (done == 3)
+            break;
+        s_sleep_ms(5);
+    }
+    /* When A and B logged their link to C up again (millisecond stamps). */
+    double link_a = s_log_link_up(self, ids[A], ids[C], heal_wall - 1);
+    double link_b = s_log_link_up(self, ids[B], ids[C], heal_wall - 1);
+    for (size_t i = 0; i < 3; i++)
+        knoop_journal_destroy(&w[i].j);
+    bool complete = done == 3;
+    double brokers_at = w[0].at > w[1].at ? w[0].at : w[1].at;
+
+    end_t e;
+    s_end_workload(self, &e);
+    s_print_mesh(self, "W6");
+    printf("\"messages\":%zu,\"request_items\":%zu,\"partition_planned_s\":%.1f,"
+           "\"partition_s\":%.2f,\"publish_s\":%.3f,\"publish_msgs_per_s\":%.0f,"
+           "\"broker_c_acked_s\":%.3f,\"publish_fits\":%s,\"held_elsewhere_during_partition\":%llu,"
+           "\"a_link_to_c_at_heal\":\"%s\",\"complete\":%s,"
+           "\"link_up_s\":{\"a\":%.3f,\"b\":%.3f},"
+           "\"brokers_converged_s\":%.3f,\"broker_converged_s\":{\"a\":%.3f,\"b\":%.3f},"
+           "\"node_converged_s\":%.3f,\"held\":{\"a\":%llu,\"b\":%llu,\"node\":%llu},"
+           "\"peer_links_lost\":%u,",
+           m, self->batch, self->partition, heal - cut, r.secs, (double) m / r.secs,
+           c_acked - cut, c_acked - cut <= self->partition ? "true" : "false",
+           (unsigned long long) leaked, state_at_heal, complete ? "true" : "false",
+           link_a > 0 ? (link_a - heal_wall) / 1e3 : -1.0,
+           link_b > 0 ? (link_b - heal_wall) / 1e3 : -1.0,
+           w[0].at > 0 && w[1].at > 0 ? brokers_at - heal : -1.0,
+           w[0].at > 0 ? w[0].at - heal : -1.0, w[1].at > 0 ? w[1].at - heal : -1.0,
+           w[2].at > 0 ? w[2].at - heal : -1.0, (unsigned long long) w[0].have,
+           (unsigned long long) w[1].have, (unsigned long long) w[2].have, e.links_lost);
+    s_print_tail(&e);
+}
+
 /* ---- main ---- */
 
 static void s_usage(FILE *out)
 {
     fprintf(out,
-        "usage: bench_pubsub [DIR] [--quick] [--only W1,W2,W3,W4] [--keep] [--bin BUILD_DIR]\n"
+        "usage: bench_pubsub [DIR] [--quick] [--only W1,...,W6] [--keep] [--bin BUILD_DIR]\n"
         "                    [--messages N] [--batch R] [--nodes K] [--catchup M]\n"
         "                    [--fill-publish] [--seconds S] [--rate R] [--threads T]\n"
-        "                    [--opaque] [--trace PREFIX]\n"
+        "                    [--partition P] [--anti-entropy-ms MS] [--opaque]\n"
+        "                    [--trace PREFIX]\n"
         "\n"
         "Starts knoop-broker and knoop-node processes (keys, trust store, policy made\n"
         "in a temporary directory under DIR, default the current directory: put it on\n"
@@ -1280,9 +1754,16 @@ static void s_usage(FILE *out)
         "  W4  latency at R (1,000) msg/s for S (10; --quick 5) seconds: single-item\n"
         "      requests paced from T (8) threads; subscriber on another node\n"
         "      (--trace PREFIX: each W4 sample to PREFIX.remote.tsv, PREFIX.local.tsv)\n"
+        "  W5  mesh throughput: brokers A, B, C in a full mesh (--anti-entropy-ms,\n"
+        "      3000); N published on A; time until a subscribing node on C, and\n"
+        "      every broker, holds all N\n"
+        "  W6  re-convergence: C's peer links run through proxies that are cut for P\n"
+        "      (60; --quick 10) seconds while N are published on C; after healing,\n"
+        "      time until A, B and a subscribing node on A hold all N\n"
         "Payloads: 256-byte knoop.crisis.v1.SitRep (--opaque: bench.Opaque bytes).\n"
-        "Binaries: BUILD_DIR/broker/knoop-broker and BUILD_DIR/nodes/knoop-node;\n"
-        "BUILD_DIR defaults to the directory above this program's.\n");
+        "Binaries: BUILD_DIR/broker/knoop-broker, BUILD_DIR/nodes/knoop-node and, for\n"
+        "W6, BUILD_DIR/tests/knoop-test-proxy; BUILD_DIR defaults to the directory\n"
+        "above this program's.\n");
 }
 
 static size_t s_size_arg(bench_t *self, int argc, char **argv, int *i)
@@ -1298,10 +1779,11 @@ static size_t s_size_arg(bench_t *self, int argc, char **argv, int *i)
 
 int main(int argc, char **argv)
 {
-    bench_t b = { .base = ".", .batch = 1000, .nodes = 25, .rate = 1000, .pub_threads = 8 };
+    bench_t b = { .base = ".", .batch = 1000, .nodes = 25, .rate = 1000, .pub_threads = 8,
+                  .anti_entropy_ms = 3000 };
     bench_t *self = &b;
     size_t messages = 0, catchup = 0;
-    double seconds = 0;
+    double seconds = 0, partition = 0;
     const char *bindir = NULL;
     bool only_given = false;
     for (int i = 1; i < argc; i++) {
@@ -1331,6 +1813,10 @@ int main(int argc, char **argv)
             self->rate = (unsigned) s_size_arg(self, argc, argv, &i);
         else if (!strcmp(a, "--threads"))
             self->pub_threads = (unsigned) s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--partition"))
+            partition = (double) s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--anti-entropy-ms"))
+            self->anti_entropy_ms = (unsigned) s_size_arg(self, argc, argv, &i);
         else if (!strcmp(a, "--trace")) {
             if (i + 1 >= argc)
                 s_die(self, "--trace needs a file prefix");
@@ -1341,14 +1827,14 @@ int main(int argc, char **argv)
             bindir = argv[++i];
         } else if (!strcmp(a, "--only")) {
             if (i + 1 >= argc)
-                s_die(self, "--only needs a list, e.g. W1,W3");
+                s_die(self, "--only needs a list, e.g. W1,W5");
             only_given = true;
             char list[64];
             snprintf(list, sizeof list, "%s", argv[++i]);
             for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
                  t = strtok_r(NULL, ",", &save)) {
-                if ((t[0] != 'W' && t[0] != 'w') || t[1] < '1' || t[1] > '4' || t[2])
-                    s_die(self, "--only: unknown workload '%s' (W1, W2, W3, W4)", t);
+                if ((t[0] != 'W' && t[0] != 'w') || t[1] < '1' || t[1] > '6' || t[2])
+                    s_die(self, "--only: unknown workload '%s' (W1 ... W6)", t);
                 self->only[t[1] - '0'] = true;
             }
         } else if (a[0] == '-') {
@@ -1358,10 +1844,12 @@ int main(int argc, char **argv)
             self->base = a;
     }
     if (!only_given)
-        self->only[1] = self->only[2] = self->only[3] = self->only[4] = true;
+        for (int w = 1; w <= 6; w++)
+            self->only[w] = true;
     self->messages = messages ? messages : self->quick ? 20000 : 100000;
     self->catchup = catchup ? catchup : self->quick ? 100000 : 1000000;
     self->seconds = seconds > 0 ? seconds : self->quick ? 5 : 10;
+    self->partition = partition > 0 ? partition : self->quick ? 10 : 60;
     if (strlen(self->base) > BASE_MAX)
         s_die(self, "DIR: at most %d characters", BASE_MAX);
     if (self->nodes > MAX_NODES)
@@ -1388,8 +1876,12 @@ int main(int argc, char **argv)
     }
     snprintf(self->bin_broker, sizeof self->bin_broker, "%.4000s/broker/knoop-broker", build);
     snprintf(self->bin_node, sizeof self->bin_node, "%.4000s/nodes/knoop-node", build);
+    snprintf(self->bin_proxy, sizeof self->bin_proxy, "%.4000s/tests/knoop-test-proxy", build);
     if (access(self->bin_broker, X_OK) || access(self->bin_node, X_OK))
         s_die(self, "no knoop-broker or knoop-node under %s (build first, or give --bin)", build);
+    if (self->only[6] && access(self->bin_proxy, X_OK))
+        s_die(self, "W6 needs %s (built with everything else; or give --bin, or leave W6 out "
+              "with --only)", self->bin_proxy);
 
     /* Our handlers, not czmq's: Ctrl-C stops the daemons and removes the
      * directory. No SA_RESTART, so that waits return. */
@@ -1411,6 +1903,10 @@ int main(int argc, char **argv)
         s_w3(self);
     if (self->only[4])
         s_w4(self);
+    if (self->only[5])
+        s_w5(self);
+    if (self->only[6])
+        s_w6(self);
     s_cleanup(self);
     return 0;
 }
