@@ -228,7 +228,9 @@ static void s_on_sync(knoop_broker_t *self, peer_t *p, const knoop_frame_t *f)
 
 static void s_read_one(knoop_broker_t *self, peer_t *p)
 {
-    for (int k = 0; p->dealer && k < 256; k++) {
+    /* A few frames per pass: a large catch-up must not keep the loop from
+     * its nodes, its other peers and its heartbeats. */
+    for (int k = 0; p->dealer && k < 8; k++) {
         int rc = knoop_link_recv_dealer(p->dealer, &self->data);
         if (rc == KNOOP_ENOTFOUND)
             return;

@@ -15,5 +15,6 @@ int knoop_cli_status(int argc, char **argv);
 int knoop_cli_beeld(int argc, char **argv);
 int knoop_cli_mesh(int argc, char **argv);
 int knoop_cli_policy(int argc, char **argv);
+int knoop_cli_play(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static void s_usage(FILE *out)
 "  beeld [--pattern P]                      the current picture: latest per state key\n"
 "  mesh check --broker EP --broker EP ...   do the brokers of the mesh hold the same?\n"
 "  policy check --policy FILE [...]         does a policy load; what does it allow?\n"
+"  play --scenario FILE --api-template T    play a scenario through the nodes\n"
 "  keys new --id ID --role ROLE --out DIR   make a partner identity key and cert\n"
 "  keys show FILE                           print a certificate (or a key's public part)\n"
 "  audit verify --journal DIR               check every chain and signed head\n"
@@ -62,6 +63,8 @@ int main(int argc, char **argv)
         return knoop_cli_sub(argc - 1, argv + 1);
     if (!strcmp(cmd, "status"))
         return knoop_cli_status(argc - 1, argv + 1);
+    if (!strcmp(cmd, "play"))
+        return knoop_cli_play(argc - 1, argv + 1);
     if (!strcmp(cmd, "policy"))
         return knoop_cli_policy(argc - 1, argv + 1);
     if (!strcmp(cmd, "mesh"))

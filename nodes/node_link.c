@@ -302,7 +302,7 @@ static void s_on_welcome(knoop_node_t *self, const knoop_frame_t *f)
  * broker its window back — for every envelope processed, stored or not. A
  * journal that cannot store (disk full) drops the link: nothing is ACKed, and
  * the next HELLO asks for it all again. */
-#define DELIVER_FRAMES 64
+#define DELIVER_FRAMES 16
 
 typedef struct {
     knoop_frame_t frames[DELIVER_FRAMES];
@@ -425,7 +425,7 @@ void node_link_read(knoop_node_t *self)
         if (f.kind == KNOOP_FRAME_DELIVER) {
             d->frames[d->n++] = f;              /* stored at the end of the pass */
             if (d->n == DELIVER_FRAMES)
-                s_store_deliveries(self, d);
+                break;          /* one group commit per pass, then the rest of the loop */
             continue;
         }
         /* Anything else comes after the deliveries before it. */

@@ -1,0 +1,225 @@
+/* cli_play.c — `knoop play`: play a scenario of messages, each published at
+ * its relative time through the node of the partner that says it. */
+#include "cli.h"
+#include "client.h"
+#include "json.h"
+#include "msg.h"
+#include "topic.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_PARTNERS 128
+
+static const char s_help[] =
+"NAME\n"
+"    knoop play - play a crisis scenario through the partners' nodes\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop play --scenario FILE --api-template TEMPLATE [--speed X] [--quiet]\n"
+"\n"
+"DESCRIPTION\n"
+"    FILE holds one JSON object per line, in time order:\n"
+"      {\"at\": 12.5, \"as\": \"vr-zuid-limburg\", \"topic\": \"grip.vr-zuid-limburg\",\n"
+"       \"type\": \"knoop.crisis.v1.GripLevel\", \"key\": \"...\", \"priority\": \"flash\",\n"
+"       \"status\": \"actual\", \"tlp\": \"amber\", \"payload\": {...}}\n"
+"      {\"at\": 30, \"say\": \"text to print at that moment\"}\n"
+"    \"at\" is seconds from the start. Each message is published through the\n"
+"    node of its partner (\"as\"), whose API endpoint is TEMPLATE with {id}\n"
+"    replaced, e.g. ipc:///run/knoop/{id}/api.sock, and is committed by that\n"
+"    node before the next line is played. Lines starting with # are comments.\n"
+"\n"
+"OPTIONS\n"
+"    --scenario FILE      the scenario (JSON lines)\n"
+"    --api-template T     the nodes' API endpoints, with {id}\n"
+"    --speed X            play X times faster (default 1)\n"
+"    --quiet              no line per message\n"
+"\n"
+"EXIT STATUS\n"
+"    0 every message committed by its node, 1 a node refused or did not\n"
+"    answer (named on stderr; the rest is still played), 2 usage or a bad\n"
+"    scenario line (named by line number; nothing after it is played).\n";
+
+typedef struct {
+    char            id[KNOOP_ID_MAX + 1];
+    knoop_client_t *c;
+} partner_t;
+
+static volatile sig_atomic_t s_stop;
+static void s_on_signal(int sig) { s_stop = 1; }
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static knoop_client_t *s_client(partner_t *ps, size_t *np, const char *tmpl, const char *id)
+{
+    for (size_t i = 0; i < *np; i++)
+        if (!strcmp(ps[i].id, id))
+            return ps[i].c;
+    if (*np == MAX_PARTNERS)
+        return NULL;
+    char ep[1024];
+    const char *at = strstr(tmpl, "{id}");
+    if (at)
+        snprintf(ep, sizeof ep, "%.*s%s%s", (int) (at - tmpl), tmpl, id, at + 4);
+    else
+        snprintf(ep, sizeof ep, "%s", tmpl);
+    partner_t *p = &ps[(*np)++];
+    snprintf(p->id, sizeof p->id, "%s", id);
+    if (knoop_client_new(ep, &p->c) != KNOOP_OK)
+        p->c = NULL;
+    return p->c;
+}
+
+static const char *s_str(json_t *o, const char *k, const char *def)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : def;
+}
+
+int knoop_cli_play(int argc, char **argv)
+{
+    const char *file = NULL, *tmpl = NULL;
+    double speed = 1.0;
+    bool quiet = false;
+    static const struct option opts[] = {
+        { "scenario", required_argument, NULL, 's' }, { "api-template", required_argument, NULL, 'a' },
+        { "speed", required_argument, NULL, 'x' }, { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': file = optarg; break;
+        case 'a': tmpl = optarg; break;
+        case 'x': speed = atof(optarg); break;
+        case 'q': quiet = true; break;
+        case 'h': fputs(s_help, stdout); return 0;
+        default:
+            fprintf(stderr, "knoop play: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (!file || !tmpl || speed <= 0) {
+        fprintf(stderr, "knoop play: --scenario FILE and --api-template T are required "
+                "(and --speed must be positive)\n");
+        return 2;
+    }
+    FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+    if (!f) {
+        fprintf(stderr, "knoop play: cannot read %s\n", file);
+        return 2;
+    }
+    knoop_log_set_level(KNOOP_LOG_ERROR);
+    signal(SIGINT, s_on_signal);
+    signal(SIGTERM, s_on_signal);
+    partner_t *ps = calloc(MAX_PARTNERS, sizeof *ps);
+    size_t np = 0, lineno = 0, played = 0, failed = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    double t0 = s_now();
+    int status = 0;
+    while (!s_stop && getline(&line, &cap, f) > 0) {
+        lineno++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '#' || *p == '\n' || *p == '\0')
+            continue;
+        json_error_t je;
+        json_t *o = json_loads(p, 0, &je);
+        if (!o || !json_is_object(o) || !json_is_number(json_object_get(o, "at"))) {
+            fprintf(stderr, "knoop play: %s:%zu: not a scenario line (%s)\n", file, lineno,
+                    o ? "needs a number \"at\"" : je.text);
+            json_decref(o);
+            status = 2;
+            break;
+        }
+        double due = t0 + json_number_value(json_object_get(o, "at")) / speed;
+        while (!s_stop && s_now() < due) {
+            double left = due - s_now();
+            struct timespec ts = { (time_t) left, (long) ((left - (double) (time_t) left) * 1e9) };
+            if (left > 0.2)
+                ts = (struct timespec) { 0, 200000000L };
+            nanosleep(&ts, NULL);
+        }
+        if (s_stop) {
+            json_decref(o);
+            break;
+        }
+        const char *say = s_str(o, "say", NULL);
+        if (say) {
+            printf("[%6.1fs] %s\n", s_now() - t0, say);
+            fflush(stdout);
+            json_decref(o);
+            continue;
+        }
+        const char *as = s_str(o, "as", NULL), *topic = s_str(o, "topic", NULL),
+                   *type = s_str(o, "type", NULL);
+        knoop_api_item_t it = { .topic = topic, .type = type, .key = s_str(o, "key", "") };
+        knoop_priority_t prio = KNOOP_PRIO_ROUTINE;
+        knoop_status_t st = KNOOP_STATUS_ACTUAL;
+        knoop_tlp_t tlp = KNOOP_TLP_AMBER;
+        knoop_buf_t payload = { 0 };
+        char err[512] = "";
+        if (!as || !knoop_id_valid(as) || !topic || knoop_topic_validate(topic) || !type ||
+            knoop_priority_parse(s_str(o, "priority", "routine"), &prio) ||
+            knoop_status_parse(s_str(o, "status", "actual"), &st) ||
+            knoop_tlp_parse(s_str(o, "tlp", "amber"), &tlp) ||
+            !json_is_object(json_object_get(o, "payload")) ||
+            knoop_payload_from_json(type, json_object_get(o, "payload"), &payload, err,
+                                    sizeof err)) {
+            fprintf(stderr, "knoop play: %s:%zu: bad message line%s%s (needs as, topic, type, "
+                    "payload; priority/status/tlp by name)\n", file, lineno, *err ? ": " : "", err);
+            knoop_buf_free(&payload);
+            json_decref(o);
+            status = 2;
+            break;
+        }
+        it.priority = prio;
+        it.status = st;
+        it.tlp = tlp;
+        it.payload = payload.data;
+        it.payload_len = payload.len;
+        knoop_client_t *cl = s_client(ps, &np, tmpl, as);
+        knoop_api_seq_t res;
+        int rc = cl ? knoop_client_publish(cl, &it, 1, &res, 10000, err, sizeof err) : KNOOP_EIO;
+        if (rc) {
+            fprintf(stderr, "knoop play: %s:%zu: %s could not publish on %s: %s\n", file, lineno,
+                    as, topic, *err ? err : knoop_strerror(rc));
+            failed++;
+        } else {
+            played++;
+            if (!quiet) {
+                printf("[%6.1fs] %-22s %-32s seq %llu%s%s\n", s_now() - t0, as, topic,
+                       (unsigned long long) res.seq, st == KNOOP_STATUS_EXERCISE ? "  (OEFENING)" : "",
+                       prio == KNOOP_PRIO_FLASH ? "  FLASH" : "");
+                fflush(stdout);
+            }
+        }
+        knoop_buf_free(&payload);
+        json_decref(o);
+    }
+    free(line);
+    if (f != stdin)
+        fclose(f);
+    for (size_t i = 0; i < np; i++)
+        knoop_client_destroy(&ps[i].c);
+    free(ps);
+    fprintf(stderr, "knoop play: %zu messages committed, %zu failed, in %.1f s\n", played, failed,
+            s_now() - t0);
+    if (status == 0 && failed)
+        status = 1;
+    return status;
+}
