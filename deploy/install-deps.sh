@@ -12,6 +12,7 @@ PKGS=(
   liblmdb-dev lmdb-utils
   libjansson-dev libinih-dev
   libcmocka-dev
+  jq bc python3
 )
 
 missing=()

@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# deploy/demo.sh — the national federation on this machine, doing its job.
+#
+# Installs what is missing, builds, makes keys and certificates for every
+# partner in deploy/partners.csv and the three KCR2 brokers (in a fresh run
+# directory, never in the repository), starts the brokers in a mesh and one
+# node per partner on 127.0.0.1, and plays the Limburg high-water scenario of
+# July 2021. Halfway Zuid-Limburg's node loses its link for a while and a
+# broker is killed and restarted; the demo shows the catch-up. At the end it
+# prints the national picture and the proof: every partner's journal holds
+# exactly what the brokers hold on the topics it reads, and every journal
+# verifies. It stops everything it started, also on Ctrl-C.
+#
+#   ./deploy/demo.sh            the whole federation (about 65 processes)
+#   ./deploy/demo.sh --short    a few partners, faster (the CI test runs this)
+#   ./deploy/demo.sh --keep     leave the federation running to explore
+#   ./deploy/demo.sh --help
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+usage: deploy/demo.sh [--short] [--keep] [--speed X] [--run-dir DIR] [--no-install]
+
+  --short        7 partners instead of all, the scenario 4x faster
+  --keep         leave brokers and nodes running afterwards (prints how to stop)
+  --speed X      play the scenario X times faster (default 1.5; --short: 4)
+  --run-dir DIR  where keys, journals, configs and logs go (default run/demo-TIME)
+  --no-install   do not run deploy/install-deps.sh
+  --no-build     use the binaries already in $KNOOP_BUILD (default build/)
+EOF
+}
+
+SHORT=0 KEEP=0 SPEED="" RUN="" INSTALL=1 BUILDIT=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    --short) SHORT=1 ;;
+    --keep) KEEP=1 ;;
+    --speed) SPEED=$2; shift ;;
+    --run-dir) RUN=$2; shift ;;
+    --no-install) INSTALL=0 ;;
+    --no-build) BUILDIT=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "demo: unknown option '$1'"; usage; exit 2 ;;
+    esac
+    shift
+done
+[ -n "$SPEED" ] || SPEED=$([ $SHORT = 1 ] && echo 4 || echo 1.5)
+
+cd "$(dirname "$0")/.."
+TOP=$(pwd)
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+info() { printf '   %s\n' "$*"; }
+
+if [ $INSTALL = 1 ]; then
+    step "dependencies"
+    ./deploy/install-deps.sh
+fi
+BUILD=${KNOOP_BUILD:-$TOP/build}
+if [ $BUILDIT = 1 ]; then
+    step "build ($BUILD)"
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" \
+        --target knoop knoop-node knoop-broker knoop-test-proxy >/dev/null
+fi
+KNOOP=$BUILD/nodes/knoop NODE=$BUILD/nodes/knoop-node BROKER=$BUILD/broker/knoop-broker
+PROXY=$BUILD/tests/knoop-test-proxy
+
+RUN=${RUN:-$TOP/run/demo-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$RUN"/{keys,trust,conf,log}
+chmod 700 "$RUN" "$RUN/keys"
+PIDFILE=$RUN/pids
+: >"$PIDFILE"
+
+stop_all() {
+    [ -s "$PIDFILE" ] || return 0
+    while read -r p; do kill -TERM "$p" 2>/dev/null || true; done <"$PIDFILE"
+    sleep 1
+    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$PIDFILE"
+    : >"$PIDFILE"
+}
+on_exit() {
+    local rc=$?
+    if [ $KEEP = 1 ] && [ $rc = 0 ]; then return; fi
+    stop_all
+    echo "   run directory kept for inspection: $RUN"
+}
+trap on_exit EXIT
+trap 'echo; echo "interrupted"; exit 130' INT TERM
+
+# ---- partners ----
+REG=$TOP/deploy/partners.csv
+if [ $SHORT = 1 ]; then
+    PARTNERS="kcr2 vr-zuid-limburg vr-limburg-noord vr-brabant-zuidoost vr-utrecht ws-limburg vp-enexis"
+else
+    PARTNERS=$(grep -v '^#' "$REG" | awk -F, 'NR > 1 && $2 != "broker" { print $1 }' | tr '\n' ' ')
+fi
+BROKERS="kcr2-broker-1 kcr2-broker-2 kcr2-broker-3"
+field() { grep -v '^#' "$REG" | awk -F, -v id="$1" -v f="$2" '$1 == id { print $f }'; }
+n_partners=$(echo $PARTNERS | wc -w)
+
+step "keys and certificates for $n_partners partners and 3 brokers"
+for id in $BROKERS $PARTNERS; do
+    role=$(field "$id" 2)
+    "$KNOOP" keys new --id "$id" --role "$role" --out "$RUN/keys" >/dev/null
+    cp "$RUN/keys/$id.cert" "$RUN/trust/"
+done
+info "secret keys: $RUN/keys/*.key (mode 0600); trust store: $RUN/trust"
+cp "$TOP/deploy/policy" "$RUN/policy"
+
+# ---- ports ----
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 30000)); }
+declare -A BPORT
+for b in $BROKERS; do BPORT[$b]=$(port); done
+ZL_PROXY_PORT=$(port)
+
+spawn() {   # spawn LOG CMD...   (not a job of this shell: no "Killed" notices)
+    local log=$1; shift
+    "$@" >>"$log" 2>&1 &
+    LAST_PID=$!
+    disown "$LAST_PID"
+    echo "$LAST_PID" >>"$PIDFILE"
+}
+wait_for() {  # wait_for SECONDS CMD...
+    local deadline=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.2
+    done
+}
+
+# ---- brokers ----
+step "three KCR2 brokers in a full mesh"
+declare -A BPID
+start_broker() {
+    local b=$1 conf=$RUN/conf/$1.conf
+    {
+        echo "[broker]"
+        echo "id = $b"
+        echo "listen = tcp://127.0.0.1:${BPORT[$b]}"
+        echo "data = $RUN/$b"
+        echo "key = $RUN/keys/$b.key"
+        echo "trust = $RUN/trust"
+        echo "policy = $RUN/policy"
+        echo "heartbeat-ms = 400"
+        echo "timeout-ms = 2000"
+        echo "anti-entropy-ms = 1000"
+        for o in $BROKERS; do [ $o = $b ] || echo "peer = $o@tcp://127.0.0.1:${BPORT[$o]}"; done
+    } >"$conf"
+    spawn "$RUN/log/$b.log" "$BROKER" --config "$conf"
+    BPID[$b]=$LAST_PID
+}
+for b in $BROKERS; do start_broker $b; done
+for b in $BROKERS; do
+    wait_for 15 grep -q "listening on" "$RUN/log/$b.log" || { echo "demo: $b did not start:"; tail "$RUN/log/$b.log"; exit 1; }
+    info "$b listening on tcp://127.0.0.1:${BPORT[$b]}"
+done
+
+# ---- nodes ----
+subs_for() {    # the patterns a partner reads, by the policy's scheme
+    local id=$1 kind prov
+    kind=$(field "$id" 2); prov=$(field "$id" 4)
+    echo "duiding.>" "alert.>"
+    case $kind in
+    national) echo ">" ;;
+    region)
+        echo "bijstand.>"
+        grep -v '^#' "$REG" | awk -F, -v p="$prov" -v me="$id" 'NR > 1 && $4 == p && $1 != me {
+            if ($2 == "region") printf "grip.%s\ngrip.%s.>\nsitrep.%s\nsitrep.%s.>\n", $1, $1, $1, $1
+            if ($2 == "waterschap") printf "water.%s.>\n", $1 }' ;;
+    waterschap)
+        echo "water.>"
+        grep -v '^#' "$REG" | awk -F, -v p="$prov" 'NR > 1 && $4 == p && $2 == "region" {
+            printf "grip.%s\ngrip.%s.>\n", $1, $1 }' ;;
+    esac
+}
+step "$n_partners partner nodes"
+ZL_PROXY_PID=""
+i=0
+for id in $PARTNERS; do
+    home=$(echo $BROKERS | cut -d' ' -f$((i % 3 + 1))); i=$((i + 1))
+    conf=$RUN/conf/$id.conf
+    {
+        echo "[node]"
+        echo "id = $id"
+        echo "data = $RUN/$id"
+        echo "key = $RUN/keys/$id.key"
+        echo "trust = $RUN/trust"
+        echo "heartbeat-ms = 400"
+        echo "timeout-ms = 2000"
+        echo "failback-ms = 3000"
+        if [ "$id" = vr-zuid-limburg ]; then
+            # Zuid-Limburg's link runs through a line we can cut.
+            echo "broker = $home@tcp://127.0.0.1:$ZL_PROXY_PORT"
+        else
+            echo "broker = $home@tcp://127.0.0.1:${BPORT[$home]}"
+            for o in $BROKERS; do [ $o = $home ] || echo "broker = $o@tcp://127.0.0.1:${BPORT[$o]}"; done
+        fi
+        for p in $(subs_for "$id"); do echo "subscribe = $p"; done
+    } >"$conf"
+    if [ "$id" = vr-zuid-limburg ]; then
+        spawn "$RUN/log/proxy.log" "$PROXY" "$ZL_PROXY_PORT" "${BPORT[$home]}"
+        ZL_PROXY_PID=$LAST_PID
+    fi
+    spawn "$RUN/log/$id.log" "$NODE" --config "$conf"
+done
+up=0
+for id in $PARTNERS; do
+    wait_for 20 grep -q "link up" "$RUN/log/$id.log" && up=$((up + 1))
+done
+info "$up of $n_partners nodes connected"
+
+# ---- the scenario ----
+step "scenario: hoogwater Limburg, juli 2021 (speed ${SPEED}x)"
+SCEN=$TOP/deploy/scenarios/limburg-2021.jsonl
+if [ $SHORT = 1 ]; then
+    # Only partners that run in the short demo say something.
+    grep -E '"say"|"as": "('"$(echo $PARTNERS | tr ' ' '|')"')"' "$SCEN" >"$RUN/scenario.jsonl"
+    SCEN=$RUN/scenario.jsonl
+fi
+t() { python3 -c "print($1 / $SPEED)" 2>/dev/null || awk -v a="$1" -v s="$SPEED" 'BEGIN { print a / s }'; }
+"$KNOOP" play --scenario "$SCEN" --api-template "ipc://$RUN/{id}/api.sock" --speed "$SPEED" \
+    >"$RUN/log/play.log" 2>&1 &
+PLAY=$!
+tail -n +1 -f "$RUN/log/play.log" --pid=$PLAY 2>/dev/null | sed 's/^/   /' &
+TAILER=$!
+sleep "$(t 40)"
+CUT_AT=$(date +%s.%N)
+kill -USR1 "$ZL_PROXY_PID"
+printf '   >>> vr-zuid-limburg: link lost\n'
+sleep "$(t 10)"
+kill -9 "${BPID[kcr2-broker-2]}"
+printf '   >>> kcr2-broker-2: killed (SIGKILL)\n'
+sleep "$(t 10)"
+start_broker kcr2-broker-2
+echo "${BPID[kcr2-broker-2]}" >>"$PIDFILE"
+printf '   >>> kcr2-broker-2: restarted; it catches up from its peers\n'
+sleep "$(t 10)"
+kill -USR2 "$ZL_PROXY_PID"
+HEAL_AT=$(date +%s.%N)
+printf '   >>> vr-zuid-limburg: link back after %.0f s\n' "$(echo "$HEAL_AT - $CUT_AT" | bc 2>/dev/null || echo 30)"
+wait $PLAY || { echo "demo: the scenario did not play through"; exit 1; }
+kill $TAILER 2>/dev/null || true
+
+# ---- catch-up ----
+step "vr-zuid-limburg after its link loss"
+wait_for 30 bash -c "'$KNOOP' status --api 'ipc://$RUN/vr-zuid-limburg/api.sock' --json | grep -q '\"backlog\": 0'" || true
+grep -E "link up|caught up" "$RUN/log/vr-zuid-limburg.log" | tail -2 | sed 's/^/   /'
+"$KNOOP" status --api "ipc://$RUN/vr-zuid-limburg/api.sock" | sed 's/^/   /' | head -4
+
+# ---- convergence ----
+step "convergence"
+args=()
+for b in $BROKERS; do args+=(--broker "ipc://$RUN/$b/api.sock"); done
+wait_for 60 "$KNOOP" mesh check "${args[@]}" || true
+"$KNOOP" mesh check "${args[@]}" | sed 's/^/   /'
+proof_ok=1
+ref=$RUN/kcr2-broker-1
+digest() { "$KNOOP" audit digest --journal "$1" --pattern "$2" | awk '{print $2}'; }
+agree() {    # agree ID: its digest equals the broker's for each pattern it reads
+    local id=$1 p
+    for p in $(subs_for "$id"); do
+        [ "$(digest "$RUN/$id" "$p")" = "$(digest "$ref" "$p")" ] || return 1
+    done
+}
+converged=0
+for id in $PARTNERS; do
+    if wait_for 60 agree "$id"; then converged=$((converged + 1)); else
+        proof_ok=0; info "NOT CONVERGED: $id"; fi
+done
+info "$converged of $n_partners partners hold exactly what the brokers hold on every pattern they read"
+verified=0
+for j in $BROKERS $PARTNERS; do
+    if "$KNOOP" audit verify --journal "$RUN/$j" --trust "$RUN/trust" --quiet >"$RUN/log/verify-$j.txt" 2>&1; then
+        verified=$((verified + 1)); else proof_ok=0; info "VERIFY FAILED: $j (see $RUN/log/verify-$j.txt)"; fi
+done
+info "$verified of $((n_partners + 3)) journals verify: every chain intact, every head signed by its origin"
+
+# ---- the national picture ----
+step "the national picture (beeld of KCR2)"
+"$KNOOP" beeld --api "ipc://$RUN/kcr2/api.sock" --json >"$RUN/beeld.jsonl"
+if command -v jq >/dev/null; then
+    echo "   GRIP"
+    jq -r 'select(.type == "knoop.crisis.v1.GripLevel") | "     \(.payload.region)  \(.payload.level // "GRIP_0")  (\(.payload.incident_id))"' "$RUN/beeld.jsonl"
+    echo "   Duiding"
+    jq -r 'select(.type == "knoop.crisis.v1.Duiding") | "     #\(.payload.report_number) \(.payload.title): \(.payload.assessment)", (.payload.advised_actions[]? | "       \(.audience): \(.actions | join("; "))")' "$RUN/beeld.jsonl"
+    echo "   Water levels above threshold"
+    jq -r 'select(.type == "knoop.crisis.v1.WaterLevel" and .payload.threshold_exceeded) | "     \(.payload.gauge_name): \(.payload.level_cm_nap) cm NAP (\(.payload.threshold.name))"' "$RUN/beeld.jsonl"
+    echo "   Vital outages"
+    jq -r 'select(.type == "knoop.crisis.v1.VitalOutage") | "     \(.payload.provider): \(.payload.description), \(.payload.customers_affected) customers, restore \(.payload.expected_restore)"' "$RUN/beeld.jsonl"
+else
+    "$KNOOP" beeld --api "ipc://$RUN/kcr2/api.sock" | sed 's/^/   /'
+fi
+exercise_in_journal=$("$KNOOP" audit replay --journal "$RUN/kcr2" --pattern 'grip.vr-utrecht' | grep -c '"status":"exercise"' || true)
+exercise_in_picture=$(grep -c '"status":"exercise"' "$RUN/beeld.jsonl" || true)
+info "exercise messages: $exercise_in_journal in KCR2's journal, $exercise_in_picture in the picture"
+[ "$exercise_in_picture" = 0 ] || proof_ok=0
+
+step "proof"
+if [ $proof_ok = 1 ]; then
+    info "OK: all partners converged, all journals verify, exercise traffic stayed out of the picture"
+else
+    info "FAILED: see above; logs in $RUN/log"
+    exit 1
+fi
+if [ $KEEP = 1 ]; then
+    step "the federation keeps running"
+    info "knoop beeld --api ipc://$RUN/kcr2/api.sock"
+    info "knoop sub --api ipc://$RUN/vr-zuid-limburg/api.sock --pattern 'grip.>' --from-start"
+    info "stop it: kill \$(cat $PIDFILE)"
+fi

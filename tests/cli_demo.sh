@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The README's first command, short: deploy/demo.sh --short runs the mesh of
+# three brokers and seven partners through the Limburg scenario with a link
+# loss and a broker kill, and must end with its proof: the brokers agree,
+# every partner holds what the brokers hold on what it reads, every journal
+# verifies, and exercise traffic stays out of the picture.
+source "$(dirname "$0")/lib.sh"
+SRC=${KNOOP_SRC:?}
+KNOOP_BUILD=$BIN_DIR "$SRC/deploy/demo.sh" --short --no-install --no-build --run-dir "$T/demo" \
+    >"$T/demo.out" 2>&1 && rc=0 || rc=$?
+sed 's/^/   | /' "$T/demo.out" | grep -vE '^\s+\|\s+\[' | tail -40
+check "the demo ends with exit status 0" test "$rc" = 0
+check "it prints the proof" grep -q "OK: all partners converged, all journals verify" "$T/demo.out"
+check "the three brokers agree" grep -q "mesh: 3 brokers AGREE" "$T/demo.out"
+check "all seven partners converged" grep -q "7 of 7 partners hold exactly what the brokers hold" "$T/demo.out"
+check "all ten journals verify" grep -q "10 of 10 journals verify" "$T/demo.out"
+check "Zuid-Limburg caught up after its link loss" grep -q "caught up from" "$T/demo.out"
+check "exercise traffic was there and stayed out of the picture" \
+    grep -Eq "exercise messages: [1-9][0-9]* in KCR2's journal, 0 in the picture" "$T/demo.out"
+check "GRIP 4 for Zuid-Limburg in the national picture" grep -q "vr-zuid-limburg  GRIP_4" "$T/demo.out"
+check "the duiding with its handelingsperspectief" grep -q "AUDIENCE_PUBLIC: Volg de instructies" "$T/demo.out"
+check "nothing left running" bash -c "! pgrep -f 'knoop-(node|broker).*$T/demo/' >/dev/null"
