@@ -23,7 +23,7 @@ usage: deploy/demo.sh [--short] [--keep] [--speed X] [--run-dir DIR] [--no-insta
 
   --short        7 partners instead of all, the scenario 4x faster
   --keep         leave brokers and nodes running afterwards (prints how to stop)
-  --speed X      play the scenario X times faster (default 1.5; --short: 4)
+  --speed X      play the scenario X times faster (default 1: about 100 s; --short: 4)
   --run-dir DIR  where keys, journals, configs and logs go (default run/demo-TIME)
   --no-install   do not run deploy/install-deps.sh
   --no-build     use the binaries already in $KNOOP_BUILD (default build/)
@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ -n "$SPEED" ] || SPEED=$([ $SHORT = 1 ] && echo 4 || echo 1.5)
+[ -n "$SPEED" ] || SPEED=$([ $SHORT = 1 ] && echo 4 || echo 1)
 
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
