@@ -226,14 +226,50 @@ static void s_on_sync(knoop_broker_t *self, peer_t *p, const knoop_frame_t *f)
     }
 }
 
+#define PEER_FRAMES 8
+
+/* DELIVERs taken in one pass are stored in one commit, then ACKed and their
+ * window returned. False when the link was dropped (nothing stored). */
+static bool s_store(knoop_broker_t *self, peer_t *p, knoop_frame_t *frames, size_t *n)
+{
+    if (!*n)
+        return true;
+    knoop_ingest_t in;
+    int rc = knoop_ingest(self->journal, frames, *n, NULL, p->id, &in);
+    for (size_t i = 0; i < *n; i++)
+        knoop_frame_clear(&frames[i]);
+    *n = 0;
+    if (rc) {
+        /* Not stored: drop the link; the next HELLO asks again. */
+        free(in.acks);
+        s_close(self, p, "deliveries could not be stored");
+        return false;
+    }
+    p->received += in.msgs;
+    if (in.nacks) {
+        knoop_frame_t a = { .kind = KNOOP_FRAME_ACK };
+        a.u.ack.acks = in.acks;
+        a.u.ack.n = in.nacks;
+        s_send(self, p, &a);
+    }
+    knoop_frame_t c = { .kind = KNOOP_FRAME_CREDIT };
+    c.u.credit.msgs = in.msgs;
+    c.u.credit.bytes = in.bytes;
+    s_send(self, p, &c);
+    free(in.acks);
+    return true;
+}
+
 static void s_read_one(knoop_broker_t *self, peer_t *p)
 {
-    /* A few frames per pass: a large catch-up must not keep the loop from
+    knoop_frame_t frames[PEER_FRAMES];
+    size_t nd = 0;
+    /* A few DELIVERs per pass: a large catch-up must not keep the loop from
      * its nodes, its other peers and its heartbeats. */
-    for (int k = 0; p->dealer && k < 8; k++) {
+    for (int k = 0; p->dealer && k < 64 && nd < PEER_FRAMES; k++) {
         int rc = knoop_link_recv_dealer(p->dealer, &self->data);
         if (rc == KNOOP_ENOTFOUND)
-            return;
+            break;
         if (rc)
             continue;
         knoop_frame_t f;
@@ -242,6 +278,15 @@ static void s_read_one(knoop_broker_t *self, peer_t *p)
             continue;
         }
         p->last_heard = knoop_now_ms();
+        if (f.kind == KNOOP_FRAME_DELIVER) {
+            frames[nd++] = f;
+            continue;
+        }
+        /* Anything else comes after the deliveries before it. */
+        if (!s_store(self, p, frames, &nd)) {
+            knoop_frame_clear(&f);
+            return;
+        }
         switch (f.kind) {
         case KNOOP_FRAME_WELCOME:
             p->state = 2;
@@ -250,32 +295,6 @@ static void s_read_one(knoop_broker_t *self, peer_t *p)
             knoop_info("peer %s at %s: link up; catch-up of %llu messages", p->id, p->endpoint,
                        (unsigned long long) p->planned);
             break;
-        case KNOOP_FRAME_DELIVER: {
-            knoop_ingest_t in;
-            if (knoop_ingest(self->journal, &f, NULL, p->id, &in) == KNOOP_OK) {
-                p->received += f.u.batch.n;
-                if (in.nacks) {
-                    knoop_frame_t a = { .kind = KNOOP_FRAME_ACK };
-                    a.u.ack.acks = in.acks;
-                    a.u.ack.n = in.nacks;
-                    s_send(self, p, &a);
-                }
-                /* The window comes back for everything processed. */
-                knoop_frame_t c = { .kind = KNOOP_FRAME_CREDIT };
-                c.u.credit.msgs = (uint32_t) f.u.batch.n;
-                for (size_t e = 0; e < f.u.batch.n; e++)
-                    c.u.credit.bytes += f.u.batch.envs[e].len;
-                s_send(self, p, &c);
-            } else {
-                /* Not stored: drop the link; the next HELLO asks again. */
-                free(in.acks);
-                knoop_frame_clear(&f);
-                s_close(self, p, "deliveries could not be stored");
-                return;
-            }
-            free(in.acks);
-            break;
-        }
         case KNOOP_FRAME_CAUGHT_UP:
             p->caught_up = true;
             p->last_sync_sent = 0;       /* compare digests at once */
@@ -298,6 +317,7 @@ static void s_read_one(knoop_broker_t *self, peer_t *p)
         }
         knoop_frame_clear(&f);
     }
+    s_store(self, p, frames, &nd);
 }
 
 void broker_peers_read(knoop_broker_t *self)

@@ -5,11 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-int knoop_ingest(knoop_journal_t *j, const knoop_frame_t *deliver, knoop_hlc_t *hlc,
-                 const char *from, knoop_ingest_t *out)
+int knoop_ingest(knoop_journal_t *j, const knoop_frame_t *frames, size_t nframes,
+                 knoop_hlc_t *hlc, const char *from, knoop_ingest_t *out)
 {
     memset(out, 0, sizeof *out);
-    size_t n = deliver->u.batch.n;
+    size_t n = 0;
+    for (size_t f = 0; f < nframes; f++) {
+        n += frames[f].u.batch.n;
+        for (size_t e = 0; e < frames[f].u.batch.n; e++)
+            out->bytes += frames[f].u.batch.envs[e].len;
+    }
+    out->msgs = (uint32_t) n;
     if (n == 0)
         return KNOOP_OK;
     knoop_msg_t *msgs = calloc(n, sizeof *msgs);
@@ -17,9 +23,10 @@ int knoop_ingest(knoop_journal_t *j, const knoop_frame_t *deliver, knoop_hlc_t *
     int *res = calloc(n, sizeof *res);
     int rc = msgs && ptrs && res ? KNOOP_OK : KNOOP_ENOMEM;
     size_t good = 0;
-    for (size_t i = 0; rc == KNOOP_OK && i < n; i++) {
-        int prc = knoop_msg_parse(&msgs[good], deliver->u.batch.envs[i].data,
-                                  deliver->u.batch.envs[i].len);
+    for (size_t f = 0; rc == KNOOP_OK && f < nframes; f++)
+    for (size_t i = 0; i < frames[f].u.batch.n; i++) {
+        int prc = knoop_msg_parse(&msgs[good], frames[f].u.batch.envs[i].data,
+                                  frames[f].u.batch.envs[i].len);
         if (prc) {
             out->refused++;
             knoop_warn("delivery from %s: envelope %zu refused: %s", from, i, knoop_strerror(prc));

@@ -18,12 +18,16 @@ typedef struct {
     size_t            stored;     /* new messages */
     size_t            duplicates;
     size_t            refused;    /* malformed, chain, signature, fork, unknown */
+    uint32_t          msgs;       /* envelopes the frames carried */
+    uint64_t          bytes;      /* and their bytes */
 } knoop_ingest_t;
 
-/* `from` names the upstream in log lines. hlc may be NULL. Returns the
+/* Store the envelopes of n DELIVER frames in one transaction (group commit).
+ * `from` names the upstream in log lines. hlc may be NULL. out->msgs and
+ * out->bytes say what the frames carried: the CREDIT to return. Returns the
  * journal's verdict on the transaction (KNOOP_OK, or e.g. KNOOP_EFULL: then
  * nothing was stored and no ACK must be sent). */
-int knoop_ingest(knoop_journal_t *j, const knoop_frame_t *deliver, knoop_hlc_t *hlc,
+int knoop_ingest(knoop_journal_t *j, const knoop_frame_t *frames, size_t n, knoop_hlc_t *hlc,
                  const char *from, knoop_ingest_t *out);
 
 #endif

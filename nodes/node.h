@@ -88,6 +88,7 @@ typedef struct api_sub {
     uint64_t  pos;                   /* next log position to look at */
     uint64_t  acked;                 /* last position the app acknowledged */
     uint64_t  sent;                  /* last position sent */
+    uint64_t  sent_at;               /* when */
     uint32_t  window;
     bool      cursor_dirty;
     struct api_sub *next;

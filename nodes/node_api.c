@@ -15,6 +15,7 @@
 
 #define DELIVERY_MAX   256
 #define BEELD_BATCH    256
+#define SUB_SILENT_MS  120000
 
 const char *node_link_state_name(const knoop_node_t *self);
 
@@ -456,7 +457,13 @@ void node_api_pump(knoop_node_t *self)
                 sub->cursor_dirty = false;
         }
         /* One batch in flight per subscriber: the next goes when it is
-         * acknowledged. */
+         * acknowledged. An application that stays silent on a batch for
+         * SUB_SILENT_MS is gone (or hung): its subscription goes too; a
+         * durable one resumes from its cursor when it subscribes again. */
+        if (sub->sent > sub->acked && knoop_now_ms() - sub->sent_at > SUB_SILENT_MS) {
+            s_sub_drop(self, sub, "application silent on a delivered batch");
+            continue;
+        }
         if (sub->sent > sub->acked || sub->pos >= knoop_journal_next_vpos(self->journal))
             continue;
         sub_fill_t *f = calloc(1, sizeof *f);
@@ -476,8 +483,10 @@ void node_api_pump(knoop_node_t *self)
             rep.u.delivery.msgs = f->envs;
             rep.u.delivery.n = f->n;
             int rc = s_reply(self, sub->rid, sub->rid_len, &rep);
-            if (rc == KNOOP_OK)
+            if (rc == KNOOP_OK) {
                 sub->sent = f->envs[f->n - 1].position;
+                sub->sent_at = knoop_now_ms();
+            }
             else if (rc == KNOOP_ENOTFOUND)
                 s_sub_drop(self, sub, "application gone");
             else

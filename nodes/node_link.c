@@ -313,22 +313,9 @@ static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
 {
     if (!d->n)
         return;
-    size_t total = 0, bytes = 0;
-    for (size_t i = 0; i < d->n; i++)
-        total += d->frames[i].u.batch.n;
-    knoop_bytes_t *envs = calloc(total ? total : 1, sizeof *envs);
-    size_t k = 0;
-    for (size_t i = 0; envs && i < d->n; i++)
-        for (size_t e = 0; e < d->frames[i].u.batch.n; e++) {
-            envs[k++] = d->frames[i].u.batch.envs[e];
-            bytes += d->frames[i].u.batch.envs[e].len;
-        }
-    knoop_frame_t all = { .kind = KNOOP_FRAME_DELIVER };
-    all.u.batch.envs = envs;
-    all.u.batch.n = envs ? total : 0;
     knoop_ingest_t in = { 0 };
-    int rc = envs ? knoop_ingest(self->journal, &all, &self->hlc,
-                                 self->brokers[self->broker_idx].id, &in) : KNOOP_ENOMEM;
+    int rc = knoop_ingest(self->journal, d->frames, d->n, &self->hlc,
+                          self->brokers[self->broker_idx].id, &in);
     if (rc) {
         node_set_error(self, "journal: cannot store deliveries: %s", knoop_strerror(rc));
         knoop_error("%s", self->last_error);
@@ -354,12 +341,11 @@ static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
             s_send(self, &a);
         }
         knoop_frame_t c = { .kind = KNOOP_FRAME_CREDIT };
-        c.u.credit.msgs = (uint32_t) total;
-        c.u.credit.bytes = bytes;
+        c.u.credit.msgs = in.msgs;
+        c.u.credit.bytes = in.bytes;
         s_send(self, &c);
     }
     free(in.acks);
-    free(envs);
     for (size_t i = 0; i < d->n; i++)
         knoop_frame_clear(&d->frames[i]);
     d->n = 0;
