@@ -17,4 +17,13 @@ int knoop_cli_mesh(int argc, char **argv);
 int knoop_cli_policy(int argc, char **argv);
 int knoop_cli_play(int argc, char **argv);
 
+/* Shared by the client commands (cli_common.c); each returns 0 or 2 after a
+ * one-line error naming the command. */
+#include <stddef.h>
+int cli_seconds(const char *cmd, const char *text, long max, int *ms);
+int cli_getopt_error(const char *cmd, int c, char **argv);
+/* No positional arguments left; *api defaults to ipc://$KNOOP_DATA/api.sock. */
+int cli_finish_args(const char *cmd, int argc, char **argv, const char **api, char *buf,
+                    size_t size);
+
 #endif

@@ -84,42 +84,19 @@ static int s_parse(int argc, char **argv, beeld_args_t *a, bool *help)
         case OPT_API:     a->api = optarg; break;
         case OPT_PATTERN: a->pattern = optarg; break;
         case OPT_JSON:    a->json = true; break;
-        case OPT_TIMEOUT: {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || v < 1 || v > 3600) {
-                fprintf(stderr, "knoop beeld: --timeout '%s' is not a number of seconds "
-                        "(1..3600)\n", optarg);
+        case OPT_TIMEOUT:
+            if (cli_seconds("beeld", optarg, 3600, &a->timeout_ms))
                 return 2;
-            }
-            a->timeout_ms = (int) v * 1000;
             break;
-        }
         case OPT_HELP:
             *help = true;
             return 0;
-        case ':':
-            fprintf(stderr, "knoop beeld: option '%s' needs a value (see --help)\n",
-                    argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "knoop beeld: unknown option '%s' (see --help)\n",
-                    argv[optind - 1]);
-            return 2;
+            return cli_getopt_error("beeld", c, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "knoop beeld: unexpected argument '%s' (see --help)\n", argv[optind]);
+    if (cli_finish_args("beeld", argc, argv, &a->api, a->api_default, sizeof a->api_default))
         return 2;
-    }
-    if (!a->api) {
-        if (knoop_client_default_endpoint(a->api_default, sizeof a->api_default) != KNOOP_OK) {
-            fprintf(stderr, "knoop beeld: --api ENDPOINT is required (or set KNOOP_DATA)\n");
-            return 2;
-        }
-        a->api = a->api_default;
-    }
     if (knoop_pattern_validate(a->pattern) != KNOOP_OK) {
         fprintf(stderr, "knoop beeld: invalid pattern '%s' (tokens of [a-z0-9_-], '*' for "
                 "one token, '>' for the rest)\n", a->pattern);

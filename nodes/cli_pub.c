@@ -139,41 +139,19 @@ static int s_parse(int argc, char **argv, pub_args_t *a, bool *help)
                 return 2;
             }
             break;
-        case OPT_TIMEOUT: {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || v < 1 || v > 86400) {
-                fprintf(stderr, "knoop pub: --timeout '%s' is not a number of seconds "
-                        "(1..86400)\n", optarg);
+        case OPT_TIMEOUT:
+            if (cli_seconds("pub", optarg, 86400, &a->timeout_ms))
                 return 2;
-            }
-            a->timeout_ms = (int) v * 1000;
             break;
-        }
         case OPT_HELP:
             *help = true;
             return 0;
-        case ':':
-            fprintf(stderr, "knoop pub: option '%s' needs a value (see --help)\n",
-                    argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "knoop pub: unknown option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
+            return cli_getopt_error("pub", c, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "knoop pub: unexpected argument '%s' (see --help)\n", argv[optind]);
+    if (cli_finish_args("pub", argc, argv, &a->api, a->api_default, sizeof a->api_default))
         return 2;
-    }
-    if (!a->api) {
-        if (knoop_client_default_endpoint(a->api_default, sizeof a->api_default) != KNOOP_OK) {
-            fprintf(stderr, "knoop pub: --api ENDPOINT is required (or set KNOOP_DATA)\n");
-            return 2;
-        }
-        a->api = a->api_default;
-    }
     if (!a->topic) {
         fprintf(stderr, "knoop pub: --topic TOPIC is required\n");
         return 2;

@@ -73,42 +73,19 @@ static int s_parse(int argc, char **argv, status_args_t *a, bool *help)
         switch (c) {
         case OPT_API:  a->api = optarg; break;
         case OPT_JSON: a->json = true; break;
-        case OPT_TIMEOUT: {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || v < 1 || v > 3600) {
-                fprintf(stderr, "knoop status: --timeout '%s' is not a number of seconds "
-                        "(1..3600)\n", optarg);
+        case OPT_TIMEOUT:
+            if (cli_seconds("status", optarg, 3600, &a->timeout_ms))
                 return 2;
-            }
-            a->timeout_ms = (int) v * 1000;
             break;
-        }
         case OPT_HELP:
             *help = true;
             return 0;
-        case ':':
-            fprintf(stderr, "knoop status: option '%s' needs a value (see --help)\n",
-                    argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "knoop status: unknown option '%s' (see --help)\n",
-                    argv[optind - 1]);
-            return 2;
+            return cli_getopt_error("status", c, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "knoop status: unexpected argument '%s' (see --help)\n", argv[optind]);
+    if (cli_finish_args("status", argc, argv, &a->api, a->api_default, sizeof a->api_default))
         return 2;
-    }
-    if (!a->api) {
-        if (knoop_client_default_endpoint(a->api_default, sizeof a->api_default) != KNOOP_OK) {
-            fprintf(stderr, "knoop status: --api ENDPOINT is required (or set KNOOP_DATA)\n");
-            return 2;
-        }
-        a->api = a->api_default;
-    }
     return 0;
 }
 

@@ -135,18 +135,10 @@ static int s_parse(int argc, char **argv, sub_args_t *a, bool *help)
             a->count = v;
             break;
         }
-        case OPT_TIMEOUT: {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || v < 1 || v > 86400 * 365) {
-                fprintf(stderr, "knoop sub: --timeout '%s' is not a number of seconds\n",
-                        optarg);
+        case OPT_TIMEOUT:
+            if (cli_seconds("sub", optarg, 86400L * 365, &a->timeout_ms))
                 return 2;
-            }
-            a->timeout_ms = v > INT32_MAX / 1000 ? INT32_MAX : (int) v * 1000;
             break;
-        }
         case OPT_STATUS: {
             knoop_status_t s;
             if (!strcmp(optarg, "all"))
@@ -163,26 +155,12 @@ static int s_parse(int argc, char **argv, sub_args_t *a, bool *help)
         case OPT_HELP:
             *help = true;
             return 0;
-        case ':':
-            fprintf(stderr, "knoop sub: option '%s' needs a value (see --help)\n",
-                    argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "knoop sub: unknown option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
+            return cli_getopt_error("sub", c, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "knoop sub: unexpected argument '%s' (see --help)\n", argv[optind]);
+    if (cli_finish_args("sub", argc, argv, &a->api, a->api_default, sizeof a->api_default))
         return 2;
-    }
-    if (!a->api) {
-        if (knoop_client_default_endpoint(a->api_default, sizeof a->api_default) != KNOOP_OK) {
-            fprintf(stderr, "knoop sub: --api ENDPOINT is required (or set KNOOP_DATA)\n");
-            return 2;
-        }
-        a->api = a->api_default;
-    }
     if (!a->pattern) {
         fprintf(stderr, "knoop sub: --pattern P is required (e.g. 'grip.>', or '>' for "
                 "everything)\n");
