@@ -96,32 +96,6 @@ void broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *rid,
 
 /* ---- start-up ---- */
 
-static bool s_trust_changed(knoop_broker_t *self)
-{
-    uint64_t st = knoop_trust_dir_stamp(self->opts.trust_dir);
-    bool changed = st != self->trust_stamp;
-    self->trust_stamp = st;
-    return changed;
-}
-
-static int s_load_trust(knoop_broker_t *self)
-{
-    knoop_trust_t *t = NULL;
-    int rc = knoop_trust_load(self->opts.trust_dir, KNOOP_TRUST_KEEP_EXPIRED, &t);
-    if (rc) {
-        knoop_error("broker: cannot load trust store %s: %s", self->opts.trust_dir,
-                    knoop_strerror(rc));
-        return rc;
-    }
-    /* The journal verifies against the store: hand it the new one before
-     * the old one goes. */
-    if (self->journal)
-        knoop_journal_set_trust(self->journal, t);
-    knoop_trust_destroy(&self->trust);
-    self->trust = t;
-    return KNOOP_OK;
-}
-
 knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
 {
     knoop_broker_t *self = calloc(1, sizeof *self);
@@ -148,8 +122,7 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
                     knoop_key_id(self->key), opts->id);
         goto fail;
     }
-    s_trust_changed(self);
-    if (s_load_trust(self))
+    if (knoop_journal_trust_refresh(NULL, opts->trust_dir, &self->trust_stamp, &self->trust) < 0)
         goto fail;
     const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
     if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
@@ -340,7 +313,8 @@ static void s_housekeeping(knoop_broker_t *self)
     if (now - self->last_housekeeping < 200)
         return;
     self->last_housekeeping = now;
-    if (s_trust_changed(self) && s_load_trust(self) == KNOOP_OK)
+    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, &self->trust_stamp,
+                                    &self->trust) == 1)
         knoop_info("broker: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
     session_t *next;
     for (session_t *s = self->sessions; s; s = next) {

@@ -60,13 +60,10 @@ int main(int argc, char **argv)
         knoop_config_destroy(&cfg);
         return 0;
     }
-    knoop_log_level_t level;
-    if (knoop_log_parse_level(knoop_config_str(cfg, "log-level"), &level) != KNOOP_OK) {
-        fprintf(stderr, "knoop-broker: --log-level: use error, warn, info or debug\n");
+    if (knoop_config_apply_log_level(cfg, "knoop-broker") != KNOOP_OK) {
         knoop_config_destroy(&cfg);
         return 2;
     }
-    knoop_log_set_level(level);
 
     knoop_broker_opts_t o = {
         .id = knoop_config_str(cfg, "id"),

@@ -896,3 +896,15 @@ const char *knoop_config_file(const knoop_config_t *self)
 {
     return self->file;
 }
+
+int knoop_config_apply_log_level(const knoop_config_t *self, const char *prog)
+{
+    knoop_log_level_t level;
+    const char *v = knoop_config_str(self, "log-level");
+    if (!v || knoop_log_parse_level(v, &level) != KNOOP_OK) {
+        fprintf(stderr, "%s: --log-level: use error, warn, info or debug\n", prog);
+        return KNOOP_EINVAL;
+    }
+    knoop_log_set_level(level);
+    return KNOOP_OK;
+}

@@ -151,4 +151,9 @@ bool        knoop_config_is_set(const knoop_config_t *self, const char *name);
  * Borrowed until destroy. */
 const char *knoop_config_file(const knoop_config_t *self);
 
+/* Set the process's log level from the "log-level" option (error, warn,
+ * info, debug). KNOOP_EINVAL, after a one-line error naming prog, when the
+ * value is none of those. */
+int knoop_config_apply_log_level(const knoop_config_t *self, const char *prog);
+
 #endif

@@ -1,6 +1,7 @@
 /* link.c — CurveZMQ set-up, ZAP handler, self-check, framed I/O. See link.h. */
 #include "link.h"
 #include "crypto.h"
+#include "journal.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -79,31 +80,16 @@ typedef struct {
     uint64_t       last_check;
 } zap_t;
 
-/* Revocation is removing (or rewriting) a cert file. */
-static bool s_dir_changed(zap_t *z)
+/* Expired certificates are kept so that a refusal can say "expired" rather
+ * than "unknown"; the validity is checked at every handshake. Revocation is
+ * removing (or rewriting) a cert file: the refresh sees it. */
+static int s_zap_refresh(zap_t *z)
 {
-    uint64_t st = knoop_trust_dir_stamp(z->dir);
-    bool changed = st != z->stamp;
-    z->stamp = st;
-    return changed;
-}
-
-static int s_zap_load(zap_t *z)
-{
-    knoop_trust_t *t = NULL;
-    /* Expired certificates are kept so that a refusal can say "expired"
-     * rather than "unknown"; the validity is checked at every handshake. */
-    int rc = knoop_trust_load(z->dir, KNOOP_TRUST_KEEP_EXPIRED, &t);
-    if (rc) {
-        knoop_error("zap: cannot load trust store %s: %s; keeping the previous one", z->dir,
-                    knoop_strerror(rc));
-        return rc;
-    }
-    if (z->trust)
-        knoop_info("zap: trust store %s reloaded: %zu certificates", z->dir, knoop_trust_size(t));
-    knoop_trust_destroy(&z->trust);
-    z->trust = t;
-    return KNOOP_OK;
+    int rc = knoop_journal_trust_refresh(NULL, z->dir, &z->stamp, &z->trust);
+    if (rc == 1)
+        knoop_info("zap: trust store %s loaded: %zu certificates", z->dir,
+                   knoop_trust_size(z->trust));
+    return rc < 0 ? rc : KNOOP_OK;
 }
 
 static void s_zap_reply(zsock_t *handler, const char *req_id, const char *code,
@@ -184,8 +170,7 @@ static void s_zap_actor(zsock_t *pipe, void *args)
         zsock_signal(pipe, 1);
         return;
     }
-    s_dir_changed(&z);
-    if (s_zap_load(&z) != KNOOP_OK) {
+    if (s_zap_refresh(&z) != KNOOP_OK) {
         zsock_destroy(&handler);
         free(z.dir);
         zsock_signal(pipe, 1);
@@ -198,8 +183,10 @@ static void s_zap_actor(zsock_t *pipe, void *args)
         if (which == pipe) {
             char *cmd = zstr_recv(pipe);
             bool term = !cmd || strcmp(cmd, "$TERM") == 0;
-            if (cmd && strcmp(cmd, "RELOAD") == 0)
-                s_zap_load(&z);
+            if (cmd && strcmp(cmd, "RELOAD") == 0) {
+                z.stamp = 0;
+                s_zap_refresh(&z);
+            }
             zstr_free(&cmd);
             if (term)
                 break;
@@ -212,8 +199,7 @@ static void s_zap_actor(zsock_t *pipe, void *args)
         uint64_t now = knoop_now_ms();
         if (now - z.last_check >= 1000) {
             z.last_check = now;
-            if (s_dir_changed(&z))
-                s_zap_load(&z);
+            s_zap_refresh(&z);
         }
     }
     zpoller_destroy(&poller);

@@ -209,18 +209,9 @@ int knoop_cli_beeld(int argc, char **argv)
     }
     if (rc)
         return rc;
-    knoop_log_set_level(KNOOP_LOG_WARN);
-    knoop_client_t *c = NULL;
-    rc = knoop_client_new(a.api, &c);
-    if (rc) {
-        fprintf(stderr, "knoop beeld: cannot use API endpoint '%s': %s\n", a.api,
-                knoop_strerror(rc));
+    knoop_client_t *c = cli_client("beeld", a.api);
+    if (!c)
         return 2;
-    }
-    /* czmq catches SIGINT/SIGTERM with its first socket; an operator's
-     * Ctrl-C must stop this command, also while it reads its input. */
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
     beeld_out_t out = { .json = a.json };
     rc = knoop_client_beeld(c, a.pattern, s_one, &out, a.timeout_ms);
     int status = 0;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -48,4 +49,21 @@ int cli_finish_args(const char *cmd, int argc, char **argv, const char **api, ch
         *api = buf;
     }
     return 0;
+}
+
+knoop_client_t *cli_client(const char *cmd, const char *api)
+{
+    knoop_log_set_level(KNOOP_LOG_WARN);
+    knoop_client_t *c = NULL;
+    int rc = knoop_client_new(api, &c);
+    if (rc) {
+        fprintf(stderr, "knoop %s: cannot use API endpoint '%s': %s\n", cmd, api,
+                knoop_strerror(rc));
+        return NULL;
+    }
+    /* czmq catches SIGINT/SIGTERM with its first socket; an operator's
+     * Ctrl-C must stop this command, also while it reads its input. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    return c;
 }

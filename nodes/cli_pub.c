@@ -437,18 +437,9 @@ int knoop_cli_pub(int argc, char **argv)
     }
     if (rc)
         return rc;
-    knoop_log_set_level(KNOOP_LOG_WARN);
-    knoop_client_t *c = NULL;
-    rc = knoop_client_new(a.api, &c);
-    if (rc) {
-        fprintf(stderr, "knoop pub: cannot use API endpoint '%s': %s\n", a.api,
-                knoop_strerror(rc));
+    knoop_client_t *c = cli_client("pub", a.api);
+    if (!c)
         return 2;
-    }
-    /* czmq catches SIGINT/SIGTERM with its first socket; an operator's
-     * Ctrl-C must stop this command, also while it reads its input. */
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
     int status = a.json ? s_publish_one(&a, c) : s_publish_file(&a, c);
     knoop_client_destroy(&c);
     return status;

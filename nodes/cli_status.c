@@ -245,18 +245,9 @@ int knoop_cli_status(int argc, char **argv)
     }
     if (rc)
         return rc;
-    knoop_log_set_level(KNOOP_LOG_WARN);
-    knoop_client_t *c = NULL;
-    rc = knoop_client_new(a.api, &c);
-    if (rc) {
-        fprintf(stderr, "knoop status: cannot use API endpoint '%s': %s\n", a.api,
-                knoop_strerror(rc));
+    knoop_client_t *c = cli_client("status", a.api);
+    if (!c)
         return 2;
-    }
-    /* czmq catches SIGINT/SIGTERM with its first socket; an operator's
-     * Ctrl-C must stop this command, also while it reads its input. */
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
     char *text = NULL;
     rc = knoop_client_status(c, &text, a.timeout_ms);
     if (rc) {

@@ -258,14 +258,9 @@ int knoop_cli_sub(int argc, char **argv)
     }
     if (rc)
         return rc;
-    knoop_log_set_level(KNOOP_LOG_WARN);
-    knoop_client_t *c = NULL;
-    rc = knoop_client_new(a.api, &c);
-    if (rc) {
-        fprintf(stderr, "knoop sub: cannot use API endpoint '%s': %s\n", a.api,
-                knoop_strerror(rc));
+    knoop_client_t *c = cli_client("sub", a.api);
+    if (!c)
         return 2;
-    }
     s_catch_signals();
     char err[512];
     rc = knoop_client_subscribe(c, a.pattern, a.durable, a.from_start, a.since_ms, a.status,

@@ -83,12 +83,8 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
                     knoop_key_id(self->key), opts->id);
         goto fail;
     }
-    self->trust_stamp = knoop_trust_dir_stamp(opts->trust_dir);
-    rc = knoop_trust_load(opts->trust_dir, KNOOP_TRUST_KEEP_EXPIRED, &self->trust);
-    if (rc) {
-        knoop_error("node: cannot load trust store %s: %s", opts->trust_dir, knoop_strerror(rc));
+    if (knoop_journal_trust_refresh(NULL, opts->trust_dir, &self->trust_stamp, &self->trust) < 0)
         goto fail;
-    }
     const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
     if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
         knoop_error("node: the trust store %s has no certificate for '%s' matching its key",
@@ -158,21 +154,9 @@ static void s_trust_check(knoop_node_t *self)
     if (now - self->trust_checked < 1000)
         return;
     self->trust_checked = now;
-    uint64_t st = knoop_trust_dir_stamp(self->opts.trust_dir);
-    if (st == self->trust_stamp)
-        return;
-    self->trust_stamp = st;
-    knoop_trust_t *t = NULL;
-    int rc = knoop_trust_load(self->opts.trust_dir, KNOOP_TRUST_KEEP_EXPIRED, &t);
-    if (rc) {
-        knoop_error("node: trust store %s changed but does not load: %s; keeping the previous one",
-                    self->opts.trust_dir, knoop_strerror(rc));
-        return;
-    }
-    knoop_journal_set_trust(self->journal, t);
-    knoop_trust_destroy(&self->trust);
-    self->trust = t;
-    knoop_info("node: trust store reloaded (%zu certificates)", knoop_trust_size(t));
+    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, &self->trust_stamp,
+                                    &self->trust) == 1)
+        knoop_info("node: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
 }
 
 int knoop_node_run(knoop_node_t *self, volatile int *stop)

@@ -58,13 +58,10 @@ int main(int argc, char **argv)
         knoop_config_destroy(&cfg);
         return 0;
     }
-    knoop_log_level_t level;
-    if (knoop_log_parse_level(knoop_config_str(cfg, "log-level"), &level) != KNOOP_OK) {
-        fprintf(stderr, "knoop-node: --log-level: use error, warn, info or debug\n");
+    if (knoop_config_apply_log_level(cfg, "knoop-node") != KNOOP_OK) {
         knoop_config_destroy(&cfg);
         return 2;
     }
-    knoop_log_set_level(level);
     const char *const *subs = NULL, *const *brokers = NULL;
     size_t nsubs = knoop_config_list(cfg, "subscribe", &subs);
     size_t nbrokers = knoop_config_list(cfg, "broker", &brokers);
