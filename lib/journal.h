@@ -3,7 +3,7 @@
  * log, the state view (beeld), cursors and metadata. The only file that
  * includes lmdb.h is journal.c.
  *
- * Layout (DESIGN.md, "Journal layout"): named databases
+ * Layout (docs/design.md, "The journal"): named databases
  *   msg     stream(8 BE) || seq(8 BE)      -> envelope bytes
  *   log     position(8 BE)                 -> stream || seq
  *   stream  stream(8 BE)                   -> hwm, max seq, verified seq, epoch,
