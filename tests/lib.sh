@@ -17,6 +17,13 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/knoop-$(basename "$0" .sh)-XXXXXX")
 PIDS=()
 PASS=0
 FAIL=0
+EXIT_HOOKS=()   # commands run at exit after the processes are gone (at_exit)
+
+# at_exit CMD: run CMD (one string, eval'd) at exit, e.g. to unmount a volume
+at_exit() { EXIT_HOOKS+=("$1"); }
+
+# skip WHY: the test cannot run on this machine; ctest reports it skipped
+skip() { echo "SKIP: $*"; exit 77; }
 
 cleanup() {
     local rc=$?
@@ -24,6 +31,13 @@ cleanup() {
         [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
     done
     wait 2>/dev/null || true
+    for h in "${EXIT_HOOKS[@]:-}"; do
+        [ -n "$h" ] && eval "$h" || true
+    done
+    if [ $rc -eq 77 ]; then
+        [ -z "${KNOOP_KEEP_TMP:-}" ] && rm -rf "$T"
+        exit 77
+    fi
     if [ $rc -ne 0 ] || [ "$FAIL" -ne 0 ]; then
         echo "--- logs in $T (last lines) ---"
         for f in "$T"/*.log; do
