@@ -180,6 +180,7 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     }
     if (broker_peers_init(self) != KNOOP_OK || broker_api_init(self) != KNOOP_OK)
         goto fail;
+    broker_trust_announce(self);
     broker_trust_step(self);
     knoop_info("broker %s listening on %s (journal %s, %zu certificates, %zu policy rules); "
                "self-check: unknown keys are refused", opts->id, opts->listen, opts->data,

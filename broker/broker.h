@@ -176,8 +176,11 @@ void broker_digest(knoop_broker_t *self, uint8_t digest[KNOOP_HASH_LEN], uint64_
 /* Apply what is new on the trust topics in the journal; reloads the store
  * and the ZAP handler when something changed. */
 void broker_trust_step(knoop_broker_t *self);
+/* Journal the broker's own issued certificate on trust.certs, once per
+ * journal. */
+void broker_trust_announce(knoop_broker_t *self);
 /* A trust payload from the local API onto the broker's own trust stream.
- * KNOOP_OK with *res filled (strings borrowed from self and it), or an
+ * KNOOP_OK with *res filled (strings borrowed from self, or static), or an
  * error with the reason in why. */
 int  broker_trust_publish(knoop_broker_t *self, const knoop_api_item_t *it,
                           knoop_api_seq_t *res, char *why, size_t why_size);

@@ -94,10 +94,38 @@ int broker_trust_publish(knoop_broker_t *self, const knoop_api_item_t *it,
         return rc;
     }
     res->origin = self->id;
-    res->topic = it->topic;
+    /* Static strings: the request (and it) is freed before the reply goes. */
+    res->topic = certs ? KNOOP_TRUST_TOPIC_CERTS : KNOOP_TRUST_TOPIC_REVOCATIONS;
     res->seq = row.hwm + 1;
     knoop_info("broker: journaled %s seq %llu (%s)", it->topic, (unsigned long long) res->seq,
                is_new ? "new" : "already known");
     broker_trust_step(self);
     return KNOOP_OK;
+}
+
+void broker_trust_announce(knoop_broker_t *self)
+{
+    /* The broker's own issued certificate travels with the data once per
+     * journal, so that an auditor holding only the root certificate can
+     * verify the broker's trust messages (and nodes learn it too). */
+    const knoop_cert_t *mine = knoop_trust_by_id(self->trust, self->id);
+    if (!mine || !mine->issuer[0])
+        return;
+    uint64_t stream = knoop_stream_id(self->id, KNOOP_TRUST_TOPIC_CERTS,
+                                      knoop_journal_epoch(self->journal));
+    knoop_stream_info_t row;
+    if (knoop_journal_stream(self->journal, stream, &row) == KNOOP_OK && row.hwm > 0)
+        return;
+    knoop_buf_t text = { 0 };
+    if (knoop_cert_format(mine, &text) == KNOOP_OK) {
+        knoop_api_item_t it = {
+            .topic = KNOOP_TRUST_TOPIC_CERTS, .type = KNOOP_TRUST_TYPE_CERT, .key = "",
+            .payload = text.data, .payload_len = text.len,
+        };
+        knoop_api_seq_t res;
+        char why[400];
+        if (broker_trust_publish(self, &it, &res, why, sizeof why) != KNOOP_OK)
+            knoop_warn("broker: cannot announce its own certificate: %s", why);
+    }
+    knoop_buf_free(&text);
 }
