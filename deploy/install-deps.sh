@@ -32,6 +32,8 @@ PKGS=(
   libjansson-dev libinih-dev
   libcmocka-dev
   jq bc python3
+  clang libclang-rt-dev
+  strace e2fsprogs util-linux mount
 )
 BENCH_PKGS=(nats-server libnats-dev rabbitmq-server librabbitmq-dev)
 if [ "$BENCH" -eq 1 ]; then PKGS+=("${BENCH_PKGS[@]}"); fi
