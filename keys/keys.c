@@ -1350,7 +1350,8 @@ int knoop_cert_write(const knoop_cert_t *cert, const char *path)
 /* root keys, sealed under a passphrase */
 
 int knoop_key_save_sealed(const knoop_key_t *self, const char *dir, const char *pass,
-                          size_t pass_len, int64_t valid_from, int64_t valid_until)
+                          size_t pass_len, knoop_pwcost_t cost, int64_t valid_from,
+                          int64_t valid_until)
 {
     if (!self || !dir || !pass || strcmp(self->role, KNOOP_ROLE_ROOT) != 0)
         return KNOOP_EINVAL;
@@ -1363,8 +1364,8 @@ int knoop_key_save_sealed(const knoop_key_t *self, const char *dir, const char *
     uint8_t salt[KNOOP_SEAL_SALT_LEN], nonce[KNOOP_SEAL_NONCE_LEN];
     uint8_t box[KNOOP_SEED_LEN + KNOOP_SEAL_MAC_LEN];
     uint64_t ops, mem;
-    rc = knoop_seal_passphrase(box, self->seed, KNOOP_SEED_LEN, pass, pass_len, salt, nonce,
-                               &ops, &mem);
+    rc = knoop_seal_passphrase(box, self->seed, KNOOP_SEED_LEN, pass, pass_len, cost, salt,
+                               nonce, &ops, &mem);
     if (rc) {
         knoop_error("%s: cannot derive a key from the passphrase: %s", dir, knoop_strerror(rc));
         return rc;

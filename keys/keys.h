@@ -119,7 +119,8 @@ bool knoop_cert_revoked(const knoop_cert_t *cert, int64_t t);
  * and DIR/ID.cert, the self-signed root certificate. The key must have role
  * root. Errors: KNOOP_EINVAL, KNOOP_EEXIST, KNOOP_EIO, KNOOP_ENOMEM. */
 int  knoop_key_save_sealed(const knoop_key_t *self, const char *dir, const char *pass,
-                           size_t pass_len, int64_t valid_from, int64_t valid_until);
+                           size_t pass_len, knoop_pwcost_t cost, int64_t valid_from,
+                           int64_t valid_until);
 /* Open a sealed root key. KNOOP_ESIG for a wrong passphrase (or an altered
  * file), KNOOP_EPERM for a file group or others may access,
  * KNOOP_EMALFORMED for a file that is not a sealed key. knoop_key_load
