@@ -1920,3 +1920,36 @@ uint64_t knoop_trust_stamp(const char *dir, const char *learned)
            + (uint64_t) st.st_mtim.tv_sec * 1000003u + (uint64_t) st.st_ino;
     return a * 31 + b;
 }
+
+size_t knoop_trust_expiring(const knoop_trust_t *self, int64_t now, int64_t within,
+                            knoop_trust_cert_fn *fn, void *arg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->nroots + self->size; i++) {
+        const knoop_cert_t *c = i < self->nroots ? &self->roots[i] : &self->certs[i - self->nroots];
+        if (c->revoked_at || c->valid_until - now > within)
+            continue;
+        n++;
+        if (fn)
+            fn(arg, c, c->valid_until - now);
+    }
+    return n;
+}
+
+static void s_warn_one(void *arg, const knoop_cert_t *c, int64_t left)
+{
+    const char *who = arg;
+    char until[21];
+    knoop_time_format(until, c->valid_until);
+    if (left < 0)
+        knoop_warn("%s: certificate of %s (%s) EXPIRED at %s; it is refused until a new one "
+                   "is issued", who, c->id, c->role, until);
+    else
+        knoop_warn("%s: certificate of %s (%s) expires in %lld days (%s); issue a new one "
+                   "before then", who, c->id, c->role, (long long) (left / 86400), until);
+}
+
+size_t knoop_trust_warn_expiring(const knoop_trust_t *self, const char *who, int64_t now)
+{
+    return knoop_trust_expiring(self, now, KNOOP_EXPIRY_WARN_SECONDS, s_warn_one, (void *) who);
+}

@@ -183,6 +183,18 @@ uint64_t knoop_trust_revocation_number(const knoop_trust_t *self);
 int  knoop_trust_check_issued(const knoop_trust_t *self, const knoop_cert_t *cert, int64_t now,
                               char *why, size_t why_size);
 
+/* Daemons warn this long before a certificate they hold expires. */
+#define KNOOP_EXPIRY_WARN_SECONDS (30 * 86400)
+typedef void (knoop_trust_cert_fn)(void *arg, const knoop_cert_t *cert, int64_t seconds_left);
+/* Calls fn for every certificate (roots included, revoked ones not) that
+ * expires within `within` seconds of now or has expired (seconds_left < 0).
+ * Returns how many. */
+size_t knoop_trust_expiring(const knoop_trust_t *self, int64_t now, int64_t within,
+                            knoop_trust_cert_fn *fn, void *arg);
+/* Log a WARN line for each certificate expiring within 30 days (who:
+ * "broker"/"node", for the line). Returns how many. */
+size_t knoop_trust_warn_expiring(const knoop_trust_t *self, const char *who, int64_t now);
+
 /* ---- revocation lists ----
  * A root-signed, numbered list; each one replaces the ones with lower
  * numbers. Text:

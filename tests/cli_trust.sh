@@ -52,7 +52,9 @@ sessions_of() {  # sessions_of BROKER PARTNER: number of its sessions there
 }
 has_sessions() { [ "$(sessions_of "$1" "$2")" = "$3" ]; }
 
-for b in a b c; do issue kcr2-broker-$b broker; cp "$T/issued/kcr2-broker-$b.cert" "$T/trust/"; done
+# Broker c's certificate expires in 20 days: brokers and nodes warn.
+issue kcr2-broker-a broker; issue kcr2-broker-b broker; issue kcr2-broker-c broker --days 20
+cp "$T/issued/kcr2-broker-"*.cert "$T/trust/"
 cat >"$T/policy" <<'P'
 role:region publish sitrep.{id}
 role:region subscribe sitrep.>
@@ -81,6 +83,13 @@ check "the brokers' trust directory holds only the root and the brokers" \
 check "root key file is mode 600" test "$(stat -c %a "$ROOT")" = 600
 check "root key file holds no plain seed" bash -c "! grep -q '^seed' '$ROOT'"
 
+check "broker c warns in its log that its certificate expires within 30 days" \
+    grep -q "certificate of kcr2-broker-c (broker) expires in 19 days" "$T/kcr2-broker-c.log"
+check "broker a warns too (it holds c's certificate)" \
+    grep -q "certificate of kcr2-broker-c (broker) expires in" "$T/kcr2-broker-a.log"
+check "and shows it in its status" bash -c \
+    "'$KNOOP' status --api '$(api kcr2-broker-a)' --json | tr -d ' \n' | grep -q '\"certificates_expiring\":\[{\"id\":\"kcr2-broker-c\"'"
+
 # --- a partner issued after the brokers started joins: nothing copied ---
 issue vr-utrecht region --api "$(api kcr2-broker-a)"
 check "issue --api publishes at broker a" grep -q "published: *kcr2-broker-a trust.certs" "$T/issue-vr-utrecht.out"
@@ -99,6 +108,8 @@ for b in a b c; do
     wait_for "vr-utrecht connected to broker $b" 10 has_sessions kcr2-broker-$b vr-utrecht 1 || true
     check "vr-utrecht has a session on broker $b" has_sessions kcr2-broker-$b vr-utrecht 1
 done
+check "a node shows the expiring broker certificate in its status" bash -c \
+    "'$KNOOP' status --api 'ipc://$T/zl/api.sock' --json | tr -d ' \n' | grep -q '\"certificates_expiring\":\[{\"id\":\"kcr2-broker-c\"'"
 publish ut-a vr-utrecht 1 50 >/dev/null
 wait_for "vr-zeeland receives vr-utrecht's 50" 15 has_count "$T/zl" 'sitrep.vr-utrecht' 50 || true
 check "another node verifies the new partner's messages (it learned the cert too)" \
