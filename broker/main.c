@@ -28,6 +28,8 @@ static const knoop_opt_spec_t s_spec[] = {
     { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "local status endpoint (default ipc://DATA/api.sock)", false },
     { "heartbeat-ms", KNOOP_OPT_INT, "1000", "MS", "heartbeat interval towards idle nodes and peers", false },
     { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "a node silent this long is disconnected", false },
+    { "metrics", KNOOP_OPT_STRING, NULL, "HOST:PORT", "serve Prometheus metrics at "
+      "http://HOST:PORT/metrics, e.g. 127.0.0.1:9400", false },
     { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
     { "relaxed-durability", KNOOP_OPT_BOOL, "false", NULL,
       "do not fsync journal commits (benchmarks only: a power loss can lose acknowledged messages)", false },
@@ -74,6 +76,7 @@ int main(int argc, char **argv)
         .policy_file = knoop_config_str(cfg, "policy"),
         .heartbeat_ms = (int) knoop_config_int(cfg, "heartbeat-ms"),
         .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),
+        .metrics = knoop_config_str(cfg, "metrics"),
         .journal_flags = knoop_config_bool(cfg, "relaxed-durability") ? KNOOP_JOURNAL_RELAXED : 0,
         .anti_entropy_ms = (int) knoop_config_int(cfg, "anti-entropy-ms"),
         .api = knoop_config_str(cfg, "api"),
