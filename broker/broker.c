@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define MAX_FRAMES_PER_PASS 4096      /* bound the work before a commit */
@@ -99,6 +100,34 @@ void broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *rid,
 
 /* ---- start-up ---- */
 
+/* Every connection, authenticated or not, takes a descriptor: run with the
+ * hard limit rather than the (often 1024) soft one, and keep the gate's caps
+ * well inside it so that partners, the journal and the trust store always
+ * find one. */
+static void s_descriptors(knoop_broker_t *self)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t) 1 << 20 : rl.rlim_max;
+        struct rlimit nl = { want, rl.rlim_max };
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl.rlim_cur = want;
+    }
+    self->nofile = rl.rlim_cur;
+    size_t room = (size_t) (self->nofile / 4);
+    if (!self->opts.max_handshakes || self->opts.max_handshakes > room) {
+        if (self->opts.max_handshakes > room)
+            knoop_info("broker: --max-handshakes %zu lowered to %zu: a quarter of the "
+                       "descriptor limit %llu", self->opts.max_handshakes, room,
+                       (unsigned long long) self->nofile);
+        self->opts.max_handshakes = room < 512 ? room : 512;
+    }
+    if (!self->opts.max_handshakes_per_address)
+        self->opts.max_handshakes_per_address = 32;
+}
+
 knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
 {
     knoop_broker_t *self = calloc(1, sizeof *self);
@@ -111,6 +140,7 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         self->opts.timeout_ms = 5 * self->opts.heartbeat_ms;
     if (self->opts.handshake_ms <= 0)
         self->opts.handshake_ms = 5000;
+    s_descriptors(self);
     if (self->opts.anti_entropy_ms <= 0)
         self->opts.anti_entropy_ms = 3000;
     self->id = strdup(opts->id);
@@ -154,10 +184,17 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         goto fail;
     }
     self->router = knoop_link_router();
-    if (!self->router || knoop_link_curve_server(self->router, self->key, opts->handshake_ms)) {
+    if (!self->router ||
+        knoop_link_curve_server(self->router, self->key, self->opts.handshake_ms)) {
         knoop_error("broker: cannot set up CURVE server socket");
         goto fail;
     }
+    knoop_gate_opts_t go = { .handshake_ms = self->opts.handshake_ms,
+                             .max_pending = self->opts.max_handshakes,
+                             .max_per_address = self->opts.max_handshakes_per_address };
+    self->gate = knoop_gate_new(self->router, &go);
+    if (!self->gate)
+        goto fail;
     if (zsock_bind(self->router, "%s", opts->listen) < 0) {
         knoop_error("broker: cannot listen on %s: %s", opts->listen, zmq_strerror(errno));
         goto fail;
@@ -175,9 +212,14 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     if (broker_peers_init(self) != KNOOP_OK || broker_api_init(self) != KNOOP_OK ||
         broker_metrics_init(self, opts->metrics) != KNOOP_OK)
         goto fail;
+    size_t maxp, maxa;
+    knoop_gate_caps(self->gate, &maxp, &maxa);
     knoop_info("broker %s listening on %s (journal %s, %zu certificates, %zu policy rules); "
                "self-check: unknown keys are refused", opts->id, opts->listen, opts->data,
                knoop_trust_size(self->trust), knoop_policy_rules(self->policy));
+    knoop_info("broker %s: handshake timeout %d ms; at most %zu connections in handshake, "
+               "%zu per address; descriptor limit %llu", opts->id, self->opts.handshake_ms,
+               maxp, maxa, (unsigned long long) self->nofile);
     return self;
 
 fail:
@@ -194,6 +236,7 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
         broker_session_drop(self, self->sessions, "broker stopping");
     broker_peers_close(self);
     zsock_destroy(&self->api);
+    knoop_gate_destroy(&self->gate);
     zsock_destroy(&self->router);
     zactor_destroy(&self->zap);
     for (size_t i = 0; i < self->nbatch; i++)
@@ -363,6 +406,7 @@ static void s_wait(knoop_broker_t *self, long timeout_ms)
         items[n++] = (zmq_pollitem_t) { NULL, knoop_metrics_fd(self->metrics), ZMQ_POLLIN, 0 };
     items[n++] = (zmq_pollitem_t) { zsock_resolve(self->router), 0, ZMQ_POLLIN, 0 };
     items[n++] = (zmq_pollitem_t) { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 };
+    items[n++] = (zmq_pollitem_t) { knoop_gate_handle(self->gate), 0, ZMQ_POLLIN, 0 };
     for (size_t i = 0; i < self->npeers && n < (int) (sizeof items / sizeof items[0]); i++)
         if (self->peers[i].dealer)
             items[n++] = (zmq_pollitem_t) { zsock_resolve(self->peers[i].dealer), 0,
@@ -380,6 +424,7 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
             busy = s->inflight < s->window && s->inflight_bytes < s->window_bytes &&
                    (!s->live || s->log_pos < knoop_journal_next_pos(self->journal));
         s_wait(self, busy ? 0 : 100);
+        knoop_gate_read(self->gate);
         broker_api_read(self);
         broker_peers_read(self);
         broker_peers_step(self);

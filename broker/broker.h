@@ -17,6 +17,7 @@
 
 #include <czmq.h>
 
+#include "gate.h"
 #include "journal.h"
 #include "keys.h"
 #include "link.h"
@@ -36,7 +37,9 @@ typedef struct {
     const char *policy_file;
     int         heartbeat_ms;     /* interval of heartbeats to idle nodes */
     int         timeout_ms;       /* a node silent this long is gone */
-    int         handshake_ms;
+    int         handshake_ms;     /* a connection not authenticated by then is closed */
+    size_t      max_handshakes;   /* connections in handshake at once (0: default) */
+    size_t      max_handshakes_per_address;  /* ... from one address (0: default) */
     unsigned    journal_flags;    /* e.g. KNOOP_JOURNAL_RELAXED for benchmarks */
     size_t      map_max;
     const char *const *peers;     /* "ID@ENDPOINT" of other brokers */
@@ -121,6 +124,8 @@ struct knoop_broker_t {
     knoop_journal_t *journal;
     zactor_t        *zap;
     zsock_t         *router;
+    knoop_gate_t    *gate;           /* caps on unauthenticated connections */
+    uint64_t         nofile;         /* descriptor limit in force */
     session_t       *sessions;
     peer_t          *peers;
     size_t           npeers;

@@ -93,10 +93,25 @@ static json_t *s_status(knoop_broker_t *self)
     json_object_set_new(o, "sessions", sessions);
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
-    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+    uint64_t err_at;
+    const char *err = knoop_journal_error(self->journal, &err_at);
+    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
         "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
         "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
-        "map_size", (json_int_t) st.map_size));
+        "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors));
+    /* the journal's last failed write, until a write succeeds again */
+    json_object_set_new(o, "last_error", json_string(err));
+    json_object_set_new(o, "last_error_ms", json_integer((json_int_t) err_at));
+    knoop_gate_stats_t g;
+    knoop_gate_stats(self->gate, &g);
+    json_object_set_new(o, "gate", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "accepted", (json_int_t) g.accepted, "handshakes_ok", (json_int_t) g.handshakes_ok,
+        "handshakes_refused", (json_int_t) g.handshakes_refused,
+        "handshakes_failed", (json_int_t) g.handshakes_failed,
+        "handshake_timeouts", (json_int_t) g.handshake_timeouts,
+        "refused_over_cap", (json_int_t) g.refused_over_cap,
+        "accept_failed", (json_int_t) g.accept_failed, "in_handshake", (json_int_t) g.pending,
+        "open", (json_int_t) g.open, "descriptor_limit", (json_int_t) self->nofile));
     json_object_set_new(o, "frames_in", json_integer((json_int_t) self->frames_in));
     json_object_set_new(o, "frames_bad", json_integer((json_int_t) self->frames_bad));
     json_object_set_new(o, "envelopes_refused", json_integer((json_int_t) self->envelopes_refused));

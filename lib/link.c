@@ -30,7 +30,12 @@ int knoop_link_curve_server(zsock_t *sock, const knoop_key_t *key, int handshake
         return KNOOP_EIO;
     }
     zsock_set_maxmsgsize(sock, (int) KNOOP_FRAME_MAX);
+    /* Without it a connection that never completes its handshake holds a
+     * descriptor for ever (knoop_gate_t caps how many may be pending). */
     zsock_set_handshake_ivl(sock, handshake_ms);
+    /* A burst of connections waits in the kernel's accept queue rather than
+     * having its ACKs dropped (libzmq's default is 100). */
+    zsock_set_backlog(sock, 1024);
     return zsock_curve_server(sock) == 1 ? KNOOP_OK : KNOOP_EIO;
 }
 

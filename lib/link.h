@@ -27,8 +27,10 @@
 #define KNOOP_ZAP_DOMAIN "knoop"
 
 /* Secure `sock` as a CURVE server with `key`'s derived Curve25519 keys, the
- * ZAP domain enforced, KNOOP_FRAME_MAX as max message size and a handshake
- * timeout. Call before bind. KNOOP_EIO when an option is refused. */
+ * ZAP domain enforced, KNOOP_FRAME_MAX as max message size, a handshake
+ * timeout (handshake_ms > 0: a connection not authenticated by then is
+ * closed) and an accept backlog of 1024. Call before bind. KNOOP_EIO when an
+ * option is refused. */
 int knoop_link_curve_server(zsock_t *sock, const knoop_key_t *key, int handshake_ms);
 
 /* Secure `sock` as a CURVE client of the server whose certificate is given.

@@ -22,6 +22,29 @@ void node_set_error(knoop_node_t *self, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(self->last_error, sizeof self->last_error, fmt, ap);
     va_end(ap);
+    self->last_error_at = knoop_now_ms();
+    self->last_error_journal = false;
+}
+
+void node_set_journal_error(knoop_node_t *self, int rc)
+{
+    const char *why = knoop_journal_error(self->journal, NULL);
+    node_set_error(self, "%s", *why ? why : knoop_strerror(rc));
+    self->last_error_journal = true;
+    knoop_error("node: %s", self->last_error);
+}
+
+void node_error_check(knoop_node_t *self)
+{
+    if (!self->last_error_at)
+        return;
+    bool gone = self->last_error_journal ? !*knoop_journal_error(self->journal, NULL)
+                                         : self->link == LINK_UP;
+    if (gone) {
+        self->last_error[0] = 0;
+        self->last_error_at = 0;
+        self->last_error_journal = false;
+    }
 }
 
 /* Every stream this partner published, in any epoch: what was not ACKed
@@ -188,6 +211,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         node_link_send_outbox(self);
         node_api_pump(self);
         s_trust_check(self);
+        node_error_check(self);
     }
     if (self->npub || self->nreqs)
         node_api_publish_commit(self);

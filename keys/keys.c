@@ -46,7 +46,7 @@ struct knoop_trust_t {
 /* ------------------------------------------------------------------ */
 /* small helpers */
 
-static bool s_role_valid(const char *role)
+bool knoop_role_valid(const char *role)
 {
     if (!role)
         return false;
@@ -362,7 +362,7 @@ static knoop_key_t *s_key_new(const char *id, const char *role,
 
 knoop_key_t *knoop_key_generate(const char *id, const char *role)
 {
-    if (!knoop_id_valid(id) || !s_role_valid(role))
+    if (!knoop_id_valid(id) || !knoop_role_valid(role))
         return NULL;
     if (knoop_crypto_init() != KNOOP_OK)
         return NULL;
@@ -558,7 +558,7 @@ int knoop_key_load(const char *path, knoop_key_t **out)
         knoop_error("%s: id is not a valid partner id", path);
         rc = KNOOP_EMALFORMED;
     }
-    if (rc == KNOOP_OK && !s_role_valid(f.values[KEY_ROLE])) {
+    if (rc == KNOOP_OK && !knoop_role_valid(f.values[KEY_ROLE])) {
         knoop_error("%s: role is not [a-z0-9_-]{1,32}", path);
         rc = KNOOP_EMALFORMED;
     }
@@ -588,7 +588,7 @@ int knoop_cert_format(const knoop_cert_t *cert, knoop_buf_t *out)
 {
     /* A caller-filled id or role with a newline would write fields of its
      * own into the file. */
-    if (!knoop_id_valid(cert->id) || !s_role_valid(cert->role))
+    if (!knoop_id_valid(cert->id) || !knoop_role_valid(cert->role))
         return KNOOP_EINVAL;
     char pk[2 * KNOOP_PK_LEN + 1], curve[2 * KNOOP_CURVE_LEN + 1];
     char from[21], until[21], fp[17];
@@ -624,7 +624,7 @@ static int s_cert_fields(const s_fields_t *f, const char *path, knoop_cert_t *ce
     uint8_t curve[KNOOP_CURVE_LEN];
     if (!knoop_id_valid(f->values[CERT_ID]))
         why = "id is not a valid partner id";
-    else if (!s_role_valid(f->values[CERT_ROLE]))
+    else if (!knoop_role_valid(f->values[CERT_ROLE]))
         why = "role is not [a-z0-9_-]{1,32}";
     else if (s_hex_exact(cert->pk, KNOOP_PK_LEN, f->values[CERT_PK]) != KNOOP_OK)
         why = "public-key is not 64 hex digits";

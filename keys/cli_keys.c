@@ -143,20 +143,6 @@ static void s_show_usage(FILE *out)
 "    knoop keys show /etc/knoop/keys/vr-utrecht.key\n");
 }
 
-/* Same rule as keys.h states for roles. */
-static bool s_role_valid(const char *role)
-{
-    size_t len = strlen(role);
-    if (len == 0 || len > KNOOP_ROLE_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = role[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static bool s_exists(const char *path)
 {
     struct stat st;
@@ -244,7 +230,7 @@ static int s_new(int argc, char **argv)
                         "a-z, 0-9 and '-', not starting with '-'\n", id, KNOOP_ID_MAX);
         return 2;
     }
-    if (!s_role_valid(role)) {
+    if (!knoop_role_valid(role)) {
         fprintf(stderr, "knoop keys new: invalid --role '%s': use 1 to %d characters of "
                         "a-z, 0-9, '_' and '-' (conventional: region, waterschap, vital, "
                         "national, broker)\n", role, KNOOP_ROLE_MAX);

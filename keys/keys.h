@@ -41,6 +41,10 @@ typedef struct {
 
 typedef struct knoop_key_t knoop_key_t;
 
+/* A role is 1..KNOOP_ROLE_MAX of [a-z0-9_-]: what certificates carry and
+ * what policy rules name. */
+bool knoop_role_valid(const char *role);
+
 /* A new random key for partner `id` (knoop_id_valid) with `role`
  * ([a-z0-9_-], 1..32). NULL on invalid arguments. */
 knoop_key_t *knoop_key_generate(const char *id, const char *role);
