@@ -10,7 +10,7 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler
   libsodium-dev
   liblmdb-dev lmdb-utils
-  libjansson-dev libinih-dev
+  libjansson-dev libinih-dev libxml2-dev
   libcmocka-dev
   jq bc python3
 )
