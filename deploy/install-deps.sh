@@ -13,6 +13,7 @@ PKGS=(
   libjansson-dev libinih-dev libxml2-dev
   libcmocka-dev
   jq bc python3
+  libxml2-utils xmlsec1 openssl
 )
 
 missing=()

@@ -318,8 +318,9 @@ typedef struct {
     bool        failed;
     int         rc;
     uint32_t    elem;           /* number of the next CAP element */
-    knoop_buf_t layout;
-    bool        layout_used;    /* some gap holds whitespace */
+    knoop_buf_t gaps;           /* each gap NUL-ended, in document order */
+    size_t      ngaps;
+    bool        gaps_used;      /* some gap holds whitespace or a comment */
     form_t     *form;
     const xmlChar *prefix;      /* of the CAP namespace at <alert>, NULL = default */
     xmlDocPtr   doc;
@@ -481,8 +482,13 @@ static xmlNodePtr s_peek(kids_t *k)
                 s_fail(r, KNOOP_ENOMEM, k->path, "out of memory");
             break;
         }
-        case XML_COMMENT_NODE:
+        case XML_COMMENT_NODE: {
+            const char *t = k->cur->content ? (const char *) k->cur->content : "";
+            if (knoop_buf_append(&k->gap, "<!--", 4) || knoop_buf_append(&k->gap, t, strlen(t)) ||
+                knoop_buf_append(&k->gap, "-->", 3))
+                s_fail(r, KNOOP_ENOMEM, k->path, "out of memory");
             break;
+        }
         default:
             s_fail(r, KNOOP_EMALFORMED, k->path, "a processing instruction or entity inside "
                    "<alert> cannot be carried; remove it");
@@ -496,10 +502,11 @@ static void s_gap_flush(kids_t *k)
 {
     rd_t *r = k->r;
     if (k->gap.len)
-        r->layout_used = true;
-    if (knoop_buf_append(&r->layout, k->gap.data ? k->gap.data : (uint8_t *) "", k->gap.len) ||
-        knoop_buf_append(&r->layout, "|", 1))
+        r->gaps_used = true;
+    if (knoop_buf_append(&r->gaps, k->gap.data ? k->gap.data : (uint8_t *) "", k->gap.len) ||
+        knoop_buf_append(&r->gaps, "", 1))
         s_fail(r, KNOOP_ENOMEM, k->path, "out of memory");
+    r->ngaps++;
     k->gap.len = 0;
 }
 
@@ -565,10 +572,9 @@ static char *s_text(rd_t *r, xmlNodePtr e, const char *path)
             s_fail(r, KNOOP_EMALFORMED, path, "holds element <%s>; CAP has text here",
                    (const char *) c->name);
             return NULL;
-        } else if (c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE &&
-                   c->type != XML_COMMENT_NODE) {
-            s_fail(r, KNOOP_EMALFORMED, path, "a processing instruction or entity cannot be "
-                   "carried; remove it");
+        } else if (c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE) {
+            s_fail(r, KNOOP_EMALFORMED, path, "a comment, processing instruction or entity "
+                   "inside a value cannot be carried; remove it");
             return NULL;
         }
     xmlChar *t = xmlNodeGetContent(e);
@@ -1114,28 +1120,44 @@ int knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
         if (n->type == XML_PI_NODE)
             s_fail(&r, KNOOP_EMALFORMED, "document", "processing instruction <?%s?> cannot be "
                    "carried; remove it", (const char *) n->name);
+    if (!r.failed) {
+        r.form = s_new(&r, sizeof *r.form);
+        if (r.form)
+            knoop__crisis__v1__cap_xml_form__init(r.form);
+    }
+    bool after = false;
+    for (xmlNodePtr n = doc->children; n && !r.failed; n = n->next) {
+        if (n == root)
+            after = true;
+        if (n->type != XML_COMMENT_NODE)
+            continue;
+        char *c = s_dup(&r, n->content ? (const char *) n->content : "");
+        if (c && after)
+            s_push(&r, &r.form->epilog, &r.form->n_epilog, sizeof c, &c, "document");
+        else if (c)
+            s_push(&r, &r.form->prolog, &r.form->n_prolog, sizeof c, &c, "document");
+    }
     if (!r.failed && (!root || strcmp((const char *) root->name, "alert") || !root->ns ||
                       !root->ns->href || strcmp((const char *) root->ns->href, KNOOP_CAP_NS)))
         s_fail(&r, KNOOP_EMALFORMED, "document", "the root element is not <alert> of CAP 1.2 "
                "(namespace %s)", KNOOP_CAP_NS);
     alert_t *al = NULL;
-    if (!r.failed) {
-        r.form = s_new(&r, sizeof *r.form);
-        if (r.form) {
-            knoop__crisis__v1__cap_xml_form__init(r.form);
-            al = s_alert(&r, root);
-        }
-    }
+    if (!r.failed)
+        al = s_alert(&r, root);
     int rc = KNOOP_OK;
     if (!r.failed && al->status == KNOOP__CRISIS__V1__CAP_STATUS__CAP_STATUS_DRAFT)
         s_fail(&r, KNOOP_EPERM, "alert/status", "Draft: a draft is not published (set "
                "<status> to Actual, Exercise, System or Test)");
     if (!r.failed) {
-        if (r.layout_used) {
-            if (knoop_buf_append(&r.layout, "", 1))
-                s_fail(&r, KNOOP_ENOMEM, "alert", "out of memory");
-            else
-                r.form->layout = (char *) r.layout.data;
+        if (r.gaps_used) {
+            char **arr = s_new(&r, r.ngaps * sizeof *arr);
+            const char *p = (const char *) r.gaps.data;
+            for (size_t i = 0; arr && i < r.ngaps; i++) {
+                arr[i] = (char *) p;
+                p += strlen(p) + 1;
+            }
+            r.form->gap = arr;
+            r.form->n_gap = arr ? r.ngaps : 0;
         }
         al->xml = r.form;
     }
@@ -1160,7 +1182,7 @@ int knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
     }
     if (r.failed)
         rc = r.rc ? r.rc : KNOOP_EMALFORMED;
-    knoop_buf_free(&r.layout);
+    knoop_buf_free(&r.gaps);
     s_arena_free(&r.a);
     xmlFreeDoc(doc);
     return rc;
@@ -1172,7 +1194,7 @@ typedef struct {
     xmlDocPtr     doc;
     xmlNsPtr      ns;
     const form_t *form;
-    const char   *layout;       /* next gap, NULL when none is kept */
+    size_t        gi;           /* next gap of form->gap */
     uint32_t      elem;
     bool          failed;
     char         *err;
@@ -1191,20 +1213,47 @@ static void s_wfail(wr_t *w, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Add one node (text or comment) to parent, or fail. */
+static void s_add(wr_t *w, xmlNodePtr parent, xmlNodePtr n)
+{
+    if (!n || !xmlAddChild(parent, n)) {
+        xmlFreeNode(n);
+        s_wfail(w, "out of memory");
+    }
+}
+
+/* The next gap kept at import: whitespace as text, <!--...--> as comments. */
 static void s_gap(wr_t *w, xmlNodePtr parent)
 {
-    if (!w->layout || !*w->layout)
+    if (!w->form || w->gi >= w->form->n_gap || w->failed)
         return;
-    const char *bar = strchr(w->layout, '|');
-    size_t n = bar ? (size_t) (bar - w->layout) : strlen(w->layout);
-    if (n) {
-        xmlNodePtr t = xmlNewTextLen((const xmlChar *) w->layout, (int) n);
-        if (!t || !xmlAddChild(parent, t)) {
-            xmlFreeNode(t);
-            s_wfail(w, "out of memory");
+    const char *p = w->form->gap[w->gi++];
+    while (p && *p && !w->failed) {
+        if (!strncmp(p, "<!--", 4)) {
+            const char *end = strstr(p + 4, "-->");
+            if (!end) {
+                s_wfail(w, "xml.gap %zu: a comment without its end", w->gi);
+                return;
+            }
+            char *text = strndup(p + 4, (size_t) (end - p - 4));
+            if (!text || strstr(text, "--")) {
+                s_wfail(w, text ? "xml.gap: a comment may not hold '--'" : "out of memory");
+                free(text);
+                return;
+            }
+            s_add(w, parent, xmlNewDocComment(w->doc, (const xmlChar *) text));
+            free(text);
+            p = end + 3;
+            continue;
         }
+        size_t n = strspn(p, " \t\r\n");
+        if (n == 0) {
+            s_wfail(w, "xml.gap %zu holds other than whitespace and comments", w->gi);
+            return;
+        }
+        s_add(w, parent, xmlNewDocTextLen(w->doc, (const xmlChar *) p, (int) n));
+        p += n;
     }
-    w->layout = bar ? bar + 1 : w->layout + n;
 }
 
 static const char *s_lex(const wr_t *w, const char *name)
@@ -1479,17 +1528,26 @@ int knoop_cap_export(const uint8_t *payload, size_t len, knoop_buf_t *xml, char 
         return KNOOP_EMALFORMED;
     }
     wr_t w = { .form = al->xml, .err = err, .err_size = err_size };
-    if (al->xml && al->xml->layout && *al->xml->layout) {
-        w.layout = al->xml->layout;
-        if (strspn(w.layout, " \t\r\n|") != strlen(w.layout))
-            s_wfail(&w, "xml.layout holds other than whitespace and '|'");
-    }
     int rc = KNOOP_OK;
     w.doc = xmlNewDoc((const xmlChar *) "1.0");
     if (!w.doc)
         s_wfail(&w, "out of memory");
     if (!w.failed)
         s_alert_out(&w, al);
+    xmlNodePtr root = w.failed ? NULL : xmlDocGetRootElement(w.doc);
+    for (size_t i = 0; root && al->xml && i < al->xml->n_prolog + al->xml->n_epilog; i++) {
+        bool pro = i < al->xml->n_prolog;
+        const char *t = pro ? al->xml->prolog[i] : al->xml->epilog[i - al->xml->n_prolog];
+        if (strstr(t, "--")) {
+            s_wfail(&w, "xml.prolog/epilog: a comment may not hold '--'");
+            break;
+        }
+        xmlNodePtr c = xmlNewDocComment(w.doc, (const xmlChar *) t);
+        if (!c || !(pro ? xmlAddPrevSibling(root, c) : xmlAddChild((xmlNodePtr) w.doc, c))) {
+            xmlFreeNode(c);
+            s_wfail(&w, "out of memory");
+        }
+    }
     if (!w.failed) {
         xmlChar *mem = NULL;
         int size = 0;
@@ -1516,7 +1574,7 @@ int knoop_xml_c14n(const char *xml, size_t len, knoop_buf_t *out, char *err, siz
     if (!doc)
         return KNOOP_EMALFORMED;
     xmlChar *mem = NULL;
-    int n = xmlC14NDocDumpMemory(doc, NULL, XML_C14N_1_0, NULL, 0, &mem);
+    int n = xmlC14NDocDumpMemory(doc, NULL, XML_C14N_1_0, NULL, 1, &mem);
     int rc = KNOOP_OK;
     if (n < 0 || !mem) {
         snprintf(err, err_size, "document: canonicalisation failed");

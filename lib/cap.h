@@ -14,13 +14,13 @@
  *
  * The round trip is lossless: for every document import accepts,
  * knoop_cap_export(knoop_cap_import(doc)) is equal to doc under XML
- * canonicalisation (C14N 1.0 without comments). What XML allows to write in
- * several ways (namespace prefix and declarations, whitespace between
- * elements, the spelling of a number, an empty element) is carried in the
- * Alert's `xml` field; elements of other namespaces after the last <info>
- * (ds:Signature) are carried verbatim in `extension`. Not carried, so
- * refused at import: a DOCTYPE, processing instructions, mixed content.
- * Comments are dropped (C14N without comments ignores them).
+ * canonicalisation (C14N 1.0 with comments). What XML allows to write in
+ * several ways (namespace prefix and declarations, whitespace and comments
+ * between elements and around <alert>, the spelling of a number, an empty
+ * element) is carried in the Alert's `xml` field; elements of other
+ * namespaces after the last <info> (ds:Signature) are carried verbatim in
+ * `extension`. Not carried, so refused at import: a DOCTYPE, processing
+ * instructions, mixed content, a comment inside a value.
  *
  * Not thread-safe across threads that use libxml2 otherwise (its error state
  * is global); the CLI is single-threaded.
@@ -74,7 +74,7 @@ void knoop_cap_summary_clear(knoop_cap_summary_t *sum);
 int  knoop_cap_export(const uint8_t *payload, size_t len, knoop_buf_t *xml, char *err,
                       size_t err_size);
 
-/* The C14N 1.0 form (without comments) of an XML document, appended to out:
+/* The C14N 1.0 form (with comments, as `xmllint --c14n`) of an XML document, appended to out:
  * what the round-trip tests compare. Errors: KNOOP_EMALFORMED, KNOOP_ENOMEM. */
 int  knoop_xml_c14n(const char *xml, size_t len, knoop_buf_t *out, char *err,
                     size_t err_size);
