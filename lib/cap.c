@@ -88,6 +88,11 @@ static bool s_datetime_ok(const char *s)
     return !(mo == 2 && d == 29 && !leap);
 }
 
+bool knoop_cap_datetime_ok(const char *text)
+{
+    return text && s_datetime_ok(text);
+}
+
 /* identifier and sender: no whitespace, commas, '<' or '&'. */
 static bool s_id_ok(const char *s)
 {
@@ -1159,7 +1164,15 @@ int knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
             r.form->gap = arr;
             r.form->n_gap = arr ? r.ngaps : 0;
         }
-        al->xml = r.form;
+        /* The plain form (default namespace declared on <alert>, nothing
+         * between the elements) is what export writes without a form: an
+         * alert made from JSON goes out and comes back the same. */
+        const form_t *f = r.form;
+        bool plain = !*f->prefix && f->n_attr == 1 && f->attr[0]->element == 0 &&
+                     !strcmp(f->attr[0]->name, "xmlns") &&
+                     !strcmp(f->attr[0]->value, KNOOP_CAP_NS) && !f->n_gap && !f->n_lexical &&
+                     !f->n_prolog && !f->n_epilog;
+        al->xml = plain ? NULL : r.form;
     }
     if (!r.failed) {
         size_t n = knoop__crisis__v1__alert__get_packed_size(al);
@@ -1551,7 +1564,7 @@ int knoop_cap_export(const uint8_t *payload, size_t len, knoop_buf_t *xml, char 
     if (!w.failed) {
         xmlChar *mem = NULL;
         int size = 0;
-        xmlDocDumpFormatMemoryEnc(w.doc, &mem, &size, "UTF-8", al->xml ? 0 : 1);
+        xmlDocDumpFormatMemoryEnc(w.doc, &mem, &size, "UTF-8", 0);
         if (!mem || knoop_buf_append(xml, mem, (size_t) size))
             s_wfail(&w, "out of memory");
         xmlFree(mem);

@@ -68,7 +68,9 @@ void knoop_cap_summary_clear(knoop_cap_summary_t *sum);
 
 /* Write an Alert payload as a CAP 1.2 document (UTF-8, with an XML
  * declaration) appended to xml. An alert that came in through import comes
- * out as it went in (under C14N); one published as JSON is written indented.
+ * out as it went in (under C14N). An Alert without an xml form (published as
+ * JSON) is written in the plain form — default namespace, nothing between the
+ * elements — which imports back to the same Alert without a form.
  * Errors: KNOOP_EMALFORMED (payload does not decode, or its xml field or an
  * extension does not fit), KNOOP_ENOMEM. */
 int  knoop_cap_export(const uint8_t *payload, size_t len, knoop_buf_t *xml, char *err,
@@ -78,6 +80,10 @@ int  knoop_cap_export(const uint8_t *payload, size_t len, knoop_buf_t *xml, char
  * what the round-trip tests compare. Errors: KNOOP_EMALFORMED, KNOOP_ENOMEM. */
 int  knoop_xml_c14n(const char *xml, size_t len, knoop_buf_t *out, char *err,
                     size_t err_size);
+
+/* True when text is a dateTime as CAP (and EDXL) write it:
+ * YYYY-MM-DDThh:mm:ss(+|-)hh:mm, a real date, no "Z", no fractions. */
+bool knoop_cap_datetime_ok(const char *text);
 
 /* The file name export uses for an identifier: characters outside
  * [A-Za-z0-9._-] replaced by '_', then ".xml"; at most 200 bytes of the
