@@ -182,9 +182,11 @@ void handle_publish_commit(knoop_broker_t *self)
             for (size_t i = 0; i < self->nbatch; i++)
                 if (self->batch_rid_len[i] == s->rid_len &&
                     memcmp(self->batch_rid[i], s->rid, s->rid_len) == 0) {
+                    const char *why = knoop_journal_error(self->journal, NULL);
                     broker_send_error(self, s, s->rid, s->rid_len, s_wire_code(rc), 0, 0, false,
                                       "broker %s could not store your messages: %s; "
-                                      "they stay in your outbox", self->id, knoop_strerror(rc));
+                                      "they stay in your outbox", self->id,
+                                      *why ? why : knoop_strerror(rc));
                     break;
                 }
     }

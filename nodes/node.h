@@ -111,6 +111,9 @@ struct knoop_node_t {
     knoop_key_t     *key;
     knoop_trust_t   *trust;
     uint64_t         trust_stamp, trust_checked;
+    char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
+    knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
+    uint64_t         trust_pos;      /* journal position when last followed */
     knoop_journal_t *journal;
     uint64_t         epoch;
     knoop_hlc_t      hlc;
@@ -138,6 +141,8 @@ struct knoop_node_t {
     uint64_t         catchup_start;
     uint64_t         delivered_in, failovers;
     char             last_error[512];
+    uint64_t         last_error_at;     /* Unix ms; 0 when none */
+    bool             last_error_journal;  /* it came from the journal: cleared by a commit */
     /* local API */
     zsock_t         *api;
     api_sub_t       *subs;
@@ -150,6 +155,13 @@ struct knoop_node_t {
 /* node.c */
 own_stream_t *node_own_find(knoop_node_t *self, uint64_t stream);
 void node_set_error(knoop_node_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The journal's own account of a failed write (e.g. "disk full on DIR: 0
+ * bytes free; ...") becomes the last error, logged; rc when the journal has
+ * none. Cleared by node_error_check once the journal writes again. */
+void node_set_journal_error(knoop_node_t *self, int rc);
+/* Clear the last error when its condition is gone: a journal error once the
+ * journal commits again, a link error once the link is up. */
+void node_error_check(knoop_node_t *self);
 
 /* node_link.c */
 int  node_link_init(knoop_node_t *self);

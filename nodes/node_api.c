@@ -290,9 +290,7 @@ void node_api_publish_commit(knoop_node_t *self)
             free(ptrs);
         }
         if (rc) {
-            node_set_error(self, "journal: publish batch of %zu not stored: %s", self->npub,
-                           knoop_strerror(rc));
-            knoop_error("%s", self->last_error);
+            node_set_journal_error(self, rc);
             s_reload_own(self);
         } else {
             self->journal_grew = true;
@@ -309,8 +307,12 @@ void node_api_publish_commit(knoop_node_t *self)
                          i - r->first, knoop_strerror(err));
             }
         if (err) {
+            /* a batch the journal could not store: its own words ("disk full
+             * on DIR: 0 bytes free; ..."), not a bare errno */
             s_reply_error(self, r->rid, r->rid_len, r->id, err, r->error_index,
-                          r->reason[0] ? r->reason : knoop_strerror(err));
+                          r->reason[0] ? r->reason
+                          : !r->error && self->last_error_journal ? self->last_error
+                          : knoop_strerror(err));
             continue;
         }
         knoop_api_seq_t *items = calloc(r->n ? r->n : 1, sizeof *items);
@@ -558,11 +560,12 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     json_object_set_new(o, "streams", streams);
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
-    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
         "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
         "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
-        "map_size", (json_int_t) st.map_size));
+        "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors));
     json_object_set_new(o, "last_error", json_string(self->last_error));
+    json_object_set_new(o, "last_error_ms", json_integer((json_int_t) self->last_error_at));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     knoop_api_rep_t rep = { .id = req->id, .kind = KNOOP_API_R_STATUS };

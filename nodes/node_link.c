@@ -317,8 +317,7 @@ static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
     int rc = knoop_ingest(self->journal, d->frames, d->n, &self->hlc,
                           self->brokers[self->broker_idx].id, &in);
     if (rc) {
-        node_set_error(self, "journal: cannot store deliveries: %s", knoop_strerror(rc));
-        knoop_error("%s", self->last_error);
+        node_set_journal_error(self, rc);
         node_link_close(self, "deliveries could not be stored");
         self->next_attempt = knoop_now_ms() + 2000;
     } else {

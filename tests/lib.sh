@@ -17,6 +17,13 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/knoop-$(basename "$0" .sh)-XXXXXX")
 PIDS=()
 PASS=0
 FAIL=0
+EXIT_HOOKS=()   # commands run at exit after the processes are gone (at_exit)
+
+# at_exit CMD: run CMD (one string, eval'd) at exit, e.g. to unmount a volume
+at_exit() { EXIT_HOOKS+=("$1"); }
+
+# skip WHY: the test cannot run on this machine; ctest reports it skipped
+skip() { echo "SKIP: $*"; exit 77; }
 
 cleanup() {
     local rc=$?
@@ -24,6 +31,13 @@ cleanup() {
         [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
     done
     wait 2>/dev/null || true
+    for h in "${EXIT_HOOKS[@]:-}"; do
+        [ -n "$h" ] && eval "$h" || true
+    done
+    if [ $rc -eq 77 ]; then
+        [ -z "${KNOOP_KEEP_TMP:-}" ] && rm -rf "$T"
+        exit 77
+    fi
     if [ $rc -ne 0 ] || [ "$FAIL" -ne 0 ]; then
         echo "--- logs in $T (last lines) ---"
         for f in "$T"/*.log; do
@@ -101,20 +115,45 @@ wait_for() {
     done
 }
 
-# digest DIR [PATTERN]: the convergence digest of a journal
+# digest DIR [PATTERN]: the convergence digest of a journal. Prints nothing
+# and fails when the journal cannot be read or its output is not a digest.
 digest() {
-    "$KNOOP" audit digest --journal "$1" --pattern "${2:->}" | awk '{print $2}'
+    local out d
+    out=$("$KNOOP" audit digest --journal "$1" --pattern "${2:->}") || return 1
+    d=$(awk '$1 == "digest" {print $2}' <<<"$out")
+    [[ "$d" =~ ^[0-9a-f]{64}$ ]] || return 1
+    echo "$d"
 }
 
-# count of messages in a journal on a pattern
+# count of messages in a journal on a pattern; prints nothing and fails when
+# the journal cannot be read.
 count_msgs() {
-    "$KNOOP" audit digest --journal "$1" --pattern "${2:->}" | awk '{print $NF}'
+    local out n
+    out=$("$KNOOP" audit digest --journal "$1" --pattern "${2:->}") || return 1
+    n=$(awk '$1 == "digest" {print $NF}' <<<"$out")
+    [[ "$n" =~ ^[0-9]+$ ]] || return 1
+    echo "$n"
 }
 
-same_digest() { [ "$(digest "$1" "$3")" = "$(digest "$2" "$3")" ]; }
+# same_digest DIR1 DIR2 PATTERN: both journals are readable, hold at least one
+# message on PATTERN, and have the same digest. Two journals that cannot be
+# read, or that hold nothing, do not "agree": that would pass on nothing.
+same_digest() {
+    local a b
+    a=$(digest "$1" "$3") || { echo "same_digest: cannot read the digest of $1" >&2; return 1; }
+    b=$(digest "$2" "$3") || { echo "same_digest: cannot read the digest of $2" >&2; return 1; }
+    [ "$(count_msgs "$1" "$3")" != 0 ] || { echo "same_digest: $1 holds nothing on $3" >&2; return 1; }
+    [ "$a" = "$b" ]
+}
 
 # has_count DIR PATTERN N: the journal holds exactly N messages on PATTERN
-has_count() { [ "$(count_msgs "$1" "$2")" = "$3" ]; }
+# (N must be given; an unreadable journal never has a count).
+has_count() {
+    local n
+    [ -n "${3:-}" ] || { echo "has_count: no expected count" >&2; return 1; }
+    n=$(count_msgs "$1" "$2") || return 1
+    [ "$n" = "$3" ]
+}
 
 # status_has NODE TEXT: the node's status JSON contains TEXT
 status_has() { "$KNOOP" status --api "$(api "$1")" --json | grep -q -- "$2"; }
