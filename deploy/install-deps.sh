@@ -29,10 +29,11 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler
   libsodium-dev
   liblmdb-dev lmdb-utils
-  libjansson-dev libinih-dev
+  libjansson-dev libinih-dev libxml2-dev
   libcmocka-dev
   libmicrohttpd-dev
   jq bc python3 curl
+  libxml2-utils xmlsec1 openssl
   chromium fonts-dejavu-core nodejs prometheus
 )
 BENCH_PKGS=(nats-server libnats-dev rabbitmq-server librabbitmq-dev)
