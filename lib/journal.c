@@ -621,18 +621,50 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
     return s_err(rc);
 }
 
+/* The keys of one database (copies: values are rewritten after). */
+static int s_keys(MDB_txn *txn, MDB_dbi dbi, size_t klen, uint8_t **keys, size_t *n)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t cap = 0;
+    *keys = NULL;
+    *n = 0;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return rc;
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != klen)
+            continue;           /* not a row of this schema: the scan reports it */
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            uint8_t *nk = realloc(*keys, cap * klen);
+            if (!nk) {
+                rc = ENOMEM;
+                break;
+            }
+            *keys = nk;
+        }
+        memcpy(*keys + *n * klen, k.mv_data, klen);
+        (*n)++;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
 /* Schema 2 to 3 in one transaction: a check before every message, its
  * start in every log and vlog row. LMDB code. */
 static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, uint64_t *n)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
+    uint8_t *keys = NULL;
+    size_t nk = 0;
     knoop_buf_t b = { 0 };
-    int rc = mdb_cursor_open(txn, self->msg, &cur);
-    for (int g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc && g == 0;
-         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 16)
-            continue;
+    int rc = s_keys(txn, self->msg, 16, &keys, &nk);
+    for (size_t i = 0; !rc && i < nk; i++) {
+        MDB_val k = { 16, keys + 16 * i }, v;
+        rc = mdb_get(txn, self->msg, &k, &v);
+        if (rc)
+            break;
         b.len = 0;
         if (knoop_buf_reserve(&b, MSG_CHECK + v.mv_size) != KNOOP_OK) {
             rc = ENOMEM;
@@ -641,30 +673,29 @@ static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, uint64_t *n)
         s_check(b.data, k.mv_data, v.mv_data, v.mv_size);
         memcpy(b.data + MSG_CHECK, v.mv_data, v.mv_size);
         MDB_val nv = { MSG_CHECK + v.mv_size, b.data };
-        rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT);
+        rc = mdb_put(txn, self->msg, &k, &nv, 0);
         (*n)++;
     }
-    if (cur)
-        mdb_cursor_close(cur);
+    free(keys);
     knoop_buf_free(&b);
     MDB_dbi idx[2] = { self->log, self->vlog };
     for (int d = 0; d < 2 && !rc; d++) {
-        rc = mdb_cursor_open(txn, idx[d], &cur);
-        if (rc)
-            break;
-        for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc && g == 0;
-             g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (v.mv_size != 16)
+        rc = s_keys(txn, idx[d], 8, &keys, &nk);
+        for (size_t i = 0; !rc && i < nk; i++) {
+            MDB_val k = { 8, keys + 8 * i }, v, mv;
+            rc = mdb_get(txn, idx[d], &k, &v);
+            if (rc || v.mv_size != 16)
                 continue;           /* damaged already: the scan reports it */
             uint8_t row[IDX_LEN] = { 0 };
-            MDB_val mk = { 16, v.mv_data }, mv;
             memcpy(row, v.mv_data, 16);
+            MDB_val mk = { 16, row };
             if (mdb_get(txn, self->msg, &mk, &mv) == 0 && mv.mv_size >= IDX_CHECK)
                 memcpy(row + 16, mv.mv_data, IDX_CHECK);
             MDB_val nv = { IDX_LEN, row };
-            rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT);
+            rc = mdb_put(txn, idx[d], &k, &nv, 0);
         }
-        mdb_cursor_close(cur);
+        free(keys);
+        keys = NULL;
     }
     if (!rc) {
         uint8_t sv[8];
