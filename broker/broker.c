@@ -152,7 +152,16 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
                     knoop_key_id(self->key), opts->id);
         goto fail;
     }
-    if (knoop_journal_trust_refresh(NULL, opts->trust_dir, &self->trust_stamp, &self->trust) < 0)
+    /* What the mesh taught this broker (issued certificates, revocations)
+     * is kept beside its journal, and rebuilt from it when missing. */
+    size_t llen = strlen(opts->data) + sizeof "/trust";
+    self->learned = malloc(llen);
+    if (!self->learned)
+        goto fail;
+    snprintf(self->learned, llen, "%s/trust", opts->data);
+    knoop_hlc_init(&self->hlc, 0);
+    if (knoop_journal_trust_refresh(NULL, opts->trust_dir, self->learned, &self->trust_stamp,
+                                    &self->trust) < 0)
         goto fail;
     const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
     if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
@@ -175,7 +184,7 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     }
 
     /* ZAP first: a CURVE server without a ZAP handler lets anyone in. */
-    self->zap = knoop_zap_new(opts->trust_dir);
+    self->zap = knoop_zap_new(opts->trust_dir, self->learned);
     if (!self->zap) {
         knoop_error("broker: ZAP handler did not start");
         goto fail;
@@ -208,6 +217,8 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     }
     if (broker_peers_init(self) != KNOOP_OK || broker_api_init(self) != KNOOP_OK)
         goto fail;
+    broker_trust_announce(self);
+    broker_trust_step(self);
     size_t maxp, maxa;
     knoop_gate_caps(self->gate, &maxp, &maxa);
     knoop_info("broker %s listening on %s (journal %s, %zu certificates, %zu policy rules); "
@@ -244,6 +255,8 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     knoop_journal_destroy(&self->journal);
     knoop_policy_destroy(&self->policy);
     knoop_trust_destroy(&self->trust);
+    knoop_u64map_clear(&self->trust_applied);
+    free(self->learned);
     knoop_key_destroy(&self->key);
     knoop_buf_free(&self->rid);
     knoop_buf_free(&self->data);
@@ -260,7 +273,8 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
 static bool s_still_trusted(knoop_broker_t *self, const char *user)
 {
     const knoop_cert_t *c = knoop_trust_by_id(self->trust, user);
-    return c && knoop_cert_check_time(c, (int64_t) time(NULL)) == KNOOP_OK;
+    int64_t now = (int64_t) time(NULL);
+    return c && knoop_cert_check_time(c, now) == KNOOP_OK && !knoop_cert_revoked(c, now);
 }
 
 static void s_dispatch(knoop_broker_t *self, const char *user)
@@ -356,8 +370,9 @@ static void s_housekeeping(knoop_broker_t *self)
     if (now - self->last_housekeeping < 200)
         return;
     self->last_housekeeping = now;
-    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, &self->trust_stamp,
-                                    &self->trust) == 1)
+    broker_trust_step(self);
+    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
+                                    &self->trust_stamp, &self->trust) == 1)
         knoop_info("broker: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
     session_t *next;
     for (session_t *s = self->sessions; s; s = next) {

@@ -9,6 +9,7 @@
  *   handle_publish.c  PUBLISH: the per-envelope checks, the batch commit, ACKs
  *   handle_ack.c      ACK, CREDIT, HEARTBEAT from a node
  *   send_deliver.c    catch-up and live delivery within each node's window
+ *   handle_trust.c    issued certificates and revocations: publish, follow
  *
  * One thread. No global state: everything hangs off knoop_broker_t.
  */
@@ -17,6 +18,8 @@
 
 #include <czmq.h>
 
+#include "api.h"
+#include "hlc.h"
 #include "gate.h"
 #include "journal.h"
 #include "keys.h"
@@ -118,6 +121,10 @@ struct knoop_broker_t {
     knoop_key_t     *key;
     knoop_trust_t   *trust;
     uint64_t         trust_stamp;
+    char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
+    knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
+    uint64_t         trust_pos;      /* journal position when last followed */
+    knoop_hlc_t      hlc;            /* for the broker's own (trust) messages */
     knoop_policy_t  *policy;
     knoop_journal_t *journal;
     zactor_t        *zap;
@@ -169,6 +176,19 @@ void broker_peers_close(knoop_broker_t *self);
 /* Digest, stream and message count of everything this broker holds. */
 void broker_digest(knoop_broker_t *self, uint8_t digest[KNOOP_HASH_LEN], uint64_t *streams,
                    uint64_t *messages);
+
+/* handle_trust.c */
+/* Apply what is new on the trust topics in the journal; reloads the store
+ * and the ZAP handler when something changed. */
+void broker_trust_step(knoop_broker_t *self);
+/* Journal the broker's own issued certificate on trust.certs, once per
+ * journal. */
+void broker_trust_announce(knoop_broker_t *self);
+/* A trust payload from the local API onto the broker's own trust stream.
+ * KNOOP_OK with *res filled (strings borrowed from self, or static), or an
+ * error with the reason in why. */
+int  broker_trust_publish(knoop_broker_t *self, const knoop_api_item_t *it,
+                          knoop_api_seq_t *res, char *why, size_t why_size);
 
 /* status.c */
 int  broker_api_init(knoop_broker_t *self);

@@ -4,6 +4,7 @@
  * journal is the only queue: nothing is buffered per node, so a node that
  * stops reading costs the broker nothing but its session record. */
 #include "broker.h"
+#include "trust_mesh.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +67,17 @@ static bool s_allowed(knoop_broker_t *self, session_t *s, uint64_t stream, uint6
     knoop_stream_info_t info;
     if (!knoop_u64map_get(&s->allow, stream, &v)) {
         bool ok = false;
-        if (knoop_journal_stream(self->journal, stream, &info) == KNOOP_OK &&
+        bool found = knoop_journal_stream(self->journal, stream, &info) == KNOOP_OK;
+        if (found &&
             (s->peer || (strcmp(info.origin, s->partner) != 0 &&
                          knoop_policy_may_read(self->policy, s->partner, s->role, info.topic)))) {
             for (size_t i = 0; i < s->nsubs && !ok; i++)
                 ok = knoop_topic_match(s->subs[i], info.topic);
         }
+        /* Issued certificates and revocations go to every node: each needs
+         * them to verify what it receives (docs/protocol.md, Trust). */
+        if (!ok && found && !s->peer && knoop_trust_topic(info.topic))
+            ok = true;
         v = !ok ? 2 : info.flags & KNOOP_STREAM_FORKED ? 3 : 1;
         knoop_u64map_put(&s->allow, stream, v);
     }

@@ -2,8 +2,10 @@
  * default): answers the local API's STATUS request with JSON — the digest of
  * everything held, the connected nodes and peers, the links to peers with
  * their last anti-entropy, and any forked stream (an alarm). `knoop status`
- * and `knoop mesh check` read it. Other requests are refused: a broker has
- * no applications. */
+ * and `knoop mesh check` read it. It also takes one publication: an issued
+ * certificate or revocation list for the trust topics (knoop keys issue /
+ * revoke / publish --api), see handle_trust.c. Other requests are refused: a
+ * broker has no applications. */
 #include "broker.h"
 #include "api.h"
 #include "crypto.h"
@@ -130,6 +132,8 @@ void broker_api_read(knoop_broker_t *self)
         knoop_api_req_t req;
         knoop_api_rep_t rep = { .kind = KNOOP_API_R_ERROR };
         char *text = NULL;
+        knoop_api_seq_t seq;
+        char why[512];
         rc = knoop_api_req_decode(&req, self->data.data, self->data.len);
         if (rc) {
             rep.u.error.code = rc;
@@ -142,9 +146,22 @@ void broker_api_read(knoop_broker_t *self)
                 json_decref(o);
                 rep.kind = KNOOP_API_R_STATUS;
                 rep.u.status.json = text ? text : "{}";
+            } else if (req.kind == KNOOP_API_PUBLISH && req.u.publish.n == 1) {
+                /* The one thing published at a broker: an issued certificate
+                 * or a revocation list, already signed by a root. */
+                rc = broker_trust_publish(self, &req.u.publish.items[0], &seq, why, sizeof why);
+                if (rc == KNOOP_OK) {
+                    rep.kind = KNOOP_API_R_PUBLISHED;
+                    rep.u.published.items = &seq;
+                    rep.u.published.n = 1;
+                } else {
+                    rep.u.error.code = rc;
+                    rep.u.error.reason = why;
+                }
             } else {
                 rep.u.error.code = KNOOP_EPERM;
-                rep.u.error.reason = "this is a broker: only status is available here";
+                rep.u.error.reason = "this is a broker: only status, and publishing one "
+                                     "trust.certs or trust.revocations item, are available here";
             }
             knoop_api_req_clear(&req);
         }

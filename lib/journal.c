@@ -2,6 +2,7 @@
  * See journal.h for the layout and the append semantics. */
 #include "journal.h"
 #include "crypto.h"
+#include "hlc.h"
 #include "topic.h"
 
 #include <lmdb.h>
@@ -1224,6 +1225,15 @@ static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m)
                    self->path, m->b.origin, m->b.topic);
         return KNOOP_EUNKNOWN;
     }
+    /* Revocation has a time: what the partner signed before it stands,
+     * anything dated at or after it is refused (docs/protocol.md, Trust). */
+    if (knoop_cert_revoked(cert, (int64_t) (KNOOP_HLC_MS(m->b.hlc) / 1000))) {
+        self->stats.unknown_origin++;
+        knoop_warn("journal %s: message from '%s' on %s seq %llu is dated after its key was "
+                   "revoked; refused", self->path, m->b.origin, m->b.topic,
+                   (unsigned long long) m->b.seq);
+        return KNOOP_EUNKNOWN;
+    }
     if (m->sig && knoop_msg_verify_sig(m, cert->pk) != KNOOP_OK) {
         self->stats.sig_errors++;
         knoop_warn("journal %s: bad head signature from '%s' on %s seq %llu; refused",
@@ -1244,15 +1254,15 @@ void knoop_journal_set_trust(knoop_journal_t *self, const knoop_trust_t *trust)
     self->trust = trust;
 }
 
-int knoop_journal_trust_refresh(knoop_journal_t *self, const char *dir, uint64_t *stamp,
-                                knoop_trust_t **trust)
+int knoop_journal_trust_refresh(knoop_journal_t *self, const char *dir, const char *learned,
+                                uint64_t *stamp, knoop_trust_t **trust)
 {
-    uint64_t st = knoop_trust_dir_stamp(dir);
+    uint64_t st = knoop_trust_stamp(dir, learned);
     if (*trust && st == *stamp)
         return 0;
     *stamp = st;
     knoop_trust_t *t = NULL;
-    int rc = knoop_trust_load(dir, KNOOP_TRUST_KEEP_EXPIRED, &t);
+    int rc = knoop_trust_load_ex(dir, learned, KNOOP_TRUST_KEEP_EXPIRED, &t);
     if (rc) {
         knoop_error("trust store %s does not load: %s%s", dir, knoop_strerror(rc),
                     *trust ? "; keeping the previous one" : "");

@@ -43,7 +43,11 @@ int knoop_link_curve_client(zsock_t *sock, const knoop_key_t *key,
  * allowed to connect. Every refusal is logged with the key's fingerprint and
  * the reason. NULL when the trust store cannot be loaded or the ZAP endpoint
  * is taken. Destroy with zactor_destroy. Send it "RELOAD" to reload now. */
-zactor_t *knoop_zap_new(const char *trust_dir);
+typedef struct {
+    const char *dir;        /* the operator's trust directory */
+    const char *learned;    /* what the daemon learned over the mesh, or NULL */
+} knoop_zap_src_t;
+zactor_t *knoop_zap_new(const char *trust_dir, const char *learned);
 
 /* Prove that the server at endpoint refuses a random key: connect with one
  * and wait for the handshake verdict. KNOOP_OK when refused; KNOOP_EPERM

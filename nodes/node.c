@@ -1,5 +1,6 @@
 /* node.c — the node object and its event loop. See node.h. */
 #include "node.h"
+#include "trust_mesh.h"
 #include "crypto.h"
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 own_stream_t *node_own_find(knoop_node_t *self, uint64_t stream)
 {
@@ -106,7 +108,13 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
                     knoop_key_id(self->key), opts->id);
         goto fail;
     }
-    if (knoop_journal_trust_refresh(NULL, opts->trust_dir, &self->trust_stamp, &self->trust) < 0)
+    size_t llen = strlen(opts->data) + sizeof "/trust";
+    self->learned = malloc(llen);
+    if (!self->learned)
+        goto fail;
+    snprintf(self->learned, llen, "%s/trust", opts->data);
+    if (knoop_journal_trust_refresh(NULL, opts->trust_dir, self->learned, &self->trust_stamp,
+                                    &self->trust) < 0)
         goto fail;
     const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
     if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
@@ -160,6 +168,8 @@ void knoop_node_destroy(knoop_node_t **self_p)
     free(self->brokers);
     knoop_journal_destroy(&self->journal);
     knoop_trust_destroy(&self->trust);
+    knoop_u64map_clear(&self->trust_applied);
+    free(self->learned);
     knoop_key_destroy(&self->key);
     knoop_buf_free(&self->rid);
     knoop_buf_free(&self->data);
@@ -170,16 +180,24 @@ void knoop_node_destroy(knoop_node_t **self_p)
     *self_p = NULL;
 }
 
-/* New partners and revocations reach the node when its trust directory
- * changes. */
+/* New partners and revocations reach the node over the mesh (the brokers
+ * deliver the trust topics to every node; trust_mesh.h), or when an
+ * operator changes its trust directory. */
 static void s_trust_check(knoop_node_t *self)
 {
     uint64_t now = knoop_now_ms();
     if (now - self->trust_checked < 1000)
         return;
     self->trust_checked = now;
-    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, &self->trust_stamp,
-                                    &self->trust) == 1)
+    uint64_t pos = knoop_journal_next_pos(self->journal);
+    if (pos != self->trust_pos) {
+        self->trust_pos = pos;
+        if (knoop_trust_follow(self->journal, &self->trust_applied, self->trust, self->learned,
+                               (int64_t) time(NULL)) < 0)
+            knoop_error("node: cannot read the trust topics from the journal");
+    }
+    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
+                                    &self->trust_stamp, &self->trust) == 1)
         knoop_info("node: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
 }
 

@@ -111,6 +111,9 @@ struct knoop_node_t {
     knoop_key_t     *key;
     knoop_trust_t   *trust;
     uint64_t         trust_stamp, trust_checked;
+    char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
+    knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
+    uint64_t         trust_pos;      /* journal position when last followed */
     knoop_journal_t *journal;
     uint64_t         epoch;
     knoop_hlc_t      hlc;
