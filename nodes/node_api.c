@@ -285,8 +285,15 @@ void node_api_publish_commit(knoop_node_t *self)
                 rc = KNOOP_ENOMEM;
             for (size_t i = 0; ptrs && i < self->npub; i++)
                 ptrs[i] = &self->pub_msgs[i];
+            int64_t t0 = zclock_usecs();
             if (ptrs)
                 rc = knoop_journal_append(self->journal, ptrs, self->npub, self->pub_res);
+            if (ptrs && rc == KNOOP_OK) {
+                node_metrics_commit(self, t0, self->npub, true);
+                for (size_t i = 0; i < self->npub; i++)
+                    if (self->pub_res[i] == KNOOP_OK)
+                        node_metrics_message_in(self, &self->pub_msgs[i]);
+            }
             free(ptrs);
         }
         if (rc) {
