@@ -44,6 +44,7 @@ static void s_keys_usage(FILE *out)
 "                      [--list FILE] [--passphrase-file F] [--api EP]\n"
 "    knoop keys publish FILE --api EP\n"
 "    knoop keys list --trust DIR [--learned DIR]\n"
+"    knoop keys rotate --key DIR/ID.key --out NEWDIR [--valid-days N]\n"
 "    knoop keys COMMAND --help\n"
 "\n"
 "DESCRIPTION\n"
@@ -63,6 +64,7 @@ static void s_keys_usage(FILE *out)
 "    revoke  add a key to the root-signed revocation list and publish it\n"
 "    publish hand an issued certificate or revocation list to a broker\n"
 "    list    list the certificates of a trust store\n"
+"    rotate  make the next key of a partner (same id and role)\n"
 "\n"
 "EXIT STATUS\n"
 "    0 success, 2 usage or operational error.\n"
@@ -682,6 +684,26 @@ static const char s_publish_help[] =
 "EXIT STATUS\n"
 "    0 published, 2 refused or error (the broker's reason is printed).\n";
 
+static const char s_rotate_help[] =
+"NAME\n"
+"    knoop keys rotate - make the next key of a partner\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop keys rotate --key DIR/ID.key --out NEWDIR [--valid-days N]\n"
+"\n"
+"DESCRIPTION\n"
+"    Makes a new key for the same id and role as the current key, in NEWDIR\n"
+"    (NEWDIR/ID.key, 0600, and the request NEWDIR/ID.cert). Then: have the\n"
+"    request issued and published (knoop keys issue --api), restart the node\n"
+"    with --key NEWDIR/ID.key and the issued certificate in its trust\n"
+"    directory. Both keys are valid meanwhile (overlap): messages the old key\n"
+"    signed still verify, unacknowledged ones are sent after the restart, and\n"
+"    new messages go out under a new epoch signed by the new key. When the\n"
+"    node runs on the new key, revoke the old one by fingerprint (printed).\n"
+"\n"
+"EXIT STATUS\n"
+"    0 written, 2 usage or operational error.\n";
+
 static const char s_list_help[] =
 "NAME\n"
 "    knoop keys list - list the certificates a trust store holds\n"
@@ -701,7 +723,7 @@ static const char s_list_help[] =
 /* Options shared by the root's commands. */
 typedef struct {
     const char *id, *out, *root, *cert, *pass_file, *api, *fp, *reason, *list, *trust,
-               *learned, *days, *from, *at, *cost;
+               *learned, *days, *from, *at, *cost, *keyfile;
 } s_args_t;
 
 static int s_parse_args(const char *cmd, const char *help, int argc, char **argv, s_args_t *a,
@@ -724,6 +746,7 @@ static int s_parse_args(const char *cmd, const char *help, int argc, char **argv
         { "valid-from", required_argument, NULL, 'F' },
         { "at", required_argument, NULL, 'A' },
         { "kdf-cost", required_argument, NULL, 'k' },
+        { "key", required_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -759,6 +782,7 @@ static int s_parse_args(const char *cmd, const char *help, int argc, char **argv
         case 'F': a->from = optarg; break;
         case 'A': a->at = optarg; break;
         case 'k': a->cost = optarg; break;
+        case 'K': a->keyfile = optarg; break;
         default: break;
         }
     }
@@ -1024,6 +1048,54 @@ static int s_publish(int argc, char **argv)
     return ret;
 }
 
+static int s_rotate(int argc, char **argv)
+{
+    static const char cmd[] = "knoop keys rotate";
+    s_args_t a;
+    int rc = s_parse_args(cmd, s_rotate_help, argc, argv, &a, "Kod");
+    if (rc >= 0)
+        return rc;
+    if (!a.keyfile || !a.out || optind < argc) {
+        fprintf(stderr, "%s: --key and --out are required (try %s --help)\n", cmd, cmd);
+        return 2;
+    }
+    long days;
+    if (s_days(cmd, a.days, DEFAULT_VALID_DAYS, &days))
+        return 2;
+    knoop_key_t *old = NULL;
+    rc = knoop_key_load(a.keyfile, &old);
+    if (rc) {
+        fprintf(stderr, "%s: cannot load %s: %s\n", cmd, a.keyfile, knoop_strerror(rc));
+        return 2;
+    }
+    char old_fp[17];
+    knoop_fingerprint(old_fp, knoop_key_public(old), KNOOP_PK_LEN);
+    knoop_key_t *key = knoop_key_generate(knoop_key_id(old), knoop_key_role(old));
+    if (!key || s_mkdirs(a.out) != 0) {
+        fprintf(stderr, "%s: cannot make the new key in %s: %s\n", cmd, a.out,
+                key ? strerror(errno) : "no randomness");
+        knoop_key_destroy(&key);
+        knoop_key_destroy(&old);
+        return 2;
+    }
+    int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
+    rc = knoop_key_save(key, a.out, from, from + (int64_t) days * 86400);
+    char fp[17];
+    knoop_fingerprint(fp, knoop_key_public(key), KNOOP_PK_LEN);
+    if (rc)
+        fprintf(stderr, "%s: cannot write the new key into %s: %s\n", cmd, a.out,
+                knoop_strerror(rc));
+    else
+        printf("new key:      %s/%s.key (fingerprint %s)\n"
+               "request:      %s/%s.cert (have it issued: knoop keys issue --api EP)\n"
+               "old key:      fingerprint %s (revoke it with --fingerprint %s once the node "
+               "runs on the new key)\n", a.out, knoop_key_id(key), fp, a.out,
+               knoop_key_id(key), old_fp, old_fp);
+    knoop_key_destroy(&key);
+    knoop_key_destroy(&old);
+    return rc ? 2 : 0;
+}
+
 #define EXPIRY_WARN_DAYS 30
 
 static int s_list(int argc, char **argv)
@@ -1100,6 +1172,8 @@ int knoop_cli_keys(int argc, char **argv)
         return s_publish(argc - 1, argv + 1);
     if (!strcmp(cmd, "list"))
         return s_list(argc - 1, argv + 1);
+    if (!strcmp(cmd, "rotate"))
+        return s_rotate(argc - 1, argv + 1);
     fprintf(stderr, "knoop keys: unknown command '%s' (try knoop keys --help)\n", cmd);
     return 2;
 }
