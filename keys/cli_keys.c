@@ -624,8 +624,8 @@ static const char s_issue_help[] =
 "    knoop keys issue - sign a partner's certificate with the root\n"
 "\n"
 "SYNOPSIS\n"
-"    knoop keys issue --root ROOT.key --cert ID.cert --out DIR [--days N]\n"
-"                     [--valid-from TIME] [--passphrase-file F] [--api EP]\n"
+"    knoop keys issue --root ROOT.key --cert ID.cert [--cert ID2.cert ...] --out DIR\n"
+"                     [--days N] [--valid-from TIME] [--passphrase-file F] [--api EP]\n"
 "\n"
 "DESCRIPTION\n"
 "    Reads the certificate request ID.cert that the partner made with\n"
@@ -634,7 +634,9 @@ static const char s_issue_help[] =
 "    hour back, for clocks behind). With --api (a broker's local API, e.g.\n"
 "    ipc:///var/lib/knoop/b1/api.sock) the issued certificate is also handed\n"
 "    to the mesh on the system topic trust.certs: every broker, node and\n"
-"    journal then knows it, and the partner can connect at once.\n"
+"    journal then knows it, and the partner can connect at once. --cert may\n"
+"    be given many times: the root is opened once for all of them; the\n"
+"    first failure stops the batch.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 issued (and published), 2 usage or operational error.\n"
@@ -866,55 +868,31 @@ static int s_root(int argc, char **argv)
     return 0;
 }
 
-static int s_issue(int argc, char **argv)
+/* Issue one request with an open root; print it; publish it with --api. */
+static int s_issue_one(const char *cmd, const s_args_t *a, const char *req,
+                       const knoop_key_t *root, int64_t from, long days)
 {
-    static const char cmd[] = "knoop keys issue";
-    s_args_t a;
-    int rc = s_parse_args(cmd, s_issue_help, argc, argv, &a, "RcoPadF");
-    if (rc >= 0)
-        return rc;
-    if (!a.root || !a.cert || !a.out || optind < argc) {
-        fprintf(stderr, "%s: --root, --cert and --out are required (try %s --help)\n", cmd, cmd);
-        return 2;
-    }
-    long days;
-    if (s_days(cmd, a.days, DEFAULT_VALID_DAYS, &days))
-        return 2;
-    int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
-    if (a.from && knoop_time_parse(a.from, &from) != KNOOP_OK) {
-        fprintf(stderr, "%s: invalid --valid-from '%s': want RFC 3339 UTC like "
-                        "2026-01-01T00:00:00Z\n", cmd, a.from);
-        return 2;
-    }
     knoop_cert_t cert;
-    rc = knoop_cert_load(a.cert, &cert);
+    int rc = knoop_cert_load(req, &cert);
     if (rc) {
-        fprintf(stderr, "%s: %s: %s\n", cmd, a.cert, knoop_strerror(rc));
+        fprintf(stderr, "%s: %s: %s\n", cmd, req, knoop_strerror(rc));
         return 2;
     }
     if (strcmp(cert.role, KNOOP_ROLE_ROOT) == 0) {
         fprintf(stderr, "%s: %s has role root; a root is made with knoop keys root, not "
-                        "issued\n", cmd, a.cert);
+                        "issued\n", cmd, req);
         return 2;
     }
-    knoop_key_t *root = s_open_root(cmd, a.root, a.pass_file);
-    if (!root)
-        return 2;
     cert.valid_from = from;
     cert.valid_until = from + (int64_t) days * 86400;
     cert.revoked_at = 0;
     rc = knoop_cert_issue(&cert, root);
-    knoop_key_destroy(&root);
     if (rc) {
-        fprintf(stderr, "%s: cannot sign: %s\n", cmd, knoop_strerror(rc));
-        return 2;
-    }
-    if (s_mkdirs(a.out) != 0) {
-        fprintf(stderr, "%s: cannot create directory %s: %s\n", cmd, a.out, strerror(errno));
+        fprintf(stderr, "%s: cannot sign %s: %s\n", cmd, req, knoop_strerror(rc));
         return 2;
     }
     char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/%s.cert", a.out, cert.id) >= (int) sizeof path) {
+    if (snprintf(path, sizeof path, "%s/%s.cert", a->out, cert.id) >= (int) sizeof path) {
         fprintf(stderr, "%s: --out path too long\n", cmd);
         return 2;
     }
@@ -929,17 +907,71 @@ static int s_issue(int argc, char **argv)
     printf("issued:       %s (%s, role %s, by %s)\n"
            "fingerprint:  %s\n"
            "valid until:  %s\n", path, cert.id, cert.role, cert.issuer, fp, until);
-    if (!a.api)
+    if (!a->api)
         return 0;
     knoop_buf_t text = { 0 };
-    if (knoop_cert_format(&cert, &text) != KNOOP_OK) {
-        knoop_buf_free(&text);
-        return 2;
-    }
-    rc = s_publish_trust(cmd, a.api, KNOOP_TRUST_TOPIC_CERTS, KNOOP_TRUST_TYPE_CERT, text.data,
-                         text.len);
+    rc = knoop_cert_format(&cert, &text) == KNOOP_OK
+       ? s_publish_trust(cmd, a->api, KNOOP_TRUST_TOPIC_CERTS, KNOOP_TRUST_TYPE_CERT,
+                         text.data, text.len)
+       : 2;
     knoop_buf_free(&text);
     return rc;
+}
+
+#define ISSUE_MAX_CERTS 4096
+
+static int s_issue(int argc, char **argv)
+{
+    static const char cmd[] = "knoop keys issue";
+    /* --cert may repeat: the root is opened once for a whole batch. */
+    const char **reqs = calloc(ISSUE_MAX_CERTS, sizeof *reqs);
+    if (!reqs)
+        return 2;
+    size_t nreqs = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--cert") && i + 1 < argc)
+            v = argv[i + 1];
+        else if (!strncmp(argv[i], "--cert=", 7))
+            v = argv[i] + 7;
+        if (v && nreqs < ISSUE_MAX_CERTS)
+            reqs[nreqs++] = v;
+    }
+    s_args_t a;
+    int rc = s_parse_args(cmd, s_issue_help, argc, argv, &a, "RcoPadF");
+    if (rc >= 0) {
+        free(reqs);
+        return rc;
+    }
+    if (!a.root || !nreqs || !a.out || optind < argc) {
+        fprintf(stderr, "%s: --root, --cert and --out are required (try %s --help)\n", cmd, cmd);
+        free(reqs);
+        return 2;
+    }
+    long days;
+    int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
+    if (s_days(cmd, a.days, DEFAULT_VALID_DAYS, &days)) {
+        free(reqs);
+        return 2;
+    }
+    if (a.from && knoop_time_parse(a.from, &from) != KNOOP_OK) {
+        fprintf(stderr, "%s: invalid --valid-from '%s': want RFC 3339 UTC like "
+                        "2026-01-01T00:00:00Z\n", cmd, a.from);
+        free(reqs);
+        return 2;
+    }
+    if (s_mkdirs(a.out) != 0) {
+        fprintf(stderr, "%s: cannot create directory %s: %s\n", cmd, a.out, strerror(errno));
+        free(reqs);
+        return 2;
+    }
+    knoop_key_t *root = s_open_root(cmd, a.root, a.pass_file);
+    int ret = root ? 0 : 2;
+    for (size_t i = 0; root && i < nreqs && ret == 0; i++)
+        ret = s_issue_one(cmd, &a, reqs[i], root, from, days);
+    knoop_key_destroy(&root);
+    free(reqs);
+    return ret;
 }
 
 static int s_revoke(int argc, char **argv)
