@@ -93,6 +93,9 @@ void broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *rid,
                knoop_wire_err_name(code), reason);
     if (s)
         s->refused++;
+    char l[64];
+    snprintf(l, sizeof l, "reason=\"%s\"", knoop_wire_err_name(code));
+    knoop_metrics_add(self->metrics, "knoop_refusals_total", l, 1);
 }
 
 /* ---- start-up ---- */
@@ -215,7 +218,8 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         knoop_error("broker: self-check on %s gave no verdict; refusing to run", opts->listen);
         goto fail;
     }
-    if (broker_peers_init(self) != KNOOP_OK || broker_api_init(self) != KNOOP_OK)
+    if (broker_peers_init(self) != KNOOP_OK || broker_api_init(self) != KNOOP_OK ||
+        broker_metrics_init(self, opts->metrics) != KNOOP_OK)
         goto fail;
     broker_trust_announce(self);
     broker_trust_step(self);
@@ -252,6 +256,7 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     free(self->batch_rid);
     free(self->batch_rid_len);
     free(self->batch_res);
+    knoop_metrics_destroy(&self->metrics);
     knoop_journal_destroy(&self->journal);
     knoop_policy_destroy(&self->policy);
     knoop_trust_destroy(&self->trust);
@@ -412,6 +417,8 @@ static void s_wait(knoop_broker_t *self, long timeout_ms)
 {
     zmq_pollitem_t items[3 + 64];
     int n = 0;
+    if (self->metrics)
+        items[n++] = (zmq_pollitem_t) { NULL, knoop_metrics_fd(self->metrics), ZMQ_POLLIN, 0 };
     items[n++] = (zmq_pollitem_t) { zsock_resolve(self->router), 0, ZMQ_POLLIN, 0 };
     items[n++] = (zmq_pollitem_t) { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 };
     items[n++] = (zmq_pollitem_t) { knoop_gate_handle(self->gate), 0, ZMQ_POLLIN, 0 };
@@ -420,6 +427,7 @@ static void s_wait(knoop_broker_t *self, long timeout_ms)
             items[n++] = (zmq_pollitem_t) { zsock_resolve(self->peers[i].dealer), 0,
                                             ZMQ_POLLIN, 0 };
     zmq_poll(items, n, timeout_ms);
+    knoop_metrics_serve(self->metrics);
 }
 
 int knoop_broker_run(knoop_broker_t *self, volatile int *stop)

@@ -26,6 +26,7 @@
 #include "link.h"
 #include "msg.h"
 #include "policy.h"
+#include "metrics.h"
 #include "topic.h"
 #include "u64map.h"
 #include "wire.h"
@@ -48,6 +49,7 @@ typedef struct {
     size_t      npeers;
     int         anti_entropy_ms;  /* digest comparison with each peer */
     const char *api;              /* local status endpoint; NULL: ipc://DATA/api.sock */
+    const char *metrics;          /* HOST:PORT of the Prometheus endpoint; NULL: none */
 } knoop_broker_opts_t;
 
 typedef struct knoop_broker_t knoop_broker_t;
@@ -147,7 +149,13 @@ struct knoop_broker_t {
     uint64_t         last_housekeeping;
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
+    knoop_metrics_t *metrics;           /* NULL without --metrics */
 };
+
+/* metrics.c */
+int  broker_metrics_init(knoop_broker_t *self, const char *listen);
+void broker_metrics_commit(knoop_broker_t *self, double seconds, size_t batch);
+void broker_metrics_message_in(knoop_broker_t *self, const knoop_msg_t *m);
 
 session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len);
 void       broker_session_drop(knoop_broker_t *self, session_t *s, const char *why);

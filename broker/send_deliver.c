@@ -122,6 +122,8 @@ static int s_flush(frame_fill_t *ff)
         ff->s->inflight += ff->n;
         ff->s->inflight_bytes += ff->arena.len;
         ff->s->delivered += ff->n;
+        knoop_metrics_add(ff->self->metrics, "knoop_messages_out_total",
+                          ff->s->live ? "phase=\"live\"" : "phase=\"catchup\"", (double) ff->n);
         if (!ff->s->live)
             ff->s->catchup_msgs += ff->n;
         ff->budget = ff->budget > ff->n ? ff->budget - ff->n : 0;
@@ -143,8 +145,11 @@ void send_sync_reply(knoop_broker_t *self, session_t *s)
 
 void send_deliver(knoop_broker_t *self, session_t *s)
 {
-    if (s->inflight >= s->window || s->inflight_bytes >= s->window_bytes)
+    if (s->inflight >= s->window || s->inflight_bytes >= s->window_bytes) {
+        if (!s->live || s->log_pos < knoop_journal_next_pos(self->journal))
+            knoop_metrics_add(self->metrics, "knoop_credit_stalls_total", "", 1);
         return;
+    }
     frame_fill_t *ff = calloc(1, sizeof *ff);
     if (!ff)
         return;
@@ -163,6 +168,8 @@ void send_deliver(knoop_broker_t *self, session_t *s)
             if (rc != KNOOP_OK)
                 break;
             s->live = true;
+            knoop_metrics_observe(self->metrics, "knoop_catchup_seconds", "",
+                                  (double) (knoop_now_ms() - s->catchup_start) / 1000.0);
             knoop_info("catch-up of %s done: %llu messages in %zu streams in %llu ms", s->partner,
                        (unsigned long long) s->catchup_msgs, s->nplan,
                        (unsigned long long) (knoop_now_ms() - s->catchup_start));

@@ -200,6 +200,28 @@ void knoop_wipe(void *p, size_t len)
     sodium_memzero(p, len);
 }
 
+bool knoop_equal_ct(const void *a, const void *b, size_t len)
+{
+    return sodium_memcmp(a, b, len) == 0;
+}
+
+int knoop_password_hash(char out[KNOOP_PWHASH_MAX], const char *password)
+{
+    _Static_assert(KNOOP_PWHASH_MAX >= crypto_pwhash_STRBYTES, "hash string size");
+    if (crypto_pwhash_str(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        return KNOOP_ENOMEM;
+    return KNOOP_OK;
+}
+
+int knoop_password_verify(const char *hash, const char *password)
+{
+    if (strnlen(hash, KNOOP_PWHASH_MAX) >= KNOOP_PWHASH_MAX)
+        return KNOOP_EPERM;
+    return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0 ? KNOOP_OK
+                                                                           : KNOOP_EPERM;
+}
+
 void knoop_hex_encode(char *out, const uint8_t *data, size_t len)
 {
     sodium_bin2hex(out, 2 * len + 1, data, len);

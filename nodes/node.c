@@ -135,7 +135,8 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
     knoop_hlc_init(&self->hlc, 0);
     if (s_load_own(self) != KNOOP_OK)
         goto fail;
-    if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK)
+    if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK ||
+        node_metrics_init(self, opts->metrics) != KNOOP_OK)
         goto fail;
     knoop_info("node %s started: journal %s, publishing epoch %016llx, %zu earlier own streams, "
                "%zu broker(s), %zu subscription(s), API %s", self->id, opts->data,
@@ -165,6 +166,7 @@ void knoop_node_destroy(knoop_node_t **self_p)
     free(self->reqs);
     free(self->own);
     free(self->brokers);
+    knoop_metrics_destroy(&self->metrics);
     knoop_journal_destroy(&self->journal);
     knoop_trust_destroy(&self->trust);
     knoop_u64map_clear(&self->trust_applied);
@@ -203,8 +205,10 @@ static void s_trust_check(knoop_node_t *self)
 int knoop_node_run(knoop_node_t *self, volatile int *stop)
 {
     while (!*stop) {
-        zmq_pollitem_t items[3];
+        zmq_pollitem_t items[4];
         int nitems = 0;
+        if (self->metrics)
+            items[nitems++] = (zmq_pollitem_t) { NULL, knoop_metrics_fd(self->metrics), ZMQ_POLLIN, 0 };
         items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 };
         if (self->dealer)
             items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0 };
@@ -212,6 +216,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
             items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->probe), 0, ZMQ_POLLIN, 0 };
         long wait = self->journal_grew ? 0 : 50;
         zmq_poll(items, nitems, wait);
+        knoop_metrics_serve(self->metrics);
         self->journal_grew = false;
 
         /* Read everything ready from apps and broker, commit once. */

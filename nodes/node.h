@@ -28,6 +28,7 @@
 #include "journal.h"
 #include "keys.h"
 #include "link.h"
+#include "metrics.h"
 #include "msg.h"
 #include "topic.h"
 #include "u64map.h"
@@ -47,6 +48,7 @@ typedef struct {
     int          timeout_ms;
     int          failback_ms;     /* probe the first broker this often when elsewhere */
     unsigned     journal_flags;
+    const char  *metrics;         /* HOST:PORT of the Prometheus endpoint; NULL: none */
 } knoop_node_opts_t;
 
 typedef struct knoop_node_t knoop_node_t;
@@ -140,6 +142,7 @@ struct knoop_node_t {
     bool             caught_up;
     uint64_t         catchup_start;
     uint64_t         delivered_in, failovers;
+    knoop_metrics_t *metrics;           /* NULL without --metrics */
     char             last_error[512];
     uint64_t         last_error_at;     /* Unix ms; 0 when none */
     bool             last_error_journal;  /* it came from the journal: cleared by a commit */
@@ -162,6 +165,11 @@ void node_set_journal_error(knoop_node_t *self, int rc);
 /* Clear the last error when its condition is gone: a journal error once the
  * journal commits again, a link error once the link is up. */
 void node_error_check(knoop_node_t *self);
+
+/* node_metrics.c */
+int  node_metrics_init(knoop_node_t *self, const char *listen);
+void node_metrics_commit(knoop_node_t *self, int64_t t0_us, size_t batch, bool publish);
+void node_metrics_message_in(knoop_node_t *self, const knoop_msg_t *m);
 
 /* node_link.c */
 int  node_link_init(knoop_node_t *self);

@@ -285,8 +285,15 @@ void node_api_publish_commit(knoop_node_t *self)
                 rc = KNOOP_ENOMEM;
             for (size_t i = 0; ptrs && i < self->npub; i++)
                 ptrs[i] = &self->pub_msgs[i];
+            int64_t t0 = zclock_usecs();
             if (ptrs)
                 rc = knoop_journal_append(self->journal, ptrs, self->npub, self->pub_res);
+            if (ptrs && rc == KNOOP_OK) {
+                node_metrics_commit(self, t0, self->npub, true);
+                for (size_t i = 0; i < self->npub; i++)
+                    if (self->pub_res[i] == KNOOP_OK)
+                        node_metrics_message_in(self, &self->pub_msgs[i]);
+            }
             free(ptrs);
         }
         if (rc) {
@@ -549,12 +556,22 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     size_t n = 0;
     json_t *streams = json_array();
     if (knoop_journal_vector(self->journal, NULL, &rows, &n) == KNOOP_OK) {
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(streams, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}",
+        for (size_t i = 0; i < n; i++) {
+            json_t *row = json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}",
                 "origin", rows[i].origin, "topic", rows[i].topic,
                 "hwm", (json_int_t) rows[i].hwm, "max_seq", (json_int_t) rows[i].max_seq,
                 "verified", (json_int_t) rows[i].verified,
-                "forked", (rows[i].flags & KNOOP_STREAM_FORKED) != 0));
+                "forked", (rows[i].flags & KNOOP_STREAM_FORKED) != 0);
+            /* own streams: what the current broker has acknowledged on this link */
+            own_stream_t *mine = node_own_find(self, rows[i].stream);
+            if (row && mine) {
+                char stream_epoch[17];
+                snprintf(stream_epoch, sizeof stream_epoch, "%016llx", (unsigned long long) rows[i].epoch);
+                json_object_set_new(row, "epoch", json_string(stream_epoch));
+                json_object_set_new(row, "acked", json_integer((json_int_t) mine->acked));
+            }
+            json_array_append_new(streams, row);
+        }
         free(rows);
     }
     json_object_set_new(o, "streams", streams);

@@ -178,3 +178,49 @@ mesh_agrees() {
     "$KNOOP" mesh check "${args[@]}" >/dev/null 2>&1
 }
 export -f mesh_agrees
+
+# ---- the one checker every fault scenario ends with (tests/tools/checker.py) ----
+CHECKER=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tools/checker.py
+
+# converge_secs SECS PATTERN DIR...: seconds (one decimal) until every
+# journal's digest on PATTERN is the same, or "never" within SECS
+converge_secs() {
+    local secs=$1 pat=$2; shift 2
+    local t0; t0=$(date +%s.%N)
+    local deadline=$((SECONDS + secs))
+    while :; do
+        local first="" same=1 d
+        for j in "$@"; do
+            d=$(digest "$j" "$pat" 2>/dev/null || true)
+            [ -n "$d" ] || { same=0; break; }
+            if [ -z "$first" ]; then first=$d; elif [ "$d" != "$first" ]; then same=0; break; fi
+        done
+        if [ $same = 1 ]; then
+            echo "$(date +%s.%N) $t0" | awk '{ printf "%.1f\n", $1 - $2 }'
+            return 0
+        fi
+        [ $SECONDS -ge $deadline ] && { echo never; return 0; }
+        sleep 0.1
+    done
+}
+
+# verdict SCENARIO INJECTED CYCLES ACKED_IDS CONVERGED PATTERN DIR... [-- EXTRA checker args]:
+# the checker's one line over the journals DIR (each replayed on PATTERN and
+# compared by digest); counts as a passed or failed check
+verdict() {
+    local scen=$1 inj=$2 cycles=$3 acked=$4 conv=$5 pat=$6; shift 6
+    local args=() extra=()
+    while [ $# -gt 0 ]; do
+        if [ "$1" = "--" ]; then shift; extra=("$@"); break; fi
+        local name; name=$(basename "$1")
+        "$KNOOP" audit replay --journal "$1" --pattern "$pat" >"$T/held-$name.jsonl"
+        args+=(--holder "$name=$T/held-$name.jsonl" --digest "$name=$(digest "$1" "$pat")")
+        shift
+    done
+    if python3 "$CHECKER" --scenario "$scen" --injected "$inj" --cycles "$cycles" \
+            --acked "$acked" --converged "$conv" "${args[@]}" "${extra[@]}"; then
+        ok "checker: $scen"
+    else
+        bad "checker: $scen"
+    fi
+}
