@@ -11,6 +11,7 @@
 #include <libxml/c14n.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/uri.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -1101,6 +1102,32 @@ static xmlDocPtr s_parse(const char *xml, size_t len, const char *what, char *er
     return doc;
 }
 
+/* Every namespace declared is an absolute URI (or empty): what C14N 1.0,
+ * and so an XML signature, requires of a document. The first offender or
+ * NULL. */
+static const xmlChar *s_bad_namespace(xmlNodePtr n, const xmlChar **where)
+{
+    for (; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        for (xmlNsPtr ns = n->nsDef; ns; ns = ns->next) {
+            if (!ns->href || !*ns->href)
+                continue;
+            xmlURIPtr uri = xmlParseURI((const char *) ns->href);
+            bool ok = uri && uri->scheme;
+            xmlFreeURI(uri);
+            if (!ok) {
+                *where = n->name;
+                return ns->href;
+            }
+        }
+        const xmlChar *bad = s_bad_namespace(n->children, where);
+        if (bad)
+            return bad;
+    }
+    return NULL;
+}
+
 int knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
                      knoop_cap_summary_t *sum, char *err, size_t err_size)
 {
@@ -1142,6 +1169,11 @@ int knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
         else if (c)
             s_push(&r, &r.form->prolog, &r.form->n_prolog, sizeof c, &c, "document");
     }
+    const xmlChar *where = NULL, *bad = r.failed ? NULL : s_bad_namespace(root, &where);
+    if (bad)
+        s_fail(&r, KNOOP_EMALFORMED, "document", "<%s> declares namespace '%.80s', which is "
+               "not an absolute URI (XML canonicalisation, and so a signature, needs one)",
+               (const char *) where, (const char *) bad);
     if (!r.failed && (!root || strcmp((const char *) root->name, "alert") || !root->ns ||
                       !root->ns->href || strcmp((const char *) root->ns->href, KNOOP_CAP_NS)))
         s_fail(&r, KNOOP_EMALFORMED, "document", "the root element is not <alert> of CAP 1.2 "

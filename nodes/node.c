@@ -133,6 +133,7 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
         knoop_random(&self->epoch, sizeof self->epoch);
     while (self->epoch == 0);
     knoop_hlc_init(&self->hlc, 0);
+    node_repair_start(self);
     if (s_load_own(self) != KNOOP_OK)
         goto fail;
     if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK ||

@@ -157,6 +157,10 @@ check "CAP Exercise travels as an exercise envelope" [ "$(st OEF-2026-11-30-001)
 check "CAP Test as test" [ "$(st SYS-HEARTBEAT-42)" = test ]
 check "CAP System as system" [ "$(st ACK-0001)" = system ]
 check "CAP Actual as actual" [ "$(st NL-ALERT-2021-0714-2345)" = actual ]
+tlp() { jq -r "select(.payload.identifier == \"$1\") | .tlp" "$T/sub.all"; }
+check "scope Public goes TLP clear" [ "$(tlp NL-ALERT-2021-0714-2345)" = clear ]
+check "scope Private goes TLP amber" [ "$(tlp VRZL-2021-0715-luchtruim)" = amber ]
+check "scope Restricted goes TLP amber" [ "$(tlp VOLLEDIG-1)" = amber ]
 check "Immediate urgency goes flash" bash -c \
     "jq -r 'select(.payload.identifier == \"NL-ALERT-2021-0714-2345\") | .priority' '$T/sub.all' | grep -qx flash"
 "$KNOOP" beeld --api "$A_UTR" --pattern 'alert.>' --json >"$T/beeld"
