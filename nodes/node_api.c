@@ -6,11 +6,13 @@
 #include "node.h"
 #include "crypto.h"
 #include "json.h"
+#include "trust_mesh.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #define DELIVERY_MAX   256
@@ -583,6 +585,8 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
         free(rows);
     }
     json_object_set_new(o, "streams", streams);
+    json_object_set_new(o, "certificates_expiring",
+                        knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
     json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
