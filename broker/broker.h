@@ -89,6 +89,8 @@ typedef struct session {
     uint64_t  log_pos;
     /* counters */
     uint64_t  published, delivered, refused;
+    uint64_t  withheld;     /* restricted TLP messages not for this partner */
+
     struct session *next;
 } session_t;
 
