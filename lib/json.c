@@ -192,20 +192,19 @@ static int s_value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int
         break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        v = json_integer(*(const int64_t *) p);
+    case PROTOBUF_C_TYPE_SFIXED64: {
+        /* proto3 JSON: 64-bit integers are strings (a JSON number loses
+         * precision above 2^53 in JavaScript and jq). */
+        char buf[24];
+        snprintf(buf, sizeof buf, "%" PRId64, *(const int64_t *) p);
+        v = json_string(buf);
         break;
+    }
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64: {
-        uint64_t u = *(const uint64_t *) p;
-        if (u <= INT64_MAX)
-            v = json_integer((json_int_t) u);
-        else {
-            /* Beyond jansson's integer: a decimal string loses nothing. */
-            char buf[24];
-            snprintf(buf, sizeof buf, "%" PRIu64, u);
-            v = json_string(buf);
-        }
+        char buf[24];
+        snprintf(buf, sizeof buf, "%" PRIu64, *(const uint64_t *) p);
+        v = json_string(buf);
         break;
     }
     case PROTOBUF_C_TYPE_BOOL:
@@ -461,12 +460,28 @@ static bool s_decimal(const char *s, bool allow_minus)
     return n > 0 && n <= 20 && s[n] == '\0';
 }
 
+/* proto3 JSON readers take an integer written as a number with an exponent
+ * or a fraction of zero ("1e3", "4.0"): exact up to 2^53. */
+static bool s_integral_real(const json_t *v, double *out)
+{
+    if (!json_is_real(v))
+        return false;
+    double r = json_real_value(v);
+    if (!isfinite(r) || r != floor(r) || fabs(r) > 9007199254740992.0)
+        return false;
+    *out = r;
+    return true;
+}
+
 static int s_get_signed(s_ctx_t *ctx, const json_t *v, bool allow_string, int64_t lo,
                         int64_t hi, const char *type, int64_t *out)
 {
     int64_t x;
+    double r;
     if (json_is_integer(v))
         x = json_integer_value(v);
+    else if (s_integral_real(v, &r))
+        x = (int64_t) r;
     else if (allow_string && json_is_string(v) && s_decimal(json_string_value(v), true)) {
         errno = 0;
         long long ll = strtoll(json_string_value(v), NULL, 10);
@@ -487,8 +502,9 @@ static int s_get_unsigned(s_ctx_t *ctx, const json_t *v, bool allow_string, uint
                           const char *type, uint64_t *out)
 {
     uint64_t x;
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
+    double r;
+    if (json_is_integer(v) || s_integral_real(v, &r)) {
+        json_int_t i = json_is_integer(v) ? json_integer_value(v) : (json_int_t) r;
         if (i < 0)
             return s_fail(ctx, KNOOP_EMALFORMED, "value %" PRId64 " out of range for %s",
                           (int64_t) i, type);
@@ -541,13 +557,13 @@ static int s_value_from_json(s_ctx_t *ctx, const ProtobufCFieldDescriptor *f,
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        rc = s_get_signed(ctx, v, false, INT32_MIN, INT32_MAX, "int32", &i);
+        rc = s_get_signed(ctx, v, true, INT32_MIN, INT32_MAX, "int32", &i);
         if (rc == KNOOP_OK)
             *(int32_t *) p = (int32_t) i;
         return rc;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        rc = s_get_unsigned(ctx, v, false, UINT32_MAX, "uint32", &u);
+        rc = s_get_unsigned(ctx, v, true, UINT32_MAX, "uint32", &u);
         if (rc == KNOOP_OK)
             *(uint32_t *) p = (uint32_t) u;
         return rc;
@@ -741,6 +757,38 @@ static int s_field_from_json(s_ctx_t *ctx, ProtobufCMessage *msg,
     return rc;
 }
 
+/* The proto3 JSON name of a field: lowerCamelCase of the .proto name
+ * ("level_cm_nap" -> "levelCmNap"), as protoc derives json_name. */
+static const char *s_camel(const char *name, char *buf, size_t size)
+{
+    size_t k = 0;
+    bool up = false;
+    for (const char *p = name; *p && k + 1 < size; p++) {
+        if (*p == '_') {
+            up = true;
+            continue;
+        }
+        buf[k++] = up && *p >= 'a' && *p <= 'z' ? (char) (*p - 'a' + 'A') : *p;
+        up = false;
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+/* A field by either spelling the proto3 JSON mapping accepts. */
+static const ProtobufCFieldDescriptor *s_field_by_json_name(const ProtobufCMessageDescriptor *d,
+                                                            const char *key)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, key);
+    if (f)
+        return f;
+    char buf[128];
+    for (unsigned i = 0; i < d->n_fields; i++)
+        if (strcmp(s_camel(d->fields[i].name, buf, sizeof buf), key) == 0)
+            return &d->fields[i];
+    return NULL;
+}
+
 static int s_msg_from_json(s_ctx_t *ctx, const ProtobufCMessageDescriptor *d,
                            const json_t *obj, int depth, ProtobufCMessage **out)
 {
@@ -756,11 +804,19 @@ static int s_msg_from_json(s_ctx_t *ctx, const ProtobufCMessageDescriptor *d,
     const char *key;
     const json_t *v;
     int rc = KNOOP_OK;
+    uint8_t *seen = calloc(d->n_fields ? d->n_fields : 1, 1);
+    if (!seen) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return s_fail(ctx, KNOOP_ENOMEM, "out of memory");
+    }
     json_object_foreach((json_t *) obj, key, v) {
         size_t old = s_path_push(ctx, key, 0);
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, key);
+        const ProtobufCFieldDescriptor *f = s_field_by_json_name(d, key);
         if (!f)
             rc = s_fail(ctx, KNOOP_EMALFORMED, "unknown field");
+        else if (seen[f - d->fields]++)
+            rc = s_fail(ctx, KNOOP_EMALFORMED, "field given twice (as %s and %s)", f->name,
+                        s_camel(f->name, (char[128]) { 0 }, 128));
         else
             rc = s_field_from_json(ctx, msg, f, v, depth);
         if (rc == KNOOP_OK)
@@ -768,6 +824,7 @@ static int s_msg_from_json(s_ctx_t *ctx, const ProtobufCMessageDescriptor *d,
         else
             break;           /* keep the path for the caller's message */
     }
+    free(seen);
     if (rc) {
         protobuf_c_message_free_unpacked(msg, NULL);
         return rc;
@@ -806,4 +863,49 @@ int knoop_payload_from_json(const char *type, const json_t *obj, knoop_buf_t *ou
         s_fail(&ctx, rc, "out of memory");
     protobuf_c_message_free_unpacked(msg, NULL);
     return rc;
+}
+
+/* ==== text ==== */
+
+/* Fewest significant digits (1..17) that give v back exactly. */
+static int s_digits(double v)
+{
+    char buf[40];
+    for (int p = 1; p < 17; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, v);
+        if (strtod(buf, NULL) == v)
+            return p;
+    }
+    return 17;
+}
+
+static int s_max_digits(const json_t *j)
+{
+    int m = 1;
+    if (json_is_real(j) && isfinite(json_real_value(j)))
+        return s_digits(json_real_value(j));
+    if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *) j, k, v) {
+            int d = s_max_digits(v);
+            m = d > m ? d : m;
+        }
+    }
+    else if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) {
+            int d = s_max_digits(v);
+            m = d > m ? d : m;
+        }
+    }
+    return m;
+}
+
+char *knoop_json_dumps(const json_t *j, size_t flags)
+{
+    /* jansson prints every real with one precision per document: the
+     * fewest digits that give each of them back. */
+    return json_dumps(j, flags | JSON_REAL_PRECISION(s_max_digits(j)));
 }

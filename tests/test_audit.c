@@ -181,7 +181,10 @@ static void test_replay(void **state)
         json_error_t e;
         json_t *o = json_loads(line, 0, &e);
         assert_non_null(o);
-        json_int_t hlc = json_integer_value(json_object_get(o, "hlc"));
+        /* 64-bit values are decimal strings (proto3 JSON) */
+        assert_true(json_is_string(json_object_get(o, "hlc")));
+        json_int_t hlc = (json_int_t) strtoull(json_string_value(json_object_get(o, "hlc")),
+                                               NULL, 10);
         assert_true(hlc >= last);       /* HLC order across streams */
         last = hlc;
         json_t *p = json_object_get(o, "payload");

@@ -102,14 +102,14 @@ static const fixture_t s_fixtures[] = {
       "   \"point\": {\"lat\": 50.8650, \"lon\": 5.8320}},"
       " \"start\": \"2021-07-14T21:40:00+02:00\","
       " \"expected_restore\": \"2021-07-18T12:00:00+02:00\","
-      " \"customers_affected\": 4600,"
+      " \"customers_affected\": \"4600\","
       " \"description\": \"Middenspanningsstations onder water; preventief afgeschakeld.\","
       " \"outage_id\": \"ENX-2021-071433\"}" },
     { T_OUTAGE,
       "{\"sector\": \"SECTOR_DRINKING_WATER\", \"provider\": \"vp-wml\","
       " \"area\": {\"name\": \"Meerssen en Valkenburg\"},"
       " \"start\": \"2021-07-15T08:00:00+02:00\","
-      " \"customers_affected\": 12000,"
+      " \"customers_affected\": \"12000\","
       " \"description\": \"Kookadvies: mogelijk verontreiniging na overstroming.\"}" },
     { T_ALERT,
       "{\"identifier\": \"NL-ALERT-VRZL-2021-0714-0007\","
@@ -132,7 +132,7 @@ static const fixture_t s_fixtures[] = {
       "   \"web\": \"https://www.vrzl.nl\","
       "   \"parameter\": [{\"value_name\": \"layer:EU-Alert\", \"value\": \"1.0\"}],"
       "   \"resource\": [{\"resource_desc\": \"kaart evacuatiegebied\", \"mime_type\": \"image/png\","
-      "     \"size\": 8, \"deref_uri\": \"iVBORw0KGgo=\"}],"
+      "     \"size\": \"8\", \"deref_uri\": \"iVBORw0KGgo=\"}],"
       "   \"area\": [{\"area_desc\": \"Valkenburg aan de Geul, centrum\","
       "     \"polygon\": [\"50.8652,5.8245 50.8671,5.8390 50.8598,5.8411 50.8583,5.8262 50.8652,5.8245\"],"
       "     \"circle\": [\"50.8650,5.8320 1.5\"],"
@@ -319,14 +319,21 @@ static void test_defaults_and_presence(void **state)
 
 static void test_numbers(void **state)
 {
-    /* 64-bit: numbers up to INT64_MAX, above that (uint64) decimal strings,
-     * and strings accepted on input as in the proto3 mapping. */
+    /* 64-bit: always decimal strings on output (proto3 JSON), numbers and
+     * strings accepted on input. */
     s_expect_output(T_OUTAGE, "{\"customers_affected\": 9223372036854775807}",
-                    "{\"customers_affected\": 9223372036854775807}");
+                    "{\"customers_affected\": \"9223372036854775807\"}");
     s_expect_output(T_OUTAGE, "{\"customers_affected\": \"18446744073709551615\"}",
                     "{\"customers_affected\": \"18446744073709551615\"}");
-    s_expect_output(T_OUTAGE, "{\"customers_affected\": \"4600\"}",
-                    "{\"customers_affected\": 4600}");
+    s_expect_output(T_OUTAGE, "{\"customers_affected\": 4600}",
+                    "{\"customers_affected\": \"4600\"}");
+    /* 32-bit integers as strings and as integral numbers; lowerCamelCase
+     * names; output keeps the .proto names. */
+    s_expect_output(T_WATER, "{\"levelCmNap\": \"-62\", \"gaugeId\": \"X\"}",
+                    "{\"level_cm_nap\": -62, \"gauge_id\": \"X\"}");
+    s_expect_output(T_REQUEST, "{\"quantity\": 1e3}", "{\"quantity\": 1000}");
+    s_expect_output(T_SITREP, "{\"casualties\": {\"dead\": \"0\"}}",
+                    "{\"casualties\": {\"dead\": 0}}");
     /* 32-bit edges. */
     s_expect_output(T_SITREP, "{\"casualties\": {\"evacuated\": 4294967295}}",
                     "{\"casualties\": {\"evacuated\": 4294967295}}");
@@ -414,8 +421,12 @@ static const bad_t s_bad[] = {
       "threshold_exceeded: expected boolean, got integer" },
     { T_WATER, "{\"level_cm_nap\": 2147483648}", KNOOP_EMALFORMED,
       "level_cm_nap: value 2147483648 out of range for int32" },
-    { T_WATER, "{\"level_cm_nap\": \"4628\"}", KNOOP_EMALFORMED,
+    { T_WATER, "{\"level_cm_nap\": \"4628 cm\"}", KNOOP_EMALFORMED,
       "level_cm_nap: expected integer, got string" },
+    { T_WATER, "{\"level_cm_nap\": 46.5}", KNOOP_EMALFORMED,
+      "level_cm_nap: expected integer, got number" },
+    { T_WATER, "{\"gauge_id\": \"A\", \"gaugeId\": \"B\"}", KNOOP_EMALFORMED,
+      "gaugeId: field given twice (as gauge_id and gaugeId)" },
     { T_WATER, "{\"discharge_m3s\": \"veel\"}", KNOOP_EMALFORMED,
       "discharge_m3s: expected number, got string" },
     { T_WATER, "{\"threshold\": {\"level_cm_nap\": -2147483649}}", KNOOP_EMALFORMED,
@@ -447,7 +458,7 @@ static const bad_t s_bad[] = {
     { T_ALERT, "{\"info\": [[]]}", KNOOP_EMALFORMED, "info[0]: expected object, got array" },
     { T_REQUEST, "{\"responses\": [{\"kind\": \"OFFER\"}]}", KNOOP_EMALFORMED,
       "responses[0].kind: unknown enum value 'OFFER'" },
-    { T_REQUEST, "{\"quantity\": 1e3}", KNOOP_EMALFORMED,
+    { T_REQUEST, "{\"quantity\": 1.5e0}", KNOOP_EMALFORMED,
       "quantity: expected integer, got number" },
 };
 
