@@ -137,6 +137,7 @@ struct knoop_broker_t {
     uint64_t         last_housekeeping;
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
+    uint64_t         payloads_refused;  /* type on the wrong topic, bad content, sender */
 };
 
 session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len);

@@ -42,6 +42,8 @@ typedef struct {
     size_t       nbrokers;
     const char *const *subs;
     size_t       nsubs;
+    const char *const *speak_for; /* ids (or "*") a payload may name as sender */
+    size_t       nspeak_for;
     const char  *api;             /* NULL: ipc://DATA/api.sock */
     int          heartbeat_ms;
     int          timeout_ms;

@@ -172,6 +172,17 @@ static uint64_t s_audience(const knoop_api_item_t *it)
     return v ? v : 1;
 }
 
+/* May this node name `who` as the sender inside a payload? */
+static bool s_may_speak_for(const knoop_node_t *self, const char *who)
+{
+    if (strcmp(who, self->id) == 0)
+        return true;
+    for (size_t i = 0; i < self->opts.nspeak_for; i++)
+        if (!strcmp(self->opts.speak_for[i], "*") || !strcmp(self->opts.speak_for[i], who))
+            return true;
+    return false;
+}
+
 static bool s_type_valid(const char *t)
 {
     size_t n = strlen(t);
@@ -213,14 +224,23 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
             why = "priority: must be routine, immediate or flash";
         else if (it->payload_len > KNOOP_PAYLOAD_MAX)
             why = "payload too big";
-        else if (knoop_payload_type_known(it->type)) {
-            json_t *probe = NULL;
-            if (knoop_payload_to_json(it->type, it->payload, it->payload_len, &probe) != KNOOP_OK)
-                why = "payload does not decode as its type";
-            json_decref(probe);
+        char detail[200] = "", sender[KNOOP_ID_MAX + 1] = "";
+        int prc = why ? KNOOP_OK
+                      : knoop_payload_check(it->topic, it->type, it->payload, it->payload_len,
+                                            sender, sizeof sender, detail, sizeof detail);
+        if (prc) {
+            why = detail;
+            r->error = prc == KNOOP_EPERM ? KNOOP_EPERM : KNOOP_EINVAL;
+        } else if (!why && *sender && !s_may_speak_for(self, sender)) {
+            snprintf(detail, sizeof detail, "%s names %s as its sender; %s may only name "
+                     "itself (or start the node with --speak-for %s)",
+                     knoop_payload_sender_field(it->type), sender, self->id, sender);
+            why = detail;
+            r->error = KNOOP_EPERM;
         }
         if (why) {
-            r->error = KNOOP_EINVAL;
+            if (!r->error)
+                r->error = KNOOP_EINVAL;
             r->error_index = (uint32_t) i;
             snprintf(r->reason, sizeof r->reason, "item %zu: %s", i, why);
             return;

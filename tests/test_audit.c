@@ -87,7 +87,7 @@ static int setup(void **state)
     for (int i = 0; i < 12; i++) {
         char json[512];
         snprintf(json, sizeof json,
-                 "{\"waterschap\":\"ws-limburg\",\"gauge_id\":\"geul-%02d-TAMPER\","
+                 "{\"source_organisation\":\"ws-limburg\",\"gauge_id\":\"geul-%02d-TAMPER\","
                  "\"level_cm_nap\":%d}", i, 5000 + 10 * i);
         /* Batches of three: only every third message carries a head signature. */
         s_publish(j, &ws, "knoop.crisis.v1.WaterLevel", json,

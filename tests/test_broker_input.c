@@ -285,7 +285,7 @@ static void test_bad_envelopes(void **state)
     knoop_buf_t e1 = { 0 }, e2 = { 0 }, e3 = { 0 }, e4 = { 0 };
     knoop_body_t b = {
         .version = KNOOP_BODY_VERSION, .origin = "vr-zeeland", .topic = "sitrep.vr-zeeland",
-        .epoch = 5, .seq = 1, .hlc = 1, .key = "", .type = "x.Y",
+        .epoch = 5, .seq = 1, .hlc = 1, .key = "", .type = "knoop.crisis.v1.SitRep",
         .status = KNOOP_STATUS_ACTUAL, .tlp = KNOOP_TLP_GREEN,
     };
     assert_int_equal(knoop_msg_build(&b, knoop_key_secret(s_ut), &e1, NULL), KNOOP_OK);
