@@ -13,6 +13,7 @@ PKGS=(
   libjansson-dev libinih-dev
   libcmocka-dev
   jq bc python3
+  python3-protobuf protobuf-compiler   # tests/cli_json_interop.sh: proto3 JSON against Google's
 )
 
 missing=()

@@ -27,7 +27,7 @@ pub() { "$KNOOP" pub --api "$(api vr-utrecht)" --type knoop.crisis.v1.SitRep "$@
 
 # Restricted before the open one: the open one is the marker that all went.
 pub --topic sitrep.vr-utrecht.rood --tlp red --recipient vr-zeeland \
-    --json '{"incident_id":"u-1","summary":"ROOD alleen voor Zeeland"}' >/dev/null
+    --json '{"incidentId":"u-1","summary":"ROOD alleen voor Zeeland"}' >/dev/null
 pub --topic sitrep.vr-utrecht.strikt --tlp amber+strict --recipient vr-zeeland,vr-twente \
     --json '{"incident_id":"u-1","summary":"STRIKT voor Zeeland en Twente"}' >/dev/null
 pub --topic sitrep.vr-utrecht --tlp amber \
