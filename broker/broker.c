@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define MAX_FRAMES_PER_PASS 4096      /* bound the work before a commit */
@@ -92,9 +93,40 @@ void broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *rid,
                knoop_wire_err_name(code), reason);
     if (s)
         s->refused++;
+    char l[64];
+    snprintf(l, sizeof l, "reason=\"%s\"", knoop_wire_err_name(code));
+    knoop_metrics_add(self->metrics, "knoop_refusals_total", l, 1);
 }
 
 /* ---- start-up ---- */
+
+/* Every connection, authenticated or not, takes a descriptor: run with the
+ * hard limit rather than the (often 1024) soft one, and keep the gate's caps
+ * well inside it so that partners, the journal and the trust store always
+ * find one. */
+static void s_descriptors(knoop_broker_t *self)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t) 1 << 20 : rl.rlim_max;
+        struct rlimit nl = { want, rl.rlim_max };
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl.rlim_cur = want;
+    }
+    self->nofile = rl.rlim_cur;
+    size_t room = (size_t) (self->nofile / 4);
+    if (!self->opts.max_handshakes || self->opts.max_handshakes > room) {
+        if (self->opts.max_handshakes > room)
+            knoop_info("broker: --max-handshakes %zu lowered to %zu: a quarter of the "
+                       "descriptor limit %llu", self->opts.max_handshakes, room,
+                       (unsigned long long) self->nofile);
+        self->opts.max_handshakes = room < 512 ? room : 512;
+    }
+    if (!self->opts.max_handshakes_per_address)
+        self->opts.max_handshakes_per_address = 32;
+}
 
 knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
 {
@@ -108,6 +140,7 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         self->opts.timeout_ms = 5 * self->opts.heartbeat_ms;
     if (self->opts.handshake_ms <= 0)
         self->opts.handshake_ms = 5000;
+    s_descriptors(self);
     if (self->opts.anti_entropy_ms <= 0)
         self->opts.anti_entropy_ms = 3000;
     self->id = strdup(opts->id);
@@ -122,7 +155,16 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
                     knoop_key_id(self->key), opts->id);
         goto fail;
     }
-    if (knoop_journal_trust_refresh(NULL, opts->trust_dir, &self->trust_stamp, &self->trust) < 0)
+    /* What the mesh taught this broker (issued certificates, revocations)
+     * is kept beside its journal, and rebuilt from it when missing. */
+    size_t llen = strlen(opts->data) + sizeof "/trust";
+    self->learned = malloc(llen);
+    if (!self->learned)
+        goto fail;
+    snprintf(self->learned, llen, "%s/trust", opts->data);
+    knoop_hlc_init(&self->hlc, 0);
+    if (knoop_journal_trust_refresh(NULL, opts->trust_dir, self->learned, &self->trust_stamp,
+                                    &self->trust) < 0)
         goto fail;
     const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
     if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
@@ -145,16 +187,23 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     }
 
     /* ZAP first: a CURVE server without a ZAP handler lets anyone in. */
-    self->zap = knoop_zap_new(opts->trust_dir);
+    self->zap = knoop_zap_new(opts->trust_dir, self->learned);
     if (!self->zap) {
         knoop_error("broker: ZAP handler did not start");
         goto fail;
     }
     self->router = knoop_link_router();
-    if (!self->router || knoop_link_curve_server(self->router, self->key, opts->handshake_ms)) {
+    if (!self->router ||
+        knoop_link_curve_server(self->router, self->key, self->opts.handshake_ms)) {
         knoop_error("broker: cannot set up CURVE server socket");
         goto fail;
     }
+    knoop_gate_opts_t go = { .handshake_ms = self->opts.handshake_ms,
+                             .max_pending = self->opts.max_handshakes,
+                             .max_per_address = self->opts.max_handshakes_per_address };
+    self->gate = knoop_gate_new(self->router, &go);
+    if (!self->gate)
+        goto fail;
     if (zsock_bind(self->router, "%s", opts->listen) < 0) {
         knoop_error("broker: cannot listen on %s: %s", opts->listen, zmq_strerror(errno));
         goto fail;
@@ -169,11 +218,19 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         knoop_error("broker: self-check on %s gave no verdict; refusing to run", opts->listen);
         goto fail;
     }
-    if (broker_peers_init(self) != KNOOP_OK || broker_api_init(self) != KNOOP_OK)
+    if (broker_peers_init(self) != KNOOP_OK || broker_api_init(self) != KNOOP_OK ||
+        broker_metrics_init(self, opts->metrics) != KNOOP_OK)
         goto fail;
+    broker_trust_announce(self);
+    broker_trust_step(self);
+    size_t maxp, maxa;
+    knoop_gate_caps(self->gate, &maxp, &maxa);
     knoop_info("broker %s listening on %s (journal %s, %zu certificates, %zu policy rules); "
                "self-check: unknown keys are refused", opts->id, opts->listen, opts->data,
                knoop_trust_size(self->trust), knoop_policy_rules(self->policy));
+    knoop_info("broker %s: handshake timeout %d ms; at most %zu connections in handshake, "
+               "%zu per address; descriptor limit %llu", opts->id, self->opts.handshake_ms,
+               maxp, maxa, (unsigned long long) self->nofile);
     return self;
 
 fail:
@@ -190,6 +247,7 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
         broker_session_drop(self, self->sessions, "broker stopping");
     broker_peers_close(self);
     zsock_destroy(&self->api);
+    knoop_gate_destroy(&self->gate);
     zsock_destroy(&self->router);
     zactor_destroy(&self->zap);
     for (size_t i = 0; i < self->nbatch; i++)
@@ -198,9 +256,12 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     free(self->batch_rid);
     free(self->batch_rid_len);
     free(self->batch_res);
+    knoop_metrics_destroy(&self->metrics);
     knoop_journal_destroy(&self->journal);
     knoop_policy_destroy(&self->policy);
     knoop_trust_destroy(&self->trust);
+    knoop_u64map_clear(&self->trust_applied);
+    free(self->learned);
     knoop_key_destroy(&self->key);
     knoop_buf_free(&self->rid);
     knoop_buf_free(&self->data);
@@ -217,7 +278,8 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
 static bool s_still_trusted(knoop_broker_t *self, const char *user)
 {
     const knoop_cert_t *c = knoop_trust_by_id(self->trust, user);
-    return c && knoop_cert_check_time(c, (int64_t) time(NULL)) == KNOOP_OK;
+    int64_t now = (int64_t) time(NULL);
+    return c && knoop_cert_check_time(c, now) == KNOOP_OK && !knoop_cert_revoked(c, now);
 }
 
 static void s_dispatch(knoop_broker_t *self, const char *user)
@@ -313,8 +375,9 @@ static void s_housekeeping(knoop_broker_t *self)
     if (now - self->last_housekeeping < 200)
         return;
     self->last_housekeeping = now;
-    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, &self->trust_stamp,
-                                    &self->trust) == 1)
+    broker_trust_step(self);
+    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
+                                    &self->trust_stamp, &self->trust) == 1)
         knoop_info("broker: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
     session_t *next;
     for (session_t *s = self->sessions; s; s = next) {
@@ -352,15 +415,19 @@ static void s_check_forks(knoop_broker_t *self)
 
 static void s_wait(knoop_broker_t *self, long timeout_ms)
 {
-    zmq_pollitem_t items[2 + 64];
+    zmq_pollitem_t items[3 + 64];
     int n = 0;
+    if (self->metrics)
+        items[n++] = (zmq_pollitem_t) { NULL, knoop_metrics_fd(self->metrics), ZMQ_POLLIN, 0 };
     items[n++] = (zmq_pollitem_t) { zsock_resolve(self->router), 0, ZMQ_POLLIN, 0 };
     items[n++] = (zmq_pollitem_t) { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 };
+    items[n++] = (zmq_pollitem_t) { knoop_gate_handle(self->gate), 0, ZMQ_POLLIN, 0 };
     for (size_t i = 0; i < self->npeers && n < (int) (sizeof items / sizeof items[0]); i++)
         if (self->peers[i].dealer)
             items[n++] = (zmq_pollitem_t) { zsock_resolve(self->peers[i].dealer), 0,
                                             ZMQ_POLLIN, 0 };
     zmq_poll(items, n, timeout_ms);
+    knoop_metrics_serve(self->metrics);
 }
 
 int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
@@ -372,6 +439,7 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
             busy = s->inflight < s->window && s->inflight_bytes < s->window_bytes &&
                    (!s->live || s->log_pos < knoop_journal_next_pos(self->journal));
         s_wait(self, busy ? 0 : 100);
+        knoop_gate_read(self->gate);
         broker_api_read(self);
         broker_peers_read(self);
         broker_peers_step(self);

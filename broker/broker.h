@@ -9,6 +9,7 @@
  *   handle_publish.c  PUBLISH: the per-envelope checks, the batch commit, ACKs
  *   handle_ack.c      ACK, CREDIT, HEARTBEAT from a node
  *   send_deliver.c    catch-up and live delivery within each node's window
+ *   handle_trust.c    issued certificates and revocations: publish, follow
  *
  * One thread. No global state: everything hangs off knoop_broker_t.
  */
@@ -17,11 +18,15 @@
 
 #include <czmq.h>
 
+#include "api.h"
+#include "hlc.h"
+#include "gate.h"
 #include "journal.h"
 #include "keys.h"
 #include "link.h"
 #include "msg.h"
 #include "policy.h"
+#include "metrics.h"
 #include "topic.h"
 #include "u64map.h"
 #include "wire.h"
@@ -35,13 +40,16 @@ typedef struct {
     const char *policy_file;
     int         heartbeat_ms;     /* interval of heartbeats to idle nodes */
     int         timeout_ms;       /* a node silent this long is gone */
-    int         handshake_ms;
+    int         handshake_ms;     /* a connection not authenticated by then is closed */
+    size_t      max_handshakes;   /* connections in handshake at once (0: default) */
+    size_t      max_handshakes_per_address;  /* ... from one address (0: default) */
     unsigned    journal_flags;    /* e.g. KNOOP_JOURNAL_RELAXED for benchmarks */
     size_t      map_max;
     const char *const *peers;     /* "ID@ENDPOINT" of other brokers */
     size_t      npeers;
     int         anti_entropy_ms;  /* digest comparison with each peer */
     const char *api;              /* local status endpoint; NULL: ipc://DATA/api.sock */
+    const char *metrics;          /* HOST:PORT of the Prometheus endpoint; NULL: none */
 } knoop_broker_opts_t;
 
 typedef struct knoop_broker_t knoop_broker_t;
@@ -117,10 +125,16 @@ struct knoop_broker_t {
     knoop_key_t     *key;
     knoop_trust_t   *trust;
     uint64_t         trust_stamp;
+    char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
+    knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
+    uint64_t         trust_pos;      /* journal position when last followed */
+    knoop_hlc_t      hlc;            /* for the broker's own (trust) messages */
     knoop_policy_t  *policy;
     knoop_journal_t *journal;
     zactor_t        *zap;
     zsock_t         *router;
+    knoop_gate_t    *gate;           /* caps on unauthenticated connections */
+    uint64_t         nofile;         /* descriptor limit in force */
     session_t       *sessions;
     peer_t          *peers;
     size_t           npeers;
@@ -138,7 +152,13 @@ struct knoop_broker_t {
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
     uint64_t         payloads_refused;  /* type on the wrong topic, bad content, sender */
+    knoop_metrics_t *metrics;           /* NULL without --metrics */
 };
+
+/* metrics.c */
+int  broker_metrics_init(knoop_broker_t *self, const char *listen);
+void broker_metrics_commit(knoop_broker_t *self, double seconds, size_t batch);
+void broker_metrics_message_in(knoop_broker_t *self, const knoop_msg_t *m);
 
 session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len);
 void       broker_session_drop(knoop_broker_t *self, session_t *s, const char *why);
@@ -167,6 +187,19 @@ void broker_peers_close(knoop_broker_t *self);
 /* Digest, stream and message count of everything this broker holds. */
 void broker_digest(knoop_broker_t *self, uint8_t digest[KNOOP_HASH_LEN], uint64_t *streams,
                    uint64_t *messages);
+
+/* handle_trust.c */
+/* Apply what is new on the trust topics in the journal; reloads the store
+ * and the ZAP handler when something changed. */
+void broker_trust_step(knoop_broker_t *self);
+/* Journal the broker's own issued certificate on trust.certs, once per
+ * journal. */
+void broker_trust_announce(knoop_broker_t *self);
+/* A trust payload from the local API onto the broker's own trust stream.
+ * KNOOP_OK with *res filled (strings borrowed from self, or static), or an
+ * error with the reason in why. */
+int  broker_trust_publish(knoop_broker_t *self, const knoop_api_item_t *it,
+                          knoop_api_seq_t *res, char *why, size_t why_size);
 
 /* status.c */
 int  broker_api_init(knoop_broker_t *self);

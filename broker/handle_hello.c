@@ -2,6 +2,7 @@
  * subscriptions, answer WELCOME, and plan the catch-up: everything the node
  * lacks on what it may read and of its own streams, FLASH first. */
 #include "broker.h"
+#include "trust_mesh.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,7 +177,8 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
         }
         bool wanted = mine || (s_matches_any(s->subs, s->nsubs, r->topic) &&
                                (peer || knoop_policy_may_read(self->policy, s->partner, s->role,
-                                                              r->topic)));
+                                                              r->topic)))
+                    || knoop_trust_topic(r->topic);   /* every node gets the trust topics */
         knoop_u64map_put(&s->allow, r->stream,
                          !wanted || mine ? 2 : r->flags & KNOOP_STREAM_FORKED ? 3 : 1);
         if (!wanted)

@@ -184,14 +184,18 @@ void handle_publish_commit(knoop_broker_t *self)
             ptrs[i] = &self->batch[i];
         /* An origin sends its streams in order: a gap is refused, so that
          * nothing unlinkable is stored and forwarded on its word. */
+        int64_t t0 = zclock_usecs();
         rc = knoop_journal_append_ex(self->journal, ptrs, self->nbatch, self->batch_res,
                                      KNOOP_APPEND_CONTIGUOUS);
+        broker_metrics_commit(self, (double) (zclock_usecs() - t0) / 1e6, self->nbatch);
         free(ptrs);
     }
     if (rc == KNOOP_OK) {
         self->commits++;
         for (size_t i = 0; i < self->nbatch; i++) {
             int r = self->batch_res[i];
+            if (r == KNOOP_OK)
+                broker_metrics_message_in(self, &self->batch[i]);
             if (r == KNOOP_OK || r == KNOOP_EDUPLICATE || self->batch_rid_len[i] == 0)
                 continue;
             self->envelopes_refused++;
@@ -212,9 +216,11 @@ void handle_publish_commit(knoop_broker_t *self)
             for (size_t i = 0; i < self->nbatch; i++)
                 if (self->batch_rid_len[i] == s->rid_len &&
                     memcmp(self->batch_rid[i], s->rid, s->rid_len) == 0) {
+                    const char *why = knoop_journal_error(self->journal, NULL);
                     broker_send_error(self, s, s->rid, s->rid_len, s_wire_code(rc), 0, 0, false,
                                       "broker %s could not store your messages: %s; "
-                                      "they stay in your outbox", self->id, knoop_strerror(rc));
+                                      "they stay in your outbox", self->id,
+                                      *why ? why : knoop_strerror(rc));
                     break;
                 }
     }

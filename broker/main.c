@@ -28,6 +28,15 @@ static const knoop_opt_spec_t s_spec[] = {
     { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "local status endpoint (default ipc://DATA/api.sock)", false },
     { "heartbeat-ms", KNOOP_OPT_INT, "1000", "MS", "heartbeat interval towards idle nodes and peers", false },
     { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "a node silent this long is disconnected", false },
+    { "metrics", KNOOP_OPT_STRING, NULL, "HOST:PORT", "serve Prometheus metrics at "
+      "http://HOST:PORT/metrics, e.g. 127.0.0.1:9400", false },
+    { "handshake-ms", KNOOP_OPT_INT, "5000", "MS", "a connection that has not completed its "
+      "CURVE handshake by then is closed", false },
+    { "max-handshakes", KNOOP_OPT_INT, "512", "N", "connections in handshake at once; beyond it "
+      "the newest from the address holding the most is refused (at most a quarter of the "
+      "descriptor limit)", false },
+    { "max-handshakes-per-address", KNOOP_OPT_INT, "32", "N", "connections in handshake at once "
+      "from one address (IPv6: one /64); more are refused at once", false },
     { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
     { "relaxed-durability", KNOOP_OPT_BOOL, "false", NULL,
       "do not fsync journal commits (benchmarks only: a power loss can lose acknowledged messages)", false },
@@ -74,10 +83,21 @@ int main(int argc, char **argv)
         .policy_file = knoop_config_str(cfg, "policy"),
         .heartbeat_ms = (int) knoop_config_int(cfg, "heartbeat-ms"),
         .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),
+        .metrics = knoop_config_str(cfg, "metrics"),
+        .handshake_ms = (int) knoop_config_int(cfg, "handshake-ms"),
+        .max_handshakes = (size_t) knoop_config_int(cfg, "max-handshakes"),
+        .max_handshakes_per_address = (size_t) knoop_config_int(cfg, "max-handshakes-per-address"),
         .journal_flags = knoop_config_bool(cfg, "relaxed-durability") ? KNOOP_JOURNAL_RELAXED : 0,
         .anti_entropy_ms = (int) knoop_config_int(cfg, "anti-entropy-ms"),
         .api = knoop_config_str(cfg, "api"),
     };
+    if (o.handshake_ms < 100 || knoop_config_int(cfg, "max-handshakes") < 1 ||
+        knoop_config_int(cfg, "max-handshakes-per-address") < 1) {
+        fprintf(stderr, "knoop-broker: --handshake-ms must be at least 100, --max-handshakes and "
+                "--max-handshakes-per-address at least 1\n");
+        knoop_config_destroy(&cfg);
+        return 2;
+    }
     o.npeers = knoop_config_list(cfg, "peer", &o.peers);
     /* czmq must not install its own SIGINT handler: ours finishes the batch. */
     zsys_handler_set(NULL);

@@ -4,6 +4,7 @@
  * journal is the only queue: nothing is buffered per node, so a node that
  * stops reading costs the broker nothing but its session record. */
 #include "broker.h"
+#include "trust_mesh.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -92,12 +93,17 @@ static bool s_allowed(knoop_broker_t *self, session_t *s, uint64_t stream, uint6
     knoop_stream_info_t info;
     if (!knoop_u64map_get(&s->allow, stream, &v)) {
         bool ok = false;
-        if (knoop_journal_stream(self->journal, stream, &info) == KNOOP_OK &&
+        bool found = knoop_journal_stream(self->journal, stream, &info) == KNOOP_OK;
+        if (found &&
             (s->peer || (strcmp(info.origin, s->partner) != 0 &&
                          knoop_policy_may_read(self->policy, s->partner, s->role, info.topic)))) {
             for (size_t i = 0; i < s->nsubs && !ok; i++)
                 ok = knoop_topic_match(s->subs[i], info.topic);
         }
+        /* Issued certificates and revocations go to every node: each needs
+         * them to verify what it receives (docs/protocol.md, Trust). */
+        if (!ok && found && !s->peer && knoop_trust_topic(info.topic))
+            ok = true;
         v = !ok ? 2 : info.flags & KNOOP_STREAM_FORKED ? 3 : 1;
         knoop_u64map_put(&s->allow, stream, v);
     }
@@ -149,6 +155,8 @@ static int s_flush(frame_fill_t *ff)
         ff->s->inflight += ff->n;
         ff->s->inflight_bytes += ff->arena.len;
         ff->s->delivered += ff->n;
+        knoop_metrics_add(ff->self->metrics, "knoop_messages_out_total",
+                          ff->s->live ? "phase=\"live\"" : "phase=\"catchup\"", (double) ff->n);
         if (!ff->s->live)
             ff->s->catchup_msgs += ff->n;
         ff->budget = ff->budget > ff->n ? ff->budget - ff->n : 0;
@@ -170,8 +178,11 @@ void send_sync_reply(knoop_broker_t *self, session_t *s)
 
 void send_deliver(knoop_broker_t *self, session_t *s)
 {
-    if (s->inflight >= s->window || s->inflight_bytes >= s->window_bytes)
+    if (s->inflight >= s->window || s->inflight_bytes >= s->window_bytes) {
+        if (!s->live || s->log_pos < knoop_journal_next_pos(self->journal))
+            knoop_metrics_add(self->metrics, "knoop_credit_stalls_total", "", 1);
         return;
+    }
     frame_fill_t *ff = calloc(1, sizeof *ff);
     if (!ff)
         return;
@@ -190,6 +201,8 @@ void send_deliver(knoop_broker_t *self, session_t *s)
             if (rc != KNOOP_OK)
                 break;
             s->live = true;
+            knoop_metrics_observe(self->metrics, "knoop_catchup_seconds", "",
+                                  (double) (knoop_now_ms() - s->catchup_start) / 1000.0);
             knoop_info("catch-up of %s done: %llu messages in %zu streams in %llu ms", s->partner,
                        (unsigned long long) s->catchup_msgs, s->nplan,
                        (unsigned long long) (knoop_now_ms() - s->catchup_start));

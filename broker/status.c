@@ -2,8 +2,10 @@
  * default): answers the local API's STATUS request with JSON — the digest of
  * everything held, the connected nodes and peers, the links to peers with
  * their last anti-entropy, and any forked stream (an alarm). `knoop status`
- * and `knoop mesh check` read it. Other requests are refused: a broker has
- * no applications. */
+ * and `knoop mesh check` read it. It also takes one publication: an issued
+ * certificate or revocation list for the trust topics (knoop keys issue /
+ * revoke / publish --api), see handle_trust.c. Other requests are refused: a
+ * broker has no applications. */
 #include "broker.h"
 #include "api.h"
 #include "crypto.h"
@@ -94,10 +96,25 @@ static json_t *s_status(knoop_broker_t *self)
     json_object_set_new(o, "sessions", sessions);
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
-    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+    uint64_t err_at;
+    const char *err = knoop_journal_error(self->journal, &err_at);
+    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
         "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
         "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
-        "map_size", (json_int_t) st.map_size));
+        "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors));
+    /* the journal's last failed write, until a write succeeds again */
+    json_object_set_new(o, "last_error", json_string(err));
+    json_object_set_new(o, "last_error_ms", json_integer((json_int_t) err_at));
+    knoop_gate_stats_t g;
+    knoop_gate_stats(self->gate, &g);
+    json_object_set_new(o, "gate", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "accepted", (json_int_t) g.accepted, "handshakes_ok", (json_int_t) g.handshakes_ok,
+        "handshakes_refused", (json_int_t) g.handshakes_refused,
+        "handshakes_failed", (json_int_t) g.handshakes_failed,
+        "handshake_timeouts", (json_int_t) g.handshake_timeouts,
+        "refused_over_cap", (json_int_t) g.refused_over_cap,
+        "accept_failed", (json_int_t) g.accept_failed, "in_handshake", (json_int_t) g.pending,
+        "open", (json_int_t) g.open, "descriptor_limit", (json_int_t) self->nofile));
     json_object_set_new(o, "frames_in", json_integer((json_int_t) self->frames_in));
     json_object_set_new(o, "frames_bad", json_integer((json_int_t) self->frames_bad));
     json_object_set_new(o, "envelopes_refused", json_integer((json_int_t) self->envelopes_refused));
@@ -117,6 +134,8 @@ void broker_api_read(knoop_broker_t *self)
         knoop_api_req_t req;
         knoop_api_rep_t rep = { .kind = KNOOP_API_R_ERROR };
         char *text = NULL;
+        knoop_api_seq_t seq;
+        char why[512];
         rc = knoop_api_req_decode(&req, self->data.data, self->data.len);
         if (rc) {
             rep.u.error.code = rc;
@@ -129,9 +148,22 @@ void broker_api_read(knoop_broker_t *self)
                 json_decref(o);
                 rep.kind = KNOOP_API_R_STATUS;
                 rep.u.status.json = text ? text : "{}";
+            } else if (req.kind == KNOOP_API_PUBLISH && req.u.publish.n == 1) {
+                /* The one thing published at a broker: an issued certificate
+                 * or a revocation list, already signed by a root. */
+                rc = broker_trust_publish(self, &req.u.publish.items[0], &seq, why, sizeof why);
+                if (rc == KNOOP_OK) {
+                    rep.kind = KNOOP_API_R_PUBLISHED;
+                    rep.u.published.items = &seq;
+                    rep.u.published.n = 1;
+                } else {
+                    rep.u.error.code = rc;
+                    rep.u.error.reason = why;
+                }
             } else {
                 rep.u.error.code = KNOOP_EPERM;
-                rep.u.error.reason = "this is a broker: only status is available here";
+                rep.u.error.reason = "this is a broker: only status, and publishing one "
+                                     "trust.certs or trust.revocations item, are available here";
             }
             knoop_api_req_clear(&req);
         }

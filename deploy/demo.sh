@@ -255,11 +255,12 @@ wait_for 60 "$KNOOP" mesh check "${args[@]}" || true
 "$KNOOP" mesh check "${args[@]}" | sed 's/^/   /'
 proof_ok=1
 ref=$RUN/kcr2-broker-1
-digest() { "$KNOOP" audit digest --journal "$1" --pattern "$2" | awk '{print $2}'; }
+digest() { "$KNOOP" audit digest --journal "$1" --pattern "$2" | awk '$1 == "digest" {print $2}'; }
 agree() {    # agree ID: its digest equals the broker's for each pattern it reads
-    local id=$1 p
+    local id=$1 p mine
     for p in $(subs_for "$id"); do
-        [ "$(digest "$RUN/$id" "$p")" = "$(digest "$ref" "$p")" ] || return 1
+        mine=$(digest "$RUN/$id" "$p")
+        [ -n "$mine" ] && [ "$mine" = "$(digest "$ref" "$p")" ] || return 1   # unreadable never agrees
     done
 }
 converged=0

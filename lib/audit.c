@@ -54,6 +54,19 @@ static int s_verify_msg(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
                       "prev does not match the chain of the message before (altered or inserted)");
     }
     memcpy(w->chain, m.chain, KNOOP_HASH_LEN);
+    if (w->trust) {
+        /* Revocation has a time: what the origin signed before it still
+         * stands; anything dated at or after it does not. */
+        const knoop_cert_t *cert = knoop_trust_by_id(w->trust, m.b.origin);
+        if (cert && knoop_cert_revoked(cert, (int64_t) (KNOOP_HLC_MS(m.b.hlc) / 1000))) {
+            char at[21];
+            knoop_time_format(at, cert->revoked_at);
+            knoop_msg_clear(&m);
+            snprintf(why, sizeof why, "dated after the key of '%s' was revoked (%s)",
+                     row->info.origin, at);
+            return s_fail(row, KNOOP_EUNKNOWN, seq, why);
+        }
+    }
     if (m.sig && w->trust) {
         const knoop_cert_t *cert = knoop_trust_by_id(w->trust, m.b.origin);
         if (!cert) {

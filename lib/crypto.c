@@ -130,9 +130,96 @@ int knoop_head_verify(const uint8_t sig[KNOOP_SIG_LEN], const uint8_t pk[KNOOP_P
     return crypto_sign_verify_detached(sig, st, n, pk) == 0 ? KNOOP_OK : KNOOP_ESIG;
 }
 
+void knoop_sign_statement(uint8_t sig[KNOOP_SIG_LEN], const uint8_t sk[KNOOP_SK_LEN],
+                          const void *data, size_t len)
+{
+    crypto_sign_detached(sig, NULL, data, len, sk);
+}
+
+int knoop_verify_statement(const uint8_t sig[KNOOP_SIG_LEN], const uint8_t pk[KNOOP_PK_LEN],
+                           const void *data, size_t len)
+{
+    return crypto_sign_verify_detached(sig, data, len, pk) == 0 ? KNOOP_OK : KNOOP_ESIG;
+}
+
+_Static_assert(KNOOP_SEAL_SALT_LEN == crypto_pwhash_SALTBYTES, "pwhash salt size");
+_Static_assert(KNOOP_SEAL_NONCE_LEN == crypto_secretbox_NONCEBYTES, "secretbox nonce size");
+_Static_assert(KNOOP_SEAL_MAC_LEN == crypto_secretbox_MACBYTES, "secretbox MAC size");
+
+/* The box key from the passphrase. An offline root key is opened a few
+ * times a year: MODERATE cost (256 MiB, about a second) makes guessing
+ * expensive without making the ceremony slow. */
+static int s_pw_key(uint8_t key[crypto_secretbox_KEYBYTES], const char *pass, size_t pass_len,
+                    const uint8_t salt[KNOOP_SEAL_SALT_LEN], uint64_t ops, uint64_t mem)
+{
+    if (ops < crypto_pwhash_OPSLIMIT_INTERACTIVE || ops > crypto_pwhash_OPSLIMIT_SENSITIVE
+        || mem < crypto_pwhash_MEMLIMIT_INTERACTIVE || mem > crypto_pwhash_MEMLIMIT_SENSITIVE)
+        return KNOOP_EINVAL;
+    if (crypto_pwhash(key, crypto_secretbox_KEYBYTES, pass, pass_len, salt,
+                      (unsigned long long) ops, (size_t) mem, crypto_pwhash_ALG_ARGON2ID13) != 0)
+        return KNOOP_ENOMEM;
+    return KNOOP_OK;
+}
+
+int knoop_seal_passphrase(uint8_t *box, const uint8_t *plain, size_t len,
+                          const char *pass, size_t pass_len,
+                          uint8_t salt[KNOOP_SEAL_SALT_LEN],
+                          uint8_t nonce[KNOOP_SEAL_NONCE_LEN],
+                          uint64_t *ops, uint64_t *mem)
+{
+    uint8_t key[crypto_secretbox_KEYBYTES];
+    *ops = crypto_pwhash_OPSLIMIT_MODERATE;
+    *mem = crypto_pwhash_MEMLIMIT_MODERATE;
+    randombytes_buf(salt, KNOOP_SEAL_SALT_LEN);
+    randombytes_buf(nonce, KNOOP_SEAL_NONCE_LEN);
+    int rc = s_pw_key(key, pass, pass_len, salt, *ops, *mem);
+    if (rc == KNOOP_OK)
+        crypto_secretbox_easy(box, plain, len, nonce, key);
+    sodium_memzero(key, sizeof key);
+    return rc;
+}
+
+int knoop_open_passphrase(uint8_t *plain, const uint8_t *box, size_t box_len,
+                          const char *pass, size_t pass_len,
+                          const uint8_t salt[KNOOP_SEAL_SALT_LEN],
+                          const uint8_t nonce[KNOOP_SEAL_NONCE_LEN],
+                          uint64_t ops, uint64_t mem)
+{
+    if (box_len < KNOOP_SEAL_MAC_LEN)
+        return KNOOP_EINVAL;
+    uint8_t key[crypto_secretbox_KEYBYTES];
+    int rc = s_pw_key(key, pass, pass_len, salt, ops, mem);
+    if (rc == KNOOP_OK && crypto_secretbox_open_easy(plain, box, box_len, nonce, key) != 0)
+        rc = KNOOP_ESIG;
+    sodium_memzero(key, sizeof key);
+    return rc;
+}
+
 void knoop_wipe(void *p, size_t len)
 {
     sodium_memzero(p, len);
+}
+
+bool knoop_equal_ct(const void *a, const void *b, size_t len)
+{
+    return sodium_memcmp(a, b, len) == 0;
+}
+
+int knoop_password_hash(char out[KNOOP_PWHASH_MAX], const char *password)
+{
+    _Static_assert(KNOOP_PWHASH_MAX >= crypto_pwhash_STRBYTES, "hash string size");
+    if (crypto_pwhash_str(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        return KNOOP_ENOMEM;
+    return KNOOP_OK;
+}
+
+int knoop_password_verify(const char *hash, const char *password)
+{
+    if (strnlen(hash, KNOOP_PWHASH_MAX) >= KNOOP_PWHASH_MAX)
+        return KNOOP_EPERM;
+    return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0 ? KNOOP_OK
+                                                                           : KNOOP_EPERM;
 }
 
 void knoop_hex_encode(char *out, const uint8_t *data, size_t len)

@@ -58,8 +58,55 @@ int  knoop_head_verify(const uint8_t sig[KNOOP_SIG_LEN], const uint8_t pk[KNOOP_
                        const char *origin, const char *topic, uint64_t epoch,
                        uint64_t seq, const uint8_t chain[KNOOP_HASH_LEN]);
 
+/* Sign / verify a statement with an Ed25519 key: the caller's bytes are
+ * signed as they are, so each kind of statement must start with its own
+ * domain tag (certificates: "knoop-cert-v1\n", revocation lists:
+ * "knoop-revocations-v1\n"), never one a stream head could carry.
+ * verify returns KNOOP_OK or KNOOP_ESIG. */
+void knoop_sign_statement(uint8_t sig[KNOOP_SIG_LEN], const uint8_t sk[KNOOP_SK_LEN],
+                          const void *data, size_t len);
+int  knoop_verify_statement(const uint8_t sig[KNOOP_SIG_LEN], const uint8_t pk[KNOOP_PK_LEN],
+                            const void *data, size_t len);
+
+/* Secrets at rest under a passphrase: the key comes from crypto_pwhash
+ * (Argon2id) over the passphrase and a random salt, the box is
+ * crypto_secretbox (XSalsa20-Poly1305) with a random nonce. seal fills salt,
+ * nonce, box (len + KNOOP_SEAL_MAC_LEN bytes) and the cost it used
+ * (*ops, *mem). open returns KNOOP_ESIG when the passphrase is wrong or the
+ * box was altered (the two cannot be told apart, by design), KNOOP_EINVAL
+ * for a cost outside [interactive, sensitive] (a file asking for more would
+ * be a way to exhaust the machine), KNOOP_ENOMEM when the memory cost
+ * cannot be had. */
+#define KNOOP_SEAL_SALT_LEN  16
+#define KNOOP_SEAL_NONCE_LEN 24
+#define KNOOP_SEAL_MAC_LEN   16
+int  knoop_seal_passphrase(uint8_t *box, const uint8_t *plain, size_t len,
+                           const char *pass, size_t pass_len,
+                           uint8_t salt[KNOOP_SEAL_SALT_LEN],
+                           uint8_t nonce[KNOOP_SEAL_NONCE_LEN],
+                           uint64_t *ops, uint64_t *mem);
+int  knoop_open_passphrase(uint8_t *plain, const uint8_t *box, size_t box_len,
+                           const char *pass, size_t pass_len,
+                           const uint8_t salt[KNOOP_SEAL_SALT_LEN],
+                           const uint8_t nonce[KNOOP_SEAL_NONCE_LEN],
+                           uint64_t ops, uint64_t mem);
+
 /* Wipe secret material. */
 void knoop_wipe(void *p, size_t len);
+
+/* Constant-time comparison of two byte strings of length len (session
+ * tokens, CSRF tokens): true when equal. */
+bool knoop_equal_ct(const void *a, const void *b, size_t len);
+
+/* Password hashes for the people who log in to knoop-web: libsodium's
+ * crypto_pwhash_str (Argon2id, interactive limits), the "$argon2id$..."
+ * string, NUL-terminated, at most KNOOP_PWHASH_MAX bytes with the NUL.
+ * hash: KNOOP_ENOMEM when the memory the hash needs cannot be had.
+ * verify: KNOOP_OK on a match, KNOOP_EPERM on a wrong password or a stored
+ * hash that is not a valid hash string (both are a refusal to log in). */
+#define KNOOP_PWHASH_MAX 128
+int  knoop_password_hash(char out[KNOOP_PWHASH_MAX], const char *password);
+int  knoop_password_verify(const char *hash, const char *password);
 
 /* Hex and base64 (standard alphabet, padded). Encoders NUL-terminate and
  * need out_size >= 2*len+1 resp. knoop_base64_size(len). Decoders return the

@@ -2,6 +2,7 @@
  * See journal.h for the layout and the append semantics. */
 #include "journal.h"
 #include "crypto.h"
+#include "hlc.h"
 #include "topic.h"
 
 #include <lmdb.h>
@@ -13,12 +14,16 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define MIB ((size_t) 1 << 20)
 #define DEFAULT_MAP_SIZE   (64 * MIB)
 #define DEFAULT_MAP_MAX    ((size_t) 1 << 40)
 #define READER_CHECK_MS    10000
+/* Less room than this left on the journal's file system when a write fails:
+ * the failure is a full disk, whatever errno LMDB passed on. */
+#define FULL_MARGIN        ((uint64_t) 1 << 20)
 
 /* Stream row: fixed header, then origin and topic. */
 #define SROW_HWM      0
@@ -47,6 +52,8 @@ struct knoop_journal_t {
     unsigned             append_flags;      /* of the append in progress */
     uint64_t             last_reader_check;
     knoop_journal_stats_t stats;
+    char                 error[512];        /* last failed write, "" after a commit */
+    uint64_t             error_at;          /* when (Unix ms), 0 when none */
     knoop_buf_t          scratch;           /* envelope being stored */
     char                *path;
 };
@@ -77,6 +84,89 @@ static int s_err(int rc)
     }
 }
 
+/* Free bytes on the journal's file system, as this process may use them
+ * (root may use the blocks reserved for it). */
+static int s_free_bytes(const knoop_journal_t *self, uint64_t *out)
+{
+    struct statvfs sv;
+    if (statvfs(self->path, &sv) != 0)
+        return -1;
+    uint64_t blocks = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+    *out = blocks * (uint64_t) sv.f_frsize;
+    return 0;
+}
+
+static void s_human_bytes(char *out, size_t size, uint64_t b)
+{
+    if (b < 10 * 1024)
+        snprintf(out, size, "%llu bytes", (unsigned long long) b);
+    else if (b < 10 * (uint64_t) MIB)
+        snprintf(out, size, "%llu KiB", (unsigned long long) (b / 1024));
+    else
+        snprintf(out, size, "%llu MiB", (unsigned long long) (b / MIB));
+}
+
+/* A write transaction needing about `need` bytes failed (mdb_rc, or
+ * KNOOP_EFULL from s_grow): map the
+ * cause, record it in words an operator can act on, log and count it.
+ * LMDB turns a short write on a full file system into EIO: a failure on a
+ * volume with no room left is reported as the full disk it is. */
+static int s_write_failed(knoop_journal_t *self, int mdb_rc, const char *what, uint64_t need)
+{
+    int rc = mdb_rc == KNOOP_EFULL ? KNOOP_EFULL : s_err(mdb_rc);
+    uint64_t room = 0;
+    bool known = s_free_bytes(self, &room) == 0;
+    char free_text[32];
+    s_human_bytes(free_text, sizeof free_text, room);
+    if (rc == KNOOP_EFULL && (mdb_rc == KNOOP_EFULL || mdb_rc == MDB_MAP_FULL))
+        snprintf(self->error, sizeof self->error,
+                 "journal %s full: its map is at the limit of %zu MiB; %s not stored "
+                 "(archive and restart the journal, or raise the limit)",
+                 self->path, self->map_max / MIB, what);
+    else if (rc == KNOOP_EFULL && known && room >= FULL_MARGIN + need)
+        snprintf(self->error, sizeof self->error,
+                 "no space for the journal on %s (%s, with %s free on the volume: a quota, "
+                 "or a thin or overcommitted device?); %s not stored",
+                 self->path, mdb_strerror(mdb_rc), free_text, what);
+    else if (rc == KNOOP_EFULL || (rc == KNOOP_EIO && known && room < FULL_MARGIN + need)) {
+        rc = KNOOP_EFULL;
+        if (known)
+            snprintf(self->error, sizeof self->error,
+                     "disk full on %s: %s free; %s not stored (free space on that volume, "
+                     "or move the journal to a larger one)", self->path, free_text, what);
+        else
+            snprintf(self->error, sizeof self->error,
+                     "disk full on %s (%s); %s not stored (free space on that volume, "
+                     "or move the journal to a larger one)", self->path,
+                     mdb_strerror(mdb_rc), what);
+    } else
+        snprintf(self->error, sizeof self->error,
+                 "journal %s: %s not stored: %s (%s free; check the disk and the kernel log)",
+                 self->path, what, mdb_strerror(mdb_rc), free_text);
+    self->error_at = knoop_now_ms();
+    if (rc == KNOOP_EFULL)
+        self->stats.full_errors++;
+    knoop_error("%s", self->error);
+    return rc;
+}
+
+/* A write transaction committed: a recorded failure is over. */
+static void s_write_done(knoop_journal_t *self)
+{
+    if (self->error_at) {
+        knoop_info("journal %s: writing again (after: %s)", self->path, self->error);
+        self->error[0] = 0;
+        self->error_at = 0;
+    }
+}
+
+const char *knoop_journal_error(const knoop_journal_t *self, uint64_t *at_ms)
+{
+    if (at_ms)
+        *at_ms = self->error_at;
+    return self->error;
+}
+
 /* ---- transactions ---- */
 
 /* Begin a transaction, adopting a map grown by another process. */
@@ -98,14 +188,12 @@ static int s_begin(knoop_journal_t *self, unsigned flags, MDB_txn **txn)
     return rc;
 }
 
-/* Double the map, bounded by map_max. Caller holds no transaction. */
+/* Double the map, bounded by map_max. Caller holds no transaction. Returns
+ * KNOOP_OK, KNOOP_EFULL at the limit, or LMDB's error. */
 static int s_grow(knoop_journal_t *self)
 {
-    if (self->map_size >= self->map_max) {
-        knoop_error("journal %s: map full at its limit of %zu MiB", self->path,
-                    self->map_max / MIB);
-        return KNOOP_EFULL;
-    }
+    if (self->map_size >= self->map_max)
+        return KNOOP_EFULL;   /* the caller says so (s_write_failed) */
     size_t want = self->map_size * 2;
     if (want > self->map_max)
         want = self->map_max;
@@ -113,7 +201,7 @@ static int s_grow(knoop_journal_t *self)
     if (rc) {
         knoop_error("journal %s: cannot grow map to %zu MiB: %s", self->path,
                     want / MIB, mdb_strerror(rc));
-        return s_err(rc);
+        return rc;   /* LMDB's code, for s_write_failed */
     }
     knoop_info("journal %s: map grown from %zu MiB to %zu MiB", self->path,
                self->map_size / MIB, want / MIB);
@@ -750,6 +838,15 @@ static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m)
                    self->path, m->b.origin, m->b.topic);
         return KNOOP_EUNKNOWN;
     }
+    /* Revocation has a time: what the partner signed before it stands,
+     * anything dated at or after it is refused (docs/protocol.md, Trust). */
+    if (knoop_cert_revoked(cert, (int64_t) (KNOOP_HLC_MS(m->b.hlc) / 1000))) {
+        self->stats.unknown_origin++;
+        knoop_warn("journal %s: message from '%s' on %s seq %llu is dated after its key was "
+                   "revoked; refused", self->path, m->b.origin, m->b.topic,
+                   (unsigned long long) m->b.seq);
+        return KNOOP_EUNKNOWN;
+    }
     if (m->sig && knoop_msg_verify_sig(m, cert->pk) != KNOOP_OK) {
         self->stats.sig_errors++;
         knoop_warn("journal %s: bad head signature from '%s' on %s seq %llu; refused",
@@ -770,15 +867,15 @@ void knoop_journal_set_trust(knoop_journal_t *self, const knoop_trust_t *trust)
     self->trust = trust;
 }
 
-int knoop_journal_trust_refresh(knoop_journal_t *self, const char *dir, uint64_t *stamp,
-                                knoop_trust_t **trust)
+int knoop_journal_trust_refresh(knoop_journal_t *self, const char *dir, const char *learned,
+                                uint64_t *stamp, knoop_trust_t **trust)
 {
-    uint64_t st = knoop_trust_dir_stamp(dir);
+    uint64_t st = knoop_trust_stamp(dir, learned);
     if (*trust && st == *stamp)
         return 0;
     *stamp = st;
     knoop_trust_t *t = NULL;
-    int rc = knoop_trust_load(dir, KNOOP_TRUST_KEEP_EXPIRED, &t);
+    int rc = knoop_trust_load_ex(dir, learned, KNOOP_TRUST_KEEP_EXPIRED, &t);
     if (rc) {
         knoop_error("trust store %s does not load: %s%s", dir, knoop_strerror(rc),
                     *trust ? "; keeping the previous one" : "");
@@ -836,24 +933,24 @@ int knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msg
             self->next_pos = pos;
             self->next_vpos = self->txn_vpos;
             self->stats.commits++;
+            s_write_done(self);
             rc = KNOOP_OK;
             break;
         }
         self->stats = saved;
+        char what[64];
+        snprintf(what, sizeof what, "batch of %zu message%s", n, n == 1 ? "" : "s");
+        uint64_t need = 0;   /* what the batch needs on disk, roughly: pages are copied */
+        for (size_t i = 0; i < n; i++)
+            need += 2 * (uint64_t) msgs[i]->body_len;
         if (txn_rc == MDB_MAP_FULL) {
             rc = s_grow(self);
             if (rc == KNOOP_OK)
                 continue;
-            self->stats.full_errors++;
+            rc = s_write_failed(self, rc, what, need);
             break;
         }
-        rc = s_err(txn_rc);
-        if (rc == KNOOP_EFULL) {
-            self->stats.full_errors++;
-            knoop_error("journal %s: disk full: batch of %zu not stored", self->path, n);
-        } else {
-            knoop_error("journal %s: commit failed: %s", self->path, mdb_strerror(txn_rc));
-        }
+        rc = s_write_failed(self, txn_rc, what, need);
         break;
     }
     free(pre);
@@ -1159,10 +1256,13 @@ int knoop_journal_cursor_put(knoop_journal_t *self, const char *name,
         if (rc == MDB_MAP_FULL) {
             int grc = s_grow(self);
             if (grc)
-                return grc;
+                return s_write_failed(self, grc, "cursor", len);
             continue;
         }
-        return s_err(rc);
+        if (rc)
+            return s_write_failed(self, rc, "cursor", len);
+        s_write_done(self);
+        return KNOOP_OK;
     }
 }
 

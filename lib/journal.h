@@ -3,7 +3,7 @@
  * log, the state view (beeld), cursors and metadata. The only file that
  * includes lmdb.h is journal.c.
  *
- * Layout (DESIGN.md, "Journal layout"): named databases
+ * Layout (docs/design.md, "The journal"): named databases
  *   msg     stream(8 BE) || seq(8 BE)      -> envelope bytes
  *   log     position(8 BE)                 -> stream || seq
  *   stream  stream(8 BE)                   -> hwm, max seq, verified seq, epoch,
@@ -96,18 +96,28 @@ int  knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
 int  knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msgs,
                              size_t n, int *results, unsigned flags);
 
+/* What the last failed write (append or cursor) ran into, in words an
+ * operator can act on, e.g. "disk full on /var/lib/knoop: 0 bytes free;
+ * batch of 3 messages not stored (...)": a short write on a full volume,
+ * which LMDB reports as EIO, is named as the full disk it is. *at_ms (may be
+ * NULL) gets when it happened (Unix ms). "" and 0 once a later write
+ * commits: the condition is gone. Borrowed, valid until the next call on
+ * self. */
+const char *knoop_journal_error(const knoop_journal_t *self, uint64_t *at_ms);
+
 /* Replace the trust store used to verify appends (e.g. after a reload). The
  * caller keeps ownership; the old one may be freed after this returns. */
 void knoop_journal_set_trust(knoop_journal_t *self, const knoop_trust_t *trust);
 
-/* Reload the trust store in dir when its certificates changed since *stamp
- * (knoop_trust_dir_stamp; 0 = never loaded): the new store goes to the
+/* Reload the trust store in dir, plus what the daemon learned over the mesh
+ * in `learned` (NULL: nothing; knoop_trust_load_ex), when either changed
+ * since *stamp (knoop_trust_stamp; 0 = never loaded): the new store goes to the
  * journal (self may be NULL) before the old one in *trust is freed.
  * Returns 1 reloaded, 0 unchanged, or a negative error with the previous
  * store kept (and logged). Expired certificates are kept: daemons check
  * validity where they authenticate. */
-int  knoop_journal_trust_refresh(knoop_journal_t *self, const char *dir, uint64_t *stamp,
-                                 knoop_trust_t **trust);
+int  knoop_journal_trust_refresh(knoop_journal_t *self, const char *dir, const char *learned,
+                                 uint64_t *stamp, knoop_trust_t **trust);
 
 typedef struct {
     uint64_t stream;

@@ -30,7 +30,12 @@ int knoop_link_curve_server(zsock_t *sock, const knoop_key_t *key, int handshake
         return KNOOP_EIO;
     }
     zsock_set_maxmsgsize(sock, (int) KNOOP_FRAME_MAX);
+    /* Without it a connection that never completes its handshake holds a
+     * descriptor for ever (knoop_gate_t caps how many may be pending). */
     zsock_set_handshake_ivl(sock, handshake_ms);
+    /* A burst of connections waits in the kernel's accept queue rather than
+     * having its ACKs dropped (libzmq's default is 100). */
+    zsock_set_backlog(sock, 1024);
     return zsock_curve_server(sock) == 1 ? KNOOP_OK : KNOOP_EIO;
 }
 
@@ -75,6 +80,7 @@ zsock_t *knoop_link_dealer(void)
 
 typedef struct {
     char          *dir;
+    char          *learned;                /* NULL: nothing learned over the mesh */
     knoop_trust_t *trust;
     uint64_t       stamp;
     uint64_t       last_check;
@@ -85,7 +91,7 @@ typedef struct {
  * removing (or rewriting) a cert file: the refresh sees it. */
 static int s_zap_refresh(zap_t *z)
 {
-    int rc = knoop_journal_trust_refresh(NULL, z->dir, &z->stamp, &z->trust);
+    int rc = knoop_journal_trust_refresh(NULL, z->dir, z->learned, &z->stamp, &z->trust);
     if (rc == 1)
         knoop_info("zap: trust store %s loaded: %zu certificates", z->dir,
                    knoop_trust_size(z->trust));
@@ -134,6 +140,16 @@ static void s_zap_handle(zap_t *z, zsock_t *handler)
         if (!c) {
             text = "unknown key";
             knoop_warn("zap: refused unknown key %s from %s", fp, address);
+        } else if (knoop_cert_revoked(c, (int64_t) time(NULL))) {
+            char at[21];
+            knoop_time_format(at, c->revoked_at);
+            text = "key revoked";
+            knoop_warn("zap: refused %s (key %s) from %s: key revoked at %s", c->id, fp,
+                       address, at);
+        } else if (strcmp(c->role, KNOOP_ROLE_ROOT) == 0) {
+            text = "a root key does not connect";
+            knoop_warn("zap: refused %s (key %s) from %s: a root key never connects", c->id,
+                       fp, address);
         } else if (knoop_cert_check_time(c, (int64_t) time(NULL)) != KNOOP_OK) {
             char until[21];
             knoop_time_format(until, c->valid_until);
@@ -161,18 +177,21 @@ static void s_zap_handle(zap_t *z, zsock_t *handler)
 
 static void s_zap_actor(zsock_t *pipe, void *args)
 {
-    zap_t z = { .dir = strdup((const char *) args) };
+    const knoop_zap_src_t *src = args;
+    zap_t z = { .dir = strdup(src->dir), .learned = src->learned ? strdup(src->learned) : NULL };
     zsock_t *handler = zsock_new(ZMQ_REP);
     if (!handler || zsock_bind(handler, ZAP_ENDPOINT) != 0 || !z.dir) {
         knoop_error("zap: cannot bind %s (another ZAP handler in this process?)", ZAP_ENDPOINT);
         zsock_destroy(&handler);
         free(z.dir);
+        free(z.learned);
         zsock_signal(pipe, 1);
         return;
     }
     if (s_zap_refresh(&z) != KNOOP_OK) {
         zsock_destroy(&handler);
         free(z.dir);
+        free(z.learned);
         zsock_signal(pipe, 1);
         return;
     }
@@ -206,11 +225,14 @@ static void s_zap_actor(zsock_t *pipe, void *args)
     zsock_destroy(&handler);
     knoop_trust_destroy(&z.trust);
     free(z.dir);
+    free(z.learned);
 }
 
-zactor_t *knoop_zap_new(const char *trust_dir)
+zactor_t *knoop_zap_new(const char *trust_dir, const char *learned)
 {
-    zactor_t *a = zactor_new(s_zap_actor, (void *) trust_dir);
+    /* The actor copies both before it signals, so stack storage is fine. */
+    knoop_zap_src_t src = { .dir = trust_dir, .learned = learned };
+    zactor_t *a = zactor_new(s_zap_actor, &src);
     /* zactor_new waits for the signal; a failed start sends 1. */
     return a;
 }

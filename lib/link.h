@@ -27,8 +27,10 @@
 #define KNOOP_ZAP_DOMAIN "knoop"
 
 /* Secure `sock` as a CURVE server with `key`'s derived Curve25519 keys, the
- * ZAP domain enforced, KNOOP_FRAME_MAX as max message size and a handshake
- * timeout. Call before bind. KNOOP_EIO when an option is refused. */
+ * ZAP domain enforced, KNOOP_FRAME_MAX as max message size, a handshake
+ * timeout (handshake_ms > 0: a connection not authenticated by then is
+ * closed) and an accept backlog of 1024. Call before bind. KNOOP_EIO when an
+ * option is refused. */
 int knoop_link_curve_server(zsock_t *sock, const knoop_key_t *key, int handshake_ms);
 
 /* Secure `sock` as a CURVE client of the server whose certificate is given.
@@ -41,7 +43,11 @@ int knoop_link_curve_client(zsock_t *sock, const knoop_key_t *key,
  * allowed to connect. Every refusal is logged with the key's fingerprint and
  * the reason. NULL when the trust store cannot be loaded or the ZAP endpoint
  * is taken. Destroy with zactor_destroy. Send it "RELOAD" to reload now. */
-zactor_t *knoop_zap_new(const char *trust_dir);
+typedef struct {
+    const char *dir;        /* the operator's trust directory */
+    const char *learned;    /* what the daemon learned over the mesh, or NULL */
+} knoop_zap_src_t;
+zactor_t *knoop_zap_new(const char *trust_dir, const char *learned);
 
 /* Prove that the server at endpoint refuses a random key: connect with one
  * and wait for the handshake verdict. KNOOP_OK when refused; KNOOP_EPERM

@@ -14,7 +14,7 @@
  */
 #include "policy.h"
 #include "topic.h"
-#include "keys.h"      /* KNOOP_ROLE_MAX: a role names what a certificate carries */
+#include "keys.h"      /* knoop_role_valid: a role names what a certificate carries */
 
 #include <assert.h>
 #include <errno.h>
@@ -133,19 +133,6 @@ static void s_out_quote(s_out_t *o, const char *text, size_t clip)
 
 /* ------------------------------------------------------------------ */
 /* rules */
-
-static bool s_role_valid(const char *role)
-{
-    size_t len = strnlen(role, KNOOP_ROLE_MAX + 1);
-    if (len == 0 || len > KNOOP_ROLE_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = role[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
 
 static bool s_rule_applies(const s_rule_t *r, s_verb_t verb, const char *id, const char *role)
 {
@@ -281,7 +268,7 @@ static int s_parse_who(s_ctx_t *ctx, const char *field, s_rule_t *r)
         return KNOOP_OK;
     }
     if (strncmp(field, "role:", 5) == 0) {
-        if (!s_role_valid(field + 5)) {
+        if (!knoop_role_valid(field + 5)) {
             s_fail(ctx, KNOOP_EMALFORMED, "bad role '");
             s_out_quote(&ctx->err, field, POLICY_QUOTE_MAX);
             s_out_fmt(&ctx->err, "' (role:NAME, NAME 1..%d of a-z 0-9 _ -)", KNOOP_ROLE_MAX);

@@ -9,11 +9,15 @@
 #include "keys.h"
 #include "msg_json.h"
 #include "topic.h"
+#include "trust_mesh.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char s_help_verify[] =
 "NAME\n"
@@ -212,6 +216,67 @@ static int s_verify_row(void *arg, const knoop_audit_stream_t *r)
     return 0;
 }
 
+/* The certificates and revocations that travel with the data: follow the
+ * trust topics of the journal into a scratch directory, each checked
+ * against the roots of the auditor's trust directory, and reload the store
+ * with them. An auditor holding only the root certificate then verifies
+ * any journal (docs/protocol.md, Trust). */
+static int s_learn_from_journal(const char *cmd, knoop_journal_t *j, const char *dir,
+                                knoop_trust_t **trust)
+{
+    if (knoop_trust_roots(*trust) == 0)
+        return KNOOP_OK;
+    const char *tmpdir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/knoop-audit-trust-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+    if (!mkdtemp(path)) {
+        fprintf(stderr, "knoop audit %s: cannot make a scratch directory: %s\n", cmd,
+                strerror(errno));
+        return KNOOP_EIO;
+    }
+    knoop_u64map_t applied = { 0 };
+    int rc = 0;
+    /* Twice: a revocation list may need a certificate learned in pass one
+     * only in principle; certs and lists are independent, but a second pass
+     * is cheap and makes the order of streams irrelevant. */
+    for (int pass = 0; pass < 2 && rc >= 0; pass++) {
+        rc = knoop_trust_follow(j, &applied, *trust, path, 0);
+        if (rc > 0) {
+            knoop_trust_t *t = NULL;
+            int lrc = knoop_trust_load_ex(dir, path, KNOOP_TRUST_KEEP_EXPIRED, &t);
+            if (lrc == KNOOP_OK) {
+                knoop_trust_destroy(trust);
+                *trust = t;
+            }
+            knoop_u64map_clear(&applied);
+        }
+    }
+    knoop_u64map_clear(&applied);
+    /* Remove the scratch files (certificates and one list, all public). */
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            char f[8192];
+            snprintf(f, sizeof f, "%s/%s", path, e->d_name);
+            unlink(f);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+    if (rc < 0) {
+        fprintf(stderr, "knoop audit %s: cannot read the trust topics: %s\n", cmd,
+                knoop_strerror(rc));
+        return rc;
+    }
+    printf("trust: %zu certificates (%zu roots), revocation list %llu, with what the journal "
+           "carries\n", knoop_trust_size(*trust), knoop_trust_roots(*trust),
+           (unsigned long long) knoop_trust_revocation_number(*trust));
+    return KNOOP_OK;
+}
+
 static int s_verify(int argc, char **argv)
 {
     audit_args_t a;
@@ -241,6 +306,11 @@ static int s_verify(int argc, char **argv)
     }
     if (!trust)
         printf("note: --chains-only: signatures NOT checked\n");
+    else if (s_learn_from_journal("verify", j, a.trust, &trust) != KNOOP_OK) {
+        knoop_journal_destroy(&j);
+        knoop_trust_destroy(&trust);
+        return 2;
+    }
     knoop_stream_info_t *rows;
     size_t n = 0;
     if (knoop_journal_vector(j, a.pattern, &rows, &n) == KNOOP_OK)

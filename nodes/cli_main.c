@@ -27,6 +27,8 @@ static void s_usage(FILE *out)
 "  audit verify --journal DIR               check every chain and signed head\n"
 "  audit replay --journal DIR [filters]     print messages as JSON lines, HLC order\n"
 "  audit digest --journal DIR [--pattern P] print the convergence digest\n"
+"  cap import FILE... / cap export --out DIR CAP 1.2 alerts in and out\n"
+"  edxl wrap / edxl unwrap                  EDXL-DE 2.0 distribution envelopes\n"
 "\n"
 "  pub, sub, status and beeld talk to the node at --api ENDPOINT\n"
 "  (default ipc://$KNOOP_DATA/api.sock)\n"
@@ -72,6 +74,10 @@ int main(int argc, char **argv)
         return knoop_cli_mesh(argc - 1, argv + 1);
     if (!strcmp(cmd, "payload"))
         return knoop_cli_payload(argc - 1, argv + 1);
+    if (!strcmp(cmd, "cap"))
+        return knoop_cli_cap(argc - 1, argv + 1);
+    if (!strcmp(cmd, "edxl"))
+        return knoop_cli_edxl(argc - 1, argv + 1);
     if (!strcmp(cmd, "beeld"))
         return knoop_cli_beeld(argc - 1, argv + 1);
     fprintf(stderr, "knoop: unknown command '%s' (try knoop --help)\n", cmd);

@@ -229,8 +229,13 @@ static void s_summary(const json_t *st)
     if (le) {
         if (json_is_null(le) || (json_is_string(le) && !*json_string_value(le)))
             printf("%-12snone\n", "last error");
-        else
+        else {
             s_field("last error", st, "last_error");
+            char *at = s_time(st, "last_error_at", "last_error_ms");
+            if (at)
+                printf("%-12s%s\n", "  at", at);
+            free(at);
+        }
     }
 }
 

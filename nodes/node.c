@@ -1,5 +1,6 @@
 /* node.c — the node object and its event loop. See node.h. */
 #include "node.h"
+#include "trust_mesh.h"
 #include "crypto.h"
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 own_stream_t *node_own_find(knoop_node_t *self, uint64_t stream)
 {
@@ -22,6 +24,29 @@ void node_set_error(knoop_node_t *self, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(self->last_error, sizeof self->last_error, fmt, ap);
     va_end(ap);
+    self->last_error_at = knoop_now_ms();
+    self->last_error_journal = false;
+}
+
+void node_set_journal_error(knoop_node_t *self, int rc)
+{
+    const char *why = knoop_journal_error(self->journal, NULL);
+    node_set_error(self, "%s", *why ? why : knoop_strerror(rc));
+    self->last_error_journal = true;
+    knoop_error("node: %s", self->last_error);
+}
+
+void node_error_check(knoop_node_t *self)
+{
+    if (!self->last_error_at)
+        return;
+    bool gone = self->last_error_journal ? !*knoop_journal_error(self->journal, NULL)
+                                         : self->link == LINK_UP;
+    if (gone) {
+        self->last_error[0] = 0;
+        self->last_error_at = 0;
+        self->last_error_journal = false;
+    }
 }
 
 /* Every stream this partner published, in any epoch: what was not ACKed
@@ -83,7 +108,13 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
                     knoop_key_id(self->key), opts->id);
         goto fail;
     }
-    if (knoop_journal_trust_refresh(NULL, opts->trust_dir, &self->trust_stamp, &self->trust) < 0)
+    size_t llen = strlen(opts->data) + sizeof "/trust";
+    self->learned = malloc(llen);
+    if (!self->learned)
+        goto fail;
+    snprintf(self->learned, llen, "%s/trust", opts->data);
+    if (knoop_journal_trust_refresh(NULL, opts->trust_dir, self->learned, &self->trust_stamp,
+                                    &self->trust) < 0)
         goto fail;
     const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
     if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
@@ -104,7 +135,8 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
     knoop_hlc_init(&self->hlc, 0);
     if (s_load_own(self) != KNOOP_OK)
         goto fail;
-    if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK)
+    if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK ||
+        node_metrics_init(self, opts->metrics) != KNOOP_OK)
         goto fail;
     knoop_info("node %s started: journal %s, publishing epoch %016llx, %zu earlier own streams, "
                "%zu broker(s), %zu subscription(s), API %s", self->id, opts->data,
@@ -134,8 +166,11 @@ void knoop_node_destroy(knoop_node_t **self_p)
     free(self->reqs);
     free(self->own);
     free(self->brokers);
+    knoop_metrics_destroy(&self->metrics);
     knoop_journal_destroy(&self->journal);
     knoop_trust_destroy(&self->trust);
+    knoop_u64map_clear(&self->trust_applied);
+    free(self->learned);
     knoop_key_destroy(&self->key);
     knoop_buf_free(&self->rid);
     knoop_buf_free(&self->data);
@@ -146,24 +181,34 @@ void knoop_node_destroy(knoop_node_t **self_p)
     *self_p = NULL;
 }
 
-/* New partners and revocations reach the node when its trust directory
- * changes. */
+/* New partners and revocations reach the node over the mesh (the brokers
+ * deliver the trust topics to every node; trust_mesh.h), or when an
+ * operator changes its trust directory. */
 static void s_trust_check(knoop_node_t *self)
 {
     uint64_t now = knoop_now_ms();
     if (now - self->trust_checked < 1000)
         return;
     self->trust_checked = now;
-    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, &self->trust_stamp,
-                                    &self->trust) == 1)
+    uint64_t pos = knoop_journal_next_pos(self->journal);
+    if (pos != self->trust_pos) {
+        self->trust_pos = pos;
+        if (knoop_trust_follow(self->journal, &self->trust_applied, self->trust, self->learned,
+                               (int64_t) time(NULL)) < 0)
+            knoop_error("node: cannot read the trust topics from the journal");
+    }
+    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
+                                    &self->trust_stamp, &self->trust) == 1)
         knoop_info("node: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
 }
 
 int knoop_node_run(knoop_node_t *self, volatile int *stop)
 {
     while (!*stop) {
-        zmq_pollitem_t items[3];
+        zmq_pollitem_t items[4];
         int nitems = 0;
+        if (self->metrics)
+            items[nitems++] = (zmq_pollitem_t) { NULL, knoop_metrics_fd(self->metrics), ZMQ_POLLIN, 0 };
         items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 };
         if (self->dealer)
             items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0 };
@@ -171,6 +216,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
             items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->probe), 0, ZMQ_POLLIN, 0 };
         long wait = self->journal_grew ? 0 : 50;
         zmq_poll(items, nitems, wait);
+        knoop_metrics_serve(self->metrics);
         self->journal_grew = false;
 
         /* Read everything ready from apps and broker, commit once. */
@@ -184,6 +230,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         node_api_verdicts(self);
         node_api_pump(self);
         s_trust_check(self);
+        node_error_check(self);
     }
     if (self->npub || self->nreqs)
         node_api_publish_commit(self);

@@ -28,6 +28,7 @@
 #include "journal.h"
 #include "keys.h"
 #include "link.h"
+#include "metrics.h"
 #include "msg.h"
 #include "topic.h"
 #include "u64map.h"
@@ -49,6 +50,7 @@ typedef struct {
     int          timeout_ms;
     int          failback_ms;     /* probe the first broker this often when elsewhere */
     unsigned     journal_flags;
+    const char  *metrics;         /* HOST:PORT of the Prometheus endpoint; NULL: none */
 } knoop_node_opts_t;
 
 typedef struct knoop_node_t knoop_node_t;
@@ -69,8 +71,6 @@ typedef struct {
     uint64_t sent;                   /* highest seq sent on this link */
     bool     blocked;                /* the broker refused a message: stop */
     uint64_t blocked_seq;            /* the seq it refused */
-    uint64_t audience;               /* 0 open, else who a restricted TLP names */
-    bool     audience_set;           /* a message was published on it this run */
     char     blocked_reason[256];
 } own_stream_t;
 
@@ -129,6 +129,9 @@ struct knoop_node_t {
     knoop_key_t     *key;
     knoop_trust_t   *trust;
     uint64_t         trust_stamp, trust_checked;
+    char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
+    knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
+    uint64_t         trust_pos;      /* journal position when last followed */
     knoop_journal_t *journal;
     uint64_t         epoch;
     knoop_hlc_t      hlc;
@@ -155,7 +158,10 @@ struct knoop_node_t {
     bool             caught_up;
     uint64_t         catchup_start;
     uint64_t         delivered_in, failovers;
+    knoop_metrics_t *metrics;           /* NULL without --metrics */
     char             last_error[512];
+    uint64_t         last_error_at;     /* Unix ms; 0 when none */
+    bool             last_error_journal;  /* it came from the journal: cleared by a commit */
     /* local API */
     zsock_t         *api;
     api_sub_t       *subs;
@@ -169,6 +175,18 @@ struct knoop_node_t {
 /* node.c */
 own_stream_t *node_own_find(knoop_node_t *self, uint64_t stream);
 void node_set_error(knoop_node_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The journal's own account of a failed write (e.g. "disk full on DIR: 0
+ * bytes free; ...") becomes the last error, logged; rc when the journal has
+ * none. Cleared by node_error_check once the journal writes again. */
+void node_set_journal_error(knoop_node_t *self, int rc);
+/* Clear the last error when its condition is gone: a journal error once the
+ * journal commits again, a link error once the link is up. */
+void node_error_check(knoop_node_t *self);
+
+/* node_metrics.c */
+int  node_metrics_init(knoop_node_t *self, const char *listen);
+void node_metrics_commit(knoop_node_t *self, int64_t t0_us, size_t batch, bool publish);
+void node_metrics_message_in(knoop_node_t *self, const knoop_msg_t *m);
 
 /* node_link.c */
 int  node_link_init(knoop_node_t *self);

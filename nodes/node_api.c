@@ -85,10 +85,23 @@ static void s_reply_error(knoop_node_t *self, const uint8_t *rid, size_t rid_len
 
 /* ---- publish ---- */
 
-static own_stream_t *s_stream_for(knoop_node_t *self, const char *topic)
+/* A broker cuts a stream for a partner at the first message that partner
+ * may not read (the hash chain runs through it, docs/protocol.md "TLP").
+ * So each audience of a topic gets a stream of its own: the open messages
+ * on the node's epoch, each set of recipients of TLP amber+strict/red on an
+ * epoch derived from it. Nobody then loses open messages to a restricted
+ * one, and a topic may carry both. */
+static uint64_t s_epoch_for(const knoop_node_t *self, uint64_t audience)
 {
+    uint64_t e = audience ? self->epoch ^ audience : self->epoch;
+    return e ? e : 1;
+}
+
+static own_stream_t *s_stream_for(knoop_node_t *self, const char *topic, uint64_t audience)
+{
+    uint64_t epoch = s_epoch_for(self, audience);
     for (size_t i = 0; i < self->nown; i++)
-        if (self->own[i].epoch == self->epoch && strcmp(self->own[i].topic, topic) == 0)
+        if (self->own[i].epoch == epoch && strcmp(self->own[i].topic, topic) == 0)
             return &self->own[i];
     if (self->nown == self->own_cap) {
         size_t cap = self->own_cap ? self->own_cap * 2 : 16;
@@ -100,8 +113,8 @@ static own_stream_t *s_stream_for(knoop_node_t *self, const char *topic)
     }
     own_stream_t *o = &self->own[self->nown++];
     memset(o, 0, sizeof *o);
-    o->stream = knoop_stream_id(self->id, topic, self->epoch);
-    o->epoch = self->epoch;
+    o->stream = knoop_stream_id(self->id, topic, epoch);
+    o->epoch = epoch;
     snprintf(o->topic, sizeof o->topic, "%s", topic);
     return o;
 }
@@ -253,29 +266,16 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
     }
     for (size_t i = 0; i < n; i++) {
         const knoop_api_item_t *it = &req->u.publish.items[i];
-        own_stream_t *o = s_stream_for(self, it->topic);
+        uint64_t aud = s_audience(it);
+        own_stream_t *o = s_stream_for(self, it->topic, aud);
         if (!o) {
             r->error = KNOOP_ENOMEM;
             snprintf(r->reason, sizeof r->reason, "node out of memory");
             return;
         }
-        /* A broker cuts a stream for a partner at the first message that
-         * partner may not read (the hash chain runs through it): keep each
-         * audience on a stream of its own, so nobody loses open messages. */
-        uint64_t aud = s_audience(it);
-        if (o->audience_set && o->audience != aud) {
-            r->error = KNOOP_EINVAL;
-            r->error_index = (uint32_t) i;
-            snprintf(r->reason, sizeof r->reason, "item %zu: this topic already carries %s "
-                     "messages; publish amber+strict/red for other recipients on a topic "
-                     "of their own (e.g. TOPIC.rood)", i,
-                     o->audience ? "restricted messages for other recipients"
-                                 : "open (clear/green/amber)");
-            return;
-        }
         knoop_body_t b = {
             .version = KNOOP_BODY_VERSION, .origin = self->id, .topic = it->topic,
-            .epoch = self->epoch, .seq = o->hwm + 1, .hlc = knoop_hlc_now(&self->hlc),
+            .epoch = o->epoch, .seq = o->hwm + 1, .hlc = knoop_hlc_now(&self->hlc),
             .key = it->key ? it->key : "", .type = it->type,
             .priority = (knoop_priority_t) it->priority, .status = (knoop_status_t) it->status,
             .tlp = (knoop_tlp_t) it->tlp, .payload = it->payload, .payload_len = it->payload_len,
@@ -298,8 +298,6 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
         }
         o->hwm++;
         memcpy(o->head, chain, KNOOP_HASH_LEN);
-        o->audience = aud;
-        o->audience_set = true;
         self->npub++;
         r->n++;
     }
@@ -458,14 +456,19 @@ void node_api_publish_commit(knoop_node_t *self)
                 rc = KNOOP_ENOMEM;
             for (size_t i = 0; ptrs && i < self->npub; i++)
                 ptrs[i] = &self->pub_msgs[i];
+            int64_t t0 = zclock_usecs();
             if (ptrs)
                 rc = knoop_journal_append(self->journal, ptrs, self->npub, self->pub_res);
+            if (ptrs && rc == KNOOP_OK) {
+                node_metrics_commit(self, t0, self->npub, true);
+                for (size_t i = 0; i < self->npub; i++)
+                    if (self->pub_res[i] == KNOOP_OK)
+                        node_metrics_message_in(self, &self->pub_msgs[i]);
+            }
             free(ptrs);
         }
         if (rc) {
-            node_set_error(self, "journal: publish batch of %zu not stored: %s", self->npub,
-                           knoop_strerror(rc));
-            knoop_error("%s", self->last_error);
+            node_set_journal_error(self, rc);
             s_reload_own(self);
         } else {
             self->journal_grew = true;
@@ -482,8 +485,12 @@ void node_api_publish_commit(knoop_node_t *self)
                          i - r->first, knoop_strerror(err));
             }
         if (err) {
+            /* a batch the journal could not store: its own words ("disk full
+             * on DIR: 0 bytes free; ..."), not a bare errno */
             s_reply_error(self, r->rid, r->rid_len, r->id, err, r->error_index,
-                          r->reason[0] ? r->reason : knoop_strerror(err));
+                          r->reason[0] ? r->reason
+                          : !r->error && self->last_error_journal ? self->last_error
+                          : knoop_strerror(err));
             continue;
         }
         if (r->wait_ms && self->link == LINK_UP && s_wait_add(self, r) == KNOOP_OK)
@@ -724,22 +731,33 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     size_t n = 0;
     json_t *streams = json_array();
     if (knoop_journal_vector(self->journal, NULL, &rows, &n) == KNOOP_OK) {
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(streams, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}",
+        for (size_t i = 0; i < n; i++) {
+            json_t *row = json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}",
                 "origin", rows[i].origin, "topic", rows[i].topic,
                 "hwm", (json_int_t) rows[i].hwm, "max_seq", (json_int_t) rows[i].max_seq,
                 "verified", (json_int_t) rows[i].verified,
-                "forked", (rows[i].flags & KNOOP_STREAM_FORKED) != 0));
+                "forked", (rows[i].flags & KNOOP_STREAM_FORKED) != 0);
+            /* own streams: what the current broker has acknowledged on this link */
+            own_stream_t *mine = node_own_find(self, rows[i].stream);
+            if (row && mine) {
+                char stream_epoch[17];
+                snprintf(stream_epoch, sizeof stream_epoch, "%016llx", (unsigned long long) rows[i].epoch);
+                json_object_set_new(row, "epoch", json_string(stream_epoch));
+                json_object_set_new(row, "acked", json_integer((json_int_t) mine->acked));
+            }
+            json_array_append_new(streams, row);
+        }
         free(rows);
     }
     json_object_set_new(o, "streams", streams);
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
-    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
         "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
         "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
-        "map_size", (json_int_t) st.map_size));
+        "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors));
     json_object_set_new(o, "last_error", json_string(self->last_error));
+    json_object_set_new(o, "last_error_ms", json_integer((json_int_t) self->last_error_at));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     knoop_api_rep_t rep = { .id = req->id, .kind = KNOOP_API_R_STATUS };

@@ -314,11 +314,13 @@ static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
     if (!d->n)
         return;
     knoop_ingest_t in = { 0 };
+    int64_t t0 = zclock_usecs();
     int rc = knoop_ingest(self->journal, d->frames, d->n, &self->hlc,
                           self->brokers[self->broker_idx].id, &in);
+    if (rc == KNOOP_OK)
+        node_metrics_commit(self, t0, in.msgs, false);
     if (rc) {
-        node_set_error(self, "journal: cannot store deliveries: %s", knoop_strerror(rc));
-        knoop_error("%s", self->last_error);
+        node_set_journal_error(self, rc);
         node_link_close(self, "deliveries could not be stored");
         self->next_attempt = knoop_now_ms() + 2000;
     } else {
@@ -373,6 +375,9 @@ static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
     node_set_error(self, "%s: %s: %s", bid, knoop_wire_err_name(f->u.error.code),
                    f->u.error.reason);
     knoop_warn("broker %s", self->last_error);
+    char l[64];
+    snprintf(l, sizeof l, "reason=\"%s\"", knoop_wire_err_name(f->u.error.code));
+    knoop_metrics_add(self->metrics, "knoop_refusals_total", l, 1);
     own_stream_t *o = f->u.error.stream ? node_own_find(self, f->u.error.stream) : NULL;
     /* CHAIN (a gap: earlier messages were lost on the way, e.g. the broker
      * could not store them) and FULL heal by sending again, which the
@@ -429,6 +434,8 @@ void node_link_read(knoop_node_t *self)
             break;
         case KNOOP_FRAME_CAUGHT_UP:
             self->caught_up = true;
+            knoop_metrics_observe(self->metrics, "knoop_catchup_seconds", "",
+                                  (double) (knoop_now_ms() - self->catchup_start) / 1000.0);
             knoop_info("caught up from %s: %llu messages in %llu streams in %llu ms",
                        self->brokers[self->broker_idx].id,
                        (unsigned long long) f.u.caught_up.messages,
@@ -502,6 +509,12 @@ void node_link_send_outbox(knoop_node_t *self)
                 break;
             s->sent = o->last;
             self->inflight += o->n;
+            if (self->metrics) {
+                char fam[32], l[64];
+                knoop_metrics_topic_family(s->topic, fam);
+                snprintf(l, sizeof l, "family=\"%s\"", fam);
+                knoop_metrics_add(self->metrics, "knoop_messages_out_total", l, (double) o->n);
+            }
         }
     }
     if (o) {

@@ -30,6 +30,8 @@ static const knoop_opt_spec_t s_spec[] = {
     { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "link declared lost after this long without a frame", false },
     { "failback-ms", KNOOP_OPT_INT, "10000", "MS", "when on another broker, ask the first one "
       "this often whether it is back, and return to it", false },
+    { "metrics", KNOOP_OPT_STRING, NULL, "HOST:PORT", "serve Prometheus metrics at "
+      "http://HOST:PORT/metrics, e.g. 127.0.0.1:9401", false },
     { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
     { NULL },
 };
@@ -94,6 +96,7 @@ int main(int argc, char **argv)
         .heartbeat_ms = (int) knoop_config_int(cfg, "heartbeat-ms"),
         .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),
         .failback_ms = (int) knoop_config_int(cfg, "failback-ms"),
+        .metrics = knoop_config_str(cfg, "metrics"),
     };
     zsys_handler_set(NULL);
     struct sigaction sa = { .sa_handler = s_on_signal };

@@ -96,8 +96,9 @@ wait $P1 $P2 || true
 echo "$faults faults; $(wc -l <"$T/acked.ids") messages acknowledged to the publishers"
 
 BR="kcr2-broker-a kcr2-broker-b kcr2-broker-c"
-wait_for "the mesh agrees after healing" 90 mesh_agrees $BR || true
-if mesh_agrees $BR; then
+# Agreement within 90 s is the claim; a single later probe can miss a status
+# answer on a loaded machine, so the verdict is the wait's own.
+if wait_for "the mesh agrees after healing" 90 mesh_agrees $BR; then
     ok "all brokers agree after the faults"
 else
     bad "all brokers agree after the faults"
@@ -111,8 +112,12 @@ fi
 sort -u "$T/acked.ids" >"$T/acked.sorted"
 "$KNOOP" audit replay --journal "$T/kcr2-broker-a" --pattern 'sitrep.>' \
     | grep -o '"incident_id":"[^"]*"' | cut -d'"' -f4 | sort >"$T/broker.ids"
-check "every acknowledged message is in the mesh" \
-    test -z "$(comm -23 "$T/acked.sorted" <(sort -u "$T/broker.ids"))"
+missing=$(comm -23 "$T/acked.sorted" <(sort -u "$T/broker.ids"))
+check "every acknowledged message is in the mesh" test -z "$missing"
+if [ -n "$missing" ]; then
+    echo "acknowledged but not in kcr2-broker-a ($(wc -l <<<"$missing") of $(wc -l <"$T/acked.sorted"); the broker replayed $(wc -l <"$T/broker.ids")):"
+    head -n 20 <<<"$missing"
+fi
 check "none stored twice" test -z "$(uniq -d "$T/broker.ids")"
 for n in vr-utrecht vr-zeeland vr-twente vr-drenthe; do
     wait_for "$n converged" 30 same_digest "$T/kcr2-broker-a" "$T/$n" 'sitrep.>' || true

@@ -2,9 +2,9 @@
 # TLP 2.0 with real brokers and nodes: AMBER+STRICT and RED reach only the
 # partners the message names (also across the mesh, where the named partner
 # sits on the other broker); everyone else with a subscription to the topic
-# never receives them, not in the catch-up and not live. A node refuses to
-# mix audiences on one stream, and knoop pub refuses a restricted label
-# without recipients.
+# never receives them, not in the catch-up and not live. One topic may carry
+# both (the node gives each audience its own stream), and knoop pub refuses
+# a restricted label without recipients.
 source "$(dirname "$0")/lib.sh"
 
 make_partner kcr2-broker-1 broker
@@ -70,12 +70,19 @@ check "vr-zeeland's application sees the RED message with its label and recipien
 check "the broker counts what it withheld" bash -c \
     "'$KNOOP' status --api 'ipc://$T/kcr2-broker-2/api.sock' --json | grep -Eq '\"withheld\": *[1-9]'"
 
-# The node keeps audiences apart: RED on an open stream is refused.
-rc=0
+# One topic, both audiences: the node puts the RED message on a stream of
+# its own, so the open ones after it still reach everyone.
 pub --topic sitrep.vr-utrecht --tlp red --recipient vr-zeeland \
-    --json '{"summary":"mix"}' >/dev/null 2>"$T/mix.err" || rc=$?
-check "RED on a stream that carries open messages is refused by the node" test "$rc" -eq 1
-check "... saying to use a topic of its own" grep -q "topic of their own" "$T/mix.err"
+    --json '{"summary":"ROOD op het open topic"}' >/dev/null
+pub --topic sitrep.vr-utrecht --tlp amber --json '{"summary":"open 3"}' >/dev/null
+wait_for "vr-drenthe holds the third open one" 20 has_count "$T/vr-drenthe" 'sitrep.vr-utrecht' 3 || true
+wait_for "vr-zeeland holds the RED one on the open topic" 20 has_count "$T/vr-zeeland" 'sitrep.vr-utrecht' 4 || true
+sleep 1
+check "RED and open messages on one topic: vr-drenthe gets the open ones after the RED" \
+    has_count "$T/vr-drenthe" 'sitrep.vr-utrecht' 3
+check "... and not the RED one" bash -c \
+    "! '$KNOOP' sub --api '$(api vr-drenthe)' --pattern 'sitrep.>' --from-start --count 6 --timeout 2 | grep -q ROOD"
+check "vr-zeeland gets all four on that topic" has_count "$T/vr-zeeland" 'sitrep.vr-utrecht' 4
 rc=0
 pub --topic sitrep.vr-utrecht.x --tlp red --json '{"summary":"aan niemand"}' >/dev/null 2>"$T/nr.err" || rc=$?
 check "RED without --recipient is a usage error" test "$rc" -eq 2

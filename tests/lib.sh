@@ -17,6 +17,13 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/knoop-$(basename "$0" .sh)-XXXXXX")
 PIDS=()
 PASS=0
 FAIL=0
+EXIT_HOOKS=()   # commands run at exit after the processes are gone (at_exit)
+
+# at_exit CMD: run CMD (one string, eval'd) at exit, e.g. to unmount a volume
+at_exit() { EXIT_HOOKS+=("$1"); }
+
+# skip WHY: the test cannot run on this machine; ctest reports it skipped
+skip() { echo "SKIP: $*"; exit 77; }
 
 cleanup() {
     local rc=$?
@@ -24,6 +31,13 @@ cleanup() {
         [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
     done
     wait 2>/dev/null || true
+    for h in "${EXIT_HOOKS[@]:-}"; do
+        [ -n "$h" ] && eval "$h" || true
+    done
+    if [ $rc -eq 77 ]; then
+        [ -z "${KNOOP_KEEP_TMP:-}" ] && rm -rf "$T"
+        exit 77
+    fi
     if [ $rc -ne 0 ] || [ "$FAIL" -ne 0 ]; then
         echo "--- logs in $T (last lines) ---"
         for f in "$T"/*.log; do
@@ -101,20 +115,45 @@ wait_for() {
     done
 }
 
-# digest DIR [PATTERN]: the convergence digest of a journal
+# digest DIR [PATTERN]: the convergence digest of a journal. Prints nothing
+# and fails when the journal cannot be read or its output is not a digest.
 digest() {
-    "$KNOOP" audit digest --journal "$1" --pattern "${2:->}" | awk '{print $2}'
+    local out d
+    out=$("$KNOOP" audit digest --journal "$1" --pattern "${2:->}") || return 1
+    d=$(awk '$1 == "digest" {print $2}' <<<"$out")
+    [[ "$d" =~ ^[0-9a-f]{64}$ ]] || return 1
+    echo "$d"
 }
 
-# count of messages in a journal on a pattern
+# count of messages in a journal on a pattern; prints nothing and fails when
+# the journal cannot be read.
 count_msgs() {
-    "$KNOOP" audit digest --journal "$1" --pattern "${2:->}" | awk '{print $NF}'
+    local out n
+    out=$("$KNOOP" audit digest --journal "$1" --pattern "${2:->}") || return 1
+    n=$(awk '$1 == "digest" {print $NF}' <<<"$out")
+    [[ "$n" =~ ^[0-9]+$ ]] || return 1
+    echo "$n"
 }
 
-same_digest() { [ "$(digest "$1" "$3")" = "$(digest "$2" "$3")" ]; }
+# same_digest DIR1 DIR2 PATTERN: both journals are readable, hold at least one
+# message on PATTERN, and have the same digest. Two journals that cannot be
+# read, or that hold nothing, do not "agree": that would pass on nothing.
+same_digest() {
+    local a b
+    a=$(digest "$1" "$3") || { echo "same_digest: cannot read the digest of $1" >&2; return 1; }
+    b=$(digest "$2" "$3") || { echo "same_digest: cannot read the digest of $2" >&2; return 1; }
+    [ "$(count_msgs "$1" "$3")" != 0 ] || { echo "same_digest: $1 holds nothing on $3" >&2; return 1; }
+    [ "$a" = "$b" ]
+}
 
 # has_count DIR PATTERN N: the journal holds exactly N messages on PATTERN
-has_count() { [ "$(count_msgs "$1" "$2")" = "$3" ]; }
+# (N must be given; an unreadable journal never has a count).
+has_count() {
+    local n
+    [ -n "${3:-}" ] || { echo "has_count: no expected count" >&2; return 1; }
+    n=$(count_msgs "$1" "$2") || return 1
+    [ "$n" = "$3" ]
+}
 
 # status_has NODE TEXT: the node's status JSON contains TEXT
 status_has() { "$KNOOP" status --api "$(api "$1")" --json | grep -q -- "$2"; }
@@ -139,3 +178,49 @@ mesh_agrees() {
     "$KNOOP" mesh check "${args[@]}" >/dev/null 2>&1
 }
 export -f mesh_agrees
+
+# ---- the one checker every fault scenario ends with (tests/tools/checker.py) ----
+CHECKER=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tools/checker.py
+
+# converge_secs SECS PATTERN DIR...: seconds (one decimal) until every
+# journal's digest on PATTERN is the same, or "never" within SECS
+converge_secs() {
+    local secs=$1 pat=$2; shift 2
+    local t0; t0=$(date +%s.%N)
+    local deadline=$((SECONDS + secs))
+    while :; do
+        local first="" same=1 d
+        for j in "$@"; do
+            d=$(digest "$j" "$pat" 2>/dev/null || true)
+            [ -n "$d" ] || { same=0; break; }
+            if [ -z "$first" ]; then first=$d; elif [ "$d" != "$first" ]; then same=0; break; fi
+        done
+        if [ $same = 1 ]; then
+            echo "$(date +%s.%N) $t0" | awk '{ printf "%.1f\n", $1 - $2 }'
+            return 0
+        fi
+        [ $SECONDS -ge $deadline ] && { echo never; return 0; }
+        sleep 0.1
+    done
+}
+
+# verdict SCENARIO INJECTED CYCLES ACKED_IDS CONVERGED PATTERN DIR... [-- EXTRA checker args]:
+# the checker's one line over the journals DIR (each replayed on PATTERN and
+# compared by digest); counts as a passed or failed check
+verdict() {
+    local scen=$1 inj=$2 cycles=$3 acked=$4 conv=$5 pat=$6; shift 6
+    local args=() extra=()
+    while [ $# -gt 0 ]; do
+        if [ "$1" = "--" ]; then shift; extra=("$@"); break; fi
+        local name; name=$(basename "$1")
+        "$KNOOP" audit replay --journal "$1" --pattern "$pat" >"$T/held-$name.jsonl"
+        args+=(--holder "$name=$T/held-$name.jsonl" --digest "$name=$(digest "$1" "$pat")")
+        shift
+    done
+    if python3 "$CHECKER" --scenario "$scen" --injected "$inj" --cycles "$cycles" \
+            --acked "$acked" --converged "$conv" "${args[@]}" "${extra[@]}"; then
+        ok "checker: $scen"
+    else
+        bad "checker: $scen"
+    fi
+}

@@ -1,0 +1,1087 @@
+/* cli_keys.c — `knoop keys ...`: make a partner identity, read one back for
+ * humans, and the root's work: make the root, issue certificates, revoke,
+ * publish to the mesh, list a trust store. Never prints secret material. */
+#include "cli.h"
+#include "client.h"
+#include "keys.h"
+#include "msg.h"
+#include "topic.h"
+
+#include <fcntl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define DEFAULT_VALID_DAYS 730
+#define MAX_VALID_DAYS     36500
+/* A new cert starts this long before now, so that a partner whose clock
+ * runs a little behind accepts it at once (Let's Encrypt backdates too). */
+#define BACKDATE_SECONDS   3600
+/* 9999-12-31T23:59:59Z: the last instant RFC 3339's four-digit year holds. */
+#define LAST_TIME          253402300799LL
+
+static void s_keys_usage(FILE *out)
+{
+    fprintf(out,
+"NAME\n"
+"    knoop keys - make and inspect partner identity keys and certificates\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop keys new --id ID --role ROLE --out DIR [--valid-days N] [--valid-from TIME]\n"
+"    knoop keys show FILE\n"
+"    knoop keys root --id ID --out DIR [--valid-days N] [--passphrase-file F]\n"
+"    knoop keys issue --root ROOT.key --cert ID.cert --out DIR [--days N]\n"
+"                     [--passphrase-file F] [--api EP]\n"
+"    knoop keys revoke --root ROOT.key (--id ID | --fingerprint F) [--reason T]\n"
+"                      [--list FILE] [--passphrase-file F] [--api EP]\n"
+"    knoop keys publish FILE --api EP\n"
+"    knoop keys list --trust DIR [--learned DIR]\n"
+"    knoop keys COMMAND --help\n"
+"\n"
+"DESCRIPTION\n"
+"    Every partner has one Ed25519 identity key. It signs the partner's stream\n"
+"    heads, and the CurveZMQ key its node connects with is derived from it.\n"
+"    ID.key holds the secret (mode 0600, never shared); ID.cert is the public\n"
+"    certificate. A root (knoop keys root) issues certificates; brokers,\n"
+"    nodes and auditors that trust the root learn issued certificates and\n"
+"    revocations over the mesh (system topics trust.certs and\n"
+"    trust.revocations), so nothing is copied to them by hand.\n"
+"\n"
+"COMMANDS\n"
+"    new     make a new key and certificate (request)\n"
+"    show    print a certificate, or the public part of a key file\n"
+"    root    make the KCR2 root key (sealed under a passphrase) and certificate\n"
+"    issue   sign a partner's certificate request with the root\n"
+"    revoke  add a key to the root-signed revocation list and publish it\n"
+"    publish hand an issued certificate or revocation list to a broker\n"
+"    list    list the certificates of a trust store\n"
+"\n"
+"EXIT STATUS\n"
+"    0 success, 2 usage or operational error.\n"
+"\n"
+"EXAMPLES\n"
+"    knoop keys new --id vr-utrecht --role region --out /etc/knoop/keys\n"
+"    knoop keys show /etc/knoop/keys/vr-utrecht.cert\n");
+}
+
+static void s_new_usage(FILE *out)
+{
+    fprintf(out,
+"NAME\n"
+"    knoop keys new - make a partner identity key and its certificate\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop keys new --id ID --role ROLE --out DIR [--valid-days N]\n"
+"                   [--valid-from TIME]\n"
+"\n"
+"DESCRIPTION\n"
+"    Generates a random Ed25519 key for partner ID and writes two files:\n"
+"\n"
+"        DIR/ID.key    the secret key, created with mode 0600. Keep it on the\n"
+"                      partner's node only; never mail, copy or commit it.\n"
+"        DIR/ID.cert   the public certificate (id, role, public key, derived\n"
+"                      CurveZMQ key, validity). Copy it into the trust store\n"
+"                      of every broker and auditor.\n"
+"\n"
+"    DIR is created with mode 0700 when missing. Existing files are never\n"
+"    overwritten: if either file exists, nothing is written. Prints the\n"
+"    paths and the public key's fingerprint; never the secret.\n"
+"\n"
+"OPTIONS\n"
+"    --id ID\n"
+"        Partner id: 1 to %d characters of a-z, 0-9 and '-', not starting\n"
+"        with '-'. Conventionally vr-NAME (veiligheidsregio), ws-NAME\n"
+"        (waterschap), vp-NAME (vital provider), kcr2 (national).\n"
+"\n"
+"    --role ROLE\n"
+"        1 to %d characters of a-z, 0-9, '_' and '-'. The policy grants\n"
+"        topics by role. Conventional roles: region, waterschap, vital,\n"
+"        national, broker.\n"
+"\n"
+"    --out DIR\n"
+"        Directory to write the two files to.\n"
+"\n"
+"    --valid-days N\n"
+"        Days the certificate is valid, 1 to %d. Default %d.\n"
+"\n"
+"    --valid-from TIME\n"
+"        Start of validity, RFC 3339 UTC: YYYY-MM-DDTHH:MM:SSZ. Default: one\n"
+"        hour before now, so partners whose clocks run behind accept it.\n"
+"\n"
+"    -h, --help\n"
+"        Print this help and exit.\n"
+"\n"
+"EXIT STATUS\n"
+"    0  both files written.\n"
+"    2  usage error, or the files could not be written (for example because\n"
+"       one of them already exists).\n"
+"\n"
+"EXAMPLES\n"
+"    knoop keys new --id vr-utrecht --role region --out /etc/knoop/keys\n"
+"    knoop keys new --id ws-rijnland --role waterschap --out keys \\\n"
+"                   --valid-from 2026-01-01T00:00:00Z --valid-days 365\n",
+    KNOOP_ID_MAX, KNOOP_ROLE_MAX, MAX_VALID_DAYS, DEFAULT_VALID_DAYS);
+}
+
+static void s_show_usage(FILE *out)
+{
+    fprintf(out,
+"NAME\n"
+"    knoop keys show - print a certificate, or the public part of a key\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop keys show FILE\n"
+"\n"
+"DESCRIPTION\n"
+"    For a certificate (any FILE not ending in .key), prints the partner id,\n"
+"    role, public key, CurveZMQ key, fingerprint and validity, and whether\n"
+"    the certificate is valid now, expired or not yet valid.\n"
+"\n"
+"    For a key file (FILE ending in .key), first checks that group and\n"
+"    others cannot access it, as ssh does, then prints only its public part:\n"
+"    id, role, public key, CurveZMQ key and fingerprint, and whether the\n"
+"    ID.cert beside it belongs to this key. The secret is never printed.\n"
+"\n"
+"OPTIONS\n"
+"    -h, --help\n"
+"        Print this help and exit.\n"
+"\n"
+"EXIT STATUS\n"
+"    0  the file was read and printed (also when the certificate has\n"
+"       expired: the output says so).\n"
+"    2  usage error, or the file is missing, unreadable, does not parse, or\n"
+"       is a key file that group or others may access.\n"
+"\n"
+"EXAMPLES\n"
+"    knoop keys show /etc/knoop/trust/vr-utrecht.cert\n"
+"    knoop keys show /etc/knoop/keys/vr-utrecht.key\n");
+}
+
+static bool s_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* mkdir -p with mode 0700 for each directory it creates: the key directory
+ * should not be listable by others. Existing directories keep their mode. */
+static int s_mkdirs(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t len = strlen(dir);
+    if (len == 0 || len >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(path, dir, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        char saved = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return -1;
+        path[i] = saved;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* getopt prints its complaints under argv[0]; make that the whole command. */
+static void s_name_command(char **argv, char *name)
+{
+    argv[0] = name;
+    optind = 0;            /* full reinitialisation in glibc */
+    opterr = 1;
+}
+
+static int s_new(int argc, char **argv)
+{
+    static char name[] = "knoop keys new";
+    static const struct option options[] = {
+        { "id",         required_argument, NULL, 'i' },
+        { "role",       required_argument, NULL, 'r' },
+        { "out",        required_argument, NULL, 'o' },
+        { "valid-days", required_argument, NULL, 'd' },
+        { "valid-from", required_argument, NULL, 'f' },
+        { "help",       no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *id = NULL, *role = NULL, *out = NULL, *days_arg = NULL, *from_arg = NULL;
+    s_name_command(argv, name);
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'i': id = optarg; break;
+        case 'r': role = optarg; break;
+        case 'o': out = optarg; break;
+        case 'd': days_arg = optarg; break;
+        case 'f': from_arg = optarg; break;
+        case 'h': s_new_usage(stdout); return 0;
+        default:
+            fprintf(stderr, "(try knoop keys new --help)\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "knoop keys new: unexpected argument '%s' (try knoop keys new --help)\n",
+                argv[optind]);
+        return 2;
+    }
+    if (!id || !role || !out) {
+        fprintf(stderr, "knoop keys new: --id, --role and --out are required "
+                        "(try knoop keys new --help)\n");
+        return 2;
+    }
+    if (!knoop_id_valid(id)) {
+        fprintf(stderr, "knoop keys new: invalid --id '%s': use 1 to %d characters of "
+                        "a-z, 0-9 and '-', not starting with '-'\n", id, KNOOP_ID_MAX);
+        return 2;
+    }
+    if (!knoop_role_valid(role)) {
+        fprintf(stderr, "knoop keys new: invalid --role '%s': use 1 to %d characters of "
+                        "a-z, 0-9, '_' and '-' (conventional: region, waterschap, vital, "
+                        "national, broker)\n", role, KNOOP_ROLE_MAX);
+        return 2;
+    }
+    long days = DEFAULT_VALID_DAYS;
+    if (days_arg) {
+        char *end = NULL;
+        errno = 0;
+        days = strtol(days_arg, &end, 10);
+        if (errno || end == days_arg || *end || days < 1 || days > MAX_VALID_DAYS) {
+            fprintf(stderr, "knoop keys new: invalid --valid-days '%s': want a whole "
+                            "number from 1 to %d\n", days_arg, MAX_VALID_DAYS);
+            return 2;
+        }
+    }
+    int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
+    if (from_arg && knoop_time_parse(from_arg, &from) != KNOOP_OK) {
+        fprintf(stderr, "knoop keys new: invalid --valid-from '%s': want RFC 3339 UTC "
+                        "like 2026-01-01T00:00:00Z\n", from_arg);
+        return 2;
+    }
+    int64_t until = from + (int64_t) days * 86400;
+    if (until > LAST_TIME) {
+        fprintf(stderr, "knoop keys new: validity would end after the year 9999\n");
+        return 2;
+    }
+    char until_text[21];
+    knoop_time_format(until_text, until);
+
+    char key_path[PATH_MAX], cert_path[PATH_MAX];
+    if (snprintf(key_path, sizeof key_path, "%s/%s.key", out, id) >= (int) sizeof key_path
+        || snprintf(cert_path, sizeof cert_path, "%s/%s.cert", out, id)
+               >= (int) sizeof cert_path) {
+        fprintf(stderr, "knoop keys new: --out path too long\n");
+        return 2;
+    }
+    /* Checked here for a message that names the file; the library checks
+     * again with O_EXCL, which is what actually protects the key. */
+    const char *existing = s_exists(key_path) ? key_path
+                         : s_exists(cert_path) ? cert_path : NULL;
+    if (existing) {
+        fprintf(stderr, "knoop keys new: %s already exists; refusing to overwrite\n", existing);
+        return 2;
+    }
+    if (s_mkdirs(out) != 0) {
+        fprintf(stderr, "knoop keys new: cannot create directory %s: %s\n", out,
+                strerror(errno));
+        return 2;
+    }
+
+    knoop_key_t *key = knoop_key_generate(id, role);
+    if (!key) {
+        fprintf(stderr, "knoop keys new: cannot generate a key (out of memory or no "
+                        "randomness)\n");
+        return 2;
+    }
+    int rc = knoop_key_save(key, out, from, until);
+    if (rc != KNOOP_OK) {
+        if (rc == KNOOP_EEXIST)
+            fprintf(stderr, "knoop keys new: %s or %s already exists; refusing to "
+                            "overwrite\n", key_path, cert_path);
+        else
+            fprintf(stderr, "knoop keys new: cannot write %s and %s: %s\n", key_path,
+                    cert_path, knoop_strerror(rc));
+        knoop_key_destroy(&key);
+        return 2;
+    }
+    char fp[17], from_text[21];
+    knoop_fingerprint(fp, knoop_key_public(key), KNOOP_PK_LEN);
+    knoop_time_format(from_text, from);
+    knoop_key_destroy(&key);
+    printf("key:          %s (secret, mode 0600: keep it on this partner's node)\n"
+           "certificate:  %s (public: copy it to the trust stores)\n"
+           "fingerprint:  %s\n"
+           "valid:        %s until %s\n",
+           key_path, cert_path, fp, from_text, until_text);
+    return 0;
+}
+
+static void s_print_public(const char *id, const char *role, const uint8_t pk[KNOOP_PK_LEN],
+                           const uint8_t curve[KNOOP_CURVE_LEN])
+{
+    char pk_hex[2 * KNOOP_PK_LEN + 1], curve_hex[2 * KNOOP_CURVE_LEN + 1], fp[17];
+    knoop_hex_encode(pk_hex, pk, KNOOP_PK_LEN);
+    knoop_hex_encode(curve_hex, curve, KNOOP_CURVE_LEN);
+    knoop_fingerprint(fp, pk, KNOOP_PK_LEN);
+    printf("id:           %s\n"
+           "role:         %s\n"
+           "public-key:   %s\n"
+           "curve-key:    %s\n"
+           "fingerprint:  %s\n",
+           id, role, pk_hex, curve_hex, fp);
+}
+
+static void s_print_validity(const knoop_cert_t *cert, int64_t now)
+{
+    char from[21], until[21];
+    knoop_time_format(from, cert->valid_from);
+    knoop_time_format(until, cert->valid_until);
+    printf("valid-from:   %s\n"
+           "valid-until:  %s\n", from, until);
+    if (now < cert->valid_from)
+        printf("status:       NOT YET VALID (starts in %lld days)\n",
+               (long long) ((cert->valid_from - now) / 86400));
+    else if (knoop_cert_check_time(cert, now) != KNOOP_OK)
+        printf("status:       EXPIRED (%lld days ago)\n",
+               (long long) ((now - cert->valid_until) / 86400));
+    else
+        printf("status:       valid now (expires in %lld days)\n",
+               (long long) ((cert->valid_until - now) / 86400));
+}
+
+static int s_show_key(const char *path)
+{
+    knoop_key_t *key = NULL;
+    int rc = knoop_key_load(path, &key);
+    if (rc == KNOOP_EPERM) {
+        struct stat st;
+        if (stat(path, &st) == 0 && (st.st_mode & 077))
+            fprintf(stderr, "knoop keys show: %s has mode %04o: group or others may "
+                            "access this secret key; refusing to read it\n",
+                    path, (unsigned) (st.st_mode & 07777));
+        else
+            fprintf(stderr, "knoop keys show: %s: permission denied\n", path);
+        return 2;
+    }
+    if (rc != KNOOP_OK) {
+        fprintf(stderr, "knoop keys show: %s: %s\n", path, knoop_strerror(rc));
+        return 2;
+    }
+    uint8_t curve[KNOOP_CURVE_LEN];
+    knoop_key_curve(key, curve, NULL);
+    printf("file:         %s (secret key; the secret is not shown)\n", path);
+    s_print_public(knoop_key_id(key), knoop_key_role(key), knoop_key_public(key), curve);
+
+    /* The cert beside it: the commonest mistake after a rotation is a key
+     * and a cert that do not belong together. */
+    char cert_path[PATH_MAX];
+    size_t len = strlen(path);
+    if (len - 4 + 6 <= sizeof cert_path) {
+        memcpy(cert_path, path, len - 4);
+        memcpy(cert_path + len - 4, ".cert", 6);
+        knoop_cert_t cert;
+        if (!s_exists(cert_path))
+            printf("certificate:  none at %s\n", cert_path);
+        else if (knoop_cert_load(cert_path, &cert) != KNOOP_OK)
+            printf("certificate:  %s does not load\n", cert_path);
+        else if (memcmp(cert.pk, knoop_key_public(key), KNOOP_PK_LEN) != 0
+                 || strcmp(cert.id, knoop_key_id(key)) != 0)
+            printf("certificate:  %s does NOT belong to this key\n", cert_path);
+        else
+            printf("certificate:  %s belongs to this key\n", cert_path);
+    }
+    knoop_key_destroy(&key);
+    return 0;
+}
+
+static int s_show_cert(const char *path)
+{
+    knoop_cert_t cert;
+    int rc = knoop_cert_load(path, &cert);
+    if (rc != KNOOP_OK) {
+        fprintf(stderr, "knoop keys show: %s: %s\n", path, knoop_strerror(rc));
+        return 2;
+    }
+    printf("file:         %s (certificate)\n", path);
+    s_print_public(cert.id, cert.role, cert.pk, cert.curve_pk);
+    s_print_validity(&cert, (int64_t) time(NULL));
+    return 0;
+}
+
+static int s_show(int argc, char **argv)
+{
+    static char name[] = "knoop keys show";
+    static const struct option options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    s_name_command(argv, name);
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h': s_show_usage(stdout); return 0;
+        default:
+            fprintf(stderr, "(try knoop keys show --help)\n");
+            return 2;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "knoop keys show: want exactly one FILE (try knoop keys show --help)\n");
+        return 2;
+    }
+    const char *path = argv[optind];
+    size_t len = strlen(path);
+    if (len > 4 && strcmp(path + len - 4, ".key") == 0)
+        return s_show_key(path);
+    return s_show_cert(path);
+}
+
+/* ------------------------------------------------------------------ */
+/* the root's commands */
+
+#define PASS_MAX 1024
+
+/* The passphrase from FILE (its first line; the file must be 0600 like a
+ * key) or, without FILE, from the terminal without echo (twice when
+ * `confirm`). Returns its length, or -1 with the reason printed. */
+static long s_passphrase(const char *cmd, const char *file, bool confirm, char *out, size_t size)
+{
+    size_t len = 0;
+    if (file) {
+        int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0) {
+            fprintf(stderr, "%s: cannot open --passphrase-file %s: %s\n", cmd, file,
+                    strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        if (st.st_mode & 077) {
+            fprintf(stderr, "%s: %s has mode %04o: group or others may read the passphrase; "
+                            "refusing it (chmod 600 it)\n", cmd, file,
+                    (unsigned) (st.st_mode & 07777));
+            close(fd);
+            return -1;
+        }
+        ssize_t n = read(fd, out, size - 1);
+        close(fd);
+        if (n < 0) {
+            fprintf(stderr, "%s: cannot read %s: %s\n", cmd, file, strerror(errno));
+            return -1;
+        }
+        out[n] = '\0';
+        len = strcspn(out, "\r\n");
+        out[len] = '\0';
+    } else {
+        int tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
+        if (tty < 0) {
+            fprintf(stderr, "%s: no terminal to ask the passphrase on; give "
+                            "--passphrase-file FILE\n", cmd);
+            return -1;
+        }
+        struct termios old, quiet;
+        bool restore = tcgetattr(tty, &old) == 0;
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t) ECHO;
+        for (int round = 0; round < (confirm ? 2 : 1); round++) {
+            char again[PASS_MAX];
+            char *buf = round ? again : out;
+            dprintf(tty, round ? "Passphrase again: " : "Root key passphrase: ");
+            if (restore)
+                tcsetattr(tty, TCSAFLUSH, &quiet);
+            ssize_t n = read(tty, buf, size - 1);
+            if (restore)
+                tcsetattr(tty, TCSAFLUSH, &old);
+            dprintf(tty, "\n");
+            if (n < 0)
+                n = 0;
+            buf[n] = '\0';
+            buf[strcspn(buf, "\r\n")] = '\0';
+            if (round && strcmp(again, out) != 0) {
+                knoop_wipe(again, sizeof again);
+                fprintf(stderr, "%s: the passphrases differ\n", cmd);
+                close(tty);
+                return -1;
+            }
+            knoop_wipe(again, sizeof again);
+        }
+        close(tty);
+        len = strlen(out);
+    }
+    if (len == 0) {
+        fprintf(stderr, "%s: empty passphrase\n", cmd);
+        return -1;
+    }
+    if (confirm && len < 12) {
+        fprintf(stderr, "%s: passphrase shorter than 12 characters; a root key deserves more\n",
+                cmd);
+        return -1;
+    }
+    return (long) len;
+}
+
+static knoop_key_t *s_open_root(const char *cmd, const char *path, const char *pass_file)
+{
+    char pass[PASS_MAX];
+    long n = s_passphrase(cmd, pass_file, false, pass, sizeof pass);
+    if (n < 0)
+        return NULL;
+    knoop_key_t *root = NULL;
+    int rc = knoop_key_load_sealed(path, pass, (size_t) n, &root);
+    knoop_wipe(pass, sizeof pass);
+    if (rc == KNOOP_ESIG)
+        fprintf(stderr, "%s: wrong passphrase for %s (the root key does not open)\n", cmd, path);
+    else if (rc == KNOOP_EPERM)
+        fprintf(stderr, "%s: %s: group or others may access it; refusing (chmod 600)\n", cmd,
+                path);
+    else if (rc)
+        fprintf(stderr, "%s: cannot open root key %s: %s\n", cmd, path, knoop_strerror(rc));
+    return rc ? NULL : root;
+}
+
+/* Hand a trust payload (cert or revocation list text) to a broker's local
+ * API; the broker checks it against its roots and journals it on the
+ * system topic, from where the mesh carries it. */
+static int s_publish_trust(const char *cmd, const char *api, const char *topic, const char *type,
+                           const uint8_t *text, size_t len)
+{
+    knoop_client_t *c = NULL;
+    int rc = knoop_client_new(api, &c);
+    if (rc) {
+        fprintf(stderr, "%s: cannot connect to %s: %s\n", cmd, api, knoop_strerror(rc));
+        return 2;
+    }
+    knoop_api_item_t item = {
+        .topic = topic, .type = type, .key = "", .priority = KNOOP_PRIO_FLASH,
+        .status = KNOOP_STATUS_SYSTEM, .tlp = KNOOP_TLP_GREEN, .payload = text,
+        .payload_len = len,
+    };
+    knoop_api_seq_t res;
+    char err[512] = "";
+    rc = knoop_client_publish(c, &item, 1, &res, 10000, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "%s: %s refused or did not answer: %s\n", cmd, api,
+                err[0] ? err : knoop_client_error(c));
+        knoop_client_destroy(&c);
+        return 2;
+    }
+    printf("published:    %s %s seq %llu (the mesh carries it to every broker)\n", res.origin,
+           res.topic, (unsigned long long) res.seq);
+    knoop_client_destroy(&c);
+    return 0;
+}
+
+static const char s_root_help[] =
+"NAME\n"
+"    knoop keys root - make the KCR2 root of trust\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop keys root --id ID --out DIR [--valid-days N] [--passphrase-file F]\n"
+"\n"
+"DESCRIPTION\n"
+"    Makes the root key and writes DIR/ID.key, the key sealed under a\n"
+"    passphrase (Argon2id + XSalsa20-Poly1305; mode 0600) and DIR/ID.cert,\n"
+"    the self-signed root certificate (role root) that goes into the trust\n"
+"    directory of every broker, node and auditor. The passphrase is asked on\n"
+"    the terminal twice, or read from the first line of --passphrase-file\n"
+"    (mode 0600). Keep the key offline: it is needed only to issue and\n"
+"    revoke. Default validity 3650 days.\n"
+"\n"
+"EXIT STATUS\n"
+"    0 written, 2 usage or operational error.\n"
+"\n"
+"EXAMPLES\n"
+"    knoop keys root --id kcr2-root --out /media/offline/root\n";
+
+static const char s_issue_help[] =
+"NAME\n"
+"    knoop keys issue - sign a partner's certificate with the root\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop keys issue --root ROOT.key --cert ID.cert --out DIR [--days N]\n"
+"                     [--valid-from TIME] [--passphrase-file F] [--api EP]\n"
+"\n"
+"DESCRIPTION\n"
+"    Reads the certificate request ID.cert that the partner made with\n"
+"    knoop keys new (the partner's secret never leaves its site), and writes\n"
+"    DIR/ID.cert signed by the root for --days (default 730) from now (an\n"
+"    hour back, for clocks behind). With --api (a broker's local API, e.g.\n"
+"    ipc:///var/lib/knoop/b1/api.sock) the issued certificate is also handed\n"
+"    to the mesh on the system topic trust.certs: every broker, node and\n"
+"    journal then knows it, and the partner can connect at once.\n"
+"\n"
+"EXIT STATUS\n"
+"    0 issued (and published), 2 usage or operational error.\n"
+"\n"
+"EXAMPLES\n"
+"    knoop keys issue --root root/kcr2-root.key --cert vr-utrecht.cert --out issued \\\n"
+"                     --api ipc:///var/lib/knoop/b1/api.sock\n";
+
+static const char s_revoke_help[] =
+"NAME\n"
+"    knoop keys revoke - withdraw a partner's key, everywhere\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop keys revoke --root ROOT.key (--id ID | --fingerprint F) [--reason TEXT]\n"
+"                      [--at TIME] [--list FILE] [--passphrase-file F] [--api EP]\n"
+"\n"
+"DESCRIPTION\n"
+"    Adds the id (all its keys) or the key with fingerprint F to the\n"
+"    root's revocation list, numbers it one higher, signs it, writes it back\n"
+"    to --list (default: ROOT-ID.revocations beside the root key) and, with\n"
+"    --api (a broker's local API), publishes it on the system topic\n"
+"    trust.revocations. Each broker applies it the moment it holds it: the\n"
+"    partner's handshakes are refused and its sessions closed. The time of\n"
+"    revocation (--at, default now) divides its messages: signed before, they\n"
+"    still verify in knoop audit verify; after, they are refused.\n"
+"\n"
+"EXIT STATUS\n"
+"    0 signed (and published), 2 usage or operational error.\n"
+"\n"
+"EXAMPLES\n"
+"    knoop keys revoke --root root/kcr2-root.key --id vr-x --reason 'key lost' \\\n"
+"                      --api ipc:///var/lib/knoop/b1/api.sock\n";
+
+static const char s_publish_help[] =
+"NAME\n"
+"    knoop keys publish - hand an issued certificate or a revocation list to the mesh\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop keys publish FILE --api EP\n"
+"\n"
+"DESCRIPTION\n"
+"    FILE is an issued certificate (.cert) or a revocation list. The broker\n"
+"    at EP (its local API) checks it against its roots and journals it on\n"
+"    trust.certs or trust.revocations; the mesh carries it everywhere.\n"
+"    Needs no root key: what is published is already signed by the root.\n"
+"\n"
+"EXIT STATUS\n"
+"    0 published, 2 refused or error (the broker's reason is printed).\n";
+
+static const char s_list_help[] =
+"NAME\n"
+"    knoop keys list - list the certificates a trust store holds\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop keys list --trust DIR [--learned DIR]\n"
+"\n"
+"DESCRIPTION\n"
+"    One line per certificate: id, role, fingerprint, issuer (or pinned),\n"
+"    valid until, and revoked (time) or expires-soon (within 30 days) or\n"
+"    expired. Roots first. --learned adds what a daemon learned over the\n"
+"    mesh (its DATA/trust directory).\n"
+"\n"
+"EXIT STATUS\n"
+"    0 listed, 2 the trust store does not load (the reason is printed).\n";
+
+/* Options shared by the root's commands. */
+typedef struct {
+    const char *id, *out, *root, *cert, *pass_file, *api, *fp, *reason, *list, *trust,
+               *learned, *days, *from, *at;
+} s_args_t;
+
+static int s_parse_args(const char *cmd, const char *help, int argc, char **argv, s_args_t *a,
+                        const char *allowed)
+{
+    static const struct option options[] = {
+        { "id", required_argument, NULL, 'i' },
+        { "out", required_argument, NULL, 'o' },
+        { "root", required_argument, NULL, 'R' },
+        { "cert", required_argument, NULL, 'c' },
+        { "passphrase-file", required_argument, NULL, 'P' },
+        { "api", required_argument, NULL, 'a' },
+        { "fingerprint", required_argument, NULL, 'f' },
+        { "reason", required_argument, NULL, 'r' },
+        { "list", required_argument, NULL, 'l' },
+        { "trust", required_argument, NULL, 't' },
+        { "learned", required_argument, NULL, 'L' },
+        { "days", required_argument, NULL, 'd' },
+        { "valid-days", required_argument, NULL, 'd' },
+        { "valid-from", required_argument, NULL, 'F' },
+        { "at", required_argument, NULL, 'A' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    memset(a, 0, sizeof *a);
+    argv[0] = (char *) cmd;
+    optind = 0;
+    opterr = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(help, stdout);
+            return 0;
+        }
+        if (c == '?' || !strchr(allowed, c)) {
+            if (c != '?')
+                fprintf(stderr, "%s: option %s does not apply here\n", cmd, argv[optind - 1]);
+            fprintf(stderr, "(try %s --help)\n", cmd);
+            return 2;
+        }
+        switch (c) {
+        case 'i': a->id = optarg; break;
+        case 'o': a->out = optarg; break;
+        case 'R': a->root = optarg; break;
+        case 'c': a->cert = optarg; break;
+        case 'P': a->pass_file = optarg; break;
+        case 'a': a->api = optarg; break;
+        case 'f': a->fp = optarg; break;
+        case 'r': a->reason = optarg; break;
+        case 'l': a->list = optarg; break;
+        case 't': a->trust = optarg; break;
+        case 'L': a->learned = optarg; break;
+        case 'd': a->days = optarg; break;
+        case 'F': a->from = optarg; break;
+        case 'A': a->at = optarg; break;
+        default: break;
+        }
+    }
+    return -1;
+}
+
+static int s_days(const char *cmd, const char *arg, long def, long *out)
+{
+    *out = def;
+    if (!arg)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long d = strtol(arg, &end, 10);
+    if (errno || end == arg || *end || d < 1 || d > MAX_VALID_DAYS) {
+        fprintf(stderr, "%s: invalid number of days '%s': want 1 to %d\n", cmd, arg,
+                MAX_VALID_DAYS);
+        return 2;
+    }
+    *out = d;
+    return 0;
+}
+
+static int s_root(int argc, char **argv)
+{
+    static const char cmd[] = "knoop keys root";
+    s_args_t a;
+    int rc = s_parse_args(cmd, s_root_help, argc, argv, &a, "ioPd");
+    if (rc >= 0)
+        return rc;
+    if (!a.id || !a.out || optind < argc) {
+        fprintf(stderr, "%s: --id and --out are required, nothing else (try %s --help)\n", cmd,
+                cmd);
+        return 2;
+    }
+    if (!knoop_id_valid(a.id)) {
+        fprintf(stderr, "%s: invalid --id '%s'\n", cmd, a.id);
+        return 2;
+    }
+    long days;
+    if (s_days(cmd, a.days, 3650, &days))
+        return 2;
+    if (s_mkdirs(a.out) != 0) {
+        fprintf(stderr, "%s: cannot create directory %s: %s\n", cmd, a.out, strerror(errno));
+        return 2;
+    }
+    char pass[PASS_MAX];
+    long n = s_passphrase(cmd, a.pass_file, !a.pass_file, pass, sizeof pass);
+    if (n < 0)
+        return 2;
+    knoop_key_t *key = knoop_key_generate(a.id, KNOOP_ROLE_ROOT);
+    if (!key) {
+        knoop_wipe(pass, sizeof pass);
+        fprintf(stderr, "%s: cannot generate a key\n", cmd);
+        return 2;
+    }
+    int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
+    rc = knoop_key_save_sealed(key, a.out, pass, (size_t) n, from, from + days * 86400);
+    knoop_wipe(pass, sizeof pass);
+    char fp[17];
+    knoop_fingerprint(fp, knoop_key_public(key), KNOOP_PK_LEN);
+    knoop_key_destroy(&key);
+    if (rc) {
+        fprintf(stderr, "%s: cannot write the root into %s: %s\n", cmd, a.out,
+                knoop_strerror(rc));
+        return 2;
+    }
+    printf("root key:     %s/%s.key (sealed under the passphrase, mode 0600: keep it offline)\n"
+           "root cert:    %s/%s.cert (public: put it in every trust directory)\n"
+           "fingerprint:  %s\n", a.out, a.id, a.out, a.id, fp);
+    return 0;
+}
+
+static int s_issue(int argc, char **argv)
+{
+    static const char cmd[] = "knoop keys issue";
+    s_args_t a;
+    int rc = s_parse_args(cmd, s_issue_help, argc, argv, &a, "RcoPadF");
+    if (rc >= 0)
+        return rc;
+    if (!a.root || !a.cert || !a.out || optind < argc) {
+        fprintf(stderr, "%s: --root, --cert and --out are required (try %s --help)\n", cmd, cmd);
+        return 2;
+    }
+    long days;
+    if (s_days(cmd, a.days, DEFAULT_VALID_DAYS, &days))
+        return 2;
+    int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
+    if (a.from && knoop_time_parse(a.from, &from) != KNOOP_OK) {
+        fprintf(stderr, "%s: invalid --valid-from '%s': want RFC 3339 UTC like "
+                        "2026-01-01T00:00:00Z\n", cmd, a.from);
+        return 2;
+    }
+    knoop_cert_t cert;
+    rc = knoop_cert_load(a.cert, &cert);
+    if (rc) {
+        fprintf(stderr, "%s: %s: %s\n", cmd, a.cert, knoop_strerror(rc));
+        return 2;
+    }
+    if (strcmp(cert.role, KNOOP_ROLE_ROOT) == 0) {
+        fprintf(stderr, "%s: %s has role root; a root is made with knoop keys root, not "
+                        "issued\n", cmd, a.cert);
+        return 2;
+    }
+    knoop_key_t *root = s_open_root(cmd, a.root, a.pass_file);
+    if (!root)
+        return 2;
+    cert.valid_from = from;
+    cert.valid_until = from + (int64_t) days * 86400;
+    cert.revoked_at = 0;
+    rc = knoop_cert_issue(&cert, root);
+    knoop_key_destroy(&root);
+    if (rc) {
+        fprintf(stderr, "%s: cannot sign: %s\n", cmd, knoop_strerror(rc));
+        return 2;
+    }
+    if (s_mkdirs(a.out) != 0) {
+        fprintf(stderr, "%s: cannot create directory %s: %s\n", cmd, a.out, strerror(errno));
+        return 2;
+    }
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s.cert", a.out, cert.id) >= (int) sizeof path) {
+        fprintf(stderr, "%s: --out path too long\n", cmd);
+        return 2;
+    }
+    rc = knoop_cert_write(&cert, path);
+    if (rc) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", cmd, path, knoop_strerror(rc));
+        return 2;
+    }
+    char fp[17], until[21];
+    knoop_fingerprint(fp, cert.pk, KNOOP_PK_LEN);
+    knoop_time_format(until, cert.valid_until);
+    printf("issued:       %s (%s, role %s, by %s)\n"
+           "fingerprint:  %s\n"
+           "valid until:  %s\n", path, cert.id, cert.role, cert.issuer, fp, until);
+    if (!a.api)
+        return 0;
+    knoop_buf_t text = { 0 };
+    if (knoop_cert_format(&cert, &text) != KNOOP_OK) {
+        knoop_buf_free(&text);
+        return 2;
+    }
+    rc = s_publish_trust(cmd, a.api, KNOOP_TRUST_TOPIC_CERTS, KNOOP_TRUST_TYPE_CERT, text.data,
+                         text.len);
+    knoop_buf_free(&text);
+    return rc;
+}
+
+static int s_revoke(int argc, char **argv)
+{
+    static const char cmd[] = "knoop keys revoke";
+    s_args_t a;
+    int rc = s_parse_args(cmd, s_revoke_help, argc, argv, &a, "RifrlPaA");
+    if (rc >= 0)
+        return rc;
+    if (!a.root || (!a.id && !a.fp) || optind < argc) {
+        fprintf(stderr, "%s: --root and --id or --fingerprint are required (try %s --help)\n",
+                cmd, cmd);
+        return 2;
+    }
+    if (a.id && !knoop_id_valid(a.id)) {
+        fprintf(stderr, "%s: invalid --id '%s'\n", cmd, a.id);
+        return 2;
+    }
+    int64_t at = (int64_t) time(NULL);
+    if (a.at && knoop_time_parse(a.at, &at) != KNOOP_OK) {
+        fprintf(stderr, "%s: invalid --at '%s': want RFC 3339 UTC\n", cmd, a.at);
+        return 2;
+    }
+    knoop_key_t *root = s_open_root(cmd, a.root, a.pass_file);
+    if (!root)
+        return 2;
+    char list_path[PATH_MAX];
+    if (a.list)
+        snprintf(list_path, sizeof list_path, "%s", a.list);
+    else {
+        const char *slash = strrchr(a.root, '/');
+        int dlen = slash ? (int) (slash - a.root) : 1;
+        snprintf(list_path, sizeof list_path, "%.*s/%s.revocations", dlen,
+                 slash ? a.root : ".", knoop_key_id(root));
+    }
+    knoop_revlist_t *list = NULL;
+    if (s_exists(list_path)) {
+        rc = knoop_revlist_load(list_path, &list);
+        if (rc) {
+            fprintf(stderr, "%s: %s does not load (%s); not revoking on a damaged list\n", cmd,
+                    list_path, knoop_strerror(rc));
+            knoop_key_destroy(&root);
+            return 2;
+        }
+    } else
+        list = knoop_revlist_new(knoop_key_id(root));
+    rc = list ? knoop_revlist_add(list, a.id, a.fp, at, a.reason ? a.reason : "revoked")
+              : KNOOP_ENOMEM;
+    if (rc == KNOOP_EINVAL)
+        fprintf(stderr, "%s: invalid fingerprint (16 hex digits, as keys show prints) or "
+                        "reason (printable ASCII, up to 200 characters)\n", cmd);
+    if (rc == KNOOP_OK)
+        rc = knoop_revlist_sign(list, root);
+    knoop_key_destroy(&root);
+    if (rc == KNOOP_OK && (rc = knoop_revlist_save(list, list_path)) != KNOOP_OK)
+        fprintf(stderr, "%s: cannot write %s: %s\n", cmd, list_path, knoop_strerror(rc));
+    if (rc) {
+        knoop_revlist_destroy(&list);
+        return 2;
+    }
+    printf("revocations:  %s, number %llu, %zu entries\n", list_path,
+           (unsigned long long) knoop_revlist_number(list), knoop_revlist_size(list));
+    int ret = 0;
+    if (a.api) {
+        knoop_buf_t text = { 0 };
+        if (knoop_revlist_format(list, &text) == KNOOP_OK)
+            ret = s_publish_trust(cmd, a.api, KNOOP_TRUST_TOPIC_REVOCATIONS,
+                                  KNOOP_TRUST_TYPE_REVOCATIONS, text.data, text.len);
+        knoop_buf_free(&text);
+    }
+    knoop_revlist_destroy(&list);
+    return ret;
+}
+
+static int s_publish(int argc, char **argv)
+{
+    static const char cmd[] = "knoop keys publish";
+    s_args_t a;
+    int rc = s_parse_args(cmd, s_publish_help, argc, argv, &a, "a");
+    if (rc >= 0)
+        return rc;
+    if (!a.api || argc - optind != 1) {
+        fprintf(stderr, "%s: want FILE and --api EP (try %s --help)\n", cmd, cmd);
+        return 2;
+    }
+    const char *path = argv[optind];
+    knoop_cert_t cert;
+    knoop_revlist_t *list = NULL;
+    knoop_buf_t text = { 0 };
+    int ret = 2;
+    if (knoop_revlist_load(path, &list) == KNOOP_OK) {
+        if (knoop_revlist_format(list, &text) == KNOOP_OK)
+            ret = s_publish_trust(cmd, a.api, KNOOP_TRUST_TOPIC_REVOCATIONS,
+                                  KNOOP_TRUST_TYPE_REVOCATIONS, text.data, text.len);
+        knoop_revlist_destroy(&list);
+    } else if (knoop_cert_load(path, &cert) == KNOOP_OK) {
+        if (!cert.issuer[0])
+            fprintf(stderr, "%s: %s is not issued by a root (knoop keys issue signs it)\n", cmd,
+                    path);
+        else if (knoop_cert_format(&cert, &text) == KNOOP_OK)
+            ret = s_publish_trust(cmd, a.api, KNOOP_TRUST_TOPIC_CERTS, KNOOP_TRUST_TYPE_CERT,
+                                  text.data, text.len);
+    } else
+        fprintf(stderr, "%s: %s is neither a certificate nor a revocation list\n", cmd, path);
+    knoop_buf_free(&text);
+    return ret;
+}
+
+#define EXPIRY_WARN_DAYS 30
+
+static int s_list(int argc, char **argv)
+{
+    static const char cmd[] = "knoop keys list";
+    s_args_t a;
+    int rc = s_parse_args(cmd, s_list_help, argc, argv, &a, "tL");
+    if (rc >= 0)
+        return rc;
+    if (!a.trust || optind < argc) {
+        fprintf(stderr, "%s: --trust DIR is required (try %s --help)\n", cmd, cmd);
+        return 2;
+    }
+    knoop_trust_t *t = NULL;
+    rc = knoop_trust_load_ex(a.trust, a.learned, KNOOP_TRUST_KEEP_EXPIRED, &t);
+    if (rc) {
+        fprintf(stderr, "%s: trust store %s does not load: %s\n", cmd, a.trust,
+                knoop_strerror(rc));
+        return 2;
+    }
+    int64_t now = (int64_t) time(NULL);
+    printf("%-24s %-12s %-16s %-18s %-20s %s\n", "ID", "ROLE", "FINGERPRINT", "ISSUER",
+           "VALID-UNTIL", "STATE");
+    size_t nroots = knoop_trust_roots(t), n = knoop_trust_size(t);
+    for (size_t i = 0; i < nroots + n; i++) {
+        const knoop_cert_t *c = i < nroots ? knoop_trust_root_at(t, i)
+                                           : knoop_trust_at(t, i - nroots);
+        char fp[17], until[21], state[64];
+        knoop_fingerprint(fp, c->pk, KNOOP_PK_LEN);
+        knoop_time_format(until, c->valid_until);
+        if (c->revoked_at) {
+            char at[21];
+            knoop_time_format(at, c->revoked_at);
+            snprintf(state, sizeof state, "revoked %s", at);
+        } else if (knoop_cert_check_time(c, now) != KNOOP_OK)
+            snprintf(state, sizeof state, now < c->valid_from ? "not-yet-valid" : "expired");
+        else if (c->valid_until - now < EXPIRY_WARN_DAYS * 86400)
+            snprintf(state, sizeof state, "expires-soon (%lld days)",
+                     (long long) ((c->valid_until - now) / 86400));
+        else
+            snprintf(state, sizeof state, "valid");
+        printf("%-24s %-12s %-16s %-18s %-20s %s\n", c->id, c->role, fp,
+               i < nroots ? "(root)" : c->issuer[0] ? c->issuer : "(pinned)", until, state);
+    }
+    if (knoop_trust_revocation_number(t))
+        printf("revocation list number %llu applied\n",
+               (unsigned long long) knoop_trust_revocation_number(t));
+    knoop_trust_destroy(&t);
+    return 0;
+}
+
+int knoop_cli_keys(int argc, char **argv)
+{
+    if (argc < 2) {
+        s_keys_usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        s_keys_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "new"))
+        return s_new(argc - 1, argv + 1);
+    if (!strcmp(cmd, "show"))
+        return s_show(argc - 1, argv + 1);
+    if (!strcmp(cmd, "root"))
+        return s_root(argc - 1, argv + 1);
+    if (!strcmp(cmd, "issue"))
+        return s_issue(argc - 1, argv + 1);
+    if (!strcmp(cmd, "revoke"))
+        return s_revoke(argc - 1, argv + 1);
+    if (!strcmp(cmd, "publish"))
+        return s_publish(argc - 1, argv + 1);
+    if (!strcmp(cmd, "list"))
+        return s_list(argc - 1, argv + 1);
+    fprintf(stderr, "knoop keys: unknown command '%s' (try knoop keys --help)\n", cmd);
+    return 2;
+}

@@ -1,0 +1,1964 @@
+/* keys.c — partner identity keys, certificates and the trust store. See keys.h.
+ *
+ * Both file formats are INI text parsed by inih; this file only decides what
+ * the fields mean. Every file is read whole into one bounded buffer through
+ * the descriptor whose mode was checked (no stat-then-open race), parsed
+ * with ini_parse_string, and the buffer is wiped afterwards: a key file's
+ * bytes never linger in a stdio buffer.
+ */
+#include "keys.h"
+#include "topic.h"
+
+#include <ini.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Our files are a few hundred bytes; anything near this is not one of them. */
+#define KEYS_FILE_MAX   4096
+/* Longest field value we accept (a signature in hex is 128). */
+#define KEYS_VALUE_MAX  130
+/* Revocation lists: bounded so a damaged one cannot exhaust memory. */
+#define REVLIST_MAX_ENTRIES 4096
+#define REVLIST_REASON_MAX  200
+#define REVLIST_TEXT_MAX    (REVLIST_MAX_ENTRIES * 320 + 1024)
+/* RFC 3339 range we read and write: years 0000..9999. */
+#define KEYS_TIME_MIN   (-62167219200LL)   /* 0000-01-01T00:00:00Z */
+#define KEYS_TIME_MAX   253402300799LL     /* 9999-12-31T23:59:59Z */
+
+struct knoop_key_t {
+    char    id[KNOOP_ID_MAX + 1];
+    char    role[KNOOP_ROLE_MAX + 1];
+    uint8_t seed[KNOOP_SEED_LEN];         /* the secret a key file holds */
+    uint8_t pk[KNOOP_PK_LEN];
+    uint8_t sk[KNOOP_SK_LEN];             /* expanded from seed */
+};
+
+struct knoop_trust_t {
+    knoop_cert_t *certs;                  /* sorted by id */
+    size_t        size;
+    knoop_cert_t *roots;                  /* trust anchors (role root, self-signed) */
+    size_t        nroots;
+    uint64_t      revocations;            /* number of the revocation list applied; 0 none */
+};
+
+/* ------------------------------------------------------------------ */
+/* small helpers */
+
+bool knoop_role_valid(const char *role)
+{
+    if (!role)
+        return false;
+    size_t len = strnlen(role, KNOOP_ROLE_MAX + 1);
+    if (len == 0 || len > KNOOP_ROLE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = role[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Copy text from a file into a log-safe form: a name from a damaged or
+ * hostile file must not be able to forge log lines or terminal escapes. */
+static void s_printable(char *out, size_t size, const char *text)
+{
+    size_t n = 0;
+    for (; *text && n + 1 < size; text++)
+        out[n++] = (*text >= 0x20 && *text < 0x7f) ? *text : '?';
+    out[n] = '\0';
+}
+
+/* Copy a validated string into a fixed field (truncating, never overflowing). */
+static void s_copy(char *dst, size_t size, const char *src)
+{
+    size_t len = strnlen(src, size - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+static int s_errno_to_knoop(int e)
+{
+    switch (e) {
+    case ENOENT:
+    case ENOTDIR: return KNOOP_ENOTFOUND;
+    case EACCES:
+    case EPERM:   return KNOOP_EPERM;
+    case EEXIST:  return KNOOP_EEXIST;
+    case ENOMEM:  return KNOOP_ENOMEM;
+    case ENOSPC:
+    case EDQUOT:  return KNOOP_EFULL;
+    default:      return KNOOP_EIO;
+    }
+}
+
+static int s_write_all(int fd, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
+/* Read the whole of an open regular file into buf (NUL-terminated).
+ * KNOOP_EMALFORMED when it is larger than a file of ours can be or holds a
+ * NUL byte (inih would silently stop there). */
+static int s_read_fd(int fd, char *buf, size_t size, const char *path)
+{
+    size_t len = 0;
+    for (;;) {
+        if (len == size - 1) {
+            /* One more byte tells "exactly full" from "too big". */
+            char extra;
+            ssize_t n = read(fd, &extra, 1);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n != 0) {
+                knoop_error("%s: larger than %zu bytes; not a knooppunt key or cert file",
+                            path, size - 1);
+                return KNOOP_EMALFORMED;
+            }
+            break;
+        }
+        ssize_t n = read(fd, buf + len, size - 1 - len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            knoop_error("%s: cannot read: %s", path, strerror(e));
+            return s_errno_to_knoop(e);
+        }
+        if (n == 0)
+            break;
+        len += (size_t) n;
+    }
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len)) {
+        knoop_error("%s: contains NUL bytes; not a knooppunt key or cert file", path);
+        return KNOOP_EMALFORMED;
+    }
+    return KNOOP_OK;
+}
+
+/* Open a file for reading and check it is a regular file. With `secret`,
+ * refuse it when group or others may access it, as ssh does: a key that
+ * others could read must be treated as leaked, and loading it quietly would
+ * hide that. */
+static int s_open_checked(const char *path, bool secret, int *fd_out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        knoop_error("%s: cannot open: %s", path, strerror(e));
+        return s_errno_to_knoop(e);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        knoop_error("%s: cannot stat: %s", path, strerror(e));
+        close(fd);
+        return s_errno_to_knoop(e);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        knoop_error("%s: not a regular file", path);
+        close(fd);
+        return KNOOP_EMALFORMED;
+    }
+    if (secret && (st.st_mode & 077)) {
+        knoop_warn("%s: permissions %04o are too open: group or others may access this "
+                   "secret key; refusing to load it (chmod 600 it, and replace the key "
+                   "if others may have read it)", path, (unsigned) (st.st_mode & 07777));
+        close(fd);
+        return KNOOP_EPERM;
+    }
+    *fd_out = fd;
+    return KNOOP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* INI fields: one table per file kind; values are copied, checked after. */
+
+typedef struct {
+    const char *section;                  /* the one section the file may have */
+    const char *const *names;             /* field names, NULL-terminated */
+    unsigned    optional;                 /* bit i: names[i] may be absent */
+    char        values[12][KEYS_VALUE_MAX + 1];
+    unsigned    seen;                     /* bit i: names[i] was given */
+    char        why[160];                 /* first problem, for the log */
+} s_fields_t;
+
+static const char *const s_key_names[] = { "id", "role", "seed", NULL };
+enum { KEY_ID, KEY_ROLE, KEY_SEED };
+/* A root key at rest: the seed sealed under a passphrase (crypto.h). */
+static const char *const s_sealed_names[] = {
+    "id", "role", "public-key", "ops", "mem", "salt", "nonce", "box", NULL
+};
+enum { SEAL_ID, SEAL_ROLE, SEAL_PK, SEAL_OPS, SEAL_MEM, SEAL_SALT, SEAL_NONCE, SEAL_BOX };
+static const char *const s_cert_names[] = {
+    "id", "role", "public-key", "curve-key", "valid-from", "valid-until",
+    "issuer", "issuer-key", "signature", NULL
+};
+enum { CERT_ID, CERT_ROLE, CERT_PK, CERT_CURVE, CERT_FROM, CERT_UNTIL,
+       CERT_ISSUER, CERT_ISSUER_PK, CERT_SIG, CERT_FIELDS };
+/* Unsigned certificates (pinned by being in a trust directory) have no
+ * issuer fields; issued ones have all three. */
+#define CERT_OPTIONAL ((1u << CERT_ISSUER) | (1u << CERT_ISSUER_PK) | (1u << CERT_SIG))
+
+/* inih handler. Never puts a value in `why`: in a key file it may be the
+ * secret. Unknown sections or fields, and any field given twice (which is
+ * also how inih reports a continuation line), are errors: a security file
+ * that says more than we understand is not silently half-read. */
+static int s_field(void *user, const char *section, const char *name, const char *value)
+{
+    s_fields_t *f = user;
+    char shown[40];
+    if (strcmp(section, f->section) != 0) {
+        s_printable(shown, sizeof shown, section);
+        if (!f->why[0])
+            snprintf(f->why, sizeof f->why, "field outside the [%s] section (in [%s])",
+                     f->section, shown);
+        return 0;
+    }
+    for (unsigned i = 0; f->names[i]; i++) {
+        if (strcmp(name, f->names[i]) != 0)
+            continue;
+        if (f->seen & (1u << i)) {
+            if (!f->why[0])
+                snprintf(f->why, sizeof f->why, "field '%s' given twice", f->names[i]);
+            return 0;
+        }
+        size_t len = strlen(value);
+        if (len > KEYS_VALUE_MAX) {
+            if (!f->why[0])
+                snprintf(f->why, sizeof f->why, "field '%s' too long", f->names[i]);
+            return 0;
+        }
+        memcpy(f->values[i], value, len + 1);
+        f->seen |= 1u << i;
+        return 1;
+    }
+    s_printable(shown, sizeof shown, name);
+    if (!f->why[0])
+        snprintf(f->why, sizeof f->why, "unknown field '%s'", shown);
+    return 0;
+}
+
+/* Parse text into f; on failure log "path: reason" and return an error. */
+static int s_parse(const char *text, s_fields_t *f, const char *path)
+{
+    /* inih reads lines into a fixed buffer and parses the rest of a longer
+     * line as a line of its own: text hidden at the end of a long comment
+     * would become a field. No line of ours comes near the limit. */
+    int lineno = 1;
+    for (const char *p = text; *p; lineno++) {
+        size_t len = strcspn(p, "\n");
+        if (len > INI_MAX_LINE - 3) {
+            knoop_error("%s: line %d is longer than %d characters", path, lineno,
+                        INI_MAX_LINE - 3);
+            return KNOOP_EMALFORMED;
+        }
+        p += len;
+        if (*p)
+            p++;
+    }
+    int line = ini_parse_string(text, s_field, f);
+    if (line == -2)
+        return KNOOP_ENOMEM;
+    if (line != 0) {
+        if (f->why[0])
+            knoop_error("%s: line %d: %s", path, line, f->why);
+        else
+            knoop_error("%s: line %d: not INI syntax", path, line);
+        return KNOOP_EMALFORMED;
+    }
+    for (unsigned i = 0; f->names[i]; i++)
+        if (!(f->seen & (1u << i)) && !(f->optional & (1u << i))) {
+            knoop_error("%s: [%s] lacks field '%s'", path, f->section, f->names[i]);
+            return KNOOP_EMALFORMED;
+        }
+    return KNOOP_OK;
+}
+
+/* Exactly `len` bytes of hex, else KNOOP_EMALFORMED. */
+static int s_hex_exact(uint8_t *out, size_t len, const char *hex)
+{
+    if (strlen(hex) != 2 * len)
+        return KNOOP_EMALFORMED;
+    long n = knoop_hex_decode(out, len, hex);
+    return n == (long) len ? KNOOP_OK : KNOOP_EMALFORMED;
+}
+
+/* ------------------------------------------------------------------ */
+/* time */
+
+int knoop_time_parse(const char *text, int64_t *out)
+{
+    /* Exactly "YYYY-MM-DDTHH:MM:SSZ": the one form we write. */
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    if (!text || strlen(text) != sizeof shape - 1)
+        return KNOOP_EMALFORMED;
+    for (size_t i = 0; shape[i]; i++) {
+        if (shape[i] == 'd' ? !(text[i] >= '0' && text[i] <= '9') : text[i] != shape[i])
+            return KNOOP_EMALFORMED;
+    }
+#define D2(p) ((text[p] - '0') * 10 + (text[(p) + 1] - '0'))
+    int year = D2(0) * 100 + D2(2);
+    int mon = D2(5), day = D2(8), hour = D2(11), min = D2(14), sec = D2(17);
+#undef D2
+    /* No leap seconds: Unix time has none, and timegm would roll 60 over. */
+    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 59)
+        return KNOOP_EMALFORMED;
+    struct tm tm = {
+        .tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day,
+        .tm_hour = hour, .tm_min = min, .tm_sec = sec,
+    };
+    time_t t = timegm(&tm);
+    /* timegm normalises 2025-02-30 into March; a date that does not come
+     * back unchanged did not exist. */
+    if (tm.tm_mday != day || tm.tm_mon != mon - 1)
+        return KNOOP_EMALFORMED;
+    *out = (int64_t) t;
+    return KNOOP_OK;
+}
+
+int knoop_time_parse_rfc3339(const char *text, int64_t *out)
+{
+    /* "YYYY-MM-DDTHH:MM:SS", fraction optional, then "Z" or "+HH:MM" /
+     * "-HH:MM": RFC 3339 section 5.6 (date-time), which demands a zone. */
+    if (!text)
+        return KNOOP_EMALFORMED;
+    size_t len = strnlen(text, 64);
+    if (len < 20 || len >= 64)
+        return KNOOP_EMALFORMED;
+    char base[21];
+    memcpy(base, text, 19);
+    base[10] = 'T';
+    if (text[10] != 'T' && text[10] != 't')
+        return KNOOP_EMALFORMED;
+    base[19] = 'Z';
+    base[20] = '\0';
+    int64_t t;
+    if (knoop_time_parse(base, &t) != KNOOP_OK)
+        return KNOOP_EMALFORMED;
+    const char *p = text + 19;
+    if (*p == '.') {
+        size_t nd = strspn(p + 1, "0123456789");
+        if (nd == 0 || nd > 9)
+            return KNOOP_EMALFORMED;
+        p += 1 + nd;
+    }
+    if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') {
+        *out = t;
+        return KNOOP_OK;
+    }
+    if ((p[0] != '+' && p[0] != '-') || strlen(p) != 6 || p[3] != ':')
+        return KNOOP_EMALFORMED;
+    for (int i = 1; i < 6; i++)
+        if (i != 3 && !(p[i] >= '0' && p[i] <= '9'))
+            return KNOOP_EMALFORMED;
+    int oh = (p[1] - '0') * 10 + (p[2] - '0'), om = (p[4] - '0') * 10 + (p[5] - '0');
+    if (oh > 23 || om > 59)
+        return KNOOP_EMALFORMED;
+    int64_t off = (int64_t) oh * 3600 + om * 60;
+    *out = p[0] == '+' ? t - off : t + off;
+    return KNOOP_OK;
+}
+
+void knoop_time_format(char out[21], int64_t t)
+{
+    /* Clamp to what the format can express, so the output always parses. */
+    if (t < KEYS_TIME_MIN)
+        t = KEYS_TIME_MIN;
+    if (t > KEYS_TIME_MAX)
+        t = KEYS_TIME_MAX;
+    time_t tt = (time_t) t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm)) {
+        memcpy(out, "0000-01-01T00:00:00Z", 21);
+        return;
+    }
+    snprintf(out, 21, "%04u-%02u-%02uT%02u:%02u:%02uZ",
+             (unsigned) (tm.tm_year + 1900) % 10000u, (unsigned) (tm.tm_mon + 1) % 100u,
+             (unsigned) tm.tm_mday % 100u, (unsigned) tm.tm_hour % 100u,
+             (unsigned) tm.tm_min % 100u, (unsigned) tm.tm_sec % 100u);
+}
+
+/* ------------------------------------------------------------------ */
+/* keys */
+
+/* A key from a seed (NULL: a fresh random one). id and role are valid. */
+static knoop_key_t *s_key_new(const char *id, const char *role,
+                              const uint8_t seed[KNOOP_SEED_LEN])
+{
+    knoop_key_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    s_copy(self->id, sizeof self->id, id);
+    s_copy(self->role, sizeof self->role, role);
+    if (seed) {
+        memcpy(self->seed, seed, KNOOP_SEED_LEN);
+        knoop_sign_seed_keypair(self->pk, self->sk, self->seed);
+    }
+    else
+        knoop_sign_keypair(self->pk, self->sk, self->seed);
+    return self;
+}
+
+knoop_key_t *knoop_key_generate(const char *id, const char *role)
+{
+    if (!knoop_id_valid(id) || !knoop_role_valid(role))
+        return NULL;
+    if (knoop_crypto_init() != KNOOP_OK)
+        return NULL;
+    return s_key_new(id, role, NULL);
+}
+
+void knoop_key_destroy(knoop_key_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    knoop_wipe(*self_p, sizeof **self_p);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+const char *knoop_key_id(const knoop_key_t *self)        { return self->id; }
+const char *knoop_key_role(const knoop_key_t *self)      { return self->role; }
+const uint8_t *knoop_key_public(const knoop_key_t *self) { return self->pk; }
+const uint8_t *knoop_key_secret(const knoop_key_t *self) { return self->sk; }
+
+void knoop_key_curve(const knoop_key_t *self, uint8_t pk[KNOOP_CURVE_LEN],
+                     uint8_t sk[KNOOP_CURVE_LEN])
+{
+    /* Either output may be NULL when the caller needs only the other. Our
+     * own public key always converts: it came from a seed. */
+    if (pk && knoop_curve_from_sign_pk(pk, self->pk) != KNOOP_OK)
+        memset(pk, 0, KNOOP_CURVE_LEN);
+    if (sk)
+        knoop_curve_from_sign_sk(sk, self->sk);
+}
+
+/* The key file text, into a caller buffer that the caller wipes. */
+static int s_key_text(const knoop_key_t *self, char *out, size_t size)
+{
+    char seed_hex[2 * KNOOP_SEED_LEN + 1];
+    char fp[17];
+    knoop_hex_encode(seed_hex, self->seed, KNOOP_SEED_LEN);
+    knoop_fingerprint(fp, self->pk, KNOOP_PK_LEN);
+    int n = snprintf(out, size,
+        "# knooppunt partner identity key -- SECRET.\n"
+        "# Whoever holds this file can sign and connect as %s: keep it mode 0600\n"
+        "# on the partner's node only; never copy, mail or commit it.\n"
+        "# The public half is %s.cert (fingerprint %s).\n"
+        "[key]\n"
+        "id = %s\n"
+        "role = %s\n"
+        "seed = %s\n",
+        self->id, self->id, fp, self->id, self->role, seed_hex);
+    knoop_wipe(seed_hex, sizeof seed_hex);
+    return (n < 0 || (size_t) n >= size) ? KNOOP_ETOOBIG : n;
+}
+
+/* The cert this key makes for the given validity. */
+static int s_key_cert(const knoop_key_t *self, int64_t valid_from, int64_t valid_until,
+                      knoop_cert_t *cert)
+{
+    memset(cert, 0, sizeof *cert);
+    s_copy(cert->id, sizeof cert->id, self->id);
+    s_copy(cert->role, sizeof cert->role, self->role);
+    memcpy(cert->pk, self->pk, KNOOP_PK_LEN);
+    if (knoop_curve_from_sign_pk(cert->curve_pk, self->pk) != KNOOP_OK)
+        return KNOOP_EINVAL;
+    cert->valid_from = valid_from;
+    cert->valid_until = valid_until;
+    return KNOOP_OK;
+}
+
+/* Write a new file's contents durably and close it; 0 or an errno value.
+ * With `secret`, first make its mode exactly 0600. Closes fd either way. */
+static int s_fill(int fd, const void *data, size_t len, bool secret)
+{
+    int e = 0;
+    if (len == 0)
+        e = EINVAL;
+    else if ((secret && fchmod(fd, 0600) != 0) || s_write_all(fd, data, len) != 0
+             || fsync(fd) != 0)
+        e = errno;
+    if (close(fd) != 0 && !e)
+        e = errno;
+    return e;
+}
+
+static int s_fsync_dir(int dirfd)
+{
+    /* The new names must survive a crash, not just the bytes behind them. */
+    return fsync(dirfd) == 0 || errno == EINVAL ? 0 : -1;
+}
+
+int knoop_key_save(const knoop_key_t *self, const char *dir,
+                   int64_t valid_from, int64_t valid_until)
+{
+    if (!self || !dir || valid_from >= valid_until
+        || valid_from < KEYS_TIME_MIN || valid_until > KEYS_TIME_MAX)
+        return KNOOP_EINVAL;
+    char key_name[KNOOP_ID_MAX + 8], cert_name[KNOOP_ID_MAX + 8];
+    snprintf(key_name, sizeof key_name, "%s.key", self->id);
+    snprintf(cert_name, sizeof cert_name, "%s.cert", self->id);
+
+    knoop_cert_t cert;
+    int rc = s_key_cert(self, valid_from, valid_until, &cert);
+    if (rc)
+        return rc;
+    knoop_buf_t cert_text = { 0 };
+    rc = knoop_cert_format(&cert, &cert_text);
+    if (rc)
+        return rc;
+
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        int e = errno;
+        knoop_error("%s: cannot open directory: %s", dir, strerror(e));
+        knoop_buf_free(&cert_text);
+        return s_errno_to_knoop(e);
+    }
+    /* Claim both names before writing either, so a failure never leaves a
+     * new key beside an old cert (or the reverse). O_EXCL also refuses to
+     * follow a planted symlink. */
+    int key_fd = openat(dirfd, key_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (key_fd < 0) {
+        int e = errno;
+        if (e == EEXIST)
+            knoop_error("%s/%s already exists; refusing to overwrite", dir, key_name);
+        else
+            knoop_error("%s/%s: cannot create: %s", dir, key_name, strerror(e));
+        close(dirfd);
+        knoop_buf_free(&cert_text);
+        return e == EEXIST ? KNOOP_EEXIST : s_errno_to_knoop(e);
+    }
+    int cert_fd = openat(dirfd, cert_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (cert_fd < 0) {
+        int e = errno;
+        if (e == EEXIST)
+            knoop_error("%s/%s already exists; refusing to overwrite", dir, cert_name);
+        else
+            knoop_error("%s/%s: cannot create: %s", dir, cert_name, strerror(e));
+        close(key_fd);
+        unlinkat(dirfd, key_name, 0);
+        close(dirfd);
+        knoop_buf_free(&cert_text);
+        return e == EEXIST ? KNOOP_EEXIST : s_errno_to_knoop(e);
+    }
+
+    char key_text[1024];
+    int key_len = s_key_text(self, key_text, sizeof key_text);
+    /* The umask only ever takes bits away, and may take the owner's too;
+     * fchmod makes the mode exactly 0600 whatever it was. */
+    const char *failed = NULL;
+    int e = s_fill(key_fd, key_text, key_len < 0 ? 0 : (size_t) key_len, true);
+    if (e) {
+        failed = key_name;
+        close(cert_fd);
+    }
+    else if ((e = s_fill(cert_fd, cert_text.data, cert_text.len, false)) != 0)
+        failed = cert_name;
+    else if (s_fsync_dir(dirfd) != 0) {
+        failed = dir;
+        e = errno;
+    }
+    knoop_wipe(key_text, sizeof key_text);
+    knoop_buf_free(&cert_text);
+    if (failed) {
+        knoop_error("%s: cannot write %s: %s", dir, failed, strerror(e));
+        /* The names are ours (O_EXCL): remove the half-written pair. */
+        unlinkat(dirfd, key_name, 0);
+        unlinkat(dirfd, cert_name, 0);
+        close(dirfd);
+        return s_errno_to_knoop(e) == KNOOP_EFULL ? KNOOP_EFULL : KNOOP_EIO;
+    }
+    close(dirfd);
+    return KNOOP_OK;
+}
+
+static bool s_is_sealed(const char *text)
+{
+    const char *p = strstr(text, "[sealed-key]");
+    return p && (p == text || p[-1] == '\n');
+}
+
+int knoop_key_load(const char *path, knoop_key_t **out)
+{
+    if (!path || !out)
+        return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();
+    if (rc)
+        return rc;
+    int fd;
+    rc = s_open_checked(path, true, &fd);
+    if (rc)
+        return rc;
+    char text[KEYS_FILE_MAX + 1];
+    rc = s_read_fd(fd, text, sizeof text, path);
+    close(fd);
+
+    s_fields_t f = { .section = "key", .names = s_key_names };
+    uint8_t seed[KNOOP_SEED_LEN];
+    if (rc == KNOOP_OK && s_is_sealed(text)) {
+        knoop_error("%s: is a key sealed under a passphrase (a root key); it opens only "
+                    "with its passphrase (--passphrase-file or the terminal)", path);
+        rc = KNOOP_EPERM;
+    }
+    if (rc == KNOOP_OK)
+        rc = s_parse(text, &f, path);
+    if (rc == KNOOP_OK && !knoop_id_valid(f.values[KEY_ID])) {
+        knoop_error("%s: id is not a valid partner id", path);
+        rc = KNOOP_EMALFORMED;
+    }
+    if (rc == KNOOP_OK && !knoop_role_valid(f.values[KEY_ROLE])) {
+        knoop_error("%s: role is not [a-z0-9_-]{1,32}", path);
+        rc = KNOOP_EMALFORMED;
+    }
+    if (rc == KNOOP_OK && s_hex_exact(seed, sizeof seed, f.values[KEY_SEED]) != KNOOP_OK) {
+        knoop_error("%s: seed is not %d hex digits", path, 2 * KNOOP_SEED_LEN);
+        rc = KNOOP_EMALFORMED;
+    }
+    knoop_key_t *self = NULL;
+    if (rc == KNOOP_OK) {
+        self = s_key_new(f.values[KEY_ID], f.values[KEY_ROLE], seed);
+        if (!self)
+            rc = KNOOP_ENOMEM;
+    }
+    knoop_wipe(seed, sizeof seed);
+    knoop_wipe(&f, sizeof f);
+    knoop_wipe(text, sizeof text);
+    if (rc)
+        return rc;
+    *out = self;
+    return KNOOP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* certificates */
+
+int knoop_cert_format(const knoop_cert_t *cert, knoop_buf_t *out)
+{
+    /* A caller-filled id or role with a newline would write fields of its
+     * own into the file. */
+    if (!knoop_id_valid(cert->id) || !knoop_role_valid(cert->role))
+        return KNOOP_EINVAL;
+    char pk[2 * KNOOP_PK_LEN + 1], curve[2 * KNOOP_CURVE_LEN + 1];
+    char from[21], until[21], fp[17];
+    knoop_hex_encode(pk, cert->pk, KNOOP_PK_LEN);
+    knoop_hex_encode(curve, cert->curve_pk, KNOOP_CURVE_LEN);
+    knoop_time_format(from, cert->valid_from);
+    knoop_time_format(until, cert->valid_until);
+    knoop_fingerprint(fp, cert->pk, KNOOP_PK_LEN);
+    char text[1024];
+    int n = snprintf(text, sizeof text,
+        "# knooppunt partner certificate -- public; no secrets in here.\n"
+        "# Issued by a root (issuer fields below), the mesh learns it; an unsigned\n"
+        "# one must be copied into the trust store of every broker and auditor.\n"
+        "# public-key is the Ed25519 key that signs this partner's stream heads\n"
+        "# (fingerprint %s); curve-key is the CurveZMQ key derived from it.\n"
+        "[cert]\n"
+        "id = %s\n"
+        "role = %s\n"
+        "public-key = %s\n"
+        "curve-key = %s\n"
+        "valid-from = %s\n"
+        "valid-until = %s\n",
+        fp, cert->id, cert->role, pk, curve, from, until);
+    if (n < 0 || (size_t) n >= sizeof text)
+        return KNOOP_EINVAL;
+    if (cert->issuer[0]) {
+        if (!knoop_id_valid(cert->issuer))
+            return KNOOP_EINVAL;
+        char ipk[2 * KNOOP_PK_LEN + 1], sig[2 * KNOOP_SIG_LEN + 1];
+        knoop_hex_encode(ipk, cert->issuer_pk, KNOOP_PK_LEN);
+        knoop_hex_encode(sig, cert->sig, KNOOP_SIG_LEN);
+        int m = snprintf(text + n, sizeof text - (size_t) n,
+            "issuer = %s\n"
+            "issuer-key = %s\n"
+            "signature = %s\n", cert->issuer, ipk, sig);
+        if (m < 0 || (size_t) m >= sizeof text - (size_t) n)
+            return KNOOP_EINVAL;
+        n += m;
+    }
+    return knoop_buf_append(out, text, (size_t) n);
+}
+
+/* Fill cert from parsed fields; log "path: reason" on the first problem. */
+static int s_cert_fields(const s_fields_t *f, const char *path, knoop_cert_t *cert)
+{
+    const char *why = NULL;
+    memset(cert, 0, sizeof *cert);
+    uint8_t curve[KNOOP_CURVE_LEN];
+    if (!knoop_id_valid(f->values[CERT_ID]))
+        why = "id is not a valid partner id";
+    else if (!knoop_role_valid(f->values[CERT_ROLE]))
+        why = "role is not [a-z0-9_-]{1,32}";
+    else if (s_hex_exact(cert->pk, KNOOP_PK_LEN, f->values[CERT_PK]) != KNOOP_OK)
+        why = "public-key is not 64 hex digits";
+    else if (s_hex_exact(curve, KNOOP_CURVE_LEN, f->values[CERT_CURVE]) != KNOOP_OK)
+        why = "curve-key is not 64 hex digits";
+    else if (knoop_curve_from_sign_pk(cert->curve_pk, cert->pk) != KNOOP_OK)
+        why = "public-key is not a valid Ed25519 key";
+    /* The curve key is what CurveZMQ authenticates; one that is not derived
+     * from the signing key would let a connection speak for a partner whose
+     * signatures it cannot make. */
+    else if (memcmp(curve, cert->curve_pk, KNOOP_CURVE_LEN) != 0)
+        why = "curve-key does not match the one derived from public-key";
+    else if (knoop_time_parse(f->values[CERT_FROM], &cert->valid_from) != KNOOP_OK)
+        why = "valid-from is not RFC 3339 UTC (YYYY-MM-DDTHH:MM:SSZ)";
+    else if (knoop_time_parse(f->values[CERT_UNTIL], &cert->valid_until) != KNOOP_OK)
+        why = "valid-until is not RFC 3339 UTC (YYYY-MM-DDTHH:MM:SSZ)";
+    else if (cert->valid_from >= cert->valid_until)
+        why = "valid-until is not after valid-from";
+    else if ((f->seen & CERT_OPTIONAL) != 0 && (f->seen & CERT_OPTIONAL) != CERT_OPTIONAL)
+        why = "issuer, issuer-key and signature go together: some are missing";
+    else if ((f->seen & CERT_OPTIONAL) && !knoop_id_valid(f->values[CERT_ISSUER]))
+        why = "issuer is not a valid id";
+    else if ((f->seen & CERT_OPTIONAL)
+             && s_hex_exact(cert->issuer_pk, KNOOP_PK_LEN, f->values[CERT_ISSUER_PK]) != KNOOP_OK)
+        why = "issuer-key is not 64 hex digits";
+    else if ((f->seen & CERT_OPTIONAL)
+             && s_hex_exact(cert->sig, KNOOP_SIG_LEN, f->values[CERT_SIG]) != KNOOP_OK)
+        why = "signature is not 128 hex digits";
+    if (why) {
+        knoop_error("%s: %s", path, why);
+        memset(cert, 0, sizeof *cert);
+        return KNOOP_EMALFORMED;
+    }
+    s_copy(cert->id, sizeof cert->id, f->values[CERT_ID]);
+    s_copy(cert->role, sizeof cert->role, f->values[CERT_ROLE]);
+    if (f->seen & CERT_OPTIONAL)
+        s_copy(cert->issuer, sizeof cert->issuer, f->values[CERT_ISSUER]);
+    return KNOOP_OK;
+}
+
+int knoop_cert_load(const char *path, knoop_cert_t *out)
+{
+    if (!path || !out)
+        return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();
+    if (rc)
+        return rc;
+    int fd;
+    rc = s_open_checked(path, false, &fd);
+    if (rc)
+        return rc;
+    char text[KEYS_FILE_MAX + 1];
+    rc = s_read_fd(fd, text, sizeof text, path);
+    close(fd);
+    if (rc)
+        return rc;
+    return knoop_cert_parse(text, strlen(text), path, out);
+}
+
+int knoop_cert_parse(const char *data, size_t len, const char *name, knoop_cert_t *out)
+{
+    if (!data || !name || !out)
+        return KNOOP_EINVAL;
+    if (len > KEYS_FILE_MAX) {
+        knoop_error("%s: larger than %d bytes; not a knooppunt certificate", name,
+                    KEYS_FILE_MAX);
+        return KNOOP_ETOOBIG;
+    }
+    char text[KEYS_FILE_MAX + 1];
+    memcpy(text, data, len);
+    text[len] = '\0';
+    if (strlen(text) != len) {
+        knoop_error("%s: contains NUL bytes; not a knooppunt certificate", name);
+        return KNOOP_EMALFORMED;
+    }
+    s_fields_t f = { .section = "cert", .names = s_cert_names, .optional = CERT_OPTIONAL };
+    int rc = s_parse(text, &f, name);
+    if (rc)
+        return rc;
+    return s_cert_fields(&f, name, out);
+}
+
+int knoop_cert_check_time(const knoop_cert_t *cert, int64_t now)
+{
+    /* Both ends inclusive, as X.509's notBefore and notAfter. */
+    return now >= cert->valid_from && now <= cert->valid_until ? KNOOP_OK : KNOOP_EEXPIRED;
+}
+
+/* ------------------------------------------------------------------ */
+/* trust store */
+
+typedef struct {
+    knoop_cert_t cert;
+    char        *file;
+} s_entry_t;
+
+static int s_cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int s_cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const s_entry_t *) a)->cert.id, ((const s_entry_t *) b)->cert.id);
+}
+
+static bool s_is_cert_name(const char *name)
+{
+    /* As the shell glob *.cert: hidden files (editor leftovers) excluded. */
+    size_t len = strlen(name);
+    return name[0] != '.' && len > 5 && strcmp(name + len - 5, ".cert") == 0;
+}
+
+/* The sorted *.cert names in dir. */
+static int s_list_certs(const char *dir, char ***names_out, size_t *count_out)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        int e = errno;
+        knoop_error("trust store %s: cannot open: %s", dir, strerror(e));
+        return s_errno_to_knoop(e);
+    }
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    int rc = KNOOP_OK;
+    struct dirent *de;
+    errno = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (!s_is_cert_name(de->d_name))
+            continue;
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            char **nn = realloc(names, ncap * sizeof *nn);
+            if (!nn) { rc = KNOOP_ENOMEM; break; }
+            names = nn;
+            cap = ncap;
+        }
+        if (!(names[count] = strdup(de->d_name))) { rc = KNOOP_ENOMEM; break; }
+        count++;
+        errno = 0;
+    }
+    if (rc == KNOOP_OK && errno != 0) {
+        int e = errno;
+        knoop_error("trust store %s: cannot read: %s", dir, strerror(e));
+        rc = s_errno_to_knoop(e);
+    }
+    closedir(d);
+    if (rc) {
+        for (size_t i = 0; i < count; i++)
+            free(names[i]);
+        free(names);
+        return rc;
+    }
+    if (count > 1)
+        qsort(names, count, sizeof *names, s_cmp_name);
+    *names_out = names;
+    *count_out = count;
+    return KNOOP_OK;
+}
+
+/* Refuse ambiguity: each id, signing key and curve key names one partner.
+ * Curve keys are checked apart from signing keys because the Ed25519 to
+ * Curve25519 map forgets the sign of x: two signing keys can share one. */
+static int s_check_unique(const char *dir, const s_entry_t *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = i + 1; j < n; j++) {
+            const char *what = NULL;
+            if (strcmp(e[i].cert.id, e[j].cert.id) == 0)
+                what = "the same partner id";
+            else if (memcmp(e[i].cert.pk, e[j].cert.pk, KNOOP_PK_LEN) == 0)
+                what = "the same public key";
+            else if (memcmp(e[i].cert.curve_pk, e[j].cert.curve_pk, KNOOP_CURVE_LEN) == 0)
+                what = "the same curve key";
+            if (what) {
+                knoop_error("trust store %s: %s and %s hold %s (%s / %s); refusing to "
+                            "load an ambiguous trust store", dir, e[i].file, e[j].file,
+                            what, e[i].cert.id, e[j].cert.id);
+                return KNOOP_EDUPLICATE;
+            }
+        }
+    }
+    return KNOOP_OK;
+}
+
+int knoop_trust_load(const char *dir, unsigned flags, knoop_trust_t **out)
+{
+    return knoop_trust_load_ex(dir, NULL, flags, out);
+}
+
+static const knoop_cert_t *s_root_of(const knoop_cert_t *roots, size_t n, const knoop_cert_t *c)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(roots[i].id, c->issuer) == 0
+            && memcmp(roots[i].pk, c->issuer_pk, KNOOP_PK_LEN) == 0)
+            return &roots[i];
+    return NULL;
+}
+
+/* Roots out of entries into roots[]; issued certs checked against them.
+ * The operator's own directory must be right: any bad one fails the load. */
+static int s_split_roots(const char *dir, s_entry_t *entries, size_t *kept,
+                         knoop_cert_t **roots_out, size_t *nroots_out)
+{
+    knoop_cert_t *roots = calloc(*kept ? *kept : 1, sizeof *roots);
+    if (!roots)
+        return KNOOP_ENOMEM;
+    size_t nroots = 0, w = 0;
+    int rc = KNOOP_OK;
+    for (size_t i = 0; i < *kept; i++) {
+        if (strcmp(entries[i].cert.role, KNOOP_ROLE_ROOT) != 0) {
+            entries[w++] = entries[i];
+            continue;
+        }
+        if (!knoop_cert_is_root(&entries[i].cert)
+            || knoop_cert_verify(&entries[i].cert, &entries[i].cert) != KNOOP_OK) {
+            knoop_error("trust store %s: %s has role root but is not a validly self-signed "
+                        "root certificate; refusing the trust store", dir, entries[i].file);
+            rc = KNOOP_ESIG;
+        }
+        roots[nroots++] = entries[i].cert;
+        free(entries[i].file);
+    }
+    *kept = w;
+    for (size_t i = 0; rc == KNOOP_OK && i < w; i++) {
+        const knoop_cert_t *c = &entries[i].cert;
+        if (!c->issuer[0])
+            continue;                         /* pinned: trusted by being here */
+        const knoop_cert_t *root = s_root_of(roots, nroots, c);
+        if (!root) {
+            knoop_error("trust store %s: %s (%s) is issued by '%s', which is not a root in "
+                        "this trust store; refusing the trust store", dir, entries[i].file,
+                        c->id, c->issuer);
+            rc = KNOOP_EUNKNOWN;
+        } else if (knoop_cert_verify(c, root) != KNOOP_OK) {
+            knoop_error("trust store %s: %s (%s): the signature of root '%s' does not "
+                        "verify; refusing the trust store", dir, entries[i].file, c->id,
+                        c->issuer);
+            rc = KNOOP_ESIG;
+        }
+    }
+    if (rc) {
+        free(roots);
+        return rc;
+    }
+    *roots_out = roots;
+    *nroots_out = nroots;
+    return KNOOP_OK;
+}
+
+/* A whole public file (at most max bytes) into out. */
+static int s_read_file(const char *path, size_t max, knoop_buf_t *out)
+{
+    int fd;
+    int rc = s_open_checked(path, false, &fd);
+    if (rc)
+        return rc;
+    for (;;) {
+        if ((rc = knoop_buf_reserve(out, 4096)) != KNOOP_OK)
+            break;
+        ssize_t n = read(fd, out->data + out->len, 4096);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = s_errno_to_knoop(errno);
+            break;
+        }
+        if (n == 0)
+            break;
+        out->len += (size_t) n;
+        if (out->len > max) {
+            knoop_error("%s: larger than %zu bytes", path, max);
+            rc = KNOOP_ETOOBIG;
+            break;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+/* Certificates and the revocation list a daemon learned over the mesh
+ * (knoop_trust_learn_*): each re-checked against the roots, and skipped with
+ * a warning when it does not check (the operator's directory is what fails
+ * loudly; this one is the daemon's own cache of the journal). */
+static int s_load_learned(const char *learned, const knoop_cert_t *roots, size_t nroots,
+                          unsigned flags, s_entry_t **entries, size_t *kept, size_t *cap,
+                          knoop_revlist_t **revs)
+{
+    struct stat st;
+    if (stat(learned, &st) != 0)
+        return KNOOP_OK;                      /* nothing learned yet */
+    char **names = NULL;
+    size_t count = 0;
+    int rc = s_list_certs(learned, &names, &count);
+    if (rc)
+        return rc;
+    int64_t now = (int64_t) time(NULL);
+    for (size_t i = 0; rc == KNOOP_OK && i < count; i++) {
+        char path[PATH_MAX];
+        if ((size_t) snprintf(path, sizeof path, "%s/%s", learned, names[i]) >= sizeof path)
+            continue;
+        knoop_cert_t c;
+        if (knoop_cert_load(path, &c) != KNOOP_OK)
+            continue;
+        const knoop_cert_t *root = s_root_of(roots, nroots, &c);
+        if (!root || strcmp(c.role, KNOOP_ROLE_ROOT) == 0 || knoop_cert_verify(&c, root)) {
+            knoop_warn("trust: learned certificate %s is not issued by a trusted root; "
+                       "ignoring it", path);
+            continue;
+        }
+        if (!(flags & KNOOP_TRUST_KEEP_EXPIRED) && knoop_cert_check_time(&c, now) != KNOOP_OK)
+            continue;
+        /* One key per id in the store: a reissue for the same id replaces
+         * an older certificate (the later valid-from wins). */
+        bool skip = false;
+        for (size_t k = 0; k < *kept; k++) {
+            knoop_cert_t *o = &(*entries)[k].cert;
+            if (strcmp(o->id, c.id) != 0)
+                continue;
+            if (o->valid_from < c.valid_from && o->issuer[0]) {
+                *o = c;
+                free((*entries)[k].file);
+                (*entries)[k].file = strdup(path);
+            }
+            skip = true;
+            break;
+        }
+        if (skip)
+            continue;
+        if (*kept == *cap) {
+            size_t ncap = *cap ? *cap * 2 : 64;
+            s_entry_t *ne = realloc(*entries, ncap * sizeof *ne);
+            if (!ne) {
+                rc = KNOOP_ENOMEM;
+                break;
+            }
+            *entries = ne;
+            *cap = ncap;
+        }
+        (*entries)[*kept].cert = c;
+        (*entries)[*kept].file = strdup(path);
+        (*kept)++;
+    }
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    if (rc)
+        return rc;
+
+    char path[PATH_MAX];
+    if ((size_t) snprintf(path, sizeof path, "%s/%s", learned, KNOOP_REVOCATIONS_FILE)
+        < sizeof path && stat(path, &st) == 0) {
+        knoop_buf_t text = { 0 };
+        knoop_revlist_t *l = NULL;
+        if (s_read_file(path, REVLIST_TEXT_MAX, &text) == KNOOP_OK
+            && knoop_revlist_parse((const char *) text.data, text.len, path, &l) == KNOOP_OK) {
+            const knoop_cert_t *root = NULL;
+            for (size_t i = 0; i < nroots; i++)
+                if (strcmp(roots[i].id, knoop_revlist_issuer(l)) == 0)
+                    root = &roots[i];
+            if (root && knoop_revlist_verify(l, root) == KNOOP_OK)
+                *revs = l;
+            else {
+                knoop_warn("trust: %s is not signed by a trusted root; ignoring it", path);
+                knoop_revlist_destroy(&l);
+            }
+        }
+        knoop_buf_free(&text);
+    }
+    return KNOOP_OK;
+}
+
+int knoop_trust_load_ex(const char *dir, const char *learned, unsigned flags,
+                        knoop_trust_t **out)
+{
+    if (!dir || !out)
+        return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();
+    if (rc)
+        return rc;
+    char **names = NULL;
+    size_t count = 0;
+    rc = s_list_certs(dir, &names, &count);
+    if (rc)
+        return rc;
+
+    s_entry_t *entries = count ? calloc(count, sizeof *entries) : NULL;
+    if (count && !entries)
+        rc = KNOOP_ENOMEM;
+    size_t kept = 0;
+    int64_t now = (int64_t) time(NULL);
+    for (size_t i = 0; rc == KNOOP_OK && i < count; i++) {
+        char *path = NULL;
+        size_t plen = strlen(dir) + 1 + strlen(names[i]) + 1;
+        if (!(path = malloc(plen))) {
+            rc = KNOOP_ENOMEM;
+            break;
+        }
+        snprintf(path, plen, "%s/%s", dir, names[i]);
+        knoop_cert_t cert;
+        rc = knoop_cert_load(path, &cert);
+        if (rc) {
+            /* cert_load has logged the detail; the load as a whole fails
+             * rather than quietly trusting fewer partners than configured. */
+            knoop_error("trust store %s: %s does not load (%s); refusing the trust store",
+                        dir, path, knoop_strerror(rc));
+            free(path);
+            break;
+        }
+        if (!(flags & KNOOP_TRUST_KEEP_EXPIRED)
+            && knoop_cert_check_time(&cert, now) != KNOOP_OK) {
+            char from[21], until[21];
+            knoop_time_format(from, cert.valid_from);
+            knoop_time_format(until, cert.valid_until);
+            knoop_warn("trust store: skipping %s (%s): %s, valid %s until %s", path,
+                       cert.id, now < cert.valid_from ? "not yet valid" : "expired",
+                       from, until);
+            free(path);
+            continue;
+        }
+        entries[kept].cert = cert;
+        entries[kept].file = path;
+        kept++;
+    }
+    knoop_cert_t *roots = NULL;
+    size_t nroots = 0, cap = count;
+    knoop_revlist_t *revs = NULL;
+    if (rc == KNOOP_OK)
+        rc = s_split_roots(dir, entries, &kept, &roots, &nroots);
+    if (rc == KNOOP_OK)
+        rc = s_check_unique(dir, entries, kept);
+    if (rc == KNOOP_OK && learned)
+        rc = s_load_learned(learned, roots, nroots, flags, &entries, &kept, &cap, &revs);
+    if (rc == KNOOP_OK)
+        rc = s_check_unique(dir, entries, kept);
+    for (size_t i = 0; revs && i < kept; i++)
+        entries[i].cert.revoked_at = knoop_revlist_revoked_at(revs, &entries[i].cert);
+
+    knoop_trust_t *self = NULL;
+    if (rc == KNOOP_OK) {
+        self = calloc(1, sizeof *self);
+        if (self && kept) {
+            qsort(entries, kept, sizeof *entries, s_cmp_entry);
+            self->certs = malloc(kept * sizeof *self->certs);
+            if (!self->certs) {
+                free(self);
+                self = NULL;
+            }
+        }
+        if (!self)
+            rc = KNOOP_ENOMEM;
+    }
+    if (rc == KNOOP_OK) {
+        for (size_t i = 0; i < kept; i++)
+            self->certs[i] = entries[i].cert;
+        self->size = kept;
+        self->roots = roots;
+        self->nroots = nroots;
+        roots = NULL;
+        self->revocations = revs ? knoop_revlist_number(revs) : 0;
+        knoop_debug("trust store %s: %zu partner certificates, %zu roots", dir, kept, nroots);
+    }
+    free(roots);
+    knoop_revlist_destroy(&revs);
+    for (size_t i = 0; i < kept; i++)
+        free(entries[i].file);
+    free(entries);
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    if (rc)
+        return rc;
+    *out = self;
+    return KNOOP_OK;
+}
+
+void knoop_trust_destroy(knoop_trust_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->certs);
+    free((*self_p)->roots);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+size_t knoop_trust_size(const knoop_trust_t *self)
+{
+    return self->size;
+}
+
+const knoop_cert_t *knoop_trust_by_id(const knoop_trust_t *self, const char *id)
+{
+    size_t lo = 0, hi = self->size;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(id, self->certs[mid].id);
+        if (c == 0)
+            return &self->certs[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+/* Linear: a store holds some 70 partners, and these run once per
+ * connection, not per message. */
+const knoop_cert_t *knoop_trust_by_curve(const knoop_trust_t *self,
+                                         const uint8_t curve_pk[KNOOP_CURVE_LEN])
+{
+    for (size_t i = 0; i < self->size; i++)
+        if (memcmp(self->certs[i].curve_pk, curve_pk, KNOOP_CURVE_LEN) == 0)
+            return &self->certs[i];
+    return NULL;
+}
+
+const knoop_cert_t *knoop_trust_by_sign(const knoop_trust_t *self,
+                                        const uint8_t pk[KNOOP_PK_LEN])
+{
+    for (size_t i = 0; i < self->size; i++)
+        if (memcmp(self->certs[i].pk, pk, KNOOP_PK_LEN) == 0)
+            return &self->certs[i];
+    return NULL;
+}
+
+const knoop_cert_t *knoop_trust_at(const knoop_trust_t *self, size_t i)
+{
+    return i < self->size ? &self->certs[i] : NULL;
+}
+
+uint64_t knoop_trust_dir_stamp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    /* Order-independent: readdir order is not stable across changes. */
+    uint64_t acc = 0x6b6e6f6f70ull;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".cert") != 0 || e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        struct stat st;
+        if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path ||
+            stat(path, &st) != 0)
+            continue;
+        uint8_t h[KNOOP_HASH_LEN];
+        knoop_hasher_t hs;
+        knoop_hasher_init(&hs);
+        knoop_hasher_update(&hs, e->d_name, len);
+        knoop_hasher_update(&hs, &st.st_size, sizeof st.st_size);
+        knoop_hasher_update(&hs, &st.st_mtim, sizeof st.st_mtim);
+        knoop_hasher_update(&hs, &st.st_ino, sizeof st.st_ino);
+        knoop_hasher_final(&hs, h);
+        acc += knoop_get_be64(h);
+    }
+    closedir(d);
+    return acc ? acc : 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* issued certificates */
+
+bool knoop_cert_is_root(const knoop_cert_t *cert)
+{
+    return strcmp(cert->role, KNOOP_ROLE_ROOT) == 0 && strcmp(cert->issuer, cert->id) == 0
+        && memcmp(cert->issuer_pk, cert->pk, KNOOP_PK_LEN) == 0;
+}
+
+/* What a root signs: every field that gives a certificate its meaning, in
+ * one fixed text form, behind a tag no stream head begins with. The curve
+ * key is derived from public-key, so it needs no signature of its own. */
+static int s_cert_statement(const knoop_cert_t *c, char *out, size_t size)
+{
+    char pk[2 * KNOOP_PK_LEN + 1], ipk[2 * KNOOP_PK_LEN + 1], from[21], until[21];
+    knoop_hex_encode(pk, c->pk, KNOOP_PK_LEN);
+    knoop_hex_encode(ipk, c->issuer_pk, KNOOP_PK_LEN);
+    knoop_time_format(from, c->valid_from);
+    knoop_time_format(until, c->valid_until);
+    int n = snprintf(out, size,
+                     "knoop-cert-v1\nid=%s\nrole=%s\npublic-key=%s\nvalid-from=%s\n"
+                     "valid-until=%s\nissuer=%s\nissuer-key=%s\n",
+                     c->id, c->role, pk, from, until, c->issuer, ipk);
+    return (n < 0 || (size_t) n >= size) ? -1 : n;
+}
+
+int knoop_cert_issue(knoop_cert_t *cert, const knoop_key_t *root)
+{
+    if (!cert || !root || strcmp(root->role, KNOOP_ROLE_ROOT) != 0
+        || !knoop_id_valid(cert->id) || !knoop_role_valid(cert->role))
+        return KNOOP_EINVAL;
+    s_copy(cert->issuer, sizeof cert->issuer, root->id);
+    memcpy(cert->issuer_pk, root->pk, KNOOP_PK_LEN);
+    char st[600];
+    int n = s_cert_statement(cert, st, sizeof st);
+    if (n < 0)
+        return KNOOP_EINVAL;
+    knoop_sign_statement(cert->sig, root->sk, st, (size_t) n);
+    return KNOOP_OK;
+}
+
+int knoop_cert_verify(const knoop_cert_t *cert, const knoop_cert_t *root)
+{
+    if (!cert->issuer[0])
+        return KNOOP_EUNKNOWN;
+    if (strcmp(cert->issuer, root->id) != 0
+        || memcmp(cert->issuer_pk, root->pk, KNOOP_PK_LEN) != 0)
+        return KNOOP_EUNKNOWN;
+    char st[600];
+    int n = s_cert_statement(cert, st, sizeof st);
+    if (n < 0)
+        return KNOOP_ESIG;
+    return knoop_verify_statement(cert->sig, root->pk, st, (size_t) n);
+}
+
+int knoop_key_cert(const knoop_key_t *self, int64_t valid_from, int64_t valid_until,
+                   knoop_cert_t *cert)
+{
+    if (!self || !cert || valid_from >= valid_until
+        || valid_from < KEYS_TIME_MIN || valid_until > KEYS_TIME_MAX)
+        return KNOOP_EINVAL;
+    return s_key_cert(self, valid_from, valid_until, cert);
+}
+
+/* Create path exclusively (mode) with text, durably. */
+static int s_write_new(const char *path, const void *text, size_t len, mode_t mode, bool secret)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+        int e = errno;
+        if (e == EEXIST)
+            knoop_error("%s already exists; refusing to overwrite", path);
+        else
+            knoop_error("%s: cannot create: %s", path, strerror(e));
+        return e == EEXIST ? KNOOP_EEXIST : s_errno_to_knoop(e);
+    }
+    int e = s_fill(fd, text, len, secret);
+    if (e) {
+        knoop_error("%s: cannot write: %s", path, strerror(e));
+        unlink(path);
+        return s_errno_to_knoop(e) == KNOOP_EFULL ? KNOOP_EFULL : KNOOP_EIO;
+    }
+    return KNOOP_OK;
+}
+
+/* Replace path with text atomically (temp file, fsync, rename). */
+static int s_write_replace(const char *path, const void *text, size_t len)
+{
+    char tmp[PATH_MAX];
+    if ((size_t) snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return KNOOP_EINVAL;
+    unlink(tmp);
+    int rc = s_write_new(tmp, text, len, 0644, false);
+    if (rc)
+        return rc;
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        knoop_error("%s: cannot replace: %s", path, strerror(e));
+        unlink(tmp);
+        return s_errno_to_knoop(e);
+    }
+    return KNOOP_OK;
+}
+
+int knoop_cert_write(const knoop_cert_t *cert, const char *path)
+{
+    knoop_buf_t text = { 0 };
+    int rc = knoop_cert_format(cert, &text);
+    if (rc == KNOOP_OK)
+        rc = s_write_new(path, text.data, text.len, 0644, false);
+    knoop_buf_free(&text);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* root keys, sealed under a passphrase */
+
+int knoop_key_save_sealed(const knoop_key_t *self, const char *dir, const char *pass,
+                          size_t pass_len, int64_t valid_from, int64_t valid_until)
+{
+    if (!self || !dir || !pass || strcmp(self->role, KNOOP_ROLE_ROOT) != 0)
+        return KNOOP_EINVAL;
+    knoop_cert_t cert;
+    int rc = knoop_key_cert(self, valid_from, valid_until, &cert);
+    if (rc == KNOOP_OK)
+        rc = knoop_cert_issue(&cert, self);          /* self-signed */
+    if (rc)
+        return rc;
+    uint8_t salt[KNOOP_SEAL_SALT_LEN], nonce[KNOOP_SEAL_NONCE_LEN];
+    uint8_t box[KNOOP_SEED_LEN + KNOOP_SEAL_MAC_LEN];
+    uint64_t ops, mem;
+    rc = knoop_seal_passphrase(box, self->seed, KNOOP_SEED_LEN, pass, pass_len, salt, nonce,
+                               &ops, &mem);
+    if (rc) {
+        knoop_error("%s: cannot derive a key from the passphrase: %s", dir, knoop_strerror(rc));
+        return rc;
+    }
+    char salt_hex[2 * sizeof salt + 1], nonce_hex[2 * sizeof nonce + 1];
+    char box_hex[2 * sizeof box + 1], pk_hex[2 * KNOOP_PK_LEN + 1];
+    knoop_hex_encode(salt_hex, salt, sizeof salt);
+    knoop_hex_encode(nonce_hex, nonce, sizeof nonce);
+    knoop_hex_encode(box_hex, box, sizeof box);
+    knoop_hex_encode(pk_hex, self->pk, KNOOP_PK_LEN);
+    char text[1200];
+    int n = snprintf(text, sizeof text,
+        "# knooppunt ROOT key, sealed: the seed is encrypted under a passphrase\n"
+        "# (Argon2id crypto_pwhash + XSalsa20-Poly1305 crypto_secretbox).\n"
+        "# Keep it offline, mode 0600; the passphrase never on the same medium.\n"
+        "[sealed-key]\n"
+        "id = %s\n"
+        "role = %s\n"
+        "public-key = %s\n"
+        "ops = %llu\n"
+        "mem = %llu\n"
+        "salt = %s\n"
+        "nonce = %s\n"
+        "box = %s\n",
+        self->id, self->role, pk_hex, (unsigned long long) ops, (unsigned long long) mem,
+        salt_hex, nonce_hex, box_hex);
+    if (n < 0 || (size_t) n >= sizeof text)
+        return KNOOP_EINVAL;
+    char key_path[PATH_MAX], cert_path[PATH_MAX];
+    if ((size_t) snprintf(key_path, sizeof key_path, "%s/%s.key", dir, self->id) >= sizeof key_path
+        || (size_t) snprintf(cert_path, sizeof cert_path, "%s/%s.cert", dir, self->id)
+               >= sizeof cert_path)
+        return KNOOP_EINVAL;
+    rc = s_write_new(key_path, text, (size_t) n, 0600, true);
+    if (rc)
+        return rc;
+    rc = knoop_cert_write(&cert, cert_path);
+    if (rc)
+        unlink(key_path);
+    return rc;
+}
+
+static int s_dec_u64(const char *text, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-')
+        return KNOOP_EMALFORMED;
+    *out = v;
+    return KNOOP_OK;
+}
+
+int knoop_key_load_sealed(const char *path, const char *pass, size_t pass_len,
+                          knoop_key_t **out)
+{
+    if (!path || !pass || !out)
+        return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();
+    if (rc)
+        return rc;
+    int fd;
+    rc = s_open_checked(path, true, &fd);
+    if (rc)
+        return rc;
+    char text[KEYS_FILE_MAX + 1];
+    rc = s_read_fd(fd, text, sizeof text, path);
+    close(fd);
+    if (rc)
+        return rc;
+    if (!s_is_sealed(text)) {
+        knoop_error("%s: not a sealed root key (no [sealed-key] section); a root key is "
+                    "made with knoop keys root", path);
+        return KNOOP_EMALFORMED;
+    }
+    s_fields_t f = { .section = "sealed-key", .names = s_sealed_names };
+    rc = s_parse(text, &f, path);
+    uint8_t salt[KNOOP_SEAL_SALT_LEN], nonce[KNOOP_SEAL_NONCE_LEN], pk[KNOOP_PK_LEN];
+    uint8_t box[KNOOP_SEED_LEN + KNOOP_SEAL_MAC_LEN], seed[KNOOP_SEED_LEN];
+    uint64_t ops = 0, mem = 0;
+    const char *why = NULL;
+    if (rc == KNOOP_OK) {
+        if (!knoop_id_valid(f.values[SEAL_ID]))
+            why = "id is not a valid id";
+        else if (strcmp(f.values[SEAL_ROLE], KNOOP_ROLE_ROOT) != 0)
+            why = "role is not root";
+        else if (s_hex_exact(pk, sizeof pk, f.values[SEAL_PK]) != KNOOP_OK)
+            why = "public-key is not 64 hex digits";
+        else if (s_dec_u64(f.values[SEAL_OPS], &ops) || s_dec_u64(f.values[SEAL_MEM], &mem))
+            why = "ops and mem are not numbers";
+        else if (s_hex_exact(salt, sizeof salt, f.values[SEAL_SALT]) != KNOOP_OK
+                 || s_hex_exact(nonce, sizeof nonce, f.values[SEAL_NONCE]) != KNOOP_OK
+                 || s_hex_exact(box, sizeof box, f.values[SEAL_BOX]) != KNOOP_OK)
+            why = "salt, nonce or box has the wrong length";
+        if (why) {
+            knoop_error("%s: %s", path, why);
+            rc = KNOOP_EMALFORMED;
+        }
+    }
+    if (rc == KNOOP_OK) {
+        rc = knoop_open_passphrase(seed, box, sizeof box, pass, pass_len, salt, nonce, ops, mem);
+        if (rc == KNOOP_ESIG)
+            knoop_error("%s: wrong passphrase (or the file was altered): the key does not open",
+                        path);
+        else if (rc == KNOOP_EINVAL)
+            knoop_error("%s: ops/mem outside what knooppunt accepts; refusing", path);
+        else if (rc)
+            knoop_error("%s: cannot derive the key: %s", path, knoop_strerror(rc));
+    }
+    knoop_key_t *self = NULL;
+    if (rc == KNOOP_OK) {
+        self = s_key_new(f.values[SEAL_ID], KNOOP_ROLE_ROOT, seed);
+        if (!self)
+            rc = KNOOP_ENOMEM;
+        else if (memcmp(self->pk, pk, KNOOP_PK_LEN) != 0) {
+            knoop_error("%s: the sealed seed does not make the public-key the file names", path);
+            knoop_key_destroy(&self);
+            rc = KNOOP_ECORRUPT;
+        }
+    }
+    knoop_wipe(seed, sizeof seed);
+    knoop_wipe(&f, sizeof f);
+    knoop_wipe(text, sizeof text);
+    if (rc)
+        return rc;
+    *out = self;
+    return KNOOP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* revocation lists */
+
+
+struct knoop_revlist_t {
+    char             issuer[KNOOP_ID_MAX + 1];
+    uint8_t          issuer_pk[KNOOP_PK_LEN];
+    uint64_t         number;
+    knoop_revoked_t *entries;
+    size_t           size, cap;
+    uint8_t          sig[KNOOP_SIG_LEN];
+};
+
+knoop_revlist_t *knoop_revlist_new(const char *issuer)
+{
+    if (!knoop_id_valid(issuer))
+        return NULL;
+    knoop_revlist_t *self = calloc(1, sizeof *self);
+    if (self)
+        s_copy(self->issuer, sizeof self->issuer, issuer);
+    return self;
+}
+
+void knoop_revlist_destroy(knoop_revlist_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->entries);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+uint64_t knoop_revlist_number(const knoop_revlist_t *self) { return self->number; }
+const char *knoop_revlist_issuer(const knoop_revlist_t *self) { return self->issuer; }
+size_t knoop_revlist_size(const knoop_revlist_t *self) { return self->size; }
+const knoop_revoked_t *knoop_revlist_at(const knoop_revlist_t *self, size_t i)
+{
+    return i < self->size ? &self->entries[i] : NULL;
+}
+
+static bool s_reason_valid(const char *r)
+{
+    size_t len = strnlen(r, REVLIST_REASON_MAX + 1);
+    if (len > REVLIST_REASON_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (r[i] < 0x20 || r[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+static bool s_fp_valid(const char *fp)
+{
+    if (strlen(fp) != 16)
+        return false;
+    for (size_t i = 0; i < 16; i++)
+        if (!((fp[i] >= '0' && fp[i] <= '9') || (fp[i] >= 'a' && fp[i] <= 'f')))
+            return false;
+    return true;
+}
+
+int knoop_revlist_add(knoop_revlist_t *self, const char *id, const char *fingerprint,
+                      int64_t at, const char *reason)
+{
+    if (!self || (!id && !fingerprint) || (id && !knoop_id_valid(id))
+        || (fingerprint && !s_fp_valid(fingerprint)) || !reason || !s_reason_valid(reason)
+        || at <= 0 || at > KEYS_TIME_MAX)
+        return KNOOP_EINVAL;
+    if (self->size >= REVLIST_MAX_ENTRIES)
+        return KNOOP_ETOOBIG;
+    if (self->size == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 16;
+        knoop_revoked_t *e = realloc(self->entries, cap * sizeof *e);
+        if (!e)
+            return KNOOP_ENOMEM;
+        self->entries = e;
+        self->cap = cap;
+    }
+    knoop_revoked_t *e = &self->entries[self->size++];
+    memset(e, 0, sizeof *e);
+    s_copy(e->id, sizeof e->id, id ? id : "-");
+    s_copy(e->fingerprint, sizeof e->fingerprint, fingerprint ? fingerprint : "-");
+    e->at = at;
+    s_copy(e->reason, sizeof e->reason, reason);
+    return KNOOP_OK;
+}
+
+/* The signed part: everything but the comments and the signature line. */
+static int s_revlist_body(const knoop_revlist_t *self, knoop_buf_t *out)
+{
+    char ipk[2 * KNOOP_PK_LEN + 1], line[512];
+    knoop_hex_encode(ipk, self->issuer_pk, KNOOP_PK_LEN);
+    int n = snprintf(line, sizeof line, "knoop-revocations-v1\nissuer %s\nissuer-key %s\nnumber %llu\n",
+                     self->issuer, ipk, (unsigned long long) self->number);
+    int rc = knoop_buf_append(out, line, (size_t) n);
+    for (size_t i = 0; rc == KNOOP_OK && i < self->size; i++) {
+        const knoop_revoked_t *e = &self->entries[i];
+        char at[21];
+        knoop_time_format(at, e->at);
+        n = snprintf(line, sizeof line, "revoked %s %s %s %s\n", e->id, e->fingerprint, at,
+                     e->reason);
+        if (n < 0 || (size_t) n >= sizeof line)
+            return KNOOP_EINVAL;
+        rc = knoop_buf_append(out, line, (size_t) n);
+    }
+    return rc;
+}
+
+int knoop_revlist_sign(knoop_revlist_t *self, const knoop_key_t *root)
+{
+    if (!self || !root || strcmp(root->role, KNOOP_ROLE_ROOT) != 0
+        || strcmp(root->id, self->issuer) != 0)
+        return KNOOP_EINVAL;
+    memcpy(self->issuer_pk, root->pk, KNOOP_PK_LEN);
+    self->number++;
+    knoop_buf_t body = { 0 };
+    int rc = s_revlist_body(self, &body);
+    if (rc == KNOOP_OK)
+        knoop_sign_statement(self->sig, root->sk, body.data, body.len);
+    knoop_buf_free(&body);
+    return rc;
+}
+
+int knoop_revlist_verify(const knoop_revlist_t *self, const knoop_cert_t *root)
+{
+    if (strcmp(self->issuer, root->id) != 0
+        || memcmp(self->issuer_pk, root->pk, KNOOP_PK_LEN) != 0)
+        return KNOOP_EUNKNOWN;
+    knoop_buf_t body = { 0 };
+    int rc = s_revlist_body(self, &body);
+    if (rc == KNOOP_OK)
+        rc = knoop_verify_statement(self->sig, root->pk, body.data, body.len);
+    knoop_buf_free(&body);
+    return rc;
+}
+
+int knoop_revlist_format(const knoop_revlist_t *self, knoop_buf_t *out)
+{
+    static const char head[] =
+        "# knooppunt revocation list -- public, signed by the root named below.\n"
+        "# Brokers apply the highest number they hold; never edit by hand.\n";
+    int rc = knoop_buf_append(out, head, sizeof head - 1);
+    if (rc == KNOOP_OK)
+        rc = s_revlist_body(self, out);
+    if (rc == KNOOP_OK) {
+        char sig[2 * KNOOP_SIG_LEN + 1], line[160];
+        knoop_hex_encode(sig, self->sig, KNOOP_SIG_LEN);
+        int n = snprintf(line, sizeof line, "signature %s\n", sig);
+        rc = knoop_buf_append(out, line, (size_t) n);
+    }
+    return rc;
+}
+
+/* One line of a revocation list into self; why on failure. */
+static const char *s_revlist_line(knoop_revlist_t *self, char *line, unsigned *seen)
+{
+    char *sp = strchr(line, ' ');
+    if (!sp)
+        return "a line without a value";
+    *sp = '\0';
+    const char *word = line, *rest = sp + 1;
+    if (strcmp(word, "issuer") == 0 && !(*seen & 1)) {
+        if (!knoop_id_valid(rest))
+            return "issuer is not a valid id";
+        s_copy(self->issuer, sizeof self->issuer, rest);
+        *seen |= 1;
+    } else if (strcmp(word, "issuer-key") == 0 && !(*seen & 2)) {
+        if (s_hex_exact(self->issuer_pk, KNOOP_PK_LEN, rest) != KNOOP_OK)
+            return "issuer-key is not 64 hex digits";
+        *seen |= 2;
+    } else if (strcmp(word, "number") == 0 && !(*seen & 4)) {
+        if (s_dec_u64(rest, &self->number) != KNOOP_OK || self->number == 0)
+            return "number is not a positive whole number";
+        *seen |= 4;
+    } else if (strcmp(word, "revoked") == 0 && (*seen & 7) == 7 && !(*seen & 8)) {
+        char id[KNOOP_ID_MAX + 2], fp[18], at_text[22];
+        int used = 0;
+        if (sscanf(rest, "%65s %17s %21s %n", id, fp, at_text, &used) != 3)
+            return "revoked wants: ID|- FINGERPRINT|- TIME REASON";
+        int64_t at;
+        if (knoop_time_parse(at_text, &at) != KNOOP_OK)
+            return "revocation time is not RFC 3339 UTC";
+        bool any_id = strcmp(id, "-") == 0, any_fp = strcmp(fp, "-") == 0;
+        if (any_id && any_fp)
+            return "a revocation names neither an id nor a fingerprint";
+        if (knoop_revlist_add(self, any_id ? NULL : id, any_fp ? NULL : fp, at,
+                              rest + used) != KNOOP_OK)
+            return "a revocation entry is not valid";
+    } else if (strcmp(word, "signature") == 0 && (*seen & 7) == 7 && !(*seen & 8)) {
+        if (s_hex_exact(self->sig, KNOOP_SIG_LEN, rest) != KNOOP_OK)
+            return "signature is not 128 hex digits";
+        *seen |= 8;
+    } else
+        return "unexpected, repeated or misplaced line";
+    return NULL;
+}
+
+int knoop_revlist_parse(const char *data, size_t len, const char *name, knoop_revlist_t **out)
+{
+    if (!data || !name || !out)
+        return KNOOP_EINVAL;
+    if (len > REVLIST_TEXT_MAX) {
+        knoop_error("%s: larger than %d bytes; not a knooppunt revocation list", name,
+                    REVLIST_TEXT_MAX);
+        return KNOOP_ETOOBIG;
+    }
+    if (memchr(data, '\0', len)) {
+        knoop_error("%s: contains NUL bytes; not a revocation list", name);
+        return KNOOP_EMALFORMED;
+    }
+    knoop_revlist_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return KNOOP_ENOMEM;
+    unsigned seen = 0;
+    bool tagged = false;
+    const char *why = NULL;
+    int lineno = 0;
+    char line[512];
+    for (size_t pos = 0; pos < len && !why;) {
+        const char *nl = memchr(data + pos, '\n', len - pos);
+        size_t l = nl ? (size_t) (nl - (data + pos)) : len - pos;
+        lineno++;
+        if (l >= sizeof line) {
+            why = "line too long";
+            break;
+        }
+        memcpy(line, data + pos, l);
+        line[l] = '\0';
+        pos += l + (nl ? 1 : 0);
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        if (!tagged) {
+            if (strcmp(line, "knoop-revocations-v1") != 0)
+                why = "does not start with knoop-revocations-v1";
+            tagged = true;
+            continue;
+        }
+        if (seen & 8)
+            why = "text after the signature";
+        else
+            why = s_revlist_line(self, line, &seen);
+    }
+    if (!why && seen != 15)
+        why = "incomplete: issuer, issuer-key, number and signature are required";
+    if (why) {
+        knoop_error("%s: line %d: %s", name, lineno, why);
+        knoop_revlist_destroy(&self);
+        return KNOOP_EMALFORMED;
+    }
+    *out = self;
+    return KNOOP_OK;
+}
+
+int64_t knoop_revlist_revoked_at(const knoop_revlist_t *self, const knoop_cert_t *cert)
+{
+    char fp[17];
+    knoop_fingerprint(fp, cert->pk, KNOOP_PK_LEN);
+    int64_t at = 0;
+    for (size_t i = 0; i < self->size; i++) {
+        const knoop_revoked_t *e = &self->entries[i];
+        if (strcmp(e->id, cert->id) == 0 || strcmp(e->fingerprint, fp) == 0)
+            if (at == 0 || e->at < at)
+                at = e->at;
+    }
+    return at;
+}
+
+bool knoop_cert_revoked(const knoop_cert_t *cert, int64_t t)
+{
+    return cert->revoked_at != 0 && t >= cert->revoked_at;
+}
+
+/* ------------------------------------------------------------------ */
+/* the trust store and what the mesh teaches it */
+
+size_t knoop_trust_roots(const knoop_trust_t *self)
+{
+    return self->nroots;
+}
+
+const knoop_cert_t *knoop_trust_root_at(const knoop_trust_t *self, size_t i)
+{
+    return i < self->nroots ? &self->roots[i] : NULL;
+}
+
+uint64_t knoop_trust_revocation_number(const knoop_trust_t *self)
+{
+    return self->revocations;
+}
+
+int knoop_trust_check_issued(const knoop_trust_t *self, const knoop_cert_t *cert, int64_t now,
+                             char *why, size_t why_size)
+{
+    char fp[17];
+    knoop_fingerprint(fp, cert->pk, KNOOP_PK_LEN);
+    if (!cert->issuer[0]) {
+        snprintf(why, why_size, "certificate of %s (key %s) is not issued by any root", cert->id, fp);
+        return KNOOP_EUNKNOWN;
+    }
+    if (strcmp(cert->role, KNOOP_ROLE_ROOT) == 0) {
+        snprintf(why, why_size, "certificate of %s has role root: a root certificate is a "
+                 "trust anchor, installed by the operator, never learned", cert->id);
+        return KNOOP_EPERM;
+    }
+    const knoop_cert_t *root = s_root_of(self->roots, self->nroots, cert);
+    if (!root) {
+        snprintf(why, why_size, "certificate of %s (key %s) is issued by '%s', which is not "
+                 "a trusted root here", cert->id, fp, cert->issuer);
+        return KNOOP_EUNKNOWN;
+    }
+    if (knoop_cert_verify(cert, root) != KNOOP_OK) {
+        snprintf(why, why_size, "certificate of %s (key %s): the signature of root '%s' "
+                 "does not verify", cert->id, fp, cert->issuer);
+        return KNOOP_ESIG;
+    }
+    if (knoop_cert_check_time(cert, now) != KNOOP_OK) {
+        char from[21], until[21];
+        knoop_time_format(from, cert->valid_from);
+        knoop_time_format(until, cert->valid_until);
+        snprintf(why, why_size, "certificate of %s (key %s) is %s: valid %s until %s", cert->id,
+                 fp, now < cert->valid_from ? "not yet valid" : "expired", from, until);
+        return KNOOP_EEXPIRED;
+    }
+    return KNOOP_OK;
+}
+
+int knoop_trust_check_revocations(const knoop_trust_t *self, const knoop_revlist_t *list,
+                                  char *why, size_t why_size)
+{
+    for (size_t i = 0; i < self->nroots; i++) {
+        if (strcmp(self->roots[i].id, list->issuer) != 0)
+            continue;
+        if (knoop_revlist_verify(list, &self->roots[i]) == KNOOP_OK)
+            return KNOOP_OK;
+        snprintf(why, why_size, "revocation list %llu: the signature of root '%s' does not "
+                 "verify", (unsigned long long) list->number, list->issuer);
+        return KNOOP_ESIG;
+    }
+    snprintf(why, why_size, "revocation list %llu is signed by '%s', which is not a trusted "
+             "root here", (unsigned long long) list->number, list->issuer);
+    return KNOOP_EUNKNOWN;
+}
+
+static int s_mkdir_private(const char *dir)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        int e = errno;
+        knoop_error("%s: cannot create: %s", dir, strerror(e));
+        return s_errno_to_knoop(e);
+    }
+    return KNOOP_OK;
+}
+
+int knoop_trust_learn_cert(const char *learned, const knoop_cert_t *cert)
+{
+    int rc = s_mkdir_private(learned);
+    if (rc)
+        return rc;
+    char fp[17], path[PATH_MAX];
+    knoop_fingerprint(fp, cert->pk, KNOOP_PK_LEN);
+    if ((size_t) snprintf(path, sizeof path, "%s/%s-%s.cert", learned, cert->id, fp)
+        >= sizeof path)
+        return KNOOP_EINVAL;
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return KNOOP_EEXIST;                  /* learned before: nothing to do */
+    knoop_buf_t text = { 0 };
+    rc = knoop_cert_format(cert, &text);
+    if (rc == KNOOP_OK)
+        rc = s_write_replace(path, text.data, text.len);
+    knoop_buf_free(&text);
+    return rc;
+}
+
+int knoop_trust_learn_revocations(const char *learned, const knoop_revlist_t *list)
+{
+    int rc = s_mkdir_private(learned);
+    if (rc)
+        return rc;
+    char path[PATH_MAX];
+    if ((size_t) snprintf(path, sizeof path, "%s/%s", learned, KNOOP_REVOCATIONS_FILE)
+        >= sizeof path)
+        return KNOOP_EINVAL;
+    knoop_buf_t text = { 0 };
+    rc = knoop_revlist_format(list, &text);
+    if (rc == KNOOP_OK)
+        rc = s_write_replace(path, text.data, text.len);
+    knoop_buf_free(&text);
+    return rc;
+}
+
+int knoop_revlist_load(const char *path, knoop_revlist_t **out)
+{
+    knoop_buf_t text = { 0 };
+    int rc = s_read_file(path, REVLIST_TEXT_MAX, &text);
+    if (rc == KNOOP_OK)
+        rc = knoop_revlist_parse((const char *) text.data, text.len, path, out);
+    knoop_buf_free(&text);
+    return rc;
+}
+
+int knoop_revlist_save(const knoop_revlist_t *self, const char *path)
+{
+    knoop_buf_t text = { 0 };
+    int rc = knoop_revlist_format(self, &text);
+    if (rc == KNOOP_OK)
+        rc = s_write_replace(path, text.data, text.len);
+    knoop_buf_free(&text);
+    return rc;
+}
+
+uint64_t knoop_trust_stamp(const char *dir, const char *learned)
+{
+    uint64_t a = knoop_trust_dir_stamp(dir);
+    if (!learned)
+        return a;
+    uint64_t b = knoop_trust_dir_stamp(learned);
+    char path[PATH_MAX];
+    struct stat st;
+    if ((size_t) snprintf(path, sizeof path, "%s/%s", learned, KNOOP_REVOCATIONS_FILE)
+        < sizeof path && stat(path, &st) == 0)
+        b += (uint64_t) st.st_size * 0x9e3779b97f4a7c15ull + (uint64_t) st.st_mtim.tv_nsec
+           + (uint64_t) st.st_mtim.tv_sec * 1000003u + (uint64_t) st.st_ino;
+    return a * 31 + b;
+}

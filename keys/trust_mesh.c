@@ -1,0 +1,134 @@
+/* trust_mesh.c — following the trust topics in a journal. See trust_mesh.h. */
+#include "trust_mesh.h"
+#include "msg.h"
+#include "topic.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool knoop_trust_topic(const char *topic)
+{
+    return strcmp(topic, KNOOP_TRUST_TOPIC_CERTS) == 0
+        || strcmp(topic, KNOOP_TRUST_TOPIC_REVOCATIONS) == 0;
+}
+
+int knoop_trust_payload_check(const knoop_trust_t *trust, const char *type,
+                              const uint8_t *payload, size_t len, int64_t now,
+                              bool *is_new, char *why, size_t why_size)
+{
+    *is_new = false;
+    why[0] = '\0';
+    if (strcmp(type, KNOOP_TRUST_TYPE_CERT) == 0) {
+        knoop_cert_t c;
+        int rc = knoop_cert_parse((const char *) payload, len, "trust.certs payload", &c);
+        if (rc) {
+            snprintf(why, why_size, "the certificate does not parse: %s", knoop_strerror(rc));
+            return rc;
+        }
+        if (now == 0)
+            now = c.valid_from;               /* an auditor: time is not the question */
+        rc = knoop_trust_check_issued(trust, &c, now, why, why_size);
+        if (rc)
+            return rc;
+        const knoop_cert_t *known = knoop_trust_by_sign(trust, c.pk);
+        *is_new = !known;
+        return KNOOP_OK;
+    }
+    if (strcmp(type, KNOOP_TRUST_TYPE_REVOCATIONS) == 0) {
+        knoop_revlist_t *l = NULL;
+        int rc = knoop_revlist_parse((const char *) payload, len, "trust.revocations payload", &l);
+        if (rc) {
+            snprintf(why, why_size, "the revocation list does not parse: %s", knoop_strerror(rc));
+            return rc;
+        }
+        rc = knoop_trust_check_revocations(trust, l, why, why_size);
+        if (rc == KNOOP_OK)
+            *is_new = knoop_revlist_number(l) > knoop_trust_revocation_number(trust);
+        knoop_revlist_destroy(&l);
+        return rc;
+    }
+    snprintf(why, why_size, "type '%s' is not a trust payload (%s or %s)", type,
+             KNOOP_TRUST_TYPE_CERT, KNOOP_TRUST_TYPE_REVOCATIONS);
+    return KNOOP_EINVAL;
+}
+
+typedef struct {
+    const knoop_trust_t *trust;
+    const char          *learned;
+    int64_t              now;
+    uint64_t             rev_number;      /* highest list written in this pass */
+    int                  changes;
+    uint64_t             last_seq;
+} s_follow_t;
+
+static int s_apply(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
+                   const uint8_t *env, size_t len)
+{
+    s_follow_t *f = arg;
+    f->last_seq = seq;
+    knoop_msg_t m;
+    if (knoop_msg_parse(&m, env, len) != KNOOP_OK)
+        return 0;
+    bool is_new = false;
+    char why[400];
+    int rc = knoop_trust_payload_check(f->trust, m.b.type, m.b.payload, m.b.payload_len,
+                                       f->now, &is_new, why, sizeof why);
+    if (rc) {
+        knoop_warn("trust: %s seq %llu from %s not applied: %s", m.b.topic,
+                   (unsigned long long) seq, m.b.origin, why);
+    } else if (is_new && strcmp(m.b.type, KNOOP_TRUST_TYPE_CERT) == 0) {
+        knoop_cert_t c;
+        if (knoop_cert_parse((const char *) m.b.payload, m.b.payload_len, "trust.certs", &c)
+                == KNOOP_OK
+            && knoop_trust_learn_cert(f->learned, &c) == KNOOP_OK) {
+            char fp[17];
+            knoop_fingerprint(fp, c.pk, KNOOP_PK_LEN);
+            knoop_info("trust: learned certificate of %s (%s, key %s, issued by %s) from %s",
+                       c.id, c.role, fp, c.issuer, m.b.origin);
+            f->changes++;
+        }
+    } else if (is_new) {
+        knoop_revlist_t *l = NULL;
+        if (knoop_revlist_parse((const char *) m.b.payload, m.b.payload_len,
+                                "trust.revocations", &l) == KNOOP_OK
+            && knoop_revlist_number(l) > f->rev_number
+            && knoop_trust_learn_revocations(f->learned, l) == KNOOP_OK) {
+            f->rev_number = knoop_revlist_number(l);
+            knoop_info("trust: applied revocation list %llu of %s (%zu entries) from %s",
+                       (unsigned long long) f->rev_number, knoop_revlist_issuer(l),
+                       knoop_revlist_size(l), m.b.origin);
+            f->changes++;
+        }
+        knoop_revlist_destroy(&l);
+    }
+    knoop_msg_clear(&m);
+    return 0;
+}
+
+int knoop_trust_follow(knoop_journal_t *j, knoop_u64map_t *applied, const knoop_trust_t *trust,
+                       const char *learned, int64_t now)
+{
+    knoop_stream_info_t *rows = NULL;
+    size_t n = 0;
+    int rc = knoop_journal_vector(j, "trust.*", &rows, &n);
+    if (rc)
+        return rc;
+    s_follow_t f = { .trust = trust, .learned = learned, .now = now,
+                     .rev_number = knoop_trust_revocation_number(trust) };
+    for (size_t i = 0; i < n; i++) {
+        if (!knoop_trust_topic(rows[i].topic))
+            continue;
+        uint64_t done = 0;
+        knoop_u64map_get(applied, rows[i].stream, &done);
+        if (rows[i].hwm <= done)
+            continue;
+        f.last_seq = done;
+        rc = knoop_journal_read_stream(j, rows[i].stream, done + 1, rows[i].hwm, s_apply, &f);
+        if (rc)
+            break;
+        knoop_u64map_put(applied, rows[i].stream, rows[i].hwm);
+    }
+    free(rows);
+    return rc ? rc : f.changes;
+}

@@ -1,0 +1,40 @@
+/*
+ * trust_mesh.h — what the mesh teaches a trust store: issued certificates
+ * and revocation lists travel as SYSTEM messages on the topics
+ * trust.certs and trust.revocations (docs/protocol.md, "Trust"). A daemon
+ * (broker, node) or an auditor follows those streams in its journal, checks
+ * each payload against its roots, and remembers what checks in its
+ * `learned` directory, from where knoop_trust_load_ex reads it.
+ *
+ * The journal is the truth: the learned directory is a cache of it and can
+ * be rebuilt by following from the start (a fresh `applied` map).
+ */
+#ifndef KNOOP_TRUST_MESH_H
+#define KNOOP_TRUST_MESH_H
+
+#include "journal.h"
+#include "keys.h"
+#include "u64map.h"
+
+/* Is `topic` one of the trust topics? */
+bool knoop_trust_topic(const char *topic);
+
+/* Check a trust payload of `type` (KNOOP_TRUST_TYPE_*) against the store:
+ * an issued certificate valid at `now` (0: validity in time not checked,
+ * for auditors of old journals) by a trusted root, or a revocation list
+ * signed by a trusted root. KNOOP_OK, or an error with a sentence in why.
+ * *is_new is set when it would change the store (a certificate not known
+ * by its key, a list numbered higher than the one applied). */
+int  knoop_trust_payload_check(const knoop_trust_t *trust, const char *type,
+                               const uint8_t *payload, size_t len, int64_t now,
+                               bool *is_new, char *why, size_t why_size);
+
+/* Apply every message on the trust topics stored in j since the last call
+ * (`applied`: stream -> seq applied, owned by the caller; start empty).
+ * What checks is written to `learned`; what does not is logged and skipped.
+ * Returns the number of changes (> 0: reload the store), or a negative
+ * error of the journal. */
+int  knoop_trust_follow(knoop_journal_t *j, knoop_u64map_t *applied,
+                        const knoop_trust_t *trust, const char *learned, int64_t now);
+
+#endif

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# F8: a full disk under a publishing node. The node's data directory is a
+# small ext4 volume on a loop device; a filler file takes nearly all of it and
+# an application publishes until the journal cannot grow. Then:
+#   - the publisher gets an error that names the full disk, never "input/output
+#     error", and never a false success: every acknowledged message is stored
+#     and reaches the broker and the other partner;
+#   - status stays readable and says so (last error with its time, the
+#     full-disk counter), and delivery to others goes on;
+#   - once space returns, publishing works again without a restart and the
+#     last error clears; the journal verifies.
+# Needs root and a loop device (CI runs as root); otherwise reported skipped.
+source "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" -eq 0 ] || skip "needs root to mount a loop-device ext4 volume"
+command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 missing (e2fsprogs)"
+[ -e /dev/loop-control ] || skip "no loop devices (/dev/loop-control missing)"
+
+VOL=$T/vr-utrecht
+mkdir -p "$VOL"
+truncate -s 32M "$T/disk.img"
+mkfs.ext4 -q -F -m 0 "$T/disk.img" || skip "mkfs.ext4 failed on $T/disk.img"
+mount -o loop "$T/disk.img" "$VOL" 2>"$T/mount.err" \
+    || skip "cannot mount a loop device here: $(cat "$T/mount.err")"
+at_exit "umount -l '$VOL'"
+chmod 0700 "$VOL"
+
+make_partner kcr2-broker-1 broker
+make_partner vr-utrecht region
+make_partner vr-zeeland region
+cat >"$T/policy" <<'P'
+role:region publish sitrep.{id}
+role:region subscribe sitrep.>
+P
+EP="tcp://127.0.0.1:$(free_port)"
+B="kcr2-broker-1@$EP"
+start_broker kcr2-broker-1 "$EP"
+start_node vr-utrecht --broker "$B"
+start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
+
+# Leave about 3 MiB free, then publish 64 KiB messages in chunks of 4.
+free_kib() { df --output=avail -k "$VOL" | tail -n 1 | tr -d ' '; }
+fallocate -l $(( ($(free_kib) - 3072) * 1024 )) "$VOL/filler"
+echo "free on the volume before publishing: $(free_kib) KiB"
+big=$(head -c 49152 /dev/zero | tr '\0' 'x')
+: >"$T/acked.ids"
+refused=0
+for c in $(seq 1 60); do
+    for i in 1 2 3 4; do
+        printf '{"incident_id":"f-%d-%d","summary":"%s"}\n' "$c" "$i" "$big"
+    done >"$T/chunk"
+    if "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
+           --type knoop.crisis.v1.SitRep --file "$T/chunk" >"$T/acked" 2>"$T/pub.err"; then
+        grep -o '"incident_id":"f-[0-9]*-[0-9]*"' "$T/chunk" >>"$T/acked.ids"
+    else
+        # what a partial chunk acknowledged (pub prints one line per ack)
+        head -n "$(wc -l <"$T/acked")" "$T/chunk" | grep -o '"incident_id":"f-[0-9]*-[0-9]*"' \
+            >>"$T/acked.ids" || true
+        refused=1
+        break
+    fi
+done
+echo "publisher: $(cat "$T/pub.err")"
+check "the publisher was refused once the disk was full" test "$refused" = 1
+check "the refusal names the full disk and the directory" \
+    grep -q "disk full on $VOL: .* free" "$T/pub.err"
+check "and does not call it an input/output error" bash -c "! grep -qi 'input/output' '$T/pub.err'"
+acked=$(wc -l <"$T/acked.ids")
+echo "acknowledged before the disk filled: $acked"
+check "messages were acknowledged before the disk filled" test "$acked" -ge 4
+
+"$KNOOP" status --api "$(api vr-utrecht)" >"$T/status.txt" 2>&1 || true
+"$KNOOP" status --api "$(api vr-utrecht)" --json >"$T/status.json" 2>&1 || true
+check "status still answers and shows the full disk as last error" \
+    grep -q "last error .*disk full on $VOL" "$T/status.txt"
+check "with the time it happened" grep -q "^  at .*20[0-9][0-9]-" "$T/status.txt"
+check "the full-disk counter moved" \
+    test "$(jq '.journal.full_errors' "$T/status.json")" -ge 1
+check "the node logged the full disk" grep -q "disk full on $VOL" "$T/vr-utrecht.log"
+
+ids() { grep -o '"incident_id":"f-[0-9]*-[0-9]*"' | sort; }
+sort -o "$T/acked.ids" "$T/acked.ids"
+wait_for "vr-zeeland has every acknowledged message" 30 \
+    bash -c "[ -z \"\$(comm -23 '$T/acked.ids' <('$KNOOP' audit replay --journal '$T/vr-zeeland' --pattern 'sitrep.>' | grep -o '\"incident_id\":\"f-[0-9]*-[0-9]*\"' | sort -u))\" ]" || true
+"$KNOOP" audit replay --journal "$T/vr-zeeland" --pattern 'sitrep.>' | ids >"$T/zeeland.ids"
+check "delivery to the other partner went on: every acknowledged message is there" \
+    test -z "$(comm -23 "$T/acked.ids" "$T/zeeland.ids")"
+check "and nothing unacknowledged (no message the publisher was told failed)" \
+    test -z "$(comm -13 "$T/acked.ids" "$T/zeeland.ids")"
+
+# Space returns: publishing resumes without a restart, the error clears.
+rm -f "$VOL/filler"
+check "publishing works again once space returns" \
+    "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
+        --type knoop.crisis.v1.SitRep --json '{"incident_id":"f-after","summary":"room again"}'
+wait_for "the last error cleared" 5 \
+    bash -c "'$KNOOP' status --api '$(api vr-utrecht)' | grep -q '^last error  none'" || true
+check "the last error cleared once the journal wrote again" \
+    bash -c "'$KNOOP' status --api '$(api vr-utrecht)' | grep -q '^last error  none'"
+check "the node's pid is the one started before the disk filled (no restart)" \
+    kill -0 "$(pid_of vr-utrecht)"
+stop vr-utrecht
+check "the journal on the volume verifies" \
+    "$KNOOP" audit verify --journal "$VOL" --trust "$T/trust" --quiet
