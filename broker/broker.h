@@ -128,6 +128,7 @@ struct knoop_broker_t {
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
     uint64_t         trust_pos;      /* journal position when last followed */
+    uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */
     knoop_hlc_t      hlc;            /* for the broker's own (trust) messages */
     knoop_policy_t  *policy;
     knoop_journal_t *journal;

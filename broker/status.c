@@ -8,12 +8,14 @@
  * broker has no applications. */
 #include "broker.h"
 #include "api.h"
+#include "trust_mesh.h"
 #include "crypto.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define VECTOR_ROWS_MAX 20000
 
@@ -120,6 +122,10 @@ static json_t *s_status(knoop_broker_t *self)
     json_object_set_new(o, "envelopes_refused", json_integer((json_int_t) self->envelopes_refused));
     json_object_set_new(o, "payloads_refused", json_integer((json_int_t) self->payloads_refused));
     json_object_set_new(o, "vector", vector);
+    json_object_set_new(o, "certificates_expiring",
+                        knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));
+    json_object_set_new(o, "revocation_list", json_integer(
+        (json_int_t) knoop_trust_revocation_number(self->trust)));
     return o;
 }
 

@@ -1393,7 +1393,8 @@ int knoop_cert_write(const knoop_cert_t *cert, const char *path)
 /* root keys, sealed under a passphrase */
 
 int knoop_key_save_sealed(const knoop_key_t *self, const char *dir, const char *pass,
-                          size_t pass_len, int64_t valid_from, int64_t valid_until)
+                          size_t pass_len, knoop_pwcost_t cost, int64_t valid_from,
+                          int64_t valid_until)
 {
     if (!self || !dir || !pass || strcmp(self->role, KNOOP_ROLE_ROOT) != 0)
         return KNOOP_EINVAL;
@@ -1406,8 +1407,8 @@ int knoop_key_save_sealed(const knoop_key_t *self, const char *dir, const char *
     uint8_t salt[KNOOP_SEAL_SALT_LEN], nonce[KNOOP_SEAL_NONCE_LEN];
     uint8_t box[KNOOP_SEED_LEN + KNOOP_SEAL_MAC_LEN];
     uint64_t ops, mem;
-    rc = knoop_seal_passphrase(box, self->seed, KNOOP_SEED_LEN, pass, pass_len, salt, nonce,
-                               &ops, &mem);
+    rc = knoop_seal_passphrase(box, self->seed, KNOOP_SEED_LEN, pass, pass_len, cost, salt,
+                               nonce, &ops, &mem);
     if (rc) {
         knoop_error("%s: cannot derive a key from the passphrase: %s", dir, knoop_strerror(rc));
         return rc;
@@ -1961,4 +1962,37 @@ uint64_t knoop_trust_stamp(const char *dir, const char *learned)
         b += (uint64_t) st.st_size * 0x9e3779b97f4a7c15ull + (uint64_t) st.st_mtim.tv_nsec
            + (uint64_t) st.st_mtim.tv_sec * 1000003u + (uint64_t) st.st_ino;
     return a * 31 + b;
+}
+
+size_t knoop_trust_expiring(const knoop_trust_t *self, int64_t now, int64_t within,
+                            knoop_trust_cert_fn *fn, void *arg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->nroots + self->size; i++) {
+        const knoop_cert_t *c = i < self->nroots ? &self->roots[i] : &self->certs[i - self->nroots];
+        if (c->revoked_at || c->valid_until - now > within)
+            continue;
+        n++;
+        if (fn)
+            fn(arg, c, c->valid_until - now);
+    }
+    return n;
+}
+
+static void s_warn_one(void *arg, const knoop_cert_t *c, int64_t left)
+{
+    const char *who = arg;
+    char until[21];
+    knoop_time_format(until, c->valid_until);
+    if (left < 0)
+        knoop_warn("%s: certificate of %s (%s) EXPIRED at %s; it is refused until a new one "
+                   "is issued", who, c->id, c->role, until);
+    else
+        knoop_warn("%s: certificate of %s (%s) expires in %lld days (%s); issue a new one "
+                   "before then", who, c->id, c->role, (long long) (left / 86400), until);
+}
+
+size_t knoop_trust_warn_expiring(const knoop_trust_t *self, const char *who, int64_t now)
+{
+    return knoop_trust_expiring(self, now, KNOOP_EXPIRY_WARN_SECONDS, s_warn_one, (void *) who);
 }

@@ -102,6 +102,18 @@ int knoop_audit_verify(knoop_journal_t *j, const knoop_trust_t *trust, const cha
         rc = knoop_journal_read_stream(j, rows[i].stream, 1, UINT64_MAX, s_verify_msg, &w);
         if (rc == 1)
             rc = KNOOP_OK;      /* stopped at the first problem */
+        if (rc == KNOOP_ECORRUPT) {
+            /* the journal refused to hand out a message: damaged on disk */
+            const knoop_journal_damage_t *d;
+            size_t nd = knoop_journal_damaged(j, &d);
+            uint64_t at = UINT64_MAX;
+            for (size_t k = 0; k < nd; k++)
+                if (d[k].stream == rows[i].stream && d[k].seq >= w.expect && d[k].seq < at)
+                    at = d[k].seq;
+            s_fail(&row, KNOOP_ECORRUPT, at == UINT64_MAX ? w.expect : at,
+                   "damaged on disk: its bytes do not match the check stored with them");
+            rc = KNOOP_OK;
+        }
         if (rc)
             break;
         if (row.error == KNOOP_OK) {
@@ -127,6 +139,15 @@ int knoop_audit_verify(knoop_journal_t *j, const knoop_trust_t *trust, const cha
             break;
     }
     free(rows);
+    if (rc == KNOOP_OK) {
+        /* the arrival and verified logs: every row names the message it was
+         * written for (what nodes and brokers hand out in that order) */
+        knoop_journal_scan_t scan;
+        rc = knoop_journal_scan(j, false, &scan);
+        sum->damaged = scan.damaged;
+        sum->rows = scan.rows;
+        sum->damaged_rows = scan.damaged_rows;
+    }
     return rc;
 }
 

@@ -323,11 +323,19 @@ static int s_verify(int argc, char **argv)
         fprintf(stderr, "knoop audit verify: read error: %s\n", knoop_strerror(rc));
         status = 2;
     } else {
+        bool failed = sum.broken || sum.damaged || sum.damaged_rows;
+        if (sum.damaged_rows)
+            printf("FAILED  log/vlog: %llu of %llu rows damaged (they name no message, or "
+                   "not the one they were written for)\n",
+                   (unsigned long long) sum.damaged_rows, (unsigned long long) sum.rows);
         printf("verify: %s: %zu streams, %llu messages, %zu broken, %zu forked, "
-               "%llu in unverified tails%s\n", sum.broken ? "FAILED" : "OK", sum.streams,
+               "%llu in unverified tails, %llu damaged on disk, %llu log/vlog rows "
+               "(%llu damaged)%s\n", failed ? "FAILED" : "OK", sum.streams,
                (unsigned long long) sum.messages, sum.broken, sum.forked,
-               (unsigned long long) sum.unverified, trust ? "" : " (chains only)");
-        status = sum.broken ? 1 : 0;
+               (unsigned long long) sum.unverified, (unsigned long long) sum.damaged,
+               (unsigned long long) sum.rows, (unsigned long long) sum.damaged_rows,
+               trust ? "" : " (chains only)");
+        status = failed ? 1 : 0;
     }
     knoop_journal_destroy(&j);
     knoop_trust_destroy(&trust);

@@ -59,7 +59,7 @@ static const char s_help[] =
 "    --priority P     flash, immediate or routine (default: flash when an\n"
 "                     <info> has urgency Immediate, else immediate)\n"
 "    --tlp TLP        traffic light (default from <scope>: Public clear,\n"
-"                     Restricted amber, Private red)\n"
+"                     Restricted and Private amber)\n"
 "    --check          validate only; publish nothing (no node needed)\n"
 "    --pattern P      export: the topics to export (default alert.>)\n"
 "    --since TIME     export: only messages from then on (RFC 3339 UTC,\n"
@@ -478,8 +478,7 @@ static int s_import(cap_args_t *a)
             .priority = a->has_priority ? a->priority :
                         d->sum.immediate ? KNOOP_PRIO_FLASH : KNOOP_PRIO_IMMEDIATE,
             .status = d->sum.status,
-            .tlp = a->has_tlp ? a->tlp : d->sum.is_public ? KNOOP_TLP_CLEAR :
-                   d->sum.is_private ? KNOOP_TLP_RED : KNOOP_TLP_AMBER,
+            .tlp = a->has_tlp ? a->tlp : d->sum.is_public ? KNOOP_TLP_CLEAR : KNOOP_TLP_AMBER,
             .payload = d->payload.data, .payload_len = d->payload.len,
         };
     }

@@ -133,6 +133,7 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
         knoop_random(&self->epoch, sizeof self->epoch);
     while (self->epoch == 0);
     knoop_hlc_init(&self->hlc, 0);
+    node_repair_start(self);
     if (s_load_own(self) != KNOOP_OK)
         goto fail;
     if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK ||
@@ -190,6 +191,10 @@ static void s_trust_check(knoop_node_t *self)
     if (now - self->trust_checked < 1000)
         return;
     self->trust_checked = now;
+    if (!self->expiry_warned || now - self->expiry_warned >= 86400000ull) {
+        self->expiry_warned = now;
+        knoop_trust_warn_expiring(self->trust, "node", (int64_t) time(NULL));
+    }
     uint64_t pos = knoop_journal_next_pos(self->journal);
     if (pos != self->trust_pos) {
         self->trust_pos = pos;

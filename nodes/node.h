@@ -132,6 +132,7 @@ struct knoop_node_t {
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
     uint64_t         trust_pos;      /* journal position when last followed */
+    uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */
     knoop_journal_t *journal;
     uint64_t         epoch;
     knoop_hlc_t      hlc;
@@ -168,6 +169,9 @@ struct knoop_node_t {
     pub_wait_t      *waits;
     uint64_t         next_sub_id;
     bool             journal_grew;     /* new messages since the last pump */
+    /* repair of a damaged journal (node_repair.c) */
+    uint64_t         repair_scan_at, repair_rows_seen, repair_asked_at;
+    size_t           repair_asked_n;
     /* scratch */
     knoop_buf_t      rid, data, out;
 };
@@ -196,6 +200,13 @@ void node_link_send_outbox(knoop_node_t *self); /* unacked own messages */
 void node_link_close(knoop_node_t *self, const char *why);
 zsock_t *node_link_socket(knoop_node_t *self);
 void node_link_read_probe(knoop_node_t *self);
+
+/* node_repair.c */
+void node_repair_start(knoop_node_t *self);     /* check the journal at start */
+/* After a read met damage: rebuild rows, ask the broker for damaged messages
+ * again (a new HELLO, whose vector node_repair_vector lowers). */
+void node_repair_step(knoop_node_t *self);
+void node_repair_vector(knoop_node_t *self, knoop_wire_pos_t *vec, size_t n);
 
 /* node_api.c */
 int  node_api_init(knoop_node_t *self);

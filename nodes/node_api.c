@@ -6,11 +6,13 @@
 #include "node.h"
 #include "crypto.h"
 #include "json.h"
+#include "trust_mesh.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #define DELIVERY_MAX   256
@@ -610,8 +612,13 @@ static int s_sub_take(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
     if (f->n >= f->sub->window)
         return 1;
     knoop_msg_t m;
-    if (knoop_msg_parse(&m, env, len) != KNOOP_OK)
+    int prc = knoop_msg_parse(&m, env, len);
+    if (prc != KNOOP_OK) {
+        /* It passed the journal's check: it was stored like this. */
+        knoop_error("node: stored message at position %llu does not parse (%s); skipped",
+                    (unsigned long long) pos, knoop_strerror(prc));
         return 0;
+    }
     bool want = knoop_topic_match(f->sub->pattern, m.b.topic) &&
                 (f->sub->status == KNOOP_API_STATUS_ALL ||
                  (f->sub->status == 0 ? m.b.status == KNOOP_STATUS_ACTUAL
@@ -658,8 +665,11 @@ void node_api_pump(knoop_node_t *self)
         uint64_t nextpos = sub->pos;
         /* Applications are fed from the verified log: each message once,
          * when a valid head signature covers it. */
-        knoop_journal_tail_verified(self->journal, sub->pos, 4096, s_sub_take, f, &nextpos);
+        int trc = knoop_journal_tail_verified(self->journal, sub->pos, 4096, s_sub_take, f,
+                                              &nextpos);
         sub->pos = nextpos;
+        if (trc == KNOOP_ECORRUPT)
+            node_repair_step(self);     /* delivery waits at the damage */
         if (f->n) {
             for (size_t i = 0; i < f->n; i++)
                 f->envs[i].envelope = f->arena.data + f->offs[i];
@@ -750,12 +760,21 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
         free(rows);
     }
     json_object_set_new(o, "streams", streams);
+    json_object_set_new(o, "certificates_expiring",
+                        knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
     json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
         "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
         "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
         "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors));
+    size_t ndamaged = knoop_journal_damaged(self->journal, NULL);
+    json_object_set_new(o, "damage", json_pack("{s:I, s:I, s:I, s:I}",
+        "damaged_now", (json_int_t) ndamaged, "damaged_found", (json_int_t) st.damaged,
+        "repaired", (json_int_t) st.repaired, "damaged_rows", (json_int_t) st.damaged_rows));
+    if (ndamaged)
+        json_object_set_new(o, "alarm", json_sprintf("DAMAGED: %zu message(s) in the journal "
+                            "fail their check; not delivered; fetching them again", ndamaged));
     json_object_set_new(o, "last_error", json_string(self->last_error));
     json_object_set_new(o, "last_error_ms", json_integer((json_int_t) self->last_error_at));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

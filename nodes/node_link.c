@@ -135,6 +135,7 @@ static void s_connect(knoop_node_t *self)
         p->hwm = rows[i].hwm;
         memcpy(p->head, rows[i].head, KNOOP_HASH_LEN);
     }
+    node_repair_vector(self, vec, nvec);
     knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO };
     f.u.hello.partner = self->id;
     f.u.hello.subs = self->opts.subs;
