@@ -386,9 +386,12 @@ static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
         f->u.error.code != KNOOP_WERR_CHAIN) {
         /* The broker will never take this message: sending it again would
          * block the stream forever. Stop and show it in status. */
+        if (!o->blocked || f->u.error.seq < o->blocked_seq) {
+            o->blocked_seq = f->u.error.seq;
+            snprintf(o->blocked_reason, sizeof o->blocked_reason, "seq %llu: %s",
+                     (unsigned long long) f->u.error.seq, f->u.error.reason);
+        }
         o->blocked = true;
-        snprintf(o->blocked_reason, sizeof o->blocked_reason, "seq %llu: %s",
-                 (unsigned long long) f->u.error.seq, f->u.error.reason);
     }
     if (f->u.error.fatal)
         s_failover(self, "broker closed the session");
