@@ -97,6 +97,8 @@ typedef struct session {
     uint64_t  log_pos;
     /* counters */
     uint64_t  published, delivered, refused;
+    uint64_t  withheld;     /* restricted TLP messages not for this partner */
+
     struct session *next;
 } session_t;
 
@@ -150,13 +152,12 @@ struct knoop_broker_t {
     uint64_t         last_housekeeping;
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
+    uint64_t         payloads_refused;  /* type on the wrong topic, bad content, sender */
     knoop_metrics_t *metrics;           /* NULL without --metrics */
 };
 
 /* metrics.c */
 int  broker_metrics_init(knoop_broker_t *self, const char *listen);
-void broker_metrics_commit(knoop_broker_t *self, double seconds, size_t batch);
-void broker_metrics_message_in(knoop_broker_t *self, const knoop_msg_t *m);
 
 session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len);
 void       broker_session_drop(knoop_broker_t *self, session_t *s, const char *why);

@@ -338,6 +338,49 @@ int knoop_time_parse(const char *text, int64_t *out)
     return KNOOP_OK;
 }
 
+int knoop_time_parse_rfc3339(const char *text, int64_t *out)
+{
+    /* "YYYY-MM-DDTHH:MM:SS", fraction optional, then "Z" or "+HH:MM" /
+     * "-HH:MM": RFC 3339 section 5.6 (date-time), which demands a zone. */
+    if (!text)
+        return KNOOP_EMALFORMED;
+    size_t len = strnlen(text, 64);
+    if (len < 20 || len >= 64)
+        return KNOOP_EMALFORMED;
+    char base[21];
+    memcpy(base, text, 19);
+    base[10] = 'T';
+    if (text[10] != 'T' && text[10] != 't')
+        return KNOOP_EMALFORMED;
+    base[19] = 'Z';
+    base[20] = '\0';
+    int64_t t;
+    if (knoop_time_parse(base, &t) != KNOOP_OK)
+        return KNOOP_EMALFORMED;
+    const char *p = text + 19;
+    if (*p == '.') {
+        size_t nd = strspn(p + 1, "0123456789");
+        if (nd == 0 || nd > 9)
+            return KNOOP_EMALFORMED;
+        p += 1 + nd;
+    }
+    if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') {
+        *out = t;
+        return KNOOP_OK;
+    }
+    if ((p[0] != '+' && p[0] != '-') || strlen(p) != 6 || p[3] != ':')
+        return KNOOP_EMALFORMED;
+    for (int i = 1; i < 6; i++)
+        if (i != 3 && !(p[i] >= '0' && p[i] <= '9'))
+            return KNOOP_EMALFORMED;
+    int oh = (p[1] - '0') * 10 + (p[2] - '0'), om = (p[4] - '0') * 10 + (p[5] - '0');
+    if (oh > 23 || om > 59)
+        return KNOOP_EMALFORMED;
+    int64_t off = (int64_t) oh * 3600 + om * 60;
+    *out = p[0] == '+' ? t - off : t + off;
+    return KNOOP_OK;
+}
+
 void knoop_time_format(char out[21], int64_t t)
 {
     /* Clamp to what the format can express, so the output always parses. */

@@ -245,6 +245,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         node_link_read_probe(self);
         node_link_step(self);
         node_link_send_outbox(self);
+        node_api_verdicts(self);
         node_api_pump(self);
         s_trust_check(self);
         node_error_check(self);

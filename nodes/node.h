@@ -43,6 +43,8 @@ typedef struct {
     size_t       nbrokers;
     const char *const *subs;
     size_t       nsubs;
+    const char *const *speak_for; /* ids (or "*") a payload may name as sender */
+    size_t       nspeak_for;
     const char  *api;             /* NULL: ipc://DATA/api.sock */
     int          heartbeat_ms;
     int          timeout_ms;
@@ -68,6 +70,7 @@ typedef struct {
     uint64_t acked;                  /* highest seq the broker has ACKed */
     uint64_t sent;                   /* highest seq sent on this link */
     bool     blocked;                /* the broker refused a message: stop */
+    uint64_t blocked_seq;            /* the seq it refused */
     char     blocked_reason[256];
 } own_stream_t;
 
@@ -103,8 +106,21 @@ typedef struct {
     size_t   first, n;               /* range in the publish batch */
     int      error;
     uint32_t error_index;
+    uint32_t wait_ms;                /* wait for the broker's verdict */
     char     reason[256];
 } pub_req_t;
+
+/* A publish request answered once the broker has ACKed or refused every
+ * item, its wait is over, or the link went down. */
+typedef struct pub_wait {
+    uint8_t   rid[256];
+    size_t    rid_len;
+    uint64_t  id;
+    uint64_t  deadline;
+    size_t    n;
+    struct { uint64_t stream, seq; } *items;
+    struct pub_wait *next;
+} pub_wait_t;
 
 struct knoop_node_t {
     knoop_node_opts_t opts;
@@ -151,6 +167,7 @@ struct knoop_node_t {
     /* local API */
     zsock_t         *api;
     api_sub_t       *subs;
+    pub_wait_t      *waits;
     uint64_t         next_sub_id;
     bool             journal_grew;     /* new messages since the last pump */
     /* repair of a damaged journal (node_repair.c) */
@@ -173,8 +190,6 @@ void node_error_check(knoop_node_t *self);
 
 /* node_metrics.c */
 int  node_metrics_init(knoop_node_t *self, const char *listen);
-void node_metrics_commit(knoop_node_t *self, int64_t t0_us, size_t batch, bool publish);
-void node_metrics_message_in(knoop_node_t *self, const knoop_msg_t *m);
 
 /* node_link.c */
 int  node_link_init(knoop_node_t *self);
@@ -196,6 +211,7 @@ void node_repair_vector(knoop_node_t *self, knoop_wire_pos_t *vec, size_t n);
 int  node_api_init(knoop_node_t *self);
 void node_api_read(knoop_node_t *self);
 void node_api_publish_commit(knoop_node_t *self);
+void node_api_verdicts(knoop_node_t *self);     /* answer publish waits */
 void node_api_pump(knoop_node_t *self);
 void node_api_close(knoop_node_t *self);
 
