@@ -93,9 +93,7 @@ void broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *rid,
                knoop_wire_err_name(code), reason);
     if (s)
         s->refused++;
-    char l[64];
-    snprintf(l, sizeof l, "reason=\"%s\"", knoop_wire_err_name(code));
-    knoop_metrics_add(self->metrics, "knoop_refusals_total", l, 1);
+    knoop_metrics_refusal(self->metrics, knoop_wire_err_name(code));
 }
 
 /* ---- start-up ---- */

@@ -189,8 +189,6 @@ void node_error_check(knoop_node_t *self);
 
 /* node_metrics.c */
 int  node_metrics_init(knoop_node_t *self, const char *listen);
-void node_metrics_commit(knoop_node_t *self, int64_t t0_us, size_t batch, bool publish);
-void node_metrics_message_in(knoop_node_t *self, const knoop_msg_t *m);
 
 /* node_link.c */
 int  node_link_init(knoop_node_t *self);
