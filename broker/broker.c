@@ -93,6 +93,7 @@ void broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *rid,
                knoop_wire_err_name(code), reason);
     if (s)
         s->refused++;
+    knoop_metrics_refusal(self->metrics, knoop_wire_err_name(code));
 }
 
 /* ---- start-up ---- */
@@ -163,8 +164,9 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     if (knoop_journal_trust_refresh(NULL, opts->trust_dir, self->learned, &self->trust_stamp,
                                     &self->trust) < 0)
         goto fail;
-    const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
-    if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
+    /* Any key of ours the store holds: after a rotation it holds both. */
+    const knoop_cert_t *mine = knoop_trust_by_sign(self->trust, knoop_key_public(self->key));
+    if (!mine || strcmp(mine->id, opts->id) != 0) {
         knoop_error("broker: the trust store %s has no certificate for '%s' matching its key",
                     opts->trust_dir, opts->id);
         goto fail;
@@ -215,7 +217,8 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         knoop_error("broker: self-check on %s gave no verdict; refusing to run", opts->listen);
         goto fail;
     }
-    if (broker_peers_init(self) != KNOOP_OK || broker_api_init(self) != KNOOP_OK)
+    if (broker_peers_init(self) != KNOOP_OK || broker_api_init(self) != KNOOP_OK ||
+        broker_metrics_init(self, opts->metrics) != KNOOP_OK)
         goto fail;
     broker_trust_announce(self);
     broker_trust_step(self);
@@ -252,6 +255,7 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     free(self->batch_rid);
     free(self->batch_rid_len);
     free(self->batch_res);
+    knoop_metrics_destroy(&self->metrics);
     knoop_journal_destroy(&self->journal);
     knoop_policy_destroy(&self->policy);
     knoop_trust_destroy(&self->trust);
@@ -412,6 +416,8 @@ static void s_wait(knoop_broker_t *self, long timeout_ms)
 {
     zmq_pollitem_t items[3 + 64];
     int n = 0;
+    if (self->metrics)
+        items[n++] = (zmq_pollitem_t) { NULL, knoop_metrics_fd(self->metrics), ZMQ_POLLIN, 0 };
     items[n++] = (zmq_pollitem_t) { zsock_resolve(self->router), 0, ZMQ_POLLIN, 0 };
     items[n++] = (zmq_pollitem_t) { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 };
     items[n++] = (zmq_pollitem_t) { knoop_gate_handle(self->gate), 0, ZMQ_POLLIN, 0 };
@@ -420,6 +426,7 @@ static void s_wait(knoop_broker_t *self, long timeout_ms)
             items[n++] = (zmq_pollitem_t) { zsock_resolve(self->peers[i].dealer), 0,
                                             ZMQ_POLLIN, 0 };
     zmq_poll(items, n, timeout_ms);
+    knoop_metrics_serve(self->metrics);
 }
 
 int knoop_broker_run(knoop_broker_t *self, volatile int *stop)

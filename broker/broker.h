@@ -26,6 +26,7 @@
 #include "link.h"
 #include "msg.h"
 #include "policy.h"
+#include "metrics.h"
 #include "topic.h"
 #include "u64map.h"
 #include "wire.h"
@@ -48,6 +49,7 @@ typedef struct {
     size_t      npeers;
     int         anti_entropy_ms;  /* digest comparison with each peer */
     const char *api;              /* local status endpoint; NULL: ipc://DATA/api.sock */
+    const char *metrics;          /* HOST:PORT of the Prometheus endpoint; NULL: none */
 } knoop_broker_opts_t;
 
 typedef struct knoop_broker_t knoop_broker_t;
@@ -95,6 +97,8 @@ typedef struct session {
     uint64_t  log_pos;
     /* counters */
     uint64_t  published, delivered, refused;
+    uint64_t  withheld;     /* restricted TLP messages not for this partner */
+
     struct session *next;
 } session_t;
 
@@ -124,6 +128,7 @@ struct knoop_broker_t {
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
     uint64_t         trust_pos;      /* journal position when last followed */
+    uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */
     knoop_hlc_t      hlc;            /* for the broker's own (trust) messages */
     knoop_policy_t  *policy;
     knoop_journal_t *journal;
@@ -147,7 +152,12 @@ struct knoop_broker_t {
     uint64_t         last_housekeeping;
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
+    uint64_t         payloads_refused;  /* type on the wrong topic, bad content, sender */
+    knoop_metrics_t *metrics;           /* NULL without --metrics */
 };
+
+/* metrics.c */
+int  broker_metrics_init(knoop_broker_t *self, const char *listen);
 
 session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len);
 void       broker_session_drop(knoop_broker_t *self, session_t *s, const char *why);

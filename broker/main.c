@@ -28,6 +28,8 @@ static const knoop_opt_spec_t s_spec[] = {
     { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "local status endpoint (default ipc://DATA/api.sock)", false },
     { "heartbeat-ms", KNOOP_OPT_INT, "1000", "MS", "heartbeat interval towards idle nodes and peers", false },
     { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "a node silent this long is disconnected", false },
+    { "metrics", KNOOP_OPT_STRING, NULL, "HOST:PORT", "serve Prometheus metrics at "
+      "http://HOST:PORT/metrics, e.g. 127.0.0.1:9400", false },
     { "handshake-ms", KNOOP_OPT_INT, "5000", "MS", "a connection that has not completed its "
       "CURVE handshake by then is closed", false },
     { "max-handshakes", KNOOP_OPT_INT, "512", "N", "connections in handshake at once; beyond it "
@@ -81,6 +83,7 @@ int main(int argc, char **argv)
         .policy_file = knoop_config_str(cfg, "policy"),
         .heartbeat_ms = (int) knoop_config_int(cfg, "heartbeat-ms"),
         .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),
+        .metrics = knoop_config_str(cfg, "metrics"),
         .handshake_ms = (int) knoop_config_int(cfg, "handshake-ms"),
         .max_handshakes = (size_t) knoop_config_int(cfg, "max-handshakes"),
         .max_handshakes_per_address = (size_t) knoop_config_int(cfg, "max-handshakes-per-address"),

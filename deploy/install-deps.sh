@@ -29,11 +29,15 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler
   libsodium-dev
   liblmdb-dev lmdb-utils
-  libjansson-dev libinih-dev
+  libjansson-dev libinih-dev libxml2-dev
   libcmocka-dev
-  jq bc python3
-  clang libclang-rt-dev
-  strace e2fsprogs util-linux mount
+  libmicrohttpd-dev
+  jq bc python3 curl
+  libxml2-utils xmlsec1 openssl
+  chromium fonts-dejavu-core nodejs prometheus
+  python3-protobuf protobuf-compiler   # tests/cli_json_interop.sh: proto3 JSON against Google's
+  clang libclang-rt-dev                 # tests/fuzz: libFuzzer targets
+  strace e2fsprogs util-linux mount     # fault tests: ENOSPC injection, loop-mounted ext4
 )
 BENCH_PKGS=(nats-server libnats-dev rabbitmq-server librabbitmq-dev)
 if [ "$BENCH" -eq 1 ]; then PKGS+=("${BENCH_PKGS[@]}"); fi
@@ -44,9 +48,27 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# Debian's nodejs comes without npm; a nodejs from elsewhere may bring its own.
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+
+# The browser tests' driver (puppeteer-core, pinned in web/package-lock.json)
+# from the npm registry; it drives Debian's /usr/bin/chromium and downloads no
+# browser. Only when it is missing, so that an offline machine that has it
+# goes on working.
+npm_deps() {
+  local web
+  web="$(cd "$(dirname "$0")/.." && pwd)/web"
+  if [ ! -f "$web/node_modules/puppeteer-core/package.json" ]; then
+    echo "install-deps: npm ci in $web (puppeteer-core for the browser tests)"
+    (cd "$web" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) || {
+      echo "install-deps: npm ci failed: the browser tests will be skipped" >&2
+    }
+  fi
+}
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PKGS[@]} packages present"
+  npm_deps
   exit 0
 fi
 
@@ -73,4 +95,5 @@ cleanup() { if [ "$added_policy" -eq 1 ]; then $SUDO rm -f "$policy"; fi; }
 trap cleanup EXIT
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+npm_deps
 echo "install-deps: done"

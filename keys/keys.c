@@ -338,6 +338,49 @@ int knoop_time_parse(const char *text, int64_t *out)
     return KNOOP_OK;
 }
 
+int knoop_time_parse_rfc3339(const char *text, int64_t *out)
+{
+    /* "YYYY-MM-DDTHH:MM:SS", fraction optional, then "Z" or "+HH:MM" /
+     * "-HH:MM": RFC 3339 section 5.6 (date-time), which demands a zone. */
+    if (!text)
+        return KNOOP_EMALFORMED;
+    size_t len = strnlen(text, 64);
+    if (len < 20 || len >= 64)
+        return KNOOP_EMALFORMED;
+    char base[21];
+    memcpy(base, text, 19);
+    base[10] = 'T';
+    if (text[10] != 'T' && text[10] != 't')
+        return KNOOP_EMALFORMED;
+    base[19] = 'Z';
+    base[20] = '\0';
+    int64_t t;
+    if (knoop_time_parse(base, &t) != KNOOP_OK)
+        return KNOOP_EMALFORMED;
+    const char *p = text + 19;
+    if (*p == '.') {
+        size_t nd = strspn(p + 1, "0123456789");
+        if (nd == 0 || nd > 9)
+            return KNOOP_EMALFORMED;
+        p += 1 + nd;
+    }
+    if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') {
+        *out = t;
+        return KNOOP_OK;
+    }
+    if ((p[0] != '+' && p[0] != '-') || strlen(p) != 6 || p[3] != ':')
+        return KNOOP_EMALFORMED;
+    for (int i = 1; i < 6; i++)
+        if (i != 3 && !(p[i] >= '0' && p[i] <= '9'))
+            return KNOOP_EMALFORMED;
+    int oh = (p[1] - '0') * 10 + (p[2] - '0'), om = (p[4] - '0') * 10 + (p[5] - '0');
+    if (oh > 23 || om > 59)
+        return KNOOP_EMALFORMED;
+    int64_t off = (int64_t) oh * 3600 + om * 60;
+    *out = p[0] == '+' ? t - off : t + off;
+    return KNOOP_OK;
+}
+
 void knoop_time_format(char out[21], int64_t t)
 {
     /* Clamp to what the format can express, so the output always parses. */
@@ -770,9 +813,14 @@ static int s_cmp_name(const void *a, const void *b)
     return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* By id, then by valid-from: an id's keys sit together, oldest first. */
 static int s_cmp_entry(const void *a, const void *b)
 {
-    return strcmp(((const s_entry_t *) a)->cert.id, ((const s_entry_t *) b)->cert.id);
+    const knoop_cert_t *x = &((const s_entry_t *) a)->cert, *y = &((const s_entry_t *) b)->cert;
+    int c = strcmp(x->id, y->id);
+    if (c)
+        return c;
+    return x->valid_from < y->valid_from ? -1 : x->valid_from > y->valid_from;
 }
 
 static bool s_is_cert_name(const char *name)
@@ -981,20 +1029,25 @@ static int s_load_learned(const char *learned, const knoop_cert_t *roots, size_t
         }
         if (!(flags & KNOOP_TRUST_KEEP_EXPIRED) && knoop_cert_check_time(&c, now) != KNOOP_OK)
             continue;
-        /* One key per id in the store: a reissue for the same id replaces
-         * an older certificate (the later valid-from wins). */
+        /* Every key of an id is kept (rotation: old keys still verify what
+         * they signed). The same key reissued: the later validity wins. A
+         * key already owned by another id is refused. */
         bool skip = false;
-        for (size_t k = 0; k < *kept; k++) {
+        for (size_t k = 0; k < *kept && !skip; k++) {
             knoop_cert_t *o = &(*entries)[k].cert;
-            if (strcmp(o->id, c.id) != 0)
+            bool same_pk = memcmp(o->pk, c.pk, KNOOP_PK_LEN) == 0;
+            bool same_curve = memcmp(o->curve_pk, c.curve_pk, KNOOP_CURVE_LEN) == 0;
+            if (!same_pk && !same_curve)
                 continue;
-            if (o->valid_from < c.valid_from && o->issuer[0]) {
+            skip = true;
+            if (strcmp(o->id, c.id) != 0)
+                knoop_warn("trust: learned certificate %s holds the key of '%s'; ignoring it",
+                           path, o->id);
+            else if (same_pk && o->issuer[0] && o->valid_until < c.valid_until) {
                 *o = c;
                 free((*entries)[k].file);
                 (*entries)[k].file = strdup(path);
             }
-            skip = true;
-            break;
         }
         if (skip)
             continue;
@@ -1102,8 +1155,6 @@ int knoop_trust_load_ex(const char *dir, const char *learned, unsigned flags,
         rc = s_check_unique(dir, entries, kept);
     if (rc == KNOOP_OK && learned)
         rc = s_load_learned(learned, roots, nroots, flags, &entries, &kept, &cap, &revs);
-    if (rc == KNOOP_OK)
-        rc = s_check_unique(dir, entries, kept);
     for (size_t i = 0; revs && i < kept; i++)
         entries[i].cert.revoked_at = knoop_revlist_revoked_at(revs, &entries[i].cert);
 
@@ -1160,20 +1211,35 @@ size_t knoop_trust_size(const knoop_trust_t *self)
     return self->size;
 }
 
-const knoop_cert_t *knoop_trust_by_id(const knoop_trust_t *self, const char *id)
+const knoop_cert_t *knoop_trust_id_keys(const knoop_trust_t *self, const char *id, size_t *n)
 {
+    /* Lower bound of id, then the run of its keys. */
     size_t lo = 0, hi = self->size;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(id, self->certs[mid].id);
-        if (c == 0)
-            return &self->certs[mid];
-        if (c < 0)
-            hi = mid;
-        else
+        if (strcmp(self->certs[mid].id, id) < 0)
             lo = mid + 1;
+        else
+            hi = mid;
     }
-    return NULL;
+    size_t end = lo;
+    while (end < self->size && strcmp(self->certs[end].id, id) == 0)
+        end++;
+    *n = end - lo;
+    return *n ? &self->certs[lo] : NULL;
+}
+
+const knoop_cert_t *knoop_trust_by_id(const knoop_trust_t *self, const char *id)
+{
+    size_t n;
+    const knoop_cert_t *c = knoop_trust_id_keys(self, id, &n);
+    if (!c)
+        return NULL;
+    /* The newest key that is not revoked; else the newest. */
+    for (size_t i = n; i-- > 0;)
+        if (!c[i].revoked_at)
+            return &c[i];
+    return &c[n - 1];
 }
 
 /* Linear: a store holds some 70 partners, and these run once per
@@ -1350,7 +1416,8 @@ int knoop_cert_write(const knoop_cert_t *cert, const char *path)
 /* root keys, sealed under a passphrase */
 
 int knoop_key_save_sealed(const knoop_key_t *self, const char *dir, const char *pass,
-                          size_t pass_len, int64_t valid_from, int64_t valid_until)
+                          size_t pass_len, knoop_pwcost_t cost, int64_t valid_from,
+                          int64_t valid_until)
 {
     if (!self || !dir || !pass || strcmp(self->role, KNOOP_ROLE_ROOT) != 0)
         return KNOOP_EINVAL;
@@ -1363,8 +1430,8 @@ int knoop_key_save_sealed(const knoop_key_t *self, const char *dir, const char *
     uint8_t salt[KNOOP_SEAL_SALT_LEN], nonce[KNOOP_SEAL_NONCE_LEN];
     uint8_t box[KNOOP_SEED_LEN + KNOOP_SEAL_MAC_LEN];
     uint64_t ops, mem;
-    rc = knoop_seal_passphrase(box, self->seed, KNOOP_SEED_LEN, pass, pass_len, salt, nonce,
-                               &ops, &mem);
+    rc = knoop_seal_passphrase(box, self->seed, KNOOP_SEED_LEN, pass, pass_len, cost, salt,
+                               nonce, &ops, &mem);
     if (rc) {
         knoop_error("%s: cannot derive a key from the passphrase: %s", dir, knoop_strerror(rc));
         return rc;
@@ -1918,4 +1985,37 @@ uint64_t knoop_trust_stamp(const char *dir, const char *learned)
         b += (uint64_t) st.st_size * 0x9e3779b97f4a7c15ull + (uint64_t) st.st_mtim.tv_nsec
            + (uint64_t) st.st_mtim.tv_sec * 1000003u + (uint64_t) st.st_ino;
     return a * 31 + b;
+}
+
+size_t knoop_trust_expiring(const knoop_trust_t *self, int64_t now, int64_t within,
+                            knoop_trust_cert_fn *fn, void *arg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->nroots + self->size; i++) {
+        const knoop_cert_t *c = i < self->nroots ? &self->roots[i] : &self->certs[i - self->nroots];
+        if (c->revoked_at || c->valid_until - now > within)
+            continue;
+        n++;
+        if (fn)
+            fn(arg, c, c->valid_until - now);
+    }
+    return n;
+}
+
+static void s_warn_one(void *arg, const knoop_cert_t *c, int64_t left)
+{
+    const char *who = arg;
+    char until[21];
+    knoop_time_format(until, c->valid_until);
+    if (left < 0)
+        knoop_warn("%s: certificate of %s (%s) EXPIRED at %s; it is refused until a new one "
+                   "is issued", who, c->id, c->role, until);
+    else
+        knoop_warn("%s: certificate of %s (%s) expires in %lld days (%s); issue a new one "
+                   "before then", who, c->id, c->role, (long long) (left / 86400), until);
+}
+
+size_t knoop_trust_warn_expiring(const knoop_trust_t *self, const char *who, int64_t now)
+{
+    return knoop_trust_expiring(self, now, KNOOP_EXPIRY_WARN_SECONDS, s_warn_one, (void *) who);
 }

@@ -2,6 +2,7 @@
 #include "trust_mesh.h"
 #include "msg.h"
 #include "topic.h"
+#include "hlc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,4 +132,54 @@ int knoop_trust_follow(knoop_journal_t *j, knoop_u64map_t *applied, const knoop_
     }
     free(rows);
     return rc ? rc : f.changes;
+}
+
+static void s_expiring(void *arg, const knoop_cert_t *c, int64_t left)
+{
+    char until[21];
+    knoop_time_format(until, c->valid_until);
+    json_array_append_new(arg, json_pack("{s:s, s:s, s:s, s:I}", "id", c->id, "role", c->role,
+                                         "valid_until", until,
+                                         "days_left", (json_int_t) (left / 86400)));
+}
+
+json_t *knoop_trust_expiring_json(const knoop_trust_t *trust, int64_t now)
+{
+    json_t *a = json_array();
+    if (a)
+        knoop_trust_expiring(trust, now, KNOOP_EXPIRY_WARN_SECONDS, s_expiring, a);
+    return a;
+}
+
+int knoop_trust_msg_key(const knoop_trust_t *trust, const knoop_msg_t *m,
+                        const knoop_cert_t **cert)
+{
+    size_t n;
+    const knoop_cert_t *keys = knoop_trust_id_keys(trust, m->b.origin, &n);
+    *cert = NULL;
+    if (!keys)
+        return KNOOP_EUNKNOWN;
+    const knoop_cert_t *c = NULL;
+    if (m->sig) {
+        for (size_t i = n; i-- > 0 && !c;)
+            if (knoop_msg_verify_sig(m, keys[i].pk) == KNOOP_OK)
+                c = &keys[i];
+        if (!c)
+            return KNOOP_ESIG;
+    } else {
+        /* Not a head: its chain is vouched for by a later head. Refused
+         * only when every key of the origin was revoked before it. */
+        int64_t t = (int64_t) (KNOOP_HLC_MS(m->b.hlc) / 1000);
+        for (size_t i = n; i-- > 0 && !c;)
+            if (!knoop_cert_revoked(&keys[i], t))
+                c = &keys[i];
+        if (!c) {
+            *cert = &keys[n - 1];
+            return KNOOP_EPERM;
+        }
+    }
+    *cert = c;
+    if (knoop_cert_revoked(c, (int64_t) (KNOOP_HLC_MS(m->b.hlc) / 1000)))
+        return KNOOP_EPERM;
+    return KNOOP_OK;
 }

@@ -30,6 +30,9 @@ typedef struct {
     size_t   forked;                 /* streams flagged as forked */
     uint64_t messages;               /* contiguous messages checked */
     uint64_t unverified;             /* messages after the last valid signature */
+    uint64_t damaged;                /* messages whose bytes fail their stored check */
+    uint64_t rows;                   /* log and vlog rows checked */
+    uint64_t damaged_rows;           /* rows naming no message, or the wrong one */
 } knoop_audit_summary_t;
 
 /* Called once per stream, in stream id order; return non-zero to stop. */

@@ -80,8 +80,14 @@ int  knoop_verify_statement(const uint8_t sig[KNOOP_SIG_LEN], const uint8_t pk[K
 #define KNOOP_SEAL_SALT_LEN  16
 #define KNOOP_SEAL_NONCE_LEN 24
 #define KNOOP_SEAL_MAC_LEN   16
+/* Cost of the passphrase hash: libsodium's three levels. */
+typedef enum {
+    KNOOP_PWCOST_INTERACTIVE = 0,   /* 64 MiB, a fraction of a second */
+    KNOOP_PWCOST_MODERATE = 1,      /* 256 MiB, about a second (default) */
+    KNOOP_PWCOST_SENSITIVE = 2,     /* 1 GiB, several seconds: the offline root */
+} knoop_pwcost_t;
 int  knoop_seal_passphrase(uint8_t *box, const uint8_t *plain, size_t len,
-                           const char *pass, size_t pass_len,
+                           const char *pass, size_t pass_len, knoop_pwcost_t cost,
                            uint8_t salt[KNOOP_SEAL_SALT_LEN],
                            uint8_t nonce[KNOOP_SEAL_NONCE_LEN],
                            uint64_t *ops, uint64_t *mem);
@@ -93,6 +99,20 @@ int  knoop_open_passphrase(uint8_t *plain, const uint8_t *box, size_t box_len,
 
 /* Wipe secret material. */
 void knoop_wipe(void *p, size_t len);
+
+/* Constant-time comparison of two byte strings of length len (session
+ * tokens, CSRF tokens): true when equal. */
+bool knoop_equal_ct(const void *a, const void *b, size_t len);
+
+/* Password hashes for the people who log in to knoop-web: libsodium's
+ * crypto_pwhash_str (Argon2id, interactive limits), the "$argon2id$..."
+ * string, NUL-terminated, at most KNOOP_PWHASH_MAX bytes with the NUL.
+ * hash: KNOOP_ENOMEM when the memory the hash needs cannot be had.
+ * verify: KNOOP_OK on a match, KNOOP_EPERM on a wrong password or a stored
+ * hash that is not a valid hash string (both are a refusal to log in). */
+#define KNOOP_PWHASH_MAX 128
+int  knoop_password_hash(char out[KNOOP_PWHASH_MAX], const char *password);
+int  knoop_password_verify(const char *hash, const char *password);
 
 /* Hex and base64 (standard alphabet, padded). Encoders NUL-terminate and
  * need out_size >= 2*len+1 resp. knoop_base64_size(len). Decoders return the

@@ -4,6 +4,7 @@
 #include "crypto.h"
 #include "hlc.h"
 #include "topic.h"
+#include "trust_mesh.h"
 
 #include <lmdb.h>
 
@@ -21,6 +22,13 @@
 #define DEFAULT_MAP_SIZE   (64 * MIB)
 #define DEFAULT_MAP_MAX    ((size_t) 1 << 40)
 #define READER_CHECK_MS    10000
+/* Every stored message carries a check of its exact bytes, and every log and
+ * vlog row the start of that check: damage on disk is found by the read that
+ * meets it, before anything is handed out. */
+#define MSG_CHECK          16     /* msg value: check || envelope */
+#define IDX_LEN            24     /* log/vlog value: stream || seq || check[0..8) */
+#define IDX_CHECK          8
+#define DAMAGE_MAX         4096   /* damaged messages remembered until repaired */
 /* Less room than this left on the journal's file system when a write fails:
  * the failure is a full disk, whatever errno LMDB passed on. */
 #define FULL_MARGIN        ((uint64_t) 1 << 20)
@@ -54,7 +62,11 @@ struct knoop_journal_t {
     knoop_journal_stats_t stats;
     char                 error[512];        /* last failed write, "" after a commit */
     uint64_t             error_at;          /* when (Unix ms), 0 when none */
-    knoop_buf_t          scratch;           /* envelope being stored */
+    knoop_buf_t          scratch;           /* check || envelope being stored */
+    knoop_journal_damage_t *damage;         /* damaged messages, until repaired */
+    size_t               ndamage;
+    uint64_t             last_row_report;   /* damaged index rows: log rate */
+    bool                 upgrade;           /* schema 2 found: add the checks */
     char                *path;
 };
 
@@ -216,6 +228,160 @@ static void s_key16(uint8_t key[16], uint64_t stream, uint64_t seq)
 {
     knoop_put_be64(key, stream);
     knoop_put_be64(key + 8, seq);
+}
+
+/* ---- integrity of stored messages and index rows ---- */
+
+/* The check stored before an envelope: BLAKE2b(key || envelope), 16 bytes.
+ * The key is in it, so a value found under another key fails too. */
+static void s_check(uint8_t out[MSG_CHECK], const uint8_t key[16], const uint8_t *env,
+                    size_t len)
+{
+    knoop_hasher_t h;
+    uint8_t full[KNOOP_HASH_LEN];
+    knoop_hasher_init(&h);
+    knoop_hasher_update(&h, key, 16);
+    knoop_hasher_update(&h, env, len);
+    knoop_hasher_final(&h, full);
+    memcpy(out, full, MSG_CHECK);
+}
+
+/* scratch = check || canonical envelope of m, ready to store under key. */
+static int s_pack(knoop_journal_t *self, const knoop_msg_t *m, const uint8_t key[16])
+{
+    self->scratch.len = 0;
+    int rc = knoop_buf_reserve(&self->scratch, MSG_CHECK);
+    if (rc)
+        return rc;
+    self->scratch.len = MSG_CHECK;
+    rc = knoop_msg_pack(m, &self->scratch);
+    if (rc)
+        return rc;
+    s_check(self->scratch.data, key, self->scratch.data + MSG_CHECK,
+            self->scratch.len - MSG_CHECK);
+    return KNOOP_OK;
+}
+
+static ssize_t s_damage_find(const knoop_journal_t *self, uint64_t stream, uint64_t seq)
+{
+    for (size_t i = 0; i < self->ndamage; i++)
+        if (self->damage[i].stream == stream && self->damage[i].seq == seq)
+            return (ssize_t) i;
+    return -1;
+}
+
+/* A message found damaged: remembered (until repaired), counted, logged once. */
+static void s_damaged(knoop_journal_t *self, uint64_t stream, uint64_t seq, const char *how)
+{
+    if (s_damage_find(self, stream, seq) >= 0)
+        return;
+    self->stats.damaged++;
+    if (self->ndamage < DAMAGE_MAX) {
+        knoop_journal_damage_t *nd = realloc(self->damage, (self->ndamage + 1) * sizeof *nd);
+        if (nd) {
+            self->damage = nd;
+            self->damage[self->ndamage++] = (knoop_journal_damage_t) { stream, seq };
+        }
+    }
+    knoop_error("journal %s: DAMAGED on disk: stream %016llx seq %llu (%s); it is not "
+                "handed out; it must be fetched again from a broker or peer",
+                self->path, (unsigned long long) stream, (unsigned long long) seq, how);
+}
+
+static void s_undamaged(knoop_journal_t *self, uint64_t stream, uint64_t seq)
+{
+    ssize_t i = s_damage_find(self, stream, seq);
+    if (i < 0)
+        return;
+    self->damage[i] = self->damage[--self->ndamage];
+    self->stats.repaired++;
+}
+
+/* The envelope of a stored msg value, if its bytes still match their check.
+ * KNOOP_ECORRUPT (remembered and logged) when they do not. */
+static int s_msg_open(knoop_journal_t *self, const uint8_t key[16], const MDB_val *val,
+                      const uint8_t **env, size_t *len)
+{
+    if (val->mv_size > MSG_CHECK) {
+        uint8_t c[MSG_CHECK];
+        s_check(c, key, (const uint8_t *) val->mv_data + MSG_CHECK, val->mv_size - MSG_CHECK);
+        if (memcmp(c, val->mv_data, MSG_CHECK) == 0) {
+            *env = (const uint8_t *) val->mv_data + MSG_CHECK;
+            *len = val->mv_size - MSG_CHECK;
+            return KNOOP_OK;
+        }
+    }
+    s_damaged(self, knoop_get_be64(key), knoop_get_be64(key + 8),
+              "its bytes do not match the check stored with them");
+    return KNOOP_ECORRUPT;
+}
+
+/* A log or vlog row that cannot be trusted (it would point at the wrong
+ * message, or at none). Counted; logged at most every 10 s. */
+static void s_row_damaged(knoop_journal_t *self, const char *db, uint64_t pos, const char *how)
+{
+    self->stats.damaged_rows++;
+    uint64_t now = knoop_now_ms();
+    if (now - self->last_row_report < 10000)
+        return;
+    self->last_row_report = now;
+    knoop_error("journal %s: DAMAGED on disk: %s row at position %llu (%s); delivery stops "
+                "there until the row is rebuilt (knoop_journal_scan; the node does it itself)",
+                self->path, db, (unsigned long long) pos, how);
+}
+
+/* Is there fork evidence for (stream, seq)? A log row whose message moved
+ * there is not damage. */
+static bool s_fork_has(knoop_journal_t *self, MDB_txn *txn, const uint8_t key[16])
+{
+    MDB_cursor *cur;
+    if (mdb_cursor_open(txn, self->fork, &cur) != 0)
+        return false;
+    MDB_val k = { 16, (void *) key }, v;
+    bool has = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size >= 16 &&
+               memcmp(k.mv_data, key, 16) == 0;
+    mdb_cursor_close(cur);
+    return has;
+}
+
+enum { ROW_OK = 0, ROW_GONE = 1, ROW_DAMAGED = 2, ROW_MSG_DAMAGED = 3 };
+
+/* Check one log/vlog row and find its message. ROW_OK with the envelope;
+ * ROW_GONE when the message moved to fork evidence; ROW_DAMAGED for a row
+ * that cannot be trusted; ROW_MSG_DAMAGED when the message itself is damaged
+ * (remembered); a negative KNOOP error for a failed read. */
+static int s_row_open(knoop_journal_t *self, MDB_txn *txn, const char *db, const MDB_val *k,
+                      const MDB_val *v, const uint8_t **env, size_t *len)
+{
+    uint64_t pos = k->mv_size == 8 ? knoop_get_be64(k->mv_data) : 0;
+    if (k->mv_size != 8 || v->mv_size != IDX_LEN) {
+        s_row_damaged(self, db, pos, "wrong size");
+        return ROW_DAMAGED;
+    }
+    MDB_val mk = { 16, v->mv_data }, mv;
+    int grc = mdb_get(txn, self->msg, &mk, &mv);
+    if (grc == MDB_NOTFOUND) {
+        if (s_fork_has(self, txn, v->mv_data))
+            return ROW_GONE;
+        s_row_damaged(self, db, pos, "it names a message that is not stored");
+        return ROW_DAMAGED;
+    }
+    if (grc)
+        return s_err(grc);
+    if (mv.mv_size < IDX_CHECK ||
+        memcmp(mv.mv_data, (const uint8_t *) v->mv_data + 16, IDX_CHECK) != 0) {
+        s_row_damaged(self, db, pos, "it does not match the message it names");
+        return ROW_DAMAGED;
+    }
+    if (s_msg_open(self, v->mv_data, &mv, env, len) != KNOOP_OK)
+        return ROW_MSG_DAMAGED;
+    return ROW_OK;
+}
+
+static void s_row(uint8_t row[IDX_LEN], const uint8_t key[16], const uint8_t *check)
+{
+    memcpy(row, key, 16);
+    memcpy(row + 16, check, IDX_CHECK);
 }
 
 static int s_stream_decode(const MDB_val *v, uint64_t stream, knoop_stream_info_t *out)
@@ -408,7 +574,15 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
         return KNOOP_EVERSION;
     } else {
         uint64_t schema = v.mv_size == 8 ? knoop_get_be64(v.mv_data) : 0;
-        if (schema != KNOOP_JOURNAL_SCHEMA) {
+        if (schema == 2 && !ro) {
+            self->upgrade = true;       /* s_upgrade, after this transaction */
+        } else if (schema == 2) {
+            knoop_error("journal %s: schema version 2 (before checks were stored with every "
+                        "message); open it once with a knoop daemon of this version to "
+                        "upgrade it, or read it with an older knoop", self->path);
+            mdb_txn_abort(txn);
+            return KNOOP_EVERSION;
+        } else if (schema != KNOOP_JOURNAL_SCHEMA) {
             knoop_error("journal %s: schema version %llu, this build reads %d", self->path,
                         (unsigned long long) schema, KNOOP_JOURNAL_SCHEMA);
             mdb_txn_abort(txn);
@@ -447,6 +621,115 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
      * aborted transaction closes the handles it opened. */
     rc = mdb_txn_commit(txn);
     return s_err(rc);
+}
+
+/* The keys of one database (copies: values are rewritten after). */
+static int s_keys(MDB_txn *txn, MDB_dbi dbi, size_t klen, uint8_t **keys, size_t *n)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t cap = 0;
+    *keys = NULL;
+    *n = 0;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return rc;
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != klen)
+            continue;           /* not a row of this schema: the scan reports it */
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            uint8_t *nk = realloc(*keys, cap * klen);
+            if (!nk) {
+                rc = ENOMEM;
+                break;
+            }
+            *keys = nk;
+        }
+        memcpy(*keys + *n * klen, k.mv_data, klen);
+        (*n)++;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Schema 2 to 3 in one transaction: a check before every message, its
+ * start in every log and vlog row. LMDB code. */
+static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, uint64_t *n)
+{
+    uint8_t *keys = NULL;
+    size_t nk = 0;
+    knoop_buf_t b = { 0 };
+    int rc = s_keys(txn, self->msg, 16, &keys, &nk);
+    for (size_t i = 0; !rc && i < nk; i++) {
+        MDB_val k = { 16, keys + 16 * i }, v;
+        rc = mdb_get(txn, self->msg, &k, &v);
+        if (rc)
+            break;
+        b.len = 0;
+        if (knoop_buf_reserve(&b, MSG_CHECK + v.mv_size) != KNOOP_OK) {
+            rc = ENOMEM;
+            break;
+        }
+        s_check(b.data, k.mv_data, v.mv_data, v.mv_size);
+        memcpy(b.data + MSG_CHECK, v.mv_data, v.mv_size);
+        MDB_val nv = { MSG_CHECK + v.mv_size, b.data };
+        rc = mdb_put(txn, self->msg, &k, &nv, 0);
+        (*n)++;
+    }
+    free(keys);
+    knoop_buf_free(&b);
+    MDB_dbi idx[2] = { self->log, self->vlog };
+    for (int d = 0; d < 2 && !rc; d++) {
+        rc = s_keys(txn, idx[d], 8, &keys, &nk);
+        for (size_t i = 0; !rc && i < nk; i++) {
+            MDB_val k = { 8, keys + 8 * i }, v, mv;
+            rc = mdb_get(txn, idx[d], &k, &v);
+            if (rc || v.mv_size != 16)
+                continue;           /* damaged already: the scan reports it */
+            uint8_t row[IDX_LEN] = { 0 };
+            memcpy(row, v.mv_data, 16);
+            MDB_val mk = { 16, row };
+            if (mdb_get(txn, self->msg, &mk, &mv) == 0 && mv.mv_size >= IDX_CHECK)
+                memcpy(row + 16, mv.mv_data, IDX_CHECK);
+            MDB_val nv = { IDX_LEN, row };
+            rc = mdb_put(txn, idx[d], &k, &nv, 0);
+        }
+        free(keys);
+        keys = NULL;
+    }
+    if (!rc) {
+        uint8_t sv[8];
+        knoop_put_be64(sv, KNOOP_JOURNAL_SCHEMA);
+        rc = s_meta_put(self, txn, "schema", sv, 8);
+    }
+    return rc;
+}
+
+static int s_upgrade(knoop_journal_t *self)
+{
+    for (;;) {
+        MDB_txn *txn;
+        int rc = s_begin(self, 0, &txn);
+        if (rc)
+            return s_err(rc);
+        uint64_t n = 0;
+        rc = s_upgrade_txn(self, txn, &n);
+        if (!rc)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        if (rc == MDB_MAP_FULL && s_grow(self) == KNOOP_OK)
+            continue;
+        if (rc)
+            return s_write_failed(self, rc, "the upgrade to schema 3", 0);
+        knoop_info("journal %s: upgraded to schema %d: a check stored with each of its %llu "
+                   "messages and its log rows", self->path, KNOOP_JOURNAL_SCHEMA,
+                   (unsigned long long) n);
+        self->upgrade = false;
+        return KNOOP_OK;
+    }
 }
 
 int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
@@ -541,6 +824,8 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
     self->last_reader_check = knoop_now_ms();
 
     rc = s_init_dbs(self, opts->partner);
+    if (rc == KNOOP_OK && self->upgrade)
+        rc = s_upgrade(self);
     if (rc)
         goto fail;
     MDB_envinfo info;
@@ -566,6 +851,7 @@ void knoop_journal_destroy(knoop_journal_t **self_p)
     if (self->lock_fd >= 0)
         close(self->lock_fd);
     knoop_buf_free(&self->scratch);
+    free(self->damage);
     free(self->path);
     free(self);
     *self_p = NULL;
@@ -631,14 +917,19 @@ static int s_verify_to(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t 
         if (rc)
             return rc;
         knoop_msg_t m;
-        if (knoop_msg_parse(&m, val.mv_data, val.mv_size) == KNOOP_OK) {
+        const uint8_t *env;
+        size_t len;
+        if (s_msg_open(self, k, &val, &env, &len) == KNOOP_OK &&
+            knoop_msg_parse(&m, env, len) == KNOOP_OK) {
             rc = s_state_take(self, txn, &m);
             knoop_msg_clear(&m);
             if (rc)
                 return rc;
         }
+        uint8_t row[IDX_LEN];
+        s_row(row, k, val.mv_data);
         knoop_put_be64(pk, self->txn_vpos);
-        MDB_val vk = { 8, pk }, vv = { 16, k };
+        MDB_val vk = { 8, pk }, vv = { IDX_LEN, row };
         rc = mdb_put(txn, self->vlog, &vk, &vv, MDB_APPEND);
         if (rc)
             return rc;
@@ -675,8 +966,12 @@ static int s_advance(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s
             return MDB_SUCCESS;
         if (rc)
             return rc;
+        const uint8_t *env;
+        size_t len;
+        if (s_msg_open(self, k, &val, &env, &len) != KNOOP_OK)
+            return MDB_SUCCESS;      /* damaged: the walk resumes once it is repaired */
         knoop_msg_t m;
-        int prc = knoop_msg_parse(&m, val.mv_data, val.mv_size);
+        int prc = knoop_msg_parse(&m, env, len);
         if (prc == KNOOP_OK && memcmp(m.b.prev, s->head, KNOOP_HASH_LEN) == 0) {
             s->hwm++;
             memcpy(s->head, m.chain, KNOOP_HASH_LEN);
@@ -692,13 +987,102 @@ static int s_advance(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s
         if (prc == KNOOP_OK)
             memcpy(chain, m.chain, KNOOP_HASH_LEN);
         self->stats.chain_errors++;
-        rc = s_keep_fork(self, txn, s, s->hwm + 1, chain, val.mv_data, val.mv_size);
+        rc = s_keep_fork(self, txn, s, s->hwm + 1, chain, env, len);
         knoop_msg_clear(&m);
         if (!rc)
             rc = mdb_del(txn, self->msg, &key, NULL);
         return rc;
     }
     return MDB_SUCCESS;
+}
+
+/* The chain of the stored, undamaged message at seq (zeros for seq 0).
+ * false when it is not there or damaged. */
+static bool s_chain_at(knoop_journal_t *self, MDB_txn *txn, uint64_t stream, uint64_t seq,
+                       uint8_t out[KNOOP_HASH_LEN], uint8_t prev_out[KNOOP_HASH_LEN])
+{
+    if (seq == 0) {
+        memset(out, 0, KNOOP_HASH_LEN);
+        return !prev_out;
+    }
+    uint8_t k[16];
+    s_key16(k, stream, seq);
+    MDB_val key = { 16, k }, val;
+    const uint8_t *env;
+    size_t len;
+    knoop_msg_t m;
+    if (mdb_get(txn, self->msg, &key, &val) != 0 || s_msg_open(self, k, &val, &env, &len) ||
+        knoop_msg_parse(&m, env, len) != KNOOP_OK)
+        return false;
+    memcpy(out, m.chain, KNOOP_HASH_LEN);
+    if (prev_out)
+        memcpy(prev_out, m.b.prev, KNOOP_HASH_LEN);
+    knoop_msg_clear(&m);
+    return true;
+}
+
+/* m arrives for a (stream, seq) whose stored copy is damaged: take it in
+ * place of the damaged bytes when the chain around it proves it is the one
+ * that was there (its successor's prev, or the head, and its predecessor's
+ * chain), or a verified head signature covers it. The log and vlog rows
+ * stay: each message is still handed out once, at its place. */
+static int s_repair(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
+                    const knoop_msg_t *m, const uint8_t k[16], int *txn_rc)
+{
+    uint64_t seq = m->b.seq;
+    uint8_t want[KNOOP_HASH_LEN], c[KNOOP_HASH_LEN];
+    int proofs = 0, against = 0;
+    if (seq == s->hwm) {
+        proofs++;
+        against += memcmp(s->head, m->chain, KNOOP_HASH_LEN) != 0;
+    } else if (seq < s->hwm && s_chain_at(self, txn, s->stream, seq + 1, c, want)) {
+        proofs++;
+        against += memcmp(want, m->chain, KNOOP_HASH_LEN) != 0;
+    }
+    if (s_chain_at(self, txn, s->stream, seq - 1, c, NULL)) {
+        proofs++;
+        against += memcmp(c, m->b.prev, KNOOP_HASH_LEN) != 0;
+    }
+    bool signed_ok = m->sig && self->trust;     /* s_precheck verified it */
+    if (against || (!proofs && !signed_ok)) {
+        self->stats.chain_errors++;
+        knoop_warn("journal %s: a copy of damaged stream %016llx seq %llu %s; not taken",
+                   self->path, (unsigned long long) s->stream, (unsigned long long) seq,
+                   against ? "does not link where the damaged one was"
+                           : "cannot be proven (its neighbours are damaged too, and it is unsigned)");
+        return KNOOP_ECHAIN;
+    }
+    int rc = s_pack(self, m, k);
+    if (rc)
+        return rc;
+    MDB_val key = { 16, (void *) k }, val = { self->scratch.len, self->scratch.data };
+    *txn_rc = mdb_put(txn, self->msg, &key, &val, 0);
+    if (*txn_rc)
+        return s_err(*txn_rc);
+    s_undamaged(self, s->stream, seq);
+    knoop_info("journal %s: repaired stream %016llx (%s on %s) seq %llu with a good copy",
+               self->path, (unsigned long long) s->stream, s->origin, s->topic,
+               (unsigned long long) seq);
+    /* The walk over the contiguous prefix stopped at the damaged message. */
+    if (seq == s->hwm + 1 && memcmp(m->b.prev, s->hwm ? s->head : s_zero_hash,
+                                    KNOOP_HASH_LEN) == 0) {
+        s->hwm = seq;
+        memcpy(s->head, m->chain, KNOOP_HASH_LEN);
+        *txn_rc = s_linked(self, txn, s, m);
+        if (!*txn_rc)
+            *txn_rc = s_advance(self, txn, s);
+        if (!*txn_rc)
+            *txn_rc = s_stream_put(self, txn, s);
+        if (*txn_rc)
+            return s_err(*txn_rc);
+    } else if (seq <= s->hwm && seq > s->verified && m->sig && self->trust) {
+        *txn_rc = s_verify_to(self, txn, s, seq);
+        if (!*txn_rc)
+            *txn_rc = s_stream_put(self, txn, s);
+        if (*txn_rc)
+            return s_err(*txn_rc);
+    }
+    return KNOOP_OK;
 }
 
 /* One message inside the batch transaction. Returns the per-message result;
@@ -730,9 +1114,13 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
     s_key16(k, m->stream, m->b.seq);
     MDB_val key = { 16, k }, val;
     int mrc = mdb_get(txn, self->msg, &key, &val);
+    const uint8_t *oenv;
+    size_t olen;
+    if (mrc == MDB_SUCCESS && s_msg_open(self, k, &val, &oenv, &olen) != KNOOP_OK)
+        return s_repair(self, txn, &s, m, k, txn_rc);
     if (mrc == MDB_SUCCESS) {
         knoop_msg_t old;
-        int prc = knoop_msg_parse(&old, val.mv_data, val.mv_size);
+        int prc = knoop_msg_parse(&old, oenv, olen);
         bool same = prc == KNOOP_OK && memcmp(old.chain, m->chain, KNOOP_HASH_LEN) == 0;
         bool upgrade = same && !old.sig && m->sig && self->trust;
         knoop_msg_clear(&old);
@@ -751,8 +1139,7 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
         if (upgrade) {
             /* The same message, now with its (verified) head signature:
              * keep the signed copy so the head stays provable. */
-            self->scratch.len = 0;
-            if (knoop_msg_pack(m, &self->scratch) != KNOOP_OK)
+            if (s_pack(self, m, k) != KNOOP_OK)
                 return KNOOP_EDUPLICATE;
             MDB_val nv = { self->scratch.len, self->scratch.data };
             *txn_rc = mdb_put(txn, self->msg, &key, &nv, 0);
@@ -791,9 +1178,9 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
         return KNOOP_ECHAIN;
     }
 
-    /* Store the message (canonical envelope: exact body, sig) and its arrival. */
-    self->scratch.len = 0;
-    rc = knoop_msg_pack(m, &self->scratch);
+    /* Store the message (check, canonical envelope: exact body, sig) and its
+     * arrival. */
+    rc = s_pack(self, m, k);
     if (rc)
         return rc;
     val.mv_size = self->scratch.len;
@@ -801,9 +1188,10 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
     *txn_rc = mdb_put(txn, self->msg, &key, &val, 0);
     if (*txn_rc)
         return s_err(*txn_rc);
-    uint8_t pk[8];
+    uint8_t pk[8], row[IDX_LEN];
     knoop_put_be64(pk, *pos);
-    MDB_val lkey = { 8, pk }, lval = { 16, k };
+    s_row(row, k, self->scratch.data);
+    MDB_val lkey = { 8, pk }, lval = { IDX_LEN, row };
     *txn_rc = mdb_put(txn, self->log, &lkey, &lval, MDB_APPEND);
     if (*txn_rc)
         return s_err(*txn_rc);
@@ -831,8 +1219,9 @@ static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m)
 {
     if (!self->trust)
         return KNOOP_OK;
-    const knoop_cert_t *cert = knoop_trust_by_id(self->trust, m->b.origin);
-    if (!cert) {
+    const knoop_cert_t *cert = NULL;
+    int rc = knoop_trust_msg_key(self->trust, m, &cert);
+    if (rc == KNOOP_EUNKNOWN) {
         self->stats.unknown_origin++;
         knoop_warn("journal %s: message from unknown partner '%s' on %s refused",
                    self->path, m->b.origin, m->b.topic);
@@ -840,14 +1229,14 @@ static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m)
     }
     /* Revocation has a time: what the partner signed before it stands,
      * anything dated at or after it is refused (docs/protocol.md, Trust). */
-    if (knoop_cert_revoked(cert, (int64_t) (KNOOP_HLC_MS(m->b.hlc) / 1000))) {
+    if (rc == KNOOP_EPERM) {
         self->stats.unknown_origin++;
         knoop_warn("journal %s: message from '%s' on %s seq %llu is dated after its key was "
                    "revoked; refused", self->path, m->b.origin, m->b.topic,
                    (unsigned long long) m->b.seq);
         return KNOOP_EUNKNOWN;
     }
-    if (m->sig && knoop_msg_verify_sig(m, cert->pk) != KNOOP_OK) {
+    if (rc == KNOOP_ESIG) {
         self->stats.sig_errors++;
         knoop_warn("journal %s: bad head signature from '%s' on %s seq %llu; refused",
                    self->path, m->b.origin, m->b.topic, (unsigned long long) m->b.seq);
@@ -1067,7 +1456,12 @@ int knoop_journal_read_stream(knoop_journal_t *self, uint64_t stream, uint64_t f
         uint64_t seq = knoop_get_be64((uint8_t *) k.mv_data + 8);
         if (seq > to)
             break;
-        ret = fn(arg, 0, stream, seq, v.mv_data, v.mv_size);
+        const uint8_t *env;
+        size_t len;
+        ret = s_msg_open(self, k.mv_data, &v, &env, &len);
+        if (ret)
+            break;          /* damaged: nothing from here on is handed out */
+        ret = fn(arg, 0, stream, seq, env, len);
         if (ret)
             break;
     }
@@ -1078,23 +1472,23 @@ int knoop_journal_read_stream(knoop_journal_t *self, uint64_t stream, uint64_t f
     return ret;
 }
 
-static int s_tail(knoop_journal_t *self, MDB_dbi dbi, uint64_t from, size_t max,
-                  knoop_journal_msg_fn *fn, void *arg, uint64_t *next);
+static int s_tail(knoop_journal_t *self, MDB_dbi dbi, const char *db, uint64_t from,
+                  size_t max, knoop_journal_msg_fn *fn, void *arg, uint64_t *next);
 
 int knoop_journal_tail(knoop_journal_t *self, uint64_t from, size_t max,
                        knoop_journal_msg_fn *fn, void *arg, uint64_t *next)
 {
-    return s_tail(self, self->log, from, max, fn, arg, next);
+    return s_tail(self, self->log, "log", from, max, fn, arg, next);
 }
 
 int knoop_journal_tail_verified(knoop_journal_t *self, uint64_t from, size_t max,
                                 knoop_journal_msg_fn *fn, void *arg, uint64_t *next)
 {
-    return s_tail(self, self->vlog, from, max, fn, arg, next);
+    return s_tail(self, self->vlog, "vlog", from, max, fn, arg, next);
 }
 
-static int s_tail(knoop_journal_t *self, MDB_dbi dbi, uint64_t from, size_t max,
-                  knoop_journal_msg_fn *fn, void *arg, uint64_t *next)
+static int s_tail(knoop_journal_t *self, MDB_dbi dbi, const char *db, uint64_t from,
+                  size_t max, knoop_journal_msg_fn *fn, void *arg, uint64_t *next)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -1117,24 +1511,25 @@ static int s_tail(knoop_journal_t *self, MDB_dbi dbi, uint64_t from, size_t max,
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (max && count >= max)
             break;
-        if (k.mv_size != 8 || v.mv_size != 16) {
-            ret = KNOOP_ECORRUPT;
+        const uint8_t *env = NULL;
+        size_t len = 0;
+        int orc = s_row_open(self, txn, db, &k, &v, &env, &len);
+        if (orc < 0) {
+            ret = orc;
+            break;
+        }
+        if (orc == ROW_DAMAGED || orc == ROW_MSG_DAMAGED) {
+            ret = KNOOP_ECORRUPT;   /* not consumed: delivery waits for the repair */
             break;
         }
         uint64_t pos = knoop_get_be64(k.mv_data);
-        MDB_val mk = v, mv;
-        int grc = mdb_get(txn, self->msg, &mk, &mv);
-        if (grc == MDB_NOTFOUND) {
+        if (orc == ROW_GONE) {
             if (next)
                 *next = pos + 1;
             continue;   /* moved to fork evidence */
         }
-        if (grc) {
-            ret = s_err(grc);
-            break;
-        }
         ret = fn(arg, pos, knoop_get_be64(v.mv_data),
-                 knoop_get_be64((uint8_t *) v.mv_data + 8), mv.mv_data, mv.mv_size);
+                 knoop_get_be64((uint8_t *) v.mv_data + 8), env, len);
         if (ret)
             break;          /* not consumed: *next stays at pos */
         count++;
@@ -1159,7 +1554,11 @@ int knoop_journal_get(knoop_journal_t *self, uint64_t stream, uint64_t seq,
     s_key16(kb, stream, seq);
     MDB_val k = { 16, kb }, v;
     rc = mdb_get(txn, self->msg, &k, &v);
-    int ret = rc ? s_err(rc) : knoop_buf_append(out, v.mv_data, v.mv_size);
+    const uint8_t *env;
+    size_t len;
+    int ret = rc ? s_err(rc) : s_msg_open(self, kb, &v, &env, &len);
+    if (ret == KNOOP_OK)
+        ret = knoop_buf_append(out, env, len);
     mdb_txn_abort(txn);
     return ret;
 }
@@ -1208,7 +1607,11 @@ int knoop_journal_state(knoop_journal_t *self, const char *pattern,
             ret = grc == MDB_NOTFOUND ? KNOOP_ECORRUPT : s_err(grc);
             break;
         }
-        ret = fn(arg, topic, key, stream, seq, mv.mv_data, mv.mv_size);
+        const uint8_t *env;
+        size_t len;
+        if (s_msg_open(self, mkb, &mv, &env, &len) != KNOOP_OK)
+            continue;       /* damaged (logged): left out of the picture until repaired */
+        ret = fn(arg, topic, key, stream, seq, env, len);
         if (ret)
             break;
     }
@@ -1270,4 +1673,227 @@ void knoop_journal_stats(const knoop_journal_t *self, knoop_journal_stats_t *out
 {
     *out = self->stats;
     out->map_size = self->map_size;
+}
+
+/* ---- scan and repair ---- */
+
+size_t knoop_journal_damaged(const knoop_journal_t *self, const knoop_journal_damage_t **list)
+{
+    if (list)
+        *list = self->damage;
+    return self->ndamage;
+}
+
+typedef struct {
+    uint64_t pos;
+    uint8_t  row[IDX_LEN];
+    bool     whole;       /* the row had IDX_LEN bytes */
+    bool     fixed;
+} bad_row_t;
+
+typedef struct {
+    uint8_t key[16];
+    uint8_t check[IDX_CHECK];
+    bool    used;
+} candidate_t;
+
+static int s_key_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 16);
+}
+
+/* Rebuild the damaged rows of one index: each names one of the messages no
+ * intact row names (for vlog: of those a head signature covers), matched by
+ * what survives in the row (its key or its check), else in order when the
+ * counts agree. Positions stay, so nothing is handed out twice. */
+static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row_t *bad,
+                          size_t nbad, uint8_t (*refs)[16], size_t nrefs,
+                          knoop_journal_scan_t *out)
+{
+    qsort(refs, nrefs, 16, s_key_cmp);
+    MDB_txn *txn;
+    int rc = s_begin(self, 0, &txn);
+    if (rc)
+        return s_err(rc);
+    candidate_t *cand = NULL;
+    size_t ncand = 0, cap = 0;
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(txn, self->msg, &cur);
+    knoop_stream_info_t si = { 0 };
+    bool have_si = false;
+    MDB_val k, v;
+    for (int g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 16 || v.mv_size < IDX_CHECK ||
+            bsearch(k.mv_data, refs, nrefs, 16, s_key_cmp))
+            continue;
+        uint64_t stream = knoop_get_be64(k.mv_data), seq = knoop_get_be64((uint8_t *) k.mv_data + 8);
+        if (vlog) {
+            if (!have_si || si.stream != stream)
+                have_si = s_stream_get(self, txn, stream, &si) == KNOOP_OK;
+            if (!have_si || seq > si.verified)
+                continue;
+        }
+        if (ncand == cap) {
+            cap = cap ? 2 * cap : 64;
+            candidate_t *nc = realloc(cand, cap * sizeof *nc);
+            if (!nc) {
+                rc = KNOOP_ENOMEM;
+                break;
+            }
+            cand = nc;
+        }
+        memcpy(cand[ncand].key, k.mv_data, 16);
+        memcpy(cand[ncand].check, v.mv_data, IDX_CHECK);
+        cand[ncand++].used = false;
+    }
+    if (!rc)
+        mdb_cursor_close(cur);
+    /* what survives in the row first, then order */
+    for (size_t i = 0; !rc && i < nbad; i++)
+        for (size_t j = 0; bad[i].whole && j < ncand && !bad[i].fixed; j++)
+            if (!cand[j].used && (memcmp(bad[i].row, cand[j].key, 16) == 0 ||
+                                  memcmp(bad[i].row + 16, cand[j].check, IDX_CHECK) == 0)) {
+                s_row(bad[i].row, cand[j].key, cand[j].check);
+                bad[i].fixed = cand[j].used = true;
+            }
+    size_t left_bad = 0, left_cand = 0;
+    for (size_t i = 0; i < nbad; i++)
+        left_bad += !bad[i].fixed;
+    for (size_t j = 0; j < ncand; j++)
+        left_cand += !cand[j].used;
+    if (!rc && left_bad && left_bad == left_cand)
+        for (size_t i = 0, j = 0; i < nbad; i++) {
+            if (bad[i].fixed)
+                continue;
+            while (cand[j].used)
+                j++;
+            s_row(bad[i].row, cand[j].key, cand[j].check);
+            bad[i].fixed = cand[j].used = true;
+        }
+    for (size_t i = 0; !rc && i < nbad; i++) {
+        if (!bad[i].fixed)
+            continue;
+        uint8_t pk[8];
+        knoop_put_be64(pk, bad[i].pos);
+        MDB_val rk = { 8, pk }, rv = { IDX_LEN, bad[i].row };
+        rc = mdb_put(txn, dbi, &rk, &rv, 0);
+        if (!rc)
+            out->rebuilt_rows++;
+    }
+    for (size_t j = 0; j < ncand; j++)
+        out->unindexed += !cand[j].used;
+    free(cand);
+    if (rc) {
+        mdb_txn_abort(txn);
+        out->rebuilt_rows = 0;
+        return rc < 0 ? rc : s_write_failed(self, rc, "rebuilt index rows", 0);
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc) {
+        out->rebuilt_rows = 0;
+        return s_write_failed(self, rc, "rebuilt index rows", 0);
+    }
+    s_write_done(self);
+    return KNOOP_OK;
+}
+
+int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t *out)
+{
+    memset(out, 0, sizeof *out);
+    MDB_txn *txn;
+    int rc = s_begin(self, MDB_RDONLY, &txn);
+    if (rc)
+        return s_err(rc);
+    MDB_cursor *cur;
+    MDB_val k, v;
+    rc = mdb_cursor_open(txn, self->msg, &cur);
+    for (int g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *env;
+        size_t len;
+        out->messages++;
+        if (k.mv_size != 16)
+            continue;
+        s_msg_open(self, k.mv_data, &v, &env, &len);
+    }
+    if (!rc)
+        mdb_cursor_close(cur);
+    /* damaged messages (also those found before this scan) */
+    out->damaged = self->ndamage;
+
+    struct { MDB_dbi dbi; const char *name; bool vlog; } idx[2] = {
+        { self->log, "log", false }, { self->vlog, "vlog", true } };
+    bad_row_t *bad[2] = { NULL, NULL };
+    size_t nbad[2] = { 0, 0 };
+    uint8_t (*refs[2])[16] = { NULL, NULL };
+    size_t nrefs[2] = { 0, 0 };
+    for (int d = 0; d < 2 && !rc; d++) {
+        size_t capb = 0, capr = 0;
+        cur = NULL;
+        rc = mdb_cursor_open(txn, idx[d].dbi, &cur);
+        for (int g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && !rc;
+             g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            const uint8_t *env;
+            size_t len;
+            out->rows++;
+            int orc = s_row_open(self, txn, idx[d].name, &k, &v, &env, &len);
+            if (orc < 0) {
+                rc = orc;
+                break;
+            }
+            if (orc == ROW_GONE)
+                continue;
+            if (orc == ROW_DAMAGED) {
+                out->damaged_rows++;
+                if (nbad[d] == capb) {
+                    capb = capb ? 2 * capb : 16;
+                    bad_row_t *nb = realloc(bad[d], capb * sizeof *nb);
+                    if (!nb) {
+                        rc = KNOOP_ENOMEM;
+                        break;
+                    }
+                    bad[d] = nb;
+                }
+                bad_row_t *b = &bad[d][nbad[d]++];
+                memset(b, 0, sizeof *b);
+                b->pos = k.mv_size == 8 ? knoop_get_be64(k.mv_data) : 0;
+                b->whole = k.mv_size == 8 && v.mv_size == IDX_LEN;
+                if (b->whole)
+                    memcpy(b->row, v.mv_data, IDX_LEN);
+                continue;
+            }
+            if (nrefs[d] == capr) {
+                capr = capr ? 2 * capr : 1024;
+                uint8_t (*nr)[16] = realloc(refs[d], capr * 16);
+                if (!nr) {
+                    rc = KNOOP_ENOMEM;
+                    break;
+                }
+                refs[d] = nr;
+            }
+            memcpy(refs[d][nrefs[d]++], v.mv_data, 16);
+        }
+        if (cur)
+            mdb_cursor_close(cur);
+        cur = NULL;
+    }
+    mdb_txn_abort(txn);
+    bool can = repair && !(self->flags & KNOOP_JOURNAL_READONLY);
+    for (int d = 0; d < 2 && !rc; d++)
+        if (nbad[d] && can)
+            rc = s_rebuild_rows(self, idx[d].dbi, idx[d].vlog, bad[d], nbad[d], refs[d],
+                                nrefs[d], out);
+    for (int d = 0; d < 2; d++) {
+        free(bad[d]);
+        free(refs[d]);
+    }
+    if (out->damaged || out->damaged_rows)
+        knoop_error("journal %s: scan: %llu of %llu messages damaged, %llu of %llu log/vlog "
+                    "rows damaged (%llu rebuilt)%s", self->path,
+                    (unsigned long long) out->damaged, (unsigned long long) out->messages,
+                    (unsigned long long) out->damaged_rows, (unsigned long long) out->rows,
+                    (unsigned long long) out->rebuilt_rows,
+                    out->damaged ? "; the damaged messages must be fetched again" : "");
+    return rc;
 }

@@ -33,6 +33,17 @@
  *   - with a trust store, each message enters the verified log exactly once,
  *     when it becomes verified: what a node feeds its applications from.
  *
+ * Integrity: every msg value is check || envelope, the check being 16 bytes
+ * of BLAKE2b(key || envelope); every log and vlog row is stream || seq ||
+ * the first 8 bytes of that check. Every read checks what it hands out:
+ * damage on disk is never passed on. A damaged message makes the read stop
+ * there with KNOOP_ECORRUPT (not consumed), is logged once and remembered
+ * (knoop_journal_damaged) until a good copy arrives through append: one that
+ * links where the damaged one was (or carries a verified head signature)
+ * takes its place, with its log and vlog rows kept, so it is handed out
+ * once, at its place. knoop_journal_scan checks everything and rebuilds
+ * damaged log and vlog rows.
+ *
  * Durability: by default a returned append has been fsynced (no MDB_NOSYNC,
  * no MDB_NOMETASYNC, no MDB_WRITEMAP). KNOOP_JOURNAL_RELAXED trades that for
  * speed and is logged as "relaxed durability" when used. A full map grows
@@ -49,7 +60,7 @@
 #include "keys.h"
 #include "msg.h"
 
-#define KNOOP_JOURNAL_SCHEMA 2
+#define KNOOP_JOURNAL_SCHEMA 3   /* 3: a check with every message and row */
 
 typedef struct knoop_journal_t knoop_journal_t;
 
@@ -187,9 +198,39 @@ int  knoop_journal_cursor_put(knoop_journal_t *self, const char *name,
 typedef struct {
     uint64_t stored, duplicates, forks, chain_errors, sig_errors, unknown_origin,
              collisions, commits, map_grows, full_errors;
+    uint64_t damaged;        /* messages found damaged on disk */
+    uint64_t damaged_rows;   /* log/vlog rows found damaged (each time met) */
+    uint64_t repaired;       /* damaged messages replaced by a good copy */
     size_t   map_size;
 } knoop_journal_stats_t;
 void knoop_journal_stats(const knoop_journal_t *self, knoop_journal_stats_t *out);
+
+/* A damaged message: its stream and seq. */
+typedef struct {
+    uint64_t stream, seq;
+} knoop_journal_damage_t;
+
+/* The damaged messages met so far by reads or scans and not yet repaired
+ * (at most 4096 remembered). *list is borrowed: valid until the next call
+ * on self. */
+size_t knoop_journal_damaged(const knoop_journal_t *self, const knoop_journal_damage_t **list);
+
+typedef struct {
+    uint64_t messages;      /* stored messages checked */
+    uint64_t damaged;       /* damaged messages known (knoop_journal_damaged) */
+    uint64_t rows;          /* log and vlog rows checked */
+    uint64_t damaged_rows;  /* rows that cannot be trusted */
+    uint64_t rebuilt_rows;  /* of which rebuilt (repair) */
+    uint64_t unindexed;     /* messages no row names after the rebuild */
+} knoop_journal_scan_t;
+
+/* Check every stored message against its check and every log and vlog row
+ * against the message it names; damaged messages are logged and remembered.
+ * With repair (writable journals), damaged rows are rebuilt in place: each
+ * gets a message no intact row names, matched by what survives of it.
+ * Cost: one pass over the journal. KNOOP_OK (the findings are in *out, and
+ * logged as an error when there are any) or a read/write error. */
+int  knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t *out);
 
 /* Clear reader slots of dead processes (also done at open and every 10 s of
  * appends). Returns the number cleared, or a negative error. */

@@ -1,6 +1,7 @@
 /* cli_audit.c — `knoop audit verify|replay|digest`: what an auditor runs on
  * a journal (a live one, read-only, or a copy). */
 #include "cli.h"
+#include "json.h"
 #include "audit.h"
 #include "crypto.h"
 #include "hlc.h"
@@ -322,11 +323,19 @@ static int s_verify(int argc, char **argv)
         fprintf(stderr, "knoop audit verify: read error: %s\n", knoop_strerror(rc));
         status = 2;
     } else {
+        bool failed = sum.broken || sum.damaged || sum.damaged_rows;
+        if (sum.damaged_rows)
+            printf("FAILED  log/vlog: %llu of %llu rows damaged (they name no message, or "
+                   "not the one they were written for)\n",
+                   (unsigned long long) sum.damaged_rows, (unsigned long long) sum.rows);
         printf("verify: %s: %zu streams, %llu messages, %zu broken, %zu forked, "
-               "%llu in unverified tails%s\n", sum.broken ? "FAILED" : "OK", sum.streams,
+               "%llu in unverified tails, %llu damaged on disk, %llu log/vlog rows "
+               "(%llu damaged)%s\n", failed ? "FAILED" : "OK", sum.streams,
                (unsigned long long) sum.messages, sum.broken, sum.forked,
-               (unsigned long long) sum.unverified, trust ? "" : " (chains only)");
-        status = sum.broken ? 1 : 0;
+               (unsigned long long) sum.unverified, (unsigned long long) sum.damaged,
+               (unsigned long long) sum.rows, (unsigned long long) sum.damaged_rows,
+               trust ? "" : " (chains only)");
+        status = failed ? 1 : 0;
     }
     knoop_journal_destroy(&j);
     knoop_trust_destroy(&trust);
@@ -342,7 +351,7 @@ static int s_replay_one(void *arg, const knoop_msg_t *m, bool pending)
         return KNOOP_ENOMEM;
     if (pending)
         json_object_set_new(o, "pending", json_true());
-    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *line = knoop_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!line)
         return KNOOP_ENOMEM;
@@ -444,7 +453,7 @@ static int s_digest(int argc, char **argv)
             }
             json_object_set_new(o, "rows", arr);
         }
-        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *s = knoop_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         puts(s);
         free(s);
         json_decref(o);

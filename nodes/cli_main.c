@@ -21,11 +21,14 @@ static void s_usage(FILE *out)
 "  mesh check --broker EP --broker EP ...   do the brokers of the mesh hold the same?\n"
 "  policy check --policy FILE [...]         does a policy load; what does it allow?\n"
 "  play --scenario FILE --api-template T    play a scenario through the nodes\n"
+"  payload encode|decode --type TYPE [FILE] a payload between proto3 JSON and bytes\n"
 "  keys new --id ID --role ROLE --out DIR   make a partner identity key and cert\n"
 "  keys show FILE                           print a certificate (or a key's public part)\n"
 "  audit verify --journal DIR               check every chain and signed head\n"
 "  audit replay --journal DIR [filters]     print messages as JSON lines, HLC order\n"
 "  audit digest --journal DIR [--pattern P] print the convergence digest\n"
+"  cap import FILE... / cap export --out DIR CAP 1.2 alerts in and out\n"
+"  edxl wrap / edxl unwrap                  EDXL-DE 2.0 distribution envelopes\n"
 "\n"
 "  pub, sub, status and beeld talk to the node at --api ENDPOINT\n"
 "  (default ipc://$KNOOP_DATA/api.sock)\n"
@@ -69,6 +72,12 @@ int main(int argc, char **argv)
         return knoop_cli_policy(argc - 1, argv + 1);
     if (!strcmp(cmd, "mesh"))
         return knoop_cli_mesh(argc - 1, argv + 1);
+    if (!strcmp(cmd, "payload"))
+        return knoop_cli_payload(argc - 1, argv + 1);
+    if (!strcmp(cmd, "cap"))
+        return knoop_cli_cap(argc - 1, argv + 1);
+    if (!strcmp(cmd, "edxl"))
+        return knoop_cli_edxl(argc - 1, argv + 1);
     if (!strcmp(cmd, "beeld"))
         return knoop_cli_beeld(argc - 1, argv + 1);
     fprintf(stderr, "knoop: unknown command '%s' (try knoop --help)\n", cmd);

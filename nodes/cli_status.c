@@ -225,6 +225,9 @@ static void s_summary(const json_t *st)
         }
     }
 
+    if (json_is_string(json_object_get(st, "alarm")))
+        s_field("ALARM", st, "alarm");
+
     json_t *le = json_object_get(st, "last_error");
     if (le) {
         if (json_is_null(le) || (json_is_string(le) && !*json_string_value(le)))

@@ -115,8 +115,9 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
     if (knoop_journal_trust_refresh(NULL, opts->trust_dir, self->learned, &self->trust_stamp,
                                     &self->trust) < 0)
         goto fail;
-    const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
-    if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
+    /* Any key of ours the store holds: after a rotation it holds both. */
+    const knoop_cert_t *mine = knoop_trust_by_sign(self->trust, knoop_key_public(self->key));
+    if (!mine || strcmp(mine->id, opts->id) != 0) {
         knoop_error("node: the trust store %s has no certificate for '%s' matching its key",
                     opts->trust_dir, opts->id);
         goto fail;
@@ -132,9 +133,11 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
         knoop_random(&self->epoch, sizeof self->epoch);
     while (self->epoch == 0);
     knoop_hlc_init(&self->hlc, 0);
+    node_repair_start(self);
     if (s_load_own(self) != KNOOP_OK)
         goto fail;
-    if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK)
+    if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK ||
+        node_metrics_init(self, opts->metrics) != KNOOP_OK)
         goto fail;
     knoop_info("node %s started: journal %s, publishing epoch %016llx, %zu earlier own streams, "
                "%zu broker(s), %zu subscription(s), API %s", self->id, opts->data,
@@ -164,6 +167,7 @@ void knoop_node_destroy(knoop_node_t **self_p)
     free(self->reqs);
     free(self->own);
     free(self->brokers);
+    knoop_metrics_destroy(&self->metrics);
     knoop_journal_destroy(&self->journal);
     knoop_trust_destroy(&self->trust);
     knoop_u64map_clear(&self->trust_applied);
@@ -178,6 +182,27 @@ void knoop_node_destroy(knoop_node_t **self_p)
     *self_p = NULL;
 }
 
+void node_trust_update(knoop_node_t *self)
+{
+    uint64_t pos = knoop_journal_next_pos(self->journal);
+    if (pos != self->trust_pos) {
+        self->trust_pos = pos;
+        if (knoop_trust_follow(self->journal, &self->trust_applied, self->trust, self->learned,
+                               (int64_t) time(NULL)) < 0)
+            knoop_error("node: cannot read the trust topics from the journal");
+    }
+    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
+                                    &self->trust_stamp, &self->trust) != 1)
+        return;
+    knoop_info("node: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
+    if (self->trust_resync && self->dealer) {
+        self->trust_resync = false;
+        node_link_close(self, "trust store grew after deliveries were refused; "
+                              "asking the broker again");
+        self->next_attempt = knoop_now_ms();
+    }
+}
+
 /* New partners and revocations reach the node over the mesh (the brokers
  * deliver the trust topics to every node; trust_mesh.h), or when an
  * operator changes its trust directory. */
@@ -187,23 +212,20 @@ static void s_trust_check(knoop_node_t *self)
     if (now - self->trust_checked < 1000)
         return;
     self->trust_checked = now;
-    uint64_t pos = knoop_journal_next_pos(self->journal);
-    if (pos != self->trust_pos) {
-        self->trust_pos = pos;
-        if (knoop_trust_follow(self->journal, &self->trust_applied, self->trust, self->learned,
-                               (int64_t) time(NULL)) < 0)
-            knoop_error("node: cannot read the trust topics from the journal");
+    if (!self->expiry_warned || now - self->expiry_warned >= 86400000ull) {
+        self->expiry_warned = now;
+        knoop_trust_warn_expiring(self->trust, "node", (int64_t) time(NULL));
     }
-    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
-                                    &self->trust_stamp, &self->trust) == 1)
-        knoop_info("node: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
+    node_trust_update(self);
 }
 
 int knoop_node_run(knoop_node_t *self, volatile int *stop)
 {
     while (!*stop) {
-        zmq_pollitem_t items[3];
+        zmq_pollitem_t items[4];
         int nitems = 0;
+        if (self->metrics)
+            items[nitems++] = (zmq_pollitem_t) { NULL, knoop_metrics_fd(self->metrics), ZMQ_POLLIN, 0 };
         items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 };
         if (self->dealer)
             items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0 };
@@ -211,6 +233,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
             items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->probe), 0, ZMQ_POLLIN, 0 };
         long wait = self->journal_grew ? 0 : 50;
         zmq_poll(items, nitems, wait);
+        knoop_metrics_serve(self->metrics);
         self->journal_grew = false;
 
         /* Read everything ready from apps and broker, commit once. */
@@ -221,6 +244,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         node_link_read_probe(self);
         node_link_step(self);
         node_link_send_outbox(self);
+        node_api_verdicts(self);
         node_api_pump(self);
         s_trust_check(self);
         node_error_check(self);

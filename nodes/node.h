@@ -28,6 +28,7 @@
 #include "journal.h"
 #include "keys.h"
 #include "link.h"
+#include "metrics.h"
 #include "msg.h"
 #include "topic.h"
 #include "u64map.h"
@@ -42,11 +43,14 @@ typedef struct {
     size_t       nbrokers;
     const char *const *subs;
     size_t       nsubs;
+    const char *const *speak_for; /* ids (or "*") a payload may name as sender */
+    size_t       nspeak_for;
     const char  *api;             /* NULL: ipc://DATA/api.sock */
     int          heartbeat_ms;
     int          timeout_ms;
     int          failback_ms;     /* probe the first broker this often when elsewhere */
     unsigned     journal_flags;
+    const char  *metrics;         /* HOST:PORT of the Prometheus endpoint; NULL: none */
 } knoop_node_opts_t;
 
 typedef struct knoop_node_t knoop_node_t;
@@ -66,6 +70,7 @@ typedef struct {
     uint64_t acked;                  /* highest seq the broker has ACKed */
     uint64_t sent;                   /* highest seq sent on this link */
     bool     blocked;                /* the broker refused a message: stop */
+    uint64_t blocked_seq;            /* the seq it refused */
     char     blocked_reason[256];
 } own_stream_t;
 
@@ -101,8 +106,21 @@ typedef struct {
     size_t   first, n;               /* range in the publish batch */
     int      error;
     uint32_t error_index;
+    uint32_t wait_ms;                /* wait for the broker's verdict */
     char     reason[256];
 } pub_req_t;
+
+/* A publish request answered once the broker has ACKed or refused every
+ * item, its wait is over, or the link went down. */
+typedef struct pub_wait {
+    uint8_t   rid[256];
+    size_t    rid_len;
+    uint64_t  id;
+    uint64_t  deadline;
+    size_t    n;
+    struct { uint64_t stream, seq; } *items;
+    struct pub_wait *next;
+} pub_wait_t;
 
 struct knoop_node_t {
     knoop_node_opts_t opts;
@@ -114,6 +132,8 @@ struct knoop_node_t {
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
     uint64_t         trust_pos;      /* journal position when last followed */
+    uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */
+    bool             trust_resync;   /* deliveries refused: ask again once trust grows */
     knoop_journal_t *journal;
     uint64_t         epoch;
     knoop_hlc_t      hlc;
@@ -140,14 +160,19 @@ struct knoop_node_t {
     bool             caught_up;
     uint64_t         catchup_start;
     uint64_t         delivered_in, failovers;
+    knoop_metrics_t *metrics;           /* NULL without --metrics */
     char             last_error[512];
     uint64_t         last_error_at;     /* Unix ms; 0 when none */
     bool             last_error_journal;  /* it came from the journal: cleared by a commit */
     /* local API */
     zsock_t         *api;
     api_sub_t       *subs;
+    pub_wait_t      *waits;
     uint64_t         next_sub_id;
     bool             journal_grew;     /* new messages since the last pump */
+    /* repair of a damaged journal (node_repair.c) */
+    uint64_t         repair_scan_at, repair_rows_seen, repair_asked_at;
+    size_t           repair_asked_n;
     /* scratch */
     knoop_buf_t      rid, data, out;
 };
@@ -163,6 +188,9 @@ void node_set_journal_error(knoop_node_t *self, int rc);
  * journal commits again, a link error once the link is up. */
 void node_error_check(knoop_node_t *self);
 
+/* node_metrics.c */
+int  node_metrics_init(knoop_node_t *self, const char *listen);
+
 /* node_link.c */
 int  node_link_init(knoop_node_t *self);
 void node_link_step(knoop_node_t *self);        /* connect / time out / heartbeat */
@@ -172,11 +200,25 @@ void node_link_close(knoop_node_t *self, const char *why);
 zsock_t *node_link_socket(knoop_node_t *self);
 void node_link_read_probe(knoop_node_t *self);
 
+/* node_repair.c */
+void node_repair_start(knoop_node_t *self);     /* check the journal at start */
+/* After a read met damage: rebuild rows, ask the broker for damaged messages
+ * again (a new HELLO, whose vector node_repair_vector lowers). */
+void node_repair_step(knoop_node_t *self);
+void node_repair_vector(knoop_node_t *self, knoop_wire_pos_t *vec, size_t n);
+
 /* node_api.c */
 int  node_api_init(knoop_node_t *self);
 void node_api_read(knoop_node_t *self);
 void node_api_publish_commit(knoop_node_t *self);
+void node_api_verdicts(knoop_node_t *self);     /* answer publish waits */
 void node_api_pump(knoop_node_t *self);
 void node_api_close(knoop_node_t *self);
+
+/* node.c: follow the trust topics in the journal now and reload the trust
+ * store; when it grew after deliveries were refused (a certificate that
+ * arrived after the messages it vouches for), reconnect so the broker sends
+ * them again. */
+void node_trust_update(knoop_node_t *self);
 
 #endif

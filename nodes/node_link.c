@@ -135,6 +135,7 @@ static void s_connect(knoop_node_t *self)
         p->hwm = rows[i].hwm;
         memcpy(p->head, rows[i].head, KNOOP_HASH_LEN);
     }
+    node_repair_vector(self, vec, nvec);
     knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO };
     f.u.hello.partner = self->id;
     f.u.hello.subs = self->opts.subs;
@@ -314,8 +315,11 @@ static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
     if (!d->n)
         return;
     knoop_ingest_t in = { 0 };
+    int64_t t0 = zclock_usecs();
     int rc = knoop_ingest(self->journal, d->frames, d->n, &self->hlc,
                           self->brokers[self->broker_idx].id, &in);
+    if (rc == KNOOP_OK)
+        knoop_metrics_commit(self->metrics, (double) (zclock_usecs() - t0) / 1e6, 0);
     if (rc) {
         node_set_journal_error(self, rc);
         node_link_close(self, "deliveries could not be stored");
@@ -348,6 +352,12 @@ static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
     for (size_t i = 0; i < d->n; i++)
         knoop_frame_clear(&d->frames[i]);
     d->n = 0;
+    /* A certificate may arrive after messages it vouches for (another
+     * stream, another batch): learn at once, and have them sent again. */
+    if (rc == KNOOP_OK && in.refused) {
+        self->trust_resync = true;
+        node_trust_update(self);
+    }
 }
 
 static void s_on_ack(knoop_node_t *self, const knoop_frame_t *f)
@@ -372,6 +382,7 @@ static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
     node_set_error(self, "%s: %s: %s", bid, knoop_wire_err_name(f->u.error.code),
                    f->u.error.reason);
     knoop_warn("broker %s", self->last_error);
+    knoop_metrics_refusal(self->metrics, knoop_wire_err_name(f->u.error.code));
     own_stream_t *o = f->u.error.stream ? node_own_find(self, f->u.error.stream) : NULL;
     /* CHAIN (a gap: earlier messages were lost on the way, e.g. the broker
      * could not store them) and FULL heal by sending again, which the
@@ -381,9 +392,12 @@ static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
         f->u.error.code != KNOOP_WERR_CHAIN) {
         /* The broker will never take this message: sending it again would
          * block the stream forever. Stop and show it in status. */
+        if (!o->blocked || f->u.error.seq < o->blocked_seq) {
+            o->blocked_seq = f->u.error.seq;
+            snprintf(o->blocked_reason, sizeof o->blocked_reason, "seq %llu: %s",
+                     (unsigned long long) f->u.error.seq, f->u.error.reason);
+        }
         o->blocked = true;
-        snprintf(o->blocked_reason, sizeof o->blocked_reason, "seq %llu: %s",
-                 (unsigned long long) f->u.error.seq, f->u.error.reason);
     }
     if (f->u.error.fatal)
         s_failover(self, "broker closed the session");
@@ -425,6 +439,8 @@ void node_link_read(knoop_node_t *self)
             break;
         case KNOOP_FRAME_CAUGHT_UP:
             self->caught_up = true;
+            knoop_metrics_observe(self->metrics, "knoop_catchup_seconds", "",
+                                  (double) (knoop_now_ms() - self->catchup_start) / 1000.0);
             knoop_info("caught up from %s: %llu messages in %llu streams in %llu ms",
                        self->brokers[self->broker_idx].id,
                        (unsigned long long) f.u.caught_up.messages,
@@ -498,6 +514,12 @@ void node_link_send_outbox(knoop_node_t *self)
                 break;
             s->sent = o->last;
             self->inflight += o->n;
+            if (self->metrics) {
+                char fam[32], l[64];
+                knoop_metrics_topic_family(s->topic, fam);
+                snprintf(l, sizeof l, "family=\"%s\"", fam);
+                knoop_metrics_add(self->metrics, "knoop_messages_out_total", l, (double) o->n);
+            }
         }
     }
     if (o) {

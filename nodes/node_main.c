@@ -22,11 +22,16 @@ static const knoop_opt_spec_t s_spec[] = {
     { "broker", KNOOP_OPT_LIST, NULL, "ID@ENDPOINT", "a broker, e.g. kcr2-broker-1@tcp://10.0.0.1:7400 "
       "(repeatable; tried in order; a bare ENDPOINT when the trust store holds one broker)", false },
     { "subscribe", KNOOP_OPT_LIST, NULL, "PATTERN", "topics to receive, e.g. 'duiding.>' (repeatable)", false },
+    { "speak-for", KNOOP_OPT_LIST, NULL, "ID", "a partner this one may name as the sender in a "
+      "payload (GripLevel region, VitalOutage provider, ...), e.g. for an LCMS gateway; the "
+      "broker's policy must allow it too (speak-for rules) (repeatable; * for any)", false },
     { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "local API endpoint (default ipc://DATA/api.sock)", false },
     { "heartbeat-ms", KNOOP_OPT_INT, "1000", "MS", "heartbeat interval on the broker link", false },
     { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "link declared lost after this long without a frame", false },
     { "failback-ms", KNOOP_OPT_INT, "10000", "MS", "when on another broker, ask the first one "
       "this often whether it is back, and return to it", false },
+    { "metrics", KNOOP_OPT_STRING, NULL, "HOST:PORT", "serve Prometheus metrics at "
+      "http://HOST:PORT/metrics, e.g. 127.0.0.1:9401", false },
     { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
     { NULL },
 };
@@ -62,8 +67,15 @@ int main(int argc, char **argv)
         knoop_config_destroy(&cfg);
         return 2;
     }
-    const char *const *subs = NULL, *const *brokers = NULL;
+    const char *const *subs = NULL, *const *brokers = NULL, *const *speak = NULL;
     size_t nsubs = knoop_config_list(cfg, "subscribe", &subs);
+    size_t nspeak = knoop_config_list(cfg, "speak-for", &speak);
+    for (size_t i = 0; i < nspeak; i++)
+        if (strcmp(speak[i], "*") != 0 && !knoop_id_valid(speak[i])) {
+            fprintf(stderr, "knoop-node: --speak-for '%s': not a partner id (or *)\n", speak[i]);
+            knoop_config_destroy(&cfg);
+            return 2;
+        }
     size_t nbrokers = knoop_config_list(cfg, "broker", &brokers);
     for (size_t i = 0; i < nsubs; i++)
         if (knoop_pattern_validate(subs[i]) != KNOOP_OK) {
@@ -79,10 +91,12 @@ int main(int argc, char **argv)
         .trust_dir = knoop_config_str(cfg, "trust"),
         .brokers = brokers, .nbrokers = nbrokers,
         .subs = subs, .nsubs = nsubs,
+        .speak_for = speak, .nspeak_for = nspeak,
         .api = knoop_config_str(cfg, "api"),
         .heartbeat_ms = (int) knoop_config_int(cfg, "heartbeat-ms"),
         .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),
         .failback_ms = (int) knoop_config_int(cfg, "failback-ms"),
+        .metrics = knoop_config_str(cfg, "metrics"),
     };
     zsys_handler_set(NULL);
     struct sigaction sa = { .sa_handler = s_on_signal };

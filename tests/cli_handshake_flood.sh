@@ -29,6 +29,9 @@ PORT=$(free_port)
 EP="tcp://127.0.0.1:$PORT"
 B="kcr2-broker-1@$EP"
 HANDSHAKE_MS=2000
+# Sanitized builds run several times slower: the time bounds scale.
+SLOW=1
+[ -n "${KNOOP_SANITIZED:-}" ] && SLOW=2
 
 # The broker as it runs on a default system: 1,024 descriptors.
 bash -c 'ulimit -n 1024 && exec "$@"' broker "$BROKER" --id kcr2-broker-1 --listen "$EP" \
@@ -74,7 +77,7 @@ wait_for "vr-utrecht link up during the flood" 10 grep -q "link up" "$T/vr-utrec
 t1=$(date +%s.%N)
 check "a node starting during the flood connects" grep -q "link up" "$T/vr-utrecht.log"
 echo "node start to link up: $(echo "$t1 - $t0" | bc) s"
-check "... within 3 s" test "$(echo "$t1 - $t0 < 3" | bc)" -eq 1
+check "... within $((3 * SLOW)) s" test "$(echo "$t1 - $t0 < 3 * $SLOW" | bc)" -eq 1
 for i in $(seq 1 20); do
     echo "{\"incident_id\":\"flood-$i\",\"summary\":\"meldkamer bereikbaar $i\"}"
 done >"$T/sitreps.jsonl"
@@ -87,7 +90,7 @@ t1=$(date +%s.%N)
 check "20 messages reach a subscriber on another node during the flood" \
     test "$(grep -c 'meldkamer bereikbaar' "$T/received.jsonl")" -eq 20
 echo "publish to delivery of 20: $(echo "$t1 - $t0" | bc) s"
-check "... within 3 s" test "$(echo "$t1 - $t0 < 3" | bc)" -eq 1
+check "... within $((3 * SLOW)) s" test "$(echo "$t1 - $t0 < 3 * $SLOW" | bc)" -eq 1
 
 # The trust store still reloads: a new partner's certificate is added.
 make_partner vr-limburg region
@@ -101,8 +104,9 @@ cat "$T/flood.json"
 cpu=$(echo "($c1 - $c0) / $TICK / ($w1 - $w0)" | bc -l)
 printf 'broker CPU during the kept-up flood: %.0f%% of a core\n' "$(echo "$cpu * 100" | bc -l)"
 check "the kept-up flood made over 1,100 connections" test "$(fj "$T/flood.json" opened)" -gt 1100
-check "none of them stayed open longer than the handshake timeout (+1 s)" \
-    test "$(echo "$(fj "$T/flood.json" longest_open_s) < $HANDSHAKE_MS / 1000 + 1" | bc)" -eq 1
+# Measured by the client, so a wait in the kernel's accept queue counts too.
+check "none of them stayed open longer than the handshake timeout (+$((2 * SLOW)) s)" \
+    test "$(echo "$(fj "$T/flood.json" longest_open_s) < $HANDSHAKE_MS / 1000 + 2 * $SLOW" | bc)" -eq 1
 
 # Logged, with where it came from, and counted.
 wait_for "gate summary in the log" 12 grep -q "gate tcp://127.0.0.1:$PORT: connections that did not authenticate" \

@@ -1,0 +1,112 @@
+/* node_repair.c — the node's answer to a damaged journal (bit rot, a bad
+ * disk, a copy gone wrong): nothing damaged is handed to an application, and
+ * the damaged messages are fetched again from the broker.
+ *
+ *   - at start, the whole journal is checked (knoop_journal_scan): damaged
+ *     log/vlog rows are rebuilt in place, damaged messages are listed;
+ *   - a read that meets damage (delivery stops there: the journal does not
+ *     hand damaged bytes out) brings the node here again;
+ *   - the HELLO to the broker then claims, for each stream with a damaged
+ *     message, only what precedes it: the broker sends the rest again, and
+ *     the journal takes a copy that links where the damaged one was in its
+ *     place (same log and vlog positions: applications get it once, in
+ *     order). */
+#include "node.h"
+
+#include <string.h>
+
+#define REASK_MS   30000   /* the same damage asked for again after this */
+#define RESCAN_MS  5000    /* rows rebuilt at most this often */
+
+static void s_scan(knoop_node_t *self)
+{
+    knoop_journal_scan_t scan;
+    self->repair_scan_at = knoop_now_ms();
+    int rc = knoop_journal_scan(self->journal, true, &scan);
+    if (rc) {
+        knoop_error("node: journal check failed: %s", knoop_strerror(rc));
+        return;
+    }
+    knoop_journal_stats_t st;
+    knoop_journal_stats(self->journal, &st);
+    self->repair_rows_seen = st.damaged_rows;
+    if (scan.damaged || scan.damaged_rows) {
+        node_set_error(self, "journal DAMAGED on disk: %llu of %llu messages, %llu of %llu "
+                       "log/vlog rows (%llu rebuilt); damaged messages are not delivered and "
+                       "are fetched again from the broker",
+                       (unsigned long long) scan.damaged, (unsigned long long) scan.messages,
+                       (unsigned long long) scan.damaged_rows, (unsigned long long) scan.rows,
+                       (unsigned long long) scan.rebuilt_rows);
+        knoop_error("node: %s", self->last_error);
+    } else {
+        knoop_info("node: journal checked: %llu messages and %llu log/vlog rows intact",
+                   (unsigned long long) scan.messages, (unsigned long long) scan.rows);
+    }
+}
+
+void node_repair_start(knoop_node_t *self)
+{
+    s_scan(self);
+}
+
+void node_repair_step(knoop_node_t *self)
+{
+    uint64_t now = knoop_now_ms();
+    knoop_journal_stats_t st;
+    knoop_journal_stats(self->journal, &st);
+    if (st.damaged_rows != self->repair_rows_seen && now - self->repair_scan_at >= RESCAN_MS)
+        s_scan(self);
+    size_t n = knoop_journal_damaged(self->journal, NULL);
+    if (!n || !self->nbrokers || !self->dealer)
+        return;
+    if (n == self->repair_asked_n && now - self->repair_asked_at < REASK_MS)
+        return;
+    /* A new HELLO carries the lowered vector (node_repair_vector). */
+    self->repair_asked_n = n;
+    self->repair_asked_at = now;
+    knoop_warn("node: %zu damaged message(s) in the journal: asking %s for them again", n,
+               self->brokers[self->broker_idx].id);
+    node_link_close(self, "fetching damaged messages again");
+    self->next_attempt = now;
+}
+
+/* The chain of the stored message at seq (zeros for 0); false if unreadable. */
+static bool s_chain_at(knoop_node_t *self, uint64_t stream, uint64_t seq,
+                       uint8_t out[KNOOP_HASH_LEN])
+{
+    memset(out, 0, KNOOP_HASH_LEN);
+    if (seq == 0)
+        return true;
+    knoop_buf_t b = { 0 };
+    knoop_msg_t m;
+    bool ok = knoop_journal_get(self->journal, stream, seq, &b) == KNOOP_OK &&
+              knoop_msg_parse(&m, b.data, b.len) == KNOOP_OK;
+    if (ok) {
+        memcpy(out, m.chain, KNOOP_HASH_LEN);
+        knoop_msg_clear(&m);
+    }
+    knoop_buf_free(&b);
+    return ok;
+}
+
+void node_repair_vector(knoop_node_t *self, knoop_wire_pos_t *vec, size_t n)
+{
+    const knoop_journal_damage_t *d;
+    size_t nd = knoop_journal_damaged(self->journal, &d);
+    for (size_t i = 0; i < n && nd; i++) {
+        uint64_t first = UINT64_MAX;
+        for (size_t k = 0; k < nd; k++)
+            if (d[k].stream == vec[i].stream && d[k].seq < first)
+                first = d[k].seq;
+        if (first == UINT64_MAX || first > vec[i].hwm + 1)
+            continue;
+        /* Claim what precedes the first damaged message (reading further
+         * back when that one is unreadable too). */
+        uint64_t hwm = first - 1;
+        while (!s_chain_at(self, vec[i].stream, hwm, vec[i].head))
+            hwm--;
+        vec[i].hwm = hwm;
+        knoop_info("node: asking again for %s on %s from seq %llu (damaged here)",
+                   vec[i].origin, vec[i].topic, (unsigned long long) (hwm + 1));
+    }
+}

@@ -1,0 +1,318 @@
+/* test_cap.c — the CAP 1.2 codec (lib/cap.h) on the corpus in tests/cap/:
+ * every valid document comes back from export(import(doc)) equal under C14N
+ * and its payload is stable (import(export(payload)) gives the same bytes);
+ * every invalid document is refused with the element its first line names
+ * (<!-- expect: TEXT -->) and yields no payload; damaged documents never
+ * crash the codec. */
+#include "testutil.h"
+#include "cap.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_VALID   15
+#define MIN_INVALID 20
+
+typedef struct {
+    char **path;
+    size_t n;
+} files_t;
+
+static int s_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static files_t s_corpus(const char *sub)
+{
+    const char *src = getenv("KNOOP_SRC");
+    assert_non_null(src);
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/cap/%s", src, sub);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    files_t f = { 0 };
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 4, ".xml"))
+            continue;
+        f.path = realloc(f.path, (f.n + 1) * sizeof *f.path);
+        assert_non_null(f.path);
+        f.path[f.n] = malloc(strlen(dir) + n + 2);
+        sprintf(f.path[f.n], "%s/%s", dir, e->d_name);
+        f.n++;
+    }
+    closedir(d);
+    qsort(f.path, f.n, sizeof *f.path, s_cmp);
+    return f;
+}
+
+static void s_files_free(files_t *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->path[i]);
+    free(f->path);
+}
+
+static void s_c14n(const char *xml, size_t len, knoop_buf_t *out)
+{
+    char err[256];
+    out->len = 0;
+    int rc = knoop_xml_c14n(xml, len, out, err, sizeof err);
+    if (rc)
+        fail_msg("c14n: %s", err);
+    assert_true(out->len > 0);
+}
+
+static void test_valid_round_trip(void **state)
+{
+    (void) state;
+    files_t f = s_corpus("valid");
+    assert_true(f.n >= MIN_VALID);
+    for (size_t i = 0; i < f.n; i++) {
+        size_t len;
+        char *doc = tu_read_file(f.path[i], &len);
+        assert_non_null(doc);
+        knoop_buf_t pb = { 0 }, xml = { 0 }, a = { 0 }, b = { 0 }, pb2 = { 0 };
+        knoop_cap_summary_t sum;
+        char err[512];
+        int rc = knoop_cap_import(doc, len, &pb, &sum, err, sizeof err);
+        if (rc)
+            fail_msg("%s refused: %s", f.path[i], err);
+        assert_true(*sum.identifier && *sum.sender && *sum.sent);
+        rc = knoop_cap_export(pb.data, pb.len, &xml, err, sizeof err);
+        if (rc)
+            fail_msg("%s: export: %s", f.path[i], err);
+        s_c14n(doc, len, &a);
+        s_c14n((const char *) xml.data, xml.len, &b);
+        if (a.len != b.len || memcmp(a.data, b.data, a.len)) {
+            fprintf(stderr, "--- %s, C14N of the original:\n%.*s\n--- after the round trip:\n"
+                    "%.*s\n", f.path[i], (int) a.len, a.data, (int) b.len, b.data);
+            fail_msg("%s: export(import(doc)) differs under C14N", f.path[i]);
+        }
+        /* and again: the exported document imports to the same payload */
+        rc = knoop_cap_import((const char *) xml.data, xml.len, &pb2, NULL, err, sizeof err);
+        if (rc)
+            fail_msg("%s: re-import: %s", f.path[i], err);
+        assert_int_equal(pb.len, pb2.len);
+        assert_memory_equal(pb.data, pb2.data, pb.len);
+        knoop_cap_summary_clear(&sum);
+        knoop_buf_free(&pb);
+        knoop_buf_free(&pb2);
+        knoop_buf_free(&xml);
+        knoop_buf_free(&a);
+        knoop_buf_free(&b);
+        free(doc);
+    }
+    s_files_free(&f);
+}
+
+/* The C14N comparison is not blind: changing one value, dropping a zero
+ * altitude, or reordering two areas makes the canonical forms differ. */
+static void test_c14n_sees_differences(void **state)
+{
+    (void) state;
+    const char *base =
+        "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>x</identifier>"
+        "<area><altitude>0</altitude></area></alert>";
+    const char *other[] = {
+        "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>y</identifier>"
+        "<area><altitude>0</altitude></area></alert>",
+        "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>x</identifier>"
+        "<area></area></alert>",
+        "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>x</identifier>"
+        "<area><altitude>0.0</altitude></area></alert>",
+        "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>x</identifier>\n"
+        "<area><altitude>0</altitude></area></alert>",
+    };
+    knoop_buf_t a = { 0 }, b = { 0 };
+    s_c14n(base, strlen(base), &a);
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+        s_c14n(other[i], strlen(other[i]), &b);
+        assert_false(a.len == b.len && !memcmp(a.data, b.data, a.len));
+    }
+    knoop_buf_free(&a);
+    knoop_buf_free(&b);
+}
+
+static void test_invalid_refused(void **state)
+{
+    (void) state;
+    files_t f = s_corpus("invalid");
+    assert_true(f.n >= MIN_INVALID);
+    for (size_t i = 0; i < f.n; i++) {
+        size_t len;
+        char *doc = tu_read_file(f.path[i], &len);
+        assert_non_null(doc);
+        const char *tag = strstr(doc, "<!-- expect: ");
+        if (!tag)
+            fail_msg("%s has no <!-- expect: TEXT --> line", f.path[i]);
+        tag += strlen("<!-- expect: ");
+        const char *end = strstr(tag, " -->");
+        assert_non_null(end);
+        char expect[256];
+        snprintf(expect, sizeof expect, "%.*s", (int) (end - tag), tag);
+        knoop_buf_t pb = { 0 };
+        char err[512] = "";
+        int rc = knoop_cap_import(doc, len, &pb, NULL, err, sizeof err);
+        if (rc == KNOOP_OK)
+            fail_msg("%s was accepted", f.path[i]);
+        assert_int_equal(pb.len, 0);
+        if (!strstr(err, expect))
+            fail_msg("%s: refusal '%s' does not name '%s'", f.path[i], err, expect);
+        knoop_buf_free(&pb);
+        free(doc);
+    }
+    s_files_free(&f);
+}
+
+/* Status maps to the envelope; presence of zeros survives in the payload. */
+static void test_summary_and_status(void **state)
+{
+    (void) state;
+    static const struct { const char *status; knoop_status_t env; int rc; } cases[] = {
+        { "Actual", KNOOP_STATUS_ACTUAL, KNOOP_OK },
+        { "Exercise", KNOOP_STATUS_EXERCISE, KNOOP_OK },
+        { "Test", KNOOP_STATUS_TEST, KNOOP_OK },
+        { "System", KNOOP_STATUS_SYSTEM, KNOOP_OK },
+        { "Draft", KNOOP_STATUS_UNSPECIFIED, KNOOP_EPERM },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char doc[1024];
+        snprintf(doc, sizeof doc,
+                 "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">"
+                 "<identifier>S-%zu</identifier><sender>s</sender>"
+                 "<sent>2026-01-01T00:00:00+01:00</sent><status>%s</status>"
+                 "<msgType>Update</msgType><scope>Public</scope>"
+                 "<references>s,S-0,2026-01-01T00:00:00+01:00</references></alert>",
+                 i, cases[i].status);
+        knoop_buf_t pb = { 0 };
+        knoop_cap_summary_t sum;
+        char err[256];
+        int rc = knoop_cap_import(doc, strlen(doc), &pb, &sum, err, sizeof err);
+        assert_int_equal(rc, cases[i].rc);
+        if (rc == KNOOP_OK) {
+            assert_int_equal(sum.status, cases[i].env);
+            assert_int_equal(sum.msg_type, KNOOP_CAP_UPDATE);
+            assert_string_equal(sum.references, "s,S-0,2026-01-01T00:00:00+01:00");
+            knoop_cap_summary_t again;
+            assert_int_equal(knoop_cap_summary(pb.data, pb.len, &again), KNOOP_OK);
+            assert_string_equal(again.identifier, sum.identifier);
+            knoop_cap_summary_clear(&again);
+            knoop_cap_summary_clear(&sum);
+        } else {
+            assert_non_null(strstr(err, "alert/status"));
+        }
+        knoop_buf_free(&pb);
+    }
+}
+
+static void test_file_name(void **state)
+{
+    (void) state;
+    char out[256];
+    knoop_cap_file_name("NL-ALERT-2021.0714_x", out, sizeof out);
+    assert_string_equal(out, "NL-ALERT-2021.0714_x.xml");
+    knoop_cap_file_name("a/b:c d", out, sizeof out);
+    assert_string_equal(out, "a_b_c_d.xml");
+    knoop_cap_file_name("co\xc3\xb6rdinatie", out, sizeof out);
+    assert_string_equal(out, "co_rdinatie.xml");
+}
+
+/* Every truncation and many single-byte corruptions of every valid document
+ * are refused or accepted, never a crash (the sanitizer build watches). */
+static void test_damage(void **state)
+{
+    (void) state;
+    files_t f = s_corpus("valid");
+    unsigned seed = tu_seed();
+    for (size_t i = 0; i < f.n; i++) {
+        size_t len;
+        char *doc = tu_read_file(f.path[i], &len);
+        assert_non_null(doc);
+        char *copy = malloc(len + 1);
+        assert_non_null(copy);
+        for (size_t cut = 0; cut < len; cut += 1 + len / 64) {
+            knoop_buf_t pb = { 0 };
+            knoop_cap_import(doc, cut, &pb, NULL, NULL, 0);
+            knoop_buf_free(&pb);
+        }
+        for (int k = 0; k < 200; k++) {
+            memcpy(copy, doc, len);
+            copy[rand_r(&seed) % len] = (char) (rand_r(&seed) & 0xff);
+            knoop_buf_t pb = { 0 }, xml = { 0 };
+            if (knoop_cap_import(copy, len, &pb, NULL, NULL, 0) == KNOOP_OK)
+                assert_int_equal(knoop_cap_export(pb.data, pb.len, &xml, NULL, 0), KNOOP_OK);
+            knoop_buf_free(&pb);
+            knoop_buf_free(&xml);
+        }
+        free(copy);
+        free(doc);
+    }
+    s_files_free(&f);
+    /* random bytes as an Alert payload: export refuses or writes, no crash */
+    for (int k = 0; k < 2000; k++) {
+        uint8_t junk[64];
+        for (size_t j = 0; j < sizeof junk; j++)
+            junk[j] = (uint8_t) rand_r(&seed);
+        knoop_buf_t xml = { 0 };
+        knoop_cap_export(junk, (size_t) (rand_r(&seed) % sizeof junk), &xml, NULL, 0);
+        knoop_buf_free(&xml);
+    }
+}
+
+/* The Atom feed: one entry per alert that exports, junk left out and
+ * counted, the feed's updated the latest sent across time zones. */
+static void test_atom(void **state)
+{
+    (void) state;
+    const char *a1 = "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>A1</identifier>"
+        "<sender>s</sender><sent>2026-01-01T12:00:00+01:00</sent><status>Actual</status>"
+        "<msgType>Alert</msgType><scope>Public</scope><info><category>Met</category>"
+        "<event>Storm</event><urgency>Expected</urgency><severity>Minor</severity>"
+        "<certainty>Likely</certainty><headline>Storm &amp; regen</headline></info></alert>";
+    const char *a2 = "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>A2</identifier>"
+        "<sender>s</sender><sent>2026-01-01T11:30:00-00:00</sent><status>Actual</status>"
+        "<msgType>Alert</msgType><scope>Public</scope></alert>";
+    knoop_buf_t p1 = { 0 }, p2 = { 0 }, feed = { 0 };
+    assert_int_equal(knoop_cap_import(a1, strlen(a1), &p1, NULL, NULL, 0), KNOOP_OK);
+    assert_int_equal(knoop_cap_import(a2, strlen(a2), &p2, NULL, NULL, 0), KNOOP_OK);
+    static const uint8_t junk[] = { 0xff, 0xff, 0xff };
+    const uint8_t *payloads[] = { p1.data, junk, p2.data };
+    size_t lens[] = { p1.len, sizeof junk, p2.len }, skipped = 99;
+    assert_int_equal(knoop_cap_atom("urn:x", "t", payloads, lens, 3, &feed, &skipped), KNOOP_OK);
+    assert_int_equal(skipped, 1);
+    assert_int_equal(knoop_buf_append(&feed, "", 1), 0);
+    const char *f = (const char *) feed.data;
+    assert_non_null(strstr(f, "<feed xmlns=\"http://www.w3.org/2005/Atom\"><id>urn:x</id>"));
+    /* 11:30 UTC is later than 12:00+01:00 (11:00 UTC) */
+    assert_non_null(strstr(f, "<title>t</title><updated>2026-01-01T11:30:00-00:00</updated>"));
+    assert_non_null(strstr(f, "<id>urn:knooppunt:cap:s,A1,2026-01-01T12:00:00+01:00</id>"
+                              "<title>Storm &amp; regen</title>"));
+    assert_non_null(strstr(f, "<title>A2</title>"));      /* no headline, no event */
+    assert_non_null(strstr(f, "<content type=\"application/cap+xml\"><alert xmlns="));
+    const char *e1 = strstr(f, "<entry>"), *e2 = e1 ? strstr(e1 + 1, "<entry>") : NULL;
+    assert_non_null(e2);
+    assert_null(strstr(e2 + 1, "<entry>"));
+    assert_int_equal(knoop_cap_atom("", "t", payloads, lens, 3, &feed, NULL), KNOOP_EINVAL);
+    knoop_buf_free(&p1);
+    knoop_buf_free(&p2);
+    knoop_buf_free(&feed);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_round_trip),
+        cmocka_unit_test(test_c14n_sees_differences),
+        cmocka_unit_test(test_invalid_refused),
+        cmocka_unit_test(test_summary_and_status),
+        cmocka_unit_test(test_file_name),
+        cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_atom),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
