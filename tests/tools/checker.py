@@ -56,7 +56,11 @@ def read_holder(path):
             if mid is None:
                 continue
             stream = (o.get("origin"), o.get("topic"), o.get("epoch"))
-            rows.append((stream, o.get("seq") or 0, mid))
+            try:   # a number, or a string (proto3 JSON writes 64-bit integers so)
+                seq = int(o.get("seq") or 0)
+            except (TypeError, ValueError):
+                seq = 0
+            rows.append((stream, seq, mid))
     return rows
 
 
