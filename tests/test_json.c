@@ -335,6 +335,14 @@ static void test_numbers(void **state)
     s_expect_output(T_REQUEST, "{\"quantity\": 1e3}", "{\"quantity\": 1000}");
     s_expect_output(T_SITREP, "{\"casualties\": {\"dead\": \"0\"}}",
                     "{\"casualties\": {\"dead\": 0}}");
+    /* RFC 3339 times: any zone, fractions, lower-case t and z, leap day. */
+    s_expect_output(T_GRIP, "{\"declared_at\": \"2021-07-14T18:00:00.123+02:00\","
+                            " \"valid_until\": \"2024-02-29t23:59:59z\"}",
+                    "{\"declared_at\": \"2021-07-14T18:00:00.123+02:00\","
+                    " \"valid_until\": \"2024-02-29t23:59:59z\"}");
+    /* WGS84 edges are in range. */
+    s_expect_output(T_WATER, "{\"position\": {\"lat\": -90, \"lon\": 180}}",
+                    "{\"position\": {\"lat\": -90.0, \"lon\": 180.0}}");
     /* 32-bit edges. */
     s_expect_output(T_SITREP, "{\"casualties\": {\"evacuated\": 4294967295}}",
                     "{\"casualties\": {\"evacuated\": 4294967295}}");
@@ -464,6 +472,10 @@ static const bad_t s_bad[] = {
       "declared_at: 'gisteren' is not an RFC 3339 time with a zone (e.g. 2021-07-14T18:00:00+02:00)" },
     { T_GRIP, "{\"valid_until\": \"2021-07-14T18:00:00\"}", KNOOP_EMALFORMED,
       "valid_until: '2021-07-14T18:00:00' is not an RFC 3339 time with a zone (e.g. 2021-07-14T18:00:00+02:00)" },
+    { T_OUTAGE, "{\"restored_at\": \"2023-02-29T10:00:00Z\"}", KNOOP_EMALFORMED,
+      "restored_at: '2023-02-29T10:00:00Z' is not an RFC 3339 time with a zone (e.g. 2021-07-14T18:00:00+02:00)" },
+    { T_REQUEST, "{\"needed_by\": \"2021-07-14T18:00:00+24:00\"}", KNOOP_EMALFORMED,
+      "needed_by: '2021-07-14T18:00:00+24:00' is not an RFC 3339 time with a zone (e.g. 2021-07-14T18:00:00+02:00)" },
     { T_OUTAGE, "{\"start\": \"2021-06-31T10:00:00+02:00\"}", KNOOP_EMALFORMED,
       "start: '2021-06-31T10:00:00+02:00' is not an RFC 3339 time with a zone (e.g. 2021-07-14T18:00:00+02:00)" },
     { T_SITREP, "{\"location\": {\"point\": {\"lat\": 512, \"lon\": 5.8}}}", KNOOP_EMALFORMED,
