@@ -664,6 +664,66 @@ static void s_check_bytes(const char *type, const uint8_t *data, size_t len, siz
     json_decref(j);
 }
 
+/* The registry file beside the policy: deploy/types says what the built-in
+ * table says; bad lines are refused with file and line. */
+static void test_typemap(void **state)
+{
+    char path[4096];
+    const char *src = getenv("KNOOP_SRC");
+    assert_non_null(src);
+    snprintf(path, sizeof path, "%s/deploy/types", src);
+    knoop_typemap_t *tm = NULL;
+    char err[256];
+    assert_int_equal(knoop_typemap_load(path, &tm, err, sizeof err), KNOOP_OK);
+    const char *topics[] = { "grip.vr-utrecht", "grip.vr-utrecht.x", "sitrep.a", "duiding.nl",
+                             "water.ws-limburg.peil", "vitaal.energie.vp-enexis", "alert.nl",
+                             "bijstand.vr-a", "x.vr-utrecht", "gripx.a" };
+    for (size_t i = 0; i < sizeof topics / sizeof *topics; i++) {
+        const char *a = knoop_typemap_type_for(tm, topics[i]);
+        const char *b = knoop_payload_type_for_topic(topics[i]);
+        assert_true((a == NULL) == (b == NULL));
+        if (a)
+            assert_string_equal(a, b);
+    }
+    assert_null(knoop_typemap_type_for(tm, "x.vr-utrecht"));
+    assert_string_equal(knoop_typemap_type_for(tm, "grip.a"), T_GRIP);
+    knoop_typemap_destroy(&tm);
+    knoop_typemap_destroy(&tm);
+
+    /* A file of its own replaces the table: first match wins. */
+    assert_int_equal(knoop_typemap_parse("# weer\nweer.knmi.> knoop.crisis.v1.Duiding\n"
+                                         "weer.> knoop.crisis.v1.Alert # de rest\n", "t",
+                                         &tm, err, sizeof err), KNOOP_OK);
+    assert_string_equal(knoop_typemap_type_for(tm, "weer.knmi.oranje"), T_DUIDING);
+    assert_string_equal(knoop_typemap_type_for(tm, "weer.x"), T_ALERT);
+    assert_null(knoop_typemap_type_for(tm, "grip.a"));
+    char why[200];
+    knoop_buf_t pb = { 0 };
+    assert_int_equal(knoop_payload_check(tm, "weer.x", T_GRIP, NULL, 0, NULL, 0, why,
+                                         sizeof why), KNOOP_EPERM);
+    assert_string_equal(why, "topic weer.x carries knoop.crisis.v1.Alert, not "
+                             "knoop.crisis.v1.GripLevel");
+    assert_int_equal(knoop_payload_check(tm, "grip.a", T_SITREP, NULL, 0, NULL, 0, why,
+                                         sizeof why), KNOOP_OK);
+    knoop_buf_free(&pb);
+    knoop_typemap_destroy(&tm);
+
+    static const struct { const char *text, *err; } bad[] = {
+        { "grip.>\n", "types t:1: expected PATTERN TYPE" },
+        { "\ngrip.> knoop.crisis.v1.Grip\n", "types t:2: unknown payload type 'knoop.crisis.v1.Grip'" },
+        { "grip..x knoop.crisis.v1.GripLevel\n", "types t:1: 'grip..x' is not a topic pattern" },
+        { "grip.> knoop.crisis.v1.GripLevel extra\n", "types t:1: expected PATTERN TYPE" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(knoop_typemap_parse(bad[i].text, "t", &tm, err, sizeof err),
+                         KNOOP_EMALFORMED);
+        assert_null(tm);
+        assert_string_equal(err, bad[i].err);
+    }
+    assert_int_equal(knoop_typemap_load("/nonexistent/types", &tm, err, sizeof err),
+                     KNOOP_ENOTFOUND);
+}
+
 static void test_random_bytes(void **state)
 {
     s_rng = ((uint64_t) tu_seed() << 1) | 1;
@@ -769,6 +829,7 @@ int main(void)
         cmocka_unit_test(test_refusals_name_the_field),
         cmocka_unit_test(test_size_limits),
         cmocka_unit_test(test_malformed_bytes),
+        cmocka_unit_test(test_typemap),
         cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_random_json),
     };
