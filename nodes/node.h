@@ -159,6 +159,9 @@ struct knoop_node_t {
 };
 
 /* node.c */
+/* When this node's own certificate is outside its validity: true, and what
+ * to tell the operator in out. */
+bool node_own_cert_problem(knoop_node_t *self, char *out, size_t size);
 own_stream_t *node_own_find(knoop_node_t *self, uint64_t stream);
 void node_set_error(knoop_node_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The journal's own account of a failed write (e.g. "disk full on DIR: 0

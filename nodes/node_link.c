@@ -83,6 +83,8 @@ void node_link_close(knoop_node_t *self, const char *why)
     if (self->link == LINK_UP)
         knoop_warn("link to %s lost: %s", self->brokers[self->broker_idx].id, why);
     zsock_destroy(&self->dealer);
+    if (self->link != LINK_DOWN)
+        self->link_since = knoop_now_ms();     /* "down since" is from now */
     self->link = LINK_DOWN;
     self->caught_up = false;
 }
@@ -227,8 +229,15 @@ void node_link_step(knoop_node_t *self)
         break;
     case LINK_HELLO:
         if (now - self->link_since > (uint64_t) self->opts.timeout_ms) {
-            node_set_error(self, "no WELCOME from %s within %d ms (unreachable, or our key refused)",
-                           self->brokers[self->broker_idx].id, self->opts.timeout_ms);
+            char cert_problem[200];
+            if (node_own_cert_problem(self, cert_problem, sizeof cert_problem))
+                node_set_error(self, "no WELCOME from %s within %d ms: %s",
+                               self->brokers[self->broker_idx].id, self->opts.timeout_ms,
+                               cert_problem);
+            else
+                node_set_error(self, "no WELCOME from %s within %d ms (unreachable, or our "
+                               "key refused)", self->brokers[self->broker_idx].id,
+                               self->opts.timeout_ms);
             knoop_warn("%s", self->last_error);
             s_failover(self, "no answer to HELLO");
         }
