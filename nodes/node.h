@@ -69,6 +69,8 @@ typedef struct {
     uint64_t sent;                   /* highest seq sent on this link */
     bool     blocked;                /* the broker refused a message: stop */
     char     blocked_reason[256];
+    uint64_t retry_at;               /* blocked by the clock: offer again then
+                                        (monotonic ms: wall clocks get fixed) */
 } own_stream_t;
 
 typedef enum { LINK_DOWN, LINK_HELLO, LINK_UP } link_state_t;
@@ -151,6 +153,11 @@ struct knoop_node_t {
     api_sub_t       *subs;
     uint64_t         next_sub_id;
     bool             journal_grew;     /* new messages since the last pump */
+    /* the broker's clock as seen in its heartbeats (node_link.c) */
+    int64_t          clock_offset_ms;  /* broker minus ours; 0 until measured */
+    uint64_t         clock_measured_at, clock_warned_at;
+    bool             clock_skewed;
+    char             clock_warning[256];
     /* repair of a damaged journal (node_repair.c) */
     uint64_t         repair_scan_at, repair_rows_seen, repair_asked_at;
     size_t           repair_asked_n;

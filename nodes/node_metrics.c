@@ -23,6 +23,9 @@ static void s_collect(void *arg, knoop_metrics_t *m)
     knoop_metrics_set(m, "knoop_link_up", "", self->link == LINK_UP);
     knoop_metrics_set(m, "knoop_link_caught_up", "", self->caught_up);
     knoop_metrics_set(m, "knoop_link_failovers_total", "", (double) self->failovers);
+    knoop_metrics_set(m, "knoop_clock_offset_seconds", "",
+                      (double) self->clock_offset_ms / 1000.0);
+    knoop_metrics_set(m, "knoop_clock_skewed", "", self->clock_skewed);
     knoop_metrics_set(m, "knoop_messages_delivered_total", "", (double) self->delivered_in);
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
@@ -78,6 +81,10 @@ int node_metrics_init(knoop_node_t *self, const char *listen)
                          "1 when the catch-up on this link is done", NULL, 0);
     knoop_metrics_family(m, "knoop_link_failovers_total", KNOOP_METRIC_COUNTER,
                          "moves to another broker", NULL, 0);
+    knoop_metrics_family(m, "knoop_clock_offset_seconds", KNOOP_METRIC_GAUGE,
+                         "the broker's clock minus this node's, from its heartbeats", NULL, 0);
+    knoop_metrics_family(m, "knoop_clock_skewed", KNOOP_METRIC_GAUGE,
+                         "1 while the clocks differ by 30 s or more", NULL, 0);
     knoop_metrics_family(m, "knoop_journal_messages_stored_total", KNOOP_METRIC_COUNTER,
                          "messages stored in the journal since start", NULL, 0);
     knoop_metrics_family(m, "knoop_forks_total", KNOOP_METRIC_COUNTER,
