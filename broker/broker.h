@@ -97,6 +97,8 @@ typedef struct session {
     uint64_t  log_pos;
     /* counters */
     uint64_t  published, delivered, refused;
+    uint64_t  withheld;     /* restricted TLP messages not for this partner */
+
     struct session *next;
 } session_t;
 
@@ -126,6 +128,7 @@ struct knoop_broker_t {
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
     uint64_t         trust_pos;      /* journal position when last followed */
+    uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */
     knoop_hlc_t      hlc;            /* for the broker's own (trust) messages */
     knoop_policy_t  *policy;
     knoop_journal_t *journal;
@@ -149,6 +152,7 @@ struct knoop_broker_t {
     uint64_t         last_housekeeping;
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
+    uint64_t         payloads_refused;  /* type on the wrong topic, bad content, sender */
     knoop_metrics_t *metrics;           /* NULL without --metrics */
 };
 

@@ -5,6 +5,7 @@
  * links and head signatures; what it refuses is reported to the sender. */
 #include "broker.h"
 #include "hlc.h"
+#include "json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,35 @@ void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
             self->envelopes_refused++;
             broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_POLICY, m->stream,
                               m->b.seq, false, "%s", reason);
+            knoop_msg_clear(m);
+            continue;
+        }
+        /* The payload: the type its topic family carries, the content
+         * rules, and a sender field naming the publisher or a partner it
+         * may speak for (docs/protocol.md, "Payload types and topics"). */
+        char why[300], sender[KNOOP_ID_MAX + 1];
+        rc = knoop_payload_check(m->b.topic, m->b.type, m->b.payload, m->b.payload_len, sender,
+                                 sizeof sender, why, sizeof why);
+        if (rc == KNOOP_OK && *sender &&
+            !knoop_policy_may_speak_for(self->policy, s->partner, s->role, sender)) {
+            self->envelopes_refused++;
+            self->payloads_refused++;
+            broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_IDENTITY, m->stream,
+                              m->b.seq, false,
+                              "sender: %s on %s names %s as %s; %s may only name itself or "
+                              "a partner a speak-for rule of the policy allows", s->partner,
+                              m->b.topic, sender, knoop_payload_sender_field(m->b.type),
+                              s->partner);
+            knoop_msg_clear(m);
+            continue;
+        }
+        if (rc) {
+            self->envelopes_refused++;
+            self->payloads_refused++;
+            broker_send_error(self, s, s->rid, s->rid_len,
+                              rc == KNOOP_EPERM ? KNOOP_WERR_POLICY : KNOOP_WERR_MALFORMED,
+                              m->stream, m->b.seq, false, "payload: %s on %s seq %llu: %s",
+                              s->partner, m->b.topic, (unsigned long long) m->b.seq, why);
             knoop_msg_clear(m);
             continue;
         }

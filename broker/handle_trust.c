@@ -16,6 +16,11 @@
 
 void broker_trust_step(knoop_broker_t *self)
 {
+    uint64_t now_ms = knoop_now_ms();
+    if (!self->expiry_warned || now_ms - self->expiry_warned >= 86400000ull) {
+        self->expiry_warned = now_ms;
+        knoop_trust_warn_expiring(self->trust, "broker", (int64_t) time(NULL));
+    }
     /* Nothing stored since the last pass: nothing to follow. */
     uint64_t pos = knoop_journal_next_pos(self->journal);
     if (pos == self->trust_pos)

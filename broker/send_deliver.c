@@ -24,7 +24,27 @@ typedef struct {
     uint64_t        first_pos;   /* log position of the first message taken */
     uint64_t        first_seq;   /* read_stream: seq of the first taken */
     uint64_t        last_seq;    /* read_stream: last seq taken */
+    bool            cut;         /* read_stream: stopped at a restricted message */
 } frame_fill_t;
+
+/* TLP AMBER+STRICT and RED go only to the partners a message names (and its
+ * origin); peers carry everything, the broker of the last hop decides. A
+ * message the partner may not have cuts its stream for this session there:
+ * what follows could not be verified without it (the hash chain runs
+ * through it), so it is not sent either. Nodes keep restricted messages on
+ * streams of their own (docs/protocol.md), so honest streams are never
+ * cut. The allow cache records a cut as CUT_BASE + (last seq << 2). */
+#define CUT_BASE 4u
+
+static void s_cut(session_t *s, uint64_t stream, uint64_t seq)
+{
+    knoop_u64map_put(&s->allow, stream, CUT_BASE + ((seq - 1) << 2));
+}
+
+static bool s_restricted_out(const session_t *s, const uint8_t *env, size_t len)
+{
+    return !s->peer && !knoop_env_for_partner(env, len, s->partner);
+}
 
 static bool s_full(const frame_fill_t *ff, size_t len)
 {
@@ -51,6 +71,12 @@ static int s_from_stream(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
                          const uint8_t *env, size_t len)
 {
     frame_fill_t *ff = arg;
+    if (s_restricted_out(ff->s, env, len)) {
+        s_cut(ff->s, stream, seq);
+        ff->s->withheld++;
+        ff->cut = true;
+        return 1;
+    }
     if (s_full(ff, len) || s_take(ff, stream, seq, env, len))
         return 1;
     if (!ff->first_seq)
@@ -81,6 +107,8 @@ static bool s_allowed(knoop_broker_t *self, session_t *s, uint64_t stream, uint6
         v = !ok ? 2 : info.flags & KNOOP_STREAM_FORKED ? 3 : 1;
         knoop_u64map_put(&s->allow, stream, v);
     }
+    if (v >= CUT_BASE)
+        return seq <= (v - CUT_BASE) >> 2;
     if (v == 3)
         return knoop_journal_stream(self->journal, stream, &info) == KNOOP_OK && seq <= info.hwm;
     return v == 1;
@@ -96,6 +124,11 @@ static int s_from_log(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
     knoop_u64map_get(&ff->s->acked, stream, &acked);
     if (seq <= acked)
         return 0;                      /* the node has it already */
+    if (s_restricted_out(ff->s, env, len)) {
+        s_cut(ff->s, stream, seq);
+        ff->s->withheld++;
+        return 0;
+    }
     if (s_full(ff, len) || s_take(ff, stream, seq, env, len))
         return 1;
     if (!ff->first_pos)
@@ -177,12 +210,13 @@ void send_deliver(knoop_broker_t *self, session_t *s)
         }
         plan_entry_t *e = &s->plan[s->iplan];
         ff->first_seq = ff->last_seq = 0;
+        ff->cut = false;
         knoop_journal_read_stream(self->journal, e->stream, e->next, e->to, s_from_stream, ff);
         rc = s_flush(ff);
         if (rc == KNOOP_OK) {
             if (ff->last_seq)
                 e->next = ff->last_seq + 1;
-            if (e->next > e->to || ff->last_seq == 0)
+            if (e->next > e->to || ff->last_seq == 0 || ff->cut)
                 s->iplan++;
         }
     }

@@ -8,12 +8,14 @@
  * broker has no applications. */
 #include "broker.h"
 #include "api.h"
+#include "trust_mesh.h"
 #include "crypto.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define VECTOR_ROWS_MAX 20000
 
@@ -88,10 +90,11 @@ static json_t *s_status(knoop_broker_t *self)
 
     json_t *sessions = json_array();
     for (session_t *s = self->sessions; s; s = s->next)
-        json_array_append_new(sessions, json_pack("{s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I}",
+        json_array_append_new(sessions, json_pack("{s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I}",
             "partner", s->partner, "role", s->role, "peer", s->peer, "live", s->live,
             "inflight", (json_int_t) s->inflight, "window", (json_int_t) s->window,
-            "delivered", (json_int_t) s->delivered, "published", (json_int_t) s->published));
+            "delivered", (json_int_t) s->delivered, "published", (json_int_t) s->published,
+            "withheld", (json_int_t) s->withheld));
     json_object_set_new(o, "sessions", sessions);
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
@@ -117,7 +120,12 @@ static json_t *s_status(knoop_broker_t *self)
     json_object_set_new(o, "frames_in", json_integer((json_int_t) self->frames_in));
     json_object_set_new(o, "frames_bad", json_integer((json_int_t) self->frames_bad));
     json_object_set_new(o, "envelopes_refused", json_integer((json_int_t) self->envelopes_refused));
+    json_object_set_new(o, "payloads_refused", json_integer((json_int_t) self->payloads_refused));
     json_object_set_new(o, "vector", vector);
+    json_object_set_new(o, "certificates_expiring",
+                        knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));
+    json_object_set_new(o, "revocation_list", json_integer(
+        (json_int_t) knoop_trust_revocation_number(self->trust)));
     return o;
 }
 

@@ -5,7 +5,8 @@
 # partner in deploy/partners.csv and the three KCR2 brokers (in a fresh run
 # directory, never in the repository), starts the brokers in a mesh and one
 # node per partner on 127.0.0.1, and plays the Limburg high-water scenario of
-# July 2021. Halfway Zuid-Limburg's node loses its link for a while and a
+# July 2021, and serves the picture of KCR2 and of Zuid-Limburg in a browser
+# (knoop-web; the URLs are printed). Halfway Zuid-Limburg's node loses its link for a while and a
 # broker is killed and restarted; the demo shows the catch-up. At the end it
 # prints the national picture and the proof: every partner's journal holds
 # exactly what the brokers hold on the topics it reads, and every journal
@@ -60,10 +61,10 @@ if [ $BUILDIT = 1 ]; then
     step "build ($BUILD)"
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" \
-        --target knoop knoop-node knoop-broker knoop-test-proxy >/dev/null
+        --target knoop knoop-node knoop-broker knoop-web knoop-test-proxy >/dev/null
 fi
 KNOOP=$BUILD/nodes/knoop NODE=$BUILD/nodes/knoop-node BROKER=$BUILD/broker/knoop-broker
-PROXY=$BUILD/tests/knoop-test-proxy
+PROXY=$BUILD/tests/knoop-test-proxy WEB=$BUILD/web/knoop-web
 
 RUN=${RUN:-$TOP/run/demo-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$RUN"/{keys,trust,conf,log}
@@ -109,8 +110,8 @@ cp "$TOP/deploy/policy" "$RUN/policy"
 
 # ---- ports ----
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 30000)); }
-declare -A BPORT
-for b in $BROKERS; do BPORT[$b]=$(port); done
+declare -A BPORT MPORT
+for b in $BROKERS; do BPORT[$b]=$(port); MPORT[$b]=$(port); done
 ZL_PROXY_PORT=$(port)
 
 spawn() {   # spawn LOG CMD...   (not a job of this shell: no "Killed" notices)
@@ -144,6 +145,7 @@ start_broker() {
         echo "heartbeat-ms = 400"
         echo "timeout-ms = 2000"
         echo "anti-entropy-ms = 1000"
+        echo "metrics = 127.0.0.1:${MPORT[$b]}"
         for o in $BROKERS; do [ $o = $b ] || echo "peer = $o@tcp://127.0.0.1:${BPORT[$o]}"; done
     } >"$conf"
     spawn "$RUN/log/$b.log" "$BROKER" --config "$conf"
@@ -208,6 +210,33 @@ for id in $PARTNERS; do
     wait_for 20 grep -q "link up" "$RUN/log/$id.log" && up=$((up + 1))
 done
 info "$up of $n_partners nodes connected"
+
+# ---- the picture in a browser ----
+step "the operational picture in a browser (knoop-web)"
+# A user who may publish from the page, with a password made for this run
+# (in a 0600 file, never printed); reading needs no login in the demo.
+head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RUN/keys/web-password"
+"$WEB" --users "$RUN/conf/web-users" --add-user demo <"$RUN/keys/web-password" >/dev/null
+declare -A WURL
+for id in kcr2 vr-zuid-limburg; do
+    wp=$(port)
+    {
+        echo "[web]"
+        echo "api = ipc://$RUN/$id/api.sock"
+        echo "listen = 127.0.0.1:$wp"
+        echo "assets = $TOP/web/static"
+        echo "users = $RUN/conf/web-users"
+        echo "public-read = true"
+    } >"$RUN/conf/web-$id.conf"
+    spawn "$RUN/log/web-$id.log" "$WEB" --config "$RUN/conf/web-$id.conf"
+    wait_for 15 grep -q "serving the picture" "$RUN/log/web-$id.log" ||
+        { echo "demo: knoop-web for $id did not start:"; tail "$RUN/log/web-$id.log"; exit 1; }
+    WURL[$id]="http://127.0.0.1:$wp/"
+done
+info "KCR2 (landelijk beeld):  ${WURL[kcr2]}"
+info "Zuid-Limburg:            ${WURL[vr-zuid-limburg]}"
+info "publishing from the page: log in as 'demo' with the password in $RUN/keys/web-password"
+info "metrics (Prometheus):     $(for b in $BROKERS; do printf 'http://127.0.0.1:%s/metrics ' "${MPORT[$b]}"; done)"
 
 # ---- the scenario ----
 step "scenario: hoogwater Limburg, juli 2021 (speed ${SPEED}x)"
@@ -305,6 +334,7 @@ else
 fi
 if [ $KEEP = 1 ]; then
     step "the federation keeps running"
+    info "open ${WURL[kcr2]} (KCR2) or ${WURL[vr-zuid-limburg]} (Zuid-Limburg) in a browser"
     info "knoop beeld --api ipc://$RUN/kcr2/api.sock"
     info "knoop sub --api ipc://$RUN/vr-zuid-limburg/api.sock --pattern 'grip.>' --from-start"
     info "stop it: kill \$(cat $PIDFILE)"

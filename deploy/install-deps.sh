@@ -35,6 +35,7 @@ PKGS=(
   jq bc python3 curl faketime
   libxml2-utils xmlsec1 openssl
   chromium fonts-dejavu-core nodejs prometheus
+  python3-protobuf protobuf-compiler   # tests/cli_json_interop.sh: proto3 JSON against Google's
 )
 BENCH_PKGS=(nats-server libnats-dev rabbitmq-server librabbitmq-dev)
 if [ "$BENCH" -eq 1 ]; then PKGS+=("${BENCH_PKGS[@]}"); fi

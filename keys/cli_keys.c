@@ -595,6 +595,7 @@ static const char s_root_help[] =
 "\n"
 "SYNOPSIS\n"
 "    knoop keys root --id ID --out DIR [--valid-days N] [--passphrase-file F]\n"
+"                    [--kdf-cost interactive|moderate|sensitive]\n"
 "\n"
 "DESCRIPTION\n"
 "    Makes the root key and writes DIR/ID.key, the key sealed under a\n"
@@ -604,6 +605,11 @@ static const char s_root_help[] =
 "    the terminal twice, or read from the first line of --passphrase-file\n"
 "    (mode 0600). Keep the key offline: it is needed only to issue and\n"
 "    revoke. Default validity 3650 days.\n"
+"\n"
+"    --kdf-cost sets how hard the passphrase is to guess: moderate (default,\n"
+"    256 MiB and about a second per use), sensitive (1 GiB, several seconds;\n"
+"    for the national root on its offline machine) or interactive (64 MiB;\n"
+"    demos and tests). The cost is stored in the key file.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 written, 2 usage or operational error.\n"
@@ -695,7 +701,7 @@ static const char s_list_help[] =
 /* Options shared by the root's commands. */
 typedef struct {
     const char *id, *out, *root, *cert, *pass_file, *api, *fp, *reason, *list, *trust,
-               *learned, *days, *from, *at;
+               *learned, *days, *from, *at, *cost;
 } s_args_t;
 
 static int s_parse_args(const char *cmd, const char *help, int argc, char **argv, s_args_t *a,
@@ -717,6 +723,7 @@ static int s_parse_args(const char *cmd, const char *help, int argc, char **argv
         { "valid-days", required_argument, NULL, 'd' },
         { "valid-from", required_argument, NULL, 'F' },
         { "at", required_argument, NULL, 'A' },
+        { "kdf-cost", required_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -751,6 +758,7 @@ static int s_parse_args(const char *cmd, const char *help, int argc, char **argv
         case 'd': a->days = optarg; break;
         case 'F': a->from = optarg; break;
         case 'A': a->at = optarg; break;
+        case 'k': a->cost = optarg; break;
         default: break;
         }
     }
@@ -778,7 +786,7 @@ static int s_root(int argc, char **argv)
 {
     static const char cmd[] = "knoop keys root";
     s_args_t a;
-    int rc = s_parse_args(cmd, s_root_help, argc, argv, &a, "ioPd");
+    int rc = s_parse_args(cmd, s_root_help, argc, argv, &a, "ioPdk");
     if (rc >= 0)
         return rc;
     if (!a.id || !a.out || optind < argc) {
@@ -793,6 +801,16 @@ static int s_root(int argc, char **argv)
     long days;
     if (s_days(cmd, a.days, 3650, &days))
         return 2;
+    knoop_pwcost_t cost = KNOOP_PWCOST_MODERATE;
+    if (a.cost && !strcmp(a.cost, "interactive"))
+        cost = KNOOP_PWCOST_INTERACTIVE;
+    else if (a.cost && !strcmp(a.cost, "sensitive"))
+        cost = KNOOP_PWCOST_SENSITIVE;
+    else if (a.cost && strcmp(a.cost, "moderate") != 0) {
+        fprintf(stderr, "%s: invalid --kdf-cost '%s': interactive, moderate or sensitive\n",
+                cmd, a.cost);
+        return 2;
+    }
     if (s_mkdirs(a.out) != 0) {
         fprintf(stderr, "%s: cannot create directory %s: %s\n", cmd, a.out, strerror(errno));
         return 2;
@@ -808,7 +826,7 @@ static int s_root(int argc, char **argv)
         return 2;
     }
     int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
-    rc = knoop_key_save_sealed(key, a.out, pass, (size_t) n, from, from + days * 86400);
+    rc = knoop_key_save_sealed(key, a.out, pass, (size_t) n, cost, from, from + days * 86400);
     knoop_wipe(pass, sizeof pass);
     char fp[17];
     knoop_fingerprint(fp, knoop_key_public(key), KNOOP_PK_LEN);

@@ -338,6 +338,49 @@ int knoop_time_parse(const char *text, int64_t *out)
     return KNOOP_OK;
 }
 
+int knoop_time_parse_rfc3339(const char *text, int64_t *out)
+{
+    /* "YYYY-MM-DDTHH:MM:SS", fraction optional, then "Z" or "+HH:MM" /
+     * "-HH:MM": RFC 3339 section 5.6 (date-time), which demands a zone. */
+    if (!text)
+        return KNOOP_EMALFORMED;
+    size_t len = strnlen(text, 64);
+    if (len < 20 || len >= 64)
+        return KNOOP_EMALFORMED;
+    char base[21];
+    memcpy(base, text, 19);
+    base[10] = 'T';
+    if (text[10] != 'T' && text[10] != 't')
+        return KNOOP_EMALFORMED;
+    base[19] = 'Z';
+    base[20] = '\0';
+    int64_t t;
+    if (knoop_time_parse(base, &t) != KNOOP_OK)
+        return KNOOP_EMALFORMED;
+    const char *p = text + 19;
+    if (*p == '.') {
+        size_t nd = strspn(p + 1, "0123456789");
+        if (nd == 0 || nd > 9)
+            return KNOOP_EMALFORMED;
+        p += 1 + nd;
+    }
+    if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') {
+        *out = t;
+        return KNOOP_OK;
+    }
+    if ((p[0] != '+' && p[0] != '-') || strlen(p) != 6 || p[3] != ':')
+        return KNOOP_EMALFORMED;
+    for (int i = 1; i < 6; i++)
+        if (i != 3 && !(p[i] >= '0' && p[i] <= '9'))
+            return KNOOP_EMALFORMED;
+    int oh = (p[1] - '0') * 10 + (p[2] - '0'), om = (p[4] - '0') * 10 + (p[5] - '0');
+    if (oh > 23 || om > 59)
+        return KNOOP_EMALFORMED;
+    int64_t off = (int64_t) oh * 3600 + om * 60;
+    *out = p[0] == '+' ? t - off : t + off;
+    return KNOOP_OK;
+}
+
 void knoop_time_format(char out[21], int64_t t)
 {
     /* Clamp to what the format can express, so the output always parses. */
@@ -1350,7 +1393,8 @@ int knoop_cert_write(const knoop_cert_t *cert, const char *path)
 /* root keys, sealed under a passphrase */
 
 int knoop_key_save_sealed(const knoop_key_t *self, const char *dir, const char *pass,
-                          size_t pass_len, int64_t valid_from, int64_t valid_until)
+                          size_t pass_len, knoop_pwcost_t cost, int64_t valid_from,
+                          int64_t valid_until)
 {
     if (!self || !dir || !pass || strcmp(self->role, KNOOP_ROLE_ROOT) != 0)
         return KNOOP_EINVAL;
@@ -1363,8 +1407,8 @@ int knoop_key_save_sealed(const knoop_key_t *self, const char *dir, const char *
     uint8_t salt[KNOOP_SEAL_SALT_LEN], nonce[KNOOP_SEAL_NONCE_LEN];
     uint8_t box[KNOOP_SEED_LEN + KNOOP_SEAL_MAC_LEN];
     uint64_t ops, mem;
-    rc = knoop_seal_passphrase(box, self->seed, KNOOP_SEED_LEN, pass, pass_len, salt, nonce,
-                               &ops, &mem);
+    rc = knoop_seal_passphrase(box, self->seed, KNOOP_SEED_LEN, pass, pass_len, cost, salt,
+                               nonce, &ops, &mem);
     if (rc) {
         knoop_error("%s: cannot derive a key from the passphrase: %s", dir, knoop_strerror(rc));
         return rc;
@@ -1918,4 +1962,37 @@ uint64_t knoop_trust_stamp(const char *dir, const char *learned)
         b += (uint64_t) st.st_size * 0x9e3779b97f4a7c15ull + (uint64_t) st.st_mtim.tv_nsec
            + (uint64_t) st.st_mtim.tv_sec * 1000003u + (uint64_t) st.st_ino;
     return a * 31 + b;
+}
+
+size_t knoop_trust_expiring(const knoop_trust_t *self, int64_t now, int64_t within,
+                            knoop_trust_cert_fn *fn, void *arg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->nroots + self->size; i++) {
+        const knoop_cert_t *c = i < self->nroots ? &self->roots[i] : &self->certs[i - self->nroots];
+        if (c->revoked_at || c->valid_until - now > within)
+            continue;
+        n++;
+        if (fn)
+            fn(arg, c, c->valid_until - now);
+    }
+    return n;
+}
+
+static void s_warn_one(void *arg, const knoop_cert_t *c, int64_t left)
+{
+    const char *who = arg;
+    char until[21];
+    knoop_time_format(until, c->valid_until);
+    if (left < 0)
+        knoop_warn("%s: certificate of %s (%s) EXPIRED at %s; it is refused until a new one "
+                   "is issued", who, c->id, c->role, until);
+    else
+        knoop_warn("%s: certificate of %s (%s) expires in %lld days (%s); issue a new one "
+                   "before then", who, c->id, c->role, (long long) (left / 86400), until);
+}
+
+size_t knoop_trust_warn_expiring(const knoop_trust_t *self, const char *who, int64_t now)
+{
+    return knoop_trust_expiring(self, now, KNOOP_EXPIRY_WARN_SECONDS, s_warn_one, (void *) who);
 }

@@ -119,7 +119,8 @@ bool knoop_cert_revoked(const knoop_cert_t *cert, int64_t t);
  * and DIR/ID.cert, the self-signed root certificate. The key must have role
  * root. Errors: KNOOP_EINVAL, KNOOP_EEXIST, KNOOP_EIO, KNOOP_ENOMEM. */
 int  knoop_key_save_sealed(const knoop_key_t *self, const char *dir, const char *pass,
-                           size_t pass_len, int64_t valid_from, int64_t valid_until);
+                           size_t pass_len, knoop_pwcost_t cost, int64_t valid_from,
+                           int64_t valid_until);
 /* Open a sealed root key. KNOOP_ESIG for a wrong passphrase (or an altered
  * file), KNOOP_EPERM for a file group or others may access,
  * KNOOP_EMALFORMED for a file that is not a sealed key. knoop_key_load
@@ -134,6 +135,10 @@ int  knoop_cert_check_time(const knoop_cert_t *cert, int64_t now);
 /* RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ" <-> unix seconds. */
 int  knoop_time_parse(const char *text, int64_t *out);
 void knoop_time_format(char out[21], int64_t t);
+/* Any RFC 3339 date-time with its zone: "2021-07-14T18:00:00+02:00",
+ * "...T16:00:00.250Z"; a date that does not exist, no zone, or anything
+ * else is KNOOP_EMALFORMED. *out gets unix seconds (fraction dropped). */
+int  knoop_time_parse_rfc3339(const char *text, int64_t *out);
 
 typedef struct knoop_trust_t knoop_trust_t;
 
@@ -181,6 +186,18 @@ uint64_t knoop_trust_revocation_number(const knoop_trust_t *self);
  * KNOOP_EEXPIRED (outside its validity at now), with a sentence in why. */
 int  knoop_trust_check_issued(const knoop_trust_t *self, const knoop_cert_t *cert, int64_t now,
                               char *why, size_t why_size);
+
+/* Daemons warn this long before a certificate they hold expires. */
+#define KNOOP_EXPIRY_WARN_SECONDS (30 * 86400)
+typedef void (knoop_trust_cert_fn)(void *arg, const knoop_cert_t *cert, int64_t seconds_left);
+/* Calls fn for every certificate (roots included, revoked ones not) that
+ * expires within `within` seconds of now or has expired (seconds_left < 0).
+ * Returns how many. */
+size_t knoop_trust_expiring(const knoop_trust_t *self, int64_t now, int64_t within,
+                            knoop_trust_cert_fn *fn, void *arg);
+/* Log a WARN line for each certificate expiring within 30 days (who:
+ * "broker"/"node", for the line). Returns how many. */
+size_t knoop_trust_warn_expiring(const knoop_trust_t *self, const char *who, int64_t now);
 
 /* ---- revocation lists ----
  * A root-signed, numbered list; each one replaces the ones with lower

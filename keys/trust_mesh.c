@@ -132,3 +132,20 @@ int knoop_trust_follow(knoop_journal_t *j, knoop_u64map_t *applied, const knoop_
     free(rows);
     return rc ? rc : f.changes;
 }
+
+static void s_expiring(void *arg, const knoop_cert_t *c, int64_t left)
+{
+    char until[21];
+    knoop_time_format(until, c->valid_until);
+    json_array_append_new(arg, json_pack("{s:s, s:s, s:s, s:I}", "id", c->id, "role", c->role,
+                                         "valid_until", until,
+                                         "days_left", (json_int_t) (left / 86400)));
+}
+
+json_t *knoop_trust_expiring_json(const knoop_trust_t *trust, int64_t now)
+{
+    json_t *a = json_array();
+    if (a)
+        knoop_trust_expiring(trust, now, KNOOP_EXPIRY_WARN_SECONDS, s_expiring, a);
+    return a;
+}

@@ -16,6 +16,8 @@
 #include "keys.h"
 #include "u64map.h"
 
+#include <jansson.h>
+
 /* Is `topic` one of the trust topics? */
 bool knoop_trust_topic(const char *topic);
 
@@ -36,5 +38,10 @@ int  knoop_trust_payload_check(const knoop_trust_t *trust, const char *type,
  * error of the journal. */
 int  knoop_trust_follow(knoop_journal_t *j, knoop_u64map_t *applied,
                         const knoop_trust_t *trust, const char *learned, int64_t now);
+
+/* The certificates of the store that expire within 30 days (or have
+ * expired), for the status of broker and node: a new JSON array of
+ * {id, role, valid_until, days_left}. */
+json_t *knoop_trust_expiring_json(const knoop_trust_t *trust, int64_t now);
 
 #endif

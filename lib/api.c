@@ -14,6 +14,7 @@
  * Decoded pointers point into the unpacked message: nothing is copied again.
  */
 #include "api.h"
+#include "msg.h"
 #include "topic.h"
 
 #include "knoop/v1/api.pb-c.h"
@@ -189,15 +190,23 @@ static int s_req_fill(knoop_api_req_t *r, s_req_priv_t *priv)
                 return KNOOP_EMALFORMED;
             if (it->payload.len > KNOOP_PAYLOAD_MAX)
                 return KNOOP_ETOOBIG;
+            if (it->n_recipients > KNOOP_RECIPIENTS_MAX)
+                return KNOOP_EMALFORMED;
+            for (size_t k = 0; k < it->n_recipients; k++)
+                if (!knoop_id_valid(it->recipients[k]))
+                    return KNOOP_EMALFORMED;
             priv->items[i] = (knoop_api_item_t) {
                 .topic = it->topic, .type = it->type, .key = it->key,
                 .priority = it->priority, .status = it->status, .tlp = it->classification,
                 .payload = it->payload.data, .payload_len = it->payload.len,
+                .recipients = (const char *const *) it->recipients,
+                .nrecipients = it->n_recipients,
             };
         }
         r->kind = KNOOP_API_PUBLISH;
         r->u.publish.items = priv->items;
         r->u.publish.n = p->n_items;
+        r->u.publish.wait_ms = p->wait_ms;
         return KNOOP_OK;
     }
     case KNOOP__V1__API_REQUEST__KIND_SUBSCRIBE: {
@@ -352,9 +361,17 @@ int knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out)
             }
             items[i].payload.data = (uint8_t *) it->payload;
             items[i].payload.len = it->payload_len;
+            if (it->nrecipients && !it->recipients) {
+                free(items);
+                free(ptrs);
+                return KNOOP_EINVAL;
+            }
+            items[i].recipients = (char **) it->recipients;
+            items[i].n_recipients = it->nrecipients;
             ptrs[i] = &items[i];
         }
         publish.n_items = n;
+        publish.wait_ms = r->u.publish.wait_ms;
         publish.items = ptrs;
         pb.kind_case = KNOOP__V1__API_REQUEST__KIND_PUBLISH;
         pb.publish = &publish;
@@ -413,13 +430,17 @@ static int s_rep_fill(knoop_api_rep_t *r, s_rep_priv_t *priv)
                 return KNOOP_EMALFORMED;
             if (knoop_topic_validate(s->topic) != KNOOP_OK)
                 return KNOOP_ETOPIC;
+            if ((unsigned) s->verdict > KNOOP_VERDICT_REFUSED || !s_bounded(s->reason, S_REASON_MAX))
+                return KNOOP_EMALFORMED;
             priv->seqs[i] = (knoop_api_seq_t) {
                 .origin = s->origin, .topic = s->topic, .seq = s->seq,
+                .verdict = (knoop_verdict_t) s->verdict, .reason = s->reason,
             };
         }
         r->kind = KNOOP_API_R_PUBLISHED;
         r->u.published.items = priv->seqs;
         r->u.published.n = p->n_items;
+        r->u.published.link_up = p->link_up;
         return KNOOP_OK;
     }
     case KNOOP__V1__API_REPLY__KIND_DELIVERY:
@@ -560,9 +581,12 @@ int knoop_api_rep_encode(const knoop_api_rep_t *r, knoop_buf_t *out)
             seqs[i].origin = s_str(r->u.published.items[i].origin);
             seqs[i].topic = s_str(r->u.published.items[i].topic);
             seqs[i].seq = r->u.published.items[i].seq;
+            seqs[i].verdict = (Knoop__V1__Verdict) r->u.published.items[i].verdict;
+            seqs[i].reason = s_str(r->u.published.items[i].reason);
             ptrs[i] = &seqs[i];
         }
         published.n_items = n;
+        published.link_up = r->u.published.link_up;
         published.items = (Knoop__V1__ApiSeq **) ptrs;
         pb.kind_case = KNOOP__V1__API_REPLY__KIND_PUBLISHED;
         pb.published = &published;

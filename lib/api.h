@@ -36,6 +36,8 @@ typedef struct {
     uint32_t       tlp;
     const uint8_t *payload;
     size_t         payload_len;
+    const char *const *recipients;   /* partner ids (AMBER+STRICT, RED) */
+    size_t         nrecipients;
 } knoop_api_item_t;
 
 typedef struct {
@@ -43,7 +45,11 @@ typedef struct {
     uint64_t             id;
     knoop_api_req_kind_t kind;
     union {
-        struct { const knoop_api_item_t *items; size_t n; } publish;
+        struct {
+            const knoop_api_item_t *items;
+            size_t n;
+            uint32_t wait_ms;            /* 0: reply after the local commit */
+        } publish;
         struct {
             const char *pattern;
             const char *durable;         /* "" or NULL: not durable */
@@ -68,10 +74,19 @@ typedef enum {
     KNOOP_API_R_SUBSCRIBED = 15,
 } knoop_api_rep_kind_t;
 
+/* ApiSeq.verdict: what the broker said about a published item. */
+typedef enum {
+    KNOOP_VERDICT_STORED = 0,       /* committed by the node, broker not heard */
+    KNOOP_VERDICT_ACCEPTED = 1,     /* stored by the broker */
+    KNOOP_VERDICT_REFUSED = 2,      /* refused by the broker: reason */
+} knoop_verdict_t;
+
 typedef struct {
-    const char *origin;
-    const char *topic;
-    uint64_t    seq;
+    const char     *origin;
+    const char     *topic;
+    uint64_t        seq;
+    knoop_verdict_t verdict;
+    const char     *reason;         /* "" unless refused */
 } knoop_api_seq_t;
 
 typedef struct {
@@ -85,7 +100,7 @@ typedef struct {
     uint64_t             id;
     knoop_api_rep_kind_t kind;
     union {
-        struct { const knoop_api_seq_t *items; size_t n; } published;
+        struct { const knoop_api_seq_t *items; size_t n; bool link_up; } published;
         struct { const knoop_api_env_t *msgs; size_t n; bool done; } delivery;   /* DELIVERY and BEELD */
         struct { const char *json; } status;
         struct { int32_t code; const char *reason; uint32_t index; } error;
@@ -103,11 +118,13 @@ typedef struct {
  * What the gate checks beyond the schema: no NUL inside any string; exactly
  * one kind (several oneof members on the wire are refused, not merged);
  * publish: 1..KNOOP_API_ITEMS items, topics valid, type <= KNOOP_TYPE_MAX and
- * key <= KNOOP_KEY_MAX bytes, payload <= KNOOP_PAYLOAD_MAX; subscribe:
+ * key <= KNOOP_KEY_MAX bytes, payload <= KNOOP_PAYLOAD_MAX, at most
+ * KNOOP_RECIPIENTS_MAX recipients, each a partner id; subscribe:
  * pattern valid, durable "" or 1..64 of [a-z0-9_-], status 0, 1..4 or
  * KNOOP_API_STATUS_ALL, window <= KNOOP_API_ITEMS, not both from_start and
  * since_ms; beeld: an empty pattern decodes as ">"; ack/close: sub != 0.
- * Replies: published origins are partner ids, topics valid, seq >= 1;
+ * Replies: published origins are partner ids, topics valid, seq >= 1,
+ * verdict known, reason <= 1024 bytes;
  * envelopes 1..KNOOP_ENVELOPE_MAX bytes (NOT parsed: that is
  * knoop_msg_parse's job), delivery positions >= 1; error code < 0, reason
  * <= 1024 bytes; subscribed sub != 0.

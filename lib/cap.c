@@ -11,6 +11,7 @@
 #include <libxml/c14n.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/uri.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef Knoop__Crisis__V1__Alert       alert_t;
 typedef Knoop__Crisis__V1__CapInfo     info_t;
@@ -1101,6 +1103,32 @@ static xmlDocPtr s_parse(const char *xml, size_t len, const char *what, char *er
     return doc;
 }
 
+/* Every namespace declared is an absolute URI (or empty): what C14N 1.0,
+ * and so an XML signature, requires of a document. The first offender or
+ * NULL. */
+static const xmlChar *s_bad_namespace(xmlNodePtr n, const xmlChar **where)
+{
+    for (; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        for (xmlNsPtr ns = n->nsDef; ns; ns = ns->next) {
+            if (!ns->href || !*ns->href)
+                continue;
+            xmlURIPtr uri = xmlParseURI((const char *) ns->href);
+            bool ok = uri && uri->scheme;
+            xmlFreeURI(uri);
+            if (!ok) {
+                *where = n->name;
+                return ns->href;
+            }
+        }
+        const xmlChar *bad = s_bad_namespace(n->children, where);
+        if (bad)
+            return bad;
+    }
+    return NULL;
+}
+
 int knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
                      knoop_cap_summary_t *sum, char *err, size_t err_size)
 {
@@ -1142,6 +1170,11 @@ int knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
         else if (c)
             s_push(&r, &r.form->prolog, &r.form->n_prolog, sizeof c, &c, "document");
     }
+    const xmlChar *where = NULL, *bad = r.failed ? NULL : s_bad_namespace(root, &where);
+    if (bad)
+        s_fail(&r, KNOOP_EMALFORMED, "document", "<%s> declares namespace '%.80s', which is "
+               "not an absolute URI (XML canonicalisation, and so a signature, needs one)",
+               (const char *) where, (const char *) bad);
     if (!r.failed && (!root || strcmp((const char *) root->name, "alert") || !root->ns ||
                       !root->ns->href || strcmp((const char *) root->ns->href, KNOOP_CAP_NS)))
         s_fail(&r, KNOOP_EMALFORMED, "document", "the root element is not <alert> of CAP 1.2 "
@@ -1611,4 +1644,138 @@ void knoop_cap_file_name(const char *identifier, char *out, size_t size)
                    (char) *p : '_';
     }
     snprintf(out + n, size - n, ".xml");
+}
+
+/* ---- Atom feed ---- */
+
+/* A CAP dateTime as Unix seconds (it was checked at import; 0 if not). */
+static int64_t s_datetime_unix(const char *t)
+{
+    struct tm tm = { 0 };
+    int zh = 0, zm = 0;
+    char sign = '+';
+    if (!t || !s_datetime_ok(t) ||
+        sscanf(t, "%d-%d-%dT%d:%d:%d%c%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &sign, &zh, &zm) != 9)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    int64_t off = (int64_t) zh * 3600 + zm * 60;
+    return (int64_t) timegm(&tm) - (sign == '-' ? -off : off);
+}
+
+int knoop_cap_atom(const char *feed_id, const char *title, const uint8_t *const *payloads,
+                   const size_t *lens, size_t n, knoop_buf_t *out, size_t *skipped)
+{
+    if (skipped)
+        *skipped = 0;
+    if (!feed_id || !*feed_id || !title || !*title)
+        return KNOOP_EINVAL;
+    xmlInitParser();
+    xmlDocPtr doc = xmlNewDoc((const xmlChar *) "1.0");
+    xmlNodePtr feed = doc ? xmlNewDocNode(doc, NULL, (const xmlChar *) "feed", NULL) : NULL;
+    xmlNsPtr ns = feed ? xmlNewNs(feed, (const xmlChar *) "http://www.w3.org/2005/Atom", NULL)
+                       : NULL;
+    if (!ns) {
+        xmlFreeNode(feed);
+        xmlFreeDoc(doc);
+        return KNOOP_ENOMEM;
+    }
+    xmlSetNs(feed, ns);
+    xmlDocSetRootElement(doc, feed);
+    bool oom = !xmlNewTextChild(feed, ns, (const xmlChar *) "id", (const xmlChar *) feed_id) ||
+               !xmlNewTextChild(feed, ns, (const xmlChar *) "title", (const xmlChar *) title);
+    xmlNodePtr updated = xmlNewTextChild(feed, ns, (const xmlChar *) "updated", NULL);
+    oom |= !updated;
+    int64_t latest = 0;
+    const char *latest_text = NULL;
+    char *latest_copy = NULL;
+    for (size_t i = 0; i < n && !oom; i++) {
+        alert_t *al = knoop__crisis__v1__alert__unpack(NULL, lens[i], payloads[i]);
+        knoop_buf_t xml = { 0 };
+        xmlDocPtr one = NULL;
+        if (al && knoop_cap_export(payloads[i], lens[i], &xml, NULL, 0) == KNOOP_OK)
+            one = xmlReadMemory((const char *) xml.data, (int) xml.len, NULL, NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+        knoop_buf_free(&xml);
+        if (!one) {
+            if (skipped)
+                (*skipped)++;
+            if (al)
+                knoop__crisis__v1__alert__free_unpacked(al, NULL);
+            continue;
+        }
+        const char *head = NULL;
+        for (size_t k = 0; k < al->n_info && !head; k++)
+            if (*al->info[k]->headline)
+                head = al->info[k]->headline;
+        for (size_t k = 0; k < al->n_info && !head; k++)
+            if (*al->info[k]->event)
+                head = al->info[k]->event;
+        size_t idn = strlen(al->sender) + strlen(al->identifier) + strlen(al->sent) + 32;
+        char *id = malloc(idn);
+        xmlNodePtr entry = xmlNewChild(feed, ns, (const xmlChar *) "entry", NULL);
+        xmlNodePtr author = entry ? xmlNewChild(entry, ns, (const xmlChar *) "author", NULL) :
+                                    NULL;
+        xmlNodePtr content = author ? xmlNewChild(entry, ns, (const xmlChar *) "content", NULL)
+                                    : NULL;
+        xmlNodePtr copy = content ? xmlDocCopyNode(xmlDocGetRootElement(one), doc, 1) : NULL;
+        if (!id || !copy) {
+            oom = true;
+        } else {
+            snprintf(id, idn, "urn:knooppunt:cap:%s,%s,%s", al->sender, al->identifier,
+                     al->sent);
+            oom |= !xmlNewTextChild(entry, ns, (const xmlChar *) "id", (const xmlChar *) id) ||
+                   !xmlNewTextChild(entry, ns, (const xmlChar *) "title",
+                                    (const xmlChar *) (head ? head : al->identifier)) ||
+                   !xmlNewTextChild(entry, ns, (const xmlChar *) "updated",
+                                    (const xmlChar *) al->sent) ||
+                   !xmlNewTextChild(author, ns, (const xmlChar *) "name",
+                                    (const xmlChar *) al->sender) ||
+                   !xmlSetProp(content, (const xmlChar *) "type",
+                               (const xmlChar *) "application/cap+xml");
+            /* entry children in the order RFC 4287 examples use */
+            xmlUnlinkNode(author);
+            xmlAddChild(entry, author);
+            xmlUnlinkNode(content);
+            xmlAddChild(entry, content);
+            xmlAddChild(content, copy);
+            copy = NULL;
+            int64_t t = s_datetime_unix(al->sent);
+            if (t >= latest) {
+                latest = t;
+                free(latest_copy);
+                latest_copy = strdup(al->sent);
+                latest_text = latest_copy;
+            }
+        }
+        xmlFreeNode(copy);
+        free(id);
+        xmlFreeDoc(one);
+        knoop__crisis__v1__alert__free_unpacked(al, NULL);
+    }
+    char now[32];
+    if (!latest_text) {
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        latest_text = now;
+    }
+    if (!oom)
+        xmlNodeSetContent(updated, (const xmlChar *) latest_text);
+    free(latest_copy);
+    int rc = KNOOP_OK;
+    if (!oom) {
+        xmlChar *mem = NULL;
+        int size = 0;
+        xmlDocDumpFormatMemoryEnc(doc, &mem, &size, "UTF-8", 0);
+        if (!mem || knoop_buf_append(out, mem, (size_t) size))
+            oom = true;
+        xmlFree(mem);
+    }
+    if (oom)
+        rc = KNOOP_ENOMEM;
+    xmlFreeDoc(doc);
+    return rc;
 }

@@ -81,6 +81,18 @@ int  knoop_cap_export(const uint8_t *payload, size_t len, knoop_buf_t *xml, char
 int  knoop_xml_c14n(const char *xml, size_t len, knoop_buf_t *out, char *err,
                     size_t err_size);
 
+/* An Atom 1.0 feed (RFC 4287) of alerts, appended to out: one entry per
+ * Alert payload, in the order given, with id (urn:knooppunt:cap:SENDER,
+ * IDENTIFIER,SENT), title (the first headline, else the event, else the
+ * identifier), updated (sent), author (sender) and the CAP document itself
+ * as content of type application/cap+xml. The feed's updated is the latest
+ * sent (now when there is no entry). feed_id is an IRI naming the feed, title
+ * is for people. A payload that does not decode or export is left out and
+ * counted in *skipped (if not NULL). Errors: KNOOP_EINVAL (feed_id or title
+ * empty), KNOOP_ENOMEM. */
+int  knoop_cap_atom(const char *feed_id, const char *title, const uint8_t *const *payloads,
+                    const size_t *lens, size_t n, knoop_buf_t *out, size_t *skipped);
+
 /* True when text is a dateTime as CAP (and EDXL) write it:
  * YYYY-MM-DDThh:mm:ss(+|-)hh:mm, a real date, no "Z", no fractions. */
 bool knoop_cap_datetime_ok(const char *text);

@@ -427,6 +427,14 @@ bool knoop_client_refused(const knoop_client_t *self)
 int knoop_client_publish(knoop_client_t *self, const knoop_api_item_t *items, size_t n,
                          knoop_api_seq_t *results, int timeout_ms, char *err, size_t err_size)
 {
+    return knoop_client_publish_wait(self, items, n, results, 0, timeout_ms, NULL, err,
+                                     err_size);
+}
+
+int knoop_client_publish_wait(knoop_client_t *self, const knoop_api_item_t *items, size_t n,
+                              knoop_api_seq_t *results, uint32_t wait_ms, int timeout_ms,
+                              bool *link_up, char *err, size_t err_size)
+{
     knoop_api_rep_clear(&self->last);
     self->error[0] = '\0';
     self->refused = false;
@@ -440,8 +448,12 @@ int knoop_client_publish(knoop_client_t *self, const knoop_api_item_t *items, si
                     KNOOP_API_ITEMS);
         goto out;
     }
-    knoop_api_req_t req = { .kind = KNOOP_API_PUBLISH, .u.publish = { items, n } };
+    knoop_api_req_t req = { .kind = KNOOP_API_PUBLISH, .u.publish = { items, n, wait_ms } };
     knoop_api_rep_t rep;
+    /* The node holds the reply up to wait_ms: wait for it beyond that. */
+    if (timeout_ms >= 0 && wait_ms)
+        timeout_ms = (int) ((int64_t) timeout_ms + wait_ms > INT32_MAX
+                                ? INT32_MAX : (int64_t) timeout_ms + wait_ms);
     rc = s_call(self, &req, timeout_ms, &rep);
     if (rc) {
         if (rc == KNOOP_EIO && strstr(self->error, "did not answer"))
@@ -465,6 +477,8 @@ int knoop_client_publish(knoop_client_t *self, const knoop_api_item_t *items, si
     }
     for (size_t i = 0; i < n; i++)
         results[i] = rep.u.published.items[i];
+    if (link_up)
+        *link_up = rep.u.published.link_up;
     self->last = rep;
 out:
     s_copy_err(self, err, err_size);

@@ -52,6 +52,18 @@ bool        knoop_client_refused(const knoop_client_t *self);
 int  knoop_client_publish(knoop_client_t *self, const knoop_api_item_t *items, size_t n,
                           knoop_api_seq_t *results, int timeout_ms, char *err, size_t err_size);
 
+/* As knoop_client_publish, and while the node's link is up it waits up to
+ * wait_ms for the broker's verdict on each item: results[i].verdict is
+ * KNOOP_VERDICT_ACCEPTED (the broker stored it), KNOOP_VERDICT_REFUSED
+ * (results[i].reason says why; the node keeps it but the broker will not
+ * take it) or KNOOP_VERDICT_STORED (committed by the node only: the link
+ * was down, went down, or the wait ran out). *link_up (may be NULL) tells
+ * whether the node had a link when it answered. timeout_ms bounds the
+ * wait for the node beyond wait_ms. */
+int  knoop_client_publish_wait(knoop_client_t *self, const knoop_api_item_t *items, size_t n,
+                               knoop_api_seq_t *results, uint32_t wait_ms, int timeout_ms,
+                               bool *link_up, char *err, size_t err_size);
+
 /* Start a subscription. Deliveries then arrive through knoop_client_next.
  * status: 0 ACTUAL only, a knoop_status_t, or KNOOP_API_STATUS_ALL.
  * Errors: KNOOP_ETOPIC (pattern), KNOOP_EINVAL (durable name, status, both

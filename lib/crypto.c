@@ -147,8 +147,9 @@ _Static_assert(KNOOP_SEAL_NONCE_LEN == crypto_secretbox_NONCEBYTES, "secretbox n
 _Static_assert(KNOOP_SEAL_MAC_LEN == crypto_secretbox_MACBYTES, "secretbox MAC size");
 
 /* The box key from the passphrase. An offline root key is opened a few
- * times a year: MODERATE cost (256 MiB, about a second) makes guessing
- * expensive without making the ceremony slow. */
+ * times a year: MODERATE cost (256 MiB, about a second) by default makes
+ * guessing expensive without making the ceremony slow; the cost a file
+ * was sealed with is stored in it. */
 static int s_pw_key(uint8_t key[crypto_secretbox_KEYBYTES], const char *pass, size_t pass_len,
                     const uint8_t salt[KNOOP_SEAL_SALT_LEN], uint64_t ops, uint64_t mem)
 {
@@ -162,14 +163,26 @@ static int s_pw_key(uint8_t key[crypto_secretbox_KEYBYTES], const char *pass, si
 }
 
 int knoop_seal_passphrase(uint8_t *box, const uint8_t *plain, size_t len,
-                          const char *pass, size_t pass_len,
+                          const char *pass, size_t pass_len, knoop_pwcost_t cost,
                           uint8_t salt[KNOOP_SEAL_SALT_LEN],
                           uint8_t nonce[KNOOP_SEAL_NONCE_LEN],
                           uint64_t *ops, uint64_t *mem)
 {
     uint8_t key[crypto_secretbox_KEYBYTES];
-    *ops = crypto_pwhash_OPSLIMIT_MODERATE;
-    *mem = crypto_pwhash_MEMLIMIT_MODERATE;
+    switch (cost) {
+    case KNOOP_PWCOST_INTERACTIVE:
+        *ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+        *mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+        break;
+    case KNOOP_PWCOST_SENSITIVE:
+        *ops = crypto_pwhash_OPSLIMIT_SENSITIVE;
+        *mem = crypto_pwhash_MEMLIMIT_SENSITIVE;
+        break;
+    default:
+        *ops = crypto_pwhash_OPSLIMIT_MODERATE;
+        *mem = crypto_pwhash_MEMLIMIT_MODERATE;
+        break;
+    }
     randombytes_buf(salt, KNOOP_SEAL_SALT_LEN);
     randombytes_buf(nonce, KNOOP_SEAL_NONCE_LEN);
     int rc = s_pw_key(key, pass, pass_len, salt, *ops, *mem);

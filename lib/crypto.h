@@ -80,8 +80,14 @@ int  knoop_verify_statement(const uint8_t sig[KNOOP_SIG_LEN], const uint8_t pk[K
 #define KNOOP_SEAL_SALT_LEN  16
 #define KNOOP_SEAL_NONCE_LEN 24
 #define KNOOP_SEAL_MAC_LEN   16
+/* Cost of the passphrase hash: libsodium's three levels. */
+typedef enum {
+    KNOOP_PWCOST_INTERACTIVE = 0,   /* 64 MiB, a fraction of a second */
+    KNOOP_PWCOST_MODERATE = 1,      /* 256 MiB, about a second (default) */
+    KNOOP_PWCOST_SENSITIVE = 2,     /* 1 GiB, several seconds: the offline root */
+} knoop_pwcost_t;
 int  knoop_seal_passphrase(uint8_t *box, const uint8_t *plain, size_t len,
-                           const char *pass, size_t pass_len,
+                           const char *pass, size_t pass_len, knoop_pwcost_t cost,
                            uint8_t salt[KNOOP_SEAL_SALT_LEN],
                            uint8_t nonce[KNOOP_SEAL_NONCE_LEN],
                            uint64_t *ops, uint64_t *mem);

@@ -24,6 +24,8 @@
  */
 #include "json.h"
 #include "crypto.h"
+#include "keys.h"
+#include "topic.h"
 
 #include "knoop/crisis/v1/alert.pb-c.h"
 #include "knoop/crisis/v1/duiding.pb-c.h"
@@ -192,20 +194,19 @@ static int s_value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int
         break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        v = json_integer(*(const int64_t *) p);
+    case PROTOBUF_C_TYPE_SFIXED64: {
+        /* proto3 JSON: 64-bit integers are strings (a JSON number loses
+         * precision above 2^53 in JavaScript and jq). */
+        char buf[24];
+        snprintf(buf, sizeof buf, "%" PRId64, *(const int64_t *) p);
+        v = json_string(buf);
         break;
+    }
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64: {
-        uint64_t u = *(const uint64_t *) p;
-        if (u <= INT64_MAX)
-            v = json_integer((json_int_t) u);
-        else {
-            /* Beyond jansson's integer: a decimal string loses nothing. */
-            char buf[24];
-            snprintf(buf, sizeof buf, "%" PRIu64, u);
-            v = json_string(buf);
-        }
+        char buf[24];
+        snprintf(buf, sizeof buf, "%" PRIu64, *(const uint64_t *) p);
+        v = json_string(buf);
         break;
     }
     case PROTOBUF_C_TYPE_BOOL:
@@ -461,12 +462,28 @@ static bool s_decimal(const char *s, bool allow_minus)
     return n > 0 && n <= 20 && s[n] == '\0';
 }
 
+/* proto3 JSON readers take an integer written as a number with an exponent
+ * or a fraction of zero ("1e3", "4.0"): exact up to 2^53. */
+static bool s_integral_real(const json_t *v, double *out)
+{
+    if (!json_is_real(v))
+        return false;
+    double r = json_real_value(v);
+    if (!isfinite(r) || r != floor(r) || fabs(r) > 9007199254740992.0)
+        return false;
+    *out = r;
+    return true;
+}
+
 static int s_get_signed(s_ctx_t *ctx, const json_t *v, bool allow_string, int64_t lo,
                         int64_t hi, const char *type, int64_t *out)
 {
     int64_t x;
+    double r;
     if (json_is_integer(v))
         x = json_integer_value(v);
+    else if (s_integral_real(v, &r))
+        x = (int64_t) r;
     else if (allow_string && json_is_string(v) && s_decimal(json_string_value(v), true)) {
         errno = 0;
         long long ll = strtoll(json_string_value(v), NULL, 10);
@@ -487,8 +504,9 @@ static int s_get_unsigned(s_ctx_t *ctx, const json_t *v, bool allow_string, uint
                           const char *type, uint64_t *out)
 {
     uint64_t x;
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
+    double r;
+    if (json_is_integer(v) || s_integral_real(v, &r)) {
+        json_int_t i = json_is_integer(v) ? json_integer_value(v) : (json_int_t) r;
         if (i < 0)
             return s_fail(ctx, KNOOP_EMALFORMED, "value %" PRId64 " out of range for %s",
                           (int64_t) i, type);
@@ -527,6 +545,7 @@ static int s_get_real(s_ctx_t *ctx, const json_t *v, double *out)
 
 static int s_msg_from_json(s_ctx_t *ctx, const ProtobufCMessageDescriptor *d,
                            const json_t *obj, int depth, ProtobufCMessage **out);
+static int s_check_msg(s_ctx_t *ctx, const ProtobufCMessage *msg, int depth);
 
 /* Parse one JSON value into the storage at p (a singular member or one
  * array element). On error p holds nothing that needs freeing. */
@@ -541,13 +560,13 @@ static int s_value_from_json(s_ctx_t *ctx, const ProtobufCFieldDescriptor *f,
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        rc = s_get_signed(ctx, v, false, INT32_MIN, INT32_MAX, "int32", &i);
+        rc = s_get_signed(ctx, v, true, INT32_MIN, INT32_MAX, "int32", &i);
         if (rc == KNOOP_OK)
             *(int32_t *) p = (int32_t) i;
         return rc;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        rc = s_get_unsigned(ctx, v, false, UINT32_MAX, "uint32", &u);
+        rc = s_get_unsigned(ctx, v, true, UINT32_MAX, "uint32", &u);
         if (rc == KNOOP_OK)
             *(uint32_t *) p = (uint32_t) u;
         return rc;
@@ -741,6 +760,38 @@ static int s_field_from_json(s_ctx_t *ctx, ProtobufCMessage *msg,
     return rc;
 }
 
+/* The proto3 JSON name of a field: lowerCamelCase of the .proto name
+ * ("level_cm_nap" -> "levelCmNap"), as protoc derives json_name. */
+static const char *s_camel(const char *name, char *buf, size_t size)
+{
+    size_t k = 0;
+    bool up = false;
+    for (const char *p = name; *p && k + 1 < size; p++) {
+        if (*p == '_') {
+            up = true;
+            continue;
+        }
+        buf[k++] = up && *p >= 'a' && *p <= 'z' ? (char) (*p - 'a' + 'A') : *p;
+        up = false;
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+/* A field by either spelling the proto3 JSON mapping accepts. */
+static const ProtobufCFieldDescriptor *s_field_by_json_name(const ProtobufCMessageDescriptor *d,
+                                                            const char *key)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, key);
+    if (f)
+        return f;
+    char buf[128];
+    for (unsigned i = 0; i < d->n_fields; i++)
+        if (strcmp(s_camel(d->fields[i].name, buf, sizeof buf), key) == 0)
+            return &d->fields[i];
+    return NULL;
+}
+
 static int s_msg_from_json(s_ctx_t *ctx, const ProtobufCMessageDescriptor *d,
                            const json_t *obj, int depth, ProtobufCMessage **out)
 {
@@ -756,11 +807,19 @@ static int s_msg_from_json(s_ctx_t *ctx, const ProtobufCMessageDescriptor *d,
     const char *key;
     const json_t *v;
     int rc = KNOOP_OK;
+    uint8_t *seen = calloc(d->n_fields ? d->n_fields : 1, 1);
+    if (!seen) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return s_fail(ctx, KNOOP_ENOMEM, "out of memory");
+    }
     json_object_foreach((json_t *) obj, key, v) {
         size_t old = s_path_push(ctx, key, 0);
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, key);
+        const ProtobufCFieldDescriptor *f = s_field_by_json_name(d, key);
         if (!f)
             rc = s_fail(ctx, KNOOP_EMALFORMED, "unknown field");
+        else if (seen[f - d->fields]++)
+            rc = s_fail(ctx, KNOOP_EMALFORMED, "field given twice (as %s and %s)", f->name,
+                        s_camel(f->name, (char[128]) { 0 }, 128));
         else
             rc = s_field_from_json(ctx, msg, f, v, depth);
         if (rc == KNOOP_OK)
@@ -768,6 +827,7 @@ static int s_msg_from_json(s_ctx_t *ctx, const ProtobufCMessageDescriptor *d,
         else
             break;           /* keep the path for the caller's message */
     }
+    free(seen);
     if (rc) {
         protobuf_c_message_free_unpacked(msg, NULL);
         return rc;
@@ -794,6 +854,13 @@ int knoop_payload_from_json(const char *type, const json_t *obj, knoop_buf_t *ou
     int rc = s_msg_from_json(&ctx, d, obj, 0, &msg);
     if (rc)
         return rc;
+    /* The content rules a node and a broker apply, said here at once with
+     * the field's path. */
+    rc = s_check_msg(&ctx, msg, 0);
+    if (rc) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return rc;
+    }
     size_t n = protobuf_c_message_get_packed_size(msg);
     if (n > KNOOP_PAYLOAD_MAX)
         rc = s_fail(&ctx, KNOOP_ETOOBIG, "payload of %zu bytes exceeds the limit of %u",
@@ -804,6 +871,257 @@ int knoop_payload_from_json(const char *type, const json_t *obj, knoop_buf_t *ou
         out->len += protobuf_c_message_pack(msg, out->data + out->len);
     else if (rc == KNOOP_ENOMEM)
         s_fail(&ctx, rc, "out of memory");
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return rc;
+}
+
+/* ==== text ==== */
+
+/* Fewest significant digits (1..17) that give v back exactly. */
+static int s_digits(double v)
+{
+    char buf[40];
+    for (int p = 1; p < 17; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, v);
+        if (strtod(buf, NULL) == v)
+            return p;
+    }
+    return 17;
+}
+
+static int s_max_digits(const json_t *j)
+{
+    int m = 1;
+    if (json_is_real(j) && isfinite(json_real_value(j)))
+        return s_digits(json_real_value(j));
+    if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *) j, k, v) {
+            int d = s_max_digits(v);
+            m = d > m ? d : m;
+        }
+    }
+    else if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) {
+            int d = s_max_digits(v);
+            m = d > m ? d : m;
+        }
+    }
+    return m;
+}
+
+char *knoop_json_dumps(const json_t *j, size_t flags)
+{
+    /* jansson prints every real with one precision per document: the
+     * fewest digits that give each of them back. */
+    return json_dumps(j, flags | JSON_REAL_PRECISION(s_max_digits(j)));
+}
+
+/* ==== payload rules: topic families, times, coordinates, senders ==== */
+
+/* The registry of topic families and their payload type, and the field of
+ * each type that names who speaks. One table, read by node (publish) and
+ * broker (ingest); docs/protocol.md lists it for partners. */
+static const struct {
+    const char *family;          /* topic pattern */
+    const char *type;
+} s_families[] = {
+    { "grip.>",     "knoop.crisis.v1.GripLevel" },
+    { "sitrep.>",   "knoop.crisis.v1.SitRep" },
+    { "duiding.>",  "knoop.crisis.v1.Duiding" },
+    { "water.>",    "knoop.crisis.v1.WaterLevel" },
+    { "vitaal.>",   "knoop.crisis.v1.VitalOutage" },
+    { "alert.>",    "knoop.crisis.v1.Alert" },
+    { "bijstand.>", "knoop.crisis.v1.ResourceRequest" },
+};
+
+static const struct {
+    const char *type;
+    const char *field;
+} s_sender_fields[] = {
+    { "knoop.crisis.v1.GripLevel",       "region" },
+    { "knoop.crisis.v1.SitRep",          "reporting_region" },
+    { "knoop.crisis.v1.WaterLevel",      "source_organisation" },
+    { "knoop.crisis.v1.VitalOutage",     "provider" },
+    { "knoop.crisis.v1.ResourceRequest", "sender" },
+};
+
+/* String fields that hold times, and fields that hold partner ids. */
+static const char *const s_time_fields[] = {
+    "start", "end", "valid_until", "needed_by", "expected_restore", "forecast_for", NULL,
+};
+static const char *const s_id_fields[] = {
+    "region", "provider", "requesting_region", "coordinating_region", "source_organisation",
+    "sender", "reporting_region", "responder", "affected_regions", NULL,
+};
+
+static bool s_in(const char *const *list, const char *name)
+{
+    for (; *list; list++)
+        if (strcmp(*list, name) == 0)
+            return true;
+    return false;
+}
+
+static bool s_time_field(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 3 && strcmp(name + n - 3, "_at") == 0) || strcmp(name, "at") == 0 ||
+           s_in(s_time_fields, name);
+}
+
+const char *knoop_payload_type_for_topic(const char *topic)
+{
+    if (!topic)
+        return NULL;
+    for (size_t i = 0; i < sizeof s_families / sizeof s_families[0]; i++)
+        if (knoop_topic_match(s_families[i].family, topic))
+            return s_families[i].type;
+    return NULL;
+}
+
+const char *knoop_payload_sender_field(const char *type)
+{
+    for (size_t i = 0; type && i < sizeof s_sender_fields / sizeof s_sender_fields[0]; i++)
+        if (strcmp(s_sender_fields[i].type, type) == 0)
+            return s_sender_fields[i].field;
+    return NULL;
+}
+
+static int s_check_point(s_ctx_t *ctx, const Knoop__Crisis__V1__Point *pt)
+{
+    if (!isfinite(pt->lat) || pt->lat < -90 || pt->lat > 90)
+        return s_fail(ctx, KNOOP_EMALFORMED, "latitude %g outside WGS84 -90..90", pt->lat);
+    if (!isfinite(pt->lon) || pt->lon < -180 || pt->lon > 180)
+        return s_fail(ctx, KNOOP_EMALFORMED, "longitude %g outside WGS84 -180..180", pt->lon);
+    return KNOOP_OK;
+}
+
+static int s_check_msg(s_ctx_t *ctx, const ProtobufCMessage *msg, int depth);
+
+static int s_check_value(s_ctx_t *ctx, const ProtobufCFieldDescriptor *f, const void *p,
+                         int depth)
+{
+    if (f->type == PROTOBUF_C_TYPE_STRING) {
+        const char *v = *(char *const *) p;
+        if (!v || !*v)
+            return KNOOP_OK;
+        int64_t t;
+        if (s_time_field(f->name) && knoop_time_parse_rfc3339(v, &t) != KNOOP_OK)
+            return s_fail(ctx, KNOOP_EMALFORMED, "'%.64s' is not an RFC 3339 time with a zone "
+                          "(e.g. 2021-07-14T18:00:00+02:00)", v);
+        if (s_in(s_id_fields, f->name) && !knoop_id_valid(v))
+            return s_fail(ctx, KNOOP_EMALFORMED, "'%.64s' is not a partner id (a-z 0-9 -)", v);
+        return KNOOP_OK;
+    }
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+        return KNOOP_OK;
+    const ProtobufCMessage *sub = *(ProtobufCMessage *const *) p;
+    if (!sub)
+        return KNOOP_OK;
+    if (sub->descriptor == &knoop__crisis__v1__point__descriptor)
+        return s_check_point(ctx, (const Knoop__Crisis__V1__Point *) sub);
+    if (sub->descriptor == &knoop__crisis__v1__polygon__descriptor) {
+        const Knoop__Crisis__V1__Polygon *pg = (const Knoop__Crisis__V1__Polygon *) sub;
+        if (pg->n_points < 4)
+            return s_fail(ctx, KNOOP_EMALFORMED, "a polygon needs at least 4 points (a closed "
+                          "ring: the last repeats the first), got %zu", pg->n_points);
+        for (size_t i = 0; i < pg->n_points; i++) {
+            size_t old = s_path_push(ctx, "points", 0);
+            s_path_push(ctx, NULL, i);
+            int rc = s_check_point(ctx, pg->points[i]);
+            if (rc)
+                return rc;
+            s_path_pop(ctx, old);
+        }
+        const Knoop__Crisis__V1__Point *a = pg->points[0], *b = pg->points[pg->n_points - 1];
+        if (a->lat != b->lat || a->lon != b->lon)
+            return s_fail(ctx, KNOOP_EMALFORMED, "polygon not closed: the last point must "
+                          "repeat the first");
+        return KNOOP_OK;
+    }
+    return s_check_msg(ctx, sub, depth + 1);
+}
+
+static int s_check_msg(s_ctx_t *ctx, const ProtobufCMessage *msg, int depth)
+{
+    /* An Alert is CAP 1.2 and follows CAP's rules (its sender is a CAP
+     * sender, its times CAP dateTimes): those are checked where CAP comes
+     * in, not here. */
+    if (msg->descriptor == &knoop__crisis__v1__alert__descriptor)
+        return KNOOP_OK;
+    if (depth > S_DEPTH_MAX)
+        return s_fail(ctx, KNOOP_EMALFORMED, "nested deeper than %d", S_DEPTH_MAX);
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (!s_present(msg, f))
+            continue;
+        size_t old = s_path_push(ctx, f->name, 0);
+        int rc = KNOOP_OK;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *) S_CMEMBER(msg, f->quantifier_offset);
+            const uint8_t *arr = *(const uint8_t *const *) S_CMEMBER(msg, f->offset);
+            size_t es = s_elem_size(f->type);
+            for (size_t k = 0; k < n && rc == KNOOP_OK; k++) {
+                size_t o2 = s_path_push(ctx, NULL, k);
+                rc = s_check_value(ctx, f, arr + k * es, depth);
+                if (rc == KNOOP_OK)
+                    s_path_pop(ctx, o2);
+            }
+        }
+        else
+            rc = s_check_value(ctx, f, S_CMEMBER(msg, f->offset), depth);
+        if (rc)
+            return rc;
+        s_path_pop(ctx, old);
+    }
+    return KNOOP_OK;
+}
+
+/* The sender field's value, "" when the type has none or it is unset. */
+static void s_sender_of(const ProtobufCMessage *msg, const char *field, char *out, size_t size)
+{
+    if (!out || !size)
+        return;
+    out[0] = '\0';
+    if (!field)
+        return;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, field);
+    if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
+        return;
+    const char *v = *(char *const *) S_CMEMBER(msg, f->offset);
+    snprintf(out, size, "%s", v ? v : "");
+}
+
+int knoop_payload_check(const char *topic, const char *type, const uint8_t *data, size_t len,
+                        char *sender, size_t sender_size, char *err, size_t err_size)
+{
+    s_ctx_t ctx = { .err = err, .err_size = err_size };
+    if (err && err_size)
+        err[0] = '\0';
+    if (sender && sender_size)
+        sender[0] = '\0';
+    const char *bound = knoop_payload_type_for_topic(topic);
+    if (bound && (!type || strcmp(bound, type) != 0))
+        return s_fail(&ctx, KNOOP_EPERM, "topic %.128s carries %s, not %.128s", topic, bound,
+                      type ? type : "(none)");
+    const ProtobufCMessageDescriptor *d = s_lookup(type);
+    if (!d)
+        return KNOOP_OK;                /* an opaque type outside the families */
+    if (len > KNOOP_PAYLOAD_MAX)
+        return s_fail(&ctx, KNOOP_ETOOBIG, "payload of %zu bytes exceeds the limit", len);
+    static const uint8_t s_empty[1];
+    ProtobufCMessage *msg = protobuf_c_message_unpack(d, NULL, len, data ? data : s_empty);
+    if (!msg)
+        return s_fail(&ctx, KNOOP_EMALFORMED, "payload does not decode as %s", type);
+    int rc = s_check_msg(&ctx, msg, 0);
+    if (rc == KNOOP_OK)
+        s_sender_of(msg, knoop_payload_sender_field(type), sender, sender_size);
     protobuf_c_message_free_unpacked(msg, NULL);
     return rc;
 }

@@ -3,12 +3,21 @@
  * descriptors of the registered payload types (knoop.crisis.v1.*), so that
  * operators read and write JSON and the wire carries protobuf.
  *
- * Mapping (the proto3 JSON mapping with original field names):
- *   field names as in the .proto (snake_case); enums by value name
- *   (e.g. "GRIP_4"), numbers accepted too; 64-bit integers as JSON numbers;
- *   bytes as base64; repeated as arrays; nested messages as objects; fields at
- *   their default value are omitted on output. Unknown JSON fields, wrong
- *   types and out-of-range numbers are errors naming the field.
+ * Mapping: the canonical proto3 JSON mapping, written with the original
+ * field names (protobuf's preserving_proto_field_name option), read with
+ * either spelling:
+ *   output: field names as in the .proto (snake_case); enums by value name
+ *   (e.g. "GRIP_4"); 64-bit integers as decimal strings; 32-bit integers as
+ *   numbers; doubles with the fewest digits that read back exactly
+ *   (knoop_json_dumps); bytes as base64; fields at their default value
+ *   omitted (fields with presence, the has_* oneofs, shown when set).
+ *   input: the .proto name or its lowerCamelCase json_name ("incident_id"
+ *   or "incidentId", not both); every integer as a number or a decimal
+ *   string, also "1e3"-style integral numbers; enums by name or number; null
+ *   as "not set". Unknown fields, wrong types and out-of-range numbers are
+ *   errors naming the field.
+ * google.protobuf.json_format (Python) reads what this writes and this
+ * reads what it writes: tests/cli_json_interop.sh.
  */
 #ifndef KNOOP_JSON_H
 #define KNOOP_JSON_H
@@ -25,10 +34,40 @@ const char *const *knoop_payload_types(void);
  * json_decref). Errors: KNOOP_ENOTFOUND (unknown type), KNOOP_EMALFORMED. */
 int knoop_payload_to_json(const char *type, const uint8_t *data, size_t len, json_t **out);
 
-/* Encode a JSON object as payload bytes of `type`, appended to out. On error
- * `err` (if not NULL) receives a message naming the offending field.
+/* Encode a JSON object as payload bytes of `type`, appended to out, after
+ * the content rules of knoop_payload_check. On error `err` (if not NULL)
+ * receives a message naming the offending field.
  * Errors: KNOOP_ENOTFOUND, KNOOP_EMALFORMED, KNOOP_ETOOBIG. */
 int knoop_payload_from_json(const char *type, const json_t *obj, knoop_buf_t *out,
                             char *err, size_t err_size);
+
+/* ---- payload rules (docs/protocol.md, "Payload types and topics") ----
+ * The registry of topic families: grip.> GripLevel, sitrep.> SitRep,
+ * duiding.> Duiding, water.> WaterLevel, vitaal.> VitalOutage, alert.>
+ * Alert, bijstand.> ResourceRequest. */
+
+/* The payload type the registry binds to topic, or NULL when the topic is in
+ * no family (then any type may go there). Static string. */
+const char *knoop_payload_type_for_topic(const char *topic);
+/* The field of `type` that names who speaks (GripLevel "region",
+ * VitalOutage "provider", ...), or NULL. */
+const char *knoop_payload_sender_field(const char *type);
+
+/* The gate for a payload on its way in (node on publish, broker on ingest):
+ * the type must be the one the topic's family carries; a known type must
+ * decode and follow the content rules (RFC 3339 times with zone, WGS84
+ * ranges, closed polygons, partner ids where a field names a partner).
+ * `sender` (may be NULL) receives the sender field's value ("" when the
+ * type has none or leaves it empty): the caller checks it names the
+ * publisher or a partner it may speak for.
+ * Errors (reason in err, naming the field): KNOOP_EPERM (type not allowed on
+ * the topic), KNOOP_EMALFORMED, KNOOP_ETOOBIG. */
+int knoop_payload_check(const char *topic, const char *type, const uint8_t *data, size_t len,
+                        char *sender, size_t sender_size, char *err, size_t err_size);
+
+/* json_dumps with doubles in their shortest round-trip form (as long as no
+ * value in j needs all 17 digits, every real prints as the shortest text
+ * that reads back to it). Caller frees. NULL on error. */
+char *knoop_json_dumps(const json_t *j, size_t flags);
 
 #endif

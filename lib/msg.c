@@ -172,8 +172,19 @@ static int s_check_body(const knoop_body_t *b)
         return KNOOP_EMALFORMED;
     if (b->status < KNOOP_STATUS_ACTUAL || b->status > KNOOP_STATUS_SYSTEM)
         return KNOOP_EMALFORMED;
-    if (b->tlp < KNOOP_TLP_CLEAR || b->tlp > KNOOP_TLP_RED)
+    if (b->tlp < KNOOP_TLP_CLEAR || b->tlp > KNOOP_TLP_AMBER_STRICT)
         return KNOOP_EMALFORMED;
+    if (b->nrecipients > KNOOP_RECIPIENTS_MAX || (b->nrecipients && !b->recipients))
+        return KNOOP_EMALFORMED;
+    if (knoop_tlp_restricted(b->tlp) && b->nrecipients == 0)
+        return KNOOP_EMALFORMED;
+    for (size_t i = 0; i < b->nrecipients; i++) {
+        if (!knoop_id_valid(b->recipients[i]))
+            return KNOOP_EMALFORMED;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(b->recipients[i], b->recipients[k]) == 0)
+                return KNOOP_EMALFORMED;
+    }
     if (b->payload_len > KNOOP_PAYLOAD_MAX)
         return KNOOP_ETOOBIG;
     return KNOOP_OK;
@@ -226,6 +237,8 @@ int knoop_msg_parse(knoop_msg_t *m, const uint8_t *env, size_t len)
     b->tlp = (knoop_tlp_t) pb->classification;
     b->payload = pb->payload.data;
     b->payload_len = pb->payload.len;
+    b->recipients = (const char *const *) pb->recipients;
+    b->nrecipients = pb->n_recipients;
     rc = s_check_body(b);
     if (rc)
         goto fail;
@@ -307,6 +320,8 @@ int knoop_msg_build(const knoop_body_t *b, const uint8_t *sk, knoop_buf_t *out,
     pb.classification = (Knoop__V1__Tlp) b->tlp;
     pb.payload.data = (uint8_t *) b->payload;
     pb.payload.len = b->payload_len;
+    pb.recipients = (char **) b->recipients;
+    pb.n_recipients = b->nrecipients;
 
     size_t n = knoop__v1__body__get_packed_size(&pb);
     if (n + 128 > KNOOP_ENVELOPE_MAX)
@@ -341,10 +356,51 @@ int knoop_msg_pack(const knoop_msg_t *m, knoop_buf_t *out)
     return s_pack_envelope(m->body, m->body_len, m->sig, out);
 }
 
+bool knoop_tlp_restricted(knoop_tlp_t t)
+{
+    return t == KNOOP_TLP_RED || t == KNOOP_TLP_AMBER_STRICT;
+}
+
+static bool s_named(const char *partner, const char *origin, char *const *rcpt, size_t n)
+{
+    if (strcmp(partner, origin) == 0)
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(partner, rcpt[i]) == 0)
+            return true;
+    return false;
+}
+
+bool knoop_msg_for_partner(const knoop_msg_t *m, const char *partner)
+{
+    if (!knoop_tlp_restricted(m->b.tlp))
+        return true;
+    return s_named(partner, m->b.origin, (char *const *) m->b.recipients, m->b.nrecipients);
+}
+
+bool knoop_env_for_partner(const uint8_t *env, size_t len, const char *partner)
+{
+    /* Two unpacks, no hashing: what a delivery decision needs. The bytes
+     * come from the broker's own journal, checked when they entered. */
+    Knoop__V1__Envelope *e = knoop__v1__envelope__unpack(NULL, len, env);
+    if (!e)
+        return false;
+    Knoop__V1__Body *b = knoop__v1__body__unpack(NULL, e->body.len, e->body.data);
+    bool ok = false;
+    if (b)
+        ok = !knoop_tlp_restricted((knoop_tlp_t) b->classification) ||
+             s_named(partner, b->origin, b->recipients, b->n_recipients);
+    if (b)
+        knoop__v1__body__free_unpacked(b, NULL);
+    knoop__v1__envelope__free_unpacked(e, NULL);
+    return ok;
+}
+
 /* ---- enum names ---- */
 static const char *s_prio_names[] = { "routine", "immediate", "flash" };
 static const char *s_status_names[] = { "unspecified", "actual", "exercise", "test", "system" };
-static const char *s_tlp_names[] = { "unspecified", "clear", "green", "amber", "red" };
+static const char *s_tlp_names[] = { "unspecified", "clear", "green", "amber", "red",
+                                     "amber+strict" };
 
 static int s_lookup(const char **names, int n, const char *name, int first)
 {
@@ -366,7 +422,7 @@ const char *knoop_status_name(knoop_status_t s)
 
 const char *knoop_tlp_name(knoop_tlp_t t)
 {
-    return (unsigned) t <= KNOOP_TLP_RED ? s_tlp_names[t] : "invalid";
+    return (unsigned) t <= KNOOP_TLP_AMBER_STRICT ? s_tlp_names[t] : "invalid";
 }
 
 int knoop_priority_parse(const char *name, knoop_priority_t *out)
@@ -389,7 +445,11 @@ int knoop_status_parse(const char *name, knoop_status_t *out)
 
 int knoop_tlp_parse(const char *name, knoop_tlp_t *out)
 {
-    int i = s_lookup(s_tlp_names, 5, name, 1);
+    if (strncasecmp(name, "TLP:", 4) == 0)
+        name += 4;
+    if (strcasecmp(name, "amber-strict") == 0 || strcasecmp(name, "amber_strict") == 0)
+        name = "amber+strict";
+    int i = s_lookup(s_tlp_names, 6, name, 1);
     if (i < 0)
         return KNOOP_EINVAL;
     *out = (knoop_tlp_t) i;

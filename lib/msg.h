@@ -36,7 +36,15 @@ typedef enum {
     KNOOP_TLP_GREEN = 2,
     KNOOP_TLP_AMBER = 3,
     KNOOP_TLP_RED = 4,
+    KNOOP_TLP_AMBER_STRICT = 5,     /* TLP 2.0 AMBER+STRICT */
 } knoop_tlp_t;
+
+/* Most recipients a message may name. */
+#define KNOOP_RECIPIENTS_MAX 64
+
+/* True for the labels brokers deliver only to the named recipients
+ * (AMBER+STRICT, RED). */
+bool knoop_tlp_restricted(knoop_tlp_t t);
 
 /* The fields of a Body. For knoop_msg_build the caller fills it; in a parsed
  * knoop_msg_t the strings and payload point into the message's own storage. */
@@ -55,6 +63,8 @@ typedef struct {
     knoop_tlp_t      tlp;
     const uint8_t   *payload;
     size_t           payload_len;
+    const char *const *recipients;   /* partner ids; required for restricted TLP */
+    size_t           nrecipients;
 } knoop_body_t;
 
 /* A parsed, validated message. */
@@ -70,7 +80,9 @@ typedef struct {
 
 /* Parse and validate envelope bytes: size limits before unpacking, then
  * version, origin id, topic syntax, epoch != 0, seq >= 1, prev of 32 bytes,
- * status and tlp set and known, type and key bounded, sig empty or 64 bytes.
+ * status and tlp set and known, type and key bounded, sig empty or 64 bytes,
+ * recipients valid partner ids without duplicates (at most
+ * KNOOP_RECIPIENTS_MAX), at least one for a restricted TLP.
  * Computes chain and stream. The signature is NOT verified here (that needs
  * the trust store): see knoop_msg_verify_sig.
  * On success the caller must knoop_msg_clear(m). The input buffer may be freed
@@ -99,11 +111,21 @@ int  knoop_msg_pack(const knoop_msg_t *m, knoop_buf_t *out);
 /* Re-wrap an existing message with a head signature (body untouched). */
 int  knoop_msg_resign(const knoop_msg_t *m, const uint8_t *sk, knoop_buf_t *out);
 
+/* May `partner` receive m? Everyone may, unless m's TLP is restricted
+ * (knoop_tlp_restricted): then only its origin and the partners named in
+ * its recipients. */
+bool knoop_msg_for_partner(const knoop_msg_t *m, const char *partner);
+
+/* The same from envelope bytes, for a broker deciding a delivery without
+ * keeping a parsed message: false also when env does not parse. */
+bool knoop_env_for_partner(const uint8_t *env, size_t len, const char *partner);
+
 /* Stream id of (origin, topic, epoch). */
 uint64_t knoop_stream_id(const char *origin, const char *topic, uint64_t epoch);
 
 /* Names of the enums as they appear in JSON and on the command line
- * ("flash", "actual", "amber"), and back. Parse returns KNOOP_EINVAL for an
+ * ("flash", "actual", "amber", "amber+strict"), and back (tlp also takes
+ * "amber-strict" and the TLP: prefix, "TLP:RED"). Parse returns KNOOP_EINVAL for an
  * unknown name. */
 const char *knoop_priority_name(knoop_priority_t p);
 const char *knoop_status_name(knoop_status_t s);

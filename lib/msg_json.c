@@ -39,15 +39,27 @@ json_t *knoop_msg_to_json(const knoop_msg_t *m)
     snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long) m->b.epoch);
     knoop_hex_encode(chain, m->chain, KNOOP_HASH_LEN);
     knoop_time_format_ms(when, KNOOP_HLC_MS(m->b.hlc));
+    /* 64-bit numbers as decimal strings, as proto3 JSON writes them. */
+    char seq[24], hlc[24];
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long) m->b.seq);
+    snprintf(hlc, sizeof hlc, "%llu", (unsigned long long) m->b.hlc);
     json_t *payload = s_payload(m);
     if (!payload)
         return NULL;
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o}",
+    json_t *rcpt = json_array();
+    for (size_t i = 0; rcpt && i < m->b.nrecipients; i++)
+        json_array_append_new(rcpt, json_string(m->b.recipients[i]));
+    if (!rcpt) {
+        json_decref(payload);
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, "
+                     "s:o}",
                      "origin", m->b.origin, "topic", m->b.topic, "epoch", epoch,
-                     "seq", (json_int_t) m->b.seq, "hlc", (json_int_t) m->b.hlc,
+                     "seq", seq, "hlc", hlc,
                      "time", when, "key", m->b.key, "type", m->b.type,
                      "priority", knoop_priority_name(m->b.priority),
                      "status", knoop_status_name(m->b.status),
-                     "tlp", knoop_tlp_name(m->b.tlp), "signed", m->sig != NULL,
-                     "chain", chain, "payload", payload);
+                     "tlp", knoop_tlp_name(m->b.tlp), "recipients", rcpt,
+                     "signed", m->sig != NULL, "chain", chain, "payload", payload);
 }

@@ -1,8 +1,9 @@
 /*
  * msg_json.h — a message as one JSON object, the form `knoop audit replay`
  * and `knoop sub` print:
- *   {"origin", "topic", "epoch" (hex), "seq", "hlc", "time" (RFC 3339 UTC
- *    from the hlc), "key", "type", "priority", "status", "tlp", "signed",
+ *   {"origin", "topic", "epoch" (hex), "seq" and "hlc" (64-bit, so decimal
+ *    strings as in proto3 JSON), "time" (RFC 3339 UTC from the hlc), "key",
+ *    "type", "priority", "status", "tlp", "recipients" (array), "signed",
  *    "chain" (hex), "payload" (decoded JSON, or {"base64": ...} when the
  *    type is not a known payload type or does not decode)}
  */

@@ -39,7 +39,7 @@
 #define POLICY_READ_CHUNK   (64u * 1024)
 
 typedef enum { WHO_ANY, WHO_ID, WHO_ROLE } s_who_t;
-typedef enum { VERB_PUBLISH, VERB_SUBSCRIBE } s_verb_t;
+typedef enum { VERB_PUBLISH, VERB_SUBSCRIBE, VERB_SPEAK_FOR } s_verb_t;
 
 typedef struct {
     s_who_t  who;
@@ -296,10 +296,12 @@ static int s_parse_verb(s_ctx_t *ctx, const char *field, s_rule_t *r)
         r->verb = VERB_PUBLISH;
     else if (strcmp(field, "subscribe") == 0)
         r->verb = VERB_SUBSCRIBE;
+    else if (strcmp(field, "speak-for") == 0)
+        r->verb = VERB_SPEAK_FOR;
     else {
         s_fail(ctx, KNOOP_EMALFORMED, "unknown verb '");
         s_out_quote(&ctx->err, field, POLICY_QUOTE_MAX);
-        s_out_fmt(&ctx->err, "' (publish or subscribe)");
+        s_out_fmt(&ctx->err, "' (publish, subscribe or speak-for)");
         return KNOOP_EMALFORMED;
     }
     return KNOOP_OK;
@@ -702,6 +704,15 @@ bool knoop_policy_may_read(const knoop_policy_t *self, const char *id,
                            const char *role, const char *topic)
 {
     return s_may(self, VERB_SUBSCRIBE, id, role, topic);
+}
+
+bool knoop_policy_may_speak_for(const knoop_policy_t *self, const char *id,
+                                const char *role, const char *other)
+{
+    if (id && other && strcmp(id, other) == 0)
+        return knoop_id_valid(id);
+    /* A partner id is a one-token topic: the rule's pattern matches it. */
+    return knoop_id_valid(other) && s_may(self, VERB_SPEAK_FOR, id, role, other);
 }
 
 /* Is `item` already in the ", "-separated list o->buf[start..len]? Patterns

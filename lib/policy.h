@@ -12,10 +12,15 @@
  *   WHO      a partner id (knoop_id_valid), role:NAME (NAME 1..32 of
  *            [a-z0-9_-], the role in the partner's certificate), or * for
  *            every partner.
- *   VERB     publish or subscribe.
+ *   VERB     publish, subscribe or speak-for.
  *   PATTERN  a topic pattern (topic.h) in which the token {id} stands for
  *            the id of the partner asking. {id} must be a whole token:
- *            grip.{id}.> is fine, grip.x{id} is an error.
+ *            grip.{id}.> is fine, grip.x{id} is an error. For speak-for
+ *            the pattern matches partner ids (one token): the partners
+ *            whose name WHO may put in a payload's sender field (GripLevel
+ *            region, VitalOutage provider, ...), e.g.
+ *                lcms-zuid-limburg  speak-for  vr-zuid-limburg
+ *                role:lcms          speak-for  *
  *
  * Mind that P.> does not match P itself ('>' is one or more tokens): a
  * region that publishes on grip.vr-utrecht and below it needs both
@@ -93,6 +98,12 @@ bool knoop_policy_may_publish(const knoop_policy_t *self, const char *id,
  * subscribe rule for it match? False for an invalid id or topic. */
 bool knoop_policy_may_read(const knoop_policy_t *self, const char *id,
                            const char *role, const char *topic);
+
+/* May partner `id` (role `role`) name `other` as the sender inside a
+ * payload (GripLevel.region and the like)? Always for its own id, else
+ * when a speak-for rule matches `other`. False for invalid ids. */
+bool knoop_policy_may_speak_for(const knoop_policy_t *self, const char *id,
+                                const char *role, const char *other);
 
 /* Decide a subscription request. It is accepted only when every topic the
  * pattern can match is readable by the partner: covered by one of its

@@ -16,6 +16,7 @@ int knoop_cli_beeld(int argc, char **argv);
 int knoop_cli_mesh(int argc, char **argv);
 int knoop_cli_policy(int argc, char **argv);
 int knoop_cli_play(int argc, char **argv);
+int knoop_cli_payload(int argc, char **argv);
 int knoop_cli_cap(int argc, char **argv);
 int knoop_cli_edxl(int argc, char **argv);
 

@@ -1,6 +1,7 @@
 /* cli_audit.c — `knoop audit verify|replay|digest`: what an auditor runs on
  * a journal (a live one, read-only, or a copy). */
 #include "cli.h"
+#include "json.h"
 #include "audit.h"
 #include "crypto.h"
 #include "hlc.h"
@@ -350,7 +351,7 @@ static int s_replay_one(void *arg, const knoop_msg_t *m, bool pending)
         return KNOOP_ENOMEM;
     if (pending)
         json_object_set_new(o, "pending", json_true());
-    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *line = knoop_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!line)
         return KNOOP_ENOMEM;
@@ -452,7 +453,7 @@ static int s_digest(int argc, char **argv)
             }
             json_object_set_new(o, "rows", arr);
         }
-        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *s = knoop_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         puts(s);
         free(s);
         json_decref(o);

@@ -176,7 +176,7 @@ static int s_one(void *arg, const uint8_t *env, size_t len)
     }
     if (o->json) {
         json_t *j = knoop_msg_to_json(&m);
-        char *line = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        char *line = j ? knoop_json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(j);
         if (!line) {
             knoop_msg_clear(&m);

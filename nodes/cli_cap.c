@@ -5,6 +5,7 @@
 #include "client.h"
 #include "crypto.h"         /* knoop_hash */
 #include "hlc.h"
+#include "json.h"
 #include "keys.h"           /* knoop_time_parse */
 #include "topic.h"
 
@@ -58,7 +59,7 @@ static const char s_help[] =
 "    --priority P     flash, immediate or routine (default: flash when an\n"
 "                     <info> has urgency Immediate, else immediate)\n"
 "    --tlp TLP        traffic light (default from <scope>: Public clear,\n"
-"                     Restricted amber, Private red)\n"
+"                     Restricted and Private amber)\n"
 "    --check          validate only; publish nothing (no node needed)\n"
 "    --pattern P      export: the topics to export (default alert.>)\n"
 "    --since TIME     export: only messages from then on (RFC 3339 UTC,\n"
@@ -227,7 +228,48 @@ typedef struct {
     knoop_buf_t         payload;
     knoop_cap_summary_t sum;
     char                key[KNOOP_KEY_MAX + 1];
+    char                rcpt_buf[1024];      /* the recipients' ids, NUL-separated */
+    const char         *rcpt[KNOOP_RECIPIENTS_MAX];
+    size_t              nrcpt;
 } doc_t;
+
+/* A Private alert travels as TLP RED, which brokers deliver only to the
+ * partners the envelope names: take them from CAP <addresses> (space
+ * separated, multi-word names in double quotes), keeping what are partner
+ * ids ("kcr2 vr-limburg-noord \"LVNL Maastricht\"" names two). */
+static void s_recipients(doc_t *d)
+{
+    d->nrcpt = 0;
+    json_t *j = NULL;
+    if (knoop_payload_to_json(KNOOP_CAP_TYPE, d->payload.data, d->payload.len, &j) != KNOOP_OK)
+        return;
+    const char *addr = json_string_value(json_object_get(j, "addresses"));
+    size_t used = 0;
+    for (const char *p = addr; p && *p && d->nrcpt < KNOOP_RECIPIENTS_MAX;) {
+        while (*p == ' ')
+            p++;
+        if (*p == '"') {                       /* a quoted name: not an id */
+            const char *q = strchr(p + 1, '"');
+            p = q ? q + 1 : p + strlen(p);
+            continue;
+        }
+        size_t n = strcspn(p, " ");
+        if (n > 0 && n <= KNOOP_ID_MAX && used + n + 1 <= sizeof d->rcpt_buf) {
+            char *id = d->rcpt_buf + used;
+            memcpy(id, p, n);
+            id[n] = '\0';
+            bool dup = false;
+            for (size_t i = 0; i < d->nrcpt; i++)
+                dup = dup || !strcmp(d->rcpt[i], id);
+            if (knoop_id_valid(id) && !dup) {
+                d->rcpt[d->nrcpt++] = id;
+                used += n + 1;
+            }
+        }
+        p += n;
+    }
+    json_decref(j);
+}
 
 /* "sender,identifier" -> state key, of the alerts the picture holds and of
  * the documents of this import. */
@@ -429,13 +471,14 @@ static int s_import(cap_args_t *a)
             status = 2;
             break;
         }
+        s_recipients(d);
         items[i] = (knoop_api_item_t) {
+            .recipients = d->rcpt, .nrecipients = d->nrcpt,
             .topic = topic, .type = KNOOP_CAP_TYPE, .key = d->key,
             .priority = a->has_priority ? a->priority :
                         d->sum.immediate ? KNOOP_PRIO_FLASH : KNOOP_PRIO_IMMEDIATE,
             .status = d->sum.status,
-            .tlp = a->has_tlp ? a->tlp : d->sum.is_public ? KNOOP_TLP_CLEAR :
-                   d->sum.is_private ? KNOOP_TLP_RED : KNOOP_TLP_AMBER,
+            .tlp = a->has_tlp ? a->tlp : d->sum.is_public ? KNOOP_TLP_CLEAR : KNOOP_TLP_AMBER,
             .payload = d->payload.data, .payload_len = d->payload.len,
         };
     }

@@ -21,6 +21,7 @@ static void s_usage(FILE *out)
 "  mesh check --broker EP --broker EP ...   do the brokers of the mesh hold the same?\n"
 "  policy check --policy FILE [...]         does a policy load; what does it allow?\n"
 "  play --scenario FILE --api-template T    play a scenario through the nodes\n"
+"  payload encode|decode --type TYPE [FILE] a payload between proto3 JSON and bytes\n"
 "  keys new --id ID --role ROLE --out DIR   make a partner identity key and cert\n"
 "  keys show FILE                           print a certificate (or a key's public part)\n"
 "  audit verify --journal DIR               check every chain and signed head\n"
@@ -71,6 +72,8 @@ int main(int argc, char **argv)
         return knoop_cli_policy(argc - 1, argv + 1);
     if (!strcmp(cmd, "mesh"))
         return knoop_cli_mesh(argc - 1, argv + 1);
+    if (!strcmp(cmd, "payload"))
+        return knoop_cli_payload(argc - 1, argv + 1);
     if (!strcmp(cmd, "cap"))
         return knoop_cli_cap(argc - 1, argv + 1);
     if (!strcmp(cmd, "edxl"))

@@ -27,7 +27,8 @@ static const char s_help[] =
 "    FILE holds one JSON object per line, in time order:\n"
 "      {\"at\": 12.5, \"as\": \"vr-zuid-limburg\", \"topic\": \"grip.vr-zuid-limburg\",\n"
 "       \"type\": \"knoop.crisis.v1.GripLevel\", \"key\": \"...\", \"priority\": \"flash\",\n"
-"       \"status\": \"actual\", \"tlp\": \"amber\", \"payload\": {...}}\n"
+"       \"status\": \"actual\", \"tlp\": \"amber\", \"recipients\": [\"kcr2\"],\n"
+"       \"payload\": {...}}\n"
 "      {\"at\": 30, \"say\": \"text to print at that moment\"}\n"
 "    \"at\" is seconds from the start. Each message is published through the\n"
 "    node of its partner (\"as\"), whose API endpoint is TEMPLATE with {id}\n"
@@ -173,7 +174,21 @@ int knoop_cli_play(int argc, char **argv)
         knoop_tlp_t tlp = KNOOP_TLP_AMBER;
         knoop_buf_t payload = { 0 };
         char err[512] = "";
-        if (!as || !knoop_id_valid(as) || !topic || knoop_topic_validate(topic) || !type ||
+        /* "recipients": ["vr-a", ...] for TLP amber+strict and red */
+        const char *rcpt[KNOOP_RECIPIENTS_MAX];
+        size_t nrcpt = 0;
+        bool rcpt_ok = true;
+        json_t *ra = json_object_get(o, "recipients");
+        if (ra && (!json_is_array(ra) || json_array_size(ra) > KNOOP_RECIPIENTS_MAX))
+            rcpt_ok = false;
+        for (size_t i = 0; rcpt_ok && ra && i < json_array_size(ra); i++) {
+            const char *id = json_string_value(json_array_get(ra, i));
+            rcpt_ok = id && knoop_id_valid(id);
+            rcpt[nrcpt++] = id;
+        }
+        if (!rcpt_ok)
+            snprintf(err, sizeof err, "recipients: an array of partner ids");
+        if (!rcpt_ok || !as || !knoop_id_valid(as) || !topic || knoop_topic_validate(topic) || !type ||
             knoop_priority_parse(s_str(o, "priority", "routine"), &prio) ||
             knoop_status_parse(s_str(o, "status", "actual"), &st) ||
             knoop_tlp_parse(s_str(o, "tlp", "amber"), &tlp) ||
@@ -190,6 +205,8 @@ int knoop_cli_play(int argc, char **argv)
         it.priority = prio;
         it.status = st;
         it.tlp = tlp;
+        it.recipients = rcpt;
+        it.nrecipients = nrcpt;
         it.payload = payload.data;
         it.payload_len = payload.len;
         knoop_client_t *cl = s_client(ps, &np, tmpl, as);

@@ -19,6 +19,7 @@
 #define LINE_MAX_LEN  (4u << 20)        /* a JSON line; a payload is at most 1 MiB */
 #define PROGRESS_MS   2000
 #define DEFAULT_TIMEOUT 30
+#define DEFAULT_WAIT    5               /* seconds for the broker's verdict */
 
 static const char s_help[] =
 "NAME\n"
@@ -26,14 +27,18 @@ static const char s_help[] =
 "\n"
 "SYNOPSIS\n"
 "    knoop pub [--api ENDPOINT] --topic TOPIC --type TYPE [--key KEY]\n"
-"              [--priority P] [--status S] [--tlp TLP] [--timeout SEC]\n"
-"              (--json OBJECT | --file FILE)\n"
+"              [--priority P] [--status S] [--tlp TLP] [--recipient ID]...\n"
+"              [--wait SEC | --no-wait] [--timeout SEC] (--json OBJECT | --file FILE)\n"
 "\n"
 "DESCRIPTION\n"
-"    Encodes the payload JSON as protobuf of TYPE, hands the message to the\n"
-"    node, and returns when the node has committed it to its journal (it is\n"
-"    then sent upstream, also after a link loss). Prints one line per message:\n"
-"    ORIGIN TOPIC SEQ, as the node assigned them.\n"
+"    Encodes the payload JSON as protobuf of TYPE and hands the message to the\n"
+"    node, which commits it to its journal (it is then sent upstream, also\n"
+"    after a link loss). While the node's link to its broker is up, pub then\n"
+"    waits (up to --wait seconds) for the broker's verdict: a refusal (policy,\n"
+"    payload type, sender) is printed with the broker's reason and pub exits\n"
+"    1. While the link is down it returns after the local commit and says the\n"
+"    message is stored and waiting for the broker. Prints one line per\n"
+"    message committed: ORIGIN TOPIC SEQ, as the node assigned them.\n"
 "\n"
 "    With --file every non-empty line is one payload object, published with\n"
 "    the same topic, type, key and labels, in batches of up to 1000 messages\n"
@@ -50,19 +55,28 @@ static const char s_help[] =
 "                     the picture keeps the latest message per topic and key\n"
 "    --priority P     flash, immediate or routine (default routine)\n"
 "    --status S       actual, exercise, test or system (default actual)\n"
-"    --tlp TLP        clear, green, amber or red (default amber)\n"
+"    --tlp TLP        clear, green, amber, amber+strict or red (default amber);\n"
+"                     amber+strict and red go only to the partners named with\n"
+"                     --recipient (and the publisher)\n"
+"    --recipient ID   a partner the message is for (repeat, or ID,ID,...)\n"
+"    --wait SEC       how long to wait for the broker's verdict while the link\n"
+"                     is up (default 5; 0 = do not wait)\n"
+"    --no-wait        return after the local commit, as --wait 0\n"
 "    --json OBJECT    the payload as one JSON object\n"
 "    --file FILE      a file of JSON lines, one payload per line; '-' for stdin\n"
 "    --timeout SEC    how long to wait for the node per request (default 30)\n"
 "    --help           this text\n"
 "\n"
-"    Payload fields use the .proto names; enums by name (\"GRIP_4\"); bytes as\n"
-"    base64. Known types: knoop audit replay shows real examples.\n"
+"    The payload is proto3 JSON: field names as in the .proto or lowerCamelCase\n"
+"    (incident_id or incidentId), enums by name (\"GRIP_4\"), 64-bit integers\n"
+"    as strings or numbers, bytes as base64. knoop audit replay shows real\n"
+"    examples.\n"
 "\n"
 "EXIT STATUS\n"
-"    0 every message published, 1 the node refused a message (the reason is\n"
-"    printed; with --file, what was published before is listed), 2 usage,\n"
-"    input or connection error.\n"
+"    0 every message committed (and, with the link up, stored by the broker or\n"
+"    still waiting for it: said on stderr), 1 the node or the broker refused\n"
+"    a message (the reason is printed; with --file, what was published before\n"
+"    is listed), 2 usage, input or connection error.\n"
 "\n"
 "EXAMPLES\n"
 "    knoop pub --topic grip.vr-utrecht --type knoop.crisis.v1.GripLevel \\\n"
@@ -73,7 +87,7 @@ static const char s_help[] =
 "        --status exercise --json '{\"level\": \"GRIP_1\"}'\n";
 
 enum { OPT_API = 1, OPT_TOPIC, OPT_TYPE, OPT_KEY, OPT_PRIORITY, OPT_STATUS, OPT_TLP,
-       OPT_JSON, OPT_FILE, OPT_TIMEOUT, OPT_HELP };
+       OPT_JSON, OPT_FILE, OPT_TIMEOUT, OPT_HELP, OPT_RECIPIENT, OPT_WAIT, OPT_NO_WAIT };
 
 static const struct option s_opts[] = {
     { "api", required_argument, NULL, OPT_API },
@@ -86,6 +100,9 @@ static const struct option s_opts[] = {
     { "json", required_argument, NULL, OPT_JSON },
     { "file", required_argument, NULL, OPT_FILE },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "recipient", required_argument, NULL, OPT_RECIPIENT },
+    { "wait", required_argument, NULL, OPT_WAIT },
+    { "no-wait", no_argument, NULL, OPT_NO_WAIT },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -96,8 +113,36 @@ typedef struct {
     knoop_status_t status;
     knoop_tlp_t tlp;
     int timeout_ms;
+    int wait_ms;
     char api_default[512];
+    const char *rcpt[KNOOP_RECIPIENTS_MAX];
+    size_t nrcpt;
 } pub_args_t;
+
+/* Add the ids of one --recipient argument (ID or ID,ID,...). The ids are
+ * split in place: argv lives as long as the program. */
+static int s_add_recipients(pub_args_t *a, char *arg)
+{
+    char *save = NULL;
+    for (char *t = strtok_r(arg, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!knoop_id_valid(t)) {
+            fprintf(stderr, "knoop pub: --recipient '%s' is not a partner id (1..%d of a-z "
+                    "0-9 -)\n", t, KNOOP_ID_MAX);
+            return 2;
+        }
+        for (size_t i = 0; i < a->nrcpt; i++)
+            if (!strcmp(a->rcpt[i], t)) {
+                fprintf(stderr, "knoop pub: --recipient %s named twice\n", t);
+                return 2;
+            }
+        if (a->nrcpt == KNOOP_RECIPIENTS_MAX) {
+            fprintf(stderr, "knoop pub: more than %d recipients\n", KNOOP_RECIPIENTS_MAX);
+            return 2;
+        }
+        a->rcpt[a->nrcpt++] = t;
+    }
+    return 0;
+}
 
 static int s_parse(int argc, char **argv, pub_args_t *a, bool *help)
 {
@@ -106,6 +151,7 @@ static int s_parse(int argc, char **argv, pub_args_t *a, bool *help)
     a->status = KNOOP_STATUS_ACTUAL;
     a->tlp = KNOOP_TLP_AMBER;
     a->timeout_ms = DEFAULT_TIMEOUT * 1000;
+    a->wait_ms = DEFAULT_WAIT * 1000;
     *help = false;
     optind = 1;
     opterr = 0;
@@ -134,10 +180,29 @@ static int s_parse(int argc, char **argv, pub_args_t *a, bool *help)
             break;
         case OPT_TLP:
             if (knoop_tlp_parse(optarg, &a->tlp) != KNOOP_OK) {
-                fprintf(stderr, "knoop pub: --tlp '%s' is not clear, green, amber or red\n",
-                        optarg);
+                fprintf(stderr, "knoop pub: --tlp '%s' is not clear, green, amber, "
+                        "amber+strict or red\n", optarg);
                 return 2;
             }
+            break;
+        case OPT_RECIPIENT:
+            if (s_add_recipients(a, optarg))
+                return 2;
+            break;
+        case OPT_WAIT: {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 0 || v > 3600) {
+                fprintf(stderr, "knoop pub: --wait '%s' is not a number of seconds "
+                        "(0..3600)\n", optarg);
+                return 2;
+            }
+            a->wait_ms = (int) v * 1000;
+            break;
+        }
+        case OPT_NO_WAIT:
+            a->wait_ms = 0;
             break;
         case OPT_TIMEOUT:
             if (cli_seconds("pub", optarg, 86400, &a->timeout_ms))
@@ -158,6 +223,11 @@ static int s_parse(int argc, char **argv, pub_args_t *a, bool *help)
     }
     if (!a->type) {
         fprintf(stderr, "knoop pub: --type TYPE is required\n");
+        return 2;
+    }
+    if (knoop_tlp_restricted(a->tlp) && a->nrcpt == 0) {
+        fprintf(stderr, "knoop pub: --tlp %s goes only to the partners named: give them with "
+                "--recipient ID\n", knoop_tlp_name(a->tlp));
         return 2;
     }
     if (!a->json == !a->file) {
@@ -219,14 +289,39 @@ static knoop_api_item_t s_item(const pub_args_t *a)
     return (knoop_api_item_t) {
         .topic = a->topic, .type = a->type, .key = a->key ? a->key : "",
         .priority = a->priority, .status = a->status, .tlp = a->tlp,
+        .recipients = a->rcpt, .nrecipients = a->nrcpt,
     };
 }
 
-static void s_print(const knoop_api_seq_t *r, size_t n)
+/* Print what the node committed; tell on stderr what the broker said.
+ * Returns 1 when the broker refused any item, else 0. */
+static int s_print(const pub_args_t *a, const knoop_api_seq_t *r, size_t n, bool link_up)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t stored = 0, refused = 0;
+    for (size_t i = 0; i < n; i++) {
         printf("%s %s %llu\n", r[i].origin, r[i].topic, (unsigned long long) r[i].seq);
+        if (r[i].verdict == KNOOP_VERDICT_STORED)
+            stored++;
+    }
     fflush(stdout);
+    for (size_t i = 0; i < n; i++)
+        if (r[i].verdict == KNOOP_VERDICT_REFUSED && refused++ < 5)
+            fprintf(stderr, "knoop pub: the broker refused %s %s %llu: %s\n", r[i].origin,
+                    r[i].topic, (unsigned long long) r[i].seq, r[i].reason);
+    if (refused > 5)
+        fprintf(stderr, "knoop pub: the broker refused %zu messages in all\n", refused);
+    if (refused)
+        fprintf(stderr, "knoop pub: the node keeps refused messages but the broker will not "
+                "take them; see knoop status\n");
+    else if (stored && a->wait_ms && !link_up)
+        fprintf(stderr, "knoop pub: %zu message%s stored by the node; no link to a broker now: "
+                "%s sent when the link returns\n", stored, stored == 1 ? "" : "s",
+                stored == 1 ? "it is" : "they are");
+    else if (stored && a->wait_ms)
+        fprintf(stderr, "knoop pub: %zu message%s stored by the node; the broker did not answer "
+                "within %d s: %s sent, see knoop status\n", stored, stored == 1 ? "" : "s",
+                a->wait_ms / 1000, stored == 1 ? "it is being" : "they are being");
+    return refused ? 1 : 0;
 }
 
 static int s_publish_one(const pub_args_t *a, knoop_client_t *c)
@@ -243,7 +338,9 @@ static int s_publish_one(const pub_args_t *a, knoop_client_t *c)
     item.payload_len = payload.len;
     knoop_api_seq_t res;
     char err[512];
-    int rc = knoop_client_publish(c, &item, 1, &res, a->timeout_ms, err, sizeof err);
+    bool link_up = false;
+    int rc = knoop_client_publish_wait(c, &item, 1, &res, (uint32_t) a->wait_ms, a->timeout_ms,
+                                       &link_up, err, sizeof err);
     knoop_buf_free(&payload);
     if (rc) {
         bool refused = knoop_client_refused(c);
@@ -251,8 +348,7 @@ static int s_publish_one(const pub_args_t *a, knoop_client_t *c)
                 "publish failed", err);
         return refused ? 1 : 2;
     }
-    s_print(&res, 1);
-    return 0;
+    return s_print(a, &res, 1, link_up);
 }
 
 /* ---- a file of JSON lines ---- */
@@ -311,8 +407,10 @@ static int s_flush(batch_t *b)
     for (size_t i = 0; i < b->n; i++)
         b->items[i].payload = b->payloads.data ? b->payloads.data + b->offsets[i] : NULL;
     char err[512];
-    int rc = knoop_client_publish(b->c, b->items, b->n, b->results, b->a->timeout_ms, err,
-                                  sizeof err);
+    bool link_up = false;
+    int rc = knoop_client_publish_wait(b->c, b->items, b->n, b->results,
+                                       (uint32_t) b->a->wait_ms, b->a->timeout_ms, &link_up,
+                                       err, sizeof err);
     if (rc) {
         bool refused = knoop_client_refused(b->c);
         fprintf(stderr, "knoop pub: %s: lines %lu..%lu: %s: %s\n", b->name, b->lines[0],
@@ -322,8 +420,12 @@ static int s_flush(batch_t *b)
                 b->lines[0]);
         return refused ? 1 : 2;
     }
-    s_print(b->results, b->n);
+    int verdict = s_print(b->a, b->results, b->n, link_up);
     b->published += b->n;
+    if (verdict) {
+        b->n = 0;
+        return verdict;
+    }
     b->n = 0;
     b->payloads.len = 0;
     uint64_t now = knoop_now_ms();

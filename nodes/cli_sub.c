@@ -1,6 +1,7 @@
 /* cli_sub.c — `knoop sub`: follow the messages on a topic pattern as JSON
  * lines, acknowledging each once it is printed. */
 #include "cli.h"
+#include "json.h"
 #include "client.h"
 #include "keys.h"           /* knoop_time_parse */
 #include "msg_json.h"
@@ -234,7 +235,7 @@ static bool s_print(uint64_t position, const knoop_msg_t *m)
         return false;
     }
     json_decref(mj);
-    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *line = knoop_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!line) {
         fprintf(stderr, "knoop sub: out of memory\n");

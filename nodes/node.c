@@ -208,6 +208,10 @@ static void s_trust_check(knoop_node_t *self)
     if (now - self->trust_checked < 1000)
         return;
     self->trust_checked = now;
+    if (!self->expiry_warned || now - self->expiry_warned >= 86400000ull) {
+        self->expiry_warned = now;
+        knoop_trust_warn_expiring(self->trust, "node", (int64_t) time(NULL));
+    }
     uint64_t pos = knoop_journal_next_pos(self->journal);
     if (pos != self->trust_pos) {
         self->trust_pos = pos;
@@ -245,6 +249,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         node_link_read_probe(self);
         node_link_step(self);
         node_link_send_outbox(self);
+        node_api_verdicts(self);
         node_api_pump(self);
         s_trust_check(self);
         node_error_check(self);

@@ -43,6 +43,8 @@ typedef struct {
     size_t       nbrokers;
     const char *const *subs;
     size_t       nsubs;
+    const char *const *speak_for; /* ids (or "*") a payload may name as sender */
+    size_t       nspeak_for;
     const char  *api;             /* NULL: ipc://DATA/api.sock */
     int          heartbeat_ms;
     int          timeout_ms;
@@ -68,6 +70,7 @@ typedef struct {
     uint64_t acked;                  /* highest seq the broker has ACKed */
     uint64_t sent;                   /* highest seq sent on this link */
     bool     blocked;                /* the broker refused a message: stop */
+    uint64_t blocked_seq;            /* the seq it refused */
     char     blocked_reason[256];
     uint64_t retry_at;               /* blocked by the clock: offer again then
                                         (monotonic ms: wall clocks get fixed) */
@@ -105,8 +108,21 @@ typedef struct {
     size_t   first, n;               /* range in the publish batch */
     int      error;
     uint32_t error_index;
+    uint32_t wait_ms;                /* wait for the broker's verdict */
     char     reason[256];
 } pub_req_t;
+
+/* A publish request answered once the broker has ACKed or refused every
+ * item, its wait is over, or the link went down. */
+typedef struct pub_wait {
+    uint8_t   rid[256];
+    size_t    rid_len;
+    uint64_t  id;
+    uint64_t  deadline;
+    size_t    n;
+    struct { uint64_t stream, seq; } *items;
+    struct pub_wait *next;
+} pub_wait_t;
 
 struct knoop_node_t {
     knoop_node_opts_t opts;
@@ -118,6 +134,7 @@ struct knoop_node_t {
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
     uint64_t         trust_pos;      /* journal position when last followed */
+    uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */
     knoop_journal_t *journal;
     uint64_t         epoch;
     knoop_hlc_t      hlc;
@@ -151,6 +168,7 @@ struct knoop_node_t {
     /* local API */
     zsock_t         *api;
     api_sub_t       *subs;
+    pub_wait_t      *waits;
     uint64_t         next_sub_id;
     bool             journal_grew;     /* new messages since the last pump */
     /* the broker's clock as seen in its heartbeats (node_link.c) */
@@ -204,6 +222,7 @@ void node_repair_vector(knoop_node_t *self, knoop_wire_pos_t *vec, size_t n);
 int  node_api_init(knoop_node_t *self);
 void node_api_read(knoop_node_t *self);
 void node_api_publish_commit(knoop_node_t *self);
+void node_api_verdicts(knoop_node_t *self);     /* answer publish waits */
 void node_api_pump(knoop_node_t *self);
 void node_api_close(knoop_node_t *self);
 

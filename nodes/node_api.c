@@ -6,11 +6,13 @@
 #include "node.h"
 #include "crypto.h"
 #include "json.h"
+#include "trust_mesh.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #define DELIVERY_MAX   256
@@ -46,8 +48,15 @@ static void s_sub_free(api_sub_t *s)
     free(s);
 }
 
+static void s_wait_free(pub_wait_t *w);
+
 void node_api_close(knoop_node_t *self)
 {
+    while (self->waits) {
+        pub_wait_t *w = self->waits;
+        self->waits = w->next;
+        s_wait_free(w);
+    }
     while (self->subs) {
         api_sub_t *s = self->subs;
         self->subs = s->next;
@@ -78,10 +87,23 @@ static void s_reply_error(knoop_node_t *self, const uint8_t *rid, size_t rid_len
 
 /* ---- publish ---- */
 
-static own_stream_t *s_stream_for(knoop_node_t *self, const char *topic)
+/* A broker cuts a stream for a partner at the first message that partner
+ * may not read (the hash chain runs through it, docs/protocol.md "TLP").
+ * So each audience of a topic gets a stream of its own: the open messages
+ * on the node's epoch, each set of recipients of TLP amber+strict/red on an
+ * epoch derived from it. Nobody then loses open messages to a restricted
+ * one, and a topic may carry both. */
+static uint64_t s_epoch_for(const knoop_node_t *self, uint64_t audience)
 {
+    uint64_t e = audience ? self->epoch ^ audience : self->epoch;
+    return e ? e : 1;
+}
+
+static own_stream_t *s_stream_for(knoop_node_t *self, const char *topic, uint64_t audience)
+{
+    uint64_t epoch = s_epoch_for(self, audience);
     for (size_t i = 0; i < self->nown; i++)
-        if (self->own[i].epoch == self->epoch && strcmp(self->own[i].topic, topic) == 0)
+        if (self->own[i].epoch == epoch && strcmp(self->own[i].topic, topic) == 0)
             return &self->own[i];
     if (self->nown == self->own_cap) {
         size_t cap = self->own_cap ? self->own_cap * 2 : 16;
@@ -93,8 +115,8 @@ static own_stream_t *s_stream_for(knoop_node_t *self, const char *topic)
     }
     own_stream_t *o = &self->own[self->nown++];
     memset(o, 0, sizeof *o);
-    o->stream = knoop_stream_id(self->id, topic, self->epoch);
-    o->epoch = self->epoch;
+    o->stream = knoop_stream_id(self->id, topic, epoch);
+    o->epoch = epoch;
     snprintf(o->topic, sizeof o->topic, "%s", topic);
     return o;
 }
@@ -138,6 +160,44 @@ static pub_req_t *s_new_req(knoop_node_t *self)
     return r;
 }
 
+static int s_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Who may read an item, as one number: 0 for an open TLP, else a hash of
+ * the sorted recipients (never 0). */
+static uint64_t s_audience(const knoop_api_item_t *it)
+{
+    if (!knoop_tlp_restricted((knoop_tlp_t) it->tlp))
+        return 0;
+    const char *ids[KNOOP_RECIPIENTS_MAX];
+    size_t n = it->nrecipients < KNOOP_RECIPIENTS_MAX ? it->nrecipients : KNOOP_RECIPIENTS_MAX;
+    memcpy(ids, it->recipients, n * sizeof *ids);
+    qsort(ids, n, sizeof *ids, s_cmp_str);
+    knoop_hasher_t h;
+    uint8_t zero = 0, out[KNOOP_HASH_LEN];
+    knoop_hasher_init(&h);
+    for (size_t i = 0; i < n; i++) {
+        knoop_hasher_update(&h, ids[i], strlen(ids[i]));
+        knoop_hasher_update(&h, &zero, 1);
+    }
+    knoop_hasher_final(&h, out);
+    uint64_t v = knoop_get_be64(out);
+    return v ? v : 1;
+}
+
+/* May this node name `who` as the sender inside a payload? */
+static bool s_may_speak_for(const knoop_node_t *self, const char *who)
+{
+    if (strcmp(who, self->id) == 0)
+        return true;
+    for (size_t i = 0; i < self->opts.nspeak_for; i++)
+        if (!strcmp(self->opts.speak_for[i], "*") || !strcmp(self->opts.speak_for[i], who))
+            return true;
+    return false;
+}
+
 static bool s_type_valid(const char *t)
 {
     size_t n = strlen(t);
@@ -158,6 +218,7 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
     memcpy(r->rid, self->rid.data, self->rid.len);
     r->rid_len = self->rid.len;
     r->id = req->id;
+    r->wait_ms = req->u.publish.wait_ms;
     r->first = self->npub;
     size_t n = req->u.publish.n;
     /* Check every item before building any: a request is taken whole or
@@ -169,20 +230,32 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
             why = "type: not a protobuf message name";
         else if (it->status < KNOOP_STATUS_ACTUAL || it->status > KNOOP_STATUS_SYSTEM)
             why = "status: must be actual, exercise, test or system";
-        else if (it->tlp < KNOOP_TLP_CLEAR || it->tlp > KNOOP_TLP_RED)
-            why = "tlp: must be clear, green, amber or red";
+        else if (it->tlp < KNOOP_TLP_CLEAR || it->tlp > KNOOP_TLP_AMBER_STRICT)
+            why = "tlp: must be clear, green, amber, amber+strict or red";
+        else if (knoop_tlp_restricted((knoop_tlp_t) it->tlp) && it->nrecipients == 0)
+            why = "recipients: TLP amber+strict and red go only to the partners named; "
+                  "name at least one";
         else if (it->priority > KNOOP_PRIO_FLASH)
             why = "priority: must be routine, immediate or flash";
         else if (it->payload_len > KNOOP_PAYLOAD_MAX)
             why = "payload too big";
-        else if (knoop_payload_type_known(it->type)) {
-            json_t *probe = NULL;
-            if (knoop_payload_to_json(it->type, it->payload, it->payload_len, &probe) != KNOOP_OK)
-                why = "payload does not decode as its type";
-            json_decref(probe);
+        char detail[200] = "", sender[KNOOP_ID_MAX + 1] = "";
+        int prc = why ? KNOOP_OK
+                      : knoop_payload_check(it->topic, it->type, it->payload, it->payload_len,
+                                            sender, sizeof sender, detail, sizeof detail);
+        if (prc) {
+            why = detail;
+            r->error = prc == KNOOP_EPERM ? KNOOP_EPERM : KNOOP_EINVAL;
+        } else if (!why && *sender && !s_may_speak_for(self, sender)) {
+            snprintf(detail, sizeof detail, "%s names %s as its sender; %s may only name "
+                     "itself (or start the node with --speak-for %s)",
+                     knoop_payload_sender_field(it->type), sender, self->id, sender);
+            why = detail;
+            r->error = KNOOP_EPERM;
         }
         if (why) {
-            r->error = KNOOP_EINVAL;
+            if (!r->error)
+                r->error = KNOOP_EINVAL;
             r->error_index = (uint32_t) i;
             snprintf(r->reason, sizeof r->reason, "item %zu: %s", i, why);
             return;
@@ -195,7 +268,8 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
     }
     for (size_t i = 0; i < n; i++) {
         const knoop_api_item_t *it = &req->u.publish.items[i];
-        own_stream_t *o = s_stream_for(self, it->topic);
+        uint64_t aud = s_audience(it);
+        own_stream_t *o = s_stream_for(self, it->topic, aud);
         if (!o) {
             r->error = KNOOP_ENOMEM;
             snprintf(r->reason, sizeof r->reason, "node out of memory");
@@ -203,10 +277,11 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
         }
         knoop_body_t b = {
             .version = KNOOP_BODY_VERSION, .origin = self->id, .topic = it->topic,
-            .epoch = self->epoch, .seq = o->hwm + 1, .hlc = knoop_hlc_now(&self->hlc),
+            .epoch = o->epoch, .seq = o->hwm + 1, .hlc = knoop_hlc_now(&self->hlc),
             .key = it->key ? it->key : "", .type = it->type,
             .priority = (knoop_priority_t) it->priority, .status = (knoop_status_t) it->status,
             .tlp = (knoop_tlp_t) it->tlp, .payload = it->payload, .payload_len = it->payload_len,
+            .recipients = it->recipients, .nrecipients = it->nrecipients,
         };
         memcpy(b.prev, o->head, KNOOP_HASH_LEN);
         knoop_buf_t *buf = &self->pub_bufs[self->npub];
@@ -227,6 +302,104 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
         memcpy(o->head, chain, KNOOP_HASH_LEN);
         self->npub++;
         r->n++;
+    }
+}
+
+/* ---- waiting for the broker's verdict ---- */
+
+static int s_wait_add(knoop_node_t *self, const pub_req_t *r)
+{
+    pub_wait_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return KNOOP_ENOMEM;
+    w->items = calloc(r->n ? r->n : 1, sizeof *w->items);
+    if (!w->items) {
+        free(w);
+        return KNOOP_ENOMEM;
+    }
+    memcpy(w->rid, r->rid, r->rid_len);
+    w->rid_len = r->rid_len;
+    w->id = r->id;
+    w->deadline = knoop_now_ms() + r->wait_ms;
+    w->n = r->n;
+    for (size_t i = 0; i < r->n; i++) {
+        w->items[i].stream = self->pub_msgs[r->first + i].stream;
+        w->items[i].seq = self->pub_msgs[r->first + i].b.seq;
+    }
+    w->next = self->waits;
+    self->waits = w;
+    return KNOOP_OK;
+}
+
+static void s_wait_free(pub_wait_t *w)
+{
+    free(w->items);
+    free(w);
+}
+
+/* The verdict on one item so far; reason into buf for a refusal. */
+static knoop_verdict_t s_verdict(knoop_node_t *self, uint64_t stream, uint64_t seq,
+                                 char *buf, size_t size)
+{
+    own_stream_t *o = node_own_find(self, stream);
+    buf[0] = '\0';
+    if (!o)
+        return KNOOP_VERDICT_STORED;
+    if (o->acked >= seq)
+        return KNOOP_VERDICT_ACCEPTED;
+    if (o->blocked && o->blocked_seq <= seq) {
+        if (o->blocked_seq == seq)
+            snprintf(buf, size, "%s", o->blocked_reason);
+        else
+            snprintf(buf, size, "not sent: the broker refused an earlier message of "
+                     "this stream (%s)", o->blocked_reason);
+        return KNOOP_VERDICT_REFUSED;
+    }
+    return KNOOP_VERDICT_STORED;
+}
+
+void node_api_verdicts(knoop_node_t *self)
+{
+    uint64_t now = knoop_now_ms();
+    pub_wait_t **pp = &self->waits;
+    while (*pp) {
+        pub_wait_t *w = *pp;
+        bool done = self->link != LINK_UP || now >= w->deadline;
+        char reason[400];
+        for (size_t i = 0; !done && i < w->n; i++)
+            if (s_verdict(self, w->items[i].stream, w->items[i].seq, reason, sizeof reason) ==
+                KNOOP_VERDICT_STORED)
+                break;
+            else if (i + 1 == w->n)
+                done = true;
+        if (!done) {
+            pp = &w->next;
+            continue;
+        }
+        knoop_api_seq_t *items = calloc(w->n ? w->n : 1, sizeof *items);
+        char (*reasons)[400] = calloc(w->n ? w->n : 1, sizeof *reasons);
+        for (size_t i = 0; items && reasons && i < w->n; i++) {
+            own_stream_t *o = node_own_find(self, w->items[i].stream);
+            items[i].origin = self->id;
+            items[i].topic = o ? o->topic : "unknown";
+            items[i].seq = w->items[i].seq;
+            items[i].verdict = s_verdict(self, w->items[i].stream, w->items[i].seq, reasons[i],
+                                         sizeof reasons[i]);
+            items[i].reason = reasons[i];
+        }
+        if (items && reasons) {
+            knoop_api_rep_t rep = { .id = w->id, .kind = KNOOP_API_R_PUBLISHED };
+            rep.u.published.items = items;
+            rep.u.published.n = w->n;
+            rep.u.published.link_up = self->link == LINK_UP;
+            s_reply(self, w->rid, w->rid_len, &rep);
+        } else
+            s_reply_error(self, w->rid, w->rid_len, w->id, KNOOP_ENOMEM, 0,
+                          "node out of memory while answering; the messages are stored");
+        free(items);
+        free(reasons);
+        *pp = w->next;
+        s_wait_free(w);
     }
 }
 
@@ -322,16 +495,20 @@ void node_api_publish_commit(knoop_node_t *self)
                           : knoop_strerror(err));
             continue;
         }
+        if (r->wait_ms && self->link == LINK_UP && s_wait_add(self, r) == KNOOP_OK)
+            continue;                   /* answered by node_api_verdicts */
         knoop_api_seq_t *items = calloc(r->n ? r->n : 1, sizeof *items);
         for (size_t i = 0; items && i < r->n; i++) {
             const knoop_msg_t *m = &self->pub_msgs[r->first + i];
             items[i].origin = m->b.origin;
             items[i].topic = m->b.topic;
             items[i].seq = m->b.seq;
+            items[i].reason = "";
         }
         knoop_api_rep_t rep = { .id = r->id, .kind = KNOOP_API_R_PUBLISHED };
         rep.u.published.items = items;
         rep.u.published.n = items ? r->n : 0;
+        rep.u.published.link_up = self->link == LINK_UP;
         s_reply(self, r->rid, r->rid_len, &rep);
         free(items);
     }
@@ -586,6 +763,8 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
         free(rows);
     }
     json_object_set_new(o, "streams", streams);
+    json_object_set_new(o, "certificates_expiring",
+                        knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
     json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",

@@ -500,12 +500,19 @@ static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
         f->u.error.code != KNOOP_WERR_CHAIN) {
         /* The broker will never take this message: sending it again would
          * block the stream forever. Stop and show it in status. */
+        if (!o->blocked || f->u.error.seq < o->blocked_seq) {
+            o->blocked_seq = f->u.error.seq;
+            snprintf(o->blocked_reason, sizeof o->blocked_reason, "seq %llu: %s",
+                     (unsigned long long) f->u.error.seq, f->u.error.reason);
+        }
         o->blocked = true;
-        snprintf(o->blocked_reason, sizeof o->blocked_reason, "seq %llu: %s",
-                 (unsigned long long) f->u.error.seq, f->u.error.reason);
         /* Dated in the future: it becomes acceptable by itself. */
         o->retry_at = f->u.error.code == KNOOP_WERR_CLOCK
-                          ? s_clock_retry_at(self, o->stream, f->u.error.seq) : 0;
+                          ? s_clock_retry_at(self, o->stream, o->blocked_seq) : 0;
+        if (o->retry_at && !strstr(o->blocked_reason, "offered again"))
+            snprintf(o->blocked_reason + strlen(o->blocked_reason),
+                     sizeof o->blocked_reason - strlen(o->blocked_reason),
+                     " (kept; offered again when due)");
     }
     if (f->u.error.fatal)
         s_failover(self, "broker closed the session");

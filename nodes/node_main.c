@@ -22,6 +22,9 @@ static const knoop_opt_spec_t s_spec[] = {
     { "broker", KNOOP_OPT_LIST, NULL, "ID@ENDPOINT", "a broker, e.g. kcr2-broker-1@tcp://10.0.0.1:7400 "
       "(repeatable; tried in order; a bare ENDPOINT when the trust store holds one broker)", false },
     { "subscribe", KNOOP_OPT_LIST, NULL, "PATTERN", "topics to receive, e.g. 'duiding.>' (repeatable)", false },
+    { "speak-for", KNOOP_OPT_LIST, NULL, "ID", "a partner this one may name as the sender in a "
+      "payload (GripLevel region, VitalOutage provider, ...), e.g. for an LCMS gateway; the "
+      "broker's policy must allow it too (speak-for rules) (repeatable; * for any)", false },
     { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "local API endpoint (default ipc://DATA/api.sock)", false },
     { "heartbeat-ms", KNOOP_OPT_INT, "1000", "MS", "heartbeat interval on the broker link", false },
     { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "link declared lost after this long without a frame", false },
@@ -64,8 +67,15 @@ int main(int argc, char **argv)
         knoop_config_destroy(&cfg);
         return 2;
     }
-    const char *const *subs = NULL, *const *brokers = NULL;
+    const char *const *subs = NULL, *const *brokers = NULL, *const *speak = NULL;
     size_t nsubs = knoop_config_list(cfg, "subscribe", &subs);
+    size_t nspeak = knoop_config_list(cfg, "speak-for", &speak);
+    for (size_t i = 0; i < nspeak; i++)
+        if (strcmp(speak[i], "*") != 0 && !knoop_id_valid(speak[i])) {
+            fprintf(stderr, "knoop-node: --speak-for '%s': not a partner id (or *)\n", speak[i]);
+            knoop_config_destroy(&cfg);
+            return 2;
+        }
     size_t nbrokers = knoop_config_list(cfg, "broker", &brokers);
     for (size_t i = 0; i < nsubs; i++)
         if (knoop_pattern_validate(subs[i]) != KNOOP_OK) {
@@ -81,6 +91,7 @@ int main(int argc, char **argv)
         .trust_dir = knoop_config_str(cfg, "trust"),
         .brokers = brokers, .nbrokers = nbrokers,
         .subs = subs, .nsubs = nsubs,
+        .speak_for = speak, .nspeak_for = nspeak,
         .api = knoop_config_str(cfg, "api"),
         .heartbeat_ms = (int) knoop_config_int(cfg, "heartbeat-ms"),
         .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),

@@ -157,6 +157,10 @@ check "CAP Exercise travels as an exercise envelope" [ "$(st OEF-2026-11-30-001)
 check "CAP Test as test" [ "$(st SYS-HEARTBEAT-42)" = test ]
 check "CAP System as system" [ "$(st ACK-0001)" = system ]
 check "CAP Actual as actual" [ "$(st NL-ALERT-2021-0714-2345)" = actual ]
+tlp() { jq -r "select(.payload.identifier == \"$1\") | .tlp" "$T/sub.all"; }
+check "scope Public goes TLP clear" [ "$(tlp NL-ALERT-2021-0714-2345)" = clear ]
+check "scope Private goes TLP amber" [ "$(tlp VRZL-2021-0715-luchtruim)" = amber ]
+check "scope Restricted goes TLP amber" [ "$(tlp VOLLEDIG-1)" = amber ]
 check "Immediate urgency goes flash" bash -c \
     "jq -r 'select(.payload.identifier == \"NL-ALERT-2021-0714-2345\") | .priority' '$T/sub.all' | grep -qx flash"
 "$KNOOP" beeld --api "$A_UTR" --pattern 'alert.>' --json >"$T/beeld"
@@ -169,6 +173,38 @@ check "an exercise alert is not in the real picture" bash -c \
     "! jq -r .payload.identifier '$T/beeld' | grep -qx OEF-2026-11-30-001"
 check "an unrelated alert stands in the picture under its own key" \
     [ "$(key_id nl-alert@vr-zuid-limburg,NL-ALERT-2021-0714-2345)" = NL-ALERT-2021-0714-2345 ]
+
+# ---- the picture's alerts as a CAP Atom feed from knoop-web ----
+WEB=$BIN_DIR/web/knoop-web
+if [ -x "$WEB" ]; then
+    WPORT=$(free_port)
+    "$WEB" --api "$A_UTR" --listen "127.0.0.1:$WPORT" --assets "$KNOOP_SRC/web/static" \
+        --public-read >>"$T/web.log" 2>&1 &
+    PIDS+=($!)
+    wait_for "knoop-web listening" 10 grep -q "serving the picture" "$T/web.log"
+    code=$(curl -s -o "$T/feed.xml" -D "$T/feed.hdr" -w '%{http_code}' --max-time 10 \
+        "http://127.0.0.1:$WPORT/alerts.atom")
+    check "knoop-web serves /alerts.atom (200, application/atom+xml)" bash -c \
+        "[ '$code' = 200 ] && grep -qi '^content-type: application/atom+xml' '$T/feed.hdr'"
+    check "the feed is well-formed XML" xmllint --noout "$T/feed.xml"
+    n_keys=$(jq -r .key "$T/beeld" | sort -u | wc -l)
+    check "one entry per alert in the picture ($n_keys)" \
+        [ "$(xmllint --xpath 'count(//*[local-name()="entry"])' "$T/feed.xml")" -eq "$n_keys" ]
+    entry_alert() {   # the CAP document of the entry for identifier $1
+        xmllint --xpath "//*[local-name()='entry'][*[local-name()='content']/*/*[local-name()='identifier']='$1']/*[local-name()='content']/*" "$T/feed.xml"
+    }
+    check "the KNMI chain stands in the feed as its Cancel" bash -c \
+        "xmllint --xpath 'string(//*[local-name()=\"entry\"][*[local-name()=\"content\"]/*/*[local-name()=\"identifier\"]=\"KNMI-2021-07-16-1800-EINDE\"]/*[local-name()=\"title\"])' '$T/feed.xml' | grep -qx 'Einde waarschuwing'"
+    check "and the superseded Update is not in the feed" bash -c \
+        "! grep -q 'KNMI-2021-07-14-1200-ROOD<' '$T/feed.xml'"
+    entry_alert NL-ALERT-SIGNED-0001 >"$T/from-feed.xml"
+    check "the signed alert in the feed is the document that was signed (C14N)" \
+        cmp -s <(xmllint --c14n "$T/signed.xml") <(xmllint --c14n "$T/from-feed.xml")
+    check "and its signature verifies when taken out of the feed" \
+        xmlsec1 --verify --pubkey-pem "$T/sign.pub" "$T/from-feed.xml"
+else
+    bad "knoop-web was not built ($WEB)"
+fi
 
 # ---- a later import finds the chain in the node's picture ----
 sed -e 's/KNMI-2021-07-16-1800-EINDE/KNMI-2021-07-17-0000-NA/' \

@@ -14,15 +14,18 @@ SRC=$KNOOP_SRC
 make_partner kcr2-broker-1 broker
 make_partner kcr2 kcr2
 make_partner vr-utrecht region
+# vr-utrecht plays a gateway that forwards other partners' payloads: the
+# sender fields in them name those partners (speak-for, node and policy).
 cat >"$T/policy" <<'P'
 * publish x.{id}.>
 * subscribe x.>
+vr-utrecht speak-for *
 P
 EP="ipc://$T/b.sock"
 B="kcr2-broker-1@$EP"
 start_broker kcr2-broker-1 "$EP"
 start_node kcr2 --broker "$B" --subscribe 'x.>'
-start_node vr-utrecht --broker "$B" --subscribe 'x.>'
+start_node vr-utrecht --broker "$B" --subscribe 'x.>' --speak-for '*'
 A_KCR2=$(api kcr2)
 A_UTR=$(api vr-utrecht)
 

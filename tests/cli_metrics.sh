@@ -90,3 +90,9 @@ query 'histogram_quantile(0.99, sum by (job, le) (knoop_journal_commit_seconds_b
 check "a p99 commit latency can be computed for both" \
     bash -c "[ \$(jq '[.data.result[] | select(.value[1] != \"NaN\")] | length' '$T/p99.json') = 2 ]"
 echo "p99 commit latency: $(jq -c '[.data.result[] | {job: .metric.job, s: .value[1]}]' "$T/p99.json")"
+# The Grafana dashboard shows only metrics the daemons export.
+grep -o 'knoop_[a-z_]*' "${KNOOP_SRC:-$(dirname "$0")/..}/deploy/grafana-dashboard.json" |
+    sed 's/_bucket$//; s/_sum$//; s/_count$//' | sort -u >"$T/dash"
+sed -n 's/^# TYPE \(knoop_[a-z_]*\) .*/\1/p' "$T/broker.prom" "$T/node.prom" | sort -u >"$T/ours"
+check "every metric of deploy/grafana-dashboard.json is exported ($(wc -l <"$T/dash") used)" \
+    bash -c "[ -s '$T/dash' ] && [ -z \"\$(comm -23 '$T/dash' '$T/ours')\" ]"

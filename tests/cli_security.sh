@@ -59,9 +59,14 @@ check "... and as the reason it gets no WELCOME" \
 check "subscription 'grip.>' refused with the reason" \
     grep -q "subscription refused: policy: vr-utrecht may not subscribe to 'grip.>'" "$T/vr-utrecht.log"
 
-# Topic outside the policy: stored locally, refused by the broker, reported.
+# Topic outside the policy: stored locally, refused by the broker, reported:
+# knoop pub waits for the broker's verdict and exits 1 with its reason.
+rc=0
 "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-zeeland --type knoop.crisis.v1.SitRep \
-    --json '{"incident_id":"x","summary":"not mine to say"}' >/dev/null
+    --json '{"incident_id":"x","summary":"not mine to say"}' >"$T/refused.out" 2>"$T/refused.err" || rc=$?
+check "knoop pub exits 1 on the broker's policy refusal" test "$rc" -eq 1
+check "knoop pub prints the broker's reason" \
+    grep -q "the broker refused vr-utrecht sitrep.vr-zeeland 1: .*policy: vr-utrecht may not publish on sitrep.vr-zeeland" "$T/refused.err"
 wait_for "policy refusal reported" 10 status_has vr-utrecht 'may not publish on sitrep.vr-zeeland' || true
 check "publishing on another region's topic refused with the reason, shown in status" \
     status_has vr-utrecht 'policy: vr-utrecht may not publish on sitrep.vr-zeeland'

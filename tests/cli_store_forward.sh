@@ -40,7 +40,7 @@ wait_for "vr-zeeland holds 1,000" 30 has_count "$T/vr-zeeland" 'sitrep.>' 1000 |
 "$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --from-start --count 1000 \
     --timeout 20 >"$T/sub1.out"
 check "vr-zeeland delivers 1,000 to its application" test "$(wc -l <"$T/sub1.out")" -eq 1000
-check "each exactly once" test "$(grep -o '"seq":[0-9]*' "$T/sub1.out" | sort -u | wc -l)" -eq 1000
+check "each exactly once" test "$(grep -o '"seq":"[0-9]*"' "$T/sub1.out" | sort -u | wc -l)" -eq 1000
 check "in seq order" bash -c "grep -o '\"seq\":[0-9]*' '$T/sub1.out' | cut -d: -f2 | sort -n -c"
 check "outbox drained" status_has vr-utrecht '"backlog": 0'
 

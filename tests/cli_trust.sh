@@ -15,7 +15,7 @@ PASSF=$T/pass
 printf 'correct horse battery staple\n' >"$PASSF"
 chmod 600 "$PASSF"
 ROOT=$T/root/kcr2-root.key
-"$KNOOP" keys root --id kcr2-root --out "$T/root" --passphrase-file "$PASSF" >/dev/null
+"$KNOOP" keys root --id kcr2-root --out "$T/root" --passphrase-file "$PASSF" --kdf-cost interactive >/dev/null
 mkdir -p "$T/trust" "$T/issued"
 cp "$T/root/kcr2-root.cert" "$T/trust/"
 
@@ -47,19 +47,26 @@ publish() {   # publish NAME ID FROM COUNT
         --file "$T/p.$1.$3" --timeout 5
 }
 sessions_of() {  # sessions_of BROKER PARTNER: number of its sessions there
-    "$KNOOP" status --api "$(api "$1")" --json 2>/dev/null \
-        | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(1 for s in d["sessions"] if s["partner"]==sys.argv[1]))' "$2"
+    "$KNOOP" status --api "$(api "$1")" --json 2>/dev/null | tr -d ' \n' \
+        | { grep -o "\"partner\":\"$2\"" || true; } | wc -l
 }
 has_sessions() { [ "$(sessions_of "$1" "$2")" = "$3" ]; }
 
-for b in a b c; do issue kcr2-broker-$b broker; cp "$T/issued/kcr2-broker-$b.cert" "$T/trust/"; done
-cp "$T/keys/kcr2-broker-"*.key "$T/keys/" 2>/dev/null || true
+# Broker c's certificate expires in 20 days: brokers and nodes warn.
+issue kcr2-broker-a broker; issue kcr2-broker-b broker; issue kcr2-broker-c broker --days 20
+cp "$T/issued/kcr2-broker-"*.cert "$T/trust/"
 cat >"$T/policy" <<'P'
 role:region publish sitrep.{id}
 role:region subscribe sitrep.>
 P
 declare -A PORT
-for x in a b c tc ca cb; do PORT[$x]=$(free_port); done
+# Six free ports from one interpreter (each python start costs on a busy CI).
+read -r -a FREE <<<"$(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(6)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+i=0; for x in a b c tc ca cb; do PORT[$x]=${FREE[$i]}; i=$((i + 1)); done
 EPA="tcp://127.0.0.1:${PORT[a]}"; EPB="tcp://127.0.0.1:${PORT[b]}"; EPC="tcp://127.0.0.1:${PORT[c]}"
 start_proxy toc "${PORT[tc]}" "${PORT[c]}"
 start_proxy ca "${PORT[ca]}" "${PORT[a]}"
@@ -75,6 +82,13 @@ check "the brokers' trust directory holds only the root and the brokers" \
          "kcr2-broker-a.cert kcr2-broker-b.cert kcr2-broker-c.cert kcr2-root.cert "
 check "root key file is mode 600" test "$(stat -c %a "$ROOT")" = 600
 check "root key file holds no plain seed" bash -c "! grep -q '^seed' '$ROOT'"
+
+check "broker c warns in its log that its certificate expires within 30 days" \
+    grep -q "certificate of kcr2-broker-c (broker) expires in 19 days" "$T/kcr2-broker-c.log"
+check "broker a warns too (it holds c's certificate)" \
+    grep -q "certificate of kcr2-broker-c (broker) expires in" "$T/kcr2-broker-a.log"
+check "and shows it in its status" bash -c \
+    "'$KNOOP' status --api '$(api kcr2-broker-a)' --json | tr -d ' \n' | grep -q '\"certificates_expiring\":\[{\"id\":\"kcr2-broker-c\"'"
 
 # --- a partner issued after the brokers started joins: nothing copied ---
 issue vr-utrecht region --api "$(api kcr2-broker-a)"
@@ -94,13 +108,15 @@ for b in a b c; do
     wait_for "vr-utrecht connected to broker $b" 10 has_sessions kcr2-broker-$b vr-utrecht 1 || true
     check "vr-utrecht has a session on broker $b" has_sessions kcr2-broker-$b vr-utrecht 1
 done
+check "a node shows the expiring broker certificate in its status" bash -c \
+    "'$KNOOP' status --api 'ipc://$T/zl/api.sock' --json | tr -d ' \n' | grep -q '\"certificates_expiring\":\[{\"id\":\"kcr2-broker-c\"'"
 publish ut-a vr-utrecht 1 50 >/dev/null
 wait_for "vr-zeeland receives vr-utrecht's 50" 15 has_count "$T/zl" 'sitrep.vr-utrecht' 50 || true
 check "another node verifies the new partner's messages (it learned the cert too)" \
     has_count "$T/zl" 'sitrep.vr-utrecht' 50
 
 # --- certificates that must be refused, with the reason in the log ---
-"$KNOOP" keys root --id other-root --out "$T/other" --passphrase-file "$PASSF" >/dev/null
+"$KNOOP" keys root --id other-root --out "$T/other" --passphrase-file "$PASSF" --kdf-cost interactive >/dev/null
 "$KNOOP" keys new --id vr-evil --role region --out "$T/evil" >/dev/null
 "$KNOOP" keys issue --root "$T/other/other-root.key" --cert "$T/evil/vr-evil.cert" \
     --out "$T/evil/issued" --passphrase-file "$PASSF" >/dev/null

@@ -145,17 +145,23 @@ static int s_subscribe(const char *pattern, const char *durable, uint32_t status
 static void test_req_publish(void **state)
 {
     static const uint8_t bin[] = { 0x00, 0xff, 0x00, 0x0a, 'x' };
+    static const char *const rcpt[] = { "vr-zeeland", "kcr2" };
     knoop_api_item_t items[3] = {
         { .topic = "grip.vr-utrecht", .type = TYPE_GRIP, .key = "", .priority = 2,
-          .status = 1, .tlp = 3, .payload = bin, .payload_len = sizeof bin },
+          .status = 1, .tlp = 5, .payload = bin, .payload_len = sizeof bin,
+          .recipients = rcpt, .nrecipients = 2 },
         { .topic = "water.ws-limburg.peil", .type = "knoop.crisis.v1.WaterLevel",
           .key = "Maas, Sint Pieter", .priority = 0, .status = 2, .tlp = 1 },
         { .topic = "x", .type = "t", .key = NULL, .priority = 9, .status = 0, .tlp = 7 },
     };
     knoop_api_req_t req = { .id = 0xfedcba9876543210ull, .kind = KNOOP_API_PUBLISH,
-                            .u.publish = { items, 3 } };
+                            .u.publish = { items, 3, 4000 } };
     knoop_api_req_t r;
     assert_int_equal(s_req_rt(&req, &r), KNOOP_OK);
+    assert_int_equal(r.u.publish.wait_ms, 4000);
+    assert_int_equal(r.u.publish.items[0].nrecipients, 2);
+    assert_string_equal(r.u.publish.items[0].recipients[1], "kcr2");
+    assert_int_equal(r.u.publish.items[1].nrecipients, 0);
     assert_int_equal(r.version, KNOOP_API_VERSION);
     assert_true(r.id == 0xfedcba9876543210ull);
     assert_int_equal(r.kind, KNOOP_API_PUBLISH);
@@ -166,7 +172,7 @@ static void test_req_publish(void **state)
     assert_string_equal(it[0].key, "");
     assert_int_equal(it[0].priority, 2);
     assert_int_equal(it[0].status, 1);
-    assert_int_equal(it[0].tlp, 3);
+    assert_int_equal(it[0].tlp, 5);
     assert_int_equal(it[0].payload_len, sizeof bin);
     assert_memory_equal(it[0].payload, bin, sizeof bin);
     assert_string_equal(it[1].key, "Maas, Sint Pieter");
@@ -178,6 +184,12 @@ static void test_req_publish(void **state)
     knoop_api_req_clear(&r);
     knoop_api_req_clear(&r);            /* twice is harmless */
     assert_null(r.priv_);
+
+    /* a recipient that is not a partner id is refused at the gate */
+    static const char *const bad[] = { "Vr Zeeland" };
+    items[0].recipients = bad;
+    items[0].nrecipients = 1;
+    assert_int_equal(s_req_rt(&req, &r), KNOOP_EMALFORMED);
 }
 
 static void test_req_subscribe(void **state)
@@ -257,10 +269,11 @@ static void test_req_small_kinds(void **state)
 static void test_rep_kinds(void **state)
 {
     knoop_api_rep_t r;
-    knoop_api_seq_t seqs[2] = { { "vr-utrecht", "grip.vr-utrecht", 1 },
-                                { "vr-utrecht", "grip.vr-utrecht", 2 } };
+    knoop_api_seq_t seqs[2] = {
+        { "vr-utrecht", "grip.vr-utrecht", 1, KNOOP_VERDICT_ACCEPTED, "" },
+        { "vr-utrecht", "grip.vr-utrecht", 2, KNOOP_VERDICT_REFUSED, "policy: no" } };
     knoop_api_rep_t pub = { .id = 11, .kind = KNOOP_API_R_PUBLISHED,
-                            .u.published = { seqs, 2 } };
+                            .u.published = { seqs, 2, true } };
     assert_int_equal(s_rep_rt(&pub, &r), KNOOP_OK);
     assert_int_equal(r.kind, KNOOP_API_R_PUBLISHED);
     assert_int_equal(r.id, 11);
@@ -268,6 +281,10 @@ static void test_rep_kinds(void **state)
     assert_string_equal(r.u.published.items[1].origin, "vr-utrecht");
     assert_string_equal(r.u.published.items[1].topic, "grip.vr-utrecht");
     assert_int_equal(r.u.published.items[1].seq, 2);
+    assert_int_equal(r.u.published.items[0].verdict, KNOOP_VERDICT_ACCEPTED);
+    assert_int_equal(r.u.published.items[1].verdict, KNOOP_VERDICT_REFUSED);
+    assert_string_equal(r.u.published.items[1].reason, "policy: no");
+    assert_true(r.u.published.link_up);
     knoop_api_rep_clear(&r);
 
     static const uint8_t e1[] = { 1, 2, 3 }, e2[] = { 0, 0, 0, 0 };
@@ -468,7 +485,7 @@ static void test_malformed(void **state)
     env.position = 1;
     env.len = 0;
     assert_int_equal(s_rep_rt(&del, &rr), KNOOP_EMALFORMED);      /* empty envelope */
-    knoop_api_seq_t seq = { "Not-An-Id", "grip.x", 1 };
+    knoop_api_seq_t seq = { "Not-An-Id", "grip.x", 1, KNOOP_VERDICT_STORED, "" };
     knoop_api_rep_t pub = { .id = 1, .kind = KNOOP_API_R_PUBLISHED, .u.published = { &seq, 1 } };
     assert_int_equal(s_rep_rt(&pub, &rr), KNOOP_EMALFORMED);
     seq.origin = "vr-x";
@@ -652,8 +669,8 @@ static void s_samples(knoop_buf_t *s, size_t *n)
 {
     static const uint8_t bin[] = { 0, 1, 2, 0xff };
     knoop_api_item_t items[2] = {
-        { "grip.vr-utrecht", TYPE_GRIP, "k", 1, 1, 3, bin, sizeof bin },
-        { "water.ws-limburg.peil", "knoop.crisis.v1.WaterLevel", "", 0, 2, 2, NULL, 0 },
+        { "grip.vr-utrecht", TYPE_GRIP, "k", 1, 1, 3, bin, sizeof bin, NULL, 0 },
+        { "water.ws-limburg.peil", "knoop.crisis.v1.WaterLevel", "", 0, 2, 2, NULL, 0, NULL, 0 },
     };
     knoop_api_req_t pub = { .id = 300, .kind = KNOOP_API_PUBLISH, .u.publish = { items, 2 } };
     knoop_api_req_t sub = { .id = 301, .kind = KNOOP_API_SUBSCRIBE };
@@ -664,7 +681,7 @@ static void s_samples(knoop_buf_t *s, size_t *n)
     sub.u.subscribe.window = 10;
     knoop_api_req_t ack = { .id = 302, .kind = KNOOP_API_ACK, .u.ack = { 1, 2 } };
     knoop_api_req_t beeld = { .id = 303, .kind = KNOOP_API_BEELD, .u.beeld.pattern = "a.*" };
-    knoop_api_seq_t seqs[1] = { { "vr-a", "grip.a", 3 } };
+    knoop_api_seq_t seqs[1] = { { "vr-a", "grip.a", 3, KNOOP_VERDICT_STORED, "" } };
     knoop_api_rep_t published = { .id = 1, .kind = KNOOP_API_R_PUBLISHED,
                                   .u.published = { seqs, 1 } };
     knoop_api_env_t envs[2] = { { 1, bin, sizeof bin }, { 2, bin, 2 } };
@@ -815,8 +832,17 @@ static void s_fake_handle(fake_t *f, zframe_t *who, const knoop_api_req_t *req)
             }
         size_t n = req->u.publish.n;
         knoop_api_seq_t *seqs = calloc(n, sizeof *seqs);
-        for (size_t i = 0; i < n; i++)
-            seqs[i] = (knoop_api_seq_t) { "vr-test", req->u.publish.items[i].topic, 0 };
+        /* Asked to wait, the fake plays a node with its link up: the
+         * broker takes everything except on broker.refuses. */
+        for (size_t i = 0; i < n; i++) {
+            bool no = !strcmp(req->u.publish.items[i].topic, "broker.refuses");
+            seqs[i] = (knoop_api_seq_t) {
+                "vr-test", req->u.publish.items[i].topic, 0,
+                !req->u.publish.wait_ms ? KNOOP_VERDICT_STORED
+                : no ? KNOOP_VERDICT_REFUSED : KNOOP_VERDICT_ACCEPTED,
+                no ? "policy: vr-test may not publish on broker.refuses" : "" };
+        }
+        rep.u.published.link_up = req->u.publish.wait_ms > 0;
         /* first a stale answer to some older request: to be skipped */
         rep.id = req->id + 1000;
         rep.kind = KNOOP_API_R_PUBLISHED;
@@ -1261,6 +1287,25 @@ static void test_cli(void **state)
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "policy: vr-test may not publish on refuse.me"));
     free(out);
+    /* refused by the broker: committed (the line), exit 1 and the broker's reason */
+    rc = tu_run(&out, "%s pub --api %s --topic broker.refuses --type %s --json '{}' 2>&1",
+                k, ep, TYPE_GRIP);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "the broker refused vr-test broker.refuses"));
+    assert_non_null(strstr(out, "policy: vr-test may not publish on broker.refuses"));
+    free(out);
+    /* --no-wait: the fake answers "stored" without a link verdict */
+    rc = tu_run(&out, "%s pub --api %s --no-wait --topic broker.refuses --type %s "
+                "--json '{}' 2>&1", k, ep, TYPE_GRIP);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(out, "refused"));
+    free(out);
+    /* restricted TLP needs recipients */
+    rc = tu_run(&out, "%s pub --api %s --tlp red --topic grip.vr-test --type %s "
+                "--json '{}' 2>&1", k, ep, TYPE_GRIP);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--recipient"));
+    free(out);
 
     /* pub --file: 2500 lines in three requests */
     char path[1024];
@@ -1273,10 +1318,11 @@ static void test_cli(void **state)
     fclose(fp);
     int before = atomic_load(&f->publish_requests);
     rc = tu_run(&out, "%s pub --api %s --topic grip.vr-test --type %s --key k "
-                "--priority flash --status exercise --tlp red --file %s", k, ep, TYPE_GRIP, path);
+                "--priority flash --status exercise --tlp red --recipient vr-a,vr-b --file %s",
+                k, ep, TYPE_GRIP, path);
     assert_int_equal(rc, 0);
     assert_int_equal(s_lines(out), 2500);
-    assert_true(strncmp(out, "vr-test grip.vr-test 2\n", 23) == 0);
+    assert_true(strncmp(out, "vr-test grip.vr-test 4\n", 23) == 0);
     assert_int_equal(atomic_load(&f->publish_requests) - before, 3);
     free(out);
     /* a bad line in a file: nothing published, the line named */

@@ -87,7 +87,7 @@ static int setup(void **state)
     for (int i = 0; i < 12; i++) {
         char json[512];
         snprintf(json, sizeof json,
-                 "{\"waterschap\":\"ws-limburg\",\"gauge_id\":\"geul-%02d-TAMPER\","
+                 "{\"source_organisation\":\"ws-limburg\",\"gauge_id\":\"geul-%02d-TAMPER\","
                  "\"level_cm_nap\":%d}", i, 5000 + 10 * i);
         /* Batches of three: only every third message carries a head signature. */
         s_publish(j, &ws, "knoop.crisis.v1.WaterLevel", json,
@@ -181,7 +181,10 @@ static void test_replay(void **state)
         json_error_t e;
         json_t *o = json_loads(line, 0, &e);
         assert_non_null(o);
-        json_int_t hlc = json_integer_value(json_object_get(o, "hlc"));
+        /* 64-bit values are decimal strings (proto3 JSON) */
+        assert_true(json_is_string(json_object_get(o, "hlc")));
+        json_int_t hlc = (json_int_t) strtoull(json_string_value(json_object_get(o, "hlc")),
+                                               NULL, 10);
         assert_true(hlc >= last);       /* HLC order across streams */
         last = hlc;
         json_t *p = json_object_get(o, "payload");

@@ -159,7 +159,8 @@ static void s_check_parsed(const knoop_msg_t *m)
     assert_true(s_type_ok(b->type));
     assert_true((unsigned) b->priority <= KNOOP_PRIO_FLASH);
     assert_true(b->status >= KNOOP_STATUS_ACTUAL && b->status <= KNOOP_STATUS_SYSTEM);
-    assert_true(b->tlp >= KNOOP_TLP_CLEAR && b->tlp <= KNOOP_TLP_RED);
+    assert_true(b->tlp >= KNOOP_TLP_CLEAR && b->tlp <= KNOOP_TLP_AMBER_STRICT);
+    assert_true(!knoop_tlp_restricted(b->tlp) || b->nrecipients > 0);
     assert_true(b->payload_len <= KNOOP_PAYLOAD_MAX);
     assert_true(b->payload_len == 0 || b->payload != NULL);
     volatile uint8_t sink = 0;
@@ -251,6 +252,9 @@ static int s_setup(void **state)
         b.priority = (knoop_priority_t) (i % 3);
         b.status = (knoop_status_t) (1 + i % 4);
         b.tlp = (knoop_tlp_t) (1 + i % 4);
+        static const char *const rcpt[] = { "vr-zeeland" };
+        b.recipients = rcpt;
+        b.nrecipients = knoop_tlp_restricted(b.tlp) ? 1 : 0;
         b.payload = payload;
         /* payload sizes around the one/two byte varint boundary */
         static const size_t sizes[N_SAMPLES] = { 0, 1, 127, 128, 400 };
@@ -759,7 +763,7 @@ static void test_nasty_body(void **state)
 
     /* unknown fields with every wire type, including a high field number */
     s_good_field(&rep, F_PAYLOAD);
-    s_f_varint(&rep, 14, 1);
+    s_f_varint(&rep, 15, 1);
     s_f_fixed64(&rep, 31, 1);
     s_f_bytes(&rep, 536870911, "x", 1);        /* 2^29 - 1, the largest */
     s_tag(&rep, 20, 5);

@@ -8,6 +8,7 @@
  * broker binary is then sanitized as well). */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "json.h"
 #include "crypto.h"
 #include "keys.h"
 #include "link.h"
@@ -59,7 +60,9 @@ static int setup(void **state)
     assert_int_equal(knoop_cert_load(path, &s_bcert), KNOOP_OK);
     snprintf(path, sizeof path, "%s/policy", s_dir);
     FILE *f = fopen(path, "w");
-    fputs("role:region publish sitrep.{id}\nrole:region subscribe sitrep.>\n", f);
+    fputs("role:region publish sitrep.{id}\nrole:region subscribe sitrep.>\n"
+          "role:region publish grip.{id}\nrole:region publish vitaal.>\n"
+          "vr-utrecht speak-for vr-gooi\n", f);
     fclose(f);
     snprintf(s_ep, sizeof s_ep, "ipc://%s/broker.sock", s_dir);
 
@@ -285,7 +288,7 @@ static void test_bad_envelopes(void **state)
     knoop_buf_t e1 = { 0 }, e2 = { 0 }, e3 = { 0 }, e4 = { 0 };
     knoop_body_t b = {
         .version = KNOOP_BODY_VERSION, .origin = "vr-zeeland", .topic = "sitrep.vr-zeeland",
-        .epoch = 5, .seq = 1, .hlc = 1, .key = "", .type = "x.Y",
+        .epoch = 5, .seq = 1, .hlc = 1, .key = "", .type = "knoop.crisis.v1.SitRep",
         .status = KNOOP_STATUS_ACTUAL, .tlp = KNOOP_TLP_GREEN,
     };
     assert_int_equal(knoop_msg_build(&b, knoop_key_secret(s_ut), &e1, NULL), KNOOP_OK);
@@ -335,6 +338,98 @@ static void test_bad_envelopes(void **state)
     s_assert_serving();
 }
 
+/* One envelope of vr-utrecht on its own stream (epoch), payload as given. */
+static void s_env(knoop_buf_t *out, const char *topic, const char *type, uint64_t epoch,
+                  const uint8_t *payload, size_t len)
+{
+    knoop_body_t b = {
+        .version = KNOOP_BODY_VERSION, .origin = "vr-utrecht", .topic = topic,
+        .epoch = epoch, .seq = 1, .hlc = 1, .key = "", .type = type,
+        .status = KNOOP_STATUS_ACTUAL, .tlp = KNOOP_TLP_GREEN,
+        .payload = payload, .payload_len = len,
+    };
+    assert_int_equal(knoop_msg_build(&b, knoop_key_secret(s_ut), out, NULL), KNOOP_OK);
+}
+
+static void s_json_payload(knoop_buf_t *out, const char *type, const char *json)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(json, 0, &jerr);
+    assert_non_null(o);
+    assert_int_equal(knoop_payload_from_json(type, o, out, NULL, 0), KNOOP_OK);
+    json_decref(o);
+}
+
+/* The broker's own payload gate, with a client that skips the node's: a
+ * type on another family's topic, a sender field naming someone else, and
+ * content against the rules are refused with the reason; a partner the
+ * policy lets the sender speak for is fine. */
+static void test_payload_rules(void **state)
+{
+    zsock_t *d = s_client(s_ut);
+    s_hello(d, "vr-utrecht", "sitrep.>");
+    assert_true(s_expect(d, KNOOP_FRAME_WELCOME, NULL, 5000));
+
+    knoop_buf_t e[4] = { { 0 } }, outage = { 0 }, gooi = { 0 };
+    s_env(&e[0], "grip.vr-utrecht", "knoop.crisis.v1.SitRep", 101, NULL, 0);
+    s_json_payload(&outage, "knoop.crisis.v1.VitalOutage",
+                   "{\"sector\": \"SECTOR_ENERGY\", \"provider\": \"vp-stedin\"}");
+    s_env(&e[1], "vitaal.energie.vp-stedin", "knoop.crisis.v1.VitalOutage", 102, outage.data,
+          outage.len);
+    /* SitRep{location{point{lat 512, lon 5.8}}}, by hand: the JSON side
+     * would refuse to build it. */
+    uint8_t bad[22] = { 0x12, 20, 0x12, 18, 0x09 };
+    double lat = 512.0, lon = 5.8;
+    memcpy(bad + 5, &lat, 8);
+    bad[13] = 0x11;
+    memcpy(bad + 14, &lon, 8);
+    s_env(&e[2], "sitrep.vr-utrecht", "knoop.crisis.v1.SitRep", 103, bad, sizeof bad);
+    s_json_payload(&gooi, "knoop.crisis.v1.GripLevel",
+                   "{\"region\": \"vr-gooi\", \"level\": \"GRIP_1\"}");
+    s_env(&e[3], "grip.vr-utrecht", "knoop.crisis.v1.GripLevel", 104, gooi.data, gooi.len);
+
+    knoop_bytes_t envs[4];
+    for (int i = 0; i < 4; i++)
+        envs[i] = (knoop_bytes_t) { e[i].data, e[i].len };
+    knoop_frame_t p = { .kind = KNOOP_FRAME_PUBLISH };
+    p.u.batch.envs = envs;
+    p.u.batch.n = 4;
+    s_send_frame(d, &p);
+    int seen[16] = { 0 }, acked = 0;
+    for (int i = 0; i < 3; i++) {
+        knoop_frame_t f;
+        if (!s_expect(d, KNOOP_FRAME_ERROR, &f, 5000))
+            break;
+        if (f.u.error.code < 16)
+            seen[f.u.error.code]++;
+        if (f.u.error.code == KNOOP_WERR_POLICY)
+            assert_non_null(strstr(f.u.error.reason, "grip.vr-utrecht carries "
+                                   "knoop.crisis.v1.GripLevel, not knoop.crisis.v1.SitRep"));
+        if (f.u.error.code == KNOOP_WERR_IDENTITY)
+            assert_non_null(strstr(f.u.error.reason, "names vp-stedin as provider"));
+        if (f.u.error.code == KNOOP_WERR_MALFORMED)
+            assert_non_null(strstr(f.u.error.reason, "latitude 512 outside WGS84"));
+        knoop_frame_clear(&f);
+        if (i == 2) {
+            knoop_frame_t a;
+            if (s_expect(d, KNOOP_FRAME_ACK, &a, 5000)) {
+                acked = (int) a.u.ack.n;
+                knoop_frame_clear(&a);
+            }
+        }
+    }
+    assert_int_equal(seen[KNOOP_WERR_POLICY], 1);
+    assert_int_equal(seen[KNOOP_WERR_IDENTITY], 1);
+    assert_int_equal(seen[KNOOP_WERR_MALFORMED], 1);
+    assert_int_equal(acked, 1);                      /* vr-gooi, spoken for by policy */
+    for (int i = 0; i < 4; i++)
+        knoop_buf_free(&e[i]);
+    knoop_buf_free(&outage);
+    knoop_buf_free(&gooi);
+    zsock_destroy(&d);
+    s_assert_serving();
+}
+
 /* A key not in the trust store never gets a frame through. */
 static void test_unknown_key(void **state)
 {
@@ -362,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_oversized),
         cmocka_unit_test(test_bad_envelopes),
         cmocka_unit_test(test_unknown_key),
+        cmocka_unit_test(test_payload_rules),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -264,6 +264,45 @@ static void test_damage(void **state)
     }
 }
 
+/* The Atom feed: one entry per alert that exports, junk left out and
+ * counted, the feed's updated the latest sent across time zones. */
+static void test_atom(void **state)
+{
+    (void) state;
+    const char *a1 = "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>A1</identifier>"
+        "<sender>s</sender><sent>2026-01-01T12:00:00+01:00</sent><status>Actual</status>"
+        "<msgType>Alert</msgType><scope>Public</scope><info><category>Met</category>"
+        "<event>Storm</event><urgency>Expected</urgency><severity>Minor</severity>"
+        "<certainty>Likely</certainty><headline>Storm &amp; regen</headline></info></alert>";
+    const char *a2 = "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>A2</identifier>"
+        "<sender>s</sender><sent>2026-01-01T11:30:00-00:00</sent><status>Actual</status>"
+        "<msgType>Alert</msgType><scope>Public</scope></alert>";
+    knoop_buf_t p1 = { 0 }, p2 = { 0 }, feed = { 0 };
+    assert_int_equal(knoop_cap_import(a1, strlen(a1), &p1, NULL, NULL, 0), KNOOP_OK);
+    assert_int_equal(knoop_cap_import(a2, strlen(a2), &p2, NULL, NULL, 0), KNOOP_OK);
+    static const uint8_t junk[] = { 0xff, 0xff, 0xff };
+    const uint8_t *payloads[] = { p1.data, junk, p2.data };
+    size_t lens[] = { p1.len, sizeof junk, p2.len }, skipped = 99;
+    assert_int_equal(knoop_cap_atom("urn:x", "t", payloads, lens, 3, &feed, &skipped), KNOOP_OK);
+    assert_int_equal(skipped, 1);
+    assert_int_equal(knoop_buf_append(&feed, "", 1), 0);
+    const char *f = (const char *) feed.data;
+    assert_non_null(strstr(f, "<feed xmlns=\"http://www.w3.org/2005/Atom\"><id>urn:x</id>"));
+    /* 11:30 UTC is later than 12:00+01:00 (11:00 UTC) */
+    assert_non_null(strstr(f, "<title>t</title><updated>2026-01-01T11:30:00-00:00</updated>"));
+    assert_non_null(strstr(f, "<id>urn:knooppunt:cap:s,A1,2026-01-01T12:00:00+01:00</id>"
+                              "<title>Storm &amp; regen</title>"));
+    assert_non_null(strstr(f, "<title>A2</title>"));      /* no headline, no event */
+    assert_non_null(strstr(f, "<content type=\"application/cap+xml\"><alert xmlns="));
+    const char *e1 = strstr(f, "<entry>"), *e2 = e1 ? strstr(e1 + 1, "<entry>") : NULL;
+    assert_non_null(e2);
+    assert_null(strstr(e2 + 1, "<entry>"));
+    assert_int_equal(knoop_cap_atom("", "t", payloads, lens, 3, &feed, NULL), KNOOP_EINVAL);
+    knoop_buf_free(&p1);
+    knoop_buf_free(&p2);
+    knoop_buf_free(&feed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_summary_and_status),
         cmocka_unit_test(test_file_name),
         cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_atom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -149,8 +149,12 @@ static void test_sigkill_writer(void **state)
         committed = s_drain(p[0], committed);
         close(p[0]);
 
-        s_check(committed, trust, KNOOP_JOURNAL_READONLY);   /* the auditor's view */
-        s_check(committed, trust, 0);                        /* the restarted writer's */
+        /* The auditor's view, then the restarted writer's. A child killed before
+         * its first commit may leave a journal whose tables were never created:
+         * only the writer can open that (and creates them). */
+        if (committed > 0)
+            s_check(committed, trust, KNOOP_JOURNAL_READONLY);
+        s_check(committed, trust, 0);
     }
     fprintf(stderr, "# %d kills, %llu messages committed and verified\n", kills,
             (unsigned long long) committed);

@@ -871,6 +871,234 @@ static void test_trust_malformed(void **state)
     tu_rmtree(dir);
 }
 
+/* ---- roots, issued certificates, revocation lists ---- */
+
+#define PASS "correct horse battery staple"
+
+/* A root saved sealed into dir and loaded back; the caller destroys it. */
+static knoop_key_t *s_root(const char *dir, const char *id)
+{
+    knoop_key_t *root = knoop_key_generate(id, KNOOP_ROLE_ROOT);
+    assert_non_null(root);
+    assert_int_equal(knoop_key_save_sealed(root, dir, PASS, strlen(PASS),
+                                           KNOOP_PWCOST_INTERACTIVE, s_now() - DAY,
+                                           s_now() + 100 * DAY), KNOOP_OK);
+    return root;
+}
+
+static void test_root_sealed(void **state)
+{
+    char *dir = tu_tmpdir("keys-root");
+    knoop_key_t *root = s_root(dir, "kcr2-root");
+    char *path = s_path(dir, "kcr2-root.key");
+    assert_int_equal(s_mode(dir, "kcr2-root.key"), 0600);
+    /* No plain seed field: the seed is only inside the box. */
+    size_t len = 0;
+    char *text = tu_read_file(path, &len);
+    assert_non_null(text);
+    assert_null(strstr(text, "\nseed"));
+    free(text);
+    knoop_key_t *k = NULL;
+    assert_int_equal(knoop_key_load_sealed(path, PASS, strlen(PASS), &k), KNOOP_OK);
+    assert_memory_equal(knoop_key_public(k), knoop_key_public(root), KNOOP_PK_LEN);
+    assert_string_equal(knoop_key_role(k), KNOOP_ROLE_ROOT);
+    knoop_key_destroy(&k);
+    /* Wrong passphrase, and the plain loader: both refuse. */
+    assert_int_equal(knoop_key_load_sealed(path, "wrong", 5, &k), KNOOP_ESIG);
+    assert_null(k);
+    assert_int_equal(knoop_key_load(path, &k), KNOOP_EPERM);
+    /* One flipped digit of the box: refused like a wrong passphrase. */
+    text = tu_read_file(path, &len);
+    char *box = strstr(text, "box = ");
+    assert_non_null(box);
+    box[8] = box[8] == '0' ? '1' : '0';
+    s_write(dir, "kcr2-root.key", text, len, 0600);
+    assert_int_equal(knoop_key_load_sealed(path, PASS, strlen(PASS), &k), KNOOP_ESIG);
+    free(text);
+    /* Readable by others: refused before the passphrase is tried. */
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(knoop_key_load_sealed(path, PASS, strlen(PASS), &k), KNOOP_EPERM);
+    /* The root cert is self-signed and verifies against itself. */
+    knoop_cert_t rc;
+    char *cpath = s_path(dir, "kcr2-root.cert");
+    assert_int_equal(knoop_cert_load(cpath, &rc), KNOOP_OK);
+    assert_true(knoop_cert_is_root(&rc));
+    assert_int_equal(knoop_cert_verify(&rc, &rc), KNOOP_OK);
+    free(cpath);
+    free(path);
+    knoop_key_destroy(&root);
+    tu_rmtree(dir);
+}
+
+static void test_issue_verify(void **state)
+{
+    char *dir = tu_tmpdir("keys-issue");
+    knoop_key_t *root = s_root(dir, "kcr2-root");
+    knoop_key_t *other = knoop_key_generate("other-root", KNOOP_ROLE_ROOT);
+    knoop_key_t *p = knoop_key_generate("vr-utrecht", "region");
+    knoop_cert_t rootc, c, d;
+    char *cpath = s_path(dir, "kcr2-root.cert");
+    assert_int_equal(knoop_cert_load(cpath, &rootc), KNOOP_OK);
+    assert_int_equal(knoop_key_cert(p, s_now() - DAY, s_now() + DAY, &c), KNOOP_OK);
+    assert_int_equal(knoop_cert_verify(&c, &rootc), KNOOP_EUNKNOWN);   /* not issued */
+    /* Only a root key issues. */
+    assert_int_equal(knoop_cert_issue(&c, p), KNOOP_EINVAL);
+    assert_int_equal(knoop_cert_issue(&c, root), KNOOP_OK);
+    assert_int_equal(knoop_cert_verify(&c, &rootc), KNOOP_OK);
+    /* Through the file form and back. */
+    knoop_buf_t buf = { 0 };
+    assert_int_equal(knoop_cert_format(&c, &buf), KNOOP_OK);
+    assert_int_equal(knoop_cert_parse((const char *) buf.data, buf.len, "t", &d), KNOOP_OK);
+    assert_int_equal(knoop_cert_verify(&d, &rootc), KNOOP_OK);
+    assert_string_equal(d.issuer, "kcr2-root");
+    /* Any signed field changed: the signature fails. */
+    d.valid_until += 1;
+    assert_int_equal(knoop_cert_verify(&d, &rootc), KNOOP_ESIG);
+    d = c;
+    snprintf(d.role, sizeof d.role, "national");
+    assert_int_equal(knoop_cert_verify(&d, &rootc), KNOOP_ESIG);
+    /* Issued by another root: unknown issuer for this one. */
+    d = c;
+    assert_int_equal(knoop_cert_issue(&d, other), KNOOP_OK);
+    assert_int_equal(knoop_cert_verify(&d, &rootc), KNOOP_EUNKNOWN);
+    /* Only some of the issuer fields: malformed. */
+    buf.len = 0;
+    assert_int_equal(knoop_cert_format(&c, &buf), KNOOP_OK);
+    char *text = strndup((const char *) buf.data, buf.len);
+    *strstr(text, "signature = ") = '\0';
+    assert_int_equal(knoop_cert_parse(text, strlen(text), "t", &d), KNOOP_EMALFORMED);
+    free(text);
+    knoop_buf_free(&buf);
+    free(cpath);
+    knoop_key_destroy(&root);
+    knoop_key_destroy(&other);
+    knoop_key_destroy(&p);
+    tu_rmtree(dir);
+}
+
+static void test_revlist(void **state)
+{
+    char *dir = tu_tmpdir("keys-rev");
+    knoop_key_t *root = s_root(dir, "kcr2-root");
+    knoop_cert_t rootc, c;
+    char *cpath = s_path(dir, "kcr2-root.cert");
+    assert_int_equal(knoop_cert_load(cpath, &rootc), KNOOP_OK);
+    knoop_key_t *p = knoop_key_generate("vr-x", "region");
+    assert_int_equal(knoop_key_cert(p, s_now() - DAY, s_now() + DAY, &c), KNOOP_OK);
+    knoop_revlist_t *l = knoop_revlist_new("kcr2-root");
+    assert_int_equal(knoop_revlist_add(l, NULL, NULL, 5, "x"), KNOOP_EINVAL);
+    assert_int_equal(knoop_revlist_add(l, "vr-x", NULL, 0, "x"), KNOOP_EINVAL);
+    assert_int_equal(knoop_revlist_add(l, "vr-x", NULL, 1000, "bad\nreason"), KNOOP_EINVAL);
+    assert_int_equal(knoop_revlist_add(l, "vr-x", NULL, 2000000000, "key lost"), KNOOP_OK);
+    assert_int_equal(knoop_revlist_sign(l, root), KNOOP_OK);
+    assert_int_equal(knoop_revlist_number(l), 1);
+    assert_int_equal(knoop_revlist_verify(l, &rootc), KNOOP_OK);
+    assert_int_equal(knoop_revlist_revoked_at(l, &c), 2000000000);
+    knoop_buf_t buf = { 0 };
+    assert_int_equal(knoop_revlist_format(l, &buf), KNOOP_OK);
+    knoop_revlist_t *m = NULL;
+    assert_int_equal(knoop_revlist_parse((const char *) buf.data, buf.len, "t", &m), KNOOP_OK);
+    assert_int_equal(knoop_revlist_verify(m, &rootc), KNOOP_OK);
+    assert_int_equal(knoop_revlist_size(m), 1);
+    assert_string_equal(knoop_revlist_at(m, 0)->reason, "key lost");
+    knoop_revlist_destroy(&m);
+    /* Tampered: a revocation removed or the number lowered. */
+    char *text = strndup((const char *) buf.data, buf.len);
+    char *num = strstr(text, "number 1");
+    num[7] = '7';
+    assert_int_equal(knoop_revlist_parse(text, strlen(text), "t", &m), KNOOP_OK);
+    assert_int_equal(knoop_revlist_verify(m, &rootc), KNOOP_ESIG);
+    knoop_revlist_destroy(&m);
+    free(text);
+    assert_int_equal(knoop_revlist_parse("knoop-revocations-v1\nissuer x\n", 30, "t", &m),
+                     KNOOP_EMALFORMED);
+    /* Applied by the trust store from a learned directory. */
+    char *trust = tu_tmpdir("keys-rev-trust");
+    char *learned = s_path(trust, "learned");
+    char *rcopy = s_path(trust, "kcr2-root.cert");
+    assert_int_equal(knoop_cert_write(&rootc, rcopy), KNOOP_OK);
+    assert_int_equal(knoop_cert_issue(&c, root), KNOOP_OK);
+    assert_int_equal(knoop_trust_learn_cert(learned, &c), KNOOP_OK);
+    assert_int_equal(knoop_trust_learn_cert(learned, &c), KNOOP_EEXIST);
+    knoop_trust_t *t = NULL;
+    assert_int_equal(knoop_trust_load_ex(trust, learned, 0, &t), KNOOP_OK);
+    assert_int_equal(knoop_trust_roots(t), 1);
+    assert_non_null(knoop_trust_by_id(t, "vr-x"));
+    assert_int_equal(knoop_trust_by_id(t, "vr-x")->revoked_at, 0);
+    knoop_trust_destroy(&t);
+    assert_int_equal(knoop_trust_learn_revocations(learned, l), KNOOP_OK);
+    assert_int_equal(knoop_trust_load_ex(trust, learned, 0, &t), KNOOP_OK);
+    const knoop_cert_t *x = knoop_trust_by_id(t, "vr-x");
+    assert_non_null(x);
+    assert_int_equal(x->revoked_at, 2000000000);
+    assert_false(knoop_cert_revoked(x, 1999999999));
+    assert_true(knoop_cert_revoked(x, 2000000000));
+    assert_int_equal(knoop_trust_revocation_number(t), 1);
+    char why[300];
+    assert_int_equal(knoop_trust_check_revocations(t, l, why, sizeof why), KNOOP_OK);
+    knoop_trust_destroy(&t);
+    free(rcopy);
+    free(learned);
+    tu_rmtree(trust);
+    knoop_buf_free(&buf);
+    knoop_revlist_destroy(&l);
+    free(cpath);
+    knoop_key_destroy(&root);
+    knoop_key_destroy(&p);
+    tu_rmtree(dir);
+}
+
+static void test_trust_roots(void **state)
+{
+    char *dir = tu_tmpdir("keys-roots");
+    char *keys = tu_tmpdir("keys-roots-k");
+    knoop_key_t *root = s_root(keys, "kcr2-root");
+    knoop_key_t *other = knoop_key_generate("other-root", KNOOP_ROLE_ROOT);
+    knoop_cert_t rootc, c, e;
+    char *cpath = s_path(keys, "kcr2-root.cert");
+    assert_int_equal(knoop_cert_load(cpath, &rootc), KNOOP_OK);
+    char *rcopy = s_path(dir, "kcr2-root.cert");
+    assert_int_equal(knoop_cert_write(&rootc, rcopy), KNOOP_OK);
+    knoop_key_t *p = knoop_key_generate("vr-a", "region");
+    assert_int_equal(knoop_key_cert(p, s_now() - DAY, s_now() + DAY, &c), KNOOP_OK);
+    assert_int_equal(knoop_cert_issue(&c, root), KNOOP_OK);
+    char *ppath = s_path(dir, "vr-a.cert");
+    assert_int_equal(knoop_cert_write(&c, ppath), KNOOP_OK);
+    knoop_trust_t *t = NULL;
+    assert_int_equal(knoop_trust_load(dir, 0, &t), KNOOP_OK);
+    assert_int_equal(knoop_trust_roots(t), 1);
+    assert_int_equal(knoop_trust_size(t), 1);       /* the root is not a partner */
+    char why[300];
+    /* check_issued: the reasons a mesh-learned certificate is refused. */
+    e = c;
+    assert_int_equal(knoop_trust_check_issued(t, &e, s_now(), why, sizeof why), KNOOP_OK);
+    assert_int_equal(knoop_trust_check_issued(t, &e, s_now() + 2 * DAY, why, sizeof why),
+                     KNOOP_EEXPIRED);
+    assert_non_null(strstr(why, "expired"));
+    assert_int_equal(knoop_cert_issue(&e, other), KNOOP_OK);
+    assert_int_equal(knoop_trust_check_issued(t, &e, s_now(), why, sizeof why), KNOOP_EUNKNOWN);
+    assert_non_null(strstr(why, "other-root"));
+    e = c;
+    e.valid_until -= 1;
+    assert_int_equal(knoop_trust_check_issued(t, &e, s_now(), why, sizeof why), KNOOP_ESIG);
+    e = c;
+    snprintf(e.role, sizeof e.role, "%s", KNOOP_ROLE_ROOT);
+    assert_int_equal(knoop_trust_check_issued(t, &e, s_now(), why, sizeof why), KNOOP_EPERM);
+    knoop_trust_destroy(&t);
+    /* An issued cert whose root is not in the directory fails the load. */
+    unlink(rcopy);
+    assert_int_equal(knoop_trust_load(dir, 0, &t), KNOOP_EUNKNOWN);
+    assert_null(t);
+    free(rcopy);
+    free(ppath);
+    free(cpath);
+    knoop_key_destroy(&root);
+    knoop_key_destroy(&other);
+    knoop_key_destroy(&p);
+    tu_rmtree(dir);
+    tu_rmtree(keys);
+}
+
 int main(void)
 {
     if (knoop_crypto_init() != KNOOP_OK)
@@ -895,6 +1123,10 @@ int main(void)
         cmocka_unit_test(test_trust_duplicate_id),
         cmocka_unit_test(test_trust_same_key_two_ids),
         cmocka_unit_test(test_trust_malformed),
+        cmocka_unit_test(test_root_sealed),
+        cmocka_unit_test(test_issue_verify),
+        cmocka_unit_test(test_revlist),
+        cmocka_unit_test(test_trust_roots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

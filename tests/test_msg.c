@@ -185,6 +185,9 @@ static void s_assert_body_equal(const knoop_body_t *want, const knoop_body_t *go
     assert_int_equal(got->payload_len, want->payload_len);
     if (want->payload_len)
         assert_memory_equal(got->payload, want->payload, want->payload_len);
+    assert_int_equal(got->nrecipients, want->nrecipients);
+    for (size_t i = 0; i < want->nrecipients; i++)
+        assert_string_equal(got->recipients[i], want->recipients[i]);
 }
 
 /* Build b (signed with sk when non-NULL), parse it back into m. */
@@ -259,11 +262,14 @@ static void test_roundtrip_ranges(void **state)
     s_keys_t *k = *state;
     for (int p = KNOOP_PRIO_ROUTINE; p <= KNOOP_PRIO_FLASH; p++)
         for (int s = KNOOP_STATUS_ACTUAL; s <= KNOOP_STATUS_SYSTEM; s++)
-            for (int t = KNOOP_TLP_CLEAR; t <= KNOOP_TLP_RED; t++) {
+            for (int t = KNOOP_TLP_CLEAR; t <= KNOOP_TLP_AMBER_STRICT; t++) {
+                static const char *const rcpt[] = { "vr-zeeland", "kcr2-broker-1" };
                 knoop_body_t b = s_body(1);
                 b.priority = (knoop_priority_t) p;
                 b.status = (knoop_status_t) s;
                 b.tlp = (knoop_tlp_t) t;
+                b.recipients = rcpt;
+                b.nrecipients = knoop_tlp_restricted(b.tlp) ? 2 : (size_t) (t & 1);
                 knoop_buf_t env = { 0 };
                 knoop_msg_t m;
                 s_build_parse(&b, NULL, &m, &env, NULL);
@@ -660,8 +666,17 @@ static void test_refusals(void **state)
     s_refuse(&b, KNOOP_EMALFORMED, "status -1");
     b = s_body(1); b.tlp = KNOOP_TLP_UNSPECIFIED;
     s_refuse(&b, KNOOP_EMALFORMED, "tlp unspecified");
-    b = s_body(1); b.tlp = (knoop_tlp_t) 5;
-    s_refuse(&b, KNOOP_EMALFORMED, "tlp 5");
+    b = s_body(1); b.tlp = (knoop_tlp_t) 6;
+    s_refuse(&b, KNOOP_EMALFORMED, "tlp 6");
+    b = s_body(1); b.tlp = KNOOP_TLP_RED;
+    s_refuse(&b, KNOOP_EMALFORMED, "tlp red without recipients");
+    b = s_body(1); b.tlp = KNOOP_TLP_AMBER_STRICT;
+    s_refuse(&b, KNOOP_EMALFORMED, "tlp amber+strict without recipients");
+    static const char *const dup[] = { "vr-a", "vr-a" }, *const badid[] = { "VR A" };
+    b = s_body(1); b.tlp = KNOOP_TLP_RED; b.recipients = dup; b.nrecipients = 2;
+    s_refuse(&b, KNOOP_EMALFORMED, "a recipient named twice");
+    b = s_body(1); b.tlp = KNOOP_TLP_RED; b.recipients = badid; b.nrecipients = 1;
+    s_refuse(&b, KNOOP_EMALFORMED, "a recipient that is not a partner id");
     b = s_body(1); b.priority = (knoop_priority_t) 3;
     s_refuse(&b, KNOOP_EMALFORMED, "priority 3");
     b = s_body(1); b.priority = (knoop_priority_t) -1;
@@ -800,8 +815,9 @@ static void test_enum_names(void **state)
             assert_int_equal(s, i);
         }
     }
-    static const char *tlp[] = { "unspecified", "clear", "green", "amber", "red" };
-    for (int i = 0; i < 5; i++) {
+    static const char *tlp[] = { "unspecified", "clear", "green", "amber", "red",
+                                 "amber+strict" };
+    for (int i = 0; i < 6; i++) {
         assert_string_equal(knoop_tlp_name((knoop_tlp_t) i), tlp[i]);
         knoop_tlp_t t = KNOOP_TLP_UNSPECIFIED;
         if (i == 0) {
@@ -822,7 +838,10 @@ static void test_enum_names(void **state)
     assert_int_equal(knoop_tlp_parse("AMBER", &t), KNOOP_OK);
     assert_int_equal(t, KNOOP_TLP_AMBER);
     /* unknown names, and out-of-range values */
-    static const char *junk[] = { "", "urgent", "flash ", " red", "amber+strict", "white", "0", "1" };
+    assert_int_equal(knoop_tlp_parse("TLP:AMBER+STRICT", &t), KNOOP_OK);
+    assert_int_equal(t, KNOOP_TLP_AMBER_STRICT);
+    assert_string_equal(knoop_tlp_name(KNOOP_TLP_AMBER_STRICT), "amber+strict");
+    static const char *junk[] = { "", "urgent", "flash ", " red", "amber+", "white", "0", "1" };
     for (size_t i = 0; i < sizeof junk / sizeof *junk; i++) {
         p = KNOOP_PRIO_IMMEDIATE;
         s = KNOOP_STATUS_TEST;

@@ -652,9 +652,9 @@ static void test_load_errors_name_file_and_line(void **state)
 
     const bad_case_t cases[] = {
         { "# header\n\nvr-utrecht pub grip.{id}.>\n", 0, 3, KNOOP_EMALFORMED,
-          "unknown verb 'pub' (publish or subscribe)" },
+          "unknown verb 'pub' (publish, subscribe or speak-for)" },
         { "vr-utrecht Publish grip.>\n", 0, 1, KNOOP_EMALFORMED,
-          "unknown verb 'Publish' (publish or subscribe)" },
+          "unknown verb 'Publish' (publish, subscribe or speak-for)" },
         { "Vr-Utrecht publish grip.>\n", 0, 1, KNOOP_EMALFORMED,
           "bad partner 'Vr-Utrecht' (a partner id of a-z 0-9 - such as vr-utrecht, "
           "role:NAME, or * for everyone)" },
@@ -747,7 +747,7 @@ static void test_load_errors_name_file_and_line(void **state)
     knoop_policy_t *p = NULL;
     char err[256];
     assert_int_equal(knoop_policy_parse("x y z\n", NULL, &p, err, sizeof err), KNOOP_EMALFORMED);
-    assert_string_equal(err, "policy (text):1: unknown verb 'y' (publish or subscribe)");
+    assert_string_equal(err, "policy (text):1: unknown verb 'y' (publish, subscribe or speak-for)");
     /* A small error buffer is cut, never overrun; none at all is fine. */
     char small[20];
     assert_int_equal(knoop_policy_parse("x y z\n", NULL, &p, small, sizeof small),

@@ -3,6 +3,7 @@
  * the two publishing forms. Every refusal answers with the status that names
  * its cause and a one-line reason, and is counted and logged. */
 #include "web.h"
+#include "cap.h"
 #include "client.h"
 #include "crypto.h"
 #include "hostport.h"
@@ -457,6 +458,90 @@ static enum MHD_Result s_publish(web_t *web, struct MHD_Connection *c, const cha
     return s_json(c, MHD_HTTP_OK, out, NULL);
 }
 
+/* ---- the alerts of the picture as a CAP Atom feed ---- */
+
+typedef struct {
+    knoop_buf_t     payloads;       /* back to back */
+    size_t         *len;
+    size_t          n, cap;
+} atom_acc_t;
+
+static int s_atom_take(void *arg, const uint8_t *env, size_t len)
+{
+    atom_acc_t *a = arg;
+    knoop_msg_t m = { 0 };
+    if (knoop_msg_parse(&m, env, len) != KNOOP_OK)
+        return 0;
+    int rc = 0;
+    if (!strcmp(m.b.type, KNOOP_CAP_TYPE)) {
+        if (a->n == a->cap) {
+            size_t cap = a->cap ? a->cap * 2 : 64;
+            size_t *nl = realloc(a->len, cap * sizeof *nl);
+            if (nl) {
+                a->len = nl;
+                a->cap = cap;
+            }
+        }
+        if (a->n < a->cap && knoop_buf_append(&a->payloads, m.b.payload, m.b.payload_len) == 0)
+            a->len[a->n++] = m.b.payload_len;
+        else
+            rc = KNOOP_ENOMEM;
+    }
+    knoop_msg_clear(&m);
+    return rc;
+}
+
+/* GET /alerts.atom: every alert of the node's picture on alert.> (an Update
+ * or Cancel in place of what it superseded), each entry holding the CAP
+ * document (cap.h). */
+static enum MHD_Result s_atom(web_t *web, struct MHD_Connection *c, const char *method,
+                              const char *url)
+{
+    atom_acc_t a = { 0 };
+    knoop_client_t *cl = NULL;
+    int rc = knoop_client_new(web->api, &cl);
+    if (!rc)
+        rc = knoop_client_beeld(cl, "alert.>", s_atom_take, &a, PUBLISH_TIMEOUT_MS);
+    knoop_buf_t xml = { 0 };
+    size_t skipped = 0;
+    if (!rc) {
+        const uint8_t **p = calloc(a.n ? a.n : 1, sizeof *p);
+        size_t off = 0;
+        for (size_t i = 0; p && i < a.n; i++) {
+            p[i] = a.payloads.data + off;
+            off += a.len[i];
+        }
+        char feed_id[KNOOP_ID_MAX + 64], title[KNOOP_ID_MAX + 64];
+        snprintf(feed_id, sizeof feed_id, "urn:knooppunt:alerts:%s", web->partner);
+        snprintf(title, sizeof title, "Alerts in the picture of %s (knooppunt)", web->partner);
+        rc = p ? knoop_cap_atom(feed_id, title, p, a.len, a.n, &xml, &skipped) : KNOOP_ENOMEM;
+        free(p);
+    }
+    char why[300];
+    snprintf(why, sizeof why, "the node's picture cannot be read: %s",
+             cl && *knoop_client_error(cl) ? knoop_client_error(cl) : knoop_strerror(rc));
+    knoop_client_destroy(&cl);
+    knoop_buf_free(&a.payloads);
+    free(a.len);
+    if (rc) {
+        knoop_buf_free(&xml);
+        return s_error(web, c, MHD_HTTP_BAD_GATEWAY, method, url, why);
+    }
+    if (skipped)
+        knoop_warn("web: %zu alerts of the picture cannot be written as CAP; left out of "
+                   "the feed", skipped);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(xml.len, xml.data,
+                                                                MHD_RESPMEM_MUST_COPY);
+    knoop_buf_free(&xml);
+    if (!resp)
+        return MHD_NO;
+    s_headers(resp);
+    MHD_add_response_header(resp, "Content-Type", "application/atom+xml; charset=utf-8");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result s_post(web_t *web, struct MHD_Connection *c, const char *method,
@@ -523,6 +608,12 @@ static enum MHD_Result s_get(web_t *web, struct MHD_Connection *c, const char *m
             return s_error(web, c, MHD_HTTP_UNAUTHORIZED, method, url,
                            "log in om het beeld te zien");
         return s_events(web, c);
+    }
+    if (strcmp(url, "/alerts.atom") == 0) {
+        if (!in && !web->public_read)
+            return s_error(web, c, MHD_HTTP_UNAUTHORIZED, method, url,
+                           "log in om het beeld te zien");
+        return s_atom(web, c, method, url);
     }
     return s_error(web, c, MHD_HTTP_NOT_FOUND, method, url, "no such page");
 }

@@ -274,7 +274,8 @@ int main(int argc, char **argv)
         "link, pushed to the browser as Server-Sent Events. Talks to the node only\n"
         "through its local API. Logged-in users (--users) publish the partner's GRIP\n"
         "level and SitReps. Everything the page needs is served from --assets: it\n"
-        "works without internet.\n"
+        "works without internet. /alerts.atom is the picture's alerts (alert.>) as\n"
+        "an Atom feed, each entry holding its CAP 1.2 document.\n"
         "SIGTERM or SIGINT: ends the event streams and exits 0.",
         s_spec, argc, argv, &cfg, &help, err, sizeof err);
     if (rc) {

@@ -62,8 +62,7 @@ static void s_start_server(bench_t *self)
         peer_die(&self->run, "cannot write %s", conf);
     fprintf(f,
             "listen: 127.0.0.1:%d\n"
-            "jetstream {\n  store_dir: \"%s\"\n  max_memory_store: 1GB\n"
-            "  max_file_store: 64GB\n}\n",
+            "jetstream {\n  store_dir: \"%s\"\n}\n",
             port, store);
     fclose(f);
     s_version(self);

@@ -228,7 +228,7 @@ static void s_start_server(bench_t *self)
     self->server = peer_spawn(&self->run, "rabbitmq-server", argv, env, true);
 
     double t0 = peer_now();
-    deadline = t0 + 180;
+    deadline = t0 + 240;
     char err[300] = "";
     amqp_connection_state_t conn = NULL;
     while (!conn) {
@@ -236,7 +236,7 @@ static void s_start_server(bench_t *self)
         if (!peer_alive(self->server))
             peer_die(&self->run, "rabbitmq-server exited at start");
         if (peer_now() > deadline)
-            peer_die(&self->run, "rabbitmq-server not ready after 180 s: %s", err);
+            peer_die(&self->run, "rabbitmq-server not ready after 240 s: %s", err);
         if (peer_port_open(self->port))
             conn = s_try_connect(self->port, err, sizeof err);
         if (!conn)
@@ -372,6 +372,19 @@ static void s_pub_one(pub_t *p, amqp_bytes_t exchange, amqp_bytes_t key, uint64_
         p->sent_ns[p->published] = now;
 }
 
+/* Waits until fewer than `window` publishes are unconfirmed. */
+static void s_pub_window(pub_t *p, size_t window)
+{
+    double deadline = peer_now() + 300;
+    while (p->published - p->confirmed >= window) {
+        peer_check_interrupt(&p->bench->run);
+        if (peer_now() > deadline)
+            peer_die(&p->bench->run, "no publisher confirm for 300 s (%zu unconfirmed)",
+                     p->published - p->confirmed);
+        s_pub_pump(p, 0.5);
+    }
+}
+
 /* Waits until every published message is confirmed (at most `secs`). */
 static void s_pub_drain(pub_t *p, double secs)
 {
@@ -396,8 +409,7 @@ static double s_publish(pub_t *p, const char *exchange, const char *key, size_t 
     amqp_bytes_t ex = amqp_cstring_bytes(exchange), rk = amqp_cstring_bytes(key);
     double t0 = peer_now();
     for (size_t i = 0; i < p->n; i++) {
-        while (p->published - p->confirmed >= window)
-            s_pub_pump(p, 1.0);
+        s_pub_window(p, window);
         s_pub_one(p, ex, rk, i);
         if ((i & 1023) == 0) {
             peer_check_interrupt(&p->bench->run);
@@ -728,8 +740,7 @@ static void s_w4(bench_t *self)
             s_pub_pump(&p, wait - 0.0001);
         peer_sleep_until(due);
         peer_check_interrupt(&self->run);
-        while (p.published - p.confirmed >= self->opts.window)
-            s_pub_pump(&p, 1.0);
+        s_pub_window(&p, self->opts.window);
         s_pub_one(&p, ex, rk, i);
         pub_end = peer_now();
     }

@@ -22,7 +22,7 @@ const REGIOS = [
   ['vr-brabant-zuidoost', 'Brabant-Zuidoost', 4, 6], ['vr-limburg-noord', 'Limburg-Noord', 5, 6],
   ['vr-zuid-limburg', 'Zuid-Limburg', 5, 7],
 ];
-const NAAM = Object.fromEntries(REGIOS.map(r => [r[0], r[1]]));
+const NAAM = Object.assign(Object.fromEntries(REGIOS.map(r => [r[0], r[1]])), { kcr2: 'KCR2' });
 const GRIP = { GRIP_0: 0, GRIP_1: 1, GRIP_2: 2, GRIP_3: 3, GRIP_4: 4, GRIP_5: 5, GRIP_RIJK: 6 };
 const GRIP_TEKST = ['0', '1', '2', '3', '4', '5', 'Rijk'];
 const T = 'knoop.crisis.v1.';
