@@ -55,8 +55,16 @@ wait_for "vr-ahead warned about its clock" 10 grep -q "clock: this node's clock 
 check "the node ahead is told in its log" \
     grep -q "clock: this node's clock is 3[01][0-9] s ahead of broker kcr2-broker-1" "$T/vr-ahead.log"
 sitreps ahead 5 >"$T/ahead.jsonl"
+set +e
 "$KNOOP" pub --api "$(api vr-ahead)" --topic sitrep.vr-ahead --type knoop.crisis.v1.SitRep \
-    --file "$T/ahead.jsonl" >/dev/null
+    --file "$T/ahead.jsonl" >/dev/null 2>"$T/ahead-pub.err"
+prc=$?
+set -e
+cat "$T/ahead-pub.err"
+check "the publisher's exit code says the broker refused them (exit $prc)" test $prc -ne 0
+check "... as dated in the future, kept and offered again when due" \
+    grep -Eq "refused vr-ahead sitrep.vr-ahead 1: seq 1: .*dated 3[01][0-9] s in the future.*offered again when due" \
+    "$T/ahead-pub.err"
 wait_for "refusal shown in status" 10 status_has vr-ahead 'dated 3[01][0-9] s in the future' || true
 "$KNOOP" status --api "$(api vr-ahead)" --json >"$T/ahead-status.json"
 check "its status shows the refusal as dated in the future" \
