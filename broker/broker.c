@@ -93,9 +93,7 @@ void broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *rid,
                knoop_wire_err_name(code), reason);
     if (s)
         s->refused++;
-    char l[64];
-    snprintf(l, sizeof l, "reason=\"%s\"", knoop_wire_err_name(code));
-    knoop_metrics_add(self->metrics, "knoop_refusals_total", l, 1);
+    knoop_metrics_refusal(self->metrics, knoop_wire_err_name(code));
 }
 
 /* ---- start-up ---- */
@@ -166,8 +164,9 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     if (knoop_journal_trust_refresh(NULL, opts->trust_dir, self->learned, &self->trust_stamp,
                                     &self->trust) < 0)
         goto fail;
-    const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
-    if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
+    /* Any key of ours the store holds: after a rotation it holds both. */
+    const knoop_cert_t *mine = knoop_trust_by_sign(self->trust, knoop_key_public(self->key));
+    if (!mine || strcmp(mine->id, opts->id) != 0) {
         knoop_error("broker: the trust store %s has no certificate for '%s' matching its key",
                     opts->trust_dir, opts->id);
         goto fail;

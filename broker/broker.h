@@ -158,8 +158,6 @@ struct knoop_broker_t {
 
 /* metrics.c */
 int  broker_metrics_init(knoop_broker_t *self, const char *listen);
-void broker_metrics_commit(knoop_broker_t *self, double seconds, size_t batch);
-void broker_metrics_message_in(knoop_broker_t *self, const knoop_msg_t *m);
 
 session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len);
 void       broker_session_drop(knoop_broker_t *self, session_t *s, const char *why);

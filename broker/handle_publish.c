@@ -187,7 +187,7 @@ void handle_publish_commit(knoop_broker_t *self)
         int64_t t0 = zclock_usecs();
         rc = knoop_journal_append_ex(self->journal, ptrs, self->nbatch, self->batch_res,
                                      KNOOP_APPEND_CONTIGUOUS);
-        broker_metrics_commit(self, (double) (zclock_usecs() - t0) / 1e6, self->nbatch);
+        knoop_metrics_commit(self->metrics, (double) (zclock_usecs() - t0) / 1e6, self->nbatch);
         free(ptrs);
     }
     if (rc == KNOOP_OK) {
@@ -195,7 +195,8 @@ void handle_publish_commit(knoop_broker_t *self)
         for (size_t i = 0; i < self->nbatch; i++) {
             int r = self->batch_res[i];
             if (r == KNOOP_OK)
-                broker_metrics_message_in(self, &self->batch[i]);
+                knoop_metrics_message_in(self->metrics, self->batch[i].b.topic,
+                                         knoop_priority_name(self->batch[i].b.priority));
             if (r == KNOOP_OK || r == KNOOP_EDUPLICATE || self->batch_rid_len[i] == 0)
                 continue;
             self->envelopes_refused++;

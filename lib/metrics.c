@@ -309,6 +309,83 @@ void knoop_metrics_serve(knoop_metrics_t *self)
         MHD_run(self->d);
 }
 
+static const double s_commit_buckets[] = { 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+                                           0.1, 0.25, 0.5, 1, 2.5 };
+static const double s_batch_buckets[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024 };
+static const double s_catchup_buckets[] = { 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300 };
+#define NB(a) (sizeof a / sizeof a[0])
+
+void knoop_metrics_daemon_families(knoop_metrics_t *self, const char *in_help)
+{
+    static const struct { const char *name; knoop_metric_kind_t kind; const char *help; } f[] = {
+        { "knoop_journal_commits_total", KNOOP_METRIC_COUNTER, "durable journal commits" },
+        { "knoop_refusals_total", KNOOP_METRIC_COUNTER, "refusals, by reason" },
+        { "knoop_journal_messages_stored_total", KNOOP_METRIC_COUNTER,
+          "messages stored in the journal since start" },
+        { "knoop_journal_duplicates_total", KNOOP_METRIC_COUNTER,
+          "duplicates dropped by the journal since start" },
+        { "knoop_forks_total", KNOOP_METRIC_COUNTER, "forked streams detected since start" },
+        { "knoop_journal_map_bytes", KNOOP_METRIC_GAUGE, "size of the journal's LMDB map" },
+        { "knoop_journal_full_errors_total", KNOOP_METRIC_COUNTER,
+          "commits refused because the journal was full" },
+        { "knoop_signature_errors_total", KNOOP_METRIC_COUNTER,
+          "head signatures that did not verify" },
+        { "knoop_certificate_expiry_timestamp_seconds", KNOOP_METRIC_GAUGE,
+          "end of validity of the daemon's own certificate (which=\"own\") and of the "
+          "earliest in its trust store" },
+    };
+    knoop_metrics_family(self, "knoop_messages_in_total", KNOOP_METRIC_COUNTER, in_help, NULL, 0);
+    for (size_t i = 0; i < NB(f); i++)
+        knoop_metrics_family(self, f[i].name, f[i].kind, f[i].help, NULL, 0);
+    knoop_metrics_family(self, "knoop_journal_commit_seconds", KNOOP_METRIC_HISTOGRAM,
+                         "time of a durable journal commit (fsync included)", s_commit_buckets,
+                         NB(s_commit_buckets));
+    knoop_metrics_family(self, "knoop_batch_size", KNOOP_METRIC_HISTOGRAM,
+                         "messages per group commit", s_batch_buckets, NB(s_batch_buckets));
+    knoop_metrics_family(self, "knoop_catchup_seconds", KNOOP_METRIC_HISTOGRAM,
+                         "duration of a catch-up, from link up to caught up", s_catchup_buckets,
+                         NB(s_catchup_buckets));
+}
+
+void knoop_metrics_commit(knoop_metrics_t *self, double seconds, size_t batch)
+{
+    knoop_metrics_add(self, "knoop_journal_commits_total", "", 1);
+    knoop_metrics_observe(self, "knoop_journal_commit_seconds", "", seconds);
+    if (batch)
+        knoop_metrics_observe(self, "knoop_batch_size", "", (double) batch);
+}
+
+void knoop_metrics_message_in(knoop_metrics_t *self, const char *topic, const char *priority)
+{
+    if (!self)
+        return;
+    char fam[32], l[96];
+    knoop_metrics_topic_family(topic, fam);
+    snprintf(l, sizeof l, "family=\"%s\",priority=\"%s\"", fam, priority);
+    knoop_metrics_add(self, "knoop_messages_in_total", l, 1);
+}
+
+void knoop_metrics_refusal(knoop_metrics_t *self, const char *reason)
+{
+    if (!self)
+        return;
+    char l[64];
+    snprintf(l, sizeof l, "reason=\"%s\"", reason);
+    knoop_metrics_add(self, "knoop_refusals_total", l, 1);
+}
+
+void knoop_metrics_journal(knoop_metrics_t *self, uint64_t stored, uint64_t duplicates,
+                           uint64_t forks, uint64_t full_errors, uint64_t sig_errors,
+                           size_t map_size)
+{
+    knoop_metrics_set(self, "knoop_journal_messages_stored_total", "", (double) stored);
+    knoop_metrics_set(self, "knoop_journal_duplicates_total", "", (double) duplicates);
+    knoop_metrics_set(self, "knoop_forks_total", "", (double) forks);
+    knoop_metrics_set(self, "knoop_journal_full_errors_total", "", (double) full_errors);
+    knoop_metrics_set(self, "knoop_signature_errors_total", "", (double) sig_errors);
+    knoop_metrics_set(self, "knoop_journal_map_bytes", "", (double) map_size);
+}
+
 const char *knoop_metrics_reason(int rc)
 {
     static const char *const names[] = {

@@ -69,6 +69,26 @@ void knoop_metrics_clear(knoop_metrics_t *self, const char *name);
  * endpoint). KNOOP_ENOMEM on failure. */
 int  knoop_metrics_render(knoop_metrics_t *self, knoop_buf_t *out);
 
+/* ---- what broker and node both report ----
+ * Declares knoop_messages_in_total, knoop_journal_commits_total,
+ * knoop_journal_commit_seconds, knoop_batch_size, knoop_catchup_seconds,
+ * knoop_refusals_total, knoop_journal_messages_stored_total,
+ * knoop_journal_duplicates_total, knoop_forks_total, knoop_journal_map_bytes,
+ * knoop_journal_full_errors_total, knoop_signature_errors_total and
+ * knoop_certificate_expiry_timestamp_seconds; `in_help` says what "in" means
+ * for the daemon. */
+void knoop_metrics_daemon_families(knoop_metrics_t *self, const char *in_help);
+/* One durable commit: its time and, when batch > 0, its size in messages. */
+void knoop_metrics_commit(knoop_metrics_t *self, double seconds, size_t batch);
+/* One message in, labelled by topic family and priority name. */
+void knoop_metrics_message_in(knoop_metrics_t *self, const char *topic, const char *priority);
+/* A refusal, labelled by its reason (a wire error name). */
+void knoop_metrics_refusal(knoop_metrics_t *self, const char *reason);
+/* The journal's counters (journal.h) at scrape time. */
+void knoop_metrics_journal(knoop_metrics_t *self, uint64_t stored, uint64_t duplicates,
+                           uint64_t forks, uint64_t full_errors, uint64_t sig_errors,
+                           size_t map_size);
+
 /* A label-safe name for an error code, e.g. "eperm" for KNOOP_EPERM. */
 const char *knoop_metrics_reason(int rc);
 

@@ -462,10 +462,12 @@ void node_api_publish_commit(knoop_node_t *self)
             if (ptrs)
                 rc = knoop_journal_append(self->journal, ptrs, self->npub, self->pub_res);
             if (ptrs && rc == KNOOP_OK) {
-                node_metrics_commit(self, t0, self->npub, true);
+                knoop_metrics_commit(self->metrics, (double) (zclock_usecs() - t0) / 1e6,
+                                     self->npub);
                 for (size_t i = 0; i < self->npub; i++)
                     if (self->pub_res[i] == KNOOP_OK)
-                        node_metrics_message_in(self, &self->pub_msgs[i]);
+                        knoop_metrics_message_in(self->metrics, self->pub_msgs[i].b.topic,
+                                                 knoop_priority_name(self->pub_msgs[i].b.priority));
             }
             free(ptrs);
         }

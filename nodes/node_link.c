@@ -333,7 +333,7 @@ static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
     int rc = knoop_ingest(self->journal, d->frames, d->n, &self->hlc,
                           self->brokers[self->broker_idx].id, &in);
     if (rc == KNOOP_OK)
-        node_metrics_commit(self, t0, in.msgs, false);
+        knoop_metrics_commit(self->metrics, (double) (zclock_usecs() - t0) / 1e6, 0);
     if (rc) {
         node_set_journal_error(self, rc);
         node_link_close(self, "deliveries could not be stored");
@@ -366,6 +366,12 @@ static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
     for (size_t i = 0; i < d->n; i++)
         knoop_frame_clear(&d->frames[i]);
     d->n = 0;
+    /* A certificate may arrive after messages it vouches for (another
+     * stream, another batch): learn at once, and have them sent again. */
+    if (rc == KNOOP_OK && in.refused) {
+        self->trust_resync = true;
+        node_trust_update(self);
+    }
 }
 
 static void s_on_ack(knoop_node_t *self, const knoop_frame_t *f)
@@ -488,9 +494,7 @@ static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
     node_set_error(self, "%s: %s: %s", bid, knoop_wire_err_name(f->u.error.code),
                    f->u.error.reason);
     knoop_warn("broker %s", self->last_error);
-    char l[64];
-    snprintf(l, sizeof l, "reason=\"%s\"", knoop_wire_err_name(f->u.error.code));
-    knoop_metrics_add(self->metrics, "knoop_refusals_total", l, 1);
+    knoop_metrics_refusal(self->metrics, knoop_wire_err_name(f->u.error.code));
     own_stream_t *o = f->u.error.stream ? node_own_find(self, f->u.error.stream) : NULL;
     /* CHAIN (a gap: earlier messages were lost on the way, e.g. the broker
      * could not store them) and FULL heal by sending again, which the
