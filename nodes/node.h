@@ -133,6 +133,7 @@ struct knoop_node_t {
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
     uint64_t         trust_pos;      /* journal position when last followed */
     uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */
+    bool             trust_resync;   /* deliveries refused: ask again once trust grows */
     knoop_journal_t *journal;
     uint64_t         epoch;
     knoop_hlc_t      hlc;
@@ -213,5 +214,11 @@ void node_api_publish_commit(knoop_node_t *self);
 void node_api_verdicts(knoop_node_t *self);     /* answer publish waits */
 void node_api_pump(knoop_node_t *self);
 void node_api_close(knoop_node_t *self);
+
+/* node.c: follow the trust topics in the journal now and reload the trust
+ * store; when it grew after deliveries were refused (a certificate that
+ * arrived after the messages it vouches for), reconnect so the broker sends
+ * them again. */
+void node_trust_update(knoop_node_t *self);
 
 #endif

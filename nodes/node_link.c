@@ -352,6 +352,12 @@ static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
     for (size_t i = 0; i < d->n; i++)
         knoop_frame_clear(&d->frames[i]);
     d->n = 0;
+    /* A certificate may arrive after messages it vouches for (another
+     * stream, another batch): learn at once, and have them sent again. */
+    if (rc == KNOOP_OK && in.refused) {
+        self->trust_resync = true;
+        node_trust_update(self);
+    }
 }
 
 static void s_on_ack(knoop_node_t *self, const knoop_frame_t *f)

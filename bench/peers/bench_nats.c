@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ACK_EVERY 256 /* consumers ack (AckAll) every N messages */
-
 typedef struct {
     peer_opts_t opts;
     peer_run_t run;
@@ -216,12 +214,7 @@ static double s_publish(bench_t *self, jsCtx *js, const char *subj, size_t n, pu
 /* ---- consuming ---- */
 
 typedef struct {
-    size_t want;
-    atomic_size_t got;
-    size_t unacked;
-    pthread_mutex_t mu;
-    double done_at; /* under mu; 0 until all arrived */
-    double *lat_ms; /* W4: arrival minus send time, or NULL */
+    peer_tally_t tally;
     natsConnection *nc;
     jsCtx *js;
     natsSubscription *sub;
@@ -231,23 +224,8 @@ typedef struct {
 static void s_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     consumer_t *c = closure;
-    uint64_t now = peer_now_ns();
-    size_t k = atomic_load(&c->got);
-    if (c->lat_ms && k < c->want) {
-        uint64_t sent =
-            peer_payload_sent_ns(natsMsg_GetData(msg), (size_t) natsMsg_GetDataLength(msg));
-        c->lat_ms[k] = (double) (now - sent) / 1e6;
-    }
-    atomic_store(&c->got, k + 1);
-    if (++c->unacked >= ACK_EVERY || k + 1 == c->want) {
+    if (peer_tally_add(&c->tally, natsMsg_GetData(msg), (size_t) natsMsg_GetDataLength(msg)))
         natsMsg_Ack(msg, NULL); /* AckAll: everything up to here */
-        c->unacked = 0;
-    }
-    if (k + 1 == c->want) {
-        pthread_mutex_lock(&c->mu);
-        c->done_at = peer_now();
-        pthread_mutex_unlock(&c->mu);
-    }
     natsMsg_Destroy(msg);
 }
 
@@ -256,9 +234,7 @@ static void s_consumer_start(bench_t *self, consumer_t *c, const char *stream, s
                              double *lat_ms)
 {
     memset(c, 0, sizeof *c);
-    pthread_mutex_init(&c->mu, NULL);
-    c->want = want;
-    c->lat_ms = lat_ms;
+    peer_tally_init(&c->tally, want, lat_ms);
     c->nc = s_connect(self);
     c->js = s_js(self, c->nc, 256, NULL, NULL, NULL);
     char subj[64];
@@ -279,14 +255,6 @@ static void s_consumer_start(bench_t *self, consumer_t *c, const char *stream, s
                  natsStatus_GetText(s), (int) je);
 }
 
-static double s_consumer_done(consumer_t *c)
-{
-    pthread_mutex_lock(&c->mu);
-    double d = c->done_at;
-    pthread_mutex_unlock(&c->mu);
-    return d;
-}
-
 static void s_consumer_stop(consumer_t *c)
 {
     if (c->sub) {
@@ -295,7 +263,7 @@ static void s_consumer_stop(consumer_t *c)
     }
     jsCtx_Destroy(c->js);
     natsConnection_Destroy(c->nc);
-    pthread_mutex_destroy(&c->mu);
+    peer_tally_destroy(&c->tally);
     c->sub = NULL;
     c->js = NULL;
     c->nc = NULL;
@@ -303,26 +271,12 @@ static void s_consumer_stop(consumer_t *c)
 
 /* ---- the workloads ---- */
 
-typedef struct {
-    double server0, bench0;
-} cpu_mark_t;
-
-static cpu_mark_t s_cpu_mark(bench_t *self)
-{
-    return (cpu_mark_t){ peer_proc_cpu(self->server), peer_self_cpu() };
-}
-
-static void s_tail(bench_t *self, cpu_mark_t m)
-{
-    peer_print_tail(peer_proc_cpu(self->server) - m.server0, peer_self_cpu() - m.bench0);
-}
-
 static void s_w1(bench_t *self)
 {
     size_t n = self->opts.messages;
     fprintf(stderr, "bench_nats: W1 durable publish: %zu messages, async, window %zu\n", n,
             self->opts.window);
-    cpu_mark_t m = s_cpu_mark(self);
+    peer_cpu_mark_t m = peer_cpu_mark(self->server);
     natsConnection *nc = s_connect(self);
     pub_t pub = { 0 };
     jsCtx *js = s_js(self, nc, self->opts.window, NULL, s_on_pub_err, &pub);
@@ -334,14 +288,14 @@ static void s_w1(bench_t *self)
     peer_print_head(&self->opts, "nats", "W1", self->system, false);
     printf("\"messages\":%zu,\"window\":%zu,\"acked_s\":%.3f,\"acked_msgs_per_s\":%.0f,", n,
            self->opts.window, secs, (double) n / secs);
-    s_tail(self, m);
+    peer_print_tail(self->server, m);
 }
 
 static void s_w2(bench_t *self)
 {
     size_t n = self->opts.messages, nc_count = self->opts.consumers;
     fprintf(stderr, "bench_nats: W2 fan-out: %zu messages to %zu consumers\n", n, nc_count);
-    cpu_mark_t m = s_cpu_mark(self);
+    peer_cpu_mark_t m = peer_cpu_mark(self->server);
     natsConnection *nc = s_connect(self);
     pub_t pub = { 0 };
     jsCtx *js = s_js(self, nc, self->opts.window, NULL, s_on_pub_err, &pub);
@@ -352,47 +306,25 @@ static void s_w2(bench_t *self)
     for (size_t i = 0; i < nc_count; i++)
         s_consumer_start(self, &cs[i], "W2", n, NULL);
 
+    peer_tally_t *ts[PEER_MAX_CONSUMERS];
+    for (size_t i = 0; i < nc_count; i++)
+        ts[i] = &cs[i].tally;
     double t0 = peer_now();
     double secs = s_publish(self, js, "bench.W2.pub", n, &pub);
-    double deadline = peer_now() + 600;
-    size_t complete = 0;
-    while (peer_now() < deadline) {
-        peer_check_interrupt(&self->run);
-        complete = 0;
-        for (size_t i = 0; i < nc_count; i++)
-            complete += s_consumer_done(&cs[i]) > 0;
-        if (complete == nc_count)
-            break;
-        peer_sleep_s(0.01);
-    }
-    double first = 0, last = 0;
-    size_t delivered = 0;
-    for (size_t i = 0; i < nc_count; i++) {
-        double d = s_consumer_done(&cs[i]);
-        if (d > 0 && (first == 0 || d < first))
-            first = d;
-        if (d > last)
-            last = d;
-        size_t got = atomic_load(&cs[i].got);
-        delivered += got < n ? got : n;
-    }
-    double end = complete == nc_count ? last : peer_now();
+    peer_tally_wait(&self->run, ts, nc_count, 600, NULL, NULL);
+    peer_print_head(&self->opts, "nats", "W2", self->system, false);
+    printf("\"messages\":%zu,\"window\":%zu,\"consumers\":%zu,\"acked_s\":%.3f,"
+           "\"acked_msgs_per_s\":%.0f,",
+           n, self->opts.window, nc_count, secs, (double) n / secs);
+    peer_print_fanout(ts, nc_count, n, t0);
+    peer_print_tail(self->server, m);
+
     for (size_t i = 0; i < nc_count; i++)
         s_consumer_stop(&cs[i]);
     free(cs);
     s_delete_stream(js, "W2");
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
-
-    peer_print_head(&self->opts, "nats", "W2", self->system, false);
-    printf("\"messages\":%zu,\"window\":%zu,\"consumers\":%zu,\"acked_s\":%.3f,"
-           "\"acked_msgs_per_s\":%.0f,\"complete\":%s,\"consumers_complete\":%zu,"
-           "\"first_consumer_all_s\":%.3f,\"last_consumer_all_s\":%.3f,\"delivered\":%zu,"
-           "\"aggregate_delivered_msgs_per_s\":%.0f,",
-           n, self->opts.window, nc_count, secs, (double) n / secs,
-           complete == nc_count ? "true" : "false", complete, first > 0 ? first - t0 : -1.0,
-           complete == nc_count ? last - t0 : -1.0, delivered, (double) delivered / (end - t0));
-    s_tail(self, m);
 }
 
 static void s_w3(bench_t *self)
@@ -406,18 +338,15 @@ static void s_w3(bench_t *self)
     s_add_stream(self, js, "W3");
     double fill_s = s_publish(self, js, "bench.W3.pub", n, &pub);
     fprintf(stderr, "bench_nats: W3 filled in %.1f s\n", fill_s);
-    cpu_mark_t m2 = s_cpu_mark(self); /* the fill is not part of the result */
+    peer_cpu_mark_t m2 = peer_cpu_mark(self->server); /* the fill is not part of the result */
 
     double t0 = peer_now();
     consumer_t c;
     s_consumer_start(self, &c, "W3", n, NULL);
-    double deadline = peer_now() + 900;
-    while (s_consumer_done(&c) == 0 && peer_now() < deadline) {
-        peer_check_interrupt(&self->run);
-        peer_sleep_s(0.005);
-    }
-    double done = s_consumer_done(&c);
-    size_t held = atomic_load(&c.got);
+    peer_tally_t *t = &c.tally;
+    peer_tally_wait(&self->run, &t, 1, 900, NULL, NULL);
+    double done = peer_tally_done(&c.tally);
+    size_t held = peer_tally_got(&c.tally);
     s_consumer_stop(&c);
     s_delete_stream(js, "W3");
     jsCtx_Destroy(js);
@@ -428,14 +357,14 @@ static void s_w3(bench_t *self)
            "\"catchup_s\":%.3f,\"catchup_msgs_per_s\":%.0f,",
            n, fill_s, done > 0 ? "true" : "false", held, done > 0 ? done - t0 : -1.0,
            done > 0 ? (double) n / (done - t0) : 0.0);
-    s_tail(self, m2);
+    peer_print_tail(self->server, m2);
 }
 
 static void s_w4(bench_t *self)
 {
     size_t total = (size_t) (self->opts.seconds * self->opts.rate);
     fprintf(stderr, "bench_nats: W4 latency: %zu messages at %u/s\n", total, self->opts.rate);
-    cpu_mark_t m = s_cpu_mark(self);
+    peer_cpu_mark_t m = peer_cpu_mark(self->server);
     natsConnection *nc = s_connect(self);
     pub_t pub = { 0 };
     pub.ack_ms = calloc(total + 1, sizeof *pub.ack_ms);
@@ -470,12 +399,12 @@ static void s_w4(bench_t *self)
     po.MaxWait = 30000;
     js_PublishAsyncComplete(js, &po);
     double deadline = peer_now() + 15;
-    while (atomic_load(&c.got) < published && peer_now() < deadline) {
+    while (peer_tally_got(&c.tally) < published && peer_now() < deadline) {
         peer_check_interrupt(&self->run);
         peer_sleep_s(0.01);
     }
     s_consumer_stop(&c); /* no callback runs after this */
-    size_t got = atomic_load(&c.got);
+    size_t got = peer_tally_got(&c.tally);
     size_t acks = atomic_load(&pub.acks);
     s_delete_stream(js, "W4");
     jsCtx_Destroy(js);
@@ -489,7 +418,7 @@ static void s_w4(bench_t *self)
            published > got ? published - got : 0);
     peer_print_latency("latency_ms", lat, got < total ? got : total);
     peer_print_latency("publish_ack_ms", pub.ack_ms, acks < total ? acks : total);
-    s_tail(self, m);
+    peer_print_tail(self->server, m);
     free(lat);
     free(pub.ack_ms);
 }

@@ -26,7 +26,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define ACK_EVERY 256 /* consumers ack (multiple) every N messages */
 #define PREFETCH 2048 /* unacknowledged deliveries per consumer */
 #define CHANNEL 1
 
@@ -425,13 +424,9 @@ static double s_publish(pub_t *p, const char *exchange, const char *key, size_t 
 typedef struct {
     bench_t *bench;
     char queue[32];
-    size_t want;
-    atomic_size_t got;
+    peer_tally_t tally;
     atomic_int ready, stop;
     pthread_mutex_t mu;
-    double done_at; /* under mu; 0 until all arrived */
-    double start_at; /* when the thread began connecting */
-    double *lat_ms; /* W4: arrival minus send time, or NULL */
     char err[300]; /* under mu: why the thread stopped early */
     pthread_t tid;
 } consumer_t;
@@ -467,7 +462,6 @@ static void *s_consumer_run(void *arg)
         return NULL;
     }
     atomic_store(&c->ready, 1);
-    size_t unacked = 0;
     while (!atomic_load(&c->stop)) {
         struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
         amqp_envelope_t env;
@@ -496,23 +490,9 @@ static void *s_consumer_run(void *arg)
             s_consumer_fail(c, "reading", s_reply_text(r, buf, sizeof buf));
             break;
         }
-        uint64_t now = peer_now_ns();
-        size_t k = atomic_load(&c->got);
-        if (c->lat_ms && k < c->want)
-            c->lat_ms[k] = (double) (now - peer_payload_sent_ns(env.message.body.bytes,
-                                                                env.message.body.len)) /
-                           1e6;
-        atomic_store(&c->got, k + 1);
-        if (++unacked >= ACK_EVERY || k + 1 == c->want) {
-            amqp_basic_ack(conn, CHANNEL, env.delivery_tag, 1);
-            unacked = 0;
-        }
+        if (peer_tally_add(&c->tally, env.message.body.bytes, env.message.body.len))
+            amqp_basic_ack(conn, CHANNEL, env.delivery_tag, 1); /* multiple: up to here */
         amqp_destroy_envelope(&env);
-        if (k + 1 == c->want) {
-            pthread_mutex_lock(&c->mu);
-            c->done_at = peer_now();
-            pthread_mutex_unlock(&c->mu);
-        }
     }
     s_close(conn);
     return NULL;
@@ -523,11 +503,9 @@ static void s_consumer_start(bench_t *self, consumer_t *c, const char *queue, si
 {
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
+    peer_tally_init(&c->tally, want, lat_ms);
     c->bench = self;
     snprintf(c->queue, sizeof c->queue, "%s", queue);
-    c->want = want;
-    c->lat_ms = lat_ms;
-    c->start_at = peer_now();
     if (pthread_create(&c->tid, NULL, s_consumer_run, c) != 0)
         peer_die(&self->run, "cannot start a consumer thread");
 }
@@ -555,35 +533,26 @@ static void s_consumer_wait_ready(bench_t *self, consumer_t *c)
     s_consumer_check(self, c);
 }
 
-static double s_consumer_done(consumer_t *c)
-{
-    pthread_mutex_lock(&c->mu);
-    double d = c->done_at;
-    pthread_mutex_unlock(&c->mu);
-    return d;
-}
-
 static void s_consumer_stop(consumer_t *c)
 {
     atomic_store(&c->stop, 1);
     pthread_join(c->tid, NULL);
     pthread_mutex_destroy(&c->mu);
+    peer_tally_destroy(&c->tally);
 }
 
 /* ---- the workloads ---- */
 
 typedef struct {
-    double server0, bench0;
-} cpu_mark_t;
+    bench_t *self;
+    consumer_t *cs;
+} check_t;
 
-static cpu_mark_t s_cpu_mark(bench_t *self)
+/* For peer_tally_wait: stop on a consumer thread's error. */
+static void s_check_each(void *arg, size_t i)
 {
-    return (cpu_mark_t){ peer_proc_cpu(self->server), peer_self_cpu() };
-}
-
-static void s_tail(bench_t *self, cpu_mark_t m)
-{
-    peer_print_tail(peer_proc_cpu(self->server) - m.server0, peer_self_cpu() - m.bench0);
+    check_t *c = arg;
+    s_consumer_check(c->self, &c->cs[i]);
 }
 
 static void s_w1(bench_t *self)
@@ -591,7 +560,7 @@ static void s_w1(bench_t *self)
     size_t n = self->opts.messages;
     fprintf(stderr, "bench_rabbitmq: W1 durable publish: %zu messages, confirms, window %zu\n", n,
             self->opts.window);
-    cpu_mark_t m = s_cpu_mark(self);
+    peer_cpu_mark_t m = peer_cpu_mark(self->server);
     pub_t p;
     s_pub_init(self, &p, n, false);
     s_declare_quorum(self, p.conn, "w1");
@@ -601,7 +570,7 @@ static void s_w1(bench_t *self)
     peer_print_head(&self->opts, "rabbitmq", "W1", self->system, true);
     printf("\"messages\":%zu,\"window\":%zu,\"acked_s\":%.3f,\"acked_msgs_per_s\":%.0f,", n,
            self->opts.window, secs, (double) n / secs);
-    s_tail(self, m);
+    peer_print_tail(self->server, m);
 }
 
 static void s_w2(bench_t *self)
@@ -611,7 +580,7 @@ static void s_w2(bench_t *self)
             "bench_rabbitmq: W2 fan-out: %zu messages to %zu quorum queues, a consumer "
             "each\n",
             n, nq);
-    cpu_mark_t m = s_cpu_mark(self);
+    peer_cpu_mark_t m = peer_cpu_mark(self->server);
     pub_t p;
     s_pub_init(self, &p, n, false);
     amqp_exchange_declare(p.conn, CHANNEL, amqp_cstring_bytes("bench.w2"),
@@ -632,33 +601,20 @@ static void s_w2(bench_t *self)
     for (size_t i = 0; i < nq; i++)
         s_consumer_wait_ready(self, &cs[i]);
 
+    peer_tally_t *ts[PEER_MAX_CONSUMERS];
+    for (size_t i = 0; i < nq; i++)
+        ts[i] = &cs[i].tally;
     double t0 = peer_now();
     double secs = s_publish(&p, "bench.w2", "bench.pub", self->opts.window);
-    double deadline = peer_now() + 600;
-    size_t complete = 0;
-    while (peer_now() < deadline) {
-        peer_check_interrupt(&self->run);
-        complete = 0;
-        for (size_t i = 0; i < nq; i++) {
-            s_consumer_check(self, &cs[i]);
-            complete += s_consumer_done(&cs[i]) > 0;
-        }
-        if (complete == nq)
-            break;
-        peer_sleep_s(0.01);
-    }
-    double first = 0, last = 0;
-    size_t delivered = 0;
-    for (size_t i = 0; i < nq; i++) {
-        double d = s_consumer_done(&cs[i]);
-        if (d > 0 && (first == 0 || d < first))
-            first = d;
-        if (d > last)
-            last = d;
-        size_t got = atomic_load(&cs[i].got);
-        delivered += got < n ? got : n;
-    }
-    double end = complete == nq ? last : peer_now();
+    check_t chk = { self, cs };
+    peer_tally_wait(&self->run, ts, nq, 600, s_check_each, &chk);
+    peer_print_head(&self->opts, "rabbitmq", "W2", self->system, true);
+    printf("\"messages\":%zu,\"window\":%zu,\"consumers\":%zu,\"acked_s\":%.3f,"
+           "\"acked_msgs_per_s\":%.0f,",
+           n, self->opts.window, nq, secs, (double) n / secs);
+    peer_print_fanout(ts, nq, n, t0);
+    peer_print_tail(self->server, m);
+
     for (size_t i = 0; i < nq; i++) {
         s_consumer_stop(&cs[i]);
         s_delete_queue(self, p.conn, cs[i].queue);
@@ -667,16 +623,6 @@ static void s_w2(bench_t *self)
     amqp_exchange_delete(p.conn, CHANNEL, amqp_cstring_bytes("bench.w2"), 0);
     s_check(self, p.conn, "delete exchange bench.w2");
     s_pub_free(&p);
-
-    peer_print_head(&self->opts, "rabbitmq", "W2", self->system, true);
-    printf("\"messages\":%zu,\"window\":%zu,\"consumers\":%zu,\"acked_s\":%.3f,"
-           "\"acked_msgs_per_s\":%.0f,\"complete\":%s,\"consumers_complete\":%zu,"
-           "\"first_consumer_all_s\":%.3f,\"last_consumer_all_s\":%.3f,\"delivered\":%zu,"
-           "\"aggregate_delivered_msgs_per_s\":%.0f,",
-           n, self->opts.window, nq, secs, (double) n / secs, complete == nq ? "true" : "false",
-           complete, first > 0 ? first - t0 : -1.0, complete == nq ? last - t0 : -1.0, delivered,
-           (double) delivered / (end - t0));
-    s_tail(self, m);
 }
 
 static void s_w3(bench_t *self)
@@ -689,19 +635,16 @@ static void s_w3(bench_t *self)
     size_t fill_window = self->opts.window > 1024 ? self->opts.window : 1024;
     double fill_s = s_publish(&p, "", "w3", fill_window);
     fprintf(stderr, "bench_rabbitmq: W3 filled in %.1f s\n", fill_s);
-    cpu_mark_t m = s_cpu_mark(self); /* the fill is not part of the result */
+    peer_cpu_mark_t m = peer_cpu_mark(self->server); /* the fill is not part of the result */
 
     double t0 = peer_now();
     consumer_t c;
     s_consumer_start(self, &c, "w3", n, NULL);
-    double deadline = peer_now() + 900;
-    while (s_consumer_done(&c) == 0 && peer_now() < deadline) {
-        peer_check_interrupt(&self->run);
-        s_consumer_check(self, &c);
-        peer_sleep_s(0.005);
-    }
-    double done = s_consumer_done(&c);
-    size_t held = atomic_load(&c.got);
+    peer_tally_t *t = &c.tally;
+    check_t chk = { self, &c };
+    peer_tally_wait(&self->run, &t, 1, 900, s_check_each, &chk);
+    double done = peer_tally_done(&c.tally);
+    size_t held = peer_tally_got(&c.tally);
     s_consumer_stop(&c);
     s_delete_queue(self, p.conn, "w3");
     s_pub_free(&p);
@@ -711,14 +654,14 @@ static void s_w3(bench_t *self)
            "\"catchup_s\":%.3f,\"catchup_msgs_per_s\":%.0f,",
            n, fill_s, done > 0 ? "true" : "false", held, done > 0 ? done - t0 : -1.0,
            done > 0 ? (double) n / (done - t0) : 0.0);
-    s_tail(self, m);
+    peer_print_tail(self->server, m);
 }
 
 static void s_w4(bench_t *self)
 {
     size_t total = (size_t) (self->opts.seconds * self->opts.rate);
     fprintf(stderr, "bench_rabbitmq: W4 latency: %zu messages at %u/s\n", total, self->opts.rate);
-    cpu_mark_t m = s_cpu_mark(self);
+    peer_cpu_mark_t m = peer_cpu_mark(self->server);
     pub_t p;
     s_pub_init(self, &p, total, true);
     s_declare_quorum(self, p.conn, "w4");
@@ -746,13 +689,13 @@ static void s_w4(bench_t *self)
     }
     s_pub_drain(&p, 30);
     double deadline = peer_now() + 15;
-    while (atomic_load(&c.got) < p.published && peer_now() < deadline) {
+    while (peer_tally_got(&c.tally) < p.published && peer_now() < deadline) {
         peer_check_interrupt(&self->run);
         s_consumer_check(self, &c);
         peer_sleep_s(0.01);
     }
     s_consumer_stop(&c);
-    size_t got = atomic_load(&c.got);
+    size_t got = peer_tally_got(&c.tally);
     s_delete_queue(self, p.conn, "w4");
 
     peer_print_head(&self->opts, "rabbitmq", "W4", self->system, true);
@@ -763,7 +706,7 @@ static void s_w4(bench_t *self)
            p.published > got ? p.published - got : 0);
     peer_print_latency("latency_ms", lat, got < total ? got : total);
     peer_print_latency("publish_ack_ms", p.ack_ms, p.nack_ms);
-    s_tail(self, m);
+    peer_print_tail(self->server, m);
     s_pub_free(&p);
     free(lat);
 }

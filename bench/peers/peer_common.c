@@ -168,10 +168,106 @@ void peer_print_head(const peer_opts_t *opts, const char *bench, const char *wor
            fsync_before_ack ? "true" : "false");
 }
 
-void peer_print_tail(double server_cpu_s, double bench_cpu_s)
+peer_cpu_mark_t peer_cpu_mark(const peer_proc_t *server)
 {
-    printf("\"cpu_s\":{\"server\":%.2f,\"bench\":%.2f}}\n", server_cpu_s, bench_cpu_s);
+    return (peer_cpu_mark_t){ peer_proc_cpu(server), peer_self_cpu() };
+}
+
+void peer_print_tail(const peer_proc_t *server, peer_cpu_mark_t since)
+{
+    printf("\"cpu_s\":{\"server\":%.2f,\"bench\":%.2f}}\n", peer_proc_cpu(server) - since.server0,
+           peer_self_cpu() - since.bench0);
     fflush(stdout);
+}
+
+/* ---- what consumers received ---- */
+
+void peer_tally_init(peer_tally_t *t, size_t want, double *lat_ms)
+{
+    memset(t, 0, sizeof *t);
+    pthread_mutex_init(&t->mu, NULL);
+    atomic_init(&t->got, 0);
+    t->want = want;
+    t->lat_ms = lat_ms;
+}
+
+void peer_tally_destroy(peer_tally_t *t)
+{
+    pthread_mutex_destroy(&t->mu);
+}
+
+bool peer_tally_add(peer_tally_t *t, const void *payload, size_t len)
+{
+    uint64_t now = peer_now_ns();
+    size_t k = atomic_load(&t->got);
+    if (t->lat_ms && k < t->want)
+        t->lat_ms[k] = (double) (now - peer_payload_sent_ns(payload, len)) / 1e6;
+    atomic_store(&t->got, k + 1);
+    if (k + 1 == t->want) {
+        pthread_mutex_lock(&t->mu);
+        t->done_at = peer_now();
+        pthread_mutex_unlock(&t->mu);
+    }
+    if (++t->unacked >= PEER_ACK_EVERY || k + 1 == t->want) {
+        t->unacked = 0;
+        return true;
+    }
+    return false;
+}
+
+double peer_tally_done(peer_tally_t *t)
+{
+    pthread_mutex_lock(&t->mu);
+    double d = t->done_at;
+    pthread_mutex_unlock(&t->mu);
+    return d;
+}
+
+size_t peer_tally_got(peer_tally_t *t)
+{
+    return atomic_load(&t->got);
+}
+
+size_t peer_tally_wait(peer_run_t *run, peer_tally_t *const *t, size_t n, double secs,
+                       void (*check)(void *arg, size_t i), void *arg)
+{
+    double deadline = peer_now() + secs;
+    for (;;) {
+        peer_check_interrupt(run);
+        size_t complete = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (check)
+                check(arg, i);
+            complete += peer_tally_done(t[i]) > 0;
+        }
+        if (complete == n || peer_now() > deadline)
+            return complete;
+        peer_sleep_s(0.005);
+    }
+}
+
+void peer_print_fanout(peer_tally_t *const *t, size_t n, size_t want, double t0)
+{
+    double first = 0, last = 0;
+    size_t delivered = 0, complete = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = peer_tally_done(t[i]);
+        if (d > 0) {
+            complete++;
+            if (first == 0 || d < first)
+                first = d;
+            if (d > last)
+                last = d;
+        }
+        size_t got = peer_tally_got(t[i]);
+        delivered += got < want ? got : want;
+    }
+    double end = complete == n ? last : peer_now();
+    printf("\"complete\":%s,\"consumers_complete\":%zu,\"first_consumer_all_s\":%.3f,"
+           "\"last_consumer_all_s\":%.3f,\"delivered\":%zu,"
+           "\"aggregate_delivered_msgs_per_s\":%.0f,",
+           complete == n ? "true" : "false", complete, first > 0 ? first - t0 : -1.0,
+           complete == n ? last - t0 : -1.0, delivered, (double) delivered / (end - t0));
 }
 
 /* ---- options ---- */

@@ -14,6 +14,8 @@
 #ifndef KNOOP_PEER_COMMON_H
 #define KNOOP_PEER_COMMON_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +23,7 @@
 
 #define PEER_PAYLOAD_BYTES 256
 #define PEER_MAX_CONSUMERS 64
+#define PEER_ACK_EVERY 256 /* consumers acknowledge every N messages (cumulatively) */
 
 /* The options every peer bench takes, with bench_pubsub's defaults. */
 typedef struct {
@@ -113,7 +116,49 @@ double peer_pct(const double *sorted, size_t n, double pct);
  * ends with peer_print_tail. */
 void peer_print_head(const peer_opts_t *opts, const char *bench, const char *workload,
                      const char *system, bool fsync_before_ack);
-void peer_print_tail(double server_cpu_s, double bench_cpu_s);
+
+/* CPU seconds of the server and of the bench at the start of a workload. */
+typedef struct {
+    double server0, bench0;
+} peer_cpu_mark_t;
+peer_cpu_mark_t peer_cpu_mark(const peer_proc_t *server);
+
+/* Ends the JSON line with "cpu_s":{"server":..,"bench":..}, the CPU seconds
+ * used since `since`. */
+void peer_print_tail(const peer_proc_t *server, peer_cpu_mark_t since);
+
+/* What one consumer has received. peer_tally_add runs on the consumer's
+ * thread, the others on any thread. */
+typedef struct {
+    size_t want;
+    atomic_size_t got;
+    size_t unacked; /* the consumer's thread only */
+    pthread_mutex_t mu;
+    double done_at; /* under mu; 0 until `want` arrived */
+    double *lat_ms; /* arrival minus send time per message, or NULL */
+} peer_tally_t;
+
+void peer_tally_init(peer_tally_t *t, size_t want, double *lat_ms);
+void peer_tally_destroy(peer_tally_t *t);
+
+/* Counts one delivery (its payload from peer_payload). Returns true when
+ * the consumer should acknowledge now, cumulatively: every PEER_ACK_EVERY
+ * messages and at the last one. */
+bool peer_tally_add(peer_tally_t *t, const void *payload, size_t len);
+
+double peer_tally_done(peer_tally_t *t); /* when all arrived, or 0 */
+size_t peer_tally_got(peer_tally_t *t);
+
+/* Waits until every tally is done or `secs` pass, calling check(arg, i) on
+ * each while it waits (to stop on a consumer's error), and Ctrl-C. Returns
+ * how many are done. */
+size_t peer_tally_wait(peer_run_t *run, peer_tally_t *const *t, size_t n, double secs,
+                       void (*check)(void *arg, size_t i), void *arg);
+
+/* W2's outcome over n consumers of `want` messages each, counted from t0:
+ * prints "complete", "consumers_complete", "first_consumer_all_s",
+ * "last_consumer_all_s", "delivered", "aggregate_delivered_msgs_per_s". */
+void peer_print_fanout(peer_tally_t *const *t, size_t n, size_t want, double t0);
 
 /* The server's CPU seconds so far, from /proc/PID/stat (utime + stime) of
  * the process and, for a process group, of every process in it. 0 if it
