@@ -99,13 +99,24 @@ BROKERS="kcr2-broker-1 kcr2-broker-2 kcr2-broker-3"
 field() { grep -v '^#' "$REG" | awk -F, -v id="$1" -v f="$2" '$1 == id { print $f }'; }
 n_partners=$(echo $PARTNERS | wc -w)
 
-step "keys and certificates for $n_partners partners and 3 brokers"
+step "a demo root; keys for $n_partners partners and 3 brokers, every certificate issued by the root"
+# The demo root: its key sealed under a passphrase (a real root is made on an
+# offline machine with --kdf-cost sensitive; see deploy/README.md).
+mkdir -p "$RUN/root"
+head -c 24 /dev/urandom | base64 >"$RUN/root/passphrase"
+chmod 600 "$RUN/root/passphrase"
+"$KNOOP" keys root --id demo-root --out "$RUN/root" --passphrase-file "$RUN/root/passphrase" \
+    --kdf-cost interactive >/dev/null
+cp "$RUN/root/demo-root.cert" "$RUN/trust/"
+requests=()
 for id in $BROKERS $PARTNERS; do
     role=$(field "$id" 2)
     "$KNOOP" keys new --id "$id" --role "$role" --out "$RUN/keys" >/dev/null
-    cp "$RUN/keys/$id.cert" "$RUN/trust/"
+    requests+=(--cert "$RUN/keys/$id.cert")
 done
-info "secret keys: $RUN/keys/*.key (mode 0600); trust store: $RUN/trust"
+"$KNOOP" keys issue --root "$RUN/root/demo-root.key" --passphrase-file "$RUN/root/passphrase" \
+    "${requests[@]}" --out "$RUN/trust" >/dev/null
+info "secret keys: $RUN/keys/*.key (mode 0600); trust store: $RUN/trust (the root and $((n_partners + 3)) issued certificates)"
 cp "$TOP/deploy/policy" "$RUN/policy"
 
 # ---- ports ----
@@ -310,13 +321,15 @@ step "the national picture (beeld of KCR2)"
 "$KNOOP" beeld --api "ipc://$RUN/kcr2/api.sock" --json >"$RUN/beeld.jsonl"
 if command -v jq >/dev/null; then
     echo "   GRIP"
-    jq -r 'select(.type == "knoop.crisis.v1.GripLevel") | "     \(.payload.region)  \(.payload.level // "GRIP_0")  (\(.payload.incident_id))"' "$RUN/beeld.jsonl"
+    jq -r 'select(.type == "knoop.crisis.v1.GripLevel") | "     \(.payload.region)  \(.payload.level // "GRIP_0")  \(.payload.incident_name // .payload.incident_id)\(if .payload.coordinating_region then "  (coördinatie: \(.payload.coordinating_region))" else "" end)  gemeenten: \((.payload.municipalities // []) | join(" "))"' "$RUN/beeld.jsonl"
+    echo "   SitRep (beeld - oordeel - besluit)"
+    jq -r 'select(.type == "knoop.crisis.v1.SitRep") | "     \(.payload.reporting_region) #\(.payload.report_number): \(.payload.picture // .payload.summary)", "       oordeel: \(.payload.judgement // "-")", "       besluiten: \((.payload.decisions // []) | join("; "))", "       slachtoffers: T1 \(.payload.casualties.t1 // "?") T2 \(.payload.casualties.t2 // "?") T3 \(.payload.casualties.t3 // "?"), geëvacueerd \(.payload.casualties.evacuated // "?"), opgevangen \(.payload.casualties.sheltered // "?")"' "$RUN/beeld.jsonl"
     echo "   Duiding"
-    jq -r 'select(.type == "knoop.crisis.v1.Duiding") | "     #\(.payload.report_number) \(.payload.title): \(.payload.assessment)", (.payload.advised_actions[]? | "       \(.audience): \(.actions | join("; "))")' "$RUN/beeld.jsonl"
+    jq -r 'select(.type == "knoop.crisis.v1.Duiding") | "     #\(.payload.report_number) \(.payload.title): \(.payload.assessment)", (.payload.advised_actions[]? | "       \(.audience): \(.actions | join("; "))"), "       bronnen: \((.payload.sources // []) | map(.name) | join(", "))", "       onbekend: \((.payload.information_gaps // []) | join("; "))"' "$RUN/beeld.jsonl"
     echo "   Water levels above threshold"
-    jq -r 'select(.type == "knoop.crisis.v1.WaterLevel" and .payload.threshold_exceeded) | "     \(.payload.gauge_name): \(.payload.level_cm_nap) cm NAP (\(.payload.threshold.name))"' "$RUN/beeld.jsonl"
+    jq -r 'select(.type == "knoop.crisis.v1.WaterLevel" and .payload.threshold_exceeded) | "     \(.payload.gauge_name): \(.payload.level_cm_nap) cm NAP (\(.payload.threshold.name)), \(.payload.source_organisation), at \(.payload.position.lat),\(.payload.position.lon)"' "$RUN/beeld.jsonl"
     echo "   Vital outages"
-    jq -r 'select(.type == "knoop.crisis.v1.VitalOutage") | "     \(.payload.provider): \(.payload.description), \(.payload.customers_affected) customers, restore \(.payload.expected_restore)"' "$RUN/beeld.jsonl"
+    jq -r 'select(.type == "knoop.crisis.v1.VitalOutage") | "     \(.payload.provider) [\(.payload.status // "-")]: \(.payload.description), \(.payload.customers_affected) customers, restore \(.payload.expected_restore); postcodes \((.payload.postcodes // []) | join(" ")); 112 \(if .payload.emergency_number_reachable == false then "NIET bereikbaar" else "bereikbaar" end)", (.payload.knock_on_effects[]? | "       gevolg: \(.sector): \(.description)")' "$RUN/beeld.jsonl"
 else
     "$KNOOP" beeld --api "ipc://$RUN/kcr2/api.sock" | sed 's/^/   /'
 fi

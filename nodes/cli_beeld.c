@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define DEFAULT_TIMEOUT 10
-#define SUMMARY_MAX     120             /* characters of payload summary */
+#define SUMMARY_MAX     200             /* characters of payload summary */
 
 static const char s_help[] =
 "NAME\n"
@@ -34,7 +34,12 @@ static const char s_help[] =
 "\n"
 "    KEY is '-' where the topic itself is the state key; TIME is the\n"
 "    message's time (RFC 3339 UTC, from its clock); TYPE the last part of the\n"
-"    payload type; SUMMARY the payload's fields as name=value, shortened.\n"
+"    payload type; SUMMARY the payload's fields as name=value, shortened,\n"
+"    those a person reads first in front: an Alert's headline, severity,\n"
+"    urgency and area; GRIP's region, level and incident; a SitRep's region,\n"
+"    summary and casualties; a water level's gauge, level, trend and norm; an\n"
+"    outage's provider, status, sector, area and customers; a bijstand step's\n"
+"    kind, what, quantity and parties; a duiding's title and confidence.\n"
 "\n"
 "OPTIONS\n"
 "    --api ENDPOINT   the node's local API (default ipc://$KNOOP_DATA/api.sock)\n"
@@ -123,8 +128,95 @@ static void s_add(char *out, size_t *len, const char *text)
     *len += n;
 }
 
-/* "level=GRIP_2 region=vr-utrecht reason=\"brand in woonwijk\"": the top
- * fields of the payload, nested objects and arrays as compact JSON. */
+/* What a person reads first, per type: label and path into the payload
+ * JSON ("a.0.b": member, array index; "*" joins every element). The rest of
+ * the top-level fields follow. */
+typedef struct { const char *label, *path; } lead_t;
+static const struct {
+    const char *type;
+    lead_t      lead[6];
+} s_leads[] = {
+    { "knoop.crisis.v1.Alert", { { "headline", "info.0.headline" },
+        { "severity", "info.0.severity" }, { "urgency", "info.0.urgency" },
+        { "area", "info.0.area.*.area_desc" }, { "msg_type", "msg_type" } } },
+    { "knoop.crisis.v1.GripLevel", { { "region", "region" }, { "level", "level" },
+        { "incident", "incident_name" }, { "ended", "ended" } } },
+    { "knoop.crisis.v1.SitRep", { { "region", "reporting_region" }, { "summary", "summary" },
+        { "casualties", "casualties" }, { "report", "report_number" } } },
+    { "knoop.crisis.v1.Duiding", { { "title", "title" }, { "confidence", "confidence" },
+        { "valid_until", "valid_until" } } },
+    { "knoop.crisis.v1.WaterLevel", { { "gauge", "gauge_name" }, { "level_cm_nap", "level_cm_nap" },
+        { "trend", "trend" }, { "exceeded", "threshold_exceeded" }, { "kind", "kind" } } },
+    { "knoop.crisis.v1.VitalOutage", { { "provider", "provider" }, { "status", "status" },
+        { "sector", "sector" }, { "area", "area.name" }, { "customers", "customers_affected" },
+        { "112", "emergency_number_reachable" } } },
+    { "knoop.crisis.v1.ResourceRequest", { { "kind", "kind" }, { "what", "what" },
+        { "quantity", "quantity" }, { "for", "requesting_region" }, { "from", "sender" },
+        { "needed_by", "needed_by" } } },
+};
+
+/* The value at path, as text (malloc'd), or NULL when absent. */
+static char *s_at(json_t *v, const char *path)
+{
+    char head[64];
+    const char *dot = strchr(path, '.');
+    size_t n = dot ? (size_t) (dot - path) : strlen(path);
+    if (n >= sizeof head)
+        return NULL;
+    memcpy(head, path, n);
+    head[n] = '\0';
+    json_t *next = NULL;
+    if (!strcmp(head, "*") && json_is_array(v)) {
+        /* every element, comma-joined */
+        char buf[512] = "";
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            char *t = dot ? s_at(e, dot + 1) : json_dumps(e, JSON_ENCODE_ANY);
+            if (t && strlen(buf) + strlen(t) + 2 < sizeof buf) {
+                if (*buf)
+                    strcat(buf, ", ");
+                strcat(buf, t);
+            }
+            free(t);
+        }
+        return *buf ? strdup(buf) : NULL;
+    }
+    if (json_is_array(v) && head[0] >= '0' && head[0] <= '9')
+        next = json_array_get(v, (size_t) strtoul(head, NULL, 10));
+    else if (json_is_object(v))
+        next = json_object_get(v, head);
+    if (!next)
+        return NULL;
+    if (dot)
+        return s_at(next, dot + 1);
+    if (json_is_string(next))
+        return strdup(json_string_value(next));
+    return json_dumps(next, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+}
+
+/* One "name=value", the value quoted when it holds blanks or quotes. */
+static void s_pair(char *out, size_t *len, const char *name, const char *val)
+{
+    if (*len)
+        s_add(out, len, " ");
+    s_add(out, len, name);
+    s_add(out, len, "=");
+    if (strpbrk(val, " \t\"") || !*val) {
+        json_t *q = json_string(val);
+        char *t = q ? json_dumps(q, JSON_ENCODE_ANY) : NULL;
+        s_add(out, len, t ? t : "?");
+        free(t);
+        json_decref(q);
+    }
+    else
+        s_add(out, len, val);
+}
+
+/* "region=vr-utrecht level=GRIP_2 incident=\"brand\" ...": first the fields
+ * a person reads first for the type (an Alert's headline, severity, urgency
+ * and area; GRIP's region, level and incident name), then the other
+ * top-level fields, nested objects and arrays as compact JSON. */
 static void s_summary(const knoop_msg_t *m, char out[SUMMARY_MAX + 4])
 {
     size_t len = 0;
@@ -134,21 +226,33 @@ static void s_summary(const knoop_msg_t *m, char out[SUMMARY_MAX + 4])
         snprintf(out, SUMMARY_MAX + 4, "(%zu bytes, not decoded)", m->b.payload_len);
         return;
     }
+    const lead_t *lead = NULL;
+    for (size_t i = 0; i < sizeof s_leads / sizeof s_leads[0]; i++)
+        if (!strcmp(s_leads[i].type, m->b.type))
+            lead = s_leads[i].lead;
+    /* top-level keys the leads used: not repeated in the rest */
+    char used[6][64];
+    size_t nused = 0;
+    for (size_t i = 0; lead && i < 6 && lead[i].label; i++) {
+        size_t n = strcspn(lead[i].path, ".");
+        snprintf(used[nused++], sizeof used[0], "%.*s", (int) (n < 63 ? n : 63), lead[i].path);
+        char *val = s_at(p, lead[i].path);
+        if (val)
+            s_pair(out, &len, lead[i].label, val);
+        free(val);
+    }
     const char *k;
     json_t *v;
     json_object_foreach(p, k, v) {
-        char *val;
-        if (json_is_string(v)) {
-            const char *s = json_string_value(v);
-            val = strpbrk(s, " \t\"") || !*s ? json_dumps(v, JSON_ENCODE_ANY) : strdup(s);
-        } else {
-            val = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-        }
-        if (len)
-            s_add(out, &len, " ");
-        s_add(out, &len, k);
-        s_add(out, &len, "=");
-        s_add(out, &len, val ? val : "?");
+        bool seen = false;
+        for (size_t i = 0; i < nused && !seen; i++)
+            seen = !strcmp(used[i], k);
+        if (seen)
+            continue;
+        char *val = json_is_string(v) ? strdup(json_string_value(v))
+                                      : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+                                                      JSON_PRESERVE_ORDER);
+        s_pair(out, &len, k, val ? val : "?");
         free(val);
     }
     json_decref(p);

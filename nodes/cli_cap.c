@@ -59,7 +59,9 @@ static const char s_help[] =
 "    --priority P     flash, immediate or routine (default: flash when an\n"
 "                     <info> has urgency Immediate, else immediate)\n"
 "    --tlp TLP        traffic light (default from <scope>: Public clear,\n"
-"                     Restricted and Private amber)\n"
+"                     Restricted amber, Private red to the partner ids its\n"
+"                     <addresses> names (amber when it names none); red and\n"
+"                     amber+strict go only to those partners)\n"
 "    --check          validate only; publish nothing (no node needed)\n"
 "    --pattern P      export: the topics to export (default alert.>)\n"
 "    --since TIME     export: only messages from then on (RFC 3339 UTC,\n"
@@ -472,13 +474,18 @@ static int s_import(cap_args_t *a)
             break;
         }
         s_recipients(d);
+        /* Private naming partners: RED to exactly those; Private naming
+         * none (only outside addresses): AMBER, as Restricted. */
+        knoop_tlp_t tlp = a->has_tlp ? a->tlp : d->sum.is_public ? KNOOP_TLP_CLEAR :
+                          d->sum.is_private && d->nrcpt ? KNOOP_TLP_RED : KNOOP_TLP_AMBER;
+        bool named = knoop_tlp_restricted(tlp);
         items[i] = (knoop_api_item_t) {
-            .recipients = d->rcpt, .nrecipients = d->nrcpt,
+            .recipients = named ? d->rcpt : NULL, .nrecipients = named ? d->nrcpt : 0,
             .topic = topic, .type = KNOOP_CAP_TYPE, .key = d->key,
             .priority = a->has_priority ? a->priority :
                         d->sum.immediate ? KNOOP_PRIO_FLASH : KNOOP_PRIO_IMMEDIATE,
             .status = d->sum.status,
-            .tlp = a->has_tlp ? a->tlp : d->sum.is_public ? KNOOP_TLP_CLEAR : KNOOP_TLP_AMBER,
+            .tlp = tlp,
             .payload = d->payload.data, .payload_len = d->payload.len,
         };
     }

@@ -16,6 +16,7 @@ CORPUS=$KNOOP_SRC/tests/cap
 make_partner kcr2-broker-1 broker
 make_partner kcr2 kcr2
 make_partner vr-utrecht region
+make_partner vr-limburg-noord region
 cat >"$T/policy" <<'P'
 kcr2 publish alert.>
 * subscribe alert.>
@@ -25,8 +26,13 @@ B="kcr2-broker-1@$EP"
 start_broker kcr2-broker-1 "$EP"
 start_node kcr2 --broker "$B" --subscribe 'alert.>'
 start_node vr-utrecht --broker "$B" --subscribe 'alert.>'
+start_node vr-limburg-noord --broker "$B" --subscribe 'alert.>'
 A_KCR2=$(api kcr2)
 A_UTR=$(api vr-utrecht)
+A_LN=$(api vr-limburg-noord)
+# 03-tweetalig-besloten is scope Private, addressed to kcr2 and
+# vr-limburg-noord: TLP red to those two, never to vr-utrecht.
+PRIVATE_ID=VRZL-2021-0715-luchtruim
 
 # ---- invalid documents: each refused, naming its element; nothing published ----
 # One import of all of them through the node: each is reported on its own
@@ -113,24 +119,33 @@ check "an Update takes the key of the alert it references" \
 check "so does the Cancel" \
     grep -q "06-cancel-knmi.xml: .* key knmi@knmi.nl,KNMI-2021-07-14-0600-ORANJE$" "$T/import.out"
 
-wait_for "vr-utrecht holds all alerts" 20 has_count "$T/vr-utrecht" 'alert.>' "$total" \
-    || bad "vr-utrecht holds $(count_msgs "$T/vr-utrecht" 'alert.>') of $total alerts"
+open=$((total - 1))
+wait_for "vr-utrecht holds all alerts but the Private one" 20 has_count "$T/vr-utrecht" 'alert.>' "$open" \
+    || bad "vr-utrecht holds $(count_msgs "$T/vr-utrecht" 'alert.>') of $open alerts"
+wait_for "vr-limburg-noord holds all alerts" 20 has_count "$T/vr-limburg-noord" 'alert.>' "$total" \
+    || bad "vr-limburg-noord holds $(count_msgs "$T/vr-limburg-noord" 'alert.>') of $total alerts"
 
 # ---- export at the other node: equal under C14N, signature still verifies ----
 "$KNOOP" cap export --api "$A_UTR" --out "$T/export" >"$T/export.out" 2>"$T/export.err" \
     || { cat "$T/export.err"; bad "export failed"; }
-check "export wrote one document per alert message ($total)" \
-    [ "$(ls "$T/export" | wc -l)" -eq "$total" ]
+check "export wrote one document per alert message it holds ($open)" \
+    [ "$(ls "$T/export" | wc -l)" -eq "$open" ]
+check "the Private alert was not delivered to a partner its addresses do not name" \
+    test ! -e "$T/export/$PRIVATE_ID.xml"
+"$KNOOP" cap export --api "$A_LN" --out "$T/export-ln" >/dev/null 2>&1 || bad "export at vr-limburg-noord"
+check "vr-limburg-noord, named in it, exports it" test -f "$T/export-ln/$PRIVATE_ID.xml"
 same=0
 for f in "$CORPUS"/valid/*.xml "$T/signed.xml"; do
     id=$(xmllint --xpath 'string(/*[local-name()="alert"]/*[local-name()="identifier"])' "$f")
     name=$(printf '%s' "$id" | sed 's/[^A-Za-z0-9._-]/_/g').xml
-    if [ -f "$T/export/$name" ] &&
-       cmp -s <(xmllint --c14n "$f") <(xmllint --c14n "$T/export/$name"); then
+    dir=$T/export
+    [ "$id" = "$PRIVATE_ID" ] && dir=$T/export-ln
+    if [ -f "$dir/$name" ] &&
+       cmp -s <(xmllint --c14n "$f") <(xmllint --c14n "$dir/$name"); then
         same=$((same + 1))
     else
         bad "$(basename "$f") -> $name equal under C14N"
-        diff <(xmllint --c14n "$f") <(xmllint --c14n "$T/export/$name") | head -20 || true
+        diff <(xmllint --c14n "$f") <(xmllint --c14n "$dir/$name") | head -20 || true
     fi
 done
 check "every document came back equal under C14N ($same of $total)" [ "$same" -eq "$total" ]
@@ -150,7 +165,7 @@ check "export --pattern on another family writes nothing" bash -c \
      [ -z \"\$(ls '$T/grip')\" ]"
 
 # ---- envelope status and the picture ----
-"$KNOOP" sub --api "$A_UTR" --pattern 'alert.>' --from-start --status all --count "$total" \
+"$KNOOP" sub --api "$A_LN" --pattern 'alert.>' --from-start --status all --count "$total" \
     --timeout 5 >"$T/sub.all" || true
 st() { jq -r "select(.payload.identifier == \"$1\") | .status" "$T/sub.all"; }
 check "CAP Exercise travels as an exercise envelope" [ "$(st OEF-2026-11-30-001)" = exercise ]
@@ -159,7 +174,9 @@ check "CAP System as system" [ "$(st ACK-0001)" = system ]
 check "CAP Actual as actual" [ "$(st NL-ALERT-2021-0714-2345)" = actual ]
 tlp() { jq -r "select(.payload.identifier == \"$1\") | .tlp" "$T/sub.all"; }
 check "scope Public goes TLP clear" [ "$(tlp NL-ALERT-2021-0714-2345)" = clear ]
-check "scope Private goes TLP amber" [ "$(tlp VRZL-2021-0715-luchtruim)" = amber ]
+check "scope Private naming partners goes TLP red" [ "$(tlp "$PRIVATE_ID")" = red ]
+check "to the partner ids among its addresses" bash -c \
+    "jq -c 'select(.payload.identifier == \"$PRIVATE_ID\") | .recipients' '$T/sub.all' | grep -qx '\[\"kcr2\",\"vr-limburg-noord\"\]'"
 check "scope Restricted goes TLP amber" [ "$(tlp VOLLEDIG-1)" = amber ]
 check "Immediate urgency goes flash" bash -c \
     "jq -r 'select(.payload.identifier == \"NL-ALERT-2021-0714-2345\") | .priority' '$T/sub.all' | grep -qx flash"
