@@ -164,8 +164,9 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     if (knoop_journal_trust_refresh(NULL, opts->trust_dir, self->learned, &self->trust_stamp,
                                     &self->trust) < 0)
         goto fail;
-    const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
-    if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
+    /* Any key of ours the store holds: after a rotation it holds both. */
+    const knoop_cert_t *mine = knoop_trust_by_sign(self->trust, knoop_key_public(self->key));
+    if (!mine || strcmp(mine->id, opts->id) != 0) {
         knoop_error("broker: the trust store %s has no certificate for '%s' matching its key",
                     opts->trust_dir, opts->id);
         goto fail;

@@ -67,9 +67,9 @@ void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
         uint64_t now = knoop_now_ms();
         if (KNOOP_HLC_MS(m->b.hlc) > now + KNOOP_HLC_MAX_SKEW_MS) {
             self->envelopes_refused++;
-            broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_MALFORMED, m->stream,
+            broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_CLOCK, m->stream,
                               m->b.seq, false,
-                              "clock: %s on %s seq %llu is dated %llu s in the future; "
+                              "%s on %s seq %llu is dated %llu s in the future; "
                               "check the sender's clock", s->partner, m->b.topic,
                               (unsigned long long) m->b.seq,
                               (unsigned long long) ((KNOOP_HLC_MS(m->b.hlc) - now) / 1000));

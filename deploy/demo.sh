@@ -99,13 +99,24 @@ BROKERS="kcr2-broker-1 kcr2-broker-2 kcr2-broker-3"
 field() { grep -v '^#' "$REG" | awk -F, -v id="$1" -v f="$2" '$1 == id { print $f }'; }
 n_partners=$(echo $PARTNERS | wc -w)
 
-step "keys and certificates for $n_partners partners and 3 brokers"
+step "a demo root; keys for $n_partners partners and 3 brokers, every certificate issued by the root"
+# The demo root: its key sealed under a passphrase (a real root is made on an
+# offline machine with --kdf-cost sensitive; see deploy/README.md).
+mkdir -p "$RUN/root"
+head -c 24 /dev/urandom | base64 >"$RUN/root/passphrase"
+chmod 600 "$RUN/root/passphrase"
+"$KNOOP" keys root --id demo-root --out "$RUN/root" --passphrase-file "$RUN/root/passphrase" \
+    --kdf-cost interactive >/dev/null
+cp "$RUN/root/demo-root.cert" "$RUN/trust/"
+requests=()
 for id in $BROKERS $PARTNERS; do
     role=$(field "$id" 2)
     "$KNOOP" keys new --id "$id" --role "$role" --out "$RUN/keys" >/dev/null
-    cp "$RUN/keys/$id.cert" "$RUN/trust/"
+    requests+=(--cert "$RUN/keys/$id.cert")
 done
-info "secret keys: $RUN/keys/*.key (mode 0600); trust store: $RUN/trust"
+"$KNOOP" keys issue --root "$RUN/root/demo-root.key" --passphrase-file "$RUN/root/passphrase" \
+    "${requests[@]}" --out "$RUN/trust" >/dev/null
+info "secret keys: $RUN/keys/*.key (mode 0600); trust store: $RUN/trust (the root and $((n_partners + 3)) issued certificates)"
 cp "$TOP/deploy/policy" "$RUN/policy"
 
 # ---- ports ----

@@ -44,6 +44,7 @@ static void s_keys_usage(FILE *out)
 "                      [--list FILE] [--passphrase-file F] [--api EP]\n"
 "    knoop keys publish FILE --api EP\n"
 "    knoop keys list --trust DIR [--learned DIR]\n"
+"    knoop keys rotate --key DIR/ID.key --out NEWDIR [--valid-days N]\n"
 "    knoop keys COMMAND --help\n"
 "\n"
 "DESCRIPTION\n"
@@ -63,6 +64,7 @@ static void s_keys_usage(FILE *out)
 "    revoke  add a key to the root-signed revocation list and publish it\n"
 "    publish hand an issued certificate or revocation list to a broker\n"
 "    list    list the certificates of a trust store\n"
+"    rotate  make the next key of a partner (same id and role)\n"
 "\n"
 "EXIT STATUS\n"
 "    0 success, 2 usage or operational error.\n"
@@ -622,8 +624,8 @@ static const char s_issue_help[] =
 "    knoop keys issue - sign a partner's certificate with the root\n"
 "\n"
 "SYNOPSIS\n"
-"    knoop keys issue --root ROOT.key --cert ID.cert --out DIR [--days N]\n"
-"                     [--valid-from TIME] [--passphrase-file F] [--api EP]\n"
+"    knoop keys issue --root ROOT.key --cert ID.cert [--cert ID2.cert ...] --out DIR\n"
+"                     [--days N] [--valid-from TIME] [--passphrase-file F] [--api EP]\n"
 "\n"
 "DESCRIPTION\n"
 "    Reads the certificate request ID.cert that the partner made with\n"
@@ -632,7 +634,9 @@ static const char s_issue_help[] =
 "    hour back, for clocks behind). With --api (a broker's local API, e.g.\n"
 "    ipc:///var/lib/knoop/b1/api.sock) the issued certificate is also handed\n"
 "    to the mesh on the system topic trust.certs: every broker, node and\n"
-"    journal then knows it, and the partner can connect at once.\n"
+"    journal then knows it, and the partner can connect at once. --cert may\n"
+"    be given many times: the root is opened once for all of them; the\n"
+"    first failure stops the batch.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 issued (and published), 2 usage or operational error.\n"
@@ -682,6 +686,26 @@ static const char s_publish_help[] =
 "EXIT STATUS\n"
 "    0 published, 2 refused or error (the broker's reason is printed).\n";
 
+static const char s_rotate_help[] =
+"NAME\n"
+"    knoop keys rotate - make the next key of a partner\n"
+"\n"
+"SYNOPSIS\n"
+"    knoop keys rotate --key DIR/ID.key --out NEWDIR [--valid-days N]\n"
+"\n"
+"DESCRIPTION\n"
+"    Makes a new key for the same id and role as the current key, in NEWDIR\n"
+"    (NEWDIR/ID.key, 0600, and the request NEWDIR/ID.cert). Then: have the\n"
+"    request issued and published (knoop keys issue --api), restart the node\n"
+"    with --key NEWDIR/ID.key and the issued certificate in its trust\n"
+"    directory. Both keys are valid meanwhile (overlap): messages the old key\n"
+"    signed still verify, unacknowledged ones are sent after the restart, and\n"
+"    new messages go out under a new epoch signed by the new key. When the\n"
+"    node runs on the new key, revoke the old one by fingerprint (printed).\n"
+"\n"
+"EXIT STATUS\n"
+"    0 written, 2 usage or operational error.\n";
+
 static const char s_list_help[] =
 "NAME\n"
 "    knoop keys list - list the certificates a trust store holds\n"
@@ -701,7 +725,7 @@ static const char s_list_help[] =
 /* Options shared by the root's commands. */
 typedef struct {
     const char *id, *out, *root, *cert, *pass_file, *api, *fp, *reason, *list, *trust,
-               *learned, *days, *from, *at, *cost;
+               *learned, *days, *from, *at, *cost, *keyfile;
 } s_args_t;
 
 static int s_parse_args(const char *cmd, const char *help, int argc, char **argv, s_args_t *a,
@@ -724,6 +748,7 @@ static int s_parse_args(const char *cmd, const char *help, int argc, char **argv
         { "valid-from", required_argument, NULL, 'F' },
         { "at", required_argument, NULL, 'A' },
         { "kdf-cost", required_argument, NULL, 'k' },
+        { "key", required_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -759,6 +784,7 @@ static int s_parse_args(const char *cmd, const char *help, int argc, char **argv
         case 'F': a->from = optarg; break;
         case 'A': a->at = optarg; break;
         case 'k': a->cost = optarg; break;
+        case 'K': a->keyfile = optarg; break;
         default: break;
         }
     }
@@ -842,55 +868,31 @@ static int s_root(int argc, char **argv)
     return 0;
 }
 
-static int s_issue(int argc, char **argv)
+/* Issue one request with an open root; print it; publish it with --api. */
+static int s_issue_one(const char *cmd, const s_args_t *a, const char *req,
+                       const knoop_key_t *root, int64_t from, long days)
 {
-    static const char cmd[] = "knoop keys issue";
-    s_args_t a;
-    int rc = s_parse_args(cmd, s_issue_help, argc, argv, &a, "RcoPadF");
-    if (rc >= 0)
-        return rc;
-    if (!a.root || !a.cert || !a.out || optind < argc) {
-        fprintf(stderr, "%s: --root, --cert and --out are required (try %s --help)\n", cmd, cmd);
-        return 2;
-    }
-    long days;
-    if (s_days(cmd, a.days, DEFAULT_VALID_DAYS, &days))
-        return 2;
-    int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
-    if (a.from && knoop_time_parse(a.from, &from) != KNOOP_OK) {
-        fprintf(stderr, "%s: invalid --valid-from '%s': want RFC 3339 UTC like "
-                        "2026-01-01T00:00:00Z\n", cmd, a.from);
-        return 2;
-    }
     knoop_cert_t cert;
-    rc = knoop_cert_load(a.cert, &cert);
+    int rc = knoop_cert_load(req, &cert);
     if (rc) {
-        fprintf(stderr, "%s: %s: %s\n", cmd, a.cert, knoop_strerror(rc));
+        fprintf(stderr, "%s: %s: %s\n", cmd, req, knoop_strerror(rc));
         return 2;
     }
     if (strcmp(cert.role, KNOOP_ROLE_ROOT) == 0) {
         fprintf(stderr, "%s: %s has role root; a root is made with knoop keys root, not "
-                        "issued\n", cmd, a.cert);
+                        "issued\n", cmd, req);
         return 2;
     }
-    knoop_key_t *root = s_open_root(cmd, a.root, a.pass_file);
-    if (!root)
-        return 2;
     cert.valid_from = from;
     cert.valid_until = from + (int64_t) days * 86400;
     cert.revoked_at = 0;
     rc = knoop_cert_issue(&cert, root);
-    knoop_key_destroy(&root);
     if (rc) {
-        fprintf(stderr, "%s: cannot sign: %s\n", cmd, knoop_strerror(rc));
-        return 2;
-    }
-    if (s_mkdirs(a.out) != 0) {
-        fprintf(stderr, "%s: cannot create directory %s: %s\n", cmd, a.out, strerror(errno));
+        fprintf(stderr, "%s: cannot sign %s: %s\n", cmd, req, knoop_strerror(rc));
         return 2;
     }
     char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/%s.cert", a.out, cert.id) >= (int) sizeof path) {
+    if (snprintf(path, sizeof path, "%s/%s.cert", a->out, cert.id) >= (int) sizeof path) {
         fprintf(stderr, "%s: --out path too long\n", cmd);
         return 2;
     }
@@ -905,17 +907,71 @@ static int s_issue(int argc, char **argv)
     printf("issued:       %s (%s, role %s, by %s)\n"
            "fingerprint:  %s\n"
            "valid until:  %s\n", path, cert.id, cert.role, cert.issuer, fp, until);
-    if (!a.api)
+    if (!a->api)
         return 0;
     knoop_buf_t text = { 0 };
-    if (knoop_cert_format(&cert, &text) != KNOOP_OK) {
-        knoop_buf_free(&text);
-        return 2;
-    }
-    rc = s_publish_trust(cmd, a.api, KNOOP_TRUST_TOPIC_CERTS, KNOOP_TRUST_TYPE_CERT, text.data,
-                         text.len);
+    rc = knoop_cert_format(&cert, &text) == KNOOP_OK
+       ? s_publish_trust(cmd, a->api, KNOOP_TRUST_TOPIC_CERTS, KNOOP_TRUST_TYPE_CERT,
+                         text.data, text.len)
+       : 2;
     knoop_buf_free(&text);
     return rc;
+}
+
+#define ISSUE_MAX_CERTS 4096
+
+static int s_issue(int argc, char **argv)
+{
+    static const char cmd[] = "knoop keys issue";
+    /* --cert may repeat: the root is opened once for a whole batch. */
+    const char **reqs = calloc(ISSUE_MAX_CERTS, sizeof *reqs);
+    if (!reqs)
+        return 2;
+    size_t nreqs = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--cert") && i + 1 < argc)
+            v = argv[i + 1];
+        else if (!strncmp(argv[i], "--cert=", 7))
+            v = argv[i] + 7;
+        if (v && nreqs < ISSUE_MAX_CERTS)
+            reqs[nreqs++] = v;
+    }
+    s_args_t a;
+    int rc = s_parse_args(cmd, s_issue_help, argc, argv, &a, "RcoPadF");
+    if (rc >= 0) {
+        free(reqs);
+        return rc;
+    }
+    if (!a.root || !nreqs || !a.out || optind < argc) {
+        fprintf(stderr, "%s: --root, --cert and --out are required (try %s --help)\n", cmd, cmd);
+        free(reqs);
+        return 2;
+    }
+    long days;
+    int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
+    if (s_days(cmd, a.days, DEFAULT_VALID_DAYS, &days)) {
+        free(reqs);
+        return 2;
+    }
+    if (a.from && knoop_time_parse(a.from, &from) != KNOOP_OK) {
+        fprintf(stderr, "%s: invalid --valid-from '%s': want RFC 3339 UTC like "
+                        "2026-01-01T00:00:00Z\n", cmd, a.from);
+        free(reqs);
+        return 2;
+    }
+    if (s_mkdirs(a.out) != 0) {
+        fprintf(stderr, "%s: cannot create directory %s: %s\n", cmd, a.out, strerror(errno));
+        free(reqs);
+        return 2;
+    }
+    knoop_key_t *root = s_open_root(cmd, a.root, a.pass_file);
+    int ret = root ? 0 : 2;
+    for (size_t i = 0; root && i < nreqs && ret == 0; i++)
+        ret = s_issue_one(cmd, &a, reqs[i], root, from, days);
+    knoop_key_destroy(&root);
+    free(reqs);
+    return ret;
 }
 
 static int s_revoke(int argc, char **argv)
@@ -1024,6 +1080,54 @@ static int s_publish(int argc, char **argv)
     return ret;
 }
 
+static int s_rotate(int argc, char **argv)
+{
+    static const char cmd[] = "knoop keys rotate";
+    s_args_t a;
+    int rc = s_parse_args(cmd, s_rotate_help, argc, argv, &a, "Kod");
+    if (rc >= 0)
+        return rc;
+    if (!a.keyfile || !a.out || optind < argc) {
+        fprintf(stderr, "%s: --key and --out are required (try %s --help)\n", cmd, cmd);
+        return 2;
+    }
+    long days;
+    if (s_days(cmd, a.days, DEFAULT_VALID_DAYS, &days))
+        return 2;
+    knoop_key_t *old = NULL;
+    rc = knoop_key_load(a.keyfile, &old);
+    if (rc) {
+        fprintf(stderr, "%s: cannot load %s: %s\n", cmd, a.keyfile, knoop_strerror(rc));
+        return 2;
+    }
+    char old_fp[17];
+    knoop_fingerprint(old_fp, knoop_key_public(old), KNOOP_PK_LEN);
+    knoop_key_t *key = knoop_key_generate(knoop_key_id(old), knoop_key_role(old));
+    if (!key || s_mkdirs(a.out) != 0) {
+        fprintf(stderr, "%s: cannot make the new key in %s: %s\n", cmd, a.out,
+                key ? strerror(errno) : "no randomness");
+        knoop_key_destroy(&key);
+        knoop_key_destroy(&old);
+        return 2;
+    }
+    int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
+    rc = knoop_key_save(key, a.out, from, from + (int64_t) days * 86400);
+    char fp[17];
+    knoop_fingerprint(fp, knoop_key_public(key), KNOOP_PK_LEN);
+    if (rc)
+        fprintf(stderr, "%s: cannot write the new key into %s: %s\n", cmd, a.out,
+                knoop_strerror(rc));
+    else
+        printf("new key:      %s/%s.key (fingerprint %s)\n"
+               "request:      %s/%s.cert (have it issued: knoop keys issue --api EP)\n"
+               "old key:      fingerprint %s (revoke it with --fingerprint %s once the node "
+               "runs on the new key)\n", a.out, knoop_key_id(key), fp, a.out,
+               knoop_key_id(key), old_fp, old_fp);
+    knoop_key_destroy(&key);
+    knoop_key_destroy(&old);
+    return rc ? 2 : 0;
+}
+
 #define EXPIRY_WARN_DAYS 30
 
 static int s_list(int argc, char **argv)
@@ -1100,6 +1204,8 @@ int knoop_cli_keys(int argc, char **argv)
         return s_publish(argc - 1, argv + 1);
     if (!strcmp(cmd, "list"))
         return s_list(argc - 1, argv + 1);
+    if (!strcmp(cmd, "rotate"))
+        return s_rotate(argc - 1, argv + 1);
     fprintf(stderr, "knoop keys: unknown command '%s' (try knoop keys --help)\n", cmd);
     return 2;
 }

@@ -813,9 +813,14 @@ static int s_cmp_name(const void *a, const void *b)
     return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* By id, then by valid-from: an id's keys sit together, oldest first. */
 static int s_cmp_entry(const void *a, const void *b)
 {
-    return strcmp(((const s_entry_t *) a)->cert.id, ((const s_entry_t *) b)->cert.id);
+    const knoop_cert_t *x = &((const s_entry_t *) a)->cert, *y = &((const s_entry_t *) b)->cert;
+    int c = strcmp(x->id, y->id);
+    if (c)
+        return c;
+    return x->valid_from < y->valid_from ? -1 : x->valid_from > y->valid_from;
 }
 
 static bool s_is_cert_name(const char *name)
@@ -1024,20 +1029,25 @@ static int s_load_learned(const char *learned, const knoop_cert_t *roots, size_t
         }
         if (!(flags & KNOOP_TRUST_KEEP_EXPIRED) && knoop_cert_check_time(&c, now) != KNOOP_OK)
             continue;
-        /* One key per id in the store: a reissue for the same id replaces
-         * an older certificate (the later valid-from wins). */
+        /* Every key of an id is kept (rotation: old keys still verify what
+         * they signed). The same key reissued: the later validity wins. A
+         * key already owned by another id is refused. */
         bool skip = false;
-        for (size_t k = 0; k < *kept; k++) {
+        for (size_t k = 0; k < *kept && !skip; k++) {
             knoop_cert_t *o = &(*entries)[k].cert;
-            if (strcmp(o->id, c.id) != 0)
+            bool same_pk = memcmp(o->pk, c.pk, KNOOP_PK_LEN) == 0;
+            bool same_curve = memcmp(o->curve_pk, c.curve_pk, KNOOP_CURVE_LEN) == 0;
+            if (!same_pk && !same_curve)
                 continue;
-            if (o->valid_from < c.valid_from && o->issuer[0]) {
+            skip = true;
+            if (strcmp(o->id, c.id) != 0)
+                knoop_warn("trust: learned certificate %s holds the key of '%s'; ignoring it",
+                           path, o->id);
+            else if (same_pk && o->issuer[0] && o->valid_until < c.valid_until) {
                 *o = c;
                 free((*entries)[k].file);
                 (*entries)[k].file = strdup(path);
             }
-            skip = true;
-            break;
         }
         if (skip)
             continue;
@@ -1145,8 +1155,6 @@ int knoop_trust_load_ex(const char *dir, const char *learned, unsigned flags,
         rc = s_check_unique(dir, entries, kept);
     if (rc == KNOOP_OK && learned)
         rc = s_load_learned(learned, roots, nroots, flags, &entries, &kept, &cap, &revs);
-    if (rc == KNOOP_OK)
-        rc = s_check_unique(dir, entries, kept);
     for (size_t i = 0; revs && i < kept; i++)
         entries[i].cert.revoked_at = knoop_revlist_revoked_at(revs, &entries[i].cert);
 
@@ -1203,20 +1211,35 @@ size_t knoop_trust_size(const knoop_trust_t *self)
     return self->size;
 }
 
-const knoop_cert_t *knoop_trust_by_id(const knoop_trust_t *self, const char *id)
+const knoop_cert_t *knoop_trust_id_keys(const knoop_trust_t *self, const char *id, size_t *n)
 {
+    /* Lower bound of id, then the run of its keys. */
     size_t lo = 0, hi = self->size;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(id, self->certs[mid].id);
-        if (c == 0)
-            return &self->certs[mid];
-        if (c < 0)
-            hi = mid;
-        else
+        if (strcmp(self->certs[mid].id, id) < 0)
             lo = mid + 1;
+        else
+            hi = mid;
     }
-    return NULL;
+    size_t end = lo;
+    while (end < self->size && strcmp(self->certs[end].id, id) == 0)
+        end++;
+    *n = end - lo;
+    return *n ? &self->certs[lo] : NULL;
+}
+
+const knoop_cert_t *knoop_trust_by_id(const knoop_trust_t *self, const char *id)
+{
+    size_t n;
+    const knoop_cert_t *c = knoop_trust_id_keys(self, id, &n);
+    if (!c)
+        return NULL;
+    /* The newest key that is not revoked; else the newest. */
+    for (size_t i = n; i-- > 0;)
+        if (!c[i].revoked_at)
+            return &c[i];
+    return &c[n - 1];
 }
 
 /* Linear: a store holds some 70 partners, and these run once per

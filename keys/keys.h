@@ -162,6 +162,12 @@ const knoop_cert_t *knoop_trust_by_sign(const knoop_trust_t *self,
  * 0 when the directory cannot be read. */
 uint64_t knoop_trust_dir_stamp(const char *dir);
 
+/* All keys of an id (rotation keeps old ones): *n certificates from the
+ * returned one on, oldest valid-from first; NULL and *n = 0 when unknown.
+ * knoop_trust_by_id returns the newest of them that is not revoked (else
+ * the newest). Borrowed, valid while the store lives. */
+const knoop_cert_t *knoop_trust_id_keys(const knoop_trust_t *self, const char *id, size_t *n);
+
 /* i-th cert, 0 <= i < size, in id order. */
 const knoop_cert_t *knoop_trust_at(const knoop_trust_t *self, size_t i);
 

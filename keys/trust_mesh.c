@@ -2,6 +2,7 @@
 #include "trust_mesh.h"
 #include "msg.h"
 #include "topic.h"
+#include "hlc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,4 +149,37 @@ json_t *knoop_trust_expiring_json(const knoop_trust_t *trust, int64_t now)
     if (a)
         knoop_trust_expiring(trust, now, KNOOP_EXPIRY_WARN_SECONDS, s_expiring, a);
     return a;
+}
+
+int knoop_trust_msg_key(const knoop_trust_t *trust, const knoop_msg_t *m,
+                        const knoop_cert_t **cert)
+{
+    size_t n;
+    const knoop_cert_t *keys = knoop_trust_id_keys(trust, m->b.origin, &n);
+    *cert = NULL;
+    if (!keys)
+        return KNOOP_EUNKNOWN;
+    const knoop_cert_t *c = NULL;
+    if (m->sig) {
+        for (size_t i = n; i-- > 0 && !c;)
+            if (knoop_msg_verify_sig(m, keys[i].pk) == KNOOP_OK)
+                c = &keys[i];
+        if (!c)
+            return KNOOP_ESIG;
+    } else {
+        /* Not a head: its chain is vouched for by a later head. Refused
+         * only when every key of the origin was revoked before it. */
+        int64_t t = (int64_t) (KNOOP_HLC_MS(m->b.hlc) / 1000);
+        for (size_t i = n; i-- > 0 && !c;)
+            if (!knoop_cert_revoked(&keys[i], t))
+                c = &keys[i];
+        if (!c) {
+            *cert = &keys[n - 1];
+            return KNOOP_EPERM;
+        }
+    }
+    *cert = c;
+    if (knoop_cert_revoked(c, (int64_t) (KNOOP_HLC_MS(m->b.hlc) / 1000)))
+        return KNOOP_EPERM;
+    return KNOOP_OK;
 }

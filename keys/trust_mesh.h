@@ -14,6 +14,7 @@
 
 #include "journal.h"
 #include "keys.h"
+#include "msg.h"
 #include "u64map.h"
 
 #include <jansson.h>
@@ -38,6 +39,15 @@ int  knoop_trust_payload_check(const knoop_trust_t *trust, const char *type,
  * error of the journal. */
 int  knoop_trust_follow(knoop_journal_t *j, knoop_u64map_t *applied,
                         const knoop_trust_t *trust, const char *learned, int64_t now);
+
+/* Which key of m's origin speaks for m (an origin may hold several keys
+ * after a rotation): with a head signature, the key whose signature
+ * verifies; without, the newest key. KNOOP_OK with *cert; KNOOP_EUNKNOWN
+ * when the origin has no key here; KNOOP_ESIG when no key of it verifies
+ * the signature; KNOOP_EPERM when m is dated (HLC) at or after the
+ * revocation of that key (*cert is then set: the revoked key). */
+int  knoop_trust_msg_key(const knoop_trust_t *trust, const knoop_msg_t *m,
+                         const knoop_cert_t **cert);
 
 /* The certificates of the store that expire within 30 days (or have
  * expired), for the status of broker and node: a new JSON array of

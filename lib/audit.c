@@ -1,6 +1,7 @@
 /* audit.c — verify and replay. See audit.h. */
 #include "audit.h"
 #include "hlc.h"
+#include "trust_mesh.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,10 +56,12 @@ static int s_verify_msg(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
     }
     memcpy(w->chain, m.chain, KNOOP_HASH_LEN);
     if (w->trust) {
-        /* Revocation has a time: what the origin signed before it still
+        /* The key of the origin that signed (rotation leaves several).
+         * Revocation has a time: what the origin signed before it still
          * stands; anything dated at or after it does not. */
-        const knoop_cert_t *cert = knoop_trust_by_id(w->trust, m.b.origin);
-        if (cert && knoop_cert_revoked(cert, (int64_t) (KNOOP_HLC_MS(m.b.hlc) / 1000))) {
+        const knoop_cert_t *cert = NULL;
+        int krc = knoop_trust_msg_key(w->trust, &m, &cert);
+        if (krc == KNOOP_EPERM) {
             char at[21];
             knoop_time_format(at, cert->revoked_at);
             knoop_msg_clear(&m);
@@ -66,20 +69,18 @@ static int s_verify_msg(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
                      row->info.origin, at);
             return s_fail(row, KNOOP_EUNKNOWN, seq, why);
         }
-    }
-    if (m.sig && w->trust) {
-        const knoop_cert_t *cert = knoop_trust_by_id(w->trust, m.b.origin);
-        if (!cert) {
+        if (m.sig && krc == KNOOP_EUNKNOWN) {
             knoop_msg_clear(&m);
             snprintf(why, sizeof why, "signer '%s' not in the trust store", row->info.origin);
             return s_fail(row, KNOOP_EUNKNOWN, seq, why);
         }
-        if (knoop_msg_verify_sig(&m, cert->pk) != KNOOP_OK) {
+        if (m.sig && krc == KNOOP_ESIG) {
             knoop_msg_clear(&m);
             return s_fail(row, KNOOP_ESIG, seq,
                           "head signature does not verify with the origin's key (forged or altered)");
         }
-        row->verified = seq;
+        if (m.sig)
+            row->verified = seq;
     }
     row->checked++;
     w->expect++;

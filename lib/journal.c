@@ -4,6 +4,7 @@
 #include "crypto.h"
 #include "hlc.h"
 #include "topic.h"
+#include "trust_mesh.h"
 
 #include <lmdb.h>
 
@@ -1218,8 +1219,9 @@ static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m)
 {
     if (!self->trust)
         return KNOOP_OK;
-    const knoop_cert_t *cert = knoop_trust_by_id(self->trust, m->b.origin);
-    if (!cert) {
+    const knoop_cert_t *cert = NULL;
+    int rc = knoop_trust_msg_key(self->trust, m, &cert);
+    if (rc == KNOOP_EUNKNOWN) {
         self->stats.unknown_origin++;
         knoop_warn("journal %s: message from unknown partner '%s' on %s refused",
                    self->path, m->b.origin, m->b.topic);
@@ -1227,14 +1229,14 @@ static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m)
     }
     /* Revocation has a time: what the partner signed before it stands,
      * anything dated at or after it is refused (docs/protocol.md, Trust). */
-    if (knoop_cert_revoked(cert, (int64_t) (KNOOP_HLC_MS(m->b.hlc) / 1000))) {
+    if (rc == KNOOP_EPERM) {
         self->stats.unknown_origin++;
         knoop_warn("journal %s: message from '%s' on %s seq %llu is dated after its key was "
                    "revoked; refused", self->path, m->b.origin, m->b.topic,
                    (unsigned long long) m->b.seq);
         return KNOOP_EUNKNOWN;
     }
-    if (m->sig && knoop_msg_verify_sig(m, cert->pk) != KNOOP_OK) {
+    if (rc == KNOOP_ESIG) {
         self->stats.sig_errors++;
         knoop_warn("journal %s: bad head signature from '%s' on %s seq %llu; refused",
                    self->path, m->b.origin, m->b.topic, (unsigned long long) m->b.seq);

@@ -10,6 +10,20 @@
 #include <string.h>
 #include <time.h>
 
+bool node_own_cert_problem(knoop_node_t *self, char *out, size_t size)
+{
+    const knoop_cert_t *mine = knoop_trust_by_id(self->trust, self->id);
+    int64_t now = (int64_t) time(NULL);
+    if (!mine || knoop_cert_check_time(mine, now) == KNOOP_OK)
+        return false;
+    char from[21], until[21];
+    knoop_time_format(from, mine->valid_from);
+    knoop_time_format(until, mine->valid_until);
+    snprintf(out, size, "our own certificate (%s) is not valid now: valid from %s until %s; "
+             "brokers will refuse this node until it is renewed", self->id, from, until);
+    return true;
+}
+
 own_stream_t *node_own_find(knoop_node_t *self, uint64_t stream)
 {
     for (size_t i = 0; i < self->nown; i++)
@@ -116,12 +130,16 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
     if (knoop_journal_trust_refresh(NULL, opts->trust_dir, self->learned, &self->trust_stamp,
                                     &self->trust) < 0)
         goto fail;
-    const knoop_cert_t *mine = knoop_trust_by_id(self->trust, opts->id);
-    if (!mine || memcmp(mine->pk, knoop_key_public(self->key), KNOOP_PK_LEN) != 0) {
+    /* Any key of ours the store holds: after a rotation it holds both. */
+    const knoop_cert_t *mine = knoop_trust_by_sign(self->trust, knoop_key_public(self->key));
+    if (!mine || strcmp(mine->id, opts->id) != 0) {
         knoop_error("node: the trust store %s has no certificate for '%s' matching its key",
                     opts->trust_dir, opts->id);
         goto fail;
     }
+    char cert_problem[200];
+    if (node_own_cert_problem(self, cert_problem, sizeof cert_problem))
+        knoop_error("node: %s", cert_problem);
     knoop_journal_opts_t jo = { .path = opts->data, .partner = opts->id, .trust = self->trust,
                                 .flags = opts->journal_flags };
     rc = knoop_journal_open(&jo, &self->journal);
@@ -182,6 +200,27 @@ void knoop_node_destroy(knoop_node_t **self_p)
     *self_p = NULL;
 }
 
+void node_trust_update(knoop_node_t *self)
+{
+    uint64_t pos = knoop_journal_next_pos(self->journal);
+    if (pos != self->trust_pos) {
+        self->trust_pos = pos;
+        if (knoop_trust_follow(self->journal, &self->trust_applied, self->trust, self->learned,
+                               (int64_t) time(NULL)) < 0)
+            knoop_error("node: cannot read the trust topics from the journal");
+    }
+    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
+                                    &self->trust_stamp, &self->trust) != 1)
+        return;
+    knoop_info("node: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
+    if (self->trust_resync && self->dealer) {
+        self->trust_resync = false;
+        node_link_close(self, "trust store grew after deliveries were refused; "
+                              "asking the broker again");
+        self->next_attempt = knoop_now_ms();
+    }
+}
+
 /* New partners and revocations reach the node over the mesh (the brokers
  * deliver the trust topics to every node; trust_mesh.h), or when an
  * operator changes its trust directory. */
@@ -195,16 +234,7 @@ static void s_trust_check(knoop_node_t *self)
         self->expiry_warned = now;
         knoop_trust_warn_expiring(self->trust, "node", (int64_t) time(NULL));
     }
-    uint64_t pos = knoop_journal_next_pos(self->journal);
-    if (pos != self->trust_pos) {
-        self->trust_pos = pos;
-        if (knoop_trust_follow(self->journal, &self->trust_applied, self->trust, self->learned,
-                               (int64_t) time(NULL)) < 0)
-            knoop_error("node: cannot read the trust topics from the journal");
-    }
-    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
-                                    &self->trust_stamp, &self->trust) == 1)
-        knoop_info("node: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
+    node_trust_update(self);
 }
 
 int knoop_node_run(knoop_node_t *self, volatile int *stop)

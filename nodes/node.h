@@ -72,6 +72,8 @@ typedef struct {
     bool     blocked;                /* the broker refused a message: stop */
     uint64_t blocked_seq;            /* the seq it refused */
     char     blocked_reason[256];
+    uint64_t retry_at;               /* blocked by the clock: offer again then
+                                        (monotonic ms: wall clocks get fixed) */
 } own_stream_t;
 
 typedef enum { LINK_DOWN, LINK_HELLO, LINK_UP } link_state_t;
@@ -133,6 +135,7 @@ struct knoop_node_t {
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
     uint64_t         trust_pos;      /* journal position when last followed */
     uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */
+    bool             trust_resync;   /* deliveries refused: ask again once trust grows */
     knoop_journal_t *journal;
     uint64_t         epoch;
     knoop_hlc_t      hlc;
@@ -169,6 +172,11 @@ struct knoop_node_t {
     pub_wait_t      *waits;
     uint64_t         next_sub_id;
     bool             journal_grew;     /* new messages since the last pump */
+    /* the broker's clock as seen in its heartbeats (node_link.c) */
+    int64_t          clock_offset_ms;  /* broker minus ours; 0 until measured */
+    uint64_t         clock_measured_at, clock_warned_at;
+    bool             clock_skewed;
+    char             clock_warning[256];
     /* repair of a damaged journal (node_repair.c) */
     uint64_t         repair_scan_at, repair_rows_seen, repair_asked_at;
     size_t           repair_asked_n;
@@ -177,6 +185,9 @@ struct knoop_node_t {
 };
 
 /* node.c */
+/* When this node's own certificate is outside its validity: true, and what
+ * to tell the operator in out. */
+bool node_own_cert_problem(knoop_node_t *self, char *out, size_t size);
 own_stream_t *node_own_find(knoop_node_t *self, uint64_t stream);
 void node_set_error(knoop_node_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The journal's own account of a failed write (e.g. "disk full on DIR: 0
@@ -213,5 +224,11 @@ void node_api_publish_commit(knoop_node_t *self);
 void node_api_verdicts(knoop_node_t *self);     /* answer publish waits */
 void node_api_pump(knoop_node_t *self);
 void node_api_close(knoop_node_t *self);
+
+/* node.c: follow the trust topics in the journal now and reload the trust
+ * store; when it grew after deliveries were refused (a certificate that
+ * arrived after the messages it vouches for), reconnect so the broker sends
+ * them again. */
+void node_trust_update(knoop_node_t *self);
 
 #endif

@@ -741,6 +741,9 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
             json_array_append_new(blocked, json_pack("{s:s, s:s}", "topic", self->own[i].topic,
                                                      "reason", self->own[i].blocked_reason));
     }
+    json_object_set_new(o, "clock", json_pack("{s:I, s:I, s:s}",
+        "offset_ms", (json_int_t) self->clock_offset_ms,
+        "measured_ms", (json_int_t) self->clock_measured_at, "warning", self->clock_warning));
     json_object_set_new(o, "outbox", json_pack("{s:I, s:o}", "backlog", (json_int_t) backlog,
                                                "blocked", blocked));
     knoop_stream_info_t *rows = NULL;

@@ -19,4 +19,8 @@ check "exercise traffic was there and stayed out of the picture" \
     grep -Eq "exercise messages: [1-9][0-9]* in KCR2's journal, 0 in the picture" "$T/demo.out"
 check "GRIP 4 for Zuid-Limburg in the national picture" grep -q "vr-zuid-limburg  GRIP_4" "$T/demo.out"
 check "the duiding with its handelingsperspectief" grep -q "AUDIENCE_PUBLIC: Volg de instructies" "$T/demo.out"
+check "every certificate of the demo is issued by its root" bash -c \
+    "'$KNOOP' keys list --trust '$T/demo/trust' | awk 'NR > 1 && \$4 != \"(root)\" && \$4 != \"demo-root\" { bad = 1 } END { exit bad }'"
+check "the demo root key is sealed and 0600" bash -c \
+    "[ \"\$(stat -c %a '$T/demo/root/demo-root.key')\" = 600 ] && grep -q '^\[sealed-key\]' '$T/demo/root/demo-root.key'"
 check "nothing left running" bash -c "! pgrep -f 'knoop-(node|broker).*$T/demo/' >/dev/null"

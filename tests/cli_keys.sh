@@ -101,7 +101,9 @@ run "$knoop" keys show
 check "keys show without FILE is a usage error" test "$rc" -eq 2
 
 # --- help ---
-for cmd in "keys --help" "keys new --help" "keys show --help" "keys new -h"; do
+for cmd in "keys --help" "keys new --help" "keys show --help" "keys new -h" "keys root --help" \
+           "keys issue --help" "keys revoke --help" "keys publish --help" "keys list --help" \
+           "keys rotate --help"; do
   # shellcheck disable=SC2086
   run "$knoop" $cmd
   check "knoop $cmd exits 0" test "$rc" -eq 0
@@ -113,6 +115,32 @@ run "$knoop" keys new --help
 for section in OPTIONS EXAMPLES; do
   check "keys new --help has $section" grep -q "^$section" "$tmp/out"
 done
+# --- the root: sealed, its passphrase file guarded, its usage errors ---
+printf 'a long enough passphrase\n' >"$tmp/pass"
+chmod 644 "$tmp/pass"
+run "$knoop" keys root --id kcr2-root --out "$tmp/root" --passphrase-file "$tmp/pass" --kdf-cost interactive
+check "a passphrase file readable by others is refused" test "$rc" -eq 2
+check "  naming the mode" grep -q "mode 0644" "$tmp/err"
+chmod 600 "$tmp/pass"
+run "$knoop" keys root --id kcr2-root --out "$tmp/root" --passphrase-file "$tmp/pass" --kdf-cost cheap
+check "an unknown --kdf-cost is refused" test "$rc" -eq 2
+run "$knoop" keys root --id kcr2-root --out "$tmp/root" --passphrase-file "$tmp/pass" --kdf-cost interactive
+check "keys root exits 0" test "$rc" -eq 0
+check "the root key is sealed" grep -q '^\[sealed-key\]' "$tmp/root/kcr2-root.key"
+check "the root key is mode 600" test "$(stat -c %a "$tmp/root/kcr2-root.key")" = 600
+run "$knoop" keys show "$tmp/root/kcr2-root.key"
+check "keys show refuses to open a sealed key without its passphrase" test "$rc" -eq 2
+run "$knoop" keys issue --root "$tmp/root/kcr2-root.key" --out "$tmp/issued" --passphrase-file "$tmp/pass"
+check "keys issue without --cert is a usage error" test "$rc" -eq 2
+run "$knoop" keys issue --root "$tmp/root/kcr2-root.key" --cert "$keys/vr-utrecht.cert" \
+    --out "$tmp/issued" --passphrase-file "$tmp/pass"
+check "keys issue exits 0" test "$rc" -eq 0
+check "the issued certificate names its issuer" grep -q '^issuer = kcr2-root' "$tmp/issued/vr-utrecht.cert"
+run "$knoop" keys revoke --root "$tmp/root/kcr2-root.key" --passphrase-file "$tmp/pass"
+check "keys revoke without --id or --fingerprint is a usage error" test "$rc" -eq 2
+run "$knoop" keys list --trust "$tmp/nowhere"
+check "keys list of a missing directory exits 2" test "$rc" -eq 2
+
 run "$knoop" keys frobnicate
 check "unknown keys command exits 2" test "$rc" -eq 2
 

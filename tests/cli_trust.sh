@@ -110,6 +110,8 @@ for b in a b c; do
 done
 check "a node shows the expiring broker certificate in its status" bash -c \
     "'$KNOOP' status --api 'ipc://$T/zl/api.sock' --json | tr -d ' \n' | grep -q '\"certificates_expiring\":\[{\"id\":\"kcr2-broker-c\"'"
+check "  and says so in plain status" bash -c \
+    "'$KNOOP' status --api 'ipc://$T/zl/api.sock' | grep -q '^CERTIFICATE kcr2-broker-c expires'"
 publish ut-a vr-utrecht 1 50 >/dev/null
 wait_for "vr-zeeland receives vr-utrecht's 50" 15 has_count "$T/zl" 'sitrep.vr-utrecht' 50 || true
 check "another node verifies the new partner's messages (it learned the cert too)" \
@@ -194,11 +196,59 @@ done
 check "messages vr-utrecht dated after the revocation are refused by a and b" \
     grep -q "from 'vr-utrecht' .* dated after its key was revoked" "$T/kcr2-broker-a.log"
 
+# --- rotation of vr-zeeland's key while it keeps publishing ---
+issue vr-twente region --api "$(api kcr2-broker-a)"
+node_trust vr-twente
+start_inst tw vr-twente --broker "kcr2-broker-a@$EPA" --subscribe 'sitrep.>'
+ROUNDS=12 PER=25
+(
+    for r in $(seq 1 $ROUNDS); do
+        while [ -e "$T/pause" ]; do touch "$T/idle"; sleep 0.1; done
+        rm -f "$T/idle"
+        until publish zl vr-zeeland $((r * 100)) $PER >>"$T/acked.zl" 2>>"$T/pub-zl.err"; do sleep 0.2; done
+        echo "$r" >"$T/round"
+    done
+) &
+LOOP=$!
+wait_for "a few rounds published under the old key" 30 bash -c "[ \"\$(cat '$T/round' 2>/dev/null)\" -ge 4 ]" || true
+touch "$T/pause"
+wait_for "the publisher pauses between two rounds" 30 test -e "$T/idle" || true
+stop zl
+"$KNOOP" keys rotate --key "$T/keys/vr-zeeland.key" --out "$T/keys2" >"$T/rotate.out"
+check "keys rotate makes a new key for the same id" test -f "$T/keys2/vr-zeeland.key"
+OLDFP=$(sed -n 's/.*old key: *fingerprint \([0-9a-f]*\).*/\1/p' "$T/rotate.out")
+"$KNOOP" keys issue --root "$ROOT" --cert "$T/keys2/vr-zeeland.cert" --out "$T/issued2" \
+    --passphrase-file "$PASSF" --api "$(api kcr2-broker-b)" >/dev/null
+mkdir -p "$T/trust-vr-zeeland2"
+cp "$T/trust/"*.cert "$T/issued2/vr-zeeland.cert" "$T/trust-vr-zeeland2/"
+"$NODE" --id vr-zeeland --data "$T/zl" --key "$T/keys2/vr-zeeland.key" --trust "$T/trust-vr-zeeland2" \
+    --heartbeat-ms 200 --timeout-ms 2000 --broker "kcr2-broker-b@$EPB" --subscribe 'sitrep.>' \
+    >>"$T/zl.log" 2>&1 &
+PIDS+=($!)
+PID_zl=$!
+wait_for "vr-zeeland back on its new key" 10 test -S "$T/zl/api.sock" || true
+rm -f "$T/pause"
+wait "$LOOP"
+TOTAL=$((ROUNDS * PER))
+wait_for "vr-twente holds all $TOTAL of vr-zeeland" 30 has_count "$T/tw" 'sitrep.vr-zeeland' $TOTAL || true
+check "rotation: a subscriber got every one of vr-zeeland's $TOTAL messages, none twice" \
+    has_count "$T/tw" 'sitrep.vr-zeeland' $TOTAL
+for b in a b; do
+    check "rotation: broker $b holds exactly $TOTAL" has_count "$T/kcr2-broker-$b" 'sitrep.vr-zeeland' $TOTAL
+done
+"$KNOOP" keys revoke --root "$ROOT" --fingerprint "$OLDFP" --reason "rotated" \
+    --passphrase-file "$PASSF" --api "$(api kcr2-broker-a)" >/dev/null
+sleep 1
+check "revoking the old key by fingerprint leaves the node on its new key connected" \
+    has_sessions kcr2-broker-b vr-zeeland 1
+
 # --- audit: with only the root certificate ---
 mkdir -p "$T/auditor"
 cp "$T/root/kcr2-root.cert" "$T/auditor/"
 "$KNOOP" audit verify --journal "$T/kcr2-broker-a" --trust "$T/auditor" --pattern 'sitrep.>' >"$T/audit-a.out" 2>&1 || true
 check "an auditor with only the root cert verifies broker a's journal" grep -q "^verify: OK" "$T/audit-a.out"
+check "  across vr-zeeland's key rotation: two epochs, both verified" \
+    test "$(grep -c '^ok .*vr-zeeland sitrep.vr-zeeland epoch' "$T/audit-a.out")" = 2
 check "  including vr-utrecht's 50 messages from before the revocation" \
     grep -q "^ok .*vr-utrecht sitrep.vr-utrecht .*seq 1..50 verified 1..50" "$T/audit-a.out"
 stop kcr2-broker-c
