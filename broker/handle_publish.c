@@ -4,6 +4,7 @@
  * transaction, then ACK each stream cumulatively. The journal checks chain
  * links and head signatures; what it refuses is reported to the sender. */
 #include "broker.h"
+#include "cap.h"
 #include "hlc.h"
 #include "json.h"
 
@@ -91,6 +92,9 @@ void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
         char why[300], sender[KNOOP_ID_MAX + 1];
         rc = knoop_payload_check(m->b.topic, m->b.type, m->b.payload, m->b.payload_len, sender,
                                  sizeof sender, why, sizeof why);
+        if (rc == KNOOP_OK && !strcmp(m->b.type, KNOOP_CAP_TYPE))
+            rc = knoop_cap_check_status(m->b.payload, m->b.payload_len, m->b.status, why,
+                                        sizeof why);
         if (rc == KNOOP_OK && *sender &&
             !knoop_policy_may_speak_for(self->policy, s->partner, s->role, sender)) {
             self->envelopes_refused++;

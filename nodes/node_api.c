@@ -4,6 +4,7 @@
  * durable subscription's cursor is kept in the journal), ask for status and
  * for the picture (beeld). */
 #include "node.h"
+#include "cap.h"
 #include "crypto.h"
 #include "json.h"
 #include "trust_mesh.h"
@@ -243,6 +244,9 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
         int prc = why ? KNOOP_OK
                       : knoop_payload_check(it->topic, it->type, it->payload, it->payload_len,
                                             sender, sizeof sender, detail, sizeof detail);
+        if (!why && prc == KNOOP_OK && !strcmp(it->type, KNOOP_CAP_TYPE))
+            prc = knoop_cap_check_status(it->payload, it->payload_len,
+                                         (knoop_status_t) it->status, detail, sizeof detail);
         if (prc) {
             why = detail;
             r->error = prc == KNOOP_EPERM ? KNOOP_EPERM : KNOOP_EINVAL;
