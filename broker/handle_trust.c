@@ -98,7 +98,10 @@ int broker_trust_publish(knoop_broker_t *self, const knoop_api_item_t *it,
         knoop_error("broker: trust publication: %s", why);
         return rc;
     }
+    memset(res, 0, sizeof *res);
     res->origin = self->id;
+    res->verdict = KNOOP_VERDICT_ACCEPTED;     /* the broker itself stored it */
+    res->reason = "";
     /* Static strings: the request (and it) is freed before the reply goes. */
     res->topic = certs ? KNOOP_TRUST_TOPIC_CERTS : KNOOP_TRUST_TOPIC_REVOCATIONS;
     res->seq = row.hwm + 1;

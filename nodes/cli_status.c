@@ -228,6 +228,22 @@ static void s_summary(const json_t *st)
     if (json_is_string(json_object_get(st, "alarm")))
         s_field("ALARM", st, "alarm");
 
+    /* Certificates expiring within 30 days, or expired (keys/ warns). */
+    json_t *exp = json_object_get(st, "certificates_expiring");
+    size_t ei;
+    json_t *row;
+    json_array_foreach(exp, ei, row) {
+        char *id = s_text(json_object_get(row, "id"));
+        char *until = s_text(json_object_get(row, "valid_until"));
+        json_t *days = json_object_get(row, "days_left");
+        bool gone = json_is_integer(days) && json_integer_value(days) < 0;
+        printf("%-12s%s %s %s%s\n", ei ? "" : "CERTIFICATE", id ? id : "?",
+               gone ? "EXPIRED at" : "expires", until ? until : "?",
+               gone ? "" : " (within 30 days: issue a new one)");
+        free(id);
+        free(until);
+    }
+
     json_t *le = json_object_get(st, "last_error");
     if (le) {
         if (json_is_null(le) || (json_is_string(le) && !*json_string_value(le)))

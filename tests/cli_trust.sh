@@ -110,6 +110,8 @@ for b in a b c; do
 done
 check "a node shows the expiring broker certificate in its status" bash -c \
     "'$KNOOP' status --api 'ipc://$T/zl/api.sock' --json | tr -d ' \n' | grep -q '\"certificates_expiring\":\[{\"id\":\"kcr2-broker-c\"'"
+check "  and says so in plain status" bash -c \
+    "'$KNOOP' status --api 'ipc://$T/zl/api.sock' | grep -q '^CERTIFICATE kcr2-broker-c expires'"
 publish ut-a vr-utrecht 1 50 >/dev/null
 wait_for "vr-zeeland receives vr-utrecht's 50" 15 has_count "$T/zl" 'sitrep.vr-utrecht' 50 || true
 check "another node verifies the new partner's messages (it learned the cert too)" \
