@@ -56,7 +56,8 @@ def read_holder(path):
             if mid is None:
                 continue
             stream = (o.get("origin"), o.get("topic"), o.get("epoch"))
-            rows.append((stream, o.get("seq") or 0, mid))
+            # proto3 JSON writes 64-bit integers as strings: compare seqs as numbers
+            rows.append((stream, int(o.get("seq") or 0), mid))
     return rows
 
 
