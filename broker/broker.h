@@ -26,6 +26,7 @@
 #include "link.h"
 #include "msg.h"
 #include "policy.h"
+#include "json.h"
 #include "metrics.h"
 #include "topic.h"
 #include "u64map.h"
@@ -38,6 +39,7 @@ typedef struct {
     const char *key_file;
     const char *trust_dir;
     const char *policy_file;
+    const char *types_file;       /* NULL: the built-in registry of topic families */
     int         heartbeat_ms;     /* interval of heartbeats to idle nodes */
     int         timeout_ms;       /* a node silent this long is gone */
     int         handshake_ms;     /* a connection not authenticated by then is closed */
@@ -131,6 +133,7 @@ struct knoop_broker_t {
     uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */
     knoop_hlc_t      hlc;            /* for the broker's own (trust) messages */
     knoop_policy_t  *policy;
+    knoop_typemap_t *types;           /* NULL: the built-in registry */
     knoop_journal_t *journal;
     zactor_t        *zap;
     zsock_t         *router;

@@ -4,6 +4,7 @@
  * transaction, then ACK each stream cumulatively. The journal checks chain
  * links and head signatures; what it refuses is reported to the sender. */
 #include "broker.h"
+#include "cap.h"
 #include "hlc.h"
 #include "json.h"
 
@@ -66,9 +67,9 @@ void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
         uint64_t now = knoop_now_ms();
         if (KNOOP_HLC_MS(m->b.hlc) > now + KNOOP_HLC_MAX_SKEW_MS) {
             self->envelopes_refused++;
-            broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_MALFORMED, m->stream,
+            broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_CLOCK, m->stream,
                               m->b.seq, false,
-                              "clock: %s on %s seq %llu is dated %llu s in the future; "
+                              "%s on %s seq %llu is dated %llu s in the future; "
                               "check the sender's clock", s->partner, m->b.topic,
                               (unsigned long long) m->b.seq,
                               (unsigned long long) ((KNOOP_HLC_MS(m->b.hlc) - now) / 1000));
@@ -89,8 +90,11 @@ void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
          * rules, and a sender field naming the publisher or a partner it
          * may speak for (docs/protocol.md, "Payload types and topics"). */
         char why[300], sender[KNOOP_ID_MAX + 1];
-        rc = knoop_payload_check(m->b.topic, m->b.type, m->b.payload, m->b.payload_len, sender,
+        rc = knoop_payload_check(self->types, m->b.topic, m->b.type, m->b.payload, m->b.payload_len, sender,
                                  sizeof sender, why, sizeof why);
+        if (rc == KNOOP_OK && !strcmp(m->b.type, KNOOP_CAP_TYPE))
+            rc = knoop_cap_check_status(m->b.payload, m->b.payload_len, m->b.status, why,
+                                        sizeof why);
         if (rc == KNOOP_OK && *sender &&
             !knoop_policy_may_speak_for(self->policy, s->partner, s->role, sender)) {
             self->envelopes_refused++;

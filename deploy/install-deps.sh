@@ -32,7 +32,7 @@ PKGS=(
   libjansson-dev libinih-dev libxml2-dev
   libcmocka-dev
   libmicrohttpd-dev
-  jq bc python3 curl
+  jq bc python3 curl faketime
   libxml2-utils xmlsec1 openssl
   chromium fonts-dejavu-core nodejs prometheus
   python3-protobuf protobuf-compiler   # tests/cli_json_interop.sh: proto3 JSON against Google's

@@ -1040,6 +1040,32 @@ static void s_summary_fill(const alert_t *al, knoop_cap_summary_t *sum)
             sum->immediate = true;
 }
 
+int knoop_cap_check_status(const uint8_t *payload, size_t len, knoop_status_t status,
+                           char *err, size_t err_size)
+{
+    alert_t *al = knoop__crisis__v1__alert__unpack(NULL, len, payload);
+    if (!al) {
+        if (err && err_size)
+            snprintf(err, err_size, "payload does not decode as %s", KNOOP_CAP_TYPE);
+        return KNOOP_EMALFORMED;
+    }
+    knoop_cap_summary_t sum;
+    s_summary_fill(al, &sum);
+    int cap = al->status, rc = KNOOP_OK;
+    knoop__crisis__v1__alert__free_unpacked(al, NULL);
+    if (cap == KNOOP__CRISIS__V1__CAP_STATUS__CAP_STATUS_DRAFT)
+        rc = KNOOP_EPERM;
+    else if (cap != KNOOP__CRISIS__V1__CAP_STATUS__CAP_STATUS_UNSPECIFIED && sum.status != status)
+        rc = KNOOP_EPERM;
+    if (rc && err && err_size)
+        snprintf(err, err_size, "status: the alert's CAP status is %s, the envelope's %s; %s",
+                 s_enum_name(s_status, cap) ? s_enum_name(s_status, cap) : "?",
+                 knoop_status_name(status), cap == KNOOP__CRISIS__V1__CAP_STATUS__CAP_STATUS_DRAFT
+                 ? "a draft is not published" : "publish it with the status it states");
+    knoop_cap_summary_clear(&sum);
+    return rc;
+}
+
 void knoop_cap_summary_clear(knoop_cap_summary_t *sum)
 {
     if (!sum)

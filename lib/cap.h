@@ -62,6 +62,15 @@ typedef struct {
 int  knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
                       knoop_cap_summary_t *sum, char *err, size_t err_size);
 
+/* The envelope status an Alert payload travels with must be its CAP
+ * status: an Exercise alert in an ACTUAL envelope would enter the real
+ * picture. Checked by the node on publish and the broker on ingest.
+ * KNOOP_OK also when the payload sets no CAP status; KNOOP_EPERM when it
+ * differs or is Draft (err says which); KNOOP_EMALFORMED when the payload
+ * does not decode. */
+int  knoop_cap_check_status(const uint8_t *payload, size_t len, knoop_status_t status,
+                            char *err, size_t err_size);
+
 /* Describe an Alert payload (from the node). Errors: KNOOP_EMALFORMED. */
 int  knoop_cap_summary(const uint8_t *payload, size_t len, knoop_cap_summary_t *sum);
 void knoop_cap_summary_clear(knoop_cap_summary_t *sum);

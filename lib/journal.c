@@ -732,6 +732,16 @@ static int s_upgrade(knoop_journal_t *self)
     }
 }
 
+/* What an operator does with a journal LMDB cannot open. */
+static void s_beyond_use(const char *path)
+{
+    knoop_error("journal %s is damaged beyond use. Keep it for analysis: move the directory "
+                "aside (or restore a backup made with mdb_copy) and start again. A node takes "
+                "back from its broker everything the mesh holds, its own acknowledged messages "
+                "included (those no broker acknowledged are lost without a backup); a broker "
+                "takes everything back from its peers.", path);
+}
+
 int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
 {
     *out = NULL;
@@ -815,6 +825,25 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
     if (rc) {
         knoop_error("journal %s: cannot open: %s", self->path, mdb_strerror(rc));
         rc = s_err(rc);
+        if (rc == KNOOP_ECORRUPT)
+            s_beyond_use(self->path);
+        goto fail;
+    }
+    /* A data file shorter than its pages (truncated: a bad copy, a full
+     * disk at the wrong moment) would fault (SIGBUS) at the first read past
+     * its end: refused here instead. */
+    MDB_envinfo ei;
+    MDB_stat est;
+    struct stat fst;
+    snprintf(file, sizeof file, "%s/data.mdb", self->path);
+    if (mdb_env_info(self->env, &ei) == 0 && mdb_env_stat(self->env, &est) == 0 &&
+        stat(file, &fst) == 0 &&
+        (uint64_t) (ei.me_last_pgno + 1) * est.ms_psize > (uint64_t) fst.st_size) {
+        knoop_error("journal %s: data.mdb is truncated: %llu bytes, but its pages reach "
+                    "%llu bytes", self->path, (unsigned long long) fst.st_size,
+                    (unsigned long long) (ei.me_last_pgno + 1) * est.ms_psize);
+        s_beyond_use(self->path);
+        rc = KNOOP_ECORRUPT;
         goto fail;
     }
     int dead = 0;

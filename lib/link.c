@@ -135,11 +135,21 @@ static void s_zap_handle(zap_t *z, zsock_t *handler)
         knoop_warn("zap: refused connection from %s: mechanism %s", address ? address : "?",
                    mechanism ? mechanism : "?");
     } else {
-        knoop_fingerprint(fp, zframe_data(cred), KNOOP_CURVE_LEN);
         const knoop_cert_t *c = knoop_trust_by_curve(z->trust, zframe_data(cred));
+        /* The fingerprint `knoop keys show` prints: of the Ed25519 key. An
+         * unknown key shows only its CurveZMQ key (the Ed25519 key cannot be
+         * told from it): its fingerprint, and in full, as `curve-key`. */
+        if (c)
+            knoop_fingerprint(fp, c->pk, KNOOP_PK_LEN);
+        else
+            knoop_fingerprint(fp, zframe_data(cred), KNOOP_CURVE_LEN);
         if (!c) {
+            char curve_hex[2 * KNOOP_CURVE_LEN + 1];
+            knoop_hex_encode(curve_hex, zframe_data(cred), KNOOP_CURVE_LEN);
             text = "unknown key";
-            knoop_warn("zap: refused unknown key %s from %s", fp, address);
+            knoop_warn("zap: refused unknown key %s from %s: no certificate in the trust store "
+                       "has curve-key %s (compare `knoop keys show` on the partner's side)",
+                       fp, address, curve_hex);
         } else if (knoop_cert_revoked(c, (int64_t) time(NULL))) {
             char at[21];
             knoop_time_format(at, c->revoked_at);

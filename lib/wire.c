@@ -41,12 +41,12 @@
 
 static const char *s_err_names[] = {
     "unspecified", "version", "malformed", "too_big", "identity", "policy",
-    "chain", "signature", "fork", "full", "protocol", "unknown",
+    "chain", "signature", "fork", "full", "protocol", "unknown", "clock",
 };
 
 const char *knoop_wire_err_name(knoop_wire_err_t code)
 {
-    return (unsigned) code <= KNOOP_WERR_UNKNOWN ? s_err_names[code] : "invalid";
+    return (unsigned) code <= KNOOP_WERR_LAST ? s_err_names[code] : "invalid";
 }
 
 /* ---- arena: protobuf-c's allocator for one decoded frame ---- */
@@ -444,7 +444,7 @@ static int s_check_frame(const knoop_frame_t *f)
                 return KNOOP_EMALFORMED;
         return KNOOP_OK;
     case KNOOP_FRAME_ERROR:
-        if ((unsigned) f->u.error.code > KNOOP_WERR_UNKNOWN)
+        if ((unsigned) f->u.error.code > KNOOP_WERR_LAST)
             return KNOOP_EINVAL;        /* decode maps these to UNSPECIFIED */
         if (!s_text_valid(f->u.error.reason, S_REASON_MAX))
             return KNOOP_EMALFORMED;
@@ -608,7 +608,7 @@ static int s_from_pb(knoop_frame_t *f, s_arena_t *a, const Knoop__V1__Frame *pb)
         /* proto3 enums are open: a newer peer may send codes we do not
          * know. They are still errors, just unnamed ones. */
         int code = (int) e->code;
-        f->u.error.code = code >= 0 && code <= KNOOP_WERR_UNKNOWN
+        f->u.error.code = code >= 0 && code <= KNOOP_WERR_LAST
                               ? (knoop_wire_err_t) code : KNOOP_WERR_UNSPECIFIED;
         f->u.error.reason = e->reason;
         f->u.error.stream = e->stream;

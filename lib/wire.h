@@ -51,6 +51,8 @@ typedef enum {
     KNOOP_WERR_FULL        = 9,
     KNOOP_WERR_PROTOCOL    = 10,
     KNOOP_WERR_UNKNOWN     = 11,
+    KNOOP_WERR_CLOCK       = 12,   /* dated too far ahead of the receiver's clock */
+    KNOOP_WERR_LAST        = KNOOP_WERR_CLOCK,
 } knoop_wire_err_t;
 
 /* "version", "malformed", ... for logs. */

@@ -10,6 +10,20 @@
 #include <string.h>
 #include <time.h>
 
+bool node_own_cert_problem(knoop_node_t *self, char *out, size_t size)
+{
+    const knoop_cert_t *mine = knoop_trust_by_id(self->trust, self->id);
+    int64_t now = (int64_t) time(NULL);
+    if (!mine || knoop_cert_check_time(mine, now) == KNOOP_OK)
+        return false;
+    char from[21], until[21];
+    knoop_time_format(from, mine->valid_from);
+    knoop_time_format(until, mine->valid_until);
+    snprintf(out, size, "our own certificate (%s) is not valid now: valid from %s until %s; "
+             "brokers will refuse this node until it is renewed", self->id, from, until);
+    return true;
+}
+
 own_stream_t *node_own_find(knoop_node_t *self, uint64_t stream)
 {
     for (size_t i = 0; i < self->nown; i++)
@@ -123,6 +137,9 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
                     opts->trust_dir, opts->id);
         goto fail;
     }
+    char cert_problem[200];
+    if (node_own_cert_problem(self, cert_problem, sizeof cert_problem))
+        knoop_error("node: %s", cert_problem);
     knoop_journal_opts_t jo = { .path = opts->data, .partner = opts->id, .trust = self->trust,
                                 .flags = opts->journal_flags };
     rc = knoop_journal_open(&jo, &self->journal);
@@ -135,6 +152,13 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
     while (self->epoch == 0);
     knoop_hlc_init(&self->hlc, 0);
     node_repair_start(self);
+    if (opts->types_file) {
+        char err[512];
+        if (knoop_typemap_load(opts->types_file, &self->types, err, sizeof err) != KNOOP_OK) {
+            knoop_error("node: %s", err);
+            goto fail;
+        }
+    }
     if (s_load_own(self) != KNOOP_OK)
         goto fail;
     if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK ||
@@ -171,6 +195,7 @@ void knoop_node_destroy(knoop_node_t **self_p)
     knoop_metrics_destroy(&self->metrics);
     knoop_journal_destroy(&self->journal);
     knoop_trust_destroy(&self->trust);
+    knoop_typemap_destroy(&self->types);
     knoop_u64map_clear(&self->trust_applied);
     free(self->learned);
     knoop_key_destroy(&self->key);

@@ -26,6 +26,7 @@
 #include "api.h"
 #include "hlc.h"
 #include "journal.h"
+#include "json.h"
 #include "keys.h"
 #include "link.h"
 #include "metrics.h"
@@ -44,6 +45,7 @@ typedef struct {
     const char *const *subs;
     size_t       nsubs;
     const char *const *speak_for; /* ids (or "*") a payload may name as sender */
+    const char  *types_file;      /* NULL: the built-in registry of topic families */
     size_t       nspeak_for;
     const char  *api;             /* NULL: ipc://DATA/api.sock */
     int          heartbeat_ms;
@@ -72,6 +74,8 @@ typedef struct {
     bool     blocked;                /* the broker refused a message: stop */
     uint64_t blocked_seq;            /* the seq it refused */
     char     blocked_reason[256];
+    uint64_t retry_at;               /* blocked by the clock: offer again then
+                                        (monotonic ms: wall clocks get fixed) */
 } own_stream_t;
 
 typedef enum { LINK_DOWN, LINK_HELLO, LINK_UP } link_state_t;
@@ -128,6 +132,7 @@ struct knoop_node_t {
     char            *api_ep;
     knoop_key_t     *key;
     knoop_trust_t   *trust;
+    knoop_typemap_t *types;            /* NULL: the built-in registry */
     uint64_t         trust_stamp, trust_checked;
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
@@ -170,6 +175,11 @@ struct knoop_node_t {
     pub_wait_t      *waits;
     uint64_t         next_sub_id;
     bool             journal_grew;     /* new messages since the last pump */
+    /* the broker's clock as seen in its heartbeats (node_link.c) */
+    int64_t          clock_offset_ms;  /* broker minus ours; 0 until measured */
+    uint64_t         clock_measured_at, clock_warned_at;
+    bool             clock_skewed;
+    char             clock_warning[256];
     /* repair of a damaged journal (node_repair.c) */
     uint64_t         repair_scan_at, repair_rows_seen, repair_asked_at;
     size_t           repair_asked_n;
@@ -178,6 +188,9 @@ struct knoop_node_t {
 };
 
 /* node.c */
+/* When this node's own certificate is outside its validity: true, and what
+ * to tell the operator in out. */
+bool node_own_cert_problem(knoop_node_t *self, char *out, size_t size);
 own_stream_t *node_own_find(knoop_node_t *self, uint64_t stream);
 void node_set_error(knoop_node_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The journal's own account of a failed write (e.g. "disk full on DIR: 0

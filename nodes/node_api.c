@@ -4,6 +4,7 @@
  * durable subscription's cursor is kept in the journal), ask for status and
  * for the picture (beeld). */
 #include "node.h"
+#include "cap.h"
 #include "crypto.h"
 #include "json.h"
 #include "trust_mesh.h"
@@ -241,8 +242,11 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
             why = "payload too big";
         char detail[200] = "", sender[KNOOP_ID_MAX + 1] = "";
         int prc = why ? KNOOP_OK
-                      : knoop_payload_check(it->topic, it->type, it->payload, it->payload_len,
+                      : knoop_payload_check(self->types, it->topic, it->type, it->payload, it->payload_len,
                                             sender, sizeof sender, detail, sizeof detail);
+        if (!why && prc == KNOOP_OK && !strcmp(it->type, KNOOP_CAP_TYPE))
+            prc = knoop_cap_check_status(it->payload, it->payload_len,
+                                         (knoop_status_t) it->status, detail, sizeof detail);
         if (prc) {
             why = detail;
             r->error = prc == KNOOP_EPERM ? KNOOP_EPERM : KNOOP_EINVAL;
@@ -737,6 +741,9 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
             json_array_append_new(blocked, json_pack("{s:s, s:s}", "topic", self->own[i].topic,
                                                      "reason", self->own[i].blocked_reason));
     }
+    json_object_set_new(o, "clock", json_pack("{s:I, s:I, s:s}",
+        "offset_ms", (json_int_t) self->clock_offset_ms,
+        "measured_ms", (json_int_t) self->clock_measured_at, "warning", self->clock_warning));
     json_object_set_new(o, "outbox", json_pack("{s:I, s:o}", "backlog", (json_int_t) backlog,
                                                "blocked", blocked));
     knoop_stream_info_t *rows = NULL;

@@ -4,9 +4,13 @@
 #include "node.h"
 #include "ingest.h"
 
+static void s_clock_retry(knoop_node_t *self, uint64_t now);
+static uint64_t s_mono_ms(void);
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FRAME_MSGS   1024
 #define FRAME_BYTES  (4u << 20)
@@ -83,6 +87,8 @@ void node_link_close(knoop_node_t *self, const char *why)
     if (self->link == LINK_UP)
         knoop_warn("link to %s lost: %s", self->brokers[self->broker_idx].id, why);
     zsock_destroy(&self->dealer);
+    if (self->link != LINK_DOWN)
+        self->link_since = knoop_now_ms();     /* "down since" is from now */
     self->link = LINK_DOWN;
     self->caught_up = false;
 }
@@ -227,8 +233,15 @@ void node_link_step(knoop_node_t *self)
         break;
     case LINK_HELLO:
         if (now - self->link_since > (uint64_t) self->opts.timeout_ms) {
-            node_set_error(self, "no WELCOME from %s within %d ms (unreachable, or our key refused)",
-                           self->brokers[self->broker_idx].id, self->opts.timeout_ms);
+            char cert_problem[200];
+            if (node_own_cert_problem(self, cert_problem, sizeof cert_problem))
+                node_set_error(self, "no WELCOME from %s within %d ms: %s",
+                               self->brokers[self->broker_idx].id, self->opts.timeout_ms,
+                               cert_problem);
+            else
+                node_set_error(self, "no WELCOME from %s within %d ms (unreachable, or our "
+                               "key refused)", self->brokers[self->broker_idx].id,
+                               self->opts.timeout_ms);
             knoop_warn("%s", self->last_error);
             s_failover(self, "no answer to HELLO");
         }
@@ -241,6 +254,7 @@ void node_link_step(knoop_node_t *self)
             s_failover(self, why);
             break;
         }
+        s_clock_retry(self, now);
         if (now - self->last_sent >= (uint64_t) self->opts.heartbeat_ms) {
             knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT };
             f.u.heartbeat.time_ms = now;
@@ -376,6 +390,104 @@ static void s_on_ack(knoop_node_t *self, const knoop_frame_t *f)
     }
 }
 
+/* ---- the broker's clock ---- */
+
+#define CLOCK_WARN_MS      30000     /* a difference that is not network delay */
+#define CLOCK_REWARN_MS    600000    /* repeated while it lasts */
+#define CLOCK_RETRY_MAX_MS 60000     /* a clock-blocked stream is looked at again */
+
+/* Heartbeats carry the broker's wall clock: a node whose clock is off is
+ * told so (log, status, metrics), ahead or behind. Network delay is small
+ * against the threshold. */
+static void s_on_heartbeat(knoop_node_t *self, uint64_t broker_ms)
+{
+    if (!broker_ms)
+        return;
+    uint64_t now = knoop_now_ms();
+    int64_t off = (int64_t) broker_ms - (int64_t) now;
+    int64_t change = off - self->clock_offset_ms;
+    if (self->clock_measured_at && (change > CLOCK_WARN_MS / 2 || change < -CLOCK_WARN_MS / 2))
+        /* a clock was put right (or went wrong): what waits for the clock is
+         * looked at again now, with the new offset */
+        for (size_t i = 0; i < self->nown; i++)
+            if (self->own[i].retry_at)
+                self->own[i].retry_at = s_mono_ms();
+    self->clock_offset_ms = off;
+    self->clock_measured_at = now;
+    int64_t mag = off < 0 ? -off : off;
+    const char *bid = self->brokers[self->broker_idx].id;
+    if (mag >= CLOCK_WARN_MS) {
+        if (off < 0)
+            snprintf(self->clock_warning, sizeof self->clock_warning,
+                     "this node's clock is %lld s ahead of broker %s: messages dated more than "
+                     "%u s ahead are refused until they are due (check NTP)",
+                     (long long) (mag / 1000), bid, KNOOP_HLC_MAX_SKEW_MS / 1000);
+        else
+            snprintf(self->clock_warning, sizeof self->clock_warning,
+                     "this node's clock is %lld s behind broker %s: its messages carry old "
+                     "times and may lose to older news in the picture (check NTP)",
+                     (long long) (mag / 1000), bid);
+        if (!self->clock_skewed || now - self->clock_warned_at >= CLOCK_REWARN_MS) {
+            knoop_warn("clock: %s", self->clock_warning);
+            self->clock_warned_at = now;
+        }
+        self->clock_skewed = true;
+    } else if (self->clock_skewed && mag < CLOCK_WARN_MS / 2) {
+        knoop_info("clock: this node's clock agrees with broker %s again (%lld ms apart)", bid,
+                   (long long) off);
+        self->clock_skewed = false;
+        self->clock_warning[0] = 0;
+    }
+}
+
+/* A message refused as dated in the future becomes acceptable once the
+ * broker's clock plus the allowed skew reaches it: when to offer it again,
+ * by our clock and the broker's offset, looked at again at least every
+ * CLOCK_RETRY_MAX_MS (clocks get fixed). */
+static uint64_t s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static uint64_t s_clock_retry_at(knoop_node_t *self, uint64_t stream, uint64_t seq)
+{
+    uint64_t now = knoop_now_ms(), at = now + CLOCK_RETRY_MAX_MS;
+    knoop_buf_t b = { 0 };
+    knoop_msg_t m;
+    if (knoop_journal_get(self->journal, stream, seq, &b) == KNOOP_OK &&
+        knoop_msg_parse(&m, b.data, b.len) == KNOOP_OK) {
+        int64_t due = (int64_t) KNOOP_HLC_MS(m.b.hlc) - (int64_t) KNOOP_HLC_MAX_SKEW_MS -
+                      self->clock_offset_ms + 1000;
+        knoop_msg_clear(&m);
+        if (due < (int64_t) now + 1000)
+            due = (int64_t) now + 1000;
+        if ((uint64_t) due < at)
+            at = (uint64_t) due;
+    }
+    knoop_buf_free(&b);
+    return s_mono_ms() + (at - now);
+}
+
+static void s_clock_retry(knoop_node_t *self, uint64_t wall)
+{
+    (void) wall;
+    uint64_t now = s_mono_ms();
+    for (size_t i = 0; i < self->nown; i++) {
+        own_stream_t *o = &self->own[i];
+        if (!o->blocked || !o->retry_at || now < o->retry_at)
+            continue;
+        knoop_info("offering %s from seq %llu again (refused before as dated in the future)",
+                   o->topic, (unsigned long long) (o->acked + 1));
+        o->blocked = false;
+        o->retry_at = 0;
+        uint64_t out = o->sent > o->acked ? o->sent - o->acked : 0;
+        self->inflight = out >= self->inflight ? 0 : self->inflight - out;
+        o->sent = o->acked;
+    }
+}
+
 static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
 {
     const char *bid = self->brokers[self->broker_idx].id;
@@ -398,6 +510,13 @@ static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
                      (unsigned long long) f->u.error.seq, f->u.error.reason);
         }
         o->blocked = true;
+        /* Dated in the future: it becomes acceptable by itself. */
+        o->retry_at = f->u.error.code == KNOOP_WERR_CLOCK
+                          ? s_clock_retry_at(self, o->stream, o->blocked_seq) : 0;
+        if (o->retry_at && !strstr(o->blocked_reason, "offered again"))
+            snprintf(o->blocked_reason + strlen(o->blocked_reason),
+                     sizeof o->blocked_reason - strlen(o->blocked_reason),
+                     " (kept; offered again when due)");
     }
     if (f->u.error.fatal)
         s_failover(self, "broker closed the session");
@@ -452,6 +571,9 @@ void node_link_read(knoop_node_t *self)
             break;
         case KNOOP_FRAME_ERROR:
             s_on_error(self, &f);
+            break;
+        case KNOOP_FRAME_HEARTBEAT:
+            s_on_heartbeat(self, f.u.heartbeat.time_ms);
             break;
         default:
             break;

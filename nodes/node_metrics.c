@@ -19,6 +19,9 @@ static void s_collect(void *arg, knoop_metrics_t *m)
     knoop_metrics_set(m, "knoop_link_up", "", self->link == LINK_UP);
     knoop_metrics_set(m, "knoop_link_caught_up", "", self->caught_up);
     knoop_metrics_set(m, "knoop_link_failovers_total", "", (double) self->failovers);
+    knoop_metrics_set(m, "knoop_clock_offset_seconds", "",
+                      (double) self->clock_offset_ms / 1000.0);
+    knoop_metrics_set(m, "knoop_clock_skewed", "", self->clock_skewed);
     knoop_metrics_set(m, "knoop_messages_delivered_total", "", (double) self->delivered_in);
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
@@ -55,6 +58,9 @@ int node_metrics_init(knoop_node_t *self, const char *listen)
         { "knoop_link_up", KNOOP_METRIC_GAUGE, "1 when the link to a broker is up" },
         { "knoop_link_caught_up", KNOOP_METRIC_GAUGE, "1 when the catch-up on this link is done" },
         { "knoop_link_failovers_total", KNOOP_METRIC_COUNTER, "moves to another broker" },
+        { "knoop_clock_offset_seconds", KNOOP_METRIC_GAUGE,
+          "the broker's clock minus this node's, from its heartbeats" },
+        { "knoop_clock_skewed", KNOOP_METRIC_GAUGE, "1 while the clocks differ by 30 s or more" },
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         knoop_metrics_family(m, f[i].name, f[i].kind, f[i].help, NULL, 0);

@@ -223,6 +223,23 @@ else
     bad "knoop-web was not built ($WEB)"
 fi
 
+# ---- an Alert published as JSON must travel with its CAP status ----
+oef='{"identifier":"OEF-JSON-1","sender":"kcr2","sent":"2026-01-01T00:00:00+01:00","status":"CAP_STATUS_EXERCISE","msg_type":"CAP_MSG_TYPE_ALERT","scope":"CAP_SCOPE_PUBLIC"}'
+rc=0
+"$KNOOP" pub --api "$A_KCR2" --topic alert.nl --type knoop.crisis.v1.Alert --status actual \
+    --json "$oef" >/dev/null 2>"$T/err" || rc=$?
+check "the node refuses a CAP Exercise alert in an ACTUAL envelope, saying why" bash -c \
+    "[ $rc -eq 1 ] && grep -q \"CAP status is Exercise, the envelope's actual\" '$T/err'"
+check "and takes it in an EXERCISE envelope" "$KNOOP" pub --api "$A_KCR2" --topic alert.nl \
+    --type knoop.crisis.v1.Alert --status exercise --json "$oef"
+draft=${oef//CAP_STATUS_EXERCISE/CAP_STATUS_DRAFT}
+rc=0
+"$KNOOP" pub --api "$A_KCR2" --topic alert.nl --type knoop.crisis.v1.Alert --json "$draft" \
+    >/dev/null 2>"$T/err" || rc=$?
+check "a CAP Draft is not published as JSON either" bash -c \
+    "[ $rc -eq 1 ] && grep -q 'a draft is not published' '$T/err'"
+total=$((total + 1))
+
 # ---- a later import finds the chain in the node's picture ----
 sed -e 's/KNMI-2021-07-16-1800-EINDE/KNMI-2021-07-17-0000-NA/' \
     -e 's|<references>.*</references>|<references>knmi@knmi.nl,KNMI-2021-07-16-1800-EINDE,2021-07-16T18:00:00+02:00</references>|' \

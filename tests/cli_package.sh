@@ -11,11 +11,13 @@ DEB=$(ls "$T"/pkg/knooppunt_*.deb 2>/dev/null | head -1)
 check "cpack built a .deb" test -n "$DEB"
 dpkg-deb -I "$DEB" >"$T/info"
 check "it is package knooppunt with its library dependencies" \
-    bash -c "grep -q 'Package: knooppunt' '$T/info' && grep -q 'Depends:.*libczmq4' '$T/info'"
+    bash -c "grep -q 'Package: knooppunt' '$T/info' && grep -q 'Depends:.*libczmq4' '$T/info' && grep -q 'Depends:.*libmicrohttpd12' '$T/info'"
 dpkg-deb -c "$DEB" >"$T/contents"
 for f in usr/bin/knoop usr/bin/knoop-node usr/bin/knoop-broker \
          usr/lib/systemd/system/knoop-broker@.service usr/lib/systemd/system/knoop-node@.service \
-         usr/share/doc/knooppunt/README.md usr/share/knooppunt/policy; do
+         usr/share/doc/knooppunt/README.md usr/share/knooppunt/policy \
+         usr/bin/knoop-web usr/share/knooppunt/web/index.html usr/share/knooppunt/web/app.js \
+         usr/share/knooppunt/web/app.css; do
     check "the package holds /$f" grep -qF " ./$f" "$T/contents"
 done
 if [ "$(id -u)" = 0 ] && command -v dpkg >/dev/null && ! dpkg -s knooppunt >/dev/null 2>&1; then
@@ -24,6 +26,9 @@ if [ "$(id -u)" = 0 ] && command -v dpkg >/dev/null && ! dpkg -s knooppunt >/dev
     check "knoop --version runs from the installed package" \
         bash -c "/usr/bin/knoop --version | grep -q '^knoop 0\.'"
     check "knoop-broker --help runs from it" bash -c "/usr/bin/knoop-broker --help | grep -q NAME"
+    timeout 4 /usr/bin/knoop-web --api "ipc://$T/none/api.sock" >"$T/web.out" 2>&1 || true
+    check "knoop-web finds its installed page without --assets (and then waits for its node)" \
+        bash -c "grep -q 'waiting for the node' '$T/web.out' && ! grep -q 'no index.html' '$T/web.out'"
     dpkg -r knooppunt >/dev/null 2>&1 || true
 else
     dpkg-deb -x "$DEB" "$T/root"

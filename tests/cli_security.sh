@@ -40,6 +40,20 @@ start_node vr-expired --broker "$B"
 wait_for "broker refuses the expired cert" 10 grep -q "refused vr-expired" "$T/kcr2-broker-1.log" || true
 check "expired certificate refused, with its end date" \
     grep -q "refused vr-expired .*certificate valid until 2020-01-02" "$T/kcr2-broker-1.log"
+# The refusal names the fingerprint `knoop keys show` prints for that partner
+# (of its Ed25519 key), so an operator can match the two by eye.
+fp=$("$KNOOP" keys show "$T/keys/vr-expired.cert" | awk '/^fingerprint:/ {print $2}')
+check "the ZAP log shows the fingerprint knoop keys show prints ($fp)" \
+    grep -q "refused vr-expired (key $fp)" "$T/kcr2-broker-1.log"
+# The node itself says at start that its own certificate has expired, and
+# gives that as the reason it gets no WELCOME.
+check "the node with an expired certificate says so at start" \
+    grep -q "our own certificate (vr-expired) is not valid now: valid from 2020-01-01T00:00:00Z until 2020-01-02" \
+    "$T/vr-expired.log"
+wait_for "no WELCOME with the reason" 10 grep -q "no WELCOME from kcr2-broker-1 within .*: our own certificate" \
+    "$T/vr-expired.log" || true
+check "... and as the reason it gets no WELCOME" \
+    grep -q "no WELCOME from kcr2-broker-1 within .*: our own certificate (vr-expired)" "$T/vr-expired.log"
 
 # Subscription outside the policy.
 check "subscription 'grip.>' refused with the reason" \

@@ -201,6 +201,14 @@ static void test_summary_and_status(void **state)
             knoop_cap_summary_t again;
             assert_int_equal(knoop_cap_summary(pb.data, pb.len, &again), KNOOP_OK);
             assert_string_equal(again.identifier, sum.identifier);
+            /* the envelope must carry the CAP status, and nothing else */
+            assert_int_equal(knoop_cap_check_status(pb.data, pb.len, cases[i].env, err,
+                                                    sizeof err), KNOOP_OK);
+            knoop_status_t other = cases[i].env == KNOOP_STATUS_ACTUAL ? KNOOP_STATUS_EXERCISE
+                                                                       : KNOOP_STATUS_ACTUAL;
+            assert_int_equal(knoop_cap_check_status(pb.data, pb.len, other, err, sizeof err),
+                             KNOOP_EPERM);
+            assert_non_null(strstr(err, "status: the alert's CAP status is"));
             knoop_cap_summary_clear(&again);
             knoop_cap_summary_clear(&sum);
         } else {

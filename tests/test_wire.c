@@ -446,7 +446,8 @@ static void test_encode_refuses(void **state)
     p.stream ^= 1;                              /* id not of these names */
     assert_int_equal(knoop_frame_encode(&f, &b), KNOOP_EINVAL);
 
-    knoop_frame_t e = { .kind = KNOOP_FRAME_ERROR, .u.error.code = (knoop_wire_err_t) 12 };
+    knoop_frame_t e = { .kind = KNOOP_FRAME_ERROR,
+                        .u.error.code = (knoop_wire_err_t) (KNOOP_WERR_LAST + 1) };
     assert_int_equal(knoop_frame_encode(&e, &b), KNOOP_EINVAL);
     e.u.error.code = KNOOP_WERR_FORK;
     e.u.error.reason = "two\nlines";
@@ -776,7 +777,7 @@ static void test_strings(void **state)
 
 static void test_error_codes(void **state)
 {
-    for (uint64_t c = 0; c <= KNOOP_WERR_UNKNOWN; c++) {
+    for (uint64_t c = 0; c <= KNOOP_WERR_LAST; c++) {
         knoop_buf_t b = s_error(c, "x");
         knoop_frame_t f;
         assert_int_equal(s_decode_buf(&b, &f), KNOOP_OK);
@@ -786,7 +787,7 @@ static void test_error_codes(void **state)
     }
     /* Codes from a newer peer, and a negative int32 (10-byte varint), are
      * errors without a name, not malformed frames. */
-    uint64_t odd[] = { 12, 99, 1u << 31, (uint64_t) -1, (uint64_t) (int64_t) INT32_MIN };
+    uint64_t odd[] = { KNOOP_WERR_LAST + 1, 99, 1u << 31, (uint64_t) -1, (uint64_t) (int64_t) INT32_MIN };
     for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
         knoop_buf_t b = s_error(odd[i], "later");
         knoop_frame_t f;
@@ -800,7 +801,8 @@ static void test_error_codes(void **state)
     assert_string_equal(knoop_wire_err_name(KNOOP_WERR_VERSION), "version");
     assert_string_equal(knoop_wire_err_name(KNOOP_WERR_MALFORMED), "malformed");
     assert_string_equal(knoop_wire_err_name(KNOOP_WERR_UNKNOWN), "unknown");
-    assert_string_equal(knoop_wire_err_name((knoop_wire_err_t) 12), "invalid");
+    assert_string_equal(knoop_wire_err_name(KNOOP_WERR_CLOCK), "clock");
+    assert_string_equal(knoop_wire_err_name((knoop_wire_err_t) (KNOOP_WERR_LAST + 1)), "invalid");
     assert_string_equal(knoop_wire_err_name((knoop_wire_err_t) -1), "invalid");
 }
 

@@ -33,8 +33,9 @@ static const knoop_opt_spec_t s_spec[] = {
       "ipc://$KNOOP_DATA/api.sock)", false },
     { "listen", KNOOP_OPT_STRING, "127.0.0.1:8080", "HOST:PORT", "where the page is served "
       "(numeric address; put TLS in front for anything beyond this machine)", false },
-    { "assets", KNOOP_OPT_STRING, KNOOP_WEB_ASSETS, "DIR", "the page's files (index.html, "
-      "app.js, app.css)", false },
+    { "assets", KNOOP_OPT_STRING, NULL, "DIR", "the page's files (index.html, "
+      "app.js, app.css); default ../share/knooppunt/web beside the program, "
+      "else " KNOOP_WEB_ASSETS, false },
     { "users", KNOOP_OPT_STRING, NULL, "FILE", "users who may log in and publish: NAME:HASH "
       "lines (see --add-user)", false },
     { "public-read", KNOOP_OPT_BOOL, "false", NULL, "show the picture without login "
@@ -46,6 +47,28 @@ static const knoop_opt_spec_t s_spec[] = {
     { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
     { NULL },
 };
+
+/* The page's directory when --assets is not given: beside the program
+ * (BIN/../share/knooppunt/web, where the package puts it whatever the
+ * prefix), else where this build installs it. */
+static const char *s_default_assets(char *buf, size_t size)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(buf, size, "%s/../share/knooppunt/web/index.html", exe);
+            if (access(buf, R_OK) == 0) {
+                buf[strlen(buf) - strlen("/index.html")] = '\0';
+                return buf;
+            }
+        }
+    }
+    return KNOOP_WEB_ASSETS;
+}
 
 /* "ACTUAL\ntopic\nkey" for a message with a state key, in buf. */
 static const char *s_state_key(const knoop_msg_t *m, char *buf, size_t size)
@@ -311,7 +334,10 @@ int main(int argc, char **argv)
     }
     web_t web = { .api = api_opt ? api_opt : api, .public_read = knoop_config_bool(cfg,
                                                                                   "public-read") };
+    char assets_buf[4200];
     const char *assets = knoop_config_str(cfg, "assets");
+    if (!assets)
+        assets = s_default_assets(assets_buf, sizeof assets_buf);
     web.assets_fd = open(assets, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (web.assets_fd < 0 || faccessat(web.assets_fd, "index.html", R_OK, 0) != 0) {
         fprintf(stderr, "knoop-web: --assets %s: no index.html there (%s); point it at the "

@@ -33,7 +33,12 @@ const SOORT = {
 const DOELGROEP = {
   AUDIENCE_PUBLIC: 'Bevolking', AUDIENCE_MUNICIPALITIES: 'Gemeenten',
   AUDIENCE_VITAL_PROVIDERS: 'Vitale partners', AUDIENCE_REGIONS: 'Veiligheidsregio\'s',
-  AUDIENCE_WATER_BOARDS: 'Waterschappen', AUDIENCE_NATIONAL: 'Rijk',
+  AUDIENCE_WATER_BOARDS: 'Waterschappen', AUDIENCE_MINISTRIES: 'Departementen en Rijk',
+  AUDIENCE_BUSINESSES: 'Bedrijfsleven', AUDIENCE_CARE: 'Zorginstellingen (GHOR)',
+};
+const ERNST = {
+  CAP_SEVERITY_EXTREME: 'extreem', CAP_SEVERITY_SEVERE: 'ernstig', CAP_SEVERITY_MODERATE: 'matig',
+  CAP_SEVERITY_MINOR: 'gering', CAP_SEVERITY_UNKNOWN: 'ernst onbekend',
 };
 const BIJSTAND = {
   RESPONSE_KIND_OFFER: 'aangeboden', RESPONSE_KIND_COMMIT: 'toegezegd',
@@ -321,7 +326,7 @@ function renderAlerts() {
   box.replaceChildren(...w.map(m => {
     const i = ((m.payload || {}).info || [])[0] || {};
     return el('div', { class: 'kaartje' }, el('strong', { text: i.headline || i.event || m.key }),
-      el('div', { text: [i.severity, (i.area || []).map(a => a.area_desc).join(', ')].filter(Boolean).join(' · ') }),
+      el('div', { text: [ERNST[i.severity] || i.severity, (i.area || []).map(a => a.area_desc).join(', ')].filter(Boolean).join(' · ') }),
       el('div', { text: i.instruction || '' }));
   }));
 }
