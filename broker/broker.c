@@ -177,6 +177,11 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         knoop_error("broker: %s", err);
         goto fail;
     }
+    if (opts->types_file &&
+        knoop_typemap_load(opts->types_file, &self->types, err, sizeof err) != KNOOP_OK) {
+        knoop_error("broker: %s", err);
+        goto fail;
+    }
     knoop_journal_opts_t jo = { .path = opts->data, .partner = opts->id, .trust = self->trust,
                                 .flags = opts->journal_flags, .map_max = opts->map_max };
     rc = knoop_journal_open(&jo, &self->journal);
@@ -258,6 +263,7 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     knoop_metrics_destroy(&self->metrics);
     knoop_journal_destroy(&self->journal);
     knoop_policy_destroy(&self->policy);
+    knoop_typemap_destroy(&self->types);
     knoop_trust_destroy(&self->trust);
     knoop_u64map_clear(&self->trust_applied);
     free(self->learned);

@@ -26,6 +26,7 @@
 #include "link.h"
 #include "msg.h"
 #include "policy.h"
+#include "json.h"
 #include "metrics.h"
 #include "topic.h"
 #include "u64map.h"
@@ -38,6 +39,7 @@ typedef struct {
     const char *key_file;
     const char *trust_dir;
     const char *policy_file;
+    const char *types_file;       /* NULL: the built-in registry of topic families */
     int         heartbeat_ms;     /* interval of heartbeats to idle nodes */
     int         timeout_ms;       /* a node silent this long is gone */
     int         handshake_ms;     /* a connection not authenticated by then is closed */
@@ -131,6 +133,7 @@ struct knoop_broker_t {
     uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */
     knoop_hlc_t      hlc;            /* for the broker's own (trust) messages */
     knoop_policy_t  *policy;
+    knoop_typemap_t *types;           /* NULL: the built-in registry */
     knoop_journal_t *journal;
     zactor_t        *zap;
     zsock_t         *router;
@@ -141,6 +144,8 @@ struct knoop_broker_t {
     size_t           npeers;
     zsock_t         *api;
     uint64_t         forks_seen;
+    uint64_t         damage_asked_at;  /* damaged messages last asked of the peers */
+    size_t           damage_asked_n;
     /* the batch being built in this loop pass */
     knoop_msg_t     *batch;
     uint8_t        (*batch_rid)[256];
@@ -179,6 +184,10 @@ void send_deliver(knoop_broker_t *self, session_t *s);
 void send_sync_reply(knoop_broker_t *self, session_t *s);
 
 /* peer.c */
+/* A read met damage in the journal: ask the peers for the damaged messages
+ * again (a new HELLO whose vector stops before them), at most every 30 s for
+ * the same damage. */
+void broker_peers_refetch(knoop_broker_t *self);
 int  broker_peers_init(knoop_broker_t *self);
 void broker_peers_step(knoop_broker_t *self);
 void broker_peers_read(knoop_broker_t *self);

@@ -90,7 +90,7 @@ void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
          * rules, and a sender field naming the publisher or a partner it
          * may speak for (docs/protocol.md, "Payload types and topics"). */
         char why[300], sender[KNOOP_ID_MAX + 1];
-        rc = knoop_payload_check(m->b.topic, m->b.type, m->b.payload, m->b.payload_len, sender,
+        rc = knoop_payload_check(self->types, m->b.topic, m->b.type, m->b.payload, m->b.payload_len, sender,
                                  sizeof sender, why, sizeof why);
         if (rc == KNOOP_OK && !strcmp(m->b.type, KNOOP_CAP_TYPE))
             rc = knoop_cap_check_status(m->b.payload, m->b.payload_len, m->b.status, why,

@@ -21,7 +21,9 @@ static const knoop_opt_spec_t s_spec[] = {
     { "key", KNOOP_OPT_STRING, NULL, "FILE", "this broker's identity key (ID.key, mode 0600)", true },
     { "trust", KNOOP_OPT_STRING, NULL, "DIR", "trust store: directory of partner certificates; "
       "reloaded when it changes (remove a cert to revoke)", true },
-    { "policy", KNOOP_OPT_STRING, NULL, "FILE", "access policy (WHO publish|subscribe PATTERN)", true },
+    { "policy", KNOOP_OPT_STRING, NULL, "FILE", "access policy (WHO publish|subscribe|speak-for PATTERN)", true },
+    { "types", KNOOP_OPT_STRING, NULL, "FILE", "registry of topic families and their payload "
+      "type, PATTERN TYPE per line (default: the built-in one, see docs/protocol.md)", false },
     { "peer", KNOOP_OPT_LIST, NULL, "ID@ENDPOINT", "another broker of the mesh, e.g. "
       "kcr2-broker-2@tcp://10.0.2.1:7400 (repeatable)", false },
     { "anti-entropy-ms", KNOOP_OPT_INT, "3000", "MS", "how often digests are compared with each peer", false },
@@ -81,6 +83,7 @@ int main(int argc, char **argv)
         .key_file = knoop_config_str(cfg, "key"),
         .trust_dir = knoop_config_str(cfg, "trust"),
         .policy_file = knoop_config_str(cfg, "policy"),
+        .types_file = knoop_config_str(cfg, "types"),
         .heartbeat_ms = (int) knoop_config_int(cfg, "heartbeat-ms"),
         .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),
         .metrics = knoop_config_str(cfg, "metrics"),

@@ -973,14 +973,130 @@ static bool s_time_field(const char *name)
            s_in(s_time_fields, name);
 }
 
-const char *knoop_payload_type_for_topic(const char *topic)
+#define S_TYPEMAP_MAX 256
+
+struct knoop_typemap_t {
+    size_t n;
+    char   family[S_TYPEMAP_MAX][KNOOP_TOPIC_MAX + 1];
+    char   type[S_TYPEMAP_MAX][KNOOP_TYPE_MAX + 1];
+};
+
+int knoop_typemap_parse(const char *text, const char *name, knoop_typemap_t **out, char *err,
+                        size_t err_size)
+{
+    *out = NULL;
+    if (err && err_size)
+        err[0] = '\0';
+    name = name ? name : "(text)";
+    knoop_typemap_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return KNOOP_ENOMEM;
+    unsigned line = 0;
+    int rc = KNOOP_OK;
+    for (const char *p = text; rc == KNOOP_OK && p && *p;) {
+        line++;
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t) (nl - p) : strlen(p);
+        char buf[512];
+        if (len >= sizeof buf) {
+            snprintf(err, err_size, "types %s:%u: line longer than %zu bytes", name, line,
+                     sizeof buf - 1);
+            rc = KNOOP_EMALFORMED;
+            break;
+        }
+        memcpy(buf, p, len);
+        buf[len] = '\0';
+        p = nl ? nl + 1 : p + len;
+        char *save = NULL, *f[3];
+        f[0] = strtok_r(buf, " \t\r", &save);
+        if (!f[0] || f[0][0] == '#')
+            continue;
+        f[1] = strtok_r(NULL, " \t\r", &save);
+        f[2] = strtok_r(NULL, " \t\r", &save);
+        if (!f[1] || (f[2] && f[2][0] != '#')) {
+            snprintf(err, err_size, "types %s:%u: expected PATTERN TYPE", name, line);
+            rc = KNOOP_EMALFORMED;
+        } else if (knoop_pattern_validate(f[0]) != KNOOP_OK) {
+            snprintf(err, err_size, "types %s:%u: '%.64s' is not a topic pattern", name, line,
+                     f[0]);
+            rc = KNOOP_EMALFORMED;
+        } else if (!knoop_payload_type_known(f[1])) {
+            snprintf(err, err_size, "types %s:%u: unknown payload type '%.128s'", name, line,
+                     f[1]);
+            rc = KNOOP_EMALFORMED;
+        } else if (self->n == S_TYPEMAP_MAX) {
+            snprintf(err, err_size, "types %s:%u: more than %d families", name, line,
+                     S_TYPEMAP_MAX);
+            rc = KNOOP_ETOOBIG;
+        } else {
+            snprintf(self->family[self->n], sizeof self->family[0], "%s", f[0]);
+            snprintf(self->type[self->n], sizeof self->type[0], "%s", f[1]);
+            self->n++;
+        }
+    }
+    if (rc) {
+        free(self);
+        return rc;
+    }
+    *out = self;
+    return KNOOP_OK;
+}
+
+int knoop_typemap_load(const char *path, knoop_typemap_t **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int e = errno;
+        snprintf(err, err_size, "types %s: cannot open: %s", path, strerror(e));
+        return e == ENOENT ? KNOOP_ENOTFOUND : e == EACCES ? KNOOP_EPERM : KNOOP_EIO;
+    }
+    char *text = calloc(1, 65537);
+    size_t n = text ? fread(text, 1, 65536, f) : 0;
+    bool more = text && fgetc(f) != EOF;
+    fclose(f);
+    if (!text)
+        return KNOOP_ENOMEM;
+    int rc;
+    if (more) {
+        snprintf(err, err_size, "types %s: larger than 64 KiB", path);
+        rc = KNOOP_ETOOBIG;
+    } else if (memchr(text, '\0', n)) {
+        snprintf(err, err_size, "types %s: holds a NUL byte", path);
+        rc = KNOOP_EMALFORMED;
+    } else
+        rc = knoop_typemap_parse(text, path, out, err, err_size);
+    free(text);
+    return rc;
+}
+
+void knoop_typemap_destroy(knoop_typemap_t **self_p)
+{
+    if (self_p) {
+        free(*self_p);
+        *self_p = NULL;
+    }
+}
+
+const char *knoop_typemap_type_for(const knoop_typemap_t *self, const char *topic)
 {
     if (!topic)
         return NULL;
+    if (self) {
+        for (size_t i = 0; i < self->n; i++)
+            if (knoop_topic_match(self->family[i], topic))
+                return self->type[i];
+        return NULL;
+    }
     for (size_t i = 0; i < sizeof s_families / sizeof s_families[0]; i++)
         if (knoop_topic_match(s_families[i].family, topic))
             return s_families[i].type;
     return NULL;
+}
+
+const char *knoop_payload_type_for_topic(const char *topic)
+{
+    return knoop_typemap_type_for(NULL, topic);
 }
 
 const char *knoop_payload_sender_field(const char *type)
@@ -1098,15 +1214,16 @@ static void s_sender_of(const ProtobufCMessage *msg, const char *field, char *ou
     snprintf(out, size, "%s", v ? v : "");
 }
 
-int knoop_payload_check(const char *topic, const char *type, const uint8_t *data, size_t len,
-                        char *sender, size_t sender_size, char *err, size_t err_size)
+int knoop_payload_check(const knoop_typemap_t *types, const char *topic, const char *type,
+                        const uint8_t *data, size_t len, char *sender, size_t sender_size,
+                        char *err, size_t err_size)
 {
     s_ctx_t ctx = { .err = err, .err_size = err_size };
     if (err && err_size)
         err[0] = '\0';
     if (sender && sender_size)
         sender[0] = '\0';
-    const char *bound = knoop_payload_type_for_topic(topic);
+    const char *bound = knoop_typemap_type_for(types, topic);
     if (bound && (!type || strcmp(bound, type) != 0))
         return s_fail(&ctx, KNOOP_EPERM, "topic %.128s carries %s, not %.128s", topic, bound,
                       type ? type : "(none)");

@@ -46,15 +46,32 @@ int knoop_payload_from_json(const char *type, const json_t *obj, knoop_buf_t *ou
  * duiding.> Duiding, water.> WaterLevel, vitaal.> VitalOutage, alert.>
  * Alert, bijstand.> ResourceRequest. */
 
-/* The payload type the registry binds to topic, or NULL when the topic is in
- * no family (then any type may go there). Static string. */
+/* The payload type the built-in registry binds to topic, or NULL when the
+ * topic is in no family (then any type may go there). Static string. */
 const char *knoop_payload_type_for_topic(const char *topic);
+
+/* A registry from a file beside the policy (deploy/types): one family per
+ * line, "PATTERN TYPE" (e.g. "grip.> knoop.crisis.v1.GripLevel"), '#'
+ * comments, first match wins; TYPE must be a registered payload type. It
+ * replaces the built-in table as a whole. Load is all or nothing; err gets
+ * "types PATH:LINE: what". Errors: KNOOP_ENOTFOUND, KNOOP_EPERM, KNOOP_EIO,
+ * KNOOP_EMALFORMED, KNOOP_ETOOBIG (over 64 KiB or 256 families),
+ * KNOOP_ENOMEM. Immutable once loaded: share it between threads freely. */
+typedef struct knoop_typemap_t knoop_typemap_t;
+int  knoop_typemap_load(const char *path, knoop_typemap_t **out, char *err, size_t err_size);
+int  knoop_typemap_parse(const char *text, const char *name, knoop_typemap_t **out, char *err,
+                         size_t err_size);
+void knoop_typemap_destroy(knoop_typemap_t **self_p);
+/* The type self binds to topic (self NULL: the built-in registry), or NULL.
+ * Borrowed, lives with self. */
+const char *knoop_typemap_type_for(const knoop_typemap_t *self, const char *topic);
 /* The field of `type` that names who speaks (GripLevel "region",
  * VitalOutage "provider", ...), or NULL. */
 const char *knoop_payload_sender_field(const char *type);
 
 /* The gate for a payload on its way in (node on publish, broker on ingest):
- * the type must be the one the topic's family carries; a known type must
+ * the type must be the one the topic's family carries (in `types`, NULL for
+ * the built-in registry); a known type must
  * decode and follow the content rules (RFC 3339 times with zone, WGS84
  * ranges, closed polygons, partner ids where a field names a partner).
  * `sender` (may be NULL) receives the sender field's value ("" when the
@@ -62,8 +79,9 @@ const char *knoop_payload_sender_field(const char *type);
  * publisher or a partner it may speak for.
  * Errors (reason in err, naming the field): KNOOP_EPERM (type not allowed on
  * the topic), KNOOP_EMALFORMED, KNOOP_ETOOBIG. */
-int knoop_payload_check(const char *topic, const char *type, const uint8_t *data, size_t len,
-                        char *sender, size_t sender_size, char *err, size_t err_size);
+int knoop_payload_check(const knoop_typemap_t *types, const char *topic, const char *type,
+                        const uint8_t *data, size_t len, char *sender, size_t sender_size,
+                        char *err, size_t err_size);
 
 /* json_dumps with doubles in their shortest round-trip form (as long as no
  * value in j needs all 17 digits, every real prints as the shortest text

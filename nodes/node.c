@@ -152,6 +152,13 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
     while (self->epoch == 0);
     knoop_hlc_init(&self->hlc, 0);
     node_repair_start(self);
+    if (opts->types_file) {
+        char err[512];
+        if (knoop_typemap_load(opts->types_file, &self->types, err, sizeof err) != KNOOP_OK) {
+            knoop_error("node: %s", err);
+            goto fail;
+        }
+    }
     if (s_load_own(self) != KNOOP_OK)
         goto fail;
     if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK ||
@@ -188,6 +195,7 @@ void knoop_node_destroy(knoop_node_t **self_p)
     knoop_metrics_destroy(&self->metrics);
     knoop_journal_destroy(&self->journal);
     knoop_trust_destroy(&self->trust);
+    knoop_typemap_destroy(&self->types);
     knoop_u64map_clear(&self->trust_applied);
     free(self->learned);
     knoop_key_destroy(&self->key);

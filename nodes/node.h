@@ -26,6 +26,7 @@
 #include "api.h"
 #include "hlc.h"
 #include "journal.h"
+#include "json.h"
 #include "keys.h"
 #include "link.h"
 #include "metrics.h"
@@ -44,6 +45,7 @@ typedef struct {
     const char *const *subs;
     size_t       nsubs;
     const char *const *speak_for; /* ids (or "*") a payload may name as sender */
+    const char  *types_file;      /* NULL: the built-in registry of topic families */
     size_t       nspeak_for;
     const char  *api;             /* NULL: ipc://DATA/api.sock */
     int          heartbeat_ms;
@@ -130,6 +132,7 @@ struct knoop_node_t {
     char            *api_ep;
     knoop_key_t     *key;
     knoop_trust_t   *trust;
+    knoop_typemap_t *types;            /* NULL: the built-in registry */
     uint64_t         trust_stamp, trust_checked;
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */

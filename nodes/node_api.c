@@ -242,7 +242,7 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
             why = "payload too big";
         char detail[200] = "", sender[KNOOP_ID_MAX + 1] = "";
         int prc = why ? KNOOP_OK
-                      : knoop_payload_check(it->topic, it->type, it->payload, it->payload_len,
+                      : knoop_payload_check(self->types, it->topic, it->type, it->payload, it->payload_len,
                                             sender, sizeof sender, detail, sizeof detail);
         if (!why && prc == KNOOP_OK && !strcmp(it->type, KNOOP_CAP_TYPE))
             prc = knoop_cap_check_status(it->payload, it->payload_len,

@@ -25,6 +25,8 @@ static const knoop_opt_spec_t s_spec[] = {
     { "speak-for", KNOOP_OPT_LIST, NULL, "ID", "a partner this one may name as the sender in a "
       "payload (GripLevel region, VitalOutage provider, ...), e.g. for an LCMS gateway; the "
       "broker's policy must allow it too (speak-for rules) (repeatable; * for any)", false },
+    { "types", KNOOP_OPT_STRING, NULL, "FILE", "registry of topic families and their payload "
+      "type, PATTERN TYPE per line, as the broker's (default: the built-in one)", false },
     { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "local API endpoint (default ipc://DATA/api.sock)", false },
     { "heartbeat-ms", KNOOP_OPT_INT, "1000", "MS", "heartbeat interval on the broker link", false },
     { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "link declared lost after this long without a frame", false },
@@ -92,6 +94,7 @@ int main(int argc, char **argv)
         .brokers = brokers, .nbrokers = nbrokers,
         .subs = subs, .nsubs = nsubs,
         .speak_for = speak, .nspeak_for = nspeak,
+        .types_file = knoop_config_str(cfg, "types"),
         .api = knoop_config_str(cfg, "api"),
         .heartbeat_ms = (int) knoop_config_int(cfg, "heartbeat-ms"),
         .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),

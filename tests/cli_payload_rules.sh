@@ -18,9 +18,19 @@ role:region publish vitaal.>
 role:region subscribe >
 vr-zeeland speak-for vr-zeeuws-vlaanderen
 P
+SRC=${KNOOP_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
+printf 'grip.> knoop.crisis.v1.GripLevel\ngrip.x knoop.crisis.v1.Nope\n' >"$T/bad-types"
+rc=0
+"$BROKER" --id kcr2-broker-1 --listen "ipc://$T/never.sock" --data "$T/never" \
+    --key "$T/keys/kcr2-broker-1.key" --trust "$T/trust" --policy "$T/policy" \
+    --types "$T/bad-types" >"$T/bad-types.log" 2>&1 || rc=$?
+check "a broker with a bad registry file does not start" test "$rc" -ne 0
+check "... and names the file and line" grep -q "types $T/bad-types:2: unknown payload type 'knoop.crisis.v1.Nope'" "$T/bad-types.log"
+# The registry beside the policy (deploy/types) for the broker and one node;
+# the other node uses the same table built in.
 EP="tcp://127.0.0.1:$(free_port)"
-start_broker kcr2-broker-1 "$EP"
-start_node vr-utrecht --broker "kcr2-broker-1@$EP"
+start_broker kcr2-broker-1 "$EP" --types "$SRC/deploy/types"
+start_node vr-utrecht --broker "kcr2-broker-1@$EP" --types "$SRC/deploy/types"
 start_node vr-zeeland --broker "kcr2-broker-1@$EP" --speak-for '*'
 wait_for "links up" 10 bash -c "grep -q 'link up' '$T/vr-utrecht.log' && grep -q 'link up' '$T/vr-zeeland.log'"
 

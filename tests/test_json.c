@@ -335,6 +335,14 @@ static void test_numbers(void **state)
     s_expect_output(T_REQUEST, "{\"quantity\": 1e3}", "{\"quantity\": 1000}");
     s_expect_output(T_SITREP, "{\"casualties\": {\"dead\": \"0\"}}",
                     "{\"casualties\": {\"dead\": 0}}");
+    /* RFC 3339 times: any zone, fractions, lower-case t and z, leap day. */
+    s_expect_output(T_GRIP, "{\"declared_at\": \"2021-07-14T18:00:00.123+02:00\","
+                            " \"valid_until\": \"2024-02-29t23:59:59z\"}",
+                    "{\"declared_at\": \"2021-07-14T18:00:00.123+02:00\","
+                    " \"valid_until\": \"2024-02-29t23:59:59z\"}");
+    /* WGS84 edges are in range. */
+    s_expect_output(T_WATER, "{\"position\": {\"lat\": -90, \"lon\": 180}}",
+                    "{\"position\": {\"lat\": -90.0, \"lon\": 180.0}}");
     /* 32-bit edges. */
     s_expect_output(T_SITREP, "{\"casualties\": {\"evacuated\": 4294967295}}",
                     "{\"casualties\": {\"evacuated\": 4294967295}}");
@@ -464,6 +472,10 @@ static const bad_t s_bad[] = {
       "declared_at: 'gisteren' is not an RFC 3339 time with a zone (e.g. 2021-07-14T18:00:00+02:00)" },
     { T_GRIP, "{\"valid_until\": \"2021-07-14T18:00:00\"}", KNOOP_EMALFORMED,
       "valid_until: '2021-07-14T18:00:00' is not an RFC 3339 time with a zone (e.g. 2021-07-14T18:00:00+02:00)" },
+    { T_OUTAGE, "{\"restored_at\": \"2023-02-29T10:00:00Z\"}", KNOOP_EMALFORMED,
+      "restored_at: '2023-02-29T10:00:00Z' is not an RFC 3339 time with a zone (e.g. 2021-07-14T18:00:00+02:00)" },
+    { T_REQUEST, "{\"needed_by\": \"2021-07-14T18:00:00+24:00\"}", KNOOP_EMALFORMED,
+      "needed_by: '2021-07-14T18:00:00+24:00' is not an RFC 3339 time with a zone (e.g. 2021-07-14T18:00:00+02:00)" },
     { T_OUTAGE, "{\"start\": \"2021-06-31T10:00:00+02:00\"}", KNOOP_EMALFORMED,
       "start: '2021-06-31T10:00:00+02:00' is not an RFC 3339 time with a zone (e.g. 2021-07-14T18:00:00+02:00)" },
     { T_SITREP, "{\"location\": {\"point\": {\"lat\": 512, \"lon\": 5.8}}}", KNOOP_EMALFORMED,
@@ -652,6 +664,66 @@ static void s_check_bytes(const char *type, const uint8_t *data, size_t len, siz
     json_decref(j);
 }
 
+/* The registry file beside the policy: deploy/types says what the built-in
+ * table says; bad lines are refused with file and line. */
+static void test_typemap(void **state)
+{
+    char path[4096];
+    const char *src = getenv("KNOOP_SRC");
+    assert_non_null(src);
+    snprintf(path, sizeof path, "%s/deploy/types", src);
+    knoop_typemap_t *tm = NULL;
+    char err[256];
+    assert_int_equal(knoop_typemap_load(path, &tm, err, sizeof err), KNOOP_OK);
+    const char *topics[] = { "grip.vr-utrecht", "grip.vr-utrecht.x", "sitrep.a", "duiding.nl",
+                             "water.ws-limburg.peil", "vitaal.energie.vp-enexis", "alert.nl",
+                             "bijstand.vr-a", "x.vr-utrecht", "gripx.a" };
+    for (size_t i = 0; i < sizeof topics / sizeof *topics; i++) {
+        const char *a = knoop_typemap_type_for(tm, topics[i]);
+        const char *b = knoop_payload_type_for_topic(topics[i]);
+        assert_true((a == NULL) == (b == NULL));
+        if (a)
+            assert_string_equal(a, b);
+    }
+    assert_null(knoop_typemap_type_for(tm, "x.vr-utrecht"));
+    assert_string_equal(knoop_typemap_type_for(tm, "grip.a"), T_GRIP);
+    knoop_typemap_destroy(&tm);
+    knoop_typemap_destroy(&tm);
+
+    /* A file of its own replaces the table: first match wins. */
+    assert_int_equal(knoop_typemap_parse("# weer\nweer.knmi.> knoop.crisis.v1.Duiding\n"
+                                         "weer.> knoop.crisis.v1.Alert # de rest\n", "t",
+                                         &tm, err, sizeof err), KNOOP_OK);
+    assert_string_equal(knoop_typemap_type_for(tm, "weer.knmi.oranje"), T_DUIDING);
+    assert_string_equal(knoop_typemap_type_for(tm, "weer.x"), T_ALERT);
+    assert_null(knoop_typemap_type_for(tm, "grip.a"));
+    char why[200];
+    knoop_buf_t pb = { 0 };
+    assert_int_equal(knoop_payload_check(tm, "weer.x", T_GRIP, NULL, 0, NULL, 0, why,
+                                         sizeof why), KNOOP_EPERM);
+    assert_string_equal(why, "topic weer.x carries knoop.crisis.v1.Alert, not "
+                             "knoop.crisis.v1.GripLevel");
+    assert_int_equal(knoop_payload_check(tm, "grip.a", T_SITREP, NULL, 0, NULL, 0, why,
+                                         sizeof why), KNOOP_OK);
+    knoop_buf_free(&pb);
+    knoop_typemap_destroy(&tm);
+
+    static const struct { const char *text, *err; } bad[] = {
+        { "grip.>\n", "types t:1: expected PATTERN TYPE" },
+        { "\ngrip.> knoop.crisis.v1.Grip\n", "types t:2: unknown payload type 'knoop.crisis.v1.Grip'" },
+        { "grip..x knoop.crisis.v1.GripLevel\n", "types t:1: 'grip..x' is not a topic pattern" },
+        { "grip.> knoop.crisis.v1.GripLevel extra\n", "types t:1: expected PATTERN TYPE" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(knoop_typemap_parse(bad[i].text, "t", &tm, err, sizeof err),
+                         KNOOP_EMALFORMED);
+        assert_null(tm);
+        assert_string_equal(err, bad[i].err);
+    }
+    assert_int_equal(knoop_typemap_load("/nonexistent/types", &tm, err, sizeof err),
+                     KNOOP_ENOTFOUND);
+}
+
 static void test_random_bytes(void **state)
 {
     s_rng = ((uint64_t) tu_seed() << 1) | 1;
@@ -757,6 +829,7 @@ int main(void)
         cmocka_unit_test(test_refusals_name_the_field),
         cmocka_unit_test(test_size_limits),
         cmocka_unit_test(test_malformed_bytes),
+        cmocka_unit_test(test_typemap),
         cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_random_json),
     };
