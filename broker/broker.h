@@ -144,6 +144,8 @@ struct knoop_broker_t {
     size_t           npeers;
     zsock_t         *api;
     uint64_t         forks_seen;
+    uint64_t         damage_asked_at;  /* damaged messages last asked of the peers */
+    size_t           damage_asked_n;
     /* the batch being built in this loop pass */
     knoop_msg_t     *batch;
     uint8_t        (*batch_rid)[256];
@@ -182,6 +184,10 @@ void send_deliver(knoop_broker_t *self, session_t *s);
 void send_sync_reply(knoop_broker_t *self, session_t *s);
 
 /* peer.c */
+/* A read met damage in the journal: ask the peers for the damaged messages
+ * again (a new HELLO whose vector stops before them), at most every 30 s for
+ * the same damage. */
+void broker_peers_refetch(knoop_broker_t *self);
 int  broker_peers_init(knoop_broker_t *self);
 void broker_peers_step(knoop_broker_t *self);
 void broker_peers_read(knoop_broker_t *self);

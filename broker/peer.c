@@ -129,6 +129,13 @@ static void s_hello(knoop_broker_t *self, peer_t *p)
         vec[nv].epoch = rows[i].epoch;
         vec[nv].hwm = rows[i].hwm;
         memcpy(vec[nv].head, rows[i].head, KNOOP_HASH_LEN);
+        /* a damaged message: claim only what precedes it, the peer sends
+         * the rest again and the journal repairs it in place */
+        if (knoop_journal_damage_floor(self->journal, vec[nv].stream, &vec[nv].hwm,
+                                       vec[nv].head))
+            knoop_info("peer %s: asking again for %s on %s from seq %llu (damaged here)",
+                       p->id, vec[nv].origin, vec[nv].topic,
+                       (unsigned long long) (vec[nv].hwm + 1));
         nv++;
     }
     const char *all[1] = { ">" };
@@ -324,4 +331,26 @@ void broker_peers_read(knoop_broker_t *self)
 {
     for (size_t i = 0; i < self->npeers; i++)
         s_read_one(self, &self->peers[i]);
+}
+
+void broker_peers_refetch(knoop_broker_t *self)
+{
+    size_t n = knoop_journal_damaged(self->journal, NULL);
+    uint64_t now = knoop_now_ms();
+    if (!n || (n == self->damage_asked_n && now - self->damage_asked_at < 30000))
+        return;
+    self->damage_asked_n = n;
+    self->damage_asked_at = now;
+    size_t asked = 0;
+    for (size_t i = 0; i < self->npeers; i++)
+        if (self->peers[i].state == 2) {
+            s_hello(self, &self->peers[i]);
+            asked++;
+        }
+    if (asked)
+        knoop_warn("broker: %zu damaged message(s) in the journal: asked %zu peer(s) for them "
+                   "again", n, asked);
+    else
+        knoop_error("broker: %zu damaged message(s) in the journal and no peer up to take "
+                    "them from: they are not delivered until one is", n);
 }

@@ -211,11 +211,16 @@ void send_deliver(knoop_broker_t *self, session_t *s)
         plan_entry_t *e = &s->plan[s->iplan];
         ff->first_seq = ff->last_seq = 0;
         ff->cut = false;
-        knoop_journal_read_stream(self->journal, e->stream, e->next, e->to, s_from_stream, ff);
+        bool damaged = knoop_journal_read_stream(self->journal, e->stream, e->next, e->to,
+                                                 s_from_stream, ff) == KNOOP_ECORRUPT;
+        if (damaged)
+            broker_peers_refetch(self);
         rc = s_flush(ff);
         if (rc == KNOOP_OK) {
             if (ff->last_seq)
                 e->next = ff->last_seq + 1;
+            if (damaged)
+                break;      /* nothing skipped: the catch-up waits for the repair */
             if (e->next > e->to || ff->last_seq == 0 || ff->cut)
                 s->iplan++;
         }
@@ -225,7 +230,9 @@ void send_deliver(knoop_broker_t *self, session_t *s)
            s->log_pos < knoop_journal_next_pos(self->journal)) {
         uint64_t next = s->log_pos;
         ff->first_pos = 0;
-        knoop_journal_tail(self->journal, s->log_pos, 4096, s_from_log, ff, &next);
+        if (knoop_journal_tail(self->journal, s->log_pos, 4096, s_from_log, ff, &next) ==
+            KNOOP_ECORRUPT)
+            broker_peers_refetch(self);    /* delivery waits at the damage */
         rc = s_flush(ff);
         if (rc != KNOOP_OK)
             break;                         /* log_pos stays: nothing skipped */

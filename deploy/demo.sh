@@ -316,6 +316,41 @@ for j in $BROKERS $PARTNERS; do
 done
 info "$verified of $((n_partners + 3)) journals verify: every chain intact, every head signed by its origin"
 
+# ---- a new partner joins ----
+NEW=vr-nieuw
+step "a new partner joins: $NEW, issued by the root; nothing copied to the brokers"
+"$KNOOP" keys new --id "$NEW" --role region --out "$RUN/keys" >/dev/null
+# Issued and handed to kcr2-broker-1 once; the mesh carries it on trust.certs.
+if "$KNOOP" keys issue --root "$RUN/root/demo-root.key" --passphrase-file "$RUN/root/passphrase" \
+        --cert "$RUN/keys/$NEW.cert" --out "$RUN/issued" --api "ipc://$RUN/kcr2-broker-1/api.sock" \
+        >"$RUN/log/issue-$NEW.txt" 2>&1; then
+    mkdir -p "$RUN/trust-$NEW"
+    cp "$RUN/trust/"*.cert "$RUN/issued/$NEW.cert" "$RUN/trust-$NEW/"
+    {
+        echo "[node]"
+        echo "id = $NEW"
+        echo "data = $RUN/$NEW"
+        echo "key = $RUN/keys/$NEW.key"
+        echo "trust = $RUN/trust-$NEW"
+        echo "heartbeat-ms = 400"
+        echo "timeout-ms = 2000"
+        echo "broker = kcr2-broker-3@tcp://127.0.0.1:${BPORT[kcr2-broker-3]}"
+    } >"$RUN/conf/$NEW.conf"
+    spawn "$RUN/log/$NEW.log" "$NODE" --config "$RUN/conf/$NEW.conf"
+    joined() { "$KNOOP" audit digest --journal "$RUN/kcr2" --pattern "sitrep.$NEW" | awk '$1 == "digest" {print $NF}' | grep -qx 1; }
+    wait_for 15 test -S "$RUN/$NEW/api.sock" || true
+    "$KNOOP" pub --api "ipc://$RUN/$NEW/api.sock" --topic "sitrep.$NEW" --type knoop.crisis.v1.SitRep \
+        --json '{"incident_id": "aanmelding", "summary": "vr-nieuw is aangesloten"}' \
+        >>"$RUN/log/issue-$NEW.txt" 2>&1 || true
+    if [ ! -e "$RUN/trust/$NEW.cert" ] && wait_for 30 joined; then
+        info "$NEW published through kcr2-broker-3 and KCR2 holds its message; the brokers' trust store has no file of it"
+    else
+        proof_ok=0; info "NEW PARTNER DID NOT JOIN (see $RUN/log/$NEW.log, $RUN/log/issue-$NEW.txt)"
+    fi
+else
+    proof_ok=0; info "ISSUING FAILED (see $RUN/log/issue-$NEW.txt)"
+fi
+
 # ---- the national picture ----
 step "the national picture (beeld of KCR2)"
 "$KNOOP" beeld --api "ipc://$RUN/kcr2/api.sock" --json >"$RUN/beeld.jsonl"

@@ -1926,3 +1926,33 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
                     out->damaged ? "; the damaged messages must be fetched again" : "");
     return rc;
 }
+
+bool knoop_journal_damage_floor(knoop_journal_t *self, uint64_t stream, uint64_t *hwm,
+                                uint8_t head[KNOOP_HASH_LEN])
+{
+    uint64_t first = UINT64_MAX;
+    for (size_t k = 0; k < self->ndamage; k++)
+        if (self->damage[k].stream == stream && self->damage[k].seq < first)
+            first = self->damage[k].seq;
+    if (first == UINT64_MAX || first > *hwm + 1)
+        return false;
+    uint64_t h = first - 1;
+    for (;; h--) {
+        memset(head, 0, KNOOP_HASH_LEN);
+        if (h == 0)
+            break;
+        knoop_buf_t b = { 0 };
+        knoop_msg_t m;
+        bool ok = knoop_journal_get(self, stream, h, &b) == KNOOP_OK &&
+                  knoop_msg_parse(&m, b.data, b.len) == KNOOP_OK;
+        if (ok) {
+            memcpy(head, m.chain, KNOOP_HASH_LEN);
+            knoop_msg_clear(&m);
+        }
+        knoop_buf_free(&b);
+        if (ok)
+            break;
+    }
+    *hwm = h;
+    return true;
+}

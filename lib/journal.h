@@ -215,6 +215,14 @@ typedef struct {
  * on self. */
 size_t knoop_journal_damaged(const knoop_journal_t *self, const knoop_journal_damage_t **list);
 
+/* For a HELLO vector: when `stream` has a damaged message at or below
+ * *hwm + 1, lower *hwm to just before the first one (further while the one
+ * there is unreadable too) and set head to the chain at the new *hwm, so the
+ * other side sends the rest again (append then repairs in place). false when
+ * the stream has no known damage there. */
+bool knoop_journal_damage_floor(knoop_journal_t *self, uint64_t stream, uint64_t *hwm,
+                                uint8_t head[KNOOP_HASH_LEN]);
+
 typedef struct {
     uint64_t messages;      /* stored messages checked */
     uint64_t damaged;       /* damaged messages known (knoop_journal_damaged) */

@@ -70,43 +70,10 @@ void node_repair_step(knoop_node_t *self)
     self->next_attempt = now;
 }
 
-/* The chain of the stored message at seq (zeros for 0); false if unreadable. */
-static bool s_chain_at(knoop_node_t *self, uint64_t stream, uint64_t seq,
-                       uint8_t out[KNOOP_HASH_LEN])
-{
-    memset(out, 0, KNOOP_HASH_LEN);
-    if (seq == 0)
-        return true;
-    knoop_buf_t b = { 0 };
-    knoop_msg_t m;
-    bool ok = knoop_journal_get(self->journal, stream, seq, &b) == KNOOP_OK &&
-              knoop_msg_parse(&m, b.data, b.len) == KNOOP_OK;
-    if (ok) {
-        memcpy(out, m.chain, KNOOP_HASH_LEN);
-        knoop_msg_clear(&m);
-    }
-    knoop_buf_free(&b);
-    return ok;
-}
-
 void node_repair_vector(knoop_node_t *self, knoop_wire_pos_t *vec, size_t n)
 {
-    const knoop_journal_damage_t *d;
-    size_t nd = knoop_journal_damaged(self->journal, &d);
-    for (size_t i = 0; i < n && nd; i++) {
-        uint64_t first = UINT64_MAX;
-        for (size_t k = 0; k < nd; k++)
-            if (d[k].stream == vec[i].stream && d[k].seq < first)
-                first = d[k].seq;
-        if (first == UINT64_MAX || first > vec[i].hwm + 1)
-            continue;
-        /* Claim what precedes the first damaged message (reading further
-         * back when that one is unreadable too). */
-        uint64_t hwm = first - 1;
-        while (!s_chain_at(self, vec[i].stream, hwm, vec[i].head))
-            hwm--;
-        vec[i].hwm = hwm;
-        knoop_info("node: asking again for %s on %s from seq %llu (damaged here)",
-                   vec[i].origin, vec[i].topic, (unsigned long long) (hwm + 1));
-    }
+    for (size_t i = 0; i < n; i++)
+        if (knoop_journal_damage_floor(self->journal, vec[i].stream, &vec[i].hwm, vec[i].head))
+            knoop_info("node: asking again for %s on %s from seq %llu (damaged here)",
+                       vec[i].origin, vec[i].topic, (unsigned long long) (vec[i].hwm + 1));
 }

@@ -23,4 +23,6 @@ check "every certificate of the demo is issued by its root" bash -c \
     "'$KNOOP' keys list --trust '$T/demo/trust' | awk 'NR > 1 && \$4 != \"(root)\" && \$4 != \"demo-root\" { bad = 1 } END { exit bad }'"
 check "the demo root key is sealed and 0600" bash -c \
     "[ \"\$(stat -c %a '$T/demo/root/demo-root.key')\" = 600 ] && grep -q '^\[sealed-key\]' '$T/demo/root/demo-root.key'"
+check "a new partner joined with one issued certificate, nothing copied to the brokers" \
+    grep -q "vr-nieuw published through kcr2-broker-3 and KCR2 holds its message" "$T/demo.out"
 check "nothing left running" bash -c "! pgrep -f 'knoop-(node|broker).*$T/demo/' >/dev/null"
