@@ -36,6 +36,8 @@ PKGS=(
   libxml2-utils xmlsec1 openssl
   chromium fonts-dejavu-core nodejs prometheus
   python3-protobuf protobuf-compiler   # tests/cli_json_interop.sh: proto3 JSON against Google's
+  clang libclang-rt-dev                 # tests/fuzz: libFuzzer targets
+  strace e2fsprogs util-linux mount     # fault tests: ENOSPC injection, loop-mounted ext4
 )
 BENCH_PKGS=(nats-server libnats-dev rabbitmq-server librabbitmq-dev)
 if [ "$BENCH" -eq 1 ]; then PKGS+=("${BENCH_PKGS[@]}"); fi

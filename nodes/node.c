@@ -46,8 +46,7 @@ void node_set_journal_error(knoop_node_t *self, int rc)
 {
     const char *why = knoop_journal_error(self->journal, NULL);
     node_set_error(self, "%s", *why ? why : knoop_strerror(rc));
-    self->last_error_journal = true;
-    knoop_error("node: %s", self->last_error);
+    self->last_error_journal = true;   /* the journal has logged it */
 }
 
 void node_error_check(knoop_node_t *self)

@@ -51,11 +51,11 @@ for c in $(seq 1 60); do
     done >"$T/chunk"
     if "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
            --type knoop.crisis.v1.SitRep --file "$T/chunk" >"$T/acked" 2>"$T/pub.err"; then
-        grep -o '"incident_id":"f-[0-9]*-[0-9]*"' "$T/chunk" >>"$T/acked.ids"
+        grep -o '"incident_id":"f-[0-9]*-[0-9]*"' "$T/chunk" | cut -d'"' -f4 >>"$T/acked.ids"
     else
         # what a partial chunk acknowledged (pub prints one line per ack)
         head -n "$(wc -l <"$T/acked")" "$T/chunk" | grep -o '"incident_id":"f-[0-9]*-[0-9]*"' \
-            >>"$T/acked.ids" || true
+            | cut -d'"' -f4 >>"$T/acked.ids" || true
         refused=1
         break
     fi
@@ -78,18 +78,19 @@ check "the full-disk counter moved" \
     test "$(jq '.journal.full_errors' "$T/status.json")" -ge 1
 check "the node logged the full disk" grep -q "disk full on $VOL" "$T/vr-utrecht.log"
 
-ids() { grep -o '"incident_id":"f-[0-9]*-[0-9]*"' | sort; }
-sort -o "$T/acked.ids" "$T/acked.ids"
+ids() { grep -o '"incident_id":"f-[0-9]*-[0-9]*"' | cut -d'"' -f4 | sort; }
+sort "$T/acked.ids" >"$T/acked.sorted"
 wait_for "vr-zeeland has every acknowledged message" 30 \
-    bash -c "[ -z \"\$(comm -23 '$T/acked.ids' <('$KNOOP' audit replay --journal '$T/vr-zeeland' --pattern 'sitrep.>' | grep -o '\"incident_id\":\"f-[0-9]*-[0-9]*\"' | sort -u))\" ]" || true
+    bash -c "[ -z \"\$(comm -23 '$T/acked.sorted' <('$KNOOP' audit replay --journal '$T/vr-zeeland' --pattern 'sitrep.>' | grep -o '\"incident_id\":\"f-[0-9]*-[0-9]*\"' | cut -d'\"' -f4 | sort -u))\" ]" || true
 "$KNOOP" audit replay --journal "$T/vr-zeeland" --pattern 'sitrep.>' | ids >"$T/zeeland.ids"
 check "delivery to the other partner went on: every acknowledged message is there" \
-    test -z "$(comm -23 "$T/acked.ids" "$T/zeeland.ids")"
+    test -z "$(comm -23 "$T/acked.sorted" "$T/zeeland.ids")"
 check "and nothing unacknowledged (no message the publisher was told failed)" \
-    test -z "$(comm -13 "$T/acked.ids" "$T/zeeland.ids")"
+    test -z "$(comm -13 "$T/acked.sorted" "$T/zeeland.ids")"
 
 # Space returns: publishing resumes without a restart, the error clears.
 rm -f "$VOL/filler"
+healed=$SECONDS
 check "publishing works again once space returns" \
     "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
         --type knoop.crisis.v1.SitRep --json '{"incident_id":"f-after","summary":"room again"}'
@@ -99,6 +100,11 @@ check "the last error cleared once the journal wrote again" \
     bash -c "'$KNOOP' status --api '$(api vr-utrecht)' | grep -q '^last error  none'"
 check "the node's pid is the one started before the disk filled (no restart)" \
     kill -0 "$(pid_of vr-utrecht)"
+echo "f-after" >>"$T/acked.ids"
+conv=$(converge_secs 30 'sitrep.>' "$VOL" "$T/kcr2-broker-1" "$T/vr-zeeland")
+verdict "disk full (loop-mounted ext4)" \
+    "the publishing node's 32 MiB ext4 volume filled until the journal could not write, then space freed" \
+    1 "$T/acked.ids" "$conv" 'sitrep.>' "$VOL" "$T/kcr2-broker-1" "$T/vr-zeeland"
 stop vr-utrecht
 check "the journal on the volume verifies" \
     "$KNOOP" audit verify --journal "$VOL" --trust "$T/trust" --quiet

@@ -51,8 +51,10 @@ wait "$PUBLISHER"
 acked=$(wc -l <"$T/acked.jsonl")
 echo "acknowledged to the application: $acked of 3000"
 check "most chunks were acknowledged" test "$acked" -ge 2000
+healed=$SECONDS
 wait_for "subscriber journal converged with the broker" 30 \
     same_digest "$T/kcr2-broker-1" "$T/vr-zeeland" 'sitrep.>' || true
+conv=$((SECONDS - healed))
 check "vr-zeeland converged with the broker" same_digest "$T/kcr2-broker-1" "$T/vr-zeeland" 'sitrep.>'
 
 ids() { grep -o '"incident_id":"k-[0-9]*-[0-9]*"' | sort; }
@@ -70,3 +72,9 @@ check "no message twice in the broker's journal" test -z "$(uniq -d "$T/broker.i
 check "journals verify after the kills" \
     "$KNOOP" audit verify --journal "$T/kcr2-broker-1" --trust "$T/trust" --quiet
 kill "$SUB" 2>/dev/null || true
+
+grep -o '"incident_id":"k-[0-9]*-[0-9]*"' "$T/acked.jsonl" | cut -d'"' -f4 >"$T/acked.ids.plain"
+verdict "kill -9 of broker, publisher and subscriber" \
+    "kill -9 of the broker, the publishing node and the subscribing node, one after another, while publishing" \
+    3 "$T/acked.ids.plain" "$conv" 'sitrep.>' "$T/kcr2-broker-1" "$T/vr-zeeland" \
+    -- --holder "durable-subscriber=$T/sub.out"

@@ -71,3 +71,13 @@ done
 check "vr-zeeland's application sees each of the $total once" \
     test "$(grep -o '"incident_id":"[^"]*"' "$T/all" | sort -u | wc -l)" = "$total"
 check "and no line twice" test "$(wc -l <"$T/all")" = "$total"
+
+# The checker's line: every acknowledged id against every journal and the
+# application's view on vr-zeeland.
+for n in vr-utrecht vr-twente vr-zeeland vr-drenthe; do
+    for f in $(ls "$T"/p."$n".* | sort -t. -k3 -n); do cut -d'"' -f4 "$f"; done
+done >"$T/acked.ids"
+verdict "partition of one broker from the mesh" \
+    "broker C cut from A and B (both directions) while 4 nodes publish on both sides, then healed" \
+    3 "$T/acked.ids" "$((SECONDS - start))" 'sitrep.>' \
+    "$T"/kcr2-broker-{a,b,c} "$T"/vr-{utrecht,twente,zeeland,drenthe} -- --holder "vr-zeeland-app=$T/all"

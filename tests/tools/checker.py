@@ -56,7 +56,11 @@ def read_holder(path):
             if mid is None:
                 continue
             stream = (o.get("origin"), o.get("topic"), o.get("epoch"))
-            rows.append((stream, o.get("seq") or 0, mid))
+            try:   # a number, or a string (proto3 JSON writes 64-bit integers so)
+                seq = int(o.get("seq") or 0)
+            except (TypeError, ValueError):
+                seq = 0
+            rows.append((stream, seq, mid))
     return rows
 
 
@@ -66,8 +70,10 @@ def check_holder(acked_index, rows):
     dup = sum(n - 1 for n in held.values() if n > 1)
     # per stream, in seq order (journal) or arrival order (delivery)
     by_stream = collections.defaultdict(list)
+    seen = set()
     for pos, (stream, seq, mid) in enumerate(rows):
-        if mid in acked_index:
+        if mid in acked_index and mid not in seen:   # a duplicate is counted once, above
+            seen.add(mid)
             by_stream[stream].append((seq if seq else pos, pos, acked_index[mid]))
     reordered = 0
     for items in by_stream.values():

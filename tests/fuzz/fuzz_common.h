@@ -1,0 +1,46 @@
+/* fuzz_common.h — what the fuzz targets share: a check that aborts (libFuzzer
+ * then saves the input) and untrusted bytes as a file, for the decoders that
+ * read files (certificates, configuration). Header-only: each target is one
+ * program. */
+#ifndef KNOOP_FUZZ_COMMON_H
+#define KNOOP_FUZZ_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+                    #cond);                                                  \
+            abort();                                                         \
+        }                                                                    \
+    } while (0)
+
+/* The bytes as a file: a memfd, named by /proc/self/fd/N in path. Returns
+ * the fd to close, or -1. */
+static inline int fuzz_as_file(const uint8_t *data, size_t size, char *path, size_t path_size)
+{
+    int fd = memfd_create("knoop-fuzz", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t off = 0;
+    while (off < size) {
+        ssize_t n = write(fd, data + off, size - off);
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t) n;
+    }
+    snprintf(path, path_size, "/proc/self/fd/%d", fd);
+    return fd;
+}
+
+#endif

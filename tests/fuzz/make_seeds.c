@@ -1,0 +1,219 @@
+/* make_seeds.c — writes the binary part of the seed corpora in corpus/: wire
+ * frames of every kind (wire), local API requests and replies (api),
+ * envelopes (msg), and payload bytes of every registered type, prefixed with
+ * the byte fuzz_json reads as "decode this type" (json). Built with the fuzz
+ * targets; run by hand when a format changes:
+ *     build/tests/fuzz/make_seeds tests/fuzz/corpus
+ * The text corpora (policy, cert, config, JSON texts) are files in corpus/. */
+#include "api.h"
+#include "json.h"
+#include "msg.h"
+#include "wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *s_dir;
+
+static void s_put(const char *sub, const char *name, const uint8_t *pre, size_t plen,
+                  const knoop_buf_t *b)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", s_dir, sub);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/seed-%s", s_dir, sub, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || (plen && fwrite(pre, 1, plen, f) != plen) ||
+        fwrite(b->data, 1, b->len, f) != b->len || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: make_seeds CORPUS_DIR\n");
+        return 2;
+    }
+    s_dir = argv[1];
+    knoop_buf_t b = { 0 };
+
+    /* envelopes */
+    uint8_t prev[KNOOP_HASH_LEN] = { 0 };
+    knoop_buf_t env[2] = { { 0 }, { 0 } };
+    json_error_t jerr;
+    json_t *sitrep = json_loads("{\"incident_id\":\"hoogwater-2021\",\"summary\":\"Geul buiten "
+                                "zijn oevers\"}", 0, &jerr);
+    knoop_buf_t payload = { 0 };
+    char err[256];
+    if (!sitrep || knoop_payload_from_json("knoop.crisis.v1.SitRep", sitrep, &payload, err,
+                                           sizeof err) != KNOOP_OK) {
+        fprintf(stderr, "make_seeds: cannot encode a SitRep: %s\n", err);
+        return 1;
+    }
+    for (int i = 0; i < 2; i++) {
+        knoop_body_t body;
+        memset(&body, 0, sizeof body);
+        body.version = KNOOP_BODY_VERSION;
+        body.origin = "vr-utrecht";
+        body.topic = "sitrep.vr-utrecht";
+        body.epoch = 0x0102030405060708ull;
+        body.seq = (uint64_t) i + 1;
+        memcpy(body.prev, prev, KNOOP_HASH_LEN);
+        body.hlc = (1626220800000ull + (uint64_t) i) << 16;
+        body.key = "";
+        body.type = "knoop.crisis.v1.SitRep";
+        body.priority = KNOOP_PRIO_FLASH;
+        body.status = KNOOP_STATUS_ACTUAL;
+        body.tlp = KNOOP_TLP_AMBER;
+        body.payload = payload.data;
+        body.payload_len = payload.len;
+        if (knoop_msg_build(&body, NULL, &env[i], prev) != KNOOP_OK)
+            return 1;
+        char name[16];
+        snprintf(name, sizeof name, "env-%d", i + 1);
+        s_put("msg", name, NULL, 0, &env[i]);
+    }
+
+    /* wire frames */
+    knoop_bytes_t envs[2] = { { env[0].data, env[0].len }, { env[1].data, env[1].len } };
+    const char *subs[] = { "sitrep.>", "grip.*" };
+    knoop_wire_pos_t pos = { .stream = knoop_stream_id("vr-utrecht", "sitrep.vr-utrecht", 7),
+                             .origin = "vr-utrecht", .topic = "sitrep.vr-utrecht", .epoch = 7,
+                             .hwm = 2 };
+    memset(pos.head, 0xab, sizeof pos.head);
+    knoop_wire_refusal_t ref = { "secret.>", "policy: vr-utrecht may not read secret.>" };
+    knoop_wire_ack_t ack = { 0x1122334455667788ull, 2 };
+    knoop_frame_t f[10];
+    memset(f, 0, sizeof f);
+    f[0].kind = KNOOP_FRAME_HELLO;
+    f[0].u.hello.partner = "vr-utrecht";
+    f[0].u.hello.subs = subs;
+    f[0].u.hello.nsubs = 2;
+    f[0].u.hello.vector = &pos;
+    f[0].u.hello.nvector = 1;
+    f[0].u.hello.credit_msgs = 1024;
+    f[0].u.hello.credit_bytes = 1 << 20;
+    f[0].u.hello.software = "knoop fuzz";
+    f[1].kind = KNOOP_FRAME_WELCOME;
+    f[1].u.welcome.broker = "kcr2-broker-1";
+    f[1].u.welcome.accepted = subs;
+    f[1].u.welcome.naccepted = 1;
+    f[1].u.welcome.refused = &ref;
+    f[1].u.welcome.nrefused = 1;
+    f[1].u.welcome.own = &pos;
+    f[1].u.welcome.nown = 1;
+    f[1].u.welcome.heartbeat_ms = 1000;
+    f[1].u.welcome.credit_msgs = 1024;
+    f[2].kind = KNOOP_FRAME_PUBLISH;
+    f[2].u.batch.envs = envs;
+    f[2].u.batch.n = 2;
+    f[3].kind = KNOOP_FRAME_ACK;
+    f[3].u.ack.acks = &ack;
+    f[3].u.ack.n = 1;
+    f[4].kind = KNOOP_FRAME_DELIVER;
+    f[4].u.batch.envs = envs;
+    f[4].u.batch.n = 1;
+    f[5].kind = KNOOP_FRAME_CREDIT;
+    f[5].u.credit.msgs = 2;
+    f[5].u.credit.bytes = 600;
+    f[6].kind = KNOOP_FRAME_HEARTBEAT;
+    f[6].u.heartbeat.time_ms = 1626220800000ull;
+    f[7].kind = KNOOP_FRAME_ERROR;
+    f[7].u.error.code = KNOOP_WERR_POLICY;
+    f[7].u.error.reason = "not allowed";
+    f[7].u.error.stream = 1;
+    f[7].u.error.seq = 3;
+    f[8].kind = KNOOP_FRAME_CAUGHT_UP;
+    f[8].u.caught_up.messages = 10;
+    f[8].u.caught_up.streams = 2;
+    f[9].kind = KNOOP_FRAME_SYNC;
+    f[9].u.sync.messages = 10;
+    for (int i = 0; i < 10; i++) {
+        b.len = 0;
+        if (knoop_frame_encode(&f[i], &b) != KNOOP_OK) {
+            fprintf(stderr, "make_seeds: frame kind %d does not encode\n", (int) f[i].kind);
+            return 1;
+        }
+        char name[16];
+        snprintf(name, sizeof name, "frame-%d", (int) f[i].kind);
+        s_put("wire", name, NULL, 0, &b);
+    }
+
+    /* local API: the first byte says request (0) or reply (1) */
+    knoop_api_item_t item = { .topic = "sitrep.vr-utrecht", .type = "knoop.crisis.v1.SitRep",
+                              .key = "", .priority = 2, .status = 1, .tlp = 3,
+                              .payload = payload.data, .payload_len = payload.len };
+    knoop_api_req_t rq[6];
+    memset(rq, 0, sizeof rq);
+    rq[0].kind = KNOOP_API_PUBLISH;
+    rq[0].u.publish.items = &item;
+    rq[0].u.publish.n = 1;
+    rq[1].kind = KNOOP_API_SUBSCRIBE;
+    rq[1].u.subscribe.pattern = "sitrep.>";
+    rq[1].u.subscribe.durable = "audit";
+    rq[1].u.subscribe.from_start = true;
+    rq[1].u.subscribe.window = 64;
+    rq[2].kind = KNOOP_API_ACK;
+    rq[2].u.ack.sub = 1;
+    rq[2].u.ack.position = 9;
+    rq[3].kind = KNOOP_API_STATUS;
+    rq[4].kind = KNOOP_API_BEELD;
+    rq[4].u.beeld.pattern = "grip.>";
+    rq[5].kind = KNOOP_API_CLOSE;
+    rq[5].u.close.sub = 1;
+    const uint8_t zero = 0, one = 1;
+    for (int i = 0; i < 6; i++) {
+        rq[i].id = (uint64_t) i + 1;
+        b.len = 0;
+        if (knoop_api_req_encode(&rq[i], &b) != KNOOP_OK)
+            return 1;
+        char name[16];
+        snprintf(name, sizeof name, "req-%d", (int) rq[i].kind);
+        s_put("api", name, &zero, 1, &b);
+    }
+    knoop_api_seq_t seq = { "vr-utrecht", "sitrep.vr-utrecht", 1 };
+    knoop_api_env_t ae = { 5, env[0].data, env[0].len };
+    knoop_api_rep_t rp[5];
+    memset(rp, 0, sizeof rp);
+    rp[0].kind = KNOOP_API_R_PUBLISHED;
+    rp[0].u.published.items = &seq;
+    rp[0].u.published.n = 1;
+    rp[1].kind = KNOOP_API_R_DELIVERY;
+    rp[1].u.delivery.msgs = &ae;
+    rp[1].u.delivery.n = 1;
+    rp[2].kind = KNOOP_API_R_STATUS;
+    rp[2].u.status.json = "{\"partner\":\"vr-utrecht\"}";
+    rp[3].kind = KNOOP_API_R_ERROR;
+    rp[3].u.error.code = KNOOP_EFULL;
+    rp[3].u.error.reason = "disk full on /var/lib/knoop: 0 bytes free";
+    rp[4].kind = KNOOP_API_R_SUBSCRIBED;
+    rp[4].u.subscribed.sub = 1;
+    for (int i = 0; i < 5; i++) {
+        rp[i].id = (uint64_t) i + 1;
+        b.len = 0;
+        if (knoop_api_rep_encode(&rp[i], &b) != KNOOP_OK)
+            return 1;
+        char name[16];
+        snprintf(name, sizeof name, "rep-%d", (int) rp[i].kind);
+        s_put("api", name, &one, 1, &b);
+    }
+
+    /* payload bytes of the SitRep type: fuzz_json reads the first byte as
+     * (type index << 1) | 1 */
+    const char *const *types = knoop_payload_types();
+    for (uint8_t i = 0; types[i]; i++)
+        if (strcmp(types[i], "knoop.crisis.v1.SitRep") == 0) {
+            uint8_t pre = (uint8_t) (i << 1 | 1);
+            s_put("json", "sitrep-bytes", &pre, 1, &payload);
+        }
+    knoop_buf_free(&b);
+    knoop_buf_free(&payload);
+    knoop_buf_free(&env[0]);
+    knoop_buf_free(&env[1]);
+    json_decref(sitrep);
+    return 0;
+}
