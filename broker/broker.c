@@ -368,9 +368,22 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
                               "frame kind %d is not for a broker", f.kind);
         break;
     }
-    if (!s && f.kind != KNOOP_FRAME_HELLO && f.kind != KNOOP_FRAME_HEARTBEAT)
-        broker_send_error(self, NULL, rid, rid_len, KNOOP_WERR_PROTOCOL, 0, 0, true,
-                          "%s: HELLO first (no session on this connection)", user);
+    if (!s && f.kind != KNOOP_FRAME_HELLO && f.kind != KNOOP_FRAME_HEARTBEAT) {
+        /* An authenticated partner without a session: in practice one whose
+         * session was dropped after silence (this broker or the link was
+         * paused) while the connection stayed. Not a protocol error: it is
+         * asked to say HELLO again, which it does by reconnecting. */
+        knoop_info("%s: no session on this connection (dropped after silence?): asking for "
+                   "HELLO again", user);
+        knoop_frame_t e = { .kind = KNOOP_FRAME_ERROR };
+        e.u.error.code = KNOOP_WERR_PROTOCOL;
+        e.u.error.reason = "no session on this connection (dropped after silence): say HELLO "
+                           "again";
+        e.u.error.fatal = true;
+        self->out.len = 0;
+        if (knoop_frame_encode(&e, &self->out) == KNOOP_OK)
+            knoop_link_send(self->router, rid, rid_len, self->out.data, self->out.len);
+    }
     knoop_frame_clear(&f);
 }
 

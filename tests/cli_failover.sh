@@ -81,3 +81,7 @@ for j in kcr2-broker-1 kcr2-broker-2 vr-utrecht vr-zeeland; do
     check "$j: every stream contiguous and verified" \
         "$KNOOP" audit verify --journal "$T/$j" --trust "$T/trust" --quiet
 done
+# A broker resumed from a pause finds its peers' sessions dropped: it asks them
+# to say HELLO again, as a matter of course, not as a protocol error.
+check "no broker calls a session dropped during a pause a protocol error (HELLO first)" \
+    bash -c "! grep -q 'HELLO first' '$T'/kcr2-broker-*.log"
