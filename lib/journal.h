@@ -4,15 +4,15 @@
  * includes lmdb.h is journal.c.
  *
  * Layout (docs/design.md, "The journal"): named databases
- *   msg     stream(8 BE) || seq(8 BE)      -> envelope bytes
- *   log     position(8 BE)                 -> stream || seq
+ *   msg     stream(8 BE) || seq(8 BE)      -> check(16) || envelope bytes
+ *   log     position(8 BE)                 -> stream || seq || check[0..8)
  *   stream  stream(8 BE)                   -> hwm, max seq, verified seq, epoch,
  *                                             head hash at hwm, flags, origin, topic
  *   state   topic 0 key                    -> hlc || stream || seq || origin
  *   cursor  name                           -> opaque bytes
  *   meta    name                           -> schema version, partner id, epoch
  *   fork    stream || seq || chain         -> envelope bytes of a conflicting copy
- *   vlog    position(8 BE)                 -> stream || seq, in the order messages
+ *   vlog    position(8 BE)                 -> as log, in the order messages
  *                                             became verified (with a trust store)
  *
  * Semantics of append:
