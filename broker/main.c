@@ -52,9 +52,7 @@ int main(int argc, char **argv)
         return 2;
     }
     knoop_config_t *cfg = NULL;
-    bool help = false;
-    char err[512];
-    int rc = knoop_config_parse("knoop-broker", "broker",
+    int rc = knoop_config_daemon("knoop-broker", "broker",
         "the KCR2 broker of knooppunt",
         "Accepts CurveZMQ connections from partner nodes whose keys are in the trust\n"
         "store, checks every message (the sender is its origin, the policy allows the\n"
@@ -62,19 +60,9 @@ int main(int argc, char **argv)
         "LMDB journal, acknowledges it, and delivers it to every connected node that\n"
         "subscribed and may read it. A node that reconnects gets everything it missed,\n"
         "FLASH first. SIGTERM or SIGINT: the open batch is committed, then it exits 0.",
-        s_spec, argc, argv, &cfg, &help, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "%s\n", err);
-        return 2;
-    }
-    if (help) {
-        knoop_config_destroy(&cfg);
-        return 0;
-    }
-    if (knoop_config_apply_log_level(cfg, "knoop-broker") != KNOOP_OK) {
-        knoop_config_destroy(&cfg);
-        return 2;
-    }
+        s_spec, argc, argv, &cfg);
+    if (rc >= 0)
+        return rc;
 
     knoop_broker_opts_t o = {
         .id = knoop_config_str(cfg, "id"),

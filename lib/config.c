@@ -908,3 +908,28 @@ int knoop_config_apply_log_level(const knoop_config_t *self, const char *prog)
     knoop_log_set_level(level);
     return KNOOP_OK;
 }
+
+int knoop_config_daemon(const char *prog, const char *section, const char *summary,
+                        const char *description, const knoop_opt_spec_t *spec,
+                        int argc, char **argv, knoop_config_t **out)
+{
+    *out = NULL;
+    knoop_config_t *cfg = NULL;
+    bool help = false;
+    char err[512];
+    if (knoop_config_parse(prog, section, summary, description, spec, argc, argv, &cfg,
+                           &help, err, sizeof err) != KNOOP_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    if (help) {
+        knoop_config_destroy(&cfg);
+        return 0;
+    }
+    if (knoop_config_apply_log_level(cfg, prog) != KNOOP_OK) {
+        knoop_config_destroy(&cfg);
+        return 2;
+    }
+    *out = cfg;
+    return -1;
+}

@@ -156,4 +156,12 @@ const char *knoop_config_file(const knoop_config_t *self);
  * value is none of those. */
 int knoop_config_apply_log_level(const knoop_config_t *self, const char *prog);
 
+/* A daemon's start: knoop_config_parse, --help, then the log level. Returns
+ * -1 with *out set when the daemon should run (the caller destroys *out);
+ * otherwise the exit status for main() (0 after --help, 2 after a one-line
+ * error on stderr) with *out NULL. */
+int knoop_config_daemon(const char *prog, const char *section, const char *summary,
+                        const char *description, const knoop_opt_spec_t *spec,
+                        int argc, char **argv, knoop_config_t **out);
+
 #endif

@@ -45,9 +45,7 @@ int main(int argc, char **argv)
         return 2;
     }
     knoop_config_t *cfg = NULL;
-    bool help = false;
-    char err[512];
-    int rc = knoop_config_parse("knoop-node", "node",
+    int rc = knoop_config_daemon("knoop-node", "node",
         "a partner's knooppunt node",
         "Journals what the partner's applications publish (seq, hash chain, a head\n"
         "signature per batch) and acknowledges them only after a durable commit; sends\n"
@@ -56,19 +54,9 @@ int main(int argc, char **argv)
         "them to local applications. Publishing keeps working while the link is down.\n"
         "When the broker stops answering it moves to the next one in its list.\n"
         "SIGTERM or SIGINT: commits what is open and exits 0.",
-        s_spec, argc, argv, &cfg, &help, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "%s\n", err);
-        return 2;
-    }
-    if (help) {
-        knoop_config_destroy(&cfg);
-        return 0;
-    }
-    if (knoop_config_apply_log_level(cfg, "knoop-node") != KNOOP_OK) {
-        knoop_config_destroy(&cfg);
-        return 2;
-    }
+        s_spec, argc, argv, &cfg);
+    if (rc >= 0)
+        return rc;
     const char *const *subs = NULL, *const *brokers = NULL, *const *speak = NULL;
     size_t nsubs = knoop_config_list(cfg, "subscribe", &subs);
     size_t nspeak = knoop_config_list(cfg, "speak-for", &speak);

@@ -287,9 +287,7 @@ int main(int argc, char **argv)
         return 2;
     }
     knoop_config_t *cfg = NULL;
-    bool help = false;
-    char err[512];
-    int rc = knoop_config_parse("knoop-web", "web",
+    int rc = knoop_config_daemon("knoop-web", "web",
         "the operational picture of a partner's node in a browser",
         "Serves one page (Dutch) with the picture the node holds: the 25\n"
         "veiligheidsregio's by GRIP level, KCR2's duiding, water levels, vital\n"
@@ -300,19 +298,9 @@ int main(int argc, char **argv)
         "works without internet. /alerts.atom is the picture's alerts (alert.>) as\n"
         "an Atom feed, each entry holding its CAP 1.2 document.\n"
         "SIGTERM or SIGINT: ends the event streams and exits 0.",
-        s_spec, argc, argv, &cfg, &help, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "%s\n", err);
-        return 2;
-    }
-    if (help) {
-        knoop_config_destroy(&cfg);
-        return 0;
-    }
-    if (knoop_config_apply_log_level(cfg, "knoop-web") != KNOOP_OK) {
-        knoop_config_destroy(&cfg);
-        return 2;
-    }
+        s_spec, argc, argv, &cfg);
+    if (rc >= 0)
+        return rc;
     if (knoop_config_str(cfg, "add-user")) {
         rc = s_add_user(cfg);
         knoop_config_destroy(&cfg);
@@ -347,6 +335,7 @@ int main(int argc, char **argv)
         knoop_config_destroy(&cfg);
         return 2;
     }
+    char err[512];
     rc = web_auth_new(knoop_config_str(cfg, "users"), &web.auth, err, sizeof err);
     if (rc) {
         fprintf(stderr, "knoop-web: %s\n", rc == KNOOP_ENOMEM ? "out of memory" : err);
