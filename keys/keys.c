@@ -192,6 +192,19 @@ static int s_open_checked(const char *path, bool secret, int *fd_out)
     return KNOOP_OK;
 }
 
+/* A whole key or certificate file (checked as s_open_checked does) into
+ * text, NUL-terminated; at most size - 1 bytes. */
+static int s_load_text(const char *path, bool secret, char *text, size_t size)
+{
+    int fd;
+    int rc = s_open_checked(path, secret, &fd);
+    if (rc)
+        return rc;
+    rc = s_read_fd(fd, text, size, path);
+    close(fd);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* INI fields: one table per file kind; values are copied, checked after. */
 
@@ -609,13 +622,8 @@ int knoop_key_load(const char *path, knoop_key_t **out)
     int rc = knoop_crypto_init();
     if (rc)
         return rc;
-    int fd;
-    rc = s_open_checked(path, true, &fd);
-    if (rc)
-        return rc;
     char text[KEYS_FILE_MAX + 1];
-    rc = s_read_fd(fd, text, sizeof text, path);
-    close(fd);
+    rc = s_load_text(path, true, text, sizeof text);
 
     s_fields_t f = { .section = "key", .names = s_key_names };
     uint8_t seed[KNOOP_SEED_LEN];
@@ -759,13 +767,8 @@ int knoop_cert_load(const char *path, knoop_cert_t *out)
     int rc = knoop_crypto_init();
     if (rc)
         return rc;
-    int fd;
-    rc = s_open_checked(path, false, &fd);
-    if (rc)
-        return rc;
     char text[KEYS_FILE_MAX + 1];
-    rc = s_read_fd(fd, text, sizeof text, path);
-    close(fd);
+    rc = s_load_text(path, false, text, sizeof text);
     if (rc)
         return rc;
     return knoop_cert_parse(text, strlen(text), path, out);
@@ -1493,13 +1496,8 @@ int knoop_key_load_sealed(const char *path, const char *pass, size_t pass_len,
     int rc = knoop_crypto_init();
     if (rc)
         return rc;
-    int fd;
-    rc = s_open_checked(path, true, &fd);
-    if (rc)
-        return rc;
     char text[KEYS_FILE_MAX + 1];
-    rc = s_read_fd(fd, text, sizeof text, path);
-    close(fd);
+    rc = s_load_text(path, true, text, sizeof text);
     if (rc)
         return rc;
     if (!s_is_sealed(text)) {
