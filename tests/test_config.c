@@ -654,6 +654,26 @@ static void test_bad_spec(void **state)
     assert_int_equal(s_parse_spec(&r, bad_name, NULL), KNOOP_EINVAL);
 }
 
+/* knoop_config_daemon: run (-1, config kept, log level applied) or an exit
+ * status for main() with nothing to free. */
+static void test_daemon_start(void **state)
+{
+    char *ok[] = { PROG, "--id", "b1", "--log-level", "error", NULL };
+    char *badlevel[] = { PROG, "--id", "b1", "--log-level", "loud", NULL };
+    char *badopt[] = { PROG, "--bogus", NULL };
+    knoop_config_t *cfg = (knoop_config_t *) ok;   /* poisoned: must be set */
+    assert_int_equal(knoop_config_daemon(PROG, "broker", "s", "d", s_spec, 5, ok, &cfg), -1);
+    assert_non_null(cfg);
+    assert_string_equal(knoop_config_str(cfg, "id"), "b1");
+    knoop_config_destroy(&cfg);
+    cfg = (knoop_config_t *) ok;
+    assert_int_equal(knoop_config_daemon(PROG, "broker", "s", "d", s_spec, 5, badlevel, &cfg), 2);
+    assert_null(cfg);
+    cfg = (knoop_config_t *) ok;
+    assert_int_equal(knoop_config_daemon(PROG, "broker", "s", "d", s_spec, 2, badopt, &cfg), 2);
+    assert_null(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -676,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_positional),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_spec),
+        cmocka_unit_test(test_daemon_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
