@@ -251,6 +251,13 @@ static int s_req_fill(knoop_api_req_t *r, s_req_priv_t *priv)
         r->kind = KNOOP_API_CLOSE;
         r->u.close.sub = pb->close->sub;
         return KNOOP_OK;
+    case KNOOP__V1__API_REQUEST__KIND_ROLE:
+        if (pb->role->reason && strlen(pb->role->reason) > 200)
+            return KNOOP_EMALFORMED;
+        r->kind = KNOOP_API_ROLE;
+        r->u.role.active = pb->role->active;
+        r->u.role.reason = pb->role->reason ? pb->role->reason : "";
+        return KNOOP_OK;
     default:
         return KNOOP_EMALFORMED;
     }
@@ -329,6 +336,7 @@ int knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out)
     Knoop__V1__ApiStatus status = KNOOP__V1__API_STATUS__INIT;
     Knoop__V1__ApiBeeld beeld = KNOOP__V1__API_BEELD__INIT;
     Knoop__V1__ApiClose close = KNOOP__V1__API_CLOSE__INIT;
+    Knoop__V1__ApiRole role = KNOOP__V1__API_ROLE__INIT;
     Knoop__V1__ApiItem *items = NULL, **ptrs = NULL;
 
     switch (r->kind) {
@@ -406,6 +414,12 @@ int knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out)
         close.sub = r->u.close.sub;
         pb.kind_case = KNOOP__V1__API_REQUEST__KIND_CLOSE;
         pb.close = &close;
+        break;
+    case KNOOP_API_ROLE:
+        role.active = r->u.role.active;
+        role.reason = s_str(r->u.role.reason);
+        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_ROLE;
+        pb.role = &role;
         break;
     default:
         return KNOOP_EINVAL;

@@ -25,6 +25,7 @@ typedef enum {
     KNOOP_API_STATUS    = 13,
     KNOOP_API_BEELD     = 14,
     KNOOP_API_CLOSE     = 15,
+    KNOOP_API_ROLE      = 16,      /* primary/standby: promote or demote */
 } knoop_api_req_kind_t;
 
 typedef struct {
@@ -61,6 +62,7 @@ typedef struct {
         struct { uint64_t sub; uint64_t position; } ack;
         struct { const char *pattern; } beeld;
         struct { uint64_t sub; } close;
+        struct { bool active; const char *reason; } role;   /* reason <= 200 bytes */
     } u;
     void *priv_;
 } knoop_api_req_t;

@@ -19,6 +19,7 @@ int knoop_cli_play(int argc, char **argv);
 int knoop_cli_payload(int argc, char **argv);
 int knoop_cli_cap(int argc, char **argv);
 int knoop_cli_edxl(int argc, char **argv);
+int knoop_cli_node(int argc, char **argv);
 
 /* Shared by the client commands (cli_common.c); each returns 0 or 2 after a
  * one-line error naming the command. */
@@ -32,5 +33,9 @@ typedef struct knoop_client_t knoop_client_t;
 knoop_client_t *cli_client(const char *cmd, const char *api);
 int cli_finish_args(const char *cmd, int argc, char **argv, const char **api, char *buf,
                     size_t size);
+
+/* cli_status.c: print the "instance" lines of a node's status JSON text
+ * (nothing when the node is not one of a primary/standby pair). */
+void cli_status_instance(const char *json_text);
 
 #endif
