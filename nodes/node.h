@@ -9,6 +9,8 @@
  *   node_api.c   the local API for the partner's applications: publish,
  *                subscribe (durable cursors, verified messages only), status,
  *                beeld
+ *   node_standby.c  a primary/standby pair of one partner: which instance
+ *                is active, takeover, yielding, promote/demote
  *
  * Publishing epoch: a node picks a fresh random epoch every time it starts,
  * so its streams after a restart are new streams. A node whose journal was
