@@ -382,7 +382,11 @@ static void s_help(FILE *out, const knoop_cmd_t *cmd, const knoop_opt_spec_t *sp
             fprintf(out, "       --%s[=%s]\n", s->name, s_arg(s));
         else
             fprintf(out, "       --%s %s\n", s->name, s_arg(s));
-        fprintf(out, "              %s", s->help ? s->help : "");
+        /* One sentence, so that "Default: ..." reads as the next one. */
+        const char *help = s->help ? s->help : "";
+        size_t len = strlen(help);
+        fprintf(out, "              %s%s", help,
+                len && help[len - 1] != '.' ? "." : "");
         if (s->kind == KNOOP_OPT_LIST)
             fputs(" Repeatable.", out);
         if (s->required)
