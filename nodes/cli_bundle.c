@@ -12,7 +12,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -21,95 +20,101 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char s_help_export[] =
-"NAME\n"
-"    knoop bundle export - write streams of a journal to a bundle file\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop bundle export --journal DIR [--trust DIR]... [--pattern P]\n"
-"                        [--since TIME] --out FILE [--quiet]\n"
-"\n"
-"DESCRIPTION\n"
-"    Writes every stream of the journal whose topic matches P to FILE: the\n"
-"    envelopes exactly as their origins signed them (chains and head\n"
-"    signatures), the certificates of their origins and the roots that\n"
-"    issued them, and the newest revocation list, so that the bundle can be\n"
-"    verified and imported anywhere (knoop bundle inspect, import). A\n"
-"    trailer with a hash of the whole file makes a bundle cut short or\n"
-"    changed detectable. Each stream ends at its last signed head: messages\n"
-"    after it are left out (and counted), because nobody could verify them.\n"
-"    Opens the journal read-only: safe while the node or broker runs.\n"
-"    Certificates are taken from the journal's trust topics, from DIR/trust\n"
-"    (what a node or broker learned) and from each --trust DIR.\n"
-"\n"
-"OPTIONS\n"
-"    --journal DIR    the journal (a node's or broker's data directory)\n"
-"    --trust DIR      more certificates (roots, partners); may be repeated\n"
-"    --pattern P      topic pattern (default '>': everything)\n"
-"    --since TIME     only messages from this time on (RFC 3339 UTC); the\n"
-"                     importer then holds them until the earlier part of\n"
-"                     each stream arrives, as with any gap\n"
-"    --out FILE       the bundle to write (never overwritten)\n"
-"    --quiet          no progress lines\n"
-"\n"
-"EXIT STATUS\n"
-"    0 written, 2 usage, read or write error (nothing left at FILE).\n"
-"\n"
-"EXAMPLE\n"
-"    knoop bundle export --journal /var/lib/knoop/node --trust /etc/knoop/trust \\\n"
-"        --pattern 'sitrep.>' --out /media/usb/vr-utrecht.knoopbundle\n";
+static const knoop_cmd_t s_cmd_export = {
+    .prog = "knoop bundle export",
+    .section = "bundle-export",
+    .summary = "write streams of a journal to a bundle file",
+    .description =
+"Writes every stream of the journal whose topic matches P to FILE: the\n"
+"envelopes exactly as their origins signed them (chains and head\n"
+"signatures), the certificates of their origins and the roots that issued\n"
+"them, and the newest revocation list, so that the bundle can be verified\n"
+"and imported anywhere (knoop bundle inspect, import). A trailer with a\n"
+"hash of the whole file makes a bundle cut short or changed detectable.\n"
+"Each stream ends at its last signed head: messages after it are left out\n"
+"(and counted), because nobody could verify them yet. Opens the journal\n"
+"read-only: safe while the node or broker runs. Certificates are taken\n"
+"from the journal's trust topics, from DIR/trust (what a node or broker\n"
+"learned) and from each --trust DIR. Progress goes to stderr every 2 s.\n"
+"--since keeps only messages from that time on; the importer holds them\n"
+"until the earlier part of each stream arrives, as with any gap.",
+    .exit_status = "0 written, 2 usage, read or write error (nothing left at FILE).",
+    .examples =
+"knoop bundle export --journal /var/lib/knoop/node --trust /etc/knoop/trust \\\n"
+"    --pattern 'sitrep.>' --out /media/usb/vr-utrecht.knoopbundle",
+};
 
-static const char s_help_inspect[] =
-"NAME\n"
-"    knoop bundle inspect - show what a bundle holds, and whether it verifies\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop bundle inspect FILE [--trust DIR]\n"
-"\n"
-"DESCRIPTION\n"
-"    Checks that FILE is whole (not cut short, no byte changed), then prints\n"
-"    its header, one line per stream (origin, topic, epoch, seq range,\n"
-"    count, time range, signer, verdict), its certificates and revocation\n"
-"    lists. Every chain and head signature is checked: against the roots in\n"
-"    --trust DIR when given (what an importer will do), else against the\n"
-"    roots the bundle carries itself (compare their fingerprints with\n"
-"    yours). Imports nothing.\n"
-"\n"
-"OPTIONS\n"
-"    --trust DIR      trust directory with the root certificate(s)\n"
-"\n"
-"EXIT STATUS\n"
-"    0 whole and everything verifies, 1 damaged or something does not\n"
-"    verify (the line names stream and seq), 2 usage or read error.\n";
+static const knoop_opt_spec_t s_spec_export[] = {
+    { "journal", KNOOP_OPT_STRING, NULL, "DIR", "the journal (a node's or broker's data "
+      "directory)", true },
+    { "trust", KNOOP_OPT_LIST, NULL, "DIR", "more certificates: roots, partners "
+      "(repeatable)", false },
+    { "pattern", KNOOP_OPT_STRING, ">", "P", "topic pattern ('>': everything)", false },
+    { "since", KNOOP_OPT_STRING, NULL, "TIME", "only messages from this time on (RFC 3339)",
+      false },
+    { "out", KNOOP_OPT_STRING, NULL, "FILE", "the bundle to write (never overwritten)", true },
+    { "quiet", KNOOP_OPT_BOOL, "false", NULL, "no progress lines", false },
+    { NULL },
+};
 
-static const char s_help_import[] =
-"NAME\n"
-"    knoop bundle import - merge a bundle into a node's or broker's journal\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop bundle import [--api ENDPOINT] [--timeout SECONDS] [--dry-run] FILE\n"
-"\n"
-"DESCRIPTION\n"
-"    Refuses a bundle that is not whole. Otherwise hands its certificates,\n"
-"    revocation lists and messages to the daemon at ENDPOINT (a node, or a\n"
-"    broker's local endpoint), which checks every chain and head signature\n"
-"    against its own roots and revocations and stores them only when all\n"
-"    pass: deduplicated, so importing twice stores nothing the second\n"
-"    time, and in any order (a later part first is held like any gap). A\n"
-"    node delivers what is new to its subscribers once; a broker to its\n"
-"    nodes and its peers. Large bundles go in parts of whole signed runs;\n"
-"    a refused part names the stream and seq, and the parts before it stay\n"
-"    stored (each of them verified).\n"
-"\n"
-"OPTIONS\n"
-"    --api ENDPOINT   the node's API or the broker's local endpoint\n"
-"                     (default ipc://$KNOOP_DATA/api.sock)\n"
-"    --timeout S      seconds to wait for each part (default 60)\n"
-"    --dry-run        check only, store nothing\n"
-"\n"
-"EXIT STATUS\n"
-"    0 imported (or held already), 1 refused (the reason names stream and\n"
-"    seq), 2 usage error or the daemon did not answer.\n";
+static const knoop_cmd_t s_cmd_inspect = {
+    .prog = "knoop bundle inspect",
+    .section = "bundle-inspect",
+    .summary = "show what a bundle holds, and whether it verifies",
+    .description =
+"Checks that FILE is whole (not cut short, no byte changed), then prints its\n"
+"header, one line per stream (origin, topic, epoch, seq range, count, time\n"
+"range, signer, verdict), its certificates and revocation lists. Every\n"
+"chain and head signature is checked: against the roots in --trust DIR\n"
+"when given (what an importer will do), else against the roots the bundle\n"
+"carries itself (compare their fingerprints with yours). Imports nothing.",
+    .operands = "FILE",
+    .operands_min = 1,
+    .operands_max = 1,
+    .exit_status =
+"0 whole and everything verifies, 1 damaged or something does not verify\n"
+"(the line names stream and seq), 2 usage or read error.",
+    .examples = "knoop bundle inspect /media/usb/vr-zeeland.knoopbundle --trust /etc/knoop/trust",
+};
+
+static const knoop_opt_spec_t s_spec_inspect[] = {
+    { "trust", KNOOP_OPT_STRING, NULL, "DIR", "trust directory with the root certificate(s)",
+      false },
+    { NULL },
+};
+
+static const knoop_cmd_t s_cmd_import = {
+    .prog = "knoop bundle import",
+    .section = "bundle-import",
+    .summary = "merge a bundle into a node's or broker's journal",
+    .description =
+"Refuses a bundle that is not whole. Otherwise hands its certificates,\n"
+"revocation lists and messages to the daemon at --api (a node, or a\n"
+"broker's local endpoint), which checks every chain and head signature\n"
+"against its own roots and revocations and stores them only when all pass:\n"
+"deduplicated, so importing twice stores nothing the second time, and in\n"
+"any order (a later part first is held like any gap). A node delivers what\n"
+"is new to its subscribers once; a broker to its nodes and its peers.\n"
+"Large bundles go in parts of whole signed runs; a refused part names the\n"
+"stream and seq, and the parts before it stay stored (each verified).",
+    .operands = "FILE",
+    .operands_min = 1,
+    .operands_max = 1,
+    .exit_status =
+"0 imported (or held already), 1 refused (the reason names stream and seq),\n"
+"2 usage error or the daemon did not answer.",
+    .examples =
+"knoop bundle import --api ipc:///var/lib/knoop/broker-1/api.sock vr-zeeland.knoopbundle",
+};
+
+static const knoop_opt_spec_t s_spec_import[] = {
+    { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "the node's API or the broker's local "
+      "endpoint (default ipc://$KNOOP_DATA/api.sock)", false },
+    { "timeout", KNOOP_OPT_INT, "60", "SEC", "how long to wait for each part, in seconds",
+      false },
+    { "dry-run", KNOOP_OPT_BOOL, "false", NULL, "check only, store nothing", false },
+    { NULL },
+};
 
 static const char s_help_bundle[] =
 "usage: knoop bundle export --journal DIR [--pattern P] [--since T] --out FILE\n"
@@ -117,7 +122,6 @@ static const char s_help_bundle[] =
 "       knoop bundle import [--api EP] FILE\n"
 "       knoop bundle SUBCOMMAND --help\n";
 
-#define S_TRUST_DIRS 16
 #define S_PART_BYTES (12u << 20)
 #define S_PART_MSGS  50000
 
@@ -359,97 +363,60 @@ static void s_stream_buf_reset(s_stream_buf_t *b)
 }
 
 typedef struct {
-    const char *journal, *pattern, *since, *out, *trust[S_TRUST_DIRS], *api, *file;
+    const char *journal, *pattern, *since, *out, *api, *file;
+    const char *const *trust;
     size_t ntrust;
-    bool quiet, help, dry_run;
+    bool quiet, dry_run;
     int timeout_ms;
+    char api_default[512];
 } s_args_t;
 
-enum { OPT_JOURNAL = 1, OPT_TRUST, OPT_PATTERN, OPT_SINCE, OPT_OUT, OPT_QUIET, OPT_API,
-       OPT_TIMEOUT, OPT_DRY, OPT_HELP };
+typedef int (s_run_fn)(s_args_t *a);
 
-static const struct option s_opts[] = {
-    { "journal", required_argument, NULL, OPT_JOURNAL },
-    { "trust", required_argument, NULL, OPT_TRUST },
-    { "pattern", required_argument, NULL, OPT_PATTERN },
-    { "since", required_argument, NULL, OPT_SINCE },
-    { "out", required_argument, NULL, OPT_OUT },
-    { "quiet", no_argument, NULL, OPT_QUIET },
-    { "api", required_argument, NULL, OPT_API },
-    { "timeout", required_argument, NULL, OPT_TIMEOUT },
-    { "dry-run", no_argument, NULL, OPT_DRY },
-    { "help", no_argument, NULL, OPT_HELP },
-    { NULL, 0, NULL, 0 },
-};
-
-/* Options, and the one positional FILE of inspect and import. `allowed`
- * lists the options of the subcommand. */
-static int s_parse(const char *cmd, const char *allowed, int argc, char **argv, s_args_t *a)
+/* Options through the one option system, then run. */
+static int s_command(const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec, int argc,
+                     char **argv, s_run_fn *run)
 {
-    memset(a, 0, sizeof *a);
-    a->timeout_ms = 60000;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":", s_opts, NULL)) != -1) {
-        if (c == OPT_HELP) {
-            a->help = true;
-            return 0;
-        }
-        if (c == ':' || c == '?' || !strchr(allowed, c))
-            return cli_getopt_error(cmd, c == ':' ? ':' : '?', argv);
-        switch (c) {
-        case OPT_JOURNAL: a->journal = optarg; break;
-        case OPT_TRUST:
-            if (a->ntrust == S_TRUST_DIRS) {
-                fprintf(stderr, "knoop %s: at most %d --trust directories\n", cmd,
-                        S_TRUST_DIRS);
-                return 2;
-            }
-            a->trust[a->ntrust++] = optarg;
-            break;
-        case OPT_PATTERN: a->pattern = optarg; break;
-        case OPT_SINCE:   a->since = optarg; break;
-        case OPT_OUT:     a->out = optarg; break;
-        case OPT_QUIET:   a->quiet = true; break;
-        case OPT_API:     a->api = optarg; break;
-        case OPT_DRY:     a->dry_run = true; break;
-        case OPT_TIMEOUT:
-            if (cli_seconds(cmd, optarg, 3600, &a->timeout_ms))
-                return 2;
-            break;
-        default: break;
+    knoop_config_t *cfg = NULL;
+    int rc = cli_options(cmd, spec, argc, argv, &cfg);
+    if (rc != -1)
+        return rc;
+    s_args_t a;
+    memset(&a, 0, sizeof a);
+    a.timeout_ms = 60000;
+    const char *const *ops = NULL;
+    if (knoop_config_operands(cfg, &ops) == 1)
+        a.file = ops[0];
+    if (spec == s_spec_export) {
+        a.journal = knoop_config_str(cfg, "journal");
+        a.pattern = knoop_config_str(cfg, "pattern");
+        a.since = knoop_config_str(cfg, "since");
+        a.out = knoop_config_str(cfg, "out");
+        a.quiet = knoop_config_bool(cfg, "quiet");
+        a.ntrust = knoop_config_list(cfg, "trust", &a.trust);
+    } else if (spec == s_spec_inspect) {
+        static const char *one[1];
+        one[0] = knoop_config_str(cfg, "trust");
+        a.trust = one;
+        a.ntrust = one[0] ? 1 : 0;
+    } else {
+        a.dry_run = knoop_config_bool(cfg, "dry-run");
+        if (!(a.api = cli_api("bundle import", cfg, a.api_default, sizeof a.api_default)) ||
+            cli_timeout("bundle import", cfg, 3600, &a.timeout_ms)) {
+            knoop_config_destroy(&cfg);
+            return 2;
         }
     }
-    return 0;
+    rc = run(&a);
+    knoop_config_destroy(&cfg);
+    return rc;
 }
 
-static int s_export(int argc, char **argv)
+static int s_export_run(s_args_t *ap)
 {
+    s_args_t a = *ap;
     const char *cmd = "bundle export";
-    s_args_t a;
-    const char allowed[] = { OPT_JOURNAL, OPT_TRUST, OPT_PATTERN, OPT_SINCE, OPT_OUT,
-                             OPT_QUIET, OPT_API, 0 };
-    int rc = s_parse(cmd, allowed, argc, argv, &a);
-    if (rc || a.help) {
-        fputs(s_help_export, a.help ? stdout : stderr);
-        return a.help ? 0 : rc;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "knoop %s: unexpected argument '%s' (see --help)\n", cmd, argv[optind]);
-        return 2;
-    }
-    if (a.api) {
-        fprintf(stderr, "knoop %s: --api is not available yet: export from the journal "
-                "directory with --journal DIR (it opens read-only, safe while the daemon "
-                "runs)\n", cmd);
-        return 2;
-    }
-    if (!a.journal || !a.out) {
-        fprintf(stderr, "knoop %s: --journal DIR and --out FILE are required (see --help)\n",
-                cmd);
-        return 2;
-    }
+    int rc;
     const char *pattern = a.pattern ? a.pattern : ">";
     if (knoop_pattern_validate(pattern) != KNOOP_OK) {
         fprintf(stderr, "knoop %s: invalid pattern '%s' (tokens of [a-z0-9_-], '*' for one "
@@ -702,26 +669,13 @@ static knoop_bundle_t *s_open_bundle(const char *cmd, const char *file)
     return b;
 }
 
-static int s_inspect(int argc, char **argv)
+static int s_inspect_run(s_args_t *ap)
 {
+    s_args_t a = *ap;
     const char *cmd = "bundle inspect";
-    s_args_t a;
-    const char allowed[] = { OPT_TRUST, 0 };
-    int rc = s_parse(cmd, allowed, argc, argv, &a);
-    if (rc || a.help) {
-        fputs(s_help_inspect, a.help ? stdout : stderr);
-        return a.help ? 0 : rc;
-    }
-    if (optind != argc - 1) {
-        fprintf(stderr, "knoop %s: one bundle FILE is required (see --help)\n", cmd);
-        return 2;
-    }
-    if (a.ntrust > 1) {
-        fprintf(stderr, "knoop %s: one --trust DIR at most\n", cmd);
-        return 2;
-    }
+    int rc;
     knoop_log_set_level(KNOOP_LOG_ERROR);
-    const char *file = argv[optind];
+    const char *file = a.file;
     knoop_bundle_t *b = s_open_bundle(cmd, file);
     if (!b)
         return 2;
@@ -875,25 +829,12 @@ static void s_add_summary(s_totals_t *t, const char *json)
     json_decref(o);
 }
 
-static int s_import(int argc, char **argv)
+static int s_import_run(s_args_t *ap)
 {
+    s_args_t a = *ap;
     const char *cmd = "bundle import";
-    s_args_t a;
-    const char allowed[] = { OPT_API, OPT_TIMEOUT, OPT_DRY, 0 };
-    int rc = s_parse(cmd, allowed, argc, argv, &a);
-    if (rc || a.help) {
-        fputs(s_help_import, a.help ? stdout : stderr);
-        return a.help ? 0 : rc;
-    }
-    if (optind != argc - 1) {
-        fprintf(stderr, "knoop %s: one bundle FILE is required (see --help)\n", cmd);
-        return 2;
-    }
-    const char *file = argv[optind];
-    optind++;
-    char epbuf[4200];
-    if (cli_finish_args(cmd, argc, argv, &a.api, epbuf, sizeof epbuf))
-        return 2;
+    int rc;
+    const char *file = a.file;
     knoop_log_set_level(KNOOP_LOG_ERROR);
     knoop_bundle_t *b = s_open_bundle(cmd, file);
     if (!b)
@@ -998,11 +939,11 @@ int knoop_cli_bundle(int argc, char **argv)
         return 0;
     }
     if (!strcmp(sub, "export"))
-        return s_export(argc - 1, argv + 1);
+        return s_command(&s_cmd_export, s_spec_export, argc - 1, argv + 1, s_export_run);
     if (!strcmp(sub, "inspect"))
-        return s_inspect(argc - 1, argv + 1);
+        return s_command(&s_cmd_inspect, s_spec_inspect, argc - 1, argv + 1, s_inspect_run);
     if (!strcmp(sub, "import"))
-        return s_import(argc - 1, argv + 1);
+        return s_command(&s_cmd_import, s_spec_import, argc - 1, argv + 1, s_import_run);
     fprintf(stderr, "knoop bundle: unknown subcommand '%s'\n%s", sub, s_help_bundle);
     return 2;
 }
