@@ -89,12 +89,23 @@ static json_t *s_status(knoop_broker_t *self)
     json_object_set_new(o, "peers", peers);
 
     json_t *sessions = json_array();
-    for (session_t *s = self->sessions; s; s = s->next)
-        json_array_append_new(sessions, json_pack("{s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I}",
+    for (session_t *s = self->sessions; s; s = s->next) {
+        json_t *row = json_pack("{s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I}",
             "partner", s->partner, "role", s->role, "peer", s->peer, "live", s->live,
             "inflight", (json_int_t) s->inflight, "window", (json_int_t) s->window,
             "delivered", (json_int_t) s->delivered, "published", (json_int_t) s->published,
-            "withheld", (json_int_t) s->withheld));
+            "withheld", (json_int_t) s->withheld);
+        if (row && s->pair) {
+            /* one of a primary/standby pair: what it says it is */
+            char id[17];
+            snprintf(id, sizeof id, "%016llx", (unsigned long long) s->inst.id);
+            json_object_set_new(row, "instance", json_pack("{s:s, s:s, s:I, s:I, s:s}",
+                "id", id, "mode", s->inst.active ? "active" : "standby",
+                "term", (json_int_t) s->inst.term, "since_ms", (json_int_t) s->inst.since_ms,
+                "reason", s->inst_reason));
+        }
+        json_array_append_new(sessions, row);
+    }
     json_object_set_new(o, "sessions", sessions);
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
