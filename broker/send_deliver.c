@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FRAME_BYTES     (4u << 20)
+#define FRAME_BYTES     KNOOP_BATCH_BYTES
 
 typedef struct {
     knoop_broker_t *self;

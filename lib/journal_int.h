@@ -70,6 +70,7 @@ struct knoop_journal_t {
     knoop_journal_stats_t stats;
     char                 error[512];        /* last failed write, "" after a commit */
     uint64_t             error_at;          /* when (Unix ms), 0 when none */
+    unsigned             full;              /* KNOOP_JOURNAL_FULL_*, until a commit */
     knoop_buf_t          scratch;           /* check || envelope being stored */
     knoop_journal_damage_t *damage;         /* damaged messages, until repaired */
     size_t               ndamage;
