@@ -20,6 +20,7 @@
 #define KNOOP_JOURNAL_INT_H
 
 #include "journal.h"
+#include "u64map.h"
 
 #include <lmdb.h>
 
@@ -76,6 +77,11 @@ struct knoop_journal_t {
     size_t               ndamage;
     uint64_t             last_row_report;   /* damaged index rows: log rate */
     bool                 upgrade;           /* schema 2 found: add the checks */
+    /* The stream rows an append transaction touches: read once, written
+     * once when the batch is done (journal_stream.c). */
+    knoop_u64map_t       txn_rows_at;       /* stream -> index in txn_rows */
+    knoop_stream_info_t *txn_rows;
+    size_t               ntxn_rows, cap_txn_rows;
     char                *path;
 };
 

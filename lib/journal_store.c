@@ -654,6 +654,8 @@ void knoop_journal_destroy(knoop_journal_t **self_p)
     if (self->lock_fd >= 0)
         close(self->lock_fd);
     knoop_buf_free(&self->scratch);
+    knoop_u64map_clear(&self->txn_rows_at);
+    free(self->txn_rows);
     free(self->damage);
     free(self->path);
     free(self);

@@ -9,6 +9,7 @@
 #include "topic.h"
 #include "trust_mesh.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,34 +262,88 @@ static int s_repair(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
         *txn_rc = s_linked(self, txn, s, m);
         if (!*txn_rc)
             *txn_rc = s_advance(self, txn, s);
-        if (!*txn_rc)
-            *txn_rc = journal_stream_put(self, txn, s);
         if (*txn_rc)
             return journal_err(*txn_rc);
     } else if (seq <= s->hwm && seq > s->verified && m->sig && self->trust) {
         *txn_rc = s_verify_to(self, txn, s, seq);
-        if (!*txn_rc)
-            *txn_rc = journal_stream_put(self, txn, s);
         if (*txn_rc)
             return journal_err(*txn_rc);
     }
     return KNOOP_OK;
 }
 
+/* The row of m's stream within the append transaction: read from the
+ * table the first time the batch meets the stream, then kept here and
+ * written once when the batch is done (s_rows_put), however many of the
+ * batch's messages it takes. A new stream gets a fresh row. KNOOP code;
+ * an LMDB failure also in *mdb_rc. */
+static int s_row_for(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m,
+                     knoop_stream_info_t **out, int *mdb_rc)
+{
+    uint64_t at;
+    if (knoop_u64map_get(&self->txn_rows_at, m->stream, &at)) {
+        *out = &self->txn_rows[at];
+        return KNOOP_OK;
+    }
+    if (self->ntxn_rows == self->cap_txn_rows) {
+        size_t cap = self->cap_txn_rows ? 2 * self->cap_txn_rows : 16;
+        knoop_stream_info_t *nr = realloc(self->txn_rows, cap * sizeof *nr);
+        if (!nr)
+            return KNOOP_ENOMEM;
+        self->txn_rows = nr;
+        self->cap_txn_rows = cap;
+    }
+    knoop_stream_info_t *s = &self->txn_rows[self->ntxn_rows];
+    int rc = journal_stream_get(self, txn, m->stream, s, mdb_rc);
+    if (rc == KNOOP_ENOTFOUND) {
+        memset(s, 0, sizeof *s);
+        s->stream = m->stream;
+        s->epoch = m->b.epoch;
+        snprintf(s->origin, sizeof s->origin, "%s", m->b.origin);
+        snprintf(s->topic, sizeof s->topic, "%s", m->b.topic);
+    } else if (rc) {
+        return rc;
+    }
+    if (knoop_u64map_put(&self->txn_rows_at, m->stream, self->ntxn_rows) != KNOOP_OK)
+        return KNOOP_ENOMEM;
+    self->ntxn_rows++;
+    *out = s;
+    return KNOOP_OK;
+}
+
+/* The rows the batch touched, each written once; a new stream none of
+ * whose messages was taken gets no row. LMDB code. */
+static int s_rows_put(knoop_journal_t *self, MDB_txn *txn)
+{
+    for (size_t i = 0; i < self->ntxn_rows; i++) {
+        const knoop_stream_info_t *r = &self->txn_rows[i];
+        if (r->max_seq == 0 && r->hwm == 0 && r->flags == 0)
+            continue;
+        int rc = journal_stream_put(self, txn, r);
+        if (rc)
+            return rc;
+    }
+    return MDB_SUCCESS;
+}
+
+static void s_rows_reset(knoop_journal_t *self)
+{
+    self->ntxn_rows = 0;
+    knoop_u64map_clear(&self->txn_rows_at);
+}
+
 /* One message inside the batch transaction. Returns the per-message result;
- * an LMDB failure goes to *txn_rc and aborts the batch. */
+ * an LMDB failure goes to *txn_rc and aborts the batch. The stream's row
+ * is changed in the batch's copy (s_row_for), written once at the end. */
 static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m,
                         uint64_t *pos, int *txn_rc)
 {
-    knoop_stream_info_t s;
+    knoop_stream_info_t *sp;
     int mdb_rc = MDB_SUCCESS;
-    int rc = journal_stream_get(self, txn, m->stream, &s, &mdb_rc);
-    if (rc == KNOOP_ENOTFOUND) {
-        memset(&s, 0, sizeof s);
-        s.stream = m->stream;
-        s.epoch = m->b.epoch;
-        snprintf(s.origin, sizeof s.origin, "%s", m->b.origin);
-        snprintf(s.topic, sizeof s.topic, "%s", m->b.topic);
+    int rc = s_row_for(self, txn, m, &sp, &mdb_rc);
+    if (rc == KNOOP_ENOMEM) {
+        *txn_rc = ENOMEM;
+        return rc;
     } else if (rc == KNOOP_ECORRUPT) {
         /* The batch stops here: the stream's state is unknown. Named as
          * what it is, a damaged stream row, not as a failed read. */
@@ -301,12 +356,12 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
     } else if (rc) {
         *txn_rc = mdb_rc;            /* the read's own failure, reported as such */
         return rc;
-    } else if (s.epoch != m->b.epoch || strcmp(s.origin, m->b.origin) != 0 ||
-               strcmp(s.topic, m->b.topic) != 0) {
+    } else if (sp->epoch != m->b.epoch || strcmp(sp->origin, m->b.origin) != 0 ||
+               strcmp(sp->topic, m->b.topic) != 0) {
         self->stats.collisions++;
         knoop_error("journal %s: stream id %016llx collision: (%s, %s) vs stored (%s, %s); refused",
                     self->path, (unsigned long long) m->stream, m->b.origin, m->b.topic,
-                    s.origin, s.topic);
+                    sp->origin, sp->topic);
         return KNOOP_ECOLLISION;
     }
 
@@ -317,7 +372,7 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
     const uint8_t *oenv;
     size_t olen;
     if (mrc == MDB_SUCCESS && journal_msg_open(self, k, &val, &oenv, &olen) != KNOOP_OK)
-        return s_repair(self, txn, &s, m, k, txn_rc);
+        return s_repair(self, txn, sp, m, k, txn_rc);
     if (mrc == MDB_SUCCESS) {
         knoop_msg_t old;
         int prc = knoop_msg_parse(&old, oenv, olen);
@@ -329,10 +384,8 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
             int brc = knoop_msg_pack(m, &self->scratch);
             if (brc)
                 return brc;
-            *txn_rc = s_keep_fork(self, txn, &s, m->b.seq, m->chain,
+            *txn_rc = s_keep_fork(self, txn, sp, m->b.seq, m->chain,
                                   self->scratch.data, self->scratch.len);
-            if (!*txn_rc)
-                *txn_rc = journal_stream_put(self, txn, &s);
             return KNOOP_EFORK;
         }
         self->stats.duplicates++;
@@ -343,10 +396,8 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
                 return KNOOP_EDUPLICATE;
             MDB_val nv = { self->scratch.len, self->scratch.data };
             *txn_rc = mdb_put(txn, self->msg, &key, &nv, 0);
-            if (!*txn_rc && m->b.seq <= s.hwm && m->b.seq > s.verified) {
-                *txn_rc = s_verify_to(self, txn, &s, m->b.seq);
-                if (!*txn_rc)
-                    *txn_rc = journal_stream_put(self, txn, &s);
+            if (!*txn_rc && m->b.seq <= sp->hwm && m->b.seq > sp->verified) {
+                *txn_rc = s_verify_to(self, txn, sp, m->b.seq);
             }
         }
         return KNOOP_EDUPLICATE;
@@ -355,26 +406,26 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
         *txn_rc = mrc;
         return journal_err(mrc);
     }
-    if (m->b.seq <= s.hwm) {
+    if (m->b.seq <= sp->hwm) {
         *txn_rc = MDB_CORRUPTED;
         knoop_error("journal %s: stream %016llx misses seq %llu below its hwm %llu",
-                    self->path, (unsigned long long) s.stream,
-                    (unsigned long long) m->b.seq, (unsigned long long) s.hwm);
+                    self->path, (unsigned long long) sp->stream,
+                    (unsigned long long) m->b.seq, (unsigned long long) sp->hwm);
         return KNOOP_ECORRUPT;
     }
-    if (m->b.seq > s.hwm + 1 && (self->append_flags & KNOOP_APPEND_CONTIGUOUS)) {
+    if (m->b.seq > sp->hwm + 1 && (self->append_flags & KNOOP_APPEND_CONTIGUOUS)) {
         self->stats.chain_errors++;
         knoop_warn("journal %s: %s on %s seq %llu leaves a gap after seq %llu; refused",
                    self->path, m->b.origin, m->b.topic, (unsigned long long) m->b.seq,
-                   (unsigned long long) s.hwm);
+                   (unsigned long long) sp->hwm);
         return KNOOP_ECHAIN;
     }
-    if (m->b.seq == s.hwm + 1 &&
-        memcmp(m->b.prev, s.hwm ? s.head : s_zero_hash, KNOOP_HASH_LEN) != 0) {
+    if (m->b.seq == sp->hwm + 1 &&
+        memcmp(m->b.prev, sp->hwm ? sp->head : s_zero_hash, KNOOP_HASH_LEN) != 0) {
         self->stats.chain_errors++;
         knoop_warn("journal %s: %s on %s seq %llu does not link to seq %llu; refused",
                    self->path, m->b.origin, m->b.topic, (unsigned long long) m->b.seq,
-                   (unsigned long long) s.hwm);
+                   (unsigned long long) sp->hwm);
         return KNOOP_ECHAIN;
     }
 
@@ -397,17 +448,15 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
         return journal_err(*txn_rc);
     (*pos)++;
 
-    if (m->b.seq > s.max_seq)
-        s.max_seq = m->b.seq;
-    if (m->b.seq == s.hwm + 1) {
-        s.hwm = m->b.seq;
-        memcpy(s.head, m->chain, KNOOP_HASH_LEN);
-        *txn_rc = s_linked(self, txn, &s, m);
+    if (m->b.seq > sp->max_seq)
+        sp->max_seq = m->b.seq;
+    if (m->b.seq == sp->hwm + 1) {
+        sp->hwm = m->b.seq;
+        memcpy(sp->head, m->chain, KNOOP_HASH_LEN);
+        *txn_rc = s_linked(self, txn, sp, m);
         if (!*txn_rc)
-            *txn_rc = s_advance(self, txn, &s);
+            *txn_rc = s_advance(self, txn, sp);
     }
-    if (!*txn_rc)
-        *txn_rc = journal_stream_put(self, txn, &s);
     if (*txn_rc)
         return journal_err(*txn_rc);
     self->stats.stored++;
@@ -476,12 +525,15 @@ static int s_append_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
 {
     append_t *a = arg;
     s_stats_restore(self, &a->saved);
+    s_rows_reset(self);
     a->pos = self->next_pos;
     self->txn_vpos = self->next_vpos;
     int txn_rc = MDB_SUCCESS;
     for (size_t i = 0; i < a->n && txn_rc == MDB_SUCCESS; i++)
         a->results[i] = a->pre[i] ? a->pre[i]
                                   : s_append_one(self, txn, a->msgs[i], &a->pos, &txn_rc);
+    if (txn_rc == MDB_SUCCESS)
+        txn_rc = s_rows_put(self, txn);
     return txn_rc;
 }
 
