@@ -12,7 +12,6 @@ static uint64_t s_mono_ms(void);
 #include <string.h>
 #include <time.h>
 
-#define FRAME_MSGS   1024
 #define FRAME_BYTES  KNOOP_BATCH_BYTES
 #define RESEND_MS    10000       /* no ACK for this long: send the outbox again */
 #define RETRY_MS     500         /* pause before the next connection attempt */
@@ -657,50 +656,31 @@ void node_link_read(knoop_node_t *self)
     free(d);
 }
 
-typedef struct {
-    knoop_buf_t arena;
-    size_t      offs[FRAME_MSGS], lens[FRAME_MSGS];
-    size_t      n, budget;
-    uint64_t    last;
-} outbox_fill_t;
-
 static int s_outbox_take(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
                          const uint8_t *env, size_t len)
 {
-    outbox_fill_t *o = arg;
-    if (o->n >= o->budget || o->n >= FRAME_MSGS || (o->n && o->arena.len + len > FRAME_BYTES))
-        return 1;
-    if (knoop_buf_append(&o->arena, env, len) != KNOOP_OK)
-        return 1;
-    o->offs[o->n] = o->arena.len - len;
-    o->lens[o->n] = len;
-    o->n++;
-    o->last = seq;
-    return 0;
+    return knoop_batch_take(arg, pos, stream, seq, env, len);
 }
 
 void node_link_send_outbox(knoop_node_t *self)
 {
     if (self->link != LINK_UP)
         return;
-    outbox_fill_t *o = NULL;
+    knoop_batch_t *o = NULL;
     for (size_t i = 0; i < self->nown && self->inflight < self->window; i++) {
         own_stream_t *s = &self->own[i];
         while (!s->blocked && s->sent < s->hwm && self->inflight < self->window) {
             if (!o && !(o = calloc(1, sizeof *o)))
                 return;
-            o->n = 0;
-            o->arena.len = 0;
-            o->last = 0;
-            o->budget = self->window - self->inflight;
+            knoop_batch_start(o, self->window - self->inflight, FRAME_BYTES);
             knoop_journal_read_stream(self->journal, s->stream, s->sent + 1, s->hwm,
                                       s_outbox_take, o);
             if (!o->n)
                 break;
-            knoop_bytes_t envs[FRAME_MSGS];
+            knoop_bytes_t envs[KNOOP_BATCH_MAX];
             for (size_t k = 0; k < o->n; k++) {
-                envs[k].data = o->arena.data + o->offs[k];
-                envs[k].len = o->lens[k];
+                envs[k].data = knoop_batch_env(o, k);
+                envs[k].len = o->item[k].len;
             }
             knoop_frame_t f = { .kind = KNOOP_FRAME_PUBLISH };
             f.u.batch.envs = envs;
@@ -711,7 +691,7 @@ void node_link_send_outbox(knoop_node_t *self)
                 self->last_upstream_ack = knoop_now_ms();
             if (s_send(self, &f) != KNOOP_OK)
                 break;
-            s->sent = o->last;
+            s->sent = o->item[o->n - 1].seq;
             self->inflight += o->n;
             if (self->metrics) {
                 char fam[32], l[64];
@@ -722,7 +702,7 @@ void node_link_send_outbox(knoop_node_t *self)
         }
     }
     if (o) {
-        knoop_buf_free(&o->arena);
+        knoop_batch_free(o);
         free(o);
     }
 }
