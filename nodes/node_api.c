@@ -855,6 +855,15 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     if (ndamaged)
         json_object_set_new(o, "alarm", json_sprintf("DAMAGED: %zu message(s) in the journal "
                             "fail their check; not delivered; fetching them again", ndamaged));
+    /* Where the journal and the trust store are (absolute), for tools on
+     * this machine that read them: knoop bundle export --api. */
+    char *data_dir = realpath(self->opts.data, NULL);
+    char *trust_dir = realpath(self->opts.trust_dir, NULL);
+    json_object_set_new(o, "data_dir", json_string(data_dir ? data_dir : self->opts.data));
+    json_object_set_new(o, "trust_dir",
+                        json_string(trust_dir ? trust_dir : self->opts.trust_dir));
+    free(data_dir);
+    free(trust_dir);
     json_object_set_new(o, "bundles", json_pack("{s:I, s:I}",
         "imported", (json_int_t) self->imported,
         "refused", (json_int_t) self->imports_refused));
