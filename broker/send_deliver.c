@@ -18,6 +18,7 @@ typedef struct {
     knoop_buf_t     arena;
     size_t          offs[FRAME_MSGS];
     size_t          lens[FRAME_MSGS];
+    uint64_t        streams[FRAME_MSGS];  /* for the metrics by family and priority */
     size_t          n;
     size_t          budget;      /* messages this frame may still take */
     uint64_t        byte_budget; /* bytes likewise */
@@ -63,6 +64,7 @@ static int s_take(frame_fill_t *ff, uint64_t stream, uint64_t seq, const uint8_t
         knoop_u64map_put(&ff->s->sent, stream, seq);
     ff->offs[ff->n] = ff->arena.len - len;
     ff->lens[ff->n] = len;
+    ff->streams[ff->n] = stream;
     ff->n++;
     return 0;
 }
@@ -155,8 +157,17 @@ static int s_flush(frame_fill_t *ff)
         ff->s->inflight += ff->n;
         ff->s->inflight_bytes += ff->arena.len;
         ff->s->delivered += ff->n;
-        knoop_metrics_add(ff->self->metrics, "knoop_messages_out_total",
-                          ff->s->live ? "phase=\"live\"" : "phase=\"catchup\"", (double) ff->n);
+        if (ff->self->metrics) {
+            /* one count per run of a stream: catch-up sends whole runs */
+            const char *phase = ff->s->live ? "phase=\"live\"" : "phase=\"catchup\"";
+            for (size_t i = 0, j; i < ff->n; i = j) {
+                for (j = i + 1; j < ff->n && ff->streams[j] == ff->streams[i]; j++)
+                    ;
+                knoop_metrics_stream_out(ff->self->metrics, "knoop_messages_out_total",
+                                         ff->streams[i], envs[i].data, envs[i].len, phase,
+                                         (double) (j - i));
+            }
+        }
         if (!ff->s->live)
             ff->s->catchup_msgs += ff->n;
         ff->budget = ff->budget > ff->n ? ff->budget - ff->n : 0;

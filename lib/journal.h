@@ -202,6 +202,8 @@ typedef struct {
     uint64_t damaged_rows;   /* log/vlog rows found damaged (each time met) */
     uint64_t repaired;       /* damaged messages replaced by a good copy */
     size_t   map_size;
+    size_t   map_max;        /* the limit the map may grow to */
+    size_t   used_bytes;     /* pages in use (LMDB's last page + 1, times the page size) */
 } knoop_journal_stats_t;
 void knoop_journal_stats(const knoop_journal_t *self, knoop_journal_stats_t *out);
 
