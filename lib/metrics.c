@@ -335,8 +335,6 @@ void knoop_metrics_daemon_families(knoop_metrics_t *self, const char *in_help)
           "duplicates dropped by the journal since start" },
         { "knoop_forks_total", KNOOP_METRIC_COUNTER, "forked streams detected since start" },
         { "knoop_journal_map_bytes", KNOOP_METRIC_GAUGE, "size of the journal's LMDB map" },
-        { "knoop_journal_map_max_bytes", KNOOP_METRIC_GAUGE,
-          "the limit the journal's map may grow to" },
         { "knoop_journal_used_bytes", KNOOP_METRIC_GAUGE,
           "bytes of the journal in use (LMDB pages up to the last one written)" },
         { "knoop_journal_map_used_ratio", KNOOP_METRIC_GAUGE,
@@ -345,6 +343,11 @@ void knoop_metrics_daemon_families(knoop_metrics_t *self, const char *in_help)
           "journal bytes in use / the map's growth limit (full at 1: back-pressure)" },
         { "knoop_journal_full_errors_total", KNOOP_METRIC_COUNTER,
           "commits refused because the journal was full" },
+        { "knoop_journal_map_limit_bytes", KNOOP_METRIC_GAUGE,
+          "the limit the journal's map may grow to (map-max)" },
+        { "knoop_journal_full", KNOOP_METRIC_GAUGE,
+          "1 while the journal cannot write for want of room: what=\"map\" (map at its "
+          "limit) or what=\"disk\" (volume full); 0 once a write commits" },
         { "knoop_signature_errors_total", KNOOP_METRIC_COUNTER,
           "head signatures that did not verify" },
         { "knoop_certificate_expiry_timestamp_seconds", KNOOP_METRIC_GAUGE,
@@ -443,12 +446,18 @@ void knoop_metrics_journal(knoop_metrics_t *self, const knoop_journal_stats_t *s
     knoop_metrics_set(self, "knoop_journal_full_errors_total", "", (double) st->full_errors);
     knoop_metrics_set(self, "knoop_signature_errors_total", "", (double) st->sig_errors);
     knoop_metrics_set(self, "knoop_journal_map_bytes", "", (double) st->map_size);
-    knoop_metrics_set(self, "knoop_journal_map_max_bytes", "", (double) st->map_max);
     knoop_metrics_set(self, "knoop_journal_used_bytes", "", (double) st->used_bytes);
     knoop_metrics_set(self, "knoop_journal_map_used_ratio", "",
                       st->map_size ? (double) st->used_bytes / (double) st->map_size : 0);
     knoop_metrics_set(self, "knoop_journal_limit_used_ratio", "",
                       st->map_max ? (double) st->used_bytes / (double) st->map_max : 0);
+}
+
+void knoop_metrics_storage(knoop_metrics_t *self, size_t map_max, bool map_full, bool disk_full)
+{
+    knoop_metrics_set(self, "knoop_journal_map_limit_bytes", "", (double) map_max);
+    knoop_metrics_set(self, "knoop_journal_full", "what=\"map\"", map_full);
+    knoop_metrics_set(self, "knoop_journal_full", "what=\"disk\"", disk_full);
 }
 
 const char *knoop_metrics_reason(int rc)

@@ -77,7 +77,7 @@ check "node: 1 routine sitrep out" \
 for w in broker node; do
     check "$w: journal bytes in use > 0, at most the map" awk '
         /^knoop_journal_used_bytes / { u = $2 } /^knoop_journal_map_bytes / { m = $2 }
-        /^knoop_journal_map_used_ratio / { r = $2 } /^knoop_journal_map_max_bytes / { x = $2 }
+        /^knoop_journal_map_used_ratio / { r = $2 } /^knoop_journal_map_limit_bytes / { x = $2 }
         /^knoop_journal_limit_used_ratio / { l = $2 }
         END { exit !(u > 0 && u <= m && m <= x && r > 0 && r <= 1 && (r - u / m) ^ 2 < 1e-12 && l > 0 && l <= r) }' "$T/$w.prom"
     check "$w: forks counted (0)" grep -qx 'knoop_forks_total 0' "$T/$w.prom"
