@@ -19,6 +19,8 @@ int knoop_cli_play(int argc, char **argv);
 int knoop_cli_payload(int argc, char **argv);
 int knoop_cli_cap(int argc, char **argv);
 int knoop_cli_edxl(int argc, char **argv);
+int knoop_cli_bundle(int argc, char **argv);
+int knoop_cli_node(int argc, char **argv);
 
 /* Shared by the client commands (cli_common.c); each returns 0 or 2 after a
  * one-line error naming the command. */
@@ -59,5 +61,9 @@ int cli_report_verdicts(const char *cmd, const knoop_api_seq_t *r, size_t n, int
       "the node's local API (default ipc://$KNOOP_DATA/api.sock)", false }
 #define CLI_OPT_TIMEOUT(def) \
     { "timeout", KNOOP_OPT_INT, def, "SEC", "how long to wait for the node, in seconds", false }
+
+/* cli_status.c: print the "instance" lines of a node's status JSON text
+ * (nothing when the node is not one of a primary/standby pair). */
+void cli_status_instance(const char *json_text);
 
 #endif

@@ -17,6 +17,8 @@ static void s_usage(FILE *out)
 "  pub --topic T --type TYPE --json OBJ     publish through the node (or --file JSONL)\n"
 "  sub --pattern P [--durable NAME]         print messages as JSON lines as they arrive\n"
 "  status [--json]                          the node's link, outbox and streams\n"
+"  node promote|demote                      a primary/standby pair: make this node\n"
+"                                           the active one, or the standby\n"
 "  beeld [--pattern P]                      the current picture: latest per state key\n"
 "  mesh check --broker EP --broker EP ...   do the brokers of the mesh hold the same?\n"
 "  policy check --policy FILE [...]         does a policy load; what does it allow?\n"
@@ -27,6 +29,9 @@ static void s_usage(FILE *out)
 "  audit verify --journal DIR               check every chain and signed head\n"
 "  audit replay --journal DIR [filters]     print messages as JSON lines, HLC order\n"
 "  audit digest --journal DIR [--pattern P] print the convergence digest\n"
+"  bundle export --journal DIR --out FILE   streams to a signed bundle (USB, courier)\n"
+"  bundle inspect FILE                      what a bundle holds; does it verify?\n"
+"  bundle import --api EP FILE              merge a bundle into a node or broker\n"
 "  cap import FILE... / cap export --out DIR CAP 1.2 alerts in and out\n"
 "  edxl wrap / edxl unwrap                  EDXL-DE 2.0 distribution envelopes\n"
 "\n"
@@ -66,6 +71,8 @@ int main(int argc, char **argv)
         return knoop_cli_sub(argc - 1, argv + 1);
     if (!strcmp(cmd, "status"))
         return knoop_cli_status(argc - 1, argv + 1);
+    if (!strcmp(cmd, "node"))
+        return knoop_cli_node(argc - 1, argv + 1);
     if (!strcmp(cmd, "play"))
         return knoop_cli_play(argc - 1, argv + 1);
     if (!strcmp(cmd, "policy"))
@@ -78,6 +85,8 @@ int main(int argc, char **argv)
         return knoop_cli_cap(argc - 1, argv + 1);
     if (!strcmp(cmd, "edxl"))
         return knoop_cli_edxl(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bundle"))
+        return knoop_cli_bundle(argc - 1, argv + 1);
     if (!strcmp(cmd, "beeld"))
         return knoop_cli_beeld(argc - 1, argv + 1);
     fprintf(stderr, "knoop: unknown command '%s' (try knoop --help)\n", cmd);
