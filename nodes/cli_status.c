@@ -157,6 +157,10 @@ static void s_link(const json_t *link)
             free(e);
         }
     }
+    json_t *rank = json_object_get(link, "rank"), *nb = json_object_get(link, "brokers");
+    if (json_is_integer(rank) && json_is_integer(nb) && json_integer_value(rank) > 1)
+        printf("  fall-back: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " in the list",
+               json_integer_value(rank), json_integer_value(nb));
     char *since = s_time(link, "since", "since_ms");
     if (since)
         printf("  since %s", since);
