@@ -410,9 +410,18 @@ static void s_housekeeping(knoop_broker_t *self)
             broker_session_drop(self, s, "silent too long (heartbeat timeout)");
             continue;
         }
-        if (now - s->last_sent >= (uint64_t) self->opts.heartbeat_ms) {
+        /* A node hears the mesh's verdict in heartbeats: when idle, and at
+         * least every two intervals on a busy link. */
+        bool mesh_due = !s->peer && self->npeers &&
+                        now - s->last_mesh >= 2 * (uint64_t) self->opts.heartbeat_ms;
+        if (now - s->last_sent >= (uint64_t) self->opts.heartbeat_ms || mesh_due) {
             knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT };
+            knoop_wire_mesh_peer_t rows[KNOOP_WIRE_MESH_MAX];
             f.u.heartbeat.time_ms = now;
+            if (!s->peer) {
+                broker_mesh_view(self, rows, &f);
+                s->last_mesh = now;
+            }
             if (broker_send(self, s, &f) == KNOOP_ENOTFOUND)
                 broker_session_drop(self, s, "connection gone");
         }

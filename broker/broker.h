@@ -83,6 +83,7 @@ typedef struct session {
     size_t    nsubs;
     uint64_t  last_heard;
     uint64_t  last_sent;
+    uint64_t  last_mesh;    /* when the mesh view last went out in a HEARTBEAT */
     /* downstream window */
     uint64_t  window;       /* messages in flight allowed */
     uint64_t  window_bytes; /* bytes in flight allowed */
@@ -142,6 +143,8 @@ struct knoop_broker_t {
     session_t       *sessions;
     peer_t          *peers;
     size_t           npeers;
+    uint8_t          mesh_digest[KNOOP_HASH_LEN];  /* ours at the last peer comparison */
+    bool             has_mesh_digest;
     zsock_t         *api;
     uint64_t         forks_seen;
     uint64_t         damage_asked_at;  /* damaged messages last asked of the peers */
@@ -192,6 +195,10 @@ int  broker_peers_init(knoop_broker_t *self);
 void broker_peers_step(knoop_broker_t *self);
 void broker_peers_read(knoop_broker_t *self);
 void broker_peers_close(knoop_broker_t *self);
+/* The mesh view for a node's HEARTBEAT: one row per peer into rows (at
+ * least KNOOP_WIRE_MESH_MAX), and the digest of the last comparison. Strings
+ * are borrowed from self until the peers change. */
+void broker_mesh_view(knoop_broker_t *self, knoop_wire_mesh_peer_t *rows, knoop_frame_t *hb);
 /* Digest, stream and message count of everything this broker holds. */
 void broker_digest(knoop_broker_t *self, uint8_t digest[KNOOP_HASH_LEN], uint64_t *streams,
                    uint64_t *messages);

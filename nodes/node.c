@@ -191,6 +191,7 @@ void knoop_node_destroy(knoop_node_t **self_p)
     free(self->reqs);
     free(self->own);
     free(self->brokers);
+    free(self->mesh);
     knoop_metrics_destroy(&self->metrics);
     knoop_journal_destroy(&self->journal);
     knoop_trust_destroy(&self->trust);

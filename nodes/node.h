@@ -80,6 +80,14 @@ typedef struct {
 
 typedef enum { LINK_DOWN, LINK_HELLO, LINK_UP } link_state_t;
 
+/* A peer of the broker this node is linked to, as that broker last said in
+ * a HEARTBEAT (status "mesh"). */
+typedef struct {
+    char     id[KNOOP_ID_MAX + 1];
+    bool     up, in_sync;
+    uint64_t last_sync_ms;
+} mesh_peer_t;
+
 typedef struct {
     char         id[KNOOP_ID_MAX + 1];
     char         endpoint[256];
@@ -165,6 +173,15 @@ struct knoop_node_t {
     uint64_t         window, inflight;
     bool             caught_up;
     uint64_t         catchup_start;
+    /* the last catch-up done (status "catchup", the web picture) */
+    uint64_t         catchup_done_at, catchup_ms, catchup_msgs, catchup_streams;
+    char             catchup_broker[KNOOP_ID_MAX + 1];
+    /* the mesh's verdict from the current broker's heartbeats (status "mesh") */
+    mesh_peer_t     *mesh;
+    size_t           nmesh;
+    uint64_t         mesh_at;           /* when heard; 0: not since the link came up */
+    bool             has_mesh_digest;
+    uint8_t          mesh_digest[KNOOP_HASH_LEN];
     uint64_t         delivered_in, failovers;
     knoop_metrics_t *metrics;           /* NULL without --metrics */
     char             last_error[512];

@@ -61,6 +61,8 @@ int node_metrics_init(knoop_node_t *self, const char *listen)
         { "knoop_clock_offset_seconds", KNOOP_METRIC_GAUGE,
           "the broker's clock minus this node's, from its heartbeats" },
         { "knoop_clock_skewed", KNOOP_METRIC_GAUGE, "1 while the clocks differ by 30 s or more" },
+        { "knoop_catchup_last_messages", KNOOP_METRIC_GAUGE,
+          "messages the last catch-up from a broker delivered" },
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         knoop_metrics_family(m, f[i].name, f[i].kind, f[i].help, NULL, 0);
