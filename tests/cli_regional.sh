@@ -159,6 +159,9 @@ for n in $REGIONS vp-enexis; do
 done
 check "knoop status says the node is on a fall-back broker" bash -c \
     "'$KNOOP' status --api '$(api vr-zuid-limburg)' | grep -q 'broker $RB.*fall-back: 2 of 2 in the list'"
+status_says() { "$KNOOP" status --api "$(api "$1")" | grep -q "$2"; }   # status_says NODE REGEX
+expect "  and that its broker has no link to the mesh (the verdict in the broker's heartbeats)" 10 \
+    status_says vr-zuid-limburg "^mesh .*$RB: 0 of 3 peers up, not in agreement  ISOLATED"
 rb_isolated() {
     "$KNOOP" status --api "$(api $RB)" --json | tr -d ' \n' | grep -q '"mesh":{"peers":3,"up":0,"isolated":true}'
 }
@@ -204,6 +207,8 @@ start=$SECONDS
 for n in $REGIONS vp-enexis; do
     expect "$n fails back to its KCR2 broker" 30 on_first $n
 done
+expect "back on KCR2, vr-zuid-limburg's status shows the mesh in agreement" 30 \
+    status_says vr-zuid-limburg '^mesh .*kcr2-broker-a: 3 of 3 peers up, digests agree$'
 wait_for "the four brokers agree after the heal" 60 mesh_agrees $ALL || true
 echo "the brokers agree $((SECONDS - start))s after the heal"
 check "all four brokers agree after the heal (knoop mesh check)" mesh_agrees $ALL
