@@ -500,9 +500,15 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
     }
     if (self->nbatch)
         handle_publish_commit(self);
-    knoop_info("broker %s stopping: %llu frames in, %llu bad, %llu envelopes refused, "
+    if (*stop != KNOOP_RUN_AGAIN)
+        knoop_info("broker %s stopping: %llu frames in, %llu bad, %llu envelopes refused, "
                "%llu commits", self->id, (unsigned long long) self->frames_in,
                (unsigned long long) self->frames_bad, (unsigned long long) self->envelopes_refused,
                (unsigned long long) self->commits);
     return 0;
+}
+
+int knoop_broker_set_map_max(knoop_broker_t *self, size_t map_max)
+{
+    return knoop_journal_set_map_max(self->journal, map_max);
 }

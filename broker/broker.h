@@ -46,7 +46,7 @@ typedef struct {
     size_t      max_handshakes;   /* connections in handshake at once (0: default) */
     size_t      max_handshakes_per_address;  /* ... from one address (0: default) */
     unsigned    journal_flags;    /* e.g. KNOOP_JOURNAL_RELAXED for benchmarks */
-    size_t      map_max;
+    size_t      map_max;          /* journal map limit in bytes; 0: 1 TiB */
     const char *const *peers;     /* "ID@ENDPOINT" of other brokers */
     size_t      npeers;
     int         anti_entropy_ms;  /* digest comparison with each peer */
@@ -60,9 +60,15 @@ typedef struct knoop_broker_t knoop_broker_t;
  * self-check. NULL on any failure, logged with its cause. */
 knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts);
 /* Run until *stop becomes true (set from a signal handler); finishes the
- * open batch first. Returns 0. */
+ * open batch first. Returns 0. *stop = KNOOP_RUN_AGAIN returns without a
+ * word about stopping, to be called again (main does so after SIGHUP, once
+ * it has applied the configuration read again). */
 int  knoop_broker_run(knoop_broker_t *self, volatile int *stop);
 void knoop_broker_destroy(knoop_broker_t **self_p);
+/* The limit the journal's map may grow to, in bytes (0: 1 TiB), changed
+ * while running (knoop_journal_set_map_max): KNOOP_EINVAL below the map's
+ * current size. */
+int  knoop_broker_set_map_max(knoop_broker_t *self, size_t map_max);
 
 /* ---- internals shared by the broker's files ---- */
 

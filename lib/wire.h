@@ -22,6 +22,13 @@
 
 #define KNOOP_WIRE_VERSION   1
 #define KNOOP_FRAME_MAX      (16u << 20)   /* also the ZMQ_MAXMSGSIZE */
+/* What a sender packs into one DELIVER or PUBLISH batch (a single larger
+ * message still goes, alone). A ZMQ message is received whole or not at all,
+ * and the link's liveness is "a frame heard within the timeout": on a
+ * regional line of 256 kbit/s a 64 KiB frame takes 2 s, a 4 MiB one over two
+ * minutes, during which the receiver hears nothing, drops the link and the
+ * catch-up starts again, forever (tests/cli_net_thin.sh). */
+#define KNOOP_BATCH_BYTES    (64u << 10)
 #define KNOOP_FRAME_ITEMS    65536         /* envelopes, acks, vector rows, subscriptions */
 #define KNOOP_WIRE_MESH_MAX  256           /* peer rows in a HEARTBEAT */
 

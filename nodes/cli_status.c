@@ -214,6 +214,8 @@ static void s_summary(const json_t *st)
 
     if (json_is_string(json_object_get(st, "alarm")))
         s_field("ALARM", st, "alarm");
+    if (json_is_string(json_object_get(st, "storage_alarm")))
+        s_field("ALARM", st, "storage_alarm");
 
     /* Certificates expiring within 30 days, or expired (keys/ warns). */
     json_t *exp = json_object_get(st, "certificates_expiring");

@@ -52,14 +52,21 @@ typedef struct {
     int          timeout_ms;
     int          failback_ms;     /* probe a better-ranked broker this often when elsewhere */
     unsigned     journal_flags;
+    size_t       map_max;         /* journal map limit in bytes; 0: 1 TiB */
     const char  *metrics;         /* HOST:PORT of the Prometheus endpoint; NULL: none */
 } knoop_node_opts_t;
 
 typedef struct knoop_node_t knoop_node_t;
 
 knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts);
+/* Run until *stop becomes true; commits what is open first. With *stop =
+ * KNOOP_RUN_AGAIN it returns without a word about stopping, to be called
+ * again (main does so after SIGHUP). */
 int  knoop_node_run(knoop_node_t *self, volatile int *stop);
 void knoop_node_destroy(knoop_node_t **self_p);
+/* The limit the journal's map may grow to, in bytes (0: 1 TiB), changed
+ * while running: KNOOP_EINVAL below the map's current size. */
+int  knoop_node_set_map_max(knoop_node_t *self, size_t map_max);
 
 /* ---- internals ---- */
 

@@ -821,10 +821,18 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
                         knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
-    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
         "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
         "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
-        "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors));
+        "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors,
+        "map_max", (json_int_t) st.map_max, "full",
+        st.full == KNOOP_JOURNAL_FULL_MAP ? "map" : st.full == KNOOP_JOURNAL_FULL_DISK ? "disk" : ""));
+    /* the storage alarm: raised by a write refused for want of room, gone
+     * with the next write that commits */
+    if (st.full)
+        json_object_set_new(o, "storage_alarm", json_sprintf("%s: %s",
+            st.full == KNOOP_JOURNAL_FULL_MAP ? "JOURNAL FULL" : "DISK FULL",
+            knoop_journal_error(self->journal, NULL)));
     size_t ndamaged = knoop_journal_damaged(self->journal, NULL);
     json_object_set_new(o, "damage", json_pack("{s:I, s:I, s:I, s:I}",
         "damaged_now", (json_int_t) ndamaged, "damaged_found", (json_int_t) st.damaged,

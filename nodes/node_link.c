@@ -13,7 +13,7 @@ static uint64_t s_mono_ms(void);
 #include <time.h>
 
 #define FRAME_MSGS   1024
-#define FRAME_BYTES  (4u << 20)
+#define FRAME_BYTES  KNOOP_BATCH_BYTES
 #define RESEND_MS    10000       /* no ACK for this long: send the outbox again */
 #define RETRY_MS     500         /* pause before the next connection attempt */
 #define WINDOW       4096        /* deliveries in flight we allow the broker */

@@ -27,6 +27,8 @@ static void s_collect(void *arg, knoop_metrics_t *m)
     knoop_journal_stats(self->journal, &st);
     knoop_metrics_journal(m, st.stored, st.duplicates, st.forks, st.full_errors, st.sig_errors,
                           st.map_size);
+    knoop_metrics_storage(m, st.map_max, st.full == KNOOP_JOURNAL_FULL_MAP,
+                          st.full == KNOOP_JOURNAL_FULL_DISK);
     const knoop_cert_t *mine = knoop_trust_by_id(self->trust, self->id);
     if (mine)
         knoop_metrics_set(m, "knoop_certificate_expiry_timestamp_seconds", "which=\"own\"",
