@@ -10,6 +10,8 @@
  *   handle_ack.c      ACK, CREDIT, HEARTBEAT from a node
  *   send_deliver.c    catch-up and live delivery within each node's window
  *   handle_trust.c    issued certificates and revocations: publish, follow
+ *   handle_instances.c primary/standby pairs: which instance of a partner is
+ *                     active, told to the other instances
  *
  * One thread. No global state: everything hangs off knoop_broker_t.
  */
@@ -107,6 +109,10 @@ typedef struct session {
     /* counters */
     uint64_t  published, delivered, refused;
     uint64_t  withheld;     /* restricted TLP messages not for this partner */
+    /* primary/standby pairs (handle_instances.c): what the node said it is */
+    bool      pair;         /* it sent INSTANCES: it is one of a pair */
+    knoop_wire_instance_t inst;
+    char      inst_reason[256];
 
     struct session *next;
 } session_t;
@@ -192,6 +198,12 @@ void handle_ack(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
 void handle_credit(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
 void send_deliver(knoop_broker_t *self, session_t *s);
 void send_sync_reply(knoop_broker_t *self, session_t *s);
+
+/* handle_instances.c: a node of a primary/standby pair says what it is
+ * (active or standby); every pair session of that partner is told about the
+ * others. broker_instances_notify after any change (also a session gone). */
+void handle_instances(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
+void broker_instances_notify(knoop_broker_t *self, const char *partner);
 
 /* peer.c */
 /* A read met damage in the journal: ask the peers for the damaged messages

@@ -152,6 +152,12 @@ static void s_ack_session(knoop_broker_t *self, session_t *s)
             continue;
         s->published++;
         uint64_t stream = self->batch[i].stream;
+        /* The node holds what it published: live delivery of its own origin
+         * (for the other instance of a pair) skips it on this session. */
+        uint64_t had = 0;
+        knoop_u64map_get(&s->acked, stream, &had);
+        if (self->batch[i].b.seq > had)
+            knoop_u64map_put(&s->acked, stream, self->batch[i].b.seq);
         if (knoop_u64map_get(&seen, stream, NULL))
             continue;
         knoop_u64map_put(&seen, stream, 1);
@@ -168,6 +174,7 @@ static void s_ack_session(knoop_broker_t *self, session_t *s)
         acks[nacks].stream = stream;
         acks[nacks].seq = info.hwm;
         nacks++;
+
     }
     if (nacks) {
         knoop_frame_t f = { .kind = KNOOP_FRAME_ACK };

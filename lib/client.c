@@ -485,18 +485,6 @@ out:
     return rc;
 }
 
-static bool s_durable_valid(const char *s)
-{
-    size_t len = strnlen(s, 65);
-    if (len == 0 || len > 64)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-              s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
-
 int knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char *durable,
                            bool from_start, uint64_t since_ms, uint32_t status,
                            int timeout_ms, char *err, size_t err_size)
@@ -510,7 +498,7 @@ int knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char
         rc = s_fail(self, KNOOP_ETOPIC, "invalid pattern '%s'", pattern ? pattern : "");
         goto out;
     }
-    if (*durable && !s_durable_valid(durable)) {
+    if (*durable && !knoop_name_valid(durable, KNOOP_DURABLE_MAX)) {
         rc = s_fail(self, KNOOP_EINVAL, "invalid durable name '%s' (1..64 of a-z 0-9 _ -)",
                     durable);
         goto out;
@@ -635,12 +623,31 @@ int knoop_client_ack(knoop_client_t *self, uint64_t position)
     return s_oneway(self, &req);
 }
 
+static int s_status_call(knoop_client_t *self, const knoop_api_req_t *req, char **json,
+                         int timeout_ms);
+
 int knoop_client_status(knoop_client_t *self, char **json, int timeout_ms)
+{
+    knoop_api_req_t req = { .kind = KNOOP_API_STATUS };
+    return s_status_call(self, &req, json, timeout_ms);
+}
+
+int knoop_client_role(knoop_client_t *self, bool active, const char *reason, char **json,
+                      int timeout_ms)
+{
+    knoop_api_req_t req = { .kind = KNOOP_API_ROLE,
+                            .u.role = { .active = active, .reason = reason } };
+    return s_status_call(self, &req, json, timeout_ms);
+}
+
+/* A request answered with the node's status text. */
+static int s_status_call(knoop_client_t *self, const knoop_api_req_t *reqp, char **json,
+                         int timeout_ms)
 {
     *json = NULL;
     self->error[0] = '\0';
     self->refused = false;
-    knoop_api_req_t req = { .kind = KNOOP_API_STATUS };
+    knoop_api_req_t req = *reqp;
     knoop_api_rep_t rep;
     int rc = s_call(self, &req, timeout_ms, &rep);
     if (rc)
