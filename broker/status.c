@@ -74,8 +74,10 @@ static json_t *s_status(knoop_broker_t *self)
     json_object_set_new(o, "forks", forks);
 
     json_t *peers = json_array();
+    size_t peers_up = 0;
     for (size_t i = 0; i < self->npeers; i++) {
         peer_t *p = &self->peers[i];
+        peers_up += p->state == 2;
         const char *state = p->state == 2 ? (p->caught_up ? "up" : "catching-up")
                           : p->state == 1 ? "connecting" : "down";
         uint64_t behind = p->caught_up || p->received >= p->planned ? 0 : p->planned - p->received;
@@ -87,6 +89,12 @@ static json_t *s_status(knoop_broker_t *self)
             "messages_behind", (json_int_t) behind));
     }
     json_object_set_new(o, "peers", peers);
+    /* A broker with peers and none of them up is cut off from the mesh (a
+     * regional broker during an outage): it serves its own nodes, and what
+     * it holds is not the mesh's picture until a peer is back. */
+    json_object_set_new(o, "mesh", json_pack("{s:I, s:I, s:b}",
+        "peers", (json_int_t) self->npeers, "up", (json_int_t) peers_up,
+        "isolated", self->npeers > 0 && peers_up == 0));
 
     json_t *sessions = json_array();
     for (session_t *s = self->sessions; s; s = s->next) {

@@ -12,16 +12,27 @@
 # exactly what the brokers hold on the topics it reads, and every journal
 # verifies. It stops everything it started, also on Ctrl-C.
 #
+# --scenario 112-storing plays a national telecom outage instead (issue 12):
+# Zuid-Limburg and Limburg-Noord lose every link to KCR2 and exchange through
+# a regional broker in Maastricht; Zuid-Limburg's control room is evacuated
+# and its standby node at the backup location takes over; Zuid-Limburg's
+# information reaches KCR2 on a USB bundle before the links return; then
+# everything converges and the same proof is printed.
+#
 #   ./deploy/demo.sh            the whole federation (about 65 processes)
 #   ./deploy/demo.sh --short    a few partners, faster (the CI test runs this)
+#   ./deploy/demo.sh --scenario 112-storing [--short]
 #   ./deploy/demo.sh --keep     leave the federation running to explore
 #   ./deploy/demo.sh --help
 set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: deploy/demo.sh [--short] [--keep] [--speed X] [--run-dir DIR] [--no-install]
+usage: deploy/demo.sh [--scenario NAME] [--short] [--keep] [--speed X] [--run-dir DIR] [--no-install]
 
+  --scenario NAME  limburg-2021 (default: high water, a lost link, a killed broker)
+                   or 112-storing (a telecom outage: a regional broker, a standby
+                   node, a USB bundle)
   --short        7 partners instead of all, the scenario 4x faster
   --keep         leave brokers and nodes running afterwards (prints how to stop)
   --speed X      play the scenario X times faster (default 1: about 100 s; --short: 4)
@@ -31,9 +42,10 @@ usage: deploy/demo.sh [--short] [--keep] [--speed X] [--run-dir DIR] [--no-insta
 EOF
 }
 
-SHORT=0 KEEP=0 SPEED="" RUN="" INSTALL=1 BUILDIT=1
+SHORT=0 KEEP=0 SPEED="" RUN="" INSTALL=1 BUILDIT=1 SCENARIO=limburg-2021 EXTRA_JOURNALS=""
 while [ $# -gt 0 ]; do
     case $1 in
+    --scenario) SCENARIO=${2:-}; shift ;;
     --short) SHORT=1 ;;
     --keep) KEEP=1 ;;
     --speed) SPEED=$2; shift ;;
@@ -46,6 +58,10 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$SPEED" ] || SPEED=$([ $SHORT = 1 ] && echo 4 || echo 1)
+case $SCENARIO in
+limburg-2021|112-storing) ;;
+*) echo "demo: unknown scenario '$SCENARIO' (limburg-2021 or 112-storing)"; exit 2 ;;
+esac
 
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
@@ -90,16 +106,24 @@ trap 'echo; echo "interrupted"; exit 130' INT TERM
 
 # ---- partners ----
 REG=$TOP/deploy/partners.csv
-if [ $SHORT = 1 ]; then
+if [ $SHORT = 1 ] && [ $SCENARIO = 112-storing ]; then
+    PARTNERS="kcr2 vr-zuid-limburg vr-limburg-noord vr-brabant-zuidoost vr-utrecht ws-limburg vp-kpn"
+elif [ $SHORT = 1 ]; then
     PARTNERS="kcr2 vr-zuid-limburg vr-limburg-noord vr-brabant-zuidoost vr-utrecht ws-limburg vp-enexis"
 else
     PARTNERS=$(grep -v '^#' "$REG" | awk -F, 'NR > 1 && $2 != "broker" { print $1 }' | tr '\n' ' ')
 fi
 BROKERS="kcr2-broker-1 kcr2-broker-2 kcr2-broker-3"
+# 112-storing: a regional broker in Maastricht, and the two regions that lose
+# every link to KCR2 in the outage (they reach KCR2 through cuttable lines).
+REGIONAL="" OUTAGE=""
+if [ $SCENARIO = 112-storing ]; then
+    REGIONAL=regio-broker-limburg OUTAGE="vr-zuid-limburg vr-limburg-noord"
+fi
 field() { grep -v '^#' "$REG" | awk -F, -v id="$1" -v f="$2" '$1 == id { print $f }'; }
 n_partners=$(echo $PARTNERS | wc -w)
 
-step "a demo root; keys for $n_partners partners and 3 brokers, every certificate issued by the root"
+step "a demo root; keys for $n_partners partners and $(echo $BROKERS $REGIONAL | wc -w) brokers, every certificate issued by the root"
 # The demo root: its key sealed under a passphrase (a real root is made on an
 # offline machine with --kdf-cost sensitive; see deploy/README.md).
 mkdir -p "$RUN/root"
@@ -109,21 +133,32 @@ chmod 600 "$RUN/root/passphrase"
     --kdf-cost interactive >/dev/null
 cp "$RUN/root/demo-root.cert" "$RUN/trust/"
 requests=()
-for id in $BROKERS $PARTNERS; do
+for id in $BROKERS $REGIONAL $PARTNERS; do
     role=$(field "$id" 2)
+    [ -n "$role" ] || role=broker        # the regional broker is not in the registry
     "$KNOOP" keys new --id "$id" --role "$role" --out "$RUN/keys" >/dev/null
     requests+=(--cert "$RUN/keys/$id.cert")
 done
 "$KNOOP" keys issue --root "$RUN/root/demo-root.key" --passphrase-file "$RUN/root/passphrase" \
     "${requests[@]}" --out "$RUN/trust" >/dev/null
-info "secret keys: $RUN/keys/*.key (mode 0600); trust store: $RUN/trust (the root and $((n_partners + 3)) issued certificates)"
+info "secret keys: $RUN/keys/*.key (mode 0600); trust store: $RUN/trust (the root and $((${#requests[@]} / 2)) issued certificates)"
 cp "$TOP/deploy/policy" "$RUN/policy"
 
 # ---- ports ----
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 30000)); }
 declare -A BPORT MPORT
-for b in $BROKERS; do BPORT[$b]=$(port); MPORT[$b]=$(port); done
+for b in $BROKERS $REGIONAL; do BPORT[$b]=$(port); MPORT[$b]=$(port); done
 ZL_PROXY_PORT=$(port)
+# 112-storing: every line between Limburg and KCR2 is one we can cut:
+# KCR2 -> the regional broker (K2R), the regional broker -> each KCR2 broker
+# (R2K), each outage region's node -> its KCR2 broker (NPROXY).
+declare -A R2K NPROXY
+if [ -n "$REGIONAL" ]; then
+    K2R=$(port)
+    for b in $BROKERS; do R2K[$b]=$(port); done
+    for id in $OUTAGE; do NPROXY[$id]=$(port); done
+fi
+CUT_PIDS=()
 
 spawn() {   # spawn LOG CMD...   (not a job of this shell: no "Killed" notices)
     local log=$1; shift
@@ -157,13 +192,25 @@ start_broker() {
         echo "timeout-ms = 2000"
         echo "anti-entropy-ms = 1000"
         echo "metrics = 127.0.0.1:${MPORT[$b]}"
-        for o in $BROKERS; do [ $o = $b ] || echo "peer = $o@tcp://127.0.0.1:${BPORT[$o]}"; done
+        if [ "$b" = "$REGIONAL" ]; then
+            for o in $BROKERS; do echo "peer = $o@tcp://127.0.0.1:${R2K[$o]}"; done
+        else
+            for o in $BROKERS; do [ $o = $b ] || echo "peer = $o@tcp://127.0.0.1:${BPORT[$o]}"; done
+            [ -z "$REGIONAL" ] || echo "peer = $REGIONAL@tcp://127.0.0.1:$K2R"
+        fi
     } >"$conf"
     spawn "$RUN/log/$b.log" "$BROKER" --config "$conf"
     BPID[$b]=$LAST_PID
 }
-for b in $BROKERS; do start_broker $b; done
-for b in $BROKERS; do
+if [ -n "$REGIONAL" ]; then
+    step "a regional broker in Maastricht ($REGIONAL), issued by the same root, peering with KCR2"
+    spawn "$RUN/log/proxy-k2r.log" "$PROXY" "$K2R" "${BPORT[$REGIONAL]}"; CUT_PIDS+=("$LAST_PID")
+    for b in $BROKERS; do
+        spawn "$RUN/log/proxy-r2k-$b.log" "$PROXY" "${R2K[$b]}" "${BPORT[$b]}"; CUT_PIDS+=("$LAST_PID")
+    done
+fi
+for b in $BROKERS $REGIONAL; do start_broker $b; done
+for b in $BROKERS $REGIONAL; do
     wait_for 15 grep -q "listening on" "$RUN/log/$b.log" || { echo "demo: $b did not start:"; tail "$RUN/log/$b.log"; exit 1; }
     info "$b listening on tcp://127.0.0.1:${BPORT[$b]}"
 done
@@ -187,7 +234,8 @@ subs_for() {    # the patterns a partner reads, by the policy's scheme
     esac
 }
 step "$n_partners partner nodes"
-ZL_PROXY_PID=""
+ZL_PROXY_PID="" ZL_STANDBY=""
+declare -A NPID
 i=0
 for id in $PARTNERS; do
     home=$(echo $BROKERS | cut -d' ' -f$((i % 3 + 1))); i=$((i + 1))
@@ -201,7 +249,12 @@ for id in $PARTNERS; do
         echo "heartbeat-ms = 400"
         echo "timeout-ms = 2000"
         echo "failback-ms = 3000"
-        if [ "$id" = vr-zuid-limburg ]; then
+        if [ -n "${NPROXY[$id]:-}" ]; then
+            # 112-storing: its line to KCR2 can be cut; the regional broker
+            # is its fall-back, last in its list.
+            echo "broker = $home@tcp://127.0.0.1:${NPROXY[$id]}"
+            echo "broker = $REGIONAL@tcp://127.0.0.1:${BPORT[$REGIONAL]}"
+        elif [ "$id" = vr-zuid-limburg ] && [ -z "$REGIONAL" ]; then
             # Zuid-Limburg's link runs through a line we can cut.
             echo "broker = $home@tcp://127.0.0.1:$ZL_PROXY_PORT"
         else
@@ -210,11 +263,31 @@ for id in $PARTNERS; do
         fi
         for p in $(subs_for "$id"); do echo "subscribe = $p"; done
     } >"$conf"
-    if [ "$id" = vr-zuid-limburg ]; then
+    if [ -n "${NPROXY[$id]:-}" ]; then
+        spawn "$RUN/log/proxy-$id.log" "$PROXY" "${NPROXY[$id]}" "${BPORT[$home]}"
+        CUT_PIDS+=("$LAST_PID")
+    elif [ "$id" = vr-zuid-limburg ] && [ -z "$REGIONAL" ]; then
         spawn "$RUN/log/proxy.log" "$PROXY" "$ZL_PROXY_PORT" "${BPORT[$home]}"
         ZL_PROXY_PID=$LAST_PID
     fi
+    if [ "$id" = vr-zuid-limburg ] && [ $SCENARIO = 112-storing ] &&
+            "$NODE" --help 2>/dev/null | grep -q -- '--pair'; then
+        # Zuid-Limburg runs a primary and a standby at its backup location
+        # (uitwijklocatie): same key, same brokers, its own journal.
+        ZL_STANDBY=$id-uitwijk
+        echo "pair = primary" >>"$conf"
+        sed -e "s|^data = .*|data = $RUN/$ZL_STANDBY|" -e 's/^pair = primary/pair = standby/' \
+            "$conf" >"$RUN/conf/$ZL_STANDBY.conf"
+        echo "takeover-ms = 2000" >>"$RUN/conf/$ZL_STANDBY.conf"
+        EXTRA_JOURNALS="$ZL_STANDBY"
+    fi
     spawn "$RUN/log/$id.log" "$NODE" --config "$conf"
+    NPID[$id]=$LAST_PID
+    if [ "$id" = vr-zuid-limburg ] && [ -n "$ZL_STANDBY" ]; then
+        # the standby starts once the primary is active at its broker
+        wait_for 20 grep -q "link up" "$RUN/log/$id.log" || true
+        spawn "$RUN/log/$ZL_STANDBY.log" "$NODE" --config "$RUN/conf/$ZL_STANDBY.conf"
+    fi
 done
 up=0
 for id in $PARTNERS; do
@@ -250,6 +323,11 @@ info "publishing from the page: log in as 'demo' with the password in $RUN/keys/
 info "metrics (Prometheus):     $(for b in $BROKERS; do printf 'http://127.0.0.1:%s/metrics ' "${MPORT[$b]}"; done)"
 
 # ---- the scenario ----
+t() { python3 -c "print($1 / $SPEED)" 2>/dev/null || awk -v a="$1" -v s="$SPEED" 'BEGIN { print a / s }'; }
+if [ $SCENARIO = 112-storing ]; then
+    # shellcheck source=scenarios/112-storing.sh
+    source "$TOP/deploy/scenarios/112-storing.sh"
+else
 step "scenario: hoogwater Limburg, juli 2021 (speed ${SPEED}x)"
 SCEN=$TOP/deploy/scenarios/limburg-2021.jsonl
 if [ $SHORT = 1 ]; then
@@ -257,7 +335,6 @@ if [ $SHORT = 1 ]; then
     grep -E '"say"|"as": "('"$(echo $PARTNERS | tr ' ' '|')"')"' "$SCEN" >"$RUN/scenario.jsonl"
     SCEN=$RUN/scenario.jsonl
 fi
-t() { python3 -c "print($1 / $SPEED)" 2>/dev/null || awk -v a="$1" -v s="$SPEED" 'BEGIN { print a / s }'; }
 "$KNOOP" play --scenario "$SCEN" --api-template "ipc://$RUN/{id}/api.sock" --speed "$SPEED" \
     >"$RUN/log/play.log" 2>&1 &
 PLAY=$!
@@ -286,14 +363,16 @@ step "vr-zuid-limburg after its link loss"
 wait_for 30 bash -c "'$KNOOP' status --api 'ipc://$RUN/vr-zuid-limburg/api.sock' --json | grep -q '\"backlog\": 0'" || true
 grep -E "link up|caught up" "$RUN/log/vr-zuid-limburg.log" | tail -2 | sed 's/^/   /'
 "$KNOOP" status --api "ipc://$RUN/vr-zuid-limburg/api.sock" | sed 's/^/   /' | head -4
+fi
 
 # ---- convergence ----
 step "convergence"
 args=()
-for b in $BROKERS; do args+=(--broker "ipc://$RUN/$b/api.sock"); done
+for b in $BROKERS $REGIONAL; do args+=(--broker "ipc://$RUN/$b/api.sock"); done
 wait_for 60 "$KNOOP" mesh check "${args[@]}" || true
 "$KNOOP" mesh check "${args[@]}" | sed 's/^/   /'
 proof_ok=1
+[ "${proof_ok_112:-1}" = 1 ] || proof_ok=0     # a step of 112-storing failed (said above)
 ref=$RUN/kcr2-broker-1
 digest() { "$KNOOP" audit digest --journal "$1" --pattern "$2" | awk '$1 == "digest" {print $2}'; }
 agree() {    # agree ID: its digest equals the broker's for each pattern it reads
@@ -310,11 +389,11 @@ for id in $PARTNERS; do
 done
 info "$converged of $n_partners partners hold exactly what the brokers hold on every pattern they read"
 verified=0
-for j in $BROKERS $PARTNERS; do
+for j in $BROKERS $REGIONAL $PARTNERS $EXTRA_JOURNALS; do
     if "$KNOOP" audit verify --journal "$RUN/$j" --trust "$RUN/trust" --quiet >"$RUN/log/verify-$j.txt" 2>&1; then
         verified=$((verified + 1)); else proof_ok=0; info "VERIFY FAILED: $j (see $RUN/log/verify-$j.txt)"; fi
 done
-info "$verified of $((n_partners + 3)) journals verify: every chain intact, every head signed by its origin"
+info "$verified of $(echo $BROKERS $REGIONAL $PARTNERS $EXTRA_JOURNALS | wc -w) journals verify: every chain intact, every head signed by its origin"
 
 # ---- a new partner joins ----
 NEW=vr-nieuw

@@ -125,6 +125,9 @@ int knoop_cli_mesh(int argc, char **argv)
             "digest", json_object_get(s, "digest"), "streams", json_object_get(s, "streams_count"),
             "messages", json_object_get(s, "messages"), "peers", json_object_get(s, "peers"),
             "forks", json_object_get(s, "forks")));
+        json_t *mesh = json_object_get(s, "mesh");
+        if (mesh)
+            json_object_set(json_array_get(arr, i), "mesh", mesh);
     }
     json_t *diffs = json_array();
     if (!agree) {
@@ -186,6 +189,8 @@ int knoop_cli_mesh(int argc, char **argv)
             json_array_foreach(json_object_get(x, "peers"), k, p)
                 printf("  peer %s %s", json_string_value(json_object_get(p, "id")),
                        json_string_value(json_object_get(p, "state")));
+            if (json_is_true(json_object_get(json_object_get(x, "mesh"), "isolated")))
+                printf("  ISOLATED: no peer up, it serves its own nodes only");
             printf("\n");
             json_array_foreach(json_object_get(x, "forks"), k, p)
                 printf("  ALARM fork: %s %s stream %s\n", json_string_value(json_object_get(p, "origin")),

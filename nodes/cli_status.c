@@ -116,6 +116,10 @@ static void s_link(const json_t *link)
             free(e);
         }
     }
+    json_t *rank = json_object_get(link, "rank"), *nb = json_object_get(link, "brokers");
+    if (json_is_integer(rank) && json_is_integer(nb) && json_integer_value(rank) > 1)
+        printf("  fall-back: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " in the list",
+               json_integer_value(rank), json_integer_value(nb));
     char *since = s_time(link, "since", "since_ms");
     if (since)
         printf("  since %s", since);
@@ -123,6 +127,29 @@ static void s_link(const json_t *link)
     if (json_is_true(json_object_get(link, "caught_up")))
         printf("  caught up");
     printf("\n");
+}
+
+/* The mesh as the node's broker last told it: how many of its peers are
+ * up. A broker with none up (a regional broker cut off from KCR2) serves
+ * only what reaches it: say so, so that nobody takes its picture for the
+ * nation's. */
+static void s_mesh(const json_t *mesh)
+{
+    json_t *peers = json_object_get(mesh, "peers");
+    if (!json_is_array(peers) || !json_array_size(peers))
+        return;
+    size_t i, up = 0;
+    json_t *p;
+    json_array_foreach(peers, i, p)
+        up += json_is_true(json_object_get(p, "up"));
+    char *b = s_text(json_object_get(mesh, "broker"));
+    printf("%-12s%s: %zu of %zu peers up, %s", "mesh", b ? b : "?", up, json_array_size(peers),
+           json_is_true(json_object_get(mesh, "agree")) ? "digests agree" : "not in agreement");
+    if (!up)
+        printf("  ISOLATED: the broker has no link to the mesh; what others publish "
+               "reaches this node only when it has");
+    printf("\n");
+    free(b);
 }
 
 /* A primary/standby pair: which instance this is, since when and why, and
@@ -181,6 +208,9 @@ static void s_summary(const json_t *st)
         s_link(link);
     else if (link)
         s_field("link", st, "link");
+    json_t *mesh = json_object_get(st, "mesh");
+    if (json_is_object(mesh))
+        s_mesh(mesh);
 
     json_t *outbox = json_object_get(st, "outbox");
     if (json_is_object(outbox)) {

@@ -52,7 +52,7 @@ typedef struct {
     const char  *api;             /* NULL: ipc://DATA/api.sock */
     int          heartbeat_ms;
     int          timeout_ms;
-    int          failback_ms;     /* probe the first broker this often when elsewhere */
+    int          failback_ms;     /* probe a better-ranked broker this often when elsewhere */
     unsigned     journal_flags;
     size_t       map_max;         /* journal map limit in bytes; 0: 1 TiB */
     const char  *metrics;         /* HOST:PORT of the Prometheus endpoint; NULL: none */
@@ -181,7 +181,8 @@ struct knoop_node_t {
     size_t           nbrokers;
     size_t           broker_idx;
     zsock_t         *dealer;
-    zsock_t         *probe;            /* failback probe to brokers[0] */
+    zsock_t         *probe;            /* failback probe to brokers[probe_idx] */
+    size_t           probe_idx;        /* ranked above broker_idx */
     uint64_t         probe_since, last_probe;
     link_state_t     link;
     uint64_t         link_since, last_heard, last_sent, next_attempt, last_upstream_ack;

@@ -787,6 +787,10 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
         json_object_set_new(link, "broker", json_string(self->brokers[self->broker_idx].id));
         json_object_set_new(link, "endpoint",
                             json_string(self->brokers[self->broker_idx].endpoint));
+        /* its place in the node's order of preference, 1 = first choice;
+         * above 1 the node asks the better-ranked ones to come back */
+        json_object_set_new(link, "rank", json_integer((json_int_t) self->broker_idx + 1));
+        json_object_set_new(link, "brokers", json_integer((json_int_t) self->nbrokers));
     }
     json_object_set_new(link, "since_ms", json_integer((json_int_t) self->link_since));
     json_object_set_new(link, "caught_up", json_boolean(self->caught_up));

@@ -202,8 +202,13 @@ static void s_failover(knoop_node_t *self, const char *why)
     self->next_attempt = knoop_now_ms() + RETRY_MS;
 }
 
-/* Failback: while on another broker, ask the first one now and then whether
- * it is back (a HEARTBEAT with time 0 is answered without a session). */
+/* Failback: while on a broker other than the first of the list, ask the
+ * brokers ranked above it, one per failback_ms in list order, whether they
+ * answer (a HEARTBEAT with time 0 is answered without a session), and move
+ * to the one that does. The list is an order of preference (KCR2 brokers
+ * first, a regional broker as the fall-back): a node on a fall-back returns
+ * to the mesh as soon as any better-ranked broker is back, not only the
+ * first. */
 static void s_probe_step(knoop_node_t *self, uint64_t now)
 {
     if (self->broker_idx == 0 || self->link != LINK_UP) {
@@ -213,14 +218,19 @@ static void s_probe_step(knoop_node_t *self, uint64_t now)
     if (self->probe) {
         if (now - self->probe_since > (uint64_t) self->opts.timeout_ms) {
             zsock_destroy(&self->probe);            /* not back yet */
-            self->brokers[0].key_try++;             /* or on its other key */
+            self->brokers[self->probe_idx].key_try++;  /* or on its other key */
         }
         return;
     }
     if (now - self->last_probe < (uint64_t) self->opts.failback_ms)
         return;
+    /* the next better-ranked broker after the one asked last, from the top */
+    if (self->probe_idx + 1 >= self->broker_idx || self->last_probe == 0)
+        self->probe_idx = 0;
+    else
+        self->probe_idx++;
     self->last_probe = self->probe_since = now;
-    broker_ref_t *b = &self->brokers[0];
+    broker_ref_t *b = &self->brokers[self->probe_idx];
     s_pick_key(self, b);
     self->probe = knoop_link_dealer();
     if (!self->probe || knoop_link_curve_client(self->probe, self->key, &b->cert, 5000) ||
@@ -242,10 +252,11 @@ void node_link_read_probe(knoop_node_t *self)
     if (rc != KNOOP_OK)
         return;
     zsock_destroy(&self->probe);
+    size_t to = self->probe_idx < self->broker_idx ? self->probe_idx : 0;
     knoop_info("failback: %s answers again; moving back from %s",
-               self->brokers[0].id, self->brokers[self->broker_idx].id);
-    node_link_close(self, "failback to the first broker");
-    self->broker_idx = 0;
+               self->brokers[to].id, self->brokers[self->broker_idx].id);
+    node_link_close(self, "failback to a broker ranked higher in the list");
+    self->broker_idx = to;
     self->next_attempt = 0;
 }
 

@@ -37,8 +37,8 @@ static const knoop_opt_spec_t s_spec[] = {
     { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "local API endpoint (default ipc://DATA/api.sock)", false },
     { "heartbeat-ms", KNOOP_OPT_INT, "1000", "MS", "heartbeat interval on the broker link", false },
     { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "link declared lost after this long without a frame", false },
-    { "failback-ms", KNOOP_OPT_INT, "10000", "MS", "when on another broker, ask the first one "
-      "this often whether it is back, and return to it", false },
+    { "failback-ms", KNOOP_OPT_INT, "10000", "MS", "when not on the first broker of the list, "
+      "ask one ranked higher this often whether it is back, and return to it", false },
     { "pair", KNOOP_OPT_STRING, NULL, "primary|standby", "this node is one of a primary/standby "
       "pair of the partner (same key, e.g. the standby at the backup location): 'primary' "
       "starts active at its first start, 'standby' holds everything live and takes over when "
