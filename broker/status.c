@@ -79,22 +79,37 @@ static json_t *s_status(knoop_broker_t *self)
         const char *state = p->state == 2 ? (p->caught_up ? "up" : "catching-up")
                           : p->state == 1 ? "connecting" : "down";
         uint64_t behind = p->caught_up || p->received >= p->planned ? 0 : p->planned - p->received;
-        json_array_append_new(peers, json_pack("{s:s, s:s, s:s, s:I, s:b, s:I, s:I, s:I}",
+        json_t *po = json_pack("{s:s, s:s, s:s, s:I, s:b, s:I, s:I, s:I}",
             "id", p->id, "endpoint", p->endpoint, "state", state,
             "since_ms", (json_int_t) p->since, "in_sync", p->in_sync,
             "last_anti_entropy_ms", (json_int_t) p->last_sync_at,
             "last_anti_entropy_ago_ms", (json_int_t) (p->last_sync_at ? now - p->last_sync_at : 0),
-            "messages_behind", (json_int_t) behind));
+            "messages_behind", (json_int_t) behind);
+        /* what crossed this link towards us: the transfers the mesh costs */
+        json_object_set_new(po, "received", json_pack("{s:I, s:I, s:I, s:I}",
+            "messages", (json_int_t) p->in_msgs, "stored", (json_int_t) p->in_stored,
+            "duplicates", (json_int_t) p->in_duplicates, "refused", (json_int_t) p->in_refused));
+        json_array_append_new(peers, po);
     }
     json_object_set_new(o, "peers", peers);
 
     json_t *sessions = json_array();
-    for (session_t *s = self->sessions; s; s = s->next)
-        json_array_append_new(sessions, json_pack("{s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I}",
+    for (session_t *s = self->sessions; s; s = s->next) {
+        json_t *so = json_pack("{s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I}",
             "partner", s->partner, "role", s->role, "peer", s->peer, "live", s->live,
             "inflight", (json_int_t) s->inflight, "window", (json_int_t) s->window,
             "delivered", (json_int_t) s->delivered, "published", (json_int_t) s->published,
-            "withheld", (json_int_t) s->withheld));
+            "withheld", (json_int_t) s->withheld);
+        if (s->peer) {  /* what live delivery did not send: back, or round */
+            json_object_set_new(so, "echo_skipped", json_integer((json_int_t) s->echo_skipped));
+            json_object_set_new(so, "relay_skipped", json_integer((json_int_t) s->relay_skipped));
+            json_t *l = json_array();
+            for (size_t i = 0; i < s->nlinked; i++)
+                json_array_append_new(l, json_string(s->linked[i]));
+            json_object_set_new(so, "linked", l);
+        }
+        json_array_append_new(sessions, so);
+    }
     json_object_set_new(o, "sessions", sessions);
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
@@ -121,6 +136,10 @@ static json_t *s_status(knoop_broker_t *self)
     json_object_set_new(o, "frames_bad", json_integer((json_int_t) self->frames_bad));
     json_object_set_new(o, "envelopes_refused", json_integer((json_int_t) self->envelopes_refused));
     json_object_set_new(o, "payloads_refused", json_integer((json_int_t) self->payloads_refused));
+    json_object_set_new(o, "policy", json_pack("{s:s, s:I, s:I, s:I}",
+        "file", self->opts.policy_file, "rules", (json_int_t) knoop_policy_rules(self->policy),
+        "reloads", (json_int_t) self->policy_reloads,
+        "reload_errors", (json_int_t) self->policy_reload_errors));
     json_object_set_new(o, "vector", vector);
     json_object_set_new(o, "certificates_expiring",
                         knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));

@@ -23,6 +23,7 @@
 #define KNOOP_WIRE_VERSION   1
 #define KNOOP_FRAME_MAX      (16u << 20)   /* also the ZMQ_MAXMSGSIZE */
 #define KNOOP_FRAME_ITEMS    65536         /* envelopes, acks, vector rows, subscriptions */
+#define KNOOP_WIRE_LINKED_MAX 256          /* brokers named in a peer HELLO's linked */
 
 typedef enum {
     KNOOP_FRAME_HELLO     = 10,
@@ -96,6 +97,8 @@ typedef struct {
             uint64_t           credit_bytes;
             const char        *software;
             bool               peer;
+            const char *const *linked;   /* peer: brokers it pulls from directly */
+            size_t             nlinked;  /* at most KNOOP_WIRE_LINKED_MAX */
         } hello;
         struct {
             const char        *broker;
