@@ -201,6 +201,8 @@ typedef struct {
     uint64_t damaged;        /* messages found damaged on disk */
     uint64_t damaged_rows;   /* log/vlog rows found damaged (each time met) */
     uint64_t repaired;       /* damaged messages replaced by a good copy */
+    uint64_t sig_verified;   /* head signatures verified on append */
+    uint64_t sig_skipped;    /* not verified: a signed copy was held already */
     size_t   map_size;
 } knoop_journal_stats_t;
 void knoop_journal_stats(const knoop_journal_t *self, knoop_journal_stats_t *out);
