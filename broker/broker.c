@@ -554,9 +554,18 @@ static void s_housekeeping(knoop_broker_t *self)
             broker_session_drop(self, s, "silent too long (heartbeat timeout)");
             continue;
         }
-        if (now - s->last_sent >= (uint64_t) self->opts.heartbeat_ms) {
+        /* A node hears the mesh's verdict in heartbeats: when idle, and at
+         * least every two intervals on a busy link. */
+        bool mesh_due = !s->peer && self->npeers &&
+                        now - s->last_mesh >= 2 * (uint64_t) self->opts.heartbeat_ms;
+        if (now - s->last_sent >= (uint64_t) self->opts.heartbeat_ms || mesh_due) {
             knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT };
+            knoop_wire_mesh_peer_t rows[KNOOP_WIRE_MESH_MAX];
             f.u.heartbeat.time_ms = now;
+            if (!s->peer) {
+                broker_mesh_view(self, rows, &f);
+                s->last_mesh = now;
+            }
             if (broker_send(self, s, &f) == KNOOP_ENOTFOUND)
                 broker_session_drop(self, s, "connection gone");
         }
@@ -635,9 +644,15 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
     }
     if (self->nbatch)
         handle_publish_commit(self);
-    knoop_info("broker %s stopping: %llu frames in, %llu bad, %llu envelopes refused, "
+    if (*stop != KNOOP_RUN_AGAIN)
+        knoop_info("broker %s stopping: %llu frames in, %llu bad, %llu envelopes refused, "
                "%llu commits", self->id, (unsigned long long) self->frames_in,
                (unsigned long long) self->frames_bad, (unsigned long long) self->envelopes_refused,
                (unsigned long long) self->commits);
     return 0;
+}
+
+int knoop_broker_set_map_max(knoop_broker_t *self, size_t map_max)
+{
+    return knoop_journal_set_map_max(self->journal, map_max);
 }

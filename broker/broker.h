@@ -46,7 +46,7 @@ typedef struct {
     size_t      max_handshakes;   /* connections in handshake at once (0: default) */
     size_t      max_handshakes_per_address;  /* ... from one address (0: default) */
     unsigned    journal_flags;    /* e.g. KNOOP_JOURNAL_RELAXED for benchmarks */
-    size_t      map_max;
+    size_t      map_max;          /* journal map limit in bytes; 0: 1 TiB */
     const char *const *peers;     /* "ID@ENDPOINT" of other brokers */
     size_t      npeers;
     int         anti_entropy_ms;  /* digest comparison with each peer */
@@ -60,9 +60,15 @@ typedef struct knoop_broker_t knoop_broker_t;
  * self-check. NULL on any failure, logged with its cause. */
 knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts);
 /* Run until *stop becomes true (set from a signal handler); finishes the
- * open batch first. Returns 0. */
+ * open batch first. Returns 0. *stop = KNOOP_RUN_AGAIN returns without a
+ * word about stopping, to be called again (main does so after SIGHUP, once
+ * it has applied the configuration read again). */
 int  knoop_broker_run(knoop_broker_t *self, volatile int *stop);
 void knoop_broker_destroy(knoop_broker_t **self_p);
+/* The limit the journal's map may grow to, in bytes (0: 1 TiB), changed
+ * while running (knoop_journal_set_map_max): KNOOP_EINVAL below the map's
+ * current size. */
+int  knoop_broker_set_map_max(knoop_broker_t *self, size_t map_max);
 
 /* ---- internals shared by the broker's files ---- */
 
@@ -83,6 +89,7 @@ typedef struct session {
     size_t    nsubs;
     uint64_t  last_heard;
     uint64_t  last_sent;
+    uint64_t  last_mesh;    /* when the mesh view last went out in a HEARTBEAT */
     /* downstream window */
     uint64_t  window;       /* messages in flight allowed */
     uint64_t  window_bytes; /* bytes in flight allowed */
@@ -170,6 +177,8 @@ struct knoop_broker_t {
     size_t           npeers;
     log_source_t    *sources;        /* ascending; pruned behind the peers' sessions */
     size_t           nsources, sources_cap;
+    uint8_t          mesh_digest[KNOOP_HASH_LEN];  /* ours at the last peer comparison */
+    bool             has_mesh_digest;
     zsock_t         *api;
     uint64_t         forks_seen;
     uint64_t         damage_asked_at;  /* damaged messages last asked of the peers */
@@ -242,6 +251,10 @@ void broker_peers_close(knoop_broker_t *self);
 /* The peer link a log position was stored from, or NULL (a node, the
  * broker itself, or before this process started). */
 const peer_t *broker_log_source(const knoop_broker_t *self, uint64_t pos);
+/* The mesh view for a node's HEARTBEAT: one row per peer into rows (at
+ * least KNOOP_WIRE_MESH_MAX), and the digest of the last comparison. Strings
+ * are borrowed from self until the peers change. */
+void broker_mesh_view(knoop_broker_t *self, knoop_wire_mesh_peer_t *rows, knoop_frame_t *hb);
 /* Digest, stream and message count of everything this broker holds. */
 void broker_digest(knoop_broker_t *self, uint8_t digest[KNOOP_HASH_LEN], uint64_t *streams,
                    uint64_t *messages);

@@ -7,11 +7,18 @@
 #include <stdio.h>
 #include <string.h>
 
-static volatile int s_stop;
+static volatile int s_stop, s_hup, s_wake;   /* s_wake: the loop returns */
 
 static void s_on_signal(int sig)
 {
-    s_stop = 1;
+    if (sig == SIGHUP) {
+        s_hup = 1;
+        if (!s_wake)
+            s_wake = KNOOP_RUN_AGAIN;
+    } else {
+        s_stop = 1;
+        s_wake = 1;
+    }
 }
 
 static const knoop_opt_spec_t s_spec[] = {
@@ -40,10 +47,36 @@ static const knoop_opt_spec_t s_spec[] = {
     { "max-handshakes-per-address", KNOOP_OPT_INT, "32", "N", "connections in handshake at once "
       "from one address (IPv6: one /64); more are refused at once", false },
     { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
+    { "map-max", KNOOP_OPT_INT, "0", "MIB", "the journal's LMDB map grows up to this many MiB "
+      "(0: 1 TiB, in practice the disk). At the limit, publishing is refused as 'journal full' "
+      "while reads and delivery go on; raise it and send SIGHUP to write again without a "
+      "restart", false },
     { "relaxed-durability", KNOOP_OPT_BOOL, "false", NULL,
       "do not fsync journal commits (benchmarks only: a power loss can lose acknowledged messages)", false },
     { NULL },
 };
+
+/* SIGHUP: the command line and the config file read again; what can change
+ * while running is applied (the journal's map limit), the rest is kept. */
+static void s_reload(knoop_broker_t *d, int argc, char **argv)
+{
+    knoop_config_t *cfg = NULL;
+    bool help = false;
+    char err[256] = "";
+    if (knoop_config_parse("knoop-broker", "broker", "", NULL, s_spec, argc, argv, &cfg, &help, err,
+                           sizeof err) != KNOOP_OK || !cfg) {
+        knoop_error("SIGHUP: configuration not read again (%s); running on unchanged", err);
+        return;
+    }
+    long long mib = knoop_config_int(cfg, "map-max");
+    if (mib < 0 || knoop_broker_set_map_max(d, (size_t) mib << 20) != KNOOP_OK)
+        knoop_error("SIGHUP: map-max %lld MiB refused: below the journal's current map (a map "
+                    "never shrinks); the limit is unchanged", mib);
+    else
+        knoop_info("SIGHUP: configuration read again; map limit %lld MiB%s; running on", mib,
+                   mib ? "" : " (none)");
+    knoop_config_destroy(&cfg);
+}
 
 int main(int argc, char **argv)
 {
@@ -81,11 +114,13 @@ int main(int argc, char **argv)
         .journal_flags = knoop_config_bool(cfg, "relaxed-durability") ? KNOOP_JOURNAL_RELAXED : 0,
         .anti_entropy_ms = (int) knoop_config_int(cfg, "anti-entropy-ms"),
         .api = knoop_config_str(cfg, "api"),
+        .map_max = (size_t) knoop_config_int(cfg, "map-max") << 20,
     };
     if (o.handshake_ms < 100 || knoop_config_int(cfg, "max-handshakes") < 1 ||
-        knoop_config_int(cfg, "max-handshakes-per-address") < 1) {
+        knoop_config_int(cfg, "max-handshakes-per-address") < 1 ||
+        knoop_config_int(cfg, "map-max") < 0) {
         fprintf(stderr, "knoop-broker: --handshake-ms must be at least 100, --max-handshakes and "
-                "--max-handshakes-per-address at least 1\n");
+                "--max-handshakes-per-address at least 1, --map-max at least 0\n");
         knoop_config_destroy(&cfg);
         return 2;
     }
@@ -95,6 +130,7 @@ int main(int argc, char **argv)
     struct sigaction sa = { .sa_handler = s_on_signal };
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     knoop_broker_t *b = knoop_broker_new(&o);
@@ -102,7 +138,16 @@ int main(int argc, char **argv)
         knoop_config_destroy(&cfg);
         return 1;
     }
-    knoop_broker_run(b, &s_stop);
+    for (;;) {
+        knoop_broker_run(b, &s_wake);
+        s_wake = 0;
+        if (s_stop)
+            break;
+        if (s_hup) {
+            s_hup = 0;
+            s_reload(b, argc, argv);
+        }
+    }
     knoop_broker_destroy(&b);
     knoop_config_destroy(&cfg);
     return 0;

@@ -16,6 +16,8 @@ static void s_collect(void *arg, knoop_metrics_t *m)
     knoop_journal_stats(self->journal, &st);
     knoop_metrics_journal(m, st.stored, st.duplicates, st.forks, st.full_errors, st.sig_errors,
                           st.map_size);
+    knoop_metrics_storage(m, st.map_max, st.full == KNOOP_JOURNAL_FULL_MAP,
+                          st.full == KNOOP_JOURNAL_FULL_DISK);
     knoop_metrics_set(m, "knoop_frames_in_total", "", (double) self->frames_in);
     knoop_metrics_set(m, "knoop_frames_bad_total", "", (double) self->frames_bad);
     uint64_t now = knoop_now_ms();

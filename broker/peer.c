@@ -245,12 +245,29 @@ void broker_peers_step(knoop_broker_t *self)
     }
 }
 
+void broker_mesh_view(knoop_broker_t *self, knoop_wire_mesh_peer_t *rows, knoop_frame_t *hb)
+{
+    size_t n = self->npeers < KNOOP_WIRE_MESH_MAX ? self->npeers : KNOOP_WIRE_MESH_MAX;
+    for (size_t i = 0; i < n; i++) {
+        const peer_t *p = &self->peers[i];
+        rows[i] = (knoop_wire_mesh_peer_t) { .peer = p->id, .up = p->state == 2,
+                                             .in_sync = p->in_sync,
+                                             .last_sync_ms = p->last_sync_at };
+    }
+    hb->u.heartbeat.mesh = rows;
+    hb->u.heartbeat.nmesh = n;
+    hb->u.heartbeat.has_digest = self->has_mesh_digest;
+    memcpy(hb->u.heartbeat.digest, self->mesh_digest, KNOOP_HASH_LEN);
+}
+
 static void s_on_sync(knoop_broker_t *self, peer_t *p, const knoop_frame_t *f)
 {
     uint8_t mine[KNOOP_HASH_LEN];
     uint64_t streams, messages;
     broker_digest(self, mine, &streams, &messages);
     p->last_sync_at = knoop_now_ms();
+    memcpy(self->mesh_digest, mine, KNOOP_HASH_LEN);
+    self->has_mesh_digest = true;
     if (memcmp(mine, f->u.sync.digest, KNOOP_HASH_LEN) == 0) {
         if (!p->in_sync)
             knoop_info("peer %s: in sync (%llu streams, %llu messages)", p->id,

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define FRAME_MSGS      1024
-#define FRAME_BYTES     (4u << 20)
+#define FRAME_BYTES     KNOOP_BATCH_BYTES
 
 typedef struct {
     knoop_broker_t *self;

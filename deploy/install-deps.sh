@@ -38,6 +38,7 @@ PKGS=(
   python3-protobuf protobuf-compiler   # tests/cli_json_interop.sh: proto3 JSON against Google's
   clang libclang-rt-dev                 # tests/fuzz: libFuzzer targets
   strace e2fsprogs util-linux mount     # fault tests: ENOSPC injection, loop-mounted ext4
+  iproute2 nftables                     # tests/cli_net_*.sh: namespaces, veth, nft drops, tc tbf
 )
 BENCH_PKGS=(nats-server libnats-dev rabbitmq-server librabbitmq-dev)
 if [ "$BENCH" -eq 1 ]; then PKGS+=("${BENCH_PKGS[@]}"); fi

@@ -357,15 +357,15 @@ static void s_print_validity(const knoop_cert_t *cert, int64_t now)
     knoop_time_format(until, cert->valid_until);
     printf("valid-from:   %s\n"
            "valid-until:  %s\n", from, until);
-    if (now < cert->valid_from)
-        printf("status:       NOT YET VALID (starts in %lld days)\n",
-               (long long) ((cert->valid_from - now) / 86400));
-    else if (knoop_cert_check_time(cert, now) != KNOOP_OK)
-        printf("status:       EXPIRED (%lld days ago)\n",
-               (long long) ((now - cert->valid_until) / 86400));
-    else
+    if (knoop_cert_check_time(cert, now) == KNOOP_OK)
         printf("status:       valid now (expires in %lld days)\n",
                (long long) ((cert->valid_until - now) / 86400));
+    else if (now < cert->valid_from)
+        printf("status:       NOT YET VALID (starts in %lld days)\n",
+               (long long) ((cert->valid_from - now) / 86400));
+    else
+        printf("status:       EXPIRED (%lld days ago)\n",
+               (long long) ((now - cert->valid_until) / 86400));
 }
 
 static int s_show_key(const char *path)

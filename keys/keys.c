@@ -797,10 +797,20 @@ int knoop_cert_parse(const char *data, size_t len, const char *name, knoop_cert_
     return s_cert_fields(&f, name, out);
 }
 
+int knoop_cert_check_time_skew(const knoop_cert_t *cert, int64_t now, int64_t skew)
+{
+    /* Both ends inclusive, as X.509's notBefore and notAfter, each widened
+     * by the skew: a clock that is a little off on either side must not cut
+     * a partner off at the edge of its validity. */
+    if (skew < 0)
+        skew = 0;
+    return now >= cert->valid_from - skew && now <= cert->valid_until + skew ? KNOOP_OK
+                                                                             : KNOOP_EEXPIRED;
+}
+
 int knoop_cert_check_time(const knoop_cert_t *cert, int64_t now)
 {
-    /* Both ends inclusive, as X.509's notBefore and notAfter. */
-    return now >= cert->valid_from && now <= cert->valid_until ? KNOOP_OK : KNOOP_EEXPIRED;
+    return knoop_cert_check_time_skew(cert, now, KNOOP_CERT_SKEW_SECONDS);
 }
 
 /* ------------------------------------------------------------------ */

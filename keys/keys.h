@@ -129,8 +129,19 @@ int  knoop_key_load_sealed(const char *path, const char *pass, size_t pass_len,
                            knoop_key_t **out);
 /* Append the cert's text form (the file format) to out. */
 int  knoop_cert_format(const knoop_cert_t *cert, knoop_buf_t *out);
-/* KNOOP_OK when valid at `now` (unix seconds), else KNOOP_EEXPIRED. */
+/* Clock-skew tolerance at both ends of a certificate's validity: a
+ * certificate is accepted from valid-from minus this until valid-until plus
+ * this (docs/protocol.md, "Clocks"), the same 5 minutes a broker allows a
+ * message's HLC to run ahead (KNOOP_HLC_MAX_SKEW_MS). */
+#define KNOOP_CERT_SKEW_SECONDS 300
+/* KNOOP_OK when valid at `now` (unix seconds) within KNOOP_CERT_SKEW_SECONDS
+ * at either end, else KNOOP_EEXPIRED. Every refusal of an expired or
+ * not-yet-valid certificate (trust store, ZAP, sessions, learning) goes
+ * through here. */
 int  knoop_cert_check_time(const knoop_cert_t *cert, int64_t now);
+/* As knoop_cert_check_time with an explicit tolerance in seconds (0:
+ * exact; negative counts as 0). */
+int  knoop_cert_check_time_skew(const knoop_cert_t *cert, int64_t now, int64_t skew);
 
 /* RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ" <-> unix seconds. */
 int  knoop_time_parse(const char *text, int64_t *out);

@@ -53,9 +53,11 @@ typedef struct {
 } s_slot_t;
 
 struct knoop_config_t {
-    s_slot_t *slots;
-    size_t    size;
-    char     *file;
+    s_slot_t     *slots;
+    size_t        size;
+    char         *file;
+    const char  **operands;     /* borrowed from argv */
+    size_t        noperands;
 };
 
 /* ------------------------------------------------------------------ */
@@ -341,10 +343,19 @@ static void s_indented(FILE *out, int indent, const char *text)
     }
 }
 
-static void s_help(FILE *out, const char *prog, const char *section, const char *summary,
-                   const char *description, const knoop_opt_spec_t *spec)
+/* A section of text after OPTIONS, e.g. "EXIT STATUS". */
+static void s_section(FILE *out, const char *title, const char *text)
 {
-    fprintf(out, "NAME\n       %s - %s\n\nSYNOPSIS\n", prog, summary ? summary : "");
+    if (text && *text) {
+        fprintf(out, "\n%s\n", title);
+        s_indented(out, 7, text);
+    }
+}
+
+static void s_help(FILE *out, const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec)
+{
+    const char *prog = cmd->prog;
+    fprintf(out, "NAME\n       %s - %s\n\nSYNOPSIS\n", prog, cmd->summary ? cmd->summary : "");
     size_t indent = 8 + strlen(prog);
     size_t col = indent - 1;
     fprintf(out, "       %s", prog);
@@ -359,12 +370,11 @@ static void s_help(FILE *out, const char *prog, const char *section, const char 
                      s->kind == KNOOP_OPT_LIST ? "..." : "");
         s_word(out, &col, indent, word);
     }
+    if (cmd->operands)
+        s_word(out, &col, indent, cmd->operands);
     fprintf(out, "\n       %s --help\n", prog);
 
-    if (description && *description) {
-        fputs("\nDESCRIPTION\n", out);
-        s_indented(out, 7, description);
-    }
+    s_section(out, "DESCRIPTION", cmd->description);
 
     fputs("\nOPTIONS\n", out);
     for (const knoop_opt_spec_t *s = spec; s->name; s++) {
@@ -372,7 +382,11 @@ static void s_help(FILE *out, const char *prog, const char *section, const char 
             fprintf(out, "       --%s[=%s]\n", s->name, s_arg(s));
         else
             fprintf(out, "       --%s %s\n", s->name, s_arg(s));
-        fprintf(out, "              %s", s->help ? s->help : "");
+        /* One sentence, so that "Default: ..." reads as the next one. */
+        const char *help = s->help ? s->help : "";
+        size_t len = strlen(help);
+        fprintf(out, "              %s%s", help,
+                len && help[len - 1] != '.' ? "." : "");
         if (s->kind == KNOOP_OPT_LIST)
             fputs(" Repeatable.", out);
         if (s->required)
@@ -386,24 +400,33 @@ static void s_help(FILE *out, const char *prog, const char *section, const char 
           "       --help, -h\n"
           "              Show this help and exit.\n", out);
 
+    const char *section = cmd->section;
     fprintf(out,
             "\nFILES\n"
             "       --config FILE: the same keys as the flags, in section [%s], e.g.\n\n"
             "              [%s]\n", section, section);
     /* The example: what must be given, and how a list is written. */
+    bool shown = false;
     for (const knoop_opt_spec_t *s = spec; s->name; s++)
-        if (s->required)
+        if (s->required) {
             fprintf(out, "              %s = %s\n", s->name, s_arg(s));
+            shown = true;
+        }
     for (const knoop_opt_spec_t *s = spec; s->name; s++)
         if (s->kind == KNOOP_OPT_LIST) {
             fprintf(out, "              %s = %s\n", s->name, s_arg(s));
             fprintf(out, "              %s = %s\n", s->name, s_arg(s));
+            shown = true;
             break;
         }
+    if (!shown && spec[0].name)
+        fprintf(out, "              %s = %s\n", spec[0].name, s_arg(&spec[0]));
     fputs("\n"
           "       A flag overrides the file. A list given as flags replaces the\n"
           "       file's list; in the file, a repeated list key adds an item.\n"
           "       Lines starting with # or ; are comments.\n", out);
+    s_section(out, "EXIT STATUS", cmd->exit_status);
+    s_section(out, "EXAMPLES", cmd->examples);
 }
 
 /* ------------------------------------------------------------------ */
@@ -411,6 +434,7 @@ static void s_help(FILE *out, const char *prog, const char *section, const char 
 
 typedef struct {
     knoop_config_t   *self;
+    const knoop_cmd_t *cmd;
     const char       *prog;
     char             *err;
     size_t            err_size;
@@ -470,6 +494,26 @@ static const char *s_optopt_name(const s_flags_t *f, int opt)
     return "?";
 }
 
+/* A positional argument of a command that takes operands. */
+static int s_operand(s_flags_t *f, const char *arg)
+{
+    knoop_config_t *self = f->self;
+    size_t max = f->cmd->operands_max;
+    if (max && self->noperands == max) {
+        char shown[S_SHOWN_MAX + 4];
+        s_shown(shown, arg, '\0');
+        s_fail(f->err, f->err_size, f->prog, "unexpected argument '%s' (at most %zu: %s)",
+               shown, max, f->cmd->operands);
+        return KNOOP_EINVAL;
+    }
+    const char **grown = realloc(self->operands, (self->noperands + 1) * sizeof *grown);
+    if (!grown)
+        return KNOOP_ENOMEM;
+    self->operands = grown;
+    self->operands[self->noperands++] = arg;
+    return KNOOP_OK;
+}
+
 static int s_parse_flags(s_flags_t *f, int argc, char **argv)
 {
     size_t n = f->self->size;
@@ -495,8 +539,19 @@ static int s_parse_flags(s_flags_t *f, int argc, char **argv)
         int before = optind < 1 ? 1 : optind;
         int index = -1;
         int c = getopt_long(argc, argv, "+:h", opts, &index);
-        if (c == -1)
-            break;
+        if (c == -1) {
+            if (!f->cmd->operands || optind >= argc)
+                break;
+            /* "--" ends the options: the rest are operands, even "-x". */
+            if (optind > before && strcmp(argv[optind - 1], "--") == 0) {
+                while (rc == KNOOP_OK && optind < argc)
+                    rc = s_operand(f, argv[optind++]);
+                break;
+            }
+            /* An operand; options may follow it ("import a.xml --api EP"). */
+            rc = s_operand(f, argv[optind++]);
+            continue;
+        }
         char shown[S_SHOWN_MAX + 4];
         if (c == '?') {
             if (optopt)
@@ -784,10 +839,9 @@ static int s_resolve(knoop_config_t *self, const char *prog, const char *section
 /* ------------------------------------------------------------------ */
 /* public API */
 
-int knoop_config_parse(const char *prog, const char *section, const char *summary,
-                       const char *description, const knoop_opt_spec_t *spec,
-                       int argc, char **argv, knoop_config_t **out, bool *help_shown,
-                       char *err, size_t err_size)
+int knoop_config_parse_cmd(const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec,
+                           int argc, char **argv, knoop_config_t **out, bool *help_shown,
+                           char *err, size_t err_size)
 {
     if (err && err_size)
         err[0] = '\0';
@@ -795,9 +849,13 @@ int knoop_config_parse(const char *prog, const char *section, const char *summar
         *out = NULL;
     if (help_shown)
         *help_shown = false;
-    assert(prog && section && spec && argv && argc >= 1 && out && help_shown);
-    if (!prog || !section || !spec || !argv || argc < 1 || !out || !help_shown)
+    assert(cmd && cmd->prog && cmd->section && spec && argv && argc >= 1 && out
+           && help_shown);
+    if (!cmd || !cmd->prog || !cmd->section || !spec || !argv || argc < 1 || !out
+        || !help_shown)
         return KNOOP_EINVAL;
+    const char *prog = cmd->prog;
+    const char *section = cmd->section;
 
     size_t count;
     int rc = s_spec_check(prog, section, spec, &count, err, err_size);
@@ -807,10 +865,11 @@ int knoop_config_parse(const char *prog, const char *section, const char *summar
     if (!self)
         return KNOOP_ENOMEM;
 
-    s_flags_t flags = { .self = self, .prog = prog, .err = err, .err_size = err_size };
+    s_flags_t flags = { .self = self, .cmd = cmd, .prog = prog, .err = err,
+                        .err_size = err_size };
     rc = s_parse_flags(&flags, argc, argv);
     if (rc == KNOOP_OK && flags.help) {
-        s_help(stdout, prog, section, summary, description, spec);
+        s_help(stdout, cmd, spec);
         fflush(stdout);
         *help_shown = true;
         knoop_config_destroy(&self);
@@ -824,6 +883,10 @@ int knoop_config_parse(const char *prog, const char *section, const char *summar
     }
     if (rc == KNOOP_OK)
         rc = s_resolve(self, prog, section, spec, err, err_size);
+    if (rc == KNOOP_OK && self->noperands < cmd->operands_min) {
+        s_fail(err, err_size, prog, "missing %s", cmd->operands);
+        rc = KNOOP_EINVAL;
+    }
     if (rc == KNOOP_ENOMEM && err && err_size && !err[0])
         s_fail(err, err_size, prog, "%s", knoop_strerror(rc));
     if (rc) {
@@ -832,6 +895,16 @@ int knoop_config_parse(const char *prog, const char *section, const char *summar
     }
     *out = self;
     return KNOOP_OK;
+}
+
+int knoop_config_parse(const char *prog, const char *section, const char *summary,
+                       const char *description, const knoop_opt_spec_t *spec,
+                       int argc, char **argv, knoop_config_t **out, bool *help_shown,
+                       char *err, size_t err_size)
+{
+    knoop_cmd_t cmd = { .prog = prog, .section = section, .summary = summary,
+                        .description = description };
+    return knoop_config_parse_cmd(&cmd, spec, argc, argv, out, help_shown, err, err_size);
 }
 
 void knoop_config_destroy(knoop_config_t **self_p)
@@ -847,6 +920,7 @@ void knoop_config_destroy(knoop_config_t **self_p)
     }
     free(self->slots);
     free(self->file);
+    free(self->operands);
     free(self);
     *self_p = NULL;
 }
@@ -909,27 +983,47 @@ int knoop_config_apply_log_level(const knoop_config_t *self, const char *prog)
     return KNOOP_OK;
 }
 
-int knoop_config_daemon(const char *prog, const char *section, const char *summary,
-                        const char *description, const knoop_opt_spec_t *spec,
-                        int argc, char **argv, knoop_config_t **out)
+size_t knoop_config_operands(const knoop_config_t *self, const char *const **items)
+{
+    if (items)
+        *items = self->operands;
+    return self->noperands;
+}
+
+int knoop_config_command(const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec, int argc,
+                         char **argv, knoop_config_t **out)
 {
     *out = NULL;
     knoop_config_t *cfg = NULL;
     bool help = false;
     char err[512];
-    if (knoop_config_parse(prog, section, summary, description, spec, argc, argv, &cfg,
-                           &help, err, sizeof err) != KNOOP_OK) {
+    if (knoop_config_parse_cmd(cmd, spec, argc, argv, &cfg, &help, err, sizeof err)
+        != KNOOP_OK) {
         fprintf(stderr, "%s\n", err);
+        /* A hint that costs one line and saves a trip to the manual. */
+        if (strstr(err, "unknown option") || strstr(err, "unexpected argument")
+            || strstr(err, "missing"))
+            fprintf(stderr, "%s: see '%s --help'\n", cmd->prog, cmd->prog);
         return 2;
     }
-    if (help) {
-        knoop_config_destroy(&cfg);
+    if (help)
         return 0;
-    }
-    if (knoop_config_apply_log_level(cfg, prog) != KNOOP_OK) {
-        knoop_config_destroy(&cfg);
+    *out = cfg;
+    return -1;
+}
+
+int knoop_config_daemon(const char *prog, const char *section, const char *summary,
+                        const char *description, const knoop_opt_spec_t *spec,
+                        int argc, char **argv, knoop_config_t **out)
+{
+    knoop_cmd_t cmd = { .prog = prog, .section = section, .summary = summary,
+                        .description = description };
+    int rc = knoop_config_command(&cmd, spec, argc, argv, out);
+    if (rc != -1)
+        return rc;
+    if (knoop_config_apply_log_level(*out, prog) != KNOOP_OK) {
+        knoop_config_destroy(out);
         return 2;
     }
-    *out = cfg;
     return -1;
 }

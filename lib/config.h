@@ -95,6 +95,23 @@ typedef struct {
 
 typedef struct knoop_config_t knoop_config_t;
 
+/* A command (a daemon, or one command of the knoop tool): what --help shows
+ * beside its options, and the positional arguments (operands) it takes.
+ * Without `operands`, any positional argument is an error (daemons). With
+ * them, operands may stand between options ("import a.xml --api EP"); after
+ * "--" everything is an operand. */
+typedef struct {
+    const char *prog;         /* name in messages and help, e.g. "knoop beeld" */
+    const char *section;      /* the config file's section, e.g. "beeld" */
+    const char *summary;      /* one line for NAME */
+    const char *description;  /* DESCRIPTION (may hold newlines), or NULL */
+    const char *operands;     /* synopsis of the operands, e.g. "FILE...", or NULL */
+    size_t      operands_min; /* fewer: "missing FILE..." */
+    size_t      operands_max; /* more: an error; 0 = no limit */
+    const char *exit_status;  /* EXIT STATUS text, or NULL */
+    const char *examples;     /* EXAMPLES text, or NULL */
+} knoop_cmd_t;
+
 /* Parse argv (as main received it: argv[0] is skipped) and, when --config
  * FILE is given, FILE's [section]; apply defaults; check required options.
  *
@@ -127,6 +144,16 @@ int  knoop_config_parse(const char *prog, const char *section, const char *summa
                         int argc, char **argv, knoop_config_t **out, bool *help_shown,
                         char *err, size_t err_size);
 
+/* knoop_config_parse for a command described by cmd (operands, exit status
+ * and examples in --help). knoop_config_parse is this with a daemon's cmd. */
+int  knoop_config_parse_cmd(const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec,
+                            int argc, char **argv, knoop_config_t **out, bool *help_shown,
+                            char *err, size_t err_size);
+
+/* The operands in the order given: returns the count and, when items is
+ * not NULL, sets *items (NULL when none). Borrowed from argv. */
+size_t knoop_config_operands(const knoop_config_t *self, const char *const **items);
+
 /* Free the configuration and NULL the caller's pointer; safe on NULL. */
 void knoop_config_destroy(knoop_config_t **self_p);
 
@@ -155,6 +182,13 @@ const char *knoop_config_file(const knoop_config_t *self);
  * info, debug). KNOOP_EINVAL, after a one-line error naming prog, when the
  * value is none of those. */
 int knoop_config_apply_log_level(const knoop_config_t *self, const char *prog);
+
+/* A command's start: knoop_config_parse_cmd and --help. Returns -1 with
+ * *out set when the command should run (the caller destroys *out);
+ * otherwise the exit status (0 after --help, 2 after an error on stderr
+ * naming the cause and pointing at --help) with *out NULL. */
+int knoop_config_command(const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec, int argc,
+                         char **argv, knoop_config_t **out);
 
 /* A daemon's start: knoop_config_parse, --help, then the log level. Returns
  * -1 with *out set when the daemon should run (the caller destroys *out);

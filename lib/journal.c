@@ -62,6 +62,7 @@ struct knoop_journal_t {
     knoop_journal_stats_t stats;
     char                 error[512];        /* last failed write, "" after a commit */
     uint64_t             error_at;          /* when (Unix ms), 0 when none */
+    unsigned             full;              /* KNOOP_JOURNAL_FULL_*, until a commit */
     knoop_buf_t          scratch;           /* check || envelope being stored */
     knoop_journal_damage_t *damage;         /* damaged messages, until repaired */
     size_t               ndamage;
@@ -130,12 +131,15 @@ static int s_write_failed(knoop_journal_t *self, int mdb_rc, const char *what, u
     bool known = s_free_bytes(self, &room) == 0;
     char free_text[32];
     s_human_bytes(free_text, sizeof free_text, room);
-    if (rc == KNOOP_EFULL && (mdb_rc == KNOOP_EFULL || mdb_rc == MDB_MAP_FULL))
+    self->full = KNOOP_JOURNAL_FULL_NONE;
+    if (rc == KNOOP_EFULL && (mdb_rc == KNOOP_EFULL || mdb_rc == MDB_MAP_FULL)) {
+        self->full = KNOOP_JOURNAL_FULL_MAP;
         snprintf(self->error, sizeof self->error,
                  "journal %s full: its map is at the limit of %zu MiB; %s not stored "
-                 "(archive and restart the journal, or raise the limit)",
+                 "(raise map-max and send the daemon SIGHUP: it writes again without a "
+                 "restart; reads and delivery go on meanwhile)",
                  self->path, self->map_max / MIB, what);
-    else if (rc == KNOOP_EFULL && known && room >= FULL_MARGIN + need)
+    } else if (rc == KNOOP_EFULL && known && room >= FULL_MARGIN + need)
         snprintf(self->error, sizeof self->error,
                  "no space for the journal on %s (%s, with %s free on the volume: a quota, "
                  "or a thin or overcommitted device?); %s not stored",
@@ -156,6 +160,8 @@ static int s_write_failed(knoop_journal_t *self, int mdb_rc, const char *what, u
                  "journal %s: %s not stored: %s (%s free; check the disk and the kernel log)",
                  self->path, what, mdb_strerror(mdb_rc), free_text);
     self->error_at = knoop_now_ms();
+    if (rc == KNOOP_EFULL && self->full == KNOOP_JOURNAL_FULL_NONE)
+        self->full = KNOOP_JOURNAL_FULL_DISK;
     if (rc == KNOOP_EFULL)
         self->stats.full_errors++;
     knoop_error("%s", self->error);
@@ -169,6 +175,7 @@ static void s_write_done(knoop_journal_t *self)
         knoop_info("journal %s: writing again (after: %s)", self->path, self->error);
         self->error[0] = 0;
         self->error_at = 0;
+        self->full = KNOOP_JOURNAL_FULL_NONE;
     }
 }
 
@@ -758,6 +765,8 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
     self->trust = opts->trust;
     self->map_size = opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
     self->map_max = opts->map_max ? opts->map_max : DEFAULT_MAP_MAX;
+    if (!opts->map_size && self->map_size > self->map_max)
+        self->map_size = self->map_max;   /* a limit below the default first map */
     if (self->map_max < self->map_size)
         self->map_max = self->map_size;
     self->path = strdup(opts->path);
@@ -1742,6 +1751,21 @@ void knoop_journal_stats(const knoop_journal_t *self, knoop_journal_stats_t *out
 {
     *out = self->stats;
     out->map_size = self->map_size;
+    out->map_max = self->map_max;
+    out->full = self->full;
+}
+
+int knoop_journal_set_map_max(knoop_journal_t *self, size_t map_max)
+{
+    if (!map_max)
+        map_max = DEFAULT_MAP_MAX;
+    if (map_max < self->map_size)
+        return KNOOP_EINVAL;   /* a map never shrinks */
+    if (map_max != self->map_max)
+        knoop_info("journal %s: map limit %zu MiB (was %zu MiB)", self->path,
+                   map_max / MIB, self->map_max / MIB);
+    self->map_max = map_max;
+    return KNOOP_OK;
 }
 
 /* ---- scan and repair ---- */

@@ -204,8 +204,21 @@ typedef struct {
     uint64_t sig_verified;   /* head signatures verified on append */
     uint64_t sig_skipped;    /* not verified: a signed copy was held already */
     size_t   map_size;
+    size_t   map_max;        /* the limit the map may grow to */
+    unsigned full;           /* KNOOP_JOURNAL_FULL_*: the last write failed for
+                              * want of room; NONE again once a write commits */
 } knoop_journal_stats_t;
+
+#define KNOOP_JOURNAL_FULL_NONE 0u
+#define KNOOP_JOURNAL_FULL_MAP  1u   /* the map is at map_max */
+#define KNOOP_JOURNAL_FULL_DISK 2u   /* the volume (or a quota) has no room */
 void knoop_journal_stats(const knoop_journal_t *self, knoop_journal_stats_t *out);
+
+/* Change the limit the map may grow to (bytes; 0 = 1 TiB), e.g. when an
+ * operator raises it after the map filled: the next append grows the map
+ * again, no reopen needed. KNOOP_EINVAL when below the current map size (a
+ * map never shrinks; compact a copy with mdb_copy -c instead). */
+int  knoop_journal_set_map_max(knoop_journal_t *self, size_t map_max);
 
 /* A damaged message: its stream and seq. */
 typedef struct {

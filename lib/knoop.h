@@ -55,6 +55,7 @@ const char *knoop_strerror(int err);
 #define KNOOP_TOKEN_MAX      64          /* bytes per token */
 #define KNOOP_KEY_MAX        255         /* state key */
 #define KNOOP_TYPE_MAX       128         /* payload type name */
+#define KNOOP_RUN_AGAIN      2           /* a daemon loop's *stop: return, to be run again (SIGHUP) */
 #define KNOOP_HASH_LEN       32
 #define KNOOP_SIG_LEN        64
 #define KNOOP_PK_LEN         32

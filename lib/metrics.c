@@ -328,6 +328,11 @@ void knoop_metrics_daemon_families(knoop_metrics_t *self, const char *in_help)
         { "knoop_journal_map_bytes", KNOOP_METRIC_GAUGE, "size of the journal's LMDB map" },
         { "knoop_journal_full_errors_total", KNOOP_METRIC_COUNTER,
           "commits refused because the journal was full" },
+        { "knoop_journal_map_limit_bytes", KNOOP_METRIC_GAUGE,
+          "the limit the journal's map may grow to (map-max)" },
+        { "knoop_journal_full", KNOOP_METRIC_GAUGE,
+          "1 while the journal cannot write for want of room: what=\"map\" (map at its "
+          "limit) or what=\"disk\" (volume full); 0 once a write commits" },
         { "knoop_signature_errors_total", KNOOP_METRIC_COUNTER,
           "head signatures that did not verify" },
         { "knoop_certificate_expiry_timestamp_seconds", KNOOP_METRIC_GAUGE,
@@ -384,6 +389,13 @@ void knoop_metrics_journal(knoop_metrics_t *self, uint64_t stored, uint64_t dupl
     knoop_metrics_set(self, "knoop_journal_full_errors_total", "", (double) full_errors);
     knoop_metrics_set(self, "knoop_signature_errors_total", "", (double) sig_errors);
     knoop_metrics_set(self, "knoop_journal_map_bytes", "", (double) map_size);
+}
+
+void knoop_metrics_storage(knoop_metrics_t *self, size_t map_max, bool map_full, bool disk_full)
+{
+    knoop_metrics_set(self, "knoop_journal_map_limit_bytes", "", (double) map_max);
+    knoop_metrics_set(self, "knoop_journal_full", "what=\"map\"", map_full);
+    knoop_metrics_set(self, "knoop_journal_full", "what=\"disk\"", disk_full);
 }
 
 const char *knoop_metrics_reason(int rc)

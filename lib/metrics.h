@@ -74,7 +74,8 @@ int  knoop_metrics_render(knoop_metrics_t *self, knoop_buf_t *out);
  * knoop_journal_commit_seconds, knoop_batch_size, knoop_catchup_seconds,
  * knoop_refusals_total, knoop_journal_messages_stored_total,
  * knoop_journal_duplicates_total, knoop_forks_total, knoop_journal_map_bytes,
- * knoop_journal_full_errors_total, knoop_signature_errors_total and
+ * knoop_journal_full_errors_total, knoop_journal_map_limit_bytes,
+ * knoop_journal_full, knoop_signature_errors_total and
  * knoop_certificate_expiry_timestamp_seconds; `in_help` says what "in" means
  * for the daemon. */
 void knoop_metrics_daemon_families(knoop_metrics_t *self, const char *in_help);
@@ -88,6 +89,10 @@ void knoop_metrics_refusal(knoop_metrics_t *self, const char *reason);
 void knoop_metrics_journal(knoop_metrics_t *self, uint64_t stored, uint64_t duplicates,
                            uint64_t forks, uint64_t full_errors, uint64_t sig_errors,
                            size_t map_size);
+
+/* The journal's room at scrape time: its map limit, and whether the last
+ * write failed for want of room in the map or on the disk (alarms). */
+void knoop_metrics_storage(knoop_metrics_t *self, size_t map_max, bool map_full, bool disk_full);
 
 /* A label-safe name for an error code, e.g. "eperm" for KNOOP_EPERM. */
 const char *knoop_metrics_reason(int rc);

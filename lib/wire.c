@@ -227,6 +227,8 @@ static size_t s_item_cost(uint32_t kind, uint32_t field)
         return field == 1 ? 192 : 0;
     case KNOOP_FRAME_ACK:       /* 1 streams */
         return field == 1 ? 256 : 0;
+    case KNOOP_FRAME_HEARTBEAT: /* 2 mesh */
+        return field == 2 ? 256 : 0;
     default:
         return 0;
     }
@@ -454,8 +456,16 @@ static int s_check_frame(const knoop_frame_t *f)
         if (!s_text_valid(f->u.error.reason, S_REASON_MAX))
             return KNOOP_EMALFORMED;
         return KNOOP_OK;
-    case KNOOP_FRAME_CREDIT:
     case KNOOP_FRAME_HEARTBEAT:
+        if (f->u.heartbeat.nmesh > KNOOP_WIRE_MESH_MAX)
+            return KNOOP_ETOOBIG;
+        if (f->u.heartbeat.nmesh && !f->u.heartbeat.mesh)
+            return KNOOP_EINVAL;
+        for (size_t i = 0; i < f->u.heartbeat.nmesh; i++)
+            if (!knoop_id_valid(f->u.heartbeat.mesh[i].peer))
+                return KNOOP_EMALFORMED;
+        return KNOOP_OK;
+    case KNOOP_FRAME_CREDIT:
     case KNOOP_FRAME_CAUGHT_UP:
     case KNOOP_FRAME_SYNC:
         return KNOOP_OK;
@@ -603,11 +613,34 @@ static int s_from_pb(knoop_frame_t *f, s_arena_t *a, const Knoop__V1__Frame *pb)
         f->u.credit.msgs = pb->credit->msgs;
         f->u.credit.bytes = pb->credit->bytes;
         return KNOOP_OK;
-    case KNOOP__V1__FRAME__KIND_HEARTBEAT:
-        if (!pb->heartbeat)
+    case KNOOP__V1__FRAME__KIND_HEARTBEAT: {
+        const Knoop__V1__Heartbeat *h = pb->heartbeat;
+        if (!h)
             return KNOOP_EMALFORMED;
-        f->u.heartbeat.time_ms = pb->heartbeat->time_ms;
+        f->u.heartbeat.time_ms = h->time_ms;
+        if (h->n_mesh > KNOOP_WIRE_MESH_MAX)
+            return KNOOP_ETOOBIG;
+        knoop_wire_mesh_peer_t *v = s_rows(a, h->n_mesh, sizeof *v, &rc);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < h->n_mesh; i++) {
+            if (!h->mesh[i])
+                return KNOOP_EMALFORMED;
+            v[i].peer = h->mesh[i]->peer;
+            v[i].up = h->mesh[i]->up;
+            v[i].in_sync = h->mesh[i]->in_sync;
+            v[i].last_sync_ms = h->mesh[i]->last_sync_ms;
+        }
+        f->u.heartbeat.mesh = v;
+        f->u.heartbeat.nmesh = h->n_mesh;
+        if (h->mesh_digest.len == KNOOP_HASH_LEN) {
+            f->u.heartbeat.has_digest = true;
+            memcpy(f->u.heartbeat.digest, h->mesh_digest.data, KNOOP_HASH_LEN);
+        } else if (h->mesh_digest.len != 0) {
+            return KNOOP_EMALFORMED;
+        }
         return KNOOP_OK;
+    }
     case KNOOP__V1__FRAME__KIND_ERROR: {
         const Knoop__V1__Error *e = pb->error;
         if (!e)
@@ -812,6 +845,9 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
     case KNOOP_FRAME_ACK:
         need = f->u.ack.n * (sizeof(Knoop__V1__StreamAck) + sizeof(Knoop__V1__StreamAck *));
         break;
+    case KNOOP_FRAME_HEARTBEAT:
+        need = f->u.heartbeat.nmesh * (sizeof(Knoop__V1__MeshPeer) + sizeof(Knoop__V1__MeshPeer *));
+        break;
     default:
         break;
     }
@@ -901,10 +937,30 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
         credit.bytes = f->u.credit.bytes;
         pb.credit = &credit;
         break;
-    case KNOOP_FRAME_HEARTBEAT:
+    case KNOOP_FRAME_HEARTBEAT: {
         heartbeat.time_ms = f->u.heartbeat.time_ms;
+        size_t n = f->u.heartbeat.nmesh;
+        if (n) {
+            Knoop__V1__MeshPeer *rows = s_scratch_take(&s, n * sizeof *rows);
+            Knoop__V1__MeshPeer **ptrs = s_scratch_take(&s, n * sizeof *ptrs);
+            for (size_t i = 0; i < n; i++) {
+                knoop__v1__mesh_peer__init(&rows[i]);
+                rows[i].peer = (char *) f->u.heartbeat.mesh[i].peer;
+                rows[i].up = f->u.heartbeat.mesh[i].up;
+                rows[i].in_sync = f->u.heartbeat.mesh[i].in_sync;
+                rows[i].last_sync_ms = f->u.heartbeat.mesh[i].last_sync_ms;
+                ptrs[i] = &rows[i];
+            }
+            heartbeat.mesh = ptrs;
+        }
+        heartbeat.n_mesh = n;
+        if (f->u.heartbeat.has_digest) {
+            heartbeat.mesh_digest.data = (uint8_t *) f->u.heartbeat.digest;
+            heartbeat.mesh_digest.len = KNOOP_HASH_LEN;
+        }
         pb.heartbeat = &heartbeat;
         break;
+    }
     case KNOOP_FRAME_ERROR:
         error.code = (Knoop__V1__Error__Code) f->u.error.code;
         error.reason = (char *) f->u.error.reason;

@@ -22,8 +22,16 @@
 
 #define KNOOP_WIRE_VERSION   1
 #define KNOOP_FRAME_MAX      (16u << 20)   /* also the ZMQ_MAXMSGSIZE */
+/* What a sender packs into one DELIVER or PUBLISH batch (a single larger
+ * message still goes, alone). A ZMQ message is received whole or not at all,
+ * and the link's liveness is "a frame heard within the timeout": on a
+ * regional line of 256 kbit/s a 64 KiB frame takes 2 s, a 4 MiB one over two
+ * minutes, during which the receiver hears nothing, drops the link and the
+ * catch-up starts again, forever (tests/cli_net_thin.sh). */
+#define KNOOP_BATCH_BYTES    (64u << 10)
 #define KNOOP_FRAME_ITEMS    65536         /* envelopes, acks, vector rows, subscriptions */
 #define KNOOP_WIRE_LINKED_MAX 256          /* brokers named in a peer HELLO's linked */
+#define KNOOP_WIRE_MESH_MAX  256           /* peer rows in a HEARTBEAT */
 
 typedef enum {
     KNOOP_FRAME_HELLO     = 10,
@@ -83,6 +91,14 @@ typedef struct {
     uint64_t seq;
 } knoop_wire_ack_t;
 
+/* One peer broker as a broker sees it (HEARTBEAT broker -> node). */
+typedef struct {
+    const char *peer;
+    bool        up;
+    bool        in_sync;
+    uint64_t    last_sync_ms;          /* 0: no comparison answered yet */
+} knoop_wire_mesh_peer_t;
+
 typedef struct {
     uint32_t           version;   /* set by decode, ignored by encode (always current) */
     knoop_frame_kind_t kind;
@@ -127,6 +143,12 @@ typedef struct {
         } credit;
         struct {
             uint64_t time_ms;
+            /* broker -> node: its peers (at most KNOOP_WIRE_MESH_MAX) and
+             * its digest at the last comparison (has_digest) */
+            const knoop_wire_mesh_peer_t *mesh;
+            size_t             nmesh;
+            bool               has_digest;
+            uint8_t            digest[KNOOP_HASH_LEN];
         } heartbeat;
         struct {
             knoop_wire_err_t code;

@@ -33,4 +33,24 @@ knoop_client_t *cli_client(const char *cmd, const char *api);
 int cli_finish_args(const char *cmd, int argc, char **argv, const char **api, char *buf,
                     size_t size);
 
+/* The one option system (config.h), as the commands use it. */
+#include "config.h"
+/* Options and operands of one command (argv[0] is the command's name):
+ * -1 to run with *cfg set (the caller destroys it), else the exit status
+ * (0 after --help, 2 after a one-line error naming the cause). */
+int cli_options(const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec, int argc, char **argv,
+                knoop_config_t **cfg);
+/* The "api" option, or ipc://$KNOOP_DATA/api.sock in buf; NULL after an
+ * error naming cmd. */
+const char *cli_api(const char *cmd, const knoop_config_t *cfg, char *buf, size_t size);
+/* The INT option "timeout" in seconds (1..max) as milliseconds (*ms is
+ * left alone when it is unset and has no default); 2 after an error. */
+int cli_timeout(const char *cmd, const knoop_config_t *cfg, long max, int *ms);
+/* Spec entries the client commands share. */
+#define CLI_OPT_API \
+    { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", \
+      "the node's local API (default ipc://$KNOOP_DATA/api.sock)", false }
+#define CLI_OPT_TIMEOUT(def) \
+    { "timeout", KNOOP_OPT_INT, def, "SEC", "how long to wait for the node, in seconds", false }
+
 #endif

@@ -13,154 +13,128 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const char s_help_verify[] =
-"NAME\n"
-"    knoop audit verify - prove a journal intact and signed by its origins\n"
+static const knoop_cmd_t s_cmd_verify = {
+    .prog = "knoop audit verify",
+    .section = "audit-verify",
+    .summary = "prove a journal intact and signed by its origins",
+    .description =
+"Walks every stream of the journal from seq 1: each message must parse,\n"
+"link to the one before (prev = BLAKE2b-256 chain), and the chain at the\n"
+"stream's high-water mark must equal the stored head. Every signed head\n"
+"is checked against the origin's certificate in the trust store (expired\n"
+"certificates count: they were valid when they signed). Prints one line\n"
+"per stream with its verified part and its unverified tail (messages\n"
+"after the last signed head), then a summary. Opens the journal\n"
+"read-only; safe while a node or broker writes to it.\n"
 "\n"
-"SYNOPSIS\n"
-"    knoop audit verify --journal DIR --trust DIR [--pattern P] [--quiet]\n"
-"    knoop audit verify --journal DIR --chains-only [--pattern P] [--quiet]\n"
-"\n"
-"DESCRIPTION\n"
-"    Walks every stream of the journal from seq 1: each message must parse,\n"
-"    link to the one before (prev = BLAKE2b-256 chain), and the chain at the\n"
-"    stream's high-water mark must equal the stored head. Every signed head\n"
-"    is checked against the origin's certificate in the trust store (expired\n"
-"    certificates count: they were valid when they signed). Prints one line\n"
-"    per stream with its verified part and its unverified tail (messages\n"
-"    after the last signed head), then a summary. Opens the journal\n"
-"    read-only; safe while a node or broker writes to it.\n"
-"\n"
-"OPTIONS\n"
-"    --journal DIR    the journal directory (holds data.mdb)\n"
-"    --trust DIR      directory of partner certificates (*.cert)\n"
-"    --chains-only    check hash chains only, no signatures (says so)\n"
-"    --pattern P      only streams whose topic matches P (e.g. 'grip.>')\n"
-"    --quiet          print only broken streams and the summary\n"
-"\n"
-"EXIT STATUS\n"
-"    0 every stream intact, 1 a break, fork or bad signature (the line names\n"
-"    stream and seq), 2 usage or read error.\n"
-"\n"
-"EXAMPLE\n"
-"    knoop audit verify --journal /var/lib/knoop/node --trust /etc/knoop/trust\n";
+"--trust DIR is required to check signatures; --chains-only checks the\n"
+"hash chains alone (and says so).",
+    .exit_status =
+"0 every stream intact, 1 a break, fork or bad signature (the line names\n"
+"stream and seq), 2 usage or read error.",
+    .examples = "knoop audit verify --journal /var/lib/knoop/node --trust /etc/knoop/trust",
+};
 
-static const char s_help_replay[] =
-"NAME\n"
-"    knoop audit replay - print a journal's messages as JSON, in HLC order\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop audit replay --journal DIR [--pattern P] [--origin ID]\n"
-"                       [--since TIME] [--until TIME]\n"
-"\n"
-"DESCRIPTION\n"
-"    Prints one JSON object per line: origin, topic, epoch, seq, hlc, time,\n"
-"    key, type, priority, status, tlp, signed, chain, and the payload decoded\n"
-"    from its protobuf type. Ordered by hybrid logical clock, then origin:\n"
-"    the order every partner agrees on. Messages stored beyond a gap in\n"
-"    their stream carry \"pending\": true.\n"
-"\n"
-"OPTIONS\n"
-"    --journal DIR    the journal directory\n"
-"    --pattern P      topic pattern ('*' one token, '>' the rest)\n"
-"    --origin ID      only messages of this partner\n"
-"    --since TIME     from this time on (RFC 3339 UTC, 2021-07-14T00:00:00Z)\n"
-"    --until TIME     before this time\n"
-"\n"
-"EXIT STATUS\n"
-"    0 done, 2 usage or read error.\n"
-"\n"
-"EXAMPLE\n"
-"    knoop audit replay --journal kcr2/ --pattern 'grip.>' --since 2021-07-14T00:00:00Z\n";
+static const knoop_opt_spec_t s_spec_verify[] = {
+    { "journal", KNOOP_OPT_STRING, NULL, "DIR", "the journal directory (holds data.mdb)", true },
+    { "trust", KNOOP_OPT_STRING, NULL, "DIR",
+      "trust store: root and partner certificates (*.cert)", false },
+    { "chains-only", KNOOP_OPT_BOOL, "false", NULL,
+      "check hash chains only, no signatures", false },
+    { "pattern", KNOOP_OPT_STRING, NULL, "P",
+      "only streams whose topic matches P (e.g. 'grip.>')", false },
+    { "quiet", KNOOP_OPT_BOOL, "false", NULL, "print only broken streams and the summary",
+      false },
+    { NULL },
+};
 
-static const char s_help_digest[] =
-"NAME\n"
-"    knoop audit digest - the convergence digest of a journal\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop audit digest --journal DIR [--pattern P] [--streams] [--json]\n"
-"\n"
-"DESCRIPTION\n"
-"    BLAKE2b-256 over the sorted (stream, hwm, head) rows of every stream\n"
-"    whose topic matches P. Two journals print the same digest for a\n"
-"    pattern exactly when they hold the same messages on it: compare a\n"
-"    partner's journal with a broker's to prove they converged.\n"
-"\n"
-"OPTIONS\n"
-"    --journal DIR    the journal directory\n"
-"    --pattern P      topic pattern (default '>': everything)\n"
-"    --streams        also print the per-stream rows\n"
-"    --json           print one JSON object instead of text\n"
-"\n"
-"EXIT STATUS\n"
-"    0 done, 2 usage or read error.\n";
+static const knoop_cmd_t s_cmd_replay = {
+    .prog = "knoop audit replay",
+    .section = "audit-replay",
+    .summary = "print a journal's messages as JSON, in HLC order",
+    .description =
+"Prints one JSON object per line: origin, topic, epoch, seq, hlc, time,\n"
+"key, type, priority, status, tlp, signed, chain, and the payload decoded\n"
+"from its protobuf type. Ordered by hybrid logical clock, then origin:\n"
+"the order every partner agrees on. Messages stored beyond a gap in\n"
+"their stream carry \"pending\": true.",
+    .exit_status = "0 done, 2 usage or read error.",
+    .examples = "knoop audit replay --journal kcr2/ --pattern 'grip.>' "
+                "--since 2021-07-14T00:00:00Z",
+};
+
+static const knoop_opt_spec_t s_spec_replay[] = {
+    { "journal", KNOOP_OPT_STRING, NULL, "DIR", "the journal directory", true },
+    { "pattern", KNOOP_OPT_STRING, NULL, "P", "topic pattern ('*' one token, '>' the rest)",
+      false },
+    { "origin", KNOOP_OPT_STRING, NULL, "ID", "only messages of this partner", false },
+    { "since", KNOOP_OPT_STRING, NULL, "TIME",
+      "from this time on (RFC 3339 UTC, 2021-07-14T00:00:00Z)", false },
+    { "until", KNOOP_OPT_STRING, NULL, "TIME", "before this time", false },
+    { NULL },
+};
+
+static const knoop_cmd_t s_cmd_digest = {
+    .prog = "knoop audit digest",
+    .section = "audit-digest",
+    .summary = "the convergence digest of a journal",
+    .description =
+"BLAKE2b-256 over the sorted (stream, hwm, head) rows of every stream\n"
+"whose topic matches P. Two journals print the same digest for a\n"
+"pattern exactly when they hold the same messages on it: compare a\n"
+"partner's journal with a broker's to prove they converged.",
+    .exit_status = "0 done, 2 usage or read error.",
+    .examples = "knoop audit digest --journal kcr2/ --pattern 'grip.>'",
+};
+
+static const knoop_opt_spec_t s_spec_digest[] = {
+    { "journal", KNOOP_OPT_STRING, NULL, "DIR", "the journal directory", true },
+    { "pattern", KNOOP_OPT_STRING, NULL, "P", "topic pattern (default '>': everything)",
+      false },
+    { "streams", KNOOP_OPT_BOOL, "false", NULL, "also print the per-stream rows", false },
+    { "json", KNOOP_OPT_BOOL, "false", NULL, "print one JSON object instead of text", false },
+    { NULL },
+};
 
 static const char s_help_audit[] =
 "usage: knoop audit (verify|replay|digest) --journal DIR [OPTIONS]\n"
 "       knoop audit SUBCOMMAND --help\n";
 
-enum { OPT_JOURNAL = 1, OPT_TRUST, OPT_PATTERN, OPT_ORIGIN, OPT_SINCE, OPT_UNTIL,
-       OPT_STREAMS, OPT_JSON, OPT_QUIET, OPT_CHAINS, OPT_HELP };
-
-static const struct option s_opts[] = {
-    { "journal", required_argument, NULL, OPT_JOURNAL },
-    { "trust", required_argument, NULL, OPT_TRUST },
-    { "pattern", required_argument, NULL, OPT_PATTERN },
-    { "origin", required_argument, NULL, OPT_ORIGIN },
-    { "since", required_argument, NULL, OPT_SINCE },
-    { "until", required_argument, NULL, OPT_UNTIL },
-    { "streams", no_argument, NULL, OPT_STREAMS },
-    { "json", no_argument, NULL, OPT_JSON },
-    { "quiet", no_argument, NULL, OPT_QUIET },
-    { "chains-only", no_argument, NULL, OPT_CHAINS },
-    { "help", no_argument, NULL, OPT_HELP },
-    { NULL, 0, NULL, 0 },
-};
-
 typedef struct {
     const char *journal, *trust, *pattern, *origin, *since, *until;
-    bool streams, json, quiet, chains_only, help;
+    bool streams, json, quiet, chains_only;
 } audit_args_t;
 
-static int s_parse(const char *cmd, int argc, char **argv, audit_args_t *a)
+/* The option of the verb's spec, or NULL / false where it has none. */
+static const char *s_opt(const knoop_config_t *cfg, const knoop_opt_spec_t *spec,
+                         const char *name)
+{
+    for (; spec->name; spec++)
+        if (!strcmp(spec->name, name))
+            return spec->kind == KNOOP_OPT_BOOL ? (knoop_config_bool(cfg, name) ? "" : NULL)
+                                                : knoop_config_str(cfg, name);
+    return NULL;
+}
+
+static int s_parse(const char *cmd, const knoop_config_t *cfg, const knoop_opt_spec_t *spec,
+                   audit_args_t *a)
 {
     memset(a, 0, sizeof *a);
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", s_opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_JOURNAL: a->journal = optarg; break;
-        case OPT_TRUST:   a->trust = optarg; break;
-        case OPT_PATTERN: a->pattern = optarg; break;
-        case OPT_ORIGIN:  a->origin = optarg; break;
-        case OPT_SINCE:   a->since = optarg; break;
-        case OPT_UNTIL:   a->until = optarg; break;
-        case OPT_STREAMS: a->streams = true; break;
-        case OPT_JSON:    a->json = true; break;
-        case OPT_QUIET:   a->quiet = true; break;
-        case OPT_CHAINS:  a->chains_only = true; break;
-        case OPT_HELP:    a->help = true; return 0;
-        default:
-            fprintf(stderr, "knoop audit %s: unknown or incomplete option '%s' (see --help)\n",
-                    cmd, argv[optind - 1]);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "knoop audit %s: unexpected argument '%s'\n", cmd, argv[optind]);
-        return 2;
-    }
-    if (!a->journal) {
-        fprintf(stderr, "knoop audit %s: --journal DIR is required\n", cmd);
-        return 2;
-    }
+    a->journal = s_opt(cfg, spec, "journal");
+    a->trust = s_opt(cfg, spec, "trust");
+    a->pattern = s_opt(cfg, spec, "pattern");
+    a->origin = s_opt(cfg, spec, "origin");
+    a->since = s_opt(cfg, spec, "since");
+    a->until = s_opt(cfg, spec, "until");
+    a->streams = s_opt(cfg, spec, "streams") != NULL;
+    a->json = s_opt(cfg, spec, "json") != NULL;
+    a->quiet = s_opt(cfg, spec, "quiet") != NULL;
+    a->chains_only = s_opt(cfg, spec, "chains-only") != NULL;
     if (a->pattern && knoop_pattern_validate(a->pattern) != KNOOP_OK) {
         fprintf(stderr, "knoop audit %s: invalid pattern '%s' (tokens of [a-z0-9_-], "
                 "'*' for one token, '>' for the rest)\n", cmd, a->pattern);
@@ -277,14 +251,10 @@ static int s_learn_from_journal(const char *cmd, knoop_journal_t *j, const char 
     return KNOOP_OK;
 }
 
-static int s_verify(int argc, char **argv)
+static int s_verify(const audit_args_t *args)
 {
-    audit_args_t a;
-    int rc = s_parse("verify", argc, argv, &a);
-    if (rc || a.help) {
-        fputs(s_help_verify, a.help ? stdout : stderr);
-        return a.help ? 0 : rc;
-    }
+    audit_args_t a = *args;
+    int rc;
     if (!a.trust && !a.chains_only) {
         fprintf(stderr, "knoop audit verify: --trust DIR is required to check signatures "
                 "(or --chains-only to check hash chains alone)\n");
@@ -360,14 +330,10 @@ static int s_replay_one(void *arg, const knoop_msg_t *m, bool pending)
     return 0;
 }
 
-static int s_replay(int argc, char **argv)
+static int s_replay(const audit_args_t *args)
 {
-    audit_args_t a;
-    int rc = s_parse("replay", argc, argv, &a);
-    if (rc || a.help) {
-        fputs(s_help_replay, a.help ? stdout : stderr);
-        return a.help ? 0 : rc;
-    }
+    audit_args_t a = *args;
+    int rc;
     knoop_replay_filter_t f = { .pattern = a.pattern, .origin = a.origin };
     int64_t t;
     if (a.since) {
@@ -404,14 +370,10 @@ static int s_replay(int argc, char **argv)
 
 /* ---- digest ---- */
 
-static int s_digest(int argc, char **argv)
+static int s_digest(const audit_args_t *args)
 {
-    audit_args_t a;
-    int rc = s_parse("digest", argc, argv, &a);
-    if (rc || a.help) {
-        fputs(s_help_digest, a.help ? stdout : stderr);
-        return a.help ? 0 : rc;
-    }
+    audit_args_t a = *args;
+    int rc;
     knoop_journal_t *j = s_open("digest", a.journal);
     if (!j)
         return 2;
@@ -486,13 +448,32 @@ int knoop_cli_audit(int argc, char **argv)
         fputs(s_help_audit, stdout);
         return 0;
     }
-    knoop_log_set_level(KNOOP_LOG_WARN);
-    if (!strcmp(sub, "verify"))
-        return s_verify(argc - 1, argv + 1);
-    if (!strcmp(sub, "replay"))
-        return s_replay(argc - 1, argv + 1);
-    if (!strcmp(sub, "digest"))
-        return s_digest(argc - 1, argv + 1);
+    static const struct {
+        const char             *verb;
+        const knoop_cmd_t      *cmd;
+        const knoop_opt_spec_t *spec;
+        int                   (*run)(const audit_args_t *a);
+    } verbs[] = {
+        { "verify", &s_cmd_verify, s_spec_verify, s_verify },
+        { "replay", &s_cmd_replay, s_spec_replay, s_replay },
+        { "digest", &s_cmd_digest, s_spec_digest, s_digest },
+    };
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+        if (strcmp(sub, verbs[i].verb))
+            continue;
+        knoop_config_t *cfg;
+        int rc = cli_options(verbs[i].cmd, verbs[i].spec, argc - 1, argv + 1, &cfg);
+        if (rc != -1)
+            return rc;
+        audit_args_t a;
+        rc = s_parse(sub, cfg, verbs[i].spec, &a);
+        if (rc == 0) {
+            knoop_log_set_level(KNOOP_LOG_WARN);
+            rc = verbs[i].run(&a);
+        }
+        knoop_config_destroy(&cfg);
+        return rc;
+    }
     fprintf(stderr, "knoop audit: unknown subcommand '%s' (verify, replay, digest)\n", sub);
     return 2;
 }

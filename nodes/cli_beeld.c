@@ -17,55 +17,42 @@
 #define DEFAULT_TIMEOUT 10
 #define SUMMARY_MAX     200             /* characters of payload summary */
 
-static const char s_help[] =
-"NAME\n"
-"    knoop beeld - show the current operational picture\n"
+static const knoop_cmd_t s_cmd = {
+    .prog = "knoop beeld",
+    .section = "beeld",
+    .summary = "show the current operational picture",
+    .description =
+"The picture (beeld) is the latest ACTUAL message per state key (topic\n"
+"and key), the same on every partner once they have converged: the winner\n"
+"is the message with the highest hybrid logical clock, then origin.\n"
+"Prints one line per state key, tab-separated:\n"
 "\n"
-"SYNOPSIS\n"
-"    knoop beeld [--api ENDPOINT] [--pattern P] [--json] [--timeout SEC]\n"
+"    TOPIC  KEY  ORIGIN  TIME  TYPE  SUMMARY\n"
 "\n"
-"DESCRIPTION\n"
-"    The picture (beeld) is the latest ACTUAL message per state key (topic\n"
-"    and key), the same on every partner once they have converged: the winner\n"
-"    is the message with the highest hybrid logical clock, then origin.\n"
-"    Prints one line per state key, tab-separated:\n"
-"\n"
-"        TOPIC  KEY  ORIGIN  TIME  TYPE  SUMMARY\n"
-"\n"
-"    KEY is '-' where the topic itself is the state key; TIME is the\n"
-"    message's time (RFC 3339 UTC, from its clock); TYPE the last part of the\n"
-"    payload type; SUMMARY the payload's fields as name=value, shortened,\n"
-"    those a person reads first in front: an Alert's headline, severity,\n"
-"    urgency and area; GRIP's region, level and incident; a SitRep's region,\n"
-"    summary and casualties; a water level's gauge, level, trend and norm; an\n"
-"    outage's provider, status, sector, area and customers; a bijstand step's\n"
-"    kind, what, quantity and parties; a duiding's title and confidence.\n"
-"\n"
-"OPTIONS\n"
-"    --api ENDPOINT   the node's local API (default ipc://$KNOOP_DATA/api.sock)\n"
-"    --pattern P      only topics matching P (default '>': everything)\n"
-"    --json           one JSON object per line, as knoop sub prints them\n"
-"    --timeout SEC    how long to wait for the node (default 10)\n"
-"    --help           this text\n"
-"\n"
-"EXIT STATUS\n"
-"    0 the picture was printed (possibly empty), 2 usage or connection\n"
-"    error, or the node refused.\n"
-"\n"
-"EXAMPLES\n"
-"    knoop beeld\n"
-"    knoop beeld --pattern 'grip.>'\n"
-"    knoop beeld --pattern 'water.*.peil' --json | jq -r .payload.level_cm_nap\n";
+"KEY is '-' where the topic itself is the state key; TIME is the\n"
+"message's time (RFC 3339 UTC, from its clock); TYPE the last part of the\n"
+"payload type; SUMMARY the payload's fields as name=value, shortened,\n"
+"those a person reads first in front: an Alert's headline, severity,\n"
+"urgency and area; GRIP's region, level and incident; a SitRep's region,\n"
+"summary and casualties; a water level's gauge, level, trend and norm; an\n"
+"outage's provider, status, sector, area and customers; a bijstand step's\n"
+"kind, what, quantity and parties; a duiding's title and confidence.",
+    .exit_status =
+"0 the picture was printed (possibly empty), 2 usage or connection\n"
+"error, or the node refused.",
+    .examples =
+"knoop beeld\n"
+"knoop beeld --pattern 'grip.>'\n"
+"knoop beeld --pattern 'water.*.peil' --json | jq -r .payload.level_cm_nap",
+};
 
-enum { OPT_API = 1, OPT_PATTERN, OPT_JSON, OPT_TIMEOUT, OPT_HELP };
-
-static const struct option s_opts[] = {
-    { "api", required_argument, NULL, OPT_API },
-    { "pattern", required_argument, NULL, OPT_PATTERN },
-    { "json", no_argument, NULL, OPT_JSON },
-    { "timeout", required_argument, NULL, OPT_TIMEOUT },
-    { "help", no_argument, NULL, OPT_HELP },
-    { NULL, 0, NULL, 0 },
+static const knoop_opt_spec_t s_spec[] = {
+    CLI_OPT_API,
+    { "pattern", KNOOP_OPT_STRING, ">", "P", "only topics matching P ('>': everything)", false },
+    { "json", KNOOP_OPT_BOOL, "false", NULL,
+      "one JSON object per line, as knoop sub prints them", false },
+    CLI_OPT_TIMEOUT("10"),
+    { NULL },
 };
 
 typedef struct {
@@ -75,39 +62,27 @@ typedef struct {
     char api_default[512];
 } beeld_args_t;
 
-static int s_parse(int argc, char **argv, beeld_args_t *a, bool *help)
+/* -1 to run with *cfg holding the strings a points at; else the exit status. */
+static int s_parse(int argc, char **argv, beeld_args_t *a, knoop_config_t **cfg)
 {
     memset(a, 0, sizeof *a);
-    a->pattern = ">";
-    a->timeout_ms = DEFAULT_TIMEOUT * 1000;
-    *help = false;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":", s_opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_API:     a->api = optarg; break;
-        case OPT_PATTERN: a->pattern = optarg; break;
-        case OPT_JSON:    a->json = true; break;
-        case OPT_TIMEOUT:
-            if (cli_seconds("beeld", optarg, 3600, &a->timeout_ms))
-                return 2;
-            break;
-        case OPT_HELP:
-            *help = true;
-            return 0;
-        default:
-            return cli_getopt_error("beeld", c, argv);
-        }
-    }
-    if (cli_finish_args("beeld", argc, argv, &a->api, a->api_default, sizeof a->api_default))
-        return 2;
+    int rc = cli_options(&s_cmd, s_spec, argc, argv, cfg);
+    if (rc != -1)
+        return rc;
+    a->pattern = knoop_config_str(*cfg, "pattern");
+    a->json = knoop_config_bool(*cfg, "json");
+    if (!(a->api = cli_api("beeld", *cfg, a->api_default, sizeof a->api_default))
+        || cli_timeout("beeld", *cfg, 3600, &a->timeout_ms))
+        goto fail;
     if (knoop_pattern_validate(a->pattern) != KNOOP_OK) {
         fprintf(stderr, "knoop beeld: invalid pattern '%s' (tokens of [a-z0-9_-], '*' for "
                 "one token, '>' for the rest)\n", a->pattern);
-        return 2;
+        goto fail;
     }
-    return 0;
+    return -1;
+fail:
+    knoop_config_destroy(cfg);
+    return 2;
 }
 
 /* Append text to the summary, keeping it within SUMMARY_MAX. */
@@ -305,17 +280,15 @@ static int s_one(void *arg, const uint8_t *env, size_t len)
 int knoop_cli_beeld(int argc, char **argv)
 {
     beeld_args_t a;
-    bool help;
-    int rc = s_parse(argc, argv, &a, &help);
-    if (help) {
-        fputs(s_help, stdout);
-        return 0;
-    }
-    if (rc)
+    knoop_config_t *cfg;
+    int rc = s_parse(argc, argv, &a, &cfg);
+    if (rc != -1)
         return rc;
     knoop_client_t *c = cli_client("beeld", a.api);
-    if (!c)
+    if (!c) {
+        knoop_config_destroy(&cfg);
         return 2;
+    }
     beeld_out_t out = { .json = a.json };
     rc = knoop_client_beeld(c, a.pattern, s_one, &out, a.timeout_ms);
     int status = 0;
@@ -331,5 +304,6 @@ int knoop_cli_beeld(int argc, char **argv)
         fprintf(stderr, "knoop beeld: cannot write to stdout: %s\n", strerror(errno));
         status = 2;
     }
+    knoop_config_destroy(&cfg);
     return status;
 }

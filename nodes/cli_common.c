@@ -67,3 +67,35 @@ knoop_client_t *cli_client(const char *cmd, const char *api)
     signal(SIGTERM, SIG_DFL);
     return c;
 }
+
+int cli_options(const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec, int argc, char **argv,
+                knoop_config_t **cfg)
+{
+    return knoop_config_command(cmd, spec, argc, argv, cfg);
+}
+
+const char *cli_api(const char *cmd, const knoop_config_t *cfg, char *buf, size_t size)
+{
+    const char *api = knoop_config_str(cfg, "api");
+    if (api)
+        return api;
+    if (knoop_client_default_endpoint(buf, size) != KNOOP_OK) {
+        fprintf(stderr, "knoop %s: --api ENDPOINT is required (or set KNOOP_DATA)\n", cmd);
+        return NULL;
+    }
+    return buf;
+}
+
+int cli_timeout(const char *cmd, const knoop_config_t *cfg, long max, int *ms)
+{
+    if (!knoop_config_str(cfg, "timeout"))
+        return 0;                       /* unset, no default: *ms stays */
+    long long v = knoop_config_int(cfg, "timeout");
+    if (v < 1 || v > max) {
+        fprintf(stderr, "knoop %s: --timeout %lld is not a number of seconds (1..%ld)\n", cmd,
+                v, max);
+        return 2;
+    }
+    *ms = v > INT_MAX / 1000 ? INT_MAX : (int) v * 1000;
+    return 0;
+}

@@ -4,7 +4,6 @@
 #include "edxl.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,78 +13,89 @@
 #define INPUT_MAX (64u << 20)
 #define ADDR_MAX  256
 
-static const char s_help[] =
-"NAME\n"
-"    knoop edxl - crisis payloads in and out of EDXL-DE 2.0 envelopes\n"
+static const char s_group_help[] =
+"usage: knoop edxl wrap [OPTIONS] [FILE | -]     JSON lines to an EDXL-DE 2.0 document\n"
+"       knoop edxl unwrap [--lines] [FILE | -]   an EDXL-DE 2.0 document to JSON\n"
 "\n"
-"SYNOPSIS\n"
-"    knoop edxl wrap [--sender ID] [--id ID] [--sent TIME] [--expires TIME]\n"
-"                    [--status S] [--kind K] [--language L]\n"
-"                    [--to [SCHEME:]ADDRESS]... [FILE | -]\n"
-"    knoop edxl unwrap [--lines] [FILE | -]\n"
-"\n"
-"DESCRIPTION\n"
-"    wrap reads messages as JSON lines — what knoop sub and knoop audit replay\n"
-"    print, or knoop play scenario lines: objects with \"type\" and \"payload\"\n"
-"    — and writes one EDXL-DE 2.0 distribution (OASIS Emergency Data Exchange\n"
-"    Language, Distribution Element) holding each payload as a content object:\n"
-"    a knoop.crisis.v1.Alert as an embedded CAP 1.2 <alert>, any other type as\n"
-"    nonXMLContent of \"application/x-protobuf; messageType=TYPE\" (the payload's\n"
-"    protobuf bytes, base64). Lines without \"type\" (a scenario's \"say\") and\n"
-"    lines starting with '#' are skipped and counted on stderr. wrap also takes\n"
-"    one distribution object as unwrap prints it, and writes it back as XML.\n"
-"\n"
-"    unwrap reads an EDXL-DE 2.0 document and prints the distribution as one\n"
-"    JSON object: the header (distributionID, senderID, dateTimeSent,\n"
-"    dateTimeExpires, distributionStatus, distributionKind, language,\n"
-"    explicitAddress, targetArea as XML text) and \"content\", each with\n"
-"    \"type\", \"payload\" (as knoop pub takes it) and \"description\". A content\n"
-"    object that is not a knooppunt payload is refused, naming it; an embedded\n"
-"    CAP alert is checked as knoop cap import checks it.\n"
-"\n"
-"    unwrap(wrap(x)) gives x back; wrap(unwrap(doc)) gives doc back equal under\n"
-"    XML canonicalisation, whitespace between EDXL elements aside.\n"
-"\n"
-"OPTIONS (wrap, for JSON lines)\n"
-"    --sender ID      senderID (default: \"origin\" or \"as\" of the first line)\n"
-"    --id ID          distributionID (default SENDER-UNIXMILLIS)\n"
-"    --sent TIME      dateTimeSent, e.g. 2021-07-15T01:00:00+02:00 (default now)\n"
-"    --expires TIME   dateTimeExpires (default one day after --sent)\n"
-"    --status S       Actual, Exercise, System, Test (default from the first\n"
-"                     line's \"status\", else Actual)\n"
-"    --kind K         Report (default), Update, Cancel, Request, Response, ...\n"
-"    --language L     descriptor/language, e.g. nl-NL\n"
-"    --to ADDRESS     an explicitAddress; SCHEME defaults to \"knooppunt\"\n"
-"                     (partner ids); may repeat\n"
-"OPTIONS (unwrap)\n"
-"    --lines          print one line per content object, {\"type\", \"payload\"},\n"
-"                     instead of the distribution\n"
-"    --help           this text\n"
-"\n"
-"EXIT STATUS\n"
-"    0 done; 1 the input was refused (the reason names the field or element);\n"
-"    2 usage or input/output error.\n"
-"\n"
-"EXAMPLES\n"
-"    knoop sub --pattern 'grip.>' --from-start --timeout 2 |\n"
-"        knoop edxl wrap --sender kcr2 --to vr-utrecht > grip.edxl.xml\n"
-"    knoop edxl unwrap --lines grip.edxl.xml | jq -c .payload\n";
+"knoop edxl wrap --help and knoop edxl unwrap --help explain each.\n";
 
-enum { OPT_SENDER = 1, OPT_ID, OPT_SENT, OPT_EXPIRES, OPT_STATUS, OPT_KIND, OPT_LANGUAGE,
-       OPT_TO, OPT_LINES, OPT_HELP };
+static const char s_exit[] =
+"0 done; 1 the input was refused (the reason names the field or element);\n"
+"2 usage or input/output error.";
 
-static const struct option s_opts[] = {
-    { "sender", required_argument, NULL, OPT_SENDER },
-    { "id", required_argument, NULL, OPT_ID },
-    { "sent", required_argument, NULL, OPT_SENT },
-    { "expires", required_argument, NULL, OPT_EXPIRES },
-    { "status", required_argument, NULL, OPT_STATUS },
-    { "kind", required_argument, NULL, OPT_KIND },
-    { "language", required_argument, NULL, OPT_LANGUAGE },
-    { "to", required_argument, NULL, OPT_TO },
-    { "lines", no_argument, NULL, OPT_LINES },
-    { "help", no_argument, NULL, OPT_HELP },
-    { NULL, 0, NULL, 0 },
+static const char s_examples[] =
+"knoop sub --pattern 'grip.>' --from-start --timeout 2 |\n"
+"    knoop edxl wrap --sender kcr2 --to vr-utrecht > grip.edxl.xml\n"
+"knoop edxl unwrap --lines grip.edxl.xml | jq -c .payload";
+
+static const knoop_cmd_t s_cmd_wrap = {
+    .prog = "knoop edxl wrap",
+    .section = "edxl-wrap",
+    .summary = "crisis payloads into an EDXL-DE 2.0 distribution",
+    .description =
+"Reads messages as JSON lines (FILE, or stdin for '-' or none) — what\n"
+"knoop sub and knoop audit replay print, or knoop play scenario lines:\n"
+"objects with \"type\" and \"payload\" — and writes one EDXL-DE 2.0\n"
+"distribution (OASIS Emergency Data Exchange Language, Distribution\n"
+"Element) holding each payload as a content object: a\n"
+"knoop.crisis.v1.Alert as an embedded CAP 1.2 <alert>, any other type as\n"
+"nonXMLContent of \"application/x-protobuf; messageType=TYPE\" (the\n"
+"payload's protobuf bytes, base64). Lines without \"type\" (a scenario's\n"
+"\"say\") and lines starting with '#' are skipped and counted on stderr.\n"
+"wrap also takes one distribution object as unwrap prints it, and writes\n"
+"it back as XML (the header options do not apply to it).\n"
+"\n"
+"unwrap(wrap(x)) gives x back; wrap(unwrap(doc)) gives doc back equal under\n"
+"XML canonicalisation, whitespace between EDXL elements aside.",
+    .operands = "[FILE | -]",
+    .operands_max = 1,
+    .exit_status = s_exit,
+    .examples = s_examples,
+};
+
+static const knoop_opt_spec_t s_spec_wrap[] = {
+    { "sender", KNOOP_OPT_STRING, NULL, "ID",
+      "senderID (default: \"origin\" or \"as\" of the first line)", false },
+    { "id", KNOOP_OPT_STRING, NULL, "ID", "distributionID (default SENDER-UNIXMILLIS)", false },
+    { "sent", KNOOP_OPT_STRING, NULL, "TIME",
+      "dateTimeSent, e.g. 2021-07-15T01:00:00+02:00 (default now)", false },
+    { "expires", KNOOP_OPT_STRING, NULL, "TIME",
+      "dateTimeExpires (default one day after --sent)", false },
+    { "status", KNOOP_OPT_STRING, NULL, "S",
+      "Actual, Exercise, System, Test (default from the first line's \"status\", else "
+      "Actual)", false },
+    { "kind", KNOOP_OPT_STRING, NULL, "K",
+      "Report (default), Update, Cancel, Request, Response, ...", false },
+    { "language", KNOOP_OPT_STRING, NULL, "L", "descriptor/language, e.g. nl-NL", false },
+    { "to", KNOOP_OPT_LIST, NULL, "[SCHEME:]ADDRESS",
+      "an explicitAddress; SCHEME defaults to \"knooppunt\" (partner ids)", false },
+    { NULL },
+};
+
+static const knoop_cmd_t s_cmd_unwrap = {
+    .prog = "knoop edxl unwrap",
+    .section = "edxl-unwrap",
+    .summary = "an EDXL-DE 2.0 distribution to JSON",
+    .description =
+"Reads an EDXL-DE 2.0 document (FILE, or stdin for '-' or none) and prints\n"
+"the distribution as one JSON object: the header (distributionID,\n"
+"senderID, dateTimeSent, dateTimeExpires, distributionStatus,\n"
+"distributionKind, language, explicitAddress, targetArea as XML text) and\n"
+"\"content\", each with \"type\", \"payload\" (as knoop pub takes it) and\n"
+"\"description\". A content object that is not a knooppunt payload is\n"
+"refused, naming it; an embedded CAP alert is checked as knoop cap import\n"
+"checks it.",
+    .operands = "[FILE | -]",
+    .operands_max = 1,
+    .exit_status = s_exit,
+    .examples = s_examples,
+};
+
+static const knoop_opt_spec_t s_spec_unwrap[] = {
+    { "lines", KNOOP_OPT_BOOL, "false", NULL,
+      "print one line per content object, {\"type\", \"payload\"}, instead of the "
+      "distribution", false },
+    { NULL },
 };
 
 typedef struct {
@@ -357,7 +367,7 @@ static int s_unwrap(const edxl_args_t *a)
 int knoop_cli_edxl(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(s_help, argc < 2 ? stderr : stdout);
+        fputs(s_group_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     edxl_args_t a = { 0 };
@@ -368,46 +378,35 @@ int knoop_cli_edxl(int argc, char **argv)
         return 2;
     }
     a.cmd = wrap ? "edxl wrap" : "edxl unwrap";
-    argc--;
-    argv++;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":", s_opts, NULL)) != -1) {
-        if (c == OPT_HELP) {
-            fputs(s_help, stdout);
-            return 0;
+    knoop_config_t *cfg;
+    int rc = cli_options(wrap ? &s_cmd_wrap : &s_cmd_unwrap, wrap ? s_spec_wrap : s_spec_unwrap,
+                         argc - 1, argv + 1, &cfg);
+    if (rc != -1)
+        return rc;
+    if (wrap) {
+        static const char *const names[] = { "sender", "id", "sent", "expires", "status",
+                                             "kind", "language" };
+        const char **slots[] = { &a.sender, &a.id, &a.sent, &a.expires, &a.status, &a.kind,
+                                 &a.language };
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if ((*slots[i] = knoop_config_str(cfg, names[i])))
+                a.header_opts = true;
+        const char *const *to;
+        size_t nto = knoop_config_list(cfg, "to", &to);
+        if (nto > ADDR_MAX) {
+            fprintf(stderr, "knoop %s: at most %d --to\n", a.cmd, ADDR_MAX);
+            knoop_config_destroy(&cfg);
+            return 2;
         }
-        if (c == OPT_LINES && !wrap) {
-            a.lines = true;
-            continue;
-        }
-        if (!wrap || c == OPT_LINES || c == ':' || c == '?')
-            return cli_getopt_error(a.cmd, c == ':' ? ':' : '?', argv);
-        a.header_opts = true;
-        switch (c) {
-        case OPT_SENDER:   a.sender = optarg; break;
-        case OPT_ID:       a.id = optarg; break;
-        case OPT_SENT:     a.sent = optarg; break;
-        case OPT_EXPIRES:  a.expires = optarg; break;
-        case OPT_STATUS:   a.status = optarg; break;
-        case OPT_KIND:     a.kind = optarg; break;
-        case OPT_LANGUAGE: a.language = optarg; break;
-        case OPT_TO:
-            if (a.nto == ADDR_MAX) {
-                fprintf(stderr, "knoop %s: at most %d --to\n", a.cmd, ADDR_MAX);
-                return 2;
-            }
-            a.to[a.nto++] = optarg;
-            break;
-        default:
-            return cli_getopt_error(a.cmd, c, argv);
-        }
-    }
-    if (argc - optind > 1) {
-        fprintf(stderr, "knoop %s: one input FILE (or '-'), not %d\n", a.cmd, argc - optind);
-        return 2;
-    }
-    a.file = optind < argc ? argv[optind] : "-";
-    return wrap ? s_wrap(&a) : s_unwrap(&a);
+        for (size_t i = 0; i < nto; i++)
+            a.to[a.nto++] = to[i];
+        if (nto)
+            a.header_opts = true;
+    } else
+        a.lines = knoop_config_bool(cfg, "lines");
+    const char *const *files;
+    a.file = knoop_config_operands(cfg, &files) ? files[0] : "-";
+    rc = wrap ? s_wrap(&a) : s_unwrap(&a);
+    knoop_config_destroy(&cfg);
+    return rc;
 }

@@ -5,7 +5,6 @@
 #include "client.h"
 #include "knoop.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,32 +12,31 @@
 
 #define MAX_BROKERS 16
 
-static const char s_help[] =
-"NAME\n"
-"    knoop mesh check - do the brokers of the mesh hold the same messages?\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop mesh check --broker ENDPOINT --broker ENDPOINT [...] [--json] [--timeout SEC]\n"
-"\n"
-"DESCRIPTION\n"
-"    Asks each broker's status endpoint (its --api, by default\n"
-"    ipc://DATA/api.sock on the broker's machine) for the digest of\n"
-"    everything it holds, and says whether they agree. When they do not, it\n"
-"    lists every stream that differs: missing on a broker, or at another\n"
-"    high-water mark or head. It also reports forks and peers that are down.\n"
-"\n"
-"OPTIONS\n"
-"    --broker ENDPOINT   a broker's status endpoint (repeatable, 2..16)\n"
-"    --json              one JSON object instead of text\n"
-"    --timeout SEC       per broker (default 5)\n"
-"\n"
-"EXIT STATUS\n"
-"    0 all agree, 1 they differ (or a fork is reported), 2 a broker did not\n"
-"    answer or a usage error.\n"
-"\n"
-"EXAMPLE\n"
-"    knoop mesh check --broker ipc:///var/lib/knoop/b1/api.sock \\\n"
-"                     --broker ipc:///var/lib/knoop/b2/api.sock\n";
+static const knoop_cmd_t s_cmd = {
+    .prog = "knoop mesh check",
+    .section = "mesh-check",
+    .summary = "do the brokers of the mesh hold the same messages?",
+    .description =
+"Asks each broker's status endpoint (its --api, by default\n"
+"ipc://DATA/api.sock on the broker's machine) for the digest of\n"
+"everything it holds, and says whether they agree. When they do not, it\n"
+"lists every stream that differs: missing on a broker, or at another\n"
+"high-water mark or head. It also reports forks and peers that are down.",
+    .exit_status =
+"0 all agree, 1 they differ (or a fork is reported), 2 a broker did not\n"
+"answer or a usage error.",
+    .examples =
+"knoop mesh check --broker ipc:///var/lib/knoop/b1/api.sock \\\n"
+"                 --broker ipc:///var/lib/knoop/b2/api.sock",
+};
+
+static const knoop_opt_spec_t s_spec[] = {
+    { "broker", KNOOP_OPT_LIST, NULL, "ENDPOINT", "a broker's status endpoint (2..16)", true },
+    { "json", KNOOP_OPT_BOOL, "false", NULL, "one JSON object instead of text", false },
+    { "timeout", KNOOP_OPT_INT, "5", "SEC", "how long to wait for each broker, in seconds",
+      false },
+    { NULL },
+};
 
 typedef struct {
     const char *ep;
@@ -57,52 +55,33 @@ static json_t *s_row(json_t *vector, const char *stream)
 
 int knoop_cli_mesh(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "check") != 0) {
-        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-            fputs(s_help, stdout);
-            return 0;
-        }
-        fprintf(stderr, "usage: knoop mesh check --broker ENDPOINT ... (see knoop mesh --help)\n");
+    bool help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+    if (!help && (argc < 2 || strcmp(argv[1], "check") != 0)) {
+        fprintf(stderr, "usage: knoop mesh check --broker ENDPOINT ... "
+                "(see knoop mesh check --help)\n");
         return 2;
     }
+    knoop_config_t *cfg;
+    int rc0 = cli_options(&s_cmd, s_spec, help ? argc : argc - 1, help ? argv : argv + 1, &cfg);
+    if (rc0 != -1)
+        return rc0;
     broker_t b[MAX_BROKERS];
-    size_t nb = 0;
-    bool as_json = false;
-    int timeout_ms = 5000;
-    static const struct option opts[] = {
-        { "broker", required_argument, NULL, 'b' },
-        { "json", no_argument, NULL, 'j' },
-        { "timeout", required_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    optind = 1;
-    opterr = 0;
-    argc--;
-    argv++;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'b':
-            if (nb == MAX_BROKERS) {
-                fprintf(stderr, "knoop mesh check: at most %d brokers\n", MAX_BROKERS);
-                return 2;
-            }
-            b[nb++] = (broker_t) { optarg, NULL };
-            break;
-        case 'j': as_json = true; break;
-        case 't': timeout_ms = atoi(optarg) * 1000; break;
-        case 'h': fputs(s_help, stdout); return 0;
-        default:
-            fprintf(stderr, "knoop mesh check: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            return 2;
-        }
-    }
-    if (nb < 2) {
-        fprintf(stderr, "knoop mesh check: give at least two --broker endpoints\n");
+    const char *const *eps;
+    size_t nb = knoop_config_list(cfg, "broker", &eps);
+    bool as_json = knoop_config_bool(cfg, "json");
+    int timeout_ms;
+    if (cli_timeout("mesh check", cfg, 3600, &timeout_ms)) {
+        knoop_config_destroy(&cfg);
         return 2;
     }
+    if (nb < 2 || nb > MAX_BROKERS) {
+        fprintf(stderr, "knoop mesh check: give 2..%d --broker endpoints (%zu given)\n",
+                MAX_BROKERS, nb);
+        knoop_config_destroy(&cfg);
+        return 2;
+    }
+    for (size_t i = 0; i < nb; i++)
+        b[i] = (broker_t) { eps[i], NULL };
     knoop_log_set_level(KNOOP_LOG_ERROR);
     int status = 0;
     for (size_t i = 0; i < nb; i++) {
@@ -126,6 +105,7 @@ int knoop_cli_mesh(int argc, char **argv)
     if (status) {
         for (size_t i = 0; i < nb; i++)
             json_decref(b[i].status);
+        knoop_config_destroy(&cfg);
         return status;
     }
     const char *ref = json_string_value(json_object_get(b[0].status, "digest"));
@@ -229,5 +209,6 @@ int knoop_cli_mesh(int argc, char **argv)
     json_decref(out);
     for (size_t i = 0; i < nb; i++)
         json_decref(b[i].status);
+    knoop_config_destroy(&cfg);
     return agree && !forks ? 0 : 1;
 }

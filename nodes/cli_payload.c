@@ -10,33 +10,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char s_help[] =
-"NAME\n"
-"    knoop payload - a payload between proto3 JSON and protobuf bytes\n"
+static const char s_group_help[] =
+"usage: knoop payload encode --type TYPE [FILE]\n"
+"       knoop payload decode --type TYPE [FILE]\n"
+"       knoop payload types\n"
 "\n"
-"SYNOPSIS\n"
-"    knoop payload encode --type TYPE [FILE]\n"
-"    knoop payload decode --type TYPE [FILE]\n"
-"    knoop payload types\n"
-"\n"
-"DESCRIPTION\n"
-"    encode reads one JSON object (FILE or stdin) and writes the protobuf\n"
-"    bytes of TYPE to stdout, after the checks a node applies on publish\n"
-"    (times, coordinates, value ranges; the error names the field).\n"
-"    decode reads protobuf bytes and writes the canonical proto3 JSON: .proto\n"
-"    field names, enums by name, 64-bit integers as strings, doubles in\n"
-"    their shortest exact form. Input JSON may use .proto names or\n"
-"    lowerCamelCase and integers as strings, as the proto3 mapping allows.\n"
-"    types lists the payload types.\n"
-"\n"
-"EXIT STATUS\n"
-"    0 done, 1 the input is not a valid payload of TYPE (reason on stderr),\n"
-"    2 usage or I/O error.\n"
-"\n"
-"EXAMPLES\n"
-"    echo '{\"region\":\"vr-utrecht\",\"level\":\"GRIP_2\"}' |\n"
-"        knoop payload encode --type knoop.crisis.v1.GripLevel >grip.pb\n"
-"    knoop payload decode --type knoop.crisis.v1.GripLevel grip.pb\n";
+"knoop payload encode --help and knoop payload decode --help explain each.\n";
+
+static const char s_description[] =
+"encode reads one JSON object (FILE or stdin) and writes the protobuf\n"
+"bytes of TYPE to stdout, after the checks a node applies on publish\n"
+"(times, coordinates, value ranges; the error names the field).\n"
+"decode reads protobuf bytes and writes the canonical proto3 JSON: .proto\n"
+"field names, enums by name, 64-bit integers as strings, doubles in\n"
+"their shortest exact form. Input JSON may use .proto names or\n"
+"lowerCamelCase and integers as strings, as the proto3 mapping allows.\n"
+"knoop payload types lists the payload types.";
+
+static const char s_exit[] =
+"0 done, 1 the input is not a valid payload of TYPE (reason on stderr),\n"
+"2 usage or I/O error.";
+
+static const char s_examples[] =
+"echo '{\"region\":\"vr-utrecht\",\"level\":\"GRIP_2\"}' |\n"
+"    knoop payload encode --type knoop.crisis.v1.GripLevel >grip.pb\n"
+"knoop payload decode --type knoop.crisis.v1.GripLevel grip.pb";
+
+static const knoop_cmd_t s_cmds[] = {
+    { .prog = "knoop payload encode", .section = "payload-encode",
+      .summary = "a payload from proto3 JSON to protobuf bytes", .description = s_description,
+      .operands = "[FILE]", .operands_max = 1, .exit_status = s_exit, .examples = s_examples },
+    { .prog = "knoop payload decode", .section = "payload-decode",
+      .summary = "a payload from protobuf bytes to proto3 JSON", .description = s_description,
+      .operands = "[FILE]", .operands_max = 1, .exit_status = s_exit, .examples = s_examples },
+};
+
+static const knoop_opt_spec_t s_spec[] = {
+    { "type", KNOOP_OPT_STRING, NULL, "TYPE", "the payload type (see knoop payload types)",
+      true },
+    { NULL },
+};
 
 #define S_INPUT_MAX (KNOOP_PAYLOAD_MAX * 4u + 4096u)
 
@@ -79,10 +92,12 @@ static int s_slurp(const char *path, uint8_t **out, size_t *len)
     return 0;
 }
 
+static int s_run(bool encode, const char *type, const char *file);
+
 int knoop_cli_payload(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(s_help, argc < 2 ? stderr : stdout);
+        fputs(s_group_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *verb = argv[1];
@@ -96,25 +111,20 @@ int knoop_cli_payload(int argc, char **argv)
         fprintf(stderr, "knoop payload: unknown verb '%s' (encode, decode or types)\n", verb);
         return 2;
     }
-    const char *type = NULL, *file = NULL;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) {
-            fputs(s_help, stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--type") && i + 1 < argc)
-            type = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "knoop payload: unknown option '%s' (see --help)\n", argv[i]);
-            return 2;
-        }
-        else if (!file)
-            file = argv[i];
-        else {
-            fprintf(stderr, "knoop payload: one input file at most\n");
-            return 2;
-        }
-    }
+    knoop_config_t *cfg;
+    int rc0 = cli_options(&s_cmds[encode ? 0 : 1], s_spec, argc - 1, argv + 1, &cfg);
+    if (rc0 != -1)
+        return rc0;
+    const char *type = knoop_config_str(cfg, "type");
+    const char *const *files;
+    const char *file = knoop_config_operands(cfg, &files) ? files[0] : NULL;
+    int status = s_run(encode, type, file);
+    knoop_config_destroy(&cfg);
+    return status;
+}
+
+static int s_run(bool encode, const char *type, const char *file)
+{
     if (!type || !knoop_payload_type_known(type)) {
         fprintf(stderr, "knoop payload: --type must name a payload type; known:");
         for (const char *const *t = knoop_payload_types(); *t; t++)

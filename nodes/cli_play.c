@@ -6,7 +6,7 @@
 #include "msg.h"
 #include "topic.h"
 
-#include <getopt.h>
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,35 +16,39 @@
 
 #define MAX_PARTNERS 128
 
-static const char s_help[] =
-"NAME\n"
-"    knoop play - play a crisis scenario through the partners' nodes\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop play --scenario FILE --api-template TEMPLATE [--speed X] [--quiet]\n"
-"\n"
-"DESCRIPTION\n"
-"    FILE holds one JSON object per line, in time order:\n"
-"      {\"at\": 12.5, \"as\": \"vr-zuid-limburg\", \"topic\": \"grip.vr-zuid-limburg\",\n"
-"       \"type\": \"knoop.crisis.v1.GripLevel\", \"key\": \"...\", \"priority\": \"flash\",\n"
-"       \"status\": \"actual\", \"tlp\": \"amber\", \"recipients\": [\"kcr2\"],\n"
-"       \"payload\": {...}}\n"
-"      {\"at\": 30, \"say\": \"text to print at that moment\"}\n"
-"    \"at\" is seconds from the start. Each message is published through the\n"
-"    node of its partner (\"as\"), whose API endpoint is TEMPLATE with {id}\n"
-"    replaced, e.g. ipc:///run/knoop/{id}/api.sock, and is committed by that\n"
-"    node before the next line is played. Lines starting with # are comments.\n"
-"\n"
-"OPTIONS\n"
-"    --scenario FILE      the scenario (JSON lines)\n"
-"    --api-template T     the nodes' API endpoints, with {id}\n"
-"    --speed X            play X times faster (default 1)\n"
-"    --quiet              no line per message\n"
-"\n"
-"EXIT STATUS\n"
-"    0 every message committed by its node, 1 a node refused or did not\n"
-"    answer (named on stderr; the rest is still played), 2 usage or a bad\n"
-"    scenario line (named by line number; nothing after it is played).\n";
+static const knoop_cmd_t s_cmd = {
+    .prog = "knoop play",
+    .section = "play",
+    .summary = "play a crisis scenario through the partners' nodes",
+    .description =
+"The scenario holds one JSON object per line, in time order:\n"
+"  {\"at\": 12.5, \"as\": \"vr-zuid-limburg\", \"topic\": \"grip.vr-zuid-limburg\",\n"
+"   \"type\": \"knoop.crisis.v1.GripLevel\", \"key\": \"...\", \"priority\": \"flash\",\n"
+"   \"status\": \"actual\", \"tlp\": \"amber\", \"recipients\": [\"kcr2\"],\n"
+"   \"payload\": {...}}\n"
+"  {\"at\": 30, \"say\": \"text to print at that moment\"}\n"
+"\"at\" is seconds from the start. Each message is published through the\n"
+"node of its partner (\"as\"), whose API endpoint is the template with {id}\n"
+"replaced, e.g. ipc:///run/knoop/{id}/api.sock, and is committed by that\n"
+"node before the next line is played. Lines starting with # are comments.",
+    .exit_status =
+"0 every message committed by its node, 1 a node refused or did not\n"
+"answer (named on stderr; the rest is still played), 2 usage or a bad\n"
+"scenario line (named by line number; nothing after it is played).",
+    .examples =
+"knoop play --scenario deploy/scenarios/limburg-2021.jsonl \\\n"
+"           --api-template 'ipc:///run/knoop/{id}/api.sock' --speed 10",
+};
+
+static const knoop_opt_spec_t s_spec[] = {
+    { "scenario", KNOOP_OPT_STRING, NULL, "FILE", "the scenario (JSON lines; - for stdin)",
+      true },
+    { "api-template", KNOOP_OPT_STRING, NULL, "T", "the nodes' API endpoints, with {id}",
+      true },
+    { "speed", KNOOP_OPT_STRING, "1", "X", "play X times faster", false },
+    { "quiet", KNOOP_OPT_BOOL, "false", NULL, "no line per message", false },
+    { NULL },
+};
 
 typedef struct {
     char            id[KNOOP_ID_MAX + 1];
@@ -89,37 +93,26 @@ static const char *s_str(json_t *o, const char *k, const char *def)
 
 int knoop_cli_play(int argc, char **argv)
 {
-    const char *file = NULL, *tmpl = NULL;
-    double speed = 1.0;
-    bool quiet = false;
-    static const struct option opts[] = {
-        { "scenario", required_argument, NULL, 's' }, { "api-template", required_argument, NULL, 'a' },
-        { "speed", required_argument, NULL, 'x' }, { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
-    };
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 's': file = optarg; break;
-        case 'a': tmpl = optarg; break;
-        case 'x': speed = atof(optarg); break;
-        case 'q': quiet = true; break;
-        case 'h': fputs(s_help, stdout); return 0;
-        default:
-            fprintf(stderr, "knoop play: unknown or incomplete option '%s'\n", argv[optind - 1]);
-            return 2;
-        }
-    }
-    if (!file || !tmpl || speed <= 0) {
-        fprintf(stderr, "knoop play: --scenario FILE and --api-template T are required "
-                "(and --speed must be positive)\n");
+    knoop_config_t *cfg;
+    int rc0 = cli_options(&s_cmd, s_spec, argc, argv, &cfg);
+    if (rc0 != -1)
+        return rc0;
+    const char *file = knoop_config_str(cfg, "scenario");
+    const char *tmpl = knoop_config_str(cfg, "api-template");
+    bool quiet = knoop_config_bool(cfg, "quiet");
+    const char *speed_text = knoop_config_str(cfg, "speed");
+    char *end;
+    errno = 0;
+    double speed = strtod(speed_text, &end);
+    if (errno || *end || end == speed_text || !(speed > 0 && speed < 1e6)) {
+        fprintf(stderr, "knoop play: --speed '%s' is not a positive number\n", speed_text);
+        knoop_config_destroy(&cfg);
         return 2;
     }
     FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
     if (!f) {
-        fprintf(stderr, "knoop play: cannot read %s\n", file);
+        fprintf(stderr, "knoop play: cannot read %s: %s\n", file, strerror(errno));
+        knoop_config_destroy(&cfg);
         return 2;
     }
     knoop_log_set_level(KNOOP_LOG_ERROR);
@@ -238,5 +231,6 @@ int knoop_cli_play(int argc, char **argv)
             s_now() - t0);
     if (status == 0 && failed)
         status = 1;
+    knoop_config_destroy(&cfg);
     return status;
 }

@@ -4,73 +4,58 @@
 #include "knoop.h"
 #include "policy.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-static const char s_help[] =
-"NAME\n"
-"    knoop policy check - load a policy and ask what it allows\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop policy check --policy FILE\n"
-"    knoop policy check --policy FILE --partner ID --role ROLE\n"
-"                       (--publish TOPIC | --subscribe PATTERN)\n"
-"\n"
-"DESCRIPTION\n"
-"    Loads the policy the way knoop-broker does (lines WHO VERB PATTERN,\n"
-"    default deny) and reports the first error with file and line. With a\n"
-"    partner it answers whether that partner may publish on a topic or\n"
-"    subscribe to a pattern, and why not.\n"
-"\n"
-"EXIT STATUS\n"
-"    0 loads / allowed, 1 refused, 2 the policy does not load or usage error.\n"
-"\n"
-"EXAMPLE\n"
-"    knoop policy check --policy deploy/policy --partner vr-utrecht --role region \\\n"
-"                       --publish grip.vr-zeeland\n";
+static const knoop_cmd_t s_cmd = {
+    .prog = "knoop policy check",
+    .section = "policy-check",
+    .summary = "load a policy and ask what it allows",
+    .description =
+"Loads the policy the way knoop-broker does (lines WHO VERB PATTERN,\n"
+"default deny) and reports the first error with file and line. With a\n"
+"partner (--partner ID --role ROLE) it answers whether that partner may\n"
+"publish on a topic (--publish TOPIC) or subscribe to a pattern\n"
+"(--subscribe PATTERN), and why not.",
+    .exit_status = "0 loads / allowed, 1 refused, 2 the policy does not load or usage error.",
+    .examples =
+"knoop policy check --policy deploy/policy\n"
+"knoop policy check --policy deploy/policy --partner vr-utrecht --role region \\\n"
+"                   --publish grip.vr-zeeland",
+};
+
+static const knoop_opt_spec_t s_spec[] = {
+    { "policy", KNOOP_OPT_STRING, NULL, "FILE", "the policy file", true },
+    { "partner", KNOOP_OPT_STRING, NULL, "ID", "the partner to ask about", false },
+    { "role", KNOOP_OPT_STRING, NULL, "ROLE", "the partner's role", false },
+    { "publish", KNOOP_OPT_STRING, NULL, "TOPIC", "may the partner publish on TOPIC?", false },
+    { "subscribe", KNOOP_OPT_STRING, NULL, "PATTERN",
+      "may the partner subscribe to PATTERN?", false },
+    { NULL },
+};
 
 int knoop_cli_policy(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "check") != 0) {
-        bool help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
-        fputs(s_help, help ? stdout : stderr);
-        return help ? 0 : 2;
-    }
-    const char *file = NULL, *partner = NULL, *role = NULL, *pub = NULL, *sub = NULL;
-    static const struct option opts[] = {
-        { "policy", required_argument, NULL, 'f' }, { "partner", required_argument, NULL, 'p' },
-        { "role", required_argument, NULL, 'r' }, { "publish", required_argument, NULL, 'P' },
-        { "subscribe", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    optind = 1;
-    opterr = 0;
-    argc--;
-    argv++;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f': file = optarg; break;
-        case 'p': partner = optarg; break;
-        case 'r': role = optarg; break;
-        case 'P': pub = optarg; break;
-        case 'S': sub = optarg; break;
-        case 'h': fputs(s_help, stdout); return 0;
-        default:
-            fprintf(stderr, "knoop policy check: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            return 2;
-        }
-    }
-    if (!file) {
-        fprintf(stderr, "knoop policy check: --policy FILE is required\n");
+    bool help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+    if (!help && (argc < 2 || strcmp(argv[1], "check") != 0)) {
+        fprintf(stderr, "usage: knoop policy check --policy FILE [...] "
+                "(see knoop policy check --help)\n");
         return 2;
     }
+    knoop_config_t *cfg;
+    int rc = cli_options(&s_cmd, s_spec, help ? argc : argc - 1, help ? argv : argv + 1, &cfg);
+    if (rc != -1)
+        return rc;
+    const char *file = knoop_config_str(cfg, "policy");
+    const char *partner = knoop_config_str(cfg, "partner");
+    const char *role = knoop_config_str(cfg, "role");
+    const char *pub = knoop_config_str(cfg, "publish");
+    const char *sub = knoop_config_str(cfg, "subscribe");
     knoop_policy_t *p = NULL;
     char err[512];
     if (knoop_policy_load(file, &p, err, sizeof err) != KNOOP_OK) {
         fprintf(stderr, "knoop policy check: %s\n", err);
+        knoop_config_destroy(&cfg);
         return 2;
     }
     int status = 0;
@@ -87,10 +72,11 @@ int knoop_cli_policy(int argc, char **argv)
         status = ok ? 0 : 1;
     } else {
         char reason[1024];
-        int rc = knoop_policy_check_subscription(p, partner, role, sub, reason, sizeof reason);
+        rc = knoop_policy_check_subscription(p, partner, role, sub, reason, sizeof reason);
         printf("%s\n", rc == KNOOP_OK ? "allowed" : reason);
         status = rc == KNOOP_OK ? 0 : rc == KNOOP_EPERM ? 1 : 2;
     }
     knoop_policy_destroy(&p);
+    knoop_config_destroy(&cfg);
     return status;
 }

@@ -7,7 +7,6 @@
 #include "topic.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,93 +17,73 @@
 #define BATCH_BYTES   (4u << 20)        /* payload bytes per request, well under KNOOP_API_MAX */
 #define LINE_MAX_LEN  (4u << 20)        /* a JSON line; a payload is at most 1 MiB */
 #define PROGRESS_MS   2000
-#define DEFAULT_TIMEOUT 30
-#define DEFAULT_WAIT    5               /* seconds for the broker's verdict */
 
-static const char s_help[] =
-"NAME\n"
-"    knoop pub - publish messages through the partner's node\n"
+static const knoop_cmd_t s_cmd = {
+    .prog = "knoop pub",
+    .section = "pub",
+    .summary = "publish messages through the partner's node",
+    .description =
+"Encodes the payload JSON as protobuf of TYPE and hands the message to the\n"
+"node, which commits it to its journal (it is then sent upstream, also\n"
+"after a link loss). While the node's link to its broker is up, pub then\n"
+"waits (up to --wait seconds) for the broker's verdict: a refusal (policy,\n"
+"payload type, sender) is printed with the broker's reason and pub exits\n"
+"1. While the link is down it returns after the local commit and says the\n"
+"message is stored and waiting for the broker. Prints one line per\n"
+"message committed: ORIGIN TOPIC SEQ, as the node assigned them.\n"
 "\n"
-"SYNOPSIS\n"
-"    knoop pub [--api ENDPOINT] --topic TOPIC --type TYPE [--key KEY]\n"
-"              [--priority P] [--status S] [--tlp TLP] [--recipient ID]...\n"
-"              [--wait SEC | --no-wait] [--timeout SEC] (--json OBJECT | --file FILE)\n"
+"Give the payload with either --json OBJECT or --file FILE. With --file\n"
+"every non-empty line is one payload object, published with the same\n"
+"topic, type, key and labels, in batches of up to 1000 messages per\n"
+"request (progress on stderr for long files). A regular file is checked\n"
+"completely before anything is published: a bad line publishes nothing.\n"
+"From a pipe ('-' is stdin) lines are checked batch by batch, and the\n"
+"batches before a bad line are published.\n"
 "\n"
-"DESCRIPTION\n"
-"    Encodes the payload JSON as protobuf of TYPE and hands the message to the\n"
-"    node, which commits it to its journal (it is then sent upstream, also\n"
-"    after a link loss). While the node's link to its broker is up, pub then\n"
-"    waits (up to --wait seconds) for the broker's verdict: a refusal (policy,\n"
-"    payload type, sender) is printed with the broker's reason and pub exits\n"
-"    1. While the link is down it returns after the local commit and says the\n"
-"    message is stored and waiting for the broker. Prints one line per\n"
-"    message committed: ORIGIN TOPIC SEQ, as the node assigned them.\n"
-"\n"
-"    With --file every non-empty line is one payload object, published with\n"
-"    the same topic, type, key and labels, in batches of up to 1000 messages\n"
-"    per request (progress on stderr for long files). A regular file is\n"
-"    checked completely before anything is published: a bad line publishes\n"
-"    nothing. From a pipe ('-' is stdin) lines are checked batch by batch, and\n"
-"    the batches before a bad line are published.\n"
-"\n"
-"OPTIONS\n"
-"    --api ENDPOINT   the node's local API (default ipc://$KNOOP_DATA/api.sock)\n"
-"    --topic TOPIC    e.g. grip.vr-utrecht (tokens of a-z 0-9 _ -, dot-separated)\n"
-"    --type TYPE      payload type, e.g. knoop.crisis.v1.GripLevel\n"
-"    --key KEY        state key within the topic (default: the topic itself);\n"
-"                     the picture keeps the latest message per topic and key\n"
-"    --priority P     flash, immediate or routine (default routine)\n"
-"    --status S       actual, exercise, test or system (default actual)\n"
-"    --tlp TLP        clear, green, amber, amber+strict or red (default amber);\n"
-"                     amber+strict and red go only to the partners named with\n"
-"                     --recipient (and the publisher)\n"
-"    --recipient ID   a partner the message is for (repeat, or ID,ID,...)\n"
-"    --wait SEC       how long to wait for the broker's verdict while the link\n"
-"                     is up (default 5; 0 = do not wait)\n"
-"    --no-wait        return after the local commit, as --wait 0\n"
-"    --json OBJECT    the payload as one JSON object\n"
-"    --file FILE      a file of JSON lines, one payload per line; '-' for stdin\n"
-"    --timeout SEC    how long to wait for the node per request (default 30)\n"
-"    --help           this text\n"
-"\n"
-"    The payload is proto3 JSON: field names as in the .proto or lowerCamelCase\n"
-"    (incident_id or incidentId), enums by name (\"GRIP_4\"), 64-bit integers\n"
-"    as strings or numbers, bytes as base64. knoop audit replay shows real\n"
-"    examples.\n"
-"\n"
-"EXIT STATUS\n"
-"    0 every message committed (and, with the link up, stored by the broker or\n"
-"    still waiting for it: said on stderr), 1 the node or the broker refused\n"
-"    a message (the reason is printed; with --file, what was published before\n"
-"    is listed), 2 usage, input or connection error.\n"
-"\n"
-"EXAMPLES\n"
-"    knoop pub --topic grip.vr-utrecht --type knoop.crisis.v1.GripLevel \\\n"
-"        --json '{\"region\": \"vr-utrecht\", \"level\": \"GRIP_2\", \"reason\": \"brand\"}'\n"
-"    knoop pub --api ipc:///var/lib/knoop/api.sock --topic water.ws-limburg.peil \\\n"
-"        --type knoop.crisis.v1.WaterLevel --key SINTPTR --file peil.jsonl\n"
-"    knoop pub --topic grip.vr-utrecht --type knoop.crisis.v1.GripLevel \\\n"
-"        --status exercise --json '{\"level\": \"GRIP_1\"}'\n";
+"The payload is proto3 JSON: field names as in the .proto or lowerCamelCase\n"
+"(incident_id or incidentId), enums by name (\"GRIP_4\"), 64-bit integers\n"
+"as strings or numbers, bytes as base64. knoop audit replay shows real\n"
+"examples. --tlp amber+strict and red go only to the partners named with\n"
+"--recipient (and the publisher).",
+    .exit_status =
+"0 every message committed (and, with the link up, stored by the broker or\n"
+"still waiting for it: said on stderr), 1 the node or the broker refused\n"
+"a message (the reason is printed; with --file, what was published before\n"
+"is listed), 2 usage, input or connection error.",
+    .examples =
+"knoop pub --topic grip.vr-utrecht --type knoop.crisis.v1.GripLevel \\\n"
+"    --json '{\"region\": \"vr-utrecht\", \"level\": \"GRIP_2\", \"reason\": \"brand\"}'\n"
+"knoop pub --api ipc:///var/lib/knoop/api.sock --topic water.ws-limburg.peil \\\n"
+"    --type knoop.crisis.v1.WaterLevel --key SINTPTR --file peil.jsonl\n"
+"knoop pub --topic grip.vr-utrecht --type knoop.crisis.v1.GripLevel \\\n"
+"    --status exercise --json '{\"level\": \"GRIP_1\"}'",
+};
 
-enum { OPT_API = 1, OPT_TOPIC, OPT_TYPE, OPT_KEY, OPT_PRIORITY, OPT_STATUS, OPT_TLP,
-       OPT_JSON, OPT_FILE, OPT_TIMEOUT, OPT_HELP, OPT_RECIPIENT, OPT_WAIT, OPT_NO_WAIT };
-
-static const struct option s_opts[] = {
-    { "api", required_argument, NULL, OPT_API },
-    { "topic", required_argument, NULL, OPT_TOPIC },
-    { "type", required_argument, NULL, OPT_TYPE },
-    { "key", required_argument, NULL, OPT_KEY },
-    { "priority", required_argument, NULL, OPT_PRIORITY },
-    { "status", required_argument, NULL, OPT_STATUS },
-    { "tlp", required_argument, NULL, OPT_TLP },
-    { "json", required_argument, NULL, OPT_JSON },
-    { "file", required_argument, NULL, OPT_FILE },
-    { "timeout", required_argument, NULL, OPT_TIMEOUT },
-    { "recipient", required_argument, NULL, OPT_RECIPIENT },
-    { "wait", required_argument, NULL, OPT_WAIT },
-    { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-    { "help", no_argument, NULL, OPT_HELP },
-    { NULL, 0, NULL, 0 },
+static const knoop_opt_spec_t s_spec[] = {
+    CLI_OPT_API,
+    { "topic", KNOOP_OPT_STRING, NULL, "TOPIC",
+      "e.g. grip.vr-utrecht (tokens of a-z 0-9 _ -, dot-separated)", true },
+    { "type", KNOOP_OPT_STRING, NULL, "TYPE", "payload type, e.g. knoop.crisis.v1.GripLevel",
+      true },
+    { "key", KNOOP_OPT_STRING, NULL, "KEY",
+      "state key within the topic (default: the topic itself); the picture keeps the "
+      "latest message per topic and key", false },
+    { "priority", KNOOP_OPT_STRING, "routine", "P", "flash, immediate or routine", false },
+    { "status", KNOOP_OPT_STRING, "actual", "S", "actual, exercise, test or system", false },
+    { "tlp", KNOOP_OPT_STRING, "amber", "TLP", "clear, green, amber, amber+strict or red",
+      false },
+    { "recipient", KNOOP_OPT_LIST, NULL, "ID", "a partner the message is for (or ID,ID,...)",
+      false },
+    { "wait", KNOOP_OPT_INT, "5", "SEC",
+      "how long to wait for the broker's verdict while the link is up (0: do not wait)",
+      false },
+    { "no-wait", KNOOP_OPT_BOOL, "false", NULL, "return after the local commit, as --wait 0",
+      false },
+    { "json", KNOOP_OPT_STRING, NULL, "OBJECT", "the payload as one JSON object", false },
+    { "file", KNOOP_OPT_STRING, NULL, "FILE",
+      "a file of JSON lines, one payload per line; '-' for stdin", false },
+    CLI_OPT_TIMEOUT("30"),
+    { NULL },
 };
 
 typedef struct {
@@ -117,10 +96,10 @@ typedef struct {
     char api_default[512];
     const char *rcpt[KNOOP_RECIPIENTS_MAX];
     size_t nrcpt;
+    char *rcpt_text;            /* the --recipient items joined, split in place */
 } pub_args_t;
 
-/* Add the ids of one --recipient argument (ID or ID,ID,...). The ids are
- * split in place: argv lives as long as the program. */
+/* Add the ids of --recipient text (ID or ID,ID,...), split in place. */
 static int s_add_recipients(pub_args_t *a, char *arg)
 {
     char *save = NULL;
@@ -144,87 +123,58 @@ static int s_add_recipients(pub_args_t *a, char *arg)
     return 0;
 }
 
-static int s_parse(int argc, char **argv, pub_args_t *a, bool *help)
+/* The --recipient items as one "ID,ID,..." text, split into a->rcpt. */
+static int s_recipients(const knoop_config_t *cfg, pub_args_t *a)
 {
-    memset(a, 0, sizeof *a);
-    a->priority = KNOOP_PRIO_ROUTINE;
-    a->status = KNOOP_STATUS_ACTUAL;
-    a->tlp = KNOOP_TLP_AMBER;
-    a->timeout_ms = DEFAULT_TIMEOUT * 1000;
-    a->wait_ms = DEFAULT_WAIT * 1000;
-    *help = false;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":", s_opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_API:   a->api = optarg; break;
-        case OPT_TOPIC: a->topic = optarg; break;
-        case OPT_TYPE:  a->type = optarg; break;
-        case OPT_KEY:   a->key = optarg; break;
-        case OPT_JSON:  a->json = optarg; break;
-        case OPT_FILE:  a->file = optarg; break;
-        case OPT_PRIORITY:
-            if (knoop_priority_parse(optarg, &a->priority) != KNOOP_OK) {
-                fprintf(stderr, "knoop pub: --priority '%s' is not flash, immediate or "
-                        "routine\n", optarg);
-                return 2;
-            }
-            break;
-        case OPT_STATUS:
-            if (knoop_status_parse(optarg, &a->status) != KNOOP_OK) {
-                fprintf(stderr, "knoop pub: --status '%s' is not actual, exercise, test or "
-                        "system\n", optarg);
-                return 2;
-            }
-            break;
-        case OPT_TLP:
-            if (knoop_tlp_parse(optarg, &a->tlp) != KNOOP_OK) {
-                fprintf(stderr, "knoop pub: --tlp '%s' is not clear, green, amber, "
-                        "amber+strict or red\n", optarg);
-                return 2;
-            }
-            break;
-        case OPT_RECIPIENT:
-            if (s_add_recipients(a, optarg))
-                return 2;
-            break;
-        case OPT_WAIT: {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || v < 0 || v > 3600) {
-                fprintf(stderr, "knoop pub: --wait '%s' is not a number of seconds "
-                        "(0..3600)\n", optarg);
-                return 2;
-            }
-            a->wait_ms = (int) v * 1000;
-            break;
-        }
-        case OPT_NO_WAIT:
-            a->wait_ms = 0;
-            break;
-        case OPT_TIMEOUT:
-            if (cli_seconds("pub", optarg, 86400, &a->timeout_ms))
-                return 2;
-            break;
-        case OPT_HELP:
-            *help = true;
-            return 0;
-        default:
-            return cli_getopt_error("pub", c, argv);
-        }
-    }
-    if (cli_finish_args("pub", argc, argv, &a->api, a->api_default, sizeof a->api_default))
-        return 2;
-    if (!a->topic) {
-        fprintf(stderr, "knoop pub: --topic TOPIC is required\n");
+    const char *const *items;
+    size_t n = knoop_config_list(cfg, "recipient", &items);
+    size_t size = 1;
+    for (size_t i = 0; i < n; i++)
+        size += strlen(items[i]) + 1;
+    if (!(a->rcpt_text = calloc(1, size))) {
+        fprintf(stderr, "knoop pub: out of memory\n");
         return 2;
     }
-    if (!a->type) {
-        fprintf(stderr, "knoop pub: --type TYPE is required\n");
+    for (size_t i = 0; i < n; i++) {
+        strcat(a->rcpt_text, items[i]);
+        strcat(a->rcpt_text, ",");
+    }
+    return s_add_recipients(a, a->rcpt_text);
+}
+
+static int s_check(const knoop_config_t *cfg, pub_args_t *a)
+{
+    a->topic = knoop_config_str(cfg, "topic");
+    a->type = knoop_config_str(cfg, "type");
+    a->key = knoop_config_str(cfg, "key");
+    a->json = knoop_config_str(cfg, "json");
+    a->file = knoop_config_str(cfg, "file");
+    const char *v;
+    if (knoop_priority_parse(v = knoop_config_str(cfg, "priority"), &a->priority)) {
+        fprintf(stderr, "knoop pub: --priority '%s' is not flash, immediate or routine\n", v);
         return 2;
     }
+    if (knoop_status_parse(v = knoop_config_str(cfg, "status"), &a->status)) {
+        fprintf(stderr, "knoop pub: --status '%s' is not actual, exercise, test or "
+                "system\n", v);
+        return 2;
+    }
+    if (knoop_tlp_parse(v = knoop_config_str(cfg, "tlp"), &a->tlp)) {
+        fprintf(stderr, "knoop pub: --tlp '%s' is not clear, green, amber, amber+strict or "
+                "red\n", v);
+        return 2;
+    }
+    if (s_recipients(cfg, a))
+        return 2;
+    long long wait = knoop_config_int(cfg, "wait");
+    if (wait < 0 || wait > 3600) {
+        fprintf(stderr, "knoop pub: --wait %lld is not a number of seconds (0..3600)\n", wait);
+        return 2;
+    }
+    a->wait_ms = knoop_config_bool(cfg, "no-wait") ? 0 : (int) wait * 1000;
+    if (!(a->api = cli_api("pub", cfg, a->api_default, sizeof a->api_default))
+        || cli_timeout("pub", cfg, 86400, &a->timeout_ms))
+        return 2;
     if (knoop_tlp_restricted(a->tlp) && a->nrcpt == 0) {
         fprintf(stderr, "knoop pub: --tlp %s goes only to the partners named: give them with "
                 "--recipient ID\n", knoop_tlp_name(a->tlp));
@@ -530,19 +480,19 @@ static int s_publish_file(const pub_args_t *a, knoop_client_t *c)
 
 int knoop_cli_pub(int argc, char **argv)
 {
-    pub_args_t a;
-    bool help;
-    int rc = s_parse(argc, argv, &a, &help);
-    if (help) {
-        fputs(s_help, stdout);
-        return 0;
-    }
-    if (rc)
+    knoop_config_t *cfg;
+    int rc = cli_options(&s_cmd, s_spec, argc, argv, &cfg);
+    if (rc != -1)
         return rc;
-    knoop_client_t *c = cli_client("pub", a.api);
-    if (!c)
-        return 2;
-    int status = a.json ? s_publish_one(&a, c) : s_publish_file(&a, c);
+    pub_args_t a = { 0 };
+    int status = s_check(cfg, &a);
+    knoop_client_t *c = status ? NULL : cli_client("pub", a.api);
+    if (!status && !c)
+        status = 2;
+    if (c)
+        status = a.json ? s_publish_one(&a, c) : s_publish_file(&a, c);
     knoop_client_destroy(&c);
+    free(a.rcpt_text);
+    knoop_config_destroy(&cfg);
     return status;
 }

@@ -6,52 +6,37 @@
 #include <jansson.h>
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_TIMEOUT 5
+static const knoop_cmd_t s_cmd = {
+    .prog = "knoop status",
+    .section = "status",
+    .summary = "show the state of the partner's node",
+    .description =
+"Asks the node for its status and prints a summary: the partner, the\n"
+"link to the brokers (state, broker, since when), the outbox backlog\n"
+"(messages committed locally that no broker has acknowledged yet) and\n"
+"topics a broker refuses (BLOCKED), the streams the node holds (origin,\n"
+"topic, high-water mark, verified up to; a gap or a fork is flagged) and\n"
+"the last error. Fields the node does not report are left out; --json\n"
+"shows everything.",
+    .exit_status =
+"0 the node answered, 2 usage error, or the node did not answer or\n"
+"answered something that is not a JSON object.",
+    .examples =
+"knoop status\n"
+"knoop status --api ipc:///var/lib/knoop/api.sock --json | jq .outbox",
+};
 
-static const char s_help[] =
-"NAME\n"
-"    knoop status - show the state of the partner's node\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop status [--api ENDPOINT] [--json] [--timeout SEC]\n"
-"\n"
-"DESCRIPTION\n"
-"    Asks the node for its status and prints a summary: the partner, the\n"
-"    link to the brokers (state, broker, since when), the outbox backlog\n"
-"    (messages committed locally that no broker has acknowledged yet) and\n"
-"    topics a broker refuses (BLOCKED), the streams the node holds (origin,\n"
-"    topic, high-water mark, verified up to; a gap or a fork is flagged) and\n"
-"    the last error. Fields the node does not report are left out; --json\n"
-"    shows everything.\n"
-"\n"
-"OPTIONS\n"
-"    --api ENDPOINT   the node's local API (default ipc://$KNOOP_DATA/api.sock)\n"
-"    --json           print the node's status JSON as given, pretty-printed\n"
-"    --timeout SEC    how long to wait for the node (default 5)\n"
-"    --help           this text\n"
-"\n"
-"EXIT STATUS\n"
-"    0 the node answered, 2 usage error, or the node did not answer or\n"
-"    answered something that is not a JSON object.\n"
-"\n"
-"EXAMPLES\n"
-"    knoop status\n"
-"    knoop status --api ipc:///var/lib/knoop/api.sock --json | jq .outbox\n";
-
-enum { OPT_API = 1, OPT_JSON, OPT_TIMEOUT, OPT_HELP };
-
-static const struct option s_opts[] = {
-    { "api", required_argument, NULL, OPT_API },
-    { "json", no_argument, NULL, OPT_JSON },
-    { "timeout", required_argument, NULL, OPT_TIMEOUT },
-    { "help", no_argument, NULL, OPT_HELP },
-    { NULL, 0, NULL, 0 },
+static const knoop_opt_spec_t s_spec[] = {
+    CLI_OPT_API,
+    { "json", KNOOP_OPT_BOOL, "false", NULL,
+      "print the node's status JSON as given, pretty-printed", false },
+    CLI_OPT_TIMEOUT("5"),
+    { NULL },
 };
 
 typedef struct {
@@ -60,34 +45,6 @@ typedef struct {
     int timeout_ms;
     char api_default[512];
 } status_args_t;
-
-static int s_parse(int argc, char **argv, status_args_t *a, bool *help)
-{
-    memset(a, 0, sizeof *a);
-    a->timeout_ms = DEFAULT_TIMEOUT * 1000;
-    *help = false;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":", s_opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_API:  a->api = optarg; break;
-        case OPT_JSON: a->json = true; break;
-        case OPT_TIMEOUT:
-            if (cli_seconds("status", optarg, 3600, &a->timeout_ms))
-                return 2;
-            break;
-        case OPT_HELP:
-            *help = true;
-            return 0;
-        default:
-            return cli_getopt_error("status", c, argv);
-        }
-    }
-    if (cli_finish_args("status", argc, argv, &a->api, a->api_default, sizeof a->api_default))
-        return 2;
-    return 0;
-}
 
 /* A JSON value as short text: strings as they are, numbers, true/false,
  * anything else compact JSON. Caller frees. */
@@ -227,6 +184,8 @@ static void s_summary(const json_t *st)
 
     if (json_is_string(json_object_get(st, "alarm")))
         s_field("ALARM", st, "alarm");
+    if (json_is_string(json_object_get(st, "storage_alarm")))
+        s_field("ALARM", st, "storage_alarm");
 
     /* Certificates expiring within 30 days, or expired (keys/ warns). */
     json_t *exp = json_object_get(st, "certificates_expiring");
@@ -258,17 +217,10 @@ static void s_summary(const json_t *st)
     }
 }
 
-int knoop_cli_status(int argc, char **argv)
+static int s_run(const status_args_t *args)
 {
-    status_args_t a;
-    bool help;
-    int rc = s_parse(argc, argv, &a, &help);
-    if (help) {
-        fputs(s_help, stdout);
-        return 0;
-    }
-    if (rc)
-        return rc;
+    status_args_t a = *args;
+    int rc;
     knoop_client_t *c = cli_client("status", a.api);
     if (!c)
         return 2;
@@ -299,4 +251,20 @@ int knoop_cli_status(int argc, char **argv)
     }
     json_decref(st);
     return 0;
+}
+
+int knoop_cli_status(int argc, char **argv)
+{
+    knoop_config_t *cfg;
+    int rc = cli_options(&s_cmd, s_spec, argc, argv, &cfg);
+    if (rc != -1)
+        return rc;
+    status_args_t a = { .json = knoop_config_bool(cfg, "json") };
+    if (!(a.api = cli_api("status", cfg, a.api_default, sizeof a.api_default))
+        || cli_timeout("status", cfg, 3600, &a.timeout_ms))
+        rc = 2;
+    else
+        rc = s_run(&a);
+    knoop_config_destroy(&cfg);
+    return rc;
 }

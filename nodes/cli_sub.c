@@ -17,72 +17,59 @@
 
 #define SUBSCRIBE_TIMEOUT_MS 10000
 
-static const char s_help[] =
-"NAME\n"
-"    knoop sub - print the messages on a topic pattern as they arrive\n"
+static const knoop_cmd_t s_cmd = {
+    .prog = "knoop sub",
+    .section = "sub",
+    .summary = "print the messages on a topic pattern as they arrive",
+    .description =
+"Subscribes at the partner's node and prints one JSON object per line per\n"
+"message: position (the node's arrival position), origin, topic, epoch,\n"
+"seq, hlc, time, key, type, priority, status, tlp, signed, chain and the\n"
+"payload decoded from its protobuf type. The node hands out verified\n"
+"messages only. Each line is flushed before the message is acknowledged,\n"
+"so a durable subscriber that stops (or is stopped) resumes after the last\n"
+"line it printed.\n"
 "\n"
-"SYNOPSIS\n"
-"    knoop sub [--api ENDPOINT] --pattern P [--durable NAME]\n"
-"              [--from-start | --since TIME] [--count N] [--timeout SEC]\n"
-"              [--status actual|exercise|test|system|all]\n"
+"Without --from-start or --since only new messages are printed; a durable\n"
+"subscription continues where its name left off. Only ACTUAL messages are\n"
+"printed unless --status asks for others: exercise traffic must be asked\n"
+"for.\n"
 "\n"
-"DESCRIPTION\n"
-"    Subscribes at the partner's node and prints one JSON object per line per\n"
-"    message: position (the node's arrival position), origin, topic, epoch,\n"
-"    seq, hlc, time, key, type, priority, status, tlp, signed, chain and the\n"
-"    payload decoded from its protobuf type. The node hands out verified\n"
-"    messages only. Each line is flushed before the message is acknowledged,\n"
-"    so a durable subscriber that stops (or is stopped) resumes after the last\n"
-"    line it printed.\n"
-"\n"
-"    Without --from-start or --since only new messages are printed; a durable\n"
-"    subscription continues where its name left off. Only ACTUAL messages are\n"
-"    printed unless --status asks for others: exercise traffic must be asked\n"
-"    for.\n"
-"\n"
-"OPTIONS\n"
-"    --api ENDPOINT   the node's local API (default ipc://$KNOOP_DATA/api.sock)\n"
-"    --pattern P      topic pattern: '*' one token, '>' the rest (e.g. 'grip.>')\n"
-"    --durable NAME   the node keeps this subscription's position under NAME\n"
-"                     (1..64 of a-z 0-9 _ -) and redelivers what was not\n"
-"                     acknowledged, also across restarts; knoop sub then\n"
-"                     outlives its node: when the node goes away it waits\n"
-"                     for it and continues where the node's cursor is,\n"
-"                     without printing a message twice\n"
-"    --from-start     from the first message the node holds\n"
-"    --since TIME     from this time on (RFC 3339 UTC, 2021-07-14T00:00:00Z)\n"
-"    --count N        stop after N messages\n"
-"    --timeout SEC    stop after SEC seconds without a message\n"
-"    --status S       actual (default), exercise, test, system, or all\n"
-"    --help           this text\n"
-"\n"
-"EXIT STATUS\n"
-"    0 after --count messages, after --timeout seconds without a message, or\n"
-"    when stopped by SIGINT or SIGTERM; 1 when --timeout ended the wait\n"
-"    before --count messages arrived; 2 usage or connection error (at the\n"
-"    start; later only without --durable), or the node refused or ended the\n"
-"    subscription.\n"
-"\n"
-"EXAMPLES\n"
-"    knoop sub --pattern 'grip.>'\n"
-"    knoop sub --pattern 'water.*.peil' --durable dashboard | jq .payload\n"
-"    knoop sub --pattern '>' --from-start --timeout 5 > alles.jsonl\n"
-"    knoop sub --pattern 'grip.>' --status exercise --since 2021-07-14T00:00:00Z\n";
+"With --durable NAME the node keeps the subscription's position under NAME\n"
+"and redelivers what was not acknowledged, also across restarts; knoop sub\n"
+"then outlives its node: when the node goes away it waits for it and\n"
+"continues where the node's cursor is, without printing a message twice.",
+    .exit_status =
+"0 after --count messages, after --timeout seconds without a message, or\n"
+"when stopped by SIGINT or SIGTERM; 1 when --timeout ended the wait\n"
+"before --count messages arrived; 2 usage or connection error (at the\n"
+"start; later only without --durable), or the node refused or ended the\n"
+"subscription.",
+    .examples =
+"knoop sub --pattern 'grip.>'\n"
+"knoop sub --pattern 'water.*.peil' --durable dashboard | jq .payload\n"
+"knoop sub --pattern '>' --from-start --timeout 5 > alles.jsonl\n"
+"knoop sub --pattern 'grip.>' --status exercise --since 2021-07-14T00:00:00Z",
+};
 
-enum { OPT_API = 1, OPT_PATTERN, OPT_DURABLE, OPT_FROM_START, OPT_SINCE, OPT_COUNT,
-       OPT_TIMEOUT, OPT_STATUS, OPT_HELP };
-
-static const struct option s_opts[] = {
-    { "api", required_argument, NULL, OPT_API },
-    { "pattern", required_argument, NULL, OPT_PATTERN },
-    { "durable", required_argument, NULL, OPT_DURABLE },
-    { "from-start", no_argument, NULL, OPT_FROM_START },
-    { "since", required_argument, NULL, OPT_SINCE },
-    { "count", required_argument, NULL, OPT_COUNT },
-    { "timeout", required_argument, NULL, OPT_TIMEOUT },
-    { "status", required_argument, NULL, OPT_STATUS },
-    { "help", no_argument, NULL, OPT_HELP },
-    { NULL, 0, NULL, 0 },
+static const knoop_opt_spec_t s_spec[] = {
+    CLI_OPT_API,
+    { "pattern", KNOOP_OPT_STRING, NULL, "P",
+      "topic pattern: '*' one token, '>' the rest (e.g. 'grip.>', or '>' for everything)",
+      true },
+    { "durable", KNOOP_OPT_STRING, NULL, "NAME",
+      "keep this subscription's position at the node under NAME (1..64 of a-z 0-9 _ -)",
+      false },
+    { "from-start", KNOOP_OPT_BOOL, "false", NULL, "from the first message the node holds",
+      false },
+    { "since", KNOOP_OPT_STRING, NULL, "TIME",
+      "from this time on (RFC 3339 UTC, 2021-07-14T00:00:00Z)", false },
+    { "count", KNOOP_OPT_INT, NULL, "N", "stop after N messages", false },
+    { "timeout", KNOOP_OPT_INT, NULL, "SEC", "stop after SEC seconds without a message",
+      false },
+    { "status", KNOOP_OPT_STRING, "actual", "S", "actual, exercise, test, system, or all",
+      false },
+    { NULL },
 };
 
 typedef struct {
@@ -109,62 +96,32 @@ static bool s_durable_valid(const char *s)
     return true;
 }
 
-static int s_parse(int argc, char **argv, sub_args_t *a, bool *help)
+static int s_check(const knoop_config_t *cfg, sub_args_t *a)
 {
-    memset(a, 0, sizeof *a);
-    a->timeout_ms = -1;
-    *help = false;
-    optind = 1;
-    opterr = 0;
-    int c;
-    const char *since = NULL;
-    while ((c = getopt_long(argc, argv, ":", s_opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_API:        a->api = optarg; break;
-        case OPT_PATTERN:    a->pattern = optarg; break;
-        case OPT_DURABLE:    a->durable = optarg; break;
-        case OPT_FROM_START: a->from_start = true; break;
-        case OPT_SINCE:      since = optarg; break;
-        case OPT_COUNT: {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(optarg, &end, 10);
-            if (errno || *end || end == optarg || optarg[0] == '-' || v == 0) {
-                fprintf(stderr, "knoop sub: --count '%s' is not a positive number\n", optarg);
-                return 2;
-            }
-            a->count = v;
-            break;
-        }
-        case OPT_TIMEOUT:
-            if (cli_seconds("sub", optarg, 86400L * 365, &a->timeout_ms))
-                return 2;
-            break;
-        case OPT_STATUS: {
-            knoop_status_t s;
-            if (!strcmp(optarg, "all"))
-                a->status = KNOOP_API_STATUS_ALL;
-            else if (knoop_status_parse(optarg, &s) == KNOOP_OK)
-                a->status = s == KNOOP_STATUS_ACTUAL ? 0 : (uint32_t) s;
-            else {
-                fprintf(stderr, "knoop sub: --status '%s' is not actual, exercise, test, "
-                        "system or all\n", optarg);
-                return 2;
-            }
-            break;
-        }
-        case OPT_HELP:
-            *help = true;
-            return 0;
-        default:
-            return cli_getopt_error("sub", c, argv);
-        }
-    }
-    if (cli_finish_args("sub", argc, argv, &a->api, a->api_default, sizeof a->api_default))
+    a->pattern = knoop_config_str(cfg, "pattern");
+    a->durable = knoop_config_str(cfg, "durable");
+    a->from_start = knoop_config_bool(cfg, "from-start");
+    const char *since = knoop_config_str(cfg, "since");
+    if (!(a->api = cli_api("sub", cfg, a->api_default, sizeof a->api_default))
+        || cli_timeout("sub", cfg, 86400L * 365, &a->timeout_ms))
         return 2;
-    if (!a->pattern) {
-        fprintf(stderr, "knoop sub: --pattern P is required (e.g. 'grip.>', or '>' for "
-                "everything)\n");
+    if (knoop_config_str(cfg, "count")) {
+        long long v = knoop_config_int(cfg, "count");
+        if (v < 1) {
+            fprintf(stderr, "knoop sub: --count %lld is not a positive number\n", v);
+            return 2;
+        }
+        a->count = (unsigned long long) v;
+    }
+    const char *status = knoop_config_str(cfg, "status");
+    knoop_status_t st;
+    if (!strcmp(status, "all"))
+        a->status = KNOOP_API_STATUS_ALL;
+    else if (knoop_status_parse(status, &st) == KNOOP_OK)
+        a->status = st == KNOOP_STATUS_ACTUAL ? 0 : (uint32_t) st;
+    else {
+        fprintf(stderr, "knoop sub: --status '%s' is not actual, exercise, test, system or "
+                "all\n", status);
         return 2;
     }
     if (knoop_pattern_validate(a->pattern) != KNOOP_OK) {
@@ -194,6 +151,21 @@ static int s_parse(int argc, char **argv, sub_args_t *a, bool *help)
     }
     return 0;
 }
+
+/* -1 to run with *cfg holding the strings a points at; else the exit status. */
+static int s_parse(int argc, char **argv, sub_args_t *a, knoop_config_t **cfg)
+{
+    memset(a, 0, sizeof *a);
+    a->timeout_ms = -1;
+    int rc = cli_options(&s_cmd, s_spec, argc, argv, cfg);
+    if (rc != -1)
+        return rc;
+    rc = s_check(*cfg, a);
+    if (rc)
+        knoop_config_destroy(cfg);
+    return rc ? rc : -1;
+}
+
 
 static bool s_wanted(uint32_t filter, knoop_status_t s)
 {
@@ -251,17 +223,15 @@ static bool s_print(uint64_t position, const knoop_msg_t *m)
 int knoop_cli_sub(int argc, char **argv)
 {
     sub_args_t a;
-    bool help;
-    int rc = s_parse(argc, argv, &a, &help);
-    if (help) {
-        fputs(s_help, stdout);
-        return 0;
-    }
-    if (rc)
+    knoop_config_t *cfg;
+    int rc = s_parse(argc, argv, &a, &cfg);
+    if (rc != -1)
         return rc;
     knoop_client_t *c = cli_client("sub", a.api);
-    if (!c)
+    if (!c) {
+        knoop_config_destroy(&cfg);
         return 2;
+    }
     s_catch_signals();
     char err[512];
     rc = knoop_client_subscribe(c, a.pattern, a.durable, a.from_start, a.since_ms, a.status,
@@ -269,6 +239,7 @@ int knoop_cli_sub(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "knoop sub: cannot subscribe to '%s': %s\n", a.pattern, err);
         knoop_client_destroy(&c);
+        knoop_config_destroy(&cfg);
         return 2;
     }
     unsigned long long printed = 0;
@@ -374,5 +345,6 @@ int knoop_cli_sub(int argc, char **argv)
         }
     }
     knoop_client_destroy(&c);
+    knoop_config_destroy(&cfg);
     return status;
 }

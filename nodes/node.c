@@ -140,7 +140,7 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
     if (node_own_cert_problem(self, cert_problem, sizeof cert_problem))
         knoop_error("node: %s", cert_problem);
     knoop_journal_opts_t jo = { .path = opts->data, .partner = opts->id, .trust = self->trust,
-                                .flags = opts->journal_flags };
+                                .flags = opts->journal_flags, .map_max = opts->map_max };
     rc = knoop_journal_open(&jo, &self->journal);
     if (rc) {
         knoop_error("node: cannot open journal %s: %s", opts->data, knoop_strerror(rc));
@@ -191,6 +191,7 @@ void knoop_node_destroy(knoop_node_t **self_p)
     free(self->reqs);
     free(self->own);
     free(self->brokers);
+    free(self->mesh);
     knoop_metrics_destroy(&self->metrics);
     knoop_journal_destroy(&self->journal);
     knoop_trust_destroy(&self->trust);
@@ -276,6 +277,12 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
     }
     if (self->npub || self->nreqs)
         node_api_publish_commit(self);
-    knoop_info("node %s stopping", self->id);
+    if (*stop != KNOOP_RUN_AGAIN)
+        knoop_info("node %s stopping", self->id);
     return 0;
+}
+
+int knoop_node_set_map_max(knoop_node_t *self, size_t map_max)
+{
+    return knoop_journal_set_map_max(self->journal, map_max);
 }

@@ -52,14 +52,21 @@ typedef struct {
     int          timeout_ms;
     int          failback_ms;     /* probe the first broker this often when elsewhere */
     unsigned     journal_flags;
+    size_t       map_max;         /* journal map limit in bytes; 0: 1 TiB */
     const char  *metrics;         /* HOST:PORT of the Prometheus endpoint; NULL: none */
 } knoop_node_opts_t;
 
 typedef struct knoop_node_t knoop_node_t;
 
 knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts);
+/* Run until *stop becomes true; commits what is open first. With *stop =
+ * KNOOP_RUN_AGAIN it returns without a word about stopping, to be called
+ * again (main does so after SIGHUP). */
 int  knoop_node_run(knoop_node_t *self, volatile int *stop);
 void knoop_node_destroy(knoop_node_t **self_p);
+/* The limit the journal's map may grow to, in bytes (0: 1 TiB), changed
+ * while running: KNOOP_EINVAL below the map's current size. */
+int  knoop_node_set_map_max(knoop_node_t *self, size_t map_max);
 
 /* ---- internals ---- */
 
@@ -79,6 +86,14 @@ typedef struct {
 } own_stream_t;
 
 typedef enum { LINK_DOWN, LINK_HELLO, LINK_UP } link_state_t;
+
+/* A peer of the broker this node is linked to, as that broker last said in
+ * a HEARTBEAT (status "mesh"). */
+typedef struct {
+    char     id[KNOOP_ID_MAX + 1];
+    bool     up, in_sync;
+    uint64_t last_sync_ms;
+} mesh_peer_t;
 
 typedef struct {
     char         id[KNOOP_ID_MAX + 1];
@@ -164,6 +179,15 @@ struct knoop_node_t {
     uint64_t         window, inflight;
     bool             caught_up;
     uint64_t         catchup_start;
+    /* the last catch-up done (status "catchup", the web picture) */
+    uint64_t         catchup_done_at, catchup_ms, catchup_msgs, catchup_streams;
+    char             catchup_broker[KNOOP_ID_MAX + 1];
+    /* the mesh's verdict from the current broker's heartbeats (status "mesh") */
+    mesh_peer_t     *mesh;
+    size_t           nmesh;
+    uint64_t         mesh_at;           /* when heard; 0: not since the link came up */
+    bool             has_mesh_digest;
+    uint8_t          mesh_digest[KNOOP_HASH_LEN];
     uint64_t         delivered_in, failovers;
     knoop_metrics_t *metrics;           /* NULL without --metrics */
     char             last_error[512];

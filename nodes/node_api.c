@@ -714,6 +714,48 @@ static void s_on_ack(knoop_node_t *self, const knoop_api_req_t *req)
 
 /* ---- status and beeld ---- */
 
+/* The last catch-up: when it ended, from which broker, how many messages in
+ * how many streams, how long it took ({} before the first). */
+static json_t *s_catchup_json(const knoop_node_t *self)
+{
+    if (!self->catchup_done_at)
+        return json_object();
+    return json_pack("{s:I, s:s, s:I, s:I, s:I}",
+                     "done_ms", (json_int_t) self->catchup_done_at, "broker", self->catchup_broker,
+                     "messages", (json_int_t) self->catchup_msgs,
+                     "streams", (json_int_t) self->catchup_streams,
+                     "duration_ms", (json_int_t) self->catchup_ms);
+}
+
+/* The mesh's verdict as the current broker last told it in a heartbeat:
+ * per peer up, in sync (digests equal at the last comparison) and when that
+ * was; "agree" when every peer is. {} before the first heartbeat of a link. */
+static json_t *s_mesh_json(const knoop_node_t *self)
+{
+    json_t *o = json_object();
+    if (!self->mesh_at)
+        return o;
+    json_object_set_new(o, "broker", json_string(self->brokers[self->broker_idx].id));
+    json_object_set_new(o, "heard_ms", json_integer((json_int_t) self->mesh_at));
+    if (self->has_mesh_digest) {
+        char hex[2 * KNOOP_HASH_LEN + 1];
+        knoop_hex_encode(hex, self->mesh_digest, KNOOP_HASH_LEN);
+        json_object_set_new(o, "digest", json_string(hex));
+    }
+    json_t *peers = json_array();
+    bool agree = self->nmesh > 0;
+    for (size_t i = 0; i < self->nmesh; i++) {
+        const mesh_peer_t *p = &self->mesh[i];
+        agree = agree && p->up && p->in_sync;
+        json_array_append_new(peers, json_pack("{s:s, s:b, s:b, s:I}", "peer", p->id,
+                                               "up", p->up, "in_sync", p->in_sync,
+                                               "last_sync_ms", (json_int_t) p->last_sync_ms));
+    }
+    json_object_set_new(o, "peers", peers);
+    json_object_set_new(o, "agree", json_boolean(agree));
+    return o;
+}
+
 static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
 {
     json_t *o = json_object();
@@ -733,6 +775,8 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     json_object_set_new(link, "failovers", json_integer((json_int_t) self->failovers));
     json_object_set_new(link, "delivered_in", json_integer((json_int_t) self->delivered_in));
     json_object_set_new(o, "link", link);
+    json_object_set_new(o, "catchup", s_catchup_json(self));
+    json_object_set_new(o, "mesh", s_mesh_json(self));
     uint64_t backlog = 0;
     json_t *blocked = json_array();
     for (size_t i = 0; i < self->nown; i++) {
@@ -773,10 +817,18 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
                         knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
-    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
         "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
         "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
-        "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors));
+        "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors,
+        "map_max", (json_int_t) st.map_max, "full",
+        st.full == KNOOP_JOURNAL_FULL_MAP ? "map" : st.full == KNOOP_JOURNAL_FULL_DISK ? "disk" : ""));
+    /* the storage alarm: raised by a write refused for want of room, gone
+     * with the next write that commits */
+    if (st.full)
+        json_object_set_new(o, "storage_alarm", json_sprintf("%s: %s",
+            st.full == KNOOP_JOURNAL_FULL_MAP ? "JOURNAL FULL" : "DISK FULL",
+            knoop_journal_error(self->journal, NULL)));
     size_t ndamaged = knoop_journal_damaged(self->journal, NULL);
     json_object_set_new(o, "damage", json_pack("{s:I, s:I, s:I, s:I}",
         "damaged_now", (json_int_t) ndamaged, "damaged_found", (json_int_t) st.damaged,

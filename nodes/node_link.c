@@ -13,7 +13,7 @@ static uint64_t s_mono_ms(void);
 #include <time.h>
 
 #define FRAME_MSGS   1024
-#define FRAME_BYTES  (4u << 20)
+#define FRAME_BYTES  KNOOP_BATCH_BYTES
 #define RESEND_MS    10000       /* no ACK for this long: send the outbox again */
 #define RETRY_MS     500         /* pause before the next connection attempt */
 #define WINDOW       4096        /* deliveries in flight we allow the broker */
@@ -91,6 +91,9 @@ void node_link_close(knoop_node_t *self, const char *why)
         self->link_since = knoop_now_ms();     /* "down since" is from now */
     self->link = LINK_DOWN;
     self->caught_up = false;
+    self->mesh_at = 0;                          /* that broker's view no longer */
+    self->nmesh = 0;
+    self->has_mesh_digest = false;
 }
 
 static int s_send(knoop_node_t *self, const knoop_frame_t *f)
@@ -396,6 +399,31 @@ static void s_on_ack(knoop_node_t *self, const knoop_frame_t *f)
 #define CLOCK_REWARN_MS    600000    /* repeated while it lasts */
 #define CLOCK_RETRY_MAX_MS 60000     /* a clock-blocked stream is looked at again */
 
+/* A broker's heartbeat carries its mesh's verdict (its peers, up and in
+ * sync): kept as the broker said it, for status and the web picture. */
+static void s_on_mesh(knoop_node_t *self, const knoop_frame_t *f)
+{
+    size_t n = f->u.heartbeat.nmesh;
+    if (n > self->nmesh) {
+        mesh_peer_t *m = realloc(self->mesh, n * sizeof *m);
+        if (!m)
+            return;                 /* keep the old view; the next heartbeat tries again */
+        self->mesh = m;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const knoop_wire_mesh_peer_t *r = &f->u.heartbeat.mesh[i];
+        mesh_peer_t *m = &self->mesh[i];
+        snprintf(m->id, sizeof m->id, "%s", r->peer);
+        m->up = r->up;
+        m->in_sync = r->in_sync;
+        m->last_sync_ms = r->last_sync_ms;
+    }
+    self->nmesh = n;
+    self->has_mesh_digest = f->u.heartbeat.has_digest;
+    memcpy(self->mesh_digest, f->u.heartbeat.digest, KNOOP_HASH_LEN);
+    self->mesh_at = knoop_now_ms();
+}
+
 /* Heartbeats carry the broker's wall clock: a node whose clock is off is
  * told so (log, status, metrics), ahead or behind. Network delay is small
  * against the threshold. */
@@ -558,8 +586,16 @@ void node_link_read(knoop_node_t *self)
             break;
         case KNOOP_FRAME_CAUGHT_UP:
             self->caught_up = true;
+            self->catchup_done_at = knoop_now_ms();
+            self->catchup_ms = self->catchup_done_at - self->catchup_start;
+            self->catchup_msgs = f.u.caught_up.messages;
+            self->catchup_streams = f.u.caught_up.streams;
+            snprintf(self->catchup_broker, sizeof self->catchup_broker, "%s",
+                     self->brokers[self->broker_idx].id);
             knoop_metrics_observe(self->metrics, "knoop_catchup_seconds", "",
-                                  (double) (knoop_now_ms() - self->catchup_start) / 1000.0);
+                                  (double) self->catchup_ms / 1000.0);
+            knoop_metrics_set(self->metrics, "knoop_catchup_last_messages", "",
+                              (double) self->catchup_msgs);
             knoop_info("caught up from %s: %llu messages in %llu streams in %llu ms",
                        self->brokers[self->broker_idx].id,
                        (unsigned long long) f.u.caught_up.messages,
@@ -574,6 +610,7 @@ void node_link_read(knoop_node_t *self)
             break;
         case KNOOP_FRAME_HEARTBEAT:
             s_on_heartbeat(self, f.u.heartbeat.time_ms);
+            s_on_mesh(self, &f);
             break;
         default:
             break;

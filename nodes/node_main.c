@@ -7,11 +7,18 @@
 #include <stdio.h>
 #include <string.h>
 
-static volatile int s_stop;
+static volatile int s_stop, s_hup, s_wake;   /* s_wake: the loop returns */
 
 static void s_on_signal(int sig)
 {
-    s_stop = 1;
+    if (sig == SIGHUP) {
+        s_hup = 1;
+        if (!s_wake)
+            s_wake = KNOOP_RUN_AGAIN;
+    } else {
+        s_stop = 1;
+        s_wake = 1;
+    }
 }
 
 static const knoop_opt_spec_t s_spec[] = {
@@ -35,8 +42,34 @@ static const knoop_opt_spec_t s_spec[] = {
     { "metrics", KNOOP_OPT_STRING, NULL, "HOST:PORT", "serve Prometheus metrics at "
       "http://HOST:PORT/metrics, e.g. 127.0.0.1:9401", false },
     { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
+    { "map-max", KNOOP_OPT_INT, "0", "MIB", "the journal's LMDB map grows up to this many MiB "
+      "(0: 1 TiB, in practice the disk). At the limit, publishing is refused as 'journal full' "
+      "while reads and delivery go on; raise it and send SIGHUP to write again without a "
+      "restart", false },
     { NULL },
 };
+
+/* SIGHUP: the command line and the config file read again; what can change
+ * while running is applied (the journal's map limit), the rest is kept. */
+static void s_reload(knoop_node_t *d, int argc, char **argv)
+{
+    knoop_config_t *cfg = NULL;
+    bool help = false;
+    char err[256] = "";
+    if (knoop_config_parse("knoop-node", "node", "", NULL, s_spec, argc, argv, &cfg, &help, err,
+                           sizeof err) != KNOOP_OK || !cfg) {
+        knoop_error("SIGHUP: configuration not read again (%s); running on unchanged", err);
+        return;
+    }
+    long long mib = knoop_config_int(cfg, "map-max");
+    if (mib < 0 || knoop_node_set_map_max(d, (size_t) mib << 20) != KNOOP_OK)
+        knoop_error("SIGHUP: map-max %lld MiB refused: below the journal's current map (a map "
+                    "never shrinks); the limit is unchanged", mib);
+    else
+        knoop_info("SIGHUP: configuration read again; map limit %lld MiB%s; running on", mib,
+                   mib ? "" : " (none)");
+    knoop_config_destroy(&cfg);
+}
 
 int main(int argc, char **argv)
 {
@@ -88,11 +121,18 @@ int main(int argc, char **argv)
         .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),
         .failback_ms = (int) knoop_config_int(cfg, "failback-ms"),
         .metrics = knoop_config_str(cfg, "metrics"),
+        .map_max = (size_t) knoop_config_int(cfg, "map-max") << 20,
     };
+    if (knoop_config_int(cfg, "map-max") < 0) {
+        fprintf(stderr, "knoop-node: --map-max must be at least 0 (MiB; 0: no limit)\n");
+        knoop_config_destroy(&cfg);
+        return 2;
+    }
     zsys_handler_set(NULL);
     struct sigaction sa = { .sa_handler = s_on_signal };
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     knoop_node_t *n = knoop_node_new(&o);
@@ -100,7 +140,16 @@ int main(int argc, char **argv)
         knoop_config_destroy(&cfg);
         return 1;
     }
-    knoop_node_run(n, &s_stop);
+    for (;;) {
+        knoop_node_run(n, &s_wake);
+        s_wake = 0;
+        if (s_stop)
+            break;
+        if (s_hup) {
+            s_hup = 0;
+            s_reload(n, argc, argv);
+        }
+    }
     knoop_node_destroy(&n);
     knoop_config_destroy(&cfg);
     return 0;

@@ -27,6 +27,8 @@ static void s_collect(void *arg, knoop_metrics_t *m)
     knoop_journal_stats(self->journal, &st);
     knoop_metrics_journal(m, st.stored, st.duplicates, st.forks, st.full_errors, st.sig_errors,
                           st.map_size);
+    knoop_metrics_storage(m, st.map_max, st.full == KNOOP_JOURNAL_FULL_MAP,
+                          st.full == KNOOP_JOURNAL_FULL_DISK);
     const knoop_cert_t *mine = knoop_trust_by_id(self->trust, self->id);
     if (mine)
         knoop_metrics_set(m, "knoop_certificate_expiry_timestamp_seconds", "which=\"own\"",
@@ -61,6 +63,8 @@ int node_metrics_init(knoop_node_t *self, const char *listen)
         { "knoop_clock_offset_seconds", KNOOP_METRIC_GAUGE,
           "the broker's clock minus this node's, from its heartbeats" },
         { "knoop_clock_skewed", KNOOP_METRIC_GAUGE, "1 while the clocks differ by 30 s or more" },
+        { "knoop_catchup_last_messages", KNOOP_METRIC_GAUGE,
+          "messages the last catch-up from a broker delivered" },
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         knoop_metrics_family(m, f[i].name, f[i].kind, f[i].help, NULL, 0);

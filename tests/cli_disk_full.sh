@@ -77,6 +77,8 @@ check "with the time it happened" grep -q "^  at .*20[0-9][0-9]-" "$T/status.txt
 check "the full-disk counter moved" \
     test "$(jq '.journal.full_errors' "$T/status.json")" -ge 1
 check "the node logged the full disk" grep -q "disk full on $VOL" "$T/vr-utrecht.log"
+check "the full-disk alarm is raised in status (storage_alarm DISK FULL, journal.full = disk)" \
+    test "$(jq -r '.storage_alarm | split(":")[0]' "$T/status.json") $(jq -r '.journal.full' "$T/status.json")" = "DISK FULL disk"
 
 ids() { grep -o '"incident_id":"f-[0-9]*-[0-9]*"' | cut -d'"' -f4 | sort; }
 sort "$T/acked.ids" >"$T/acked.sorted"
@@ -98,6 +100,8 @@ wait_for "the last error cleared" 5 \
     bash -c "'$KNOOP' status --api '$(api vr-utrecht)' | grep -q '^last error  none'" || true
 check "the last error cleared once the journal wrote again" \
     bash -c "'$KNOOP' status --api '$(api vr-utrecht)' | grep -q '^last error  none'"
+check "and the full-disk alarm with it" \
+    test "$("$KNOOP" status --api "$(api vr-utrecht)" --json | jq -r '.storage_alarm // "none"')" = none
 check "the node's pid is the one started before the disk filled (no restart)" \
     kill -0 "$(pid_of vr-utrecht)"
 echo "f-after" >>"$T/acked.ids"

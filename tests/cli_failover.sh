@@ -73,7 +73,9 @@ for turn in 1 2 3; do
     kill -CONT "$(pid_of $victim)"
 done
 total=$(wc -l <"$T/acked.ids")
+healed=$SECONDS
 wait_for "both brokers agree" 30 mesh_agrees kcr2-broker-1 kcr2-broker-2 || true
+conv=never; mesh_agrees kcr2-broker-1 kcr2-broker-2 && conv=$((SECONDS - healed))
 check "after alternating, both brokers agree" mesh_agrees kcr2-broker-1 kcr2-broker-2
 check "nothing acknowledged is missing ($total)" has_count "$T/kcr2-broker-1" 'sitrep.>' "$total"
 for j in kcr2-broker-1 kcr2-broker-2 vr-utrecht vr-zeeland; do
@@ -85,3 +87,10 @@ done
 # to say HELLO again, as a matter of course, not as a protocol error.
 check "no broker calls a session dropped during a pause a protocol error (HELLO first)" \
     bash -c "! grep -q 'HELLO first' '$T'/kcr2-broker-*.log"
+# The checker's line over both brokers, both nodes and the durable
+# subscriber's application view.
+wait_for "the durable subscriber has all $total" 20 bash -c "[ \$(grep -c incident_id '$T/sub.out') -ge $total ]" || true
+verdict "failover between two brokers" \
+    "kill -9 of the publishing node's broker mid-stream, then 3 pauses (SIGSTOP) alternating between the brokers" \
+    4 "$T/acked.ids" "$conv" 'sitrep.>' \
+    "$T"/kcr2-broker-{1,2} "$T"/vr-{utrecht,zeeland} -- --holder "vr-zeeland-durable-sub=$T/sub.out"

@@ -29,6 +29,8 @@ start_broker kcr2-broker-3 "$(ep ${PORT[3]})" --peer "kcr2-broker-1@$(ep $PCA)" 
 start_node vr-utrecht --broker "kcr2-broker-1@$(ep ${PORT[1]})"
 start_node vr-zeeland --broker "kcr2-broker-3@$(ep ${PORT[3]})" --subscribe 'sitrep.>'
 
+note() { echo "# ${SECONDS}s: $*"; }
+note "started"
 bapi() { echo "ipc://$T/kcr2-broker-$1/api.sock"; }
 # links B: broker B's peer sessions each name the third broker as linked
 # (every link is up and every broker has told the others)
@@ -66,16 +68,18 @@ for s in d["sessions"]:
         print("to-%s %d %d %d" % (s["partner"], s["delivered"], s["echo_skipped"],
                                   s["relay_skipped"]))'
 }
-# delta B KEY FIELD: how much FIELD (1 = first number) of KEY grew since snap
-snap() { for b in 1 2 3; do counters $b >"$T/snap-$b"; done; }
+# snap NAME: every broker's counters into $T/NAME-B; delta B KEY FIELD: how
+# much FIELD (1 = first number) of KEY at broker B grew from "before" to
+# "after"
+snap() { for b in 1 2 3; do counters $b >"$T/$1-$b"; done; }
 delta() {
     local now before
-    now=$(counters "$1" | awk -v k="$2" -v f="$3" '$1 == k { print $(f + 1) }')
-    before=$(awk -v k="$2" -v f="$3" '$1 == k { print $(f + 1) }' "$T/snap-$1")
+    now=$(awk -v k="$2" -v f="$3" '$1 == k { print $(f + 1) }' "$T/after-$1")
+    before=$(awk -v k="$2" -v f="$3" '$1 == k { print $(f + 1) }' "$T/before-$1")
     echo $(( ${now:-0} - ${before:-0} ))
 }
 
-N=400
+N=200
 publish() {   # publish FIRST LAST
     awk -v a="$1" -v b="$2" 'BEGIN { for (i = a; i <= b; i++)
         printf "{\"incident_id\":\"u-%d\",\"summary\":\"melding %d\"}\n", i, i }' >"$T/batch.jsonl"
@@ -89,11 +93,13 @@ all_hold() {   # all_hold COUNT: the three brokers and the subscriber
 }
 
 # 1. Steady state.
-snap
+note "links settled"
+snap before
 publish 1 $N
 wait_for "all hold $N" 60 all_hold $N || true
 check "the three brokers and the subscriber hold all $N" all_hold $N
 sleep 1     # time for anything still on its way to arrive and be counted
+snap after
 check "no echo: A got none of its messages back from B" test "$(delta 1 from-kcr2-broker-2 1)" = 0
 check "no echo: A got none of its messages back from C" test "$(delta 1 from-kcr2-broker-3 1)" = 0
 check "A->B carried each message once ($N)" test "$(delta 2 from-kcr2-broker-1 1)" = $N
@@ -105,24 +111,29 @@ check "B left out the $N echoes to A" test "$(delta 2 to-kcr2-broker-1 2)" = $N
 check "B left out the $N relays to C" test "$(delta 2 to-kcr2-broker-3 3)" = $N
 
 # 2. C cut from A, both ways: C finds its link gone, tells B, and B relays.
+note "steady state checked"
 link_cut a-to-c
 link_cut c-to-a
 wait_for "C has lost its link to A" 20 grep -q "peer kcr2-broker-1: link lost" \
     "$T/kcr2-broker-3.log" || true
-snap
+note "C lost A"
+snap before
 publish $((N + 1)) $((2 * N))
 wait_for "all hold $((2 * N)) though C is cut from A" 60 all_hold $((2 * N)) || true
 check "with C cut from A, B relays: all hold $((2 * N))" all_hold $((2 * N))
+snap after
 d=$(delta 3 from-kcr2-broker-2 1)
 echo "B->C carried $d of the $N during the cut"
 check "B->C carried them (at most once each)" test "$d" -ge 1 -a "$d" -le $N
 check "still no echo to A" test "$(delta 1 from-kcr2-broker-2 1)" = 0
 
 # 3. Healed: C pulls from A again, B stops relaying; all converge.
+note "cut checked"
 link_heal a-to-c
 link_heal c-to-a
 wait_for "links settled again after the heal" 30 links_settled || true
 check "after the heal every link is up and the linked lists are complete" links_settled
+note "links settled after the heal"
 publish $((2 * N + 1)) $((3 * N))
 wait_for "all hold $((3 * N))" 60 all_hold $((3 * N)) || true
 check "after the heal all hold $((3 * N))" all_hold $((3 * N))

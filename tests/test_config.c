@@ -674,6 +674,116 @@ static void test_daemon_start(void **state)
     assert_null(cfg);
 }
 
+/* A command with operands: they may stand between options, "--" ends the
+ * options, the count is bounded both ways, and help shows them with the
+ * exit status and examples. */
+static const knoop_opt_spec_t s_cmd_spec[] = {
+    { "api",  KNOOP_OPT_STRING, NULL, "ENDPOINT", "The node.", false },
+    { "wait", KNOOP_OPT_BOOL,   "true", NULL, "Wait for the verdict.", false },
+    { NULL },
+};
+
+static int s_cmd(const knoop_cmd_t *cmd, knoop_config_t **cfg, bool *help, char *err,
+                 char **argv)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    return knoop_config_parse_cmd(cmd, s_cmd_spec, argc, argv, cfg, help, err, 512);
+}
+
+static void test_operands(void **state)
+{
+    const knoop_cmd_t cmd = {
+        .prog = "knoop cap import", .section = "cap-import", .summary = "CAP in",
+        .operands = "FILE...", .operands_min = 1, .operands_max = 3,
+        .exit_status = "0 all imported, 1 one refused", .examples = "knoop cap import a.xml",
+    };
+    knoop_config_t *cfg;
+    bool help;
+    char err[512];
+    const char *const *items;
+
+    char *mixed[] = { "knoop", "a.xml", "--api", "ipc://x", "b.xml", "--wait=false", NULL };
+    assert_int_equal(s_cmd(&cmd, &cfg, &help, err, mixed), KNOOP_OK);
+    assert_int_equal(knoop_config_operands(cfg, &items), 2);
+    assert_string_equal(items[0], "a.xml");
+    assert_string_equal(items[1], "b.xml");
+    assert_string_equal(knoop_config_str(cfg, "api"), "ipc://x");
+    assert_false(knoop_config_bool(cfg, "wait"));
+    knoop_config_destroy(&cfg);
+
+    /* After "--", what looks like an option is an operand; "-" is one too. */
+    char *dashes[] = { "knoop", "--api", "e", "-", "--", "--wait", NULL };
+    assert_int_equal(s_cmd(&cmd, &cfg, &help, err, dashes), KNOOP_OK);
+    assert_int_equal(knoop_config_operands(cfg, &items), 2);
+    assert_string_equal(items[0], "-");
+    assert_string_equal(items[1], "--wait");
+    assert_true(knoop_config_bool(cfg, "wait"));
+    knoop_config_destroy(&cfg);
+
+    char *none[] = { "knoop", "--api", "e", NULL };
+    assert_int_equal(s_cmd(&cmd, &cfg, &help, err, none), KNOOP_EINVAL);
+    assert_null(cfg);
+    assert_string_equal(err, "knoop cap import: missing FILE...");
+
+    char *four[] = { "knoop", "a", "b", "c", "d", NULL };
+    assert_int_equal(s_cmd(&cmd, &cfg, &help, err, four), KNOOP_EINVAL);
+    assert_non_null(strstr(err, "unexpected argument 'd' (at most 3: FILE...)"));
+
+    /* Abbreviations are refused here too. */
+    char *abbrev[] = { "knoop", "a", "--wai", NULL };
+    assert_int_equal(s_cmd(&cmd, &cfg, &help, err, abbrev), KNOOP_EINVAL);
+    assert_non_null(strstr(err, "did you mean --wait?"));
+
+    /* A command without operands refuses any. */
+    const knoop_cmd_t bare = { .prog = "knoop status", .section = "status" };
+    char *stray[] = { "knoop", "x", NULL };
+    assert_int_equal(s_cmd(&bare, &cfg, &help, err, stray), KNOOP_EINVAL);
+    assert_string_equal(err, "knoop status: unexpected argument 'x'");
+
+    /* knoop_config_command: -1 to run, 0 after help, 2 after an error. */
+    assert_int_equal(knoop_config_command(&bare, s_cmd_spec, 2, stray, &cfg), 2);
+    assert_null(cfg);
+    assert_int_equal(knoop_config_command(&cmd, s_cmd_spec, 2, (char *[]) { "k", "f", NULL },
+                                          &cfg), -1);
+    assert_int_equal(knoop_config_operands(cfg, NULL), 1);
+    knoop_config_destroy(&cfg);
+}
+
+static void test_command_help(void **state)
+{
+    const knoop_cmd_t cmd = {
+        .prog = "knoop cap import", .section = "cap-import", .summary = "CAP in",
+        .operands = "FILE...", .operands_min = 1,
+        .exit_status = "0 all imported, 1 one refused", .examples = "knoop cap import a.xml",
+    };
+    char path[] = "/tmp/test_config_helpXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stdout);
+    int saved = dup(1);
+    dup2(fd, 1);
+    knoop_config_t *cfg = NULL;
+    int rc = knoop_config_command(&cmd, s_cmd_spec, 2, (char *[]) { "k", "--help", NULL }, &cfg);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    assert_int_equal(rc, 0);
+    assert_null(cfg);
+    char text[4096];
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    close(fd);
+    unlink(path);
+    assert_true(n > 0);
+    text[n] = '\0';
+    s_contains(text, "SYNOPSIS\n       knoop cap import [--config FILE] [--api ENDPOINT]"
+                     " [--wait[=BOOL]]\n                        FILE...\n");
+    s_contains(text, "\nEXIT STATUS\n       0 all imported, 1 one refused\n");
+    s_contains(text, "\nEXAMPLES\n       knoop cap import a.xml\n");
+    s_contains(text, "[cap-import]\n              api = ENDPOINT\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -697,6 +807,8 @@ int main(void)
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_spec),
         cmocka_unit_test(test_daemon_start),
+        cmocka_unit_test(test_operands),
+        cmocka_unit_test(test_command_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -600,11 +600,79 @@ static void test_cert_format_refuses_injection(void **state)
 
 static void test_cert_check_time(void **state)
 {
-    knoop_cert_t cert = { .valid_from = 1000, .valid_until = 2000 };
-    assert_int_equal(knoop_cert_check_time(&cert, 999), KNOOP_EEXPIRED);
-    assert_int_equal(knoop_cert_check_time(&cert, 1000), KNOOP_OK);
-    assert_int_equal(knoop_cert_check_time(&cert, 2000), KNOOP_OK);
-    assert_int_equal(knoop_cert_check_time(&cert, 2001), KNOOP_EEXPIRED);
+    /* Exact (no tolerance): both ends inclusive. */
+    knoop_cert_t cert = { .valid_from = 100000, .valid_until = 200000 };
+    assert_int_equal(knoop_cert_check_time_skew(&cert, 99999, 0), KNOOP_EEXPIRED);
+    assert_int_equal(knoop_cert_check_time_skew(&cert, 100000, 0), KNOOP_OK);
+    assert_int_equal(knoop_cert_check_time_skew(&cert, 200000, 0), KNOOP_OK);
+    assert_int_equal(knoop_cert_check_time_skew(&cert, 200001, 0), KNOOP_EEXPIRED);
+    assert_int_equal(knoop_cert_check_time_skew(&cert, 99999, -5), KNOOP_EEXPIRED);
+
+    /* The daemons' check allows KNOOP_CERT_SKEW_SECONDS at either end. */
+    const int64_t skew = KNOOP_CERT_SKEW_SECONDS;
+    assert_true(skew >= 60 && skew <= 600);
+    /* not yet valid: inside the tolerance accepted, outside refused */
+    assert_int_equal(knoop_cert_check_time(&cert, 100000 - 1), KNOOP_OK);
+    assert_int_equal(knoop_cert_check_time(&cert, 100000 - skew), KNOOP_OK);
+    assert_int_equal(knoop_cert_check_time(&cert, 100000 - skew - 1), KNOOP_EEXPIRED);
+    /* expired: likewise */
+    assert_int_equal(knoop_cert_check_time(&cert, 200000 + 1), KNOOP_OK);
+    assert_int_equal(knoop_cert_check_time(&cert, 200000 + skew), KNOOP_OK);
+    assert_int_equal(knoop_cert_check_time(&cert, 200000 + skew + 1), KNOOP_EEXPIRED);
+}
+
+/* The tolerance holds where daemons refuse: loading a trust directory and
+ * learning an issued certificate, with the reason named outside it. */
+static void test_cert_skew_in_store(void **state)
+{
+    char *dir = tu_tmpdir("keys-skew");
+    knoop_key_t *root = knoop_key_generate("kcr2-root", KNOOP_ROLE_ROOT);
+    knoop_cert_t rootc;
+    int64_t now = s_now();
+    assert_int_equal(knoop_key_cert(root, now - DAY, now + 400 * DAY, &rootc), KNOOP_OK);
+    assert_int_equal(knoop_cert_issue(&rootc, root), KNOOP_OK);
+    char *rpath = s_path(dir, "kcr2-root.cert");
+    assert_int_equal(knoop_cert_write(&rootc, rpath), KNOOP_OK);
+    const int64_t skew = KNOOP_CERT_SKEW_SECONDS;
+    /* Four partners at the edges: expired / not yet valid, by 60 s (inside
+     * the tolerance) and by the tolerance plus 60 s (outside it). */
+    struct { const char *id; int64_t from, until; bool ok; } c[] = {
+        { "vr-exp-in",  now - DAY, now - 60,        true },
+        { "vr-exp-out", now - DAY, now - skew - 60, false },
+        { "vr-fut-in",  now + 60,        now + DAY, true },
+        { "vr-fut-out", now + skew + 60, now + DAY, false },
+    };
+    knoop_key_t *keys[4];
+    char why[300];
+    knoop_trust_t *t = NULL;
+    assert_int_equal(knoop_trust_load(dir, 0, &t), KNOOP_OK);
+    for (size_t i = 0; i < 4; i++) {
+        keys[i] = knoop_key_generate(c[i].id, "region");
+        knoop_cert_t pc;
+        assert_int_equal(knoop_key_cert(keys[i], c[i].from, c[i].until, &pc), KNOOP_OK);
+        assert_int_equal(knoop_cert_issue(&pc, root), KNOOP_OK);
+        int rc = knoop_trust_check_issued(t, &pc, now, why, sizeof why);
+        assert_int_equal(rc, c[i].ok ? KNOOP_OK : KNOOP_EEXPIRED);
+        if (!c[i].ok)
+            assert_non_null(strstr(why, i == 1 ? "expired" : "not yet valid"));
+        char name[64];
+        snprintf(name, sizeof name, "%s.cert", c[i].id);
+        char *p = s_path(dir, name);
+        assert_int_equal(knoop_cert_write(&pc, p), KNOOP_OK);
+        free(p);
+    }
+    knoop_trust_destroy(&t);
+    assert_int_equal(knoop_trust_load(dir, 0, &t), KNOOP_OK);
+    assert_non_null(knoop_trust_by_id(t, "vr-exp-in"));
+    assert_null(knoop_trust_by_id(t, "vr-exp-out"));
+    assert_non_null(knoop_trust_by_id(t, "vr-fut-in"));
+    assert_null(knoop_trust_by_id(t, "vr-fut-out"));
+    knoop_trust_destroy(&t);
+    for (size_t i = 0; i < 4; i++)
+        knoop_key_destroy(&keys[i]);
+    knoop_key_destroy(&root);
+    free(rpath);
+    tu_rmtree(dir);
 }
 
 /* ---- time ---- */
@@ -1114,6 +1182,7 @@ int main(void)
         cmocka_unit_test(test_cert_rejects_bad_files),
         cmocka_unit_test(test_cert_format_refuses_injection),
         cmocka_unit_test(test_cert_check_time),
+        cmocka_unit_test(test_cert_skew_in_store),
         cmocka_unit_test(test_time_known_values),
         cmocka_unit_test(test_time_round_trip),
         cmocka_unit_test(test_time_rejects),

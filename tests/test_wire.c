@@ -126,6 +126,8 @@ static knoop_wire_refusal_t s_refused[] = {
 static knoop_wire_pos_t s_vector[3];
 static knoop_wire_pos_t s_own[2];
 static knoop_wire_ack_t s_acks[] = { { 1, 1 }, { 0, 7 }, { UINT64_MAX, UINT64_MAX } };
+static knoop_wire_mesh_peer_t s_mesh[] = { { "kcr2-broker-2", true, true, 1790000000000ull },
+                                             { "kcr2-broker-3", false, false, 0 } };
 
 static void s_pos(knoop_wire_pos_t *p, const char *origin, const char *topic,
                   uint64_t epoch, uint64_t hwm, uint8_t fill)
@@ -172,7 +174,7 @@ static void s_envs_free(envs_t *e)
         knoop_buf_free(&e->store[i]);
 }
 
-#define NFIXTURES 18
+#define NFIXTURES 19
 
 /* fx[2k] is the full frame of a kind, fx[2k+1] its default. */
 static void s_fixtures(knoop_frame_t *fx, const envs_t *e)
@@ -240,6 +242,13 @@ static void s_fixtures(knoop_frame_t *fx, const envs_t *e)
     i++;
     fx[i].kind = KNOOP_FRAME_HEARTBEAT;
     fx[i].u.heartbeat.time_ms = 1790000000123ull;
+    i++;
+    fx[i].kind = KNOOP_FRAME_HEARTBEAT;     /* broker -> node with the mesh's verdict */
+    fx[i].u.heartbeat.time_ms = 1790000000456ull;
+    fx[i].u.heartbeat.mesh = s_mesh;
+    fx[i].u.heartbeat.nmesh = 2;
+    fx[i].u.heartbeat.has_digest = true;
+    memset(fx[i].u.heartbeat.digest, 0xa5, KNOOP_HASH_LEN);
     i++;
     fx[i].kind = KNOOP_FRAME_HEARTBEAT;
     i++;
@@ -338,6 +347,16 @@ static void s_frame_equal(const knoop_frame_t *a, const knoop_frame_t *b)
         break;
     case KNOOP_FRAME_HEARTBEAT:
         assert_true(a->u.heartbeat.time_ms == b->u.heartbeat.time_ms);
+        assert_int_equal(a->u.heartbeat.nmesh, b->u.heartbeat.nmesh);
+        for (size_t i = 0; i < a->u.heartbeat.nmesh; i++) {
+            assert_string_equal(a->u.heartbeat.mesh[i].peer, b->u.heartbeat.mesh[i].peer);
+            assert_int_equal(a->u.heartbeat.mesh[i].up, b->u.heartbeat.mesh[i].up);
+            assert_int_equal(a->u.heartbeat.mesh[i].in_sync, b->u.heartbeat.mesh[i].in_sync);
+            assert_true(a->u.heartbeat.mesh[i].last_sync_ms == b->u.heartbeat.mesh[i].last_sync_ms);
+        }
+        assert_int_equal(a->u.heartbeat.has_digest, b->u.heartbeat.has_digest);
+        if (a->u.heartbeat.has_digest)
+            assert_memory_equal(a->u.heartbeat.digest, b->u.heartbeat.digest, KNOOP_HASH_LEN);
         break;
     case KNOOP_FRAME_ERROR:
         assert_int_equal(a->u.error.code, b->u.error.code);

@@ -198,6 +198,19 @@ async function shot(page, name) {
     } catch (e) { bad('the banner goes when the broker is back', 'still there after 15 s'); }
     await shot(page, '4-hersteld');
 
+    // ---- the health panel: the last catch-up and the brokers' agreement ----
+    try {
+      await page.waitForFunction(() => {
+        const t = document.getElementById('gezond').textContent;
+        return /Laatste inhaalslag.*van kcr2-broker-1: \d+ berichten in \d+ stromen/.test(t) &&
+          t.includes('Brokers onderlingbroker kcr2-broker-1 heeft geen andere brokers');
+      }, { timeout: 5000 });
+      ok('the health panel shows the last catch-up and the mesh verdict');
+    } catch (e) {
+      bad('the health panel shows the last catch-up and the mesh verdict',
+        await page.$eval('#gezond', e => e.textContent));
+    }
+
     check('nothing was requested beyond ' + host, foreign.length === 0, foreign.join(' '));
     check('no script errors on the page', jsErrors.length === 0, jsErrors.join(' | '));
   } catch (e) {

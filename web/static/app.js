@@ -363,6 +363,28 @@ function renderTijdlijn() {
     el('span', { text: soort(m.type) + ' — ' + samenvatting(m) }))));
 }
 
+const datumTijd = ms => new Date(num(ms)).toLocaleString('nl-NL');
+
+// The last catch-up the node finished: when, from which broker, how much, how long.
+function inhaalTekst(c) {
+  if (!c || !num(c.done_ms)) return 'nog geen';
+  const ms = num(c.duration_ms) ?? 0;
+  return datumTijd(c.done_ms) + ' van ' + c.broker + ': ' + (num(c.messages) ?? 0) + ' berichten in ' +
+    (num(c.streams) ?? 0) + ' stromen, ' + (ms < 1000 ? ms + ' ms' : (ms / 1000).toFixed(1) + ' s');
+}
+
+// The mesh's verdict as the node's broker tells it: per peer broker whether
+// their digests were equal at the last comparison, and when that was.
+function meshTekst(m) {
+  if (!m || !num(m.heard_ms)) return 'onbekend (geen bericht van de broker)';
+  const peers = m.peers || [];
+  if (!peers.length) return 'broker ' + m.broker + ' heeft geen andere brokers';
+  const per = peers.map(p => p.peer + ': ' + (!p.up ? 'geen verbinding' : p.in_sync ? 'gelijk' : 'verschillend') +
+    (num(p.last_sync_ms) ? ' (vergeleken ' + hhmm(num(p.last_sync_ms)) + ')' : ' (nog niet vergeleken)'));
+  return (m.agree ? 'eens' : 'NIET eens') + ' — ' + per.join('; ') +
+    (m.digest ? ' — digest ' + m.digest.slice(0, 12) : '');
+}
+
 function renderGezond() {
   const s = st.status, dl = $('gezond');
   if (!s) { dl.replaceChildren(); return; }
@@ -377,6 +399,8 @@ function renderGezond() {
     ['Nog te verzenden', String(num(o.backlog) ?? 0) + ' berichten'],
     ['Ontvangen sinds start', String(num(l.delivered_in) ?? 0) + ' berichten'],
   ];
+  rows.push(['Laatste inhaalslag', inhaalTekst(s.catchup)]);
+  rows.push(['Brokers onderling', meshTekst(s.mesh)]);
   if (j && Object.keys(j).length) rows.push(['Journaal', Object.entries(j).map(([k, v]) => k + ' ' + v).join(', ')]);
   if (s.last_error) rows.push(['Laatste fout', s.last_error]);
   dl.replaceChildren(...rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
