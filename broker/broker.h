@@ -198,6 +198,7 @@ struct knoop_broker_t {
     uint64_t         policy_reloads, policy_reload_errors;
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
+    uint64_t         imported, imports_refused;   /* bundles (handle_import.c) */
     uint64_t         payloads_refused;  /* type on the wrong topic, bad content, sender */
     knoop_metrics_t *metrics;           /* NULL without --metrics */
 };
@@ -273,6 +274,12 @@ int  broker_trust_publish(knoop_broker_t *self, const knoop_api_item_t *it,
                           knoop_api_seq_t *res, char *why, size_t why_size);
 
 /* status.c */
+/* handle_import.c: a bundle's content from the local API. KNOOP_OK with the
+ * summary in *json (malloc'd), or the refusal's code with why naming the
+ * stream and seq. */
+int  broker_import(knoop_broker_t *self, const knoop_api_req_t *req, char **json, char *why,
+                   size_t why_size);
+
 int  broker_api_init(knoop_broker_t *self);
 void broker_api_read(knoop_broker_t *self);
 

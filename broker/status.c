@@ -153,6 +153,9 @@ static json_t *s_status(knoop_broker_t *self)
         "file", self->opts.policy_file, "rules", (json_int_t) knoop_policy_rules(self->policy),
         "reloads", (json_int_t) self->policy_reloads,
         "reload_errors", (json_int_t) self->policy_reload_errors));
+    json_object_set_new(o, "bundles", json_pack("{s:I, s:I}",
+        "imported", (json_int_t) self->imported,
+        "refused", (json_int_t) self->imports_refused));
     json_object_set_new(o, "vector", vector);
     json_object_set_new(o, "certificates_expiring",
                         knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));
@@ -173,7 +176,7 @@ void broker_api_read(knoop_broker_t *self)
         knoop_api_rep_t rep = { .kind = KNOOP_API_R_ERROR };
         char *text = NULL;
         knoop_api_seq_t seq;
-        char why[512];
+        char why[600];
         rc = knoop_api_req_decode(&req, self->data.data, self->data.len);
         if (rc) {
             rep.u.error.code = rc;
@@ -198,10 +201,20 @@ void broker_api_read(knoop_broker_t *self)
                     rep.u.error.code = rc;
                     rep.u.error.reason = why;
                 }
+            } else if (req.kind == KNOOP_API_IMPORT) {
+                rc = broker_import(self, &req, &text, why, sizeof why);
+                if (rc == KNOOP_OK) {
+                    rep.kind = KNOOP_API_R_IMPORTED;
+                    rep.u.status.json = text;
+                } else {
+                    rep.u.error.code = rc;
+                    rep.u.error.reason = why;
+                }
             } else {
                 rep.u.error.code = KNOOP_EPERM;
-                rep.u.error.reason = "this is a broker: only status, and publishing one "
-                                     "trust.certs or trust.revocations item, are available here";
+                rep.u.error.reason = "this is a broker: only status, importing a bundle, and "
+                                     "publishing one trust.certs or trust.revocations item, "
+                                     "are available here";
             }
             knoop_api_req_clear(&req);
         }

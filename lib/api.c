@@ -30,6 +30,7 @@
 
 typedef struct {
     Knoop__V1__ApiRequest *pb;
+    knoop_bytes_t         *blobs;     /* import: certificates, lists, envelopes */
     knoop_api_item_t       items[];   /* publish: one per ApiItem */
 } s_req_priv_t;
 
@@ -251,6 +252,40 @@ static int s_req_fill(knoop_api_req_t *r, s_req_priv_t *priv)
         r->kind = KNOOP_API_CLOSE;
         r->u.close.sub = pb->close->sub;
         return KNOOP_OK;
+    case KNOOP__V1__API_REQUEST__KIND_IMPORT: {
+        Knoop__V1__ApiImport *im = pb->import;
+        size_t total = im->n_certificates + im->n_revocations + im->n_envelopes;
+        if (total == 0)
+            return KNOOP_EMALFORMED;
+        priv->blobs = calloc(total, sizeof *priv->blobs);
+        if (!priv->blobs)
+            return KNOOP_ENOMEM;
+        knoop_bytes_t *b = priv->blobs;
+        for (size_t i = 0; i < im->n_certificates; i++)
+            b[i] = (knoop_bytes_t) { (const uint8_t *) im->certificates[i],
+                                     strlen(im->certificates[i]) };
+        b += im->n_certificates;
+        for (size_t i = 0; i < im->n_revocations; i++)
+            b[i] = (knoop_bytes_t) { (const uint8_t *) im->revocations[i],
+                                     strlen(im->revocations[i]) };
+        b += im->n_revocations;
+        for (size_t i = 0; i < im->n_envelopes; i++) {
+            if (im->envelopes[i].len == 0)
+                return KNOOP_EMALFORMED;
+            if (im->envelopes[i].len > KNOOP_ENVELOPE_MAX)
+                return KNOOP_ETOOBIG;
+            b[i] = (knoop_bytes_t) { im->envelopes[i].data, im->envelopes[i].len };
+        }
+        r->kind = KNOOP_API_IMPORT;
+        r->u.import.dry_run = im->dry_run;
+        r->u.import.certs = priv->blobs;
+        r->u.import.ncerts = im->n_certificates;
+        r->u.import.revocations = priv->blobs + im->n_certificates;
+        r->u.import.nrevocations = im->n_revocations;
+        r->u.import.envs = b;
+        r->u.import.nenvs = im->n_envelopes;
+        return KNOOP_OK;
+    }
     default:
         return KNOOP_EMALFORMED;
     }
@@ -293,6 +328,7 @@ void knoop_api_req_clear(knoop_api_req_t *r)
     s_req_priv_t *priv = r->priv_;
     if (priv) {
         knoop__v1__api_request__free_unpacked(priv->pb, NULL);
+        free(priv->blobs);
         free(priv);
     }
     memset(r, 0, sizeof *r);
@@ -329,7 +365,10 @@ int knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out)
     Knoop__V1__ApiStatus status = KNOOP__V1__API_STATUS__INIT;
     Knoop__V1__ApiBeeld beeld = KNOOP__V1__API_BEELD__INIT;
     Knoop__V1__ApiClose close = KNOOP__V1__API_CLOSE__INIT;
+    Knoop__V1__ApiImport import = KNOOP__V1__API_IMPORT__INIT;
     Knoop__V1__ApiItem *items = NULL, **ptrs = NULL;
+    char **texts = NULL;
+    ProtobufCBinaryData *bins = NULL;
 
     switch (r->kind) {
     case KNOOP_API_PUBLISH: {
@@ -407,6 +446,47 @@ int knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out)
         pb.kind_case = KNOOP__V1__API_REQUEST__KIND_CLOSE;
         pb.close = &close;
         break;
+    case KNOOP_API_IMPORT: {
+        size_t nc = r->u.import.ncerts, nr = r->u.import.nrevocations, ne = r->u.import.nenvs;
+        if (nc > KNOOP_API_ITEMS || nr > KNOOP_API_ITEMS || ne > KNOOP_API_ITEMS)
+            return KNOOP_ETOOBIG;
+        if ((nc && !r->u.import.certs) || (nr && !r->u.import.revocations) ||
+            (ne && !r->u.import.envs))
+            return KNOOP_EINVAL;
+        /* protobuf-c strings end in NUL: copy the texts. */
+        texts = calloc(nc + nr + 1, sizeof *texts);
+        bins = calloc(ne + 1, sizeof *bins);
+        int rc = texts && bins ? KNOOP_OK : KNOOP_ENOMEM;
+        for (size_t i = 0; rc == KNOOP_OK && i < nc + nr; i++) {
+            const knoop_bytes_t *t = i < nc ? &r->u.import.certs[i]
+                                            : &r->u.import.revocations[i - nc];
+            if (!(texts[i] = strndup((const char *) t->data, t->len)))
+                rc = KNOOP_ENOMEM;
+        }
+        for (size_t i = 0; rc == KNOOP_OK && i < ne; i++) {
+            if (r->u.import.envs[i].len && !r->u.import.envs[i].data)
+                rc = KNOOP_EINVAL;
+            bins[i].data = (uint8_t *) r->u.import.envs[i].data;
+            bins[i].len = r->u.import.envs[i].len;
+        }
+        if (rc == KNOOP_OK) {
+            import.dry_run = r->u.import.dry_run;
+            import.n_certificates = nc;
+            import.certificates = texts;
+            import.n_revocations = nr;
+            import.revocations = texts + nc;
+            import.n_envelopes = ne;
+            import.envelopes = bins;
+            pb.kind_case = KNOOP__V1__API_REQUEST__KIND_IMPORT;
+            pb.import = &import;
+            rc = s_pack(&pb.base, out);
+        }
+        for (size_t i = 0; texts && i < nc + nr; i++)
+            free(texts[i]);
+        free(texts);
+        free(bins);
+        return rc;
+    }
     default:
         return KNOOP_EINVAL;
     }
@@ -470,6 +550,10 @@ static int s_rep_fill(knoop_api_rep_t *r, s_rep_priv_t *priv)
     case KNOOP__V1__API_REPLY__KIND_STATUS:
         r->kind = KNOOP_API_R_STATUS;
         r->u.status.json = pb->status->json;
+        return KNOOP_OK;
+    case KNOOP__V1__API_REPLY__KIND_IMPORTED:
+        r->kind = KNOOP_API_R_IMPORTED;
+        r->u.status.json = pb->imported->json;
         return KNOOP_OK;
     case KNOOP__V1__API_REPLY__KIND_ERROR:
         if (pb->error->code >= 0 || !s_bounded(pb->error->reason, S_REASON_MAX))
@@ -635,6 +719,11 @@ int knoop_api_rep_encode(const knoop_api_rep_t *r, knoop_buf_t *out)
         text.json = s_str(r->u.status.json);
         pb.kind_case = KNOOP__V1__API_REPLY__KIND_STATUS;
         pb.status = &text;
+        break;
+    case KNOOP_API_R_IMPORTED:
+        text.json = s_str(r->u.status.json);
+        pb.kind_case = KNOOP__V1__API_REPLY__KIND_IMPORTED;
+        pb.imported = &text;
         break;
     case KNOOP_API_R_ERROR:
         error.code = r->u.error.code;

@@ -25,6 +25,7 @@ typedef enum {
     KNOOP_API_STATUS    = 13,
     KNOOP_API_BEELD     = 14,
     KNOOP_API_CLOSE     = 15,
+    KNOOP_API_IMPORT    = 16,
 } knoop_api_req_kind_t;
 
 typedef struct {
@@ -61,6 +62,15 @@ typedef struct {
         struct { uint64_t sub; uint64_t position; } ack;
         struct { const char *pattern; } beeld;
         struct { uint64_t sub; } close;
+        struct {
+            bool                 dry_run;
+            const knoop_bytes_t *certs;        /* certificate texts */
+            size_t               ncerts;
+            const knoop_bytes_t *revocations;  /* revocation list texts */
+            size_t               nrevocations;
+            const knoop_bytes_t *envs;         /* envelopes, NOT parsed here */
+            size_t               nenvs;
+        } import;
     } u;
     void *priv_;
 } knoop_api_req_t;
@@ -72,6 +82,7 @@ typedef enum {
     KNOOP_API_R_BEELD      = 13,
     KNOOP_API_R_ERROR      = 14,
     KNOOP_API_R_SUBSCRIBED = 15,
+    KNOOP_API_R_IMPORTED   = 16,    /* u.status.json: the import's summary */
 } knoop_api_rep_kind_t;
 
 /* ApiSeq.verdict: what the broker said about a published item. */
@@ -122,7 +133,9 @@ typedef struct {
  * KNOOP_RECIPIENTS_MAX recipients, each a partner id; subscribe:
  * pattern valid, durable "" or 1..64 of [a-z0-9_-], status 0, 1..4 or
  * KNOOP_API_STATUS_ALL, window <= KNOOP_API_ITEMS, not both from_start and
- * since_ms; beeld: an empty pattern decodes as ">"; ack/close: sub != 0.
+ * since_ms; beeld: an empty pattern decodes as ">"; ack/close: sub != 0;
+ * import: at least one certificate, list or envelope, each envelope
+ * 1..KNOOP_ENVELOPE_MAX bytes (parsed by knoop_msg_parse in the daemon).
  * Replies: published origins are partner ids, topics valid, seq >= 1,
  * verdict known, reason <= 1024 bytes;
  * envelopes 1..KNOOP_ENVELOPE_MAX bytes (NOT parsed: that is

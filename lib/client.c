@@ -654,6 +654,35 @@ int knoop_client_status(knoop_client_t *self, char **json, int timeout_ms)
     return *json ? KNOOP_OK : s_fail(self, KNOOP_ENOMEM, "out of memory");
 }
 
+int knoop_client_import(knoop_client_t *self, const knoop_bytes_t *certs, size_t ncerts,
+                        const knoop_bytes_t *revocations, size_t nrevocations,
+                        const knoop_bytes_t *envs, size_t nenvs, bool dry_run,
+                        char **json, int timeout_ms)
+{
+    *json = NULL;
+    self->error[0] = '\0';
+    self->refused = false;
+    knoop_api_req_t req = { .kind = KNOOP_API_IMPORT };
+    req.u.import.dry_run = dry_run;
+    req.u.import.certs = certs;
+    req.u.import.ncerts = ncerts;
+    req.u.import.revocations = revocations;
+    req.u.import.nrevocations = nrevocations;
+    req.u.import.envs = envs;
+    req.u.import.nenvs = nenvs;
+    knoop_api_rep_t rep;
+    int rc = s_call(self, &req, timeout_ms, &rep);
+    if (rc)
+        return rc;
+    if (rep.kind == KNOOP_API_R_ERROR)
+        return s_node_error(self, &rep);
+    if (rep.kind != KNOOP_API_R_IMPORTED)
+        return s_unexpected(self, &rep);
+    *json = strdup(rep.u.status.json);
+    knoop_api_rep_clear(&rep);
+    return *json ? KNOOP_OK : s_fail(self, KNOOP_ENOMEM, "out of memory");
+}
+
 int knoop_client_beeld(knoop_client_t *self, const char *pattern, knoop_client_msg_fn *fn,
                        void *arg, int timeout_ms)
 {

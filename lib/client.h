@@ -93,6 +93,16 @@ int  knoop_client_ack(knoop_client_t *self, uint64_t position);
 /* The node's status as JSON text (malloc'd, caller frees). */
 int  knoop_client_status(knoop_client_t *self, char **json, int timeout_ms);
 
+/* Hand a bundle's content to the node or broker (KNOOP_API_IMPORT):
+ * certificate and revocation list texts and envelopes, checked there
+ * against its trust and stored only when everything passes. *json gets the
+ * summary (malloc'd, caller frees). A refusal returns its code with the
+ * daemon's reason, naming stream and seq, in knoop_client_error. */
+int  knoop_client_import(knoop_client_t *self, const knoop_bytes_t *certs, size_t ncerts,
+                         const knoop_bytes_t *revocations, size_t nrevocations,
+                         const knoop_bytes_t *envs, size_t nenvs, bool dry_run,
+                         char **json, int timeout_ms);
+
 /* The current picture: calls fn once per state-key winner. timeout_ms
  * bounds the wait for each batch. A non-zero return of fn stops the walk
  * and is returned. */

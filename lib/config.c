@@ -328,15 +328,69 @@ static void s_word(FILE *out, size_t *col, size_t indent, const char *word)
     *col += len;
 }
 
-/* Text lines indented, as man(1) renders a paragraph. */
-static void s_indented(FILE *out, int indent, const char *text)
+/* Words of text[0..len) printed from column *col, wrapped under `indent`. */
+static void s_words(FILE *out, size_t *col, size_t indent, const char *text, size_t len,
+                    bool first)
+{
+    while (len) {
+        size_t n = strcspn(text, " ");
+        if (n > len)
+            n = len;
+        if (n) {
+            char word[256];
+            snprintf(word, sizeof word, "%.*s", (int) n, text);
+            if (first) {
+                fputs(word, out);
+                *col += strlen(word);
+                first = false;
+            } else
+                s_word(out, col, indent, word);
+        }
+        text += n;
+        len -= n;
+        while (len && *text == ' ') {
+            text++;
+            len--;
+        }
+    }
+}
+
+/* Text indented, as man(1) renders it. Lines that start at the margin are
+ * prose: a run of them is one paragraph, filled to the terminal's width.
+ * Lines that start with spaces (a table, a JSON sample, an example) are kept
+ * as they are; one too long is wrapped at a space, continued `hang` further
+ * in. With reflow false every line is kept that way (examples). */
+static void s_indented(FILE *out, int indent, const char *text, bool reflow, int hang)
 {
     while (*text) {
         size_t len = strcspn(text, "\n");
-        if (len)
-            fprintf(out, "%*s%.*s\n", indent, "", (int) len, text);
-        else
+        size_t lead = strspn(text, " ");
+        if (len == 0)
             fputc('\n', out);
+        else if (reflow && lead == 0) {
+            /* a paragraph: this line and the prose lines that follow it */
+            size_t col = (size_t) indent;
+            fprintf(out, "%*s", indent, "");
+            bool first = true;
+            for (;;) {
+                s_words(out, &col, (size_t) indent, text, len, first);
+                first = false;
+                const char *next = text + len + (text[len] == '\n');
+                if (text[len] != '\n' || *next == '\n' || *next == ' ' || !*next)
+                    break;
+                text = next;
+                len = strcspn(text, "\n");
+            }
+            fputc('\n', out);
+        } else if ((size_t) indent + len <= 79 || lead >= len)
+            fprintf(out, "%*s%.*s\n", indent, "", (int) len, text);
+        else {
+            size_t first = (size_t) indent + lead;
+            size_t col = first;
+            fprintf(out, "%*s", (int) first, "");
+            s_words(out, &col, first + (size_t) hang, text + lead, len - lead, true);
+            fputc('\n', out);
+        }
         text += len;
         if (*text)
             text++;
@@ -344,11 +398,11 @@ static void s_indented(FILE *out, int indent, const char *text)
 }
 
 /* A section of text after OPTIONS, e.g. "EXIT STATUS". */
-static void s_section(FILE *out, const char *title, const char *text)
+static void s_section(FILE *out, const char *title, const char *text, bool reflow)
 {
     if (text && *text) {
         fprintf(out, "\n%s\n", title);
-        s_indented(out, 7, text);
+        s_indented(out, 7, text, reflow, 4);
     }
 }
 
@@ -374,7 +428,7 @@ static void s_help(FILE *out, const knoop_cmd_t *cmd, const knoop_opt_spec_t *sp
         s_word(out, &col, indent, cmd->operands);
     fprintf(out, "\n       %s --help\n", prog);
 
-    s_section(out, "DESCRIPTION", cmd->description);
+    s_section(out, "DESCRIPTION", cmd->description, true);
 
     fputs("\nOPTIONS\n", out);
     for (const knoop_opt_spec_t *s = spec; s->name; s++) {
@@ -382,18 +436,17 @@ static void s_help(FILE *out, const knoop_cmd_t *cmd, const knoop_opt_spec_t *sp
             fprintf(out, "       --%s[=%s]\n", s->name, s_arg(s));
         else
             fprintf(out, "       --%s %s\n", s->name, s_arg(s));
-        /* One sentence, so that "Default: ..." reads as the next one. */
+        /* One sentence, so that "Default: ..." reads as the next one;
+         * wrapped to the terminal like the synopsis. */
         const char *help = s->help ? s->help : "";
         size_t len = strlen(help);
-        fprintf(out, "              %s%s", help,
-                len && help[len - 1] != '.' ? "." : "");
-        if (s->kind == KNOOP_OPT_LIST)
-            fputs(" Repeatable.", out);
-        if (s->required)
-            fputs(" Required.", out);
-        if (s->def)
-            fprintf(out, " Default: %s.", s->def);
-        fputc('\n', out);
+        char text[1024];
+        snprintf(text, sizeof text, "%s%s%s%s%s%s%s", help,
+                 len && help[len - 1] != '.' ? "." : "",
+                 s->kind == KNOOP_OPT_LIST ? " Repeatable." : "",
+                 s->required ? " Required." : "", s->def ? " Default: " : "",
+                 s->def ? s->def : "", s->def ? "." : "");
+        s_indented(out, 14, text, true, 0);
     }
     fputs("       --config FILE\n"
           "              Read options from FILE (see FILES).\n"
@@ -403,7 +456,8 @@ static void s_help(FILE *out, const knoop_cmd_t *cmd, const knoop_opt_spec_t *sp
     const char *section = cmd->section;
     fprintf(out,
             "\nFILES\n"
-            "       --config FILE: the same keys as the flags, in section [%s], e.g.\n\n"
+            "       --config FILE: the same keys as the flags, in section\n"
+            "       [%s], e.g.\n\n"
             "              [%s]\n", section, section);
     /* The example: what must be given, and how a list is written. */
     bool shown = false;
@@ -425,8 +479,8 @@ static void s_help(FILE *out, const knoop_cmd_t *cmd, const knoop_opt_spec_t *sp
           "       A flag overrides the file. A list given as flags replaces the\n"
           "       file's list; in the file, a repeated list key adds an item.\n"
           "       Lines starting with # or ; are comments.\n", out);
-    s_section(out, "EXIT STATUS", cmd->exit_status);
-    s_section(out, "EXAMPLES", cmd->examples);
+    s_section(out, "EXIT STATUS", cmd->exit_status, true);
+    s_section(out, "EXAMPLES", cmd->examples, false);
 }
 
 /* ------------------------------------------------------------------ */

@@ -19,6 +19,7 @@ int knoop_cli_play(int argc, char **argv);
 int knoop_cli_payload(int argc, char **argv);
 int knoop_cli_cap(int argc, char **argv);
 int knoop_cli_edxl(int argc, char **argv);
+int knoop_cli_bundle(int argc, char **argv);
 
 /* Shared by the client commands (cli_common.c); each returns 0 or 2 after a
  * one-line error naming the command. */

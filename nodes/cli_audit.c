@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const knoop_cmd_t s_cmd_verify = {
@@ -195,8 +196,34 @@ static int s_verify_row(void *arg, const knoop_audit_stream_t *r)
  * against the roots of the auditor's trust directory, and reload the store
  * with them. An auditor holding only the root certificate then verifies
  * any journal (docs/protocol.md, Trust). */
+/* Copy what a daemon learned (its DIR/trust) into the scratch directory,
+ * so that a reload with what the journal carries keeps it. */
+static void s_copy_learned(const char *from, const char *to)
+{
+    DIR *d = from ? opendir(from) : NULL;
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char f[8192];
+        size_t len = strlen(e->d_name);
+        snprintf(f, sizeof f, "%s/%s", from, e->d_name);
+        if (len > 5 && !strcmp(e->d_name + len - 5, ".cert")) {
+            knoop_cert_t c;
+            if (knoop_cert_load(f, &c) == KNOOP_OK)
+                knoop_trust_learn_cert(to, &c);
+        } else if (!strcmp(e->d_name, KNOOP_REVOCATIONS_FILE)) {
+            knoop_revlist_t *l = NULL;
+            if (knoop_revlist_load(f, &l) == KNOOP_OK)
+                knoop_trust_learn_revocations(to, l);
+            knoop_revlist_destroy(&l);
+        }
+    }
+    closedir(d);
+}
+
 static int s_learn_from_journal(const char *cmd, knoop_journal_t *j, const char *dir,
-                                knoop_trust_t **trust)
+                                const char *learned, knoop_trust_t **trust)
 {
     if (knoop_trust_roots(*trust) == 0)
         return KNOOP_OK;
@@ -208,6 +235,7 @@ static int s_learn_from_journal(const char *cmd, knoop_journal_t *j, const char 
                 strerror(errno));
         return KNOOP_EIO;
     }
+    s_copy_learned(learned, path);
     knoop_u64map_t applied = { 0 };
     int rc = 0;
     /* Twice: a revocation list may need a certificate learned in pass one
@@ -261,8 +289,16 @@ static int s_verify(const audit_args_t *args)
         return 2;
     }
     knoop_trust_t *trust = NULL;
+    /* What the daemon learned beside its journal (DIR/trust: from the mesh,
+     * or from a bundle it imported) counts too, each certificate checked
+     * again against the roots of --trust. */
+    char learned[4200];
+    struct stat st;
+    snprintf(learned, sizeof learned, "%s/trust", a.journal);
+    bool has_learned = stat(learned, &st) == 0 && S_ISDIR(st.st_mode);
     if (a.trust) {
-        rc = knoop_trust_load(a.trust, KNOOP_TRUST_KEEP_EXPIRED, &trust);
+        rc = knoop_trust_load_ex(a.trust, has_learned ? learned : NULL,
+                                 KNOOP_TRUST_KEEP_EXPIRED, &trust);
         if (rc) {
             fprintf(stderr, "knoop audit verify: cannot load trust store %s: %s\n", a.trust,
                     knoop_strerror(rc));
@@ -276,7 +312,7 @@ static int s_verify(const audit_args_t *args)
     }
     if (!trust)
         printf("note: --chains-only: signatures NOT checked\n");
-    else if (s_learn_from_journal("verify", j, a.trust, &trust) != KNOOP_OK) {
+    else if (s_learn_from_journal("verify", j, a.trust, has_learned ? learned : NULL, &trust) != KNOOP_OK) {
         knoop_journal_destroy(&j);
         knoop_trust_destroy(&trust);
         return 2;

@@ -27,6 +27,9 @@ static void s_usage(FILE *out)
 "  audit verify --journal DIR               check every chain and signed head\n"
 "  audit replay --journal DIR [filters]     print messages as JSON lines, HLC order\n"
 "  audit digest --journal DIR [--pattern P] print the convergence digest\n"
+"  bundle export --journal DIR --out FILE   streams to a signed bundle (USB, courier)\n"
+"  bundle inspect FILE                      what a bundle holds; does it verify?\n"
+"  bundle import --api EP FILE              merge a bundle into a node or broker\n"
 "  cap import FILE... / cap export --out DIR CAP 1.2 alerts in and out\n"
 "  edxl wrap / edxl unwrap                  EDXL-DE 2.0 distribution envelopes\n"
 "\n"
@@ -78,6 +81,8 @@ int main(int argc, char **argv)
         return knoop_cli_cap(argc - 1, argv + 1);
     if (!strcmp(cmd, "edxl"))
         return knoop_cli_edxl(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bundle"))
+        return knoop_cli_bundle(argc - 1, argv + 1);
     if (!strcmp(cmd, "beeld"))
         return knoop_cli_beeld(argc - 1, argv + 1);
     fprintf(stderr, "knoop: unknown command '%s' (try knoop --help)\n", cmd);

@@ -22,10 +22,10 @@ static const knoop_cmd_t s_cmd = {
     .summary = "play a crisis scenario through the partners' nodes",
     .description =
 "The scenario holds one JSON object per line, in time order:\n"
-"  {\"at\": 12.5, \"as\": \"vr-zuid-limburg\", \"topic\": \"grip.vr-zuid-limburg\",\n"
-"   \"type\": \"knoop.crisis.v1.GripLevel\", \"key\": \"...\", \"priority\": \"flash\",\n"
-"   \"status\": \"actual\", \"tlp\": \"amber\", \"recipients\": [\"kcr2\"],\n"
-"   \"payload\": {...}}\n"
+"  {\"at\": 12.5, \"as\": \"vr-zuid-limburg\",\n"
+"   \"topic\": \"grip.vr-zuid-limburg\", \"type\": \"knoop.crisis.v1.GripLevel\",\n"
+"   \"key\": \"...\", \"priority\": \"flash\", \"status\": \"actual\",\n"
+"   \"tlp\": \"amber\", \"recipients\": [\"kcr2\"], \"payload\": {...}}\n"
 "  {\"at\": 30, \"say\": \"text to print at that moment\"}\n"
 "\"at\" is seconds from the start. Each message is published through the\n"
 "node of its partner (\"as\"), whose API endpoint is the template with {id}\n"

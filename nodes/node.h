@@ -199,6 +199,7 @@ struct knoop_node_t {
     pub_wait_t      *waits;
     uint64_t         next_sub_id;
     bool             journal_grew;     /* new messages since the last pump */
+    uint64_t         imported, imports_refused;  /* bundles (node_import.c) */
     /* the broker's clock as seen in its heartbeats (node_link.c) */
     int64_t          clock_offset_ms;  /* broker minus ours; 0 until measured */
     uint64_t         clock_measured_at, clock_warned_at;
@@ -251,6 +252,12 @@ void node_api_publish_commit(knoop_node_t *self);
 void node_api_verdicts(knoop_node_t *self);     /* answer publish waits */
 void node_api_pump(knoop_node_t *self);
 void node_api_close(knoop_node_t *self);
+
+/* node_import.c: a bundle's content (KNOOP_API_IMPORT). KNOOP_OK with the
+ * summary in *json (malloc'd), or the refusal's code with why naming the
+ * stream and seq. */
+int  node_import(knoop_node_t *self, const knoop_api_req_t *req, char **json, char *why,
+                 size_t why_size);
 
 /* node.c: follow the trust topics in the journal now and reload the trust
  * store; when it grew after deliveries were refused (a certificate that

@@ -836,6 +836,9 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     if (ndamaged)
         json_object_set_new(o, "alarm", json_sprintf("DAMAGED: %zu message(s) in the journal "
                             "fail their check; not delivered; fetching them again", ndamaged));
+    json_object_set_new(o, "bundles", json_pack("{s:I, s:I}",
+        "imported", (json_int_t) self->imported,
+        "refused", (json_int_t) self->imports_refused));
     json_object_set_new(o, "last_error", json_string(self->last_error));
     json_object_set_new(o, "last_error_ms", json_integer((json_int_t) self->last_error_at));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -903,6 +906,21 @@ static void s_on_beeld(knoop_node_t *self, const knoop_api_req_t *req)
     free(b);
 }
 
+static void s_on_import(knoop_node_t *self, const knoop_api_req_t *req)
+{
+    char why[600];
+    char *json = NULL;
+    int rc = node_import(self, req, &json, why, sizeof why);
+    if (rc) {
+        s_reply_error(self, self->rid.data, self->rid.len, req->id, rc, 0, why);
+        return;
+    }
+    knoop_api_rep_t rep = { .id = req->id, .kind = KNOOP_API_R_IMPORTED };
+    rep.u.status.json = json;
+    s_reply(self, self->rid.data, self->rid.len, &rep);
+    free(json);
+}
+
 void node_api_read(knoop_node_t *self)
 {
     for (int i = 0; i < 1024; i++) {
@@ -925,6 +943,7 @@ void node_api_read(knoop_node_t *self)
             case KNOOP_API_ACK:       s_on_ack(self, &req); break;
             case KNOOP_API_STATUS:    s_on_status(self, &req); break;
             case KNOOP_API_BEELD:     s_on_beeld(self, &req); break;
+            case KNOOP_API_IMPORT:    s_on_import(self, &req); break;
             case KNOOP_API_CLOSE: {
                 api_sub_t *sub = s_sub_find(self, req.u.close.sub);
                 if (sub)

@@ -1,0 +1,178 @@
+/*
+ * bundle.h — journal bundles: streams carried by hand (a USB stick, a
+ * courier) when no link works (docs/design.md, "Bundles"). The codec of
+ * proto/knoop/v1/bundle.proto, its checked gate, and the one check of a set
+ * of envelopes against a trust store that `knoop bundle inspect` and the
+ * daemons' import share.
+ *
+ * A bundle file is "knoop-bundle-v1\n" then length-prefixed records
+ * (u32 big-endian, then a BundleRecord): a header first, certificates,
+ * revocation lists and envelopes (exactly as the journal holds them, head
+ * signatures included), and a trailer last whose hash is BLAKE2b-256 of all
+ * bytes before it. The messages prove themselves (chains, head signatures);
+ * the trailer makes a bundle cut short or changed anywhere detectable and
+ * named. It is not a signature: whoever can write the file can recompute it,
+ * so what is trusted is only what the origins signed (design-notes).
+ *
+ * Threading: none; objects belong to their creator.
+ */
+#ifndef KNOOP_BUNDLE_H
+#define KNOOP_BUNDLE_H
+
+#include "journal.h"
+#include "keys.h"
+#include "msg.h"
+#include "wire.h"      /* knoop_bytes_t */
+
+#define KNOOP_BUNDLE_MAGIC      "knoop-bundle-v1\n"
+#define KNOOP_BUNDLE_MAGIC_LEN  16
+#define KNOOP_BUNDLE_VERSION    1
+#define KNOOP_BUNDLE_RECORD_MAX (2u << 20)      /* one record, bytes */
+
+typedef struct {
+    uint32_t    version;
+    const char *exporter;      /* partner id of the exported journal, or "" */
+    uint64_t    created_ms;
+    const char *pattern;
+    uint64_t    since_ms;
+} knoop_bundle_header_t;
+
+/* ---- writing ---- */
+
+typedef struct knoop_bundle_writer_t knoop_bundle_writer_t;
+
+/* Start a bundle at path: written to "path.part", renamed to path by
+ * finish (so a bundle that exists is whole). Errors: KNOOP_EEXIST (path
+ * exists: never overwritten), KNOOP_EIO (with errno's words logged),
+ * KNOOP_ENOMEM. */
+int  knoop_bundle_writer_new(const char *path, const knoop_bundle_header_t *h,
+                             knoop_bundle_writer_t **out);
+/* Add a certificate text, a revocation list text, or envelope bytes.
+ * KNOOP_ETOOBIG above KNOOP_BUNDLE_RECORD_MAX, KNOOP_EIO. */
+int  knoop_bundle_write_cert(knoop_bundle_writer_t *self, const char *text, size_t len);
+int  knoop_bundle_write_revocations(knoop_bundle_writer_t *self, const char *text, size_t len);
+int  knoop_bundle_write_envelope(knoop_bundle_writer_t *self, const uint8_t *env, size_t len);
+/* Write the trailer, fsync, rename into place; destroys the writer in any
+ * case. KNOOP_EIO when anything could not be written (the part file is
+ * removed). */
+int  knoop_bundle_writer_finish(knoop_bundle_writer_t **self_p);
+/* Abandon: the part file is removed. Safe on NULL. */
+void knoop_bundle_writer_destroy(knoop_bundle_writer_t **self_p);
+/* Envelopes written so far. */
+uint64_t knoop_bundle_writer_envelopes(const knoop_bundle_writer_t *self);
+
+/* ---- reading (the gate) ---- */
+
+typedef struct knoop_bundle_t knoop_bundle_t;
+
+/* Read a bundle file. KNOOP_OK with *out whenever the file could be read,
+ * also when it is damaged: then knoop_bundle_intact says what is wrong, and
+ * what was read before the damage is there to name the place. Errors (no
+ * *out): KNOOP_ENOTFOUND, KNOOP_EIO, KNOOP_ETOOBIG (over 4 GiB),
+ * KNOOP_ENOMEM. */
+int  knoop_bundle_open(const char *path, knoop_bundle_t **out);
+void knoop_bundle_destroy(knoop_bundle_t **self_p);
+
+/* KNOOP_OK when the file is whole: magic, every record decodes, header
+ * first, one trailer last with matching counts and hash. Otherwise
+ * KNOOP_EMALFORMED (not a bundle, or a record that does not decode),
+ * KNOOP_EVERSION (a header of another version) or KNOOP_ECORRUPT (cut
+ * short, or hash or counts differ: changed after export); *why (borrowed,
+ * lives with self) says which, where, and the last complete envelope's
+ * stream and seq. */
+int  knoop_bundle_intact(const knoop_bundle_t *self, const char **why);
+
+/* What was read (borrowed, lives with self). The header is zeroed when
+ * there was none. */
+const knoop_bundle_header_t *knoop_bundle_header(const knoop_bundle_t *self);
+size_t knoop_bundle_certs(const knoop_bundle_t *self, const knoop_bytes_t **list);
+size_t knoop_bundle_revocations(const knoop_bundle_t *self, const knoop_bytes_t **list);
+size_t knoop_bundle_envelopes(const knoop_bundle_t *self, const knoop_bytes_t **list);
+
+/* ---- checking messages against a trust store ---- */
+
+/* The verdict on one stream of a set of messages. */
+typedef struct {
+    uint64_t stream;
+    char     origin[KNOOP_ID_MAX + 1];
+    char     topic[KNOOP_TOPIC_MAX + 1];
+    uint64_t epoch;
+    uint64_t first, last;      /* lowest and highest seq */
+    uint64_t count;            /* messages (duplicates counted once) */
+    uint64_t runs;             /* contiguous runs (1 unless there are gaps) */
+    uint64_t hlc_min, hlc_max;
+    char     signer[KNOOP_ID_MAX + 32];  /* "id key FINGERPRINT" of the last head */
+    int      error;            /* KNOOP_OK or the first problem */
+    uint64_t error_seq;
+    char     reason[256];
+} knoop_bundle_stream_t;
+
+/* Check n parsed messages (any order): per stream, sorted by seq, every
+ * message links to the one before it when their seqs follow (KNOOP_ECHAIN:
+ * one of the two was altered), one seq never carries two different
+ * messages (KNOOP_EFORK), every contiguous run ends in a head signature
+ * (KNOOP_ESIG: "not covered by a head signature"), and with a trust store
+ * every head verifies against a key of its origin (KNOOP_EUNKNOWN, KNOOP_ESIG)
+ * that was not revoked when the message was dated (KNOOP_EPERM); unsigned
+ * messages are refused as knoop_trust_msg_key refuses them. Without a trust
+ * store only chains and coverage are checked.
+ * *rows (malloc'd, free(); sorted by origin, topic, epoch) get one verdict
+ * per stream. Returns KNOOP_OK when every stream passes, else the first
+ * problem's code with why = "stream ORIGIN/TOPIC (epoch E) seq S: reason".
+ * KNOOP_ENOMEM. */
+int  knoop_bundle_check(const knoop_trust_t *trust, const knoop_msg_t *msgs, size_t n,
+                        knoop_bundle_stream_t **rows, size_t *nrows,
+                        char *why, size_t why_size);
+
+/* ---- importing into a journal (node and broker) ---- */
+
+typedef struct {
+    uint64_t messages;         /* envelopes received */
+    uint64_t stored;           /* new in the journal */
+    uint64_t duplicates;       /* held already */
+    uint64_t skipped;          /* streams of skip_origin, left out */
+    uint64_t refused;          /* refused by the journal (fork, chain to what it holds) */
+    uint64_t streams;
+    char     first_refusal[300];
+} knoop_bundle_import_t;
+
+/* Parse every envelope through the gate, check them all with
+ * knoop_bundle_check against trust (required), and only when everything
+ * passes append them in one transaction (the journal dedupes; a message
+ * that would fork or not link to what the journal holds is refused there
+ * and named in out->first_refusal). Messages whose origin is skip_origin
+ * (may be NULL) are left out: a node's own streams come back from its
+ * broker, never from a bundle. dry_run: check only, store nothing.
+ * Returns KNOOP_OK, or the check's error with why naming stream and seq
+ * (nothing stored), or the journal's (KNOOP_EFULL, KNOOP_EIO: nothing
+ * stored), or KNOOP_ENOMEM. */
+/* allow (may be NULL) is asked once per message after the check, e.g. a
+ * broker's policy: non-zero refuses the whole import with its sentence. */
+typedef int (knoop_bundle_allow_fn)(void *arg, const knoop_msg_t *m, char *why,
+                                    size_t why_size);
+int  knoop_bundle_import(knoop_journal_t *j, const knoop_trust_t *trust,
+                         const knoop_bytes_t *envs, size_t n, const char *skip_origin,
+                         knoop_bundle_allow_fn *allow, void *allow_arg,
+                         bool dry_run, knoop_bundle_import_t *out, char *why, size_t why_size);
+
+/* For each certificate and revocation list text: check it against trust's
+ * roots (knoop_trust_payload_check, valid at now) and call fn with those
+ * that pass and are new to the store (type KNOOP_TRUST_TYPE_CERT or
+ * KNOOP_TRUST_TYPE_REVOCATIONS). Roots and what no root here issued are
+ * never taken: they are counted in *refused (may be NULL), the first
+ * reason logged. Returns how many fn accepted (returned 0). */
+typedef int (knoop_bundle_trust_fn)(void *arg, const char *type, const uint8_t *text,
+                                    size_t len);
+int  knoop_bundle_trust_new(const knoop_trust_t *trust, const knoop_bytes_t *certs,
+                            size_t ncerts, const knoop_bytes_t *revs, size_t nrevs, int64_t now,
+                            knoop_bundle_trust_fn *fn, void *arg, size_t *refused);
+
+/* knoop_bundle_trust_fn for a node: remember the item in `learned` (a
+ * const char * directory, trust_mesh.h). */
+int  knoop_bundle_learn(void *learned, const char *type, const uint8_t *text, size_t len);
+
+/* The import summary as JSON text (malloc'd, free()): what the daemons
+ * answer and `knoop bundle import` prints. */
+char *knoop_bundle_import_json(const knoop_bundle_import_t *r, bool dry_run);
+
+#endif

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Journal bundles, with real nodes, brokers, keys and files: vr-zeeland's
+# node, cut off from everything, publishes; its journal is exported to a
+# bundle; the bundle verifies (inspect) and is imported at vr-utrecht's node,
+# which never had a link to vr-zeeland and does not know its certificate
+# (it comes with the bundle): a durable subscriber there gets every message
+# once; importing again stores nothing and says so. A later bundle (--since)
+# imported at broker a BEFORE the earlier one is held beyond the gap, then
+# the earlier one fills it and vr-twente, a subscriber at broker b, gets
+# everything through the mesh. A bundle cut short, one with one byte
+# changed, one of a partner no root here issued, and one with messages
+# dated after the partner's revocation are refused with the stream and seq
+# named, and nothing of them is stored.
+source "$(dirname "$0")/lib.sh"
+
+PASSF=$T/pass
+printf 'correct horse battery staple\n' >"$PASSF"
+chmod 600 "$PASSF"
+ROOT=$T/root/kcr2-root.key
+"$KNOOP" keys root --id kcr2-root --out "$T/root" --passphrase-file "$PASSF" --kdf-cost interactive >/dev/null
+mkdir -p "$T/trust" "$T/issued"
+cp "$T/root/kcr2-root.cert" "$T/trust/"
+issue() {
+    local id=$1 role=$2
+    "$KNOOP" keys new --id "$id" --role "$role" --out "$T/keys" >/dev/null
+    "$KNOOP" keys issue --root "$ROOT" --cert "$T/keys/$id.cert" --out "$T/issued" \
+        --passphrase-file "$PASSF" >/dev/null
+}
+for b in kcr2-broker-a kcr2-broker-b; do issue $b broker; done
+cp "$T/issued/kcr2-broker-"*.cert "$T/trust/"
+for n in vr-zeeland vr-utrecht vr-twente vr-limburg; do issue $n region; done
+# node_trust ID: the root, the brokers, itself; nobody else.
+node_trust() { mkdir -p "$T/trust-$1"; cp "$T/trust/"*.cert "$T/issued/$1.cert" "$T/trust-$1/"; }
+# start_alone ID ARGS: a node with its own trust directory
+start_alone() {
+    local id=$1; shift
+    node_trust "$id"
+    "$NODE" --id "$id" --data "$T/$id" --key "$T/keys/$id.key" --trust "$T/trust-$id" \
+        --heartbeat-ms 200 --timeout-ms 2000 "$@" >>"$T/$id.log" 2>&1 &
+    PIDS+=($!)
+    eval "PID_$(echo "$id" | tr -- '-' '_')=$!"
+    wait_for "node $id API" 10 test -S "$T/$id/api.sock"
+}
+publish() {   # publish ID FROM COUNT
+    awk -v n="$1" -v s="$2" -v c="$3" 'BEGIN { for (i = s; i < s + c; i++)
+        printf "{\"incident_id\":\"%s-%d\",\"summary\":\"melding %d\"}\n", n, i, i }' >"$T/p.$1.$2"
+    "$KNOOP" pub --api "$(api "$1")" --topic "sitrep.$1" --type knoop.crisis.v1.SitRep \
+        --file "$T/p.$1.$2" --no-wait --timeout 10 >/dev/null
+}
+# next_second: wait until the wall clock is in a later second than now
+next_second() { local s; s=$(date +%s); wait_for "the next second" 3 bash -c "[ \$(date +%s) -gt $s ]"; }
+lines_of() { { grep -c "\"origin\":\"$2\"" "$1" 2>/dev/null || true; } | head -1; }
+unique_of() { grep -o "\"origin\":\"$2\",\"topic\":\"[^\"]*\",\"epoch\":\"[0-9a-f]*\",\"seq\":\"[0-9]*\"" "$1" | sort -u | wc -l; }
+
+cat >"$T/policy" <<'P'
+role:region publish sitrep.{id}
+role:region subscribe sitrep.>
+P
+EPA="tcp://127.0.0.1:$(free_port)"; EPB="tcp://127.0.0.1:$(free_port)"
+start_broker kcr2-broker-a "$EPA" --peer "kcr2-broker-b@$EPB" --anti-entropy-ms 500
+start_broker kcr2-broker-b "$EPB" --peer "kcr2-broker-a@$EPA" --anti-entropy-ms 500
+# vr-twente joins as partners do: its issued certificate published once
+"$KNOOP" keys publish "$T/issued/vr-twente.cert" --api "$(api kcr2-broker-b)" >/dev/null
+wait_for "broker a learned vr-twente over the mesh" 10 grep -q "learned certificate of vr-twente" "$T/kcr2-broker-a.log"
+start_alone vr-twente --broker "kcr2-broker-b@$EPB" --subscribe 'sitrep.>'
+start_alone vr-zeeland                      # no broker: the network is down
+start_alone vr-utrecht                      # never linked to vr-zeeland
+
+# --- export at vr-zeeland ---
+publish vr-zeeland 1 20
+check "--help on export, inspect, import" bash -c "'$KNOOP' bundle export --help | grep -q SYNOPSIS \
+    && '$KNOOP' bundle inspect --help | grep -q SYNOPSIS && '$KNOOP' bundle import --help | grep -q SYNOPSIS"
+"$KNOOP" bundle export --journal "$T/vr-zeeland" --trust "$T/trust-vr-zeeland" \
+    --pattern 'sitrep.>' --out "$T/b1.bundle" >"$T/export1.out" 2>&1
+check "export writes 20 messages of 1 stream" grep -q "exported 20 messages of 1 streams" "$T/export1.out"
+check "export never overwrites a bundle" bash -c "! '$KNOOP' bundle export --journal '$T/vr-zeeland' \
+    --out '$T/b1.bundle' 2>'$T/ow.err' && grep -q 'never overwritten' '$T/ow.err'"
+"$KNOOP" bundle inspect "$T/b1.bundle" --trust "$T/trust-vr-utrecht" >"$T/inspect1.out" 2>&1 \
+    && ok "inspect: the bundle verifies against vr-utrecht's roots" \
+    || bad "inspect: the bundle verifies against vr-utrecht's roots"
+check "inspect names stream, seq range and signer" \
+    grep -q "^ok .*vr-zeeland sitrep.vr-zeeland epoch [0-9a-f]* seq 1..20 (20 messages).*signed by vr-zeeland" "$T/inspect1.out"
+check "inspect lists vr-zeeland's certificate and its root" bash -c \
+    "grep -q '^cert .*vr-zeeland role region' '$T/inspect1.out' && grep -q '^cert .*kcr2-root role root' '$T/inspect1.out'"
+
+# --- import at vr-utrecht: a durable subscriber gets each message once ---
+"$KNOOP" sub --api "$(api vr-utrecht)" --pattern 'sitrep.>' --durable d1 --from-start \
+    >"$T/sub-utrecht.out" 2>"$T/sub-utrecht.err" &
+PIDS+=($!)
+"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/b1.bundle" >"$T/import1.out" 2>&1 \
+    && ok "import at vr-utrecht succeeds" || bad "import at vr-utrecht succeeds"
+check "import says 20 stored" grep -q "20 messages, 20 stored, 0 held already" "$T/import1.out"
+check "vr-utrecht learned vr-zeeland's certificate from the bundle" grep -q "learned certificate of vr-zeeland" "$T/vr-utrecht.log"
+check "vr-utrecht's journal holds the 20" has_count "$T/vr-utrecht" 'sitrep.vr-zeeland' 20
+check "vr-utrecht's journal equals vr-zeeland's on the stream" same_digest "$T/vr-zeeland" "$T/vr-utrecht" 'sitrep.vr-zeeland'
+wait_for "the subscriber at vr-utrecht has 20" 20 test "$(lines_of "$T/sub-utrecht.out" vr-zeeland)" -ge 20 || true
+"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/b1.bundle" >"$T/import2.out" 2>&1 \
+    && ok "importing twice succeeds" || bad "importing twice succeeds"
+check "importing twice stores nothing and says so" grep -q "nothing new" "$T/import2.out"
+check "still 20 in vr-utrecht's journal" has_count "$T/vr-utrecht" 'sitrep.vr-zeeland' 20
+sleep 1     # give a wrong second delivery the chance to show
+check "the subscriber got each of the 20 exactly once" bash -c \
+    "[ \"\$(grep -c '\"origin\":\"vr-zeeland\"' '$T/sub-utrecht.out')\" = 20 ] && [ \"$(unique_of "$T/sub-utrecht.out" vr-zeeland)\" = 20 ]"
+
+# --- out of order, at a broker; a subscriber elsewhere gets it ---
+next_second
+SINCE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+publish vr-zeeland 21 10
+"$KNOOP" bundle export --journal "$T/vr-zeeland" --pattern 'sitrep.>' --since "$SINCE" \
+    --out "$T/b2.bundle" --trust "$T/trust-vr-zeeland" >"$T/export2.out" 2>&1
+check "export --since takes only the 10 new messages" grep -q "exported 10 messages" "$T/export2.out"
+"$KNOOP" bundle import --api "$(api kcr2-broker-a)" "$T/b2.bundle" >"$T/import3.out" 2>&1 \
+    && ok "the later bundle first: broker a takes it" || bad "the later bundle first: broker a takes it"
+check "broker a's status counts the 10 imported" bash -c \
+    "'$KNOOP' status --api '$(api kcr2-broker-a)' --json | tr -d ' \n' | grep -q '\"bundles\":{\"imported\":10'"
+check "vr-twente has nothing of vr-zeeland yet" bash -c "! has_count '$T/vr-twente' 'sitrep.vr-zeeland' 10 \
+    && [ \"\$(count_msgs '$T/vr-twente' 'sitrep.vr-zeeland' || echo 0)\" = 0 ]"
+"$KNOOP" bundle import --api "$(api kcr2-broker-a)" "$T/b1.bundle" >"$T/import4.out" 2>&1 \
+    && ok "then the earlier bundle fills the gap" || bad "then the earlier bundle fills the gap"
+wait_for "vr-twente (at broker b) gets all 30 through the mesh" 30 has_count "$T/vr-twente" 'sitrep.vr-zeeland' 30 || true
+check "vr-twente holds vr-zeeland's 30, as vr-zeeland does" same_digest "$T/vr-zeeland" "$T/vr-twente" 'sitrep.vr-zeeland'
+check "broker b holds them too" has_count "$T/kcr2-broker-b" 'sitrep.vr-zeeland' 30
+
+# --- damaged bundles: refused, stream and seq named, nothing stored ---
+"$KNOOP" bundle export --journal "$T/vr-zeeland" --pattern 'sitrep.>' --trust "$T/trust-vr-zeeland" \
+    --out "$T/b3.bundle" >/dev/null 2>&1
+size=$(stat -c %s "$T/b3.bundle")
+head -c $((size * 2 / 3)) "$T/b3.bundle" >"$T/cut.bundle"
+rc=0
+"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/cut.bundle" >"$T/cut.out" 2>&1 || rc=$?
+check "a bundle cut short is refused (exit 1)" test $rc = 1
+check "... naming the truncation and the last complete stream and seq" \
+    grep -q "truncated: .*vr-zeeland/sitrep.vr-zeeland seq [0-9]" "$T/cut.out"
+check "... and vr-utrecht still holds 20" has_count "$T/vr-utrecht" 'sitrep.vr-zeeland' 20
+rc=0
+"$KNOOP" bundle inspect "$T/cut.bundle" >"$T/cut-inspect.out" 2>&1 || rc=$?
+check "inspect says the cut bundle is damaged (exit 1)" bash -c "[ $rc = 1 ] && grep -q 'DAMAGED: truncated' '$T/cut-inspect.out'"
+# one byte of message 15's payload changed
+off=$(grep -obUa 'vr-zeeland-15' "$T/b3.bundle" | head -1 | cut -d: -f1)
+cp "$T/b3.bundle" "$T/flip.bundle"
+printf 'X' | dd of="$T/flip.bundle" bs=1 seek=$((off + 3)) conv=notrunc 2>/dev/null
+rc=0
+"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/flip.bundle" >"$T/flip.out" 2>&1 || rc=$?
+check "a bundle with one byte changed is refused (exit 1)" test $rc = 1
+check "... because its hash does not match" grep -q "hash does not match" "$T/flip.out"
+check "... naming stream and seq" grep -q "stream vr-zeeland/sitrep.vr-zeeland (epoch [0-9a-f]*) seq 16: does not link to seq 15" "$T/flip.out"
+check "... and vr-utrecht still holds 20" has_count "$T/vr-utrecht" 'sitrep.vr-zeeland' 20
+
+# --- a partner no root here issued ---
+"$KNOOP" keys root --id other-root --out "$T/root2" --passphrase-file "$PASSF" --kdf-cost interactive >/dev/null
+"$KNOOP" keys new --id vr-rogue --role region --out "$T/keys" >/dev/null
+"$KNOOP" keys issue --root "$T/root2/other-root.key" --cert "$T/keys/vr-rogue.cert" --out "$T/issued2" \
+    --passphrase-file "$PASSF" >/dev/null
+mkdir -p "$T/trust-vr-rogue"; cp "$T/root2/other-root.cert" "$T/issued2/vr-rogue.cert" "$T/trust-vr-rogue/"
+"$NODE" --id vr-rogue --data "$T/vr-rogue" --key "$T/keys/vr-rogue.key" --trust "$T/trust-vr-rogue" \
+    >>"$T/vr-rogue.log" 2>&1 &
+PIDS+=($!)
+wait_for "node vr-rogue API" 10 test -S "$T/vr-rogue/api.sock"
+publish vr-rogue 1 3
+"$KNOOP" bundle export --journal "$T/vr-rogue" --trust "$T/trust-vr-rogue" --out "$T/rogue.bundle" >/dev/null 2>&1
+rc=0
+"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/rogue.bundle" >"$T/rogue.out" 2>&1 || rc=$?
+check "a stream of a partner no root here issued is refused (exit 1)" test $rc = 1
+check "... naming stream, seq and the unknown partner" \
+    grep -q "stream vr-rogue/sitrep.vr-rogue (epoch [0-9a-f]*) seq 1: unknown partner vr-rogue" "$T/rogue.out"
+check "... and nothing of it is stored" bash -c "[ \"\$(count_msgs '$T/vr-utrecht' 'sitrep.vr-rogue' || echo x)\" = 0 ]"
+check "vr-utrecht did not learn the other root's certificate" bash -c "! ls '$T/vr-utrecht/trust/' | grep -q vr-rogue"
+
+# --- a revoked partner: what it signed after its revocation is refused ---
+start_alone vr-limburg
+publish vr-limburg 1 5
+next_second
+AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+publish vr-limburg 6 5
+"$KNOOP" keys revoke --root "$ROOT" --id vr-limburg --at "$AT" --reason "key lost" \
+    --passphrase-file "$PASSF" --api "$(api kcr2-broker-a)" >"$T/revoke.out" 2>&1
+wait_for "broker a applied the revocation" 10 grep -q "applied revocation list 1" "$T/kcr2-broker-a.log" || true
+"$KNOOP" bundle export --journal "$T/vr-limburg" --trust "$T/trust-vr-limburg" --out "$T/limburg.bundle" >/dev/null 2>&1
+rc=0
+"$KNOOP" bundle import --api "$(api kcr2-broker-a)" "$T/limburg.bundle" >"$T/limburg.out" 2>&1 || rc=$?
+check "a stream with messages after the partner's revocation is refused (exit 1)" test $rc = 1
+check "... naming stream and the first seq after the revocation" \
+    grep -q "stream vr-limburg/sitrep.vr-limburg (epoch [0-9a-f]*) seq 6: dated after the key of vr-limburg was revoked" "$T/limburg.out"
+check "... and broker a stores none of it" bash -c "[ \"\$(count_msgs '$T/kcr2-broker-a' 'sitrep.vr-limburg' || echo x)\" = 0 ]"
+
+check "every journal verifies" bash -c "'$KNOOP' audit verify --journal '$T/vr-utrecht' --trust '$T/trust' --quiet >/dev/null \
+    && '$KNOOP' audit verify --journal '$T/kcr2-broker-a' --trust '$T/trust' --quiet >/dev/null"

@@ -1,0 +1,385 @@
+/* test_bundle.c — journal bundles (lib/bundle.h) with real keys, files and
+ * journals: a bundle written and read back byte for byte; every truncation
+ * and every single changed byte of a real bundle refused, never taken as
+ * whole; the check naming the stream and seq of a broken link, a fork, a
+ * run not covered by a signature and an unknown partner; an import that is
+ * all or nothing, deduplicated, and leaves a node's own streams out. */
+#include "testutil.h"
+#include "bundle.h"
+#include "crypto.h"
+#include "journal.h"
+#include "keys.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define N 12
+
+static knoop_key_t *s_zl, *s_other;
+static char *s_trustdir;
+static knoop_trust_t *s_trust;
+static knoop_buf_t s_envs[N];          /* vr-zeeland sitrep, seq 1..12, signed at 6 and 12 */
+static knoop_msg_t s_msgs[N];
+
+static int setup(void **state)
+{
+    (void) state;
+    s_zl = knoop_key_generate("vr-zeeland", "region");
+    s_other = knoop_key_generate("vr-other", "region");
+    s_trustdir = tu_tmpdir("bundle-trust");
+    assert_int_equal(knoop_key_save(s_zl, s_trustdir, time(NULL) - 3600, time(NULL) + 86400),
+                     KNOOP_OK);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/vr-zeeland.key", s_trustdir);
+    unlink(path);
+    assert_int_equal(knoop_trust_load(s_trustdir, 0, &s_trust), KNOOP_OK);
+    tu_stream_t st;
+    tu_stream_init(&st, "vr-zeeland", "sitrep.vr-zeeland", 0x1234, NULL);
+    uint64_t hlc = (uint64_t) knoop_now_ms() << 16;
+    for (int i = 0; i < N; i++) {
+        st.sk = (i == 5 || i == N - 1) ? knoop_key_secret(s_zl) : NULL;
+        char payload[32];
+        snprintf(payload, sizeof payload, "melding %d", i + 1);
+        tu_stream_next(&st, &s_envs[i], &s_msgs[i], hlc + (uint64_t) i, NULL,
+                       KNOOP_STATUS_ACTUAL, payload);
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void) state;
+    for (int i = 0; i < N; i++) {
+        knoop_msg_clear(&s_msgs[i]);
+        knoop_buf_free(&s_envs[i]);
+    }
+    knoop_trust_destroy(&s_trust);
+    knoop_key_destroy(&s_zl);
+    knoop_key_destroy(&s_other);
+    tu_rmtree(s_trustdir);
+    return 0;
+}
+
+static void s_write(const char *path)
+{
+    knoop_bundle_header_t h = { .exporter = "vr-zeeland", .created_ms = 1234567,
+                                .pattern = "sitrep.>", .since_ms = 42 };
+    knoop_bundle_writer_t *w = NULL;
+    assert_int_equal(knoop_bundle_writer_new(path, &h, &w), KNOOP_OK);
+    assert_int_equal(knoop_bundle_write_cert(w, "cert text", 9), KNOOP_OK);
+    assert_int_equal(knoop_bundle_write_revocations(w, "list text", 9), KNOOP_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(knoop_bundle_write_envelope(w, s_envs[i].data, s_envs[i].len),
+                         KNOOP_OK);
+    assert_int_equal(knoop_bundle_writer_envelopes(w), N);
+    assert_int_equal(knoop_bundle_writer_finish(&w), KNOOP_OK);
+    assert_null(w);
+}
+
+static void test_roundtrip(void **state)
+{
+    (void) state;
+    char *dir = tu_tmpdir("bundle-rt");
+    char path[PATH_MAX], part[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/b.bundle", dir);
+    s_write(path);
+    snprintf(part, sizeof part, "%s.part", path);
+    assert_int_not_equal(access(part, F_OK), 0);            /* renamed into place */
+    knoop_bundle_t *b = NULL;
+    assert_int_equal(knoop_bundle_open(path, &b), KNOOP_OK);
+    const char *why;
+    assert_int_equal(knoop_bundle_intact(b, &why), KNOOP_OK);
+    const knoop_bundle_header_t *h = knoop_bundle_header(b);
+    assert_int_equal(h->version, KNOOP_BUNDLE_VERSION);
+    assert_string_equal(h->exporter, "vr-zeeland");
+    assert_string_equal(h->pattern, "sitrep.>");
+    assert_int_equal(h->created_ms, 1234567);
+    assert_int_equal(h->since_ms, 42);
+    const knoop_bytes_t *l;
+    assert_int_equal(knoop_bundle_certs(b, &l), 1);
+    assert_int_equal(l[0].len, 9);
+    assert_memory_equal(l[0].data, "cert text", 9);
+    assert_int_equal(knoop_bundle_revocations(b, &l), 1);
+    assert_memory_equal(l[0].data, "list text", 9);
+    assert_int_equal(knoop_bundle_envelopes(b, &l), N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(l[i].len, s_envs[i].len);
+        assert_memory_equal(l[i].data, s_envs[i].data, s_envs[i].len);
+    }
+    knoop_bundle_destroy(&b);
+    knoop_bundle_destroy(&b);                               /* safe twice */
+
+    /* Never overwritten; an abandoned writer leaves nothing. */
+    knoop_bundle_header_t hh = { .pattern = ">" };
+    knoop_bundle_writer_t *w = NULL;
+    assert_int_equal(knoop_bundle_writer_new(path, &hh, &w), KNOOP_EEXIST);
+    char other[PATH_MAX];
+    snprintf(other, sizeof other, "%s/c.bundle", dir);
+    assert_int_equal(knoop_bundle_writer_new(other, &hh, &w), KNOOP_OK);
+    knoop_bundle_writer_destroy(&w);
+    snprintf(part, sizeof part, "%s.part", other);
+    assert_int_not_equal(access(part, F_OK), 0);
+    assert_int_not_equal(access(other, F_OK), 0);
+    assert_int_equal(knoop_bundle_open(other, &b), KNOOP_ENOTFOUND);
+    tu_rmtree(dir);
+}
+
+/* Every prefix of a real bundle and every single changed byte: refused. */
+static void test_damage(void **state)
+{
+    (void) state;
+    char *dir = tu_tmpdir("bundle-dmg");
+    char path[PATH_MAX], bad[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/b.bundle", dir);
+    snprintf(bad, sizeof bad, "%s/bad.bundle", dir);
+    s_write(path);
+    size_t len;
+    char *data = tu_read_file(path, &len);
+    assert_non_null(data);
+    size_t truncated = 0, changed = 0, named = 0;
+    for (size_t cut = 0; cut < len; cut++) {
+        FILE *f = fopen(bad, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(data, 1, cut, f), cut);
+        fclose(f);
+        knoop_bundle_t *b = NULL;
+        assert_int_equal(knoop_bundle_open(bad, &b), KNOOP_OK);
+        const char *why;
+        int rc = knoop_bundle_intact(b, &why);
+        assert_int_not_equal(rc, KNOOP_OK);
+        if (cut >= KNOOP_BUNDLE_MAGIC_LEN) {
+            assert_int_equal(rc, KNOOP_ECORRUPT);
+            assert_non_null(strstr(why, "truncated"));
+        }
+        if (strstr(why, "vr-zeeland/sitrep.vr-zeeland seq "))
+            named++;
+        truncated++;
+        knoop_bundle_destroy(&b);
+    }
+    /* A cut after the first envelope names the last one complete. */
+    assert_true(named > len / 2);
+    for (size_t at = 0; at < len; at++) {
+        data[at] ^= 0x20;
+        FILE *f = fopen(bad, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(data, 1, len, f), len);
+        fclose(f);
+        data[at] ^= 0x20;
+        knoop_bundle_t *b = NULL;
+        assert_int_equal(knoop_bundle_open(bad, &b), KNOOP_OK);
+        assert_int_not_equal(knoop_bundle_intact(b, NULL), KNOOP_OK);
+        changed++;
+        knoop_bundle_destroy(&b);
+    }
+    assert_int_equal(truncated, len);
+    assert_int_equal(changed, len);
+    free(data);
+    tu_rmtree(dir);
+}
+
+static int s_check(const knoop_trust_t *trust, const knoop_msg_t *msgs, size_t n, char *why,
+                   size_t size, knoop_bundle_stream_t **rows, size_t *nrows)
+{
+    return knoop_bundle_check(trust, msgs, n, rows, nrows, why, size);
+}
+
+static void test_check(void **state)
+{
+    (void) state;
+    char why[600];
+    knoop_bundle_stream_t *rows = NULL;
+    size_t nrows = 0;
+    /* Whole and in any order: verifies, one stream row. */
+    knoop_msg_t shuffled[N];
+    for (int i = 0; i < N; i++)
+        shuffled[i] = s_msgs[(i * 5) % N];
+    assert_int_equal(s_check(s_trust, shuffled, N, why, sizeof why, &rows, &nrows), KNOOP_OK);
+    assert_int_equal(nrows, 1);
+    assert_int_equal(rows[0].first, 1);
+    assert_int_equal(rows[0].last, N);
+    assert_int_equal(rows[0].count, N);
+    assert_int_equal(rows[0].runs, 1);
+    assert_non_null(strstr(rows[0].signer, "vr-zeeland key "));
+    free(rows);
+    /* A duplicate is counted once. */
+    knoop_msg_t dup[N + 1];
+    memcpy(dup, s_msgs, sizeof s_msgs);
+    dup[N] = s_msgs[3];
+    assert_int_equal(s_check(s_trust, dup, N + 1, why, sizeof why, &rows, &nrows), KNOOP_OK);
+    assert_int_equal(rows[0].count, N);
+    free(rows);
+    /* A gap: two runs, each must end signed; 1..6 and 9..12 do. */
+    knoop_msg_t gap[N - 2];
+    memcpy(gap, s_msgs, 6 * sizeof *gap);
+    memcpy(gap + 6, s_msgs + 8, 4 * sizeof *gap);
+    assert_int_equal(s_check(s_trust, gap, N - 2, why, sizeof why, &rows, &nrows), KNOOP_OK);
+    assert_int_equal(rows[0].runs, 2);
+    free(rows);
+    /* 1..7: the run ends unsigned at 7. */
+    assert_int_equal(s_check(s_trust, s_msgs, 7, why, sizeof why, &rows, &nrows), KNOOP_ESIG);
+    assert_non_null(strstr(why, "stream vr-zeeland/sitrep.vr-zeeland (epoch 0000000000001234) "
+                                "seq 7: not covered by a head signature"));
+    free(rows);
+    /* Without a trust store the chains and coverage still count. */
+    assert_int_equal(s_check(NULL, s_msgs, 7, why, sizeof why, &rows, &nrows), KNOOP_ESIG);
+    free(rows);
+    /* A message left out in the middle of a run that claims to link. */
+    knoop_msg_t altered[N];
+    memcpy(altered, s_msgs, sizeof s_msgs);
+    knoop_msg_t m4;
+    knoop_buf_t e4 = { 0 };
+    tu_stream_t st;
+    tu_stream_init(&st, "vr-zeeland", "sitrep.vr-zeeland", 0x1234, NULL);
+    st.seq = 3;
+    memset(st.head, 0x55, KNOOP_HASH_LEN);        /* a prev that is not chain(3) */
+    tu_stream_next(&st, &e4, &m4, s_msgs[3].b.hlc, NULL, KNOOP_STATUS_ACTUAL, "melding 4");
+    altered[3] = m4;
+    assert_int_equal(s_check(NULL, altered, N, why, sizeof why, &rows, &nrows), KNOOP_ECHAIN);
+    assert_non_null(strstr(why, "seq 4: does not link to seq 3"));
+    free(rows);
+    /* The same seq twice with other content: a fork. */
+    knoop_msg_t forked[N + 1];
+    memcpy(forked, s_msgs, sizeof s_msgs);
+    forked[N] = m4;
+    assert_int_equal(s_check(NULL, forked, N + 1, why, sizeof why, &rows, &nrows),
+                     KNOOP_EFORK);
+    assert_non_null(strstr(why, "seq 4: two different messages under one seq"));
+    free(rows);
+    knoop_msg_clear(&m4);
+    knoop_buf_free(&e4);
+    /* A partner this store does not know. */
+    knoop_msg_t om[2];
+    knoop_buf_t oe[2] = { { 0 }, { 0 } };
+    tu_stream_init(&st, "vr-other", "sitrep.vr-other", 7, knoop_key_secret(s_other));
+    tu_stream_next(&st, &oe[0], &om[0], s_msgs[0].b.hlc, NULL, KNOOP_STATUS_ACTUAL, "x");
+    tu_stream_next(&st, &oe[1], &om[1], s_msgs[0].b.hlc + 1, NULL, KNOOP_STATUS_ACTUAL, "y");
+    assert_int_equal(s_check(s_trust, om, 2, why, sizeof why, &rows, &nrows), KNOOP_EUNKNOWN);
+    assert_non_null(strstr(why, "stream vr-other/sitrep.vr-other (epoch 0000000000000007) "
+                                "seq 1: unknown partner vr-other"));
+    free(rows);
+    /* Signed with another key than the origin's: forged. */
+    knoop_msg_t fm;
+    knoop_buf_t fe = { 0 };
+    tu_stream_init(&st, "vr-zeeland", "sitrep.vr-zeeland", 9, knoop_key_secret(s_other));
+    tu_stream_next(&st, &fe, &fm, s_msgs[0].b.hlc, NULL, KNOOP_STATUS_ACTUAL, "forged");
+    assert_int_equal(s_check(s_trust, &fm, 1, why, sizeof why, &rows, &nrows), KNOOP_ESIG);
+    assert_non_null(strstr(why, "seq 1: the head signature does not verify"));
+    free(rows);
+    knoop_msg_clear(&fm);
+    knoop_buf_free(&fe);
+    for (int i = 0; i < 2; i++) {
+        knoop_msg_clear(&om[i]);
+        knoop_buf_free(&oe[i]);
+    }
+}
+
+static size_t s_count(knoop_journal_t *j)
+{
+    knoop_stream_info_t *rows = NULL;
+    size_t n = 0, total = 0;
+    assert_int_equal(knoop_journal_vector(j, NULL, &rows, &n), KNOOP_OK);
+    for (size_t i = 0; i < n; i++)
+        total += rows[i].max_seq;
+    free(rows);
+    return total;
+}
+
+static void test_import(void **state)
+{
+    (void) state;
+    char *dir = tu_tmpdir("bundle-import");
+    knoop_journal_opts_t o = { .path = dir, .partner = "vr-utrecht", .trust = s_trust };
+    knoop_journal_t *j = NULL;
+    assert_int_equal(knoop_journal_open(&o, &j), KNOOP_OK);
+    knoop_bytes_t envs[N + 1];
+    for (int i = 0; i < N; i++)
+        envs[i] = (knoop_bytes_t) { s_envs[i].data, s_envs[i].len };
+    knoop_bundle_import_t r;
+    char why[600];
+    /* Not a message: nothing stored, the message named. */
+    envs[N] = (knoop_bytes_t) { (const uint8_t *) "garbage", 7 };
+    assert_int_not_equal(knoop_bundle_import(j, s_trust, envs, N + 1, NULL, NULL, NULL, false,
+                                             &r, why, sizeof why), KNOOP_OK);
+    assert_non_null(strstr(why, "message 13 of the import does not parse"));
+    assert_int_equal(s_count(j), 0);
+    /* The later part first: its run 7..12 is held beyond the gap. */
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs + 6, 6, NULL, NULL, NULL, false, &r,
+                                         why, sizeof why), KNOOP_OK);
+    assert_int_equal(r.stored, 6);
+    knoop_stream_info_t info;
+    assert_int_equal(knoop_journal_stream(j, s_msgs[0].stream, &info), KNOOP_OK);
+    assert_int_equal(info.hwm, 0);
+    assert_int_equal(info.max_seq, N);
+    /* A dry run of everything stores nothing. */
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N, NULL, NULL, NULL, true, &r, why,
+                                         sizeof why), KNOOP_OK);
+    assert_int_equal(r.stored, 0);
+    assert_int_equal(s_count(j), N);
+    assert_int_equal(knoop_journal_stream(j, s_msgs[0].stream, &info), KNOOP_OK);
+    assert_int_equal(info.hwm, 0);
+    /* Then all: the gap fills, six new, six held. */
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N, NULL, NULL, NULL, false, &r, why,
+                                         sizeof why), KNOOP_OK);
+    assert_int_equal(r.stored, 6);
+    assert_int_equal(r.duplicates, 6);
+    assert_int_equal(knoop_journal_stream(j, s_msgs[0].stream, &info), KNOOP_OK);
+    assert_int_equal(info.hwm, N);
+    assert_int_equal(info.verified, N);
+    /* Twice: nothing new. */
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N, NULL, NULL, NULL, false, &r, why,
+                                         sizeof why), KNOOP_OK);
+    assert_int_equal(r.stored, 0);
+    assert_int_equal(r.duplicates, N);
+    char *json = knoop_bundle_import_json(&r, false);
+    assert_non_null(strstr(json, "\"duplicates\":12"));
+    free(json);
+    knoop_journal_destroy(&j);
+
+    /* A second journal: a node's own streams are left out; one bad message
+     * among good ones and nothing at all is stored. */
+    char *dir2 = tu_tmpdir("bundle-import2");
+    o.path = dir2;
+    assert_int_equal(knoop_journal_open(&o, &j), KNOOP_OK);
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N, "vr-zeeland", NULL, NULL, false,
+                                         &r, why, sizeof why), KNOOP_OK);
+    assert_int_equal(r.skipped, 1);
+    assert_int_equal(r.stored, 0);
+    assert_int_equal(s_count(j), 0);
+    knoop_msg_t om;
+    knoop_buf_t oe = { 0 };
+    tu_stream_t st;
+    tu_stream_init(&st, "vr-other", "sitrep.vr-other", 7, knoop_key_secret(s_other));
+    tu_stream_next(&st, &oe, &om, s_msgs[0].b.hlc, NULL, KNOOP_STATUS_ACTUAL, "x");
+    envs[N] = (knoop_bytes_t) { oe.data, oe.len };
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N + 1, NULL, NULL, NULL, false, &r,
+                                         why, sizeof why), KNOOP_EUNKNOWN);
+    assert_non_null(strstr(why, "unknown partner vr-other"));
+    assert_int_equal(s_count(j), 0);
+    assert_int_equal(knoop_bundle_import(j, NULL, envs, N, NULL, NULL, NULL, false, &r, why,
+                                         sizeof why), KNOOP_EUNKNOWN);
+    assert_int_equal(s_count(j), 0);
+    knoop_msg_clear(&om);
+    knoop_buf_free(&oe);
+    knoop_journal_destroy(&j);
+    tu_rmtree(dir);
+    tu_rmtree(dir2);
+}
+
+int main(void)
+{
+    if (knoop_crypto_init() != KNOOP_OK)
+        return 1;
+    knoop_log_set_level(KNOOP_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_check),
+        cmocka_unit_test(test_import),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
