@@ -87,6 +87,8 @@ void broker_session_drop(knoop_broker_t *self, session_t *s, const char *why)
     knoop_info("session %s closed: %s (published %llu, delivered %llu, refused %llu)",
                s->partner, why, (unsigned long long) s->published,
                (unsigned long long) s->delivered, (unsigned long long) s->refused);
+    if (s->pair)
+        broker_instances_notify(self, s->partner);   /* its standby may take over */
     s_session_free(s);
 }
 
@@ -499,6 +501,10 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
     case KNOOP_FRAME_SYNC:
         if (s && s->peer)
             send_sync_reply(self, s);
+        break;
+    case KNOOP_FRAME_INSTANCES:
+        if (s)
+            handle_instances(self, s, &f);
         break;
     case KNOOP_FRAME_ERROR:
         if (s)

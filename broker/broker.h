@@ -10,6 +10,8 @@
  *   handle_ack.c      ACK, CREDIT, HEARTBEAT from a node
  *   send_deliver.c    catch-up and live delivery within each node's window
  *   handle_trust.c    issued certificates and revocations: publish, follow
+ *   handle_instances.c primary/standby pairs: which instance of a partner is
+ *                     active, told to the other instances
  *
  * One thread. No global state: everything hangs off knoop_broker_t.
  */
@@ -121,6 +123,10 @@ typedef struct session {
     uint64_t *ack_streams;
     size_t    nack_streams, ack_cap;
     struct session *ack_next;
+    /* primary/standby pairs (handle_instances.c): what the node said it is */
+    bool      pair;         /* it sent INSTANCES: it is one of a pair */
+    knoop_wire_instance_t inst;
+    char      inst_reason[256];
 
     struct session *next;
 } session_t;
@@ -239,6 +245,12 @@ void send_sync_reply(knoop_broker_t *self, session_t *s);
 /* Forget the cached delivery verdicts (the policy changed), keeping where a
  * stream was cut for this session (a restricted message it may not have). */
 void send_deliver_forget(session_t *s);
+
+/* handle_instances.c: a node of a primary/standby pair says what it is
+ * (active or standby); every pair session of that partner is told about the
+ * others. broker_instances_notify after any change (also a session gone). */
+void handle_instances(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
+void broker_instances_notify(knoop_broker_t *self, const char *partner);
 
 /* peer.c */
 /* A read met damage in the journal: ask the peers for the damaged messages

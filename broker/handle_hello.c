@@ -187,8 +187,11 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
                                (peer || knoop_policy_may_read(self->policy, s->partner, s->role,
                                                               r->topic)))
                     || knoop_trust_topic(r->topic);   /* every node gets the trust topics */
+        /* Its own streams too, live: the other instance of a primary/standby
+         * pair publishes them (what this session publishes itself is not
+         * echoed: handle_publish marks it acked). */
         knoop_u64map_put(&s->allow, r->stream,
-                         !wanted || mine ? 2 : r->flags & KNOOP_STREAM_FORKED ? 3 : 1);
+                         !wanted ? 2 : r->flags & KNOOP_STREAM_FORKED ? 3 : 1);
         if (!wanted)
             continue;
         uint64_t idx, node_hwm = 0;

@@ -154,13 +154,20 @@ static void s_ack_all(knoop_broker_t *self)
         if (!s || (r != KNOOP_OK && r != KNOOP_EDUPLICATE))
             continue;
         s->published++;
+        uint64_t stream = self->batch[i].stream;
+        /* The node holds what it published: live delivery of its own origin
+         * (for the other instance of a pair) skips it on this session. */
+        uint64_t had = 0;
+        knoop_u64map_get(&s->acked, stream, &had);
+        if (self->batch[i].b.seq > had)
+            knoop_u64map_put(&s->acked, stream, self->batch[i].b.seq);
         if (s->ack_commit != commit) {
             s->ack_commit = commit;
             s->nack_streams = 0;
             s->ack_next = list;
             list = s;
         }
-        uint64_t stream = self->batch[i].stream, seen;
+        uint64_t seen;
         if (knoop_u64map_get(&s->ack_seen, stream, &seen) && seen == commit)
             continue;
         if (s->nack_streams == s->ack_cap) {

@@ -104,9 +104,14 @@ static bool s_allowed(knoop_broker_t *self, session_t *s, uint64_t stream, uint6
     if (!knoop_u64map_get(&s->allow, stream, &v)) {
         bool ok = false;
         bool found = knoop_journal_stream(self->journal, stream, &info) == KNOOP_OK;
-        if (found &&
-            (s->peer || (strcmp(info.origin, s->partner) != 0 &&
-                         knoop_policy_may_read(self->policy, s->partner, s->role, info.topic)))) {
+        if (found && !s->peer && strcmp(info.origin, s->partner) == 0) {
+            /* Its own origin: published by another instance of the partner
+             * (a primary/standby pair), which must see it live. What this
+             * session published itself is acked already, not echoed. */
+            ok = true;
+        } else if (found &&
+                   (s->peer || knoop_policy_may_read(self->policy, s->partner, s->role,
+                                                     info.topic))) {
             for (size_t i = 0; i < s->nsubs && !ok; i++)
                 ok = knoop_topic_match(s->subs[i], info.topic);
         }

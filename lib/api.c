@@ -286,6 +286,13 @@ static int s_req_fill(knoop_api_req_t *r, s_req_priv_t *priv)
         r->u.import.nenvs = im->n_envelopes;
         return KNOOP_OK;
     }
+    case KNOOP__V1__API_REQUEST__KIND_ROLE:
+        if (pb->role->reason && strlen(pb->role->reason) > 200)
+            return KNOOP_EMALFORMED;
+        r->kind = KNOOP_API_ROLE;
+        r->u.role.active = pb->role->active;
+        r->u.role.reason = pb->role->reason ? pb->role->reason : "";
+        return KNOOP_OK;
     default:
         return KNOOP_EMALFORMED;
     }
@@ -366,6 +373,7 @@ int knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out)
     Knoop__V1__ApiBeeld beeld = KNOOP__V1__API_BEELD__INIT;
     Knoop__V1__ApiClose close = KNOOP__V1__API_CLOSE__INIT;
     Knoop__V1__ApiImport import = KNOOP__V1__API_IMPORT__INIT;
+    Knoop__V1__ApiRole role = KNOOP__V1__API_ROLE__INIT;
     Knoop__V1__ApiItem *items = NULL, **ptrs = NULL;
     char **texts = NULL;
     ProtobufCBinaryData *bins = NULL;
@@ -487,6 +495,12 @@ int knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out)
         free(bins);
         return rc;
     }
+    case KNOOP_API_ROLE:
+        role.active = r->u.role.active;
+        role.reason = s_str(r->u.role.reason);
+        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_ROLE;
+        pb.role = &role;
+        break;
     default:
         return KNOOP_EINVAL;
     }

@@ -26,6 +26,7 @@ typedef enum {
     KNOOP_API_BEELD     = 14,
     KNOOP_API_CLOSE     = 15,
     KNOOP_API_IMPORT    = 16,
+    KNOOP_API_ROLE      = 17,      /* primary/standby: promote or demote */
 } knoop_api_req_kind_t;
 
 typedef struct {
@@ -71,6 +72,7 @@ typedef struct {
             const knoop_bytes_t *envs;         /* envelopes, NOT parsed here */
             size_t               nenvs;
         } import;
+        struct { bool active; const char *reason; } role;   /* reason <= 200 bytes */
     } u;
     void *priv_;
 } knoop_api_req_t;

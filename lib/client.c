@@ -635,12 +635,31 @@ int knoop_client_ack(knoop_client_t *self, uint64_t position)
     return s_oneway(self, &req);
 }
 
+static int s_status_call(knoop_client_t *self, const knoop_api_req_t *req, char **json,
+                         int timeout_ms);
+
 int knoop_client_status(knoop_client_t *self, char **json, int timeout_ms)
+{
+    knoop_api_req_t req = { .kind = KNOOP_API_STATUS };
+    return s_status_call(self, &req, json, timeout_ms);
+}
+
+int knoop_client_role(knoop_client_t *self, bool active, const char *reason, char **json,
+                      int timeout_ms)
+{
+    knoop_api_req_t req = { .kind = KNOOP_API_ROLE,
+                            .u.role = { .active = active, .reason = reason } };
+    return s_status_call(self, &req, json, timeout_ms);
+}
+
+/* A request answered with the node's status text. */
+static int s_status_call(knoop_client_t *self, const knoop_api_req_t *reqp, char **json,
+                         int timeout_ms)
 {
     *json = NULL;
     self->error[0] = '\0';
     self->refused = false;
-    knoop_api_req_t req = { .kind = KNOOP_API_STATUS };
+    knoop_api_req_t req = *reqp;
     knoop_api_rep_t rep;
     int rc = s_call(self, &req, timeout_ms, &rep);
     if (rc)

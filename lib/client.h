@@ -92,6 +92,11 @@ int  knoop_client_ack(knoop_client_t *self, uint64_t position);
 
 /* The node's status as JSON text (malloc'd, caller frees). */
 int  knoop_client_status(knoop_client_t *self, char **json, int timeout_ms);
+/* A node of a primary/standby pair: become active (promote) or standby
+ * (demote), with a reason for its log; *json is its status afterwards
+ * (malloc'd, caller frees). The node refuses when it is not one of a pair. */
+int  knoop_client_role(knoop_client_t *self, bool active, const char *reason, char **json,
+                       int timeout_ms);
 
 /* Hand a bundle's content to the node or broker (KNOOP_API_IMPORT):
  * certificate and revocation list texts and envelopes, checked there

@@ -227,6 +227,8 @@ static size_t s_item_cost(uint32_t kind, uint32_t field)
         return field == 1 ? 192 : 0;
     case KNOOP_FRAME_ACK:       /* 1 streams */
         return field == 1 ? 256 : 0;
+    case KNOOP_FRAME_INSTANCES: /* 1 instances */
+        return field == 1 ? 256 : 0;
     case KNOOP_FRAME_HEARTBEAT: /* 2 mesh */
         return field == 2 ? 256 : 0;
     default:
@@ -275,7 +277,7 @@ static bool s_scan(s_scan_t *s, const uint8_t *data, size_t len)
                 s->version_bad = true;
             /* Low 32 bits, last one wins: what protobuf-c would read. */
             s->version = (uint32_t) v;
-        } else if (num >= KNOOP_FRAME_HELLO && num <= KNOOP_FRAME_SYNC) {
+        } else if (num >= KNOOP_FRAME_HELLO && num <= KNOOP_FRAME_INSTANCES) {
             s->nkinds++;
             s->kind = num;
             if (wt != 2)
@@ -455,6 +457,16 @@ static int s_check_frame(const knoop_frame_t *f)
             return KNOOP_EINVAL;        /* decode maps these to UNSPECIFIED */
         if (!s_text_valid(f->u.error.reason, S_REASON_MAX))
             return KNOOP_EMALFORMED;
+        return KNOOP_OK;
+    case KNOOP_FRAME_INSTANCES:
+        if (f->u.instances.n > KNOOP_INSTANCES_MAX)
+            return KNOOP_ETOOBIG;
+        if (f->u.instances.n && !f->u.instances.v)
+            return KNOOP_EINVAL;
+        for (size_t i = 0; i < f->u.instances.n; i++)
+            if (f->u.instances.v[i].id == 0 ||
+                !s_text_valid(f->u.instances.v[i].reason, S_REASON_MAX))
+                return KNOOP_EMALFORMED;
         return KNOOP_OK;
     case KNOOP_FRAME_HEARTBEAT:
         if (f->u.heartbeat.nmesh > KNOOP_WIRE_MESH_MAX)
@@ -669,6 +681,29 @@ static int s_from_pb(knoop_frame_t *f, s_arena_t *a, const Knoop__V1__Frame *pb)
         f->u.sync.streams = pb->sync->streams;
         f->u.sync.messages = pb->sync->messages;
         return KNOOP_OK;
+    case KNOOP__V1__FRAME__KIND_INSTANCES: {
+        const Knoop__V1__Instances *k = pb->instances;
+        if (!k)
+            return KNOOP_EMALFORMED;
+        if (k->n_instances > KNOOP_INSTANCES_MAX)
+            return KNOOP_ETOOBIG;
+        knoop_wire_instance_t *v = s_rows(a, k->n_instances, sizeof *v, &rc);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < k->n_instances; i++) {
+            const Knoop__V1__Instance *in = k->instances[i];
+            if (!in)
+                return KNOOP_EMALFORMED;
+            v[i].id = in->id;
+            v[i].active = in->active;
+            v[i].term = in->term;
+            v[i].since_ms = in->since_ms;
+            v[i].reason = in->reason;
+        }
+        f->u.instances.v = v;
+        f->u.instances.n = k->n_instances;
+        return KNOOP_OK;
+    }
     default:
         return KNOOP_EMALFORMED;
     }
@@ -825,6 +860,7 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
     Knoop__V1__Error error = KNOOP__V1__ERROR__INIT;
     Knoop__V1__CaughtUp caught_up = KNOOP__V1__CAUGHT_UP__INIT;
     Knoop__V1__Sync sync = KNOOP__V1__SYNC__INIT;
+    Knoop__V1__Instances instances = KNOOP__V1__INSTANCES__INIT;
     pb.version = KNOOP_WIRE_VERSION;
     pb.kind_case = (Knoop__V1__Frame__KindCase) f->kind;
 
@@ -844,6 +880,9 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
         break;
     case KNOOP_FRAME_ACK:
         need = f->u.ack.n * (sizeof(Knoop__V1__StreamAck) + sizeof(Knoop__V1__StreamAck *));
+        break;
+    case KNOOP_FRAME_INSTANCES:
+        need = f->u.instances.n * (sizeof(Knoop__V1__Instance) + sizeof(Knoop__V1__Instance *));
         break;
     case KNOOP_FRAME_HEARTBEAT:
         need = f->u.heartbeat.nmesh * (sizeof(Knoop__V1__MeshPeer) + sizeof(Knoop__V1__MeshPeer *));
@@ -981,6 +1020,27 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
         sync.messages = f->u.sync.messages;
         pb.sync = &sync;
         break;
+    case KNOOP_FRAME_INSTANCES: {
+        size_t n = f->u.instances.n;
+        if (n) {
+            Knoop__V1__Instance *rows = s_scratch_take(&s, n * sizeof *rows);
+            Knoop__V1__Instance **ptrs = s_scratch_take(&s, n * sizeof *ptrs);
+            for (size_t i = 0; i < n; i++) {
+                const knoop_wire_instance_t *in = &f->u.instances.v[i];
+                knoop__v1__instance__init(&rows[i]);
+                rows[i].id = in->id;
+                rows[i].active = in->active;
+                rows[i].term = in->term;
+                rows[i].since_ms = in->since_ms;
+                rows[i].reason = (char *) (in->reason ? in->reason : "");
+                ptrs[i] = &rows[i];
+            }
+            instances.instances = ptrs;
+        }
+        instances.n_instances = n;
+        pb.instances = &instances;
+        break;
+    }
     }
 
     size_t n = knoop__v1__frame__get_packed_size(&pb);

@@ -44,7 +44,10 @@ typedef enum {
     KNOOP_FRAME_ERROR     = 17,
     KNOOP_FRAME_CAUGHT_UP = 18,
     KNOOP_FRAME_SYNC      = 19,
+    KNOOP_FRAME_INSTANCES = 20,   /* primary/standby pairs: who is active */
 } knoop_frame_kind_t;
+
+#define KNOOP_INSTANCES_MAX  16     /* rows in one INSTANCES frame */
 
 /* Error codes carried in ERROR frames (wire.proto Error.Code). */
 typedef enum {
@@ -90,6 +93,15 @@ typedef struct {
     uint64_t stream;
     uint64_t seq;
 } knoop_wire_ack_t;
+
+/* One running node of a partner (wire.proto Instance). */
+typedef struct {
+    uint64_t    id;                 /* its publishing epoch, never 0 */
+    bool        active;
+    uint64_t    term;
+    uint64_t    since_ms;
+    const char *reason;             /* NULL encodes as "" */
+} knoop_wire_instance_t;
 
 /* One peer broker as a broker sees it (HEARTBEAT broker -> node). */
 typedef struct {
@@ -166,6 +178,10 @@ typedef struct {
             uint64_t streams;
             uint64_t messages;
         } sync;
+        struct {
+            const knoop_wire_instance_t *v;   /* at most KNOOP_INSTANCES_MAX */
+            size_t                       n;
+        } instances;
     } u;
     void *priv_;
 } knoop_frame_t;

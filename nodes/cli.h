@@ -20,6 +20,7 @@ int knoop_cli_payload(int argc, char **argv);
 int knoop_cli_cap(int argc, char **argv);
 int knoop_cli_edxl(int argc, char **argv);
 int knoop_cli_bundle(int argc, char **argv);
+int knoop_cli_node(int argc, char **argv);
 
 /* Shared by the client commands (cli_common.c); each returns 0 or 2 after a
  * one-line error naming the command. */
@@ -53,5 +54,9 @@ int cli_timeout(const char *cmd, const knoop_config_t *cfg, long max, int *ms);
       "the node's local API (default ipc://$KNOOP_DATA/api.sock)", false }
 #define CLI_OPT_TIMEOUT(def) \
     { "timeout", KNOOP_OPT_INT, def, "SEC", "how long to wait for the node, in seconds", false }
+
+/* cli_status.c: print the "instance" lines of a node's status JSON text
+ * (nothing when the node is not one of a primary/standby pair). */
+void cli_status_instance(const char *json_text);
 
 #endif

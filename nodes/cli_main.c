@@ -17,6 +17,8 @@ static void s_usage(FILE *out)
 "  pub --topic T --type TYPE --json OBJ     publish through the node (or --file JSONL)\n"
 "  sub --pattern P [--durable NAME]         print messages as JSON lines as they arrive\n"
 "  status [--json]                          the node's link, outbox and streams\n"
+"  node promote|demote                      a primary/standby pair: make this node\n"
+"                                           the active one, or the standby\n"
 "  beeld [--pattern P]                      the current picture: latest per state key\n"
 "  mesh check --broker EP --broker EP ...   do the brokers of the mesh hold the same?\n"
 "  policy check --policy FILE [...]         does a policy load; what does it allow?\n"
@@ -69,6 +71,8 @@ int main(int argc, char **argv)
         return knoop_cli_sub(argc - 1, argv + 1);
     if (!strcmp(cmd, "status"))
         return knoop_cli_status(argc - 1, argv + 1);
+    if (!strcmp(cmd, "node"))
+        return knoop_cli_node(argc - 1, argv + 1);
     if (!strcmp(cmd, "play"))
         return knoop_cli_play(argc - 1, argv + 1);
     if (!strcmp(cmd, "policy"))

@@ -16,7 +16,9 @@ static const knoop_cmd_t s_cmd = {
     .section = "status",
     .summary = "show the state of the partner's node",
     .description =
-"Asks the node for its status and prints a summary: the partner, the\n"
+"Asks the node for its status and prints a summary: the partner, for a\n"
+"node of a primary/standby pair whether it is ACTIVE or STANDBY, since\n"
+"when and why, and the other instances its broker reports; the\n"
 "link to the brokers (state, broker, since when), the outbox backlog\n"
 "(messages committed locally that no broker has acknowledged yet) and\n"
 "topics a broker refuses (BLOCKED), the streams the node holds (origin,\n"
@@ -123,10 +125,56 @@ static void s_link(const json_t *link)
     printf("\n");
 }
 
+/* A primary/standby pair: which instance this is, since when and why, and
+ * the other instances its broker reports. */
+static void s_instance(const json_t *in)
+{
+    if (!json_is_object(in) || !json_is_true(json_object_get(in, "pair")))
+        return;
+    char *mode = s_text(json_object_get(in, "mode"));
+    char *since = s_time(in, "since", "since_ms");
+    char *term = s_text(json_object_get(in, "term"));
+    char *reason = s_text(json_object_get(in, "reason"));
+    printf("%-12s%s since %s (term %s): %s\n", "instance",
+           mode && !strcmp(mode, "active") ? "ACTIVE" : "STANDBY", since ? since : "?",
+           term ? term : "?", reason ? reason : "?");
+    free(mode);
+    free(since);
+    free(term);
+    free(reason);
+    json_t *others = json_object_get(in, "others");
+    size_t i;
+    json_t *row;
+    if (!json_is_true(json_object_get(in, "siblings_known")))
+        printf("  other instances: not known (no link to a broker)\n");
+    else if (json_array_size(others) == 0)
+        printf("  other instances: none at the broker\n");
+    json_array_foreach(others, i, row) {
+        char *id = s_text(json_object_get(row, "id"));
+        char *m = s_text(json_object_get(row, "mode"));
+        char *t = s_time(row, "since", "since_ms");
+        char *r = s_text(json_object_get(row, "reason"));
+        printf("  other     %s %s since %s: %s\n", id ? id : "?", m ? m : "?", t ? t : "?",
+               r ? r : "?");
+        free(id);
+        free(m);
+        free(t);
+        free(r);
+    }
+}
+
+void cli_status_instance(const char *json_text)
+{
+    json_t *st = json_loads(json_text, 0, NULL);
+    s_instance(json_object_get(st, "instance"));
+    json_decref(st);
+}
+
 static void s_summary(const json_t *st)
 {
     s_field("partner", st, "partner");
     s_field("epoch", st, "epoch");
+    s_instance(json_object_get(st, "instance"));
 
     json_t *link = json_object_get(st, "link");
     if (json_is_object(link))

@@ -158,15 +158,16 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
             goto fail;
         }
     }
-    if (s_load_own(self) != KNOOP_OK)
+    if (s_load_own(self) != KNOOP_OK || node_standby_init(self) != KNOOP_OK)
         goto fail;
     if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK ||
         node_metrics_init(self, opts->metrics) != KNOOP_OK)
         goto fail;
     knoop_info("node %s started: journal %s, publishing epoch %016llx, %zu earlier own streams, "
-               "%zu broker(s), %zu subscription(s), API %s", self->id, opts->data,
+               "%zu broker(s), %zu subscription(s), API %s%s%s", self->id, opts->data,
                (unsigned long long) self->epoch, self->nown, self->nbrokers, opts->nsubs,
-               self->api_ep);
+               self->api_ep, self->pair ? "; pair member, " : "",
+               self->pair ? (self->active ? "active" : "standby") : "");
     return self;
 
 fail:
@@ -269,6 +270,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         node_link_read(self);
         node_link_read_probe(self);
         node_link_step(self);
+        node_standby_step(self);
         node_link_send_outbox(self);
         node_api_verdicts(self);
         node_api_pump(self);

@@ -9,6 +9,8 @@
  *   node_api.c   the local API for the partner's applications: publish,
  *                subscribe (durable cursors, verified messages only), status,
  *                beeld
+ *   node_standby.c  a primary/standby pair of one partner: which instance
+ *                is active, takeover, yielding, promote/demote
  *
  * Publishing epoch: a node picks a fresh random epoch every time it starts,
  * so its streams after a restart are new streams. A node whose journal was
@@ -54,6 +56,8 @@ typedef struct {
     unsigned     journal_flags;
     size_t       map_max;         /* journal map limit in bytes; 0: 1 TiB */
     const char  *metrics;         /* HOST:PORT of the Prometheus endpoint; NULL: none */
+    const char  *pair;            /* NULL: not one of a pair; "primary" or "standby" */
+    int          takeover_ms;     /* pair: no active instance this long: take over */
 } knoop_node_opts_t;
 
 typedef struct knoop_node_t knoop_node_t;
@@ -208,6 +212,20 @@ struct knoop_node_t {
     /* repair of a damaged journal (node_repair.c) */
     uint64_t         repair_scan_at, repair_rows_seen, repair_asked_at;
     size_t           repair_asked_n;
+    /* primary/standby pair (node_standby.c) */
+    bool             pair;             /* started with --pair */
+    bool             active;           /* publishes; always true when not a pair */
+    bool             held;             /* demoted by the operator: no takeover by itself */
+    bool             resume;           /* was active before this start */
+    uint64_t         term;             /* grows with every takeover or promotion */
+    uint64_t         mode_since;       /* Unix ms */
+    char             mode_reason[256];
+    uint64_t         prev_epoch;       /* our previous run: its session is a ghost */
+    knoop_wire_instance_t siblings[KNOOP_INSTANCES_MAX];
+    char             sibling_reasons[KNOOP_INSTANCES_MAX][256];
+    size_t           nsiblings;
+    bool             siblings_known;   /* the broker told us on this link */
+    uint64_t         none_active_since; /* ms: no active instance seen since */
     /* scratch */
     knoop_buf_t      rid, data, out;
 };
@@ -258,6 +276,19 @@ void node_api_close(knoop_node_t *self);
  * stream and seq. */
 int  node_import(knoop_node_t *self, const knoop_api_req_t *req, char **json, char *why,
                  size_t why_size);
+/* node_standby.c: primary/standby pairs (docs/design.md, "Standby node").
+ * init reads the instance record from the journal and picks the mode to
+ * start in; hello sends this instance to the broker (after HELLO and on every
+ * change); on_instances takes the broker's list of the other instances;
+ * step decides takeover and yielding; set is promote/demote. */
+int  node_standby_init(knoop_node_t *self);
+void node_standby_hello(knoop_node_t *self);
+void node_standby_on_instances(knoop_node_t *self, const knoop_frame_t *f);
+void node_standby_link_down(knoop_node_t *self);
+void node_standby_step(knoop_node_t *self);
+int  node_standby_set(knoop_node_t *self, bool active, const char *reason);
+/* The "instance" object of the status. */
+json_t *node_standby_json(const knoop_node_t *self);
 
 /* node.c: follow the trust topics in the journal now and reload the trust
  * store; when it grew after deliveries were refused (a certificate that

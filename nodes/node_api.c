@@ -222,6 +222,22 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
     r->wait_ms = req->u.publish.wait_ms;
     r->first = self->npub;
     size_t n = req->u.publish.n;
+    if (!self->active) {
+        /* One instance of a pair publishes: the standby only holds. */
+        const char *other = "none at the moment";
+        char who[64];
+        for (size_t i = 0; i < self->nsiblings; i++)
+            if (self->siblings[i].active) {
+                snprintf(who, sizeof who, "instance %016llx",
+                         (unsigned long long) self->siblings[i].id);
+                other = who;
+            }
+        r->error = KNOOP_EPERM;
+        snprintf(r->reason, sizeof r->reason, "this node is the standby of %s (active: %s); "
+                 "publish at the active node, or make this one active with knoop node promote",
+                 self->id, other);
+        return;
+    }
     /* Check every item before building any: a request is taken whole or
      * not at all. */
     for (size_t i = 0; i < n; i++) {
@@ -775,6 +791,7 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     json_object_set_new(link, "failovers", json_integer((json_int_t) self->failovers));
     json_object_set_new(link, "delivered_in", json_integer((json_int_t) self->delivered_in));
     json_object_set_new(o, "link", link);
+    json_object_set_new(o, "instance", node_standby_json(self));
     json_object_set_new(o, "catchup", s_catchup_json(self));
     json_object_set_new(o, "mesh", s_mesh_json(self));
     uint64_t backlog = 0;
@@ -906,6 +923,19 @@ static void s_on_beeld(knoop_node_t *self, const knoop_api_req_t *req)
     free(b);
 }
 
+/* knoop node promote | demote: answered with the status. */
+static void s_on_role(knoop_node_t *self, const knoop_api_req_t *req)
+{
+    if (!self->pair) {
+        s_reply_error(self, self->rid.data, self->rid.len, req->id, KNOOP_EINVAL, 0,
+                      "this node is not one of a primary/standby pair (start it with --pair "
+                      "primary or --pair standby); it is always active");
+        return;
+    }
+    node_standby_set(self, req->u.role.active, req->u.role.reason);
+    s_on_status(self, req);
+}
+
 static void s_on_import(knoop_node_t *self, const knoop_api_req_t *req)
 {
     char why[600];
@@ -943,6 +973,7 @@ void node_api_read(knoop_node_t *self)
             case KNOOP_API_ACK:       s_on_ack(self, &req); break;
             case KNOOP_API_STATUS:    s_on_status(self, &req); break;
             case KNOOP_API_BEELD:     s_on_beeld(self, &req); break;
+            case KNOOP_API_ROLE:      s_on_role(self, &req); break;
             case KNOOP_API_IMPORT:    s_on_import(self, &req); break;
             case KNOOP_API_CLOSE: {
                 api_sub_t *sub = s_sub_find(self, req.u.close.sub);

@@ -87,6 +87,7 @@ void node_link_close(knoop_node_t *self, const char *why)
     if (self->link == LINK_UP)
         knoop_warn("link to %s lost: %s", self->brokers[self->broker_idx].id, why);
     zsock_destroy(&self->dealer);
+    node_standby_link_down(self);
     if (self->link != LINK_DOWN)
         self->link_since = knoop_now_ms();     /* "down since" is from now */
     self->link = LINK_DOWN;
@@ -162,6 +163,7 @@ static void s_connect(knoop_node_t *self)
     self->link_since = self->last_heard = now;
     if (rc)
         knoop_warn("node: HELLO to %s not queued: %s", b->id, knoop_strerror(rc));
+    node_standby_hello(self);          /* a pair member says what it is */
     knoop_info("connecting to broker %s at %s", b->id, b->endpoint);
 }
 
@@ -352,6 +354,12 @@ static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
                 knoop_journal_stream(self->journal, o->stream, &info) == KNOOP_OK) {
                 o->hwm = info.hwm;
                 memcpy(o->head, info.head, KNOOP_HASH_LEN);
+                /* The broker holds what it delivered (the other instance of a
+                 * pair publishes this stream): nothing of it to send back. */
+                if (o->acked < info.hwm)
+                    o->acked = info.hwm;
+                if (o->sent < o->acked)
+                    o->sent = o->acked;
             }
         }
         if (in.nacks) {
@@ -612,6 +620,9 @@ void node_link_read(knoop_node_t *self)
             s_on_heartbeat(self, f.u.heartbeat.time_ms);
             s_on_mesh(self, &f);
             break;
+        case KNOOP_FRAME_INSTANCES:
+            node_standby_on_instances(self, &f);
+            break;
         default:
             break;
         }
@@ -669,6 +680,10 @@ void node_link_send_outbox(knoop_node_t *self)
             knoop_frame_t f = { .kind = KNOOP_FRAME_PUBLISH };
             f.u.batch.envs = envs;
             f.u.batch.n = o->n;
+            /* The ACK timer runs from the first message in flight, not from
+             * the last ACK of an idle spell (that resent at once). */
+            if (!self->inflight)
+                self->last_upstream_ack = knoop_now_ms();
             if (s_send(self, &f) != KNOOP_OK)
                 break;
             s->sent = o->last;

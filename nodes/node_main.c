@@ -39,6 +39,13 @@ static const knoop_opt_spec_t s_spec[] = {
     { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "link declared lost after this long without a frame", false },
     { "failback-ms", KNOOP_OPT_INT, "10000", "MS", "when on another broker, ask the first one "
       "this often whether it is back, and return to it", false },
+    { "pair", KNOOP_OPT_STRING, NULL, "primary|standby", "this node is one of a primary/standby "
+      "pair of the partner (same key, e.g. the standby at the backup location): 'primary' "
+      "starts active at its first start, 'standby' holds everything live and takes over when "
+      "no active instance is left at the broker; `knoop node promote|demote` switch by hand",
+      false },
+    { "takeover-ms", KNOOP_OPT_INT, "2000", "MS", "with --pair: a standby takes over after the "
+      "broker has shown no active instance for this long", false },
     { "metrics", KNOOP_OPT_STRING, NULL, "HOST:PORT", "serve Prometheus metrics at "
       "http://HOST:PORT/metrics, e.g. 127.0.0.1:9401", false },
     { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
@@ -86,6 +93,9 @@ int main(int argc, char **argv)
         "receives the subscribed topics, stores and verifies them, and only then offers\n"
         "them to local applications. Publishing keeps working while the link is down.\n"
         "When the broker stops answering it moves to the next one in its list.\n"
+        "With --pair, two nodes of one partner run as primary and standby: the standby\n"
+        "receives everything live, refuses to publish, and takes over (on streams of\n"
+        "its own epoch: no fork possible) when no active instance is left.\n"
         "SIGTERM or SIGINT: commits what is open and exits 0.",
         s_spec, argc, argv, &cfg);
     if (rc >= 0)
@@ -100,6 +110,17 @@ int main(int argc, char **argv)
             return 2;
         }
     size_t nbrokers = knoop_config_list(cfg, "broker", &brokers);
+    const char *pair = knoop_config_str(cfg, "pair");
+    if (pair && strcmp(pair, "primary") != 0 && strcmp(pair, "standby") != 0) {
+        fprintf(stderr, "knoop-node: --pair '%s': must be primary or standby\n", pair);
+        knoop_config_destroy(&cfg);
+        return 2;
+    }
+    if (knoop_config_int(cfg, "takeover-ms") < 0 || knoop_config_int(cfg, "takeover-ms") > 3600000) {
+        fprintf(stderr, "knoop-node: --takeover-ms: must be 0..3600000\n");
+        knoop_config_destroy(&cfg);
+        return 2;
+    }
     for (size_t i = 0; i < nsubs; i++)
         if (knoop_pattern_validate(subs[i]) != KNOOP_OK) {
             fprintf(stderr, "knoop-node: --subscribe '%s': not a topic pattern (tokens of "
@@ -121,6 +142,8 @@ int main(int argc, char **argv)
         .timeout_ms = (int) knoop_config_int(cfg, "timeout-ms"),
         .failback_ms = (int) knoop_config_int(cfg, "failback-ms"),
         .metrics = knoop_config_str(cfg, "metrics"),
+        .pair = pair,
+        .takeover_ms = (int) knoop_config_int(cfg, "takeover-ms"),
         .map_max = (size_t) knoop_config_int(cfg, "map-max") << 20,
     };
     if (knoop_config_int(cfg, "map-max") < 0) {

@@ -264,6 +264,24 @@ static void test_req_small_kinds(void **state)
     assert_int_equal(r.kind, KNOOP_API_CLOSE);
     assert_int_equal(r.u.close.sub, 77);
     knoop_api_req_clear(&r);
+
+    knoop_api_req_t role = { .id = 7, .kind = KNOOP_API_ROLE,
+                             .u.role = { .active = true, .reason = "failback" } };
+    assert_int_equal(s_req_rt(&role, &r), KNOOP_OK);
+    assert_int_equal(r.kind, KNOOP_API_ROLE);
+    assert_true(r.u.role.active);
+    assert_string_equal(r.u.role.reason, "failback");
+    knoop_api_req_clear(&r);
+    char long_reason[202];
+    memset(long_reason, 'x', 201);
+    long_reason[201] = '\0';
+    role.u.role.active = false;
+    role.u.role.reason = long_reason;                  /* above 200 bytes: refused */
+    assert_int_equal(s_req_rt(&role, &r), KNOOP_EMALFORMED);
+    long_reason[200] = '\0';
+    assert_int_equal(s_req_rt(&role, &r), KNOOP_OK);
+    assert_false(r.u.role.active);
+    knoop_api_req_clear(&r);
 }
 
 static void test_rep_kinds(void **state)
@@ -906,6 +924,8 @@ static void s_fake_handle(fake_t *f, zframe_t *who, const knoop_api_req_t *req)
         atomic_fetch_add(&f->closes, 1);
         return;
     case KNOOP_API_IMPORT:             /* not played by the fake: test_bundle, cli_bundle */
+        return;
+    case KNOOP_API_ROLE:            /* not used by the client library */
         return;
     case KNOOP_API_STATUS:
         if (f->sub)       /* a delivery while the client waits for its reply */

@@ -2,7 +2,8 @@
  * authenticated client speaking CURVE for real: garbage, truncated and
  * oversized frames, wrong protocol versions, multi-part messages, frames
  * before HELLO, a HELLO in another partner's name, envelopes with another
- * partner's origin, on a forbidden topic, with a forged signature. The
+ * partner's origin, on a forbidden topic, with a forged signature, and
+ * replayed envelopes (same link, another partner's, another topic, later). The
  * offender gets an ERROR (or is disconnected); the broker survives and keeps
  * serving a well-behaved client. Runs under the sanitizer build too (the
  * broker binary is then sanitized as well). */
@@ -12,6 +13,7 @@
 #include "crypto.h"
 #include "keys.h"
 #include "link.h"
+#include "hlc.h"
 #include "msg.h"
 #include "wire.h"
 
@@ -446,6 +448,147 @@ static void test_unknown_key(void **state)
     s_assert_serving();
 }
 
+/* Envelopes from DELIVER frames on d within ms whose stream has `epoch`. */
+static int s_count_delivered(zsock_t *d, uint64_t epoch, int ms)
+{
+    int n = 0;
+    int64_t deadline = zclock_mono() + ms;
+    while (zclock_mono() < deadline) {
+        knoop_frame_t f;
+        if (!s_expect(d, KNOOP_FRAME_DELIVER, &f, (int) (deadline - zclock_mono())))
+            break;
+        for (size_t i = 0; i < f.u.batch.n; i++) {
+            knoop_msg_t m;
+            if (knoop_msg_parse(&m, f.u.batch.envs[i].data, f.u.batch.envs[i].len) == KNOOP_OK) {
+                n += m.b.epoch == epoch;
+                knoop_msg_clear(&m);
+            }
+        }
+        knoop_frame_clear(&f);
+    }
+    return n;
+}
+
+/* A broker status field (a JSON path for jq) as a number; -1 if unreadable. */
+static long s_broker_status(const char *path)
+{
+    char *out = NULL;
+    tu_run(&out, "%s status --api ipc://%s/b/api.sock --json | jq -r '%s'", tu_knoop_bin(),
+           s_dir, path);
+    long v = out && *out >= '0' && *out <= '9' ? atol(out) : -1;
+    free(out);
+    return v;
+}
+
+static void s_publish_one(zsock_t *d, const knoop_buf_t *env)
+{
+    knoop_bytes_t b = { env->data, env->len };
+    knoop_frame_t p = { .kind = KNOOP_FRAME_PUBLISH };
+    p.u.batch.envs = &b;
+    p.u.batch.n = 1;
+    s_send_frame(d, &p);
+}
+
+/* S1, replayed envelopes (issue 8, item 7): a signed envelope captured and
+ * sent again on the same link, on another partner's link, spliced onto
+ * another topic, and again on a new session with a date three days old.
+ * None is delivered a second time: the same link gets its ACK again (the
+ * journal keeps (stream, seq) for ever, so a replay is a duplicate whenever
+ * it comes, and is counted as one); another partner's link is refused as
+ * IDENTITY, another topic as SIGNATURE (the topic is inside the signed
+ * body); each refusal is counted. */
+static void test_replay(void **state)
+{
+    const uint64_t epoch = 201;
+    zsock_t *zl = s_client(s_zl);
+    s_hello(zl, "vr-zeeland", "sitrep.>");
+    assert_true(s_expect(zl, KNOOP_FRAME_WELCOME, NULL, 5000));
+    zsock_t *ut = s_client(s_ut);
+    s_hello(ut, "vr-utrecht", NULL);
+    assert_true(s_expect(ut, KNOOP_FRAME_WELCOME, NULL, 5000));
+
+    uint64_t three_days_ago = (uint64_t) time(NULL) * 1000 - 3ull * 86400 * 1000;
+    knoop_body_t b = {
+        .version = KNOOP_BODY_VERSION, .origin = "vr-utrecht", .topic = "sitrep.vr-utrecht",
+        .epoch = epoch, .seq = 1, .hlc = KNOOP_HLC_MAKE(three_days_ago, 0), .key = "",
+        .type = "knoop.crisis.v1.SitRep", .status = KNOOP_STATUS_ACTUAL, .tlp = KNOOP_TLP_GREEN,
+    };
+    knoop_buf_t captured = { 0 };
+    assert_int_equal(knoop_msg_build(&b, knoop_key_secret(s_ut), &captured, NULL), KNOOP_OK);
+    long dup0 = s_broker_status(".journal.duplicates");
+    long refused0 = s_broker_status(".envelopes_refused");
+    assert_true(dup0 >= 0 && refused0 >= 0);
+
+    /* the original, then three replays on the same link: each ACKed */
+    for (int i = 0; i < 4; i++) {
+        s_publish_one(ut, &captured);
+        knoop_frame_t a;
+        assert_true(s_expect(ut, KNOOP_FRAME_ACK, &a, 5000));
+        assert_int_equal(a.u.ack.n, 1);
+        assert_int_equal(a.u.ack.acks[0].seq, 1);
+        knoop_frame_clear(&a);
+    }
+
+    /* on another partner's link: refused, the origin is not the sender */
+    zsock_t *zl2 = s_client(s_zl);
+    s_hello(zl2, "vr-zeeland", NULL);
+    assert_true(s_expect(zl2, KNOOP_FRAME_WELCOME, NULL, 5000));
+    s_publish_one(zl2, &captured);
+    knoop_frame_t e;
+    assert_true(s_expect(zl2, KNOOP_FRAME_ERROR, &e, 5000));
+    assert_int_equal(e.u.error.code, KNOOP_WERR_IDENTITY);
+    knoop_frame_clear(&e);
+    zsock_destroy(&zl2);
+
+    /* spliced onto another topic: its signature no longer verifies */
+    knoop_msg_t orig;
+    assert_int_equal(knoop_msg_parse(&orig, captured.data, captured.len), KNOOP_OK);
+    assert_non_null(orig.sig);
+    knoop_buf_t gooi = { 0 }, other = { 0 }, spliced = { 0 };
+    s_json_payload(&gooi, "knoop.crisis.v1.GripLevel",
+                   "{\"region\": \"vr-utrecht\", \"level\": \"GRIP_2\"}");
+    b.topic = "grip.vr-utrecht";
+    b.type = "knoop.crisis.v1.GripLevel";
+    b.payload = gooi.data;
+    b.payload_len = gooi.len;
+    assert_int_equal(knoop_msg_build(&b, NULL, &other, NULL), KNOOP_OK);
+    knoop_msg_t m;
+    assert_int_equal(knoop_msg_parse(&m, other.data, other.len), KNOOP_OK);
+    m.sig = orig.sig;                       /* the captured head signature */
+    assert_int_equal(knoop_msg_pack(&m, &spliced), KNOOP_OK);
+    s_publish_one(ut, &spliced);
+    assert_true(s_expect(ut, KNOOP_FRAME_ERROR, &e, 5000));
+    assert_int_equal(e.u.error.code, KNOOP_WERR_SIGNATURE);
+    knoop_frame_clear(&e);
+    m.sig = NULL;
+    knoop_msg_clear(&m);
+    knoop_msg_clear(&orig);
+    zsock_destroy(&ut);
+
+    /* later, on a new session: a duplicate still */
+    ut = s_client(s_ut);
+    s_hello(ut, "vr-utrecht", NULL);
+    assert_true(s_expect(ut, KNOOP_FRAME_WELCOME, NULL, 5000));
+    s_publish_one(ut, &captured);
+    knoop_frame_t a;
+    assert_true(s_expect(ut, KNOOP_FRAME_ACK, &a, 5000));
+    assert_int_equal(a.u.ack.acks[0].seq, 1);
+    knoop_frame_clear(&a);
+
+    /* the subscriber got it once */
+    assert_int_equal(s_count_delivered(zl, epoch, 2000), 1);
+    /* and the broker counted: 4 duplicates (3 + the later one), 2 refusals */
+    assert_int_equal(s_broker_status(".journal.duplicates") - dup0, 4);
+    assert_int_equal(s_broker_status(".envelopes_refused") - refused0, 2);
+    knoop_buf_free(&captured);
+    knoop_buf_free(&gooi);
+    knoop_buf_free(&other);
+    knoop_buf_free(&spliced);
+    zsock_destroy(&ut);
+    zsock_destroy(&zl);
+    s_assert_serving();
+}
+
 int main(void)
 {
     knoop_crypto_init();
@@ -458,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_bad_envelopes),
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_payload_rules),
+        cmocka_unit_test(test_replay),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

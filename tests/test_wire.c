@@ -174,7 +174,12 @@ static void s_envs_free(envs_t *e)
         knoop_buf_free(&e->store[i]);
 }
 
-#define NFIXTURES 19
+#define NFIXTURES 21
+
+static const knoop_wire_instance_t s_instances[] = {
+    { 0xa2c9a90c7c7e4019ull, true, 3, 1790000000123ull, "took over: no instance active" },
+    { UINT64_MAX, false, 0, 0, NULL },
+};
 
 /* fx[2k] is the full frame of a kind, fx[2k+1] its default. */
 static void s_fixtures(knoop_frame_t *fx, const envs_t *e)
@@ -266,6 +271,12 @@ static void s_fixtures(knoop_frame_t *fx, const envs_t *e)
     fx[i].u.caught_up.streams = 78;
     i++;
     fx[i].kind = KNOOP_FRAME_CAUGHT_UP;
+    i++;
+    fx[i].kind = KNOOP_FRAME_INSTANCES;
+    fx[i].u.instances.v = s_instances;
+    fx[i].u.instances.n = 2;
+    i++;
+    fx[i].kind = KNOOP_FRAME_INSTANCES;      /* the empty list: no other instance */
     i++;
     assert_int_equal(i, NFIXTURES);
 }
@@ -368,6 +379,20 @@ static void s_frame_equal(const knoop_frame_t *a, const knoop_frame_t *b)
     case KNOOP_FRAME_CAUGHT_UP:
         assert_true(a->u.caught_up.messages == b->u.caught_up.messages);
         assert_true(a->u.caught_up.streams == b->u.caught_up.streams);
+        break;
+    case KNOOP_FRAME_SYNC:
+        assert_memory_equal(a->u.sync.digest, b->u.sync.digest, KNOOP_HASH_LEN);
+        assert_true(a->u.sync.streams == b->u.sync.streams);
+        assert_true(a->u.sync.messages == b->u.sync.messages);
+        break;
+    case KNOOP_FRAME_INSTANCES:
+        assert_int_equal(a->u.instances.n, b->u.instances.n);
+        for (size_t i = 0; i < a->u.instances.n; i++) {
+            const knoop_wire_instance_t *x = &a->u.instances.v[i], *y = &b->u.instances.v[i];
+            assert_true(x->id == y->id && x->active == y->active && x->term == y->term &&
+                        x->since_ms == y->since_ms);
+            assert_string_equal(s_str(x->reason), s_str(y->reason));
+        }
         break;
     default:
         fail_msg("unknown kind %d", a->kind);
@@ -479,6 +504,18 @@ static void test_encode_refuses(void **state)
     knoop_bytes_t env = { (const uint8_t *) "", 0 };
     knoop_frame_t pub = { .kind = KNOOP_FRAME_PUBLISH, .u.batch = { &env, 1 } };
     assert_int_equal(knoop_frame_encode(&pub, &b), KNOOP_EINVAL);
+
+    /* INSTANCES: id 0 is no instance; at most KNOOP_INSTANCES_MAX rows */
+    knoop_wire_instance_t in[KNOOP_INSTANCES_MAX + 1] = { { 0 } };
+    knoop_frame_t ins = { .kind = KNOOP_FRAME_INSTANCES, .u.instances = { in, 1 } };
+    assert_int_equal(knoop_frame_encode(&ins, &b), KNOOP_EINVAL);
+    for (size_t j = 0; j <= KNOOP_INSTANCES_MAX; j++)
+        in[j].id = j + 1;
+    in[0].reason = "two\nlines";
+    assert_int_equal(knoop_frame_encode(&ins, &b), KNOOP_EINVAL);
+    in[0].reason = NULL;
+    ins.u.instances.n = KNOOP_INSTANCES_MAX + 1;
+    assert_int_equal(knoop_frame_encode(&ins, &b), KNOOP_ETOOBIG);
     assert_int_equal(b.len, 0);                 /* nothing appended on failure */
     knoop_buf_free(&b);
 }
@@ -584,13 +621,13 @@ static void test_kind(void **state)
     s_expect(&b, KNOOP_EMALFORMED);
 
     /* Every kind with an empty body is a valid frame except HELLO and
-     * WELCOME, whose ids are required. */
-    for (uint32_t k = KNOOP_FRAME_HELLO; k <= KNOOP_FRAME_CAUGHT_UP; k++) {
+     * WELCOME, whose ids are required, and SYNC, whose digest is. */
+    for (uint32_t k = KNOOP_FRAME_HELLO; k <= KNOOP_FRAME_INSTANCES; k++) {
         pb_uint(&b, 1, 1);
         pb_bytes(&b, k, "", 0);
         knoop_frame_t f;
         int rc = s_decode_buf(&b, &f);
-        if (k == KNOOP_FRAME_HELLO || k == KNOOP_FRAME_WELCOME) {
+        if (k == KNOOP_FRAME_HELLO || k == KNOOP_FRAME_WELCOME || k == KNOOP_FRAME_SYNC) {
             assert_int_equal(rc, KNOOP_EMALFORMED);
         } else {
             assert_int_equal(rc, KNOOP_OK);
