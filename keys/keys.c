@@ -55,17 +55,7 @@ struct knoop_trust_t {
 
 bool knoop_role_valid(const char *role)
 {
-    if (!role)
-        return false;
-    size_t len = strnlen(role, KNOOP_ROLE_MAX + 1);
-    if (len == 0 || len > KNOOP_ROLE_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = role[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
+    return knoop_name_valid(role, KNOOP_ROLE_MAX);
 }
 
 /* Copy text from a file into a log-safe form: a name from a damaged or

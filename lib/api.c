@@ -26,7 +26,6 @@
 #define S_DEPTH_MAX   4           /* Reply > Delivery > Envelope is 3 deep */
 #define S_FIELDS_MAX  16          /* fields per message in api.proto, with room */
 #define S_REASON_MAX  1024        /* ApiError.reason, bytes */
-#define S_DURABLE_MAX 64
 
 typedef struct {
     Knoop__V1__ApiRequest *pb;
@@ -154,19 +153,6 @@ static bool s_bounded(const char *s, size_t max)
     return s && strnlen(s, max + 1) <= max;
 }
 
-static bool s_durable_valid(const char *s)
-{
-    size_t len = strnlen(s, S_DURABLE_MAX + 1);
-    if (len > S_DURABLE_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;            /* "" is valid: not durable */
-}
-
 static bool s_status_filter_valid(uint32_t s)
 {
     return s == 0 || s == KNOOP_API_STATUS_ALL ||
@@ -214,7 +200,7 @@ static int s_req_fill(knoop_api_req_t *r, s_req_priv_t *priv)
         Knoop__V1__ApiSubscribe *s = pb->subscribe;
         if (knoop_pattern_validate(s->pattern) != KNOOP_OK)
             return KNOOP_ETOPIC;
-        if (!s_durable_valid(s->durable) || !s_status_filter_valid(s->status) ||
+        if ((*s->durable && !knoop_name_valid(s->durable, KNOOP_DURABLE_MAX)) || !s_status_filter_valid(s->status) ||
             s->window > KNOOP_API_ITEMS || (s->from_start && s->since_ms))
             return KNOOP_EMALFORMED;
         r->kind = KNOOP_API_SUBSCRIBE;

@@ -485,18 +485,6 @@ out:
     return rc;
 }
 
-static bool s_durable_valid(const char *s)
-{
-    size_t len = strnlen(s, 65);
-    if (len == 0 || len > 64)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-              s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
-
 int knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char *durable,
                            bool from_start, uint64_t since_ms, uint32_t status,
                            int timeout_ms, char *err, size_t err_size)
@@ -510,7 +498,7 @@ int knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char
         rc = s_fail(self, KNOOP_ETOPIC, "invalid pattern '%s'", pattern ? pattern : "");
         goto out;
     }
-    if (*durable && !s_durable_valid(durable)) {
+    if (*durable && !knoop_name_valid(durable, KNOOP_DURABLE_MAX)) {
         rc = s_fail(self, KNOOP_EINVAL, "invalid durable name '%s' (1..64 of a-z 0-9 _ -)",
                     durable);
         goto out;

@@ -7,6 +7,7 @@
  * or the file line it came from.
  */
 #include "config.h"
+#include "names.h"
 
 #include <ini.h>
 
@@ -167,19 +168,6 @@ static bool s_value_ok(const char *name, knoop_opt_kind_t kind, const char *text
     return true;
 }
 
-static bool s_name_ok(const char *name, size_t max)
-{
-    size_t len = strlen(name);
-    if (len == 0 || len > max)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static int s_errno_to_knoop(int e)
 {
     switch (e) {
@@ -242,7 +230,7 @@ static int s_spec_check(const char *prog, const char *section,
                         const knoop_opt_spec_t *spec, size_t *count,
                         char *err, size_t err_size)
 {
-    if (!s_name_ok(section, S_SECTION_MAX)) {
+    if (!knoop_name_valid(section, S_SECTION_MAX)) {
         s_fail(err, err_size, prog, "internal: bad section name");
         return KNOOP_EINVAL;
     }
@@ -251,7 +239,7 @@ static int s_spec_check(const char *prog, const char *section,
         const knoop_opt_spec_t *s = &spec[n];
         char why[128];
         const char *problem = NULL;
-        if (!s_name_ok(s->name, 64) || strcmp(s->name, "config") == 0
+        if (!knoop_name_valid(s->name, 64) || strcmp(s->name, "config") == 0
             || strcmp(s->name, "help") == 0)
             problem = "name is not [a-z0-9_-]{1,64} or is reserved";
         else if (s->kind != KNOOP_OPT_STRING && s->kind != KNOOP_OPT_INT

@@ -242,7 +242,7 @@ static void s_explain_pattern(s_out_t *o, const char *s)
         if (!(tl == 1 && (*p == '*' || *p == '>'))) {
             for (size_t i = 0; i < tl; i++) {
                 char c = p[i];
-                if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')
+                if (knoop_name_char(c))
                     continue;
                 if (c == '*' || c == '>')
                     s_out_fmt(o, "wildcard '%c' must be a whole token", c);

@@ -3,11 +3,6 @@
 
 #include <string.h>
 
-static bool s_token_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
-
 /* Shared walk: wildcards allowed or not. */
 static int s_validate(const char *s, bool wildcards)
 {
@@ -32,7 +27,7 @@ static int s_validate(const char *s, bool wildcards)
                 return KNOOP_ETOPIC;
         } else {
             for (size_t i = 0; i < tl; i++)
-                if (!s_token_char(p[i]))
+                if (!knoop_name_char(p[i]))
                     return KNOOP_ETOPIC;
         }
         if (!dot)
@@ -74,19 +69,4 @@ bool knoop_topic_match(const char *pattern, const char *topic)
         t = te + 1;
     }
     return *t == '\0';
-}
-
-bool knoop_id_valid(const char *id)
-{
-    if (!id)
-        return false;
-    size_t len = strnlen(id, KNOOP_ID_MAX + 1);
-    if (len == 0 || len > KNOOP_ID_MAX || id[0] == '-')
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-            return false;
-    }
-    return true;
 }

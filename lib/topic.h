@@ -14,6 +14,7 @@
 #define KNOOP_TOPIC_H
 
 #include "knoop.h"
+#include "names.h"     /* knoop_id_valid, knoop_name_char */
 
 /* KNOOP_OK or KNOOP_ETOPIC. */
 int  knoop_topic_validate(const char *topic);
@@ -21,8 +22,5 @@ int  knoop_topic_validate(const char *topic);
 int  knoop_pattern_validate(const char *pattern);
 /* True when topic (valid) matches pattern (valid). */
 bool knoop_topic_match(const char *pattern, const char *topic);
-/* True when `id` is a valid partner id: 1..KNOOP_ID_MAX of [a-z0-9-],
- * starting with a letter or digit. */
-bool knoop_id_valid(const char *id);
 
 #endif

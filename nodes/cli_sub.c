@@ -84,18 +84,6 @@ typedef struct {
 
 #define RESUBSCRIBE_MS 2000
 
-static bool s_durable_valid(const char *s)
-{
-    size_t len = strlen(s);
-    if (len == 0 || len > 64)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-              s[i] == '_' || s[i] == '-'))
-            return false;
-    return true;
-}
-
 static int s_check(const knoop_config_t *cfg, sub_args_t *a)
 {
     a->pattern = knoop_config_str(cfg, "pattern");
@@ -129,7 +117,7 @@ static int s_check(const knoop_config_t *cfg, sub_args_t *a)
                 "token, '>' for the rest)\n", a->pattern);
         return 2;
     }
-    if (a->durable && !s_durable_valid(a->durable)) {
+    if (a->durable && !knoop_name_valid(a->durable, KNOOP_DURABLE_MAX)) {
         fprintf(stderr, "knoop sub: invalid durable name '%s' (1..64 of a-z 0-9 _ -)\n",
                 a->durable);
         return 2;

@@ -107,8 +107,8 @@ p99() {   # p99 PHASE: of the latencies (ms) seen for PHASE
     grep "^$1-" "$T/latency" | awk '{ print $2 }' | sort -n |
         awk '{ a[NR] = $1 } END { if (NR == 0) { print "none"; exit } i = int(NR * 0.99); if (i < 1) i = 1; print a[i] }'
 }
-N=${KNOOP_SOAK:+400}; N=${N:-100}
-steady warm 20        # the first deliveries of a new subscription are not the steady state
+N=${KNOOP_SOAK:+400}; N=${N:-60}
+steady warm 10        # the first deliveries of a new subscription are not the steady state
 steady base "$N"
 wait_for "the baseline arrived" 20 bash -c "[ \$(grep -c '^base-' '$T/latency') -ge $N ]" || true
 # the flood: 100 times the steady rate (20/s), 2000 messages a second
