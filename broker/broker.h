@@ -137,7 +137,8 @@ typedef struct session {
 typedef struct {
     char         id[KNOOP_ID_MAX + 1];
     char         endpoint[256];
-    knoop_cert_t cert;
+    knoop_cert_t cert;              /* the key pinned for the current attempt */
+    unsigned     key_try;           /* which of its keys: moves on when a handshake fails */
     zsock_t     *dealer;
     int          state;             /* 0 down, 1 HELLO sent, 2 up */
     uint64_t     since, last_heard, last_sent, next_attempt;

@@ -116,7 +116,7 @@ void broker_trust_announce(knoop_broker_t *self)
     /* The broker's own issued certificate travels with the data once per
      * journal, so that an auditor holding only the root certificate can
      * verify the broker's trust messages (and nodes learn it too). */
-    const knoop_cert_t *mine = knoop_trust_by_id(self->trust, self->id);
+    const knoop_cert_t *mine = knoop_trust_by_sign(self->trust, knoop_key_public(self->key));
     if (!mine || !mine->issuer[0])
         return;
     uint64_t stream = knoop_stream_id(self->id, KNOOP_TRUST_TOPIC_CERTS,

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RETRY_MS   500
 #define WINDOW     8192
@@ -111,6 +112,8 @@ static void s_close(knoop_broker_t *self, peer_t *p, const char *why)
         return;
     if (p->state == 2)
         knoop_warn("peer %s: link lost: %s", p->id, why);
+    if (p->state == 1)
+        p->key_try++;               /* never got in: try its next key */
     zsock_destroy(&p->dealer);
     p->state = 0;
     p->in_sync = false;
@@ -195,8 +198,27 @@ static void s_hello(knoop_broker_t *self, peer_t *p)
     free(rows);
 }
 
+/* Pin one of the peer's keys for this attempt: after its key rotation was
+ * announced the trust store holds both, and a handshake that failed moves
+ * key_try on (s_close), so the peer is reached on whichever key it runs. */
+static void s_pick_key(knoop_broker_t *self, peer_t *p)
+{
+    size_t n;
+    const knoop_cert_t *c = knoop_trust_server_key(self->trust, p->id, "broker",
+                                                   (int64_t) time(NULL), p->key_try, &n);
+    if (!c)
+        return;     /* keep the last one: the handshake fails and says so */
+    if (memcmp(c->pk, p->cert.pk, KNOOP_PK_LEN) != 0) {
+        char fp[17];
+        knoop_fingerprint(fp, c->pk, KNOOP_PK_LEN);
+        knoop_info("peer %s: connecting with its key %s (%zu usable keys known)", p->id, fp, n);
+    }
+    p->cert = *c;
+}
+
 static void s_connect(knoop_broker_t *self, peer_t *p)
 {
+    s_pick_key(self, p);
     p->dealer = knoop_link_dealer();
     if (!p->dealer || knoop_link_curve_client(p->dealer, self->key, &p->cert, 5000) ||
         zsock_connect(p->dealer, "%s", p->endpoint) != 0) {

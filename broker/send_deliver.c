@@ -9,17 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FRAME_MSGS      1024
 #define FRAME_BYTES     KNOOP_BATCH_BYTES
 
 typedef struct {
     knoop_broker_t *self;
     session_t      *s;
-    knoop_buf_t     arena;
-    size_t          offs[FRAME_MSGS];
-    size_t          lens[FRAME_MSGS];
-    size_t          n;
-    size_t          budget;      /* messages this frame may still take */
+    knoop_batch_t   batch;       /* this frame, within what the window allows */
+    size_t          budget;      /* messages the window still allows */
     uint64_t        byte_budget; /* bytes likewise */
     uint64_t        first_pos;   /* log position of the first message taken */
     uint64_t        first_seq;   /* read_stream: seq of the first taken */
@@ -56,24 +52,28 @@ static bool s_restricted_out(const session_t *s, const uint8_t *env, size_t len)
     return !s->peer && !knoop_env_for_partner(env, len, s->partner);
 }
 
-static bool s_full(const frame_fill_t *ff, size_t len)
+/* The next frame's budget: what the window still allows, in one frame (the
+ * first message always fits). */
+static void s_start(frame_fill_t *ff)
 {
-    return ff->n >= ff->budget || ff->n >= FRAME_MSGS ||
-           (ff->n > 0 && (ff->arena.len + len > FRAME_BYTES ||
-                          ff->arena.len + len > ff->byte_budget));
+    size_t bytes = ff->byte_budget < FRAME_BYTES ? (size_t) ff->byte_budget : FRAME_BYTES;
+    knoop_batch_start(&ff->batch, ff->budget, bytes ? bytes : 1);
 }
 
-static int s_take(frame_fill_t *ff, uint64_t stream, uint64_t seq, const uint8_t *env, size_t len)
+static bool s_full(const frame_fill_t *ff, size_t len)
 {
-    if (knoop_buf_append(&ff->arena, env, len) != KNOOP_OK)
+    return knoop_batch_full(&ff->batch, len);
+}
+
+static int s_take(frame_fill_t *ff, uint64_t pos, uint64_t stream, uint64_t seq,
+                  const uint8_t *env, size_t len)
+{
+    if (knoop_batch_take(&ff->batch, pos, stream, seq, env, len))
         return 1;
     uint64_t sent = 0;
     knoop_u64map_get(&ff->s->sent, stream, &sent);
     if (seq > sent)
         knoop_u64map_put(&ff->s->sent, stream, seq);
-    ff->offs[ff->n] = ff->arena.len - len;
-    ff->lens[ff->n] = len;
-    ff->n++;
     return 0;
 }
 
@@ -87,7 +87,7 @@ static int s_from_stream(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
         ff->cut = true;
         return 1;
     }
-    if (s_full(ff, len) || s_take(ff, stream, seq, env, len))
+    if (s_full(ff, len) || s_take(ff, pos, stream, seq, env, len))
         return 1;
     if (!ff->first_seq)
         ff->first_seq = seq;
@@ -160,7 +160,7 @@ static int s_from_log(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
         ff->s->withheld++;
         return 0;
     }
-    if (s_full(ff, len) || s_take(ff, stream, seq, env, len))
+    if (s_full(ff, len) || s_take(ff, pos, stream, seq, env, len))
         return 1;
     if (!ff->first_pos)
         ff->first_pos = pos;
@@ -171,32 +171,32 @@ static int s_from_log(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
  * caller rewinds to what was not sent), or KNOOP_ENOTFOUND (session gone). */
 static int s_flush(frame_fill_t *ff)
 {
-    if (!ff->n)
+    size_t n = ff->batch.n, bytes = ff->batch.arena.len;
+    if (!n)
         return KNOOP_OK;
-    knoop_bytes_t envs[FRAME_MSGS];
-    for (size_t i = 0; i < ff->n; i++) {
-        envs[i].data = ff->arena.data + ff->offs[i];
-        envs[i].len = ff->lens[i];
+    knoop_bytes_t envs[KNOOP_BATCH_MAX];
+    for (size_t i = 0; i < n; i++) {
+        envs[i].data = knoop_batch_env(&ff->batch, i);
+        envs[i].len = ff->batch.item[i].len;
     }
     knoop_frame_t f = { .kind = KNOOP_FRAME_DELIVER };
     f.u.batch.envs = envs;
-    f.u.batch.n = ff->n;
+    f.u.batch.n = n;
     int rc = broker_send(ff->self, ff->s, &f);
     if (rc == KNOOP_OK) {
-        ff->s->inflight += ff->n;
-        ff->s->inflight_bytes += ff->arena.len;
-        ff->s->delivered += ff->n;
+        ff->s->inflight += n;
+        ff->s->inflight_bytes += bytes;
+        ff->s->delivered += n;
         knoop_metrics_add(ff->self->metrics, "knoop_messages_out_total",
-                          ff->s->live ? "phase=\"live\"" : "phase=\"catchup\"", (double) ff->n);
+                          ff->s->live ? "phase=\"live\"" : "phase=\"catchup\"", (double) n);
         if (!ff->s->live)
-            ff->s->catchup_msgs += ff->n;
-        ff->budget = ff->budget > ff->n ? ff->budget - ff->n : 0;
-        ff->byte_budget = ff->byte_budget > ff->arena.len ? ff->byte_budget - ff->arena.len : 0;
+            ff->s->catchup_msgs += n;
+        ff->budget = ff->budget > n ? ff->budget - n : 0;
+        ff->byte_budget = ff->byte_budget > bytes ? ff->byte_budget - bytes : 0;
     } else {
         ff->budget = 0;                     /* try again next pass */
     }
-    ff->n = 0;
-    ff->arena.len = 0;
+    s_start(ff);
     return rc;
 }
 
@@ -221,6 +221,7 @@ void send_deliver(knoop_broker_t *self, session_t *s)
     ff->s = s;
     ff->budget = s->window - s->inflight;
     ff->byte_budget = s->window_bytes - s->inflight_bytes;
+    s_start(ff);
     int rc = KNOOP_OK;
 
     while (!s->live && rc == KNOOP_OK && ff->budget > 0) {
@@ -272,7 +273,7 @@ void send_deliver(knoop_broker_t *self, session_t *s)
         if (!progressed)
             break;
     }
-    knoop_buf_free(&ff->arena);
+    knoop_batch_free(&ff->batch);
     free(ff);
     if (rc == KNOOP_ENOTFOUND)
         broker_session_drop(self, s, "connection gone");

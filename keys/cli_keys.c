@@ -660,8 +660,9 @@ static const char s_revoke_help[] =
 "    --api (a broker's local API), publishes it on the system topic\n"
 "    trust.revocations. Each broker applies it the moment it holds it: the\n"
 "    partner's handshakes are refused and its sessions closed. The time of\n"
-"    revocation (--at, default now) divides its messages: signed before, they\n"
-"    still verify in knoop audit verify; after, they are refused.\n"
+"    revocation (--at, default now rounded up to the whole second) divides\n"
+"    its messages: signed before, they still verify in knoop audit verify;\n"
+"    at or after, they are refused.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 signed (and published), 2 usage or operational error.\n"
@@ -990,7 +991,10 @@ static int s_revoke(int argc, char **argv)
         fprintf(stderr, "%s: invalid --id '%s'\n", cmd, a.id);
         return 2;
     }
-    int64_t at = (int64_t) time(NULL);
+    /* Revocation times are whole seconds and refuse what is dated at or
+     * after them: round now up, so that nothing the key signed before this
+     * command ran (earlier in the same second) is refused. */
+    int64_t at = (int64_t) ((knoop_now_ms() + 999) / 1000);
     if (a.at && knoop_time_parse(a.at, &at) != KNOOP_OK) {
         fprintf(stderr, "%s: invalid --at '%s': want RFC 3339 UTC\n", cmd, a.at);
         return 2;

@@ -1245,6 +1245,28 @@ const knoop_cert_t *knoop_trust_by_id(const knoop_trust_t *self, const char *id)
     return &c[n - 1];
 }
 
+const knoop_cert_t *knoop_trust_server_key(const knoop_trust_t *self, const char *id,
+                                           const char *role, int64_t now, unsigned attempt,
+                                           size_t *n)
+{
+    size_t all;
+    const knoop_cert_t *c = knoop_trust_id_keys(self, id, &all);
+    size_t usable = 0;
+    for (size_t i = 0; c && i < all; i++)
+        if (strcmp(c[i].role, role) == 0 && knoop_cert_check_time(&c[i], now) == KNOOP_OK
+            && !knoop_cert_revoked(&c[i], now))
+            usable++;
+    *n = usable;
+    if (!usable)
+        return NULL;
+    size_t want = attempt % usable;
+    for (size_t i = all; i-- > 0;)
+        if (strcmp(c[i].role, role) == 0 && knoop_cert_check_time(&c[i], now) == KNOOP_OK
+            && !knoop_cert_revoked(&c[i], now) && want-- == 0)
+            return &c[i];
+    return NULL;
+}
+
 /* Linear: a store holds some 70 partners, and these run once per
  * connection, not per message. */
 const knoop_cert_t *knoop_trust_by_curve(const knoop_trust_t *self,
@@ -1268,6 +1290,21 @@ const knoop_cert_t *knoop_trust_by_sign(const knoop_trust_t *self,
 const knoop_cert_t *knoop_trust_at(const knoop_trust_t *self, size_t i)
 {
     return i < self->size ? &self->certs[i] : NULL;
+}
+
+uint64_t knoop_key_file_stamp(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    uint64_t f[5] = { (uint64_t) st.st_dev, (uint64_t) st.st_ino, (uint64_t) st.st_size,
+                      (uint64_t) st.st_mtim.tv_sec, (uint64_t) st.st_mtim.tv_nsec };
+    uint64_t h = 0xcbf29ce484222325ull;             /* FNV-1a over the fields */
+    for (size_t i = 0; i < sizeof f; i++) {
+        h ^= ((const uint8_t *) f)[i];
+        h *= 0x100000001b3ull;
+    }
+    return h ? h : 1;
 }
 
 uint64_t knoop_trust_dir_stamp(const char *dir)

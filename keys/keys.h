@@ -84,6 +84,11 @@ int  knoop_key_save(const knoop_key_t *self, const char *dir,
  * KNOOP_EMALFORMED when it does not parse, KNOOP_EIO/KNOOP_ENOTFOUND. */
 int  knoop_key_load(const char *path, knoop_key_t **out);
 void knoop_key_destroy(knoop_key_t **self_p);
+/* A stamp of the key file at path (device, inode, size, modification
+ * time; a symbolic link is followed): it changes when the file is replaced
+ * (`mv new.key ID.key`, or a link turned to another file), so a daemon can
+ * take up a rotated key without a restart. 0 when it cannot be read. */
+uint64_t knoop_key_file_stamp(const char *path);
 
 const char    *knoop_key_id(const knoop_key_t *self);      /* borrowed, lives with self */
 const char    *knoop_key_role(const knoop_key_t *self);
@@ -178,6 +183,17 @@ uint64_t knoop_trust_dir_stamp(const char *dir);
  * knoop_trust_by_id returns the newest of them that is not revoked (else
  * the newest). Borrowed, valid while the store lives. */
 const knoop_cert_t *knoop_trust_id_keys(const knoop_trust_t *self, const char *id, size_t *n);
+
+/* The key a client pins for its `attempt`-th connection to a server id of
+ * `role` (a broker): the id's usable keys (that role, valid at now, not
+ * revoked at now), newest first, taken in turn as attempts count up. A
+ * broker whose next key was announced (issued and learned over the mesh)
+ * before it switched is so reached on either key: a client that fails to
+ * connect with one moves to the next (broker key rotation, docs/protocol.md
+ * "Trust"). *n gets the number of usable keys; NULL when there is none. */
+const knoop_cert_t *knoop_trust_server_key(const knoop_trust_t *self, const char *id,
+                                           const char *role, int64_t now, unsigned attempt,
+                                           size_t *n);
 
 /* i-th cert, 0 <= i < size, in id order. */
 const knoop_cert_t *knoop_trust_at(const knoop_trust_t *self, size_t i);

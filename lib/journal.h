@@ -1,7 +1,8 @@
 /*
  * journal.h — the LMDB journal: a set of hash-chained streams, the arrival
- * log, the state view (beeld), cursors and metadata. The only file that
- * includes lmdb.h is journal.c.
+ * log, the state view (beeld), cursors and metadata. Only the journal's own
+ * files (lib/journal_*.c, split by concern: see journal_int.h) include
+ * lmdb.h.
  *
  * Layout (docs/design.md, "The journal"): named databases
  *   msg     stream(8 BE) || seq(8 BE)      -> check(16) || envelope bytes
@@ -177,6 +178,35 @@ uint64_t knoop_journal_next_vpos(const knoop_journal_t *self);
  * not consumed, so a reader can stop when its budget is spent). */
 int  knoop_journal_tail(knoop_journal_t *self, uint64_t from, size_t max,
                         knoop_journal_msg_fn *fn, void *arg, uint64_t *next);
+/* A frame's worth of messages read from the journal within a budget: the
+ * one way every reader (a node's outbox and subscriptions and beeld, a
+ * broker's deliveries) collects envelopes before sending them as one frame.
+ * Start it with the budget, take messages from a read callback until take
+ * says it is full, send, start again. The envelopes are copies: they stay
+ * valid after the read, until the next start or free. */
+#define KNOOP_BATCH_MAX 1024
+typedef struct {
+    uint64_t pos, stream, seq;    /* as the read handed them out */
+    size_t   off, len;            /* the envelope: arena.data + off */
+} knoop_batch_item_t;
+typedef struct {
+    knoop_buf_t        arena;
+    knoop_batch_item_t item[KNOOP_BATCH_MAX];
+    size_t             n;
+    size_t             max_msgs;  /* at most this many (<= KNOOP_BATCH_MAX) */
+    size_t             max_bytes; /* and this many bytes (0: no limit); the first always fits */
+} knoop_batch_t;
+/* Empty the batch and set its budget (messages are capped at KNOOP_BATCH_MAX). */
+void knoop_batch_start(knoop_batch_t *b, size_t max_msgs, size_t max_bytes);
+/* Would an envelope of len bytes not fit? */
+bool knoop_batch_full(const knoop_batch_t *b, size_t len);
+/* Take a copy: 0 taken, 1 not taken (full, or no memory): send what is there. */
+int  knoop_batch_take(knoop_batch_t *b, uint64_t pos, uint64_t stream, uint64_t seq,
+                      const uint8_t *env, size_t len);
+/* The envelope of item i (borrowed, valid until the next start or free). */
+const uint8_t *knoop_batch_env(const knoop_batch_t *b, size_t i);
+void knoop_batch_free(knoop_batch_t *b);
+
 /* One message, copied into out (appended). KNOOP_ENOTFOUND if absent. */
 int  knoop_journal_get(knoop_journal_t *self, uint64_t stream, uint64_t seq,
                        knoop_buf_t *out);

@@ -35,7 +35,10 @@ static const knoop_cmd_t s_cmd_export = {
 "(and counted), because nobody could verify them yet. Opens the journal\n"
 "read-only: safe while the node or broker runs. Certificates are taken\n"
 "from the journal's trust topics, from DIR/trust (what a node or broker\n"
-"learned) and from each --trust DIR. Progress goes to stderr every 2 s.\n"
+"learned) and from each --trust DIR. With --api instead of --journal, the\n"
+"daemon on this machine is asked where its journal and trust directory\n"
+"are (its status); both are then read as above. Progress goes to stderr\n"
+"every 2 s.\n"
 "--since keeps only messages from that time on; the importer holds them\n"
 "until the earlier part of each stream arrives, as with any gap.",
     .exit_status = "0 written, 2 usage, read or write error (nothing left at FILE).",
@@ -46,7 +49,9 @@ static const knoop_cmd_t s_cmd_export = {
 
 static const knoop_opt_spec_t s_spec_export[] = {
     { "journal", KNOOP_OPT_STRING, NULL, "DIR", "the journal (a node's or broker's data "
-      "directory)", true },
+      "directory)", false },
+    { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "or: the running node's or broker's local "
+      "endpoint, which says where its journal and trust directory are", false },
     { "trust", KNOOP_OPT_LIST, NULL, "DIR", "more certificates: roots, partners "
       "(repeatable)", false },
     { "pattern", KNOOP_OPT_STRING, ">", "P", "topic pattern ('>': everything)", false },
@@ -363,7 +368,7 @@ static void s_stream_buf_reset(s_stream_buf_t *b)
 }
 
 typedef struct {
-    const char *journal, *pattern, *since, *out, *api, *file;
+    const char *journal, *pattern, *since, *out, *api, *file, *daemon_trust;
     const char *const *trust;
     size_t ntrust;
     bool quiet, dry_run;
@@ -389,6 +394,7 @@ static int s_command(const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec, int a
         a.file = ops[0];
     if (spec == s_spec_export) {
         a.journal = knoop_config_str(cfg, "journal");
+        a.api = knoop_config_str(cfg, "api");
         a.pattern = knoop_config_str(cfg, "pattern");
         a.since = knoop_config_str(cfg, "since");
         a.out = knoop_config_str(cfg, "out");
@@ -412,10 +418,50 @@ static int s_command(const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec, int a
     return rc;
 }
 
+static int s_export_journal(const char *cmd, s_args_t *ap);
+
 static int s_export_run(s_args_t *ap)
 {
     s_args_t a = *ap;
     const char *cmd = "bundle export";
+    int rc;
+    if (!a.journal == !a.api) {
+        fprintf(stderr, "knoop %s: give either --journal DIR or --api ENDPOINT (see --help)\n",
+                cmd);
+        return 2;
+    }
+    char *status_json = NULL;
+    json_t *status = NULL;
+    if (a.api) {
+        knoop_client_t *client = cli_client(cmd, a.api);
+        if (!client)
+            return 2;
+        rc = knoop_client_status(client, &status_json, 10000);
+        if (rc)
+            fprintf(stderr, "knoop %s: no status from %s: %s\n", cmd, a.api,
+                    knoop_client_error(client));
+        knoop_client_destroy(&client);
+        if (rc)
+            return 2;
+        status = json_loads(status_json, 0, NULL);
+        free(status_json);
+        a.journal = json_string_value(json_object_get(status, "data_dir"));
+        a.daemon_trust = json_string_value(json_object_get(status, "trust_dir"));
+        if (!a.journal) {
+            fprintf(stderr, "knoop %s: %s does not say where its journal is (an older "
+                    "daemon?): use --journal DIR\n", cmd, a.api);
+            json_decref(status);
+            return 2;
+        }
+    }
+    rc = s_export_journal(cmd, &a);
+    json_decref(status);
+    return rc;
+}
+
+static int s_export_journal(const char *cmd, s_args_t *ap)
+{
+    s_args_t a = *ap;
     int rc;
     const char *pattern = a.pattern ? a.pattern : ">";
     if (knoop_pattern_validate(pattern) != KNOOP_OK) {
@@ -519,6 +565,8 @@ static int s_export_run(s_args_t *ap)
             s_certs_from_dir(&c, learned);
         for (size_t i = 0; i < a.ntrust; i++)
             s_certs_from_dir(&c, a.trust[i]);
+        if (a.daemon_trust)
+            s_certs_from_dir(&c, a.daemon_trust);
         rc = s_write_trust(w, &c, &origins, &ncerts, &nlists);
         free(c.certs);
         s_strs_free(&c.lists);

@@ -26,7 +26,7 @@ static const char s_help_node[] =
 static const knoop_cmd_t s_cmd_promote = {
     .prog = "knoop node promote",
     .section = "node",
-    .summary = "make this node the active instance of its primary/standby pair",
+    .summary = "make this node the active one of its pair",
     .description = S_DESCRIPTION
 "promote makes this node active with a term above every term seen: the\n"
 "instance active until now sees that and becomes standby. Use it for the\n"
@@ -34,13 +34,14 @@ static const knoop_cmd_t s_cmd_promote = {
 "streams of this node's own epoch: nothing the other published can be\n"
 "overwritten or forked. Prints the node's new state as knoop status does.",
     .exit_status = "0 done, 2 usage error, no answer, or the node is not one of a pair.",
-    .examples = "knoop node promote --api ipc:///var/lib/knoop/api.sock --reason 'failback after repair'",
+    .examples = "knoop node promote --api ipc:///var/lib/knoop/api.sock \\\n"
+                "    --reason 'failback after repair'",
 };
 
 static const knoop_cmd_t s_cmd_demote = {
     .prog = "knoop node demote",
     .section = "node",
-    .summary = "make this node the standby of its primary/standby pair",
+    .summary = "make this node the standby of its pair",
     .description = S_DESCRIPTION
 "demote makes this node the standby and keeps it so (it does not take over\n"
 "by itself) until it is promoted; the other instance takes over after its\n"

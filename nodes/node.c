@@ -111,6 +111,7 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
     self->id = strdup(opts->id);
     self->next_sub_id = 1;
 
+    self->key_stamp = knoop_key_file_stamp(opts->key_file);
     int rc = knoop_key_load(opts->key_file, &self->key);
     if (rc) {
         knoop_error("node: cannot load key %s: %s", opts->key_file, knoop_strerror(rc));
@@ -230,6 +231,73 @@ void node_trust_update(knoop_node_t *self)
     }
 }
 
+/* Key rotation without a restart: the operator replaces the key file (mv
+ * or a symbolic link) with the key `knoop keys rotate` made, once its
+ * certificate is issued and published. When the trust store holds a usable
+ * certificate for the new key the node switches: new messages are signed
+ * with it under a new epoch, what the old key signed is sent as it was, and
+ * the link reconnects with the new Curve key. Until the certificate is
+ * known the node keeps its key and says why, once. */
+static void s_key_check(knoop_node_t *self)
+{
+    uint64_t stamp = knoop_key_file_stamp(self->opts.key_file);
+    if (stamp == 0 || stamp == self->key_stamp)
+        return;
+    knoop_key_t *key = NULL;
+    int rc = knoop_key_load(self->opts.key_file, &key);
+    const char *problem = NULL;
+    char why[300];
+    if (rc) {
+        snprintf(why, sizeof why, "it does not load (%s)", knoop_strerror(rc));
+        problem = why;
+    } else if (strcmp(knoop_key_id(key), self->id) != 0) {
+        snprintf(why, sizeof why, "it belongs to '%s'", knoop_key_id(key));
+        problem = why;
+    } else if (memcmp(knoop_key_public(key), knoop_key_public(self->key), KNOOP_PK_LEN) == 0) {
+        self->key_stamp = stamp;            /* the same key, rewritten */
+        self->key_waiting = 0;
+        knoop_key_destroy(&key);
+        return;
+    } else {
+        const knoop_cert_t *c = knoop_trust_by_sign(self->trust, knoop_key_public(key));
+        int64_t now = (int64_t) time(NULL);
+        if (!c)
+            problem = "the trust store has no certificate for it yet (issue it and publish it: "
+                      "knoop keys issue --api EP)";
+        else if (knoop_cert_revoked(c, now))
+            problem = "its certificate is revoked";
+        else if (knoop_cert_check_time(c, now) != KNOOP_OK)
+            problem = "its certificate is not valid now";
+    }
+    if (problem) {
+        if (self->key_waiting != stamp)
+            knoop_warn("node: key file %s changed, but the node keeps its current key: %s; "
+                       "looking again every second", self->opts.key_file, problem);
+        self->key_waiting = stamp;
+        knoop_key_destroy(&key);
+        return;
+    }
+    char oldfp[17], newfp[17];
+    knoop_fingerprint(oldfp, knoop_key_public(self->key), KNOOP_PK_LEN);
+    knoop_fingerprint(newfp, knoop_key_public(key), KNOOP_PK_LEN);
+    knoop_key_destroy(&self->key);
+    self->key = key;
+    self->key_stamp = stamp;
+    self->key_waiting = 0;
+    uint64_t old_epoch = self->epoch;
+    do
+        knoop_random(&self->epoch, sizeof self->epoch);
+    while (self->epoch == 0 || self->epoch == old_epoch);
+    knoop_info("node %s: switched to its new key %s (was %s): new messages go out under epoch "
+               "%016llx; what the old key signed is sent as it was. Revoke the old key with "
+               "knoop keys revoke --fingerprint %s", self->id, newfp, oldfp,
+               (unsigned long long) self->epoch, oldfp);
+    if (self->probe)
+        zsock_destroy(&self->probe);
+    node_link_close(self, "key rotated; reconnecting with the new key");
+    self->next_attempt = knoop_now_ms();
+}
+
 /* New partners and revocations reach the node over the mesh (the brokers
  * deliver the trust topics to every node; trust_mesh.h), or when an
  * operator changes its trust directory. */
@@ -244,6 +312,7 @@ static void s_trust_check(knoop_node_t *self)
         knoop_trust_warn_expiring(self->trust, "node", (int64_t) time(NULL));
     }
     node_trust_update(self);
+    s_key_check(self);
 }
 
 int knoop_node_run(knoop_node_t *self, volatile int *stop)

@@ -102,7 +102,8 @@ typedef struct {
 typedef struct {
     char         id[KNOOP_ID_MAX + 1];
     char         endpoint[256];
-    knoop_cert_t cert;
+    knoop_cert_t cert;             /* the key pinned for the current attempt */
+    unsigned     key_try;          /* which of its keys: moves on when a handshake fails */
 } broker_ref_t;
 
 typedef struct api_sub {
@@ -157,6 +158,8 @@ struct knoop_node_t {
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
     uint64_t         trust_pos;      /* journal position when last followed */
     uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */
+    uint64_t         key_stamp;      /* of the key file: replaced = a rotated key */
+    uint64_t         key_waiting;    /* stamp of a new key waiting for its certificate */
     bool             trust_resync;   /* deliveries refused: ask again once trust grows */
     knoop_journal_t *journal;
     uint64_t         epoch;

@@ -619,19 +619,16 @@ static void s_on_subscribe(knoop_node_t *self, const knoop_api_req_t *req)
 }
 
 typedef struct {
-    knoop_node_t    *self;
     api_sub_t       *sub;
-    knoop_buf_t      arena;
+    knoop_batch_t    batch;
     knoop_api_env_t  envs[DELIVERY_MAX];
-    size_t           offs[DELIVERY_MAX];
-    size_t           n;
 } sub_fill_t;
 
 static int s_sub_take(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
                       const uint8_t *env, size_t len)
 {
     sub_fill_t *f = arg;
-    if (f->n >= f->sub->window)
+    if (knoop_batch_full(&f->batch, len))
         return 1;
     knoop_msg_t m;
     int prc = knoop_msg_parse(&m, env, len);
@@ -649,13 +646,17 @@ static int s_sub_take(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
     knoop_msg_clear(&m);
     if (!want)
         return 0;
-    if (knoop_buf_append(&f->arena, env, len) != KNOOP_OK)
-        return 1;
-    f->offs[f->n] = f->arena.len - len;
-    f->envs[f->n].position = pos;
-    f->envs[f->n].len = len;
-    f->n++;
-    return 0;
+    return knoop_batch_take(&f->batch, pos, stream, seq, env, len);
+}
+
+/* The batch as API envelopes (envs has room for b->n). */
+static void s_api_envs(const knoop_batch_t *b, knoop_api_env_t *envs)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        envs[i].position = b->item[i].pos;
+        envs[i].envelope = knoop_batch_env(b, i);
+        envs[i].len = b->item[i].len;
+    }
 }
 
 void node_api_pump(knoop_node_t *self)
@@ -682,8 +683,9 @@ void node_api_pump(knoop_node_t *self)
         sub_fill_t *f = calloc(1, sizeof *f);
         if (!f)
             return;
-        f->self = self;
+        knoop_api_env_t *envs = f->envs;
         f->sub = sub;
+        knoop_batch_start(&f->batch, sub->window, 0);
         uint64_t nextpos = sub->pos;
         /* Applications are fed from the verified log: each message once,
          * when a valid head signature covers it. */
@@ -692,27 +694,27 @@ void node_api_pump(knoop_node_t *self)
         sub->pos = nextpos;
         if (trc == KNOOP_ECORRUPT)
             node_repair_step(self);     /* delivery waits at the damage */
-        if (f->n) {
-            for (size_t i = 0; i < f->n; i++)
-                f->envs[i].envelope = f->arena.data + f->offs[i];
+        size_t n = f->batch.n;
+        if (n) {
+            s_api_envs(&f->batch, envs);
             knoop_api_rep_t rep = { .id = sub->id, .kind = KNOOP_API_R_DELIVERY };
-            rep.u.delivery.msgs = f->envs;
-            rep.u.delivery.n = f->n;
+            rep.u.delivery.msgs = envs;
+            rep.u.delivery.n = n;
             int rc = s_reply(self, sub->rid, sub->rid_len, &rep);
             if (rc == KNOOP_OK) {
-                sub->sent = f->envs[f->n - 1].position;
+                sub->sent = envs[n - 1].position;
                 sub->sent_at = knoop_now_ms();
             }
             else if (rc == KNOOP_ENOTFOUND)
                 s_sub_drop(self, sub, "application gone");
             else
-                sub->pos = f->envs[0].position;      /* try again next pass */
+                sub->pos = envs[0].position;      /* try again next pass */
         } else if (sub->sent == sub->acked) {
             /* Nothing for this subscriber in what was scanned: it is
              * acknowledged implicitly, so a durable cursor moves on too. */
             sub->acked = sub->sent = sub->pos - 1;
         }
-        knoop_buf_free(&f->arena);
+        knoop_batch_free(&f->batch);
         free(f);
     }
 }
@@ -853,6 +855,15 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     if (ndamaged)
         json_object_set_new(o, "alarm", json_sprintf("DAMAGED: %zu message(s) in the journal "
                             "fail their check; not delivered; fetching them again", ndamaged));
+    /* Where the journal and the trust store are (absolute), for tools on
+     * this machine that read them: knoop bundle export --api. */
+    char *data_dir = realpath(self->opts.data, NULL);
+    char *trust_dir = realpath(self->opts.trust_dir, NULL);
+    json_object_set_new(o, "data_dir", json_string(data_dir ? data_dir : self->opts.data));
+    json_object_set_new(o, "trust_dir",
+                        json_string(trust_dir ? trust_dir : self->opts.trust_dir));
+    free(data_dir);
+    free(trust_dir);
     json_object_set_new(o, "bundles", json_pack("{s:I, s:I}",
         "imported", (json_int_t) self->imported,
         "refused", (json_int_t) self->imports_refused));
@@ -871,37 +882,30 @@ typedef struct {
     const uint8_t  *rid;
     size_t          rid_len;
     uint64_t        id;
-    knoop_buf_t     arena;
+    knoop_batch_t   batch;
     knoop_api_env_t envs[BEELD_BATCH];
-    size_t          offs[BEELD_BATCH];
-    size_t          n;
 } beeld_fill_t;
 
 static void s_beeld_flush(beeld_fill_t *b, bool done)
 {
-    for (size_t i = 0; i < b->n; i++)
-        b->envs[i].envelope = b->arena.data + b->offs[i];
+    s_api_envs(&b->batch, b->envs);
+    for (size_t i = 0; i < b->batch.n; i++)
+        b->envs[i].position = 0;
     knoop_api_rep_t rep = { .id = b->id, .kind = KNOOP_API_R_BEELD };
     rep.u.delivery.msgs = b->envs;
-    rep.u.delivery.n = b->n;
+    rep.u.delivery.n = b->batch.n;
     rep.u.delivery.done = done;
     s_reply(b->self, b->rid, b->rid_len, &rep);
-    b->n = 0;
-    b->arena.len = 0;
+    knoop_batch_start(&b->batch, BEELD_BATCH, 0);
 }
 
 static int s_beeld_take(void *arg, const char *topic, const char *key, uint64_t stream,
                         uint64_t seq, const uint8_t *env, size_t len)
 {
     beeld_fill_t *b = arg;
-    if (knoop_buf_append(&b->arena, env, len) != KNOOP_OK)
-        return 1;
-    b->offs[b->n] = b->arena.len - len;
-    b->envs[b->n].position = 0;
-    b->envs[b->n].len = len;
-    if (++b->n == BEELD_BATCH)
+    if (knoop_batch_full(&b->batch, len))
         s_beeld_flush(b, false);
-    return 0;
+    return knoop_batch_take(&b->batch, 0, stream, seq, env, len);
 }
 
 static void s_on_beeld(knoop_node_t *self, const knoop_api_req_t *req)
@@ -913,13 +917,14 @@ static void s_on_beeld(knoop_node_t *self, const knoop_api_req_t *req)
     b->rid = self->rid.data;
     b->rid_len = self->rid.len;
     b->id = req->id;
+    knoop_batch_start(&b->batch, BEELD_BATCH, 0);
     const char *p = req->u.beeld.pattern && *req->u.beeld.pattern ? req->u.beeld.pattern : ">";
     int rc = knoop_journal_state(self->journal, p, s_beeld_take, b);
     if (rc)
         s_reply_error(self, b->rid, b->rid_len, req->id, rc, 0, knoop_strerror(rc));
     else
         s_beeld_flush(b, true);
-    knoop_buf_free(&b->arena);
+    knoop_batch_free(&b->batch);
     free(b);
 }
 

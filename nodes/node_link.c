@@ -12,7 +12,6 @@ static uint64_t s_mono_ms(void);
 #include <string.h>
 #include <time.h>
 
-#define FRAME_MSGS   1024
 #define FRAME_BYTES  KNOOP_BATCH_BYTES
 #define RESEND_MS    10000       /* no ACK for this long: send the outbox again */
 #define RETRY_MS     500         /* pause before the next connection attempt */
@@ -86,6 +85,8 @@ void node_link_close(knoop_node_t *self, const char *why)
         return;
     if (self->link == LINK_UP)
         knoop_warn("link to %s lost: %s", self->brokers[self->broker_idx].id, why);
+    if (self->link == LINK_HELLO)
+        self->brokers[self->broker_idx].key_try++;  /* never got in: try its next key */
     zsock_destroy(&self->dealer);
     node_standby_link_down(self);
     if (self->link != LINK_DOWN)
@@ -116,9 +117,29 @@ static bool s_matches_sub(knoop_node_t *self, const char *topic)
     return false;
 }
 
+/* Pin one of the broker's keys for this attempt. After a broker's key
+ * rotation was announced the trust store holds both; a handshake that
+ * failed moves key_try on (node_link_close), so the node reaches the broker
+ * on whichever key it runs, before and after the switch. */
+static void s_pick_key(knoop_node_t *self, broker_ref_t *b)
+{
+    size_t n;
+    const knoop_cert_t *c = knoop_trust_server_key(self->trust, b->id, "broker",
+                                                   (int64_t) time(NULL), b->key_try, &n);
+    if (!c)
+        return;     /* keep the last one: the handshake fails and says so */
+    if (memcmp(c->pk, b->cert.pk, KNOOP_PK_LEN) != 0) {
+        char fp[17];
+        knoop_fingerprint(fp, c->pk, KNOOP_PK_LEN);
+        knoop_info("broker %s: connecting with its key %s (%zu usable keys known)", b->id, fp, n);
+    }
+    b->cert = *c;
+}
+
 static void s_connect(knoop_node_t *self)
 {
     broker_ref_t *b = &self->brokers[self->broker_idx];
+    s_pick_key(self, b);
     self->dealer = knoop_link_dealer();
     if (!self->dealer || knoop_link_curve_client(self->dealer, self->key, &b->cert, 5000) ||
         zsock_connect(self->dealer, "%s", b->endpoint) != 0) {
@@ -190,14 +211,17 @@ static void s_probe_step(knoop_node_t *self, uint64_t now)
         return;
     }
     if (self->probe) {
-        if (now - self->probe_since > (uint64_t) self->opts.timeout_ms)
+        if (now - self->probe_since > (uint64_t) self->opts.timeout_ms) {
             zsock_destroy(&self->probe);            /* not back yet */
+            self->brokers[0].key_try++;             /* or on its other key */
+        }
         return;
     }
     if (now - self->last_probe < (uint64_t) self->opts.failback_ms)
         return;
     self->last_probe = self->probe_since = now;
     broker_ref_t *b = &self->brokers[0];
+    s_pick_key(self, b);
     self->probe = knoop_link_dealer();
     if (!self->probe || knoop_link_curve_client(self->probe, self->key, &b->cert, 5000) ||
         zsock_connect(self->probe, "%s", b->endpoint) != 0) {
@@ -632,50 +656,31 @@ void node_link_read(knoop_node_t *self)
     free(d);
 }
 
-typedef struct {
-    knoop_buf_t arena;
-    size_t      offs[FRAME_MSGS], lens[FRAME_MSGS];
-    size_t      n, budget;
-    uint64_t    last;
-} outbox_fill_t;
-
 static int s_outbox_take(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
                          const uint8_t *env, size_t len)
 {
-    outbox_fill_t *o = arg;
-    if (o->n >= o->budget || o->n >= FRAME_MSGS || (o->n && o->arena.len + len > FRAME_BYTES))
-        return 1;
-    if (knoop_buf_append(&o->arena, env, len) != KNOOP_OK)
-        return 1;
-    o->offs[o->n] = o->arena.len - len;
-    o->lens[o->n] = len;
-    o->n++;
-    o->last = seq;
-    return 0;
+    return knoop_batch_take(arg, pos, stream, seq, env, len);
 }
 
 void node_link_send_outbox(knoop_node_t *self)
 {
     if (self->link != LINK_UP)
         return;
-    outbox_fill_t *o = NULL;
+    knoop_batch_t *o = NULL;
     for (size_t i = 0; i < self->nown && self->inflight < self->window; i++) {
         own_stream_t *s = &self->own[i];
         while (!s->blocked && s->sent < s->hwm && self->inflight < self->window) {
             if (!o && !(o = calloc(1, sizeof *o)))
                 return;
-            o->n = 0;
-            o->arena.len = 0;
-            o->last = 0;
-            o->budget = self->window - self->inflight;
+            knoop_batch_start(o, self->window - self->inflight, FRAME_BYTES);
             knoop_journal_read_stream(self->journal, s->stream, s->sent + 1, s->hwm,
                                       s_outbox_take, o);
             if (!o->n)
                 break;
-            knoop_bytes_t envs[FRAME_MSGS];
+            knoop_bytes_t envs[KNOOP_BATCH_MAX];
             for (size_t k = 0; k < o->n; k++) {
-                envs[k].data = o->arena.data + o->offs[k];
-                envs[k].len = o->lens[k];
+                envs[k].data = knoop_batch_env(o, k);
+                envs[k].len = o->item[k].len;
             }
             knoop_frame_t f = { .kind = KNOOP_FRAME_PUBLISH };
             f.u.batch.envs = envs;
@@ -686,7 +691,7 @@ void node_link_send_outbox(knoop_node_t *self)
                 self->last_upstream_ack = knoop_now_ms();
             if (s_send(self, &f) != KNOOP_OK)
                 break;
-            s->sent = o->last;
+            s->sent = o->item[o->n - 1].seq;
             self->inflight += o->n;
             if (self->metrics) {
                 char fam[32], l[64];
@@ -697,7 +702,7 @@ void node_link_send_outbox(knoop_node_t *self)
         }
     }
     if (o) {
-        knoop_buf_free(&o->arena);
+        knoop_batch_free(o);
         free(o);
     }
 }

@@ -106,9 +106,14 @@ check "the subscriber got each of the 20 exactly once" bash -c \
 next_second
 SINCE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 publish vr-zeeland 21 10
-"$KNOOP" bundle export --journal "$T/vr-zeeland" --pattern 'sitrep.>' --since "$SINCE" \
-    --out "$T/b2.bundle" --trust "$T/trust-vr-zeeland" >"$T/export2.out" 2>&1
-check "export --since takes only the 10 new messages" grep -q "exported 10 messages" "$T/export2.out"
+# through the running node's API this time: it says where its journal and trust are
+"$KNOOP" bundle export --api "$(api vr-zeeland)" --pattern 'sitrep.>' --since "$SINCE" \
+    --out "$T/b2.bundle" >"$T/export2.out" 2>&1
+check "export --api --since takes only the 10 new messages" grep -q "exported 10 messages of 1 streams from 1 origins, 2 certificates" "$T/export2.out"
+"$KNOOP" bundle inspect "$T/b2.bundle" >"$T/inspect2.out" 2>&1 \
+    && ok "inspect against the bundle's own root" || bad "inspect against the bundle's own root"
+check "... says so, names seq 21..30 and that it starts after a gap" bash -c \
+    "grep -q 'the roots the bundle carries' '$T/inspect2.out' && grep -q 'seq 21..30 (10 messages).*earlier part arrives' '$T/inspect2.out'"
 "$KNOOP" bundle import --api "$(api kcr2-broker-a)" "$T/b2.bundle" >"$T/import3.out" 2>&1 \
     && ok "the later bundle first: broker a takes it" || bad "the later bundle first: broker a takes it"
 check "broker a's status counts the 10 imported" bash -c \

@@ -14,6 +14,8 @@ COMMANDS=(
     "mesh check|--broker" "policy check|--policy" "play|--scenario"
     "payload encode|--type" "payload decode|--type"
     "edxl wrap|--sender" "edxl unwrap|--lines"
+    "bundle export|--journal" "bundle inspect|--trust" "bundle import|--dry-run"
+    "node promote|--reason" "node demote|--reason"
 )
 
 for entry in "${COMMANDS[@]}"; do

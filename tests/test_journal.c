@@ -485,6 +485,50 @@ static void test_map_growth_and_full(void **state)
     tu_rmtree(dir);
 }
 
+/* The one frame batch: a budget of messages and bytes (the first always
+ * fits), copies that outlive the read, and a start that empties it. */
+static void test_batch_budget(void **state)
+{
+    (void) state;
+    knoop_batch_t *b = calloc(1, sizeof *b);
+    assert_non_null(b);
+    uint8_t env[100];
+    for (size_t i = 0; i < sizeof env; i++)
+        env[i] = (uint8_t) i;
+
+    knoop_batch_start(b, 3, 0);                         /* 3 messages, no byte limit */
+    for (uint64_t i = 0; i < 3; i++)
+        assert_int_equal(knoop_batch_take(b, 10 + i, 7, 20 + i, env, sizeof env), 0);
+    assert_true(knoop_batch_full(b, 1));
+    assert_int_equal(knoop_batch_take(b, 13, 7, 23, env, sizeof env), 1);
+    assert_int_equal(b->n, 3);
+    assert_int_equal(b->item[2].pos, 12);
+    assert_int_equal(b->item[2].stream, 7);
+    assert_int_equal(b->item[2].seq, 22);
+    memset(env, 0xff, sizeof env);                      /* the batch holds copies */
+    assert_int_equal(knoop_batch_env(b, 1)[5], 5);
+    assert_int_equal(b->item[1].len, sizeof env);
+
+    knoop_batch_start(b, 100000, 250);                  /* capped; 250 bytes */
+    assert_int_equal(b->n, 0);
+    assert_int_equal(b->max_msgs, KNOOP_BATCH_MAX);
+    knoop_batch_start(b, 10, 50);
+    assert_int_equal(knoop_batch_take(b, 1, 1, 1, env, 100), 0);   /* first always fits */
+    assert_int_equal(knoop_batch_take(b, 2, 1, 2, env, 1), 1);
+    knoop_batch_start(b, 10, 250);
+    assert_int_equal(knoop_batch_take(b, 1, 1, 1, env, 100), 0);
+    assert_int_equal(knoop_batch_take(b, 2, 1, 2, env, 100), 0);
+    assert_true(knoop_batch_full(b, 51));
+    assert_false(knoop_batch_full(b, 50));
+    assert_int_equal(knoop_batch_take(b, 3, 1, 3, env, 100), 1);
+    assert_int_equal(b->n, 2);
+    assert_int_equal(b->arena.len, 200);
+
+    knoop_batch_free(b);
+    knoop_batch_free(b);                                /* twice is safe */
+    free(b);
+}
+
 int main(void)
 {
     knoop_crypto_init();
@@ -498,6 +542,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_and_cursor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multi_process, setup, teardown),
         cmocka_unit_test(test_map_growth_and_full),
+        cmocka_unit_test(test_batch_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

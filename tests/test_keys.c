@@ -621,6 +621,59 @@ static void test_cert_check_time(void **state)
     assert_int_equal(knoop_cert_check_time(&cert, 200000 + skew + 1), KNOOP_EEXPIRED);
 }
 
+/* A client pins a server's usable keys in turn, newest first: after a
+ * broker's next key is announced it reaches the broker on either. */
+static void test_trust_server_key(void **state)
+{
+    char *dir = tu_tmpdir("keys-server");
+    int64_t now = s_now();
+    knoop_key_t *old = knoop_key_generate("kcr2-broker-1", "broker");
+    knoop_key_t *nxt = knoop_key_generate("kcr2-broker-1", "broker");
+    knoop_key_t *gone = knoop_key_generate("kcr2-broker-1", "broker");
+    knoop_key_t *reg = knoop_key_generate("vr-a", "region");
+    struct { knoop_key_t *k; const char *file; int64_t from, until; } w[] = {
+        { gone, "gone.cert", now - 30 * DAY, now - 20 * DAY },
+        { old, "old.cert", now - 2 * DAY, now + DAY },
+        { nxt, "next.cert", now - DAY, now + DAY },
+        { reg, "vr-a.cert", now - DAY, now + DAY },
+    };
+    /* Several keys of an id come from a root, learned over the mesh. */
+    knoop_key_t *root = knoop_key_generate("kcr2-root", KNOOP_ROLE_ROOT);
+    knoop_cert_t rc;
+    assert_int_equal(knoop_key_cert(root, now - DAY, now + 400 * DAY, &rc), KNOOP_OK);
+    assert_int_equal(knoop_cert_issue(&rc, root), KNOOP_OK);
+    char *rpath = s_path(dir, "kcr2-root.cert"), *learned = s_path(dir, "learned");
+    assert_int_equal(knoop_cert_write(&rc, rpath), KNOOP_OK);
+    for (size_t i = 0; i < 4; i++) {
+        knoop_cert_t c;
+        assert_int_equal(knoop_key_cert(w[i].k, w[i].from, w[i].until, &c), KNOOP_OK);
+        assert_int_equal(knoop_cert_issue(&c, root), KNOOP_OK);
+        assert_int_equal(knoop_trust_learn_cert(learned, &c), KNOOP_OK);
+    }
+    knoop_trust_t *t = NULL;
+    assert_int_equal(knoop_trust_load_ex(dir, learned, KNOOP_TRUST_KEEP_EXPIRED, &t), KNOOP_OK);
+    size_t n = 99;
+    const knoop_cert_t *c0 = knoop_trust_server_key(t, "kcr2-broker-1", "broker", now, 0, &n);
+    assert_int_equal(n, 2);                     /* the expired one is not usable */
+    assert_non_null(c0);
+    assert_memory_equal(c0->pk, knoop_key_public(nxt), KNOOP_PK_LEN);
+    const knoop_cert_t *c1 = knoop_trust_server_key(t, "kcr2-broker-1", "broker", now, 1, &n);
+    assert_memory_equal(c1->pk, knoop_key_public(old), KNOOP_PK_LEN);
+    assert_ptr_equal(knoop_trust_server_key(t, "kcr2-broker-1", "broker", now, 2, &n), c0);
+    assert_null(knoop_trust_server_key(t, "vr-a", "broker", now, 0, &n));  /* wrong role */
+    assert_int_equal(n, 0);
+    assert_null(knoop_trust_server_key(t, "nobody", "broker", now, 0, &n));
+    knoop_trust_destroy(&t);
+    knoop_key_destroy(&old);
+    knoop_key_destroy(&nxt);
+    knoop_key_destroy(&gone);
+    knoop_key_destroy(&reg);
+    knoop_key_destroy(&root);
+    free(rpath);
+    free(learned);
+    tu_rmtree(dir);
+}
+
 /* The tolerance holds where daemons refuse: loading a trust directory and
  * learning an issued certificate, with the reason named outside it. */
 static void test_cert_skew_in_store(void **state)
@@ -1183,6 +1236,7 @@ int main(void)
         cmocka_unit_test(test_cert_format_refuses_injection),
         cmocka_unit_test(test_cert_check_time),
         cmocka_unit_test(test_cert_skew_in_store),
+        cmocka_unit_test(test_trust_server_key),
         cmocka_unit_test(test_time_known_values),
         cmocka_unit_test(test_time_round_trip),
         cmocka_unit_test(test_time_rejects),

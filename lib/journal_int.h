@@ -1,0 +1,165 @@
+/*
+ * journal_int.h — what the journal's files share; included by lib/journal_*.c
+ * only (the public API is journal.h). The journal is split by concern:
+ *   journal_store.c    LMDB environment, open/close and schema upgrade,
+ *                      transactions (the one read-transaction helper, the one
+ *                      write-transaction helper), error mapping, stored bytes
+ *                      and their check
+ *   journal_stream.c   the stream state machine: chain, gaps, forks, head
+ *                      signatures, repair in place; the stream vector
+ *   journal_picture.c  the state view (beeld)
+ *   journal_log.c      reading out: per stream, the arrival log, the verified
+ *                      log; filling a frame within a budget
+ *   journal_cursor.c   named cursors
+ *   journal_damage.c   damage found on disk: remembered, scanned, rebuilt
+ * Only these files include lmdb.h. Functions here return LMDB codes where
+ * they say so (they run inside a transaction the caller commits or aborts)
+ * and KNOOP codes otherwise.
+ */
+#ifndef KNOOP_JOURNAL_INT_H
+#define KNOOP_JOURNAL_INT_H
+
+#include "journal.h"
+#include "u64map.h"
+
+#include <lmdb.h>
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define MIB ((size_t) 1 << 20)
+#define DEFAULT_MAP_SIZE   (64 * MIB)
+#define DEFAULT_MAP_MAX    ((size_t) 1 << 40)
+#define READER_CHECK_MS    10000
+/* Every stored message carries a check of its exact bytes, and every log and
+ * vlog row the start of that check: damage on disk is found by the read that
+ * meets it, before anything is handed out. */
+#define MSG_CHECK          16     /* msg value: check || envelope */
+#define IDX_LEN            24     /* log/vlog value: stream || seq || check[0..8) */
+#define IDX_CHECK          8
+#define DAMAGE_MAX         4096   /* damaged messages remembered until repaired */
+/* Less room than this left on the journal's file system when a write fails:
+ * the failure is a full disk, whatever errno LMDB passed on. */
+#define FULL_MARGIN        ((uint64_t) 1 << 20)
+
+/* Stream row: fixed header, then origin and topic. */
+#define SROW_HWM      0
+#define SROW_MAX      8
+#define SROW_VERIFIED 16
+#define SROW_EPOCH    24
+#define SROW_HEAD     32
+#define SROW_FLAGS    64
+#define SROW_OLEN     68
+#define SROW_TLEN     69
+#define SROW_HDR      70
+
+struct knoop_journal_t {
+    MDB_env             *env;
+    MDB_dbi              msg, log, stream, state, cursor, meta, fork, vlog;
+    unsigned             flags;
+    size_t               map_size;
+    size_t               map_max;
+    uint64_t             epoch;
+    char                 partner[KNOOP_ID_MAX + 1];
+    const knoop_trust_t *trust;
+    int                  lock_fd;
+    uint64_t             next_pos;          /* next arrival log position */
+    uint64_t             next_vpos;         /* next verified log position */
+    uint64_t             txn_vpos;          /* ... within the open write txn */
+    unsigned             append_flags;      /* of the append in progress */
+    uint64_t             last_reader_check;
+    knoop_journal_stats_t stats;
+    char                 error[512];        /* last failed write, "" after a commit */
+    uint64_t             error_at;          /* when (Unix ms), 0 when none */
+    unsigned             full;              /* KNOOP_JOURNAL_FULL_*, until a commit */
+    knoop_buf_t          scratch;           /* check || envelope being stored */
+    knoop_journal_damage_t *damage;         /* damaged messages, until repaired */
+    size_t               ndamage;
+    uint64_t             last_row_report;   /* damaged index rows: log rate */
+    bool                 upgrade;           /* schema 2 found: add the checks */
+    /* The stream rows an append transaction touches: read once, written
+     * once when the batch is done (journal_stream.c). */
+    knoop_u64map_t       txn_rows_at;       /* stream -> index in txn_rows */
+    knoop_stream_info_t *txn_rows;
+    size_t               ntxn_rows, cap_txn_rows;
+    char                *path;
+};
+
+/* ---- store (journal_store.c) ---- */
+
+/* LMDB or errno code -> KNOOP code. */
+int  journal_err(int rc);
+/* Begin a transaction, adopting a map grown by another process. LMDB code. */
+int  journal_begin(knoop_journal_t *self, unsigned flags, MDB_txn **txn);
+/* Double the map, bounded by map_max. Caller holds no transaction. Returns
+ * KNOOP_OK, KNOOP_EFULL at the limit, or LMDB's error. */
+int  journal_grow(knoop_journal_t *self);
+/* A write transaction needing about `need` bytes failed (mdb_rc, or
+ * KNOOP_EFULL from journal_grow): the cause mapped, recorded for
+ * knoop_journal_error, logged and counted. Returns the KNOOP code. */
+int  journal_write_failed(knoop_journal_t *self, int mdb_rc, const char *what, uint64_t need);
+/* A write transaction committed: a recorded failure is over. */
+void journal_write_done(knoop_journal_t *self);
+
+/* The one read transaction: a read-only snapshot, and a cursor on *dbi
+ * when dbi is not NULL. Returns a KNOOP code (nothing to end on failure). */
+typedef struct {
+    MDB_txn    *txn;
+    MDB_cursor *cur;
+} journal_read_t;
+int  journal_read_begin(knoop_journal_t *self, const MDB_dbi *dbi, journal_read_t *r);
+void journal_read_end(journal_read_t *r);
+
+/* The one write transaction: fn runs inside it and returns an LMDB (or
+ * errno) code; the transaction commits when fn succeeds. A full map grows and fn runs again from the start (it
+ * must reset what it changed in self); any other failure is
+ * journal_write_failed(what, need). Returns a KNOOP code. */
+typedef int (journal_write_fn)(knoop_journal_t *self, MDB_txn *txn, void *arg);
+int  journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const char *what,
+                   uint64_t need);
+
+void journal_key16(uint8_t key[16], uint64_t stream, uint64_t seq);
+/* The check stored before an envelope: BLAKE2b(key || envelope), 16 bytes.
+ * The key is in it, so a value found under another key fails too. */
+void journal_check(uint8_t out[MSG_CHECK], const uint8_t key[16], const uint8_t *env,
+                   size_t len);
+/* self->scratch = check || canonical envelope of m, ready to store under key. */
+int  journal_pack(knoop_journal_t *self, const knoop_msg_t *m, const uint8_t key[16]);
+
+/* ---- damage (journal_damage.c) ---- */
+
+/* A message found damaged: remembered (until repaired), counted, logged once. */
+void journal_msg_damaged(knoop_journal_t *self, uint64_t stream, uint64_t seq, const char *how);
+void journal_undamaged(knoop_journal_t *self, uint64_t stream, uint64_t seq);
+/* The envelope of a stored msg value, if its bytes still match their check.
+ * KNOOP_ECORRUPT (remembered and logged) when they do not. */
+int  journal_msg_open(knoop_journal_t *self, const uint8_t key[16], const MDB_val *val,
+                      const uint8_t **env, size_t *len);
+enum { ROW_OK = 0, ROW_GONE = 1, ROW_DAMAGED = 2, ROW_MSG_DAMAGED = 3 };
+/* Check one log/vlog row and find its message. ROW_OK with the envelope;
+ * ROW_GONE when the message moved to fork evidence; ROW_DAMAGED for a row
+ * that cannot be trusted; ROW_MSG_DAMAGED when the message itself is damaged
+ * (remembered); a negative KNOOP error for a failed read. */
+int  journal_row_open(knoop_journal_t *self, MDB_txn *txn, const char *db, const MDB_val *k,
+                      const MDB_val *v, const uint8_t **env, size_t *len);
+/* A log/vlog row: key || the start of the message's check. */
+void journal_row(uint8_t row[IDX_LEN], const uint8_t key[16], const uint8_t *check);
+
+/* ---- streams (journal_stream.c) ---- */
+
+/* Decode a stream row. KNOOP_ECORRUPT when it has the wrong shape. */
+int  journal_stream_decode(const MDB_val *v, uint64_t stream, knoop_stream_info_t *out);
+/* KNOOP_OK, KNOOP_ENOTFOUND, KNOOP_ECORRUPT (a damaged row), or the mapped
+ * LMDB failure, whose LMDB code goes to *mdb_rc when not NULL. */
+int  journal_stream_get(knoop_journal_t *self, MDB_txn *txn, uint64_t stream,
+                        knoop_stream_info_t *out, int *mdb_rc);
+/* LMDB code. */
+int  journal_stream_put(knoop_journal_t *self, MDB_txn *txn, const knoop_stream_info_t *s);
+
+/* ---- picture (journal_picture.c) ---- */
+
+/* m (ACTUAL only) takes its (topic, key) in the state view when it wins
+ * there. LMDB code. */
+int  journal_state_take(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m);
+
+#endif

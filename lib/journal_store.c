@@ -1,0 +1,743 @@
+/* journal_store.c — the LMDB environment under the journal: open and close,
+ * the schema and its upgrade, transactions (the one read helper, the one
+ * write helper, map growth), what a failed write ran into, and the bytes
+ * stored for a message with their check. See journal_int.h for the split. */
+#include "journal_int.h"
+#include "crypto.h"
+#include "trust_mesh.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+/* ---- error mapping ---- */
+
+int journal_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:          return KNOOP_OK;
+    case MDB_NOTFOUND:         return KNOOP_ENOTFOUND;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:               return KNOOP_EFULL;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:          return KNOOP_ECORRUPT;
+    case MDB_VERSION_MISMATCH: return KNOOP_EVERSION;
+    case MDB_READERS_FULL:     return KNOOP_EBUSY;
+    case EACCES:
+    case EPERM:
+    case EROFS:                return KNOOP_EPERM;
+    case ENOMEM:               return KNOOP_ENOMEM;
+    case ENOENT:               return KNOOP_ENOTFOUND;
+    default:                   return KNOOP_EIO;
+    }
+}
+
+/* Free bytes on the journal's file system, as this process may use them
+ * (root may use the blocks reserved for it). */
+static int s_free_bytes(const knoop_journal_t *self, uint64_t *out)
+{
+    struct statvfs sv;
+    if (statvfs(self->path, &sv) != 0)
+        return -1;
+    uint64_t blocks = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+    *out = blocks * (uint64_t) sv.f_frsize;
+    return 0;
+}
+
+static void s_human_bytes(char *out, size_t size, uint64_t b)
+{
+    if (b < 10 * 1024)
+        snprintf(out, size, "%llu bytes", (unsigned long long) b);
+    else if (b < 10 * (uint64_t) MIB)
+        snprintf(out, size, "%llu KiB", (unsigned long long) (b / 1024));
+    else
+        snprintf(out, size, "%llu MiB", (unsigned long long) (b / MIB));
+}
+
+/* A write transaction needing about `need` bytes failed (mdb_rc, or
+ * KNOOP_EFULL from journal_grow): map the
+ * cause, record it in words an operator can act on, log and count it.
+ * LMDB turns a short write on a full file system into EIO: a failure on a
+ * volume with no room left is reported as the full disk it is. */
+int journal_write_failed(knoop_journal_t *self, int mdb_rc, const char *what, uint64_t need)
+{
+    int rc = mdb_rc == KNOOP_EFULL ? KNOOP_EFULL : journal_err(mdb_rc);
+    uint64_t room = 0;
+    bool known = s_free_bytes(self, &room) == 0;
+    char free_text[32];
+    s_human_bytes(free_text, sizeof free_text, room);
+    self->full = KNOOP_JOURNAL_FULL_NONE;
+    if (rc == KNOOP_EFULL && (mdb_rc == KNOOP_EFULL || mdb_rc == MDB_MAP_FULL)) {
+        self->full = KNOOP_JOURNAL_FULL_MAP;
+        snprintf(self->error, sizeof self->error,
+                 "journal %s full: its map is at the limit of %zu MiB; %s not stored "
+                 "(raise map-max and send the daemon SIGHUP: it writes again without a "
+                 "restart; reads and delivery go on meanwhile)",
+                 self->path, self->map_max / MIB, what);
+    } else if (rc == KNOOP_EFULL && known && room >= FULL_MARGIN + need)
+        snprintf(self->error, sizeof self->error,
+                 "no space for the journal on %s (%s, with %s free on the volume: a quota, "
+                 "or a thin or overcommitted device?); %s not stored",
+                 self->path, mdb_strerror(mdb_rc), free_text, what);
+    else if (rc == KNOOP_EFULL || (rc == KNOOP_EIO && known && room < FULL_MARGIN + need)) {
+        rc = KNOOP_EFULL;
+        if (known)
+            snprintf(self->error, sizeof self->error,
+                     "disk full on %s: %s free; %s not stored (free space on that volume, "
+                     "or move the journal to a larger one)", self->path, free_text, what);
+        else
+            snprintf(self->error, sizeof self->error,
+                     "disk full on %s (%s); %s not stored (free space on that volume, "
+                     "or move the journal to a larger one)", self->path,
+                     mdb_strerror(mdb_rc), what);
+    } else
+        snprintf(self->error, sizeof self->error,
+                 "journal %s: %s not stored: %s (%s free; check the disk and the kernel log)",
+                 self->path, what, mdb_strerror(mdb_rc), free_text);
+    self->error_at = knoop_now_ms();
+    if (rc == KNOOP_EFULL && self->full == KNOOP_JOURNAL_FULL_NONE)
+        self->full = KNOOP_JOURNAL_FULL_DISK;
+    if (rc == KNOOP_EFULL)
+        self->stats.full_errors++;
+    knoop_error("%s", self->error);
+    return rc;
+}
+
+/* A write transaction committed: a recorded failure is over. */
+void journal_write_done(knoop_journal_t *self)
+{
+    if (self->error_at) {
+        knoop_info("journal %s: writing again (after: %s)", self->path, self->error);
+        self->error[0] = 0;
+        self->error_at = 0;
+        self->full = KNOOP_JOURNAL_FULL_NONE;
+    }
+}
+
+const char *knoop_journal_error(const knoop_journal_t *self, uint64_t *at_ms)
+{
+    if (at_ms)
+        *at_ms = self->error_at;
+    return self->error;
+}
+
+/* ---- transactions ---- */
+
+/* Begin a transaction, adopting a map grown by another process. */
+int journal_begin(knoop_journal_t *self, unsigned flags, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(self->env, NULL, flags, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        rc = mdb_env_set_mapsize(self->env, 0);
+        if (rc == 0)
+            rc = mdb_txn_begin(self->env, NULL, flags, txn);
+    }
+    if (rc == 0) {
+        MDB_envinfo info;
+        mdb_env_info(self->env, &info);
+        self->map_size = info.me_mapsize;
+    } else {
+        knoop_error("journal %s: cannot begin transaction: %s", self->path, mdb_strerror(rc));
+    }
+    return rc;
+}
+
+/* Double the map, bounded by map_max. Caller holds no transaction. Returns
+ * KNOOP_OK, KNOOP_EFULL at the limit, or LMDB's error. */
+int journal_grow(knoop_journal_t *self)
+{
+    if (self->map_size >= self->map_max)
+        return KNOOP_EFULL;   /* the caller says so (journal_write_failed) */
+    size_t want = self->map_size * 2;
+    if (want > self->map_max)
+        want = self->map_max;
+    int rc = mdb_env_set_mapsize(self->env, want);
+    if (rc) {
+        knoop_error("journal %s: cannot grow map to %zu MiB: %s", self->path,
+                    want / MIB, mdb_strerror(rc));
+        return rc;   /* LMDB's code, for journal_write_failed */
+    }
+    knoop_info("journal %s: map grown from %zu MiB to %zu MiB", self->path,
+               self->map_size / MIB, want / MIB);
+    self->map_size = want;
+    self->stats.map_grows++;
+    return KNOOP_OK;
+}
+
+int journal_read_begin(knoop_journal_t *self, const MDB_dbi *dbi, journal_read_t *r)
+{
+    r->txn = NULL;
+    r->cur = NULL;
+    int rc = journal_begin(self, MDB_RDONLY, &r->txn);
+    if (rc)
+        return journal_err(rc);
+    if (dbi) {
+        rc = mdb_cursor_open(r->txn, *dbi, &r->cur);
+        if (rc) {
+            knoop_error("journal %s: cannot open a read cursor: %s", self->path,
+                        mdb_strerror(rc));
+            mdb_txn_abort(r->txn);
+            r->txn = NULL;
+            return journal_err(rc);
+        }
+    }
+    return KNOOP_OK;
+}
+
+void journal_read_end(journal_read_t *r)
+{
+    if (r->cur)
+        mdb_cursor_close(r->cur);
+    if (r->txn)
+        mdb_txn_abort(r->txn);
+    r->cur = NULL;
+    r->txn = NULL;
+}
+
+int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const char *what,
+                  uint64_t need)
+{
+    for (;;) {
+        MDB_txn *txn;
+        int rc = journal_begin(self, 0, &txn);
+        if (rc)
+            return journal_err(rc);     /* logged by journal_begin */
+        rc = fn(self, txn, arg);
+        if (rc == MDB_SUCCESS)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        if (rc == MDB_SUCCESS) {
+            journal_write_done(self);
+            return KNOOP_OK;
+        }
+        if (rc == MDB_MAP_FULL) {
+            int grc = journal_grow(self);
+            if (grc == KNOOP_OK)
+                continue;
+            rc = grc;
+        }
+        return journal_write_failed(self, rc, what, need);
+    }
+}
+
+void journal_key16(uint8_t key[16], uint64_t stream, uint64_t seq)
+{
+    knoop_put_be64(key, stream);
+    knoop_put_be64(key + 8, seq);
+}
+
+/* ---- integrity of stored messages and index rows ---- */
+
+/* The check stored before an envelope: BLAKE2b(key || envelope), 16 bytes.
+ * The key is in it, so a value found under another key fails too. */
+void journal_check(uint8_t out[MSG_CHECK], const uint8_t key[16], const uint8_t *env,
+                    size_t len)
+{
+    knoop_hasher_t h;
+    uint8_t full[KNOOP_HASH_LEN];
+    knoop_hasher_init(&h);
+    knoop_hasher_update(&h, key, 16);
+    knoop_hasher_update(&h, env, len);
+    knoop_hasher_final(&h, full);
+    memcpy(out, full, MSG_CHECK);
+}
+
+/* scratch = check || canonical envelope of m, ready to store under key. */
+int journal_pack(knoop_journal_t *self, const knoop_msg_t *m, const uint8_t key[16])
+{
+    self->scratch.len = 0;
+    int rc = knoop_buf_reserve(&self->scratch, MSG_CHECK);
+    if (rc)
+        return rc;
+    self->scratch.len = MSG_CHECK;
+    rc = knoop_msg_pack(m, &self->scratch);
+    if (rc)
+        return rc;
+    journal_check(self->scratch.data, key, self->scratch.data + MSG_CHECK,
+            self->scratch.len - MSG_CHECK);
+    return KNOOP_OK;
+}
+
+/* ---- open / close ---- */
+
+static int s_meta_get(knoop_journal_t *self, MDB_txn *txn, const char *name, MDB_val *val)
+{
+    MDB_val key = { strlen(name), (void *) name };
+    return mdb_get(txn, self->meta, &key, val);
+}
+
+static int s_meta_put(knoop_journal_t *self, MDB_txn *txn, const char *name,
+                      const void *data, size_t len)
+{
+    MDB_val key = { strlen(name), (void *) name }, val = { len, (void *) data };
+    return mdb_put(txn, self->meta, &key, &val, 0);
+}
+
+static int s_mkdirs(const char *path)
+{
+    char tmp[4096];
+    if (strlen(path) >= sizeof tmp)
+        return KNOOP_EINVAL;
+    strcpy(tmp, path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+                return journal_err(errno);
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return journal_err(errno);
+    return KNOOP_OK;
+}
+
+/* Open the named databases and read or write the metadata. */
+static int s_init_dbs(knoop_journal_t *self, const char *partner)
+{
+    bool ro = self->flags & KNOOP_JOURNAL_READONLY;
+    MDB_txn *txn;
+    int rc = journal_begin(self, ro ? MDB_RDONLY : 0, &txn);
+    if (rc)
+        return journal_err(rc);
+    unsigned dflags = ro ? 0 : MDB_CREATE;
+    struct { const char *name; MDB_dbi *dbi; } dbs[] = {
+        { "msg", &self->msg }, { "log", &self->log }, { "stream", &self->stream },
+        { "state", &self->state }, { "cursor", &self->cursor }, { "meta", &self->meta },
+        { "fork", &self->fork }, { "vlog", &self->vlog },
+    };
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        rc = mdb_dbi_open(txn, dbs[i].name, dflags, dbs[i].dbi);
+        if (rc) {
+            knoop_error("journal %s: database '%s' %s: %s", self->path, dbs[i].name,
+                        ro ? "missing (not a knooppunt journal?)" : "cannot be opened",
+                        mdb_strerror(rc));
+            mdb_txn_abort(txn);
+            return rc == MDB_NOTFOUND ? KNOOP_EVERSION : journal_err(rc);
+        }
+    }
+
+    MDB_val v;
+    rc = s_meta_get(self, txn, "schema", &v);
+    if (rc == MDB_NOTFOUND && !ro) {
+        uint8_t b[8];
+        knoop_put_be64(b, KNOOP_JOURNAL_SCHEMA);
+        do
+            knoop_random(&self->epoch, sizeof self->epoch);
+        while (self->epoch == 0);
+        uint8_t e[8], c[8];
+        knoop_put_be64(e, self->epoch);
+        knoop_put_be64(c, knoop_now_ms());
+        rc = s_meta_put(self, txn, "schema", b, 8);
+        if (!rc) rc = s_meta_put(self, txn, "epoch", e, 8);
+        if (!rc) rc = s_meta_put(self, txn, "created", c, 8);
+        if (!rc && partner) rc = s_meta_put(self, txn, "partner", partner, strlen(partner));
+        if (rc) {
+            mdb_txn_abort(txn);
+            return journal_err(rc);
+        }
+        if (partner)
+            snprintf(self->partner, sizeof self->partner, "%s", partner);
+        knoop_info("journal %s: created (epoch %016llx%s%s)", self->path,
+                   (unsigned long long) self->epoch, partner ? ", partner " : "",
+                   partner ? partner : "");
+    } else if (rc) {
+        knoop_error("journal %s: no schema version: not a knooppunt journal", self->path);
+        mdb_txn_abort(txn);
+        return KNOOP_EVERSION;
+    } else {
+        uint64_t schema = v.mv_size == 8 ? knoop_get_be64(v.mv_data) : 0;
+        if (schema == 2 && !ro) {
+            self->upgrade = true;       /* s_upgrade, after this transaction */
+        } else if (schema == 2) {
+            knoop_error("journal %s: schema version 2 (before checks were stored with every "
+                        "message); open it once with a knoop daemon of this version to "
+                        "upgrade it, or read it with an older knoop", self->path);
+            mdb_txn_abort(txn);
+            return KNOOP_EVERSION;
+        } else if (schema != KNOOP_JOURNAL_SCHEMA) {
+            knoop_error("journal %s: schema version %llu, this build reads %d", self->path,
+                        (unsigned long long) schema, KNOOP_JOURNAL_SCHEMA);
+            mdb_txn_abort(txn);
+            return KNOOP_EVERSION;
+        }
+        if (s_meta_get(self, txn, "epoch", &v) == 0 && v.mv_size == 8)
+            self->epoch = knoop_get_be64(v.mv_data);
+        if (s_meta_get(self, txn, "partner", &v) == 0 && v.mv_size <= KNOOP_ID_MAX) {
+            memcpy(self->partner, v.mv_data, v.mv_size);
+            self->partner[v.mv_size] = 0;
+        }
+        if (partner && *self->partner && strcmp(partner, self->partner) != 0) {
+            knoop_error("journal %s belongs to partner '%s', not '%s'", self->path,
+                        self->partner, partner);
+            mdb_txn_abort(txn);
+            return KNOOP_EPERM;
+        }
+    }
+
+    /* The next arrival position follows the last one in the log. */
+    MDB_cursor *cur;
+    MDB_val k;
+    self->next_pos = 1;
+    if (mdb_cursor_open(txn, self->log, &cur) == 0) {
+        if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+            self->next_pos = knoop_get_be64(k.mv_data) + 1;
+        mdb_cursor_close(cur);
+    }
+    self->next_vpos = 1;
+    if (mdb_cursor_open(txn, self->vlog, &cur) == 0) {
+        if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+            self->next_vpos = knoop_get_be64(k.mv_data) + 1;
+        mdb_cursor_close(cur);
+    }
+    /* Committing (also a read-only transaction) keeps the dbi handles: an
+     * aborted transaction closes the handles it opened. */
+    rc = mdb_txn_commit(txn);
+    return journal_err(rc);
+}
+
+/* The keys of one database (copies: values are rewritten after). */
+static int s_keys(MDB_txn *txn, MDB_dbi dbi, size_t klen, uint8_t **keys, size_t *n)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t cap = 0;
+    *keys = NULL;
+    *n = 0;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return rc;
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != klen)
+            continue;           /* not a row of this schema: the scan reports it */
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            uint8_t *nk = realloc(*keys, cap * klen);
+            if (!nk) {
+                rc = ENOMEM;
+                break;
+            }
+            *keys = nk;
+        }
+        memcpy(*keys + *n * klen, k.mv_data, klen);
+        (*n)++;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Schema 2 to 3 in one transaction: a check before every message, its
+ * start in every log and vlog row. LMDB code. */
+static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
+{
+    uint64_t *n = arg;
+    *n = 0;
+    uint8_t *keys = NULL;
+    size_t nk = 0;
+    knoop_buf_t b = { 0 };
+    int rc = s_keys(txn, self->msg, 16, &keys, &nk);
+    for (size_t i = 0; !rc && i < nk; i++) {
+        MDB_val k = { 16, keys + 16 * i }, v;
+        rc = mdb_get(txn, self->msg, &k, &v);
+        if (rc)
+            break;
+        b.len = 0;
+        if (knoop_buf_reserve(&b, MSG_CHECK + v.mv_size) != KNOOP_OK) {
+            rc = ENOMEM;
+            break;
+        }
+        journal_check(b.data, k.mv_data, v.mv_data, v.mv_size);
+        memcpy(b.data + MSG_CHECK, v.mv_data, v.mv_size);
+        MDB_val nv = { MSG_CHECK + v.mv_size, b.data };
+        rc = mdb_put(txn, self->msg, &k, &nv, 0);
+        (*n)++;
+    }
+    free(keys);
+    knoop_buf_free(&b);
+    MDB_dbi idx[2] = { self->log, self->vlog };
+    for (int d = 0; d < 2 && !rc; d++) {
+        rc = s_keys(txn, idx[d], 8, &keys, &nk);
+        for (size_t i = 0; !rc && i < nk; i++) {
+            MDB_val k = { 8, keys + 8 * i }, v, mv;
+            rc = mdb_get(txn, idx[d], &k, &v);
+            if (rc || v.mv_size != 16)
+                continue;           /* damaged already: the scan reports it */
+            uint8_t row[IDX_LEN] = { 0 };
+            memcpy(row, v.mv_data, 16);
+            MDB_val mk = { 16, row };
+            if (mdb_get(txn, self->msg, &mk, &mv) == 0 && mv.mv_size >= IDX_CHECK)
+                memcpy(row + 16, mv.mv_data, IDX_CHECK);
+            MDB_val nv = { IDX_LEN, row };
+            rc = mdb_put(txn, idx[d], &k, &nv, 0);
+        }
+        free(keys);
+        keys = NULL;
+    }
+    if (!rc) {
+        uint8_t sv[8];
+        knoop_put_be64(sv, KNOOP_JOURNAL_SCHEMA);
+        rc = s_meta_put(self, txn, "schema", sv, 8);
+    }
+    return rc;
+}
+
+static int s_upgrade(knoop_journal_t *self)
+{
+    uint64_t n = 0;
+    int rc = journal_write(self, s_upgrade_txn, &n, "the upgrade to schema 3", 0);
+    if (rc)
+        return rc;
+    knoop_info("journal %s: upgraded to schema %d: a check stored with each of its %llu "
+               "messages and its log rows", self->path, KNOOP_JOURNAL_SCHEMA,
+               (unsigned long long) n);
+    self->upgrade = false;
+    return KNOOP_OK;
+}
+
+/* What an operator does with a journal LMDB cannot open. */
+static void s_beyond_use(const char *path)
+{
+    knoop_error("journal %s is damaged beyond use. Keep it for analysis: move the directory "
+                "aside (or restore a backup made with mdb_copy) and start again. A node takes "
+                "back from its broker everything the mesh holds, its own acknowledged messages "
+                "included (those no broker acknowledged are lost without a backup); a broker "
+                "takes everything back from its peers.", path);
+}
+
+int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
+{
+    *out = NULL;
+    if (!opts || !opts->path || !*opts->path)
+        return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();
+    if (rc)
+        return rc;
+    knoop_journal_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return KNOOP_ENOMEM;
+    self->lock_fd = -1;
+    self->flags = opts->flags;
+    self->trust = opts->trust;
+    self->map_size = opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
+    self->map_max = opts->map_max ? opts->map_max : DEFAULT_MAP_MAX;
+    if (!opts->map_size && self->map_size > self->map_max)
+        self->map_size = self->map_max;   /* a limit below the default first map */
+    if (self->map_max < self->map_size)
+        self->map_max = self->map_size;
+    self->path = strdup(opts->path);
+    if (!self->path) {
+        free(self);
+        return KNOOP_ENOMEM;
+    }
+    bool ro = self->flags & KNOOP_JOURNAL_READONLY;
+    char file[4200];
+
+    if (ro) {
+        snprintf(file, sizeof file, "%s/data.mdb", self->path);
+        if (access(file, R_OK) != 0) {
+            rc = errno == ENOENT ? KNOOP_ENOTFOUND : journal_err(errno);
+            knoop_error("journal %s: cannot read %s: %s", self->path, file, strerror(errno));
+            goto fail;
+        }
+    } else {
+        rc = s_mkdirs(self->path);
+        if (rc) {
+            knoop_error("journal %s: cannot create directory: %s", self->path, strerror(errno));
+            goto fail;
+        }
+        /* One writing process per journal: a second daemon on the same data
+         * directory would interleave sequence numbers. */
+        snprintf(file, sizeof file, "%s/writer.lock", self->path);
+        self->lock_fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (self->lock_fd < 0) {
+            rc = journal_err(errno);
+            knoop_error("journal %s: cannot open %s: %s", self->path, file, strerror(errno));
+            goto fail;
+        }
+        if (flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            rc = KNOOP_EBUSY;
+            knoop_error("journal %s: already open for writing by another process", self->path);
+            goto fail;
+        }
+    }
+
+    rc = mdb_env_create(&self->env);
+    if (rc) {
+        rc = journal_err(rc);
+        goto fail;
+    }
+    mdb_env_set_maxdbs(self->env, 10);
+    mdb_env_set_mapsize(self->env, self->map_size);
+    unsigned eflags = MDB_NOTLS;
+    if (ro)
+        eflags |= MDB_RDONLY;
+    if (self->flags & KNOOP_JOURNAL_RELAXED) {
+        eflags |= MDB_NOSYNC;
+        knoop_warn("journal %s: RELAXED DURABILITY: commits are not fsynced; "
+                   "a power loss can lose acknowledged messages", self->path);
+    }
+    rc = mdb_env_open(self->env, self->path, eflags, 0600);
+    if (rc && ro && (rc == EACCES || rc == EROFS)) {
+        /* A copy on read-only media (an auditor's): no lock file can be made.
+         * Safe without locking only because nobody writes to such a copy. */
+        knoop_warn("journal %s: read-only medium, opening without lock file", self->path);
+        mdb_env_close(self->env);
+        mdb_env_create(&self->env);
+        mdb_env_set_maxdbs(self->env, 10);
+        rc = mdb_env_open(self->env, self->path, eflags | MDB_NOLOCK, 0600);
+    }
+    if (rc) {
+        knoop_error("journal %s: cannot open: %s", self->path, mdb_strerror(rc));
+        rc = journal_err(rc);
+        if (rc == KNOOP_ECORRUPT)
+            s_beyond_use(self->path);
+        goto fail;
+    }
+    /* A data file shorter than its pages (truncated: a bad copy, a full
+     * disk at the wrong moment) would fault (SIGBUS) at the first read past
+     * its end: refused here instead. */
+    MDB_envinfo ei;
+    MDB_stat est;
+    struct stat fst;
+    snprintf(file, sizeof file, "%s/data.mdb", self->path);
+    if (mdb_env_info(self->env, &ei) == 0 && mdb_env_stat(self->env, &est) == 0 &&
+        stat(file, &fst) == 0 &&
+        (uint64_t) (ei.me_last_pgno + 1) * est.ms_psize > (uint64_t) fst.st_size) {
+        knoop_error("journal %s: data.mdb is truncated: %llu bytes, but its pages reach "
+                    "%llu bytes", self->path, (unsigned long long) fst.st_size,
+                    (unsigned long long) (ei.me_last_pgno + 1) * est.ms_psize);
+        s_beyond_use(self->path);
+        rc = KNOOP_ECORRUPT;
+        goto fail;
+    }
+    int dead = 0;
+    mdb_reader_check(self->env, &dead);
+    if (dead)
+        knoop_info("journal %s: cleared %d stale reader slot(s)", self->path, dead);
+    self->last_reader_check = knoop_now_ms();
+
+    rc = s_init_dbs(self, opts->partner);
+    if (rc == KNOOP_OK && self->upgrade)
+        rc = s_upgrade(self);
+    if (rc)
+        goto fail;
+    MDB_envinfo info;
+    mdb_env_info(self->env, &info);
+    self->map_size = info.me_mapsize;
+    if (self->map_max < self->map_size)
+        self->map_max = self->map_size;
+    *out = self;
+    return KNOOP_OK;
+
+fail:
+    knoop_journal_destroy(&self);
+    return rc;
+}
+
+void knoop_journal_destroy(knoop_journal_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    knoop_journal_t *self = *self_p;
+    if (self->env)
+        mdb_env_close(self->env);
+    if (self->lock_fd >= 0)
+        close(self->lock_fd);
+    knoop_buf_free(&self->scratch);
+    knoop_u64map_clear(&self->txn_rows_at);
+    free(self->txn_rows);
+    free(self->damage);
+    free(self->path);
+    free(self);
+    *self_p = NULL;
+}
+
+uint64_t knoop_journal_next_pos(const knoop_journal_t *self)
+{
+    return self->next_pos;
+}
+
+uint64_t knoop_journal_epoch(const knoop_journal_t *self)
+{
+    return self->epoch;
+}
+
+const char *knoop_journal_partner(const knoop_journal_t *self)
+{
+    return self->partner;
+}
+
+int knoop_journal_reader_check(knoop_journal_t *self)
+{
+    int dead = 0;
+    int rc = mdb_reader_check(self->env, &dead);
+    self->last_reader_check = knoop_now_ms();
+    if (rc)
+        return journal_err(rc);
+    if (dead)
+        knoop_info("journal %s: cleared %d stale reader slot(s)", self->path, dead);
+    return dead;
+}
+
+void knoop_journal_set_trust(knoop_journal_t *self, const knoop_trust_t *trust)
+{
+    self->trust = trust;
+}
+
+int knoop_journal_trust_refresh(knoop_journal_t *self, const char *dir, const char *learned,
+                                uint64_t *stamp, knoop_trust_t **trust)
+{
+    uint64_t st = knoop_trust_stamp(dir, learned);
+    if (*trust && st == *stamp)
+        return 0;
+    *stamp = st;
+    knoop_trust_t *t = NULL;
+    int rc = knoop_trust_load_ex(dir, learned, KNOOP_TRUST_KEEP_EXPIRED, &t);
+    if (rc) {
+        knoop_error("trust store %s does not load: %s%s", dir, knoop_strerror(rc),
+                    *trust ? "; keeping the previous one" : "");
+        return rc;
+    }
+    if (self)
+        self->trust = t;
+    knoop_trust_destroy(trust);
+    *trust = t;
+    return 1;
+}
+
+uint64_t knoop_journal_next_vpos(const knoop_journal_t *self)
+{
+    return self->next_vpos;
+}
+
+void knoop_journal_stats(const knoop_journal_t *self, knoop_journal_stats_t *out)
+{
+    *out = self->stats;
+    out->map_size = self->map_size;
+    out->map_max = self->map_max;
+    out->full = self->full;
+}
+
+int knoop_journal_set_map_max(knoop_journal_t *self, size_t map_max)
+{
+    if (!map_max)
+        map_max = DEFAULT_MAP_MAX;
+    if (map_max < self->map_size)
+        return KNOOP_EINVAL;   /* a map never shrinks */
+    if (map_max != self->map_max)
+        knoop_info("journal %s: map limit %zu MiB (was %zu MiB)", self->path,
+                   map_max / MIB, self->map_max / MIB);
+    self->map_max = map_max;
+    return KNOOP_OK;
+}
+

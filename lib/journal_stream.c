@@ -1,0 +1,658 @@
+/* journal_stream.c — the stream state machine: each message appended links
+ * into its stream's hash chain (or waits in a gap, or is kept as fork
+ * evidence), head signatures are checked against the trust store, the
+ * verified prefix feeds the verified log and the picture, and a damaged
+ * message is repaired in place by a proven copy. Also the stream rows and
+ * the vector read from them. See journal.h for the semantics. */
+#include "journal_int.h"
+#include "crypto.h"
+#include "topic.h"
+#include "trust_mesh.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const uint8_t s_zero_hash[KNOOP_HASH_LEN];
+
+int journal_stream_decode(const MDB_val *v, uint64_t stream, knoop_stream_info_t *out)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < SROW_HDR)
+        return KNOOP_ECORRUPT;
+    size_t olen = p[SROW_OLEN], tlen = p[SROW_TLEN];
+    if (v->mv_size != SROW_HDR + olen + tlen || olen > KNOOP_ID_MAX || tlen > KNOOP_TOPIC_MAX)
+        return KNOOP_ECORRUPT;
+    memset(out, 0, sizeof *out);
+    out->stream = stream;
+    out->hwm = knoop_get_be64(p + SROW_HWM);
+    out->max_seq = knoop_get_be64(p + SROW_MAX);
+    out->verified = knoop_get_be64(p + SROW_VERIFIED);
+    out->epoch = knoop_get_be64(p + SROW_EPOCH);
+    memcpy(out->head, p + SROW_HEAD, KNOOP_HASH_LEN);
+    out->flags = (uint32_t) knoop_get_be64(p + SROW_FLAGS - 4) & 0xffffffffu;
+    memcpy(out->origin, p + SROW_HDR, olen);
+    memcpy(out->topic, p + SROW_HDR + olen, tlen);
+    return KNOOP_OK;
+}
+
+int journal_stream_get(knoop_journal_t *self, MDB_txn *txn, uint64_t stream,
+                       knoop_stream_info_t *out, int *mdb_rc)
+{
+    uint8_t k[8];
+    knoop_put_be64(k, stream);
+    MDB_val key = { 8, k }, val;
+    int rc = mdb_get(txn, self->stream, &key, &val);
+    if (mdb_rc)
+        *mdb_rc = rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+    if (rc)
+        return rc == MDB_NOTFOUND ? KNOOP_ENOTFOUND : journal_err(rc);
+    return journal_stream_decode(&val, stream, out);
+}
+
+/* Returns an LMDB code. */
+int journal_stream_put(knoop_journal_t *self, MDB_txn *txn, const knoop_stream_info_t *s)
+{
+    uint8_t row[SROW_HDR + KNOOP_ID_MAX + KNOOP_TOPIC_MAX];
+    size_t olen = strlen(s->origin), tlen = strlen(s->topic);
+    knoop_put_be64(row + SROW_HWM, s->hwm);
+    knoop_put_be64(row + SROW_MAX, s->max_seq);
+    knoop_put_be64(row + SROW_VERIFIED, s->verified);
+    knoop_put_be64(row + SROW_EPOCH, s->epoch);
+    memcpy(row + SROW_HEAD, s->head, KNOOP_HASH_LEN);
+    row[SROW_FLAGS] = (uint8_t) (s->flags >> 24);
+    row[SROW_FLAGS + 1] = (uint8_t) (s->flags >> 16);
+    row[SROW_FLAGS + 2] = (uint8_t) (s->flags >> 8);
+    row[SROW_FLAGS + 3] = (uint8_t) s->flags;
+    row[SROW_OLEN] = (uint8_t) olen;
+    row[SROW_TLEN] = (uint8_t) tlen;
+    memcpy(row + SROW_HDR, s->origin, olen);
+    memcpy(row + SROW_HDR + olen, s->topic, tlen);
+    uint8_t k[8];
+    knoop_put_be64(k, s->stream);
+    MDB_val key = { 8, k }, val = { SROW_HDR + olen + tlen, row };
+    return mdb_put(txn, self->stream, &key, &val, 0);
+}
+
+/* ---- append ---- */
+
+/* Keep a conflicting copy as evidence and flag the stream. LMDB code. */
+static int s_keep_fork(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
+                       uint64_t seq, const uint8_t chain[KNOOP_HASH_LEN],
+                       const uint8_t *env, size_t len)
+{
+    uint8_t k[16 + KNOOP_HASH_LEN];
+    journal_key16(k, s->stream, seq);
+    memcpy(k + 16, chain, KNOOP_HASH_LEN);
+    MDB_val key = { sizeof k, k }, val = { len, (void *) env };
+    s->flags |= KNOOP_STREAM_FORKED;
+    self->stats.forks++;
+    knoop_error("journal %s: FORK in stream %016llx (%s on %s) at seq %llu: "
+                "two different messages; both kept as evidence", self->path,
+                (unsigned long long) s->stream, s->origin, s->topic,
+                (unsigned long long) seq);
+    return mdb_put(txn, self->fork, &key, &val, 0);
+}
+
+/* The stream's verified prefix grows to `to`: every message it newly covers
+ * enters the verified log (what applications are fed from, in this order)
+ * and the state view. LMDB code. */
+static int s_verify_to(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s, uint64_t to)
+{
+    for (uint64_t seq = s->verified + 1; seq <= to; seq++) {
+        uint8_t k[16], pk[8];
+        journal_key16(k, s->stream, seq);
+        MDB_val key = { 16, k }, val;
+        int rc = mdb_get(txn, self->msg, &key, &val);
+        if (rc)
+            return rc;
+        knoop_msg_t m;
+        const uint8_t *env;
+        size_t len;
+        if (journal_msg_open(self, k, &val, &env, &len) == KNOOP_OK &&
+            knoop_msg_parse(&m, env, len) == KNOOP_OK) {
+            rc = journal_state_take(self, txn, &m);
+            knoop_msg_clear(&m);
+            if (rc)
+                return rc;
+        }
+        uint8_t row[IDX_LEN];
+        journal_row(row, k, val.mv_data);
+        knoop_put_be64(pk, self->txn_vpos);
+        MDB_val vk = { 8, pk }, vv = { IDX_LEN, row };
+        rc = mdb_put(txn, self->vlog, &vk, &vv, MDB_APPEND);
+        if (rc)
+            return rc;
+        self->txn_vpos++;
+    }
+    if (to > s->verified)
+        s->verified = to;
+    return MDB_SUCCESS;
+}
+
+/* A message entered the contiguous prefix at s->hwm. With a trust store the
+ * picture and the verified log wait for a head signature covering it;
+ * without one (no verification) the picture takes it now. LMDB code. */
+static int s_linked(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
+                    const knoop_msg_t *m)
+{
+    if (!self->trust)
+        return journal_state_take(self, txn, m);
+    if (m->sig)
+        return s_verify_to(self, txn, s, s->hwm);
+    return MDB_SUCCESS;
+}
+
+/* Walk the contiguous prefix forward over out-of-order messages already
+ * stored. LMDB code; link failures end the walk and become fork evidence. */
+static int s_advance(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s)
+{
+    while (s->hwm < s->max_seq) {
+        uint8_t k[16];
+        journal_key16(k, s->stream, s->hwm + 1);
+        MDB_val key = { 16, k }, val;
+        int rc = mdb_get(txn, self->msg, &key, &val);
+        if (rc == MDB_NOTFOUND)
+            return MDB_SUCCESS;
+        if (rc)
+            return rc;
+        const uint8_t *env;
+        size_t len;
+        if (journal_msg_open(self, k, &val, &env, &len) != KNOOP_OK)
+            return MDB_SUCCESS;      /* damaged: the walk resumes once it is repaired */
+        knoop_msg_t m;
+        int prc = knoop_msg_parse(&m, env, len);
+        if (prc == KNOOP_OK && memcmp(m.b.prev, s->head, KNOOP_HASH_LEN) == 0) {
+            s->hwm++;
+            memcpy(s->head, m.chain, KNOOP_HASH_LEN);
+            rc = s_linked(self, txn, s, &m);
+            knoop_msg_clear(&m);
+            if (rc)
+                return rc;
+            continue;
+        }
+        /* It does not link to what we now know is its predecessor: the
+         * origin has two histories. Keep it as evidence, out of the way. */
+        uint8_t chain[KNOOP_HASH_LEN] = { 0 };
+        if (prc == KNOOP_OK)
+            memcpy(chain, m.chain, KNOOP_HASH_LEN);
+        self->stats.chain_errors++;
+        rc = s_keep_fork(self, txn, s, s->hwm + 1, chain, env, len);
+        knoop_msg_clear(&m);
+        if (!rc)
+            rc = mdb_del(txn, self->msg, &key, NULL);
+        return rc;
+    }
+    return MDB_SUCCESS;
+}
+
+/* The chain of the stored, undamaged message at seq (zeros for seq 0).
+ * false when it is not there or damaged. */
+static bool s_chain_at(knoop_journal_t *self, MDB_txn *txn, uint64_t stream, uint64_t seq,
+                       uint8_t out[KNOOP_HASH_LEN], uint8_t prev_out[KNOOP_HASH_LEN])
+{
+    if (seq == 0) {
+        memset(out, 0, KNOOP_HASH_LEN);
+        return !prev_out;
+    }
+    uint8_t k[16];
+    journal_key16(k, stream, seq);
+    MDB_val key = { 16, k }, val;
+    const uint8_t *env;
+    size_t len;
+    knoop_msg_t m;
+    if (mdb_get(txn, self->msg, &key, &val) != 0 || journal_msg_open(self, k, &val, &env, &len) ||
+        knoop_msg_parse(&m, env, len) != KNOOP_OK)
+        return false;
+    memcpy(out, m.chain, KNOOP_HASH_LEN);
+    if (prev_out)
+        memcpy(prev_out, m.b.prev, KNOOP_HASH_LEN);
+    knoop_msg_clear(&m);
+    return true;
+}
+
+/* m arrives for a (stream, seq) whose stored copy is damaged: take it in
+ * place of the damaged bytes when the chain around it proves it is the one
+ * that was there (its successor's prev, or the head, and its predecessor's
+ * chain), or a verified head signature covers it. The log and vlog rows
+ * stay: each message is still handed out once, at its place. */
+static int s_repair(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
+                    const knoop_msg_t *m, const uint8_t k[16], int *txn_rc)
+{
+    uint64_t seq = m->b.seq;
+    uint8_t want[KNOOP_HASH_LEN], c[KNOOP_HASH_LEN];
+    int proofs = 0, against = 0;
+    if (seq == s->hwm) {
+        proofs++;
+        against += memcmp(s->head, m->chain, KNOOP_HASH_LEN) != 0;
+    } else if (seq < s->hwm && s_chain_at(self, txn, s->stream, seq + 1, c, want)) {
+        proofs++;
+        against += memcmp(want, m->chain, KNOOP_HASH_LEN) != 0;
+    }
+    if (s_chain_at(self, txn, s->stream, seq - 1, c, NULL)) {
+        proofs++;
+        against += memcmp(c, m->b.prev, KNOOP_HASH_LEN) != 0;
+    }
+    bool signed_ok = m->sig && self->trust;     /* s_precheck verified it */
+    if (against || (!proofs && !signed_ok)) {
+        self->stats.chain_errors++;
+        knoop_warn("journal %s: a copy of damaged stream %016llx seq %llu %s; not taken",
+                   self->path, (unsigned long long) s->stream, (unsigned long long) seq,
+                   against ? "does not link where the damaged one was"
+                           : "cannot be proven (its neighbours are damaged too, and it is unsigned)");
+        return KNOOP_ECHAIN;
+    }
+    int rc = journal_pack(self, m, k);
+    if (rc)
+        return rc;
+    MDB_val key = { 16, (void *) k }, val = { self->scratch.len, self->scratch.data };
+    *txn_rc = mdb_put(txn, self->msg, &key, &val, 0);
+    if (*txn_rc)
+        return journal_err(*txn_rc);
+    journal_undamaged(self, s->stream, seq);
+    knoop_info("journal %s: repaired stream %016llx (%s on %s) seq %llu with a good copy",
+               self->path, (unsigned long long) s->stream, s->origin, s->topic,
+               (unsigned long long) seq);
+    /* The walk over the contiguous prefix stopped at the damaged message. */
+    if (seq == s->hwm + 1 && memcmp(m->b.prev, s->hwm ? s->head : s_zero_hash,
+                                    KNOOP_HASH_LEN) == 0) {
+        s->hwm = seq;
+        memcpy(s->head, m->chain, KNOOP_HASH_LEN);
+        *txn_rc = s_linked(self, txn, s, m);
+        if (!*txn_rc)
+            *txn_rc = s_advance(self, txn, s);
+        if (*txn_rc)
+            return journal_err(*txn_rc);
+    } else if (seq <= s->hwm && seq > s->verified && m->sig && self->trust) {
+        *txn_rc = s_verify_to(self, txn, s, seq);
+        if (*txn_rc)
+            return journal_err(*txn_rc);
+    }
+    return KNOOP_OK;
+}
+
+/* The row of m's stream within the append transaction: read from the
+ * table the first time the batch meets the stream, then kept here and
+ * written once when the batch is done (s_rows_put), however many of the
+ * batch's messages it takes. A new stream gets a fresh row. KNOOP code;
+ * an LMDB failure also in *mdb_rc. */
+static int s_row_for(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m,
+                     knoop_stream_info_t **out, int *mdb_rc)
+{
+    uint64_t at;
+    if (knoop_u64map_get(&self->txn_rows_at, m->stream, &at)) {
+        *out = &self->txn_rows[at];
+        return KNOOP_OK;
+    }
+    if (self->ntxn_rows == self->cap_txn_rows) {
+        size_t cap = self->cap_txn_rows ? 2 * self->cap_txn_rows : 16;
+        knoop_stream_info_t *nr = realloc(self->txn_rows, cap * sizeof *nr);
+        if (!nr)
+            return KNOOP_ENOMEM;
+        self->txn_rows = nr;
+        self->cap_txn_rows = cap;
+    }
+    knoop_stream_info_t *s = &self->txn_rows[self->ntxn_rows];
+    int rc = journal_stream_get(self, txn, m->stream, s, mdb_rc);
+    if (rc == KNOOP_ENOTFOUND) {
+        memset(s, 0, sizeof *s);
+        s->stream = m->stream;
+        s->epoch = m->b.epoch;
+        snprintf(s->origin, sizeof s->origin, "%s", m->b.origin);
+        snprintf(s->topic, sizeof s->topic, "%s", m->b.topic);
+    } else if (rc) {
+        return rc;
+    }
+    if (knoop_u64map_put(&self->txn_rows_at, m->stream, self->ntxn_rows) != KNOOP_OK)
+        return KNOOP_ENOMEM;
+    self->ntxn_rows++;
+    *out = s;
+    return KNOOP_OK;
+}
+
+/* The rows the batch touched, each written once; a new stream none of
+ * whose messages was taken gets no row. LMDB code. */
+static int s_rows_put(knoop_journal_t *self, MDB_txn *txn)
+{
+    for (size_t i = 0; i < self->ntxn_rows; i++) {
+        const knoop_stream_info_t *r = &self->txn_rows[i];
+        if (r->max_seq == 0 && r->hwm == 0 && r->flags == 0)
+            continue;
+        int rc = journal_stream_put(self, txn, r);
+        if (rc)
+            return rc;
+    }
+    return MDB_SUCCESS;
+}
+
+static void s_rows_reset(knoop_journal_t *self)
+{
+    self->ntxn_rows = 0;
+    knoop_u64map_clear(&self->txn_rows_at);
+}
+
+/* One message inside the batch transaction. Returns the per-message result;
+ * an LMDB failure goes to *txn_rc and aborts the batch. The stream's row
+ * is changed in the batch's copy (s_row_for), written once at the end. */
+static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m,
+                        uint64_t *pos, int *txn_rc)
+{
+    knoop_stream_info_t *sp;
+    int mdb_rc = MDB_SUCCESS;
+    int rc = s_row_for(self, txn, m, &sp, &mdb_rc);
+    if (rc == KNOOP_ENOMEM) {
+        *txn_rc = ENOMEM;
+        return rc;
+    } else if (rc == KNOOP_ECORRUPT) {
+        /* The batch stops here: the stream's state is unknown. Named as
+         * what it is, a damaged stream row, not as a failed read. */
+        knoop_error("journal %s: the row of stream %016llx (%s on %s) is DAMAGED on disk "
+                    "(wrong size); batch not stored; the journal must be restored or "
+                    "rebuilt from its broker", self->path, (unsigned long long) m->stream,
+                    m->b.origin, m->b.topic);
+        *txn_rc = MDB_CORRUPTED;
+        return rc;
+    } else if (rc) {
+        *txn_rc = mdb_rc;            /* the read's own failure, reported as such */
+        return rc;
+    } else if (sp->epoch != m->b.epoch || strcmp(sp->origin, m->b.origin) != 0 ||
+               strcmp(sp->topic, m->b.topic) != 0) {
+        self->stats.collisions++;
+        knoop_error("journal %s: stream id %016llx collision: (%s, %s) vs stored (%s, %s); refused",
+                    self->path, (unsigned long long) m->stream, m->b.origin, m->b.topic,
+                    sp->origin, sp->topic);
+        return KNOOP_ECOLLISION;
+    }
+
+    uint8_t k[16];
+    journal_key16(k, m->stream, m->b.seq);
+    MDB_val key = { 16, k }, val;
+    int mrc = mdb_get(txn, self->msg, &key, &val);
+    const uint8_t *oenv;
+    size_t olen;
+    if (mrc == MDB_SUCCESS && journal_msg_open(self, k, &val, &oenv, &olen) != KNOOP_OK)
+        return s_repair(self, txn, sp, m, k, txn_rc);
+    if (mrc == MDB_SUCCESS) {
+        knoop_msg_t old;
+        int prc = knoop_msg_parse(&old, oenv, olen);
+        bool same = prc == KNOOP_OK && memcmp(old.chain, m->chain, KNOOP_HASH_LEN) == 0;
+        bool upgrade = same && !old.sig && m->sig && self->trust;
+        knoop_msg_clear(&old);
+        if (!same) {
+            self->scratch.len = 0;
+            int brc = knoop_msg_pack(m, &self->scratch);
+            if (brc)
+                return brc;
+            *txn_rc = s_keep_fork(self, txn, sp, m->b.seq, m->chain,
+                                  self->scratch.data, self->scratch.len);
+            return KNOOP_EFORK;
+        }
+        self->stats.duplicates++;
+        if (upgrade) {
+            /* The same message, now with its (verified) head signature:
+             * keep the signed copy so the head stays provable. */
+            if (journal_pack(self, m, k) != KNOOP_OK)
+                return KNOOP_EDUPLICATE;
+            MDB_val nv = { self->scratch.len, self->scratch.data };
+            *txn_rc = mdb_put(txn, self->msg, &key, &nv, 0);
+            if (!*txn_rc && m->b.seq <= sp->hwm && m->b.seq > sp->verified) {
+                *txn_rc = s_verify_to(self, txn, sp, m->b.seq);
+            }
+        }
+        return KNOOP_EDUPLICATE;
+    }
+    if (mrc != MDB_NOTFOUND) {
+        *txn_rc = mrc;
+        return journal_err(mrc);
+    }
+    if (m->b.seq <= sp->hwm) {
+        *txn_rc = MDB_CORRUPTED;
+        knoop_error("journal %s: stream %016llx misses seq %llu below its hwm %llu",
+                    self->path, (unsigned long long) sp->stream,
+                    (unsigned long long) m->b.seq, (unsigned long long) sp->hwm);
+        return KNOOP_ECORRUPT;
+    }
+    if (m->b.seq > sp->hwm + 1 && (self->append_flags & KNOOP_APPEND_CONTIGUOUS)) {
+        self->stats.chain_errors++;
+        knoop_warn("journal %s: %s on %s seq %llu leaves a gap after seq %llu; refused",
+                   self->path, m->b.origin, m->b.topic, (unsigned long long) m->b.seq,
+                   (unsigned long long) sp->hwm);
+        return KNOOP_ECHAIN;
+    }
+    if (m->b.seq == sp->hwm + 1 &&
+        memcmp(m->b.prev, sp->hwm ? sp->head : s_zero_hash, KNOOP_HASH_LEN) != 0) {
+        self->stats.chain_errors++;
+        knoop_warn("journal %s: %s on %s seq %llu does not link to seq %llu; refused",
+                   self->path, m->b.origin, m->b.topic, (unsigned long long) m->b.seq,
+                   (unsigned long long) sp->hwm);
+        return KNOOP_ECHAIN;
+    }
+
+    /* Store the message (check, canonical envelope: exact body, sig) and its
+     * arrival. */
+    rc = journal_pack(self, m, k);
+    if (rc)
+        return rc;
+    val.mv_size = self->scratch.len;
+    val.mv_data = self->scratch.data;
+    *txn_rc = mdb_put(txn, self->msg, &key, &val, 0);
+    if (*txn_rc)
+        return journal_err(*txn_rc);
+    uint8_t pk[8], row[IDX_LEN];
+    knoop_put_be64(pk, *pos);
+    journal_row(row, k, self->scratch.data);
+    MDB_val lkey = { 8, pk }, lval = { IDX_LEN, row };
+    *txn_rc = mdb_put(txn, self->log, &lkey, &lval, MDB_APPEND);
+    if (*txn_rc)
+        return journal_err(*txn_rc);
+    (*pos)++;
+
+    if (m->b.seq > sp->max_seq)
+        sp->max_seq = m->b.seq;
+    if (m->b.seq == sp->hwm + 1) {
+        sp->hwm = m->b.seq;
+        memcpy(sp->head, m->chain, KNOOP_HASH_LEN);
+        *txn_rc = s_linked(self, txn, sp, m);
+        if (!*txn_rc)
+            *txn_rc = s_advance(self, txn, sp);
+    }
+    if (*txn_rc)
+        return journal_err(*txn_rc);
+    self->stats.stored++;
+    return KNOOP_OK;
+}
+
+/* Checks that need no transaction: signatures against the trust store. */
+static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m)
+{
+    if (!self->trust)
+        return KNOOP_OK;
+    const knoop_cert_t *cert = NULL;
+    int rc = knoop_trust_msg_key(self->trust, m, &cert);
+    if (rc == KNOOP_EUNKNOWN) {
+        self->stats.unknown_origin++;
+        knoop_warn("journal %s: message from unknown partner '%s' on %s refused",
+                   self->path, m->b.origin, m->b.topic);
+        return KNOOP_EUNKNOWN;
+    }
+    /* Revocation has a time: what the partner signed before it stands,
+     * anything dated at or after it is refused (docs/protocol.md, Trust). */
+    if (rc == KNOOP_EPERM) {
+        self->stats.unknown_origin++;
+        knoop_warn("journal %s: message from '%s' on %s seq %llu is dated after its key was "
+                   "revoked; refused", self->path, m->b.origin, m->b.topic,
+                   (unsigned long long) m->b.seq);
+        return KNOOP_EUNKNOWN;
+    }
+    if (rc == KNOOP_ESIG) {
+        self->stats.sig_errors++;
+        knoop_warn("journal %s: bad head signature from '%s' on %s seq %llu; refused",
+                   self->path, m->b.origin, m->b.topic, (unsigned long long) m->b.seq);
+        return KNOOP_ESIG;
+    }
+    return KNOOP_OK;
+}
+
+int knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
+                         size_t n, int *results)
+{
+    return knoop_journal_append_ex(self, msgs, n, results, 0);
+}
+
+typedef struct {
+    const knoop_msg_t *const *msgs;
+    size_t                    n;
+    int                      *results;
+    const int                *pre;       /* s_precheck's verdicts */
+    knoop_journal_stats_t     saved;     /* the counters before the batch */
+    uint64_t                  pos;       /* the next log position, in the txn */
+} append_t;
+
+/* The message counters as before a batch that did not commit; what the
+ * store counted meanwhile (map growth, full errors) stays. */
+static void s_stats_restore(knoop_journal_t *self, const knoop_journal_stats_t *saved)
+{
+    uint64_t grows = self->stats.map_grows, full = self->stats.full_errors;
+    self->stats = *saved;
+    self->stats.map_grows = grows;
+    self->stats.full_errors = full;
+}
+
+/* The batch inside one write transaction; run again from the start when the
+ * map had to grow. LMDB code. */
+static int s_append_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
+{
+    append_t *a = arg;
+    s_stats_restore(self, &a->saved);
+    s_rows_reset(self);
+    a->pos = self->next_pos;
+    self->txn_vpos = self->next_vpos;
+    int txn_rc = MDB_SUCCESS;
+    for (size_t i = 0; i < a->n && txn_rc == MDB_SUCCESS; i++)
+        a->results[i] = a->pre[i] ? a->pre[i]
+                                  : s_append_one(self, txn, a->msgs[i], &a->pos, &txn_rc);
+    if (txn_rc == MDB_SUCCESS)
+        txn_rc = s_rows_put(self, txn);
+    return txn_rc;
+}
+
+int knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msgs,
+                            size_t n, int *results, unsigned flags)
+{
+    self->append_flags = flags;
+    if (self->flags & KNOOP_JOURNAL_READONLY)
+        return KNOOP_EPERM;
+    if (n == 0)
+        return KNOOP_OK;
+    int *pre = malloc(n * sizeof *pre);
+    if (!pre)
+        return KNOOP_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        pre[i] = s_precheck(self, msgs[i]);
+
+    uint64_t now = knoop_now_ms();
+    if (now - self->last_reader_check > READER_CHECK_MS)
+        knoop_journal_reader_check(self);
+
+    append_t a = { .msgs = msgs, .n = n, .results = results, .pre = pre,
+                   .saved = self->stats };
+    char what[64];
+    snprintf(what, sizeof what, "batch of %zu message%s", n, n == 1 ? "" : "s");
+    uint64_t need = 0;   /* what the batch needs on disk, roughly: pages are copied */
+    for (size_t i = 0; i < n; i++)
+        need += 2 * (uint64_t) msgs[i]->body_len;
+    int rc = journal_write(self, s_append_txn, &a, what, need);
+    if (rc == KNOOP_OK) {
+        self->next_pos = a.pos;
+        self->next_vpos = self->txn_vpos;
+        self->stats.commits++;
+    } else {
+        s_stats_restore(self, &a.saved);
+    }
+    free(pre);
+    return rc;
+}
+
+/* ---- the stream rows, read ---- */
+
+int knoop_journal_stream(knoop_journal_t *self, uint64_t stream, knoop_stream_info_t *out)
+{
+    journal_read_t r;
+    int rc = journal_read_begin(self, NULL, &r);
+    if (rc)
+        return rc;
+    rc = journal_stream_get(self, r.txn, stream, out, NULL);
+    journal_read_end(&r);
+    return rc;
+}
+
+int knoop_journal_vector(knoop_journal_t *self, const char *pattern,
+                         knoop_stream_info_t **rows, size_t *n)
+{
+    *rows = NULL;
+    *n = 0;
+    if (pattern && knoop_pattern_validate(pattern) != KNOOP_OK)
+        return KNOOP_ETOPIC;
+    journal_read_t r;
+    int rc = journal_read_begin(self, &self->stream, &r);
+    if (rc)
+        return rc;
+    MDB_cursor *cur = r.cur;
+    size_t cap = 0, cnt = 0;
+    knoop_stream_info_t *out = NULL;
+    MDB_val k, v;
+    int err = KNOOP_OK;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8) {
+            err = KNOOP_ECORRUPT;
+            break;
+        }
+        knoop_stream_info_t s;
+        err = journal_stream_decode(&v, knoop_get_be64(k.mv_data), &s);
+        if (err)
+            break;
+        if (pattern && !knoop_topic_match(pattern, s.topic))
+            continue;
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 64;
+            knoop_stream_info_t *nr = realloc(out, cap * sizeof *out);
+            if (!nr) {
+                err = KNOOP_ENOMEM;
+                break;
+            }
+            out = nr;
+        }
+        out[cnt++] = s;
+    }
+    if (!err && rc != MDB_NOTFOUND)
+        err = journal_err(rc);      /* the read failed on the way */
+    journal_read_end(&r);
+    if (err) {
+        free(out);
+        return err;
+    }
+    *rows = out;
+    *n = cnt;
+    return KNOOP_OK;
+}
+
+void knoop_vector_digest(const knoop_stream_info_t *rows, size_t n,
+                         uint8_t out[KNOOP_HASH_LEN])
+{
+    static const char tag[] = "knoop-digest-v1";
+    knoop_hasher_t h;
+    knoop_hasher_init(&h);
+    knoop_hasher_update(&h, tag, sizeof tag - 1);
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].hwm == 0)
+            continue;
+        uint8_t row[16 + KNOOP_HASH_LEN];
+        journal_key16(row, rows[i].stream, rows[i].hwm);
+        memcpy(row + 16, rows[i].head, KNOOP_HASH_LEN);
+        knoop_hasher_update(&h, row, sizeof row);
+    }
+    knoop_hasher_final(&h, out);
+}
+
