@@ -60,6 +60,9 @@ int broker_trust_publish(knoop_broker_t *self, const knoop_api_item_t *it,
     bool is_new = false;
     int rc = knoop_trust_payload_check(self->trust, it->type, it->payload, it->payload_len,
                                        (int64_t) time(NULL), &is_new, why, why_size);
+    if (rc == KNOOP_OK && !certs)
+        rc = knoop_trust_revocations_gate(self->trust, self->learned, it->payload,
+                                          it->payload_len, why, why_size);
     if (rc) {
         knoop_warn("broker: trust publication refused: %s", why);
         return rc;

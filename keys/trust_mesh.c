@@ -54,6 +54,46 @@ int knoop_trust_payload_check(const knoop_trust_t *trust, const char *type,
     return KNOOP_EINVAL;
 }
 
+int knoop_trust_revocations_gate(const knoop_trust_t *trust, const char *learned,
+                                 const uint8_t *payload, size_t len, char *why,
+                                 size_t why_size)
+{
+    static const char todo[] = "copy a broker's DATA/trust/" KNOOP_REVOCATIONS_FILE
+                               " (the signed list it applied) to the root machine and revoke "
+                               "again with knoop keys revoke --list COPY";
+    uint64_t have = knoop_trust_revocation_number(trust);
+    knoop_revlist_t *l = NULL;
+    if (knoop_revlist_parse((const char *) payload, len, "trust.revocations payload", &l))
+        return KNOOP_OK;            /* knoop_trust_payload_check said why */
+    uint64_t n = knoop_revlist_number(l);
+    int rc = KNOOP_OK;
+    if (n < have) {
+        snprintf(why, why_size, "revocation list %llu is older than list %llu this broker "
+                 "applied, so it changes nothing: the root's list file is old or was lost; %s",
+                 (unsigned long long) n, (unsigned long long) have, todo);
+        rc = KNOOP_EFORK;
+    } else if (n == have && learned) {
+        char path[4096];
+        knoop_revlist_t *mine = NULL;
+        knoop_buf_t a = { 0 }, b = { 0 };
+        snprintf(path, sizeof path, "%s/%s", learned, KNOOP_REVOCATIONS_FILE);
+        if (knoop_revlist_load(path, &mine) == KNOOP_OK && knoop_revlist_format(mine, &a) == 0
+            && knoop_revlist_format(l, &b) == 0
+            && (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)) {
+            snprintf(why, why_size, "revocation list %llu differs from the list %llu this "
+                     "broker applied, so it changes nothing: the root's list file was lost or "
+                     "replaced and its numbering restarted; %s", (unsigned long long) n,
+                     (unsigned long long) have, todo);
+            rc = KNOOP_EFORK;
+        }
+        knoop_buf_free(&a);
+        knoop_buf_free(&b);
+        knoop_revlist_destroy(&mine);
+    }
+    knoop_revlist_destroy(&l);
+    return rc;
+}
+
 typedef struct {
     const knoop_trust_t *trust;
     const char          *learned;

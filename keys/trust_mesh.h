@@ -32,6 +32,17 @@ int  knoop_trust_payload_check(const knoop_trust_t *trust, const char *type,
                                const uint8_t *payload, size_t len, int64_t now,
                                bool *is_new, char *why, size_t why_size);
 
+/* The publication gate for a revocation list (a broker's local API): a
+ * list numbered below the one applied, or under the same number but
+ * different from it (learned/revocations.list), would change nothing, while
+ * the operator believes a key revoked: the root's list file is old, or was
+ * lost and its numbering restarted. KNOOP_OK for a newer list or the very
+ * list applied; KNOOP_EFORK with what to do in why. Call it after
+ * knoop_trust_payload_check accepted the payload. */
+int  knoop_trust_revocations_gate(const knoop_trust_t *trust, const char *learned,
+                                  const uint8_t *payload, size_t len, char *why,
+                                  size_t why_size);
+
 /* Apply every message on the trust topics stored in j since the last call
  * (`applied`: stream -> seq applied, owned by the caller; start empty).
  * What checks is written to `learned`; what does not is logged and skipped.

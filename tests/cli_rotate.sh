@@ -116,6 +116,21 @@ AT_REVOKE=$(acked)
 wait_for "publishing goes on after the old key is revoked" 20 acked_at_least $((AT_REVOKE + 30)) || true
 check "revoking the old key leaves the node publishing on its new key" acked_at_least $((AT_REVOKE + 30))
 
+# --- the root's revocation list file lost: numbering would restart ---
+mv "$T/root/kcr2-root.revocations" "$T/lost.revocations"
+check "a restarted list (number 1 again, other content) is refused by the broker" bash -c \
+    "! '$KNOOP' keys revoke --root '$ROOT' --id vr-gone --passphrase-file '$PASSF' \
+        --api '$(api kcr2-broker-a)' >'$T/stale.out' 2>&1"
+check "  saying the list file was lost and how to continue" \
+    grep -q "differs from the list 1 this broker applied.*knoop keys revoke --list COPY" "$T/stale.out"
+cp "$T/kcr2-broker-a/trust/revocations.list" "$T/root/copy.revocations"
+check "revoking again from a broker's copy of the list continues its numbering" \
+    "$KNOOP" keys revoke --root "$ROOT" --id vr-gone --passphrase-file "$PASSF" \
+        --list "$T/root/copy.revocations" --api "$(api kcr2-broker-a)"
+check "  and keeps the old key's revocation" grep -q "^revoked - $OLDFP " "$T/root/copy.revocations"
+wait_for "broker b applies list 2" 10 grep -q "applied revocation list 2" "$T/kcr2-broker-b.log" || true
+check "broker b applied list 2" grep -q "applied revocation list 2" "$T/kcr2-broker-b.log"
+
 # --- broker a's key: announced over the mesh, then the broker switches ---
 "$KNOOP" keys rotate --key "$T/keys/kcr2-broker-a.key" --out "$T/keys3" >"$T/rotate-a.out"
 BNEWFP=$(sed -n 's/.*new key:.*fingerprint \([0-9a-f]*\).*/\1/p' "$T/rotate-a.out")
