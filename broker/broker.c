@@ -658,6 +658,11 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
     return 0;
 }
 
+int knoop_broker_reload_types(knoop_broker_t *self, const char *path)
+{
+    return knoop_typemap_reload(&self->types, path, "broker");
+}
+
 int knoop_broker_set_map_max(knoop_broker_t *self, size_t map_max)
 {
     return knoop_journal_set_map_max(self->journal, map_max);

@@ -71,6 +71,10 @@ void knoop_broker_destroy(knoop_broker_t **self_p);
  * while running (knoop_journal_set_map_max): KNOOP_EINVAL below the map's
  * current size. */
 int  knoop_broker_set_map_max(knoop_broker_t *self, size_t map_max);
+/* Read the type registry again (SIGHUP): from path, or the built-in table
+ * when path is NULL. All or nothing: on an error (KNOOP_E*, logged with
+ * file and line) the registry in force stays. */
+int  knoop_broker_reload_types(knoop_broker_t *self, const char *path);
 
 /* ---- internals shared by the broker's files ---- */
 

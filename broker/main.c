@@ -57,7 +57,8 @@ static const knoop_opt_spec_t s_spec[] = {
 };
 
 /* SIGHUP: the command line and the config file read again; what can change
- * while running is applied (the journal's map limit), the rest is kept. */
+ * while running is applied (the journal's map limit, the type registry
+ * --types), the rest is kept. */
 static void s_reload(knoop_broker_t *d, int argc, char **argv)
 {
     knoop_config_t *cfg = NULL;
@@ -75,6 +76,7 @@ static void s_reload(knoop_broker_t *d, int argc, char **argv)
     else
         knoop_info("SIGHUP: configuration read again; map limit %lld MiB%s; running on", mib,
                    mib ? "" : " (none)");
+    knoop_broker_reload_types(d, knoop_config_str(cfg, "types"));
     knoop_config_destroy(&cfg);
 }
 

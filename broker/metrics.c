@@ -14,8 +14,7 @@ static void s_collect(void *arg, knoop_metrics_t *m)
     knoop_metrics_set(m, "knoop_sessions", "", (double) sessions);
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
-    knoop_metrics_journal(m, st.stored, st.duplicates, st.forks, st.full_errors, st.sig_errors,
-                          st.map_size);
+    knoop_metrics_journal(m, &st);
     knoop_metrics_storage(m, st.map_max, st.full == KNOOP_JOURNAL_FULL_MAP,
                           st.full == KNOOP_JOURNAL_FULL_DISK);
     knoop_metrics_set(m, "knoop_frames_in_total", "", (double) self->frames_in);
@@ -70,7 +69,8 @@ int broker_metrics_init(knoop_broker_t *self, const char *listen)
                                   "priority");
     static const struct { const char *name; knoop_metric_kind_t kind; const char *help; } f[] = {
         { "knoop_messages_out_total", KNOOP_METRIC_COUNTER,
-          "messages delivered to nodes, by phase (catchup or live)" },
+          "messages delivered to nodes and peer brokers, by topic family, priority and "
+          "phase (catchup or live)" },
         { "knoop_credit_stalls_total", KNOOP_METRIC_COUNTER,
           "loop passes in which a node had messages waiting but no credit" },
         { "knoop_sessions", KNOOP_METRIC_GAUGE, "node sessions open" },

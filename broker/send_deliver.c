@@ -187,8 +187,17 @@ static int s_flush(frame_fill_t *ff)
         ff->s->inflight += n;
         ff->s->inflight_bytes += bytes;
         ff->s->delivered += n;
-        knoop_metrics_add(ff->self->metrics, "knoop_messages_out_total",
-                          ff->s->live ? "phase=\"live\"" : "phase=\"catchup\"", (double) n);
+        if (ff->self->metrics) {
+            /* one count per run of a stream: catch-up sends whole runs */
+            const char *phase = ff->s->live ? "phase=\"live\"" : "phase=\"catchup\"";
+            for (size_t i = 0, j; i < n; i = j) {
+                uint64_t stream = ff->batch.item[i].stream;
+                for (j = i + 1; j < n && ff->batch.item[j].stream == stream; j++)
+                    ;
+                knoop_metrics_stream_out(ff->self->metrics, "knoop_messages_out_total", stream,
+                                         envs[i].data, envs[i].len, phase, (double) (j - i));
+            }
+        }
         if (!ff->s->live)
             ff->s->catchup_msgs += n;
         ff->budget = ff->budget > n ? ff->budget - n : 0;

@@ -235,6 +235,7 @@ typedef struct {
     uint64_t sig_skipped;    /* not verified: a signed copy was held already */
     size_t   map_size;
     size_t   map_max;        /* the limit the map may grow to */
+    size_t   used_bytes;     /* pages in use (LMDB's last page + 1, times the page size) */
     unsigned full;           /* KNOOP_JOURNAL_FULL_*: the last write failed for
                               * want of room; NONE again once a write commits */
 } knoop_journal_stats_t;

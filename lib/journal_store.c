@@ -725,6 +725,10 @@ void knoop_journal_stats(const knoop_journal_t *self, knoop_journal_stats_t *out
     *out = self->stats;
     out->map_size = self->map_size;
     out->map_max = self->map_max;
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(self->env, &info) == 0 && mdb_env_stat(self->env, &st) == 0)
+        out->used_bytes = (size_t) (info.me_last_pgno + 1) * st.ms_psize;
     out->full = self->full;
 }
 

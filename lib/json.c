@@ -1070,6 +1070,27 @@ int knoop_typemap_load(const char *path, knoop_typemap_t **out, char *err, size_
     return rc;
 }
 
+int knoop_typemap_reload(knoop_typemap_t **types, const char *path, const char *who)
+{
+    if (!path) {
+        if (*types)
+            knoop_info("%s: type registry: the built-in table again (no --types)", who);
+        knoop_typemap_destroy(types);
+        return KNOOP_OK;
+    }
+    knoop_typemap_t *fresh = NULL;
+    char err[512];
+    int rc = knoop_typemap_load(path, &fresh, err, sizeof err);
+    if (rc) {
+        knoop_error("%s: %s; the type registry in force stays", who, err);
+        return rc;
+    }
+    knoop_typemap_destroy(types);
+    *types = fresh;
+    knoop_info("%s: type registry %s read again (%zu families)", who, path, fresh->n);
+    return KNOOP_OK;
+}
+
 void knoop_typemap_destroy(knoop_typemap_t **self_p)
 {
     if (self_p) {

@@ -62,6 +62,11 @@ int  knoop_typemap_load(const char *path, knoop_typemap_t **out, char *err, size
 int  knoop_typemap_parse(const char *text, const char *name, knoop_typemap_t **out, char *err,
                          size_t err_size);
 void knoop_typemap_destroy(knoop_typemap_t **self_p);
+/* Replace *types with the registry in path (NULL: the built-in table, *types
+ * becomes NULL), for a daemon's SIGHUP. All or nothing: on an error *types
+ * is left as it was and the error is logged, prefixed with who ("broker",
+ * "node"); success is logged with the number of families. */
+int  knoop_typemap_reload(knoop_typemap_t **types, const char *path, const char *who);
 /* The type self binds to topic (self NULL: the built-in registry), or NULL.
  * Borrowed, lives with self. */
 const char *knoop_typemap_type_for(const knoop_typemap_t *self, const char *topic);

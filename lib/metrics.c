@@ -2,6 +2,8 @@
  * the daemon's own loop). */
 #include "metrics.h"
 #include "hostport.h"
+#include "msg.h"
+#include "u64map.h"
 
 #include <czmq.h>
 #include <math.h>
@@ -11,6 +13,8 @@
 #include <string.h>
 
 #define FAMILIES_MAX 64
+#define STREAM_LABELS_MAX 128    /* distinct family+priority labels of streams */
+#define STREAM_LABEL_LEN  80
 
 typedef struct {
     double   value;                              /* counter, gauge */
@@ -36,6 +40,10 @@ struct knoop_metrics_t {
     size_t                    nfam;
     uint64_t                  dropped;
     uint64_t                  scrapes;
+    /* knoop_metrics_stream_out: stream id -> 1 + index into labels */
+    knoop_u64map_t            stream_label;
+    char                      labels[STREAM_LABELS_MAX][STREAM_LABEL_LEN];
+    size_t                    nlabels;
 };
 
 static family_t *s_family(knoop_metrics_t *self, const char *name)
@@ -291,6 +299,7 @@ void knoop_metrics_destroy(knoop_metrics_t **self_p)
         zhashx_destroy(&f->series);
         zlistx_destroy(&f->order);
     }
+    knoop_u64map_clear(&self->stream_label);
     free(self);
     *self_p = NULL;
 }
@@ -326,6 +335,12 @@ void knoop_metrics_daemon_families(knoop_metrics_t *self, const char *in_help)
           "duplicates dropped by the journal since start" },
         { "knoop_forks_total", KNOOP_METRIC_COUNTER, "forked streams detected since start" },
         { "knoop_journal_map_bytes", KNOOP_METRIC_GAUGE, "size of the journal's LMDB map" },
+        { "knoop_journal_used_bytes", KNOOP_METRIC_GAUGE,
+          "bytes of the journal in use (LMDB pages up to the last one written)" },
+        { "knoop_journal_map_used_ratio", KNOOP_METRIC_GAUGE,
+          "journal bytes in use / current map size (the map grows when it nears 1)" },
+        { "knoop_journal_limit_used_ratio", KNOOP_METRIC_GAUGE,
+          "journal bytes in use / the map's growth limit (full at 1: back-pressure)" },
         { "knoop_journal_full_errors_total", KNOOP_METRIC_COUNTER,
           "commits refused because the journal was full" },
         { "knoop_journal_map_limit_bytes", KNOOP_METRIC_GAUGE,
@@ -370,6 +385,50 @@ void knoop_metrics_message_in(knoop_metrics_t *self, const char *topic, const ch
     knoop_metrics_add(self, "knoop_messages_in_total", l, 1);
 }
 
+/* The family+priority label of a stream: read from one of its envelopes the
+ * first time the stream is seen, then from the cache. */
+static const char *s_stream_label(knoop_metrics_t *self, uint64_t stream, const uint8_t *env,
+                                  size_t len)
+{
+    uint64_t v;
+    if (knoop_u64map_get(&self->stream_label, stream, &v) && v >= 1 && v <= self->nlabels)
+        return self->labels[v - 1];
+    knoop_msg_t m = { 0 };
+    if (knoop_msg_parse(&m, env, len) != KNOOP_OK)
+        return "family=\"unparsed\",priority=\"unknown\"";
+    char fam[32], l[STREAM_LABEL_LEN];
+    knoop_metrics_topic_family(m.b.topic, fam);
+    snprintf(l, sizeof l, "family=\"%s\",priority=\"%s\"", fam,
+             knoop_priority_name(m.b.priority));
+    knoop_msg_clear(&m);
+    size_t i = 0;
+    while (i < self->nlabels && strcmp(self->labels[i], l) != 0)
+        i++;
+    if (i == self->nlabels) {
+        if (self->nlabels == STREAM_LABELS_MAX)
+            return "family=\"other\",priority=\"unknown\"";
+        memcpy(self->labels[self->nlabels++], l, sizeof l);
+    }
+    if (knoop_u64map_put(&self->stream_label, stream, i + 1) != KNOOP_OK)
+        return "family=\"other\",priority=\"unknown\"";
+    return self->labels[i];
+}
+
+void knoop_metrics_stream_out(knoop_metrics_t *self, const char *name, uint64_t stream,
+                              const uint8_t *env, size_t len, const char *extra, double n)
+{
+    if (!self)
+        return;
+    const char *base = s_stream_label(self, stream, env, len);
+    if (!extra || !*extra) {
+        knoop_metrics_add(self, name, base, n);
+        return;
+    }
+    char l[STREAM_LABEL_LEN + 64];
+    snprintf(l, sizeof l, "%s,%s", base, extra);
+    knoop_metrics_add(self, name, l, n);
+}
+
 void knoop_metrics_refusal(knoop_metrics_t *self, const char *reason)
 {
     if (!self)
@@ -379,16 +438,19 @@ void knoop_metrics_refusal(knoop_metrics_t *self, const char *reason)
     knoop_metrics_add(self, "knoop_refusals_total", l, 1);
 }
 
-void knoop_metrics_journal(knoop_metrics_t *self, uint64_t stored, uint64_t duplicates,
-                           uint64_t forks, uint64_t full_errors, uint64_t sig_errors,
-                           size_t map_size)
+void knoop_metrics_journal(knoop_metrics_t *self, const knoop_journal_stats_t *st)
 {
-    knoop_metrics_set(self, "knoop_journal_messages_stored_total", "", (double) stored);
-    knoop_metrics_set(self, "knoop_journal_duplicates_total", "", (double) duplicates);
-    knoop_metrics_set(self, "knoop_forks_total", "", (double) forks);
-    knoop_metrics_set(self, "knoop_journal_full_errors_total", "", (double) full_errors);
-    knoop_metrics_set(self, "knoop_signature_errors_total", "", (double) sig_errors);
-    knoop_metrics_set(self, "knoop_journal_map_bytes", "", (double) map_size);
+    knoop_metrics_set(self, "knoop_journal_messages_stored_total", "", (double) st->stored);
+    knoop_metrics_set(self, "knoop_journal_duplicates_total", "", (double) st->duplicates);
+    knoop_metrics_set(self, "knoop_forks_total", "", (double) st->forks);
+    knoop_metrics_set(self, "knoop_journal_full_errors_total", "", (double) st->full_errors);
+    knoop_metrics_set(self, "knoop_signature_errors_total", "", (double) st->sig_errors);
+    knoop_metrics_set(self, "knoop_journal_map_bytes", "", (double) st->map_size);
+    knoop_metrics_set(self, "knoop_journal_used_bytes", "", (double) st->used_bytes);
+    knoop_metrics_set(self, "knoop_journal_map_used_ratio", "",
+                      st->map_size ? (double) st->used_bytes / (double) st->map_size : 0);
+    knoop_metrics_set(self, "knoop_journal_limit_used_ratio", "",
+                      st->map_max ? (double) st->used_bytes / (double) st->map_max : 0);
 }
 
 void knoop_metrics_storage(knoop_metrics_t *self, size_t map_max, bool map_full, bool disk_full)

@@ -23,6 +23,7 @@
 #define KNOOP_METRICS_H
 
 #include "knoop.h"
+#include "journal.h"
 
 #define KNOOP_METRICS_SERIES_MAX 256
 #define KNOOP_METRICS_BUCKETS_MAX 16
@@ -83,12 +84,17 @@ void knoop_metrics_daemon_families(knoop_metrics_t *self, const char *in_help);
 void knoop_metrics_commit(knoop_metrics_t *self, double seconds, size_t batch);
 /* One message in, labelled by topic family and priority name. */
 void knoop_metrics_message_in(knoop_metrics_t *self, const char *topic, const char *priority);
+/* n messages of one stream counted in the counter `name`, labelled by topic
+ * family and priority as one envelope of the stream says (env, len; parsed
+ * the first time the stream is seen, then cached by stream id: topics are
+ * uniform in priority in practice), plus extra labels (e.g.
+ * "phase=\"live\"", or "" / NULL). For paths that carry envelope bytes. */
+void knoop_metrics_stream_out(knoop_metrics_t *self, const char *name, uint64_t stream,
+                              const uint8_t *env, size_t len, const char *extra, double n);
 /* A refusal, labelled by its reason (a wire error name). */
 void knoop_metrics_refusal(knoop_metrics_t *self, const char *reason);
-/* The journal's counters (journal.h) at scrape time. */
-void knoop_metrics_journal(knoop_metrics_t *self, uint64_t stored, uint64_t duplicates,
-                           uint64_t forks, uint64_t full_errors, uint64_t sig_errors,
-                           size_t map_size);
+/* The journal's counters and size (journal.h) at scrape time. */
+void knoop_metrics_journal(knoop_metrics_t *self, const knoop_journal_stats_t *st);
 
 /* The journal's room at scrape time: its map limit, and whether the last
  * write failed for want of room in the map or on the disk (alarms). */

@@ -37,6 +37,7 @@ int cli_finish_args(const char *cmd, int argc, char **argv, const char **api, ch
 
 /* The one option system (config.h), as the commands use it. */
 #include "config.h"
+#include "api.h"
 /* Options and operands of one command (argv[0] is the command's name):
  * -1 to run with *cfg set (the caller destroys it), else the exit status
  * (0 after --help, 2 after a one-line error naming the cause). */
@@ -48,6 +49,12 @@ const char *cli_api(const char *cmd, const knoop_config_t *cfg, char *buf, size_
 /* The INT option "timeout" in seconds (1..max) as milliseconds (*ms is
  * left alone when it is unset and has no default); 2 after an error. */
 int cli_timeout(const char *cmd, const knoop_config_t *cfg, long max, int *ms);
+/* Tell on stderr what the broker said of published items (results of
+ * knoop_client_publish_wait): each refusal with its reason (the first five),
+ * or that items are only stored by the node (link down, or no verdict within
+ * wait_ms). Returns 1 when the broker refused any item, else 0. */
+int cli_report_verdicts(const char *cmd, const knoop_api_seq_t *r, size_t n, int wait_ms,
+                        bool link_up);
 /* Spec entries the client commands share. */
 #define CLI_OPT_API \
     { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", \

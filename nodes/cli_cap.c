@@ -21,6 +21,7 @@
 
 #define DEFAULT_TIMEOUT 30
 #define DOCS_MAX        1000        /* documents per import */
+#define DEFAULT_WAIT    5           /* seconds for the broker's verdict, as knoop pub */
 
 static const char s_help[] =
 "NAME\n"
@@ -28,7 +29,7 @@ static const char s_help[] =
 "\n"
 "SYNOPSIS\n"
 "    knoop cap import [--api ENDPOINT] [--topic TOPIC] [--priority P] [--tlp TLP]\n"
-"                     [--check] [--timeout SEC] FILE... | -\n"
+"                     [--check] [--wait SEC | --no-wait] [--timeout SEC] FILE... | -\n"
 "    knoop cap export [--api ENDPOINT] [--pattern P] [--since TIME] --out DIR\n"
 "                     [--timeout SEC]\n"
 "\n"
@@ -42,7 +43,11 @@ static const char s_help[] =
 "    (exercise and test alerts never enter the real picture); Draft is refused.\n"
 "    The state key is \"sender,identifier\" of the alert; an Update or Cancel\n"
 "    takes the key of the alert it references, so that it supersedes it in the\n"
-"    picture (knoop beeld), also along a chain of updates.\n"
+"    picture (knoop beeld), also along a chain of updates. As knoop pub, while\n"
+"    the node's link is up it waits (up to --wait seconds) for the broker's\n"
+"    verdict: a refusal (policy, payload rules) is told on stderr with the\n"
+"    broker's reason and exits 1; with the link down the alerts are stored\n"
+"    by the node and sent when it returns (said on stderr).\n"
 "\n"
 "    export writes one CAP document per alert message the node holds on the\n"
 "    pattern: the history, superseded alerts and all statuses included, not\n"
@@ -63,6 +68,9 @@ static const char s_help[] =
 "                     <addresses> names (amber when it names none); red and\n"
 "                     amber+strict go only to those partners)\n"
 "    --check          validate only; publish nothing (no node needed)\n"
+"    --wait SEC       import: how long to wait for the broker's verdict while the\n"
+"                     link is up (default 5; 0: do not wait)\n"
+"    --no-wait        import: return after the node's commit, as --wait 0\n"
 "    --pattern P      export: the topics to export (default alert.>)\n"
 "    --since TIME     export: only messages from then on (RFC 3339 UTC,\n"
 "                     2021-07-14T00:00:00Z)\n"
@@ -71,8 +79,9 @@ static const char s_help[] =
 "    --help           this text\n"
 "\n"
 "EXIT STATUS\n"
-"    0 done; 1 a document was refused (by the CAP check or by the node), or\n"
-"    an alert could not be exported; 2 usage, input or connection error.\n"
+"    0 done; 1 a document was refused (by the CAP check, the node or the\n"
+"    broker), or an alert could not be exported; 2 usage, input or\n"
+"    connection error.\n"
 "\n"
 "EXAMPLES\n"
 "    knoop cap import --topic alert.vr-zuid-limburg nl-alert-0714.xml\n"
@@ -80,7 +89,7 @@ static const char s_help[] =
 "    knoop cap export --pattern 'alert.>' --since 2021-07-14T00:00:00Z --out cap/\n";
 
 enum { OPT_API = 1, OPT_TOPIC, OPT_PRIORITY, OPT_TLP, OPT_CHECK, OPT_PATTERN, OPT_SINCE,
-       OPT_OUT, OPT_TIMEOUT, OPT_HELP };
+       OPT_OUT, OPT_TIMEOUT, OPT_WAIT, OPT_NO_WAIT, OPT_HELP };
 
 static const struct option s_opts[] = {
     { "api", required_argument, NULL, OPT_API },
@@ -92,6 +101,8 @@ static const struct option s_opts[] = {
     { "since", required_argument, NULL, OPT_SINCE },
     { "out", required_argument, NULL, OPT_OUT },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "wait", required_argument, NULL, OPT_WAIT },
+    { "no-wait", no_argument, NULL, OPT_NO_WAIT },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -105,6 +116,8 @@ typedef struct {
     knoop_tlp_t       tlp;
     int64_t           since;        /* unix seconds, 0 = all */
     int               timeout_ms;
+    int               wait_ms;      /* import: the broker's verdict */
+    bool              has_wait;
     char            **files;
     int               nfiles;
     char              api_default[512];
@@ -114,6 +127,7 @@ static int s_parse(int argc, char **argv, cap_args_t *a, bool *help)
 {
     *help = false;
     a->timeout_ms = DEFAULT_TIMEOUT * 1000;
+    a->wait_ms = DEFAULT_WAIT * 1000;
     a->pattern = "alert.>";
     optind = 1;
     opterr = 0;
@@ -152,6 +166,23 @@ static int s_parse(int argc, char **argv, cap_args_t *a, bool *help)
             if (cli_seconds(a->cmd, optarg, 86400, &a->timeout_ms))
                 return 2;
             break;
+        case OPT_WAIT: {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 0 || v > 3600) {
+                fprintf(stderr, "knoop %s: --wait '%s' is not a number of seconds (0..3600)\n",
+                        a->cmd, optarg);
+                return 2;
+            }
+            a->wait_ms = (int) v * 1000;
+            a->has_wait = true;
+            break;
+        }
+        case OPT_NO_WAIT:
+            a->wait_ms = 0;
+            a->has_wait = true;
+            break;
         case OPT_HELP:
             *help = true;
             return 0;
@@ -159,7 +190,7 @@ static int s_parse(int argc, char **argv, cap_args_t *a, bool *help)
             return cli_getopt_error(a->cmd, c, argv);
         }
     }
-    bool import_only = a->topic || a->has_priority || a->has_tlp || a->check;
+    bool import_only = a->topic || a->has_priority || a->has_tlp || a->check || a->has_wait;
     bool export_only = a->out || a->since || strcmp(a->pattern, "alert.>");
     if (a->import ? export_only : import_only) {
         fprintf(stderr, "knoop %s: option for 'cap %s' given (see --help)\n", a->cmd,
@@ -491,8 +522,9 @@ static int s_import(cap_args_t *a)
     }
     if (status == 0 && !a->check) {
         char err[512];
-        if (knoop_client_publish(c, items, (size_t) a->nfiles, res, a->timeout_ms, err,
-                                 sizeof err)) {
+        bool link_up = false;
+        if (knoop_client_publish_wait(c, items, (size_t) a->nfiles, res, (uint32_t) a->wait_ms,
+                                      a->timeout_ms, &link_up, err, sizeof err)) {
             bool no = knoop_client_refused(c);
             fprintf(stderr, "knoop %s: %s: %s; nothing published\n", a->cmd,
                     no ? "node refused the alerts" : "publish failed", err);
@@ -502,6 +534,8 @@ static int s_import(cap_args_t *a)
                 printf("%s: %s %s %s %llu key %s\n", docs[i].name, docs[i].sum.identifier,
                        res[i].origin, res[i].topic, (unsigned long long) res[i].seq,
                        docs[i].key);
+            fflush(stdout);
+            status = cli_report_verdicts(a->cmd, res, (size_t) a->nfiles, a->wait_ms, link_up);
         }
     }
     free(items);

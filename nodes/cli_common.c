@@ -99,3 +99,30 @@ int cli_timeout(const char *cmd, const knoop_config_t *cfg, long max, int *ms)
     *ms = v > INT_MAX / 1000 ? INT_MAX : (int) v * 1000;
     return 0;
 }
+
+int cli_report_verdicts(const char *cmd, const knoop_api_seq_t *r, size_t n, int wait_ms,
+                        bool link_up)
+{
+    size_t stored = 0, refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].verdict == KNOOP_VERDICT_STORED)
+            stored++;
+        if (r[i].verdict == KNOOP_VERDICT_REFUSED && refused++ < 5)
+            fprintf(stderr, "knoop %s: the broker refused %s %s %llu: %s\n", cmd, r[i].origin,
+                    r[i].topic, (unsigned long long) r[i].seq, r[i].reason);
+    }
+    if (refused > 5)
+        fprintf(stderr, "knoop %s: the broker refused %zu messages in all\n", cmd, refused);
+    if (refused)
+        fprintf(stderr, "knoop %s: the node keeps refused messages but the broker will not "
+                "take them; see knoop status\n", cmd);
+    else if (stored && wait_ms && !link_up)
+        fprintf(stderr, "knoop %s: %zu message%s stored by the node; no link to a broker now: "
+                "%s sent when the link returns\n", cmd, stored, stored == 1 ? "" : "s",
+                stored == 1 ? "it is" : "they are");
+    else if (stored && wait_ms)
+        fprintf(stderr, "knoop %s: %zu message%s stored by the node; the broker did not answer "
+                "within %d s: %s sent, see knoop status\n", cmd, stored, stored == 1 ? "" : "s",
+                wait_ms / 1000, stored == 1 ? "it is being" : "they are being");
+    return refused ? 1 : 0;
+}

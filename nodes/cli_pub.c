@@ -247,31 +247,10 @@ static knoop_api_item_t s_item(const pub_args_t *a)
  * Returns 1 when the broker refused any item, else 0. */
 static int s_print(const pub_args_t *a, const knoop_api_seq_t *r, size_t n, bool link_up)
 {
-    size_t stored = 0, refused = 0;
-    for (size_t i = 0; i < n; i++) {
-        printf("%s %s %llu\n", r[i].origin, r[i].topic, (unsigned long long) r[i].seq);
-        if (r[i].verdict == KNOOP_VERDICT_STORED)
-            stored++;
-    }
-    fflush(stdout);
     for (size_t i = 0; i < n; i++)
-        if (r[i].verdict == KNOOP_VERDICT_REFUSED && refused++ < 5)
-            fprintf(stderr, "knoop pub: the broker refused %s %s %llu: %s\n", r[i].origin,
-                    r[i].topic, (unsigned long long) r[i].seq, r[i].reason);
-    if (refused > 5)
-        fprintf(stderr, "knoop pub: the broker refused %zu messages in all\n", refused);
-    if (refused)
-        fprintf(stderr, "knoop pub: the node keeps refused messages but the broker will not "
-                "take them; see knoop status\n");
-    else if (stored && a->wait_ms && !link_up)
-        fprintf(stderr, "knoop pub: %zu message%s stored by the node; no link to a broker now: "
-                "%s sent when the link returns\n", stored, stored == 1 ? "" : "s",
-                stored == 1 ? "it is" : "they are");
-    else if (stored && a->wait_ms)
-        fprintf(stderr, "knoop pub: %zu message%s stored by the node; the broker did not answer "
-                "within %d s: %s sent, see knoop status\n", stored, stored == 1 ? "" : "s",
-                a->wait_ms / 1000, stored == 1 ? "it is being" : "they are being");
-    return refused ? 1 : 0;
+        printf("%s %s %llu\n", r[i].origin, r[i].topic, (unsigned long long) r[i].seq);
+    fflush(stdout);
+    return cli_report_verdicts("pub", r, n, a->wait_ms, link_up);
 }
 
 static int s_publish_one(const pub_args_t *a, knoop_client_t *c)

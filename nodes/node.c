@@ -353,6 +353,11 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
     return 0;
 }
 
+int knoop_node_reload_types(knoop_node_t *self, const char *path)
+{
+    return knoop_typemap_reload(&self->types, path, "node");
+}
+
 int knoop_node_set_map_max(knoop_node_t *self, size_t map_max)
 {
     return knoop_journal_set_map_max(self->journal, map_max);

@@ -71,6 +71,8 @@ void knoop_node_destroy(knoop_node_t **self_p);
 /* The limit the journal's map may grow to, in bytes (0: 1 TiB), changed
  * while running: KNOOP_EINVAL below the map's current size. */
 int  knoop_node_set_map_max(knoop_node_t *self, size_t map_max);
+/* Read the type registry again (SIGHUP), as knoop_broker_reload_types. */
+int  knoop_node_reload_types(knoop_node_t *self, const char *path);
 
 /* ---- internals ---- */
 

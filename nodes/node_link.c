@@ -693,12 +693,8 @@ void node_link_send_outbox(knoop_node_t *self)
                 break;
             s->sent = o->item[o->n - 1].seq;
             self->inflight += o->n;
-            if (self->metrics) {
-                char fam[32], l[64];
-                knoop_metrics_topic_family(s->topic, fam);
-                snprintf(l, sizeof l, "family=\"%s\"", fam);
-                knoop_metrics_add(self->metrics, "knoop_messages_out_total", l, (double) o->n);
-            }
+            knoop_metrics_stream_out(self->metrics, "knoop_messages_out_total", s->stream,
+                                     envs[0].data, envs[0].len, NULL, (double) o->n);
         }
     }
     if (o) {

@@ -25,8 +25,7 @@ static void s_collect(void *arg, knoop_metrics_t *m)
     knoop_metrics_set(m, "knoop_messages_delivered_total", "", (double) self->delivered_in);
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
-    knoop_metrics_journal(m, st.stored, st.duplicates, st.forks, st.full_errors, st.sig_errors,
-                          st.map_size);
+    knoop_metrics_journal(m, &st);
     knoop_metrics_storage(m, st.map_max, st.full == KNOOP_JOURNAL_FULL_MAP,
                           st.full == KNOOP_JOURNAL_FULL_DISK);
     const knoop_cert_t *mine = knoop_trust_by_id(self->trust, self->id);
@@ -50,7 +49,7 @@ int node_metrics_init(knoop_node_t *self, const char *listen)
                                   "by topic family and priority");
     static const struct { const char *name; knoop_metric_kind_t kind; const char *help; } f[] = {
         { "knoop_messages_out_total", KNOOP_METRIC_COUNTER,
-          "messages sent to the broker (resends included), by topic family" },
+          "messages sent to the broker (resends included), by topic family and priority" },
         { "knoop_messages_delivered_total", KNOOP_METRIC_COUNTER,
           "messages received from brokers and stored" },
         { "knoop_outbox_backlog", KNOOP_METRIC_GAUGE,

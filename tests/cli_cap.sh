@@ -251,3 +251,28 @@ check "knoop cap --help documents import and export" bash -c \
     "'$KNOOP' cap --help | grep -q 'knoop cap import' && '$KNOOP' cap export --help | grep -q -- '--since'"
 check "export without --out is a usage error" bash -c \
     "'$KNOOP' cap export --api '$A_UTR' 2>/dev/null; [ \$? -eq 2 ]"
+
+# ---- the broker's verdict, as knoop pub: a refusal exits 1 with the reason ----
+# vr-utrecht may not publish alerts at all (policy: only kcr2)
+rc=0
+"$KNOOP" cap import --api "$A_UTR" --topic alert.vr-utrecht --wait 10 "$CORPUS/valid/01-"*.xml \
+    >"$T/out" 2>"$T/err" || rc=$?
+check "cap import of an alert the broker refuses by policy exits 1" [ "$rc" -eq 1 ]
+check "... naming the broker's reason" bash -c "grep -q \"the broker refused vr-utrecht alert.vr-utrecht 1: .*vr-utrecht may not publish on alert.vr-utrecht\" '$T/err' || { cat '$T/err'; false; }"
+check "... after saying what the node committed" grep -q "vr-utrecht alert.vr-utrecht 1" "$T/out"
+check "--wait takes seconds only" bash -c \
+    "'$KNOOP' cap import --api '$A_UTR' --wait soon '$CORPUS'/valid/01-*.xml 2>&1 >/dev/null | grep -q -- \"--wait 'soon' is not a number of seconds\""
+check "--wait is for import only" bash -c \
+    "'$KNOOP' cap export --api '$A_UTR' --out '$T/x' --wait 3 2>/dev/null; [ \$? -eq 2 ]"
+# with the link down the node stores the alert and says so; exit 0
+stop kcr2-broker-1
+wait_for "kcr2 sees its link down" 20 bash -c "! '$KNOOP' status --api '$A_KCR2' --json | grep -q '\"state\": *\"up\"'"
+sed -e 's/<identifier>[^<]*</<identifier>OFFLINE-1</' "$CORPUS/valid/01-"*.xml >"$T/offline.xml"
+rc=0
+"$KNOOP" cap import --api "$A_KCR2" --topic alert.nl "$T/offline.xml" >"$T/out" 2>"$T/err" || rc=$?
+check "link down: cap import exits 0 after the node's commit" [ "$rc" -eq 0 ]
+check "... and says the alert is stored, sent when the link returns" \
+    grep -q "stored by the node; no link to a broker now" "$T/err"
+sed -e 's/<identifier>[^<]*</<identifier>OFFLINE-2</' "$CORPUS/valid/01-"*.xml >"$T/offline2.xml"
+check "--no-wait: exits 0 without a word on stderr" bash -c \
+    "'$KNOOP' cap import --api '$A_KCR2' --topic alert.nl --no-wait '$T/offline2.xml' >/dev/null 2>'$T/err2' && [ ! -s '$T/err2' ]"

@@ -13,12 +13,16 @@ if [ -z "$PROM" ] || [ -z "$PROMTOOL" ]; then
 fi
 
 make_partner kcr2-broker-1 broker
+make_partner kcr2-broker-2 broker
 make_partner vr-utrecht region
+make_partner vr-zeeland region
 printf 'role:region publish grip.{id}\nrole:region publish sitrep.{id}\nrole:region subscribe grip.>\n' >"$T/policy"
 BM=$(free_port)
 NM=$(free_port)
 EP="ipc://$T/b.sock"
-start_broker kcr2-broker-1 "$EP" --metrics "127.0.0.1:$BM"
+EP2="ipc://$T/b2.sock"
+start_broker kcr2-broker-1 "$EP" --metrics "127.0.0.1:$BM" --peer "kcr2-broker-2@$EP2" --anti-entropy-ms 300
+start_broker kcr2-broker-2 "$EP2" --peer "kcr2-broker-1@$EP" --anti-entropy-ms 300
 cat >"$T/node.conf" <<C
 [node]
 metrics = 127.0.0.1:$NM
@@ -40,7 +44,18 @@ done
 "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht --type knoop.crisis.v1.SitRep \
     --key s --json '{"summary":"x"}' >/dev/null
 wait_for "the broker has them" 10 has_count "$T/kcr2-broker-1" '>' $((N + 1))
+# a second node catches up the GRIPs from the broker: messages out
+start_node vr-zeeland --broker "kcr2-broker-1@$EP" --subscribe 'grip.>'
+wait_for "vr-zeeland has the $N GRIPs" 20 has_count "$T/vr-zeeland" 'grip.>' $N
+wait_for "broker 2 has them too" 20 has_count "$T/kcr2-broker-2" '>' $((N + 1))
+peer_synced() { curl -s --max-time 5 "http://127.0.0.1:$BM/metrics" | grep -qx 'knoop_peer_in_sync{peer="kcr2-broker-2"} 1'; }
+wait_for "broker 1 in sync with broker 2" 20 peer_synced
 
+# one refusal by policy (vr-utrecht may not publish on vr-zeeland's SitRep topic)
+"$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-zeeland --type knoop.crisis.v1.SitRep \
+    --json '{"summary":"niet van mij"}' >/dev/null 2>&1 && bad "a publish the policy refuses exits 0"
+refused() { curl -s --max-time 5 "http://127.0.0.1:$BM/metrics" | grep -qx 'knoop_refusals_total{reason="policy"} 1'; }
+wait_for "the broker counts the refusal" 10 refused
 curl -s --max-time 5 "http://127.0.0.1:$BM/metrics" >"$T/broker.prom"
 curl -s --max-time 5 "http://127.0.0.1:$NM/metrics" >"$T/node.prom"
 check "promtool check metrics passes on the broker's" "$PROMTOOL" check metrics <"$T/broker.prom"
@@ -48,8 +63,40 @@ check "promtool check metrics passes on the node's" "$PROMTOOL" check metrics <"
 check "broker: $N flash grip messages in" grep -qx "knoop_messages_in_total{family=\"grip\",priority=\"flash\"} $N" "$T/broker.prom"
 check "broker: 1 routine sitrep message in" grep -qx 'knoop_messages_in_total{family="sitrep",priority="routine"} 1' "$T/broker.prom"
 check "node: $N flash grip messages in" grep -qx "knoop_messages_in_total{family=\"grip\",priority=\"flash\"} $N" "$T/node.prom"
-check "broker: one session" grep -qx 'knoop_sessions 1' "$T/broker.prom"
-check "node: link up, outbox empty" bash -c "grep -qx 'knoop_link_up 1' '$T/node.prom' && grep -qx 'knoop_outbox_backlog 0' '$T/node.prom'"
+check "broker: three sessions (two nodes, the peer broker)" grep -qx 'knoop_sessions 3' "$T/broker.prom"
+# messages out by topic family and priority
+check "broker: $N flash grip messages out in catch-up (vr-zeeland's; the peer's may add)" \
+    awk -v n=$N '/^knoop_messages_out_total\{family="grip",priority="flash",phase="catchup"\}/ { s += $2 } END { exit !(s >= n) }' "$T/broker.prom"
+check "broker: out series name family, priority and phase" \
+    grep -q '^knoop_messages_out_total{family="grip",priority="flash",phase="' "$T/broker.prom"
+check "node: $N flash grip messages out to the broker (resends would add)" \
+    awk -v n=$N '/^knoop_messages_out_total\{family="grip",priority="flash"\}/ { v = $2 } END { exit !(v >= n) }' "$T/node.prom"
+check "node: 1 routine sitrep out" \
+    awk '/^knoop_messages_out_total\{family="sitrep",priority="routine"\}/ { v = $2 } END { exit !(v >= 1) }' "$T/node.prom"
+# journal size and map use, also as a fraction
+for w in broker node; do
+    check "$w: journal bytes in use > 0, at most the map" awk '
+        /^knoop_journal_used_bytes / { u = $2 } /^knoop_journal_map_bytes / { m = $2 }
+        /^knoop_journal_map_used_ratio / { r = $2 } /^knoop_journal_map_limit_bytes / { x = $2 }
+        /^knoop_journal_limit_used_ratio / { l = $2 }
+        END { exit !(u > 0 && u <= m && m <= x && r > 0 && r <= 1 && (r - u / m) ^ 2 < 1e-12 && l > 0 && l <= r) }' "$T/$w.prom"
+    check "$w: forks counted (0)" grep -qx 'knoop_forks_total 0' "$T/$w.prom"
+    check "$w: a commit-latency histogram with commits" \
+        awk '/^knoop_journal_commit_seconds_count / { exit !($2 > 0) }' "$T/$w.prom"
+    check "$w: batch sizes as a histogram" awk '/^knoop_batch_size_count / { c = $2 } END { exit !(c > 0) }' "$T/$w.prom"
+done
+check "broker: a catch-up duration observed (vr-zeeland's)" \
+    awk '/^knoop_catchup_seconds_count / { exit !($2 >= 1) }' "$T/broker.prom"
+check "node: its catch-up duration observed" awk '/^knoop_catchup_seconds_count / { exit !($2 >= 1) }' "$T/node.prom"
+check "broker: per-peer lag and last anti-entropy" bash -c "
+    grep -q '^knoop_peer_lag_seconds{peer=\"kcr2-broker-2\"} ' '$T/broker.prom' &&
+    awk -v now=\$(date +%s) '/^knoop_peer_last_anti_entropy_timestamp_seconds\\{peer=\"kcr2-broker-2\"\\}/ { ok = (\$2 > now - 30 && \$2 <= now + 1) } END { exit !ok }' '$T/broker.prom'"
+check "broker: refusals by reason (1 policy)" grep -qx 'knoop_refusals_total{reason="policy"} 1' "$T/broker.prom"
+check "node: the refusal it was told, by reason" grep -qx 'knoop_refusals_total{reason="policy"} 1' "$T/node.prom"
+check "broker: credit stalls declared" grep -q '^# TYPE knoop_credit_stalls_total counter' "$T/broker.prom"
+check "broker: certificate expiry, own and earliest" bash -c \
+    "grep -q '^knoop_certificate_expiry_timestamp_seconds{which=\"own\"}' '$T/broker.prom' && grep -q '^knoop_certificate_expiry_timestamp_seconds{which=\"earliest_in_trust_store\"}' '$T/broker.prom'"
+check "node: link up, the refused message is the backlog, its stream blocked" bash -c "grep -qx 'knoop_link_up 1' '$T/node.prom' && grep -qx 'knoop_outbox_backlog 1' '$T/node.prom' && grep -qx 'knoop_outbox_blocked_streams 1' '$T/node.prom'"
 check "node: certificate expiry in the future" \
     awk -v now="$(date +%s)" '/^knoop_certificate_expiry_timestamp_seconds/ { if ($2 > now) ok = 1 } END { exit !ok }' "$T/node.prom"
 check "the endpoint answers 404 elsewhere" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$BM/")" = 404

@@ -64,6 +64,7 @@ static int setup(void **state)
     FILE *f = fopen(path, "w");
     fputs("role:region publish sitrep.{id}\nrole:region subscribe sitrep.>\n"
           "role:region publish grip.{id}\nrole:region publish vitaal.>\n"
+          "role:region publish alert.{id}\n"
           "vr-utrecht speak-for vr-gooi\n", f);
     fclose(f);
     snprintf(s_ep, sizeof s_ep, "ipc://%s/broker.sock", s_dir);
@@ -432,6 +433,50 @@ static void test_payload_rules(void **state)
     s_assert_serving();
 }
 
+/* A CAP alert whose <status> is not its envelope's (an Exercise alert in an
+ * ACTUAL envelope would enter the real picture) is refused by the broker
+ * itself, from a client that skips the node's check; the matching one is
+ * taken. */
+static void test_cap_status(void **state)
+{
+    zsock_t *d = s_client(s_ut);
+    s_hello(d, "vr-utrecht", "sitrep.>");
+    assert_true(s_expect(d, KNOOP_FRAME_WELCOME, NULL, 5000));
+    knoop_buf_t ex = { 0 }, act = { 0 }, e[2] = { { 0 } };
+    s_json_payload(&ex, "knoop.crisis.v1.Alert",
+                   "{\"identifier\": \"oef-1\", \"sender\": \"vr-utrecht\", "
+                   "\"sent\": \"2026-11-30T21:40:00+01:00\", \"status\": \"CAP_STATUS_EXERCISE\", "
+                   "\"msg_type\": \"CAP_MSG_TYPE_ALERT\", \"scope\": \"CAP_SCOPE_PUBLIC\"}");
+    s_json_payload(&act, "knoop.crisis.v1.Alert",
+                   "{\"identifier\": \"echt-1\", \"sender\": \"vr-utrecht\", "
+                   "\"sent\": \"2026-11-30T21:41:00+01:00\", \"status\": \"CAP_STATUS_ACTUAL\", "
+                   "\"msg_type\": \"CAP_MSG_TYPE_ALERT\", \"scope\": \"CAP_SCOPE_PUBLIC\"}");
+    s_env(&e[0], "alert.vr-utrecht", "knoop.crisis.v1.Alert", 201, ex.data, ex.len);
+    s_env(&e[1], "alert.vr-utrecht", "knoop.crisis.v1.Alert", 202, act.data, act.len);
+    knoop_bytes_t envs[2] = { { e[0].data, e[0].len }, { e[1].data, e[1].len } };
+    knoop_frame_t p = { .kind = KNOOP_FRAME_PUBLISH };
+    p.u.batch.envs = envs;
+    p.u.batch.n = 2;
+    s_send_frame(d, &p);
+    knoop_frame_t f;
+    assert_true(s_expect(d, KNOOP_FRAME_ERROR, &f, 5000));
+    assert_false(f.u.error.fatal);
+    assert_non_null(strstr(f.u.error.reason, "CAP status is Exercise, the envelope's actual"));
+    assert_true(f.u.error.stream == knoop_stream_id("vr-utrecht", "alert.vr-utrecht", 201));
+    knoop_frame_clear(&f);
+    knoop_frame_t a;
+    assert_true(s_expect(d, KNOOP_FRAME_ACK, &a, 5000));
+    assert_int_equal(a.u.ack.n, 1);                  /* the ACTUAL one only */
+    assert_true(a.u.ack.acks[0].stream == knoop_stream_id("vr-utrecht", "alert.vr-utrecht", 202));
+    knoop_frame_clear(&a);
+    for (int i = 0; i < 2; i++)
+        knoop_buf_free(&e[i]);
+    knoop_buf_free(&ex);
+    knoop_buf_free(&act);
+    zsock_destroy(&d);
+    s_assert_serving();
+}
+
 /* A key not in the trust store never gets a frame through. */
 static void test_unknown_key(void **state)
 {
@@ -601,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_bad_envelopes),
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_payload_rules),
+        cmocka_unit_test(test_cap_status),
         cmocka_unit_test(test_replay),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
