@@ -15,12 +15,37 @@
 
 /* ---- sessions ---- */
 
+/* The index key of a routing id: its hex (ZeroMQ's are 5 bytes; a client
+ * may set its own, up to 255). */
+static bool s_rid_key(char key[2 * 256 + 1], const uint8_t *rid, size_t len)
+{
+    if (len == 0 || len > 256)
+        return false;
+    knoop_hex_encode(key, rid, len);
+    return true;
+}
+
 session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len)
 {
-    for (session_t *s = self->sessions; s; s = s->next)
-        if (s->rid_len == len && memcmp(s->rid, rid, len) == 0)
-            return s;
-    return NULL;
+    char key[2 * 256 + 1];
+    if (!self->by_rid || !s_rid_key(key, rid, len))
+        return NULL;
+    return zhashx_lookup(self->by_rid, key);
+}
+
+int broker_session_add(knoop_broker_t *self, session_t *s)
+{
+    char key[2 * 256 + 1];
+    if (!self->by_rid) {
+        self->by_rid = zhashx_new();
+        if (!self->by_rid)
+            return KNOOP_ENOMEM;
+    }
+    if (!s_rid_key(key, s->rid, s->rid_len) || zhashx_insert(self->by_rid, key, s) != 0)
+        return KNOOP_ENOMEM;     /* the caller dropped any session on this rid first */
+    s->next = self->sessions;
+    self->sessions = s;
+    return KNOOP_OK;
 }
 
 static void s_session_free(session_t *s)
@@ -32,23 +57,33 @@ static void s_session_free(session_t *s)
     knoop_u64map_clear(&s->acked);
     knoop_u64map_clear(&s->sent);
     knoop_u64map_clear(&s->allow);
+    knoop_u64map_clear(&s->ack_seen);
+    free(s->ack_streams);
+    free(s->linked);
+    zhashx_destroy(&s->verdicts);
     free(s);
 }
 
 void broker_session_drop(knoop_broker_t *self, session_t *s, const char *why)
 {
+    bool linked = false;
     for (session_t **pp = &self->sessions; *pp; pp = &(*pp)->next)
         if (*pp == s) {
             *pp = s->next;
+            linked = true;
             break;
         }
+    char key[2 * 256 + 1];
+    if (linked && self->by_rid && s_rid_key(key, s->rid, s->rid_len))
+        zhashx_delete(self->by_rid, key);
     /* Envelopes of this session still in the open batch stay there: they
      * are committed with it (durable is durable); only their ACK is lost,
      * and the node resends them after it reconnects. */
     for (size_t i = 0; i < self->nbatch; i++)
-        if (self->batch_rid_len[i] == s->rid_len &&
-            memcmp(self->batch_rid[i], s->rid, s->rid_len) == 0)
+        if (self->batch_sess[i] == s) {
+            self->batch_sess[i] = NULL;
             self->batch_rid_len[i] = 0;
+        }
     knoop_info("session %s closed: %s (published %llu, delivered %llu, refused %llu)",
                s->partner, why, (unsigned long long) s->published,
                (unsigned long long) s->delivered, (unsigned long long) s->refused);
@@ -96,6 +131,110 @@ void broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *rid,
     if (s)
         s->refused++;
     knoop_metrics_refusal(self->metrics, knoop_wire_err_name(code));
+}
+
+/* ---- policy ---- */
+
+#define VERDICTS_MAX 4096      /* cached verdicts per session; then start over */
+#define VERDICT_YES  ((void *) 1)
+#define VERDICT_NO   ((void *) 2)
+
+/* kind 'p' publish on a topic, 's' speak for a partner */
+static bool s_verdict(knoop_broker_t *self, session_t *s, char kind, const char *what)
+{
+    char key[KNOOP_TOPIC_MAX + 3];
+    if (strlen(what) > KNOOP_TOPIC_MAX)
+        return false;               /* no valid topic or id is that long */
+    snprintf(key, sizeof key, "%c:%s", kind, what);
+    void *v = s->verdicts ? zhashx_lookup(s->verdicts, key) : NULL;
+    if (v)
+        return v == VERDICT_YES;
+    bool ok = kind == 'p'
+                  ? knoop_policy_may_publish(self->policy, s->partner, s->role, what)
+                  : knoop_policy_may_speak_for(self->policy, s->partner, s->role, what);
+    if (!s->verdicts)
+        s->verdicts = zhashx_new();
+    if (s->verdicts) {
+        if (zhashx_size(s->verdicts) >= VERDICTS_MAX)
+            zhashx_purge(s->verdicts);
+        zhashx_insert(s->verdicts, key, ok ? VERDICT_YES : VERDICT_NO);
+    }
+    return ok;
+}
+
+bool broker_may_publish(knoop_broker_t *self, session_t *s, const char *topic)
+{
+    return s_verdict(self, s, 'p', topic);
+}
+
+bool broker_may_speak_for(knoop_broker_t *self, session_t *s, const char *sender)
+{
+    return s_verdict(self, s, 's', sender);
+}
+
+static void s_policy_stamp(const char *path, uint64_t *ino, uint64_t *size, uint64_t *mtime)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        *ino = *size = *mtime = 0;
+        return;
+    }
+    *ino = (uint64_t) st.st_ino;
+    *size = (uint64_t) st.st_size;
+    *mtime = (uint64_t) st.st_mtim.tv_sec * 1000000000ull + (uint64_t) st.st_mtim.tv_nsec;
+}
+
+int broker_policy_reload(knoop_broker_t *self)
+{
+    uint64_t ino, size, mtime;
+    s_policy_stamp(self->opts.policy_file, &ino, &size, &mtime);
+    if (ino == self->policy_stamp.ino && size == self->policy_stamp.size &&
+        mtime == self->policy_stamp.mtime_ns)
+        return 0;
+    self->policy_stamp.ino = ino;
+    self->policy_stamp.size = size;
+    self->policy_stamp.mtime_ns = mtime;
+    char err[512];
+    knoop_policy_t *p = NULL;
+    int rc = knoop_policy_load(self->opts.policy_file, &p, err, sizeof err);
+    if (rc) {
+        self->policy_reload_errors++;
+        knoop_metrics_refusal(self->metrics, "policy_reload");
+        knoop_error("broker: the changed policy does not load, the rules in force stay "
+                    "(%zu rules): %s; correct the file and save it again",
+                    knoop_policy_rules(self->policy), err);
+        return -1;
+    }
+    knoop_policy_destroy(&self->policy);
+    self->policy = p;
+    self->policy_reloads++;
+    /* Every cached verdict was the old policy's. A node's subscriptions were
+     * accepted under it: one the new policy refuses ends the session, and
+     * the node's new HELLO gets the refusal in its WELCOME. */
+    size_t ended = 0;
+    session_t *next;
+    for (session_t *s = self->sessions; s; s = next) {
+        next = s->next;
+        if (s->verdicts)
+            zhashx_purge(s->verdicts);
+        send_deliver_forget(s);
+        if (s->peer)
+            continue;
+        char reason[400];
+        for (size_t i = 0; i < s->nsubs; i++)
+            if (knoop_policy_check_subscription(self->policy, s->partner, s->role, s->subs[i],
+                                                reason, sizeof reason) != KNOOP_OK) {
+                broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_POLICY, 0, 0, true,
+                                  "the policy changed: %s; say HELLO again", reason);
+                broker_session_drop(self, s, "subscription no longer allowed by the policy");
+                ended++;
+                break;
+            }
+    }
+    knoop_info("broker: policy %s reloaded (%zu rules); %zu session(s) ended for "
+               "subscriptions it no longer allows", self->opts.policy_file,
+               knoop_policy_rules(self->policy), ended);
+    return 1;
 }
 
 /* ---- start-up ---- */
@@ -174,6 +313,8 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         goto fail;
     }
     char err[512];
+    s_policy_stamp(opts->policy_file, &self->policy_stamp.ino, &self->policy_stamp.size,
+                   &self->policy_stamp.mtime_ns);
     rc = knoop_policy_load(opts->policy_file, &self->policy, err, sizeof err);
     if (rc) {
         knoop_error("broker: %s", err);
@@ -261,7 +402,9 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     free(self->batch);
     free(self->batch_rid);
     free(self->batch_rid_len);
+    free(self->batch_sess);
     free(self->batch_res);
+    zhashx_destroy(&self->by_rid);
     knoop_metrics_destroy(&self->metrics);
     knoop_journal_destroy(&self->journal);
     knoop_policy_destroy(&self->policy);
@@ -400,6 +543,7 @@ static void s_housekeeping(knoop_broker_t *self)
         return;
     self->last_housekeeping = now;
     broker_trust_step(self);
+    broker_policy_reload(self);
     if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
                                     &self->trust_stamp, &self->trust) == 1)
         knoop_info("broker: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));

@@ -113,6 +113,20 @@ typedef struct session {
     /* counters */
     uint64_t  published, delivered, refused;
     uint64_t  withheld;     /* restricted TLP messages not for this partner */
+    uint64_t  echo_skipped; /* peer sessions: messages not sent back to where they came from */
+    uint64_t  relay_skipped;/* peer sessions: not relayed, it gets them over a link of its own */
+    char    (*linked)[KNOOP_ID_MAX + 1];  /* peer sessions: the brokers it pulls from */
+    size_t    nlinked;
+    /* policy verdicts for what this partner publishes, by topic (and speak-for
+     * by sender): cleared on a policy reload (broker_policy_reload) */
+    zhashx_t *verdicts;
+    /* ACKs of the commit being acknowledged: streams this session published
+     * on in it (handle_publish_commit) */
+    uint64_t  ack_commit;   /* commit number the list below belongs to */
+    knoop_u64map_t ack_seen;
+    uint64_t *ack_streams;
+    size_t    nack_streams, ack_cap;
+    struct session *ack_next;
     /* primary/standby pairs (handle_instances.c): what the node said it is */
     bool      pair;         /* it sent INSTANCES: it is one of a pair */
     knoop_wire_instance_t inst;
@@ -137,7 +151,18 @@ typedef struct {
     int          sync_diffs;        /* consecutive differing digests */
     uint64_t     planned, received, catchup_start;
     bool         caught_up;
+    /* what came over this link (since start): envelopes, of which stored
+     * new, already held, refused */
+    uint64_t     in_msgs, in_stored, in_duplicates, in_refused;
+    bool         linked;            /* named in our HELLOs to the other peers */
 } peer_t;
+
+/* Log positions [from, to) were stored from what peer `peer` delivered:
+ * live delivery does not send them back to it (no echo). */
+typedef struct {
+    uint64_t from, to;
+    size_t   peer;
+} log_source_t;
 
 struct knoop_broker_t {
     knoop_broker_opts_t opts;
@@ -158,8 +183,11 @@ struct knoop_broker_t {
     knoop_gate_t    *gate;           /* caps on unauthenticated connections */
     uint64_t         nofile;         /* descriptor limit in force */
     session_t       *sessions;
+    zhashx_t        *by_rid;         /* hex(routing id) -> session: O(1) per frame */
     peer_t          *peers;
     size_t           npeers;
+    log_source_t    *sources;        /* ascending; pruned behind the peers' sessions */
+    size_t           nsources, sources_cap;
     uint8_t          mesh_digest[KNOOP_HASH_LEN];  /* ours at the last peer comparison */
     bool             has_mesh_digest;
     zsock_t         *api;
@@ -170,11 +198,15 @@ struct knoop_broker_t {
     knoop_msg_t     *batch;
     uint8_t        (*batch_rid)[256];
     size_t          *batch_rid_len;
+    session_t      **batch_sess;     /* the sender; NULL once its session is dropped */
     int             *batch_res;
     size_t           nbatch, batch_cap;
     /* scratch */
     knoop_buf_t      rid, data, out;
     uint64_t         last_housekeeping;
+    /* the policy file as last loaded (broker_policy_reload) */
+    struct { uint64_t ino, size, mtime_ns; } policy_stamp;
+    uint64_t         policy_reloads, policy_reload_errors;
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
     uint64_t         imported, imports_refused;   /* bundles (handle_import.c) */
@@ -186,6 +218,8 @@ struct knoop_broker_t {
 int  broker_metrics_init(knoop_broker_t *self, const char *listen);
 
 session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len);
+/* Link a new session in (list and routing-id index). KNOOP_ENOMEM: not linked. */
+int        broker_session_add(knoop_broker_t *self, session_t *s);
 void       broker_session_drop(knoop_broker_t *self, session_t *s, const char *why);
 /* Encode and send a frame to a session; drops the session when it is gone. */
 int        broker_send(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
@@ -195,6 +229,16 @@ void       broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *
                              uint64_t seq, bool fatal, const char *fmt, ...)
     __attribute__((format(printf, 9, 10)));
 
+/* Policy verdicts for a session, cached per (partner, topic) in the session
+ * until the policy is reloaded. */
+bool broker_may_publish(knoop_broker_t *self, session_t *s, const char *topic);
+bool broker_may_speak_for(knoop_broker_t *self, session_t *s, const char *sender);
+/* Reload the policy file when it changed since it was loaded (checked in
+ * housekeeping, every 200 ms): the new rules apply to the next message. A
+ * file that does not load is logged and counted, and the rules in force
+ * stay. Returns 1 reloaded, 0 unchanged, -1 refused. */
+int  broker_policy_reload(knoop_broker_t *self);
+
 void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
                   const char *user, const knoop_frame_t *f);
 void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
@@ -203,6 +247,9 @@ void handle_ack(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
 void handle_credit(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
 void send_deliver(knoop_broker_t *self, session_t *s);
 void send_sync_reply(knoop_broker_t *self, session_t *s);
+/* Forget the cached delivery verdicts (the policy changed), keeping where a
+ * stream was cut for this session (a restricted message it may not have). */
+void send_deliver_forget(session_t *s);
 
 /* handle_instances.c: a node of a primary/standby pair says what it is
  * (active or standby); every pair session of that partner is told about the
@@ -219,6 +266,9 @@ int  broker_peers_init(knoop_broker_t *self);
 void broker_peers_step(knoop_broker_t *self);
 void broker_peers_read(knoop_broker_t *self);
 void broker_peers_close(knoop_broker_t *self);
+/* The peer link a log position was stored from, or NULL (a node, the
+ * broker itself, or before this process started). */
+const peer_t *broker_log_source(const knoop_broker_t *self, uint64_t pos);
 /* The mesh view for a node's HEARTBEAT: one row per peer into rows (at
  * least KNOOP_WIRE_MESH_MAX), and the digest of the last comparison. Strings
  * are borrowed from self until the peers change. */

@@ -126,6 +126,14 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
     if (s->window_bytes > MAX_WINDOW_BYTES)
         s->window_bytes = MAX_WINDOW_BYTES;
 
+    /* A peer names the brokers it pulls from directly: what came from them
+     * it gets from them (send_deliver.c, no relay). */
+    if (peer && f->u.hello.nlinked) {
+        s->linked = calloc(f->u.hello.nlinked, sizeof *s->linked);
+        for (size_t i = 0; s->linked && i < f->u.hello.nlinked; i++)
+            snprintf(s->linked[s->nlinked++], sizeof s->linked[0], "%s", f->u.hello.linked[i]);
+    }
+
     /* Subscriptions through the policy. */
     size_t nsubs = f->u.hello.nsubs;
     s->subs = calloc(nsubs ? nsubs : 1, sizeof *s->subs);
@@ -229,8 +237,17 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
     w.u.welcome.credit_msgs = PUBLISH_WINDOW;
     w.u.welcome.credit_bytes = 64u << 20;
     w.u.welcome.planned = planned;
-    s->next = self->sessions;
-    self->sessions = s;
+    if (broker_session_add(self, s) != KNOOP_OK) {
+        broker_send_error(self, NULL, rid, rid_len, KNOOP_WERR_FULL, 0, 0, true,
+                          "broker %s is out of memory; try again later", self->id);
+        broker_session_drop(self, s, "out of memory");
+        free(own);
+        free(rows);
+        free(refused);
+        free(reasons);
+        knoop_u64map_clear(&nv.hwm);
+        return;
+    }
     int rc = broker_send(self, s, &w);
     knoop_info("%s %s (%s): %zu subscriptions accepted, %zu refused; catch-up: "
                "%zu streams, %llu messages", peer ? "peer" : "node", s->partner, s->role,

@@ -32,6 +32,10 @@ static int s_batch_reserve(knoop_broker_t *self)
     if (!res)
         return KNOOP_ENOMEM;
     self->batch_res = res;
+    session_t **bs = realloc(self->batch_sess, cap * sizeof *bs);
+    if (!bs)
+        return KNOOP_ENOMEM;
+    self->batch_sess = bs;
     self->batch_cap = cap;
     return KNOOP_OK;
 }
@@ -76,7 +80,7 @@ void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
             knoop_msg_clear(m);
             continue;
         }
-        if (!knoop_policy_may_publish(self->policy, s->partner, s->role, m->b.topic)) {
+        if (!broker_may_publish(self, s, m->b.topic)) {
             char reason[400];
             knoop_policy_explain_publish(self->policy, s->partner, s->role, m->b.topic, reason,
                                          sizeof reason);
@@ -96,7 +100,7 @@ void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
             rc = knoop_cap_check_status(m->b.payload, m->b.payload_len, m->b.status, why,
                                         sizeof why);
         if (rc == KNOOP_OK && *sender &&
-            !knoop_policy_may_speak_for(self->policy, s->partner, s->role, sender)) {
+            !broker_may_speak_for(self, s, sender)) {
             self->envelopes_refused++;
             self->payloads_refused++;
             broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_IDENTITY, m->stream,
@@ -120,6 +124,7 @@ void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
         }
         memcpy(self->batch_rid[self->nbatch], s->rid, s->rid_len);
         self->batch_rid_len[self->nbatch] = s->rid_len;
+        self->batch_sess[self->nbatch] = s;
         self->nbatch++;
     }
 }
@@ -136,19 +141,17 @@ static knoop_wire_err_t s_wire_code(int rc)
     }
 }
 
-/* ACK every stream a session published on in this batch, at the stream's
- * contiguous hwm now stored. */
-static void s_ack_session(knoop_broker_t *self, session_t *s)
+/* The ACKs of a commit, in one pass over the batch: each session gets one
+ * ACK frame naming each stream it published on in the batch at the
+ * stream's contiguous hwm now stored, which is read once per stream. */
+static void s_ack_all(knoop_broker_t *self)
 {
-    knoop_u64map_t seen = { 0 };
-    knoop_wire_ack_t *acks = NULL;
-    size_t nacks = 0, cap = 0;
+    uint64_t commit = self->commits;
+    session_t *list = NULL;
     for (size_t i = 0; i < self->nbatch; i++) {
-        if (self->batch_rid_len[i] != s->rid_len ||
-            memcmp(self->batch_rid[i], s->rid, s->rid_len) != 0)
-            continue;
+        session_t *s = self->batch_sess[i];
         int r = self->batch_res[i];
-        if (r != KNOOP_OK && r != KNOOP_EDUPLICATE)
+        if (!s || (r != KNOOP_OK && r != KNOOP_EDUPLICATE))
             continue;
         s->published++;
         uint64_t stream = self->batch[i].stream;
@@ -158,32 +161,64 @@ static void s_ack_session(knoop_broker_t *self, session_t *s)
         knoop_u64map_get(&s->acked, stream, &had);
         if (self->batch[i].b.seq > had)
             knoop_u64map_put(&s->acked, stream, self->batch[i].b.seq);
-        if (knoop_u64map_get(&seen, stream, NULL))
-            continue;
-        knoop_u64map_put(&seen, stream, 1);
-        knoop_stream_info_t info;
-        if (knoop_journal_stream(self->journal, stream, &info) != KNOOP_OK || info.hwm == 0)
-            continue;
-        if (nacks == cap) {
-            cap = cap ? cap * 2 : 16;
-            knoop_wire_ack_t *na = realloc(acks, cap * sizeof *na);
-            if (!na)
-                break;
-            acks = na;
+        if (s->ack_commit != commit) {
+            s->ack_commit = commit;
+            s->nack_streams = 0;
+            s->ack_next = list;
+            list = s;
         }
-        acks[nacks].stream = stream;
-        acks[nacks].seq = info.hwm;
-        nacks++;
-
+        uint64_t seen;
+        if (knoop_u64map_get(&s->ack_seen, stream, &seen) && seen == commit)
+            continue;
+        if (s->nack_streams == s->ack_cap) {
+            size_t cap = s->ack_cap ? s->ack_cap * 2 : 16;
+            uint64_t *na = realloc(s->ack_streams, cap * sizeof *na);
+            if (!na)
+                continue;            /* no ACK for it now: the node sends it again */
+            s->ack_streams = na;
+            s->ack_cap = cap;
+        }
+        if (knoop_u64map_put(&s->ack_seen, stream, commit) != KNOOP_OK)
+            continue;
+        s->ack_streams[s->nack_streams++] = stream;
     }
-    if (nacks) {
-        knoop_frame_t f = { .kind = KNOOP_FRAME_ACK };
-        f.u.ack.acks = acks;
-        f.u.ack.n = nacks;
-        broker_send(self, s, &f);
+    knoop_u64map_t hwms = { 0 };   /* stream -> hwm + 1 (0: not stored) */
+    knoop_wire_ack_t *acks = NULL;
+    size_t cap = 0;
+    for (session_t *s = list; s; s = s->ack_next) {
+        size_t nacks = 0;
+        for (size_t k = 0; k < s->nack_streams; k++) {
+            uint64_t stream = s->ack_streams[k], h1;
+            if (!knoop_u64map_get(&hwms, stream, &h1)) {
+                knoop_stream_info_t info;
+                h1 = knoop_journal_stream(self->journal, stream, &info) == KNOOP_OK
+                         ? info.hwm + 1 : 0;
+                knoop_u64map_put(&hwms, stream, h1);
+            }
+            if (h1 <= 1)
+                continue;
+            if (nacks == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                knoop_wire_ack_t *na = realloc(acks, nc * sizeof *na);
+                if (!na)
+                    break;
+                acks = na;
+                cap = nc;
+            }
+            acks[nacks].stream = stream;
+            acks[nacks].seq = h1 - 1;
+            nacks++;
+        }
+        s->nack_streams = 0;
+        if (nacks) {
+            knoop_frame_t f = { .kind = KNOOP_FRAME_ACK };
+            f.u.ack.acks = acks;
+            f.u.ack.n = nacks;
+            broker_send(self, s, &f);
+        }
     }
     free(acks);
-    knoop_u64map_clear(&seen);
+    knoop_u64map_clear(&hwms);
 }
 
 void handle_publish_commit(knoop_broker_t *self)
@@ -211,15 +246,14 @@ void handle_publish_commit(knoop_broker_t *self)
             if (r == KNOOP_OK || r == KNOOP_EDUPLICATE || self->batch_rid_len[i] == 0)
                 continue;
             self->envelopes_refused++;
-            session_t *s = broker_session_find(self, self->batch_rid[i], self->batch_rid_len[i]);
+            session_t *s = self->batch_sess[i];
             const knoop_msg_t *m = &self->batch[i];
             broker_send_error(self, s, self->batch_rid[i], self->batch_rid_len[i],
                               s_wire_code(r), m->stream, m->b.seq, false,
                               "%s on %s seq %llu refused: %s", m->b.origin, m->b.topic,
                               (unsigned long long) m->b.seq, knoop_strerror(r));
         }
-        for (session_t *s = self->sessions; s; s = s->next)
-            s_ack_session(self, s);
+        s_ack_all(self);
     } else {
         /* Nothing of the batch is stored: no ACKs; the nodes keep the
          * messages and send them again. Tell each sender once. */

@@ -91,6 +91,21 @@ static int s_send(knoop_broker_t *self, peer_t *p, const knoop_frame_t *f)
     return rc;
 }
 
+static void s_hello(knoop_broker_t *self, peer_t *p);
+
+/* A link came up or went down: the other peers hear at once (a new HELLO)
+ * which brokers we now get messages from directly, so that they relay
+ * what we no longer get ourselves, or stop relaying what we do. The HELLO's
+ * vector makes them send any gap the change left. */
+static void s_links_changed(knoop_broker_t *self, const peer_t *changed)
+{
+    for (size_t i = 0; i < self->npeers; i++) {
+        peer_t *o = &self->peers[i];
+        if (o != changed && o->dealer)     /* up, or its HELLO on the way */
+            s_hello(self, o);
+    }
+}
+
 static void s_close(knoop_broker_t *self, peer_t *p, const char *why)
 {
     if (!p->dealer)
@@ -104,15 +119,25 @@ static void s_close(knoop_broker_t *self, peer_t *p, const char *why)
     p->in_sync = false;
     p->caught_up = false;
     p->next_attempt = knoop_now_ms() + RETRY_MS;
+    if (p->linked) {
+        p->linked = false;
+        if (self->peers)
+            s_links_changed(self, p);
+    }
 }
 
 void broker_peers_close(knoop_broker_t *self)
 {
     for (size_t i = 0; i < self->npeers; i++)
+        self->peers[i].linked = false;     /* stopping: no new HELLOs */
+    for (size_t i = 0; i < self->npeers; i++)
         s_close(self, &self->peers[i], "broker stopping");
     free(self->peers);
     self->peers = NULL;
     self->npeers = 0;
+    free(self->sources);
+    self->sources = NULL;
+    self->nsources = self->sources_cap = 0;
 }
 
 /* HELLO with everything we hold. */
@@ -141,6 +166,12 @@ static void s_hello(knoop_broker_t *self, peer_t *p)
                        (unsigned long long) (vec[nv].hwm + 1));
         nv++;
     }
+    /* The peers we pull from directly, links up (see s_links_changed). */
+    const char **linked = calloc(self->npeers ? self->npeers : 1, sizeof *linked);
+    size_t nlinked = 0;
+    for (size_t i = 0; linked && i < self->npeers; i++)
+        if (&self->peers[i] != p && self->peers[i].linked)
+            linked[nlinked++] = self->peers[i].id;
     const char *all[1] = { ">" };
     knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO };
     f.u.hello.partner = self->id;
@@ -152,7 +183,10 @@ static void s_hello(knoop_broker_t *self, peer_t *p)
     f.u.hello.credit_bytes = 256u << 20;
     f.u.hello.software = "knoop-broker " KNOOP_VERSION;
     f.u.hello.peer = true;
+    f.u.hello.linked = linked;
+    f.u.hello.nlinked = nlinked;
     int rc = s_send(self, p, &f);
+    free(linked);
     if (rc)
         knoop_warn("peer %s: HELLO not sent: %s", p->id, knoop_strerror(rc));
     p->state = 1;
@@ -274,6 +308,62 @@ static void s_on_sync(knoop_broker_t *self, peer_t *p, const knoop_frame_t *f)
 
 #define PEER_FRAMES 8
 
+/* Drop the sources no peer session can still meet in live delivery: those
+ * wholly before the lowest log position of any peer session. */
+static void s_sources_prune(knoop_broker_t *self)
+{
+    uint64_t low = knoop_journal_next_pos(self->journal);
+    for (session_t *s = self->sessions; s; s = s->next)
+        if (s->peer && s->log_pos < low)
+            low = s->log_pos;
+    size_t k = 0;
+    while (k < self->nsources && self->sources[k].to <= low)
+        k++;
+    if (k) {
+        memmove(self->sources, self->sources + k, (self->nsources - k) * sizeof *self->sources);
+        self->nsources -= k;
+    }
+}
+
+/* Remember that log positions [from, to) came from peer p. */
+static void s_source(knoop_broker_t *self, const peer_t *p, uint64_t from, uint64_t to)
+{
+    if (to <= from)
+        return;
+    size_t idx = (size_t) (p - self->peers);
+    if (self->nsources && self->sources[self->nsources - 1].peer == idx &&
+        self->sources[self->nsources - 1].to == from) {
+        self->sources[self->nsources - 1].to = to;
+        return;
+    }
+    if (self->nsources >= 64)
+        s_sources_prune(self);
+    if (self->nsources == self->sources_cap) {
+        size_t cap = self->sources_cap ? self->sources_cap * 2 : 64;
+        log_source_t *ns = realloc(self->sources, cap * sizeof *ns);
+        if (!ns)
+            return;     /* unknown source: it is sent back, as before (an echo, not a loss) */
+        self->sources = ns;
+        self->sources_cap = cap;
+    }
+    self->sources[self->nsources++] = (log_source_t) { from, to, idx };
+}
+
+const peer_t *broker_log_source(const knoop_broker_t *self, uint64_t pos)
+{
+    size_t lo = 0, hi = self->nsources;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (self->sources[mid].to <= pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < self->nsources && self->sources[lo].from <= pos)
+        return &self->peers[self->sources[lo].peer];
+    return NULL;
+}
+
 /* DELIVERs taken in one pass are stored in one commit, then ACKed and their
  * window returned. False when the link was dropped (nothing stored). */
 static bool s_store(knoop_broker_t *self, peer_t *p, knoop_frame_t *frames, size_t *n)
@@ -281,7 +371,10 @@ static bool s_store(knoop_broker_t *self, peer_t *p, knoop_frame_t *frames, size
     if (!*n)
         return true;
     knoop_ingest_t in;
+    uint64_t pos0 = knoop_journal_next_pos(self->journal);
     int rc = knoop_ingest(self->journal, frames, *n, NULL, p->id, &in);
+    if (rc == KNOOP_OK)
+        s_source(self, p, pos0, knoop_journal_next_pos(self->journal));
     for (size_t i = 0; i < *n; i++)
         knoop_frame_clear(&frames[i]);
     *n = 0;
@@ -292,6 +385,10 @@ static bool s_store(knoop_broker_t *self, peer_t *p, knoop_frame_t *frames, size
         return false;
     }
     p->received += in.msgs;
+    p->in_msgs += in.msgs;
+    p->in_stored += in.stored;
+    p->in_duplicates += in.duplicates;
+    p->in_refused += in.refused;
     if (in.nacks) {
         knoop_frame_t a = { .kind = KNOOP_FRAME_ACK };
         a.u.ack.acks = in.acks;
@@ -340,6 +437,10 @@ static void s_read_one(knoop_broker_t *self, peer_t *p)
             p->catchup_start = knoop_now_ms();
             knoop_info("peer %s at %s: link up; catch-up of %llu messages", p->id, p->endpoint,
                        (unsigned long long) p->planned);
+            if (!p->linked) {
+                p->linked = true;
+                s_links_changed(self, p);
+            }
             break;
         case KNOOP_FRAME_CAUGHT_UP:
             p->caught_up = true;

@@ -37,6 +37,16 @@ static void s_cut(session_t *s, uint64_t stream, uint64_t seq)
     knoop_u64map_put(&s->allow, stream, CUT_BASE + ((seq - 1) << 2));
 }
 
+void send_deliver_forget(session_t *s)
+{
+    knoop_u64map_t keep = { 0 };
+    for (size_t i = 0; i < s->allow.cap; i++)
+        if (s->allow.used[i] && s->allow.vals[i] >= CUT_BASE)
+            knoop_u64map_put(&keep, s->allow.keys[i], s->allow.vals[i]);
+    knoop_u64map_clear(&s->allow);
+    s->allow = keep;
+}
+
 static bool s_restricted_out(const session_t *s, const uint8_t *env, size_t len)
 {
     return !s->peer && !knoop_env_for_partner(env, len, s->partner);
@@ -125,6 +135,22 @@ static int s_from_log(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
     frame_fill_t *ff = arg;
     if (!s_allowed(ff->self, ff->s, stream, seq))
         return 0;
+    if (ff->s->peer) {
+        /* No echo: a peer is never sent what it delivered to us; and what
+         * came from a broker it pulls from itself is not relayed to it: each
+         * message crosses each link once. A gap (its link there was cut) is
+         * repaired by its next HELLO, which it sends when the link drops. */
+        const peer_t *from = broker_log_source(ff->self, pos);
+        if (from && strcmp(from->id, ff->s->partner) == 0) {
+            ff->s->echo_skipped++;
+            return 0;
+        }
+        for (size_t i = 0; from && i < ff->s->nlinked; i++)
+            if (strcmp(from->id, ff->s->linked[i]) == 0) {
+                ff->s->relay_skipped++;
+                return 0;
+            }
+    }
     uint64_t acked = 0;
     knoop_u64map_get(&ff->s->acked, stream, &acked);
     if (seq <= acked)

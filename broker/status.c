@@ -81,12 +81,17 @@ static json_t *s_status(knoop_broker_t *self)
         const char *state = p->state == 2 ? (p->caught_up ? "up" : "catching-up")
                           : p->state == 1 ? "connecting" : "down";
         uint64_t behind = p->caught_up || p->received >= p->planned ? 0 : p->planned - p->received;
-        json_array_append_new(peers, json_pack("{s:s, s:s, s:s, s:I, s:b, s:I, s:I, s:I}",
+        json_t *po = json_pack("{s:s, s:s, s:s, s:I, s:b, s:I, s:I, s:I}",
             "id", p->id, "endpoint", p->endpoint, "state", state,
             "since_ms", (json_int_t) p->since, "in_sync", p->in_sync,
             "last_anti_entropy_ms", (json_int_t) p->last_sync_at,
             "last_anti_entropy_ago_ms", (json_int_t) (p->last_sync_at ? now - p->last_sync_at : 0),
-            "messages_behind", (json_int_t) behind));
+            "messages_behind", (json_int_t) behind);
+        /* what crossed this link towards us: the transfers the mesh costs */
+        json_object_set_new(po, "received", json_pack("{s:I, s:I, s:I, s:I}",
+            "messages", (json_int_t) p->in_msgs, "stored", (json_int_t) p->in_stored,
+            "duplicates", (json_int_t) p->in_duplicates, "refused", (json_int_t) p->in_refused));
+        json_array_append_new(peers, po);
     }
     json_object_set_new(o, "peers", peers);
     /* A broker with peers and none of them up is cut off from the mesh (a
@@ -112,6 +117,14 @@ static json_t *s_status(knoop_broker_t *self)
                 "term", (json_int_t) s->inst.term, "since_ms", (json_int_t) s->inst.since_ms,
                 "reason", s->inst_reason));
         }
+        if (row && s->peer) {  /* what live delivery did not send: back, or round */
+            json_object_set_new(row, "echo_skipped", json_integer((json_int_t) s->echo_skipped));
+            json_object_set_new(row, "relay_skipped", json_integer((json_int_t) s->relay_skipped));
+            json_t *l = json_array();
+            for (size_t i = 0; i < s->nlinked; i++)
+                json_array_append_new(l, json_string(s->linked[i]));
+            json_object_set_new(row, "linked", l);
+        }
         json_array_append_new(sessions, row);
     }
     json_object_set_new(o, "sessions", sessions);
@@ -119,12 +132,17 @@ static json_t *s_status(knoop_broker_t *self)
     knoop_journal_stats(self->journal, &st);
     uint64_t err_at;
     const char *err = knoop_journal_error(self->journal, &err_at);
-    json_object_set_new(o, "journal", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+    json_t *jo = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
         "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
         "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
         "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors,
         "map_max", (json_int_t) st.map_max, "full",
-        st.full == KNOOP_JOURNAL_FULL_MAP ? "map" : st.full == KNOOP_JOURNAL_FULL_DISK ? "disk" : ""));
+        st.full == KNOOP_JOURNAL_FULL_MAP ? "map" : st.full == KNOOP_JOURNAL_FULL_DISK ? "disk" : "");
+    /* the crypto the broker spends: head signatures verified, and those not
+     * verified again because a signed copy was held (duplicates) */
+    json_object_set_new(jo, "sig_verified", json_integer((json_int_t) st.sig_verified));
+    json_object_set_new(jo, "sig_skipped", json_integer((json_int_t) st.sig_skipped));
+    json_object_set_new(o, "journal", jo);
     /* the storage alarm: raised by a write refused for want of room, gone
      * with the next write that commits */
     if (st.full)
@@ -148,6 +166,10 @@ static json_t *s_status(knoop_broker_t *self)
     json_object_set_new(o, "frames_bad", json_integer((json_int_t) self->frames_bad));
     json_object_set_new(o, "envelopes_refused", json_integer((json_int_t) self->envelopes_refused));
     json_object_set_new(o, "payloads_refused", json_integer((json_int_t) self->payloads_refused));
+    json_object_set_new(o, "policy", json_pack("{s:s, s:I, s:I, s:I}",
+        "file", self->opts.policy_file, "rules", (json_int_t) knoop_policy_rules(self->policy),
+        "reloads", (json_int_t) self->policy_reloads,
+        "reload_errors", (json_int_t) self->policy_reload_errors));
     /* Where the journal and the trust store are (absolute), for tools on
      * this machine that read them: knoop bundle export --api. */
     char *data_dir = realpath(self->opts.data, NULL);

@@ -231,6 +231,8 @@ typedef struct {
     uint64_t damaged;        /* messages found damaged on disk */
     uint64_t damaged_rows;   /* log/vlog rows found damaged (each time met) */
     uint64_t repaired;       /* damaged messages replaced by a good copy */
+    uint64_t sig_verified;   /* head signatures verified on append */
+    uint64_t sig_skipped;    /* not verified: a signed copy was held already */
     size_t   map_size;
     size_t   map_max;        /* the limit the map may grow to */
     size_t   used_bytes;     /* pages in use (LMDB's last page + 1, times the page size) */

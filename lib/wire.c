@@ -406,6 +406,11 @@ static int s_check_frame(const knoop_frame_t *f)
             return rc;
         if (!s_text_valid(f->u.hello.software, S_SOFTWARE_MAX))
             return KNOOP_EMALFORMED;
+        if (f->u.hello.nlinked > KNOOP_WIRE_LINKED_MAX)
+            return KNOOP_ETOOBIG;
+        for (size_t i = 0; i < f->u.hello.nlinked; i++)
+            if (!knoop_id_valid(f->u.hello.linked[i]))
+                return KNOOP_EMALFORMED;
         return KNOOP_OK;
     }
     case KNOOP_FRAME_WELCOME: {
@@ -541,6 +546,8 @@ static int s_from_pb(knoop_frame_t *f, s_arena_t *a, const Knoop__V1__Frame *pb)
         f->u.hello.credit_bytes = h->credit_bytes;
         f->u.hello.software = h->software;
         f->u.hello.peer = h->peer;
+        f->u.hello.linked = (const char *const *) h->linked;
+        f->u.hello.nlinked = h->n_linked;
         return s_pos_list_from_pb(a, h->vector, h->n_vector, &f->u.hello.vector);
     }
     case KNOOP__V1__FRAME__KIND_WELCOME: {
@@ -898,6 +905,8 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
         hello.credit_bytes = f->u.hello.credit_bytes;
         hello.software = (char *) f->u.hello.software;
         hello.peer = f->u.hello.peer;
+        hello.n_linked = f->u.hello.nlinked;
+        hello.linked = (char **) f->u.hello.linked;
         pb.hello = &hello;
         break;
     case KNOOP_FRAME_WELCOME: {

@@ -30,6 +30,7 @@
  * catch-up starts again, forever (tests/cli_net_thin.sh). */
 #define KNOOP_BATCH_BYTES    (64u << 10)
 #define KNOOP_FRAME_ITEMS    65536         /* envelopes, acks, vector rows, subscriptions */
+#define KNOOP_WIRE_LINKED_MAX 256          /* brokers named in a peer HELLO's linked */
 #define KNOOP_WIRE_MESH_MAX  256           /* peer rows in a HEARTBEAT */
 
 typedef enum {
@@ -124,6 +125,8 @@ typedef struct {
             uint64_t           credit_bytes;
             const char        *software;
             bool               peer;
+            const char *const *linked;   /* peer: brokers it pulls from directly */
+            size_t             nlinked;  /* at most KNOOP_WIRE_LINKED_MAX */
         } hello;
         struct {
             const char        *broker;

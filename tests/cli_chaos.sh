@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Randomised faults, seeded (KNOOP_SEED to replay; the seed is printed):
-# for KNOOP_CHAOS_SECONDS (default 20; longer runs by setting it) brokers and
+# for KNOOP_CHAOS_SECONDS (default 20, KNOOP_SOAK=1 120) brokers and
 # nodes of a 3-broker mesh are killed with SIGKILL and restarted, paused, and
 # partitioned through fault-injecting proxies, while two nodes keep
 # publishing. Afterwards, with every fault healed: all brokers agree, every
@@ -16,7 +16,9 @@ if [ -n "${KNOOP_SANITIZED:-}" ] && [ -z "${KNOOP_SOAK:-}" ]; then
 fi
 SEED=${KNOOP_SEED:-$(( $(date +%s) % 100000 ))}
 RANDOM=$SEED
-DURATION=${KNOOP_CHAOS_SECONDS:-20}
+# KNOOP_SOAK=1: two minutes of faults (the mesh's no-echo/no-relay rules and
+# anti-entropy under many more partitions and restarts)
+DURATION=${KNOOP_CHAOS_SECONDS:-$([ -n "${KNOOP_SOAK:-}" ] && echo 120 || echo 20)}
 echo "# seed $SEED (rerun with KNOOP_SEED=$SEED), $DURATION s of faults"
 
 BS="a b c"
