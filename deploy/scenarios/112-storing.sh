@@ -38,9 +38,10 @@ on_broker() {   # on_broker ID BROKER: the node's link is up to BROKER
 }
 count() { "$KNOOP" audit digest --journal "$1" --pattern "$2" 2>/dev/null | awk '$1 == "digest" {print $NF}'; }
 
-mode_of() {     # mode_of DATA: "active" or "standby", as the node's status says
-    "$KNOOP" status --api "ipc://$RUN/$1/api.sock" --json 2>/dev/null | tr -d ' \n' |
-        sed -n 's/.*"instance":{[^}]*"mode":"\([a-z]*\)".*/\1/p'
+mode_of() {     # mode_of DATA: "active" or "standby", as the node's status says of itself
+    # (its own line; the JSON also lists the other instances and their modes)
+    "$KNOOP" status --api "ipc://$RUN/$1/api.sock" 2>/dev/null |
+        awk '$1 == "instance" { print tolower($2); exit }'
 }
 is_mode() { [ "$(mode_of "$1")" = "$2" ]; }   # is_mode DATA MODE
 standby_takeover() {
