@@ -270,8 +270,7 @@ for id in $PARTNERS; do
         spawn "$RUN/log/proxy.log" "$PROXY" "$ZL_PROXY_PORT" "${BPORT[$home]}"
         ZL_PROXY_PID=$LAST_PID
     fi
-    if [ "$id" = vr-zuid-limburg ] && [ $SCENARIO = 112-storing ] &&
-            "$NODE" --help 2>/dev/null | grep -q -- '--pair'; then
+    if [ "$id" = vr-zuid-limburg ] && [ $SCENARIO = 112-storing ]; then
         # Zuid-Limburg runs a primary and a standby at its backup location
         # (uitwijklocatie): same key, same brokers, its own journal.
         ZL_STANDBY=$id-uitwijk
