@@ -78,6 +78,12 @@ check "vr-twente holds no grip message" has_count "$T/vr-twente" 'grip.>' 0
 check "its application, asking for '>', sees no grip message" bash -c "! grep -q '\"topic\":\"grip' '$T/twente.app'"
 
 # ---- S9: one partner floods ----
+if [ -n "${KNOOP_SANITIZED:-}" ] && [ -z "${KNOOP_SOAK:-}" ]; then
+    # Its figures are latencies: under the sanitizers' slowdown the baseline
+    # itself does not arrive in time, and a p99 says nothing of the broker.
+    echo "skip - S9 (one partner floods) under the sanitizers: the normal build runs it (KNOOP_SOAK=1 runs it here too)"
+    exit 0
+fi
 start_node vr-flood --broker "$B"
 # vr-zeeland's application stamps each arrival with its clock
 stdbuf -oL "$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.vr-utrecht' --timeout 60 2>/dev/null |
@@ -104,7 +110,7 @@ steady() {   # steady PHASE COUNT: vr-utrecht publishes one every 50 ms
     done
 }
 p99() {   # p99 PHASE: of the latencies (ms) seen for PHASE
-    grep "^$1-" "$T/latency" | awk '{ print $2 }' | sort -n |
+    { grep "^$1-" "$T/latency" || true; } | awk '{ print $2 }' | sort -n |
         awk '{ a[NR] = $1 } END { if (NR == 0) { print "none"; exit } i = int(NR * 0.99); if (i < 1) i = 1; print a[i] }'
 }
 N=${KNOOP_SOAK:+400}; N=${N:-60}
