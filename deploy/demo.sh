@@ -145,7 +145,19 @@ info "secret keys: $RUN/keys/*.key (mode 0600); trust store: $RUN/trust (the roo
 cp "$TOP/deploy/policy" "$RUN/policy"
 
 # ---- ports ----
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 30000)); }
+# A free port below the kernel's ephemeral range (32768..): a port from that
+# range can be taken by any outgoing connection before our daemon binds it.
+port() { python3 -c '
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()' 2>/dev/null || echo $((20000 + RANDOM % 12000)); }
 declare -A BPORT MPORT
 for b in $BROKERS $REGIONAL; do BPORT[$b]=$(port); MPORT[$b]=$(port); done
 ZL_PROXY_PORT=$(port)
