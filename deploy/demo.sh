@@ -145,19 +145,9 @@ info "secret keys: $RUN/keys/*.key (mode 0600); trust store: $RUN/trust (the roo
 cp "$TOP/deploy/policy" "$RUN/policy"
 
 # ---- ports ----
-# A free port below the kernel's ephemeral range (32768..): a port from that
-# range can be taken by any outgoing connection before our daemon binds it.
-port() { python3 -c '
-import random, socket
-for _ in range(200):
-    p = random.randint(20000, 32000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()' 2>/dev/null || echo $((20000 + RANDOM % 12000)); }
+# Free ports below the kernel's ephemeral range, each reserved for this run
+# against every other demo and test picking at the same time (deploy/free-port).
+port() { "$TOP/deploy/free-port" $$ || { echo "demo: no free port on 127.0.0.1" >&2; exit 1; }; }
 declare -A BPORT MPORT
 for b in $BROKERS $REGIONAL; do BPORT[$b]=$(port); MPORT[$b]=$(port); done
 ZL_PROXY_PORT=$(port)

@@ -43,11 +43,7 @@ kcr2 publish duiding.>
 kcr2 subscribe >
 P
 
-read -r -a FREE <<<"$(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(13)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+read -r -a FREE <<<"$(free_ports 13)"
 declare -A PORT
 i=0
 for x in a b c r k2r r2a r2b r2c zl ln bz en spare; do PORT[$x]=${FREE[$i]}; i=$((i + 1)); done

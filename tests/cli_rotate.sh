@@ -33,11 +33,7 @@ cat >"$T/policy" <<'P'
 role:region publish sitrep.{id}
 role:region subscribe sitrep.>
 P
-read -r -a FREE <<<"$(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(2)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+read -r -a FREE <<<"$(free_ports 2)"
 EPA="tcp://127.0.0.1:${FREE[0]}"; EPB="tcp://127.0.0.1:${FREE[1]}"
 start_broker kcr2-broker-a "$EPA" --peer "kcr2-broker-b@$EPB" --anti-entropy-ms 500
 start_broker kcr2-broker-b "$EPB" --peer "kcr2-broker-a@$EPA" --anti-entropy-ms 500

@@ -60,12 +60,7 @@ role:region publish sitrep.{id}
 role:region subscribe sitrep.>
 P
 declare -A PORT
-# Six free ports from one interpreter (each python start costs on a busy CI).
-read -r -a FREE <<<"$(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(6)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+read -r -a FREE <<<"$(free_ports 6)"
 i=0; for x in a b c tc ca cb; do PORT[$x]=${FREE[$i]}; i=$((i + 1)); done
 EPA="tcp://127.0.0.1:${PORT[a]}"; EPB="tcp://127.0.0.1:${PORT[b]}"; EPC="tcp://127.0.0.1:${PORT[c]}"
 start_proxy toc "${PORT[tc]}" "${PORT[c]}"

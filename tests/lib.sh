@@ -9,6 +9,7 @@ set -euo pipefail
 
 : "${KNOOP_BIN:?KNOOP_BIN must point at the knoop CLI (ctest sets it)}"
 BIN_DIR=$(cd "$(dirname "$KNOOP_BIN")/.." && pwd)
+SRC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KNOOP=$KNOOP_BIN
 BROKER=$BIN_DIR/broker/knoop-broker
 NODE=$BIN_DIR/nodes/knoop-node
@@ -56,11 +57,11 @@ bad()  { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 die()  { echo "FATAL: $*"; exit 1; }
 
-# A free TCP port on 127.0.0.1 (asks the kernel).
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
-        || echo $((20000 + RANDOM % 30000))
-}
+# A free TCP port on 127.0.0.1, reserved for this test against every other
+# test and demo picking at the same time (see deploy/free-port for why).
+free_port() { "$SRC_TOP/deploy/free-port" $$ || die "no free port on 127.0.0.1"; }
+# free_ports N: N such ports on one line (one interpreter start on a busy CI).
+free_ports() { "$SRC_TOP/deploy/free-port" $$ "$1" || die "no $1 free ports on 127.0.0.1"; }
 
 # make_partner ID ROLE [extra keys new args]: keys in $T/keys, cert in $T/trust
 make_partner() {
