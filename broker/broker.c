@@ -61,6 +61,7 @@ static void s_session_free(session_t *s)
     free(s->ack_streams);
     free(s->linked);
     zhashx_destroy(&s->verdicts);
+    broker_fair_free(s);
     free(s);
 }
 
@@ -474,7 +475,7 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
         handle_hello(self, rid, rid_len, user, &f);
         break;
     case KNOOP_FRAME_PUBLISH:
-        if (s)
+        if (s && broker_fair_admit(self, s, &f, self->data.data, self->data.len))
             handle_publish(self, s, &f);
         break;
     case KNOOP_FRAME_ACK:
@@ -522,12 +523,11 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
          * session was dropped after silence (this broker or the link was
          * paused) while the connection stayed. Not a protocol error: it is
          * asked to say HELLO again, which it does by reconnecting. */
-        knoop_info("%s: no session on this connection (dropped after silence?): asking for "
+        knoop_info("%s: " KNOOP_WIRE_NO_SESSION " (dropped after silence?): asking for "
                    "HELLO again", user);
         knoop_frame_t e = { .kind = KNOOP_FRAME_ERROR };
         e.u.error.code = KNOOP_WERR_PROTOCOL;
-        e.u.error.reason = "no session on this connection (dropped after silence): say HELLO "
-                           "again";
+        e.u.error.reason = KNOOP_WIRE_NO_SESSION " (dropped after silence): say HELLO again";
         e.u.error.fatal = true;
         self->out.len = 0;
         if (knoop_frame_encode(&e, &self->out) == KNOOP_OK)
@@ -607,11 +607,35 @@ static void s_wait(knoop_broker_t *self, long timeout_ms)
     knoop_metrics_serve(self->metrics);
 }
 
+/* The loop itself did not run for a while (the process was paused with
+ * SIGSTOP, or starved): the partners' frames of that time wait unread in
+ * our queues, so their silence was ours. Each session and peer link gets a
+ * full timeout from now before it counts as silent; without this a resumed
+ * broker dropped every session in its first pass, before it had read their
+ * heartbeats, and each partner then heard "no session on this connection". */
+static void s_check_stall(knoop_broker_t *self)
+{
+    uint64_t now = knoop_now_ms();
+    uint64_t gap = self->last_pass && now > self->last_pass ? now - self->last_pass : 0;
+    self->last_pass = now;
+    if (gap <= (uint64_t) self->opts.timeout_ms / 2)
+        return;
+    knoop_warn("broker: the loop did not run for %llu ms (process paused or starved?): "
+               "partners get a full timeout from now before they count as silent",
+               (unsigned long long) gap);
+    for (session_t *s = self->sessions; s; s = s->next)
+        s->last_heard = now;
+    for (size_t i = 0; i < self->npeers; i++)
+        if (self->peers[i].last_heard)
+            self->peers[i].last_heard = now;
+}
+
 int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
 {
     while (!*stop) {
+        s_check_stall(self);
         /* Wait for input unless deliveries are still pending. */
-        bool busy = false;
+        bool busy = broker_fair_waiting(self);
         for (session_t *s = self->sessions; s && !busy; s = s->next)
             busy = s->inflight < s->window && s->inflight_bytes < s->window_bytes &&
                    (!s->live || s->log_pos < knoop_journal_next_pos(self->journal));
@@ -622,7 +646,10 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
         broker_peers_step(self);
         s_check_forks(self);
 
-        /* 1. Read everything ready (bounded), building one batch. */
+        /* 1. The frames kept from earlier passes, each partner up to its
+         * share (fair.c); then everything ready (bounded), building one
+         * batch. */
+        broker_fair_pass(self);
         for (int i = 0; i < MAX_FRAMES_PER_PASS && self->nbatch < MAX_BATCH; i++) {
             char user[KNOOP_ID_MAX + 1];
             int rc = knoop_link_recv(self->router, &self->rid, user, &self->data);

@@ -12,6 +12,7 @@
  *   handle_trust.c    issued certificates and revocations: publish, follow
  *   handle_instances.c primary/standby pairs: which instance of a partner is
  *                     active, told to the other instances
+ *   fair.c            per-partner fairness: a bounded share of each loop pass
  *
  * One thread. No global state: everything hangs off knoop_broker_t.
  */
@@ -54,6 +55,7 @@ typedef struct {
     int         anti_entropy_ms;  /* digest comparison with each peer */
     const char *api;              /* local status endpoint; NULL: ipc://DATA/api.sock */
     const char *metrics;          /* HOST:PORT of the Prometheus endpoint; NULL: none */
+    size_t      fair_share;       /* envelopes one session may put in a loop pass (fair.c); 0: no bound */
 } knoop_broker_opts_t;
 
 typedef struct knoop_broker_t knoop_broker_t;
@@ -131,6 +133,14 @@ typedef struct session {
     bool      pair;         /* it sent INSTANCES: it is one of a pair */
     knoop_wire_instance_t inst;
     char      inst_reason[256];
+    /* fairness (fair.c): envelopes taken into pass fair_pass, and the PUBLISH
+     * frames kept for a later pass, in order */
+    uint64_t  fair_pass;
+    size_t    fair_taken;
+    struct fair_frame *fair_q;
+    size_t    fair_head, fair_n, fair_cap, fair_bytes;
+    uint64_t  throttled;        /* PUBLISH frames that waited for a later pass */
+    uint64_t  throttled_logged; /* ms of the last "throttled" log line */
 
     struct session *next;
 } session_t;
@@ -204,6 +214,7 @@ struct knoop_broker_t {
     /* scratch */
     knoop_buf_t      rid, data, out;
     uint64_t         last_housekeeping;
+    uint64_t         last_pass;      /* ms: the loop's last pass (s_check_stall) */
     /* the policy file as last loaded (broker_policy_reload) */
     struct { uint64_t ino, size, mtime_ns; } policy_stamp;
     uint64_t         policy_reloads, policy_reload_errors;
@@ -212,6 +223,10 @@ struct knoop_broker_t {
     uint64_t         imported, imports_refused;   /* bundles (handle_import.c) */
     uint64_t         payloads_refused;  /* type on the wrong topic, bad content, sender */
     knoop_metrics_t *metrics;           /* NULL without --metrics */
+    /* fairness (fair.c) */
+    uint64_t         pass;              /* loop passes */
+    uint64_t         throttled_frames;  /* PUBLISH frames kept for a later pass */
+    uint64_t         throttle_refused;  /* ... refused FULL: too much kept already */
 };
 
 /* metrics.c */
@@ -290,6 +305,15 @@ void broker_trust_announce(knoop_broker_t *self);
 int  broker_trust_publish(knoop_broker_t *self, const knoop_api_item_t *it,
                           knoop_api_seq_t *res, char *why, size_t why_size);
 
+/* fair.c: per-partner fairness. A PUBLISH frame from s: true when it is
+ * within the session's share of this pass (handle it now); false when it was
+ * kept for a later pass (or, over FAIR_MAX_BYTES kept, refused FULL). */
+bool broker_fair_admit(knoop_broker_t *self, session_t *s, const knoop_frame_t *f,
+                       const uint8_t *raw, size_t len);
+/* Start of a loop pass: the kept frames, each session up to its share. */
+void broker_fair_pass(knoop_broker_t *self);
+bool broker_fair_waiting(const knoop_broker_t *self);
+void broker_fair_free(session_t *s);
 /* status.c */
 /* handle_import.c: a bundle's content from the local API. KNOOP_OK with the
  * summary in *json (malloc'd), or the refusal's code with why naming the

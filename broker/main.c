@@ -51,6 +51,9 @@ static const knoop_opt_spec_t s_spec[] = {
       "(0: 1 TiB, in practice the disk). At the limit, publishing is refused as 'journal full' "
       "while reads and delivery go on; raise it and send SIGHUP to write again without a "
       "restart", false },
+    { "fair-share", KNOOP_OPT_INT, "256", "N", "messages one partner may have checked and "
+      "committed in one loop pass; more wait for the next passes, so that a partner flooding "
+      "does not delay the others (0: no bound)", false },
     { "relaxed-durability", KNOOP_OPT_BOOL, "false", NULL,
       "do not fsync journal commits (benchmarks only: a power loss can lose acknowledged messages)", false },
     { NULL },
@@ -117,12 +120,14 @@ int main(int argc, char **argv)
         .anti_entropy_ms = (int) knoop_config_int(cfg, "anti-entropy-ms"),
         .api = knoop_config_str(cfg, "api"),
         .map_max = (size_t) knoop_config_int(cfg, "map-max") << 20,
+        .fair_share = (size_t) knoop_config_int(cfg, "fair-share"),
     };
     if (o.handshake_ms < 100 || knoop_config_int(cfg, "max-handshakes") < 1 ||
         knoop_config_int(cfg, "max-handshakes-per-address") < 1 ||
-        knoop_config_int(cfg, "map-max") < 0) {
+        knoop_config_int(cfg, "map-max") < 0 || knoop_config_int(cfg, "fair-share") < 0) {
         fprintf(stderr, "knoop-broker: --handshake-ms must be at least 100, --max-handshakes and "
-                "--max-handshakes-per-address at least 1, --map-max at least 0\n");
+                "--max-handshakes-per-address at least 1, --map-max and --fair-share at least "
+                "0\n");
         knoop_config_destroy(&cfg);
         return 2;
     }

@@ -106,11 +106,13 @@ static void s_links_changed(knoop_broker_t *self, const peer_t *changed)
     }
 }
 
-static void s_close(knoop_broker_t *self, peer_t *p, const char *why)
+/* Close the link to p; `why` is logged as a warning when the link was up,
+ * unless quiet (the caller logged the matter of course itself). */
+static void s_close_as(knoop_broker_t *self, peer_t *p, const char *why, bool quiet)
 {
     if (!p->dealer)
         return;
-    if (p->state == 2)
+    if (p->state == 2 && !quiet)
         knoop_warn("peer %s: link lost: %s", p->id, why);
     if (p->state == 1)
         p->key_try++;               /* never got in: try its next key */
@@ -124,6 +126,11 @@ static void s_close(knoop_broker_t *self, peer_t *p, const char *why)
         if (self->peers)
             s_links_changed(self, p);
     }
+}
+
+static void s_close(knoop_broker_t *self, peer_t *p, const char *why)
+{
+    s_close_as(self, p, why, false);
 }
 
 void broker_peers_close(knoop_broker_t *self)
@@ -454,6 +461,16 @@ static void s_read_one(knoop_broker_t *self, peer_t *p)
             s_on_sync(self, p, &f);
             break;
         case KNOOP_FRAME_ERROR:
+            if (f.u.error.fatal && f.u.error.code == KNOOP_WERR_PROTOCOL && f.u.error.reason &&
+                strncmp(f.u.error.reason, KNOOP_WIRE_NO_SESSION,
+                        strlen(KNOOP_WIRE_NO_SESSION)) == 0) {
+                /* It dropped our session after a silence (we, or the link,
+                 * were paused): not a protocol error; link again. */
+                knoop_info("peer %s dropped our session after a silence (this broker or the "
+                           "link was paused?): linking again with HELLO", p->id);
+                s_close_as(self, p, "session dropped by the peer", true);
+                break;
+            }
             knoop_warn("peer %s: %s: %s", p->id, knoop_wire_err_name(f.u.error.code),
                        f.u.error.reason);
             if (f.u.error.fatal)

@@ -108,6 +108,10 @@ static json_t *s_status(knoop_broker_t *self)
             "inflight", (json_int_t) s->inflight, "window", (json_int_t) s->window,
             "delivered", (json_int_t) s->delivered, "published", (json_int_t) s->published,
             "withheld", (json_int_t) s->withheld);
+        if (row)   /* fair.c: frames that waited for a later pass, and waiting now */
+            json_object_set_new(row, "throttled", json_pack("{s:I, s:I}",
+                "frames", (json_int_t) s->throttled,
+                "waiting", (json_int_t) (s->fair_n - s->fair_head)));
         if (row && s->pair) {
             /* one of a primary/standby pair: what it says it is */
             char id[17];
@@ -162,6 +166,10 @@ static json_t *s_status(knoop_broker_t *self)
         "refused_over_cap", (json_int_t) g.refused_over_cap,
         "accept_failed", (json_int_t) g.accept_failed, "in_handshake", (json_int_t) g.pending,
         "open", (json_int_t) g.open, "descriptor_limit", (json_int_t) self->nofile));
+    json_object_set_new(o, "fair", json_pack("{s:I, s:I, s:I}",
+        "share", (json_int_t) self->opts.fair_share,
+        "throttled_frames", (json_int_t) self->throttled_frames,
+        "refused", (json_int_t) self->throttle_refused));
     json_object_set_new(o, "frames_in", json_integer((json_int_t) self->frames_in));
     json_object_set_new(o, "frames_bad", json_integer((json_int_t) self->frames_bad));
     json_object_set_new(o, "envelopes_refused", json_integer((json_int_t) self->envelopes_refused));

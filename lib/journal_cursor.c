@@ -39,5 +39,5 @@ int knoop_journal_cursor_put(knoop_journal_t *self, const char *name,
     if (nl == 0 || nl > 255)
         return KNOOP_EINVAL;
     cursor_put_t c = { name, data, len };
-    return journal_write(self, s_cursor_put, &c, "cursor", len);
+    return journal_write(self, s_cursor_put, &c, JOURNAL_WHAT_CURSOR, len);
 }

@@ -114,6 +114,10 @@ void journal_read_end(journal_read_t *r);
  * errno) code; the transaction commits when fn succeeds. A full map grows and fn runs again from the start (it
  * must reset what it changed in self); any other failure is
  * journal_write_failed(what, need). Returns a KNOOP code. */
+/* `what` of a subscriber's cursor write: bookkeeping of a few bytes that may
+ * still fit in a full map, so it does not clear a storage-full alarm (only a
+ * message stored again does). */
+#define JOURNAL_WHAT_CURSOR "cursor"
 typedef int (journal_write_fn)(knoop_journal_t *self, MDB_txn *txn, void *arg);
 int  journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const char *what,
                    uint64_t need);

@@ -211,12 +211,22 @@ int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const 
         if (rc)
             return journal_err(rc);     /* logged by journal_begin */
         rc = fn(self, txn, arg);
+        /* A transaction that changed nothing (every message refused, e.g.
+         * as a gap after one the full map did not take) commits without a
+         * write: it is no sign that writing works again, and must not clear
+         * a storage alarm (LMDB advances the last txnid only on a write);
+         * nor does a cursor's few bytes that still fit in a full map. */
+        MDB_envinfo before = { 0 }, after = { 0 };
+        mdb_env_info(self->env, &before);
         if (rc == MDB_SUCCESS)
             rc = mdb_txn_commit(txn);
         else
             mdb_txn_abort(txn);
         if (rc == MDB_SUCCESS) {
-            journal_write_done(self);
+            mdb_env_info(self->env, &after);
+            if (after.me_last_txnid != before.me_last_txnid &&
+                !(self->full && strcmp(what, JOURNAL_WHAT_CURSOR) == 0))
+                journal_write_done(self);
             return KNOOP_OK;
         }
         if (rc == MDB_MAP_FULL) {

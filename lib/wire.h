@@ -49,6 +49,12 @@ typedef enum {
 
 #define KNOOP_INSTANCES_MAX  16     /* rows in one INSTANCES frame */
 
+/* The reason of the fatal ERROR PROTOCOL a broker sends for a frame on a
+ * connection whose session it dropped after a silence (the sender, or the
+ * link, was paused): the sender says HELLO again. Receivers match this
+ * prefix to log it as the matter of course it is (docs/protocol.md). */
+#define KNOOP_WIRE_NO_SESSION "no session on this connection"
+
 /* Error codes carried in ERROR frames (wire.proto Error.Code). */
 typedef enum {
     KNOOP_WERR_UNSPECIFIED = 0,

@@ -40,6 +40,7 @@ void node_set_error(knoop_node_t *self, const char *fmt, ...)
     va_end(ap);
     self->last_error_at = knoop_now_ms();
     self->last_error_journal = false;
+    self->last_error_refusal = false;
 }
 
 void node_set_journal_error(knoop_node_t *self, int rc)
@@ -53,12 +54,16 @@ void node_error_check(knoop_node_t *self)
 {
     if (!self->last_error_at)
         return;
+    /* A refusal by the broker (e.g. its journal full) lasts while the link
+     * is up: it is over when the broker acknowledges again. */
     bool gone = self->last_error_journal ? !*knoop_journal_error(self->journal, NULL)
+              : self->last_error_refusal ? self->last_ack_at >= self->last_error_at
                                          : self->link == LINK_UP;
     if (gone) {
         self->last_error[0] = 0;
         self->last_error_at = 0;
         self->last_error_journal = false;
+        self->last_error_refusal = false;
     }
 }
 

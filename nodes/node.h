@@ -203,6 +203,8 @@ struct knoop_node_t {
     char             last_error[512];
     uint64_t         last_error_at;     /* Unix ms; 0 when none */
     bool             last_error_journal;  /* it came from the journal: cleared by a commit */
+    bool             last_error_refusal;  /* the broker refused (ERROR): cleared by its next ACK */
+    uint64_t         last_ack_at;         /* Unix ms of the broker's last ACK */
     /* local API */
     zsock_t         *api;
     api_sub_t       *subs;

@@ -422,7 +422,7 @@ static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
 
 static void s_on_ack(knoop_node_t *self, const knoop_frame_t *f)
 {
-    self->last_upstream_ack = knoop_now_ms();
+    self->last_upstream_ack = self->last_ack_at = knoop_now_ms();
     for (size_t i = 0; i < f->u.ack.n; i++) {
         own_stream_t *o = node_own_find(self, f->u.ack.acks[i].stream);
         uint64_t seq = f->u.ack.acks[i].seq;
@@ -562,8 +562,19 @@ static void s_clock_retry(knoop_node_t *self, uint64_t wall)
 static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
 {
     const char *bid = self->brokers[self->broker_idx].id;
+    if (f->u.error.fatal && f->u.error.code == KNOOP_WERR_PROTOCOL && f->u.error.reason &&
+        strncmp(f->u.error.reason, KNOOP_WIRE_NO_SESSION, strlen(KNOOP_WIRE_NO_SESSION)) == 0) {
+        /* The broker dropped our session after a silence (this node, or the
+         * link, was paused): not a refusal; say HELLO again to it. */
+        knoop_info("broker %s dropped our session after a silence (this node or the link was "
+                   "paused?): saying HELLO again", bid);
+        node_link_close(self, "session dropped by the broker after a silence");
+        self->next_attempt = knoop_now_ms();
+        return;
+    }
     node_set_error(self, "%s: %s: %s", bid, knoop_wire_err_name(f->u.error.code),
                    f->u.error.reason);
+    self->last_error_refusal = !f->u.error.fatal;   /* fatal: the link goes down */
     knoop_warn("broker %s", self->last_error);
     knoop_metrics_refusal(self->metrics, knoop_wire_err_name(f->u.error.code));
     own_stream_t *o = f->u.error.stream ? node_own_find(self, f->u.error.stream) : NULL;
