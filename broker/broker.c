@@ -475,8 +475,8 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
         handle_hello(self, rid, rid_len, user, &f);
         break;
     case KNOOP_FRAME_PUBLISH:
-        if (s && broker_fair_admit(self, s, &f, self->data.data, self->data.len))
-            handle_publish(self, s, &f);
+        if (s)
+            broker_fair_publish(self, s, &f, self->data.data, self->data.len);
         break;
     case KNOOP_FRAME_ACK:
         if (s)
@@ -664,6 +664,7 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
             }
             s_dispatch(self, user);
         }
+        broker_fair_topup(self);
         /* 2. One durable commit for the batch, then the ACKs. */
         if (self->nbatch)
             handle_publish_commit(self);

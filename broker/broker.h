@@ -305,13 +305,16 @@ void broker_trust_announce(knoop_broker_t *self);
 int  broker_trust_publish(knoop_broker_t *self, const knoop_api_item_t *it,
                           knoop_api_seq_t *res, char *why, size_t why_size);
 
-/* fair.c: per-partner fairness. A PUBLISH frame from s: true when it is
- * within the session's share of this pass (handle it now); false when it was
- * kept for a later pass (or, over FAIR_MAX_BYTES kept, refused FULL). */
-bool broker_fair_admit(knoop_broker_t *self, session_t *s, const knoop_frame_t *f,
-                       const uint8_t *raw, size_t len);
-/* Start of a loop pass: the kept frames, each session up to its share. */
+/* fair.c: per-partner fairness. A PUBLISH frame from s: its envelopes
+ * within the session's share of this pass are handled now, the rest kept
+ * for later passes (over FAIR_MAX_BYTES kept: refused FULL, resent). */
+void broker_fair_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f,
+                         const uint8_t *raw, size_t len);
+/* Start of a loop pass: the kept envelopes, each session up to its share. */
 void broker_fair_pass(knoop_broker_t *self);
+/* After reading: when one session alone publishes in this pass, its kept
+ * envelopes fill the pass up (work-conserving). */
+void broker_fair_topup(knoop_broker_t *self);
 bool broker_fair_waiting(const knoop_broker_t *self);
 void broker_fair_free(session_t *s);
 /* status.c */

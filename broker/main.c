@@ -51,9 +51,9 @@ static const knoop_opt_spec_t s_spec[] = {
       "(0: 1 TiB, in practice the disk). At the limit, publishing is refused as 'journal full' "
       "while reads and delivery go on; raise it and send SIGHUP to write again without a "
       "restart", false },
-    { "fair-share", KNOOP_OPT_INT, "256", "N", "messages one partner may have checked and "
-      "committed in one loop pass; more wait for the next passes, so that a partner flooding "
-      "does not delay the others (0: no bound)", false },
+    { "fair-share", KNOOP_OPT_INT, "64", "N", "messages one partner may have checked and "
+      "committed in one loop pass while others publish too; the rest waits for the next "
+      "passes, so that a partner flooding does not delay the others (0: no bound)", false },
     { "relaxed-durability", KNOOP_OPT_BOOL, "false", NULL,
       "do not fsync journal commits (benchmarks only: a power loss can lose acknowledged messages)", false },
     { NULL },

@@ -113,24 +113,31 @@ publisher() {   # publisher NODE: chunks until $T/stop exists
 }
 publisher vr-utrecht & P1=$!
 publisher vr-zeeland & P2=$!
-pick() { echo "$1" | tr ' ' '\n' | sed -n "$((RANDOM % $(echo "$1" | wc -w) + 1))p"; }
-end=$((SECONDS + DURATION))
+BA=($BS); NA=($NS)
+# at least MIN_FAULTS, also when a loaded machine makes each nft call slow,
+# but never past three times the duration
+MIN_FAULTS=${KNOOP_SOAK:+30}; MIN_FAULTS=${MIN_FAULTS:-6}
+end=$((SECONDS + DURATION)); hard_end=$((SECONDS + 3 * DURATION))
 faults=0
-while [ $SECONDS -lt $end ]; do
+while { [ $SECONDS -lt $end ] || [ $faults -lt $MIN_FAULTS ]; } && [ $SECONDS -lt $hard_end ]; do
     sleep "0.$((RANDOM % 9 + 1))"
-    b=$(pick "$BS"); o=$(pick "$(echo $BS | tr ' ' '\n' | grep -v "^$b$")"); n=$(pick "$NS")
+    # drawn here, not in a subshell: a subshell's RANDOM does not advance ours
+    bi=$((RANDOM % 3)); b=${BA[$bi]}; o=${BA[$(( (bi + 1 + RANDOM % 2) % 3 ))]}; n=${NA[$((RANDOM % 3))]}
     case $((RANDOM % 6)) in
-    0) echo "chaos: broker $b hears nothing from $o (one-way)"; net_drop $b $o ;;
+    0) echo "chaos: broker $b hears nothing from $o (one-way)"; net_drop $b $o; touched="$b" ;;
     1) echo "chaos: broker $b partitioned from everyone"
-       for m in $BS $NS; do [ $m = $b ] || { net_drop $b $m; net_block $b $m; }; done ;;
-    2) echo "chaos: $b and $o cut from each other (non-transitive)"; net_drop $b $o; net_drop $o $b ;;
+       others=$(echo $BS $NS | tr ' ' '\n' | grep -v "^$b$")
+       net_drop $b $others; net_block $b $others; touched="$b" ;;
+    2) echo "chaos: $b and $o cut from each other (non-transitive)"; net_drop $b $o; net_drop $o $b
+       touched="$b $o" ;;
     3) echo "chaos: $n cut from broker ${HOME_B[$n]}"
-       net_drop $n ${HOME_B[$n]}; net_block $n ${HOME_B[$n]} ;;
-    4) echo "chaos: 20 % random loss on broker $b"; net_loss $b 20 ;;
-    5) echo "chaos: $n hears nothing from broker ${HOME_B[$n]} (one-way)"; net_drop $n ${HOME_B[$n]} ;;
+       net_drop $n ${HOME_B[$n]}; net_block $n ${HOME_B[$n]}; touched="$n" ;;
+    4) echo "chaos: 20 % random loss on broker $b"; net_loss $b 20; touched="$b" ;;
+    5) echo "chaos: $n hears nothing from broker ${HOME_B[$n]} (one-way)"; net_drop $n ${HOME_B[$n]}
+       touched="$n" ;;
     esac
     sleep "$((RANDOM % 3 + 1)).$((RANDOM % 9))"
-    heal_all
+    for m in $touched; do net_clear $m; done
     faults=$((faults + 1))
 done
 touch "$T/stop"
