@@ -1,6 +1,7 @@
 /* msg.c — envelope build and the checked parse gate. See msg.h. */
 #include "msg.h"
 #include "crypto.h"
+#include "names.h"
 #include "topic.h"
 #include "utf8.h"
 #include "varint.h"
@@ -31,20 +32,6 @@ uint64_t knoop_stream_id(const char *origin, const char *topic, uint64_t epoch)
     knoop_hasher_update(&h, e, 8);
     knoop_hasher_final(&h, out);
     return knoop_get_be64(out);
-}
-
-static bool s_type_valid(const char *t)
-{
-    size_t len = strnlen(t, KNOOP_TYPE_MAX + 1);
-    if (len > KNOOP_TYPE_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = t[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '.'))
-            return false;
-    }
-    return true;
 }
 
 /* protobuf-c hands string fields over NUL-terminated, without their length:
@@ -89,7 +76,7 @@ static int s_check_body(const knoop_body_t *b)
      * so that other protobuf readers accept what we accept), no control
      * characters. */
     if (!b->key || !knoop_utf8_text_valid(b->key, KNOOP_KEY_MAX) || !b->type ||
-        !s_type_valid(b->type))
+        !knoop_type_name_valid(b->type))
         return KNOOP_EMALFORMED;
     if ((unsigned) b->priority > KNOOP_PRIO_FLASH)
         return KNOOP_EMALFORMED;
