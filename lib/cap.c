@@ -13,6 +13,7 @@
 #include <libxml/tree.h>
 #include <libxml/uri.h>
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -1089,6 +1090,126 @@ int knoop_cap_summary(const uint8_t *payload, size_t len, knoop_cap_summary_t *s
         return KNOOP_ENOMEM;
     }
     return KNOOP_OK;
+}
+
+/* ---- state keys ---- */
+
+struct _knoop_cap_keys_t {
+    char  **from, **to;         /* "sender,identifier" -> state key */
+    size_t  n, cap;
+};
+
+knoop_cap_keys_t *knoop_cap_keys_new(void)
+{
+    return calloc(1, sizeof(knoop_cap_keys_t));
+}
+
+void knoop_cap_keys_destroy(knoop_cap_keys_t **self_p)
+{
+    knoop_cap_keys_t *self = self_p ? *self_p : NULL;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->n; i++) {
+        free(self->from[i]);
+        free(self->to[i]);
+    }
+    free(self->from);
+    free(self->to);
+    free(self);
+    *self_p = NULL;
+}
+
+static int s_keys_add(knoop_cap_keys_t *self, const char *sender, const char *identifier,
+                      const char *key)
+{
+    if (self->n == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 64;
+        char **f = realloc(self->from, cap * sizeof *f);
+        if (!f)
+            return KNOOP_ENOMEM;
+        self->from = f;
+        char **t = realloc(self->to, cap * sizeof *t);
+        if (!t)
+            return KNOOP_ENOMEM;
+        self->to = t;
+        self->cap = cap;
+    }
+    size_t n = strlen(sender) + strlen(identifier) + 2;
+    char *from = malloc(n), *to = strdup(key);
+    if (!from || !to) {
+        free(from);
+        free(to);
+        return KNOOP_ENOMEM;
+    }
+    snprintf(from, n, "%s,%s", sender, identifier);
+    self->from[self->n] = from;
+    self->to[self->n] = to;
+    self->n++;
+    return KNOOP_OK;
+}
+
+static const char *s_keys_get(const knoop_cap_keys_t *self, const char *sender_identifier)
+{
+    for (size_t i = self->n; i-- > 0;)     /* the latest entry wins */
+        if (!strcmp(self->from[i], sender_identifier))
+            return self->to[i];
+    return NULL;
+}
+
+int knoop_cap_keys_add_message(void *self, const uint8_t *env, size_t len)
+{
+    assert(self);
+    knoop_msg_t m = { 0 };
+    if (knoop_msg_parse(&m, env, len) != KNOOP_OK)
+        return 0;
+    knoop_cap_summary_t s;
+    int rc = 0;
+    if (!strcmp(m.b.type, KNOOP_CAP_TYPE) &&
+        knoop_cap_summary(m.b.payload, m.b.payload_len, &s) == KNOOP_OK) {
+        rc = s_keys_add(self, s.sender, s.identifier, m.b.key) ? 1 : 0;
+        knoop_cap_summary_clear(&s);
+    }
+    knoop_msg_clear(&m);
+    return rc;
+}
+
+int knoop_cap_keys_assign(knoop_cap_keys_t *self, const knoop_cap_summary_t *sum, char *key,
+                          size_t size)
+{
+    assert(self && sum && key && size);
+    const char *sender = sum->sender ? sum->sender : "";
+    const char *identifier = sum->identifier ? sum->identifier : "";
+    if (size > KNOOP_KEY_MAX + 1)
+        size = KNOOP_KEY_MAX + 1;
+    if (!*sender && !*identifier) {
+        *key = '\0';           /* no key of its own: the topic's */
+        return KNOOP_OK;
+    }
+    int n = snprintf(key, size, "%s,%s", sender, identifier);
+    if ((sum->msg_type == KNOOP_CAP_UPDATE || sum->msg_type == KNOOP_CAP_CANCEL) &&
+        sum->references && *sum->references) {
+        char *refs = strdup(sum->references), *save = NULL;
+        if (!refs)
+            return KNOOP_ENOMEM;
+        const char *found = NULL;
+        char first[KNOOP_KEY_MAX + 1] = "";
+        for (char *tok = strtok_r(refs, " \t\r\n", &save); tok && !found;
+             tok = strtok_r(NULL, " \t\r\n", &save)) {
+            char *last = strrchr(tok, ',');     /* cut ",sent" */
+            if (!last)
+                continue;
+            *last = '\0';
+            if (!*first)
+                snprintf(first, sizeof first, "%s", tok);
+            found = s_keys_get(self, tok);
+        }
+        if (found || *first)
+            n = snprintf(key, size, "%s", found ? found : first);
+        free(refs);
+    }
+    if (n < 0 || (size_t) n >= size)
+        return KNOOP_ETOOBIG;
+    return s_keys_add(self, sender, identifier, key);
 }
 
 /* Parse XML text without network, DTD or entity expansion; a DOCTYPE is

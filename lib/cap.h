@@ -75,6 +75,36 @@ int  knoop_cap_check_status(const uint8_t *payload, size_t len, knoop_status_t s
 int  knoop_cap_summary(const uint8_t *payload, size_t len, knoop_cap_summary_t *sum);
 void knoop_cap_summary_clear(knoop_cap_summary_t *sum);
 
+/* The state key an alert takes in the picture, computed in one place for
+ * every way an alert is published (knoop cap import, knoop pub of a JSON
+ * Alert): "sender,identifier" of the alert itself, or for an Update or
+ * Cancel the key of the first alert its references name that is known
+ * here, else the first reference's "sender,identifier" (CAP lists a chain
+ * oldest first), so that it supersedes the referenced alert. An alert with
+ * neither sender nor identifier gets "" (the topic is its key).
+ * A knoop_cap_keys_t remembers "sender,identifier" -> key of the alerts the
+ * node's picture holds (fed from knoop_client_beeld) and of those assigned
+ * since. Not thread-safe; one per command. */
+typedef struct _knoop_cap_keys_t knoop_cap_keys_t;
+
+/* A new, empty map, or NULL when out of memory. */
+knoop_cap_keys_t *knoop_cap_keys_new(void);
+void knoop_cap_keys_destroy(knoop_cap_keys_t **self_p);
+
+/* Remember the alert in one message envelope of the picture (its key is
+ * the envelope's); a message of another type, or one that does not
+ * decode, is passed over. Has the signature of knoop_client_msg_fn, arg
+ * being the map. Returns 0, or 1 when out of memory (which stops the
+ * reading). */
+int  knoop_cap_keys_add_message(void *self, const uint8_t *env, size_t len);
+
+/* The state key of the alert sum describes, written to key (size bytes,
+ * NUL-ended), and remembered for the alerts that follow.
+ * Errors: KNOOP_ETOOBIG (sender and identifier longer than KNOOP_KEY_MAX or
+ * size), KNOOP_ENOMEM. */
+int  knoop_cap_keys_assign(knoop_cap_keys_t *self, const knoop_cap_summary_t *sum, char *key,
+                           size_t size);
+
 /* Write an Alert payload as a CAP 1.2 document (UTF-8, with an XML
  * declaration) appended to xml. An alert that came in through import comes
  * out as it went in (under C14N). An Alert without an xml form (published as
