@@ -14,13 +14,15 @@
  *
  * The round trip is lossless: for every document import accepts,
  * knoop_cap_export(knoop_cap_import(doc)) is equal to doc under XML
- * canonicalisation (C14N 1.0 with comments). What XML allows to write in
- * several ways (namespace prefix and declarations, whitespace and comments
- * between elements and around <alert>, the spelling of a number, an empty
- * element) is carried in the Alert's `xml` field; elements of other
- * namespaces after the last <info> (ds:Signature) are carried verbatim in
- * `extension`. Not carried, so refused at import: a DOCTYPE, processing
- * instructions, mixed content, a comment inside a value.
+ * canonicalisation (C14N 1.0 without comments; with comments too when no
+ * comment stands inside a value). What XML allows to write in several ways
+ * (namespace prefix and declarations, whitespace, comments and processing
+ * instructions between elements and around <alert>, the spelling of a
+ * number, an empty element) is carried in the Alert's `xml` field; elements
+ * of other namespaces after the last <info> (ds:Signature) are carried
+ * verbatim in `extension`. A comment inside a value is left out of the
+ * value. Not carried, so refused at import: a DOCTYPE, mixed content, a
+ * processing instruction or entity reference inside a value.
  *
  * Not thread-safe across threads that use libxml2 otherwise (its error state
  * is global); the CLI is single-threaded.
@@ -119,6 +121,12 @@ int  knoop_cap_export(const uint8_t *payload, size_t len, knoop_buf_t *xml, char
  * what the round-trip tests compare. Errors: KNOOP_EMALFORMED, KNOOP_ENOMEM. */
 int  knoop_xml_c14n(const char *xml, size_t len, knoop_buf_t *out, char *err,
                     size_t err_size);
+
+/* The same with or without comments (xmlC14NDocDumpMemory's with_comments):
+ * C14N 1.0 without comments is the round trip's measure for documents of
+ * other producers, whose comments inside a value are not carried. */
+int  knoop_xml_c14n_mode(const char *xml, size_t len, bool with_comments, knoop_buf_t *out,
+                         char *err, size_t err_size);
 
 /* An Atom 1.0 feed (RFC 4287) of alerts, appended to out: one entry per
  * Alert payload, in the order given, with id (urn:knooppunt:cap:SENDER,
