@@ -111,6 +111,7 @@ typedef struct {
     double      w7_seconds;      /* W7: publishing at 1 msg/s per partner */
     double      idle_seconds;    /* W7: the idle window measured */
     int         ports[3];        /* W7: the brokers' ports (--ports), or 0 */
+    partners_t *ps;              /* W7's load generator while it runs */
     /* W6: C's peer links are cut from cut_ms to heal_ms (wall clock, ms);
      * their loss is expected then */
     bool        partitioned;
@@ -217,6 +218,7 @@ static void s_stop_all(bench_t *self)
 
 static void s_cleanup(bench_t *self)
 {
+    partners_destroy(&self->ps);     /* its thread first: it uses ZeroMQ */
     s_stop_all(self);
     if (self->root[0]) {
         if (self->keep)
@@ -1857,7 +1859,7 @@ static void s_w7(bench_t *self)
         po.broker_ep[k] = ep[k];
     }
     double t_keys = s_now();
-    partners_t *ps = partners_new(&po);
+    partners_t *ps = self->ps = partners_new(&po);
     knoop_key_destroy(&root);
     if (!ps)
         s_die(self, "cannot make the W7 partners");
@@ -2018,7 +2020,7 @@ static void s_w7(bench_t *self)
            (unsigned long long) r.errors, (unsigned long long) r.refused_frames,
            (unsigned long long) gate[0], (unsigned long long) gate[1]);
     s_print_tail(&e);
-    partners_destroy(&ps);
+    partners_destroy(&self->ps);
 }
 
 static void s_usage(FILE *out)
@@ -2214,6 +2216,8 @@ int main(int argc, char **argv)
     knoop_log_set_level(KNOOP_LOG_WARN);
     srand((unsigned) time(NULL) ^ (unsigned) getpid());
 
+    if (self->only[7] && partners_prepare(self->partners))
+        s_die(self, "W7 cannot hold %zu sessions in this process", self->partners);
     s_setup(self);
     if (self->only[1])
         s_w1(self);

@@ -22,7 +22,13 @@
 #define OUTBOX_MAX   1024      /* own envelopes not yet acknowledged */
 #define CREDIT_MSGS  1024
 #define READ_FRAMES  64        /* frames read from one session per pass */
-#define RETRY_MS     500       /* wait before a new session after a reset */
+#define RETRY_MS     500       /* wait before a new session after a reset (+ up to as much again) */
+/* How long a partner waits for WELCOME before it starts again with a new
+ * socket. Longer than a node's 5 s link timeout: libzmq repeats a handshake
+ * that timed out by itself, and 1,000 partners that all throw their socket
+ * away after 5 s on a slow (loaded) machine keep the brokers busy with
+ * handshakes that are abandoned before they finish. */
+#define WELCOME_WAIT_MS 30000
 
 /* A stream of the group as a partner holds it. */
 typedef struct {
@@ -249,7 +255,7 @@ static void s_hello(partners_t *self, partner_t *p)
         zsock_connect(p->dealer, "%s", p->endpoint) != 0) {
         fprintf(stderr, "partners: %s: cannot connect to %s\n", p->id, p->endpoint);
         zsock_destroy(&p->dealer);
-        p->retry_at = knoop_now_ms() + RETRY_MS;
+        p->retry_at = knoop_now_ms() + RETRY_MS + (uint64_t) (random() % RETRY_MS);
         return;
     }
     knoop_wire_pos_t vec[p->nheld + 1];
@@ -288,7 +294,7 @@ static void s_reset(partners_t *self, partner_t *p)
 {
     s_close(self, p);
     self->resets++;
-    p->retry_at = knoop_now_ms() + RETRY_MS;
+    p->retry_at = knoop_now_ms() + RETRY_MS + (uint64_t) (random() % RETRY_MS);
 }
 
 static bool s_holds_targets(const partners_t *self, const partner_t *p)
@@ -458,7 +464,7 @@ static void s_timers(partners_t *self, uint64_t now, bool publishing, double int
             if (p->next_pub_ms < now)          /* fell behind: do not burst */
                 p->next_pub_ms = now + (uint64_t) interval_ms;
         }
-        if (now - p->last_heard > 5ull * p->heartbeat_ms) {
+        if (now - p->last_heard > (p->up ? 5ull * p->heartbeat_ms : WELCOME_WAIT_MS)) {
             s_reset(self, p);
             continue;
         }
@@ -535,7 +541,7 @@ static void *s_run(void *arg)
     return NULL;
 }
 
-int partners_start(partners_t *self)
+int partners_prepare(size_t n)
 {
     /* Two descriptors per session (the socket's mailbox and its TCP
      * connection), and more sockets than libzmq's default of 1023. */
@@ -544,14 +550,18 @@ int partners_start(partners_t *self)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 3 * self->o.n + 64) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 3 * n + 256) {
         fprintf(stderr, "partners: %zu sessions need about %zu descriptors; the limit is %llu "
-                "(raise it with ulimit -n)\n", self->o.n, 3 * self->o.n + 64,
-                (unsigned long long) rl.rlim_cur);
+                "(raise it with ulimit -n)\n", n, 3 * n + 256, (unsigned long long) rl.rlim_cur);
         return KNOOP_EIO;
     }
-    zsys_set_max_sockets(self->o.n * 2 + 64);
+    zsys_set_max_sockets(n * 2 + 256);
     zsys_set_io_threads(2);
+    return KNOOP_OK;
+}
+
+int partners_start(partners_t *self)
+{
     atomic_store(&self->stop, false);
     if (pthread_create(&self->thread, NULL, s_run, self) != 0)
         return KNOOP_EIO;

@@ -51,6 +51,11 @@ typedef struct {
     double      rate;              /* messages per second per partner */
 } partners_opts_t;
 
+/* Before the process makes its first ZeroMQ socket: raise the descriptor
+ * limit and libzmq's socket limit for n sessions. KNOOP_EIO (printed) when
+ * the hard limit is too low. */
+int partners_prepare(size_t n);
+
 /* Make the partners: a key each, its certificate issued by opts->root and
  * written to opts->trust_dir. No connection yet. NULL on error (printed). */
 partners_t *partners_new(const partners_opts_t *opts);
