@@ -204,6 +204,12 @@ if [ -x "$WEB" ]; then
     check "knoop-web serves /alerts.atom (200, application/atom+xml)" bash -c \
         "[ '$code' = 200 ] && grep -qi '^content-type: application/atom+xml' '$T/feed.hdr'"
     check "the feed is well-formed XML" xmllint --noout "$T/feed.xml"
+    check "the feed is Atom 1.0: <feed> of http://www.w3.org/2005/Atom with id, title, updated" \
+        bash -c "[ \"\$(xmllint --xpath 'namespace-uri(/*)' '$T/feed.xml')\" = http://www.w3.org/2005/Atom ] &&
+                 [ \"\$(xmllint --xpath 'local-name(/*)' '$T/feed.xml')\" = feed ] &&
+                 [ \"\$(xmllint --xpath 'count(/*/*[local-name()=\"id\" or local-name()=\"title\" or local-name()=\"updated\"])' '$T/feed.xml')\" -eq 3 ]"
+    check "every entry has the id, title and updated RFC 4287 requires" bash -c \
+        "[ \"\$(xmllint --xpath 'count(//*[local-name()=\"entry\"][*[local-name()=\"id\"] and *[local-name()=\"title\"] and *[local-name()=\"updated\"]])' '$T/feed.xml')\" -eq \"\$(xmllint --xpath 'count(//*[local-name()=\"entry\"])' '$T/feed.xml')\" ]"
     n_keys=$(jq -r .key "$T/beeld" | sort -u | wc -l)
     check "one entry per alert in the picture ($n_keys)" \
         [ "$(xmllint --xpath 'count(//*[local-name()="entry"])' "$T/feed.xml")" -eq "$n_keys" ]
