@@ -40,6 +40,7 @@
 
 #include "knoop.h"
 #include "crypto.h"
+#include "timefmt.h"
 
 #define KNOOP_ROLE_MAX 32
 /* The role of a trust anchor. A root never connects or publishes. */
@@ -148,13 +149,8 @@ int  knoop_cert_check_time(const knoop_cert_t *cert, int64_t now);
  * exact; negative counts as 0). */
 int  knoop_cert_check_time_skew(const knoop_cert_t *cert, int64_t now, int64_t skew);
 
-/* RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ" <-> unix seconds. */
-int  knoop_time_parse(const char *text, int64_t *out);
-void knoop_time_format(char out[21], int64_t t);
-/* Any RFC 3339 date-time with its zone: "2021-07-14T18:00:00+02:00",
- * "...T16:00:00.250Z"; a date that does not exist, no zone, or anything
- * else is KNOOP_EMALFORMED. *out gets unix seconds (fraction dropped). */
-int  knoop_time_parse_rfc3339(const char *text, int64_t *out);
+/* Certificate times are RFC 3339 UTC: knoop_time_parse, knoop_time_format
+ * (timefmt.h). */
 
 typedef struct knoop_trust_t knoop_trust_t;
 
@@ -194,6 +190,15 @@ const knoop_cert_t *knoop_trust_id_keys(const knoop_trust_t *self, const char *i
 const knoop_cert_t *knoop_trust_server_key(const knoop_trust_t *self, const char *id,
                                            const char *role, int64_t now, unsigned attempt,
                                            size_t *n);
+
+/* Pin the server key (role broker) a client uses for its attempt-th
+ * connection to server `id`: knoop_trust_server_key's choice at the current
+ * time is copied into *pinned, and logged as "LABEL ID: connecting with its
+ * key FP" when it differs from the key pinned before. With no usable key
+ * *pinned is kept (the handshake then fails and says why). One helper for
+ * the node's broker links and the broker's mesh peers. */
+void knoop_trust_pin_server(const knoop_trust_t *self, const char *label, const char *id,
+                            unsigned attempt, knoop_cert_t *pinned);
 
 /* i-th cert, 0 <= i < size, in id order. */
 const knoop_cert_t *knoop_trust_at(const knoop_trust_t *self, size_t i);
