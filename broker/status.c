@@ -179,9 +179,11 @@ static json_t *s_status(knoop_broker_t *self)
                         json_string(trust_dir ? trust_dir : self->opts.trust_dir));
     free(data_dir);
     free(trust_dir);
-    json_object_set_new(o, "bundles", json_pack("{s:I, s:I}",
+    json_object_set_new(o, "bundles", json_pack("{s:I, s:I, s:I, s:I}",
         "imported", (json_int_t) self->imported,
-        "refused", (json_int_t) self->imports_refused));
+        "refused", (json_int_t) self->imports_refused,
+        "forwarded", (json_int_t) self->forwarded,
+        "forwards_refused", (json_int_t) self->forwards_refused));
     json_object_set_new(o, "vector", vector);
     json_object_set_new(o, "certificates_expiring",
                         knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));

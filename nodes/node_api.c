@@ -868,9 +868,12 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
                         json_string(trust_dir ? trust_dir : self->opts.trust_dir));
     free(data_dir);
     free(trust_dir);
-    json_object_set_new(o, "bundles", json_pack("{s:I, s:I}",
+    json_object_set_new(o, "bundles", json_pack("{s:I, s:I, s:I, s:I, s:o}",
         "imported", (json_int_t) self->imported,
-        "refused", (json_int_t) self->imports_refused));
+        "refused", (json_int_t) self->imports_refused,
+        "forwarded", (json_int_t) self->forwarded,
+        "forwards_refused", (json_int_t) self->forwards_refused,
+        "forwarding", node_forward_json(self)));
     json_object_set_new(o, "last_error", json_string(self->last_error));
     json_object_set_new(o, "last_error_ms", json_integer((json_int_t) self->last_error_at));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
