@@ -161,6 +161,13 @@ void node_standby_on_instances(knoop_node_t *self, const knoop_frame_t *f)
         /* Our own previous run, killed before its broker noticed: a ghost. */
         if (in->id == self->epoch || (self->prev_epoch && in->id == self->prev_epoch))
             continue;
+        /* A standby keeps the highest term it has seen (durably): a
+         * takeover after the active one is gone must win over it, also
+         * when that one comes back with the term it had. */
+        if (!self->active && in->term > self->term) {
+            self->term = in->term;
+            s_persist(self);
+        }
         size_t k = self->nsiblings++;
         self->siblings[k] = *in;
         snprintf(self->sibling_reasons[k], sizeof self->sibling_reasons[k], "%s",
