@@ -366,6 +366,39 @@ static int s_unexpected(knoop_client_t *self, knoop_api_rep_t *rep)
                   kind);
 }
 
+/* Send req and wait for a reply of kind want: an ApiError comes back as the
+ * node's code (its reason in self->error), another kind as KNOOP_EMALFORMED;
+ * in both cases rep is cleared. On KNOOP_OK the caller owns rep. */
+static int s_call_expect(knoop_client_t *self, knoop_api_req_t *req, knoop_api_rep_kind_t want,
+                         int timeout_ms, knoop_api_rep_t *rep)
+{
+    int rc = s_call(self, req, timeout_ms, rep);
+    if (rc)
+        return rc;
+    if (rep->kind == KNOOP_API_R_ERROR)
+        return s_node_error(self, rep);
+    if (rep->kind != want)
+        return s_unexpected(self, rep);
+    return KNOOP_OK;
+}
+
+/* A request answered with a JSON text (status, role, import): the text is
+ * the caller's to free. */
+static int s_call_json(knoop_client_t *self, knoop_api_req_t *req, knoop_api_rep_kind_t want,
+                       char **json, int timeout_ms)
+{
+    *json = NULL;
+    self->error[0] = '\0';
+    self->refused = false;
+    knoop_api_rep_t rep;
+    int rc = s_call_expect(self, req, want, timeout_ms, &rep);
+    if (rc)
+        return rc;
+    *json = strdup(rep.u.status.json);
+    knoop_api_rep_clear(&rep);
+    return *json ? KNOOP_OK : s_fail(self, KNOOP_ENOMEM, "out of memory");
+}
+
 /* Send a request that gets no reply (ack, close). */
 static int s_oneway(knoop_client_t *self, knoop_api_req_t *req)
 {
@@ -454,19 +487,11 @@ int knoop_client_publish_wait(knoop_client_t *self, const knoop_api_item_t *item
     if (timeout_ms >= 0 && wait_ms)
         timeout_ms = (int) ((int64_t) timeout_ms + wait_ms > INT32_MAX
                                 ? INT32_MAX : (int64_t) timeout_ms + wait_ms);
-    rc = s_call(self, &req, timeout_ms, &rep);
-    if (rc) {
+    rc = s_call_expect(self, &req, KNOOP_API_R_PUBLISHED, timeout_ms, &rep);
+    if (rc) {                               /* a refusal names the item */
         if (rc == KNOOP_EIO && strstr(self->error, "did not answer"))
             strncat(self->error, "; the messages may still be published",
                     sizeof self->error - strlen(self->error) - 1);
-        goto out;
-    }
-    if (rep.kind == KNOOP_API_R_ERROR) {
-        rc = s_node_error(self, &rep);        /* the node names the item */
-        goto out;
-    }
-    if (rep.kind != KNOOP_API_R_PUBLISHED) {
-        rc = s_unexpected(self, &rep);
         goto out;
     }
     if (rep.u.published.n != n) {
@@ -526,17 +551,9 @@ int knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char
     req.u.subscribe.status = status;
     req.u.subscribe.window = S_WINDOW;
     knoop_api_rep_t rep;
-    rc = s_call(self, &req, timeout_ms, &rep);
+    rc = s_call_expect(self, &req, KNOOP_API_R_SUBSCRIBED, timeout_ms, &rep);
     if (rc)
         goto out;
-    if (rep.kind == KNOOP_API_R_ERROR) {
-        rc = s_node_error(self, &rep);
-        goto out;
-    }
-    if (rep.kind != KNOOP_API_R_SUBSCRIBED) {
-        rc = s_unexpected(self, &rep);
-        goto out;
-    }
     self->sub = rep.u.subscribed.sub;
     knoop_api_rep_clear(&rep);
     if (*durable && !(self->durable = strdup(durable))) {
@@ -623,13 +640,10 @@ int knoop_client_ack(knoop_client_t *self, uint64_t position)
     return s_oneway(self, &req);
 }
 
-static int s_status_call(knoop_client_t *self, const knoop_api_req_t *req, char **json,
-                         int timeout_ms);
-
 int knoop_client_status(knoop_client_t *self, char **json, int timeout_ms)
 {
     knoop_api_req_t req = { .kind = KNOOP_API_STATUS };
-    return s_status_call(self, &req, json, timeout_ms);
+    return s_call_json(self, &req, KNOOP_API_R_STATUS, json, timeout_ms);
 }
 
 int knoop_client_role(knoop_client_t *self, bool active, const char *reason, char **json,
@@ -637,28 +651,7 @@ int knoop_client_role(knoop_client_t *self, bool active, const char *reason, cha
 {
     knoop_api_req_t req = { .kind = KNOOP_API_ROLE,
                             .u.role = { .active = active, .reason = reason } };
-    return s_status_call(self, &req, json, timeout_ms);
-}
-
-/* A request answered with the node's status text. */
-static int s_status_call(knoop_client_t *self, const knoop_api_req_t *reqp, char **json,
-                         int timeout_ms)
-{
-    *json = NULL;
-    self->error[0] = '\0';
-    self->refused = false;
-    knoop_api_req_t req = *reqp;
-    knoop_api_rep_t rep;
-    int rc = s_call(self, &req, timeout_ms, &rep);
-    if (rc)
-        return rc;
-    if (rep.kind == KNOOP_API_R_ERROR)
-        return s_node_error(self, &rep);
-    if (rep.kind != KNOOP_API_R_STATUS)
-        return s_unexpected(self, &rep);
-    *json = strdup(rep.u.status.json);
-    knoop_api_rep_clear(&rep);
-    return *json ? KNOOP_OK : s_fail(self, KNOOP_ENOMEM, "out of memory");
+    return s_call_json(self, &req, KNOOP_API_R_STATUS, json, timeout_ms);
 }
 
 int knoop_client_import(knoop_client_t *self, const knoop_bytes_t *certs, size_t ncerts,
@@ -666,9 +659,6 @@ int knoop_client_import(knoop_client_t *self, const knoop_bytes_t *certs, size_t
                         const knoop_bytes_t *envs, size_t nenvs, bool dry_run,
                         char **json, int timeout_ms)
 {
-    *json = NULL;
-    self->error[0] = '\0';
-    self->refused = false;
     knoop_api_req_t req = { .kind = KNOOP_API_IMPORT };
     req.u.import.dry_run = dry_run;
     req.u.import.certs = certs;
@@ -677,17 +667,7 @@ int knoop_client_import(knoop_client_t *self, const knoop_bytes_t *certs, size_t
     req.u.import.nrevocations = nrevocations;
     req.u.import.envs = envs;
     req.u.import.nenvs = nenvs;
-    knoop_api_rep_t rep;
-    int rc = s_call(self, &req, timeout_ms, &rep);
-    if (rc)
-        return rc;
-    if (rep.kind == KNOOP_API_R_ERROR)
-        return s_node_error(self, &rep);
-    if (rep.kind != KNOOP_API_R_IMPORTED)
-        return s_unexpected(self, &rep);
-    *json = strdup(rep.u.status.json);
-    knoop_api_rep_clear(&rep);
-    return *json ? KNOOP_OK : s_fail(self, KNOOP_ENOMEM, "out of memory");
+    return s_call_json(self, &req, KNOOP_API_R_IMPORTED, json, timeout_ms);
 }
 
 int knoop_client_beeld(knoop_client_t *self, const char *pattern, knoop_client_msg_fn *fn,
