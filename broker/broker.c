@@ -457,7 +457,9 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
         handle_hello(self, rid, rid_len, user, &f);
         break;
     case KNOOP_FRAME_PUBLISH:
-        if (s)
+        if (s && f.u.batch.forwarded && !s->peer)
+            handle_forward(self, s, &f);
+        else if (s)
             broker_fair_publish(self, s, &f, self->data.data, self->data.len);
         break;
     case KNOOP_FRAME_ACK:
