@@ -232,7 +232,10 @@ typedef struct {
     uint64_t damaged_rows;   /* log/vlog rows found damaged (each time met) */
     uint64_t repaired;       /* damaged messages replaced by a good copy */
     uint64_t sig_verified;   /* head signatures verified on append */
-    uint64_t sig_skipped;    /* not verified: a signed copy was held already */
+    uint64_t sig_skipped;    /* not verified: a signed copy was held already, or
+                              * the caller signed it (knoop_msg_sign) */
+    uint64_t reparsed;       /* messages a head signature newly covered that the
+                              * append read back and parsed (not in its batch) */
     size_t   map_size;
     size_t   map_max;        /* the limit the map may grow to */
     size_t   used_bytes;     /* pages in use (LMDB's last page + 1, times the page size) */

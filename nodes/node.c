@@ -185,9 +185,6 @@ void knoop_node_destroy(knoop_node_t **self_p)
     node_api_close(self);
     for (size_t i = 0; i < self->npub; i++)
         knoop_msg_clear(&self->pub_msgs[i]);
-    for (size_t i = 0; i < self->pub_cap; i++)
-        knoop_buf_free(&self->pub_bufs[i]);
-    free(self->pub_bufs);
     free(self->pub_msgs);
     free(self->pub_res);
     free(self->reqs);

@@ -169,8 +169,8 @@ struct knoop_node_t {
     /* own streams */
     own_stream_t    *own;
     size_t           nown, own_cap;
-    /* the publish batch of this loop pass */
-    knoop_buf_t     *pub_bufs;
+    /* the publish batch of this loop pass: views built once
+     * (knoop_msg_build_view), signed in place, appended as they are */
     knoop_msg_t     *pub_msgs;
     int             *pub_res;
     size_t           npub, pub_cap;
