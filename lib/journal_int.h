@@ -165,6 +165,9 @@ int  journal_stream_put(knoop_journal_t *self, MDB_txn *txn, const knoop_stream_
 
 /* ---- picture (journal_picture.c) ---- */
 
+/* Write the named cursor within txn. LMDB code. */
+int  journal_cursor_write(knoop_journal_t *self, MDB_txn *txn, const knoop_journal_cursor_t *c);
+
 /* m (ACTUAL only) takes its (topic, key) in the state view when it wins
  * there. LMDB code. */
 int  journal_state_take(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m);

@@ -575,6 +575,8 @@ int knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
 typedef struct {
     const knoop_msg_t *const *msgs;
     size_t                    n;
+    const knoop_journal_cursor_t *cursors;   /* written in the same transaction */
+    size_t                    ncursors;
     int                      *results;
     const int                *pre;       /* s_precheck's verdicts */
     knoop_journal_stats_t     saved;     /* the counters before the batch */
@@ -606,19 +608,33 @@ static int s_append_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
         a->results[i] = a->pre[i] ? a->pre[i] : s_append_one(self, txn, i, &a->pos, &txn_rc);
     if (txn_rc == MDB_SUCCESS)
         txn_rc = s_rows_put(self, txn);
+    for (size_t i = 0; i < a->ncursors && txn_rc == MDB_SUCCESS; i++)
+        txn_rc = journal_cursor_write(self, txn, &a->cursors[i]);
     return txn_rc;
 }
 
 int knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msgs,
                             size_t n, int *results, unsigned flags)
 {
+    return knoop_journal_commit(self, msgs, n, results, flags, NULL, 0);
+}
+
+int knoop_journal_commit(knoop_journal_t *self, const knoop_msg_t *const *msgs, size_t n,
+                         int *results, unsigned flags, const knoop_journal_cursor_t *cursors,
+                         size_t ncursors)
+{
     self->append_flags = flags;
     if (self->flags & KNOOP_JOURNAL_READONLY)
         return KNOOP_EPERM;
-    if (n == 0)
+    if (n == 0 && ncursors == 0)
         return KNOOP_OK;
-    int *pre = malloc(n * sizeof *pre);
-    uint8_t (*rows)[IDX_LEN] = malloc(n * IDX_LEN);
+    for (size_t i = 0; i < ncursors; i++) {
+        size_t nl = strlen(cursors[i].name);
+        if (nl == 0 || nl > 255)
+            return KNOOP_EINVAL;
+    }
+    int *pre = malloc((n ? n : 1) * sizeof *pre);
+    uint8_t (*rows)[IDX_LEN] = malloc((n ? n : 1) * IDX_LEN);
     if (!pre || !rows) {
         free(pre);
         free(rows);
@@ -648,12 +664,17 @@ int knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msg
         knoop_journal_reader_check(self);
 
     append_t a = { .msgs = msgs, .n = n, .results = results, .pre = pre,
-                   .saved = self->stats };
+                   .cursors = cursors, .ncursors = ncursors, .saved = self->stats };
     char what[64];
-    snprintf(what, sizeof what, "batch of %zu message%s", n, n == 1 ? "" : "s");
+    if (n)
+        snprintf(what, sizeof what, "batch of %zu message%s", n, n == 1 ? "" : "s");
+    else
+        snprintf(what, sizeof what, "cursor");
     uint64_t need = 0;   /* what the batch needs on disk, roughly: pages are copied */
     for (size_t i = 0; i < n; i++)
         need += 2 * (uint64_t) msgs[i]->body_len;
+    for (size_t i = 0; i < ncursors; i++)
+        need += cursors[i].len;
     self->txn_msgs = msgs;
     self->txn_msg_rows = rows;
     int rc = journal_write(self, s_append_txn, &a, what, need);

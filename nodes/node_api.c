@@ -133,10 +133,6 @@ static int s_pub_reserve(knoop_node_t *self, size_t extra)
     if (!m)
         return KNOOP_ENOMEM;
     self->pub_msgs = m;
-    int *r = realloc(self->pub_res, cap * sizeof *r);
-    if (!r)
-        return KNOOP_ENOMEM;
-    self->pub_res = r;
     self->pub_cap = cap;
     return KNOOP_OK;
 }
@@ -450,43 +446,31 @@ static int s_reload_own(knoop_node_t *self)
     return KNOOP_OK;
 }
 
-void node_api_publish_commit(knoop_node_t *self)
+int node_api_publish_sign(knoop_node_t *self)
 {
-    int rc = KNOOP_OK;
+    return self->npub ? s_sign_heads(self) : KNOOP_OK;
+}
+
+void node_api_publish_done(knoop_node_t *self, int rc, const int *res)
+{
     if (self->npub) {
-        rc = s_sign_heads(self);
-        if (rc == KNOOP_OK) {
-            const knoop_msg_t **ptrs = malloc(self->npub * sizeof *ptrs);
-            if (!ptrs)
-                rc = KNOOP_ENOMEM;
-            for (size_t i = 0; ptrs && i < self->npub; i++)
-                ptrs[i] = &self->pub_msgs[i];
-            int64_t t0 = zclock_usecs();
-            if (ptrs)
-                rc = knoop_journal_append(self->journal, ptrs, self->npub, self->pub_res);
-            if (ptrs && rc == KNOOP_OK) {
-                knoop_metrics_commit(self->metrics, (double) (zclock_usecs() - t0) / 1e6,
-                                     self->npub);
-                for (size_t i = 0; i < self->npub; i++)
-                    if (self->pub_res[i] == KNOOP_OK)
-                        knoop_metrics_message_in(self->metrics, self->pub_msgs[i].b.topic,
-                                                 knoop_priority_name(self->pub_msgs[i].b.priority));
-            }
-            free(ptrs);
-        }
         if (rc) {
             node_set_journal_error(self, rc);
             s_reload_own(self);
         } else {
             self->journal_grew = true;
+            for (size_t i = 0; i < self->npub; i++)
+                if (res[i] == KNOOP_OK)
+                    knoop_metrics_message_in(self->metrics, self->pub_msgs[i].b.topic,
+                                             knoop_priority_name(self->pub_msgs[i].b.priority));
         }
     }
     for (size_t k = 0; k < self->nreqs; k++) {
         pub_req_t *r = &self->reqs[k];
         int err = r->error ? r->error : rc;
         for (size_t i = r->first; !err && i < r->first + r->n; i++)
-            if (self->pub_res[i] != KNOOP_OK) {
-                err = self->pub_res[i];
+            if (res[i] != KNOOP_OK) {
+                err = res[i];
                 r->error_index = (uint32_t) (i - r->first);
                 snprintf(r->reason, sizeof r->reason, "item %zu: journal refused it: %s",
                          i - r->first, knoop_strerror(err));
@@ -521,6 +505,34 @@ void node_api_publish_commit(knoop_node_t *self)
         knoop_msg_clear(&self->pub_msgs[i]);
     self->npub = 0;
     self->nreqs = 0;
+}
+
+size_t node_api_cursors(knoop_node_t *self, knoop_journal_cursor_t **out)
+{
+    size_t n = 0;
+    *out = NULL;
+    for (api_sub_t *s = self->subs; s; s = s->next)
+        n += s->cursor_dirty;
+    if (!n || !(*out = calloc(n, sizeof **out)))
+        return 0;
+    size_t k = 0;
+    for (api_sub_t *s = self->subs; s; s = s->next)
+        if (s->cursor_dirty) {
+            knoop_put_be64(s->cursor_val, s->acked);
+            s->cursor_committing = true;
+            (*out)[k++] = (knoop_journal_cursor_t) { s->durable, s->cursor_val, 8 };
+        }
+    return n;
+}
+
+void node_api_cursors_done(knoop_node_t *self, int rc)
+{
+    for (api_sub_t *s = self->subs; s; s = s->next) {
+        if (s->cursor_committing && rc == KNOOP_OK &&
+            knoop_get_be64(s->cursor_val) == s->acked)
+            s->cursor_dirty = false;
+        s->cursor_committing = false;
+    }
 }
 
 /* ---- subscribe ---- */
@@ -647,12 +659,6 @@ void node_api_pump(knoop_node_t *self)
     api_sub_t *next;
     for (api_sub_t *sub = self->subs; sub; sub = next) {
         next = sub->next;
-        if (sub->cursor_dirty) {
-            uint8_t c[8];
-            knoop_put_be64(c, sub->acked);
-            if (knoop_journal_cursor_put(self->journal, sub->durable, c, 8) == KNOOP_OK)
-                sub->cursor_dirty = false;
-        }
         /* One batch in flight per subscriber: the next goes when it is
          * acknowledged. An application that stays silent on a batch for
          * SUB_SILENT_MS is gone (or hung): its subscription goes too; a
@@ -836,6 +842,7 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     json_object_set_new(jo, "sig_verified", json_integer((json_int_t) st.sig_verified));
     json_object_set_new(jo, "sig_skipped", json_integer((json_int_t) st.sig_skipped));
     json_object_set_new(jo, "reparsed", json_integer((json_int_t) st.reparsed));
+    json_object_set_new(jo, "commits", json_integer((json_int_t) st.commits));
     json_object_set_new(o, "journal", jo);
     /* the storage alarm: raised by a write refused for want of room, gone
      * with the next write that commits */

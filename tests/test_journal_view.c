@@ -274,6 +274,67 @@ static void test_signed_here_unknown_origin(void **state)
     knoop_key_destroy(&other);
 }
 
+/* knoop_journal_commit: messages and cursors in one transaction (one
+ * commit), cursors alone, and a bad cursor name refuses the whole commit. */
+static void test_commit_with_cursors(void **state)
+{
+    s_fix_t *f = *state;
+    s_stream_t s = { 0 };
+    knoop_msg_t views[3];
+    for (int i = 0; i < 3; i++)
+        s_view(&s, &views[i], "");
+    knoop_msg_sign(&views[2], knoop_key_secret(f->key));
+    const knoop_msg_t *pv[3] = { &views[0], &views[1], &views[2] };
+    int res[3];
+    knoop_journal_stats_t st0, st1;
+    knoop_journal_stats(f->jv, &st0);
+    knoop_journal_cursor_t cur[2] = { { "sub:a", "\0\0\0\0\0\0\0\3", 8 },
+                                      { "sub:b", "xyz", 3 } };
+    assert_int_equal(knoop_journal_commit(f->jv, pv, 3, res, 0, cur, 2), KNOOP_OK);
+    knoop_journal_stats(f->jv, &st1);
+    assert_true(st1.commits == st0.commits + 1);      /* one transaction */
+    assert_true(st1.stored == st0.stored + 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(res[i], KNOOP_OK);
+    knoop_buf_t c = { 0 };
+    assert_int_equal(knoop_journal_cursor_get(f->jv, "sub:a", &c), KNOOP_OK);
+    assert_int_equal(c.len, 8);
+    assert_memory_equal(c.data, "\0\0\0\0\0\0\0\3", 8);
+    c.len = 0;
+    assert_int_equal(knoop_journal_cursor_get(f->jv, "sub:b", &c), KNOOP_OK);
+    assert_int_equal(c.len, 3);
+    assert_memory_equal(c.data, "xyz", 3);
+
+    /* cursors alone: a commit of its own */
+    knoop_journal_cursor_t one = { "sub:a", "\0\0\0\0\0\0\0\5", 8 };
+    assert_int_equal(knoop_journal_commit(f->jv, NULL, 0, NULL, 0, &one, 1), KNOOP_OK);
+    knoop_journal_stats(f->jv, &st0);
+    assert_true(st0.commits == st1.commits + 1);
+    c.len = 0;
+    assert_int_equal(knoop_journal_cursor_get(f->jv, "sub:a", &c), KNOOP_OK);
+    assert_memory_equal(c.data, "\0\0\0\0\0\0\0\5", 8);
+
+    /* nothing at all: no transaction */
+    assert_int_equal(knoop_journal_commit(f->jv, NULL, 0, NULL, 0, NULL, 0), KNOOP_OK);
+    knoop_journal_stats(f->jv, &st1);
+    assert_true(st1.commits == st0.commits);
+
+    /* a cursor without a name: refused before anything is written */
+    for (int i = 0; i < 3; i++)
+        knoop_msg_clear(&views[i]);
+    s_view(&s, &views[0], "");
+    knoop_msg_sign(&views[0], knoop_key_secret(f->key));
+    knoop_journal_cursor_t bad[2] = { { "sub:a", "\0\0\0\0\0\0\0\11", 8 }, { "", "x", 1 } };
+    assert_int_equal(knoop_journal_commit(f->jv, pv, 1, res, 0, bad, 2), KNOOP_EINVAL);
+    knoop_journal_stats(f->jv, &st0);
+    assert_true(st0.stored == st1.stored);
+    c.len = 0;
+    assert_int_equal(knoop_journal_cursor_get(f->jv, "sub:a", &c), KNOOP_OK);
+    assert_memory_equal(c.data, "\0\0\0\0\0\0\0\5", 8);
+    knoop_buf_free(&c);
+    knoop_msg_clear(&views[0]);
+}
+
 int main(void)
 {
     if (knoop_crypto_init() != KNOOP_OK)
@@ -281,6 +342,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_publish_batch_parse_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signed_here_unknown_origin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_with_cursors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
