@@ -38,7 +38,10 @@ start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
 ) &
 PUBPID=$!
 PIDS+=($PUBPID)
-sleep 0.8
+# Copy once some have arrived (a fixed wait flaked under load), while the
+# rest are still coming.
+zeeland_has_some() { local n; n=$(count_msgs "$T/vr-zeeland" 'sitrep.>') && [ "$n" -gt 0 ]; }
+wait_for "the first messages at vr-zeeland" 30 zeeland_has_some || bad "messages reached vr-zeeland"
 mkdir -p "$T/backup"
 mdb_copy "$T/vr-zeeland" "$T/backup"
 check "mdb_copy of the live journal succeeds" test -s "$T/backup/data.mdb"
