@@ -547,6 +547,16 @@ static api_sub_t *s_sub_find(knoop_node_t *self, uint64_t id)
 
 static void s_sub_drop(knoop_node_t *self, api_sub_t *sub, const char *why)
 {
+    /* Acks that came with the close (a client's last acks, then CLOSE, read
+     * in one pass) are not lost with the subscription. */
+    if (sub->cursor_dirty) {
+        uint8_t c[8];
+        knoop_put_be64(c, sub->acked);
+        if (knoop_journal_cursor_put(self->journal, sub->durable, c, 8) != KNOOP_OK)
+            knoop_warn("local subscription %llu: cursor %s not saved at close: %s",
+                       (unsigned long long) sub->id, sub->durable,
+                       knoop_journal_error(self->journal, NULL));
+    }
     for (api_sub_t **pp = &self->subs; *pp; pp = &(*pp)->next)
         if (*pp == sub) {
             *pp = sub->next;
@@ -579,11 +589,6 @@ static void s_on_subscribe(knoop_node_t *self, const knoop_api_req_t *req)
          * (an application that reconnected), after saving its cursor. */
         for (api_sub_t *old = self->subs; old; old = old->next)
             if (strcmp(old->durable, sub->durable) == 0) {
-                if (old->cursor_dirty) {
-                    uint8_t c[8];
-                    knoop_put_be64(c, old->acked);
-                    knoop_journal_cursor_put(self->journal, old->durable, c, 8);
-                }
                 s_sub_drop(self, old, "replaced by a new subscriber under the same name");
                 break;
             }
