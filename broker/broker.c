@@ -284,34 +284,13 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         self->opts.anti_entropy_ms = 3000;
     self->id = strdup(opts->id);
 
-    int rc = knoop_key_load(opts->key_file, &self->key);
-    if (rc) {
-        knoop_error("broker: cannot load key %s: %s", opts->key_file, knoop_strerror(rc));
-        goto fail;
-    }
-    if (strcmp(knoop_key_id(self->key), opts->id) != 0) {
-        knoop_error("broker: key %s belongs to '%s', not to '%s'", opts->key_file,
-                    knoop_key_id(self->key), opts->id);
-        goto fail;
-    }
-    /* What the mesh taught this broker (issued certificates, revocations)
-     * is kept beside its journal, and rebuilt from it when missing. */
-    size_t llen = strlen(opts->data) + sizeof "/trust";
-    self->learned = malloc(llen);
-    if (!self->learned)
-        goto fail;
-    snprintf(self->learned, llen, "%s/trust", opts->data);
     knoop_hlc_init(&self->hlc, 0);
-    if (knoop_journal_trust_refresh(NULL, opts->trust_dir, self->learned, &self->trust_stamp,
-                                    &self->trust) < 0)
+    const knoop_cert_t *mine;
+    int rc = knoop_daemon_identity("broker", opts->id, opts->key_file, opts->data, opts->trust_dir,
+                                   &self->key, &self->trust, &self->trust_stamp, &self->learned,
+                                   &mine);
+    if (rc)
         goto fail;
-    /* Any key of ours the store holds: after a rotation it holds both. */
-    const knoop_cert_t *mine = knoop_trust_by_sign(self->trust, knoop_key_public(self->key));
-    if (!mine || strcmp(mine->id, opts->id) != 0) {
-        knoop_error("broker: the trust store %s has no certificate for '%s' matching its key",
-                    opts->trust_dir, opts->id);
-        goto fail;
-    }
     char err[512];
     s_policy_stamp(opts->policy_file, &self->policy_stamp.ino, &self->policy_stamp.size,
                    &self->policy_stamp.mtime_ns);
@@ -332,6 +311,8 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         knoop_error("broker: cannot open journal %s: %s", opts->data, knoop_strerror(rc));
         goto fail;
     }
+    if (knoop_daemon_where_init(&self->where, opts->data, opts->trust_dir) != KNOOP_OK)
+        goto fail;
 
     /* ZAP first: a CURVE server without a ZAP handler lets anyone in. */
     self->zap = knoop_zap_new(opts->trust_dir, self->learned);
@@ -412,6 +393,7 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     knoop_trust_destroy(&self->trust);
     knoop_u64map_clear(&self->trust_applied);
     free(self->learned);
+    knoop_daemon_where_clear(&self->where);
     knoop_key_destroy(&self->key);
     knoop_buf_free(&self->rid);
     knoop_buf_free(&self->data);
@@ -543,10 +525,7 @@ static void s_housekeeping(knoop_broker_t *self)
         return;
     self->last_housekeeping = now;
     broker_trust_step(self);
-    broker_policy_reload(self);
-    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
-                                    &self->trust_stamp, &self->trust) == 1)
-        knoop_info("broker: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
+    knoop_broker_reload_files(self);
     session_t *next;
     for (session_t *s = self->sessions; s; s = next) {
         next = s->next;
@@ -656,6 +635,14 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
                (unsigned long long) self->frames_bad, (unsigned long long) self->envelopes_refused,
                (unsigned long long) self->commits);
     return 0;
+}
+
+void knoop_broker_reload_files(knoop_broker_t *self)
+{
+    broker_policy_reload(self);
+    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
+                                    &self->trust_stamp, &self->trust) == 1)
+        knoop_info("broker: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
 }
 
 int knoop_broker_reload_types(knoop_broker_t *self, const char *path)

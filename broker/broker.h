@@ -21,6 +21,7 @@
 #include <czmq.h>
 
 #include "api.h"
+#include "daemon.h"
 #include "hlc.h"
 #include "gate.h"
 #include "journal.h"
@@ -75,6 +76,11 @@ int  knoop_broker_set_map_max(knoop_broker_t *self, size_t map_max);
  * when path is NULL. All or nothing: on an error (KNOOP_E*, logged with
  * file and line) the registry in force stays. */
 int  knoop_broker_reload_types(knoop_broker_t *self, const char *path);
+/* Load the policy and the trust store again if their files changed (the
+ * loop checks every 200 ms; SIGHUP checks at once): the same code path for
+ * both. A policy that does not load is logged and counted, and the rules in
+ * force stay; likewise the trust store. */
+void knoop_broker_reload_files(knoop_broker_t *self);
 
 /* ---- internals shared by the broker's files ---- */
 
@@ -171,6 +177,7 @@ struct knoop_broker_t {
     knoop_trust_t   *trust;
     uint64_t         trust_stamp;
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
+    knoop_daemon_where_t where;      /* data and trust dirs, absolute (status) */
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
     uint64_t         trust_pos;      /* journal position when last followed */
     uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */

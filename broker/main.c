@@ -1,25 +1,10 @@
-/* main.c — knoop-broker: options, signals, run. */
+/* main.c — knoop-broker: its options and how they start it. Start-up,
+ * signals and the SIGHUP reload are lib/daemon.c's, shared with knoop-node. */
 #include "broker.h"
 #include "config.h"
-#include "crypto.h"
+#include "daemon.h"
 
-#include <signal.h>
 #include <stdio.h>
-#include <string.h>
-
-static volatile int s_stop, s_hup, s_wake;   /* s_wake: the loop returns */
-
-static void s_on_signal(int sig)
-{
-    if (sig == SIGHUP) {
-        s_hup = 1;
-        if (!s_wake)
-            s_wake = KNOOP_RUN_AGAIN;
-    } else {
-        s_stop = 1;
-        s_wake = 1;
-    }
-}
 
 static const knoop_opt_spec_t s_spec[] = {
     { "id", KNOOP_OPT_STRING, NULL, "ID", "this broker's partner id (role broker in the trust store)", true },
@@ -56,49 +41,8 @@ static const knoop_opt_spec_t s_spec[] = {
     { NULL },
 };
 
-/* SIGHUP: the command line and the config file read again; what can change
- * while running is applied (the journal's map limit, the type registry
- * --types), the rest is kept. */
-static void s_reload(knoop_broker_t *d, int argc, char **argv)
+static void *s_start(const knoop_config_t *cfg, int *exit_status)
 {
-    knoop_config_t *cfg = NULL;
-    bool help = false;
-    char err[256] = "";
-    if (knoop_config_parse("knoop-broker", "broker", "", NULL, s_spec, argc, argv, &cfg, &help, err,
-                           sizeof err) != KNOOP_OK || !cfg) {
-        knoop_error("SIGHUP: configuration not read again (%s); running on unchanged", err);
-        return;
-    }
-    long long mib = knoop_config_int(cfg, "map-max");
-    if (mib < 0 || knoop_broker_set_map_max(d, (size_t) mib << 20) != KNOOP_OK)
-        knoop_error("SIGHUP: map-max %lld MiB refused: below the journal's current map (a map "
-                    "never shrinks); the limit is unchanged", mib);
-    else
-        knoop_info("SIGHUP: configuration read again; map limit %lld MiB%s; running on", mib,
-                   mib ? "" : " (none)");
-    knoop_broker_reload_types(d, knoop_config_str(cfg, "types"));
-    knoop_config_destroy(&cfg);
-}
-
-int main(int argc, char **argv)
-{
-    if (knoop_crypto_init() != KNOOP_OK) {
-        fprintf(stderr, "knoop-broker: cannot initialise libsodium\n");
-        return 2;
-    }
-    knoop_config_t *cfg = NULL;
-    int rc = knoop_config_daemon("knoop-broker", "broker",
-        "the KCR2 broker of knooppunt",
-        "Accepts CurveZMQ connections from partner nodes whose keys are in the trust\n"
-        "store, checks every message (the sender is its origin, the policy allows the\n"
-        "topic, the chain links, the head signature verifies), stores it durably in its\n"
-        "LMDB journal, acknowledges it, and delivers it to every connected node that\n"
-        "subscribed and may read it. A node that reconnects gets everything it missed,\n"
-        "FLASH first. SIGTERM or SIGINT: the open batch is committed, then it exits 0.",
-        s_spec, argc, argv, &cfg);
-    if (rc >= 0)
-        return rc;
-
     knoop_broker_opts_t o = {
         .id = knoop_config_str(cfg, "id"),
         .listen = knoop_config_str(cfg, "listen"),
@@ -123,34 +67,66 @@ int main(int argc, char **argv)
         knoop_config_int(cfg, "map-max") < 0) {
         fprintf(stderr, "knoop-broker: --handshake-ms must be at least 100, --max-handshakes and "
                 "--max-handshakes-per-address at least 1, --map-max at least 0\n");
-        knoop_config_destroy(&cfg);
-        return 2;
+        *exit_status = 2;
+        return NULL;
     }
     o.npeers = knoop_config_list(cfg, "peer", &o.peers);
-    /* czmq must not install its own SIGINT handler: ours finishes the batch. */
-    zsys_handler_set(NULL);
-    struct sigaction sa = { .sa_handler = s_on_signal };
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    *exit_status = 1;
+    return knoop_broker_new(&o);
+}
 
-    knoop_broker_t *b = knoop_broker_new(&o);
-    if (!b) {
-        knoop_config_destroy(&cfg);
-        return 1;
-    }
-    for (;;) {
-        knoop_broker_run(b, &s_wake);
-        s_wake = 0;
-        if (s_stop)
-            break;
-        if (s_hup) {
-            s_hup = 0;
-            s_reload(b, argc, argv);
-        }
-    }
-    knoop_broker_destroy(&b);
-    knoop_config_destroy(&cfg);
-    return 0;
+static int s_run(void *b, volatile int *stop)
+{
+    return knoop_broker_run(b, stop);
+}
+
+static int s_set_map_max(void *b, size_t bytes)
+{
+    return knoop_broker_set_map_max(b, bytes);
+}
+
+static int s_reload_types(void *b, const char *path)
+{
+    return knoop_broker_reload_types(b, path);
+}
+
+/* SIGHUP, beyond map-max and --types: the policy and the trust store,
+ * through the check the loop makes every 200 ms. */
+static void s_reload(void *b, const knoop_config_t *cfg)
+{
+    (void) cfg;
+    knoop_broker_reload_files(b);
+}
+
+static void s_destroy(void **b)
+{
+    knoop_broker_t *self = *b;
+    knoop_broker_destroy(&self);
+    *b = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    static const knoop_daemon_t broker = {
+        .prog = "knoop-broker",
+        .section = "broker",
+        .summary = "the KCR2 broker of knooppunt",
+        .description =
+        "Accepts CurveZMQ connections from partner nodes whose keys are in the trust\n"
+        "store, checks every message (the sender is its origin, the policy allows the\n"
+        "topic, the chain links, the head signature verifies), stores it durably in its\n"
+        "LMDB journal, acknowledges it, and delivers it to every connected node that\n"
+        "subscribed and may read it. A node that reconnects gets everything it missed,\n"
+        "FLASH first. SIGTERM or SIGINT: the open batch is committed, then it exits 0.\n"
+        "SIGHUP: the configuration is read again; map-max, --types, the policy and the\n"
+        "trust store take effect without a restart.",
+        .spec = s_spec,
+        .start = s_start,
+        .run = s_run,
+        .set_map_max = s_set_map_max,
+        .reload_types = s_reload_types,
+        .reload = s_reload,
+        .destroy = s_destroy,
+    };
+    return knoop_daemon_main(&broker, argc, argv);
 }

@@ -198,27 +198,12 @@ static void s_hello(knoop_broker_t *self, peer_t *p)
     free(rows);
 }
 
-/* Pin one of the peer's keys for this attempt: after its key rotation was
- * announced the trust store holds both, and a handshake that failed moves
- * key_try on (s_close), so the peer is reached on whichever key it runs. */
-static void s_pick_key(knoop_broker_t *self, peer_t *p)
-{
-    size_t n;
-    const knoop_cert_t *c = knoop_trust_server_key(self->trust, p->id, "broker",
-                                                   (int64_t) time(NULL), p->key_try, &n);
-    if (!c)
-        return;     /* keep the last one: the handshake fails and says so */
-    if (memcmp(c->pk, p->cert.pk, KNOOP_PK_LEN) != 0) {
-        char fp[17];
-        knoop_fingerprint(fp, c->pk, KNOOP_PK_LEN);
-        knoop_info("peer %s: connecting with its key %s (%zu usable keys known)", p->id, fp, n);
-    }
-    p->cert = *c;
-}
-
 static void s_connect(knoop_broker_t *self, peer_t *p)
 {
-    s_pick_key(self, p);
+    /* After its key rotation was announced the store holds both keys; a
+     * failed handshake moves key_try on (s_close): the peer is reached on
+     * whichever key it runs. */
+    knoop_trust_pin_server(self->trust, "peer", p->id, p->key_try, &p->cert);
     p->dealer = knoop_link_dealer();
     if (!p->dealer || knoop_link_curve_client(p->dealer, self->key, &p->cert, 5000) ||
         zsock_connect(p->dealer, "%s", p->endpoint) != 0) {

@@ -172,16 +172,7 @@ static json_t *s_status(knoop_broker_t *self)
         "reload_errors", (json_int_t) self->policy_reload_errors));
     /* Where the journal and the trust store are (absolute), for tools on
      * this machine that read them: knoop bundle export --api. */
-    char *data_dir = realpath(self->opts.data, NULL);
-    char *trust_dir = realpath(self->opts.trust_dir, NULL);
-    json_object_set_new(o, "data_dir", json_string(data_dir ? data_dir : self->opts.data));
-    json_object_set_new(o, "trust_dir",
-                        json_string(trust_dir ? trust_dir : self->opts.trust_dir));
-    free(data_dir);
-    free(trust_dir);
-    json_object_set_new(o, "bundles", json_pack("{s:I, s:I}",
-        "imported", (json_int_t) self->imported,
-        "refused", (json_int_t) self->imports_refused));
+    knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused);
     json_object_set_new(o, "vector", vector);
     json_object_set_new(o, "certificates_expiring",
                         knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));

@@ -1267,6 +1267,22 @@ const knoop_cert_t *knoop_trust_server_key(const knoop_trust_t *self, const char
     return NULL;
 }
 
+void knoop_trust_pin_server(const knoop_trust_t *self, const char *label, const char *id,
+                            unsigned attempt, knoop_cert_t *pinned)
+{
+    size_t n;
+    const knoop_cert_t *c = knoop_trust_server_key(self, id, "broker", (int64_t) time(NULL),
+                                                   attempt, &n);
+    if (!c)
+        return;
+    if (memcmp(c->pk, pinned->pk, KNOOP_PK_LEN) != 0) {
+        char fp[17];
+        knoop_fingerprint(fp, c->pk, KNOOP_PK_LEN);
+        knoop_info("%s %s: connecting with its key %s (%zu usable keys known)", label, id, fp, n);
+    }
+    *pinned = *c;
+}
+
 /* Linear: a store holds some 70 partners, and these run once per
  * connection, not per message. */
 const knoop_cert_t *knoop_trust_by_curve(const knoop_trust_t *self,

@@ -195,6 +195,15 @@ const knoop_cert_t *knoop_trust_server_key(const knoop_trust_t *self, const char
                                            const char *role, int64_t now, unsigned attempt,
                                            size_t *n);
 
+/* Pin the server key (role broker) a client uses for its attempt-th
+ * connection to server `id`: knoop_trust_server_key's choice at the current
+ * time is copied into *pinned, and logged as "LABEL ID: connecting with its
+ * key FP" when it differs from the key pinned before. With no usable key
+ * *pinned is kept (the handshake then fails and says why). One helper for
+ * the node's broker links and the broker's mesh peers. */
+void knoop_trust_pin_server(const knoop_trust_t *self, const char *label, const char *id,
+                            unsigned attempt, knoop_cert_t *pinned);
+
 /* i-th cert, 0 <= i < size, in id order. */
 const knoop_cert_t *knoop_trust_at(const knoop_trust_t *self, size_t i);
 

@@ -13,6 +13,7 @@
 #include <libxml/tree.h>
 #include <libxml/uri.h>
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -327,7 +328,7 @@ typedef struct {
     uint32_t    elem;           /* number of the next CAP element */
     knoop_buf_t gaps;           /* each gap NUL-ended, in document order */
     size_t      ngaps;
-    bool        gaps_used;      /* some gap holds whitespace or a comment */
+    bool        gaps_used;      /* some gap holds whitespace, a comment or a PI */
     form_t     *form;
     const xmlChar *prefix;      /* of the CAP namespace at <alert>, NULL = default */
     xmlDocPtr   doc;
@@ -468,6 +469,20 @@ static void s_kids_begin(kids_t *k, rd_t *r, xmlNodePtr parent, const char *path
     k->path = path;
 }
 
+/* A comment or processing instruction as XML text ("<!--text-->",
+ * "<?target data?>", as C14N writes them), appended to out. */
+static int s_misc_text(knoop_buf_t *out, xmlNodePtr n)
+{
+    const char *t = n->content ? (const char *) n->content : "";
+    if (n->type == XML_COMMENT_NODE)
+        return knoop_buf_append(out, "<!--", 4) || knoop_buf_append(out, t, strlen(t)) ||
+               knoop_buf_append(out, "-->", 3) ? KNOOP_ENOMEM : KNOOP_OK;
+    const char *target = n->name ? (const char *) n->name : "";
+    return knoop_buf_append(out, "<?", 2) || knoop_buf_append(out, target, strlen(target)) ||
+           (*t && (knoop_buf_append(out, " ", 1) || knoop_buf_append(out, t, strlen(t)))) ||
+           knoop_buf_append(out, "?>", 2) ? KNOOP_ENOMEM : KNOOP_OK;
+}
+
 /* The next element child, not taken yet; whitespace before it is collected. */
 static xmlNodePtr s_peek(kids_t *k)
 {
@@ -489,16 +504,14 @@ static xmlNodePtr s_peek(kids_t *k)
                 s_fail(r, KNOOP_ENOMEM, k->path, "out of memory");
             break;
         }
-        case XML_COMMENT_NODE: {
-            const char *t = k->cur->content ? (const char *) k->cur->content : "";
-            if (knoop_buf_append(&k->gap, "<!--", 4) || knoop_buf_append(&k->gap, t, strlen(t)) ||
-                knoop_buf_append(&k->gap, "-->", 3))
+        case XML_COMMENT_NODE:
+        case XML_PI_NODE:
+            if (s_misc_text(&k->gap, k->cur))
                 s_fail(r, KNOOP_ENOMEM, k->path, "out of memory");
             break;
-        }
         default:
-            s_fail(r, KNOOP_EMALFORMED, k->path, "a processing instruction or entity inside "
-                   "<alert> cannot be carried; remove it");
+            s_fail(r, KNOOP_EMALFORMED, k->path, "an entity reference inside <alert> cannot be "
+                   "carried; remove it");
             return NULL;
         }
     }
@@ -571,22 +584,30 @@ static void s_kids_end(kids_t *k)
     knoop_buf_free(&k->gap);
 }
 
-/* The text of a leaf element (arena), NULL on failure. */
+/* The text of a leaf element (arena), NULL on failure. A comment inside a
+ * value is left out: it is not part of the value, and C14N without comments
+ * (the round trip's measure) does not see it either. A processing
+ * instruction there would be seen and cannot be carried. */
 static char *s_text(rd_t *r, xmlNodePtr e, const char *path)
 {
-    for (xmlNodePtr c = e->children; c; c = c->next)
+    knoop_buf_t b = { 0 };
+    for (xmlNodePtr c = e->children; c && !r->failed; c = c->next)
         if (c->type == XML_ELEMENT_NODE) {
             s_fail(r, KNOOP_EMALFORMED, path, "holds element <%s>; CAP has text here",
                    (const char *) c->name);
-            return NULL;
-        } else if (c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE) {
-            s_fail(r, KNOOP_EMALFORMED, path, "a comment, processing instruction or entity "
+        } else if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) {
+            if (c->content && knoop_buf_append(&b, c->content, strlen((const char *) c->content)))
+                s_fail(r, KNOOP_ENOMEM, path, "out of memory");
+        } else if (c->type != XML_COMMENT_NODE) {
+            s_fail(r, KNOOP_EMALFORMED, path, "a processing instruction or entity reference "
                    "inside a value cannot be carried; remove it");
-            return NULL;
         }
-    xmlChar *t = xmlNodeGetContent(e);
-    char *s = s_dup(r, t ? (const char *) t : "");
-    xmlFree(t);
+    char *s = NULL;
+    if (!r->failed && !knoop_buf_append(&b, "", 1))
+        s = s_dup(r, (const char *) b.data);
+    else if (!r->failed)
+        s_fail(r, KNOOP_ENOMEM, path, "out of memory");
+    knoop_buf_free(&b);
     return s;
 }
 
@@ -1091,6 +1112,126 @@ int knoop_cap_summary(const uint8_t *payload, size_t len, knoop_cap_summary_t *s
     return KNOOP_OK;
 }
 
+/* ---- state keys ---- */
+
+struct _knoop_cap_keys_t {
+    char  **from, **to;         /* "sender,identifier" -> state key */
+    size_t  n, cap;
+};
+
+knoop_cap_keys_t *knoop_cap_keys_new(void)
+{
+    return calloc(1, sizeof(knoop_cap_keys_t));
+}
+
+void knoop_cap_keys_destroy(knoop_cap_keys_t **self_p)
+{
+    knoop_cap_keys_t *self = self_p ? *self_p : NULL;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->n; i++) {
+        free(self->from[i]);
+        free(self->to[i]);
+    }
+    free(self->from);
+    free(self->to);
+    free(self);
+    *self_p = NULL;
+}
+
+static int s_keys_add(knoop_cap_keys_t *self, const char *sender, const char *identifier,
+                      const char *key)
+{
+    if (self->n == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 64;
+        char **f = realloc(self->from, cap * sizeof *f);
+        if (!f)
+            return KNOOP_ENOMEM;
+        self->from = f;
+        char **t = realloc(self->to, cap * sizeof *t);
+        if (!t)
+            return KNOOP_ENOMEM;
+        self->to = t;
+        self->cap = cap;
+    }
+    size_t n = strlen(sender) + strlen(identifier) + 2;
+    char *from = malloc(n), *to = strdup(key);
+    if (!from || !to) {
+        free(from);
+        free(to);
+        return KNOOP_ENOMEM;
+    }
+    snprintf(from, n, "%s,%s", sender, identifier);
+    self->from[self->n] = from;
+    self->to[self->n] = to;
+    self->n++;
+    return KNOOP_OK;
+}
+
+static const char *s_keys_get(const knoop_cap_keys_t *self, const char *sender_identifier)
+{
+    for (size_t i = self->n; i-- > 0;)     /* the latest entry wins */
+        if (!strcmp(self->from[i], sender_identifier))
+            return self->to[i];
+    return NULL;
+}
+
+int knoop_cap_keys_add_message(void *self, const uint8_t *env, size_t len)
+{
+    assert(self);
+    knoop_msg_t m = { 0 };
+    if (knoop_msg_parse(&m, env, len) != KNOOP_OK)
+        return 0;
+    knoop_cap_summary_t s;
+    int rc = 0;
+    if (!strcmp(m.b.type, KNOOP_CAP_TYPE) &&
+        knoop_cap_summary(m.b.payload, m.b.payload_len, &s) == KNOOP_OK) {
+        rc = s_keys_add(self, s.sender, s.identifier, m.b.key) ? 1 : 0;
+        knoop_cap_summary_clear(&s);
+    }
+    knoop_msg_clear(&m);
+    return rc;
+}
+
+int knoop_cap_keys_assign(knoop_cap_keys_t *self, const knoop_cap_summary_t *sum, char *key,
+                          size_t size)
+{
+    assert(self && sum && key && size);
+    const char *sender = sum->sender ? sum->sender : "";
+    const char *identifier = sum->identifier ? sum->identifier : "";
+    if (size > KNOOP_KEY_MAX + 1)
+        size = KNOOP_KEY_MAX + 1;
+    if (!*sender && !*identifier) {
+        *key = '\0';           /* no key of its own: the topic's */
+        return KNOOP_OK;
+    }
+    int n = snprintf(key, size, "%s,%s", sender, identifier);
+    if ((sum->msg_type == KNOOP_CAP_UPDATE || sum->msg_type == KNOOP_CAP_CANCEL) &&
+        sum->references && *sum->references) {
+        char *refs = strdup(sum->references), *save = NULL;
+        if (!refs)
+            return KNOOP_ENOMEM;
+        const char *found = NULL;
+        char first[KNOOP_KEY_MAX + 1] = "";
+        for (char *tok = strtok_r(refs, " \t\r\n", &save); tok && !found;
+             tok = strtok_r(NULL, " \t\r\n", &save)) {
+            char *last = strrchr(tok, ',');     /* cut ",sent" */
+            if (!last)
+                continue;
+            *last = '\0';
+            if (!*first)
+                snprintf(first, sizeof first, "%s", tok);
+            found = s_keys_get(self, tok);
+        }
+        if (found || *first)
+            n = snprintf(key, size, "%s", found ? found : first);
+        free(refs);
+    }
+    if (n < 0 || (size_t) n >= size)
+        return KNOOP_ETOOBIG;
+    return s_keys_add(self, sender, identifier, key);
+}
+
 /* Parse XML text without network, DTD or entity expansion; a DOCTYPE is
  * refused (nothing it could declare is carried, and it is the door to
  * entity attacks). NULL after an error in err. */
@@ -1175,27 +1316,30 @@ int knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
         return KNOOP_EMALFORMED;
     rd_t r = { .err = err, .err_size = err_size, .doc = doc };
     xmlNodePtr root = xmlDocGetRootElement(doc);
-    for (xmlNodePtr n = doc->children; n; n = n->next)
-        if (n->type == XML_PI_NODE)
-            s_fail(&r, KNOOP_EMALFORMED, "document", "processing instruction <?%s?> cannot be "
-                   "carried; remove it", (const char *) n->name);
-    if (!r.failed) {
-        r.form = s_new(&r, sizeof *r.form);
-        if (r.form)
-            knoop__crisis__v1__cap_xml_form__init(r.form);
-    }
+    r.form = s_new(&r, sizeof *r.form);
+    if (r.form)
+        knoop__crisis__v1__cap_xml_form__init(r.form);
+    /* comments and processing instructions around <alert> */
+    knoop_buf_t misc[2] = { { 0 }, { 0 } };
     bool after = false;
     for (xmlNodePtr n = doc->children; n && !r.failed; n = n->next) {
         if (n == root)
             after = true;
-        if (n->type != XML_COMMENT_NODE)
-            continue;
-        char *c = s_dup(&r, n->content ? (const char *) n->content : "");
-        if (c && after)
-            s_push(&r, &r.form->epilog, &r.form->n_epilog, sizeof c, &c, "document");
-        else if (c)
-            s_push(&r, &r.form->prolog, &r.form->n_prolog, sizeof c, &c, "document");
+        else if ((n->type == XML_COMMENT_NODE || n->type == XML_PI_NODE) &&
+                 s_misc_text(&misc[after], n))
+            s_fail(&r, KNOOP_ENOMEM, "document", "out of memory");
     }
+    for (int i = 0; i < 2 && !r.failed; i++) {
+        if (!misc[i].len)
+            continue;
+        char *t = s_new(&r, misc[i].len + 1);
+        if (t) {
+            memcpy(t, misc[i].data, misc[i].len);
+            *(i ? &r.form->after_root : &r.form->before_root) = t;
+        }
+    }
+    knoop_buf_free(&misc[0]);
+    knoop_buf_free(&misc[1]);
     const xmlChar *where = NULL, *bad = r.failed ? NULL : s_bad_namespace(root, &where);
     if (bad)
         s_fail(&r, KNOOP_EMALFORMED, "document", "<%s> declares namespace '%.80s', which is "
@@ -1230,7 +1374,7 @@ int knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
         bool plain = !*f->prefix && f->n_attr == 1 && f->attr[0]->element == 0 &&
                      !strcmp(f->attr[0]->name, "xmlns") &&
                      !strcmp(f->attr[0]->value, KNOOP_CAP_NS) && !f->n_gap && !f->n_lexical &&
-                     !f->n_prolog && !f->n_epilog;
+                     !f->n_prolog && !f->n_epilog && !*f->before_root && !*f->after_root;
         al->xml = plain ? NULL : r.form;
     }
     if (!r.failed) {
@@ -1294,38 +1438,73 @@ static void s_add(wr_t *w, xmlNodePtr parent, xmlNodePtr n)
     }
 }
 
-/* The next gap kept at import: whitespace as text, <!--...--> as comments. */
+/* The next node of XML text kept at import (a gap, before_root,
+ * after_root): whitespace as text, <!--...--> as a comment, <?...?> as a
+ * processing instruction; advances *p. NULL at the end or on failure
+ * (w->failed; what names the field). */
+static xmlNodePtr s_misc_next(wr_t *w, const char **p, const char *what)
+{
+    const char *s = *p;
+    if (!s || !*s || w->failed)
+        return NULL;
+    xmlNodePtr n = NULL;
+    if (!strncmp(s, "<!--", 4) || !strncmp(s, "<?", 2)) {
+        bool pi = s[1] == '?';
+        const char *body = s + (pi ? 2 : 4), *end = strstr(body, pi ? "?>" : "-->");
+        if (!end) {
+            s_wfail(w, "%s: a %s without its end", what, pi ? "processing instruction" :
+                    "comment");
+            return NULL;
+        }
+        char *text = strndup(body, (size_t) (end - body));
+        if (!text) {
+            s_wfail(w, "out of memory");
+            return NULL;
+        }
+        if (pi) {
+            size_t tn = strcspn(text, " \t\r\n");
+            char *data = text + tn + strspn(text + tn, " \t\r\n");
+            text[tn] = '\0';
+            if (tn == 0 || !xmlStrcasecmp((const xmlChar *) text, (const xmlChar *) "xml"))
+                s_wfail(w, "%s: a processing instruction without a proper target", what);
+            else
+                n = xmlNewDocPI(w->doc, (const xmlChar *) text, *data ? (const xmlChar *) data :
+                                NULL);
+        } else if (strstr(text, "--") || (*text && text[strlen(text) - 1] == '-')) {
+            s_wfail(w, "%s: a comment may not hold '--'", what);
+        } else {
+            n = xmlNewDocComment(w->doc, (const xmlChar *) text);
+        }
+        free(text);
+        if (!n && !w->failed)
+            s_wfail(w, "out of memory");
+        *p = end + (pi ? 2 : 3);
+        return n;
+    }
+    size_t len = strspn(s, " \t\r\n");
+    if (len == 0) {
+        s_wfail(w, "%s holds other than whitespace, comments and processing instructions",
+                what);
+        return NULL;
+    }
+    n = xmlNewDocTextLen(w->doc, (const xmlChar *) s, (int) len);
+    if (!n)
+        s_wfail(w, "out of memory");
+    *p = s + len;
+    return n;
+}
+
+/* The next gap kept at import, added to parent. */
 static void s_gap(wr_t *w, xmlNodePtr parent)
 {
     if (!w->form || w->gi >= w->form->n_gap || w->failed)
         return;
     const char *p = w->form->gap[w->gi++];
-    while (p && *p && !w->failed) {
-        if (!strncmp(p, "<!--", 4)) {
-            const char *end = strstr(p + 4, "-->");
-            if (!end) {
-                s_wfail(w, "xml.gap %zu: a comment without its end", w->gi);
-                return;
-            }
-            char *text = strndup(p + 4, (size_t) (end - p - 4));
-            if (!text || strstr(text, "--")) {
-                s_wfail(w, text ? "xml.gap: a comment may not hold '--'" : "out of memory");
-                free(text);
-                return;
-            }
-            s_add(w, parent, xmlNewDocComment(w->doc, (const xmlChar *) text));
-            free(text);
-            p = end + 3;
-            continue;
-        }
-        size_t n = strspn(p, " \t\r\n");
-        if (n == 0) {
-            s_wfail(w, "xml.gap %zu holds other than whitespace and comments", w->gi);
-            return;
-        }
-        s_add(w, parent, xmlNewDocTextLen(w->doc, (const xmlChar *) p, (int) n));
-        p += n;
-    }
+    char what[32];
+    snprintf(what, sizeof what, "xml.gap %zu", w->gi);
+    xmlNodePtr n;
+    while ((n = s_misc_next(w, &p, what)))
+        s_add(w, parent, n);
 }
 
 static const char *s_lex(const wr_t *w, const char *name)
@@ -1607,6 +1786,20 @@ int knoop_cap_export(const uint8_t *payload, size_t len, knoop_buf_t *xml, char 
     if (!w.failed)
         s_alert_out(&w, al);
     xmlNodePtr root = w.failed ? NULL : xmlDocGetRootElement(w.doc);
+    for (int i = 0; root && al->xml && i < 2 && !w.failed; i++) {
+        const char *p = i ? al->xml->after_root : al->xml->before_root;
+        const char *what = i ? "xml.after_root" : "xml.before_root";
+        xmlNodePtr n;
+        while ((n = s_misc_next(&w, &p, what))) {
+            if (n->type == XML_TEXT_NODE) {
+                xmlFreeNode(n);
+                s_wfail(&w, "%s: text outside <alert>", what);
+            } else if (!(i ? xmlAddChild((xmlNodePtr) w.doc, n) : xmlAddPrevSibling(root, n))) {
+                xmlFreeNode(n);
+                s_wfail(&w, "out of memory");
+            }
+        }
+    }
     for (size_t i = 0; root && al->xml && i < al->xml->n_prolog + al->xml->n_epilog; i++) {
         bool pro = i < al->xml->n_prolog;
         const char *t = pro ? al->xml->prolog[i] : al->xml->epilog[i - al->xml->n_prolog];
@@ -1637,6 +1830,12 @@ int knoop_cap_export(const uint8_t *payload, size_t len, knoop_buf_t *xml, char 
 
 int knoop_xml_c14n(const char *xml, size_t len, knoop_buf_t *out, char *err, size_t err_size)
 {
+    return knoop_xml_c14n_mode(xml, len, true, out, err, err_size);
+}
+
+int knoop_xml_c14n_mode(const char *xml, size_t len, bool with_comments, knoop_buf_t *out,
+                        char *err, size_t err_size)
+{
     char dummy[8];
     if (!err || !err_size) {
         err = dummy;
@@ -1646,7 +1845,7 @@ int knoop_xml_c14n(const char *xml, size_t len, knoop_buf_t *out, char *err, siz
     if (!doc)
         return KNOOP_EMALFORMED;
     xmlChar *mem = NULL;
-    int n = xmlC14NDocDumpMemory(doc, NULL, XML_C14N_1_0, NULL, 1, &mem);
+    int n = xmlC14NDocDumpMemory(doc, NULL, XML_C14N_1_0, NULL, with_comments ? 1 : 0, &mem);
     int rc = KNOOP_OK;
     if (n < 0 || !mem) {
         snprintf(err, err_size, "document: canonicalisation failed");

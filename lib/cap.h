@@ -14,13 +14,15 @@
  *
  * The round trip is lossless: for every document import accepts,
  * knoop_cap_export(knoop_cap_import(doc)) is equal to doc under XML
- * canonicalisation (C14N 1.0 with comments). What XML allows to write in
- * several ways (namespace prefix and declarations, whitespace and comments
- * between elements and around <alert>, the spelling of a number, an empty
- * element) is carried in the Alert's `xml` field; elements of other
- * namespaces after the last <info> (ds:Signature) are carried verbatim in
- * `extension`. Not carried, so refused at import: a DOCTYPE, processing
- * instructions, mixed content, a comment inside a value.
+ * canonicalisation (C14N 1.0 without comments; with comments too when no
+ * comment stands inside a value). What XML allows to write in several ways
+ * (namespace prefix and declarations, whitespace, comments and processing
+ * instructions between elements and around <alert>, the spelling of a
+ * number, an empty element) is carried in the Alert's `xml` field; elements
+ * of other namespaces after the last <info> (ds:Signature) are carried
+ * verbatim in `extension`. A comment inside a value is left out of the
+ * value. Not carried, so refused at import: a DOCTYPE, mixed content, a
+ * processing instruction or entity reference inside a value.
  *
  * Not thread-safe across threads that use libxml2 otherwise (its error state
  * is global); the CLI is single-threaded.
@@ -75,6 +77,36 @@ int  knoop_cap_check_status(const uint8_t *payload, size_t len, knoop_status_t s
 int  knoop_cap_summary(const uint8_t *payload, size_t len, knoop_cap_summary_t *sum);
 void knoop_cap_summary_clear(knoop_cap_summary_t *sum);
 
+/* The state key an alert takes in the picture, computed in one place for
+ * every way an alert is published (knoop cap import, knoop pub of a JSON
+ * Alert): "sender,identifier" of the alert itself, or for an Update or
+ * Cancel the key of the first alert its references name that is known
+ * here, else the first reference's "sender,identifier" (CAP lists a chain
+ * oldest first), so that it supersedes the referenced alert. An alert with
+ * neither sender nor identifier gets "" (the topic is its key).
+ * A knoop_cap_keys_t remembers "sender,identifier" -> key of the alerts the
+ * node's picture holds (fed from knoop_client_beeld) and of those assigned
+ * since. Not thread-safe; one per command. */
+typedef struct _knoop_cap_keys_t knoop_cap_keys_t;
+
+/* A new, empty map, or NULL when out of memory. */
+knoop_cap_keys_t *knoop_cap_keys_new(void);
+void knoop_cap_keys_destroy(knoop_cap_keys_t **self_p);
+
+/* Remember the alert in one message envelope of the picture (its key is
+ * the envelope's); a message of another type, or one that does not
+ * decode, is passed over. Has the signature of knoop_client_msg_fn, arg
+ * being the map. Returns 0, or 1 when out of memory (which stops the
+ * reading). */
+int  knoop_cap_keys_add_message(void *self, const uint8_t *env, size_t len);
+
+/* The state key of the alert sum describes, written to key (size bytes,
+ * NUL-ended), and remembered for the alerts that follow.
+ * Errors: KNOOP_ETOOBIG (sender and identifier longer than KNOOP_KEY_MAX or
+ * size), KNOOP_ENOMEM. */
+int  knoop_cap_keys_assign(knoop_cap_keys_t *self, const knoop_cap_summary_t *sum, char *key,
+                           size_t size);
+
 /* Write an Alert payload as a CAP 1.2 document (UTF-8, with an XML
  * declaration) appended to xml. An alert that came in through import comes
  * out as it went in (under C14N). An Alert without an xml form (published as
@@ -89,6 +121,12 @@ int  knoop_cap_export(const uint8_t *payload, size_t len, knoop_buf_t *xml, char
  * what the round-trip tests compare. Errors: KNOOP_EMALFORMED, KNOOP_ENOMEM. */
 int  knoop_xml_c14n(const char *xml, size_t len, knoop_buf_t *out, char *err,
                     size_t err_size);
+
+/* The same with or without comments (xmlC14NDocDumpMemory's with_comments):
+ * C14N 1.0 without comments is the round trip's measure for documents of
+ * other producers, whose comments inside a value are not carried. */
+int  knoop_xml_c14n_mode(const char *xml, size_t len, bool with_comments, knoop_buf_t *out,
+                         char *err, size_t err_size);
 
 /* An Atom 1.0 feed (RFC 4287) of alerts, appended to out: one entry per
  * Alert payload, in the order given, with id (urn:knooppunt:cap:SENDER,

@@ -407,6 +407,46 @@ static int s_unexpected(knoop_client_t *self, knoop_api_rep_t *rep)
                   kind);
 }
 
+/* Send req and wait for a reply of kind want: an ApiError comes back as the
+ * node's code (its reason in self->error), another kind as KNOOP_EMALFORMED;
+ * in both cases rep is cleared. On KNOOP_OK the caller owns rep. */
+/* A reply of the kind wanted: an ApiError is the node's refusal, any other
+ * kind a protocol error (both clear rep). */
+static int s_expect(knoop_client_t *self, knoop_api_rep_t *rep, knoop_api_rep_kind_t want)
+{
+    if (rep->kind == KNOOP_API_R_ERROR)
+        return s_node_error(self, rep);
+    if (rep->kind != want)
+        return s_unexpected(self, rep);
+    return KNOOP_OK;
+}
+
+static int s_call_expect(knoop_client_t *self, knoop_api_req_t *req, knoop_api_rep_kind_t want,
+                         int timeout_ms, knoop_api_rep_t *rep)
+{
+    int rc = s_call(self, req, timeout_ms, rep);
+    if (rc)
+        return rc;
+    return s_expect(self, rep, want);
+}
+
+/* A request answered with a JSON text (status, role, import): the text is
+ * the caller's to free. */
+static int s_call_json(knoop_client_t *self, knoop_api_req_t *req, knoop_api_rep_kind_t want,
+                       char **json, int timeout_ms)
+{
+    *json = NULL;
+    self->error[0] = '\0';
+    self->refused = false;
+    knoop_api_rep_t rep;
+    int rc = s_call_expect(self, req, want, timeout_ms, &rep);
+    if (rc)
+        return rc;
+    *json = strdup(rep.u.status.json);
+    knoop_api_rep_clear(&rep);
+    return *json ? KNOOP_OK : s_fail(self, KNOOP_ENOMEM, "out of memory");
+}
+
 /* Send a request that gets no reply (ack, close). */
 static int s_oneway(knoop_client_t *self, knoop_api_req_t *req)
 {
@@ -478,6 +518,11 @@ int knoop_client_publish_wait(knoop_client_t *self, const knoop_api_item_t *item
                               knoop_api_seq_t *results, uint32_t wait_ms, int timeout_ms,
                               bool *link_up, char *err, size_t err_size)
 {
+    if (!results) {
+        int rc = s_fail(self, KNOOP_EINVAL, "nothing to publish");
+        s_copy_err(self, err, err_size);
+        return rc;
+    }
     uint64_t ticket;
     int rc = knoop_client_publish_send(self, items, n, wait_ms, timeout_ms, &ticket, err,
                                        err_size);
@@ -567,19 +612,13 @@ int knoop_client_publish_recv(knoop_client_t *self, uint64_t ticket, knoop_api_s
     memset(&p->rep, 0, sizeof p->rep);
     int bad = p->bad;
     s_pending_drop(self, p);
-    if (bad) {
+    if (bad)
         rc = s_fail(self, bad, "node sent a reply that does not decode: %s",
                     knoop_strerror(bad));
+    else
+        rc = s_expect(self, &rep, KNOOP_API_R_PUBLISHED);   /* a refusal names the item */
+    if (rc)
         goto out;
-    }
-    if (rep.kind == KNOOP_API_R_ERROR) {
-        rc = s_node_error(self, &rep);        /* the node names the item */
-        goto out;
-    }
-    if (rep.kind != KNOOP_API_R_PUBLISHED) {
-        rc = s_unexpected(self, &rep);
-        goto out;
-    }
     if (rep.u.published.n != n) {
         size_t got = rep.u.published.n;
         knoop_api_rep_clear(&rep);
@@ -642,17 +681,9 @@ int knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char
     req.u.subscribe.status = status;
     req.u.subscribe.window = S_WINDOW;
     knoop_api_rep_t rep;
-    rc = s_call(self, &req, timeout_ms, &rep);
+    rc = s_call_expect(self, &req, KNOOP_API_R_SUBSCRIBED, timeout_ms, &rep);
     if (rc)
         goto out;
-    if (rep.kind == KNOOP_API_R_ERROR) {
-        rc = s_node_error(self, &rep);
-        goto out;
-    }
-    if (rep.kind != KNOOP_API_R_SUBSCRIBED) {
-        rc = s_unexpected(self, &rep);
-        goto out;
-    }
     self->sub = rep.u.subscribed.sub;
     knoop_api_rep_clear(&rep);
     if (*durable && !(self->durable = strdup(durable))) {
@@ -739,13 +770,10 @@ int knoop_client_ack(knoop_client_t *self, uint64_t position)
     return s_oneway(self, &req);
 }
 
-static int s_status_call(knoop_client_t *self, const knoop_api_req_t *req, char **json,
-                         int timeout_ms);
-
 int knoop_client_status(knoop_client_t *self, char **json, int timeout_ms)
 {
     knoop_api_req_t req = { .kind = KNOOP_API_STATUS };
-    return s_status_call(self, &req, json, timeout_ms);
+    return s_call_json(self, &req, KNOOP_API_R_STATUS, json, timeout_ms);
 }
 
 int knoop_client_role(knoop_client_t *self, bool active, const char *reason, char **json,
@@ -753,28 +781,7 @@ int knoop_client_role(knoop_client_t *self, bool active, const char *reason, cha
 {
     knoop_api_req_t req = { .kind = KNOOP_API_ROLE,
                             .u.role = { .active = active, .reason = reason } };
-    return s_status_call(self, &req, json, timeout_ms);
-}
-
-/* A request answered with the node's status text. */
-static int s_status_call(knoop_client_t *self, const knoop_api_req_t *reqp, char **json,
-                         int timeout_ms)
-{
-    *json = NULL;
-    self->error[0] = '\0';
-    self->refused = false;
-    knoop_api_req_t req = *reqp;
-    knoop_api_rep_t rep;
-    int rc = s_call(self, &req, timeout_ms, &rep);
-    if (rc)
-        return rc;
-    if (rep.kind == KNOOP_API_R_ERROR)
-        return s_node_error(self, &rep);
-    if (rep.kind != KNOOP_API_R_STATUS)
-        return s_unexpected(self, &rep);
-    *json = strdup(rep.u.status.json);
-    knoop_api_rep_clear(&rep);
-    return *json ? KNOOP_OK : s_fail(self, KNOOP_ENOMEM, "out of memory");
+    return s_call_json(self, &req, KNOOP_API_R_STATUS, json, timeout_ms);
 }
 
 int knoop_client_import(knoop_client_t *self, const knoop_bytes_t *certs, size_t ncerts,
@@ -782,9 +789,6 @@ int knoop_client_import(knoop_client_t *self, const knoop_bytes_t *certs, size_t
                         const knoop_bytes_t *envs, size_t nenvs, bool dry_run,
                         char **json, int timeout_ms)
 {
-    *json = NULL;
-    self->error[0] = '\0';
-    self->refused = false;
     knoop_api_req_t req = { .kind = KNOOP_API_IMPORT };
     req.u.import.dry_run = dry_run;
     req.u.import.certs = certs;
@@ -793,17 +797,7 @@ int knoop_client_import(knoop_client_t *self, const knoop_bytes_t *certs, size_t
     req.u.import.nrevocations = nrevocations;
     req.u.import.envs = envs;
     req.u.import.nenvs = nenvs;
-    knoop_api_rep_t rep;
-    int rc = s_call(self, &req, timeout_ms, &rep);
-    if (rc)
-        return rc;
-    if (rep.kind == KNOOP_API_R_ERROR)
-        return s_node_error(self, &rep);
-    if (rep.kind != KNOOP_API_R_IMPORTED)
-        return s_unexpected(self, &rep);
-    *json = strdup(rep.u.status.json);
-    knoop_api_rep_clear(&rep);
-    return *json ? KNOOP_OK : s_fail(self, KNOOP_ENOMEM, "out of memory");
+    return s_call_json(self, &req, KNOOP_API_R_IMPORTED, json, timeout_ms);
 }
 
 int knoop_client_beeld(knoop_client_t *self, const char *pattern, knoop_client_msg_fn *fn,

@@ -311,6 +311,28 @@ static bool s_is(xmlNodePtr e, const char *name)
            !strcmp((const char *) e->name, name);
 }
 
+/* What stands where element `name` was required, for the message:
+ * ", found <x>" (with its namespace when not EDXL-DE 2.0's, and a hint when
+ * it is the OASIS examples' UpperCamelCase spelling), or " and missing". */
+static const char *s_found(xmlNodePtr e, const char *name, char *buf, size_t size)
+{
+    if (!e) {
+        snprintf(buf, size, " and missing");
+        return buf;
+    }
+    const char *ns = e->ns && e->ns->href ? (const char *) e->ns->href : NULL;
+    bool other_ns = !ns || strcmp(ns, KNOOP_EDXL_NS);
+    bool upper = name && !other_ns && name[0] && toupper((unsigned char) name[0]) ==
+                 e->name[0] && !strcmp((const char *) e->name + 1, name + 1) &&
+                 name[0] != e->name[0];
+    snprintf(buf, size, ", found <%s>%s%s%s", (const char *) e->name,
+             other_ns ? " of " : "", other_ns ? (ns ? ns : "no namespace") : "",
+             upper ? " (knooppunt reads and writes the EDXL-DE 2.0 namespace with the element "
+                     "names as EDXL-DE 1.0 spells them, lowerCamelCase; see docs/protocol.md)"
+                   : "");
+    return buf;
+}
+
 /* The next element child at or after n (whitespace and comments skipped;
  * other text is an error). */
 static xmlNodePtr s_elem(ctx_t *c, xmlNodePtr n, const char *where)
@@ -334,10 +356,10 @@ static xmlChar *s_take_text(ctx_t *c, xmlNodePtr *cur, const char *name, const c
     if (c->failed)
         return NULL;
     if (!s_is(e, name)) {
+        char found[400];
         if (required)
-            s_fail(c, KNOOP_EMALFORMED, "%s: <%s> is required%s%s%s", where, name,
-                   e ? ", found <" : " and missing", e ? (const char *) e->name : "",
-                   e ? ">" : "");
+            s_fail(c, KNOOP_EMALFORMED, "%s: <%s> is required%s", where, name,
+                   s_found(e, name, found, sizeof found));
         return NULL;
     }
     for (xmlNodePtr k = e->children; k; k = k->next)
@@ -368,8 +390,9 @@ static void s_default(ctx_t *c, xmlNodePtr *cur, json_t *o, const char *outer,
     if (c->failed)
         return;
     if (!s_is(e, outer)) {
-        s_fail(c, KNOOP_EMALFORMED, "EDXLDistribution: <%s> is required%s%s%s", outer,
-               e ? ", found <" : " and missing", e ? (const char *) e->name : "", e ? ">" : "");
+        char found[400];
+        s_fail(c, KNOOP_EMALFORMED, "EDXLDistribution: <%s> is required%s", outer,
+               s_found(e, outer, found, sizeof found));
         return;
     }
     char where[64];
@@ -478,9 +501,9 @@ static json_t *s_unwrap_object(ctx_t *c, xmlDocPtr doc, xmlNodePtr obj, size_t i
         xmlFree(size);
         xmlFree(data);
     } else {
-        s_fail(c, KNOOP_EMALFORMED, "%s: <contentXML> or <nonXMLContent> is required%s%s%s",
-               where, k ? ", found <" : " and missing", k ? (const char *) k->name : "",
-               k ? ">" : "");
+        char found[400];
+        s_fail(c, KNOOP_EMALFORMED, "%s: <contentXML> or <nonXMLContent> is required%s",
+               where, s_found(k, "contentXML", found, sizeof found));
     }
     if (!c->failed && s_elem(c, k->next, where))
         s_fail(c, KNOOP_EMALFORMED, "%s: one content element per contentObject", where);
@@ -610,9 +633,10 @@ int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err, siz
     else
         json_decref(areas);
     json_t *content = json_array();
+    char found[400];
     if (!c.failed && !s_is(e, "content"))
-        s_fail(&c, KNOOP_EMALFORMED, "%s: <content> is required%s%s%s", w,
-               e ? ", found <" : " and missing", e ? (const char *) e->name : "", e ? ">" : "");
+        s_fail(&c, KNOOP_EMALFORMED, "%s: <content> is required%s", w,
+               s_found(e, "content", found, sizeof found));
     if (!c.failed) {
         xmlNodePtr obj = s_elem(&c, e->children, "content");
         size_t i = 0;

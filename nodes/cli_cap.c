@@ -304,105 +304,6 @@ static void s_recipients(doc_t *d)
     json_decref(j);
 }
 
-/* "sender,identifier" -> state key, of the alerts the picture holds and of
- * the documents of this import. */
-typedef struct {
-    char  **from, **to;
-    size_t  n, cap;
-} keymap_t;
-
-static int s_keymap_add(keymap_t *m, const char *sender, const char *identifier,
-                        const char *key)
-{
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        char **f = realloc(m->from, cap * sizeof *f);
-        if (!f)
-            return KNOOP_ENOMEM;
-        m->from = f;
-        char **t = realloc(m->to, cap * sizeof *t);
-        if (!t)
-            return KNOOP_ENOMEM;
-        m->to = t;
-        m->cap = cap;
-    }
-    size_t n = strlen(sender) + strlen(identifier) + 2;
-    m->from[m->n] = malloc(n);
-    m->to[m->n] = strdup(key);
-    if (!m->from[m->n] || !m->to[m->n]) {
-        free(m->from[m->n]);
-        free(m->to[m->n]);
-        return KNOOP_ENOMEM;
-    }
-    snprintf(m->from[m->n], n, "%s,%s", sender, identifier);
-    m->n++;
-    return KNOOP_OK;
-}
-
-static const char *s_keymap_get(const keymap_t *m, const char *sender_identifier)
-{
-    for (size_t i = m->n; i-- > 0;)        /* the latest entry wins */
-        if (!strcmp(m->from[i], sender_identifier))
-            return m->to[i];
-    return NULL;
-}
-
-static void s_keymap_free(keymap_t *m)
-{
-    for (size_t i = 0; i < m->n; i++) {
-        free(m->from[i]);
-        free(m->to[i]);
-    }
-    free(m->from);
-    free(m->to);
-}
-
-static int s_beeld_entry(void *arg, const uint8_t *env, size_t len)
-{
-    knoop_msg_t m = { 0 };
-    if (knoop_msg_parse(&m, env, len) != KNOOP_OK)
-        return 0;
-    knoop_cap_summary_t s;
-    int rc = 0;
-    if (!strcmp(m.b.type, KNOOP_CAP_TYPE) &&
-        knoop_cap_summary(m.b.payload, m.b.payload_len, &s) == KNOOP_OK) {
-        rc = s_keymap_add(arg, s.sender, s.identifier, m.b.key) ? 1 : 0;
-        knoop_cap_summary_clear(&s);
-    }
-    knoop_msg_clear(&m);
-    return rc;
-}
-
-/* The state key of a document: its own "sender,identifier", or for an
- * Update or Cancel the key of the first referenced alert known, else the
- * first reference's "sender,identifier" (CAP lists the chain oldest first). */
-static int s_state_key(doc_t *d, const keymap_t *map)
-{
-    const knoop_cap_summary_t *s = &d->sum;
-    int n = snprintf(d->key, sizeof d->key, "%s,%s", s->sender, s->identifier);
-    if ((s->msg_type == KNOOP_CAP_UPDATE || s->msg_type == KNOOP_CAP_CANCEL) &&
-        *s->references) {
-        char *refs = strdup(s->references), *save = NULL;
-        if (!refs)
-            return KNOOP_ENOMEM;
-        const char *found = NULL;
-        char first[KNOOP_KEY_MAX + 1] = "";
-        for (char *tok = strtok_r(refs, " \t\r\n", &save); tok && !found;
-             tok = strtok_r(NULL, " \t\r\n", &save)) {
-            char *last = strrchr(tok, ',');     /* cut ",sent" */
-            if (!last)
-                continue;
-            *last = '\0';
-            if (!*first)
-                snprintf(first, sizeof first, "%s", tok);
-            found = s_keymap_get(map, tok);
-        }
-        n = snprintf(d->key, sizeof d->key, "%s", found ? found : *first ? first : d->key);
-        free(refs);
-    }
-    return n < 0 || (size_t) n >= sizeof d->key ? KNOOP_ETOOBIG : KNOOP_OK;
-}
-
 static int s_partner_topic(const cap_args_t *a, knoop_client_t *c, char *out, size_t size)
 {
     char *json = NULL;
@@ -469,7 +370,11 @@ static int s_import(cap_args_t *a)
             printf("%s: valid CAP 1.2 (%s)\n", docs[i].name, docs[i].sum.identifier);
     }
     knoop_client_t *c = NULL;
-    keymap_t map = { 0 };
+    knoop_cap_keys_t *map = knoop_cap_keys_new();
+    if (!map) {
+        fprintf(stderr, "knoop %s: out of memory\n", a->cmd);
+        status = 2;
+    }
     char topic[KNOOP_TOPIC_MAX + 1];
     if (status == 0 && !a->check) {
         c = cli_client(a->cmd, a->api);
@@ -479,7 +384,8 @@ static int s_import(cap_args_t *a)
             status = s_partner_topic(a, c, topic, sizeof topic);
         else if (status == 0)
             snprintf(topic, sizeof topic, "%s", a->topic);
-        if (status == 0 && knoop_client_beeld(c, topic, s_beeld_entry, &map, a->timeout_ms)) {
+        if (status == 0 && knoop_client_beeld(c, topic, knoop_cap_keys_add_message, map,
+                                             a->timeout_ms)) {
             fprintf(stderr, "knoop %s: cannot read the picture of %s from the node: %s\n",
                     a->cmd, topic, knoop_client_error(c));
             status = 2;
@@ -497,8 +403,7 @@ static int s_import(cap_args_t *a)
     }
     for (int i = 0; status == 0 && !a->check && i < a->nfiles; i++) {
         doc_t *d = &docs[i];
-        if (s_state_key(d, &map) ||
-            s_keymap_add(&map, d->sum.sender, d->sum.identifier, d->key)) {
+        if (knoop_cap_keys_assign(map, &d->sum, d->key, sizeof d->key)) {
             fprintf(stderr, "knoop %s: %s: sender and identifier are too long for a state "
                     "key (%d bytes)\n", a->cmd, d->name, KNOOP_KEY_MAX);
             status = 2;
@@ -541,7 +446,7 @@ static int s_import(cap_args_t *a)
     free(items);
     free(res);
     knoop_client_destroy(&c);
-    s_keymap_free(&map);
+    knoop_cap_keys_destroy(&map);
     for (int i = 0; i < a->nfiles; i++) {
         knoop_buf_free(&docs[i].payload);
         knoop_cap_summary_clear(&docs[i].sum);

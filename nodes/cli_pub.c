@@ -1,5 +1,6 @@
 /* cli_pub.c — `knoop pub`: publish messages through the partner's node, from
  * JSON on the command line or a file of JSON lines. */
+#include "cap.h"
 #include "cli.h"
 #include "client.h"
 #include "json.h"
@@ -70,8 +71,10 @@ static const knoop_opt_spec_t s_spec[] = {
     { "type", KNOOP_OPT_STRING, NULL, "TYPE", "payload type, e.g. knoop.crisis.v1.GripLevel",
       true },
     { "key", KNOOP_OPT_STRING, NULL, "KEY",
-      "state key within the topic (default: the topic itself); the picture keeps the "
-      "latest message per topic and key", false },
+      "state key within the topic (default: the topic itself; for a knoop.crisis.v1.Alert "
+      "\"sender,identifier\", or for an Update or Cancel the key of the alert it "
+      "references, as knoop cap import gives it); the picture keeps the latest message "
+      "per topic and key", false },
     { "priority", KNOOP_OPT_STRING, "routine", "P", "flash, immediate or routine", false },
     { "status", KNOOP_OPT_STRING, "actual", "S", "actual, exercise, test or system", false },
     { "tlp", KNOOP_OPT_STRING, "amber", "TLP", "clear, green, amber, amber+strict or red",
@@ -101,6 +104,7 @@ typedef struct {
     const char *rcpt[KNOOP_RECIPIENTS_MAX];
     size_t nrcpt;
     char *rcpt_text;            /* the --recipient items joined, split in place */
+    knoop_cap_keys_t *alert_keys;   /* an Alert without --key: the keys CAP gives */
 } pub_args_t;
 
 /* Add the ids of --recipient text (ID or ID,ID,...), split in place. */
@@ -238,6 +242,24 @@ static int s_encode(const pub_args_t *a, const char *text, size_t len, knoop_buf
     return rc;
 }
 
+/* The state key of an Alert published without --key (see cap.h): so that
+ * an Update or Cancel supersedes the alert it references in the picture. */
+static int s_alert_key(const pub_args_t *a, const knoop_buf_t *payload, size_t off, char *key,
+                       size_t size, char *why, size_t why_size)
+{
+    knoop_cap_summary_t sum;
+    int rc = knoop_cap_summary(payload->data + off, payload->len - off, &sum);
+    if (rc == KNOOP_OK)
+        rc = knoop_cap_keys_assign(a->alert_keys, &sum, key, size);
+    if (rc)
+        snprintf(why, why_size, "the alert's state key (\"%s,%s\"): %s",
+                 sum.sender ? sum.sender : "", sum.identifier ? sum.identifier : "",
+                 rc == KNOOP_ETOOBIG ? "sender and identifier are too long for a state key"
+                                     : knoop_strerror(rc));
+    knoop_cap_summary_clear(&sum);
+    return rc;
+}
+
 static knoop_api_item_t s_item(const pub_args_t *a)
 {
     return (knoop_api_item_t) {
@@ -267,6 +289,15 @@ static int s_publish_one(const pub_args_t *a, knoop_client_t *c)
         return 2;
     }
     knoop_api_item_t item = s_item(a);
+    char key[KNOOP_KEY_MAX + 1];
+    if (a->alert_keys) {
+        if (s_alert_key(a, &payload, 0, key, sizeof key, why, sizeof why) != KNOOP_OK) {
+            fprintf(stderr, "knoop pub: --json: %s\n", why);
+            knoop_buf_free(&payload);
+            return 2;
+        }
+        item.key = key;
+    }
     item.payload = payload.data;
     item.payload_len = payload.len;
     knoop_api_seq_t res;
@@ -295,6 +326,7 @@ typedef struct {
     size_t            offsets[BATCH_ITEMS];
     unsigned long     lines[BATCH_ITEMS];
     knoop_api_seq_t   results[BATCH_ITEMS];
+    char              keys[BATCH_ITEMS][KNOOP_KEY_MAX + 1];    /* of alerts */
     size_t            n;
     size_t            published;
     uint64_t          last_progress;
@@ -453,6 +485,18 @@ static int s_pass(batch_t *b, FILE *f, bool publish, size_t *count)
             continue;
         }
         b->items[b->n] = s_item(b->a);
+        if (b->a->alert_keys) {
+            if (s_alert_key(b->a, out, off, b->keys[b->n], sizeof b->keys[b->n], why,
+                            sizeof why) != KNOOP_OK) {
+                fprintf(stderr, "knoop pub: %s:%lu: %s\n", b->name, lineno, why);
+                if (b->published)
+                    fprintf(stderr, "knoop pub: %zu messages published before line %lu\n",
+                            b->published, b->n ? b->lines[0] : lineno);
+                status = 2;
+                break;
+            }
+            b->items[b->n].key = b->keys[b->n];
+        }
         b->items[b->n].payload_len = out->len - off;
         b->offsets[b->n] = off;
         b->lines[b->n] = lineno;
@@ -533,8 +577,22 @@ int knoop_cli_pub(int argc, char **argv)
     knoop_client_t *c = status ? NULL : cli_client("pub", a.api);
     if (!status && !c)
         status = 2;
-    if (c)
+    if (c && !a.key && !strcmp(a.type, KNOOP_CAP_TYPE)) {
+        a.alert_keys = knoop_cap_keys_new();
+        if (!a.alert_keys) {
+            fprintf(stderr, "knoop pub: out of memory\n");
+            status = 2;
+        } else if (knoop_client_beeld(c, a.topic, knoop_cap_keys_add_message, a.alert_keys,
+                                      a.timeout_ms)) {
+            fprintf(stderr, "knoop pub: cannot read the picture of %s from the node (to find "
+                    "the alert an Update or Cancel supersedes): %s\n", a.topic,
+                    knoop_client_error(c));
+            status = 2;
+        }
+    }
+    if (c && !status)
         status = a.json ? s_publish_one(&a, c) : s_publish_file(&a, c);
+    knoop_cap_keys_destroy(&a.alert_keys);
     knoop_client_destroy(&c);
     free(a.rcpt_text);
     knoop_config_destroy(&cfg);

@@ -112,31 +112,11 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
     self->next_sub_id = 1;
 
     self->key_stamp = knoop_key_file_stamp(opts->key_file);
-    int rc = knoop_key_load(opts->key_file, &self->key);
-    if (rc) {
-        knoop_error("node: cannot load key %s: %s", opts->key_file, knoop_strerror(rc));
+    int rc = knoop_daemon_identity("node", opts->id, opts->key_file, opts->data, opts->trust_dir,
+                                   &self->key, &self->trust, &self->trust_stamp, &self->learned,
+                                   NULL);
+    if (rc)
         goto fail;
-    }
-    if (strcmp(knoop_key_id(self->key), opts->id) != 0) {
-        knoop_error("node: key %s belongs to '%s', not to '%s'", opts->key_file,
-                    knoop_key_id(self->key), opts->id);
-        goto fail;
-    }
-    size_t llen = strlen(opts->data) + sizeof "/trust";
-    self->learned = malloc(llen);
-    if (!self->learned)
-        goto fail;
-    snprintf(self->learned, llen, "%s/trust", opts->data);
-    if (knoop_journal_trust_refresh(NULL, opts->trust_dir, self->learned, &self->trust_stamp,
-                                    &self->trust) < 0)
-        goto fail;
-    /* Any key of ours the store holds: after a rotation it holds both. */
-    const knoop_cert_t *mine = knoop_trust_by_sign(self->trust, knoop_key_public(self->key));
-    if (!mine || strcmp(mine->id, opts->id) != 0) {
-        knoop_error("node: the trust store %s has no certificate for '%s' matching its key",
-                    opts->trust_dir, opts->id);
-        goto fail;
-    }
     char cert_problem[200];
     if (node_own_cert_problem(self, cert_problem, sizeof cert_problem))
         knoop_error("node: %s", cert_problem);
@@ -147,6 +127,8 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
         knoop_error("node: cannot open journal %s: %s", opts->data, knoop_strerror(rc));
         goto fail;
     }
+    if (knoop_daemon_where_init(&self->where, opts->data, opts->trust_dir) != KNOOP_OK)
+        goto fail;
     do
         knoop_random(&self->epoch, sizeof self->epoch);
     while (self->epoch == 0);
@@ -200,6 +182,8 @@ void knoop_node_destroy(knoop_node_t **self_p)
     knoop_typemap_destroy(&self->types);
     knoop_u64map_clear(&self->trust_applied);
     free(self->learned);
+    free(self->speak_for);
+    knoop_daemon_where_clear(&self->where);
     knoop_key_destroy(&self->key);
     knoop_buf_free(&self->rid);
     knoop_buf_free(&self->data);
@@ -395,6 +379,44 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
     if (*stop != KNOOP_RUN_AGAIN)
         knoop_info("node %s stopping", self->id);
     return 0;
+}
+
+void knoop_node_reload_files(knoop_node_t *self)
+{
+    node_trust_update(self);
+}
+
+int knoop_node_set_speak_for(knoop_node_t *self, const char *const *ids, size_t n)
+{
+    size_t size = n * sizeof(char *);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(ids[i], "*") != 0 && !knoop_id_valid(ids[i])) {
+            knoop_error("node: --speak-for '%s': not a partner id (or *); the speak-for list "
+                        "in force stays", ids[i]);
+            return KNOOP_EINVAL;
+        }
+        size += strlen(ids[i]) + 1;
+    }
+    /* One block: the pointers, then the strings they point at. */
+    char **copy = malloc(size ? size : 1);
+    if (!copy) {
+        knoop_error("node: out of memory; the speak-for list in force stays");
+        return KNOOP_ENOMEM;
+    }
+    char *text = (char *) (copy + n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(ids[i]) + 1;
+        memcpy(text, ids[i], len);
+        copy[i] = text;
+        text += len;
+    }
+    knoop_info("node: speak-for list read again: %zu entr%s (were %zu)", n, n == 1 ? "y" : "ies",
+               self->opts.nspeak_for);
+    free(self->speak_for);
+    self->speak_for = copy;
+    self->opts.speak_for = (const char *const *) copy;
+    self->opts.nspeak_for = n;
+    return KNOOP_OK;
 }
 
 int knoop_node_reload_types(knoop_node_t *self, const char *path)

@@ -26,6 +26,7 @@
 #include <czmq.h>
 
 #include "api.h"
+#include "daemon.h"
 #include "hlc.h"
 #include "ingest.h"
 #include "journal.h"
@@ -74,6 +75,13 @@ void knoop_node_destroy(knoop_node_t **self_p);
 int  knoop_node_set_map_max(knoop_node_t *self, size_t map_max);
 /* Read the type registry again (SIGHUP), as knoop_broker_reload_types. */
 int  knoop_node_reload_types(knoop_node_t *self, const char *path);
+/* Load the trust store again if it changed (the loop checks every second;
+ * SIGHUP checks at once), and follow the trust topics of the journal. */
+void knoop_node_reload_files(knoop_node_t *self);
+/* The partners a payload may name as its sender (--speak-for; "*" any),
+ * replaced while running (SIGHUP): ids is copied. KNOOP_EINVAL (nothing
+ * changed, the cause logged) when one is neither "*" nor a partner id. */
+int  knoop_node_set_speak_for(knoop_node_t *self, const char *const *ids, size_t n);
 
 /* ---- internals ---- */
 
@@ -160,6 +168,8 @@ struct knoop_node_t {
     knoop_typemap_t *types;            /* NULL: the built-in registry */
     uint64_t         trust_stamp, trust_checked;
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
+    knoop_daemon_where_t where;      /* data and trust dirs, absolute (status) */
+    char           **speak_for;      /* set by SIGHUP: opts.speak_for's own copy */
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */
     uint64_t         trust_pos;      /* journal position when last followed */
     uint64_t         expiry_warned;  /* ms; certificates expiring: warned daily */

@@ -864,16 +864,7 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
                             "fail their check; not delivered; fetching them again", ndamaged));
     /* Where the journal and the trust store are (absolute), for tools on
      * this machine that read them: knoop bundle export --api. */
-    char *data_dir = realpath(self->opts.data, NULL);
-    char *trust_dir = realpath(self->opts.trust_dir, NULL);
-    json_object_set_new(o, "data_dir", json_string(data_dir ? data_dir : self->opts.data));
-    json_object_set_new(o, "trust_dir",
-                        json_string(trust_dir ? trust_dir : self->opts.trust_dir));
-    free(data_dir);
-    free(trust_dir);
-    json_object_set_new(o, "bundles", json_pack("{s:I, s:I}",
-        "imported", (json_int_t) self->imported,
-        "refused", (json_int_t) self->imports_refused));
+    knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused);
     json_object_set_new(o, "last_error", json_string(self->last_error));
     json_object_set_new(o, "last_error_ms", json_integer((json_int_t) self->last_error_at));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -126,29 +126,10 @@ static bool s_matches_sub(knoop_node_t *self, const char *topic)
     return false;
 }
 
-/* Pin one of the broker's keys for this attempt. After a broker's key
- * rotation was announced the trust store holds both; a handshake that
- * failed moves key_try on (node_link_close), so the node reaches the broker
- * on whichever key it runs, before and after the switch. */
-static void s_pick_key(knoop_node_t *self, broker_ref_t *b)
-{
-    size_t n;
-    const knoop_cert_t *c = knoop_trust_server_key(self->trust, b->id, "broker",
-                                                   (int64_t) time(NULL), b->key_try, &n);
-    if (!c)
-        return;     /* keep the last one: the handshake fails and says so */
-    if (memcmp(c->pk, b->cert.pk, KNOOP_PK_LEN) != 0) {
-        char fp[17];
-        knoop_fingerprint(fp, c->pk, KNOOP_PK_LEN);
-        knoop_info("broker %s: connecting with its key %s (%zu usable keys known)", b->id, fp, n);
-    }
-    b->cert = *c;
-}
-
 static void s_connect(knoop_node_t *self)
 {
     broker_ref_t *b = &self->brokers[self->broker_idx];
-    s_pick_key(self, b);
+    knoop_trust_pin_server(self->trust, "broker", b->id, b->key_try, &b->cert);
     self->dealer = knoop_link_dealer();
     if (!self->dealer || knoop_link_curve_client(self->dealer, self->key, &b->cert, 5000) ||
         zsock_connect(self->dealer, "%s", b->endpoint) != 0) {
@@ -240,7 +221,7 @@ static void s_probe_step(knoop_node_t *self, uint64_t now)
         self->probe_idx++;
     self->last_probe = self->probe_since = now;
     broker_ref_t *b = &self->brokers[self->probe_idx];
-    s_pick_key(self, b);
+    knoop_trust_pin_server(self->trust, "broker", b->id, b->key_try, &b->cert);
     self->probe = knoop_link_dealer();
     if (!self->probe || knoop_link_curve_client(self->probe, self->key, &b->cert, 5000) ||
         zsock_connect(self->probe, "%s", b->endpoint) != 0) {

@@ -1,25 +1,11 @@
-/* node_main.c — knoop-node: options, signals, run. */
+/* node_main.c — knoop-node: its options and how they start it. Start-up,
+ * signals and the SIGHUP reload are lib/daemon.c's, shared with knoop-broker. */
 #include "config.h"
-#include "crypto.h"
+#include "daemon.h"
 #include "node.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-
-static volatile int s_stop, s_hup, s_wake;   /* s_wake: the loop returns */
-
-static void s_on_signal(int sig)
-{
-    if (sig == SIGHUP) {
-        s_hup = 1;
-        if (!s_wake)
-            s_wake = KNOOP_RUN_AGAIN;
-    } else {
-        s_stop = 1;
-        s_wake = 1;
-    }
-}
 
 static const knoop_opt_spec_t s_spec[] = {
     { "id", KNOOP_OPT_STRING, NULL, "ID", "this partner's id, e.g. vr-utrecht", true },
@@ -56,79 +42,35 @@ static const knoop_opt_spec_t s_spec[] = {
     { NULL },
 };
 
-/* SIGHUP: the command line and the config file read again; what can change
- * while running is applied (the journal's map limit, the type registry
- * --types), the rest is kept. */
-static void s_reload(knoop_node_t *d, int argc, char **argv)
+static void *s_start(const knoop_config_t *cfg, int *exit_status)
 {
-    knoop_config_t *cfg = NULL;
-    bool help = false;
-    char err[256] = "";
-    if (knoop_config_parse("knoop-node", "node", "", NULL, s_spec, argc, argv, &cfg, &help, err,
-                           sizeof err) != KNOOP_OK || !cfg) {
-        knoop_error("SIGHUP: configuration not read again (%s); running on unchanged", err);
-        return;
-    }
-    long long mib = knoop_config_int(cfg, "map-max");
-    if (mib < 0 || knoop_node_set_map_max(d, (size_t) mib << 20) != KNOOP_OK)
-        knoop_error("SIGHUP: map-max %lld MiB refused: below the journal's current map (a map "
-                    "never shrinks); the limit is unchanged", mib);
-    else
-        knoop_info("SIGHUP: configuration read again; map limit %lld MiB%s; running on", mib,
-                   mib ? "" : " (none)");
-    knoop_node_reload_types(d, knoop_config_str(cfg, "types"));
-    knoop_config_destroy(&cfg);
-}
-
-int main(int argc, char **argv)
-{
-    if (knoop_crypto_init() != KNOOP_OK) {
-        fprintf(stderr, "knoop-node: cannot initialise libsodium\n");
-        return 2;
-    }
-    knoop_config_t *cfg = NULL;
-    int rc = knoop_config_daemon("knoop-node", "node",
-        "a partner's knooppunt node",
-        "Journals what the partner's applications publish (seq, hash chain, a head\n"
-        "signature per batch) and acknowledges them only after a durable commit; sends\n"
-        "them to its broker until the broker acknowledges, again after every reconnect;\n"
-        "receives the subscribed topics, stores and verifies them, and only then offers\n"
-        "them to local applications. Publishing keeps working while the link is down.\n"
-        "When the broker stops answering it moves to the next one in its list.\n"
-        "With --pair, two nodes of one partner run as primary and standby: the standby\n"
-        "receives everything live, refuses to publish, and takes over (on streams of\n"
-        "its own epoch: no fork possible) when no active instance is left.\n"
-        "SIGTERM or SIGINT: commits what is open and exits 0.",
-        s_spec, argc, argv, &cfg);
-    if (rc >= 0)
-        return rc;
     const char *const *subs = NULL, *const *brokers = NULL, *const *speak = NULL;
     size_t nsubs = knoop_config_list(cfg, "subscribe", &subs);
     size_t nspeak = knoop_config_list(cfg, "speak-for", &speak);
     for (size_t i = 0; i < nspeak; i++)
         if (strcmp(speak[i], "*") != 0 && !knoop_id_valid(speak[i])) {
             fprintf(stderr, "knoop-node: --speak-for '%s': not a partner id (or *)\n", speak[i]);
-            knoop_config_destroy(&cfg);
-            return 2;
+            *exit_status = 2;
+            return NULL;
         }
     size_t nbrokers = knoop_config_list(cfg, "broker", &brokers);
     const char *pair = knoop_config_str(cfg, "pair");
     if (pair && strcmp(pair, "primary") != 0 && strcmp(pair, "standby") != 0) {
         fprintf(stderr, "knoop-node: --pair '%s': must be primary or standby\n", pair);
-        knoop_config_destroy(&cfg);
-        return 2;
+        *exit_status = 2;
+        return NULL;
     }
     if (knoop_config_int(cfg, "takeover-ms") < 0 || knoop_config_int(cfg, "takeover-ms") > 3600000) {
         fprintf(stderr, "knoop-node: --takeover-ms: must be 0..3600000\n");
-        knoop_config_destroy(&cfg);
-        return 2;
+        *exit_status = 2;
+        return NULL;
     }
     for (size_t i = 0; i < nsubs; i++)
         if (knoop_pattern_validate(subs[i]) != KNOOP_OK) {
             fprintf(stderr, "knoop-node: --subscribe '%s': not a topic pattern (tokens of "
                     "[a-z0-9_-], '*' for one token, '>' for the rest)\n", subs[i]);
-            knoop_config_destroy(&cfg);
-            return 2;
+            *exit_status = 2;
+            return NULL;
         }
     knoop_node_opts_t o = {
         .id = knoop_config_str(cfg, "id"),
@@ -150,32 +92,73 @@ int main(int argc, char **argv)
     };
     if (knoop_config_int(cfg, "map-max") < 0) {
         fprintf(stderr, "knoop-node: --map-max must be at least 0 (MiB; 0: no limit)\n");
-        knoop_config_destroy(&cfg);
-        return 2;
+        *exit_status = 2;
+        return NULL;
     }
-    zsys_handler_set(NULL);
-    struct sigaction sa = { .sa_handler = s_on_signal };
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    *exit_status = 1;
+    return knoop_node_new(&o);
+}
 
-    knoop_node_t *n = knoop_node_new(&o);
-    if (!n) {
-        knoop_config_destroy(&cfg);
-        return 1;
+static int s_run(void *n, volatile int *stop)
+{
+    return knoop_node_run(n, stop);
+}
+
+static int s_set_map_max(void *n, size_t bytes)
+{
+    return knoop_node_set_map_max(n, bytes);
+}
+
+static int s_reload_types(void *n, const char *path)
+{
+    return knoop_node_reload_types(n, path);
+}
+
+/* SIGHUP, beyond map-max and --types: the node's policy (the partners it
+ * may speak for) and its trust store, through the loop's own check. */
+static void s_reload(void *n, const knoop_config_t *cfg)
+{
+    if (cfg) {
+        const char *const *speak = NULL;
+        size_t nspeak = knoop_config_list(cfg, "speak-for", &speak);
+        knoop_node_set_speak_for(n, speak, nspeak);
     }
-    for (;;) {
-        knoop_node_run(n, &s_wake);
-        s_wake = 0;
-        if (s_stop)
-            break;
-        if (s_hup) {
-            s_hup = 0;
-            s_reload(n, argc, argv);
-        }
-    }
-    knoop_node_destroy(&n);
-    knoop_config_destroy(&cfg);
-    return 0;
+    knoop_node_reload_files(n);
+}
+
+static void s_destroy(void **n)
+{
+    knoop_node_t *self = *n;
+    knoop_node_destroy(&self);
+    *n = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    static const knoop_daemon_t node = {
+        .prog = "knoop-node",
+        .section = "node",
+        .summary = "a partner's knooppunt node",
+        .description =
+        "Journals what the partner's applications publish (seq, hash chain, a head\n"
+        "signature per batch) and acknowledges them only after a durable commit; sends\n"
+        "them to its broker until the broker acknowledges, again after every reconnect;\n"
+        "receives the subscribed topics, stores and verifies them, and only then offers\n"
+        "them to local applications. Publishing keeps working while the link is down.\n"
+        "When the broker stops answering it moves to the next one in its list.\n"
+        "With --pair, two nodes of one partner run as primary and standby: the standby\n"
+        "receives everything live, refuses to publish, and takes over (on streams of\n"
+        "its own epoch: no fork possible) when no active instance is left.\n"
+        "SIGTERM or SIGINT: commits what is open and exits 0.\n"
+        "SIGHUP: the configuration is read again; map-max, --types, --speak-for and\n"
+        "the trust store take effect without a restart.",
+        .spec = s_spec,
+        .start = s_start,
+        .run = s_run,
+        .set_map_max = s_set_map_max,
+        .reload_types = s_reload_types,
+        .reload = s_reload,
+        .destroy = s_destroy,
+    };
+    return knoop_daemon_main(&node, argc, argv);
 }

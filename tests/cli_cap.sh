@@ -204,6 +204,12 @@ if [ -x "$WEB" ]; then
     check "knoop-web serves /alerts.atom (200, application/atom+xml)" bash -c \
         "[ '$code' = 200 ] && grep -qi '^content-type: application/atom+xml' '$T/feed.hdr'"
     check "the feed is well-formed XML" xmllint --noout "$T/feed.xml"
+    check "the feed is Atom 1.0: <feed> of http://www.w3.org/2005/Atom with id, title, updated" \
+        bash -c "[ \"\$(xmllint --xpath 'namespace-uri(/*)' '$T/feed.xml')\" = http://www.w3.org/2005/Atom ] &&
+                 [ \"\$(xmllint --xpath 'local-name(/*)' '$T/feed.xml')\" = feed ] &&
+                 [ \"\$(xmllint --xpath 'count(/*/*[local-name()=\"id\" or local-name()=\"title\" or local-name()=\"updated\"])' '$T/feed.xml')\" -eq 3 ]"
+    check "every entry has the id, title and updated RFC 4287 requires" bash -c \
+        "[ \"\$(xmllint --xpath 'count(//*[local-name()=\"entry\"][*[local-name()=\"id\"] and *[local-name()=\"title\"] and *[local-name()=\"updated\"]])' '$T/feed.xml')\" -eq \"\$(xmllint --xpath 'count(//*[local-name()=\"entry\"])' '$T/feed.xml')\" ]"
     n_keys=$(jq -r .key "$T/beeld" | sort -u | wc -l)
     check "one entry per alert in the picture ($n_keys)" \
         [ "$(xmllint --xpath 'count(//*[local-name()="entry"])' "$T/feed.xml")" -eq "$n_keys" ]
@@ -251,6 +257,83 @@ check "knoop cap --help documents import and export" bash -c \
     "'$KNOOP' cap --help | grep -q 'knoop cap import' && '$KNOOP' cap export --help | grep -q -- '--since'"
 check "export without --out is a usage error" bash -c \
     "'$KNOOP' cap export --api '$A_UTR' 2>/dev/null; [ \$? -eq 2 ]"
+
+# ---- knoop pub of a JSON Alert takes the same state key as cap import ----
+# (lib/cap.c knoop_cap_keys_assign, used by both): an Update or Cancel
+# published as JSON supersedes the alert it references in the picture.
+jalert() {   # identifier msgType references
+    printf '{"identifier":"%s","sender":"kcr2","sent":"2026-01-02T0%s:00:00+01:00","status":"CAP_STATUS_ACTUAL","msg_type":"CAP_MSG_TYPE_%s","scope":"CAP_SCOPE_PUBLIC","references":"%s","info":[{"language":"nl-NL","category":["CAP_CATEGORY_MET"],"event":"Storm","urgency":"CAP_URGENCY_EXPECTED","severity":"CAP_SEVERITY_MODERATE","certainty":"CAP_CERTAINTY_LIKELY","headline":"%s"}]}' \
+        "$1" "${1##*-}" "$2" "$3" "$1"
+}
+"$KNOOP" pub --api "$A_KCR2" --topic alert.json --type knoop.crisis.v1.Alert \
+    --json "$(jalert JSON-1 ALERT '')" >/dev/null || bad "pub of a JSON alert"
+"$KNOOP" pub --api "$A_KCR2" --topic alert.json --type knoop.crisis.v1.Alert \
+    --json "$(jalert JSON-2 ALERT '')" >/dev/null || bad "pub of a second JSON alert"
+"$KNOOP" pub --api "$A_KCR2" --topic alert.json --type knoop.crisis.v1.Alert \
+    --json "$(jalert JSON-3 UPDATE 'kcr2,JSON-1,2026-01-02T01:00:00+01:00')" >/dev/null \
+    || bad "pub of a JSON Update"
+jbeeld() {   # the identifier standing under key $1 on alert.json at kcr2
+    "$KNOOP" beeld --api "$A_KCR2" --pattern alert.json --json |
+        jq -r "select(.key == \"$1\") | .payload.identifier"
+}
+check "a JSON Alert stands under its own sender,identifier" [ "$(jbeeld kcr2,JSON-2)" = JSON-2 ]
+check "a JSON Update published with knoop pub supersedes the alert it references" \
+    [ "$(jbeeld kcr2,JSON-1)" = JSON-3 ]
+# a file of JSON lines: a Cancel referencing only the Update (found through
+# the picture), then an Update of JSON-2 referencing it (found in the batch)
+{ jalert JSON-4 CANCEL 'kcr2,JSON-3,2026-01-02T03:00:00+01:00'; echo
+  jalert JSON-5 UPDATE 'kcr2,JSON-2,2026-01-02T02:00:00+01:00'; echo; } >"$T/alerts.jsonl"
+"$KNOOP" pub --api "$A_KCR2" --topic alert.json --type knoop.crisis.v1.Alert \
+    --file "$T/alerts.jsonl" >/dev/null || bad "pub --file of JSON alerts"
+check "a JSON Cancel referencing only the Update joins the chain's key" \
+    [ "$(jbeeld kcr2,JSON-1)" = JSON-4 ]
+check "a JSON Update in a file supersedes its alert" [ "$(jbeeld kcr2,JSON-2)" = JSON-5 ]
+check "the picture of alert.json holds two alerts, not five" bash -c \
+    "[ \"\$('$KNOOP' beeld --api '$A_KCR2' --pattern alert.json --json | jq -s length)\" -eq 2 ]"
+check "--key still wins over the alert's own key" bash -c \
+    "'$KNOOP' pub --api '$A_KCR2' --topic alert.json --type knoop.crisis.v1.Alert --key eigen \
+       --json '$(jalert JSON-6 ALERT '')' >/dev/null &&
+     '$KNOOP' beeld --api '$A_KCR2' --pattern alert.json --json | jq -r .key | grep -qx eigen"
+
+# ---- CAP as other producers write it, through the federation ----
+# tests/cap/producers: KNMI (ISO-8859-1, cap: prefix, a stylesheet PI,
+# comments inside values), NL-Alert (BOM, CRLF, CDATA, a PI between
+# elements), a waterschap gauge (one line, standalone, c: prefix, comment
+# and PI after </alert>), a foreign hub (redundant namespace declarations,
+# an extension with a comment and a PI). Each comes out of the other node
+# equal under C14N 1.0 without comments (libxml2's xmlC14NDocDumpMemory
+# through tests/tools/c14n.c): the round trip's measure in docs/protocol.md.
+C14N=$BIN_DIR/tests/knoop-test-c14n
+[ -x "$C14N" ] || die "$C14N was not built"
+n_prod=$(ls "$CORPUS"/producers/*.xml | wc -l)
+"$KNOOP" cap import --api "$A_KCR2" --topic alert.producers "$CORPUS"/producers/*.xml \
+    >"$T/prod.out" 2>"$T/prod.err" || { cat "$T/prod.err"; bad "import of other producers' alerts"; }
+wait_for "vr-utrecht holds the $n_prod producers' alerts" 20 \
+    has_count "$T/vr-utrecht" alert.producers "$n_prod" || bad "producers' alerts at vr-utrecht"
+"$KNOOP" cap export --api "$A_UTR" --pattern alert.producers --out "$T/prod-export" \
+    >/dev/null 2>"$T/prod-export.err" || { cat "$T/prod-export.err"; bad "export of producers' alerts"; }
+same=0
+for f in "$CORPUS"/producers/*.xml; do
+    id=$(xmllint --xpath 'string(/*[local-name()="alert"]/*[local-name()="identifier"])' "$f")
+    out=$T/prod-export/$(printf '%s' "$id" | sed 's/[^A-Za-z0-9._-]/_/g').xml
+    if [ -f "$out" ] && cmp -s <("$C14N" --no-comments "$f") <("$C14N" --no-comments "$out"); then
+        same=$((same + 1))
+    else
+        bad "$(basename "$f") -> $(basename "$out") equal under C14N without comments"
+        [ -f "$out" ] && diff <("$C14N" --no-comments "$f") <("$C14N" --no-comments "$out") | head -20
+    fi
+done
+check "every producer's alert came back equal under C14N without comments ($same of $n_prod)" \
+    [ "$same" -eq "$n_prod" -a "$n_prod" -ge 4 ]
+knmi_out=$T/prod-export/2.49.0.1.528.0.20261201.0600.ORANJE.LB.xml
+check "KNMI's stylesheet PI before <alert> and comment after it came back" bash -c \
+    "grep -q '<?xml-stylesheet type=\"text/xsl\" href=\"https://cap.knmi.nl/capweergave.xsl\"?>' '$knmi_out' &&
+     grep -q '<!-- einde bericht; volgende uitgifte 12:00 -->' '$knmi_out'"
+check "its Latin-1 text arrived as the same characters (in UTF-8)" \
+    grep -q 'caféterrassen, ë, ü' "$knmi_out"
+check "and the comment inside <instruction> is not part of the value" bash -c \
+    "'$KNOOP' sub --api '$A_UTR' --pattern alert.producers --from-start --count $n_prod --timeout 5 |
+     jq -r '.payload.info[0].instruction // empty' | grep -qx 'Blijf binnen. Vermijd bossen <en> parken.'"
 
 # ---- the broker's verdict, as knoop pub: a refusal exits 1 with the reason ----
 # vr-utrecht may not publish alerts at all (policy: only kcr2)

@@ -101,14 +101,31 @@ n_invalid=0
 for f in "$SRC"/tests/edxl/invalid/*.xml; do
     expect=$(sed -n 's/^<!-- expect: \(.*\) -->$/\1/p' "$f")
     rc=0
-    "$KNOOP" edxl unwrap "$f" >/dev/null 2>"$T/err" || rc=$?
-    if [ "$rc" -eq 1 ] && [ -n "$expect" ] && grep -qF -- "$expect" "$T/err"; then
+    "$KNOOP" edxl unwrap --lines "$f" >"$T/out.lines" 2>"$T/err" || rc=$?
+    # refused, naming the element, and nothing on stdout: a pipeline into
+    # knoop pub publishes nothing of it
+    if [ "$rc" -eq 1 ] && [ -n "$expect" ] && grep -qF -- "$expect" "$T/err" &&
+       [ ! -s "$T/out.lines" ]; then
         n_invalid=$((n_invalid + 1))
     else
         bad "$(basename "$f") refused naming '$expect' (exit $rc: $(head -c 300 "$T/err"))"
     fi
 done
-check "all $n_invalid invalid EDXL documents refused naming the element" [ "$n_invalid" -ge 15 ]
+n_files=$(ls "$SRC"/tests/edxl/invalid/*.xml | wc -l)
+check "all $n_invalid invalid EDXL documents refused naming the element, nothing unwrapped" \
+    [ "$n_invalid" -eq "$n_files" -a "$n_invalid" -ge 30 ]
+# the same through a pipeline into knoop pub: nothing reaches the journal
+before=$(count_msgs "$T/vr-utrecht" 'x.>')
+for f in "$SRC"/tests/edxl/invalid/{17,18,21,24,30}-*.xml; do
+    "$KNOOP" edxl unwrap --lines "$f" 2>/dev/null |
+        while IFS= read -r line; do
+            "$KNOOP" pub --api "$A_UTR" --topic x.vr-utrecht.invalid \
+                --type "$(jq -r .type <<<"$line")" --json "$(jq -c .payload <<<"$line")"
+        done >/dev/null 2>&1 || true
+done
+after=$(count_msgs "$T/vr-utrecht" 'x.>')
+check "unwrap | pub of invalid documents published nothing ($before messages before and after)" \
+    bash -c "[[ '$before' =~ ^[0-9]+\$ ]] && [ '$before' -gt 0 ] && [ '$after' = '$before' ]"
 rc=0
 "$KNOOP" edxl wrap --sender kcr2 --sent gisteren "$T/sub.jsonl" >/dev/null 2>"$T/err" || rc=$?
 check "wrap with --sent gisteren exits 1 naming dateTimeSent" \

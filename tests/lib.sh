@@ -156,8 +156,14 @@ has_count() {
     [ "$n" = "$3" ]
 }
 
-# status_has NODE TEXT: the node's status JSON contains TEXT
-status_has() { "$KNOOP" status --api "$(api "$1")" --json | grep -q -- "$2"; }
+# status_has NODE TEXT: the node's status JSON contains TEXT (an empty TEXT
+# would match any status, even none: refused)
+status_has() {
+    [ -n "${2:-}" ] || { echo "status_has: no text to look for" >&2; return 1; }
+    local st
+    st=$("$KNOOP" status --api "$(api "$1")" --json) || return 1
+    grep -q -- "$2" <<<"$st"
+}
 
 export KNOOP
 export -f digest count_msgs same_digest has_count api status_has
@@ -172,8 +178,9 @@ start_proxy() {
 link_cut()  { kill -USR1 "$(eval "echo \${PROXY_$(echo "$1" | tr -- '-' '_')}")"; }
 link_heal() { kill -USR2 "$(eval "echo \${PROXY_$(echo "$1" | tr -- '-' '_')}")"; }
 
-# mesh_agrees EP...: knoop mesh check says the brokers agree
+# mesh_agrees B...: knoop mesh check says the brokers B (at least two) agree
 mesh_agrees() {
+    [ $# -ge 2 ] || { echo "mesh_agrees: give at least two brokers" >&2; return 1; }
     local args=()
     for b in "$@"; do args+=(--broker "ipc://$T/$b/api.sock"); done
     "$KNOOP" mesh check "${args[@]}" >/dev/null 2>&1
@@ -187,6 +194,8 @@ CHECKER=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tools/checker.py
 # journal's digest on PATTERN is the same, or "never" within SECS
 converge_secs() {
     local secs=$1 pat=$2; shift 2
+    # one journal, or none, agrees with itself: that would pass on nothing
+    [ $# -ge 2 ] || { echo "converge_secs: give at least two journals" >&2; echo never; return 0; }
     local t0; t0=$(date +%s.%N)
     local deadline=$((SECONDS + secs))
     while :; do

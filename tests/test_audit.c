@@ -3,6 +3,7 @@
  * with real keys, and on copies of them altered on disk the way an attacker
  * or a bad disk would: a changed payload, a changed prev, a forged head
  * signature, a head signed by another partner, an unknown signer. */
+#include "fixture.h"
 #include "testutil.h"
 #include "audit.h"
 #include "crypto.h"
@@ -17,7 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *s_trust, *s_journal;
+static tu_fixture_t *s_fx;
+static const char *s_trust;                /* s_fx->trust */
+static char s_journal[PATH_MAX];           /* DIR/journal */
 static knoop_key_t *s_zl, *s_ws;
 static uint8_t s_sig7[KNOOP_SIG_LEN], s_prev9[KNOOP_HASH_LEN];
 static char s_digest[2 * KNOOP_HASH_LEN + 1];
@@ -67,18 +70,13 @@ static void s_publish(knoop_journal_t *j, tu_stream_t *s, const char *type, cons
 
 static int setup(void **state)
 {
-    s_trust = tu_tmpdir("audit-trust");
-    s_journal = tu_tmpdir("audit-journal");
-    s_zl = knoop_key_generate("vr-zuid-limburg", "region");
-    s_ws = knoop_key_generate("ws-limburg", "waterschap");
-    s_save_cert(s_zl, s_trust);
-    s_save_cert(s_ws, s_trust);
-    knoop_trust_t *trust = NULL;
-    assert_int_equal(knoop_trust_load(s_trust, 0, &trust), KNOOP_OK);
-
-    knoop_journal_opts_t o = { .path = s_journal, .trust = trust };
-    knoop_journal_t *j = NULL;
-    assert_int_equal(knoop_journal_open(&o, &j), KNOOP_OK);
+    s_fx = tu_fixture_new("audit");
+    s_trust = s_fx->trust;
+    tu_fixture_path(s_fx, "journal", s_journal, sizeof s_journal);
+    s_zl = tu_fixture_partner(s_fx, "vr-zuid-limburg", "region");
+    s_ws = tu_fixture_partner(s_fx, "ws-limburg", "waterschap");
+    tu_fixture_trust(s_fx);
+    knoop_journal_t *j = tu_fixture_journal(s_fx, "journal", 0);
 
     tu_stream_t zl, ws;
     tu_stream_init(&zl, "vr-zuid-limburg", "grip.vr-zuid-limburg", 0xabc, knoop_key_secret(s_zl));
@@ -109,8 +107,7 @@ static int setup(void **state)
     knoop_vector_digest(rows, n, d);
     knoop_hex_encode(s_digest, d, sizeof d);
     free(rows);
-    knoop_journal_destroy(&j);
-    knoop_trust_destroy(&trust);
+    tu_fixture_journal_close(s_fx, &j);       /* the CLI opens it next */
     return 0;
 }
 
@@ -118,8 +115,7 @@ static int teardown(void **state)
 {
     knoop_key_destroy(&s_zl);
     knoop_key_destroy(&s_ws);
-    tu_rmtree(s_trust);
-    tu_rmtree(s_journal);
+    tu_fixture_destroy(&s_fx);
     return 0;
 }
 
@@ -223,7 +219,7 @@ static void test_replay(void **state)
 static char *s_tampered_copy(const void *find, const void *repl, size_t len)
 {
     char *dir = tu_tmpdir("audit-tampered");
-    char path[PATH_MAX];
+    char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/data.mdb", s_journal);
     size_t sz;
     char *data = tu_read_file(path, &sz);

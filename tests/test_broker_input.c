@@ -8,6 +8,7 @@
  * serving a well-behaved client. Runs under the sanitizer build too (the
  * broker binary is then sanitized as well). */
 #define _GNU_SOURCE
+#include "fixture.h"
 #include "testutil.h"
 #include "json.h"
 #include "crypto.h"
@@ -26,7 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *s_dir;
+static tu_fixture_t *s_fx;                 /* keys/, trust/ */
+static const char *s_dir;                  /* s_fx->dir */
 static char s_ep[256];
 static pid_t s_broker;
 static knoop_key_t *s_ut, *s_zl;
@@ -34,16 +36,7 @@ static knoop_cert_t s_bcert;
 
 static void s_partner(const char *id, const char *role, knoop_key_t **out)
 {
-    char keys[PATH_MAX], trust[PATH_MAX], src[PATH_MAX + 64], dst[PATH_MAX + 64];
-    snprintf(keys, sizeof keys, "%s/keys", s_dir);
-    snprintf(trust, sizeof trust, "%s/trust", s_dir);
-    knoop_key_t *k = knoop_key_generate(id, role);
-    assert_non_null(k);
-    assert_int_equal(tu_run(NULL, "mkdir -p %s", keys), 0);
-    assert_int_equal(knoop_key_save(k, keys, time(NULL) - 60, time(NULL) + 86400), KNOOP_OK);
-    snprintf(src, sizeof src, "%s/%s.cert", keys, id);
-    snprintf(dst, sizeof dst, "%s/%s.cert", trust, id);
-    assert_int_equal(tu_run(NULL, "mkdir -p %s && cp %s %s", trust, src, dst), 0);
+    knoop_key_t *k = tu_fixture_partner(s_fx, id, role);
     if (out)
         *out = k;
     else
@@ -52,14 +45,14 @@ static void s_partner(const char *id, const char *role, knoop_key_t **out)
 
 static int setup(void **state)
 {
-    s_dir = tu_tmpdir("broker-input");
+    s_fx = tu_fixture_new("broker-input");
+    s_dir = s_fx->dir;
     knoop_log_set_level(KNOOP_LOG_ERROR);
     s_partner("kcr2-broker-1", "broker", NULL);
     s_partner("vr-utrecht", "region", &s_ut);
     s_partner("vr-zeeland", "region", &s_zl);
+    tu_fixture_cert(s_fx, "kcr2-broker-1", &s_bcert);
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/trust/kcr2-broker-1.cert", s_dir);
-    assert_int_equal(knoop_cert_load(path, &s_bcert), KNOOP_OK);
     snprintf(path, sizeof path, "%s/policy", s_dir);
     FILE *f = fopen(path, "w");
     fputs("role:region publish sitrep.{id}\nrole:region subscribe sitrep.>\n"
@@ -112,7 +105,7 @@ static int teardown(void **state)
     waitpid(s_broker, &st, 0);
     knoop_key_destroy(&s_ut);
     knoop_key_destroy(&s_zl);
-    tu_rmtree(s_dir);
+    tu_fixture_destroy(&s_fx);
     /* The broker exits 0 on SIGTERM after closing cleanly. */
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }

@@ -4,6 +4,7 @@
  * whole; the check naming the stream and seq of a broken link, a fork, a
  * run not covered by a signature and an unknown partner; an import that is
  * all or nothing, deduplicated, and leaves a node's own streams out. */
+#include "fixture.h"
 #include "testutil.h"
 #include "bundle.h"
 #include "crypto.h"
@@ -21,23 +22,18 @@
 #define N 12
 
 static knoop_key_t *s_zl, *s_other;
-static char *s_trustdir;
-static knoop_trust_t *s_trust;
+static tu_fixture_t *s_fx;
+static knoop_trust_t *s_trust;          /* s_fx's */
 static knoop_buf_t s_envs[N];          /* vr-zeeland sitrep, seq 1..12, signed at 6 and 12 */
 static knoop_msg_t s_msgs[N];
 
 static int setup(void **state)
 {
     (void) state;
-    s_zl = knoop_key_generate("vr-zeeland", "region");
-    s_other = knoop_key_generate("vr-other", "region");
-    s_trustdir = tu_tmpdir("bundle-trust");
-    assert_int_equal(knoop_key_save(s_zl, s_trustdir, time(NULL) - 3600, time(NULL) + 86400),
-                     KNOOP_OK);
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/vr-zeeland.key", s_trustdir);
-    unlink(path);
-    assert_int_equal(knoop_trust_load(s_trustdir, 0, &s_trust), KNOOP_OK);
+    s_fx = tu_fixture_new("bundle");
+    s_zl = tu_fixture_partner(s_fx, "vr-zeeland", "region");
+    s_other = knoop_key_generate("vr-other", "region");     /* not in the trust store */
+    s_trust = tu_fixture_trust(s_fx);
     tu_stream_t st;
     tu_stream_init(&st, "vr-zeeland", "sitrep.vr-zeeland", 0x1234, NULL);
     uint64_t hlc = (uint64_t) knoop_now_ms() << 16;
@@ -58,10 +54,10 @@ static int teardown(void **state)
         knoop_msg_clear(&s_msgs[i]);
         knoop_buf_free(&s_envs[i]);
     }
-    knoop_trust_destroy(&s_trust);
     knoop_key_destroy(&s_zl);
     knoop_key_destroy(&s_other);
-    tu_rmtree(s_trustdir);
+    tu_fixture_destroy(&s_fx);
+    s_trust = NULL;
     return 0;
 }
 

@@ -10,6 +10,7 @@
  *
  * The journal lives under the working directory (the build tree on a real
  * disk), not in $TMPDIR, which may be tmpfs. KNOOP_SOAK=1 runs 200 kills. */
+#include "fixture.h"
 #include "testutil.h"
 #include "audit.h"
 #include "crypto.h"
@@ -30,7 +31,8 @@
 #define TOPIC  "sitrep.vr-zuid-limburg"
 #define EPOCH  0x1234
 
-static char *s_dir, *s_trust_dir;
+static char *s_dir;
+static tu_fixture_t *s_fx;                 /* the partner's key and trust store */
 
 /* The child: continue the stream from what the journal holds. Never returns. */
 static void s_child(int wfd, unsigned seed, const knoop_key_t *key)
@@ -116,16 +118,8 @@ static void test_sigkill_writer(void **state)
     unsigned seed = tu_seed();
     srand(seed);
     int kills = tu_soak() ? 200 : 25;
-    knoop_key_t *key = knoop_key_generate(ORIGIN, "region");
-    assert_non_null(key);
-    assert_int_equal(knoop_key_save(key, s_trust_dir, time(NULL) - 60,
-                                    time(NULL) + 86400), KNOOP_OK);
-    /* the secret stays here; the trust store holds only the cert */
-    char keyfile[PATH_MAX];
-    snprintf(keyfile, sizeof keyfile, "%s/%s.key", s_trust_dir, ORIGIN);
-    unlink(keyfile);
-    knoop_trust_t *trust = NULL;
-    assert_int_equal(knoop_trust_load(s_trust_dir, 0, &trust), KNOOP_OK);
+    knoop_key_t *key = tu_fixture_partner(s_fx, ORIGIN, "region");
+    knoop_trust_t *trust = tu_fixture_trust(s_fx);
 
     uint64_t committed = 0;
     for (int k = 0; k < kills; k++) {
@@ -162,9 +156,8 @@ static void test_sigkill_writer(void **state)
 
     /* The CLI agrees. */
     int rc = tu_run(NULL, "%s audit verify --journal %s --trust %s --quiet", tu_knoop_bin(),
-                    s_dir, s_trust_dir);
+                    s_dir, s_fx->trust);
     assert_int_equal(rc, 0);
-    knoop_trust_destroy(&trust);
     knoop_key_destroy(&key);
 }
 
@@ -177,12 +170,12 @@ int main(void)
         return 1;
     setenv("TMPDIR", cwd, 1);   /* real disk, see top of file */
     s_dir = tu_tmpdir("crash");
-    s_trust_dir = tu_tmpdir("crash-trust");
+    s_fx = tu_fixture_new("crash-trust");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigkill_writer),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_rmtree(s_dir);
-    tu_rmtree(s_trust_dir);
+    tu_fixture_destroy(&s_fx);
     return rc;
 }

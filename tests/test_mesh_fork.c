@@ -6,6 +6,7 @@
  * status alarm, `knoop mesh check` and `knoop audit verify` failing on it.
  * Also: a key without the broker role may not peer. */
 #define _GNU_SOURCE
+#include "fixture.h"
 #include "testutil.h"
 #include "crypto.h"
 #include "keys.h"
@@ -22,7 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *s_dir;
+static tu_fixture_t *s_fx;                 /* keys/, trust/ */
+static const char *s_dir;                  /* s_fx->dir */
 static char s_ep[2][256];
 static pid_t s_pid[2];
 static knoop_key_t *s_ut;
@@ -30,13 +32,7 @@ static knoop_cert_t s_bcert[2];
 
 static void s_partner(const char *id, const char *role, knoop_key_t **out)
 {
-    knoop_key_t *k = knoop_key_generate(id, role);
-    assert_non_null(k);
-    char keys[PATH_MAX];
-    snprintf(keys, sizeof keys, "%s/keys", s_dir);
-    assert_int_equal(tu_run(NULL, "mkdir -p %s/keys %s/trust", s_dir, s_dir), 0);
-    assert_int_equal(knoop_key_save(k, keys, time(NULL) - 60, time(NULL) + 86400), KNOOP_OK);
-    assert_int_equal(tu_run(NULL, "cp %s/%s.cert %s/trust/", keys, id, s_dir), 0);
+    knoop_key_t *k = tu_fixture_partner(s_fx, id, role);
     if (out)
         *out = k;
     else
@@ -83,15 +79,16 @@ static void s_start(int b)
 
 static int setup(void **state)
 {
-    s_dir = tu_tmpdir("mesh-fork");
+    s_fx = tu_fixture_new("mesh-fork");
+    s_dir = s_fx->dir;
     knoop_log_set_level(KNOOP_LOG_ERROR);
     s_partner("kcr2-broker-1", "broker", NULL);
     s_partner("kcr2-broker-2", "broker", NULL);
     s_partner("vr-utrecht", "region", &s_ut);
     for (int b = 0; b < 2; b++) {
-        char path[PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s/trust/kcr2-broker-%d.cert", s_dir, b + 1);
-        assert_int_equal(knoop_cert_load(path, &s_bcert[b]), KNOOP_OK);
+        char id[32];
+        snprintf(id, sizeof id, "kcr2-broker-%d", b + 1);
+        tu_fixture_cert(s_fx, id, &s_bcert[b]);
         snprintf(s_ep[b], sizeof s_ep[b], "ipc://%s/b%d.sock", s_dir, b + 1);
     }
     char path[PATH_MAX + 16];
@@ -112,7 +109,7 @@ static int teardown(void **state)
         waitpid(s_pid[b], NULL, 0);
     }
     knoop_key_destroy(&s_ut);
-    tu_rmtree(s_dir);
+    tu_fixture_destroy(&s_fx);
     return 0;
 }
 

@@ -30,8 +30,6 @@ unsigned tu_seed(void);
 /* True when $KNOOP_SOAK is set: run the long variants. */
 int   tu_soak(void);
 
-#endif
-
 #include "msg.h"
 
 /* A stream under construction for tests: builds consecutive messages. */
@@ -50,3 +48,5 @@ void tu_stream_init(tu_stream_t *s, const char *origin, const char *topic,
  * into m (caller knoop_msg_clear). key may be NULL. */
 void tu_stream_next(tu_stream_t *s, knoop_buf_t *out, knoop_msg_t *m, uint64_t hlc,
                     const char *key, knoop_status_t status, const char *payload);
+
+#endif

@@ -41,9 +41,11 @@ static void s_cap(const char *doc, size_t size)
     char err[512];
     if (knoop_cap_import(doc, size, &pb, NULL, err, sizeof err) == KNOOP_OK) {
         CHECK(knoop_cap_export(pb.data, pb.len, &xml, err, sizeof err) == KNOOP_OK);
-        CHECK(knoop_xml_c14n(doc, size, &c1, err, sizeof err) == KNOOP_OK);
-        CHECK(knoop_xml_c14n((const char *) xml.data, xml.len, &c2, err, sizeof err) ==
-              KNOOP_OK);
+        /* the round trip's measure: C14N 1.0 without comments (a comment
+         * inside a value is not carried) */
+        CHECK(knoop_xml_c14n_mode(doc, size, false, &c1, err, sizeof err) == KNOOP_OK);
+        CHECK(knoop_xml_c14n_mode((const char *) xml.data, xml.len, false, &c2, err,
+                                  sizeof err) == KNOOP_OK);
         if (!s_same(&c1, &c2)) {
             fprintf(stderr, "fuzz_cap: C14N differs\n--- in:\n%.*s\n--- out:\n%.*s\n",
                     (int) c1.len, c1.data, (int) c2.len, c2.data);

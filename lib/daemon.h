@@ -1,0 +1,97 @@
+/*
+ * daemon.h — what knoop-broker and knoop-node share at start-up and while
+ * running, written once: the identity they run as (key, id, certificate in
+ * the trust store), where their journal and trust store are, the signals,
+ * and the SIGHUP reload.
+ *
+ * A daemon's main() describes itself in a knoop_daemon_t and hands it to
+ * knoop_daemon_main, which reads the configuration (flags and --config
+ * file, --help, the log level), starts the daemon, installs the signal
+ * handlers and runs its loop:
+ *   - SIGTERM or SIGINT: the loop returns (the daemon commits what is open),
+ *     the daemon is destroyed, exit 0;
+ *   - SIGHUP: the loop returns with KNOOP_RUN_AGAIN, the configuration is
+ *     read again (the same command line, the config file as it is now) and
+ *     what can change while running is applied through the daemon's reload
+ *     hook: the journal's map limit, the type registry, and the daemon's
+ *     files (trust store; the broker's policy, the node's speak-for list),
+ *     then the loop runs on. A configuration that no longer reads is logged
+ *     and the files are still checked.
+ *
+ * Threading: knoop_daemon_main runs in the main thread and owns the process's
+ * signal dispositions (SIGTERM, SIGINT, SIGHUP handled, SIGPIPE ignored,
+ * czmq's own handler off). The other functions are plain and reentrant.
+ */
+#ifndef KNOOP_DAEMON_H
+#define KNOOP_DAEMON_H
+
+#include "config.h"
+#include "json.h"
+#include "keys.h"
+
+#include <stdint.h>
+
+typedef struct {
+    const char *prog;                /* "knoop-broker" */
+    const char *section;             /* config file section: "broker" */
+    const char *summary;             /* --help: one line */
+    const char *description;         /* --help: what it does, the signals */
+    const knoop_opt_spec_t *spec;    /* options, NULL-terminated */
+    /* Check what the spec cannot (ranges, combinations) and start the
+     * daemon from cfg, which outlives it. Returns the daemon, or NULL with
+     * *exit_status 2 (bad options, said on stderr) or 1 (did not start,
+     * logged). */
+    void *(*start)(const knoop_config_t *cfg, int *exit_status);
+    /* The daemon's loop: returns when *stop is set (knoop.h KNOOP_RUN_AGAIN:
+     * to be run again). */
+    int   (*run)(void *daemon, volatile int *stop);
+    /* SIGHUP, what both daemons can change while running: the journal's map
+     * limit in bytes (KNOOP_EINVAL below the current map) and the type
+     * registry (path NULL: the built-in one). */
+    int   (*set_map_max)(void *daemon, size_t bytes);
+    int   (*reload_types)(void *daemon, const char *path);
+    /* SIGHUP, then the rest: the daemon's own settings from cfg, the
+     * configuration read again (valid during the call only; NULL when it
+     * did not read: nothing of it changes), and its files (trust store,
+     * policy) checked again through the same code path as its loop's. */
+    void  (*reload)(void *daemon, const knoop_config_t *cfg);
+    void  (*destroy)(void **daemon_p);
+} knoop_daemon_t;
+
+/* A daemon's whole main(): libsodium, the configuration, start, signals,
+ * loop, SIGHUP reloads, stop. Returns the process exit status: 0 after a
+ * clean stop or --help, 2 for bad options, 1 when the daemon did not start. */
+int knoop_daemon_main(const knoop_daemon_t *cls, int argc, char **argv);
+
+/* The identity a daemon runs as, checked at start-up: the key in key_file
+ * must be id's, and the trust store (trust_dir plus what the mesh taught,
+ * kept in DATA/trust) must hold a certificate of id for that key (after a
+ * rotation, either key). `who` prefixes the log lines ("broker", "node").
+ * On KNOOP_OK the caller owns *key, *trust (stamp in *trust_stamp) and
+ * *learned (the path DATA/trust); *mine (when not NULL) is borrowed from
+ * *trust: the certificate of the key. On error
+ * (logged, naming the file and the cause) nothing is left allocated. */
+int knoop_daemon_identity(const char *who, const char *id, const char *key_file,
+                          const char *data, const char *trust_dir, knoop_key_t **key,
+                          knoop_trust_t **trust, uint64_t *trust_stamp, char **learned,
+                          const knoop_cert_t **mine);
+
+/* Where a daemon's journal and trust store are, as absolute paths for the
+ * tools on the same machine that read them (knoop bundle export --api),
+ * resolved once at start-up (after the journal directory exists); a path
+ * that does not resolve is kept as given. */
+typedef struct {
+    char *data_dir;
+    char *trust_dir;
+} knoop_daemon_where_t;
+
+/* Fill *self; KNOOP_ENOMEM when out of memory (nothing left allocated). */
+int  knoop_daemon_where_init(knoop_daemon_where_t *self, const char *data, const char *trust_dir);
+void knoop_daemon_where_clear(knoop_daemon_where_t *self);
+
+/* Add the keys both daemons' status share to the status object o:
+ * "data_dir", "trust_dir" and "bundles" {imported, refused}. */
+void knoop_daemon_status_where(json_t *o, const knoop_daemon_where_t *where, uint64_t imported,
+                               uint64_t imports_refused);
+
+#endif

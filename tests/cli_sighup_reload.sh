@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# SIGHUP reloads the node's policy (the partners it may speak for, from its
+# configuration read again) through the daemons' one reload path
+# (lib/daemon.c): a payload naming another partner refused before the change
+# is published after it, and refused again once the entry is removed; a
+# configuration that no longer reads, or an entry that is no partner id,
+# leaves the list in force; the node runs on through all of it.
+source "$(dirname "$0")/lib.sh"
+
+make_partner kcr2-broker-1 broker
+make_partner vr-zeeland region
+cat >"$T/policy" <<'P'
+role:region publish grip.{id}
+role:region publish grip.{id}.>
+role:region subscribe >
+vr-zeeland speak-for vr-zeeuws-vlaanderen
+P
+EP="ipc://$T/b.sock"
+start_broker kcr2-broker-1 "$EP"
+printf '[node]\nsubscribe = grip.>\n' >"$T/node.ini"
+start_node vr-zeeland --broker "kcr2-broker-1@$EP" --config "$T/node.ini"
+wait_for "link up" 20 grep -q 'link up' "$T/vr-zeeland.log"
+
+zvl() {  # zvl N: GRIP for vr-zeeuws-vlaanderen, published by vr-zeeland
+    "$KNOOP" pub --api "$(api vr-zeeland)" --topic "grip.vr-zeeland.zvl$1" \
+        --type knoop.crisis.v1.GripLevel --wait 10 \
+        --json '{"region":"vr-zeeuws-vlaanderen","level":"GRIP_2"}' >/dev/null 2>"$T/pub.err"
+}
+reloads() { [ "$(grep -c 'speak-for list read again' "$T/vr-zeeland.log")" -ge "$1" ]; }
+hup() { kill -HUP "$(pid_of vr-zeeland)"; }
+
+if zvl 1; then bad "before: naming vr-zeeuws-vlaanderen is refused by the node"
+else check "before: naming vr-zeeuws-vlaanderen is refused by the node, saying why" \
+    grep -q "names vr-zeeuws-vlaanderen as its sender; vr-zeeland may only name itself" "$T/pub.err"; fi
+
+printf '[node]\nsubscribe = grip.>\nspeak-for = vr-zeeuws-vlaanderen\n' >"$T/node.ini"
+hup
+wait_for "the node reads its speak-for list again" 15 reloads 1
+check "the node logs the new list (1 entry)" \
+    grep -q "node: speak-for list read again: 1 entry (were 0)" "$T/vr-zeeland.log"
+check "after SIGHUP: naming vr-zeeuws-vlaanderen is published (the broker's policy allows it)" zvl 2
+check "the broker holds it" has_count "$T/kcr2-broker-1" 'grip.>' 1
+
+# A configuration that does not read: nothing of it changes, the node runs on.
+printf '[node]\nsubscribe = grip.>\nspeak-for = vr-zeeuws-vlaanderen\nno-such-key = 1\n' >"$T/node.ini"
+hup
+wait_for "the node says the configuration did not read" 15 \
+    grep -q "SIGHUP: configuration not read again" "$T/vr-zeeland.log"
+check "... naming the cause" grep -q "no-such-key" "$T/vr-zeeland.log"
+check "... and the list in force stays" zvl 3
+
+# An entry that is no partner id: refused, the list in force stays.
+printf '[node]\nsubscribe = grip.>\nspeak-for = Niet_Een_Id\n' >"$T/node.ini"
+hup
+wait_for "the node refuses the entry" 15 grep -q "speak-for 'Niet_Een_Id': not a partner id" \
+    "$T/vr-zeeland.log"
+check "... and the list in force stays" zvl 4
+
+# The reverse: the entry removed, the node refuses again.
+printf '[node]\nsubscribe = grip.>\n' >"$T/node.ini"
+hup
+wait_for "the node reads its speak-for list again" 15 reloads 2
+if zvl 5; then bad "after removal: naming vr-zeeuws-vlaanderen is refused again"
+else check "after removal: naming vr-zeeuws-vlaanderen is refused again" \
+    grep -q "vr-zeeland may only name itself" "$T/pub.err"; fi
+check "the broker holds exactly the three published" has_count "$T/kcr2-broker-1" 'grip.>' 3
+check "the node still runs, and said nothing of stopping" \
+    bash -c "kill -0 $(pid_of vr-zeeland) && ! grep -q 'node vr-zeeland stopping' '$T/vr-zeeland.log'"
