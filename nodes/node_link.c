@@ -98,6 +98,7 @@ void node_link_close(knoop_node_t *self, const char *why)
         self->stashed = false;
     }
     node_standby_link_down(self);
+    node_forward_link_down(self);
     if (self->link != LINK_DOWN)
         self->link_since = knoop_now_ms();     /* "down since" is from now */
     self->link = LINK_DOWN;
@@ -606,9 +607,11 @@ static void s_on_frame(knoop_node_t *self, const knoop_frame_t *f)
         break;
     case KNOOP_FRAME_ACK:
         s_on_ack(self, f);
+        node_forward_on_ack(self, f);
         break;
     case KNOOP_FRAME_ERROR:
         s_on_error(self, f);
+        node_forward_on_error(self, f);
         break;
     case KNOOP_FRAME_HEARTBEAT:
         s_on_heartbeat(self, f->u.heartbeat.time_ms);
