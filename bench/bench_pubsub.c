@@ -39,6 +39,7 @@
 #include "keys.h"
 #include "knoop.h"
 #include "msg.h"
+#include "partners.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -86,13 +87,14 @@ typedef struct {
     bool   running;
     int    status;           /* wait status once reaped */
     double cpu_s;            /* user + system seconds, once reaped */
+    bool   retired;          /* stopped on purpose during the workload (W7's restart) */
 } proc_t;
 
 typedef struct {
     /* options */
     const char *base;
     bool        quick, keep, opaque;
-    bool        only[7];
+    bool        only[8];
     size_t      messages;        /* W1, W2, W5, W6 */
     size_t      batch;           /* items per publish request, W1 W2 W3 fill */
     size_t      nodes;           /* W2 */
@@ -104,6 +106,12 @@ typedef struct {
     const char *trace;           /* W4: per-message latencies to TRACE.{remote,local}.tsv */
     double      partition;       /* W6: seconds C is cut off */
     unsigned    anti_entropy_ms; /* W5, W6: the brokers' --anti-entropy-ms */
+    size_t      partners;        /* W7: partners in the load generator */
+    size_t      group;           /* W7: partners per group (subscription pattern) */
+    double      w7_seconds;      /* W7: publishing at 1 msg/s per partner */
+    double      idle_seconds;    /* W7: the idle window measured */
+    int         ports[3];        /* W7: the brokers' ports (--ports), or 0 */
+    partners_t *ps;              /* W7's load generator while it runs */
     /* W6: C's peer links are cut from cut_ms to heal_ms (wall clock, ms);
      * their loss is expected then */
     bool        partitioned;
@@ -210,6 +218,7 @@ static void s_stop_all(bench_t *self)
 
 static void s_cleanup(bench_t *self)
 {
+    partners_destroy(&self->ps);     /* its thread first: it uses ZeroMQ */
     s_stop_all(self);
     if (self->root[0]) {
         if (self->keep)
@@ -283,7 +292,7 @@ static void s_make_partner(bench_t *self, const char *id, const char *role)
     if (!k)
         s_die(self, "cannot generate a key for %s", id);
     int64_t now = (int64_t) time(NULL);
-    int rc = knoop_key_save(k, self->keys, now - 3600, now + 30 * 86400);
+    int rc = knoop_key_save(k, self->keys, now - 3600, now + 400 * 86400);
     knoop_key_destroy(&k);
     if (rc)
         s_die(self, "cannot save the key of %s: %s", id, knoop_strerror(rc));
@@ -324,7 +333,8 @@ static void s_setup(bench_t *self)
     FILE *f = fopen(self->policy, "w");
     if (!f)
         s_die(self, "cannot write %s: %s", self->policy, strerror(errno));
-    fprintf(f, "role:region publish bench.{id}\nrole:region subscribe bench.>\n");
+    fprintf(f, "role:region publish bench.{id}\nrole:region subscribe bench.>\n"
+            "role:region publish w7.*.{id}\nrole:region subscribe w7.>\n");
     fclose(f);
 
     /* The payload: a SitRep of exactly PAYLOAD bytes (the node decodes it
@@ -1420,6 +1430,8 @@ static void s_check_alive(bench_t *self, const char *during)
 {
     for (size_t i = 0; i < self->nprocs; i++) {
         proc_t *p = &self->procs[i];
+        if (p->retired)
+            continue;
         s_reap(p, WNOHANG);
         if (!p->running) {
             s_log_tail(p->log, 15);
@@ -1729,14 +1741,297 @@ static void s_w6(bench_t *self)
 
 /* ---- main ---- */
 
+/* ---- W7: 1,000 partners on a 3-broker mesh ---- */
+
+/* Resident memory of a running process, KiB (VmRSS), or 0. */
+static long s_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *f = fopen(path, "r");
+    long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* User + system CPU seconds of a running process so far, or 0. */
+static double s_cpu_now(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    /* after the name: state ppid pgrp session tty tpgid flags minflt cminflt
+     * majflt cmajflt utime stime */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                     &st) != 2)
+        return 0;
+    return (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
+}
+
+/* A broker's gate counters from its status (refused_over_cap and
+ * handshake_timeouts), added to out. */
+static void s_gate_counts(bench_t *self, const char *id, uint64_t out[2])
+{
+    knoop_client_t *c = s_client(self, id);
+    json_t *o = s_status(c);
+    json_t *g = o ? json_object_get(o, "gate") : NULL;
+    out[0] += (uint64_t) json_integer_value(json_object_get(g, "refused_over_cap"));
+    out[1] += (uint64_t) json_integer_value(json_object_get(g, "handshake_timeouts"));
+    json_decref(o);
+    knoop_client_destroy(&c);
+}
+
+/* Wait until `count()` reaches n, or `secs` pass; returns the time taken
+ * (s) or -1. */
+static double s_wait_partners(bench_t *self, partners_t *ps, size_t (*count)(const partners_t *),
+                              size_t n, double secs, const char *during)
+{
+    double t0 = s_now(), deadline = t0 + secs;
+    while (s_now() < deadline) {
+        s_check_interrupt(self);
+        s_check_alive(self, during);
+        if (count(ps) >= n)
+            return s_now() - t0;
+        s_sleep_ms(10);
+    }
+    return -1;
+}
+
+/* Until every message published has been acknowledged by its broker and
+ * received by every other member of its group; the time (s) or -1. */
+static double s_w7_drain(bench_t *self, partners_t *ps, double secs)
+{
+    double t0 = s_now(), deadline = t0 + secs;
+    while (s_now() < deadline) {
+        s_check_interrupt(self);
+        s_check_alive(self, "W7");
+        uint64_t pub, acked, got, due;
+        partners_progress(ps, &pub, &acked, &got, &due);
+        if (acked >= pub && got >= due)
+            return s_now() - t0;
+        s_sleep_ms(20);
+    }
+    return -1;
+}
+
+static void s_w7(bench_t *self)
+{
+    size_t n = self->partners;
+    fprintf(stderr, "bench_pubsub: W7 %zu partners on a 3-broker mesh, groups of %zu, 1 msg/s "
+            "each for %.0f s, then a restart of the brokers\n", n, self->group, self->w7_seconds);
+    s_workload_dir(self, "w7");
+    /* A test root issues every partner's certificate. */
+    knoop_key_t *root = knoop_key_generate("w7-root", "root");
+    knoop_cert_t rc_cert;
+    char path[FILE_LEN];
+    snprintf(path, sizeof path, "%s/w7-root.cert", self->trust);
+    int64_t now = (int64_t) time(NULL);
+    if (!root || knoop_key_cert(root, now - 3600, now + 400 * 86400, &rc_cert) ||
+        knoop_cert_issue(&rc_cert, root) || knoop_cert_write(&rc_cert, path))
+        s_die(self, "cannot make the W7 root certificate %s", path);
+    const char *ids[3] = { BROKER_ID, BROKER_B, BROKER_C };
+    int port[3], peer_port[3][3];
+    char ep[3][64];
+    if (self->ports[0])
+        memcpy(port, self->ports, sizeof port);
+    else
+        s_ports(self, port, 3);
+    for (size_t k = 0; k < 3; k++) {
+        snprintf(ep[k], sizeof ep[k], "tcp://127.0.0.1:%d", port[k]);
+        for (size_t o = 0; o < 3; o++)
+            peer_port[k][o] = port[o];
+    }
+    partners_opts_t po = { .n = n, .group = self->group, .nbrokers = 3, .trust_dir = self->trust,
+                           .root = root, .type = self->type, .payload = self->payload.data,
+                           .payload_len = self->payload.len, .rate = 1 };
+    for (size_t k = 0; k < 3; k++) {
+        po.broker_id[k] = ids[k];
+        po.broker_ep[k] = ep[k];
+    }
+    double t_keys = s_now();
+    partners_t *ps = self->ps = partners_new(&po);
+    knoop_key_destroy(&root);
+    if (!ps)
+        s_die(self, "cannot make the W7 partners");
+    t_keys = s_now() - t_keys;
+    s_start_mesh(self, ids, port, peer_port);
+    s_wait_mesh(self, ids, 3);
+    pid_t pid[3];
+    long rss0[3], rss_idle[3], rss_load[3];
+    for (size_t k = 0; k < 3; k++) {
+        pid[k] = self->procs[k].pid;
+        rss0[k] = s_rss_kib(pid[k]);
+    }
+    double link_limit = 120 + (double) n / 10;
+
+    /* 1. All connect; until each is linked, caught up. */
+    partners_mark(ps);
+    if (partners_start(ps))
+        s_die(self, "cannot start the W7 partners");
+    double linked_s = s_wait_partners(self, ps, partners_ready, n, link_limit, "W7's start");
+    if (linked_s < 0)
+        fprintf(stderr, "bench_pubsub: W7: only %zu of %zu partners linked and caught up "
+                "within %.0f s\n", partners_ready(ps), n, link_limit);
+
+    /* 2. Idle: what the sessions cost at rest (heartbeats, anti-entropy). */
+    s_sleep_ms(1000);
+    double cpu_a[3], cpu_b[3], idle_pct[3], idle_total = 0;
+    for (size_t k = 0; k < 3; k++)
+        cpu_a[k] = s_cpu_now(pid[k]);
+    double t_idle = s_now();
+    while (s_now() - t_idle < self->idle_seconds) {
+        s_check_interrupt(self);
+        s_check_alive(self, "W7's idle window");
+        s_sleep_ms(50);
+    }
+    t_idle = s_now() - t_idle;
+    long rss_delta = 0;
+    for (size_t k = 0; k < 3; k++) {
+        cpu_b[k] = s_cpu_now(pid[k]);
+        idle_pct[k] = 100 * (cpu_b[k] - cpu_a[k]) / t_idle;
+        idle_total += idle_pct[k];
+        rss_idle[k] = s_rss_kib(pid[k]);
+        rss_delta += rss_idle[k] - rss0[k];
+    }
+
+    /* 3. Load: 1 msg/s each for w7_seconds, latencies sampled. */
+    for (size_t k = 0; k < 3; k++)
+        cpu_a[k] = s_cpu_now(pid[k]);
+    partners_sample(ps, true);
+    partners_publish(ps, true);
+    double t_load = s_now();
+    while (s_now() - t_load < self->w7_seconds) {
+        s_check_interrupt(self);
+        s_check_alive(self, "W7's load");
+        s_sleep_ms(50);
+    }
+    partners_publish(ps, false);
+    t_load = s_now() - t_load;
+    double load_drain_s = s_w7_drain(self, ps, 60);
+    partners_sample(ps, false);
+    double load_pct[3], load_total = 0;
+    for (size_t k = 0; k < 3; k++) {
+        cpu_b[k] = s_cpu_now(pid[k]);
+        load_pct[k] = 100 * (cpu_b[k] - cpu_a[k]) / t_load;
+        load_total += load_pct[k];
+        rss_load[k] = s_rss_kib(pid[k]);
+    }
+    uint64_t gate[2] = { 0, 0 };
+    for (size_t k = 0; k < 3; k++)
+        s_gate_counts(self, ids[k], gate);
+
+    /* 4. The brokers restart at once while the partners go on publishing;
+     * every partner must find its broker again (new handshake, HELLO) and
+     * catch up on what its group published. */
+    partners_publish(ps, true);
+    s_sleep_ms(1500);
+    double t_kill = s_now();
+    for (size_t k = 0; k < 3; k++)
+        kill(self->procs[k].pid, SIGTERM);
+    for (size_t k = 0; k < 3; k++) {
+        proc_t *p = &self->procs[k];
+        double deadline = s_now() + 10;
+        while (p->running && s_now() < deadline) {
+            s_reap(p, WNOHANG);
+            if (p->running)
+                s_sleep_ms(10);
+        }
+        if (p->running) {
+            kill(p->pid, SIGKILL);
+            s_reap(p, 0);
+        }
+        p->retired = true;
+        /* its log moves aside: the new one is waited for on its own */
+        char old[FILE_LEN];
+        snprintf(old, sizeof old, "%s/%.64s.1.log", self->wdir, p->name);
+        if (rename(p->log, old) == 0)
+            memcpy(p->log, old, sizeof old);
+    }
+    /* The old brokers are gone: any WELCOME from now on is a new one's. */
+    double t_start = s_now();
+    double down_s = t_start - t_kill;
+    partners_mark(ps);
+    s_start_mesh(self, ids, port, peer_port);
+    double listening_s = s_now() - t_start;
+    double relinked_s = s_wait_partners(self, ps, partners_welcomed, n, link_limit,
+                                        "W7's restart");
+    if (relinked_s >= 0)
+        relinked_s = s_now() - t_start;
+    double caught_s = relinked_s < 0 ? -1
+                    : s_wait_partners(self, ps, partners_ready, n, link_limit, "W7's restart");
+    if (caught_s >= 0)
+        caught_s = s_now() - t_start;
+    else
+        fprintf(stderr, "bench_pubsub: W7: after the restart only %zu of %zu partners linked, "
+                "%zu caught up within %.0f s\n", partners_welcomed(ps), n, partners_ready(ps),
+                link_limit);
+    partners_publish(ps, false);
+    double restart_drain_s = s_w7_drain(self, ps, 60);
+    for (size_t k = 0; k < 3; k++)
+        s_gate_counts(self, ids[k], gate);
+    partners_stop(ps);
+    partners_result_t r;
+    partners_result(ps, &r);
+
+    end_t e;
+    s_end_workload(self, &e);
+    s_print_mesh(self, "W7");
+    printf("\"partners\":%zu,\"group\":%zu,\"msgs_per_s_per_partner\":1,\"seconds\":%.1f,"
+           "\"keys_s\":%.3f,\"linked_s\":%.3f,\"all_linked\":%s,",
+           n, self->group, t_load, t_keys, linked_s, linked_s >= 0 ? "true" : "false");
+    printf("\"rss_kib\":{\"before\":[%ld,%ld,%ld],\"idle\":[%ld,%ld,%ld],\"load\":[%ld,%ld,%ld]},"
+           "\"rss_per_session_kib\":%.1f,", rss0[0], rss0[1], rss0[2], rss_idle[0], rss_idle[1],
+           rss_idle[2], rss_load[0], rss_load[1], rss_load[2], (double) rss_delta / (double) n);
+    printf("\"idle_s\":%.1f,\"idle_cpu_pct\":{\"total\":%.2f,\"a\":%.2f,\"b\":%.2f,\"c\":%.2f},"
+           "\"load_cpu_pct\":{\"total\":%.2f,\"a\":%.2f,\"b\":%.2f,\"c\":%.2f},",
+           t_idle, idle_total, idle_pct[0], idle_pct[1], idle_pct[2], load_total, load_pct[0],
+           load_pct[1], load_pct[2]);
+    double mean = 0;
+    for (size_t i = 0; i < r.nlat; i++)
+        mean += r.lat_ms[i];
+    mean = r.nlat ? mean / (double) r.nlat : 0;
+    printf("\"latency_ms\":{\"samples\":%zu,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f,"
+           "\"mean\":%.2f},\"load_drain_s\":%.3f,", r.nlat, s_pct(r.lat_ms, r.nlat, 50),
+           s_pct(r.lat_ms, r.nlat, 90), s_pct(r.lat_ms, r.nlat, 99),
+           r.nlat ? r.lat_ms[r.nlat - 1] : 0.0, mean, load_drain_s);
+    printf("\"restart\":{\"stop_s\":%.3f,\"listening_s\":%.3f,\"relinked_s\":%.3f,"
+           "\"caught_up_s\":%.3f,\"complete\":%s,\"drain_s\":%.3f},", down_s, listening_s,
+           relinked_s, caught_s,
+           caught_s >= 0 ? "true" : "false", restart_drain_s);
+    printf("\"published\":%llu,\"acked\":%llu,\"deliveries_due\":%llu,\"delivered\":%llu,"
+           "\"lost\":%llu,\"duplicates\":%llu,\"gaps\":%llu,\"sessions\":%llu,\"resets\":%llu,"
+           "\"errors_received\":%llu,\"frames_refused\":%llu,"
+           "\"gate\":{\"refused_over_cap\":%llu,\"handshake_timeouts\":%llu},",
+           (unsigned long long) r.published, (unsigned long long) r.acked,
+           (unsigned long long) r.expected, (unsigned long long) r.delivered,
+           (unsigned long long) (r.expected > r.delivered ? r.expected - r.delivered : 0),
+           (unsigned long long) r.duplicates, (unsigned long long) r.gaps,
+           (unsigned long long) r.sessions, (unsigned long long) r.resets,
+           (unsigned long long) r.errors, (unsigned long long) r.refused_frames,
+           (unsigned long long) gate[0], (unsigned long long) gate[1]);
+    s_print_tail(&e);
+    partners_destroy(&self->ps);
+}
+
 static void s_usage(FILE *out)
 {
     fprintf(out,
-        "usage: bench_pubsub [DIR] [--quick] [--only W1,...,W6] [--keep] [--bin BUILD_DIR]\n"
+        "usage: bench_pubsub [DIR] [--quick] [--only W1,...,W7] [--keep] [--bin BUILD_DIR]\n"
         "                    [--messages N] [--batch R] [--nodes K] [--catchup M]\n"
         "                    [--fill-publish] [--seconds S] [--rate R] [--threads T]\n"
         "                    [--partition P] [--anti-entropy-ms MS] [--opaque]\n"
-        "                    [--trace PREFIX]\n"
+        "                    [--trace PREFIX] [--partners N] [--group G]\n"
+        "                    [--w7-seconds S] [--idle-seconds S] [--ports A,B,C]\n"
         "\n"
         "Starts knoop-broker and knoop-node processes (keys, trust store, policy made\n"
         "in a temporary directory under DIR, default the current directory: put it on\n"
@@ -1760,6 +2055,13 @@ static void s_usage(FILE *out)
         "  W6  re-convergence: C's peer links run through proxies that are cut for P\n"
         "      (60; --quick 10) seconds while N are published on C; after healing,\n"
         "      time until A, B and a subscribing node on A hold all N\n"
+        "  W7  (only with --only W7) N (1,000) partners in this process, each with its\n"
+        "      own key, certificate (issued by a test root) and CURVE session, spread\n"
+        "      over a 3-broker mesh (--ports, else free ports); groups of G (10)\n"
+        "      subscribe to their group's topics; idle window (--idle-seconds, 10;\n"
+        "      --quick 3), then 1 msg/s each for S (--w7-seconds, 60; --quick 10),\n"
+        "      then all three brokers restart at once: broker RSS per session, idle\n"
+        "      CPU, time until all are linked and caught up, p99 delivery latency\n"
         "Payloads: 256-byte knoop.crisis.v1.SitRep (--opaque: bench.Opaque bytes).\n"
         "Binaries: BUILD_DIR/broker/knoop-broker, BUILD_DIR/nodes/knoop-node and, for\n"
         "W6, BUILD_DIR/tests/knoop-test-proxy; BUILD_DIR defaults to the directory\n"
@@ -1780,10 +2082,10 @@ static size_t s_size_arg(bench_t *self, int argc, char **argv, int *i)
 int main(int argc, char **argv)
 {
     bench_t b = { .base = ".", .batch = 1000, .nodes = 25, .rate = 1000, .pub_threads = 8,
-                  .anti_entropy_ms = 3000 };
+                  .anti_entropy_ms = 3000, .partners = 1000, .group = 10 };
     bench_t *self = &b;
     size_t messages = 0, catchup = 0;
-    double seconds = 0, partition = 0;
+    double seconds = 0, partition = 0, w7_seconds = 0, idle_seconds = 0;
     const char *bindir = NULL;
     bool only_given = false;
     for (int i = 1; i < argc; i++) {
@@ -1815,7 +2117,21 @@ int main(int argc, char **argv)
             self->pub_threads = (unsigned) s_size_arg(self, argc, argv, &i);
         else if (!strcmp(a, "--partition"))
             partition = (double) s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--anti-entropy-ms"))
+        else if (!strcmp(a, "--partners"))
+            self->partners = s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--group"))
+            self->group = s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--w7-seconds"))
+            w7_seconds = (double) s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--idle-seconds"))
+            idle_seconds = (double) s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--ports")) {
+            if (i + 1 >= argc || sscanf(argv[i + 1], "%d,%d,%d", &self->ports[0], &self->ports[1],
+                                        &self->ports[2]) != 3 ||
+                self->ports[0] <= 0 || self->ports[1] <= 0 || self->ports[2] <= 0)
+                s_die(self, "--ports needs three TCP ports, e.g. 7401,7402,7403");
+            i++;
+        } else if (!strcmp(a, "--anti-entropy-ms"))
             self->anti_entropy_ms = (unsigned) s_size_arg(self, argc, argv, &i);
         else if (!strcmp(a, "--trace")) {
             if (i + 1 >= argc)
@@ -1833,8 +2149,8 @@ int main(int argc, char **argv)
             snprintf(list, sizeof list, "%s", argv[++i]);
             for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
                  t = strtok_r(NULL, ",", &save)) {
-                if ((t[0] != 'W' && t[0] != 'w') || t[1] < '1' || t[1] > '6' || t[2])
-                    s_die(self, "--only: unknown workload '%s' (W1 ... W6)", t);
+                if ((t[0] != 'W' && t[0] != 'w') || t[1] < '1' || t[1] > '7' || t[2])
+                    s_die(self, "--only: unknown workload '%s' (W1 ... W7)", t);
                 self->only[t[1] - '0'] = true;
             }
         } else if (a[0] == '-') {
@@ -1850,6 +2166,12 @@ int main(int argc, char **argv)
     self->catchup = catchup ? catchup : self->quick ? 100000 : 1000000;
     self->seconds = seconds > 0 ? seconds : self->quick ? 5 : 10;
     self->partition = partition > 0 ? partition : self->quick ? 10 : 60;
+    self->w7_seconds = w7_seconds > 0 ? w7_seconds : self->quick ? 10 : 60;
+    self->idle_seconds = idle_seconds > 0 ? idle_seconds : self->quick ? 3 : 10;
+    if (self->group < 2 || self->group > self->partners)
+        s_die(self, "--group: from 2 to --partners (%zu)", self->partners);
+    if (self->partners > 60000)
+        s_die(self, "--partners: at most 60000 (one loopback address each)");
     if (strlen(self->base) > BASE_MAX)
         s_die(self, "DIR: at most %d characters", BASE_MAX);
     if (self->nodes > MAX_NODES)
@@ -1894,6 +2216,8 @@ int main(int argc, char **argv)
     knoop_log_set_level(KNOOP_LOG_WARN);
     srand((unsigned) time(NULL) ^ (unsigned) getpid());
 
+    if (self->only[7] && partners_prepare(self->partners))
+        s_die(self, "W7 cannot hold %zu sessions in this process", self->partners);
     s_setup(self);
     if (self->only[1])
         s_w1(self);
@@ -1907,6 +2231,8 @@ int main(int argc, char **argv)
         s_w5(self);
     if (self->only[6])
         s_w6(self);
+    if (self->only[7])
+        s_w7(self);
     s_cleanup(self);
     return 0;
 }

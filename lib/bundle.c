@@ -1,6 +1,7 @@
 /* bundle.c — journal bundles: codec, gate, check and import. See bundle.h. */
 #include "bundle.h"
 #include "crypto.h"
+#include "file.h"
 #include "trust_mesh.h"
 
 #include "knoop/v1/bundle.pb-c.h"
@@ -421,44 +422,19 @@ static void s_parse(knoop_bundle_t *self)
 int knoop_bundle_open(const char *path, knoop_bundle_t **out)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? KNOOP_ENOTFOUND : KNOOP_EIO;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return KNOOP_EIO;
-    }
-    if ((uint64_t) st.st_size > S_FILE_MAX) {
-        close(fd);
-        return KNOOP_ETOOBIG;
+    knoop_buf_t data = { 0 };
+    int rc = knoop_file_read(path, S_FILE_MAX, 0, &data, NULL, 0);
+    if (rc) {
+        knoop_buf_free(&data);
+        return rc;
     }
     knoop_bundle_t *self = calloc(1, sizeof *self);
     if (!self) {
-        close(fd);
+        knoop_buf_free(&data);
         return KNOOP_ENOMEM;
     }
-    self->len = (size_t) st.st_size;
-    self->data = malloc(self->len ? self->len : 1);
-    if (!self->data) {
-        close(fd);
-        free(self);
-        return KNOOP_ENOMEM;
-    }
-    size_t got = 0;
-    while (got < self->len) {
-        ssize_t r = read(fd, self->data + got, self->len - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t) r;
-    }
-    close(fd);
-    if (got != self->len) {
-        knoop_bundle_destroy(&self);
-        return KNOOP_EIO;
-    }
+    self->data = data.data;
+    self->len = data.len;
     s_parse(self);
     *out = self;
     return KNOOP_OK;
