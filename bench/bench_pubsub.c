@@ -1250,7 +1250,7 @@ static void *s_receiver(void *arg)
                 knoop_msg_clear(&m);
             }
             knoop_client_ack(r->c, pos);
-        } else if (rc != KNOOP_ENOTFOUND) {
+        } else if (rc != KNOOP_ETIMEDOUT) {
             r->rc = rc;
             break;
         }

@@ -431,7 +431,7 @@ static void s_read(partners_t *self, partner_t *p)
 {
     for (int i = 0; p->dealer && i < READ_FRAMES; i++) {
         int rc = knoop_link_recv_dealer(p->dealer, &self->data);
-        if (rc == KNOOP_ENOTFOUND)
+        if (rc == KNOOP_EAGAIN)
             break;
         if (rc)
             continue;

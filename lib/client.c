@@ -233,7 +233,7 @@ static int s_send(knoop_client_t *self, const knoop_api_req_t *req, int64_t dead
     return KNOOP_OK;
 }
 
-/* One message from the node. KNOOP_ENOTFOUND when the deadline passed. */
+/* One message from the node. KNOOP_ETIMEDOUT when the deadline passed. */
 static int s_recv(knoop_client_t *self, int64_t deadline, zmsg_t **out)
 {
     zsock_set_rcvtimeo(self->sock, s_left(deadline));
@@ -242,7 +242,7 @@ static int s_recv(knoop_client_t *self, int64_t deadline, zmsg_t **out)
         return KNOOP_OK;
     int e = errno;
     if (e == EAGAIN)
-        return KNOOP_ENOTFOUND;
+        return KNOOP_ETIMEDOUT;
     if (e == EINTR)
         return s_fail(self, KNOOP_EIO, "interrupted by a signal");
     return s_fail(self, KNOOP_EIO, "cannot receive from node at %s: %s", self->endpoint,
@@ -322,8 +322,8 @@ static int s_wait(knoop_client_t *self, uint64_t want, int64_t deadline, int tim
     for (;;) {
         zmsg_t *msg;
         int rc = s_recv(self, deadline, &msg);
-        if (rc == KNOOP_ENOTFOUND)
-            return s_fail(self, KNOOP_EIO, "node at %s did not answer within %d ms "
+        if (rc == KNOOP_ETIMEDOUT)
+            return s_fail(self, rc, "node at %s did not answer within %d ms "
                           "(is knoop-node running?)", self->endpoint, timeout_ms);
         if (rc)
             return rc;
@@ -489,7 +489,7 @@ int knoop_client_publish_wait(knoop_client_t *self, const knoop_api_item_t *item
                                 ? INT32_MAX : (int64_t) timeout_ms + wait_ms);
     rc = s_call_expect(self, &req, KNOOP_API_R_PUBLISHED, timeout_ms, &rep);
     if (rc) {                               /* a refusal names the item */
-        if (rc == KNOOP_EIO && strstr(self->error, "did not answer"))
+        if (rc == KNOOP_ETIMEDOUT)
             strncat(self->error, "; the messages may still be published",
                     sizeof self->error - strlen(self->error) - 1);
         goto out;
@@ -617,7 +617,7 @@ int knoop_client_next(knoop_client_t *self, uint64_t *position, const uint8_t **
         }
         zmsg_t *msg;
         int rc = s_recv(self, deadline, &msg);
-        if (rc == KNOOP_ENOTFOUND)
+        if (rc == KNOOP_ETIMEDOUT)
             return s_fail(self, rc, "no message within %d ms", timeout_ms);
         if (rc)
             return rc;

@@ -512,7 +512,7 @@ static int s_export(cap_args_t *a)
             fprintf(stderr, "knoop %s: the node sent %llu of the %llu messages it holds on "
                     "%s, then %s\n", a->cmd, (unsigned long long) got,
                     (unsigned long long) expected, a->pattern,
-                    rc == KNOOP_ENOTFOUND ? "nothing within --timeout" : knoop_client_error(c));
+                    rc == KNOOP_ETIMEDOUT ? "nothing within --timeout" : knoop_client_error(c));
             status = 2;
             break;
         }

@@ -279,7 +279,7 @@ int knoop_cli_sub(int argc, char **argv)
         rc = knoop_client_next(c, &pos, &env, &len, wait);
         if (s_stop)
             break;
-        if (rc == KNOOP_ENOTFOUND) {
+        if (rc == KNOOP_ETIMEDOUT) {
             quiet_ms += wait;
             if (a.durable)
                 subscribed = false;
