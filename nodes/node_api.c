@@ -851,6 +851,11 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     /* Where the journal and the trust store are (absolute), for tools on
      * this machine that read them: knoop bundle export --api. */
     knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused);
+    json_t *bundles = json_object_get(o, "bundles");      /* forwarding (node_import.c) */
+    json_object_set_new(bundles, "forwarded", json_integer((json_int_t) self->forwarded));
+    json_object_set_new(bundles, "forwards_refused",
+                        json_integer((json_int_t) self->forwards_refused));
+    json_object_set_new(bundles, "forwarding", node_forward_json(self));
     json_object_set_new(o, "last_error", json_string(self->last_error));
     json_object_set_new(o, "last_error_ms", json_integer((json_int_t) self->last_error_at));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
