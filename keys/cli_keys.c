@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,98 +73,77 @@ static void s_keys_usage(FILE *out)
 "    knoop keys show /etc/knoop/keys/vr-utrecht.cert\n");
 }
 
-static void s_new_usage(FILE *out)
-{
-    fprintf(out,
-"NAME\n"
-"    knoop keys new - make a partner identity key and its certificate\n"
+static const knoop_cmd_t s_cmd_new = {
+    .prog = "knoop keys new",
+    .section = "keys-new",
+    .summary = "make a partner identity key and its certificate",
+    .description =
+"Generates a random Ed25519 key for partner ID and writes two files:\n"
 "\n"
-"SYNOPSIS\n"
-"    knoop keys new --id ID --role ROLE --out DIR [--valid-days N]\n"
-"                   [--valid-from TIME]\n"
+"    DIR/ID.key    the secret key, created with mode 0600. Keep it on the\n"
+"                  partner's node only; never mail, copy or commit it.\n"
+"    DIR/ID.cert   the public certificate (id, role, public key, derived\n"
+"                  CurveZMQ key, validity). Copy it into the trust store\n"
+"                  of every broker and auditor.\n"
 "\n"
-"DESCRIPTION\n"
-"    Generates a random Ed25519 key for partner ID and writes two files:\n"
+"DIR is created with mode 0700 when missing. Existing files are never\n"
+"overwritten: if either file exists, nothing is written. Prints the\n"
+"paths and the public key's fingerprint; never the secret.\n"
 "\n"
-"        DIR/ID.key    the secret key, created with mode 0600. Keep it on the\n"
-"                      partner's node only; never mail, copy or commit it.\n"
-"        DIR/ID.cert   the public certificate (id, role, public key, derived\n"
-"                      CurveZMQ key, validity). Copy it into the trust store\n"
-"                      of every broker and auditor.\n"
-"\n"
-"    DIR is created with mode 0700 when missing. Existing files are never\n"
-"    overwritten: if either file exists, nothing is written. Prints the\n"
-"    paths and the public key's fingerprint; never the secret.\n"
-"\n"
-"OPTIONS\n"
-"    --id ID\n"
-"        Partner id: 1 to %d characters of a-z, 0-9 and '-', not starting\n"
-"        with '-'. Conventionally vr-NAME (veiligheidsregio), ws-NAME\n"
-"        (waterschap), vp-NAME (vital provider), kcr2 (national).\n"
-"\n"
-"    --role ROLE\n"
-"        1 to %d characters of a-z, 0-9, '_' and '-'. The policy grants\n"
-"        topics by role. Conventional roles: region, waterschap, vital,\n"
-"        national, broker.\n"
-"\n"
-"    --out DIR\n"
-"        Directory to write the two files to.\n"
-"\n"
-"    --valid-days N\n"
-"        Days the certificate is valid, 1 to %d. Default %d.\n"
-"\n"
-"    --valid-from TIME\n"
-"        Start of validity, RFC 3339 UTC: YYYY-MM-DDTHH:MM:SSZ. Default: one\n"
-"        hour before now, so partners whose clocks run behind accept it.\n"
-"\n"
-"    -h, --help\n"
-"        Print this help and exit.\n"
-"\n"
-"EXIT STATUS\n"
-"    0  both files written.\n"
-"    2  usage error, or the files could not be written (for example because\n"
-"       one of them already exists).\n"
-"\n"
-"EXAMPLES\n"
-"    knoop keys new --id vr-utrecht --role region --out /etc/knoop/keys\n"
-"    knoop keys new --id ws-rijnland --role waterschap --out keys \\\n"
-"                   --valid-from 2026-01-01T00:00:00Z --valid-days 365\n",
-    KNOOP_ID_MAX, KNOOP_ROLE_MAX, MAX_VALID_DAYS, DEFAULT_VALID_DAYS);
-}
+"ID: 1 to 64 characters of a-z, 0-9 and '-', not starting with '-';\n"
+"conventionally vr-NAME (veiligheidsregio), ws-NAME (waterschap),\n"
+"vp-NAME (vital provider), kcr2 (national). ROLE: 1 to 32 characters of\n"
+"a-z, 0-9, '_' and '-'; the policy grants topics by role (conventional:\n"
+"region, waterschap, vital, national, broker).",
+    .exit_status =
+"0 both files written; 2 usage error, or the files could not be written\n"
+"(for example because one of them already exists).",
+    .examples =
+"knoop keys new --id vr-utrecht --role region --out /etc/knoop/keys\n"
+"knoop keys new --id ws-rijnland --role waterschap --out keys \\\n"
+"    --valid-from 2026-01-01T00:00:00Z --valid-days 365",
+};
 
-static void s_show_usage(FILE *out)
-{
-    fprintf(out,
-"NAME\n"
-"    knoop keys show - print a certificate, or the public part of a key\n"
+static const knoop_opt_spec_t s_spec_new[] = {
+    { "id", KNOOP_OPT_STRING, NULL, "ID", "partner id, e.g. vr-utrecht", true },
+    { "role", KNOOP_OPT_STRING, NULL, "ROLE", "role the policy grants topics by, e.g. region",
+      true },
+    { "out", KNOOP_OPT_STRING, NULL, "DIR", "directory to write ID.key and ID.cert to", true },
+    { "valid-days", KNOOP_OPT_INT, "730", "N", "days the certificate is valid, 1 to 36500",
+      false },
+    { "valid-from", KNOOP_OPT_STRING, NULL, "TIME",
+      "start of validity, RFC 3339 UTC (default: an hour ago)", false },
+    { NULL },
+};
+
+static const knoop_cmd_t s_cmd_show = {
+    .prog = "knoop keys show",
+    .section = "keys-show",
+    .summary = "print a certificate, or the public part of a key",
+    .description =
+"For a certificate (any FILE not ending in .key), prints the partner id,\n"
+"role, public key, CurveZMQ key, fingerprint and validity, and whether\n"
+"the certificate is valid now, expired or not yet valid.\n"
 "\n"
-"SYNOPSIS\n"
-"    knoop keys show FILE\n"
-"\n"
-"DESCRIPTION\n"
-"    For a certificate (any FILE not ending in .key), prints the partner id,\n"
-"    role, public key, CurveZMQ key, fingerprint and validity, and whether\n"
-"    the certificate is valid now, expired or not yet valid.\n"
-"\n"
-"    For a key file (FILE ending in .key), first checks that group and\n"
-"    others cannot access it, as ssh does, then prints only its public part:\n"
-"    id, role, public key, CurveZMQ key and fingerprint, and whether the\n"
-"    ID.cert beside it belongs to this key. The secret is never printed.\n"
-"\n"
-"OPTIONS\n"
-"    -h, --help\n"
-"        Print this help and exit.\n"
-"\n"
-"EXIT STATUS\n"
-"    0  the file was read and printed (also when the certificate has\n"
-"       expired: the output says so).\n"
-"    2  usage error, or the file is missing, unreadable, does not parse, or\n"
-"       is a key file that group or others may access.\n"
-"\n"
-"EXAMPLES\n"
-"    knoop keys show /etc/knoop/trust/vr-utrecht.cert\n"
-"    knoop keys show /etc/knoop/keys/vr-utrecht.key\n");
-}
+"For a key file (FILE ending in .key), first checks that group and\n"
+"others cannot access it, as ssh does, then prints only its public part:\n"
+"id, role, public key, CurveZMQ key and fingerprint, and whether the\n"
+"ID.cert beside it belongs to this key. The secret is never printed.",
+    .operands = "FILE",
+    .operands_min = 1,
+    .operands_max = 1,
+    .exit_status =
+"0 the file was read and printed (also when the certificate has expired:\n"
+"the output says so); 2 usage error, or the file is missing, unreadable,\n"
+"does not parse, or is a key file that group or others may access.",
+    .examples =
+"knoop keys show /etc/knoop/trust/vr-utrecht.cert\n"
+"knoop keys show /etc/knoop/keys/vr-utrecht.key",
+};
+
+static const knoop_opt_spec_t s_spec_show[] = {
+    { NULL },
+};
 
 static bool s_exists(const char *path)
 {
@@ -203,52 +181,25 @@ static int s_mkdirs(const char *dir)
     return 0;
 }
 
-/* getopt prints its complaints under argv[0]; make that the whole command. */
-static void s_name_command(char **argv, char *name)
+/* The INT option `name`, a number of days (its default is in the spec):
+ * 1..MAX_VALID_DAYS, else 2 after an error naming it. */
+static int s_days(const char *cmd, const knoop_config_t *cfg, const char *name, long *out)
 {
-    argv[0] = name;
-    optind = 0;            /* full reinitialisation in glibc */
-    opterr = 1;
+    long long d = knoop_config_int(cfg, name);
+    if (d < 1 || d > MAX_VALID_DAYS) {
+        fprintf(stderr, "%s: invalid --%s %lld: want a whole number of days from 1 to %d\n",
+                cmd, name, d, MAX_VALID_DAYS);
+        return 2;
+    }
+    *out = (long) d;
+    return 0;
 }
 
-static int s_new(int argc, char **argv)
+static int s_new_run(const knoop_config_t *cfg)
 {
-    static char name[] = "knoop keys new";
-    static const struct option options[] = {
-        { "id",         required_argument, NULL, 'i' },
-        { "role",       required_argument, NULL, 'r' },
-        { "out",        required_argument, NULL, 'o' },
-        { "valid-days", required_argument, NULL, 'd' },
-        { "valid-from", required_argument, NULL, 'f' },
-        { "help",       no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *id = NULL, *role = NULL, *out = NULL, *days_arg = NULL, *from_arg = NULL;
-    s_name_command(argv, name);
-    int c;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (c) {
-        case 'i': id = optarg; break;
-        case 'r': role = optarg; break;
-        case 'o': out = optarg; break;
-        case 'd': days_arg = optarg; break;
-        case 'f': from_arg = optarg; break;
-        case 'h': s_new_usage(stdout); return 0;
-        default:
-            fprintf(stderr, "(try knoop keys new --help)\n");
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "knoop keys new: unexpected argument '%s' (try knoop keys new --help)\n",
-                argv[optind]);
-        return 2;
-    }
-    if (!id || !role || !out) {
-        fprintf(stderr, "knoop keys new: --id, --role and --out are required "
-                        "(try knoop keys new --help)\n");
-        return 2;
-    }
+    const char *id = knoop_config_str(cfg, "id"), *role = knoop_config_str(cfg, "role");
+    const char *out = knoop_config_str(cfg, "out");
+    const char *from_arg = knoop_config_str(cfg, "valid-from");
     if (!knoop_id_valid(id)) {
         fprintf(stderr, "knoop keys new: invalid --id '%s': use 1 to %d characters of "
                         "a-z, 0-9 and '-', not starting with '-'\n", id, KNOOP_ID_MAX);
@@ -260,17 +211,9 @@ static int s_new(int argc, char **argv)
                         "national, broker)\n", role, KNOOP_ROLE_MAX);
         return 2;
     }
-    long days = DEFAULT_VALID_DAYS;
-    if (days_arg) {
-        char *end = NULL;
-        errno = 0;
-        days = strtol(days_arg, &end, 10);
-        if (errno || end == days_arg || *end || days < 1 || days > MAX_VALID_DAYS) {
-            fprintf(stderr, "knoop keys new: invalid --valid-days '%s': want a whole "
-                            "number from 1 to %d\n", days_arg, MAX_VALID_DAYS);
-            return 2;
-        }
-    }
+    long days;
+    if (s_days("knoop keys new", cfg, "valid-days", &days))
+        return 2;
     int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
     if (from_arg && knoop_time_parse(from_arg, &from) != KNOOP_OK) {
         fprintf(stderr, "knoop keys new: invalid --valid-from '%s': want RFC 3339 UTC "
@@ -333,6 +276,17 @@ static int s_new(int argc, char **argv)
            "valid:        %s until %s\n",
            key_path, cert_path, fp, from_text, until_text);
     return 0;
+}
+
+static int s_new(int argc, char **argv)
+{
+    knoop_config_t *cfg = NULL;
+    int rc = cli_options(&s_cmd_new, s_spec_new, argc, argv, &cfg);
+    if (rc >= 0)
+        return rc;
+    int ret = s_new_run(cfg);
+    knoop_config_destroy(&cfg);
+    return ret;
 }
 
 static void s_print_public(const char *id, const char *role, const uint8_t pk[KNOOP_PK_LEN],
@@ -429,30 +383,21 @@ static int s_show_cert(const char *path)
 
 static int s_show(int argc, char **argv)
 {
-    static char name[] = "knoop keys show";
-    static const struct option options[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    s_name_command(argv, name);
-    int c;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (c) {
-        case 'h': s_show_usage(stdout); return 0;
-        default:
-            fprintf(stderr, "(try knoop keys show --help)\n");
-            return 2;
-        }
-    }
-    if (argc - optind != 1) {
-        fprintf(stderr, "knoop keys show: want exactly one FILE (try knoop keys show --help)\n");
-        return 2;
-    }
-    const char *path = argv[optind];
+    knoop_config_t *cfg = NULL;
+    int rc = cli_options(&s_cmd_show, s_spec_show, argc, argv, &cfg);
+    if (rc >= 0)
+        return rc;
+    const char *const *ops = NULL;
+    knoop_config_operands(cfg, &ops);
+    const char *path = ops[0];
+    int ret;
     size_t len = strlen(path);
     if (len > 4 && strcmp(path + len - 4, ".key") == 0)
-        return s_show_key(path);
-    return s_show_cert(path);
+        ret = s_show_key(path);
+    else
+        ret = s_show_cert(path);
+    knoop_config_destroy(&cfg);
+    return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -591,242 +536,229 @@ static int s_publish_trust(const char *cmd, const char *api, const char *topic, 
     return 0;
 }
 
-static const char s_root_help[] =
-"NAME\n"
-"    knoop keys root - make the KCR2 root of trust\n"
+static const knoop_cmd_t s_cmd_root = {
+    .prog = "knoop keys root",
+    .section = "keys-root",
+    .summary = "make the KCR2 root of trust",
+    .description =
+"Makes the root key and writes DIR/ID.key, the key sealed under a\n"
+"passphrase (Argon2id + XSalsa20-Poly1305; mode 0600) and DIR/ID.cert,\n"
+"the self-signed root certificate (role root) that goes into the trust\n"
+"directory of every broker, node and auditor. The passphrase is asked on\n"
+"the terminal twice, or read from the first line of --passphrase-file\n"
+"(mode 0600). Keep the key offline: it is needed only to issue and\n"
+"revoke. Default validity 3650 days.\n"
 "\n"
-"SYNOPSIS\n"
-"    knoop keys root --id ID --out DIR [--valid-days N] [--passphrase-file F]\n"
-"                    [--kdf-cost interactive|moderate|sensitive]\n"
-"\n"
-"DESCRIPTION\n"
-"    Makes the root key and writes DIR/ID.key, the key sealed under a\n"
-"    passphrase (Argon2id + XSalsa20-Poly1305; mode 0600) and DIR/ID.cert,\n"
-"    the self-signed root certificate (role root) that goes into the trust\n"
-"    directory of every broker, node and auditor. The passphrase is asked on\n"
-"    the terminal twice, or read from the first line of --passphrase-file\n"
-"    (mode 0600). Keep the key offline: it is needed only to issue and\n"
-"    revoke. Default validity 3650 days.\n"
-"\n"
-"    --kdf-cost sets how hard the passphrase is to guess: moderate (default,\n"
-"    256 MiB and about a second per use), sensitive (1 GiB, several seconds;\n"
-"    for the national root on its offline machine) or interactive (64 MiB;\n"
-"    demos and tests). The cost is stored in the key file.\n"
-"\n"
-"EXIT STATUS\n"
-"    0 written, 2 usage or operational error.\n"
-"\n"
-"EXAMPLES\n"
-"    knoop keys root --id kcr2-root --out /media/offline/root\n";
+"--kdf-cost sets how hard the passphrase is to guess: moderate (default,\n"
+"256 MiB and about a second per use), sensitive (1 GiB, several seconds;\n"
+"for the national root on its offline machine) or interactive (64 MiB;\n"
+"demos and tests). The cost is stored in the key file.",
+    .exit_status =
+"0 written, 2 usage or operational error.",
+    .examples =
+"knoop keys root --id kcr2-root --out /media/offline/root",
+};
 
-static const char s_issue_help[] =
-"NAME\n"
-"    knoop keys issue - sign a partner's certificate with the root\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop keys issue --root ROOT.key --cert ID.cert [--cert ID2.cert ...] --out DIR\n"
-"                     [--days N] [--valid-from TIME] [--passphrase-file F] [--api EP]\n"
-"\n"
-"DESCRIPTION\n"
-"    Reads the certificate request ID.cert that the partner made with\n"
-"    knoop keys new (the partner's secret never leaves its site), and writes\n"
-"    DIR/ID.cert signed by the root for --days (default 730) from now (an\n"
-"    hour back, for clocks behind). With --api (a broker's local API, e.g.\n"
-"    ipc:///var/lib/knoop/b1/api.sock) the issued certificate is also handed\n"
-"    to the mesh on the system topic trust.certs: every broker, node and\n"
-"    journal then knows it, and the partner can connect at once. --cert may\n"
-"    be given many times: the root is opened once for all of them; the\n"
-"    first failure stops the batch.\n"
-"\n"
-"EXIT STATUS\n"
-"    0 issued (and published), 2 usage or operational error.\n"
-"\n"
-"EXAMPLES\n"
-"    knoop keys issue --root root/kcr2-root.key --cert vr-utrecht.cert --out issued \\\n"
-"                     --api ipc:///var/lib/knoop/b1/api.sock\n";
+static const knoop_opt_spec_t s_spec_root[] = {
+    { "id", KNOOP_OPT_STRING, NULL, "ID", "the root's id, e.g. kcr2-root", true },
+    { "out", KNOOP_OPT_STRING, NULL, "DIR", "directory to write ID.key and ID.cert to", true },
+    { "valid-days", KNOOP_OPT_INT, "3650", "N", "days the root certificate is valid", false },
+    { "passphrase-file", KNOOP_OPT_STRING, NULL, "FILE",
+      "read the passphrase from FILE's first line (mode 0600)", false },
+    { "kdf-cost", KNOOP_OPT_STRING, "moderate", "COST",
+      "interactive, moderate or sensitive", false },
+    { NULL },
+};
 
-static const char s_revoke_help[] =
-"NAME\n"
-"    knoop keys revoke - withdraw a partner's key, everywhere\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop keys revoke --root ROOT.key (--id ID | --fingerprint F) [--reason TEXT]\n"
-"                      [--at TIME] [--list FILE] [--passphrase-file F] [--api EP]\n"
-"\n"
-"DESCRIPTION\n"
-"    Adds the id (all its keys) or the key with fingerprint F to the\n"
-"    root's revocation list, numbers it one higher, signs it, writes it back\n"
-"    to --list (default: ROOT-ID.revocations beside the root key) and, with\n"
-"    --api (a broker's local API), publishes it on the system topic\n"
-"    trust.revocations. Each broker applies it the moment it holds it: the\n"
-"    partner's handshakes are refused and its sessions closed. The time of\n"
-"    revocation (--at, default now rounded up to the whole second) divides\n"
-"    its messages: signed before, they still verify in knoop audit verify;\n"
-"    at or after, they are refused.\n"
-"\n"
-"EXIT STATUS\n"
-"    0 signed (and published), 2 usage or operational error.\n"
-"\n"
-"EXAMPLES\n"
-"    knoop keys revoke --root root/kcr2-root.key --id vr-x --reason 'key lost' \\\n"
-"                      --api ipc:///var/lib/knoop/b1/api.sock\n";
+static const knoop_cmd_t s_cmd_issue = {
+    .prog = "knoop keys issue",
+    .section = "keys-issue",
+    .summary = "sign a partner's certificate with the root",
+    .description =
+"Reads the certificate request ID.cert that the partner made with\n"
+"knoop keys new (the partner's secret never leaves its site), and writes\n"
+"DIR/ID.cert signed by the root for --days (default 730) from now (an\n"
+"hour back, for clocks behind). With --api (a broker's local API, e.g.\n"
+"ipc:///var/lib/knoop/b1/api.sock) the issued certificate is also handed\n"
+"to the mesh on the system topic trust.certs: every broker, node and\n"
+"journal then knows it, and the partner can connect at once. --cert may\n"
+"be given many times: the root is opened once for all of them; the\n"
+"first failure stops the batch.",
+    .exit_status =
+"0 issued (and published), 2 usage or operational error.",
+    .examples =
+"knoop keys issue --root root/kcr2-root.key --out issued \\\n"
+"    --cert vr-utrecht.cert --api ipc:///var/lib/knoop/b1/api.sock",
+};
 
-static const char s_publish_help[] =
-"NAME\n"
-"    knoop keys publish - hand an issued certificate or a revocation list to the mesh\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop keys publish FILE --api EP\n"
-"\n"
-"DESCRIPTION\n"
-"    FILE is an issued certificate (.cert) or a revocation list. The broker\n"
-"    at EP (its local API) checks it against its roots and journals it on\n"
-"    trust.certs or trust.revocations; the mesh carries it everywhere.\n"
-"    Needs no root key: what is published is already signed by the root.\n"
-"\n"
-"EXIT STATUS\n"
-"    0 published, 2 refused or error (the broker's reason is printed).\n";
+static const knoop_opt_spec_t s_spec_issue[] = {
+    { "root", KNOOP_OPT_STRING, NULL, "ROOT.key", "the sealed root key", true },
+    { "cert", KNOOP_OPT_LIST, NULL, "ID.cert", "a certificate request", true },
+    { "out", KNOOP_OPT_STRING, NULL, "DIR", "directory to write the issued ID.cert to", true },
+    { "days", KNOOP_OPT_INT, "730", "N", "days the certificate is valid", false },
+    { "valid-from", KNOOP_OPT_STRING, NULL, "TIME",
+      "start of validity, RFC 3339 UTC (default: an hour ago)", false },
+    { "passphrase-file", KNOOP_OPT_STRING, NULL, "FILE",
+      "read the root's passphrase from FILE (mode 0600)", false },
+    { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT",
+      "also publish it through this broker's local API", false },
+    { NULL },
+};
 
-static const char s_rotate_help[] =
-"NAME\n"
-"    knoop keys rotate - make the next key of a partner\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop keys rotate --key DIR/ID.key --out NEWDIR [--valid-days N]\n"
-"\n"
-"DESCRIPTION\n"
-"    Makes a new key for the same id and role as the current key, in NEWDIR\n"
-"    (NEWDIR/ID.key, 0600, and the request NEWDIR/ID.cert). Then: have the\n"
-"    request issued and published (knoop keys issue --api), restart the node\n"
-"    with --key NEWDIR/ID.key and the issued certificate in its trust\n"
-"    directory. Both keys are valid meanwhile (overlap): messages the old key\n"
-"    signed still verify, unacknowledged ones are sent after the restart, and\n"
-"    new messages go out under a new epoch signed by the new key. When the\n"
-"    node runs on the new key, revoke the old one by fingerprint (printed).\n"
-"\n"
-"EXIT STATUS\n"
-"    0 written, 2 usage or operational error.\n";
+static const knoop_cmd_t s_cmd_revoke = {
+    .prog = "knoop keys revoke",
+    .section = "keys-revoke",
+    .summary = "withdraw a partner's key, everywhere",
+    .description =
+"Adds the id (all its keys) or the key with fingerprint F to the\n"
+"root's revocation list, numbers it one higher, signs it, writes it back\n"
+"to --list (default: ROOT-ID.revocations beside the root key) and, with\n"
+"--api (a broker's local API), publishes it on the system topic\n"
+"trust.revocations. Each broker applies it the moment it holds it: the\n"
+"partner's handshakes are refused and its sessions closed. The time of\n"
+"revocation (--at, default now rounded up to the whole second) divides\n"
+"its messages: signed before, they still verify in knoop audit verify;\n"
+"at or after, they are refused.",
+    .exit_status =
+"0 signed (and published), 2 usage or operational error.",
+    .examples =
+"knoop keys revoke --root root/kcr2-root.key --id vr-x \\\n"
+"    --reason 'key lost' --api ipc:///var/lib/knoop/b1/api.sock",
+};
 
-static const char s_list_help[] =
-"NAME\n"
-"    knoop keys list - list the certificates a trust store holds\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop keys list --trust DIR [--learned DIR]\n"
-"\n"
-"DESCRIPTION\n"
-"    One line per certificate: id, role, fingerprint, issuer (or pinned),\n"
-"    valid until, and revoked (time) or expires-soon (within 30 days) or\n"
-"    expired. Roots first. --learned adds what a daemon learned over the\n"
-"    mesh (its DATA/trust directory).\n"
-"\n"
-"EXIT STATUS\n"
-"    0 listed, 2 the trust store does not load (the reason is printed).\n";
+static const knoop_opt_spec_t s_spec_revoke[] = {
+    { "root", KNOOP_OPT_STRING, NULL, "ROOT.key", "the sealed root key", true },
+    { "id", KNOOP_OPT_STRING, NULL, "ID", "revoke every key of this partner", false },
+    { "fingerprint", KNOOP_OPT_STRING, NULL, "F",
+      "revoke the key with this fingerprint (16 hex digits)", false },
+    { "reason", KNOOP_OPT_STRING, NULL, "TEXT", "why (printable ASCII, up to 200)", false },
+    { "at", KNOOP_OPT_STRING, NULL, "TIME", "time of revocation, RFC 3339 UTC (default now)",
+      false },
+    { "list", KNOOP_OPT_STRING, NULL, "FILE",
+      "the revocation list (default ROOT-ID.revocations beside the root key)", false },
+    { "passphrase-file", KNOOP_OPT_STRING, NULL, "FILE",
+      "read the root's passphrase from FILE (mode 0600)", false },
+    { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT",
+      "also publish it through this broker's local API", false },
+    { NULL },
+};
+
+static const knoop_cmd_t s_cmd_publish = {
+    .prog = "knoop keys publish",
+    .section = "keys-publish",
+    .summary = "publish a certificate or revocation list",
+    .description =
+"FILE is an issued certificate (.cert) or a revocation list. The broker\n"
+"at EP (its local API) checks it against its roots and journals it on\n"
+"trust.certs or trust.revocations; the mesh carries it everywhere.\n"
+"Needs no root key: what is published is already signed by the root.",
+    .operands = "FILE",
+    .operands_min = 1,
+    .operands_max = 1,
+    .exit_status =
+"0 published, 2 refused or error (the broker's reason is printed).",
+};
+
+static const knoop_opt_spec_t s_spec_publish[] = {
+    { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "the broker's local API", true },
+    { NULL },
+};
+
+static const knoop_cmd_t s_cmd_rotate = {
+    .prog = "knoop keys rotate",
+    .section = "keys-rotate",
+    .summary = "make the next key of a partner",
+    .description =
+"Makes a new key for the same id and role as the current key, in NEWDIR\n"
+"(NEWDIR/ID.key, 0600, and the request NEWDIR/ID.cert). Then: have the\n"
+"request issued and published (knoop keys issue --api), restart the node\n"
+"with --key NEWDIR/ID.key and the issued certificate in its trust\n"
+"directory. Both keys are valid meanwhile (overlap): messages the old key\n"
+"signed still verify, unacknowledged ones are sent after the restart, and\n"
+"new messages go out under a new epoch signed by the new key. When the\n"
+"node runs on the new key, revoke the old one by fingerprint (printed).",
+    .exit_status =
+"0 written, 2 usage or operational error.",
+};
+
+static const knoop_opt_spec_t s_spec_rotate[] = {
+    { "key", KNOOP_OPT_STRING, NULL, "DIR/ID.key", "the partner's current key", true },
+    { "out", KNOOP_OPT_STRING, NULL, "NEWDIR", "directory for the new key and request", true },
+    { "valid-days", KNOOP_OPT_INT, "730", "N", "days the new certificate is valid", false },
+    { NULL },
+};
+
+static const knoop_cmd_t s_cmd_list = {
+    .prog = "knoop keys list",
+    .section = "keys-list",
+    .summary = "list the certificates a trust store holds",
+    .description =
+"One line per certificate: id, role, fingerprint, issuer (or pinned),\n"
+"valid until, and revoked (time) or expires-soon (within 30 days) or\n"
+"expired. Roots first. --learned adds what a daemon learned over the\n"
+"mesh (its DATA/trust directory).",
+    .exit_status =
+"0 listed, 2 the trust store does not load (the reason is printed).",
+};
+
+static const knoop_opt_spec_t s_spec_list[] = {
+    { "trust", KNOOP_OPT_STRING, NULL, "DIR", "the trust store (root and partner *.cert)",
+      true },
+    { "learned", KNOOP_OPT_STRING, NULL, "DIR",
+      "also what a daemon learned over the mesh (its DATA/trust)", false },
+    { NULL },
+};
 
 /* Options shared by the root's commands. */
 typedef struct {
-    const char *id, *out, *root, *cert, *pass_file, *api, *fp, *reason, *list, *trust,
-               *learned, *days, *from, *at, *cost, *keyfile;
+    const char *id, *out, *root, *pass_file, *api, *fp, *reason, *list, *trust, *learned,
+               *from, *at, *cost, *keyfile;
 } s_args_t;
 
-static int s_parse_args(const char *cmd, const char *help, int argc, char **argv, s_args_t *a,
-                        const char *allowed)
+/* The option of the command's spec, or NULL where it has none. */
+static const char *s_opt(const knoop_config_t *cfg, const knoop_opt_spec_t *spec,
+                         const char *name)
 {
-    static const struct option options[] = {
-        { "id", required_argument, NULL, 'i' },
-        { "out", required_argument, NULL, 'o' },
-        { "root", required_argument, NULL, 'R' },
-        { "cert", required_argument, NULL, 'c' },
-        { "passphrase-file", required_argument, NULL, 'P' },
-        { "api", required_argument, NULL, 'a' },
-        { "fingerprint", required_argument, NULL, 'f' },
-        { "reason", required_argument, NULL, 'r' },
-        { "list", required_argument, NULL, 'l' },
-        { "trust", required_argument, NULL, 't' },
-        { "learned", required_argument, NULL, 'L' },
-        { "days", required_argument, NULL, 'd' },
-        { "valid-days", required_argument, NULL, 'd' },
-        { "valid-from", required_argument, NULL, 'F' },
-        { "at", required_argument, NULL, 'A' },
-        { "kdf-cost", required_argument, NULL, 'k' },
-        { "key", required_argument, NULL, 'K' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    memset(a, 0, sizeof *a);
-    argv[0] = (char *) cmd;
-    optind = 0;
-    opterr = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return 0;
-        }
-        if (c == '?' || !strchr(allowed, c)) {
-            if (c != '?')
-                fprintf(stderr, "%s: option %s does not apply here\n", cmd, argv[optind - 1]);
-            fprintf(stderr, "(try %s --help)\n", cmd);
-            return 2;
-        }
-        switch (c) {
-        case 'i': a->id = optarg; break;
-        case 'o': a->out = optarg; break;
-        case 'R': a->root = optarg; break;
-        case 'c': a->cert = optarg; break;
-        case 'P': a->pass_file = optarg; break;
-        case 'a': a->api = optarg; break;
-        case 'f': a->fp = optarg; break;
-        case 'r': a->reason = optarg; break;
-        case 'l': a->list = optarg; break;
-        case 't': a->trust = optarg; break;
-        case 'L': a->learned = optarg; break;
-        case 'd': a->days = optarg; break;
-        case 'F': a->from = optarg; break;
-        case 'A': a->at = optarg; break;
-        case 'k': a->cost = optarg; break;
-        case 'K': a->keyfile = optarg; break;
-        default: break;
-        }
-    }
-    return -1;
+    for (; spec->name; spec++)
+        if (!strcmp(spec->name, name))
+            return spec->kind == KNOOP_OPT_LIST ? NULL : knoop_config_str(cfg, name);
+    return NULL;
 }
 
-static int s_days(const char *cmd, const char *arg, long def, long *out)
-{
-    *out = def;
-    if (!arg)
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    long d = strtol(arg, &end, 10);
-    if (errno || end == arg || *end || d < 1 || d > MAX_VALID_DAYS) {
-        fprintf(stderr, "%s: invalid number of days '%s': want 1 to %d\n", cmd, arg,
-                MAX_VALID_DAYS);
-        return 2;
-    }
-    *out = d;
-    return 0;
-}
+typedef int (*s_run_fn)(const char *cmd, const knoop_config_t *cfg, const s_args_t *a);
 
-static int s_root(int argc, char **argv)
+/* Parse the options of one of the root's commands and run it. */
+static int s_run(const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec, s_run_fn run, int argc,
+                 char **argv)
 {
-    static const char cmd[] = "knoop keys root";
-    s_args_t a;
-    int rc = s_parse_args(cmd, s_root_help, argc, argv, &a, "ioPdk");
+    knoop_config_t *cfg = NULL;
+    int rc = cli_options(cmd, spec, argc, argv, &cfg);
     if (rc >= 0)
         return rc;
-    if (!a.id || !a.out || optind < argc) {
-        fprintf(stderr, "%s: --id and --out are required, nothing else (try %s --help)\n", cmd,
-                cmd);
-        return 2;
-    }
+    s_args_t a = {
+        .id = s_opt(cfg, spec, "id"), .out = s_opt(cfg, spec, "out"),
+        .root = s_opt(cfg, spec, "root"), .pass_file = s_opt(cfg, spec, "passphrase-file"),
+        .api = s_opt(cfg, spec, "api"), .fp = s_opt(cfg, spec, "fingerprint"),
+        .reason = s_opt(cfg, spec, "reason"), .list = s_opt(cfg, spec, "list"),
+        .trust = s_opt(cfg, spec, "trust"), .learned = s_opt(cfg, spec, "learned"),
+        .from = s_opt(cfg, spec, "valid-from"), .at = s_opt(cfg, spec, "at"),
+        .cost = s_opt(cfg, spec, "kdf-cost"), .keyfile = s_opt(cfg, spec, "key"),
+    };
+    rc = run(cmd->prog, cfg, &a);
+    knoop_config_destroy(&cfg);
+    return rc;
+}
+
+static int s_root_run(const char *cmd, const knoop_config_t *cfg, const s_args_t *ap)
+{
+    s_args_t a = *ap;
+    int rc;
     if (!knoop_id_valid(a.id)) {
         fprintf(stderr, "%s: invalid --id '%s'\n", cmd, a.id);
         return 2;
     }
     long days;
-    if (s_days(cmd, a.days, 3650, &days))
+    if (s_days(cmd, cfg, "valid-days", &days))
         return 2;
     knoop_pwcost_t cost = KNOOP_PWCOST_MODERATE;
     if (a.cost && !strcmp(a.cost, "interactive"))
@@ -921,49 +853,27 @@ static int s_issue_one(const char *cmd, const s_args_t *a, const char *req,
 
 #define ISSUE_MAX_CERTS 4096
 
-static int s_issue(int argc, char **argv)
+static int s_issue_run(const char *cmd, const knoop_config_t *cfg, const s_args_t *ap)
 {
-    static const char cmd[] = "knoop keys issue";
+    s_args_t a = *ap;
     /* --cert may repeat: the root is opened once for a whole batch. */
-    const char **reqs = calloc(ISSUE_MAX_CERTS, sizeof *reqs);
-    if (!reqs)
-        return 2;
-    size_t nreqs = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        if (!strcmp(argv[i], "--cert") && i + 1 < argc)
-            v = argv[i + 1];
-        else if (!strncmp(argv[i], "--cert=", 7))
-            v = argv[i] + 7;
-        if (v && nreqs < ISSUE_MAX_CERTS)
-            reqs[nreqs++] = v;
-    }
-    s_args_t a;
-    int rc = s_parse_args(cmd, s_issue_help, argc, argv, &a, "RcoPadF");
-    if (rc >= 0) {
-        free(reqs);
-        return rc;
-    }
-    if (!a.root || !nreqs || !a.out || optind < argc) {
-        fprintf(stderr, "%s: --root, --cert and --out are required (try %s --help)\n", cmd, cmd);
-        free(reqs);
+    const char *const *reqs = NULL;
+    size_t nreqs = knoop_config_list(cfg, "cert", &reqs);
+    if (nreqs > ISSUE_MAX_CERTS) {
+        fprintf(stderr, "%s: more than %d --cert in one batch\n", cmd, ISSUE_MAX_CERTS);
         return 2;
     }
     long days;
     int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
-    if (s_days(cmd, a.days, DEFAULT_VALID_DAYS, &days)) {
-        free(reqs);
+    if (s_days(cmd, cfg, "days", &days))
         return 2;
-    }
     if (a.from && knoop_time_parse(a.from, &from) != KNOOP_OK) {
         fprintf(stderr, "%s: invalid --valid-from '%s': want RFC 3339 UTC like "
                         "2026-01-01T00:00:00Z\n", cmd, a.from);
-        free(reqs);
         return 2;
     }
     if (s_mkdirs(a.out) != 0) {
         fprintf(stderr, "%s: cannot create directory %s: %s\n", cmd, a.out, strerror(errno));
-        free(reqs);
         return 2;
     }
     knoop_key_t *root = s_open_root(cmd, a.root, a.pass_file);
@@ -971,20 +881,15 @@ static int s_issue(int argc, char **argv)
     for (size_t i = 0; root && i < nreqs && ret == 0; i++)
         ret = s_issue_one(cmd, &a, reqs[i], root, from, days);
     knoop_key_destroy(&root);
-    free(reqs);
     return ret;
 }
 
-static int s_revoke(int argc, char **argv)
+static int s_revoke_run(const char *cmd, const knoop_config_t *cfg, const s_args_t *ap)
 {
-    static const char cmd[] = "knoop keys revoke";
-    s_args_t a;
-    int rc = s_parse_args(cmd, s_revoke_help, argc, argv, &a, "RifrlPaA");
-    if (rc >= 0)
-        return rc;
-    if (!a.root || (!a.id && !a.fp) || optind < argc) {
-        fprintf(stderr, "%s: --root and --id or --fingerprint are required (try %s --help)\n",
-                cmd, cmd);
+    s_args_t a = *ap;
+    int rc;
+    if (!a.id && !a.fp) {
+        fprintf(stderr, "%s: --id or --fingerprint is required (see --help)\n", cmd);
         return 2;
     }
     if (a.id && !knoop_id_valid(a.id)) {
@@ -1050,18 +955,12 @@ static int s_revoke(int argc, char **argv)
     return ret;
 }
 
-static int s_publish(int argc, char **argv)
+static int s_publish_run(const char *cmd, const knoop_config_t *cfg, const s_args_t *ap)
 {
-    static const char cmd[] = "knoop keys publish";
-    s_args_t a;
-    int rc = s_parse_args(cmd, s_publish_help, argc, argv, &a, "a");
-    if (rc >= 0)
-        return rc;
-    if (!a.api || argc - optind != 1) {
-        fprintf(stderr, "%s: want FILE and --api EP (try %s --help)\n", cmd, cmd);
-        return 2;
-    }
-    const char *path = argv[optind];
+    s_args_t a = *ap;
+    const char *const *ops = NULL;
+    knoop_config_operands(cfg, &ops);
+    const char *path = ops[0];
     knoop_cert_t cert;
     knoop_revlist_t *list = NULL;
     knoop_buf_t text = { 0 };
@@ -1084,19 +983,12 @@ static int s_publish(int argc, char **argv)
     return ret;
 }
 
-static int s_rotate(int argc, char **argv)
+static int s_rotate_run(const char *cmd, const knoop_config_t *cfg, const s_args_t *ap)
 {
-    static const char cmd[] = "knoop keys rotate";
-    s_args_t a;
-    int rc = s_parse_args(cmd, s_rotate_help, argc, argv, &a, "Kod");
-    if (rc >= 0)
-        return rc;
-    if (!a.keyfile || !a.out || optind < argc) {
-        fprintf(stderr, "%s: --key and --out are required (try %s --help)\n", cmd, cmd);
-        return 2;
-    }
+    s_args_t a = *ap;
+    int rc;
     long days;
-    if (s_days(cmd, a.days, DEFAULT_VALID_DAYS, &days))
+    if (s_days(cmd, cfg, "valid-days", &days))
         return 2;
     knoop_key_t *old = NULL;
     rc = knoop_key_load(a.keyfile, &old);
@@ -1134,19 +1026,12 @@ static int s_rotate(int argc, char **argv)
 
 #define EXPIRY_WARN_DAYS 30
 
-static int s_list(int argc, char **argv)
+static int s_list_run(const char *cmd, const knoop_config_t *cfg, const s_args_t *ap)
 {
-    static const char cmd[] = "knoop keys list";
-    s_args_t a;
-    int rc = s_parse_args(cmd, s_list_help, argc, argv, &a, "tL");
-    if (rc >= 0)
-        return rc;
-    if (!a.trust || optind < argc) {
-        fprintf(stderr, "%s: --trust DIR is required (try %s --help)\n", cmd, cmd);
-        return 2;
-    }
+    s_args_t a = *ap;
+    (void) cfg;
     knoop_trust_t *t = NULL;
-    rc = knoop_trust_load_ex(a.trust, a.learned, KNOOP_TRUST_KEEP_EXPIRED, &t);
+    int rc = knoop_trust_load_ex(a.trust, a.learned, KNOOP_TRUST_KEEP_EXPIRED, &t);
     if (rc) {
         fprintf(stderr, "%s: trust store %s does not load: %s\n", cmd, a.trust,
                 knoop_strerror(rc));
@@ -1199,17 +1084,17 @@ int knoop_cli_keys(int argc, char **argv)
     if (!strcmp(cmd, "show"))
         return s_show(argc - 1, argv + 1);
     if (!strcmp(cmd, "root"))
-        return s_root(argc - 1, argv + 1);
+        return s_run(&s_cmd_root, s_spec_root, s_root_run, argc - 1, argv + 1);
     if (!strcmp(cmd, "issue"))
-        return s_issue(argc - 1, argv + 1);
+        return s_run(&s_cmd_issue, s_spec_issue, s_issue_run, argc - 1, argv + 1);
     if (!strcmp(cmd, "revoke"))
-        return s_revoke(argc - 1, argv + 1);
+        return s_run(&s_cmd_revoke, s_spec_revoke, s_revoke_run, argc - 1, argv + 1);
     if (!strcmp(cmd, "publish"))
-        return s_publish(argc - 1, argv + 1);
+        return s_run(&s_cmd_publish, s_spec_publish, s_publish_run, argc - 1, argv + 1);
     if (!strcmp(cmd, "list"))
-        return s_list(argc - 1, argv + 1);
+        return s_run(&s_cmd_list, s_spec_list, s_list_run, argc - 1, argv + 1);
     if (!strcmp(cmd, "rotate"))
-        return s_rotate(argc - 1, argv + 1);
+        return s_run(&s_cmd_rotate, s_spec_rotate, s_rotate_run, argc - 1, argv + 1);
     fprintf(stderr, "knoop keys: unknown command '%s' (try knoop keys --help)\n", cmd);
     return 2;
 }

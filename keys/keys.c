@@ -7,6 +7,7 @@
  * bytes never linger in a stdio buffer.
  */
 #include "keys.h"
+#include "file.h"
 #include "topic.h"
 
 #include <ini.h>
@@ -30,9 +31,6 @@
 #define REVLIST_MAX_ENTRIES 4096
 #define REVLIST_REASON_MAX  200
 #define REVLIST_TEXT_MAX    (REVLIST_MAX_ENTRIES * 320 + 1024)
-/* RFC 3339 range we read and write: years 0000..9999. */
-#define KEYS_TIME_MIN   (-62167219200LL)   /* 0000-01-01T00:00:00Z */
-#define KEYS_TIME_MAX   253402300799LL     /* 9999-12-31T23:59:59Z */
 
 struct knoop_key_t {
     char    id[KNOOP_ID_MAX + 1];
@@ -76,21 +74,6 @@ static void s_copy(char *dst, size_t size, const char *src)
     dst[len] = '\0';
 }
 
-static int s_errno_to_knoop(int e)
-{
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR: return KNOOP_ENOTFOUND;
-    case EACCES:
-    case EPERM:   return KNOOP_EPERM;
-    case EEXIST:  return KNOOP_EEXIST;
-    case ENOMEM:  return KNOOP_ENOMEM;
-    case ENOSPC:
-    case EDQUOT:  return KNOOP_EFULL;
-    default:      return KNOOP_EIO;
-    }
-}
-
 static int s_write_all(int fd, const void *data, size_t len)
 {
     const uint8_t *p = data;
@@ -107,91 +90,30 @@ static int s_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-/* Read the whole of an open regular file into buf (NUL-terminated).
- * KNOOP_EMALFORMED when it is larger than a file of ours can be or holds a
- * NUL byte (inih would silently stop there). */
-static int s_read_fd(int fd, char *buf, size_t size, const char *path)
-{
-    size_t len = 0;
-    for (;;) {
-        if (len == size - 1) {
-            /* One more byte tells "exactly full" from "too big". */
-            char extra;
-            ssize_t n = read(fd, &extra, 1);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n != 0) {
-                knoop_error("%s: larger than %zu bytes; not a knooppunt key or cert file",
-                            path, size - 1);
-                return KNOOP_EMALFORMED;
-            }
-            break;
-        }
-        ssize_t n = read(fd, buf + len, size - 1 - len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            knoop_error("%s: cannot read: %s", path, strerror(e));
-            return s_errno_to_knoop(e);
-        }
-        if (n == 0)
-            break;
-        len += (size_t) n;
-    }
-    buf[len] = '\0';
-    if (memchr(buf, '\0', len)) {
-        knoop_error("%s: contains NUL bytes; not a knooppunt key or cert file", path);
-        return KNOOP_EMALFORMED;
-    }
-    return KNOOP_OK;
-}
-
-/* Open a file for reading and check it is a regular file. With `secret`,
- * refuse it when group or others may access it, as ssh does: a key that
- * others could read must be treated as leaked, and loading it quietly would
- * hide that. */
-static int s_open_checked(const char *path, bool secret, int *fd_out)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        int e = errno;
-        knoop_error("%s: cannot open: %s", path, strerror(e));
-        return s_errno_to_knoop(e);
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        knoop_error("%s: cannot stat: %s", path, strerror(e));
-        close(fd);
-        return s_errno_to_knoop(e);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        knoop_error("%s: not a regular file", path);
-        close(fd);
-        return KNOOP_EMALFORMED;
-    }
-    if (secret && (st.st_mode & 077)) {
-        knoop_warn("%s: permissions %04o are too open: group or others may access this "
-                   "secret key; refusing to load it (chmod 600 it, and replace the key "
-                   "if others may have read it)", path, (unsigned) (st.st_mode & 07777));
-        close(fd);
-        return KNOOP_EPERM;
-    }
-    *fd_out = fd;
-    return KNOOP_OK;
-}
-
-/* A whole key or certificate file (checked as s_open_checked does) into
- * text, NUL-terminated; at most size - 1 bytes. */
+/* A whole key or certificate file (file.h; with `secret`, refused when
+ * group or others may access it, as ssh does: a key that others could read
+ * must be treated as leaked, and loading it quietly would hide that) into
+ * text, NUL-terminated; at most size - 1 bytes. Logs the cause. */
 static int s_load_text(const char *path, bool secret, char *text, size_t size)
 {
-    int fd;
-    int rc = s_open_checked(path, secret, &fd);
-    if (rc)
-        return rc;
-    rc = s_read_fd(fd, text, size, path);
-    close(fd);
+    knoop_buf_t buf = { 0 };
+    char why[200];
+    int rc = knoop_file_read(path, size - 1,
+                             KNOOP_FILE_TEXT | (secret ? KNOOP_FILE_SECRET : 0u), &buf,
+                             why, sizeof why);
+    if (rc == KNOOP_OK) {
+        memcpy(text, buf.data, buf.len + 1);
+    } else if (rc == KNOOP_ETOOBIG || rc == KNOOP_EMALFORMED) {
+        knoop_error("%s: %s; not a knooppunt key or cert file", path, why);
+        rc = KNOOP_EMALFORMED;
+    } else if (secret && rc == KNOOP_EPERM && strncmp(why, "permissions", 11) == 0) {
+        knoop_warn("%s: %s", path, why);      /* like ssh: a warning naming the mode */
+    } else {
+        knoop_error("%s: %s", path, why);
+    }
+    if (buf.data)
+        knoop_wipe(buf.data, buf.cap);
+    knoop_buf_free(&buf);
     return rc;
 }
 
@@ -306,101 +228,6 @@ static int s_hex_exact(uint8_t *out, size_t len, const char *hex)
         return KNOOP_EMALFORMED;
     long n = knoop_hex_decode(out, len, hex);
     return n == (long) len ? KNOOP_OK : KNOOP_EMALFORMED;
-}
-
-/* ------------------------------------------------------------------ */
-/* time */
-
-int knoop_time_parse(const char *text, int64_t *out)
-{
-    /* Exactly "YYYY-MM-DDTHH:MM:SSZ": the one form we write. */
-    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-    if (!text || strlen(text) != sizeof shape - 1)
-        return KNOOP_EMALFORMED;
-    for (size_t i = 0; shape[i]; i++) {
-        if (shape[i] == 'd' ? !(text[i] >= '0' && text[i] <= '9') : text[i] != shape[i])
-            return KNOOP_EMALFORMED;
-    }
-#define D2(p) ((text[p] - '0') * 10 + (text[(p) + 1] - '0'))
-    int year = D2(0) * 100 + D2(2);
-    int mon = D2(5), day = D2(8), hour = D2(11), min = D2(14), sec = D2(17);
-#undef D2
-    /* No leap seconds: Unix time has none, and timegm would roll 60 over. */
-    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 59)
-        return KNOOP_EMALFORMED;
-    struct tm tm = {
-        .tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day,
-        .tm_hour = hour, .tm_min = min, .tm_sec = sec,
-    };
-    time_t t = timegm(&tm);
-    /* timegm normalises 2025-02-30 into March; a date that does not come
-     * back unchanged did not exist. */
-    if (tm.tm_mday != day || tm.tm_mon != mon - 1)
-        return KNOOP_EMALFORMED;
-    *out = (int64_t) t;
-    return KNOOP_OK;
-}
-
-int knoop_time_parse_rfc3339(const char *text, int64_t *out)
-{
-    /* "YYYY-MM-DDTHH:MM:SS", fraction optional, then "Z" or "+HH:MM" /
-     * "-HH:MM": RFC 3339 section 5.6 (date-time), which demands a zone. */
-    if (!text)
-        return KNOOP_EMALFORMED;
-    size_t len = strnlen(text, 64);
-    if (len < 20 || len >= 64)
-        return KNOOP_EMALFORMED;
-    char base[21];
-    memcpy(base, text, 19);
-    base[10] = 'T';
-    if (text[10] != 'T' && text[10] != 't')
-        return KNOOP_EMALFORMED;
-    base[19] = 'Z';
-    base[20] = '\0';
-    int64_t t;
-    if (knoop_time_parse(base, &t) != KNOOP_OK)
-        return KNOOP_EMALFORMED;
-    const char *p = text + 19;
-    if (*p == '.') {
-        size_t nd = strspn(p + 1, "0123456789");
-        if (nd == 0 || nd > 9)
-            return KNOOP_EMALFORMED;
-        p += 1 + nd;
-    }
-    if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') {
-        *out = t;
-        return KNOOP_OK;
-    }
-    if ((p[0] != '+' && p[0] != '-') || strlen(p) != 6 || p[3] != ':')
-        return KNOOP_EMALFORMED;
-    for (int i = 1; i < 6; i++)
-        if (i != 3 && !(p[i] >= '0' && p[i] <= '9'))
-            return KNOOP_EMALFORMED;
-    int oh = (p[1] - '0') * 10 + (p[2] - '0'), om = (p[4] - '0') * 10 + (p[5] - '0');
-    if (oh > 23 || om > 59)
-        return KNOOP_EMALFORMED;
-    int64_t off = (int64_t) oh * 3600 + om * 60;
-    *out = p[0] == '+' ? t - off : t + off;
-    return KNOOP_OK;
-}
-
-void knoop_time_format(char out[21], int64_t t)
-{
-    /* Clamp to what the format can express, so the output always parses. */
-    if (t < KEYS_TIME_MIN)
-        t = KEYS_TIME_MIN;
-    if (t > KEYS_TIME_MAX)
-        t = KEYS_TIME_MAX;
-    time_t tt = (time_t) t;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm)) {
-        memcpy(out, "0000-01-01T00:00:00Z", 21);
-        return;
-    }
-    snprintf(out, 21, "%04u-%02u-%02uT%02u:%02u:%02uZ",
-             (unsigned) (tm.tm_year + 1900) % 10000u, (unsigned) (tm.tm_mon + 1) % 100u,
-             (unsigned) tm.tm_mday % 100u, (unsigned) tm.tm_hour % 100u,
-             (unsigned) tm.tm_min % 100u, (unsigned) tm.tm_sec % 100u);
 }
 
 /* ------------------------------------------------------------------ */
@@ -519,7 +346,7 @@ int knoop_key_save(const knoop_key_t *self, const char *dir,
                    int64_t valid_from, int64_t valid_until)
 {
     if (!self || !dir || valid_from >= valid_until
-        || valid_from < KEYS_TIME_MIN || valid_until > KEYS_TIME_MAX)
+        || valid_from < KNOOP_TIME_MIN || valid_until > KNOOP_TIME_MAX)
         return KNOOP_EINVAL;
     char key_name[KNOOP_ID_MAX + 8], cert_name[KNOOP_ID_MAX + 8];
     snprintf(key_name, sizeof key_name, "%s.key", self->id);
@@ -539,7 +366,7 @@ int knoop_key_save(const knoop_key_t *self, const char *dir,
         int e = errno;
         knoop_error("%s: cannot open directory: %s", dir, strerror(e));
         knoop_buf_free(&cert_text);
-        return s_errno_to_knoop(e);
+        return knoop_err_from_errno(e);
     }
     /* Claim both names before writing either, so a failure never leaves a
      * new key beside an old cert (or the reverse). O_EXCL also refuses to
@@ -553,7 +380,7 @@ int knoop_key_save(const knoop_key_t *self, const char *dir,
             knoop_error("%s/%s: cannot create: %s", dir, key_name, strerror(e));
         close(dirfd);
         knoop_buf_free(&cert_text);
-        return e == EEXIST ? KNOOP_EEXIST : s_errno_to_knoop(e);
+        return e == EEXIST ? KNOOP_EEXIST : knoop_err_from_errno(e);
     }
     int cert_fd = openat(dirfd, cert_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (cert_fd < 0) {
@@ -566,7 +393,7 @@ int knoop_key_save(const knoop_key_t *self, const char *dir,
         unlinkat(dirfd, key_name, 0);
         close(dirfd);
         knoop_buf_free(&cert_text);
-        return e == EEXIST ? KNOOP_EEXIST : s_errno_to_knoop(e);
+        return e == EEXIST ? KNOOP_EEXIST : knoop_err_from_errno(e);
     }
 
     char key_text[1024];
@@ -593,7 +420,7 @@ int knoop_key_save(const knoop_key_t *self, const char *dir,
         unlinkat(dirfd, key_name, 0);
         unlinkat(dirfd, cert_name, 0);
         close(dirfd);
-        return s_errno_to_knoop(e) == KNOOP_EFULL ? KNOOP_EFULL : KNOOP_EIO;
+        return knoop_err_from_errno(e) == KNOOP_EFULL ? KNOOP_EFULL : KNOOP_EIO;
     }
     close(dirfd);
     return KNOOP_OK;
@@ -840,7 +667,7 @@ static int s_list_certs(const char *dir, char ***names_out, size_t *count_out)
     if (!d) {
         int e = errno;
         knoop_error("trust store %s: cannot open: %s", dir, strerror(e));
-        return s_errno_to_knoop(e);
+        return knoop_err_from_errno(e);
     }
     char **names = NULL;
     size_t count = 0, cap = 0;
@@ -864,7 +691,7 @@ static int s_list_certs(const char *dir, char ***names_out, size_t *count_out)
     if (rc == KNOOP_OK && errno != 0) {
         int e = errno;
         knoop_error("trust store %s: cannot read: %s", dir, strerror(e));
-        rc = s_errno_to_knoop(e);
+        rc = knoop_err_from_errno(e);
     }
     closedir(d);
     if (rc) {
@@ -970,33 +797,13 @@ static int s_split_roots(const char *dir, s_entry_t *entries, size_t *kept,
     return KNOOP_OK;
 }
 
-/* A whole public file (at most max bytes) into out. */
+/* A whole public file (at most max bytes) into out; logs the cause. */
 static int s_read_file(const char *path, size_t max, knoop_buf_t *out)
 {
-    int fd;
-    int rc = s_open_checked(path, false, &fd);
+    char why[200];
+    int rc = knoop_file_read(path, max, 0, out, why, sizeof why);
     if (rc)
-        return rc;
-    for (;;) {
-        if ((rc = knoop_buf_reserve(out, 4096)) != KNOOP_OK)
-            break;
-        ssize_t n = read(fd, out->data + out->len, 4096);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = s_errno_to_knoop(errno);
-            break;
-        }
-        if (n == 0)
-            break;
-        out->len += (size_t) n;
-        if (out->len > max) {
-            knoop_error("%s: larger than %zu bytes", path, max);
-            rc = KNOOP_ETOOBIG;
-            break;
-        }
-    }
-    close(fd);
+        knoop_error("%s: %s", path, why);
     return rc;
 }
 
@@ -1413,7 +1220,7 @@ int knoop_key_cert(const knoop_key_t *self, int64_t valid_from, int64_t valid_un
                    knoop_cert_t *cert)
 {
     if (!self || !cert || valid_from >= valid_until
-        || valid_from < KEYS_TIME_MIN || valid_until > KEYS_TIME_MAX)
+        || valid_from < KNOOP_TIME_MIN || valid_until > KNOOP_TIME_MAX)
         return KNOOP_EINVAL;
     return s_key_cert(self, valid_from, valid_until, cert);
 }
@@ -1428,13 +1235,13 @@ static int s_write_new(const char *path, const void *text, size_t len, mode_t mo
             knoop_error("%s already exists; refusing to overwrite", path);
         else
             knoop_error("%s: cannot create: %s", path, strerror(e));
-        return e == EEXIST ? KNOOP_EEXIST : s_errno_to_knoop(e);
+        return e == EEXIST ? KNOOP_EEXIST : knoop_err_from_errno(e);
     }
     int e = s_fill(fd, text, len, secret);
     if (e) {
         knoop_error("%s: cannot write: %s", path, strerror(e));
         unlink(path);
-        return s_errno_to_knoop(e) == KNOOP_EFULL ? KNOOP_EFULL : KNOOP_EIO;
+        return knoop_err_from_errno(e) == KNOOP_EFULL ? KNOOP_EFULL : KNOOP_EIO;
     }
     return KNOOP_OK;
 }
@@ -1453,7 +1260,7 @@ static int s_write_replace(const char *path, const void *text, size_t len)
         int e = errno;
         knoop_error("%s: cannot replace: %s", path, strerror(e));
         unlink(tmp);
-        return s_errno_to_knoop(e);
+        return knoop_err_from_errno(e);
     }
     return KNOOP_OK;
 }
@@ -1678,7 +1485,7 @@ int knoop_revlist_add(knoop_revlist_t *self, const char *id, const char *fingerp
 {
     if (!self || (!id && !fingerprint) || (id && !knoop_id_valid(id))
         || (fingerprint && !s_fp_valid(fingerprint)) || !reason || !s_reason_valid(reason)
-        || at <= 0 || at > KEYS_TIME_MAX)
+        || at <= 0 || at > KNOOP_TIME_MAX)
         return KNOOP_EINVAL;
     if (self->size >= REVLIST_MAX_ENTRIES)
         return KNOOP_ETOOBIG;
@@ -1960,7 +1767,7 @@ static int s_mkdir_private(const char *dir)
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         int e = errno;
         knoop_error("%s: cannot create: %s", dir, strerror(e));
-        return s_errno_to_knoop(e);
+        return knoop_err_from_errno(e);
     }
     return KNOOP_OK;
 }

@@ -40,6 +40,7 @@
 
 #include "knoop.h"
 #include "crypto.h"
+#include "timefmt.h"
 
 #define KNOOP_ROLE_MAX 32
 /* The role of a trust anchor. A root never connects or publishes. */
@@ -148,13 +149,8 @@ int  knoop_cert_check_time(const knoop_cert_t *cert, int64_t now);
  * exact; negative counts as 0). */
 int  knoop_cert_check_time_skew(const knoop_cert_t *cert, int64_t now, int64_t skew);
 
-/* RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ" <-> unix seconds. */
-int  knoop_time_parse(const char *text, int64_t *out);
-void knoop_time_format(char out[21], int64_t t);
-/* Any RFC 3339 date-time with its zone: "2021-07-14T18:00:00+02:00",
- * "...T16:00:00.250Z"; a date that does not exist, no zone, or anything
- * else is KNOOP_EMALFORMED. *out gets unix seconds (fraction dropped). */
-int  knoop_time_parse_rfc3339(const char *text, int64_t *out);
+/* Certificate times are RFC 3339 UTC: knoop_time_parse, knoop_time_format
+ * (timefmt.h). */
 
 typedef struct knoop_trust_t knoop_trust_t;
 

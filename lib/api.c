@@ -16,6 +16,7 @@
 #include "api.h"
 #include "msg.h"
 #include "topic.h"
+#include "varint.h"
 
 #include "knoop/v1/api.pb-c.h"
 
@@ -49,18 +50,6 @@ typedef struct {
 
 /* ---- step 2: the raw walk ---- */
 
-static bool s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    *v = 0;
-    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t c = *(*p)++;
-        *v |= (uint64_t) (c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return true;
-    }
-    return false;
-}
-
 static int s_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
                   unsigned depth, s_top_t *top)
 {
@@ -69,51 +58,29 @@ static int s_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t 
     unsigned kinds = 0;
     const uint8_t *end = p + len;
     while (p < end) {
-        uint64_t tag, v;
-        if (!s_varint(&p, end, &tag))
+        knoop_pb_field_t f;
+        if (!knoop_pb_field_next(&p, end, &f))
             return KNOOP_EMALFORMED;
-        uint64_t num = tag >> 3;
+        uint64_t num = f.num;
         if (num == 0 || num > UINT32_MAX)
             return KNOOP_EMALFORMED;
         const ProtobufCFieldDescriptor *fd =
             protobuf_c_message_descriptor_get_field(d, (unsigned) num);
-        switch (tag & 7) {
-        case 0:
-            if (!s_varint(&p, end, &v))
+        if (f.wt == KNOOP_WT_VARINT && top && num == 1) {
+            top->version = (uint32_t) f.v;
+            top->versioned = true;
+        } else if (f.wt == KNOOP_WT_VARINT && top && num == 2) {
+            top->id = f.v;
+        } else if (f.wt == KNOOP_WT_LEN && fd) {
+            if (fd->type == PROTOBUF_C_TYPE_STRING && memchr(f.data, 0, f.len))
                 return KNOOP_EMALFORMED;
-            if (top && num == 1) {
-                top->version = (uint32_t) v;
-                top->versioned = true;
-            }
-            else if (top && num == 2)
-                top->id = v;
-            break;
-        case 1:
-            if (end - p < 8)
-                return KNOOP_EMALFORMED;
-            p += 8;
-            break;
-        case 5:
-            if (end - p < 4)
-                return KNOOP_EMALFORMED;
-            p += 4;
-            break;
-        case 2:
-            if (!s_varint(&p, end, &v) || v > (uint64_t) (end - p))
-                return KNOOP_EMALFORMED;
-            if (fd && fd->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, (size_t) v))
-                return KNOOP_EMALFORMED;
-            if (fd && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+            if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
                 if (depth + 1 >= S_DEPTH_MAX)
                     return KNOOP_EMALFORMED;
-                int rc = s_walk(fd->descriptor, p, (size_t) v, depth + 1, NULL);
+                int rc = s_walk(fd->descriptor, f.data, f.len, depth + 1, NULL);
                 if (rc)
                     return rc;
             }
-            p += v;
-            break;
-        default:                       /* groups (3, 4) and reserved types */
-            return KNOOP_EMALFORMED;
         }
         if (fd) {
             if (fd->label == PROTOBUF_C_LABEL_REPEATED &&

@@ -6,6 +6,7 @@
  * whitespace gaps recorded at import line up at export. */
 #include "cap.h"
 #include "crypto.h"
+#include "timefmt.h"
 #include "knoop/crisis/v1/alert.pb-c.h"
 
 #include <libxml/c14n.h>
@@ -71,24 +72,7 @@ static const char *s_enum_name(const char *const *names, int v)
 /* CAP dateTime: YYYY-MM-DDThh:mm:ss(+|-)hh:mm, no "Z", no fractions. */
 static bool s_datetime_ok(const char *s)
 {
-    static const char form[] = "dddd-dd-ddTdd:dd:dd+dd:dd";
-    if (strlen(s) != sizeof form - 1)
-        return false;
-    for (size_t i = 0; form[i]; i++) {
-        char f = form[i], c = s[i];
-        if (f == 'd' ? !isdigit((unsigned char) c) : f == '+' ? (c != '+' && c != '-') : c != f)
-            return false;
-    }
-    int y, mo, d, h, mi, se, zh, zm;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &se) != 6 ||
-        sscanf(s + 20, "%2d:%2d", &zh, &zm) != 2)
-        return false;
-    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || se > 60 ||
-        zh > 14 || zm > 59)
-        return false;
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return !(mo == 2 && d == 29 && !leap);
+    return knoop_time_parse_cap(s, NULL, NULL) == KNOOP_OK;
 }
 
 bool knoop_cap_datetime_ok(const char *text)
@@ -1876,17 +1860,8 @@ void knoop_cap_file_name(const char *identifier, char *out, size_t size)
 /* A CAP dateTime as Unix seconds (it was checked at import; 0 if not). */
 static int64_t s_datetime_unix(const char *t)
 {
-    struct tm tm = { 0 };
-    int zh = 0, zm = 0;
-    char sign = '+';
-    if (!t || !s_datetime_ok(t) ||
-        sscanf(t, "%d-%d-%dT%d:%d:%d%c%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &sign, &zh, &zm) != 9)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    int64_t off = (int64_t) zh * 3600 + zm * 60;
-    return (int64_t) timegm(&tm) - (sign == '-' ? -off : off);
+    int64_t v;
+    return knoop_time_parse_cap(t, &v, NULL) == KNOOP_OK ? v : 0;
 }
 
 int knoop_cap_atom(const char *feed_id, const char *title, const uint8_t *const *payloads,

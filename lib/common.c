@@ -1,6 +1,7 @@
 /* common.c — error names, the byte buffer, logging, the clock. */
 #include "knoop.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,22 @@ const char *knoop_strerror(int err)
     case KNOOP_ECORRUPT:   return "stored data corrupt";
     case KNOOP_EBUSY:      return "resource busy";
     default:               return "unknown error";
+    }
+}
+
+int knoop_err_from_errno(int e)
+{
+    switch (e) {
+    case ENOENT:
+    case ENOTDIR: return KNOOP_ENOTFOUND;
+    case EACCES:
+    case EPERM:
+    case EROFS:   return KNOOP_EPERM;
+    case EEXIST:  return KNOOP_EEXIST;
+    case ENOMEM:  return KNOOP_ENOMEM;
+    case ENOSPC:
+    case EDQUOT:  return KNOOP_EFULL;
+    default:      return KNOOP_EIO;
     }
 }
 

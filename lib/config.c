@@ -7,6 +7,7 @@
  * or the file line it came from.
  */
 #include "config.h"
+#include "file.h"
 #include "names.h"
 
 #include <ini.h>
@@ -166,18 +167,6 @@ static bool s_value_ok(const char *name, knoop_opt_kind_t kind, const char *text
         return false;
     }
     return true;
-}
-
-static int s_errno_to_knoop(int e)
-{
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR: return KNOOP_ENOTFOUND;
-    case EACCES:
-    case EPERM:   return KNOOP_EPERM;
-    case ENOMEM:  return KNOOP_ENOMEM;
-    default:      return KNOOP_EIO;
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -749,66 +738,20 @@ static int s_handler(void *user, const char *section, const char *name, const ch
     return 0;
 }
 
-/* Read the whole file through one descriptor into a bounded buffer. */
+/* The whole file, a bounded text (file.h), NUL-terminated in *text_out. */
 static int s_read_file(const char *prog, const char *path, char **text_out,
                        char *err, size_t err_size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        int e = errno;
-        s_fail(err, err_size, prog, "%s: cannot open: %s", path, strerror(e));
-        return s_errno_to_knoop(e);
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        s_fail(err, err_size, prog, "%s: cannot stat: %s", path, strerror(e));
-        return s_errno_to_knoop(e);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        s_fail(err, err_size, prog, "%s: not a regular file", path);
-        return KNOOP_EMALFORMED;
-    }
-    /* One byte more than allowed tells "exactly at the limit" from "over". */
-    char *text = malloc(KNOOP_CONFIG_FILE_MAX + 2);
-    if (!text) {
-        close(fd);
-        return KNOOP_ENOMEM;
-    }
-    size_t len = 0;
-    int rc = KNOOP_OK;
-    while (len < KNOOP_CONFIG_FILE_MAX + 1) {
-        ssize_t got = read(fd, text + len, KNOOP_CONFIG_FILE_MAX + 1 - len);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            s_fail(err, err_size, prog, "%s: cannot read: %s", path, strerror(e));
-            rc = s_errno_to_knoop(e);
-            break;
-        }
-        if (got == 0)
-            break;
-        len += (size_t) got;
-    }
-    close(fd);
-    if (rc == KNOOP_OK && len > KNOOP_CONFIG_FILE_MAX) {
-        s_fail(err, err_size, prog, "%s: larger than %u bytes", path, KNOOP_CONFIG_FILE_MAX);
-        rc = KNOOP_ETOOBIG;
-    }
-    /* inih would stop at a NUL and quietly ignore the rest of the file. */
-    if (rc == KNOOP_OK && memchr(text, '\0', len)) {
-        s_fail(err, err_size, prog, "%s: contains a NUL byte; not a text file", path);
-        rc = KNOOP_EMALFORMED;
-    }
+    knoop_buf_t buf = { 0 };
+    char why[160];
+    int rc = knoop_file_read(path, KNOOP_CONFIG_FILE_MAX, KNOOP_FILE_TEXT, &buf, why,
+                             sizeof why);
     if (rc) {
-        free(text);
+        knoop_buf_free(&buf);
+        s_fail(err, err_size, prog, "%s: %s", path, why);
         return rc;
     }
-    text[len] = '\0';
-    *text_out = text;
+    *text_out = (char *) buf.data;
     return KNOOP_OK;
 }
 

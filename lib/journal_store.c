@@ -23,20 +23,13 @@ int journal_err(int rc)
     switch (rc) {
     case MDB_SUCCESS:          return KNOOP_OK;
     case MDB_NOTFOUND:         return KNOOP_ENOTFOUND;
-    case MDB_MAP_FULL:
-    case ENOSPC:
-    case EDQUOT:               return KNOOP_EFULL;
+    case MDB_MAP_FULL:         return KNOOP_EFULL;
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:          return KNOOP_ECORRUPT;
     case MDB_VERSION_MISMATCH: return KNOOP_EVERSION;
     case MDB_READERS_FULL:     return KNOOP_EBUSY;
-    case EACCES:
-    case EPERM:
-    case EROFS:                return KNOOP_EPERM;
-    case ENOMEM:               return KNOOP_ENOMEM;
-    case ENOENT:               return KNOOP_ENOTFOUND;
-    default:                   return KNOOP_EIO;
+    default:                   return knoop_err_from_errno(rc);   /* an errno value */
     }
 }
 

@@ -26,6 +26,8 @@
 #include "crypto.h"
 #include "keys.h"
 #include "topic.h"
+#include "file.h"
+#include "utf8.h"
 
 #include "knoop/crisis/v1/alert.pb-c.h"
 #include "knoop/crisis/v1/duiding.pb-c.h"
@@ -133,39 +135,6 @@ static size_t s_elem_size(ProtobufCType type)
 
 /* ==== protobuf -> JSON ==== */
 
-/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF), the
- * same rule jansson applies: protobuf-c does not check strings, jansson
- * refuses bad ones, and we want to tell that apart from out-of-memory. */
-static bool s_utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
-        else return false;
-        if (len - i <= n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
-
 static json_t *s_real_to_json(double v)
 {
     if (isnan(v))
@@ -227,7 +196,9 @@ static int s_value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *) p;
         size_t len = s ? strlen(s) : 0;
-        if (!s_utf8_valid((const unsigned char *) (s ? s : ""), len))
+        /* jansson refuses bad UTF-8 too; checking first tells that apart
+         * from out-of-memory (utf8.h: the same rule). */
+        if (!knoop_utf8_valid(s ? s : "", len))
             return KNOOP_EMALFORMED;
         v = json_stringn_nocheck(s ? s : "", len);
         break;
@@ -1045,28 +1016,14 @@ int knoop_typemap_parse(const char *text, const char *name, knoop_typemap_t **ou
 int knoop_typemap_load(const char *path, knoop_typemap_t **out, char *err, size_t err_size)
 {
     *out = NULL;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        int e = errno;
-        snprintf(err, err_size, "types %s: cannot open: %s", path, strerror(e));
-        return e == ENOENT ? KNOOP_ENOTFOUND : e == EACCES ? KNOOP_EPERM : KNOOP_EIO;
-    }
-    char *text = calloc(1, 65537);
-    size_t n = text ? fread(text, 1, 65536, f) : 0;
-    bool more = text && fgetc(f) != EOF;
-    fclose(f);
-    if (!text)
-        return KNOOP_ENOMEM;
-    int rc;
-    if (more) {
-        snprintf(err, err_size, "types %s: larger than 64 KiB", path);
-        rc = KNOOP_ETOOBIG;
-    } else if (memchr(text, '\0', n)) {
-        snprintf(err, err_size, "types %s: holds a NUL byte", path);
-        rc = KNOOP_EMALFORMED;
-    } else
-        rc = knoop_typemap_parse(text, path, out, err, err_size);
-    free(text);
+    knoop_buf_t text = { 0 };
+    char why[160];
+    int rc = knoop_file_read(path, 65536, KNOOP_FILE_TEXT, &text, why, sizeof why);
+    if (rc)
+        snprintf(err, err_size, "types %s: %s", path, why);
+    else
+        rc = knoop_typemap_parse((const char *) text.data, path, out, err, err_size);
+    knoop_buf_free(&text);
     return rc;
 }
 

@@ -46,6 +46,12 @@ typedef enum {
 /* Human-readable name of an error code. Static string, never NULL. */
 const char *knoop_strerror(int err);
 
+/* The knoop code for an errno value from the OS (open, read, write, mkdir,
+ * fsync...): ENOENT/ENOTDIR -> KNOOP_ENOTFOUND, EACCES/EPERM/EROFS ->
+ * KNOOP_EPERM, EEXIST -> KNOOP_EEXIST, ENOMEM -> KNOOP_ENOMEM,
+ * ENOSPC/EDQUOT -> KNOOP_EFULL, anything else -> KNOOP_EIO. */
+int knoop_err_from_errno(int e);
+
 /* ---- limits (the one checked gate enforces these) ---- */
 #define KNOOP_ENVELOPE_MAX   (1u << 20)  /* whole envelope, bytes */
 #define KNOOP_PAYLOAD_MAX    ((1u << 20) - 4096)

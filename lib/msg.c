@@ -1,7 +1,10 @@
 /* msg.c — envelope build and the checked parse gate. See msg.h. */
 #include "msg.h"
 #include "crypto.h"
+#include "names.h"
 #include "topic.h"
+#include "utf8.h"
+#include "varint.h"
 
 #include "knoop/v1/envelope.pb-c.h"
 
@@ -31,80 +34,6 @@ uint64_t knoop_stream_id(const char *origin, const char *topic, uint64_t epoch)
     return knoop_get_be64(out);
 }
 
-static bool s_type_valid(const char *t)
-{
-    size_t len = strnlen(t, KNOOP_TYPE_MAX + 1);
-    if (len > KNOOP_TYPE_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = t[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '.'))
-            return false;
-    }
-    return true;
-}
-
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0. */
-static size_t s_utf8_seq(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf;        /* range of the second byte */
-    if (c < 0x80)
-        return 1;
-    else if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0) lo = 0xa0;               /* overlong */
-        if (c == 0xed) hi = 0x9f;               /* surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0) lo = 0x90;               /* overlong */
-        if (c == 0xf4) hi = 0x8f;               /* above U+10FFFF */
-    } else
-        return 0;
-    if (avail < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return n;
-}
-
-/* A state key is free text: UTF-8 (as proto3 requires of every string, so
- * that other protobuf readers accept what we accept), no control characters. */
-static bool s_key_valid(const char *k)
-{
-    size_t len = strnlen(k, KNOOP_KEY_MAX + 1);
-    if (len > KNOOP_KEY_MAX)
-        return false;
-    const unsigned char *u = (const unsigned char *) k;
-    for (size_t i = 0; i < len;) {
-        if (u[i] < 0x20 || u[i] == 0x7f)
-            return false;
-        size_t n = s_utf8_seq(u + i, len - i);
-        if (n == 0)
-            return false;
-        i += n;
-    }
-    return true;
-}
-
-static bool s_read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    *v = 0;
-    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t c = *(*p)++;
-        *v |= (uint64_t) (c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return true;
-    }
-    return false;
-}
-
 /* protobuf-c hands string fields over NUL-terminated, without their length:
  * a string holding a NUL would show a C view ("vr-utrecht") that differs from
  * the bytes that are hashed and signed ("vr-utrecht\0kcr2") and from what any
@@ -115,40 +44,17 @@ static bool s_strings_nul_free(const uint8_t *p, size_t len)
 {
     const uint8_t *end = p + len;
     while (p < end) {
-        uint64_t tag, v;
-        if (!s_read_varint(&p, end, &tag))
+        knoop_pb_field_t f;
+        if (!knoop_pb_field_next(&p, end, &f))
             return false;
-        switch (tag & 7) {
-        case 0:
-            if (!s_read_varint(&p, end, &v))
-                return false;
-            break;
-        case 1:
-            if (end - p < 8)
-                return false;
-            p += 8;
-            break;
-        case 5:
-            if (end - p < 4)
-                return false;
-            p += 4;
-            break;
-        case 2: {
-            if (!s_read_varint(&p, end, &v) || v > (uint64_t) (end - p))
-                return false;
-            uint64_t field = tag >> 3;
-            const ProtobufCFieldDescriptor *fd = field <= UINT32_MAX
-                ? protobuf_c_message_descriptor_get_field(&knoop__v1__body__descriptor,
-                                                          (unsigned) field)
-                : NULL;
-            if (fd && fd->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, (size_t) v))
-                return false;
-            p += v;
-            break;
-        }
-        default:
+        if (f.wt != KNOOP_WT_LEN)
+            continue;
+        const ProtobufCFieldDescriptor *fd = f.num <= UINT32_MAX
+            ? protobuf_c_message_descriptor_get_field(&knoop__v1__body__descriptor,
+                                                      (unsigned) f.num)
+            : NULL;
+        if (fd && fd->type == PROTOBUF_C_TYPE_STRING && memchr(f.data, 0, f.len))
             return false;
-        }
     }
     return true;
 }
@@ -166,7 +72,11 @@ static int s_check_body(const knoop_body_t *b)
         return KNOOP_EMALFORMED;
     if (b->seq == 1 && memcmp(b->prev, s_zero_hash, KNOOP_HASH_LEN) != 0)
         return KNOOP_ECHAIN;
-    if (!b->key || !s_key_valid(b->key) || !b->type || !s_type_valid(b->type))
+    /* A state key is free text: UTF-8 (as proto3 requires of every string,
+     * so that other protobuf readers accept what we accept), no control
+     * characters. */
+    if (!b->key || !knoop_utf8_text_valid(b->key, KNOOP_KEY_MAX) || !b->type ||
+        !knoop_type_name_valid(b->type))
         return KNOOP_EMALFORMED;
     if ((unsigned) b->priority > KNOOP_PRIO_FLASH)
         return KNOOP_EMALFORMED;

@@ -28,3 +28,19 @@ bool knoop_id_valid(const char *id)
         return false;
     return strchr(id, '_') == NULL;
 }
+
+bool knoop_type_name_valid(const char *t)
+{
+    if (!t)
+        return false;
+    size_t len = strnlen(t, KNOOP_TYPE_MAX + 1);
+    if (len > KNOOP_TYPE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}

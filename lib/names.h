@@ -11,6 +11,8 @@
  *   a partner   1..KNOOP_ID_MAX of [a-z0-9-], not    vr-utrecht, kcr2-broker-1
  *   id          starting with '-' (no '_': ids
  *               appear in topics and file names)
+ *   a payload   0..KNOOP_TYPE_MAX of [A-Za-z0-9_.]   knoop.crisis.v1.Sitrep
+ *   type        (empty: untyped bytes)
  */
 #ifndef KNOOP_NAMES_H
 #define KNOOP_NAMES_H
@@ -26,5 +28,7 @@ bool knoop_name_char(char c);
 bool knoop_name_valid(const char *s, size_t max);
 /* True when id is a partner id (see above). */
 bool knoop_id_valid(const char *id);
+/* True when t is a payload type name (see above; "" is valid: untyped). */
+bool knoop_type_name_valid(const char *t);
 
 #endif

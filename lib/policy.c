@@ -13,6 +13,7 @@
  * any policy, so a wildcard is never covered by a set of literals.
  */
 #include "policy.h"
+#include "file.h"
 #include "topic.h"
 #include "keys.h"      /* knoop_role_valid: a role names what a certificate carries */
 
@@ -36,7 +37,6 @@
 /* How much of a field from the file we quote in an error. */
 #define POLICY_QUOTE_MAX    64
 /* Read the file in pieces of this size (files are small; no stat trust). */
-#define POLICY_READ_CHUNK   (64u * 1024)
 
 typedef enum { WHO_ANY, WHO_ID, WHO_ROLE } s_who_t;
 typedef enum { VERB_PUBLISH, VERB_SUBSCRIBE, VERB_SPEAK_FOR } s_verb_t;
@@ -483,45 +483,6 @@ int knoop_policy_parse(const char *text, const char *name_for_errors,
     return s_parse(text, len, name_for_errors, out, err, err_size);
 }
 
-static int s_errno_to_knoop(int e)
-{
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR: return KNOOP_ENOTFOUND;
-    case EACCES:
-    case EPERM:   return KNOOP_EPERM;
-    case ENOMEM:  return KNOOP_ENOMEM;
-    default:      return KNOOP_EIO;
-    }
-}
-
-/* Read the open file whole into *data, at most KNOOP_POLICY_FILE_MAX bytes;
- * reads one byte past the limit to tell "exactly the limit" from "larger". */
-static int s_read_all(s_ctx_t *ctx, int fd, knoop_buf_t *data)
-{
-    for (;;) {
-        if (knoop_buf_reserve(data, POLICY_READ_CHUNK) != KNOOP_OK)
-            return s_fail(ctx, KNOOP_ENOMEM, "out of memory");
-        ssize_t n = read(fd, data->data + data->len, POLICY_READ_CHUNK);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            s_fail(ctx, s_errno_to_knoop(e), "cannot read: ");
-            s_out_fmt(&ctx->err, "%s", strerror(e));
-            return s_errno_to_knoop(e);
-        }
-        if (n == 0)
-            return KNOOP_OK;
-        data->len += (size_t) n;
-        if (data->len > KNOOP_POLICY_FILE_MAX) {
-            s_fail(ctx, KNOOP_ETOOBIG, "");
-            s_out_fmt(&ctx->err, "larger than %u bytes", KNOOP_POLICY_FILE_MAX);
-            return KNOOP_ETOOBIG;
-        }
-    }
-}
-
 int knoop_policy_load(const char *path, knoop_policy_t **out, char *err, size_t err_size)
 {
     assert(path);
@@ -530,35 +491,17 @@ int knoop_policy_load(const char *path, knoop_policy_t **out, char *err, size_t 
     s_ctx_t ctx = { .name = path, .line = 0 };
     s_out_init(&ctx.err, err, err_size);
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        int e = errno;
-        s_fail(&ctx, s_errno_to_knoop(e), "cannot open: ");
-        s_out_fmt(&ctx.err, "%s", strerror(e));
-        return s_errno_to_knoop(e);
-    }
-    /* A directory or a FIFO is a configuration mistake; a FIFO would also
-     * block the broker's start forever. */
-    struct stat st;
-    int rc;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        rc = s_fail(&ctx, s_errno_to_knoop(e), "cannot stat: ");
-        s_out_fmt(&ctx.err, "%s", strerror(e));
-    } else if (!S_ISREG(st.st_mode)) {
-        rc = s_fail(&ctx, KNOOP_EMALFORMED, "not a regular file");
-    } else if (st.st_size > (off_t) KNOOP_POLICY_FILE_MAX) {
-        rc = s_fail(&ctx, KNOOP_ETOOBIG, "");
-        s_out_fmt(&ctx.err, "larger than %u bytes", KNOOP_POLICY_FILE_MAX);
-    } else {
-        knoop_buf_t data = { 0 };
-        rc = s_read_all(&ctx, fd, &data);
-        if (rc == KNOOP_OK)
-            rc = s_parse(data.len ? (const char *) data.data : "", data.len, path,
-                         out, err, err_size);
-        knoop_buf_free(&data);
-    }
-    close(fd);
+    /* A directory or a FIFO is a configuration mistake (a FIFO would also
+     * block the broker's start forever): file.h refuses both. A NUL byte is
+     * left to the parser, which names its line. */
+    knoop_buf_t data = { 0 };
+    char why[160];
+    int rc = knoop_file_read(path, KNOOP_POLICY_FILE_MAX, 0, &data, why, sizeof why);
+    if (rc)
+        s_fail(&ctx, rc, why);
+    else
+        rc = s_parse((const char *) data.data, data.len, path, out, err, err_size);
+    knoop_buf_free(&data);
     return rc;
 }
 

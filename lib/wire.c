@@ -20,6 +20,8 @@
 #include "wire.h"
 #include "msg.h"
 #include "topic.h"
+#include "utf8.h"
+#include "varint.h"
 
 #include "knoop/v1/wire.pb-c.h"
 
@@ -47,6 +49,19 @@ static const char *s_err_names[] = {
 const char *knoop_wire_err_name(knoop_wire_err_t code)
 {
     return (unsigned) code <= KNOOP_WERR_LAST ? s_err_names[code] : "invalid";
+}
+
+knoop_wire_err_t knoop_wire_err_from(int rc)
+{
+    switch (rc) {
+    case KNOOP_ECHAIN:   return KNOOP_WERR_CHAIN;
+    case KNOOP_ESIG:     return KNOOP_WERR_SIGNATURE;
+    case KNOOP_EFORK:    return KNOOP_WERR_FORK;
+    case KNOOP_EUNKNOWN: return KNOOP_WERR_UNKNOWN;
+    case KNOOP_EFULL:    return KNOOP_WERR_FULL;
+    case KNOOP_EPERM:    return KNOOP_WERR_POLICY;
+    default:             return KNOOP_WERR_MALFORMED;
+    }
 }
 
 /* ---- arena: protobuf-c's allocator for one decoded frame ---- */
@@ -146,58 +161,21 @@ static void s_arena_nofree(void *arg, void *ptr)
 
 /* ---- pre-scan: protobuf framing without allocation ---- */
 
-static bool s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (int shift = 0; shift < 70 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        x |= (uint64_t) (b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = x;
-            return true;
-        }
-    }
-    return false;                       /* truncated or longer than 10 bytes */
-}
-
 /* Read one field at *p: its number, wire type and, for varints, the value;
  * for length-delimited fields the contents. Advances *p past the field.
  * Refuses what protobuf-c refuses: field 0, groups, truncation. */
 static bool s_field(const uint8_t **p, const uint8_t *end, uint32_t *num, int *wt,
                     uint64_t *v, const uint8_t **sub, size_t *sublen)
 {
-    uint64_t tag;
-    if (!s_varint(p, end, &tag) || tag >> 3 == 0 || tag >> 3 > 0x1fffffff)
+    knoop_pb_field_t f;
+    if (!knoop_pb_field_next(p, end, &f) || f.num == 0 || f.num > 0x1fffffff)
         return false;
-    *num = (uint32_t) (tag >> 3);
-    *wt = (int) (tag & 7);
-    *v = 0;
-    *sub = NULL;
-    *sublen = 0;
-    size_t left = (size_t) (end - *p);
-    switch (tag & 7) {
-    case 0:
-        return s_varint(p, end, v);
-    case 1:
-        if (left < 8)
-            return false;
-        *p += 8;
-        return true;
-    case 2:
-        if (!s_varint(p, end, v) || *v > (uint64_t) (end - *p))
-            return false;
-        *sub = *p;
-        *sublen = (size_t) *v;
-        *p += *v;
-        return true;
-    case 5:
-        if (left < 4)
-            return false;
-        *p += 4;
-        return true;
-    default:                            /* groups (3, 4) and 6, 7 */
-        return false;
-    }
+    *num = (uint32_t) f.num;
+    *wt = f.wt;
+    *v = f.v;
+    *sub = f.data;
+    *sublen = f.len;
+    return true;
 }
 
 typedef struct {
@@ -291,63 +269,9 @@ static bool s_scan(s_scan_t *s, const uint8_t *data, size_t len)
 
 /* ---- field checks, shared by decode and encode ---- */
 
-static bool s_utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (len - i - 1 < n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            unsigned d = s[i + k];
-            if ((d & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (d & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
-
-/* Text meant for a person (software name, reasons): bounded, valid UTF-8
- * (JSON and terminals need it) and no control characters, so that a peer
- * cannot forge log lines (our log is one line per event). NULL is "". */
-static bool s_text_valid(const char *s, size_t max)
-{
-    if (!s)
-        return true;
-    size_t len = strnlen(s, max + 1);
-    if (len > max)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) s[i];
-        if (c < 0x20 || c == 0x7f)
-            return false;
-    }
-    return s_utf8_valid((const unsigned char *) s, len);
-}
-
+/* Text meant for a person (software name, reasons) is checked with
+ * knoop_utf8_text_valid: bounded, valid UTF-8 (JSON and terminals need it)
+ * and no control characters, so that a peer cannot forge log lines. */
 static const uint8_t s_zero_hash[KNOOP_HASH_LEN];
 
 static int s_check_pos(const knoop_wire_pos_t *p)
@@ -404,7 +328,7 @@ static int s_check_frame(const knoop_frame_t *f)
             return rc;
         if ((rc = s_check_pos_list(f->u.hello.vector, f->u.hello.nvector)))
             return rc;
-        if (!s_text_valid(f->u.hello.software, S_SOFTWARE_MAX))
+        if (!knoop_utf8_text_valid(f->u.hello.software, S_SOFTWARE_MAX))
             return KNOOP_EMALFORMED;
         if (f->u.hello.nlinked > KNOOP_WIRE_LINKED_MAX)
             return KNOOP_ETOOBIG;
@@ -426,7 +350,7 @@ static int s_check_frame(const knoop_frame_t *f)
             const knoop_wire_refusal_t *r = &f->u.welcome.refused[i];
             if (knoop_pattern_validate(r->pattern) != KNOOP_OK)
                 return KNOOP_ETOPIC;
-            if (!s_text_valid(r->reason, S_REASON_MAX))
+            if (!knoop_utf8_text_valid(r->reason, S_REASON_MAX))
                 return KNOOP_EMALFORMED;
         }
         return s_check_pos_list(f->u.welcome.own, f->u.welcome.nown);
@@ -455,7 +379,7 @@ static int s_check_frame(const knoop_frame_t *f)
     case KNOOP_FRAME_ERROR:
         if ((unsigned) f->u.error.code > KNOOP_WERR_LAST)
             return KNOOP_EINVAL;        /* decode maps these to UNSPECIFIED */
-        if (!s_text_valid(f->u.error.reason, S_REASON_MAX))
+        if (!knoop_utf8_text_valid(f->u.error.reason, S_REASON_MAX))
             return KNOOP_EMALFORMED;
         return KNOOP_OK;
     case KNOOP_FRAME_INSTANCES:
@@ -465,7 +389,7 @@ static int s_check_frame(const knoop_frame_t *f)
             return KNOOP_EINVAL;
         for (size_t i = 0; i < f->u.instances.n; i++)
             if (f->u.instances.v[i].id == 0 ||
-                !s_text_valid(f->u.instances.v[i].reason, S_REASON_MAX))
+                !knoop_utf8_text_valid(f->u.instances.v[i].reason, S_REASON_MAX))
                 return KNOOP_EMALFORMED;
         return KNOOP_OK;
     case KNOOP_FRAME_HEARTBEAT:
@@ -585,6 +509,7 @@ static int s_from_pb(knoop_frame_t *f, s_arena_t *a, const Knoop__V1__Frame *pb)
                 return KNOOP_EMALFORMED;
             n = pb->publish->n_envelopes;
             src = pb->publish->envelopes;
+            f->u.batch.forwarded = pb->publish->forwarded;
         } else {
             if (!pb->deliver)
                 return KNOOP_EMALFORMED;
@@ -946,6 +871,7 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
         if (f->kind == KNOOP_FRAME_PUBLISH) {
             publish.n_envelopes = n;
             publish.envelopes = v;
+            publish.forwarded = f->u.batch.forwarded;
             pb.publish = &publish;
         } else {
             deliver.n_envelopes = n;
@@ -1054,23 +980,13 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
 
 /* ---- sizes ---- */
 
-static size_t s_varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 size_t knoop_frame_batch_size(size_t n, size_t total_bytes)
 {
     /* Per envelope: tag (1 byte) and a length no longer than that of the
      * whole. Around them: version (tag + 1), kind tag (1), kind length. */
-    size_t per = 1 + s_varint_len(total_bytes);
+    size_t per = 1 + knoop_varint_len(total_bytes);
     if (total_bytes > SIZE_MAX / 2 || n > (SIZE_MAX - total_bytes - 16) / per)
         return SIZE_MAX;
     size_t inner = n * per + total_bytes;
-    return 2 + 1 + s_varint_len(inner) + inner;
+    return 2 + 1 + knoop_varint_len(inner) + inner;
 }

@@ -2,6 +2,7 @@
  * and out of EDXL-DE 2.0 distribution envelopes (the codec is lib/edxl.c). */
 #include "cli.h"
 #include "edxl.h"
+#include "timefmt.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -213,30 +214,18 @@ static json_t *s_from_lines(const edxl_args_t *a, char *text)
     }
     time_t now = time(NULL);
     char sent[32], expires[32], id[256];
-    struct tm tm;
-    if (a->sent) {
+    if (a->sent)
         snprintf(sent, sizeof sent, "%s", a->sent);
-    } else {
-        gmtime_r(&now, &tm);
-        strftime(sent, sizeof sent, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
-    }
+    else
+        knoop_time_format_cap(sent, (int64_t) now, 0);
     if (a->expires) {
         snprintf(expires, sizeof expires, "%s", a->expires);
     } else {
         /* one day after sent, in sent's own zone offset */
-        struct tm t = { 0 };
-        int zh = 0, zm = 0;
-        char sign = '+';
-        if (sscanf(sent, "%d-%d-%dT%d:%d:%d%c%d:%d", &t.tm_year, &t.tm_mon, &t.tm_mday,
-                   &t.tm_hour, &t.tm_min, &t.tm_sec, &sign, &zh, &zm) == 9) {
-            t.tm_year -= 1900;
-            t.tm_mon -= 1;
-            t.tm_mday += 1;
-            time_t later = timegm(&t);
-            gmtime_r(&later, &t);
-            char base[24];
-            strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &t);
-            snprintf(expires, sizeof expires, "%s%.6s", base, sent + 19);
+        int64_t t;
+        int off;
+        if (knoop_time_parse_cap(sent, &t, &off) == KNOOP_OK) {
+            knoop_time_format_cap(expires, t + 86400, off);
         } else {
             snprintf(expires, sizeof expires, "%s", sent);   /* refused by wrap, named */
         }

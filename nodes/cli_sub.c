@@ -3,7 +3,7 @@
 #include "cli.h"
 #include "json.h"
 #include "client.h"
-#include "keys.h"           /* knoop_time_parse */
+#include "timefmt.h"
 #include "msg_json.h"
 #include "topic.h"
 

@@ -174,6 +174,7 @@ void knoop_node_destroy(knoop_node_t **self_p)
     free(self->pub_res);
     free(self->reqs);
     free(self->own);
+    node_forward_destroy(self);
     free(self->brokers);
     free(self->mesh);
     knoop_metrics_destroy(&self->metrics);
@@ -325,6 +326,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         node_link_step(self);
         node_standby_step(self);
         node_link_send_outbox(self);
+        node_forward_send(self);
         node_api_verdicts(self);
         node_api_pump(self);
         s_trust_check(self);

@@ -99,6 +99,18 @@ typedef struct {
                                         (monotonic ms: wall clocks get fixed) */
 } own_stream_t;
 
+/* A stream of another origin this node imported from a bundle and carries
+ * on to its broker (node_import.c; docs/protocol.md, "Forwarding imported
+ * streams"). */
+typedef struct {
+    uint64_t stream;
+    uint64_t hwm;                    /* highest seq imported */
+    uint64_t acked;                  /* the broker holds every seq <= acked */
+    uint64_t sent;                   /* highest seq sent on this link */
+    bool     refused;                /* the broker refused it: not again on this link */
+    char     reason[300];
+} fwd_stream_t;
+
 typedef enum { LINK_DOWN, LINK_HELLO, LINK_UP } link_state_t;
 
 /* A peer of the broker this node is linked to, as that broker last said in
@@ -220,6 +232,10 @@ struct knoop_node_t {
     uint64_t         next_sub_id;
     bool             journal_grew;     /* new messages since the last pump */
     uint64_t         imported, imports_refused;  /* bundles (node_import.c) */
+    fwd_stream_t    *fwd;              /* imported streams to forward (node_import.c) */
+    size_t           nfwd, fwd_cap;
+    bool             fwd_loaded;
+    uint64_t         forwarded, forwards_refused;
     /* the broker's clock as seen in its heartbeats (node_link.c) */
     int64_t          clock_offset_ms;  /* broker minus ours; 0 until measured */
     uint64_t         clock_measured_at, clock_warned_at;
@@ -242,6 +258,8 @@ struct knoop_node_t {
     size_t           nsiblings;
     bool             siblings_known;   /* the broker told us on this link */
     uint64_t         none_active_since; /* ms: no active instance seen since */
+    uint64_t         started_ms;       /* this run's start (Unix ms) */
+    bool             told;             /* a broker listed the instances on this run */
     /* scratch */
     knoop_buf_t      rid, data, out;
 };
@@ -292,6 +310,19 @@ void node_api_close(knoop_node_t *self);
  * stream and seq. */
 int  node_import(knoop_node_t *self, const knoop_api_req_t *req, char **json, char *why,
                  size_t why_size);
+/* Streams of other origins the node imported are forwarded to its broker
+ * (a PUBLISH marked forwarded) once the link is up and caught up, until the
+ * broker ACKs them; the list survives restarts (journal cursor
+ * "node.forward"). send: once per loop pass; on_ack / on_error: the
+ * broker's answers (frames for other streams are ignored); link_down:
+ * what was in flight is sent again on the next link; json: for status;
+ * destroy: frees the list. */
+void node_forward_send(knoop_node_t *self);
+void node_forward_on_ack(knoop_node_t *self, const knoop_frame_t *f);
+void node_forward_on_error(knoop_node_t *self, const knoop_frame_t *f);
+void node_forward_link_down(knoop_node_t *self);
+json_t *node_forward_json(knoop_node_t *self);
+void node_forward_destroy(knoop_node_t *self);
 /* node_standby.c: primary/standby pairs (docs/design.md, "Standby node").
  * init reads the instance record from the journal and picks the mode to
  * start in; hello sends this instance to the broker (after HELLO and on every

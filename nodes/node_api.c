@@ -6,6 +6,7 @@
 #include "node.h"
 #include "cap.h"
 #include "crypto.h"
+#include "names.h"
 #include "json.h"
 #include "trust_mesh.h"
 
@@ -199,18 +200,6 @@ static bool s_may_speak_for(const knoop_node_t *self, const char *who)
     return false;
 }
 
-static bool s_type_valid(const char *t)
-{
-    size_t n = strlen(t);
-    if (n == 0 || n > KNOOP_TYPE_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') ||
-              (t[i] >= '0' && t[i] <= '9') || t[i] == '_' || t[i] == '.'))
-            return false;
-    return true;
-}
-
 static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
 {
     pub_req_t *r = s_new_req(self);
@@ -243,7 +232,7 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
     for (size_t i = 0; i < n; i++) {
         const knoop_api_item_t *it = &req->u.publish.items[i];
         const char *why = NULL;
-        if (!s_type_valid(it->type))
+        if (!it->type[0] || !knoop_type_name_valid(it->type))
             why = "type: not a protobuf message name";
         else if (it->status < KNOOP_STATUS_ACTUAL || it->status > KNOOP_STATUS_SYSTEM)
             why = "status: must be actual, exercise, test or system";
@@ -862,6 +851,11 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     /* Where the journal and the trust store are (absolute), for tools on
      * this machine that read them: knoop bundle export --api. */
     knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused);
+    json_t *bundles = json_object_get(o, "bundles");      /* forwarding (node_import.c) */
+    json_object_set_new(bundles, "forwarded", json_integer((json_int_t) self->forwarded));
+    json_object_set_new(bundles, "forwards_refused",
+                        json_integer((json_int_t) self->forwards_refused));
+    json_object_set_new(bundles, "forwarding", node_forward_json(self));
     json_object_set_new(o, "last_error", json_string(self->last_error));
     json_object_set_new(o, "last_error_ms", json_integer((json_int_t) self->last_error_at));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -89,6 +89,7 @@ void node_link_close(knoop_node_t *self, const char *why)
         self->brokers[self->broker_idx].key_try++;  /* never got in: try its next key */
     zsock_destroy(&self->dealer);
     node_standby_link_down(self);
+    node_forward_link_down(self);
     if (self->link != LINK_DOWN)
         self->link_since = knoop_now_ms();     /* "down since" is from now */
     self->link = LINK_DOWN;
@@ -628,9 +629,11 @@ void node_link_read(knoop_node_t *self)
             break;
         case KNOOP_FRAME_ACK:
             s_on_ack(self, &f);
+            node_forward_on_ack(self, &f);
             break;
         case KNOOP_FRAME_ERROR:
             s_on_error(self, &f);
+            node_forward_on_error(self, &f);
             break;
         case KNOOP_FRAME_HEARTBEAT:
             s_on_heartbeat(self, f.u.heartbeat.time_ms);

@@ -16,6 +16,9 @@ COMMANDS=(
     "edxl wrap|--sender" "edxl unwrap|--lines"
     "bundle export|--journal" "bundle inspect|--trust" "bundle import|--dry-run"
     "node promote|--reason" "node demote|--reason"
+    "keys new|--role" "keys show|--config" "keys root|--kdf-cost" "keys issue|--cert"
+    "keys revoke|--fingerprint" "keys publish|--api" "keys rotate|--valid-days"
+    "keys list|--learned"
 )
 
 for entry in "${COMMANDS[@]}"; do
@@ -67,6 +70,23 @@ set +e
 set -e
 check "more operands than a command takes are refused" \
     bash -c "[ $rc -eq 2 ] && grep -q \"unexpected argument 'b'\" '$T/err'"
+
+# knoop keys: the same keys from --config FILE, a range refused by name, and
+# an abbreviation that writes nothing.
+"$KNOOP" keys new --id vr-opt --role region --out "$T/keys" >/dev/null
+printf '[keys-list]\ntrust = %s\n' "$T/keys" >"$T/keys.ini"
+"$KNOOP" keys list --config "$T/keys.ini" >"$T/out"
+check "knoop keys list takes --trust from --config FILE" grep -q "^vr-opt " "$T/out"
+set +e
+"$KNOOP" keys new --id vr-opt2 --role region --out "$T/keys" --valid-days 0 >"$T/out" 2>"$T/err"
+rc=$?
+"$KNOOP" keys new --id vr-opt2 --role region --out "$T/keys" --valid-day 5 >"$T/out" 2>"$T/err2"
+rc2=$?
+set -e
+check "knoop keys new --valid-days 0 is refused naming the range" \
+    bash -c "[ $rc -eq 2 ] && grep -q 'from 1 to 36500' '$T/err'"
+check "knoop keys new --valid-day (abbreviated) writes no key" \
+    bash -c "[ $rc2 -eq 2 ] && [ ! -e '$T/keys/vr-opt2.key' ]"
 
 # The daemons: the same layout.
 for d in "$BROKER" "$NODE" "$WEB"; do

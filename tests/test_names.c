@@ -58,12 +58,31 @@ static void test_id_valid(void **state)
     assert_true(knoop_id_valid(s));
 }
 
+static void test_type_name_valid(void **state)
+{
+    assert_true(knoop_type_name_valid(""));                      /* untyped bytes */
+    assert_true(knoop_type_name_valid("knoop.crisis.v1.Sitrep"));
+    assert_true(knoop_type_name_valid("a_b.C9"));
+    assert_false(knoop_type_name_valid(NULL));
+    assert_false(knoop_type_name_valid("knoop/crisis"));
+    assert_false(knoop_type_name_valid("a-b"));
+    assert_false(knoop_type_name_valid("a b"));
+    assert_false(knoop_type_name_valid("\xc3\xa9"));
+    char s[KNOOP_TYPE_MAX + 2];
+    memset(s, 'T', sizeof s - 1);
+    s[sizeof s - 1] = '\0';
+    assert_false(knoop_type_name_valid(s));
+    s[KNOOP_TYPE_MAX] = '\0';
+    assert_true(knoop_type_name_valid(s));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_name_char),
         cmocka_unit_test(test_name_valid),
         cmocka_unit_test(test_id_valid),
+        cmocka_unit_test(test_type_name_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
