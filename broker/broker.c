@@ -456,7 +456,9 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
         handle_hello(self, rid, rid_len, user, &f);
         break;
     case KNOOP_FRAME_PUBLISH:
-        if (s)
+        if (s && f.u.batch.forwarded && !s->peer)
+            handle_forward(self, s, &f);
+        else if (s)
             handle_publish(self, s, &f);
         break;
     case KNOOP_FRAME_ACK:

@@ -217,6 +217,7 @@ struct knoop_broker_t {
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
     uint64_t         imported, imports_refused;   /* bundles (handle_import.c) */
+    uint64_t         forwarded, forwards_refused; /* streams nodes forwarded (handle_import.c) */
     uint64_t         payloads_refused;  /* type on the wrong topic, bad content, sender */
     knoop_metrics_t *metrics;           /* NULL without --metrics */
 };
@@ -250,6 +251,10 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
                   const char *user, const knoop_frame_t *f);
 void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
 void handle_publish_commit(knoop_broker_t *self);
+/* handle_import.c: a PUBLISH marked forwarded from a node: streams of
+ * other origins it imported from a bundle, checked and stored as a bundle
+ * import (all or nothing), ACKed per stream, the first refusal an ERROR. */
+void handle_forward(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
 void handle_ack(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
 void handle_credit(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
 void send_deliver(knoop_broker_t *self, session_t *s);

@@ -173,6 +173,10 @@ static json_t *s_status(knoop_broker_t *self)
     /* Where the journal and the trust store are (absolute), for tools on
      * this machine that read them: knoop bundle export --api. */
     knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused);
+    json_t *bundles = json_object_get(o, "bundles");      /* nodes' forwards (handle_import.c) */
+    json_object_set_new(bundles, "forwarded", json_integer((json_int_t) self->forwarded));
+    json_object_set_new(bundles, "forwards_refused",
+                        json_integer((json_int_t) self->forwards_refused));
     json_object_set_new(o, "vector", vector);
     json_object_set_new(o, "certificates_expiring",
                         knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));

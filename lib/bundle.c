@@ -619,9 +619,20 @@ int knoop_bundle_check(const knoop_trust_t *trust, const knoop_msg_t *msgs, size
 
 /* ---- import ---- */
 
+/* The verdict row of a stream (rows are few: a linear search). */
+static knoop_bundle_stream_t *s_row_of(knoop_bundle_stream_t *rows, size_t nrows,
+                                       uint64_t stream)
+{
+    for (size_t i = 0; i < nrows; i++)
+        if (rows[i].stream == stream)
+            return &rows[i];
+    return NULL;
+}
+
 int knoop_bundle_import(knoop_journal_t *j, const knoop_trust_t *trust,
                         const knoop_bytes_t *envs, size_t n, const char *skip_origin,
                         knoop_bundle_allow_fn *allow, void *allow_arg,
+                        knoop_bundle_row_fn *row, void *row_arg,
                         bool dry_run, knoop_bundle_import_t *out, char *why, size_t why_size)
 {
     memset(out, 0, sizeof *out);
@@ -662,11 +673,18 @@ int knoop_bundle_import(knoop_journal_t *j, const knoop_trust_t *trust,
             char reason[300];
             reason[0] = '\0';
             rc = allow(allow_arg, ptrs[i], reason, sizeof reason);
-            if (rc)
+            if (rc) {
                 snprintf(why, why_size, "stream %s/%s (epoch %016llx) seq %llu: %s",
                          ptrs[i]->b.origin, ptrs[i]->b.topic,
                          (unsigned long long) ptrs[i]->b.epoch,
                          (unsigned long long) ptrs[i]->b.seq, reason);
+                knoop_bundle_stream_t *r = s_row_of(rows, nrows, ptrs[i]->stream);
+                if (r) {
+                    r->error = rc;
+                    r->error_seq = ptrs[i]->b.seq;
+                    snprintf(r->reason, sizeof r->reason, "%s", reason);
+                }
+            }
         }
     }
     if (rc == KNOOP_OK && !dry_run && m)
@@ -692,6 +710,21 @@ int knoop_bundle_import(knoop_journal_t *j, const knoop_trust_t *trust,
                  knoop_strerror(rc), j && knoop_journal_error(j, NULL)[0] ? ": " : "",
                  j ? knoop_journal_error(j, NULL) : "");
     }
+    /* Each stream's verdict to the caller: a refusal by the journal is the
+     * stream's too (a fork with, or no link to, what it holds). */
+    for (size_t i = 0; row && rc == KNOOP_OK && !dry_run && i < m; i++)
+        if (res[i] != KNOOP_OK && res[i] != KNOOP_EDUPLICATE) {
+            knoop_bundle_stream_t *r = s_row_of(rows, nrows, ptrs[i]->stream);
+            if (r && !r->error) {
+                r->error = res[i];
+                r->error_seq = ptrs[i]->b.seq;
+                snprintf(r->reason, sizeof r->reason, "refused by the journal: %s",
+                         knoop_strerror(res[i]));
+            }
+        }
+    for (size_t i = 0; row && i < nrows; i++)
+        if (!skip_origin || strcmp(rows[i].origin, skip_origin))
+            row(row_arg, &rows[i], rc);
     for (size_t i = 0; i < parsed; i++)
         knoop_msg_clear(&msgs[i]);
     free(rows);

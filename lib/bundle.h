@@ -150,9 +150,18 @@ typedef struct {
  * broker's policy: non-zero refuses the whole import with its sentence. */
 typedef int (knoop_bundle_allow_fn)(void *arg, const knoop_msg_t *m, char *why,
                                     size_t why_size);
+/* row (may be NULL) is told each stream's verdict (streams of skip_origin
+ * left out) once the import is decided, also when it was refused: r->error
+ * is the stream's own problem (the check's, the allow function's, or the
+ * journal's refusal of one of its messages) or KNOOP_OK; rc is the import's
+ * result (a stream without a problem of its own was not stored either when
+ * rc is not KNOOP_OK). Not called when an envelope did not parse. A node
+ * learns from it which streams to forward, a broker what to ACK. */
+typedef void (knoop_bundle_row_fn)(void *arg, const knoop_bundle_stream_t *r, int rc);
 int  knoop_bundle_import(knoop_journal_t *j, const knoop_trust_t *trust,
                          const knoop_bytes_t *envs, size_t n, const char *skip_origin,
                          knoop_bundle_allow_fn *allow, void *allow_arg,
+                         knoop_bundle_row_fn *row, void *row_arg,
                          bool dry_run, knoop_bundle_import_t *out, char *why, size_t why_size);
 
 /* For each certificate and revocation list text: check it against trust's

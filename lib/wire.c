@@ -51,6 +51,19 @@ const char *knoop_wire_err_name(knoop_wire_err_t code)
     return (unsigned) code <= KNOOP_WERR_LAST ? s_err_names[code] : "invalid";
 }
 
+knoop_wire_err_t knoop_wire_err_from(int rc)
+{
+    switch (rc) {
+    case KNOOP_ECHAIN:   return KNOOP_WERR_CHAIN;
+    case KNOOP_ESIG:     return KNOOP_WERR_SIGNATURE;
+    case KNOOP_EFORK:    return KNOOP_WERR_FORK;
+    case KNOOP_EUNKNOWN: return KNOOP_WERR_UNKNOWN;
+    case KNOOP_EFULL:    return KNOOP_WERR_FULL;
+    case KNOOP_EPERM:    return KNOOP_WERR_POLICY;
+    default:             return KNOOP_WERR_MALFORMED;
+    }
+}
+
 /* ---- arena: protobuf-c's allocator for one decoded frame ---- */
 
 typedef struct s_chunk {
@@ -496,6 +509,7 @@ static int s_from_pb(knoop_frame_t *f, s_arena_t *a, const Knoop__V1__Frame *pb)
                 return KNOOP_EMALFORMED;
             n = pb->publish->n_envelopes;
             src = pb->publish->envelopes;
+            f->u.batch.forwarded = pb->publish->forwarded;
         } else {
             if (!pb->deliver)
                 return KNOOP_EMALFORMED;
@@ -857,6 +871,7 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
         if (f->kind == KNOOP_FRAME_PUBLISH) {
             publish.n_envelopes = n;
             publish.envelopes = v;
+            publish.forwarded = f->u.batch.forwarded;
             pb.publish = &publish;
         } else {
             deliver.n_envelopes = n;

@@ -69,6 +69,10 @@ typedef enum {
 
 /* "version", "malformed", ... for logs. */
 const char *knoop_wire_err_name(knoop_wire_err_t code);
+/* The ERROR code that tells a sender why a message was not stored, from
+ * the library's error (KNOOP_ECHAIN -> CHAIN, KNOOP_EPERM -> POLICY, ...;
+ * anything without a wire equivalent -> MALFORMED). */
+knoop_wire_err_t knoop_wire_err_from(int rc);
 
 typedef struct {
     uint64_t    stream;
@@ -144,6 +148,7 @@ typedef struct {
         struct {                       /* PUBLISH and DELIVER */
             const knoop_bytes_t *envs;
             size_t               n;
+            bool                 forwarded;  /* PUBLISH: other origins' streams */
         } batch;
         struct {
             const knoop_wire_ack_t *acks;

@@ -28,6 +28,7 @@
 #include "api.h"
 #include "daemon.h"
 #include "hlc.h"
+#include "ingest.h"
 #include "journal.h"
 #include "json.h"
 #include "keys.h"
@@ -99,6 +100,18 @@ typedef struct {
                                         (monotonic ms: wall clocks get fixed) */
 } own_stream_t;
 
+/* A stream of another origin this node imported from a bundle and carries
+ * on to its broker (node_import.c; docs/protocol.md, "Forwarding imported
+ * streams"). */
+typedef struct {
+    uint64_t stream;
+    uint64_t hwm;                    /* highest seq imported */
+    uint64_t acked;                  /* the broker holds every seq <= acked */
+    uint64_t sent;                   /* highest seq sent on this link */
+    bool     refused;                /* the broker refused it: not again on this link */
+    char     reason[300];
+} fwd_stream_t;
+
 typedef enum { LINK_DOWN, LINK_HELLO, LINK_UP } link_state_t;
 
 /* A peer of the broker this node is linked to, as that broker last said in
@@ -129,7 +142,9 @@ typedef struct api_sub {
     uint64_t  sent;                  /* last position sent */
     uint64_t  sent_at;               /* when */
     uint32_t  window;
-    bool      cursor_dirty;
+    bool      cursor_dirty;          /* acked moved: write the durable cursor */
+    bool      cursor_committing;     /* ... in the commit of this pass */
+    uint8_t   cursor_val[8];         /* what that commit writes */
     struct api_sub *next;
 } api_sub_t;
 
@@ -179,13 +194,19 @@ struct knoop_node_t {
     /* own streams */
     own_stream_t    *own;
     size_t           nown, own_cap;
-    /* the publish batch of this loop pass */
-    knoop_buf_t     *pub_bufs;
+    /* the publish batch of this loop pass: views built once
+     * (knoop_msg_build_view), signed in place, appended as they are */
     knoop_msg_t     *pub_msgs;
-    int             *pub_res;
     size_t           npub, pub_cap;
     pub_req_t       *reqs;
     size_t           nreqs, reqs_cap;
+    /* DELIVER frames of this loop pass, stored by its one commit (node.c);
+     * a frame of another kind that came after them waits in stash */
+#define NODE_DELIVER_FRAMES 16
+    knoop_frame_t    in_frames[NODE_DELIVER_FRAMES];
+    size_t           nin;
+    knoop_frame_t    stash;
+    bool             stashed;
     /* link */
     broker_ref_t    *brokers;
     size_t           nbrokers;
@@ -220,6 +241,10 @@ struct knoop_node_t {
     uint64_t         next_sub_id;
     bool             journal_grew;     /* new messages since the last pump */
     uint64_t         imported, imports_refused;  /* bundles (node_import.c) */
+    fwd_stream_t    *fwd;              /* imported streams to forward (node_import.c) */
+    size_t           nfwd, fwd_cap;
+    bool             fwd_loaded;
+    uint64_t         forwarded, forwards_refused;
     /* the broker's clock as seen in its heartbeats (node_link.c) */
     int64_t          clock_offset_ms;  /* broker minus ours; 0 until measured */
     uint64_t         clock_measured_at, clock_warned_at;
@@ -242,6 +267,8 @@ struct knoop_node_t {
     size_t           nsiblings;
     bool             siblings_known;   /* the broker told us on this link */
     uint64_t         none_active_since; /* ms: no active instance seen since */
+    uint64_t         started_ms;       /* this run's start (Unix ms) */
+    bool             told;             /* a broker listed the instances on this run */
     /* scratch */
     knoop_buf_t      rid, data, out;
 };
@@ -267,6 +294,12 @@ int  node_metrics_init(knoop_node_t *self, const char *listen);
 int  node_link_init(knoop_node_t *self);
 void node_link_step(knoop_node_t *self);        /* connect / time out / heartbeat */
 void node_link_read(knoop_node_t *self);        /* frames from the broker */
+/* The pass's deliveries through the gate into b, and, after the commit
+ * (rc: its result; res: the append's results for b->ptrs), their ACK and
+ * CREDIT to the broker. */
+int  node_link_deliveries_parse(knoop_node_t *self, knoop_ingest_batch_t *b, knoop_ingest_t *in);
+void node_link_deliveries_done(knoop_node_t *self, int rc, knoop_ingest_batch_t *b,
+                               const int *res, knoop_ingest_t *in);
 void node_link_send_outbox(knoop_node_t *self); /* unacked own messages */
 void node_link_close(knoop_node_t *self, const char *why);
 zsock_t *node_link_socket(knoop_node_t *self);
@@ -282,7 +315,16 @@ void node_repair_vector(knoop_node_t *self, knoop_wire_pos_t *vec, size_t n);
 /* node_api.c */
 int  node_api_init(knoop_node_t *self);
 void node_api_read(knoop_node_t *self);
-void node_api_publish_commit(knoop_node_t *self);
+/* The publish batch of the pass: sign its heads before the commit; after
+ * it (rc: its result; res: the append's results for pub_msgs) answer the
+ * applications. */
+int  node_api_publish_sign(knoop_node_t *self);
+void node_api_publish_done(knoop_node_t *self, int rc, const int *res);
+/* The durable subscriptions' cursors that changed, for the pass's commit
+ * (*out malloc'd, names and data borrowed from the subscriptions until
+ * node_api_cursors_done); done marks them written when rc is KNOOP_OK. */
+size_t node_api_cursors(knoop_node_t *self, knoop_journal_cursor_t **out);
+void node_api_cursors_done(knoop_node_t *self, int rc);
 void node_api_verdicts(knoop_node_t *self);     /* answer publish waits */
 void node_api_pump(knoop_node_t *self);
 void node_api_close(knoop_node_t *self);
@@ -292,6 +334,19 @@ void node_api_close(knoop_node_t *self);
  * stream and seq. */
 int  node_import(knoop_node_t *self, const knoop_api_req_t *req, char **json, char *why,
                  size_t why_size);
+/* Streams of other origins the node imported are forwarded to its broker
+ * (a PUBLISH marked forwarded) once the link is up and caught up, until the
+ * broker ACKs them; the list survives restarts (journal cursor
+ * "node.forward"). send: once per loop pass; on_ack / on_error: the
+ * broker's answers (frames for other streams are ignored); link_down:
+ * what was in flight is sent again on the next link; json: for status;
+ * destroy: frees the list. */
+void node_forward_send(knoop_node_t *self);
+void node_forward_on_ack(knoop_node_t *self, const knoop_frame_t *f);
+void node_forward_on_error(knoop_node_t *self, const knoop_frame_t *f);
+void node_forward_link_down(knoop_node_t *self);
+json_t *node_forward_json(knoop_node_t *self);
+void node_forward_destroy(knoop_node_t *self);
 /* node_standby.c: primary/standby pairs (docs/design.md, "Standby node").
  * init reads the instance record from the journal and picks the mode to
  * start in; hello sends this instance to the broker (after HELLO and on every

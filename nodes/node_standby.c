@@ -28,6 +28,15 @@
  * no active instance at all; a node demoted by the operator waits for
  * `knoop node promote`.
  *
+ * Restarted without a link: a node that was active and hears from no broker
+ * for --takeover-ms plus the link timeout after its start resumes
+ * publishing offline, on the new streams of this run (its outbox goes out
+ * when a link returns). Should the other instance have taken over
+ * meanwhile, it has the higher term, and this one yields as soon as a
+ * broker shows both: two actives for a while, never a fork. A node that was
+ * standby stays standby without a link: it cannot tell a dead primary from
+ * its own lost link.
+ *
  * The mode is kept in the journal (cursor "node.instance"), committed
  * durably at every change, so that a restart knows what it was. */
 #include "node.h"
@@ -76,6 +85,7 @@ int node_standby_init(knoop_node_t *self)
 {
     self->active = true;
     self->mode_since = knoop_now_ms();
+    self->started_ms = knoop_now_ms();
     if (!self->opts.pair) {
         snprintf(self->mode_reason, sizeof self->mode_reason, "not one of a pair");
         return KNOOP_OK;
@@ -151,6 +161,13 @@ void node_standby_on_instances(knoop_node_t *self, const knoop_frame_t *f)
         /* Our own previous run, killed before its broker noticed: a ghost. */
         if (in->id == self->epoch || (self->prev_epoch && in->id == self->prev_epoch))
             continue;
+        /* A standby keeps the highest term it has seen (durably): a
+         * takeover after the active one is gone must win over it, also
+         * when that one comes back with the term it had. */
+        if (!self->active && in->term > self->term) {
+            self->term = in->term;
+            s_persist(self);
+        }
         size_t k = self->nsiblings++;
         self->siblings[k] = *in;
         snprintf(self->sibling_reasons[k], sizeof self->sibling_reasons[k], "%s",
@@ -158,6 +175,7 @@ void node_standby_on_instances(knoop_node_t *self, const knoop_frame_t *f)
         self->siblings[k].reason = self->sibling_reasons[k];
     }
     self->siblings_known = true;
+    self->told = true;
     node_standby_step(self);
 }
 
@@ -184,10 +202,27 @@ static const knoop_wire_instance_t *s_best_active(const knoop_node_t *self, uint
     return best;
 }
 
+/* A node that was active, restarted where no broker answers: it resumes
+ * offline once a link had time to come up (see the top of this file). */
+static void s_resume_offline(knoop_node_t *self)
+{
+    if (!self->resume || self->active || self->held || self->told || self->link == LINK_UP)
+        return;
+    uint64_t wait = (uint64_t) self->opts.takeover_ms + (uint64_t) self->opts.timeout_ms;
+    uint64_t waited = knoop_now_ms() - self->started_ms;
+    if (waited < wait)
+        return;
+    s_mode(self, true, "restarted without a link (no broker answered in %llu ms); was active: "
+           "resumed publishing offline; yields if the other instance took over meanwhile",
+           (unsigned long long) waited);
+}
+
 void node_standby_step(knoop_node_t *self)
 {
-    /* Without a broker's word nothing changes: a standby that cannot see
-     * its broker cannot tell a dead primary from its own lost link. */
+    if (self->pair)
+        s_resume_offline(self);
+    /* Without a broker's word nothing else changes: a standby that cannot
+     * see its broker cannot tell a dead primary from its own lost link. */
     if (!self->pair || self->link != LINK_UP || !self->siblings_known)
         return;
     uint64_t max_term;

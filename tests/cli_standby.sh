@@ -4,7 +4,8 @@
 # - the standby refuses to publish while the primary is active;
 # - the primary is killed with kill -9 while an application publishes: the
 #   standby takes over within 5 s; nothing acknowledged to the application is
-#   lost, a durable subscriber at another partner gets every acknowledged
+#   lost (the primary's link is cut first, so it dies with messages in its
+#   outbox that only it holds), a durable subscriber at another partner gets every acknowledged
 #   message exactly once, and audit verify finds no fork anywhere;
 # - the old primary started again stays standby (longer than the takeover
 #   time) and delivers what was still in its outbox, until `knoop node
@@ -18,16 +19,19 @@ cat >"$T/policy" <<'P'
 role:region publish sitrep.{id}
 role:region subscribe sitrep.>
 P
-EP="tcp://127.0.0.1:$(free_port)"
+read -r PB PP < <(free_ports 2)
+EP="tcp://127.0.0.1:$PB"
 B="kcr2-broker-1@$EP"
 start_broker kcr2-broker-1 "$EP"
+# The primary reaches the broker through a cuttable link.
+start_proxy primary "$PP" "$PB"
 
-# pair_node NAME ROLE: one instance of vr-utrecht, journal $T/NAME
+# pair_node NAME ROLE BROKER: one instance of vr-utrecht, journal $T/NAME
 pair_node() {
     local name=$1 role=$2
     "$NODE" --id vr-utrecht --data "$T/$name" --key "$T/keys/vr-utrecht.key" --trust "$T/trust" \
         --heartbeat-ms 200 --timeout-ms 2000 --log-level "${KNOOP_TEST_LOG:-info}" \
-        --broker "$B" --subscribe 'sitrep.>' --pair "$role" --takeover-ms 1000 \
+        --broker "$3" --subscribe 'sitrep.>' --pair "$role" --takeover-ms 1000 \
         >>"$T/$name.log" 2>&1 &
     PIDS+=($!)
     eval "PID_$name=$!"
@@ -40,8 +44,8 @@ sees_active() { "$KNOOP" status --api "$(api "$1")" --json --timeout 10 2>/dev/n
 sys.exit(not s["siblings_known"] or not any(o["mode"] == "active" for o in s["others"]))'; }
 export -f mode_is sees_active
 
-pair_node primary primary
-pair_node standby standby
+pair_node primary primary "kcr2-broker-1@tcp://127.0.0.1:$PP"
+pair_node standby standby "$B"
 start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
 
 check "the primary is active" wait_for "primary active" 30 mode_is primary active
@@ -98,11 +102,21 @@ publisher &
 PUBLISHER=$!
 PIDS+=($PUBLISHER)
 
-# kill -9 once the primary has taken a few chunks
+# Cut the primary's link once it has taken a few chunks, then kill -9 it
+# while its outbox holds acknowledged messages the broker never saw.
+backlog() { "$KNOOP" status --api "$(api "$1")" --json --timeout 10 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["outbox"]["backlog"])'; }
+backlog_above() { [ "$(backlog "$1")" -gt "$2" ]; }
+export -f backlog backlog_above
 wait_for "the primary took chunks" 30 test -s "$T/acked3"
+link_cut primary
+echo "link of the primary cut"
+check "the cut primary holds acknowledged messages in its outbox" \
+    wait_for "primary outbox" 30 backlog_above primary 0
+left=$(backlog primary || echo 0)
 kill -9 "$(pid_of primary)"
 t0=$(date +%s.%N)
-echo "kill -9 primary"
+echo "kill -9 primary with $left message(s) in its outbox"
 wait_for "the standby takes over" 30 mode_is standby active || true
 check "the standby took over" mode_is standby active
 # The time from the kill to the standby's own account of its takeover (its
@@ -129,8 +143,9 @@ echo "acknowledged to the application: $acked of 600"
 check "chunks were acknowledged before and after the takeover" \
     bash -c "[ $acked -ge 200 ] && grep -qE 'k-(2[5-9]|30)-' '$T/acked.jsonl'"
 
-# ---- the old primary, started again, stays standby
-pair_node primary primary
+# ---- the old primary, started again with its link back, stays standby
+link_heal primary
+pair_node primary primary "kcr2-broker-1@tcp://127.0.0.1:$PP"
 check "the old primary comes back as standby" wait_for "primary back" 30 sees_active primary
 sleep 2.5     # more than --takeover-ms: it must not take over nor flap
 check "... and stays standby" mode_is primary standby

@@ -299,12 +299,12 @@ static void test_import(void **state)
     char why[600];
     /* Not a message: nothing stored, the message named. */
     envs[N] = (knoop_bytes_t) { (const uint8_t *) "garbage", 7 };
-    assert_int_not_equal(knoop_bundle_import(j, s_trust, envs, N + 1, NULL, NULL, NULL, false,
+    assert_int_not_equal(knoop_bundle_import(j, s_trust, envs, N + 1, NULL, NULL, NULL, NULL, NULL, false,
                                              &r, why, sizeof why), KNOOP_OK);
     assert_non_null(strstr(why, "message 13 of the import does not parse"));
     assert_int_equal(s_count(j), 0);
     /* The later part first: its run 7..12 is held beyond the gap. */
-    assert_int_equal(knoop_bundle_import(j, s_trust, envs + 6, 6, NULL, NULL, NULL, false, &r,
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs + 6, 6, NULL, NULL, NULL, NULL, NULL, false, &r,
                                          why, sizeof why), KNOOP_OK);
     assert_int_equal(r.stored, 6);
     knoop_stream_info_t info;
@@ -312,14 +312,14 @@ static void test_import(void **state)
     assert_int_equal(info.hwm, 0);
     assert_int_equal(info.max_seq, N);
     /* A dry run of everything stores nothing. */
-    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N, NULL, NULL, NULL, true, &r, why,
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N, NULL, NULL, NULL, NULL, NULL, true, &r, why,
                                          sizeof why), KNOOP_OK);
     assert_int_equal(r.stored, 0);
     assert_int_equal(s_count(j), N);
     assert_int_equal(knoop_journal_stream(j, s_msgs[0].stream, &info), KNOOP_OK);
     assert_int_equal(info.hwm, 0);
     /* Then all: the gap fills, six new, six held. */
-    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N, NULL, NULL, NULL, false, &r, why,
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N, NULL, NULL, NULL, NULL, NULL, false, &r, why,
                                          sizeof why), KNOOP_OK);
     assert_int_equal(r.stored, 6);
     assert_int_equal(r.duplicates, 6);
@@ -327,7 +327,7 @@ static void test_import(void **state)
     assert_int_equal(info.hwm, N);
     assert_int_equal(info.verified, N);
     /* Twice: nothing new. */
-    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N, NULL, NULL, NULL, false, &r, why,
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N, NULL, NULL, NULL, NULL, NULL, false, &r, why,
                                          sizeof why), KNOOP_OK);
     assert_int_equal(r.stored, 0);
     assert_int_equal(r.duplicates, N);
@@ -341,7 +341,7 @@ static void test_import(void **state)
     char *dir2 = tu_tmpdir("bundle-import2");
     o.path = dir2;
     assert_int_equal(knoop_journal_open(&o, &j), KNOOP_OK);
-    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N, "vr-zeeland", NULL, NULL, false,
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N, "vr-zeeland", NULL, NULL, NULL, NULL, false,
                                          &r, why, sizeof why), KNOOP_OK);
     assert_int_equal(r.skipped, 1);
     assert_int_equal(r.stored, 0);
@@ -352,11 +352,11 @@ static void test_import(void **state)
     tu_stream_init(&st, "vr-other", "sitrep.vr-other", 7, knoop_key_secret(s_other));
     tu_stream_next(&st, &oe, &om, s_msgs[0].b.hlc, NULL, KNOOP_STATUS_ACTUAL, "x");
     envs[N] = (knoop_bytes_t) { oe.data, oe.len };
-    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N + 1, NULL, NULL, NULL, false, &r,
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N + 1, NULL, NULL, NULL, NULL, NULL, false, &r,
                                          why, sizeof why), KNOOP_EUNKNOWN);
     assert_non_null(strstr(why, "unknown partner vr-other"));
     assert_int_equal(s_count(j), 0);
-    assert_int_equal(knoop_bundle_import(j, NULL, envs, N, NULL, NULL, NULL, false, &r, why,
+    assert_int_equal(knoop_bundle_import(j, NULL, envs, N, NULL, NULL, NULL, NULL, NULL, false, &r, why,
                                          sizeof why), KNOOP_EUNKNOWN);
     assert_int_equal(s_count(j), 0);
     knoop_msg_clear(&om);

@@ -1,11 +1,13 @@
 /* make_seeds.c — writes the binary part of the seed corpora in corpus/: wire
  * frames of every kind (wire), local API requests and replies (api),
  * envelopes (msg), and payload bytes of every registered type, prefixed with
- * the byte fuzz_json reads as "decode this type" (json). Built with the fuzz
+ * the byte fuzz_json reads as "decode this type" (json), and journal bundles,
+ * whole and cut short (bundle). Built with the fuzz
  * targets; run by hand when a format changes:
  *     build/tests/fuzz/make_seeds tests/fuzz/corpus
  * The text corpora (policy, cert, config, JSON texts) are files in corpus/. */
 #include "api.h"
+#include "bundle.h"
 #include "json.h"
 #include "msg.h"
 #include "wire.h"
@@ -132,6 +134,30 @@ int main(int argc, char **argv)
     f[8].u.caught_up.streams = 2;
     f[9].kind = KNOOP_FRAME_SYNC;
     f[9].u.sync.messages = 10;
+    knoop_wire_instance_t inst[2] = {
+        { .id = 0x5abf31e254562448ull, .active = true, .term = 2, .since_ms = 1626220800000ull,
+          .reason = "took over: no instance active at kcr2-broker-1 for 1104 ms" },
+        { .id = 0x514c1bafdb6d08dcull, .active = false, .term = 1, .since_ms = 1626220700000ull,
+          .reason = "restarted as standby" },
+    };
+    knoop_frame_t more[2];
+    memset(more, 0, sizeof more);
+    more[0].kind = KNOOP_FRAME_INSTANCES;
+    more[0].u.instances.v = inst;
+    more[0].u.instances.n = 2;
+    more[1].kind = KNOOP_FRAME_PUBLISH;          /* forwarded: other origins' streams */
+    more[1].u.batch.envs = envs;
+    more[1].u.batch.n = 2;
+    more[1].u.batch.forwarded = true;
+    const char *more_names[2] = { "frame-20-instances", "frame-12-forwarded" };
+    for (int i = 0; i < 2; i++) {
+        b.len = 0;
+        if (knoop_frame_encode(&more[i], &b) != KNOOP_OK) {
+            fprintf(stderr, "make_seeds: %s does not encode\n", more_names[i]);
+            return 1;
+        }
+        s_put("wire", more_names[i], NULL, 0, &b);
+    }
     for (int i = 0; i < 10; i++) {
         b.len = 0;
         if (knoop_frame_encode(&f[i], &b) != KNOOP_OK) {
@@ -175,6 +201,33 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "req-%d", (int) rq[i].kind);
         s_put("api", name, &zero, 1, &b);
     }
+    /* promote / demote (ApiRole) and a bundle's content (ApiImport) */
+    const char *cert_text = "knoop-cert v1\nid vr-zeeland\n";
+    knoop_bytes_t certs[1] = { { (const uint8_t *) cert_text, strlen(cert_text) } };
+    knoop_api_req_t rq2[3];
+    memset(rq2, 0, sizeof rq2);
+    rq2[0].kind = KNOOP_API_ROLE;
+    rq2[0].u.role.active = true;
+    rq2[0].u.role.reason = "failback after the exercise";
+    rq2[1].kind = KNOOP_API_ROLE;
+    rq2[1].u.role.active = false;
+    rq2[1].u.role.reason = "";
+    rq2[2].kind = KNOOP_API_IMPORT;
+    rq2[2].u.import.dry_run = true;
+    rq2[2].u.import.certs = certs;
+    rq2[2].u.import.ncerts = 1;
+    rq2[2].u.import.envs = envs;
+    rq2[2].u.import.nenvs = 2;
+    const char *rq2_names[3] = { "req-17-promote", "req-17-demote", "req-16-import" };
+    for (int i = 0; i < 3; i++) {
+        rq2[i].id = (uint64_t) i + 100;
+        b.len = 0;
+        if (knoop_api_req_encode(&rq2[i], &b) != KNOOP_OK) {
+            fprintf(stderr, "make_seeds: %s does not encode\n", rq2_names[i]);
+            return 1;
+        }
+        s_put("api", rq2_names[i], &zero, 1, &b);
+    }
     knoop_api_seq_t seq = { "vr-utrecht", "sitrep.vr-utrecht", 1 };
     knoop_api_env_t ae = { 5, env[0].data, env[0].len };
     knoop_api_rep_t rp[5];
@@ -210,6 +263,36 @@ int main(int argc, char **argv)
             uint8_t pre = (uint8_t) (i << 1 | 1);
             s_put("json", "sitrep-bytes", &pre, 1, &payload);
         }
+    /* journal bundles: whole, and cut short before its trailer */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/bundle", s_dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/bundle/seed-bundle", s_dir);
+    remove(path);
+    knoop_bundle_header_t bh = { .version = KNOOP_BUNDLE_VERSION, .exporter = "vr-utrecht",
+                                 .created_ms = 1626220800000ull, .pattern = "sitrep.>" };
+    knoop_bundle_writer_t *w = NULL;
+    if (knoop_bundle_writer_new(path, &bh, &w) != KNOOP_OK ||
+        knoop_bundle_write_cert(w, cert_text, strlen(cert_text)) != KNOOP_OK ||
+        knoop_bundle_write_envelope(w, env[0].data, env[0].len) != KNOOP_OK ||
+        knoop_bundle_write_envelope(w, env[1].data, env[1].len) != KNOOP_OK ||
+        knoop_bundle_writer_finish(&w) != KNOOP_OK) {
+        knoop_bundle_writer_destroy(&w);
+        fprintf(stderr, "make_seeds: cannot write %s\n", path);
+        return 1;
+    }
+    FILE *bf = fopen(path, "rb");
+    b.len = 0;
+    uint8_t chunk[4096];
+    size_t got;
+    while (bf && (got = fread(chunk, 1, sizeof chunk, bf)) > 0)
+        knoop_buf_append(&b, chunk, got);
+    if (bf)
+        fclose(bf);
+    if (b.len > 40) {
+        b.len -= 40;                    /* the trailer and a little more */
+        s_put("bundle", "bundle-cut", NULL, 0, &b);
+    }
     knoop_buf_free(&b);
     knoop_buf_free(&payload);
     knoop_buf_free(&env[0]);
