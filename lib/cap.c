@@ -1084,6 +1084,7 @@ void knoop_cap_summary_clear(knoop_cap_summary_t *sum)
 
 int knoop_cap_summary(const uint8_t *payload, size_t len, knoop_cap_summary_t *sum)
 {
+    memset(sum, 0, sizeof *sum);       /* cleared also on failure */
     alert_t *al = knoop__crisis__v1__alert__unpack(NULL, len, payload);
     if (!al)
         return KNOOP_EMALFORMED;

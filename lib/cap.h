@@ -73,7 +73,9 @@ int  knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
 int  knoop_cap_check_status(const uint8_t *payload, size_t len, knoop_status_t status,
                             char *err, size_t err_size);
 
-/* Describe an Alert payload (from the node). Errors: KNOOP_EMALFORMED. */
+/* Describe an Alert payload (from the node). *sum is zeroed first, so
+ * knoop_cap_summary_clear is safe after a failure too.
+ * Errors: KNOOP_EMALFORMED, KNOOP_ENOMEM. */
 int  knoop_cap_summary(const uint8_t *payload, size_t len, knoop_cap_summary_t *sum);
 void knoop_cap_summary_clear(knoop_cap_summary_t *sum);
 

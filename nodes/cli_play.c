@@ -1,5 +1,6 @@
 /* cli_play.c — `knoop play`: play a scenario of messages, each published at
  * its relative time through the node of the partner that says it. */
+#include "cap.h"
 #include "cli.h"
 #include "client.h"
 #include "json.h"
@@ -30,7 +31,10 @@ static const knoop_cmd_t s_cmd = {
 "\"at\" is seconds from the start. Each message is published through the\n"
 "node of its partner (\"as\"), whose API endpoint is the template with {id}\n"
 "replaced, e.g. ipc:///run/knoop/{id}/api.sock, and is committed by that\n"
-"node before the next line is played. Lines starting with # are comments.",
+"node before the next line is played. Lines starting with # are comments.\n"
+"Without \"key\" the topic is the state key; a knoop.crisis.v1.Alert takes\n"
+"the key CAP gives it (\"sender,identifier\", or for an Update or Cancel the\n"
+"key of the alert it references earlier in the scenario), as knoop pub does.",
     .exit_status =
 "0 every message committed by its node, 1 a node refused or did not\n"
 "answer (named on stderr; the rest is still played), 2 usage or a bad\n"
@@ -123,6 +127,7 @@ int knoop_cli_play(int argc, char **argv)
     char *line = NULL;
     size_t cap = 0;
     double t0 = s_now();
+    knoop_cap_keys_t *alert_keys = NULL;    /* of the scenario's alerts */
     int status = 0;
     while (!s_stop && getline(&line, &cap, f) > 0) {
         lineno++;
@@ -202,6 +207,18 @@ int knoop_cli_play(int argc, char **argv)
         it.nrecipients = nrcpt;
         it.payload = payload.data;
         it.payload_len = payload.len;
+        /* an Alert without "key" takes the key CAP gives it (cap.h), so that
+         * an Update or Cancel later in the scenario supersedes it */
+        char akey[KNOOP_KEY_MAX + 1];
+        if (!*it.key && !strcmp(type, KNOOP_CAP_TYPE)) {
+            knoop_cap_summary_t sum = { 0 };
+            if (!alert_keys)
+                alert_keys = knoop_cap_keys_new();
+            if (alert_keys && knoop_cap_summary(payload.data, payload.len, &sum) == KNOOP_OK &&
+                knoop_cap_keys_assign(alert_keys, &sum, akey, sizeof akey) == KNOOP_OK)
+                it.key = akey;
+            knoop_cap_summary_clear(&sum);
+        }
         knoop_client_t *cl = s_client(ps, &np, tmpl, as);
         knoop_api_seq_t res;
         int rc = cl ? knoop_client_publish(cl, &it, 1, &res, 10000, err, sizeof err) : KNOOP_EIO;
@@ -227,6 +244,7 @@ int knoop_cli_play(int argc, char **argv)
     for (size_t i = 0; i < np; i++)
         knoop_client_destroy(&ps[i].c);
     free(ps);
+    knoop_cap_keys_destroy(&alert_keys);
     fprintf(stderr, "knoop play: %zu messages committed, %zu failed, in %.1f s\n", played, failed,
             s_now() - t0);
     if (status == 0 && failed)

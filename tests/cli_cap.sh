@@ -290,6 +290,16 @@ check "a JSON Cancel referencing only the Update joins the chain's key" \
 check "a JSON Update in a file supersedes its alert" [ "$(jbeeld kcr2,JSON-2)" = JSON-5 ]
 check "the picture of alert.json holds two alerts, not five" bash -c \
     "[ \"\$('$KNOOP' beeld --api '$A_KCR2' --pattern alert.json --json | jq -s length)\" -eq 2 ]"
+# knoop play, the scenario player, gives a scenario's alerts the same keys
+{ printf '{"at": 0, "as": "kcr2", "topic": "alert.play", "type": "knoop.crisis.v1.Alert", "payload": %s}\n' \
+      "$(jalert PLAY-1 ALERT '')"
+  printf '{"at": 0, "as": "kcr2", "topic": "alert.play", "type": "knoop.crisis.v1.Alert", "payload": %s}\n' \
+      "$(jalert PLAY-2 UPDATE 'kcr2,PLAY-1,2026-01-02T01:00:00+01:00')"; } >"$T/play.jsonl"
+"$KNOOP" play --scenario "$T/play.jsonl" --api-template "${A_KCR2//kcr2/\{id\}}" --quiet \
+    >/dev/null 2>"$T/play.err" || { cat "$T/play.err"; bad "knoop play of two alerts"; }
+check "an Update played from a scenario supersedes its alert" bash -c \
+    "'$KNOOP' beeld --api '$A_KCR2' --pattern alert.play --json |
+     jq -r 'select(.key == \"kcr2,PLAY-1\") | .payload.identifier' | grep -qx PLAY-2"
 check "--key still wins over the alert's own key" bash -c \
     "'$KNOOP' pub --api '$A_KCR2' --topic alert.json --type knoop.crisis.v1.Alert --key eigen \
        --json '$(jalert JSON-6 ALERT '')' >/dev/null &&
