@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "pbwrite.h"
 #include "api.h"
 #include "client.h"
 #include "crypto.h"
@@ -25,47 +26,14 @@
 
 #define TYPE_GRIP "knoop.crisis.v1.GripLevel"
 
-/* ---- a minimal protobuf writer, for bytes the encoder will not make ---- */
-
-static void s_varint(knoop_buf_t *b, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n] = (uint8_t) (v & 0x7f);
-        v >>= 7;
-        if (v)
-            tmp[n] |= 0x80;
-        n++;
-    } while (v);
-    assert_int_equal(knoop_buf_append(b, tmp, n), KNOOP_OK);
-}
-
-static void s_f_varint(knoop_buf_t *b, uint32_t field, uint64_t v)
-{
-    s_varint(b, (uint64_t) field << 3);
-    s_varint(b, v);
-}
-
-static void s_f_bytes(knoop_buf_t *b, uint32_t field, const void *data, size_t len)
-{
-    s_varint(b, ((uint64_t) field << 3) | 2);
-    s_varint(b, len);
-    if (len)
-        assert_int_equal(knoop_buf_append(b, data, len), KNOOP_OK);
-}
-
-static void s_f_str(knoop_buf_t *b, uint32_t field, const char *s)
-{
-    s_f_bytes(b, field, s, strlen(s));
-}
+/* ---- bytes the encoder will not make (tests/pbwrite.h) ---- */
 
 /* version 1, id 7, then one kind `field` holding `inner`. */
 static void s_raw_msg(knoop_buf_t *out, uint32_t field, const knoop_buf_t *inner)
 {
-    s_f_varint(out, 1, KNOOP_API_VERSION);
-    s_f_varint(out, 2, 7);
-    s_f_bytes(out, field, inner ? inner->data : NULL, inner ? inner->len : 0);
+    tu_pb_uint(out, 1, KNOOP_API_VERSION);
+    tu_pb_uint(out, 2, 7);
+    tu_pb_bytes(out, field, inner ? inner->data : NULL, inner ? inner->len : 0);
 }
 
 /* ---- encode/decode helpers ---- */
@@ -376,18 +344,18 @@ static void test_version(void **state)
 
     /* no version at all */
     knoop_buf_t raw = { 0 };
-    s_f_varint(&raw, 2, 5);
-    s_f_bytes(&raw, 13, NULL, 0);
+    tu_pb_uint(&raw, 2, 5);
+    tu_pb_bytes(&raw, 13, NULL, 0);
     assert_int_equal(knoop_api_req_decode(&r, raw.data, raw.len), KNOOP_EVERSION);
     assert_int_equal(r.version, 0);
     assert_int_equal(r.id, 5);
     knoop_buf_free(&raw);
 
     /* another version with a layout we do not know */
-    s_f_varint(&raw, 1, 3);
-    s_f_varint(&raw, 2, 6);
-    s_f_bytes(&raw, 13, NULL, 0);
-    s_f_bytes(&raw, 14, NULL, 0);
+    tu_pb_uint(&raw, 1, 3);
+    tu_pb_uint(&raw, 2, 6);
+    tu_pb_bytes(&raw, 13, NULL, 0);
+    tu_pb_bytes(&raw, 14, NULL, 0);
     assert_int_equal(knoop_api_req_decode(&r, raw.data, raw.len), KNOOP_EVERSION);
     assert_int_equal(r.version, 3);
     knoop_buf_free(&raw);
@@ -414,20 +382,20 @@ static void test_malformed(void **state)
 
     knoop_buf_t b = { 0 }, inner = { 0 };
     /* no kind */
-    s_f_varint(&b, 1, 1);
-    s_f_varint(&b, 2, 1);
+    tu_pb_uint(&b, 1, 1);
+    tu_pb_uint(&b, 2, 1);
     assert_int_equal(s_req_raw(&b), KNOOP_EMALFORMED);
     assert_int_equal(s_rep_raw(&b), KNOOP_EMALFORMED);
     /* two kinds: protobuf-c would keep the last one silently */
-    s_f_bytes(&b, 13, NULL, 0);
+    tu_pb_bytes(&b, 13, NULL, 0);
     assert_int_equal(s_req_raw(&b), KNOOP_OK);
-    s_f_bytes(&b, 13, NULL, 0);
+    tu_pb_bytes(&b, 13, NULL, 0);
     assert_int_equal(s_req_raw(&b), KNOOP_EMALFORMED);
     b.len = 0;
-    s_f_varint(&b, 1, 1);
-    s_f_bytes(&b, 13, NULL, 0);
-    s_f_str(&inner, 1, "");
-    s_f_bytes(&b, 14, inner.data, inner.len);
+    tu_pb_uint(&b, 1, 1);
+    tu_pb_bytes(&b, 13, NULL, 0);
+    tu_pb_str(&inner, 1, "");
+    tu_pb_bytes(&b, 14, inner.data, inner.len);
     assert_int_equal(s_req_raw(&b), KNOOP_EMALFORMED);
     /* trailing garbage: a truncated tag, a length beyond the end, a group */
     b.len = 0;
@@ -437,39 +405,39 @@ static void test_malformed(void **state)
     assert_int_equal(s_req_raw(&b), KNOOP_EMALFORMED);
     b.len = 0;
     s_raw_msg(&b, 13, NULL);
-    s_varint(&b, (20 << 3) | 2);
-    s_varint(&b, 100);
+    tu_pb_varint(&b, (20 << 3) | 2);
+    tu_pb_varint(&b, 100);
     assert_int_equal(s_req_raw(&b), KNOOP_EMALFORMED);
     b.len = 0;
     s_raw_msg(&b, 13, NULL);
-    s_varint(&b, (20 << 3) | 3);
+    tu_pb_varint(&b, (20 << 3) | 3);
     assert_int_equal(s_req_raw(&b), KNOOP_EMALFORMED);
     /* field number 0 */
     b.len = 0;
     s_raw_msg(&b, 13, NULL);
-    s_varint(&b, 0);
-    s_varint(&b, 1);
+    tu_pb_varint(&b, 0);
+    tu_pb_varint(&b, 1);
     assert_int_equal(s_req_raw(&b), KNOOP_EMALFORMED);
     /* an unknown field is tolerated (a newer minor addition) */
     b.len = 0;
     s_raw_msg(&b, 13, NULL);
-    s_f_varint(&b, 99, 1);
+    tu_pb_uint(&b, 99, 1);
     assert_int_equal(s_req_raw(&b), KNOOP_OK);
 
     /* NUL inside a string: the C view would differ from the bytes */
     inner.len = 0;
     knoop_buf_t item = { 0 };
-    s_f_bytes(&item, 1, "grip.a\0evil", 11);
-    s_f_str(&item, 2, TYPE_GRIP);
-    s_f_bytes(&inner, 1, item.data, item.len);
+    tu_pb_bytes(&item, 1, "grip.a\0evil", 11);
+    tu_pb_str(&item, 2, TYPE_GRIP);
+    tu_pb_bytes(&inner, 1, item.data, item.len);
     b.len = 0;
     s_raw_msg(&b, 10, &inner);
     assert_int_equal(s_req_raw(&b), KNOOP_EMALFORMED);
     /* the same item without the NUL is fine */
     item.len = 0;
     inner.len = 0;
-    s_f_str(&item, 1, "grip.a");
-    s_f_bytes(&inner, 1, item.data, item.len);
+    tu_pb_str(&item, 1, "grip.a");
+    tu_pb_bytes(&inner, 1, item.data, item.len);
     b.len = 0;
     s_raw_msg(&b, 10, &inner);
     assert_int_equal(s_req_raw(&b), KNOOP_OK);

@@ -8,6 +8,7 @@
  * KNOOP_SEED to replay, KNOOP_SOAK=1 for many more iterations.
  */
 #include "testutil.h"
+#include "pbwrite.h"
 #include "crypto.h"
 #include "msg.h"
 #include "topic.h"
@@ -16,55 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- a minimal protobuf writer ---- */
-
-static void s_raw(knoop_buf_t *b, const void *data, size_t len)
-{
-    assert_int_equal(knoop_buf_append(b, data, len), KNOOP_OK);
-}
-
-static void s_byte(knoop_buf_t *b, uint8_t c)
-{
-    s_raw(b, &c, 1);
-}
-
-static void s_varint(knoop_buf_t *b, uint64_t v)
-{
-    do {
-        s_byte(b, (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
-        v >>= 7;
-    } while (v);
-}
-
-static void s_tag(knoop_buf_t *b, uint32_t field, uint32_t wire)
-{
-    s_varint(b, ((uint64_t) field << 3) | wire);
-}
-
-static void s_f_varint(knoop_buf_t *b, uint32_t field, uint64_t v)
-{
-    s_tag(b, field, 0);
-    s_varint(b, v);
-}
-
-static void s_f_fixed64(knoop_buf_t *b, uint32_t field, uint64_t v)
-{
-    s_tag(b, field, 1);
-    for (int i = 0; i < 8; i++)
-        s_byte(b, (uint8_t) (v >> (8 * i)));
-}
-
-static void s_f_bytes(knoop_buf_t *b, uint32_t field, const void *data, size_t len)
-{
-    s_tag(b, field, 2);
-    s_varint(b, len);
-    s_raw(b, data, len);
-}
-
-static void s_f_str(knoop_buf_t *b, uint32_t field, const char *s)
-{
-    s_f_bytes(b, field, s, strlen(s));
-}
+/* ---- hand-made bytes: tests/pbwrite.h ---- */
 
 /* Body fields, each writable on its own so tests can leave one out, repeat
  * it or write it with the wrong wire type. */
@@ -76,19 +29,19 @@ static const uint8_t s_zero32[KNOOP_HASH_LEN];
 static void s_good_field(knoop_buf_t *b, int f)
 {
     switch (f) {
-    case F_VERSION: s_f_varint(b, F_VERSION, 1); break;
-    case F_ORIGIN:  s_f_str(b, F_ORIGIN, "vr-utrecht"); break;
-    case F_TOPIC:   s_f_str(b, F_TOPIC, "grip.vr-utrecht"); break;
-    case F_EPOCH:   s_f_fixed64(b, F_EPOCH, 0x1122334455667788ull); break;
-    case F_SEQ:     s_f_varint(b, F_SEQ, 1); break;
-    case F_HLC:     s_f_fixed64(b, F_HLC, 1700000000000ull << 16); break;
-    case F_PREV:    s_f_bytes(b, F_PREV, s_zero32, KNOOP_HASH_LEN); break;
-    case F_KEY:     s_f_str(b, F_KEY, "key"); break;
-    case F_TYPE:    s_f_str(b, F_TYPE, "knoop.crisis.v1.GripLevel"); break;
-    case F_PRIO:    s_f_varint(b, F_PRIO, 2); break;
-    case F_STATUS:  s_f_varint(b, F_STATUS, 1); break;
-    case F_TLP:     s_f_varint(b, F_TLP, 3); break;
-    case F_PAYLOAD: s_f_bytes(b, F_PAYLOAD, "\x08\x01", 2); break;
+    case F_VERSION: tu_pb_uint(b, F_VERSION, 1); break;
+    case F_ORIGIN:  tu_pb_str(b, F_ORIGIN, "vr-utrecht"); break;
+    case F_TOPIC:   tu_pb_str(b, F_TOPIC, "grip.vr-utrecht"); break;
+    case F_EPOCH:   tu_pb_fixed64(b, F_EPOCH, 0x1122334455667788ull); break;
+    case F_SEQ:     tu_pb_uint(b, F_SEQ, 1); break;
+    case F_HLC:     tu_pb_fixed64(b, F_HLC, 1700000000000ull << 16); break;
+    case F_PREV:    tu_pb_bytes(b, F_PREV, s_zero32, KNOOP_HASH_LEN); break;
+    case F_KEY:     tu_pb_str(b, F_KEY, "key"); break;
+    case F_TYPE:    tu_pb_str(b, F_TYPE, "knoop.crisis.v1.GripLevel"); break;
+    case F_PRIO:    tu_pb_uint(b, F_PRIO, 2); break;
+    case F_STATUS:  tu_pb_uint(b, F_STATUS, 1); break;
+    case F_TLP:     tu_pb_uint(b, F_TLP, 3); break;
+    case F_PAYLOAD: tu_pb_bytes(b, F_PAYLOAD, "\x08\x01", 2); break;
     }
 }
 
@@ -99,7 +52,7 @@ static void s_body_with(knoop_buf_t *b, int skip, const knoop_buf_t *replace)
     for (int f = F_VERSION; f <= F_PAYLOAD; f++) {
         if (f == skip) {
             if (replace)
-                s_raw(b, replace->data, replace->len);
+                tu_pb_raw(b, replace->data, replace->len);
             continue;
         }
         s_good_field(b, f);
@@ -109,9 +62,9 @@ static void s_body_with(knoop_buf_t *b, int skip, const knoop_buf_t *replace)
 static void s_envelope(knoop_buf_t *out, const knoop_buf_t *body, const uint8_t *sig,
                        size_t sig_len)
 {
-    s_f_bytes(out, 1, body->data, body->len);
+    tu_pb_bytes(out, 1, body->data, body->len);
     if (sig)
-        s_f_bytes(out, 2, sig, sig_len);
+        tu_pb_bytes(out, 2, sig, sig_len);
 }
 
 /* ---- the promise of a successful parse ---- */
@@ -453,25 +406,25 @@ static void s_random_field(knoop_buf_t *b)
     }
     uint32_t field = 1 + s_rand() % 40;
     switch (r) {
-    case 13: s_f_varint(b, field, s_rand() % 5); break;
-    case 14: s_f_varint(b, field, ((uint64_t) s_rand() << 32) | s_rand()); break;
-    case 15: s_f_fixed64(b, field, ((uint64_t) s_rand() << 32) | s_rand()); break;
-    case 16: s_f_str(b, field, strs[s_rand() % 10]); break;
+    case 13: tu_pb_uint(b, field, s_rand() % 5); break;
+    case 14: tu_pb_uint(b, field, ((uint64_t) s_rand() << 32) | s_rand()); break;
+    case 15: tu_pb_fixed64(b, field, ((uint64_t) s_rand() << 32) | s_rand()); break;
+    case 16: tu_pb_str(b, field, strs[s_rand() % 10]); break;
     case 17: {
         uint8_t junk[40];
         size_t n = s_rand() % sizeof junk;
         for (size_t i = 0; i < n; i++)
             junk[i] = (uint8_t) s_rand();
-        s_f_bytes(b, field, junk, n);
+        tu_pb_bytes(b, field, junk, n);
         break;
     }
     case 18: /* fixed32 */
-        s_tag(b, field, 5);
+        tu_pb_tag(b, field, 5);
         for (int i = 0; i < 4; i++)
-            s_byte(b, (uint8_t) s_rand());
+            tu_pb_byte(b, (uint8_t) s_rand());
         break;
     default: /* a bad wire type or a group */
-        s_tag(b, field, 3 + s_rand() % 5);
+        tu_pb_tag(b, field, 3 + s_rand() % 5);
         break;
     }
 }
@@ -503,7 +456,7 @@ static void test_structured_random(void **state)
         uint32_t sr = s_rand() % 4;
         s_envelope(&env, &body, sr ? sig : NULL, sr == 3 ? (size_t) (s_rand() % 66) : KNOOP_SIG_LEN);
         if (s_rand() % 8 == 0)
-            s_f_varint(&env, 1 + s_rand() % 20, s_rand());
+            tu_pb_uint(&env, 1 + s_rand() % 20, s_rand());
         s_feed(&st, env.data, env.len);
         knoop_buf_free(&body);
         knoop_buf_free(&env);
@@ -556,10 +509,10 @@ static void test_nasty_envelope(void **state)
         knoop_buf_free(&e);
     }
     /* an empty or missing body */
-    s_f_bytes(&e, 1, "", 0);
+    tu_pb_bytes(&e, 1, "", 0);
     assert_int_equal(s_feed(NULL, e.data, e.len), KNOOP_EMALFORMED);
     knoop_buf_free(&e);
-    s_f_bytes(&e, 2, sig, KNOOP_SIG_LEN);
+    tu_pb_bytes(&e, 2, sig, KNOOP_SIG_LEN);
     assert_int_equal(s_feed(NULL, e.data, e.len), KNOOP_EMALFORMED);
     knoop_buf_free(&e);
 
@@ -568,17 +521,17 @@ static void test_nasty_envelope(void **state)
     static const uint64_t huge[] = { 0xffffffffull, 1ull << 32, 1ull << 63, UINT64_MAX,
                                      (uint64_t) KNOOP_ENVELOPE_MAX + 1 };
     for (size_t i = 0; i < sizeof huge / sizeof *huge; i++) {
-        s_tag(&e, 1, 2);
-        s_varint(&e, huge[i]);
-        s_raw(&e, body.data, body.len);
+        tu_pb_tag(&e, 1, 2);
+        tu_pb_varint(&e, huge[i]);
+        tu_pb_raw(&e, body.data, body.len);
         assert_int_not_equal(s_feed(NULL, e.data, e.len), KNOOP_OK);
         knoop_buf_free(&e);
     }
-    s_tag(&e, 1, 2);
+    tu_pb_tag(&e, 1, 2);
     for (int i = 0; i < 10; i++)
-        s_byte(&e, 0x80);
-    s_byte(&e, 0x01);
-    s_raw(&e, body.data, body.len);
+        tu_pb_byte(&e, 0x80);
+    tu_pb_byte(&e, 0x01);
+    tu_pb_raw(&e, body.data, body.len);
     assert_int_not_equal(s_feed(NULL, e.data, e.len), KNOOP_OK);
     knoop_buf_free(&e);
     /* a length that ends in the middle of the signature field */
@@ -588,14 +541,14 @@ static void test_nasty_envelope(void **state)
     knoop_buf_free(&e);
 
     /* wrong wire types for body and sig */
-    s_f_varint(&e, 1, 5);
+    tu_pb_uint(&e, 1, 5);
     assert_int_not_equal(s_feed(NULL, e.data, e.len), KNOOP_OK);
     knoop_buf_free(&e);
-    s_f_fixed64(&e, 1, 5);
+    tu_pb_fixed64(&e, 1, 5);
     assert_int_not_equal(s_feed(NULL, e.data, e.len), KNOOP_OK);
     knoop_buf_free(&e);
     s_envelope(&e, &body, NULL, 0);
-    s_f_varint(&e, 2, 64);
+    tu_pb_uint(&e, 2, 64);
     assert_int_not_equal(s_feed(NULL, e.data, e.len), KNOOP_OK);
     knoop_buf_free(&e);
 
@@ -606,10 +559,10 @@ static void test_nasty_envelope(void **state)
     };
     for (size_t i = 0; i < sizeof tags / sizeof *tags; i++) {
         s_envelope(&e, &body, NULL, 0);
-        s_raw(&e, tags[i], 2);
+        tu_pb_raw(&e, tags[i], 2);
         s_feed(NULL, e.data, e.len);
         knoop_buf_free(&e);
-        s_raw(&e, tags[i], 2);
+        tu_pb_raw(&e, tags[i], 2);
         s_envelope(&e, &body, NULL, 0);
         s_feed(NULL, e.data, e.len);
         knoop_buf_free(&e);
@@ -618,7 +571,7 @@ static void test_nasty_envelope(void **state)
     /* two bodies: whatever wins, the result is consistent */
     knoop_buf_t body2 = { 0 };
     s_body_with(&body2, F_SEQ, NULL);
-    s_f_varint(&body2, F_SEQ, 9);
+    tu_pb_uint(&body2, F_SEQ, 9);
     s_envelope(&e, &body, NULL, 0);
     s_envelope(&e, &body2, sig, KNOOP_SIG_LEN);
     s_feed(NULL, e.data, e.len);
@@ -631,9 +584,9 @@ static void test_nasty_envelope(void **state)
     knoop_buf_free(&e);
     /* unknown (reserved) envelope fields are tolerated, not trusted */
     s_envelope(&e, &body, NULL, 0);
-    s_f_bytes(&e, 3, "junk", 4);
-    s_f_varint(&e, 15, 7);
-    s_f_fixed64(&e, 1000, 7);
+    tu_pb_bytes(&e, 3, "junk", 4);
+    tu_pb_uint(&e, 15, 7);
+    tu_pb_fixed64(&e, 1000, 7);
     s_feed(NULL, e.data, e.len);
     knoop_buf_free(&e);
 
@@ -660,37 +613,37 @@ static void test_nasty_body(void **state)
     }
 
     /* prev of 31, 33 and 0 bytes; prev as another wire type */
-    s_f_bytes(&rep, F_PREV, h31, sizeof h31);
+    tu_pb_bytes(&rep, F_PREV, h31, sizeof h31);
     assert_int_equal(s_feed_replaced(F_PREV, &rep), KNOOP_EMALFORMED);
     knoop_buf_free(&rep);
-    s_f_bytes(&rep, F_PREV, h33, sizeof h33);
+    tu_pb_bytes(&rep, F_PREV, h33, sizeof h33);
     assert_int_equal(s_feed_replaced(F_PREV, &rep), KNOOP_EMALFORMED);
     knoop_buf_free(&rep);
-    s_f_bytes(&rep, F_PREV, "", 0);
+    tu_pb_bytes(&rep, F_PREV, "", 0);
     assert_int_equal(s_feed_replaced(F_PREV, &rep), KNOOP_EMALFORMED);
     knoop_buf_free(&rep);
-    s_f_fixed64(&rep, F_PREV, 0);
+    tu_pb_fixed64(&rep, F_PREV, 0);
     assert_int_not_equal(s_feed_replaced(F_PREV, &rep), KNOOP_OK);
     knoop_buf_free(&rep);
 
     /* wrong wire types for every field */
     for (int f = F_VERSION; f <= F_PAYLOAD; f++) {
-        s_f_fixed64(&rep, (uint32_t) f, 1);
+        tu_pb_fixed64(&rep, (uint32_t) f, 1);
         s_feed_replaced(f, &rep);
         knoop_buf_free(&rep);
-        s_tag(&rep, (uint32_t) f, 5);
-        s_raw(&rep, "\x01\x00\x00\x00", 4);
+        tu_pb_tag(&rep, (uint32_t) f, 5);
+        tu_pb_raw(&rep, "\x01\x00\x00\x00", 4);
         s_feed_replaced(f, &rep);
         knoop_buf_free(&rep);
-        s_f_bytes(&rep, (uint32_t) f, "\x01", 1);
+        tu_pb_bytes(&rep, (uint32_t) f, "\x01", 1);
         s_feed_replaced(f, &rep);
         knoop_buf_free(&rep);
-        s_f_varint(&rep, (uint32_t) f, 1);
+        tu_pb_uint(&rep, (uint32_t) f, 1);
         s_feed_replaced(f, &rep);
         knoop_buf_free(&rep);
     }
     /* epoch as a varint (it is fixed64): not the field the schema says */
-    s_f_varint(&rep, F_EPOCH, 5);
+    tu_pb_uint(&rep, F_EPOCH, 5);
     assert_int_not_equal(s_feed_replaced(F_EPOCH, &rep), KNOOP_OK);
     knoop_buf_free(&rep);
 
@@ -699,9 +652,9 @@ static void test_nasty_body(void **state)
     for (size_t i = 0; i < sizeof huge / sizeof *huge; i++) {
         static const int fields[] = { F_ORIGIN, F_TOPIC, F_PREV, F_KEY, F_TYPE, F_PAYLOAD };
         for (size_t j = 0; j < sizeof fields / sizeof *fields; j++) {
-            s_tag(&rep, (uint32_t) fields[j], 2);
-            s_varint(&rep, huge[i]);
-            s_raw(&rep, "abc", 3);
+            tu_pb_tag(&rep, (uint32_t) fields[j], 2);
+            tu_pb_varint(&rep, huge[i]);
+            tu_pb_raw(&rep, "abc", 3);
             assert_int_not_equal(s_feed_replaced(fields[j], &rep), KNOOP_OK);
             knoop_buf_free(&rep);
         }
@@ -714,38 +667,38 @@ static void test_nasty_body(void **state)
                                       (1ull << 35) | 7 };
     for (size_t i = 0; i < sizeof enums / sizeof *enums; i++) {
         for (int f = F_PRIO; f <= F_TLP; f++) {
-            s_f_varint(&rep, (uint32_t) f, enums[i]);
+            tu_pb_uint(&rep, (uint32_t) f, enums[i]);
             assert_int_not_equal(s_feed_replaced(f, &rep), KNOOP_OK);
             knoop_buf_free(&rep);
         }
     }
     /* a version that is 1 in its low 32 bits only: truncated like every
      * protobuf implementation does; either way the result is consistent */
-    s_f_varint(&rep, F_VERSION, (1ull << 32) | 1);
+    tu_pb_uint(&rep, F_VERSION, (1ull << 32) | 1);
     s_feed_replaced(F_VERSION, &rep);
     knoop_buf_free(&rep);
     /* seq 0 written explicitly, seq 2^64-1 */
-    s_f_varint(&rep, F_SEQ, 0);
+    tu_pb_uint(&rep, F_SEQ, 0);
     assert_int_equal(s_feed_replaced(F_SEQ, &rep), KNOOP_EMALFORMED);
     knoop_buf_free(&rep);
 
     /* overlong (non-minimal) varints: valid protobuf, still the same fields */
-    s_tag(&rep, F_STATUS, 0);
-    s_raw(&rep, "\x81\x80\x80\x00", 4);
+    tu_pb_tag(&rep, F_STATUS, 0);
+    tu_pb_raw(&rep, "\x81\x80\x80\x00", 4);
     s_feed_replaced(F_STATUS, &rep);
     knoop_buf_free(&rep);
     /* an 11-byte varint */
-    s_tag(&rep, F_SEQ, 0);
-    s_raw(&rep, "\x81\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00", 11);
+    tu_pb_tag(&rep, F_SEQ, 0);
+    tu_pb_raw(&rep, "\x81\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00", 11);
     assert_int_not_equal(s_feed_replaced(F_SEQ, &rep), KNOOP_OK);
     knoop_buf_free(&rep);
 
     /* repeated singular fields: the last one wins, consistently */
     s_good_field(&rep, F_TOPIC);
-    s_f_str(&rep, F_TOPIC, "grip.*");
+    tu_pb_str(&rep, F_TOPIC, "grip.*");
     assert_int_equal(s_feed_replaced(F_TOPIC, &rep), KNOOP_ETOPIC);
     knoop_buf_free(&rep);
-    s_f_str(&rep, F_TOPIC, "grip.*");
+    tu_pb_str(&rep, F_TOPIC, "grip.*");
     s_good_field(&rep, F_TOPIC);
     assert_int_equal(s_feed_replaced(F_TOPIC, &rep), KNOOP_OK);
     knoop_buf_free(&rep);
@@ -753,26 +706,26 @@ static void test_nasty_body(void **state)
     /* nested garbage: a Body inside the payload, a Body inside the topic */
     knoop_buf_t inner = { 0 };
     s_body_with(&inner, 0, NULL);
-    s_f_bytes(&rep, F_PAYLOAD, inner.data, inner.len);
+    tu_pb_bytes(&rep, F_PAYLOAD, inner.data, inner.len);
     assert_int_equal(s_feed_replaced(F_PAYLOAD, &rep), KNOOP_OK);
     knoop_buf_free(&rep);
-    s_f_bytes(&rep, F_TOPIC, inner.data, inner.len);
+    tu_pb_bytes(&rep, F_TOPIC, inner.data, inner.len);
     assert_int_not_equal(s_feed_replaced(F_TOPIC, &rep), KNOOP_OK);
     knoop_buf_free(&rep);
     knoop_buf_free(&inner);
 
     /* unknown fields with every wire type, including a high field number */
     s_good_field(&rep, F_PAYLOAD);
-    s_f_varint(&rep, 15, 1);
-    s_f_fixed64(&rep, 31, 1);
-    s_f_bytes(&rep, 536870911, "x", 1);        /* 2^29 - 1, the largest */
-    s_tag(&rep, 20, 5);
-    s_raw(&rep, "abcd", 4);
+    tu_pb_uint(&rep, 15, 1);
+    tu_pb_fixed64(&rep, 31, 1);
+    tu_pb_bytes(&rep, 536870911, "x", 1);        /* 2^29 - 1, the largest */
+    tu_pb_tag(&rep, 20, 5);
+    tu_pb_raw(&rep, "abcd", 4);
     assert_int_equal(s_feed_replaced(F_PAYLOAD, &rep), KNOOP_OK);
     knoop_buf_free(&rep);
     /* field numbers past the largest */
     s_good_field(&rep, F_PAYLOAD);
-    s_f_varint(&rep, 536870912, 1);
+    tu_pb_uint(&rep, 536870912, 1);
     s_feed_replaced(F_PAYLOAD, &rep);
     knoop_buf_free(&rep);
 
@@ -783,7 +736,7 @@ static void test_nasty_body(void **state)
         "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80", "ok\xe2\x82", "\xc3\x28",
     };
     for (size_t i = 0; i < sizeof bad_keys / sizeof *bad_keys; i++) {
-        s_f_str(&rep, F_KEY, bad_keys[i]);
+        tu_pb_str(&rep, F_KEY, bad_keys[i]);
         if (s_feed_replaced(F_KEY, &rep) != KNOOP_EMALFORMED)
             fail_msg("key %zu (not UTF-8) accepted", i);
         knoop_buf_free(&rep);
@@ -793,12 +746,12 @@ static void test_nasty_body(void **state)
         "\xed\x9f\xbf", "\xc2\xa0",
     };
     for (size_t i = 0; i < sizeof good_keys / sizeof *good_keys; i++) {
-        s_f_str(&rep, F_KEY, good_keys[i]);
+        tu_pb_str(&rep, F_KEY, good_keys[i]);
         if (s_feed_replaced(F_KEY, &rep) != KNOOP_OK)
             fail_msg("key %zu (UTF-8) refused", i);
         knoop_buf_free(&rep);
     }
-    s_f_str(&rep, F_KEY, "a\x1b[31mred");
+    tu_pb_str(&rep, F_KEY, "a\x1b[31mred");
     assert_int_equal(s_feed_replaced(F_KEY, &rep), KNOOP_EMALFORMED);
     knoop_buf_free(&rep);
 }
@@ -817,17 +770,17 @@ static void test_embedded_nul(void **state)
         size_t n = strlen(good[i]);
         memcpy(s, good[i], n);
         memcpy(s + n, "\0kcr2", 5);
-        s_f_bytes(&rep, (uint32_t) fields[i], s, n + 5);
+        tu_pb_bytes(&rep, (uint32_t) fields[i], s, n + 5);
         int rc = s_feed_replaced(fields[i], &rep);
         if (rc == KNOOP_OK)
             fail_msg("field %d with an embedded NUL accepted", fields[i]);
         knoop_buf_free(&rep);
         /* a lone NUL, and a NUL at the end */
-        s_f_bytes(&rep, (uint32_t) fields[i], "\0", 1);
+        tu_pb_bytes(&rep, (uint32_t) fields[i], "\0", 1);
         assert_int_not_equal(s_feed_replaced(fields[i], &rep), KNOOP_OK);
         knoop_buf_free(&rep);
         memcpy(s + n, "\0", 1);
-        s_f_bytes(&rep, (uint32_t) fields[i], s, n + 1);
+        tu_pb_bytes(&rep, (uint32_t) fields[i], s, n + 1);
         assert_int_not_equal(s_feed_replaced(fields[i], &rep), KNOOP_OK);
         knoop_buf_free(&rep);
     }
@@ -837,7 +790,7 @@ static void test_embedded_nul(void **state)
 static void test_payload_nul(void **state)
 {
     knoop_buf_t rep = { 0 };
-    s_f_bytes(&rep, F_PAYLOAD, "\0\0\0", 3);
+    tu_pb_bytes(&rep, F_PAYLOAD, "\0\0\0", 3);
     assert_int_equal(s_feed_replaced(F_PAYLOAD, &rep), KNOOP_OK);
     knoop_buf_free(&rep);
 }

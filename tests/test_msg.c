@@ -4,6 +4,7 @@
  * Real crypto throughout (libsodium through crypto.h).
  */
 #include "testutil.h"
+#include "pbwrite.h"
 #include "crypto.h"
 #include "msg.h"
 #include "topic.h"
@@ -13,80 +14,34 @@
 
 #define TYPE_GRIP "knoop.crisis.v1.GripLevel"
 
-/* ---- a minimal protobuf writer, to make envelopes the builder refuses ---- */
-
-static void s_varint(knoop_buf_t *b, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n] = (uint8_t) (v & 0x7f);
-        v >>= 7;
-        if (v)
-            tmp[n] |= 0x80;
-        n++;
-    } while (v);
-    assert_int_equal(knoop_buf_append(b, tmp, n), KNOOP_OK);
-}
-
-static void s_tag(knoop_buf_t *b, uint32_t field, uint32_t wire)
-{
-    s_varint(b, ((uint64_t) field << 3) | wire);
-}
-
-static void s_f_varint(knoop_buf_t *b, uint32_t field, uint64_t v)
-{
-    s_tag(b, field, 0);
-    s_varint(b, v);
-}
-
-static void s_f_fixed64(knoop_buf_t *b, uint32_t field, uint64_t v)
-{
-    uint8_t le[8];
-    for (int i = 0; i < 8; i++)
-        le[i] = (uint8_t) (v >> (8 * i));
-    s_tag(b, field, 1);
-    assert_int_equal(knoop_buf_append(b, le, 8), KNOOP_OK);
-}
-
-static void s_f_bytes(knoop_buf_t *b, uint32_t field, const void *data, size_t len)
-{
-    s_tag(b, field, 2);
-    s_varint(b, len);
-    assert_int_equal(knoop_buf_append(b, data, len), KNOOP_OK);
-}
-
-static void s_f_str(knoop_buf_t *b, uint32_t field, const char *s)
-{
-    s_f_bytes(b, field, s, strlen(s));
-}
+/* ---- envelopes the builder refuses (tests/pbwrite.h) ---- */
 
 /* Encode b as a Body without any validation (every field written, even
  * zero ones: the parser must accept explicit defaults). */
 static void s_body_raw(knoop_buf_t *out, const knoop_body_t *b)
 {
-    s_f_varint(out, 1, b->version);
-    s_f_str(out, 2, b->origin);
-    s_f_str(out, 3, b->topic);
-    s_f_fixed64(out, 4, b->epoch);
-    s_f_varint(out, 5, b->seq);
-    s_f_fixed64(out, 6, b->hlc);
-    s_f_bytes(out, 7, b->prev, KNOOP_HASH_LEN);
-    s_f_str(out, 8, b->key);
-    s_f_str(out, 9, b->type);
-    s_f_varint(out, 10, (uint64_t) (int64_t) b->priority);
-    s_f_varint(out, 11, (uint64_t) (int64_t) b->status);
-    s_f_varint(out, 12, (uint64_t) (int64_t) b->tlp);
+    tu_pb_uint(out, 1, b->version);
+    tu_pb_str(out, 2, b->origin);
+    tu_pb_str(out, 3, b->topic);
+    tu_pb_fixed64(out, 4, b->epoch);
+    tu_pb_uint(out, 5, b->seq);
+    tu_pb_fixed64(out, 6, b->hlc);
+    tu_pb_bytes(out, 7, b->prev, KNOOP_HASH_LEN);
+    tu_pb_str(out, 8, b->key);
+    tu_pb_str(out, 9, b->type);
+    tu_pb_uint(out, 10, (uint64_t) (int64_t) b->priority);
+    tu_pb_uint(out, 11, (uint64_t) (int64_t) b->status);
+    tu_pb_uint(out, 12, (uint64_t) (int64_t) b->tlp);
     if (b->payload_len)
-        s_f_bytes(out, 13, b->payload, b->payload_len);
+        tu_pb_bytes(out, 13, b->payload, b->payload_len);
 }
 
 static void s_envelope_raw(knoop_buf_t *out, const uint8_t *body, size_t body_len,
                            const uint8_t *sig)
 {
-    s_f_bytes(out, 1, body, body_len);
+    tu_pb_bytes(out, 1, body, body_len);
     if (sig)
-        s_f_bytes(out, 2, sig, KNOOP_SIG_LEN);
+        tu_pb_bytes(out, 2, sig, KNOOP_SIG_LEN);
 }
 
 /* Parse a hand-encoded (unvalidated) body wrapped in an unsigned envelope. */
@@ -768,7 +723,7 @@ static void test_envelope_limits(void **state)
         size_t pad = want_body - body.len - 2 - 3;
         uint8_t *padding = calloc(1, pad);
         assert_non_null(padding);
-        s_f_bytes(&body, 31, padding, pad);
+        tu_pb_bytes(&body, 31, padding, pad);
         free(padding);
         assert_int_equal(body.len, want_body);
         s_envelope_raw(&env, body.data, body.len, NULL);

@@ -6,6 +6,7 @@
  * with the codec under test: the encoder refuses to write them, and a second
  * implementation of the format checks the first. */
 #include "testutil.h"
+#include "pbwrite.h"
 #include "wire.h"
 #include "msg.h"
 
@@ -16,66 +17,15 @@
 
 #define S_REASON_MAX_TEST 1024   /* wire.c: Error.reason, Refusal.reason */
 
-/* ---- a minimal protobuf writer ---- */
-
-static void pb_raw(knoop_buf_t *b, const void *p, size_t len)
-{
-    assert_int_equal(knoop_buf_append(b, p, len), KNOOP_OK);
-}
-
-static void pb_varint(knoop_buf_t *b, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n] = (uint8_t) (v & 0x7f);
-        v >>= 7;
-        if (v)
-            tmp[n] |= 0x80;
-        n++;
-    } while (v);
-    pb_raw(b, tmp, n);
-}
-
-static void pb_tag(knoop_buf_t *b, uint32_t field, int wt)
-{
-    pb_varint(b, ((uint64_t) field << 3) | (uint64_t) wt);
-}
-
-static void pb_uint(knoop_buf_t *b, uint32_t field, uint64_t v)
-{
-    pb_tag(b, field, 0);
-    pb_varint(b, v);
-}
-
-static void pb_fixed64(knoop_buf_t *b, uint32_t field, uint64_t v)
-{
-    uint8_t le[8];
-    for (int i = 0; i < 8; i++)
-        le[i] = (uint8_t) (v >> (8 * i));
-    pb_tag(b, field, 1);
-    pb_raw(b, le, 8);
-}
-
-static void pb_bytes(knoop_buf_t *b, uint32_t field, const void *p, size_t len)
-{
-    pb_tag(b, field, 2);
-    pb_varint(b, len);
-    pb_raw(b, p, len);
-}
-
-static void pb_str(knoop_buf_t *b, uint32_t field, const char *s)
-{
-    pb_bytes(b, field, s, strlen(s));
-}
+/* ---- frames the encoder will not make (tests/pbwrite.h) ---- */
 
 /* Frame { version (when >= 0), kind = inner }; inner is freed. */
 static knoop_buf_t pb_frame(int64_t version, uint32_t kind, knoop_buf_t *inner)
 {
     knoop_buf_t b = { 0 };
     if (version >= 0)
-        pb_uint(&b, 1, (uint64_t) version);
-    pb_bytes(&b, kind, inner->data, inner->len);
+        tu_pb_uint(&b, 1, (uint64_t) version);
+    tu_pb_bytes(&b, kind, inner->data, inner->len);
     knoop_buf_free(inner);
     return b;
 }
@@ -86,15 +36,15 @@ static void pb_pos(knoop_buf_t *b, uint32_t field, const char *origin, const cha
                    const uint64_t *stream)
 {
     knoop_buf_t in = { 0 };
-    pb_fixed64(&in, 1, stream ? *stream : knoop_stream_id(origin, topic, epoch));
-    pb_str(&in, 2, origin);
-    pb_str(&in, 3, topic);
-    pb_fixed64(&in, 4, epoch);
+    tu_pb_fixed64(&in, 1, stream ? *stream : knoop_stream_id(origin, topic, epoch));
+    tu_pb_str(&in, 2, origin);
+    tu_pb_str(&in, 3, topic);
+    tu_pb_fixed64(&in, 4, epoch);
     if (hwm)
-        pb_uint(&in, 5, hwm);
+        tu_pb_uint(&in, 5, hwm);
     if (head_len)
-        pb_bytes(&in, 6, head, head_len);
-    pb_bytes(b, field, in.data, in.len);
+        tu_pb_bytes(&in, 6, head, head_len);
+    tu_pb_bytes(b, field, in.data, in.len);
     knoop_buf_free(&in);
 }
 
@@ -445,7 +395,7 @@ static void test_encode_appends(void **state)
     knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT, .u.heartbeat.time_ms = 5 };
     f.version = 99;                             /* ignored by encode */
     knoop_buf_t b = { 0 };
-    pb_raw(&b, "xyz", 3);
+    tu_pb_raw(&b, "xyz", 3);
     assert_int_equal(knoop_frame_encode(&f, &b), KNOOP_OK);
     assert_memory_equal(b.data, "xyz", 3);
     knoop_frame_t g;
@@ -526,7 +476,7 @@ static void test_encode_refuses(void **state)
 static knoop_buf_t s_heartbeat_frame(int64_t version)
 {
     knoop_buf_t in = { 0 };
-    pb_fixed64(&in, 1, 77);
+    tu_pb_fixed64(&in, 1, 77);
     return pb_frame(version, KNOOP_FRAME_HEARTBEAT, &in);
 }
 
@@ -563,32 +513,32 @@ static void test_version(void **state)
     assert_int_equal(f.version, 300);
     knoop_buf_free(&b);
     b = s_heartbeat_frame(1);
-    pb_uint(&b, 1, 2);
+    tu_pb_uint(&b, 1, 2);
     assert_int_equal(s_decode_buf(&b, &f), KNOOP_EVERSION);
     assert_int_equal(f.version, 2);
     knoop_buf_free(&b);
     b = s_heartbeat_frame(2);
-    pb_uint(&b, 1, 1);
+    tu_pb_uint(&b, 1, 1);
     s_expect(&b, KNOOP_OK);
 
     /* A version-2 frame whose body version 1 cannot parse (field 10 as a
      * varint, a group inside a kind) still reads as "version 2": field 1 is
      * fixed forever. */
-    pb_uint(&b, 1, 2);
-    pb_uint(&b, 10, 5);
+    tu_pb_uint(&b, 1, 2);
+    tu_pb_uint(&b, 10, 5);
     assert_int_equal(s_decode_buf(&b, &f), KNOOP_EVERSION);
     assert_int_equal(f.version, 2);
     knoop_buf_free(&b);
-    pb_uint(&b, 1, 2);
-    pb_bytes(&b, 11, "\x0b\x0c", 2);
-    pb_bytes(&b, 12, "\x09", 1);
+    tu_pb_uint(&b, 1, 2);
+    tu_pb_bytes(&b, 11, "\x0b\x0c", 2);
+    tu_pb_bytes(&b, 12, "\x09", 1);
     assert_int_equal(s_decode_buf(&b, &f), KNOOP_EVERSION);
     assert_int_equal(f.version, 2);
     knoop_buf_free(&b);
 
     /* Version with the wrong wire type: no version can be read. */
-    pb_bytes(&b, 1, "\x01", 1);
-    pb_bytes(&b, KNOOP_FRAME_HEARTBEAT, "", 0);
+    tu_pb_bytes(&b, 1, "\x01", 1);
+    tu_pb_bytes(&b, KNOOP_FRAME_HEARTBEAT, "", 0);
     s_expect(&b, KNOOP_EMALFORMED);
 }
 
@@ -597,34 +547,34 @@ static void test_version(void **state)
 static void test_kind(void **state)
 {
     knoop_buf_t b = { 0 };
-    pb_uint(&b, 1, 1);                          /* no kind */
+    tu_pb_uint(&b, 1, 1);                          /* no kind */
     s_expect(&b, KNOOP_EMALFORMED);
 
-    pb_uint(&b, 1, 1);                          /* two kinds */
-    pb_bytes(&b, KNOOP_FRAME_HEARTBEAT, "", 0);
-    pb_bytes(&b, KNOOP_FRAME_CREDIT, "", 0);
+    tu_pb_uint(&b, 1, 1);                          /* two kinds */
+    tu_pb_bytes(&b, KNOOP_FRAME_HEARTBEAT, "", 0);
+    tu_pb_bytes(&b, KNOOP_FRAME_CREDIT, "", 0);
     s_expect(&b, KNOOP_EMALFORMED);
 
-    pb_uint(&b, 1, 1);                          /* the same kind twice */
-    pb_bytes(&b, KNOOP_FRAME_HEARTBEAT, "", 0);
-    pb_bytes(&b, KNOOP_FRAME_HEARTBEAT, "", 0);
+    tu_pb_uint(&b, 1, 1);                          /* the same kind twice */
+    tu_pb_bytes(&b, KNOOP_FRAME_HEARTBEAT, "", 0);
+    tu_pb_bytes(&b, KNOOP_FRAME_HEARTBEAT, "", 0);
     s_expect(&b, KNOOP_EMALFORMED);
 
-    pb_uint(&b, 1, 1);                          /* a kind as a varint */
-    pb_uint(&b, KNOOP_FRAME_HEARTBEAT, 0);
+    tu_pb_uint(&b, 1, 1);                          /* a kind as a varint */
+    tu_pb_uint(&b, KNOOP_FRAME_HEARTBEAT, 0);
     s_expect(&b, KNOOP_EMALFORMED);
 
-    pb_uint(&b, 1, 1);                          /* a group: protobuf-c refuses */
-    pb_bytes(&b, KNOOP_FRAME_HEARTBEAT, "", 0);
-    pb_tag(&b, 5, 3);
-    pb_tag(&b, 5, 4);
+    tu_pb_uint(&b, 1, 1);                          /* a group: protobuf-c refuses */
+    tu_pb_bytes(&b, KNOOP_FRAME_HEARTBEAT, "", 0);
+    tu_pb_tag(&b, 5, 3);
+    tu_pb_tag(&b, 5, 4);
     s_expect(&b, KNOOP_EMALFORMED);
 
     /* Every kind with an empty body is a valid frame except HELLO and
      * WELCOME, whose ids are required, and SYNC, whose digest is. */
     for (uint32_t k = KNOOP_FRAME_HELLO; k <= KNOOP_FRAME_INSTANCES; k++) {
-        pb_uint(&b, 1, 1);
-        pb_bytes(&b, k, "", 0);
+        tu_pb_uint(&b, 1, 1);
+        tu_pb_bytes(&b, k, "", 0);
         knoop_frame_t f;
         int rc = s_decode_buf(&b, &f);
         if (k == KNOOP_FRAME_HELLO || k == KNOOP_FRAME_WELCOME || k == KNOOP_FRAME_SYNC) {
@@ -639,10 +589,10 @@ static void test_kind(void **state)
 
     /* Unknown fields (a newer minor addition) are skipped, at both levels. */
     knoop_buf_t in = { 0 };
-    pb_fixed64(&in, 1, 9);
-    pb_str(&in, 7, "future");
+    tu_pb_fixed64(&in, 1, 9);
+    tu_pb_str(&in, 7, "future");
     b = pb_frame(1, KNOOP_FRAME_HEARTBEAT, &in);
-    pb_uint(&b, 3, 5);
+    tu_pb_uint(&b, 3, 5);
     knoop_frame_t f;
     assert_int_equal(s_decode_buf(&b, &f), KNOOP_OK);
     assert_true(f.u.heartbeat.time_ms == 9);
@@ -655,11 +605,11 @@ static void test_kind(void **state)
 static knoop_buf_t s_hello(const char *partner, const char *sub, const char *software)
 {
     knoop_buf_t in = { 0 };
-    pb_str(&in, 1, partner);
+    tu_pb_str(&in, 1, partner);
     if (sub)
-        pb_str(&in, 2, sub);
+        tu_pb_str(&in, 2, sub);
     if (software)
-        pb_str(&in, 6, software);
+        tu_pb_str(&in, 6, software);
     return pb_frame(1, KNOOP_FRAME_HELLO, &in);
 }
 
@@ -668,7 +618,7 @@ static knoop_buf_t s_hello_pos(const char *origin, const char *topic, uint64_t e
                                const uint64_t *stream)
 {
     knoop_buf_t in = { 0 };
-    pb_str(&in, 1, "vr-utrecht");
+    tu_pb_str(&in, 1, "vr-utrecht");
     pb_pos(&in, 3, origin, topic, epoch, hwm, head, head_len, stream);
     return pb_frame(1, KNOOP_FRAME_HELLO, &in);
 }
@@ -676,10 +626,10 @@ static knoop_buf_t s_hello_pos(const char *origin, const char *topic, uint64_t e
 static knoop_buf_t s_welcome_refused(const char *pattern, const char *reason)
 {
     knoop_buf_t in = { 0 }, r = { 0 };
-    pb_str(&in, 1, "kcr2-a");
-    pb_str(&r, 1, pattern);
-    pb_str(&r, 2, reason);
-    pb_bytes(&in, 3, r.data, r.len);
+    tu_pb_str(&in, 1, "kcr2-a");
+    tu_pb_str(&r, 1, pattern);
+    tu_pb_str(&r, 2, reason);
+    tu_pb_bytes(&in, 3, r.data, r.len);
     knoop_buf_free(&r);
     return pb_frame(1, KNOOP_FRAME_WELCOME, &in);
 }
@@ -687,9 +637,9 @@ static knoop_buf_t s_welcome_refused(const char *pattern, const char *reason)
 static knoop_buf_t s_error(uint64_t code, const char *reason)
 {
     knoop_buf_t in = { 0 };
-    pb_uint(&in, 1, code);
+    tu_pb_uint(&in, 1, code);
     if (reason)
-        pb_str(&in, 2, reason);
+        tu_pb_str(&in, 2, reason);
     return pb_frame(1, KNOOP_FRAME_ERROR, &in);
 }
 
@@ -720,14 +670,14 @@ static void test_ids_topics_patterns(void **state)
         b = s_welcome_refused(bad_patterns[i], "no");
         s_expect(&b, KNOOP_ETOPIC);
         knoop_buf_t in = { 0 };
-        pb_str(&in, 1, "kcr2-a");
-        pb_str(&in, 2, bad_patterns[i]);
+        tu_pb_str(&in, 1, "kcr2-a");
+        tu_pb_str(&in, 2, bad_patterns[i]);
         b = pb_frame(1, KNOOP_FRAME_WELCOME, &in);
         s_expect(&b, KNOOP_ETOPIC);
     }
 
     knoop_buf_t in = { 0 };
-    pb_str(&in, 1, "kcr2 a");                   /* broker id */
+    tu_pb_str(&in, 1, "kcr2 a");                   /* broker id */
     b = pb_frame(1, KNOOP_FRAME_WELCOME, &in);
     s_expect(&b, KNOOP_EMALFORMED);
 
@@ -769,7 +719,7 @@ static void test_heads(void **state)
 
     /* In WELCOME.own too. */
     knoop_buf_t in = { 0 };
-    pb_str(&in, 1, "kcr2-a");
+    tu_pb_str(&in, 1, "kcr2-a");
     pb_pos(&in, 4, "vr-utrecht", "grip.vr-utrecht", 3, 9, head, 31, NULL);
     b = pb_frame(1, KNOOP_FRAME_WELCOME, &in);
     s_expect(&b, KNOOP_EMALFORMED);
@@ -865,26 +815,26 @@ static void test_error_codes(void **state)
 static void test_ack_and_envelopes(void **state)
 {
     knoop_buf_t in = { 0 }, row = { 0 };
-    pb_fixed64(&row, 1, 5);
-    pb_uint(&row, 2, 3);
-    pb_bytes(&in, 1, row.data, row.len);
+    tu_pb_fixed64(&row, 1, 5);
+    tu_pb_uint(&row, 2, 3);
+    tu_pb_bytes(&in, 1, row.data, row.len);
     row.len = 0;
-    pb_fixed64(&row, 1, 6);                     /* seq absent = 0 */
-    pb_bytes(&in, 1, row.data, row.len);
+    tu_pb_fixed64(&row, 1, 6);                     /* seq absent = 0 */
+    tu_pb_bytes(&in, 1, row.data, row.len);
     knoop_buf_free(&row);
     knoop_buf_t b = pb_frame(1, KNOOP_FRAME_ACK, &in);
     s_expect(&b, KNOOP_EMALFORMED);
 
     for (uint32_t kind = KNOOP_FRAME_PUBLISH; kind <= KNOOP_FRAME_DELIVER; kind += 2) {
-        pb_bytes(&in, 1, "abc", 3);
-        pb_bytes(&in, 1, "", 0);
-        pb_bytes(&in, 1, "def", 3);
+        tu_pb_bytes(&in, 1, "abc", 3);
+        tu_pb_bytes(&in, 1, "", 0);
+        tu_pb_bytes(&in, 1, "def", 3);
         b = pb_frame(1, kind, &in);
         s_expect(&b, KNOOP_EMALFORMED);
 
         /* Envelopes are not parsed here: any non-empty bytes pass. */
-        pb_bytes(&in, 1, "abc", 3);
-        pb_bytes(&in, 1, "\0", 1);
+        tu_pb_bytes(&in, 1, "abc", 3);
+        tu_pb_bytes(&in, 1, "\0", 1);
         b = pb_frame(1, kind, &in);
         knoop_frame_t f;
         assert_int_equal(s_decode_buf(&b, &f), KNOOP_OK);
@@ -907,37 +857,37 @@ static void test_too_many_items(void **state)
         knoop_buf_t in = { 0 }, b;
 
         for (size_t i = 0; i < n; i++)
-            pb_bytes(&in, 1, "e", 1);
+            tu_pb_bytes(&in, 1, "e", 1);
         b = pb_frame(1, KNOOP_FRAME_PUBLISH, &in);
         s_expect(&b, want);
 
-        pb_str(&in, 1, "vr-utrecht");
+        tu_pb_str(&in, 1, "vr-utrecht");
         for (size_t i = 0; i < n; i++)
-            pb_str(&in, 2, "grip.>");
+            tu_pb_str(&in, 2, "grip.>");
         b = pb_frame(1, KNOOP_FRAME_HELLO, &in);
         s_expect(&b, want);
 
         knoop_buf_t row = { 0 };
-        pb_fixed64(&row, 1, 5);
-        pb_uint(&row, 2, 1);
+        tu_pb_fixed64(&row, 1, 5);
+        tu_pb_uint(&row, 2, 1);
         for (size_t i = 0; i < n; i++)
-            pb_bytes(&in, 1, row.data, row.len);
+            tu_pb_bytes(&in, 1, row.data, row.len);
         knoop_buf_free(&row);
         b = pb_frame(1, KNOOP_FRAME_ACK, &in);
         s_expect(&b, want);
 
         /* The largest WELCOME: every list at the limit (rows minimal). */
         if (!over) {
-            pb_str(&in, 1, "kcr2-a");
+            tu_pb_str(&in, 1, "kcr2-a");
             knoop_buf_t r = { 0 };
-            pb_str(&r, 1, "a.>");
-            pb_str(&r, 2, "policy");
+            tu_pb_str(&r, 1, "a.>");
+            tu_pb_str(&r, 2, "policy");
             knoop_buf_t pos = { 0 };
             pb_pos(&pos, 4, "a", "b", 1, 0, NULL, 0, NULL);
             for (size_t i = 0; i < n; i++) {
-                pb_str(&in, 2, "a.>");
-                pb_bytes(&in, 3, r.data, r.len);
-                pb_raw(&in, pos.data, pos.len);
+                tu_pb_str(&in, 2, "a.>");
+                tu_pb_bytes(&in, 3, r.data, r.len);
+                tu_pb_raw(&in, pos.data, pos.len);
             }
             knoop_buf_free(&r);
             knoop_buf_free(&pos);
@@ -995,8 +945,8 @@ static knoop_buf_t s_publish(const uint8_t *env, size_t big, size_t fill)
 {
     knoop_buf_t in = { 0 };
     for (int i = 0; i < 16; i++)
-        pb_bytes(&in, 1, env, big);
-    pb_bytes(&in, 1, env, fill);
+        tu_pb_bytes(&in, 1, env, big);
+    tu_pb_bytes(&in, 1, env, fill);
     return pb_frame(1, KNOOP_FRAME_PUBLISH, &in);
 }
 
@@ -1054,35 +1004,35 @@ static void test_oversized(void **state)
 static void test_stuffed(void **state)
 {
     knoop_buf_t b = { 0 };
-    pb_uint(&b, 1, 1);
-    pb_bytes(&b, KNOOP_FRAME_HEARTBEAT, "", 0);
+    tu_pb_uint(&b, 1, 1);
+    tu_pb_bytes(&b, KNOOP_FRAME_HEARTBEAT, "", 0);
     while (b.len < (8u << 20))
-        pb_uint(&b, 3, 0);
+        tu_pb_uint(&b, 3, 0);
     s_expect(&b, KNOOP_ETOOBIG);
 
     /* Inside the kind, and inside every row of a list. */
     knoop_buf_t in = { 0 };
-    pb_str(&in, 1, "vr-utrecht");
+    tu_pb_str(&in, 1, "vr-utrecht");
     while (in.len < (4u << 20))
-        pb_uint(&in, 9, 0);
+        tu_pb_uint(&in, 9, 0);
     b = pb_frame(1, KNOOP_FRAME_HELLO, &in);
     s_expect(&b, KNOOP_ETOOBIG);
 
     knoop_buf_t row = { 0 };
-    pb_fixed64(&row, 1, 5);
-    pb_uint(&row, 2, 1);
+    tu_pb_fixed64(&row, 1, 5);
+    tu_pb_uint(&row, 2, 1);
     while (row.len < 200)
-        pb_uint(&row, 3, 0);
+        tu_pb_uint(&row, 3, 0);
     for (int i = 0; i < 20000; i++)
-        pb_bytes(&in, 1, row.data, row.len);
+        tu_pb_bytes(&in, 1, row.data, row.len);
     knoop_buf_free(&row);
     b = pb_frame(1, KNOOP_FRAME_ACK, &in);
     s_expect(&b, KNOOP_ETOOBIG);
 
     /* Repeats of a singular field. */
-    pb_fixed64(&in, 1, 1);
+    tu_pb_fixed64(&in, 1, 1);
     while (in.len < (1u << 20))
-        pb_str(&in, 2, "x");
+        tu_pb_str(&in, 2, "x");
     b = pb_frame(1, KNOOP_FRAME_ERROR, &in);
     s_expect(&b, KNOOP_ETOOBIG);
 }
