@@ -97,6 +97,7 @@ typedef struct {
     bool        only[8];
     size_t      messages;        /* W1, W2, W5, W6 */
     size_t      batch;           /* items per publish request, W1 W2 W3 fill */
+    size_t      window;          /* publish requests in flight (1: stop-and-wait) */
     size_t      nodes;           /* W2 */
     size_t      catchup;         /* W3 */
     bool        fill_publish;    /* W3: fill the broker through a node */
@@ -850,20 +851,39 @@ static pub_result_t s_publish(bench_t *self, knoop_client_t *c, size_t n, size_t
         items[i].payload = self->payload.data;
         items[i].payload_len = self->payload.len;
     }
+    /* Up to `window` requests in flight (knoop_client_publish_send), each
+     * timed from its send to its reply; the oldest is taken first. */
+    struct { uint64_t ticket; size_t k; double ts; } fl[KNOOP_CLIENT_PIPELINE];
+    size_t window = self->window ? self->window : 1, head = 0, nfl = 0;
     double t0 = s_now();
-    size_t done = 0, r = 0;
+    size_t sent = 0, done = 0, r = 0;
     while (done < n) {
         s_check_interrupt(self);
-        size_t k = n - done < batch ? n - done : batch;
         char err[512];
-        double ts = s_now();
-        int rc = knoop_client_publish(c, items, k, res, 60000, err, sizeof err);
-        req_ms[r++] = (s_now() - ts) * 1e3;
+        if (sent < n && nfl < window) {
+            size_t k = n - sent < batch ? n - sent : batch;
+            size_t at = (head + nfl) % KNOOP_CLIENT_PIPELINE;
+            fl[at].ts = s_now();
+            fl[at].k = k;
+            int rc = knoop_client_publish_send(c, items, k, 0, 60000, &fl[at].ticket, err,
+                                               sizeof err);
+            if (rc)
+                s_die(self, "publish failed after %zu messages: %s: %s", done,
+                      knoop_strerror(rc), err);
+            sent += k;
+            nfl++;
+            continue;
+        }
+        int rc = knoop_client_publish_recv(c, fl[head].ticket, res, fl[head].k, 60000, NULL,
+                                           err, sizeof err);
+        req_ms[r++] = (s_now() - fl[head].ts) * 1e3;
         s_check_interrupt(self);
         if (rc)
             s_die(self, "publish refused after %zu messages: %s: %s", done, knoop_strerror(rc),
                   err);
-        done += k;
+        done += fl[head].k;
+        head = (head + 1) % KNOOP_CLIENT_PIPELINE;
+        nfl--;
     }
     pub_result_t out = { .secs = s_now() - t0 };
     qsort(req_ms, r, sizeof *req_ms, s_cmp_double);
@@ -930,10 +950,10 @@ static void s_w1(bench_t *self)
     end_t e;
     s_end_workload(self, &e);
     s_print_common(self, "W1");
-    printf("\"messages\":%zu,\"request_items\":%zu,\"node_acked_s\":%.3f,"
+    printf("\"messages\":%zu,\"request_items\":%zu,\"window\":%zu,\"node_acked_s\":%.3f,"
            "\"node_acked_msgs_per_s\":%.0f,\"request_p50_ms\":%.2f,\"request_max_ms\":%.2f,"
            "\"broker_acked\":%s,\"broker_acked_s\":%.3f,\"broker_acked_msgs_per_s\":%.0f,",
-           self->messages, self->batch, r.secs, (double) self->messages / r.secs,
+           self->messages, self->batch, self->window, r.secs, (double) self->messages / r.secs,
            r.req_p50_ms, r.req_max_ms, acked > 0 ? "true" : "false",
            acked > 0 ? acked - t0 : -1.0,
            acked > 0 ? (double) self->messages / (acked - t0) : 0.0);
@@ -2027,7 +2047,7 @@ static void s_usage(FILE *out)
 {
     fprintf(out,
         "usage: bench_pubsub [DIR] [--quick] [--only W1,...,W7] [--keep] [--bin BUILD_DIR]\n"
-        "                    [--messages N] [--batch R] [--nodes K] [--catchup M]\n"
+        "                    [--messages N] [--batch R] [--window W] [--nodes K] [--catchup M]\n"
         "                    [--fill-publish] [--seconds S] [--rate R] [--threads T]\n"
         "                    [--partition P] [--anti-entropy-ms MS] [--opaque]\n"
         "                    [--trace PREFIX] [--partners N] [--group G]\n"
@@ -2039,7 +2059,8 @@ static void s_usage(FILE *out)
         "and prints one JSON line per workload:\n"
         "  W1  durable publish rate: N messages (100,000; --quick 20,000) in requests\n"
         "      of R (1,000) items; rate acknowledged by the node, time until the\n"
-        "      broker has acknowledged all\n"
+        "      broker has acknowledged all; --window W keeps W requests in flight\n"
+        "      (1, stop-and-wait; at most 64), in W1, W2, W5, W6 and the W3 fill\n"
         "  W2  fan-out to K (25) subscribing nodes: N published; time until the last\n"
         "      node's journal holds all; aggregate delivery rate\n"
         "  W3  catch-up: a fresh node subscribes after the broker holds M messages\n"
@@ -2081,8 +2102,8 @@ static size_t s_size_arg(bench_t *self, int argc, char **argv, int *i)
 
 int main(int argc, char **argv)
 {
-    bench_t b = { .base = ".", .batch = 1000, .nodes = 25, .rate = 1000, .pub_threads = 8,
-                  .anti_entropy_ms = 3000, .partners = 1000, .group = 10 };
+    bench_t b = { .base = ".", .batch = 1000, .window = 1, .nodes = 25, .rate = 1000,
+                  .pub_threads = 8, .anti_entropy_ms = 3000, .partners = 1000, .group = 10 };
     bench_t *self = &b;
     size_t messages = 0, catchup = 0;
     double seconds = 0, partition = 0, w7_seconds = 0, idle_seconds = 0;
@@ -2105,6 +2126,8 @@ int main(int argc, char **argv)
             messages = s_size_arg(self, argc, argv, &i);
         else if (!strcmp(a, "--batch"))
             self->batch = s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--window"))
+            self->window = s_size_arg(self, argc, argv, &i);
         else if (!strcmp(a, "--nodes"))
             self->nodes = s_size_arg(self, argc, argv, &i);
         else if (!strcmp(a, "--catchup"))
@@ -2178,6 +2201,8 @@ int main(int argc, char **argv)
         s_die(self, "--nodes: at most %d", MAX_NODES);
     if (self->pub_threads > 16)
         s_die(self, "--threads: at most 16");
+    if (self->window < 1 || self->window > KNOOP_CLIENT_PIPELINE)
+        s_die(self, "--window: 1 to %d requests in flight", KNOOP_CLIENT_PIPELINE);
     if (self->batch > 65536)
         s_die(self, "--batch: at most 65536 (the API's limit per request)");
 

@@ -26,6 +26,16 @@
 #define S_SEND_MS      1000                /* an ack or close that cannot leave in time */
 #define S_LINGER_MS    1000                /* at destroy, for acks still on their way */
 
+/* A publish request sent and not yet answered (pipelining). */
+typedef struct {
+    uint64_t        id;                    /* 0: free */
+    size_t          n;                     /* items sent */
+    uint32_t        wait_ms;               /* the node may hold the reply this long */
+    bool            done;                  /* rep holds the node's reply ... */
+    int             bad;                   /* ... or this: it did not decode */
+    knoop_api_rep_t rep;
+} s_pending_t;
+
 typedef struct s_batch_t {
     struct s_batch_t *next;
     knoop_api_rep_t   rep;                 /* a DELIVERY */
@@ -56,6 +66,10 @@ struct knoop_client_t {
     uint64_t        oneway[S_ONEWAY];      /* ids of recent acks and closes */
     size_t          oneway_n;
     bool            oneway_sent;           /* set linger at destroy */
+
+    /* publish requests in flight (knoop_client_publish_send) */
+    s_pending_t     pending[KNOOP_CLIENT_PIPELINE];
+    size_t          npending;
 };
 
 static int s_fail(knoop_client_t *self, int rc, const char *fmt, ...)
@@ -210,6 +224,21 @@ static bool s_oneway_has(const knoop_client_t *self, uint64_t id)
 
 /* ---- send and receive ---- */
 
+static s_pending_t *s_pending_find(knoop_client_t *self, uint64_t id)
+{
+    for (size_t i = 0; id && i < KNOOP_CLIENT_PIPELINE; i++)
+        if (self->pending[i].id == id)
+            return &self->pending[i];
+    return NULL;
+}
+
+static void s_pending_drop(knoop_client_t *self, s_pending_t *p)
+{
+    knoop_api_rep_clear(&p->rep);
+    memset(p, 0, sizeof *p);
+    self->npending--;
+}
+
 static int s_send(knoop_client_t *self, const knoop_api_req_t *req, int64_t deadline)
 {
     self->buf.len = 0;
@@ -276,6 +305,12 @@ static int s_dispatch(knoop_client_t *self, zmsg_t **msg_p, uint64_t want, knoop
         if (want && (r.id == want || r.id == 0))
             return s_fail(self, rc, "node sent a reply that does not decode: %s",
                           knoop_strerror(rc));
+        s_pending_t *p = s_pending_find(self, r.id);
+        if (p && !p->done) {
+            p->done = true;
+            p->bad = rc;
+            return 0;
+        }
         if (self->sub && (r.id == self->sub || r.id == 0) && !self->broken) {
             /* Messages lost: handing out later ones would hide the gap. */
             self->sub_err = 0;
@@ -296,6 +331,12 @@ static int s_dispatch(knoop_client_t *self, zmsg_t **msg_p, uint64_t want, knoop
     if (want && r.id == want) {
         *rep = r;
         return 1;
+    }
+    s_pending_t *p = s_pending_find(self, r.id);
+    if (p && !p->done) {
+        p->rep = r;                        /* for knoop_client_publish_recv */
+        p->done = true;
+        return 0;
     }
     if (r.kind == KNOOP_API_R_SUBSCRIBED && r.u.subscribed.sub != self->sub) {
         /* A subscription whose request timed out here: without a close the
@@ -369,17 +410,24 @@ static int s_unexpected(knoop_client_t *self, knoop_api_rep_t *rep)
 /* Send req and wait for a reply of kind want: an ApiError comes back as the
  * node's code (its reason in self->error), another kind as KNOOP_EMALFORMED;
  * in both cases rep is cleared. On KNOOP_OK the caller owns rep. */
+/* A reply of the kind wanted: an ApiError is the node's refusal, any other
+ * kind a protocol error (both clear rep). */
+static int s_expect(knoop_client_t *self, knoop_api_rep_t *rep, knoop_api_rep_kind_t want)
+{
+    if (rep->kind == KNOOP_API_R_ERROR)
+        return s_node_error(self, rep);
+    if (rep->kind != want)
+        return s_unexpected(self, rep);
+    return KNOOP_OK;
+}
+
 static int s_call_expect(knoop_client_t *self, knoop_api_req_t *req, knoop_api_rep_kind_t want,
                          int timeout_ms, knoop_api_rep_t *rep)
 {
     int rc = s_call(self, req, timeout_ms, rep);
     if (rc)
         return rc;
-    if (rep->kind == KNOOP_API_R_ERROR)
-        return s_node_error(self, rep);
-    if (rep->kind != want)
-        return s_unexpected(self, rep);
-    return KNOOP_OK;
+    return s_expect(self, rep, want);
 }
 
 /* A request answered with a JSON text (status, role, import): the text is
@@ -438,6 +486,8 @@ void knoop_client_destroy(knoop_client_t **self_p)
         zsock_destroy(&self->sock);
     }
     knoop_api_rep_clear(&self->last);
+    for (size_t i = 0; i < KNOOP_CLIENT_PIPELINE; i++)
+        knoop_api_rep_clear(&self->pending[i].rep);
     knoop_buf_free(&self->buf);
     free(self->durable);
     free(self->endpoint);
@@ -468,32 +518,107 @@ int knoop_client_publish_wait(knoop_client_t *self, const knoop_api_item_t *item
                               knoop_api_seq_t *results, uint32_t wait_ms, int timeout_ms,
                               bool *link_up, char *err, size_t err_size)
 {
+    if (!results) {
+        int rc = s_fail(self, KNOOP_EINVAL, "nothing to publish");
+        s_copy_err(self, err, err_size);
+        return rc;
+    }
+    uint64_t ticket;
+    int rc = knoop_client_publish_send(self, items, n, wait_ms, timeout_ms, &ticket, err,
+                                       err_size);
+    if (rc)
+        return rc;
+    return knoop_client_publish_recv(self, ticket, results, n, timeout_ms, link_up, err,
+                                     err_size);
+}
+
+int knoop_client_publish_send(knoop_client_t *self, const knoop_api_item_t *items, size_t n,
+                              uint32_t wait_ms, int timeout_ms, uint64_t *ticket,
+                              char *err, size_t err_size)
+{
+    self->error[0] = '\0';
+    self->refused = false;
+    *ticket = 0;
+    int rc = KNOOP_OK;
+    if (n == 0 || !items)
+        rc = s_fail(self, KNOOP_EINVAL, "nothing to publish");
+    else if (n > KNOOP_API_ITEMS)
+        rc = s_fail(self, KNOOP_ETOOBIG, "%zu items in one request, at most %d", n,
+                    KNOOP_API_ITEMS);
+    else if (self->npending == KNOOP_CLIENT_PIPELINE)
+        rc = s_fail(self, KNOOP_EFULL, "%d publish requests in flight already: take a reply "
+                    "first (knoop_client_publish_recv)", KNOOP_CLIENT_PIPELINE);
+    if (rc == KNOOP_OK) {
+        knoop_api_req_t req = { .kind = KNOOP_API_PUBLISH, .u.publish = { items, n, wait_ms } };
+        req.id = ++self->next_id;
+        rc = s_send(self, &req, s_deadline(timeout_ms));
+        if (rc == KNOOP_OK) {
+            s_pending_t *p = NULL;
+            for (size_t i = 0; !p && i < KNOOP_CLIENT_PIPELINE; i++)
+                if (!self->pending[i].id)
+                    p = &self->pending[i];
+            *p = (s_pending_t) { .id = req.id, .n = n, .wait_ms = wait_ms };
+            self->npending++;
+            *ticket = req.id;
+        }
+    }
+    s_copy_err(self, err, err_size);
+    return rc;
+}
+
+int knoop_client_publish_recv(knoop_client_t *self, uint64_t ticket, knoop_api_seq_t *results,
+                              size_t n, int timeout_ms, bool *link_up, char *err,
+                              size_t err_size)
+{
     knoop_api_rep_clear(&self->last);
     self->error[0] = '\0';
     self->refused = false;
-    int rc;
-    if (n == 0 || !items || !results) {
-        rc = s_fail(self, KNOOP_EINVAL, "nothing to publish");
-        goto out;
-    }
-    if (n > KNOOP_API_ITEMS) {
-        rc = s_fail(self, KNOOP_ETOOBIG, "%zu items in one request, at most %d", n,
-                    KNOOP_API_ITEMS);
-        goto out;
-    }
-    knoop_api_req_t req = { .kind = KNOOP_API_PUBLISH, .u.publish = { items, n, wait_ms } };
+    int rc = KNOOP_OK;
     knoop_api_rep_t rep;
-    /* The node holds the reply up to wait_ms: wait for it beyond that. */
-    if (timeout_ms >= 0 && wait_ms)
-        timeout_ms = (int) ((int64_t) timeout_ms + wait_ms > INT32_MAX
-                                ? INT32_MAX : (int64_t) timeout_ms + wait_ms);
-    rc = s_call_expect(self, &req, KNOOP_API_R_PUBLISHED, timeout_ms, &rep);
-    if (rc) {                               /* a refusal names the item */
-        if (rc == KNOOP_EIO && strstr(self->error, "did not answer"))
-            strncat(self->error, "; the messages may still be published",
-                    sizeof self->error - strlen(self->error) - 1);
+    memset(&rep, 0, sizeof rep);
+    s_pending_t *p = s_pending_find(self, ticket);
+    if (!p) {
+        rc = s_fail(self, KNOOP_EINVAL, "no publish request %llu in flight",
+                    (unsigned long long) ticket);
         goto out;
     }
+    if (!results || n != p->n) {
+        size_t sent = p->n;
+        s_pending_drop(self, p);
+        rc = s_fail(self, KNOOP_EINVAL, "room for %zu results, the request had %zu items", n,
+                    sent);
+        goto out;
+    }
+    /* The node holds the reply up to wait_ms: wait for it beyond that. */
+    if (timeout_ms >= 0 && p->wait_ms)
+        timeout_ms = (int) ((int64_t) timeout_ms + p->wait_ms > INT32_MAX
+                                ? INT32_MAX : (int64_t) timeout_ms + p->wait_ms);
+    int64_t deadline = s_deadline(timeout_ms);
+    while (!p->done) {
+        zmsg_t *msg;
+        rc = s_recv(self, deadline, &msg);
+        if (rc == KNOOP_ENOTFOUND)
+            rc = s_fail(self, KNOOP_EIO, "node at %s did not answer within %d ms "
+                        "(is knoop-node running?); the messages may still be published",
+                        self->endpoint, timeout_ms);
+        if (rc == KNOOP_OK)
+            rc = s_dispatch(self, &msg, 0, NULL);
+        if (rc) {
+            s_pending_drop(self, p);     /* a late reply is dropped */
+            goto out;
+        }
+    }
+    rep = p->rep;
+    memset(&p->rep, 0, sizeof p->rep);
+    int bad = p->bad;
+    s_pending_drop(self, p);
+    if (bad)
+        rc = s_fail(self, bad, "node sent a reply that does not decode: %s",
+                    knoop_strerror(bad));
+    else
+        rc = s_expect(self, &rep, KNOOP_API_R_PUBLISHED);   /* a refusal names the item */
+    if (rc)
+        goto out;
     if (rep.u.published.n != n) {
         size_t got = rep.u.published.n;
         knoop_api_rep_clear(&rep);
@@ -508,6 +633,11 @@ int knoop_client_publish_wait(knoop_client_t *self, const knoop_api_item_t *item
 out:
     s_copy_err(self, err, err_size);
     return rc;
+}
+
+size_t knoop_client_in_flight(const knoop_client_t *self)
+{
+    return self->npending;
 }
 
 int knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char *durable,

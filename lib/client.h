@@ -64,6 +64,29 @@ int  knoop_client_publish_wait(knoop_client_t *self, const knoop_api_item_t *ite
                                knoop_api_seq_t *results, uint32_t wait_ms, int timeout_ms,
                                bool *link_up, char *err, size_t err_size);
 
+/* Pipelining: keep up to KNOOP_CLIENT_PIPELINE publish requests in flight
+ * instead of waiting for each reply. knoop_client_publish_send sends one and
+ * returns at once with its *ticket (the request id the node's reply
+ * carries); knoop_client_publish_recv waits for the reply to one ticket,
+ * keeping replies to other tickets that arrive meanwhile. The node takes
+ * what arrives together into one commit, so a window of requests costs
+ * about one fsync where stop-and-wait costs one each. A request's items
+ * may be reused as soon as send returns. recv's n must be the request's
+ * item count; results and errors are as for knoop_client_publish_wait
+ * (which is send + recv). A ticket whose recv failed (timeout, refusal) is
+ * finished: a late reply is dropped.
+ * send errors: KNOOP_EINVAL, KNOOP_ETOOBIG, KNOOP_EFULL (the window is
+ * full: recv first), KNOOP_EIO. */
+#define KNOOP_CLIENT_PIPELINE 64
+int  knoop_client_publish_send(knoop_client_t *self, const knoop_api_item_t *items, size_t n,
+                               uint32_t wait_ms, int timeout_ms, uint64_t *ticket,
+                               char *err, size_t err_size);
+int  knoop_client_publish_recv(knoop_client_t *self, uint64_t ticket, knoop_api_seq_t *results,
+                               size_t n, int timeout_ms, bool *link_up, char *err,
+                               size_t err_size);
+/* Publish requests sent and not yet taken by knoop_client_publish_recv. */
+size_t knoop_client_in_flight(const knoop_client_t *self);
+
 /* Start a subscription. Deliveries then arrive through knoop_client_next.
  * status: 0 ACTUAL only, a knoop_status_t, or KNOOP_API_STATUS_ALL.
  * Errors: KNOOP_ETOPIC (pattern), KNOOP_EINVAL (durable name, status, both

@@ -5,10 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int knoop_ingest(knoop_journal_t *j, const knoop_frame_t *frames, size_t nframes,
-                 knoop_hlc_t *hlc, const char *from, knoop_ingest_t *out)
+int knoop_ingest_parse(const knoop_frame_t *frames, size_t nframes, knoop_hlc_t *hlc,
+                       const char *from, knoop_ingest_batch_t *b, knoop_ingest_t *out)
 {
     memset(out, 0, sizeof *out);
+    memset(b, 0, sizeof *b);
     size_t n = 0;
     for (size_t f = 0; f < nframes; f++) {
         n += frames[f].u.batch.n;
@@ -18,14 +19,16 @@ int knoop_ingest(knoop_journal_t *j, const knoop_frame_t *frames, size_t nframes
     out->msgs = (uint32_t) n;
     if (n == 0)
         return KNOOP_OK;
-    knoop_msg_t *msgs = calloc(n, sizeof *msgs);
-    const knoop_msg_t **ptrs = calloc(n, sizeof *ptrs);
-    int *res = calloc(n, sizeof *res);
-    int rc = msgs && ptrs && res ? KNOOP_OK : KNOOP_ENOMEM;
-    size_t good = 0;
-    for (size_t f = 0; rc == KNOOP_OK && f < nframes; f++)
+    b->msgs = calloc(n, sizeof *b->msgs);
+    b->ptrs = calloc(n, sizeof *b->ptrs);
+    if (!b->msgs || !b->ptrs) {
+        knoop_ingest_batch_clear(b);
+        return KNOOP_ENOMEM;
+    }
+    for (size_t f = 0; f < nframes; f++)
     for (size_t i = 0; i < frames[f].u.batch.n; i++) {
-        int prc = knoop_msg_parse(&msgs[good], frames[f].u.batch.envs[i].data,
+        knoop_msg_t *m = &b->msgs[b->n];
+        int prc = knoop_msg_parse(m, frames[f].u.batch.envs[i].data,
                                   frames[f].u.batch.envs[i].len);
         if (prc) {
             out->refused++;
@@ -33,44 +36,68 @@ int knoop_ingest(knoop_journal_t *j, const knoop_frame_t *frames, size_t nframes
             continue;
         }
         if (hlc)
-            knoop_hlc_observe_bounded(hlc, msgs[good].b.hlc, knoop_now_ms(),
-                                      KNOOP_HLC_MAX_SKEW_MS);
-        ptrs[good] = &msgs[good];
-        good++;
+            knoop_hlc_observe_bounded(hlc, m->b.hlc, knoop_now_ms(), KNOOP_HLC_MAX_SKEW_MS);
+        b->ptrs[b->n++] = m;
     }
-    if (rc == KNOOP_OK && good)
-        rc = knoop_journal_append(j, ptrs, good, res);
-    if (rc == KNOOP_OK && good) {
-        knoop_u64map_t seen = { 0 };
-        out->acks = calloc(good, sizeof *out->acks);
-        for (size_t i = 0; out->acks && i < good; i++) {
-            if (res[i] == KNOOP_OK)
-                out->stored++;
-            else if (res[i] == KNOOP_EDUPLICATE)
-                out->duplicates++;
-            else {
-                out->refused++;
-                knoop_warn("delivery from %s: %s on %s seq %llu refused: %s", from,
-                           msgs[i].b.origin, msgs[i].b.topic, (unsigned long long) msgs[i].b.seq,
-                           knoop_strerror(res[i]));
-                continue;
-            }
-            if (knoop_u64map_get(&seen, msgs[i].stream, NULL))
-                continue;
-            knoop_u64map_put(&seen, msgs[i].stream, 1);
-            knoop_stream_info_t info;
-            if (knoop_journal_stream(j, msgs[i].stream, &info) == KNOOP_OK && info.hwm) {
-                out->acks[out->nacks].stream = info.stream;
-                out->acks[out->nacks].seq = info.hwm;
-                out->nacks++;
-            }
+    return KNOOP_OK;
+}
+
+int knoop_ingest_finish(knoop_journal_t *j, const knoop_ingest_batch_t *b, const int *res,
+                        const char *from, knoop_ingest_t *out)
+{
+    if (b->n == 0)
+        return KNOOP_OK;
+    knoop_u64map_t seen = { 0 };
+    out->acks = calloc(b->n, sizeof *out->acks);
+    if (!out->acks)
+        return KNOOP_ENOMEM;
+    for (size_t i = 0; i < b->n; i++) {
+        const knoop_msg_t *m = b->ptrs[i];
+        if (res[i] == KNOOP_OK)
+            out->stored++;
+        else if (res[i] == KNOOP_EDUPLICATE)
+            out->duplicates++;
+        else {
+            out->refused++;
+            knoop_warn("delivery from %s: %s on %s seq %llu refused: %s", from, m->b.origin,
+                       m->b.topic, (unsigned long long) m->b.seq, knoop_strerror(res[i]));
+            continue;
         }
-        knoop_u64map_clear(&seen);
+        if (knoop_u64map_get(&seen, m->stream, NULL))
+            continue;
+        knoop_u64map_put(&seen, m->stream, 1);
+        knoop_stream_info_t info;
+        if (knoop_journal_stream(j, m->stream, &info) == KNOOP_OK && info.hwm) {
+            out->acks[out->nacks].stream = info.stream;
+            out->acks[out->nacks].seq = info.hwm;
+            out->nacks++;
+        }
     }
-    for (size_t i = 0; i < good; i++)
-        knoop_msg_clear(&msgs[i]);
-    free(msgs);
-    free(ptrs);
-    free(res);
+    knoop_u64map_clear(&seen);
+    return KNOOP_OK;
+}
+
+void knoop_ingest_batch_clear(knoop_ingest_batch_t *b)
+{
+    for (size_t i = 0; b->msgs && i < b->n; i++)
+        knoop_msg_clear(&b->msgs[i]);
+    free(b->msgs);
+    free(b->ptrs);
+    memset(b, 0, sizeof *b);
+}
+
+int knoop_ingest(knoop_journal_t *j, const knoop_frame_t *frames, size_t nframes,
+                 knoop_hlc_t *hlc, const char *from, knoop_ingest_t *out)
+{
+    knoop_ingest_batch_t b;
+    int rc = knoop_ingest_parse(frames, nframes, hlc, from, &b, out);
+    if (rc == KNOOP_OK && b.n) {
+        int *res = calloc(b.n, sizeof *res);
+        rc = res ? knoop_journal_append(j, b.ptrs, b.n, res) : KNOOP_ENOMEM;
+        if (rc == KNOOP_OK)
+            knoop_ingest_finish(j, &b, res, from, out);
+        free(res);
+    }
+    knoop_ingest_batch_clear(&b);
     return rc;
 }

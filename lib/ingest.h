@@ -30,4 +30,24 @@ typedef struct {
 int knoop_ingest(knoop_journal_t *j, const knoop_frame_t *frames, size_t n, knoop_hlc_t *hlc,
                  const char *from, knoop_ingest_t *out);
 
+/* knoop_ingest in its three steps, for a daemon that commits the deliveries
+ * together with other writes of its loop pass (one durable commit):
+ * knoop_ingest_parse takes the frames' envelopes through the gate into
+ * b->ptrs[0..b->n) (what to append; refused ones counted in out),
+ * the caller appends them (with whatever else) in one transaction, and
+ * knoop_ingest_finish counts the results and builds the ACK. Clear b with
+ * knoop_ingest_batch_clear in every case. */
+typedef struct {
+    knoop_msg_t        *msgs;
+    const knoop_msg_t **ptrs;
+    size_t              n;
+} knoop_ingest_batch_t;
+int  knoop_ingest_parse(const knoop_frame_t *frames, size_t nframes, knoop_hlc_t *hlc,
+                        const char *from, knoop_ingest_batch_t *b, knoop_ingest_t *out);
+/* res[i]: the append's result for b->ptrs[i]; call only when the
+ * transaction committed. KNOOP_ENOMEM when the ACK could not be built. */
+int  knoop_ingest_finish(knoop_journal_t *j, const knoop_ingest_batch_t *b, const int *res,
+                         const char *from, knoop_ingest_t *out);
+void knoop_ingest_batch_clear(knoop_ingest_batch_t *b);
+
 #endif

@@ -108,6 +108,22 @@ int  knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
 int  knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msgs,
                              size_t n, int *results, unsigned flags);
 
+/* A named cursor to write (knoop_journal_cursor_put, knoop_journal_commit). */
+typedef struct {
+    const char *name;            /* 1..255 bytes */
+    const void *data;
+    size_t      len;
+} knoop_journal_cursor_t;
+
+/* One durable commit for a daemon's loop pass: append msgs[0..n) as
+ * knoop_journal_append_ex does and write the cursors, all in one write
+ * transaction (one fsync pair instead of one per kind of write). n or
+ * ncursors may be 0. Returns as append; on failure nothing of either was
+ * written. KNOOP_EINVAL for a cursor name that is empty or too long. */
+int  knoop_journal_commit(knoop_journal_t *self, const knoop_msg_t *const *msgs, size_t n,
+                          int *results, unsigned flags, const knoop_journal_cursor_t *cursors,
+                          size_t ncursors);
+
 /* What the last failed write (append or cursor) ran into, in words an
  * operator can act on, e.g. "disk full on /var/lib/knoop: 0 bytes free;
  * batch of 3 messages not stored (...)": a short write on a full volume,
@@ -232,7 +248,10 @@ typedef struct {
     uint64_t damaged_rows;   /* log/vlog rows found damaged (each time met) */
     uint64_t repaired;       /* damaged messages replaced by a good copy */
     uint64_t sig_verified;   /* head signatures verified on append */
-    uint64_t sig_skipped;    /* not verified: a signed copy was held already */
+    uint64_t sig_skipped;    /* not verified: a signed copy was held already, or
+                              * the caller signed it (knoop_msg_sign) */
+    uint64_t reparsed;       /* messages a head signature newly covered that the
+                              * append read back and parsed (not in its batch) */
     size_t   map_size;
     size_t   map_max;        /* the limit the map may grow to */
     size_t   used_bytes;     /* pages in use (LMDB's last page + 1, times the page size) */

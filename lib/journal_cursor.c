@@ -17,17 +17,15 @@ int knoop_journal_cursor_get(knoop_journal_t *self, const char *name, knoop_buf_
     return ret;
 }
 
-typedef struct {
-    const char *name;
-    const void *data;
-    size_t      len;
-} cursor_put_t;
+int journal_cursor_write(knoop_journal_t *self, MDB_txn *txn, const knoop_journal_cursor_t *c)
+{
+    MDB_val k = { strlen(c->name), (void *) c->name }, v = { c->len, (void *) c->data };
+    return mdb_put(txn, self->cursor, &k, &v, 0);
+}
 
 static int s_cursor_put(knoop_journal_t *self, MDB_txn *txn, void *arg)
 {
-    cursor_put_t *c = arg;
-    MDB_val k = { strlen(c->name), (void *) c->name }, v = { c->len, (void *) c->data };
-    return mdb_put(txn, self->cursor, &k, &v, 0);
+    return journal_cursor_write(self, txn, arg);
 }
 
 int knoop_journal_cursor_put(knoop_journal_t *self, const char *name,
@@ -38,6 +36,6 @@ int knoop_journal_cursor_put(knoop_journal_t *self, const char *name,
     size_t nl = strlen(name);
     if (nl == 0 || nl > 255)
         return KNOOP_EINVAL;
-    cursor_put_t c = { name, data, len };
+    knoop_journal_cursor_t c = { name, data, len };
     return journal_write(self, s_cursor_put, &c, "cursor", len);
 }

@@ -82,6 +82,13 @@ struct knoop_journal_t {
     knoop_u64map_t       txn_rows_at;       /* stream -> index in txn_rows */
     knoop_stream_info_t *txn_rows;
     size_t               ntxn_rows, cap_txn_rows;
+    /* The batch of the append in progress: the messages it stored in this
+     * transaction, by (stream, seq), with their log rows, so that the
+     * verified-log walk (s_verify_to) takes them from the caller's views
+     * instead of reading back and parsing what it has just written. */
+    knoop_u64map_t       txn_stored_at;     /* s_seq_key(stream, seq) -> index */
+    const knoop_msg_t *const *txn_msgs;     /* the caller's, during the append */
+    uint8_t            (*txn_msg_rows)[IDX_LEN];
     char                *path;
 };
 
@@ -157,6 +164,9 @@ int  journal_stream_get(knoop_journal_t *self, MDB_txn *txn, uint64_t stream,
 int  journal_stream_put(knoop_journal_t *self, MDB_txn *txn, const knoop_stream_info_t *s);
 
 /* ---- picture (journal_picture.c) ---- */
+
+/* Write the named cursor within txn. LMDB code. */
+int  journal_cursor_write(knoop_journal_t *self, MDB_txn *txn, const knoop_journal_cursor_t *c);
 
 /* m (ACTUAL only) takes its (topic, key) in the state view when it wins
  * there. LMDB code. */

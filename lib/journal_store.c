@@ -648,6 +648,7 @@ void knoop_journal_destroy(knoop_journal_t **self_p)
         close(self->lock_fd);
     knoop_buf_free(&self->scratch);
     knoop_u64map_clear(&self->txn_rows_at);
+    knoop_u64map_clear(&self->txn_stored_at);
     free(self->txn_rows);
     free(self->damage);
     free(self->path);

@@ -98,27 +98,59 @@ static int s_keep_fork(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t 
 /* The stream's verified prefix grows to `to`: every message it newly covers
  * enters the verified log (what applications are fed from, in this order)
  * and the state view. LMDB code. */
+static uint64_t s_seq_key(uint64_t stream, uint64_t seq)
+{
+    return stream ^ (seq * 0x9e3779b97f4a7c15ull);
+}
+
+/* The message at (stream, seq) when this append stored it from the caller's
+ * batch: its view and its log row. NULL otherwise (read it back). */
+static const knoop_msg_t *s_batch_msg(knoop_journal_t *self, uint64_t stream, uint64_t seq,
+                                      const uint8_t **row)
+{
+    uint64_t at;
+    if (!self->txn_msgs || !knoop_u64map_get(&self->txn_stored_at, s_seq_key(stream, seq), &at))
+        return NULL;
+    const knoop_msg_t *m = self->txn_msgs[at];
+    if (m->stream != stream || m->b.seq != seq)
+        return NULL;                    /* another message with the same key */
+    *row = self->txn_msg_rows[at];
+    return m;
+}
+
 static int s_verify_to(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s, uint64_t to)
 {
     for (uint64_t seq = s->verified + 1; seq <= to; seq++) {
-        uint8_t k[16], pk[8];
-        journal_key16(k, s->stream, seq);
-        MDB_val key = { 16, k }, val;
-        int rc = mdb_get(txn, self->msg, &key, &val);
-        if (rc)
-            return rc;
-        knoop_msg_t m;
-        const uint8_t *env;
-        size_t len;
-        if (journal_msg_open(self, k, &val, &env, &len) == KNOOP_OK &&
-            knoop_msg_parse(&m, env, len) == KNOOP_OK) {
-            rc = journal_state_take(self, txn, &m);
-            knoop_msg_clear(&m);
+        uint8_t k[16], pk[8], row[IDX_LEN];
+        int rc;
+        const uint8_t *brow;
+        const knoop_msg_t *bm = s_batch_msg(self, s->stream, seq, &brow);
+        if (bm) {
+            /* Stored by this very append: the caller's view is what was
+             * written; no read, no check, no parse. */
+            rc = journal_state_take(self, txn, bm);
             if (rc)
                 return rc;
+            memcpy(row, brow, IDX_LEN);
+        } else {
+            journal_key16(k, s->stream, seq);
+            MDB_val key = { 16, k }, val;
+            rc = mdb_get(txn, self->msg, &key, &val);
+            if (rc)
+                return rc;
+            knoop_msg_t m;
+            const uint8_t *env;
+            size_t len;
+            if (journal_msg_open(self, k, &val, &env, &len) == KNOOP_OK &&
+                knoop_msg_parse(&m, env, len) == KNOOP_OK) {
+                self->stats.reparsed++;
+                rc = journal_state_take(self, txn, &m);
+                knoop_msg_clear(&m);
+                if (rc)
+                    return rc;
+            }
+            journal_row(row, k, val.mv_data);
         }
-        uint8_t row[IDX_LEN];
-        journal_row(row, k, val.mv_data);
         knoop_put_be64(pk, self->txn_vpos);
         MDB_val vk = { 8, pk }, vv = { IDX_LEN, row };
         rc = mdb_put(txn, self->vlog, &vk, &vv, MDB_APPEND);
@@ -335,9 +367,10 @@ static void s_rows_reset(knoop_journal_t *self)
 /* One message inside the batch transaction. Returns the per-message result;
  * an LMDB failure goes to *txn_rc and aborts the batch. The stream's row
  * is changed in the batch's copy (s_row_for), written once at the end. */
-static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m,
-                        uint64_t *pos, int *txn_rc)
+static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_t *pos,
+                        int *txn_rc)
 {
+    const knoop_msg_t *m = self->txn_msgs[idx];
     knoop_stream_info_t *sp;
     int mdb_rc = MDB_SUCCESS;
     int rc = s_row_for(self, txn, m, &sp, &mdb_rc);
@@ -439,7 +472,7 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
     *txn_rc = mdb_put(txn, self->msg, &key, &val, 0);
     if (*txn_rc)
         return journal_err(*txn_rc);
-    uint8_t pk[8], row[IDX_LEN];
+    uint8_t pk[8], *row = self->txn_msg_rows[idx];
     knoop_put_be64(pk, *pos);
     journal_row(row, k, self->scratch.data);
     MDB_val lkey = { 8, pk }, lval = { IDX_LEN, row };
@@ -447,6 +480,10 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *
     if (*txn_rc)
         return journal_err(*txn_rc);
     (*pos)++;
+    if (knoop_u64map_put(&self->txn_stored_at, s_seq_key(m->stream, m->b.seq), idx) != KNOOP_OK) {
+        *txn_rc = ENOMEM;
+        return KNOOP_ENOMEM;
+    }
 
     if (m->b.seq > sp->max_seq)
         sp->max_seq = m->b.seq;
@@ -491,9 +528,20 @@ static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m)
     if (!self->trust)
         return KNOOP_OK;
     const knoop_cert_t *cert = NULL;
-    if (m->sig)
-        self->stats.sig_verified++;
-    int rc = knoop_trust_msg_key(self->trust, m, &cert);
+    int rc;
+    if (m->signed_here) {
+        /* Signed a moment ago by this process with the key it holds:
+         * verifying adds no trust. The origin's key and its revocation
+         * are still checked, as for a message that is not a head. */
+        knoop_msg_t unsigned_view = *m;
+        unsigned_view.sig = NULL;
+        self->stats.sig_skipped++;
+        rc = knoop_trust_msg_key(self->trust, &unsigned_view, &cert);
+    } else {
+        if (m->sig)
+            self->stats.sig_verified++;
+        rc = knoop_trust_msg_key(self->trust, m, &cert);
+    }
     if (rc == KNOOP_EUNKNOWN) {
         self->stats.unknown_origin++;
         knoop_warn("journal %s: message from unknown partner '%s' on %s refused",
@@ -527,6 +575,8 @@ int knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
 typedef struct {
     const knoop_msg_t *const *msgs;
     size_t                    n;
+    const knoop_journal_cursor_t *cursors;   /* written in the same transaction */
+    size_t                    ncursors;
     int                      *results;
     const int                *pre;       /* s_precheck's verdicts */
     knoop_journal_stats_t     saved;     /* the counters before the batch */
@@ -550,34 +600,52 @@ static int s_append_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
     append_t *a = arg;
     s_stats_restore(self, &a->saved);
     s_rows_reset(self);
+    knoop_u64map_clear(&self->txn_stored_at);
     a->pos = self->next_pos;
     self->txn_vpos = self->next_vpos;
     int txn_rc = MDB_SUCCESS;
     for (size_t i = 0; i < a->n && txn_rc == MDB_SUCCESS; i++)
-        a->results[i] = a->pre[i] ? a->pre[i]
-                                  : s_append_one(self, txn, a->msgs[i], &a->pos, &txn_rc);
+        a->results[i] = a->pre[i] ? a->pre[i] : s_append_one(self, txn, i, &a->pos, &txn_rc);
     if (txn_rc == MDB_SUCCESS)
         txn_rc = s_rows_put(self, txn);
+    for (size_t i = 0; i < a->ncursors && txn_rc == MDB_SUCCESS; i++)
+        txn_rc = journal_cursor_write(self, txn, &a->cursors[i]);
     return txn_rc;
 }
 
 int knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msgs,
                             size_t n, int *results, unsigned flags)
 {
+    return knoop_journal_commit(self, msgs, n, results, flags, NULL, 0);
+}
+
+int knoop_journal_commit(knoop_journal_t *self, const knoop_msg_t *const *msgs, size_t n,
+                         int *results, unsigned flags, const knoop_journal_cursor_t *cursors,
+                         size_t ncursors)
+{
     self->append_flags = flags;
     if (self->flags & KNOOP_JOURNAL_READONLY)
         return KNOOP_EPERM;
-    if (n == 0)
+    if (n == 0 && ncursors == 0)
         return KNOOP_OK;
-    int *pre = malloc(n * sizeof *pre);
-    if (!pre)
+    for (size_t i = 0; i < ncursors; i++) {
+        size_t nl = strlen(cursors[i].name);
+        if (nl == 0 || nl > 255)
+            return KNOOP_EINVAL;
+    }
+    int *pre = malloc((n ? n : 1) * sizeof *pre);
+    uint8_t (*rows)[IDX_LEN] = malloc((n ? n : 1) * IDX_LEN);
+    if (!pre || !rows) {
+        free(pre);
+        free(rows);
         return KNOOP_ENOMEM;
+    }
     /* Duplicates first: a signed head already held is not verified again
      * (in a mesh most arrivals can be copies of what another link brought). */
     journal_read_t r = { 0 };
     int r_rc = -1;                   /* not begun */
     for (size_t i = 0; i < n; i++) {
-        if (self->trust && msgs[i]->sig) {
+        if (self->trust && msgs[i]->sig && !msgs[i]->signed_here) {
             if (r_rc < 0)
                 r_rc = journal_read_begin(self, NULL, &r);
             if (r_rc == KNOOP_OK && s_held_signed(self, r.txn, msgs[i])) {
@@ -596,13 +664,23 @@ int knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msg
         knoop_journal_reader_check(self);
 
     append_t a = { .msgs = msgs, .n = n, .results = results, .pre = pre,
-                   .saved = self->stats };
+                   .cursors = cursors, .ncursors = ncursors, .saved = self->stats };
     char what[64];
-    snprintf(what, sizeof what, "batch of %zu message%s", n, n == 1 ? "" : "s");
+    if (n)
+        snprintf(what, sizeof what, "batch of %zu message%s", n, n == 1 ? "" : "s");
+    else
+        snprintf(what, sizeof what, "cursor");
     uint64_t need = 0;   /* what the batch needs on disk, roughly: pages are copied */
     for (size_t i = 0; i < n; i++)
         need += 2 * (uint64_t) msgs[i]->body_len;
+    for (size_t i = 0; i < ncursors; i++)
+        need += cursors[i].len;
+    self->txn_msgs = msgs;
+    self->txn_msg_rows = rows;
     int rc = journal_write(self, s_append_txn, &a, what, need);
+    self->txn_msgs = NULL;
+    self->txn_msg_rows = NULL;
+    knoop_u64map_clear(&self->txn_stored_at);
     if (rc == KNOOP_OK) {
         self->next_pos = a.pos;
         self->next_vpos = self->txn_vpos;
@@ -611,6 +689,7 @@ int knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msg
         s_stats_restore(self, &a.saved);
     }
     free(pre);
+    free(rows);
     return rc;
 }
 

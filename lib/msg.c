@@ -12,9 +12,13 @@
 #include <string.h>
 #include <strings.h>
 
+/* What a knoop_msg_t owns: the unpacked protobuf of a parsed message, or,
+ * for a view built here (knoop_msg_build_view), one block holding the
+ * strings, payload and body bytes after this header. */
 typedef struct {
     Knoop__V1__Envelope *env;
     Knoop__V1__Body     *body;
+    uint8_t              sig[KNOOP_SIG_LEN];    /* knoop_msg_sign's signature */
 } s_priv_t;
 
 static const uint8_t s_zero_hash[KNOOP_HASH_LEN];
@@ -206,14 +210,8 @@ static int s_pack_envelope(const uint8_t *body, size_t body_len, const uint8_t *
     return KNOOP_OK;
 }
 
-int knoop_msg_build(const knoop_body_t *b, const uint8_t *sk, knoop_buf_t *out,
-                    uint8_t chain_out[KNOOP_HASH_LEN])
+static void s_body_pb(const knoop_body_t *b, Knoop__V1__Body *pb_out)
 {
-    if (!b || !out || (b->payload_len && !b->payload))
-        return KNOOP_EINVAL;
-    int rc = s_check_body(b);
-    if (rc)
-        return rc;
     Knoop__V1__Body pb = KNOOP__V1__BODY__INIT;
     pb.version = b->version;
     pb.origin = (char *) b->origin;
@@ -232,7 +230,19 @@ int knoop_msg_build(const knoop_body_t *b, const uint8_t *sk, knoop_buf_t *out,
     pb.payload.len = b->payload_len;
     pb.recipients = (char **) b->recipients;
     pb.n_recipients = b->nrecipients;
+    *pb_out = pb;
+}
 
+int knoop_msg_build(const knoop_body_t *b, const uint8_t *sk, knoop_buf_t *out,
+                    uint8_t chain_out[KNOOP_HASH_LEN])
+{
+    if (!b || !out || (b->payload_len && !b->payload))
+        return KNOOP_EINVAL;
+    int rc = s_check_body(b);
+    if (rc)
+        return rc;
+    Knoop__V1__Body pb;
+    s_body_pb(b, &pb);
     size_t n = knoop__v1__body__get_packed_size(&pb);
     if (n + 128 > KNOOP_ENVELOPE_MAX)
         return KNOOP_ETOOBIG;
@@ -252,6 +262,68 @@ int knoop_msg_build(const knoop_body_t *b, const uint8_t *sk, knoop_buf_t *out,
     if (rc == KNOOP_OK && chain_out)
         memcpy(chain_out, chain, KNOOP_HASH_LEN);
     return rc;
+}
+
+/* A string copied into the view's block at *at. */
+static const char *s_put_str(uint8_t **at, const char *str)
+{
+    size_t n = strlen(str) + 1;
+    memcpy(*at, str, n);
+    const char *copy = (const char *) *at;
+    *at += n;
+    return copy;
+}
+
+int knoop_msg_build_view(const knoop_body_t *b, uint64_t stream, knoop_msg_t *m)
+{
+    memset(m, 0, sizeof *m);
+    if (!b || (b->payload_len && !b->payload))
+        return KNOOP_EINVAL;
+    int rc = s_check_body(b);
+    if (rc)
+        return rc;
+    Knoop__V1__Body pb;
+    s_body_pb(b, &pb);
+    size_t body_len = knoop__v1__body__get_packed_size(&pb);
+    if (body_len + 128 > KNOOP_ENVELOPE_MAX)
+        return KNOOP_ETOOBIG;
+    /* One block: header, recipient pointers, strings, payload, body. */
+    size_t strs = strlen(b->origin) + strlen(b->topic) + strlen(b->key) + strlen(b->type) + 4;
+    for (size_t i = 0; i < b->nrecipients; i++)
+        strs += strlen(b->recipients[i]) + 1;
+    size_t ptrs = b->nrecipients * sizeof(const char *);
+    s_priv_t *priv = calloc(1, sizeof *priv + ptrs + strs + b->payload_len + body_len);
+    if (!priv)
+        return KNOOP_ENOMEM;
+    const char **rcpt = (const char **) (priv + 1);
+    uint8_t *at = (uint8_t *) (priv + 1) + ptrs;
+    m->priv_ = priv;
+    m->b = *b;
+    m->b.origin = s_put_str(&at, b->origin);
+    m->b.topic = s_put_str(&at, b->topic);
+    m->b.key = s_put_str(&at, b->key);
+    m->b.type = s_put_str(&at, b->type);
+    for (size_t i = 0; i < b->nrecipients; i++)
+        rcpt[i] = s_put_str(&at, b->recipients[i]);
+    m->b.recipients = b->nrecipients ? rcpt : NULL;
+    if (b->payload_len)
+        memcpy(at, b->payload, b->payload_len);
+    m->b.payload = b->payload_len ? at : NULL;
+    at += b->payload_len;
+    knoop__v1__body__pack(&pb, at);
+    m->body = at;
+    m->body_len = body_len;
+    knoop_chain(m->chain, b->prev, m->body, m->body_len);
+    m->stream = stream ? stream : knoop_stream_id(b->origin, b->topic, b->epoch);
+    return KNOOP_OK;
+}
+
+void knoop_msg_sign(knoop_msg_t *m, const uint8_t *sk)
+{
+    s_priv_t *priv = m->priv_;
+    knoop_head_sign(priv->sig, sk, m->b.origin, m->b.topic, m->b.epoch, m->b.seq, m->chain);
+    m->sig = priv->sig;
+    m->signed_here = true;
 }
 
 int knoop_msg_resign(const knoop_msg_t *m, const uint8_t *sk, knoop_buf_t *out)

@@ -75,7 +75,9 @@ typedef struct {
     const uint8_t *sig;              /* NULL or KNOOP_SIG_LEN bytes */
     uint8_t        chain[KNOOP_HASH_LEN];
     uint64_t       stream;
-    void          *priv_;            /* unpacked protobuf storage */
+    bool           signed_here;      /* sig made by knoop_msg_sign in this process:
+                                      * nothing to verify (never set by parse) */
+    void          *priv_;            /* unpacked protobuf, or the built view's block */
 } knoop_msg_t;
 
 /* Parse and validate envelope bytes: size limits before unpacking, then
@@ -103,6 +105,22 @@ int  knoop_msg_verify_sig(const knoop_msg_t *m, const uint8_t pk[KNOOP_PK_LEN]);
  * Errors: as knoop_msg_parse, plus KNOOP_EINVAL. */
 int  knoop_msg_build(const knoop_body_t *b, const uint8_t *sk, knoop_buf_t *out,
                      uint8_t chain_out[KNOOP_HASH_LEN]);
+
+/* Build the message b describes straight into the view m, as if
+ * knoop_msg_parse had parsed what knoop_msg_build makes (unsigned): the same
+ * checks of b, the body bytes encoded once and hashed once (chain), and no
+ * unpacking. m owns copies of everything (one allocation); b's strings and
+ * payload may be freed afterwards. stream: the stream id of (origin, topic,
+ * epoch) when the caller knows it, else 0 to compute it. On success the
+ * caller must knoop_msg_clear(m).
+ * Errors: as knoop_msg_build. */
+int  knoop_msg_build_view(const knoop_body_t *b, uint64_t stream, knoop_msg_t *m);
+
+/* Make m, a view from knoop_msg_build_view or knoop_msg_parse, a stream head:
+ * sign it with sk and keep the signature in m (m->sig). Sets m->signed_here,
+ * which tells the journal that the signature needs no verification: it was
+ * made here, with the key this process holds. */
+void knoop_msg_sign(knoop_msg_t *m, const uint8_t *sk);
 
 /* The canonical envelope of a parsed message (its exact body and sig),
  * appended to out. This is what journals store. */

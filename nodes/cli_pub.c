@@ -18,6 +18,7 @@
 #define BATCH_BYTES   (4u << 20)        /* payload bytes per request, well under KNOOP_API_MAX */
 #define LINE_MAX_LEN  (4u << 20)        /* a JSON line; a payload is at most 1 MiB */
 #define PROGRESS_MS   2000
+#define WINDOW        8                 /* requests in flight with --file */
 
 static const knoop_cmd_t s_cmd = {
     .prog = "knoop pub",
@@ -36,7 +37,9 @@ static const knoop_cmd_t s_cmd = {
 "Give the payload with either --json OBJECT or --file FILE. With --file\n"
 "every non-empty line is one payload object, published with the same\n"
 "topic, type, key and labels, in batches of up to 1000 messages per\n"
-"request (progress on stderr for long files). A regular file is checked\n"
+"request, up to 8 requests in flight at a time (the node commits what\n"
+"arrives together at once; progress on stderr for long files). Results\n"
+"are printed in file order. A regular file is checked\n"
 "completely before anything is published: a bad line publishes nothing.\n"
 "From a pipe ('-' is stdin) lines are checked batch by batch, and the\n"
 "batches before a bad line are published.\n"
@@ -50,7 +53,8 @@ static const knoop_cmd_t s_cmd = {
 "0 every message committed (and, with the link up, stored by the broker or\n"
 "still waiting for it: said on stderr), 1 the node or the broker refused\n"
 "a message (the reason is printed; with --file, what was published before\n"
-"is listed), 2 usage, input or connection error.",
+"is listed, and so are later batches that were already in flight and\n"
+"were published too), 2 usage, input or connection error.",
     .examples =
 "knoop pub --topic grip.vr-utrecht --type knoop.crisis.v1.GripLevel \\\n"
 "    --json '{\"region\": \"vr-utrecht\", \"level\": \"GRIP_2\", \"reason\": \"brand\"}'\n"
@@ -326,6 +330,15 @@ typedef struct {
     size_t            n;
     size_t            published;
     uint64_t          last_progress;
+    /* requests sent and not answered yet, oldest first: the node takes
+     * the window in one commit instead of one commit per request */
+    struct {
+        uint64_t      ticket;
+        size_t        n;
+        unsigned long first_line, last_line;
+    } flight[WINDOW];
+    size_t            nflight, flight_head;
+    int               failed;           /* exit status of the first failure */
 } batch_t;
 
 /* Read the next non-blank line: 1 with the line in *line (length *len),
@@ -361,39 +374,84 @@ static int s_next_line(FILE *f, const char *name, char **line, size_t *cap, size
     }
 }
 
-static int s_flush(batch_t *b)
+/* Take the reply to the oldest request in flight and print it. After a
+ * failure the rest of the window is still answered: what the node
+ * committed of it is printed and said. Returns the exit status so far. */
+static int s_receive(batch_t *b)
 {
-    if (b->n == 0)
-        return 0;
-    for (size_t i = 0; i < b->n; i++)
-        b->items[i].payload = b->payloads.data ? b->payloads.data + b->offsets[i] : NULL;
+    size_t at = b->flight_head;
+    b->flight_head = (b->flight_head + 1) % WINDOW;
+    b->nflight--;
     char err[512];
     bool link_up = false;
-    int rc = knoop_client_publish_wait(b->c, b->items, b->n, b->results,
-                                       (uint32_t) b->a->wait_ms, b->a->timeout_ms, &link_up,
-                                       err, sizeof err);
+    int rc = knoop_client_publish_recv(b->c, b->flight[at].ticket, b->results, b->flight[at].n,
+                                       b->a->timeout_ms, &link_up, err, sizeof err);
     if (rc) {
         bool refused = knoop_client_refused(b->c);
-        fprintf(stderr, "knoop pub: %s: lines %lu..%lu: %s: %s\n", b->name, b->lines[0],
-                b->lines[b->n - 1], refused ? "node refused a message" : "publish failed",
-                err);
-        fprintf(stderr, "knoop pub: %zu messages published before line %lu\n", b->published,
-                b->lines[0]);
-        return refused ? 1 : 2;
+        fprintf(stderr, "knoop pub: %s: lines %lu..%lu: %s: %s\n", b->name,
+                b->flight[at].first_line, b->flight[at].last_line,
+                refused ? "node refused a message" : "publish failed", err);
+        if (!b->failed)
+            fprintf(stderr, "knoop pub: %zu messages published before line %lu\n",
+                    b->published, b->flight[at].first_line);
+        if (!b->failed)
+            b->failed = refused ? 1 : 2;
+        return b->failed;
     }
-    int verdict = s_print(b->a, b->results, b->n, link_up);
-    b->published += b->n;
-    if (verdict) {
-        b->n = 0;
-        return verdict;
-    }
-    b->n = 0;
-    b->payloads.len = 0;
+    if (b->failed)
+        fprintf(stderr, "knoop pub: %s: lines %lu..%lu were in flight and are published too\n",
+                b->name, b->flight[at].first_line, b->flight[at].last_line);
+    int verdict = s_print(b->a, b->results, b->flight[at].n, link_up);
+    b->published += b->flight[at].n;
+    if (verdict && !b->failed)
+        b->failed = verdict;
     uint64_t now = knoop_now_ms();
-    if (now - b->last_progress >= PROGRESS_MS) {
+    if (!b->failed && now - b->last_progress >= PROGRESS_MS) {
         fprintf(stderr, "knoop pub: %s: %zu messages published\n", b->name, b->published);
         b->last_progress = now;
     }
+    return b->failed;
+}
+
+/* Answer every request in flight. */
+static int s_drain(batch_t *b)
+{
+    while (b->nflight)
+        s_receive(b);
+    return b->failed;
+}
+
+/* Send the batch, keeping up to WINDOW requests in flight. */
+static int s_flush(batch_t *b)
+{
+    if (b->n == 0)
+        return b->failed;
+    if (b->nflight == WINDOW && s_receive(b))
+        return s_drain(b);
+    for (size_t i = 0; i < b->n; i++)
+        b->items[i].payload = b->payloads.data ? b->payloads.data + b->offsets[i] : NULL;
+    char err[512];
+    uint64_t ticket;
+    int rc = knoop_client_publish_send(b->c, b->items, b->n, (uint32_t) b->a->wait_ms,
+                                       b->a->timeout_ms, &ticket, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "knoop pub: %s: lines %lu..%lu: publish failed: %s\n", b->name,
+                b->lines[0], b->lines[b->n - 1], err);
+        int status = s_drain(b);
+        if (!status)
+            fprintf(stderr, "knoop pub: %zu messages published before line %lu\n",
+                    b->published, b->lines[0]);
+        b->failed = status ? status : 2;
+        return b->failed;
+    }
+    size_t at = (b->flight_head + b->nflight) % WINDOW;
+    b->flight[at].ticket = ticket;
+    b->flight[at].n = b->n;
+    b->flight[at].first_line = b->lines[0];
+    b->flight[at].last_line = b->lines[b->n - 1];
+    b->nflight++;
+    b->n = 0;
+    b->payloads.len = 0;
     return 0;
 }
 
@@ -411,6 +469,8 @@ static int s_pass(batch_t *b, FILE *f, bool publish, size_t *count)
         size_t off = out->len;
         if (s_encode(b->a, line, len, out, why, sizeof why) != KNOOP_OK) {
             fprintf(stderr, "knoop pub: %s:%lu: %s\n", b->name, lineno, why);
+            if (publish)
+                s_drain(b);             /* what was sent before the line is answered */
             if (publish && b->published)
                 fprintf(stderr, "knoop pub: %zu messages published before line %lu\n",
                         b->published, b->n ? b->lines[0] : lineno);
@@ -447,10 +507,15 @@ static int s_pass(batch_t *b, FILE *f, bool publish, size_t *count)
                 break;
         }
     }
-    if (rc < 0)
+    if (publish) {
+        /* a bad line: what is in flight is still answered and printed */
+        int sent = status == 0 ? s_flush(b) : 0;
+        int drained = s_drain(b);
+        if (status == 0)
+            status = sent ? sent : drained;
+    }
+    if (rc < 0 && status == 0)
         status = 2;
-    if (status == 0 && publish)
-        status = s_flush(b);
     free(line);
     knoop_buf_free(&scratch);
     return status;

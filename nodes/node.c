@@ -167,11 +167,11 @@ void knoop_node_destroy(knoop_node_t **self_p)
     node_api_close(self);
     for (size_t i = 0; i < self->npub; i++)
         knoop_msg_clear(&self->pub_msgs[i]);
-    for (size_t i = 0; i < self->pub_cap; i++)
-        knoop_buf_free(&self->pub_bufs[i]);
-    free(self->pub_bufs);
+    for (size_t i = 0; i < self->nin; i++)
+        knoop_frame_clear(&self->in_frames[i]);
+    if (self->stashed)
+        knoop_frame_clear(&self->stash);
     free(self->pub_msgs);
-    free(self->pub_res);
     free(self->reqs);
     free(self->own);
     node_forward_destroy(self);
@@ -300,6 +300,52 @@ static void s_trust_check(knoop_node_t *self)
     s_key_check(self);
 }
 
+/* The one durable commit of a loop pass (docs/design-notes.md, "one commit
+ * per pass"): the publish batch, the deliveries from the broker and the
+ * durable subscriptions' cursors in one journal transaction, one fsync pair
+ * on the latency path instead of one per kind. Then, in this order, the
+ * applications' publish replies, the ACK and CREDIT to the broker, and the
+ * cursors marked written: nothing is acknowledged before it is durable. */
+static void s_commit(knoop_node_t *self)
+{
+    bool cursors = false;
+    for (api_sub_t *s = self->subs; s && !cursors; s = s->next)
+        cursors = s->cursor_dirty;
+    if (!self->npub && !self->nreqs && !self->nin && !cursors)
+        return;
+    int sign_rc = node_api_publish_sign(self);
+    knoop_ingest_batch_t ib;
+    knoop_ingest_t in;
+    memset(&ib, 0, sizeof ib);
+    memset(&in, 0, sizeof in);
+    int in_rc = self->nin ? node_link_deliveries_parse(self, &ib, &in) : KNOOP_OK;
+    size_t npub = sign_rc == KNOOP_OK ? self->npub : 0;
+    size_t nin = in_rc == KNOOP_OK ? ib.n : 0;
+    size_t n = npub + nin;
+    const knoop_msg_t **ptrs = malloc((n ? n : 1) * sizeof *ptrs);
+    int *res = calloc(n ? n : 1, sizeof *res);
+    knoop_journal_cursor_t *cur = NULL;
+    size_t ncur = node_api_cursors(self, &cur);
+    int rc = ptrs && res ? KNOOP_OK : KNOOP_ENOMEM;
+    if (rc == KNOOP_OK) {
+        for (size_t i = 0; i < npub; i++)
+            ptrs[i] = &self->pub_msgs[i];
+        for (size_t i = 0; i < nin; i++)
+            ptrs[npub + i] = ib.ptrs[i];
+        int64_t t0 = zclock_usecs();
+        rc = knoop_journal_commit(self->journal, ptrs, n, res, 0, cur, ncur);
+        if (rc == KNOOP_OK && n)
+            knoop_metrics_commit(self->metrics, (double) (zclock_usecs() - t0) / 1e6, npub);
+    }
+    node_api_cursors_done(self, rc);
+    node_api_publish_done(self, sign_rc ? sign_rc : rc, res);
+    if (self->nin || ib.n)
+        node_link_deliveries_done(self, in_rc ? in_rc : rc, &ib, res + npub, &in);
+    free(cur);
+    free(ptrs);
+    free(res);
+}
+
 int knoop_node_run(knoop_node_t *self, volatile int *stop)
 {
     while (!*stop) {
@@ -312,16 +358,15 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
             items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0 };
         if (self->probe)
             items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->probe), 0, ZMQ_POLLIN, 0 };
-        long wait = self->journal_grew ? 0 : 50;
+        long wait = self->journal_grew || self->stashed ? 0 : 50;
         zmq_poll(items, nitems, wait);
         knoop_metrics_serve(self->metrics);
         self->journal_grew = false;
 
         /* Read everything ready from apps and broker, commit once. */
         node_api_read(self);
-        if (self->npub || self->nreqs)
-            node_api_publish_commit(self);
         node_link_read(self);
+        s_commit(self);
         node_link_read_probe(self);
         node_link_step(self);
         node_standby_step(self);
@@ -332,8 +377,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         s_trust_check(self);
         node_error_check(self);
     }
-    if (self->npub || self->nreqs)
-        node_api_publish_commit(self);
+    s_commit(self);
     if (*stop != KNOOP_RUN_AGAIN)
         knoop_info("node %s stopping", self->id);
     return 0;

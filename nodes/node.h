@@ -28,6 +28,7 @@
 #include "api.h"
 #include "daemon.h"
 #include "hlc.h"
+#include "ingest.h"
 #include "journal.h"
 #include "json.h"
 #include "keys.h"
@@ -141,7 +142,9 @@ typedef struct api_sub {
     uint64_t  sent;                  /* last position sent */
     uint64_t  sent_at;               /* when */
     uint32_t  window;
-    bool      cursor_dirty;
+    bool      cursor_dirty;          /* acked moved: write the durable cursor */
+    bool      cursor_committing;     /* ... in the commit of this pass */
+    uint8_t   cursor_val[8];         /* what that commit writes */
     struct api_sub *next;
 } api_sub_t;
 
@@ -191,13 +194,19 @@ struct knoop_node_t {
     /* own streams */
     own_stream_t    *own;
     size_t           nown, own_cap;
-    /* the publish batch of this loop pass */
-    knoop_buf_t     *pub_bufs;
+    /* the publish batch of this loop pass: views built once
+     * (knoop_msg_build_view), signed in place, appended as they are */
     knoop_msg_t     *pub_msgs;
-    int             *pub_res;
     size_t           npub, pub_cap;
     pub_req_t       *reqs;
     size_t           nreqs, reqs_cap;
+    /* DELIVER frames of this loop pass, stored by its one commit (node.c);
+     * a frame of another kind that came after them waits in stash */
+#define NODE_DELIVER_FRAMES 16
+    knoop_frame_t    in_frames[NODE_DELIVER_FRAMES];
+    size_t           nin;
+    knoop_frame_t    stash;
+    bool             stashed;
     /* link */
     broker_ref_t    *brokers;
     size_t           nbrokers;
@@ -285,6 +294,12 @@ int  node_metrics_init(knoop_node_t *self, const char *listen);
 int  node_link_init(knoop_node_t *self);
 void node_link_step(knoop_node_t *self);        /* connect / time out / heartbeat */
 void node_link_read(knoop_node_t *self);        /* frames from the broker */
+/* The pass's deliveries through the gate into b, and, after the commit
+ * (rc: its result; res: the append's results for b->ptrs), their ACK and
+ * CREDIT to the broker. */
+int  node_link_deliveries_parse(knoop_node_t *self, knoop_ingest_batch_t *b, knoop_ingest_t *in);
+void node_link_deliveries_done(knoop_node_t *self, int rc, knoop_ingest_batch_t *b,
+                               const int *res, knoop_ingest_t *in);
 void node_link_send_outbox(knoop_node_t *self); /* unacked own messages */
 void node_link_close(knoop_node_t *self, const char *why);
 zsock_t *node_link_socket(knoop_node_t *self);
@@ -300,7 +315,16 @@ void node_repair_vector(knoop_node_t *self, knoop_wire_pos_t *vec, size_t n);
 /* node_api.c */
 int  node_api_init(knoop_node_t *self);
 void node_api_read(knoop_node_t *self);
-void node_api_publish_commit(knoop_node_t *self);
+/* The publish batch of the pass: sign its heads before the commit; after
+ * it (rc: its result; res: the append's results for pub_msgs) answer the
+ * applications. */
+int  node_api_publish_sign(knoop_node_t *self);
+void node_api_publish_done(knoop_node_t *self, int rc, const int *res);
+/* The durable subscriptions' cursors that changed, for the pass's commit
+ * (*out malloc'd, names and data borrowed from the subscriptions until
+ * node_api_cursors_done); done marks them written when rc is KNOOP_OK. */
+size_t node_api_cursors(knoop_node_t *self, knoop_journal_cursor_t **out);
+void node_api_cursors_done(knoop_node_t *self, int rc);
 void node_api_verdicts(knoop_node_t *self);     /* answer publish waits */
 void node_api_pump(knoop_node_t *self);
 void node_api_close(knoop_node_t *self);

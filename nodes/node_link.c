@@ -88,6 +88,15 @@ void node_link_close(knoop_node_t *self, const char *why)
     if (self->link == LINK_HELLO)
         self->brokers[self->broker_idx].key_try++;  /* never got in: try its next key */
     zsock_destroy(&self->dealer);
+    /* What this link delivered and the pass has not committed yet is
+     * dropped unacknowledged: the broker sends it again. */
+    for (size_t i = 0; i < self->nin; i++)
+        knoop_frame_clear(&self->in_frames[i]);
+    self->nin = 0;
+    if (self->stashed) {
+        knoop_frame_clear(&self->stash);
+        self->stashed = false;
+    }
     node_standby_link_down(self);
     node_forward_link_down(self);
     if (self->link != LINK_DOWN)
@@ -339,35 +348,33 @@ static void s_on_welcome(knoop_node_t *self, const knoop_frame_t *f)
  * broker its window back — for every envelope processed, stored or not. A
  * journal that cannot store (disk full) drops the link: nothing is ACKed, and
  * the next HELLO asks for it all again. */
-#define DELIVER_FRAMES 16
-
-typedef struct {
-    knoop_frame_t frames[DELIVER_FRAMES];
-    size_t        n;
-} deliveries_t;
-
-static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
+int node_link_deliveries_parse(knoop_node_t *self, knoop_ingest_batch_t *b, knoop_ingest_t *in)
 {
-    if (!d->n)
-        return;
-    knoop_ingest_t in = { 0 };
-    int64_t t0 = zclock_usecs();
-    int rc = knoop_ingest(self->journal, d->frames, d->n, &self->hlc,
-                          self->brokers[self->broker_idx].id, &in);
+    return knoop_ingest_parse(self->in_frames, self->nin, &self->hlc,
+                              self->brokers[self->broker_idx].id, b, in);
+}
+
+void node_link_deliveries_done(knoop_node_t *self, int rc, knoop_ingest_batch_t *b,
+                               const int *res, knoop_ingest_t *in)
+{
     if (rc == KNOOP_OK)
-        knoop_metrics_commit(self->metrics, (double) (zclock_usecs() - t0) / 1e6, 0);
+        knoop_ingest_finish(self->journal, b, res, self->brokers[self->broker_idx].id, in);
+    knoop_ingest_batch_clear(b);
+    for (size_t i = 0; i < self->nin; i++)
+        knoop_frame_clear(&self->in_frames[i]);
+    self->nin = 0;
     if (rc) {
         node_set_journal_error(self, rc);
         node_link_close(self, "deliveries could not be stored");
         self->next_attempt = knoop_now_ms() + 2000;
     } else {
-        self->delivered_in += in.stored;
-        if (in.stored)
+        self->delivered_in += in->stored;
+        if (in->stored)
             self->journal_grew = true;
-        for (size_t i = 0; i < in.nacks; i++) {
-            own_stream_t *o = node_own_find(self, in.acks[i].stream);
+        for (size_t i = 0; i < in->nacks; i++) {
+            own_stream_t *o = node_own_find(self, in->acks[i].stream);
             knoop_stream_info_t info;
-            if (o && in.acks[i].seq > o->hwm &&       /* our own, taken back */
+            if (o && in->acks[i].seq > o->hwm &&       /* our own, taken back */
                 knoop_journal_stream(self->journal, o->stream, &info) == KNOOP_OK) {
                 o->hwm = info.hwm;
                 memcpy(o->head, info.head, KNOOP_HASH_LEN);
@@ -379,24 +386,22 @@ static void s_store_deliveries(knoop_node_t *self, deliveries_t *d)
                     o->sent = o->acked;
             }
         }
-        if (in.nacks) {
+        if (in->nacks) {
             knoop_frame_t a = { .kind = KNOOP_FRAME_ACK };
-            a.u.ack.acks = in.acks;
-            a.u.ack.n = in.nacks;
+            a.u.ack.acks = in->acks;
+            a.u.ack.n = in->nacks;
             s_send(self, &a);
         }
         knoop_frame_t c = { .kind = KNOOP_FRAME_CREDIT };
-        c.u.credit.msgs = in.msgs;
-        c.u.credit.bytes = in.bytes;
+        c.u.credit.msgs = in->msgs;
+        c.u.credit.bytes = in->bytes;
         s_send(self, &c);
     }
-    free(in.acks);
-    for (size_t i = 0; i < d->n; i++)
-        knoop_frame_clear(&d->frames[i]);
-    d->n = 0;
+    free(in->acks);
+    in->acks = NULL;
     /* A certificate may arrive after messages it vouches for (another
      * stream, another batch): learn at once, and have them sent again. */
-    if (rc == KNOOP_OK && in.refused) {
+    if (rc == KNOOP_OK && in->refused) {
         self->trust_resync = true;
         node_trust_update(self);
     }
@@ -575,11 +580,63 @@ static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
         s_failover(self, "broker closed the session");
 }
 
+/* One frame other than DELIVER, after the deliveries before it. */
+static void s_on_frame(knoop_node_t *self, const knoop_frame_t *f)
+{
+    switch (f->kind) {
+    case KNOOP_FRAME_WELCOME:
+        s_on_welcome(self, f);
+        break;
+    case KNOOP_FRAME_CAUGHT_UP:
+        self->caught_up = true;
+        self->catchup_done_at = knoop_now_ms();
+        self->catchup_ms = self->catchup_done_at - self->catchup_start;
+        self->catchup_msgs = f->u.caught_up.messages;
+        self->catchup_streams = f->u.caught_up.streams;
+        snprintf(self->catchup_broker, sizeof self->catchup_broker, "%s",
+                 self->brokers[self->broker_idx].id);
+        knoop_metrics_observe(self->metrics, "knoop_catchup_seconds", "",
+                              (double) self->catchup_ms / 1000.0);
+        knoop_metrics_set(self->metrics, "knoop_catchup_last_messages", "",
+                          (double) self->catchup_msgs);
+        knoop_info("caught up from %s: %llu messages in %llu streams in %llu ms",
+                   self->brokers[self->broker_idx].id,
+                   (unsigned long long) f->u.caught_up.messages,
+                   (unsigned long long) f->u.caught_up.streams,
+                   (unsigned long long) (knoop_now_ms() - self->catchup_start));
+        break;
+    case KNOOP_FRAME_ACK:
+        s_on_ack(self, f);
+        node_forward_on_ack(self, f);
+        break;
+    case KNOOP_FRAME_ERROR:
+        s_on_error(self, f);
+        node_forward_on_error(self, f);
+        break;
+    case KNOOP_FRAME_HEARTBEAT:
+        s_on_heartbeat(self, f->u.heartbeat.time_ms);
+        s_on_mesh(self, f);
+        break;
+    case KNOOP_FRAME_INSTANCES:
+        node_standby_on_instances(self, f);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Frames from the broker. DELIVERs are collected in self->in_frames and
+ * stored by the pass's one commit (node.c), with the publish batch and the
+ * durable cursors. A frame of another kind that follows deliveries waits
+ * (self->stash) until they are committed, so it still comes after them;
+ * the next pass handles it first. */
 void node_link_read(knoop_node_t *self)
 {
-    deliveries_t *d = calloc(1, sizeof *d);
-    if (!d)
-        return;
+    if (self->stashed) {
+        self->stashed = false;
+        s_on_frame(self, &self->stash);
+        knoop_frame_clear(&self->stash);
+    }
     for (int i = 0; self->dealer && i < 1024; i++) {
         int rc = knoop_link_recv_dealer(self->dealer, &self->data);
         if (rc == KNOOP_ENOTFOUND)
@@ -594,61 +651,19 @@ void node_link_read(knoop_node_t *self)
         }
         self->last_heard = knoop_now_ms();
         if (f.kind == KNOOP_FRAME_DELIVER) {
-            d->frames[d->n++] = f;              /* stored at the end of the pass */
-            if (d->n == DELIVER_FRAMES)
+            self->in_frames[self->nin++] = f;   /* stored by the pass's commit */
+            if (self->nin == NODE_DELIVER_FRAMES)
                 break;          /* one group commit per pass, then the rest of the loop */
             continue;
         }
-        /* Anything else comes after the deliveries before it. */
-        s_store_deliveries(self, d);
-        if (!self->dealer) {
-            knoop_frame_clear(&f);
+        if (self->nin) {
+            self->stash = f;                    /* after the commit of what came before */
+            self->stashed = true;
             break;
         }
-        switch (f.kind) {
-        case KNOOP_FRAME_WELCOME:
-            s_on_welcome(self, &f);
-            break;
-        case KNOOP_FRAME_CAUGHT_UP:
-            self->caught_up = true;
-            self->catchup_done_at = knoop_now_ms();
-            self->catchup_ms = self->catchup_done_at - self->catchup_start;
-            self->catchup_msgs = f.u.caught_up.messages;
-            self->catchup_streams = f.u.caught_up.streams;
-            snprintf(self->catchup_broker, sizeof self->catchup_broker, "%s",
-                     self->brokers[self->broker_idx].id);
-            knoop_metrics_observe(self->metrics, "knoop_catchup_seconds", "",
-                                  (double) self->catchup_ms / 1000.0);
-            knoop_metrics_set(self->metrics, "knoop_catchup_last_messages", "",
-                              (double) self->catchup_msgs);
-            knoop_info("caught up from %s: %llu messages in %llu streams in %llu ms",
-                       self->brokers[self->broker_idx].id,
-                       (unsigned long long) f.u.caught_up.messages,
-                       (unsigned long long) f.u.caught_up.streams,
-                       (unsigned long long) (knoop_now_ms() - self->catchup_start));
-            break;
-        case KNOOP_FRAME_ACK:
-            s_on_ack(self, &f);
-            node_forward_on_ack(self, &f);
-            break;
-        case KNOOP_FRAME_ERROR:
-            s_on_error(self, &f);
-            node_forward_on_error(self, &f);
-            break;
-        case KNOOP_FRAME_HEARTBEAT:
-            s_on_heartbeat(self, f.u.heartbeat.time_ms);
-            s_on_mesh(self, &f);
-            break;
-        case KNOOP_FRAME_INSTANCES:
-            node_standby_on_instances(self, &f);
-            break;
-        default:
-            break;
-        }
+        s_on_frame(self, &f);
         knoop_frame_clear(&f);
     }
-    s_store_deliveries(self, d);
-    free(d);
 }
 
 static int s_outbox_take(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,

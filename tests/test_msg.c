@@ -557,6 +557,121 @@ static void test_resign(void **state)
     knoop_buf_free(&signed_env);
 }
 
+/* ---- the view built at publish (knoop_msg_build_view, knoop_msg_sign) ---- */
+
+/* The view is what parsing the envelope knoop_msg_build makes gives: the
+ * same body bytes, chain, stream and fields; signing it gives the envelope
+ * build makes with the key. Its strings are its own copies. */
+static void s_view_matches(const knoop_body_t *b, const s_keys_t *k)
+{
+    knoop_buf_t env = { 0 }, packed = { 0 }, signed_env = { 0 };
+    knoop_msg_t parsed, view;
+    s_build_parse(b, NULL, &parsed, &env, NULL);
+
+    /* the caller's strings and payload go away after the build */
+    char *origin = strdup(b->origin), *topic = strdup(b->topic), *key = strdup(b->key),
+         *type = strdup(b->type);
+    uint8_t *payload = b->payload_len ? malloc(b->payload_len) : NULL;
+    if (b->payload_len)
+        memcpy(payload, b->payload, b->payload_len);
+    char *rcpt[KNOOP_RECIPIENTS_MAX];
+    for (size_t i = 0; i < b->nrecipients; i++)
+        rcpt[i] = strdup(b->recipients[i]);
+    knoop_body_t c = *b;
+    c.origin = origin; c.topic = topic; c.key = key; c.type = type; c.payload = payload;
+    c.recipients = (const char *const *) rcpt;
+    assert_int_equal(knoop_msg_build_view(&c, 0, &view), KNOOP_OK);
+    memset(origin, 'x', strlen(origin)); free(origin);
+    memset(topic, 'x', strlen(topic)); free(topic);
+    memset(key, 'x', strlen(key)); free(key);
+    memset(type, 'x', strlen(type)); free(type);
+    if (payload)
+        memset(payload, 0xee, b->payload_len);
+    free(payload);
+    for (size_t i = 0; i < b->nrecipients; i++) {
+        memset(rcpt[i], 'x', strlen(rcpt[i]));
+        free(rcpt[i]);
+    }
+
+    s_assert_body_equal(b, &view.b);
+    assert_int_equal(view.body_len, parsed.body_len);
+    assert_memory_equal(view.body, parsed.body, parsed.body_len);
+    assert_memory_equal(view.chain, parsed.chain, KNOOP_HASH_LEN);
+    assert_true(view.stream == parsed.stream);
+    assert_null(view.sig);
+    assert_false(view.signed_here);
+    assert_int_equal(knoop_msg_pack(&view, &packed), KNOOP_OK);
+    assert_int_equal(packed.len, env.len);
+    assert_memory_equal(packed.data, env.data, env.len);
+
+    /* signed in place: the envelope build makes with the key, verifiable */
+    knoop_msg_sign(&view, k->sk);
+    assert_true(view.signed_here);
+    assert_int_equal(knoop_msg_verify_sig(&view, k->pk), KNOOP_OK);
+    assert_int_equal(knoop_msg_verify_sig(&view, k->pk2), KNOOP_ESIG);
+    packed.len = 0;
+    assert_int_equal(knoop_msg_pack(&view, &packed), KNOOP_OK);
+    assert_int_equal(knoop_msg_build(b, k->sk, &signed_env, NULL), KNOOP_OK);
+    assert_int_equal(packed.len, signed_env.len);
+    assert_memory_equal(packed.data, signed_env.data, signed_env.len);
+    /* what the parse gate makes of it is never "signed here" */
+    knoop_msg_t back;
+    assert_int_equal(knoop_msg_parse(&back, packed.data, packed.len), KNOOP_OK);
+    assert_false(back.signed_here);
+    assert_int_equal(knoop_msg_verify_sig(&back, k->pk), KNOOP_OK);
+
+    /* a known stream id is taken as given */
+    knoop_msg_t v2;
+    assert_int_equal(knoop_msg_build_view(b, parsed.stream, &v2), KNOOP_OK);
+    assert_true(v2.stream == parsed.stream);
+    knoop_msg_clear(&v2);
+
+    knoop_msg_clear(&back);
+    knoop_msg_clear(&view);
+    assert_null(view.priv_);
+    knoop_msg_clear(&view);
+    knoop_msg_clear(&parsed);
+    knoop_buf_free(&env);
+    knoop_buf_free(&packed);
+    knoop_buf_free(&signed_env);
+}
+
+static void test_build_view(void **state)
+{
+    const s_keys_t *k = *state;
+    knoop_body_t b = s_body(1);
+    s_view_matches(&b, k);
+
+    b = s_body(42);
+    for (int i = 0; i < KNOOP_HASH_LEN; i++)
+        b.prev[i] = (uint8_t) i;
+    b.key = "meetpunt \xc3\xa9";
+    b.payload = NULL;
+    b.payload_len = 0;
+    b.priority = KNOOP_PRIO_FLASH;
+    b.status = KNOOP_STATUS_TEST;
+    s_view_matches(&b, k);
+
+    static const char *const rcpt[] = { "vr-utrecht", "ws-rijnland", "nctv" };
+    b = s_body(3);
+    b.prev[0] = 1;
+    b.tlp = KNOOP_TLP_RED;
+    b.recipients = rcpt;
+    b.nrecipients = 3;
+    s_view_matches(&b, k);
+
+    /* the builder's checks: nothing is held after a refusal */
+    knoop_msg_t m;
+    b = s_body(1);
+    b.epoch = 0;
+    assert_int_equal(knoop_msg_build_view(&b, 0, &m), KNOOP_EMALFORMED);
+    assert_null(m.priv_);
+    b = s_body(1);
+    b.payload = NULL;                 /* a length without bytes */
+    assert_int_equal(knoop_msg_build_view(&b, 0, &m), KNOOP_EINVAL);
+    assert_null(m.priv_);
+}
+
 /* ---- refusals: the builder and the parser agree ---- */
 
 /* Expect `want` from knoop_msg_build and from parsing the same fields
@@ -571,6 +686,12 @@ static void s_refuse(const knoop_body_t *b, int want, const char *what)
                  want, knoop_strerror(want));
     assert_int_equal(out.len, 0);          /* nothing appended on failure */
     knoop_buf_free(&out);
+    knoop_msg_t view;
+    rc = knoop_msg_build_view(b, 0, &view);
+    if (rc != want)
+        fail_msg("%s: build_view gave %d (%s), want %d (%s)", what, rc, knoop_strerror(rc),
+                 want, knoop_strerror(want));
+    assert_null(view.priv_);
     rc = s_parse_raw(b);
     if (rc != want)
         fail_msg("%s: parse gave %d (%s), want %d (%s)", what, rc, knoop_strerror(rc),
@@ -826,6 +947,7 @@ int main(void)
         cmocka_unit_test(test_tamper_body),
         cmocka_unit_test(test_tamper_prev),
         cmocka_unit_test(test_resign),
+        cmocka_unit_test(test_build_view),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_build_bad_arguments),
         cmocka_unit_test(test_envelope_limits),
