@@ -1270,7 +1270,7 @@ static void *s_receiver(void *arg)
                 knoop_msg_clear(&m);
             }
             knoop_client_ack(r->c, pos);
-        } else if (rc != KNOOP_ENOTFOUND) {
+        } else if (rc != KNOOP_ETIMEDOUT) {
             r->rc = rc;
             break;
         }
@@ -2029,7 +2029,7 @@ static void s_w7(bench_t *self)
            relinked_s, caught_s,
            caught_s >= 0 ? "true" : "false", restart_drain_s);
     printf("\"published\":%llu,\"acked\":%llu,\"deliveries_due\":%llu,\"delivered\":%llu,"
-           "\"lost\":%llu,\"duplicates\":%llu,\"gaps\":%llu,\"sessions\":%llu,\"resets\":%llu,"
+           "\"missing\":%llu,\"duplicates\":%llu,\"gaps\":%llu,\"sessions\":%llu,\"resets\":%llu,"
            "\"errors_received\":%llu,\"frames_refused\":%llu,"
            "\"gate\":{\"refused_over_cap\":%llu,\"handshake_timeouts\":%llu},",
            (unsigned long long) r.published, (unsigned long long) r.acked,

@@ -554,7 +554,7 @@ static void s_housekeeping(knoop_broker_t *self)
                 broker_mesh_view(self, rows, &f);
                 s->last_mesh = now;
             }
-            if (broker_send(self, s, &f) == KNOOP_ENOTFOUND)
+            if (broker_send(self, s, &f) == KNOOP_EGONE)
                 broker_session_drop(self, s, "connection gone");
         }
     }
@@ -608,7 +608,7 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
         for (int i = 0; i < MAX_FRAMES_PER_PASS && self->nbatch < MAX_BATCH; i++) {
             char user[KNOOP_ID_MAX + 1];
             int rc = knoop_link_recv(self->router, &self->rid, user, &self->data);
-            if (rc == KNOOP_ENOTFOUND)
+            if (rc == KNOOP_EAGAIN)
                 break;
             self->frames_in++;
             if (rc) {

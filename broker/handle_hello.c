@@ -257,7 +257,7 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
     free(refused);
     free(reasons);
     knoop_u64map_clear(&nv.hwm);
-    if (rc == KNOOP_ENOTFOUND)
+    if (rc == KNOOP_EGONE)
         broker_session_drop(self, s, "connection gone");
     else if (peer)
         broker_instances_announce(self, s);     /* pairs split over two brokers */

@@ -397,7 +397,7 @@ static void s_read_one(knoop_broker_t *self, peer_t *p)
      * its nodes, its other peers and its heartbeats. */
     for (int k = 0; p->dealer && k < 64 && nd < PEER_FRAMES; k++) {
         int rc = knoop_link_recv_dealer(p->dealer, &self->data);
-        if (rc == KNOOP_ENOTFOUND)
+        if (rc == KNOOP_EAGAIN)
             break;
         if (rc)
             continue;

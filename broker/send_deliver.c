@@ -168,7 +168,7 @@ static int s_from_log(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
 }
 
 /* Send what the fill holds as one DELIVER. KNOOP_OK, KNOOP_EBUSY (the
- * caller rewinds to what was not sent), or KNOOP_ENOTFOUND (session gone). */
+ * caller rewinds to what was not sent), or KNOOP_EGONE (session gone). */
 static int s_flush(frame_fill_t *ff)
 {
     size_t n = ff->batch.n, bytes = ff->batch.arena.len;
@@ -284,6 +284,6 @@ void send_deliver(knoop_broker_t *self, session_t *s)
     }
     knoop_batch_free(&ff->batch);
     free(ff);
-    if (rc == KNOOP_ENOTFOUND)
+    if (rc == KNOOP_EGONE)
         broker_session_drop(self, s, "connection gone");
 }

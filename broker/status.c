@@ -189,7 +189,7 @@ void broker_api_read(knoop_broker_t *self)
 {
     for (int i = 0; i < 64; i++) {
         int rc = knoop_link_recv_plain(self->api, &self->rid, &self->data);
-        if (rc == KNOOP_ENOTFOUND)
+        if (rc == KNOOP_EAGAIN)
             return;
         if (rc)
             continue;

@@ -262,7 +262,7 @@ static int s_send(knoop_client_t *self, const knoop_api_req_t *req, int64_t dead
     return KNOOP_OK;
 }
 
-/* One message from the node. KNOOP_ENOTFOUND when the deadline passed. */
+/* One message from the node. KNOOP_ETIMEDOUT when the deadline passed. */
 static int s_recv(knoop_client_t *self, int64_t deadline, zmsg_t **out)
 {
     zsock_set_rcvtimeo(self->sock, s_left(deadline));
@@ -271,7 +271,7 @@ static int s_recv(knoop_client_t *self, int64_t deadline, zmsg_t **out)
         return KNOOP_OK;
     int e = errno;
     if (e == EAGAIN)
-        return KNOOP_ENOTFOUND;
+        return KNOOP_ETIMEDOUT;
     if (e == EINTR)
         return s_fail(self, KNOOP_EIO, "interrupted by a signal");
     return s_fail(self, KNOOP_EIO, "cannot receive from node at %s: %s", self->endpoint,
@@ -363,8 +363,8 @@ static int s_wait(knoop_client_t *self, uint64_t want, int64_t deadline, int tim
     for (;;) {
         zmsg_t *msg;
         int rc = s_recv(self, deadline, &msg);
-        if (rc == KNOOP_ENOTFOUND)
-            return s_fail(self, KNOOP_EIO, "node at %s did not answer within %d ms "
+        if (rc == KNOOP_ETIMEDOUT)
+            return s_fail(self, rc, "node at %s did not answer within %d ms "
                           "(is knoop-node running?)", self->endpoint, timeout_ms);
         if (rc)
             return rc;
@@ -597,8 +597,8 @@ int knoop_client_publish_recv(knoop_client_t *self, uint64_t ticket, knoop_api_s
     while (!p->done) {
         zmsg_t *msg;
         rc = s_recv(self, deadline, &msg);
-        if (rc == KNOOP_ENOTFOUND)
-            rc = s_fail(self, KNOOP_EIO, "node at %s did not answer within %d ms "
+        if (rc == KNOOP_ETIMEDOUT)
+            rc = s_fail(self, rc, "node at %s did not answer within %d ms "
                         "(is knoop-node running?); the messages may still be published",
                         self->endpoint, timeout_ms);
         if (rc == KNOOP_OK)
@@ -747,7 +747,7 @@ int knoop_client_next(knoop_client_t *self, uint64_t *position, const uint8_t **
         }
         zmsg_t *msg;
         int rc = s_recv(self, deadline, &msg);
-        if (rc == KNOOP_ENOTFOUND)
+        if (rc == KNOOP_ETIMEDOUT)
             return s_fail(self, rc, "no message within %d ms", timeout_ms);
         if (rc)
             return rc;

@@ -45,7 +45,7 @@ const char *knoop_client_error(const knoop_client_t *self);
 bool        knoop_client_refused(const knoop_client_t *self);
 
 /* Publish items; returns when the node has committed them (or timeout_ms
- * passed: KNOOP_EIO, "node did not answer"). results[i] receive the assigned
+ * passed: KNOOP_ETIMEDOUT, "node did not answer"). results[i] receive the assigned
  * (origin, topic, seq), strings valid until the next call on this client.
  * A refusal of item i by the node returns its error code with the node's
  * reason in err. */
@@ -90,12 +90,13 @@ size_t knoop_client_in_flight(const knoop_client_t *self);
 /* Start a subscription. Deliveries then arrive through knoop_client_next.
  * status: 0 ACTUAL only, a knoop_status_t, or KNOOP_API_STATUS_ALL.
  * Errors: KNOOP_ETOPIC (pattern), KNOOP_EINVAL (durable name, status, both
- * from_start and since_ms), KNOOP_EIO, or the node's refusal. */
+ * from_start and since_ms), KNOOP_ETIMEDOUT (no answer), KNOOP_EIO, or the
+ * node's refusal. */
 int  knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char *durable,
                             bool from_start, uint64_t since_ms, uint32_t status,
                             int timeout_ms, char *err, size_t err_size);
 /* Next delivered message of the subscription: *position and the envelope
- * bytes (valid until the next call). KNOOP_ENOTFOUND on timeout. Messages
+ * bytes (valid until the next call). KNOOP_ETIMEDOUT on timeout. Messages
  * the client has already returned in this process (position <= last) are
  * skipped, so a node that redelivers after a restart shows nothing twice
  * (kept across a resubscription under the same durable name). A skipped

@@ -32,6 +32,11 @@ const char *knoop_strerror(int err)
     case KNOOP_EDUPLICATE: return "duplicate";
     case KNOOP_ECORRUPT:   return "stored data corrupt";
     case KNOOP_EBUSY:      return "resource busy";
+    case KNOOP_ETIMEDOUT:  return "no answer in time (is the other side running and "
+                                  "reachable? retry, or allow a longer timeout)";
+    case KNOOP_EGONE:      return "peer gone: its connection closed (it reconnects and "
+                                  "resumes from its acknowledged position)";
+    case KNOOP_EAGAIN:     return "nothing waiting now (try again later)";
     default:               return "unknown error";
     }
 }

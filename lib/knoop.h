@@ -5,7 +5,9 @@
  * Errors: every fallible function returns 0 (KNOOP_OK) or a negative
  * KNOOP_E* code. The codes are coarse on purpose: a caller must be able to
  * tell malformed input (drop it) from unauthorised input (refuse it) from a
- * full store (back-pressure) from a vanished peer (retry), and nothing more.
+ * full store (back-pressure) from a vanished peer (drop the session) from a
+ * timeout (retry later) from "nothing waiting" (not an error at all): one
+ * code for each, never one code for two of them.
  * knoop_strerror() names each code in words an operator can act on.
  *
  * Threading: the functions here are thread-safe. The log level is the one
@@ -41,6 +43,9 @@ typedef enum {
     KNOOP_EDUPLICATE = -18,  /* duplicate where uniqueness is required */
     KNOOP_ECORRUPT   = -19,  /* stored data is damaged */
     KNOOP_EBUSY      = -20,  /* resource in use (e.g. journal already open for writing) */
+    KNOOP_ETIMEDOUT  = -21,  /* no answer within the time allowed */
+    KNOOP_EGONE      = -22,  /* the peer went away (its connection is gone) */
+    KNOOP_EAGAIN     = -23,  /* nothing waiting now (non-blocking read): try again later */
 } knoop_err_t;
 
 /* Human-readable name of an error code. Static string, never NULL. */

@@ -315,7 +315,7 @@ static int s_recv_frame(void *sock, zmq_msg_t *msg, int flags)
 {
     int n = zmq_msg_recv(msg, sock, flags);
     if (n < 0)
-        return errno == EAGAIN ? KNOOP_ENOTFOUND : KNOOP_EIO;
+        return errno == EAGAIN ? KNOOP_EAGAIN : KNOOP_EIO;
     return KNOOP_OK;
 }
 
@@ -392,7 +392,7 @@ int knoop_link_send(zsock_t *router, const uint8_t *rid, size_t rid_len,
 {
     void *s = zsock_resolve(router);
     if (zmq_send(s, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        return errno == EAGAIN ? KNOOP_EBUSY : errno == EHOSTUNREACH ? KNOOP_ENOTFOUND : KNOOP_EIO;
+        return errno == EAGAIN ? KNOOP_EBUSY : errno == EHOSTUNREACH ? KNOOP_EGONE : KNOOP_EIO;
     /* Once the first frame is queued the rest goes atomically. */
     if (zmq_send(s, data, len, 0) < 0)
         return KNOOP_EIO;

@@ -58,7 +58,7 @@ int knoop_link_self_check(zsock_t *server, const knoop_cert_t *server_cert, int 
 
 /* Receive one message from a ROUTER socket without blocking: the routing id
  * (replaced in rid), the ZAP User-Id (the authenticated partner id) and one
- * data frame (replaced in data). KNOOP_ENOTFOUND when nothing is waiting,
+ * data frame (replaced in data). KNOOP_EAGAIN when nothing is waiting,
  * KNOOP_EMALFORMED for a message that is not exactly [rid, data] (consumed
  * and dropped), KNOOP_EUNKNOWN when it carries no User-Id. */
 int knoop_link_recv(zsock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 1],
@@ -69,7 +69,7 @@ int knoop_link_recv(zsock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 
 int knoop_link_recv_plain(zsock_t *router, knoop_buf_t *rid, knoop_buf_t *data);
 
 /* Send one data frame to a peer of a ROUTER without blocking.
- * KNOOP_EBUSY when the peer's pipe is full, KNOOP_ENOTFOUND when the peer is
+ * KNOOP_EBUSY when the peer's pipe is full, KNOOP_EGONE when the peer is
  * gone (the socket must have ZMQ_ROUTER_MANDATORY, see knoop_link_router). */
 int knoop_link_send(zsock_t *router, const uint8_t *rid, size_t rid_len,
                     const void *data, size_t len);
@@ -78,7 +78,7 @@ int knoop_link_send(zsock_t *router, const uint8_t *rid, size_t rid_len,
 int knoop_link_send_dealer(zsock_t *dealer, const void *data, size_t len);
 
 /* Receive one data frame from a DEALER without blocking (replaced in data).
- * KNOOP_ENOTFOUND when nothing waits; KNOOP_EMALFORMED for multi-part. */
+ * KNOOP_EAGAIN when nothing waits; KNOOP_EMALFORMED for multi-part. */
 int knoop_link_recv_dealer(zsock_t *dealer, knoop_buf_t *data);
 
 /* A ROUTER with the options every knooppunt router wants: mandatory routing

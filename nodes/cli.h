@@ -25,15 +25,10 @@ int knoop_cli_node(int argc, char **argv);
 /* Shared by the client commands (cli_common.c); each returns 0 or 2 after a
  * one-line error naming the command. */
 #include <stddef.h>
-int cli_seconds(const char *cmd, const char *text, long max, int *ms);
-int cli_getopt_error(const char *cmd, int c, char **argv);
-/* No positional arguments left; *api defaults to ipc://$KNOOP_DATA/api.sock. */
 /* A client of the node at api, with the CLI's log level and signals; NULL
  * after a one-line error. */
 typedef struct knoop_client_t knoop_client_t;
 knoop_client_t *cli_client(const char *cmd, const char *api);
-int cli_finish_args(const char *cmd, int argc, char **argv, const char **api, char *buf,
-                    size_t size);
 
 /* The one option system (config.h), as the commands use it. */
 #include "config.h"

@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,88 +22,93 @@
 #define DOCS_MAX        1000        /* documents per import */
 #define DEFAULT_WAIT    5           /* seconds for the broker's verdict, as knoop pub */
 
+/* `knoop cap` alone or with --help: the two subcommands. */
 static const char s_help[] =
-"NAME\n"
-"    knoop cap - CAP 1.2 alerts in and out of knooppunt\n"
-"\n"
-"SYNOPSIS\n"
-"    knoop cap import [--api ENDPOINT] [--topic TOPIC] [--priority P] [--tlp TLP]\n"
-"                     [--check] [--wait SEC | --no-wait] [--timeout SEC] FILE... | -\n"
-"    knoop cap export [--api ENDPOINT] [--pattern P] [--since TIME] --out DIR\n"
-"                     [--timeout SEC]\n"
-"\n"
-"DESCRIPTION\n"
-"    import validates each CAP 1.2 document (OASIS Common Alerting Protocol;\n"
-"    '-' reads one document from stdin) and publishes it as a\n"
-"    knoop.crisis.v1.Alert. Every document is checked before anything is\n"
-"    published: one refused document publishes nothing. A refusal names the\n"
-"    element and the rule (alert/info[2]/area[1]/polygon[1]: not closed ...).\n"
-"    The envelope status follows CAP <status>: Actual, Exercise, Test, System\n"
-"    (exercise and test alerts never enter the real picture); Draft is refused.\n"
-"    The state key is \"sender,identifier\" of the alert; an Update or Cancel\n"
-"    takes the key of the alert it references, so that it supersedes it in the\n"
-"    picture (knoop beeld), also along a chain of updates. As knoop pub, while\n"
-"    the node's link is up it waits (up to --wait seconds) for the broker's\n"
-"    verdict: a refusal (policy, payload rules) is told on stderr with the\n"
-"    broker's reason and exits 1; with the link down the alerts are stored\n"
-"    by the node and sent when it returns (said on stderr).\n"
-"\n"
-"    export writes one CAP document per alert message the node holds on the\n"
-"    pattern: the history, superseded alerts and all statuses included, not\n"
-"    only the current picture. A file is named after the identifier\n"
-"    (characters outside A-Z a-z 0-9 . _ - replaced by '_', then .xml); a\n"
-"    second message with the same identifier but other content is written as\n"
-"    NAME-2.xml, NAME-3.xml, ... An alert that came in through import comes\n"
-"    out equal to the document that went in under XML canonicalisation (C14N),\n"
-"    ds:Signature included, so a signed alert still verifies.\n"
-"\n"
-"OPTIONS\n"
-"    --api ENDPOINT   the node's local API (default ipc://$KNOOP_DATA/api.sock)\n"
-"    --topic TOPIC    where to publish (default alert.PARTNER, the node's id)\n"
-"    --priority P     flash, immediate or routine (default: flash when an\n"
-"                     <info> has urgency Immediate, else immediate)\n"
-"    --tlp TLP        traffic light (default from <scope>: Public clear,\n"
-"                     Restricted amber, Private red to the partner ids its\n"
-"                     <addresses> names (amber when it names none); red and\n"
-"                     amber+strict go only to those partners)\n"
-"    --check          validate only; publish nothing (no node needed)\n"
-"    --wait SEC       import: how long to wait for the broker's verdict while the\n"
-"                     link is up (default 5; 0: do not wait)\n"
-"    --no-wait        import: return after the node's commit, as --wait 0\n"
-"    --pattern P      export: the topics to export (default alert.>)\n"
-"    --since TIME     export: only messages from then on (RFC 3339 UTC,\n"
-"                     2021-07-14T00:00:00Z)\n"
-"    --out DIR        export: the directory to write to (made if missing)\n"
-"    --timeout SEC    how long to wait for the node (default 30)\n"
-"    --help           this text\n"
-"\n"
-"EXIT STATUS\n"
-"    0 done; 1 a document was refused (by the CAP check, the node or the\n"
-"    broker), or an alert could not be exported; 2 usage, input or\n"
-"    connection error.\n"
-"\n"
-"EXAMPLES\n"
-"    knoop cap import --topic alert.vr-zuid-limburg nl-alert-0714.xml\n"
-"    curl -s https://example.org/cap/latest.xml | knoop cap import -\n"
-"    knoop cap export --pattern 'alert.>' --since 2021-07-14T00:00:00Z --out cap/\n";
+"usage: knoop cap import [OPTIONS] FILE... | -\n"
+"       knoop cap export --out DIR [OPTIONS]\n"
+"       knoop cap SUBCOMMAND --help\n";
 
-enum { OPT_API = 1, OPT_TOPIC, OPT_PRIORITY, OPT_TLP, OPT_CHECK, OPT_PATTERN, OPT_SINCE,
-       OPT_OUT, OPT_TIMEOUT, OPT_WAIT, OPT_NO_WAIT, OPT_HELP };
+static const knoop_cmd_t s_cmd_import = {
+    .prog = "knoop cap import",
+    .section = "cap-import",
+    .summary = "validate CAP 1.2 alerts and publish them",
+    .description =
+"Validates each CAP 1.2 document (OASIS Common Alerting Protocol; '-'\n"
+"reads one document from stdin) and publishes it as a\n"
+"knoop.crisis.v1.Alert. Every document is checked before anything is\n"
+"published: one refused document publishes nothing. A refusal names the\n"
+"element and the rule (alert/info[2]/area[1]/polygon[1]: not closed ...).\n"
+"The envelope status follows CAP <status>: Actual, Exercise, Test, System\n"
+"(exercise and test alerts never enter the real picture); Draft is\n"
+"refused. The state key is \"sender,identifier\" of the alert; an Update\n"
+"or Cancel takes the key of the alert it references, so that it\n"
+"supersedes it in the picture (knoop beeld), also along a chain of\n"
+"updates. As knoop pub, while the node's link is up it waits (up to\n"
+"--wait seconds) for the broker's verdict: a refusal (policy, payload\n"
+"rules) is told on stderr with the broker's reason and exits 1; with the\n"
+"link down the alerts are stored by the node and sent when it returns\n"
+"(said on stderr).\n"
+"\n"
+"--priority defaults to flash when an <info> has urgency Immediate, else\n"
+"immediate. --tlp defaults from <scope>: Public clear, Restricted amber,\n"
+"Private red to the partner ids its <addresses> names (amber when it\n"
+"names none); red and amber+strict go only to those partners.",
+    .operands = "FILE...",
+    .operands_min = 1,
+    .exit_status =
+"0 done; 1 a document was refused (by the CAP check, the node or the\n"
+"broker); 2 usage, input or connection error.",
+    .examples =
+"knoop cap import --topic alert.vr-zuid-limburg nl-alert-0714.xml\n"
+"curl -s https://example.org/cap/latest.xml | knoop cap import -",
+};
 
-static const struct option s_opts[] = {
-    { "api", required_argument, NULL, OPT_API },
-    { "topic", required_argument, NULL, OPT_TOPIC },
-    { "priority", required_argument, NULL, OPT_PRIORITY },
-    { "tlp", required_argument, NULL, OPT_TLP },
-    { "check", no_argument, NULL, OPT_CHECK },
-    { "pattern", required_argument, NULL, OPT_PATTERN },
-    { "since", required_argument, NULL, OPT_SINCE },
-    { "out", required_argument, NULL, OPT_OUT },
-    { "timeout", required_argument, NULL, OPT_TIMEOUT },
-    { "wait", required_argument, NULL, OPT_WAIT },
-    { "no-wait", no_argument, NULL, OPT_NO_WAIT },
-    { "help", no_argument, NULL, OPT_HELP },
-    { NULL, 0, NULL, 0 },
+static const knoop_opt_spec_t s_spec_import[] = {
+    CLI_OPT_API,
+    { "topic", KNOOP_OPT_STRING, NULL, "TOPIC",
+      "where to publish (default alert.PARTNER, the node's id)", false },
+    { "priority", KNOOP_OPT_STRING, NULL, "P", "flash, immediate or routine", false },
+    { "tlp", KNOOP_OPT_STRING, NULL, "TLP", "traffic light: clear, green, amber, red", false },
+    { "check", KNOOP_OPT_BOOL, "false", NULL, "validate only; publish nothing (no node needed)",
+      false },
+    { "wait", KNOOP_OPT_INT, "5", "SEC",
+      "how long to wait for the broker's verdict while the link is up (0: do not wait)",
+      false },
+    { "no-wait", KNOOP_OPT_BOOL, "false", NULL, "return after the node's commit, as --wait 0",
+      false },
+    CLI_OPT_TIMEOUT("30"),
+    { NULL },
+};
+
+static const knoop_cmd_t s_cmd_export = {
+    .prog = "knoop cap export",
+    .section = "cap-export",
+    .summary = "write the node's CAP alerts as CAP 1.2 documents",
+    .description =
+"Writes one CAP document per alert message the node holds on the\n"
+"pattern: the history, superseded alerts and all statuses included, not\n"
+"only the current picture. A file is named after the identifier\n"
+"(characters outside A-Z a-z 0-9 . _ - replaced by '_', then .xml); a\n"
+"second message with the same identifier but other content is written as\n"
+"NAME-2.xml, NAME-3.xml, ... An alert that came in through import comes\n"
+"out equal to the document that went in under XML canonicalisation\n"
+"(C14N), ds:Signature included, so a signed alert still verifies.",
+    .exit_status =
+"0 done; 1 an alert could not be exported; 2 usage, input or connection\n"
+"error.",
+    .examples =
+"knoop cap export --pattern 'alert.>' --since 2021-07-14T00:00:00Z --out cap/",
+};
+
+static const knoop_opt_spec_t s_spec_export[] = {
+    CLI_OPT_API,
+    { "out", KNOOP_OPT_STRING, NULL, "DIR", "the directory to write to (made if missing)",
+      true },
+    { "pattern", KNOOP_OPT_STRING, "alert.>", "P", "the topics to export", false },
+    { "since", KNOOP_OPT_STRING, NULL, "TIME",
+      "only messages from then on (RFC 3339 UTC, 2021-07-14T00:00:00Z)", false },
+    CLI_OPT_TIMEOUT("30"),
+    { NULL },
 };
 
 typedef struct {
@@ -118,109 +122,60 @@ typedef struct {
     int               timeout_ms;
     int               wait_ms;      /* import: the broker's verdict */
     bool              has_wait;
-    char            **files;
+    const char *const *files;
     int               nfiles;
     char              api_default[512];
 } cap_args_t;
 
-static int s_parse(int argc, char **argv, cap_args_t *a, bool *help)
+/* The options of cfg (parsed with the subcommand's spec) into a. */
+static int s_parse(const knoop_config_t *cfg, cap_args_t *a)
 {
-    *help = false;
+    a->api = knoop_config_str(cfg, "api");
     a->timeout_ms = DEFAULT_TIMEOUT * 1000;
-    a->wait_ms = DEFAULT_WAIT * 1000;
-    a->pattern = "alert.>";
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":", s_opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_API:     a->api = optarg; break;
-        case OPT_TOPIC:   a->topic = optarg; break;
-        case OPT_PATTERN: a->pattern = optarg; break;
-        case OPT_OUT:     a->out = optarg; break;
-        case OPT_CHECK:   a->check = true; break;
-        case OPT_PRIORITY:
-            if (knoop_priority_parse(optarg, &a->priority) != KNOOP_OK) {
-                fprintf(stderr, "knoop %s: --priority '%s' is not flash, immediate or "
-                        "routine\n", a->cmd, optarg);
-                return 2;
-            }
-            a->has_priority = true;
-            break;
-        case OPT_TLP:
-            if (knoop_tlp_parse(optarg, &a->tlp) != KNOOP_OK) {
-                fprintf(stderr, "knoop %s: --tlp '%s' is not a TLP label (clear, green, "
-                        "amber, red)\n", a->cmd, optarg);
-                return 2;
-            }
-            a->has_tlp = true;
-            break;
-        case OPT_SINCE:
-            if (knoop_time_parse(optarg, &a->since) != KNOOP_OK || a->since <= 0) {
-                fprintf(stderr, "knoop %s: --since '%s' is not an RFC 3339 UTC time "
-                        "(2021-07-14T00:00:00Z)\n", a->cmd, optarg);
-                return 2;
-            }
-            break;
-        case OPT_TIMEOUT:
-            if (cli_seconds(a->cmd, optarg, 86400, &a->timeout_ms))
-                return 2;
-            break;
-        case OPT_WAIT: {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || v < 0 || v > 3600) {
-                fprintf(stderr, "knoop %s: --wait '%s' is not a number of seconds (0..3600)\n",
-                        a->cmd, optarg);
-                return 2;
-            }
-            a->wait_ms = (int) v * 1000;
-            a->has_wait = true;
-            break;
-        }
-        case OPT_NO_WAIT:
-            a->wait_ms = 0;
-            a->has_wait = true;
-            break;
-        case OPT_HELP:
-            *help = true;
-            return 0;
-        default:
-            return cli_getopt_error(a->cmd, c, argv);
-        }
-    }
-    bool import_only = a->topic || a->has_priority || a->has_tlp || a->check || a->has_wait;
-    bool export_only = a->out || a->since || strcmp(a->pattern, "alert.>");
-    if (a->import ? export_only : import_only) {
-        fprintf(stderr, "knoop %s: option for 'cap %s' given (see --help)\n", a->cmd,
-                a->import ? "export" : "import");
+    if (cli_timeout(a->cmd, cfg, 86400, &a->timeout_ms))
         return 2;
-    }
     if (a->import) {
-        a->files = argv + optind;
-        a->nfiles = argc - optind;
-        if (a->nfiles == 0) {
-            fprintf(stderr, "knoop %s: give one or more FILEs, or '-' for stdin\n", a->cmd);
+        a->topic = knoop_config_str(cfg, "topic");
+        a->check = knoop_config_bool(cfg, "check");
+        const char *prio = knoop_config_str(cfg, "priority");
+        if (prio && knoop_priority_parse(prio, &a->priority) != KNOOP_OK) {
+            fprintf(stderr, "knoop %s: --priority '%s' is not flash, immediate or "
+                    "routine\n", a->cmd, prio);
             return 2;
         }
-        if (a->nfiles > DOCS_MAX) {
+        a->has_priority = prio != NULL;
+        const char *tlp = knoop_config_str(cfg, "tlp");
+        if (tlp && knoop_tlp_parse(tlp, &a->tlp) != KNOOP_OK) {
+            fprintf(stderr, "knoop %s: --tlp '%s' is not a TLP label (clear, green, "
+                    "amber, red)\n", a->cmd, tlp);
+            return 2;
+        }
+        a->has_tlp = tlp != NULL;
+        long long wait = knoop_config_int(cfg, "wait");
+        if (wait < 0 || wait > 3600) {
+            fprintf(stderr, "knoop %s: --wait %lld is not a number of seconds (0..3600)\n",
+                    a->cmd, wait);
+            return 2;
+        }
+        a->wait_ms = knoop_config_bool(cfg, "no-wait") ? 0 : (int) wait * 1000;
+        size_t n = knoop_config_operands(cfg, &a->files);
+        if (n > DOCS_MAX) {
             fprintf(stderr, "knoop %s: at most %d documents per import\n", a->cmd, DOCS_MAX);
             return 2;
         }
-        optind = argc;
-    }
-    if (!(a->import && a->check) &&
-        cli_finish_args(a->cmd, argc, argv, &a->api, a->api_default, sizeof a->api_default))
-        return 2;
-    if (a->topic && knoop_topic_validate(a->topic) != KNOOP_OK) {
-        fprintf(stderr, "knoop %s: invalid topic '%s' (1..16 dot-separated tokens of "
-                "a-z 0-9 _ -, no wildcards)\n", a->cmd, a->topic);
-        return 2;
-    }
-    if (!a->import) {
-        if (!a->out) {
-            fprintf(stderr, "knoop %s: --out DIR is required\n", a->cmd);
+        a->nfiles = (int) n;
+        if (a->topic && knoop_topic_validate(a->topic) != KNOOP_OK) {
+            fprintf(stderr, "knoop %s: invalid topic '%s' (1..16 dot-separated tokens of "
+                    "a-z 0-9 _ -, no wildcards)\n", a->cmd, a->topic);
+            return 2;
+        }
+    } else {
+        a->out = knoop_config_str(cfg, "out");
+        a->pattern = knoop_config_str(cfg, "pattern");
+        const char *since = knoop_config_str(cfg, "since");
+        if (since && (knoop_time_parse(since, &a->since) != KNOOP_OK || a->since <= 0)) {
+            fprintf(stderr, "knoop %s: --since '%s' is not an RFC 3339 UTC time "
+                    "(2021-07-14T00:00:00Z)\n", a->cmd, since);
             return 2;
         }
         if (knoop_pattern_validate(a->pattern) != KNOOP_OK) {
@@ -228,6 +183,11 @@ static int s_parse(int argc, char **argv, cap_args_t *a, bool *help)
                     "one token, '>' for the rest)\n", a->cmd, a->pattern);
             return 2;
         }
+    }
+    if (!(a->import && a->check) && !a->api) {
+        a->api = cli_api(a->cmd, cfg, a->api_default, sizeof a->api_default);
+        if (!a->api)
+            return 2;
     }
     return 0;
 }
@@ -552,7 +512,7 @@ static int s_export(cap_args_t *a)
             fprintf(stderr, "knoop %s: the node sent %llu of the %llu messages it holds on "
                     "%s, then %s\n", a->cmd, (unsigned long long) got,
                     (unsigned long long) expected, a->pattern,
-                    rc == KNOOP_ENOTFOUND ? "nothing within --timeout" : knoop_client_error(c));
+                    rc == KNOOP_ETIMEDOUT ? "nothing within --timeout" : knoop_client_error(c));
             status = 2;
             break;
         }
@@ -643,23 +603,29 @@ int knoop_cli_cap(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     cap_args_t a = { 0 };
+    const knoop_cmd_t *cmd;
+    const knoop_opt_spec_t *spec;
     if (!strcmp(argv[1], "import")) {
         a.import = true;
         a.cmd = "cap import";
+        cmd = &s_cmd_import;
+        spec = s_spec_import;
     } else if (!strcmp(argv[1], "export")) {
         a.cmd = "cap export";
+        cmd = &s_cmd_export;
+        spec = s_spec_export;
     } else {
         fprintf(stderr, "knoop cap: unknown subcommand '%s' (import or export; see --help)\n",
                 argv[1]);
         return 2;
     }
-    bool help;
-    int rc = s_parse(argc - 1, argv + 1, &a, &help);
-    if (help) {
-        fputs(s_help, stdout);
-        return 0;
-    }
-    if (rc)
+    knoop_config_t *cfg = NULL;
+    int rc = cli_options(cmd, spec, argc - 1, argv + 1, &cfg);
+    if (rc >= 0)
         return rc;
-    return a.import ? s_import(&a) : s_export(&a);
+    rc = s_parse(cfg, &a);
+    if (rc == 0)
+        rc = a.import ? s_import(&a) : s_export(&a);
+    knoop_config_destroy(&cfg);
+    return rc;
 }

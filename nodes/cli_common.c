@@ -1,55 +1,13 @@
-/* cli_common.c — what the client commands (pub, sub, status, beeld) share:
- * option errors worded alike, --timeout in seconds, the default --api. */
+/* cli_common.c — what the client commands (pub, sub, status, beeld, cap) share:
+ * the option system, --timeout in seconds, the default --api, verdicts. */
 #include "cli.h"
 #include "client.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-int cli_seconds(const char *cmd, const char *text, long max, int *ms)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || *end || end == text || v < 1 || v > max) {
-        fprintf(stderr, "knoop %s: --timeout '%s' is not a number of seconds (1..%ld)\n", cmd,
-                text, max);
-        return 2;
-    }
-    *ms = v > INT_MAX / 1000 ? INT_MAX : (int) v * 1000;
-    return 0;
-}
-
-int cli_getopt_error(const char *cmd, int c, char **argv)
-{
-    if (c == ':')
-        fprintf(stderr, "knoop %s: option '%s' needs a value (see --help)\n", cmd,
-                argv[optind - 1]);
-    else
-        fprintf(stderr, "knoop %s: unknown option '%s' (see --help)\n", cmd, argv[optind - 1]);
-    return 2;
-}
-
-int cli_finish_args(const char *cmd, int argc, char **argv, const char **api, char *buf,
-                    size_t size)
-{
-    if (optind < argc) {
-        fprintf(stderr, "knoop %s: unexpected argument '%s' (see --help)\n", cmd, argv[optind]);
-        return 2;
-    }
-    if (!*api) {
-        if (knoop_client_default_endpoint(buf, size) != KNOOP_OK) {
-            fprintf(stderr, "knoop %s: --api ENDPOINT is required (or set KNOOP_DATA)\n", cmd);
-            return 2;
-        }
-        *api = buf;
-    }
-    return 0;
-}
 
 knoop_client_t *cli_client(const char *cmd, const char *api)
 {

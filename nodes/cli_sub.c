@@ -8,7 +8,6 @@
 #include "topic.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,7 +279,7 @@ int knoop_cli_sub(int argc, char **argv)
         rc = knoop_client_next(c, &pos, &env, &len, wait);
         if (s_stop)
             break;
-        if (rc == KNOOP_ENOTFOUND) {
+        if (rc == KNOOP_ETIMEDOUT) {
             quiet_ms += wait;
             if (a.durable)
                 subscribed = false;

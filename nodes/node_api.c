@@ -688,7 +688,7 @@ void node_api_pump(knoop_node_t *self)
                 sub->sent = envs[n - 1].position;
                 sub->sent_at = knoop_now_ms();
             }
-            else if (rc == KNOOP_ENOTFOUND)
+            else if (rc == KNOOP_EGONE)
                 s_sub_drop(self, sub, "application gone");
             else
                 sub->pos = envs[0].position;      /* try again next pass */
@@ -952,7 +952,7 @@ void node_api_read(knoop_node_t *self)
 {
     for (int i = 0; i < 1024; i++) {
         int rrc = knoop_link_recv_plain(self->api, &self->rid, &self->data);
-        if (rrc == KNOOP_ENOTFOUND)
+        if (rrc == KNOOP_EAGAIN)
             break;
         if (rrc || self->rid.len > 255)
             continue;

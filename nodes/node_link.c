@@ -639,7 +639,7 @@ void node_link_read(knoop_node_t *self)
     }
     for (int i = 0; self->dealer && i < 1024; i++) {
         int rc = knoop_link_recv_dealer(self->dealer, &self->data);
-        if (rc == KNOOP_ENOTFOUND)
+        if (rc == KNOOP_EAGAIN)
             break;
         if (rc)
             continue;

@@ -31,7 +31,7 @@ check "every message acknowledged by a broker" [ "$(j .acked)" -eq "$pub" ]
 check "deliveries due: 4 per message (the others of its group)" \
     [ "$(j .deliveries_due)" -eq $((pub * 4)) ]
 check "every delivery received, in order" [ "$(j .delivered)" -eq "$((pub * 4))" ]
-check "nothing lost, no gap" [ "$(j '.lost + .gaps')" -eq 0 ]
+check "nothing missing, no gap" [ "$(j '.missing + .gaps')" -eq 0 ]
 check "latency samples were taken" [ "$(j .latency_ms.samples)" -gt 0 ]
 check "figures are numbers" jq -e '(.rss_per_session_kib|type) == "number" and
     (.idle_cpu_pct.total|type) == "number" and (.latency_ms.p99|type) == "number" and

@@ -354,7 +354,7 @@ check "cap import of an alert the broker refuses by policy exits 1" [ "$rc" -eq 
 check "... naming the broker's reason" bash -c "grep -q \"the broker refused vr-utrecht alert.vr-utrecht 1: .*vr-utrecht may not publish on alert.vr-utrecht\" '$T/err' || { cat '$T/err'; false; }"
 check "... after saying what the node committed" grep -q "vr-utrecht alert.vr-utrecht 1" "$T/out"
 check "--wait takes seconds only" bash -c \
-    "'$KNOOP' cap import --api '$A_UTR' --wait soon '$CORPUS'/valid/01-*.xml 2>&1 >/dev/null | grep -q -- \"--wait 'soon' is not a number of seconds\""
+    "'$KNOOP' cap import --api '$A_UTR' --wait soon '$CORPUS'/valid/01-*.xml 2>&1 >/dev/null | grep -q -- \"--wait: 'soon' is not an integer\""
 check "--wait is for import only" bash -c \
     "'$KNOOP' cap export --api '$A_UTR' --out '$T/x' --wait 3 2>/dev/null; [ \$? -eq 2 ]"
 # with the link down the node stores the alert and says so; exit 0

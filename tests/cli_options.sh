@@ -18,7 +18,7 @@ COMMANDS=(
     "node promote|--reason" "node demote|--reason"
     "keys new|--role" "keys show|--config" "keys root|--kdf-cost" "keys issue|--cert"
     "keys revoke|--fingerprint" "keys publish|--api" "keys rotate|--valid-days"
-    "keys list|--learned"
+    "keys list|--learned" "cap import|--topic" "cap export|--pattern"
 )
 
 for entry in "${COMMANDS[@]}"; do

@@ -203,7 +203,7 @@ static void s_run(web_t *web)
                 knoop_client_ack(f.sub, pos);
                 f.acked = pos;
             }
-        } else if (rc == KNOOP_ENOTFOUND) {
+        } else if (rc == KNOOP_ETIMEDOUT) {
             if (f.last_pos > f.acked) {
                 knoop_client_ack(f.sub, f.last_pos);
                 f.acked = f.last_pos;
