@@ -229,6 +229,8 @@ struct knoop_broker_t {
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
     uint64_t         imported, imports_refused;   /* bundles (handle_import.c) */
     uint64_t         forwarded, forwards_refused; /* streams nodes forwarded (handle_import.c) */
+    struct remote_inst *remote_inst;  /* pair rows peers told us (handle_instances.c) */
+    size_t           nremote_inst, remote_inst_cap;
     uint64_t         payloads_refused;  /* type on the wrong topic, bad content, sender */
     knoop_metrics_t *metrics;           /* NULL without --metrics */
     /* fairness (fair.c) */
@@ -283,6 +285,15 @@ void send_deliver_forget(session_t *s);
  * others. broker_instances_notify after any change (also a session gone). */
 void handle_instances(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
 void broker_instances_notify(knoop_broker_t *self, const char *partner);
+/* Across the mesh: every partner's local pair rows are told to the peers
+ * that pull from this broker (announce: all of them to one peer session,
+ * after its HELLO); a peer's rows (INSTANCES with partner, read on the pull
+ * link) are kept per (peer, partner) and included in what local pair
+ * sessions are told, until the peer says otherwise or the pull link to it
+ * goes (peer_gone). */
+void broker_instances_announce(knoop_broker_t *self, session_t *peer);
+void broker_instances_on_peer(knoop_broker_t *self, const char *peer, const knoop_frame_t *f);
+void broker_instances_peer_gone(knoop_broker_t *self, const char *peer);
 
 /* peer.c */
 /* A read met damage in the journal: ask the peers for the damaged messages

@@ -259,4 +259,6 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
     knoop_u64map_clear(&nv.hwm);
     if (rc == KNOOP_EGONE)
         broker_session_drop(self, s, "connection gone");
+    else if (peer)
+        broker_instances_announce(self, s);     /* pairs split over two brokers */
 }

@@ -117,6 +117,7 @@ static void s_close_as(knoop_broker_t *self, peer_t *p, const char *why, bool qu
     if (p->state == 1)
         p->key_try++;               /* never got in: try its next key */
     zsock_destroy(&p->dealer);
+    broker_instances_peer_gone(self, p->id);     /* its pair rows are no longer live */
     p->state = 0;
     p->in_sync = false;
     p->caught_up = false;
@@ -444,6 +445,9 @@ static void s_read_one(knoop_broker_t *self, peer_t *p)
             break;
         case KNOOP_FRAME_SYNC:
             s_on_sync(self, p, &f);
+            break;
+        case KNOOP_FRAME_INSTANCES:
+            broker_instances_on_peer(self, p->id, &f);
             break;
         case KNOOP_FRAME_ERROR:
             if (f.u.error.fatal && f.u.error.code == KNOOP_WERR_PROTOCOL && f.u.error.reason &&

@@ -391,6 +391,9 @@ static int s_check_frame(const knoop_frame_t *f)
             if (f->u.instances.v[i].id == 0 ||
                 !knoop_utf8_text_valid(f->u.instances.v[i].reason, S_REASON_MAX))
                 return KNOOP_EMALFORMED;
+        if (f->u.instances.partner && *f->u.instances.partner &&
+            !knoop_id_valid(f->u.instances.partner))
+            return KNOOP_EMALFORMED;
         return KNOOP_OK;
     case KNOOP_FRAME_HEARTBEAT:
         if (f->u.heartbeat.nmesh > KNOOP_WIRE_MESH_MAX)
@@ -627,6 +630,7 @@ static int s_from_pb(knoop_frame_t *f, s_arena_t *a, const Knoop__V1__Frame *pb)
         }
         f->u.instances.v = v;
         f->u.instances.n = k->n_instances;
+        f->u.instances.partner = k->partner;
         return KNOOP_OK;
     }
     default:
@@ -964,6 +968,7 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
             instances.instances = ptrs;
         }
         instances.n_instances = n;
+        instances.partner = (char *) (f->u.instances.partner ? f->u.instances.partner : "");
         pb.instances = &instances;
         break;
     }

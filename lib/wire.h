@@ -192,6 +192,7 @@ typedef struct {
         struct {
             const knoop_wire_instance_t *v;   /* at most KNOOP_INSTANCES_MAX */
             size_t                       n;
+            const char                  *partner;  /* broker -> peer: whose; NULL or "" otherwise */
         } instances;
     } u;
     void *priv_;
