@@ -8,7 +8,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
-scenarios=${KNOOP_SURVIVES_TESTS:-'cli_power_loss|cli_disk_full|cli_map_full|cli_enospc_inject|cli_slow_disk|cli_kill|cli_partition|cli_failover|cli_chaos|cli_net_partition|cli_net_thin|cli_abuse'}
+scenarios=${KNOOP_SURVIVES_TESTS:-'cli_power_loss|cli_disk_full|cli_map_full|cli_enospc_inject|cli_slow_disk|cli_kill|cli_partition|cli_failover|cli_chaos|cli_net_partition|cli_net_thin|cli_net_loss|cli_net_chaos|cli_map_full_broker|cli_abuse'}
 out=$(mktemp)
 trap 'rm -f "$out" "$out.md"' EXIT
 (cd "$build" && KNOOP_SURVIVES_OUT=$out ctest -R "^($scenarios)\$" --output-on-failure) || {
