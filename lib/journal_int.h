@@ -67,6 +67,7 @@ struct knoop_journal_t {
     uint64_t             next_vpos;         /* next verified log position */
     uint64_t             txn_vpos;          /* ... within the open write txn */
     unsigned             append_flags;      /* of the append in progress */
+    bool                 txn_stored_none;   /* the write stored no message (journal_write) */
     uint64_t             last_reader_check;
     knoop_journal_stats_t stats;
     char                 error[512];        /* last failed write, "" after a commit */

@@ -199,6 +199,7 @@ int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const 
                   uint64_t need)
 {
     for (;;) {
+        self->txn_stored_none = false;
         MDB_txn *txn;
         int rc = journal_begin(self, 0, &txn);
         if (rc)
@@ -208,7 +209,9 @@ int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const 
          * as a gap after one the full map did not take) commits without a
          * write: it is no sign that writing works again, and must not clear
          * a storage alarm (LMDB advances the last txnid only on a write);
-         * nor does a cursor's few bytes that still fit in a full map. */
+         * nor does a cursor's few bytes that still fit in a full map, nor a
+         * batch whose every message was refused (its stream rows are
+         * written, no message is). */
         MDB_envinfo before = { 0 }, after = { 0 };
         mdb_env_info(self->env, &before);
         if (rc == MDB_SUCCESS)
@@ -218,7 +221,8 @@ int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const 
         if (rc == MDB_SUCCESS) {
             mdb_env_info(self->env, &after);
             if (after.me_last_txnid != before.me_last_txnid &&
-                !(self->full && strcmp(what, JOURNAL_WHAT_CURSOR) == 0))
+                !(self->full && (strcmp(what, JOURNAL_WHAT_CURSOR) == 0 ||
+                                 self->txn_stored_none)))
                 journal_write_done(self);
             return KNOOP_OK;
         }

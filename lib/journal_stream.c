@@ -610,6 +610,9 @@ static int s_append_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
         txn_rc = s_rows_put(self, txn);
     for (size_t i = 0; i < a->ncursors && txn_rc == MDB_SUCCESS; i++)
         txn_rc = journal_cursor_write(self, txn, &a->cursors[i]);
+    /* Refusals (gaps, forks) still write their stream rows: no sign that
+     * there is room again (journal_write keeps a storage alarm then). */
+    self->txn_stored_none = self->stats.stored == a->saved.stored;
     return txn_rc;
 }
 
