@@ -514,6 +514,19 @@ static json_t *s_unwrap_object(ctx_t *c, xmlDocPtr doc, xmlNodePtr obj, size_t i
             s_fail(c, rc, "%s: the %s payload does not decode: %s", where, type,
                    knoop_strerror(rc));
     }
+    if (!c->failed) {
+        /* The content rules wrap applies (times with zone, WGS84 ranges,
+         * partner ids, ...): what unwrap accepts, wrap and a node accept. */
+        char rule[512] = "";
+        int rc = knoop_payload_check(NULL, NULL, type, pb.data, pb.len, NULL, 0, rule,
+                                     sizeof rule);
+        if (rc) {
+            s_fail(c, rc, "%s: payload of %s: %s", where, type,
+                   *rule ? rule : knoop_strerror(rc));
+            json_decref(payload);
+            payload = NULL;
+        }
+    }
     knoop_buf_free(&pb);
     if (!c->failed) {
         json_object_set_new(item, "type", json_string(type));

@@ -226,7 +226,11 @@ static void test_damage(void **state)
         if (knoop_edxl_unwrap(copy, cut, &out, NULL, 0) == KNOOP_OK) {
             knoop_buf_t again = { 0 };
             if (knoop_edxl_wrap(out, &again, err, sizeof err) != KNOOP_OK)
+            {
+                fprintf(stderr, "--- the damaged document (%zu bytes):\n", cut);
+                fwrite(copy, 1, cut, stderr);
                 fail_msg("unwrap accepted what wrap refuses: %s", err);
+            }
             knoop_buf_free(&again);
         }
         json_decref(out);
