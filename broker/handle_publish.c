@@ -129,18 +129,6 @@ void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
     }
 }
 
-static knoop_wire_err_t s_wire_code(int rc)
-{
-    switch (rc) {
-    case KNOOP_ECHAIN:     return KNOOP_WERR_CHAIN;
-    case KNOOP_ESIG:       return KNOOP_WERR_SIGNATURE;
-    case KNOOP_EFORK:      return KNOOP_WERR_FORK;
-    case KNOOP_EUNKNOWN:   return KNOOP_WERR_UNKNOWN;
-    case KNOOP_EFULL:      return KNOOP_WERR_FULL;
-    default:               return KNOOP_WERR_MALFORMED;
-    }
-}
-
 /* The ACKs of a commit, in one pass over the batch: each session gets one
  * ACK frame naming each stream it published on in the batch at the
  * stream's contiguous hwm now stored, which is read once per stream. */
@@ -249,7 +237,7 @@ void handle_publish_commit(knoop_broker_t *self)
             session_t *s = self->batch_sess[i];
             const knoop_msg_t *m = &self->batch[i];
             broker_send_error(self, s, self->batch_rid[i], self->batch_rid_len[i],
-                              s_wire_code(r), m->stream, m->b.seq, false,
+                              knoop_wire_err_from(r), m->stream, m->b.seq, false,
                               "%s on %s seq %llu refused: %s", m->b.origin, m->b.topic,
                               (unsigned long long) m->b.seq, knoop_strerror(r));
         }
@@ -263,7 +251,8 @@ void handle_publish_commit(knoop_broker_t *self)
                 if (self->batch_rid_len[i] == s->rid_len &&
                     memcmp(self->batch_rid[i], s->rid, s->rid_len) == 0) {
                     const char *why = knoop_journal_error(self->journal, NULL);
-                    broker_send_error(self, s, s->rid, s->rid_len, s_wire_code(rc), 0, 0, false,
+                    broker_send_error(self, s, s->rid, s->rid_len, knoop_wire_err_from(rc), 0, 0,
+                                      false,
                                       "broker %s could not store your messages: %s; "
                                       "they stay in your outbox", self->id,
                                       *why ? why : knoop_strerror(rc));

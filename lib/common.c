@@ -37,6 +37,8 @@ const char *knoop_strerror(int err)
     case KNOOP_EGONE:      return "peer gone: its connection closed (it reconnects and "
                                   "resumes from its acknowledged position)";
     case KNOOP_EAGAIN:     return "nothing waiting now (try again later)";
+    case KNOOP_EGAP:       return "sequence gap: an earlier message of this stream is not "
+                                  "stored (it is taken once the earlier one is sent again)";
     default:               return "unknown error";
     }
 }

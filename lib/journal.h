@@ -93,7 +93,7 @@ uint64_t    knoop_journal_epoch(const knoop_journal_t *self);
 const char *knoop_journal_partner(const knoop_journal_t *self);
 
 /* Append a batch in one write transaction. results[i] gets the outcome of
- * msgs[i]: KNOOP_OK (stored), KNOOP_EDUPLICATE, KNOOP_EFORK, KNOOP_ECHAIN,
+ * msgs[i]: KNOOP_OK (stored), KNOOP_EDUPLICATE, KNOOP_EFORK, KNOOP_ECHAIN, KNOOP_EGAP,
  * KNOOP_ESIG, KNOOP_EUNKNOWN, KNOOP_ECOLLISION. The return value is the fate
  * of the transaction: KNOOP_OK (committed and, unless relaxed, durable) or
  * KNOOP_EFULL / KNOOP_EIO / KNOOP_EPERM (read-only), in which case nothing of
@@ -101,7 +101,7 @@ const char *knoop_journal_partner(const knoop_journal_t *self);
 int  knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
                           size_t n, int *results);
 
-/* As append, with flags: KNOOP_APPEND_CONTIGUOUS refuses (KNOOP_ECHAIN) a
+/* As append, with flags: KNOOP_APPEND_CONTIGUOUS refuses (KNOOP_EGAP) a
  * message that would leave a gap (seq > hwm + 1): what a broker demands of
  * an origin, which always sends its streams in order. */
 #define KNOOP_APPEND_CONTIGUOUS 1u

@@ -451,7 +451,7 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
         knoop_warn("journal %s: %s on %s seq %llu leaves a gap after seq %llu; refused",
                    self->path, m->b.origin, m->b.topic, (unsigned long long) m->b.seq,
                    (unsigned long long) sp->hwm);
-        return KNOOP_ECHAIN;
+        return KNOOP_EGAP;
     }
     if (m->b.seq == sp->hwm + 1 &&
         memcmp(m->b.prev, sp->hwm ? sp->head : s_zero_hash, KNOOP_HASH_LEN) != 0) {

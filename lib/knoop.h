@@ -46,6 +46,7 @@ typedef enum {
     KNOOP_ETIMEDOUT  = -21,  /* no answer within the time allowed */
     KNOOP_EGONE      = -22,  /* the peer went away (its connection is gone) */
     KNOOP_EAGAIN     = -23,  /* nothing waiting now (non-blocking read): try again later */
+    KNOOP_EGAP       = -24,  /* seq leaves a gap: an earlier message of the stream is missing */
 } knoop_err_t;
 
 /* Human-readable name of an error code. Static string, never NULL. */

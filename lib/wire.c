@@ -54,7 +54,8 @@ const char *knoop_wire_err_name(knoop_wire_err_t code)
 knoop_wire_err_t knoop_wire_err_from(int rc)
 {
     switch (rc) {
-    case KNOOP_ECHAIN:   return KNOOP_WERR_CHAIN;
+    case KNOOP_ECHAIN:
+    case KNOOP_EGAP:     return KNOOP_WERR_CHAIN;
     case KNOOP_ESIG:     return KNOOP_WERR_SIGNATURE;
     case KNOOP_EFORK:    return KNOOP_WERR_FORK;
     case KNOOP_EUNKNOWN: return KNOOP_WERR_UNKNOWN;

@@ -76,7 +76,7 @@ typedef enum {
 /* "version", "malformed", ... for logs. */
 const char *knoop_wire_err_name(knoop_wire_err_t code);
 /* The ERROR code that tells a sender why a message was not stored, from
- * the library's error (KNOOP_ECHAIN -> CHAIN, KNOOP_EPERM -> POLICY, ...;
+ * the library's error (KNOOP_ECHAIN, KNOOP_EGAP -> CHAIN, KNOOP_EPERM -> POLICY, ...;
  * anything without a wire equivalent -> MALFORMED). */
 knoop_wire_err_t knoop_wire_err_from(int rc);
 

@@ -559,12 +559,22 @@ static void s_on_error(knoop_node_t *self, const knoop_frame_t *f)
         self->next_attempt = knoop_now_ms();
         return;
     }
+    own_stream_t *o = f->u.error.stream ? node_own_find(self, f->u.error.stream) : NULL;
+    knoop_metrics_refusal(self->metrics, knoop_wire_err_name(f->u.error.code));
+    if (o && !f->u.error.fatal && f->u.error.code == KNOOP_WERR_CHAIN &&
+        f->u.error.seq > o->acked + 1 && self->last_error_at && self->last_error_refusal) {
+        /* A gap behind a refusal that still stands (the broker could not
+         * store an earlier message, e.g. its journal is full): the resend
+         * from the first unacknowledged seq closes it. The earlier refusal
+         * is the cause an operator must see, not this consequence. */
+        knoop_debug("broker %s: %s (follows the refusal: %s)", bid, f->u.error.reason,
+                    self->last_error);
+        return;
+    }
     node_set_error(self, "%s: %s: %s", bid, knoop_wire_err_name(f->u.error.code),
                    f->u.error.reason);
     self->last_error_refusal = !f->u.error.fatal;   /* fatal: the link goes down */
     knoop_warn("broker %s", self->last_error);
-    knoop_metrics_refusal(self->metrics, knoop_wire_err_name(f->u.error.code));
-    own_stream_t *o = f->u.error.stream ? node_own_find(self, f->u.error.stream) : NULL;
     /* CHAIN (a gap: earlier messages were lost on the way, e.g. the broker
      * could not store them) and FULL heal by sending again, which the
      * resend timer does; FORK needs a person, not a retry loop. The rest

@@ -27,7 +27,7 @@ in_ns vr-twente;  start_node vr-twente  --broker "$EP"
 in_ns vr-zeeland; start_node vr-zeeland --broker "$EP" --subscribe 'sitrep.>' --timeout-ms 5000
 net_rate vr-zeeland 256
 # vr-zeeland's application, for the order of arrival
-"$KNOOP" sub --api "$(api vr-zeeland)" --pattern '>' --timeout 120 >"$T/app.out" 2>"$T/app.err" &
+"$KNOOP" sub --api "$(api vr-zeeland)" --pattern '>' --from-start --timeout 120 >"$T/app.out" 2>"$T/app.err" &
 PIDS+=($!)
 
 N=${KNOOP_SOAK:+3000}; N=${N:-300}
