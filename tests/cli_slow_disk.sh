@@ -22,7 +22,7 @@ EP="tcp://127.0.0.1:$(free_port)"
 start_broker kcr2-broker-1 "$EP"
 start_node vr-utrecht --broker "kcr2-broker-1@$EP"
 start_node vr-zeeland --broker "kcr2-broker-1@$EP" --subscribe 'sitrep.>'
-"$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --timeout 60 >"$T/app.out" 2>"$T/app.err" &
+"$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --from-start --timeout 60 >"$T/app.out" 2>"$T/app.err" &
 PIDS+=($!)
 
 n=0
