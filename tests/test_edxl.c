@@ -259,6 +259,39 @@ static void test_old_spelling(void **state)
     knoop_buf_free(&xml);
 }
 
+/* What XML allows inside EDXL text and between elements: the EDXL-DE
+ * namespace under a prefix on one element and redeclared as default on
+ * another, a processing instruction and a comment inside a value, character
+ * and predefined entity references. Values read as their text. */
+static void test_lenient(void **state)
+{
+    (void) state;
+    size_t n_doc, n_twin;
+    char *doc = s_src_file("tests/edxl/lenient/01-prefix-pi-entiteiten.xml", &n_doc);
+    char *twin = s_src_file("tests/edxl/valid/01-hub-met-cap.xml", &n_twin);
+    assert_non_null(strstr(doc, "<?x y?>"));
+    assert_non_null(strstr(doc, "<de:SenderID"));
+    json_t *a = NULL, *b = NULL;
+    char err[512];
+    if (knoop_edxl_unwrap(doc, n_doc, &a, err, sizeof err))
+        fail_msg("lenient document: %s", err);
+    assert_int_equal(knoop_edxl_unwrap(twin, n_twin, &b, err, sizeof err), KNOOP_OK);
+    assert_string_equal(json_string_value(json_object_get(a, "senderID")),
+                        "nccn@crisiscentrum.be");
+    assert_string_equal(json_string_value(json_object_get(a, "language")), "nl-BE");
+    json_t *item = json_array_get(json_object_get(a, "content"), 0);
+    assert_string_equal(json_string_value(json_object_get(item, "description")),
+                        "Hoogwater Maas & Ourthe: Li\u00e8ge evacueert");
+    /* the rest as its plain twin */
+    json_object_del(item, "description");
+    json_object_del(json_array_get(json_object_get(b, "content"), 0), "description");
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    free(doc);
+    free(twin);
+}
+
 static void test_damage(void **state)
 {
     (void) state;
@@ -301,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_cap_embedded),
         cmocka_unit_test(test_wrap_refusals),
         cmocka_unit_test(test_old_spelling),
+        cmocka_unit_test(test_lenient),
         cmocka_unit_test(test_damage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
