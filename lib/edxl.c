@@ -242,8 +242,8 @@ int knoop_edxl_wrap(const json_t *dist, knoop_buf_t *xml, char *err, size_t err_
     s_leaf(&c, root, ns, "SenderID", sender);
     s_leaf(&c, root, ns, "DateTimeSent", sent);
     s_leaf(&c, root, ns, "DateTimeExpires", expires);
-    xmlNodePtr dflt = s_node(&c, s_node(&c, root, ns, "DistributionStatus"), ns,
-                          "StatusKindDefault");
+    xmlNodePtr dflt = s_node(&c, root, ns, "DistributionStatus");
+    dflt = s_node(&c, dflt, ns, "StatusKindDefault");
     s_leaf(&c, dflt, ctns, "ValueListURI", KNOOP_EDXL_STATUS_LIST);
     s_leaf(&c, dflt, ctns, "Value", status);
     dflt = s_node(&c, s_node(&c, root, ns, "DistributionKind"), ns, "DistributionKindDefault");
@@ -463,27 +463,31 @@ static void s_default(ctx_t *c, xmlNodePtr *cur, json_t *o, const char *outer,
     char where[64], w2[96];
     snprintf(where, sizeof where, "EDXLDistribution/%s", s_nm(c, outer));
     snprintf(w2, sizeof w2, "%s/%s", where, inner);
-    xmlNodePtr k = e->children, d;
+    xmlNodePtr k = e->children;
     xmlChar *v = NULL;
     if (!c->v2) {
         v = s_take_text(c, &k, inner, where, true);
-    } else if ((d = s_elem(c, k, where)), !c->failed && !s_is(c, d, inner)) {
+    } else {
+        xmlNodePtr d = s_elem(c, k, where);
         char found[400];
-        s_fail(c, KNOOP_EMALFORMED, "%s: <%s> is required%s (community value lists are not "
-               "supported)", where, inner, s_found(d, KNOOP_EDXL_NS, inner, found,
-                                                   sizeof found));
-    } else if (!c->failed) {
-        xmlNodePtr x = d->children;
-        xmlChar *uri = s_take_ct(c, &x, "ValueListURI", w2, true);
-        if (uri && strcmp((const char *) uri, list))
-            s_fail(c, KNOOP_EMALFORMED, "%s/ct:ValueListURI: '%.100s' is not %s (community "
-                   "value lists are not supported)", w2, (const char *) uri, list);
-        xmlFree(uri);
-        v = s_take_ct(c, &x, "Value", w2, true);
-        if (!c->failed && s_elem(c, x, w2))
-            s_fail(c, KNOOP_EMALFORMED, "%s: only <ct:ValueListURI> and <ct:Value> are "
-                   "supported inside", w2);
-        k = d->next;
+        if (!c->failed && !s_is(c, d, inner)) {
+            s_fail(c, KNOOP_EMALFORMED, "%s: <%s> is required%s (community value lists are "
+                   "not supported)", where, inner,
+                   s_found(d, KNOOP_EDXL_NS, inner, found, sizeof found));
+        } else if (!c->failed) {
+            xmlNodePtr x = d->children;
+            xmlChar *uri = s_take_ct(c, &x, "ValueListURI", w2, true);
+            if (uri && strcmp((const char *) uri, list))
+                s_fail(c, KNOOP_EMALFORMED, "%s/ct:ValueListURI: '%.100s' is not %s "
+                       "(community value lists are not supported)", w2, (const char *) uri,
+                       list);
+            xmlFree(uri);
+            v = s_take_ct(c, &x, "Value", w2, true);
+            if (!c->failed && s_elem(c, x, w2))
+                s_fail(c, KNOOP_EMALFORMED, "%s: only <ct:ValueListURI> and <ct:Value> are "
+                       "supported inside", w2);
+            k = d->next;
+        }
     }
     if (v && !c->failed && !s_in(set, (const char *) v))
         s_fail(c, KNOOP_EMALFORMED, "%s%s: '%s' is not a default value of EDXL-DE 2.0 "
@@ -526,7 +530,8 @@ static json_t *s_unwrap_object(ctx_t *c, xmlDocPtr doc, xmlNodePtr obj, size_t i
         char w2[96];
         snprintf(w2, sizeof w2, "%s/%s", where, s_nm(c, "contentXML"));
         xmlNodePtr e = s_elem(c, k->children, w2);
-        xmlNodePtr alert = s_is(c, e, "embeddedXMLContent") ? s_elem(c, e->children, w2) : NULL;
+        xmlNodePtr alert = s_is(c, e, "embeddedXMLContent") ? s_elem(c, e->children, w2)
+                                                             : NULL;
         if (!c->failed && (!alert || s_elem(c, alert->next, w2) || s_elem(c, e->next, w2)))
             s_fail(c, KNOOP_EMALFORMED, "%s: one <%s> holding one CAP 1.2 <alert> is what "
                    "knooppunt carries", w2, s_nm(c, "embeddedXMLContent"));
