@@ -717,6 +717,10 @@ int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err, siz
             s_set(&c, one, "scheme", c.v2 ? s_take_ct(&c, &x, "ValueListURI", wa, true)
                                           : s_take_text(&c, &x, "explicitAddressScheme", wa,
                                                         true));
+            const char *sch = json_string_value(json_object_get(one, "scheme"));
+            if (!c.failed && sch && !*sch)
+                s_fail(&c, KNOOP_EMALFORMED, "%s/%s: is empty", wa,
+                       c.v2 ? "ct:ValueListURI" : "explicitAddressScheme");
             xmlChar *v;
             while (!c.failed && (v = c.v2 ? s_take_ct(&c, &x, "Value", wa, false)
                                           : s_take_text(&c, &x, "explicitAddressValue", wa,
