@@ -66,7 +66,7 @@ int knoop_edxl_wrap(const json_t *dist, knoop_buf_t *xml, char *err, size_t err_
  * comes back as <TargetArea> text) into a new distribution object (*dist,
  * caller json_decref). Every content object must be a knooppunt payload:
  * an embedded CAP 1.2 alert (validated as knoop cap import does) or
- * nonXMLContent of KNOOP_EDXL_MIME with a known messageType.
+ * NonXMLContent of KNOOP_EDXL_MIME with a known messageType.
  * Errors: KNOOP_EMALFORMED (err names the element), KNOOP_ETOOBIG,
  * KNOOP_ENOMEM. */
 int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err,
