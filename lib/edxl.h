@@ -21,16 +21,22 @@
  *                 "description": "GRIP Zuid-Limburg",          optional
  *                 "payload": {...}}]}                the payload as JSON (json.h)
  *
- * In XML: <EDXLDistribution xmlns="urn:oasis:names:tc:emergency:EDXL:DE:2.0">
- * with distributionID, senderID, dateTimeSent, dateTimeExpires,
- * distributionStatus/StatusKindDefault, distributionKind/
- * DistributionKindDefault, descriptor (language, explicitAddress with
- * explicitAddressScheme and explicitAddressValue), targetArea, and
- * content/contentObject, each with contentDescriptor/contentDescription and
- * either contentXML/embeddedXMLContent holding a CAP 1.2 <alert> (for
- * knoop.crisis.v1.Alert, through cap.h) or nonXMLContent with mimeType
- * "application/x-protobuf; messageType=TYPE", size and contentData (the
- * payload's protobuf bytes, base64).
+ * In XML, as the OASIS EDXL-DE 2.0 schema names it:
+ * <EDXLDistribution xmlns="urn:oasis:names:tc:emergency:EDXL:DE:2.0"
+ * xmlns:ct="urn:oasis:names:tc:emergency:edxl:ct:1.0"> with DistributionID,
+ * SenderID, DateTimeSent, DateTimeExpires, DistributionStatus/
+ * StatusKindDefault and DistributionKind/DistributionKindDefault (each
+ * ct:ValueListURI of the 2.0 default list + ct:Value), Descriptor (Language,
+ * ExplicitAddress with ct:ValueListURI = the scheme and ct:Value per
+ * address), TargetArea, and Content/ContentObject, each with
+ * ContentDescriptor/ContentDescription and either ContentXML/
+ * EmbeddedXMLContent holding a CAP 1.2 <alert> (for knoop.crisis.v1.Alert,
+ * through cap.h) or NonXMLContent with MIMEType
+ * "application/x-protobuf; messageType=TYPE", Size and ContentData (the
+ * payload's protobuf bytes, base64). Unwrap also reads the lowerCamelCase
+ * spelling knooppunt wrote before (distributionID, ..., explicitAddressScheme/
+ * explicitAddressValue, a default value as the text of StatusKindDefault);
+ * the first header element tells which; a document mixing them is refused.
  *
  * Round trips: unwrap(wrap(d)) == d (payloads equal as JSON), and
  * wrap(unwrap(doc)) equals doc under C14N for a document of this profile
@@ -44,6 +50,10 @@
 #include <jansson.h>
 
 #define KNOOP_EDXL_NS      "urn:oasis:names:tc:emergency:EDXL:DE:2.0"
+/* EDXL common types (ct:ValueListURI, ct:Value) and the 2.0 default lists */
+#define KNOOP_EDXL_CT_NS   "urn:oasis:names:tc:emergency:edxl:ct:1.0"
+#define KNOOP_EDXL_STATUS_LIST "urn:oasis:names:tc:emergency:EDXL:DE:2.0:Defaults:StatusKind"
+#define KNOOP_EDXL_KIND_LIST   "urn:oasis:names:tc:emergency:EDXL:DE:2.0:Defaults:DistributionType"
 #define KNOOP_EDXL_DOC_MAX (16u << 20)
 #define KNOOP_EDXL_MIME    "application/x-protobuf"
 
@@ -52,10 +62,11 @@
  * content object), KNOOP_ENOTFOUND (unknown payload type), KNOOP_ENOMEM. */
 int knoop_edxl_wrap(const json_t *dist, knoop_buf_t *xml, char *err, size_t err_size);
 
-/* Read an EDXL-DE 2.0 document into a new distribution object (*dist,
+/* Read an EDXL-DE 2.0 document (either spelling, see above; a TargetArea
+ * comes back as <TargetArea> text) into a new distribution object (*dist,
  * caller json_decref). Every content object must be a knooppunt payload:
  * an embedded CAP 1.2 alert (validated as knoop cap import does) or
- * nonXMLContent of KNOOP_EDXL_MIME with a known messageType.
+ * NonXMLContent of KNOOP_EDXL_MIME with a known messageType.
  * Errors: KNOOP_EMALFORMED (err names the element), KNOOP_ETOOBIG,
  * KNOOP_ENOMEM. */
 int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err,

@@ -40,7 +40,7 @@ static const knoop_cmd_t s_cmd_wrap = {
 "distribution (OASIS Emergency Data Exchange Language, Distribution\n"
 "Element) holding each payload as a content object: a\n"
 "knoop.crisis.v1.Alert as an embedded CAP 1.2 <alert>, any other type as\n"
-"nonXMLContent of \"application/x-protobuf; messageType=TYPE\" (the\n"
+"NonXMLContent of \"application/x-protobuf; messageType=TYPE\" (the\n"
 "payload's protobuf bytes, base64). Lines without \"type\" (a scenario's\n"
 "\"say\") and lines starting with '#' are skipped and counted on stderr.\n"
 "wrap also takes one distribution object as unwrap prints it, and writes\n"
@@ -85,7 +85,10 @@ static const knoop_cmd_t s_cmd_unwrap = {
 "\"content\", each with \"type\", \"payload\" (as knoop pub takes it) and\n"
 "\"description\". A content object that is not a knooppunt payload is\n"
 "refused, naming it; an embedded CAP alert is checked as knoop cap import\n"
-"checks it.",
+"checks it. The element names are the OASIS schema's (DistributionID,\n"
+"SenderID, ..., ct:ValueListURI and ct:Value); a document in the\n"
+"lowerCamelCase spelling earlier knooppunt versions wrote (distributionID,\n"
+"...) is read too.",
     .operands = "[FILE | -]",
     .operands_max = 1,
     .exit_status = s_exit,

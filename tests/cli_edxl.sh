@@ -5,7 +5,9 @@
 # the same payloads; a distribution from a foreign hub (tests/edxl/valid) is
 # unwrapped, published, read back at the other node and wrapped again equal
 # under C14N (whitespace between elements aside); every invalid document of
-# tests/edxl/invalid is refused naming its element.
+# tests/edxl/invalid is refused naming its element; a document in the
+# lowerCamelCase spelling knooppunt wrote before it followed the 2.0 schema
+# (tests/edxl/old-format) still unwraps, to the same distribution.
 source "$(dirname "$0")/lib.sh"
 
 command -v xmllint >/dev/null || die "xmllint is missing: run deploy/install-deps.sh"
@@ -54,11 +56,28 @@ wait_for "kcr2 holds them" 20 has_count "$T/kcr2" 'x.>' "$total" || bad "kcr2 ho
     "$T/sub.jsonl" >"$T/out.xml" 2>"$T/wrap.err" || { cat "$T/wrap.err"; bad "wrap"; }
 check "wrap writes well-formed XML" xmllint --noout "$T/out.xml"
 check "with one contentObject per message ($total)" \
-    [ "$(xmllint --xpath 'count(//*[local-name()="contentObject"])' "$T/out.xml")" -eq "$total" ]
+    [ "$(xmllint --xpath 'count(//*[local-name()="ContentObject"])' "$T/out.xml")" -eq "$total" ]
 check "the alert goes as embedded CAP 1.2" \
-    xmllint --xpath '//*[local-name()="embeddedXMLContent"]/*[local-name()="alert"]' "$T/out.xml"
+    xmllint --xpath '//*[local-name()="EmbeddedXMLContent"]/*[local-name()="alert"]' "$T/out.xml"
 check "dateTimeExpires defaults to a day after dateTimeSent" \
-    grep -q '<dateTimeExpires>2021-07-16T02:00:00+02:00</dateTimeExpires>' "$T/out.xml"
+    grep -q '<DateTimeExpires>2021-07-16T02:00:00+02:00</DateTimeExpires>' "$T/out.xml"
+DE='urn:oasis:names:tc:emergency:EDXL:DE:2.0'
+CT='urn:oasis:names:tc:emergency:edxl:ct:1.0'
+xp() { xmllint --xpath "$1" "$T/out.xml" 2>/dev/null; }
+check "the header in EDXL-DE 2.0 names, in schema order" [ "$(xp "concat(name(/*/*[1]),' ',
+    name(/*/*[2]),' ',name(/*/*[3]),' ',name(/*/*[4]),' ',name(/*/*[5]),' ',name(/*/*[6]),' ',
+    name(/*/*[7]),' ',name(/*/*[8]),' ',count(/*/*[namespace-uri()='$DE']))")" \
+    = "DistributionID SenderID DateTimeSent DateTimeExpires DistributionStatus DistributionKind Descriptor Content 8" ]
+check "status and kind as ct:ValueListURI + ct:Value of the 2.0 default lists" [ "$(xp "concat(
+    /*/*[local-name()='DistributionStatus']/*[local-name()='StatusKindDefault']/*[namespace-uri()='$CT' and local-name()='ValueListURI'], ' ',
+    /*/*[local-name()='DistributionStatus']/*[local-name()='StatusKindDefault']/*[namespace-uri()='$CT' and local-name()='Value'], ' ',
+    /*/*[local-name()='DistributionKind']/*[local-name()='DistributionKindDefault']/*[namespace-uri()='$CT' and local-name()='ValueListURI'], ' ',
+    /*/*[local-name()='DistributionKind']/*[local-name()='DistributionKindDefault']/*[namespace-uri()='$CT' and local-name()='Value'])")" \
+    = "$DE:Defaults:StatusKind Actual $DE:Defaults:DistributionType Report" ]
+check "a payload as NonXMLContent/MIMEType, Size, ContentData" [ "$(xp "count(//*[local-name()='NonXMLContent']/*[local-name()='MIMEType']/following-sibling::*[1][local-name()='Size']/following-sibling::*[1][local-name()='ContentData'])")" \
+    -eq "$(jq -r .type "$T/sub.jsonl" | grep -vcx knoop.crisis.v1.Alert)" ]
+check "no lowerCamelCase EDXL element is written" bash -c \
+    "! grep -Eq '<(distributionID|senderID|dateTimeSent|distributionStatus|descriptor|explicitAddress|contentObject|nonXMLContent|mimeType|contentData)[ >]' '$T/out.xml'"
 "$KNOOP" edxl unwrap --lines "$T/out.xml" >"$T/back.jsonl" || bad "unwrap"
 check "unwrap gives every payload back unchanged" \
     cmp -s <(jq -cS '{type, payload}' "$T/sub.jsonl") <(jq -cS . "$T/back.jsonl")
@@ -95,6 +114,20 @@ for f in "$SRC"/tests/edxl/valid/*.xml; do
         cmp -s <(xmllint --noblanks "$f" | xmllint --c14n -) \
                <(xmllint --noblanks "$T/$name.out.xml" | xmllint --c14n -)
 done
+
+# ---- a document in the older lowerCamelCase spelling still unwraps ----
+for f in "$SRC"/tests/edxl/old-format/*.xml; do
+    name=$(basename "$f" .xml)
+    "$KNOOP" edxl unwrap "$f" >"$T/$name.json" || { bad "$name (old spelling) unwraps"; continue; }
+    check "$name (old spelling) unwraps to the same distribution as its 2.0 twin" \
+        cmp -s "$T/$name.json" <("$KNOOP" edxl unwrap "$SRC/tests/edxl/valid/${name%-lowercamel}.xml")
+    "$KNOOP" edxl wrap "$T/$name.json" >"$T/$name.out.xml" || bad "$name wraps again"
+    check "$name: wrapped again in the 2.0 spelling, equal under C14N to its 2.0 twin" \
+        cmp -s <(xmllint --noblanks "$SRC/tests/edxl/valid/${name%-lowercamel}.xml" | xmllint --c14n -) \
+               <(xmllint --noblanks "$T/$name.out.xml" | xmllint --c14n -)
+done
+n_old=$(ls "$SRC"/tests/edxl/old-format/*.xml | wc -l)
+check "there is an old-spelling document ($n_old)" [ "$n_old" -ge 1 ]
 
 # ---- invalid documents ----
 n_invalid=0

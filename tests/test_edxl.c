@@ -2,7 +2,8 @@
  * scenario (every crisis type) survives wrap -> unwrap with the same
  * protobuf bytes, wrap(unwrap(doc)) gives doc back byte for byte, the CAP
  * corpus travels embedded, bad distributions are refused naming the field,
- * and damaged documents never crash the codec. */
+ * a document in the older lowerCamelCase spelling still unwraps, and damaged
+ * documents never crash the codec. */
 #include "testutil.h"
 #include "cap.h"
 #include "edxl.h"
@@ -205,6 +206,92 @@ static void test_wrap_refusals(void **state)
     json_decref(dist);
 }
 
+/* A document in the lowerCamelCase spelling knooppunt wrote before it
+ * followed the EDXL-DE 2.0 schema still unwraps, to the same distribution as
+ * its 2.0 twin; wrap writes the 2.0 names (and renames an old <targetArea>
+ * kept in a distribution object). */
+static void test_old_spelling(void **state)
+{
+    (void) state;
+    size_t n_old, n_new;
+    char *old = s_src_file("tests/edxl/old-format/01-hub-met-cap-lowercamel.xml", &n_old);
+    char *new = s_src_file("tests/edxl/valid/01-hub-met-cap.xml", &n_new);
+    assert_non_null(strstr(old, "<distributionID>"));
+    assert_non_null(strstr(new, "<DistributionID>"));
+    json_t *a = NULL, *b = NULL;
+    char err[512];
+    if (knoop_edxl_unwrap(old, n_old, &a, err, sizeof err))
+        fail_msg("old spelling: %s", err);
+    if (knoop_edxl_unwrap(new, n_new, &b, err, sizeof err))
+        fail_msg("2.0 spelling: %s", err);
+    assert_true(json_equal(a, b));
+    assert_string_equal(json_string_value(json_object_get(a, "distributionStatus")), "Actual");
+    assert_int_equal(json_array_size(json_object_get(json_array_get(
+                         json_object_get(a, "explicitAddress"), 0), "value")), 2);
+    /* a distribution object holding an old <targetArea> */
+    json_array_set_new(json_object_get(a, "targetArea"), 0, json_string(
+        "<targetArea xmlns=\"" KNOOP_EDXL_NS "\"><x xmlns=\"urn:x\">1</x></targetArea>"));
+    knoop_buf_t xml = { 0 };
+    if (knoop_edxl_wrap(a, &xml, err, sizeof err))
+        fail_msg("wrap: %s", err);
+    assert_true(knoop_buf_append(&xml, "", 1) == 0);
+    const char *out = (const char *) xml.data;
+    static const char *const want[] = { "<DistributionID>", "<SenderID>", "<DateTimeSent>",
+        "<DateTimeExpires>", "<DistributionStatus>", "<StatusKindDefault>",
+        "<ct:ValueListURI>" KNOOP_EDXL_STATUS_LIST "</ct:ValueListURI>",
+        "<ct:Value>Actual</ct:Value>", "<DistributionKindDefault>",
+        "<ct:ValueListURI>" KNOOP_EDXL_KIND_LIST "</ct:ValueListURI>", "<Descriptor>",
+        "<Language>", "<ExplicitAddress>", "<ct:ValueListURI>knooppunt</ct:ValueListURI>",
+        "<TargetArea", "<Content>", "<ContentObject>", "<ContentDescription>",
+        "<ContentXML>", "<EmbeddedXMLContent>", "xmlns:ct=\"" KNOOP_EDXL_CT_NS "\"" };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(out, want[i]))
+            fail_msg("wrap does not write %s", want[i]);
+    static const char *const gone[] = { "<distributionID>", "<targetArea", "<descriptor>",
+        "<explicitAddressScheme>", "<contentObject>" };
+    for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
+        if (strstr(out, gone[i]))
+            fail_msg("wrap still writes %s", gone[i]);
+    json_decref(a);
+    json_decref(b);
+    free(old);
+    free(new);
+    knoop_buf_free(&xml);
+}
+
+/* What XML allows inside EDXL text and between elements: the EDXL-DE
+ * namespace under a prefix on one element and redeclared as default on
+ * another, a processing instruction and a comment inside a value, character
+ * and predefined entity references. Values read as their text. */
+static void test_lenient(void **state)
+{
+    (void) state;
+    size_t n_doc, n_twin;
+    char *doc = s_src_file("tests/edxl/lenient/01-prefix-pi-entiteiten.xml", &n_doc);
+    char *twin = s_src_file("tests/edxl/valid/01-hub-met-cap.xml", &n_twin);
+    assert_non_null(strstr(doc, "<?x y?>"));
+    assert_non_null(strstr(doc, "<de:SenderID"));
+    json_t *a = NULL, *b = NULL;
+    char err[512];
+    if (knoop_edxl_unwrap(doc, n_doc, &a, err, sizeof err))
+        fail_msg("lenient document: %s", err);
+    assert_int_equal(knoop_edxl_unwrap(twin, n_twin, &b, err, sizeof err), KNOOP_OK);
+    assert_string_equal(json_string_value(json_object_get(a, "senderID")),
+                        "nccn@crisiscentrum.be");
+    assert_string_equal(json_string_value(json_object_get(a, "language")), "nl-BE");
+    json_t *item = json_array_get(json_object_get(a, "content"), 0);
+    assert_string_equal(json_string_value(json_object_get(item, "description")),
+                        "Hoogwater Maas & Ourthe: Li\u00e8ge evacueert");
+    /* the rest as its plain twin */
+    json_object_del(item, "description");
+    json_object_del(json_array_get(json_object_get(b, "content"), 0), "description");
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    free(doc);
+    free(twin);
+}
+
 static void test_damage(void **state)
 {
     (void) state;
@@ -246,6 +333,8 @@ int main(void)
         cmocka_unit_test(test_scenario_round_trip),
         cmocka_unit_test(test_cap_embedded),
         cmocka_unit_test(test_wrap_refusals),
+        cmocka_unit_test(test_old_spelling),
+        cmocka_unit_test(test_lenient),
         cmocka_unit_test(test_damage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
