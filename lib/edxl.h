@@ -47,7 +47,10 @@
 #define KNOOP_EDXL_H
 
 #include "knoop.h"
-#include <jansson.h>
+
+/* A jansson object; callers that build or read one include jansson.h (or
+ * json.h) themselves, the others need not have it for this header. */
+struct json_t;
 
 #define KNOOP_EDXL_NS      "urn:oasis:names:tc:emergency:EDXL:DE:2.0"
 /* EDXL common types (ct:ValueListURI, ct:Value) and the 2.0 default lists */
@@ -60,7 +63,7 @@
 /* Write the distribution dist as an EDXL-DE 2.0 document appended to xml.
  * Errors: KNOOP_EMALFORMED (a field missing or wrong, err names it and the
  * content object), KNOOP_ENOTFOUND (unknown payload type), KNOOP_ENOMEM. */
-int knoop_edxl_wrap(const json_t *dist, knoop_buf_t *xml, char *err, size_t err_size);
+int knoop_edxl_wrap(const struct json_t *dist, knoop_buf_t *xml, char *err, size_t err_size);
 
 /* Read an EDXL-DE 2.0 document (either spelling, see above; a TargetArea
  * comes back as <TargetArea> text) into a new distribution object (*dist,
@@ -69,7 +72,7 @@ int knoop_edxl_wrap(const json_t *dist, knoop_buf_t *xml, char *err, size_t err_
  * NonXMLContent of KNOOP_EDXL_MIME with a known messageType.
  * Errors: KNOOP_EMALFORMED (err names the element), KNOOP_ETOOBIG,
  * KNOOP_ENOMEM. */
-int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err,
+int knoop_edxl_unwrap(const char *xml, size_t len, struct json_t **dist, char *err,
                       size_t err_size);
 
 #endif

@@ -14,6 +14,7 @@
  */
 #include "cap.h"
 #include "edxl.h"
+#include "json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
