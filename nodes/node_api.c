@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 
 #define DELIVERY_MAX   256
+/* Envelope bytes per delivery: with the reply's framing well under
+ * KNOOP_API_MAX (a window of 1-MiB messages would not fit one reply). */
+#define DELIVERY_BYTES (KNOOP_API_MAX / 2)
 #define BEELD_BATCH    256
 #define SUB_SILENT_MS  120000
 
@@ -750,7 +753,7 @@ void node_api_pump(knoop_node_t *self)
         if (!f)
             break;
         f->sub = sub;
-        knoop_batch_start(&f->batch, sub->window, 0);
+        knoop_batch_start(&f->batch, sub->window, DELIVERY_BYTES);
         fill[n++] = f;
     }
     qsort(fill, n, sizeof *fill, s_fill_by_pos);

@@ -83,3 +83,18 @@ after=$(parsed)
 check "the bursts were parsed about once per message ($((after - before)) for $NEW; six subscribers)" \
     test $((after - before)) -ge $NEW -a $((after - before)) -le $((NEW * 2))
 echo "parsed $((after - before)) for $NEW new messages, $before for the old log"
+
+# 3. Large messages: a window of them is more than one API reply may hold
+# (KNOOP_API_MAX, 16 MiB); the node sends them in several deliveries.
+python3 - "$T/big" <<'PY'
+import sys
+with open(sys.argv[1], 'w') as f:
+    for i in range(1, 21):
+        f.write('{"incident_id":"big-%d","summary":"%s"}\n' % (i, chr(97 + i % 26) * 900000))
+PY
+pub --file "$T/big"
+rc=0
+"$KNOOP" sub --api "$A" --pattern 'sitrep.>' --since 2000-01-01T00:00:00Z --count $((OLD + BURSTS * ACT + 20)) \
+    --timeout 20 >"$T/big.out" 2>"$T/big.err" || rc=$?
+check "20 messages of 900 kB (18 MB) reach a subscriber from the start" \
+    test "$rc" = 0 -a "$(grep -c '"incident_id":"big-' "$T/big.out")" = 20
