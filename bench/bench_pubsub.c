@@ -109,6 +109,7 @@ typedef struct {
     unsigned    anti_entropy_ms; /* W5, W6: the brokers' --anti-entropy-ms */
     size_t      partners;        /* W7: partners in the load generator */
     size_t      group;           /* W7: partners per group (subscription pattern) */
+    size_t      nat;             /* W7: partners of a broker behind one address (--w7-nat) */
     double      w7_seconds;      /* W7: publishing at 1 msg/s per partner */
     double      idle_seconds;    /* W7: the idle window measured */
     int         ports[3];        /* W7: the brokers' ports (--ports), or 0 */
@@ -1873,7 +1874,8 @@ static void s_w7(bench_t *self)
     }
     partners_opts_t po = { .n = n, .group = self->group, .nbrokers = 3, .trust_dir = self->trust,
                            .root = root, .type = self->type, .payload = self->payload.data,
-                           .payload_len = self->payload.len, .rate = 1 };
+                           .payload_len = self->payload.len, .rate = 1,
+                           .per_address = self->nat };
     for (size_t k = 0; k < 3; k++) {
         po.broker_id[k] = ids[k];
         po.broker_ep[k] = ep[k];
@@ -2006,9 +2008,9 @@ static void s_w7(bench_t *self)
     end_t e;
     s_end_workload(self, &e);
     s_print_mesh(self, "W7");
-    printf("\"partners\":%zu,\"group\":%zu,\"msgs_per_s_per_partner\":1,\"seconds\":%.1f,"
-           "\"keys_s\":%.3f,\"linked_s\":%.3f,\"all_linked\":%s,",
-           n, self->group, t_load, t_keys, linked_s, linked_s >= 0 ? "true" : "false");
+    printf("\"partners\":%zu,\"group\":%zu,\"per_address\":%zu,\"msgs_per_s_per_partner\":1,"
+           "\"seconds\":%.1f,\"keys_s\":%.3f,\"linked_s\":%.3f,\"all_linked\":%s,",
+           n, self->group, self->nat ? self->nat : 1, t_load, t_keys, linked_s, linked_s >= 0 ? "true" : "false");
     printf("\"rss_kib\":{\"before\":[%ld,%ld,%ld],\"idle\":[%ld,%ld,%ld],\"load\":[%ld,%ld,%ld]},"
            "\"rss_per_session_kib\":%.1f,", rss0[0], rss0[1], rss0[2], rss_idle[0], rss_idle[1],
            rss_idle[2], rss_load[0], rss_load[1], rss_load[2], (double) rss_delta / (double) n);
@@ -2051,7 +2053,7 @@ static void s_usage(FILE *out)
         "                    [--fill-publish] [--seconds S] [--rate R] [--threads T]\n"
         "                    [--partition P] [--anti-entropy-ms MS] [--opaque]\n"
         "                    [--trace PREFIX] [--partners N] [--group G]\n"
-        "                    [--w7-seconds S] [--idle-seconds S] [--ports A,B,C]\n"
+        "                    [--w7-seconds S] [--idle-seconds S] [--ports A,B,C] [--w7-nat K]\n"
         "\n"
         "Starts knoop-broker and knoop-node processes (keys, trust store, policy made\n"
         "in a temporary directory under DIR, default the current directory: put it on\n"
@@ -2082,7 +2084,9 @@ static void s_usage(FILE *out)
         "      subscribe to their group's topics; idle window (--idle-seconds, 10;\n"
         "      --quick 3), then 1 msg/s each for S (--w7-seconds, 60; --quick 10),\n"
         "      then all three brokers restart at once: broker RSS per session, idle\n"
-        "      CPU, time until all are linked and caught up, p99 delivery latency\n"
+        "      CPU, time until all are linked and caught up, p99 delivery latency;\n"
+        "      --w7-nat K: K partners of each broker share one source address, as\n"
+        "      behind a NAT (default: each its own)\n"
         "Payloads: 256-byte knoop.crisis.v1.SitRep (--opaque: bench.Opaque bytes).\n"
         "Binaries: BUILD_DIR/broker/knoop-broker, BUILD_DIR/nodes/knoop-node and, for\n"
         "W6, BUILD_DIR/tests/knoop-test-proxy; BUILD_DIR defaults to the directory\n"
@@ -2144,6 +2148,8 @@ int main(int argc, char **argv)
             self->partners = s_size_arg(self, argc, argv, &i);
         else if (!strcmp(a, "--group"))
             self->group = s_size_arg(self, argc, argv, &i);
+        else if (!strcmp(a, "--w7-nat"))
+            self->nat = s_size_arg(self, argc, argv, &i);
         else if (!strcmp(a, "--w7-seconds"))
             w7_seconds = (double) s_size_arg(self, argc, argv, &i);
         else if (!strcmp(a, "--idle-seconds"))

@@ -129,8 +129,9 @@ partners_t *partners_new(const partners_opts_t *opts)
             goto fail;
         }
         p->broker = i % opts->nbrokers;
-        /* 127.0.x.y from 127.0.0.2 on: its own address, as on its own machine */
-        size_t a = i + 2;
+        /* 127.0.x.y from 127.0.0.2 on: its own address, as on its own machine;
+         * or per_address of each broker's partners on one, as behind a NAT */
+        size_t a = opts->per_address > 1 ? i / (opts->per_address * opts->nbrokers) + 2 : i + 2;
         const char *ep = opts->broker_ep[p->broker];
         if (strncmp(ep, "tcp://", 6) == 0)
             ep += 6;

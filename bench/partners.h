@@ -17,7 +17,8 @@
  * to the group_size - 1 other members), and is homed on broker i % nbrokers,
  * connecting from its own loopback address (127.0.x.y), as partners on
  * their own machines would: the broker's per-address handshake cap then
- * sees one connection per address.
+ * sees one connection per address. With per_address N, N partners of each
+ * broker share one address instead, as partners behind one NAT do.
  *
  * Threading: partners_start runs every session in one thread of its own;
  * the caller steers it with the partners_* calls below (atomics), and reads
@@ -49,6 +50,8 @@ typedef struct {
     const uint8_t *payload;
     size_t      payload_len;
     double      rate;              /* messages per second per partner */
+    size_t      per_address;       /* partners of one broker behind one source address,
+                                    * as behind a NAT (0 or 1: each its own) */
 } partners_opts_t;
 
 /* Before the process makes its first ZeroMQ socket: raise the descriptor

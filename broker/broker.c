@@ -264,8 +264,6 @@ static void s_descriptors(knoop_broker_t *self)
                        (unsigned long long) self->nofile);
         self->opts.max_handshakes = room < 512 ? room : 512;
     }
-    if (!self->opts.max_handshakes_per_address)
-        self->opts.max_handshakes_per_address = 32;
 }
 
 knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)

@@ -91,6 +91,18 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
                           "HELLO says '%s' but the key is %s's", f->u.hello.partner, user);
         return;
     }
+    /* A bounded vector: the catch-up plan is built from it in one loop pass,
+     * and an encoder of ours can always send one that fits (wire.h). */
+    if (f->u.hello.nvector > KNOOP_WIRE_VECTOR_MAX) {
+        self->hellos_too_big++;
+        knoop_warn("HELLO of %s refused: its vector names %zu streams, above the limit of %d",
+                   user, f->u.hello.nvector, KNOOP_WIRE_VECTOR_MAX);
+        broker_send_error(self, NULL, rid, rid_len, KNOOP_WERR_TOO_BIG, 0, 0, true,
+                          "HELLO refused: its vector names %zu streams, above the limit of %d "
+                          "a broker takes (docs/protocol.md, HELLO); narrow the subscriptions",
+                          f->u.hello.nvector, KNOOP_WIRE_VECTOR_MAX);
+        return;
+    }
     const knoop_cert_t *cert = knoop_trust_by_id(self->trust, user);
     if (!cert)
         return;

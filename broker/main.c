@@ -29,8 +29,9 @@ static const knoop_opt_spec_t s_spec[] = {
     { "max-handshakes", KNOOP_OPT_INT, "512", "N", "connections in handshake at once; beyond it "
       "the newest from the address holding the most is refused (at most a quarter of the "
       "descriptor limit)", false },
-    { "max-handshakes-per-address", KNOOP_OPT_INT, "32", "N", "connections in handshake at once "
-      "from one address (IPv6: one /64); more are refused at once", false },
+    { "max-handshakes-per-address", KNOOP_OPT_INT, "128", "N", "connections in handshake at once "
+      "from one address (IPv6: one /64); more are refused at once and logged. Partners behind "
+      "one NAT address that connect together (after a broker restart) need this many", false },
     { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
     { "map-max", KNOOP_OPT_INT, "0", "MIB", "the journal's LMDB map grows up to this many MiB "
       "(0: 1 TiB, in practice the disk). At the limit, publishing is refused as 'journal full' "

@@ -172,6 +172,7 @@ static json_t *s_status(knoop_broker_t *self)
         "refused", (json_int_t) self->throttle_refused));
     json_object_set_new(o, "frames_in", json_integer((json_int_t) self->frames_in));
     json_object_set_new(o, "frames_bad", json_integer((json_int_t) self->frames_bad));
+    json_object_set_new(o, "hellos_too_big", json_integer((json_int_t) self->hellos_too_big));
     json_object_set_new(o, "envelopes_refused", json_integer((json_int_t) self->envelopes_refused));
     json_object_set_new(o, "payloads_refused", json_integer((json_int_t) self->payloads_refused));
     json_object_set_new(o, "policy", json_pack("{s:s, s:I, s:I, s:I}",

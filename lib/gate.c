@@ -13,7 +13,12 @@
 #include <zmq.h>
 
 #define DEFAULT_MAX_PENDING     512
-#define DEFAULT_MAX_PER_ADDRESS 32
+/* Partners behind one NAT address that connect at once (a broker restart)
+ * each hold a slot for up to the handshake timeout (gate.h, caveats): 128
+ * lets a site of that many in at once, while a flood from one address still
+ * leaves the other slots of max_pending to everyone else. */
+#define DEFAULT_MAX_PER_ADDRESS 128
+#define BITES_LOGGED            4       /* per-address refusals named per summary window */
 #define MAX_EVENTS_PER_READ     20000   /* bound the work of one loop pass */
 #define SWEEP_MS                250
 #define SUMMARY_MS              10000
@@ -45,6 +50,11 @@ struct knoop_gate_t {
     knoop_u64map_t     win_refused; /* address -> refused in this window */
     uint64_t           top_count;
     char               top_text[INET6_ADDRSTRLEN];
+    /* the per-address cap's own lines: each address at most once, and at
+     * most BITES_LOGGED addresses, per SUMMARY_MS */
+    uint64_t           bite_window;
+    size_t             bites_logged;
+    knoop_u64map_t     bitten;
     int                last_accept_errno;
 };
 
@@ -191,8 +201,26 @@ static void s_accepted(knoop_gate_t *self, int fd)
     self->st.pending++;
     uint64_t n = s_count(&self->per_addr, c->addr) + 1;
     knoop_u64map_put(&self->per_addr, c->addr, n);
-    if (n > self->opts.max_per_address)
-        s_refuse(self, fd, c, "too many connections in handshake from this address");
+    if (n > self->opts.max_per_address) {
+        uint64_t now = knoop_now_ms(), seen;
+        if (now - self->bite_window >= SUMMARY_MS) {
+            self->bite_window = now;
+            self->bites_logged = 0;
+            knoop_u64map_clear(&self->bitten);
+        }
+        if (s_refuse(self, fd, c, "too many connections in handshake from this address") &&
+            !knoop_u64map_get(&self->bitten, c->addr, &seen) &&
+            self->bites_logged < BITES_LOGGED) {
+            /* Said at once, not only in the summary: a site whose partners
+             * share one address (NAT) sees its partners refused here. */
+            self->bites_logged++;
+            knoop_u64map_put(&self->bitten, c->addr, now);
+            knoop_warn("gate %s: %s has %zu connections in handshake, the per-address cap; "
+                       "more from it are refused at once (partners behind one NAT address "
+                       "that connect together need a higher --max-handshakes-per-address)",
+                       self->endpoint, text, self->opts.max_per_address);
+        }
+    }
     else if (self->st.pending > self->opts.max_pending)
         s_evict(self);
 }
@@ -312,6 +340,7 @@ void knoop_gate_destroy(knoop_gate_t **self_p)
     zsock_destroy(&self->mon);
     knoop_u64map_clear(&self->per_addr);
     knoop_u64map_clear(&self->win_refused);
+    knoop_u64map_clear(&self->bitten);
     free(self->conns);
     free(self);
     *self_p = NULL;

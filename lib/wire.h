@@ -31,6 +31,10 @@
 #define KNOOP_BATCH_BYTES    (64u << 10)
 #define KNOOP_FRAME_ITEMS    65536         /* envelopes, acks, vector rows, subscriptions */
 #define KNOOP_WIRE_LINKED_MAX 256          /* brokers named in a peer HELLO's linked */
+/* Rows in a HELLO's vector: 32,768 rows of the longest names (390 bytes
+ * each) still fit one frame, beside the subscriptions; a broker refuses a
+ * larger vector (docs/protocol.md, HELLO). */
+#define KNOOP_WIRE_VECTOR_MAX 32768
 #define KNOOP_WIRE_MESH_MAX  256           /* peer rows in a HEARTBEAT */
 
 typedef enum {

@@ -19,6 +19,7 @@
 #define LINE_MAX_LEN  (4u << 20)        /* a JSON line; a payload is at most 1 MiB */
 #define PROGRESS_MS   2000
 #define WINDOW        8                 /* requests in flight with --file */
+#define KEEP_BYTES    (64u << 20)       /* payloads kept from the check of a file */
 
 static const knoop_cmd_t s_cmd = {
     .prog = "knoop pub",
@@ -341,6 +342,47 @@ typedef struct {
     int               failed;           /* exit status of the first failure */
 } batch_t;
 
+/* The payloads encoded while a file is checked, kept for the publish pass
+ * so that each line is encoded once (KEEP_BYTES at most: the lines after
+ * them are encoded again when published, from the file offset `resume`). */
+typedef struct {
+    knoop_buf_t    bytes;               /* back to back */
+    size_t        *off;
+    unsigned long *line;
+    size_t         n, cap;
+    bool           all;                 /* every line of the file is kept */
+    long           resume;              /* else: the file offset after the last kept line */
+    unsigned long  resume_line;         /* and its line number */
+} kept_t;
+
+static void s_kept_free(kept_t *k)
+{
+    knoop_buf_free(&k->bytes);
+    free(k->off);
+    free(k->line);
+    memset(k, 0, sizeof *k);
+}
+
+/* Keep the payload just encoded at k->bytes[off..]: false when out of memory. */
+static bool s_kept_add(kept_t *k, size_t off, unsigned long lineno)
+{
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 1024;
+        size_t *o = realloc(k->off, cap * sizeof *o);
+        if (o)
+            k->off = o;
+        unsigned long *l = o ? realloc(k->line, cap * sizeof *l) : NULL;
+        if (!l)
+            return false;
+        k->line = l;
+        k->cap = cap;
+    }
+    k->off[k->n] = off;
+    k->line[k->n] = lineno;
+    k->n++;
+    return true;
+}
+
 /* Read the next non-blank line: 1 with the line in *line (length *len),
  * 0 at the end, -1 on a read error or an over-long line (reported). */
 static int s_next_line(FILE *f, const char *name, char **line, size_t *cap, size_t *len,
@@ -455,17 +497,75 @@ static int s_flush(batch_t *b)
     return 0;
 }
 
-/* Check every line (publish == false) or publish them. */
-static int s_pass(batch_t *b, FILE *f, bool publish, size_t *count)
+/* Add the payload at b->payloads[off..] to the batch and send the batch
+ * when it is full. Returns the exit status so far. */
+static int s_add(batch_t *b, size_t off, unsigned long lineno)
+{
+    char why[512];
+    b->items[b->n] = s_item(b->a);
+    if (b->a->alert_keys) {
+        if (s_alert_key(b->a, &b->payloads, off, b->keys[b->n], sizeof b->keys[b->n], why,
+                        sizeof why) != KNOOP_OK) {
+            fprintf(stderr, "knoop pub: %s:%lu: %s\n", b->name, lineno, why);
+            if (b->published)
+                fprintf(stderr, "knoop pub: %zu messages published before line %lu\n",
+                        b->published, b->n ? b->lines[0] : lineno);
+            return 2;
+        }
+        b->items[b->n].key = b->keys[b->n];
+    }
+    b->items[b->n].payload_len = b->payloads.len - off;
+    b->offsets[b->n] = off;
+    b->lines[b->n] = lineno;
+    b->n++;
+    if (b->n == BATCH_ITEMS || b->payloads.len >= BATCH_BYTES)
+        return s_flush(b);
+    return 0;
+}
+
+/* Publish the payloads kept from the check. */
+static int s_add_kept(batch_t *b, const kept_t *k)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        size_t end = i + 1 < k->n ? k->off[i + 1] : k->bytes.len;
+        size_t off = b->payloads.len;
+        if (knoop_buf_append(&b->payloads, k->bytes.data + k->off[i], end - k->off[i])) {
+            fprintf(stderr, "knoop pub: out of memory\n");
+            return 2;
+        }
+        int status = s_add(b, off, k->line[i]);
+        if (status)
+            return status;
+    }
+    return 0;
+}
+
+/* Check every line (publish == false; with keep, their payloads are kept
+ * up to KEEP_BYTES) or publish them (after what keep holds). */
+static int s_pass(batch_t *b, FILE *f, bool publish, kept_t *keep, size_t *count)
 {
     char *line = NULL, why[512];
     size_t cap = 0, len;
     unsigned long lineno = 0;
     knoop_buf_t scratch = { 0 };
-    int rc, status = 0;
+    int rc = 0, status = 0;
+    bool keeping = !publish && keep;
     *count = 0;
-    while ((rc = s_next_line(f, b->name, &line, &cap, &len, &lineno)) > 0) {
-        knoop_buf_t *out = publish ? &b->payloads : &scratch;
+    if (publish && keep && keep->n) {
+        status = s_add_kept(b, keep);
+        if (status == 0 && !keep->all) {
+            if (fseek(f, keep->resume, SEEK_SET) != 0) {
+                fprintf(stderr, "knoop pub: cannot seek in %s: %s\n", b->name,
+                        strerror(errno));
+                status = 2;
+            }
+            lineno = keep->resume_line;
+        }
+        *count = keep->n;
+    }
+    while (status == 0 && !(publish && keep && keep->all) &&
+           (rc = s_next_line(f, b->name, &line, &cap, &len, &lineno)) > 0) {
+        knoop_buf_t *out = publish ? &b->payloads : keeping ? &keep->bytes : &scratch;
         size_t off = out->len;
         if (s_encode(b->a, line, len, out, why, sizeof why) != KNOOP_OK) {
             fprintf(stderr, "knoop pub: %s:%lu: %s\n", b->name, lineno, why);
@@ -480,33 +580,34 @@ static int s_pass(batch_t *b, FILE *f, bool publish, size_t *count)
             break;
         }
         (*count)++;
+        if (keeping) {
+            if (!s_kept_add(keep, off, lineno)) {
+                fprintf(stderr, "knoop pub: out of memory\n");
+                status = 2;
+                break;
+            }
+            if (keep->bytes.len >= KEEP_BYTES) {
+                /* the rest is checked, and encoded again when published */
+                keeping = false;
+                keep->resume = ftell(f);
+                keep->resume_line = lineno;
+                if (keep->resume < 0) {
+                    fprintf(stderr, "knoop pub: cannot tell the offset in %s: %s\n",
+                            b->name, strerror(errno));
+                    status = 2;
+                    break;
+                }
+            }
+            continue;
+        }
         if (!publish) {
             scratch.len = 0;
             continue;
         }
-        b->items[b->n] = s_item(b->a);
-        if (b->a->alert_keys) {
-            if (s_alert_key(b->a, out, off, b->keys[b->n], sizeof b->keys[b->n], why,
-                            sizeof why) != KNOOP_OK) {
-                fprintf(stderr, "knoop pub: %s:%lu: %s\n", b->name, lineno, why);
-                if (b->published)
-                    fprintf(stderr, "knoop pub: %zu messages published before line %lu\n",
-                            b->published, b->n ? b->lines[0] : lineno);
-                status = 2;
-                break;
-            }
-            b->items[b->n].key = b->keys[b->n];
-        }
-        b->items[b->n].payload_len = out->len - off;
-        b->offsets[b->n] = off;
-        b->lines[b->n] = lineno;
-        b->n++;
-        if (b->n == BATCH_ITEMS || b->payloads.len >= BATCH_BYTES) {
-            status = s_flush(b);
-            if (status)
-                break;
-        }
+        status = s_add(b, off, lineno);
     }
+    if (!publish && keep && keeping && status == 0 && rc == 0)
+        keep->all = true;
     if (publish) {
         /* a bad line: what is in flight is still answered and printed */
         int sent = status == 0 ? s_flush(b) : 0;
@@ -544,19 +645,21 @@ static int s_publish_file(const pub_args_t *a, knoop_client_t *c)
     bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
     size_t count = 0;
     int status = 0;
+    kept_t keep = { 0 };
     if (regular) {
-        status = s_pass(b, f, false, &count);
+        status = s_pass(b, f, false, &keep, &count);
         if (status == 0 && count == 0) {
             fprintf(stderr, "knoop pub: %s holds no JSON lines\n", b->name);
             status = 2;
         }
-        if (status == 0 && fseek(f, 0, SEEK_SET) != 0) {
+        if (status == 0 && !keep.all && keep.n == 0 && fseek(f, 0, SEEK_SET) != 0) {
             fprintf(stderr, "knoop pub: cannot rewind %s: %s\n", b->name, strerror(errno));
             status = 2;
         }
     }
     if (status == 0)
-        status = s_pass(b, f, true, &count);
+        status = s_pass(b, f, true, regular ? &keep : NULL, &count);
+    s_kept_free(&keep);
     if (status == 0 && b->published >= 10000)
         fprintf(stderr, "knoop pub: %s: %zu messages published\n", b->name, b->published);
     knoop_buf_free(&b->payloads);

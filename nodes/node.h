@@ -241,6 +241,7 @@ struct knoop_node_t {
     api_sub_t       *subs;
     pub_wait_t      *waits;
     uint64_t         next_sub_id;
+    uint64_t         api_parsed;       /* messages parsed to match subscriptions */
     bool             journal_grew;     /* new messages since the last pump */
     uint64_t         imported, imports_refused;  /* bundles (node_import.c) */
     fwd_stream_t    *fwd;              /* imported streams to forward (node_import.c) */

@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 
 #define DELIVERY_MAX   256
+/* Envelope bytes per delivery: with the reply's framing well under
+ * KNOOP_API_MAX (a window of 1-MiB messages would not fit one reply). */
+#define DELIVERY_BYTES (KNOOP_API_MAX / 2)
 #define BEELD_BATCH    256
 #define SUB_SILENT_MS  120000
 
@@ -607,35 +610,73 @@ static void s_on_subscribe(knoop_node_t *self, const knoop_api_req_t *req)
                resumed ? " (resumed)" : "");
 }
 
+/* One subscriber's share of a scan: its batch, and where it stopped. */
 typedef struct {
     api_sub_t       *sub;
     knoop_batch_t    batch;
     knoop_api_env_t  envs[DELIVERY_MAX];
+    uint64_t         stop;               /* position it stopped at (full), or 0 */
 } sub_fill_t;
+
+/* Subscribers whose positions lie this close together share one scan of the
+ * log; a subscriber far behind scans on its own, so that it does not hold
+ * back the ones at the tail. */
+#define SCAN_MAX       4096
+
+/* One scan of the log for several subscribers: each message is parsed once
+ * and matched against every subscriber that has reached it. */
+typedef struct {
+    knoop_node_t *node;
+    sub_fill_t  **fill;
+    size_t        n;
+    size_t        open;                  /* fills not stopped yet */
+} sub_scan_t;
+
+static bool s_sub_wants(const api_sub_t *sub, const knoop_msg_t *m)
+{
+    return knoop_topic_match(sub->pattern, m->b.topic) &&
+           (sub->status == KNOOP_API_STATUS_ALL ||
+            (sub->status == 0 ? m->b.status == KNOOP_STATUS_ACTUAL
+                              : (uint32_t) m->b.status == sub->status)) &&
+           (!sub->since_ms || KNOOP_HLC_MS(m->b.hlc) >= sub->since_ms);
+}
 
 static int s_sub_take(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
                       const uint8_t *env, size_t len)
 {
-    sub_fill_t *f = arg;
-    if (knoop_batch_full(&f->batch, len))
-        return 1;
+    sub_scan_t *sc = arg;
+    bool parsed = false;
     knoop_msg_t m;
-    int prc = knoop_msg_parse(&m, env, len);
-    if (prc != KNOOP_OK) {
-        /* It passed the journal's check: it was stored like this. */
-        knoop_error("node: stored message at position %llu does not parse (%s); skipped",
-                    (unsigned long long) pos, knoop_strerror(prc));
-        return 0;
+    for (size_t i = 0; i < sc->n; i++) {
+        sub_fill_t *f = sc->fill[i];
+        if (f->stop || pos < f->sub->pos)
+            continue;
+        if (knoop_batch_full(&f->batch, len)) {
+            f->stop = pos;
+            sc->open--;
+            continue;
+        }
+        if (!parsed) {
+            int prc = knoop_msg_parse(&m, env, len);
+            if (prc != KNOOP_OK) {
+                /* It passed the journal's check: it was stored like this. */
+                knoop_error("node: stored message at position %llu does not parse (%s); "
+                            "skipped", (unsigned long long) pos, knoop_strerror(prc));
+                return sc->open ? 0 : 1;
+            }
+            sc->node->api_parsed++;
+            parsed = true;
+        }
+        if (s_sub_wants(f->sub, &m) &&
+            knoop_batch_take(&f->batch, pos, stream, seq, env, len) != 0) {
+            f->stop = pos;
+            sc->open--;
+        }
     }
-    bool want = knoop_topic_match(f->sub->pattern, m.b.topic) &&
-                (f->sub->status == KNOOP_API_STATUS_ALL ||
-                 (f->sub->status == 0 ? m.b.status == KNOOP_STATUS_ACTUAL
-                                      : (uint32_t) m.b.status == f->sub->status)) &&
-                (!f->sub->since_ms || KNOOP_HLC_MS(m.b.hlc) >= f->sub->since_ms);
-    knoop_msg_clear(&m);
-    if (!want)
-        return 0;
-    return knoop_batch_take(&f->batch, pos, stream, seq, env, len);
+    if (parsed)
+        knoop_msg_clear(&m);
+    /* Stopped at pos when every subscriber is full: pos is not consumed. */
+    return sc->open ? 0 : 1;
 }
 
 /* The batch as API envelopes (envs has room for b->n). */
@@ -648,9 +689,44 @@ static void s_api_envs(const knoop_batch_t *b, knoop_api_env_t *envs)
     }
 }
 
+/* Send what one subscriber's share of the scan collected. */
+static void s_sub_send(knoop_node_t *self, sub_fill_t *f)
+{
+    api_sub_t *sub = f->sub;
+    knoop_api_env_t *envs = f->envs;
+    size_t n = f->batch.n;
+    if (n) {
+        s_api_envs(&f->batch, envs);
+        knoop_api_rep_t rep = { .id = sub->id, .kind = KNOOP_API_R_DELIVERY };
+        rep.u.delivery.msgs = envs;
+        rep.u.delivery.n = n;
+        int rc = s_reply(self, sub->rid, sub->rid_len, &rep);
+        if (rc == KNOOP_OK) {
+            sub->sent = envs[n - 1].position;
+            sub->sent_at = knoop_now_ms();
+        }
+        else if (rc == KNOOP_EGONE)
+            s_sub_drop(self, sub, "application gone");
+        else
+            sub->pos = envs[0].position;      /* try again next pass */
+    } else if (sub->sent == sub->acked) {
+        /* Nothing for this subscriber in what was scanned: it is
+         * acknowledged implicitly, so a durable cursor moves on too. */
+        sub->acked = sub->sent = sub->pos - 1;
+    }
+}
+
+static int s_fill_by_pos(const void *a, const void *b)
+{
+    const sub_fill_t *x = *(sub_fill_t *const *) a, *y = *(sub_fill_t *const *) b;
+    return x->sub->pos < y->sub->pos ? -1 : x->sub->pos > y->sub->pos;
+}
+
 void node_api_pump(knoop_node_t *self)
 {
     api_sub_t *next;
+    size_t nready = 0;
+    uint64_t tail = knoop_journal_next_vpos(self->journal);
     for (api_sub_t *sub = self->subs; sub; sub = next) {
         next = sub->next;
         /* One batch in flight per subscriber: the next goes when it is
@@ -661,45 +737,60 @@ void node_api_pump(knoop_node_t *self)
             s_sub_drop(self, sub, "application silent on a delivered batch");
             continue;
         }
-        if (sub->sent > sub->acked || sub->pos >= knoop_journal_next_vpos(self->journal))
+        if (sub->sent == sub->acked && sub->pos < tail)
+            nready++;
+    }
+    if (!nready)
+        return;
+    sub_fill_t **fill = calloc(nready, sizeof *fill);
+    if (!fill)
+        return;
+    size_t n = 0;
+    for (api_sub_t *sub = self->subs; sub && n < nready; sub = sub->next) {
+        if (sub->sent != sub->acked || sub->pos >= tail)
             continue;
         sub_fill_t *f = calloc(1, sizeof *f);
         if (!f)
-            return;
-        knoop_api_env_t *envs = f->envs;
+            break;
         f->sub = sub;
-        knoop_batch_start(&f->batch, sub->window, 0);
-        uint64_t nextpos = sub->pos;
-        /* Applications are fed from the verified log: each message once,
-         * when a valid head signature covers it. */
-        int trc = knoop_journal_tail_verified(self->journal, sub->pos, 4096, s_sub_take, f,
-                                              &nextpos);
-        sub->pos = nextpos;
-        if (trc == KNOOP_ECORRUPT)
-            node_repair_step(self);     /* delivery waits at the damage */
-        size_t n = f->batch.n;
-        if (n) {
-            s_api_envs(&f->batch, envs);
-            knoop_api_rep_t rep = { .id = sub->id, .kind = KNOOP_API_R_DELIVERY };
-            rep.u.delivery.msgs = envs;
-            rep.u.delivery.n = n;
-            int rc = s_reply(self, sub->rid, sub->rid_len, &rep);
-            if (rc == KNOOP_OK) {
-                sub->sent = envs[n - 1].position;
-                sub->sent_at = knoop_now_ms();
-            }
-            else if (rc == KNOOP_EGONE)
-                s_sub_drop(self, sub, "application gone");
-            else
-                sub->pos = envs[0].position;      /* try again next pass */
-        } else if (sub->sent == sub->acked) {
-            /* Nothing for this subscriber in what was scanned: it is
-             * acknowledged implicitly, so a durable cursor moves on too. */
-            sub->acked = sub->sent = sub->pos - 1;
-        }
-        knoop_batch_free(&f->batch);
-        free(f);
+        knoop_batch_start(&f->batch, sub->window, DELIVERY_BYTES);
+        fill[n++] = f;
     }
+    qsort(fill, n, sizeof *fill, s_fill_by_pos);
+    /* Applications are fed from the verified log: each message once, when a
+     * valid head signature covers it. Subscribers within SCAN_MAX positions
+     * of each other share a scan, which reaches SCAN_MAX past the last of
+     * them: each sees at least as much of the log as a scan of its own. */
+    bool repair = false;
+    for (size_t first = 0, last; first < n; first = last) {
+        uint64_t from = fill[first]->sub->pos;
+        for (last = first + 1; last < n && fill[last]->sub->pos - from < SCAN_MAX; last++)
+            ;
+        sub_scan_t sc = { .node = self, .fill = fill + first, .n = last - first,
+                          .open = last - first };
+        uint64_t nextpos = from;
+        size_t max = (size_t) (fill[last - 1]->sub->pos - from) + SCAN_MAX;
+        int trc = knoop_journal_tail_verified(self->journal, from, max, s_sub_take, &sc,
+                                              &nextpos);
+        if (trc == KNOOP_ECORRUPT)
+            repair = true;
+        for (size_t i = first; i < last; i++) {
+            api_sub_t *sub = fill[i]->sub;
+            if (fill[i]->stop)
+                sub->pos = fill[i]->stop;
+            else if (nextpos > sub->pos)
+                sub->pos = nextpos;
+        }
+    }
+    if (repair)
+        node_repair_step(self);         /* delivery waits at the damage */
+    /* Sent after the scans: a subscriber dropped here is freed. */
+    for (size_t i = 0; i < n; i++) {
+        s_sub_send(self, fill[i]);
+        knoop_batch_free(&fill[i]->batch);
+        free(fill[i]);
+    }
+    free(fill);
 }
 
 static void s_on_ack(knoop_node_t *self, const knoop_api_req_t *req)
@@ -838,6 +929,13 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     json_object_set_new(jo, "reparsed", json_integer((json_int_t) st.reparsed));
     json_object_set_new(jo, "commits", json_integer((json_int_t) st.commits));
     json_object_set_new(o, "journal", jo);
+    /* local subscriptions, and the messages parsed to match them: once per
+     * message scanned however many subscribers share the scan */
+    size_t nsubs = 0;
+    for (const api_sub_t *s = self->subs; s; s = s->next)
+        nsubs++;
+    json_object_set_new(o, "subscriptions", json_pack("{s:I, s:I}", "count", (json_int_t) nsubs,
+                                                      "parsed", (json_int_t) self->api_parsed));
     /* the storage alarm: raised by a write refused for want of room, gone
      * with the next write that commits */
     if (st.full)

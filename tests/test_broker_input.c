@@ -470,6 +470,67 @@ static void test_cap_status(void **state)
     s_assert_serving();
 }
 
+/* The broker's "hellos_too_big" counter, read from its status endpoint. */
+static long s_hellos_too_big(void)
+{
+    char *out = NULL;
+    tu_run(&out, "%s status --api ipc://%s/b/api.sock --json | tr -d ' \\n' | "
+           "grep -o '\"hellos_too_big\":[0-9]*' | grep -o '[0-9]*$'", tu_knoop_bin(), s_dir);
+    long n = out && *out ? strtol(out, NULL, 10) : -1;
+    free(out);
+    return n;
+}
+
+/* A HELLO whose vector names n distinct streams of the partner (hwm 0). */
+static void s_hello_vector(zsock_t *d, size_t n)
+{
+    knoop_wire_pos_t *v = calloc(n, sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++) {
+        v[i].origin = "vr-utrecht";
+        v[i].topic = "sitrep.vr-utrecht";
+        v[i].epoch = 1000000 + i;
+        v[i].stream = knoop_stream_id(v[i].origin, v[i].topic, v[i].epoch);
+    }
+    knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO };
+    const char *subs[1] = { "sitrep.>" };
+    f.u.hello.partner = "vr-utrecht";
+    f.u.hello.subs = subs;
+    f.u.hello.nsubs = 1;
+    f.u.hello.vector = v;
+    f.u.hello.nvector = n;
+    s_send_frame(d, &f);
+    free(v);
+}
+
+/* The HELLO vector is bounded (docs/protocol.md, HELLO): one row above the
+ * limit is refused with a fatal TOO_BIG that says so, and counted; a vector
+ * at the limit is welcome. */
+static void test_hello_vector_bound(void **state)
+{
+    long before = s_hellos_too_big();
+    assert_true(before >= 0);
+    zsock_t *d = s_client(s_ut);
+    s_hello_vector(d, KNOOP_WIRE_VECTOR_MAX + 1);
+    knoop_frame_t e;
+    assert_true(s_expect(d, KNOOP_FRAME_ERROR, &e, 10000));
+    assert_int_equal(e.u.error.code, KNOOP_WERR_TOO_BIG);
+    assert_true(e.u.error.fatal);
+    char want[128];
+    snprintf(want, sizeof want, "vector names %d streams, above the limit of %d",
+             KNOOP_WIRE_VECTOR_MAX + 1, KNOOP_WIRE_VECTOR_MAX);
+    if (!strstr(e.u.error.reason, want))
+        fail_msg("reason '%s' does not say '%s'", e.u.error.reason, want);
+    knoop_frame_clear(&e);
+    assert_int_equal(s_hellos_too_big(), before + 1);
+
+    s_hello_vector(d, KNOOP_WIRE_VECTOR_MAX);
+    assert_true(s_expect(d, KNOOP_FRAME_WELCOME, NULL, 10000));
+    assert_int_equal(s_hellos_too_big(), before + 1);
+    zsock_destroy(&d);
+    s_assert_serving();
+}
+
 /* A key not in the trust store never gets a frame through. */
 static void test_unknown_key(void **state)
 {
@@ -641,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_payload_rules),
         cmocka_unit_test(test_cap_status),
         cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_hello_vector_bound),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
