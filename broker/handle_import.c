@@ -109,10 +109,14 @@ int broker_import(knoop_broker_t *self, const knoop_api_req_t *req, char **json,
         return rc;
     }
     self->imported += res.stored;
+    self->envelopes_refused += res.refused;
+    if (res.refused)
+        knoop_warn("broker: bundle import: %llu messages refused, the first: %s",
+                   (unsigned long long) res.refused, res.first_refusal);
     if (res.stored)
         broker_trust_step(self);            /* trust topics may have come with it */
     knoop_info("broker: bundle import%s: %llu messages in %llu streams, %llu stored, %llu held "
-               "already, %llu refused by the journal; %d certificates or lists journaled",
+               "already, %llu refused; %d certificates or lists journaled",
                req->u.import.dry_run ? " (dry run)" : "", (unsigned long long) res.messages,
                (unsigned long long) res.streams, (unsigned long long) res.stored,
                (unsigned long long) res.duplicates, (unsigned long long) res.refused, taken);
@@ -176,6 +180,8 @@ void handle_forward(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
         knoop_warn("broker: streams forwarded by %s refused: %s", s->partner, why);
     } else {
         self->forwarded += res.stored;
+        self->envelopes_refused += res.refused;
+        self->forwards_refused += fw->nerr;      /* streams the policy or journal refused */
         if (res.stored)
             knoop_info("broker: %s forwarded %llu messages of %llu streams of other origins "
                        "(%llu held already), verified as a bundle import", s->partner,

@@ -798,23 +798,42 @@ int knoop_bundle_import(knoop_journal_t *j, const knoop_trust_t *trust,
         for (size_t i = 0; i < n; i++)
             if (!skip_origin || strcmp(msgs[i].b.origin, skip_origin))
                 ptrs[m++] = &msgs[i];
-        for (size_t i = 0; allow && rc == KNOOP_OK && i < m; i++) {
+        /* The allow function's refusal takes that message's stream out of
+         * the import (all its messages here: what is left would not end at
+         * a head signature); the other streams go on. */
+        for (size_t i = 0; allow && i < m; i++) {
+            knoop_bundle_stream_t *r = s_row_of(rows, nrows, ptrs[i]->stream);
+            if (r && r->error)
+                continue;                       /* its stream is refused already */
             char reason[300];
             reason[0] = '\0';
-            rc = allow(allow_arg, ptrs[i], reason, sizeof reason);
-            if (rc) {
-                snprintf(why, why_size, "stream %s/%s (epoch %016llx) seq %llu: %s",
-                         ptrs[i]->b.origin, ptrs[i]->b.topic,
-                         (unsigned long long) ptrs[i]->b.epoch,
+            int arc = allow(allow_arg, ptrs[i], reason, sizeof reason);
+            if (arc == KNOOP_OK)
+                continue;
+            knoop_warn("bundle import: stream %s/%s (epoch %016llx) refused at seq %llu: %s",
+                       ptrs[i]->b.origin, ptrs[i]->b.topic,
+                       (unsigned long long) ptrs[i]->b.epoch,
+                       (unsigned long long) ptrs[i]->b.seq, reason);
+            if (!out->first_refusal[0])
+                snprintf(out->first_refusal, sizeof out->first_refusal,
+                         "stream %s/%s (epoch %016llx) seq %llu: %s", ptrs[i]->b.origin,
+                         ptrs[i]->b.topic, (unsigned long long) ptrs[i]->b.epoch,
                          (unsigned long long) ptrs[i]->b.seq, reason);
-                knoop_bundle_stream_t *r = s_row_of(rows, nrows, ptrs[i]->stream);
-                if (r) {
-                    r->error = rc;
-                    r->error_seq = ptrs[i]->b.seq;
-                    snprintf(r->reason, sizeof r->reason, "%s", reason);
-                }
+            if (r) {
+                r->error = arc;
+                r->error_seq = ptrs[i]->b.seq;
+                snprintf(r->reason, sizeof r->reason, "%s", reason);
             }
         }
+        size_t kept = 0;
+        for (size_t i = 0; i < m; i++) {
+            const knoop_bundle_stream_t *r = s_row_of(rows, nrows, ptrs[i]->stream);
+            if (r && r->error)
+                out->refused++;
+            else
+                ptrs[kept++] = ptrs[i];
+        }
+        m = kept;
     }
     if (rc == KNOOP_OK && !dry_run && m)
         rc = knoop_journal_append(j, ptrs, m, res);
@@ -825,7 +844,7 @@ int knoop_bundle_import(knoop_journal_t *j, const knoop_trust_t *trust,
             else if (res[i] == KNOOP_EDUPLICATE)
                 out->duplicates++;
             else {
-                if (!out->refused++)
+                if (!out->refused++ || !out->first_refusal[0])
                     snprintf(out->first_refusal, sizeof out->first_refusal,
                              "stream %s/%s seq %llu: %s", ptrs[i]->b.origin, ptrs[i]->b.topic,
                              (unsigned long long) ptrs[i]->b.seq, knoop_strerror(res[i]));

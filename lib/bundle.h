@@ -182,7 +182,8 @@ typedef struct {
     uint64_t stored;           /* new in the journal */
     uint64_t duplicates;       /* held already */
     uint64_t skipped;          /* streams of skip_origin, left out */
-    uint64_t refused;          /* refused by the journal (fork, chain to what it holds) */
+    uint64_t refused;          /* refused: by the allow function (the whole stream)
+                                * or by the journal (fork, chain to what it holds) */
     uint64_t streams;
     char     first_refusal[300];
 } knoop_bundle_import_t;
@@ -191,14 +192,20 @@ typedef struct {
  * knoop_bundle_check against trust (required), and only when everything
  * passes append them in one transaction (the journal dedupes; a message
  * that would fork or not link to what the journal holds is refused there
- * and named in out->first_refusal). Messages whose origin is skip_origin
+ * and named in out->first_refusal; a stream the allow function refuses is
+ * left out, the others stored). Messages whose origin is skip_origin
  * (may be NULL) are left out: a node's own streams come back from its
  * broker, never from a bundle. dry_run: check only, store nothing.
  * Returns KNOOP_OK, or the check's error with why naming stream and seq
  * (nothing stored), or the journal's (KNOOP_EFULL, KNOOP_EIO: nothing
  * stored), or KNOOP_ENOMEM. */
-/* allow (may be NULL) is asked once per message after the check, e.g. a
- * broker's policy: non-zero refuses the whole import with its sentence. */
+/* allow (may be NULL) is asked per message after the check, e.g. a
+ * broker's policy and payload rules: non-zero refuses that message's
+ * stream, all of its messages in this import (the rest of it would not end
+ * at a head signature), with the sentence: counted in out->refused, named
+ * in out->first_refusal ("stream O/T (epoch E) seq S: sentence") and in
+ * the stream's row; the other streams are stored, and the import returns
+ * KNOOP_OK. A stream already refused is not asked about again. */
 typedef int (knoop_bundle_allow_fn)(void *arg, const knoop_msg_t *m, char *why,
                                     size_t why_size);
 /* row (may be NULL) is told each stream's verdict (streams of skip_origin

@@ -116,6 +116,8 @@ static const knoop_cmd_t s_cmd_import = {
 "deduplicated, so importing twice stores nothing the second time, and in\n"
 "any order (a later part first is held like any gap). A node delivers what\n"
 "is new to its subscribers once; a broker to its nodes and its peers.\n"
+"A broker leaves out a stream its policy or payload rules refuse (named,\n"
+"counted in the summary's refused, exit 1) and stores the others.\n"
 "Large bundles go in parts of whole signed runs; a refused part names the\n"
 "stream and seq, and the parts before it stay stored (each verified).",
     .operands = "FILE",
@@ -1028,7 +1030,7 @@ static int s_import_run(s_args_t *ap)
                    a.api, (unsigned long long) t.messages, file);
         else
             printf("imported %s into %s: %llu messages, %llu stored, %llu held already, "
-                   "%llu refused by the journal%s%s%s\n", file, a.api,
+                   "%llu refused%s%s%s\n", file, a.api,
                    (unsigned long long) t.messages, (unsigned long long) t.stored,
                    (unsigned long long) t.duplicates, (unsigned long long) t.refused,
                    t.first_refusal[0] ? " (first: " : "", t.first_refusal,

@@ -174,7 +174,7 @@ int node_import(knoop_node_t *self, const knoop_api_req_t *req, char **json, cha
     }
     self->imported += res.stored;
     knoop_info("node: bundle import%s: %llu messages in %llu streams, %llu stored, %llu held "
-               "already, %llu refused by the journal, %llu own streams left out; %d "
+               "already, %llu refused, %llu own streams left out; %d "
                "certificates or lists learned", req->u.import.dry_run ? " (dry run)" : "",
                (unsigned long long) res.messages, (unsigned long long) res.streams,
                (unsigned long long) res.stored, (unsigned long long) res.duplicates,

@@ -3,7 +3,8 @@
  * and every single changed byte of a real bundle refused, never taken as
  * whole; the check naming the stream and seq of a broken link, a fork, a
  * run not covered by a signature and an unknown partner; an import that is
- * all or nothing, deduplicated, and leaves a node's own streams out; the
+ * all or nothing, deduplicated, and leaves a node's own streams out; a
+ * stream the allow function refuses left out, the others stored; the
  * whole-bundle signature (version 2): signed and verified, any changed byte
  * refused, a wrong or unknown key refused by knoop_bundle_signer, and
  * version 1 (unsigned) bundles still read. */
@@ -383,6 +384,66 @@ static void test_import(void **state)
     tu_rmtree(dir2);
 }
 
+/* An allow function (a broker's policy and payload rules) that refuses
+ * message 2 of grip.vr-zeeland. */
+static int s_allow_no_grip2(void *arg, const knoop_msg_t *m, char *why, size_t why_size)
+{
+    int *asked = arg;
+    (*asked)++;
+    if (!strcmp(m->b.topic, "grip.vr-zeeland") && m->b.seq == 2) {
+        snprintf(why, why_size, "payload: level: 'GRIP_9' is no GRIP level");
+        return KNOOP_EMALFORMED;
+    }
+    return KNOOP_OK;
+}
+
+/* The allow function refuses one stream, named and counted; the other
+ * streams of the same import are stored. */
+static void test_import_allow(void **state)
+{
+    (void) state;
+    char *dir = tu_tmpdir("bundle-allow");
+    knoop_journal_opts_t o = { .path = dir, .partner = "kcr2-broker", .trust = s_trust };
+    knoop_journal_t *j = NULL;
+    assert_int_equal(knoop_journal_open(&o, &j), KNOOP_OK);
+    knoop_msg_t gm[3];
+    knoop_buf_t ge[3] = { { 0 }, { 0 }, { 0 } };
+    tu_stream_t st;
+    tu_stream_init(&st, "vr-zeeland", "grip.vr-zeeland", 0x99, knoop_key_secret(s_zl));
+    for (int i = 0; i < 3; i++)
+        tu_stream_next(&st, &ge[i], &gm[i], s_msgs[0].b.hlc + (uint64_t) i, NULL,
+                       KNOOP_STATUS_ACTUAL, "grip");
+    knoop_bytes_t envs[N + 3];
+    for (int i = 0; i < N; i++)
+        envs[i] = (knoop_bytes_t) { s_envs[i].data, s_envs[i].len };
+    for (int i = 0; i < 3; i++)
+        envs[N + i] = (knoop_bytes_t) { ge[i].data, ge[i].len };
+    knoop_bundle_import_t r;
+    char why[600];
+    int asked = 0;
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N + 3, NULL, s_allow_no_grip2, &asked,
+                                         NULL, NULL, false, &r, why, sizeof why), KNOOP_OK);
+    assert_int_equal(r.messages, N + 3);
+    assert_int_equal(r.stored, N);                  /* the sitrep stream */
+    assert_int_equal(r.refused, 3);                 /* the whole grip stream */
+    assert_non_null(strstr(r.first_refusal, "stream vr-zeeland/grip.vr-zeeland (epoch "
+                                            "0000000000000099) seq 2: payload: level: "));
+    assert_int_equal(s_count(j), N);
+    knoop_stream_info_t info;
+    assert_int_equal(knoop_journal_stream(j, gm[0].stream, &info), KNOOP_ENOTFOUND);
+    /* Once its stream is refused, its later messages are not asked about. */
+    assert_int_equal(asked, N + 2);
+    char *json = knoop_bundle_import_json(&r, false);
+    assert_non_null(strstr(json, "\"refused\":3"));
+    free(json);
+    for (int i = 0; i < 3; i++) {
+        knoop_msg_clear(&gm[i]);
+        knoop_buf_free(&ge[i]);
+    }
+    knoop_journal_destroy(&j);
+    tu_rmtree(dir);
+}
+
 /* The statement's byte order is the documented one (docs/protocol.md). */
 static void test_statement(void **state)
 {
@@ -505,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_damage),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_import),
+        cmocka_unit_test(test_import_allow),
         cmocka_unit_test(test_statement),
         cmocka_unit_test(test_signer),
     };
