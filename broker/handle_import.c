@@ -169,6 +169,21 @@ void handle_forward(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
                           "out of memory: forwarded streams not taken; sent again later");
         return;
     }
+    /* The origins' certificates the node sent along: those our roots vouch
+     * for are journaled on the trust stream, as from a bundle. */
+    if (f->u.batch.ncerts) {
+        knoop_bytes_t certs[KNOOP_WIRE_FWD_CERTS];
+        size_t nc = f->u.batch.ncerts < KNOOP_WIRE_FWD_CERTS ? f->u.batch.ncerts
+                                                              : KNOOP_WIRE_FWD_CERTS;
+        for (size_t i = 0; i < nc; i++)
+            certs[i] = (knoop_bytes_t) { (const uint8_t *) f->u.batch.certs[i],
+                                         strlen(f->u.batch.certs[i]) };
+        int taken = knoop_bundle_trust_new(self->trust, certs, nc, NULL, 0, (int64_t) time(NULL),
+                                           s_journal_trust, self, NULL);
+        if (taken > 0)      /* journaled, and the trust store follows (handle_trust.c) */
+            knoop_info("broker: learned %d certificate(s) sent by %s with forwarded streams",
+                       taken, s->partner);
+    }
     knoop_bundle_import_t res;
     char why[512];
     int rc = knoop_bundle_import(self->journal, self->trust, f->u.batch.envs, f->u.batch.n,

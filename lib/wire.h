@@ -33,6 +33,10 @@
 #define KNOOP_WIRE_LINKED_MAX 256          /* brokers named in a peer HELLO's linked */
 #define KNOOP_WIRE_MESH_MAX  256           /* peer rows in a HEARTBEAT */
 
+/* Certificates a node may send with a forwarded PUBLISH, and their size. */
+#define KNOOP_WIRE_FWD_CERTS     16
+#define KNOOP_WIRE_FWD_CERT_MAX  8192
+
 typedef enum {
     KNOOP_FRAME_HELLO     = 10,
     KNOOP_FRAME_WELCOME   = 11,
@@ -155,6 +159,8 @@ typedef struct {
             const knoop_bytes_t *envs;
             size_t               n;
             bool                 forwarded;  /* PUBLISH: other origins' streams */
+            const char *const   *certs;      /* forwarded: origins' certificate texts */
+            size_t               ncerts;     /* <= KNOOP_WIRE_FWD_CERTS */
         } batch;
         struct {
             const knoop_wire_ack_t *acks;
