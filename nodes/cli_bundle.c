@@ -104,12 +104,7 @@ static const knoop_cmd_t s_cmd_import = {
     .summary = "merge a bundle into a node's or broker's journal",
     .description =
 "Refuses a bundle that is not whole, or whose signature does not verify.\n"
-"The daemon refuses a signed bundle whose signer it does not know (with\n"
-"that key) or whose key was revoked, and an unsigned (version 1) bundle\n"
-"with --require-signed; it counts each refusal (status: bundles.refused).\n"
-"An unsigned bundle is otherwise imported, with a warning: its messages\n"
-"prove themselves, only who packed it is not known. Otherwise hands its\n"
-"certificates,\n"
+"Otherwise hands its certificates,\n"
 "revocation lists and messages to the daemon at --api (a node, or a\n"
 "broker's local endpoint), which checks every chain and head signature\n"
 "against its own roots and revocations and stores them only when all pass:\n"
@@ -119,7 +114,12 @@ static const knoop_cmd_t s_cmd_import = {
 "A broker leaves out a stream its policy or payload rules refuse (named,\n"
 "counted in the summary's refused, exit 1) and stores the others.\n"
 "Large bundles go in parts of whole signed runs; a refused part names the\n"
-"stream and seq, and the parts before it stay stored (each verified).",
+"stream and seq, and the parts before it stay stored (each verified).\n"
+"The daemon refuses a signed bundle whose signer it does not know (with\n"
+"that key) or whose key was revoked, and an unsigned (version 1) bundle\n"
+"with --require-signed, and counts each refusal (status: bundles.refused).\n"
+"An unsigned bundle is otherwise imported with a warning: its messages\n"
+"prove themselves, only who packed it is not known.",
     .operands = "FILE",
     .operands_min = 1,
     .operands_max = 1,
@@ -816,9 +816,11 @@ static int s_inspect_run(s_args_t *ap)
     if (h->version == KNOOP_BUNDLE_VERSION_UNSIGNED)
         printf("signer:   none: an unsigned (version %u) bundle; who packed it is not "
                "proven (its messages still prove themselves)\n", KNOOP_BUNDLE_VERSION_UNSIGNED);
+    else if (h->version == 0)
+        printf("signer:   unknown: no header could be read\n");
     else if (!seal)
-        printf("signer:   %s: signature NOT verified: %s\n", *h->signer ? h->signer : "(none)",
-               why);
+        printf("signer:   %s: signature NOT verified: %s\n",
+               h->signer && *h->signer ? h->signer : "(none)", why);
     else if (src == KNOOP_OK)
         printf("signer:   %s: signature verifies, signer known and not revoked\n",
                signer_why + strlen("signed by "));

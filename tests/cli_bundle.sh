@@ -214,6 +214,11 @@ check "every journal verifies" bash -c "'$KNOOP' audit verify --journal '$T/vr-u
 # --- signed bundles refused ---
 # refused_at API: the daemon's count of refused imports
 refused_at() { "$KNOOP" status --api "$1" --json | jq -r '.bundles.refused'; }
+head -c 20 "$T/b1s.bundle" >"$T/stub.bundle"
+rc=0
+"$KNOOP" bundle inspect "$T/stub.bundle" >"$T/stub.out" 2>&1 || rc=$?
+check "inspect of a bundle cut inside its header: exit 1, no signer read" \
+    bash -c "[ $rc = 1 ] && grep -q '^signer: *unknown: no header could be read' '$T/stub.out'"
 # one byte of a message changed in a signed bundle: refused before the daemon is asked
 off=$(grep -obUa 'vr-zeeland-15' "$T/b1s.bundle" | head -1 | cut -d: -f1)
 cp "$T/b1s.bundle" "$T/flips.bundle"
