@@ -82,21 +82,12 @@ int broker_import(knoop_broker_t *self, const knoop_api_req_t *req, char **json,
                                  (int64_t) time(NULL), s_journal_trust, self, NULL);
     /* The bundle's seal, against this daemon's trust (with what the bundle
      * carried learned above): a refused signer refuses the whole part. */
-    if (req->u.import.seal || req->u.import.require_signed) {
-        int src = knoop_bundle_signer(req->u.import.seal, self->trust, why, why_size);
-        if (src) {
-            if (src == KNOOP_ENOTFOUND) {
-                src = KNOOP_EPERM;
-                snprintf(why, why_size, "unsigned bundle (format version %u) refused: "
-                         "--require-signed", KNOOP_BUNDLE_VERSION_UNSIGNED);
-            }
-            self->imports_refused++;
-            knoop_warn("broker: bundle import refused: %s", why);
-            return src;
-        }
-    } else {
-        knoop_warn("broker: importing an unsigned bundle (format version %u): who packed it "
-                   "is not proven", KNOOP_BUNDLE_VERSION_UNSIGNED);
+    int src = knoop_bundle_seal_gate(req->u.import.seal, req->u.import.require_signed,
+                                     self->trust, why, why_size);
+    if (src) {
+        self->imports_refused++;
+        knoop_warn("broker: bundle import refused: %s", why);
+        return src;
     }
     knoop_bundle_import_t res;
     int rc = knoop_bundle_import(self->journal, self->trust, req->u.import.envs,

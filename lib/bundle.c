@@ -592,6 +592,22 @@ int knoop_bundle_signer(const knoop_bundle_seal_t *seal, const knoop_trust_t *tr
     return KNOOP_EUNKNOWN;
 }
 
+int knoop_bundle_seal_gate(const knoop_bundle_seal_t *seal, bool require_signed,
+                           const knoop_trust_t *trust, char *why, size_t why_size)
+{
+    if (seal)
+        return knoop_bundle_signer(seal, trust, why, why_size);
+    if (require_signed) {
+        snprintf(why, why_size, "unsigned bundle (format version %u) refused: "
+                 "--require-signed", KNOOP_BUNDLE_VERSION_UNSIGNED);
+        return KNOOP_EPERM;
+    }
+    snprintf(why, why_size, "unsigned bundle (format version %u): who packed it is not proven",
+             KNOOP_BUNDLE_VERSION_UNSIGNED);
+    knoop_warn("bundle import: %s", why);
+    return KNOOP_OK;
+}
+
 const knoop_bundle_header_t *knoop_bundle_header(const knoop_bundle_t *self)
 {
     return &self->header;

@@ -133,6 +133,13 @@ const knoop_bundle_seal_t *knoop_bundle_seal(const knoop_bundle_t *self);
 int  knoop_bundle_signer(const knoop_bundle_seal_t *seal, const knoop_trust_t *trust,
                          char *why, size_t why_size);
 
+/* The daemons' rule for an import part: a seal must pass
+ * knoop_bundle_signer (its error returned); no seal (an unsigned, version 1
+ * bundle) is KNOOP_EPERM with require_signed, else KNOOP_OK with a warning
+ * logged. why says which. */
+int  knoop_bundle_seal_gate(const knoop_bundle_seal_t *seal, bool require_signed,
+                            const knoop_trust_t *trust, char *why, size_t why_size);
+
 /* What was read (borrowed, lives with self). The header is zeroed when
  * there was none. */
 const knoop_bundle_header_t *knoop_bundle_header(const knoop_bundle_t *self);

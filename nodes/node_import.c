@@ -136,21 +136,12 @@ int node_import(knoop_node_t *self, const knoop_api_req_t *req, char **json, cha
         node_trust_update(self);
     /* The bundle's seal, against this daemon's trust (with what the bundle
      * carried learned above): a refused signer refuses the whole part. */
-    if (req->u.import.seal || req->u.import.require_signed) {
-        int src = knoop_bundle_signer(req->u.import.seal, self->trust, why, why_size);
-        if (src) {
-            if (src == KNOOP_ENOTFOUND) {
-                src = KNOOP_EPERM;
-                snprintf(why, why_size, "unsigned bundle (format version %u) refused: "
-                         "--require-signed", KNOOP_BUNDLE_VERSION_UNSIGNED);
-            }
-            self->imports_refused++;
-            knoop_warn("node: bundle import refused: %s", why);
-            return src;
-        }
-    } else {
-        knoop_warn("node: importing an unsigned bundle (format version %u): who packed it "
-                   "is not proven", KNOOP_BUNDLE_VERSION_UNSIGNED);
+    int src = knoop_bundle_seal_gate(req->u.import.seal, req->u.import.require_signed,
+                                     self->trust, why, why_size);
+    if (src) {
+        self->imports_refused++;
+        knoop_warn("node: bundle import refused: %s", why);
+        return src;
     }
     knoop_bundle_import_t res;
     s_fwd_load(self);

@@ -493,9 +493,15 @@ static void test_signer(void **state)
         assert_int_equal(knoop_bundle_signer(&x, s_trust, why, sizeof why), KNOOP_ESIG);
         assert_non_null(strstr(why, "does not verify"));
     }
-    /* Unsigned: no seal. */
+    /* Unsigned: no seal. The daemons' gate takes it, unless signed
+     * bundles are required; a seal goes through knoop_bundle_signer. */
     assert_int_equal(knoop_bundle_signer(NULL, s_trust, why, sizeof why), KNOOP_ENOTFOUND);
     assert_non_null(strstr(why, "unsigned"));
+    assert_int_equal(knoop_bundle_seal_gate(NULL, false, s_trust, why, sizeof why), KNOOP_OK);
+    assert_int_equal(knoop_bundle_seal_gate(NULL, true, s_trust, why, sizeof why), KNOOP_EPERM);
+    assert_non_null(strstr(why, "unsigned bundle (format version 1) refused: --require-signed"));
+    assert_int_equal(knoop_bundle_seal_gate(seal, true, s_trust, why, sizeof why), KNOOP_OK);
+    assert_int_equal(knoop_bundle_seal_gate(seal, false, NULL, why, sizeof why), KNOOP_EUNKNOWN);
     knoop_bundle_destroy(&b);
 
     /* Signed by a partner the store does not know: whole, but refused. */
