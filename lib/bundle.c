@@ -271,7 +271,8 @@ struct knoop_bundle_t {
     knoop_bundle_header_t   header;
     s_list_t                certs, revs, envs;
     int                     intact;
-    bool                    sealed;    /* version 2, signature verified */
+    bool                    claimed;   /* version 2, seal read from header and trailer */
+    bool                    sealed;    /* ... and its signature verified */
     knoop_bundle_seal_t     seal;
     char                    why[600];
 };
@@ -484,6 +485,7 @@ static void s_parse(knoop_bundle_t *self)
         seal->records = trailer->records;
         seal->envelopes = trailer->envelopes;
         memcpy(seal->signature, trailer->signature.data, KNOOP_SIG_LEN);
+        self->claimed = true;
         uint8_t st[KNOOP_BUNDLE_STATEMENT_LEN];
         knoop_bundle_statement(st, digest, seal->records, seal->envelopes);
         if (knoop_verify_statement(seal->signature, seal->signer_key, st, sizeof st) != 0) {
@@ -547,6 +549,11 @@ int knoop_bundle_intact(const knoop_bundle_t *self, const char **why)
 const knoop_bundle_seal_t *knoop_bundle_seal(const knoop_bundle_t *self)
 {
     return self->sealed && self->intact == KNOOP_OK ? &self->seal : NULL;
+}
+
+const knoop_bundle_seal_t *knoop_bundle_seal_claimed(const knoop_bundle_t *self)
+{
+    return self->claimed ? &self->seal : NULL;
 }
 
 int knoop_bundle_signer(const knoop_bundle_seal_t *seal, const knoop_trust_t *trust,

@@ -123,6 +123,11 @@ int  knoop_bundle_intact(const knoop_bundle_t *self, const char **why);
  * bundle or a damaged one. */
 const knoop_bundle_seal_t *knoop_bundle_seal(const knoop_bundle_t *self);
 
+/* The seal a whole version 2 bundle claims, also when its signature did not
+ * verify (knoop_bundle_intact KNOOP_ESIG): for a daemon to refuse, and
+ * count, a forged bundle. NULL when no signed trailer was read. Borrowed. */
+const knoop_bundle_seal_t *knoop_bundle_seal_claimed(const knoop_bundle_t *self);
+
 /* Check a seal: its signature over knoop_bundle_statement verifies with
  * signer_key (KNOOP_ESIG), and the trust store knows the signer with that
  * very key (KNOOP_EUNKNOWN: an unknown id, or a key that is not one of the

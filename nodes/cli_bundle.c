@@ -944,6 +944,30 @@ static void s_add_summary(s_totals_t *t, const char *json)
     json_decref(o);
 }
 
+/* A whole bundle whose signature does not verify: the daemon is shown its
+ * claimed seal with one message, as a dry run, so that it refuses it
+ * itself and counts the refusal (bundles.refused) as it counts a signer it
+ * does not know. Nothing can be stored: the seal is checked first. */
+static void s_report_forged(const char *cmd, const s_args_t *a, const knoop_bundle_t *b,
+                            const knoop_bytes_t *envs)
+{
+    knoop_client_t *client = cli_client(cmd, a->api);
+    if (!client)
+        return;
+    char *json = NULL;
+    int rc = knoop_client_import(client, NULL, 0, NULL, 0, envs, 1,
+                                 knoop_bundle_seal_claimed(b), a->require_signed, true, &json,
+                                 a->timeout_ms);
+    if (rc && knoop_client_refused(client))
+        fprintf(stderr, "knoop %s: %s refused it too (counted there): %s\n", cmd, a->api,
+                knoop_client_error(client));
+    else if (rc == KNOOP_OK)
+        fprintf(stderr, "knoop %s: %s did not refuse the forged seal (an older daemon?); "
+                "nothing was stored\n", cmd, a->api);
+    free(json);
+    knoop_client_destroy(&client);
+}
+
 static int s_import_run(s_args_t *ap)
 {
     s_args_t a = *ap;
@@ -978,6 +1002,8 @@ static int s_import_run(s_args_t *ap)
         if (intact != KNOOP_OK && crc && first[0])
             fprintf(stderr, "knoop %s: the first message that does not verify: %s\n", cmd,
                     first);
+        if (intact == KNOOP_ESIG && ne)
+            s_report_forged(cmd, &a, b, envs);
         s_clear_all(msgs, prc ? 0 : ne);
         knoop_bundle_destroy(&b);
         return 1;

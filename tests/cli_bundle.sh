@@ -14,8 +14,9 @@
 # Signed bundles (format version 2, export --key): inspect names the signer
 # and says the signature verifies; import takes one whose signer is known;
 # a signed bundle with one byte or one signature bit changed is refused by
-# the command, one signed by a partner no root here issued or by a revoked
-# key is refused by the daemon, which counts it (status bundles.refused);
+# the command (the second also by the node, which counts it); one signed by
+# a partner no root here issued or by a revoked key is refused by the
+# daemon, which counts it (status bundles.refused);
 # an unsigned bundle is imported with a warning, or refused with
 # --require-signed (and counted).
 source "$(dirname "$0")/lib.sh"
@@ -233,10 +234,14 @@ cp "$T/b1s.bundle" "$T/sigflip.bundle"
 last=$(tail -c 1 "$T/b1s.bundle" | od -An -tu1 | tr -d ' ')
 printf "\\$(printf '%03o' $(( last ^ 1 )))" | dd of="$T/sigflip.bundle" bs=1 seek=$((size - 1)) conv=notrunc 2>/dev/null
 check "... the copy with one signature bit changed differs from it" bash -c "! cmp -s '$T/b1s.bundle' '$T/sigflip.bundle'"
+R0=$(refused_at "$(api vr-utrecht)")
 rc=0
 "$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/sigflip.bundle" >"$T/sigflip.out" 2>&1 || rc=$?
 check "a bundle whose signature does not verify is refused (exit 1), signer named" \
     bash -c "[ $rc = 1 ] && grep -q 'forged or changed: the bundle.s signature does not verify with the key its header names (signer vr-zeeland key' '$T/sigflip.out'"
+check "... by the node too" \
+    grep -q "refused it too (counted there): .*bundle signature of vr-zeeland (key [0-9a-f]*) does not verify" "$T/sigflip.out"
+check "... which counts it" test "$(refused_at "$(api vr-utrecht)")" = $((R0 + 1))
 rc=0
 "$KNOOP" bundle inspect "$T/sigflip.bundle" --trust "$T/trust-vr-utrecht" >"$T/sigflip-inspect.out" 2>&1 || rc=$?
 check "inspect says the signature is not verified (exit 1)" \

@@ -558,6 +558,11 @@ static void test_signer(void **state)
     assert_non_null(strstr(iw, "signature does not verify with the key its header names "
                                "(signer vr-zeeland key "));
     assert_null(knoop_bundle_seal(b));
+    /* What it claims is there for a daemon to refuse and count. */
+    const knoop_bundle_seal_t *claimed = knoop_bundle_seal_claimed(b);
+    assert_non_null(claimed);
+    assert_string_equal(claimed->signer, "vr-zeeland");
+    assert_int_equal(knoop_bundle_signer(claimed, s_trust, why, sizeof why), KNOOP_ESIG);
     knoop_bundle_destroy(&b);
     tu_rmtree(dir);
 }
