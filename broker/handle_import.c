@@ -80,6 +80,15 @@ int broker_import(knoop_broker_t *self, const knoop_api_req_t *req, char **json,
         : knoop_bundle_trust_new(self->trust, req->u.import.certs, req->u.import.ncerts,
                                  req->u.import.revocations, req->u.import.nrevocations,
                                  (int64_t) time(NULL), s_journal_trust, self, NULL);
+    /* The bundle's seal, against this daemon's trust (with what the bundle
+     * carried learned above): a refused signer refuses the whole part. */
+    int src = knoop_bundle_seal_gate(req->u.import.seal, req->u.import.require_signed,
+                                     self->trust, why, why_size);
+    if (src) {
+        self->imports_refused++;
+        knoop_warn("broker: bundle import refused: %s", why);
+        return src;
+    }
     knoop_bundle_import_t res;
     int rc = knoop_bundle_import(self->journal, self->trust, req->u.import.envs,
                                  req->u.import.nenvs, NULL, s_allow, self, NULL, NULL,
@@ -91,10 +100,14 @@ int broker_import(knoop_broker_t *self, const knoop_api_req_t *req, char **json,
         return rc;
     }
     self->imported += res.stored;
+    self->envelopes_refused += res.refused;
+    if (res.refused)
+        knoop_warn("broker: bundle import: %llu messages refused, the first: %s",
+                   (unsigned long long) res.refused, res.first_refusal);
     if (res.stored)
         broker_trust_step(self);            /* trust topics may have come with it */
     knoop_info("broker: bundle import%s: %llu messages in %llu streams, %llu stored, %llu held "
-               "already, %llu refused by the journal; %d certificates or lists journaled",
+               "already, %llu refused; %d certificates or lists journaled",
                req->u.import.dry_run ? " (dry run)" : "", (unsigned long long) res.messages,
                (unsigned long long) res.streams, (unsigned long long) res.stored,
                (unsigned long long) res.duplicates, (unsigned long long) res.refused, taken);
@@ -147,6 +160,21 @@ void handle_forward(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
                           "out of memory: forwarded streams not taken; sent again later");
         return;
     }
+    /* The origins' certificates the node sent along: those our roots vouch
+     * for are journaled on the trust stream, as from a bundle. */
+    if (f->u.batch.ncerts) {
+        knoop_bytes_t certs[KNOOP_WIRE_FWD_CERTS];
+        size_t nc = f->u.batch.ncerts < KNOOP_WIRE_FWD_CERTS ? f->u.batch.ncerts
+                                                              : KNOOP_WIRE_FWD_CERTS;
+        for (size_t i = 0; i < nc; i++)
+            certs[i] = (knoop_bytes_t) { (const uint8_t *) f->u.batch.certs[i],
+                                         strlen(f->u.batch.certs[i]) };
+        int taken = knoop_bundle_trust_new(self->trust, certs, nc, NULL, 0, (int64_t) time(NULL),
+                                           s_journal_trust, self, NULL);
+        if (taken > 0)      /* journaled, and the trust store follows (handle_trust.c) */
+            knoop_info("broker: learned %d certificate(s) sent by %s with forwarded streams",
+                       taken, s->partner);
+    }
     knoop_bundle_import_t res;
     char why[512];
     int rc = knoop_bundle_import(self->journal, self->trust, f->u.batch.envs, f->u.batch.n,
@@ -158,6 +186,8 @@ void handle_forward(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
         knoop_warn("broker: streams forwarded by %s refused: %s", s->partner, why);
     } else {
         self->forwarded += res.stored;
+        self->envelopes_refused += res.refused;
+        self->forwards_refused += fw->nerr;      /* streams the policy or journal refused */
         if (res.stored)
             knoop_info("broker: %s forwarded %llu messages of %llu streams of other origins "
                        "(%llu held already), verified as a bundle import", s->partner,

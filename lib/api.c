@@ -14,6 +14,8 @@
  * Decoded pointers point into the unpacked message: nothing is copied again.
  */
 #include "api.h"
+#include "bundle.h"
+#include "crypto.h"
 #include "msg.h"
 #include "topic.h"
 #include "varint.h"
@@ -21,6 +23,7 @@
 #include "knoop/v1/api.pb-c.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +34,7 @@
 typedef struct {
     Knoop__V1__ApiRequest *pb;
     knoop_bytes_t         *blobs;     /* import: certificates, lists, envelopes */
+    knoop_bundle_seal_t    seal;      /* import: a signed bundle's seal */
     knoop_api_item_t       items[];   /* publish: one per ApiItem */
 } s_req_priv_t;
 
@@ -229,7 +233,22 @@ static int s_req_fill(knoop_api_req_t *r, s_req_priv_t *priv)
                 return KNOOP_ETOOBIG;
             b[i] = (knoop_bytes_t) { im->envelopes[i].data, im->envelopes[i].len };
         }
+        if (im->seal) {
+            const Knoop__V1__ApiBundleSeal *se = im->seal;
+            if (!knoop_id_valid(se->signer) || se->signer_key.len != KNOOP_PK_LEN ||
+                se->hash.len != KNOOP_HASH_LEN || se->signature.len != KNOOP_SIG_LEN)
+                return KNOOP_EMALFORMED;
+            knoop_bundle_seal_t *seal = &priv->seal;
+            snprintf(seal->signer, sizeof seal->signer, "%s", se->signer);
+            memcpy(seal->signer_key, se->signer_key.data, KNOOP_PK_LEN);
+            memcpy(seal->hash, se->hash.data, KNOOP_HASH_LEN);
+            memcpy(seal->signature, se->signature.data, KNOOP_SIG_LEN);
+            seal->records = se->records;
+            seal->envelopes = se->envelopes;
+            r->u.import.seal = seal;
+        }
         r->kind = KNOOP_API_IMPORT;
+        r->u.import.require_signed = im->require_signed;
         r->u.import.dry_run = im->dry_run;
         r->u.import.certs = priv->blobs;
         r->u.import.ncerts = im->n_certificates;
@@ -326,6 +345,7 @@ int knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out)
     Knoop__V1__ApiBeeld beeld = KNOOP__V1__API_BEELD__INIT;
     Knoop__V1__ApiClose close = KNOOP__V1__API_CLOSE__INIT;
     Knoop__V1__ApiImport import = KNOOP__V1__API_IMPORT__INIT;
+    Knoop__V1__ApiBundleSeal seal_pb = KNOOP__V1__API_BUNDLE_SEAL__INIT;
     Knoop__V1__ApiRole role = KNOOP__V1__API_ROLE__INIT;
     Knoop__V1__ApiItem *items = NULL, **ptrs = NULL;
     char **texts = NULL;
@@ -430,7 +450,20 @@ int knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out)
             bins[i].data = (uint8_t *) r->u.import.envs[i].data;
             bins[i].len = r->u.import.envs[i].len;
         }
+        const knoop_bundle_seal_t *seal = r->u.import.seal;
+        if (seal) {
+            seal_pb.signer = (char *) seal->signer;
+            seal_pb.signer_key = (ProtobufCBinaryData) { KNOOP_PK_LEN,
+                                                         (uint8_t *) seal->signer_key };
+            seal_pb.hash = (ProtobufCBinaryData) { KNOOP_HASH_LEN, (uint8_t *) seal->hash };
+            seal_pb.signature = (ProtobufCBinaryData) { KNOOP_SIG_LEN,
+                                                        (uint8_t *) seal->signature };
+            seal_pb.records = seal->records;
+            seal_pb.envelopes = seal->envelopes;
+            import.seal = &seal_pb;
+        }
         if (rc == KNOOP_OK) {
+            import.require_signed = r->u.import.require_signed;
             import.dry_run = r->u.import.dry_run;
             import.n_certificates = nc;
             import.certificates = texts;

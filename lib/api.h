@@ -71,6 +71,10 @@ typedef struct {
             size_t               nrevocations;
             const knoop_bytes_t *envs;         /* envelopes, NOT parsed here */
             size_t               nenvs;
+            bool                 require_signed;
+            /* A signed bundle's seal (bundle.h), NULL for an unsigned one;
+             * the gate checks its field sizes and the signer's id form. */
+            const struct knoop_bundle_seal *seal;
         } import;
         struct { bool active; const char *reason; } role;   /* reason <= 200 bytes */
     } u;
@@ -137,7 +141,9 @@ typedef struct {
  * KNOOP_API_STATUS_ALL, window <= KNOOP_API_ITEMS, not both from_start and
  * since_ms; beeld: an empty pattern decodes as ">"; ack/close: sub != 0;
  * import: at least one certificate, list or envelope, each envelope
- * 1..KNOOP_ENVELOPE_MAX bytes (parsed by knoop_msg_parse in the daemon).
+ * 1..KNOOP_ENVELOPE_MAX bytes (parsed by knoop_msg_parse in the daemon), a
+ * seal with a partner id as signer and keys, hash and signature of their
+ * exact sizes (verified in the daemon, knoop_bundle_signer).
  * Replies: published origins are partner ids, topics valid, seq >= 1,
  * verdict known, reason <= 1024 bytes;
  * envelopes 1..KNOOP_ENVELOPE_MAX bytes (NOT parsed: that is

@@ -2,6 +2,8 @@
 #include "bundle.h"
 #include "crypto.h"
 #include "file.h"
+#include "names.h"
+#include "timefmt.h"
 #include "trust_mesh.h"
 
 #include "knoop/v1/bundle.pb-c.h"
@@ -26,7 +28,23 @@ struct knoop_bundle_writer_t {
     uint64_t       records, envelopes;
     knoop_buf_t    buf;
     int            error;
+    bool           signs;                   /* version 2: a key was given */
+    char           signer[KNOOP_ID_MAX + 1];
+    uint8_t        pk[KNOOP_PK_LEN], sk[KNOOP_SK_LEN];
 };
+
+void knoop_bundle_statement(uint8_t out[KNOOP_BUNDLE_STATEMENT_LEN],
+                            const uint8_t hash[KNOOP_HASH_LEN], uint64_t records,
+                            uint64_t envelopes)
+{
+    memcpy(out, KNOOP_BUNDLE_SEAL_TAG, KNOOP_BUNDLE_SEAL_TAG_LEN);
+    memcpy(out + KNOOP_BUNDLE_SEAL_TAG_LEN, hash, KNOOP_HASH_LEN);
+    uint8_t *p = out + KNOOP_BUNDLE_SEAL_TAG_LEN + KNOOP_HASH_LEN;
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t) (records >> (56 - 8 * i));
+        p[8 + i] = (uint8_t) (envelopes >> (56 - 8 * i));
+    }
+}
 
 static int s_write_all(int fd, const uint8_t *p, size_t len)
 {
@@ -74,7 +92,7 @@ static int s_put(knoop_bundle_writer_t *self, const Knoop__V1__BundleRecord *rec
 }
 
 int knoop_bundle_writer_new(const char *path, const knoop_bundle_header_t *h,
-                            knoop_bundle_writer_t **out)
+                            const knoop_key_t *key, knoop_bundle_writer_t **out)
 {
     *out = NULL;
     struct stat st;
@@ -93,6 +111,12 @@ int knoop_bundle_writer_new(const char *path, const knoop_bundle_header_t *h,
         return KNOOP_ENOMEM;
     }
     snprintf(self->part, plen, "%s.part", path);
+    if (key) {
+        self->signs = true;
+        snprintf(self->signer, sizeof self->signer, "%s", knoop_key_id(key));
+        memcpy(self->pk, knoop_key_public(key), KNOOP_PK_LEN);
+        memcpy(self->sk, knoop_key_secret(key), KNOOP_SK_LEN);
+    }
     self->fd = open(self->part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (self->fd < 0) {
         knoop_error("bundle: cannot create %s: %s", self->part, strerror(errno));
@@ -105,7 +129,12 @@ int knoop_bundle_writer_new(const char *path, const knoop_bundle_header_t *h,
     knoop_hasher_update(&self->hash, KNOOP_BUNDLE_MAGIC, KNOOP_BUNDLE_MAGIC_LEN);
     int rc = s_write_all(self->fd, (const uint8_t *) KNOOP_BUNDLE_MAGIC, KNOOP_BUNDLE_MAGIC_LEN);
     Knoop__V1__BundleHeader hdr = KNOOP__V1__BUNDLE_HEADER__INIT;
-    hdr.version = KNOOP_BUNDLE_VERSION;
+    hdr.version = self->signs ? KNOOP_BUNDLE_VERSION : KNOOP_BUNDLE_VERSION_UNSIGNED;
+    if (self->signs) {
+        hdr.signer = self->signer;
+        hdr.signer_key.data = self->pk;
+        hdr.signer_key.len = KNOOP_PK_LEN;
+    }
     hdr.exporter = (char *) (h->exporter ? h->exporter : "");
     hdr.created_ms = h->created_ms;
     hdr.pattern = (char *) (h->pattern ? h->pattern : ">");
@@ -176,6 +205,14 @@ int knoop_bundle_writer_finish(knoop_bundle_writer_t **self_p)
     tr.envelopes = self->envelopes;
     tr.hash.data = digest;
     tr.hash.len = sizeof digest;
+    uint8_t sig[KNOOP_SIG_LEN];
+    if (self->signs) {
+        uint8_t st[KNOOP_BUNDLE_STATEMENT_LEN];
+        knoop_bundle_statement(st, digest, self->records, self->envelopes);
+        knoop_sign_statement(sig, self->sk, st, sizeof st);
+        tr.signature.data = sig;
+        tr.signature.len = sizeof sig;
+    }
     Knoop__V1__BundleRecord rec = KNOOP__V1__BUNDLE_RECORD__INIT;
     rec.kind_case = KNOOP__V1__BUNDLE_RECORD__KIND_TRAILER;
     rec.trailer = &tr;
@@ -194,6 +231,7 @@ int knoop_bundle_writer_finish(knoop_bundle_writer_t **self_p)
     }
     if (rc != KNOOP_OK)
         unlink(self->part);
+    knoop_wipe(self->sk, sizeof self->sk);
     knoop_buf_free(&self->buf);
     free(self->path);
     free(self->part);
@@ -210,6 +248,7 @@ void knoop_bundle_writer_destroy(knoop_bundle_writer_t **self_p)
     if (self->fd >= 0)
         close(self->fd);
     unlink(self->part);
+    knoop_wipe(self->sk, sizeof self->sk);
     knoop_buf_free(&self->buf);
     free(self->path);
     free(self->part);
@@ -232,6 +271,9 @@ struct knoop_bundle_t {
     knoop_bundle_header_t   header;
     s_list_t                certs, revs, envs;
     int                     intact;
+    bool                    claimed;   /* version 2, seal read from header and trailer */
+    bool                    sealed;    /* ... and its signature verified */
+    knoop_bundle_seal_t     seal;
     char                    why[600];
 };
 
@@ -354,17 +396,29 @@ static void s_parse(knoop_bundle_t *self)
         int rc = KNOOP_OK;
         switch (rec->kind_case) {
         case KNOOP__V1__BUNDLE_RECORD__KIND_HEADER:
-            if (rec->header->version != KNOOP_BUNDLE_VERSION) {
+            if (rec->header->version != KNOOP_BUNDLE_VERSION &&
+                rec->header->version != KNOOP_BUNDLE_VERSION_UNSIGNED) {
                 snprintf(self->why, sizeof self->why,
-                         "bundle version %u: this knoop reads version %u",
-                         rec->header->version, KNOOP_BUNDLE_VERSION);
+                         "bundle version %u: this knoop reads versions %u and %u",
+                         rec->header->version, KNOOP_BUNDLE_VERSION_UNSIGNED,
+                         KNOOP_BUNDLE_VERSION);
                 self->intact = KNOOP_EVERSION;
+                return;
+            }
+            if (rec->header->version == KNOOP_BUNDLE_VERSION &&
+                (!knoop_id_valid(rec->header->signer) ||
+                 rec->header->signer_key.len != KNOOP_PK_LEN)) {
+                s_damage(self, KNOOP_ECORRUPT, "damaged: the version %u header names no valid "
+                         "signer (a partner id and a %d-byte key)", KNOOP_BUNDLE_VERSION,
+                         KNOOP_PK_LEN);
                 return;
             }
             self->header = (knoop_bundle_header_t) {
                 .version = rec->header->version, .exporter = rec->header->exporter,
                 .created_ms = rec->header->created_ms, .pattern = rec->header->pattern,
                 .since_ms = rec->header->since_ms,
+                .signer = rec->header->version == KNOOP_BUNDLE_VERSION ? rec->header->signer
+                                                                        : "",
             };
             break;
         case KNOOP__V1__BUNDLE_RECORD__KIND_CERTIFICATE:
@@ -416,6 +470,35 @@ static void s_parse(knoop_bundle_t *self)
         self->intact = KNOOP_ECORRUPT;
         return;
     }
+    if (self->header.version == KNOOP_BUNDLE_VERSION) {
+        const Knoop__V1__BundleHeader *hdr = self->recs[0]->header;
+        if (trailer->signature.len != KNOOP_SIG_LEN) {
+            s_damage(self, KNOOP_ECORRUPT, "damaged: the trailer of a version %u bundle holds "
+                     "no signature (%zu bytes, %d expected)", KNOOP_BUNDLE_VERSION,
+                     trailer->signature.len, KNOOP_SIG_LEN);
+            return;
+        }
+        knoop_bundle_seal_t *seal = &self->seal;
+        snprintf(seal->signer, sizeof seal->signer, "%s", hdr->signer);
+        memcpy(seal->signer_key, hdr->signer_key.data, KNOOP_PK_LEN);
+        memcpy(seal->hash, digest, KNOOP_HASH_LEN);
+        seal->records = trailer->records;
+        seal->envelopes = trailer->envelopes;
+        memcpy(seal->signature, trailer->signature.data, KNOOP_SIG_LEN);
+        self->claimed = true;
+        uint8_t st[KNOOP_BUNDLE_STATEMENT_LEN];
+        knoop_bundle_statement(st, digest, seal->records, seal->envelopes);
+        if (knoop_verify_statement(seal->signature, seal->signer_key, st, sizeof st) != 0) {
+            char fp[17];
+            knoop_fingerprint(fp, seal->signer_key, KNOOP_PK_LEN);
+            snprintf(self->why, sizeof self->why,
+                     "forged or changed: the bundle's signature does not verify with the key "
+                     "its header names (signer %s key %s)", seal->signer, fp);
+            self->intact = KNOOP_ESIG;
+            return;
+        }
+        self->sealed = true;
+    }
     self->intact = KNOOP_OK;
 }
 
@@ -461,6 +544,75 @@ int knoop_bundle_intact(const knoop_bundle_t *self, const char **why)
     if (why)
         *why = self->why;
     return self->intact;
+}
+
+const knoop_bundle_seal_t *knoop_bundle_seal(const knoop_bundle_t *self)
+{
+    return self->sealed && self->intact == KNOOP_OK ? &self->seal : NULL;
+}
+
+const knoop_bundle_seal_t *knoop_bundle_seal_claimed(const knoop_bundle_t *self)
+{
+    return self->claimed ? &self->seal : NULL;
+}
+
+int knoop_bundle_signer(const knoop_bundle_seal_t *seal, const knoop_trust_t *trust,
+                        char *why, size_t why_size)
+{
+    why[0] = '\0';
+    if (!seal) {
+        snprintf(why, why_size, "unsigned: a version %u bundle names no signer",
+                 KNOOP_BUNDLE_VERSION_UNSIGNED);
+        return KNOOP_ENOTFOUND;
+    }
+    char fp[17];
+    knoop_fingerprint(fp, seal->signer_key, KNOOP_PK_LEN);
+    uint8_t st[KNOOP_BUNDLE_STATEMENT_LEN];
+    knoop_bundle_statement(st, seal->hash, seal->records, seal->envelopes);
+    if (knoop_verify_statement(seal->signature, seal->signer_key, st, sizeof st) != 0) {
+        snprintf(why, why_size, "bundle signature of %s (key %s) does not verify: forged or "
+                 "changed after signing", seal->signer, fp);
+        return KNOOP_ESIG;
+    }
+    size_t n = 0;
+    const knoop_cert_t *keys = trust ? knoop_trust_id_keys(trust, seal->signer, &n) : NULL;
+    if (!keys || n == 0) {
+        snprintf(why, why_size, "bundle signer %s is unknown here: no certificate of it issued "
+                 "by a trusted root is known or carried in the bundle", seal->signer);
+        return KNOOP_EUNKNOWN;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (memcmp(keys[i].pk, seal->signer_key, KNOOP_PK_LEN) != 0)
+            continue;
+        if (keys[i].revoked_at) {
+            char t[32];
+            knoop_time_format(t, keys[i].revoked_at);
+            snprintf(why, why_size, "bundle signer %s: its key %s was revoked (at %s)",
+                     seal->signer, fp, t);
+            return KNOOP_EPERM;
+        }
+        snprintf(why, why_size, "signed by %s key %s", seal->signer, fp);
+        return KNOOP_OK;
+    }
+    snprintf(why, why_size, "bundle signer %s: the key that signed (%s) is not a key of %s "
+             "known here", seal->signer, fp, seal->signer);
+    return KNOOP_EUNKNOWN;
+}
+
+int knoop_bundle_seal_gate(const knoop_bundle_seal_t *seal, bool require_signed,
+                           const knoop_trust_t *trust, char *why, size_t why_size)
+{
+    if (seal)
+        return knoop_bundle_signer(seal, trust, why, why_size);
+    if (require_signed) {
+        snprintf(why, why_size, "unsigned bundle (format version %u) refused: "
+                 "--require-signed", KNOOP_BUNDLE_VERSION_UNSIGNED);
+        return KNOOP_EPERM;
+    }
+    snprintf(why, why_size, "unsigned bundle (format version %u): who packed it is not proven",
+             KNOOP_BUNDLE_VERSION_UNSIGNED);
+    knoop_warn("bundle import: %s", why);
+    return KNOOP_OK;
 }
 
 const knoop_bundle_header_t *knoop_bundle_header(const knoop_bundle_t *self)
@@ -669,23 +821,42 @@ int knoop_bundle_import(knoop_journal_t *j, const knoop_trust_t *trust,
         for (size_t i = 0; i < n; i++)
             if (!skip_origin || strcmp(msgs[i].b.origin, skip_origin))
                 ptrs[m++] = &msgs[i];
-        for (size_t i = 0; allow && rc == KNOOP_OK && i < m; i++) {
+        /* The allow function's refusal takes that message's stream out of
+         * the import (all its messages here: what is left would not end at
+         * a head signature); the other streams go on. */
+        for (size_t i = 0; allow && i < m; i++) {
+            knoop_bundle_stream_t *r = s_row_of(rows, nrows, ptrs[i]->stream);
+            if (r && r->error)
+                continue;                       /* its stream is refused already */
             char reason[300];
             reason[0] = '\0';
-            rc = allow(allow_arg, ptrs[i], reason, sizeof reason);
-            if (rc) {
-                snprintf(why, why_size, "stream %s/%s (epoch %016llx) seq %llu: %s",
-                         ptrs[i]->b.origin, ptrs[i]->b.topic,
-                         (unsigned long long) ptrs[i]->b.epoch,
+            int arc = allow(allow_arg, ptrs[i], reason, sizeof reason);
+            if (arc == KNOOP_OK)
+                continue;
+            knoop_warn("bundle import: stream %s/%s (epoch %016llx) refused at seq %llu: %s",
+                       ptrs[i]->b.origin, ptrs[i]->b.topic,
+                       (unsigned long long) ptrs[i]->b.epoch,
+                       (unsigned long long) ptrs[i]->b.seq, reason);
+            if (!out->first_refusal[0])
+                snprintf(out->first_refusal, sizeof out->first_refusal,
+                         "stream %s/%s (epoch %016llx) seq %llu: %s", ptrs[i]->b.origin,
+                         ptrs[i]->b.topic, (unsigned long long) ptrs[i]->b.epoch,
                          (unsigned long long) ptrs[i]->b.seq, reason);
-                knoop_bundle_stream_t *r = s_row_of(rows, nrows, ptrs[i]->stream);
-                if (r) {
-                    r->error = rc;
-                    r->error_seq = ptrs[i]->b.seq;
-                    snprintf(r->reason, sizeof r->reason, "%s", reason);
-                }
+            if (r) {
+                r->error = arc;
+                r->error_seq = ptrs[i]->b.seq;
+                snprintf(r->reason, sizeof r->reason, "%s", reason);
             }
         }
+        size_t kept = 0;
+        for (size_t i = 0; i < m; i++) {
+            const knoop_bundle_stream_t *r = s_row_of(rows, nrows, ptrs[i]->stream);
+            if (r && r->error)
+                out->refused++;
+            else
+                ptrs[kept++] = ptrs[i];
+        }
+        m = kept;
     }
     if (rc == KNOOP_OK && !dry_run && m)
         rc = knoop_journal_append(j, ptrs, m, res);
@@ -696,7 +867,7 @@ int knoop_bundle_import(knoop_journal_t *j, const knoop_trust_t *trust,
             else if (res[i] == KNOOP_EDUPLICATE)
                 out->duplicates++;
             else {
-                if (!out->refused++)
+                if (!out->refused++ || !out->first_refusal[0])
                     snprintf(out->first_refusal, sizeof out->first_refusal,
                              "stream %s/%s seq %llu: %s", ptrs[i]->b.origin, ptrs[i]->b.topic,
                              (unsigned long long) ptrs[i]->b.seq, knoop_strerror(res[i]));

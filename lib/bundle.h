@@ -11,8 +11,16 @@
  * signatures included), and a trailer last whose hash is BLAKE2b-256 of all
  * bytes before it. The messages prove themselves (chains, head signatures);
  * the trailer makes a bundle cut short or changed anywhere detectable and
- * named. It is not a signature: whoever can write the file can recompute it,
- * so what is trusted is only what the origins signed (design-notes).
+ * named. The hash alone is not a signature: whoever can write the file can
+ * recompute it. Version 2 bundles are signed as a whole: the header names
+ * the signer (a partner id) and its Ed25519 key, and the trailer carries a
+ * signature over the statement
+ *   "knoop-bundle-v2\n" || hash (32) || records (u64 BE) || envelopes (u64 BE)
+ * (64 bytes, knoop_bundle_statement). The signature says who packed the
+ * bundle; what is trusted of its messages is still only what their origins
+ * signed. Version 1 bundles (no signer) are still read, as unsigned. The
+ * magic is the same for both: it names the framing, the header's version
+ * the content.
  *
  * Threading: none; objects belong to their creator.
  */
@@ -26,8 +34,12 @@
 
 #define KNOOP_BUNDLE_MAGIC      "knoop-bundle-v1\n"
 #define KNOOP_BUNDLE_MAGIC_LEN  16
-#define KNOOP_BUNDLE_VERSION    1
+#define KNOOP_BUNDLE_VERSION    2                /* signed: written with a key */
+#define KNOOP_BUNDLE_VERSION_UNSIGNED 1          /* written without, still read */
 #define KNOOP_BUNDLE_RECORD_MAX (2u << 20)      /* one record, bytes */
+#define KNOOP_BUNDLE_SEAL_TAG   "knoop-bundle-v2\n"
+#define KNOOP_BUNDLE_SEAL_TAG_LEN 16
+#define KNOOP_BUNDLE_STATEMENT_LEN (KNOOP_BUNDLE_SEAL_TAG_LEN + KNOOP_HASH_LEN + 16)
 
 typedef struct {
     uint32_t    version;
@@ -35,18 +47,38 @@ typedef struct {
     uint64_t    created_ms;
     const char *pattern;
     uint64_t    since_ms;
+    const char *signer;        /* read: version 2's signer, else ""; written: ignored */
 } knoop_bundle_header_t;
+
+/* A signed bundle's seal: what the signature covers and the signature. It
+ * travels with each part of an import (api.h) so the daemon can check the
+ * signer against its own trust store. */
+typedef struct knoop_bundle_seal {
+    char     signer[KNOOP_ID_MAX + 1];
+    uint8_t  signer_key[KNOOP_PK_LEN];
+    uint8_t  hash[KNOOP_HASH_LEN];
+    uint64_t records, envelopes;       /* the trailer's counts */
+    uint8_t  signature[KNOOP_SIG_LEN];
+} knoop_bundle_seal_t;
+
+/* The 64 signed bytes: the tag, the content hash, records and envelopes as
+ * unsigned 64-bit big-endian integers. */
+void knoop_bundle_statement(uint8_t out[KNOOP_BUNDLE_STATEMENT_LEN],
+                            const uint8_t hash[KNOOP_HASH_LEN], uint64_t records,
+                            uint64_t envelopes);
 
 /* ---- writing ---- */
 
 typedef struct knoop_bundle_writer_t knoop_bundle_writer_t;
 
 /* Start a bundle at path: written to "path.part", renamed to path by
- * finish (so a bundle that exists is whole). Errors: KNOOP_EEXIST (path
- * exists: never overwritten), KNOOP_EIO (with errno's words logged),
- * KNOOP_ENOMEM. */
+ * finish (so a bundle that exists is whole). With key (may be NULL; its
+ * secret is copied, the caller keeps key) the bundle is version 2, signed
+ * by knoop_key_id(key) at finish; without, version 1, unsigned. Errors:
+ * KNOOP_EEXIST (path exists: never overwritten), KNOOP_EIO (with errno's
+ * words logged), KNOOP_ENOMEM. */
 int  knoop_bundle_writer_new(const char *path, const knoop_bundle_header_t *h,
-                             knoop_bundle_writer_t **out);
+                             const knoop_key_t *key, knoop_bundle_writer_t **out);
 /* Add a certificate text, a revocation list text, or envelope bytes.
  * KNOOP_ETOOBIG above KNOOP_BUNDLE_RECORD_MAX, KNOOP_EIO. */
 int  knoop_bundle_write_cert(knoop_bundle_writer_t *self, const char *text, size_t len);
@@ -74,13 +106,44 @@ int  knoop_bundle_open(const char *path, knoop_bundle_t **out);
 void knoop_bundle_destroy(knoop_bundle_t **self_p);
 
 /* KNOOP_OK when the file is whole: magic, every record decodes, header
- * first, one trailer last with matching counts and hash. Otherwise
+ * first, one trailer last with matching counts and hash, and for version 2
+ * a signature that verifies with the key the header names. Otherwise
  * KNOOP_EMALFORMED (not a bundle, or a record that does not decode),
- * KNOOP_EVERSION (a header of another version) or KNOOP_ECORRUPT (cut
- * short, or hash or counts differ: changed after export); *why (borrowed,
- * lives with self) says which, where, and the last complete envelope's
- * stream and seq. */
+ * KNOOP_EVERSION (a header of another version), KNOOP_ECORRUPT (cut short,
+ * or hash or counts differ: changed after export; or a version 2 header or
+ * trailer without its signer fields) or KNOOP_ESIG (whole, but the
+ * signature does not verify: changed and re-hashed after signing, or
+ * forged); *why (borrowed, lives with self) says which, where, and the last
+ * complete envelope's stream and seq. Whether the signer is one to trust
+ * is knoop_bundle_signer's question. */
 int  knoop_bundle_intact(const knoop_bundle_t *self, const char **why);
+
+/* The seal of a version 2 bundle that is whole and whose signature
+ * verified (borrowed, lives with self); NULL for a version 1 (unsigned)
+ * bundle or a damaged one. */
+const knoop_bundle_seal_t *knoop_bundle_seal(const knoop_bundle_t *self);
+
+/* The seal a whole version 2 bundle claims, also when its signature did not
+ * verify (knoop_bundle_intact KNOOP_ESIG): for a daemon to refuse, and
+ * count, a forged bundle. NULL when no signed trailer was read. Borrowed. */
+const knoop_bundle_seal_t *knoop_bundle_seal_claimed(const knoop_bundle_t *self);
+
+/* Check a seal: its signature over knoop_bundle_statement verifies with
+ * signer_key (KNOOP_ESIG), and the trust store knows the signer with that
+ * very key (KNOOP_EUNKNOWN: an unknown id, or a key that is not one of the
+ * id's) and the key is not revoked (KNOOP_EPERM). seal NULL (an unsigned
+ * bundle): KNOOP_ENOTFOUND. why says which, naming signer and key
+ * fingerprint. The daemons call it for each import part; inspect with its
+ * own trust store. */
+int  knoop_bundle_signer(const knoop_bundle_seal_t *seal, const knoop_trust_t *trust,
+                         char *why, size_t why_size);
+
+/* The daemons' rule for an import part: a seal must pass
+ * knoop_bundle_signer (its error returned); no seal (an unsigned, version 1
+ * bundle) is KNOOP_EPERM with require_signed, else KNOOP_OK with a warning
+ * logged. why says which. */
+int  knoop_bundle_seal_gate(const knoop_bundle_seal_t *seal, bool require_signed,
+                            const knoop_trust_t *trust, char *why, size_t why_size);
 
 /* What was read (borrowed, lives with self). The header is zeroed when
  * there was none. */
@@ -131,7 +194,8 @@ typedef struct {
     uint64_t stored;           /* new in the journal */
     uint64_t duplicates;       /* held already */
     uint64_t skipped;          /* streams of skip_origin, left out */
-    uint64_t refused;          /* refused by the journal (fork, chain to what it holds) */
+    uint64_t refused;          /* refused: by the allow function (the whole stream)
+                                * or by the journal (fork, chain to what it holds) */
     uint64_t streams;
     char     first_refusal[300];
 } knoop_bundle_import_t;
@@ -140,14 +204,20 @@ typedef struct {
  * knoop_bundle_check against trust (required), and only when everything
  * passes append them in one transaction (the journal dedupes; a message
  * that would fork or not link to what the journal holds is refused there
- * and named in out->first_refusal). Messages whose origin is skip_origin
+ * and named in out->first_refusal; a stream the allow function refuses is
+ * left out, the others stored). Messages whose origin is skip_origin
  * (may be NULL) are left out: a node's own streams come back from its
  * broker, never from a bundle. dry_run: check only, store nothing.
  * Returns KNOOP_OK, or the check's error with why naming stream and seq
  * (nothing stored), or the journal's (KNOOP_EFULL, KNOOP_EIO: nothing
  * stored), or KNOOP_ENOMEM. */
-/* allow (may be NULL) is asked once per message after the check, e.g. a
- * broker's policy: non-zero refuses the whole import with its sentence. */
+/* allow (may be NULL) is asked per message after the check, e.g. a
+ * broker's policy and payload rules: non-zero refuses that message's
+ * stream, all of its messages in this import (the rest of it would not end
+ * at a head signature), with the sentence: counted in out->refused, named
+ * in out->first_refusal ("stream O/T (epoch E) seq S: sentence") and in
+ * the stream's row; the other streams are stored, and the import returns
+ * KNOOP_OK. A stream already refused is not asked about again. */
 typedef int (knoop_bundle_allow_fn)(void *arg, const knoop_msg_t *m, char *why,
                                     size_t why_size);
 /* row (may be NULL) is told each stream's verdict (streams of skip_origin

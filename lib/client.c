@@ -786,11 +786,14 @@ int knoop_client_role(knoop_client_t *self, bool active, const char *reason, cha
 
 int knoop_client_import(knoop_client_t *self, const knoop_bytes_t *certs, size_t ncerts,
                         const knoop_bytes_t *revocations, size_t nrevocations,
-                        const knoop_bytes_t *envs, size_t nenvs, bool dry_run,
-                        char **json, int timeout_ms)
+                        const knoop_bytes_t *envs, size_t nenvs,
+                        const struct knoop_bundle_seal *seal, bool require_signed,
+                        bool dry_run, char **json, int timeout_ms)
 {
     knoop_api_req_t req = { .kind = KNOOP_API_IMPORT };
     req.u.import.dry_run = dry_run;
+    req.u.import.seal = seal;
+    req.u.import.require_signed = require_signed;
     req.u.import.certs = certs;
     req.u.import.ncerts = ncerts;
     req.u.import.revocations = revocations;

@@ -124,13 +124,17 @@ int  knoop_client_role(knoop_client_t *self, bool active, const char *reason, ch
 
 /* Hand a bundle's content to the node or broker (KNOOP_API_IMPORT):
  * certificate and revocation list texts and envelopes, checked there
- * against its trust and stored only when everything passes. *json gets the
+ * against its trust and stored only when everything passes. seal (may be
+ * NULL: an unsigned bundle) is a signed bundle's seal (bundle.h), checked
+ * there too; require_signed refuses a bundle without one. *json gets the
  * summary (malloc'd, caller frees). A refusal returns its code with the
- * daemon's reason, naming stream and seq, in knoop_client_error. */
+ * daemon's reason, naming stream and seq or the signer, in
+ * knoop_client_error. */
 int  knoop_client_import(knoop_client_t *self, const knoop_bytes_t *certs, size_t ncerts,
                          const knoop_bytes_t *revocations, size_t nrevocations,
-                         const knoop_bytes_t *envs, size_t nenvs, bool dry_run,
-                         char **json, int timeout_ms);
+                         const knoop_bytes_t *envs, size_t nenvs,
+                         const struct knoop_bundle_seal *seal, bool require_signed,
+                         bool dry_run, char **json, int timeout_ms);
 
 /* The current picture: calls fn once per state-key winner. timeout_ms
  * bounds the wait for each batch. A non-zero return of fn stops the walk

@@ -201,7 +201,8 @@ static size_t s_item_cost(uint32_t kind, uint32_t field)
         return field == 2 ? 192 : field == 3 ? 512 : 0;
     case KNOOP_FRAME_WELCOME:   /* 2 accepted, 3 refused, 4 own */
         return field == 2 ? 192 : field == 3 ? 320 : field == 4 ? 512 : 0;
-    case KNOOP_FRAME_PUBLISH:   /* 1 envelopes */
+    case KNOOP_FRAME_PUBLISH:   /* 1 envelopes, 3 certificates */
+        return field == 1 || field == 3 ? 192 : 0;
     case KNOOP_FRAME_DELIVER:
         return field == 1 ? 192 : 0;
     case KNOOP_FRAME_ACK:       /* 1 streams */
@@ -367,6 +368,13 @@ static int s_check_frame(const knoop_frame_t *f)
         for (size_t i = 0; i < f->u.batch.n; i++)
             if (f->u.batch.envs[i].len == 0 || !f->u.batch.envs[i].data)
                 return KNOOP_EMALFORMED;
+        if (f->u.batch.ncerts && (f->kind != KNOOP_FRAME_PUBLISH || !f->u.batch.forwarded ||
+                                  f->u.batch.ncerts > KNOOP_WIRE_FWD_CERTS || !f->u.batch.certs))
+            return KNOOP_EINVAL;
+        for (size_t i = 0; i < f->u.batch.ncerts; i++)
+            if (!f->u.batch.certs[i] || !f->u.batch.certs[i][0] ||
+                strlen(f->u.batch.certs[i]) > KNOOP_WIRE_FWD_CERT_MAX)
+                return KNOOP_EMALFORMED;
         return KNOOP_OK;
     case KNOOP_FRAME_ACK:
         if (f->u.ack.n > KNOOP_FRAME_ITEMS)
@@ -514,6 +522,16 @@ static int s_from_pb(knoop_frame_t *f, s_arena_t *a, const Knoop__V1__Frame *pb)
             n = pb->publish->n_envelopes;
             src = pb->publish->envelopes;
             f->u.batch.forwarded = pb->publish->forwarded;
+            size_t nc = pb->publish->n_certificates;
+            if (nc && (!pb->publish->forwarded || nc > KNOOP_WIRE_FWD_CERTS))
+                return KNOOP_EMALFORMED;
+            for (size_t i = 0; i < nc; i++) {
+                size_t len = strlen(pb->publish->certificates[i]);
+                if (len == 0 || len > KNOOP_WIRE_FWD_CERT_MAX)
+                    return KNOOP_EMALFORMED;
+            }
+            f->u.batch.certs = (const char *const *) pb->publish->certificates;
+            f->u.batch.ncerts = nc;
         } else {
             if (!pb->deliver)
                 return KNOOP_EMALFORMED;
@@ -877,6 +895,8 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
             publish.n_envelopes = n;
             publish.envelopes = v;
             publish.forwarded = f->u.batch.forwarded;
+            publish.n_certificates = f->u.batch.forwarded ? f->u.batch.ncerts : 0;
+            publish.certificates = (char **) f->u.batch.certs;
             pb.publish = &publish;
         } else {
             deliver.n_envelopes = n;

@@ -37,6 +37,10 @@
 #define KNOOP_WIRE_VECTOR_MAX 32768
 #define KNOOP_WIRE_MESH_MAX  256           /* peer rows in a HEARTBEAT */
 
+/* Certificates a node may send with a forwarded PUBLISH, and their size. */
+#define KNOOP_WIRE_FWD_CERTS     16
+#define KNOOP_WIRE_FWD_CERT_MAX  8192
+
 typedef enum {
     KNOOP_FRAME_HELLO     = 10,
     KNOOP_FRAME_WELCOME   = 11,
@@ -159,6 +163,8 @@ typedef struct {
             const knoop_bytes_t *envs;
             size_t               n;
             bool                 forwarded;  /* PUBLISH: other origins' streams */
+            const char *const   *certs;      /* forwarded: origins' certificate texts */
+            size_t               ncerts;     /* <= KNOOP_WIRE_FWD_CERTS */
         } batch;
         struct {
             const knoop_wire_ack_t *acks;

@@ -40,7 +40,13 @@ static const knoop_cmd_t s_cmd_export = {
 "are (its status); both are then read as above. Progress goes to stderr\n"
 "every 2 s.\n"
 "--since keeps only messages from that time on; the importer holds them\n"
-"until the earlier part of each stream arrives, as with any gap.",
+"until the earlier part of each stream arrives, as with any gap.\n"
+"With --key the bundle is signed as a whole (format version 2): the\n"
+"signer is the key's partner id, its certificate goes into the bundle,\n"
+"and an importer refuses the bundle when the signature fails or the\n"
+"signer is unknown or revoked there. Without --key the bundle is\n"
+"unsigned (version 1), which importers take with a warning unless they\n"
+"demand --require-signed.",
     .exit_status = "0 written, 2 usage, read or write error (nothing left at FILE).",
     .examples =
 "knoop bundle export --journal /var/lib/knoop/node --trust /etc/knoop/trust \\\n"
@@ -58,6 +64,8 @@ static const knoop_opt_spec_t s_spec_export[] = {
     { "since", KNOOP_OPT_STRING, NULL, "TIME", "only messages from this time on (RFC 3339)",
       false },
     { "out", KNOOP_OPT_STRING, NULL, "FILE", "the bundle to write (never overwritten)", true },
+    { "key", KNOOP_OPT_STRING, NULL, "KEYFILE", "sign the bundle with this key (a partner's "
+      "node or broker key, unencrypted)", false },
     { "quiet", KNOOP_OPT_BOOL, "false", NULL, "no progress lines", false },
     { NULL },
 };
@@ -68,7 +76,9 @@ static const knoop_cmd_t s_cmd_inspect = {
     .summary = "show what a bundle holds, and whether it verifies",
     .description =
 "Checks that FILE is whole (not cut short, no byte changed), then prints its\n"
-"header, one line per stream (origin, topic, epoch, seq range, count, time\n"
+"header, its signer and whether the signature verifies (a version 1\n"
+"bundle is unsigned, and says so) and whether the signer is known and not\n"
+"revoked, one line per stream (origin, topic, epoch, seq range, count, time\n"
 "range, signer, verdict), its certificates and revocation lists. Every\n"
 "chain and head signature is checked: against the roots in --trust DIR\n"
 "when given (what an importer will do), else against the roots the bundle\n"
@@ -93,15 +103,23 @@ static const knoop_cmd_t s_cmd_import = {
     .section = "bundle-import",
     .summary = "merge a bundle into a node's or broker's journal",
     .description =
-"Refuses a bundle that is not whole. Otherwise hands its certificates,\n"
+"Refuses a bundle that is not whole, or whose signature does not verify.\n"
+"Otherwise hands its certificates,\n"
 "revocation lists and messages to the daemon at --api (a node, or a\n"
 "broker's local endpoint), which checks every chain and head signature\n"
 "against its own roots and revocations and stores them only when all pass:\n"
 "deduplicated, so importing twice stores nothing the second time, and in\n"
 "any order (a later part first is held like any gap). A node delivers what\n"
 "is new to its subscribers once; a broker to its nodes and its peers.\n"
+"A broker leaves out a stream its policy or payload rules refuse (named,\n"
+"counted in the summary's refused, exit 1) and stores the others.\n"
 "Large bundles go in parts of whole signed runs; a refused part names the\n"
-"stream and seq, and the parts before it stay stored (each verified).",
+"stream and seq, and the parts before it stay stored (each verified).\n"
+"The daemon refuses a signed bundle whose signer it does not know (with\n"
+"that key) or whose key was revoked, and an unsigned (version 1) bundle\n"
+"with --require-signed, and counts each refusal (status: bundles.refused).\n"
+"An unsigned bundle is otherwise imported with a warning: its messages\n"
+"prove themselves, only who packed it is not known.",
     .operands = "FILE",
     .operands_min = 1,
     .operands_max = 1,
@@ -118,13 +136,16 @@ static const knoop_opt_spec_t s_spec_import[] = {
     { "timeout", KNOOP_OPT_INT, "60", "SEC", "how long to wait for each part, in seconds",
       false },
     { "dry-run", KNOOP_OPT_BOOL, "false", NULL, "check only, store nothing", false },
+    { "require-signed", KNOOP_OPT_BOOL, "false", NULL, "refuse an unsigned (version 1) "
+      "bundle", false },
     { NULL },
 };
 
 static const char s_help_bundle[] =
-"usage: knoop bundle export --journal DIR [--pattern P] [--since T] --out FILE\n"
+"usage: knoop bundle export --journal DIR [--pattern P] [--since T] [--key KEYFILE]\n"
+"                           --out FILE\n"
 "       knoop bundle inspect FILE [--trust DIR]\n"
-"       knoop bundle import [--api EP] FILE\n"
+"       knoop bundle import [--api EP] [--require-signed] FILE\n"
 "       knoop bundle SUBCOMMAND --help\n";
 
 #define S_PART_BYTES (12u << 20)
@@ -368,10 +389,10 @@ static void s_stream_buf_reset(s_stream_buf_t *b)
 }
 
 typedef struct {
-    const char *journal, *pattern, *since, *out, *api, *file, *daemon_trust;
+    const char *journal, *pattern, *since, *out, *api, *file, *daemon_trust, *key;
     const char *const *trust;
     size_t ntrust;
-    bool quiet, dry_run;
+    bool quiet, dry_run, require_signed;
     int timeout_ms;
     char api_default[512];
 } s_args_t;
@@ -398,6 +419,7 @@ static int s_command(const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec, int a
         a.pattern = knoop_config_str(cfg, "pattern");
         a.since = knoop_config_str(cfg, "since");
         a.out = knoop_config_str(cfg, "out");
+        a.key = knoop_config_str(cfg, "key");
         a.quiet = knoop_config_bool(cfg, "quiet");
         a.ntrust = knoop_config_list(cfg, "trust", &a.trust);
     } else if (spec == s_spec_inspect) {
@@ -407,6 +429,7 @@ static int s_command(const knoop_cmd_t *cmd, const knoop_opt_spec_t *spec, int a
         a.ntrust = one[0] ? 1 : 0;
     } else {
         a.dry_run = knoop_config_bool(cfg, "dry-run");
+        a.require_signed = knoop_config_bool(cfg, "require-signed");
         if (!(a.api = cli_api("bundle import", cfg, a.api_default, sizeof a.api_default)) ||
             cli_timeout("bundle import", cfg, 3600, &a.timeout_ms)) {
             knoop_config_destroy(&cfg);
@@ -475,6 +498,12 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
                 "2021-07-14T00:00:00Z\n", cmd, a.since);
         return 2;
     }
+    knoop_key_t *key = NULL;
+    if (a.key && (rc = knoop_key_load(a.key, &key)) != KNOOP_OK) {
+        fprintf(stderr, "knoop %s: cannot load the signing key %s: %s\n", cmd, a.key,
+                rc == KNOOP_ENOTFOUND ? "no such file" : knoop_strerror(rc));
+        return 2;
+    }
     knoop_log_set_level(KNOOP_LOG_WARN);
     knoop_journal_opts_t o = { .path = a.journal, .flags = KNOOP_JOURNAL_READONLY };
     knoop_journal_t *j = NULL;
@@ -482,6 +511,7 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
     if (rc) {
         fprintf(stderr, "knoop %s: cannot open journal %s: %s\n", cmd, a.journal,
                 knoop_strerror(rc));
+        knoop_key_destroy(&key);
         return 2;
     }
     knoop_stream_info_t *rows = NULL;
@@ -491,6 +521,7 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
         fprintf(stderr, "knoop %s: cannot read the streams of %s: %s\n", cmd, a.journal,
                 knoop_strerror(rc));
         knoop_journal_destroy(&j);
+        knoop_key_destroy(&key);
         return 2;
     }
     knoop_bundle_header_t h = {
@@ -498,8 +529,9 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
         .pattern = pattern, .since_ms = (uint64_t) since * 1000,
     };
     knoop_bundle_writer_t *w = NULL;
-    rc = knoop_bundle_writer_new(a.out, &h, &w);
+    rc = knoop_bundle_writer_new(a.out, &h, key, &w);
     if (rc) {
+        knoop_key_destroy(&key);
         fprintf(stderr, "knoop %s: cannot write %s: %s\n", cmd, a.out,
                 rc == KNOOP_EEXIST ? "it exists (a bundle is never overwritten: choose "
                                      "another name or remove it)" : knoop_strerror(rc));
@@ -509,6 +541,10 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
     }
     s_stream_buf_t b = { .since_ms = h.since_ms };
     s_strs_t origins = { 0 };
+    char signer[KNOOP_ID_MAX + 1] = "";
+    if (key)
+        snprintf(signer, sizeof signer, "%s", knoop_key_id(key));
+    knoop_key_destroy(&key);         /* the writer holds what it needs */
     uint64_t streams = 0, unsigned_left = 0, unsigned_streams = 0, last_progress = knoop_now_ms();
     for (size_t i = 0; rc == KNOOP_OK && i < nrows; i++) {
         if (rows[i].max_seq == 0)
@@ -567,7 +603,12 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
             s_certs_from_dir(&c, a.trust[i]);
         if (a.daemon_trust)
             s_certs_from_dir(&c, a.daemon_trust);
+        /* The signer's certificate travels too: an importer checks it. */
+        bool add_signer = signer[0] && !s_strs_has(&origins, signer) &&
+                          s_strs_add(&origins, signer, strlen(signer)) == KNOOP_OK;
         rc = s_write_trust(w, &c, &origins, &ncerts, &nlists);
+        if (add_signer)
+            free(origins.v[--origins.n]);
         free(c.certs);
         s_strs_free(&c.lists);
     }
@@ -586,6 +627,11 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
     printf("exported %llu messages of %llu streams from %zu origins, %zu certificates and "
            "%zu revocation lists to %s\n", (unsigned long long) msgs,
            (unsigned long long) streams, origins.n, ncerts, nlists, a.out);
+    if (signer[0])
+        printf("signed by %s (bundle format version %u)\n", signer, KNOOP_BUNDLE_VERSION);
+    else
+        printf("unsigned (bundle format version %u): give --key KEYFILE to sign it\n",
+               KNOOP_BUNDLE_VERSION_UNSIGNED);
     if (unsigned_left)
         printf("left out: %llu messages at the end of %llu streams, not yet covered by a head "
                "signature (export again later)\n", (unsigned long long) unsigned_left,
@@ -763,8 +809,26 @@ static int s_inspect_run(s_args_t *ap)
         printf("%s %s key %s", i ? "," : ":", r->id, fp);
     }
     printf("\n");
-    knoop_msg_t *msgs = NULL;
     int status = intact == KNOOP_OK ? 0 : 1;
+    const knoop_bundle_seal_t *seal = knoop_bundle_seal(b);
+    char signer_why[400];
+    int src = knoop_bundle_signer(seal, trust, signer_why, sizeof signer_why);
+    if (h->version == KNOOP_BUNDLE_VERSION_UNSIGNED)
+        printf("signer:   none: an unsigned (version %u) bundle; who packed it is not "
+               "proven (its messages still prove themselves)\n", KNOOP_BUNDLE_VERSION_UNSIGNED);
+    else if (h->version == 0)
+        printf("signer:   unknown: no header could be read\n");
+    else if (!seal)
+        printf("signer:   %s: signature NOT verified: %s\n",
+               h->signer && *h->signer ? h->signer : "(none)", why);
+    else if (src == KNOOP_OK)
+        printf("signer:   %s: signature verifies, signer known and not revoked\n",
+               signer_why + strlen("signed by "));
+    else {
+        printf("signer:   %s: signature verifies, but %s\n", seal->signer, signer_why);
+        status = 1;
+    }
+    knoop_msg_t *msgs = NULL;
     if (s_parse_all(cmd, envs, ne, &msgs) != KNOOP_OK) {
         knoop_trust_destroy(&trust);
         knoop_bundle_destroy(&b);
@@ -845,8 +909,11 @@ static int s_inspect_run(s_args_t *ap)
     else if (intact != KNOOP_OK)
         printf("VERDICT: damaged: %s; what was read verifies, but the bundle is not whole\n",
                why);
+    else if (seal && src != KNOOP_OK)
+        printf("VERDICT: refused by an importer with this trust: %s\n", signer_why);
     else if (rc == KNOOP_OK)
-        printf("VERDICT: whole, and every stream verifies\n");
+        printf("VERDICT: whole, and every stream verifies%s\n",
+               seal ? "; signed" : "; unsigned (version 1)");
     free(rows);
     s_clear_all(msgs, ne);
     knoop_trust_destroy(&trust);
@@ -877,6 +944,30 @@ static void s_add_summary(s_totals_t *t, const char *json)
     json_decref(o);
 }
 
+/* A whole bundle whose signature does not verify: the daemon is shown its
+ * claimed seal with one message, as a dry run, so that it refuses it
+ * itself and counts the refusal (bundles.refused) as it counts a signer it
+ * does not know. Nothing can be stored: the seal is checked first. */
+static void s_report_forged(const char *cmd, const s_args_t *a, const knoop_bundle_t *b,
+                            const knoop_bytes_t *envs)
+{
+    knoop_client_t *client = cli_client(cmd, a->api);
+    if (!client)
+        return;
+    char *json = NULL;
+    int rc = knoop_client_import(client, NULL, 0, NULL, 0, envs, 1,
+                                 knoop_bundle_seal_claimed(b), a->require_signed, true, &json,
+                                 a->timeout_ms);
+    if (rc && knoop_client_refused(client))
+        fprintf(stderr, "knoop %s: %s refused it too (counted there): %s\n", cmd, a->api,
+                knoop_client_error(client));
+    else if (rc == KNOOP_OK)
+        fprintf(stderr, "knoop %s: %s did not refuse the forged seal (an older daemon?); "
+                "nothing was stored\n", cmd, a->api);
+    free(json);
+    knoop_client_destroy(&client);
+}
+
 static int s_import_run(s_args_t *ap)
 {
     s_args_t a = *ap;
@@ -899,12 +990,20 @@ static int s_import_run(s_args_t *ap)
     size_t nrows = 0;
     int crc = prc ? prc : knoop_bundle_check(NULL, msgs, ne, &rows, &nrows, first, sizeof first);
     free(rows);
+    const knoop_bundle_seal_t *seal = knoop_bundle_seal(b);
+    /* With --require-signed the daemon refuses it, and counts the refusal. */
+    if (intact == KNOOP_OK && !crc && !seal && !a.require_signed)
+        fprintf(stderr, "knoop %s: warning: %s is unsigned (bundle format version %u): who "
+                "packed it is not proven; its messages are checked as always\n", cmd, file,
+                KNOOP_BUNDLE_VERSION_UNSIGNED);
     if (intact != KNOOP_OK || crc) {
         fprintf(stderr, "knoop %s: %s refused, nothing imported: %s\n", cmd, file,
                 intact != KNOOP_OK ? why : first);
         if (intact != KNOOP_OK && crc && first[0])
             fprintf(stderr, "knoop %s: the first message that does not verify: %s\n", cmd,
                     first);
+        if (intact == KNOOP_ESIG && ne)
+            s_report_forged(cmd, &a, b, envs);
         s_clear_all(msgs, prc ? 0 : ne);
         knoop_bundle_destroy(&b);
         return 1;
@@ -934,7 +1033,8 @@ static int s_import_run(s_args_t *ap)
         char *json = NULL;
         rc = knoop_client_import(client, parts == 0 ? certs : NULL, parts == 0 ? nc : 0,
                                  parts == 0 ? revs : NULL, parts == 0 ? nr : 0,
-                                 envs + start, cut - start, a.dry_run, &json, a.timeout_ms);
+                                 envs + start, cut - start, seal, a.require_signed, a.dry_run,
+                                 &json, a.timeout_ms);
         parts++;
         if (rc) {
             bool refused = knoop_client_refused(client);
@@ -958,7 +1058,7 @@ static int s_import_run(s_args_t *ap)
                    a.api, (unsigned long long) t.messages, file);
         else
             printf("imported %s into %s: %llu messages, %llu stored, %llu held already, "
-                   "%llu refused by the journal%s%s%s\n", file, a.api,
+                   "%llu refused%s%s%s\n", file, a.api,
                    (unsigned long long) t.messages, (unsigned long long) t.stored,
                    (unsigned long long) t.duplicates, (unsigned long long) t.refused,
                    t.first_refusal[0] ? " (first: " : "", t.first_refusal,

@@ -134,6 +134,15 @@ int node_import(knoop_node_t *self, const knoop_api_req_t *req, char **json, cha
                                          self->learned, &refused_trust);
     if (learned > 0)
         node_trust_update(self);
+    /* The bundle's seal, against this daemon's trust (with what the bundle
+     * carried learned above): a refused signer refuses the whole part. */
+    int src = knoop_bundle_seal_gate(req->u.import.seal, req->u.import.require_signed,
+                                     self->trust, why, why_size);
+    if (src) {
+        self->imports_refused++;
+        knoop_warn("node: bundle import refused: %s", why);
+        return src;
+    }
     knoop_bundle_import_t res;
     s_fwd_load(self);
     size_t before = self->nfwd;
@@ -156,7 +165,7 @@ int node_import(knoop_node_t *self, const knoop_api_req_t *req, char **json, cha
     }
     self->imported += res.stored;
     knoop_info("node: bundle import%s: %llu messages in %llu streams, %llu stored, %llu held "
-               "already, %llu refused by the journal, %llu own streams left out; %d "
+               "already, %llu refused, %llu own streams left out; %d "
                "certificates or lists learned", req->u.import.dry_run ? " (dry run)" : "",
                (unsigned long long) res.messages, (unsigned long long) res.streams,
                (unsigned long long) res.stored, (unsigned long long) res.duplicates,
@@ -220,6 +229,32 @@ static void s_fwd_batch_free(fwd_batch_t *b)
     free(b->seq);
 }
 
+/* The issued certificates this node holds of the origin of env (up to
+ * KNOOP_WIRE_FWD_CERTS, each a malloc'd text in out[]): how many. Pinned
+ * certificates (no issuer) are left out: no root of a broker vouches for
+ * them. */
+static size_t s_fwd_certs(knoop_node_t *self, const uint8_t *env, size_t len, char **out)
+{
+    knoop_msg_t m;
+    if (knoop_msg_parse(&m, env, len) != KNOOP_OK)
+        return 0;
+    size_t n = 0, k = 0;
+    const knoop_cert_t *c = self->trust ? knoop_trust_id_keys(self->trust, m.b.origin, &n)
+                                        : NULL;
+    knoop_msg_clear(&m);
+    for (size_t i = 0; c && i < n && k < KNOOP_WIRE_FWD_CERTS; i++) {
+        if (!c[i].issuer[0] || knoop_cert_is_root(&c[i]))
+            continue;
+        knoop_buf_t text = { 0 };
+        if (knoop_cert_format(&c[i], &text) == KNOOP_OK && text.len > 0 &&
+            text.len <= KNOOP_WIRE_FWD_CERT_MAX &&
+            (out[k] = strndup((const char *) text.data, text.len)) != NULL)
+            k++;
+        knoop_buf_free(&text);
+    }
+    return k;
+}
+
 /* Send the next frame of f: from acked + 1, ending at a head signature. */
 static void s_fwd_one(knoop_node_t *self, fwd_stream_t *f)
 {
@@ -260,10 +295,16 @@ static void s_fwd_one(knoop_node_t *self, fwd_stream_t *f)
         envs[i].len = b.len[i];
         off += b.len[i];
     }
+    /* The origin's issued certificates go with it: a broker that never met
+     * the origin takes those its roots vouch for, as from a bundle. */
+    char *certs[KNOOP_WIRE_FWD_CERTS];
+    size_t ncerts = s_fwd_certs(self, b.bytes.data, b.len[0], certs);
     knoop_frame_t fr = { .kind = KNOOP_FRAME_PUBLISH };
     fr.u.batch.envs = envs;
     fr.u.batch.n = b.signed_n;
     fr.u.batch.forwarded = true;
+    fr.u.batch.certs = (const char *const *) certs;
+    fr.u.batch.ncerts = ncerts;
     self->out.len = 0;
     if (knoop_frame_encode(&fr, &self->out) == KNOOP_OK &&
         knoop_link_send_dealer(self->dealer, self->out.data, self->out.len) == KNOOP_OK) {
@@ -274,6 +315,8 @@ static void s_fwd_one(knoop_node_t *self, fwd_stream_t *f)
                     (unsigned long long) f->stream);
     }
     free(envs);
+    for (size_t i = 0; i < ncerts; i++)
+        free(certs[i]);
     s_fwd_batch_free(&b);
 }
 

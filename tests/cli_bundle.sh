@@ -11,6 +11,14 @@
 # changed, one of a partner no root here issued, and one with messages
 # dated after the partner's revocation are refused with the stream and seq
 # named, and nothing of them is stored.
+# Signed bundles (format version 2, export --key): inspect names the signer
+# and says the signature verifies; import takes one whose signer is known;
+# a signed bundle with one byte or one signature bit changed is refused by
+# the command (the second also by the node, which counts it); one signed by
+# a partner no root here issued or by a revoked key is refused by the
+# daemon, which counts it (status bundles.refused);
+# an unsigned bundle is imported with a warning, or refused with
+# --require-signed (and counted).
 source "$(dirname "$0")/lib.sh"
 
 PASSF=$T/pass
@@ -82,6 +90,15 @@ check "inspect names stream, seq range and signer" \
     grep -q "^ok .*vr-zeeland sitrep.vr-zeeland epoch [0-9a-f]* seq 1..20 (20 messages).*signed by vr-zeeland" "$T/inspect1.out"
 check "inspect lists vr-zeeland's certificate and its root" bash -c \
     "grep -q '^cert .*vr-zeeland role region' '$T/inspect1.out' && grep -q '^cert .*kcr2-root role root' '$T/inspect1.out'"
+check "inspect says an export without --key is unsigned" grep -q "^signer: *none: an unsigned (version 1) bundle" "$T/inspect1.out"
+"$KNOOP" bundle export --journal "$T/vr-zeeland" --trust "$T/trust-vr-zeeland" --key "$T/keys/vr-zeeland.key" \
+    --pattern 'sitrep.>' --out "$T/b1s.bundle" >"$T/export1s.out" 2>&1
+check "export --key signs (format version 2)" grep -q "^signed by vr-zeeland (bundle format version 2)" "$T/export1s.out"
+"$KNOOP" bundle inspect "$T/b1s.bundle" --trust "$T/trust-vr-utrecht" >"$T/inspect1s.out" 2>&1 \
+    && ok "inspect: the signed bundle verifies against vr-utrecht's roots" \
+    || bad "inspect: the signed bundle verifies against vr-utrecht's roots"
+check "inspect shows the signer and that its signature verifies" \
+    grep -q "^signer: *vr-zeeland key [0-9a-f]*: signature verifies, signer known and not revoked" "$T/inspect1s.out"
 
 # --- import at vr-utrecht: a durable subscriber gets each message once ---
 "$KNOOP" sub --api "$(api vr-utrecht)" --pattern 'sitrep.>' --durable d1 --from-start \
@@ -90,6 +107,7 @@ PIDS+=($!)
 "$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/b1.bundle" >"$T/import1.out" 2>&1 \
     && ok "import at vr-utrecht succeeds" || bad "import at vr-utrecht succeeds"
 check "import says 20 stored" grep -q "20 messages, 20 stored, 0 held already" "$T/import1.out"
+check "import warns that the bundle is unsigned" grep -q "warning: .*b1.bundle is unsigned (bundle format version 1)" "$T/import1.out"
 check "vr-utrecht learned vr-zeeland's certificate from the bundle" grep -q "learned certificate of vr-zeeland" "$T/vr-utrecht.log"
 check "vr-utrecht's journal holds the 20" has_count "$T/vr-utrecht" 'sitrep.vr-zeeland' 20
 check "vr-utrecht's journal equals vr-zeeland's on the stream" same_digest "$T/vr-zeeland" "$T/vr-utrecht" 'sitrep.vr-zeeland'
@@ -98,6 +116,9 @@ wait_for "the subscriber at vr-utrecht has 20" 20 test "$(lines_of "$T/sub-utrec
     && ok "importing twice succeeds" || bad "importing twice succeeds"
 check "importing twice stores nothing and says so" grep -q "nothing new" "$T/import2.out"
 check "still 20 in vr-utrecht's journal" has_count "$T/vr-utrecht" 'sitrep.vr-zeeland' 20
+"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/b1s.bundle" >"$T/import2s.out" 2>&1 \
+    && ok "the signed bundle is taken (its signer is known)" || bad "the signed bundle is taken (its signer is known)"
+check "... with no warning, and nothing new" bash -c "grep -q 'nothing new' '$T/import2s.out' && ! grep -q warning '$T/import2s.out'"
 sleep 1     # give a wrong second delivery the chance to show
 check "the subscriber got each of the 20 exactly once" bash -c \
     "[ \"\$(grep -c '\"origin\":\"vr-zeeland\"' '$T/sub-utrecht.out')\" = 20 ] && [ \"$(unique_of "$T/sub-utrecht.out" vr-zeeland)\" = 20 ]"
@@ -190,3 +211,65 @@ check "... and broker a stores none of it" bash -c "[ \"\$(count_msgs '$T/kcr2-b
 
 check "every journal verifies" bash -c "'$KNOOP' audit verify --journal '$T/vr-utrecht' --trust '$T/trust' --quiet >/dev/null \
     && '$KNOOP' audit verify --journal '$T/kcr2-broker-a' --trust '$T/trust' --quiet >/dev/null"
+
+# --- signed bundles refused ---
+# refused_at API: the daemon's count of refused imports
+refused_at() { "$KNOOP" status --api "$1" --json | jq -r '.bundles.refused'; }
+head -c 20 "$T/b1s.bundle" >"$T/stub.bundle"
+rc=0
+"$KNOOP" bundle inspect "$T/stub.bundle" >"$T/stub.out" 2>&1 || rc=$?
+check "inspect of a bundle cut inside its header: exit 1, no signer read" \
+    bash -c "[ $rc = 1 ] && grep -q '^signer: *unknown: no header could be read' '$T/stub.out'"
+# one byte of a message changed in a signed bundle: refused before the daemon is asked
+off=$(grep -obUa 'vr-zeeland-15' "$T/b1s.bundle" | head -1 | cut -d: -f1)
+cp "$T/b1s.bundle" "$T/flips.bundle"
+printf 'X' | dd of="$T/flips.bundle" bs=1 seek=$((off + 3)) conv=notrunc 2>/dev/null
+rc=0
+"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/flips.bundle" >"$T/flips.out" 2>&1 || rc=$?
+check "a signed bundle with one byte changed is refused (exit 1), its hash named" \
+    bash -c "[ $rc = 1 ] && grep -q 'refused, nothing imported: .*hash does not match' '$T/flips.out'"
+# one bit of the signature (the last bytes of the file) changed
+size=$(stat -c %s "$T/b1s.bundle")
+cp "$T/b1s.bundle" "$T/sigflip.bundle"
+last=$(tail -c 1 "$T/b1s.bundle" | od -An -tu1 | tr -d ' ')
+printf "\\$(printf '%03o' $(( last ^ 1 )))" | dd of="$T/sigflip.bundle" bs=1 seek=$((size - 1)) conv=notrunc 2>/dev/null
+check "... the copy with one signature bit changed differs from it" bash -c "! cmp -s '$T/b1s.bundle' '$T/sigflip.bundle'"
+R0=$(refused_at "$(api vr-utrecht)")
+rc=0
+"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/sigflip.bundle" >"$T/sigflip.out" 2>&1 || rc=$?
+check "a bundle whose signature does not verify is refused (exit 1), signer named" \
+    bash -c "[ $rc = 1 ] && grep -q 'forged or changed: the bundle.s signature does not verify with the key its header names (signer vr-zeeland key' '$T/sigflip.out'"
+check "... by the node too" \
+    grep -q "refused it too (counted there): .*bundle signature of vr-zeeland (key [0-9a-f]*) does not verify" "$T/sigflip.out"
+check "... which counts it" test "$(refused_at "$(api vr-utrecht)")" = $((R0 + 1))
+rc=0
+"$KNOOP" bundle inspect "$T/sigflip.bundle" --trust "$T/trust-vr-utrecht" >"$T/sigflip-inspect.out" 2>&1 || rc=$?
+check "inspect says the signature is not verified (exit 1)" \
+    bash -c "[ $rc = 1 ] && grep -q '^signer: *vr-zeeland: signature NOT verified' '$T/sigflip-inspect.out'"
+# vr-zeeland's messages, signed by vr-rogue (a root vr-utrecht does not trust)
+R0=$(refused_at "$(api vr-utrecht)")
+"$KNOOP" bundle export --journal "$T/vr-zeeland" --trust "$T/trust-vr-zeeland" --trust "$T/trust-vr-rogue" \
+    --key "$T/keys/vr-rogue.key" --pattern 'sitrep.>' --out "$T/rogue-signed.bundle" >/dev/null 2>&1
+rc=0
+"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/rogue-signed.bundle" >"$T/rogue-signed.out" 2>&1 || rc=$?
+check "a bundle signed by a partner unknown here is refused (exit 1)" test $rc = 1
+check "... naming the unknown signer" grep -q "refused by .*bundle signer vr-rogue is unknown here" "$T/rogue-signed.out"
+check "... and vr-utrecht counts the refusal" test "$(refused_at "$(api vr-utrecht)")" = $((R0 + 1))
+# signed by vr-limburg, whose key broker a knows revoked
+R0=$(refused_at "$(api kcr2-broker-a)")
+"$KNOOP" bundle export --journal "$T/vr-zeeland" --trust "$T/trust-vr-zeeland" --trust "$T/trust-vr-limburg" \
+    --key "$T/keys/vr-limburg.key" --pattern 'sitrep.>' --out "$T/revoked-signed.bundle" >/dev/null 2>&1
+rc=0
+"$KNOOP" bundle import --api "$(api kcr2-broker-a)" "$T/revoked-signed.bundle" >"$T/revoked-signed.out" 2>&1 || rc=$?
+check "a bundle signed by a revoked key is refused (exit 1)" test $rc = 1
+check "... naming the revoked signer" grep -q "refused by .*bundle signer vr-limburg: its key [0-9a-f]* was revoked" "$T/revoked-signed.out"
+check "... and broker a counts the refusal" test "$(refused_at "$(api kcr2-broker-a)")" = $((R0 + 1))
+# an unsigned bundle with --require-signed
+R0=$(refused_at "$(api vr-utrecht)")
+rc=0
+"$KNOOP" bundle import --api "$(api vr-utrecht)" --require-signed "$T/b1.bundle" >"$T/require.out" 2>&1 || rc=$?
+check "--require-signed refuses an unsigned bundle (exit 1)" test $rc = 1
+check "... saying why" grep -q "unsigned bundle (format version 1) refused: --require-signed" "$T/require.out"
+check "... and vr-utrecht counts the refusal" test "$(refused_at "$(api vr-utrecht)")" = $((R0 + 1))
+"$KNOOP" bundle import --api "$(api vr-utrecht)" --require-signed "$T/b1s.bundle" >"$T/require2.out" 2>&1 \
+    && ok "--require-signed takes a signed bundle" || bad "--require-signed takes a signed bundle"

@@ -3,7 +3,11 @@
  * and every single changed byte of a real bundle refused, never taken as
  * whole; the check naming the stream and seq of a broken link, a fork, a
  * run not covered by a signature and an unknown partner; an import that is
- * all or nothing, deduplicated, and leaves a node's own streams out. */
+ * all or nothing, deduplicated, and leaves a node's own streams out; a
+ * stream the allow function refuses left out, the others stored; the
+ * whole-bundle signature (version 2): signed and verified, any changed byte
+ * refused, a wrong or unknown key refused by knoop_bundle_signer, and
+ * version 1 (unsigned) bundles still read. */
 #include "fixture.h"
 #include "testutil.h"
 #include "bundle.h"
@@ -61,12 +65,14 @@ static int teardown(void **state)
     return 0;
 }
 
-static void s_write(const char *path)
+/* A bundle of the 12 messages, signed by key (version 2) or, with NULL,
+ * unsigned (version 1). */
+static void s_write_key(const char *path, const knoop_key_t *key)
 {
     knoop_bundle_header_t h = { .exporter = "vr-zeeland", .created_ms = 1234567,
                                 .pattern = "sitrep.>", .since_ms = 42 };
     knoop_bundle_writer_t *w = NULL;
-    assert_int_equal(knoop_bundle_writer_new(path, &h, &w), KNOOP_OK);
+    assert_int_equal(knoop_bundle_writer_new(path, &h, key, &w), KNOOP_OK);
     assert_int_equal(knoop_bundle_write_cert(w, "cert text", 9), KNOOP_OK);
     assert_int_equal(knoop_bundle_write_revocations(w, "list text", 9), KNOOP_OK);
     for (int i = 0; i < N; i++)
@@ -75,6 +81,11 @@ static void s_write(const char *path)
     assert_int_equal(knoop_bundle_writer_envelopes(w), N);
     assert_int_equal(knoop_bundle_writer_finish(&w), KNOOP_OK);
     assert_null(w);
+}
+
+static void s_write(const char *path)
+{
+    s_write_key(path, s_zl);
 }
 
 static void test_roundtrip(void **state)
@@ -96,6 +107,13 @@ static void test_roundtrip(void **state)
     assert_string_equal(h->pattern, "sitrep.>");
     assert_int_equal(h->created_ms, 1234567);
     assert_int_equal(h->since_ms, 42);
+    assert_string_equal(h->signer, "vr-zeeland");
+    const knoop_bundle_seal_t *seal = knoop_bundle_seal(b);
+    assert_non_null(seal);
+    assert_string_equal(seal->signer, "vr-zeeland");
+    assert_memory_equal(seal->signer_key, knoop_key_public(s_zl), KNOOP_PK_LEN);
+    assert_int_equal(seal->records, 3 + N);          /* header, cert, list, envelopes */
+    assert_int_equal(seal->envelopes, N);
     const knoop_bytes_t *l;
     assert_int_equal(knoop_bundle_certs(b, &l), 1);
     assert_int_equal(l[0].len, 9);
@@ -113,10 +131,10 @@ static void test_roundtrip(void **state)
     /* Never overwritten; an abandoned writer leaves nothing. */
     knoop_bundle_header_t hh = { .pattern = ">" };
     knoop_bundle_writer_t *w = NULL;
-    assert_int_equal(knoop_bundle_writer_new(path, &hh, &w), KNOOP_EEXIST);
+    assert_int_equal(knoop_bundle_writer_new(path, &hh, s_zl, &w), KNOOP_EEXIST);
     char other[PATH_MAX];
     snprintf(other, sizeof other, "%s/c.bundle", dir);
-    assert_int_equal(knoop_bundle_writer_new(other, &hh, &w), KNOOP_OK);
+    assert_int_equal(knoop_bundle_writer_new(other, &hh, NULL, &w), KNOOP_OK);
     knoop_bundle_writer_destroy(&w);
     snprintf(part, sizeof part, "%s.part", other);
     assert_int_not_equal(access(part, F_OK), 0);
@@ -366,6 +384,189 @@ static void test_import(void **state)
     tu_rmtree(dir2);
 }
 
+/* An allow function (a broker's policy and payload rules) that refuses
+ * message 2 of grip.vr-zeeland. */
+static int s_allow_no_grip2(void *arg, const knoop_msg_t *m, char *why, size_t why_size)
+{
+    int *asked = arg;
+    (*asked)++;
+    if (!strcmp(m->b.topic, "grip.vr-zeeland") && m->b.seq == 2) {
+        snprintf(why, why_size, "payload: level: 'GRIP_9' is no GRIP level");
+        return KNOOP_EMALFORMED;
+    }
+    return KNOOP_OK;
+}
+
+/* The allow function refuses one stream, named and counted; the other
+ * streams of the same import are stored. */
+static void test_import_allow(void **state)
+{
+    (void) state;
+    char *dir = tu_tmpdir("bundle-allow");
+    knoop_journal_opts_t o = { .path = dir, .partner = "kcr2-broker", .trust = s_trust };
+    knoop_journal_t *j = NULL;
+    assert_int_equal(knoop_journal_open(&o, &j), KNOOP_OK);
+    knoop_msg_t gm[3];
+    knoop_buf_t ge[3] = { { 0 }, { 0 }, { 0 } };
+    tu_stream_t st;
+    tu_stream_init(&st, "vr-zeeland", "grip.vr-zeeland", 0x99, knoop_key_secret(s_zl));
+    for (int i = 0; i < 3; i++)
+        tu_stream_next(&st, &ge[i], &gm[i], s_msgs[0].b.hlc + (uint64_t) i, NULL,
+                       KNOOP_STATUS_ACTUAL, "grip");
+    knoop_bytes_t envs[N + 3];
+    for (int i = 0; i < N; i++)
+        envs[i] = (knoop_bytes_t) { s_envs[i].data, s_envs[i].len };
+    for (int i = 0; i < 3; i++)
+        envs[N + i] = (knoop_bytes_t) { ge[i].data, ge[i].len };
+    knoop_bundle_import_t r;
+    char why[600];
+    int asked = 0;
+    assert_int_equal(knoop_bundle_import(j, s_trust, envs, N + 3, NULL, s_allow_no_grip2, &asked,
+                                         NULL, NULL, false, &r, why, sizeof why), KNOOP_OK);
+    assert_int_equal(r.messages, N + 3);
+    assert_int_equal(r.stored, N);                  /* the sitrep stream */
+    assert_int_equal(r.refused, 3);                 /* the whole grip stream */
+    assert_non_null(strstr(r.first_refusal, "stream vr-zeeland/grip.vr-zeeland (epoch "
+                                            "0000000000000099) seq 2: payload: level: "));
+    assert_int_equal(s_count(j), N);
+    knoop_stream_info_t info;
+    assert_int_equal(knoop_journal_stream(j, gm[0].stream, &info), KNOOP_ENOTFOUND);
+    /* Once its stream is refused, its later messages are not asked about. */
+    assert_int_equal(asked, N + 2);
+    char *json = knoop_bundle_import_json(&r, false);
+    assert_non_null(strstr(json, "\"refused\":3"));
+    free(json);
+    for (int i = 0; i < 3; i++) {
+        knoop_msg_clear(&gm[i]);
+        knoop_buf_free(&ge[i]);
+    }
+    knoop_journal_destroy(&j);
+    tu_rmtree(dir);
+}
+
+/* The statement's byte order is the documented one (docs/protocol.md). */
+static void test_statement(void **state)
+{
+    (void) state;
+    uint8_t hash[KNOOP_HASH_LEN], st[KNOOP_BUNDLE_STATEMENT_LEN];
+    for (int i = 0; i < KNOOP_HASH_LEN; i++)
+        hash[i] = (uint8_t) i;
+    knoop_bundle_statement(st, hash, 0x0102030405060708ull, 0x1112131415161718ull);
+    assert_int_equal(sizeof st, 64);
+    assert_memory_equal(st, "knoop-bundle-v2\n", 16);
+    assert_memory_equal(st + 16, hash, KNOOP_HASH_LEN);
+    static const uint8_t counts[16] = { 1, 2, 3, 4, 5, 6, 7, 8,
+                                        0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18 };
+    assert_memory_equal(st + 48, counts, 16);
+}
+
+/* Signer checks against the trust store: the right key passes; a key of an
+ * unknown id, a second key under a known id, and any change to what the
+ * signature covers are refused, each with its own code and words. */
+static void test_signer(void **state)
+{
+    (void) state;
+    char *dir = tu_tmpdir("bundle-sig");
+    char path[PATH_MAX], why[400];
+    const char *iw;
+    knoop_bundle_t *b = NULL;
+    snprintf(path, sizeof path, "%s/ok.bundle", dir);
+    s_write(path);
+    assert_int_equal(knoop_bundle_open(path, &b), KNOOP_OK);
+    assert_int_equal(knoop_bundle_intact(b, &iw), KNOOP_OK);
+    const knoop_bundle_seal_t *seal = knoop_bundle_seal(b);
+    assert_non_null(seal);
+    assert_int_equal(knoop_bundle_signer(seal, s_trust, why, sizeof why), KNOOP_OK);
+    assert_non_null(strstr(why, "signed by vr-zeeland key "));
+    /* Without a store nobody is known. */
+    assert_int_equal(knoop_bundle_signer(seal, NULL, why, sizeof why), KNOOP_EUNKNOWN);
+    /* Each field the signature covers, changed in a copy of the seal. */
+    for (size_t f = 0; f < 5; f++) {
+        knoop_bundle_seal_t x = *seal;
+        switch (f) {
+        case 0: x.hash[7] ^= 1; break;
+        case 1: x.records++; break;
+        case 2: x.envelopes--; break;
+        case 3: x.signature[63] ^= 0x80; break;
+        default: x.signer_key[0] ^= 1; break;
+        }
+        assert_int_equal(knoop_bundle_signer(&x, s_trust, why, sizeof why), KNOOP_ESIG);
+        assert_non_null(strstr(why, "does not verify"));
+    }
+    /* Unsigned: no seal. The daemons' gate takes it, unless signed
+     * bundles are required; a seal goes through knoop_bundle_signer. */
+    assert_int_equal(knoop_bundle_signer(NULL, s_trust, why, sizeof why), KNOOP_ENOTFOUND);
+    assert_non_null(strstr(why, "unsigned"));
+    assert_int_equal(knoop_bundle_seal_gate(NULL, false, s_trust, why, sizeof why), KNOOP_OK);
+    assert_int_equal(knoop_bundle_seal_gate(NULL, true, s_trust, why, sizeof why), KNOOP_EPERM);
+    assert_non_null(strstr(why, "unsigned bundle (format version 1) refused: --require-signed"));
+    assert_int_equal(knoop_bundle_seal_gate(seal, true, s_trust, why, sizeof why), KNOOP_OK);
+    assert_int_equal(knoop_bundle_seal_gate(seal, false, NULL, why, sizeof why), KNOOP_EUNKNOWN);
+    knoop_bundle_destroy(&b);
+
+    /* Signed by a partner the store does not know: whole, but refused. */
+    snprintf(path, sizeof path, "%s/other.bundle", dir);
+    s_write_key(path, s_other);
+    assert_int_equal(knoop_bundle_open(path, &b), KNOOP_OK);
+    assert_int_equal(knoop_bundle_intact(b, &iw), KNOOP_OK);
+    assert_int_equal(knoop_bundle_signer(knoop_bundle_seal(b), s_trust, why, sizeof why),
+                     KNOOP_EUNKNOWN);
+    assert_non_null(strstr(why, "bundle signer vr-other is unknown here"));
+    knoop_bundle_destroy(&b);
+
+    /* A key that calls itself vr-zeeland but is not its key: refused. */
+    knoop_key_t *fake = knoop_key_generate("vr-zeeland", "region");
+    assert_non_null(fake);
+    snprintf(path, sizeof path, "%s/fake.bundle", dir);
+    s_write_key(path, fake);
+    knoop_key_destroy(&fake);
+    assert_int_equal(knoop_bundle_open(path, &b), KNOOP_OK);
+    assert_int_equal(knoop_bundle_intact(b, &iw), KNOOP_OK);
+    assert_int_equal(knoop_bundle_signer(knoop_bundle_seal(b), s_trust, why, sizeof why),
+                     KNOOP_EUNKNOWN);
+    assert_non_null(strstr(why, "is not a key of vr-zeeland"));
+    knoop_bundle_destroy(&b);
+
+    /* Version 1 (no key) is still read: whole, unsigned, no seal. */
+    snprintf(path, sizeof path, "%s/v1.bundle", dir);
+    s_write_key(path, NULL);
+    assert_int_equal(knoop_bundle_open(path, &b), KNOOP_OK);
+    assert_int_equal(knoop_bundle_intact(b, &iw), KNOOP_OK);
+    assert_int_equal(knoop_bundle_header(b)->version, KNOOP_BUNDLE_VERSION_UNSIGNED);
+    assert_string_equal(knoop_bundle_header(b)->signer, "");
+    assert_null(knoop_bundle_seal(b));
+    const knoop_bytes_t *l;
+    assert_int_equal(knoop_bundle_envelopes(b, &l), N);
+    knoop_bundle_destroy(&b);
+
+    /* One bit of the signature changed in the file (the content hash does
+     * not cover the trailer, so the rest is whole): refused as KNOOP_ESIG,
+     * which names the signer, not as damage. */
+    snprintf(path, sizeof path, "%s/ok.bundle", dir);
+    size_t len;
+    char *data = tu_read_file(path, &len);
+    assert_non_null(data);
+    data[len - 1] ^= 0x01;                  /* the signature ends the file */
+    snprintf(path, sizeof path, "%s/sig.bundle", dir);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, len, fp), len);
+    fclose(fp);
+    free(data);
+    assert_int_equal(knoop_bundle_open(path, &b), KNOOP_OK);
+    assert_int_equal(knoop_bundle_intact(b, &iw), KNOOP_ESIG);
+    assert_non_null(strstr(iw, "signature does not verify with the key its header names "
+                               "(signer vr-zeeland key "));
+    assert_null(knoop_bundle_seal(b));
+    /* What it claims is there for a daemon to refuse and count. */
+    const knoop_bundle_seal_t *claimed = knoop_bundle_seal_claimed(b);
+    assert_non_null(claimed);
+    assert_string_equal(claimed->signer, "vr-zeeland");
+    assert_int_equal(knoop_bundle_signer(claimed, s_trust, why, sizeof why), KNOOP_ESIG);
+    knoop_bundle_destroy(&b);
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     if (knoop_crypto_init() != KNOOP_OK)
@@ -376,6 +577,9 @@ int main(void)
         cmocka_unit_test(test_damage),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_import),
+        cmocka_unit_test(test_import_allow),
+        cmocka_unit_test(test_statement),
+        cmocka_unit_test(test_signer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

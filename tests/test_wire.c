@@ -1155,6 +1155,52 @@ static void test_bit_flips(void **state)
 
 /* ---- sizes ---- */
 
+/* PUBLISH forwarded carries the origins' certificates: they survive the
+ * round trip in the frame's own storage; without forwarded, more than
+ * KNOOP_WIRE_FWD_CERTS, or an empty one, they are refused. */
+static void test_forward_certs(void **state)
+{
+    (void) state;
+    envs_t e;
+    s_envs_init(&e);
+    const char *certs[KNOOP_WIRE_FWD_CERTS + 1];
+    for (int i = 0; i <= KNOOP_WIRE_FWD_CERTS; i++)
+        certs[i] = i % 2 ? "knoop-cert v1\nid vr-zeeland\n" : "knoop-cert v1\nid vr-utrecht\n";
+    knoop_frame_t f = { .kind = KNOOP_FRAME_PUBLISH };
+    f.u.batch.envs = e.envs;
+    f.u.batch.n = 1;
+    f.u.batch.forwarded = true;
+    f.u.batch.certs = certs;
+    f.u.batch.ncerts = 2;
+    knoop_buf_t b = s_encode(&f);
+    uint8_t *copy = malloc(b.len);
+    assert_non_null(copy);
+    memcpy(copy, b.data, b.len);
+    knoop_frame_t d;
+    assert_int_equal(knoop_frame_decode(&d, copy, b.len), KNOOP_OK);
+    memset(copy, 0xa5, b.len);
+    free(copy);
+    assert_true(d.u.batch.forwarded);
+    assert_int_equal(d.u.batch.ncerts, 2);
+    assert_string_equal(d.u.batch.certs[0], certs[0]);
+    assert_string_equal(d.u.batch.certs[1], certs[1]);
+    knoop_frame_clear(&d);
+    knoop_buf_free(&b);
+
+    knoop_buf_t out = { 0 };
+    f.u.batch.forwarded = false;                /* certificates only with forwarded */
+    assert_int_equal(knoop_frame_encode(&f, &out), KNOOP_EINVAL);
+    f.u.batch.forwarded = true;
+    f.u.batch.ncerts = KNOOP_WIRE_FWD_CERTS + 1;
+    assert_int_equal(knoop_frame_encode(&f, &out), KNOOP_EINVAL);
+    f.u.batch.ncerts = KNOOP_WIRE_FWD_CERTS;
+    assert_int_equal(knoop_frame_encode(&f, &out), KNOOP_OK);
+    certs[3] = "";
+    assert_int_not_equal(knoop_frame_encode(&f, &out), KNOOP_OK);
+    knoop_buf_free(&out);
+    s_envs_free(&e);
+}
+
 static void test_batch_size(void **state)
 {
     uint64_t st = (uint64_t) tu_seed() + 99;
@@ -1221,6 +1267,7 @@ int main(void)
         cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_bit_flips),
         cmocka_unit_test(test_batch_size),
+        cmocka_unit_test(test_forward_certs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * a USB stick: bytes from anyone. Whatever the file, the reader must not
  * crash; a verdict other than intact must say why; what it read (header,
  * certificates, lists, envelopes) must be usable; an intact bundle must
- * have a header of this version; and the envelopes it yields go through the
+ * have a header of version 1 (unsigned) or 2 (signed, with a seal whose
+ * signature verifies and whose signer no empty trust store knows); and the envelopes it yields go through the
  * envelope gate and the chain check (knoop_bundle_check without a trust
  * store), which must give one verdict per stream or a reason. */
 #include "fuzz_common.h"
@@ -29,8 +30,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(intact < 0 && why && *why);
     const knoop_bundle_header_t *h = knoop_bundle_header(b);
     CHECK(h);
-    if (intact == KNOOP_OK)
-        CHECK(h->version == KNOOP_BUNDLE_VERSION && h->exporter && h->pattern);
+    /* Both versions read; a whole version 2 bundle has a verified seal of
+     * its signer, a version 1 bundle none. */
+    if (intact == KNOOP_OK) {
+        CHECK((h->version == KNOOP_BUNDLE_VERSION || h->version == KNOOP_BUNDLE_VERSION_UNSIGNED)
+              && h->exporter && h->pattern && h->signer);
+        const knoop_bundle_seal_t *seal = knoop_bundle_seal(b);
+        CHECK((h->version == KNOOP_BUNDLE_VERSION) == (seal != NULL));
+        if (seal) {
+            char sw[400];
+            CHECK(!strcmp(seal->signer, h->signer));
+            CHECK(knoop_bundle_signer(seal, NULL, sw, sizeof sw) == KNOOP_EUNKNOWN && sw[0]);
+        }
+    } else {
+        CHECK(knoop_bundle_seal(b) == NULL);
+    }
     const knoop_bytes_t *list;
     size_t n = knoop_bundle_certs(b, &list);
     for (size_t i = 0; i < n; i++)

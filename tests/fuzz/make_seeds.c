@@ -269,10 +269,25 @@ int main(int argc, char **argv)
     mkdir(path, 0755);
     snprintf(path, sizeof path, "%s/bundle/seed-bundle", s_dir);
     remove(path);
-    knoop_bundle_header_t bh = { .version = KNOOP_BUNDLE_VERSION, .exporter = "vr-utrecht",
+    knoop_bundle_header_t bh = { .exporter = "vr-utrecht",
                                  .created_ms = 1626220800000ull, .pattern = "sitrep.>" };
     knoop_bundle_writer_t *w = NULL;
-    if (knoop_bundle_writer_new(path, &bh, &w) != KNOOP_OK ||
+    /* signed (version 2) by a fresh key, then the unsigned version 1 seed */
+    knoop_key_t *bkey = knoop_key_generate("vr-utrecht", "region");
+    char path2[4200];
+    snprintf(path2, sizeof path2, "%s-v2", path);
+    remove(path2);
+    if (!bkey || knoop_bundle_writer_new(path2, &bh, bkey, &w) != KNOOP_OK ||
+        knoop_bundle_write_cert(w, cert_text, strlen(cert_text)) != KNOOP_OK ||
+        knoop_bundle_write_envelope(w, env[0].data, env[0].len) != KNOOP_OK ||
+        knoop_bundle_writer_finish(&w) != KNOOP_OK) {
+        knoop_bundle_writer_destroy(&w);
+        knoop_key_destroy(&bkey);
+        fprintf(stderr, "make_seeds: cannot write %s\n", path2);
+        return 1;
+    }
+    knoop_key_destroy(&bkey);
+    if (knoop_bundle_writer_new(path, &bh, NULL, &w) != KNOOP_OK ||
         knoop_bundle_write_cert(w, cert_text, strlen(cert_text)) != KNOOP_OK ||
         knoop_bundle_write_envelope(w, env[0].data, env[0].len) != KNOOP_OK ||
         knoop_bundle_write_envelope(w, env[1].data, env[1].len) != KNOOP_OK ||

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# A node forwards the certificate of an imported stream's origin with the
+# stream (issue 12): vr-zeeland's certificate, issued by the root, is known
+# to nobody but vr-zeeland; it travels in vr-zeeland's bundle to
+# vr-utrecht's node, which learns it there. The broker never met vr-zeeland:
+# when vr-utrecht forwards the imported stream, the certificate goes along
+# in the PUBLISH; the broker takes it because its root vouches for it,
+# journals it on its trust stream, and stores the stream instead of refusing
+# it as an unknown partner.
+source "$(dirname "$0")/lib.sh"
+
+PASSF=$T/pass
+printf 'correct horse battery staple\n' >"$PASSF"
+chmod 600 "$PASSF"
+ROOT=$T/root/kcr2-root.key
+"$KNOOP" keys root --id kcr2-root --out "$T/root" --passphrase-file "$PASSF" --kdf-cost interactive >/dev/null
+mkdir -p "$T/trust" "$T/issued"
+cp "$T/root/kcr2-root.cert" "$T/trust/"
+issue() {
+    "$KNOOP" keys new --id "$1" --role "$2" --out "$T/keys" >/dev/null
+    "$KNOOP" keys issue --root "$ROOT" --cert "$T/keys/$1.cert" --out "$T/issued" \
+        --passphrase-file "$PASSF" >/dev/null
+}
+issue kcr2-broker-1 broker
+issue vr-zeeland region
+issue vr-utrecht region
+cp "$T/issued/kcr2-broker-1.cert" "$T/issued/vr-utrecht.cert" "$T/trust/"   # not vr-zeeland's
+# trust_of ID: the root, the broker, itself
+trust_of() { mkdir -p "$T/trust-$1"; cp "$T/root/kcr2-root.cert" "$T/issued/kcr2-broker-1.cert" "$T/issued/$1.cert" "$T/trust-$1/"; }
+trust_of vr-zeeland
+trust_of vr-utrecht
+cat >"$T/policy" <<'P'
+role:region publish sitrep.{id}
+role:region subscribe sitrep.>
+P
+EP="tcp://127.0.0.1:$(free_port)"
+start_broker kcr2-broker-1 "$EP"
+"$NODE" --id vr-zeeland --data "$T/vr-zeeland" --key "$T/keys/vr-zeeland.key" --trust "$T/trust-vr-zeeland" \
+    >>"$T/vr-zeeland.log" 2>&1 &                                 # offline
+PIDS+=($!)
+"$NODE" --id vr-utrecht --data "$T/vr-utrecht" --key "$T/keys/vr-utrecht.key" --trust "$T/trust-vr-utrecht" \
+    --broker "kcr2-broker-1@$EP" --heartbeat-ms 200 --timeout-ms 2000 >>"$T/vr-utrecht.log" 2>&1 &
+PIDS+=($!)
+wait_for "both node APIs" 10 bash -c "test -S '$T/vr-zeeland/api.sock' && test -S '$T/vr-utrecht/api.sock'"
+wait_for "vr-utrecht linked" 30 grep -q "caught up from" "$T/vr-utrecht.log"
+
+awk 'BEGIN { for (i = 1; i <= 10; i++) printf "{\"incident_id\":\"z-%d\",\"summary\":\"melding %d\"}\n", i, i }' >"$T/z.jsonl"
+"$KNOOP" pub --api "$(api vr-zeeland)" --topic sitrep.vr-zeeland --type knoop.crisis.v1.SitRep \
+    --file "$T/z.jsonl" --no-wait --timeout 10 >/dev/null
+"$KNOOP" bundle export --journal "$T/vr-zeeland" --trust "$T/trust-vr-zeeland" --key "$T/keys/vr-zeeland.key" \
+    --out "$T/z.bundle" >"$T/export.out" 2>&1
+check "the bundle holds vr-zeeland's 10 and its certificate" grep -q "exported 10 messages of 1 streams from 1 origins, 2 certificates" "$T/export.out"
+check "the broker does not know vr-zeeland" bash -c "! grep -rq 'id vr-zeeland' '$T/trust' '$T/kcr2-broker-1/trust' 2>/dev/null"
+check "import at vr-utrecht's node" "$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/z.bundle"
+check "vr-utrecht learned vr-zeeland's certificate from the bundle" grep -q "learned certificate of vr-zeeland" "$T/vr-utrecht.log"
+check "the broker stores the 10 vr-utrecht forwarded" \
+    wait_for "forwarded to the broker" 30 has_count "$T/kcr2-broker-1" sitrep.vr-zeeland 10
+check "... having learned vr-zeeland's certificate from the forward" \
+    grep -q "learned 1 certificate(s) sent by vr-utrecht with forwarded streams" "$T/kcr2-broker-1.log"
+check "... and journaled it on its trust stream (after its own)" has_count "$T/kcr2-broker-1" trust.certs 2
+check "the broker's copy is vr-zeeland's stream" same_digest "$T/kcr2-broker-1" "$T/vr-zeeland" sitrep.vr-zeeland
+check "nothing left to forward" wait_for "forwarding done" 30 bash -c "[ \"\$('$KNOOP' status --api '$(api vr-utrecht)' --json | jq '.bundles.forwarding | length')\" = 0 ]"
+check "the broker refused no forward" bash -c "[ \"\$('$KNOOP' status --api '$(api kcr2-broker-1)' --json | jq .bundles.forwards_refused)\" = 0 ]"
+check "audit verify: the broker's journal" "$KNOOP" audit verify --journal "$T/kcr2-broker-1" --trust "$T/trust" --quiet
