@@ -22,10 +22,7 @@ make_partner kcr2-broker-1 broker
 make_partner vr-utrecht region
 make_partner vr-zeeland region
 make_partner vr-drenthe region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 PORT=$(free_port)
 EP="tcp://127.0.0.1:$PORT"
 B="kcr2-broker-1@$EP"

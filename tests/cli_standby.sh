@@ -15,10 +15,7 @@ source "$(dirname "$0")/lib.sh"
 make_partner kcr2-broker-1 broker
 make_partner vr-utrecht region
 make_partner vr-zeeland region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 read -r PB PP < <(free_ports 2)
 EP="tcp://127.0.0.1:$PB"
 B="kcr2-broker-1@$EP"

@@ -13,10 +13,7 @@ source "$(dirname "$0")/lib.sh"
 make_partner kcr2-broker-a broker
 make_partner kcr2-broker-b broker
 make_partner vr-utrecht region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 read -r PA PB < <(free_ports 2)
 EPA="tcp://127.0.0.1:$PA"; EPB="tcp://127.0.0.1:$PB"
 start_broker kcr2-broker-a "$EPA" --peer "kcr2-broker-b@$EPB" --anti-entropy-ms 500

@@ -11,10 +11,7 @@ source "$(dirname "$0")/lib.sh"
 
 make_partner kcr2-broker-1 broker
 make_partner vr-utrecht region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 read -r PB PP PS < <(free_ports 3)
 EP="tcp://127.0.0.1:$PB"
 start_broker kcr2-broker-1 "$EP"

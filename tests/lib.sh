@@ -95,6 +95,37 @@ start_node() {
     wait_for "node $id API" 10 test -S "$T/$id/api.sock"
 }
 
+# sitrep_policy: the policy most scenarios use, in $T/policy: every region
+# publishes on sitrep.{id} (its own id) and subscribes to sitrep.>
+sitrep_policy() {
+    printf 'role:region publish sitrep.{id}\nrole:region subscribe sitrep.>\n' >"$T/policy"
+}
+
+# make_root [PASSPHRASE]: the KCR2 root kcr2-root, sealed under PASSPHRASE
+# (default: a fixed test one) in the 0600 file PASSF; ROOT is its key; its
+# certificate is in $T/trust, and $T/issued is where issue puts certificates
+make_root() {
+    PASSF=$T/pass
+    printf '%s\n' "${1:-correct horse battery staple}" >"$PASSF"
+    chmod 600 "$PASSF"
+    ROOT=$T/root/kcr2-root.key
+    "$KNOOP" keys root --id kcr2-root --out "$T/root" --passphrase-file "$PASSF" \
+        --kdf-cost interactive >/dev/null
+    mkdir -p "$T/trust" "$T/issued"
+    cp "$T/root/kcr2-root.cert" "$T/trust/"
+}
+
+# issue ID ROLE [keys issue args]: the partner makes its key in $T/keys, the
+# root (make_root) signs the request into $T/issued/ID.cert; what keys issue
+# said is in $T/issue-ID.out, and on stderr when it fails
+issue() {
+    local id=$1 role=$2; shift 2
+    "$KNOOP" keys new --id "$id" --role "$role" --out "$T/keys" >/dev/null
+    "$KNOOP" keys issue --root "$ROOT" --cert "$T/keys/$id.cert" --out "$T/issued" \
+        --passphrase-file "$PASSF" "$@" >"$T/issue-$id.out" 2>&1 ||
+        { cat "$T/issue-$id.out" >&2; return 1; }
+}
+
 # start_sitrep_scene [EP]: the scene most scenarios start from. Broker
 # kcr2-broker-1 listening on EP (default: a free TCP port on 127.0.0.1), the
 # policy "regions publish sitrep.{id} and subscribe to sitrep.>", node
@@ -107,10 +138,7 @@ start_sitrep_scene() {
     make_partner kcr2-broker-1 broker
     make_partner vr-utrecht region
     make_partner vr-zeeland region
-    cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+    sitrep_policy
     start_broker kcr2-broker-1 "$EP"
     start_node vr-utrecht --broker "$B"
     start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
