@@ -81,20 +81,7 @@ static void *s_start(const knoop_config_t *cfg, int *exit_status)
     return knoop_broker_new(&o);
 }
 
-static int s_run(void *b, volatile int *stop)
-{
-    return knoop_broker_run(b, stop);
-}
-
-static int s_set_map_max(void *b, size_t bytes)
-{
-    return knoop_broker_set_map_max(b, bytes);
-}
-
-static int s_reload_types(void *b, const char *path)
-{
-    return knoop_broker_reload_types(b, path);
-}
+KNOOP_DAEMON_HOOKS(broker)
 
 /* SIGHUP, beyond map-max and --types: the policy and the trust store,
  * through the check the loop makes every 200 ms. */
@@ -102,13 +89,6 @@ static void s_reload(void *b, const knoop_config_t *cfg)
 {
     (void) cfg;
     knoop_broker_reload_files(b);
-}
-
-static void s_destroy(void **b)
-{
-    knoop_broker_t *self = *b;
-    knoop_broker_destroy(&self);
-    *b = NULL;
 }
 
 int main(int argc, char **argv)
@@ -128,11 +108,8 @@ int main(int argc, char **argv)
         "trust store take effect without a restart.",
         .spec = s_spec,
         .start = s_start,
-        .run = s_run,
-        .set_map_max = s_set_map_max,
-        .reload_types = s_reload_types,
+        KNOOP_DAEMON_HOOK_FIELDS,
         .reload = s_reload,
-        .destroy = s_destroy,
     };
     return knoop_daemon_main(&broker, argc, argv);
 }

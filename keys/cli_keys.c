@@ -3,6 +3,7 @@
  * publish to the mesh, list a trust store. Never prints secret material. */
 #include "cli.h"
 #include "client.h"
+#include "file.h"
 #include "keys.h"
 #include "msg.h"
 #include "topic.h"
@@ -412,31 +413,24 @@ static long s_passphrase(const char *cmd, const char *file, bool confirm, char *
 {
     size_t len = 0;
     if (file) {
-        int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) != 0) {
-            fprintf(stderr, "%s: cannot open --passphrase-file %s: %s\n", cmd, file,
-                    strerror(errno));
-            if (fd >= 0)
-                close(fd);
+        /* A secret: refused when group or others may access it; its size is
+         * bounded by what the buffer holds, and the copy read is wiped. */
+        knoop_buf_t buf = { 0 };
+        char why[256];
+        int rc = knoop_file_read(file, size - 1, KNOOP_FILE_TEXT | KNOOP_FILE_SECRET, &buf, why,
+                                 sizeof why);
+        if (rc == KNOOP_OK) {
+            len = strcspn((const char *) buf.data, "\r\n");
+            memcpy(out, buf.data, len);
+            out[len] = '\0';
+        }
+        if (buf.data)
+            knoop_wipe(buf.data, buf.cap);
+        knoop_buf_free(&buf);
+        if (rc != KNOOP_OK) {
+            fprintf(stderr, "%s: --passphrase-file %s: %s\n", cmd, file, why);
             return -1;
         }
-        if (st.st_mode & 077) {
-            fprintf(stderr, "%s: %s has mode %04o: group or others may read the passphrase; "
-                            "refusing it (chmod 600 it)\n", cmd, file,
-                    (unsigned) (st.st_mode & 07777));
-            close(fd);
-            return -1;
-        }
-        ssize_t n = read(fd, out, size - 1);
-        close(fd);
-        if (n < 0) {
-            fprintf(stderr, "%s: cannot read %s: %s\n", cmd, file, strerror(errno));
-            return -1;
-        }
-        out[n] = '\0';
-        len = strcspn(out, "\r\n");
-        out[len] = '\0';
     } else {
         int tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
         if (tty < 0) {

@@ -4,6 +4,7 @@
 #include "topic.h"
 #include "hlc.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

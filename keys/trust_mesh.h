@@ -17,7 +17,8 @@
 #include "msg.h"
 #include "u64map.h"
 
-#include <jansson.h>
+/* jansson's value (callers that use the result include <jansson.h>) */
+struct json_t;
 
 /* Is `topic` one of the trust topics? */
 bool knoop_trust_topic(const char *topic);
@@ -63,6 +64,6 @@ int  knoop_trust_msg_key(const knoop_trust_t *trust, const knoop_msg_t *m,
 /* The certificates of the store that expire within 30 days (or have
  * expired), for the status of broker and node: a new JSON array of
  * {id, role, valid_until, days_left}. */
-json_t *knoop_trust_expiring_json(const knoop_trust_t *trust, int64_t now);
+struct json_t *knoop_trust_expiring_json(const knoop_trust_t *trust, int64_t now);
 
 #endif

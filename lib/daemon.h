@@ -58,6 +58,39 @@ typedef struct {
     void  (*destroy)(void **daemon_p);
 } knoop_daemon_t;
 
+/* The four hooks that only forward to the daemon's class, written once for
+ * both daemons: KNOOP_DAEMON_HOOKS(broker) defines s_daemon_run,
+ * s_daemon_set_map_max, s_daemon_reload_types and s_daemon_destroy, each
+ * calling knoop_broker_<verb> on its knoop_broker_t; KNOOP_DAEMON_HOOK_FIELDS
+ * names them in the knoop_daemon_t. A macro rather than a function in
+ * daemon.c: lib/ does not know knoop_broker_t or knoop_node_t (broker/ and
+ * nodes/ sit above it), and calling a knoop_broker_t * function through a
+ * void * function pointer is undefined behaviour. Used at file scope, once
+ * per daemon, without a semicolon after it. */
+#define KNOOP_DAEMON_HOOKS(cls)                                                   \
+    static int s_daemon_run(void *self, volatile int *stop)                       \
+    {                                                                             \
+        return knoop_##cls##_run(self, stop);                                     \
+    }                                                                             \
+    static int s_daemon_set_map_max(void *self, size_t bytes)                     \
+    {                                                                             \
+        return knoop_##cls##_set_map_max(self, bytes);                            \
+    }                                                                             \
+    static int s_daemon_reload_types(void *self, const char *path)                \
+    {                                                                             \
+        return knoop_##cls##_reload_types(self, path);                            \
+    }                                                                             \
+    static void s_daemon_destroy(void **self_p)                                   \
+    {                                                                             \
+        knoop_##cls##_t *self = *self_p;                                          \
+        knoop_##cls##_destroy(&self);                                             \
+        *self_p = NULL;                                                           \
+    }
+
+#define KNOOP_DAEMON_HOOK_FIELDS                                                  \
+    .run = s_daemon_run, .set_map_max = s_daemon_set_map_max,                     \
+    .reload_types = s_daemon_reload_types, .destroy = s_daemon_destroy
+
 /* A daemon's whole main(): libsodium, the configuration, start, signals,
  * loop, SIGHUP reloads, stop. Returns the process exit status: 0 after a
  * clean stop or --help, 2 for bad options, 1 when the daemon did not start. */

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <czmq.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>

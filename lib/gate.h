@@ -31,9 +31,11 @@
 #ifndef KNOOP_GATE_H
 #define KNOOP_GATE_H
 
-#include <czmq.h>
-
 #include "knoop.h"
+
+/* czmq's socket (czmq_library.h declares it so): callers that hand one in
+ * have czmq already; the others need not include it for this header. */
+typedef struct _zsock_t zsock_t;
 
 typedef struct knoop_gate_t knoop_gate_t;
 

@@ -11,10 +11,11 @@
 #define KNOOP_MSG_JSON_H
 
 #include "msg.h"
-#include <jansson.h>
+/* jansson's value (callers that use the result include <jansson.h>) */
+struct json_t;
 
 /* New JSON object for m (caller json_decref). NULL on out-of-memory. */
-json_t *knoop_msg_to_json(const knoop_msg_t *m);
+struct json_t *knoop_msg_to_json(const knoop_msg_t *m);
 
 /* "2026-11-29T02:29:09.862Z" for a Unix time in ms (25 bytes with NUL). */
 void knoop_time_format_ms(char out[25], uint64_t ms);

@@ -99,20 +99,7 @@ static void *s_start(const knoop_config_t *cfg, int *exit_status)
     return knoop_node_new(&o);
 }
 
-static int s_run(void *n, volatile int *stop)
-{
-    return knoop_node_run(n, stop);
-}
-
-static int s_set_map_max(void *n, size_t bytes)
-{
-    return knoop_node_set_map_max(n, bytes);
-}
-
-static int s_reload_types(void *n, const char *path)
-{
-    return knoop_node_reload_types(n, path);
-}
+KNOOP_DAEMON_HOOKS(node)
 
 /* SIGHUP, beyond map-max and --types: the node's policy (the partners it
  * may speak for) and its trust store, through the loop's own check. */
@@ -124,13 +111,6 @@ static void s_reload(void *n, const knoop_config_t *cfg)
         knoop_node_set_speak_for(n, speak, nspeak);
     }
     knoop_node_reload_files(n);
-}
-
-static void s_destroy(void **n)
-{
-    knoop_node_t *self = *n;
-    knoop_node_destroy(&self);
-    *n = NULL;
 }
 
 int main(int argc, char **argv)
@@ -154,11 +134,8 @@ int main(int argc, char **argv)
         "the trust store take effect without a restart.",
         .spec = s_spec,
         .start = s_start,
-        .run = s_run,
-        .set_map_max = s_set_map_max,
-        .reload_types = s_reload_types,
+        KNOOP_DAEMON_HOOK_FIELDS,
         .reload = s_reload,
-        .destroy = s_destroy,
     };
     return knoop_daemon_main(&node, argc, argv);
 }

@@ -24,10 +24,7 @@ echo "# seed $SEED (rerun with KNOOP_SEED=$SEED), $DURATION s of faults"
 BS="a b c"
 for b in $BS; do make_partner kcr2-broker-$b broker; done
 for n in vr-utrecht vr-zeeland vr-twente vr-drenthe; do make_partner $n region; done
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 declare -A PORT
 for b in $BS; do PORT[$b]=$(free_port); done
 # Every broker pulls from every other through its own proxy (x->y).

@@ -24,10 +24,7 @@ make_partner kcr2-broker-1 broker
 make_partner vr-ahead region
 make_partner vr-behind region
 make_partner vr-zeeland region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 EP="tcp://127.0.0.1:$(free_port)"
 B="kcr2-broker-1@$EP"
 start_broker kcr2-broker-1 "$EP"

@@ -25,18 +25,7 @@ mount -o loop "$T/disk.img" "$VOL" 2>"$T/mount.err" \
 at_exit "umount -l '$VOL'"
 chmod 0700 "$VOL"
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
-EP="tcp://127.0.0.1:$(free_port)"
-B="kcr2-broker-1@$EP"
-start_broker kcr2-broker-1 "$EP"
-start_node vr-utrecht --broker "$B"
-start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
+start_sitrep_scene
 
 # Leave about 3 MiB free, then publish 64 KiB messages in chunks of 4.
 free_kib() { df --output=avail -k "$VOL" | tail -n 1 | tr -d ' '; }

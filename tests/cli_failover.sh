@@ -12,10 +12,7 @@ make_partner kcr2-broker-1 broker
 make_partner kcr2-broker-2 broker
 make_partner vr-utrecht region
 make_partner vr-zeeland region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 EP1="tcp://127.0.0.1:$(free_port)"; EP2="tcp://127.0.0.1:$(free_port)"
 B1="kcr2-broker-1@$EP1"; B2="kcr2-broker-2@$EP2"
 start_broker kcr2-broker-1 "$EP1" --peer "$B2" --anti-entropy-ms 500

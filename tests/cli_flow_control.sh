@@ -5,19 +5,8 @@
 # resumes, it catches up everything.
 source "$(dirname "$0")/lib.sh"
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
 make_partner vr-twente region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
-EP="ipc://$T/broker.sock"
-B="kcr2-broker-1@$EP"
-start_broker kcr2-broker-1 "$EP"
-start_node vr-utrecht --broker "$B"
-start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
+start_sitrep_scene "ipc://$T/broker.sock"
 start_node vr-twente --broker "$B" --subscribe 'sitrep.>'
 wait_for "subscribers connected" 10 bash -c "grep -q 'link up' '$T/vr-zeeland.log' && grep -q 'link up' '$T/vr-twente.log'"
 

@@ -12,18 +12,7 @@
 source "$(dirname "$0")/lib.sh"
 command -v mdb_copy >/dev/null || { echo "SKIP: mdb_copy (lmdb-utils) not installed"; exit 77; }
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
-EP="tcp://127.0.0.1:$(free_port)"
-B="kcr2-broker-1@$EP"
-start_broker kcr2-broker-1 "$EP"
-start_node vr-utrecht --broker "$B"
-start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
+start_sitrep_scene
 
 # Messages keep arriving at vr-zeeland while its journal is copied.
 (

@@ -8,17 +8,7 @@ source "$(dirname "$0")/lib.sh"
 command -v mdb_dump >/dev/null && command -v mdb_load >/dev/null \
     || { echo "SKIP: mdb_dump/mdb_load (lmdb-utils) not installed"; exit 77; }
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
-EP="tcp://127.0.0.1:$(free_port)"
-start_broker kcr2-broker-1 "$EP"
-start_node vr-utrecht --broker "kcr2-broker-1@$EP"
-start_node vr-zeeland --broker "kcr2-broker-1@$EP" --subscribe 'sitrep.>'
+start_sitrep_scene
 for i in $(seq -f '%02g' 1 30); do
     echo "{\"incident_id\":\"u-$i\",\"summary\":\"oude-melding-$i\"}"
 done >"$T/sitreps.jsonl"

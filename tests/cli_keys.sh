@@ -120,7 +120,7 @@ printf 'a long enough passphrase\n' >"$tmp/pass"
 chmod 644 "$tmp/pass"
 run "$knoop" keys root --id kcr2-root --out "$tmp/root" --passphrase-file "$tmp/pass" --kdf-cost interactive
 check "a passphrase file readable by others is refused" test "$rc" -eq 2
-check "  naming the mode" grep -q "mode 0644" "$tmp/err"
+check "  naming the file and its permissions" grep -qF "$tmp/pass: permissions 0644 are too open" "$tmp/err"
 chmod 600 "$tmp/pass"
 run "$knoop" keys root --id kcr2-root --out "$tmp/root" --passphrase-file "$tmp/pass" --kdf-cost cheap
 check "an unknown --kdf-cost is refused" test "$rc" -eq 2

@@ -6,18 +6,7 @@
 # anywhere, and the durable subscriber saw no message twice.
 source "$(dirname "$0")/lib.sh"
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
-EP="tcp://127.0.0.1:$(free_port)"
-B="kcr2-broker-1@$EP"
-start_broker kcr2-broker-1 "$EP"
-start_node vr-utrecht --broker "$B"
-start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
+start_sitrep_scene
 
 # The durable subscriber: survives node restarts (it subscribes again).
 "$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --durable audit --from-start \

@@ -17,10 +17,7 @@ source "$(dirname "$0")/lib.sh"
 make_partner kcr2-broker-1 broker
 make_partner vr-utrecht region
 make_partner vr-zeeland region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 EP="tcp://127.0.0.1:$(free_port)"
 B="kcr2-broker-1@$EP"
 NM=$(free_port)

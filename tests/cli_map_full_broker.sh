@@ -18,10 +18,7 @@ source "$(dirname "$0")/lib.sh"
 
 make_partner kcr2-broker-1 broker
 for n in vr-utrecht vr-zeeland; do make_partner $n region; done
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 read -r PORT BM < <(free_ports 2)
 EP="tcp://127.0.0.1:$PORT"
 B="kcr2-broker-1@$EP"

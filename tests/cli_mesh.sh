@@ -7,10 +7,7 @@ source "$(dirname "$0")/lib.sh"
 for b in 1 2 3; do make_partner kcr2-broker-$b broker; done
 NODES="vr-utrecht vr-zeeland vr-twente vr-haaglanden vr-drenthe vr-flevoland"
 for n in $NODES; do make_partner $n region; done
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 for b in 1 2 3; do EP[$b]="tcp://127.0.0.1:$(free_port)"; done
 for b in 1 2 3; do
     peers=()

@@ -10,10 +10,7 @@ source "$(dirname "$0")/lib.sh"
 
 for b in 1 2 3; do make_partner kcr2-broker-$b broker; done
 for n in vr-utrecht vr-zeeland; do make_partner $n region; done
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 for b in 1 2 3; do PORT[$b]=$(free_port); done
 # C's links to and from A run through cuttable proxies.
 PAC=$(free_port); PCA=$(free_port)

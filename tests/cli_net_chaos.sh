@@ -31,10 +31,7 @@ BS="a b c"
 NS="vr-utrecht vr-zeeland vr-twente"
 for b in $BS; do make_partner kcr2-broker-$b broker; done
 for n in $NS; do make_partner $n region; done
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 net_member a 1; net_member b 2; net_member c 3
 net_member vr-utrecht 11; net_member vr-zeeland 12; net_member vr-twente 13
 ep() { echo "kcr2-broker-$1@tcp://$(net_ip "$1"):7400"; }

@@ -17,10 +17,7 @@ net_require
 
 for b in a b c; do make_partner kcr2-broker-$b broker; done
 for n in vr-utrecht vr-twente vr-zeeland; do make_partner $n region; done
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 net_member a 1; net_member b 2; net_member c 3
 net_member vr-utrecht 11; net_member vr-twente 12; net_member vr-zeeland 13
 ep() { echo "kcr2-broker-$1@tcp://$(net_ip "$1"):7400"; }

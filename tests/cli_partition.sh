@@ -7,10 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 for b in a b c; do make_partner kcr2-broker-$b broker; done
 for n in vr-utrecht vr-twente vr-zeeland vr-drenthe; do make_partner $n region; done
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 declare -A PORT
 for x in a b c tc ca cb; do PORT[$x]=$(free_port); done
 EPA="tcp://127.0.0.1:${PORT[a]}"; EPB="tcp://127.0.0.1:${PORT[b]}"; EPC="tcp://127.0.0.1:${PORT[c]}"

@@ -28,10 +28,7 @@ if [ -n "${KNOOP_SOAK:-}" ]; then N_NODE=40 N_BROKER=40 N_MESH=20; else N_NODE=8
 make_partner kcr2-broker-1 broker
 make_partner kcr2-broker-2 broker
 make_partner vr-utrecht region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 EP1="tcp://127.0.0.1:$(free_port)"
 EP2="tcp://127.0.0.1:$(free_port)"
 B1="kcr2-broker-1@$EP1"

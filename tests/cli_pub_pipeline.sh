@@ -7,18 +7,7 @@
 # counts them: sig_verified stays 0, reparsed stays 0).
 source "$(dirname "$0")/lib.sh"
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
-EP="ipc://$T/broker.sock"
-B="kcr2-broker-1@$EP"
-start_broker kcr2-broker-1 "$EP"
-start_node vr-utrecht --broker "$B"
-start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
+start_sitrep_scene "ipc://$T/broker.sock"
 wait_for "both nodes linked" 20 bash -c "grep -q 'link up' '$T/vr-utrecht.log' && grep -q 'link up' '$T/vr-zeeland.log'"
 
 N=12500         # 13 requests of up to 1,000: more than the window of 8

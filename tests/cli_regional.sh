@@ -15,22 +15,11 @@
 # (same digests), and every journal verifies with only the root certificate.
 source "$(dirname "$0")/lib.sh"
 
-PASSF=$T/pass
-printf 'regionale uitwijk\n' >"$PASSF"
-chmod 600 "$PASSF"
-ROOT=$T/root/kcr2-root.key
-"$KNOOP" keys root --id kcr2-root --out "$T/root" --passphrase-file "$PASSF" --kdf-cost interactive >/dev/null
-mkdir -p "$T/trust" "$T/issued"
-cp "$T/root/kcr2-root.cert" "$T/trust/"
+make_root 'regionale uitwijk'
 
 KB="kcr2-broker-a kcr2-broker-b kcr2-broker-c"
 RB=regio-broker-limburg
 REGIONS="vr-zuid-limburg vr-limburg-noord vr-brabant-zuidoost"
-issue() {   # issue ID ROLE [issue args]
-    "$KNOOP" keys new --id "$1" --role "$2" --out "$T/keys" >/dev/null
-    "$KNOOP" keys issue --root "$ROOT" --cert "$T/keys/$1.cert" --out "$T/issued" \
-        --passphrase-file "$PASSF" "${@:3}" >"$T/issue-$1.out" 2>&1
-}
 for b in $KB $RB; do issue "$b" broker; cp "$T/issued/$b.cert" "$T/trust/"; done
 cat >"$T/policy" <<'P'
 role:region publish sitrep.{id}

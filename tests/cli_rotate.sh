@@ -14,25 +14,10 @@
 # verifies both journals across the switches.
 source "$(dirname "$0")/lib.sh"
 
-PASSF=$T/pass
-printf 'correct horse battery staple\n' >"$PASSF"
-chmod 600 "$PASSF"
-ROOT=$T/root/kcr2-root.key
-"$KNOOP" keys root --id kcr2-root --out "$T/root" --passphrase-file "$PASSF" --kdf-cost interactive >/dev/null
-mkdir -p "$T/trust" "$T/issued"
-cp "$T/root/kcr2-root.cert" "$T/trust/"
-issue() {   # issue ID ROLE [issue args]: key made at the partner, signed by the root
-    local id=$1 role=$2; shift 2
-    "$KNOOP" keys new --id "$id" --role "$role" --out "$T/keys" >/dev/null
-    "$KNOOP" keys issue --root "$ROOT" --cert "$T/keys/$id.cert" --out "$T/issued" \
-        --passphrase-file "$PASSF" "$@" >/dev/null
-}
+make_root
 issue kcr2-broker-a broker; issue kcr2-broker-b broker
 cp "$T/issued/kcr2-broker-"*.cert "$T/trust/"
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 read -r -a FREE <<<"$(free_ports 2)"
 EPA="tcp://127.0.0.1:${FREE[0]}"; EPB="tcp://127.0.0.1:${FREE[1]}"
 start_broker kcr2-broker-a "$EPA" --peer "kcr2-broker-b@$EPB" --anti-entropy-ms 500

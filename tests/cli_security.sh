@@ -14,10 +14,7 @@ make_partner vr-expired region --valid-from 2020-01-01T00:00:00Z --valid-days 1
 "$KNOOP" keys new --id vr-stranger --role region --out "$T/stranger" >/dev/null
 mkdir -p "$T/stranger-trust"
 cp "$T/stranger/vr-stranger.cert" "$T/trust/kcr2-broker-1.cert" "$T/stranger-trust/"
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 EP="tcp://127.0.0.1:$(free_port)"
 B="kcr2-broker-1@$EP"
 start_broker kcr2-broker-1 "$EP"

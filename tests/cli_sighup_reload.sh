@@ -5,6 +5,11 @@
 # is published after it, and refused again once the entry is removed; a
 # configuration that no longer reads, or an entry that is no partner id,
 # leaves the list in force; the node runs on through all of it.
+# The broker, on SIGHUP, reads its configuration again (a type registry
+# named there is loaded) and checks its policy and its trust store at once:
+# each change is logged, the policy reload is counted in its status, and a
+# partner whose certificate was added connects; a configuration that no
+# longer reads is logged and the broker runs on.
 source "$(dirname "$0")/lib.sh"
 
 make_partner kcr2-broker-1 broker
@@ -16,7 +21,8 @@ role:region subscribe >
 vr-zeeland speak-for vr-zeeuws-vlaanderen
 P
 EP="ipc://$T/b.sock"
-start_broker kcr2-broker-1 "$EP"
+printf '[broker]\n' >"$T/broker.ini"
+start_broker kcr2-broker-1 "$EP" --config "$T/broker.ini"
 printf '[node]\nsubscribe = grip.>\n' >"$T/node.ini"
 start_node vr-zeeland --broker "kcr2-broker-1@$EP" --config "$T/node.ini"
 wait_for "link up" 20 grep -q 'link up' "$T/vr-zeeland.log"
@@ -66,3 +72,38 @@ else check "after removal: naming vr-zeeuws-vlaanderen is refused again" \
 check "the broker holds exactly the three published" has_count "$T/kcr2-broker-1" 'grip.>' 3
 check "the node still runs, and said nothing of stopping" \
     bash -c "kill -0 $(pid_of vr-zeeland) && ! grep -q 'node vr-zeeland stopping' '$T/vr-zeeland.log'"
+
+# ---- the broker ----
+bhup() { kill -HUP "$(pid_of kcr2-broker-1)"; }
+policy_reloads() {
+    "$KNOOP" status --api "$(api kcr2-broker-1)" --json --timeout 10 |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["policy"]["reloads"])'
+}
+r0=$(policy_reloads)
+printf 'grip.> knoop.crisis.v1.GripLevel\n' >"$T/types"
+printf '[broker]\ntypes = %s\n' "$T/types" >"$T/broker.ini"
+echo 'role:region publish sitrep.{id}' >>"$T/policy"
+make_partner vr-twente region
+bhup
+wait_for "the broker reads its configuration again" 15 \
+    grep -q "SIGHUP: configuration read again" "$T/kcr2-broker-1.log"
+check "broker, SIGHUP: the type registry named in the configuration is read" \
+    grep -q "broker: type registry $T/types read again (1 families)" "$T/kcr2-broker-1.log"
+check "... the changed policy is reloaded, logged with its rules" \
+    wait_for "policy reloaded" 10 grep -q "broker: policy $T/policy reloaded (5 rules)" "$T/kcr2-broker-1.log"
+check "... and counted in the status (policy.reloads $r0 -> $((r0 + 1)))" \
+    test "$(policy_reloads)" = $((r0 + 1))
+check "... the trust store is reloaded, logged with its size (3 certificates)" \
+    wait_for "trust reloaded" 10 grep -q "broker: trust store reloaded (3 certificates)" "$T/kcr2-broker-1.log"
+start_node vr-twente --broker "kcr2-broker-1@$EP"
+check "... and the partner added to it connects" \
+    wait_for "vr-twente link up" 20 grep -q 'link up' "$T/vr-twente.log"
+
+printf '[broker]\nno-such-key = 1\n' >"$T/broker.ini"
+bhup
+check "broker: a configuration that does not read is logged, naming the cause" \
+    wait_for "broker refuses the configuration" 15 \
+    grep -q "SIGHUP: configuration not read again.*no-such-key" "$T/kcr2-broker-1.log"
+check "... and the broker runs on, listening" \
+    bash -c "kill -0 $(pid_of kcr2-broker-1) && ! grep -q 'broker kcr2-broker-1 stopping' '$T/kcr2-broker-1.log'"
+check "... and serves its status" test "$(policy_reloads)" = $((r0 + 1))

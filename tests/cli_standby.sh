@@ -15,10 +15,7 @@ source "$(dirname "$0")/lib.sh"
 make_partner kcr2-broker-1 broker
 make_partner vr-utrecht region
 make_partner vr-zeeland region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 read -r PB PP < <(free_ports 2)
 EP="tcp://127.0.0.1:$PB"
 B="kcr2-broker-1@$EP"
@@ -26,23 +23,7 @@ start_broker kcr2-broker-1 "$EP"
 # The primary reaches the broker through a cuttable link.
 start_proxy primary "$PP" "$PB"
 
-# pair_node NAME ROLE BROKER: one instance of vr-utrecht, journal $T/NAME
-pair_node() {
-    local name=$1 role=$2
-    "$NODE" --id vr-utrecht --data "$T/$name" --key "$T/keys/vr-utrecht.key" --trust "$T/trust" \
-        --heartbeat-ms 200 --timeout-ms 2000 --log-level "${KNOOP_TEST_LOG:-info}" \
-        --broker "$3" --subscribe 'sitrep.>' --pair "$role" --takeover-ms 1000 \
-        >>"$T/$name.log" 2>&1 &
-    PIDS+=($!)
-    eval "PID_$name=$!"
-    wait_for "node $name API" 30 test -S "$T/$name/api.sock"
-}
-mode_is() { "$KNOOP" status --api "$(api "$1")" --json --timeout 10 2>/dev/null |
-            python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(s["instance"]["mode"] != sys.argv[1])' "$2"; }
-sees_active() { "$KNOOP" status --api "$(api "$1")" --json --timeout 10 2>/dev/null |
-            python3 -c 'import json,sys; s=json.load(sys.stdin)["instance"]
-sys.exit(not s["siblings_known"] or not any(o["mode"] == "active" for o in s["others"]))'; }
-export -f mode_is sees_active
+# pair_node, mode_is and sees_active: tests/lib.sh
 
 pair_node primary primary "kcr2-broker-1@tcp://127.0.0.1:$PP"
 pair_node standby standby "$B"

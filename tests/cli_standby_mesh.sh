@@ -13,10 +13,7 @@ source "$(dirname "$0")/lib.sh"
 make_partner kcr2-broker-a broker
 make_partner kcr2-broker-b broker
 make_partner vr-utrecht region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 read -r PA PB < <(free_ports 2)
 EPA="tcp://127.0.0.1:$PA"; EPB="tcp://127.0.0.1:$PB"
 start_broker kcr2-broker-a "$EPA" --peer "kcr2-broker-b@$EPB" --anti-entropy-ms 500
@@ -24,23 +21,7 @@ start_broker kcr2-broker-b "$EPB" --peer "kcr2-broker-a@$EPA" --anti-entropy-ms 
 wait_for "the mesh links are up" 30 bash -c "grep -q 'link up' '$T/kcr2-broker-a.log' &&
     grep -q 'link up' '$T/kcr2-broker-b.log'"
 
-# pair_node NAME ROLE BROKER
-pair_node() {
-    local name=$1 role=$2 broker=$3
-    "$NODE" --id vr-utrecht --data "$T/$name" --key "$T/keys/vr-utrecht.key" --trust "$T/trust" \
-        --heartbeat-ms 200 --timeout-ms 2000 --log-level "${KNOOP_TEST_LOG:-info}" \
-        --broker "$broker" --subscribe 'sitrep.>' --pair "$role" --takeover-ms 1000 \
-        >>"$T/$name.log" 2>&1 &
-    PIDS+=($!)
-    eval "PID_$name=$!"
-    wait_for "node $name API" 30 test -S "$T/$name/api.sock"
-}
-mode_is() { "$KNOOP" status --api "$(api "$1")" --json --timeout 10 2>/dev/null |
-            python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(s["instance"]["mode"] != sys.argv[1])' "$2"; }
-sees_active() { "$KNOOP" status --api "$(api "$1")" --json --timeout 10 2>/dev/null |
-            python3 -c 'import json,sys; s=json.load(sys.stdin)["instance"]
-sys.exit(not s["siblings_known"] or not any(o["mode"] == "active" for o in s["others"]))'; }
-export -f mode_is sees_active
+# pair_node, mode_is and sees_active: tests/lib.sh
 
 pair_node primary primary "kcr2-broker-a@$EPA"
 check "the primary is active" wait_for "primary active" 30 mode_is primary active

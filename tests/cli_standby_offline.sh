@@ -11,32 +11,18 @@ source "$(dirname "$0")/lib.sh"
 
 make_partner kcr2-broker-1 broker
 make_partner vr-utrecht region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 read -r PB PP PS < <(free_ports 3)
 EP="tcp://127.0.0.1:$PB"
 start_broker kcr2-broker-1 "$EP"
 start_proxy primary "$PP" "$PB"
 start_proxy standby "$PS" "$PB"
 
-# pair_node NAME ROLE PORT: one instance of vr-utrecht through its own cuttable link
-pair_node() {
-    local name=$1 role=$2 port=$3
-    "$NODE" --id vr-utrecht --data "$T/$name" --key "$T/keys/vr-utrecht.key" --trust "$T/trust" \
-        --heartbeat-ms 200 --timeout-ms 2000 --log-level "${KNOOP_TEST_LOG:-info}" \
-        --broker "kcr2-broker-1@tcp://127.0.0.1:$port" --subscribe 'sitrep.>' --pair "$role" \
-        --takeover-ms 1000 >>"$T/$name.log" 2>&1 &
-    PIDS+=($!)
-    eval "PID_$name=$!"
-    wait_for "node $name API" 30 test -S "$T/$name/api.sock"
-}
-mode_is() { "$KNOOP" status --api "$(api "$1")" --json --timeout 10 2>/dev/null |
-            python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(s["instance"]["mode"] != sys.argv[1])' "$2"; }
+# pair_port NAME ROLE PORT: pair_node (tests/lib.sh) through its own cuttable link
+pair_port() { pair_node "$1" "$2" "kcr2-broker-1@tcp://127.0.0.1:$3"; }
 link_is_up() { "$KNOOP" status --api "$(api "$1")" --json --timeout 10 2>/dev/null |
             python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["link"]["state"] != "up")'; }
-export -f mode_is link_is_up
+export -f link_is_up
 pub() {   # pub NAME ID
     "$KNOOP" pub --api "$(api "$1")" --topic sitrep.vr-utrecht --type knoop.crisis.v1.SitRep \
         --json "{\"incident_id\":\"$2\",\"summary\":\"x\"}" --no-wait --timeout 10
@@ -44,8 +30,8 @@ pub() {   # pub NAME ID
 export -f pub
 export T
 
-pair_node primary primary "$PP"
-pair_node standby standby "$PS"
+pair_port primary primary "$PP"
+pair_port standby standby "$PS"
 check "the primary is active" wait_for "primary active" 30 mode_is primary active
 check "the standby is standby" wait_for "standby linked" 30 link_is_up standby
 check "... and stays so" mode_is standby standby
@@ -53,7 +39,7 @@ check "... and stays so" mode_is standby standby
 # ---- the standby, restarted without a link, stays standby
 stop standby
 link_cut standby
-pair_node standby standby "$PS"
+pair_port standby standby "$PS"
 sleep 4.5           # > --takeover-ms + --timeout-ms: the wait of an active one
 check "the standby restarted without a link stays standby" mode_is standby standby
 check "... and refuses to publish" bash -c "! pub standby no-1 2>'$T/refused.err'"
@@ -67,7 +53,7 @@ stop primary
 link_cut primary
 check "the standby takes over from the stopped primary" \
     wait_for "standby takes over" 30 mode_is standby active
-pair_node primary primary "$PP"
+pair_port primary primary "$PP"
 check "the primary restarted without a link resumes publishing offline" \
     wait_for "primary resumes offline" 30 mode_is primary active
 check "... saying why" grep -q "restarted without a link" "$T/primary.log"

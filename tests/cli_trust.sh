@@ -11,21 +11,9 @@
 # messages are refused; an auditor holding only the root cert verifies.
 source "$(dirname "$0")/lib.sh"
 
-PASSF=$T/pass
-printf 'correct horse battery staple\n' >"$PASSF"
-chmod 600 "$PASSF"
-ROOT=$T/root/kcr2-root.key
-"$KNOOP" keys root --id kcr2-root --out "$T/root" --passphrase-file "$PASSF" --kdf-cost interactive >/dev/null
-mkdir -p "$T/trust" "$T/issued"
-cp "$T/root/kcr2-root.cert" "$T/trust/"
+make_root
 
-# issue ID ROLE [issue args]: the partner makes its key, the root signs the request.
-issue() {
-    local id=$1 role=$2; shift 2
-    "$KNOOP" keys new --id "$id" --role "$role" --out "$T/keys" >/dev/null
-    "$KNOOP" keys issue --root "$ROOT" --cert "$T/keys/$id.cert" --out "$T/issued" \
-        --passphrase-file "$PASSF" "$@" >"$T/issue-$id.out" 2>&1
-}
+# make_root and issue ID ROLE [args]: tests/lib.sh
 # node_trust ID: a node's own trust dir: the root, the brokers, itself.
 node_trust() {
     mkdir -p "$T/trust-$1"
@@ -55,10 +43,7 @@ has_sessions() { [ "$(sessions_of "$1" "$2")" = "$3" ]; }
 # Broker c's certificate expires in 20 days: brokers and nodes warn.
 issue kcr2-broker-a broker; issue kcr2-broker-b broker; issue kcr2-broker-c broker --days 20
 cp "$T/issued/kcr2-broker-"*.cert "$T/trust/"
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 declare -A PORT
 read -r -a FREE <<<"$(free_ports 6)"
 i=0; for x in a b c tc ca cb; do PORT[$x]=${FREE[$i]}; i=$((i + 1)); done

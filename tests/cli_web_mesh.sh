@@ -16,10 +16,7 @@ command -v jq >/dev/null || skip "no jq"
 for b in 1 2; do make_partner kcr2-broker-$b broker; done
 make_partner vr-utrecht region
 make_partner vr-zeeland region
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 for b in 1 2; do EP[$b]="tcp://127.0.0.1:$(free_port)"; done
 start_broker kcr2-broker-1 "${EP[1]}" --peer "kcr2-broker-2@${EP[2]}" --anti-entropy-ms 300
 start_broker kcr2-broker-2 "${EP[2]}" --peer "kcr2-broker-1@${EP[1]}" --anti-entropy-ms 300

@@ -59,9 +59,11 @@ die()  { echo "FATAL: $*"; exit 1; }
 
 # A free TCP port on 127.0.0.1, reserved for this test against every other
 # test and demo picking at the same time (see deploy/free-port for why).
-free_port() { "$SRC_TOP/deploy/free-port" $$ || die "no free port on 127.0.0.1"; }
+# Called as $(free_port): the ports go to stdout, every diagnostic to stderr,
+# so that a message can never be read as a port.
+free_port() { "$SRC_TOP/deploy/free-port" $$ || die "no free port on 127.0.0.1" >&2; }
 # free_ports N: N such ports on one line (one interpreter start on a busy CI).
-free_ports() { "$SRC_TOP/deploy/free-port" $$ "$1" || die "no $1 free ports on 127.0.0.1"; }
+free_ports() { "$SRC_TOP/deploy/free-port" $$ "$1" || die "no $1 free ports on 127.0.0.1" >&2; }
 
 # make_partner ID ROLE [extra keys new args]: keys in $T/keys, cert in $T/trust
 make_partner() {
@@ -91,6 +93,103 @@ start_node() {
     PIDS+=($!)
     eval "PID_$(echo "$id" | tr -- '-' '_')=$!"
     wait_for "node $id API" 10 test -S "$T/$id/api.sock"
+}
+
+# sitrep_policy: the policy most scenarios use, in $T/policy: every region
+# publishes on sitrep.{id} (its own id) and subscribes to sitrep.>
+sitrep_policy() {
+    printf 'role:region publish sitrep.{id}\nrole:region subscribe sitrep.>\n' >"$T/policy"
+}
+
+# make_root [PASSPHRASE]: the KCR2 root kcr2-root, sealed under PASSPHRASE
+# (default: a fixed test one) in the 0600 file PASSF; ROOT is its key; its
+# certificate is in $T/trust, and $T/issued is where issue puts certificates
+make_root() {
+    PASSF=$T/pass
+    printf '%s\n' "${1:-correct horse battery staple}" >"$PASSF"
+    chmod 600 "$PASSF"
+    ROOT=$T/root/kcr2-root.key
+    "$KNOOP" keys root --id kcr2-root --out "$T/root" --passphrase-file "$PASSF" \
+        --kdf-cost interactive >/dev/null
+    mkdir -p "$T/trust" "$T/issued"
+    cp "$T/root/kcr2-root.cert" "$T/trust/"
+}
+
+# issue ID ROLE [keys issue args]: the partner makes its key in $T/keys, the
+# root (make_root) signs the request into $T/issued/ID.cert; what keys issue
+# said is in $T/issue-ID.out, and on stderr when it fails
+issue() {
+    local id=$1 role=$2; shift 2
+    "$KNOOP" keys new --id "$id" --role "$role" --out "$T/keys" >/dev/null
+    "$KNOOP" keys issue --root "$ROOT" --cert "$T/keys/$id.cert" --out "$T/issued" \
+        --passphrase-file "$PASSF" "$@" >"$T/issue-$id.out" 2>&1 ||
+        { cat "$T/issue-$id.out" >&2; return 1; }
+}
+
+# start_sitrep_scene [EP]: the scene most scenarios start from. Broker
+# kcr2-broker-1 listening on EP (default: a free TCP port on 127.0.0.1), the
+# policy "regions publish sitrep.{id} and subscribe to sitrep.>", node
+# vr-utrecht (the publisher) and node vr-zeeland subscribed to sitrep.>.
+# Sets EP and B (the broker address the nodes were given). Partners made with
+# make_partner before the call are in the trust store the broker starts with.
+start_sitrep_scene() {
+    if [ -n "${1:-}" ]; then EP=$1; else EP="tcp://127.0.0.1:$(free_port)"; fi
+    B="kcr2-broker-1@$EP"
+    make_partner kcr2-broker-1 broker
+    make_partner vr-utrecht region
+    make_partner vr-zeeland region
+    sitrep_policy
+    start_broker kcr2-broker-1 "$EP"
+    start_node vr-utrecht --broker "$B"
+    start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
+}
+
+# pair_node NAME ROLE BROKER [extra args]: one instance of vr-utrecht in an
+# active/standby pair (ROLE primary or standby, --takeover-ms 1000),
+# subscribed to sitrep.>, journal $T/NAME, log $T/NAME.log, pid_of NAME
+pair_node() {
+    local name=$1 role=$2 broker=$3; shift 3
+    "$NODE" --id vr-utrecht --data "$T/$name" --key "$T/keys/vr-utrecht.key" --trust "$T/trust" \
+        --heartbeat-ms 200 --timeout-ms 2000 --log-level "${KNOOP_TEST_LOG:-info}" \
+        --broker "$broker" --subscribe 'sitrep.>' --pair "$role" --takeover-ms 1000 "$@" \
+        >>"$T/$name.log" 2>&1 &
+    PIDS+=($!)
+    eval "PID_$(echo "$name" | tr -- '-' '_')=$!"
+    wait_for "node $name API" 30 test -S "$T/$name/api.sock"
+}
+
+# mode_is NODE MODE: the node's status says its instance is in MODE
+# (active, standby); fails when the status cannot be read
+mode_is() {
+    [ -n "${2:-}" ] || { echo "mode_is: no mode to compare with" >&2; return 1; }
+    "$KNOOP" status --api "$(api "$1")" --json --timeout 10 2>/dev/null |
+        python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(s["instance"]["mode"] != sys.argv[1])' "$2"
+}
+
+# sees_active NODE: the node knows its siblings and one of them is active
+sees_active() {
+    "$KNOOP" status --api "$(api "$1")" --json --timeout 10 2>/dev/null |
+        python3 -c 'import json,sys; s=json.load(sys.stdin)["instance"]
+sys.exit(not s["siblings_known"] or not any(o["mode"] == "active" for o in s["others"]))'
+}
+
+# relay20 FROM TO TAG: 20 SitReps (incident ids TAG-1..TAG-20) published at
+# node FROM on sitrep.FROM, then read at node TO from the start (at most 20 s).
+# Sets RELAY_GOT (how many of the 20 arrived) and RELAY_SECS (publish to the
+# last delivery); files $T/TAG.jsonl, $T/TAG-received.jsonl, $T/TAG-sub.err
+relay20() {
+    local from=$1 to=$2 tag=$3 i t0 t1
+    for i in $(seq 1 20); do
+        echo "{\"incident_id\":\"$tag-$i\",\"summary\":\"$tag $i\"}"
+    done >"$T/$tag.jsonl"
+    t0=$(date +%s.%N)
+    "$KNOOP" pub --api "$(api "$from")" --topic "sitrep.$from" --type knoop.crisis.v1.SitRep \
+        --file "$T/$tag.jsonl" >/dev/null
+    "$KNOOP" sub --api "$(api "$to")" --pattern "sitrep.$from" --from-start --count 20 \
+        --timeout 20 >"$T/$tag-received.jsonl" 2>"$T/$tag-sub.err" || true
+    t1=$(date +%s.%N)
+    RELAY_GOT=$(grep -c -- "$tag-[0-9]" "$T/$tag-received.jsonl" || true)
+    RELAY_SECS=$(echo "$t1 - $t0" | bc)
 }
 
 pid_of() { eval "echo \${PID_$(echo "$1" | tr -- '-' '_')}"; }
@@ -166,7 +265,7 @@ status_has() {
 }
 
 export KNOOP
-export -f digest count_msgs same_digest has_count api status_has
+export -f digest count_msgs same_digest has_count api status_has mode_is sees_active
 
 PROXY=$BIN_DIR/tests/knoop-test-proxy
 # start_proxy NAME LISTEN_PORT TARGET_PORT: a cuttable TCP link (link_cut/link_heal NAME)

@@ -9,6 +9,7 @@
 
 #include <czmq.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
