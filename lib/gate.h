@@ -42,7 +42,7 @@ typedef struct knoop_gate_t knoop_gate_t;
 typedef struct {
     int    handshake_ms;      /* the server's handshake timeout (> 0) */
     size_t max_pending;       /* connections in handshake at once; 0: 512 */
-    size_t max_per_address;   /* ... from one source address; 0: 32 */
+    size_t max_per_address;   /* ... from one source address; 0: 128 */
 } knoop_gate_opts_t;
 
 typedef struct {
