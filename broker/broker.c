@@ -521,6 +521,28 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
     knoop_frame_clear(&f);
 }
 
+/* A partner heard nothing from for longer than the timeout (paused with
+ * SIGSTOP, hung, or its link gone without a close): its session is dropped,
+ * counted (status sessions_silent, metric knoop_sessions_silent_total) and
+ * logged with its id and the fingerprint of its Ed25519 key, as the ZAP
+ * handler and `knoop keys show` print it. When it resumes it finds no
+ * session, says HELLO again and catches up from what it acknowledged. */
+static void s_session_silent(knoop_broker_t *self, session_t *s, uint64_t now)
+{
+    char fp[17] = "-";
+    const knoop_cert_t *c = knoop_trust_by_id(self->trust, s->partner);
+    if (c)
+        knoop_fingerprint(fp, c->pk, KNOOP_PK_LEN);
+    self->sessions_silent++;
+    knoop_warn("broker: %s %s (key %s) silent for %llu ms, over the timeout of %d ms "
+               "(paused, hung, or its link lost): session dropped; it says HELLO again "
+               "when it is back (%llu sessions dropped for silence so far)",
+               s->peer ? "peer broker" : "partner", s->partner, fp,
+               (unsigned long long) (now - s->last_heard), self->opts.timeout_ms,
+               (unsigned long long) self->sessions_silent);
+    broker_session_drop(self, s, "silent too long (heartbeat timeout)");
+}
+
 static void s_housekeeping(knoop_broker_t *self)
 {
     uint64_t now = knoop_now_ms();
@@ -539,7 +561,7 @@ static void s_housekeeping(knoop_broker_t *self)
             continue;
         }
         if (now - s->last_heard > (uint64_t) self->opts.timeout_ms) {
-            broker_session_drop(self, s, "silent too long (heartbeat timeout)");
+            s_session_silent(self, s, now);
             continue;
         }
         /* A node hears the mesh's verdict in heartbeats: when idle, and at

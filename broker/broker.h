@@ -227,6 +227,7 @@ struct knoop_broker_t {
     uint64_t         policy_reloads, policy_reload_errors;
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
+    uint64_t         sessions_silent;  /* sessions dropped after the heartbeat timeout */
     uint64_t         imported, imports_refused;   /* bundles (handle_import.c) */
     uint64_t         forwarded, forwards_refused; /* streams nodes forwarded (handle_import.c) */
     struct remote_inst *remote_inst;  /* pair rows peers told us (handle_instances.c) */

@@ -17,6 +17,7 @@ static void s_collect(void *arg, knoop_metrics_t *m)
     knoop_metrics_journal(m, &st);
     knoop_metrics_storage(m, st.map_max, st.full == KNOOP_JOURNAL_FULL_MAP,
                           st.full == KNOOP_JOURNAL_FULL_DISK);
+    knoop_metrics_set(m, "knoop_sessions_silent_total", "", (double) self->sessions_silent);
     knoop_metrics_set(m, "knoop_frames_in_total", "", (double) self->frames_in);
     knoop_metrics_set(m, "knoop_frames_bad_total", "", (double) self->frames_bad);
     knoop_metrics_set(m, "knoop_fair_throttled_frames_total", "", (double) self->throttled_frames);
@@ -75,6 +76,8 @@ int broker_metrics_init(knoop_broker_t *self, const char *listen)
         { "knoop_credit_stalls_total", KNOOP_METRIC_COUNTER,
           "loop passes in which a node had messages waiting but no credit" },
         { "knoop_sessions", KNOOP_METRIC_GAUGE, "node sessions open" },
+        { "knoop_sessions_silent_total", KNOOP_METRIC_COUNTER,
+          "sessions dropped because the partner was silent past the heartbeat timeout" },
         { "knoop_frames_in_total", KNOOP_METRIC_COUNTER, "frames received from nodes" },
         { "knoop_frames_bad_total", KNOOP_METRIC_COUNTER, "frames from nodes that did not parse" },
         { "knoop_fair_throttled_frames_total", KNOOP_METRIC_COUNTER,

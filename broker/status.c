@@ -132,6 +132,8 @@ static json_t *s_status(knoop_broker_t *self)
         json_array_append_new(sessions, row);
     }
     json_object_set_new(o, "sessions", sessions);
+    /* sessions dropped because their partner was silent past the timeout */
+    json_object_set_new(o, "sessions_silent", json_integer((json_int_t) self->sessions_silent));
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
     uint64_t err_at;
