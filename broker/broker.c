@@ -375,6 +375,7 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     while (self->sessions)
         broker_session_drop(self, self->sessions, "broker stopping");
     broker_peers_close(self);
+    broker_fair_destroy(self);
     free(self->remote_inst);
     zsock_destroy(&self->api);
     knoop_gate_destroy(&self->gate);

@@ -171,7 +171,19 @@ typedef struct {
      * new, already held, refused */
     uint64_t     in_msgs, in_stored, in_duplicates, in_refused;
     bool         linked;            /* named in our HELLOs to the other peers */
+    uint64_t     hellos;            /* HELLOs said: each starts a session and its window */
 } peer_t;
+
+/* A forwarded envelope kept for a later pass (fair.c): its bytes, the peer
+ * link it came over, and in which of its sessions (its CREDIT goes back only
+ * to that one). */
+typedef struct fair_fwd {
+    uint8_t            *data;
+    size_t              len;
+    size_t              peer;       /* index in self->peers */
+    uint64_t            hello;      /* peer_t.hellos when it came */
+    struct fair_origin *o;
+} fair_fwd_t;
 
 /* Log positions [from, to) were stored from what peer `peer` delivered:
  * live delivery does not send them back to it (no echo). */
@@ -238,6 +250,16 @@ struct knoop_broker_t {
     uint64_t         pass;              /* loop passes */
     uint64_t         throttled_frames;  /* PUBLISH frames kept for a later pass */
     uint64_t         throttle_refused;  /* ... refused FULL: too much kept already */
+    /* ... on the forwarded path: envelopes from peer brokers, counted
+     * against their origin's share (per origin, struct fair_origin) */
+    zhashx_t        *fwd_origins;       /* origin -> struct fair_origin */
+    fair_fwd_t      *fwd_q;             /* kept, in arrival order */
+    size_t           fwd_n, fwd_cap, fwd_bytes;
+    uint64_t         fwd_kept, fwd_refused, fwd_refused_logged;
+    uint64_t         fwd_pass;          /* the pass fwd_pass_origins counts in */
+    size_t           fwd_pass_origins;  /* origins that stored forwarded envelopes in it */
+    uint64_t         fwd_local_pass;    /* the pass fwd_local was found for */
+    bool             fwd_local;         /* our own partners published in it */
 };
 
 /* metrics.c */
@@ -341,6 +363,22 @@ void broker_fair_pass(knoop_broker_t *self);
 void broker_fair_topup(knoop_broker_t *self);
 bool broker_fair_waiting(const knoop_broker_t *self);
 void broker_fair_free(session_t *s);
+/* The forwarded path (peer.c): may an envelope of `origin` from a peer be
+ * stored in this pass? mixed: the envelopes read with it are of more than
+ * one origin (they compete). Counts it when so; false: keep it
+ * (broker_fair_forwarded_keep) for a later pass. */
+bool broker_fair_forwarded_take(knoop_broker_t *self, const char *origin, bool mixed);
+/* Keep a copy of env, come over p, for a later pass. KNOOP_EFULL (over
+ * FAIR_MAX_BYTES kept: logged, counted) or KNOOP_ENOMEM: not kept. */
+int  broker_fair_forwarded_keep(knoop_broker_t *self, const peer_t *p, const char *origin,
+                                knoop_bytes_t env);
+/* Start of a pass: the kept envelopes whose origin is within its share now,
+ * in order, moved into *due (malloc'd; the caller frees each data and the
+ * array). Returns how many. */
+size_t broker_fair_forwarded_due(knoop_broker_t *self, fair_fwd_t **due);
+/* The status's "fair" object. */
+json_t *broker_fair_status(knoop_broker_t *self);
+void broker_fair_destroy(knoop_broker_t *self);
 /* status.c */
 /* handle_import.c: a bundle's content from the local API. KNOOP_OK with the
  * summary in *json (malloc'd), or the refusal's code with why naming the

@@ -168,10 +168,7 @@ static json_t *s_status(knoop_broker_t *self)
         "refused_over_cap", (json_int_t) g.refused_over_cap,
         "accept_failed", (json_int_t) g.accept_failed, "in_handshake", (json_int_t) g.pending,
         "open", (json_int_t) g.open, "descriptor_limit", (json_int_t) self->nofile));
-    json_object_set_new(o, "fair", json_pack("{s:I, s:I, s:I}",
-        "share", (json_int_t) self->opts.fair_share,
-        "throttled_frames", (json_int_t) self->throttled_frames,
-        "refused", (json_int_t) self->throttle_refused));
+    json_object_set_new(o, "fair", broker_fair_status(self));
     json_object_set_new(o, "frames_in", json_integer((json_int_t) self->frames_in));
     json_object_set_new(o, "frames_bad", json_integer((json_int_t) self->frames_bad));
     json_object_set_new(o, "envelopes_refused", json_integer((json_int_t) self->envelopes_refused));
