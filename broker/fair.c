@@ -28,16 +28,17 @@
  * forwarded envelope against its ORIGIN's share of the pass, whichever peer
  * link it came over: neither the peer (which carries every origin) is
  * throttled for it, nor can the flood bypass the bound by arriving from a
- * peer. An origin over its share while others have forwarded envelopes in
- * the pass, or some waiting, or B's own partners published in the last
- * pass, has the rest kept (a copy, in arrival order) and stored in later
+ * peer. An origin over its share while others compete (they have forwarded
+ * envelopes in the pass or read with its own, or some waiting, or B's own
+ * partners published in the last pass) has the rest kept (a copy, in arrival order) and stored in later
  * passes, before anything new of that origin; alone, it may take up to
  * FAIR_TOPUP a pass. Kept envelopes hold their CREDIT until they are
  * stored, so the peer's window bounds them; a peer ignoring its window gets
  * no more than FAIR_MAX_BYTES kept in all (the excess is not stored: the
  * next HELLO or anti-entropy fetches it again). Counted per origin (status
- * fair.forwarded.origins[]: kept, most taken in a contended pass) and in
- * total (fair.forwarded, metric knoop_fair_forwarded_kept_total).
+ * fair.forwarded.origins[]: kept, waiting, the most stored in one pass while
+ * others competed) and in total (fair.forwarded, metric
+ * knoop_fair_forwarded_kept_total).
  */
 #include "broker.h"
 
@@ -213,8 +214,9 @@ void broker_fair_free(session_t *s)
 struct fair_origin {
     uint64_t pass;        /* the pass `taken` counts in */
     size_t   taken;       /* envelopes of this origin stored in that pass */
+    size_t   competing;   /* ... of which while others competed: at most the share */
     size_t   waiting;     /* kept in self->fwd_q */
-    size_t   max_held;    /* most taken in a pass in which it was held to its share */
+    size_t   max_competing;  /* most `competing` in one pass */
     uint64_t kept;        /* envelopes kept for a later pass, in all */
     uint64_t logged;      /* ms of the last "held" log line */
 };
@@ -238,7 +240,7 @@ static void s_origin_pass(knoop_broker_t *self, struct fair_origin *o)
 {
     if (o->pass != self->pass) {
         o->pass = self->pass;
-        o->taken = 0;
+        o->taken = o->competing = 0;
     }
 }
 
@@ -273,21 +275,19 @@ static bool s_contended(knoop_broker_t *self, const struct fair_origin *o, bool 
     return self->fwd_local;
 }
 
-/* May one more envelope of o be stored in this pass? Counts it when so. */
+/* May one more envelope of o be stored in this pass? Counts it when so.
+ * While others compete, an origin may store its share in the pass; what
+ * it stored alone before they came does not count against it (that commit
+ * was done when they arrived), up to FAIR_TOPUP in all. */
 static bool s_origin_may(knoop_broker_t *self, struct fair_origin *o, bool others_waiting)
 {
     s_origin_pass(self, o);
-    size_t share = self->opts.fair_share;
-    if (o->taken >= share) {
-        if (s_contended(self, o, others_waiting)) {
-            if (o->taken > o->max_held)
-                o->max_held = o->taken;
-            return false;
-        }
-        if (o->taken >= FAIR_TOPUP)
-            return false;
-    }
+    bool competing = s_contended(self, o, others_waiting);
+    if (competing ? o->competing >= self->opts.fair_share : o->taken >= FAIR_TOPUP)
+        return false;
     s_origin_take(self, o);
+    if (competing && ++o->competing > o->max_competing)
+        o->max_competing = o->competing;
     return true;
 }
 
@@ -388,7 +388,7 @@ json_t *broker_fair_status(knoop_broker_t *self)
         json_array_append_new(origins, json_pack("{s:s, s:I, s:I, s:I}",
             "origin", (const char *) zhashx_cursor(self->fwd_origins),
             "kept", (json_int_t) o->kept, "waiting", (json_int_t) o->waiting,
-            "max_in_held_pass", (json_int_t) o->max_held));
+            "max_competing", (json_int_t) o->max_competing));
     json_t *fwd = json_pack("{s:I, s:I, s:I, s:I, s:o}",
         "kept", (json_int_t) self->fwd_kept, "waiting", (json_int_t) self->fwd_n,
         "waiting_bytes", (json_int_t) self->fwd_bytes, "refused", (json_int_t) self->fwd_refused,
