@@ -358,10 +358,10 @@ const peer_t *broker_log_source(const knoop_broker_t *self, uint64_t pos)
     return NULL;
 }
 
-/* Envelopes parsed into b from p: those within their origin's share of the
- * pass (fair.c) are appended in one commit, the others kept for a later
- * pass; then ACK and the window returned for what is not kept. False when
- * the link was dropped (nothing stored). */
+/* The DELIVERs read from p in one pass: their envelopes within their
+ * origin's share of the pass (fair.c) are stored in one commit, the others
+ * kept for a later pass; then the ACK, and the window returned for what is
+ * not kept. False when the link was dropped (nothing stored). */
 static bool s_store(knoop_broker_t *self, peer_t *p, knoop_frame_t *frames, size_t *n)
 {
     if (!*n)
