@@ -408,11 +408,27 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
 
 /* ---- the loop ---- */
 
-/* Is `user`, authenticated at handshake, still trusted now? A key revoked
- * (cert removed) or expired while connected stops being served. */
-static bool s_still_trusted(knoop_broker_t *self, const char *user)
+const knoop_cert_t *broker_key_cert(const knoop_broker_t *self, const char *id,
+                                    const uint8_t key[KNOOP_PK_LEN])
 {
-    const knoop_cert_t *c = knoop_trust_by_id(self->trust, user);
+    static const uint8_t zero[KNOOP_PK_LEN];
+    if (memcmp(key, zero, KNOOP_PK_LEN) == 0)
+        return knoop_trust_by_id(self->trust, id);
+    size_t n = 0;
+    const knoop_cert_t *keys = knoop_trust_id_keys(self->trust, id, &n);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(keys[i].pk, key, KNOOP_PK_LEN) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+/* Is `user`, authenticated at handshake on `key`, still trusted now? That
+ * key revoked (or its certificate removed) or expired while connected stops
+ * being served, whatever other keys the partner has. */
+static bool s_still_trusted(knoop_broker_t *self, const char *user,
+                            const uint8_t key[KNOOP_PK_LEN])
+{
+    const knoop_cert_t *c = broker_key_cert(self, user, key);
     int64_t now = (int64_t) time(NULL);
     return c && knoop_cert_check_time(c, now) == KNOOP_OK && !knoop_cert_revoked(c, now);
 }
@@ -422,7 +438,7 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
     const uint8_t *rid = self->rid.data;
     size_t rid_len = self->rid.len;
     session_t *s = broker_session_find(self, rid, rid_len);
-    if (!s_still_trusted(self, user)) {
+    if (!s_still_trusted(self, user, self->frame_key)) {
         broker_send_error(self, s, rid, rid_len, KNOOP_WERR_UNKNOWN, 0, 0, true,
                           "key of '%s' is no longer trusted (revoked or expired)", user);
         if (s)
@@ -531,7 +547,7 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
 static void s_session_silent(knoop_broker_t *self, session_t *s, uint64_t now)
 {
     char fp[17] = "-";
-    const knoop_cert_t *c = knoop_trust_by_id(self->trust, s->partner);
+    const knoop_cert_t *c = broker_key_cert(self, s->partner, s->key);
     if (c)
         knoop_fingerprint(fp, c->pk, KNOOP_PK_LEN);
     self->sessions_silent++;
@@ -555,7 +571,7 @@ static void s_housekeeping(knoop_broker_t *self)
     session_t *next;
     for (session_t *s = self->sessions; s; s = next) {
         next = s->next;
-        if (!s_still_trusted(self, s->partner)) {
+        if (!s_still_trusted(self, s->partner, s->key)) {
             broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_UNKNOWN, 0, 0, true,
                               "key of '%s' is no longer trusted (revoked or expired)", s->partner);
             broker_session_drop(self, s, "key revoked");
@@ -657,7 +673,7 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
         broker_fair_pass(self);
         for (int i = 0; i < MAX_FRAMES_PER_PASS && self->nbatch < MAX_BATCH; i++) {
             char user[KNOOP_ID_MAX + 1];
-            int rc = knoop_link_recv(self->router, &self->rid, user, &self->data);
+            int rc = knoop_link_recv(self->router, &self->rid, user, self->frame_key, &self->data);
             if (rc == KNOOP_EAGAIN)
                 break;
             self->frames_in++;

@@ -98,6 +98,7 @@ typedef struct session {
     uint8_t   rid[256];
     size_t    rid_len;
     char      partner[KNOOP_ID_MAX + 1];
+    uint8_t   key[KNOOP_PK_LEN];  /* the Ed25519 key its connection was admitted on */
     char      role[KNOOP_ROLE_MAX + 1];
     char    **subs;         /* accepted subscriptions */
     size_t    nsubs;
@@ -232,6 +233,7 @@ struct knoop_broker_t {
     size_t           nbatch, batch_cap;
     /* scratch */
     knoop_buf_t      rid, data, out;
+    uint8_t          frame_key[KNOOP_PK_LEN];  /* key of the connection of the frame in hand */
     uint64_t         last_housekeeping;
     uint64_t         last_pass;      /* ms: the loop's last pass (s_check_stall) */
     /* the policy file as last loaded (broker_policy_reload) */
@@ -266,6 +268,13 @@ struct knoop_broker_t {
 int  broker_metrics_init(knoop_broker_t *self, const char *listen);
 
 session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len);
+/* The certificate of `id` for the very key a connection was admitted on
+ * (knoop_link_recv): a partner with two keys (rotation) is held to the one
+ * it connected with, so revoking that key cuts it although the other stays
+ * valid. An all-zero key (a connection that names none) falls back to the
+ * id's newest usable certificate. NULL when the store has no such key. */
+const knoop_cert_t *broker_key_cert(const knoop_broker_t *self, const char *id,
+                                    const uint8_t key[KNOOP_PK_LEN]);
 /* Link a new session in (list and routing-id index). KNOOP_ENOMEM: not linked. */
 int        broker_session_add(knoop_broker_t *self, session_t *s);
 void       broker_session_drop(knoop_broker_t *self, session_t *s, const char *why);
