@@ -373,6 +373,7 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     while (self->sessions)
         broker_session_drop(self, self->sessions, "broker stopping");
     broker_peers_close(self);
+    broker_fair_destroy(self);
     free(self->remote_inst);
     zsock_destroy(&self->api);
     knoop_gate_destroy(&self->gate);
@@ -405,11 +406,27 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
 
 /* ---- the loop ---- */
 
-/* Is `user`, authenticated at handshake, still trusted now? A key revoked
- * (cert removed) or expired while connected stops being served. */
-static bool s_still_trusted(knoop_broker_t *self, const char *user)
+const knoop_cert_t *broker_key_cert(const knoop_broker_t *self, const char *id,
+                                    const uint8_t key[KNOOP_PK_LEN])
 {
-    const knoop_cert_t *c = knoop_trust_by_id(self->trust, user);
+    static const uint8_t zero[KNOOP_PK_LEN];
+    if (memcmp(key, zero, KNOOP_PK_LEN) == 0)
+        return knoop_trust_by_id(self->trust, id);
+    size_t n = 0;
+    const knoop_cert_t *keys = knoop_trust_id_keys(self->trust, id, &n);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(keys[i].pk, key, KNOOP_PK_LEN) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+/* Is `user`, authenticated at handshake on `key`, still trusted now? That
+ * key revoked (or its certificate removed) or expired while connected stops
+ * being served, whatever other keys the partner has. */
+static bool s_still_trusted(knoop_broker_t *self, const char *user,
+                            const uint8_t key[KNOOP_PK_LEN])
+{
+    const knoop_cert_t *c = broker_key_cert(self, user, key);
     int64_t now = (int64_t) time(NULL);
     return c && knoop_cert_check_time(c, now) == KNOOP_OK && !knoop_cert_revoked(c, now);
 }
@@ -419,7 +436,7 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
     const uint8_t *rid = self->rid.data;
     size_t rid_len = self->rid.len;
     session_t *s = broker_session_find(self, rid, rid_len);
-    if (!s_still_trusted(self, user)) {
+    if (!s_still_trusted(self, user, self->frame_key)) {
         broker_send_error(self, s, rid, rid_len, KNOOP_WERR_UNKNOWN, 0, 0, true,
                           "key of '%s' is no longer trusted (revoked or expired)", user);
         if (s)
@@ -519,6 +536,28 @@ static void s_dispatch(knoop_broker_t *self, const char *user)
     knoop_frame_clear(&f);
 }
 
+/* A partner heard nothing from for longer than the timeout (paused with
+ * SIGSTOP, hung, or its link gone without a close): its session is dropped,
+ * counted (status sessions_silent, metric knoop_sessions_silent_total) and
+ * logged with its id and the fingerprint of its Ed25519 key, as the ZAP
+ * handler and `knoop keys show` print it. When it resumes it finds no
+ * session, says HELLO again and catches up from what it acknowledged. */
+static void s_session_silent(knoop_broker_t *self, session_t *s, uint64_t now)
+{
+    char fp[17] = "-";
+    const knoop_cert_t *c = broker_key_cert(self, s->partner, s->key);
+    if (c)
+        knoop_fingerprint(fp, c->pk, KNOOP_PK_LEN);
+    self->sessions_silent++;
+    knoop_warn("broker: %s %s (key %s) silent for %llu ms, over the timeout of %d ms "
+               "(paused, hung, or its link lost): session dropped; it says HELLO again "
+               "when it is back (%llu sessions dropped for silence so far)",
+               s->peer ? "peer broker" : "partner", s->partner, fp,
+               (unsigned long long) (now - s->last_heard), self->opts.timeout_ms,
+               (unsigned long long) self->sessions_silent);
+    broker_session_drop(self, s, "silent too long (heartbeat timeout)");
+}
+
 static void s_housekeeping(knoop_broker_t *self)
 {
     uint64_t now = knoop_now_ms();
@@ -530,14 +569,14 @@ static void s_housekeeping(knoop_broker_t *self)
     session_t *next;
     for (session_t *s = self->sessions; s; s = next) {
         next = s->next;
-        if (!s_still_trusted(self, s->partner)) {
+        if (!s_still_trusted(self, s->partner, s->key)) {
             broker_send_error(self, s, s->rid, s->rid_len, KNOOP_WERR_UNKNOWN, 0, 0, true,
                               "key of '%s' is no longer trusted (revoked or expired)", s->partner);
             broker_session_drop(self, s, "key revoked");
             continue;
         }
         if (now - s->last_heard > (uint64_t) self->opts.timeout_ms) {
-            broker_session_drop(self, s, "silent too long (heartbeat timeout)");
+            s_session_silent(self, s, now);
             continue;
         }
         /* A node hears the mesh's verdict in heartbeats: when idle, and at
@@ -632,7 +671,7 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
         broker_fair_pass(self);
         for (int i = 0; i < MAX_FRAMES_PER_PASS && self->nbatch < MAX_BATCH; i++) {
             char user[KNOOP_ID_MAX + 1];
-            int rc = knoop_link_recv(self->router, &self->rid, user, &self->data);
+            int rc = knoop_link_recv(self->router, &self->rid, user, self->frame_key, &self->data);
             if (rc == KNOOP_EAGAIN)
                 break;
             self->frames_in++;

@@ -98,6 +98,7 @@ typedef struct session {
     uint8_t   rid[256];
     size_t    rid_len;
     char      partner[KNOOP_ID_MAX + 1];
+    uint8_t   key[KNOOP_PK_LEN];  /* the Ed25519 key its connection was admitted on */
     char      role[KNOOP_ROLE_MAX + 1];
     char    **subs;         /* accepted subscriptions */
     size_t    nsubs;
@@ -171,7 +172,19 @@ typedef struct {
      * new, already held, refused */
     uint64_t     in_msgs, in_stored, in_duplicates, in_refused;
     bool         linked;            /* named in our HELLOs to the other peers */
+    uint64_t     hellos;            /* HELLOs said: each starts a session and its window */
 } peer_t;
+
+/* A forwarded envelope kept for a later pass (fair.c): its bytes, the peer
+ * link it came over, and in which of its sessions (its CREDIT goes back only
+ * to that one). */
+typedef struct fair_fwd {
+    uint8_t            *data;
+    size_t              len;
+    size_t              peer;       /* index in self->peers */
+    uint64_t            hello;      /* peer_t.hellos when it came */
+    struct fair_origin *o;
+} fair_fwd_t;
 
 /* Log positions [from, to) were stored from what peer `peer` delivered:
  * live delivery does not send them back to it (no echo). */
@@ -220,6 +233,7 @@ struct knoop_broker_t {
     size_t           nbatch, batch_cap;
     /* scratch */
     knoop_buf_t      rid, data, out;
+    uint8_t          frame_key[KNOOP_PK_LEN];  /* key of the connection of the frame in hand */
     uint64_t         last_housekeeping;
     uint64_t         last_pass;      /* ms: the loop's last pass (s_check_stall) */
     /* the policy file as last loaded (broker_policy_reload) */
@@ -228,6 +242,7 @@ struct knoop_broker_t {
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
     uint64_t         hellos_too_big;    /* HELLOs refused: vector above KNOOP_WIRE_VECTOR_MAX */
+    uint64_t         sessions_silent;  /* sessions dropped after the heartbeat timeout */
     uint64_t         imported, imports_refused;   /* bundles (handle_import.c) */
     uint64_t         forwarded, forwards_refused; /* streams nodes forwarded (handle_import.c) */
     struct remote_inst *remote_inst;  /* pair rows peers told us (handle_instances.c) */
@@ -238,12 +253,29 @@ struct knoop_broker_t {
     uint64_t         pass;              /* loop passes */
     uint64_t         throttled_frames;  /* PUBLISH frames kept for a later pass */
     uint64_t         throttle_refused;  /* ... refused FULL: too much kept already */
+    /* ... on the forwarded path: envelopes from peer brokers, counted
+     * against their origin's share (per origin, struct fair_origin) */
+    zhashx_t        *fwd_origins;       /* origin -> struct fair_origin */
+    fair_fwd_t      *fwd_q;             /* kept, in arrival order */
+    size_t           fwd_n, fwd_cap, fwd_bytes;
+    uint64_t         fwd_kept, fwd_refused, fwd_refused_logged;
+    uint64_t         fwd_pass;          /* the pass fwd_pass_origins counts in */
+    size_t           fwd_pass_origins;  /* origins that stored forwarded envelopes in it */
+    uint64_t         fwd_local_pass;    /* the pass fwd_local was found for */
+    bool             fwd_local;         /* our own partners published in it */
 };
 
 /* metrics.c */
 int  broker_metrics_init(knoop_broker_t *self, const char *listen);
 
 session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len);
+/* The certificate of `id` for the very key a connection was admitted on
+ * (knoop_link_recv): a partner with two keys (rotation) is held to the one
+ * it connected with, so revoking that key cuts it although the other stays
+ * valid. An all-zero key (a connection that names none) falls back to the
+ * id's newest usable certificate. NULL when the store has no such key. */
+const knoop_cert_t *broker_key_cert(const knoop_broker_t *self, const char *id,
+                                    const uint8_t key[KNOOP_PK_LEN]);
 /* Link a new session in (list and routing-id index). KNOOP_ENOMEM: not linked. */
 int        broker_session_add(knoop_broker_t *self, session_t *s);
 void       broker_session_drop(knoop_broker_t *self, session_t *s, const char *why);
@@ -341,6 +373,22 @@ void broker_fair_pass(knoop_broker_t *self);
 void broker_fair_topup(knoop_broker_t *self);
 bool broker_fair_waiting(const knoop_broker_t *self);
 void broker_fair_free(session_t *s);
+/* The forwarded path (peer.c): may an envelope of `origin` from a peer be
+ * stored in this pass? mixed: the envelopes read with it are of more than
+ * one origin (they compete). Counts it when so; false: keep it
+ * (broker_fair_forwarded_keep) for a later pass. */
+bool broker_fair_forwarded_take(knoop_broker_t *self, const char *origin, bool mixed);
+/* Keep a copy of env, come over p, for a later pass. KNOOP_EFULL (over
+ * FAIR_MAX_BYTES kept: logged, counted) or KNOOP_ENOMEM: not kept. */
+int  broker_fair_forwarded_keep(knoop_broker_t *self, const peer_t *p, const char *origin,
+                                knoop_bytes_t env);
+/* Start of a pass: the kept envelopes whose origin is within its share now,
+ * in order, moved into *due (malloc'd; the caller frees each data and the
+ * array). Returns how many. */
+size_t broker_fair_forwarded_due(knoop_broker_t *self, fair_fwd_t **due);
+/* The status's "fair" object. */
+json_t *broker_fair_status(knoop_broker_t *self);
+void broker_fair_destroy(knoop_broker_t *self);
 /* status.c */
 /* handle_import.c: a bundle's content from the local API. KNOOP_OK with the
  * summary in *json (malloc'd), or the refusal's code with why naming the

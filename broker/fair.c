@@ -21,9 +21,28 @@
  * Counted per session (status: sessions[].throttled) and in total (status
  * fair.throttled_frames, metric knoop_fair_throttled_frames_total), and
  * logged when a partner starts being throttled, at most every 10 s each.
+ *
+ * Across the mesh (the forwarded path): what a peer broker delivers is
+ * stored by peer.c, outside the batch, in a commit of its own each pass. A
+ * partner flooding at broker A reaches broker B that way, so B counts each
+ * forwarded envelope against its ORIGIN's share of the pass, whichever peer
+ * link it came over: neither the peer (which carries every origin) is
+ * throttled for it, nor can the flood bypass the bound by arriving from a
+ * peer. An origin over its share while others compete (they have forwarded
+ * envelopes in the pass or read with its own, or some waiting, or B's own
+ * partners published in the last pass) has the rest kept (a copy, in arrival order) and stored in later
+ * passes, before anything new of that origin; alone, it may take up to
+ * FAIR_TOPUP a pass. Kept envelopes hold their CREDIT until they are
+ * stored, so the peer's window bounds them; a peer ignoring its window gets
+ * no more than FAIR_MAX_BYTES kept in all (the excess is not stored: the
+ * next HELLO or anti-entropy fetches it again). Counted per origin (status
+ * fair.forwarded.origins[]: kept, waiting, the most stored in one pass while
+ * others competed) and in total (fair.forwarded, metric
+ * knoop_fair_forwarded_kept_total).
  */
 #include "broker.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,6 +192,8 @@ void broker_fair_topup(knoop_broker_t *self)
 
 bool broker_fair_waiting(const knoop_broker_t *self)
 {
+    if (self->fwd_n)
+        return true;
     for (const session_t *s = self->sessions; s; s = s->next)
         if (s->fair_head < s->fair_n)
             return true;
@@ -186,4 +207,208 @@ void broker_fair_free(session_t *s)
     free(s->fair_q);
     s->fair_q = NULL;
     s->fair_n = s->fair_head = s->fair_cap = s->fair_bytes = 0;
+}
+
+/* ---- the forwarded path: envelopes from peer brokers, by origin ---- */
+
+struct fair_origin {
+    uint64_t pass;        /* the pass `taken` counts in */
+    size_t   taken;       /* envelopes of this origin stored in that pass */
+    size_t   competing;   /* ... of which while others competed: at most the share */
+    size_t   waiting;     /* kept in self->fwd_q */
+    size_t   max_competing;  /* most `competing` in one pass */
+    uint64_t kept;        /* envelopes kept for a later pass, in all */
+    uint64_t logged;      /* ms of the last "held" log line */
+};
+
+static struct fair_origin *s_origin(knoop_broker_t *self, const char *origin)
+{
+    if (!self->fwd_origins && !(self->fwd_origins = zhashx_new()))
+        return NULL;
+    struct fair_origin *o = zhashx_lookup(self->fwd_origins, origin);
+    if (o)
+        return o;
+    o = calloc(1, sizeof *o);
+    if (o && zhashx_insert(self->fwd_origins, origin, o) != 0) {
+        free(o);
+        o = NULL;
+    }
+    return o;
+}
+
+static void s_origin_pass(knoop_broker_t *self, struct fair_origin *o)
+{
+    if (o->pass != self->pass) {
+        o->pass = self->pass;
+        o->taken = o->competing = 0;
+    }
+}
+
+static void s_origin_take(knoop_broker_t *self, struct fair_origin *o)
+{
+    if (o->taken++ == 0) {
+        if (self->fwd_pass != self->pass) {
+            self->fwd_pass = self->pass;
+            self->fwd_pass_origins = 0;
+        }
+        self->fwd_pass_origins++;
+    }
+}
+
+/* Does o compete in this pass: other origins forwarded or waiting, or this
+ * broker's own partners publishing (in the pass just before: peers are read
+ * before the nodes)? */
+static bool s_contended(knoop_broker_t *self, const struct fair_origin *o, bool others_waiting)
+{
+    size_t others = self->fwd_pass == self->pass ? self->fwd_pass_origins : 0;
+    if (o->taken && others)
+        others--;
+    if (others || others_waiting)
+        return true;
+    if (self->fwd_local_pass != self->pass) {
+        self->fwd_local_pass = self->pass;
+        self->fwd_local = false;
+        for (const session_t *s = self->sessions; s && !self->fwd_local; s = s->next)
+            self->fwd_local = (s->fair_pass == self->pass && s->fair_taken) ||
+                              s->fair_head < s->fair_n;
+    }
+    return self->fwd_local;
+}
+
+/* May one more envelope of o be stored in this pass? Counts it when so.
+ * While others compete, an origin may store its share in the pass; what
+ * it stored alone before they came does not count against it (that commit
+ * was done when they arrived), up to FAIR_TOPUP in all. */
+static bool s_origin_may(knoop_broker_t *self, struct fair_origin *o, bool others_waiting)
+{
+    s_origin_pass(self, o);
+    bool competing = s_contended(self, o, others_waiting);
+    if (competing ? o->competing >= self->opts.fair_share : o->taken >= FAIR_TOPUP)
+        return false;
+    s_origin_take(self, o);
+    if (competing && ++o->competing > o->max_competing)
+        o->max_competing = o->competing;
+    return true;
+}
+
+bool broker_fair_forwarded_take(knoop_broker_t *self, const char *origin, bool mixed)
+{
+    if (!self->opts.fair_share)
+        return true;
+    struct fair_origin *o = s_origin(self, origin);
+    if (!o)
+        return true;             /* cannot count it: store it rather than lose it */
+    s_origin_pass(self, o);
+    if (o->waiting)
+        return false;            /* behind its kept ones: order within a stream */
+    return s_origin_may(self, o, mixed || self->fwd_n > 0);
+}
+
+int broker_fair_forwarded_keep(knoop_broker_t *self, const peer_t *p, const char *origin,
+                               knoop_bytes_t env)
+{
+    struct fair_origin *o = s_origin(self, origin);
+    if (!o || self->fwd_bytes + env.len > FAIR_MAX_BYTES) {
+        self->fwd_refused++;
+        uint64_t now = knoop_now_ms();
+        if (now - self->fwd_refused_logged >= FAIR_LOG_MS) {
+            self->fwd_refused_logged = now;
+            knoop_warn("broker: peer %s delivers past its window: %zu bytes of forwarded "
+                       "messages wait their turn already; %s's message not stored now (the "
+                       "next HELLO or anti-entropy fetches it again; %llu so far)",
+                       p->id, self->fwd_bytes, origin, (unsigned long long) self->fwd_refused);
+        }
+        return KNOOP_EFULL;
+    }
+    if (self->fwd_n == self->fwd_cap) {
+        size_t cap = self->fwd_cap ? 2 * self->fwd_cap : 64;
+        fair_fwd_t *q = realloc(self->fwd_q, cap * sizeof *q);
+        if (!q)
+            return KNOOP_ENOMEM;
+        self->fwd_q = q;
+        self->fwd_cap = cap;
+    }
+    uint8_t *copy = malloc(env.len ? env.len : 1);
+    if (!copy)
+        return KNOOP_ENOMEM;
+    memcpy(copy, env.data, env.len);
+    self->fwd_q[self->fwd_n++] = (fair_fwd_t) { copy, env.len, (size_t) (p - self->peers),
+                                                p->hellos, o };
+    self->fwd_bytes += env.len;
+    self->fwd_kept++;
+    o->kept++;
+    uint64_t now = knoop_now_ms();
+    if (o->waiting++ == 0 && now - o->logged >= FAIR_LOG_MS) {
+        o->logged = now;
+        knoop_warn("broker: %s's messages forwarded by peer %s held to its fair share of %zu "
+                   "per loop pass while others publish; the rest waits its turn (%llu kept "
+                   "so far)", origin, p->id, self->opts.fair_share, (unsigned long long) o->kept);
+    }
+    return KNOOP_OK;
+}
+
+size_t broker_fair_forwarded_due(knoop_broker_t *self, fair_fwd_t **due_p)
+{
+    *due_p = NULL;
+    if (!self->fwd_n)
+        return 0;
+    fair_fwd_t *due = malloc(self->fwd_n * sizeof *due);
+    if (!due)
+        return 0;                /* they wait for a pass with memory */
+    /* Order per origin holds: once one of o's is held in a pass, every
+     * later one is (its count for the pass only grows). */
+    bool mixed = false;
+    for (size_t i = 1; i < self->fwd_n && !mixed; i++)
+        mixed = self->fwd_q[i].o != self->fwd_q[0].o;
+    size_t n = 0, left = 0;
+    for (size_t i = 0; i < self->fwd_n; i++) {
+        fair_fwd_t *e = &self->fwd_q[i];
+        if (!self->opts.fair_share || s_origin_may(self, e->o, mixed)) {
+            e->o->waiting--;
+            self->fwd_bytes -= e->len;
+            due[n++] = *e;
+        } else {
+            self->fwd_q[left++] = *e;
+        }
+    }
+    self->fwd_n = left;
+    if (!n) {
+        free(due);
+        due = NULL;
+    }
+    *due_p = due;
+    return n;
+}
+
+json_t *broker_fair_status(knoop_broker_t *self)
+{
+    json_t *origins = json_array();
+    for (struct fair_origin *o = self->fwd_origins ? zhashx_first(self->fwd_origins) : NULL; o;
+         o = zhashx_next(self->fwd_origins))
+        json_array_append_new(origins, json_pack("{s:s, s:I, s:I, s:I}",
+            "origin", (const char *) zhashx_cursor(self->fwd_origins),
+            "kept", (json_int_t) o->kept, "waiting", (json_int_t) o->waiting,
+            "max_competing", (json_int_t) o->max_competing));
+    json_t *fwd = json_pack("{s:I, s:I, s:I, s:I, s:o}",
+        "kept", (json_int_t) self->fwd_kept, "waiting", (json_int_t) self->fwd_n,
+        "waiting_bytes", (json_int_t) self->fwd_bytes, "refused", (json_int_t) self->fwd_refused,
+        "origins", origins);
+    return json_pack("{s:b, s:I, s:I, s:I, s:o}",
+        "enabled", self->opts.fair_share > 0, "share", (json_int_t) self->opts.fair_share,
+        "throttled_frames", (json_int_t) self->throttled_frames,
+        "refused", (json_int_t) self->throttle_refused, "forwarded", fwd);
+}
+
+void broker_fair_destroy(knoop_broker_t *self)
+{
+    for (size_t i = 0; i < self->fwd_n; i++)
+        free(self->fwd_q[i].data);
+    free(self->fwd_q);
+    self->fwd_q = NULL;
+    self->fwd_n = self->fwd_cap = self->fwd_bytes = 0;
+    if (self->fwd_origins) {
+        for (void *o = zhashx_first(self->fwd_origins); o; o = zhashx_next(self->fwd_origins))
+            free(o);
+        zhashx_destroy(&self->fwd_origins);
+    }
 }

@@ -103,7 +103,9 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
                           f->u.hello.nvector, KNOOP_WIRE_VECTOR_MAX);
         return;
     }
-    const knoop_cert_t *cert = knoop_trust_by_id(self->trust, user);
+    /* The certificate of the key this connection was admitted on: its role
+     * decides, not that of another key of the same id. */
+    const knoop_cert_t *cert = broker_key_cert(self, user, self->frame_key);
     if (!cert)
         return;
     bool peer = f->u.hello.peer;
@@ -129,6 +131,7 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
     memcpy(s->rid, rid, rid_len);
     s->rid_len = rid_len;
     snprintf(s->partner, sizeof s->partner, "%s", user);
+    memcpy(s->key, self->frame_key, KNOOP_PK_LEN);
     snprintf(s->role, sizeof s->role, "%s", cert->role);
     s->last_heard = s->last_sent = knoop_now_ms();
     s->window = f->u.hello.credit_msgs ? f->u.hello.credit_msgs : DEFAULT_WINDOW;

@@ -17,9 +17,11 @@ static void s_collect(void *arg, knoop_metrics_t *m)
     knoop_metrics_journal(m, &st);
     knoop_metrics_storage(m, st.map_max, st.full == KNOOP_JOURNAL_FULL_MAP,
                           st.full == KNOOP_JOURNAL_FULL_DISK);
+    knoop_metrics_set(m, "knoop_sessions_silent_total", "", (double) self->sessions_silent);
     knoop_metrics_set(m, "knoop_frames_in_total", "", (double) self->frames_in);
     knoop_metrics_set(m, "knoop_frames_bad_total", "", (double) self->frames_bad);
     knoop_metrics_set(m, "knoop_fair_throttled_frames_total", "", (double) self->throttled_frames);
+    knoop_metrics_set(m, "knoop_fair_forwarded_kept_total", "", (double) self->fwd_kept);
     uint64_t now = knoop_now_ms();
     static const char *const per_peer[] = {
         "knoop_peer_up", "knoop_peer_lag_seconds", "knoop_peer_last_anti_entropy_timestamp_seconds",
@@ -75,10 +77,15 @@ int broker_metrics_init(knoop_broker_t *self, const char *listen)
         { "knoop_credit_stalls_total", KNOOP_METRIC_COUNTER,
           "loop passes in which a node had messages waiting but no credit" },
         { "knoop_sessions", KNOOP_METRIC_GAUGE, "node sessions open" },
+        { "knoop_sessions_silent_total", KNOOP_METRIC_COUNTER,
+          "sessions dropped because the partner was silent past the heartbeat timeout" },
         { "knoop_frames_in_total", KNOOP_METRIC_COUNTER, "frames received from nodes" },
         { "knoop_frames_bad_total", KNOOP_METRIC_COUNTER, "frames from nodes that did not parse" },
         { "knoop_fair_throttled_frames_total", KNOOP_METRIC_COUNTER,
           "PUBLISH frames kept for a later loop pass: their partner was over its fair share" },
+        { "knoop_fair_forwarded_kept_total", KNOOP_METRIC_COUNTER,
+          "messages from peer brokers kept for a later loop pass: their origin was over its "
+          "fair share" },
         { "knoop_peer_up", KNOOP_METRIC_GAUGE, "1 when the pull link to the peer broker is up" },
         { "knoop_peer_lag_seconds", KNOOP_METRIC_GAUGE,
           "seconds since the peer broker was last heard" },

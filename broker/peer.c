@@ -198,6 +198,7 @@ static void s_hello(knoop_broker_t *self, peer_t *p)
     if (rc)
         knoop_warn("peer %s: HELLO not sent: %s", p->id, knoop_strerror(rc));
     p->state = 1;
+    p->hellos++;                /* a new session: the window starts again */
     p->since = p->last_heard = knoop_now_ms();
     p->received = 0;
     p->caught_up = false;
@@ -357,17 +358,54 @@ const peer_t *broker_log_source(const knoop_broker_t *self, uint64_t pos)
     return NULL;
 }
 
-/* DELIVERs taken in one pass are stored in one commit, then ACKed and their
- * window returned. False when the link was dropped (nothing stored). */
+/* The DELIVERs read from p in one pass: their envelopes within their
+ * origin's share of the pass (fair.c) are stored in one commit, the others
+ * kept for a later pass; then the ACK, and the window returned for what is
+ * not kept. False when the link was dropped (nothing stored). */
 static bool s_store(knoop_broker_t *self, peer_t *p, knoop_frame_t *frames, size_t *n)
 {
     if (!*n)
         return true;
+    knoop_ingest_batch_t b;
     knoop_ingest_t in;
     uint64_t pos0 = knoop_journal_next_pos(self->journal);
-    int rc = knoop_ingest(self->journal, frames, *n, NULL, p->id, &in);
-    if (rc == KNOOP_OK)
+    uint32_t kept = 0;
+    uint64_t kept_bytes = 0;
+    const knoop_msg_t **now = NULL;
+    int *res = NULL;
+    size_t k = 0;
+    int rc = knoop_ingest_parse(frames, *n, NULL, p->id, &b, &in);
+    if (rc == KNOOP_OK && b.n) {
+        now = malloc(b.n * sizeof *now);
+        res = calloc(b.n, sizeof *res);
+        if (!now || !res)
+            rc = KNOOP_ENOMEM;
+    }
+    /* Of more than one origin: they compete for the pass, whatever their order. */
+    bool mixed = false;
+    for (size_t i = 1; i < b.n && !mixed; i++)
+        mixed = strcmp(b.ptrs[i]->b.origin, b.ptrs[0]->b.origin) != 0;
+    for (size_t i = 0; rc == KNOOP_OK && i < b.n; i++) {
+        const char *origin = b.ptrs[i]->b.origin;
+        if (broker_fair_forwarded_take(self, origin, mixed)) {
+            now[k++] = b.ptrs[i];
+        } else if (broker_fair_forwarded_keep(self, p, origin, b.envs[i]) == KNOOP_OK) {
+            kept++;
+            kept_bytes += b.envs[i].len;
+        }
+        /* else not kept (logged and counted): its window comes back, the
+         * next HELLO or anti-entropy fetches it again */
+    }
+    if (rc == KNOOP_OK && k)
+        rc = knoop_journal_append(self->journal, now, k, res);
+    if (rc == KNOOP_OK && k) {
         s_source(self, p, pos0, knoop_journal_next_pos(self->journal));
+        knoop_ingest_batch_t v = { .ptrs = now, .n = k };
+        knoop_ingest_finish(self->journal, &v, res, p->id, &in);
+    }
+    free(now);
+    free(res);
+    knoop_ingest_batch_clear(&b);
     for (size_t i = 0; i < *n; i++)
         knoop_frame_clear(&frames[i]);
     *n = 0;
@@ -388,12 +426,91 @@ static bool s_store(knoop_broker_t *self, peer_t *p, knoop_frame_t *frames, size
         a.u.ack.n = in.nacks;
         s_send(self, p, &a);
     }
+    /* What is kept holds its share of the window until it is stored. */
     knoop_frame_t c = { .kind = KNOOP_FRAME_CREDIT };
-    c.u.credit.msgs = in.msgs;
-    c.u.credit.bytes = in.bytes;
-    s_send(self, p, &c);
+    c.u.credit.msgs = in.msgs - kept;
+    c.u.credit.bytes = in.bytes - kept_bytes;
+    if (c.u.credit.msgs)
+        s_send(self, p, &c);
     free(in.acks);
     return true;
+}
+
+/* The forwarded envelopes kept in earlier passes whose origin is within its
+ * share now (fair.c): one commit, then to each peer they came from (in the
+ * same session) the ACK and their window back. */
+static void s_store_kept(knoop_broker_t *self)
+{
+    fair_fwd_t *due = NULL;
+    size_t n = broker_fair_forwarded_due(self, &due);
+    if (!n)
+        return;
+    knoop_bytes_t *envs = malloc(n * sizeof *envs);
+    int *res = calloc(n, sizeof *res);
+    knoop_ingest_batch_t b = { 0 };
+    knoop_ingest_t in = { 0 };
+    bool one_peer = true;
+    for (size_t i = 0; envs && i < n; i++) {
+        envs[i] = (knoop_bytes_t) { due[i].data, due[i].len };
+        one_peer = one_peer && due[i].peer == due[0].peer;
+    }
+    knoop_frame_t f = { .kind = KNOOP_FRAME_DELIVER };
+    f.u.batch.envs = envs;
+    f.u.batch.n = n;
+    uint64_t pos0 = knoop_journal_next_pos(self->journal);
+    const char *from = one_peer ? self->peers[due[0].peer].id : "peers";
+    int rc = envs && res ? knoop_ingest_parse(&f, 1, NULL, from, &b, &in) : KNOOP_ENOMEM;
+    /* They parsed when they came: b.n == n, b.ptrs[i] from due[i]. */
+    if (rc == KNOOP_OK && b.n != n)
+        rc = KNOOP_EINVAL;
+    if (rc == KNOOP_OK)
+        rc = knoop_journal_append(self->journal, b.ptrs, b.n, res);
+    if (rc == KNOOP_OK) {
+        if (one_peer)
+            s_source(self, &self->peers[due[0].peer], pos0, knoop_journal_next_pos(self->journal));
+        knoop_ingest_finish(self->journal, &b, res, from, &in);
+    } else {
+        knoop_warn("broker: %zu forwarded messages kept for fairness not stored: %s; the "
+                   "peers they came from send them again after the next HELLO", n,
+                   knoop_strerror(rc));
+    }
+    for (size_t j = 0; j < self->npeers; j++) {
+        peer_t *p = &self->peers[j];
+        knoop_frame_t c = { .kind = KNOOP_FRAME_CREDIT };
+        for (size_t i = 0; i < n; i++) {
+            if (due[i].peer != j)
+                continue;
+            if (rc == KNOOP_OK) {
+                p->in_stored += res[i] == KNOOP_OK;
+                p->in_duplicates += res[i] == KNOOP_EDUPLICATE;
+                p->in_refused += res[i] != KNOOP_OK && res[i] != KNOOP_EDUPLICATE;
+            }
+            if (due[i].hello == p->hellos) {
+                c.u.credit.msgs++;
+                c.u.credit.bytes += due[i].len;
+            }
+        }
+        if (!c.u.credit.msgs || !p->dealer)
+            continue;
+        if (rc != KNOOP_OK) {
+            s_close(self, p, "forwarded messages kept for fairness could not be stored");
+            continue;
+        }
+        if (in.nacks) {
+            knoop_frame_t a = { .kind = KNOOP_FRAME_ACK };
+            a.u.ack.acks = in.acks;
+            a.u.ack.n = in.nacks;
+            s_send(self, p, &a);
+        }
+        s_send(self, p, &c);
+    }
+    free(in.acks);
+    knoop_ingest_batch_clear(&b);
+    for (size_t i = 0; i < n; i++)
+        free(due[i].data);
+    free(due);
+    free(envs);
+    free(res);
 }
 
 static void s_read_one(knoop_broker_t *self, peer_t *p)
@@ -475,6 +592,7 @@ static void s_read_one(knoop_broker_t *self, peer_t *p)
 
 void broker_peers_read(knoop_broker_t *self)
 {
+    s_store_kept(self);      /* before anything new: order per origin */
     for (size_t i = 0; i < self->npeers; i++)
         s_read_one(self, &self->peers[i]);
 }

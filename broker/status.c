@@ -132,6 +132,8 @@ static json_t *s_status(knoop_broker_t *self)
         json_array_append_new(sessions, row);
     }
     json_object_set_new(o, "sessions", sessions);
+    /* sessions dropped because their partner was silent past the timeout */
+    json_object_set_new(o, "sessions_silent", json_integer((json_int_t) self->sessions_silent));
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
     uint64_t err_at;
@@ -166,10 +168,7 @@ static json_t *s_status(knoop_broker_t *self)
         "refused_over_cap", (json_int_t) g.refused_over_cap,
         "accept_failed", (json_int_t) g.accept_failed, "in_handshake", (json_int_t) g.pending,
         "open", (json_int_t) g.open, "descriptor_limit", (json_int_t) self->nofile));
-    json_object_set_new(o, "fair", json_pack("{s:I, s:I, s:I}",
-        "share", (json_int_t) self->opts.fair_share,
-        "throttled_frames", (json_int_t) self->throttled_frames,
-        "refused", (json_int_t) self->throttle_refused));
+    json_object_set_new(o, "fair", broker_fair_status(self));
     json_object_set_new(o, "frames_in", json_integer((json_int_t) self->frames_in));
     json_object_set_new(o, "frames_bad", json_integer((json_int_t) self->frames_bad));
     json_object_set_new(o, "hellos_too_big", json_integer((json_int_t) self->hellos_too_big));

@@ -21,7 +21,8 @@ int knoop_ingest_parse(const knoop_frame_t *frames, size_t nframes, knoop_hlc_t 
         return KNOOP_OK;
     b->msgs = calloc(n, sizeof *b->msgs);
     b->ptrs = calloc(n, sizeof *b->ptrs);
-    if (!b->msgs || !b->ptrs) {
+    b->envs = calloc(n, sizeof *b->envs);
+    if (!b->msgs || !b->ptrs || !b->envs) {
         knoop_ingest_batch_clear(b);
         return KNOOP_ENOMEM;
     }
@@ -37,6 +38,7 @@ int knoop_ingest_parse(const knoop_frame_t *frames, size_t nframes, knoop_hlc_t 
         }
         if (hlc)
             knoop_hlc_observe_bounded(hlc, m->b.hlc, knoop_now_ms(), KNOOP_HLC_MAX_SKEW_MS);
+        b->envs[b->n] = frames[f].u.batch.envs[i];
         b->ptrs[b->n++] = m;
     }
     return KNOOP_OK;
@@ -83,6 +85,7 @@ void knoop_ingest_batch_clear(knoop_ingest_batch_t *b)
         knoop_msg_clear(&b->msgs[i]);
     free(b->msgs);
     free(b->ptrs);
+    free(b->envs);
     memset(b, 0, sizeof *b);
 }
 

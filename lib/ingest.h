@@ -40,12 +40,18 @@ int knoop_ingest(knoop_journal_t *j, const knoop_frame_t *frames, size_t n, knoo
 typedef struct {
     knoop_msg_t        *msgs;
     const knoop_msg_t **ptrs;
+    /* envs[i]: the envelope ptrs[i] was parsed from, its bytes borrowed from
+     * the frames (valid while they are): a broker's fairness (broker/fair.c)
+     * keeps a copy of those it stores later, and returns their length as
+     * CREDIT when it does */
+    knoop_bytes_t      *envs;
     size_t              n;
 } knoop_ingest_batch_t;
 int  knoop_ingest_parse(const knoop_frame_t *frames, size_t nframes, knoop_hlc_t *hlc,
                         const char *from, knoop_ingest_batch_t *b, knoop_ingest_t *out);
 /* res[i]: the append's result for b->ptrs[i]; call only when the
- * transaction committed. KNOOP_ENOMEM when the ACK could not be built. */
+ * transaction committed. Only b->ptrs and b->n are read: b may be a view of
+ * part of a parsed batch. KNOOP_ENOMEM when the ACK could not be built. */
 int  knoop_ingest_finish(knoop_journal_t *j, const knoop_ingest_batch_t *b, const int *res,
                          const char *from, knoop_ingest_t *out);
 void knoop_ingest_batch_clear(knoop_ingest_batch_t *b);

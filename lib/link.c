@@ -98,8 +98,12 @@ static int s_zap_refresh(zap_t *z)
     return rc < 0 ? rc : KNOOP_OK;
 }
 
+/* The ZAP reply; an accepted one carries the partner's Ed25519 key as the
+ * connection property KNOOP_LINK_KEY_PROP (ZMTP metadata: name length, name,
+ * value length big-endian, value), so that every message says which of the
+ * partner's keys its connection was opened with (knoop_link_recv). */
 static void s_zap_reply(zsock_t *handler, const char *req_id, const char *code,
-                        const char *text, const char *user)
+                        const char *text, const char *user, const uint8_t *pk)
 {
     zmsg_t *rep = zmsg_new();
     zmsg_addstr(rep, "1.0");
@@ -107,7 +111,23 @@ static void s_zap_reply(zsock_t *handler, const char *req_id, const char *code,
     zmsg_addstr(rep, code);
     zmsg_addstr(rep, text);
     zmsg_addstr(rep, user);
-    zmsg_addmem(rep, NULL, 0);
+    if (pk) {
+        static const char name[] = KNOOP_LINK_KEY_PROP;
+        uint8_t meta[1 + sizeof name - 1 + 4 + 2 * KNOOP_PK_LEN + 1];
+        size_t n = 0;
+        meta[n++] = (uint8_t) (sizeof name - 1);
+        memcpy(meta + n, name, sizeof name - 1);
+        n += sizeof name - 1;
+        uint32_t vlen = 2 * KNOOP_PK_LEN;
+        meta[n++] = (uint8_t) (vlen >> 24);
+        meta[n++] = (uint8_t) (vlen >> 16);
+        meta[n++] = (uint8_t) (vlen >> 8);
+        meta[n++] = (uint8_t) vlen;
+        knoop_hex_encode((char *) meta + n, pk, KNOOP_PK_LEN);   /* writes a NUL after */
+        n += vlen;
+        zmsg_addmem(rep, meta, n);
+    } else
+        zmsg_addmem(rep, NULL, 0);
     zmsg_send(&rep, handler);
 }
 
@@ -122,6 +142,7 @@ static void s_zap_handle(zap_t *z, zsock_t *handler)
     zframe_t *cred = zmsg_pop(req);
     const char *code = "400", *text = "refused";
     const char *user = "";
+    const uint8_t *pk = NULL;
     char fp[17] = "-";
     if (!version || strcmp(version, "1.0") != 0 || !req_id) {
         knoop_error("zap: malformed request");
@@ -170,11 +191,12 @@ static void s_zap_handle(zap_t *z, zsock_t *handler)
             code = "200";
             text = "OK";
             user = c->id;
+            pk = c->pk;
             knoop_debug("zap: accepted %s (key %s) from %s", c->id, fp, address);
         }
     }
     if (req_id)
-        s_zap_reply(handler, req_id, code, text, user);
+        s_zap_reply(handler, req_id, code, text, user, pk);
     zstr_free(&version);
     zstr_free(&req_id);
     zstr_free(&domain);
@@ -365,7 +387,7 @@ int knoop_link_recv_plain(zsock_t *router, knoop_buf_t *rid, knoop_buf_t *data)
 }
 
 int knoop_link_recv(zsock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 1],
-                    knoop_buf_t *data)
+                    uint8_t key[KNOOP_PK_LEN], knoop_buf_t *data)
 {
     void *s = zsock_resolve(router);
     zmq_msg_t m;
@@ -381,6 +403,10 @@ int knoop_link_recv(zsock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 
         return KNOOP_EUNKNOWN;
     }
     strcpy(user, uid);
+    const char *hex = zmq_msg_gets(&m, KNOOP_LINK_KEY_PROP);
+    if (!hex || strlen(hex) != 2 * KNOOP_PK_LEN ||
+        knoop_hex_decode(key, KNOOP_PK_LEN, hex) != KNOOP_PK_LEN)
+        memset(key, 0, KNOOP_PK_LEN);
     data->len = 0;
     rc = knoop_buf_append(data, zmq_msg_data(&m), zmq_msg_size(&m));
     zmq_msg_close(&m);

@@ -56,13 +56,19 @@ zactor_t *knoop_zap_new(const char *trust_dir, const char *learned);
  * tcp://0.0.0.0:7400 or tcp://\*:7400 is checked through 127.0.0.1. */
 int knoop_link_self_check(zsock_t *server, const knoop_cert_t *server_cert, int timeout_ms);
 
+/* The connection property in which our ZAP handler names the Ed25519 key
+ * (hex) of the certificate a partner was admitted on. */
+#define KNOOP_LINK_KEY_PROP "X-Knoop-Key"
+
 /* Receive one message from a ROUTER socket without blocking: the routing id
- * (replaced in rid), the ZAP User-Id (the authenticated partner id) and one
- * data frame (replaced in data). KNOOP_EAGAIN when nothing is waiting,
- * KNOOP_EMALFORMED for a message that is not exactly [rid, data] (consumed
- * and dropped), KNOOP_EUNKNOWN when it carries no User-Id. */
+ * (replaced in rid), the ZAP User-Id (the authenticated partner id), the
+ * Ed25519 key its connection was admitted on (all zero if the connection
+ * names none) and one data frame (replaced in data). KNOOP_EAGAIN when
+ * nothing is waiting, KNOOP_EMALFORMED for a message that is not exactly
+ * [rid, data] (consumed and dropped), KNOOP_EUNKNOWN when it carries no
+ * User-Id. */
 int knoop_link_recv(zsock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 1],
-                    knoop_buf_t *data);
+                    uint8_t key[KNOOP_PK_LEN], knoop_buf_t *data);
 
 /* As knoop_link_recv, for a ROUTER without CURVE (the node's local API,
  * reachable only through the file system): no User-Id. */

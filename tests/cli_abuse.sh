@@ -11,8 +11,9 @@
 #  S9  one partner floods at 100 times the others' rate: the others' p99
 #      latency, publisher to subscribing application, stays within 2x of what
 #      it was without the flood (plus 100 ms for scheduling noise on a
-#      loaded machine), and nothing acknowledged is lost. The broker's
-#      fairness (broker/fair.c): each partner may put at most --fair-share
+#      loaded machine; under the sanitizers 3x + 500 ms), and nothing
+#      acknowledged is lost. The broker's fairness (broker/fair.c): each
+#      partner may put at most --fair-share
 #      messages into one loop pass (one commit); the flooder's frames beyond
 #      it wait for later passes, round-robin with the others. The check
 #      depends on it: the broker must have throttled vr-flood (its session's
@@ -144,12 +145,17 @@ check "the broker throttled the flooding partner to its fair share (vr-flood: $(
     test "$(thr vr-flood)" -gt 0
 check "and never the steady partner (vr-utrecht: $(thr vr-utrecht))" test "$(thr vr-utrecht)" = 0
 check "the broker logged it" grep -q "partner vr-flood throttled: over its fair share" "$T/kcr2-broker-1.log"
+# Under the sanitizers every step costs several times more and the machine's
+# noise grows with it: the bound is looser there (3x + 500 ms), but the flood
+# must still not starve the steady partner.
 if [ -n "${KNOOP_SANITIZED:-}" ] && [ -z "${KNOOP_SOAK:-}" ]; then
-    echo "skip - p99 under the sanitizers is no figure of the broker's fairness (the normal build checks it)"
+    mul=3; add=500
 else
-    check "vr-utrecht's p99 under the flood (${f99} ms) within 2x its p99 alone (${b99} ms) + 100 ms" \
-        awk -v f="$f99" -v b="$b99" 'BEGIN { exit !(f != "none" && b != "none" && f + 0 <= 2 * b + 100) }'
+    mul=2; add=100
 fi
+check "vr-utrecht's p99 under the flood (${f99} ms) within ${mul}x its p99 alone (${b99} ms) + $add ms" \
+    awk -v f="$f99" -v b="$b99" -v m="$mul" -v a="$add" \
+        'BEGIN { exit !(f != "none" && b != "none" && f + 0 <= m * b + a) }'
 conv=$(converge_secs 30 'sitrep.vr-utrecht' "$T/kcr2-broker-1" "$T/vr-zeeland" "$T/vr-utrecht")
 verdict "abuse: rogue broker, over-broad subscription, flood" \
     "a node pointed at an impostor broker; '>' subscribed by a region; one partner at 100x the others' rate" \

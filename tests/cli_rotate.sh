@@ -88,11 +88,31 @@ wait_for "publishing goes on under the new key" 20 acked_at_least $((AT_SWITCH +
 check "publishing went on after the switch" acked_at_least $((AT_SWITCH + 50))
 check "the node's link came up again on the new key" \
     test "$(grep -c "link up to kcr2-broker-a" "$T/pub.log")" -ge 2
+# Whoever else holds the old key (a copy that leaked) is still admitted on it
+# while it is valid: a second vr-pub node on the old key, subscribed. Once
+# that key is revoked its session is cut, although vr-pub's new key stays
+# valid: a session is held to the key it was admitted on.
+"$NODE" --id vr-pub --data "$T/old-key-holder" --key "$T/vr-pub-old.key" --trust "$T/trust-vr-pub" \
+    --heartbeat-ms 200 --timeout-ms 2000 --broker "kcr2-broker-a@$EPA" --subscribe 'sitrep.>' \
+    >>"$T/old-key-holder.log" 2>&1 &
+PIDS+=($!)
+wait_for "the old key's holder links up" 15 grep -q "link up to kcr2-broker-a" "$T/old-key-holder.log" || true
+check "a second vr-pub on the old (still valid) key is admitted" \
+    grep -q "link up to kcr2-broker-a" "$T/old-key-holder.log"
+CUT_BEFORE=$(grep -c "session vr-pub closed: key revoked" "$T/kcr2-broker-a.log" || true)
 "$KNOOP" keys revoke --root "$ROOT" --fingerprint "$OLDFP" --reason rotated \
     --passphrase-file "$PASSF" --api "$(api kcr2-broker-a)" >/dev/null
 for b in kcr2-broker-a kcr2-broker-b; do
     wait_for "$b applies the revocation" 10 grep -q "applied revocation list 1" "$T/$b.log" || true
 done
+wait_for "the old key's session is cut" 10 bash -c \
+    "[ \$(grep -c 'session vr-pub closed: key revoked' '$T/kcr2-broker-a.log') -gt ${CUT_BEFORE:-0} ]" || true
+check "revoking the old key cuts the session opened on it, though vr-pub's new key is valid" \
+    test "$(grep -c "session vr-pub closed: key revoked" "$T/kcr2-broker-a.log")" -gt "${CUT_BEFORE:-0}"
+wait_for "the old key's holder is refused at the handshake" 10 \
+    grep -q "refused vr-pub (key $OLDFP) .*key revoked" "$T/kcr2-broker-a.log" || true
+check "  and its next handshake on the old key is refused" \
+    grep -q "refused vr-pub (key $OLDFP) .*key revoked" "$T/kcr2-broker-a.log"
 AT_REVOKE=$(acked)
 wait_for "publishing goes on after the old key is revoked" 20 acked_at_least $((AT_REVOKE + 30)) || true
 check "revoking the old key leaves the node publishing on its new key" acked_at_least $((AT_REVOKE + 30))
