@@ -162,7 +162,7 @@ rc=0
 "$KNOOP" bundle inspect "$T/cut.bundle" >"$T/cut-inspect.out" 2>&1 || rc=$?
 check "inspect says the cut bundle is damaged (exit 1)" bash -c "[ $rc = 1 ] && grep -q 'DAMAGED: truncated' '$T/cut-inspect.out'"
 # one byte of message 15's payload changed
-off=$(grep -obUa 'vr-zeeland-15' "$T/b3.bundle" | head -1 | cut -d: -f1)
+off=$(grep -m1 -obUa 'vr-zeeland-15' "$T/b3.bundle" | cut -d: -f1)
 cp "$T/b3.bundle" "$T/flip.bundle"
 printf 'X' | dd of="$T/flip.bundle" bs=1 seek=$((off + 3)) conv=notrunc 2>/dev/null
 rc=0
@@ -221,7 +221,7 @@ rc=0
 check "inspect of a bundle cut inside its header: exit 1, no signer read" \
     bash -c "[ $rc = 1 ] && grep -q '^signer: *unknown: no header could be read' '$T/stub.out'"
 # one byte of a message changed in a signed bundle: refused before the daemon is asked
-off=$(grep -obUa 'vr-zeeland-15' "$T/b1s.bundle" | head -1 | cut -d: -f1)
+off=$(grep -m1 -obUa 'vr-zeeland-15' "$T/b1s.bundle" | cut -d: -f1)
 cp "$T/b1s.bundle" "$T/flips.bundle"
 printf 'X' | dd of="$T/flips.bundle" bs=1 seek=$((off + 3)) conv=notrunc 2>/dev/null
 rc=0

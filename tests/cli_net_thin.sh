@@ -63,8 +63,10 @@ check "vr-zeeland converged over 256 kbit/s (${conv} s)" same_digest "$T/kcr2-br
 wait_for "the application got all" 20 bash -c "[ \$(grep -c incident_id '$T/app.out') -ge $total ]" || true
 # order of arrival at the application after the heal: FLASH first
 grep -o '"incident_id":"[^"]*"' "$T/app.out" | cut -d'"' -f4 | tail -n +6 >"$T/order"
-first_routine=$(grep -n -- '-[0-9]\{4\}$' "$T/order" | grep -v -- '-5[0-9]\{3\}$' | head -1 | cut -d: -f1)
-last_flash=$(grep -n -- '-5[0-9]\{3\}$' "$T/order" | tail -1 | cut -d: -f1)
+# (awk, not grep | head: head leaving early can kill grep with SIGPIPE, which
+# pipefail turns into the script's failure)
+first_routine=$(awk '/-[0-9][0-9][0-9][0-9]$/ && !/-5[0-9][0-9][0-9]$/ { print NR; exit }' "$T/order")
+last_flash=$(awk '/-5[0-9][0-9][0-9]$/ { n = NR } END { if (n) print n }' "$T/order")
 echo "after the heal: last FLASH arrived as #${last_flash:-none}, first ROUTINE as #${first_routine:-none}"
 check "all 20 FLASH messages reached the application" test "$(grep -c -- '-5[0-9]\{3\}$' "$T/order")" = 20
 check "the FLASH messages came before any of the ROUTINE backlog" \

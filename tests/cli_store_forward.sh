@@ -66,8 +66,8 @@ check "vr-zeeland holds 11,003" test "$(count_msgs "$T/vr-zeeland" 'sitrep.>')" 
 # Positions are the order in which the node verified (received) messages.
 "$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --from-start --count 11003 \
     --timeout 20 >"$T/sub2.out"
-first_flash=$(grep -n '"priority":"flash"' "$T/sub2.out" | head -1 | cut -d: -f1)
-first_new_routine=$(grep -n '"incident_id":"ut-1001"' "$T/sub2.out" | head -1 | cut -d: -f1)
+first_flash=$(grep -m1 -n '"priority":"flash"' "$T/sub2.out" | cut -d: -f1)
+first_new_routine=$(grep -m1 -n '"incident_id":"ut-1001"' "$T/sub2.out" | cut -d: -f1)
 check "the catch-up sent the FLASH stream before the 10,000 routine ones published earlier" \
     test "${first_flash:-99999}" -lt "${first_new_routine:-0}"
 check "vr-zeeland's journal verifies (chains and signatures)" \
