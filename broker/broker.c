@@ -1,5 +1,5 @@
 /* broker.c — the broker object and its event loop. See broker.h. */
-#include "broker.h"
+#include "broker_int.h"
 #include "crypto.h"
 
 #include <errno.h>

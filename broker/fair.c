@@ -40,7 +40,7 @@
  * others competed) and in total (fair.forwarded, metric
  * knoop_fair_forwarded_kept_total).
  */
-#include "broker.h"
+#include "broker_int.h"
 
 #include <jansson.h>
 #include <stdlib.h>

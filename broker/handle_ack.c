@@ -8,7 +8,7 @@
  * DELIVER once it has processed them, whatever became of them (stored,
  * duplicate, refused). What the broker may have in flight is the window
  * minus what has not come back. */
-#include "broker.h"
+#include "broker_int.h"
 
 void handle_ack(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
 {

@@ -1,7 +1,7 @@
 /* handle_hello.c — HELLO: check who it is, apply the policy to its
  * subscriptions, answer WELCOME, and plan the catch-up: everything the node
  * lacks on what it may read and of its own streams, FLASH first. */
-#include "broker.h"
+#include "broker_int.h"
 #include "trust_mesh.h"
 
 #include <stdio.h>

@@ -8,7 +8,7 @@
  * transaction, deduplicated. From the journal the messages go where every
  * stored message goes: live to the sessions whose subscriptions and policy
  * allow them, and to the peers, which pull everything. */
-#include "broker.h"
+#include "broker_int.h"
 #include "bundle.h"
 #include "cap.h"
 #include "json.h"

@@ -18,7 +18,7 @@
  * its rows go with it: a standby then sees no active instance and takes
  * over, as it would if the primary had died (a partition between the
  * brokers looks the same as a dead primary; no fork either way). */
-#include "broker.h"
+#include "broker_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

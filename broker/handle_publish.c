@@ -3,7 +3,7 @@
  * good ones into the loop pass's batch, commit the batch durably in one
  * transaction, then ACK each stream cumulatively. The journal checks chain
  * links and head signatures; what it refuses is reported to the sender. */
-#include "broker.h"
+#include "broker_int.h"
 #include "cap.h"
 #include "hlc.h"
 #include "json.h"

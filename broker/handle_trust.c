@@ -5,7 +5,7 @@
  * follow the trust topics in the journal, whoever wrote them, and apply
  * what is new at once: the store reloads, the ZAP handler reloads, and the
  * housekeeping that follows cuts every session of a revoked key. */
-#include "broker.h"
+#include "broker_int.h"
 #include "hlc.h"
 #include "trust_mesh.h"
 

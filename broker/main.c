@@ -3,6 +3,7 @@
 #include "broker.h"
 #include "config.h"
 #include "daemon.h"
+#include "journal.h"
 
 #include <stdio.h>
 

@@ -1,7 +1,7 @@
 /* metrics.c — the broker's Prometheus metrics (lib/metrics.h): its own
  * families beside the ones every daemon has, and the values read at scrape
  * time. The loop feeds the counters where the events happen. */
-#include "broker.h"
+#include "broker_int.h"
 
 #include <stdio.h>
 

@@ -12,7 +12,7 @@
  * twice in a row (live traffic makes a single difference normal): we say
  * HELLO again with our full vector, and the peer sends what we lack. With
  * every broker pulling from every other, each pair converges both ways. */
-#include "broker.h"
+#include "broker_int.h"
 #include "crypto.h"
 #include "ingest.h"
 

@@ -3,7 +3,7 @@
  * then CAUGHT_UP, then live messages from the journal's arrival log. The
  * journal is the only queue: nothing is buffered per node, so a node that
  * stops reading costs the broker nothing but its session record. */
-#include "broker.h"
+#include "broker_int.h"
 #include "trust_mesh.h"
 
 #include <stdlib.h>

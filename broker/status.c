@@ -6,7 +6,7 @@
  * certificate or revocation list for the trust topics (knoop keys issue /
  * revoke / publish --api), see handle_trust.c. Other requests are refused: a
  * broker has no applications. */
-#include "broker.h"
+#include "broker_int.h"
 #include "api.h"
 #include "trust_mesh.h"
 #include "crypto.h"

@@ -1,5 +1,5 @@
 /* node.c — the node object and its event loop. See node.h. */
-#include "node.h"
+#include "node_int.h"
 #include "trust_mesh.h"
 #include "crypto.h"
 

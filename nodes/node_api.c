@@ -3,7 +3,7 @@
  * then answers), subscribe (verified messages only, in arrival order; a
  * durable subscription's cursor is kept in the journal), ask for status and
  * for the picture (beeld). */
-#include "node.h"
+#include "node_int.h"
 #include "cap.h"
 #include "crypto.h"
 #include "names.h"

@@ -14,7 +14,7 @@
  * Each frame holds one stream and ends at a head signature, so every frame
  * verifies by itself. What is still to forward is kept in the journal
  * (cursor "node.forward"), so a restart or a long outage loses nothing. */
-#include "node.h"
+#include "node_int.h"
 #include "bundle.h"
 
 #include <inttypes.h>

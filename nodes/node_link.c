@@ -1,7 +1,7 @@
 /* node_link.c — the node's link to a broker: connect and HELLO, WELCOME,
  * the outbox (own messages until ACKed, resent after every reconnect),
  * DELIVER (commit, verify, ACK), heartbeats, failover to the next broker. */
-#include "node.h"
+#include "node_int.h"
 #include "ingest.h"
 
 static void s_clock_retry(knoop_node_t *self, uint64_t now);

@@ -2,7 +2,9 @@
  * signals and the SIGHUP reload are lib/daemon.c's, shared with knoop-broker. */
 #include "config.h"
 #include "daemon.h"
+#include "journal.h"
 #include "node.h"
+#include "topic.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* node_metrics.c — the node's Prometheus metrics (lib/metrics.h): its own
  * families beside the ones every daemon has, and the values read at scrape
  * time. The loop feeds the counters where the events happen. */
-#include "node.h"
+#include "node_int.h"
 
 #include <stdio.h>
 

@@ -11,7 +11,7 @@
  *     the journal takes a copy that links where the damaged one was in its
  *     place (same log and vlog positions: applications get it once, in
  *     order). */
-#include "node.h"
+#include "node_int.h"
 
 #include <string.h>
 

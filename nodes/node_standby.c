@@ -39,7 +39,7 @@
  *
  * The mode is kept in the journal (cursor "node.instance"), committed
  * durably at every change, so that a restart knows what it was. */
-#include "node.h"
+#include "node_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
