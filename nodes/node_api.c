@@ -20,7 +20,7 @@
 #define DELIVERY_MAX   256
 /* Envelope bytes per delivery: with the reply's framing well under
  * KNOOP_API_MAX (a window of 1-MiB messages would not fit one reply). */
-#define DELIVERY_BYTES (KNOOP_API_MAX / 2)
+#define DELIVERY_BYTES (KNOOP_API_MAX / 2)   /* also per beeld reply */
 #define BEELD_BATCH    256
 #define SUB_SILENT_MS  120000
 
@@ -986,7 +986,7 @@ static void s_beeld_flush(beeld_fill_t *b, bool done)
     rep.u.delivery.n = b->batch.n;
     rep.u.delivery.done = done;
     s_reply(b->self, b->rid, b->rid_len, &rep);
-    knoop_batch_start(&b->batch, BEELD_BATCH, 0);
+    knoop_batch_start(&b->batch, BEELD_BATCH, DELIVERY_BYTES);
 }
 
 static int s_beeld_take(void *arg, const char *topic, const char *key, uint64_t stream,
@@ -1007,7 +1007,7 @@ static void s_on_beeld(knoop_node_t *self, const knoop_api_req_t *req)
     b->rid = self->rid.data;
     b->rid_len = self->rid.len;
     b->id = req->id;
-    knoop_batch_start(&b->batch, BEELD_BATCH, 0);
+    knoop_batch_start(&b->batch, BEELD_BATCH, DELIVERY_BYTES);
     const char *p = req->u.beeld.pattern && *req->u.beeld.pattern ? req->u.beeld.pattern : ">";
     int rc = knoop_journal_state(self->journal, p, s_beeld_take, b);
     if (rc)

@@ -98,3 +98,11 @@ rc=0
     --timeout 20 >"$T/big.out" 2>"$T/big.err" || rc=$?
 check "20 messages of 900 kB (18 MB) reach a subscriber from the start" \
     test "$rc" = 0 -a "$(grep -c '"incident_id":"big-' "$T/big.out")" = 20
+# The picture: 20 state keys, each holding a message of 900 kB (18 MB):
+# knoop beeld's answer comes in several replies, each within the API's limit
+# (one reply of all of them was refused, and beeld got nothing).
+for i in $(seq 1 20); do sed -n "${i}p" "$T/big" >"$T/big1"; pub --key "big-$i" --file "$T/big1"; done
+rc=0
+"$KNOOP" beeld --api "$A" --pattern 'sitrep.>' --json --timeout 20 >"$T/beeld.out" 2>"$T/beeld.err" || rc=$?
+check "knoop beeld shows 20 state keys of 900 kB each" \
+    test "$rc" = 0 -a "$(grep -o '"incident_id": *"big-[0-9]*"' "$T/beeld.out" | sort -u | wc -l)" = 20
