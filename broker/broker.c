@@ -412,12 +412,7 @@ const knoop_cert_t *broker_key_cert(const knoop_broker_t *self, const char *id,
     static const uint8_t zero[KNOOP_PK_LEN];
     if (memcmp(key, zero, KNOOP_PK_LEN) == 0)
         return knoop_trust_by_id(self->trust, id);
-    size_t n = 0;
-    const knoop_cert_t *keys = knoop_trust_id_keys(self->trust, id, &n);
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(keys[i].pk, key, KNOOP_PK_LEN) == 0)
-            return &keys[i];
-    return NULL;
+    return knoop_trust_id_key(self->trust, id, key);
 }
 
 /* Is `user`, authenticated at handshake on `key`, still trusted now? That

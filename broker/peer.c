@@ -437,8 +437,69 @@ static bool s_store(knoop_broker_t *self, peer_t *p, knoop_frame_t *frames, size
 }
 
 /* The forwarded envelopes kept in earlier passes whose origin is within its
- * share now (fair.c): one commit, then to each peer they came from (in the
- * same session) the ACK and their window back. */
+ * share now (fair.c), stored per peer they came from: one commit each, the
+ * positions recorded as that peer's (so they are not echoed back to it,
+ * send_deliver.c), then to that peer (in the same session) the ACK of its
+ * streams and their window back. */
+static void s_store_kept_from(knoop_broker_t *self, size_t j, const fair_fwd_t *due, size_t n,
+                              knoop_bytes_t *envs, int *res)
+{
+    peer_t *p = &self->peers[j];
+    size_t k = 0;
+    knoop_frame_t c = { .kind = KNOOP_FRAME_CREDIT };
+    for (size_t i = 0; i < n; i++) {
+        if (due[i].peer != j)
+            continue;
+        envs[k++] = (knoop_bytes_t) { due[i].data, due[i].len };
+        if (due[i].hello == p->hellos) {
+            c.u.credit.msgs++;
+            c.u.credit.bytes += due[i].len;
+        }
+    }
+    if (!k)
+        return;
+    knoop_ingest_batch_t b = { 0 };
+    knoop_ingest_t in = { 0 };
+    knoop_frame_t f = { .kind = KNOOP_FRAME_DELIVER };
+    f.u.batch.envs = envs;
+    f.u.batch.n = k;
+    uint64_t pos0 = knoop_journal_next_pos(self->journal);
+    memset(res, 0, k * sizeof *res);
+    int rc = knoop_ingest_parse(&f, 1, NULL, p->id, &b, &in);
+    /* They parsed when they came: b.n == k. */
+    if (rc == KNOOP_OK && b.n != k)
+        rc = KNOOP_EINVAL;
+    if (rc == KNOOP_OK)
+        rc = knoop_journal_append(self->journal, b.ptrs, b.n, res);
+    if (rc == KNOOP_OK) {
+        s_source(self, p, pos0, knoop_journal_next_pos(self->journal));
+        knoop_ingest_finish(self->journal, &b, res, p->id, &in);
+        for (size_t i = 0; i < k; i++) {
+            p->in_stored += res[i] == KNOOP_OK;
+            p->in_duplicates += res[i] == KNOOP_EDUPLICATE;
+            p->in_refused += res[i] != KNOOP_OK && res[i] != KNOOP_EDUPLICATE;
+        }
+    } else {
+        knoop_warn("broker: %zu forwarded messages from %s kept for fairness not stored: %s; "
+                   "it sends them again after the next HELLO", k, p->id, knoop_strerror(rc));
+    }
+    if (c.u.credit.msgs && p->dealer) {
+        if (rc != KNOOP_OK) {
+            s_close(self, p, "forwarded messages kept for fairness could not be stored");
+        } else {
+            if (in.nacks) {
+                knoop_frame_t a = { .kind = KNOOP_FRAME_ACK };
+                a.u.ack.acks = in.acks;
+                a.u.ack.n = in.nacks;
+                s_send(self, p, &a);
+            }
+            s_send(self, p, &c);
+        }
+    }
+    free(in.acks);
+    knoop_ingest_batch_clear(&b);
+}
+
 static void s_store_kept(knoop_broker_t *self)
 {
     fair_fwd_t *due = NULL;
@@ -446,66 +507,15 @@ static void s_store_kept(knoop_broker_t *self)
     if (!n)
         return;
     knoop_bytes_t *envs = malloc(n * sizeof *envs);
-    int *res = calloc(n, sizeof *res);
-    knoop_ingest_batch_t b = { 0 };
-    knoop_ingest_t in = { 0 };
-    bool one_peer = true;
-    for (size_t i = 0; envs && i < n; i++) {
-        envs[i] = (knoop_bytes_t) { due[i].data, due[i].len };
-        one_peer = one_peer && due[i].peer == due[0].peer;
-    }
-    knoop_frame_t f = { .kind = KNOOP_FRAME_DELIVER };
-    f.u.batch.envs = envs;
-    f.u.batch.n = n;
-    uint64_t pos0 = knoop_journal_next_pos(self->journal);
-    const char *from = one_peer ? self->peers[due[0].peer].id : "peers";
-    int rc = envs && res ? knoop_ingest_parse(&f, 1, NULL, from, &b, &in) : KNOOP_ENOMEM;
-    /* They parsed when they came: b.n == n, b.ptrs[i] from due[i]. */
-    if (rc == KNOOP_OK && b.n != n)
-        rc = KNOOP_EINVAL;
-    if (rc == KNOOP_OK)
-        rc = knoop_journal_append(self->journal, b.ptrs, b.n, res);
-    if (rc == KNOOP_OK) {
-        if (one_peer)
-            s_source(self, &self->peers[due[0].peer], pos0, knoop_journal_next_pos(self->journal));
-        knoop_ingest_finish(self->journal, &b, res, from, &in);
-    } else {
-        knoop_warn("broker: %zu forwarded messages kept for fairness not stored: %s; the "
-                   "peers they came from send them again after the next HELLO", n,
-                   knoop_strerror(rc));
-    }
-    for (size_t j = 0; j < self->npeers; j++) {
-        peer_t *p = &self->peers[j];
-        knoop_frame_t c = { .kind = KNOOP_FRAME_CREDIT };
-        for (size_t i = 0; i < n; i++) {
-            if (due[i].peer != j)
-                continue;
-            if (rc == KNOOP_OK) {
-                p->in_stored += res[i] == KNOOP_OK;
-                p->in_duplicates += res[i] == KNOOP_EDUPLICATE;
-                p->in_refused += res[i] != KNOOP_OK && res[i] != KNOOP_EDUPLICATE;
-            }
-            if (due[i].hello == p->hellos) {
-                c.u.credit.msgs++;
-                c.u.credit.bytes += due[i].len;
-            }
-        }
-        if (!c.u.credit.msgs || !p->dealer)
-            continue;
-        if (rc != KNOOP_OK) {
-            s_close(self, p, "forwarded messages kept for fairness could not be stored");
-            continue;
-        }
-        if (in.nacks) {
-            knoop_frame_t a = { .kind = KNOOP_FRAME_ACK };
-            a.u.ack.acks = in.acks;
-            a.u.ack.n = in.nacks;
-            s_send(self, p, &a);
-        }
-        s_send(self, p, &c);
-    }
-    free(in.acks);
-    knoop_ingest_batch_clear(&b);
+    int *res = malloc(n * sizeof *res);
+    if (envs && res)
+        for (size_t j = 0; j < self->npeers; j++)
+            s_store_kept_from(self, j, due, n, envs, res);
+    else    /* their windows would stay taken: a new session gives them back */
+        for (size_t i = 0; i < n; i++)
+            if (self->peers[due[i].peer].dealer)
+                s_close(self, &self->peers[due[i].peer], "out of memory for forwarded "
+                        "messages kept for fairness; they are sent again after the HELLO");
     for (size_t i = 0; i < n; i++)
         free(due[i].data);
     free(due);

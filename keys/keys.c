@@ -1101,6 +1101,17 @@ const knoop_cert_t *knoop_trust_by_curve(const knoop_trust_t *self,
     return NULL;
 }
 
+const knoop_cert_t *knoop_trust_id_key(const knoop_trust_t *self, const char *id,
+                                       const uint8_t pk[KNOOP_PK_LEN])
+{
+    size_t n = 0;
+    const knoop_cert_t *keys = knoop_trust_id_keys(self, id, &n);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(keys[i].pk, pk, KNOOP_PK_LEN) == 0)
+            return &keys[i];
+    return NULL;
+}
+
 const knoop_cert_t *knoop_trust_by_sign(const knoop_trust_t *self,
                                         const uint8_t pk[KNOOP_PK_LEN])
 {

@@ -179,6 +179,9 @@ uint64_t knoop_trust_dir_stamp(const char *dir);
  * knoop_trust_by_id returns the newest of them that is not revoked (else
  * the newest). Borrowed, valid while the store lives. */
 const knoop_cert_t *knoop_trust_id_keys(const knoop_trust_t *self, const char *id, size_t *n);
+/* The certificate of id for that very key, or NULL (O(log n + keys of id)). */
+const knoop_cert_t *knoop_trust_id_key(const knoop_trust_t *self, const char *id,
+                                       const uint8_t pk[KNOOP_PK_LEN]);
 
 /* The key a client pins for its `attempt`-th connection to a server id of
  * `role` (a broker): the id's usable keys (that role, valid at now, not

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +41,8 @@ void knoop_bundle_statement(uint8_t out[KNOOP_BUNDLE_STATEMENT_LEN],
     memcpy(out, KNOOP_BUNDLE_SEAL_TAG, KNOOP_BUNDLE_SEAL_TAG_LEN);
     memcpy(out + KNOOP_BUNDLE_SEAL_TAG_LEN, hash, KNOOP_HASH_LEN);
     uint8_t *p = out + KNOOP_BUNDLE_SEAL_TAG_LEN + KNOOP_HASH_LEN;
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t) (records >> (56 - 8 * i));
-        p[8 + i] = (uint8_t) (envelopes >> (56 - 8 * i));
-    }
+    knoop_put_be64(p, records);
+    knoop_put_be64(p + 8, envelopes);
 }
 
 static int s_write_all(int fd, const uint8_t *p, size_t len)
@@ -575,28 +574,37 @@ int knoop_bundle_signer(const knoop_bundle_seal_t *seal, const knoop_trust_t *tr
         return KNOOP_ESIG;
     }
     size_t n = 0;
-    const knoop_cert_t *keys = trust ? knoop_trust_id_keys(trust, seal->signer, &n) : NULL;
-    if (!keys || n == 0) {
+    if (!trust || !knoop_trust_id_keys(trust, seal->signer, &n)) {
         snprintf(why, why_size, "bundle signer %s is unknown here: no certificate of it issued "
                  "by a trusted root is known or carried in the bundle", seal->signer);
         return KNOOP_EUNKNOWN;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (memcmp(keys[i].pk, seal->signer_key, KNOOP_PK_LEN) != 0)
-            continue;
-        if (keys[i].revoked_at) {
-            char t[32];
-            knoop_time_format(t, keys[i].revoked_at);
-            snprintf(why, why_size, "bundle signer %s: its key %s was revoked (at %s)",
-                     seal->signer, fp, t);
-            return KNOOP_EPERM;
-        }
-        snprintf(why, why_size, "signed by %s key %s", seal->signer, fp);
-        return KNOOP_OK;
+    const knoop_cert_t *c = knoop_trust_id_key(trust, seal->signer, seal->signer_key);
+    if (!c) {
+        snprintf(why, why_size, "bundle signer %s: the key that signed (%s) is not a key of %s "
+                 "known here", seal->signer, fp, seal->signer);
+        return KNOOP_EUNKNOWN;
     }
-    snprintf(why, why_size, "bundle signer %s: the key that signed (%s) is not a key of %s "
-             "known here", seal->signer, fp, seal->signer);
-    return KNOOP_EUNKNOWN;
+    /* as a partner's key is judged everywhere else: revoked or outside its
+     * validity now */
+    int64_t now = (int64_t) time(NULL);
+    char t[32];
+    if (knoop_cert_revoked(c, now)) {
+        knoop_time_format(t, c->revoked_at);
+        snprintf(why, why_size, "bundle signer %s: its key %s was revoked (at %s)",
+                 seal->signer, fp, t);
+        return KNOOP_EPERM;
+    }
+    if (knoop_cert_check_time(c, now) != KNOOP_OK) {
+        char from[32];
+        knoop_time_format(from, c->valid_from);
+        knoop_time_format(t, c->valid_until);
+        snprintf(why, why_size, "bundle signer %s: the certificate of its key %s is not valid "
+                 "now (valid from %s until %s)", seal->signer, fp, from, t);
+        return KNOOP_EPERM;
+    }
+    snprintf(why, why_size, "signed by %s key %s", seal->signer, fp);
+    return KNOOP_OK;
 }
 
 int knoop_bundle_seal_gate(const knoop_bundle_seal_t *seal, bool require_signed,

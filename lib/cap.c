@@ -582,12 +582,6 @@ static char *s_text(rd_t *r, xmlNodePtr e, const char *path)
         } else if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) {
             if (c->content && knoop_buf_append(&b, c->content, strlen((const char *) c->content)))
                 s_fail(r, KNOOP_ENOMEM, path, "out of memory");
-        } else if (c->type == XML_ENTITY_REF_NODE) {
-            /* only with a DTD, which s_parse refuses; read as its text */
-            xmlChar *t = xmlNodeGetContent(c);
-            if (!t || knoop_buf_append(&b, t, strlen((const char *) t)))
-                s_fail(r, KNOOP_ENOMEM, path, "out of memory");
-            xmlFree(t);
         } else if (c->type != XML_COMMENT_NODE && c->type != XML_PI_NODE) {
             s_fail(r, KNOOP_EMALFORMED, path, "holds an XML node of type %d; CAP has text "
                    "here", (int) c->type);

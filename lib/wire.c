@@ -522,16 +522,9 @@ static int s_from_pb(knoop_frame_t *f, s_arena_t *a, const Knoop__V1__Frame *pb)
             n = pb->publish->n_envelopes;
             src = pb->publish->envelopes;
             f->u.batch.forwarded = pb->publish->forwarded;
-            size_t nc = pb->publish->n_certificates;
-            if (nc && (!pb->publish->forwarded || nc > KNOOP_WIRE_FWD_CERTS))
-                return KNOOP_EMALFORMED;
-            for (size_t i = 0; i < nc; i++) {
-                size_t len = strlen(pb->publish->certificates[i]);
-                if (len == 0 || len > KNOOP_WIRE_FWD_CERT_MAX)
-                    return KNOOP_EMALFORMED;
-            }
+            /* checked with the rest of the frame (s_check_frame) */
             f->u.batch.certs = (const char *const *) pb->publish->certificates;
-            f->u.batch.ncerts = nc;
+            f->u.batch.ncerts = pb->publish->n_certificates;
         } else {
             if (!pb->deliver)
                 return KNOOP_EMALFORMED;
@@ -705,6 +698,8 @@ int knoop_frame_decode(knoop_frame_t *f, const uint8_t *data, size_t len)
     rc = s_from_pb(f, a, pb);
     if (rc == KNOOP_OK)
         rc = s_check_frame(f);
+    if (rc == KNOOP_EINVAL)         /* what a caller may not encode, received: malformed */
+        rc = KNOOP_EMALFORMED;
     if (rc == KNOOP_OK)
         return KNOOP_OK;
     f->priv_ = NULL;
