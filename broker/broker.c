@@ -679,23 +679,19 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
             s_dispatch(self, user);
         }
         broker_fair_topup(self);
-        /* 2. One commit for the batch, its second fsync deferred. */
+        /* 2. One durable commit for the batch, then the ACKs. */
         if (self->nbatch)
             handle_publish_commit(self);
-        /* 3. Deliveries within each node's window, while the subscribing
-         * nodes can already commit what they get; then the batch made
-         * durable and ACKed (4). */
+        /* 3. Deliveries within each node's window. */
         session_t *next;
         for (session_t *s = self->sessions; s; s = next) {
             next = s->next;
             send_deliver(self, s);
         }
-        handle_publish_ack(self);
         s_housekeeping(self);
     }
     if (self->nbatch)
         handle_publish_commit(self);
-    handle_publish_ack(self);
     if (*stop != KNOOP_RUN_AGAIN)
         knoop_info("broker %s stopping: %llu frames in, %llu bad, %llu envelopes refused, "
                "%llu commits", self->id, (unsigned long long) self->frames_in,

@@ -183,7 +183,6 @@ struct knoop_broker_t {
     session_t      **batch_sess;     /* the sender; NULL once its session is dropped */
     int             *batch_res;
     size_t           nbatch, batch_cap;
-    bool             ack_pending;    /* batch stored, to be synced and ACKed */
     /* scratch */
     knoop_buf_t      rid, data, out;
     uint8_t          frame_key[KNOOP_PK_LEN];  /* key of the connection of the frame in hand */
@@ -254,9 +253,6 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
                   const char *user, const knoop_frame_t *f);
 void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f);
 void handle_publish_commit(knoop_broker_t *self);
-/* After the pass's deliveries: the commit made durable, then the ACKs; the
- * batch is emptied. Nothing to do unless a commit is pending. */
-void handle_publish_ack(knoop_broker_t *self);
 /* handle_import.c: a PUBLISH marked forwarded from a node: streams of
  * other origins it imported from a bundle, checked and stored as a bundle
  * import (all or nothing), ACKed per stream, the first refusal an ERROR. */

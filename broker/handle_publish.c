@@ -209,19 +209,6 @@ static void s_ack_all(knoop_broker_t *self)
     knoop_u64map_clear(&hwms);
 }
 
-static void s_batch_clear(knoop_broker_t *self)
-{
-    for (size_t i = 0; i < self->nbatch; i++)
-        knoop_msg_clear(&self->batch[i]);
-    self->nbatch = 0;
-}
-
-/* The batch in one commit whose second fsync is deferred (journal.h,
- * KNOOP_APPEND_DEFER_SYNC): what it refused is reported at once; what it
- * stored is delivered in this loop pass and ACKed by handle_publish_ack
- * once durable. Delivering before the fsync loses nothing acknowledged and
- * delivers nothing twice (docs/design-notes.md, "Delivering before the
- * second fsync"). */
 void handle_publish_commit(knoop_broker_t *self)
 {
     const knoop_msg_t **ptrs = malloc(self->nbatch * sizeof *ptrs);
@@ -233,7 +220,7 @@ void handle_publish_commit(knoop_broker_t *self)
          * nothing unlinkable is stored and forwarded on its word. */
         int64_t t0 = zclock_usecs();
         rc = knoop_journal_append_ex(self->journal, ptrs, self->nbatch, self->batch_res,
-                                     KNOOP_APPEND_CONTIGUOUS | KNOOP_APPEND_DEFER_SYNC);
+                                     KNOOP_APPEND_CONTIGUOUS);
         knoop_metrics_commit(self->metrics, (double) (zclock_usecs() - t0) / 1e6, self->nbatch);
         free(ptrs);
     }
@@ -254,10 +241,7 @@ void handle_publish_commit(knoop_broker_t *self)
                               "%s on %s seq %llu refused: %s", m->b.origin, m->b.topic,
                               (unsigned long long) m->b.seq, knoop_strerror(r));
         }
-        /* The batch is stored but not yet durable: the loop delivers it,
-         * then handle_publish_ack completes the fsync and ACKs. */
-        self->ack_pending = true;
-        return;
+        s_ack_all(self);
     } else {
         /* Nothing of the batch is stored: no ACKs; the nodes keep the
          * messages and send them again. Tell each sender once. */
@@ -275,24 +259,7 @@ void handle_publish_commit(knoop_broker_t *self)
                     break;
                 }
     }
-    s_batch_clear(self);
-}
-
-void handle_publish_ack(knoop_broker_t *self)
-{
-    if (!self->ack_pending)
-        return;
-    self->ack_pending = false;
-    int rc = knoop_journal_sync(self->journal);
-    if (rc == KNOOP_OK) {
-        s_ack_all(self);
-    } else {
-        /* Stored, perhaps delivered, but not known durable: no ACK. The
-         * nodes keep the messages and send them again; a copy the journal
-         * kept after all is then a duplicate, and so is one a subscriber
-         * got already. */
-        knoop_error("broker: batch of %zu not made durable: %s; not acknowledged, the "
-                    "senders keep it and send it again", self->nbatch, knoop_strerror(rc));
-    }
-    s_batch_clear(self);
+    for (size_t i = 0; i < self->nbatch; i++)
+        knoop_msg_clear(&self->batch[i]);
+    self->nbatch = 0;
 }

@@ -148,9 +148,6 @@ static json_t *s_status(knoop_broker_t *self)
      * verified again because a signed copy was held (duplicates) */
     json_object_set_new(jo, "sig_verified", json_integer((json_int_t) st.sig_verified));
     json_object_set_new(jo, "sig_skipped", json_integer((json_int_t) st.sig_skipped));
-    /* publish batches delivered before their second fsync, then made
-     * durable before their ACK (handle_publish_ack) */
-    json_object_set_new(jo, "deferred_syncs", json_integer((json_int_t) st.deferred_syncs));
     json_object_set_new(o, "journal", jo);
     /* the storage alarm: raised by a write refused for want of room, gone
      * with the next write that commits */

@@ -105,22 +105,8 @@ int  knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
  * message that would leave a gap (seq > hwm + 1): what a broker demands of
  * an origin, which always sends its streams in order. */
 #define KNOOP_APPEND_CONTIGUOUS 1u
-/* KNOOP_APPEND_DEFER_SYNC: the commit writes and fsyncs its data pages, but
- * its meta page (which makes it the journal's state) is written without the
- * second fsync. The journal stays whole at any crash (LMDB's MDB_NOMETASYNC:
- * atomicity and consistency kept); a crash before knoop_journal_sync may
- * undo this one commit. For a broker that delivers a batch while its
- * durability is completed, and acknowledges only after knoop_journal_sync
- * (docs/design-notes.md, "Delivering before the second fsync"). Any later
- * commit without the flag makes it durable too. */
-#define KNOOP_APPEND_DEFER_SYNC 2u
 int  knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msgs,
                              size_t n, int *results, unsigned flags);
-
-/* Make a commit made with KNOOP_APPEND_DEFER_SYNC durable (one fsync);
- * KNOOP_OK at once when none is pending. On failure (KNOOP_EIO, ...) the
- * commit is still pending: it must not be acknowledged as durable. */
-int  knoop_journal_sync(knoop_journal_t *self);
 
 /* A named cursor to write (knoop_journal_cursor_put, knoop_journal_commit). */
 typedef struct {
@@ -266,8 +252,6 @@ typedef struct {
                               * the caller signed it (knoop_msg_sign) */
     uint64_t reparsed;       /* messages a head signature newly covered that the
                               * append read back and parsed (not in its batch) */
-    uint64_t deferred_syncs; /* KNOOP_APPEND_DEFER_SYNC commits made durable by
-                              * knoop_journal_sync */
     size_t   map_size;
     size_t   map_max;        /* the limit the map may grow to */
     size_t   used_bytes;     /* pages in use (LMDB's last page + 1, times the page size) */

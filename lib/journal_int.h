@@ -67,8 +67,6 @@ struct knoop_journal_t {
     uint64_t             next_vpos;         /* next verified log position */
     uint64_t             txn_vpos;          /* ... within the open write txn */
     unsigned             append_flags;      /* of the append in progress */
-    bool                 defer_sync;        /* the write in progress is KNOOP_APPEND_DEFER_SYNC */
-    bool                 sync_pending;      /* a KNOOP_APPEND_DEFER_SYNC commit not yet durable */
     bool                 txn_stored_none;   /* the write stored no message (journal_write) */
     uint64_t             last_reader_check;
     knoop_journal_stats_t stats;

@@ -214,25 +214,10 @@ int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const 
          * written, no message is). */
         MDB_envinfo before = { 0 }, after = { 0 };
         mdb_env_info(self->env, &before);
-        /* A deferred commit writes its meta page without the second fsync
-         * (MDB_NOMETASYNC for this commit only); a commit without it syncs
-         * data and meta, which makes an earlier deferred one durable too
-         * (fdatasync covers every page of the file). */
-        bool defer = self->defer_sync && !(self->flags & KNOOP_JOURNAL_RELAXED);
-        if (rc == MDB_SUCCESS) {
-            if (defer)
-                mdb_env_set_flags(self->env, MDB_NOMETASYNC, 1);
+        if (rc == MDB_SUCCESS)
             rc = mdb_txn_commit(txn);
-            if (defer)
-                mdb_env_set_flags(self->env, MDB_NOMETASYNC, 0);
-        } else {
+        else
             mdb_txn_abort(txn);
-        }
-        if (rc == MDB_SUCCESS) {
-            mdb_env_info(self->env, &after);
-            if (after.me_last_txnid != before.me_last_txnid)
-                self->sync_pending = defer;
-        }
         if (rc == MDB_SUCCESS) {
             mdb_env_info(self->env, &after);
             if (after.me_last_txnid != before.me_last_txnid &&
@@ -666,28 +651,11 @@ fail:
     return rc;
 }
 
-int knoop_journal_sync(knoop_journal_t *self)
-{
-    if (!self->sync_pending)
-        return KNOOP_OK;
-    int rc = mdb_env_sync(self->env, 1);
-    if (rc) {
-        knoop_error("journal %s: cannot make the last commit durable (fsync): %s",
-                    self->path, mdb_strerror(rc));
-        return journal_err(rc);
-    }
-    self->sync_pending = false;
-    self->stats.deferred_syncs++;
-    return KNOOP_OK;
-}
-
 void knoop_journal_destroy(knoop_journal_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     knoop_journal_t *self = *self_p;
-    if (self->env && self->sync_pending)
-        knoop_journal_sync(self);
     if (self->env)
         mdb_env_close(self->env);
     if (self->lock_fd >= 0)

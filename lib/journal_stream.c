@@ -588,11 +588,9 @@ typedef struct {
 static void s_stats_restore(knoop_journal_t *self, const knoop_journal_stats_t *saved)
 {
     uint64_t grows = self->stats.map_grows, full = self->stats.full_errors;
-    uint64_t syncs = self->stats.deferred_syncs;
     self->stats = *saved;
     self->stats.map_grows = grows;
     self->stats.full_errors = full;
-    self->stats.deferred_syncs = syncs;
 }
 
 /* The batch inside one write transaction; run again from the start when the
@@ -682,9 +680,7 @@ int knoop_journal_commit(knoop_journal_t *self, const knoop_msg_t *const *msgs, 
         need += cursors[i].len;
     self->txn_msgs = msgs;
     self->txn_msg_rows = rows;
-    self->defer_sync = (flags & KNOOP_APPEND_DEFER_SYNC) != 0;
     int rc = journal_write(self, s_append_txn, &a, what, need);
-    self->defer_sync = false;
     self->txn_msgs = NULL;
     self->txn_msg_rows = NULL;
     knoop_u64map_clear(&self->txn_stored_at);

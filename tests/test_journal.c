@@ -378,60 +378,6 @@ static void test_reopen_and_cursor(void **state)
     tu_rmtree(d2);
 }
 
-/* KNOOP_APPEND_DEFER_SYNC: the commit is the journal's state at once
- * (readers see it, reopened it is there); knoop_journal_sync completes it
- * once, and a later commit without the flag completes it by itself. */
-static void test_deferred_sync(void **state)
-{
-    fixture_t *f = *state;
-    tu_stream_t s;
-    tu_stream_init(&s, "vr-utrecht", "sitrep.vr-utrecht", 7, NULL);
-    knoop_msg_t m[3];
-    s_build(&s, m, 3, 100);
-    const knoop_msg_t *ms[1] = { &m[0] };
-    int res = 99;
-    knoop_journal_stats_t st;
-    assert_int_equal(knoop_journal_sync(f->j), KNOOP_OK);     /* nothing pending */
-    knoop_journal_stats(f->j, &st);
-    assert_int_equal(st.deferred_syncs, 0);
-
-    assert_int_equal(knoop_journal_append_ex(f->j, ms, 1, &res, KNOOP_APPEND_DEFER_SYNC),
-                     KNOOP_OK);
-    assert_int_equal(res, KNOOP_OK);
-    knoop_stream_info_t info;
-    assert_int_equal(knoop_journal_stream(f->j, m[0].stream, &info), KNOOP_OK);
-    assert_int_equal(info.hwm, 1);                            /* visible before the sync */
-    assert_int_equal(knoop_journal_sync(f->j), KNOOP_OK);
-    assert_int_equal(knoop_journal_sync(f->j), KNOOP_OK);     /* once only */
-    knoop_journal_stats(f->j, &st);
-    assert_int_equal(st.deferred_syncs, 1);
-
-    /* Deferred, then a plain commit: that one's fsyncs cover the deferred
-     * one, so no sync is left to do; a cursor write is a plain commit too. */
-    ms[0] = &m[1];
-    assert_int_equal(knoop_journal_append_ex(f->j, ms, 1, &res, KNOOP_APPEND_DEFER_SYNC),
-                     KNOOP_OK);
-    ms[0] = &m[2];
-    assert_int_equal(knoop_journal_append(f->j, ms, 1, &res), KNOOP_OK);
-    assert_int_equal(knoop_journal_sync(f->j), KNOOP_OK);
-    knoop_journal_stats(f->j, &st);
-    assert_int_equal(st.deferred_syncs, 1);
-    assert_int_equal(st.stored, 3);
-
-    /* Closed with a deferred commit pending: destroy completes it. */
-    knoop_msg_t more[1];
-    s_build(&s, more, 1, 200);
-    ms[0] = &more[0];
-    assert_int_equal(knoop_journal_append_ex(f->j, ms, 1, &res, KNOOP_APPEND_DEFER_SYNC),
-                     KNOOP_OK);
-    knoop_journal_destroy(&f->j);
-    f->j = s_open(f->dir, 0, 0, 0);
-    assert_int_equal(knoop_journal_stream(f->j, m[0].stream, &info), KNOOP_OK);
-    assert_int_equal(info.hwm, 4);
-    s_clear(m, 3);
-    s_clear(more, 1);
-}
-
 /* A second process: read-only open works while we hold the writer; a second
  * writer is refused. */
 static void test_multi_process(void **state)
@@ -594,7 +540,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_view, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vector_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_and_cursor, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deferred_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multi_process, setup, teardown),
         cmocka_unit_test(test_map_growth_and_full),
         cmocka_unit_test(test_batch_budget),
