@@ -30,6 +30,7 @@ typedef struct {
     const char *api;              /* local status endpoint; NULL: ipc://DATA/api.sock */
     const char *metrics;          /* HOST:PORT of the Prometheus endpoint; NULL: none */
     size_t      fair_share;       /* envelopes one session may put in a loop pass (fair.c); 0: no bound */
+    bool        deliver_early;    /* send a batch to live nodes before its commit (handle_publish.c) */
 } knoop_broker_opts_t;
 
 typedef struct knoop_broker_t knoop_broker_t;

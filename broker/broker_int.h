@@ -71,6 +71,8 @@ typedef struct session {
     bool      live;
     uint64_t  catchup_msgs, catchup_start;
     uint64_t  log_pos;
+    bool      early;        /* sent from a batch before its commit (handle_publish.c) */
+    uint64_t  early_pos;    /* ... and log_pos before that, to rewind to if it fails */
     /* counters */
     uint64_t  published, delivered, refused;
     uint64_t  withheld;     /* restricted TLP messages not for this partner */
@@ -200,6 +202,8 @@ struct knoop_broker_t {
     struct remote_inst *remote_inst;  /* pair rows peers told us (handle_instances.c) */
     size_t           nremote_inst, remote_inst_cap;
     uint64_t         payloads_refused;  /* type on the wrong topic, bad content, sender */
+    uint64_t         early_rewinds;     /* sessions sent from a batch whose commit failed */
+    int64_t          early_usecs;       /* time in the precommit hook of the commit in progress */
     knoop_metrics_t *metrics;           /* NULL without --metrics */
     /* fairness (fair.c) */
     uint64_t         pass;              /* loop passes */

@@ -129,6 +129,22 @@ void handle_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)
     }
 }
 
+/* The node holds what it published: live delivery of its own origin (for
+ * the other instance of a pair) skips it on this session. True when batch
+ * item i was stored or held already. */
+static bool s_held_by_sender(knoop_broker_t *self, size_t i)
+{
+    session_t *s = self->batch_sess[i];
+    int r = self->batch_res[i];
+    if (!s || (r != KNOOP_OK && r != KNOOP_EDUPLICATE))
+        return false;
+    uint64_t had = 0, stream = self->batch[i].stream;
+    knoop_u64map_get(&s->acked, stream, &had);
+    if (self->batch[i].b.seq > had)
+        knoop_u64map_put(&s->acked, stream, self->batch[i].b.seq);
+    return true;
+}
+
 /* The ACKs of a commit, in one pass over the batch: each session gets one
  * ACK frame naming each stream it published on in the batch at the
  * stream's contiguous hwm now stored, which is read once per stream. */
@@ -137,18 +153,11 @@ static void s_ack_all(knoop_broker_t *self)
     uint64_t commit = self->commits;
     session_t *list = NULL;
     for (size_t i = 0; i < self->nbatch; i++) {
-        session_t *s = self->batch_sess[i];
-        int r = self->batch_res[i];
-        if (!s || (r != KNOOP_OK && r != KNOOP_EDUPLICATE))
+        if (!s_held_by_sender(self, i))
             continue;
+        session_t *s = self->batch_sess[i];
         s->published++;
         uint64_t stream = self->batch[i].stream;
-        /* The node holds what it published: live delivery of its own origin
-         * (for the other instance of a pair) skips it on this session. */
-        uint64_t had = 0;
-        knoop_u64map_get(&s->acked, stream, &had);
-        if (self->batch[i].b.seq > had)
-            knoop_u64map_put(&s->acked, stream, self->batch[i].b.seq);
         if (s->ack_commit != commit) {
             s->ack_commit = commit;
             s->nack_streams = 0;
@@ -209,6 +218,37 @@ static void s_ack_all(knoop_broker_t *self)
     knoop_u64map_clear(&hwms);
 }
 
+/* Delivery before the commit (docs/design-notes.md, "Delivery before the
+ * commit"): with the batch written and its syncs still ahead, the live
+ * nodes get what is theirs of it now, so that the broker's fsyncs overlap
+ * the subscriber's instead of preceding them. Nothing acknowledged depends
+ * on it: the publishers are ACKed only after the commit, and keep every
+ * message until then; a subscribing node commits before its application
+ * sees anything, and takes a message it has again as a duplicate. If the
+ * commit fails, each session goes back to where it was, and gets what is
+ * stored at those positions later. Peers get it after the commit: what a
+ * broker holds is what it passes on. Not while the journal's last write
+ * failed (a full disk): the same messages would go out again each pass. */
+static void s_deliver_early(void *arg)
+{
+    knoop_broker_t *self = arg;
+    int64_t t0 = zclock_usecs();
+    for (size_t i = 0; i < self->nbatch; i++)
+        s_held_by_sender(self, i);
+    session_t *next;
+    for (session_t *s = self->sessions; s; s = next) {
+        next = s->next;
+        if (s->peer || !s->live)
+            continue;
+        if (!s->early) {
+            s->early = true;
+            s->early_pos = s->log_pos;
+        }
+        send_deliver(self, s);
+    }
+    self->early_usecs += zclock_usecs() - t0;
+}
+
 void handle_publish_commit(knoop_broker_t *self)
 {
     const knoop_msg_t **ptrs = malloc(self->nbatch * sizeof *ptrs);
@@ -219,10 +259,22 @@ void handle_publish_commit(knoop_broker_t *self)
         /* An origin sends its streams in order: a gap is refused, so that
          * nothing unlinkable is stored and forwarded on its word. */
         int64_t t0 = zclock_usecs();
-        rc = knoop_journal_append_ex(self->journal, ptrs, self->nbatch, self->batch_res,
-                                     KNOOP_APPEND_CONTIGUOUS);
-        knoop_metrics_commit(self->metrics, (double) (zclock_usecs() - t0) / 1e6, self->nbatch);
+        self->early_usecs = 0;     /* the hook's sends are not the commit's time */
+        bool early = self->opts.deliver_early && !*knoop_journal_error(self->journal, NULL);
+        rc = knoop_journal_append_then(self->journal, ptrs, self->nbatch, self->batch_res,
+                                       KNOOP_APPEND_CONTIGUOUS, early ? s_deliver_early : NULL,
+                                       self);
+        knoop_metrics_commit(self->metrics,
+                             (double) (zclock_usecs() - t0 - self->early_usecs) / 1e6,
+                             self->nbatch);
         free(ptrs);
+    }
+    for (session_t *s = self->sessions; s; s = s->next) {
+        if (s->early && rc != KNOOP_OK) {
+            s->log_pos = s->early_pos;
+            self->early_rewinds++;
+        }
+        s->early = false;
     }
     if (rc == KNOOP_OK) {
         self->commits++;

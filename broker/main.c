@@ -41,6 +41,10 @@ static const knoop_opt_spec_t s_spec[] = {
     { "fair-share", KNOOP_OPT_INT, "64", "N", "messages one partner may have checked and "
       "committed in one loop pass while others publish too; the rest waits for the next "
       "passes, so that a partner flooding does not delay the others (0: no bound)", false },
+    { "deliver-before-commit", KNOOP_OPT_BOOL, "true", NULL, "send a publish batch to the "
+      "live nodes subscribed to it while its commit is still syncing (publishers are "
+      "acknowledged only after the commit either way); =false sends after the commit",
+      false },
     { "relaxed-durability", KNOOP_OPT_BOOL, "false", NULL,
       "do not fsync journal commits (benchmarks only: a power loss can lose acknowledged messages)", false },
     { NULL },
@@ -67,6 +71,7 @@ static void *s_start(const knoop_config_t *cfg, int *exit_status)
         .api = knoop_config_str(cfg, "api"),
         .map_max = (size_t) knoop_config_int(cfg, "map-max") << 20,
         .fair_share = (size_t) knoop_config_int(cfg, "fair-share"),
+        .deliver_early = knoop_config_bool(cfg, "deliver-before-commit"),
     };
     if (o.handshake_ms < 100 || knoop_config_int(cfg, "max-handshakes") < 1 ||
         knoop_config_int(cfg, "max-handshakes-per-address") < 1 ||

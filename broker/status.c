@@ -174,6 +174,10 @@ static json_t *s_status(knoop_broker_t *self)
     json_object_set_new(o, "hellos_too_big", json_integer((json_int_t) self->hellos_too_big));
     json_object_set_new(o, "envelopes_refused", json_integer((json_int_t) self->envelopes_refused));
     json_object_set_new(o, "payloads_refused", json_integer((json_int_t) self->payloads_refused));
+    json_t *early = json_object();
+    json_object_set_new(early, "enabled", json_boolean(self->opts.deliver_early));
+    json_object_set_new(early, "rewinds", json_integer((json_int_t) self->early_rewinds));
+    json_object_set_new(o, "deliver_before_commit", early);
     json_object_set_new(o, "policy", json_pack("{s:s, s:I, s:I, s:I}",
         "file", self->opts.policy_file, "rules", (json_int_t) knoop_policy_rules(self->policy),
         "reloads", (json_int_t) self->policy_reloads,

@@ -108,6 +108,19 @@ int  knoop_journal_append(knoop_journal_t *self, const knoop_msg_t *const *msgs,
 int  knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msgs,
                              size_t n, int *results, unsigned flags);
 
+/* As append_ex, and before the transaction commits, with the batch written
+ * and every results[i] known, fn(arg) runs: reads of this journal from the
+ * calling thread inside fn (tail, stream, get, next_pos, ...) see the batch
+ * as if committed, so a broker can hand the new messages to its subscribers
+ * while the commit's syncs are still ahead (docs/design-notes.md, "Delivery
+ * before the commit"). fn must not write to the journal (a write there fails
+ * with KNOOP_EBUSY). fn may run and then the commit fail (the return value
+ * says so); if the map has to grow, it can run again for the same batch. */
+typedef void knoop_journal_precommit_fn(void *arg);
+int  knoop_journal_append_then(knoop_journal_t *self, const knoop_msg_t *const *msgs,
+                               size_t n, int *results, unsigned flags,
+                               knoop_journal_precommit_fn *fn, void *arg);
+
 /* A named cursor to write (knoop_journal_cursor_put, knoop_journal_commit). */
 typedef struct {
     const char *name;            /* 1..255 bytes */

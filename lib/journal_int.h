@@ -66,6 +66,12 @@ struct knoop_journal_t {
     uint64_t             next_pos;          /* next arrival log position */
     uint64_t             next_vpos;         /* next verified log position */
     uint64_t             txn_vpos;          /* ... within the open write txn */
+    uint64_t             txn_pos;           /* next_pos within the open write txn */
+    /* The hook of knoop_journal_append_then, and the write transaction
+     * while it runs: this thread's reads borrow it (journal_read_begin). */
+    knoop_journal_precommit_fn *precommit;
+    void                *precommit_arg;
+    MDB_txn             *open_txn;
     unsigned             append_flags;      /* of the append in progress */
     bool                 txn_stored_none;   /* the write stored no message (journal_write) */
     uint64_t             last_reader_check;
@@ -114,6 +120,7 @@ void journal_write_done(knoop_journal_t *self);
 typedef struct {
     MDB_txn    *txn;
     MDB_cursor *cur;
+    bool        borrowed;      /* txn is the open write txn (a precommit hook) */
 } journal_read_t;
 int  journal_read_begin(knoop_journal_t *self, const MDB_dbi *dbi, journal_read_t *r);
 void journal_read_end(journal_read_t *r);

@@ -169,7 +169,12 @@ int journal_read_begin(knoop_journal_t *self, const MDB_dbi *dbi, journal_read_t
 {
     r->txn = NULL;
     r->cur = NULL;
-    int rc = journal_begin(self, MDB_RDONLY, &r->txn);
+    r->borrowed = self->open_txn != NULL;
+    int rc = 0;
+    if (r->borrowed)
+        r->txn = self->open_txn;
+    else
+        rc = journal_begin(self, MDB_RDONLY, &r->txn);
     if (rc)
         return journal_err(rc);
     if (dbi) {
@@ -177,7 +182,8 @@ int journal_read_begin(knoop_journal_t *self, const MDB_dbi *dbi, journal_read_t
         if (rc) {
             knoop_error("journal %s: cannot open a read cursor: %s", self->path,
                         mdb_strerror(rc));
-            mdb_txn_abort(r->txn);
+            if (!r->borrowed)
+                mdb_txn_abort(r->txn);
             r->txn = NULL;
             return journal_err(rc);
         }
@@ -189,7 +195,7 @@ void journal_read_end(journal_read_t *r)
 {
     if (r->cur)
         mdb_cursor_close(r->cur);
-    if (r->txn)
+    if (r->txn && !r->borrowed)
         mdb_txn_abort(r->txn);
     r->cur = NULL;
     r->txn = NULL;
@@ -198,6 +204,11 @@ void journal_read_end(journal_read_t *r)
 int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const char *what,
                   uint64_t need)
 {
+    if (self->open_txn) {
+        knoop_error("journal %s: %s written from inside a precommit hook; refused", self->path,
+                    what);
+        return KNOOP_EBUSY;
+    }
     for (;;) {
         self->txn_stored_none = false;
         MDB_txn *txn;
@@ -214,6 +225,11 @@ int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const 
          * written, no message is). */
         MDB_envinfo before = { 0 }, after = { 0 };
         mdb_env_info(self->env, &before);
+        if (rc == MDB_SUCCESS && self->precommit) {
+            self->open_txn = txn;
+            self->precommit(self->precommit_arg);
+            self->open_txn = NULL;
+        }
         if (rc == MDB_SUCCESS)
             rc = mdb_txn_commit(txn);
         else
@@ -672,7 +688,7 @@ void knoop_journal_destroy(knoop_journal_t **self_p)
 
 uint64_t knoop_journal_next_pos(const knoop_journal_t *self)
 {
-    return self->next_pos;
+    return self->open_txn ? self->txn_pos : self->next_pos;
 }
 
 uint64_t knoop_journal_epoch(const knoop_journal_t *self)

@@ -613,6 +613,7 @@ static int s_append_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
     /* Refusals (gaps, forks) still write their stream rows: no sign that
      * there is room again (journal_write keeps a storage alarm then). */
     self->txn_stored_none = self->stats.stored == a->saved.stored;
+    self->txn_pos = a->pos;
     return txn_rc;
 }
 
@@ -620,6 +621,18 @@ int knoop_journal_append_ex(knoop_journal_t *self, const knoop_msg_t *const *msg
                             size_t n, int *results, unsigned flags)
 {
     return knoop_journal_commit(self, msgs, n, results, flags, NULL, 0);
+}
+
+int knoop_journal_append_then(knoop_journal_t *self, const knoop_msg_t *const *msgs,
+                              size_t n, int *results, unsigned flags,
+                              knoop_journal_precommit_fn *fn, void *arg)
+{
+    self->precommit = fn;
+    self->precommit_arg = arg;
+    int rc = knoop_journal_commit(self, msgs, n, results, flags, NULL, 0);
+    self->precommit = NULL;
+    self->precommit_arg = NULL;
+    return rc;
 }
 
 int knoop_journal_commit(knoop_journal_t *self, const knoop_msg_t *const *msgs, size_t n,
