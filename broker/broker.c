@@ -393,6 +393,7 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     knoop_typemap_destroy(&self->types);
     knoop_trust_destroy(&self->trust);
     knoop_u64map_clear(&self->trust_applied);
+    knoop_u64map_clear(&self->tlp_seen);
     free(self->learned);
     knoop_daemon_where_clear(&self->where);
     knoop_key_destroy(&self->key);

@@ -203,6 +203,7 @@ struct knoop_broker_t {
     size_t           nremote_inst, remote_inst_cap;
     uint64_t         payloads_refused;  /* type on the wrong topic, bad content, sender */
     uint64_t         early_rewinds;     /* sessions sent from a batch whose commit failed */
+    knoop_u64map_t   tlp_seen;          /* log position -> 1 open, 2 restricted (send_deliver.c) */
     int64_t          early_usecs;       /* time in the precommit hook of the commit in progress */
     knoop_metrics_t *metrics;           /* NULL without --metrics */
     /* fairness (fair.c) */

@@ -276,6 +276,8 @@ void handle_publish_commit(knoop_broker_t *self)
         }
         s->early = false;
     }
+    if (rc != KNOOP_OK)
+        knoop_u64map_clear(&self->tlp_seen);   /* its positions go to other messages */
     if (rc == KNOOP_OK) {
         self->commits++;
         for (size_t i = 0; i < self->nbatch; i++) {

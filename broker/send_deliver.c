@@ -47,9 +47,26 @@ void send_deliver_forget(session_t *s)
     s->allow = keep;
 }
 
-static bool s_restricted_out(const session_t *s, const uint8_t *env, size_t len)
+/* Whether a message is restricted at all is the same for every session, so
+ * the answer is kept per log position (1 open, 2 restricted): a fan-out to
+ * many nodes parses each envelope once, not once per node (two protobuf
+ * unpacks each). Cleared when it grows large and when positions may be
+ * given to other messages (a failed commit, handle_publish.c). */
+#define TLP_SEEN_MAX 65536
+
+static bool s_restricted_out(knoop_broker_t *self, const session_t *s, uint64_t pos,
+                             const uint8_t *env, size_t len)
 {
-    return !s->peer && !knoop_env_for_partner(env, len, s->partner);
+    if (s->peer)
+        return false;
+    uint64_t v;
+    if (!knoop_u64map_get(&self->tlp_seen, pos, &v)) {
+        v = knoop_env_for_partner(env, len, "") ? 1 : 2;   /* "" is named by no message */
+        if (self->tlp_seen.count >= TLP_SEEN_MAX)
+            knoop_u64map_clear(&self->tlp_seen);
+        knoop_u64map_put(&self->tlp_seen, pos, v);
+    }
+    return v == 2 && !knoop_env_for_partner(env, len, s->partner);
 }
 
 /* The next frame's budget: what the window still allows, in one frame (the
@@ -81,7 +98,7 @@ static int s_from_stream(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
                          const uint8_t *env, size_t len)
 {
     frame_fill_t *ff = arg;
-    if (s_restricted_out(ff->s, env, len)) {
+    if (s_restricted_out(ff->self, ff->s, pos, env, len)) {
         s_cut(ff->s, stream, seq);
         ff->s->withheld++;
         ff->cut = true;
@@ -155,7 +172,7 @@ static int s_from_log(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
     knoop_u64map_get(&ff->s->acked, stream, &acked);
     if (seq <= acked)
         return 0;                      /* the node has it already */
-    if (s_restricted_out(ff->s, env, len)) {
+    if (s_restricted_out(ff->self, ff->s, pos, env, len)) {
         s_cut(ff->s, stream, seq);
         ff->s->withheld++;
         return 0;
