@@ -27,7 +27,7 @@ int broker_api_init(knoop_broker_t *self)
     else
         snprintf(ep, sizeof ep, "ipc://%s/api.sock", self->opts.data);
     self->api = knoop_link_router();
-    if (!self->api || zsock_bind(self->api, "%s", ep) < 0) {
+    if (!self->api || knoop_sock_bind(self->api, ep) != KNOOP_OK) {
         knoop_error("broker: cannot bind the status endpoint %s", ep);
         return KNOOP_EIO;
     }

@@ -2,14 +2,15 @@
  * knoop-node. See daemon.h. */
 #include "daemon.h"
 #include "crypto.h"
-#include "journal.h"
+#include "link.h"
+#include "trust_reload.h"
 
-#include <czmq.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The one process-wide state: a signal handler can reach nothing else. */
 static volatile int s_stop, s_hup, s_wake;   /* s_wake: the loop returns */
@@ -30,7 +31,7 @@ static void s_signals(void)
 {
     /* czmq must not install its own SIGINT handler: ours lets the loop
      * commit its open batch before the process exits. */
-    zsys_handler_set(NULL);
+    knoop_link_signals_off();
     struct sigaction sa = { .sa_handler = s_on_signal };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -134,7 +135,7 @@ int knoop_daemon_identity(const char *who, const char *id, const char *key_file,
         goto fail;
     }
     snprintf(*learned, llen, "%s/trust", data);
-    rc = knoop_journal_trust_refresh(NULL, trust_dir, *learned, trust_stamp, trust);
+    rc = knoop_trust_refresh(NULL, trust_dir, *learned, trust_stamp, trust);
     if (rc < 0)
         goto fail;                               /* logged there */
     /* Any key of ours the store holds: after a rotation it holds both. */
@@ -155,6 +156,13 @@ fail:
     free(*learned);
     *learned = NULL;
     return rc;
+}
+
+uint64_t knoop_daemon_usecs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 int knoop_daemon_where_init(knoop_daemon_where_t *self, const char *data, const char *trust_dir)

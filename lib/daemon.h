@@ -109,6 +109,9 @@ int knoop_daemon_identity(const char *who, const char *id, const char *key_file,
                           knoop_trust_t **trust, uint64_t *trust_stamp, char **learned,
                           const knoop_cert_t **mine);
 
+/* Monotonic microseconds, for timing a step of the loop (a commit). */
+uint64_t knoop_daemon_usecs(void);
+
 /* Where a daemon's journal and trust store are, as absolute paths for the
  * tools on the same machine that read them (knoop bundle export --api),
  * resolved once at start-up (after the journal directory exists); a path
