@@ -180,7 +180,8 @@ static json_t *s_status(knoop_broker_t *self)
         "reload_errors", (json_int_t) self->policy_reload_errors));
     /* Where the journal and the trust store are (absolute), for tools on
      * this machine that read them: knoop bundle export --api. */
-    knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused);
+    knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused,
+                              self->trust_reloads);
     json_t *bundles = json_object_get(o, "bundles");      /* nodes' forwards (handle_import.c) */
     json_object_set_new(bundles, "forwarded", json_integer((json_int_t) self->forwarded));
     json_object_set_new(bundles, "forwards_refused",

@@ -187,10 +187,11 @@ void knoop_daemon_where_clear(knoop_daemon_where_t *self)
 }
 
 void knoop_daemon_status_where(json_t *o, const knoop_daemon_where_t *where, uint64_t imported,
-                               uint64_t imports_refused)
+                               uint64_t imports_refused, uint64_t trust_reloads)
 {
     json_object_set_new(o, "data_dir", json_string(where->data_dir ? where->data_dir : ""));
     json_object_set_new(o, "trust_dir", json_string(where->trust_dir ? where->trust_dir : ""));
     json_object_set_new(o, "bundles", json_pack("{s:I, s:I}", "imported", (json_int_t) imported,
                                                 "refused", (json_int_t) imports_refused));
+    json_object_set_new(o, "trust_reloads", json_integer((json_int_t) trust_reloads));
 }

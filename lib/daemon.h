@@ -126,8 +126,10 @@ int  knoop_daemon_where_init(knoop_daemon_where_t *self, const char *data, const
 void knoop_daemon_where_clear(knoop_daemon_where_t *self);
 
 /* Add the keys both daemons' status share to the status object o:
- * "data_dir", "trust_dir" and "bundles" {imported, refused}. */
+ * "data_dir", "trust_dir", "bundles" {imported, refused} and
+ * "trust_reloads" (the trust store loaded again since start: its files
+ * changed, or the mesh taught something; knoop_trust_refresh said 1). */
 void knoop_daemon_status_where(json_t *o, const knoop_daemon_where_t *where, uint64_t imported,
-                               uint64_t imports_refused);
+                                uint64_t imports_refused, uint64_t trust_reloads);
 
 #endif

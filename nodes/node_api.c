@@ -951,7 +951,8 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
                             "fail their check; not delivered; fetching them again", ndamaged));
     /* Where the journal and the trust store are (absolute), for tools on
      * this machine that read them: knoop bundle export --api. */
-    knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused);
+    knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused,
+                              self->trust_reloads);
     json_t *bundles = json_object_get(o, "bundles");      /* forwarding (node_import.c) */
     json_object_set_new(bundles, "forwarded", json_integer((json_int_t) self->forwarded));
     json_object_set_new(bundles, "forwards_refused",
