@@ -272,10 +272,7 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     if (!self)
         return NULL;
     self->opts = *opts;
-    if (self->opts.heartbeat_ms <= 0)
-        self->opts.heartbeat_ms = 1000;
-    if (self->opts.timeout_ms <= 0)
-        self->opts.timeout_ms = 5 * self->opts.heartbeat_ms;
+    knoop_daemon_timing(&self->opts.heartbeat_ms, &self->opts.timeout_ms);
     if (self->opts.handshake_ms <= 0)
         self->opts.handshake_ms = 5000;
     s_descriptors(self);
@@ -284,10 +281,12 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     self->id = strdup(opts->id);
 
     knoop_hlc_init(&self->hlc, 0);
+    knoop_daemon_setup_t setup = {
+        .who = "broker", .id = opts->id, .key_file = opts->key_file, .data = opts->data,
+        .trust_dir = opts->trust_dir, .types_file = opts->types_file,
+        .journal_flags = opts->journal_flags, .map_max = opts->map_max };
     const knoop_cert_t *mine;
-    int rc = knoop_daemon_identity("broker", opts->id, opts->key_file, opts->data, opts->trust_dir,
-                                   &self->key, &self->trust, &self->trust_stamp, &self->learned,
-                                   &mine);
+    int rc = knoop_daemon_identity(&setup, &KNOOP_DAEMON_PARTS(self), &mine);
     if (rc)
         goto fail;
     char err[512];
@@ -298,19 +297,7 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         knoop_error("broker: %s", err);
         goto fail;
     }
-    if (opts->types_file &&
-        knoop_typemap_load(opts->types_file, &self->types, err, sizeof err) != KNOOP_OK) {
-        knoop_error("broker: %s", err);
-        goto fail;
-    }
-    knoop_journal_opts_t jo = { .path = opts->data, .partner = opts->id, .trust = self->trust,
-                                .flags = opts->journal_flags, .map_max = opts->map_max };
-    rc = knoop_journal_open(&jo, &self->journal);
-    if (rc) {
-        knoop_error("broker: cannot open journal %s: %s", opts->data, knoop_strerror(rc));
-        goto fail;
-    }
-    if (knoop_daemon_where_init(&self->where, opts->data, opts->trust_dir) != KNOOP_OK)
+    if (knoop_daemon_open(&setup, &KNOOP_DAEMON_PARTS(self)) != KNOOP_OK)
         goto fail;
 
     /* ZAP first: a CURVE server without a ZAP handler lets anyone in. */
@@ -392,15 +379,8 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     free(self->batch_sess);
     free(self->batch_res);
     zhashx_destroy(&self->by_rid);
-    knoop_metrics_destroy(&self->metrics);
-    knoop_journal_destroy(&self->journal);
+    knoop_daemon_close(&KNOOP_DAEMON_PARTS(self));
     knoop_policy_destroy(&self->policy);
-    knoop_typemap_destroy(&self->types);
-    knoop_trust_destroy(&self->trust);
-    knoop_u64map_clear(&self->trust_applied);
-    free(self->learned);
-    knoop_daemon_where_clear(&self->where);
-    knoop_key_destroy(&self->key);
     knoop_buf_free(&self->rid);
     knoop_buf_free(&self->data);
     knoop_buf_free(&self->out);

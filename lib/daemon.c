@@ -105,44 +105,42 @@ int knoop_daemon_main(const knoop_daemon_t *cls, int argc, char **argv)
     return 0;
 }
 
-int knoop_daemon_identity(const char *who, const char *id, const char *key_file,
-                          const char *data, const char *trust_dir, knoop_key_t **key,
-                          knoop_trust_t **trust, uint64_t *trust_stamp, char **learned,
+int knoop_daemon_identity(const knoop_daemon_setup_t *o, const knoop_daemon_parts_t *p,
                           const knoop_cert_t **mine)
 {
-    *key = NULL;
-    *trust = NULL;
-    *learned = NULL;
+    *p->key = NULL;
+    *p->trust = NULL;
+    *p->learned = NULL;
     if (mine)
         *mine = NULL;
-    int rc = knoop_key_load(key_file, key);
+    int rc = knoop_key_load(o->key_file, p->key);
     if (rc) {
-        knoop_error("%s: cannot load key %s: %s", who, key_file, knoop_strerror(rc));
+        knoop_error("%s: cannot load key %s: %s", o->who, o->key_file, knoop_strerror(rc));
         return rc;
     }
-    if (strcmp(knoop_key_id(*key), id) != 0) {
-        knoop_error("%s: key %s belongs to '%s', not to '%s'", who, key_file, knoop_key_id(*key),
-                    id);
+    if (strcmp(knoop_key_id(*p->key), o->id) != 0) {
+        knoop_error("%s: key %s belongs to '%s', not to '%s'", o->who, o->key_file,
+                    knoop_key_id(*p->key), o->id);
         rc = KNOOP_EPERM;
         goto fail;
     }
     /* What the mesh taught this daemon (issued certificates, revocations)
      * is kept beside its journal, and rebuilt from it when missing. */
-    size_t llen = strlen(data) + sizeof "/trust";
-    *learned = malloc(llen);
-    if (!*learned) {
+    size_t llen = strlen(o->data) + sizeof "/trust";
+    *p->learned = malloc(llen);
+    if (!*p->learned) {
         rc = KNOOP_ENOMEM;
         goto fail;
     }
-    snprintf(*learned, llen, "%s/trust", data);
-    rc = knoop_trust_refresh(NULL, trust_dir, *learned, trust_stamp, trust);
+    snprintf(*p->learned, llen, "%s/trust", o->data);
+    rc = knoop_trust_refresh(NULL, o->trust_dir, *p->learned, p->trust_stamp, p->trust);
     if (rc < 0)
         goto fail;                               /* logged there */
     /* Any key of ours the store holds: after a rotation it holds both. */
-    const knoop_cert_t *c = knoop_trust_by_sign(*trust, knoop_key_public(*key));
-    if (!c || strcmp(c->id, id) != 0) {
-        knoop_error("%s: the trust store %s has no certificate for '%s' matching its key", who,
-                    trust_dir, id);
+    const knoop_cert_t *c = knoop_trust_by_sign(*p->trust, knoop_key_public(*p->key));
+    if (!c || strcmp(c->id, o->id) != 0) {
+        knoop_error("%s: the trust store %s has no certificate for '%s' matching its key", o->who,
+                    o->trust_dir, o->id);
         rc = KNOOP_EPERM;
         goto fail;
     }
@@ -151,10 +149,10 @@ int knoop_daemon_identity(const char *who, const char *id, const char *key_file,
     return KNOOP_OK;
 
 fail:
-    knoop_key_destroy(key);
-    knoop_trust_destroy(trust);
-    free(*learned);
-    *learned = NULL;
+    knoop_key_destroy(p->key);
+    knoop_trust_destroy(p->trust);
+    free(*p->learned);
+    *p->learned = NULL;
     return rc;
 }
 
@@ -163,6 +161,46 @@ uint64_t knoop_daemon_usecs(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+void knoop_daemon_timing(int *heartbeat_ms, int *timeout_ms)
+{
+    if (*heartbeat_ms <= 0)
+        *heartbeat_ms = 1000;
+    if (*timeout_ms <= 0)
+        *timeout_ms = 5 * *heartbeat_ms;
+}
+
+int knoop_daemon_open(const knoop_daemon_setup_t *o, const knoop_daemon_parts_t *p)
+{
+    char err[512];
+    int rc = o->types_file ? knoop_typemap_load(o->types_file, p->types, err, sizeof err)
+                           : KNOOP_OK;
+    if (rc) {
+        knoop_error("%s: %s", o->who, err);
+        return rc;
+    }
+    knoop_journal_opts_t jo = { .path = o->data, .partner = o->id, .trust = *p->trust,
+                                .flags = o->journal_flags, .map_max = o->map_max };
+    rc = knoop_journal_open(&jo, p->journal);
+    if (rc) {
+        knoop_error("%s: cannot open journal %s: %s", o->who, o->data, knoop_strerror(rc));
+        return rc;
+    }
+    return knoop_daemon_where_init(p->where, o->data, o->trust_dir);
+}
+
+void knoop_daemon_close(const knoop_daemon_parts_t *p)
+{
+    knoop_metrics_destroy(p->metrics);
+    knoop_journal_destroy(p->journal);
+    knoop_typemap_destroy(p->types);
+    knoop_trust_destroy(p->trust);
+    knoop_u64map_clear(p->trust_applied);
+    free(*p->learned);
+    *p->learned = NULL;
+    knoop_daemon_where_clear(p->where);
+    knoop_key_destroy(p->key);
 }
 
 int knoop_daemon_where_init(knoop_daemon_where_t *self, const char *data, const char *trust_dir)

@@ -107,45 +107,29 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
     if (!self)
         return NULL;
     self->opts = *opts;
-    if (self->opts.heartbeat_ms <= 0)
-        self->opts.heartbeat_ms = 1000;
-    if (self->opts.timeout_ms <= 0)
-        self->opts.timeout_ms = 5 * self->opts.heartbeat_ms;
+    knoop_daemon_timing(&self->opts.heartbeat_ms, &self->opts.timeout_ms);
     if (self->opts.failback_ms <= 0)
         self->opts.failback_ms = 10000;
     self->id = strdup(opts->id);
     self->next_sub_id = 1;
 
     self->key_stamp = knoop_key_file_stamp(opts->key_file);
-    int rc = knoop_daemon_identity("node", opts->id, opts->key_file, opts->data, opts->trust_dir,
-                                   &self->key, &self->trust, &self->trust_stamp, &self->learned,
-                                   NULL);
-    if (rc)
+    knoop_daemon_setup_t setup = {
+        .who = "node", .id = opts->id, .key_file = opts->key_file, .data = opts->data,
+        .trust_dir = opts->trust_dir, .types_file = opts->types_file,
+        .journal_flags = opts->journal_flags, .map_max = opts->map_max };
+    if (knoop_daemon_identity(&setup, &KNOOP_DAEMON_PARTS(self), NULL) != KNOOP_OK)
         goto fail;
     char cert_problem[200];
     if (node_own_cert_problem(self, cert_problem, sizeof cert_problem))
         knoop_error("node: %s", cert_problem);
-    knoop_journal_opts_t jo = { .path = opts->data, .partner = opts->id, .trust = self->trust,
-                                .flags = opts->journal_flags, .map_max = opts->map_max };
-    rc = knoop_journal_open(&jo, &self->journal);
-    if (rc) {
-        knoop_error("node: cannot open journal %s: %s", opts->data, knoop_strerror(rc));
-        goto fail;
-    }
-    if (knoop_daemon_where_init(&self->where, opts->data, opts->trust_dir) != KNOOP_OK)
+    if (knoop_daemon_open(&setup, &KNOOP_DAEMON_PARTS(self)) != KNOOP_OK)
         goto fail;
     do
         knoop_random(&self->epoch, sizeof self->epoch);
     while (self->epoch == 0);
     knoop_hlc_init(&self->hlc, 0);
     node_repair_start(self);
-    if (opts->types_file) {
-        char err[512];
-        if (knoop_typemap_load(opts->types_file, &self->types, err, sizeof err) != KNOOP_OK) {
-            knoop_error("node: %s", err);
-            goto fail;
-        }
-    }
     if (s_load_own(self) != KNOOP_OK || node_standby_init(self) != KNOOP_OK)
         goto fail;
     if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK ||
@@ -186,15 +170,8 @@ void knoop_node_destroy(knoop_node_t **self_p)
     node_forward_destroy(self);
     free(self->brokers);
     free(self->mesh);
-    knoop_metrics_destroy(&self->metrics);
-    knoop_journal_destroy(&self->journal);
-    knoop_trust_destroy(&self->trust);
-    knoop_typemap_destroy(&self->types);
-    knoop_u64map_clear(&self->trust_applied);
-    free(self->learned);
+    knoop_daemon_close(&KNOOP_DAEMON_PARTS(self));
     free(self->speak_for);
-    knoop_daemon_where_clear(&self->where);
-    knoop_key_destroy(&self->key);
     knoop_buf_free(&self->rid);
     knoop_buf_free(&self->data);
     knoop_buf_free(&self->out);
