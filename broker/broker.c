@@ -272,10 +272,7 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     if (!self)
         return NULL;
     self->opts = *opts;
-    if (self->opts.heartbeat_ms <= 0)
-        self->opts.heartbeat_ms = 1000;
-    if (self->opts.timeout_ms <= 0)
-        self->opts.timeout_ms = 5 * self->opts.heartbeat_ms;
+    knoop_daemon_timing(&self->opts.heartbeat_ms, &self->opts.timeout_ms);
     if (self->opts.handshake_ms <= 0)
         self->opts.handshake_ms = 5000;
     s_descriptors(self);
@@ -284,10 +281,12 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     self->id = strdup(opts->id);
 
     knoop_hlc_init(&self->hlc, 0);
+    knoop_daemon_setup_t setup = {
+        .who = "broker", .id = opts->id, .key_file = opts->key_file, .data = opts->data,
+        .trust_dir = opts->trust_dir, .types_file = opts->types_file,
+        .journal_flags = opts->journal_flags, .map_max = opts->map_max };
     const knoop_cert_t *mine;
-    int rc = knoop_daemon_identity("broker", opts->id, opts->key_file, opts->data, opts->trust_dir,
-                                   &self->key, &self->trust, &self->trust_stamp, &self->learned,
-                                   &mine);
+    int rc = knoop_daemon_identity(&setup, &KNOOP_DAEMON_PARTS(self), &mine);
     if (rc)
         goto fail;
     char err[512];
@@ -298,19 +297,7 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         knoop_error("broker: %s", err);
         goto fail;
     }
-    if (opts->types_file &&
-        knoop_typemap_load(opts->types_file, &self->types, err, sizeof err) != KNOOP_OK) {
-        knoop_error("broker: %s", err);
-        goto fail;
-    }
-    knoop_journal_opts_t jo = { .path = opts->data, .partner = opts->id, .trust = self->trust,
-                                .flags = opts->journal_flags, .map_max = opts->map_max };
-    rc = knoop_journal_open(&jo, &self->journal);
-    if (rc) {
-        knoop_error("broker: cannot open journal %s: %s", opts->data, knoop_strerror(rc));
-        goto fail;
-    }
-    if (knoop_daemon_where_init(&self->where, opts->data, opts->trust_dir) != KNOOP_OK)
+    if (knoop_daemon_open(&setup, &KNOOP_DAEMON_PARTS(self)) != KNOOP_OK)
         goto fail;
 
     /* ZAP first: a CURVE server without a ZAP handler lets anyone in. */
@@ -331,8 +318,8 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     self->gate = knoop_gate_new(self->router, &go);
     if (!self->gate)
         goto fail;
-    if (zsock_bind(self->router, "%s", opts->listen) < 0) {
-        knoop_error("broker: cannot listen on %s: %s", opts->listen, zmq_strerror(errno));
+    if (knoop_sock_bind(self->router, opts->listen) != KNOOP_OK) {
+        knoop_error("broker: cannot listen on %s: %s", opts->listen, knoop_link_strerror());
         goto fail;
     }
     rc = knoop_link_self_check(self->router, mine, 3000);
@@ -347,6 +334,10 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     }
     if (broker_peers_init(self) != KNOOP_OK || broker_api_init(self) != KNOOP_OK ||
         broker_metrics_init(self, opts->metrics) != KNOOP_OK)
+        goto fail;
+    /* metrics, router, API, gate, and a link per peer */
+    self->poll = knoop_poll_new(4 + self->npeers);
+    if (!self->poll)
         goto fail;
     broker_trust_announce(self);
     broker_trust_step(self);
@@ -375,10 +366,11 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     broker_peers_close(self);
     broker_fair_destroy(self);
     free(self->remote_inst);
-    zsock_destroy(&self->api);
+    knoop_poll_destroy(&self->poll);
+    knoop_sock_destroy(&self->api);
     knoop_gate_destroy(&self->gate);
-    zsock_destroy(&self->router);
-    zactor_destroy(&self->zap);
+    knoop_sock_destroy(&self->router);
+    knoop_zap_destroy(&self->zap);
     for (size_t i = 0; i < self->nbatch; i++)
         knoop_msg_clear(&self->batch[i]);
     free(self->batch);
@@ -387,16 +379,9 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     free(self->batch_sess);
     free(self->batch_res);
     zhashx_destroy(&self->by_rid);
-    knoop_metrics_destroy(&self->metrics);
-    knoop_journal_destroy(&self->journal);
+    knoop_daemon_close(&KNOOP_DAEMON_PARTS(self));
     knoop_policy_destroy(&self->policy);
-    knoop_typemap_destroy(&self->types);
-    knoop_trust_destroy(&self->trust);
-    knoop_u64map_clear(&self->trust_applied);
     knoop_u64map_clear(&self->tlp_seen);
-    free(self->learned);
-    knoop_daemon_where_clear(&self->where);
-    knoop_key_destroy(&self->key);
     knoop_buf_free(&self->rid);
     knoop_buf_free(&self->data);
     knoop_buf_free(&self->out);
@@ -607,18 +592,16 @@ static void s_check_forks(knoop_broker_t *self)
 
 static void s_wait(knoop_broker_t *self, long timeout_ms)
 {
-    zmq_pollitem_t items[3 + 64];
-    int n = 0;
+    knoop_poll_t *p = self->poll;
+    knoop_poll_clear(p);
     if (self->metrics)
-        items[n++] = (zmq_pollitem_t) { NULL, knoop_metrics_fd(self->metrics), ZMQ_POLLIN, 0 };
-    items[n++] = (zmq_pollitem_t) { zsock_resolve(self->router), 0, ZMQ_POLLIN, 0 };
-    items[n++] = (zmq_pollitem_t) { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 };
-    items[n++] = (zmq_pollitem_t) { knoop_gate_handle(self->gate), 0, ZMQ_POLLIN, 0 };
-    for (size_t i = 0; i < self->npeers && n < (int) (sizeof items / sizeof items[0]); i++)
-        if (self->peers[i].dealer)
-            items[n++] = (zmq_pollitem_t) { zsock_resolve(self->peers[i].dealer), 0,
-                                            ZMQ_POLLIN, 0 };
-    zmq_poll(items, n, timeout_ms);
+        knoop_poll_add_fd(p, knoop_metrics_fd(self->metrics));
+    knoop_poll_add(p, self->router);
+    knoop_poll_add(p, self->api);
+    knoop_poll_add(p, knoop_gate_sock(self->gate));
+    for (size_t i = 0; i < self->npeers; i++)
+        knoop_poll_add(p, self->peers[i].dealer);
+    knoop_poll_wait(p, timeout_ms);
     knoop_metrics_serve(self->metrics);
 }
 
@@ -704,9 +687,11 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
 void knoop_broker_reload_files(knoop_broker_t *self)
 {
     broker_policy_reload(self);
-    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
-                                    &self->trust_stamp, &self->trust) == 1)
+    if (knoop_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
+                            &self->trust_stamp, &self->trust) == 1) {
+        self->trust_reloads++;
         knoop_info("broker: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
+    }
 }
 
 int knoop_broker_reload_types(knoop_broker_t *self, const char *path)

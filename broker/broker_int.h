@@ -19,8 +19,6 @@
 #ifndef KNOOP_BROKER_INT_H
 #define KNOOP_BROKER_INT_H
 
-#include <czmq.h>
-
 #include "api.h"
 #include "daemon.h"
 #include "hlc.h"
@@ -33,6 +31,7 @@
 #include "json.h"
 #include "metrics.h"
 #include "topic.h"
+#include "trust_reload.h"
 #include "u64map.h"
 #include "wire.h"
 
@@ -114,7 +113,7 @@ typedef struct {
     char         endpoint[256];
     knoop_cert_t cert;              /* the key pinned for the current attempt */
     unsigned     key_try;           /* which of its keys: moves on when a handshake fails */
-    zsock_t     *dealer;
+    knoop_sock_t *dealer;
     int          state;             /* 0 down, 1 HELLO sent, 2 up */
     uint64_t     since, last_heard, last_sent, next_attempt;
     uint64_t     last_sync_sent, last_sync_at;   /* last SYNC answer */
@@ -162,8 +161,8 @@ struct knoop_broker_t {
     knoop_policy_t  *policy;
     knoop_typemap_t *types;           /* NULL: the built-in registry */
     knoop_journal_t *journal;
-    zactor_t        *zap;
-    zsock_t         *router;
+    knoop_zap_t     *zap;
+    knoop_sock_t    *router;
     knoop_gate_t    *gate;           /* caps on unauthenticated connections */
     uint64_t         nofile;         /* descriptor limit in force */
     session_t       *sessions;
@@ -174,7 +173,8 @@ struct knoop_broker_t {
     size_t           nsources, sources_cap;
     uint8_t          mesh_digest[KNOOP_HASH_LEN];  /* ours at the last peer comparison */
     bool             has_mesh_digest;
-    zsock_t         *api;
+    knoop_sock_t    *api;
+    knoop_poll_t    *poll;           /* what the loop waits on (s_wait) */
     uint64_t         forks_seen;
     uint64_t         damage_asked_at;  /* damaged messages last asked of the peers */
     size_t           damage_asked_n;
@@ -193,6 +193,7 @@ struct knoop_broker_t {
     /* the policy file as last loaded (broker_policy_reload) */
     struct { uint64_t ino, size, mtime_ns; } policy_stamp;
     uint64_t         policy_reloads, policy_reload_errors;
+    uint64_t         trust_reloads;  /* the trust store loaded again (files or mesh) */
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
     uint64_t         hellos_too_big;    /* HELLOs refused: vector above KNOOP_WIRE_VECTOR_MAX */

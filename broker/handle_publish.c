@@ -232,7 +232,7 @@ static void s_ack_all(knoop_broker_t *self)
 static void s_deliver_early(void *arg)
 {
     knoop_broker_t *self = arg;
-    int64_t t0 = zclock_usecs();
+    int64_t t0 = knoop_daemon_usecs();
     for (size_t i = 0; i < self->nbatch; i++)
         s_held_by_sender(self, i);
     session_t *next;
@@ -246,7 +246,7 @@ static void s_deliver_early(void *arg)
         }
         send_deliver(self, s);
     }
-    self->early_usecs += zclock_usecs() - t0;
+    self->early_usecs += knoop_daemon_usecs() - t0;
 }
 
 void handle_publish_commit(knoop_broker_t *self)
@@ -258,14 +258,14 @@ void handle_publish_commit(knoop_broker_t *self)
             ptrs[i] = &self->batch[i];
         /* An origin sends its streams in order: a gap is refused, so that
          * nothing unlinkable is stored and forwarded on its word. */
-        int64_t t0 = zclock_usecs();
+        int64_t t0 = knoop_daemon_usecs();
         self->early_usecs = 0;     /* the hook's sends are not the commit's time */
         bool early = self->opts.deliver_early && !*knoop_journal_error(self->journal, NULL);
         rc = knoop_journal_append_then(self->journal, ptrs, self->nbatch, self->batch_res,
                                        KNOOP_APPEND_CONTIGUOUS, early ? s_deliver_early : NULL,
                                        self);
         knoop_metrics_commit(self->metrics,
-                             (double) (zclock_usecs() - t0 - self->early_usecs) / 1e6,
+                             (double) (knoop_daemon_usecs() - t0 - self->early_usecs) / 1e6,
                              self->nbatch);
         free(ptrs);
     }

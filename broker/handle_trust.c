@@ -35,12 +35,14 @@ void broker_trust_step(knoop_broker_t *self)
     }
     if (n == 0)
         return;
-    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
-                                    &self->trust_stamp, &self->trust) == 1)
+    if (knoop_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
+                            &self->trust_stamp, &self->trust) == 1) {
+        self->trust_reloads++;
         knoop_info("broker: trust store reloaded with what the mesh taught (%zu certificates, "
                    "revocation list %llu)", knoop_trust_size(self->trust),
                    (unsigned long long) knoop_trust_revocation_number(self->trust));
-    zstr_send(self->zap, "RELOAD");
+    }
+    knoop_zap_reload(self->zap);
 }
 
 int broker_trust_publish(knoop_broker_t *self, const knoop_api_item_t *it,

@@ -20,6 +20,7 @@ static void s_collect(void *arg, knoop_metrics_t *m)
     knoop_metrics_set(m, "knoop_sessions_silent_total", "", (double) self->sessions_silent);
     knoop_metrics_set(m, "knoop_frames_in_total", "", (double) self->frames_in);
     knoop_metrics_set(m, "knoop_frames_bad_total", "", (double) self->frames_bad);
+    knoop_metrics_set(m, "knoop_trust_reloads_total", "", (double) self->trust_reloads);
     knoop_metrics_set(m, "knoop_fair_throttled_frames_total", "", (double) self->throttled_frames);
     knoop_metrics_set(m, "knoop_fair_forwarded_kept_total", "", (double) self->fwd_kept);
     uint64_t now = knoop_now_ms();
@@ -81,6 +82,8 @@ int broker_metrics_init(knoop_broker_t *self, const char *listen)
           "sessions dropped because the partner was silent past the heartbeat timeout" },
         { "knoop_frames_in_total", KNOOP_METRIC_COUNTER, "frames received from nodes" },
         { "knoop_frames_bad_total", KNOOP_METRIC_COUNTER, "frames from nodes that did not parse" },
+        { "knoop_trust_reloads_total", KNOOP_METRIC_COUNTER,
+          "trust store loaded again: its files changed or the mesh taught something" },
         { "knoop_fair_throttled_frames_total", KNOOP_METRIC_COUNTER,
           "PUBLISH frames kept for a later loop pass: their partner was over its fair share" },
         { "knoop_fair_forwarded_kept_total", KNOOP_METRIC_COUNTER,

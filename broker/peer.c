@@ -116,7 +116,7 @@ static void s_close_as(knoop_broker_t *self, peer_t *p, const char *why, bool qu
         knoop_warn("peer %s: link lost: %s", p->id, why);
     if (p->state == 1)
         p->key_try++;               /* never got in: try its next key */
-    zsock_destroy(&p->dealer);
+    knoop_sock_destroy(&p->dealer);
     broker_instances_peer_gone(self, p->id);     /* its pair rows are no longer live */
     p->state = 0;
     p->in_sync = false;
@@ -215,9 +215,9 @@ static void s_connect(knoop_broker_t *self, peer_t *p)
     knoop_trust_pin_server(self->trust, "peer", p->id, p->key_try, &p->cert);
     p->dealer = knoop_link_dealer();
     if (!p->dealer || knoop_link_curve_client(p->dealer, self->key, &p->cert, 5000) ||
-        zsock_connect(p->dealer, "%s", p->endpoint) != 0) {
+        knoop_sock_connect(p->dealer, p->endpoint) != KNOOP_OK) {
         knoop_error("peer %s: cannot connect to %s", p->id, p->endpoint);
-        zsock_destroy(&p->dealer);
+        knoop_sock_destroy(&p->dealer);
         p->next_attempt = knoop_now_ms() + RETRY_MS;
         return;
     }

@@ -27,7 +27,7 @@ int broker_api_init(knoop_broker_t *self)
     else
         snprintf(ep, sizeof ep, "ipc://%s/api.sock", self->opts.data);
     self->api = knoop_link_router();
-    if (!self->api || zsock_bind(self->api, "%s", ep) < 0) {
+    if (!self->api || knoop_sock_bind(self->api, ep) != KNOOP_OK) {
         knoop_error("broker: cannot bind the status endpoint %s", ep);
         return KNOOP_EIO;
     }
@@ -184,7 +184,8 @@ static json_t *s_status(knoop_broker_t *self)
         "reload_errors", (json_int_t) self->policy_reload_errors));
     /* Where the journal and the trust store are (absolute), for tools on
      * this machine that read them: knoop bundle export --api. */
-    knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused);
+    knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused,
+                              self->trust_reloads);
     json_t *bundles = json_object_get(o, "bundles");      /* nodes' forwards (handle_import.c) */
     json_object_set_new(bundles, "forwarded", json_integer((json_int_t) self->forwarded));
     json_object_set_new(bundles, "forwards_refused",

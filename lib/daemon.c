@@ -2,14 +2,15 @@
  * knoop-node. See daemon.h. */
 #include "daemon.h"
 #include "crypto.h"
-#include "journal.h"
+#include "link.h"
+#include "trust_reload.h"
 
-#include <czmq.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The one process-wide state: a signal handler can reach nothing else. */
 static volatile int s_stop, s_hup, s_wake;   /* s_wake: the loop returns */
@@ -30,7 +31,7 @@ static void s_signals(void)
 {
     /* czmq must not install its own SIGINT handler: ours lets the loop
      * commit its open batch before the process exits. */
-    zsys_handler_set(NULL);
+    knoop_link_signals_off();
     struct sigaction sa = { .sa_handler = s_on_signal };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -104,44 +105,42 @@ int knoop_daemon_main(const knoop_daemon_t *cls, int argc, char **argv)
     return 0;
 }
 
-int knoop_daemon_identity(const char *who, const char *id, const char *key_file,
-                          const char *data, const char *trust_dir, knoop_key_t **key,
-                          knoop_trust_t **trust, uint64_t *trust_stamp, char **learned,
+int knoop_daemon_identity(const knoop_daemon_setup_t *o, const knoop_daemon_parts_t *p,
                           const knoop_cert_t **mine)
 {
-    *key = NULL;
-    *trust = NULL;
-    *learned = NULL;
+    *p->key = NULL;
+    *p->trust = NULL;
+    *p->learned = NULL;
     if (mine)
         *mine = NULL;
-    int rc = knoop_key_load(key_file, key);
+    int rc = knoop_key_load(o->key_file, p->key);
     if (rc) {
-        knoop_error("%s: cannot load key %s: %s", who, key_file, knoop_strerror(rc));
+        knoop_error("%s: cannot load key %s: %s", o->who, o->key_file, knoop_strerror(rc));
         return rc;
     }
-    if (strcmp(knoop_key_id(*key), id) != 0) {
-        knoop_error("%s: key %s belongs to '%s', not to '%s'", who, key_file, knoop_key_id(*key),
-                    id);
+    if (strcmp(knoop_key_id(*p->key), o->id) != 0) {
+        knoop_error("%s: key %s belongs to '%s', not to '%s'", o->who, o->key_file,
+                    knoop_key_id(*p->key), o->id);
         rc = KNOOP_EPERM;
         goto fail;
     }
     /* What the mesh taught this daemon (issued certificates, revocations)
      * is kept beside its journal, and rebuilt from it when missing. */
-    size_t llen = strlen(data) + sizeof "/trust";
-    *learned = malloc(llen);
-    if (!*learned) {
+    size_t llen = strlen(o->data) + sizeof "/trust";
+    *p->learned = malloc(llen);
+    if (!*p->learned) {
         rc = KNOOP_ENOMEM;
         goto fail;
     }
-    snprintf(*learned, llen, "%s/trust", data);
-    rc = knoop_journal_trust_refresh(NULL, trust_dir, *learned, trust_stamp, trust);
+    snprintf(*p->learned, llen, "%s/trust", o->data);
+    rc = knoop_trust_refresh(NULL, o->trust_dir, *p->learned, p->trust_stamp, p->trust);
     if (rc < 0)
         goto fail;                               /* logged there */
     /* Any key of ours the store holds: after a rotation it holds both. */
-    const knoop_cert_t *c = knoop_trust_by_sign(*trust, knoop_key_public(*key));
-    if (!c || strcmp(c->id, id) != 0) {
-        knoop_error("%s: the trust store %s has no certificate for '%s' matching its key", who,
-                    trust_dir, id);
+    const knoop_cert_t *c = knoop_trust_by_sign(*p->trust, knoop_key_public(*p->key));
+    if (!c || strcmp(c->id, o->id) != 0) {
+        knoop_error("%s: the trust store %s has no certificate for '%s' matching its key", o->who,
+                    o->trust_dir, o->id);
         rc = KNOOP_EPERM;
         goto fail;
     }
@@ -150,11 +149,58 @@ int knoop_daemon_identity(const char *who, const char *id, const char *key_file,
     return KNOOP_OK;
 
 fail:
-    knoop_key_destroy(key);
-    knoop_trust_destroy(trust);
-    free(*learned);
-    *learned = NULL;
+    knoop_key_destroy(p->key);
+    knoop_trust_destroy(p->trust);
+    free(*p->learned);
+    *p->learned = NULL;
     return rc;
+}
+
+uint64_t knoop_daemon_usecs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+void knoop_daemon_timing(int *heartbeat_ms, int *timeout_ms)
+{
+    if (*heartbeat_ms <= 0)
+        *heartbeat_ms = 1000;
+    if (*timeout_ms <= 0)
+        *timeout_ms = 5 * *heartbeat_ms;
+}
+
+int knoop_daemon_open(const knoop_daemon_setup_t *o, const knoop_daemon_parts_t *p)
+{
+    char err[512];
+    int rc = o->types_file ? knoop_typemap_load(o->types_file, p->types, err, sizeof err)
+                           : KNOOP_OK;
+    if (rc) {
+        knoop_error("%s: %s", o->who, err);
+        return rc;
+    }
+    knoop_journal_opts_t jo = { .path = o->data, .partner = o->id, .trust = *p->trust,
+                                .flags = o->journal_flags, .map_max = o->map_max };
+    rc = knoop_journal_open(&jo, p->journal);
+    if (rc) {
+        knoop_error("%s: cannot open journal %s: %s", o->who, o->data, knoop_strerror(rc));
+        return rc;
+    }
+    return knoop_daemon_where_init(p->where, o->data, o->trust_dir);
+}
+
+void knoop_daemon_close(const knoop_daemon_parts_t *p)
+{
+    knoop_metrics_destroy(p->metrics);
+    knoop_journal_destroy(p->journal);
+    knoop_typemap_destroy(p->types);
+    knoop_trust_destroy(p->trust);
+    knoop_u64map_clear(p->trust_applied);
+    free(*p->learned);
+    *p->learned = NULL;
+    knoop_daemon_where_clear(p->where);
+    knoop_key_destroy(p->key);
 }
 
 int knoop_daemon_where_init(knoop_daemon_where_t *self, const char *data, const char *trust_dir)
@@ -179,10 +225,11 @@ void knoop_daemon_where_clear(knoop_daemon_where_t *self)
 }
 
 void knoop_daemon_status_where(json_t *o, const knoop_daemon_where_t *where, uint64_t imported,
-                               uint64_t imports_refused)
+                               uint64_t imports_refused, uint64_t trust_reloads)
 {
     json_object_set_new(o, "data_dir", json_string(where->data_dir ? where->data_dir : ""));
     json_object_set_new(o, "trust_dir", json_string(where->trust_dir ? where->trust_dir : ""));
     json_object_set_new(o, "bundles", json_pack("{s:I, s:I}", "imported", (json_int_t) imported,
                                                 "refused", (json_int_t) imports_refused));
+    json_object_set_new(o, "trust_reloads", json_integer((json_int_t) trust_reloads));
 }

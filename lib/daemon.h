@@ -26,8 +26,11 @@
 #define KNOOP_DAEMON_H
 
 #include "config.h"
+#include "journal.h"
 #include "json.h"
 #include "keys.h"
+#include "metrics.h"
+#include "u64map.h"
 
 #include <stdint.h>
 
@@ -96,18 +99,8 @@ typedef struct {
  * clean stop or --help, 2 for bad options, 1 when the daemon did not start. */
 int knoop_daemon_main(const knoop_daemon_t *cls, int argc, char **argv);
 
-/* The identity a daemon runs as, checked at start-up: the key in key_file
- * must be id's, and the trust store (trust_dir plus what the mesh taught,
- * kept in DATA/trust) must hold a certificate of id for that key (after a
- * rotation, either key). `who` prefixes the log lines ("broker", "node").
- * On KNOOP_OK the caller owns *key, *trust (stamp in *trust_stamp) and
- * *learned (the path DATA/trust); *mine (when not NULL) is borrowed from
- * *trust: the certificate of the key. On error
- * (logged, naming the file and the cause) nothing is left allocated. */
-int knoop_daemon_identity(const char *who, const char *id, const char *key_file,
-                          const char *data, const char *trust_dir, knoop_key_t **key,
-                          knoop_trust_t **trust, uint64_t *trust_stamp, char **learned,
-                          const knoop_cert_t **mine);
+/* Monotonic microseconds, for timing a step of the loop (a commit). */
+uint64_t knoop_daemon_usecs(void);
 
 /* Where a daemon's journal and trust store are, as absolute paths for the
  * tools on the same machine that read them (knoop bundle export --api),
@@ -118,13 +111,73 @@ typedef struct {
     char *trust_dir;
 } knoop_daemon_where_t;
 
+/* The heartbeat and the silence timeout both daemons default alike:
+ * heartbeat 1000 ms when <= 0, timeout five heartbeats when <= 0. */
+void knoop_daemon_timing(int *heartbeat_ms, int *timeout_ms);
+
+/* What both daemons hold from start-up to the end, opened and closed in
+ * one order for both. The parts stay fields of each daemon's own object
+ * (its files use them by name); this names where they are. */
+typedef struct {
+    knoop_key_t          **key;
+    knoop_trust_t        **trust;
+    uint64_t              *trust_stamp;
+    char                 **learned;        /* DATA/trust */
+    knoop_u64map_t        *trust_applied;  /* trust stream -> seq applied (trust_mesh.h) */
+    knoop_typemap_t      **types;          /* NULL: the built-in registry */
+    knoop_journal_t      **journal;
+    knoop_daemon_where_t  *where;
+    knoop_metrics_t      **metrics;        /* opened by the daemon itself (its families) */
+} knoop_daemon_parts_t;
+
+typedef struct {
+    const char *who;            /* "broker", "node": prefixes the log lines */
+    const char *id;
+    const char *key_file;
+    const char *data;           /* the journal's directory */
+    const char *trust_dir;
+    const char *types_file;     /* NULL: the built-in type registry */
+    unsigned    journal_flags;  /* KNOOP_JOURNAL_* */
+    size_t      map_max;        /* the journal's map limit in bytes; 0: none */
+} knoop_daemon_setup_t;
+
+/* The identity a daemon runs as, checked at start-up: the key in key_file
+ * must be id's, and the trust store (trust_dir plus what the mesh taught,
+ * kept in DATA/trust) must hold a certificate of id for that key (after a
+ * rotation, either key). Fills the key, the trust store, its stamp and
+ * learned (the path DATA/trust); *mine (when not NULL) is borrowed from the
+ * trust store: the certificate of the key. On error (logged, naming the file
+ * and the cause) those parts are left NULL. */
+int  knoop_daemon_identity(const knoop_daemon_setup_t *o, const knoop_daemon_parts_t *p,
+                           const knoop_cert_t **mine);
+/* After knoop_daemon_identity: load the type registry, open the journal
+ * (verifying appends with the trust store) and resolve where it is. Errors (logged, naming the file and the cause):
+ * the type registry's or the journal's; what was opened stays in the parts
+ * for knoop_daemon_close. */
+int  knoop_daemon_open(const knoop_daemon_setup_t *o, const knoop_daemon_parts_t *p);
+/* Free every part, the metrics first and the key last, setting each to
+ * NULL (or empty); safe on parts never opened, and twice. */
+void knoop_daemon_close(const knoop_daemon_parts_t *p);
+/* The parts of a daemon object whose fields bear these names (both
+ * daemons' do). A macro for the reason KNOOP_DAEMON_HOOKS is one: lib/ does
+ * not know knoop_broker_t or knoop_node_t. */
+#define KNOOP_DAEMON_PARTS(self)                                                    \
+    ((knoop_daemon_parts_t) { .key = &(self)->key, .trust = &(self)->trust,         \
+                              .trust_stamp = &(self)->trust_stamp,                  \
+                              .learned = &(self)->learned,                          \
+                              .trust_applied = &(self)->trust_applied,              \
+                              .types = &(self)->types, .journal = &(self)->journal, \
+                              .where = &(self)->where, .metrics = &(self)->metrics })
+
 /* Fill *self; KNOOP_ENOMEM when out of memory (nothing left allocated). */
 int  knoop_daemon_where_init(knoop_daemon_where_t *self, const char *data, const char *trust_dir);
 void knoop_daemon_where_clear(knoop_daemon_where_t *self);
 
 /* Add the keys both daemons' status share to the status object o:
- * "data_dir", "trust_dir" and "bundles" {imported, refused}. */
+ * "data_dir", "trust_dir", "bundles" {imported, refused} and
+ * "trust_reloads" (the trust store loaded again since start: its files
+ * changed, or the mesh taught something; knoop_trust_refresh said 1). */
 void knoop_daemon_status_where(json_t *o, const knoop_daemon_where_t *where, uint64_t imported,
-                               uint64_t imports_refused);
+                               uint64_t imports_refused, uint64_t trust_reloads);
 
 #endif

@@ -4,14 +4,12 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
-#include <czmq.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <zmq.h>
 
 #define DEFAULT_MAX_PENDING     512
 /* Partners behind one NAT address that connect at once (a broker restart)
@@ -37,8 +35,8 @@ typedef struct {
 
 struct knoop_gate_t {
     knoop_gate_opts_t  opts;
-    zsock_t           *server;
-    zsock_t           *mon;
+    knoop_sock_t      *server;
+    knoop_sock_t      *mon;
     char               endpoint[256];
     conn_t            *conns;      /* indexed by descriptor */
     size_t             nconns;
@@ -290,7 +288,7 @@ static void s_summary(knoop_gate_t *self, uint64_t now)
 
 /* ---- public ---- */
 
-knoop_gate_t *knoop_gate_new(zsock_t *server, const knoop_gate_opts_t *opts)
+knoop_gate_t *knoop_gate_new(knoop_sock_t *server, const knoop_gate_opts_t *opts)
 {
     assert(server && opts && opts->handshake_ms > 0);
     knoop_gate_t *self = calloc(1, sizeof *self);
@@ -304,26 +302,9 @@ knoop_gate_t *knoop_gate_new(zsock_t *server, const knoop_gate_opts_t *opts)
     if (self->opts.max_per_address > self->opts.max_pending)
         self->opts.max_per_address = self->opts.max_pending;
     self->server = server;
-    snprintf(self->endpoint, sizeof self->endpoint, "inproc://knoop-gate-%p", (void *) self);
-    int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED |
-                 ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
-    if (zmq_socket_monitor(zsock_resolve(server), self->endpoint, events) != 0) {
-        knoop_error("gate: cannot monitor the server socket: %s", zmq_strerror(errno));
+    self->mon = knoop_link_monitor_new(server);
+    if (!self->mon) {
         free(self);
-        return NULL;
-    }
-    /* libzmq's I/O thread sends events with a blocking send: a full pipe
-     * would stall every connection. No receive limit on our side: the
-     * backlog is bounded by how fast connections can be made. */
-    self->mon = zsock_new(ZMQ_PAIR);
-    if (self->mon) {
-        zsock_set_rcvhwm(self->mon, 0);
-        zsock_set_linger(self->mon, 0);
-    }
-    if (!self->mon || zsock_connect(self->mon, "%s", self->endpoint) != 0) {
-        knoop_error("gate: cannot connect to the monitor of the server socket");
-        knoop_gate_destroy(&self);
         return NULL;
     }
     /* For the log: the server's endpoint once bound; until then "server". */
@@ -337,8 +318,7 @@ void knoop_gate_destroy(knoop_gate_t **self_p)
     if (!self_p || !*self_p)
         return;
     knoop_gate_t *self = *self_p;
-    zmq_socket_monitor(zsock_resolve(self->server), NULL, 0);
-    zsock_destroy(&self->mon);
+    knoop_link_monitor_destroy(self->server, &self->mon);
     knoop_u64map_clear(&self->per_addr);
     knoop_u64map_clear(&self->win_refused);
     knoop_u64map_clear(&self->bitten);
@@ -347,63 +327,48 @@ void knoop_gate_destroy(knoop_gate_t **self_p)
     *self_p = NULL;
 }
 
-void *knoop_gate_handle(knoop_gate_t *self)
+knoop_sock_t *knoop_gate_sock(knoop_gate_t *self)
 {
-    return zsock_resolve(self->mon);
+    return self->mon;
 }
 
 void knoop_gate_read(knoop_gate_t *self)
 {
     if (strcmp(self->endpoint, "server") == 0) {
-        char *ep = zsock_last_endpoint(self->server);
-        if (ep && *ep)
+        char ep[sizeof self->endpoint];
+        knoop_sock_endpoint(self->server, ep, sizeof ep);
+        if (*ep)
             snprintf(self->endpoint, sizeof self->endpoint, "%s", ep);
-        zstr_free(&ep);
     }
-    void *mon = zsock_resolve(self->mon);
     for (int i = 0; i < MAX_EVENTS_PER_READ; i++) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
-            break;
-        }
-        uint16_t event = 0;
+        knoop_link_event_t event;
         uint32_t value = 0;
-        bool ok = zmq_msg_size(&m) == 6 && zmq_msg_more(&m);
-        if (ok) {
-            memcpy(&event, zmq_msg_data(&m), 2);
-            memcpy(&value, (uint8_t *) zmq_msg_data(&m) + 2, 4);
-        }
-        /* the second frame (the endpoint) */
-        while (zmq_msg_more(&m))
-            if (zmq_msg_recv(&m, mon, 0) < 0)
-                break;
-        zmq_msg_close(&m);
-        if (!ok)
+        int rc = knoop_link_monitor_read(self->mon, &event, &value);
+        if (rc == KNOOP_EAGAIN)
+            break;
+        if (rc != KNOOP_OK)
             continue;
         switch (event) {
-        case ZMQ_EVENT_ACCEPTED:
+        case KNOOP_LINK_EV_ACCEPTED:
             s_accepted(self, (int) value);
             break;
-        case ZMQ_EVENT_DISCONNECTED:
+        case KNOOP_LINK_EV_DISCONNECTED:
             s_disconnected(self, (int) value);
             break;
-        case ZMQ_EVENT_ACCEPT_FAILED:
+        case KNOOP_LINK_EV_ACCEPT_FAILED:
             self->st.accept_failed++;
             self->last_accept_errno = (int) value;
             break;
-        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        case KNOOP_LINK_EV_HANDSHAKE_OK:
             self->st.handshakes_ok++;
             break;
-        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        case KNOOP_LINK_EV_HANDSHAKE_REFUSED:
             self->st.handshakes_refused++;
             break;
-        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        case KNOOP_LINK_EV_HANDSHAKE_FAILED:
             self->st.handshakes_failed++;
             break;
-        default:
+        case KNOOP_LINK_EV_OTHER:
             break;
         }
     }

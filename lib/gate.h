@@ -1,7 +1,7 @@
 /*
  * gate.h — the door of a CURVE server socket: every TCP connection from its
- * accept to the end of its handshake, watched through a libzmq socket
- * monitor, so that connections that never authenticate cannot use up the
+ * accept to the end of its handshake, watched through the socket's monitor
+ * (knoop_link_monitor_new), so that connections that never authenticate cannot use up the
  * server's descriptors and lock legitimate partners out.
  *
  * What it does, per accepted connection:
@@ -32,10 +32,7 @@
 #define KNOOP_GATE_H
 
 #include "knoop.h"
-
-/* czmq's socket (czmq_library.h declares it so): callers that hand one in
- * have czmq already; the others need not include it for this header. */
-typedef struct _zsock_t zsock_t;
+#include "link.h"
 
 typedef struct knoop_gate_t knoop_gate_t;
 
@@ -60,12 +57,12 @@ typedef struct {
 /* Watch `server` (a ROUTER secured with knoop_link_curve_server; call before
  * bind so no connection is missed). NULL when the monitor cannot be set up
  * (logged). Caps of 0 take the defaults. */
-knoop_gate_t *knoop_gate_new(zsock_t *server, const knoop_gate_opts_t *opts);
+knoop_gate_t *knoop_gate_new(knoop_sock_t *server, const knoop_gate_opts_t *opts);
 /* Stop watching; safe on NULL and twice. */
 void knoop_gate_destroy(knoop_gate_t **self_p);
 
-/* The monitor socket, for zmq_poll (ZMQ_POLLIN): libzmq socket handle. */
-void *knoop_gate_handle(knoop_gate_t *self);
+/* The monitor socket, for the loop's poll set (knoop_poll_add). */
+knoop_sock_t *knoop_gate_sock(knoop_gate_t *self);
 
 /* Take every waiting event: enforce the caps, update the counters, log.
  * Never blocks. Call each loop pass (also when the poll said nothing). */

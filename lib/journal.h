@@ -150,16 +150,6 @@ const char *knoop_journal_error(const knoop_journal_t *self, uint64_t *at_ms);
  * caller keeps ownership; the old one may be freed after this returns. */
 void knoop_journal_set_trust(knoop_journal_t *self, const knoop_trust_t *trust);
 
-/* Reload the trust store in dir, plus what the daemon learned over the mesh
- * in `learned` (NULL: nothing; knoop_trust_load_ex), when either changed
- * since *stamp (knoop_trust_stamp; 0 = never loaded): the new store goes to the
- * journal (self may be NULL) before the old one in *trust is freed.
- * Returns 1 reloaded, 0 unchanged, or a negative error with the previous
- * store kept (and logged). Expired certificates are kept: daemons check
- * validity where they authenticate. */
-int  knoop_journal_trust_refresh(knoop_journal_t *self, const char *dir, const char *learned,
-                                 uint64_t *stamp, knoop_trust_t **trust);
-
 typedef struct {
     uint64_t stream;
     char     origin[KNOOP_ID_MAX + 1];

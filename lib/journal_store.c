@@ -718,27 +718,6 @@ void knoop_journal_set_trust(knoop_journal_t *self, const knoop_trust_t *trust)
     self->trust = trust;
 }
 
-int knoop_journal_trust_refresh(knoop_journal_t *self, const char *dir, const char *learned,
-                                uint64_t *stamp, knoop_trust_t **trust)
-{
-    uint64_t st = knoop_trust_stamp(dir, learned);
-    if (*trust && st == *stamp)
-        return 0;
-    *stamp = st;
-    knoop_trust_t *t = NULL;
-    int rc = knoop_trust_load_ex(dir, learned, KNOOP_TRUST_KEEP_EXPIRED, &t);
-    if (rc) {
-        knoop_error("trust store %s does not load: %s%s", dir, knoop_strerror(rc),
-                    *trust ? "; keeping the previous one" : "");
-        return rc;
-    }
-    if (self)
-        self->trust = t;
-    knoop_trust_destroy(trust);
-    *trust = t;
-    return 1;
-}
-
 uint64_t knoop_journal_next_vpos(const knoop_journal_t *self)
 {
     return self->next_vpos;

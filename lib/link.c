@@ -1,10 +1,12 @@
 /* link.c — CurveZMQ set-up, ZAP handler, self-check, framed I/O. See link.h. */
 #include "link.h"
 #include "crypto.h"
-#include "journal.h"
+#include "trust_reload.h"
 #include "wire.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <zmq.h>
@@ -15,7 +17,7 @@
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
-int knoop_link_curve_server(zsock_t *sock, const knoop_key_t *key, int handshake_ms)
+int knoop_link_curve_server(knoop_sock_t *sock, const knoop_key_t *key, int handshake_ms)
 {
     uint8_t pk[KNOOP_CURVE_LEN], sk[KNOOP_CURVE_LEN];
     knoop_key_curve(key, pk, sk);
@@ -39,7 +41,7 @@ int knoop_link_curve_server(zsock_t *sock, const knoop_key_t *key, int handshake
     return zsock_curve_server(sock) == 1 ? KNOOP_OK : KNOOP_EIO;
 }
 
-int knoop_link_curve_client(zsock_t *sock, const knoop_key_t *key,
+int knoop_link_curve_client(knoop_sock_t *sock, const knoop_key_t *key,
                             const knoop_cert_t *server, int handshake_ms)
 {
     uint8_t pk[KNOOP_CURVE_LEN], sk[KNOOP_CURVE_LEN];
@@ -53,7 +55,94 @@ int knoop_link_curve_client(zsock_t *sock, const knoop_key_t *key,
     return KNOOP_OK;
 }
 
-zsock_t *knoop_link_router(void)
+/* ---- sockets and the poll set ---- */
+
+int knoop_sock_bind(knoop_sock_t *self, const char *endpoint)
+{
+    return zsock_bind(self, "%s", endpoint) < 0 ? KNOOP_EIO : KNOOP_OK;
+}
+
+int knoop_sock_connect(knoop_sock_t *self, const char *endpoint)
+{
+    return zsock_connect(self, "%s", endpoint) != 0 ? KNOOP_EIO : KNOOP_OK;
+}
+
+void knoop_sock_destroy(knoop_sock_t **self_p)
+{
+    zsock_destroy(self_p);
+}
+
+void knoop_sock_set_max_message(knoop_sock_t *self, size_t bytes)
+{
+    zsock_set_maxmsgsize(self, bytes > INT_MAX ? INT_MAX : (int) bytes);
+}
+
+void knoop_sock_endpoint(knoop_sock_t *self, char *out, size_t size)
+{
+    char *ep = zsock_last_endpoint(self);
+    snprintf(out, size, "%s", ep ? ep : "");
+    zstr_free(&ep);
+}
+
+const char *knoop_link_strerror(void)
+{
+    return zmq_strerror(zmq_errno());
+}
+
+void knoop_link_signals_off(void)
+{
+    zsys_handler_set(NULL);
+}
+
+struct knoop_poll_t {
+    size_t         n, max;
+    zmq_pollitem_t items[];
+};
+
+knoop_poll_t *knoop_poll_new(size_t max)
+{
+    knoop_poll_t *self = calloc(1, sizeof *self + max * sizeof self->items[0]);
+    if (self)
+        self->max = max;
+    return self;
+}
+
+void knoop_poll_destroy(knoop_poll_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void knoop_poll_clear(knoop_poll_t *self)
+{
+    self->n = 0;
+}
+
+void knoop_poll_add(knoop_poll_t *self, knoop_sock_t *sock)
+{
+    if (!sock)
+        return;
+    assert(self->n < self->max);
+    self->items[self->n++] = (zmq_pollitem_t) { zsock_resolve(sock), 0, ZMQ_POLLIN, 0 };
+}
+
+void knoop_poll_add_fd(knoop_poll_t *self, int fd)
+{
+    if (fd < 0)
+        return;
+    assert(self->n < self->max);
+    self->items[self->n++] = (zmq_pollitem_t) { NULL, fd, ZMQ_POLLIN, 0 };
+}
+
+int knoop_poll_wait(knoop_poll_t *self, long timeout_ms)
+{
+    int rc = zmq_poll(self->items, (int) self->n, timeout_ms);
+    return rc < 0 ? 0 : rc;
+}
+
+knoop_sock_t *knoop_link_router(void)
 {
     zsock_t *s = zsock_new(ZMQ_ROUTER);
     if (!s)
@@ -65,7 +154,7 @@ zsock_t *knoop_link_router(void)
     return s;
 }
 
-zsock_t *knoop_link_dealer(void)
+knoop_sock_t *knoop_link_dealer(void)
 {
     zsock_t *s = zsock_new(ZMQ_DEALER);
     if (!s)
@@ -91,7 +180,7 @@ typedef struct {
  * removing (or rewriting) a cert file: the refresh sees it. */
 static int s_zap_refresh(zap_t *z)
 {
-    int rc = knoop_journal_trust_refresh(NULL, z->dir, z->learned, &z->stamp, &z->trust);
+    int rc = knoop_trust_refresh(NULL, z->dir, z->learned, &z->stamp, &z->trust);
     if (rc == 1)
         knoop_info("zap: trust store %s loaded: %zu certificates", z->dir,
                    knoop_trust_size(z->trust));
@@ -207,9 +296,14 @@ static void s_zap_handle(zap_t *z, zsock_t *handler)
     zmsg_destroy(&req);
 }
 
+typedef struct {
+    const char *dir;        /* the operator's trust directory */
+    const char *learned;    /* what the daemon learned over the mesh, or NULL */
+} zap_src_t;
+
 static void s_zap_actor(zsock_t *pipe, void *args)
 {
-    const knoop_zap_src_t *src = args;
+    const zap_src_t *src = args;
     zap_t z = { .dir = strdup(src->dir), .learned = src->learned ? strdup(src->learned) : NULL };
     zsock_t *handler = zsock_new(ZMQ_REP);
     if (!handler || zsock_bind(handler, ZAP_ENDPOINT) != 0 || !z.dir) {
@@ -260,18 +354,28 @@ static void s_zap_actor(zsock_t *pipe, void *args)
     free(z.learned);
 }
 
-zactor_t *knoop_zap_new(const char *trust_dir, const char *learned)
+knoop_zap_t *knoop_zap_new(const char *trust_dir, const char *learned)
 {
     /* The actor copies both before it signals, so stack storage is fine. */
-    knoop_zap_src_t src = { .dir = trust_dir, .learned = learned };
+    zap_src_t src = { .dir = trust_dir, .learned = learned };
     zactor_t *a = zactor_new(s_zap_actor, &src);
     /* zactor_new waits for the signal; a failed start sends 1. */
     return a;
 }
 
+void knoop_zap_reload(knoop_zap_t *self)
+{
+    zstr_send(self, "RELOAD");
+}
+
+void knoop_zap_destroy(knoop_zap_t **self_p)
+{
+    zactor_destroy(self_p);
+}
+
 /* ---- self-check ---- */
 
-int knoop_link_self_check(zsock_t *server, const knoop_cert_t *server_cert, int timeout_ms)
+int knoop_link_self_check(knoop_sock_t *server, const knoop_cert_t *server_cert, int timeout_ms)
 {
     char *ep = zsock_last_endpoint(server);
     if (!ep)
@@ -373,7 +477,7 @@ static int s_recv_pair(void *s, knoop_buf_t *rid, zmq_msg_t *m)
     return KNOOP_OK;
 }
 
-int knoop_link_recv_plain(zsock_t *router, knoop_buf_t *rid, knoop_buf_t *data)
+int knoop_link_recv_plain(knoop_sock_t *router, knoop_buf_t *rid, knoop_buf_t *data)
 {
     zmq_msg_t m;
     zmq_msg_init(&m);
@@ -386,7 +490,7 @@ int knoop_link_recv_plain(zsock_t *router, knoop_buf_t *rid, knoop_buf_t *data)
     return rc;
 }
 
-int knoop_link_recv(zsock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 1],
+int knoop_link_recv(knoop_sock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 1],
                     uint8_t key[KNOOP_PK_LEN], knoop_buf_t *data)
 {
     void *s = zsock_resolve(router);
@@ -413,7 +517,7 @@ int knoop_link_recv(zsock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 
     return rc;
 }
 
-int knoop_link_send(zsock_t *router, const uint8_t *rid, size_t rid_len,
+int knoop_link_send(knoop_sock_t *router, const uint8_t *rid, size_t rid_len,
                     const void *data, size_t len)
 {
     void *s = zsock_resolve(router);
@@ -425,14 +529,14 @@ int knoop_link_send(zsock_t *router, const uint8_t *rid, size_t rid_len,
     return KNOOP_OK;
 }
 
-int knoop_link_send_dealer(zsock_t *dealer, const void *data, size_t len)
+int knoop_link_send_dealer(knoop_sock_t *dealer, const void *data, size_t len)
 {
     if (zmq_send(zsock_resolve(dealer), data, len, ZMQ_DONTWAIT) < 0)
         return errno == EAGAIN ? KNOOP_EBUSY : KNOOP_EIO;
     return KNOOP_OK;
 }
 
-int knoop_link_recv_dealer(zsock_t *dealer, knoop_buf_t *data)
+int knoop_link_recv_dealer(knoop_sock_t *dealer, knoop_buf_t *data)
 {
     void *s = zsock_resolve(dealer);
     zmq_msg_t m;
@@ -449,4 +553,89 @@ int knoop_link_recv_dealer(zsock_t *dealer, knoop_buf_t *data)
     }
     zmq_msg_close(&m);
     return rc;
+}
+
+/* ---- the monitor of a server socket ---- */
+
+knoop_sock_t *knoop_link_monitor_new(knoop_sock_t *server)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://knoop-monitor-%p", (void *) server);
+    int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED |
+                 ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (zmq_socket_monitor(zsock_resolve(server), ep, events) != 0) {
+        knoop_error("link: cannot monitor the server socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    /* libzmq's I/O thread sends events with a blocking send: a full pipe
+     * would stall every connection. No receive limit on our side: the
+     * backlog is bounded by how fast connections can be made. */
+    zsock_t *mon = zsock_new(ZMQ_PAIR);
+    if (mon) {
+        zsock_set_rcvhwm(mon, 0);
+        zsock_set_linger(mon, 0);
+    }
+    if (!mon || zsock_connect(mon, "%s", ep) != 0) {
+        knoop_error("link: cannot connect to the monitor of the server socket");
+        knoop_link_monitor_destroy(server, &mon);
+        return NULL;
+    }
+    return mon;
+}
+
+void knoop_link_monitor_destroy(knoop_sock_t *server, knoop_sock_t **mon_p)
+{
+    if (server)
+        zmq_socket_monitor(zsock_resolve(server), NULL, 0);
+    zsock_destroy(mon_p);
+}
+
+int knoop_link_monitor_read(knoop_sock_t *mon, knoop_link_event_t *event, uint32_t *value)
+{
+    void *s = zsock_resolve(mon);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m);
+        return KNOOP_EAGAIN;
+    }
+    uint16_t id = 0;
+    bool ok = zmq_msg_size(&m) == 6 && zmq_msg_more(&m);
+    if (ok) {
+        memcpy(&id, zmq_msg_data(&m), 2);
+        memcpy(value, (uint8_t *) zmq_msg_data(&m) + 2, 4);
+    }
+    /* the second frame (the endpoint) */
+    while (zmq_msg_more(&m))
+        if (zmq_msg_recv(&m, s, 0) < 0)
+            break;
+    zmq_msg_close(&m);
+    if (!ok)
+        return KNOOP_EMALFORMED;
+    switch (id) {
+    case ZMQ_EVENT_ACCEPTED:
+        *event = KNOOP_LINK_EV_ACCEPTED;
+        break;
+    case ZMQ_EVENT_DISCONNECTED:
+        *event = KNOOP_LINK_EV_DISCONNECTED;
+        break;
+    case ZMQ_EVENT_ACCEPT_FAILED:
+        *event = KNOOP_LINK_EV_ACCEPT_FAILED;
+        break;
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        *event = KNOOP_LINK_EV_HANDSHAKE_OK;
+        break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        *event = KNOOP_LINK_EV_HANDSHAKE_REFUSED;
+        break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        *event = KNOOP_LINK_EV_HANDSHAKE_FAILED;
+        break;
+    default:
+        *event = KNOOP_LINK_EV_OTHER;
+        break;
+    }
+    return KNOOP_OK;
 }

@@ -107,49 +107,36 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
     if (!self)
         return NULL;
     self->opts = *opts;
-    if (self->opts.heartbeat_ms <= 0)
-        self->opts.heartbeat_ms = 1000;
-    if (self->opts.timeout_ms <= 0)
-        self->opts.timeout_ms = 5 * self->opts.heartbeat_ms;
+    knoop_daemon_timing(&self->opts.heartbeat_ms, &self->opts.timeout_ms);
     if (self->opts.failback_ms <= 0)
         self->opts.failback_ms = 10000;
     self->id = strdup(opts->id);
     self->next_sub_id = 1;
 
     self->key_stamp = knoop_key_file_stamp(opts->key_file);
-    int rc = knoop_daemon_identity("node", opts->id, opts->key_file, opts->data, opts->trust_dir,
-                                   &self->key, &self->trust, &self->trust_stamp, &self->learned,
-                                   NULL);
-    if (rc)
+    knoop_daemon_setup_t setup = {
+        .who = "node", .id = opts->id, .key_file = opts->key_file, .data = opts->data,
+        .trust_dir = opts->trust_dir, .types_file = opts->types_file,
+        .journal_flags = opts->journal_flags, .map_max = opts->map_max };
+    if (knoop_daemon_identity(&setup, &KNOOP_DAEMON_PARTS(self), NULL) != KNOOP_OK)
         goto fail;
     char cert_problem[200];
     if (node_own_cert_problem(self, cert_problem, sizeof cert_problem))
         knoop_error("node: %s", cert_problem);
-    knoop_journal_opts_t jo = { .path = opts->data, .partner = opts->id, .trust = self->trust,
-                                .flags = opts->journal_flags, .map_max = opts->map_max };
-    rc = knoop_journal_open(&jo, &self->journal);
-    if (rc) {
-        knoop_error("node: cannot open journal %s: %s", opts->data, knoop_strerror(rc));
-        goto fail;
-    }
-    if (knoop_daemon_where_init(&self->where, opts->data, opts->trust_dir) != KNOOP_OK)
+    if (knoop_daemon_open(&setup, &KNOOP_DAEMON_PARTS(self)) != KNOOP_OK)
         goto fail;
     do
         knoop_random(&self->epoch, sizeof self->epoch);
     while (self->epoch == 0);
     knoop_hlc_init(&self->hlc, 0);
     node_repair_start(self);
-    if (opts->types_file) {
-        char err[512];
-        if (knoop_typemap_load(opts->types_file, &self->types, err, sizeof err) != KNOOP_OK) {
-            knoop_error("node: %s", err);
-            goto fail;
-        }
-    }
     if (s_load_own(self) != KNOOP_OK || node_standby_init(self) != KNOOP_OK)
         goto fail;
     if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK ||
         node_metrics_init(self, opts->metrics) != KNOOP_OK)
+        goto fail;
+    self->poll = knoop_poll_new(4);      /* metrics, API, link, failback probe */
+    if (!self->poll)
         goto fail;
     knoop_info("node %s started: journal %s, publishing epoch %016llx, %zu earlier own streams, "
                "%zu broker(s), %zu subscription(s), API %s%s%s", self->id, opts->data,
@@ -170,6 +157,7 @@ void knoop_node_destroy(knoop_node_t **self_p)
     knoop_node_t *self = *self_p;
     node_link_close(self, "node stopping");
     node_api_close(self);
+    knoop_poll_destroy(&self->poll);
     for (size_t i = 0; i < self->npub; i++)
         knoop_msg_clear(&self->pub_msgs[i]);
     for (size_t i = 0; i < self->nin; i++)
@@ -182,15 +170,8 @@ void knoop_node_destroy(knoop_node_t **self_p)
     node_forward_destroy(self);
     free(self->brokers);
     free(self->mesh);
-    knoop_metrics_destroy(&self->metrics);
-    knoop_journal_destroy(&self->journal);
-    knoop_trust_destroy(&self->trust);
-    knoop_typemap_destroy(&self->types);
-    knoop_u64map_clear(&self->trust_applied);
-    free(self->learned);
+    knoop_daemon_close(&KNOOP_DAEMON_PARTS(self));
     free(self->speak_for);
-    knoop_daemon_where_clear(&self->where);
-    knoop_key_destroy(&self->key);
     knoop_buf_free(&self->rid);
     knoop_buf_free(&self->data);
     knoop_buf_free(&self->out);
@@ -209,9 +190,10 @@ void node_trust_update(knoop_node_t *self)
                                (int64_t) time(NULL)) < 0)
             knoop_error("node: cannot read the trust topics from the journal");
     }
-    if (knoop_journal_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
-                                    &self->trust_stamp, &self->trust) != 1)
+    if (knoop_trust_refresh(self->journal, self->opts.trust_dir, self->learned,
+                            &self->trust_stamp, &self->trust) != 1)
         return;
+    self->trust_reloads++;
     knoop_info("node: trust store reloaded (%zu certificates)", knoop_trust_size(self->trust));
     if (self->trust_resync && self->dealer) {
         self->trust_resync = false;
@@ -283,7 +265,7 @@ static void s_key_check(knoop_node_t *self)
                "knoop keys revoke --fingerprint %s", self->id, newfp, oldfp,
                (unsigned long long) self->epoch, oldfp);
     if (self->probe)
-        zsock_destroy(&self->probe);
+        knoop_sock_destroy(&self->probe);
     node_link_close(self, "key rotated; reconnecting with the new key");
     self->next_attempt = knoop_now_ms();
 }
@@ -337,10 +319,10 @@ static void s_commit(knoop_node_t *self)
             ptrs[i] = &self->pub_msgs[i];
         for (size_t i = 0; i < nin; i++)
             ptrs[npub + i] = ib.ptrs[i];
-        int64_t t0 = zclock_usecs();
+        uint64_t t0 = knoop_daemon_usecs();
         rc = knoop_journal_commit(self->journal, ptrs, n, res, 0, cur, ncur);
         if (rc == KNOOP_OK && n)
-            knoop_metrics_commit(self->metrics, (double) (zclock_usecs() - t0) / 1e6, npub);
+            knoop_metrics_commit(self->metrics, (double) (knoop_daemon_usecs() - t0) / 1e6, npub);
     }
     node_api_cursors_done(self, rc);
     node_api_publish_done(self, sign_rc ? sign_rc : rc, res);
@@ -354,17 +336,14 @@ static void s_commit(knoop_node_t *self)
 int knoop_node_run(knoop_node_t *self, volatile int *stop)
 {
     while (!*stop) {
-        zmq_pollitem_t items[4];
-        int nitems = 0;
+        knoop_poll_t *p = self->poll;
+        knoop_poll_clear(p);
         if (self->metrics)
-            items[nitems++] = (zmq_pollitem_t) { NULL, knoop_metrics_fd(self->metrics), ZMQ_POLLIN, 0 };
-        items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->api), 0, ZMQ_POLLIN, 0 };
-        if (self->dealer)
-            items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0 };
-        if (self->probe)
-            items[nitems++] = (zmq_pollitem_t) { zsock_resolve(self->probe), 0, ZMQ_POLLIN, 0 };
-        long wait = self->journal_grew || self->stashed ? 0 : 50;
-        zmq_poll(items, nitems, wait);
+            knoop_poll_add_fd(p, knoop_metrics_fd(self->metrics));
+        knoop_poll_add(p, self->api);
+        knoop_poll_add(p, self->dealer);
+        knoop_poll_add(p, self->probe);
+        knoop_poll_wait(p, self->journal_grew || self->stashed ? 0 : 50);
         knoop_metrics_serve(self->metrics);
         self->journal_grew = false;
 

@@ -37,10 +37,10 @@ int node_api_init(knoop_node_t *self)
     self->api = knoop_link_router();
     if (!self->api || !self->api_ep)
         return KNOOP_ENOMEM;
-    zsock_set_maxmsgsize(self->api, (int) KNOOP_API_MAX);
+    knoop_sock_set_max_message(self->api, KNOOP_API_MAX);
     /* The ipc socket lives in the data directory (0700): only the node's
      * user reaches it. */
-    if (zsock_bind(self->api, "%s", self->api_ep) < 0) {
+    if (knoop_sock_bind(self->api, self->api_ep) != KNOOP_OK) {
         knoop_error("node: cannot bind the local API on %s (is another node running on this "
                     "data directory?)", self->api_ep);
         return KNOOP_EIO;
@@ -67,7 +67,7 @@ void node_api_close(knoop_node_t *self)
         self->subs = s->next;
         s_sub_free(s);
     }
-    zsock_destroy(&self->api);
+    knoop_sock_destroy(&self->api);
 }
 
 static int s_reply(knoop_node_t *self, const uint8_t *rid, size_t rid_len,
@@ -951,7 +951,8 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
                             "fail their check; not delivered; fetching them again", ndamaged));
     /* Where the journal and the trust store are (absolute), for tools on
      * this machine that read them: knoop bundle export --api. */
-    knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused);
+    knoop_daemon_status_where(o, &self->where, self->imported, self->imports_refused,
+                              self->trust_reloads);
     json_t *bundles = json_object_get(o, "bundles");      /* forwarding (node_import.c) */
     json_object_set_new(bundles, "forwarded", json_integer((json_int_t) self->forwarded));
     json_object_set_new(bundles, "forwards_refused",

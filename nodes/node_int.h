@@ -23,8 +23,6 @@
 #ifndef KNOOP_NODE_INT_H
 #define KNOOP_NODE_INT_H
 
-#include <czmq.h>
-
 #include "api.h"
 #include "daemon.h"
 #include "hlc.h"
@@ -36,6 +34,7 @@
 #include "metrics.h"
 #include "msg.h"
 #include "topic.h"
+#include "trust_reload.h"
 #include "u64map.h"
 #include "wire.h"
 
@@ -135,6 +134,7 @@ struct knoop_node_t {
     knoop_trust_t   *trust;
     knoop_typemap_t *types;            /* NULL: the built-in registry */
     uint64_t         trust_stamp, trust_checked;
+    uint64_t         trust_reloads;    /* the trust store loaded again (files or mesh) */
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
     knoop_daemon_where_t where;      /* data and trust dirs, absolute (status) */
     char           **speak_for;      /* set by SIGHUP: opts.speak_for's own copy */
@@ -167,8 +167,8 @@ struct knoop_node_t {
     broker_ref_t    *brokers;
     size_t           nbrokers;
     size_t           broker_idx;
-    zsock_t         *dealer;
-    zsock_t         *probe;            /* failback probe to brokers[probe_idx] */
+    knoop_sock_t    *dealer;
+    knoop_sock_t    *probe;            /* failback probe to brokers[probe_idx] */
     size_t           probe_idx;        /* ranked above broker_idx */
     uint64_t         probe_since, last_probe;
     link_state_t     link;
@@ -193,7 +193,8 @@ struct knoop_node_t {
     bool             last_error_refusal;  /* the broker refused (ERROR): cleared by its next ACK */
     uint64_t         last_ack_at;         /* Unix ms of the broker's last ACK */
     /* local API */
-    zsock_t         *api;
+    knoop_sock_t    *api;
+    knoop_poll_t    *poll;             /* what the loop waits on */
     api_sub_t       *subs;
     pub_wait_t      *waits;
     uint64_t         next_sub_id;
@@ -261,7 +262,6 @@ void node_link_deliveries_done(knoop_node_t *self, int rc, knoop_ingest_batch_t 
                                const int *res, knoop_ingest_t *in);
 void node_link_send_outbox(knoop_node_t *self); /* unacked own messages */
 void node_link_close(knoop_node_t *self, const char *why);
-zsock_t *node_link_socket(knoop_node_t *self);
 void node_link_read_probe(knoop_node_t *self);
 
 /* node_repair.c */

@@ -22,11 +22,6 @@ static const char *s_state_name(link_state_t s)
     return s == LINK_UP ? "up" : s == LINK_HELLO ? "connecting" : "down";
 }
 
-zsock_t *node_link_socket(knoop_node_t *self)
-{
-    return self->dealer;
-}
-
 int node_link_init(knoop_node_t *self)
 {
     self->brokers = calloc(self->opts.nbrokers ? self->opts.nbrokers : 1, sizeof *self->brokers);
@@ -80,14 +75,14 @@ int node_link_init(knoop_node_t *self)
 void node_link_close(knoop_node_t *self, const char *why)
 {
     if (self->probe && !strcmp(why, "node stopping"))
-        zsock_destroy(&self->probe);
+        knoop_sock_destroy(&self->probe);
     if (!self->dealer)
         return;
     if (self->link == LINK_UP)
         knoop_warn("link to %s lost: %s", self->brokers[self->broker_idx].id, why);
     if (self->link == LINK_HELLO)
         self->brokers[self->broker_idx].key_try++;  /* never got in: try its next key */
-    zsock_destroy(&self->dealer);
+    knoop_sock_destroy(&self->dealer);
     /* What this link delivered and the pass has not committed yet is
      * dropped unacknowledged: the broker sends it again. */
     for (size_t i = 0; i < self->nin; i++)
@@ -133,10 +128,10 @@ static void s_connect(knoop_node_t *self)
     knoop_trust_pin_server(self->trust, "broker", b->id, b->key_try, &b->cert);
     self->dealer = knoop_link_dealer();
     if (!self->dealer || knoop_link_curve_client(self->dealer, self->key, &b->cert, 5000) ||
-        zsock_connect(self->dealer, "%s", b->endpoint) != 0) {
+        knoop_sock_connect(self->dealer, b->endpoint) != KNOOP_OK) {
         node_set_error(self, "cannot connect to %s at %s", b->id, b->endpoint);
         knoop_error("node: %s", self->last_error);
-        zsock_destroy(&self->dealer);
+        knoop_sock_destroy(&self->dealer);
         self->next_attempt = knoop_now_ms() + RETRY_MS;
         return;
     }
@@ -203,12 +198,12 @@ static void s_failover(knoop_node_t *self, const char *why)
 static void s_probe_step(knoop_node_t *self, uint64_t now)
 {
     if (self->broker_idx == 0 || self->link != LINK_UP) {
-        zsock_destroy(&self->probe);
+        knoop_sock_destroy(&self->probe);
         return;
     }
     if (self->probe) {
         if (now - self->probe_since > (uint64_t) self->opts.timeout_ms) {
-            zsock_destroy(&self->probe);            /* not back yet */
+            knoop_sock_destroy(&self->probe);            /* not back yet */
             self->brokers[self->probe_idx].key_try++;  /* or on its other key */
         }
         return;
@@ -225,8 +220,8 @@ static void s_probe_step(knoop_node_t *self, uint64_t now)
     knoop_trust_pin_server(self->trust, "broker", b->id, b->key_try, &b->cert);
     self->probe = knoop_link_dealer();
     if (!self->probe || knoop_link_curve_client(self->probe, self->key, &b->cert, 5000) ||
-        zsock_connect(self->probe, "%s", b->endpoint) != 0) {
-        zsock_destroy(&self->probe);
+        knoop_sock_connect(self->probe, b->endpoint) != KNOOP_OK) {
+        knoop_sock_destroy(&self->probe);
         return;
     }
     knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT };
@@ -242,7 +237,7 @@ void node_link_read_probe(knoop_node_t *self)
     int rc = knoop_link_recv_dealer(self->probe, &self->data);
     if (rc != KNOOP_OK)
         return;
-    zsock_destroy(&self->probe);
+    knoop_sock_destroy(&self->probe);
     size_t to = self->probe_idx < self->broker_idx ? self->probe_idx : 0;
     knoop_info("failback: %s answers again; moving back from %s",
                self->brokers[to].id, self->brokers[self->broker_idx].id);

@@ -23,6 +23,7 @@ static void s_collect(void *arg, knoop_metrics_t *m)
                       (double) self->clock_offset_ms / 1000.0);
     knoop_metrics_set(m, "knoop_clock_skewed", "", self->clock_skewed);
     knoop_metrics_set(m, "knoop_messages_delivered_total", "", (double) self->delivered_in);
+    knoop_metrics_set(m, "knoop_trust_reloads_total", "", (double) self->trust_reloads);
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
     knoop_metrics_journal(m, &st);
@@ -64,6 +65,8 @@ int node_metrics_init(knoop_node_t *self, const char *listen)
         { "knoop_clock_skewed", KNOOP_METRIC_GAUGE, "1 while the clocks differ by 30 s or more" },
         { "knoop_catchup_last_messages", KNOOP_METRIC_GAUGE,
           "messages the last catch-up from a broker delivered" },
+        { "knoop_trust_reloads_total", KNOOP_METRIC_COUNTER,
+          "trust store loaded again: its files changed or the mesh taught something" },
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         knoop_metrics_family(m, f[i].name, f[i].kind, f[i].help, NULL, 0);

@@ -7,9 +7,10 @@
 # leaves the list in force; the node runs on through all of it.
 # The broker, on SIGHUP, reads its configuration again (a type registry
 # named there is loaded) and checks its policy and its trust store at once:
-# each change is logged, the policy reload is counted in its status, and a
-# partner whose certificate was added connects; a configuration that no
-# longer reads is logged and the broker runs on.
+# each change is logged, the policy and trust store reloads are counted in
+# its status (and the trust store's in its metrics), and a partner whose
+# certificate was added connects; a configuration that no longer reads is
+# logged and the broker runs on.
 source "$(dirname "$0")/lib.sh"
 
 make_partner kcr2-broker-1 broker
@@ -21,8 +22,9 @@ role:region subscribe >
 vr-zeeland speak-for vr-zeeuws-vlaanderen
 P
 EP="ipc://$T/b.sock"
+BM=$(free_port)
 printf '[broker]\n' >"$T/broker.ini"
-start_broker kcr2-broker-1 "$EP" --config "$T/broker.ini"
+start_broker kcr2-broker-1 "$EP" --config "$T/broker.ini" --metrics "127.0.0.1:$BM"
 printf '[node]\nsubscribe = grip.>\n' >"$T/node.ini"
 start_node vr-zeeland --broker "kcr2-broker-1@$EP" --config "$T/node.ini"
 wait_for "link up" 20 grep -q 'link up' "$T/vr-zeeland.log"
@@ -79,7 +81,23 @@ policy_reloads() {
     "$KNOOP" status --api "$(api kcr2-broker-1)" --json --timeout 10 |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["policy"]["reloads"])'
 }
+# The trust store's reloads: the status's count, the metric, and the log
+# lines that say each one (the housekeeping may see a new certificate file
+# before the SIGHUP does, even half-written: counted as often as logged).
+trust_reloads() {
+    "$KNOOP" status --api "$(api kcr2-broker-1)" --json --timeout 10 |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["trust_reloads"])'
+}
+trust_metric() {
+    curl -s --max-time 5 "http://127.0.0.1:$BM/metrics" |
+        sed -n 's/^knoop_trust_reloads_total \([0-9]*\)$/\1/p'
+}
+trust_logged() { grep -c "broker: trust store reloaded" "$T/kcr2-broker-1.log" || true; }
 r0=$(policy_reloads)
+t0=$(trust_reloads)
+l0=$(trust_logged)
+check "the broker's status and metrics count the trust store's reloads alike ($t0)" \
+    test "$(trust_metric)" = "$t0"
 printf 'grip.> knoop.crisis.v1.GripLevel\n' >"$T/types"
 printf '[broker]\ntypes = %s\n' "$T/types" >"$T/broker.ini"
 echo 'role:region publish sitrep.{id}' >>"$T/policy"
@@ -95,6 +113,10 @@ check "... and counted in the status (policy.reloads $r0 -> $((r0 + 1)))" \
     test "$(policy_reloads)" = $((r0 + 1))
 check "... the trust store is reloaded, logged with its size (3 certificates)" \
     wait_for "trust reloaded" 10 grep -q "broker: trust store reloaded (3 certificates)" "$T/kcr2-broker-1.log"
+t1=$(trust_reloads)
+check "... counted in the status as often as logged (trust_reloads $t0 -> $t1)" \
+    test $((t1 - t0)) = $(($(trust_logged) - l0)) -a "$t1" -gt "$t0"
+check "... and in the metric knoop_trust_reloads_total ($t1)" test "$(trust_metric)" = "$t1"
 start_node vr-twente --broker "kcr2-broker-1@$EP"
 check "... and the partner added to it connects" \
     wait_for "vr-twente link up" 20 grep -q 'link up' "$T/vr-twente.log"
