@@ -275,6 +275,24 @@ int knoop_pbc_in(const knoop_pbc_msg_t *m, void *c, const void *pb, knoop_pbc_ar
     return m->in ? m->in(c, pb, a) : KNOOP_OK;
 }
 
+size_t knoop_pbc_in_size(const knoop_pbc_msg_t *m, const void *pb)
+{
+    size_t size = 0;
+    unsigned j = 0;
+    for (size_t i = 0; i < m->nfields; i++) {
+        const knoop_pbc_field_t *f = &m->fields[i];
+        const ProtobufCFieldDescriptor *fd = s_fd(m->pb, &j, f->num);
+        if (fd->label != PROTOBUF_C_LABEL_REPEATED)
+            continue;
+        size_t n = *(const size_t *) S_CAT(pb, fd->quantifier_offset);
+        if (fd->type == PROTOBUF_C_TYPE_BYTES)
+            size += S_ROUND(n * sizeof(knoop_bytes_t));
+        else if (fd->type == PROTOBUF_C_TYPE_MESSAGE)
+            size += S_ROUND(n * f->rows->csize);
+    }
+    return size;
+}
+
 /* The C list of a repeated field: its count and pointer, and whether
  * knoop_pbc_out would refuse it before taking scratch. */
 static bool s_list(const knoop_pbc_field_t *f, const void *c, size_t *n, const void **v)
@@ -425,16 +443,23 @@ int knoop_pbc_out(const knoop_pbc_msg_t *m, void *pb, const void *c, knoop_pbc_s
 
 /* ---- oneof and packing ---- */
 
-void *knoop_pbc_oneof(const ProtobufCMessage *msg, unsigned num)
+unsigned knoop_pbc_oneof_which(const ProtobufCMessage *msg, unsigned num)
 {
     const ProtobufCFieldDescriptor *fd =
         protobuf_c_message_descriptor_get_field(msg->descriptor, num);
     uint32_t which;
     if (!fd || !(fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
-        return NULL;
+        return 0;
     memcpy(&which, S_CAT(msg, fd->quantifier_offset), sizeof which);
-    if (which != num)
+    return which;
+}
+
+void *knoop_pbc_oneof(const ProtobufCMessage *msg, unsigned num)
+{
+    if (num == 0 || knoop_pbc_oneof_which(msg, num) != num)
         return NULL;
+    const ProtobufCFieldDescriptor *fd =
+        protobuf_c_message_descriptor_get_field(msg->descriptor, num);
     void *member;
     memcpy(&member, S_CAT(msg, fd->offset), sizeof member);
     return member;

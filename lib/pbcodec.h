@@ -107,6 +107,12 @@ size_t knoop_pbc_need(const knoop_pbc_msg_t *m, const void *c);
  * a pointer), or a hook's. */
 int    knoop_pbc_out(const knoop_pbc_msg_t *m, void *pb, const void *c, knoop_pbc_scratch_t *s);
 
+/* Arena bytes knoop_pbc_in takes for the rows of pb's own lists (a first
+ * chunk of this size saves the later mallocs). */
+size_t knoop_pbc_in_size(const knoop_pbc_msg_t *m, const void *pb);
+
+/* Which field of the oneof that field num belongs to msg carries (0: none). */
+unsigned knoop_pbc_oneof_which(const ProtobufCMessage *msg, unsigned num);
 /* The member of msg's oneof that field num is, or NULL. */
 void  *knoop_pbc_oneof(const ProtobufCMessage *msg, unsigned num);
 /* Make member (an initialised message) the oneof field num of msg. */
