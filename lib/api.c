@@ -138,11 +138,9 @@ static bool s_status_filter_valid(uint32_t s)
 
 /* ---- maps: each kind's protobuf fields and where they live in api.h ---- */
 
-#define S_F(num, T, m)  { (num), offsetof(T, m), 0, 0, NULL }
-#define S_L(num, T, m, count, max, rows) \
-    { (num), offsetof(T, m), offsetof(T, count), (max), (rows) }
-#define S_MAP(desc, T, fields, in, need, out) \
-    { &(desc), sizeof(T), (fields), sizeof(fields) / sizeof *(fields), (in), (need), (out) }
+#define S_F    KNOOP_PBC_FIELD
+#define S_L    KNOOP_PBC_LIST
+#define S_MAP  KNOOP_PBC_MAP
 /* A kind of request or reply: its fields are members of r->u. */
 #define S_RQ(num, m)  S_F(num, knoop_api_req_t, u.m)
 #define S_RQL(num, m, count, rows) \

@@ -167,16 +167,88 @@ void knoop_pbc_scratch_fini(knoop_pbc_scratch_t *s)
 
 /* ---- maps ---- */
 
-/* The descriptor of field num. Maps list fields in number order, as the
- * descriptor does, so one pass over both finds them all: *j is where the
- * last one was. */
-static const ProtobufCFieldDescriptor *s_fd(const ProtobufCMessageDescriptor *d, unsigned *j,
-                                            uint32_t num)
+/* A walk over a map's fields with their descriptors. Maps list fields in
+ * number order, as descriptors do, so one pass over both finds them all. */
+typedef struct {
+    const knoop_pbc_msg_t *m;
+    size_t                 i;       /* the map's next field */
+    unsigned               j;       /* where the descriptor's last one was */
+} s_walk_t;
+
+static const knoop_pbc_field_t *s_next(s_walk_t *w, const ProtobufCFieldDescriptor **fd)
 {
-    while (*j < d->n_fields && d->fields[*j].id < num)
-        (*j)++;
-    assert(*j < d->n_fields && d->fields[*j].id == num);
-    return &d->fields[*j];
+    if (w->i == w->m->nfields)
+        return NULL;
+    const knoop_pbc_field_t *f = &w->m->fields[w->i++];
+    const ProtobufCMessageDescriptor *d = w->m->pb;
+    while (w->j < d->n_fields && d->fields[w->j].id < f->num)
+        w->j++;
+    assert(w->j < d->n_fields && d->fields[w->j].id == f->num);
+    *fd = &d->fields[w->j];
+    return f;
+}
+
+/* Numbers are the same bits on both sides: 32-bit ones (enums too: the C
+ * enums mapped are int-sized) and 64-bit ones. 0: not a plain number. */
+static size_t s_scalar_width(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_ENUM:
+        return sizeof(uint32_t);
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        return sizeof(uint64_t);
+    default:
+        return 0;
+    }
+}
+
+/* One field that is not repeated, from the message to the C struct or
+ * (to_pb) back. Errors: KNOOP_EINVAL (bytes with a length but no pointer,
+ * or a type no map uses). */
+static int s_plain(ProtobufCType t, void *dst, const void *src, bool to_pb)
+{
+    size_t width = s_scalar_width(t);
+    if (width) {
+        memcpy(dst, src, width);
+        return KNOOP_OK;
+    }
+    switch (t) {
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *str;
+        memcpy(&str, src, sizeof str);
+        *(const char **) dst = str || !to_pb ? str : "";
+        return KNOOP_OK;
+    }
+    case PROTOBUF_C_TYPE_BOOL:
+        if (to_pb)
+            *(protobuf_c_boolean *) dst = *(const bool *) src;
+        else
+            *(bool *) dst = *(const protobuf_c_boolean *) src != 0;
+        return KNOOP_OK;
+    case PROTOBUF_C_TYPE_BYTES:
+        if (to_pb) {
+            const knoop_bytes_t *b = src;
+            if (b->len && !b->data)
+                return KNOOP_EINVAL;
+            *(ProtobufCBinaryData *) dst = (ProtobufCBinaryData) { b->len, (uint8_t *) b->data };
+        } else {
+            const ProtobufCBinaryData *b = src;
+            *(knoop_bytes_t *) dst = (knoop_bytes_t) { b->data, b->len };
+        }
+        return KNOOP_OK;
+    default:
+        assert(!"no map for this type");
+        return KNOOP_EINVAL;
+    }
 }
 
 #define S_AT(base, off)  ((char *) (base) + (off))
@@ -223,11 +295,10 @@ static int s_list_in(const knoop_pbc_field_t *f, const ProtobufCFieldDescriptor 
 
 int knoop_pbc_in(const knoop_pbc_msg_t *m, void *c, const void *pb, knoop_pbc_arena_t *a)
 {
-    const ProtobufCMessageDescriptor *d = m->pb;
-    unsigned j = 0;
-    for (size_t i = 0; i < m->nfields; i++) {
-        const knoop_pbc_field_t *f = &m->fields[i];
-        const ProtobufCFieldDescriptor *fd = s_fd(d, &j, f->num);
+    s_walk_t w = { m, 0, 0 };
+    const knoop_pbc_field_t *f;
+    const ProtobufCFieldDescriptor *fd;
+    while ((f = s_next(&w, &fd))) {
         const char *src = S_CAT(pb, fd->offset);
         char *dst = S_AT(c, f->c);
         if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -240,37 +311,9 @@ int knoop_pbc_in(const knoop_pbc_msg_t *m, void *c, const void *pb, knoop_pbc_ar
             *(size_t *) S_AT(c, f->c_n) = n;
             continue;
         }
-        switch (fd->type) {
-        case PROTOBUF_C_TYPE_STRING:
-            *(const char **) dst = *(char *const *) src;
-            break;
-        case PROTOBUF_C_TYPE_UINT32:
-        case PROTOBUF_C_TYPE_FIXED32:
-        case PROTOBUF_C_TYPE_INT32:
-        case PROTOBUF_C_TYPE_SINT32:
-        case PROTOBUF_C_TYPE_SFIXED32:
-        case PROTOBUF_C_TYPE_ENUM:
-            memcpy(dst, src, sizeof(uint32_t));
-            break;
-        case PROTOBUF_C_TYPE_UINT64:
-        case PROTOBUF_C_TYPE_FIXED64:
-        case PROTOBUF_C_TYPE_INT64:
-        case PROTOBUF_C_TYPE_SINT64:
-        case PROTOBUF_C_TYPE_SFIXED64:
-            memcpy(dst, src, sizeof(uint64_t));
-            break;
-        case PROTOBUF_C_TYPE_BOOL:
-            *(bool *) dst = *(const protobuf_c_boolean *) src != 0;
-            break;
-        case PROTOBUF_C_TYPE_BYTES: {
-            const ProtobufCBinaryData *b = (const ProtobufCBinaryData *) src;
-            *(knoop_bytes_t *) dst = (knoop_bytes_t) { b->data, b->len };
-            break;
-        }
-        default:
-            assert(!"no map for this type");
-            return KNOOP_EINVAL;
-        }
+        int rc = s_plain(fd->type, dst, src, false);
+        if (rc)
+            return rc;
     }
     return m->in ? m->in(c, pb, a) : KNOOP_OK;
 }
@@ -278,10 +321,10 @@ int knoop_pbc_in(const knoop_pbc_msg_t *m, void *c, const void *pb, knoop_pbc_ar
 size_t knoop_pbc_in_size(const knoop_pbc_msg_t *m, const void *pb)
 {
     size_t size = 0;
-    unsigned j = 0;
-    for (size_t i = 0; i < m->nfields; i++) {
-        const knoop_pbc_field_t *f = &m->fields[i];
-        const ProtobufCFieldDescriptor *fd = s_fd(m->pb, &j, f->num);
+    s_walk_t w = { m, 0, 0 };
+    const knoop_pbc_field_t *f;
+    const ProtobufCFieldDescriptor *fd;
+    while ((f = s_next(&w, &fd))) {
         if (fd->label != PROTOBUF_C_LABEL_REPEATED)
             continue;
         size_t n = *(const size_t *) S_CAT(pb, fd->quantifier_offset);
@@ -307,9 +350,9 @@ static bool s_rows_take(const knoop_pbc_msg_t *m)
 {
     if (m->need)
         return true;
-    unsigned j = 0;
-    for (size_t i = 0; i < m->nfields; i++) {
-        const ProtobufCFieldDescriptor *fd = s_fd(m->pb, &j, m->fields[i].num);
+    s_walk_t w = { m, 0, 0 };
+    const ProtobufCFieldDescriptor *fd;
+    while (s_next(&w, &fd)) {
         if (fd->label == PROTOBUF_C_LABEL_REPEATED && fd->type != PROTOBUF_C_TYPE_STRING)
             return true;
     }
@@ -319,10 +362,10 @@ static bool s_rows_take(const knoop_pbc_msg_t *m)
 size_t knoop_pbc_need(const knoop_pbc_msg_t *m, const void *c)
 {
     size_t need = m->need ? m->need(c) : 0;
-    unsigned j = 0;
-    for (size_t i = 0; i < m->nfields; i++) {
-        const knoop_pbc_field_t *f = &m->fields[i];
-        const ProtobufCFieldDescriptor *fd = s_fd(m->pb, &j, f->num);
+    s_walk_t w = { m, 0, 0 };
+    const knoop_pbc_field_t *f;
+    const ProtobufCFieldDescriptor *fd;
+    while ((f = s_next(&w, &fd))) {
         size_t n;
         const void *v;
         if (fd->label != PROTOBUF_C_LABEL_REPEATED || !s_list(f, c, &n, &v))
@@ -384,11 +427,10 @@ int knoop_pbc_out(const knoop_pbc_msg_t *m, void *pb, const void *c, knoop_pbc_s
     int rc;
     if (m->out && (rc = m->out(pb, c, s)))
         return rc;
-    const ProtobufCMessageDescriptor *d = m->pb;
-    unsigned j = 0;
-    for (size_t i = 0; i < m->nfields; i++) {
-        const knoop_pbc_field_t *f = &m->fields[i];
-        const ProtobufCFieldDescriptor *fd = s_fd(d, &j, f->num);
+    s_walk_t w = { m, 0, 0 };
+    const knoop_pbc_field_t *f;
+    const ProtobufCFieldDescriptor *fd;
+    while ((f = s_next(&w, &fd))) {
         const char *src = S_CAT(c, f->c);
         char *dst = S_AT(pb, fd->offset);
         if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -401,42 +443,8 @@ int knoop_pbc_out(const knoop_pbc_msg_t *m, void *pb, const void *c, knoop_pbc_s
                 return rc;
             continue;
         }
-        switch (fd->type) {
-        case PROTOBUF_C_TYPE_STRING: {
-            const char *str;
-            memcpy(&str, src, sizeof str);
-            *(const char **) dst = str ? str : "";
-            break;
-        }
-        case PROTOBUF_C_TYPE_UINT32:
-        case PROTOBUF_C_TYPE_FIXED32:
-        case PROTOBUF_C_TYPE_INT32:
-        case PROTOBUF_C_TYPE_SINT32:
-        case PROTOBUF_C_TYPE_SFIXED32:
-        case PROTOBUF_C_TYPE_ENUM:
-            memcpy(dst, src, sizeof(uint32_t));
-            break;
-        case PROTOBUF_C_TYPE_UINT64:
-        case PROTOBUF_C_TYPE_FIXED64:
-        case PROTOBUF_C_TYPE_INT64:
-        case PROTOBUF_C_TYPE_SINT64:
-        case PROTOBUF_C_TYPE_SFIXED64:
-            memcpy(dst, src, sizeof(uint64_t));
-            break;
-        case PROTOBUF_C_TYPE_BOOL:
-            *(protobuf_c_boolean *) dst = *(const bool *) src;
-            break;
-        case PROTOBUF_C_TYPE_BYTES: {
-            const knoop_bytes_t *b = (const knoop_bytes_t *) src;
-            if (b->len && !b->data)
-                return KNOOP_EINVAL;
-            *(ProtobufCBinaryData *) dst = (ProtobufCBinaryData) { b->len, (uint8_t *) b->data };
-            break;
-        }
-        default:
-            assert(!"no map for this type");
-            return KNOOP_EINVAL;
-        }
+        if ((rc = s_plain(fd->type, dst, src, true)))
+            return rc;
     }
     return KNOOP_OK;
 }

@@ -96,6 +96,14 @@ struct knoop_pbc_msg {
     int    (*out)(void *pb, const void *c, knoop_pbc_scratch_t *s);
 };
 
+/* Table rows: field num at member m of C struct T; a repeated one with its
+ * count; and a map of T (fields an array, in number order). */
+#define KNOOP_PBC_FIELD(num, T, m)  { (num), offsetof(T, m), 0, 0, NULL }
+#define KNOOP_PBC_LIST(num, T, m, count, max, rows) \
+    { (num), offsetof(T, m), offsetof(T, count), (max), (rows) }
+#define KNOOP_PBC_MAP(desc, T, fields, in, need, out) \
+    { &(desc), sizeof(T), (fields), sizeof(fields) / sizeof *(fields), (in), (need), (out) }
+
 /* Fill the C struct c from the unpacked message pb by map m, rows from a.
  * Errors: KNOOP_EMALFORMED (a missing row), KNOOP_ETOOBIG (more rows than a
  * field's max, or the arena's budget), KNOOP_ENOMEM, or a hook's. */

@@ -79,8 +79,27 @@ knoop_wire_err_t knoop_wire_err_from(int rc)
  * and no control characters, so that a peer cannot forge log lines. */
 static const uint8_t s_zero_hash[KNOOP_HASH_LEN];
 
-static int s_check_pos(const knoop_wire_pos_t *p)
+/* A list of n rows of size bytes: at most max (else KNOOP_ETOOBIG), a
+ * pointer when n > 0 (KNOOP_EINVAL: a caller's mistake), and each row passing
+ * check, in order; the first failure is the answer. */
+static int s_check_rows(const void *v, size_t n, size_t size, size_t max,
+                        int (*check)(const void *row))
 {
+    if (n > max)
+        return KNOOP_ETOOBIG;
+    if (n && !v)
+        return KNOOP_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        int rc = check((const char *) v + i * size);
+        if (rc)
+            return rc;
+    }
+    return KNOOP_OK;
+}
+
+static int s_check_pos(const void *row)
+{
+    const knoop_wire_pos_t *p = row;
     if (!knoop_id_valid(p->origin))
         return KNOOP_EMALFORMED;
     if (knoop_topic_validate(p->topic) != KNOOP_OK)
@@ -96,31 +115,57 @@ static int s_check_pos(const knoop_wire_pos_t *p)
     return KNOOP_OK;
 }
 
-static int s_check_pos_list(const knoop_wire_pos_t *v, size_t n)
+static int s_check_pattern(const void *row)
 {
-    if (n > KNOOP_FRAME_ITEMS)
-        return KNOOP_ETOOBIG;
-    if (n && !v)
-        return KNOOP_EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        int rc = s_check_pos(&v[i]);
-        if (rc)
-            return rc;
-    }
-    return KNOOP_OK;
+    return knoop_pattern_validate(*(const char *const *) row) != KNOOP_OK ? KNOOP_ETOPIC
+                                                                          : KNOOP_OK;
 }
 
-static int s_check_patterns(const char *const *v, size_t n)
+static int s_check_id(const void *row)
 {
-    if (n > KNOOP_FRAME_ITEMS)
-        return KNOOP_ETOOBIG;
-    if (n && !v)
-        return KNOOP_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (knoop_pattern_validate(v[i]) != KNOOP_OK)
-            return KNOOP_ETOPIC;
-    return KNOOP_OK;
+    return knoop_id_valid(*(const char *const *) row) ? KNOOP_OK : KNOOP_EMALFORMED;
 }
+
+static int s_check_refusal(const void *row)
+{
+    const knoop_wire_refusal_t *r = row;
+    if (knoop_pattern_validate(r->pattern) != KNOOP_OK)
+        return KNOOP_ETOPIC;
+    return knoop_utf8_text_valid(r->reason, S_REASON_MAX) ? KNOOP_OK : KNOOP_EMALFORMED;
+}
+
+/* Only emptiness here: each envelope goes through knoop_msg_parse on its
+ * own, so one bad envelope does not sink its batch. */
+static int s_check_envelope(const void *row)
+{
+    const knoop_bytes_t *e = row;
+    return e->len == 0 || !e->data ? KNOOP_EMALFORMED : KNOOP_OK;
+}
+
+static int s_check_cert(const void *row)
+{
+    const char *c = *(const char *const *) row;
+    return !c || !c[0] || strlen(c) > KNOOP_WIRE_FWD_CERT_MAX ? KNOOP_EMALFORMED : KNOOP_OK;
+}
+
+static int s_check_ack_row(const void *row)
+{
+    return ((const knoop_wire_ack_t *) row)->seq == 0 ? KNOOP_EMALFORMED : KNOOP_OK;
+}
+
+static int s_check_instance(const void *row)
+{
+    const knoop_wire_instance_t *in = row;
+    return in->id == 0 || !knoop_utf8_text_valid(in->reason, S_REASON_MAX) ? KNOOP_EMALFORMED
+                                                                            : KNOOP_OK;
+}
+
+static int s_check_mesh_peer(const void *row)
+{
+    return s_check_id(&((const knoop_wire_mesh_peer_t *) row)->peer);
+}
+
+#define S_ROWS(v, n, max, check)  s_check_rows((v), (n), sizeof *(v), (max), (check))
 
 /* One check per kind with fields to check (the kind table names it). */
 
@@ -129,18 +174,12 @@ static int s_check_hello(const knoop_frame_t *f)
     int rc;
     if (!knoop_id_valid(f->u.hello.partner))
         return KNOOP_EMALFORMED;
-    if ((rc = s_check_patterns(f->u.hello.subs, f->u.hello.nsubs)))
-        return rc;
-    if ((rc = s_check_pos_list(f->u.hello.vector, f->u.hello.nvector)))
+    if ((rc = S_ROWS(f->u.hello.subs, f->u.hello.nsubs, KNOOP_FRAME_ITEMS, s_check_pattern)) ||
+        (rc = S_ROWS(f->u.hello.vector, f->u.hello.nvector, KNOOP_FRAME_ITEMS, s_check_pos)))
         return rc;
     if (!knoop_utf8_text_valid(f->u.hello.software, S_SOFTWARE_MAX))
         return KNOOP_EMALFORMED;
-    if (f->u.hello.nlinked > KNOOP_WIRE_LINKED_MAX)
-        return KNOOP_ETOOBIG;
-    for (size_t i = 0; i < f->u.hello.nlinked; i++)
-        if (!knoop_id_valid(f->u.hello.linked[i]))
-            return KNOOP_EMALFORMED;
-    return KNOOP_OK;
+    return S_ROWS(f->u.hello.linked, f->u.hello.nlinked, KNOOP_WIRE_LINKED_MAX, s_check_id);
 }
 
 static int s_check_welcome(const knoop_frame_t *f)
@@ -148,54 +187,29 @@ static int s_check_welcome(const knoop_frame_t *f)
     int rc;
     if (!knoop_id_valid(f->u.welcome.broker))
         return KNOOP_EMALFORMED;
-    if ((rc = s_check_patterns(f->u.welcome.accepted, f->u.welcome.naccepted)))
+    if ((rc = S_ROWS(f->u.welcome.accepted, f->u.welcome.naccepted, KNOOP_FRAME_ITEMS,
+                     s_check_pattern)) ||
+        (rc = S_ROWS(f->u.welcome.refused, f->u.welcome.nrefused, KNOOP_FRAME_ITEMS,
+                     s_check_refusal)))
         return rc;
-    if (f->u.welcome.nrefused > KNOOP_FRAME_ITEMS)
-        return KNOOP_ETOOBIG;
-    if (f->u.welcome.nrefused && !f->u.welcome.refused)
-        return KNOOP_EINVAL;
-    for (size_t i = 0; i < f->u.welcome.nrefused; i++) {
-        const knoop_wire_refusal_t *r = &f->u.welcome.refused[i];
-        if (knoop_pattern_validate(r->pattern) != KNOOP_OK)
-            return KNOOP_ETOPIC;
-        if (!knoop_utf8_text_valid(r->reason, S_REASON_MAX))
-            return KNOOP_EMALFORMED;
-    }
-    return s_check_pos_list(f->u.welcome.own, f->u.welcome.nown);
+    return S_ROWS(f->u.welcome.own, f->u.welcome.nown, KNOOP_FRAME_ITEMS, s_check_pos);
 }
 
-/* PUBLISH and DELIVER. */
+/* PUBLISH and DELIVER; certificates only with a forwarded PUBLISH. */
 static int s_check_batch(const knoop_frame_t *f)
 {
-    if (f->u.batch.n > KNOOP_FRAME_ITEMS)
-        return KNOOP_ETOOBIG;
-    if (f->u.batch.n && !f->u.batch.envs)
-        return KNOOP_EINVAL;
-    /* Only emptiness here: each envelope goes through knoop_msg_parse
-     * on its own, so one bad envelope does not sink its batch. */
-    for (size_t i = 0; i < f->u.batch.n; i++)
-        if (f->u.batch.envs[i].len == 0 || !f->u.batch.envs[i].data)
-            return KNOOP_EMALFORMED;
+    int rc = S_ROWS(f->u.batch.envs, f->u.batch.n, KNOOP_FRAME_ITEMS, s_check_envelope);
+    if (rc)
+        return rc;
     if (f->u.batch.ncerts && (f->kind != KNOOP_FRAME_PUBLISH || !f->u.batch.forwarded ||
-                              f->u.batch.ncerts > KNOOP_WIRE_FWD_CERTS || !f->u.batch.certs))
+                              f->u.batch.ncerts > KNOOP_WIRE_FWD_CERTS))
         return KNOOP_EINVAL;
-    for (size_t i = 0; i < f->u.batch.ncerts; i++)
-        if (!f->u.batch.certs[i] || !f->u.batch.certs[i][0] ||
-            strlen(f->u.batch.certs[i]) > KNOOP_WIRE_FWD_CERT_MAX)
-            return KNOOP_EMALFORMED;
-    return KNOOP_OK;
+    return S_ROWS(f->u.batch.certs, f->u.batch.ncerts, KNOOP_WIRE_FWD_CERTS, s_check_cert);
 }
 
 static int s_check_ack(const knoop_frame_t *f)
 {
-    if (f->u.ack.n > KNOOP_FRAME_ITEMS)
-        return KNOOP_ETOOBIG;
-    if (f->u.ack.n && !f->u.ack.acks)
-        return KNOOP_EINVAL;
-    for (size_t i = 0; i < f->u.ack.n; i++)
-        if (f->u.ack.acks[i].seq == 0)
-            return KNOOP_EMALFORMED;
-    return KNOOP_OK;
+    return S_ROWS(f->u.ack.acks, f->u.ack.n, KNOOP_FRAME_ITEMS, s_check_ack_row);
 }
 
 static int s_check_error(const knoop_frame_t *f)
@@ -209,14 +223,9 @@ static int s_check_error(const knoop_frame_t *f)
 
 static int s_check_instances(const knoop_frame_t *f)
 {
-    if (f->u.instances.n > KNOOP_INSTANCES_MAX)
-        return KNOOP_ETOOBIG;
-    if (f->u.instances.n && !f->u.instances.v)
-        return KNOOP_EINVAL;
-    for (size_t i = 0; i < f->u.instances.n; i++)
-        if (f->u.instances.v[i].id == 0 ||
-            !knoop_utf8_text_valid(f->u.instances.v[i].reason, S_REASON_MAX))
-            return KNOOP_EMALFORMED;
+    int rc = S_ROWS(f->u.instances.v, f->u.instances.n, KNOOP_INSTANCES_MAX, s_check_instance);
+    if (rc)
+        return rc;
     if (f->u.instances.partner && *f->u.instances.partner &&
         !knoop_id_valid(f->u.instances.partner))
         return KNOOP_EMALFORMED;
@@ -225,27 +234,17 @@ static int s_check_instances(const knoop_frame_t *f)
 
 static int s_check_heartbeat(const knoop_frame_t *f)
 {
-    if (f->u.heartbeat.nmesh > KNOOP_WIRE_MESH_MAX)
-        return KNOOP_ETOOBIG;
-    if (f->u.heartbeat.nmesh && !f->u.heartbeat.mesh)
-        return KNOOP_EINVAL;
-    for (size_t i = 0; i < f->u.heartbeat.nmesh; i++)
-        if (!knoop_id_valid(f->u.heartbeat.mesh[i].peer))
-            return KNOOP_EMALFORMED;
-    return KNOOP_OK;
+    return S_ROWS(f->u.heartbeat.mesh, f->u.heartbeat.nmesh, KNOOP_WIRE_MESH_MAX,
+                  s_check_mesh_peer);
 }
 
 /* ---- maps: each kind's protobuf fields and where they live in wire.h ---- */
 
-/* A field of a row struct T, or a list of rows with its count. */
-#define S_F(num, T, m)               { (num), offsetof(T, m), 0, 0, NULL }
-#define S_L(num, T, m, count, max, rows) \
-    { (num), offsetof(T, m), offsetof(T, count), (max), (rows) }
+#define S_F     KNOOP_PBC_FIELD
 /* ... of the frame's union member for a kind */
-#define S_K(num, m)                  S_F(num, knoop_frame_t, u.m)
-#define S_KL(num, m, count, max, rows) S_L(num, knoop_frame_t, u.m, u.count, max, rows)
-#define S_MAP(desc, T, fields, in, out) \
-    { &(desc), sizeof(T), (fields), sizeof(fields) / sizeof *(fields), (in), NULL, (out) }
+#define S_K(num, m)                    KNOOP_PBC_FIELD(num, knoop_frame_t, u.m)
+#define S_KL(num, m, count, max, rows) KNOOP_PBC_LIST(num, knoop_frame_t, u.m, u.count, max, rows)
+#define S_MAP(desc, T, fields, in, out) KNOOP_PBC_MAP(desc, T, fields, in, NULL, out)
 
 _Static_assert(sizeof(knoop_wire_err_t) == sizeof(int32_t), "Error.code maps onto the C enum");
 
