@@ -641,11 +641,8 @@ static int s_encode(const s_codec_t *cd, const void *r, knoop_buf_t *out)
     knoop_pbc_oneof_set((ProtobufCMessage *) &top, kind, &inner);
 
     knoop_pbc_scratch_t s;
-    int rc = knoop_pbc_scratch_init(&s, knoop_pbc_need(m, r));
-    if (rc)
-        return rc;
-    if ((rc = knoop_pbc_out(&cd->head, &top, &head, &s)) == KNOOP_OK &&
-        (rc = knoop_pbc_out(m, &inner, r, &s)) == KNOOP_OK)
+    int rc = knoop_pbc_build(m, &inner, r, &s);
+    if (rc == KNOOP_OK && (rc = knoop_pbc_out(&cd->head, &top, &head, &s)) == KNOOP_OK)
         rc = knoop_pbc_pack((const ProtobufCMessage *) &top, KNOOP_API_MAX, out);
     knoop_pbc_scratch_fini(&s);
     return rc;

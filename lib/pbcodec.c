@@ -167,286 +167,309 @@ void knoop_pbc_scratch_fini(knoop_pbc_scratch_t *s)
 
 /* ---- maps ---- */
 
-/* A walk over a map's fields with their descriptors. Maps list fields in
- * number order, as descriptors do, so one pass over both finds them all. */
+#define S_AT(base, off)  ((char *) (base) + (off))
+#define S_CAT(base, off) ((const char *) (base) + (off))
+#define S_STEPS_MAX      16     /* fields in one map */
+
+/* How a field goes: numbers are the same bits on both sides (32-bit ones,
+ * enums too: the C enums mapped are int-sized; 64-bit ones); the rest
+ * converts. */
+typedef enum { S_U32, S_U64, S_STR, S_BOOL, S_BYTES, S_STRS, S_BINS, S_ROWS } s_how_t;
+
+/* A map resolved against its descriptor: one step per field, with both
+ * offsets. Made once per message and once per list, not per row. */
+typedef struct {
+    const knoop_pbc_field_t *f;
+    size_t                   pb, pb_n;  /* in the message: the member, a list's count */
+    size_t                   c, c_n;    /* in the C struct */
+    s_how_t                  how;
+} s_step_t;
+
 typedef struct {
     const knoop_pbc_msg_t *m;
-    size_t                 i;       /* the map's next field */
-    unsigned               j;       /* where the descriptor's last one was */
-} s_walk_t;
+    s_step_t               step[S_STEPS_MAX];
+    bool                   takes;       /* encode takes scratch of its own */
+} s_plan_t;
 
-static const knoop_pbc_field_t *s_next(s_walk_t *w, const ProtobufCFieldDescriptor **fd)
+static s_how_t s_how(const ProtobufCFieldDescriptor *fd)
 {
-    if (w->i == w->m->nfields)
-        return NULL;
-    const knoop_pbc_field_t *f = &w->m->fields[w->i++];
-    const ProtobufCMessageDescriptor *d = w->m->pb;
-    while (w->j < d->n_fields && d->fields[w->j].id < f->num)
-        w->j++;
-    assert(w->j < d->n_fields && d->fields[w->j].id == f->num);
-    *fd = &d->fields[w->j];
-    return f;
-}
-
-/* Numbers are the same bits on both sides: 32-bit ones (enums too: the C
- * enums mapped are int-sized) and 64-bit ones. 0: not a plain number. */
-static size_t s_scalar_width(ProtobufCType t)
-{
-    switch (t) {
+    bool list = fd->label == PROTOBUF_C_LABEL_REPEATED;
+    switch (fd->type) {
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
     case PROTOBUF_C_TYPE_ENUM:
-        return sizeof(uint32_t);
+        assert(!list);
+        return S_U32;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        return sizeof(uint64_t);
-    default:
-        return 0;
-    }
-}
-
-/* One field that is not repeated, from the message to the C struct or
- * (to_pb) back. Errors: KNOOP_EINVAL (bytes with a length but no pointer,
- * or a type no map uses). */
-static int s_plain(ProtobufCType t, void *dst, const void *src, bool to_pb)
-{
-    size_t width = s_scalar_width(t);
-    if (width) {
-        memcpy(dst, src, width);
-        return KNOOP_OK;
-    }
-    switch (t) {
-    case PROTOBUF_C_TYPE_STRING: {
-        const char *str;
-        memcpy(&str, src, sizeof str);
-        *(const char **) dst = str || !to_pb ? str : "";
-        return KNOOP_OK;
-    }
+        assert(!list);
+        return S_U64;
     case PROTOBUF_C_TYPE_BOOL:
-        if (to_pb)
-            *(protobuf_c_boolean *) dst = *(const bool *) src;
-        else
-            *(bool *) dst = *(const protobuf_c_boolean *) src != 0;
-        return KNOOP_OK;
+        assert(!list);
+        return S_BOOL;
+    case PROTOBUF_C_TYPE_STRING:
+        return list ? S_STRS : S_STR;
     case PROTOBUF_C_TYPE_BYTES:
-        if (to_pb) {
-            const knoop_bytes_t *b = src;
-            if (b->len && !b->data)
-                return KNOOP_EINVAL;
-            *(ProtobufCBinaryData *) dst = (ProtobufCBinaryData) { b->len, (uint8_t *) b->data };
-        } else {
-            const ProtobufCBinaryData *b = src;
-            *(knoop_bytes_t *) dst = (knoop_bytes_t) { b->data, b->len };
-        }
-        return KNOOP_OK;
+        return list ? S_BINS : S_BYTES;
     default:
-        assert(!"no map for this type");
-        return KNOOP_EINVAL;
+        assert(fd->type == PROTOBUF_C_TYPE_MESSAGE && list);   /* a single one: a hook's */
+        return S_ROWS;
     }
 }
 
-#define S_AT(base, off)  ((char *) (base) + (off))
-#define S_CAT(base, off) ((const char *) (base) + (off))
+/* Maps list fields in number order, as descriptors do, so one pass over
+ * both finds them all. */
+static void s_plan(s_plan_t *p, const knoop_pbc_msg_t *m)
+{
+    const ProtobufCMessageDescriptor *d = m->pb;
+    assert(m->nfields <= S_STEPS_MAX);
+    p->m = m;
+    p->takes = m->need != NULL;
+    unsigned j = 0;
+    for (size_t i = 0; i < m->nfields; i++) {
+        const knoop_pbc_field_t *f = &m->fields[i];
+        while (j < d->n_fields && d->fields[j].id < f->num)
+            j++;
+        assert(j < d->n_fields && d->fields[j].id == f->num);
+        const ProtobufCFieldDescriptor *fd = &d->fields[j];
+        s_step_t *s = &p->step[i];
+        *s = (s_step_t) { f, fd->offset, fd->quantifier_offset, f->c, f->c_n, s_how(fd) };
+        p->takes |= s->how == S_BINS || s->how == S_ROWS;
+    }
+}
 
-static int s_list_in(const knoop_pbc_field_t *f, const ProtobufCFieldDescriptor *fd, size_t n,
-                     const void *src, void *dst, knoop_pbc_arena_t *a)
+/* A list's count and pointer in the C struct, and whether knoop_pbc_out
+ * takes it (else: KNOOP_ETOOBIG beyond max, KNOOP_EINVAL without pointer). */
+static int s_list(const s_step_t *s, const void *c, size_t *n, const void **v)
+{
+    *n = *(const size_t *) S_CAT(c, s->c_n);
+    memcpy(v, S_CAT(c, s->c), sizeof *v);
+    if (s->f->max && *n > s->f->max)
+        return KNOOP_ETOOBIG;
+    return *n && !*v ? KNOOP_EINVAL : KNOOP_OK;
+}
+
+static int s_in(const s_plan_t *p, void *c, const void *pb, knoop_pbc_arena_t *a);
+
+static int s_list_in(const s_step_t *s, size_t n, const void *src, void *dst,
+                     knoop_pbc_arena_t *a)
 {
     int rc = KNOOP_OK;
-    switch (fd->type) {
-    case PROTOBUF_C_TYPE_STRING:
+    if (s->how == S_STRS) {
         memcpy(dst, &src, sizeof src);         /* char ** -> const char *const * */
-        return KNOOP_OK;
-    case PROTOBUF_C_TYPE_BYTES: {
+    } else if (s->how == S_BINS) {
         const ProtobufCBinaryData *b = src;
         knoop_bytes_t *v = s_rows(a, n, sizeof *v, &rc);
-        if (rc)
-            return rc;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; v && i < n; i++) {
             v[i].data = b[i].data;          /* into the message: no second copy */
             v[i].len = b[i].len;
         }
-        *(knoop_bytes_t **) dst = v;
-        return KNOOP_OK;
-    }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const knoop_pbc_msg_t *sub = f->rows;
+        memcpy(dst, &v, sizeof v);
+    } else {
+        s_plan_t sub;
+        s_plan(&sub, s->f->rows);
+        size_t size = s->f->rows->csize;
         void *const *pb = src;
-        unsigned char *v = s_rows(a, n, sub->csize, &rc);
-        if (rc)
-            return rc;
-        if (n)
-            memset(v, 0, n * sub->csize);
-        for (size_t i = 0; i < n && rc == KNOOP_OK; i++)
-            rc = pb[i] ? knoop_pbc_in(sub, v + i * sub->csize, pb[i], a) : KNOOP_EMALFORMED;
-        *(void **) dst = v;
-        return rc;
+        unsigned char *v = s_rows(a, n, size, &rc);       /* filled by the row's map */
+        for (size_t i = 0; v && i < n && rc == KNOOP_OK; i++)
+            rc = pb[i] ? s_in(&sub, v + i * size, pb[i], a) : KNOOP_EMALFORMED;
+        memcpy(dst, &v, sizeof v);
     }
-    default:
-        assert(!"no map for this repeated type");
-        return KNOOP_EINVAL;
+    return rc;
+}
+
+static int s_in(const s_plan_t *p, void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    const size_t nsteps = p->m->nfields;
+    for (size_t i = 0; i < nsteps; i++) {
+        const s_step_t *s = &p->step[i];
+        const char *src = S_CAT(pb, s->pb);
+        char *dst = S_AT(c, s->c);
+        switch (s->how) {
+        case S_U32:
+            memcpy(dst, src, 4);
+            break;
+        case S_U64:
+            memcpy(dst, src, 8);
+            break;
+        case S_STR:
+            memcpy(dst, src, sizeof(void *));
+            break;
+        case S_BOOL:
+            *(bool *) dst = *(const protobuf_c_boolean *) src != 0;
+            break;
+        case S_BYTES: {
+            const ProtobufCBinaryData *b = (const void *) src;
+            *(knoop_bytes_t *) dst = (knoop_bytes_t) { b->data, b->len };
+            break;
+        }
+        default: {
+            size_t n = *(const size_t *) S_CAT(pb, s->pb_n);
+            if (s->f->max && n > s->f->max)
+                return KNOOP_ETOOBIG;
+            const void *v;
+            memcpy(&v, src, sizeof v);
+            int rc = s_list_in(s, n, v, dst, a);
+            if (rc)
+                return rc;
+            *(size_t *) S_AT(c, s->c_n) = n;
+        }
+        }
     }
+    return p->m->in ? p->m->in(c, pb, a) : KNOOP_OK;
 }
 
 int knoop_pbc_in(const knoop_pbc_msg_t *m, void *c, const void *pb, knoop_pbc_arena_t *a)
 {
-    s_walk_t w = { m, 0, 0 };
-    const knoop_pbc_field_t *f;
-    const ProtobufCFieldDescriptor *fd;
-    while ((f = s_next(&w, &fd))) {
-        const char *src = S_CAT(pb, fd->offset);
-        char *dst = S_AT(c, f->c);
-        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(const size_t *) S_CAT(pb, fd->quantifier_offset);
-            if (f->max && n > f->max)
-                return KNOOP_ETOOBIG;
-            int rc = s_list_in(f, fd, n, *(void *const *) src, dst, a);
-            if (rc)
-                return rc;
-            *(size_t *) S_AT(c, f->c_n) = n;
-            continue;
-        }
-        int rc = s_plain(fd->type, dst, src, false);
-        if (rc)
-            return rc;
-    }
-    return m->in ? m->in(c, pb, a) : KNOOP_OK;
+    s_plan_t p;
+    s_plan(&p, m);
+    return s_in(&p, c, pb, a);
 }
 
 size_t knoop_pbc_in_size(const knoop_pbc_msg_t *m, const void *pb)
 {
+    s_plan_t p;
+    s_plan(&p, m);
     size_t size = 0;
-    s_walk_t w = { m, 0, 0 };
-    const knoop_pbc_field_t *f;
-    const ProtobufCFieldDescriptor *fd;
-    while ((f = s_next(&w, &fd))) {
-        if (fd->label != PROTOBUF_C_LABEL_REPEATED)
+    for (size_t i = 0; i < m->nfields; i++) {
+        const s_step_t *s = &p.step[i];
+        if (s->how != S_BINS && s->how != S_ROWS)
             continue;
-        size_t n = *(const size_t *) S_CAT(pb, fd->quantifier_offset);
-        if (fd->type == PROTOBUF_C_TYPE_BYTES)
-            size += S_ROUND(n * sizeof(knoop_bytes_t));
-        else if (fd->type == PROTOBUF_C_TYPE_MESSAGE)
-            size += S_ROUND(n * f->rows->csize);
+        size_t n = *(const size_t *) S_CAT(pb, s->pb_n);
+        size += S_ROUND(n * (s->how == S_BINS ? sizeof(knoop_bytes_t) : s->f->rows->csize));
     }
     return size;
 }
 
-/* The C list of a repeated field: its count and pointer, and whether
- * knoop_pbc_out would refuse it before taking scratch. */
-static bool s_list(const knoop_pbc_field_t *f, const void *c, size_t *n, const void **v)
+static size_t s_need(const s_plan_t *p, const void *c)
 {
-    *n = *(const size_t *) S_CAT(c, f->c_n);
-    memcpy(v, S_CAT(c, f->c), sizeof *v);
-    return !(f->max && *n > f->max) && !(*n && !*v);
-}
-
-/* Whether rows by map m take scratch of their own. */
-static bool s_rows_take(const knoop_pbc_msg_t *m)
-{
-    if (m->need)
-        return true;
-    s_walk_t w = { m, 0, 0 };
-    const ProtobufCFieldDescriptor *fd;
-    while (s_next(&w, &fd)) {
-        if (fd->label == PROTOBUF_C_LABEL_REPEATED && fd->type != PROTOBUF_C_TYPE_STRING)
-            return true;
-    }
-    return false;
-}
-
-size_t knoop_pbc_need(const knoop_pbc_msg_t *m, const void *c)
-{
-    size_t need = m->need ? m->need(c) : 0;
-    s_walk_t w = { m, 0, 0 };
-    const knoop_pbc_field_t *f;
-    const ProtobufCFieldDescriptor *fd;
-    while ((f = s_next(&w, &fd))) {
+    size_t need = p->m->need ? p->m->need(c) : 0;
+    for (size_t i = 0; i < p->m->nfields; i++) {
+        const s_step_t *s = &p->step[i];
         size_t n;
         const void *v;
-        if (fd->label != PROTOBUF_C_LABEL_REPEATED || !s_list(f, c, &n, &v))
+        if ((s->how != S_BINS && s->how != S_ROWS) || s_list(s, c, &n, &v))
             continue;
-        if (fd->type == PROTOBUF_C_TYPE_BYTES) {
+        if (s->how == S_BINS) {
             need += n * sizeof(ProtobufCBinaryData);
-        } else if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
-            need += n * (S_ROUND8(f->rows->pb->sizeof_message) + sizeof(void *));
-            if (s_rows_take(f->rows))
-                for (size_t k = 0; k < n; k++)
-                    need += knoop_pbc_need(f->rows, S_CAT(v, k * f->rows->csize));
+            continue;
         }
+        const knoop_pbc_msg_t *rows = s->f->rows;
+        need += n * (S_ROUND8(rows->pb->sizeof_message) + sizeof(void *));
+        s_plan_t sub;
+        s_plan(&sub, rows);
+        for (size_t k = 0; sub.takes && k < n; k++)
+            need += s_need(&sub, S_CAT(v, k * rows->csize));
     }
     return need;
 }
 
-static int s_list_out(const knoop_pbc_field_t *f, const ProtobufCFieldDescriptor *fd,
-                      size_t n, const void *v, void *dst, knoop_pbc_scratch_t *s)
+static int s_out(const s_plan_t *p, void *pb, const void *c, knoop_pbc_scratch_t *sc);
+
+static int s_list_out(const s_step_t *s, size_t n, const void *v, void *dst,
+                      knoop_pbc_scratch_t *sc)
 {
-    switch (fd->type) {
-    case PROTOBUF_C_TYPE_STRING:
+    if (s->how == S_STRS) {
         memcpy(dst, &v, sizeof v);             /* const char *const * -> char ** */
         return KNOOP_OK;
-    case PROTOBUF_C_TYPE_BYTES: {
+    }
+    if (s->how == S_BINS) {
         const knoop_bytes_t *in = v;
-        ProtobufCBinaryData *b = n ? knoop_pbc_scratch_take(s, n * sizeof *b) : NULL;
+        ProtobufCBinaryData *b = n ? knoop_pbc_scratch_take(sc, n * sizeof *b) : NULL;
         for (size_t i = 0; i < n; i++) {
             if (in[i].len && !in[i].data)
                 return KNOOP_EINVAL;
             b[i].data = (uint8_t *) in[i].data;
             b[i].len = in[i].len;
         }
-        *(ProtobufCBinaryData **) dst = b;
+        memcpy(dst, &b, sizeof b);
         return KNOOP_OK;
     }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const knoop_pbc_msg_t *sub = f->rows;
-        size_t size = S_ROUND8(sub->pb->sizeof_message);
-        unsigned char *rows = n ? knoop_pbc_scratch_take(s, n * size) : NULL;
-        void **ptrs = n ? knoop_pbc_scratch_take(s, n * sizeof *ptrs) : NULL;
-        for (size_t i = 0; i < n; i++) {
-            protobuf_c_message_init(sub->pb, rows + i * size);
-            int rc = knoop_pbc_out(sub, rows + i * size, S_CAT(v, i * sub->csize), s);
-            if (rc)
-                return rc;
-            ptrs[i] = rows + i * size;
+    const knoop_pbc_msg_t *rows = s->f->rows;
+    s_plan_t sub;
+    s_plan(&sub, rows);
+    size_t size = S_ROUND8(rows->pb->sizeof_message);
+    unsigned char *r = n ? knoop_pbc_scratch_take(sc, n * size) : NULL;
+    void **ptrs = n ? knoop_pbc_scratch_take(sc, n * sizeof *ptrs) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        protobuf_c_message_init(rows->pb, r + i * size);
+        int rc = s_out(&sub, r + i * size, S_CAT(v, i * rows->csize), sc);
+        if (rc)
+            return rc;
+        ptrs[i] = r + i * size;
+    }
+    memcpy(dst, &ptrs, sizeof ptrs);
+    return KNOOP_OK;
+}
+
+static int s_out(const s_plan_t *p, void *pb, const void *c, knoop_pbc_scratch_t *sc)
+{
+    int rc;
+    if (p->m->out && (rc = p->m->out(pb, c, sc)))
+        return rc;
+    const size_t nsteps = p->m->nfields;
+    for (size_t i = 0; i < nsteps; i++) {
+        const s_step_t *s = &p->step[i];
+        const char *src = S_CAT(c, s->c);
+        char *dst = S_AT(pb, s->pb);
+        switch (s->how) {
+        case S_U32:
+            memcpy(dst, src, 4);
+            break;
+        case S_U64:
+            memcpy(dst, src, 8);
+            break;
+        case S_STR: {
+            const char *str;
+            memcpy(&str, src, sizeof str);
+            if (!str)
+                str = "";
+            memcpy(dst, &str, sizeof str);
+            break;
         }
-        *(void ***) dst = ptrs;
-        return KNOOP_OK;
+        case S_BOOL:
+            *(protobuf_c_boolean *) dst = *(const bool *) src;
+            break;
+        case S_BYTES: {
+            const knoop_bytes_t *b = (const void *) src;
+            if (b->len && !b->data)
+                return KNOOP_EINVAL;
+            *(ProtobufCBinaryData *) dst = (ProtobufCBinaryData) { b->len, (uint8_t *) b->data };
+            break;
+        }
+        default: {
+            size_t n;
+            const void *v;
+            if ((rc = s_list(s, c, &n, &v)))
+                return rc;
+            *(size_t *) S_AT(pb, s->pb_n) = n;
+            if ((rc = s_list_out(s, n, v, dst, sc)))
+                return rc;
+        }
+        }
     }
-    default:
-        assert(!"no map for this repeated type");
-        return KNOOP_EINVAL;
-    }
+    return KNOOP_OK;
 }
 
 int knoop_pbc_out(const knoop_pbc_msg_t *m, void *pb, const void *c, knoop_pbc_scratch_t *s)
 {
-    int rc;
-    if (m->out && (rc = m->out(pb, c, s)))
-        return rc;
-    s_walk_t w = { m, 0, 0 };
-    const knoop_pbc_field_t *f;
-    const ProtobufCFieldDescriptor *fd;
-    while ((f = s_next(&w, &fd))) {
-        const char *src = S_CAT(c, f->c);
-        char *dst = S_AT(pb, fd->offset);
-        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n;
-            const void *v;
-            if (!s_list(f, c, &n, &v))
-                return f->max && n > f->max ? KNOOP_ETOOBIG : KNOOP_EINVAL;
-            *(size_t *) S_AT(pb, fd->quantifier_offset) = n;
-            if ((rc = s_list_out(f, fd, n, v, dst, s)))
-                return rc;
-            continue;
-        }
-        if ((rc = s_plain(fd->type, dst, src, true)))
-            return rc;
-    }
-    return KNOOP_OK;
+    s_plan_t p;
+    s_plan(&p, m);
+    return s_out(&p, pb, c, s);
+}
+
+int knoop_pbc_build(const knoop_pbc_msg_t *m, void *pb, const void *c, knoop_pbc_scratch_t *s)
+{
+    s_plan_t p;
+    s_plan(&p, m);
+    int rc = knoop_pbc_scratch_init(s, s_need(&p, c));
+    return rc ? rc : s_out(&p, pb, c, s);
 }
 
 /* ---- oneof and packing ---- */

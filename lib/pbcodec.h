@@ -21,7 +21,8 @@
  *   repeated bytes  <-> knoop_bytes_t array and a size_t count
  *   repeated message<-> an array of C rows (csize each, their own map)
  * What a map cannot say (fixed-size hashes, a nested single message, checks
- * that belong to the row) goes in the message's hooks. Decoded C strings,
+ * that belong to the row) goes in the message's hooks. Decoded rows are not
+ * zeroed first: a row's map and its in hook must fill every member. Decoded C strings,
  * arrays and bytes point into the protobuf-c message; only row arrays are
  * allocated, from the arena.
  *
@@ -64,7 +65,7 @@ typedef struct {
     size_t         left;
 } knoop_pbc_scratch_t;
 
-/* Room for need bytes (knoop_pbc_need). Errors: KNOOP_ENOMEM. */
+/* Room for need bytes (what knoop_pbc_build computes). Errors: KNOOP_ENOMEM. */
 int   knoop_pbc_scratch_init(knoop_pbc_scratch_t *s, size_t need);
 /* size bytes (rounded up to 8) of what init made room for. */
 void *knoop_pbc_scratch_take(knoop_pbc_scratch_t *s, size_t size);
@@ -90,7 +91,8 @@ struct knoop_pbc_msg {
     /* Decode, after the fields: the rest, and checks that belong here.
      * Returns 0 or the error the decode fails with. */
     int    (*in)(void *c, const void *pb, knoop_pbc_arena_t *a);
-    /* Encode: scratch bytes out takes beyond what the fields take. */
+    /* Encode: scratch bytes out takes beyond what the fields take
+     * (knoop_pbc_build asks before it fills). */
     size_t (*need)(const void *c);
     /* Encode, before the fields: the rest. Returns 0 or the error. */
     int    (*out)(void *pb, const void *c, knoop_pbc_scratch_t *s);
@@ -108,8 +110,6 @@ struct knoop_pbc_msg {
  * Errors: KNOOP_EMALFORMED (a missing row), KNOOP_ETOOBIG (more rows than a
  * field's max, or the arena's budget), KNOOP_ENOMEM, or a hook's. */
 int    knoop_pbc_in(const knoop_pbc_msg_t *m, void *c, const void *pb, knoop_pbc_arena_t *a);
-/* Scratch bytes knoop_pbc_out needs for c (lists it would refuse count 0). */
-size_t knoop_pbc_need(const knoop_pbc_msg_t *m, const void *c);
 /* Fill the initialised message pb from c by map m. Errors: KNOOP_ETOOBIG
  * (more items than a field's max), KNOOP_EINVAL (a count or length without
  * a pointer), or a hook's. */
@@ -121,6 +121,12 @@ size_t knoop_pbc_in_size(const knoop_pbc_msg_t *m, const void *pb);
 
 /* Which field of the oneof that field num belongs to msg carries (0: none). */
 unsigned knoop_pbc_oneof_which(const ProtobufCMessage *msg, unsigned num);
+/* knoop_pbc_scratch_init(s, what c's rows and hooks take: lists
+ * knoop_pbc_out would refuse count 0), then knoop_pbc_out: the usual
+ * encode in one pass over the map. knoop_pbc_scratch_fini(s) after,
+ * whatever it returns. Errors: those of both. */
+int    knoop_pbc_build(const knoop_pbc_msg_t *m, void *pb, const void *c, knoop_pbc_scratch_t *s);
+
 /* The member of msg's oneof that field num is, or NULL. */
 void  *knoop_pbc_oneof(const ProtobufCMessage *msg, unsigned num);
 /* Make member (an initialised message) the oneof field num of msg. */

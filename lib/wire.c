@@ -683,9 +683,7 @@ int knoop_frame_encode(const knoop_frame_t *f, knoop_buf_t *out)
 
     /* The rows on the stack for small frames, else in one malloc. */
     knoop_pbc_scratch_t s;
-    if ((rc = knoop_pbc_scratch_init(&s, knoop_pbc_need(&k->map, f))))
-        return rc;
-    rc = knoop_pbc_out(&k->map, &inner, f, &s);
+    rc = knoop_pbc_build(&k->map, &inner, f, &s);
     if (rc == KNOOP_OK)
         rc = knoop_pbc_pack(&pb.base, KNOOP_FRAME_MAX, out);
     knoop_pbc_scratch_fini(&s);
