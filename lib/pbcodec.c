@@ -255,6 +255,16 @@ static int s_list(const s_step_t *s, const void *c, size_t *n, const void **v)
     return *n && !*v ? KNOOP_EINVAL : KNOOP_OK;
 }
 
+/* A number: the same bits either way. False for anything else. */
+static inline bool s_number(s_how_t how, char *dst, const char *src)
+{
+    if (how == S_U32)
+        memcpy(dst, src, 4);
+    else if (how == S_U64)
+        memcpy(dst, src, 8);
+    return how == S_U32 || how == S_U64;
+}
+
 static int s_in(const s_plan_t *p, void *c, const void *pb, knoop_pbc_arena_t *a);
 
 static int s_list_in(const s_step_t *s, size_t n, const void *src, void *dst,
@@ -286,18 +296,12 @@ static int s_list_in(const s_step_t *s, size_t n, const void *src, void *dst,
 
 static int s_in(const s_plan_t *p, void *c, const void *pb, knoop_pbc_arena_t *a)
 {
-    const size_t nsteps = p->m->nfields;
-    for (size_t i = 0; i < nsteps; i++) {
-        const s_step_t *s = &p->step[i];
+    for (const s_step_t *s = p->step, *end = s + p->m->nfields; s < end; s++) {
         const char *src = S_CAT(pb, s->pb);
         char *dst = S_AT(c, s->c);
+        if (s_number(s->how, dst, src))
+            continue;
         switch (s->how) {
-        case S_U32:
-            memcpy(dst, src, 4);
-            break;
-        case S_U64:
-            memcpy(dst, src, 8);
-            break;
         case S_STR:
             memcpy(dst, src, sizeof(void *));
             break;
@@ -413,18 +417,12 @@ static int s_out(const s_plan_t *p, void *pb, const void *c, knoop_pbc_scratch_t
     int rc;
     if (p->m->out && (rc = p->m->out(pb, c, sc)))
         return rc;
-    const size_t nsteps = p->m->nfields;
-    for (size_t i = 0; i < nsteps; i++) {
-        const s_step_t *s = &p->step[i];
+    for (const s_step_t *s = p->step, *end = s + p->m->nfields; s < end; s++) {
         const char *src = S_CAT(c, s->c);
         char *dst = S_AT(pb, s->pb);
+        if (s_number(s->how, dst, src))
+            continue;
         switch (s->how) {
-        case S_U32:
-            memcpy(dst, src, 4);
-            break;
-        case S_U64:
-            memcpy(dst, src, 8);
-            break;
         case S_STR: {
             const char *str;
             memcpy(&str, src, sizeof str);
