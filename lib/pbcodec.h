@@ -21,10 +21,11 @@
  *   repeated bytes  <-> knoop_bytes_t array and a size_t count
  *   repeated message<-> an array of C rows (csize each, their own map)
  * What a map cannot say (fixed-size hashes, a nested single message, checks
- * that belong to the row) goes in the message's hooks. Decoded rows are not
- * zeroed first: a row's map and its in hook must fill every member. Decoded C strings,
+ * that belong to the row) goes in the message's hooks. Decoded C strings,
  * arrays and bytes point into the protobuf-c message; only row arrays are
- * allocated, from the arena.
+ * allocated, from the arena, and not zeroed: a row's map and its in hook
+ * must fill every member. Each map is resolved against its descriptor once
+ * per message and once per list, not per row.
  *
  * Not thread-safe per object; the maps are constant and shared.
  */
