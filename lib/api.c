@@ -12,6 +12,13 @@
  *      silently keeps the last of several oneof members);
  *   3. protobuf_c_message_unpack, then each field validated once.
  * Decoded pointers point into the unpacked message: nothing is copied again.
+ *
+ * Each kind of request and of reply is one map (s_req_kinds, s_rep_kinds;
+ * pbcodec.h): its protobuf-c message, where each field lives in the kind's
+ * member of knoop_api_req_t / knoop_api_rep_t, and a hook that checks what
+ * the map copied (and fills what it cannot say: the import's texts and
+ * seal). Encode and decode of both run from the same maps, through one
+ * s_encode and one s_decode.
  */
 #include "api.h"
 #include "bundle.h"
@@ -19,6 +26,7 @@
 #include "msg.h"
 #include "topic.h"
 #include "varint.h"
+#include "pbcodec.h"
 
 #include "knoop/v1/api.pb-c.h"
 
@@ -31,18 +39,16 @@
 #define S_FIELDS_MAX  16          /* fields per message in api.proto, with room */
 #define S_REASON_MAX  1024        /* ApiError.reason, bytes */
 
+/* What a decoded request or reply owns: the unpacked message its strings
+ * and bytes point into, and the arena of its rows (which holds this too). */
 typedef struct {
-    Knoop__V1__ApiRequest *pb;
-    knoop_bytes_t         *blobs;     /* import: certificates, lists, envelopes */
-    knoop_bundle_seal_t    seal;      /* import: a signed bundle's seal */
-    knoop_api_item_t       items[];   /* publish: one per ApiItem */
-} s_req_priv_t;
+    ProtobufCMessage  *pb;
+    knoop_pbc_arena_t *arena;
+} s_priv_t;
 
-typedef struct {
-    Knoop__V1__ApiReply *pb;
-    knoop_api_seq_t     *seqs;        /* published: one per ApiSeq */
-    knoop_api_env_t     *envs;        /* delivery, beeld: one per ApiEnvelope */
-} s_rep_priv_t;
+/* No budget beyond the walk's counts: rows are bounded by KNOOP_API_ITEMS. */
+#define S_BUDGET      (SIZE_MAX / 4)
+#define S_KIND_FIRST  10          /* the oneof's first field number, both messages */
 
 /* The top-level version and id, seen during the walk: a failed decode still
  * reports them, so that the node can address its error reply. */
@@ -130,619 +136,544 @@ static bool s_status_filter_valid(uint32_t s)
            (s >= 1 && s <= 4);          /* knoop_status_t ACTUAL..SYSTEM */
 }
 
+/* ---- maps: each kind's protobuf fields and where they live in api.h ---- */
+
+#define S_F    KNOOP_PBC_FIELD
+#define S_L    KNOOP_PBC_LIST
+#define S_MAP  KNOOP_PBC_MAP
+/* A kind of request or reply: its fields are members of r->u. */
+#define S_RQ(num, m)  S_F(num, knoop_api_req_t, u.m)
+#define S_RQL(num, m, count, rows) \
+    S_L(num, knoop_api_req_t, u.m, u.count, KNOOP_API_ITEMS, rows)
+#define S_RP(num, m)  S_F(num, knoop_api_rep_t, u.m)
+#define S_RPL(num, m, count, rows) \
+    S_L(num, knoop_api_rep_t, u.m, u.count, KNOOP_API_ITEMS, rows)
+
+/* bytes fields map onto a pointer followed by its length */
+_Static_assert(offsetof(knoop_api_item_t, payload_len) ==
+               offsetof(knoop_api_item_t, payload) + sizeof(void *), "payload as knoop_bytes_t");
+_Static_assert(offsetof(knoop_api_env_t, len) ==
+               offsetof(knoop_api_env_t, envelope) + sizeof(void *), "envelope as knoop_bytes_t");
+_Static_assert(sizeof(knoop_verdict_t) == sizeof(int32_t), "ApiSeq.verdict maps onto the C enum");
+_Static_assert(sizeof(knoop_api_req_kind_t) == sizeof(uint32_t) &&
+               sizeof(knoop_api_rep_kind_t) == sizeof(uint32_t), "kinds are oneof field numbers");
+
 /* ---- requests ---- */
 
-static int s_req_fill(knoop_api_req_t *r, s_req_priv_t *priv)
+static int s_item_in(void *c, const void *pb, knoop_pbc_arena_t *a)
 {
-    Knoop__V1__ApiRequest *pb = priv->pb;
-    switch (pb->kind_case) {
-    case KNOOP__V1__API_REQUEST__KIND_PUBLISH: {
-        Knoop__V1__ApiPublish *p = pb->publish;
-        if (p->n_items == 0)
-            return KNOOP_EMALFORMED;
-        for (size_t i = 0; i < p->n_items; i++) {
-            Knoop__V1__ApiItem *it = p->items[i];
-            if (knoop_topic_validate(it->topic) != KNOOP_OK)
-                return KNOOP_ETOPIC;
-            if (!s_bounded(it->type, KNOOP_TYPE_MAX) || !s_bounded(it->key, KNOOP_KEY_MAX))
-                return KNOOP_EMALFORMED;
-            if (it->payload.len > KNOOP_PAYLOAD_MAX)
-                return KNOOP_ETOOBIG;
-            if (it->n_recipients > KNOOP_RECIPIENTS_MAX)
-                return KNOOP_EMALFORMED;
-            for (size_t k = 0; k < it->n_recipients; k++)
-                if (!knoop_id_valid(it->recipients[k]))
-                    return KNOOP_EMALFORMED;
-            priv->items[i] = (knoop_api_item_t) {
-                .topic = it->topic, .type = it->type, .key = it->key,
-                .priority = it->priority, .status = it->status, .tlp = it->classification,
-                .payload = it->payload.data, .payload_len = it->payload.len,
-                .recipients = (const char *const *) it->recipients,
-                .nrecipients = it->n_recipients,
-            };
-        }
-        r->kind = KNOOP_API_PUBLISH;
-        r->u.publish.items = priv->items;
-        r->u.publish.n = p->n_items;
-        r->u.publish.wait_ms = p->wait_ms;
-        return KNOOP_OK;
-    }
-    case KNOOP__V1__API_REQUEST__KIND_SUBSCRIBE: {
-        Knoop__V1__ApiSubscribe *s = pb->subscribe;
-        if (knoop_pattern_validate(s->pattern) != KNOOP_OK)
-            return KNOOP_ETOPIC;
-        if ((*s->durable && !knoop_name_valid(s->durable, KNOOP_DURABLE_MAX)) || !s_status_filter_valid(s->status) ||
-            s->window > KNOOP_API_ITEMS || (s->from_start && s->since_ms))
-            return KNOOP_EMALFORMED;
-        r->kind = KNOOP_API_SUBSCRIBE;
-        r->u.subscribe.pattern = s->pattern;
-        r->u.subscribe.durable = s->durable;
-        r->u.subscribe.from_start = s->from_start;
-        r->u.subscribe.since_ms = s->since_ms;
-        r->u.subscribe.status = s->status;
-        r->u.subscribe.window = s->window;
-        return KNOOP_OK;
-    }
-    case KNOOP__V1__API_REQUEST__KIND_ACK:
-        if (pb->ack->sub == 0)
-            return KNOOP_EMALFORMED;
-        r->kind = KNOOP_API_ACK;
-        r->u.ack.sub = pb->ack->sub;
-        r->u.ack.position = pb->ack->position;
-        return KNOOP_OK;
-    case KNOOP__V1__API_REQUEST__KIND_STATUS:
-        r->kind = KNOOP_API_STATUS;
-        return KNOOP_OK;
-    case KNOOP__V1__API_REQUEST__KIND_BEELD: {
-        const char *pat = pb->beeld->pattern;
-        if (!pat || !*pat)
-            pat = ">";
-        else if (knoop_pattern_validate(pat) != KNOOP_OK)
-            return KNOOP_ETOPIC;
-        r->kind = KNOOP_API_BEELD;
-        r->u.beeld.pattern = pat;
-        return KNOOP_OK;
-    }
-    case KNOOP__V1__API_REQUEST__KIND_CLOSE:
-        if (pb->close->sub == 0)
-            return KNOOP_EMALFORMED;
-        r->kind = KNOOP_API_CLOSE;
-        r->u.close.sub = pb->close->sub;
-        return KNOOP_OK;
-    case KNOOP__V1__API_REQUEST__KIND_IMPORT: {
-        Knoop__V1__ApiImport *im = pb->import;
-        size_t total = im->n_certificates + im->n_revocations + im->n_envelopes;
-        if (total == 0)
-            return KNOOP_EMALFORMED;
-        priv->blobs = calloc(total, sizeof *priv->blobs);
-        if (!priv->blobs)
-            return KNOOP_ENOMEM;
-        knoop_bytes_t *b = priv->blobs;
-        for (size_t i = 0; i < im->n_certificates; i++)
-            b[i] = (knoop_bytes_t) { (const uint8_t *) im->certificates[i],
-                                     strlen(im->certificates[i]) };
-        b += im->n_certificates;
-        for (size_t i = 0; i < im->n_revocations; i++)
-            b[i] = (knoop_bytes_t) { (const uint8_t *) im->revocations[i],
-                                     strlen(im->revocations[i]) };
-        b += im->n_revocations;
-        for (size_t i = 0; i < im->n_envelopes; i++) {
-            if (im->envelopes[i].len == 0)
-                return KNOOP_EMALFORMED;
-            if (im->envelopes[i].len > KNOOP_ENVELOPE_MAX)
-                return KNOOP_ETOOBIG;
-            b[i] = (knoop_bytes_t) { im->envelopes[i].data, im->envelopes[i].len };
-        }
-        if (im->seal) {
-            const Knoop__V1__ApiBundleSeal *se = im->seal;
-            if (!knoop_id_valid(se->signer) || se->signer_key.len != KNOOP_PK_LEN ||
-                se->hash.len != KNOOP_HASH_LEN || se->signature.len != KNOOP_SIG_LEN)
-                return KNOOP_EMALFORMED;
-            knoop_bundle_seal_t *seal = &priv->seal;
-            snprintf(seal->signer, sizeof seal->signer, "%s", se->signer);
-            memcpy(seal->signer_key, se->signer_key.data, KNOOP_PK_LEN);
-            memcpy(seal->hash, se->hash.data, KNOOP_HASH_LEN);
-            memcpy(seal->signature, se->signature.data, KNOOP_SIG_LEN);
-            seal->records = se->records;
-            seal->envelopes = se->envelopes;
-            r->u.import.seal = seal;
-        }
-        r->kind = KNOOP_API_IMPORT;
-        r->u.import.require_signed = im->require_signed;
-        r->u.import.dry_run = im->dry_run;
-        r->u.import.certs = priv->blobs;
-        r->u.import.ncerts = im->n_certificates;
-        r->u.import.revocations = priv->blobs + im->n_certificates;
-        r->u.import.nrevocations = im->n_revocations;
-        r->u.import.envs = b;
-        r->u.import.nenvs = im->n_envelopes;
-        return KNOOP_OK;
-    }
-    case KNOOP__V1__API_REQUEST__KIND_ROLE:
-        if (pb->role->reason && strlen(pb->role->reason) > 200)
-            return KNOOP_EMALFORMED;
-        r->kind = KNOOP_API_ROLE;
-        r->u.role.active = pb->role->active;
-        r->u.role.reason = pb->role->reason ? pb->role->reason : "";
-        return KNOOP_OK;
-    default:
+    const knoop_api_item_t *it = c;
+    if (knoop_topic_validate(it->topic) != KNOOP_OK)
+        return KNOOP_ETOPIC;
+    if (!s_bounded(it->type, KNOOP_TYPE_MAX) || !s_bounded(it->key, KNOOP_KEY_MAX))
         return KNOOP_EMALFORMED;
+    if (it->payload_len > KNOOP_PAYLOAD_MAX)
+        return KNOOP_ETOOBIG;
+    if (it->nrecipients > KNOOP_RECIPIENTS_MAX)
+        return KNOOP_EMALFORMED;
+    for (size_t k = 0; k < it->nrecipients; k++)
+        if (!knoop_id_valid(it->recipients[k]))
+            return KNOOP_EMALFORMED;
+    return KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_item_fields[] = {
+    S_F(1, knoop_api_item_t, topic),    S_F(2, knoop_api_item_t, type),
+    S_F(3, knoop_api_item_t, key),      S_F(4, knoop_api_item_t, priority),
+    S_F(5, knoop_api_item_t, status),   S_F(6, knoop_api_item_t, tlp),
+    S_F(7, knoop_api_item_t, payload),
+    S_L(8, knoop_api_item_t, recipients, nrecipients, 0, NULL),
+};
+static const knoop_pbc_msg_t s_item_map =
+    S_MAP(knoop__v1__api_item__descriptor, knoop_api_item_t, s_item_fields, s_item_in, NULL, NULL);
+
+static int s_publish_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    const knoop_api_req_t *r = c;
+    return r->u.publish.n == 0 ? KNOOP_EMALFORMED : KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_publish_fields[] = {
+    S_RQL(1, publish.items, publish.n, &s_item_map), S_RQ(2, publish.wait_ms),
+};
+
+static int s_subscribe_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    const knoop_api_req_t *r = c;
+    if (knoop_pattern_validate(r->u.subscribe.pattern) != KNOOP_OK)
+        return KNOOP_ETOPIC;
+    if ((*r->u.subscribe.durable && !knoop_name_valid(r->u.subscribe.durable, KNOOP_DURABLE_MAX)) ||
+        !s_status_filter_valid(r->u.subscribe.status) || r->u.subscribe.window > KNOOP_API_ITEMS ||
+        (r->u.subscribe.from_start && r->u.subscribe.since_ms))
+        return KNOOP_EMALFORMED;
+    return KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_subscribe_fields[] = {
+    S_RQ(1, subscribe.pattern),    S_RQ(2, subscribe.durable), S_RQ(3, subscribe.from_start),
+    S_RQ(4, subscribe.since_ms),   S_RQ(5, subscribe.status),  S_RQ(6, subscribe.window),
+};
+
+static int s_ack_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    const knoop_api_req_t *r = c;
+    return r->u.ack.sub == 0 ? KNOOP_EMALFORMED : KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_ack_fields[] = {
+    S_RQ(1, ack.sub), S_RQ(2, ack.position),
+};
+
+/* An empty pattern is the whole picture. */
+static int s_beeld_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    knoop_api_req_t *r = c;
+    const char *pat = r->u.beeld.pattern;
+    if (!pat || !*pat)
+        r->u.beeld.pattern = ">";
+    else if (knoop_pattern_validate(pat) != KNOOP_OK)
+        return KNOOP_ETOPIC;
+    return KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_beeld_fields[] = {
+    S_RQ(1, beeld.pattern),
+};
+
+static int s_close_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    const knoop_api_req_t *r = c;
+    return r->u.close.sub == 0 ? KNOOP_EMALFORMED : KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_close_fields[] = {
+    S_RQ(1, close.sub),
+};
+
+/* Certificates and revocation lists are strings on the wire and bytes in
+ * api.h; the seal's keys and hashes are fixed-size arrays. */
+static int s_import_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    knoop_api_req_t *r = c;
+    const Knoop__V1__ApiImport *im = pb;
+    size_t nc = im->n_certificates, nt = nc + im->n_revocations;
+    if (nt + im->n_envelopes == 0)
+        return KNOOP_EMALFORMED;
+    knoop_bytes_t *b = nt ? knoop_pbc_arena_alloc(a, nt * sizeof *b) : NULL;
+    if (nt && !b)
+        return knoop_pbc_arena_error(a);
+    for (size_t i = 0; i < nt; i++) {
+        const char *t = i < nc ? im->certificates[i] : im->revocations[i - nc];
+        b[i] = (knoop_bytes_t) { (const uint8_t *) t, strlen(t) };
     }
+    r->u.import.certs = b;
+    r->u.import.ncerts = nc;
+    r->u.import.revocations = b ? b + nc : NULL;
+    r->u.import.nrevocations = im->n_revocations;
+    for (size_t i = 0; i < r->u.import.nenvs; i++) {
+        if (r->u.import.envs[i].len == 0)
+            return KNOOP_EMALFORMED;
+        if (r->u.import.envs[i].len > KNOOP_ENVELOPE_MAX)
+            return KNOOP_ETOOBIG;
+    }
+    const Knoop__V1__ApiBundleSeal *se = im->seal;
+    if (se) {
+        if (!knoop_id_valid(se->signer) || se->signer_key.len != KNOOP_PK_LEN ||
+            se->hash.len != KNOOP_HASH_LEN || se->signature.len != KNOOP_SIG_LEN)
+            return KNOOP_EMALFORMED;
+        knoop_bundle_seal_t *seal = knoop_pbc_arena_alloc(a, sizeof *seal);
+        if (!seal)
+            return knoop_pbc_arena_error(a);
+        snprintf(seal->signer, sizeof seal->signer, "%s", se->signer);
+        memcpy(seal->signer_key, se->signer_key.data, KNOOP_PK_LEN);
+        memcpy(seal->hash, se->hash.data, KNOOP_HASH_LEN);
+        memcpy(seal->signature, se->signature.data, KNOOP_SIG_LEN);
+        seal->records = se->records;
+        seal->envelopes = se->envelopes;
+        r->u.import.seal = seal;
+    }
+    return KNOOP_OK;
+}
+
+/* The lists s_import_out refuses, before it takes scratch for them. */
+static int s_import_lists(const knoop_api_req_t *r)
+{
+    size_t nc = r->u.import.ncerts, nr = r->u.import.nrevocations, ne = r->u.import.nenvs;
+    if (nc > KNOOP_API_ITEMS || nr > KNOOP_API_ITEMS || ne > KNOOP_API_ITEMS)
+        return KNOOP_ETOOBIG;
+    if ((nc && !r->u.import.certs) || (nr && !r->u.import.revocations) ||
+        (ne && !r->u.import.envs))
+        return KNOOP_EINVAL;
+    return KNOOP_OK;
+}
+
+static const knoop_bytes_t *s_import_text(const knoop_api_req_t *r, size_t i)
+{
+    return i < r->u.import.ncerts ? &r->u.import.certs[i]
+                                  : &r->u.import.revocations[i - r->u.import.ncerts];
+}
+
+/* protobuf-c strings end in NUL: the texts are copied, up to a NUL in them
+ * (as strndup would). */
+static size_t s_import_need(const void *c)
+{
+    const knoop_api_req_t *r = c;
+    if (s_import_lists(r))
+        return 0;
+    size_t nt = r->u.import.ncerts + r->u.import.nrevocations;
+    size_t need = nt * sizeof(char *) + sizeof(Knoop__V1__ApiBundleSeal) + 8;
+    for (size_t i = 0; i < nt; i++)
+        need += (s_import_text(r, i)->len + 1 + 7) & ~(size_t) 7;
+    return need;
+}
+
+static int s_import_out(void *pb, const void *c, knoop_pbc_scratch_t *s)
+{
+    const knoop_api_req_t *r = c;
+    Knoop__V1__ApiImport *im = pb;
+    int rc = s_import_lists(r);
+    if (rc)
+        return rc;
+    size_t nc = r->u.import.ncerts, nt = nc + r->u.import.nrevocations;
+    char **texts = nt ? knoop_pbc_scratch_take(s, nt * sizeof *texts) : NULL;
+    for (size_t i = 0; i < nt; i++) {
+        const knoop_bytes_t *t = s_import_text(r, i);
+        size_t n = t->len ? strnlen((const char *) t->data, t->len) : 0;
+        texts[i] = knoop_pbc_scratch_take(s, n + 1);
+        if (n)
+            memcpy(texts[i], t->data, n);
+        texts[i][n] = '\0';
+    }
+    im->n_certificates = nc;
+    im->certificates = texts;
+    im->n_revocations = r->u.import.nrevocations;
+    im->revocations = texts ? texts + nc : NULL;
+    const knoop_bundle_seal_t *seal = r->u.import.seal;
+    if (seal) {
+        Knoop__V1__ApiBundleSeal *se = knoop_pbc_scratch_take(s, sizeof *se);
+        knoop__v1__api_bundle_seal__init(se);
+        se->signer = (char *) seal->signer;
+        se->signer_key = (ProtobufCBinaryData) { KNOOP_PK_LEN, (uint8_t *) seal->signer_key };
+        se->hash = (ProtobufCBinaryData) { KNOOP_HASH_LEN, (uint8_t *) seal->hash };
+        se->signature = (ProtobufCBinaryData) { KNOOP_SIG_LEN, (uint8_t *) seal->signature };
+        se->records = seal->records;
+        se->envelopes = seal->envelopes;
+        im->seal = se;
+    }
+    return KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_import_fields[] = {
+    S_RQ(1, import.dry_run),
+    S_RQL(4, import.envs, import.nenvs, NULL),
+    S_RQ(5, import.require_signed),
+};
+
+static int s_role_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    knoop_api_req_t *r = c;
+    if (r->u.role.reason && strlen(r->u.role.reason) > 200)
+        return KNOOP_EMALFORMED;
+    if (!r->u.role.reason)
+        r->u.role.reason = "";
+    return KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_role_fields[] = {
+    S_RQ(1, role.active), S_RQ(2, role.reason),
+};
+
+#define S_KIND(desc, T, fields, in) S_MAP(desc, T, fields, in, NULL, NULL)
+
+/* By kind - S_KIND_FIRST. */
+static const knoop_pbc_msg_t s_req_kinds[] = {
+    [KNOOP_API_PUBLISH - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_publish__descriptor, knoop_api_req_t, s_publish_fields, s_publish_in),
+    [KNOOP_API_SUBSCRIBE - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_subscribe__descriptor, knoop_api_req_t, s_subscribe_fields,
+               s_subscribe_in),
+    [KNOOP_API_ACK - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_ack__descriptor, knoop_api_req_t, s_ack_fields, s_ack_in),
+    [KNOOP_API_STATUS - S_KIND_FIRST] =
+        { &knoop__v1__api_status__descriptor, sizeof(knoop_api_req_t), NULL, 0, NULL, NULL, NULL },
+    [KNOOP_API_BEELD - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_beeld__descriptor, knoop_api_req_t, s_beeld_fields, s_beeld_in),
+    [KNOOP_API_CLOSE - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_close__descriptor, knoop_api_req_t, s_close_fields, s_close_in),
+    [KNOOP_API_IMPORT - S_KIND_FIRST] =
+        S_MAP(knoop__v1__api_import__descriptor, knoop_api_req_t, s_import_fields, s_import_in,
+              s_import_need, s_import_out),
+    [KNOOP_API_ROLE - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_role__descriptor, knoop_api_req_t, s_role_fields, s_role_in),
+};
+
+/* ---- replies ---- */
+
+static int s_seq_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    const knoop_api_seq_t *s = c;
+    if (!knoop_id_valid(s->origin) || s->seq == 0)
+        return KNOOP_EMALFORMED;
+    if (knoop_topic_validate(s->topic) != KNOOP_OK)
+        return KNOOP_ETOPIC;
+    if ((unsigned) s->verdict > KNOOP_VERDICT_REFUSED || !s_bounded(s->reason, S_REASON_MAX))
+        return KNOOP_EMALFORMED;
+    return KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_seq_fields[] = {
+    S_F(1, knoop_api_seq_t, origin), S_F(2, knoop_api_seq_t, topic),
+    S_F(3, knoop_api_seq_t, seq),    S_F(4, knoop_api_seq_t, verdict),
+    S_F(5, knoop_api_seq_t, reason),
+};
+static const knoop_pbc_msg_t s_seq_map =
+    S_MAP(knoop__v1__api_seq__descriptor, knoop_api_seq_t, s_seq_fields, s_seq_in, NULL, NULL);
+
+static const knoop_pbc_field_t s_published_fields[] = {
+    S_RPL(1, published.items, published.n, &s_seq_map), S_RP(2, published.link_up),
+};
+
+/* Envelopes are NOT parsed here (knoop_msg_parse's job), only sized. */
+static int s_env_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    const knoop_api_env_t *e = c;
+    if (e->len == 0)
+        return KNOOP_EMALFORMED;
+    return e->len > KNOOP_ENVELOPE_MAX ? KNOOP_ETOOBIG : KNOOP_OK;
+}
+
+/* Positions in the journal's log start at 1; a picture is not read from
+ * the log and may leave them out. */
+static int s_delivered_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    int rc = s_env_in(c, pb, a);
+    return rc ? rc : ((const knoop_api_env_t *) c)->position == 0 ? KNOOP_EMALFORMED : KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_env_fields[] = {
+    S_F(1, knoop_api_env_t, position), S_F(2, knoop_api_env_t, envelope),
+};
+static const knoop_pbc_msg_t s_delivered_map =
+    S_MAP(knoop__v1__api_envelope__descriptor, knoop_api_env_t, s_env_fields, s_delivered_in,
+          NULL, NULL);
+static const knoop_pbc_msg_t s_pictured_map =
+    S_MAP(knoop__v1__api_envelope__descriptor, knoop_api_env_t, s_env_fields, s_env_in,
+          NULL, NULL);
+
+static const knoop_pbc_field_t s_delivery_fields[] = {
+    S_RPL(1, delivery.msgs, delivery.n, &s_delivered_map), S_RP(2, delivery.done),
+};
+static const knoop_pbc_field_t s_beeld_rep_fields[] = {
+    S_RPL(1, delivery.msgs, delivery.n, &s_pictured_map), S_RP(2, delivery.done),
+};
+
+static const knoop_pbc_field_t s_text_fields[] = {
+    S_RP(1, status.json),
+};
+
+static int s_error_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    const knoop_api_rep_t *r = c;
+    if (r->u.error.code >= 0 || !s_bounded(r->u.error.reason, S_REASON_MAX))
+        return KNOOP_EMALFORMED;
+    return KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_error_fields[] = {
+    S_RP(1, error.code), S_RP(2, error.reason), S_RP(3, error.index),
+};
+
+static int s_subscribed_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    const knoop_api_rep_t *r = c;
+    return r->u.subscribed.sub == 0 ? KNOOP_EMALFORMED : KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_subscribed_fields[] = {
+    S_RP(1, subscribed.sub),
+};
+
+static const knoop_pbc_msg_t s_rep_kinds[] = {
+    [KNOOP_API_R_PUBLISHED - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_published__descriptor, knoop_api_rep_t, s_published_fields, NULL),
+    [KNOOP_API_R_DELIVERY - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_delivery__descriptor, knoop_api_rep_t, s_delivery_fields, NULL),
+    [KNOOP_API_R_STATUS - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_text__descriptor, knoop_api_rep_t, s_text_fields, NULL),
+    [KNOOP_API_R_BEELD - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_delivery__descriptor, knoop_api_rep_t, s_beeld_rep_fields, NULL),
+    [KNOOP_API_R_ERROR - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_error__descriptor, knoop_api_rep_t, s_error_fields, s_error_in),
+    [KNOOP_API_R_SUBSCRIBED - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_subscribed__descriptor, knoop_api_rep_t, s_subscribed_fields,
+               s_subscribed_in),
+    [KNOOP_API_R_IMPORTED - S_KIND_FIRST] =
+        S_KIND(knoop__v1__api_text__descriptor, knoop_api_rep_t, s_text_fields, NULL),
+};
+
+/* ---- requests and replies alike ---- */
+
+/* The header both carry, for the encoder's map. */
+typedef struct {
+    uint32_t version;
+    uint64_t id;
+} s_head_t;
+
+static const knoop_pbc_field_t s_head_fields[] = {
+    S_F(1, s_head_t, version), S_F(2, s_head_t, id),
+};
+
+typedef struct {
+    const ProtobufCMessageDescriptor *pb;   /* ApiRequest or ApiReply */
+    knoop_pbc_msg_t        head;            /* its version and id */
+    const knoop_pbc_msg_t *kinds;           /* by kind - S_KIND_FIRST */
+    size_t                 nkinds;
+    size_t                 size;            /* the C struct: its size, where its */
+    size_t                 version, id, kind, priv;   /* members are */
+} s_codec_t;
+
+#define S_CODEC(desc, T, kinds) \
+    { &(desc), S_MAP(desc, s_head_t, s_head_fields, NULL, NULL, NULL), (kinds), \
+      sizeof(kinds) / sizeof *(kinds), sizeof(T), offsetof(T, version), offsetof(T, id), \
+      offsetof(T, kind), offsetof(T, priv_) }
+
+static const s_codec_t s_req_codec =
+    S_CODEC(knoop__v1__api_request__descriptor, knoop_api_req_t, s_req_kinds);
+static const s_codec_t s_rep_codec =
+    S_CODEC(knoop__v1__api_reply__descriptor, knoop_api_rep_t, s_rep_kinds);
+
+#define S_MEMBER(r, off)  ((char *) (r) + (off))
+
+static const knoop_pbc_msg_t *s_kind(const s_codec_t *cd, uint32_t kind)
+{
+    return kind >= S_KIND_FIRST && kind - S_KIND_FIRST < cd->nkinds
+               ? &cd->kinds[kind - S_KIND_FIRST] : NULL;
+}
+
+static void s_clear(const s_codec_t *cd, void *r)
+{
+    s_priv_t *priv;
+    memcpy(&priv, S_MEMBER(r, cd->priv), sizeof priv);
+    if (priv) {
+        protobuf_c_message_free_unpacked(priv->pb, NULL);
+        knoop_pbc_arena_free(priv->arena);      /* priv lives in it */
+    }
+    memset(r, 0, cd->size);
+}
+
+/* Step 3: unpack, then the kind's map fills r and checks each field. */
+static int s_fill(const s_codec_t *cd, void *r, const uint8_t *data, size_t len)
+{
+    ProtobufCMessage *pb = protobuf_c_message_unpack(cd->pb, NULL, len, data);
+    if (!pb)
+        return KNOOP_EMALFORMED;
+    uint32_t kind = knoop_pbc_oneof_which(pb, S_KIND_FIRST);
+    const knoop_pbc_msg_t *m = s_kind(cd, kind);
+    const void *inner = knoop_pbc_oneof(pb, kind);
+    /* One malloc for priv and the rows of the kind's lists. */
+    knoop_pbc_arena_t *a = knoop_pbc_arena_new(
+        sizeof(s_priv_t) + (m && inner ? knoop_pbc_in_size(m, inner) : 0), S_BUDGET);
+    s_priv_t *priv = a ? knoop_pbc_arena_alloc(a, sizeof *priv) : NULL;
+    if (!priv) {
+        knoop_pbc_arena_free(a);
+        protobuf_c_message_free_unpacked(pb, NULL);
+        return KNOOP_ENOMEM;
+    }
+    priv->pb = pb;
+    priv->arena = a;
+    memcpy(S_MEMBER(r, cd->priv), &priv, sizeof priv);
+    memcpy(S_MEMBER(r, cd->kind), &kind, sizeof kind);
+    return m && inner ? knoop_pbc_in(m, r, inner, a) : KNOOP_EMALFORMED;
+}
+
+/* On failure r holds only the version and id the bytes carried. */
+static int s_decode(const s_codec_t *cd, void *r, const uint8_t *data, size_t len)
+{
+    memset(r, 0, cd->size);
+    s_top_t top;
+    int rc = s_gate(cd->pb, data, len, &top);
+    if (rc == KNOOP_OK && (rc = s_fill(cd, r, data, len)))
+        s_clear(cd, r);
+    memcpy(S_MEMBER(r, cd->version), &top.version, sizeof top.version);
+    memcpy(S_MEMBER(r, cd->id), &top.id, sizeof top.id);
+    return rc;
+}
+
+/* One of each kind's message, and of the two tops, for an encode. */
+typedef union {
+    Knoop__V1__ApiPublish    publish;
+    Knoop__V1__ApiSubscribe  subscribe;
+    Knoop__V1__ApiAck        ack;
+    Knoop__V1__ApiStatus     status;
+    Knoop__V1__ApiBeeld      beeld;
+    Knoop__V1__ApiClose      close;
+    Knoop__V1__ApiImport     import;
+    Knoop__V1__ApiRole       role;
+    Knoop__V1__ApiPublished  published;
+    Knoop__V1__ApiDelivery   delivery;
+    Knoop__V1__ApiText       text;
+    Knoop__V1__ApiError      error;
+    Knoop__V1__ApiSubscribed subscribed;
+} s_kind_pb_t;
+
+typedef union {
+    Knoop__V1__ApiRequest req;
+    Knoop__V1__ApiReply   rep;
+} s_top_pb_t;
+
+static int s_encode(const s_codec_t *cd, const void *r, knoop_buf_t *out)
+{
+    if (!r || !out)
+        return KNOOP_EINVAL;
+    uint32_t kind;
+    s_head_t head = { KNOOP_API_VERSION, 0 };
+    memcpy(&kind, S_MEMBER(r, cd->kind), sizeof kind);
+    memcpy(&head.id, S_MEMBER(r, cd->id), sizeof head.id);
+    const knoop_pbc_msg_t *m = s_kind(cd, kind);
+    if (!m)
+        return KNOOP_EINVAL;
+
+    s_top_pb_t top;
+    s_kind_pb_t inner;
+    assert(cd->pb->sizeof_message <= sizeof top && m->pb->sizeof_message <= sizeof inner);
+    protobuf_c_message_init(cd->pb, &top);
+    protobuf_c_message_init(m->pb, &inner);
+    knoop_pbc_oneof_set((ProtobufCMessage *) &top, kind, &inner);
+
+    knoop_pbc_scratch_t s;
+    int rc = knoop_pbc_build(m, &inner, r, &s);
+    if (rc == KNOOP_OK && (rc = knoop_pbc_out(&cd->head, &top, &head, &s)) == KNOOP_OK)
+        rc = knoop_pbc_pack((const ProtobufCMessage *) &top, KNOOP_API_MAX, out);
+    knoop_pbc_scratch_fini(&s);
+    return rc;
 }
 
 int knoop_api_req_decode(knoop_api_req_t *r, const uint8_t *data, size_t len)
 {
-    memset(r, 0, sizeof *r);
-    s_top_t top;
-    int rc = s_gate(&knoop__v1__api_request__descriptor, data, len, &top);
-    r->version = top.version;
-    r->id = top.id;
-    if (rc)
-        return rc;
-
-    Knoop__V1__ApiRequest *pb = knoop__v1__api_request__unpack(NULL, len, data);
-    if (!pb)
-        return KNOOP_EMALFORMED;
-    size_t n = pb->kind_case == KNOOP__V1__API_REQUEST__KIND_PUBLISH ? pb->publish->n_items : 0;
-    s_req_priv_t *priv = calloc(1, sizeof *priv + n * sizeof(knoop_api_item_t));
-    if (!priv) {
-        knoop__v1__api_request__free_unpacked(pb, NULL);
-        return KNOOP_ENOMEM;
-    }
-    priv->pb = pb;
-    r->priv_ = priv;
-    r->version = pb->version;
-    r->id = pb->id;
-    rc = s_req_fill(r, priv);
-    if (rc) {
-        knoop_api_req_clear(r);
-        r->version = top.version;
-        r->id = top.id;
-    }
-    return rc;
+    return s_decode(&s_req_codec, r, data, len);
 }
 
 void knoop_api_req_clear(knoop_api_req_t *r)
 {
-    s_req_priv_t *priv = r->priv_;
-    if (priv) {
-        knoop__v1__api_request__free_unpacked(priv->pb, NULL);
-        free(priv->blobs);
-        free(priv);
-    }
-    memset(r, 0, sizeof *r);
-}
-
-/* Pack msg (already built) after the size check, appending to out. */
-static int s_pack(const ProtobufCMessage *msg, knoop_buf_t *out)
-{
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    if (n > KNOOP_API_MAX)
-        return KNOOP_ETOOBIG;
-    int rc = knoop_buf_reserve(out, n);
-    if (rc)
-        return rc;
-    out->len += protobuf_c_message_pack(msg, out->data + out->len);
-    return KNOOP_OK;
-}
-
-static char *s_str(const char *s)
-{
-    return (char *) (s ? s : "");
+    s_clear(&s_req_codec, r);
 }
 
 int knoop_api_req_encode(const knoop_api_req_t *r, knoop_buf_t *out)
 {
-    if (!r || !out)
-        return KNOOP_EINVAL;
-    Knoop__V1__ApiRequest pb = KNOOP__V1__API_REQUEST__INIT;
-    pb.version = KNOOP_API_VERSION;
-    pb.id = r->id;
-    Knoop__V1__ApiPublish publish = KNOOP__V1__API_PUBLISH__INIT;
-    Knoop__V1__ApiSubscribe subscribe = KNOOP__V1__API_SUBSCRIBE__INIT;
-    Knoop__V1__ApiAck ack = KNOOP__V1__API_ACK__INIT;
-    Knoop__V1__ApiStatus status = KNOOP__V1__API_STATUS__INIT;
-    Knoop__V1__ApiBeeld beeld = KNOOP__V1__API_BEELD__INIT;
-    Knoop__V1__ApiClose close = KNOOP__V1__API_CLOSE__INIT;
-    Knoop__V1__ApiImport import = KNOOP__V1__API_IMPORT__INIT;
-    Knoop__V1__ApiBundleSeal seal_pb = KNOOP__V1__API_BUNDLE_SEAL__INIT;
-    Knoop__V1__ApiRole role = KNOOP__V1__API_ROLE__INIT;
-    Knoop__V1__ApiItem *items = NULL, **ptrs = NULL;
-    char **texts = NULL;
-    ProtobufCBinaryData *bins = NULL;
-
-    switch (r->kind) {
-    case KNOOP_API_PUBLISH: {
-        size_t n = r->u.publish.n;
-        if (n > KNOOP_API_ITEMS)
-            return KNOOP_ETOOBIG;
-        if (n && !r->u.publish.items)
-            return KNOOP_EINVAL;
-        items = calloc(n ? n : 1, sizeof *items);
-        ptrs = calloc(n ? n : 1, sizeof *ptrs);
-        if (!items || !ptrs) {
-            free(items);
-            free(ptrs);
-            return KNOOP_ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++) {
-            const knoop_api_item_t *it = &r->u.publish.items[i];
-            knoop__v1__api_item__init(&items[i]);
-            items[i].topic = s_str(it->topic);
-            items[i].type = s_str(it->type);
-            items[i].key = s_str(it->key);
-            items[i].priority = it->priority;
-            items[i].status = it->status;
-            items[i].classification = it->tlp;
-            if (it->payload_len && !it->payload) {
-                free(items);
-                free(ptrs);
-                return KNOOP_EINVAL;
-            }
-            items[i].payload.data = (uint8_t *) it->payload;
-            items[i].payload.len = it->payload_len;
-            if (it->nrecipients && !it->recipients) {
-                free(items);
-                free(ptrs);
-                return KNOOP_EINVAL;
-            }
-            items[i].recipients = (char **) it->recipients;
-            items[i].n_recipients = it->nrecipients;
-            ptrs[i] = &items[i];
-        }
-        publish.n_items = n;
-        publish.wait_ms = r->u.publish.wait_ms;
-        publish.items = ptrs;
-        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_PUBLISH;
-        pb.publish = &publish;
-        break;
-    }
-    case KNOOP_API_SUBSCRIBE:
-        subscribe.pattern = s_str(r->u.subscribe.pattern);
-        subscribe.durable = s_str(r->u.subscribe.durable);
-        subscribe.from_start = r->u.subscribe.from_start;
-        subscribe.since_ms = r->u.subscribe.since_ms;
-        subscribe.status = r->u.subscribe.status;
-        subscribe.window = r->u.subscribe.window;
-        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_SUBSCRIBE;
-        pb.subscribe = &subscribe;
-        break;
-    case KNOOP_API_ACK:
-        ack.sub = r->u.ack.sub;
-        ack.position = r->u.ack.position;
-        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_ACK;
-        pb.ack = &ack;
-        break;
-    case KNOOP_API_STATUS:
-        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_STATUS;
-        pb.status = &status;
-        break;
-    case KNOOP_API_BEELD:
-        beeld.pattern = s_str(r->u.beeld.pattern);
-        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_BEELD;
-        pb.beeld = &beeld;
-        break;
-    case KNOOP_API_CLOSE:
-        close.sub = r->u.close.sub;
-        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_CLOSE;
-        pb.close = &close;
-        break;
-    case KNOOP_API_IMPORT: {
-        size_t nc = r->u.import.ncerts, nr = r->u.import.nrevocations, ne = r->u.import.nenvs;
-        if (nc > KNOOP_API_ITEMS || nr > KNOOP_API_ITEMS || ne > KNOOP_API_ITEMS)
-            return KNOOP_ETOOBIG;
-        if ((nc && !r->u.import.certs) || (nr && !r->u.import.revocations) ||
-            (ne && !r->u.import.envs))
-            return KNOOP_EINVAL;
-        /* protobuf-c strings end in NUL: copy the texts. */
-        texts = calloc(nc + nr + 1, sizeof *texts);
-        bins = calloc(ne + 1, sizeof *bins);
-        int rc = texts && bins ? KNOOP_OK : KNOOP_ENOMEM;
-        for (size_t i = 0; rc == KNOOP_OK && i < nc + nr; i++) {
-            const knoop_bytes_t *t = i < nc ? &r->u.import.certs[i]
-                                            : &r->u.import.revocations[i - nc];
-            if (!(texts[i] = strndup((const char *) t->data, t->len)))
-                rc = KNOOP_ENOMEM;
-        }
-        for (size_t i = 0; rc == KNOOP_OK && i < ne; i++) {
-            if (r->u.import.envs[i].len && !r->u.import.envs[i].data)
-                rc = KNOOP_EINVAL;
-            bins[i].data = (uint8_t *) r->u.import.envs[i].data;
-            bins[i].len = r->u.import.envs[i].len;
-        }
-        const knoop_bundle_seal_t *seal = r->u.import.seal;
-        if (seal) {
-            seal_pb.signer = (char *) seal->signer;
-            seal_pb.signer_key = (ProtobufCBinaryData) { KNOOP_PK_LEN,
-                                                         (uint8_t *) seal->signer_key };
-            seal_pb.hash = (ProtobufCBinaryData) { KNOOP_HASH_LEN, (uint8_t *) seal->hash };
-            seal_pb.signature = (ProtobufCBinaryData) { KNOOP_SIG_LEN,
-                                                        (uint8_t *) seal->signature };
-            seal_pb.records = seal->records;
-            seal_pb.envelopes = seal->envelopes;
-            import.seal = &seal_pb;
-        }
-        if (rc == KNOOP_OK) {
-            import.require_signed = r->u.import.require_signed;
-            import.dry_run = r->u.import.dry_run;
-            import.n_certificates = nc;
-            import.certificates = texts;
-            import.n_revocations = nr;
-            import.revocations = texts + nc;
-            import.n_envelopes = ne;
-            import.envelopes = bins;
-            pb.kind_case = KNOOP__V1__API_REQUEST__KIND_IMPORT;
-            pb.import = &import;
-            rc = s_pack(&pb.base, out);
-        }
-        for (size_t i = 0; texts && i < nc + nr; i++)
-            free(texts[i]);
-        free(texts);
-        free(bins);
-        return rc;
-    }
-    case KNOOP_API_ROLE:
-        role.active = r->u.role.active;
-        role.reason = s_str(r->u.role.reason);
-        pb.kind_case = KNOOP__V1__API_REQUEST__KIND_ROLE;
-        pb.role = &role;
-        break;
-    default:
-        return KNOOP_EINVAL;
-    }
-    int rc = s_pack(&pb.base, out);
-    free(items);
-    free(ptrs);
-    return rc;
-}
-
-/* ---- replies ---- */
-
-static int s_rep_fill(knoop_api_rep_t *r, s_rep_priv_t *priv)
-{
-    Knoop__V1__ApiReply *pb = priv->pb;
-    switch (pb->kind_case) {
-    case KNOOP__V1__API_REPLY__KIND_PUBLISHED: {
-        Knoop__V1__ApiPublished *p = pb->published;
-        for (size_t i = 0; i < p->n_items; i++) {
-            Knoop__V1__ApiSeq *s = p->items[i];
-            if (!knoop_id_valid(s->origin) || s->seq == 0)
-                return KNOOP_EMALFORMED;
-            if (knoop_topic_validate(s->topic) != KNOOP_OK)
-                return KNOOP_ETOPIC;
-            if ((unsigned) s->verdict > KNOOP_VERDICT_REFUSED || !s_bounded(s->reason, S_REASON_MAX))
-                return KNOOP_EMALFORMED;
-            priv->seqs[i] = (knoop_api_seq_t) {
-                .origin = s->origin, .topic = s->topic, .seq = s->seq,
-                .verdict = (knoop_verdict_t) s->verdict, .reason = s->reason,
-            };
-        }
-        r->kind = KNOOP_API_R_PUBLISHED;
-        r->u.published.items = priv->seqs;
-        r->u.published.n = p->n_items;
-        r->u.published.link_up = p->link_up;
-        return KNOOP_OK;
-    }
-    case KNOOP__V1__API_REPLY__KIND_DELIVERY:
-    case KNOOP__V1__API_REPLY__KIND_BEELD: {
-        bool delivery = pb->kind_case == KNOOP__V1__API_REPLY__KIND_DELIVERY;
-        Knoop__V1__ApiDelivery *d = delivery ? pb->delivery : pb->beeld;
-        for (size_t i = 0; i < d->n_messages; i++) {
-            Knoop__V1__ApiEnvelope *e = d->messages[i];
-            if (e->envelope.len == 0)
-                return KNOOP_EMALFORMED;
-            if (e->envelope.len > KNOOP_ENVELOPE_MAX)
-                return KNOOP_ETOOBIG;
-            /* Positions in the journal's log start at 1; a picture is not
-             * read from the log and may leave them out. */
-            if (delivery && e->position == 0)
-                return KNOOP_EMALFORMED;
-            priv->envs[i] = (knoop_api_env_t) {
-                .position = e->position, .envelope = e->envelope.data, .len = e->envelope.len,
-            };
-        }
-        r->kind = delivery ? KNOOP_API_R_DELIVERY : KNOOP_API_R_BEELD;
-        r->u.delivery.msgs = priv->envs;
-        r->u.delivery.n = d->n_messages;
-        r->u.delivery.done = d->done;
-        return KNOOP_OK;
-    }
-    case KNOOP__V1__API_REPLY__KIND_STATUS:
-        r->kind = KNOOP_API_R_STATUS;
-        r->u.status.json = pb->status->json;
-        return KNOOP_OK;
-    case KNOOP__V1__API_REPLY__KIND_IMPORTED:
-        r->kind = KNOOP_API_R_IMPORTED;
-        r->u.status.json = pb->imported->json;
-        return KNOOP_OK;
-    case KNOOP__V1__API_REPLY__KIND_ERROR:
-        if (pb->error->code >= 0 || !s_bounded(pb->error->reason, S_REASON_MAX))
-            return KNOOP_EMALFORMED;
-        r->kind = KNOOP_API_R_ERROR;
-        r->u.error.code = pb->error->code;
-        r->u.error.reason = pb->error->reason;
-        r->u.error.index = pb->error->index;
-        return KNOOP_OK;
-    case KNOOP__V1__API_REPLY__KIND_SUBSCRIBED:
-        if (pb->subscribed->sub == 0)
-            return KNOOP_EMALFORMED;
-        r->kind = KNOOP_API_R_SUBSCRIBED;
-        r->u.subscribed.sub = pb->subscribed->sub;
-        return KNOOP_OK;
-    default:
-        return KNOOP_EMALFORMED;
-    }
+    return s_encode(&s_req_codec, r, out);
 }
 
 int knoop_api_rep_decode(knoop_api_rep_t *r, const uint8_t *data, size_t len)
 {
-    memset(r, 0, sizeof *r);
-    s_top_t top;
-    int rc = s_gate(&knoop__v1__api_reply__descriptor, data, len, &top);
-    r->version = top.version;
-    r->id = top.id;
-    if (rc)
-        return rc;
-
-    Knoop__V1__ApiReply *pb = knoop__v1__api_reply__unpack(NULL, len, data);
-    if (!pb)
-        return KNOOP_EMALFORMED;
-    s_rep_priv_t *priv = calloc(1, sizeof *priv);
-    if (!priv) {
-        knoop__v1__api_reply__free_unpacked(pb, NULL);
-        return KNOOP_ENOMEM;
-    }
-    priv->pb = pb;
-    r->priv_ = priv;
-    bool oom = false;
-    if (pb->kind_case == KNOOP__V1__API_REPLY__KIND_PUBLISHED && pb->published->n_items)
-        oom = !(priv->seqs = calloc(pb->published->n_items, sizeof *priv->seqs));
-    else if (pb->kind_case == KNOOP__V1__API_REPLY__KIND_DELIVERY && pb->delivery->n_messages)
-        oom = !(priv->envs = calloc(pb->delivery->n_messages, sizeof *priv->envs));
-    else if (pb->kind_case == KNOOP__V1__API_REPLY__KIND_BEELD && pb->beeld->n_messages)
-        oom = !(priv->envs = calloc(pb->beeld->n_messages, sizeof *priv->envs));
-    if (oom) {
-        knoop_api_rep_clear(r);
-        r->version = top.version;
-        r->id = top.id;
-        return KNOOP_ENOMEM;
-    }
-    r->version = pb->version;
-    r->id = pb->id;
-    rc = s_rep_fill(r, priv);
-    if (rc) {
-        knoop_api_rep_clear(r);
-        r->version = top.version;
-        r->id = top.id;
-    }
-    return rc;
+    return s_decode(&s_rep_codec, r, data, len);
 }
 
 void knoop_api_rep_clear(knoop_api_rep_t *r)
 {
-    s_rep_priv_t *priv = r->priv_;
-    if (priv) {
-        knoop__v1__api_reply__free_unpacked(priv->pb, NULL);
-        free(priv->seqs);
-        free(priv->envs);
-        free(priv);
-    }
-    memset(r, 0, sizeof *r);
+    s_clear(&s_rep_codec, r);
 }
 
 int knoop_api_rep_encode(const knoop_api_rep_t *r, knoop_buf_t *out)
 {
-    if (!r || !out)
-        return KNOOP_EINVAL;
-    Knoop__V1__ApiReply pb = KNOOP__V1__API_REPLY__INIT;
-    pb.version = KNOOP_API_VERSION;
-    pb.id = r->id;
-    Knoop__V1__ApiPublished published = KNOOP__V1__API_PUBLISHED__INIT;
-    Knoop__V1__ApiDelivery delivery = KNOOP__V1__API_DELIVERY__INIT;
-    Knoop__V1__ApiText text = KNOOP__V1__API_TEXT__INIT;
-    Knoop__V1__ApiError error = KNOOP__V1__API_ERROR__INIT;
-    Knoop__V1__ApiSubscribed subscribed = KNOOP__V1__API_SUBSCRIBED__INIT;
-    Knoop__V1__ApiSeq *seqs = NULL;
-    Knoop__V1__ApiEnvelope *envs = NULL;
-    void **ptrs = NULL;
-
-    switch (r->kind) {
-    case KNOOP_API_R_PUBLISHED: {
-        size_t n = r->u.published.n;
-        if (n > KNOOP_API_ITEMS)
-            return KNOOP_ETOOBIG;
-        if (n && !r->u.published.items)
-            return KNOOP_EINVAL;
-        seqs = calloc(n ? n : 1, sizeof *seqs);
-        ptrs = calloc(n ? n : 1, sizeof *ptrs);
-        if (!seqs || !ptrs) {
-            free(seqs);
-            free(ptrs);
-            return KNOOP_ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++) {
-            knoop__v1__api_seq__init(&seqs[i]);
-            seqs[i].origin = s_str(r->u.published.items[i].origin);
-            seqs[i].topic = s_str(r->u.published.items[i].topic);
-            seqs[i].seq = r->u.published.items[i].seq;
-            seqs[i].verdict = (Knoop__V1__Verdict) r->u.published.items[i].verdict;
-            seqs[i].reason = s_str(r->u.published.items[i].reason);
-            ptrs[i] = &seqs[i];
-        }
-        published.n_items = n;
-        published.link_up = r->u.published.link_up;
-        published.items = (Knoop__V1__ApiSeq **) ptrs;
-        pb.kind_case = KNOOP__V1__API_REPLY__KIND_PUBLISHED;
-        pb.published = &published;
-        break;
-    }
-    case KNOOP_API_R_DELIVERY:
-    case KNOOP_API_R_BEELD: {
-        size_t n = r->u.delivery.n;
-        if (n > KNOOP_API_ITEMS)
-            return KNOOP_ETOOBIG;
-        if (n && !r->u.delivery.msgs)
-            return KNOOP_EINVAL;
-        envs = calloc(n ? n : 1, sizeof *envs);
-        ptrs = calloc(n ? n : 1, sizeof *ptrs);
-        if (!envs || !ptrs) {
-            free(envs);
-            free(ptrs);
-            return KNOOP_ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++) {
-            const knoop_api_env_t *e = &r->u.delivery.msgs[i];
-            knoop__v1__api_envelope__init(&envs[i]);
-            envs[i].position = e->position;
-            if (e->len && !e->envelope) {
-                free(envs);
-                free(ptrs);
-                return KNOOP_EINVAL;
-            }
-            envs[i].envelope.data = (uint8_t *) e->envelope;
-            envs[i].envelope.len = e->len;
-            ptrs[i] = &envs[i];
-        }
-        delivery.n_messages = n;
-        delivery.messages = (Knoop__V1__ApiEnvelope **) ptrs;
-        delivery.done = r->u.delivery.done;
-        if (r->kind == KNOOP_API_R_DELIVERY) {
-            pb.kind_case = KNOOP__V1__API_REPLY__KIND_DELIVERY;
-            pb.delivery = &delivery;
-        } else {
-            pb.kind_case = KNOOP__V1__API_REPLY__KIND_BEELD;
-            pb.beeld = &delivery;
-        }
-        break;
-    }
-    case KNOOP_API_R_STATUS:
-        text.json = s_str(r->u.status.json);
-        pb.kind_case = KNOOP__V1__API_REPLY__KIND_STATUS;
-        pb.status = &text;
-        break;
-    case KNOOP_API_R_IMPORTED:
-        text.json = s_str(r->u.status.json);
-        pb.kind_case = KNOOP__V1__API_REPLY__KIND_IMPORTED;
-        pb.imported = &text;
-        break;
-    case KNOOP_API_R_ERROR:
-        error.code = r->u.error.code;
-        error.reason = s_str(r->u.error.reason);
-        error.index = r->u.error.index;
-        pb.kind_case = KNOOP__V1__API_REPLY__KIND_ERROR;
-        pb.error = &error;
-        break;
-    case KNOOP_API_R_SUBSCRIBED:
-        subscribed.sub = r->u.subscribed.sub;
-        pb.kind_case = KNOOP__V1__API_REPLY__KIND_SUBSCRIBED;
-        pb.subscribed = &subscribed;
-        break;
-    default:
-        return KNOOP_EINVAL;
-    }
-    int rc = s_pack(&pb.base, out);
-    free(seqs);
-    free(envs);
-    free(ptrs);
-    return rc;
+    return s_encode(&s_rep_codec, r, out);
 }

@@ -19,6 +19,7 @@
 
 #include <czmq.h>          /* the fake node only: the client keeps czmq inside libknoop */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,47 +39,32 @@ static void s_raw_msg(knoop_buf_t *out, uint32_t field, const knoop_buf_t *inner
 
 /* ---- encode/decode helpers ---- */
 
-static int s_req_rt(const knoop_api_req_t *in, knoop_api_req_t *out)
-{
-    knoop_buf_t b = { 0 };
-    int rc = knoop_api_req_encode(in, &b);
-    assert_int_equal(rc, KNOOP_OK);
-    rc = knoop_api_req_decode(out, b.data, b.len);
-    knoop_buf_free(&b);
-    return rc;
-}
+/* s_P_rt: encode (which must succeed), then decode into out; s_P_raw:
+ * decode bytes, and a failed decode leaves nothing to clear. Written once
+ * for requests (P = req) and replies (P = rep). */
+#define S_CODEC_HELPERS(P, T)                                                  \
+    static int s_##P##_rt(const T *in, T *out)                                 \
+    {                                                                          \
+        knoop_buf_t b = { 0 };                                                 \
+        int rc = knoop_api_##P##_encode(in, &b);                               \
+        assert_int_equal(rc, KNOOP_OK);                                        \
+        rc = knoop_api_##P##_decode(out, b.data, b.len);                       \
+        knoop_buf_free(&b);                                                    \
+        return rc;                                                             \
+    }                                                                          \
+    static int s_##P##_raw(const knoop_buf_t *b)                               \
+    {                                                                          \
+        T r;                                                                   \
+        int rc = knoop_api_##P##_decode(&r, b->data, b->len);                  \
+        if (rc == KNOOP_OK)                                                    \
+            knoop_api_##P##_clear(&r);                                         \
+        else                                                                   \
+            assert_null(r.priv_);                                              \
+        return rc;                                                             \
+    }
 
-static int s_rep_rt(const knoop_api_rep_t *in, knoop_api_rep_t *out)
-{
-    knoop_buf_t b = { 0 };
-    int rc = knoop_api_rep_encode(in, &b);
-    assert_int_equal(rc, KNOOP_OK);
-    rc = knoop_api_rep_decode(out, b.data, b.len);
-    knoop_buf_free(&b);
-    return rc;
-}
-
-static int s_req_raw(const knoop_buf_t *b)
-{
-    knoop_api_req_t r;
-    int rc = knoop_api_req_decode(&r, b->data, b->len);
-    if (rc == KNOOP_OK)
-        knoop_api_req_clear(&r);
-    else
-        assert_null(r.priv_);
-    return rc;
-}
-
-static int s_rep_raw(const knoop_buf_t *b)
-{
-    knoop_api_rep_t r;
-    int rc = knoop_api_rep_decode(&r, b->data, b->len);
-    if (rc == KNOOP_OK)
-        knoop_api_rep_clear(&r);
-    else
-        assert_null(r.priv_);
-    return rc;
-}
+S_CODEC_HELPERS(req, knoop_api_req_t)
+S_CODEC_HELPERS(rep, knoop_api_rep_t)
 
 /* A publish request of one item on topic (through the encoder: it does not
  * check content), decoded. */
@@ -1247,6 +1233,29 @@ static size_t s_lines(const char *s)
     return n;
 }
 
+/* Runs a command line (a printf format), checks its exit code and, unless
+ * want is NULL, that its output holds want. Returns the output for more
+ * checks: the caller frees it (S_CLI when there are none). */
+static char *s_cli(int want_rc, const char *want, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static char *s_cli(int want_rc, const char *want, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *cmd = NULL;
+    assert_true(vasprintf(&cmd, fmt, ap) >= 0);
+    va_end(ap);
+    char *out = NULL;
+    int rc = tu_run(&out, "%s", cmd);
+    free(cmd);
+    assert_int_equal(rc, want_rc);
+    if (want)
+        assert_non_null(strstr(out, want));
+    return out;
+}
+
+#define S_CLI(rc, want, ...) free(s_cli((rc), (want), __VA_ARGS__))
+
 static void test_cli(void **state)
 {
     fake_t *f = s_fake_start("api-cli");
@@ -1255,47 +1264,37 @@ static void test_cli(void **state)
     char *out = NULL;
 
     /* pub --json */
-    int rc = tu_run(&out, "%s pub --api %s --topic grip.vr-test --type %s "
-                    "--json '{\"region\": \"vr-test\", \"level\": \"GRIP_2\"}' 2>&1",
-                    k, ep, TYPE_GRIP);
-    assert_int_equal(rc, 0);
+    out = s_cli(0, NULL,
+                "%s pub --api %s --topic grip.vr-test --type %s "
+                "--json '{\"region\": \"vr-test\", \"level\": \"GRIP_2\"}' 2>&1",
+                k, ep, TYPE_GRIP);
     assert_string_equal(out, "vr-test grip.vr-test 1\n");
     free(out);
     /* the payload error names the field; an unknown type lists the known */
-    rc = tu_run(&out, "%s pub --api %s --topic grip.vr-test --type %s --json "
-                "'{\"levle\": \"GRIP_2\"}' 2>&1", k, ep, TYPE_GRIP);
-    assert_int_equal(rc, 2);
-    assert_non_null(strstr(out, "levle"));
-    free(out);
-    rc = tu_run(&out, "%s pub --api %s --topic grip.x --type nope.Nope --json '{}' 2>&1", k, ep);
-    assert_int_equal(rc, 2);
-    assert_non_null(strstr(out, TYPE_GRIP));
-    free(out);
+    S_CLI(2, "levle",
+          "%s pub --api %s --topic grip.vr-test --type %s --json "
+          "'{\"levle\": \"GRIP_2\"}' 2>&1", k, ep, TYPE_GRIP);
+    S_CLI(2, TYPE_GRIP, "%s pub --api %s --topic grip.x --type nope.Nope --json '{}' 2>&1", k, ep);
     /* refused by the node: exit 1 and the node's reason */
-    rc = tu_run(&out, "%s pub --api %s --topic refuse.me --type %s --json '{}' 2>&1",
-                k, ep, TYPE_GRIP);
-    assert_int_equal(rc, 1);
-    assert_non_null(strstr(out, "policy: vr-test may not publish on refuse.me"));
-    free(out);
+    S_CLI(1, "policy: vr-test may not publish on refuse.me",
+          "%s pub --api %s --topic refuse.me --type %s --json '{}' 2>&1",
+          k, ep, TYPE_GRIP);
     /* refused by the broker: committed (the line), exit 1 and the broker's reason */
-    rc = tu_run(&out, "%s pub --api %s --topic broker.refuses --type %s --json '{}' 2>&1",
+    out = s_cli(1, "the broker refused vr-test broker.refuses",
+                "%s pub --api %s --topic broker.refuses --type %s --json '{}' 2>&1",
                 k, ep, TYPE_GRIP);
-    assert_int_equal(rc, 1);
-    assert_non_null(strstr(out, "the broker refused vr-test broker.refuses"));
     assert_non_null(strstr(out, "policy: vr-test may not publish on broker.refuses"));
     free(out);
     /* --no-wait: the fake answers "stored" without a link verdict */
-    rc = tu_run(&out, "%s pub --api %s --no-wait --topic broker.refuses --type %s "
+    out = s_cli(0, NULL,
+                "%s pub --api %s --no-wait --topic broker.refuses --type %s "
                 "--json '{}' 2>&1", k, ep, TYPE_GRIP);
-    assert_int_equal(rc, 0);
     assert_null(strstr(out, "refused"));
     free(out);
     /* restricted TLP needs recipients */
-    rc = tu_run(&out, "%s pub --api %s --tlp red --topic grip.vr-test --type %s "
-                "--json '{}' 2>&1", k, ep, TYPE_GRIP);
-    assert_int_equal(rc, 2);
-    assert_non_null(strstr(out, "--recipient"));
-    free(out);
+    S_CLI(2, "--recipient",
+          "%s pub --api %s --tlp red --topic grip.vr-test --type %s "
+          "--json '{}' 2>&1", k, ep, TYPE_GRIP);
 
     /* pub --file: 2500 lines in three requests */
     char path[1024];
@@ -1307,10 +1306,10 @@ static void test_cli(void **state)
                 i % 100 ? "" : "\n");
     fclose(fp);
     int before = atomic_load(&f->publish_requests);
-    rc = tu_run(&out, "%s pub --api %s --topic grip.vr-test --type %s --key k "
+    out = s_cli(0, NULL,
+                "%s pub --api %s --topic grip.vr-test --type %s --key k "
                 "--priority flash --status exercise --tlp red --recipient vr-a,vr-b --file %s",
                 k, ep, TYPE_GRIP, path);
-    assert_int_equal(rc, 0);
     assert_int_equal(s_lines(out), 2500);
     assert_true(strncmp(out, "vr-test grip.vr-test 4\n", 23) == 0);
     assert_int_equal(atomic_load(&f->publish_requests) - before, 3);
@@ -1322,23 +1321,21 @@ static void test_cli(void **state)
     fprintf(fp, "{\"level\": \"GRIP_9\"}\n");
     fclose(fp);
     before = atomic_load(&f->publish_requests);
-    rc = tu_run(&out, "%s pub --api %s --topic grip.vr-test --type %s --file %s 2>&1",
+    out = s_cli(2, "in.jsonl:1501",
+                "%s pub --api %s --topic grip.vr-test --type %s --file %s 2>&1",
                 k, ep, TYPE_GRIP, path);
-    assert_int_equal(rc, 2);
-    assert_non_null(strstr(out, "in.jsonl:1501"));
     assert_non_null(strstr(out, "nothing published"));
     assert_int_equal(atomic_load(&f->publish_requests), before);
     free(out);
     /* from a pipe */
-    rc = tu_run(&out, "printf '{}\\n{}\\n' | %s pub --api %s --topic grip.vr-test --type %s "
+    out = s_cli(0, NULL,
+                "printf '{}\\n{}\\n' | %s pub --api %s --topic grip.vr-test --type %s "
                 "--file -", k, ep, TYPE_GRIP);
-    assert_int_equal(rc, 0);
     assert_int_equal(s_lines(out), 2);
     free(out);
 
     /* sub: exercise traffic stays out unless asked for */
-    rc = tu_run(&out, "%s sub --api %s --pattern 'grip.>' --durable cli --count 3", k, ep);
-    assert_int_equal(rc, 0);
+    out = s_cli(0, NULL, "%s sub --api %s --pattern 'grip.>' --durable cli --count 3", k, ep);
     assert_int_equal(s_lines(out), 3);
     json_error_t jerr;
     json_t *line = json_loadb(out, strcspn(out, "\n"), 0, &jerr);
@@ -1353,50 +1350,38 @@ static void test_cli(void **state)
     assert_non_null(strstr(out, "\"position\":4"));
     free(out);
     assert_true(s_eventually(&f->acked, 4));          /* acked what it printed */
-    rc = tu_run(&out, "%s sub --api %s --pattern '>' --status all --count 4", k, ep);
-    assert_int_equal(rc, 0);
-    assert_non_null(strstr(out, "\"status\":\"exercise\""));
-    free(out);
-    rc = tu_run(&out, "%s sub --api %s --pattern '>' --timeout 1", k, ep);
-    assert_int_equal(rc, 0);
+    S_CLI(0, "\"status\":\"exercise\"",
+          "%s sub --api %s --pattern '>' --status all --count 4", k, ep);
+    out = s_cli(0, NULL, "%s sub --api %s --pattern '>' --timeout 1", k, ep);
     assert_int_equal(s_lines(out), 3);
     free(out);
     /* stopped by a signal: what was printed stays printed, exit 0 */
-    rc = tu_run(&out, "%s sub --api %s --pattern '>' & p=$!; sleep 1; kill -TERM $p; "
+    out = s_cli(0, NULL,
+                "%s sub --api %s --pattern '>' & p=$!; sleep 1; kill -TERM $p; "
                 "wait $p; echo rc=$?", k, ep);
-    assert_int_equal(rc, 0);
     assert_int_equal(s_lines(out), 4);
     assert_non_null(strstr(out, "\nrc=0\n"));
     free(out);
-    rc = tu_run(&out, "%s sub --api %s --pattern '>' --count 10 --timeout 1 2>&1", k, ep);
-    assert_int_equal(rc, 1);
-    assert_non_null(strstr(out, "3 of 10"));
-    free(out);
+    S_CLI(1, "3 of 10", "%s sub --api %s --pattern '>' --count 10 --timeout 1 2>&1", k, ep);
 
     /* status */
-    rc = tu_run(&out, "%s status --api %s", k, ep);
-    assert_int_equal(rc, 0);
-    assert_non_null(strstr(out, "vr-test"));
+    out = s_cli(0, "vr-test", "%s status --api %s", k, ep);
     assert_non_null(strstr(out, "backlog 0"));
     assert_non_null(strstr(out, "tcp://kcr2-a:7400"));
     assert_non_null(strstr(out, "grip.vr-test"));
     assert_non_null(strstr(out, "last error  none"));
     free(out);
-    rc = tu_run(&out, "%s status --api %s --json", k, ep);
-    assert_int_equal(rc, 0);
+    out = s_cli(0, NULL, "%s status --api %s --json", k, ep);
     json_t *got = json_loads(out, 0, &jerr), *want = json_loads(FAKE_STATUS, 0, &jerr);
     assert_true(json_equal(got, want));
     json_decref(got);
     json_decref(want);
     free(out);
     /* the default endpoint from KNOOP_DATA */
-    rc = tu_run(&out, "KNOOP_DATA=%s %s status --json", f->dir, k);
-    assert_int_equal(rc, 0);
-    free(out);
+    S_CLI(0, NULL, "KNOOP_DATA=%s %s status --json", f->dir, k);
 
     /* beeld */
-    rc = tu_run(&out, "%s beeld --api %s", k, ep);
-    assert_int_equal(rc, 0);
+    out = s_cli(0, NULL, "%s beeld --api %s", k, ep);
     assert_int_equal(s_lines(out), 3);
     assert_true(strncmp(out, "grip.vr-test\t-\tvr-test\t2023-11-14T22:13:20.000Z\tGripLevel\t",
                         58) == 0);
@@ -1404,40 +1389,24 @@ static void test_cli(void **state)
     assert_non_null(strstr(out, "reason=\"brand in woonwijk\""));
     assert_non_null(strstr(out, "\tzuid\t"));
     free(out);
-    rc = tu_run(&out, "%s beeld --api %s --pattern 'grip.*' --json", k, ep);
-    assert_int_equal(rc, 0);
+    out = s_cli(0, NULL, "%s beeld --api %s --pattern 'grip.*' --json", k, ep);
     assert_int_equal(s_lines(out), 3);
     assert_non_null(strstr(out, "\"type\":\"knoop.crisis.v1.GripLevel\""));
     free(out);
 
     /* usage errors name their cause */
-    rc = tu_run(&out, "%s sub --api %s 2>&1", k, ep);
-    assert_int_equal(rc, 2);
-    assert_non_null(strstr(out, "--pattern"));
-    free(out);
-    rc = tu_run(&out, "%s pub --api %s --topic a --type %s --json '{}' --bogus 2>&1", k, ep,
-                TYPE_GRIP);
-    assert_int_equal(rc, 2);
-    assert_non_null(strstr(out, "--bogus"));
-    free(out);
-    rc = tu_run(&out, "env -u KNOOP_DATA %s status 2>&1", k);
-    assert_int_equal(rc, 2);
-    assert_non_null(strstr(out, "--api"));
-    free(out);
-    rc = tu_run(&out, "%s pub --api %s --topic 'grip.*' --type %s --json '{}' 2>&1", k, ep,
-                TYPE_GRIP);
-    assert_int_equal(rc, 2);
-    assert_non_null(strstr(out, "grip.*"));
-    free(out);
-    rc = tu_run(&out, "%s sub --api %s --pattern '>' --since yesterday 2>&1", k, ep);
-    assert_int_equal(rc, 2);
-    assert_non_null(strstr(out, "yesterday"));
-    free(out);
+    S_CLI(2, "--pattern", "%s sub --api %s 2>&1", k, ep);
+    S_CLI(2, "--bogus",
+          "%s pub --api %s --topic a --type %s --json '{}' --bogus 2>&1", k, ep,
+          TYPE_GRIP);
+    S_CLI(2, "--api", "env -u KNOOP_DATA %s status 2>&1", k);
+    S_CLI(2, "grip.*",
+          "%s pub --api %s --topic 'grip.*' --type %s --json '{}' 2>&1", k, ep,
+          TYPE_GRIP);
+    S_CLI(2, "yesterday", "%s sub --api %s --pattern '>' --since yesterday 2>&1", k, ep);
     static const char *cmds[] = { "pub", "sub", "status", "beeld" };
     for (int i = 0; i < 4; i++) {
-        rc = tu_run(&out, "%s %s --help", k, cmds[i]);
-        assert_int_equal(rc, 0);
-        assert_non_null(strstr(out, "NAME"));
+        out = s_cli(0, "NAME", "%s %s --help", k, cmds[i]);
         assert_non_null(strstr(out, "SYNOPSIS"));
         assert_non_null(strstr(out, "DESCRIPTION"));
         assert_non_null(strstr(out, "OPTIONS"));

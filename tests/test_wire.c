@@ -131,7 +131,7 @@ static const knoop_wire_instance_t s_instances[] = {
     { UINT64_MAX, false, 0, 0, NULL },
 };
 
-/* fx[2k] is the full frame of a kind, fx[2k+1] its default. */
+/* Each kind full, then its default (zeros). */
 static void s_fixtures(knoop_frame_t *fx, const envs_t *e)
 {
     s_pos(&s_vector[0], "vr-utrecht", "grip.vr-utrecht", 0x1122334455667788ull, 17, 1);
@@ -140,95 +140,44 @@ static void s_fixtures(knoop_frame_t *fx, const envs_t *e)
     s_pos(&s_own[0], "vr-utrecht", "grip.vr-utrecht", 0x1122334455667788ull, 40, 3);
     s_pos(&s_own[1], "vr-utrecht", "beeld.vr-utrecht.ongeval", 5, 0, 0);
 
-    memset(fx, 0, NFIXTURES * sizeof *fx);
-    int i = 0;
-    fx[i].kind = KNOOP_FRAME_HELLO;
-    fx[i].u.hello.partner = "vr-utrecht";
-    fx[i].u.hello.subs = s_subs;
-    fx[i].u.hello.nsubs = 3;
-    fx[i].u.hello.vector = s_vector;
-    fx[i].u.hello.nvector = 3;
-    fx[i].u.hello.credit_msgs = 4096;
-    fx[i].u.hello.credit_bytes = 64u << 20;
-    fx[i].u.hello.software = "knoop-node 0.1.0";
-    fx[i].u.hello.peer = true;
-    i++;
-    fx[i].kind = KNOOP_FRAME_HELLO;
-    fx[i].u.hello.partner = "vr-utrecht";
-    i++;
-    fx[i].kind = KNOOP_FRAME_WELCOME;
-    fx[i].u.welcome.broker = "kcr2-a";
-    fx[i].u.welcome.accepted = s_accepted;
-    fx[i].u.welcome.naccepted = 2;
-    fx[i].u.welcome.refused = s_refused;
-    fx[i].u.welcome.nrefused = 2;
-    fx[i].u.welcome.own = s_own;
-    fx[i].u.welcome.nown = 2;
-    fx[i].u.welcome.heartbeat_ms = 1000;
-    fx[i].u.welcome.credit_msgs = UINT32_MAX;
-    fx[i].u.welcome.credit_bytes = UINT64_MAX;
-    i++;
-    fx[i].kind = KNOOP_FRAME_WELCOME;
-    fx[i].u.welcome.broker = "kcr2-a";
-    i++;
-    fx[i].kind = KNOOP_FRAME_PUBLISH;
-    fx[i].u.batch.envs = e->envs;
-    fx[i].u.batch.n = e->n;
-    i++;
-    fx[i].kind = KNOOP_FRAME_PUBLISH;
-    i++;
-    fx[i].kind = KNOOP_FRAME_DELIVER;
-    fx[i].u.batch.envs = e->envs + 1;
-    fx[i].u.batch.n = e->n - 1;
-    i++;
-    fx[i].kind = KNOOP_FRAME_DELIVER;
-    i++;
-    fx[i].kind = KNOOP_FRAME_ACK;
-    fx[i].u.ack.acks = s_acks;
-    fx[i].u.ack.n = 3;
-    i++;
-    fx[i].kind = KNOOP_FRAME_ACK;
-    i++;
-    fx[i].kind = KNOOP_FRAME_CREDIT;
-    fx[i].u.credit.msgs = UINT32_MAX;
-    fx[i].u.credit.bytes = UINT64_MAX;
-    i++;
-    fx[i].kind = KNOOP_FRAME_CREDIT;
-    i++;
-    fx[i].kind = KNOOP_FRAME_HEARTBEAT;
-    fx[i].u.heartbeat.time_ms = 1790000000123ull;
-    i++;
-    fx[i].kind = KNOOP_FRAME_HEARTBEAT;     /* broker -> node with the mesh's verdict */
-    fx[i].u.heartbeat.time_ms = 1790000000456ull;
-    fx[i].u.heartbeat.mesh = s_mesh;
-    fx[i].u.heartbeat.nmesh = 2;
-    fx[i].u.heartbeat.has_digest = true;
-    memset(fx[i].u.heartbeat.digest, 0xa5, KNOOP_HASH_LEN);
-    i++;
-    fx[i].kind = KNOOP_FRAME_HEARTBEAT;
-    i++;
-    fx[i].kind = KNOOP_FRAME_ERROR;
-    fx[i].u.error.code = KNOOP_WERR_POLICY;
-    fx[i].u.error.reason = "policy: vr-utrecht may not publish on grip.vr-zeeland";
-    fx[i].u.error.stream = 0xfeedfacecafebeefull;
-    fx[i].u.error.seq = 12;
-    fx[i].u.error.fatal = true;
-    i++;
-    fx[i].kind = KNOOP_FRAME_ERROR;
-    i++;
-    fx[i].kind = KNOOP_FRAME_CAUGHT_UP;
-    fx[i].u.caught_up.messages = 123456;
-    fx[i].u.caught_up.streams = 78;
-    i++;
-    fx[i].kind = KNOOP_FRAME_CAUGHT_UP;
-    i++;
-    fx[i].kind = KNOOP_FRAME_INSTANCES;
-    fx[i].u.instances.v = s_instances;
-    fx[i].u.instances.n = 2;
-    i++;
-    fx[i].kind = KNOOP_FRAME_INSTANCES;      /* the empty list: no other instance */
-    i++;
-    assert_int_equal(i, NFIXTURES);
+    const knoop_frame_t all[NFIXTURES] = {
+        { .kind = KNOOP_FRAME_HELLO,
+          .u.hello = { .partner = "vr-utrecht", .subs = s_subs, .nsubs = 3,
+                       .vector = s_vector, .nvector = 3, .credit_msgs = 4096,
+                       .credit_bytes = 64u << 20, .software = "knoop-node 0.1.0",
+                       .peer = true } },
+        { .kind = KNOOP_FRAME_HELLO, .u.hello.partner = "vr-utrecht" },
+        { .kind = KNOOP_FRAME_WELCOME,
+          .u.welcome = { .broker = "kcr2-a", .accepted = s_accepted, .naccepted = 2,
+                         .refused = s_refused, .nrefused = 2, .own = s_own, .nown = 2,
+                         .heartbeat_ms = 1000, .credit_msgs = UINT32_MAX,
+                         .credit_bytes = UINT64_MAX } },
+        { .kind = KNOOP_FRAME_WELCOME, .u.welcome.broker = "kcr2-a" },
+        { .kind = KNOOP_FRAME_PUBLISH, .u.batch = { .envs = e->envs, .n = e->n } },
+        { .kind = KNOOP_FRAME_PUBLISH },
+        { .kind = KNOOP_FRAME_DELIVER, .u.batch = { .envs = e->envs + 1, .n = e->n - 1 } },
+        { .kind = KNOOP_FRAME_DELIVER },
+        { .kind = KNOOP_FRAME_ACK, .u.ack = { s_acks, 3 } },
+        { .kind = KNOOP_FRAME_ACK },
+        { .kind = KNOOP_FRAME_CREDIT, .u.credit = { UINT32_MAX, UINT64_MAX } },
+        { .kind = KNOOP_FRAME_CREDIT },
+        { .kind = KNOOP_FRAME_HEARTBEAT, .u.heartbeat.time_ms = 1790000000123ull },
+        /* broker -> node with the mesh's verdict (digest below) */
+        { .kind = KNOOP_FRAME_HEARTBEAT,
+          .u.heartbeat = { .time_ms = 1790000000456ull, .mesh = s_mesh, .nmesh = 2,
+                           .has_digest = true } },
+        { .kind = KNOOP_FRAME_HEARTBEAT },
+        { .kind = KNOOP_FRAME_ERROR,
+          .u.error = { KNOOP_WERR_POLICY, "policy: vr-utrecht may not publish on grip.vr-zeeland",
+                       0xfeedfacecafebeefull, 12, true } },
+        { .kind = KNOOP_FRAME_ERROR },
+        { .kind = KNOOP_FRAME_CAUGHT_UP, .u.caught_up = { 123456, 78 } },
+        { .kind = KNOOP_FRAME_CAUGHT_UP },
+        { .kind = KNOOP_FRAME_INSTANCES, .u.instances = { s_instances, 2 } },
+        { .kind = KNOOP_FRAME_INSTANCES },   /* the empty list: no other instance */
+    };
+    memcpy(fx, all, sizeof all);
+    memset(fx[13].u.heartbeat.digest, 0xa5, KNOOP_HASH_LEN);
 }
 
 static const char *s_str(const char *s)
@@ -356,38 +305,58 @@ static knoop_buf_t s_encode(const knoop_frame_t *f)
     return b;
 }
 
+/* The fixtures of every kind (s_fixtures) and their encodings, made once
+ * per test by s_fixtures_make. */
+typedef struct {
+    envs_t        e;
+    knoop_frame_t fx[NFIXTURES];
+    knoop_buf_t   b[NFIXTURES];
+} fixtures_t;
+
+static void s_fixtures_make(fixtures_t *t)
+{
+    s_envs_init(&t->e);
+    s_fixtures(t->fx, &t->e);
+    for (int i = 0; i < NFIXTURES; i++)
+        t->b[i] = s_encode(&t->fx[i]);
+}
+
+static void s_fixtures_free(fixtures_t *t)
+{
+    for (int i = 0; i < NFIXTURES; i++)
+        knoop_buf_free(&t->b[i]);
+    s_envs_free(&t->e);
+}
+
 /* ---- round trips ---- */
 
 static void test_roundtrip(void **state)
 {
-    envs_t e;
-    s_envs_init(&e);
-    knoop_frame_t fx[NFIXTURES];
-    s_fixtures(fx, &e);
+    fixtures_t t;
+    s_fixtures_make(&t);
     for (int i = 0; i < NFIXTURES; i++) {
-        knoop_buf_t b = s_encode(&fx[i]);
+        const knoop_buf_t *b = &t.b[i];
         /* Decode from a copy that dies before we look: decoded fields must
          * live in the frame's own storage. */
-        uint8_t *copy = malloc(b.len + 1);
+        uint8_t *copy = malloc(b->len + 1);
         assert_non_null(copy);
-        memcpy(copy, b.data, b.len);
+        memcpy(copy, b->data, b->len);
         knoop_frame_t f;
-        assert_int_equal(knoop_frame_decode(&f, copy, b.len), KNOOP_OK);
-        memset(copy, 0xa5, b.len);
+        assert_int_equal(knoop_frame_decode(&f, copy, b->len), KNOOP_OK);
+        memset(copy, 0xa5, b->len);
         free(copy);
         assert_int_equal(f.version, KNOOP_WIRE_VERSION);
-        s_frame_equal(&fx[i], &f);
+        s_frame_equal(&t.fx[i], &f);
 
         /* Re-encoding a decoded frame gives the same bytes. */
         knoop_buf_t b2 = s_encode(&f);
-        assert_int_equal(b2.len, b.len);
-        assert_memory_equal(b2.data, b.data, b.len);
+        assert_int_equal(b2.len, b->len);
+        assert_memory_equal(b2.data, b->data, b->len);
         knoop_frame_clear(&f);
         knoop_frame_clear(&f);                  /* twice is safe */
         knoop_buf_free(&b2);
-        knoop_buf_free(&b);
     }
-    s_envs_free(&e);
+    s_fixtures_free(&t);
 }
 
 static void test_encode_appends(void **state)
@@ -1063,23 +1032,19 @@ static int s_decode_any(const uint8_t *p, size_t len)
 
 static void test_truncated(void **state)
 {
-    envs_t e;
-    s_envs_init(&e);
-    knoop_frame_t fx[NFIXTURES];
-    s_fixtures(fx, &e);
+    fixtures_t t;
+    s_fixtures_make(&t);
     for (int i = 0; i < NFIXTURES; i++) {
-        knoop_buf_t b = s_encode(&fx[i]);
-        for (size_t len = 0; len < b.len; len++) {
+        for (size_t len = 0; len < t.b[i].len; len++) {
             /* An exact-size heap copy, so ASan sees any read past it. */
             uint8_t *p = malloc(len ? len : 1);
             assert_non_null(p);
-            memcpy(p, b.data, len);
+            memcpy(p, t.b[i].data, len);
             s_decode_any(len ? p : NULL, len);
             free(p);
         }
-        knoop_buf_free(&b);
     }
-    s_envs_free(&e);
+    s_fixtures_free(&t);
 }
 
 static uint32_t s_rand(uint64_t *st)
@@ -1124,33 +1089,30 @@ static void test_bit_flips(void **state)
 {
     uint64_t st = (uint64_t) tu_seed() * 0xd1b54a32d192ed03ull + 7;
     int rounds = tu_soak() ? 100000 : 2000;
-    envs_t e;
-    s_envs_init(&e);
-    knoop_frame_t fx[NFIXTURES];
-    s_fixtures(fx, &e);
+    fixtures_t t;
+    s_fixtures_make(&t);
     int ok = 0, total = 0;
     for (int i = 0; i < NFIXTURES; i++) {
-        knoop_buf_t b = s_encode(&fx[i]);
-        uint8_t *p = malloc(b.len);
+        const knoop_buf_t *b = &t.b[i];
+        uint8_t *p = malloc(b->len);
         assert_non_null(p);
         for (int r = 0; r < rounds; r++) {
-            memcpy(p, b.data, b.len);
+            memcpy(p, b->data, b->len);
             int flips = 1 + (int) (s_rand(&st) % 4);
             for (int k = 0; k < flips; k++) {
-                size_t at = s_rand(&st) % b.len;
+                size_t at = s_rand(&st) % b->len;
                 if (s_rand(&st) % 4 == 0)
                     p[at] = (uint8_t) s_rand(&st);      /* a whole byte */
                 else
                     p[at] ^= (uint8_t) (1u << (s_rand(&st) % 8));
             }
-            ok += s_decode_any(p, b.len) == KNOOP_OK;
+            ok += s_decode_any(p, b->len) == KNOOP_OK;
             total++;
         }
         free(p);
-        knoop_buf_free(&b);
     }
     fprintf(stderr, "# %d flipped frames, %d decoded\n", total, ok);
-    s_envs_free(&e);
+    s_fixtures_free(&t);
 }
 
 /* ---- sizes ---- */
