@@ -48,7 +48,8 @@ void send_deliver_forget(session_t *s)
 }
 
 /* Whether a message is restricted at all is the same for every session, so
- * the answer is kept per log position (1 open, 2 restricted): a fan-out to
+ * the answer is kept per log position (1 open, 2 restricted; never for
+ * position 0, which every message of a stream walk carries): a fan-out to
  * many nodes parses each envelope once, not once per node (two protobuf
  * unpacks each). Cleared when it grows large and when positions may be
  * given to other messages (a failed commit, handle_publish.c). */
@@ -60,7 +61,11 @@ static bool s_restricted_out(knoop_broker_t *self, const session_t *s, uint64_t 
     if (s->peer)
         return false;
     uint64_t v;
-    if (!knoop_u64map_get(&self->tlp_seen, pos, &v)) {
+    if (pos == 0) {
+        /* A stream walk (catch-up) hands out no log position: nothing to
+         * key the answer on, so it is worked out for this message. */
+        v = knoop_env_for_partner(env, len, "") ? 1 : 2;
+    } else if (!knoop_u64map_get(&self->tlp_seen, pos, &v)) {
         v = knoop_env_for_partner(env, len, "") ? 1 : 2;   /* "" is named by no message */
         if (self->tlp_seen.count >= TLP_SEEN_MAX)
             knoop_u64map_clear(&self->tlp_seen);

@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 
 make_partner kcr2-broker-1 broker
 make_partner kcr2-broker-2 broker
-for n in vr-utrecht vr-zeeland vr-twente vr-drenthe; do make_partner $n region; done
+for n in vr-utrecht vr-zeeland vr-twente vr-drenthe vr-fryslan vr-groningen; do make_partner $n region; done
 cat >"$T/policy" <<'P'
 role:region publish sitrep.{id}
 role:region publish sitrep.{id}.>
@@ -87,3 +87,22 @@ rc=0
 pub --topic sitrep.vr-utrecht.x --tlp red --json '{"summary":"aan niemand"}' >/dev/null 2>"$T/nr.err" || rc=$?
 check "RED without --recipient is a usage error" test "$rc" -eq 2
 check "... naming --recipient" grep -q -- "--recipient" "$T/nr.err"
+
+# A catch-up walks streams, where messages carry no log position: the
+# broker may not let what it learned about one such message (open) stand
+# for the next (RED). On a freshly started broker (nothing learned yet),
+# vr-fryslan's catch-up walks only an open stream, then vr-groningen, named
+# by nothing, catches up on everything.
+pub --topic sitrep.vr-utrecht.open --tlp clear --json '{"summary":"open 4"}' >/dev/null
+wait_for "broker 2 holds the open one" 20 has_count "$T/kcr2-broker-2" 'sitrep.vr-utrecht.open' 1 || true
+stop kcr2-broker-2
+start_broker kcr2-broker-2 "$EP2" --peer "kcr2-broker-1@$EP1" --anti-entropy-ms 500
+start_node vr-fryslan --broker "kcr2-broker-2@$EP2" --subscribe 'sitrep.vr-utrecht.open'
+wait_for "vr-fryslan holds the open one" 20 has_count "$T/vr-fryslan" 'sitrep.>' 1 || true
+start_node vr-groningen --broker "kcr2-broker-2@$EP2" --subscribe 'sitrep.>'
+wait_for "vr-groningen holds the four open ones" 20 has_count "$T/vr-groningen" 'sitrep.>' 4 || true
+sleep 1
+check "a late-comer after an open-only catch-up holds the open messages" \
+    has_count "$T/vr-groningen" 'sitrep.>' 4
+check "... and neither RED nor AMBER+STRICT" bash -c \
+    "! '$KNOOP' sub --api '$(api vr-groningen)' --pattern 'sitrep.>' --from-start --count 8 --timeout 2 | grep -Eq 'ROOD|STRIKT'"
