@@ -17,31 +17,20 @@
 
 /* The index key of a routing id: its hex (ZeroMQ's are 5 bytes; a client
  * may set its own, up to 255). */
-static bool s_rid_key(char key[2 * 256 + 1], const uint8_t *rid, size_t len)
+/* Routing ids are at most 255 bytes (ZeroMQ); anything else names no session. */
+static bool s_rid_ok(size_t len)
 {
-    if (len == 0 || len > 256)
-        return false;
-    knoop_hex_encode(key, rid, len);
-    return true;
+    return len > 0 && len <= 256;
 }
 
 session_t *broker_session_find(knoop_broker_t *self, const uint8_t *rid, size_t len)
 {
-    char key[2 * 256 + 1];
-    if (!self->by_rid || !s_rid_key(key, rid, len))
-        return NULL;
-    return zhashx_lookup(self->by_rid, key);
+    return s_rid_ok(len) ? knoop_strmap_get(&self->by_rid, rid, len) : NULL;
 }
 
 int broker_session_add(knoop_broker_t *self, session_t *s)
 {
-    char key[2 * 256 + 1];
-    if (!self->by_rid) {
-        self->by_rid = zhashx_new();
-        if (!self->by_rid)
-            return KNOOP_ENOMEM;
-    }
-    if (!s_rid_key(key, s->rid, s->rid_len) || zhashx_insert(self->by_rid, key, s) != 0)
+    if (!s_rid_ok(s->rid_len) || knoop_strmap_put(&self->by_rid, s->rid, s->rid_len, s) != 0)
         return KNOOP_ENOMEM;     /* the caller dropped any session on this rid first */
     s->next = self->sessions;
     self->sessions = s;
@@ -60,7 +49,7 @@ static void s_session_free(session_t *s)
     knoop_u64map_clear(&s->ack_seen);
     free(s->ack_streams);
     free(s->linked);
-    zhashx_destroy(&s->verdicts);
+    knoop_strmap_clear(&s->verdicts);
     broker_fair_free(s);
     free(s);
 }
@@ -74,9 +63,8 @@ void broker_session_drop(knoop_broker_t *self, session_t *s, const char *why)
             linked = true;
             break;
         }
-    char key[2 * 256 + 1];
-    if (linked && self->by_rid && s_rid_key(key, s->rid, s->rid_len))
-        zhashx_delete(self->by_rid, key);
+    if (linked)
+        knoop_strmap_del(&self->by_rid, s->rid, s->rid_len);
     /* Envelopes of this session still in the open batch stay there: they
      * are committed with it (durable is durable); only their ACK is lost,
      * and the node resends them after it reconnects. */
@@ -147,19 +135,15 @@ static bool s_verdict(knoop_broker_t *self, session_t *s, char kind, const char 
     if (strlen(what) > KNOOP_TOPIC_MAX)
         return false;               /* no valid topic or id is that long */
     snprintf(key, sizeof key, "%c:%s", kind, what);
-    void *v = s->verdicts ? zhashx_lookup(s->verdicts, key) : NULL;
+    void *v = knoop_strmap_sget(&s->verdicts, key);
     if (v)
         return v == VERDICT_YES;
     bool ok = kind == 'p'
                   ? knoop_policy_may_publish(self->policy, s->partner, s->role, what)
                   : knoop_policy_may_speak_for(self->policy, s->partner, s->role, what);
-    if (!s->verdicts)
-        s->verdicts = zhashx_new();
-    if (s->verdicts) {
-        if (zhashx_size(s->verdicts) >= VERDICTS_MAX)
-            zhashx_purge(s->verdicts);
-        zhashx_insert(s->verdicts, key, ok ? VERDICT_YES : VERDICT_NO);
-    }
+    if (s->verdicts.count >= VERDICTS_MAX)
+        knoop_strmap_clear(&s->verdicts);
+    knoop_strmap_sput(&s->verdicts, key, ok ? VERDICT_YES : VERDICT_NO);   /* a cache */
     return ok;
 }
 
@@ -216,8 +200,7 @@ int broker_policy_reload(knoop_broker_t *self)
     session_t *next;
     for (session_t *s = self->sessions; s; s = next) {
         next = s->next;
-        if (s->verdicts)
-            zhashx_purge(s->verdicts);
+        knoop_strmap_clear(&s->verdicts);
         send_deliver_forget(s);
         if (s->peer)
             continue;
@@ -378,7 +361,7 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     free(self->batch_rid_len);
     free(self->batch_sess);
     free(self->batch_res);
-    zhashx_destroy(&self->by_rid);
+    knoop_strmap_clear(&self->by_rid);
     knoop_daemon_close(&KNOOP_DAEMON_PARTS(self));
     knoop_policy_destroy(&self->policy);
     knoop_u64map_clear(&self->tlp_seen);

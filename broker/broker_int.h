@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "topic.h"
 #include "trust_reload.h"
+#include "strmap.h"
 #include "u64map.h"
 #include "wire.h"
 
@@ -81,7 +82,7 @@ typedef struct session {
     size_t    nlinked;
     /* policy verdicts for what this partner publishes, by topic (and speak-for
      * by sender): cleared on a policy reload (broker_policy_reload) */
-    zhashx_t *verdicts;
+    knoop_strmap_t verdicts;
     /* ACKs of the commit being acknowledged: streams this session published
      * on in it (handle_publish_commit) */
     uint64_t  ack_commit;   /* commit number the list below belongs to */
@@ -166,7 +167,7 @@ struct knoop_broker_t {
     knoop_gate_t    *gate;           /* caps on unauthenticated connections */
     uint64_t         nofile;         /* descriptor limit in force */
     session_t       *sessions;
-    zhashx_t        *by_rid;         /* hex(routing id) -> session: O(1) per frame */
+    knoop_strmap_t   by_rid;         /* routing id -> session: O(1) per frame */
     peer_t          *peers;
     size_t           npeers;
     log_source_t    *sources;        /* ascending; pruned behind the peers' sessions */
@@ -213,7 +214,7 @@ struct knoop_broker_t {
     uint64_t         throttle_refused;  /* ... refused FULL: too much kept already */
     /* ... on the forwarded path: envelopes from peer brokers, counted
      * against their origin's share (per origin, struct fair_origin) */
-    zhashx_t        *fwd_origins;       /* origin -> struct fair_origin */
+    knoop_strmap_t   fwd_origins;       /* origin -> struct fair_origin (owned) */
     fair_fwd_t      *fwd_q;             /* kept, in arrival order */
     size_t           fwd_n, fwd_cap, fwd_bytes;
     uint64_t         fwd_kept, fwd_refused, fwd_refused_logged;

@@ -223,13 +223,12 @@ struct fair_origin {
 
 static struct fair_origin *s_origin(knoop_broker_t *self, const char *origin)
 {
-    if (!self->fwd_origins && !(self->fwd_origins = zhashx_new()))
-        return NULL;
-    struct fair_origin *o = zhashx_lookup(self->fwd_origins, origin);
+    struct fair_origin *o = knoop_strmap_sget(&self->fwd_origins, origin);
     if (o)
         return o;
     o = calloc(1, sizeof *o);
-    if (o && zhashx_insert(self->fwd_origins, origin, o) != 0) {
+    self->fwd_origins.free_val = free;      /* the map owns its origins */
+    if (o && knoop_strmap_sput(&self->fwd_origins, origin, o) != 0) {
         free(o);
         o = NULL;
     }
@@ -383,12 +382,16 @@ size_t broker_fair_forwarded_due(knoop_broker_t *self, fair_fwd_t **due_p)
 json_t *broker_fair_status(knoop_broker_t *self)
 {
     json_t *origins = json_array();
-    for (struct fair_origin *o = self->fwd_origins ? zhashx_first(self->fwd_origins) : NULL; o;
-         o = zhashx_next(self->fwd_origins))
+    size_t it = 0;
+    const char *name;
+    void *v;
+    while (knoop_strmap_next(&self->fwd_origins, &it, &name, &v)) {
+        const struct fair_origin *o = v;
         json_array_append_new(origins, json_pack("{s:s, s:I, s:I, s:I}",
-            "origin", (const char *) zhashx_cursor(self->fwd_origins),
+            "origin", name,
             "kept", (json_int_t) o->kept, "waiting", (json_int_t) o->waiting,
             "max_competing", (json_int_t) o->max_competing));
+    }
     json_t *fwd = json_pack("{s:I, s:I, s:I, s:I, s:o}",
         "kept", (json_int_t) self->fwd_kept, "waiting", (json_int_t) self->fwd_n,
         "waiting_bytes", (json_int_t) self->fwd_bytes, "refused", (json_int_t) self->fwd_refused,
@@ -406,9 +409,5 @@ void broker_fair_destroy(knoop_broker_t *self)
     free(self->fwd_q);
     self->fwd_q = NULL;
     self->fwd_n = self->fwd_cap = self->fwd_bytes = 0;
-    if (self->fwd_origins) {
-        for (void *o = zhashx_first(self->fwd_origins); o; o = zhashx_next(self->fwd_origins))
-            free(o);
-        zhashx_destroy(&self->fwd_origins);
-    }
+    knoop_strmap_clear(&self->fwd_origins);
 }

@@ -3,11 +3,11 @@
 #include "client.h"
 #include "config.h"
 #include "crypto.h"
+#include "link.h"
 #include "msg_json.h"
 #include "topic.h"
 #include "web.h"
 
-#include <czmq.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
@@ -345,7 +345,7 @@ int main(int argc, char **argv)
         return 2;
     }
     web.store = web_store_new((size_t) history);
-    zsys_handler_set(NULL);
+    knoop_link_signals_off();
     struct sigaction sa = { .sa_handler = s_on_signal };
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

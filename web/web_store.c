@@ -1,8 +1,10 @@
 /* web_store.c — the picture knoop-web serves, shared by its threads. */
 #include "web_store.h"
+#include "strmap.h"
 
-#include <czmq.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,22 +30,36 @@ struct web_store_t {
     entry_t        *ring;
     size_t          cap;
     uint64_t        first, next;        /* ring holds ids [first, next) */
-    zhashx_t       *winners;            /* state key -> winner_t */
+    knoop_strmap_t  winners;            /* state key -> winner_t (owned) */
     char           *status;             /* "event: status\ndata: JSON\n\n" */
     size_t          status_len;
     uint64_t        status_ver;
     bool            closed;
 };
 
-static void s_winner_free(void **item)
+static void s_winner_free(void *item)
 {
-    winner_t *w = *item;
-    if (w) {
-        free(w->origin);
-        free(w->text);
-        free(w);
-        *item = NULL;
+    winner_t *w = item;
+    free(w->origin);
+    free(w->text);
+    free(w);
+}
+
+/* printf into a new string, or NULL. */
+static char *s_format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *s_format(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *out = n < 0 ? NULL : malloc((size_t) n + 1);
+    if (out) {
+        va_start(ap, fmt);
+        vsnprintf(out, (size_t) n + 1, fmt, ap);
+        va_end(ap);
     }
+    return out;
 }
 
 web_store_t *web_store_new(size_t history)
@@ -53,14 +69,11 @@ web_store_t *web_store_new(size_t history)
         return NULL;
     self->cap = history < 16 ? 16 : history;
     self->ring = calloc(self->cap, sizeof *self->ring);
-    self->winners = zhashx_new();
-    if (!self->ring || !self->winners) {
-        free(self->ring);
-        zhashx_destroy(&self->winners);
+    if (!self->ring) {
         free(self);
         return NULL;
     }
-    zhashx_set_destructor(self->winners, s_winner_free);
+    self->winners.free_val = s_winner_free;
     self->first = self->next = 1;
     pthread_mutex_init(&self->lock, NULL);
     pthread_condattr_t ca;
@@ -79,7 +92,7 @@ void web_store_destroy(web_store_t **self_p)
     for (size_t i = 0; i < self->cap; i++)
         free(self->ring[i].text);
     free(self->ring);
-    zhashx_destroy(&self->winners);
+    knoop_strmap_clear(&self->winners);
     free(self->status);
     pthread_mutex_destroy(&self->lock);
     pthread_cond_destroy(&self->news);
@@ -98,7 +111,7 @@ int web_store_add(web_store_t *self, const char *json, const char *state, uint64
 {
     pthread_mutex_lock(&self->lock);
     uint64_t id = self->next;
-    char *text = zsys_sprintf("id: %llu\nevent: msg\ndata: %s\n\n", (unsigned long long) id,
+    char *text = s_format("id: %llu\nevent: msg\ndata: %s\n\n", (unsigned long long) id,
                               json);
     if (!text) {
         pthread_mutex_unlock(&self->lock);
@@ -106,7 +119,7 @@ int web_store_add(web_store_t *self, const char *json, const char *state, uint64
     }
     size_t len = strlen(text);
     if (state) {
-        winner_t *w = zhashx_lookup(self->winners, state);
+        winner_t *w = knoop_strmap_sget(&self->winners, state);
         bool wins = !w || hlc > w->hlc || (hlc == w->hlc && strcmp(origin, w->origin) > 0);
         if (wins) {
             winner_t *nw = calloc(1, sizeof *nw);
@@ -120,7 +133,12 @@ int web_store_add(web_store_t *self, const char *json, const char *state, uint64
                 return KNOOP_ENOMEM;
             }
             *nw = (winner_t) { hlc, o, t, len, id };
-            zhashx_update(self->winners, state, nw);
+            if (knoop_strmap_sput(&self->winners, state, nw) != KNOOP_OK) {
+                s_winner_free(nw);
+                free(text);
+                pthread_mutex_unlock(&self->lock);
+                return KNOOP_ENOMEM;
+            }
         }
     }
     entry_t *e = &self->ring[id % self->cap];
@@ -137,7 +155,7 @@ int web_store_add(web_store_t *self, const char *json, const char *state, uint64
 
 int web_store_set_status(web_store_t *self, const char *json)
 {
-    char *text = zsys_sprintf("event: status\ndata: %s\n\n", json);
+    char *text = s_format("event: status\ndata: %s\n\n", json);
     if (!text)
         return KNOOP_ENOMEM;
     pthread_mutex_lock(&self->lock);
@@ -168,9 +186,13 @@ static int s_take(web_store_t *self, web_cursor_t *cur)
 {
     int rc = KNOOP_OK;
     if (!cur->started) {
-        for (winner_t *w = zhashx_first(self->winners); w && !rc; w = zhashx_next(self->winners))
+        size_t it = 0;
+        void *v;
+        while (!rc && knoop_strmap_next(&self->winners, &it, NULL, &v)) {
+            const winner_t *w = v;
             if (w->id < self->first)
                 rc = knoop_buf_append(&cur->pending, w->text, w->len);
+        }
         cur->next = self->first;
         cur->started = true;
     }
@@ -235,6 +257,6 @@ void web_store_counts(web_store_t *self, size_t *ring, size_t *winners)
 {
     pthread_mutex_lock(&self->lock);
     *ring = (size_t) (self->next - self->first);
-    *winners = zhashx_size(self->winners);
+    *winners = self->winners.count;
     pthread_mutex_unlock(&self->lock);
 }
