@@ -3,9 +3,10 @@
 #include "metrics.h"
 #include "hostport.h"
 #include "msg.h"
+#include "strmap.h"
 #include "u64map.h"
 
-#include <czmq.h>
+#include <assert.h>
 #include <math.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #define STREAM_LABEL_LEN  80
 
 typedef struct {
+    char    *labels;                             /* as given, e.g. peer="b" */
     double   value;                              /* counter, gauge */
     uint64_t counts[KNOOP_METRICS_BUCKETS_MAX + 1];  /* histogram: per bucket, last is +Inf */
     double   sum;
@@ -28,8 +30,9 @@ typedef struct {
     knoop_metric_kind_t kind;
     double              bounds[KNOOP_METRICS_BUCKETS_MAX];
     size_t              nbounds;
-    zhashx_t           *series;                  /* labels -> series_t */
-    zlistx_t           *order;                   /* labels in order of creation */
+    knoop_strmap_t      series;                  /* labels -> series_t (owned) */
+    series_t          **order;                   /* in order of creation: the scrape's */
+    size_t              nseries, cap;
 } family_t;
 
 struct knoop_metrics_t {
@@ -45,6 +48,13 @@ struct knoop_metrics_t {
     char                      labels[STREAM_LABELS_MAX][STREAM_LABEL_LEN];
     size_t                    nlabels;
 };
+
+static void s_series_free(void *v)
+{
+    series_t *s = v;
+    free(s->labels);
+    free(s);
+}
 
 static family_t *s_family(knoop_metrics_t *self, const char *name)
 {
@@ -63,19 +73,13 @@ void knoop_metrics_family(knoop_metrics_t *self, const char *name, knoop_metric_
     family_t *f = &self->fam[self->nfam];
     f->name = strdup(name);
     f->help = strdup(help);
-    f->series = zhashx_new();
-    f->order = zlistx_new();
-    if (!f->name || !f->help || !f->series || !f->order) {
+    if (!f->name || !f->help) {
         free(f->name);
         free(f->help);
-        zhashx_destroy(&f->series);
-        zlistx_destroy(&f->order);
         memset(f, 0, sizeof *f);
         return;
     }
-    zhashx_set_destructor(f->series, (zhashx_destructor_fn *) zstr_free);
-    zlistx_set_destructor(f->order, (zlistx_destructor_fn *) zstr_free);
-    zlistx_set_duplicator(f->order, (zlistx_duplicator_fn *) strdup);
+    f->series.free_val = s_series_free;
     f->kind = kind;
     for (size_t i = 0; i < nbuckets; i++)
         f->bounds[i] = buckets[i];
@@ -89,21 +93,30 @@ static series_t *s_series(knoop_metrics_t *self, const char *name, const char *l
     assert(f);          /* a family used before it is declared: programmer error */
     if (!f)
         return NULL;
-    series_t *s = zhashx_lookup(f->series, labels);
+    series_t *s = knoop_strmap_sget(&f->series, labels);
     if (s)
         return s;
-    if (zhashx_size(f->series) >= KNOOP_METRICS_SERIES_MAX) {
+    if (f->nseries >= KNOOP_METRICS_SERIES_MAX) {
         self->dropped++;
         return NULL;
     }
+    if (f->nseries == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 8;
+        series_t **o = realloc(f->order, cap * sizeof *o);
+        if (!o)
+            return NULL;
+        f->order = o;
+        f->cap = cap;
+    }
     s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
-    if (zhashx_insert(f->series, labels, s) != 0) {
-        free(s);
+    if (s)
+        s->labels = strdup(labels);
+    if (!s || !s->labels || knoop_strmap_sput(&f->series, labels, s) != KNOOP_OK) {
+        if (s)
+            s_series_free(s);
         return NULL;
     }
-    zlistx_add_end(f->order, (void *) labels);
+    f->order[f->nseries++] = s;
     return s;
 }
 
@@ -140,8 +153,8 @@ void knoop_metrics_clear(knoop_metrics_t *self, const char *name)
 {
     family_t *f = self ? s_family(self, name) : NULL;
     if (f) {
-        zhashx_purge(f->series);
-        zlistx_purge(f->order);
+        knoop_strmap_clear(&f->series);
+        f->nseries = 0;
     }
 }
 
@@ -182,8 +195,9 @@ int knoop_metrics_render(knoop_metrics_t *self, knoop_buf_t *out)
         family_t *f = &self->fam[i];
         rc = s_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
                       kinds[f->kind]);
-        for (const char *l = zlistx_first(f->order); l && !rc; l = zlistx_next(f->order)) {
-            series_t *s = zhashx_lookup(f->series, l);
+        for (size_t k = 0; k < f->nseries && !rc; k++) {
+            const series_t *s = f->order[k];
+            const char *l = s->labels;
             char v[40];
             if (f->kind != KNOOP_METRIC_HISTOGRAM) {
                 s_num(v, s->value);
@@ -296,8 +310,8 @@ void knoop_metrics_destroy(knoop_metrics_t **self_p)
         family_t *f = &self->fam[i];
         free(f->name);
         free(f->help);
-        zhashx_destroy(&f->series);
-        zlistx_destroy(&f->order);
+        knoop_strmap_clear(&f->series);
+        free(f->order);
     }
     knoop_u64map_clear(&self->stream_label);
     free(self);
