@@ -2,6 +2,7 @@
  * decisions and refusal texts, load errors on real files, size limits, and
  * the pattern algebra (a table of cases plus an exhaustive cross-check
  * against knoop_topic_match). */
+#include "fixture.h"
 #include "testutil.h"
 #include "policy.h"
 #include "topic.h"
@@ -64,23 +65,6 @@ static knoop_policy_t *s_parse_ok(const char *text)
         fail_msg("parse: %s (%s)", err, knoop_strerror(rc));
     assert_non_null(policy);
     return policy;
-}
-
-static char *s_path(const char *dir, const char *name)
-{
-    size_t len = strlen(dir) + 1 + strlen(name) + 1;
-    char *p = malloc(len);
-    assert_non_null(p);
-    snprintf(p, len, "%s/%s", dir, name);
-    return p;
-}
-
-static void s_write(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, len), (ssize_t) len);
-    close(fd);
 }
 
 /* `n` bytes of comment lines, each at most KNOOP_POLICY_LINE_MAX long. */
@@ -712,19 +696,19 @@ static void test_load_errors_name_file_and_line(void **state)
         { "* subscribe alert.>\n* subscribe duiding.>\0\n", 43, 2, KNOOP_EMALFORMED,
           "NUL byte; not a policy text file" },
     };
-    char *dir = tu_tmpdir("policy");
-    char *path = s_path(dir, "policy");
+    tu_fixture_t *f = tu_fixture_new("policy");
+    const char *path = f->policy;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const bad_case_t *c = &cases[i];
         size_t len = c->len ? c->len : strlen(c->text);
-        s_write(path, c->text, len);
+        tu_write_file(path, c->text, len, 0644);
         knoop_policy_t *p = (knoop_policy_t *) (uintptr_t) 1;   /* must come back NULL */
         char err[512];
         int rc = knoop_policy_load(path, &p, err, sizeof err);
         if (rc != c->rc)
             fail_msg("case %zu: rc %s, err %s", i, knoop_strerror(rc), err);
         assert_null(p);
-        char want[768];
+        char want[PATH_MAX + 768];
         if (c->what) {
             snprintf(want, sizeof want, "policy %s:%u: %s", path, c->line, c->what);
             if (strcmp(err, want) != 0)
@@ -754,15 +738,13 @@ static void test_load_errors_name_file_and_line(void **state)
                      KNOOP_EMALFORMED);
     assert_string_equal(small, "policy (text):1:...");
     assert_int_equal(knoop_policy_parse("x y z\n", NULL, &p, NULL, 0), KNOOP_EMALFORMED);
-    free(path);
-    tu_rmtree(dir);
+    tu_fixture_destroy(&f);
 }
 
 static void test_load_good_file(void **state)
 {
-    char *dir = tu_tmpdir("policy");
-    char *path = s_path(dir, "policy");
-    s_write(path, POLICY, strlen(POLICY));
+    tu_fixture_t *f = tu_fixture_new("policy");
+    const char *path = tu_fixture_policy(f, POLICY);
     knoop_policy_t *p = NULL;
     char err[256] = "junk";
     assert_int_equal(knoop_policy_load(path, &p, err, sizeof err), KNOOP_OK);
@@ -780,7 +762,7 @@ static void test_load_good_file(void **state)
         "  # indented comment\n"
         "\t*\tsubscribe\talert.>\t\t# why: everyone must see alerts\r\n"
         "kcr2 publish alert.>";
-    s_write(path, text, strlen(text));
+    tu_fixture_policy(f, text);
     assert_int_equal(knoop_policy_load(path, &p, err, sizeof err), KNOOP_OK);
     assert_int_equal(knoop_policy_rules(p), 2);
     assert_true(knoop_policy_may_read(p, "vr-utrecht", NULL, "alert.x"));
@@ -788,18 +770,18 @@ static void test_load_good_file(void **state)
     knoop_policy_destroy(&p);
 
     /* An empty file is a policy that allows nothing. */
-    s_write(path, "", 0);
+    tu_fixture_policy(f, "");
     assert_int_equal(knoop_policy_load(path, &p, err, sizeof err), KNOOP_OK);
     assert_int_equal(knoop_policy_rules(p), 0);
     knoop_policy_destroy(&p);
-    free(path);
-    tu_rmtree(dir);
+    tu_fixture_destroy(&f);
 }
 
 static void test_load_missing_and_odd_files(void **state)
 {
-    char *dir = tu_tmpdir("policy");
-    char *path = s_path(dir, "no-such-policy");
+    tu_fixture_t *f = tu_fixture_new("policy");
+    const char *dir = f->dir;
+    char *path = tu_path(dir, "no-such-policy");
     knoop_policy_t *p = NULL;
     char err[512];
     char want[600];
@@ -815,8 +797,8 @@ static void test_load_missing_and_odd_files(void **state)
     assert_string_equal(err, want);
 
     /* Unreadable (unless we are root, who reads anything). */
-    char *locked = s_path(dir, "locked");
-    s_write(locked, "* subscribe a\n", 14);
+    char *locked = tu_path(dir, "locked");
+    tu_write_file(locked, "* subscribe a\n", 14, 0644);
     assert_int_equal(chmod(locked, 0), 0);
     if (geteuid() != 0) {
         assert_int_equal(knoop_policy_load(locked, &p, err, sizeof err), KNOOP_EPERM);
@@ -824,20 +806,20 @@ static void test_load_missing_and_odd_files(void **state)
     }
     free(locked);
     free(path);
-    tu_rmtree(dir);
+    tu_fixture_destroy(&f);
 }
 
 static void test_size_limits(void **state)
 {
-    char *dir = tu_tmpdir("policy");
-    char *path = s_path(dir, "policy");
+    tu_fixture_t *f = tu_fixture_new("policy");
+    const char *path = f->policy;
     knoop_policy_t *p = NULL;
     char err[512];
-    char want[600];
+    char want[PATH_MAX + 600];
 
     /* Exactly the limit loads... */
     char *text = s_comments(KNOOP_POLICY_FILE_MAX);
-    s_write(path, text, KNOOP_POLICY_FILE_MAX);
+    tu_write_file(path, text, KNOOP_POLICY_FILE_MAX, 0644);
     assert_int_equal(knoop_policy_load(path, &p, err, sizeof err), KNOOP_OK);
     knoop_policy_destroy(&p);
     assert_int_equal(knoop_policy_parse(text, NULL, &p, err, sizeof err), KNOOP_OK);
@@ -846,7 +828,7 @@ static void test_size_limits(void **state)
 
     /* ...one byte more does not. */
     text = s_comments(KNOOP_POLICY_FILE_MAX + 1);
-    s_write(path, text, KNOOP_POLICY_FILE_MAX + 1);
+    tu_write_file(path, text, KNOOP_POLICY_FILE_MAX + 1, 0644);
     assert_int_equal(knoop_policy_load(path, &p, err, sizeof err), KNOOP_ETOOBIG);
     assert_null(p);
     snprintf(want, sizeof want, "policy %s: larger than 1048576 bytes", path);
@@ -856,7 +838,7 @@ static void test_size_limits(void **state)
     free(text);
 
     /* A pipe would never end, and cannot be measured first. */
-    char *fifo = s_path(dir, "fifo");
+    char *fifo = tu_path(f->dir, "fifo");
     assert_int_equal(mkfifo(fifo, 0600), 0);
     int keep = open(fifo, O_RDWR | O_NONBLOCK);   /* so open() below cannot block */
     assert_true(keep >= 0);
@@ -876,12 +858,10 @@ static void test_size_limits(void **state)
     assert_int_equal(knoop_policy_parse((const char *) buf.data, "many", &p, err, sizeof err),
                      KNOOP_ETOOBIG);
     assert_string_equal(err, "policy many:10001: more than 10000 rules");
-    s_write(path, buf.data, buf.len - 1);
+    tu_write_file(path, buf.data, buf.len - 1, 0644);
     assert_int_equal(knoop_policy_load(path, &p, err, sizeof err), KNOOP_ETOOBIG);
     knoop_buf_free(&buf);
-
-    free(path);
-    tu_rmtree(dir);
+    tu_fixture_destroy(&f);
 }
 
 int main(void)
