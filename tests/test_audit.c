@@ -231,10 +231,7 @@ static char *s_tampered_copy(const void *find, const void *repl, size_t len)
     }
     assert_true(hits > 0);
     snprintf(path, sizeof path, "%s/data.mdb", dir);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, sz, f), sz);
-    fclose(f);
+    tu_write_file(path, data, sz, 0644);
     free(data);
     return dir;
 }
