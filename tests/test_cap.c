@@ -162,33 +162,34 @@ static void test_state_keys(void **state)
     (void) state;
     knoop_cap_keys_t *keys = knoop_cap_keys_new();
     assert_non_null(keys);
+    /* In this order: the keys remember the alerts assigned before. */
+    static const struct {
+        knoop_cap_summary_t alert;
+        const char         *key;
+    } steps[] = {
+        { { .identifier = "A1", .sender = "knmi", .references = "",
+            .msg_type = KNOOP_CAP_ALERT }, "knmi,A1" },
+        { { .identifier = "A2", .sender = "knmi", .msg_type = KNOOP_CAP_UPDATE,
+            .references = "knmi,A1,2026-01-01T00:00:00+01:00" }, "knmi,A1" },
+        /* a Cancel naming only the Update finds the chain's key */
+        { { .identifier = "A3", .sender = "knmi", .msg_type = KNOOP_CAP_CANCEL,
+            .references = "knmi,A2,2026-01-01T01:00:00+01:00" }, "knmi,A1" },
+        /* an Update of an alert not known: the first reference's key */
+        { { .identifier = "B2", .sender = "rws", .msg_type = KNOOP_CAP_UPDATE,
+            .references = "rws,B0,2026-01-01T00:00:00+01:00 "
+                          "rws,B1,2026-01-01T00:30:00+01:00" }, "rws,B0" },
+        /* an Alert (not Update/Cancel) keeps its own key whatever it references */
+        { { .identifier = "A4", .sender = "knmi", .msg_type = KNOOP_CAP_ALERT,
+            .references = "knmi,A1,2026-01-01T00:00:00+01:00" }, "knmi,A4" },
+    };
     char key[KNOOP_KEY_MAX + 1];
-    knoop_cap_summary_t a = { .identifier = "A1", .sender = "knmi", .references = "",
-                              .msg_type = KNOOP_CAP_ALERT };
-    assert_int_equal(knoop_cap_keys_assign(keys, &a, key, sizeof key), KNOOP_OK);
-    assert_string_equal(key, "knmi,A1");
-    knoop_cap_summary_t u = { .identifier = "A2", .sender = "knmi", .msg_type = KNOOP_CAP_UPDATE,
-                              .references = "knmi,A1,2026-01-01T00:00:00+01:00" };
-    assert_int_equal(knoop_cap_keys_assign(keys, &u, key, sizeof key), KNOOP_OK);
-    assert_string_equal(key, "knmi,A1");
-    /* a Cancel naming only the Update finds the chain's key */
-    knoop_cap_summary_t c = { .identifier = "A3", .sender = "knmi", .msg_type = KNOOP_CAP_CANCEL,
-                              .references = "knmi,A2,2026-01-01T01:00:00+01:00" };
-    assert_int_equal(knoop_cap_keys_assign(keys, &c, key, sizeof key), KNOOP_OK);
-    assert_string_equal(key, "knmi,A1");
-    /* an Update of an alert not known: the first reference's key */
-    knoop_cap_summary_t o = { .identifier = "B2", .sender = "rws", .msg_type = KNOOP_CAP_UPDATE,
-                              .references = "rws,B0,2026-01-01T00:00:00+01:00 "
-                                            "rws,B1,2026-01-01T00:30:00+01:00" };
-    assert_int_equal(knoop_cap_keys_assign(keys, &o, key, sizeof key), KNOOP_OK);
-    assert_string_equal(key, "rws,B0");
-    /* an Alert (not Update/Cancel) keeps its own key whatever it references */
-    knoop_cap_summary_t r = { .identifier = "A4", .sender = "knmi", .msg_type = KNOOP_CAP_ALERT,
-                              .references = "knmi,A1,2026-01-01T00:00:00+01:00" };
-    assert_int_equal(knoop_cap_keys_assign(keys, &r, key, sizeof key), KNOOP_OK);
-    assert_string_equal(key, "knmi,A4");
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        assert_int_equal(knoop_cap_keys_assign(keys, &steps[i].alert, key, sizeof key), KNOOP_OK);
+        assert_string_equal(key, steps[i].key);
+    }
     char small[4];
-    assert_int_equal(knoop_cap_keys_assign(keys, &r, small, sizeof small), KNOOP_ETOOBIG);
+    assert_int_equal(knoop_cap_keys_assign(keys, &steps[4].alert, small, sizeof small),
+                     KNOOP_ETOOBIG);
     knoop_cap_keys_destroy(&keys);
     assert_null(keys);
     knoop_cap_keys_destroy(&keys);
