@@ -192,6 +192,43 @@ relay20() {
     RELAY_SECS=$(echo "$t1 - $t0" | bc)
 }
 
+# pub_chunk NODE PREFIX C PER [pub args]: publish chunk C, PER SitReps of
+# 48 KiB with incident ids PREFIX-C-1..PREFIX-C-PER, at NODE on sitrep.NODE.
+# The ids pub acknowledged are appended to $T/acked.ids: all of them when pub
+# succeeds, else those of the lines it printed (one per acknowledgement) before
+# it was refused. What pub said on stderr is in $T/pub.err. Fails when pub did.
+pub_chunk() {
+    local node=$1 prefix=$2 c=$3 per=$4 big i; shift 4
+    big=$(head -c 49152 /dev/zero | tr '\0' 'x')
+    for i in $(seq 1 "$per"); do
+        printf '{"incident_id":"%s-%d-%d","summary":"%s"}\n' "$prefix" "$c" "$i" "$big"
+    done >"$T/chunk"
+    if "$KNOOP" pub --api "$(api "$node")" --topic "sitrep.$node" --type knoop.crisis.v1.SitRep \
+           --file "$T/chunk" "$@" >"$T/acked" 2>"$T/pub.err"; then
+        incident_ids "$prefix" <"$T/chunk" >>"$T/acked.ids"
+    else
+        head -n "$(wc -l <"$T/acked")" "$T/chunk" | incident_ids "$prefix" >>"$T/acked.ids"
+        return 1
+    fi
+}
+
+# incident_ids PREFIX: the incident ids PREFIX-C-I of the JSON lines on stdin,
+# one a line, in their order (nothing when there are none)
+incident_ids() { { grep -o "\"incident_id\":\"$1-[0-9]*-[0-9]*\"" || true; } | cut -d'"' -f4; }
+
+# metric_value PORT NAME_AND_LABELS: the value of one metric on the endpoint
+# 127.0.0.1:PORT; prints nothing and fails when it is not there
+metric_value() {
+    python3 - "$1" "$2" <<'PY'
+import sys, urllib.request
+body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
+for line in body.splitlines():
+    if line.startswith(sys.argv[2] + " "):
+        print(line.split()[-1]); sys.exit(0)
+sys.exit(1)
+PY
+}
+
 pid_of() { eval "echo \${PID_$(echo "$1" | tr -- '-' '_')}"; }
 
 stop() {    # stop ID [SIGNAL]
