@@ -72,25 +72,16 @@ done
 check "the regional broker learned every partner's certificate over the mesh" bash -c \
     "for n in $PARTNERS; do grep -q \"learned certificate of \$n\" '$T/$RB.log' || exit 1; done"
 
-node_trust() { mkdir -p "$T/trust-$1"; cp "$T/trust/"*.cert "$T/issued/$1.cert" "$T/trust-$1/"; }
-start_partner() {   # start_partner ID ARGS...: own trust dir (root, brokers, itself)
-    local id=$1; shift
-    node_trust "$id"
-    "$NODE" --id "$id" --data "$T/$id" --key "$T/keys/$id.key" --trust "$T/trust-$id" \
-        --heartbeat-ms 200 --timeout-ms 2000 --failback-ms 1000 \
-        --log-level "${KNOOP_TEST_LOG:-info}" "$@" >>"$T/$id.log" 2>&1 &
-    PIDS+=($!)
-    wait_for "node $id API" 10 test -S "$T/$id/api.sock"
-}
-start_partner vr-zuid-limburg     --broker "kcr2-broker-a@$(ep zl)" --broker "$RB@$(ep r)" \
+# start_partner (tests/lib.sh): each partner with its own trust dir (root, brokers, itself)
+start_partner vr-zuid-limburg     --failback-ms 1000 --broker "kcr2-broker-a@$(ep zl)" --broker "$RB@$(ep r)" \
     --subscribe 'sitrep.>' --subscribe 'duiding.>'
-start_partner vr-limburg-noord    --broker "kcr2-broker-b@$(ep ln)" --broker "$RB@$(ep r)" \
+start_partner vr-limburg-noord    --failback-ms 1000 --broker "kcr2-broker-b@$(ep ln)" --broker "$RB@$(ep r)" \
     --subscribe 'sitrep.>' --subscribe 'duiding.>'
-start_partner vr-brabant-zuidoost --broker "kcr2-broker-c@$(ep bz)" --broker "$RB@$(ep r)" \
+start_partner vr-brabant-zuidoost --failback-ms 1000 --broker "kcr2-broker-c@$(ep bz)" --broker "$RB@$(ep r)" \
     --subscribe 'sitrep.>' --subscribe 'duiding.>'
-start_partner vp-enexis           --broker "kcr2-broker-c@$(ep en)" --broker "$RB@$(ep r)" \
+start_partner vp-enexis           --failback-ms 1000 --broker "kcr2-broker-c@$(ep en)" --broker "$RB@$(ep r)" \
     --subscribe 'vitaal.>' --subscribe 'sitrep.>' --subscribe 'duiding.>'
-start_partner kcr2 --broker "kcr2-broker-a@$(ep a)" --subscribe '>'
+start_partner kcr2 --failback-ms 1000 --broker "kcr2-broker-a@$(ep a)" --subscribe '>'
 
 link_json() { "$KNOOP" status --api "$(api "$1")" --json 2>/dev/null | tr -d ' \n'; }
 on_broker() {   # on_broker NODE BROKER RANK: its link is up to BROKER, RANK in its list

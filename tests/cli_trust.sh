@@ -13,21 +13,9 @@ source "$(dirname "$0")/lib.sh"
 
 make_root
 
-# make_root and issue ID ROLE [args]: tests/lib.sh
-# node_trust ID: a node's own trust dir: the root, the brokers, itself.
-node_trust() {
-    mkdir -p "$T/trust-$1"
-    cp "$T/trust/"*.cert "$T/issued/$1.cert" "$T/trust-$1/"
-}
+# make_root, issue ID ROLE [args] and node_trust ID: tests/lib.sh
 # start_inst NAME ID ARGS...: one more node process for partner ID (own data dir).
-start_inst() {
-    local name=$1 id=$2; shift 2
-    "$NODE" --id "$id" --data "$T/$name" --key "$T/keys/$id.key" --trust "$T/trust-$id" \
-        --heartbeat-ms 200 --timeout-ms 2000 "$@" >>"$T/$name.log" 2>&1 &
-    PIDS+=($!)
-    eval "PID_$(echo "$name" | tr -- '-' '_')=$!"
-    wait_for "node $name API" 10 test -S "$T/$name/api.sock"
-}
+start_inst() { start_node_in "$1" "$2" "$T/trust-$2" "${@:3}"; }
 publish() {   # publish NAME ID FROM COUNT
     awk -v n="$2" -v s="$3" -v c="$4" 'BEGIN { for (i = s; i < s + c; i++)
         printf "{\"incident_id\":\"%s-%d\",\"summary\":\"melding\"}\n", n, i }' >"$T/p.$1.$3"

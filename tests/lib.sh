@@ -85,15 +85,33 @@ start_broker() {
 }
 
 # start_node ID [extra args, e.g. --broker B@EP --subscribe P]
-start_node() {
-    local id=$1; shift
-    "$NODE" --id "$id" --data "$T/$id" --key "$T/keys/$id.key" --trust "$T/trust" \
+start_node() { start_node_in "$1" "$1" "$T/trust" "${@:2}"; }
+
+# start_node_in NAME ID TRUST [extra args]: a node of partner ID (key
+# $T/keys/ID.key) trusting the directory TRUST; journal $T/NAME, log
+# $T/NAME.log, pid_of NAME. Returns once its API listens (NODE_WAIT seconds
+# at the most, default 10), else fails.
+start_node_in() {
+    local name=$1 id=$2 trust=$3; shift 3
+    "$NODE" --id "$id" --data "$T/$name" --key "$T/keys/$id.key" --trust "$trust" \
         --heartbeat-ms 200 --timeout-ms 2000 --log-level "${KNOOP_TEST_LOG:-info}" \
-        "$@" >>"$T/$id.log" 2>&1 &
+        "$@" >>"$T/$name.log" 2>&1 &
     PIDS+=($!)
-    eval "PID_$(echo "$id" | tr -- '-' '_')=$!"
-    wait_for "node $id API" 10 test -S "$T/$id/api.sock"
+    eval "PID_$(echo "$name" | tr -- '-' '_')=$!"
+    wait_for "node $name API" "${NODE_WAIT:-10}" test -S "$T/$name/api.sock"
 }
+
+# node_trust ID: the partner's own trust directory $T/trust-ID, for a world
+# under a root (make_root, issue): what $T/trust holds (the root, the
+# brokers) and its own issued certificate, nobody else's
+node_trust() {
+    mkdir -p "$T/trust-$1"
+    cp "$T/trust/"*.cert "$T/issued/$1.cert" "$T/trust-$1/"
+}
+
+# start_partner ID [extra args]: node_trust ID, then its node (start_node_in
+# ID ID $T/trust-ID): it knows the others only from what it learns
+start_partner() { node_trust "$1"; start_node_in "$1" "$1" "$T/trust-$1" "${@:2}"; }
 
 # sitrep_policy: the policy most scenarios use, in $T/policy: every region
 # publishes on sitrep.{id} (its own id) and subscribes to sitrep.>
@@ -149,13 +167,8 @@ start_sitrep_scene() {
 # subscribed to sitrep.>, journal $T/NAME, log $T/NAME.log, pid_of NAME
 pair_node() {
     local name=$1 role=$2 broker=$3; shift 3
-    "$NODE" --id vr-utrecht --data "$T/$name" --key "$T/keys/vr-utrecht.key" --trust "$T/trust" \
-        --heartbeat-ms 200 --timeout-ms 2000 --log-level "${KNOOP_TEST_LOG:-info}" \
-        --broker "$broker" --subscribe 'sitrep.>' --pair "$role" --takeover-ms 1000 "$@" \
-        >>"$T/$name.log" 2>&1 &
-    PIDS+=($!)
-    eval "PID_$(echo "$name" | tr -- '-' '_')=$!"
-    wait_for "node $name API" 30 test -S "$T/$name/api.sock"
+    NODE_WAIT=30 start_node_in "$name" vr-utrecht "$T/trust" --broker "$broker" \
+        --subscribe 'sitrep.>' --pair "$role" --takeover-ms 1000 "$@"
 }
 
 # mode_is NODE MODE: the node's status says its instance is in MODE
@@ -301,8 +314,17 @@ status_has() {
     grep -q -- "$2" <<<"$st"
 }
 
+# exits WANT OUT CMD...: CMD exits with status WANT (given: a missing one
+# would pass on anything); what it printed, stdout and stderr, is in OUT
+exits() {
+    [ $# -ge 3 ] && [[ "$1" =~ ^[0-9]+$ ]] || { echo "exits: give WANT OUT CMD..." >&2; return 1; }
+    local want=$1 out=$2 rc=0; shift 2
+    "$@" >"$out" 2>&1 || rc=$?
+    [ "$rc" = "$want" ] || { echo "exits: $1 exited $rc, not $want (see $out)" >&2; return 1; }
+}
+
 export KNOOP
-export -f digest count_msgs same_digest has_count api status_has mode_is sees_active
+export -f exits digest count_msgs same_digest has_count api status_has mode_is sees_active
 
 PROXY=$BIN_DIR/tests/knoop-test-proxy
 # start_proxy NAME LISTEN_PORT TARGET_PORT: a cuttable TCP link (link_cut/link_heal NAME)
