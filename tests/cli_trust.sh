@@ -32,19 +32,7 @@ has_sessions() { [ "$(sessions_of "$1" "$2")" = "$3" ]; }
 issue kcr2-broker-a broker; issue kcr2-broker-b broker; issue kcr2-broker-c broker --days 20
 cp "$T/issued/kcr2-broker-"*.cert "$T/trust/"
 sitrep_policy
-declare -A PORT
-read -r -a FREE <<<"$(free_ports 6)"
-i=0; for x in a b c tc ca cb; do PORT[$x]=${FREE[$i]}; i=$((i + 1)); done
-EPA="tcp://127.0.0.1:${PORT[a]}"; EPB="tcp://127.0.0.1:${PORT[b]}"; EPC="tcp://127.0.0.1:${PORT[c]}"
-start_proxy toc "${PORT[tc]}" "${PORT[c]}"
-start_proxy ca "${PORT[ca]}" "${PORT[a]}"
-start_proxy cb "${PORT[cb]}" "${PORT[b]}"
-TOC="tcp://127.0.0.1:${PORT[tc]}"
-start_broker kcr2-broker-a "$EPA" --peer "kcr2-broker-b@$EPB" --peer "kcr2-broker-c@$TOC" --anti-entropy-ms 500
-start_broker kcr2-broker-b "$EPB" --peer "kcr2-broker-a@$EPA" --peer "kcr2-broker-c@$TOC" --anti-entropy-ms 500
-start_broker kcr2-broker-c "$EPC" --peer "kcr2-broker-a@tcp://127.0.0.1:${PORT[ca]}" \
-    --peer "kcr2-broker-b@tcp://127.0.0.1:${PORT[cb]}" --anti-entropy-ms 500
-BROKERS="kcr2-broker-a kcr2-broker-b kcr2-broker-c"
+start_cut_mesh                  # broker c can be cut off (link_cut toc/ca/cb)
 check "the brokers' trust directory holds only the root and the brokers" \
     test "$(ls "$T/trust" | sort | tr '\n' ' ')" = \
          "kcr2-broker-a.cert kcr2-broker-b.cert kcr2-broker-c.cert kcr2-root.cert "

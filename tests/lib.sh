@@ -336,6 +336,28 @@ start_proxy() {
 link_cut()  { kill -USR1 "$(eval "echo \${PROXY_$(echo "$1" | tr -- '-' '_')}")"; }
 link_heal() { kill -USR2 "$(eval "echo \${PROXY_$(echo "$1" | tr -- '-' '_')}")"; }
 
+# start_cut_mesh: brokers kcr2-broker-a, -b and -c in one mesh
+# (--anti-entropy-ms 500) in which broker c can be cut off: A and B reach C
+# through the proxy "toc", C reaches A and B through "ca" and "cb"
+# (link_cut/link_heal NAME). Sets EPA, EPB, EPC (the brokers' own endpoints)
+# and BROKERS (their ids). Their certificates must be in $T/trust.
+start_cut_mesh() {
+    local a b c tc ca cb
+    read -r a b c tc ca cb <<<"$(free_ports 6)"
+    EPA="tcp://127.0.0.1:$a"; EPB="tcp://127.0.0.1:$b"; EPC="tcp://127.0.0.1:$c"
+    start_proxy toc "$tc" "$c"
+    start_proxy ca "$ca" "$a"
+    start_proxy cb "$cb" "$b"
+    local toc="tcp://127.0.0.1:$tc"
+    start_broker kcr2-broker-a "$EPA" --peer "kcr2-broker-b@$EPB" --peer "kcr2-broker-c@$toc" \
+        --anti-entropy-ms 500
+    start_broker kcr2-broker-b "$EPB" --peer "kcr2-broker-a@$EPA" --peer "kcr2-broker-c@$toc" \
+        --anti-entropy-ms 500
+    start_broker kcr2-broker-c "$EPC" --peer "kcr2-broker-a@tcp://127.0.0.1:$ca" \
+        --peer "kcr2-broker-b@tcp://127.0.0.1:$cb" --anti-entropy-ms 500
+    BROKERS="kcr2-broker-a kcr2-broker-b kcr2-broker-c"
+}
+
 # mesh_agrees B...: knoop mesh check says the brokers B (at least two) agree
 mesh_agrees() {
     [ $# -ge 2 ] || { echo "mesh_agrees: give at least two brokers" >&2; return 1; }
