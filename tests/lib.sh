@@ -225,6 +225,19 @@ pub_chunk() {
     fi
 }
 
+# pub_numbered NODE N ID SUMMARY: N SitReps published at NODE on sitrep.NODE
+# in one pub (the file $T/sitreps.jsonl); message I, zero-padded to the width
+# of N, has incident id ID-I and the summary SUMMARY with each @ made I (a
+# text to find in a journal file). Fails when pub does.
+pub_numbered() {
+    local node=$1 n=$2 id=$3 summary=$4 i
+    for i in $(seq -f "%0${#n}g" 1 "$n"); do
+        printf '{"incident_id":"%s-%s","summary":"%s"}\n' "$id" "$i" "${summary//@/$i}"
+    done >"$T/sitreps.jsonl"
+    "$KNOOP" pub --api "$(api "$node")" --topic "sitrep.$node" --type knoop.crisis.v1.SitRep \
+        --file "$T/sitreps.jsonl" >/dev/null
+}
+
 # incident_ids PREFIX: the incident ids PREFIX-C-I of the JSON lines on stdin,
 # one a line, in their order (nothing when there are none)
 incident_ids() { { grep -o "\"incident_id\":\"$1-[0-9]*-[0-9]*\"" || true; } | cut -d'"' -f4; }
