@@ -14,9 +14,7 @@
 #     alarm clears. A limit below the current map is refused with a reason.
 source "$(dirname "$0")/lib.sh"
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
+make_sitrep_partners
 sitrep_policy
 EP="tcp://127.0.0.1:$(free_port)"
 B="kcr2-broker-1@$EP"

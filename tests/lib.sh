@@ -113,6 +113,14 @@ node_trust() {
 # ID ID $T/trust-ID): it knows the others only from what it learns
 start_partner() { node_trust "$1"; start_node_in "$1" "$1" "$T/trust-$1" "${@:2}"; }
 
+# make_sitrep_partners: the partners most scenarios have (make_partner):
+# broker kcr2-broker-1 and the regions vr-utrecht and vr-zeeland
+make_sitrep_partners() {
+    make_partner kcr2-broker-1 broker
+    make_partner vr-utrecht region
+    make_partner vr-zeeland region
+}
+
 # sitrep_policy: the policy most scenarios use, in $T/policy: every region
 # publishes on sitrep.{id} (its own id) and subscribes to sitrep.>
 sitrep_policy() {
@@ -153,9 +161,7 @@ issue() {
 start_sitrep_scene() {
     if [ -n "${1:-}" ]; then EP=$1; else EP="tcp://127.0.0.1:$(free_port)"; fi
     B="kcr2-broker-1@$EP"
-    make_partner kcr2-broker-1 broker
-    make_partner vr-utrecht region
-    make_partner vr-zeeland region
+    make_sitrep_partners
     sitrep_policy
     start_broker kcr2-broker-1 "$EP"
     start_node vr-utrecht --broker "$B"
@@ -236,6 +242,22 @@ pub_numbered() {
     done >"$T/sitreps.jsonl"
     "$KNOOP" pub --api "$(api "$node")" --topic "sitrep.$node" --type knoop.crisis.v1.SitRep \
         --file "$T/sitreps.jsonl" >/dev/null
+}
+
+# publish_acked NODE PREFIX FIRST COUNT [pub args]: COUNT SitReps with the
+# incident ids PREFIX-FIRST, PREFIX-(FIRST+1), ... published at NODE on
+# sitrep.NODE. The ids pub acknowledged (one output line each, also when it
+# fails part way) are appended to $T/acked.ids; its stderr goes to $T/pub.err.
+# Never fails: what was not acknowledged is simply not listed.
+publish_acked() {
+    local node=$1 prefix=$2 first=$3 count=$4 f got; shift 4
+    f="$T/p.$node.$prefix"
+    awk -v p="$prefix" -v s="$first" -v c="$count" 'BEGIN { for (i = s; i < s + c; i++)
+        printf "{\"incident_id\":\"%s-%d\",\"summary\":\"melding\"}\n", p, i }' >"$f"
+    got=$("$KNOOP" pub --api "$(api "$node")" --topic "sitrep.$node" --type knoop.crisis.v1.SitRep \
+          --file "$f" "$@" 2>>"$T/pub.err" | wc -l) || true
+    head -n "$got" "$f" | { grep -o "\"incident_id\":\"$prefix-[0-9]*\"" || true; } | cut -d'"' -f4 \
+        >>"$T/acked.ids"
 }
 
 # incident_ids PREFIX: the incident ids PREFIX-C-I of the JSON lines on stdin,
@@ -379,6 +401,24 @@ mesh_agrees() {
     "$KNOOP" mesh check "${args[@]}" >/dev/null 2>&1
 }
 export -f mesh_agrees
+
+# faults_over SECS WHAT B...: a fault loop is over: the publishers in the
+# background (pids in PUBLISHERS) are told to stop ($T/stop) and waited for,
+# then the brokers B must agree within SECS: a check named WHAT, with the
+# seconds it took. Sets CONV to those seconds (one decimal), or never.
+faults_over() {
+    local secs=$1 what=$2 healed; shift 2
+    touch "$T/stop"
+    wait "${PUBLISHERS[@]}" || true
+    healed=$(date +%s.%N)
+    if wait_for "$what" "$secs" mesh_agrees "$@"; then
+        CONV=$(echo "$(date +%s.%N) $healed" | awk '{ printf "%.1f", $1 - $2 }')
+        ok "$what (${CONV} s after the last fault)"
+    else
+        CONV=never
+        bad "$what"
+    fi
+}
 
 # ---- the one checker every fault scenario ends with (tests/tools/checker.py) ----
 CHECKER=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tools/checker.py
