@@ -33,14 +33,7 @@ in_ns vr-zeeland; start_node vr-zeeland --broker "$(ep c)" --subscribe 'sitrep.>
 BR="kcr2-broker-a kcr2-broker-b kcr2-broker-c"
 JOURNALS=("$T"/kcr2-broker-{a,b,c} "$T"/vr-{utrecht,twente,zeeland})
 
-publish() {   # publish NODE FROM COUNT: the acknowledged ids go to acked.ids
-    awk -v n="$1" -v s="$2" -v c="$3" 'BEGIN { for (i = s; i < s + c; i++)
-        printf "{\"incident_id\":\"%s-%d\",\"summary\":\"melding\"}\n", n, i }' >"$T/p.$1"
-    local got
-    got=$("$KNOOP" pub --api "$(api "$1")" --topic "sitrep.$1" --type knoop.crisis.v1.SitRep \
-          --file "$T/p.$1" --timeout 10 2>>"$T/pub.err" | wc -l) || true
-    head -n "$got" "$T/p.$1" | grep -o "$1-[0-9]*" >>"$T/acked.ids"
-}
+publish() { publish_acked "$1" "$1" "$2" "$3" --timeout 10; }   # publish NODE FROM COUNT
 publish vr-utrecht 1 50
 publish vr-zeeland 1 50
 wait_for "the mesh agrees before the faults" 30 mesh_agrees $BR || true
