@@ -129,8 +129,7 @@ check "... says so, names seq 21..30 and that it starts after a gap" bash -c \
     && ok "the later bundle first: broker a takes it" || bad "the later bundle first: broker a takes it"
 check "broker a's status counts the 10 imported" bash -c \
     "'$KNOOP' status --api '$(api kcr2-broker-a)' --json | tr -d ' \n' | grep -q '\"bundles\":{\"imported\":10'"
-check "vr-twente has nothing of vr-zeeland yet" bash -c "! has_count '$T/vr-twente' 'sitrep.vr-zeeland' 10 \
-    && [ \"\$(count_msgs '$T/vr-twente' 'sitrep.vr-zeeland' || echo 0)\" = 0 ]"
+check "vr-twente has nothing of vr-zeeland yet" has_count "$T/vr-twente" 'sitrep.vr-zeeland' 0
 "$KNOOP" bundle import --api "$(api kcr2-broker-a)" "$T/b1.bundle" >"$T/import4.out" 2>&1 \
     && ok "then the earlier bundle fills the gap" || bad "then the earlier bundle fills the gap"
 wait_for "vr-twente (at broker b) gets all 30 through the mesh" 30 has_count "$T/vr-twente" 'sitrep.vr-zeeland' 30 || true

@@ -54,7 +54,13 @@ trap cleanup EXIT
 
 ok()   { PASS=$((PASS + 1)); echo "ok   - $*"; }
 bad()  { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# check WHAT CMD...: a passed check when CMD succeeds, else a failed one (and
+# a failed one when no CMD is given: nothing checked is no pass)
+check() {
+    local what=$1; shift
+    [ $# -gt 0 ] || { bad "$what (no command to check with)"; return 0; }
+    if "$@"; then ok "$what"; else bad "$what"; fi
+}
 die()  { echo "FATAL: $*"; exit 1; }
 
 # A free TCP port on 127.0.0.1, reserved for this test against every other
@@ -289,6 +295,7 @@ api() { echo "ipc://$T/$1/api.sock"; }
 
 # wait_for WHAT SECONDS CMD...: poll CMD until it succeeds
 wait_for() {
+    [ $# -ge 3 ] || { echo "wait_for: give WHAT SECONDS CMD..." >&2; return 1; }
     local what=$1 secs=$2; shift 2
     local deadline=$((SECONDS + secs))
     until "$@" >/dev/null 2>&1; do
@@ -300,25 +307,26 @@ wait_for() {
     done
 }
 
-# digest DIR [PATTERN]: the convergence digest of a journal. Prints nothing
-# and fails when the journal cannot be read or its output is not a digest.
-digest() {
-    local out d
+# digest_count DIR [PATTERN]: "DIGEST COUNT", the convergence digest of a
+# journal on PATTERN (default >) and how many messages it covers. Prints
+# nothing and fails when no journal is named or it cannot be read, or what
+# audit digest said is not a digest and a count.
+digest_count() {
+    [ -n "${1:-}" ] || { echo "digest_count: no journal" >&2; return 1; }
+    local out d n
     out=$("$KNOOP" audit digest --journal "$1" --pattern "${2:->}") || return 1
-    d=$(awk '$1 == "digest" {print $2}' <<<"$out")
-    [[ "$d" =~ ^[0-9a-f]{64}$ ]] || return 1
-    echo "$d"
+    read -r d n < <(awk '$1 == "digest" {print $2, $NF}' <<<"$out")
+    [[ "${d:-}" =~ ^[0-9a-f]{64}$ && "${n:-}" =~ ^[0-9]+$ ]] || return 1
+    echo "$d $n"
 }
 
-# count of messages in a journal on a pattern; prints nothing and fails when
-# the journal cannot be read.
-count_msgs() {
-    local out n
-    out=$("$KNOOP" audit digest --journal "$1" --pattern "${2:->}") || return 1
-    n=$(awk '$1 == "digest" {print $NF}' <<<"$out")
-    [[ "$n" =~ ^[0-9]+$ ]] || return 1
-    echo "$n"
-}
+# digest DIR [PATTERN]: the convergence digest of a journal; prints nothing and
+# fails as digest_count does
+digest() { local dn; dn=$(digest_count "$@") || return 1; echo "${dn% *}"; }
+
+# count_msgs DIR [PATTERN]: how many messages the journal holds on PATTERN;
+# prints nothing and fails as digest_count does
+count_msgs() { local dn; dn=$(digest_count "$@") || return 1; echo "${dn#* }"; }
 
 # same_digest DIR1 DIR2 PATTERN: both journals are readable, hold at least one
 # message on PATTERN, and have the same digest. Two journals that cannot be
@@ -349,6 +357,15 @@ status_has() {
     grep -q -- "$2" <<<"$st"
 }
 
+# status_lacks NODE TEXT: the node answers with its status, and that does not
+# contain TEXT (where "! status_has" would pass on a node that does not answer)
+status_lacks() {
+    [ -n "${2:-}" ] || { echo "status_lacks: no text to look for" >&2; return 1; }
+    local st
+    st=$("$KNOOP" status --api "$(api "$1")" --json) || return 1
+    [ -n "$st" ] && ! grep -q -- "$2" <<<"$st"
+}
+
 # exits WANT OUT CMD...: CMD exits with status WANT (given: a missing one
 # would pass on anything); what it printed, stdout and stderr, is in OUT
 exits() {
@@ -359,7 +376,8 @@ exits() {
 }
 
 export KNOOP
-export -f exits digest count_msgs same_digest has_count api status_has mode_is sees_active
+export -f exits digest_count digest count_msgs same_digest has_count api status_has status_lacks \
+    mode_is sees_active
 
 PROXY=$BIN_DIR/tests/knoop-test-proxy
 # start_proxy NAME LISTEN_PORT TARGET_PORT: a cuttable TCP link (link_cut/link_heal NAME)
@@ -393,14 +411,33 @@ start_cut_mesh() {
     BROKERS="kcr2-broker-a kcr2-broker-b kcr2-broker-c"
 }
 
-# mesh_agrees B...: knoop mesh check says the brokers B (at least two) agree
-mesh_agrees() {
-    [ $# -ge 2 ] || { echo "mesh_agrees: give at least two brokers" >&2; return 1; }
-    local args=()
+# mesh_json B...: knoop mesh check --json over the brokers B (at least two);
+# prints its JSON and returns its exit status (0 agree, 1 differ, 2 no answer)
+mesh_json() {
+    [ $# -ge 2 ] || { echo "mesh check: give at least two brokers" >&2; return 2; }
+    local args=() b
     for b in "$@"; do args+=(--broker "ipc://$T/$b/api.sock"); done
-    "$KNOOP" mesh check "${args[@]}" >/dev/null 2>&1
+    "$KNOOP" mesh check --json "${args[@]}" 2>/dev/null
 }
-export -f mesh_agrees
+
+# mesh_agrees B...: knoop mesh check says the brokers B (at least two) agree,
+# every one of them answered and holds messages: brokers that hold nothing, or
+# one that does not answer, do not "agree"
+mesh_agrees() {
+    local out
+    out=$(mesh_json "$@") || return 1
+    jq -e '.agree and (.forks | not) and (.brokers | length >= 2)
+           and all(.brokers[]; (.messages // 0) >= 1)' <<<"$out" >/dev/null
+}
+
+# mesh_differs B...: every broker B answered and knoop mesh check says they
+# differ (where "! mesh_agrees" would pass on brokers that do not answer)
+mesh_differs() {
+    local out rc=0
+    out=$(mesh_json "$@") || rc=$?
+    [ "$rc" = 1 ] && jq -e '.agree | not' <<<"$out" >/dev/null
+}
+export -f mesh_json mesh_agrees mesh_differs
 
 # faults_over SECS WHAT B...: a fault loop is over: the publishers in the
 # background (pids in PUBLISHERS) are told to stop ($T/stop) and waited for,
@@ -432,11 +469,12 @@ converge_secs() {
     local t0; t0=$(date +%s.%N)
     local deadline=$((SECONDS + secs))
     while :; do
-        local first="" same=1 d
+        # the same digest over journals that hold nothing on PAT is no convergence
+        local first="" same=1 dn
         for j in "$@"; do
-            d=$(digest "$j" "$pat" 2>/dev/null || true)
-            [ -n "$d" ] || { same=0; break; }
-            if [ -z "$first" ]; then first=$d; elif [ "$d" != "$first" ]; then same=0; break; fi
+            dn=$(digest_count "$j" "$pat" 2>/dev/null || true)
+            [ -n "$dn" ] && [ "${dn#* }" -gt 0 ] || { same=0; break; }
+            if [ -z "$first" ]; then first=${dn% *}; elif [ "${dn% *}" != "$first" ]; then same=0; break; fi
         done
         if [ $same = 1 ]; then
             echo "$(date +%s.%N) $t0" | awk '{ printf "%.1f\n", $1 - $2 }'
