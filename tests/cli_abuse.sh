@@ -54,8 +54,7 @@ wait_for "the node refuses the impostor" 15 grep -q "no WELCOME from kcr2-broker
 check "the node gets no WELCOME from the impostor and says so" \
     grep -q "no WELCOME from kcr2-broker-1" "$T/vr-utrecht.log"
 check "the node's status carries it as its last error" status_has vr-utrecht "no WELCOME from kcr2-broker-1"
-check "nothing reached the impostor's journal" bash -c \
-    "! has_count '$T/rogue' 'sitrep.>' 1 && ! has_count '$T/rogue' 'sitrep.>' 20"
+check "nothing reached the impostor's journal" has_count "$T/rogue" 'sitrep.>' 0
 check "the impostor saw its handshakes fail (it cannot read what was meant for the real key)" \
     bash -c "! grep -q 'node vr-utrecht (region)' '$T/rogue.log'"
 stop vr-utrecht

@@ -20,11 +20,7 @@ start_broker kcr2-broker-1 "$EP1" --peer "kcr2-broker-2@$EP2" --anti-entropy-ms 
 start_broker kcr2-broker-2 "$EP2" --peer "kcr2-broker-1@$EP1" --anti-entropy-ms 500
 start_node vr-utrecht --broker "kcr2-broker-1@$EP1"
 N=50
-for i in $(seq -f '%02g' 1 $N); do
-    echo "{\"incident_id\":\"m-$i\",\"summary\":\"mesh-$i-dijkring-veilig\"}"
-done >"$T/sitreps.jsonl"
-"$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht --type knoop.crisis.v1.SitRep \
-    --file "$T/sitreps.jsonl" >/dev/null
+pub_numbered vr-utrecht $N m 'mesh-@-dijkring-veilig'
 wait_for "kcr2-broker-2 holds all $N" 20 has_count "$T/kcr2-broker-2" 'sitrep.>' $N
 stop kcr2-broker-2
 

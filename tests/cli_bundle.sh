@@ -21,34 +21,12 @@
 # --require-signed (and counted).
 source "$(dirname "$0")/lib.sh"
 
-PASSF=$T/pass
-printf 'correct horse battery staple\n' >"$PASSF"
-chmod 600 "$PASSF"
-ROOT=$T/root/kcr2-root.key
-"$KNOOP" keys root --id kcr2-root --out "$T/root" --passphrase-file "$PASSF" --kdf-cost interactive >/dev/null
-mkdir -p "$T/trust" "$T/issued"
-cp "$T/root/kcr2-root.cert" "$T/trust/"
-issue() {
-    local id=$1 role=$2
-    "$KNOOP" keys new --id "$id" --role "$role" --out "$T/keys" >/dev/null
-    "$KNOOP" keys issue --root "$ROOT" --cert "$T/keys/$id.cert" --out "$T/issued" \
-        --passphrase-file "$PASSF" >/dev/null
-}
+# make_root, issue and start_partner (each node with its own trust
+# directory: the root, the brokers, itself; nobody else): tests/lib.sh
+make_root
 for b in kcr2-broker-a kcr2-broker-b; do issue $b broker; done
 cp "$T/issued/kcr2-broker-"*.cert "$T/trust/"
 for n in vr-zeeland vr-utrecht vr-twente vr-limburg; do issue $n region; done
-# node_trust ID: the root, the brokers, itself; nobody else.
-node_trust() { mkdir -p "$T/trust-$1"; cp "$T/trust/"*.cert "$T/issued/$1.cert" "$T/trust-$1/"; }
-# start_alone ID ARGS: a node with its own trust directory
-start_alone() {
-    local id=$1; shift
-    node_trust "$id"
-    "$NODE" --id "$id" --data "$T/$id" --key "$T/keys/$id.key" --trust "$T/trust-$id" \
-        --heartbeat-ms 200 --timeout-ms 2000 "$@" >>"$T/$id.log" 2>&1 &
-    PIDS+=($!)
-    eval "PID_$(echo "$id" | tr -- '-' '_')=$!"
-    wait_for "node $id API" 10 test -S "$T/$id/api.sock"
-}
 publish() {   # publish ID FROM COUNT
     awk -v n="$1" -v s="$2" -v c="$3" 'BEGIN { for (i = s; i < s + c; i++)
         printf "{\"incident_id\":\"%s-%d\",\"summary\":\"melding %d\"}\n", n, i, i }' >"$T/p.$1.$2"
@@ -57,22 +35,34 @@ publish() {   # publish ID FROM COUNT
 }
 # next_second: wait until the wall clock is in a later second than now
 next_second() { local s; s=$(date +%s); wait_for "the next second" 3 bash -c "[ \$(date +%s) -gt $s ]"; }
+# flip_msg15 SRC DST: DST is the bundle SRC with one byte of message 15's payload changed
+flip_msg15() {
+    local off
+    off=$(grep -m1 -obUa 'vr-zeeland-15' "$1" | cut -d: -f1)
+    [ -n "$off" ] || { echo "flip_msg15: no message 15 in $1" >&2; return 1; }
+    cp "$1" "$2"
+    printf 'X' | dd of="$2" bs=1 seek=$((off + 3)) conv=notrunc 2>/dev/null
+}
+# export_refused ID API: ID's journal, exported with its own trust directory
+# to $T/ID.bundle, is refused on import at API (exit 1); import's words are
+# in $T/ID.out
+export_refused() {
+    "$KNOOP" bundle export --journal "$T/$1" --trust "$T/trust-$1" --out "$T/$1.bundle" >/dev/null 2>&1
+    exits 1 "$T/$1.out" "$KNOOP" bundle import --api "$2" "$T/$1.bundle"
+}
 lines_of() { { grep -c "\"origin\":\"$2\"" "$1" 2>/dev/null || true; } | head -1; }
 unique_of() { grep -o "\"origin\":\"$2\",\"topic\":\"[^\"]*\",\"epoch\":\"[0-9a-f]*\",\"seq\":\"[0-9]*\"" "$1" | sort -u | wc -l; }
 
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+sitrep_policy
 EPA="tcp://127.0.0.1:$(free_port)"; EPB="tcp://127.0.0.1:$(free_port)"
 start_broker kcr2-broker-a "$EPA" --peer "kcr2-broker-b@$EPB" --anti-entropy-ms 500
 start_broker kcr2-broker-b "$EPB" --peer "kcr2-broker-a@$EPA" --anti-entropy-ms 500
 # vr-twente joins as partners do: its issued certificate published once
 "$KNOOP" keys publish "$T/issued/vr-twente.cert" --api "$(api kcr2-broker-b)" >/dev/null
 wait_for "broker a learned vr-twente over the mesh" 10 grep -q "learned certificate of vr-twente" "$T/kcr2-broker-a.log"
-start_alone vr-twente --broker "kcr2-broker-b@$EPB" --subscribe 'sitrep.>'
-start_alone vr-zeeland                      # no broker: the network is down
-start_alone vr-utrecht                      # never linked to vr-zeeland
+start_partner vr-twente --broker "kcr2-broker-b@$EPB" --subscribe 'sitrep.>'
+start_partner vr-zeeland                      # no broker: the network is down
+start_partner vr-utrecht                      # never linked to vr-zeeland
 
 # --- export at vr-zeeland ---
 publish vr-zeeland 1 20
@@ -139,8 +129,7 @@ check "... says so, names seq 21..30 and that it starts after a gap" bash -c \
     && ok "the later bundle first: broker a takes it" || bad "the later bundle first: broker a takes it"
 check "broker a's status counts the 10 imported" bash -c \
     "'$KNOOP' status --api '$(api kcr2-broker-a)' --json | tr -d ' \n' | grep -q '\"bundles\":{\"imported\":10'"
-check "vr-twente has nothing of vr-zeeland yet" bash -c "! has_count '$T/vr-twente' 'sitrep.vr-zeeland' 10 \
-    && [ \"\$(count_msgs '$T/vr-twente' 'sitrep.vr-zeeland' || echo 0)\" = 0 ]"
+check "vr-twente has nothing of vr-zeeland yet" has_count "$T/vr-twente" 'sitrep.vr-zeeland' 0
 "$KNOOP" bundle import --api "$(api kcr2-broker-a)" "$T/b1.bundle" >"$T/import4.out" 2>&1 \
     && ok "then the earlier bundle fills the gap" || bad "then the earlier bundle fills the gap"
 wait_for "vr-twente (at broker b) gets all 30 through the mesh" 30 has_count "$T/vr-twente" 'sitrep.vr-zeeland' 30 || true
@@ -152,22 +141,17 @@ check "broker b holds them too" has_count "$T/kcr2-broker-b" 'sitrep.vr-zeeland'
     --out "$T/b3.bundle" >/dev/null 2>&1
 size=$(stat -c %s "$T/b3.bundle")
 head -c $((size * 2 / 3)) "$T/b3.bundle" >"$T/cut.bundle"
-rc=0
-"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/cut.bundle" >"$T/cut.out" 2>&1 || rc=$?
-check "a bundle cut short is refused (exit 1)" test $rc = 1
+check "a bundle cut short is refused (exit 1)" \
+    exits 1 "$T/cut.out" "$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/cut.bundle"
 check "... naming the truncation and the last complete stream and seq" \
     grep -q "truncated: .*vr-zeeland/sitrep.vr-zeeland seq [0-9]" "$T/cut.out"
 check "... and vr-utrecht still holds 20" has_count "$T/vr-utrecht" 'sitrep.vr-zeeland' 20
-rc=0
-"$KNOOP" bundle inspect "$T/cut.bundle" >"$T/cut-inspect.out" 2>&1 || rc=$?
-check "inspect says the cut bundle is damaged (exit 1)" bash -c "[ $rc = 1 ] && grep -q 'DAMAGED: truncated' '$T/cut-inspect.out'"
+check "inspect says the cut bundle is damaged (exit 1)" bash -c "exits 1 '$T/cut-inspect.out' \
+    '$KNOOP' bundle inspect '$T/cut.bundle' && grep -q 'DAMAGED: truncated' '$T/cut-inspect.out'"
 # one byte of message 15's payload changed
-off=$(grep -m1 -obUa 'vr-zeeland-15' "$T/b3.bundle" | cut -d: -f1)
-cp "$T/b3.bundle" "$T/flip.bundle"
-printf 'X' | dd of="$T/flip.bundle" bs=1 seek=$((off + 3)) conv=notrunc 2>/dev/null
-rc=0
-"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/flip.bundle" >"$T/flip.out" 2>&1 || rc=$?
-check "a bundle with one byte changed is refused (exit 1)" test $rc = 1
+flip_msg15 "$T/b3.bundle" "$T/flip.bundle"
+check "a bundle with one byte changed is refused (exit 1)" \
+    exits 1 "$T/flip.out" "$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/flip.bundle"
 check "... because its hash does not match" grep -q "hash does not match" "$T/flip.out"
 check "... naming stream and seq" grep -q "stream vr-zeeland/sitrep.vr-zeeland (epoch [0-9a-f]*) seq 16: does not link to seq 15" "$T/flip.out"
 check "... and vr-utrecht still holds 20" has_count "$T/vr-utrecht" 'sitrep.vr-zeeland' 20
@@ -178,22 +162,17 @@ check "... and vr-utrecht still holds 20" has_count "$T/vr-utrecht" 'sitrep.vr-z
 "$KNOOP" keys issue --root "$T/root2/other-root.key" --cert "$T/keys/vr-rogue.cert" --out "$T/issued2" \
     --passphrase-file "$PASSF" >/dev/null
 mkdir -p "$T/trust-vr-rogue"; cp "$T/root2/other-root.cert" "$T/issued2/vr-rogue.cert" "$T/trust-vr-rogue/"
-"$NODE" --id vr-rogue --data "$T/vr-rogue" --key "$T/keys/vr-rogue.key" --trust "$T/trust-vr-rogue" \
-    >>"$T/vr-rogue.log" 2>&1 &
-PIDS+=($!)
-wait_for "node vr-rogue API" 10 test -S "$T/vr-rogue/api.sock"
+start_node_in vr-rogue vr-rogue "$T/trust-vr-rogue"
 publish vr-rogue 1 3
-"$KNOOP" bundle export --journal "$T/vr-rogue" --trust "$T/trust-vr-rogue" --out "$T/rogue.bundle" >/dev/null 2>&1
-rc=0
-"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/rogue.bundle" >"$T/rogue.out" 2>&1 || rc=$?
-check "a stream of a partner no root here issued is refused (exit 1)" test $rc = 1
+check "a stream of a partner no root here issued is refused (exit 1)" \
+    export_refused vr-rogue "$(api vr-utrecht)"
 check "... naming stream, seq and the unknown partner" \
-    grep -q "stream vr-rogue/sitrep.vr-rogue (epoch [0-9a-f]*) seq 1: unknown partner vr-rogue" "$T/rogue.out"
-check "... and nothing of it is stored" bash -c "[ \"\$(count_msgs '$T/vr-utrecht' 'sitrep.vr-rogue' || echo x)\" = 0 ]"
+    grep -q "stream vr-rogue/sitrep.vr-rogue (epoch [0-9a-f]*) seq 1: unknown partner vr-rogue" "$T/vr-rogue.out"
+check "... and nothing of it is stored" has_count "$T/vr-utrecht" 'sitrep.vr-rogue' 0
 check "vr-utrecht did not learn the other root's certificate" bash -c "! ls '$T/vr-utrecht/trust/' | grep -q vr-rogue"
 
 # --- a revoked partner: what it signed after its revocation is refused ---
-start_alone vr-limburg
+start_partner vr-limburg
 publish vr-limburg 1 5
 next_second
 AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -201,13 +180,11 @@ publish vr-limburg 6 5
 "$KNOOP" keys revoke --root "$ROOT" --id vr-limburg --at "$AT" --reason "key lost" \
     --passphrase-file "$PASSF" --api "$(api kcr2-broker-a)" >"$T/revoke.out" 2>&1
 wait_for "broker a applied the revocation" 10 grep -q "applied revocation list 1" "$T/kcr2-broker-a.log" || true
-"$KNOOP" bundle export --journal "$T/vr-limburg" --trust "$T/trust-vr-limburg" --out "$T/limburg.bundle" >/dev/null 2>&1
-rc=0
-"$KNOOP" bundle import --api "$(api kcr2-broker-a)" "$T/limburg.bundle" >"$T/limburg.out" 2>&1 || rc=$?
-check "a stream with messages after the partner's revocation is refused (exit 1)" test $rc = 1
+check "a stream with messages after the partner's revocation is refused (exit 1)" \
+    export_refused vr-limburg "$(api kcr2-broker-a)"
 check "... naming stream and the first seq after the revocation" \
-    grep -q "stream vr-limburg/sitrep.vr-limburg (epoch [0-9a-f]*) seq 6: dated after the key of vr-limburg was revoked" "$T/limburg.out"
-check "... and broker a stores none of it" bash -c "[ \"\$(count_msgs '$T/kcr2-broker-a' 'sitrep.vr-limburg' || echo x)\" = 0 ]"
+    grep -q "stream vr-limburg/sitrep.vr-limburg (epoch [0-9a-f]*) seq 6: dated after the key of vr-limburg was revoked" "$T/vr-limburg.out"
+check "... and broker a stores none of it" has_count "$T/kcr2-broker-a" 'sitrep.vr-limburg' 0
 
 check "every journal verifies" bash -c "'$KNOOP' audit verify --journal '$T/vr-utrecht' --trust '$T/trust' --quiet >/dev/null \
     && '$KNOOP' audit verify --journal '$T/kcr2-broker-a' --trust '$T/trust' --quiet >/dev/null"
@@ -216,18 +193,14 @@ check "every journal verifies" bash -c "'$KNOOP' audit verify --journal '$T/vr-u
 # refused_at API: the daemon's count of refused imports
 refused_at() { "$KNOOP" status --api "$1" --json | jq -r '.bundles.refused'; }
 head -c 20 "$T/b1s.bundle" >"$T/stub.bundle"
-rc=0
-"$KNOOP" bundle inspect "$T/stub.bundle" >"$T/stub.out" 2>&1 || rc=$?
 check "inspect of a bundle cut inside its header: exit 1, no signer read" \
-    bash -c "[ $rc = 1 ] && grep -q '^signer: *unknown: no header could be read' '$T/stub.out'"
+    bash -c "exits 1 '$T/stub.out' '$KNOOP' bundle inspect '$T/stub.bundle' \
+        && grep -q '^signer: *unknown: no header could be read' '$T/stub.out'"
 # one byte of a message changed in a signed bundle: refused before the daemon is asked
-off=$(grep -m1 -obUa 'vr-zeeland-15' "$T/b1s.bundle" | cut -d: -f1)
-cp "$T/b1s.bundle" "$T/flips.bundle"
-printf 'X' | dd of="$T/flips.bundle" bs=1 seek=$((off + 3)) conv=notrunc 2>/dev/null
-rc=0
-"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/flips.bundle" >"$T/flips.out" 2>&1 || rc=$?
+flip_msg15 "$T/b1s.bundle" "$T/flips.bundle"
 check "a signed bundle with one byte changed is refused (exit 1), its hash named" \
-    bash -c "[ $rc = 1 ] && grep -q 'refused, nothing imported: .*hash does not match' '$T/flips.out'"
+    bash -c "exits 1 '$T/flips.out' '$KNOOP' bundle import --api '$(api vr-utrecht)' '$T/flips.bundle' \
+        && grep -q 'refused, nothing imported: .*hash does not match' '$T/flips.out'"
 # one bit of the signature (the last bytes of the file) changed
 size=$(stat -c %s "$T/b1s.bundle")
 cp "$T/b1s.bundle" "$T/sigflip.bundle"
@@ -235,40 +208,35 @@ last=$(tail -c 1 "$T/b1s.bundle" | od -An -tu1 | tr -d ' ')
 printf "\\$(printf '%03o' $(( last ^ 1 )))" | dd of="$T/sigflip.bundle" bs=1 seek=$((size - 1)) conv=notrunc 2>/dev/null
 check "... the copy with one signature bit changed differs from it" bash -c "! cmp -s '$T/b1s.bundle' '$T/sigflip.bundle'"
 R0=$(refused_at "$(api vr-utrecht)")
-rc=0
-"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/sigflip.bundle" >"$T/sigflip.out" 2>&1 || rc=$?
 check "a bundle whose signature does not verify is refused (exit 1), signer named" \
-    bash -c "[ $rc = 1 ] && grep -q 'forged or changed: the bundle.s signature does not verify with the key its header names (signer vr-zeeland key' '$T/sigflip.out'"
+    bash -c "exits 1 '$T/sigflip.out' '$KNOOP' bundle import --api '$(api vr-utrecht)' '$T/sigflip.bundle' \
+        && grep -q 'forged or changed: the bundle.s signature does not verify with the key its header names (signer vr-zeeland key' '$T/sigflip.out'"
 check "... by the node too" \
     grep -q "refused it too (counted there): .*bundle signature of vr-zeeland (key [0-9a-f]*) does not verify" "$T/sigflip.out"
 check "... which counts it" test "$(refused_at "$(api vr-utrecht)")" = $((R0 + 1))
-rc=0
-"$KNOOP" bundle inspect "$T/sigflip.bundle" --trust "$T/trust-vr-utrecht" >"$T/sigflip-inspect.out" 2>&1 || rc=$?
 check "inspect says the signature is not verified (exit 1)" \
-    bash -c "[ $rc = 1 ] && grep -q '^signer: *vr-zeeland: signature NOT verified' '$T/sigflip-inspect.out'"
+    bash -c "exits 1 '$T/sigflip-inspect.out' '$KNOOP' bundle inspect '$T/sigflip.bundle' \
+        --trust '$T/trust-vr-utrecht' && grep -q '^signer: *vr-zeeland: signature NOT verified' '$T/sigflip-inspect.out'"
 # vr-zeeland's messages, signed by vr-rogue (a root vr-utrecht does not trust)
 R0=$(refused_at "$(api vr-utrecht)")
 "$KNOOP" bundle export --journal "$T/vr-zeeland" --trust "$T/trust-vr-zeeland" --trust "$T/trust-vr-rogue" \
     --key "$T/keys/vr-rogue.key" --pattern 'sitrep.>' --out "$T/rogue-signed.bundle" >/dev/null 2>&1
-rc=0
-"$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/rogue-signed.bundle" >"$T/rogue-signed.out" 2>&1 || rc=$?
-check "a bundle signed by a partner unknown here is refused (exit 1)" test $rc = 1
+check "a bundle signed by a partner unknown here is refused (exit 1)" \
+    exits 1 "$T/rogue-signed.out" "$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/rogue-signed.bundle"
 check "... naming the unknown signer" grep -q "refused by .*bundle signer vr-rogue is unknown here" "$T/rogue-signed.out"
 check "... and vr-utrecht counts the refusal" test "$(refused_at "$(api vr-utrecht)")" = $((R0 + 1))
 # signed by vr-limburg, whose key broker a knows revoked
 R0=$(refused_at "$(api kcr2-broker-a)")
 "$KNOOP" bundle export --journal "$T/vr-zeeland" --trust "$T/trust-vr-zeeland" --trust "$T/trust-vr-limburg" \
     --key "$T/keys/vr-limburg.key" --pattern 'sitrep.>' --out "$T/revoked-signed.bundle" >/dev/null 2>&1
-rc=0
-"$KNOOP" bundle import --api "$(api kcr2-broker-a)" "$T/revoked-signed.bundle" >"$T/revoked-signed.out" 2>&1 || rc=$?
-check "a bundle signed by a revoked key is refused (exit 1)" test $rc = 1
+check "a bundle signed by a revoked key is refused (exit 1)" exits 1 "$T/revoked-signed.out" \
+    "$KNOOP" bundle import --api "$(api kcr2-broker-a)" "$T/revoked-signed.bundle"
 check "... naming the revoked signer" grep -q "refused by .*bundle signer vr-limburg: its key [0-9a-f]* was revoked" "$T/revoked-signed.out"
 check "... and broker a counts the refusal" test "$(refused_at "$(api kcr2-broker-a)")" = $((R0 + 1))
 # an unsigned bundle with --require-signed
 R0=$(refused_at "$(api vr-utrecht)")
-rc=0
-"$KNOOP" bundle import --api "$(api vr-utrecht)" --require-signed "$T/b1.bundle" >"$T/require.out" 2>&1 || rc=$?
-check "--require-signed refuses an unsigned bundle (exit 1)" test $rc = 1
+check "--require-signed refuses an unsigned bundle (exit 1)" exits 1 "$T/require.out" \
+    "$KNOOP" bundle import --api "$(api vr-utrecht)" --require-signed "$T/b1.bundle"
 check "... saying why" grep -q "unsigned bundle (format version 1) refused: --require-signed" "$T/require.out"
 check "... and vr-utrecht counts the refusal" test "$(refused_at "$(api vr-utrecht)")" = $((R0 + 1))
 "$KNOOP" bundle import --api "$(api vr-utrecht)" --require-signed "$T/b1s.bundle" >"$T/require2.out" 2>&1 \

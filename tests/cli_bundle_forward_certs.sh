@@ -9,39 +9,21 @@
 # it as an unknown partner.
 source "$(dirname "$0")/lib.sh"
 
-PASSF=$T/pass
-printf 'correct horse battery staple\n' >"$PASSF"
-chmod 600 "$PASSF"
-ROOT=$T/root/kcr2-root.key
-"$KNOOP" keys root --id kcr2-root --out "$T/root" --passphrase-file "$PASSF" --kdf-cost interactive >/dev/null
-mkdir -p "$T/trust" "$T/issued"
-cp "$T/root/kcr2-root.cert" "$T/trust/"
-issue() {
-    "$KNOOP" keys new --id "$1" --role "$2" --out "$T/keys" >/dev/null
-    "$KNOOP" keys issue --root "$ROOT" --cert "$T/keys/$1.cert" --out "$T/issued" \
-        --passphrase-file "$PASSF" >/dev/null
-}
+# make_root, issue, node_trust and start_node_in: tests/lib.sh
+make_root
 issue kcr2-broker-1 broker
 issue vr-zeeland region
 issue vr-utrecht region
-cp "$T/issued/kcr2-broker-1.cert" "$T/issued/vr-utrecht.cert" "$T/trust/"   # not vr-zeeland's
-# trust_of ID: the root, the broker, itself
-trust_of() { mkdir -p "$T/trust-$1"; cp "$T/root/kcr2-root.cert" "$T/issued/kcr2-broker-1.cert" "$T/issued/$1.cert" "$T/trust-$1/"; }
-trust_of vr-zeeland
-trust_of vr-utrecht
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region subscribe sitrep.>
-P
+cp "$T/issued/kcr2-broker-1.cert" "$T/trust/"
+# each node's own trust: the root, the broker, itself
+node_trust vr-zeeland
+node_trust vr-utrecht
+cp "$T/issued/vr-utrecht.cert" "$T/trust/"                  # not vr-zeeland's
+sitrep_policy
 EP="tcp://127.0.0.1:$(free_port)"
 start_broker kcr2-broker-1 "$EP"
-"$NODE" --id vr-zeeland --data "$T/vr-zeeland" --key "$T/keys/vr-zeeland.key" --trust "$T/trust-vr-zeeland" \
-    >>"$T/vr-zeeland.log" 2>&1 &                                 # offline
-PIDS+=($!)
-"$NODE" --id vr-utrecht --data "$T/vr-utrecht" --key "$T/keys/vr-utrecht.key" --trust "$T/trust-vr-utrecht" \
-    --broker "kcr2-broker-1@$EP" --heartbeat-ms 200 --timeout-ms 2000 >>"$T/vr-utrecht.log" 2>&1 &
-PIDS+=($!)
-wait_for "both node APIs" 10 bash -c "test -S '$T/vr-zeeland/api.sock' && test -S '$T/vr-utrecht/api.sock'"
+start_node_in vr-zeeland vr-zeeland "$T/trust-vr-zeeland"    # offline
+start_node_in vr-utrecht vr-utrecht "$T/trust-vr-utrecht" --broker "kcr2-broker-1@$EP"
 wait_for "vr-utrecht linked" 30 grep -q "caught up from" "$T/vr-utrecht.log"
 
 awk 'BEGIN { for (i = 1; i <= 10; i++) printf "{\"incident_id\":\"z-%d\",\"summary\":\"melding %d\"}\n", i, i }' >"$T/z.jsonl"

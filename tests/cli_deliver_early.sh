@@ -21,9 +21,7 @@ strace -qq -o /dev/null -e trace=fdatasync -e inject=fdatasync:delay_enter=1000 
 
 EP="tcp://127.0.0.1:$(free_port)"
 B="kcr2-broker-1@$EP"
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
+make_sitrep_partners
 sitrep_policy
 # Link timeouts beyond the held sync: the broker's loop stands still in it.
 start_broker kcr2-broker-1 "$EP" --timeout-ms 10000

@@ -31,23 +31,10 @@ start_sitrep_scene
 free_kib() { df --output=avail -k "$VOL" | tail -n 1 | tr -d ' '; }
 fallocate -l $(( ($(free_kib) - 3072) * 1024 )) "$VOL/filler"
 echo "free on the volume before publishing: $(free_kib) KiB"
-big=$(head -c 49152 /dev/zero | tr '\0' 'x')
 : >"$T/acked.ids"
 refused=0
 for c in $(seq 1 60); do
-    for i in 1 2 3 4; do
-        printf '{"incident_id":"f-%d-%d","summary":"%s"}\n' "$c" "$i" "$big"
-    done >"$T/chunk"
-    if "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
-           --type knoop.crisis.v1.SitRep --file "$T/chunk" >"$T/acked" 2>"$T/pub.err"; then
-        grep -o '"incident_id":"f-[0-9]*-[0-9]*"' "$T/chunk" | cut -d'"' -f4 >>"$T/acked.ids"
-    else
-        # what a partial chunk acknowledged (pub prints one line per ack)
-        head -n "$(wc -l <"$T/acked")" "$T/chunk" | grep -o '"incident_id":"f-[0-9]*-[0-9]*"' \
-            | cut -d'"' -f4 >>"$T/acked.ids" || true
-        refused=1
-        break
-    fi
+    pub_chunk vr-utrecht f "$c" 4 || { refused=1; break; }
 done
 echo "publisher: $(cat "$T/pub.err")"
 check "the publisher was refused once the disk was full" test "$refused" = 1
@@ -69,11 +56,11 @@ check "the node logged the full disk" grep -q "disk full on $VOL" "$T/vr-utrecht
 check "the full-disk alarm is raised in status (storage_alarm DISK FULL, journal.full = disk)" \
     test "$(jq -r '.storage_alarm | split(":")[0]' "$T/status.json") $(jq -r '.journal.full' "$T/status.json")" = "DISK FULL disk"
 
-ids() { grep -o '"incident_id":"f-[0-9]*-[0-9]*"' | cut -d'"' -f4 | sort; }
 sort "$T/acked.ids" >"$T/acked.sorted"
 wait_for "vr-zeeland has every acknowledged message" 30 \
     bash -c "[ -z \"\$(comm -23 '$T/acked.sorted' <('$KNOOP' audit replay --journal '$T/vr-zeeland' --pattern 'sitrep.>' | grep -o '\"incident_id\":\"f-[0-9]*-[0-9]*\"' | cut -d'\"' -f4 | sort -u))\" ]" || true
-"$KNOOP" audit replay --journal "$T/vr-zeeland" --pattern 'sitrep.>' | ids >"$T/zeeland.ids"
+"$KNOOP" audit replay --journal "$T/vr-zeeland" --pattern 'sitrep.>' | incident_ids f | sort \
+    >"$T/zeeland.ids"
 check "delivery to the other partner went on: every acknowledged message is there" \
     test -z "$(comm -23 "$T/acked.sorted" "$T/zeeland.ids")"
 check "and nothing unacknowledged (no message the publisher was told failed)" \

@@ -24,13 +24,8 @@ start_node vr-zeeland --broker "$B2" --broker "$B1" --subscribe 'sitrep.>'
 PIDS+=($!)
 
 n=0
-publish() {   # publish COUNT: appends the acknowledged ids to acked.ids
-    awk -v s="$n" -v c="$1" 'BEGIN { for (i = s; i < s + c; i++)
-        printf "{\"incident_id\":\"u-%d\",\"summary\":\"melding\"}\n", i }' >"$T/chunk"
-    local got
-    got=$("$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
-          --type knoop.crisis.v1.SitRep --file "$T/chunk" 2>>"$T/pub.err" | wc -l) || true
-    head -n "$got" "$T/chunk" | grep -o 'u-[0-9]*' >>"$T/acked.ids"
+publish() {   # publish COUNT: the next COUNT ids u-N (from n), acknowledged ones to acked.ids
+    publish_acked vr-utrecht u "$n" "$1"
     n=$((n + $1))
 }
 

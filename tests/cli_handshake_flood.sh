@@ -18,9 +18,7 @@ command -v python3 >/dev/null || { echo "SKIP: python3 is needed for the flood c
 python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.2", 0))' 2>/dev/null \
     || { echo "SKIP: cannot bind 127.0.0.2 (no loopback /8)"; exit 77; }
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
+make_sitrep_partners
 make_partner vr-drenthe region
 sitrep_policy
 PORT=$(free_port)

@@ -16,11 +16,7 @@ source "$(dirname "$0")/lib.sh"
 start_sitrep_scene
 
 N=100
-for i in $(seq -f '%03g' 1 $N); do
-    echo "{\"incident_id\":\"dijk-$i\",\"summary\":\"melding-$i-kade-stabiel\"}"
-done >"$T/sitreps.jsonl"
-"$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht --type knoop.crisis.v1.SitRep \
-    --file "$T/sitreps.jsonl" >/dev/null
+pub_numbered vr-utrecht $N dijk 'melding-@-kade-stabiel'
 wait_for "vr-zeeland holds all $N" 20 has_count "$T/vr-zeeland" 'sitrep.>' $N
 stop vr-zeeland
 

@@ -9,11 +9,7 @@ command -v mdb_dump >/dev/null && command -v mdb_load >/dev/null \
     || { echo "SKIP: mdb_dump/mdb_load (lmdb-utils) not installed"; exit 77; }
 
 start_sitrep_scene
-for i in $(seq -f '%02g' 1 30); do
-    echo "{\"incident_id\":\"u-$i\",\"summary\":\"oude-melding-$i\"}"
-done >"$T/sitreps.jsonl"
-"$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht --type knoop.crisis.v1.SitRep \
-    --file "$T/sitreps.jsonl" >/dev/null
+pub_numbered vr-utrecht 30 u 'oude-melding-@'
 wait_for "vr-zeeland holds all 30" 20 has_count "$T/vr-zeeland" 'sitrep.>' 30
 stop vr-zeeland
 before=$(digest "$T/vr-zeeland")

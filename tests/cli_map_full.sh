@@ -14,9 +14,7 @@
 #     alarm clears. A limit below the current map is refused with a reason.
 source "$(dirname "$0")/lib.sh"
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
+make_sitrep_partners
 sitrep_policy
 EP="tcp://127.0.0.1:$(free_port)"
 B="kcr2-broker-1@$EP"
@@ -26,32 +24,12 @@ start_broker kcr2-broker-1 "$EP"
 start_node vr-utrecht --broker "$B" --config "$T/node.conf"
 start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
 PID0=$(pid_of vr-utrecht)
-metric() {   # metric NAME_AND_LABELS: its value on vr-utrecht's endpoint
-    python3 - "$NM" "$1" <<'PY'
-import sys, urllib.request
-body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-for line in body.splitlines():
-    if line.startswith(sys.argv[2] + " "):
-        print(line.split()[-1]); break
-PY
-}
+metric() { metric_value "$NM" "$1"; }   # on vr-utrecht's endpoint
 
-big=$(head -c 49152 /dev/zero | tr '\0' 'y')
 : >"$T/acked.ids"
 refused=0
 for c in $(seq 1 100); do
-    for i in 1 2; do
-        printf '{"incident_id":"m-%d-%d","summary":"%s"}\n' "$c" "$i" "$big"
-    done >"$T/chunk"
-    if "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
-           --type knoop.crisis.v1.SitRep --file "$T/chunk" >"$T/acked" 2>"$T/pub.err"; then
-        grep -o '"incident_id":"m-[0-9]*-[0-9]*"' "$T/chunk" | cut -d'"' -f4 >>"$T/acked.ids"
-    else
-        head -n "$(wc -l <"$T/acked")" "$T/chunk" | grep -o '"incident_id":"m-[0-9]*-[0-9]*"' \
-            | cut -d'"' -f4 >>"$T/acked.ids" || true
-        refused=1
-        break
-    fi
+    pub_chunk vr-utrecht m "$c" 2 || { refused=1; break; }
 done
 acked=$(wc -l <"$T/acked.ids")
 echo "publisher, after $acked acknowledged: $(cat "$T/pub.err")"
@@ -98,6 +76,7 @@ check "SIGHUP is not logged as stopping" bash -c "! grep -q 'node vr-utrecht sto
 wait_for "the node read its configuration again" 10 grep -q "SIGHUP: configuration read again; map limit 64 MiB" "$T/vr-utrecht.log" || true
 check "SIGHUP: the node read map-max = 64 again" \
     grep -q "SIGHUP: configuration read again; map limit 64 MiB" "$T/vr-utrecht.log"
+big=$(head -c 49152 /dev/zero | tr '\0' 'y')
 for i in 1 2 3 4 5 6 7 8; do printf '{"incident_id":"m-after-%d","summary":"%s"}\n' "$i" "$big"; done >"$T/after"
 check "publishing works again without a restart" \
     "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht --type knoop.crisis.v1.SitRep --file "$T/after"

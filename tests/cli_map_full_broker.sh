@@ -28,15 +28,7 @@ PIDB=$(pid_of kcr2-broker-1)
 start_node vr-utrecht --broker "$B"
 start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
 BAPI="ipc://$T/kcr2-broker-1/api.sock"
-metric() {   # metric NAME_AND_LABELS: its value on the broker's endpoint
-    python3 - "$BM" "$1" <<'PY'
-import sys, urllib.request
-body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-for line in body.splitlines():
-    if line.startswith(sys.argv[2] + " "):
-        print(line.split()[-1]); break
-PY
-}
+metric() { metric_value "$BM" "$1"; }   # on the broker's endpoint
 bstatus() { "$KNOOP" status --api "$BAPI" --json 2>/dev/null; }
 broker_full() { [ "$(bstatus | jq -r '.journal.full')" = map ]; }
 
@@ -45,13 +37,7 @@ big=$(head -c 49152 /dev/zero | tr '\0' 'y')
 # publish in chunks until the broker refuses (the node itself has room: its
 # acknowledgement means "durable on this node", the broker's is separate)
 for c in $(seq 1 60); do
-    for i in 1 2; do
-        printf '{"incident_id":"m-%d-%d","summary":"%s"}\n' "$c" "$i" "$big"
-    done >"$T/chunk"
-    "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
-        --type knoop.crisis.v1.SitRep --file "$T/chunk" --timeout 10 >"$T/acked" 2>>"$T/pub.err" || true
-    head -n "$(wc -l <"$T/acked")" "$T/chunk" | grep -o '"incident_id":"m-[0-9]*-[0-9]*"' \
-        | cut -d'"' -f4 >>"$T/acked.ids" || true
+    pub_chunk vr-utrecht m "$c" 2 --timeout 10 || true
     if [ $((c % 5)) = 0 ] && broker_full; then break; fi
 done
 # a few more after the broker is full, so some are surely refused

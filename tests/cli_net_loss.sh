@@ -33,14 +33,7 @@ BR="kcr2-broker-a kcr2-broker-b"
 JOURNALS=("$T"/kcr2-broker-{a,b} "$T"/vr-{utrecht,twente,zeeland})
 : >"$T/acked.ids"
 
-publish() {   # publish NODE FROM COUNT: the acknowledged ids go to acked.ids
-    awk -v n="$1" -v s="$2" -v c="$3" 'BEGIN { for (i = s; i < s + c; i++)
-        printf "{\"incident_id\":\"%s-%d\",\"summary\":\"melding onder verlies\"}\n", n, i }' >"$T/p.$1"
-    local got
-    got=$("$KNOOP" pub --api "$(api "$1")" --topic "sitrep.$1" --type knoop.crisis.v1.SitRep \
-          --file "$T/p.$1" --timeout 10 2>>"$T/pub.err" | wc -l) || true
-    head -n "$got" "$T/p.$1" | grep -o "$1-[0-9]*" >>"$T/acked.ids" || true
-}
+publish() { publish_acked "$1" "$1" "$2" "$3" --timeout 10; }   # publish NODE FROM COUNT
 publish vr-utrecht 1 20
 wait_for "the mesh agrees before the loss" 30 mesh_agrees $BR || true
 check "the mesh agrees before the loss" mesh_agrees $BR

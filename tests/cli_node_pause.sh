@@ -10,9 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 
 TIMEOUT_MS=2000     # start_broker's --timeout-ms (heartbeats every 200 ms)
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
+make_sitrep_partners
 cat >"$T/policy" <<'P'
 role:region publish sitrep.{id}
 role:region subscribe sitrep.>
@@ -28,13 +26,8 @@ PIDS+=($!)
 
 n=0
 : >"$T/acked.ids"
-publish() {   # publish COUNT: appends the acknowledged ids to acked.ids
-    awk -v s="$n" -v c="$1" 'BEGIN { for (i = s; i < s + c; i++)
-        printf "{\"incident_id\":\"p-%d\",\"summary\":\"melding\"}\n", i }' >"$T/chunk"
-    local got
-    got=$("$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
-          --type knoop.crisis.v1.SitRep --file "$T/chunk" --timeout 10 2>>"$T/pub.err" | wc -l) || true
-    head -n "$got" "$T/chunk" | grep -o 'p-[0-9]*' >>"$T/acked.ids"
+publish() {   # publish COUNT: the next COUNT ids p-N (from n), acknowledged ones to acked.ids
+    publish_acked vr-utrecht p "$n" "$1" --timeout 10
     n=$((n + $1))
 }
 app_count() { grep -c '"incident_id":"p-' "$T/sub.out" 2>/dev/null || true; }

@@ -25,22 +25,12 @@ start_broker kcr2-broker-b "$EPB" --peer "kcr2-broker-a@$EPA" --anti-entropy-ms 
 
 issue vr-pub region --api "$(api kcr2-broker-a)"
 issue vr-sub region --api "$(api kcr2-broker-b)"
-for id in vr-pub vr-sub; do
-    mkdir -p "$T/trust-$id"
-    cp "$T/trust/"*.cert "$T/issued/$id.cert" "$T/trust-$id/"
-done
+for id in vr-pub vr-sub; do node_trust $id; done
 for b in kcr2-broker-a kcr2-broker-b; do
     wait_for "$b learns vr-pub and vr-sub" 15 bash -c \
         "grep -q 'learned certificate of vr-pub' '$T/$b.log' && grep -q 'learned certificate of vr-sub' '$T/$b.log'" || true
 done
-start_n() {   # start_n NAME ID ARGS...: a node with its own data dir
-    local name=$1 id=$2; shift 2
-    "$NODE" --id "$id" --data "$T/$name" --key "$T/keys/$id.key" --trust "$T/trust-$id" \
-        --heartbeat-ms 200 --timeout-ms 2000 "$@" >>"$T/$name.log" 2>&1 &
-    PIDS+=($!)
-    eval "PID_$name=$!"
-    wait_for "node $name API" 10 test -S "$T/$name/api.sock"
-}
+start_n() { start_node_in "$1" "$2" "$T/trust-$2" "${@:3}"; }   # start_n NAME ID ARGS...
 start_n pub vr-pub --broker "kcr2-broker-a@$EPA"
 start_n sub vr-sub --broker "kcr2-broker-b@$EPB" --subscribe 'sitrep.>'
 wait_for "vr-pub's link up" 15 grep -q "link up to kcr2-broker-a" "$T/pub.log" || true

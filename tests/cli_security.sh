@@ -6,9 +6,7 @@
 # (A forged origin and forged signatures: tests/test_broker_input.c.)
 source "$(dirname "$0")/lib.sh"
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
+make_sitrep_partners
 make_partner vr-expired region --valid-from 2020-01-01T00:00:00Z --valid-days 1
 # A stranger: its own trust store knows the broker, the broker does not know it.
 "$KNOOP" keys new --id vr-stranger --role region --out "$T/stranger" >/dev/null

@@ -12,9 +12,7 @@
 #   promote`, after which the other instance yields.
 source "$(dirname "$0")/lib.sh"
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
+make_sitrep_partners
 sitrep_policy
 read -r PB PP < <(free_ports 2)
 EP="tcp://127.0.0.1:$PB"

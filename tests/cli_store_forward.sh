@@ -6,9 +6,7 @@
 #     it has all of them, verified, with the broker's digest for its pattern.
 source "$(dirname "$0")/lib.sh"
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
+make_sitrep_partners
 cat >"$T/policy" <<'P'
 role:region publish sitrep.{id}
 role:region publish sitrep.{id}.>

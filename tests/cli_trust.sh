@@ -13,21 +13,9 @@ source "$(dirname "$0")/lib.sh"
 
 make_root
 
-# make_root and issue ID ROLE [args]: tests/lib.sh
-# node_trust ID: a node's own trust dir: the root, the brokers, itself.
-node_trust() {
-    mkdir -p "$T/trust-$1"
-    cp "$T/trust/"*.cert "$T/issued/$1.cert" "$T/trust-$1/"
-}
+# make_root, issue ID ROLE [args] and node_trust ID: tests/lib.sh
 # start_inst NAME ID ARGS...: one more node process for partner ID (own data dir).
-start_inst() {
-    local name=$1 id=$2; shift 2
-    "$NODE" --id "$id" --data "$T/$name" --key "$T/keys/$id.key" --trust "$T/trust-$id" \
-        --heartbeat-ms 200 --timeout-ms 2000 "$@" >>"$T/$name.log" 2>&1 &
-    PIDS+=($!)
-    eval "PID_$(echo "$name" | tr -- '-' '_')=$!"
-    wait_for "node $name API" 10 test -S "$T/$name/api.sock"
-}
+start_inst() { start_node_in "$1" "$2" "$T/trust-$2" "${@:3}"; }
 publish() {   # publish NAME ID FROM COUNT
     awk -v n="$2" -v s="$3" -v c="$4" 'BEGIN { for (i = s; i < s + c; i++)
         printf "{\"incident_id\":\"%s-%d\",\"summary\":\"melding\"}\n", n, i }' >"$T/p.$1.$3"
@@ -44,19 +32,7 @@ has_sessions() { [ "$(sessions_of "$1" "$2")" = "$3" ]; }
 issue kcr2-broker-a broker; issue kcr2-broker-b broker; issue kcr2-broker-c broker --days 20
 cp "$T/issued/kcr2-broker-"*.cert "$T/trust/"
 sitrep_policy
-declare -A PORT
-read -r -a FREE <<<"$(free_ports 6)"
-i=0; for x in a b c tc ca cb; do PORT[$x]=${FREE[$i]}; i=$((i + 1)); done
-EPA="tcp://127.0.0.1:${PORT[a]}"; EPB="tcp://127.0.0.1:${PORT[b]}"; EPC="tcp://127.0.0.1:${PORT[c]}"
-start_proxy toc "${PORT[tc]}" "${PORT[c]}"
-start_proxy ca "${PORT[ca]}" "${PORT[a]}"
-start_proxy cb "${PORT[cb]}" "${PORT[b]}"
-TOC="tcp://127.0.0.1:${PORT[tc]}"
-start_broker kcr2-broker-a "$EPA" --peer "kcr2-broker-b@$EPB" --peer "kcr2-broker-c@$TOC" --anti-entropy-ms 500
-start_broker kcr2-broker-b "$EPB" --peer "kcr2-broker-a@$EPA" --peer "kcr2-broker-c@$TOC" --anti-entropy-ms 500
-start_broker kcr2-broker-c "$EPC" --peer "kcr2-broker-a@tcp://127.0.0.1:${PORT[ca]}" \
-    --peer "kcr2-broker-b@tcp://127.0.0.1:${PORT[cb]}" --anti-entropy-ms 500
-BROKERS="kcr2-broker-a kcr2-broker-b kcr2-broker-c"
+start_cut_mesh                  # broker c can be cut off (link_cut toc/ca/cb)
 check "the brokers' trust directory holds only the root and the brokers" \
     test "$(ls "$T/trust" | sort | tr '\n' ' ')" = \
          "kcr2-broker-a.cert kcr2-broker-b.cert kcr2-broker-c.cert kcr2-root.cert "

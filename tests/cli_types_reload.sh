@@ -6,9 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || skip "no jq"
 
-make_partner kcr2-broker-1 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
+make_sitrep_partners
 cat >"$T/policy" <<'P'
 role:region publish >
 role:region subscribe >

@@ -1,6 +1,7 @@
 /* fixture.c — the unit tests' fixture builder. See fixture.h. */
 #include "fixture.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ tu_fixture_t *tu_fixture_new(const char *name)
     f->dir = tu_tmpdir(name);
     snprintf(f->keys, sizeof f->keys, "%s/keys", f->dir);
     snprintf(f->trust, sizeof f->trust, "%s/trust", f->dir);
+    snprintf(f->policy, sizeof f->policy, "%s/policy", f->dir);
     assert_int_equal(mkdir(f->keys, 0700), 0);
     assert_int_equal(mkdir(f->trust, 0700), 0);
     return f;
@@ -32,12 +34,15 @@ knoop_key_t *tu_fixture_partner(tu_fixture_t *f, const char *id, const char *rol
     size_t len = 0;
     char *text = tu_read_file(src, &len);
     assert_non_null(text);
-    FILE *out = fopen(dst, "w");
-    assert_non_null(out);
-    assert_int_equal(fwrite(text, 1, len, out), len);
-    assert_int_equal(fclose(out), 0);
+    tu_write_file(dst, text, len, 0644);
     free(text);
     return k;
+}
+
+void tu_fixture_partner_files(tu_fixture_t *f, const char *id, const char *role)
+{
+    knoop_key_t *k = tu_fixture_partner(f, id, role);
+    knoop_key_destroy(&k);
 }
 
 void tu_fixture_cert(tu_fixture_t *f, const char *id, knoop_cert_t *out)
@@ -52,6 +57,54 @@ knoop_trust_t *tu_fixture_trust(tu_fixture_t *f)
     knoop_trust_destroy(&f->store);
     assert_int_equal(knoop_trust_load(f->trust, 0, &f->store), KNOOP_OK);
     return f->store;
+}
+
+const char *tu_fixture_policy(tu_fixture_t *f, const char *text)
+{
+    tu_write_file(f->policy, text, strlen(text), 0644);
+    return f->policy;
+}
+
+pid_t tu_fixture_broker(tu_fixture_t *f, const char *id, const char *listen, const char *data,
+                        const char *log, const char *const *extra)
+{
+    char bin[PATH_MAX];
+    snprintf(bin, sizeof bin, "%s", tu_knoop_bin());
+    char *slash = strrchr(bin, '/');
+    assert_non_null(slash);
+    *slash = 0;                                    /* .../build/nodes */
+    char broker[PATH_MAX + 64], key[PATH_MAX + 64], data_path[PATH_MAX], log_path[PATH_MAX];
+    snprintf(broker, sizeof broker, "%s/../broker/knoop-broker", bin);
+    snprintf(key, sizeof key, "%s/%s.key", f->keys, id);
+    tu_fixture_path(f, data, data_path, sizeof data_path);
+    tu_fixture_path(f, log, log_path, sizeof log_path);
+    const char *argv[64] = { broker, "--id", id, "--listen", listen, "--data", data_path,
+                             "--key", key, "--trust", f->trust, "--policy", f->policy };
+    size_t argc = 13;
+    for (size_t i = 0; extra && extra[i]; i++) {
+        assert_true(argc < sizeof argv / sizeof argv[0] - 1);
+        argv[argc++] = extra[i];
+    }
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(log_path, "w", stderr))
+            _exit(126);
+        execv(broker, (char *const *) argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) {
+        char *out = NULL;
+        tu_run(&out, "grep -c 'listening on' %s 2>/dev/null", log_path);
+        bool up = out && atoi(out) > 0;
+        free(out);
+        if (up)
+            return pid;
+        usleep(100000);
+    }
+    fail_msg("%s did not start; see %s", id, log_path);
+    return pid;
 }
 
 void tu_fixture_path(const tu_fixture_t *f, const char *name, char *out, size_t size)

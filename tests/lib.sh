@@ -54,7 +54,13 @@ trap cleanup EXIT
 
 ok()   { PASS=$((PASS + 1)); echo "ok   - $*"; }
 bad()  { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# check WHAT CMD...: a passed check when CMD succeeds, else a failed one (and
+# a failed one when no CMD is given: nothing checked is no pass)
+check() {
+    local what=$1; shift
+    [ $# -gt 0 ] || { bad "$what (no command to check with)"; return 0; }
+    if "$@"; then ok "$what"; else bad "$what"; fi
+}
 die()  { echo "FATAL: $*"; exit 1; }
 
 # A free TCP port on 127.0.0.1, reserved for this test against every other
@@ -85,14 +91,40 @@ start_broker() {
 }
 
 # start_node ID [extra args, e.g. --broker B@EP --subscribe P]
-start_node() {
-    local id=$1; shift
-    "$NODE" --id "$id" --data "$T/$id" --key "$T/keys/$id.key" --trust "$T/trust" \
+start_node() { start_node_in "$1" "$1" "$T/trust" "${@:2}"; }
+
+# start_node_in NAME ID TRUST [extra args]: a node of partner ID (key
+# $T/keys/ID.key) trusting the directory TRUST; journal $T/NAME, log
+# $T/NAME.log, pid_of NAME. Returns once its API listens (NODE_WAIT seconds
+# at the most, default 10), else fails.
+start_node_in() {
+    local name=$1 id=$2 trust=$3; shift 3
+    "$NODE" --id "$id" --data "$T/$name" --key "$T/keys/$id.key" --trust "$trust" \
         --heartbeat-ms 200 --timeout-ms 2000 --log-level "${KNOOP_TEST_LOG:-info}" \
-        "$@" >>"$T/$id.log" 2>&1 &
+        "$@" >>"$T/$name.log" 2>&1 &
     PIDS+=($!)
-    eval "PID_$(echo "$id" | tr -- '-' '_')=$!"
-    wait_for "node $id API" 10 test -S "$T/$id/api.sock"
+    eval "PID_$(echo "$name" | tr -- '-' '_')=$!"
+    wait_for "node $name API" "${NODE_WAIT:-10}" test -S "$T/$name/api.sock"
+}
+
+# node_trust ID: the partner's own trust directory $T/trust-ID, for a world
+# under a root (make_root, issue): what $T/trust holds (the root, the
+# brokers) and its own issued certificate, nobody else's
+node_trust() {
+    mkdir -p "$T/trust-$1"
+    cp "$T/trust/"*.cert "$T/issued/$1.cert" "$T/trust-$1/"
+}
+
+# start_partner ID [extra args]: node_trust ID, then its node (start_node_in
+# ID ID $T/trust-ID): it knows the others only from what it learns
+start_partner() { node_trust "$1"; start_node_in "$1" "$1" "$T/trust-$1" "${@:2}"; }
+
+# make_sitrep_partners: the partners most scenarios have (make_partner):
+# broker kcr2-broker-1 and the regions vr-utrecht and vr-zeeland
+make_sitrep_partners() {
+    make_partner kcr2-broker-1 broker
+    make_partner vr-utrecht region
+    make_partner vr-zeeland region
 }
 
 # sitrep_policy: the policy most scenarios use, in $T/policy: every region
@@ -135,9 +167,7 @@ issue() {
 start_sitrep_scene() {
     if [ -n "${1:-}" ]; then EP=$1; else EP="tcp://127.0.0.1:$(free_port)"; fi
     B="kcr2-broker-1@$EP"
-    make_partner kcr2-broker-1 broker
-    make_partner vr-utrecht region
-    make_partner vr-zeeland region
+    make_sitrep_partners
     sitrep_policy
     start_broker kcr2-broker-1 "$EP"
     start_node vr-utrecht --broker "$B"
@@ -149,13 +179,8 @@ start_sitrep_scene() {
 # subscribed to sitrep.>, journal $T/NAME, log $T/NAME.log, pid_of NAME
 pair_node() {
     local name=$1 role=$2 broker=$3; shift 3
-    "$NODE" --id vr-utrecht --data "$T/$name" --key "$T/keys/vr-utrecht.key" --trust "$T/trust" \
-        --heartbeat-ms 200 --timeout-ms 2000 --log-level "${KNOOP_TEST_LOG:-info}" \
-        --broker "$broker" --subscribe 'sitrep.>' --pair "$role" --takeover-ms 1000 "$@" \
-        >>"$T/$name.log" 2>&1 &
-    PIDS+=($!)
-    eval "PID_$(echo "$name" | tr -- '-' '_')=$!"
-    wait_for "node $name API" 30 test -S "$T/$name/api.sock"
+    NODE_WAIT=30 start_node_in "$name" vr-utrecht "$T/trust" --broker "$broker" \
+        --subscribe 'sitrep.>' --pair "$role" --takeover-ms 1000 "$@"
 }
 
 # mode_is NODE MODE: the node's status says its instance is in MODE
@@ -192,6 +217,72 @@ relay20() {
     RELAY_SECS=$(echo "$t1 - $t0" | bc)
 }
 
+# pub_chunk NODE PREFIX C PER [pub args]: publish chunk C, PER SitReps of
+# 48 KiB with incident ids PREFIX-C-1..PREFIX-C-PER, at NODE on sitrep.NODE.
+# The ids pub acknowledged are appended to $T/acked.ids: all of them when pub
+# succeeds, else those of the lines it printed (one per acknowledgement) before
+# it was refused. What pub said on stderr is in $T/pub.err. Fails when pub did.
+pub_chunk() {
+    local node=$1 prefix=$2 c=$3 per=$4 big i; shift 4
+    big=$(head -c 49152 /dev/zero | tr '\0' 'x')
+    for i in $(seq 1 "$per"); do
+        printf '{"incident_id":"%s-%d-%d","summary":"%s"}\n' "$prefix" "$c" "$i" "$big"
+    done >"$T/chunk"
+    if "$KNOOP" pub --api "$(api "$node")" --topic "sitrep.$node" --type knoop.crisis.v1.SitRep \
+           --file "$T/chunk" "$@" >"$T/acked" 2>"$T/pub.err"; then
+        incident_ids "$prefix" <"$T/chunk" >>"$T/acked.ids"
+    else
+        head -n "$(wc -l <"$T/acked")" "$T/chunk" | incident_ids "$prefix" >>"$T/acked.ids"
+        return 1
+    fi
+}
+
+# pub_numbered NODE N ID SUMMARY: N SitReps published at NODE on sitrep.NODE
+# in one pub (the file $T/sitreps.jsonl); message I, zero-padded to the width
+# of N, has incident id ID-I and the summary SUMMARY with each @ made I (a
+# text to find in a journal file). Fails when pub does.
+pub_numbered() {
+    local node=$1 n=$2 id=$3 summary=$4 i
+    for i in $(seq -f "%0${#n}g" 1 "$n"); do
+        printf '{"incident_id":"%s-%s","summary":"%s"}\n' "$id" "$i" "${summary//@/$i}"
+    done >"$T/sitreps.jsonl"
+    "$KNOOP" pub --api "$(api "$node")" --topic "sitrep.$node" --type knoop.crisis.v1.SitRep \
+        --file "$T/sitreps.jsonl" >/dev/null
+}
+
+# publish_acked NODE PREFIX FIRST COUNT [pub args]: COUNT SitReps with the
+# incident ids PREFIX-FIRST, PREFIX-(FIRST+1), ... published at NODE on
+# sitrep.NODE. The ids pub acknowledged (one output line each, also when it
+# fails part way) are appended to $T/acked.ids; its stderr goes to $T/pub.err.
+# Never fails: what was not acknowledged is simply not listed.
+publish_acked() {
+    local node=$1 prefix=$2 first=$3 count=$4 f got; shift 4
+    f="$T/p.$node.$prefix"
+    awk -v p="$prefix" -v s="$first" -v c="$count" 'BEGIN { for (i = s; i < s + c; i++)
+        printf "{\"incident_id\":\"%s-%d\",\"summary\":\"melding\"}\n", p, i }' >"$f"
+    got=$("$KNOOP" pub --api "$(api "$node")" --topic "sitrep.$node" --type knoop.crisis.v1.SitRep \
+          --file "$f" "$@" 2>>"$T/pub.err" | wc -l) || true
+    head -n "$got" "$f" | { grep -o "\"incident_id\":\"$prefix-[0-9]*\"" || true; } | cut -d'"' -f4 \
+        >>"$T/acked.ids"
+}
+
+# incident_ids PREFIX: the incident ids PREFIX-C-I of the JSON lines on stdin,
+# one a line, in their order (nothing when there are none)
+incident_ids() { { grep -o "\"incident_id\":\"$1-[0-9]*-[0-9]*\"" || true; } | cut -d'"' -f4; }
+
+# metric_value PORT NAME_AND_LABELS: the value of one metric on the endpoint
+# 127.0.0.1:PORT; prints nothing and fails when it is not there
+metric_value() {
+    python3 - "$1" "$2" <<'PY'
+import sys, urllib.request
+body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
+for line in body.splitlines():
+    if line.startswith(sys.argv[2] + " "):
+        print(line.split()[-1]); sys.exit(0)
+sys.exit(1)
+PY
+}
+
 pid_of() { eval "echo \${PID_$(echo "$1" | tr -- '-' '_')}"; }
 
 stop() {    # stop ID [SIGNAL]
@@ -204,6 +295,7 @@ api() { echo "ipc://$T/$1/api.sock"; }
 
 # wait_for WHAT SECONDS CMD...: poll CMD until it succeeds
 wait_for() {
+    [ $# -ge 3 ] || { echo "wait_for: give WHAT SECONDS CMD..." >&2; return 1; }
     local what=$1 secs=$2; shift 2
     local deadline=$((SECONDS + secs))
     until "$@" >/dev/null 2>&1; do
@@ -215,25 +307,26 @@ wait_for() {
     done
 }
 
-# digest DIR [PATTERN]: the convergence digest of a journal. Prints nothing
-# and fails when the journal cannot be read or its output is not a digest.
-digest() {
-    local out d
+# digest_count DIR [PATTERN]: "DIGEST COUNT", the convergence digest of a
+# journal on PATTERN (default >) and how many messages it covers. Prints
+# nothing and fails when no journal is named or it cannot be read, or what
+# audit digest said is not a digest and a count.
+digest_count() {
+    [ -n "${1:-}" ] || { echo "digest_count: no journal" >&2; return 1; }
+    local out d n
     out=$("$KNOOP" audit digest --journal "$1" --pattern "${2:->}") || return 1
-    d=$(awk '$1 == "digest" {print $2}' <<<"$out")
-    [[ "$d" =~ ^[0-9a-f]{64}$ ]] || return 1
-    echo "$d"
+    read -r d n < <(awk '$1 == "digest" {print $2, $NF}' <<<"$out")
+    [[ "${d:-}" =~ ^[0-9a-f]{64}$ && "${n:-}" =~ ^[0-9]+$ ]] || return 1
+    echo "$d $n"
 }
 
-# count of messages in a journal on a pattern; prints nothing and fails when
-# the journal cannot be read.
-count_msgs() {
-    local out n
-    out=$("$KNOOP" audit digest --journal "$1" --pattern "${2:->}") || return 1
-    n=$(awk '$1 == "digest" {print $NF}' <<<"$out")
-    [[ "$n" =~ ^[0-9]+$ ]] || return 1
-    echo "$n"
-}
+# digest DIR [PATTERN]: the convergence digest of a journal; prints nothing and
+# fails as digest_count does
+digest() { local dn; dn=$(digest_count "$@") || return 1; echo "${dn% *}"; }
+
+# count_msgs DIR [PATTERN]: how many messages the journal holds on PATTERN;
+# prints nothing and fails as digest_count does
+count_msgs() { local dn; dn=$(digest_count "$@") || return 1; echo "${dn#* }"; }
 
 # same_digest DIR1 DIR2 PATTERN: both journals are readable, hold at least one
 # message on PATTERN, and have the same digest. Two journals that cannot be
@@ -264,8 +357,27 @@ status_has() {
     grep -q -- "$2" <<<"$st"
 }
 
+# status_lacks NODE TEXT: the node answers with its status, and that does not
+# contain TEXT (where "! status_has" would pass on a node that does not answer)
+status_lacks() {
+    [ -n "${2:-}" ] || { echo "status_lacks: no text to look for" >&2; return 1; }
+    local st
+    st=$("$KNOOP" status --api "$(api "$1")" --json) || return 1
+    [ -n "$st" ] && ! grep -q -- "$2" <<<"$st"
+}
+
+# exits WANT OUT CMD...: CMD exits with status WANT (given: a missing one
+# would pass on anything); what it printed, stdout and stderr, is in OUT
+exits() {
+    [ $# -ge 3 ] && [[ "$1" =~ ^[0-9]+$ ]] || { echo "exits: give WANT OUT CMD..." >&2; return 1; }
+    local want=$1 out=$2 rc=0; shift 2
+    "$@" >"$out" 2>&1 || rc=$?
+    [ "$rc" = "$want" ] || { echo "exits: $1 exited $rc, not $want (see $out)" >&2; return 1; }
+}
+
 export KNOOP
-export -f digest count_msgs same_digest has_count api status_has mode_is sees_active
+export -f exits digest_count digest count_msgs same_digest has_count api status_has status_lacks \
+    mode_is sees_active
 
 PROXY=$BIN_DIR/tests/knoop-test-proxy
 # start_proxy NAME LISTEN_PORT TARGET_PORT: a cuttable TCP link (link_cut/link_heal NAME)
@@ -277,14 +389,73 @@ start_proxy() {
 link_cut()  { kill -USR1 "$(eval "echo \${PROXY_$(echo "$1" | tr -- '-' '_')}")"; }
 link_heal() { kill -USR2 "$(eval "echo \${PROXY_$(echo "$1" | tr -- '-' '_')}")"; }
 
-# mesh_agrees B...: knoop mesh check says the brokers B (at least two) agree
-mesh_agrees() {
-    [ $# -ge 2 ] || { echo "mesh_agrees: give at least two brokers" >&2; return 1; }
-    local args=()
-    for b in "$@"; do args+=(--broker "ipc://$T/$b/api.sock"); done
-    "$KNOOP" mesh check "${args[@]}" >/dev/null 2>&1
+# start_cut_mesh: brokers kcr2-broker-a, -b and -c in one mesh
+# (--anti-entropy-ms 500) in which broker c can be cut off: A and B reach C
+# through the proxy "toc", C reaches A and B through "ca" and "cb"
+# (link_cut/link_heal NAME). Sets EPA, EPB, EPC (the brokers' own endpoints)
+# and BROKERS (their ids). Their certificates must be in $T/trust.
+start_cut_mesh() {
+    local a b c tc ca cb
+    read -r a b c tc ca cb <<<"$(free_ports 6)"
+    EPA="tcp://127.0.0.1:$a"; EPB="tcp://127.0.0.1:$b"; EPC="tcp://127.0.0.1:$c"
+    start_proxy toc "$tc" "$c"
+    start_proxy ca "$ca" "$a"
+    start_proxy cb "$cb" "$b"
+    local toc="tcp://127.0.0.1:$tc"
+    start_broker kcr2-broker-a "$EPA" --peer "kcr2-broker-b@$EPB" --peer "kcr2-broker-c@$toc" \
+        --anti-entropy-ms 500
+    start_broker kcr2-broker-b "$EPB" --peer "kcr2-broker-a@$EPA" --peer "kcr2-broker-c@$toc" \
+        --anti-entropy-ms 500
+    start_broker kcr2-broker-c "$EPC" --peer "kcr2-broker-a@tcp://127.0.0.1:$ca" \
+        --peer "kcr2-broker-b@tcp://127.0.0.1:$cb" --anti-entropy-ms 500
+    BROKERS="kcr2-broker-a kcr2-broker-b kcr2-broker-c"
 }
-export -f mesh_agrees
+
+# mesh_json B...: knoop mesh check --json over the brokers B (at least two);
+# prints its JSON and returns its exit status (0 agree, 1 differ, 2 no answer)
+mesh_json() {
+    [ $# -ge 2 ] || { echo "mesh check: give at least two brokers" >&2; return 2; }
+    local args=() b
+    for b in "$@"; do args+=(--broker "ipc://$T/$b/api.sock"); done
+    "$KNOOP" mesh check --json "${args[@]}" 2>/dev/null
+}
+
+# mesh_agrees B...: knoop mesh check says the brokers B (at least two) agree,
+# every one of them answered and holds messages: brokers that hold nothing, or
+# one that does not answer, do not "agree"
+mesh_agrees() {
+    local out
+    out=$(mesh_json "$@") || return 1
+    jq -e '.agree and (.forks | not) and (.brokers | length >= 2)
+           and all(.brokers[]; (.messages // 0) >= 1)' <<<"$out" >/dev/null
+}
+
+# mesh_differs B...: every broker B answered and knoop mesh check says they
+# differ (where "! mesh_agrees" would pass on brokers that do not answer)
+mesh_differs() {
+    local out rc=0
+    out=$(mesh_json "$@") || rc=$?
+    [ "$rc" = 1 ] && jq -e '.agree | not' <<<"$out" >/dev/null
+}
+export -f mesh_json mesh_agrees mesh_differs
+
+# faults_over SECS WHAT B...: a fault loop is over: the publishers in the
+# background (pids in PUBLISHERS) are told to stop ($T/stop) and waited for,
+# then the brokers B must agree within SECS: a check named WHAT, with the
+# seconds it took. Sets CONV to those seconds (one decimal), or never.
+faults_over() {
+    local secs=$1 what=$2 healed; shift 2
+    touch "$T/stop"
+    wait "${PUBLISHERS[@]}" || true
+    healed=$(date +%s.%N)
+    if wait_for "$what" "$secs" mesh_agrees "$@"; then
+        CONV=$(echo "$(date +%s.%N) $healed" | awk '{ printf "%.1f", $1 - $2 }')
+        ok "$what (${CONV} s after the last fault)"
+    else
+        CONV=never
+        bad "$what"
+    fi
+}
 
 # ---- the one checker every fault scenario ends with (tests/tools/checker.py) ----
 CHECKER=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tools/checker.py
@@ -298,11 +469,12 @@ converge_secs() {
     local t0; t0=$(date +%s.%N)
     local deadline=$((SECONDS + secs))
     while :; do
-        local first="" same=1 d
+        # the same digest over journals that hold nothing on PAT is no convergence
+        local first="" same=1 dn
         for j in "$@"; do
-            d=$(digest "$j" "$pat" 2>/dev/null || true)
-            [ -n "$d" ] || { same=0; break; }
-            if [ -z "$first" ]; then first=$d; elif [ "$d" != "$first" ]; then same=0; break; fi
+            dn=$(digest_count "$j" "$pat" 2>/dev/null || true)
+            [ -n "$dn" ] && [ "${dn#* }" -gt 0 ] || { same=0; break; }
+            if [ -z "$first" ]; then first=${dn% *}; elif [ "${dn% *}" != "$first" ]; then same=0; break; fi
         done
         if [ $same = 1 ]; then
             echo "$(date +%s.%N) $t0" | awk '{ printf "%.1f\n", $1 - $2 }'

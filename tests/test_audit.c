@@ -231,10 +231,7 @@ static char *s_tampered_copy(const void *find, const void *repl, size_t len)
     }
     assert_true(hits > 0);
     snprintf(path, sizeof path, "%s/data.mdb", dir);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, sz, f), sz);
-    fclose(f);
+    tu_write_file(path, data, sz, 0644);
     free(data);
     return dir;
 }
@@ -250,32 +247,35 @@ static void s_expect_broken(const char *dir, const char *trust, const char *what
     free(out);
 }
 
+/* A copy of the journal in which byte `at` of (every copy of) the len bytes
+ * find has mask flipped fails verification, naming what. */
+static void s_expect_flipped(const void *find, size_t len, size_t at, uint8_t mask,
+                             const char *what)
+{
+    uint8_t repl[KNOOP_SIG_LEN];
+    assert_true(len <= sizeof repl && at < len);
+    memcpy(repl, find, len);
+    repl[at] ^= mask;
+    char *dir = s_tampered_copy(find, repl, len);
+    s_expect_broken(dir, s_trust, what);
+    tu_rmtree(dir);
+}
+
 static void test_tampered_payload(void **state)
 {
-    char *dir = s_tampered_copy("geul-04-TAMPER", "geul-04-TAMPFR", 14);
-    /* the altered bytes no longer match the check stored with them */
-    s_expect_broken(dir, s_trust, "at seq 5: damaged on disk");
-    tu_rmtree(dir);
+    /* geul-04-TAMPER becomes geul-04-TAMPFR: the altered bytes no longer
+     * match the check stored with them */
+    s_expect_flipped("geul-04-TAMPER", 14, 12, 'E' ^ 'F', "at seq 5: damaged on disk");
 }
 
 static void test_tampered_prev(void **state)
 {
-    uint8_t other[KNOOP_HASH_LEN];
-    memcpy(other, s_prev9, sizeof other);
-    other[5] ^= 0x40;
-    char *dir = s_tampered_copy(s_prev9, other, KNOOP_HASH_LEN);
-    s_expect_broken(dir, s_trust, "at seq 9: damaged on disk");
-    tu_rmtree(dir);
+    s_expect_flipped(s_prev9, KNOOP_HASH_LEN, 5, 0x40, "at seq 9: damaged on disk");
 }
 
 static void test_forged_signature(void **state)
 {
-    uint8_t forged[KNOOP_SIG_LEN];
-    memcpy(forged, s_sig7, sizeof forged);
-    forged[10] ^= 1;
-    char *dir = s_tampered_copy(s_sig7, forged, KNOOP_SIG_LEN);
-    s_expect_broken(dir, s_trust, "at seq 7: damaged on disk");
-    tu_rmtree(dir);
+    s_expect_flipped(s_sig7, KNOOP_SIG_LEN, 10, 1, "at seq 7: damaged on disk");
 }
 
 /* A trust store in which ws-limburg's certificate carries another key: the

@@ -34,67 +34,22 @@ static pid_t s_broker;
 static knoop_key_t *s_ut, *s_zl;
 static knoop_cert_t s_bcert;
 
-static void s_partner(const char *id, const char *role, knoop_key_t **out)
-{
-    knoop_key_t *k = tu_fixture_partner(s_fx, id, role);
-    if (out)
-        *out = k;
-    else
-        knoop_key_destroy(&k);
-}
-
 static int setup(void **state)
 {
     s_fx = tu_fixture_new("broker-input");
     s_dir = s_fx->dir;
     knoop_log_set_level(KNOOP_LOG_ERROR);
-    s_partner("kcr2-broker-1", "broker", NULL);
-    s_partner("vr-utrecht", "region", &s_ut);
-    s_partner("vr-zeeland", "region", &s_zl);
+    tu_fixture_partner_files(s_fx, "kcr2-broker-1", "broker");
+    s_ut = tu_fixture_partner(s_fx, "vr-utrecht", "region");
+    s_zl = tu_fixture_partner(s_fx, "vr-zeeland", "region");
     tu_fixture_cert(s_fx, "kcr2-broker-1", &s_bcert);
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/policy", s_dir);
-    FILE *f = fopen(path, "w");
-    fputs("role:region publish sitrep.{id}\nrole:region subscribe sitrep.>\n"
-          "role:region publish grip.{id}\nrole:region publish vitaal.>\n"
-          "role:region publish alert.{id}\n"
-          "vr-utrecht speak-for vr-gooi\n", f);
-    fclose(f);
+    tu_fixture_policy(s_fx, "role:region publish sitrep.{id}\nrole:region subscribe sitrep.>\n"
+                            "role:region publish grip.{id}\nrole:region publish vitaal.>\n"
+                            "role:region publish alert.{id}\n"
+                            "vr-utrecht speak-for vr-gooi\n");
     snprintf(s_ep, sizeof s_ep, "ipc://%s/broker.sock", s_dir);
-
-    char bin[PATH_MAX];
-    snprintf(bin, sizeof bin, "%s", tu_knoop_bin());
-    char *slash = strrchr(bin, '/');
-    assert_non_null(slash);
-    *slash = 0;                                    /* .../build/nodes */
-    char broker[PATH_MAX + 64], data[PATH_MAX + 16], key[PATH_MAX + 32], trust[PATH_MAX + 16],
-         policy[PATH_MAX + 16], log[PATH_MAX + 16];
-    snprintf(broker, sizeof broker, "%s/../broker/knoop-broker", bin);
-    snprintf(data, sizeof data, "%s/b", s_dir);
-    snprintf(key, sizeof key, "%s/keys/kcr2-broker-1.key", s_dir);
-    snprintf(trust, sizeof trust, "%s/trust", s_dir);
-    snprintf(policy, sizeof policy, "%s/policy", s_dir);
-    snprintf(log, sizeof log, "%s/broker.log", s_dir);
-    s_broker = fork();
-    assert_true(s_broker >= 0);
-    if (s_broker == 0) {
-        freopen(log, "w", stderr);
-        execl(broker, broker, "--id", "kcr2-broker-1", "--listen", s_ep, "--data", data,
-              "--key", key, "--trust", trust, "--policy", policy, "--log-level", "debug",
-              (char *) NULL);
-        _exit(127);
-    }
-    /* Wait until it listens. */
-    for (int i = 0; i < 100; i++) {
-        char *out = NULL;
-        tu_run(&out, "grep -c 'listening on' %s 2>/dev/null", log);
-        bool up = out && atoi(out) > 0;
-        free(out);
-        if (up)
-            return 0;
-        usleep(100000);
-    }
-    fail_msg("broker did not start; see %s", log);
+    static const char *const debug[] = { "--log-level", "debug", NULL };
+    s_broker = tu_fixture_broker(s_fx, "kcr2-broker-1", s_ep, "b", "broker.log", debug);
     return 0;
 }
 

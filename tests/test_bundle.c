@@ -157,10 +157,7 @@ static void test_damage(void **state)
     assert_non_null(data);
     size_t truncated = 0, changed = 0, named = 0;
     for (size_t cut = 0; cut < len; cut++) {
-        FILE *f = fopen(bad, "wb");
-        assert_non_null(f);
-        assert_int_equal(fwrite(data, 1, cut, f), cut);
-        fclose(f);
+        tu_write_file(bad, data, cut, 0644);
         knoop_bundle_t *b = NULL;
         assert_int_equal(knoop_bundle_open(bad, &b), KNOOP_OK);
         const char *why;
@@ -179,10 +176,7 @@ static void test_damage(void **state)
     assert_true(named > len / 2);
     for (size_t at = 0; at < len; at++) {
         data[at] ^= 0x20;
-        FILE *f = fopen(bad, "wb");
-        assert_non_null(f);
-        assert_int_equal(fwrite(data, 1, len, f), len);
-        fclose(f);
+        tu_write_file(bad, data, len, 0644);
         data[at] ^= 0x20;
         knoop_bundle_t *b = NULL;
         assert_int_equal(knoop_bundle_open(bad, &b), KNOOP_OK);
@@ -548,10 +542,7 @@ static void test_signer(void **state)
     assert_non_null(data);
     data[len - 1] ^= 0x01;                  /* the signature ends the file */
     snprintf(path, sizeof path, "%s/sig.bundle", dir);
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(data, 1, len, fp), len);
-    fclose(fp);
+    tu_write_file(path, data, len, 0644);
     free(data);
     assert_int_equal(knoop_bundle_open(path, &b), KNOOP_OK);
     assert_int_equal(knoop_bundle_intact(b, &iw), KNOOP_ESIG);

@@ -72,6 +72,47 @@ static void s_c14n(const char *xml, size_t len, knoop_buf_t *out)
     s_c14n_mode(xml, len, true, out);
 }
 
+/* import(doc) of the file at path, then export: the payload into *pb (and
+ * the summary into *sum unless NULL), the exported document into *xml. */
+static void s_import_export(const char *path, const char *doc, size_t len, knoop_buf_t *pb,
+                            knoop_cap_summary_t *sum, knoop_buf_t *xml)
+{
+    char err[512] = "";
+    if (knoop_cap_import(doc, len, pb, sum, err, sizeof err))
+        fail_msg("%s refused: %s", path, err);
+    if (knoop_cap_export(pb->data, pb->len, xml, err, sizeof err))
+        fail_msg("%s: export: %s", path, err);
+}
+
+/* The exported document xml imports to the same payload bytes pb. */
+static void s_reimports_same(const char *path, const knoop_buf_t *xml, const knoop_buf_t *pb)
+{
+    knoop_buf_t pb2 = { 0 };
+    char err[512] = "";
+    if (knoop_cap_import((const char *) xml->data, xml->len, &pb2, NULL, err, sizeof err))
+        fail_msg("%s: re-import: %s", path, err);
+    assert_int_equal(pb->len, pb2.len);
+    assert_memory_equal(pb->data, pb2.data, pb->len);
+    knoop_buf_free(&pb2);
+}
+
+/* want and got are equal under C14N, with comments or without; if not,
+ * both canonical forms are shown and the test fails, saying what differs. */
+static void s_same_c14n(const char *want, size_t wlen, const knoop_buf_t *got, bool comments,
+                        const char *path, const char *what)
+{
+    knoop_buf_t a = { 0 }, b = { 0 };
+    s_c14n_mode(want, wlen, comments, &a);
+    s_c14n_mode((const char *) got->data, got->len, comments, &b);
+    if (a.len != b.len || memcmp(a.data, b.data, a.len)) {
+        fprintf(stderr, "--- %s, C14N of what is wanted:\n%.*s\n--- of what came out:\n"
+                "%.*s\n", path, (int) a.len, a.data, (int) b.len, b.data);
+        fail_msg("%s: %s differs under C14N", path, what);
+    }
+    knoop_buf_free(&a);
+    knoop_buf_free(&b);
+}
+
 /* export(import(doc)) == doc under C14N for every document of tests/cap/DIR
  * (at least min of them), with comments or without. */
 static void s_round_trip(const char *dir, size_t min, bool comments)
@@ -82,35 +123,16 @@ static void s_round_trip(const char *dir, size_t min, bool comments)
         size_t len;
         char *doc = tu_read_file(f.path[i], &len);
         assert_non_null(doc);
-        knoop_buf_t pb = { 0 }, xml = { 0 }, a = { 0 }, b = { 0 }, pb2 = { 0 };
+        knoop_buf_t pb = { 0 }, xml = { 0 };
         knoop_cap_summary_t sum;
-        char err[512];
-        int rc = knoop_cap_import(doc, len, &pb, &sum, err, sizeof err);
-        if (rc)
-            fail_msg("%s refused: %s", f.path[i], err);
+        s_import_export(f.path[i], doc, len, &pb, &sum, &xml);
         assert_true(*sum.identifier && *sum.sender && *sum.sent);
-        rc = knoop_cap_export(pb.data, pb.len, &xml, err, sizeof err);
-        if (rc)
-            fail_msg("%s: export: %s", f.path[i], err);
-        s_c14n_mode(doc, len, comments, &a);
-        s_c14n_mode((const char *) xml.data, xml.len, comments, &b);
-        if (a.len != b.len || memcmp(a.data, b.data, a.len)) {
-            fprintf(stderr, "--- %s, C14N of the original:\n%.*s\n--- after the round trip:\n"
-                    "%.*s\n", f.path[i], (int) a.len, a.data, (int) b.len, b.data);
-            fail_msg("%s: export(import(doc)) differs under C14N", f.path[i]);
-        }
+        s_same_c14n(doc, len, &xml, comments, f.path[i], "export(import(doc))");
         /* and again: the exported document imports to the same payload */
-        rc = knoop_cap_import((const char *) xml.data, xml.len, &pb2, NULL, err, sizeof err);
-        if (rc)
-            fail_msg("%s: re-import: %s", f.path[i], err);
-        assert_int_equal(pb.len, pb2.len);
-        assert_memory_equal(pb.data, pb2.data, pb.len);
+        s_reimports_same(f.path[i], &xml, &pb);
         knoop_cap_summary_clear(&sum);
         knoop_buf_free(&pb);
-        knoop_buf_free(&pb2);
         knoop_buf_free(&xml);
-        knoop_buf_free(&a);
-        knoop_buf_free(&b);
         free(doc);
     }
     s_files_free(&f);
@@ -140,33 +162,34 @@ static void test_state_keys(void **state)
     (void) state;
     knoop_cap_keys_t *keys = knoop_cap_keys_new();
     assert_non_null(keys);
+    /* In this order: the keys remember the alerts assigned before. */
+    static const struct {
+        knoop_cap_summary_t alert;
+        const char         *key;
+    } steps[] = {
+        { { .identifier = "A1", .sender = "knmi", .references = "",
+            .msg_type = KNOOP_CAP_ALERT }, "knmi,A1" },
+        { { .identifier = "A2", .sender = "knmi", .msg_type = KNOOP_CAP_UPDATE,
+            .references = "knmi,A1,2026-01-01T00:00:00+01:00" }, "knmi,A1" },
+        /* a Cancel naming only the Update finds the chain's key */
+        { { .identifier = "A3", .sender = "knmi", .msg_type = KNOOP_CAP_CANCEL,
+            .references = "knmi,A2,2026-01-01T01:00:00+01:00" }, "knmi,A1" },
+        /* an Update of an alert not known: the first reference's key */
+        { { .identifier = "B2", .sender = "rws", .msg_type = KNOOP_CAP_UPDATE,
+            .references = "rws,B0,2026-01-01T00:00:00+01:00 "
+                          "rws,B1,2026-01-01T00:30:00+01:00" }, "rws,B0" },
+        /* an Alert (not Update/Cancel) keeps its own key whatever it references */
+        { { .identifier = "A4", .sender = "knmi", .msg_type = KNOOP_CAP_ALERT,
+            .references = "knmi,A1,2026-01-01T00:00:00+01:00" }, "knmi,A4" },
+    };
     char key[KNOOP_KEY_MAX + 1];
-    knoop_cap_summary_t a = { .identifier = "A1", .sender = "knmi", .references = "",
-                              .msg_type = KNOOP_CAP_ALERT };
-    assert_int_equal(knoop_cap_keys_assign(keys, &a, key, sizeof key), KNOOP_OK);
-    assert_string_equal(key, "knmi,A1");
-    knoop_cap_summary_t u = { .identifier = "A2", .sender = "knmi", .msg_type = KNOOP_CAP_UPDATE,
-                              .references = "knmi,A1,2026-01-01T00:00:00+01:00" };
-    assert_int_equal(knoop_cap_keys_assign(keys, &u, key, sizeof key), KNOOP_OK);
-    assert_string_equal(key, "knmi,A1");
-    /* a Cancel naming only the Update finds the chain's key */
-    knoop_cap_summary_t c = { .identifier = "A3", .sender = "knmi", .msg_type = KNOOP_CAP_CANCEL,
-                              .references = "knmi,A2,2026-01-01T01:00:00+01:00" };
-    assert_int_equal(knoop_cap_keys_assign(keys, &c, key, sizeof key), KNOOP_OK);
-    assert_string_equal(key, "knmi,A1");
-    /* an Update of an alert not known: the first reference's key */
-    knoop_cap_summary_t o = { .identifier = "B2", .sender = "rws", .msg_type = KNOOP_CAP_UPDATE,
-                              .references = "rws,B0,2026-01-01T00:00:00+01:00 "
-                                            "rws,B1,2026-01-01T00:30:00+01:00" };
-    assert_int_equal(knoop_cap_keys_assign(keys, &o, key, sizeof key), KNOOP_OK);
-    assert_string_equal(key, "rws,B0");
-    /* an Alert (not Update/Cancel) keeps its own key whatever it references */
-    knoop_cap_summary_t r = { .identifier = "A4", .sender = "knmi", .msg_type = KNOOP_CAP_ALERT,
-                              .references = "knmi,A1,2026-01-01T00:00:00+01:00" };
-    assert_int_equal(knoop_cap_keys_assign(keys, &r, key, sizeof key), KNOOP_OK);
-    assert_string_equal(key, "knmi,A4");
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        assert_int_equal(knoop_cap_keys_assign(keys, &steps[i].alert, key, sizeof key), KNOOP_OK);
+        assert_string_equal(key, steps[i].key);
+    }
     char small[4];
-    assert_int_equal(knoop_cap_keys_assign(keys, &r, small, sizeof small), KNOOP_ETOOBIG);
+    assert_int_equal(knoop_cap_keys_assign(keys, &steps[4].alert, small, sizeof small),
+                     KNOOP_ETOOBIG);
     knoop_cap_keys_destroy(&keys);
     assert_null(keys);
     knoop_cap_keys_destroy(&keys);
@@ -253,32 +276,16 @@ static void test_lenient(void **state)
         snprintf(expected_path, sizeof expected_path, "%.*sexport/%s",
                  (int) (base - f.path[i]), f.path[i], base);
         char *expected = tu_read_file(expected_path, &elen);
-        knoop_buf_t pb = { 0 }, pb2 = { 0 }, xml = { 0 }, a = { 0 }, b = { 0 };
-        char err[512] = "";
-        if (knoop_cap_import(doc, len, &pb, NULL, err, sizeof err))
-            fail_msg("%s refused: %s", f.path[i], err);
-        if (knoop_cap_export(pb.data, pb.len, &xml, err, sizeof err))
-            fail_msg("%s: export: %s", f.path[i], err);
+        knoop_buf_t pb = { 0 }, xml = { 0 };
+        s_import_export(f.path[i], doc, len, &pb, NULL, &xml);
         if (!expected) {
             fwrite(xml.data, 1, xml.len, stderr);
             fail_msg("%s: no %s to compare the export above with", f.path[i], expected_path);
         }
-        s_c14n((const char *) xml.data, xml.len, &a);
-        s_c14n(expected, elen, &b);
-        if (a.len != b.len || memcmp(a.data, b.data, a.len)) {
-            fwrite(xml.data, 1, xml.len, stderr);
-            fail_msg("%s: the export above differs from %s under C14N", f.path[i],
-                     expected_path);
-        }
-        if (knoop_cap_import((const char *) xml.data, xml.len, &pb2, NULL, err, sizeof err))
-            fail_msg("%s: re-import: %s", f.path[i], err);
-        assert_int_equal(pb.len, pb2.len);
-        assert_memory_equal(pb.data, pb2.data, pb.len);
+        s_same_c14n(expected, elen, &xml, true, f.path[i], "the export");
+        s_reimports_same(f.path[i], &xml, &pb);
         knoop_buf_free(&pb);
-        knoop_buf_free(&pb2);
         knoop_buf_free(&xml);
-        knoop_buf_free(&a);
-        knoop_buf_free(&b);
         free(expected);
         free(doc);
     }

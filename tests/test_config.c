@@ -77,14 +77,8 @@ static int s_parse_spec(s_result_t *r, const knoop_opt_spec_t *spec, const char 
 /* Write DIR/NAME; returns the malloc'd path. */
 static char *s_write(const char *dir, const char *name, const char *text, size_t len)
 {
-    size_t size = strlen(dir) + 1 + strlen(name) + 1;
-    char *path = malloc(size);
-    assert_non_null(path);
-    snprintf(path, size, "%s/%s", dir, name);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, len), (ssize_t) len);
-    close(fd);
+    char *path = tu_path(dir, name);
+    tu_write_file(path, text, len, 0600);
     return path;
 }
 

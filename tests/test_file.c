@@ -34,14 +34,11 @@ static const char *s_make(const char *name, size_t n, char fill, mode_t mode)
     static char path[512];
     snprintf(path, sizeof path, "%s/%s", s_dir, name);
     unlink(path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-    assert_true(fd >= 0);
     char *buf = malloc(n ? n : 1);
+    assert_non_null(buf);
     memset(buf, fill, n);
-    assert_int_equal(write(fd, buf, n), (ssize_t) n);
+    tu_write_file(path, buf, n, mode);
     free(buf);
-    assert_int_equal(fchmod(fd, mode), 0);
-    close(fd);
     return path;
 }
 
@@ -128,10 +125,7 @@ static void test_text_and_nul(void **state)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/nul", s_dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fwrite("id = a\0rest = b\n", 1, 16, f);
-    fclose(f);
+    tu_write_file(path, "id = a\0rest = b\n", 16, 0644);
     knoop_buf_t b = { 0 };
     char why[200];
     assert_int_equal(knoop_file_read(path, 100, KNOOP_FILE_TEXT, &b, why, sizeof why),

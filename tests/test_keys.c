@@ -1,5 +1,6 @@
 /* test_keys.c — identity keys, certificate files and the trust store, on
  * real files in temporary directories. */
+#include "fixture.h"
 #include "testutil.h"
 #include "keys.h"
 
@@ -15,24 +16,11 @@
 
 /* ---- helpers ---- */
 
-static char *s_path(const char *dir, const char *name)
-{
-    size_t len = strlen(dir) + 1 + strlen(name) + 1;
-    char *p = malloc(len);
-    assert_non_null(p);
-    snprintf(p, len, "%s/%s", dir, name);
-    return p;
-}
-
 static void s_write(const char *dir, const char *name, const void *data, size_t len,
                     mode_t mode)
 {
-    char *path = s_path(dir, name);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, len), (ssize_t) len);
-    assert_int_equal(fchmod(fd, mode), 0);
-    close(fd);
+    char *path = tu_path(dir, name);
+    tu_write_file(path, data, len, mode);
     free(path);
 }
 
@@ -43,7 +31,7 @@ static void s_write_text(const char *dir, const char *name, const char *text, mo
 
 static mode_t s_mode(const char *dir, const char *name)
 {
-    char *path = s_path(dir, name);
+    char *path = tu_path(dir, name);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     free(path);
@@ -84,6 +72,35 @@ static knoop_key_t *s_put_cert(const char *dir, const char *file, const char *id
     return key;
 }
 
+/* A fresh key of id and role with a certificate valid from..until issued
+ * by root into *cert; returns the key. */
+static knoop_key_t *s_issued(const knoop_key_t *root, const char *id, const char *role,
+                             int64_t from, int64_t until, knoop_cert_t *cert)
+{
+    knoop_key_t *key = knoop_key_generate(id, role);
+    assert_non_null(key);
+    assert_int_equal(knoop_key_cert(key, from, until, cert), KNOOP_OK);
+    assert_int_equal(knoop_cert_issue(cert, root), KNOOP_OK);
+    return key;
+}
+
+/* A fresh root id whose self-issued certificate (from a day ago for 400
+ * days) is written to DIR/ID.cert; returns the root's key. */
+static knoop_key_t *s_root_cert(const char *dir, const char *id)
+{
+    knoop_cert_t cert;
+    knoop_key_t *root = knoop_key_generate(id, KNOOP_ROLE_ROOT);
+    assert_non_null(root);
+    assert_int_equal(knoop_key_cert(root, s_now() - DAY, s_now() + 400 * DAY, &cert), KNOOP_OK);
+    assert_int_equal(knoop_cert_issue(&cert, root), KNOOP_OK);
+    char name[KNOOP_ID_MAX + 8];
+    snprintf(name, sizeof name, "%s.cert", id);
+    char *path = tu_path(dir, name);
+    assert_int_equal(knoop_cert_write(&cert, path), KNOOP_OK);
+    free(path);
+    return root;
+}
+
 /* Replace the first occurrence of `from` in text (malloc'd result). */
 static char *s_replace(const char *text, const char *from, const char *to)
 {
@@ -120,7 +137,7 @@ typedef struct {
 static void s_capture_begin(capture_t *c, const char *dir)
 {
     fflush(stderr);
-    c->path = s_path(dir, "stderr.log");
+    c->path = tu_path(dir, "stderr.log");
     int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     assert_true(fd >= 0);
     c->saved = dup(2);
@@ -141,6 +158,40 @@ static char *s_capture_end(capture_t *c)
     /* Show it too: a failing test should not hide the log it looked at. */
     fputs(text, stderr);
     return text;
+}
+
+/* knoop_key_load and knoop_trust_load with what they log captured (the
+ * capture file lives in dir) into *log, which the caller frees. */
+static int s_key_load_logged(const char *dir, const char *path, knoop_key_t **out, char **log)
+{
+    capture_t cap;
+    s_capture_begin(&cap, dir);
+    int rc = knoop_key_load(path, out);
+    *log = s_capture_end(&cap);
+    return rc;
+}
+
+static int s_trust_load_logged(const char *dir, knoop_trust_t **out, char **log)
+{
+    capture_t cap;
+    s_capture_begin(&cap, dir);
+    int rc = knoop_trust_load(dir, 0, out);
+    *log = s_capture_end(&cap);
+    return rc;
+}
+
+/* The trust store in dir refuses to load with want, and its log names
+ * every one of words (NULL ended). */
+static void s_trust_refused(const char *dir, int want, const char *const *words)
+{
+    knoop_trust_t *trust = NULL;
+    char *log;
+    assert_int_equal(s_trust_load_logged(dir, &trust, &log), want);
+    assert_null(trust);
+    for (size_t i = 0; words[i]; i++)
+        if (!strstr(log, words[i]))
+            fail_msg("the log does not name '%s'", words[i]);
+    free(log);
 }
 
 /* ---- keys ---- */
@@ -173,8 +224,8 @@ static void test_round_trip(void **state)
     int64_t from = s_now() - DAY, until = s_now() + 730 * (int64_t) DAY;
     assert_int_equal(knoop_key_save(key, dir, from, until), KNOOP_OK);
 
-    char *key_path = s_path(dir, "vr-utrecht.key");
-    char *cert_path = s_path(dir, "vr-utrecht.cert");
+    char *key_path = tu_path(dir, "vr-utrecht.key");
+    char *cert_path = tu_path(dir, "vr-utrecht.cert");
     knoop_key_t *loaded = NULL;
     assert_int_equal(knoop_key_load(key_path, &loaded), KNOOP_OK);
     assert_string_equal(knoop_key_id(loaded), "vr-utrecht");
@@ -233,13 +284,11 @@ static void test_round_trip(void **state)
 
 static void test_sign_verify_loaded(void **state)
 {
-    char *dir = tu_tmpdir("keys-sig");
-    knoop_key_t *key = knoop_key_generate("ws-rijnland", "waterschap");
-    assert_int_equal(knoop_key_save(key, dir, s_now() - DAY, s_now() + DAY), KNOOP_OK);
-    knoop_key_destroy(&key);
+    tu_fixture_t *f = tu_fixture_new("keys-sig");
+    tu_fixture_partner_files(f, "ws-rijnland", "waterschap");
 
-    char *key_path = s_path(dir, "ws-rijnland.key");
-    char *cert_path = s_path(dir, "ws-rijnland.cert");
+    char *key_path = tu_path(f->keys, "ws-rijnland.key");
+    char *cert_path = tu_path(f->keys, "ws-rijnland.cert");
     knoop_key_t *signer = NULL;
     assert_int_equal(knoop_key_load(key_path, &signer), KNOOP_OK);
     knoop_cert_t cert;
@@ -259,7 +308,7 @@ static void test_sign_verify_loaded(void **state)
     knoop_key_destroy(&signer);
     free(key_path);
     free(cert_path);
-    tu_rmtree(dir);
+    tu_fixture_destroy(&f);
 }
 
 static void test_key_mode_0600_whatever_umask(void **state)
@@ -273,7 +322,7 @@ static void test_key_mode_0600_whatever_umask(void **state)
         umask(old);
         assert_int_equal(rc, KNOOP_OK);
         assert_int_equal(s_mode(dir, "vp-tennet.key"), 0600);
-        char *path = s_path(dir, "vp-tennet.key");
+        char *path = tu_path(dir, "vp-tennet.key");
         knoop_key_t *loaded = NULL;
         assert_int_equal(knoop_key_load(path, &loaded), KNOOP_OK);
         knoop_key_destroy(&loaded);
@@ -285,19 +334,16 @@ static void test_key_mode_0600_whatever_umask(void **state)
 
 static void test_key_load_refuses_open_modes(void **state)
 {
-    char *dir = tu_tmpdir("keys-mode");
-    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
-    assert_int_equal(knoop_key_save(key, dir, s_now() - DAY, s_now() + DAY), KNOOP_OK);
-    char *path = s_path(dir, "vr-utrecht.key");
+    tu_fixture_t *f = tu_fixture_new("keys-mode");
+    const char *dir = f->keys;
+    knoop_key_t *key = tu_fixture_partner(f, "vr-utrecht", "region");
+    char *path = tu_path(dir, "vr-utrecht.key");
     static const mode_t refused[] = { 0644, 0640, 0604, 0660, 0606, 0610, 0601, 0700 | 0004 };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         assert_int_equal(chmod(path, refused[i]), 0);
         knoop_key_t *loaded = NULL;
-        capture_t cap;
-        s_capture_begin(&cap, dir);
-        int rc = knoop_key_load(path, &loaded);
-        char *log = s_capture_end(&cap);
-        assert_int_equal(rc, KNOOP_EPERM);
+        char *log;
+        assert_int_equal(s_key_load_logged(dir, path, &loaded, &log), KNOOP_EPERM);
         assert_null(loaded);
         /* Like ssh: a WARN naming the file and its mode. */
         char mode_text[8];
@@ -316,23 +362,23 @@ static void test_key_load_refuses_open_modes(void **state)
         knoop_key_destroy(&loaded);
     }
     /* Missing file. */
-    char *missing = s_path(dir, "nobody.key");
+    char *missing = tu_path(dir, "nobody.key");
     knoop_key_t *loaded = NULL;
     assert_int_equal(knoop_key_load(missing, &loaded), KNOOP_ENOTFOUND);
     free(missing);
     knoop_key_destroy(&key);
     free(path);
-    tu_rmtree(dir);
+    tu_fixture_destroy(&f);
 }
 
 static void test_save_refuses_overwrite(void **state)
 {
-    char *dir = tu_tmpdir("keys-excl");
-    knoop_key_t *first = knoop_key_generate("vr-utrecht", "region");
+    tu_fixture_t *f = tu_fixture_new("keys-excl");
+    const char *dir = f->keys;
+    knoop_key_t *first = tu_fixture_partner(f, "vr-utrecht", "region");
     knoop_key_t *second = knoop_key_generate("vr-utrecht", "region");
-    assert_int_equal(knoop_key_save(first, dir, s_now() - DAY, s_now() + DAY), KNOOP_OK);
-    char *key_path = s_path(dir, "vr-utrecht.key");
-    char *cert_path = s_path(dir, "vr-utrecht.cert");
+    char *key_path = tu_path(dir, "vr-utrecht.key");
+    char *cert_path = tu_path(dir, "vr-utrecht.cert");
     char *key_before = tu_read_file(key_path, NULL);
     char *cert_before = tu_read_file(cert_path, NULL);
 
@@ -353,14 +399,14 @@ static void test_save_refuses_overwrite(void **state)
 
     /* A planted symlink at the key's name is not followed. */
     assert_int_equal(unlink(cert_path), 0);
-    char *target = s_path(dir, "target");
+    char *target = tu_path(dir, "target");
     assert_int_equal(symlink(target, key_path), 0);
     assert_int_equal(knoop_key_save(second, dir, s_now() - DAY, s_now() + DAY), KNOOP_EEXIST);
     assert_int_equal(access(target, F_OK), -1);
 
     /* Bad arguments. */
     assert_int_equal(knoop_key_save(second, dir, s_now(), s_now()), KNOOP_EINVAL);
-    char *nodir = s_path(dir, "no/such/dir");
+    char *nodir = tu_path(dir, "no/such/dir");
     assert_int_equal(knoop_key_save(second, nodir, s_now() - DAY, s_now() + DAY),
                      KNOOP_ENOTFOUND);
 
@@ -374,15 +420,15 @@ static void test_save_refuses_overwrite(void **state)
     free(cert_path);
     knoop_key_destroy(&first);
     knoop_key_destroy(&second);
-    tu_rmtree(dir);
+    tu_fixture_destroy(&f);
 }
 
 static void test_key_load_rejects_bad_files(void **state)
 {
-    char *dir = tu_tmpdir("keys-badkey");
-    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
-    assert_int_equal(knoop_key_save(key, dir, s_now() - DAY, s_now() + DAY), KNOOP_OK);
-    char *good_path = s_path(dir, "vr-utrecht.key");
+    tu_fixture_t *f = tu_fixture_new("keys-badkey");
+    const char *dir = f->keys;
+    knoop_key_t *key = tu_fixture_partner(f, "vr-utrecht", "region");
+    char *good_path = tu_path(dir, "vr-utrecht.key");
     char *good = tu_read_file(good_path, NULL);
     char *seed_line = s_line(good, "seed = ");
     const char *seed_hex = seed_line + strlen("seed = ");
@@ -413,13 +459,10 @@ static void test_key_load_rejects_bad_files(void **state)
 
     for (size_t i = 0; i < n; i++) {
         s_write_text(dir, "bad.key", variants[i], 0600);
-        char *path = s_path(dir, "bad.key");
+        char *path = tu_path(dir, "bad.key");
         knoop_key_t *loaded = NULL;
-        capture_t cap;
-        s_capture_begin(&cap, dir);
-        int rc = knoop_key_load(path, &loaded);
-        char *log = s_capture_end(&cap);
-        assert_int_equal(rc, KNOOP_EMALFORMED);
+        char *log;
+        assert_int_equal(s_key_load_logged(dir, path, &loaded, &log), KNOOP_EMALFORMED);
         assert_null(loaded);
         assert_non_null(strstr(log, path));
         /* Never the secret, not even a damaged one, not even part of it. */
@@ -434,7 +477,7 @@ static void test_key_load_rejects_bad_files(void **state)
     free(good);
     free(good_path);
     knoop_key_destroy(&key);
-    tu_rmtree(dir);
+    tu_fixture_destroy(&f);
 }
 
 /* ---- certificates ---- */
@@ -446,7 +489,7 @@ static void test_cert_rejects_bad_files(void **state)
     knoop_key_t *other = knoop_key_generate("vr-utrecht", "region");
     char *good = s_cert_text(key, NULL, s_now() - DAY, s_now() + DAY);
     s_write_text(dir, "good.cert", good, 0644);
-    char *path = s_path(dir, "good.cert");
+    char *path = tu_path(dir, "good.cert");
     knoop_cert_t cert;
     assert_int_equal(knoop_cert_load(path, &cert), KNOOP_OK);
     free(path);
@@ -520,7 +563,7 @@ static void test_cert_rejects_bad_files(void **state)
 
     for (size_t i = 0; i < n; i++) {
         s_write_text(dir, "bad.cert", variants[i], 0644);
-        path = s_path(dir, "bad.cert");
+        path = tu_path(dir, "bad.cert");
         capture_t cap;
         s_capture_begin(&cap, dir);
         int rc = knoop_cert_load(path, &cert);
@@ -544,7 +587,7 @@ static void test_cert_rejects_bad_files(void **state)
     static const size_t sizes[] = { 1, 17, 300, 4000, sizeof junk };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         s_write(dir, "junk.cert", junk, sizes[i], 0644);
-        path = s_path(dir, "junk.cert");
+        path = tu_path(dir, "junk.cert");
         assert_int_equal(knoop_cert_load(path, &cert), KNOOP_EMALFORMED);
         free(path);
     }
@@ -554,12 +597,12 @@ static void test_cert_rejects_bad_files(void **state)
     memcpy(nul, good, glen);
     memcpy(nul + glen, "\0role = x\n", 10);
     s_write(dir, "nul.cert", nul, glen + 10, 0644);
-    path = s_path(dir, "nul.cert");
+    path = tu_path(dir, "nul.cert");
     assert_int_equal(knoop_cert_load(path, &cert), KNOOP_EMALFORMED);
     free(path);
     free(nul);
     /* A directory is not a cert. */
-    path = s_path(dir, "dir.cert");
+    path = tu_path(dir, "dir.cert");
     assert_int_equal(mkdir(path, 0700), 0);
     assert_int_equal(knoop_cert_load(path, &cert), KNOOP_EMALFORMED);
     free(path);
@@ -627,27 +670,19 @@ static void test_trust_server_key(void **state)
 {
     char *dir = tu_tmpdir("keys-server");
     int64_t now = s_now();
-    knoop_key_t *old = knoop_key_generate("kcr2-broker-1", "broker");
-    knoop_key_t *nxt = knoop_key_generate("kcr2-broker-1", "broker");
-    knoop_key_t *gone = knoop_key_generate("kcr2-broker-1", "broker");
-    knoop_key_t *reg = knoop_key_generate("vr-a", "region");
-    struct { knoop_key_t *k; const char *file; int64_t from, until; } w[] = {
-        { gone, "gone.cert", now - 30 * DAY, now - 20 * DAY },
-        { old, "old.cert", now - 2 * DAY, now + DAY },
-        { nxt, "next.cert", now - DAY, now + DAY },
-        { reg, "vr-a.cert", now - DAY, now + DAY },
+    enum { GONE, OLD, NEXT, REG };
+    static const struct { const char *id, *role; int64_t from, until; } w[] = {
+        [GONE] = { "kcr2-broker-1", "broker", -30 * DAY, -20 * DAY },
+        [OLD] = { "kcr2-broker-1", "broker", -2 * DAY, DAY },
+        [NEXT] = { "kcr2-broker-1", "broker", -DAY, DAY },
+        [REG] = { "vr-a", "region", -DAY, DAY },
     };
     /* Several keys of an id come from a root, learned over the mesh. */
-    knoop_key_t *root = knoop_key_generate("kcr2-root", KNOOP_ROLE_ROOT);
-    knoop_cert_t rc;
-    assert_int_equal(knoop_key_cert(root, now - DAY, now + 400 * DAY, &rc), KNOOP_OK);
-    assert_int_equal(knoop_cert_issue(&rc, root), KNOOP_OK);
-    char *rpath = s_path(dir, "kcr2-root.cert"), *learned = s_path(dir, "learned");
-    assert_int_equal(knoop_cert_write(&rc, rpath), KNOOP_OK);
+    knoop_key_t *root = s_root_cert(dir, "kcr2-root"), *k[4];
+    char *learned = tu_path(dir, "learned");
     for (size_t i = 0; i < 4; i++) {
         knoop_cert_t c;
-        assert_int_equal(knoop_key_cert(w[i].k, w[i].from, w[i].until, &c), KNOOP_OK);
-        assert_int_equal(knoop_cert_issue(&c, root), KNOOP_OK);
+        k[i] = s_issued(root, w[i].id, w[i].role, now + w[i].from, now + w[i].until, &c);
         assert_int_equal(knoop_trust_learn_cert(learned, &c), KNOOP_OK);
     }
     knoop_trust_t *t = NULL;
@@ -656,20 +691,17 @@ static void test_trust_server_key(void **state)
     const knoop_cert_t *c0 = knoop_trust_server_key(t, "kcr2-broker-1", "broker", now, 0, &n);
     assert_int_equal(n, 2);                     /* the expired one is not usable */
     assert_non_null(c0);
-    assert_memory_equal(c0->pk, knoop_key_public(nxt), KNOOP_PK_LEN);
+    assert_memory_equal(c0->pk, knoop_key_public(k[NEXT]), KNOOP_PK_LEN);
     const knoop_cert_t *c1 = knoop_trust_server_key(t, "kcr2-broker-1", "broker", now, 1, &n);
-    assert_memory_equal(c1->pk, knoop_key_public(old), KNOOP_PK_LEN);
+    assert_memory_equal(c1->pk, knoop_key_public(k[OLD]), KNOOP_PK_LEN);
     assert_ptr_equal(knoop_trust_server_key(t, "kcr2-broker-1", "broker", now, 2, &n), c0);
     assert_null(knoop_trust_server_key(t, "vr-a", "broker", now, 0, &n));  /* wrong role */
     assert_int_equal(n, 0);
     assert_null(knoop_trust_server_key(t, "nobody", "broker", now, 0, &n));
     knoop_trust_destroy(&t);
-    knoop_key_destroy(&old);
-    knoop_key_destroy(&nxt);
-    knoop_key_destroy(&gone);
-    knoop_key_destroy(&reg);
+    for (size_t i = 0; i < 4; i++)
+        knoop_key_destroy(&k[i]);
     knoop_key_destroy(&root);
-    free(rpath);
     free(learned);
     tu_rmtree(dir);
 }
@@ -679,13 +711,8 @@ static void test_trust_server_key(void **state)
 static void test_cert_skew_in_store(void **state)
 {
     char *dir = tu_tmpdir("keys-skew");
-    knoop_key_t *root = knoop_key_generate("kcr2-root", KNOOP_ROLE_ROOT);
-    knoop_cert_t rootc;
+    knoop_key_t *root = s_root_cert(dir, "kcr2-root");
     int64_t now = s_now();
-    assert_int_equal(knoop_key_cert(root, now - DAY, now + 400 * DAY, &rootc), KNOOP_OK);
-    assert_int_equal(knoop_cert_issue(&rootc, root), KNOOP_OK);
-    char *rpath = s_path(dir, "kcr2-root.cert");
-    assert_int_equal(knoop_cert_write(&rootc, rpath), KNOOP_OK);
     const int64_t skew = KNOOP_CERT_SKEW_SECONDS;
     /* Four partners at the edges: expired / not yet valid, by 60 s (inside
      * the tolerance) and by the tolerance plus 60 s (outside it). */
@@ -700,17 +727,15 @@ static void test_cert_skew_in_store(void **state)
     knoop_trust_t *t = NULL;
     assert_int_equal(knoop_trust_load(dir, 0, &t), KNOOP_OK);
     for (size_t i = 0; i < 4; i++) {
-        keys[i] = knoop_key_generate(c[i].id, "region");
         knoop_cert_t pc;
-        assert_int_equal(knoop_key_cert(keys[i], c[i].from, c[i].until, &pc), KNOOP_OK);
-        assert_int_equal(knoop_cert_issue(&pc, root), KNOOP_OK);
+        keys[i] = s_issued(root, c[i].id, "region", c[i].from, c[i].until, &pc);
         int rc = knoop_trust_check_issued(t, &pc, now, why, sizeof why);
         assert_int_equal(rc, c[i].ok ? KNOOP_OK : KNOOP_EEXPIRED);
         if (!c[i].ok)
             assert_non_null(strstr(why, i == 1 ? "expired" : "not yet valid"));
         char name[64];
         snprintf(name, sizeof name, "%s.cert", c[i].id);
-        char *p = s_path(dir, name);
+        char *p = tu_path(dir, name);
         assert_int_equal(knoop_cert_write(&pc, p), KNOOP_OK);
         free(p);
     }
@@ -724,7 +749,6 @@ static void test_cert_skew_in_store(void **state)
     for (size_t i = 0; i < 4; i++)
         knoop_key_destroy(&keys[i]);
     knoop_key_destroy(&root);
-    free(rpath);
     tu_rmtree(dir);
 }
 
@@ -862,7 +886,7 @@ static void test_trust_empty_and_missing(void **state)
     assert_null(knoop_trust_by_id(trust, "kcr2"));
     assert_null(knoop_trust_at(trust, 0));
     knoop_trust_destroy(&trust);
-    char *missing = s_path(dir, "nope");
+    char *missing = tu_path(dir, "nope");
     assert_int_equal(knoop_trust_load(missing, 0, &trust), KNOOP_ENOTFOUND);
     assert_null(trust);
     free(missing);
@@ -878,11 +902,8 @@ static void test_trust_validity(void **state)
     knoop_key_t *future = s_put_cert(dir, "future.cert", "vr-nieuw", now + DAY, now + 10 * DAY);
 
     knoop_trust_t *trust = NULL;
-    capture_t cap;
-    s_capture_begin(&cap, dir);
-    int rc = knoop_trust_load(dir, 0, &trust);
-    char *log = s_capture_end(&cap);
-    assert_int_equal(rc, KNOOP_OK);
+    char *log;
+    assert_int_equal(s_trust_load_logged(dir, &trust, &log), KNOOP_OK);
     assert_int_equal(knoop_trust_size(trust), 1);
     assert_non_null(knoop_trust_by_id(trust, "vr-utrecht"));
     assert_null(knoop_trust_by_id(trust, "vr-oud"));
@@ -920,17 +941,8 @@ static void test_trust_duplicate_id(void **state)
     knoop_key_t *a = s_put_cert(dir, "one.cert", "vr-utrecht", now - DAY, now + DAY);
     knoop_key_t *b = s_put_cert(dir, "two.cert", "vr-utrecht", now - DAY, now + DAY);
     knoop_key_t *c = s_put_cert(dir, "three.cert", "kcr2", now - DAY, now + DAY);
-    knoop_trust_t *trust = NULL;
-    capture_t cap;
-    s_capture_begin(&cap, dir);
-    int rc = knoop_trust_load(dir, 0, &trust);
-    char *log = s_capture_end(&cap);
-    assert_int_equal(rc, KNOOP_EDUPLICATE);
-    assert_null(trust);
-    assert_non_null(strstr(log, "ERROR"));
-    assert_non_null(strstr(log, "one.cert"));
-    assert_non_null(strstr(log, "two.cert"));
-    free(log);
+    s_trust_refused(dir, KNOOP_EDUPLICATE,
+                    (const char *const[]) { "ERROR", "one.cert", "two.cert", NULL });
     knoop_key_destroy(&a);
     knoop_key_destroy(&b);
     knoop_key_destroy(&c);
@@ -945,16 +957,9 @@ static void test_trust_same_key_two_ids(void **state)
     char *text = s_cert_text(key, "vr-zeeland", now - DAY, now + DAY);
     s_write_text(dir, "vr-zeeland.cert", text, 0644);
     free(text);
+    s_trust_refused(dir, KNOOP_EDUPLICATE,
+                    (const char *const[]) { "vr-utrecht.cert", "vr-zeeland.cert", NULL });
     knoop_trust_t *trust = NULL;
-    capture_t cap;
-    s_capture_begin(&cap, dir);
-    int rc = knoop_trust_load(dir, 0, &trust);
-    char *log = s_capture_end(&cap);
-    assert_int_equal(rc, KNOOP_EDUPLICATE);
-    assert_null(trust);
-    assert_non_null(strstr(log, "vr-utrecht.cert"));
-    assert_non_null(strstr(log, "vr-zeeland.cert"));
-    free(log);
 
     /* An expired duplicate is not trusted, so it makes nothing ambiguous;
      * an auditor who keeps expired certs gets the refusal. */
@@ -976,16 +981,7 @@ static void test_trust_malformed(void **state)
     int64_t now = s_now();
     knoop_key_t *a = s_put_cert(dir, "a.cert", "vr-utrecht", now - DAY, now + DAY);
     s_write_text(dir, "broken.cert", "[cert]\nid = vr-zeeland\n", 0644);
-    knoop_trust_t *trust = NULL;
-    capture_t cap;
-    s_capture_begin(&cap, dir);
-    int rc = knoop_trust_load(dir, 0, &trust);
-    char *log = s_capture_end(&cap);
-    assert_int_equal(rc, KNOOP_EMALFORMED);
-    assert_null(trust);
-    assert_non_null(strstr(log, "broken.cert"));
-    assert_non_null(strstr(log, "ERROR"));
-    free(log);
+    s_trust_refused(dir, KNOOP_EMALFORMED, (const char *const[]) { "broken.cert", "ERROR", NULL });
     /* An expired cert that does not parse still fails the load: we cannot
      * know it is expired. */
     knoop_key_destroy(&a);
@@ -996,22 +992,30 @@ static void test_trust_malformed(void **state)
 
 #define PASS "correct horse battery staple"
 
-/* A root saved sealed into dir and loaded back; the caller destroys it. */
-static knoop_key_t *s_root(const char *dir, const char *id)
+/* A root saved sealed into dir (the caller destroys it), and its
+ * self-signed certificate as saved, loaded back from DIR/ID.cert into
+ * *cert. */
+static knoop_key_t *s_root(const char *dir, const char *id, knoop_cert_t *cert)
 {
     knoop_key_t *root = knoop_key_generate(id, KNOOP_ROLE_ROOT);
     assert_non_null(root);
     assert_int_equal(knoop_key_save_sealed(root, dir, PASS, strlen(PASS),
                                            KNOOP_PWCOST_INTERACTIVE, s_now() - DAY,
                                            s_now() + 100 * DAY), KNOOP_OK);
+    char name[KNOOP_ID_MAX + 8];
+    snprintf(name, sizeof name, "%s.cert", id);
+    char *path = tu_path(dir, name);
+    assert_int_equal(knoop_cert_load(path, cert), KNOOP_OK);
+    free(path);
     return root;
 }
 
 static void test_root_sealed(void **state)
 {
     char *dir = tu_tmpdir("keys-root");
-    knoop_key_t *root = s_root(dir, "kcr2-root");
-    char *path = s_path(dir, "kcr2-root.key");
+    knoop_cert_t rc;
+    knoop_key_t *root = s_root(dir, "kcr2-root", &rc);
+    char *path = tu_path(dir, "kcr2-root.key");
     assert_int_equal(s_mode(dir, "kcr2-root.key"), 0600);
     /* No plain seed field: the seed is only inside the box. */
     size_t len = 0;
@@ -1040,12 +1044,8 @@ static void test_root_sealed(void **state)
     assert_int_equal(chmod(path, 0640), 0);
     assert_int_equal(knoop_key_load_sealed(path, PASS, strlen(PASS), &k), KNOOP_EPERM);
     /* The root cert is self-signed and verifies against itself. */
-    knoop_cert_t rc;
-    char *cpath = s_path(dir, "kcr2-root.cert");
-    assert_int_equal(knoop_cert_load(cpath, &rc), KNOOP_OK);
     assert_true(knoop_cert_is_root(&rc));
     assert_int_equal(knoop_cert_verify(&rc, &rc), KNOOP_OK);
-    free(cpath);
     free(path);
     knoop_key_destroy(&root);
     tu_rmtree(dir);
@@ -1054,12 +1054,10 @@ static void test_root_sealed(void **state)
 static void test_issue_verify(void **state)
 {
     char *dir = tu_tmpdir("keys-issue");
-    knoop_key_t *root = s_root(dir, "kcr2-root");
+    knoop_cert_t rootc, c, d;
+    knoop_key_t *root = s_root(dir, "kcr2-root", &rootc);
     knoop_key_t *other = knoop_key_generate("other-root", KNOOP_ROLE_ROOT);
     knoop_key_t *p = knoop_key_generate("vr-utrecht", "region");
-    knoop_cert_t rootc, c, d;
-    char *cpath = s_path(dir, "kcr2-root.cert");
-    assert_int_equal(knoop_cert_load(cpath, &rootc), KNOOP_OK);
     assert_int_equal(knoop_key_cert(p, s_now() - DAY, s_now() + DAY, &c), KNOOP_OK);
     assert_int_equal(knoop_cert_verify(&c, &rootc), KNOOP_EUNKNOWN);   /* not issued */
     /* Only a root key issues. */
@@ -1090,7 +1088,6 @@ static void test_issue_verify(void **state)
     assert_int_equal(knoop_cert_parse(text, strlen(text), "t", &d), KNOOP_EMALFORMED);
     free(text);
     knoop_buf_free(&buf);
-    free(cpath);
     knoop_key_destroy(&root);
     knoop_key_destroy(&other);
     knoop_key_destroy(&p);
@@ -1100,10 +1097,8 @@ static void test_issue_verify(void **state)
 static void test_revlist(void **state)
 {
     char *dir = tu_tmpdir("keys-rev");
-    knoop_key_t *root = s_root(dir, "kcr2-root");
     knoop_cert_t rootc, c;
-    char *cpath = s_path(dir, "kcr2-root.cert");
-    assert_int_equal(knoop_cert_load(cpath, &rootc), KNOOP_OK);
+    knoop_key_t *root = s_root(dir, "kcr2-root", &rootc);
     knoop_key_t *p = knoop_key_generate("vr-x", "region");
     assert_int_equal(knoop_key_cert(p, s_now() - DAY, s_now() + DAY, &c), KNOOP_OK);
     knoop_revlist_t *l = knoop_revlist_new("kcr2-root");
@@ -1135,8 +1130,8 @@ static void test_revlist(void **state)
                      KNOOP_EMALFORMED);
     /* Applied by the trust store from a learned directory. */
     char *trust = tu_tmpdir("keys-rev-trust");
-    char *learned = s_path(trust, "learned");
-    char *rcopy = s_path(trust, "kcr2-root.cert");
+    char *learned = tu_path(trust, "learned");
+    char *rcopy = tu_path(trust, "kcr2-root.cert");
     assert_int_equal(knoop_cert_write(&rootc, rcopy), KNOOP_OK);
     assert_int_equal(knoop_cert_issue(&c, root), KNOOP_OK);
     assert_int_equal(knoop_trust_learn_cert(learned, &c), KNOOP_OK);
@@ -1163,7 +1158,6 @@ static void test_revlist(void **state)
     tu_rmtree(trust);
     knoop_buf_free(&buf);
     knoop_revlist_destroy(&l);
-    free(cpath);
     knoop_key_destroy(&root);
     knoop_key_destroy(&p);
     tu_rmtree(dir);
@@ -1173,17 +1167,13 @@ static void test_trust_roots(void **state)
 {
     char *dir = tu_tmpdir("keys-roots");
     char *keys = tu_tmpdir("keys-roots-k");
-    knoop_key_t *root = s_root(keys, "kcr2-root");
-    knoop_key_t *other = knoop_key_generate("other-root", KNOOP_ROLE_ROOT);
     knoop_cert_t rootc, c, e;
-    char *cpath = s_path(keys, "kcr2-root.cert");
-    assert_int_equal(knoop_cert_load(cpath, &rootc), KNOOP_OK);
-    char *rcopy = s_path(dir, "kcr2-root.cert");
+    knoop_key_t *root = s_root(keys, "kcr2-root", &rootc);
+    knoop_key_t *other = knoop_key_generate("other-root", KNOOP_ROLE_ROOT);
+    char *rcopy = tu_path(dir, "kcr2-root.cert");
     assert_int_equal(knoop_cert_write(&rootc, rcopy), KNOOP_OK);
-    knoop_key_t *p = knoop_key_generate("vr-a", "region");
-    assert_int_equal(knoop_key_cert(p, s_now() - DAY, s_now() + DAY, &c), KNOOP_OK);
-    assert_int_equal(knoop_cert_issue(&c, root), KNOOP_OK);
-    char *ppath = s_path(dir, "vr-a.cert");
+    knoop_key_t *p = s_issued(root, "vr-a", "region", s_now() - DAY, s_now() + DAY, &c);
+    char *ppath = tu_path(dir, "vr-a.cert");
     assert_int_equal(knoop_cert_write(&c, ppath), KNOOP_OK);
     knoop_trust_t *t = NULL;
     assert_int_equal(knoop_trust_load(dir, 0, &t), KNOOP_OK);
@@ -1212,7 +1202,6 @@ static void test_trust_roots(void **state)
     assert_null(t);
     free(rcopy);
     free(ppath);
-    free(cpath);
     knoop_key_destroy(&root);
     knoop_key_destroy(&other);
     knoop_key_destroy(&p);

@@ -30,15 +30,6 @@ static pid_t s_pid[2];
 static knoop_key_t *s_ut;
 static knoop_cert_t s_bcert[2];
 
-static void s_partner(const char *id, const char *role, knoop_key_t **out)
-{
-    knoop_key_t *k = tu_fixture_partner(s_fx, id, role);
-    if (out)
-        *out = k;
-    else
-        knoop_key_destroy(&k);
-}
-
 static bool s_log_has(int b, const char *text)
 {
     char *out = NULL;
@@ -50,31 +41,14 @@ static bool s_log_has(int b, const char *text)
 
 static void s_start(int b)
 {
-    char bin[PATH_MAX];
-    snprintf(bin, sizeof bin, "%s", tu_knoop_bin());
-    *strrchr(bin, '/') = 0;
-    char broker[PATH_MAX + 64], id[32], data[PATH_MAX], key[PATH_MAX], trust[PATH_MAX],
-         policy[PATH_MAX], log[PATH_MAX], peer[512];
-    snprintf(broker, sizeof broker, "%s/../broker/knoop-broker", bin);
+    char id[32], data[16], log[16], peer[512];
     snprintf(id, sizeof id, "kcr2-broker-%d", b + 1);
-    snprintf(data, sizeof data, "%s/b%d", s_dir, b + 1);
-    snprintf(key, sizeof key, "%s/keys/%s.key", s_dir, id);
-    snprintf(trust, sizeof trust, "%s/trust", s_dir);
-    snprintf(policy, sizeof policy, "%s/policy", s_dir);
-    snprintf(log, sizeof log, "%s/b%d.log", s_dir, b + 1);
+    snprintf(data, sizeof data, "b%d", b + 1);
+    snprintf(log, sizeof log, "b%d.log", b + 1);
     snprintf(peer, sizeof peer, "kcr2-broker-%d@%s", 2 - b, s_ep[1 - b]);
-    s_pid[b] = fork();
-    assert_true(s_pid[b] >= 0);
-    if (s_pid[b] == 0) {
-        freopen(log, "w", stderr);
-        execl(broker, broker, "--id", id, "--listen", s_ep[b], "--data", data, "--key", key,
-              "--trust", trust, "--policy", policy, "--peer", peer, "--anti-entropy-ms", "300",
-              "--heartbeat-ms", "200", "--timeout-ms", "2000", (char *) NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100 && !s_log_has(b, "listening on"); i++)
-        usleep(100000);
-    assert_true(s_log_has(b, "listening on"));
+    const char *const extra[] = { "--peer", peer, "--anti-entropy-ms", "300", "--heartbeat-ms",
+                                  "200", "--timeout-ms", "2000", NULL };
+    s_pid[b] = tu_fixture_broker(s_fx, id, s_ep[b], data, log, extra);
 }
 
 static int setup(void **state)
@@ -82,20 +56,16 @@ static int setup(void **state)
     s_fx = tu_fixture_new("mesh-fork");
     s_dir = s_fx->dir;
     knoop_log_set_level(KNOOP_LOG_ERROR);
-    s_partner("kcr2-broker-1", "broker", NULL);
-    s_partner("kcr2-broker-2", "broker", NULL);
-    s_partner("vr-utrecht", "region", &s_ut);
+    tu_fixture_partner_files(s_fx, "kcr2-broker-1", "broker");
+    tu_fixture_partner_files(s_fx, "kcr2-broker-2", "broker");
+    s_ut = tu_fixture_partner(s_fx, "vr-utrecht", "region");
     for (int b = 0; b < 2; b++) {
         char id[32];
         snprintf(id, sizeof id, "kcr2-broker-%d", b + 1);
         tu_fixture_cert(s_fx, id, &s_bcert[b]);
         snprintf(s_ep[b], sizeof s_ep[b], "ipc://%s/b%d.sock", s_dir, b + 1);
     }
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/policy", s_dir);
-    FILE *f = fopen(path, "w");
-    fputs("role:region publish sitrep.{id}\nrole:region subscribe sitrep.>\n", f);
-    fclose(f);
+    tu_fixture_policy(s_fx, "role:region publish sitrep.{id}\nrole:region subscribe sitrep.>\n");
     s_start(0);
     s_start(1);
     return 0;

@@ -4,6 +4,7 @@
 #include "names.h"
 #include "knoop.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void test_name_char(void **state)
@@ -14,6 +15,35 @@ static void test_name_char(void **state)
     }
     assert_false(knoop_name_char('\0'));
 }
+
+typedef bool (*valid_fn)(const char *);
+
+/* valid (named what) takes every one of good and none of bad; of `fill`
+ * repeated, it takes max characters and refuses max + 1. */
+static void s_check(const char *what, valid_fn valid, const char *const *good, size_t ngood,
+                    const char *const *bad, size_t nbad, size_t max, char fill)
+{
+    for (size_t i = 0; i < ngood; i++)
+        if (!valid(good[i]))
+            fail_msg("%s refuses '%s'", what, good[i]);
+    for (size_t i = 0; i < nbad; i++)
+        if (valid(bad[i]))
+            fail_msg("%s takes '%s'", what, bad[i] ? bad[i] : "(null)");
+    char *s = malloc(max + 2);
+    assert_non_null(s);
+    memset(s, fill, max + 1);
+    s[max + 1] = '\0';
+    if (valid(s))
+        fail_msg("%s takes %zu characters", what, max + 1);
+    s[max] = '\0';
+    if (!valid(s))
+        fail_msg("%s refuses %zu characters", what, max);
+    free(s);
+}
+
+#define S_CHECK(valid, good, bad, max, fill)                                      \
+    s_check(#valid, valid, good, sizeof (good) / sizeof (good)[0], bad,           \
+            sizeof (bad) / sizeof (bad)[0], max, fill)
 
 static void test_name_valid(void **state)
 {
@@ -41,39 +71,21 @@ static void test_name_valid(void **state)
 
 static void test_id_valid(void **state)
 {
-    assert_true(knoop_id_valid("vr-utrecht"));
-    assert_true(knoop_id_valid("kcr2-broker-1"));
-    assert_true(knoop_id_valid("9"));
-    assert_false(knoop_id_valid("-vr"));
-    assert_false(knoop_id_valid("vr_utrecht"));      /* ids appear in topics and files */
-    assert_false(knoop_id_valid("VR-Utrecht"));
-    assert_false(knoop_id_valid(""));
-    assert_false(knoop_id_valid(NULL));
-    assert_false(knoop_id_valid("vr/../x"));
-    char s[KNOOP_ID_MAX + 2];
-    memset(s, 'a', sizeof s - 1);
-    s[sizeof s - 1] = '\0';
-    assert_false(knoop_id_valid(s));
-    s[KNOOP_ID_MAX] = '\0';
-    assert_true(knoop_id_valid(s));
+    static const char *const good[] = { "vr-utrecht", "kcr2-broker-1", "9" };
+    static const char *const bad[] = {
+        "-vr", "vr_utrecht" /* ids appear in topics and files */, "VR-Utrecht", "", NULL,
+        "vr/../x",
+    };
+    S_CHECK(knoop_id_valid, good, bad, KNOOP_ID_MAX, 'a');
 }
 
 static void test_type_name_valid(void **state)
 {
-    assert_true(knoop_type_name_valid(""));                      /* untyped bytes */
-    assert_true(knoop_type_name_valid("knoop.crisis.v1.Sitrep"));
-    assert_true(knoop_type_name_valid("a_b.C9"));
-    assert_false(knoop_type_name_valid(NULL));
-    assert_false(knoop_type_name_valid("knoop/crisis"));
-    assert_false(knoop_type_name_valid("a-b"));
-    assert_false(knoop_type_name_valid("a b"));
-    assert_false(knoop_type_name_valid("\xc3\xa9"));
-    char s[KNOOP_TYPE_MAX + 2];
-    memset(s, 'T', sizeof s - 1);
-    s[sizeof s - 1] = '\0';
-    assert_false(knoop_type_name_valid(s));
-    s[KNOOP_TYPE_MAX] = '\0';
-    assert_true(knoop_type_name_valid(s));
+    static const char *const good[] = {
+        "" /* untyped bytes */, "knoop.crisis.v1.Sitrep", "a_b.C9",
+    };
+    static const char *const bad[] = { NULL, "knoop/crisis", "a-b", "a b", "\xc3\xa9" };
+    S_CHECK(knoop_type_name_valid, good, bad, KNOOP_TYPE_MAX, 'T');
 }
 
 int main(void)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <sys/types.h>
 #include <cmocka.h>
 
 #include "knoop.h"
@@ -25,6 +26,12 @@ const char *tu_knoop_bin(void);
 int   tu_run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Read a whole file (malloc'd, NUL-terminated); NULL if unreadable. */
 char *tu_read_file(const char *path, size_t *len);
+/* "dir/name", malloc'd (caller frees). */
+char *tu_path(const char *dir, const char *name);
+/* Write len bytes to path, created or truncated, with mode whatever the
+ * umask and whatever mode the file had. Fails the running test on any
+ * error: a test must not go on against a file that was not written. */
+void  tu_write_file(const char *path, const void *data, size_t len, mode_t mode);
 /* Seed for randomised tests: $KNOOP_SEED or the clock; printed once. */
 unsigned tu_seed(void);
 /* True when $KNOOP_SOAK is set: run the long variants. */
