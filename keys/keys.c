@@ -701,13 +701,9 @@ static int s_list_certs(const char *dir, char ***names_out, size_t *count_out)
     while ((de = readdir(d)) != NULL) {
         if (!s_is_cert_name(de->d_name))
             continue;
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, ncap * sizeof *nn);
-            if (!nn) { rc = KNOOP_ENOMEM; break; }
-            names = nn;
-            cap = ncap;
-        }
+        char **nn = knoop_array_grow(names, count, &cap, sizeof *nn, 64);
+        if (!nn) { rc = KNOOP_ENOMEM; break; }
+        names = nn;
         if (!(names[count] = strdup(de->d_name))) { rc = KNOOP_ENOMEM; break; }
         count++;
         errno = 0;
@@ -885,16 +881,12 @@ static int s_load_learned(const char *learned, const knoop_cert_t *roots, size_t
         }
         if (skip)
             continue;
-        if (*kept == *cap) {
-            size_t ncap = *cap ? *cap * 2 : 64;
-            s_entry_t *ne = realloc(*entries, ncap * sizeof *ne);
-            if (!ne) {
-                rc = KNOOP_ENOMEM;
-                break;
-            }
-            *entries = ne;
-            *cap = ncap;
+        s_entry_t *ne = knoop_array_grow(*entries, *kept, cap, sizeof *ne, 64);
+        if (!ne) {
+            rc = KNOOP_ENOMEM;
+            break;
         }
+        *entries = ne;
         (*entries)[*kept].cert = c;
         (*entries)[*kept].file = strdup(path);
         (*kept)++;
@@ -1506,15 +1498,11 @@ int knoop_revlist_add(knoop_revlist_t *self, const char *id, const char *fingerp
         return KNOOP_EINVAL;
     if (self->size >= REVLIST_MAX_ENTRIES)
         return KNOOP_ETOOBIG;
-    if (self->size == self->cap) {
-        size_t cap = self->cap ? self->cap * 2 : 16;
-        knoop_revoked_t *e = realloc(self->entries, cap * sizeof *e);
-        if (!e)
-            return KNOOP_ENOMEM;
-        self->entries = e;
-        self->cap = cap;
-    }
-    knoop_revoked_t *e = &self->entries[self->size++];
+    knoop_revoked_t *e = knoop_array_grow(self->entries, self->size, &self->cap, sizeof *e, 16);
+    if (!e)
+        return KNOOP_ENOMEM;
+    self->entries = e;
+    e = &self->entries[self->size++];
     memset(e, 0, sizeof *e);
     s_copy(e->id, sizeof e->id, id ? id : "-");
     s_copy(e->fingerprint, sizeof e->fingerprint, fingerprint ? fingerprint : "-");

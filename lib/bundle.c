@@ -278,14 +278,10 @@ struct knoop_bundle_t {
 
 static int s_list_add(s_list_t *l, const uint8_t *p, size_t len)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        knoop_bytes_t *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return KNOOP_ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    knoop_bytes_t *v = knoop_array_grow(l->v, l->n, &l->cap, sizeof *v, 64);
+    if (!v)
+        return KNOOP_ENOMEM;
+    l->v = v;
     l->v[l->n++] = (knoop_bytes_t) { p, len };
     return KNOOP_OK;
 }
@@ -373,17 +369,14 @@ static void s_parse(knoop_bundle_t *self)
                      recno, off);
             return;
         }
-        if (self->nrecs == self->recs_cap) {
-            size_t cap = self->recs_cap ? self->recs_cap * 2 : 256;
-            Knoop__V1__BundleRecord **v = realloc(self->recs, cap * sizeof *v);
-            if (!v) {
-                knoop__v1__bundle_record__free_unpacked(rec, NULL);
-                s_damage(self, KNOOP_ENOMEM, "out of memory reading record %zu", recno);
-                return;
-            }
-            self->recs = v;
-            self->recs_cap = cap;
+        Knoop__V1__BundleRecord **v = knoop_array_grow(self->recs, self->nrecs,
+                                                       &self->recs_cap, sizeof *v, 256);
+        if (!v) {
+            knoop__v1__bundle_record__free_unpacked(rec, NULL);
+            s_damage(self, KNOOP_ENOMEM, "out of memory reading record %zu", recno);
+            return;
         }
+        self->recs = v;
         self->recs[self->nrecs++] = rec;
         bool first = recno == 1;
         if (first != (rec->kind_case == KNOOP__V1__BUNDLE_RECORD__KIND_HEADER)) {

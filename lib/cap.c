@@ -279,16 +279,12 @@ static void *s_arena_add(arena_t *a, void *p)
 {
     if (!p)
         return NULL;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        void **np = realloc(a->ptr, cap * sizeof *np);
-        if (!np) {
-            free(p);
-            return NULL;
-        }
-        a->ptr = np;
-        a->cap = cap;
+    void **np = knoop_array_grow(a->ptr, a->n, &a->cap, sizeof *np, 64);
+    if (!np) {
+        free(p);
+        return NULL;
     }
+    a->ptr = np;
     a->ptr[a->n++] = p;
     return p;
 }

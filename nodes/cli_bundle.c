@@ -160,14 +160,10 @@ typedef struct {
 
 static int s_strs_add(s_strs_t *l, const char *s, size_t len)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return KNOOP_ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    char **v = knoop_array_grow(l->v, l->n, &l->cap, sizeof *v, 16);
+    if (!v)
+        return KNOOP_ENOMEM;
+    l->v = v;
     if (!(l->v[l->n] = strndup(s, len)))
         return KNOOP_ENOMEM;
     l->n++;
@@ -208,14 +204,10 @@ static void s_cert_add(s_certs_t *c, const knoop_cert_t *cert)
     for (size_t i = 0; i < c->n; i++)
         if (!memcmp(c->certs[i].pk, cert->pk, KNOOP_PK_LEN))
             return;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 32;
-        knoop_cert_t *v = realloc(c->certs, cap * sizeof *v);
-        if (!v)
-            return;
-        c->certs = v;
-        c->cap = cap;
-    }
+    knoop_cert_t *v = knoop_array_grow(c->certs, c->n, &c->cap, sizeof *v, 32);
+    if (!v)
+        return;
+    c->certs = v;
     c->certs[c->n++] = *cert;
 }
 

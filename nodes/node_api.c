@@ -110,14 +110,10 @@ static own_stream_t *s_stream_for(knoop_node_t *self, const char *topic, uint64_
     for (size_t i = 0; i < self->nown; i++)
         if (self->own[i].epoch == epoch && strcmp(self->own[i].topic, topic) == 0)
             return &self->own[i];
-    if (self->nown == self->own_cap) {
-        size_t cap = self->own_cap ? self->own_cap * 2 : 16;
-        own_stream_t *no = realloc(self->own, cap * sizeof *no);
-        if (!no)
-            return NULL;
-        self->own = no;
-        self->own_cap = cap;
-    }
+    own_stream_t *no = knoop_array_grow(self->own, self->nown, &self->own_cap, sizeof *no, 16);
+    if (!no)
+        return NULL;
+    self->own = no;
     own_stream_t *o = &self->own[self->nown++];
     memset(o, 0, sizeof *o);
     o->stream = knoop_stream_id(self->id, topic, epoch);
@@ -143,15 +139,11 @@ static int s_pub_reserve(knoop_node_t *self, size_t extra)
 
 static pub_req_t *s_new_req(knoop_node_t *self)
 {
-    if (self->nreqs == self->reqs_cap) {
-        size_t cap = self->reqs_cap ? self->reqs_cap * 2 : 16;
-        pub_req_t *r = realloc(self->reqs, cap * sizeof *r);
-        if (!r)
-            return NULL;
-        self->reqs = r;
-        self->reqs_cap = cap;
-    }
-    pub_req_t *r = &self->reqs[self->nreqs++];
+    pub_req_t *r = knoop_array_grow(self->reqs, self->nreqs, &self->reqs_cap, sizeof *r, 16);
+    if (!r)
+        return NULL;
+    self->reqs = r;
+    r = &self->reqs[self->nreqs++];
     memset(r, 0, sizeof *r);
     return r;
 }
