@@ -905,19 +905,10 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     json_object_set_new(o, "certificates_expiring",
                         knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));
     knoop_journal_stats_t st;
-    knoop_journal_stats(self->journal, &st);
-    json_t *jo = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
-        "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
-        "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
-        "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors,
-        "map_max", (json_int_t) st.map_max, "full",
-        st.full == KNOOP_JOURNAL_FULL_MAP ? "map" : st.full == KNOOP_JOURNAL_FULL_DISK ? "disk" : "");
+    json_t *jo = knoop_daemon_status_journal(self->journal, &st);
     /* the work per message, so that the parse-once claims can be checked:
-     * head signatures verified (a node's own are not), skipped, and
-     * messages the append read back and parsed (0 when every head arrives
-     * in the batch with what it covers) */
-    json_object_set_new(jo, "sig_verified", json_integer((json_int_t) st.sig_verified));
-    json_object_set_new(jo, "sig_skipped", json_integer((json_int_t) st.sig_skipped));
+     * besides the signatures, messages the append read back and parsed (0
+     * when every head arrives in the batch with what it covers) */
     json_object_set_new(jo, "reparsed", json_integer((json_int_t) st.reparsed));
     json_object_set_new(jo, "commits", json_integer((json_int_t) st.commits));
     json_object_set_new(o, "journal", jo);
@@ -928,12 +919,7 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
         nsubs++;
     json_object_set_new(o, "subscriptions", json_pack("{s:I, s:I}", "count", (json_int_t) nsubs,
                                                       "parsed", (json_int_t) self->api_parsed));
-    /* the storage alarm: raised by a write refused for want of room, gone
-     * with the next write that commits */
-    if (st.full)
-        json_object_set_new(o, "storage_alarm", json_sprintf("%s: %s",
-            st.full == KNOOP_JOURNAL_FULL_MAP ? "JOURNAL FULL" : "DISK FULL",
-            knoop_journal_error(self->journal, NULL)));
+    knoop_daemon_status_alarm(o, self->journal, &st);
     size_t ndamaged = knoop_journal_damaged(self->journal, NULL);
     json_object_set_new(o, "damage", json_pack("{s:I, s:I, s:I, s:I}",
         "damaged_now", (json_int_t) ndamaged, "damaged_found", (json_int_t) st.damaged,
