@@ -194,6 +194,19 @@ uint64_t knoop_bundle_writer_envelopes(const knoop_bundle_writer_t *self)
     return self->envelopes;
 }
 
+/* The writer's memory, its signing key wiped; the files are the caller's
+ * business (finished, or unlinked). */
+static void s_writer_free(knoop_bundle_writer_t **self_p)
+{
+    knoop_bundle_writer_t *self = *self_p;
+    knoop_wipe(self->sk, sizeof self->sk);
+    knoop_buf_free(&self->buf);
+    free(self->path);
+    free(self->part);
+    free(self);
+    *self_p = NULL;
+}
+
 int knoop_bundle_writer_finish(knoop_bundle_writer_t **self_p)
 {
     knoop_bundle_writer_t *self = *self_p;
@@ -230,12 +243,7 @@ int knoop_bundle_writer_finish(knoop_bundle_writer_t **self_p)
     }
     if (rc != KNOOP_OK)
         unlink(self->part);
-    knoop_wipe(self->sk, sizeof self->sk);
-    knoop_buf_free(&self->buf);
-    free(self->path);
-    free(self->part);
-    free(self);
-    *self_p = NULL;
+    s_writer_free(self_p);
     return rc;
 }
 
@@ -247,12 +255,7 @@ void knoop_bundle_writer_destroy(knoop_bundle_writer_t **self_p)
     if (self->fd >= 0)
         close(self->fd);
     unlink(self->part);
-    knoop_wipe(self->sk, sizeof self->sk);
-    knoop_buf_free(&self->buf);
-    free(self->path);
-    free(self->part);
-    free(self);
-    *self_p = NULL;
+    s_writer_free(self_p);
 }
 
 /* ---- reading ---- */
