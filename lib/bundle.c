@@ -90,6 +90,19 @@ static int s_put(knoop_bundle_writer_t *self, const Knoop__V1__BundleRecord *rec
     return KNOOP_OK;
 }
 
+/* The writer's memory, its signing key wiped; the files are the caller's
+ * business (finished, or unlinked). */
+static void s_writer_free(knoop_bundle_writer_t **self_p)
+{
+    knoop_bundle_writer_t *self = *self_p;
+    knoop_wipe(self->sk, sizeof self->sk);
+    knoop_buf_free(&self->buf);
+    free(self->path);
+    free(self->part);
+    free(self);
+    *self_p = NULL;
+}
+
 int knoop_bundle_writer_new(const char *path, const knoop_bundle_header_t *h,
                             const knoop_key_t *key, knoop_bundle_writer_t **out)
 {
@@ -104,9 +117,7 @@ int knoop_bundle_writer_new(const char *path, const knoop_bundle_header_t *h,
     self->path = strdup(path);
     self->part = malloc(plen);
     if (!self->path || !self->part) {
-        free(self->path);
-        free(self->part);
-        free(self);
+        s_writer_free(&self);
         return KNOOP_ENOMEM;
     }
     snprintf(self->part, plen, "%s.part", path);
@@ -119,9 +130,7 @@ int knoop_bundle_writer_new(const char *path, const knoop_bundle_header_t *h,
     self->fd = open(self->part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (self->fd < 0) {
         knoop_error("bundle: cannot create %s: %s", self->part, strerror(errno));
-        free(self->path);
-        free(self->part);
-        free(self);
+        s_writer_free(&self);                 /* wipes the key copied above */
         return KNOOP_EIO;
     }
     knoop_hasher_init(&self->hash);
@@ -192,19 +201,6 @@ int knoop_bundle_write_envelope(knoop_bundle_writer_t *self, const uint8_t *env,
 uint64_t knoop_bundle_writer_envelopes(const knoop_bundle_writer_t *self)
 {
     return self->envelopes;
-}
-
-/* The writer's memory, its signing key wiped; the files are the caller's
- * business (finished, or unlinked). */
-static void s_writer_free(knoop_bundle_writer_t **self_p)
-{
-    knoop_bundle_writer_t *self = *self_p;
-    knoop_wipe(self->sk, sizeof self->sk);
-    knoop_buf_free(&self->buf);
-    free(self->path);
-    free(self->part);
-    free(self);
-    *self_p = NULL;
 }
 
 int knoop_bundle_writer_finish(knoop_bundle_writer_t **self_p)
