@@ -10,7 +10,6 @@
 #include "topic.h"
 #include "trust_mesh.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -211,32 +210,17 @@ static void s_cert_add(s_certs_t *c, const knoop_cert_t *cert)
     c->certs[c->n++] = *cert;
 }
 
-static void s_certs_from_dir(s_certs_t *c, const char *dir)
+static void s_cert_file(void *arg, const knoop_cert_t *cert, const knoop_revlist_t *list)
 {
-    DIR *d = opendir(dir);
-    if (!d)
+    s_certs_t *c = arg;
+    if (cert) {
+        s_cert_add(c, cert);
         return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        char path[PATH_MAX];
-        if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
-            continue;
-        if (len > 5 && !strcmp(e->d_name + len - 5, ".cert")) {
-            knoop_cert_t cert;
-            if (knoop_cert_load(path, &cert) == KNOOP_OK)
-                s_cert_add(c, &cert);
-        } else if (!strcmp(e->d_name, KNOOP_REVOCATIONS_FILE)) {
-            knoop_revlist_t *l = NULL;
-            knoop_buf_t text = { 0 };
-            if (knoop_revlist_load(path, &l) == KNOOP_OK &&
-                knoop_revlist_format(l, &text) == KNOOP_OK)
-                s_strs_add(&c->lists, (const char *) text.data, text.len);
-            knoop_buf_free(&text);
-            knoop_revlist_destroy(&l);
-        }
     }
-    closedir(d);
+    knoop_buf_t text = { 0 };
+    if (knoop_revlist_format(list, &text) == KNOOP_OK)
+        s_strs_add(&c->lists, (const char *) text.data, text.len);
+    knoop_buf_free(&text);
 }
 
 static int s_trust_payload(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
@@ -590,11 +574,11 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
         s_certs_from_journal(&c, j);
         char learned[PATH_MAX];
         if ((size_t) snprintf(learned, sizeof learned, "%s/trust", a.journal) < sizeof learned)
-            s_certs_from_dir(&c, learned);
+            cli_trust_dir_each(learned, s_cert_file, &c);
         for (size_t i = 0; i < a.ntrust; i++)
-            s_certs_from_dir(&c, a.trust[i]);
+            cli_trust_dir_each(a.trust[i], s_cert_file, &c);
         if (a.daemon_trust)
-            s_certs_from_dir(&c, a.daemon_trust);
+            cli_trust_dir_each(a.daemon_trust, s_cert_file, &c);
         /* The signer's certificate travels too: an importer checks it. */
         bool add_signer = signer[0] && !s_strs_has(&origins, signer) &&
                           s_strs_add(&origins, signer, strlen(signer)) == KNOOP_OK;
@@ -634,23 +618,6 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
 
 /* ---- inspect ---- */
 
-static void s_rmdir_files(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            char f[PATH_MAX];
-            if ((size_t) snprintf(f, sizeof f, "%s/%s", path, e->d_name) < sizeof f)
-                unlink(f);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 /* A trust store for inspecting: the roots of trust_dir (or, without one,
  * the roots the bundle carries) plus the bundle's certificates and lists
  * that those roots vouch for, valid or not today (an inspector looks
@@ -658,10 +625,8 @@ static void s_rmdir_files(const char *path)
 static knoop_trust_t *s_inspect_trust(const char *cmd, knoop_bundle_t *bundle,
                                       const char *trust_dir)
 {
-    const char *tmpdir = getenv("TMPDIR");
     char base[PATH_MAX], roots[PATH_MAX + 8], learned[PATH_MAX + 8];
-    snprintf(base, sizeof base, "%s/knoop-bundle-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-    if (!mkdtemp(base)) {
+    if (!cli_scratch_dir("bundle", base, sizeof base)) {
         fprintf(stderr, "knoop %s: cannot make a scratch directory: %s\n", cmd,
                 strerror(errno));
         return NULL;
@@ -697,8 +662,8 @@ static knoop_trust_t *s_inspect_trust(const char *cmd, knoop_bundle_t *bundle,
             trust = t;
         }
     }
-    s_rmdir_files(learned);
-    s_rmdir_files(roots);
+    cli_scratch_remove(learned);
+    cli_scratch_remove(roots);
     rmdir(base);
     if (rc) {
         fprintf(stderr, "knoop %s: cannot load the trust store %s: %s\n", cmd,
