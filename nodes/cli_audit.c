@@ -335,28 +335,30 @@ static int s_replay_one(void *arg, const knoop_msg_t *m, bool pending)
     return 0;
 }
 
+/* The time option --name as Unix milliseconds in *ms (left alone when the
+ * option is unset): 0, or 2 after an error that shows example. */
+static int s_time_opt(const char *name, const char *value, const char *example, uint64_t *ms)
+{
+    if (!value)
+        return 0;
+    int64_t t;
+    if (knoop_time_parse(value, &t) != KNOOP_OK || t < 0) {
+        fprintf(stderr, "knoop audit replay: --%s '%s' is not an RFC 3339 UTC time like %s\n",
+                name, value, example);
+        return 2;
+    }
+    *ms = (uint64_t) t * 1000;
+    return 0;
+}
+
 static int s_replay(const audit_args_t *args)
 {
     audit_args_t a = *args;
     int rc;
     knoop_replay_filter_t f = { .pattern = a.pattern, .origin = a.origin };
-    int64_t t;
-    if (a.since) {
-        if (knoop_time_parse(a.since, &t) != KNOOP_OK || t < 0) {
-            fprintf(stderr, "knoop audit replay: --since '%s' is not an RFC 3339 UTC time "
-                    "like 2021-07-14T00:00:00Z\n", a.since);
-            return 2;
-        }
-        f.since_ms = (uint64_t) t * 1000;
-    }
-    if (a.until) {
-        if (knoop_time_parse(a.until, &t) != KNOOP_OK || t < 0) {
-            fprintf(stderr, "knoop audit replay: --until '%s' is not an RFC 3339 UTC time "
-                    "like 2021-07-15T00:00:00Z\n", a.until);
-            return 2;
-        }
-        f.until_ms = (uint64_t) t * 1000;
-    }
+    if (s_time_opt("since", a.since, "2021-07-14T00:00:00Z", &f.since_ms)
+        || s_time_opt("until", a.until, "2021-07-15T00:00:00Z", &f.until_ms))
+        return 2;
     if (a.origin && !knoop_id_valid(a.origin)) {
         fprintf(stderr, "knoop audit replay: '%s' is not a partner id\n", a.origin);
         return 2;

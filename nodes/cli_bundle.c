@@ -255,6 +255,18 @@ static void s_certs_from_journal(s_certs_t *c, knoop_journal_t *j)
     free(rows);
 }
 
+/* One certificate into the bundle, counted in *ncerts. */
+static int s_put_cert(knoop_bundle_writer_t *w, const knoop_cert_t *cert, size_t *ncerts)
+{
+    knoop_buf_t text = { 0 };
+    int rc = knoop_cert_format(cert, &text);
+    if (rc == KNOOP_OK)
+        rc = knoop_bundle_write_cert(w, (const char *) text.data, text.len);
+    knoop_buf_free(&text);
+    (*ncerts)++;
+    return rc;
+}
+
 /* Write the certificates of the origins, the roots that issued them, and
  * per issuer the revocation list with the highest number. */
 static int s_write_trust(knoop_bundle_writer_t *w, s_certs_t *c, const s_strs_t *origins,
@@ -266,24 +278,14 @@ static int s_write_trust(knoop_bundle_writer_t *w, s_certs_t *c, const s_strs_t 
     for (size_t i = 0; rc == KNOOP_OK && i < c->n; i++) {
         if (knoop_cert_is_root(&c->certs[i]) || !s_strs_has(origins, c->certs[i].id))
             continue;
-        knoop_buf_t text = { 0 };
-        rc = knoop_cert_format(&c->certs[i], &text);
-        if (rc == KNOOP_OK)
-            rc = knoop_bundle_write_cert(w, (const char *) text.data, text.len);
-        knoop_buf_free(&text);
-        (*ncerts)++;
+        rc = s_put_cert(w, &c->certs[i], ncerts);
         if (rc == KNOOP_OK && c->certs[i].issuer[0] && !s_strs_has(&issuers, c->certs[i].issuer))
             rc = s_strs_add(&issuers, c->certs[i].issuer, strlen(c->certs[i].issuer));
     }
     for (size_t i = 0; rc == KNOOP_OK && i < c->n; i++) {
         if (!knoop_cert_is_root(&c->certs[i]) || !s_strs_has(&issuers, c->certs[i].id))
             continue;
-        knoop_buf_t text = { 0 };
-        rc = knoop_cert_format(&c->certs[i], &text);
-        if (rc == KNOOP_OK)
-            rc = knoop_bundle_write_cert(w, (const char *) text.data, text.len);
-        knoop_buf_free(&text);
-        (*ncerts)++;
+        rc = s_put_cert(w, &c->certs[i], ncerts);
     }
     for (size_t k = 0; rc == KNOOP_OK && k < issuers.n; k++) {
         const char *best = NULL;
