@@ -106,12 +106,9 @@ void broker_send_error(knoop_broker_t *self, session_t *s, const uint8_t *rid,
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    knoop_frame_t f = { .kind = KNOOP_FRAME_ERROR };
-    f.u.error.code = code;
-    f.u.error.reason = reason;
-    f.u.error.stream = stream;
-    f.u.error.seq = seq;
-    f.u.error.fatal = fatal;
+    knoop_frame_t f = { .kind = KNOOP_FRAME_ERROR,
+                        .u.error = { .code = code, .reason = reason, .stream = stream,
+                                     .seq = seq, .fatal = fatal } };
     self->out.len = 0;
     if (knoop_frame_encode(&f, &self->out) == KNOOP_OK)
         knoop_link_send(self->router, rid, rid_len, self->out.data, self->out.len);

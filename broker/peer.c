@@ -332,14 +332,11 @@ static void s_source(knoop_broker_t *self, const peer_t *p, uint64_t from, uint6
     }
     if (self->nsources >= 64)
         s_sources_prune(self);
-    if (self->nsources == self->sources_cap) {
-        size_t cap = self->sources_cap ? self->sources_cap * 2 : 64;
-        log_source_t *ns = realloc(self->sources, cap * sizeof *ns);
-        if (!ns)
-            return;     /* unknown source: it is sent back, as before (an echo, not a loss) */
-        self->sources = ns;
-        self->sources_cap = cap;
-    }
+    log_source_t *ns = knoop_array_grow(self->sources, self->nsources, &self->sources_cap,
+                                        sizeof *ns, 64);
+    if (!ns)
+        return;     /* unknown source: it is sent back, as before (an echo, not a loss) */
+    self->sources = ns;
     self->sources[self->nsources++] = (log_source_t) { from, to, idx };
 }
 

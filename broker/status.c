@@ -135,26 +135,10 @@ static json_t *s_status(knoop_broker_t *self)
     /* sessions dropped because their partner was silent past the timeout */
     json_object_set_new(o, "sessions_silent", json_integer((json_int_t) self->sessions_silent));
     knoop_journal_stats_t st;
-    knoop_journal_stats(self->journal, &st);
+    json_object_set_new(o, "journal", knoop_daemon_status_journal(self->journal, &st));
+    knoop_daemon_status_alarm(o, self->journal, &st);
     uint64_t err_at;
     const char *err = knoop_journal_error(self->journal, &err_at);
-    json_t *jo = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
-        "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
-        "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
-        "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors,
-        "map_max", (json_int_t) st.map_max, "full",
-        st.full == KNOOP_JOURNAL_FULL_MAP ? "map" : st.full == KNOOP_JOURNAL_FULL_DISK ? "disk" : "");
-    /* the crypto the broker spends: head signatures verified, and those not
-     * verified again because a signed copy was held (duplicates) */
-    json_object_set_new(jo, "sig_verified", json_integer((json_int_t) st.sig_verified));
-    json_object_set_new(jo, "sig_skipped", json_integer((json_int_t) st.sig_skipped));
-    json_object_set_new(o, "journal", jo);
-    /* the storage alarm: raised by a write refused for want of room, gone
-     * with the next write that commits */
-    if (st.full)
-        json_object_set_new(o, "storage_alarm", json_sprintf("%s: %s",
-            st.full == KNOOP_JOURNAL_FULL_MAP ? "JOURNAL FULL" : "DISK FULL",
-            knoop_journal_error(self->journal, NULL)));
     /* the journal's last failed write, until a write succeeds again */
     json_object_set_new(o, "last_error", json_string(err));
     json_object_set_new(o, "last_error_ms", json_integer((json_int_t) err_at));

@@ -93,9 +93,13 @@ static int s_write_all(int fd, const void *data, size_t len)
 /* A whole key or certificate file (file.h; with `secret`, refused when
  * group or others may access it, as ssh does: a key that others could read
  * must be treated as leaked, and loading it quietly would hide that) into
- * text, NUL-terminated; at most size - 1 bytes. Logs the cause. */
+ * text, NUL-terminated; at most size - 1 bytes. Logs the cause. Starts the
+ * crypto library first: every file read here is then checked with it. */
 static int s_load_text(const char *path, bool secret, char *text, size_t size)
 {
+    int crc = knoop_crypto_init();
+    if (crc)
+        return crc;
     knoop_buf_t buf = { 0 };
     char why[200];
     int rc = knoop_file_read(path, size - 1,
@@ -342,6 +346,25 @@ static int s_fsync_dir(int dirfd)
     return fsync(dirfd) == 0 || errno == EINVAL ? 0 : -1;
 }
 
+/* Create name in dirfd (dir, for the log; NULL when name is a whole path
+ * and dirfd AT_FDCWD) for writing, refusing one that exists: O_EXCL also
+ * refuses to follow a planted symlink. */
+static int s_create(int dirfd, const char *dir, const char *name, mode_t mode, int *fd)
+{
+    *fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (*fd >= 0)
+        return KNOOP_OK;
+    int e = errno;
+    const char *sep = dir ? "/" : "";
+    if (!dir)
+        dir = "";
+    if (e == EEXIST)
+        knoop_error("%s%s%s already exists; refusing to overwrite", dir, sep, name);
+    else
+        knoop_error("%s%s%s: cannot create: %s", dir, sep, name, strerror(e));
+    return e == EEXIST ? KNOOP_EEXIST : knoop_err_from_errno(e);
+}
+
 int knoop_key_save(const knoop_key_t *self, const char *dir,
                    int64_t valid_from, int64_t valid_until)
 {
@@ -369,31 +392,20 @@ int knoop_key_save(const knoop_key_t *self, const char *dir,
         return knoop_err_from_errno(e);
     }
     /* Claim both names before writing either, so a failure never leaves a
-     * new key beside an old cert (or the reverse). O_EXCL also refuses to
-     * follow a planted symlink. */
-    int key_fd = openat(dirfd, key_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (key_fd < 0) {
-        int e = errno;
-        if (e == EEXIST)
-            knoop_error("%s/%s already exists; refusing to overwrite", dir, key_name);
-        else
-            knoop_error("%s/%s: cannot create: %s", dir, key_name, strerror(e));
-        close(dirfd);
-        knoop_buf_free(&cert_text);
-        return e == EEXIST ? KNOOP_EEXIST : knoop_err_from_errno(e);
+     * new key beside an old cert (or the reverse). */
+    int key_fd, cert_fd;
+    rc = s_create(dirfd, dir, key_name, 0600, &key_fd);
+    if (rc == KNOOP_OK) {
+        rc = s_create(dirfd, dir, cert_name, 0644, &cert_fd);
+        if (rc) {
+            close(key_fd);
+            unlinkat(dirfd, key_name, 0);
+        }
     }
-    int cert_fd = openat(dirfd, cert_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (cert_fd < 0) {
-        int e = errno;
-        if (e == EEXIST)
-            knoop_error("%s/%s already exists; refusing to overwrite", dir, cert_name);
-        else
-            knoop_error("%s/%s: cannot create: %s", dir, cert_name, strerror(e));
-        close(key_fd);
-        unlinkat(dirfd, key_name, 0);
+    if (rc) {
         close(dirfd);
         knoop_buf_free(&cert_text);
-        return e == EEXIST ? KNOOP_EEXIST : knoop_err_from_errno(e);
+        return rc;
     }
 
     char key_text[1024];
@@ -432,50 +444,65 @@ static bool s_is_sealed(const char *text)
     return p && (p == text || p[-1] == '\n');
 }
 
+/* What a key loader holds of the secret while it works, together so that
+ * one wipe covers all of it on every path. */
+typedef struct {
+    char       text[KEYS_FILE_MAX + 1];
+    s_fields_t f;
+    uint8_t    seed[KNOOP_SEED_LEN];
+} s_secret_t;
+
+/* The end of both key loaders: while rc is KNOOP_OK, the key from s->seed
+ * under id and role into *out; with pk (a sealed file names its public
+ * key), the seed must make that key. The secret is wiped whatever happened. */
+static int s_key_finish(int rc, s_secret_t *s, const char *id, const char *role,
+                        const uint8_t *pk, const char *path, knoop_key_t **out)
+{
+    knoop_key_t *self = NULL;
+    if (rc == KNOOP_OK) {
+        self = s_key_new(id, role, s->seed);
+        if (!self)
+            rc = KNOOP_ENOMEM;
+        else if (pk && memcmp(self->pk, pk, KNOOP_PK_LEN) != 0) {
+            knoop_error("%s: the sealed seed does not make the public-key the file names", path);
+            knoop_key_destroy(&self);
+            rc = KNOOP_ECORRUPT;
+        }
+    }
+    knoop_wipe(s, sizeof *s);
+    if (rc)
+        return rc;
+    *out = self;
+    return KNOOP_OK;
+}
+
 int knoop_key_load(const char *path, knoop_key_t **out)
 {
     if (!path || !out)
         return KNOOP_EINVAL;
-    int rc = knoop_crypto_init();
-    if (rc)
-        return rc;
-    char text[KEYS_FILE_MAX + 1];
-    rc = s_load_text(path, true, text, sizeof text);
-
-    s_fields_t f = { .section = "key", .names = s_key_names };
-    uint8_t seed[KNOOP_SEED_LEN];
-    if (rc == KNOOP_OK && s_is_sealed(text)) {
+    s_secret_t s = { .f = { .section = "key", .names = s_key_names } };
+    int rc = s_load_text(path, true, s.text, sizeof s.text);
+    if (rc == KNOOP_OK && s_is_sealed(s.text)) {
         knoop_error("%s: is a key sealed under a passphrase (a root key); it opens only "
                     "with its passphrase (--passphrase-file or the terminal)", path);
         rc = KNOOP_EPERM;
     }
     if (rc == KNOOP_OK)
-        rc = s_parse(text, &f, path);
-    if (rc == KNOOP_OK && !knoop_id_valid(f.values[KEY_ID])) {
+        rc = s_parse(s.text, &s.f, path);
+    if (rc == KNOOP_OK && !knoop_id_valid(s.f.values[KEY_ID])) {
         knoop_error("%s: id is not a valid partner id", path);
         rc = KNOOP_EMALFORMED;
     }
-    if (rc == KNOOP_OK && !knoop_role_valid(f.values[KEY_ROLE])) {
+    if (rc == KNOOP_OK && !knoop_role_valid(s.f.values[KEY_ROLE])) {
         knoop_error("%s: role is not [a-z0-9_-]{1,32}", path);
         rc = KNOOP_EMALFORMED;
     }
-    if (rc == KNOOP_OK && s_hex_exact(seed, sizeof seed, f.values[KEY_SEED]) != KNOOP_OK) {
+    if (rc == KNOOP_OK
+        && s_hex_exact(s.seed, sizeof s.seed, s.f.values[KEY_SEED]) != KNOOP_OK) {
         knoop_error("%s: seed is not %d hex digits", path, 2 * KNOOP_SEED_LEN);
         rc = KNOOP_EMALFORMED;
     }
-    knoop_key_t *self = NULL;
-    if (rc == KNOOP_OK) {
-        self = s_key_new(f.values[KEY_ID], f.values[KEY_ROLE], seed);
-        if (!self)
-            rc = KNOOP_ENOMEM;
-    }
-    knoop_wipe(seed, sizeof seed);
-    knoop_wipe(&f, sizeof f);
-    knoop_wipe(text, sizeof text);
-    if (rc)
-        return rc;
-    *out = self;
-    return KNOOP_OK;
+    return s_key_finish(rc, &s, s.f.values[KEY_ID], s.f.values[KEY_ROLE], NULL, path, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -581,11 +608,8 @@ int knoop_cert_load(const char *path, knoop_cert_t *out)
 {
     if (!path || !out)
         return KNOOP_EINVAL;
-    int rc = knoop_crypto_init();
-    if (rc)
-        return rc;
     char text[KEYS_FILE_MAX + 1];
-    rc = s_load_text(path, false, text, sizeof text);
+    int rc = s_load_text(path, false, text, sizeof text);
     if (rc)
         return rc;
     return knoop_cert_parse(text, strlen(text), path, out);
@@ -677,13 +701,9 @@ static int s_list_certs(const char *dir, char ***names_out, size_t *count_out)
     while ((de = readdir(d)) != NULL) {
         if (!s_is_cert_name(de->d_name))
             continue;
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, ncap * sizeof *nn);
-            if (!nn) { rc = KNOOP_ENOMEM; break; }
-            names = nn;
-            cap = ncap;
-        }
+        char **nn = knoop_array_grow(names, count, &cap, sizeof *nn, 64);
+        if (!nn) { rc = KNOOP_ENOMEM; break; }
+        names = nn;
         if (!(names[count] = strdup(de->d_name))) { rc = KNOOP_ENOMEM; break; }
         count++;
         errno = 0;
@@ -861,16 +881,12 @@ static int s_load_learned(const char *learned, const knoop_cert_t *roots, size_t
         }
         if (skip)
             continue;
-        if (*kept == *cap) {
-            size_t ncap = *cap ? *cap * 2 : 64;
-            s_entry_t *ne = realloc(*entries, ncap * sizeof *ne);
-            if (!ne) {
-                rc = KNOOP_ENOMEM;
-                break;
-            }
-            *entries = ne;
-            *cap = ncap;
+        s_entry_t *ne = knoop_array_grow(*entries, *kept, cap, sizeof *ne, 64);
+        if (!ne) {
+            rc = KNOOP_ENOMEM;
+            break;
         }
+        *entries = ne;
         (*entries)[*kept].cert = c;
         (*entries)[*kept].file = strdup(path);
         (*kept)++;
@@ -1239,15 +1255,10 @@ int knoop_key_cert(const knoop_key_t *self, int64_t valid_from, int64_t valid_un
 /* Create path exclusively (mode) with text, durably. */
 static int s_write_new(const char *path, const void *text, size_t len, mode_t mode, bool secret)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) {
-        int e = errno;
-        if (e == EEXIST)
-            knoop_error("%s already exists; refusing to overwrite", path);
-        else
-            knoop_error("%s: cannot create: %s", path, strerror(e));
-        return e == EEXIST ? KNOOP_EEXIST : knoop_err_from_errno(e);
-    }
+    int fd;
+    int rc = s_create(AT_FDCWD, NULL, path, mode, &fd);
+    if (rc)
+        return rc;
     int e = s_fill(fd, text, len, secret);
     if (e) {
         knoop_error("%s: cannot write: %s", path, strerror(e));
@@ -1276,14 +1287,21 @@ static int s_write_replace(const char *path, const void *text, size_t len)
     return KNOOP_OK;
 }
 
-int knoop_cert_write(const knoop_cert_t *cert, const char *path)
+/* cert as a file at path: a new one, or with `replace` in place of one. */
+static int s_cert_save(const knoop_cert_t *cert, const char *path, bool replace)
 {
     knoop_buf_t text = { 0 };
     int rc = knoop_cert_format(cert, &text);
     if (rc == KNOOP_OK)
-        rc = s_write_new(path, text.data, text.len, 0644, false);
+        rc = replace ? s_write_replace(path, text.data, text.len)
+                     : s_write_new(path, text.data, text.len, 0644, false);
     knoop_buf_free(&text);
     return rc;
+}
+
+int knoop_cert_write(const knoop_cert_t *cert, const char *path)
+{
+    return s_cert_save(cert, path, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1364,36 +1382,32 @@ int knoop_key_load_sealed(const char *path, const char *pass, size_t pass_len,
 {
     if (!path || !pass || !out)
         return KNOOP_EINVAL;
-    int rc = knoop_crypto_init();
-    if (rc)
-        return rc;
-    char text[KEYS_FILE_MAX + 1];
-    rc = s_load_text(path, true, text, sizeof text);
-    if (rc)
-        return rc;
-    if (!s_is_sealed(text)) {
+    s_secret_t s = { .f = { .section = "sealed-key", .names = s_sealed_names } };
+    int rc = s_load_text(path, true, s.text, sizeof s.text);
+    if (rc == KNOOP_OK && !s_is_sealed(s.text)) {
         knoop_error("%s: not a sealed root key (no [sealed-key] section); a root key is "
                     "made with knoop keys root", path);
-        return KNOOP_EMALFORMED;
+        rc = KNOOP_EMALFORMED;
     }
-    s_fields_t f = { .section = "sealed-key", .names = s_sealed_names };
-    rc = s_parse(text, &f, path);
+    if (rc == KNOOP_OK)
+        rc = s_parse(s.text, &s.f, path);
     uint8_t salt[KNOOP_SEAL_SALT_LEN], nonce[KNOOP_SEAL_NONCE_LEN], pk[KNOOP_PK_LEN];
-    uint8_t box[KNOOP_SEED_LEN + KNOOP_SEAL_MAC_LEN], seed[KNOOP_SEED_LEN];
+    uint8_t box[KNOOP_SEED_LEN + KNOOP_SEAL_MAC_LEN];
     uint64_t ops = 0, mem = 0;
     const char *why = NULL;
     if (rc == KNOOP_OK) {
-        if (!knoop_id_valid(f.values[SEAL_ID]))
+        if (!knoop_id_valid(s.f.values[SEAL_ID]))
             why = "id is not a valid id";
-        else if (strcmp(f.values[SEAL_ROLE], KNOOP_ROLE_ROOT) != 0)
+        else if (strcmp(s.f.values[SEAL_ROLE], KNOOP_ROLE_ROOT) != 0)
             why = "role is not root";
-        else if (s_hex_exact(pk, sizeof pk, f.values[SEAL_PK]) != KNOOP_OK)
+        else if (s_hex_exact(pk, sizeof pk, s.f.values[SEAL_PK]) != KNOOP_OK)
             why = "public-key is not 64 hex digits";
-        else if (s_dec_u64(f.values[SEAL_OPS], &ops) || s_dec_u64(f.values[SEAL_MEM], &mem))
+        else if (s_dec_u64(s.f.values[SEAL_OPS], &ops)
+                 || s_dec_u64(s.f.values[SEAL_MEM], &mem))
             why = "ops and mem are not numbers";
-        else if (s_hex_exact(salt, sizeof salt, f.values[SEAL_SALT]) != KNOOP_OK
-                 || s_hex_exact(nonce, sizeof nonce, f.values[SEAL_NONCE]) != KNOOP_OK
-                 || s_hex_exact(box, sizeof box, f.values[SEAL_BOX]) != KNOOP_OK)
+        else if (s_hex_exact(salt, sizeof salt, s.f.values[SEAL_SALT]) != KNOOP_OK
+                 || s_hex_exact(nonce, sizeof nonce, s.f.values[SEAL_NONCE]) != KNOOP_OK
+                 || s_hex_exact(box, sizeof box, s.f.values[SEAL_BOX]) != KNOOP_OK)
             why = "salt, nonce or box has the wrong length";
         if (why) {
             knoop_error("%s: %s", path, why);
@@ -1401,7 +1415,8 @@ int knoop_key_load_sealed(const char *path, const char *pass, size_t pass_len,
         }
     }
     if (rc == KNOOP_OK) {
-        rc = knoop_open_passphrase(seed, box, sizeof box, pass, pass_len, salt, nonce, ops, mem);
+        rc = knoop_open_passphrase(s.seed, box, sizeof box, pass, pass_len, salt, nonce, ops,
+                                   mem);
         if (rc == KNOOP_ESIG)
             knoop_error("%s: wrong passphrase (or the file was altered): the key does not open",
                         path);
@@ -1410,24 +1425,7 @@ int knoop_key_load_sealed(const char *path, const char *pass, size_t pass_len,
         else if (rc)
             knoop_error("%s: cannot derive the key: %s", path, knoop_strerror(rc));
     }
-    knoop_key_t *self = NULL;
-    if (rc == KNOOP_OK) {
-        self = s_key_new(f.values[SEAL_ID], KNOOP_ROLE_ROOT, seed);
-        if (!self)
-            rc = KNOOP_ENOMEM;
-        else if (memcmp(self->pk, pk, KNOOP_PK_LEN) != 0) {
-            knoop_error("%s: the sealed seed does not make the public-key the file names", path);
-            knoop_key_destroy(&self);
-            rc = KNOOP_ECORRUPT;
-        }
-    }
-    knoop_wipe(seed, sizeof seed);
-    knoop_wipe(&f, sizeof f);
-    knoop_wipe(text, sizeof text);
-    if (rc)
-        return rc;
-    *out = self;
-    return KNOOP_OK;
+    return s_key_finish(rc, &s, s.f.values[SEAL_ID], KNOOP_ROLE_ROOT, pk, path, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1500,15 +1498,11 @@ int knoop_revlist_add(knoop_revlist_t *self, const char *id, const char *fingerp
         return KNOOP_EINVAL;
     if (self->size >= REVLIST_MAX_ENTRIES)
         return KNOOP_ETOOBIG;
-    if (self->size == self->cap) {
-        size_t cap = self->cap ? self->cap * 2 : 16;
-        knoop_revoked_t *e = realloc(self->entries, cap * sizeof *e);
-        if (!e)
-            return KNOOP_ENOMEM;
-        self->entries = e;
-        self->cap = cap;
-    }
-    knoop_revoked_t *e = &self->entries[self->size++];
+    knoop_revoked_t *e = knoop_array_grow(self->entries, self->size, &self->cap, sizeof *e, 16);
+    if (!e)
+        return KNOOP_ENOMEM;
+    self->entries = e;
+    e = &self->entries[self->size++];
     memset(e, 0, sizeof *e);
     s_copy(e->id, sizeof e->id, id ? id : "-");
     s_copy(e->fingerprint, sizeof e->fingerprint, fingerprint ? fingerprint : "-");
@@ -1796,12 +1790,7 @@ int knoop_trust_learn_cert(const char *learned, const knoop_cert_t *cert)
     struct stat st;
     if (stat(path, &st) == 0)
         return KNOOP_EEXIST;                  /* learned before: nothing to do */
-    knoop_buf_t text = { 0 };
-    rc = knoop_cert_format(cert, &text);
-    if (rc == KNOOP_OK)
-        rc = s_write_replace(path, text.data, text.len);
-    knoop_buf_free(&text);
-    return rc;
+    return s_cert_save(cert, path, true);
 }
 
 int knoop_trust_learn_revocations(const char *learned, const knoop_revlist_t *list)
@@ -1813,12 +1802,7 @@ int knoop_trust_learn_revocations(const char *learned, const knoop_revlist_t *li
     if ((size_t) snprintf(path, sizeof path, "%s/%s", learned, KNOOP_REVOCATIONS_FILE)
         >= sizeof path)
         return KNOOP_EINVAL;
-    knoop_buf_t text = { 0 };
-    rc = knoop_revlist_format(list, &text);
-    if (rc == KNOOP_OK)
-        rc = s_write_replace(path, text.data, text.len);
-    knoop_buf_free(&text);
-    return rc;
+    return knoop_revlist_save(list, path);
 }
 
 int knoop_revlist_load(const char *path, knoop_revlist_t **out)

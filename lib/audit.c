@@ -181,17 +181,13 @@ static int s_collect(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
     bool keep = (!c->f->since_ms || ms >= c->f->since_ms) &&
                 (!c->f->until_ms || ms < c->f->until_ms);
     if (keep) {
-        if (c->n == c->cap) {
-            size_t cap = c->cap ? c->cap * 2 : 1024;
-            replay_item_t *ni = realloc(c->items, cap * sizeof *ni);
-            if (!ni) {
-                knoop_msg_clear(&m);
-                c->err = KNOOP_ENOMEM;
-                return 1;
-            }
-            c->items = ni;
-            c->cap = cap;
+        replay_item_t *ni = knoop_array_grow(c->items, c->n, &c->cap, sizeof *ni, 1024);
+        if (!ni) {
+            knoop_msg_clear(&m);
+            c->err = KNOOP_ENOMEM;
+            return 1;
         }
+        c->items = ni;
         replay_item_t *it = &c->items[c->n++];
         it->hlc = m.b.hlc;
         it->stream = stream;

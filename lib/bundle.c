@@ -90,6 +90,19 @@ static int s_put(knoop_bundle_writer_t *self, const Knoop__V1__BundleRecord *rec
     return KNOOP_OK;
 }
 
+/* The writer's memory, its signing key wiped; the files are the caller's
+ * business (finished, or unlinked). */
+static void s_writer_free(knoop_bundle_writer_t **self_p)
+{
+    knoop_bundle_writer_t *self = *self_p;
+    knoop_wipe(self->sk, sizeof self->sk);
+    knoop_buf_free(&self->buf);
+    free(self->path);
+    free(self->part);
+    free(self);
+    *self_p = NULL;
+}
+
 int knoop_bundle_writer_new(const char *path, const knoop_bundle_header_t *h,
                             const knoop_key_t *key, knoop_bundle_writer_t **out)
 {
@@ -104,9 +117,7 @@ int knoop_bundle_writer_new(const char *path, const knoop_bundle_header_t *h,
     self->path = strdup(path);
     self->part = malloc(plen);
     if (!self->path || !self->part) {
-        free(self->path);
-        free(self->part);
-        free(self);
+        s_writer_free(&self);
         return KNOOP_ENOMEM;
     }
     snprintf(self->part, plen, "%s.part", path);
@@ -119,9 +130,7 @@ int knoop_bundle_writer_new(const char *path, const knoop_bundle_header_t *h,
     self->fd = open(self->part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (self->fd < 0) {
         knoop_error("bundle: cannot create %s: %s", self->part, strerror(errno));
-        free(self->path);
-        free(self->part);
-        free(self);
+        s_writer_free(&self);                 /* wipes the key copied above */
         return KNOOP_EIO;
     }
     knoop_hasher_init(&self->hash);
@@ -230,12 +239,7 @@ int knoop_bundle_writer_finish(knoop_bundle_writer_t **self_p)
     }
     if (rc != KNOOP_OK)
         unlink(self->part);
-    knoop_wipe(self->sk, sizeof self->sk);
-    knoop_buf_free(&self->buf);
-    free(self->path);
-    free(self->part);
-    free(self);
-    *self_p = NULL;
+    s_writer_free(self_p);
     return rc;
 }
 
@@ -247,12 +251,7 @@ void knoop_bundle_writer_destroy(knoop_bundle_writer_t **self_p)
     if (self->fd >= 0)
         close(self->fd);
     unlink(self->part);
-    knoop_wipe(self->sk, sizeof self->sk);
-    knoop_buf_free(&self->buf);
-    free(self->path);
-    free(self->part);
-    free(self);
-    *self_p = NULL;
+    s_writer_free(self_p);
 }
 
 /* ---- reading ---- */
@@ -278,14 +277,10 @@ struct knoop_bundle_t {
 
 static int s_list_add(s_list_t *l, const uint8_t *p, size_t len)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        knoop_bytes_t *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return KNOOP_ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    knoop_bytes_t *v = knoop_array_grow(l->v, l->n, &l->cap, sizeof *v, 64);
+    if (!v)
+        return KNOOP_ENOMEM;
+    l->v = v;
     l->v[l->n++] = (knoop_bytes_t) { p, len };
     return KNOOP_OK;
 }
@@ -373,17 +368,14 @@ static void s_parse(knoop_bundle_t *self)
                      recno, off);
             return;
         }
-        if (self->nrecs == self->recs_cap) {
-            size_t cap = self->recs_cap ? self->recs_cap * 2 : 256;
-            Knoop__V1__BundleRecord **v = realloc(self->recs, cap * sizeof *v);
-            if (!v) {
-                knoop__v1__bundle_record__free_unpacked(rec, NULL);
-                s_damage(self, KNOOP_ENOMEM, "out of memory reading record %zu", recno);
-                return;
-            }
-            self->recs = v;
-            self->recs_cap = cap;
+        Knoop__V1__BundleRecord **v = knoop_array_grow(self->recs, self->nrecs,
+                                                       &self->recs_cap, sizeof *v, 256);
+        if (!v) {
+            knoop__v1__bundle_record__free_unpacked(rec, NULL);
+            s_damage(self, KNOOP_ENOMEM, "out of memory reading record %zu", recno);
+            return;
         }
+        self->recs = v;
         self->recs[self->nrecs++] = rec;
         bool first = recno == 1;
         if (first != (rec->kind_case == KNOOP__V1__BUNDLE_RECORD__KIND_HEADER)) {

@@ -279,16 +279,12 @@ static void *s_arena_add(arena_t *a, void *p)
 {
     if (!p)
         return NULL;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        void **np = realloc(a->ptr, cap * sizeof *np);
-        if (!np) {
-            free(p);
-            return NULL;
-        }
-        a->ptr = np;
-        a->cap = cap;
+    void **np = knoop_array_grow(a->ptr, a->n, &a->cap, sizeof *np, 64);
+    if (!np) {
+        free(p);
+        return NULL;
     }
+    a->ptr = np;
     a->ptr[a->n++] = p;
     return p;
 }
@@ -376,8 +372,10 @@ static bool s_push(rd_t *r, void *arr_p, size_t *n, size_t elem_size, const void
     return true;
 }
 
-static void s_lexical(rd_t *r, uint32_t elem, const char *name, const char *text,
-                      const char *path)
+/* One (element, name, value) of the XML form appended to the list (*arr, *n):
+ * the lexical forms and the attributes are both kept as these. */
+static void s_xattr(rd_t *r, xattr_t ***arr, size_t *n, uint32_t elem, const char *name,
+                    const char *value, const char *path)
 {
     xattr_t *x = s_new(r, sizeof *x);
     if (!x)
@@ -385,9 +383,15 @@ static void s_lexical(rd_t *r, uint32_t elem, const char *name, const char *text
     knoop__crisis__v1__cap_xml_attr__init(x);
     x->element = elem;
     x->name = s_dup(r, name);
-    x->value = s_dup(r, text);
+    x->value = s_dup(r, value);
     if (x->name && x->value)
-        s_push(r, &r->form->lexical, &r->form->n_lexical, sizeof x, &x, path);
+        s_push(r, arr, n, sizeof x, &x, path);
+}
+
+static void s_lexical(rd_t *r, uint32_t elem, const char *name, const char *text,
+                      const char *path)
+{
+    s_xattr(r, &r->form->lexical, &r->form->n_lexical, elem, name, text, path);
 }
 
 /* Keep the namespace declarations and xsi attributes of element number no. */
@@ -397,15 +401,8 @@ static void s_keep_attrs(rd_t *r, xmlNodePtr e, uint32_t no, const char *path)
         char name[160];
         snprintf(name, sizeof name, ns->prefix ? "xmlns:%s" : "xmlns",
                  ns->prefix ? (const char *) ns->prefix : "");
-        xattr_t *x = s_new(r, sizeof *x);
-        if (!x)
-            return;
-        knoop__crisis__v1__cap_xml_attr__init(x);
-        x->element = no;
-        x->name = s_dup(r, name);
-        x->value = s_dup(r, ns->href ? (const char *) ns->href : "");
-        if (x->name && x->value)
-            s_push(r, &r->form->attr, &r->form->n_attr, sizeof x, &x, path);
+        s_xattr(r, &r->form->attr, &r->form->n_attr, no, name,
+                ns->href ? (const char *) ns->href : "", path);
     }
     for (xmlAttrPtr at = e->properties; at && !r->failed; at = at->next) {
         if (!at->ns || !at->ns->href || strcmp((const char *) at->ns->href, XSI_NS)) {
@@ -417,15 +414,7 @@ static void s_keep_attrs(rd_t *r, xmlNodePtr e, uint32_t no, const char *path)
         char name[160];
         snprintf(name, sizeof name, "%s%s%s", at->ns->prefix ? (const char *) at->ns->prefix : "",
                  at->ns->prefix ? ":" : "", (const char *) at->name);
-        xattr_t *x = s_new(r, sizeof *x);
-        if (x) {
-            knoop__crisis__v1__cap_xml_attr__init(x);
-            x->element = no;
-            x->name = s_dup(r, name);
-            x->value = s_dup(r, v ? (const char *) v : "");
-            if (x->name && x->value)
-                s_push(r, &r->form->attr, &r->form->n_attr, sizeof x, &x, path);
-        }
+        s_xattr(r, &r->form->attr, &r->form->n_attr, no, name, v ? (const char *) v : "", path);
         xmlFree(v);
     }
 }
@@ -595,6 +584,15 @@ static char *s_text(rd_t *r, xmlNodePtr e, const char *path)
     return s;
 }
 
+/* A required child is not there: the error says what stands in its place. */
+static void s_missing(kids_t *k, const char *name)
+{
+    xmlNodePtr next = s_peek(k);
+    s_fail(k->r, KNOOP_EMALFORMED, k->path, "<%s> is required%s%s%s", name,
+           next ? ", found <" : "", next ? (const char *) next->name : "",
+           next ? "> in its place" : " and missing");
+}
+
 /* Required leaf: present and not empty. */
 static char *s_req(kids_t *k, const char *name)
 {
@@ -605,11 +603,7 @@ static char *s_req(kids_t *k, const char *name)
     if (k->r->failed)
         return NULL;
     if (!e) {
-        xmlNodePtr next = s_peek(k);
-        if (!k->r->failed)
-            s_fail(k->r, KNOOP_EMALFORMED, k->path, "<%s> is required%s%s%s", name,
-                   next ? ", found <" : "", next ? (const char *) next->name : "",
-                   next ? "> in its place" : " and missing");
+        s_missing(k, name);
         return NULL;
     }
     char *t = s_text(k->r, e, path);
@@ -633,6 +627,16 @@ static char *s_opt(kids_t *k, const char *name, char *path, size_t path_size)
     return t ? t : (char *) protobuf_c_empty_string;
 }
 
+/* An optional leaf kept as typed (a number, base64): its text, NULL when
+ * absent; *no is its element number, for a lexical form to keep. */
+static char *s_opt_text(kids_t *k, const char *name, char *path, size_t path_size,
+                        uint32_t *no)
+{
+    *no = k->r->elem;
+    xmlNodePtr e = k->r->failed ? NULL : s_take(k, name, path, path_size, false);
+    return e ? s_text(k->r, e, path) : NULL;
+}
+
 /* A repeated leaf: the next one or NULL. */
 static char *s_rep(kids_t *k, const char *name, char *path, size_t path_size)
 {
@@ -650,6 +654,14 @@ static void s_check_dt(rd_t *r, const char *v, const char *path)
                "no 'Z', no fractions", v);
 }
 
+/* The values of a set, "A, B, C", for the error that names them. */
+static void s_enum_list(const char *const *names, char *list, size_t size)
+{
+    list[0] = '\0';
+    for (int j = 1; names[j]; j++)
+        snprintf(list + strlen(list), size - strlen(list), "%s%s", j > 1 ? ", " : "", names[j]);
+}
+
 static int s_req_enum(kids_t *k, const char *name, const char *const *names)
 {
     char *v = s_req(k, name);
@@ -657,13 +669,28 @@ static int s_req_enum(kids_t *k, const char *name, const char *const *names)
         return 0;
     int i = s_enum_index(names, v);
     if (!i) {
-        char list[256] = "";
-        for (int j = 1; names[j]; j++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j > 1 ? ", " : "",
-                     names[j]);
+        char list[256];
+        s_enum_list(names, list, sizeof list);
         s_fail(k->r, KNOOP_EMALFORMED, k->path, "<%s> '%s' is not one of %s", name, v, list);
     }
     return i;
+}
+
+/* A repeated leaf of a value set: each one's index appended to (*arr, *n). */
+static void s_rep_enum(kids_t *k, const char *name, const char *const *names, void *arr,
+                       size_t *n)
+{
+    char p[256], *v;
+    while (!k->r->failed && (v = s_rep(k, name, p, sizeof p))) {
+        int c = s_enum_index(names, v);
+        if (c) {
+            s_push(k->r, arr, n, sizeof c, &c, p);
+            continue;
+        }
+        char list[256];
+        s_enum_list(names, list, sizeof list);
+        s_fail(k->r, KNOOP_EMALFORMED, p, "'%s' is not a CAP %s (%s)", v, name, list);
+    }
 }
 
 static value_t **s_values(kids_t *k, const char *name, size_t *n)
@@ -698,6 +725,17 @@ static value_t **s_values(kids_t *k, const char *name, size_t *n)
     return arr;
 }
 
+/* The shortest "%.*f" that reads back as v: how a number is written out, and
+ * what an imported text is compared with to keep its own spelling. */
+static void s_number_text(double v, char *out, size_t size)
+{
+    for (int prec = 0; prec <= 20; prec++) {
+        snprintf(out, size, "%.*f", prec, v);
+        if (strtod(out, NULL) == v)
+            return;
+    }
+}
+
 static double s_number(rd_t *r, const char *text, uint32_t no, const char *name,
                        const char *path, bool *ok)
 {
@@ -712,23 +750,25 @@ static double s_number(rd_t *r, const char *text, uint32_t no, const char *name,
         return 0;
     }
     char back[64];
-    for (int prec = 0; prec <= 20; prec++) {
-        snprintf(back, sizeof back, "%.*f", prec, v);
-        if (strtod(back, NULL) == v)
-            break;
-    }
+    s_number_text(v, back, sizeof back);
     if (strcmp(back, text))
         s_lexical(r, no, name, text, path);
     *ok = true;
     return v;
 }
 
-static void s_number_text(double v, char *out, size_t size)
+/* A repeated leaf whose text `ok` checks (a polygon, a circle): each one
+ * appended to (*arr, *n). */
+static void s_rep_shape(kids_t *k, const char *name,
+                        bool (*ok)(const char *s, char *why, size_t size), char ***arr,
+                        size_t *n)
 {
-    for (int prec = 0; prec <= 20; prec++) {
-        snprintf(out, size, "%.*f", prec, v);
-        if (strtod(out, NULL) == v)
-            return;
+    char p[256], why[200], *v;
+    while (!k->r->failed && (v = s_rep(k, name, p, sizeof p))) {
+        if (!ok(v, why, sizeof why))
+            s_fail(k->r, KNOOP_EMALFORMED, p, "'%.60s': %s", v, why);
+        else
+            s_push(k->r, arr, n, sizeof v, &v, p);
     }
 }
 
@@ -740,34 +780,21 @@ static area_t *s_area(rd_t *r, xmlNodePtr e, const char *path)
     knoop__crisis__v1__cap_area__init(a);
     kids_t k;
     s_kids_begin(&k, r, e, path);
-    char p[256], why[200];
+    char p[256];
     a->area_desc = s_req(&k, "areaDesc");
-    char *v;
-    while (!r->failed && (v = s_rep(&k, "polygon", p, sizeof p))) {
-        if (!s_polygon_ok(v, why, sizeof why))
-            s_fail(r, KNOOP_EMALFORMED, p, "'%.60s': %s", v, why);
-        else
-            s_push(r, &a->polygon, &a->n_polygon, sizeof v, &v, p);
-    }
-    while (!r->failed && (v = s_rep(&k, "circle", p, sizeof p))) {
-        if (!s_circle_ok(v, why, sizeof why))
-            s_fail(r, KNOOP_EMALFORMED, p, "'%.60s': %s", v, why);
-        else
-            s_push(r, &a->circle, &a->n_circle, sizeof v, &v, p);
-    }
+    s_rep_shape(&k, "polygon", s_polygon_ok, &a->polygon, &a->n_polygon);
+    s_rep_shape(&k, "circle", s_circle_ok, &a->circle, &a->n_circle);
     if (!r->failed)
         a->geocode = s_values(&k, "geocode", &a->n_geocode);
     bool ok;
-    uint32_t no = r->elem;
-    xmlNodePtr x = r->failed ? NULL : s_take(&k, "altitude", p, sizeof p, false);
-    if (x && (v = s_text(r, x, p))) {
+    uint32_t no;
+    char *v;
+    if ((v = s_opt_text(&k, "altitude", p, sizeof p, &no))) {
         a->altitude = s_number(r, v, no, "altitude", p, &ok);
         if (ok)
             a->altitude_set_case = KNOOP__CRISIS__V1__CAP_AREA__ALTITUDE_SET_ALTITUDE;
     }
-    no = r->elem;
-    x = r->failed ? NULL : s_take(&k, "ceiling", p, sizeof p, false);
-    if (x && (v = s_text(r, x, p))) {
+    if ((v = s_opt_text(&k, "ceiling", p, sizeof p, &no))) {
         if (!a->altitude_set_case)
             s_fail(r, KNOOP_EMALFORMED, p, "ceiling without altitude: CAP allows <ceiling> "
                    "only together with <altitude>");
@@ -793,10 +820,9 @@ static resource_t *s_resource(rd_t *r, xmlNodePtr e, const char *path)
     if (res->mime_type && !s_mime_ok(res->mime_type))
         s_fail(r, KNOOP_EMALFORMED, path, "<mimeType> '%s' is not a MIME type (type/subtype)",
                res->mime_type);
-    uint32_t no = r->elem;
-    xmlNodePtr x = r->failed ? NULL : s_take(&k, "size", p, sizeof p, false);
+    uint32_t no;
     char *v;
-    if (x && (v = s_text(r, x, p))) {
+    if ((v = s_opt_text(&k, "size", p, sizeof p, &no))) {
         char *end;
         errno = 0;
         unsigned long long n = strtoull(v, &end, 10);
@@ -813,9 +839,7 @@ static resource_t *s_resource(rd_t *r, xmlNodePtr e, const char *path)
     }
     if (!r->failed)
         res->uri = s_opt(&k, "uri", p, sizeof p);
-    no = r->elem;
-    x = r->failed ? NULL : s_take(&k, "derefUri", p, sizeof p, false);
-    if (x && (v = s_text(r, x, p))) {
+    if ((v = s_opt_text(&k, "derefUri", p, sizeof p, &no))) {
         size_t len = strlen(v), m = 0;
         char *clean = s_new(r, len + 1);
         uint8_t *bin = s_new(r, len / 4 * 3 + 3);
@@ -867,30 +891,11 @@ static info_t *s_info(rd_t *r, xmlNodePtr e, const char *path)
     if (!r->failed && *in->language && !s_language_ok(in->language))
         s_fail(r, KNOOP_EMALFORMED, p, "'%s' is not a language tag (RFC 3066, e.g. nl-NL)",
                in->language);
-    char *v;
-    while (!r->failed && (v = s_rep(&k, "category", p, sizeof p))) {
-        int c = s_enum_index(s_category, v);
-        if (!c)
-            s_fail(r, KNOOP_EMALFORMED, p, "'%s' is not a CAP category (Geo, Met, Safety, "
-                   "Security, Rescue, Fire, Health, Env, Transport, Infra, CBRNE, Other)", v);
-        else
-            s_push(r, &in->category, &in->n_category, sizeof c, &c, p);
-    }
-    if (!r->failed && in->n_category == 0) {
-        xmlNodePtr next = s_peek(&k);
-        s_fail(r, KNOOP_EMALFORMED, path, "<category> is required%s%s%s",
-               next ? ", found <" : "", next ? (const char *) next->name : "",
-               next ? "> in its place" : " and missing");
-    }
+    s_rep_enum(&k, "category", s_category, &in->category, &in->n_category);
+    if (!r->failed && in->n_category == 0)
+        s_missing(&k, "category");
     in->event = r->failed ? NULL : s_req(&k, "event");
-    while (!r->failed && (v = s_rep(&k, "responseType", p, sizeof p))) {
-        int c = s_enum_index(s_response, v);
-        if (!c)
-            s_fail(r, KNOOP_EMALFORMED, p, "'%s' is not a CAP responseType (Shelter, Evacuate, "
-                   "Prepare, Execute, Avoid, Monitor, Assess, AllClear, None)", v);
-        else
-            s_push(r, &in->response_type, &in->n_response_type, sizeof c, &c, p);
-    }
+    s_rep_enum(&k, "responseType", s_response, &in->response_type, &in->n_response_type);
     if (!r->failed)
         in->urgency = s_req_enum(&k, "urgency", s_urgency);
     if (!r->failed)

@@ -673,13 +673,10 @@ int knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char
     free(self->durable);
     self->durable = NULL;
 
-    knoop_api_req_t req = { .kind = KNOOP_API_SUBSCRIBE };
-    req.u.subscribe.pattern = pattern;
-    req.u.subscribe.durable = durable;
-    req.u.subscribe.from_start = from_start;
-    req.u.subscribe.since_ms = since_ms;
-    req.u.subscribe.status = status;
-    req.u.subscribe.window = S_WINDOW;
+    knoop_api_req_t req = { .kind = KNOOP_API_SUBSCRIBE,
+                            .u.subscribe = { .pattern = pattern, .durable = durable,
+                                             .from_start = from_start, .since_ms = since_ms,
+                                             .status = status, .window = S_WINDOW } };
     knoop_api_rep_t rep;
     rc = s_call_expect(self, &req, KNOOP_API_R_SUBSCRIBED, timeout_ms, &rep);
     if (rc)
@@ -790,16 +787,13 @@ int knoop_client_import(knoop_client_t *self, const knoop_bytes_t *certs, size_t
                         const struct knoop_bundle_seal *seal, bool require_signed,
                         bool dry_run, char **json, int timeout_ms)
 {
-    knoop_api_req_t req = { .kind = KNOOP_API_IMPORT };
-    req.u.import.dry_run = dry_run;
-    req.u.import.seal = seal;
-    req.u.import.require_signed = require_signed;
-    req.u.import.certs = certs;
-    req.u.import.ncerts = ncerts;
-    req.u.import.revocations = revocations;
-    req.u.import.nrevocations = nrevocations;
-    req.u.import.envs = envs;
-    req.u.import.nenvs = nenvs;
+    knoop_api_req_t req = { .kind = KNOOP_API_IMPORT,
+                            .u.import = { .dry_run = dry_run, .seal = seal,
+                                          .require_signed = require_signed,
+                                          .certs = certs, .ncerts = ncerts,
+                                          .revocations = revocations,
+                                          .nrevocations = nrevocations,
+                                          .envs = envs, .nenvs = nenvs } };
     return s_call_json(self, &req, KNOOP_API_R_IMPORTED, json, timeout_ms);
 }
 

@@ -98,6 +98,19 @@ void knoop_buf_free(knoop_buf_t *buf)
     buf->len = buf->cap = 0;
 }
 
+void *knoop_array_grow(void *items, size_t len, size_t *cap, size_t size, size_t first)
+{
+    if (len < *cap)
+        return items;
+    size_t n = *cap ? *cap * 2 : first;
+    if (n <= *cap || n > SIZE_MAX / size)
+        return NULL;
+    void *p = realloc(items, n * size);
+    if (p)
+        *cap = n;
+    return p;
+}
+
 static atomic_int s_log_level = KNOOP_LOG_INFO;
 
 void knoop_log_set_level(knoop_log_level_t level)

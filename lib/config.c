@@ -183,16 +183,12 @@ static int s_layer_put(s_layer_t *layer, const char *text, bool replace)
             free(layer->items[i]);
         layer->count = 0;
     }
-    if (layer->count == layer->cap) {
-        size_t cap = layer->cap ? layer->cap * 2 : 4;
-        char **items = realloc(layer->items, cap * sizeof *items);
-        if (!items) {
-            free(copy);
-            return KNOOP_ENOMEM;
-        }
-        layer->items = items;
-        layer->cap = cap;
+    char **items = knoop_array_grow(layer->items, layer->count, &layer->cap, sizeof *items, 4);
+    if (!items) {
+        free(copy);
+        return KNOOP_ENOMEM;
     }
+    layer->items = items;
     layer->items[layer->count++] = copy;
     return KNOOP_OK;
 }

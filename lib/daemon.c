@@ -233,3 +233,32 @@ void knoop_daemon_status_where(json_t *o, const knoop_daemon_where_t *where, uin
                                                 "refused", (json_int_t) imports_refused));
     json_object_set_new(o, "trust_reloads", json_integer((json_int_t) trust_reloads));
 }
+
+json_t *knoop_daemon_status_journal(knoop_journal_t *journal, knoop_journal_stats_t *st)
+{
+    knoop_journal_stats(journal, st);
+    json_t *jo = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+        "stored", (json_int_t) st->stored, "duplicates", (json_int_t) st->duplicates,
+        "forks", (json_int_t) st->forks, "sig_errors", (json_int_t) st->sig_errors,
+        "map_size", (json_int_t) st->map_size, "full_errors", (json_int_t) st->full_errors,
+        "map_max", (json_int_t) st->map_max, "full",
+        st->full == KNOOP_JOURNAL_FULL_MAP ? "map"
+        : st->full == KNOOP_JOURNAL_FULL_DISK ? "disk" : "");
+    /* the crypto the daemon spends: head signatures verified (a node's own
+     * are not), and those not verified again because a signed copy was held
+     * (duplicates) */
+    json_object_set_new(jo, "sig_verified", json_integer((json_int_t) st->sig_verified));
+    json_object_set_new(jo, "sig_skipped", json_integer((json_int_t) st->sig_skipped));
+    return jo;
+}
+
+void knoop_daemon_status_alarm(json_t *o, knoop_journal_t *journal,
+                               const knoop_journal_stats_t *st)
+{
+    /* raised by a write refused for want of room, gone with the next write
+     * that commits */
+    if (st->full)
+        json_object_set_new(o, "storage_alarm", json_sprintf("%s: %s",
+            st->full == KNOOP_JOURNAL_FULL_MAP ? "JOURNAL FULL" : "DISK FULL",
+            knoop_journal_error(journal, NULL)));
+}

@@ -180,4 +180,13 @@ void knoop_daemon_where_clear(knoop_daemon_where_t *self);
 void knoop_daemon_status_where(json_t *o, const knoop_daemon_where_t *where, uint64_t imported,
                                uint64_t imports_refused, uint64_t trust_reloads);
 
+/* The journal's counters both daemons' status shows under "journal", as a
+ * new object (the caller owns it and may add its own), and the stats read
+ * into *st. NULL when out of memory. */
+json_t *knoop_daemon_status_journal(knoop_journal_t *journal, knoop_journal_stats_t *st);
+/* While the journal is full (st from knoop_daemon_status_journal), add
+ * "storage_alarm" to o: "JOURNAL FULL: ..." or "DISK FULL: ...". */
+void knoop_daemon_status_alarm(json_t *o, knoop_journal_t *journal,
+                               const knoop_journal_stats_t *st);
+
 #endif

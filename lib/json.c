@@ -100,23 +100,43 @@ const char *const *knoop_payload_types(void)
 #define S_MEMBER(msg, off) ((void *) ((uint8_t *) (msg) + (off)))
 #define S_CMEMBER(msg, off) ((const void *) ((const uint8_t *) (msg) + (off)))
 
-/* Size of one element of a repeated field, as protobuf-c lays arrays out. */
-static size_t s_elem_size(ProtobufCType type)
+/* The ten integer types come in four kinds: the wire encodings differ
+ * (varint, zigzag, fixed), but protobuf-c stores and proto3 JSON spells
+ * each kind one way. NULL for a type that is not an integer. */
+typedef struct {
+    bool        is_signed;
+    bool        wide;                     /* 8 bytes, else 4 */
+    const char *name;                     /* for range errors */
+} s_int_kind_t;
+
+static const s_int_kind_t *s_int_kind(ProtobufCType type)
 {
+    static const s_int_kind_t i32 = { true, false, "int32" }, i64 = { true, true, "int64" },
+                              u32 = { false, false, "uint32" }, u64 = { false, true, "uint64" };
     switch (type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_ENUM:
-        return 4;
+    case PROTOBUF_C_TYPE_SFIXED32: return &i32;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_SFIXED64: return &i64;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:  return &u32;
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return 8;
+    case PROTOBUF_C_TYPE_FIXED64:  return &u64;
+    default:                       return NULL;
+    }
+}
+
+/* Size of one element of a repeated field, as protobuf-c lays arrays out. */
+static size_t s_elem_size(ProtobufCType type)
+{
+    const s_int_kind_t *k = s_int_kind(type);
+    if (k)
+        return k->wide ? 8 : 4;
+    switch (type) {
+    case PROTOBUF_C_TYPE_ENUM:
+        return 4;
     case PROTOBUF_C_TYPE_FLOAT:
         return sizeof(float);
     case PROTOBUF_C_TYPE_DOUBLE:
@@ -129,8 +149,9 @@ static size_t s_elem_size(ProtobufCType type)
         return sizeof(ProtobufCBinaryData);
     case PROTOBUF_C_TYPE_MESSAGE:
         return sizeof(ProtobufCMessage *);
+    default:
+        return 0;
     }
-    return 0;
 }
 
 /* ==== protobuf -> JSON ==== */
@@ -144,6 +165,22 @@ static json_t *s_real_to_json(double v)
     return json_real(v);
 }
 
+/* An integer of kind k at p; NULL when out of memory. */
+static json_t *s_int_to_json(const s_int_kind_t *k, const void *p)
+{
+    if (!k->wide)
+        return k->is_signed ? json_integer(*(const int32_t *) p)
+                            : json_integer(*(const uint32_t *) p);
+    /* proto3 JSON: 64-bit integers are strings (a JSON number loses
+     * precision above 2^53 in JavaScript and jq). */
+    char buf[24];
+    if (k->is_signed)
+        snprintf(buf, sizeof buf, "%" PRId64, *(const int64_t *) p);
+    else
+        snprintf(buf, sizeof buf, "%" PRIu64, *(const uint64_t *) p);
+    return json_string(buf);
+}
+
 static int s_msg_to_json(const ProtobufCMessage *msg, int depth, json_t **out);
 
 /* One value (a singular member or one array element) at p. */
@@ -152,32 +189,9 @@ static int s_value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int
 {
     json_t *v = NULL;
     switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        v = json_integer(*(const int32_t *) p);
+    default:
+        v = s_int_to_json(s_int_kind(f->type), p);
         break;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        v = json_integer(*(const uint32_t *) p);
-        break;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64: {
-        /* proto3 JSON: 64-bit integers are strings (a JSON number loses
-         * precision above 2^53 in JavaScript and jq). */
-        char buf[24];
-        snprintf(buf, sizeof buf, "%" PRId64, *(const int64_t *) p);
-        v = json_string(buf);
-        break;
-    }
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64: {
-        char buf[24];
-        snprintf(buf, sizeof buf, "%" PRIu64, *(const uint64_t *) p);
-        v = json_string(buf);
-        break;
-    }
     case PROTOBUF_C_TYPE_BOOL:
         v = json_boolean(*(const protobuf_c_boolean *) p);
         break;
@@ -235,19 +249,12 @@ static int s_value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int
 static bool s_is_default(const ProtobufCFieldDescriptor *f, const void *p)
 {
     switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
+    default:                                  /* the integers */
+        if (s_int_kind(f->type)->wide)
+            return *(const uint64_t *) p == 0;
+        return *(const uint32_t *) p == 0;
     case PROTOBUF_C_TYPE_ENUM:
         return *(const uint32_t *) p == 0;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return *(const uint64_t *) p == 0;
     case PROTOBUF_C_TYPE_BOOL:
         return *(const protobuf_c_boolean *) p == 0;
     case PROTOBUF_C_TYPE_FLOAT:
@@ -514,6 +521,32 @@ static int s_get_real(s_ctx_t *ctx, const json_t *v, double *out)
     return s_fail(ctx, KNOOP_EMALFORMED, "expected number, got %s", s_json_kind(v));
 }
 
+/* An integer of kind k from v into p, at the width protobuf-c stores it. */
+static int s_int_from_json(s_ctx_t *ctx, const s_int_kind_t *k, const json_t *v, void *p)
+{
+    if (k->is_signed) {
+        int64_t i = 0;
+        int rc = s_get_signed(ctx, v, true, k->wide ? INT64_MIN : INT32_MIN,
+                              k->wide ? INT64_MAX : INT32_MAX, k->name, &i);
+        if (rc)
+            return rc;
+        if (k->wide)
+            *(int64_t *) p = i;
+        else
+            *(int32_t *) p = (int32_t) i;
+        return KNOOP_OK;
+    }
+    uint64_t u = 0;
+    int rc = s_get_unsigned(ctx, v, true, k->wide ? UINT64_MAX : UINT32_MAX, k->name, &u);
+    if (rc)
+        return rc;
+    if (k->wide)
+        *(uint64_t *) p = u;
+    else
+        *(uint32_t *) p = (uint32_t) u;
+    return KNOOP_OK;
+}
+
 static int s_msg_from_json(s_ctx_t *ctx, const ProtobufCMessageDescriptor *d,
                            const json_t *obj, int depth, ProtobufCMessage **out);
 static int s_check_msg(s_ctx_t *ctx, const ProtobufCMessage *msg, int depth);
@@ -524,36 +557,10 @@ static int s_value_from_json(s_ctx_t *ctx, const ProtobufCFieldDescriptor *f,
                              const json_t *v, int depth, void *p)
 {
     int rc;
-    int64_t i;
-    uint64_t u;
     double r;
     switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        rc = s_get_signed(ctx, v, true, INT32_MIN, INT32_MAX, "int32", &i);
-        if (rc == KNOOP_OK)
-            *(int32_t *) p = (int32_t) i;
-        return rc;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        rc = s_get_unsigned(ctx, v, true, UINT32_MAX, "uint32", &u);
-        if (rc == KNOOP_OK)
-            *(uint32_t *) p = (uint32_t) u;
-        return rc;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        rc = s_get_signed(ctx, v, true, INT64_MIN, INT64_MAX, "int64", &i);
-        if (rc == KNOOP_OK)
-            *(int64_t *) p = i;
-        return rc;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        rc = s_get_unsigned(ctx, v, true, UINT64_MAX, "uint64", &u);
-        if (rc == KNOOP_OK)
-            *(uint64_t *) p = u;
-        return rc;
+    default:                                  /* the integers */
+        return s_int_from_json(ctx, s_int_kind(f->type), v, p);
     case PROTOBUF_C_TYPE_BOOL:
         if (!json_is_boolean(v))
             return s_fail(ctx, KNOOP_EMALFORMED, "expected boolean, got %s", s_json_kind(v));

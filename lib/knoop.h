@@ -89,6 +89,14 @@ int  knoop_buf_append(knoop_buf_t *buf, const void *data, size_t len);
 /* Free the storage and zero the struct; safe on a zeroed buffer. */
 void knoop_buf_free(knoop_buf_t *buf);
 
+/* ---- growable arrays (items, len, cap kept by the caller) ---- */
+/* Room for one more element in an array of *cap elements of `size` bytes
+ * that holds len: items itself while len < *cap, else the array moved to a
+ * larger one (`first` elements the first time, then twice as many) and *cap
+ * raised. NULL when memory runs out or the size would overflow; items and
+ * *cap are then unchanged and the caller still owns items. */
+void *knoop_array_grow(void *items, size_t len, size_t *cap, size_t size, size_t first);
+
 /* ---- logging: one line per event to stderr, "TIME LEVEL message" ---- */
 typedef enum {
     KNOOP_LOG_ERROR = 0,

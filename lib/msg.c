@@ -233,19 +233,30 @@ static void s_body_pb(const knoop_body_t *b, Knoop__V1__Body *pb_out)
     *pb_out = pb;
 }
 
-int knoop_msg_build(const knoop_body_t *b, const uint8_t *sk, knoop_buf_t *out,
-                    uint8_t chain_out[KNOOP_HASH_LEN])
+/* A caller's body checked and laid out for protobuf-c in pb, with the size
+ * it packs to (*len), which must leave room for the envelope around it. */
+static int s_body_prepare(const knoop_body_t *b, Knoop__V1__Body *pb, size_t *len)
 {
-    if (!b || !out || (b->payload_len && !b->payload))
+    if (!b || (b->payload_len && !b->payload))
         return KNOOP_EINVAL;
     int rc = s_check_body(b);
     if (rc)
         return rc;
+    s_body_pb(b, pb);
+    *len = knoop__v1__body__get_packed_size(pb);
+    return *len + 128 > KNOOP_ENVELOPE_MAX ? KNOOP_ETOOBIG : KNOOP_OK;
+}
+
+int knoop_msg_build(const knoop_body_t *b, const uint8_t *sk, knoop_buf_t *out,
+                    uint8_t chain_out[KNOOP_HASH_LEN])
+{
+    if (!out)
+        return KNOOP_EINVAL;
     Knoop__V1__Body pb;
-    s_body_pb(b, &pb);
-    size_t n = knoop__v1__body__get_packed_size(&pb);
-    if (n + 128 > KNOOP_ENVELOPE_MAX)
-        return KNOOP_ETOOBIG;
+    size_t n;
+    int rc = s_body_prepare(b, &pb, &n);
+    if (rc)
+        return rc;
     uint8_t stackbuf[4096];
     uint8_t *body = n <= sizeof stackbuf ? stackbuf : malloc(n);
     if (!body)
@@ -277,16 +288,11 @@ static const char *s_put_str(uint8_t **at, const char *str)
 int knoop_msg_build_view(const knoop_body_t *b, uint64_t stream, knoop_msg_t *m)
 {
     memset(m, 0, sizeof *m);
-    if (!b || (b->payload_len && !b->payload))
-        return KNOOP_EINVAL;
-    int rc = s_check_body(b);
+    Knoop__V1__Body pb;
+    size_t body_len;
+    int rc = s_body_prepare(b, &pb, &body_len);
     if (rc)
         return rc;
-    Knoop__V1__Body pb;
-    s_body_pb(b, &pb);
-    size_t body_len = knoop__v1__body__get_packed_size(&pb);
-    if (body_len + 128 > KNOOP_ENVELOPE_MAX)
-        return KNOOP_ETOOBIG;
     /* One block: header, recipient pointers, strings, payload, body. */
     size_t strs = strlen(b->origin) + strlen(b->topic) + strlen(b->key) + strlen(b->type) + 4;
     for (size_t i = 0; i < b->nrecipients; i++)

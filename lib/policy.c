@@ -719,12 +719,17 @@ static void s_list_allowed(const knoop_policy_t *self, s_out_t *o, s_verb_t verb
     }
 }
 
-/* The reason when the id itself is unusable: nothing else can be said. */
-static void s_bad_id(s_out_t *o, const char *id)
+/* Start a reason in (reason, reason_size). False when the id itself is
+ * unusable: the reason then says so, and nothing else can be said. */
+static bool s_reason_begin(s_out_t *o, char *reason, size_t reason_size, const char *id)
 {
+    s_out_init(o, reason, reason_size);
+    if (knoop_id_valid(id))
+        return true;
     s_out_fmt(o, "policy: '");
     s_out_quote(o, id ? id : "(null)", POLICY_QUOTE_MAX);
     s_out_fmt(o, "' is not a valid partner id; it may do nothing");
+    return false;
 }
 
 int knoop_policy_check_subscription(const knoop_policy_t *self, const char *id,
@@ -733,11 +738,8 @@ int knoop_policy_check_subscription(const knoop_policy_t *self, const char *id,
 {
     assert(self);
     s_out_t o;
-    s_out_init(&o, reason, reason_size);
-    if (!knoop_id_valid(id)) {
-        s_bad_id(&o, id);
+    if (!s_reason_begin(&o, reason, reason_size, id))
         return KNOOP_EPERM;
-    }
     s_pat_t want;
     if (!s_pat_parse(pattern, &want)) {
         s_out_fmt(&o, "policy: %s may not subscribe to '", id);
@@ -781,11 +783,8 @@ void knoop_policy_explain_publish(const knoop_policy_t *self, const char *id,
 {
     assert(self);
     s_out_t o;
-    s_out_init(&o, reason, reason_size);
-    if (!knoop_id_valid(id)) {
-        s_bad_id(&o, id);
+    if (!s_reason_begin(&o, reason, reason_size, id))
         return;
-    }
     if (knoop_topic_validate(topic) != KNOOP_OK) {
         s_out_fmt(&o, "policy: %s may not publish on '", id);
         s_out_quote(&o, topic ? topic : "(null)", POLICY_QUOTE_MAX);

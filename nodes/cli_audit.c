@@ -11,7 +11,6 @@
 #include "topic.h"
 #include "trust_mesh.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,28 +197,13 @@ static int s_verify_row(void *arg, const knoop_audit_stream_t *r)
  * any journal (docs/protocol.md, Trust). */
 /* Copy what a daemon learned (its DIR/trust) into the scratch directory,
  * so that a reload with what the journal carries keeps it. */
-static void s_copy_learned(const char *from, const char *to)
+static void s_learn_file(void *arg, const knoop_cert_t *cert, const knoop_revlist_t *list)
 {
-    DIR *d = from ? opendir(from) : NULL;
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char f[8192];
-        size_t len = strlen(e->d_name);
-        snprintf(f, sizeof f, "%s/%s", from, e->d_name);
-        if (len > 5 && !strcmp(e->d_name + len - 5, ".cert")) {
-            knoop_cert_t c;
-            if (knoop_cert_load(f, &c) == KNOOP_OK)
-                knoop_trust_learn_cert(to, &c);
-        } else if (!strcmp(e->d_name, KNOOP_REVOCATIONS_FILE)) {
-            knoop_revlist_t *l = NULL;
-            if (knoop_revlist_load(f, &l) == KNOOP_OK)
-                knoop_trust_learn_revocations(to, l);
-            knoop_revlist_destroy(&l);
-        }
-    }
-    closedir(d);
+    const char *to = arg;
+    if (cert)
+        knoop_trust_learn_cert(to, cert);
+    else
+        knoop_trust_learn_revocations(to, list);
 }
 
 static int s_learn_from_journal(const char *cmd, knoop_journal_t *j, const char *dir,
@@ -227,15 +211,13 @@ static int s_learn_from_journal(const char *cmd, knoop_journal_t *j, const char 
 {
     if (knoop_trust_roots(*trust) == 0)
         return KNOOP_OK;
-    const char *tmpdir = getenv("TMPDIR");
     char path[4096];
-    snprintf(path, sizeof path, "%s/knoop-audit-trust-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-    if (!mkdtemp(path)) {
+    if (!cli_scratch_dir("audit-trust", path, sizeof path)) {
         fprintf(stderr, "knoop audit %s: cannot make a scratch directory: %s\n", cmd,
                 strerror(errno));
         return KNOOP_EIO;
     }
-    s_copy_learned(learned, path);
+    cli_trust_dir_each(learned, s_learn_file, path);
     knoop_u64map_t applied = { 0 };
     int rc = 0;
     /* Twice: a revocation list may need a certificate learned in pass one
@@ -254,20 +236,7 @@ static int s_learn_from_journal(const char *cmd, knoop_journal_t *j, const char 
         }
     }
     knoop_u64map_clear(&applied);
-    /* Remove the scratch files (certificates and one list, all public). */
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            char f[8192];
-            snprintf(f, sizeof f, "%s/%s", path, e->d_name);
-            unlink(f);
-        }
-        closedir(d);
-    }
-    rmdir(path);
+    cli_scratch_remove(path);             /* certificates and one list, all public */
     if (rc < 0) {
         fprintf(stderr, "knoop audit %s: cannot read the trust topics: %s\n", cmd,
                 knoop_strerror(rc));
@@ -366,28 +335,30 @@ static int s_replay_one(void *arg, const knoop_msg_t *m, bool pending)
     return 0;
 }
 
+/* The time option --name as Unix milliseconds in *ms (left alone when the
+ * option is unset): 0, or 2 after an error that shows example. */
+static int s_time_opt(const char *name, const char *value, const char *example, uint64_t *ms)
+{
+    if (!value)
+        return 0;
+    int64_t t;
+    if (knoop_time_parse(value, &t) != KNOOP_OK || t < 0) {
+        fprintf(stderr, "knoop audit replay: --%s '%s' is not an RFC 3339 UTC time like %s\n",
+                name, value, example);
+        return 2;
+    }
+    *ms = (uint64_t) t * 1000;
+    return 0;
+}
+
 static int s_replay(const audit_args_t *args)
 {
     audit_args_t a = *args;
     int rc;
     knoop_replay_filter_t f = { .pattern = a.pattern, .origin = a.origin };
-    int64_t t;
-    if (a.since) {
-        if (knoop_time_parse(a.since, &t) != KNOOP_OK || t < 0) {
-            fprintf(stderr, "knoop audit replay: --since '%s' is not an RFC 3339 UTC time "
-                    "like 2021-07-14T00:00:00Z\n", a.since);
-            return 2;
-        }
-        f.since_ms = (uint64_t) t * 1000;
-    }
-    if (a.until) {
-        if (knoop_time_parse(a.until, &t) != KNOOP_OK || t < 0) {
-            fprintf(stderr, "knoop audit replay: --until '%s' is not an RFC 3339 UTC time "
-                    "like 2021-07-15T00:00:00Z\n", a.until);
-            return 2;
-        }
-        f.until_ms = (uint64_t) t * 1000;
-    }
+    if (s_time_opt("since", a.since, "2021-07-14T00:00:00Z", &f.since_ms)
+        || s_time_opt("until", a.until, "2021-07-15T00:00:00Z", &f.until_ms))
+        return 2;
     if (a.origin && !knoop_id_valid(a.origin)) {
         fprintf(stderr, "knoop audit replay: '%s' is not a partner id\n", a.origin);
         return 2;

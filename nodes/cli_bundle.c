@@ -10,7 +10,6 @@
 #include "topic.h"
 #include "trust_mesh.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -160,14 +159,10 @@ typedef struct {
 
 static int s_strs_add(s_strs_t *l, const char *s, size_t len)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return KNOOP_ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    char **v = knoop_array_grow(l->v, l->n, &l->cap, sizeof *v, 16);
+    if (!v)
+        return KNOOP_ENOMEM;
+    l->v = v;
     if (!(l->v[l->n] = strndup(s, len)))
         return KNOOP_ENOMEM;
     l->n++;
@@ -208,43 +203,24 @@ static void s_cert_add(s_certs_t *c, const knoop_cert_t *cert)
     for (size_t i = 0; i < c->n; i++)
         if (!memcmp(c->certs[i].pk, cert->pk, KNOOP_PK_LEN))
             return;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 32;
-        knoop_cert_t *v = realloc(c->certs, cap * sizeof *v);
-        if (!v)
-            return;
-        c->certs = v;
-        c->cap = cap;
-    }
+    knoop_cert_t *v = knoop_array_grow(c->certs, c->n, &c->cap, sizeof *v, 32);
+    if (!v)
+        return;
+    c->certs = v;
     c->certs[c->n++] = *cert;
 }
 
-static void s_certs_from_dir(s_certs_t *c, const char *dir)
+static void s_cert_file(void *arg, const knoop_cert_t *cert, const knoop_revlist_t *list)
 {
-    DIR *d = opendir(dir);
-    if (!d)
+    s_certs_t *c = arg;
+    if (cert) {
+        s_cert_add(c, cert);
         return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        char path[PATH_MAX];
-        if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
-            continue;
-        if (len > 5 && !strcmp(e->d_name + len - 5, ".cert")) {
-            knoop_cert_t cert;
-            if (knoop_cert_load(path, &cert) == KNOOP_OK)
-                s_cert_add(c, &cert);
-        } else if (!strcmp(e->d_name, KNOOP_REVOCATIONS_FILE)) {
-            knoop_revlist_t *l = NULL;
-            knoop_buf_t text = { 0 };
-            if (knoop_revlist_load(path, &l) == KNOOP_OK &&
-                knoop_revlist_format(l, &text) == KNOOP_OK)
-                s_strs_add(&c->lists, (const char *) text.data, text.len);
-            knoop_buf_free(&text);
-            knoop_revlist_destroy(&l);
-        }
     }
-    closedir(d);
+    knoop_buf_t text = { 0 };
+    if (knoop_revlist_format(list, &text) == KNOOP_OK)
+        s_strs_add(&c->lists, (const char *) text.data, text.len);
+    knoop_buf_free(&text);
 }
 
 static int s_trust_payload(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
@@ -279,6 +255,18 @@ static void s_certs_from_journal(s_certs_t *c, knoop_journal_t *j)
     free(rows);
 }
 
+/* One certificate into the bundle, counted in *ncerts. */
+static int s_put_cert(knoop_bundle_writer_t *w, const knoop_cert_t *cert, size_t *ncerts)
+{
+    knoop_buf_t text = { 0 };
+    int rc = knoop_cert_format(cert, &text);
+    if (rc == KNOOP_OK)
+        rc = knoop_bundle_write_cert(w, (const char *) text.data, text.len);
+    knoop_buf_free(&text);
+    (*ncerts)++;
+    return rc;
+}
+
 /* Write the certificates of the origins, the roots that issued them, and
  * per issuer the revocation list with the highest number. */
 static int s_write_trust(knoop_bundle_writer_t *w, s_certs_t *c, const s_strs_t *origins,
@@ -290,24 +278,14 @@ static int s_write_trust(knoop_bundle_writer_t *w, s_certs_t *c, const s_strs_t 
     for (size_t i = 0; rc == KNOOP_OK && i < c->n; i++) {
         if (knoop_cert_is_root(&c->certs[i]) || !s_strs_has(origins, c->certs[i].id))
             continue;
-        knoop_buf_t text = { 0 };
-        rc = knoop_cert_format(&c->certs[i], &text);
-        if (rc == KNOOP_OK)
-            rc = knoop_bundle_write_cert(w, (const char *) text.data, text.len);
-        knoop_buf_free(&text);
-        (*ncerts)++;
+        rc = s_put_cert(w, &c->certs[i], ncerts);
         if (rc == KNOOP_OK && c->certs[i].issuer[0] && !s_strs_has(&issuers, c->certs[i].issuer))
             rc = s_strs_add(&issuers, c->certs[i].issuer, strlen(c->certs[i].issuer));
     }
     for (size_t i = 0; rc == KNOOP_OK && i < c->n; i++) {
         if (!knoop_cert_is_root(&c->certs[i]) || !s_strs_has(&issuers, c->certs[i].id))
             continue;
-        knoop_buf_t text = { 0 };
-        rc = knoop_cert_format(&c->certs[i], &text);
-        if (rc == KNOOP_OK)
-            rc = knoop_bundle_write_cert(w, (const char *) text.data, text.len);
-        knoop_buf_free(&text);
-        (*ncerts)++;
+        rc = s_put_cert(w, &c->certs[i], ncerts);
     }
     for (size_t k = 0; rc == KNOOP_OK && k < issuers.n; k++) {
         const char *best = NULL;
@@ -598,11 +576,11 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
         s_certs_from_journal(&c, j);
         char learned[PATH_MAX];
         if ((size_t) snprintf(learned, sizeof learned, "%s/trust", a.journal) < sizeof learned)
-            s_certs_from_dir(&c, learned);
+            cli_trust_dir_each(learned, s_cert_file, &c);
         for (size_t i = 0; i < a.ntrust; i++)
-            s_certs_from_dir(&c, a.trust[i]);
+            cli_trust_dir_each(a.trust[i], s_cert_file, &c);
         if (a.daemon_trust)
-            s_certs_from_dir(&c, a.daemon_trust);
+            cli_trust_dir_each(a.daemon_trust, s_cert_file, &c);
         /* The signer's certificate travels too: an importer checks it. */
         bool add_signer = signer[0] && !s_strs_has(&origins, signer) &&
                           s_strs_add(&origins, signer, strlen(signer)) == KNOOP_OK;
@@ -642,23 +620,6 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
 
 /* ---- inspect ---- */
 
-static void s_rmdir_files(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            char f[PATH_MAX];
-            if ((size_t) snprintf(f, sizeof f, "%s/%s", path, e->d_name) < sizeof f)
-                unlink(f);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 /* A trust store for inspecting: the roots of trust_dir (or, without one,
  * the roots the bundle carries) plus the bundle's certificates and lists
  * that those roots vouch for, valid or not today (an inspector looks
@@ -666,10 +627,8 @@ static void s_rmdir_files(const char *path)
 static knoop_trust_t *s_inspect_trust(const char *cmd, knoop_bundle_t *bundle,
                                       const char *trust_dir)
 {
-    const char *tmpdir = getenv("TMPDIR");
     char base[PATH_MAX], roots[PATH_MAX + 8], learned[PATH_MAX + 8];
-    snprintf(base, sizeof base, "%s/knoop-bundle-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-    if (!mkdtemp(base)) {
+    if (!cli_scratch_dir("bundle", base, sizeof base)) {
         fprintf(stderr, "knoop %s: cannot make a scratch directory: %s\n", cmd,
                 strerror(errno));
         return NULL;
@@ -705,8 +664,8 @@ static knoop_trust_t *s_inspect_trust(const char *cmd, knoop_bundle_t *bundle,
             trust = t;
         }
     }
-    s_rmdir_files(learned);
-    s_rmdir_files(roots);
+    cli_scratch_remove(learned);
+    cli_scratch_remove(roots);
     rmdir(base);
     if (rc) {
         fprintf(stderr, "knoop %s: cannot load the trust store %s: %s\n", cmd,

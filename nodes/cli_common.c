@@ -1,13 +1,17 @@
 /* cli_common.c — what the client commands (pub, sub, status, beeld, cap) share:
- * the option system, --timeout in seconds, the default --api, verdicts. */
+ * the option system, --timeout in seconds, the default --api, verdicts; and
+ * the scratch trust stores of audit and bundle. */
 #include "cli.h"
 #include "client.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 knoop_client_t *cli_client(const char *cmd, const char *api)
 {
@@ -83,4 +87,57 @@ int cli_report_verdicts(const char *cmd, const knoop_api_seq_t *r, size_t n, int
                 "within %d s: %s sent, see knoop status\n", cmd, stored, stored == 1 ? "" : "s",
                 wait_ms / 1000, stored == 1 ? "it is being" : "they are being");
     return refused ? 1 : 0;
+}
+
+bool cli_scratch_dir(const char *tag, char *path, size_t size)
+{
+    const char *tmpdir = getenv("TMPDIR");
+    if ((size_t) snprintf(path, size, "%s/knoop-%s-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp",
+                          tag) >= size) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    return mkdtemp(path) != NULL;
+}
+
+void cli_scratch_remove(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            char f[PATH_MAX];
+            if ((size_t) snprintf(f, sizeof f, "%s/%s", path, e->d_name) < sizeof f)
+                unlink(f);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+void cli_trust_dir_each(const char *dir, cli_trust_file_fn *fn, void *arg)
+{
+    DIR *d = dir ? opendir(dir) : NULL;
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        char path[PATH_MAX];
+        if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
+            continue;
+        if (len > 5 && !strcmp(e->d_name + len - 5, ".cert")) {
+            knoop_cert_t cert;
+            if (knoop_cert_load(path, &cert) == KNOOP_OK)
+                fn(arg, &cert, NULL);
+        } else if (!strcmp(e->d_name, KNOOP_REVOCATIONS_FILE)) {
+            knoop_revlist_t *l = NULL;
+            if (knoop_revlist_load(path, &l) == KNOOP_OK)
+                fn(arg, NULL, l);
+            knoop_revlist_destroy(&l);
+        }
+    }
+    closedir(d);
 }

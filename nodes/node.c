@@ -79,16 +79,12 @@ static int s_load_own(knoop_node_t *self)
     for (size_t i = 0; i < n; i++) {
         if (strcmp(rows[i].origin, self->id) != 0)
             continue;
-        if (self->nown == self->own_cap) {
-            size_t cap = self->own_cap ? self->own_cap * 2 : 16;
-            own_stream_t *no = realloc(self->own, cap * sizeof *no);
-            if (!no) {
-                free(rows);
-                return KNOOP_ENOMEM;
-            }
-            self->own = no;
-            self->own_cap = cap;
+        own_stream_t *no = knoop_array_grow(self->own, self->nown, &self->own_cap, sizeof *no, 16);
+        if (!no) {
+            free(rows);
+            return KNOOP_ENOMEM;
         }
+        self->own = no;
         own_stream_t *o = &self->own[self->nown++];
         memset(o, 0, sizeof *o);
         o->stream = rows[i].stream;

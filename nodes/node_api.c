@@ -110,14 +110,10 @@ static own_stream_t *s_stream_for(knoop_node_t *self, const char *topic, uint64_
     for (size_t i = 0; i < self->nown; i++)
         if (self->own[i].epoch == epoch && strcmp(self->own[i].topic, topic) == 0)
             return &self->own[i];
-    if (self->nown == self->own_cap) {
-        size_t cap = self->own_cap ? self->own_cap * 2 : 16;
-        own_stream_t *no = realloc(self->own, cap * sizeof *no);
-        if (!no)
-            return NULL;
-        self->own = no;
-        self->own_cap = cap;
-    }
+    own_stream_t *no = knoop_array_grow(self->own, self->nown, &self->own_cap, sizeof *no, 16);
+    if (!no)
+        return NULL;
+    self->own = no;
     own_stream_t *o = &self->own[self->nown++];
     memset(o, 0, sizeof *o);
     o->stream = knoop_stream_id(self->id, topic, epoch);
@@ -143,15 +139,11 @@ static int s_pub_reserve(knoop_node_t *self, size_t extra)
 
 static pub_req_t *s_new_req(knoop_node_t *self)
 {
-    if (self->nreqs == self->reqs_cap) {
-        size_t cap = self->reqs_cap ? self->reqs_cap * 2 : 16;
-        pub_req_t *r = realloc(self->reqs, cap * sizeof *r);
-        if (!r)
-            return NULL;
-        self->reqs = r;
-        self->reqs_cap = cap;
-    }
-    pub_req_t *r = &self->reqs[self->nreqs++];
+    pub_req_t *r = knoop_array_grow(self->reqs, self->nreqs, &self->reqs_cap, sizeof *r, 16);
+    if (!r)
+        return NULL;
+    self->reqs = r;
+    r = &self->reqs[self->nreqs++];
     memset(r, 0, sizeof *r);
     return r;
 }
@@ -913,19 +905,10 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     json_object_set_new(o, "certificates_expiring",
                         knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));
     knoop_journal_stats_t st;
-    knoop_journal_stats(self->journal, &st);
-    json_t *jo = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
-        "stored", (json_int_t) st.stored, "duplicates", (json_int_t) st.duplicates,
-        "forks", (json_int_t) st.forks, "sig_errors", (json_int_t) st.sig_errors,
-        "map_size", (json_int_t) st.map_size, "full_errors", (json_int_t) st.full_errors,
-        "map_max", (json_int_t) st.map_max, "full",
-        st.full == KNOOP_JOURNAL_FULL_MAP ? "map" : st.full == KNOOP_JOURNAL_FULL_DISK ? "disk" : "");
+    json_t *jo = knoop_daemon_status_journal(self->journal, &st);
     /* the work per message, so that the parse-once claims can be checked:
-     * head signatures verified (a node's own are not), skipped, and
-     * messages the append read back and parsed (0 when every head arrives
-     * in the batch with what it covers) */
-    json_object_set_new(jo, "sig_verified", json_integer((json_int_t) st.sig_verified));
-    json_object_set_new(jo, "sig_skipped", json_integer((json_int_t) st.sig_skipped));
+     * besides the signatures, messages the append read back and parsed (0
+     * when every head arrives in the batch with what it covers) */
     json_object_set_new(jo, "reparsed", json_integer((json_int_t) st.reparsed));
     json_object_set_new(jo, "commits", json_integer((json_int_t) st.commits));
     json_object_set_new(o, "journal", jo);
@@ -936,12 +919,7 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
         nsubs++;
     json_object_set_new(o, "subscriptions", json_pack("{s:I, s:I}", "count", (json_int_t) nsubs,
                                                       "parsed", (json_int_t) self->api_parsed));
-    /* the storage alarm: raised by a write refused for want of room, gone
-     * with the next write that commits */
-    if (st.full)
-        json_object_set_new(o, "storage_alarm", json_sprintf("%s: %s",
-            st.full == KNOOP_JOURNAL_FULL_MAP ? "JOURNAL FULL" : "DISK FULL",
-            knoop_journal_error(self->journal, NULL)));
+    knoop_daemon_status_alarm(o, self->journal, &st);
     size_t ndamaged = knoop_journal_damaged(self->journal, NULL);
     json_object_set_new(o, "damage", json_pack("{s:I, s:I, s:I, s:I}",
         "damaged_now", (json_int_t) ndamaged, "damaged_found", (json_int_t) st.damaged,

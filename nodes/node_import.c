@@ -54,14 +54,10 @@ static fwd_stream_t *s_fwd_add(knoop_node_t *self, uint64_t stream)
     for (size_t i = 0; i < self->nfwd; i++)
         if (self->fwd[i].stream == stream)
             return &self->fwd[i];
-    if (self->nfwd == self->fwd_cap) {
-        size_t cap = self->fwd_cap ? self->fwd_cap * 2 : 16;
-        fwd_stream_t *v = realloc(self->fwd, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        self->fwd = v;
-        self->fwd_cap = cap;
-    }
+    fwd_stream_t *v = knoop_array_grow(self->fwd, self->nfwd, &self->fwd_cap, sizeof *v, 16);
+    if (!v)
+        return NULL;
+    self->fwd = v;
     fwd_stream_t *f = &self->fwd[self->nfwd++];
     memset(f, 0, sizeof *f);
     f->stream = stream;

@@ -821,6 +821,36 @@ static void test_buf_sizes(void **state)
     knoop_buf_free(&b);
 }
 
+/* ---- the growable array: steps, and sizes that would overflow ---- */
+
+static void test_array_grow(void **state)
+{
+    uint32_t *v = NULL;
+    size_t len = 0, cap = 0;
+    for (uint32_t i = 0; i < 100; i++) {
+        uint32_t *nv = knoop_array_grow(v, len, &cap, sizeof *v, 4);
+        assert_non_null(nv);
+        v = nv;
+        v[len++] = i;
+        /* 4 the first time, then doubling: never more than twice what is held */
+        assert_true(cap >= len && cap <= (len < 4 ? 4 : 2 * len));
+    }
+    for (uint32_t i = 0; i < 100; i++)
+        assert_int_equal(v[i], i);
+    /* room left: the same array, cap untouched */
+    size_t was = cap;
+    assert_ptr_equal(knoop_array_grow(v, len, &cap, sizeof *v, 4), v);
+    assert_int_equal(cap, was);
+    /* a size that would wrap fails and leaves array and cap as they were */
+    size_t big = SIZE_MAX / 2 + 1;
+    assert_null(knoop_array_grow(v, big, &big, 1, 4));
+    assert_int_equal(big, SIZE_MAX / 2 + 1);
+    assert_null(knoop_array_grow(v, cap, &cap, SIZE_MAX / 4, 4));
+    assert_int_equal(cap, was);
+    assert_int_equal(v[99], 99);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -834,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_embedded_nul),
         cmocka_unit_test(test_payload_nul),
         cmocka_unit_test(test_buf_sizes),
+        cmocka_unit_test(test_array_grow),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
