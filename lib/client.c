@@ -127,8 +127,9 @@ int knoop_client_new(const char *endpoint, knoop_client_t **out)
     self->endpoint = strdup(endpoint);
     self->sock = zsock_new_dealer(NULL);
     if (!self->endpoint || !self->sock) {
+        int rc = self->endpoint ? KNOOP_EIO : KNOOP_ENOMEM;
         knoop_client_destroy(&self);
-        return KNOOP_EIO;
+        return rc;
     }
     /* Never hang at exit for a node that is not there; queue only on a live
      * connection, so that a request that timed out is not delivered to a
@@ -251,11 +252,13 @@ static int s_send(knoop_client_t *self, const knoop_api_req_t *req, int64_t dead
     zsock_set_sndtimeo(self->sock, s_left(deadline));
     if (zmq_send(zsock_resolve(self->sock), self->buf.data, self->buf.len, 0) < 0) {
         int e = errno;
+        /* The socket queues only on a live connection (immediate): a send
+         * that could not go in time found no connection to the node. */
         if (e == EAGAIN)
-            return s_fail(self, KNOOP_EIO, "node at %s is not reachable (is knoop-node "
+            return s_fail(self, KNOOP_EGONE, "node at %s is not reachable (is knoop-node "
                           "running?)", self->endpoint);
         if (e == EINTR)
-            return s_fail(self, KNOOP_EIO, "interrupted by a signal");
+            return s_fail(self, KNOOP_EINTR, "interrupted by a signal");
         return s_fail(self, KNOOP_EIO, "cannot send to node at %s: %s", self->endpoint,
                       zmq_strerror(e));
     }
@@ -273,7 +276,7 @@ static int s_recv(knoop_client_t *self, int64_t deadline, zmsg_t **out)
     if (e == EAGAIN)
         return KNOOP_ETIMEDOUT;
     if (e == EINTR)
-        return s_fail(self, KNOOP_EIO, "interrupted by a signal");
+        return s_fail(self, KNOOP_EINTR, "interrupted by a signal");
     return s_fail(self, KNOOP_EIO, "cannot receive from node at %s: %s", self->endpoint,
                   zmq_strerror(e));
 }

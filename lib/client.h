@@ -9,8 +9,12 @@
  * failure leaves its reason (the node's ApiError.reason when the node
  * refused) in knoop_client_error(). The library uses czmq, which installs
  * SIGINT/SIGTERM handlers when the first socket is made (unless
- * ZSYS_SIGHANDLER=false); a call interrupted by a signal returns KNOOP_EIO
- * with the reason "interrupted by a signal".
+ * ZSYS_SIGHANDLER=false); a call interrupted by a signal returns KNOOP_EINTR.
+ *
+ * Every call that talks to the node can fail with: KNOOP_EGONE (no
+ * connection to the node: it is not running, or not at this endpoint),
+ * KNOOP_ETIMEDOUT (sent, but no answer in time: the node may still have
+ * acted on it), KNOOP_EINTR, or KNOOP_EIO (any other socket failure).
  *
  * One subscription per client: subscribing again closes the previous one.
  * Deliveries that arrive while another call waits for its reply are queued
@@ -26,8 +30,9 @@
 typedef struct knoop_client_t knoop_client_t;
 
 /* Connect to a node's API endpoint. The connection is lazy (ZeroMQ): a node
- * that is not running shows as a timeout on the first call.
- * Errors: KNOOP_EINVAL (bad endpoint), KNOOP_EIO. */
+ * that is not running shows as KNOOP_EGONE on the first call.
+ * Errors: KNOOP_EINVAL (bad endpoint), KNOOP_ENOMEM, KNOOP_EIO (no socket:
+ * e.g. too many open files). */
 int  knoop_client_new(const char *endpoint, knoop_client_t **out);
 /* Closes the subscription; acks not yet sent get up to a second to leave. */
 void knoop_client_destroy(knoop_client_t **self_p);
@@ -76,7 +81,7 @@ int  knoop_client_publish_wait(knoop_client_t *self, const knoop_api_item_t *ite
  * (which is send + recv). A ticket whose recv failed (timeout, refusal) is
  * finished: a late reply is dropped.
  * send errors: KNOOP_EINVAL, KNOOP_ETOOBIG, KNOOP_EFULL (the window is
- * full: recv first), KNOOP_EIO. */
+ * full: recv first), KNOOP_EGONE, KNOOP_EINTR, KNOOP_EIO. */
 #define KNOOP_CLIENT_PIPELINE 64
 int  knoop_client_publish_send(knoop_client_t *self, const knoop_api_item_t *items, size_t n,
                                uint32_t wait_ms, int timeout_ms, uint64_t *ticket,
@@ -90,8 +95,8 @@ size_t knoop_client_in_flight(const knoop_client_t *self);
 /* Start a subscription. Deliveries then arrive through knoop_client_next.
  * status: 0 ACTUAL only, a knoop_status_t, or KNOOP_API_STATUS_ALL.
  * Errors: KNOOP_ETOPIC (pattern), KNOOP_EINVAL (durable name, status, both
- * from_start and since_ms), KNOOP_ETIMEDOUT (no answer), KNOOP_EIO, or the
- * node's refusal. */
+ * from_start and since_ms), KNOOP_ETIMEDOUT (no answer), KNOOP_EGONE (no
+ * node), KNOOP_EINTR, KNOOP_EIO, or the node's refusal. */
 int  knoop_client_subscribe(knoop_client_t *self, const char *pattern, const char *durable,
                             bool from_start, uint64_t since_ms, uint32_t status,
                             int timeout_ms, char *err, size_t err_size);

@@ -39,6 +39,8 @@ const char *knoop_strerror(int err)
     case KNOOP_EAGAIN:     return "nothing waiting now (try again later)";
     case KNOOP_EGAP:       return "sequence gap: an earlier message of this stream is not "
                                   "stored (it is taken once the earlier one is sent again)";
+    case KNOOP_EINTR:      return "interrupted by a signal before it finished (run it again "
+                                  "unless the signal was meant to stop it)";
     default:               return "unknown error";
     }
 }

@@ -11,8 +11,8 @@ int knoop_journal_cursor_get(knoop_journal_t *self, const char *name, knoop_buf_
     if (rc)
         return rc;
     MDB_val k = { strlen(name), (void *) name }, v;
-    rc = mdb_get(r.txn, self->cursor, &k, &v);
-    int ret = rc ? journal_err(rc) : knoop_buf_append(out, v.mv_data, v.mv_size);
+    rc = journal_err(self, mdb_get(r.txn, self->cursor, &k, &v));
+    int ret = rc ? rc : knoop_buf_append(out, v.mv_data, v.mv_size);
     journal_read_end(&r);
     return ret;
 }
@@ -20,7 +20,7 @@ int knoop_journal_cursor_get(knoop_journal_t *self, const char *name, knoop_buf_
 int journal_cursor_write(knoop_journal_t *self, MDB_txn *txn, const knoop_journal_cursor_t *c)
 {
     MDB_val k = { strlen(c->name), (void *) c->name }, v = { c->len, (void *) c->data };
-    return mdb_put(txn, self->cursor, &k, &v, 0);
+    return journal_err(self, mdb_put(txn, self->cursor, &k, &v, 0));
 }
 
 static int s_cursor_put(knoop_journal_t *self, MDB_txn *txn, void *arg)

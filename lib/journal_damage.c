@@ -105,15 +105,15 @@ int journal_row_open(knoop_journal_t *self, MDB_txn *txn, const char *db, const 
         return ROW_DAMAGED;
     }
     MDB_val mk = { 16, v->mv_data }, mv;
-    int grc = mdb_get(txn, self->msg, &mk, &mv);
-    if (grc == MDB_NOTFOUND) {
+    int grc = journal_err(self, mdb_get(txn, self->msg, &mk, &mv));
+    if (grc == KNOOP_ENOTFOUND) {
         if (s_fork_has(self, txn, v->mv_data))
             return ROW_GONE;
         s_row_damaged(self, db, pos, "it names a message that is not stored");
         return ROW_DAMAGED;
     }
     if (grc)
-        return journal_err(grc);
+        return grc;
     if (mv.mv_size < IDX_CHECK ||
         memcmp(mv.mv_data, (const uint8_t *) v->mv_data + 16, IDX_CHECK) != 0) {
         s_row_damaged(self, db, pos, "it does not match the message it names");
@@ -166,14 +166,15 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
                           knoop_journal_scan_t *out)
 {
     qsort(refs, nrefs, 16, s_key_cmp);
+    self->mdb_cause = MDB_SUCCESS;
     MDB_txn *txn;
     int rc = journal_begin(self, 0, &txn);
     if (rc)
-        return journal_err(rc);
+        return rc;
     candidate_t *cand = NULL;
     size_t ncand = 0, cap = 0;
     MDB_cursor *cur;
-    rc = mdb_cursor_open(txn, self->msg, &cur);
+    rc = journal_err(self, mdb_cursor_open(txn, self->msg, &cur));
     knoop_stream_info_t si = { 0 };
     bool have_si = false;
     MDB_val k, v;
@@ -185,7 +186,7 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
         uint64_t stream = knoop_get_be64(k.mv_data), seq = knoop_get_be64((uint8_t *) k.mv_data + 8);
         if (vlog) {
             if (!have_si || si.stream != stream)
-                have_si = journal_stream_get(self, txn, stream, &si, NULL) == KNOOP_OK;
+                have_si = journal_stream_get(self, txn, stream, &si) == KNOOP_OK;
             if (!have_si || seq > si.verified)
                 continue;
         }
@@ -232,7 +233,7 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
         uint8_t pk[8];
         knoop_put_be64(pk, bad[i].pos);
         MDB_val rk = { 8, pk }, rv = { IDX_LEN, bad[i].row };
-        rc = mdb_put(txn, dbi, &rk, &rv, 0);
+        rc = journal_err(self, mdb_put(txn, dbi, &rk, &rv, 0));
         if (!rc)
             out->rebuilt_rows++;
     }
@@ -242,9 +243,11 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
     if (rc) {
         mdb_txn_abort(txn);
         out->rebuilt_rows = 0;
-        return rc < 0 ? rc : journal_write_failed(self, rc, "rebuilt index rows", 0);
+        /* LMDB's failure is a failed write; no memory for the candidates
+         * is not */
+        return self->mdb_cause ? journal_write_failed(self, rc, "rebuilt index rows", 0) : rc;
     }
-    rc = mdb_txn_commit(txn);
+    rc = journal_err(self, mdb_txn_commit(txn));
     if (rc) {
         out->rebuilt_rows = 0;
         return journal_write_failed(self, rc, "rebuilt index rows", 0);
@@ -284,7 +287,7 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
     for (int d = 0; d < 2 && !rc; d++) {
         size_t capb = 0, capr = 0;
         cur = NULL;
-        rc = journal_err(mdb_cursor_open(txn, idx[d].dbi, &cur));
+        rc = journal_err(self, mdb_cursor_open(txn, idx[d].dbi, &cur));
         for (int g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && !rc;
              g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             const uint8_t *env;

@@ -12,9 +12,10 @@
  *                      log; filling a frame within a budget
  *   journal_cursor.c   named cursors
  *   journal_damage.c   damage found on disk: remembered, scanned, rebuilt
- * Only these files include lmdb.h. Functions here return LMDB codes where
- * they say so (they run inside a transaction the caller commits or aborts)
- * and KNOOP codes otherwise.
+ * Only these files include lmdb.h. Every function here returns a KNOOP code:
+ * an LMDB (or errno) code is mapped by journal_err where the LMDB call
+ * returns it, and never passed on; its text is kept for the report of a
+ * failed write (journal_write_failed).
  */
 #ifndef KNOOP_JOURNAL_INT_H
 #define KNOOP_JOURNAL_INT_H
@@ -78,6 +79,10 @@ struct knoop_journal_t {
     knoop_journal_stats_t stats;
     char                 error[512];        /* last failed write, "" after a commit */
     uint64_t             error_at;          /* when (Unix ms), 0 when none */
+    /* LMDB's (or errno) code of the last failure journal_err mapped: what a
+     * failed write reports, and what tells a full map (grown) from a full
+     * disk (not). Reset when a write transaction begins. */
+    int                  mdb_cause;
     unsigned             full;              /* KNOOP_JOURNAL_FULL_*, until a commit */
     knoop_buf_t          scratch;           /* check || envelope being stored */
     knoop_journal_damage_t *damage;         /* damaged messages, until repaired */
@@ -101,17 +106,20 @@ struct knoop_journal_t {
 
 /* ---- store (journal_store.c) ---- */
 
-/* LMDB or errno code -> KNOOP code. */
-int  journal_err(int rc);
-/* Begin a transaction, adopting a map grown by another process. LMDB code. */
+/* LMDB or errno code -> KNOOP code: the one mapping. A failure (not
+ * MDB_NOTFOUND, which is an answer) is kept in self->mdb_cause. */
+int  journal_err(knoop_journal_t *self, int mdb_rc);
+/* Begin a transaction, adopting a map grown by another process. Logged
+ * when it fails. */
 int  journal_begin(knoop_journal_t *self, unsigned flags, MDB_txn **txn);
-/* Double the map, bounded by map_max. Caller holds no transaction. Returns
- * KNOOP_OK, KNOOP_EFULL at the limit, or LMDB's error. */
+/* Double the map, bounded by map_max. Caller holds no transaction.
+ * KNOOP_EFULL at the limit (self->mdb_cause stays MDB_MAP_FULL). */
 int  journal_grow(knoop_journal_t *self);
-/* A write transaction needing about `need` bytes failed (mdb_rc, or
- * KNOOP_EFULL from journal_grow): the cause mapped, recorded for
- * knoop_journal_error, logged and counted. Returns the KNOOP code. */
-int  journal_write_failed(knoop_journal_t *self, int mdb_rc, const char *what, uint64_t need);
+/* A write transaction needing about `need` bytes failed with rc: the cause
+ * (self->mdb_cause, its LMDB text) recorded for knoop_journal_error in words
+ * an operator can act on, logged and counted. Returns rc, or KNOOP_EFULL for
+ * an I/O error on a volume with no room left. */
+int  journal_write_failed(knoop_journal_t *self, int rc, const char *what, uint64_t need);
 /* A write transaction committed: a recorded failure is over. */
 void journal_write_done(knoop_journal_t *self);
 
@@ -125,10 +133,11 @@ typedef struct {
 int  journal_read_begin(knoop_journal_t *self, const MDB_dbi *dbi, journal_read_t *r);
 void journal_read_end(journal_read_t *r);
 
-/* The one write transaction: fn runs inside it and returns an LMDB (or
- * errno) code; the transaction commits when fn succeeds. A full map grows and fn runs again from the start (it
- * must reset what it changed in self); any other failure is
- * journal_write_failed(what, need). Returns a KNOOP code. */
+/* The one write transaction: fn runs inside it and returns a KNOOP code;
+ * the transaction commits when fn succeeds. A full map (an LMDB failure
+ * with cause MDB_MAP_FULL) grows and fn runs again from the start (it must
+ * reset what it changed in self); any other failure is
+ * journal_write_failed(what, need). */
 /* `what` of a subscriber's cursor write: bookkeeping of a few bytes that may
  * still fit in a full map, so it does not clear a storage-full alarm (only a
  * message stored again does). */
@@ -169,19 +178,18 @@ void journal_row(uint8_t row[IDX_LEN], const uint8_t key[16], const uint8_t *che
 /* Decode a stream row. KNOOP_ECORRUPT when it has the wrong shape. */
 int  journal_stream_decode(const MDB_val *v, uint64_t stream, knoop_stream_info_t *out);
 /* KNOOP_OK, KNOOP_ENOTFOUND, KNOOP_ECORRUPT (a damaged row), or the mapped
- * LMDB failure, whose LMDB code goes to *mdb_rc when not NULL. */
+ * LMDB failure. */
 int  journal_stream_get(knoop_journal_t *self, MDB_txn *txn, uint64_t stream,
-                        knoop_stream_info_t *out, int *mdb_rc);
-/* LMDB code. */
+                        knoop_stream_info_t *out);
 int  journal_stream_put(knoop_journal_t *self, MDB_txn *txn, const knoop_stream_info_t *s);
 
 /* ---- picture (journal_picture.c) ---- */
 
-/* Write the named cursor within txn. LMDB code. */
+/* Write the named cursor within txn. */
 int  journal_cursor_write(knoop_journal_t *self, MDB_txn *txn, const knoop_journal_cursor_t *c);
 
 /* m (ACTUAL only) takes its (topic, key) in the state view when it wins
- * there. LMDB code. */
+ * there. */
 int  journal_state_take(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m);
 
 #endif

@@ -16,9 +16,9 @@ int knoop_journal_read_stream(knoop_journal_t *self, uint64_t stream, uint64_t f
     uint8_t kb[16];
     journal_key16(kb, stream, from);
     MDB_val k = { 16, kb }, v;
-    int ret = KNOOP_OK;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    int ret = KNOOP_OK, g;
+    for (g = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 16 || knoop_get_be64(k.mv_data) != stream)
             break;
         uint64_t seq = knoop_get_be64((uint8_t *) k.mv_data + 8);
@@ -33,8 +33,8 @@ int knoop_journal_read_stream(knoop_journal_t *self, uint64_t stream, uint64_t f
         if (ret)
             break;
     }
-    if (rc && rc != MDB_NOTFOUND && !ret)
-        ret = journal_err(rc);
+    if (g && g != MDB_NOTFOUND && !ret)
+        ret = journal_err(self, g);
     journal_read_end(&r);
     return ret;
 }
@@ -67,10 +67,10 @@ static int s_tail(knoop_journal_t *self, MDB_dbi dbi, const char *db, uint64_t f
     uint8_t kb[8];
     knoop_put_be64(kb, from ? from : 1);
     MDB_val k = { 8, kb }, v;
-    int ret = KNOOP_OK;
+    int ret = KNOOP_OK, g;
     size_t count = 0;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (g = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (max && count >= max)
             break;
         const uint8_t *env = NULL;
@@ -98,8 +98,8 @@ static int s_tail(knoop_journal_t *self, MDB_dbi dbi, const char *db, uint64_t f
         if (next)
             *next = pos + 1;
     }
-    if (rc && rc != MDB_NOTFOUND && !ret)
-        ret = journal_err(rc);
+    if (g && g != MDB_NOTFOUND && !ret)
+        ret = journal_err(self, g);
     journal_read_end(&r);
     return ret;
 }
@@ -114,10 +114,10 @@ int knoop_journal_get(knoop_journal_t *self, uint64_t stream, uint64_t seq,
     uint8_t kb[16];
     journal_key16(kb, stream, seq);
     MDB_val k = { 16, kb }, v;
-    rc = mdb_get(r.txn, self->msg, &k, &v);
+    rc = journal_err(self, mdb_get(r.txn, self->msg, &k, &v));
     const uint8_t *env;
     size_t len;
-    int ret = rc ? journal_err(rc) : journal_msg_open(self, kb, &v, &env, &len);
+    int ret = rc ? rc : journal_msg_open(self, kb, &v, &env, &len);
     if (ret == KNOOP_OK)
         ret = knoop_buf_append(out, env, len);
     journal_read_end(&r);

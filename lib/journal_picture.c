@@ -8,19 +8,19 @@
 
 /* ---- the state view ---- */
 
-/* State value: hlc(8) || stream(8) || seq(8) || origin. Returns an LMDB code. */
+/* State value: hlc(8) || stream(8) || seq(8) || origin. */
 int journal_state_take(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m)
 {
     if (m->b.status != KNOOP_STATUS_ACTUAL)
-        return MDB_SUCCESS;
+        return KNOOP_OK;
     uint8_t kbuf[KNOOP_TOPIC_MAX + 1 + KNOOP_KEY_MAX];
     size_t tl = strlen(m->b.topic), kl = strlen(m->b.key);
     memcpy(kbuf, m->b.topic, tl);
     kbuf[tl] = 0;
     memcpy(kbuf + tl + 1, m->b.key, kl);
     MDB_val key = { tl + 1 + kl, kbuf }, cur;
-    int rc = mdb_get(txn, self->state, &key, &cur);
-    if (rc == MDB_SUCCESS && cur.mv_size >= 24) {
+    int rc = journal_err(self, mdb_get(txn, self->state, &key, &cur));
+    if (rc == KNOOP_OK && cur.mv_size >= 24) {
         const uint8_t *c = cur.mv_data;
         uint64_t chlc = knoop_get_be64(c);
         size_t col = cur.mv_size - 24;
@@ -36,8 +36,8 @@ int journal_state_take(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m
             cmp = m->stream > cs ? 1 : m->stream < cs ? -1 : m->b.seq > cq ? 1 : -1;
         }
         if (cmp <= 0)
-            return MDB_SUCCESS;
-    } else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS) {
+            return KNOOP_OK;
+    } else if (rc != KNOOP_ENOTFOUND && rc != KNOOP_OK) {
         return rc;
     }
     uint8_t vbuf[24 + KNOOP_ID_MAX];
@@ -47,7 +47,7 @@ int journal_state_take(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m
     knoop_put_be64(vbuf + 16, m->b.seq);
     memcpy(vbuf + 24, m->b.origin, ol);
     MDB_val val = { 24 + ol, vbuf };
-    return mdb_put(txn, self->state, &key, &val, 0);
+    return journal_err(self, mdb_put(txn, self->state, &key, &val, 0));
 }
 
 int knoop_journal_state(knoop_journal_t *self, const char *pattern,
@@ -61,9 +61,9 @@ int knoop_journal_state(knoop_journal_t *self, const char *pattern,
         return rc;
     MDB_cursor *cur = r.cur;
     MDB_val k, v;
-    int ret = KNOOP_OK;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    int ret = KNOOP_OK, g;
+    for (g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         char topic[KNOOP_TOPIC_MAX + 1], key[KNOOP_KEY_MAX + 1];
         const uint8_t *kp = k.mv_data;
         const uint8_t *z = memchr(kp, 0, k.mv_size);
@@ -84,9 +84,10 @@ int knoop_journal_state(knoop_journal_t *self, const char *pattern,
         uint8_t mkb[16];
         journal_key16(mkb, stream, seq);
         MDB_val mk = { 16, mkb }, mv;
-        int grc = mdb_get(r.txn, self->msg, &mk, &mv);
+        int grc = journal_err(self, mdb_get(r.txn, self->msg, &mk, &mv));
         if (grc) {
-            ret = grc == MDB_NOTFOUND ? KNOOP_ECORRUPT : journal_err(grc);
+            /* the state view names a message that is not stored */
+            ret = grc == KNOOP_ENOTFOUND ? KNOOP_ECORRUPT : grc;
             break;
         }
         const uint8_t *env;
@@ -97,8 +98,8 @@ int knoop_journal_state(knoop_journal_t *self, const char *pattern,
         if (ret)
             break;
     }
-    if (rc && rc != MDB_NOTFOUND && !ret)
-        ret = journal_err(rc);
+    if (g && g != MDB_NOTFOUND && !ret)
+        ret = journal_err(self, g);
     journal_read_end(&r);
     return ret;
 }

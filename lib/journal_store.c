@@ -18,18 +18,29 @@
 
 /* ---- error mapping ---- */
 
-int journal_err(int rc)
+/* The only place an LMDB code becomes a KNOOP code. The failure's own code
+ * stays in self->mdb_cause: a failed write reports LMDB's words for it, and
+ * journal_write grows the map for MDB_MAP_FULL only (a full disk is EFULL
+ * too, and a larger map does not help it). */
+int journal_err(knoop_journal_t *self, int mdb_rc)
 {
-    switch (rc) {
+    if (mdb_rc != MDB_SUCCESS && mdb_rc != MDB_NOTFOUND)
+        self->mdb_cause = mdb_rc;
+    switch (mdb_rc) {
     case MDB_SUCCESS:          return KNOOP_OK;
     case MDB_NOTFOUND:         return KNOOP_ENOTFOUND;
+    case MDB_KEYEXIST:         return KNOOP_EEXIST;
     case MDB_MAP_FULL:         return KNOOP_EFULL;
+    case MDB_TXN_FULL:                    /* one batch dirties too many pages */
+    case MDB_BAD_VALSIZE:      return KNOOP_ETOOBIG;
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:          return KNOOP_ECORRUPT;
-    case MDB_VERSION_MISMATCH: return KNOOP_EVERSION;
-    case MDB_READERS_FULL:     return KNOOP_EBUSY;
-    default:                   return knoop_err_from_errno(rc);   /* an errno value */
+    case MDB_VERSION_MISMATCH:
+    case MDB_INCOMPATIBLE:     return KNOOP_EVERSION;
+    case MDB_READERS_FULL:
+    case MDB_TLS_FULL:         return KNOOP_EBUSY;
+    default:                   return knoop_err_from_errno(mdb_rc);   /* errno, or EIO */
     }
 }
 
@@ -55,20 +66,21 @@ static void s_human_bytes(char *out, size_t size, uint64_t b)
         snprintf(out, size, "%llu MiB", (unsigned long long) (b / MIB));
 }
 
-/* A write transaction needing about `need` bytes failed (mdb_rc, or
- * KNOOP_EFULL from journal_grow): map the
- * cause, record it in words an operator can act on, log and count it.
- * LMDB turns a short write on a full file system into EIO: a failure on a
- * volume with no room left is reported as the full disk it is. */
-int journal_write_failed(knoop_journal_t *self, int mdb_rc, const char *what, uint64_t need)
+/* A write transaction needing about `need` bytes failed with rc: record
+ * the cause in words an operator can act on, log and count it. LMDB turns a
+ * short write on a full file system into EIO: a failure on a volume with no
+ * room left is reported as the full disk it is. */
+int journal_write_failed(knoop_journal_t *self, int rc, const char *what, uint64_t need)
 {
-    int rc = mdb_rc == KNOOP_EFULL ? KNOOP_EFULL : journal_err(mdb_rc);
+    /* LMDB's words when LMDB failed; ours for a failure of our own (a
+     * damaged stream row, no memory). */
+    const char *cause = self->mdb_cause ? mdb_strerror(self->mdb_cause) : knoop_strerror(rc);
     uint64_t room = 0;
     bool known = s_free_bytes(self, &room) == 0;
     char free_text[32];
     s_human_bytes(free_text, sizeof free_text, room);
     self->full = KNOOP_JOURNAL_FULL_NONE;
-    if (rc == KNOOP_EFULL && (mdb_rc == KNOOP_EFULL || mdb_rc == MDB_MAP_FULL)) {
+    if (rc == KNOOP_EFULL && self->mdb_cause == MDB_MAP_FULL) {
         self->full = KNOOP_JOURNAL_FULL_MAP;
         snprintf(self->error, sizeof self->error,
                  "journal %s full: its map is at the limit of %zu MiB; %s not stored "
@@ -79,7 +91,7 @@ int journal_write_failed(knoop_journal_t *self, int mdb_rc, const char *what, ui
         snprintf(self->error, sizeof self->error,
                  "no space for the journal on %s (%s, with %s free on the volume: a quota, "
                  "or a thin or overcommitted device?); %s not stored",
-                 self->path, mdb_strerror(mdb_rc), free_text, what);
+                 self->path, cause, free_text, what);
     else if (rc == KNOOP_EFULL || (rc == KNOOP_EIO && known && room < FULL_MARGIN + need)) {
         rc = KNOOP_EFULL;
         if (known)
@@ -89,12 +101,11 @@ int journal_write_failed(knoop_journal_t *self, int mdb_rc, const char *what, ui
         else
             snprintf(self->error, sizeof self->error,
                      "disk full on %s (%s); %s not stored (free space on that volume, "
-                     "or move the journal to a larger one)", self->path,
-                     mdb_strerror(mdb_rc), what);
+                     "or move the journal to a larger one)", self->path, cause, what);
     } else
         snprintf(self->error, sizeof self->error,
                  "journal %s: %s not stored: %s (%s free; check the disk and the kernel log)",
-                 self->path, what, mdb_strerror(mdb_rc), free_text);
+                 self->path, what, cause, free_text);
     self->error_at = knoop_now_ms();
     if (rc == KNOOP_EFULL && self->full == KNOOP_JOURNAL_FULL_NONE)
         self->full = KNOOP_JOURNAL_FULL_DISK;
@@ -140,11 +151,9 @@ int journal_begin(knoop_journal_t *self, unsigned flags, MDB_txn **txn)
     } else {
         knoop_error("journal %s: cannot begin transaction: %s", self->path, mdb_strerror(rc));
     }
-    return rc;
+    return journal_err(self, rc);
 }
 
-/* Double the map, bounded by map_max. Caller holds no transaction. Returns
- * KNOOP_OK, KNOOP_EFULL at the limit, or LMDB's error. */
 int journal_grow(knoop_journal_t *self)
 {
     if (self->map_size >= self->map_max)
@@ -156,7 +165,7 @@ int journal_grow(knoop_journal_t *self)
     if (rc) {
         knoop_error("journal %s: cannot grow map to %zu MiB: %s", self->path,
                     want / MIB, mdb_strerror(rc));
-        return rc;   /* LMDB's code, for journal_write_failed */
+        return journal_err(self, rc);
     }
     knoop_info("journal %s: map grown from %zu MiB to %zu MiB", self->path,
                self->map_size / MIB, want / MIB);
@@ -176,7 +185,7 @@ int journal_read_begin(knoop_journal_t *self, const MDB_dbi *dbi, journal_read_t
     else
         rc = journal_begin(self, MDB_RDONLY, &r->txn);
     if (rc)
-        return journal_err(rc);
+        return rc;
     if (dbi) {
         rc = mdb_cursor_open(r->txn, *dbi, &r->cur);
         if (rc) {
@@ -185,7 +194,7 @@ int journal_read_begin(knoop_journal_t *self, const MDB_dbi *dbi, journal_read_t
             if (!r->borrowed)
                 mdb_txn_abort(r->txn);
             r->txn = NULL;
-            return journal_err(rc);
+            return journal_err(self, rc);
         }
     }
     return KNOOP_OK;
@@ -211,10 +220,11 @@ int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const 
     }
     for (;;) {
         self->txn_stored_none = false;
+        self->mdb_cause = MDB_SUCCESS;
         MDB_txn *txn;
         int rc = journal_begin(self, 0, &txn);
         if (rc)
-            return journal_err(rc);     /* logged by journal_begin */
+            return rc;                  /* logged by journal_begin */
         rc = fn(self, txn, arg);
         /* A transaction that changed nothing (every message refused, e.g.
          * as a gap after one the full map did not take) commits without a
@@ -225,16 +235,16 @@ int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const 
          * written, no message is). */
         MDB_envinfo before = { 0 }, after = { 0 };
         mdb_env_info(self->env, &before);
-        if (rc == MDB_SUCCESS && self->precommit) {
+        if (rc == KNOOP_OK && self->precommit) {
             self->open_txn = txn;
             self->precommit(self->precommit_arg);
             self->open_txn = NULL;
         }
-        if (rc == MDB_SUCCESS)
-            rc = mdb_txn_commit(txn);
+        if (rc == KNOOP_OK)
+            rc = journal_err(self, mdb_txn_commit(txn));
         else
             mdb_txn_abort(txn);
-        if (rc == MDB_SUCCESS) {
+        if (rc == KNOOP_OK) {
             mdb_env_info(self->env, &after);
             if (after.me_last_txnid != before.me_last_txnid &&
                 !(self->full && (strcmp(what, JOURNAL_WHAT_CURSOR) == 0 ||
@@ -242,11 +252,10 @@ int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const 
                 journal_write_done(self);
             return KNOOP_OK;
         }
-        if (rc == MDB_MAP_FULL) {
-            int grc = journal_grow(self);
-            if (grc == KNOOP_OK)
+        if (rc == KNOOP_EFULL && self->mdb_cause == MDB_MAP_FULL) {
+            rc = journal_grow(self);
+            if (rc == KNOOP_OK)
                 continue;
-            rc = grc;
         }
         return journal_write_failed(self, rc, what, need);
     }
@@ -295,14 +304,14 @@ int journal_pack(knoop_journal_t *self, const knoop_msg_t *m, const uint8_t key[
 static int s_meta_get(knoop_journal_t *self, MDB_txn *txn, const char *name, MDB_val *val)
 {
     MDB_val key = { strlen(name), (void *) name };
-    return mdb_get(txn, self->meta, &key, val);
+    return journal_err(self, mdb_get(txn, self->meta, &key, val));
 }
 
 static int s_meta_put(knoop_journal_t *self, MDB_txn *txn, const char *name,
                       const void *data, size_t len)
 {
     MDB_val key = { strlen(name), (void *) name }, val = { len, (void *) data };
-    return mdb_put(txn, self->meta, &key, &val, 0);
+    return journal_err(self, mdb_put(txn, self->meta, &key, &val, 0));
 }
 
 static int s_mkdirs(const char *path)
@@ -315,12 +324,12 @@ static int s_mkdirs(const char *path)
         if (*p == '/') {
             *p = 0;
             if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-                return journal_err(errno);
+                return knoop_err_from_errno(errno);
             *p = '/';
         }
     }
     if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-        return journal_err(errno);
+        return knoop_err_from_errno(errno);
     return KNOOP_OK;
 }
 
@@ -331,7 +340,7 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
     MDB_txn *txn;
     int rc = journal_begin(self, ro ? MDB_RDONLY : 0, &txn);
     if (rc)
-        return journal_err(rc);
+        return rc;
     unsigned dflags = ro ? 0 : MDB_CREATE;
     struct { const char *name; MDB_dbi *dbi; } dbs[] = {
         { "msg", &self->msg }, { "log", &self->log }, { "stream", &self->stream },
@@ -345,13 +354,14 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
                         ro ? "missing (not a knooppunt journal?)" : "cannot be opened",
                         mdb_strerror(rc));
             mdb_txn_abort(txn);
-            return rc == MDB_NOTFOUND ? KNOOP_EVERSION : journal_err(rc);
+            rc = journal_err(self, rc);
+            return rc == KNOOP_ENOTFOUND ? KNOOP_EVERSION : rc;
         }
     }
 
     MDB_val v;
     rc = s_meta_get(self, txn, "schema", &v);
-    if (rc == MDB_NOTFOUND && !ro) {
+    if (rc == KNOOP_ENOTFOUND && !ro) {
         uint8_t b[8];
         knoop_put_be64(b, KNOOP_JOURNAL_SCHEMA);
         do
@@ -366,7 +376,7 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
         if (!rc && partner) rc = s_meta_put(self, txn, "partner", partner, strlen(partner));
         if (rc) {
             mdb_txn_abort(txn);
-            return journal_err(rc);
+            return rc;
         }
         if (partner)
             snprintf(self->partner, sizeof self->partner, "%s", partner);
@@ -424,19 +434,19 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
     }
     /* Committing (also a read-only transaction) keeps the dbi handles: an
      * aborted transaction closes the handles it opened. */
-    rc = mdb_txn_commit(txn);
-    return journal_err(rc);
+    return journal_err(self, mdb_txn_commit(txn));
 }
 
 /* The keys of one database (copies: values are rewritten after). */
-static int s_keys(MDB_txn *txn, MDB_dbi dbi, size_t klen, uint8_t **keys, size_t *n)
+static int s_keys(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, size_t klen,
+                  uint8_t **keys, size_t *n)
 {
     MDB_cursor *cur;
     MDB_val k, v;
     size_t cap = 0;
     *keys = NULL;
     *n = 0;
-    int rc = mdb_cursor_open(txn, dbi, &cur);
+    int rc = journal_err(self, mdb_cursor_open(txn, dbi, &cur));
     if (rc)
         return rc;
     for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
@@ -447,7 +457,7 @@ static int s_keys(MDB_txn *txn, MDB_dbi dbi, size_t klen, uint8_t **keys, size_t
             cap = cap ? 2 * cap : 1024;
             uint8_t *nk = realloc(*keys, cap * klen);
             if (!nk) {
-                rc = ENOMEM;
+                rc = KNOOP_ENOMEM;
                 break;
             }
             *keys = nk;
@@ -460,7 +470,7 @@ static int s_keys(MDB_txn *txn, MDB_dbi dbi, size_t klen, uint8_t **keys, size_t
 }
 
 /* Schema 2 to 3 in one transaction: a check before every message, its
- * start in every log and vlog row. LMDB code. */
+ * start in every log and vlog row. */
 static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
 {
     uint64_t *n = arg;
@@ -468,31 +478,30 @@ static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
     uint8_t *keys = NULL;
     size_t nk = 0;
     knoop_buf_t b = { 0 };
-    int rc = s_keys(txn, self->msg, 16, &keys, &nk);
+    int rc = s_keys(self, txn, self->msg, 16, &keys, &nk);
     for (size_t i = 0; !rc && i < nk; i++) {
         MDB_val k = { 16, keys + 16 * i }, v;
-        rc = mdb_get(txn, self->msg, &k, &v);
+        rc = journal_err(self, mdb_get(txn, self->msg, &k, &v));
         if (rc)
             break;
         b.len = 0;
-        if (knoop_buf_reserve(&b, MSG_CHECK + v.mv_size) != KNOOP_OK) {
-            rc = ENOMEM;
+        rc = knoop_buf_reserve(&b, MSG_CHECK + v.mv_size);
+        if (rc)
             break;
-        }
         journal_check(b.data, k.mv_data, v.mv_data, v.mv_size);
         memcpy(b.data + MSG_CHECK, v.mv_data, v.mv_size);
         MDB_val nv = { MSG_CHECK + v.mv_size, b.data };
-        rc = mdb_put(txn, self->msg, &k, &nv, 0);
+        rc = journal_err(self, mdb_put(txn, self->msg, &k, &nv, 0));
         (*n)++;
     }
     free(keys);
     knoop_buf_free(&b);
     MDB_dbi idx[2] = { self->log, self->vlog };
     for (int d = 0; d < 2 && !rc; d++) {
-        rc = s_keys(txn, idx[d], 8, &keys, &nk);
+        rc = s_keys(self, txn, idx[d], 8, &keys, &nk);
         for (size_t i = 0; !rc && i < nk; i++) {
             MDB_val k = { 8, keys + 8 * i }, v, mv;
-            rc = mdb_get(txn, idx[d], &k, &v);
+            rc = journal_err(self, mdb_get(txn, idx[d], &k, &v));
             if (rc || v.mv_size != 16)
                 continue;           /* damaged already: the scan reports it */
             uint8_t row[IDX_LEN] = { 0 };
@@ -501,7 +510,7 @@ static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
             if (mdb_get(txn, self->msg, &mk, &mv) == 0 && mv.mv_size >= IDX_CHECK)
                 memcpy(row + 16, mv.mv_data, IDX_CHECK);
             MDB_val nv = { IDX_LEN, row };
-            rc = mdb_put(txn, idx[d], &k, &nv, 0);
+            rc = journal_err(self, mdb_put(txn, idx[d], &k, &nv, 0));
         }
         free(keys);
         keys = NULL;
@@ -568,7 +577,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
     if (ro) {
         snprintf(file, sizeof file, "%s/data.mdb", self->path);
         if (access(file, R_OK) != 0) {
-            rc = errno == ENOENT ? KNOOP_ENOTFOUND : journal_err(errno);
+            rc = knoop_err_from_errno(errno);
             knoop_error("journal %s: cannot read %s: %s", self->path, file, strerror(errno));
             goto fail;
         }
@@ -583,7 +592,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
         snprintf(file, sizeof file, "%s/writer.lock", self->path);
         self->lock_fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (self->lock_fd < 0) {
-            rc = journal_err(errno);
+            rc = knoop_err_from_errno(errno);
             knoop_error("journal %s: cannot open %s: %s", self->path, file, strerror(errno));
             goto fail;
         }
@@ -594,11 +603,9 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
         }
     }
 
-    rc = mdb_env_create(&self->env);
-    if (rc) {
-        rc = journal_err(rc);
+    rc = journal_err(self, mdb_env_create(&self->env));
+    if (rc)
         goto fail;
-    }
     mdb_env_set_maxdbs(self->env, 10);
     mdb_env_set_mapsize(self->env, self->map_size);
     unsigned eflags = MDB_NOTLS;
@@ -621,7 +628,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
     }
     if (rc) {
         knoop_error("journal %s: cannot open: %s", self->path, mdb_strerror(rc));
-        rc = journal_err(rc);
+        rc = journal_err(self, rc);
         if (rc == KNOOP_ECORRUPT)
             s_beyond_use(self->path);
         goto fail;
@@ -707,7 +714,7 @@ int knoop_journal_reader_check(knoop_journal_t *self)
     int rc = mdb_reader_check(self->env, &dead);
     self->last_reader_check = knoop_now_ms();
     if (rc)
-        return journal_err(rc);
+        return journal_err(self, rc);
     if (dead)
         knoop_info("journal %s: cleared %d stale reader slot(s)", self->path, dead);
     return dead;

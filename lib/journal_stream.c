@@ -38,20 +38,17 @@ int journal_stream_decode(const MDB_val *v, uint64_t stream, knoop_stream_info_t
 }
 
 int journal_stream_get(knoop_journal_t *self, MDB_txn *txn, uint64_t stream,
-                       knoop_stream_info_t *out, int *mdb_rc)
+                       knoop_stream_info_t *out)
 {
     uint8_t k[8];
     knoop_put_be64(k, stream);
     MDB_val key = { 8, k }, val;
-    int rc = mdb_get(txn, self->stream, &key, &val);
-    if (mdb_rc)
-        *mdb_rc = rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+    int rc = journal_err(self, mdb_get(txn, self->stream, &key, &val));
     if (rc)
-        return rc == MDB_NOTFOUND ? KNOOP_ENOTFOUND : journal_err(rc);
+        return rc;
     return journal_stream_decode(&val, stream, out);
 }
 
-/* Returns an LMDB code. */
 int journal_stream_put(knoop_journal_t *self, MDB_txn *txn, const knoop_stream_info_t *s)
 {
     uint8_t row[SROW_HDR + KNOOP_ID_MAX + KNOOP_TOPIC_MAX];
@@ -72,12 +69,12 @@ int journal_stream_put(knoop_journal_t *self, MDB_txn *txn, const knoop_stream_i
     uint8_t k[8];
     knoop_put_be64(k, s->stream);
     MDB_val key = { 8, k }, val = { SROW_HDR + olen + tlen, row };
-    return mdb_put(txn, self->stream, &key, &val, 0);
+    return journal_err(self, mdb_put(txn, self->stream, &key, &val, 0));
 }
 
 /* ---- append ---- */
 
-/* Keep a conflicting copy as evidence and flag the stream. LMDB code. */
+/* Keep a conflicting copy as evidence and flag the stream. */
 static int s_keep_fork(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
                        uint64_t seq, const uint8_t chain[KNOOP_HASH_LEN],
                        const uint8_t *env, size_t len)
@@ -92,12 +89,9 @@ static int s_keep_fork(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t 
                 "two different messages; both kept as evidence", self->path,
                 (unsigned long long) s->stream, s->origin, s->topic,
                 (unsigned long long) seq);
-    return mdb_put(txn, self->fork, &key, &val, 0);
+    return journal_err(self, mdb_put(txn, self->fork, &key, &val, 0));
 }
 
-/* The stream's verified prefix grows to `to`: every message it newly covers
- * enters the verified log (what applications are fed from, in this order)
- * and the state view. LMDB code. */
 static uint64_t s_seq_key(uint64_t stream, uint64_t seq)
 {
     return stream ^ (seq * 0x9e3779b97f4a7c15ull);
@@ -118,6 +112,9 @@ static const knoop_msg_t *s_batch_msg(knoop_journal_t *self, uint64_t stream, ui
     return m;
 }
 
+/* The stream's verified prefix grows to `to`: every message it newly covers
+ * enters the verified log (what applications are fed from, in this order)
+ * and the state view. */
 static int s_verify_to(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s, uint64_t to)
 {
     for (uint64_t seq = s->verified + 1; seq <= to; seq++) {
@@ -135,7 +132,7 @@ static int s_verify_to(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t 
         } else {
             journal_key16(k, s->stream, seq);
             MDB_val key = { 16, k }, val;
-            rc = mdb_get(txn, self->msg, &key, &val);
+            rc = journal_err(self, mdb_get(txn, self->msg, &key, &val));
             if (rc)
                 return rc;
             knoop_msg_t m;
@@ -153,19 +150,19 @@ static int s_verify_to(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t 
         }
         knoop_put_be64(pk, self->txn_vpos);
         MDB_val vk = { 8, pk }, vv = { IDX_LEN, row };
-        rc = mdb_put(txn, self->vlog, &vk, &vv, MDB_APPEND);
+        rc = journal_err(self, mdb_put(txn, self->vlog, &vk, &vv, MDB_APPEND));
         if (rc)
             return rc;
         self->txn_vpos++;
     }
     if (to > s->verified)
         s->verified = to;
-    return MDB_SUCCESS;
+    return KNOOP_OK;
 }
 
 /* A message entered the contiguous prefix at s->hwm. With a trust store the
  * picture and the verified log wait for a head signature covering it;
- * without one (no verification) the picture takes it now. LMDB code. */
+ * without one (no verification) the picture takes it now. */
 static int s_linked(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
                     const knoop_msg_t *m)
 {
@@ -173,26 +170,26 @@ static int s_linked(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
         return journal_state_take(self, txn, m);
     if (m->sig)
         return s_verify_to(self, txn, s, s->hwm);
-    return MDB_SUCCESS;
+    return KNOOP_OK;
 }
 
 /* Walk the contiguous prefix forward over out-of-order messages already
- * stored. LMDB code; link failures end the walk and become fork evidence. */
+ * stored. Link failures end the walk and become fork evidence. */
 static int s_advance(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s)
 {
     while (s->hwm < s->max_seq) {
         uint8_t k[16];
         journal_key16(k, s->stream, s->hwm + 1);
         MDB_val key = { 16, k }, val;
-        int rc = mdb_get(txn, self->msg, &key, &val);
-        if (rc == MDB_NOTFOUND)
-            return MDB_SUCCESS;
+        int rc = journal_err(self, mdb_get(txn, self->msg, &key, &val));
+        if (rc == KNOOP_ENOTFOUND)
+            return KNOOP_OK;
         if (rc)
             return rc;
         const uint8_t *env;
         size_t len;
         if (journal_msg_open(self, k, &val, &env, &len) != KNOOP_OK)
-            return MDB_SUCCESS;      /* damaged: the walk resumes once it is repaired */
+            return KNOOP_OK;         /* damaged: the walk resumes once it is repaired */
         knoop_msg_t m;
         int prc = knoop_msg_parse(&m, env, len);
         if (prc == KNOOP_OK && memcmp(m.b.prev, s->head, KNOOP_HASH_LEN) == 0) {
@@ -213,10 +210,10 @@ static int s_advance(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s
         rc = s_keep_fork(self, txn, s, s->hwm + 1, chain, env, len);
         knoop_msg_clear(&m);
         if (!rc)
-            rc = mdb_del(txn, self->msg, &key, NULL);
+            rc = journal_err(self, mdb_del(txn, self->msg, &key, NULL));
         return rc;
     }
-    return MDB_SUCCESS;
+    return KNOOP_OK;
 }
 
 /* The chain of the stored, undamaged message at seq (zeros for seq 0).
@@ -279,9 +276,9 @@ static int s_repair(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
     if (rc)
         return rc;
     MDB_val key = { 16, (void *) k }, val = { self->scratch.len, self->scratch.data };
-    *txn_rc = mdb_put(txn, self->msg, &key, &val, 0);
+    *txn_rc = journal_err(self, mdb_put(txn, self->msg, &key, &val, 0));
     if (*txn_rc)
-        return journal_err(*txn_rc);
+        return *txn_rc;
     journal_undamaged(self, s->stream, seq);
     knoop_info("journal %s: repaired stream %016llx (%s on %s) seq %llu with a good copy",
                self->path, (unsigned long long) s->stream, s->origin, s->topic,
@@ -294,23 +291,18 @@ static int s_repair(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
         *txn_rc = s_linked(self, txn, s, m);
         if (!*txn_rc)
             *txn_rc = s_advance(self, txn, s);
-        if (*txn_rc)
-            return journal_err(*txn_rc);
     } else if (seq <= s->hwm && seq > s->verified && m->sig && self->trust) {
         *txn_rc = s_verify_to(self, txn, s, seq);
-        if (*txn_rc)
-            return journal_err(*txn_rc);
     }
-    return KNOOP_OK;
+    return *txn_rc;
 }
 
 /* The row of m's stream within the append transaction: read from the
  * table the first time the batch meets the stream, then kept here and
  * written once when the batch is done (s_rows_put), however many of the
- * batch's messages it takes. A new stream gets a fresh row. KNOOP code;
- * an LMDB failure also in *mdb_rc. */
+ * batch's messages it takes. A new stream gets a fresh row. */
 static int s_row_for(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m,
-                     knoop_stream_info_t **out, int *mdb_rc)
+                     knoop_stream_info_t **out)
 {
     uint64_t at;
     if (knoop_u64map_get(&self->txn_rows_at, m->stream, &at)) {
@@ -326,7 +318,7 @@ static int s_row_for(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m,
         self->cap_txn_rows = cap;
     }
     knoop_stream_info_t *s = &self->txn_rows[self->ntxn_rows];
-    int rc = journal_stream_get(self, txn, m->stream, s, mdb_rc);
+    int rc = journal_stream_get(self, txn, m->stream, s);
     if (rc == KNOOP_ENOTFOUND) {
         memset(s, 0, sizeof *s);
         s->stream = m->stream;
@@ -344,7 +336,7 @@ static int s_row_for(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m,
 }
 
 /* The rows the batch touched, each written once; a new stream none of
- * whose messages was taken gets no row. LMDB code. */
+ * whose messages was taken gets no row. */
 static int s_rows_put(knoop_journal_t *self, MDB_txn *txn)
 {
     for (size_t i = 0; i < self->ntxn_rows; i++) {
@@ -355,7 +347,7 @@ static int s_rows_put(knoop_journal_t *self, MDB_txn *txn)
         if (rc)
             return rc;
     }
-    return MDB_SUCCESS;
+    return KNOOP_OK;
 }
 
 static void s_rows_reset(knoop_journal_t *self)
@@ -365,29 +357,24 @@ static void s_rows_reset(knoop_journal_t *self)
 }
 
 /* One message inside the batch transaction. Returns the per-message result;
- * an LMDB failure goes to *txn_rc and aborts the batch. The stream's row
- * is changed in the batch's copy (s_row_for), written once at the end. */
+ * a failure of the transaction also goes to *txn_rc and aborts the batch.
+ * The stream's row is changed in the batch's copy (s_row_for), written once
+ * at the end. */
 static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_t *pos,
                         int *txn_rc)
 {
     const knoop_msg_t *m = self->txn_msgs[idx];
     knoop_stream_info_t *sp;
-    int mdb_rc = MDB_SUCCESS;
-    int rc = s_row_for(self, txn, m, &sp, &mdb_rc);
-    if (rc == KNOOP_ENOMEM) {
-        *txn_rc = ENOMEM;
-        return rc;
-    } else if (rc == KNOOP_ECORRUPT) {
-        /* The batch stops here: the stream's state is unknown. Named as
-         * what it is, a damaged stream row, not as a failed read. */
-        knoop_error("journal %s: the row of stream %016llx (%s on %s) is DAMAGED on disk "
-                    "(wrong size); batch not stored; the journal must be restored or "
-                    "rebuilt from its broker", self->path, (unsigned long long) m->stream,
-                    m->b.origin, m->b.topic);
-        *txn_rc = MDB_CORRUPTED;
-        return rc;
-    } else if (rc) {
-        *txn_rc = mdb_rc;            /* the read's own failure, reported as such */
+    int rc = s_row_for(self, txn, m, &sp);
+    if (rc) {
+        /* The batch stops here: the stream's state is unknown. A damaged
+         * stream row is named as what it is, not as a failed read. */
+        if (rc == KNOOP_ECORRUPT)
+            knoop_error("journal %s: the row of stream %016llx (%s on %s) is DAMAGED on disk "
+                        "(wrong size); batch not stored; the journal must be restored or "
+                        "rebuilt from its broker", self->path, (unsigned long long) m->stream,
+                        m->b.origin, m->b.topic);
+        *txn_rc = rc;
         return rc;
     } else if (sp->epoch != m->b.epoch || strcmp(sp->origin, m->b.origin) != 0 ||
                strcmp(sp->topic, m->b.topic) != 0) {
@@ -401,12 +388,12 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
     uint8_t k[16];
     journal_key16(k, m->stream, m->b.seq);
     MDB_val key = { 16, k }, val;
-    int mrc = mdb_get(txn, self->msg, &key, &val);
+    int mrc = journal_err(self, mdb_get(txn, self->msg, &key, &val));
     const uint8_t *oenv;
     size_t olen;
-    if (mrc == MDB_SUCCESS && journal_msg_open(self, k, &val, &oenv, &olen) != KNOOP_OK)
+    if (mrc == KNOOP_OK && journal_msg_open(self, k, &val, &oenv, &olen) != KNOOP_OK)
         return s_repair(self, txn, sp, m, k, txn_rc);
-    if (mrc == MDB_SUCCESS) {
+    if (mrc == KNOOP_OK) {
         knoop_msg_t old;
         int prc = knoop_msg_parse(&old, oenv, olen);
         bool same = prc == KNOOP_OK && memcmp(old.chain, m->chain, KNOOP_HASH_LEN) == 0;
@@ -428,19 +415,19 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
             if (journal_pack(self, m, k) != KNOOP_OK)
                 return KNOOP_EDUPLICATE;
             MDB_val nv = { self->scratch.len, self->scratch.data };
-            *txn_rc = mdb_put(txn, self->msg, &key, &nv, 0);
+            *txn_rc = journal_err(self, mdb_put(txn, self->msg, &key, &nv, 0));
             if (!*txn_rc && m->b.seq <= sp->hwm && m->b.seq > sp->verified) {
                 *txn_rc = s_verify_to(self, txn, sp, m->b.seq);
             }
         }
         return KNOOP_EDUPLICATE;
     }
-    if (mrc != MDB_NOTFOUND) {
+    if (mrc != KNOOP_ENOTFOUND) {
         *txn_rc = mrc;
-        return journal_err(mrc);
+        return mrc;
     }
     if (m->b.seq <= sp->hwm) {
-        *txn_rc = MDB_CORRUPTED;
+        *txn_rc = KNOOP_ECORRUPT;
         knoop_error("journal %s: stream %016llx misses seq %llu below its hwm %llu",
                     self->path, (unsigned long long) sp->stream,
                     (unsigned long long) m->b.seq, (unsigned long long) sp->hwm);
@@ -469,19 +456,19 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
         return rc;
     val.mv_size = self->scratch.len;
     val.mv_data = self->scratch.data;
-    *txn_rc = mdb_put(txn, self->msg, &key, &val, 0);
+    *txn_rc = journal_err(self, mdb_put(txn, self->msg, &key, &val, 0));
     if (*txn_rc)
-        return journal_err(*txn_rc);
+        return *txn_rc;
     uint8_t pk[8], *row = self->txn_msg_rows[idx];
     knoop_put_be64(pk, *pos);
     journal_row(row, k, self->scratch.data);
     MDB_val lkey = { 8, pk }, lval = { IDX_LEN, row };
-    *txn_rc = mdb_put(txn, self->log, &lkey, &lval, MDB_APPEND);
+    *txn_rc = journal_err(self, mdb_put(txn, self->log, &lkey, &lval, MDB_APPEND));
     if (*txn_rc)
-        return journal_err(*txn_rc);
+        return *txn_rc;
     (*pos)++;
     if (knoop_u64map_put(&self->txn_stored_at, s_seq_key(m->stream, m->b.seq), idx) != KNOOP_OK) {
-        *txn_rc = ENOMEM;
+        *txn_rc = KNOOP_ENOMEM;
         return KNOOP_ENOMEM;
     }
 
@@ -495,7 +482,7 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
             *txn_rc = s_advance(self, txn, sp);
     }
     if (*txn_rc)
-        return journal_err(*txn_rc);
+        return *txn_rc;
     self->stats.stored++;
     return KNOOP_OK;
 }
@@ -503,7 +490,7 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
 /* Is m's signature known good already: the journal holds m (same chain)
  * with a signature? Then append finds it a duplicate and verifying it again
  * adds no trust. A copy kept unsigned is not enough: the signed one replaces
- * it, so it must verify. LMDB code (read transaction). */
+ * it, so it must verify. */
 static bool s_held_signed(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m)
 {
     uint8_t k[16];
@@ -594,7 +581,7 @@ static void s_stats_restore(knoop_journal_t *self, const knoop_journal_stats_t *
 }
 
 /* The batch inside one write transaction; run again from the start when the
- * map had to grow. LMDB code. */
+ * map had to grow. */
 static int s_append_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
 {
     append_t *a = arg;
@@ -603,12 +590,12 @@ static int s_append_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
     knoop_u64map_clear(&self->txn_stored_at);
     a->pos = self->next_pos;
     self->txn_vpos = self->next_vpos;
-    int txn_rc = MDB_SUCCESS;
-    for (size_t i = 0; i < a->n && txn_rc == MDB_SUCCESS; i++)
+    int txn_rc = KNOOP_OK;
+    for (size_t i = 0; i < a->n && txn_rc == KNOOP_OK; i++)
         a->results[i] = a->pre[i] ? a->pre[i] : s_append_one(self, txn, i, &a->pos, &txn_rc);
-    if (txn_rc == MDB_SUCCESS)
+    if (txn_rc == KNOOP_OK)
         txn_rc = s_rows_put(self, txn);
-    for (size_t i = 0; i < a->ncursors && txn_rc == MDB_SUCCESS; i++)
+    for (size_t i = 0; i < a->ncursors && txn_rc == KNOOP_OK; i++)
         txn_rc = journal_cursor_write(self, txn, &a->cursors[i]);
     /* Refusals (gaps, forks) still write their stream rows: no sign that
      * there is room again (journal_write keeps a storage alarm then). */
@@ -717,7 +704,7 @@ int knoop_journal_stream(knoop_journal_t *self, uint64_t stream, knoop_stream_in
     int rc = journal_read_begin(self, NULL, &r);
     if (rc)
         return rc;
-    rc = journal_stream_get(self, r.txn, stream, out, NULL);
+    rc = journal_stream_get(self, r.txn, stream, out);
     journal_read_end(&r);
     return rc;
 }
@@ -737,9 +724,9 @@ int knoop_journal_vector(knoop_journal_t *self, const char *pattern,
     size_t cap = 0, cnt = 0;
     knoop_stream_info_t *out = NULL;
     MDB_val k, v;
-    int err = KNOOP_OK;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    int err = KNOOP_OK, g;
+    for (g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 8) {
             err = KNOOP_ECORRUPT;
             break;
@@ -761,8 +748,8 @@ int knoop_journal_vector(knoop_journal_t *self, const char *pattern,
         }
         out[cnt++] = s;
     }
-    if (!err && rc != MDB_NOTFOUND)
-        err = journal_err(rc);      /* the read failed on the way */
+    if (!err && g != MDB_NOTFOUND)
+        err = journal_err(self, g);     /* the read failed on the way */
     journal_read_end(&r);
     if (err) {
         free(out);

@@ -47,10 +47,11 @@ typedef enum {
     KNOOP_EGONE      = -22,  /* the peer went away (its connection is gone) */
     KNOOP_EAGAIN     = -23,  /* nothing waiting now (non-blocking read): try again later */
     KNOOP_EGAP       = -24,  /* seq leaves a gap: an earlier message of the stream is missing */
+    KNOOP_EINTR      = -25,  /* a signal interrupted the call before it finished */
 } knoop_err_t;
 /* The lowest code: a new code takes the next number below it and becomes
  * KNOOP_ERR_LAST (tests/test_errors.c checks every code from 0 down to it). */
-#define KNOOP_ERR_LAST KNOOP_EGAP
+#define KNOOP_ERR_LAST KNOOP_EINTR
 
 /* Human-readable name of an error code. Static string, never NULL. */
 const char *knoop_strerror(int err);

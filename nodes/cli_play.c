@@ -221,7 +221,11 @@ int knoop_cli_play(int argc, char **argv)
         }
         knoop_client_t *cl = s_client(ps, &np, tmpl, as);
         knoop_api_seq_t res;
-        int rc = cl ? knoop_client_publish(cl, &it, 1, &res, 10000, err, sizeof err) : KNOOP_EIO;
+        if (!cl)
+            snprintf(err, sizeof err, "no API endpoint for it (more than %d partners, or "
+                     "--api-template does not make a ZeroMQ endpoint)", MAX_PARTNERS);
+        int rc = cl ? knoop_client_publish(cl, &it, 1, &res, 10000, err, sizeof err)
+                    : KNOOP_EINVAL;
         if (rc) {
             fprintf(stderr, "knoop play: %s:%zu: %s could not publish on %s: %s\n", file, lineno,
                     as, topic, *err ? err : knoop_strerror(rc));
