@@ -135,6 +135,14 @@ sitrep_policy() {
         >"$T/policy"
 }
 
+# grip_policy [RULE...]: the policy of the payload-rule scenarios, in
+# $T/policy: every region publishes on grip.{id} (and below it) and on
+# sitrep.{id}, and reads everything; then the rules RULE, one a line
+grip_policy() {
+    printf '%s\n' 'role:region publish grip.{id}' 'role:region publish grip.{id}.>' \
+        'role:region publish sitrep.{id}' 'role:region subscribe >' "$@" >"$T/policy"
+}
+
 # start_broker_pair: brokers kcr2-broker-1 and kcr2-broker-2 on free ports,
 # each the other's mesh peer (--anti-entropy-ms 500). Sets EP1 and EP2, their
 # endpoints, and B1 and B2, how nodes and peers name them (ID@ENDPOINT).
