@@ -9,16 +9,11 @@
 #   - the broker's journal verifies clean afterwards.
 source "$(dirname "$0")/lib.sh"
 
-make_partner kcr2-broker-1 broker
+make_sitrep_partners
 make_partner kcr2-broker-2 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
 sitrep_policy
-EP1="tcp://127.0.0.1:$(free_port)"
-EP2="tcp://127.0.0.1:$(free_port)"
-start_broker kcr2-broker-1 "$EP1" --peer "kcr2-broker-2@$EP2" --anti-entropy-ms 500
-start_broker kcr2-broker-2 "$EP2" --peer "kcr2-broker-1@$EP1" --anti-entropy-ms 500
-start_node vr-utrecht --broker "kcr2-broker-1@$EP1"
+start_broker_pair
+start_node vr-utrecht --broker "$B1"
 N=50
 pub_numbered vr-utrecht $N m 'mesh-@-dijkring-veilig'
 wait_for "kcr2-broker-2 holds all $N" 20 has_count "$T/kcr2-broker-2" 'sitrep.>' $N

@@ -10,12 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 
 make_sitrep_partners
-cat >"$T/policy" <<'P'
-role:region publish grip.{id}
-role:region publish grip.{id}.>
-role:region publish sitrep.{id}
-role:region subscribe >
-P
+grip_policy
 printf 'sitrep.> knoop.crisis.v1.SitRep\n' >"$T/lenient-types"
 EP="tcp://127.0.0.1:$(free_port)"
 start_broker kcr2-broker-1 "$EP"

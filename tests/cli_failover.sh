@@ -8,15 +8,10 @@
 #     all streams end contiguous and verified everywhere.
 source "$(dirname "$0")/lib.sh"
 
-make_partner kcr2-broker-1 broker
+make_sitrep_partners
 make_partner kcr2-broker-2 broker
-make_partner vr-utrecht region
-make_partner vr-zeeland region
 sitrep_policy
-EP1="tcp://127.0.0.1:$(free_port)"; EP2="tcp://127.0.0.1:$(free_port)"
-B1="kcr2-broker-1@$EP1"; B2="kcr2-broker-2@$EP2"
-start_broker kcr2-broker-1 "$EP1" --peer "$B2" --anti-entropy-ms 500
-start_broker kcr2-broker-2 "$EP2" --peer "$B1" --anti-entropy-ms 500
+start_broker_pair
 start_node vr-utrecht --broker "$B1" --broker "$B2" --failback-ms 1500
 start_node vr-zeeland --broker "$B2" --broker "$B1" --subscribe 'sitrep.>'
 "$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --durable ops --from-start \

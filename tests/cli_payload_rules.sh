@@ -8,14 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 make_sitrep_partners
-cat >"$T/policy" <<'P'
-role:region publish grip.{id}
-role:region publish grip.{id}.>
-role:region publish sitrep.{id}
-role:region publish vitaal.>
-role:region subscribe >
-vr-zeeland speak-for vr-zeeuws-vlaanderen
-P
+grip_policy 'role:region publish vitaal.>' 'vr-zeeland speak-for vr-zeeuws-vlaanderen'
 SRC=${KNOOP_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 printf 'grip.> knoop.crisis.v1.GripLevel\ngrip.x knoop.crisis.v1.Nope\n' >"$T/bad-types"
 rc=0

@@ -7,11 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 
 make_sitrep_partners
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region publish sitrep.{id}.>
-role:region subscribe sitrep.>
-P
+sitrep_policy 'role:region publish sitrep.{id}.>'
 EP="tcp://127.0.0.1:$(free_port)"
 B="kcr2-broker-1@$EP"
 

@@ -10,15 +10,8 @@ source "$(dirname "$0")/lib.sh"
 make_partner kcr2-broker-1 broker
 make_partner kcr2-broker-2 broker
 for n in vr-utrecht vr-zeeland vr-twente vr-drenthe vr-fryslan vr-groningen; do make_partner $n region; done
-cat >"$T/policy" <<'P'
-role:region publish sitrep.{id}
-role:region publish sitrep.{id}.>
-role:region subscribe sitrep.>
-P
-EP1="tcp://127.0.0.1:$(free_port)"
-EP2="tcp://127.0.0.1:$(free_port)"
-start_broker kcr2-broker-1 "$EP1" --peer "kcr2-broker-2@$EP2" --anti-entropy-ms 500
-start_broker kcr2-broker-2 "$EP2" --peer "kcr2-broker-1@$EP1" --anti-entropy-ms 500
+sitrep_policy 'role:region publish sitrep.{id}.>'
+start_broker_pair
 start_node vr-utrecht --broker "kcr2-broker-1@$EP1"
 start_node vr-twente --broker "kcr2-broker-1@$EP1" --subscribe 'sitrep.>'
 wait_for "vr-utrecht link up" 10 grep -q "link up" "$T/vr-utrecht.log"

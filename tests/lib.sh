@@ -127,10 +127,33 @@ make_sitrep_partners() {
     make_partner vr-zeeland region
 }
 
-# sitrep_policy: the policy most scenarios use, in $T/policy: every region
-# publishes on sitrep.{id} (its own id) and subscribes to sitrep.>
+# sitrep_policy [RULE...]: the policy most scenarios use, in $T/policy: every
+# region publishes on sitrep.{id} (its own id) and subscribes to sitrep.>;
+# then the rules RULE, one a line
 sitrep_policy() {
-    printf 'role:region publish sitrep.{id}\nrole:region subscribe sitrep.>\n' >"$T/policy"
+    printf '%s\n' 'role:region publish sitrep.{id}' 'role:region subscribe sitrep.>' "$@" \
+        >"$T/policy"
+}
+
+# grip_policy [RULE...]: the policy of the payload-rule scenarios, in
+# $T/policy: every region publishes on grip.{id} (and below it) and on
+# sitrep.{id}, and reads everything; then the rules RULE, one a line
+grip_policy() {
+    printf '%s\n' 'role:region publish grip.{id}' 'role:region publish grip.{id}.>' \
+        'role:region publish sitrep.{id}' 'role:region subscribe >' "$@" >"$T/policy"
+}
+
+# start_broker_pair: brokers kcr2-broker-1 and kcr2-broker-2 on free ports,
+# each the other's mesh peer (--anti-entropy-ms 500). Sets EP1 and EP2, their
+# endpoints, and B1 and B2, how nodes and peers name them (ID@ENDPOINT).
+# Their certificates must be in $T/trust (make_partner).
+start_broker_pair() {
+    local p1 p2
+    read -r p1 p2 <<<"$(free_ports 2)"
+    EP1="tcp://127.0.0.1:$p1"; EP2="tcp://127.0.0.1:$p2"
+    B1="kcr2-broker-1@$EP1"; B2="kcr2-broker-2@$EP2"
+    start_broker kcr2-broker-1 "$EP1" --peer "$B2" --anti-entropy-ms 500
+    start_broker kcr2-broker-2 "$EP2" --peer "$B1" --anti-entropy-ms 500
 }
 
 # make_root [PASSPHRASE]: the KCR2 root kcr2-root, sealed under PASSPHRASE
