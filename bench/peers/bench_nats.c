@@ -49,7 +49,7 @@ static void s_version(bench_t *self)
 
 static void s_start_server(bench_t *self)
 {
-    int port = peer_free_port();
+    int port = kit_free_port();
     if (port < 0)
         peer_die(&self->run, "no free TCP port on 127.0.0.1");
     char conf[4200], store[4200];
@@ -67,13 +67,13 @@ static void s_start_server(bench_t *self)
     char *argv[] = { "nats-server", "-c", conf, NULL };
     self->server = peer_spawn(&self->run, "nats-server", argv, NULL, false);
     snprintf(self->url, sizeof self->url, "nats://127.0.0.1:%d", port);
-    double deadline = peer_now() + 30;
-    while (!peer_port_open(port)) {
+    double deadline = kit_now() + 30;
+    while (!kit_port_open(port)) {
         peer_check_interrupt(&self->run);
         if (!peer_alive(self->server))
             peer_die(&self->run, "nats-server exited at start (is the nats-server package "
                                  "installed? deploy/install-deps.sh --bench)");
-        if (peer_now() > deadline)
+        if (kit_now() > deadline)
             peer_die(&self->run, "nats-server does not accept on port %d after 30 s", port);
         peer_sleep_s(0.02);
     }
@@ -187,7 +187,7 @@ static void s_on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae
 static double s_publish(bench_t *self, jsCtx *js, const char *subj, size_t n, pub_t *pub)
 {
     uint8_t buf[PEER_PAYLOAD_BYTES];
-    double t0 = peer_now();
+    double t0 = kit_now();
     for (size_t i = 0; i < n; i++) {
         peer_payload(buf, i, peer_now_ns());
         natsStatus s;
@@ -204,7 +204,7 @@ static double s_publish(bench_t *self, jsCtx *js, const char *subj, size_t n, pu
     natsStatus s = js_PublishAsyncComplete(js, &po);
     if (s != NATS_OK)
         peer_die(&self->run, "waiting for the publish acks: %s", natsStatus_GetText(s));
-    double secs = peer_now() - t0;
+    double secs = kit_now() - t0;
     size_t failed = atomic_load(&pub->failed);
     if (failed)
         peer_die(&self->run, "%zu of %zu publishes were not acknowledged", failed, n);
@@ -309,7 +309,7 @@ static void s_w2(bench_t *self)
     peer_tally_t *ts[PEER_MAX_CONSUMERS];
     for (size_t i = 0; i < nc_count; i++)
         ts[i] = &cs[i].tally;
-    double t0 = peer_now();
+    double t0 = kit_now();
     double secs = s_publish(self, js, "bench.W2.pub", n, &pub);
     peer_tally_wait(&self->run, ts, nc_count, 600, NULL, NULL);
     peer_print_head(&self->opts, "nats", "W2", self->system, false);
@@ -340,7 +340,7 @@ static void s_w3(bench_t *self)
     fprintf(stderr, "bench_nats: W3 filled in %.1f s\n", fill_s);
     peer_cpu_mark_t m2 = peer_cpu_mark(self->server); /* the fill is not part of the result */
 
-    double t0 = peer_now();
+    double t0 = kit_now();
     consumer_t c;
     s_consumer_start(self, &c, "W3", n, NULL);
     peer_tally_t *t = &c.tally;
@@ -378,7 +378,7 @@ static void s_w4(bench_t *self)
 
     uint8_t buf[PEER_PAYLOAD_BYTES];
     double period = 1.0 / self->opts.rate;
-    double t0 = peer_now() + 0.05, pub_end = t0;
+    double t0 = kit_now() + 0.05, pub_end = t0;
     size_t published = 0;
     for (size_t i = 0; i < total; i++) {
         peer_sleep_until(t0 + (double) i * period);
@@ -392,14 +392,14 @@ static void s_w4(bench_t *self)
             break;
         }
         published++;
-        pub_end = peer_now();
+        pub_end = kit_now();
     }
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = 30000;
     js_PublishAsyncComplete(js, &po);
-    double deadline = peer_now() + 15;
-    while (peer_tally_got(&c.tally) < published && peer_now() < deadline) {
+    double deadline = kit_now() + 15;
+    while (peer_tally_got(&c.tally) < published && kit_now() < deadline) {
         peer_check_interrupt(&self->run);
         peer_sleep_s(0.01);
     }

@@ -162,8 +162,8 @@ static void s_server_version(bench_t *self, amqp_connection_state_t conn)
 static void s_start_server(bench_t *self)
 {
     const char *root = self->run.root;
-    int epmd_port = peer_free_port(), dist_port = peer_free_port();
-    self->port = peer_free_port();
+    int epmd_port = kit_free_port(), dist_port = kit_free_port();
+    self->port = kit_free_port();
     if (epmd_port < 0 || dist_port < 0 || self->port < 0)
         peer_die(&self->run, "no free TCP port on 127.0.0.1");
     char conf[4200], plugins[4200], envconf[4200];
@@ -187,9 +187,9 @@ static void s_start_server(bench_t *self)
     snprintf(eport, sizeof eport, "%d", epmd_port);
     char *eargv[] = { "epmd", "-port", eport, NULL };
     self->epmd = peer_spawn(&self->run, "epmd", eargv, NULL, false);
-    double deadline = peer_now() + 10;
-    while (!peer_port_open(epmd_port)) {
-        if (!peer_alive(self->epmd) || peer_now() > deadline)
+    double deadline = kit_now() + 10;
+    while (!kit_port_open(epmd_port)) {
+        if (!peer_alive(self->epmd) || kit_now() > deadline)
             peer_die(&self->run,
                      "epmd did not start on port %d (is the rabbitmq-server "
                      "package installed? deploy/install-deps.sh --bench)",
@@ -226,7 +226,7 @@ static void s_start_server(bench_t *self)
      * and the bench must be able to stop both. */
     self->server = peer_spawn(&self->run, "rabbitmq-server", argv, env, true);
 
-    double t0 = peer_now();
+    double t0 = kit_now();
     deadline = t0 + 240;
     char err[300] = "";
     amqp_connection_state_t conn = NULL;
@@ -234,9 +234,9 @@ static void s_start_server(bench_t *self)
         peer_check_interrupt(&self->run);
         if (!peer_alive(self->server))
             peer_die(&self->run, "rabbitmq-server exited at start");
-        if (peer_now() > deadline)
+        if (kit_now() > deadline)
             peer_die(&self->run, "rabbitmq-server not ready after 240 s: %s", err);
-        if (peer_port_open(self->port))
+        if (kit_port_open(self->port))
             conn = s_try_connect(self->port, err, sizeof err);
         if (!conn)
             peer_sleep_s(0.2);
@@ -244,7 +244,7 @@ static void s_start_server(bench_t *self)
     s_server_version(self, conn);
     s_close(conn);
     fprintf(stderr, "bench_rabbitmq: %s on 127.0.0.1:%d, ready after %.1f s, data in %s/mnesia\n",
-            self->system, self->port, peer_now() - t0, root);
+            self->system, self->port, kit_now() - t0, root);
 }
 
 /* ---- publishing with confirms ---- */
@@ -374,10 +374,10 @@ static void s_pub_one(pub_t *p, amqp_bytes_t exchange, amqp_bytes_t key, uint64_
 /* Waits until fewer than `window` publishes are unconfirmed. */
 static void s_pub_window(pub_t *p, size_t window)
 {
-    double deadline = peer_now() + 300;
+    double deadline = kit_now() + 300;
     while (p->published - p->confirmed >= window) {
         peer_check_interrupt(&p->bench->run);
-        if (peer_now() > deadline)
+        if (kit_now() > deadline)
             peer_die(&p->bench->run, "no publisher confirm for 300 s (%zu unconfirmed)",
                      p->published - p->confirmed);
         s_pub_pump(p, 0.5);
@@ -387,10 +387,10 @@ static void s_pub_window(pub_t *p, size_t window)
 /* Waits until every published message is confirmed (at most `secs`). */
 static void s_pub_drain(pub_t *p, double secs)
 {
-    double deadline = peer_now() + secs;
+    double deadline = kit_now() + secs;
     while (p->confirmed < p->published) {
         peer_check_interrupt(&p->bench->run);
-        if (peer_now() > deadline)
+        if (kit_now() > deadline)
             peer_die(&p->bench->run, "%zu of %zu publishes not confirmed after %.0f s",
                      p->published - p->confirmed, p->published, secs);
         s_pub_pump(p, 0.1);
@@ -406,7 +406,7 @@ static void s_pub_drain(pub_t *p, double secs)
 static double s_publish(pub_t *p, const char *exchange, const char *key, size_t window)
 {
     amqp_bytes_t ex = amqp_cstring_bytes(exchange), rk = amqp_cstring_bytes(key);
-    double t0 = peer_now();
+    double t0 = kit_now();
     for (size_t i = 0; i < p->n; i++) {
         s_pub_window(p, window);
         s_pub_one(p, ex, rk, i);
@@ -416,7 +416,7 @@ static double s_publish(pub_t *p, const char *exchange, const char *key, size_t 
         }
     }
     s_pub_drain(p, 300);
-    return peer_now() - t0;
+    return kit_now() - t0;
 }
 
 /* ---- consuming ---- */
@@ -523,10 +523,10 @@ static void s_consumer_check(bench_t *self, consumer_t *c)
 
 static void s_consumer_wait_ready(bench_t *self, consumer_t *c)
 {
-    double deadline = peer_now() + 60;
+    double deadline = kit_now() + 60;
     while (!atomic_load(&c->ready)) {
         peer_check_interrupt(&self->run);
-        if (peer_now() > deadline)
+        if (kit_now() > deadline)
             peer_die(&self->run, "consumer of %s not ready after 60 s", c->queue);
         peer_sleep_s(0.005);
     }
@@ -604,7 +604,7 @@ static void s_w2(bench_t *self)
     peer_tally_t *ts[PEER_MAX_CONSUMERS];
     for (size_t i = 0; i < nq; i++)
         ts[i] = &cs[i].tally;
-    double t0 = peer_now();
+    double t0 = kit_now();
     double secs = s_publish(&p, "bench.w2", "bench.pub", self->opts.window);
     check_t chk = { self, cs };
     peer_tally_wait(&self->run, ts, nq, 600, s_check_each, &chk);
@@ -637,7 +637,7 @@ static void s_w3(bench_t *self)
     fprintf(stderr, "bench_rabbitmq: W3 filled in %.1f s\n", fill_s);
     peer_cpu_mark_t m = peer_cpu_mark(self->server); /* the fill is not part of the result */
 
-    double t0 = peer_now();
+    double t0 = kit_now();
     consumer_t c;
     s_consumer_start(self, &c, "w3", n, NULL);
     peer_tally_t *t = &c.tally;
@@ -674,22 +674,22 @@ static void s_w4(bench_t *self)
 
     amqp_bytes_t ex = amqp_cstring_bytes(""), rk = amqp_cstring_bytes("w4");
     double period = 1.0 / self->opts.rate;
-    double t0 = peer_now() + 0.05, pub_end = t0;
+    double t0 = kit_now() + 0.05, pub_end = t0;
     for (size_t i = 0; i < total; i++) {
         /* Read confirms while waiting for the next message's due time. */
         double due = t0 + (double) i * period;
         double wait;
-        while ((wait = due - peer_now()) > 0.0002)
+        while ((wait = due - kit_now()) > 0.0002)
             s_pub_pump(&p, wait - 0.0001);
         peer_sleep_until(due);
         peer_check_interrupt(&self->run);
         s_pub_window(&p, self->opts.window);
         s_pub_one(&p, ex, rk, i);
-        pub_end = peer_now();
+        pub_end = kit_now();
     }
     s_pub_drain(&p, 30);
-    double deadline = peer_now() + 15;
-    while (peer_tally_got(&c.tally) < p.published && peer_now() < deadline) {
+    double deadline = kit_now() + 15;
+    while (peer_tally_got(&c.tally) < p.published && kit_now() < deadline) {
         peer_check_interrupt(&self->run);
         s_consumer_check(self, &c);
         peer_sleep_s(0.01);
