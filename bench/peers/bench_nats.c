@@ -286,8 +286,7 @@ static void s_w1(bench_t *self)
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     peer_print_head(&self->opts, "nats", "W1", self->system, false);
-    printf("\"messages\":%zu,\"window\":%zu,\"acked_s\":%.3f,\"acked_msgs_per_s\":%.0f,", n,
-           self->opts.window, secs, (double) n / secs);
+    peer_print_w1(&self->opts, n, secs);
     peer_print_tail(self->server, m);
 }
 
@@ -313,9 +312,7 @@ static void s_w2(bench_t *self)
     double secs = s_publish(self, js, "bench.W2.pub", n, &pub);
     peer_tally_wait(&self->run, ts, nc_count, 600, NULL, NULL);
     peer_print_head(&self->opts, "nats", "W2", self->system, false);
-    printf("\"messages\":%zu,\"window\":%zu,\"consumers\":%zu,\"acked_s\":%.3f,"
-           "\"acked_msgs_per_s\":%.0f,",
-           n, self->opts.window, nc_count, secs, (double) n / secs);
+    peer_print_w2(&self->opts, n, secs);
     peer_print_fanout(ts, nc_count, n, t0);
     peer_print_tail(self->server, m);
 
@@ -353,10 +350,7 @@ static void s_w3(bench_t *self)
     natsConnection_Destroy(nc);
 
     peer_print_head(&self->opts, "nats", "W3", self->system, false);
-    printf("\"messages\":%zu,\"fill_s\":%.2f,\"complete\":%s,\"held\":%zu,"
-           "\"catchup_s\":%.3f,\"catchup_msgs_per_s\":%.0f,",
-           n, fill_s, done > 0 ? "true" : "false", held, done > 0 ? done - t0 : -1.0,
-           done > 0 ? (double) n / (done - t0) : 0.0);
+    peer_print_w3(n, fill_s, held, t0, done);
     peer_print_tail(self->server, m2);
 }
 
@@ -411,11 +405,7 @@ static void s_w4(bench_t *self)
     natsConnection_Destroy(nc);
 
     peer_print_head(&self->opts, "nats", "W4", self->system, false);
-    printf("\"offered_msgs_per_s\":%u,\"seconds\":%.1f,\"published\":%zu,"
-           "\"achieved_msgs_per_s\":%.0f,\"lost\":%zu,",
-           self->opts.rate, self->opts.seconds, published,
-           pub_end > t0 ? (double) published / (pub_end - t0) : 0.0,
-           published > got ? published - got : 0);
+    peer_print_w4(&self->opts, published, got, t0, pub_end);
     peer_print_latency("latency_ms", lat, got < total ? got : total);
     peer_print_latency("publish_ack_ms", pub.ack_ms, acks < total ? acks : total);
     peer_print_tail(self->server, m);
@@ -442,14 +432,10 @@ int main(int argc, char **argv)
     }
     peer_run_init(&self->run, &self->opts);
     s_start_server(self);
-    if (self->opts.only[1])
-        s_w1(self);
-    if (self->opts.only[2])
-        s_w2(self);
-    if (self->opts.only[3])
-        s_w3(self);
-    if (self->opts.only[4])
-        s_w4(self);
+    void (*const workload[])(bench_t *) = { NULL, s_w1, s_w2, s_w3, s_w4 };
+    for (int w = 1; w <= 4; w++)
+        if (self->opts.only[w])
+            workload[w](self);
     peer_run_end(&self->run);
     nats_CloseAndWait(5000);
     return 0;

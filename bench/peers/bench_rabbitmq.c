@@ -568,8 +568,7 @@ static void s_w1(bench_t *self)
     s_delete_queue(self, p.conn, "w1");
     s_pub_free(&p);
     peer_print_head(&self->opts, "rabbitmq", "W1", self->system, true);
-    printf("\"messages\":%zu,\"window\":%zu,\"acked_s\":%.3f,\"acked_msgs_per_s\":%.0f,", n,
-           self->opts.window, secs, (double) n / secs);
+    peer_print_w1(&self->opts, n, secs);
     peer_print_tail(self->server, m);
 }
 
@@ -609,9 +608,7 @@ static void s_w2(bench_t *self)
     check_t chk = { self, cs };
     peer_tally_wait(&self->run, ts, nq, 600, s_check_each, &chk);
     peer_print_head(&self->opts, "rabbitmq", "W2", self->system, true);
-    printf("\"messages\":%zu,\"window\":%zu,\"consumers\":%zu,\"acked_s\":%.3f,"
-           "\"acked_msgs_per_s\":%.0f,",
-           n, self->opts.window, nq, secs, (double) n / secs);
+    peer_print_w2(&self->opts, n, secs);
     peer_print_fanout(ts, nq, n, t0);
     peer_print_tail(self->server, m);
 
@@ -650,10 +647,7 @@ static void s_w3(bench_t *self)
     s_pub_free(&p);
 
     peer_print_head(&self->opts, "rabbitmq", "W3", self->system, true);
-    printf("\"messages\":%zu,\"fill_s\":%.2f,\"complete\":%s,\"held\":%zu,"
-           "\"catchup_s\":%.3f,\"catchup_msgs_per_s\":%.0f,",
-           n, fill_s, done > 0 ? "true" : "false", held, done > 0 ? done - t0 : -1.0,
-           done > 0 ? (double) n / (done - t0) : 0.0);
+    peer_print_w3(n, fill_s, held, t0, done);
     peer_print_tail(self->server, m);
 }
 
@@ -699,11 +693,7 @@ static void s_w4(bench_t *self)
     s_delete_queue(self, p.conn, "w4");
 
     peer_print_head(&self->opts, "rabbitmq", "W4", self->system, true);
-    printf("\"offered_msgs_per_s\":%u,\"seconds\":%.1f,\"published\":%zu,"
-           "\"achieved_msgs_per_s\":%.0f,\"lost\":%zu,",
-           self->opts.rate, self->opts.seconds, p.published,
-           pub_end > t0 ? (double) p.published / (pub_end - t0) : 0.0,
-           p.published > got ? p.published - got : 0);
+    peer_print_w4(&self->opts, p.published, got, t0, pub_end);
     peer_print_latency("latency_ms", lat, got < total ? got : total);
     peer_print_latency("publish_ack_ms", p.ack_ms, p.nack_ms);
     peer_print_tail(self->server, m);
@@ -727,14 +717,10 @@ int main(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     peer_run_init(&self->run, &self->opts);
     s_start_server(self);
-    if (self->opts.only[1])
-        s_w1(self);
-    if (self->opts.only[2])
-        s_w2(self);
-    if (self->opts.only[3])
-        s_w3(self);
-    if (self->opts.only[4])
-        s_w4(self);
+    void (*const workload[])(bench_t *) = { NULL, s_w1, s_w2, s_w3, s_w4 };
+    for (int w = 1; w <= 4; w++)
+        if (self->opts.only[w])
+            workload[w](self);
     peer_run_end(&self->run);
     return 0;
 }

@@ -121,6 +121,37 @@ peer_cpu_mark_t peer_cpu_mark(const peer_proc_t *server)
     return (peer_cpu_mark_t){ peer_proc_cpu(server), peer_self_cpu() };
 }
 
+void peer_print_w1(const peer_opts_t *opts, size_t n, double secs)
+{
+    printf("\"messages\":%zu,\"window\":%zu,\"acked_s\":%.3f,\"acked_msgs_per_s\":%.0f,", n,
+           opts->window, secs, (double) n / secs);
+}
+
+void peer_print_w2(const peer_opts_t *opts, size_t n, double secs)
+{
+    printf("\"messages\":%zu,\"window\":%zu,\"consumers\":%zu,\"acked_s\":%.3f,"
+           "\"acked_msgs_per_s\":%.0f,",
+           n, opts->window, opts->consumers, secs, (double) n / secs);
+}
+
+void peer_print_w3(size_t n, double fill_s, size_t held, double t0, double done)
+{
+    printf("\"messages\":%zu,\"fill_s\":%.2f,\"complete\":%s,\"held\":%zu,"
+           "\"catchup_s\":%.3f,\"catchup_msgs_per_s\":%.0f,",
+           n, fill_s, done > 0 ? "true" : "false", held, done > 0 ? done - t0 : -1.0,
+           done > 0 ? (double) n / (done - t0) : 0.0);
+}
+
+void peer_print_w4(const peer_opts_t *opts, size_t published, size_t got, double t0,
+                   double pub_end)
+{
+    printf("\"offered_msgs_per_s\":%u,\"seconds\":%.1f,\"published\":%zu,"
+           "\"achieved_msgs_per_s\":%.0f,\"lost\":%zu,",
+           opts->rate, opts->seconds, published,
+           pub_end > t0 ? (double) published / (pub_end - t0) : 0.0,
+           published > got ? published - got : 0);
+}
+
 void peer_print_tail(const peer_proc_t *server, peer_cpu_mark_t since)
 {
     printf("\"cpu_s\":{\"server\":%.2f,\"bench\":%.2f}}\n", peer_proc_cpu(server) - since.server0,

@@ -125,6 +125,18 @@ peer_cpu_mark_t peer_cpu_mark(const peer_proc_t *server);
  * used since `since`. */
 void peer_print_tail(const peer_proc_t *server, peer_cpu_mark_t since);
 
+/* The fields of each workload's line after peer_print_head, written once
+ * for both benches so that compare.sh finds them under one name:
+ * W1 n messages acknowledged in secs; W2 the same, fanned out to
+ * opts->consumers; W3 a catch-up of n held by t0 + done (done 0: not
+ * complete); W4 published of the offered rate between t0 and pub_end, got
+ * of them delivered. */
+void peer_print_w1(const peer_opts_t *opts, size_t n, double secs);
+void peer_print_w2(const peer_opts_t *opts, size_t n, double secs);
+void peer_print_w3(size_t n, double fill_s, size_t held, double t0, double done);
+void peer_print_w4(const peer_opts_t *opts, size_t published, size_t got, double t0,
+                   double pub_end);
+
 /* What one consumer has received. peer_tally_add runs on the consumer's
  * thread, the others on any thread. */
 typedef struct {
