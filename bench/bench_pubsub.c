@@ -31,6 +31,7 @@
  * Journals are watched by opening them read-only from this process (LMDB
  * allows readers beside the writing daemon); nodes are asked for their
  * status through the local API. */
+#include "batch.h"
 #include "kit.h"
 #include "client.h"
 #include "crypto.h"
@@ -962,11 +963,8 @@ static double s_fill_journal(bench_t *self, size_t m)
     if (rc)
         s_die(self, "cannot create the broker journal %s: %s", dir, knoop_strerror(rc));
     size_t batch = 1024;
-    knoop_buf_t *bufs = calloc(batch, sizeof *bufs);
-    knoop_msg_t *msgs = calloc(batch, sizeof *msgs);
-    const knoop_msg_t **ptrs = calloc(batch, sizeof *ptrs);
-    int *res = calloc(batch, sizeof *res);
-    if (!bufs || !msgs || !ptrs || !res)
+    batch_t bt;
+    if (!batch_init(&bt, batch))
         s_die(self, "out of memory");
     uint64_t epoch = 0;
     while (epoch == 0)
@@ -986,30 +984,19 @@ static double s_fill_journal(bench_t *self, size_t m)
                 .type = self->type, .status = KNOOP_STATUS_ACTUAL, .tlp = KNOOP_TLP_GREEN,
                 .payload = self->payload.data, .payload_len = self->payload.len,
             };
-            memcpy(b.prev, head, KNOOP_HASH_LEN);
-            bufs[i].len = 0;
-            if (knoop_msg_build(&b, i == k - 1 ? knoop_key_secret(key) : NULL, &bufs[i], head) ||
-                knoop_msg_parse(&msgs[i], bufs[i].data, bufs[i].len))
+            if (batch_put(&bt, i, &b, head, i == k - 1 ? knoop_key_secret(key) : NULL))
                 s_die(self, "cannot build a message");
-            ptrs[i] = &msgs[i];
         }
-        rc = knoop_journal_append(j, ptrs, k, res);
-        for (size_t i = 0; i < k; i++) {
-            if (rc == KNOOP_OK && res[i] != KNOOP_OK)
-                rc = res[i];
-            knoop_msg_clear(&msgs[i]);
-        }
+        rc = knoop_journal_append(j, bt.ptrs, k, bt.res);
+        for (size_t i = 0; i < k && rc == KNOOP_OK; i++)
+            rc = bt.res[i];
+        batch_clear(&bt, k);
         if (rc)
             s_die(self, "filling the broker journal: %s", knoop_strerror(rc));
         done += k;
     }
     double secs = kit_now() - t0;
-    for (size_t i = 0; i < batch; i++)
-        knoop_buf_free(&bufs[i]);
-    free(bufs);
-    free(msgs);
-    free(ptrs);
-    free(res);
+    batch_free(&bt);
     knoop_journal_destroy(&j);
     knoop_trust_destroy(&trust);
     knoop_key_destroy(&key);

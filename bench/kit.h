@@ -1,4 +1,4 @@
-/* kit.h — what bench_pubsub and the peer benches (peers/) share: the clock,
+/* kit.h — what the benches (bench_journal, bench_pubsub, peers/) share: the clock,
  * a free port, the child processes each bench starts and their logs, and
  * percentiles. Plain C and libc only: the peer benches do not link libknoop.
  * Not thread-safe except kit_now and kit_pct. */
