@@ -2139,20 +2139,10 @@ int main(int argc, char **argv)
     if (self->only[7] && partners_prepare(self->partners))
         s_die(self, "W7 cannot hold %zu sessions in this process", self->partners);
     s_setup(self);
-    if (self->only[1])
-        s_w1(self);
-    if (self->only[2])
-        s_w2(self);
-    if (self->only[3])
-        s_w3(self);
-    if (self->only[4])
-        s_w4(self);
-    if (self->only[5])
-        s_w5(self);
-    if (self->only[6])
-        s_w6(self);
-    if (self->only[7])
-        s_w7(self);
+    void (*const workload[])(bench_t *) = { NULL, s_w1, s_w2, s_w3, s_w4, s_w5, s_w6, s_w7 };
+    for (int w = 1; w <= 7; w++)
+        if (self->only[w])
+            workload[w](self);
     s_cleanup(self);
     return 0;
 }
