@@ -8,25 +8,19 @@
  * tmpfs, which ignores fsync. Messages carry 256-byte payloads and are built
  * (hashed, the last of each batch signed) outside the timed region: only
  * knoop_journal_append is timed, i.e. one durable LMDB commit per batch. */
+#include "batch.h"
+#include "kit.h"
 #include "crypto.h"
 #include "journal.h"
 #include "knoop.h"
 #include "msg.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 /* Bare fsync rate: rewrite one 4 KiB block and fdatasync, for `secs`. */
 static double s_fsync_rate(const char *dir, double secs)
@@ -39,16 +33,16 @@ static double s_fsync_rate(const char *dir, double secs)
     char block[4096];
     memset(block, 'k', sizeof block);
     long n = 0;
-    double t0 = s_now(), t;
+    double t0 = kit_now(), t;
     do {
         if (pwrite(fd, block, sizeof block, 0) != (ssize_t) sizeof block || fdatasync(fd) != 0)
             break;
         n++;
-        t = s_now();
+        t = kit_now();
     } while (t - t0 < secs);
     close(fd);
     unlink(path);
-    return (double) n / (s_now() - t0);
+    return (double) n / (kit_now() - t0);
 }
 
 typedef struct {
@@ -62,10 +56,11 @@ static uint8_t s_sk[KNOOP_SK_LEN];
 /* Append batches of `batch` for about `secs`; return messages per second. */
 static double s_append_rate(knoop_journal_t *j, stream_t *s, size_t batch, double secs)
 {
-    knoop_buf_t *bufs = calloc(batch, sizeof *bufs);
-    knoop_msg_t *msgs = calloc(batch, sizeof *msgs);
-    const knoop_msg_t **ptrs = calloc(batch, sizeof *ptrs);
-    int *res = calloc(batch, sizeof *res);
+    batch_t bt;
+    if (!batch_init(&bt, batch)) {
+        fprintf(stderr, "bench_journal: out of memory\n");
+        exit(1);
+    }
     uint8_t payload[256];
     memset(payload, 'p', sizeof payload);
     double timed = 0;
@@ -78,33 +73,23 @@ static double s_append_rate(knoop_journal_t *j, stream_t *s, size_t batch, doubl
                 .type = "bench.Opaque", .status = KNOOP_STATUS_ACTUAL, .tlp = KNOOP_TLP_GREEN,
                 .payload = payload, .payload_len = sizeof payload,
             };
-            memcpy(b.prev, s->head, KNOOP_HASH_LEN);
-            bufs[i].len = 0;
-            if (knoop_msg_build(&b, i == batch - 1 ? s_sk : NULL, &bufs[i], s->head) ||
-                knoop_msg_parse(&msgs[i], bufs[i].data, bufs[i].len)) {
+            if (batch_put(&bt, i, &b, s->head, i == batch - 1 ? s_sk : NULL)) {
                 fprintf(stderr, "bench_journal: cannot build message\n");
                 exit(1);
             }
-            ptrs[i] = &msgs[i];
             s->seq++;
         }
-        double t0 = s_now();
-        int rc = knoop_journal_append(j, ptrs, batch, res);
-        timed += s_now() - t0;
+        double t0 = kit_now();
+        int rc = knoop_journal_append(j, bt.ptrs, batch, bt.res);
+        timed += kit_now() - t0;
         if (rc) {
             fprintf(stderr, "bench_journal: append failed: %s\n", knoop_strerror(rc));
             exit(1);
         }
-        for (size_t i = 0; i < batch; i++)
-            knoop_msg_clear(&msgs[i]);
+        batch_clear(&bt, batch);
         total += batch;
     }
-    for (size_t i = 0; i < batch; i++)
-        knoop_buf_free(&bufs[i]);
-    free(bufs);
-    free(msgs);
-    free(ptrs);
-    free(res);
+    batch_free(&bt);
     return (double) total / timed;
 }
 
@@ -117,11 +102,6 @@ static int s_parse_each(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
         knoop_msg_clear(&m);
     }
     return 0;
-}
-
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
 }
 
 int main(int argc, char **argv)
@@ -165,12 +145,12 @@ int main(int argc, char **argv)
     double r1024 = s_append_rate(j, &s1024, 1024, secs);
 
     uint64_t n = 0;
-    double t0 = s_now();
+    double t0 = kit_now();
     knoop_journal_read_stream(j, knoop_stream_id("vr-utrecht", "bench.b1024", 77), 1,
                               UINT64_MAX, s_parse_each, &n);
-    double replay = (double) n / (s_now() - t0);
+    double replay = (double) n / (kit_now() - t0);
     knoop_journal_destroy(&j);
-    nftw(dir, s_rm, 8, FTW_DEPTH | FTW_PHYS);
+    kit_rmtree(dir);
 
     printf("{\"bench\":\"journal\",\"payload_bytes\":256,\"fsync_per_s\":%.0f,"
            "\"append_batch1_msgs_per_s\":%.0f,\"append_batch64_msgs_per_s\":%.0f,"

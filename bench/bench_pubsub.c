@@ -31,6 +31,8 @@
  * Journals are watched by opening them read-only from this process (LMDB
  * allows readers beside the writing daemon); nodes are asked for their
  * status through the local API. */
+#include "batch.h"
+#include "kit.h"
 #include "client.h"
 #include "crypto.h"
 #include "hlc.h"
@@ -43,10 +45,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -54,14 +54,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #define BROKER_ID   "kcr2-broker-1"   /* the broker of W1-W4; A of the mesh in W5, W6 */
 #define BROKER_B    "kcr2-broker-2"
@@ -139,12 +135,6 @@ static void s_on_signal(int sig)
     s_interrupted = 1;
 }
 
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static double s_wall_ms(void)
 {
@@ -165,31 +155,12 @@ static void s_sleep_ms(double ms)
 
 /* ---- clean-up ---- */
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
 
-static void s_rmtree(const char *dir)
-{
-    nftw(dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void s_reap(proc_t *p, int options)
 {
-    if (!p->running)
-        return;
-    struct rusage ru;
-    int st;
-    pid_t r = wait4(p->pid, &st, options, &ru);
-    if (r == p->pid) {
+    if (p->running && kit_reap(p->pid, options, &p->status, &p->cpu_s))
         p->running = false;
-        p->status = st;
-        p->cpu_s = (double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-                   (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-    } else if (r < 0 && errno == ECHILD) {
-        p->running = false;
-    }
 }
 
 /* SIGTERM every process of the workload, SIGKILL what is left after 5 s. */
@@ -198,14 +169,14 @@ static void s_stop_all(bench_t *self)
     for (size_t i = 0; i < self->nprocs; i++)
         if (self->procs[i].running)
             kill(self->procs[i].pid, SIGTERM);
-    double deadline = s_now() + 5;
+    double deadline = kit_now() + 5;
     for (;;) {
         bool any = false;
         for (size_t i = 0; i < self->nprocs; i++) {
             s_reap(&self->procs[i], WNOHANG);
             any |= self->procs[i].running;
         }
-        if (!any || s_now() > deadline)
+        if (!any || kit_now() > deadline)
             break;
         s_sleep_ms(20);
     }
@@ -226,32 +197,11 @@ static void s_cleanup(bench_t *self)
         if (self->keep)
             fprintf(stderr, "bench_pubsub: kept %s\n", self->root);
         else
-            s_rmtree(self->root);
+            kit_rmtree(self->root);
     }
     knoop_buf_free(&self->payload);
 }
 
-/* The last lines of a log, to stderr. */
-static void s_log_tail(const char *path, int lines)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    long from = size > 4096 ? size - 4096 : 0;
-    fseek(f, from, SEEK_SET);
-    char buf[4097];
-    size_t n = fread(buf, 1, 4096, f);
-    buf[n] = 0;
-    fclose(f);
-    int seen = 0;
-    char *p = buf + n;
-    while (p > buf && seen <= lines)
-        if (*--p == '\n')
-            seen++;
-    fprintf(stderr, "--- last lines of %s ---\n%s", path, p == buf ? p : p + 1);
-}
 
 static void s_die(bench_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 static void s_die(bench_t *self, const char *fmt, ...)
@@ -367,20 +317,6 @@ static void s_setup(bench_t *self)
     }
 }
 
-/* A free TCP port on 127.0.0.1 (asks the kernel). */
-static int s_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *) &a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
 
 static void s_workload_dir(bench_t *self, const char *name)
 {
@@ -405,19 +341,8 @@ static proc_t *s_spawn(bench_t *self, int kind, const char *name, char *const ar
     if (pid < 0)
         s_die(self, "fork: %s", strerror(errno));
     if (pid == 0) {
-        /* Die with the bench, even when it is SIGKILLed. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
+        if (!kit_child_init(parent, p->log))
             _exit(127);
-        int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        int nul = open("/dev/null", O_RDONLY);
-        if (fd < 0 || nul < 0)
-            _exit(127);
-        dup2(nul, 0);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        close(nul);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -454,7 +379,7 @@ static void s_fail_start(bench_t *self, proc_t *p, const char *what)
         else if (WIFSIGNALED(p->status))
             snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(p->status));
     }
-    s_log_tail(p->log, 15);
+    kit_log_tail(p->log, 15);
     s_die(self, "%s did not start: %s (%s)%s", p->name, what, how,
           self->keep ? "" : "; the last lines of its log are above (--keep keeps all logs)");
 }
@@ -464,7 +389,7 @@ static void s_wait_start(bench_t *self, proc_t *p, double secs, const char *what
                          bool (*ready)(const char *arg, const char *arg2), const char *arg,
                          const char *arg2)
 {
-    double deadline = s_now() + secs;
+    double deadline = kit_now() + secs;
     for (;;) {
         s_check_interrupt(self);
         if (ready(arg, arg2))
@@ -472,7 +397,7 @@ static void s_wait_start(bench_t *self, proc_t *p, double secs, const char *what
         s_reap(p, WNOHANG);
         if (!p->running)
             s_fail_start(self, p, what);
-        if (s_now() > deadline)
+        if (kit_now() > deadline)
             s_fail_start(self, p, what);
         s_sleep_ms(10);
     }
@@ -521,7 +446,7 @@ static proc_t *s_start_broker_at(bench_t *self, const char *id, int port,
 
 static int s_port(bench_t *self)
 {
-    int port = s_free_port();
+    int port = kit_free_port();
     if (port < 0)
         s_die(self, "no free TCP port on 127.0.0.1");
     return port;
@@ -586,16 +511,10 @@ static proc_t *s_start_node(bench_t *self, const char *id, bool subscribe)
     return s_start_node_at(self, id, subscribe, BROKER_ID, self->broker_ep);
 }
 
-/* Something accepts connections on 127.0.0.1:port. */
+/* A ready() for s_wait_start: port (in text) accepts connections. */
 static bool s_port_open(const char *port, const char *unused)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) atoi(port)),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *) &a, sizeof a) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
+    return kit_port_open(atoi(port));
 }
 
 /* knoop-test-proxy from 127.0.0.1:listen to 127.0.0.1:target: SIGUSR1 cuts
@@ -651,7 +570,7 @@ static uint64_t s_backlog(bench_t *self, knoop_client_t *c)
 /* Wait until the node's link is up (and, for a subscriber, caught up). */
 static void s_wait_link(bench_t *self, proc_t *p, knoop_client_t *c, bool caught_up)
 {
-    double deadline = s_now() + 30;
+    double deadline = kit_now() + 30;
     for (;;) {
         s_check_interrupt(self);
         json_t *o = s_status(c);
@@ -663,7 +582,7 @@ static void s_wait_link(bench_t *self, proc_t *p, knoop_client_t *c, bool caught
         if (up)
             return;
         s_reap(p, WNOHANG);
-        if (!p->running || s_now() > deadline)
+        if (!p->running || kit_now() > deadline)
             s_fail_start(self, p, "its link to the broker did not come up within 30 s");
         s_sleep_ms(20);
     }
@@ -698,23 +617,7 @@ static uint64_t s_journal_count(knoop_journal_t *j)
 
 /* ---- statistics ---- */
 
-static int s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
 
-/* Nearest-rank percentile of sorted v. */
-static double s_pct(const double *v, size_t n, double p)
-{
-    if (!n)
-        return 0;
-    double r = p / 100.0 * (double) n;
-    size_t k = (size_t) r;
-    if ((double) k < r)
-        k++;
-    return v[k ? k - 1 : 0];
-}
 
 /* The wall time (ms) of a daemon's log line ("2026-01-31T12:00:00.123Z ..."),
  * or 0. The daemons stamp their lines with the wall clock in UTC. */
@@ -815,7 +718,7 @@ static void s_end_workload(bench_t *self, end_t *e)
             fprintf(stderr, "bench_pubsub: %s ended with %s %d\n", p->name,
                     WIFEXITED(p->status) ? "exit status" : "signal",
                     WIFEXITED(p->status) ? WEXITSTATUS(p->status) : WTERMSIG(p->status));
-            s_log_tail(p->log, 10);
+            kit_log_tail(p->log, 10);
         }
     }
     if (e->warns || e->errors)
@@ -825,7 +728,7 @@ static void s_end_workload(bench_t *self, end_t *e)
     self->partitioned = false;
     self->cut_ms = self->heal_ms = 0;
     if (!self->keep)
-        s_rmtree(self->wdir);
+        kit_rmtree(self->wdir);
 }
 
 /* ---- publishing ---- */
@@ -856,7 +759,7 @@ static pub_result_t s_publish(bench_t *self, knoop_client_t *c, size_t n, size_t
      * timed from its send to its reply; the oldest is taken first. */
     struct { uint64_t ticket; size_t k; double ts; } fl[KNOOP_CLIENT_PIPELINE];
     size_t window = self->window ? self->window : 1, head = 0, nfl = 0;
-    double t0 = s_now();
+    double t0 = kit_now();
     size_t sent = 0, done = 0, r = 0;
     while (done < n) {
         s_check_interrupt(self);
@@ -864,7 +767,7 @@ static pub_result_t s_publish(bench_t *self, knoop_client_t *c, size_t n, size_t
         if (sent < n && nfl < window) {
             size_t k = n - sent < batch ? n - sent : batch;
             size_t at = (head + nfl) % KNOOP_CLIENT_PIPELINE;
-            fl[at].ts = s_now();
+            fl[at].ts = kit_now();
             fl[at].k = k;
             int rc = knoop_client_publish_send(c, items, k, 0, 60000, &fl[at].ticket, err,
                                                sizeof err);
@@ -877,7 +780,7 @@ static pub_result_t s_publish(bench_t *self, knoop_client_t *c, size_t n, size_t
         }
         int rc = knoop_client_publish_recv(c, fl[head].ticket, res, fl[head].k, 60000, NULL,
                                            err, sizeof err);
-        req_ms[r++] = (s_now() - fl[head].ts) * 1e3;
+        req_ms[r++] = (kit_now() - fl[head].ts) * 1e3;
         s_check_interrupt(self);
         if (rc)
             s_die(self, "publish refused after %zu messages: %s: %s", done, knoop_strerror(rc),
@@ -886,9 +789,9 @@ static pub_result_t s_publish(bench_t *self, knoop_client_t *c, size_t n, size_t
         head = (head + 1) % KNOOP_CLIENT_PIPELINE;
         nfl--;
     }
-    pub_result_t out = { .secs = s_now() - t0 };
-    qsort(req_ms, r, sizeof *req_ms, s_cmp_double);
-    out.req_p50_ms = s_pct(req_ms, r, 50);
+    pub_result_t out = { .secs = kit_now() - t0 };
+    qsort(req_ms, r, sizeof *req_ms, kit_cmp_double);
+    out.req_p50_ms = kit_pct(req_ms, r, 50);
     out.req_max_ms = r ? req_ms[r - 1] : 0;
     free(items);
     free(res);
@@ -900,11 +803,11 @@ static pub_result_t s_publish(bench_t *self, knoop_client_t *c, size_t n, size_t
  * returns the time (monotonic) it reached 0, or -1 after `secs`. */
 static double s_wait_backlog_zero(bench_t *self, knoop_client_t *c, double secs)
 {
-    double deadline = s_now() + secs;
-    while (s_now() < deadline) {
+    double deadline = kit_now() + secs;
+    while (kit_now() < deadline) {
         s_check_interrupt(self);
         if (s_backlog(self, c) == 0)
-            return s_now();
+            return kit_now();
         s_sleep_ms(5);
     }
     return -1;
@@ -943,7 +846,7 @@ static void s_w1(bench_t *self)
     knoop_client_t *c = s_client(self, PUB_ID);
     s_wait_link(self, pub, c, false);
 
-    double t0 = s_now();
+    double t0 = kit_now();
     pub_result_t r = s_publish(self, c, self->messages, self->batch);
     double acked = s_wait_backlog_zero(self, c, 300);
     knoop_client_destroy(&c);
@@ -986,7 +889,7 @@ static void s_w2(bench_t *self)
         js[i] = s_journal_ro(self, ids[i]);
     }
 
-    double t0 = s_now();
+    double t0 = kit_now();
     pub_result_t r = s_publish(self, c, self->messages, self->batch);
     double acked = s_wait_backlog_zero(self, c, 600);
     knoop_client_destroy(&c);
@@ -995,15 +898,15 @@ static void s_w2(bench_t *self)
     double done_at[MAX_NODES] = { 0 };
     uint64_t have[MAX_NODES] = { 0 };
     size_t complete = 0;
-    double deadline = s_now() + 600;
-    while (complete < self->nodes && s_now() < deadline) {
+    double deadline = kit_now() + 600;
+    while (complete < self->nodes && kit_now() < deadline) {
         s_check_interrupt(self);
         for (size_t i = 0; i < self->nodes; i++) {
             if (done_at[i] > 0)
                 continue;
             have[i] = s_journal_count(js[i]);
             if (have[i] >= self->messages) {
-                done_at[i] = s_now();
+                done_at[i] = kit_now();
                 complete++;
             }
         }
@@ -1022,7 +925,7 @@ static void s_w2(bench_t *self)
         delivered += have[i] < self->messages ? have[i] : self->messages;
         knoop_journal_destroy(&js[i]);
     }
-    double end = complete == self->nodes ? last : s_now();
+    double end = complete == self->nodes ? last : kit_now();
 
     end_t e;
     s_end_workload(self, &e);
@@ -1060,11 +963,8 @@ static double s_fill_journal(bench_t *self, size_t m)
     if (rc)
         s_die(self, "cannot create the broker journal %s: %s", dir, knoop_strerror(rc));
     size_t batch = 1024;
-    knoop_buf_t *bufs = calloc(batch, sizeof *bufs);
-    knoop_msg_t *msgs = calloc(batch, sizeof *msgs);
-    const knoop_msg_t **ptrs = calloc(batch, sizeof *ptrs);
-    int *res = calloc(batch, sizeof *res);
-    if (!bufs || !msgs || !ptrs || !res)
+    batch_t bt;
+    if (!batch_init(&bt, batch))
         s_die(self, "out of memory");
     uint64_t epoch = 0;
     while (epoch == 0)
@@ -1073,7 +973,7 @@ static double s_fill_journal(bench_t *self, size_t m)
     knoop_hlc_init(&hlc, 0);
     uint8_t head[KNOOP_HASH_LEN] = { 0 };
     uint64_t seq = 0;
-    double t0 = s_now();
+    double t0 = kit_now();
     for (size_t done = 0; done < m;) {
         s_check_interrupt(self);
         size_t k = m - done < batch ? m - done : batch;
@@ -1084,30 +984,19 @@ static double s_fill_journal(bench_t *self, size_t m)
                 .type = self->type, .status = KNOOP_STATUS_ACTUAL, .tlp = KNOOP_TLP_GREEN,
                 .payload = self->payload.data, .payload_len = self->payload.len,
             };
-            memcpy(b.prev, head, KNOOP_HASH_LEN);
-            bufs[i].len = 0;
-            if (knoop_msg_build(&b, i == k - 1 ? knoop_key_secret(key) : NULL, &bufs[i], head) ||
-                knoop_msg_parse(&msgs[i], bufs[i].data, bufs[i].len))
+            if (batch_put(&bt, i, &b, head, i == k - 1 ? knoop_key_secret(key) : NULL))
                 s_die(self, "cannot build a message");
-            ptrs[i] = &msgs[i];
         }
-        rc = knoop_journal_append(j, ptrs, k, res);
-        for (size_t i = 0; i < k; i++) {
-            if (rc == KNOOP_OK && res[i] != KNOOP_OK)
-                rc = res[i];
-            knoop_msg_clear(&msgs[i]);
-        }
+        rc = knoop_journal_append(j, bt.ptrs, k, bt.res);
+        for (size_t i = 0; i < k && rc == KNOOP_OK; i++)
+            rc = bt.res[i];
+        batch_clear(&bt, k);
         if (rc)
             s_die(self, "filling the broker journal: %s", knoop_strerror(rc));
         done += k;
     }
-    double secs = s_now() - t0;
-    for (size_t i = 0; i < batch; i++)
-        knoop_buf_free(&bufs[i]);
-    free(bufs);
-    free(msgs);
-    free(ptrs);
-    free(res);
+    double secs = kit_now() - t0;
+    batch_free(&bt);
     knoop_journal_destroy(&j);
     knoop_trust_destroy(&trust);
     knoop_key_destroy(&key);
@@ -1144,29 +1033,29 @@ static void s_w3(bench_t *self)
         proc_t *pub = s_start_node(self, PUB_ID, false);
         knoop_client_t *c = s_client(self, PUB_ID);
         s_wait_link(self, pub, c, false);
-        double t0 = s_now();
+        double t0 = kit_now();
         s_publish(self, c, self->catchup, self->batch);
         if (s_wait_backlog_zero(self, c, 900) < 0)
             s_die(self, "the broker did not acknowledge the %zu messages of the fill",
                   self->catchup);
-        fill_s = s_now() - t0;
+        fill_s = kit_now() - t0;
         knoop_client_destroy(&c);
     } else {
         fill_s = s_fill_journal(self, self->catchup);
         s_start_broker(self);
     }
 
-    double t0 = s_now();
+    double t0 = kit_now();
     proc_t *late = s_start_node(self, LATE_ID, true);
-    double api_up = s_now() - t0;
+    double api_up = kit_now() - t0;
     knoop_journal_t *j = s_journal_ro(self, LATE_ID);
     uint64_t have = 0;
-    double deadline = s_now() + 900, done = -1;
-    while (s_now() < deadline) {
+    double deadline = kit_now() + 900, done = -1;
+    while (kit_now() < deadline) {
         s_check_interrupt(self);
         have = s_journal_count(j);
         if (have >= self->catchup) {
-            done = s_now();
+            done = kit_now();
             break;
         }
         s_reap(late, WNOHANG);
@@ -1221,14 +1110,14 @@ static void *s_pacer(void *arg)
     knoop_api_seq_t res;
     for (size_t i = p->k; i < p->total && !s_interrupted; i += p->nthreads) {
         double due = p->t0 + (double) i * p->period;
-        double wait = due - s_now();
+        double wait = due - kit_now();
         if (wait > 0)
             s_sleep_ms(wait * 1e3);
-        double ts = s_now();
+        double ts = kit_now();
         p->rc = knoop_client_publish(p->c, &it, 1, &res, 10000, p->err, sizeof p->err);
         if (p->rc)
             break;
-        p->end = s_now();
+        p->end = kit_now();
         p->rtt_ms[p->n++] = (p->end - ts) * 1e3;
     }
     atomic_fetch_add(p->finished, 1);
@@ -1263,7 +1152,7 @@ static void *s_receiver(void *arg)
             knoop_msg_t m;
             if (knoop_msg_parse(&m, env, len) == KNOOP_OK) {
                 if (strcmp(m.b.origin, PUB_ID) == 0) {
-                    r->end = s_now();
+                    r->end = kit_now();
                     r->at_s[r->got] = r->end;
                     r->seq[r->got] = m.b.seq;
                     r->lat_ms[r->got++] = now - (double) KNOOP_HLC_MS(m.b.hlc);
@@ -1277,8 +1166,8 @@ static void *s_receiver(void *arg)
         }
         if (atomic_load(r->finished) == (int) r->npub) {
             if (pubs_done_at == 0)
-                pubs_done_at = s_now();
-            else if (s_now() - pubs_done_at > 15)
+                pubs_done_at = kit_now();
+            else if (kit_now() - pubs_done_at > 15)
                 break;                        /* what is still missing is lost */
         }
     }
@@ -1327,14 +1216,14 @@ static void s_trace(bench_t *self, const char *name, const receiver_t *r, double
 
 static void s_print_latency(const char *name, receiver_t *r, double t0)
 {
-    qsort(r->lat_ms, r->got, sizeof *r->lat_ms, s_cmp_double);
+    qsort(r->lat_ms, r->got, sizeof *r->lat_ms, kit_cmp_double);
     double sum = 0;
     for (size_t i = 0; i < r->got; i++)
         sum += r->lat_ms[i];
     printf("\"%s\":{\"samples\":%zu,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f,"
            "\"mean\":%.2f,\"last_received_s\":%.2f},", name, r->got,
-           s_pct(r->lat_ms, r->got, 50), s_pct(r->lat_ms, r->got, 90),
-           s_pct(r->lat_ms, r->got, 99), r->got ? r->lat_ms[r->got - 1] : 0,
+           kit_pct(r->lat_ms, r->got, 50), kit_pct(r->lat_ms, r->got, 90),
+           kit_pct(r->lat_ms, r->got, 99), r->got ? r->lat_ms[r->got - 1] : 0,
            r->got ? sum / (double) r->got : 0, r->got ? r->end - t0 : 0);
 }
 
@@ -1369,7 +1258,7 @@ static void s_w4(bench_t *self)
      * client, so that the offered rate does not depend on that wait. */
     pacer_t pacers[16];
     pthread_t tids[16];
-    double t0 = s_now() + 0.05;
+    double t0 = kit_now() + 0.05;
     for (unsigned k = 0; k < nthreads; k++) {
         pacer_t *p = &pacers[k];
         memset(p, 0, sizeof *p);
@@ -1416,7 +1305,7 @@ static void s_w4(bench_t *self)
                 knoop_strerror(local.rc));
     knoop_client_destroy(&remote.c);
     knoop_client_destroy(&local.c);
-    qsort(rtt, published, sizeof *rtt, s_cmp_double);
+    qsort(rtt, published, sizeof *rtt, kit_cmp_double);
     s_trace(self, "remote", &remote, t0);
     s_trace(self, "local", &local, t0);
 
@@ -1431,7 +1320,7 @@ static void s_w4(bench_t *self)
     s_print_latency("latency_ms", &remote, t0);
     s_print_latency("local_latency_ms", &local, t0);
     printf("\"publish_rtt_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},",
-           s_pct(rtt, published, 50), s_pct(rtt, published, 99),
+           kit_pct(rtt, published, 50), kit_pct(rtt, published, 99),
            published ? rtt[published - 1] : 0);
     s_print_tail(&e);
     free(remote.lat_ms);
@@ -1455,7 +1344,7 @@ static void s_check_alive(bench_t *self, const char *during)
             continue;
         s_reap(p, WNOHANG);
         if (!p->running) {
-            s_log_tail(p->log, 15);
+            kit_log_tail(p->log, 15);
             s_die(self, "%s exited during %s (%s %d)", p->name, during,
                   WIFEXITED(p->status) ? "exit status" : "signal",
                   WIFEXITED(p->status) ? WEXITSTATUS(p->status) : WTERMSIG(p->status));
@@ -1481,7 +1370,7 @@ static void s_peer_state(knoop_client_t *c, const char *peer, char *out, size_t 
 /* Every broker's link to each of its peers is up and caught up. */
 static void s_wait_mesh(bench_t *self, const char *const *ids, size_t n)
 {
-    double deadline = s_now() + 60;
+    double deadline = kit_now() + 60;
     for (size_t k = 0; k < n; k++) {
         knoop_client_t *c = s_client(self, ids[k]);
         for (size_t o = 0; o < n; o++) {
@@ -1494,7 +1383,7 @@ static void s_wait_mesh(bench_t *self, const char *const *ids, size_t n)
                 s_peer_state(c, ids[o], state, sizeof state);
                 if (strcmp(state, "up") == 0)
                     break;
-                if (s_now() > deadline)
+                if (kit_now() > deadline)
                     s_die(self, "the mesh did not come up within 60 s: %s's link to %s is %s "
                           "(--keep keeps the logs)", ids[k], ids[o], state[0] ? state : "unknown");
                 s_sleep_ms(20);
@@ -1519,7 +1408,7 @@ static size_t s_watch_step(watch_t *w, size_t n, uint64_t want)
         if (w[i].at == 0) {
             w[i].have = s_journal_count(w[i].j);
             if (w[i].have >= want)
-                w[i].at = s_now();
+                w[i].at = kit_now();
         }
         done += w[i].at > 0;
     }
@@ -1583,16 +1472,16 @@ static void s_w5(bench_t *self)
     for (size_t k = 0; k < 3; k++)
         w[1 + k].j = s_journal_ro(self, ids[k]);
 
-    double t0 = s_now();
+    double t0 = kit_now();
     pub_result_t r = s_publish(self, c, n, self->batch);
-    double acked = -1, deadline = s_now() + 600;
+    double acked = -1, deadline = kit_now() + 600;
     size_t done = 0;
-    while (s_now() < deadline) {
+    while (kit_now() < deadline) {
         s_check_interrupt(self);
         s_check_alive(self, "W5");
         done = s_watch_step(w, 4, n);
         if (acked < 0 && s_backlog(self, c) == 0)
-            acked = s_now();
+            acked = kit_now();
         if (done == 4 && acked > 0)
             break;
         s_sleep_ms(5);
@@ -1696,16 +1585,16 @@ static void s_w6(bench_t *self)
     /* The cut, then the publishing, then the rest of the partition. */
     self->cut_ms = s_wall_ms();
     s_signal_all(self, px, 3, SIGUSR1);
-    double cut = s_now();
+    double cut = kit_now();
     pub_result_t r = s_publish(self, c, m, self->batch);
     double c_acked = s_wait_backlog_zero(self, c, 600);
     knoop_client_destroy(&c);
     if (c_acked < 0)
         s_die(self, "broker C did not acknowledge the %zu messages within 600 s", m);
-    while (s_now() < cut + self->partition) {
+    while (kit_now() < cut + self->partition) {
         s_check_interrupt(self);
         s_check_alive(self, "the partition");
-        double left = cut + self->partition - s_now();
+        double left = cut + self->partition - kit_now();
         s_sleep_ms(left < 0.1 ? left * 1e3 : 100);
     }
     s_watch_step(w, 3, m);
@@ -1719,9 +1608,9 @@ static void s_w6(bench_t *self)
      * wait for the busy broker and hold up the watching). */
     double heal_wall = self->heal_ms = s_wall_ms();
     s_signal_all(self, px, 3, SIGUSR2);
-    double heal = s_now(), deadline = heal + 600;
+    double heal = kit_now(), deadline = heal + 600;
     size_t done = 0;
-    while (s_now() < deadline) {
+    while (kit_now() < deadline) {
         s_check_interrupt(self);
         s_check_alive(self, "W6");
         done = s_watch_step(w, 3, m);
@@ -1817,12 +1706,12 @@ static void s_gate_counts(bench_t *self, const char *id, uint64_t out[2])
 static double s_wait_partners(bench_t *self, partners_t *ps, size_t (*count)(const partners_t *),
                               size_t n, double secs, const char *during)
 {
-    double t0 = s_now(), deadline = t0 + secs;
-    while (s_now() < deadline) {
+    double t0 = kit_now(), deadline = t0 + secs;
+    while (kit_now() < deadline) {
         s_check_interrupt(self);
         s_check_alive(self, during);
         if (count(ps) >= n)
-            return s_now() - t0;
+            return kit_now() - t0;
         s_sleep_ms(10);
     }
     return -1;
@@ -1832,14 +1721,14 @@ static double s_wait_partners(bench_t *self, partners_t *ps, size_t (*count)(con
  * received by every other member of its group; the time (s) or -1. */
 static double s_w7_drain(bench_t *self, partners_t *ps, double secs)
 {
-    double t0 = s_now(), deadline = t0 + secs;
-    while (s_now() < deadline) {
+    double t0 = kit_now(), deadline = t0 + secs;
+    while (kit_now() < deadline) {
         s_check_interrupt(self);
         s_check_alive(self, "W7");
         uint64_t pub, acked, got, due;
         partners_progress(ps, &pub, &acked, &got, &due);
         if (acked >= pub && got >= due)
-            return s_now() - t0;
+            return kit_now() - t0;
         s_sleep_ms(20);
     }
     return -1;
@@ -1880,12 +1769,12 @@ static void s_w7(bench_t *self)
         po.broker_id[k] = ids[k];
         po.broker_ep[k] = ep[k];
     }
-    double t_keys = s_now();
+    double t_keys = kit_now();
     partners_t *ps = self->ps = partners_new(&po);
     knoop_key_destroy(&root);
     if (!ps)
         s_die(self, "cannot make the W7 partners");
-    t_keys = s_now() - t_keys;
+    t_keys = kit_now() - t_keys;
     s_start_mesh(self, ids, port, peer_port);
     s_wait_mesh(self, ids, 3);
     pid_t pid[3];
@@ -1910,13 +1799,13 @@ static void s_w7(bench_t *self)
     double cpu_a[3], cpu_b[3], idle_pct[3], idle_total = 0;
     for (size_t k = 0; k < 3; k++)
         cpu_a[k] = s_cpu_now(pid[k]);
-    double t_idle = s_now();
-    while (s_now() - t_idle < self->idle_seconds) {
+    double t_idle = kit_now();
+    while (kit_now() - t_idle < self->idle_seconds) {
         s_check_interrupt(self);
         s_check_alive(self, "W7's idle window");
         s_sleep_ms(50);
     }
-    t_idle = s_now() - t_idle;
+    t_idle = kit_now() - t_idle;
     long rss_delta = 0;
     for (size_t k = 0; k < 3; k++) {
         cpu_b[k] = s_cpu_now(pid[k]);
@@ -1931,14 +1820,14 @@ static void s_w7(bench_t *self)
         cpu_a[k] = s_cpu_now(pid[k]);
     partners_sample(ps, true);
     partners_publish(ps, true);
-    double t_load = s_now();
-    while (s_now() - t_load < self->w7_seconds) {
+    double t_load = kit_now();
+    while (kit_now() - t_load < self->w7_seconds) {
         s_check_interrupt(self);
         s_check_alive(self, "W7's load");
         s_sleep_ms(50);
     }
     partners_publish(ps, false);
-    t_load = s_now() - t_load;
+    t_load = kit_now() - t_load;
     double load_drain_s = s_w7_drain(self, ps, 60);
     partners_sample(ps, false);
     double load_pct[3], load_total = 0;
@@ -1957,13 +1846,13 @@ static void s_w7(bench_t *self)
      * catch up on what its group published. */
     partners_publish(ps, true);
     s_sleep_ms(1500);
-    double t_kill = s_now();
+    double t_kill = kit_now();
     for (size_t k = 0; k < 3; k++)
         kill(self->procs[k].pid, SIGTERM);
     for (size_t k = 0; k < 3; k++) {
         proc_t *p = &self->procs[k];
-        double deadline = s_now() + 10;
-        while (p->running && s_now() < deadline) {
+        double deadline = kit_now() + 10;
+        while (p->running && kit_now() < deadline) {
             s_reap(p, WNOHANG);
             if (p->running)
                 s_sleep_ms(10);
@@ -1980,19 +1869,19 @@ static void s_w7(bench_t *self)
             memcpy(p->log, old, sizeof old);
     }
     /* The old brokers are gone: any WELCOME from now on is a new one's. */
-    double t_start = s_now();
+    double t_start = kit_now();
     double down_s = t_start - t_kill;
     partners_mark(ps);
     s_start_mesh(self, ids, port, peer_port);
-    double listening_s = s_now() - t_start;
+    double listening_s = kit_now() - t_start;
     double relinked_s = s_wait_partners(self, ps, partners_welcomed, n, link_limit,
                                         "W7's restart");
     if (relinked_s >= 0)
-        relinked_s = s_now() - t_start;
+        relinked_s = kit_now() - t_start;
     double caught_s = relinked_s < 0 ? -1
                     : s_wait_partners(self, ps, partners_ready, n, link_limit, "W7's restart");
     if (caught_s >= 0)
-        caught_s = s_now() - t_start;
+        caught_s = kit_now() - t_start;
     else
         fprintf(stderr, "bench_pubsub: W7: after the restart only %zu of %zu partners linked, "
                 "%zu caught up within %.0f s\n", partners_welcomed(ps), n, partners_ready(ps),
@@ -2023,8 +1912,8 @@ static void s_w7(bench_t *self)
         mean += r.lat_ms[i];
     mean = r.nlat ? mean / (double) r.nlat : 0;
     printf("\"latency_ms\":{\"samples\":%zu,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f,"
-           "\"mean\":%.2f},\"load_drain_s\":%.3f,", r.nlat, s_pct(r.lat_ms, r.nlat, 50),
-           s_pct(r.lat_ms, r.nlat, 90), s_pct(r.lat_ms, r.nlat, 99),
+           "\"mean\":%.2f},\"load_drain_s\":%.3f,", r.nlat, kit_pct(r.lat_ms, r.nlat, 50),
+           kit_pct(r.lat_ms, r.nlat, 90), kit_pct(r.lat_ms, r.nlat, 99),
            r.nlat ? r.lat_ms[r.nlat - 1] : 0.0, mean, load_drain_s);
     printf("\"restart\":{\"stop_s\":%.3f,\"listening_s\":%.3f,\"relinked_s\":%.3f,"
            "\"caught_up_s\":%.3f,\"complete\":%s,\"drain_s\":%.3f},", down_s, listening_s,
@@ -2250,20 +2139,10 @@ int main(int argc, char **argv)
     if (self->only[7] && partners_prepare(self->partners))
         s_die(self, "W7 cannot hold %zu sessions in this process", self->partners);
     s_setup(self);
-    if (self->only[1])
-        s_w1(self);
-    if (self->only[2])
-        s_w2(self);
-    if (self->only[3])
-        s_w3(self);
-    if (self->only[4])
-        s_w4(self);
-    if (self->only[5])
-        s_w5(self);
-    if (self->only[6])
-        s_w6(self);
-    if (self->only[7])
-        s_w7(self);
+    void (*const workload[])(bench_t *) = { NULL, s_w1, s_w2, s_w3, s_w4, s_w5, s_w6, s_w7 };
+    for (int w = 1; w <= 7; w++)
+        if (self->only[w])
+            workload[w](self);
     s_cleanup(self);
     return 0;
 }

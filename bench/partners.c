@@ -286,15 +286,11 @@ static void s_hello(partners_t *self, partner_t *p)
     }
     self->pending++;
     const char *subs[1] = { p->pattern };
-    knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO };
-    f.u.hello.partner = p->id;
-    f.u.hello.subs = subs;
-    f.u.hello.nsubs = 1;
-    f.u.hello.vector = vec;
-    f.u.hello.nvector = nvec;
-    f.u.hello.credit_msgs = CREDIT_MSGS;
-    f.u.hello.credit_bytes = 64u << 20;
-    f.u.hello.software = "bench-w7-partner";
+    knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO,
+                        .u.hello = { .partner = p->id, .subs = subs, .nsubs = 1,
+                                     .vector = vec, .nvector = nvec,
+                                     .credit_msgs = CREDIT_MSGS, .credit_bytes = 64u << 20,
+                                     .software = "bench-w7-partner" } };
     s_send(self, p, &f);
     p->last_heard = knoop_now_ms();
     p->heartbeat_ms = 1000;

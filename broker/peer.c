@@ -181,18 +181,12 @@ static void s_hello(knoop_broker_t *self, peer_t *p)
         if (&self->peers[i] != p && self->peers[i].linked)
             linked[nlinked++] = self->peers[i].id;
     const char *all[1] = { ">" };
-    knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO };
-    f.u.hello.partner = self->id;
-    f.u.hello.subs = all;
-    f.u.hello.nsubs = 1;
-    f.u.hello.vector = vec;
-    f.u.hello.nvector = nv;
-    f.u.hello.credit_msgs = WINDOW;
-    f.u.hello.credit_bytes = 256u << 20;
-    f.u.hello.software = "knoop-broker " KNOOP_VERSION;
-    f.u.hello.peer = true;
-    f.u.hello.linked = linked;
-    f.u.hello.nlinked = nlinked;
+    knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO,
+                        .u.hello = { .partner = self->id, .subs = all, .nsubs = 1,
+                                     .vector = vec, .nvector = nv,
+                                     .credit_msgs = WINDOW, .credit_bytes = 256u << 20,
+                                     .software = "knoop-broker " KNOOP_VERSION, .peer = true,
+                                     .linked = linked, .nlinked = nlinked } };
     int rc = s_send(self, p, &f);
     free(linked);
     if (rc)

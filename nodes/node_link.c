@@ -153,15 +153,11 @@ static void s_connect(knoop_node_t *self)
         memcpy(p->head, rows[i].head, KNOOP_HASH_LEN);
     }
     node_repair_vector(self, vec, nvec);
-    knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO };
-    f.u.hello.partner = self->id;
-    f.u.hello.subs = self->opts.subs;
-    f.u.hello.nsubs = self->opts.nsubs;
-    f.u.hello.vector = vec;
-    f.u.hello.nvector = nvec;
-    f.u.hello.credit_msgs = WINDOW;
-    f.u.hello.credit_bytes = 64u << 20;
-    f.u.hello.software = "knoop-node " KNOOP_VERSION;
+    knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO,
+                        .u.hello = { .partner = self->id, .subs = self->opts.subs,
+                                     .nsubs = self->opts.nsubs, .vector = vec, .nvector = nvec,
+                                     .credit_msgs = WINDOW, .credit_bytes = 64u << 20,
+                                     .software = "knoop-node " KNOOP_VERSION } };
     int rc = s_send(self, &f);
     free(vec);
     free(rows);

@@ -49,7 +49,7 @@ static void s_version(bench_t *self)
 
 static void s_start_server(bench_t *self)
 {
-    int port = peer_free_port();
+    int port = kit_free_port();
     if (port < 0)
         peer_die(&self->run, "no free TCP port on 127.0.0.1");
     char conf[4200], store[4200];
@@ -67,13 +67,13 @@ static void s_start_server(bench_t *self)
     char *argv[] = { "nats-server", "-c", conf, NULL };
     self->server = peer_spawn(&self->run, "nats-server", argv, NULL, false);
     snprintf(self->url, sizeof self->url, "nats://127.0.0.1:%d", port);
-    double deadline = peer_now() + 30;
-    while (!peer_port_open(port)) {
+    double deadline = kit_now() + 30;
+    while (!kit_port_open(port)) {
         peer_check_interrupt(&self->run);
         if (!peer_alive(self->server))
             peer_die(&self->run, "nats-server exited at start (is the nats-server package "
                                  "installed? deploy/install-deps.sh --bench)");
-        if (peer_now() > deadline)
+        if (kit_now() > deadline)
             peer_die(&self->run, "nats-server does not accept on port %d after 30 s", port);
         peer_sleep_s(0.02);
     }
@@ -187,7 +187,7 @@ static void s_on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae
 static double s_publish(bench_t *self, jsCtx *js, const char *subj, size_t n, pub_t *pub)
 {
     uint8_t buf[PEER_PAYLOAD_BYTES];
-    double t0 = peer_now();
+    double t0 = kit_now();
     for (size_t i = 0; i < n; i++) {
         peer_payload(buf, i, peer_now_ns());
         natsStatus s;
@@ -204,7 +204,7 @@ static double s_publish(bench_t *self, jsCtx *js, const char *subj, size_t n, pu
     natsStatus s = js_PublishAsyncComplete(js, &po);
     if (s != NATS_OK)
         peer_die(&self->run, "waiting for the publish acks: %s", natsStatus_GetText(s));
-    double secs = peer_now() - t0;
+    double secs = kit_now() - t0;
     size_t failed = atomic_load(&pub->failed);
     if (failed)
         peer_die(&self->run, "%zu of %zu publishes were not acknowledged", failed, n);
@@ -286,8 +286,7 @@ static void s_w1(bench_t *self)
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     peer_print_head(&self->opts, "nats", "W1", self->system, false);
-    printf("\"messages\":%zu,\"window\":%zu,\"acked_s\":%.3f,\"acked_msgs_per_s\":%.0f,", n,
-           self->opts.window, secs, (double) n / secs);
+    peer_print_w1(&self->opts, n, secs);
     peer_print_tail(self->server, m);
 }
 
@@ -309,13 +308,11 @@ static void s_w2(bench_t *self)
     peer_tally_t *ts[PEER_MAX_CONSUMERS];
     for (size_t i = 0; i < nc_count; i++)
         ts[i] = &cs[i].tally;
-    double t0 = peer_now();
+    double t0 = kit_now();
     double secs = s_publish(self, js, "bench.W2.pub", n, &pub);
     peer_tally_wait(&self->run, ts, nc_count, 600, NULL, NULL);
     peer_print_head(&self->opts, "nats", "W2", self->system, false);
-    printf("\"messages\":%zu,\"window\":%zu,\"consumers\":%zu,\"acked_s\":%.3f,"
-           "\"acked_msgs_per_s\":%.0f,",
-           n, self->opts.window, nc_count, secs, (double) n / secs);
+    peer_print_w2(&self->opts, n, secs);
     peer_print_fanout(ts, nc_count, n, t0);
     peer_print_tail(self->server, m);
 
@@ -340,7 +337,7 @@ static void s_w3(bench_t *self)
     fprintf(stderr, "bench_nats: W3 filled in %.1f s\n", fill_s);
     peer_cpu_mark_t m2 = peer_cpu_mark(self->server); /* the fill is not part of the result */
 
-    double t0 = peer_now();
+    double t0 = kit_now();
     consumer_t c;
     s_consumer_start(self, &c, "W3", n, NULL);
     peer_tally_t *t = &c.tally;
@@ -353,10 +350,7 @@ static void s_w3(bench_t *self)
     natsConnection_Destroy(nc);
 
     peer_print_head(&self->opts, "nats", "W3", self->system, false);
-    printf("\"messages\":%zu,\"fill_s\":%.2f,\"complete\":%s,\"held\":%zu,"
-           "\"catchup_s\":%.3f,\"catchup_msgs_per_s\":%.0f,",
-           n, fill_s, done > 0 ? "true" : "false", held, done > 0 ? done - t0 : -1.0,
-           done > 0 ? (double) n / (done - t0) : 0.0);
+    peer_print_w3(n, fill_s, held, t0, done);
     peer_print_tail(self->server, m2);
 }
 
@@ -378,7 +372,7 @@ static void s_w4(bench_t *self)
 
     uint8_t buf[PEER_PAYLOAD_BYTES];
     double period = 1.0 / self->opts.rate;
-    double t0 = peer_now() + 0.05, pub_end = t0;
+    double t0 = kit_now() + 0.05, pub_end = t0;
     size_t published = 0;
     for (size_t i = 0; i < total; i++) {
         peer_sleep_until(t0 + (double) i * period);
@@ -392,14 +386,14 @@ static void s_w4(bench_t *self)
             break;
         }
         published++;
-        pub_end = peer_now();
+        pub_end = kit_now();
     }
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = 30000;
     js_PublishAsyncComplete(js, &po);
-    double deadline = peer_now() + 15;
-    while (peer_tally_got(&c.tally) < published && peer_now() < deadline) {
+    double deadline = kit_now() + 15;
+    while (peer_tally_got(&c.tally) < published && kit_now() < deadline) {
         peer_check_interrupt(&self->run);
         peer_sleep_s(0.01);
     }
@@ -411,11 +405,7 @@ static void s_w4(bench_t *self)
     natsConnection_Destroy(nc);
 
     peer_print_head(&self->opts, "nats", "W4", self->system, false);
-    printf("\"offered_msgs_per_s\":%u,\"seconds\":%.1f,\"published\":%zu,"
-           "\"achieved_msgs_per_s\":%.0f,\"lost\":%zu,",
-           self->opts.rate, self->opts.seconds, published,
-           pub_end > t0 ? (double) published / (pub_end - t0) : 0.0,
-           published > got ? published - got : 0);
+    peer_print_w4(&self->opts, published, got, t0, pub_end);
     peer_print_latency("latency_ms", lat, got < total ? got : total);
     peer_print_latency("publish_ack_ms", pub.ack_ms, acks < total ? acks : total);
     peer_print_tail(self->server, m);
@@ -442,14 +432,10 @@ int main(int argc, char **argv)
     }
     peer_run_init(&self->run, &self->opts);
     s_start_server(self);
-    if (self->opts.only[1])
-        s_w1(self);
-    if (self->opts.only[2])
-        s_w2(self);
-    if (self->opts.only[3])
-        s_w3(self);
-    if (self->opts.only[4])
-        s_w4(self);
+    void (*const workload[])(bench_t *) = { NULL, s_w1, s_w2, s_w3, s_w4 };
+    for (int w = 1; w <= 4; w++)
+        if (self->opts.only[w])
+            workload[w](self);
     peer_run_end(&self->run);
     nats_CloseAndWait(5000);
     return 0;

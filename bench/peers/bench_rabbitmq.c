@@ -162,8 +162,8 @@ static void s_server_version(bench_t *self, amqp_connection_state_t conn)
 static void s_start_server(bench_t *self)
 {
     const char *root = self->run.root;
-    int epmd_port = peer_free_port(), dist_port = peer_free_port();
-    self->port = peer_free_port();
+    int epmd_port = kit_free_port(), dist_port = kit_free_port();
+    self->port = kit_free_port();
     if (epmd_port < 0 || dist_port < 0 || self->port < 0)
         peer_die(&self->run, "no free TCP port on 127.0.0.1");
     char conf[4200], plugins[4200], envconf[4200];
@@ -187,9 +187,9 @@ static void s_start_server(bench_t *self)
     snprintf(eport, sizeof eport, "%d", epmd_port);
     char *eargv[] = { "epmd", "-port", eport, NULL };
     self->epmd = peer_spawn(&self->run, "epmd", eargv, NULL, false);
-    double deadline = peer_now() + 10;
-    while (!peer_port_open(epmd_port)) {
-        if (!peer_alive(self->epmd) || peer_now() > deadline)
+    double deadline = kit_now() + 10;
+    while (!kit_port_open(epmd_port)) {
+        if (!peer_alive(self->epmd) || kit_now() > deadline)
             peer_die(&self->run,
                      "epmd did not start on port %d (is the rabbitmq-server "
                      "package installed? deploy/install-deps.sh --bench)",
@@ -226,7 +226,7 @@ static void s_start_server(bench_t *self)
      * and the bench must be able to stop both. */
     self->server = peer_spawn(&self->run, "rabbitmq-server", argv, env, true);
 
-    double t0 = peer_now();
+    double t0 = kit_now();
     deadline = t0 + 240;
     char err[300] = "";
     amqp_connection_state_t conn = NULL;
@@ -234,9 +234,9 @@ static void s_start_server(bench_t *self)
         peer_check_interrupt(&self->run);
         if (!peer_alive(self->server))
             peer_die(&self->run, "rabbitmq-server exited at start");
-        if (peer_now() > deadline)
+        if (kit_now() > deadline)
             peer_die(&self->run, "rabbitmq-server not ready after 240 s: %s", err);
-        if (peer_port_open(self->port))
+        if (kit_port_open(self->port))
             conn = s_try_connect(self->port, err, sizeof err);
         if (!conn)
             peer_sleep_s(0.2);
@@ -244,7 +244,7 @@ static void s_start_server(bench_t *self)
     s_server_version(self, conn);
     s_close(conn);
     fprintf(stderr, "bench_rabbitmq: %s on 127.0.0.1:%d, ready after %.1f s, data in %s/mnesia\n",
-            self->system, self->port, peer_now() - t0, root);
+            self->system, self->port, kit_now() - t0, root);
 }
 
 /* ---- publishing with confirms ---- */
@@ -374,10 +374,10 @@ static void s_pub_one(pub_t *p, amqp_bytes_t exchange, amqp_bytes_t key, uint64_
 /* Waits until fewer than `window` publishes are unconfirmed. */
 static void s_pub_window(pub_t *p, size_t window)
 {
-    double deadline = peer_now() + 300;
+    double deadline = kit_now() + 300;
     while (p->published - p->confirmed >= window) {
         peer_check_interrupt(&p->bench->run);
-        if (peer_now() > deadline)
+        if (kit_now() > deadline)
             peer_die(&p->bench->run, "no publisher confirm for 300 s (%zu unconfirmed)",
                      p->published - p->confirmed);
         s_pub_pump(p, 0.5);
@@ -387,10 +387,10 @@ static void s_pub_window(pub_t *p, size_t window)
 /* Waits until every published message is confirmed (at most `secs`). */
 static void s_pub_drain(pub_t *p, double secs)
 {
-    double deadline = peer_now() + secs;
+    double deadline = kit_now() + secs;
     while (p->confirmed < p->published) {
         peer_check_interrupt(&p->bench->run);
-        if (peer_now() > deadline)
+        if (kit_now() > deadline)
             peer_die(&p->bench->run, "%zu of %zu publishes not confirmed after %.0f s",
                      p->published - p->confirmed, p->published, secs);
         s_pub_pump(p, 0.1);
@@ -406,7 +406,7 @@ static void s_pub_drain(pub_t *p, double secs)
 static double s_publish(pub_t *p, const char *exchange, const char *key, size_t window)
 {
     amqp_bytes_t ex = amqp_cstring_bytes(exchange), rk = amqp_cstring_bytes(key);
-    double t0 = peer_now();
+    double t0 = kit_now();
     for (size_t i = 0; i < p->n; i++) {
         s_pub_window(p, window);
         s_pub_one(p, ex, rk, i);
@@ -416,7 +416,7 @@ static double s_publish(pub_t *p, const char *exchange, const char *key, size_t 
         }
     }
     s_pub_drain(p, 300);
-    return peer_now() - t0;
+    return kit_now() - t0;
 }
 
 /* ---- consuming ---- */
@@ -523,10 +523,10 @@ static void s_consumer_check(bench_t *self, consumer_t *c)
 
 static void s_consumer_wait_ready(bench_t *self, consumer_t *c)
 {
-    double deadline = peer_now() + 60;
+    double deadline = kit_now() + 60;
     while (!atomic_load(&c->ready)) {
         peer_check_interrupt(&self->run);
-        if (peer_now() > deadline)
+        if (kit_now() > deadline)
             peer_die(&self->run, "consumer of %s not ready after 60 s", c->queue);
         peer_sleep_s(0.005);
     }
@@ -568,8 +568,7 @@ static void s_w1(bench_t *self)
     s_delete_queue(self, p.conn, "w1");
     s_pub_free(&p);
     peer_print_head(&self->opts, "rabbitmq", "W1", self->system, true);
-    printf("\"messages\":%zu,\"window\":%zu,\"acked_s\":%.3f,\"acked_msgs_per_s\":%.0f,", n,
-           self->opts.window, secs, (double) n / secs);
+    peer_print_w1(&self->opts, n, secs);
     peer_print_tail(self->server, m);
 }
 
@@ -604,14 +603,12 @@ static void s_w2(bench_t *self)
     peer_tally_t *ts[PEER_MAX_CONSUMERS];
     for (size_t i = 0; i < nq; i++)
         ts[i] = &cs[i].tally;
-    double t0 = peer_now();
+    double t0 = kit_now();
     double secs = s_publish(&p, "bench.w2", "bench.pub", self->opts.window);
     check_t chk = { self, cs };
     peer_tally_wait(&self->run, ts, nq, 600, s_check_each, &chk);
     peer_print_head(&self->opts, "rabbitmq", "W2", self->system, true);
-    printf("\"messages\":%zu,\"window\":%zu,\"consumers\":%zu,\"acked_s\":%.3f,"
-           "\"acked_msgs_per_s\":%.0f,",
-           n, self->opts.window, nq, secs, (double) n / secs);
+    peer_print_w2(&self->opts, n, secs);
     peer_print_fanout(ts, nq, n, t0);
     peer_print_tail(self->server, m);
 
@@ -637,7 +634,7 @@ static void s_w3(bench_t *self)
     fprintf(stderr, "bench_rabbitmq: W3 filled in %.1f s\n", fill_s);
     peer_cpu_mark_t m = peer_cpu_mark(self->server); /* the fill is not part of the result */
 
-    double t0 = peer_now();
+    double t0 = kit_now();
     consumer_t c;
     s_consumer_start(self, &c, "w3", n, NULL);
     peer_tally_t *t = &c.tally;
@@ -650,10 +647,7 @@ static void s_w3(bench_t *self)
     s_pub_free(&p);
 
     peer_print_head(&self->opts, "rabbitmq", "W3", self->system, true);
-    printf("\"messages\":%zu,\"fill_s\":%.2f,\"complete\":%s,\"held\":%zu,"
-           "\"catchup_s\":%.3f,\"catchup_msgs_per_s\":%.0f,",
-           n, fill_s, done > 0 ? "true" : "false", held, done > 0 ? done - t0 : -1.0,
-           done > 0 ? (double) n / (done - t0) : 0.0);
+    peer_print_w3(n, fill_s, held, t0, done);
     peer_print_tail(self->server, m);
 }
 
@@ -674,22 +668,22 @@ static void s_w4(bench_t *self)
 
     amqp_bytes_t ex = amqp_cstring_bytes(""), rk = amqp_cstring_bytes("w4");
     double period = 1.0 / self->opts.rate;
-    double t0 = peer_now() + 0.05, pub_end = t0;
+    double t0 = kit_now() + 0.05, pub_end = t0;
     for (size_t i = 0; i < total; i++) {
         /* Read confirms while waiting for the next message's due time. */
         double due = t0 + (double) i * period;
         double wait;
-        while ((wait = due - peer_now()) > 0.0002)
+        while ((wait = due - kit_now()) > 0.0002)
             s_pub_pump(&p, wait - 0.0001);
         peer_sleep_until(due);
         peer_check_interrupt(&self->run);
         s_pub_window(&p, self->opts.window);
         s_pub_one(&p, ex, rk, i);
-        pub_end = peer_now();
+        pub_end = kit_now();
     }
     s_pub_drain(&p, 30);
-    double deadline = peer_now() + 15;
-    while (peer_tally_got(&c.tally) < p.published && peer_now() < deadline) {
+    double deadline = kit_now() + 15;
+    while (peer_tally_got(&c.tally) < p.published && kit_now() < deadline) {
         peer_check_interrupt(&self->run);
         s_consumer_check(self, &c);
         peer_sleep_s(0.01);
@@ -699,11 +693,7 @@ static void s_w4(bench_t *self)
     s_delete_queue(self, p.conn, "w4");
 
     peer_print_head(&self->opts, "rabbitmq", "W4", self->system, true);
-    printf("\"offered_msgs_per_s\":%u,\"seconds\":%.1f,\"published\":%zu,"
-           "\"achieved_msgs_per_s\":%.0f,\"lost\":%zu,",
-           self->opts.rate, self->opts.seconds, p.published,
-           pub_end > t0 ? (double) p.published / (pub_end - t0) : 0.0,
-           p.published > got ? p.published - got : 0);
+    peer_print_w4(&self->opts, p.published, got, t0, pub_end);
     peer_print_latency("latency_ms", lat, got < total ? got : total);
     peer_print_latency("publish_ack_ms", p.ack_ms, p.nack_ms);
     peer_print_tail(self->server, m);
@@ -727,14 +717,10 @@ int main(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     peer_run_init(&self->run, &self->opts);
     s_start_server(self);
-    if (self->opts.only[1])
-        s_w1(self);
-    if (self->opts.only[2])
-        s_w2(self);
-    if (self->opts.only[3])
-        s_w3(self);
-    if (self->opts.only[4])
-        s_w4(self);
+    void (*const workload[])(bench_t *) = { NULL, s_w1, s_w2, s_w3, s_w4 };
+    for (int w = 1; w <= 4; w++)
+        if (self->opts.only[w])
+            workload[w](self);
     peer_run_end(&self->run);
     return 0;
 }

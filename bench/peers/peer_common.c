@@ -2,21 +2,16 @@
 #define _GNU_SOURCE
 #include "peer_common.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,12 +24,6 @@ static void s_on_signal(int sig)
     s_interrupted = sig;
 }
 
-double peer_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 uint64_t peer_now_ns(void)
 {
@@ -59,33 +48,6 @@ void peer_sleep_until(double t)
                            .tv_nsec = (long) ((t - (double) (time_t) t) * 1e9) };
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !s_interrupted)
         ;
-}
-
-int peer_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *) &a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-bool peer_port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return false;
-    struct sockaddr_in a = { .sin_family = AF_INET,
-                             .sin_port = htons((uint16_t) port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    bool ok = connect(fd, (struct sockaddr *) &a, sizeof a) == 0;
-    close(fd);
-    return ok;
 }
 
 double peer_self_cpu(void)
@@ -131,31 +93,17 @@ uint64_t peer_payload_sent_ns(const void *payload, size_t len)
 
 /* ---- statistics and output ---- */
 
-static int s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
 
-double peer_pct(const double *sorted, size_t n, double pct)
-{
-    if (n == 0)
-        return 0;
-    size_t rank = (size_t) ceil(pct / 100.0 * (double) n);
-    if (rank < 1)
-        rank = 1;
-    return sorted[rank - 1];
-}
 
 void peer_print_latency(const char *name, double *v, size_t n)
 {
-    qsort(v, n, sizeof *v, s_cmp_double);
+    qsort(v, n, sizeof *v, kit_cmp_double);
     double sum = 0;
     for (size_t i = 0; i < n; i++)
         sum += v[i];
     printf("\"%s\":{\"samples\":%zu,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f,"
            "\"mean\":%.2f},",
-           name, n, peer_pct(v, n, 50), peer_pct(v, n, 90), peer_pct(v, n, 99), n ? v[n - 1] : 0,
+           name, n, kit_pct(v, n, 50), kit_pct(v, n, 90), kit_pct(v, n, 99), n ? v[n - 1] : 0,
            n ? sum / (double) n : 0);
 }
 
@@ -171,6 +119,37 @@ void peer_print_head(const peer_opts_t *opts, const char *bench, const char *wor
 peer_cpu_mark_t peer_cpu_mark(const peer_proc_t *server)
 {
     return (peer_cpu_mark_t){ peer_proc_cpu(server), peer_self_cpu() };
+}
+
+void peer_print_w1(const peer_opts_t *opts, size_t n, double secs)
+{
+    printf("\"messages\":%zu,\"window\":%zu,\"acked_s\":%.3f,\"acked_msgs_per_s\":%.0f,", n,
+           opts->window, secs, (double) n / secs);
+}
+
+void peer_print_w2(const peer_opts_t *opts, size_t n, double secs)
+{
+    printf("\"messages\":%zu,\"window\":%zu,\"consumers\":%zu,\"acked_s\":%.3f,"
+           "\"acked_msgs_per_s\":%.0f,",
+           n, opts->window, opts->consumers, secs, (double) n / secs);
+}
+
+void peer_print_w3(size_t n, double fill_s, size_t held, double t0, double done)
+{
+    printf("\"messages\":%zu,\"fill_s\":%.2f,\"complete\":%s,\"held\":%zu,"
+           "\"catchup_s\":%.3f,\"catchup_msgs_per_s\":%.0f,",
+           n, fill_s, done > 0 ? "true" : "false", held, done > 0 ? done - t0 : -1.0,
+           done > 0 ? (double) n / (done - t0) : 0.0);
+}
+
+void peer_print_w4(const peer_opts_t *opts, size_t published, size_t got, double t0,
+                   double pub_end)
+{
+    printf("\"offered_msgs_per_s\":%u,\"seconds\":%.1f,\"published\":%zu,"
+           "\"achieved_msgs_per_s\":%.0f,\"lost\":%zu,",
+           opts->rate, opts->seconds, published,
+           pub_end > t0 ? (double) published / (pub_end - t0) : 0.0,
+           published > got ? published - got : 0);
 }
 
 void peer_print_tail(const peer_proc_t *server, peer_cpu_mark_t since)
@@ -205,7 +184,7 @@ bool peer_tally_add(peer_tally_t *t, const void *payload, size_t len)
     atomic_store(&t->got, k + 1);
     if (k + 1 == t->want) {
         pthread_mutex_lock(&t->mu);
-        t->done_at = peer_now();
+        t->done_at = kit_now();
         pthread_mutex_unlock(&t->mu);
     }
     if (++t->unacked >= PEER_ACK_EVERY || k + 1 == t->want) {
@@ -231,7 +210,7 @@ size_t peer_tally_got(peer_tally_t *t)
 size_t peer_tally_wait(peer_run_t *run, peer_tally_t *const *t, size_t n, double secs,
                        void (*check)(void *arg, size_t i), void *arg)
 {
-    double deadline = peer_now() + secs;
+    double deadline = kit_now() + secs;
     for (;;) {
         peer_check_interrupt(run);
         size_t complete = 0;
@@ -240,7 +219,7 @@ size_t peer_tally_wait(peer_run_t *run, peer_tally_t *const *t, size_t n, double
                 check(arg, i);
             complete += peer_tally_done(t[i]) > 0;
         }
-        if (complete == n || peer_now() > deadline)
+        if (complete == n || kit_now() > deadline)
             return complete;
         peer_sleep_s(0.005);
     }
@@ -262,7 +241,7 @@ void peer_print_fanout(peer_tally_t *const *t, size_t n, size_t want, double t0)
         size_t got = peer_tally_got(t[i]);
         delivered += got < want ? got : want;
     }
-    double end = complete == n ? last : peer_now();
+    double end = complete == n ? last : kit_now();
     printf("\"complete\":%s,\"consumers_complete\":%zu,\"first_consumer_all_s\":%.3f,"
            "\"last_consumer_all_s\":%.3f,\"delivered\":%zu,"
            "\"aggregate_delivered_msgs_per_s\":%.0f,",
@@ -409,17 +388,7 @@ void peer_run_init(peer_run_t *run, const peer_opts_t *opts)
 
 static void s_reap(peer_proc_t *p, int options)
 {
-    if (!p->running)
-        return;
-    struct rusage ru;
-    int st;
-    pid_t r = wait4(p->pid, &st, options, &ru);
-    if (r == p->pid) {
-        p->running = false;
-        p->status = st;
-        p->cpu_s = (double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-                   (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-    } else if (r < 0 && errno == ECHILD)
+    if (p->running && kit_reap(p->pid, options, &p->status, &p->cpu_s))
         p->running = false;
 }
 
@@ -446,18 +415,8 @@ peer_proc_t *peer_spawn(peer_run_t *run, const char *name, char *const argv[], c
     if (pid == 0) {
         if (own_group)
             setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
+        if (!kit_child_init(parent, p->log) || chdir(run->root) != 0)
             _exit(127);
-        int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        int nul = open("/dev/null", O_RDONLY);
-        if (fd < 0 || nul < 0 || chdir(run->root) != 0)
-            _exit(127);
-        dup2(nul, 0);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        close(nul);
         for (size_t i = 0; env && env[i]; i++)
             putenv(env[i]);
         struct sigaction dfl = { .sa_handler = SIG_DFL };
@@ -533,8 +492,8 @@ double peer_stop(peer_proc_t *p, double grace_s)
 {
     if (p->running)
         kill(p->own_group ? -p->pid : p->pid, SIGTERM);
-    double deadline = peer_now() + grace_s;
-    while (peer_alive(p) && peer_now() < deadline)
+    double deadline = kit_now() + grace_s;
+    while (peer_alive(p) && kit_now() < deadline)
         peer_sleep_s(0.02);
     if (p->running) {
         fprintf(stderr, "peer bench: %s did not stop on SIGTERM within %.0f s: SIGKILL\n", p->name,
@@ -547,10 +506,6 @@ double peer_stop(peer_proc_t *p, double grace_s)
     return p->cpu_s;
 }
 
-static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
 
 void peer_run_end(peer_run_t *run)
 {
@@ -560,31 +515,11 @@ void peer_run_end(peer_run_t *run)
         if (run->opts->keep)
             fprintf(stderr, "%s: kept %s\n", run->opts->prog, run->root);
         else
-            nftw(run->root, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+            kit_rmtree(run->root);
         run->root[0] = 0;
     }
 }
 
-static void s_log_tail(const char *path, int lines)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    long from = size > 4096 ? size - 4096 : 0;
-    fseek(f, from, SEEK_SET);
-    char buf[4097];
-    size_t n = fread(buf, 1, 4096, f);
-    buf[n] = 0;
-    fclose(f);
-    int seen = 0;
-    char *p = buf + n;
-    while (p > buf && seen <= lines)
-        if (*--p == '\n')
-            seen++;
-    fprintf(stderr, "--- last lines of %s ---\n%s\n", path, p == buf ? p : p + 1);
-}
 
 void peer_die(peer_run_t *run, const char *fmt, ...)
 {
@@ -594,8 +529,10 @@ void peer_die(peer_run_t *run, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
-    for (size_t i = 0; i < run->nprocs; i++)
-        s_log_tail(run->procs[i].log, 12);
+    for (size_t i = 0; i < run->nprocs; i++) {
+        kit_log_tail(run->procs[i].log, 12);
+        fputc('\n', stderr);             /* a blank line after each log, as always here */
+    }
     peer_run_end(run);
     exit(1);
 }

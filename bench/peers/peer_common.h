@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "kit.h"
+
 #define PEER_PAYLOAD_BYTES 256
 #define PEER_MAX_CONSUMERS 64
 #define PEER_ACK_EVERY 256 /* consumers acknowledge every N messages (cumulatively) */
@@ -92,11 +94,8 @@ void peer_die(peer_run_t *run, const char *fmt, ...)
 /* Exits (cleanly, through peer_run_end) if SIGINT or SIGTERM arrived. */
 void peer_check_interrupt(peer_run_t *run);
 
-double peer_now(void); /* CLOCK_MONOTONIC, seconds */
 void peer_sleep_s(double s);
 void peer_sleep_until(double t); /* CLOCK_MONOTONIC deadline */
-int peer_free_port(void); /* a free TCP port on 127.0.0.1, or -1 */
-bool peer_port_open(int port); /* something accepts on 127.0.0.1:port */
 double peer_self_cpu(void); /* this process's CPU seconds so far */
 
 /* A 256-byte payload: seq, then the CLOCK_MONOTONIC time it was sent (ns),
@@ -109,7 +108,6 @@ uint64_t peer_now_ns(void);
 /* Sorts `v` and prints `"NAME":{"samples":..,"p50":..,"p90":..,"p99":..,
  * "max":..,"mean":..},` (nearest rank, ms), as bench_pubsub does. */
 void peer_print_latency(const char *name, double *v, size_t n);
-double peer_pct(const double *sorted, size_t n, double pct);
 
 /* Prints the opening of a JSON line: bench, workload, quick, payload_bytes,
  * system, fsync_before_ack, tls. The caller continues with its fields and
@@ -126,6 +124,18 @@ peer_cpu_mark_t peer_cpu_mark(const peer_proc_t *server);
 /* Ends the JSON line with "cpu_s":{"server":..,"bench":..}, the CPU seconds
  * used since `since`. */
 void peer_print_tail(const peer_proc_t *server, peer_cpu_mark_t since);
+
+/* The fields of each workload's line after peer_print_head, written once
+ * for both benches so that compare.sh finds them under one name:
+ * W1 n messages acknowledged in secs; W2 the same, fanned out to
+ * opts->consumers; W3 a catch-up of n held by t0 + done (done 0: not
+ * complete); W4 published of the offered rate between t0 and pub_end, got
+ * of them delivered. */
+void peer_print_w1(const peer_opts_t *opts, size_t n, double secs);
+void peer_print_w2(const peer_opts_t *opts, size_t n, double secs);
+void peer_print_w3(size_t n, double fill_s, size_t held, double t0, double done);
+void peer_print_w4(const peer_opts_t *opts, size_t published, size_t got, double t0,
+                   double pub_end);
 
 /* What one consumer has received. peer_tally_add runs on the consumer's
  * thread, the others on any thread. */
