@@ -1,6 +1,7 @@
 /* test_keys.c — identity keys, certificate files and the trust store, on
  * real files in temporary directories. */
 #include "testutil.h"
+#include "fixture.h"
 #include "keys.h"
 
 #include <fcntl.h>
@@ -76,7 +77,7 @@ static char *s_cert_text(const knoop_key_t *key, const char *id, int64_t from, i
 static knoop_key_t *s_put_cert(const char *dir, const char *file, const char *id,
                                int64_t from, int64_t until)
 {
-    knoop_key_t *key = knoop_key_generate(id, "region");
+    knoop_key_t *key = tu_key(id, "region");
     assert_non_null(key);
     char *text = s_cert_text(key, NULL, from, until);
     s_write_text(dir, file, text, 0644);
@@ -147,19 +148,23 @@ static char *s_capture_end(capture_t *c)
 
 static void test_generate_validates(void **state)
 {
-    knoop_key_t *key = knoop_key_generate("Bad", "region");
-    assert_null(key);
-    assert_null(knoop_key_generate("-x", "region"));
-    assert_null(knoop_key_generate("vr-utrecht", ""));
-    assert_null(knoop_key_generate("vr-utrecht", "Region"));
-    assert_null(knoop_key_generate("vr-utrecht", "a23456789012345678901234567890123"));
-    key = knoop_key_generate("vr-utrecht", "a2345678901234567890123456789012");
+    knoop_key_t *key = NULL;
+    static const char *bad[][2] = {
+        { "Bad", "region" }, { "-x", "region" }, { "vr-utrecht", "" },
+        { "vr-utrecht", "Region" }, { "vr-utrecht", "a23456789012345678901234567890123" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(knoop_key_generate(bad[i][0], bad[i][1], &key), KNOOP_EINVAL);
+        assert_null(key);
+    }
+    assert_int_equal(knoop_key_generate("vr-utrecht", "a2345678901234567890123456789012", &key),
+                     KNOOP_OK);
     assert_non_null(key);
     knoop_key_destroy(&key);
     assert_null(key);
     knoop_key_destroy(&key);            /* safe twice */
-    knoop_key_t *a = knoop_key_generate("vr-utrecht", "region");
-    knoop_key_t *b = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *a = tu_key("vr-utrecht", "region");
+    knoop_key_t *b = tu_key("vr-utrecht", "region");
     assert_memory_not_equal(knoop_key_public(a), knoop_key_public(b), KNOOP_PK_LEN);
     knoop_key_destroy(&a);
     knoop_key_destroy(&b);
@@ -168,7 +173,7 @@ static void test_generate_validates(void **state)
 static void test_round_trip(void **state)
 {
     char *dir = tu_tmpdir("keys-rt");
-    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *key = tu_key("vr-utrecht", "region");
     assert_non_null(key);
     int64_t from = s_now() - DAY, until = s_now() + 730 * (int64_t) DAY;
     assert_int_equal(knoop_key_save(key, dir, from, until), KNOOP_OK);
@@ -234,7 +239,7 @@ static void test_round_trip(void **state)
 static void test_sign_verify_loaded(void **state)
 {
     char *dir = tu_tmpdir("keys-sig");
-    knoop_key_t *key = knoop_key_generate("ws-rijnland", "waterschap");
+    knoop_key_t *key = tu_key("ws-rijnland", "waterschap");
     assert_int_equal(knoop_key_save(key, dir, s_now() - DAY, s_now() + DAY), KNOOP_OK);
     knoop_key_destroy(&key);
 
@@ -267,7 +272,7 @@ static void test_key_mode_0600_whatever_umask(void **state)
     static const mode_t masks[] = { 0, 022, 0277 };
     for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
         char *dir = tu_tmpdir("keys-umask");
-        knoop_key_t *key = knoop_key_generate("vp-tennet", "vital");
+        knoop_key_t *key = tu_key("vp-tennet", "vital");
         mode_t old = umask(masks[i]);
         int rc = knoop_key_save(key, dir, s_now() - DAY, s_now() + DAY);
         umask(old);
@@ -286,7 +291,7 @@ static void test_key_mode_0600_whatever_umask(void **state)
 static void test_key_load_refuses_open_modes(void **state)
 {
     char *dir = tu_tmpdir("keys-mode");
-    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *key = tu_key("vr-utrecht", "region");
     assert_int_equal(knoop_key_save(key, dir, s_now() - DAY, s_now() + DAY), KNOOP_OK);
     char *path = s_path(dir, "vr-utrecht.key");
     static const mode_t refused[] = { 0644, 0640, 0604, 0660, 0606, 0610, 0601, 0700 | 0004 };
@@ -328,8 +333,8 @@ static void test_key_load_refuses_open_modes(void **state)
 static void test_save_refuses_overwrite(void **state)
 {
     char *dir = tu_tmpdir("keys-excl");
-    knoop_key_t *first = knoop_key_generate("vr-utrecht", "region");
-    knoop_key_t *second = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *first = tu_key("vr-utrecht", "region");
+    knoop_key_t *second = tu_key("vr-utrecht", "region");
     assert_int_equal(knoop_key_save(first, dir, s_now() - DAY, s_now() + DAY), KNOOP_OK);
     char *key_path = s_path(dir, "vr-utrecht.key");
     char *cert_path = s_path(dir, "vr-utrecht.cert");
@@ -380,7 +385,7 @@ static void test_save_refuses_overwrite(void **state)
 static void test_key_load_rejects_bad_files(void **state)
 {
     char *dir = tu_tmpdir("keys-badkey");
-    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *key = tu_key("vr-utrecht", "region");
     assert_int_equal(knoop_key_save(key, dir, s_now() - DAY, s_now() + DAY), KNOOP_OK);
     char *good_path = s_path(dir, "vr-utrecht.key");
     char *good = tu_read_file(good_path, NULL);
@@ -442,8 +447,8 @@ static void test_key_load_rejects_bad_files(void **state)
 static void test_cert_rejects_bad_files(void **state)
 {
     char *dir = tu_tmpdir("keys-badcert");
-    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
-    knoop_key_t *other = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *key = tu_key("vr-utrecht", "region");
+    knoop_key_t *other = tu_key("vr-utrecht", "region");
     char *good = s_cert_text(key, NULL, s_now() - DAY, s_now() + DAY);
     s_write_text(dir, "good.cert", good, 0644);
     char *path = s_path(dir, "good.cert");
@@ -579,7 +584,7 @@ static void test_cert_rejects_bad_files(void **state)
 
 static void test_cert_format_refuses_injection(void **state)
 {
-    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *key = tu_key("vr-utrecht", "region");
     knoop_cert_t cert;
     memset(&cert, 0, sizeof cert);
     snprintf(cert.id, sizeof cert.id, "vr-utrecht\nrole = broker");
@@ -627,10 +632,10 @@ static void test_trust_server_key(void **state)
 {
     char *dir = tu_tmpdir("keys-server");
     int64_t now = s_now();
-    knoop_key_t *old = knoop_key_generate("kcr2-broker-1", "broker");
-    knoop_key_t *nxt = knoop_key_generate("kcr2-broker-1", "broker");
-    knoop_key_t *gone = knoop_key_generate("kcr2-broker-1", "broker");
-    knoop_key_t *reg = knoop_key_generate("vr-a", "region");
+    knoop_key_t *old = tu_key("kcr2-broker-1", "broker");
+    knoop_key_t *nxt = tu_key("kcr2-broker-1", "broker");
+    knoop_key_t *gone = tu_key("kcr2-broker-1", "broker");
+    knoop_key_t *reg = tu_key("vr-a", "region");
     struct { knoop_key_t *k; const char *file; int64_t from, until; } w[] = {
         { gone, "gone.cert", now - 30 * DAY, now - 20 * DAY },
         { old, "old.cert", now - 2 * DAY, now + DAY },
@@ -638,7 +643,7 @@ static void test_trust_server_key(void **state)
         { reg, "vr-a.cert", now - DAY, now + DAY },
     };
     /* Several keys of an id come from a root, learned over the mesh. */
-    knoop_key_t *root = knoop_key_generate("kcr2-root", KNOOP_ROLE_ROOT);
+    knoop_key_t *root = tu_key("kcr2-root", KNOOP_ROLE_ROOT);
     knoop_cert_t rc;
     assert_int_equal(knoop_key_cert(root, now - DAY, now + 400 * DAY, &rc), KNOOP_OK);
     assert_int_equal(knoop_cert_issue(&rc, root), KNOOP_OK);
@@ -679,7 +684,7 @@ static void test_trust_server_key(void **state)
 static void test_cert_skew_in_store(void **state)
 {
     char *dir = tu_tmpdir("keys-skew");
-    knoop_key_t *root = knoop_key_generate("kcr2-root", KNOOP_ROLE_ROOT);
+    knoop_key_t *root = tu_key("kcr2-root", KNOOP_ROLE_ROOT);
     knoop_cert_t rootc;
     int64_t now = s_now();
     assert_int_equal(knoop_key_cert(root, now - DAY, now + 400 * DAY, &rootc), KNOOP_OK);
@@ -700,7 +705,7 @@ static void test_cert_skew_in_store(void **state)
     knoop_trust_t *t = NULL;
     assert_int_equal(knoop_trust_load(dir, 0, &t), KNOOP_OK);
     for (size_t i = 0; i < 4; i++) {
-        keys[i] = knoop_key_generate(c[i].id, "region");
+        keys[i] = tu_key(c[i].id, "region");
         knoop_cert_t pc;
         assert_int_equal(knoop_key_cert(keys[i], c[i].from, c[i].until, &pc), KNOOP_OK);
         assert_int_equal(knoop_cert_issue(&pc, root), KNOOP_OK);
@@ -833,7 +838,7 @@ static void test_trust_lookups(void **state)
     }
     assert_null(knoop_trust_by_id(trust, "vr-zeeland"));
     assert_null(knoop_trust_by_id(trust, ""));
-    knoop_key_t *stranger = knoop_key_generate("vr-zeeland", "region");
+    knoop_key_t *stranger = tu_key("vr-zeeland", "region");
     uint8_t curve[KNOOP_CURVE_LEN];
     knoop_key_curve(stranger, curve, NULL);
     assert_null(knoop_trust_by_sign(trust, knoop_key_public(stranger)));
@@ -999,7 +1004,7 @@ static void test_trust_malformed(void **state)
 /* A root saved sealed into dir and loaded back; the caller destroys it. */
 static knoop_key_t *s_root(const char *dir, const char *id)
 {
-    knoop_key_t *root = knoop_key_generate(id, KNOOP_ROLE_ROOT);
+    knoop_key_t *root = tu_key(id, KNOOP_ROLE_ROOT);
     assert_non_null(root);
     assert_int_equal(knoop_key_save_sealed(root, dir, PASS, strlen(PASS),
                                            KNOOP_PWCOST_INTERACTIVE, s_now() - DAY,
@@ -1055,8 +1060,8 @@ static void test_issue_verify(void **state)
 {
     char *dir = tu_tmpdir("keys-issue");
     knoop_key_t *root = s_root(dir, "kcr2-root");
-    knoop_key_t *other = knoop_key_generate("other-root", KNOOP_ROLE_ROOT);
-    knoop_key_t *p = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *other = tu_key("other-root", KNOOP_ROLE_ROOT);
+    knoop_key_t *p = tu_key("vr-utrecht", "region");
     knoop_cert_t rootc, c, d;
     char *cpath = s_path(dir, "kcr2-root.cert");
     assert_int_equal(knoop_cert_load(cpath, &rootc), KNOOP_OK);
@@ -1104,9 +1109,12 @@ static void test_revlist(void **state)
     knoop_cert_t rootc, c;
     char *cpath = s_path(dir, "kcr2-root.cert");
     assert_int_equal(knoop_cert_load(cpath, &rootc), KNOOP_OK);
-    knoop_key_t *p = knoop_key_generate("vr-x", "region");
+    knoop_key_t *p = tu_key("vr-x", "region");
     assert_int_equal(knoop_key_cert(p, s_now() - DAY, s_now() + DAY, &c), KNOOP_OK);
-    knoop_revlist_t *l = knoop_revlist_new("kcr2-root");
+    knoop_revlist_t *l = NULL;
+    assert_int_equal(knoop_revlist_new("Not-an-id", &l), KNOOP_EINVAL);
+    assert_null(l);
+    assert_int_equal(knoop_revlist_new("kcr2-root", &l), KNOOP_OK);
     assert_int_equal(knoop_revlist_add(l, NULL, NULL, 5, "x"), KNOOP_EINVAL);
     assert_int_equal(knoop_revlist_add(l, "vr-x", NULL, 0, "x"), KNOOP_EINVAL);
     assert_int_equal(knoop_revlist_add(l, "vr-x", NULL, 1000, "bad\nreason"), KNOOP_EINVAL);
@@ -1174,13 +1182,13 @@ static void test_trust_roots(void **state)
     char *dir = tu_tmpdir("keys-roots");
     char *keys = tu_tmpdir("keys-roots-k");
     knoop_key_t *root = s_root(keys, "kcr2-root");
-    knoop_key_t *other = knoop_key_generate("other-root", KNOOP_ROLE_ROOT);
+    knoop_key_t *other = tu_key("other-root", KNOOP_ROLE_ROOT);
     knoop_cert_t rootc, c, e;
     char *cpath = s_path(keys, "kcr2-root.cert");
     assert_int_equal(knoop_cert_load(cpath, &rootc), KNOOP_OK);
     char *rcopy = s_path(dir, "kcr2-root.cert");
     assert_int_equal(knoop_cert_write(&rootc, rcopy), KNOOP_OK);
-    knoop_key_t *p = knoop_key_generate("vr-a", "region");
+    knoop_key_t *p = tu_key("vr-a", "region");
     assert_int_equal(knoop_key_cert(p, s_now() - DAY, s_now() + DAY, &c), KNOOP_OK);
     assert_int_equal(knoop_cert_issue(&c, root), KNOOP_OK);
     char *ppath = s_path(dir, "vr-a.cert");
