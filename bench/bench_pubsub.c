@@ -240,11 +240,12 @@ static void s_copy_file(bench_t *self, const char *from, const char *to)
 
 static void s_make_partner(bench_t *self, const char *id, const char *role)
 {
-    knoop_key_t *k = knoop_key_generate(id, role);
-    if (!k)
-        s_die(self, "cannot generate a key for %s", id);
+    knoop_key_t *k = NULL;
+    int rc = knoop_key_generate(id, role, &k);
+    if (rc)
+        s_die(self, "cannot generate a key for %s: %s", id, knoop_strerror(rc));
     int64_t now = (int64_t) time(NULL);
-    int rc = knoop_key_save(k, self->keys, now - 3600, now + 400 * 86400);
+    rc = knoop_key_save(k, self->keys, now - 3600, now + 400 * 86400);
     knoop_key_destroy(&k);
     if (rc)
         s_die(self, "cannot save the key of %s: %s", id, knoop_strerror(rc));
@@ -1741,12 +1742,13 @@ static void s_w7(bench_t *self)
             "each for %.0f s, then a restart of the brokers\n", n, self->group, self->w7_seconds);
     s_workload_dir(self, "w7");
     /* A test root issues every partner's certificate. */
-    knoop_key_t *root = knoop_key_generate("w7-root", "root");
+    knoop_key_t *root = NULL;
     knoop_cert_t rc_cert;
     char path[FILE_LEN];
     snprintf(path, sizeof path, "%s/w7-root.cert", self->trust);
     int64_t now = (int64_t) time(NULL);
-    if (!root || knoop_key_cert(root, now - 3600, now + 400 * 86400, &rc_cert) ||
+    if (knoop_key_generate("w7-root", "root", &root) ||
+        knoop_key_cert(root, now - 3600, now + 400 * 86400, &rc_cert) ||
         knoop_cert_issue(&rc_cert, root) || knoop_cert_write(&rc_cert, path))
         s_die(self, "cannot make the W7 root certificate %s", path);
     const char *ids[3] = { BROKER_ID, BROKER_B, BROKER_C };

@@ -119,11 +119,11 @@ partners_t *partners_new(const partners_opts_t *opts)
         snprintf(p->id, sizeof p->id, "w7-p%04zu", i + 1);
         snprintf(p->topic, sizeof p->topic, "w7.g%03zu.%s", g + 1, p->id);
         snprintf(p->pattern, sizeof p->pattern, "w7.g%03zu.*", g + 1);
-        p->key = knoop_key_generate(p->id, "region");
         knoop_cert_t cert;
         char path[4200];
         snprintf(path, sizeof path, "%.4000s/%s.cert", opts->trust_dir, p->id);
-        if (!p->key || knoop_key_cert(p->key, now - 3600, now + 400 * 86400, &cert) ||
+        if (knoop_key_generate(p->id, "region", &p->key) ||
+            knoop_key_cert(p->key, now - 3600, now + 400 * 86400, &cert) ||
             knoop_cert_issue(&cert, opts->root) || knoop_cert_write(&cert, path)) {
             fprintf(stderr, "partners: cannot make the key and certificate of %s\n", p->id);
             goto fail;

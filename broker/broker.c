@@ -281,9 +281,9 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         goto fail;
 
     /* ZAP first: a CURVE server without a ZAP handler lets anyone in. */
-    self->zap = knoop_zap_new(opts->trust_dir, self->learned);
-    if (!self->zap) {
-        knoop_error("broker: ZAP handler did not start");
+    rc = knoop_zap_new(opts->trust_dir, self->learned, &self->zap);
+    if (rc) {
+        knoop_error("broker: ZAP handler did not start: %s", knoop_strerror(rc));
         goto fail;
     }
     self->router = knoop_link_router();
@@ -295,8 +295,7 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     knoop_gate_opts_t go = { .handshake_ms = self->opts.handshake_ms,
                              .max_pending = self->opts.max_handshakes,
                              .max_per_address = self->opts.max_handshakes_per_address };
-    self->gate = knoop_gate_new(self->router, &go);
-    if (!self->gate)
+    if (knoop_gate_new(self->router, &go, &self->gate) != KNOOP_OK)
         goto fail;
     if (knoop_sock_bind(self->router, opts->listen) != KNOOP_OK) {
         knoop_error("broker: cannot listen on %s: %s", opts->listen, knoop_link_strerror());

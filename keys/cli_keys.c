@@ -250,13 +250,13 @@ static int s_new_run(const knoop_config_t *cfg)
         return 2;
     }
 
-    knoop_key_t *key = knoop_key_generate(id, role);
-    if (!key) {
-        fprintf(stderr, "knoop keys new: cannot generate a key (out of memory or no "
-                        "randomness)\n");
+    knoop_key_t *key = NULL;
+    int rc = knoop_key_generate(id, role, &key);
+    if (rc) {
+        fprintf(stderr, "knoop keys new: cannot generate a key: %s\n", knoop_strerror(rc));
         return 2;
     }
-    int rc = knoop_key_save(key, out, from, until);
+    rc = knoop_key_save(key, out, from, until);
     if (rc != KNOOP_OK) {
         if (rc == KNOOP_EEXIST)
             fprintf(stderr, "knoop keys new: %s or %s already exists; refusing to "
@@ -772,10 +772,11 @@ static int s_root_run(const char *cmd, const knoop_config_t *cfg, const s_args_t
     long n = s_passphrase(cmd, a.pass_file, !a.pass_file, pass, sizeof pass);
     if (n < 0)
         return 2;
-    knoop_key_t *key = knoop_key_generate(a.id, KNOOP_ROLE_ROOT);
-    if (!key) {
+    knoop_key_t *key = NULL;
+    rc = knoop_key_generate(a.id, KNOOP_ROLE_ROOT, &key);
+    if (rc) {
         knoop_wipe(pass, sizeof pass);
-        fprintf(stderr, "%s: cannot generate a key\n", cmd);
+        fprintf(stderr, "%s: cannot generate a key: %s\n", cmd, knoop_strerror(rc));
         return 2;
     }
     int64_t from = (int64_t) time(NULL) - BACKDATE_SECONDS;
@@ -919,13 +920,16 @@ static int s_revoke_run(const char *cmd, const knoop_config_t *cfg, const s_args
             knoop_key_destroy(&root);
             return 2;
         }
-    } else
-        list = knoop_revlist_new(knoop_key_id(root));
-    rc = list ? knoop_revlist_add(list, a.id, a.fp, at, a.reason ? a.reason : "revoked")
-              : KNOOP_ENOMEM;
-    if (rc == KNOOP_EINVAL)
-        fprintf(stderr, "%s: invalid fingerprint (16 hex digits, as keys show prints) or "
-                        "reason (printable ASCII, up to 200 characters)\n", cmd);
+    } else if ((rc = knoop_revlist_new(knoop_key_id(root), &list)) != KNOOP_OK) {
+        fprintf(stderr, "%s: cannot start a revocation list of %s: %s\n", cmd,
+                knoop_key_id(root), knoop_strerror(rc));
+    }
+    if (rc == KNOOP_OK) {
+        rc = knoop_revlist_add(list, a.id, a.fp, at, a.reason ? a.reason : "revoked");
+        if (rc == KNOOP_EINVAL)
+            fprintf(stderr, "%s: invalid fingerprint (16 hex digits, as keys show prints) or "
+                            "reason (printable ASCII, up to 200 characters)\n", cmd);
+    }
     if (rc == KNOOP_OK)
         rc = knoop_revlist_sign(list, root);
     knoop_key_destroy(&root);
@@ -992,10 +996,11 @@ static int s_rotate_run(const char *cmd, const knoop_config_t *cfg, const s_args
     }
     char old_fp[17];
     knoop_fingerprint(old_fp, knoop_key_public(old), KNOOP_PK_LEN);
-    knoop_key_t *key = knoop_key_generate(knoop_key_id(old), knoop_key_role(old));
-    if (!key || s_mkdirs(a.out) != 0) {
+    knoop_key_t *key = NULL;
+    int grc = knoop_key_generate(knoop_key_id(old), knoop_key_role(old), &key);
+    if (grc || s_mkdirs(a.out) != 0) {
         fprintf(stderr, "%s: cannot make the new key in %s: %s\n", cmd, a.out,
-                key ? strerror(errno) : "no randomness");
+                grc ? knoop_strerror(grc) : strerror(errno));
         knoop_key_destroy(&key);
         knoop_key_destroy(&old);
         return 2;

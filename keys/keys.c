@@ -255,13 +255,16 @@ static knoop_key_t *s_key_new(const char *id, const char *role,
     return self;
 }
 
-knoop_key_t *knoop_key_generate(const char *id, const char *role)
+int knoop_key_generate(const char *id, const char *role, knoop_key_t **out)
 {
+    *out = NULL;
     if (!knoop_id_valid(id) || !knoop_role_valid(role))
-        return NULL;
-    if (knoop_crypto_init() != KNOOP_OK)
-        return NULL;
-    return s_key_new(id, role, NULL);
+        return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();
+    if (rc)
+        return rc;
+    *out = s_key_new(id, role, NULL);
+    return *out ? KNOOP_OK : KNOOP_ENOMEM;
 }
 
 void knoop_key_destroy(knoop_key_t **self_p)
@@ -1441,14 +1444,17 @@ struct knoop_revlist_t {
     uint8_t          sig[KNOOP_SIG_LEN];
 };
 
-knoop_revlist_t *knoop_revlist_new(const char *issuer)
+int knoop_revlist_new(const char *issuer, knoop_revlist_t **out)
 {
+    *out = NULL;
     if (!knoop_id_valid(issuer))
-        return NULL;
+        return KNOOP_EINVAL;
     knoop_revlist_t *self = calloc(1, sizeof *self);
-    if (self)
-        s_copy(self->issuer, sizeof self->issuer, issuer);
-    return self;
+    if (!self)
+        return KNOOP_ENOMEM;
+    s_copy(self->issuer, sizeof self->issuer, issuer);
+    *out = self;
+    return KNOOP_OK;
 }
 
 void knoop_revlist_destroy(knoop_revlist_t **self_p)

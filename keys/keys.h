@@ -74,8 +74,10 @@ typedef struct knoop_key_t knoop_key_t;
 bool knoop_role_valid(const char *role);
 
 /* A new random key for partner `id` (knoop_id_valid) with `role`
- * ([a-z0-9_-], 1..32). NULL on invalid arguments. */
-knoop_key_t *knoop_key_generate(const char *id, const char *role);
+ * ([a-z0-9_-], 1..32) into *out (the caller destroys it). Errors:
+ * KNOOP_EINVAL (id or role), KNOOP_EIO (libsodium cannot start: no
+ * randomness), KNOOP_ENOMEM. */
+int  knoop_key_generate(const char *id, const char *role, knoop_key_t **out);
 /* Write DIR/ID.key (0600, refuses to overwrite: KNOOP_EEXIST) and DIR/ID.cert
  * with the given validity (unix seconds). The cert is written first-time only
  * as well. Errors: KNOOP_EEXIST, KNOOP_EIO. */
@@ -259,7 +261,9 @@ typedef struct {
 
 typedef struct knoop_revlist_t knoop_revlist_t;
 
-knoop_revlist_t *knoop_revlist_new(const char *issuer);
+/* An empty list of issuer (a partner id) into *out (the caller destroys
+ * it). Errors: KNOOP_EINVAL (issuer), KNOOP_ENOMEM. */
+int  knoop_revlist_new(const char *issuer, knoop_revlist_t **out);
 void knoop_revlist_destroy(knoop_revlist_t **self_p);
 /* Parse (syntax only; verify separately). Reasons logged. */
 int  knoop_revlist_parse(const char *data, size_t len, const char *name, knoop_revlist_t **out);

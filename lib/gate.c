@@ -288,12 +288,13 @@ static void s_summary(knoop_gate_t *self, uint64_t now)
 
 /* ---- public ---- */
 
-knoop_gate_t *knoop_gate_new(knoop_sock_t *server, const knoop_gate_opts_t *opts)
+int knoop_gate_new(knoop_sock_t *server, const knoop_gate_opts_t *opts, knoop_gate_t **out)
 {
     assert(server && opts && opts->handshake_ms > 0);
+    *out = NULL;
     knoop_gate_t *self = calloc(1, sizeof *self);
     if (!self)
-        return NULL;
+        return KNOOP_ENOMEM;
     self->opts = *opts;
     if (!self->opts.max_pending)
         self->opts.max_pending = DEFAULT_MAX_PENDING;
@@ -302,15 +303,16 @@ knoop_gate_t *knoop_gate_new(knoop_sock_t *server, const knoop_gate_opts_t *opts
     if (self->opts.max_per_address > self->opts.max_pending)
         self->opts.max_per_address = self->opts.max_pending;
     self->server = server;
-    self->mon = knoop_link_monitor_new(server);
-    if (!self->mon) {
+    int rc = knoop_link_monitor_new(server, &self->mon);
+    if (rc) {
         free(self);
-        return NULL;
+        return rc;
     }
     /* For the log: the server's endpoint once bound; until then "server". */
     snprintf(self->endpoint, sizeof self->endpoint, "server");
     self->last_summary = 0;
-    return self;
+    *out = self;
+    return KNOOP_OK;
 }
 
 void knoop_gate_destroy(knoop_gate_t **self_p)

@@ -55,9 +55,9 @@ typedef struct {
 } knoop_gate_stats_t;
 
 /* Watch `server` (a ROUTER secured with knoop_link_curve_server; call before
- * bind so no connection is missed). NULL when the monitor cannot be set up
- * (logged). Caps of 0 take the defaults. */
-knoop_gate_t *knoop_gate_new(knoop_sock_t *server, const knoop_gate_opts_t *opts);
+ * bind so no connection is missed) into *out. Caps of 0 take the defaults.
+ * Errors: KNOOP_EIO (the monitor cannot be set up: logged), KNOOP_ENOMEM. */
+int  knoop_gate_new(knoop_sock_t *server, const knoop_gate_opts_t *opts, knoop_gate_t **out);
 /* Stop watching; safe on NULL and twice. */
 void knoop_gate_destroy(knoop_gate_t **self_p);
 

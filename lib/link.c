@@ -305,23 +305,27 @@ static void s_zap_actor(zsock_t *pipe, void *args)
 {
     const zap_src_t *src = args;
     zap_t z = { .dir = strdup(src->dir), .learned = src->learned ? strdup(src->learned) : NULL };
-    zsock_t *handler = zsock_new(ZMQ_REP);
-    if (!handler || zsock_bind(handler, ZAP_ENDPOINT) != 0 || !z.dir) {
+    zsock_t *handler = NULL;
+    int rc = KNOOP_OK;
+    if (!z.dir || (src->learned && !z.learned))
+        rc = KNOOP_ENOMEM;
+    else if (!(handler = zsock_new(ZMQ_REP)))
+        rc = KNOOP_EIO;
+    else if (zsock_bind(handler, ZAP_ENDPOINT) != 0) {
         knoop_error("zap: cannot bind %s (another ZAP handler in this process?)", ZAP_ENDPOINT);
+        rc = KNOOP_EBUSY;
+    } else
+        rc = s_zap_refresh(&z);             /* logged there */
+    /* zactor_new takes the signal and drops its value: how the start went
+     * follows it, for knoop_zap_new. */
+    zsock_signal(pipe, rc ? 1 : 0);
+    zsock_send(pipe, "i", rc);
+    if (rc) {
         zsock_destroy(&handler);
         free(z.dir);
         free(z.learned);
-        zsock_signal(pipe, 1);
         return;
     }
-    if (s_zap_refresh(&z) != KNOOP_OK) {
-        zsock_destroy(&handler);
-        free(z.dir);
-        free(z.learned);
-        zsock_signal(pipe, 1);
-        return;
-    }
-    zsock_signal(pipe, 0);
     zpoller_t *poller = zpoller_new(pipe, handler, NULL);
     for (;;) {
         void *which = zpoller_wait(poller, 1000);
@@ -354,13 +358,23 @@ static void s_zap_actor(zsock_t *pipe, void *args)
     free(z.learned);
 }
 
-knoop_zap_t *knoop_zap_new(const char *trust_dir, const char *learned)
+int knoop_zap_new(const char *trust_dir, const char *learned, knoop_zap_t **out)
 {
     /* The actor copies both before it signals, so stack storage is fine. */
     zap_src_t src = { .dir = trust_dir, .learned = learned };
+    *out = NULL;
     zactor_t *a = zactor_new(s_zap_actor, &src);
-    /* zactor_new waits for the signal; a failed start sends 1. */
-    return a;
+    if (!a)
+        return KNOOP_ENOMEM;
+    int rc = KNOOP_EIO;
+    if (zsock_recv(a, "i", &rc) != 0)
+        rc = KNOOP_EIO;
+    if (rc) {
+        zactor_destroy(&a);
+        return rc;
+    }
+    *out = a;
+    return KNOOP_OK;
 }
 
 void knoop_zap_reload(knoop_zap_t *self)
@@ -557,8 +571,9 @@ int knoop_link_recv_dealer(knoop_sock_t *dealer, knoop_buf_t *data)
 
 /* ---- the monitor of a server socket ---- */
 
-knoop_sock_t *knoop_link_monitor_new(knoop_sock_t *server)
+int knoop_link_monitor_new(knoop_sock_t *server, knoop_sock_t **out)
 {
+    *out = NULL;
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://knoop-monitor-%p", (void *) server);
     int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED |
@@ -566,7 +581,7 @@ knoop_sock_t *knoop_link_monitor_new(knoop_sock_t *server)
                  ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
     if (zmq_socket_monitor(zsock_resolve(server), ep, events) != 0) {
         knoop_error("link: cannot monitor the server socket: %s", zmq_strerror(errno));
-        return NULL;
+        return KNOOP_EIO;
     }
     /* libzmq's I/O thread sends events with a blocking send: a full pipe
      * would stall every connection. No receive limit on our side: the
@@ -579,9 +594,10 @@ knoop_sock_t *knoop_link_monitor_new(knoop_sock_t *server)
     if (!mon || zsock_connect(mon, "%s", ep) != 0) {
         knoop_error("link: cannot connect to the monitor of the server socket");
         knoop_link_monitor_destroy(server, &mon);
-        return NULL;
+        return KNOOP_EIO;
     }
-    return mon;
+    *out = mon;
+    return KNOOP_OK;
 }
 
 void knoop_link_monitor_destroy(knoop_sock_t *server, knoop_sock_t **mon_p)

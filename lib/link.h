@@ -86,13 +86,14 @@ int knoop_link_curve_server(knoop_sock_t *sock, const knoop_key_t *key, int hand
 int knoop_link_curve_client(knoop_sock_t *sock, const knoop_key_t *key,
                             const knoop_cert_t *server, int handshake_ms);
 
-/* Start the ZAP handler for trust_dir. Only keys whose certificate is valid
- * now are let in; `roles` (NULL: any) is a NULL-terminated list of roles
- * allowed to connect. Every refusal is logged with the key's fingerprint and
- * the reason. NULL when the trust store cannot be loaded or the ZAP endpoint
- * is taken. */
+/* Start the ZAP handler for trust_dir (plus `learned`, may be NULL: see
+ * knoop_trust_refresh) into *out. Only keys whose certificate is valid now
+ * are let in. Every refusal is logged with the key's fingerprint and the
+ * reason. Errors: the trust store's (it cannot be loaded: logged),
+ * KNOOP_EBUSY (the ZAP endpoint is taken: another handler in this
+ * process), KNOOP_ENOMEM, KNOOP_EIO. */
 typedef struct _zactor_t knoop_zap_t;     /* czmq's actor: its own thread */
-knoop_zap_t *knoop_zap_new(const char *trust_dir, const char *learned);
+int  knoop_zap_new(const char *trust_dir, const char *learned, knoop_zap_t **out);
 /* Reload the trust store now (it also looks every second by itself). */
 void knoop_zap_reload(knoop_zap_t *self);
 /* Stop the handler thread; safe on NULL and twice. */
@@ -156,9 +157,9 @@ typedef enum {
 } knoop_link_event_t;
 
 /* Start monitoring server (before it binds, so no connection is missed):
- * the returned socket receives the events (poll it, read them with
- * knoop_link_monitor_read). NULL when libzmq refuses (logged). */
-knoop_sock_t *knoop_link_monitor_new(knoop_sock_t *server);
+ * *out receives the events (poll it, read them with knoop_link_monitor_read).
+ * KNOOP_EIO when libzmq refuses (logged). */
+int  knoop_link_monitor_new(knoop_sock_t *server, knoop_sock_t **out);
 /* Stop monitoring server and close *mon_p; safe when *mon_p is NULL. */
 void knoop_link_monitor_destroy(knoop_sock_t *server, knoop_sock_t **mon_p);
 /* Take one event without blocking. KNOOP_EAGAIN when none waits,

@@ -22,10 +22,17 @@ tu_fixture_t *tu_fixture_new(const char *name)
     return f;
 }
 
+knoop_key_t *tu_key(const char *id, const char *role)
+{
+    knoop_key_t *k = NULL;
+    assert_int_equal(knoop_key_generate(id, role, &k), KNOOP_OK);
+    assert_non_null(k);
+    return k;
+}
+
 knoop_key_t *tu_fixture_partner(tu_fixture_t *f, const char *id, const char *role)
 {
-    knoop_key_t *k = knoop_key_generate(id, role);
-    assert_non_null(k);
+    knoop_key_t *k = tu_key(id, role);
     assert_int_equal(knoop_key_save(k, f->keys, time(NULL) - 3600, time(NULL) + 86400),
                      KNOOP_OK);
     char src[PATH_MAX + 64], dst[PATH_MAX + 64];

@@ -31,6 +31,8 @@ typedef struct {
     knoop_journal_t *journals[TU_FIXTURE_JOURNALS];
 } tu_fixture_t;
 
+/* A fresh key of id and role, in memory only (caller destroys). */
+knoop_key_t *tu_key(const char *id, const char *role);
 /* A fresh fixture in a new temporary directory named after name. */
 tu_fixture_t *tu_fixture_new(const char *name);
 /* A partner id of role: its key generated and saved in keys/, its

@@ -283,7 +283,7 @@ static void test_forged_signature(void **state)
 static void test_other_key_and_unknown_signer(void **state)
 {
     char *trust2 = tu_tmpdir("audit-trust2");
-    knoop_key_t *impostor = knoop_key_generate("ws-limburg", "waterschap");
+    knoop_key_t *impostor = tu_key("ws-limburg", "waterschap");
     s_save_cert(impostor, trust2);
     s_save_cert(s_zl, trust2);
     s_expect_broken(s_journal, trust2, "head signature does not verify");

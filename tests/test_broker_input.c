@@ -489,7 +489,7 @@ static void test_hello_vector_bound(void **state)
 /* A key not in the trust store never gets a frame through. */
 static void test_unknown_key(void **state)
 {
-    knoop_key_t *stranger = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *stranger = tu_key("vr-utrecht", "region");
     zsock_t *d = s_client(stranger);
     s_hello(d, "vr-utrecht", "sitrep.>");
     assert_false(s_expect(d, KNOOP_FRAME_WELCOME, NULL, 1500));

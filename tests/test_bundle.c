@@ -36,7 +36,7 @@ static int setup(void **state)
     (void) state;
     s_fx = tu_fixture_new("bundle");
     s_zl = tu_fixture_partner(s_fx, "vr-zeeland", "region");
-    s_other = knoop_key_generate("vr-other", "region");     /* not in the trust store */
+    s_other = tu_key("vr-other", "region");     /* not in the trust store */
     s_trust = tu_fixture_trust(s_fx);
     tu_stream_t st;
     tu_stream_init(&st, "vr-zeeland", "sitrep.vr-zeeland", 0x1234, NULL);
@@ -509,7 +509,7 @@ static void test_signer(void **state)
     knoop_bundle_destroy(&b);
 
     /* A key that calls itself vr-zeeland but is not its key: refused. */
-    knoop_key_t *fake = knoop_key_generate("vr-zeeland", "region");
+    knoop_key_t *fake = tu_key("vr-zeeland", "region");
     assert_non_null(fake);
     snprintf(path, sizeof path, "%s/fake.bundle", dir);
     s_write_key(path, fake);

@@ -7,6 +7,7 @@
  * what the parsed envelopes of the same messages store. The counters
  * (sig_verified, sig_skipped, reparsed) show the work done. */
 #include "testutil.h"
+#include "fixture.h"
 #include "crypto.h"
 #include "journal.h"
 #include "keys.h"
@@ -35,7 +36,7 @@ static int setup(void **state)
     f->trust_dir = tu_tmpdir("jview-trust");
     f->dir_view = tu_tmpdir("jview-view");
     f->dir_parsed = tu_tmpdir("jview-parsed");
-    f->key = knoop_key_generate(ORIGIN, "region");
+    f->key = tu_key(ORIGIN, "region");
     assert_non_null(f->key);
     assert_int_equal(knoop_key_save(f->key, f->trust_dir, time(NULL) - 3600,
                                     time(NULL) + 86400), KNOOP_OK);
@@ -256,7 +257,7 @@ static void test_publish_batch_parse_once(void **state)
 static void test_signed_here_unknown_origin(void **state)
 {
     s_fix_t *f = *state;
-    knoop_key_t *other = knoop_key_generate("ws-rijnland", "waterschap");
+    knoop_key_t *other = tu_key("ws-rijnland", "waterschap");
     assert_non_null(other);
     knoop_body_t b = {
         .version = KNOOP_BODY_VERSION, .origin = "ws-rijnland", .topic = "water.ws-rijnland",

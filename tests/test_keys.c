@@ -64,7 +64,7 @@ static char *s_cert_text(const knoop_key_t *key, const char *id, int64_t from, i
 static knoop_key_t *s_put_cert(const char *dir, const char *file, const char *id,
                                int64_t from, int64_t until)
 {
-    knoop_key_t *key = knoop_key_generate(id, "region");
+    knoop_key_t *key = tu_key(id, "region");
     assert_non_null(key);
     char *text = s_cert_text(key, NULL, from, until);
     s_write_text(dir, file, text, 0644);
@@ -77,7 +77,7 @@ static knoop_key_t *s_put_cert(const char *dir, const char *file, const char *id
 static knoop_key_t *s_issued(const knoop_key_t *root, const char *id, const char *role,
                              int64_t from, int64_t until, knoop_cert_t *cert)
 {
-    knoop_key_t *key = knoop_key_generate(id, role);
+    knoop_key_t *key = tu_key(id, role);
     assert_non_null(key);
     assert_int_equal(knoop_key_cert(key, from, until, cert), KNOOP_OK);
     assert_int_equal(knoop_cert_issue(cert, root), KNOOP_OK);
@@ -89,7 +89,7 @@ static knoop_key_t *s_issued(const knoop_key_t *root, const char *id, const char
 static knoop_key_t *s_root_cert(const char *dir, const char *id)
 {
     knoop_cert_t cert;
-    knoop_key_t *root = knoop_key_generate(id, KNOOP_ROLE_ROOT);
+    knoop_key_t *root = tu_key(id, KNOOP_ROLE_ROOT);
     assert_non_null(root);
     assert_int_equal(knoop_key_cert(root, s_now() - DAY, s_now() + 400 * DAY, &cert), KNOOP_OK);
     assert_int_equal(knoop_cert_issue(&cert, root), KNOOP_OK);
@@ -198,19 +198,23 @@ static void s_trust_refused(const char *dir, int want, const char *const *words)
 
 static void test_generate_validates(void **state)
 {
-    knoop_key_t *key = knoop_key_generate("Bad", "region");
-    assert_null(key);
-    assert_null(knoop_key_generate("-x", "region"));
-    assert_null(knoop_key_generate("vr-utrecht", ""));
-    assert_null(knoop_key_generate("vr-utrecht", "Region"));
-    assert_null(knoop_key_generate("vr-utrecht", "a23456789012345678901234567890123"));
-    key = knoop_key_generate("vr-utrecht", "a2345678901234567890123456789012");
+    knoop_key_t *key = NULL;
+    static const char *bad[][2] = {
+        { "Bad", "region" }, { "-x", "region" }, { "vr-utrecht", "" },
+        { "vr-utrecht", "Region" }, { "vr-utrecht", "a23456789012345678901234567890123" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(knoop_key_generate(bad[i][0], bad[i][1], &key), KNOOP_EINVAL);
+        assert_null(key);
+    }
+    assert_int_equal(knoop_key_generate("vr-utrecht", "a2345678901234567890123456789012", &key),
+                     KNOOP_OK);
     assert_non_null(key);
     knoop_key_destroy(&key);
     assert_null(key);
     knoop_key_destroy(&key);            /* safe twice */
-    knoop_key_t *a = knoop_key_generate("vr-utrecht", "region");
-    knoop_key_t *b = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *a = tu_key("vr-utrecht", "region");
+    knoop_key_t *b = tu_key("vr-utrecht", "region");
     assert_memory_not_equal(knoop_key_public(a), knoop_key_public(b), KNOOP_PK_LEN);
     knoop_key_destroy(&a);
     knoop_key_destroy(&b);
@@ -219,7 +223,7 @@ static void test_generate_validates(void **state)
 static void test_round_trip(void **state)
 {
     char *dir = tu_tmpdir("keys-rt");
-    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *key = tu_key("vr-utrecht", "region");
     assert_non_null(key);
     int64_t from = s_now() - DAY, until = s_now() + 730 * (int64_t) DAY;
     assert_int_equal(knoop_key_save(key, dir, from, until), KNOOP_OK);
@@ -316,7 +320,7 @@ static void test_key_mode_0600_whatever_umask(void **state)
     static const mode_t masks[] = { 0, 022, 0277 };
     for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
         char *dir = tu_tmpdir("keys-umask");
-        knoop_key_t *key = knoop_key_generate("vp-tennet", "vital");
+        knoop_key_t *key = tu_key("vp-tennet", "vital");
         mode_t old = umask(masks[i]);
         int rc = knoop_key_save(key, dir, s_now() - DAY, s_now() + DAY);
         umask(old);
@@ -376,7 +380,7 @@ static void test_save_refuses_overwrite(void **state)
     tu_fixture_t *f = tu_fixture_new("keys-excl");
     const char *dir = f->keys;
     knoop_key_t *first = tu_fixture_partner(f, "vr-utrecht", "region");
-    knoop_key_t *second = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *second = tu_key("vr-utrecht", "region");
     char *key_path = tu_path(dir, "vr-utrecht.key");
     char *cert_path = tu_path(dir, "vr-utrecht.cert");
     char *key_before = tu_read_file(key_path, NULL);
@@ -485,8 +489,8 @@ static void test_key_load_rejects_bad_files(void **state)
 static void test_cert_rejects_bad_files(void **state)
 {
     char *dir = tu_tmpdir("keys-badcert");
-    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
-    knoop_key_t *other = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *key = tu_key("vr-utrecht", "region");
+    knoop_key_t *other = tu_key("vr-utrecht", "region");
     char *good = s_cert_text(key, NULL, s_now() - DAY, s_now() + DAY);
     s_write_text(dir, "good.cert", good, 0644);
     char *path = tu_path(dir, "good.cert");
@@ -622,7 +626,7 @@ static void test_cert_rejects_bad_files(void **state)
 
 static void test_cert_format_refuses_injection(void **state)
 {
-    knoop_key_t *key = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *key = tu_key("vr-utrecht", "region");
     knoop_cert_t cert;
     memset(&cert, 0, sizeof cert);
     snprintf(cert.id, sizeof cert.id, "vr-utrecht\nrole = broker");
@@ -857,7 +861,7 @@ static void test_trust_lookups(void **state)
     }
     assert_null(knoop_trust_by_id(trust, "vr-zeeland"));
     assert_null(knoop_trust_by_id(trust, ""));
-    knoop_key_t *stranger = knoop_key_generate("vr-zeeland", "region");
+    knoop_key_t *stranger = tu_key("vr-zeeland", "region");
     uint8_t curve[KNOOP_CURVE_LEN];
     knoop_key_curve(stranger, curve, NULL);
     assert_null(knoop_trust_by_sign(trust, knoop_key_public(stranger)));
@@ -997,7 +1001,7 @@ static void test_trust_malformed(void **state)
  * *cert. */
 static knoop_key_t *s_root(const char *dir, const char *id, knoop_cert_t *cert)
 {
-    knoop_key_t *root = knoop_key_generate(id, KNOOP_ROLE_ROOT);
+    knoop_key_t *root = tu_key(id, KNOOP_ROLE_ROOT);
     assert_non_null(root);
     assert_int_equal(knoop_key_save_sealed(root, dir, PASS, strlen(PASS),
                                            KNOOP_PWCOST_INTERACTIVE, s_now() - DAY,
@@ -1056,8 +1060,8 @@ static void test_issue_verify(void **state)
     char *dir = tu_tmpdir("keys-issue");
     knoop_cert_t rootc, c, d;
     knoop_key_t *root = s_root(dir, "kcr2-root", &rootc);
-    knoop_key_t *other = knoop_key_generate("other-root", KNOOP_ROLE_ROOT);
-    knoop_key_t *p = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *other = tu_key("other-root", KNOOP_ROLE_ROOT);
+    knoop_key_t *p = tu_key("vr-utrecht", "region");
     assert_int_equal(knoop_key_cert(p, s_now() - DAY, s_now() + DAY, &c), KNOOP_OK);
     assert_int_equal(knoop_cert_verify(&c, &rootc), KNOOP_EUNKNOWN);   /* not issued */
     /* Only a root key issues. */
@@ -1099,9 +1103,12 @@ static void test_revlist(void **state)
     char *dir = tu_tmpdir("keys-rev");
     knoop_cert_t rootc, c;
     knoop_key_t *root = s_root(dir, "kcr2-root", &rootc);
-    knoop_key_t *p = knoop_key_generate("vr-x", "region");
+    knoop_key_t *p = tu_key("vr-x", "region");
     assert_int_equal(knoop_key_cert(p, s_now() - DAY, s_now() + DAY, &c), KNOOP_OK);
-    knoop_revlist_t *l = knoop_revlist_new("kcr2-root");
+    knoop_revlist_t *l = NULL;
+    assert_int_equal(knoop_revlist_new("Not-an-id", &l), KNOOP_EINVAL);
+    assert_null(l);
+    assert_int_equal(knoop_revlist_new("kcr2-root", &l), KNOOP_OK);
     assert_int_equal(knoop_revlist_add(l, NULL, NULL, 5, "x"), KNOOP_EINVAL);
     assert_int_equal(knoop_revlist_add(l, "vr-x", NULL, 0, "x"), KNOOP_EINVAL);
     assert_int_equal(knoop_revlist_add(l, "vr-x", NULL, 1000, "bad\nreason"), KNOOP_EINVAL);
@@ -1169,7 +1176,7 @@ static void test_trust_roots(void **state)
     char *keys = tu_tmpdir("keys-roots-k");
     knoop_cert_t rootc, c, e;
     knoop_key_t *root = s_root(keys, "kcr2-root", &rootc);
-    knoop_key_t *other = knoop_key_generate("other-root", KNOOP_ROLE_ROOT);
+    knoop_key_t *other = tu_key("other-root", KNOOP_ROLE_ROOT);
     char *rcopy = tu_path(dir, "kcr2-root.cert");
     assert_int_equal(knoop_cert_write(&rootc, rcopy), KNOOP_OK);
     knoop_key_t *p = s_issued(root, "vr-a", "region", s_now() - DAY, s_now() + DAY, &c);

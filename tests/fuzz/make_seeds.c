@@ -273,11 +273,12 @@ int main(int argc, char **argv)
                                  .created_ms = 1626220800000ull, .pattern = "sitrep.>" };
     knoop_bundle_writer_t *w = NULL;
     /* signed (version 2) by a fresh key, then the unsigned version 1 seed */
-    knoop_key_t *bkey = knoop_key_generate("vr-utrecht", "region");
+    knoop_key_t *bkey = NULL;
     char path2[4200];
     snprintf(path2, sizeof path2, "%s-v2", path);
     remove(path2);
-    if (!bkey || knoop_bundle_writer_new(path2, &bh, bkey, &w) != KNOOP_OK ||
+    if (knoop_key_generate("vr-utrecht", "region", &bkey) != KNOOP_OK ||
+        knoop_bundle_writer_new(path2, &bh, bkey, &w) != KNOOP_OK ||
         knoop_bundle_write_cert(w, cert_text, strlen(cert_text)) != KNOOP_OK ||
         knoop_bundle_write_envelope(w, env[0].data, env[0].len) != KNOOP_OK ||
         knoop_bundle_writer_finish(&w) != KNOOP_OK) {
