@@ -150,7 +150,10 @@ int node_import(knoop_node_t *self, const knoop_api_req_t *req, char **json, cha
         s_fwd_persist(self);
     if (rc) {
         self->imports_refused++;
-        if (rc == KNOOP_EFULL || rc == KNOOP_EIO)
+        /* The journal says whether its write failed (full, I/O, a batch
+         * too large for one transaction); a refused bundle is no fault of
+         * this node's storage. */
+        if (*knoop_journal_error(self->journal, NULL))
             node_set_journal_error(self, rc);
         knoop_warn("node: bundle import refused: %s", why);
         return rc;
