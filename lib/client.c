@@ -1,4 +1,4 @@
-/* client.c — the local client library over a czmq DEALER. See client.h.
+/* client.c — the local client library over a DEALER (lib/link.h). See client.h.
  *
  * Every request gets the next id; the call then reads replies until the one
  * with its id arrives. What else arrives meanwhile is sorted out in
@@ -9,15 +9,15 @@
  * that timed out, a delivery of a closed subscription) is dropped.
  */
 #include "client.h"
+#include "link.h"
 #include "topic.h"
-
-#include <czmq.h>
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define S_WINDOW       256                 /* deliveries in flight before acks */
 #define S_QUEUE_MSGS   (4 * S_WINDOW)      /* more than the node may send unacked */
@@ -43,7 +43,9 @@ typedef struct s_batch_t {
 } s_batch_t;
 
 struct knoop_client_t {
-    zsock_t        *sock;
+    knoop_sock_t   *sock;
+    knoop_buf_t     in;                    /* the message last received ... */
+    bool            in_multi;              /* ... or it had several parts */
     char           *endpoint;
     uint64_t        next_id;
     knoop_buf_t     buf;                   /* encode buffer, reused */
@@ -91,9 +93,16 @@ static void s_copy_err(const knoop_client_t *self, char *err, size_t err_size)
         snprintf(err, err_size, "%s", self->error);
 }
 
+static int64_t s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int64_t s_deadline(int timeout_ms)
 {
-    return timeout_ms < 0 ? -1 : zclock_mono() + timeout_ms;
+    return timeout_ms < 0 ? -1 : s_mono_ms() + timeout_ms;
 }
 
 /* Milliseconds left until deadline: -1 forever, else >= 0. */
@@ -101,7 +110,7 @@ static int s_left(int64_t deadline)
 {
     if (deadline < 0)
         return -1;
-    int64_t left = deadline - zclock_mono();
+    int64_t left = deadline - s_mono_ms();
     return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int) left;
 }
 
@@ -125,7 +134,7 @@ int knoop_client_new(const char *endpoint, knoop_client_t **out)
     if (!self)
         return KNOOP_ENOMEM;
     self->endpoint = strdup(endpoint);
-    self->sock = zsock_new_dealer(NULL);
+    self->sock = knoop_link_dealer();
     if (!self->endpoint || !self->sock) {
         int rc = self->endpoint ? KNOOP_EIO : KNOOP_ENOMEM;
         knoop_client_destroy(&self);
@@ -134,10 +143,10 @@ int knoop_client_new(const char *endpoint, knoop_client_t **out)
     /* Never hang at exit for a node that is not there; queue only on a live
      * connection, so that a request that timed out is not delivered to a
      * node that starts later; and refuse replies beyond the API limit. */
-    zsock_set_linger(self->sock, 0);
-    zsock_set_immediate(self->sock, 1);
-    zsock_set_maxmsgsize(self->sock, (int) KNOOP_API_MAX);
-    if (zsock_connect(self->sock, "%s", endpoint) != 0) {
+    knoop_sock_set_linger(self->sock, 0);
+    knoop_sock_set_immediate(self->sock, true);
+    knoop_sock_set_max_message(self->sock, KNOOP_API_MAX);
+    if (knoop_sock_connect(self->sock, endpoint) != KNOOP_OK) {
         knoop_client_destroy(&self);
         return KNOOP_EINVAL;
     }
@@ -249,36 +258,35 @@ static int s_send(knoop_client_t *self, const knoop_api_req_t *req, int64_t dead
                       KNOOP_API_MAX);
     if (rc)
         return s_fail(self, rc, "cannot encode request: %s", knoop_strerror(rc));
-    zsock_set_sndtimeo(self->sock, s_left(deadline));
-    if (zmq_send(zsock_resolve(self->sock), self->buf.data, self->buf.len, 0) < 0) {
-        int e = errno;
-        /* The socket queues only on a live connection (immediate): a send
-         * that could not go in time found no connection to the node. */
-        if (e == EAGAIN)
-            return s_fail(self, KNOOP_EGONE, "node at %s is not reachable (is knoop-node "
-                          "running?)", self->endpoint);
-        if (e == EINTR)
-            return s_fail(self, KNOOP_EINTR, "interrupted by a signal");
+    rc = knoop_link_send_wait(self->sock, self->buf.data, self->buf.len, s_left(deadline));
+    /* The socket queues only on a live connection (immediate): a send
+     * that could not go in time found no connection to the node. */
+    if (rc == KNOOP_ETIMEDOUT)
+        return s_fail(self, KNOOP_EGONE, "node at %s is not reachable (is knoop-node "
+                      "running?)", self->endpoint);
+    if (rc == KNOOP_EINTR)
+        return s_fail(self, rc, "interrupted by a signal");
+    if (rc)
         return s_fail(self, KNOOP_EIO, "cannot send to node at %s: %s", self->endpoint,
-                      zmq_strerror(e));
-    }
+                      knoop_link_strerror());
     return KNOOP_OK;
 }
 
-/* One message from the node. KNOOP_ETIMEDOUT when the deadline passed. */
-static int s_recv(knoop_client_t *self, int64_t deadline, zmsg_t **out)
+/* One message from the node into self->in (self->in_multi when it had
+ * several parts: s_dispatch refuses it). KNOOP_ETIMEDOUT when the deadline
+ * passed. */
+static int s_recv(knoop_client_t *self, int64_t deadline)
 {
-    zsock_set_rcvtimeo(self->sock, s_left(deadline));
-    *out = zmsg_recv(self->sock);
-    if (*out)
-        return KNOOP_OK;
-    int e = errno;
-    if (e == EAGAIN)
-        return KNOOP_ETIMEDOUT;
-    if (e == EINTR)
-        return s_fail(self, KNOOP_EINTR, "interrupted by a signal");
+    int rc = knoop_link_recv_wait(self->sock, &self->in, s_left(deadline));
+    self->in_multi = rc == KNOOP_EMALFORMED;
+    if (rc == KNOOP_OK || rc == KNOOP_EMALFORMED || rc == KNOOP_ETIMEDOUT)
+        return self->in_multi ? KNOOP_OK : rc;
+    if (rc == KNOOP_EINTR)
+        return s_fail(self, rc, "interrupted by a signal");
+    if (rc == KNOOP_ENOMEM)
+        return s_fail(self, rc, "out of memory for a reply of the node");
     return s_fail(self, KNOOP_EIO, "cannot receive from node at %s: %s", self->endpoint,
-                  zmq_strerror(e));
+                  knoop_link_strerror());
 }
 
 static int s_oneway(knoop_client_t *self, knoop_api_req_t *req);
@@ -286,19 +294,16 @@ static int s_oneway(knoop_client_t *self, knoop_api_req_t *req);
 /* Sort out one message from the node. Returns 1 when it is the reply to
  * `want` (moved into *rep), 0 when it was queued or dropped, or an error
  * for the call that waits for `want` (0: nobody waits, knoop_client_next). */
-static int s_dispatch(knoop_client_t *self, zmsg_t **msg_p, uint64_t want, knoop_api_rep_t *rep)
+static int s_dispatch(knoop_client_t *self, uint64_t want, knoop_api_rep_t *rep)
 {
-    zmsg_t *msg = *msg_p;
     knoop_api_rep_t r;
     int rc;
-    if (zmsg_size(msg) != 1) {
+    if (self->in_multi) {
         memset(&r, 0, sizeof r);
         rc = KNOOP_EMALFORMED;
     } else {
-        zframe_t *f = zmsg_first(msg);
-        rc = knoop_api_rep_decode(&r, zframe_data(f), zframe_size(f));
+        rc = knoop_api_rep_decode(&r, self->in.data, self->in.len);
     }
-    zmsg_destroy(msg_p);
 
     if (rc) {
         /* A node that speaks another version answers nothing we can use. */
@@ -364,14 +369,13 @@ static int s_wait(knoop_client_t *self, uint64_t want, int64_t deadline, int tim
                   knoop_api_rep_t *rep)
 {
     for (;;) {
-        zmsg_t *msg;
-        int rc = s_recv(self, deadline, &msg);
+        int rc = s_recv(self, deadline);
         if (rc == KNOOP_ETIMEDOUT)
             return s_fail(self, rc, "node at %s did not answer within %d ms "
                           "(is knoop-node running?)", self->endpoint, timeout_ms);
         if (rc)
             return rc;
-        rc = s_dispatch(self, &msg, want, rep);
+        rc = s_dispatch(self, want, rep);
         if (rc == 1)
             return KNOOP_OK;
         if (rc)
@@ -485,13 +489,14 @@ void knoop_client_destroy(knoop_client_t **self_p)
         /* Acks still queued would be discarded with linger 0, and a durable
          * subscriber would see its last messages again. */
         if (self->oneway_sent)
-            zsock_set_linger(self->sock, S_LINGER_MS);
-        zsock_destroy(&self->sock);
+            knoop_sock_set_linger(self->sock, S_LINGER_MS);
+        knoop_sock_destroy(&self->sock);
     }
     knoop_api_rep_clear(&self->last);
     for (size_t i = 0; i < KNOOP_CLIENT_PIPELINE; i++)
         knoop_api_rep_clear(&self->pending[i].rep);
     knoop_buf_free(&self->buf);
+    knoop_buf_free(&self->in);
     free(self->durable);
     free(self->endpoint);
     free(self);
@@ -598,14 +603,13 @@ int knoop_client_publish_recv(knoop_client_t *self, uint64_t ticket, knoop_api_s
                                 ? INT32_MAX : (int64_t) timeout_ms + p->wait_ms);
     int64_t deadline = s_deadline(timeout_ms);
     while (!p->done) {
-        zmsg_t *msg;
-        rc = s_recv(self, deadline, &msg);
+        rc = s_recv(self, deadline);
         if (rc == KNOOP_ETIMEDOUT)
             rc = s_fail(self, rc, "node at %s did not answer within %d ms "
                         "(is knoop-node running?); the messages may still be published",
                         self->endpoint, timeout_ms);
         if (rc == KNOOP_OK)
-            rc = s_dispatch(self, &msg, 0, NULL);
+            rc = s_dispatch(self, 0, NULL);
         if (rc) {
             s_pending_drop(self, p);     /* a late reply is dropped */
             goto out;
@@ -745,13 +749,12 @@ int knoop_client_next(knoop_client_t *self, uint64_t *position, const uint8_t **
             if (rc)
                 return rc;
         }
-        zmsg_t *msg;
-        int rc = s_recv(self, deadline, &msg);
+        int rc = s_recv(self, deadline);
         if (rc == KNOOP_ETIMEDOUT)
             return s_fail(self, rc, "no message within %d ms", timeout_ms);
         if (rc)
             return rc;
-        rc = s_dispatch(self, &msg, 0, NULL);
+        rc = s_dispatch(self, 0, NULL);
         if (rc < 0)
             return rc;
     }

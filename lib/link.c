@@ -77,6 +77,16 @@ void knoop_sock_set_max_message(knoop_sock_t *self, size_t bytes)
     zsock_set_maxmsgsize(self, bytes > INT_MAX ? INT_MAX : (int) bytes);
 }
 
+void knoop_sock_set_linger(knoop_sock_t *self, int ms)
+{
+    zsock_set_linger(self, ms);
+}
+
+void knoop_sock_set_immediate(knoop_sock_t *self, bool on)
+{
+    zsock_set_immediate(self, on ? 1 : 0);
+}
+
 void knoop_sock_endpoint(knoop_sock_t *self, char *out, size_t size)
 {
     char *ep = zsock_last_endpoint(self);
@@ -564,6 +574,37 @@ int knoop_link_recv_dealer(knoop_sock_t *dealer, knoop_buf_t *data)
             data->len = 0;
             rc = knoop_buf_append(data, zmq_msg_data(&m), zmq_msg_size(&m));
         }
+    }
+    zmq_msg_close(&m);
+    return rc;
+}
+
+static int s_wait_err(void)
+{
+    return errno == EAGAIN ? KNOOP_ETIMEDOUT : errno == EINTR ? KNOOP_EINTR : KNOOP_EIO;
+}
+
+int knoop_link_send_wait(knoop_sock_t *dealer, const void *data, size_t len, int timeout_ms)
+{
+    zsock_set_sndtimeo(dealer, timeout_ms);
+    return zmq_send(zsock_resolve(dealer), data, len, 0) < 0 ? s_wait_err() : KNOOP_OK;
+}
+
+int knoop_link_recv_wait(knoop_sock_t *dealer, knoop_buf_t *data, int timeout_ms)
+{
+    void *s = zsock_resolve(dealer);
+    zsock_set_rcvtimeo(dealer, timeout_ms);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    int rc = KNOOP_OK;
+    if (zmq_msg_recv(&m, s, 0) < 0) {
+        rc = s_wait_err();
+    } else if (zmq_msg_more(&m)) {
+        s_drain(s);
+        rc = KNOOP_EMALFORMED;
+    } else {
+        data->len = 0;
+        rc = knoop_buf_append(data, zmq_msg_data(&m), zmq_msg_size(&m));
     }
     zmq_msg_close(&m);
     return rc;

@@ -45,6 +45,10 @@ int knoop_sock_connect(knoop_sock_t *self, const char *endpoint);
 void knoop_sock_destroy(knoop_sock_t **self_p);
 /* Refuse inbound messages over `bytes` (the connection is dropped). */
 void knoop_sock_set_max_message(knoop_sock_t *self, size_t bytes);
+/* How long close may still send what is queued (ms; 0 drops it). */
+void knoop_sock_set_linger(knoop_sock_t *self, int ms);
+/* Queue messages only on a live connection (a send finds none: it waits). */
+void knoop_sock_set_immediate(knoop_sock_t *self, bool on);
 /* The endpoint last bound or connected ("" before) into out. */
 void knoop_sock_endpoint(knoop_sock_t *self, char *out, size_t size);
 /* What libzmq said about the last call that failed in this thread. */
@@ -136,6 +140,13 @@ int knoop_link_send_dealer(knoop_sock_t *dealer, const void *data, size_t len);
 /* Receive one data frame from a DEALER without blocking (replaced in data).
  * KNOOP_EAGAIN when nothing waits; KNOOP_EMALFORMED for multi-part. */
 int knoop_link_recv_dealer(knoop_sock_t *dealer, knoop_buf_t *data);
+
+/* The same, waiting up to timeout_ms (-1: for ever): KNOOP_ETIMEDOUT when
+ * the time ran out (on send: no connection took it), KNOOP_EINTR when a
+ * signal came, KNOOP_EIO otherwise (knoop_link_strerror() says why). A
+ * multi-part message is received whole and refused, KNOOP_EMALFORMED. */
+int knoop_link_send_wait(knoop_sock_t *dealer, const void *data, size_t len, int timeout_ms);
+int knoop_link_recv_wait(knoop_sock_t *dealer, knoop_buf_t *data, int timeout_ms);
 
 /* A ROUTER with the options every knooppunt router wants: mandatory routing
  * (sends to gone peers fail instead of vanishing), no linger, high HWMs (flow
