@@ -560,45 +560,16 @@ int knoop_link_send_dealer(knoop_sock_t *dealer, const void *data, size_t len)
     return KNOOP_OK;
 }
 
-int knoop_link_recv_dealer(knoop_sock_t *dealer, knoop_buf_t *data)
+/* One single-part message from a DEALER into data: KNOOP_EAGAIN when none
+ * came (flags ZMQ_DONTWAIT, or the receive timeout), KNOOP_EINTR, KNOOP_EIO,
+ * or KNOOP_EMALFORMED for a multi-part message (received whole). */
+static int s_recv_single(void *s, knoop_buf_t *data, int flags)
 {
-    void *s = zsock_resolve(dealer);
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    int rc = s_recv_frame(s, &m, ZMQ_DONTWAIT);
-    if (rc == KNOOP_OK) {
-        if (zmq_msg_more(&m)) {
-            s_drain(s);
-            rc = KNOOP_EMALFORMED;
-        } else {
-            data->len = 0;
-            rc = knoop_buf_append(data, zmq_msg_data(&m), zmq_msg_size(&m));
-        }
-    }
-    zmq_msg_close(&m);
-    return rc;
-}
-
-static int s_wait_err(void)
-{
-    return errno == EAGAIN ? KNOOP_ETIMEDOUT : errno == EINTR ? KNOOP_EINTR : KNOOP_EIO;
-}
-
-int knoop_link_send_wait(knoop_sock_t *dealer, const void *data, size_t len, int timeout_ms)
-{
-    zsock_set_sndtimeo(dealer, timeout_ms);
-    return zmq_send(zsock_resolve(dealer), data, len, 0) < 0 ? s_wait_err() : KNOOP_OK;
-}
-
-int knoop_link_recv_wait(knoop_sock_t *dealer, knoop_buf_t *data, int timeout_ms)
-{
-    void *s = zsock_resolve(dealer);
-    zsock_set_rcvtimeo(dealer, timeout_ms);
     zmq_msg_t m;
     zmq_msg_init(&m);
     int rc = KNOOP_OK;
-    if (zmq_msg_recv(&m, s, 0) < 0) {
-        rc = s_wait_err();
+    if (zmq_msg_recv(&m, s, flags) < 0) {
+        rc = errno == EAGAIN ? KNOOP_EAGAIN : errno == EINTR ? KNOOP_EINTR : KNOOP_EIO;
     } else if (zmq_msg_more(&m)) {
         s_drain(s);
         rc = KNOOP_EMALFORMED;
@@ -608,6 +579,27 @@ int knoop_link_recv_wait(knoop_sock_t *dealer, knoop_buf_t *data, int timeout_ms
     }
     zmq_msg_close(&m);
     return rc;
+}
+
+int knoop_link_recv_dealer(knoop_sock_t *dealer, knoop_buf_t *data)
+{
+    int rc = s_recv_single(zsock_resolve(dealer), data, ZMQ_DONTWAIT);
+    return rc == KNOOP_EINTR ? KNOOP_EIO : rc;
+}
+
+int knoop_link_send_wait(knoop_sock_t *dealer, const void *data, size_t len, int timeout_ms)
+{
+    zsock_set_sndtimeo(dealer, timeout_ms);
+    if (zmq_send(zsock_resolve(dealer), data, len, 0) >= 0)
+        return KNOOP_OK;
+    return errno == EAGAIN ? KNOOP_ETIMEDOUT : errno == EINTR ? KNOOP_EINTR : KNOOP_EIO;
+}
+
+int knoop_link_recv_wait(knoop_sock_t *dealer, knoop_buf_t *data, int timeout_ms)
+{
+    zsock_set_rcvtimeo(dealer, timeout_ms);
+    int rc = s_recv_single(zsock_resolve(dealer), data, 0);
+    return rc == KNOOP_EAGAIN ? KNOOP_ETIMEDOUT : rc;
 }
 
 /* ---- the monitor of a server socket ---- */
