@@ -523,100 +523,6 @@ size_t knoop_policy_rules(const knoop_policy_t *self)
 }
 
 /* ------------------------------------------------------------------ */
-/* pattern algebra */
-
-/* A valid pattern taken apart: `n` fixed tokens (literal or '*'), then
- * '>' when `tail`. */
-typedef struct {
-    const char *tok[KNOOP_TOPIC_DEPTH];
-    size_t      len[KNOOP_TOPIC_DEPTH];
-    int         n;
-    bool        tail;
-} s_pat_t;
-
-static bool s_pat_parse(const char *s, s_pat_t *pat)
-{
-    if (!s || knoop_pattern_validate(s) != KNOOP_OK)
-        return false;
-    pat->n = 0;
-    pat->tail = false;
-    const char *p = s;
-    for (;;) {
-        const char *dot = strchr(p, '.');
-        size_t tl = dot ? (size_t) (dot - p) : strlen(p);
-        if (tl == 1 && *p == '>') {
-            pat->tail = true;          /* validated: nothing follows */
-            break;
-        }
-        pat->tok[pat->n] = p;
-        pat->len[pat->n] = tl;
-        pat->n++;
-        if (!dot)
-            break;
-        p = dot + 1;
-    }
-    return true;
-}
-
-/* Topic lengths (token counts) the pattern matches: [min, max]. */
-static int s_pat_min(const s_pat_t *p) { return p->n + (p->tail ? 1 : 0); }
-static int s_pat_max(const s_pat_t *p) { return p->tail ? KNOOP_TOPIC_DEPTH : p->n; }
-
-/* Does position i (of a topic long enough) accept any token? */
-static bool s_pat_wild(const s_pat_t *p, int i)
-{
-    return i >= p->n || (p->len[i] == 1 && p->tok[i][0] == '*');
-}
-
-static bool s_pat_same(const s_pat_t *a, const s_pat_t *b, int i)
-{
-    return a->len[i] == b->len[i] && memcmp(a->tok[i], b->tok[i], a->len[i]) == 0;
-}
-
-/* Does `outer` match every topic of `len` tokens that `inner` matches? */
-static bool s_covers_at(const s_pat_t *outer, const s_pat_t *inner, int len)
-{
-    if (len < s_pat_min(outer) || len > s_pat_max(outer))
-        return false;
-    for (int i = 0; i < len; i++) {
-        if (s_pat_wild(outer, i))
-            continue;
-        /* A wildcard in inner stands for tokens outer's literal misses. */
-        if (s_pat_wild(inner, i) || !s_pat_same(outer, inner, i))
-            return false;
-    }
-    return true;
-}
-
-bool knoop_pattern_covers(const char *outer, const char *inner)
-{
-    s_pat_t o, in;
-    if (!s_pat_parse(outer, &o) || !s_pat_parse(inner, &in))
-        return false;
-    for (int len = s_pat_min(&in); len <= s_pat_max(&in); len++)
-        if (!s_covers_at(&o, &in, len))
-            return false;
-    return true;
-}
-
-bool knoop_pattern_overlaps(const char *a, const char *b)
-{
-    s_pat_t pa, pb;
-    if (!s_pat_parse(a, &pa) || !s_pat_parse(b, &pb))
-        return false;
-    int lo = s_pat_min(&pa) > s_pat_min(&pb) ? s_pat_min(&pa) : s_pat_min(&pb);
-    int hi = s_pat_max(&pa) < s_pat_max(&pb) ? s_pat_max(&pa) : s_pat_max(&pb);
-    for (int len = lo; len <= hi; len++) {
-        bool meet = true;
-        for (int i = 0; i < len && meet; i++)
-            meet = s_pat_wild(&pa, i) || s_pat_wild(&pb, i) || s_pat_same(&pa, &pb, i);
-        if (meet)
-            return true;
-    }
-    return false;
-}
-
-/* ------------------------------------------------------------------ */
 /* queries */
 
 static bool s_may(const knoop_policy_t *self, s_verb_t verb, const char *id,
@@ -740,8 +646,8 @@ int knoop_policy_check_subscription(const knoop_policy_t *self, const char *id,
     s_out_t o;
     if (!s_reason_begin(&o, reason, reason_size, id))
         return KNOOP_EPERM;
-    s_pat_t want;
-    if (!s_pat_parse(pattern, &want)) {
+    knoop_pattern_t want;
+    if (!knoop_pattern_parse(pattern, &want)) {
         s_out_fmt(&o, "policy: %s may not subscribe to '", id);
         s_out_quote(&o, pattern ? pattern : "(null)", POLICY_QUOTE_MAX);
         s_out_fmt(&o, "': not a valid pattern (");
@@ -755,19 +661,19 @@ int knoop_policy_check_subscription(const knoop_policy_t *self, const char *id,
      * (grip.* and grip.*.> cover grip.>), but at one length a single
      * pattern must cover on its own (see the top of this file). */
     uint32_t open = 0;
-    for (int len = s_pat_min(&want); len <= s_pat_max(&want); len++)
+    for (int len = knoop_pattern_min(&want); len <= knoop_pattern_max(&want); len++)
         open |= 1u << len;
     char buf[KNOOP_TOPIC_MAX + 1];
     for (size_t i = 0; i < self->size && open; i++) {
         const s_rule_t *r = &self->rules[i];
         if (!s_rule_applies(r, VERB_SUBSCRIBE, id, role))
             continue;
-        s_pat_t have;
+        knoop_pattern_t have;
         const char *expanded = s_expand(r, id, buf);
-        if (!expanded || !s_pat_parse(expanded, &have))
+        if (!expanded || !knoop_pattern_parse(expanded, &have))
             continue;
-        for (int len = s_pat_min(&want); len <= s_pat_max(&want); len++)
-            if ((open & (1u << len)) && s_covers_at(&have, &want, len))
+        for (int len = knoop_pattern_min(&want); len <= knoop_pattern_max(&want); len++)
+            if ((open & (1u << len)) && knoop_pattern_covers_at(&have, &want, len))
                 open &= ~(1u << len);
     }
     if (!open)

@@ -130,18 +130,4 @@ void knoop_policy_explain_publish(const knoop_policy_t *self, const char *id,
                                   const char *role, const char *topic,
                                   char *reason, size_t reason_size);
 
-/* ---- pattern algebra ----
- * Over the topics that can exist: at most KNOOP_TOPIC_DEPTH tokens, so
- * ">" never stands for more than that. An invalid pattern covers nothing,
- * is covered by nothing, and overlaps nothing. */
-
-/* True when every topic matched by `inner` is matched by `outer`.
- * covers(">", "a") and covers("a.>", "a.*.c") hold; covers("a.>", "a") and
- * covers("a.*", "a.>") do not. */
-bool knoop_pattern_covers(const char *outer, const char *inner);
-
-/* True when some topic matches both patterns: overlaps("a.*", "*.b") holds,
- * overlaps("a.>", "a") does not. Symmetric. */
-bool knoop_pattern_overlaps(const char *a, const char *b);
-
 #endif
