@@ -41,8 +41,8 @@
  * knoop_fair_forwarded_kept_total).
  */
 #include "broker_int.h"
+#include "json.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -10,8 +10,8 @@
 #include "api.h"
 #include "trust_mesh.h"
 #include "crypto.h"
+#include "json.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

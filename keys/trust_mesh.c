@@ -3,8 +3,8 @@
 #include "msg.h"
 #include "topic.h"
 #include "hlc.h"
+#include "json.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -17,7 +17,7 @@
 #include "msg.h"
 #include "u64map.h"
 
-/* jansson's value (callers that use the result include <jansson.h>) */
+/* jansson's value (callers that use the result include "json.h") */
 struct json_t;
 
 /* Is `topic` one of the trust topics? */

@@ -7,11 +7,11 @@
 #include "trust_mesh.h"
 
 #include "knoop/v1/bundle.pb-c.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <time.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

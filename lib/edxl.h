@@ -48,8 +48,8 @@
 
 #include "knoop.h"
 
-/* A jansson object; callers that build or read one include jansson.h (or
- * json.h) themselves, the others need not have it for this header. */
+/* A jansson object; callers that build or read one include json.h
+ * themselves, the others need not have it for this header. */
 struct json_t;
 
 #define KNOOP_EDXL_NS      "urn:oasis:names:tc:emergency:EDXL:DE:2.0"

@@ -11,7 +11,7 @@
 #define KNOOP_MSG_JSON_H
 
 #include "msg.h"
-/* jansson's value (callers that use the result include <jansson.h>) */
+/* jansson's value (callers that use the result include "json.h") */
 struct json_t;
 
 /* New JSON object for m (caller json_decref). NULL on out-of-memory. */

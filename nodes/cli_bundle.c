@@ -9,9 +9,9 @@
 #include "keys.h"
 #include "topic.h"
 #include "trust_mesh.h"
+#include "json.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,9 +3,9 @@
 #include "cli.h"
 #include "edxl.h"
 #include "timefmt.h"
+#include "json.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

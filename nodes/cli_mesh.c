@@ -4,8 +4,8 @@
 #include "cli.h"
 #include "client.h"
 #include "knoop.h"
+#include "json.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
 #include "client.h"
 #include "msg_json.h"       /* knoop_time_format_ms */
 
-#include <jansson.h>
+#include "json.h"
 
 #include <errno.h>
 #include <signal.h>

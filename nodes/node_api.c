@@ -10,7 +10,6 @@
 #include "json.h"
 #include "trust_mesh.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,9 +7,9 @@
 #include "msg_json.h"
 #include "topic.h"
 #include "web.h"
+#include "json.h"
 
 #include <fcntl.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
