@@ -152,8 +152,19 @@ verdict "power loss: mesh peer" "power cut at a random journal write or sync of 
 echo "mesh cuts took $((SECONDS - t0)) s"
 
 # ---- the same broker cut against relaxed durability must lose ----
+# The cut keeps each unsynced write with a chance of 2 in 3, and may come
+# before the restarted broker has acknowledged anything new: one cut can
+# lose nothing by luck. Up to three cuts; a durability that never loses
+# fails all three. (The durable runs above get no such second chance.)
 CUT_MIN=60 CUT_SPAN=60
-check "relaxed durability: the broker died at the cut" broker_cycle --relaxed-durability
+died=false
+for try in 1 2 3; do
+    broker_cycle --relaxed-durability || { died=false; break; }
+    died=true
+    broker_lost "$T/kcr2-broker-1" "relaxed durability, try $try" --expect-loss >/dev/null && break
+    echo "relaxed durability, cut $try: nothing acknowledged was lost by this cut; another"
+done
+check "relaxed durability: the broker died at the cut" $died
 BL_OUT=${KNOOP_SURVIVES_OUT:-}
 check "relaxed durability is caught: the cut lost acknowledged messages (a test that can fail)" \
     broker_lost "$T/kcr2-broker-1" "power loss: broker, relaxed durability (must lose)" \
