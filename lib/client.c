@@ -279,8 +279,10 @@ static int s_recv(knoop_client_t *self, int64_t deadline)
 {
     int rc = knoop_link_recv_wait(self->sock, &self->in, s_left(deadline));
     self->in_multi = rc == KNOOP_EMALFORMED;
-    if (rc == KNOOP_OK || rc == KNOOP_EMALFORMED || rc == KNOOP_ETIMEDOUT)
-        return self->in_multi ? KNOOP_OK : rc;
+    if (self->in_multi)
+        return KNOOP_OK;                   /* a message all the same: s_dispatch refuses it */
+    if (rc == KNOOP_OK || rc == KNOOP_ETIMEDOUT)
+        return rc;
     if (rc == KNOOP_EINTR)
         return s_fail(self, rc, "interrupted by a signal");
     if (rc == KNOOP_ENOMEM)

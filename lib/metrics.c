@@ -100,14 +100,10 @@ static series_t *s_series(knoop_metrics_t *self, const char *name, const char *l
         self->dropped++;
         return NULL;
     }
-    if (f->nseries == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 8;
-        series_t **o = realloc(f->order, cap * sizeof *o);
-        if (!o)
-            return NULL;
-        f->order = o;
-        f->cap = cap;
-    }
+    series_t **o = knoop_array_grow(f->order, f->nseries, &f->cap, sizeof *o, 8);
+    if (!o)
+        return NULL;
+    f->order = o;
     s = calloc(1, sizeof *s);
     if (s)
         s->labels = strdup(labels);
