@@ -15,9 +15,8 @@
 
 /* ---- sessions ---- */
 
-/* The index key of a routing id: its hex (ZeroMQ's are 5 bytes; a client
- * may set its own, up to 255). */
-/* Routing ids are at most 255 bytes (ZeroMQ); anything else names no session. */
+/* A routing id is 1..255 bytes (ZeroMQ's own are 5; a client may set its
+ * own) and a session keeps up to 256; anything else names no session. */
 static bool s_rid_ok(size_t len)
 {
     return len > 0 && len <= 256;

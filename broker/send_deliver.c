@@ -61,15 +61,12 @@ static bool s_restricted_out(knoop_broker_t *self, const session_t *s, uint64_t 
     if (s->peer)
         return false;
     uint64_t v;
-    if (pos == 0) {
-        /* A stream walk (catch-up) hands out no log position: nothing to
-         * key the answer on, so it is worked out for this message. */
-        v = knoop_env_for_partner(env, len, "") ? 1 : 2;
-    } else if (!knoop_u64map_get(&self->tlp_seen, pos, &v)) {
+    if (pos == 0 || !knoop_u64map_get(&self->tlp_seen, pos, &v)) {
         v = knoop_env_for_partner(env, len, "") ? 1 : 2;   /* "" is named by no message */
         if (self->tlp_seen.count >= TLP_SEEN_MAX)
             knoop_u64map_clear(&self->tlp_seen);
-        knoop_u64map_put(&self->tlp_seen, pos, v);
+        if (pos)                /* a stream walk's messages all carry 0 */
+            knoop_u64map_put(&self->tlp_seen, pos, v);
     }
     return v == 2 && !knoop_env_for_partner(env, len, s->partner);
 }

@@ -168,6 +168,8 @@ static json_t *s_real_to_json(double v)
 /* An integer of kind k at p; NULL when out of memory. */
 static json_t *s_int_to_json(const s_int_kind_t *k, const void *p)
 {
+    if (!k)
+        return NULL;                      /* a type no switch knows: refused, not read */
     if (!k->wide)
         return k->is_signed ? json_integer(*(const int32_t *) p)
                             : json_integer(*(const uint32_t *) p);
@@ -249,10 +251,12 @@ static int s_value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int
 static bool s_is_default(const ProtobufCFieldDescriptor *f, const void *p)
 {
     switch (f->type) {
-    default:                                  /* the integers */
-        if (s_int_kind(f->type)->wide)
-            return *(const uint64_t *) p == 0;
-        return *(const uint32_t *) p == 0;
+    default: {                                /* the integers */
+        const s_int_kind_t *k = s_int_kind(f->type);
+        if (!k)
+            return false;
+        return k->wide ? *(const uint64_t *) p == 0 : *(const uint32_t *) p == 0;
+    }
     case PROTOBUF_C_TYPE_ENUM:
         return *(const uint32_t *) p == 0;
     case PROTOBUF_C_TYPE_BOOL:
@@ -524,6 +528,8 @@ static int s_get_real(s_ctx_t *ctx, const json_t *v, double *out)
 /* An integer of kind k from v into p, at the width protobuf-c stores it. */
 static int s_int_from_json(s_ctx_t *ctx, const s_int_kind_t *k, const json_t *v, void *p)
 {
+    if (!k)
+        return s_fail(ctx, KNOOP_EMALFORMED, "a field of a type this codec does not know");
     if (k->is_signed) {
         int64_t i = 0;
         int rc = s_get_signed(ctx, v, true, k->wide ? INT64_MIN : INT32_MIN,

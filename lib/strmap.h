@@ -31,7 +31,7 @@ int   knoop_strmap_put(knoop_strmap_t *m, const void *key, size_t len, void *val
 /* Remove the key; its value is freed with the destructor. False if absent. */
 bool  knoop_strmap_del(knoop_strmap_t *m, const void *key, size_t len);
 /* Walk the entries in no particular order: start with *it = 0; each call
- * gives the next entry (key NUL-terminated) and false at the end. The map
+ * gives the next entry (its key NUL-terminated: a key with NUL bytes in it reads short) and false at the end. The map
  * may not change during a walk. */
 bool  knoop_strmap_next(const knoop_strmap_t *m, size_t *it, const char **key, void **val);
 /* Remove every entry (values freed with the destructor) and the storage;
