@@ -121,9 +121,11 @@ static void test_binary_keys(void **state)
     /* a NULL value is refused: NULL is "absent" to get */
     assert_int_equal(knoop_strmap_put(&m, "x", 1, NULL), KNOOP_EINVAL);
     assert_null(knoop_strmap_get(&m, "x", 1));
-    /* without a destructor the values stay the caller's */
+    /* without a destructor the values stay the caller's (ASan would see
+     * a free of these stack values) */
     knoop_strmap_clear(&m);
-    assert_int_equal(a + b + c, 6);
+    assert_int_equal(m.count, 0);
+    assert_null(knoop_strmap_get(&m, "a", 1));
 }
 
 static void test_delete_closes_holes(void **state)
@@ -140,7 +142,10 @@ static void test_delete_closes_holes(void **state)
             snprintf(key, sizeof key, "k%d", i);
             assert_int_equal(knoop_strmap_sput(&m, key, &vals[i]), KNOOP_OK);
         }
-        for (int i = round; i < 200; i += 3) {
+        /* even rounds delete upwards, odd ones downwards */
+        for (int j = 0; j * 3 + round < 200; j++) {
+            int last = round + 3 * ((199 - round) / 3);
+            int i = round % 2 ? last - 3 * j : round + 3 * j;
             snprintf(key, sizeof key, "k%d", i);
             assert_true(knoop_strmap_sdel(&m, key));
         }
