@@ -140,6 +140,8 @@ int node_import(knoop_node_t *self, const knoop_api_req_t *req, char **json, cha
         return src;
     }
     knoop_bundle_import_t res;
+    uint64_t failed_before = 0;                 /* the journal's last failed write, if any */
+    knoop_journal_error(self->journal, &failed_before);
     s_fwd_load(self);
     size_t before = self->nfwd;
     int rc = knoop_bundle_import(self->journal, self->trust, req->u.import.envs,
@@ -150,10 +152,12 @@ int node_import(knoop_node_t *self, const knoop_api_req_t *req, char **json, cha
         s_fwd_persist(self);
     if (rc) {
         self->imports_refused++;
-        /* The journal says whether its write failed (full, I/O, a batch
-         * too large for one transaction); a refused bundle is no fault of
-         * this node's storage. */
-        if (*knoop_journal_error(self->journal, NULL))
+        /* The journal says whether this import's write failed (full, I/O,
+         * a batch too large for one transaction): a failure stamped during
+         * the import. A refused bundle is no fault of this node's storage,
+         * and an older failure is already reported. */
+        uint64_t failed_at = 0;
+        if (*knoop_journal_error(self->journal, &failed_at) && failed_at != failed_before)
             node_set_journal_error(self, rc);
         knoop_warn("node: bundle import refused: %s", why);
         return rc;
