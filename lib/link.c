@@ -57,14 +57,27 @@ int knoop_link_curve_client(knoop_sock_t *sock, const knoop_key_t *key,
 
 /* ---- sockets and the poll set ---- */
 
+/* What libzmq's errno after a refused bind or connect means. */
+static int s_endpoint_err(void)
+{
+    switch (zmq_errno()) {
+    case EADDRINUSE:      return KNOOP_EBUSY;
+    case EINVAL:
+    case EPROTONOSUPPORT:
+    case EADDRNOTAVAIL:
+    case ENODEV:          return KNOOP_EINVAL;
+    default:              return knoop_err_from_errno(zmq_errno());
+    }
+}
+
 int knoop_sock_bind(knoop_sock_t *self, const char *endpoint)
 {
-    return zsock_bind(self, "%s", endpoint) < 0 ? KNOOP_EIO : KNOOP_OK;
+    return zsock_bind(self, "%s", endpoint) < 0 ? s_endpoint_err() : KNOOP_OK;
 }
 
 int knoop_sock_connect(knoop_sock_t *self, const char *endpoint)
 {
-    return zsock_connect(self, "%s", endpoint) != 0 ? KNOOP_EIO : KNOOP_OK;
+    return zsock_connect(self, "%s", endpoint) != 0 ? s_endpoint_err() : KNOOP_OK;
 }
 
 void knoop_sock_destroy(knoop_sock_t **self_p)

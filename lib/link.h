@@ -37,8 +37,12 @@
  * knoop_sock_destroy. */
 typedef struct _zsock_t knoop_sock_t;
 
-/* Bind or connect to endpoint (tcp://, ipc://, inproc://). KNOOP_EIO when
- * libzmq refuses; knoop_link_strerror() then says why. */
+/* Bind or connect to endpoint (tcp://, ipc://, inproc://). When libzmq
+ * refuses (knoop_link_strerror() then says why): KNOOP_EBUSY for an address
+ * in use, KNOOP_EINVAL for an endpoint that is malformed, of an unknown
+ * transport or not of this machine, KNOOP_EPERM for one this process may
+ * not use (a port below 1024, an ipc directory it cannot write),
+ * KNOOP_ENOTFOUND for an ipc directory that is not there, else KNOOP_EIO. */
 int knoop_sock_bind(knoop_sock_t *self, const char *endpoint);
 int knoop_sock_connect(knoop_sock_t *self, const char *endpoint);
 /* Close; safe on NULL and twice (sets *self_p to NULL). */
