@@ -78,17 +78,20 @@ static void s_row_damaged(knoop_journal_t *self, const char *db, uint64_t pos, c
 }
 
 /* Is there fork evidence for (stream, seq)? A log row whose message moved
- * there is not damage. */
-static bool s_fork_has(knoop_journal_t *self, MDB_txn *txn, const uint8_t key[16])
+ * there is not damage. KNOOP_OK when there is, KNOOP_ENOTFOUND when not,
+ * else the failed read's error. */
+static int s_fork_has(knoop_journal_t *self, MDB_txn *txn, const uint8_t key[16])
 {
     MDB_cursor *cur;
-    if (mdb_cursor_open(txn, self->fork, &cur) != 0)
-        return false;
+    int rc = journal_err(self, mdb_cursor_open(txn, self->fork, &cur));
+    if (rc)
+        return rc;
     MDB_val k = { 16, (void *) key }, v;
-    bool has = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size >= 16 &&
-               memcmp(k.mv_data, key, 16) == 0;
+    rc = journal_err(self, mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
+    if (!rc && (k.mv_size < 16 || memcmp(k.mv_data, key, 16) != 0))
+        rc = KNOOP_ENOTFOUND;
     mdb_cursor_close(cur);
-    return has;
+    return rc;
 }
 
 
@@ -107,8 +110,11 @@ int journal_row_open(knoop_journal_t *self, MDB_txn *txn, const char *db, const 
     MDB_val mk = { 16, v->mv_data }, mv;
     int grc = journal_err(self, mdb_get(txn, self->msg, &mk, &mv));
     if (grc == KNOOP_ENOTFOUND) {
-        if (s_fork_has(self, txn, v->mv_data))
+        grc = s_fork_has(self, txn, v->mv_data);
+        if (grc == KNOOP_OK)
             return ROW_GONE;
+        if (grc != KNOOP_ENOTFOUND)
+            return grc;
         s_row_damaged(self, db, pos, "it names a message that is not stored");
         return ROW_DAMAGED;
     }
@@ -175,10 +181,12 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
     size_t ncand = 0, cap = 0;
     MDB_cursor *cur;
     rc = journal_err(self, mdb_cursor_open(txn, self->msg, &cur));
+    bool cur_open = rc == KNOOP_OK;
     knoop_stream_info_t si = { 0 };
     bool have_si = false;
     MDB_val k, v;
-    for (int g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+    int g;
+    for (g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 16 || v.mv_size < IDX_CHECK ||
             bsearch(k.mv_data, refs, nrefs, 16, s_key_cmp))
@@ -203,7 +211,9 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
         memcpy(cand[ncand].check, v.mv_data, IDX_CHECK);
         cand[ncand++].used = false;
     }
-    if (!rc)
+    if (!rc && g != MDB_NOTFOUND)
+        rc = journal_err(self, g);      /* the walk failed on the way: not every candidate */
+    if (cur_open)
         mdb_cursor_close(cur);
     /* what survives in the row first, then order */
     for (size_t i = 0; !rc && i < nbad; i++)
@@ -266,7 +276,8 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
     MDB_txn *txn = r.txn;
     MDB_cursor *cur;
     MDB_val k, v;
-    for (int g = mdb_cursor_get(r.cur, &k, &v, MDB_FIRST); g == 0;
+    int g;
+    for (g = mdb_cursor_get(r.cur, &k, &v, MDB_FIRST); g == 0;
          g = mdb_cursor_get(r.cur, &k, &v, MDB_NEXT)) {
         const uint8_t *env;
         size_t len;
@@ -275,6 +286,8 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
             continue;
         journal_msg_open(self, k.mv_data, &v, &env, &len);
     }
+    if (g != MDB_NOTFOUND)
+        rc = journal_err(self, g);      /* the walk failed on the way: not every message */
     /* damaged messages (also those found before this scan) */
     out->damaged = self->ndamage;
 
@@ -288,7 +301,7 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
         size_t capb = 0, capr = 0;
         cur = NULL;
         rc = journal_err(self, mdb_cursor_open(txn, idx[d].dbi, &cur));
-        for (int g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && !rc;
+        for (g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && !rc;
              g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             const uint8_t *env;
             size_t len;
@@ -330,6 +343,8 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
             }
             memcpy(refs[d][nrefs[d]++], v.mv_data, 16);
         }
+        if (!rc && g != MDB_NOTFOUND)
+            rc = journal_err(self, g);  /* the walk failed on the way: not every row */
         if (cur)
             mdb_cursor_close(cur);
         cur = NULL;

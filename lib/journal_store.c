@@ -334,6 +334,26 @@ static int s_mkdirs(const char *path)
 }
 
 /* Open the named databases and read or write the metadata. */
+/* *next = the position after the last row of a log (1 when it is empty).
+ * A failed read is an error: a log read short would hand out positions
+ * again. */
+static int s_next_after_last(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, uint64_t *next)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    *next = 1;
+    int rc = journal_err(self, mdb_cursor_open(txn, dbi, &cur));
+    if (rc)
+        return rc;
+    rc = journal_err(self, mdb_cursor_get(cur, &k, &v, MDB_LAST));
+    mdb_cursor_close(cur);
+    if (rc == KNOOP_ENOTFOUND)
+        return KNOOP_OK;
+    if (!rc && k.mv_size == 8)
+        *next = knoop_get_be64(k.mv_data) + 1;
+    return rc;
+}
+
 static int s_init_dbs(knoop_journal_t *self, const char *partner)
 {
     bool ro = self->flags & KNOOP_JOURNAL_READONLY;
@@ -418,19 +438,14 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
     }
 
     /* The next arrival position follows the last one in the log. */
-    MDB_cursor *cur;
-    MDB_val k;
-    self->next_pos = 1;
-    if (mdb_cursor_open(txn, self->log, &cur) == 0) {
-        if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
-            self->next_pos = knoop_get_be64(k.mv_data) + 1;
-        mdb_cursor_close(cur);
-    }
-    self->next_vpos = 1;
-    if (mdb_cursor_open(txn, self->vlog, &cur) == 0) {
-        if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
-            self->next_vpos = knoop_get_be64(k.mv_data) + 1;
-        mdb_cursor_close(cur);
+    rc = s_next_after_last(self, txn, self->log, &self->next_pos);
+    if (!rc)
+        rc = s_next_after_last(self, txn, self->vlog, &self->next_vpos);
+    if (rc) {
+        knoop_error("journal %s: cannot read the last log position: %s", self->path,
+                    knoop_strerror(rc));
+        mdb_txn_abort(txn);
+        return rc;
     }
     /* Committing (also a read-only transaction) keeps the dbi handles: an
      * aborted transaction closes the handles it opened. */
@@ -449,7 +464,8 @@ static int s_keys(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, size_t klen,
     int rc = journal_err(self, mdb_cursor_open(txn, dbi, &cur));
     if (rc)
         return rc;
-    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+    int g;
+    for (g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != klen)
             continue;           /* not a row of this schema: the scan reports it */
@@ -465,6 +481,8 @@ static int s_keys(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, size_t klen,
         memcpy(*keys + *n * klen, k.mv_data, klen);
         (*n)++;
     }
+    if (!rc && g != MDB_NOTFOUND)
+        rc = journal_err(self, g);      /* the walk failed on the way: not all keys */
     mdb_cursor_close(cur);
     return rc;
 }
@@ -507,8 +525,11 @@ static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
             uint8_t row[IDX_LEN] = { 0 };
             memcpy(row, v.mv_data, 16);
             MDB_val mk = { 16, row };
-            if (mdb_get(txn, self->msg, &mk, &mv) == 0 && mv.mv_size >= IDX_CHECK)
+            rc = journal_err(self, mdb_get(txn, self->msg, &mk, &mv));
+            if (rc == KNOOP_OK && mv.mv_size >= IDX_CHECK)
                 memcpy(row + 16, mv.mv_data, IDX_CHECK);
+            else if (rc != KNOOP_OK && rc != KNOOP_ENOTFOUND)
+                break;              /* a failed read: no row is written without its check */
             MDB_val nv = { IDX_LEN, row };
             rc = journal_err(self, mdb_put(txn, idx[d], &k, &nv, 0));
         }
