@@ -24,7 +24,8 @@ void journal_msg_damaged(knoop_journal_t *self, uint64_t stream, uint64_t seq, c
         return;
     self->stats.damaged++;
     if (self->ndamage < DAMAGE_MAX) {
-        knoop_journal_damage_t *nd = realloc(self->damage, (self->ndamage + 1) * sizeof *nd);
+        knoop_journal_damage_t *nd = knoop_array_grow(self->damage, self->ndamage,
+                                                      &self->cap_damage, sizeof *nd, 16);
         if (nd) {
             self->damage = nd;
             self->damage[self->ndamage++] = (knoop_journal_damage_t) { stream, seq };
@@ -198,15 +199,12 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
             if (!have_si || seq > si.verified)
                 continue;
         }
-        if (ncand == cap) {
-            cap = cap ? 2 * cap : 64;
-            candidate_t *nc = realloc(cand, cap * sizeof *nc);
-            if (!nc) {
-                rc = KNOOP_ENOMEM;
-                break;
-            }
-            cand = nc;
+        candidate_t *nc = knoop_array_grow(cand, ncand, &cap, sizeof *nc, 64);
+        if (!nc) {
+            rc = KNOOP_ENOMEM;
+            break;
         }
+        cand = nc;
         memcpy(cand[ncand].key, k.mv_data, 16);
         memcpy(cand[ncand].check, v.mv_data, IDX_CHECK);
         cand[ncand++].used = false;
@@ -315,15 +313,12 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
                 continue;
             if (orc == ROW_DAMAGED) {
                 out->damaged_rows++;
-                if (nbad[d] == capb) {
-                    capb = capb ? 2 * capb : 16;
-                    bad_row_t *nb = realloc(bad[d], capb * sizeof *nb);
-                    if (!nb) {
-                        rc = KNOOP_ENOMEM;
-                        break;
-                    }
-                    bad[d] = nb;
+                bad_row_t *nb = knoop_array_grow(bad[d], nbad[d], &capb, sizeof *nb, 16);
+                if (!nb) {
+                    rc = KNOOP_ENOMEM;
+                    break;
                 }
+                bad[d] = nb;
                 bad_row_t *b = &bad[d][nbad[d]++];
                 memset(b, 0, sizeof *b);
                 b->pos = k.mv_size == 8 ? knoop_get_be64(k.mv_data) : 0;
@@ -332,15 +327,12 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
                     memcpy(b->row, v.mv_data, IDX_LEN);
                 continue;
             }
-            if (nrefs[d] == capr) {
-                capr = capr ? 2 * capr : 1024;
-                uint8_t (*nr)[16] = realloc(refs[d], capr * 16);
-                if (!nr) {
-                    rc = KNOOP_ENOMEM;
-                    break;
-                }
-                refs[d] = nr;
+            uint8_t (*nr)[16] = knoop_array_grow(refs[d], nrefs[d], &capr, sizeof *nr, 1024);
+            if (!nr) {
+                rc = KNOOP_ENOMEM;
+                break;
             }
+            refs[d] = nr;
             memcpy(refs[d][nrefs[d]++], v.mv_data, 16);
         }
         if (!rc && g != MDB_NOTFOUND)

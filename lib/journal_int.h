@@ -86,7 +86,7 @@ struct knoop_journal_t {
     unsigned             full;              /* KNOOP_JOURNAL_FULL_*, until a commit */
     knoop_buf_t          scratch;           /* check || envelope being stored */
     knoop_journal_damage_t *damage;         /* damaged messages, until repaired */
-    size_t               ndamage;
+    size_t               ndamage, cap_damage;
     uint64_t             last_row_report;   /* damaged index rows: log rate */
     bool                 upgrade;           /* schema 2 found: add the checks */
     /* The stream rows an append transaction touches: read once, written

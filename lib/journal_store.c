@@ -469,15 +469,12 @@ static int s_keys(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, size_t klen,
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != klen)
             continue;           /* not a row of this schema: the scan reports it */
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 1024;
-            uint8_t *nk = realloc(*keys, cap * klen);
-            if (!nk) {
-                rc = KNOOP_ENOMEM;
-                break;
-            }
-            *keys = nk;
+        uint8_t *nk = knoop_array_grow(*keys, *n, &cap, klen, 1024);
+        if (!nk) {
+            rc = KNOOP_ENOMEM;
+            break;
         }
+        *keys = nk;
         memcpy(*keys + *n * klen, k.mv_data, klen);
         (*n)++;
     }

@@ -309,14 +309,11 @@ static int s_row_for(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m,
         *out = &self->txn_rows[at];
         return KNOOP_OK;
     }
-    if (self->ntxn_rows == self->cap_txn_rows) {
-        size_t cap = self->cap_txn_rows ? 2 * self->cap_txn_rows : 16;
-        knoop_stream_info_t *nr = realloc(self->txn_rows, cap * sizeof *nr);
-        if (!nr)
-            return KNOOP_ENOMEM;
-        self->txn_rows = nr;
-        self->cap_txn_rows = cap;
-    }
+    knoop_stream_info_t *nr = knoop_array_grow(self->txn_rows, self->ntxn_rows,
+                                               &self->cap_txn_rows, sizeof *nr, 16);
+    if (!nr)
+        return KNOOP_ENOMEM;
+    self->txn_rows = nr;
     knoop_stream_info_t *s = &self->txn_rows[self->ntxn_rows];
     int rc = journal_stream_get(self, txn, m->stream, s);
     if (rc == KNOOP_ENOTFOUND) {
@@ -737,15 +734,12 @@ int knoop_journal_vector(knoop_journal_t *self, const char *pattern,
             break;
         if (pattern && !knoop_topic_match(pattern, s.topic))
             continue;
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 64;
-            knoop_stream_info_t *nr = realloc(out, cap * sizeof *out);
-            if (!nr) {
-                err = KNOOP_ENOMEM;
-                break;
-            }
-            out = nr;
+        knoop_stream_info_t *nr = knoop_array_grow(out, cnt, &cap, sizeof *out, 64);
+        if (!nr) {
+            err = KNOOP_ENOMEM;
+            break;
         }
+        out = nr;
         out[cnt++] = s;
     }
     if (!err && g != MDB_NOTFOUND)
