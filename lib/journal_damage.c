@@ -84,11 +84,11 @@ static void s_row_damaged(knoop_journal_t *self, const char *db, uint64_t pos, c
 static int s_fork_has(knoop_journal_t *self, MDB_txn *txn, const uint8_t key[16])
 {
     MDB_cursor *cur;
-    int rc = journal_err(self, mdb_cursor_open(txn, self->fork, &cur));
+    int rc = journal_read_err(mdb_cursor_open(txn, self->fork, &cur));
     if (rc)
         return rc;
     MDB_val k = { 16, (void *) key }, v;
-    rc = journal_err(self, mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
+    rc = journal_read_err(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
     if (!rc && (k.mv_size < 16 || memcmp(k.mv_data, key, 16) != 0))
         rc = KNOOP_ENOTFOUND;
     mdb_cursor_close(cur);
@@ -109,7 +109,7 @@ int journal_row_open(knoop_journal_t *self, MDB_txn *txn, const char *db, const 
         return ROW_DAMAGED;
     }
     MDB_val mk = { 16, v->mv_data }, mv;
-    int grc = journal_err(self, mdb_get(txn, self->msg, &mk, &mv));
+    int grc = journal_read_err(mdb_get(txn, self->msg, &mk, &mv));
     if (grc == KNOOP_ENOTFOUND) {
         grc = s_fork_has(self, txn, v->mv_data);
         if (grc == KNOOP_OK)
@@ -181,7 +181,7 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
     candidate_t *cand = NULL;
     size_t ncand = 0, cap = 0;
     MDB_cursor *cur;
-    rc = journal_err(self, mdb_cursor_open(txn, self->msg, &cur));
+    rc = journal_read_err(mdb_cursor_open(txn, self->msg, &cur));
     bool cur_open = rc == KNOOP_OK;
     knoop_stream_info_t si = { 0 };
     bool have_si = false;
@@ -210,7 +210,7 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
         cand[ncand++].used = false;
     }
     if (!rc && g != MDB_NOTFOUND)
-        rc = journal_err(self, g);      /* the walk failed on the way: not every candidate */
+        rc = journal_read_err(g);      /* the walk failed on the way: not every candidate */
     if (cur_open)
         mdb_cursor_close(cur);
     /* what survives in the row first, then order */
@@ -251,8 +251,8 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
     if (rc) {
         mdb_txn_abort(txn);
         out->rebuilt_rows = 0;
-        /* LMDB's failure is a failed write; no memory for the candidates
-         * is not */
+        /* a put LMDB refused is a failed write (journal_err kept its
+         * cause); a failed read or no memory for the candidates is not */
         return self->mdb_cause ? journal_write_failed(self, rc, "rebuilt index rows", 0) : rc;
     }
     rc = journal_err(self, mdb_txn_commit(txn));
@@ -285,7 +285,7 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
         journal_msg_open(self, k.mv_data, &v, &env, &len);
     }
     if (g != MDB_NOTFOUND)
-        rc = journal_err(self, g);      /* the walk failed on the way: not every message */
+        rc = journal_read_err(g);      /* the walk failed on the way: not every message */
     /* damaged messages (also those found before this scan) */
     out->damaged = self->ndamage;
 
@@ -298,7 +298,7 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
     for (int d = 0; d < 2 && !rc; d++) {
         size_t capb = 0, capr = 0;
         cur = NULL;
-        rc = journal_err(self, mdb_cursor_open(txn, idx[d].dbi, &cur));
+        rc = journal_read_err(mdb_cursor_open(txn, idx[d].dbi, &cur));
         for (g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && !rc;
              g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             const uint8_t *env;
@@ -336,7 +336,7 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
             memcpy(refs[d][nrefs[d]++], v.mv_data, 16);
         }
         if (!rc && g != MDB_NOTFOUND)
-            rc = journal_err(self, g);  /* the walk failed on the way: not every row */
+            rc = journal_read_err(g);  /* the walk failed on the way: not every row */
         if (cur)
             mdb_cursor_close(cur);
         cur = NULL;

@@ -18,14 +18,22 @@
 
 /* ---- error mapping ---- */
 
-/* The only place an LMDB code becomes a KNOOP code. The failure's own code
- * stays in self->mdb_cause: a failed write reports LMDB's words for it, and
- * journal_write grows the map for MDB_MAP_FULL only (a full disk is EFULL
- * too, and a larger map does not help it). */
+/* A write's failure: its own code stays in self->mdb_cause, so that the
+ * failed write reports LMDB's words for it, and journal_write grows the map
+ * for MDB_MAP_FULL only (a full disk is EFULL too, and a larger map does not
+ * help it). */
 int journal_err(knoop_journal_t *self, int mdb_rc)
 {
     if (mdb_rc != MDB_SUCCESS && mdb_rc != MDB_NOTFOUND)
         self->mdb_cause = mdb_rc;
+    return journal_read_err(mdb_rc);
+}
+
+/* The only place an LMDB code becomes a KNOOP code. A read's failure is not
+ * recorded: its caller may take it as an answer ("not there", "not proven")
+ * and go on, and a write that fails later must not be reported with it. */
+int journal_read_err(int mdb_rc)
+{
     switch (mdb_rc) {
     case MDB_SUCCESS:          return KNOOP_OK;
     case MDB_NOTFOUND:         return KNOOP_ENOTFOUND;
@@ -194,7 +202,7 @@ int journal_read_begin(knoop_journal_t *self, const MDB_dbi *dbi, journal_read_t
             if (!r->borrowed)
                 mdb_txn_abort(r->txn);
             r->txn = NULL;
-            return journal_err(self, rc);
+            return journal_read_err(rc);
         }
     }
     return KNOOP_OK;
@@ -304,7 +312,7 @@ int journal_pack(knoop_journal_t *self, const knoop_msg_t *m, const uint8_t key[
 static int s_meta_get(knoop_journal_t *self, MDB_txn *txn, const char *name, MDB_val *val)
 {
     MDB_val key = { strlen(name), (void *) name };
-    return journal_err(self, mdb_get(txn, self->meta, &key, val));
+    return journal_read_err(mdb_get(txn, self->meta, &key, val));
 }
 
 static int s_meta_put(knoop_journal_t *self, MDB_txn *txn, const char *name,
@@ -342,10 +350,10 @@ static int s_next_after_last(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, u
     MDB_cursor *cur;
     MDB_val k, v;
     *next = 1;
-    int rc = journal_err(self, mdb_cursor_open(txn, dbi, &cur));
+    int rc = journal_read_err(mdb_cursor_open(txn, dbi, &cur));
     if (rc)
         return rc;
-    rc = journal_err(self, mdb_cursor_get(cur, &k, &v, MDB_LAST));
+    rc = journal_read_err(mdb_cursor_get(cur, &k, &v, MDB_LAST));
     mdb_cursor_close(cur);
     if (rc == KNOOP_ENOTFOUND)
         return KNOOP_OK;
@@ -461,7 +469,7 @@ static int s_keys(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, size_t klen,
     size_t cap = 0;
     *keys = NULL;
     *n = 0;
-    int rc = journal_err(self, mdb_cursor_open(txn, dbi, &cur));
+    int rc = journal_read_err(mdb_cursor_open(txn, dbi, &cur));
     if (rc)
         return rc;
     int g;
@@ -479,7 +487,7 @@ static int s_keys(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, size_t klen,
         (*n)++;
     }
     if (!rc && g != MDB_NOTFOUND)
-        rc = journal_err(self, g);      /* the walk failed on the way: not all keys */
+        rc = journal_read_err(g);      /* the walk failed on the way: not all keys */
     mdb_cursor_close(cur);
     return rc;
 }
@@ -496,7 +504,7 @@ static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
     int rc = s_keys(self, txn, self->msg, 16, &keys, &nk);
     for (size_t i = 0; !rc && i < nk; i++) {
         MDB_val k = { 16, keys + 16 * i }, v;
-        rc = journal_err(self, mdb_get(txn, self->msg, &k, &v));
+        rc = journal_read_err(mdb_get(txn, self->msg, &k, &v));
         if (rc)
             break;
         b.len = 0;
@@ -516,13 +524,13 @@ static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
         rc = s_keys(self, txn, idx[d], 8, &keys, &nk);
         for (size_t i = 0; !rc && i < nk; i++) {
             MDB_val k = { 8, keys + 8 * i }, v, mv;
-            rc = journal_err(self, mdb_get(txn, idx[d], &k, &v));
+            rc = journal_read_err(mdb_get(txn, idx[d], &k, &v));
             if (rc || v.mv_size != 16)
                 continue;           /* damaged already: the scan reports it */
             uint8_t row[IDX_LEN] = { 0 };
             memcpy(row, v.mv_data, 16);
             MDB_val mk = { 16, row };
-            rc = journal_err(self, mdb_get(txn, self->msg, &mk, &mv));
+            rc = journal_read_err(mdb_get(txn, self->msg, &mk, &mv));
             if (rc == KNOOP_OK && mv.mv_size >= IDX_CHECK)
                 memcpy(row + 16, mv.mv_data, IDX_CHECK);
             else if (rc != KNOOP_OK && rc != KNOOP_ENOTFOUND)
