@@ -124,7 +124,7 @@ int knoop_link_self_check(knoop_sock_t *server, const knoop_cert_t *server_cert,
  * names none) and one data frame (replaced in data). KNOOP_EAGAIN when
  * nothing is waiting, KNOOP_EMALFORMED for a message that is not exactly
  * [rid, data] (consumed and dropped), KNOOP_EUNKNOWN when it carries no
- * User-Id. */
+ * User-Id, KNOOP_EINTR when a signal came first, KNOOP_EIO otherwise. */
 int knoop_link_recv(knoop_sock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 1],
                     uint8_t key[KNOOP_PK_LEN], knoop_buf_t *data);
 
