@@ -93,13 +93,11 @@ static int s_write_all(int fd, const void *data, size_t len)
 /* A whole key or certificate file (file.h; with `secret`, refused when
  * group or others may access it, as ssh does: a key that others could read
  * must be treated as leaked, and loading it quietly would hide that) into
- * text, NUL-terminated; at most size - 1 bytes. Logs the cause. Starts the
- * crypto library first: every file read here is then checked with it. */
+ * text, NUL-terminated; at most size - 1 bytes. Logs the cause. Reads
+ * only: the loaders that check what it read with the crypto library start
+ * the library themselves. */
 static int s_load_text(const char *path, bool secret, char *text, size_t size)
 {
-    int crc = knoop_crypto_init();
-    if (crc)
-        return crc;
     knoop_buf_t buf = { 0 };
     char why[200];
     int rc = knoop_file_read(path, size - 1,
@@ -483,8 +481,11 @@ int knoop_key_load(const char *path, knoop_key_t **out)
 {
     if (!path || !out)
         return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();      /* the seed becomes the key pair */
+    if (rc)
+        return rc;
     s_secret_t s = { .f = { .section = "key", .names = s_key_names } };
-    int rc = s_load_text(path, true, s.text, sizeof s.text);
+    rc = s_load_text(path, true, s.text, sizeof s.text);
     if (rc == KNOOP_OK && s_is_sealed(s.text)) {
         knoop_error("%s: is a key sealed under a passphrase (a root key); it opens only "
                     "with its passphrase (--passphrase-file or the terminal)", path);
@@ -634,8 +635,11 @@ int knoop_cert_parse(const char *data, size_t len, const char *name, knoop_cert_
         knoop_error("%s: contains NUL bytes; not a knooppunt certificate", name);
         return KNOOP_EMALFORMED;
     }
+    int rc = knoop_crypto_init();      /* the curve key is derived and compared */
+    if (rc)
+        return rc;
     s_fields_t f = { .section = "cert", .names = s_cert_names, .optional = CERT_OPTIONAL };
-    int rc = s_parse(text, &f, name);
+    rc = s_parse(text, &f, name);
     if (rc)
         return rc;
     return s_cert_fields(&f, name, out);
@@ -1385,8 +1389,11 @@ int knoop_key_load_sealed(const char *path, const char *pass, size_t pass_len,
 {
     if (!path || !pass || !out)
         return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();      /* the passphrase opens the seed */
+    if (rc)
+        return rc;
     s_secret_t s = { .f = { .section = "sealed-key", .names = s_sealed_names } };
-    int rc = s_load_text(path, true, s.text, sizeof s.text);
+    rc = s_load_text(path, true, s.text, sizeof s.text);
     if (rc == KNOOP_OK && !s_is_sealed(s.text)) {
         knoop_error("%s: not a sealed root key (no [sealed-key] section); a root key is "
                     "made with knoop keys root", path);
