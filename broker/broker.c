@@ -252,6 +252,7 @@ int knoop_broker_new(knoop_broker_t **out, const knoop_broker_opts_t *opts)
     if (!self)
         return KNOOP_ENOMEM;
     self->opts = *opts;
+    broker_fair_init(self);
     knoop_daemon_timing(&self->opts.heartbeat_ms, &self->opts.timeout_ms);
     if (self->opts.handshake_ms <= 0)
         self->opts.handshake_ms = 5000;
