@@ -684,7 +684,7 @@ static int s_cmp_entry(const void *a, const void *b)
     return x->valid_from < y->valid_from ? -1 : x->valid_from > y->valid_from;
 }
 
-static bool s_is_cert_name(const char *name)
+bool knoop_trust_file_is_cert(const char *name)
 {
     /* As the shell glob *.cert: hidden files (editor leftovers) excluded. */
     size_t len = strlen(name);
@@ -706,7 +706,7 @@ static int s_list_certs(const char *dir, char ***names_out, size_t *count_out)
     struct dirent *de;
     errno = 0;
     while ((de = readdir(d)) != NULL) {
-        if (!s_is_cert_name(de->d_name))
+        if (!knoop_trust_file_is_cert(de->d_name))
             continue;
         char **nn = knoop_array_grow(names, count, &cap, sizeof *nn, 64);
         if (!nn) { rc = KNOOP_ENOMEM; break; }
@@ -1173,9 +1173,9 @@ uint64_t knoop_trust_dir_stamp(const char *dir)
     uint64_t acc = 0x6b6e6f6f70ull;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (len < 6 || strcmp(e->d_name + len - 5, ".cert") != 0 || e->d_name[0] == '.')
+        if (!knoop_trust_file_is_cert(e->d_name))
             continue;
+        size_t len = strlen(e->d_name);
         char path[4096];
         struct stat st;
         if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path ||
