@@ -36,8 +36,9 @@ const char *knoop_strerror(int err)
                                   "or give this one its own; a full queue: retry)";
     case KNOOP_ETIMEDOUT:  return "no answer in time (is the other side running and "
                                   "reachable? retry, or allow a longer timeout)";
-    case KNOOP_EGONE:      return "peer gone: its connection closed (it reconnects and "
-                                  "resumes from its acknowledged position)";
+    case KNOOP_EGONE:      return "peer gone: no connection to it, nothing was sent (is it "
+                                  "running, at that address? sending again is safe; a "
+                                  "daemon's peer resumes from its acknowledged position)";
     case KNOOP_EAGAIN:     return "nothing waiting now (try again later)";
     case KNOOP_EGAP:       return "sequence gap: an earlier message of this stream is not "
                                   "stored (it is taken once the earlier one is sent again)";
