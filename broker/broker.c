@@ -245,7 +245,7 @@ static void s_descriptors(knoop_broker_t *self)
     }
 }
 
-int knoop_broker_new(knoop_broker_t **out, const knoop_broker_opts_t *opts)
+int knoop_broker_new(const knoop_broker_opts_t *opts, knoop_broker_t **out)
 {
     *out = NULL;
     knoop_broker_t *self = calloc(1, sizeof *self);

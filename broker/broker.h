@@ -45,7 +45,7 @@ typedef struct knoop_broker_t knoop_broker_t;
  * use (knoop_sock_bind), KNOOP_EIO when the metrics address cannot be
  * served, KNOOP_EINVAL or KNOOP_EUNKNOWN for a --peer, KNOOP_EPERM when
  * the self-check let a random key in, KNOOP_ENOMEM. */
-int  knoop_broker_new(knoop_broker_t **out, const knoop_broker_opts_t *opts);
+int  knoop_broker_new(const knoop_broker_opts_t *opts, knoop_broker_t **out);
 /* Run until *stop becomes true (set from a signal handler); finishes the
  * open batch first. Returns 0. *stop = KNOOP_RUN_AGAIN returns without a
  * word about stopping, to be called again (main does so after SIGHUP, once

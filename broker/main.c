@@ -85,7 +85,7 @@ static int s_start(const knoop_config_t *cfg, void **daemon, int *exit_status)
     o.npeers = knoop_config_list(cfg, "peer", &o.peers);
     *exit_status = 1;
     knoop_broker_t *self;
-    int rc = knoop_broker_new(&self, &o);
+    int rc = knoop_broker_new(&o, &self);
     *daemon = self;
     return rc;
 }

@@ -97,7 +97,7 @@ static int s_load_own(knoop_node_t *self)
     return KNOOP_OK;
 }
 
-int knoop_node_new(knoop_node_t **out, const knoop_node_opts_t *opts)
+int knoop_node_new(const knoop_node_opts_t *opts, knoop_node_t **out)
 {
     *out = NULL;
     knoop_node_t *self = calloc(1, sizeof *self);

@@ -43,7 +43,7 @@ typedef struct knoop_node_t knoop_node_t;
  * KNOOP_EBUSY when the API address is in use (knoop_sock_bind), KNOOP_EIO
  * when the metrics address cannot be served, KNOOP_EUNKNOWN, KNOOP_EPERM
  * or KNOOP_EINVAL for a --broker, KNOOP_ENOMEM. */
-int  knoop_node_new(knoop_node_t **out, const knoop_node_opts_t *opts);
+int  knoop_node_new(const knoop_node_opts_t *opts, knoop_node_t **out);
 /* Run until *stop becomes true; commits what is open first. With *stop =
  * KNOOP_RUN_AGAIN it returns without a word about stopping, to be called
  * again (main does so after SIGHUP). */

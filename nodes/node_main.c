@@ -99,7 +99,7 @@ static int s_start(const knoop_config_t *cfg, void **daemon, int *exit_status)
     }
     *exit_status = 1;
     knoop_node_t *self;
-    int rc = knoop_node_new(&self, &o);
+    int rc = knoop_node_new(&o, &self);
     *daemon = self;
     return rc;
 }
