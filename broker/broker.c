@@ -245,12 +245,14 @@ static void s_descriptors(knoop_broker_t *self)
     }
 }
 
-knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
+int knoop_broker_new(const knoop_broker_opts_t *opts, knoop_broker_t **out)
 {
+    *out = NULL;
     knoop_broker_t *self = calloc(1, sizeof *self);
     if (!self)
-        return NULL;
+        return KNOOP_ENOMEM;
     self->opts = *opts;
+    broker_fair_init(self);
     knoop_daemon_timing(&self->opts.heartbeat_ms, &self->opts.timeout_ms);
     if (self->opts.handshake_ms <= 0)
         self->opts.handshake_ms = 5000;
@@ -258,6 +260,9 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     if (self->opts.anti_entropy_ms <= 0)
         self->opts.anti_entropy_ms = 3000;
     self->id = strdup(opts->id);
+    int rc = self->id ? KNOOP_OK : KNOOP_ENOMEM;
+    if (rc)
+        goto fail;
 
     knoop_hlc_init(&self->hlc, 0);
     knoop_daemon_setup_t setup = {
@@ -265,7 +270,7 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         .trust_dir = opts->trust_dir, .types_file = opts->types_file,
         .journal_flags = opts->journal_flags, .map_max = opts->map_max };
     const knoop_cert_t *mine;
-    int rc = knoop_daemon_identity(&setup, &KNOOP_DAEMON_PARTS(self), &mine);
+    rc = knoop_daemon_identity(&setup, &KNOOP_DAEMON_PARTS(self), &mine);
     if (rc)
         goto fail;
     char err[512];
@@ -276,7 +281,8 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         knoop_error("broker: %s", err);
         goto fail;
     }
-    if (knoop_daemon_open(&setup, &KNOOP_DAEMON_PARTS(self)) != KNOOP_OK)
+    rc = knoop_daemon_open(&setup, &KNOOP_DAEMON_PARTS(self));
+    if (rc)
         goto fail;
 
     /* ZAP first: a CURVE server without a ZAP handler lets anyone in. */
@@ -286,17 +292,20 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         goto fail;
     }
     self->router = knoop_link_router();
-    if (!self->router ||
-        knoop_link_curve_server(self->router, self->key, self->opts.handshake_ms)) {
-        knoop_error("broker: cannot set up CURVE server socket");
+    rc = self->router ? knoop_link_curve_server(self->router, self->key, self->opts.handshake_ms)
+                      : KNOOP_ENOMEM;
+    if (rc) {
+        knoop_error("broker: cannot set up CURVE server socket: %s", knoop_strerror(rc));
         goto fail;
     }
     knoop_gate_opts_t go = { .handshake_ms = self->opts.handshake_ms,
                              .max_pending = self->opts.max_handshakes,
                              .max_per_address = self->opts.max_handshakes_per_address };
-    if (knoop_gate_new(self->router, &go, &self->gate) != KNOOP_OK)
+    rc = knoop_gate_new(self->router, &go, &self->gate);
+    if (rc)
         goto fail;
-    if (knoop_sock_bind(self->router, opts->listen) != KNOOP_OK) {
+    rc = knoop_sock_bind(self->router, opts->listen);
+    if (rc) {
         knoop_error("broker: cannot listen on %s: %s", opts->listen, knoop_link_strerror());
         goto fail;
     }
@@ -310,12 +319,17 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
         knoop_error("broker: self-check on %s gave no verdict; refusing to run", opts->listen);
         goto fail;
     }
-    if (broker_peers_init(self) != KNOOP_OK || broker_api_init(self) != KNOOP_OK ||
-        broker_metrics_init(self, opts->metrics) != KNOOP_OK)
+    rc = broker_peers_init(self);
+    if (!rc)
+        rc = broker_api_init(self);
+    if (!rc)
+        rc = broker_metrics_init(self, opts->metrics);
+    if (rc)
         goto fail;
     /* metrics, router, API, gate, and a link per peer */
     self->poll = knoop_poll_new(4 + self->npeers);
-    if (!self->poll)
+    rc = self->poll ? KNOOP_OK : KNOOP_ENOMEM;
+    if (rc)
         goto fail;
     broker_trust_announce(self);
     broker_trust_step(self);
@@ -327,11 +341,12 @@ knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts)
     knoop_info("broker %s: handshake timeout %d ms; at most %zu connections in handshake, "
                "%zu per address; descriptor limit %llu", opts->id, self->opts.handshake_ms,
                maxp, maxa, (unsigned long long) self->nofile);
-    return self;
+    *out = self;
+    return KNOOP_OK;
 
 fail:
     knoop_broker_destroy(&self);
-    return NULL;
+    return rc;
 }
 
 void knoop_broker_destroy(knoop_broker_t **self_p)

@@ -35,9 +35,17 @@ typedef struct {
 
 typedef struct knoop_broker_t knoop_broker_t;
 
-/* Start: load key, trust store, policy; open the journal; start ZAP, bind,
- * self-check. NULL on any failure, logged with its cause. */
-knoop_broker_t *knoop_broker_new(const knoop_broker_opts_t *opts);
+/* Start into *out (the caller destroys it): load key, trust store, policy;
+ * open the journal; start ZAP, bind, self-check. Each failure is logged
+ * with the file or endpoint it concerns, and returned (*out NULL): the key's
+ * or the trust store's (KNOOP_ENOTFOUND, KNOOP_EPERM: not this id's key or
+ * no certificate for it, ...), the policy's, the journal's (KNOOP_EBUSY:
+ * another process has it open for writing; KNOOP_EFULL, KNOOP_ECORRUPT,
+ * KNOOP_EVERSION), KNOOP_EBUSY when the listen or status address is in
+ * use (knoop_sock_bind), KNOOP_EIO when the metrics address cannot be
+ * served, KNOOP_EINVAL or KNOOP_EUNKNOWN for a --peer, KNOOP_EPERM when
+ * the self-check let a random key in, KNOOP_ENOMEM. */
+int  knoop_broker_new(const knoop_broker_opts_t *opts, knoop_broker_t **out);
 /* Run until *stop becomes true (set from a signal handler); finishes the
  * open batch first. Returns 0. *stop = KNOOP_RUN_AGAIN returns without a
  * word about stopping, to be called again (main does so after SIGHUP, once

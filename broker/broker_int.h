@@ -347,6 +347,9 @@ int  broker_fair_forwarded_keep(knoop_broker_t *self, const peer_t *p, const cha
 size_t broker_fair_forwarded_due(knoop_broker_t *self, fair_fwd_t **due);
 /* The status's "fair" object. */
 json_t *broker_fair_status(knoop_broker_t *self);
+/* At construction, on the zeroed broker: what the fairness state needs
+ * before its first use. broker_fair_destroy frees it. */
+void broker_fair_init(knoop_broker_t *self);
 void broker_fair_destroy(knoop_broker_t *self);
 /* status.c */
 /* handle_import.c: a bundle's content from the local API. KNOOP_OK with the

@@ -227,7 +227,6 @@ static struct fair_origin *s_origin(knoop_broker_t *self, const char *origin)
     if (o)
         return o;
     o = calloc(1, sizeof *o);
-    self->fwd_origins.free_val = free;      /* the map owns its origins */
     if (o && knoop_strmap_sput(&self->fwd_origins, origin, o) != 0) {
         free(o);
         o = NULL;
@@ -400,6 +399,11 @@ json_t *broker_fair_status(knoop_broker_t *self)
         "enabled", self->opts.fair_share > 0, "share", (json_int_t) self->opts.fair_share,
         "throttled_frames", (json_int_t) self->throttled_frames,
         "refused", (json_int_t) self->throttle_refused, "forwarded", fwd);
+}
+
+void broker_fair_init(knoop_broker_t *self)
+{
+    self->fwd_origins.free_val = free;      /* the map owns its origins */
 }
 
 void broker_fair_destroy(knoop_broker_t *self)

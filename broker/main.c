@@ -50,7 +50,7 @@ static const knoop_opt_spec_t s_spec[] = {
     { NULL },
 };
 
-static void *s_start(const knoop_config_t *cfg, int *exit_status)
+static int s_start(const knoop_config_t *cfg, void **daemon, int *exit_status)
 {
     knoop_broker_opts_t o = {
         .id = knoop_config_str(cfg, "id"),
@@ -80,11 +80,14 @@ static void *s_start(const knoop_config_t *cfg, int *exit_status)
                 "--max-handshakes-per-address at least 1, --map-max and --fair-share at least "
                 "0\n");
         *exit_status = 2;
-        return NULL;
+        return KNOOP_EINVAL;
     }
     o.npeers = knoop_config_list(cfg, "peer", &o.peers);
     *exit_status = 1;
-    return knoop_broker_new(&o);
+    knoop_broker_t *self;
+    int rc = knoop_broker_new(&o, &self);
+    *daemon = self;
+    return rc;
 }
 
 KNOOP_DAEMON_HOOKS(broker)

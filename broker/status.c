@@ -27,11 +27,10 @@ int broker_api_init(knoop_broker_t *self)
     else
         snprintf(ep, sizeof ep, "ipc://%s/api.sock", self->opts.data);
     self->api = knoop_link_router();
-    if (!self->api || knoop_sock_bind(self->api, ep) != KNOOP_OK) {
-        knoop_error("broker: cannot bind the status endpoint %s", ep);
-        return KNOOP_EIO;
-    }
-    return KNOOP_OK;
+    int rc = self->api ? knoop_sock_bind(self->api, ep) : KNOOP_ENOMEM;
+    if (rc)
+        knoop_error("broker: cannot bind the status endpoint %s: %s", ep, knoop_strerror(rc));
+    return rc;
 }
 
 static json_t *s_status(knoop_broker_t *self)

@@ -93,13 +93,11 @@ static int s_write_all(int fd, const void *data, size_t len)
 /* A whole key or certificate file (file.h; with `secret`, refused when
  * group or others may access it, as ssh does: a key that others could read
  * must be treated as leaked, and loading it quietly would hide that) into
- * text, NUL-terminated; at most size - 1 bytes. Logs the cause. Starts the
- * crypto library first: every file read here is then checked with it. */
+ * text, NUL-terminated; at most size - 1 bytes. Logs the cause. Reads
+ * only: the loaders that check what it read with the crypto library start
+ * the library themselves. */
 static int s_load_text(const char *path, bool secret, char *text, size_t size)
 {
-    int crc = knoop_crypto_init();
-    if (crc)
-        return crc;
     knoop_buf_t buf = { 0 };
     char why[200];
     int rc = knoop_file_read(path, size - 1,
@@ -483,8 +481,11 @@ int knoop_key_load(const char *path, knoop_key_t **out)
 {
     if (!path || !out)
         return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();      /* the seed becomes the key pair */
+    if (rc)
+        return rc;
     s_secret_t s = { .f = { .section = "key", .names = s_key_names } };
-    int rc = s_load_text(path, true, s.text, sizeof s.text);
+    rc = s_load_text(path, true, s.text, sizeof s.text);
     if (rc == KNOOP_OK && s_is_sealed(s.text)) {
         knoop_error("%s: is a key sealed under a passphrase (a root key); it opens only "
                     "with its passphrase (--passphrase-file or the terminal)", path);
@@ -634,8 +635,11 @@ int knoop_cert_parse(const char *data, size_t len, const char *name, knoop_cert_
         knoop_error("%s: contains NUL bytes; not a knooppunt certificate", name);
         return KNOOP_EMALFORMED;
     }
+    int rc = knoop_crypto_init();      /* the curve key is derived and compared */
+    if (rc)
+        return rc;
     s_fields_t f = { .section = "cert", .names = s_cert_names, .optional = CERT_OPTIONAL };
-    int rc = s_parse(text, &f, name);
+    rc = s_parse(text, &f, name);
     if (rc)
         return rc;
     return s_cert_fields(&f, name, out);
@@ -680,7 +684,7 @@ static int s_cmp_entry(const void *a, const void *b)
     return x->valid_from < y->valid_from ? -1 : x->valid_from > y->valid_from;
 }
 
-static bool s_is_cert_name(const char *name)
+bool knoop_trust_file_is_cert(const char *name)
 {
     /* As the shell glob *.cert: hidden files (editor leftovers) excluded. */
     size_t len = strlen(name);
@@ -702,7 +706,7 @@ static int s_list_certs(const char *dir, char ***names_out, size_t *count_out)
     struct dirent *de;
     errno = 0;
     while ((de = readdir(d)) != NULL) {
-        if (!s_is_cert_name(de->d_name))
+        if (!knoop_trust_file_is_cert(de->d_name))
             continue;
         char **nn = knoop_array_grow(names, count, &cap, sizeof *nn, 64);
         if (!nn) { rc = KNOOP_ENOMEM; break; }
@@ -1169,9 +1173,9 @@ uint64_t knoop_trust_dir_stamp(const char *dir)
     uint64_t acc = 0x6b6e6f6f70ull;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (len < 6 || strcmp(e->d_name + len - 5, ".cert") != 0 || e->d_name[0] == '.')
+        if (!knoop_trust_file_is_cert(e->d_name))
             continue;
+        size_t len = strlen(e->d_name);
         char path[4096];
         struct stat st;
         if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path ||
@@ -1385,8 +1389,11 @@ int knoop_key_load_sealed(const char *path, const char *pass, size_t pass_len,
 {
     if (!path || !pass || !out)
         return KNOOP_EINVAL;
+    int rc = knoop_crypto_init();      /* the passphrase opens the seed */
+    if (rc)
+        return rc;
     s_secret_t s = { .f = { .section = "sealed-key", .names = s_sealed_names } };
-    int rc = s_load_text(path, true, s.text, sizeof s.text);
+    rc = s_load_text(path, true, s.text, sizeof s.text);
     if (rc == KNOOP_OK && !s_is_sealed(s.text)) {
         knoop_error("%s: not a sealed root key (no [sealed-key] section); a root key is "
                     "made with knoop keys root", path);

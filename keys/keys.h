@@ -175,6 +175,11 @@ const knoop_cert_t *knoop_trust_by_sign(const knoop_trust_t *self,
  * removed or rewritten in place, so daemons can reload exactly then.
  * 0 when the directory cannot be read. */
 uint64_t knoop_trust_dir_stamp(const char *dir);
+/* Is a file of that name (in a trust directory, or what the mesh taught) a
+ * certificate the trust store takes? NAME.cert, as the shell glob *.cert:
+ * hidden files (.NAME.cert, editor leftovers) are not. The one rule for
+ * every walk of such a directory (the store, its stamp, the CLI's). */
+bool knoop_trust_file_is_cert(const char *name);
 
 /* All keys of an id (rotation keeps old ones): *n certificates from the
  * returned one on, oldest valid-from first; NULL and *n = 0 when unknown.

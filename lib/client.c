@@ -260,10 +260,13 @@ static int s_send(knoop_client_t *self, const knoop_api_req_t *req, int64_t dead
         return s_fail(self, rc, "cannot encode request: %s", knoop_strerror(rc));
     rc = knoop_link_send_wait(self->sock, self->buf.data, self->buf.len, s_left(deadline));
     /* The socket queues only on a live connection (immediate): a send
-     * that could not go in time found no connection to the node. */
+     * that could not go in time found no connection to the node (or, in
+     * principle, a connected node that left a million requests unread:
+     * client.h says what EGONE means). Either way nothing was sent. */
     if (rc == KNOOP_ETIMEDOUT)
         return s_fail(self, KNOOP_EGONE, "node at %s is not reachable (is knoop-node "
-                      "running?)", self->endpoint);
+                      "running, at this endpoint?); the request was not sent",
+                      self->endpoint);
     if (rc == KNOOP_EINTR)
         return s_fail(self, rc, "interrupted by a signal");
     if (rc)

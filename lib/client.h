@@ -11,10 +11,22 @@
  * SIGINT/SIGTERM handlers when the first socket is made (unless
  * ZSYS_SIGHANDLER=false); a call interrupted by a signal returns KNOOP_EINTR.
  *
- * Every call that talks to the node can fail with: KNOOP_EGONE (no
- * connection to the node: it is not running, or not at this endpoint),
- * KNOOP_ETIMEDOUT (sent, but no answer in time: the node may still have
- * acted on it), KNOOP_EINTR, or KNOOP_EIO (any other socket failure).
+ * Every call that talks to the node can fail with: KNOOP_EGONE (not sent,
+ * so safe to send again), KNOOP_ETIMEDOUT (sent, but no answer in time:
+ * the node may still have acted on it), KNOOP_EINTR, or KNOOP_EIO (any
+ * other socket failure).
+ *
+ * What KNOOP_EGONE means exactly: the request could not be handed to a
+ * connection to the node before the timeout, and was dropped unsent. The
+ * socket queues only on a connection whose handshake completed (ZeroMQ's
+ * immediate option), so this is "no connection": the node is not running,
+ * not at this endpoint, or its socket cannot be reached. ZeroMQ does not
+ * tell the one case it shares a symptom with apart: a node that stopped
+ * reading its API while connected, once a million requests wait unread on
+ * each side of the connection (the high-water marks of the client's DEALER
+ * and the node's ROUTER, knoop_link_dealer and knoop_link_router); a client
+ * waits for each reply, so only a client that sent that many without one
+ * (acks) can meet it.
  *
  * One subscription per client: subscribing again closes the previous one.
  * Deliveries that arrive while another call waits for its reply are queued

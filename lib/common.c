@@ -31,11 +31,14 @@ const char *knoop_strerror(int err)
     case KNOOP_EVERSION:   return "unsupported version";
     case KNOOP_EDUPLICATE: return "duplicate";
     case KNOOP_ECORRUPT:   return "stored data corrupt";
-    case KNOOP_EBUSY:      return "resource busy";
+    case KNOOP_EBUSY:      return "resource busy: in use by another process, or full for now "
+                                  "(a journal or address another daemon holds: stop that one, "
+                                  "or give this one its own; a full queue: retry)";
     case KNOOP_ETIMEDOUT:  return "no answer in time (is the other side running and "
                                   "reachable? retry, or allow a longer timeout)";
-    case KNOOP_EGONE:      return "peer gone: its connection closed (it reconnects and "
-                                  "resumes from its acknowledged position)";
+    case KNOOP_EGONE:      return "peer gone: no connection to it, nothing was sent (is it "
+                                  "running, at that address? sending again is safe; a "
+                                  "daemon's peer resumes from its acknowledged position)";
     case KNOOP_EAGAIN:     return "nothing waiting now (try again later)";
     case KNOOP_EGAP:       return "sequence gap: an earlier message of this stream is not "
                                   "stored (it is taken once the earlier one is sent again)";

@@ -85,8 +85,11 @@ int knoop_daemon_main(const knoop_daemon_t *cls, int argc, char **argv)
         return rc;
     s_signals();
     int status = 1;
-    void *daemon = cls->start(cfg, &status);
-    if (!daemon) {
+    void *daemon = NULL;
+    rc = cls->start(cfg, &daemon, &status);
+    if (rc) {
+        if (status != 2)
+            knoop_error("%s did not start: %s", cls->prog, knoop_strerror(rc));
         knoop_config_destroy(&cfg);
         return status;
     }

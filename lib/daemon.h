@@ -41,10 +41,11 @@ typedef struct {
     const char *description;         /* --help: what it does, the signals */
     const knoop_opt_spec_t *spec;    /* options, NULL-terminated */
     /* Check what the spec cannot (ranges, combinations) and start the
-     * daemon from cfg, which outlives it. Returns the daemon, or NULL with
-     * *exit_status 2 (bad options, said on stderr) or 1 (did not start,
-     * logged). */
-    void *(*start)(const knoop_config_t *cfg, int *exit_status);
+     * daemon from cfg, which outlives it, into *daemon. Returns KNOOP_OK, or
+     * with *daemon NULL: KNOOP_EINVAL with *exit_status 2 (bad options, said
+     * on stderr), or the cause with *exit_status 1 (did not start: logged
+     * where it failed; knoop_daemon_main's last line names the cause). */
+    int   (*start)(const knoop_config_t *cfg, void **daemon, int *exit_status);
     /* The daemon's loop: returns when *stop is set (knoop.h KNOOP_RUN_AGAIN:
      * to be run again). */
     int   (*run)(void *daemon, volatile int *stop);
@@ -96,7 +97,8 @@ typedef struct {
 
 /* A daemon's whole main(): libsodium, the configuration, start, signals,
  * loop, SIGHUP reloads, stop. Returns the process exit status: 0 after a
- * clean stop or --help, 2 for bad options, 1 when the daemon did not start. */
+ * clean stop or --help, 2 for bad options, 1 when the daemon did not start
+ * (logged last: "PROG did not start: " and the cause's knoop_strerror). */
 int knoop_daemon_main(const knoop_daemon_t *cls, int argc, char **argv);
 
 /* Monotonic microseconds, for timing a step of the loop (a commit). */

@@ -11,7 +11,7 @@ int knoop_journal_cursor_get(knoop_journal_t *self, const char *name, knoop_buf_
     if (rc)
         return rc;
     MDB_val k = { strlen(name), (void *) name }, v;
-    rc = journal_err(self, mdb_get(r.txn, self->cursor, &k, &v));
+    rc = journal_read_err(mdb_get(r.txn, self->cursor, &k, &v));
     int ret = rc ? rc : knoop_buf_append(out, v.mv_data, v.mv_size);
     journal_read_end(&r);
     return ret;

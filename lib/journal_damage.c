@@ -24,7 +24,8 @@ void journal_msg_damaged(knoop_journal_t *self, uint64_t stream, uint64_t seq, c
         return;
     self->stats.damaged++;
     if (self->ndamage < DAMAGE_MAX) {
-        knoop_journal_damage_t *nd = realloc(self->damage, (self->ndamage + 1) * sizeof *nd);
+        knoop_journal_damage_t *nd = knoop_array_grow(self->damage, self->ndamage,
+                                                      &self->cap_damage, sizeof *nd, 16);
         if (nd) {
             self->damage = nd;
             self->damage[self->ndamage++] = (knoop_journal_damage_t) { stream, seq };
@@ -78,17 +79,20 @@ static void s_row_damaged(knoop_journal_t *self, const char *db, uint64_t pos, c
 }
 
 /* Is there fork evidence for (stream, seq)? A log row whose message moved
- * there is not damage. */
-static bool s_fork_has(knoop_journal_t *self, MDB_txn *txn, const uint8_t key[16])
+ * there is not damage. KNOOP_OK when there is, KNOOP_ENOTFOUND when not,
+ * else the failed read's error. */
+static int s_fork_has(knoop_journal_t *self, MDB_txn *txn, const uint8_t key[16])
 {
     MDB_cursor *cur;
-    if (mdb_cursor_open(txn, self->fork, &cur) != 0)
-        return false;
+    int rc = journal_read_err(mdb_cursor_open(txn, self->fork, &cur));
+    if (rc)
+        return rc;
     MDB_val k = { 16, (void *) key }, v;
-    bool has = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size >= 16 &&
-               memcmp(k.mv_data, key, 16) == 0;
+    rc = journal_read_err(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
+    if (!rc && (k.mv_size < 16 || memcmp(k.mv_data, key, 16) != 0))
+        rc = KNOOP_ENOTFOUND;
     mdb_cursor_close(cur);
-    return has;
+    return rc;
 }
 
 
@@ -105,10 +109,13 @@ int journal_row_open(knoop_journal_t *self, MDB_txn *txn, const char *db, const 
         return ROW_DAMAGED;
     }
     MDB_val mk = { 16, v->mv_data }, mv;
-    int grc = journal_err(self, mdb_get(txn, self->msg, &mk, &mv));
+    int grc = journal_read_err(mdb_get(txn, self->msg, &mk, &mv));
     if (grc == KNOOP_ENOTFOUND) {
-        if (s_fork_has(self, txn, v->mv_data))
+        grc = s_fork_has(self, txn, v->mv_data);
+        if (grc == KNOOP_OK)
             return ROW_GONE;
+        if (grc != KNOOP_ENOTFOUND)
+            return grc;
         s_row_damaged(self, db, pos, "it names a message that is not stored");
         return ROW_DAMAGED;
     }
@@ -174,11 +181,13 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
     candidate_t *cand = NULL;
     size_t ncand = 0, cap = 0;
     MDB_cursor *cur;
-    rc = journal_err(self, mdb_cursor_open(txn, self->msg, &cur));
+    rc = journal_read_err(mdb_cursor_open(txn, self->msg, &cur));
+    bool cur_open = rc == KNOOP_OK;
     knoop_stream_info_t si = { 0 };
     bool have_si = false;
     MDB_val k, v;
-    for (int g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+    int g;
+    for (g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 16 || v.mv_size < IDX_CHECK ||
             bsearch(k.mv_data, refs, nrefs, 16, s_key_cmp))
@@ -190,20 +199,19 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
             if (!have_si || seq > si.verified)
                 continue;
         }
-        if (ncand == cap) {
-            cap = cap ? 2 * cap : 64;
-            candidate_t *nc = realloc(cand, cap * sizeof *nc);
-            if (!nc) {
-                rc = KNOOP_ENOMEM;
-                break;
-            }
-            cand = nc;
+        candidate_t *nc = knoop_array_grow(cand, ncand, &cap, sizeof *nc, 64);
+        if (!nc) {
+            rc = KNOOP_ENOMEM;
+            break;
         }
+        cand = nc;
         memcpy(cand[ncand].key, k.mv_data, 16);
         memcpy(cand[ncand].check, v.mv_data, IDX_CHECK);
         cand[ncand++].used = false;
     }
-    if (!rc)
+    if (!rc && g != MDB_NOTFOUND)
+        rc = journal_read_err(g);      /* the walk failed on the way: not every candidate */
+    if (cur_open)
         mdb_cursor_close(cur);
     /* what survives in the row first, then order */
     for (size_t i = 0; !rc && i < nbad; i++)
@@ -243,8 +251,8 @@ static int s_rebuild_rows(knoop_journal_t *self, MDB_dbi dbi, bool vlog, bad_row
     if (rc) {
         mdb_txn_abort(txn);
         out->rebuilt_rows = 0;
-        /* LMDB's failure is a failed write; no memory for the candidates
-         * is not */
+        /* a put LMDB refused is a failed write (journal_err kept its
+         * cause); a failed read or no memory for the candidates is not */
         return self->mdb_cause ? journal_write_failed(self, rc, "rebuilt index rows", 0) : rc;
     }
     rc = journal_err(self, mdb_txn_commit(txn));
@@ -266,7 +274,8 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
     MDB_txn *txn = r.txn;
     MDB_cursor *cur;
     MDB_val k, v;
-    for (int g = mdb_cursor_get(r.cur, &k, &v, MDB_FIRST); g == 0;
+    int g;
+    for (g = mdb_cursor_get(r.cur, &k, &v, MDB_FIRST); g == 0;
          g = mdb_cursor_get(r.cur, &k, &v, MDB_NEXT)) {
         const uint8_t *env;
         size_t len;
@@ -275,6 +284,8 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
             continue;
         journal_msg_open(self, k.mv_data, &v, &env, &len);
     }
+    if (g != MDB_NOTFOUND)
+        rc = journal_read_err(g);      /* the walk failed on the way: not every message */
     /* damaged messages (also those found before this scan) */
     out->damaged = self->ndamage;
 
@@ -287,8 +298,8 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
     for (int d = 0; d < 2 && !rc; d++) {
         size_t capb = 0, capr = 0;
         cur = NULL;
-        rc = journal_err(self, mdb_cursor_open(txn, idx[d].dbi, &cur));
-        for (int g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && !rc;
+        rc = journal_read_err(mdb_cursor_open(txn, idx[d].dbi, &cur));
+        for (g = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && !rc;
              g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             const uint8_t *env;
             size_t len;
@@ -302,15 +313,12 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
                 continue;
             if (orc == ROW_DAMAGED) {
                 out->damaged_rows++;
-                if (nbad[d] == capb) {
-                    capb = capb ? 2 * capb : 16;
-                    bad_row_t *nb = realloc(bad[d], capb * sizeof *nb);
-                    if (!nb) {
-                        rc = KNOOP_ENOMEM;
-                        break;
-                    }
-                    bad[d] = nb;
+                bad_row_t *nb = knoop_array_grow(bad[d], nbad[d], &capb, sizeof *nb, 16);
+                if (!nb) {
+                    rc = KNOOP_ENOMEM;
+                    break;
                 }
+                bad[d] = nb;
                 bad_row_t *b = &bad[d][nbad[d]++];
                 memset(b, 0, sizeof *b);
                 b->pos = k.mv_size == 8 ? knoop_get_be64(k.mv_data) : 0;
@@ -319,17 +327,16 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
                     memcpy(b->row, v.mv_data, IDX_LEN);
                 continue;
             }
-            if (nrefs[d] == capr) {
-                capr = capr ? 2 * capr : 1024;
-                uint8_t (*nr)[16] = realloc(refs[d], capr * 16);
-                if (!nr) {
-                    rc = KNOOP_ENOMEM;
-                    break;
-                }
-                refs[d] = nr;
+            uint8_t (*nr)[16] = knoop_array_grow(refs[d], nrefs[d], &capr, sizeof *nr, 1024);
+            if (!nr) {
+                rc = KNOOP_ENOMEM;
+                break;
             }
+            refs[d] = nr;
             memcpy(refs[d][nrefs[d]++], v.mv_data, 16);
         }
+        if (!rc && g != MDB_NOTFOUND)
+            rc = journal_read_err(g);  /* the walk failed on the way: not every row */
         if (cur)
             mdb_cursor_close(cur);
         cur = NULL;

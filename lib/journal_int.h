@@ -13,9 +13,10 @@
  *   journal_cursor.c   named cursors
  *   journal_damage.c   damage found on disk: remembered, scanned, rebuilt
  * Only these files include lmdb.h. Every function here returns a KNOOP code:
- * an LMDB (or errno) code is mapped by journal_err where the LMDB call
- * returns it, and never passed on; its text is kept for the report of a
- * failed write (journal_write_failed).
+ * an LMDB (or errno) code is mapped by journal_err (a write's) or
+ * journal_read_err (a read's) where the LMDB call returns it, and never
+ * passed on; a write's is kept for the report of a failed write
+ * (journal_write_failed).
  */
 #ifndef KNOOP_JOURNAL_INT_H
 #define KNOOP_JOURNAL_INT_H
@@ -79,14 +80,15 @@ struct knoop_journal_t {
     knoop_journal_stats_t stats;
     char                 error[512];        /* last failed write, "" after a commit */
     uint64_t             error_at;          /* when (Unix ms), 0 when none */
-    /* LMDB's (or errno) code of the last failure journal_err mapped: what a
-     * failed write reports, and what tells a full map (grown) from a full
-     * disk (not). Reset when a write transaction begins. */
+    /* LMDB's (or errno) code of the last write that failed (journal_err;
+     * reads are not recorded): what a failed write reports, and what tells
+     * a full map (grown) from a full disk (not). Reset when a write
+     * transaction begins. */
     int                  mdb_cause;
     unsigned             full;              /* KNOOP_JOURNAL_FULL_*, until a commit */
     knoop_buf_t          scratch;           /* check || envelope being stored */
     knoop_journal_damage_t *damage;         /* damaged messages, until repaired */
-    size_t               ndamage;
+    size_t               ndamage, cap_damage;
     uint64_t             last_row_report;   /* damaged index rows: log rate */
     bool                 upgrade;           /* schema 2 found: add the checks */
     /* The stream rows an append transaction touches: read once, written
@@ -106,9 +108,15 @@ struct knoop_journal_t {
 
 /* ---- store (journal_store.c) ---- */
 
-/* LMDB or errno code -> KNOOP code: the one mapping. A failure (not
- * MDB_NOTFOUND, which is an answer) is kept in self->mdb_cause. */
+/* LMDB or errno code -> KNOOP code, the one mapping, in two forms.
+ * journal_err for a write (put, del, commit; begin, grow, open): the
+ * failure (not MDB_NOTFOUND, which is an answer) is kept in self->mdb_cause,
+ * the cause a failed write reports and what tells a full map from a full
+ * disk. journal_read_err for a read (get, a cursor's open and moves),
+ * whether its caller passes the failure on or tolerates it: nothing is
+ * kept, so a read that failed cannot lend its words to a later failure. */
 int  journal_err(knoop_journal_t *self, int mdb_rc);
+int  journal_read_err(int mdb_rc);
 /* Begin a transaction, adopting a map grown by another process. Logged
  * when it fails. */
 int  journal_begin(knoop_journal_t *self, unsigned flags, MDB_txn **txn);

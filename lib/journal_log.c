@@ -34,7 +34,7 @@ int knoop_journal_read_stream(knoop_journal_t *self, uint64_t stream, uint64_t f
             break;
     }
     if (g && g != MDB_NOTFOUND && !ret)
-        ret = journal_err(self, g);
+        ret = journal_read_err(g);
     journal_read_end(&r);
     return ret;
 }
@@ -99,7 +99,7 @@ static int s_tail(knoop_journal_t *self, MDB_dbi dbi, const char *db, uint64_t f
             *next = pos + 1;
     }
     if (g && g != MDB_NOTFOUND && !ret)
-        ret = journal_err(self, g);
+        ret = journal_read_err(g);
     journal_read_end(&r);
     return ret;
 }
@@ -114,7 +114,7 @@ int knoop_journal_get(knoop_journal_t *self, uint64_t stream, uint64_t seq,
     uint8_t kb[16];
     journal_key16(kb, stream, seq);
     MDB_val k = { 16, kb }, v;
-    rc = journal_err(self, mdb_get(r.txn, self->msg, &k, &v));
+    rc = journal_read_err(mdb_get(r.txn, self->msg, &k, &v));
     const uint8_t *env;
     size_t len;
     int ret = rc ? rc : journal_msg_open(self, kb, &v, &env, &len);

@@ -19,7 +19,7 @@ int journal_state_take(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m
     kbuf[tl] = 0;
     memcpy(kbuf + tl + 1, m->b.key, kl);
     MDB_val key = { tl + 1 + kl, kbuf }, cur;
-    int rc = journal_err(self, mdb_get(txn, self->state, &key, &cur));
+    int rc = journal_read_err(mdb_get(txn, self->state, &key, &cur));
     if (rc == KNOOP_OK && cur.mv_size >= 24) {
         const uint8_t *c = cur.mv_data;
         uint64_t chlc = knoop_get_be64(c);
@@ -84,7 +84,7 @@ int knoop_journal_state(knoop_journal_t *self, const char *pattern,
         uint8_t mkb[16];
         journal_key16(mkb, stream, seq);
         MDB_val mk = { 16, mkb }, mv;
-        int grc = journal_err(self, mdb_get(r.txn, self->msg, &mk, &mv));
+        int grc = journal_read_err(mdb_get(r.txn, self->msg, &mk, &mv));
         if (grc) {
             /* the state view names a message that is not stored */
             ret = grc == KNOOP_ENOTFOUND ? KNOOP_ECORRUPT : grc;
@@ -99,7 +99,7 @@ int knoop_journal_state(knoop_journal_t *self, const char *pattern,
             break;
     }
     if (g && g != MDB_NOTFOUND && !ret)
-        ret = journal_err(self, g);
+        ret = journal_read_err(g);
     journal_read_end(&r);
     return ret;
 }

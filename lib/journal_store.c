@@ -18,14 +18,22 @@
 
 /* ---- error mapping ---- */
 
-/* The only place an LMDB code becomes a KNOOP code. The failure's own code
- * stays in self->mdb_cause: a failed write reports LMDB's words for it, and
- * journal_write grows the map for MDB_MAP_FULL only (a full disk is EFULL
- * too, and a larger map does not help it). */
+/* A write's failure: its own code stays in self->mdb_cause, so that the
+ * failed write reports LMDB's words for it, and journal_write grows the map
+ * for MDB_MAP_FULL only (a full disk is EFULL too, and a larger map does not
+ * help it). */
 int journal_err(knoop_journal_t *self, int mdb_rc)
 {
     if (mdb_rc != MDB_SUCCESS && mdb_rc != MDB_NOTFOUND)
         self->mdb_cause = mdb_rc;
+    return journal_read_err(mdb_rc);
+}
+
+/* The only place an LMDB code becomes a KNOOP code. A read's failure is not
+ * recorded: its caller may take it as an answer ("not there", "not proven")
+ * and go on, and a write that fails later must not be reported with it. */
+int journal_read_err(int mdb_rc)
+{
     switch (mdb_rc) {
     case MDB_SUCCESS:          return KNOOP_OK;
     case MDB_NOTFOUND:         return KNOOP_ENOTFOUND;
@@ -194,7 +202,7 @@ int journal_read_begin(knoop_journal_t *self, const MDB_dbi *dbi, journal_read_t
             if (!r->borrowed)
                 mdb_txn_abort(r->txn);
             r->txn = NULL;
-            return journal_err(self, rc);
+            return journal_read_err(rc);
         }
     }
     return KNOOP_OK;
@@ -304,7 +312,7 @@ int journal_pack(knoop_journal_t *self, const knoop_msg_t *m, const uint8_t key[
 static int s_meta_get(knoop_journal_t *self, MDB_txn *txn, const char *name, MDB_val *val)
 {
     MDB_val key = { strlen(name), (void *) name };
-    return journal_err(self, mdb_get(txn, self->meta, &key, val));
+    return journal_read_err(mdb_get(txn, self->meta, &key, val));
 }
 
 static int s_meta_put(knoop_journal_t *self, MDB_txn *txn, const char *name,
@@ -334,6 +342,26 @@ static int s_mkdirs(const char *path)
 }
 
 /* Open the named databases and read or write the metadata. */
+/* *next = the position after the last row of a log (1 when it is empty).
+ * A failed read is an error: a log read short would hand out positions
+ * again. */
+static int s_next_after_last(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, uint64_t *next)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    *next = 1;
+    int rc = journal_read_err(mdb_cursor_open(txn, dbi, &cur));
+    if (rc)
+        return rc;
+    rc = journal_read_err(mdb_cursor_get(cur, &k, &v, MDB_LAST));
+    mdb_cursor_close(cur);
+    if (rc == KNOOP_ENOTFOUND)
+        return KNOOP_OK;
+    if (!rc && k.mv_size == 8)
+        *next = knoop_get_be64(k.mv_data) + 1;
+    return rc;
+}
+
 static int s_init_dbs(knoop_journal_t *self, const char *partner)
 {
     bool ro = self->flags & KNOOP_JOURNAL_READONLY;
@@ -418,19 +446,14 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
     }
 
     /* The next arrival position follows the last one in the log. */
-    MDB_cursor *cur;
-    MDB_val k;
-    self->next_pos = 1;
-    if (mdb_cursor_open(txn, self->log, &cur) == 0) {
-        if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
-            self->next_pos = knoop_get_be64(k.mv_data) + 1;
-        mdb_cursor_close(cur);
-    }
-    self->next_vpos = 1;
-    if (mdb_cursor_open(txn, self->vlog, &cur) == 0) {
-        if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
-            self->next_vpos = knoop_get_be64(k.mv_data) + 1;
-        mdb_cursor_close(cur);
+    rc = s_next_after_last(self, txn, self->log, &self->next_pos);
+    if (!rc)
+        rc = s_next_after_last(self, txn, self->vlog, &self->next_vpos);
+    if (rc) {
+        knoop_error("journal %s: cannot read the last log position: %s", self->path,
+                    knoop_strerror(rc));
+        mdb_txn_abort(txn);
+        return rc;
     }
     /* Committing (also a read-only transaction) keeps the dbi handles: an
      * aborted transaction closes the handles it opened. */
@@ -446,25 +469,25 @@ static int s_keys(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, size_t klen,
     size_t cap = 0;
     *keys = NULL;
     *n = 0;
-    int rc = journal_err(self, mdb_cursor_open(txn, dbi, &cur));
+    int rc = journal_read_err(mdb_cursor_open(txn, dbi, &cur));
     if (rc)
         return rc;
-    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+    int g;
+    for (g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != klen)
             continue;           /* not a row of this schema: the scan reports it */
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 1024;
-            uint8_t *nk = realloc(*keys, cap * klen);
-            if (!nk) {
-                rc = KNOOP_ENOMEM;
-                break;
-            }
-            *keys = nk;
+        uint8_t *nk = knoop_array_grow(*keys, *n, &cap, klen, 1024);
+        if (!nk) {
+            rc = KNOOP_ENOMEM;
+            break;
         }
+        *keys = nk;
         memcpy(*keys + *n * klen, k.mv_data, klen);
         (*n)++;
     }
+    if (!rc && g != MDB_NOTFOUND)
+        rc = journal_read_err(g);      /* the walk failed on the way: not all keys */
     mdb_cursor_close(cur);
     return rc;
 }
@@ -481,7 +504,7 @@ static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
     int rc = s_keys(self, txn, self->msg, 16, &keys, &nk);
     for (size_t i = 0; !rc && i < nk; i++) {
         MDB_val k = { 16, keys + 16 * i }, v;
-        rc = journal_err(self, mdb_get(txn, self->msg, &k, &v));
+        rc = journal_read_err(mdb_get(txn, self->msg, &k, &v));
         if (rc)
             break;
         b.len = 0;
@@ -501,14 +524,17 @@ static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
         rc = s_keys(self, txn, idx[d], 8, &keys, &nk);
         for (size_t i = 0; !rc && i < nk; i++) {
             MDB_val k = { 8, keys + 8 * i }, v, mv;
-            rc = journal_err(self, mdb_get(txn, idx[d], &k, &v));
+            rc = journal_read_err(mdb_get(txn, idx[d], &k, &v));
             if (rc || v.mv_size != 16)
                 continue;           /* damaged already: the scan reports it */
             uint8_t row[IDX_LEN] = { 0 };
             memcpy(row, v.mv_data, 16);
             MDB_val mk = { 16, row };
-            if (mdb_get(txn, self->msg, &mk, &mv) == 0 && mv.mv_size >= IDX_CHECK)
+            rc = journal_read_err(mdb_get(txn, self->msg, &mk, &mv));
+            if (rc == KNOOP_OK && mv.mv_size >= IDX_CHECK)
                 memcpy(row + 16, mv.mv_data, IDX_CHECK);
+            else if (rc != KNOOP_OK && rc != KNOOP_ENOTFOUND)
+                break;              /* a failed read: no row is written without its check */
             MDB_val nv = { IDX_LEN, row };
             rc = journal_err(self, mdb_put(txn, idx[d], &k, &nv, 0));
         }

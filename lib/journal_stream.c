@@ -43,7 +43,7 @@ int journal_stream_get(knoop_journal_t *self, MDB_txn *txn, uint64_t stream,
     uint8_t k[8];
     knoop_put_be64(k, stream);
     MDB_val key = { 8, k }, val;
-    int rc = journal_err(self, mdb_get(txn, self->stream, &key, &val));
+    int rc = journal_read_err(mdb_get(txn, self->stream, &key, &val));
     if (rc)
         return rc;
     return journal_stream_decode(&val, stream, out);
@@ -132,7 +132,7 @@ static int s_verify_to(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t 
         } else {
             journal_key16(k, s->stream, seq);
             MDB_val key = { 16, k }, val;
-            rc = journal_err(self, mdb_get(txn, self->msg, &key, &val));
+            rc = journal_read_err(mdb_get(txn, self->msg, &key, &val));
             if (rc)
                 return rc;
             knoop_msg_t m;
@@ -181,7 +181,7 @@ static int s_advance(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s
         uint8_t k[16];
         journal_key16(k, s->stream, s->hwm + 1);
         MDB_val key = { 16, k }, val;
-        int rc = journal_err(self, mdb_get(txn, self->msg, &key, &val));
+        int rc = journal_read_err(mdb_get(txn, self->msg, &key, &val));
         if (rc == KNOOP_ENOTFOUND)
             return KNOOP_OK;
         if (rc)
@@ -309,14 +309,11 @@ static int s_row_for(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m,
         *out = &self->txn_rows[at];
         return KNOOP_OK;
     }
-    if (self->ntxn_rows == self->cap_txn_rows) {
-        size_t cap = self->cap_txn_rows ? 2 * self->cap_txn_rows : 16;
-        knoop_stream_info_t *nr = realloc(self->txn_rows, cap * sizeof *nr);
-        if (!nr)
-            return KNOOP_ENOMEM;
-        self->txn_rows = nr;
-        self->cap_txn_rows = cap;
-    }
+    knoop_stream_info_t *nr = knoop_array_grow(self->txn_rows, self->ntxn_rows,
+                                               &self->cap_txn_rows, sizeof *nr, 16);
+    if (!nr)
+        return KNOOP_ENOMEM;
+    self->txn_rows = nr;
     knoop_stream_info_t *s = &self->txn_rows[self->ntxn_rows];
     int rc = journal_stream_get(self, txn, m->stream, s);
     if (rc == KNOOP_ENOTFOUND) {
@@ -388,7 +385,7 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
     uint8_t k[16];
     journal_key16(k, m->stream, m->b.seq);
     MDB_val key = { 16, k }, val;
-    int mrc = journal_err(self, mdb_get(txn, self->msg, &key, &val));
+    int mrc = journal_read_err(mdb_get(txn, self->msg, &key, &val));
     const uint8_t *oenv;
     size_t olen;
     if (mrc == KNOOP_OK && journal_msg_open(self, k, &val, &oenv, &olen) != KNOOP_OK)
@@ -737,19 +734,16 @@ int knoop_journal_vector(knoop_journal_t *self, const char *pattern,
             break;
         if (pattern && !knoop_topic_match(pattern, s.topic))
             continue;
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 64;
-            knoop_stream_info_t *nr = realloc(out, cap * sizeof *out);
-            if (!nr) {
-                err = KNOOP_ENOMEM;
-                break;
-            }
-            out = nr;
+        knoop_stream_info_t *nr = knoop_array_grow(out, cnt, &cap, sizeof *out, 64);
+        if (!nr) {
+            err = KNOOP_ENOMEM;
+            break;
         }
+        out = nr;
         out[cnt++] = s;
     }
     if (!err && g != MDB_NOTFOUND)
-        err = journal_err(self, g);     /* the read failed on the way */
+        err = journal_read_err(g);     /* the read failed on the way */
     journal_read_end(&r);
     if (err) {
         free(out);

@@ -42,9 +42,9 @@ typedef enum {
     KNOOP_EVERSION   = -17,  /* unsupported format or schema version */
     KNOOP_EDUPLICATE = -18,  /* duplicate where uniqueness is required */
     KNOOP_ECORRUPT   = -19,  /* stored data is damaged */
-    KNOOP_EBUSY      = -20,  /* resource in use (e.g. journal already open for writing) */
+    KNOOP_EBUSY      = -20,  /* resource in use (journal open for writing elsewhere, address bound) */
     KNOOP_ETIMEDOUT  = -21,  /* no answer within the time allowed */
-    KNOOP_EGONE      = -22,  /* the peer went away (its connection is gone) */
+    KNOOP_EGONE      = -22,  /* no connection to the peer (gone, or never there): not sent */
     KNOOP_EAGAIN     = -23,  /* nothing waiting now (non-blocking read): try again later */
     KNOOP_EGAP       = -24,  /* seq leaves a gap: an earlier message of the stream is missing */
     KNOOP_EINTR      = -25,  /* a signal interrupted the call before it finished */

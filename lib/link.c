@@ -57,14 +57,27 @@ int knoop_link_curve_client(knoop_sock_t *sock, const knoop_key_t *key,
 
 /* ---- sockets and the poll set ---- */
 
+/* What libzmq's errno after a refused bind or connect means. */
+static int s_endpoint_err(void)
+{
+    switch (zmq_errno()) {
+    case EADDRINUSE:      return KNOOP_EBUSY;
+    case EINVAL:
+    case EPROTONOSUPPORT:
+    case EADDRNOTAVAIL:
+    case ENODEV:          return KNOOP_EINVAL;
+    default:              return knoop_err_from_errno(zmq_errno());
+    }
+}
+
 int knoop_sock_bind(knoop_sock_t *self, const char *endpoint)
 {
-    return zsock_bind(self, "%s", endpoint) < 0 ? KNOOP_EIO : KNOOP_OK;
+    return zsock_bind(self, "%s", endpoint) < 0 ? s_endpoint_err() : KNOOP_OK;
 }
 
 int knoop_sock_connect(knoop_sock_t *self, const char *endpoint)
 {
-    return zsock_connect(self, "%s", endpoint) != 0 ? KNOOP_EIO : KNOOP_OK;
+    return zsock_connect(self, "%s", endpoint) != 0 ? s_endpoint_err() : KNOOP_OK;
 }
 
 void knoop_sock_destroy(knoop_sock_t **self_p)
@@ -461,12 +474,14 @@ int knoop_link_self_check(knoop_sock_t *server, const knoop_cert_t *server_cert,
 
 /* ---- framed I/O ---- */
 
+/* One frame into msg: KNOOP_EAGAIN when none came (flags ZMQ_DONTWAIT, or
+ * the receive timeout), KNOOP_EINTR when a signal came first, else
+ * KNOOP_EIO. */
 static int s_recv_frame(void *sock, zmq_msg_t *msg, int flags)
 {
-    int n = zmq_msg_recv(msg, sock, flags);
-    if (n < 0)
-        return errno == EAGAIN ? KNOOP_EAGAIN : KNOOP_EIO;
-    return KNOOP_OK;
+    if (zmq_msg_recv(msg, sock, flags) >= 0)
+        return KNOOP_OK;
+    return errno == EAGAIN ? KNOOP_EAGAIN : errno == EINTR ? KNOOP_EINTR : KNOOP_EIO;
 }
 
 static void s_drain(void *sock)
@@ -567,13 +582,12 @@ static int s_recv_single(void *s, knoop_buf_t *data, int flags)
 {
     zmq_msg_t m;
     zmq_msg_init(&m);
-    int rc = KNOOP_OK;
-    if (zmq_msg_recv(&m, s, flags) < 0) {
-        rc = errno == EAGAIN ? KNOOP_EAGAIN : errno == EINTR ? KNOOP_EINTR : KNOOP_EIO;
-    } else if (zmq_msg_more(&m)) {
+    int rc = s_recv_frame(s, &m, flags);
+    if (rc == KNOOP_OK && zmq_msg_more(&m)) {
         s_drain(s);
         rc = KNOOP_EMALFORMED;
-    } else {
+    }
+    if (rc == KNOOP_OK) {
         data->len = 0;
         rc = knoop_buf_append(data, zmq_msg_data(&m), zmq_msg_size(&m));
     }

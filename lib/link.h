@@ -37,8 +37,12 @@
  * knoop_sock_destroy. */
 typedef struct _zsock_t knoop_sock_t;
 
-/* Bind or connect to endpoint (tcp://, ipc://, inproc://). KNOOP_EIO when
- * libzmq refuses; knoop_link_strerror() then says why. */
+/* Bind or connect to endpoint (tcp://, ipc://, inproc://). When libzmq
+ * refuses (knoop_link_strerror() then says why): KNOOP_EBUSY for an address
+ * in use, KNOOP_EINVAL for an endpoint that is malformed, of an unknown
+ * transport or not of this machine, KNOOP_EPERM for one this process may
+ * not use (a port below 1024, an ipc directory it cannot write),
+ * KNOOP_ENOTFOUND for an ipc directory that is not there, else KNOOP_EIO. */
 int knoop_sock_bind(knoop_sock_t *self, const char *endpoint);
 int knoop_sock_connect(knoop_sock_t *self, const char *endpoint);
 /* Close; safe on NULL and twice (sets *self_p to NULL). */
@@ -120,7 +124,7 @@ int knoop_link_self_check(knoop_sock_t *server, const knoop_cert_t *server_cert,
  * names none) and one data frame (replaced in data). KNOOP_EAGAIN when
  * nothing is waiting, KNOOP_EMALFORMED for a message that is not exactly
  * [rid, data] (consumed and dropped), KNOOP_EUNKNOWN when it carries no
- * User-Id. */
+ * User-Id, KNOOP_EINTR when a signal came first, KNOOP_EIO otherwise. */
 int knoop_link_recv(knoop_sock_t *router, knoop_buf_t *rid, char user[KNOOP_ID_MAX + 1],
                     uint8_t key[KNOOP_PK_LEN], knoop_buf_t *data);
 

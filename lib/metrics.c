@@ -18,7 +18,8 @@
 #define STREAM_LABEL_LEN  80
 
 typedef struct {
-    char    *labels;                             /* as given, e.g. peer="b" */
+    const char *labels;                          /* as given, e.g. peer="b": the
+                                                  * series map's key (borrowed) */
     double   value;                              /* counter, gauge */
     uint64_t counts[KNOOP_METRICS_BUCKETS_MAX + 1];  /* histogram: per bucket, last is +Inf */
     double   sum;
@@ -49,13 +50,6 @@ struct knoop_metrics_t {
     size_t                    nlabels;
 };
 
-static void s_series_free(void *v)
-{
-    series_t *s = v;
-    free(s->labels);
-    free(s);
-}
-
 static family_t *s_family(knoop_metrics_t *self, const char *name)
 {
     for (size_t i = 0; i < self->nfam; i++)
@@ -79,7 +73,7 @@ void knoop_metrics_family(knoop_metrics_t *self, const char *name, knoop_metric_
         memset(f, 0, sizeof *f);
         return;
     }
-    f->series.free_val = s_series_free;
+    f->series.free_val = free;
     f->kind = kind;
     for (size_t i = 0; i < nbuckets; i++)
         f->bounds[i] = buckets[i];
@@ -105,13 +99,11 @@ static series_t *s_series(knoop_metrics_t *self, const char *name, const char *l
         return NULL;
     f->order = o;
     s = calloc(1, sizeof *s);
-    if (s)
-        s->labels = strdup(labels);
-    if (!s || !s->labels || knoop_strmap_sput(&f->series, labels, s) != KNOOP_OK) {
-        if (s)
-            s_series_free(s);
+    if (!s || knoop_strmap_sput(&f->series, labels, s) != KNOOP_OK) {
+        free(s);
         return NULL;
     }
+    s->labels = knoop_strmap_key(&f->series, labels, strlen(labels));
     f->order[f->nseries++] = s;
     return s;
 }

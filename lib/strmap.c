@@ -42,6 +42,13 @@ void *knoop_strmap_get(const knoop_strmap_t *m, const void *key, size_t len)
     return m->slots[i].key ? m->slots[i].val : NULL;
 }
 
+const char *knoop_strmap_key(const knoop_strmap_t *m, const void *key, size_t len)
+{
+    if (!m->cap)
+        return NULL;
+    return m->slots[s_find(m, s_hash(m, key, len), key, len)].key;
+}
+
 static int s_grow(knoop_strmap_t *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 16;

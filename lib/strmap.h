@@ -25,6 +25,11 @@ typedef struct {
 
 /* The value stored under key[0..len), or NULL. */
 void *knoop_strmap_get(const knoop_strmap_t *m, const void *key, size_t len);
+/* The map's own copy of key[0..len), NUL-terminated, or NULL when absent.
+ * Borrowed: valid until the key is deleted or the map cleared (the map
+ * growing does not move it), so a value may keep it as its name instead
+ * of a copy of its own. */
+const char *knoop_strmap_key(const knoop_strmap_t *m, const void *key, size_t len);
 /* Store val under the key, replacing (and freeing, with a destructor) what
  * was there. val may not be NULL. KNOOP_ENOMEM on failure (map unchanged). */
 int   knoop_strmap_put(knoop_strmap_t *m, const void *key, size_t len, void *val);

@@ -63,10 +63,10 @@ int cli_report_verdicts(const char *cmd, const knoop_api_seq_t *r, size_t n, int
 bool cli_scratch_dir(const char *tag, char *path, size_t size);
 /* Remove a scratch directory: the files directly in it, then itself. */
 void cli_scratch_remove(const char *path);
-/* Each certificate (*.cert) and revocation list in a trust directory dir,
- * loaded, handed to fn (one of cert and list is NULL; both are the
- * caller's only during the call). A file that does not load is passed over:
- * a missing dir is an empty one. */
+/* Each certificate (knoop_trust_file_is_cert: no hidden file) and
+ * revocation list in a trust directory dir, loaded, handed to fn (one of
+ * cert and list is NULL; both are the caller's only during the call). A
+ * file that does not load is passed over: a missing dir is an empty one. */
 #include "keys.h"
 typedef void cli_trust_file_fn(void *arg, const knoop_cert_t *cert, const knoop_revlist_t *list);
 void cli_trust_dir_each(const char *dir, cli_trust_file_fn *fn, void *arg);

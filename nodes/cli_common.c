@@ -124,11 +124,10 @@ void cli_trust_dir_each(const char *dir, cli_trust_file_fn *fn, void *arg)
         return;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
         char path[PATH_MAX];
         if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
             continue;
-        if (len > 5 && !strcmp(e->d_name + len - 5, ".cert")) {
+        if (knoop_trust_file_is_cert(e->d_name)) {
             knoop_cert_t cert;
             if (knoop_cert_load(path, &cert) == KNOOP_OK)
                 fn(arg, &cert, NULL);

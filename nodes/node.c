@@ -97,16 +97,20 @@ static int s_load_own(knoop_node_t *self)
     return KNOOP_OK;
 }
 
-knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
+int knoop_node_new(const knoop_node_opts_t *opts, knoop_node_t **out)
 {
+    *out = NULL;
     knoop_node_t *self = calloc(1, sizeof *self);
     if (!self)
-        return NULL;
+        return KNOOP_ENOMEM;
     self->opts = *opts;
     knoop_daemon_timing(&self->opts.heartbeat_ms, &self->opts.timeout_ms);
     if (self->opts.failback_ms <= 0)
         self->opts.failback_ms = 10000;
     self->id = strdup(opts->id);
+    int rc = self->id ? KNOOP_OK : KNOOP_ENOMEM;
+    if (rc)
+        goto fail;
     self->next_sub_id = 1;
 
     self->key_stamp = knoop_key_file_stamp(opts->key_file);
@@ -114,36 +118,46 @@ knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts)
         .who = "node", .id = opts->id, .key_file = opts->key_file, .data = opts->data,
         .trust_dir = opts->trust_dir, .types_file = opts->types_file,
         .journal_flags = opts->journal_flags, .map_max = opts->map_max };
-    if (knoop_daemon_identity(&setup, &KNOOP_DAEMON_PARTS(self), NULL) != KNOOP_OK)
+    rc = knoop_daemon_identity(&setup, &KNOOP_DAEMON_PARTS(self), NULL);
+    if (rc)
         goto fail;
     char cert_problem[200];
     if (node_own_cert_problem(self, cert_problem, sizeof cert_problem))
         knoop_error("node: %s", cert_problem);
-    if (knoop_daemon_open(&setup, &KNOOP_DAEMON_PARTS(self)) != KNOOP_OK)
+    rc = knoop_daemon_open(&setup, &KNOOP_DAEMON_PARTS(self));
+    if (rc)
         goto fail;
     do
         knoop_random(&self->epoch, sizeof self->epoch);
     while (self->epoch == 0);
     knoop_hlc_init(&self->hlc, 0);
     node_repair_start(self);
-    if (s_load_own(self) != KNOOP_OK || node_standby_init(self) != KNOOP_OK)
-        goto fail;
-    if (node_link_init(self) != KNOOP_OK || node_api_init(self) != KNOOP_OK ||
-        node_metrics_init(self, opts->metrics) != KNOOP_OK)
+    rc = s_load_own(self);
+    if (!rc)
+        rc = node_standby_init(self);
+    if (!rc)
+        rc = node_link_init(self);
+    if (!rc)
+        rc = node_api_init(self);
+    if (!rc)
+        rc = node_metrics_init(self, opts->metrics);
+    if (rc)
         goto fail;
     self->poll = knoop_poll_new(4);      /* metrics, API, link, failback probe */
-    if (!self->poll)
+    rc = self->poll ? KNOOP_OK : KNOOP_ENOMEM;
+    if (rc)
         goto fail;
     knoop_info("node %s started: journal %s, publishing epoch %016llx, %zu earlier own streams, "
                "%zu broker(s), %zu subscription(s), API %s%s%s", self->id, opts->data,
                (unsigned long long) self->epoch, self->nown, self->nbrokers, opts->nsubs,
                self->api_ep, self->pair ? "; pair member, " : "",
                self->pair ? (self->active ? "active" : "standby") : "");
-    return self;
+    *out = self;
+    return KNOOP_OK;
 
 fail:
     knoop_node_destroy(&self);
-    return NULL;
+    return rc;
 }
 
 void knoop_node_destroy(knoop_node_t **self_p)

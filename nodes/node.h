@@ -34,7 +34,16 @@ typedef struct {
 
 typedef struct knoop_node_t knoop_node_t;
 
-knoop_node_t *knoop_node_new(const knoop_node_opts_t *opts);
+/* Start into *out (the caller destroys it): load key and trust store, open
+ * the journal, bind the local API, set up the link. Each failure is logged
+ * with the file or endpoint it concerns, and returned (*out NULL): the key's
+ * or the trust store's (KNOOP_ENOTFOUND, KNOOP_EPERM: not this id's key or
+ * no certificate for it, ...), the journal's (KNOOP_EBUSY: another process
+ * has it open for writing; KNOOP_EFULL, KNOOP_ECORRUPT, KNOOP_EVERSION),
+ * KNOOP_EBUSY when the API address is in use (knoop_sock_bind), KNOOP_EIO
+ * when the metrics address cannot be served, KNOOP_EUNKNOWN, KNOOP_EPERM
+ * or KNOOP_EINVAL for a --broker, KNOOP_ENOMEM. */
+int  knoop_node_new(const knoop_node_opts_t *opts, knoop_node_t **out);
 /* Run until *stop becomes true; commits what is open first. With *stop =
  * KNOOP_RUN_AGAIN it returns without a word about stopping, to be called
  * again (main does so after SIGHUP). */

@@ -39,12 +39,11 @@ int node_api_init(knoop_node_t *self)
     knoop_sock_set_max_message(self->api, KNOOP_API_MAX);
     /* The ipc socket lives in the data directory (0700): only the node's
      * user reaches it. */
-    if (knoop_sock_bind(self->api, self->api_ep) != KNOOP_OK) {
-        knoop_error("node: cannot bind the local API on %s (is another node running on this "
-                    "data directory?)", self->api_ep);
-        return KNOOP_EIO;
-    }
-    return KNOOP_OK;
+    int rc = knoop_sock_bind(self->api, self->api_ep);
+    if (rc)
+        knoop_error("node: cannot bind the local API on %s: %s", self->api_ep,
+                    knoop_link_strerror());
+    return rc;
 }
 
 static void s_sub_free(api_sub_t *s)

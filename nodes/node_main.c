@@ -44,7 +44,7 @@ static const knoop_opt_spec_t s_spec[] = {
     { NULL },
 };
 
-static void *s_start(const knoop_config_t *cfg, int *exit_status)
+static int s_start(const knoop_config_t *cfg, void **daemon, int *exit_status)
 {
     const char *const *subs = NULL, *const *brokers = NULL, *const *speak = NULL;
     size_t nsubs = knoop_config_list(cfg, "subscribe", &subs);
@@ -53,26 +53,26 @@ static void *s_start(const knoop_config_t *cfg, int *exit_status)
         if (strcmp(speak[i], "*") != 0 && !knoop_id_valid(speak[i])) {
             fprintf(stderr, "knoop-node: --speak-for '%s': not a partner id (or *)\n", speak[i]);
             *exit_status = 2;
-            return NULL;
+            return KNOOP_EINVAL;
         }
     size_t nbrokers = knoop_config_list(cfg, "broker", &brokers);
     const char *pair = knoop_config_str(cfg, "pair");
     if (pair && strcmp(pair, "primary") != 0 && strcmp(pair, "standby") != 0) {
         fprintf(stderr, "knoop-node: --pair '%s': must be primary or standby\n", pair);
         *exit_status = 2;
-        return NULL;
+        return KNOOP_EINVAL;
     }
     if (knoop_config_int(cfg, "takeover-ms") < 0 || knoop_config_int(cfg, "takeover-ms") > 3600000) {
         fprintf(stderr, "knoop-node: --takeover-ms: must be 0..3600000\n");
         *exit_status = 2;
-        return NULL;
+        return KNOOP_EINVAL;
     }
     for (size_t i = 0; i < nsubs; i++)
         if (knoop_pattern_validate(subs[i]) != KNOOP_OK) {
             fprintf(stderr, "knoop-node: --subscribe '%s': not a topic pattern (tokens of "
                     "[a-z0-9_-], '*' for one token, '>' for the rest)\n", subs[i]);
             *exit_status = 2;
-            return NULL;
+            return KNOOP_EINVAL;
         }
     knoop_node_opts_t o = {
         .id = knoop_config_str(cfg, "id"),
@@ -95,10 +95,13 @@ static void *s_start(const knoop_config_t *cfg, int *exit_status)
     if (knoop_config_int(cfg, "map-max") < 0) {
         fprintf(stderr, "knoop-node: --map-max must be at least 0 (MiB; 0: no limit)\n");
         *exit_status = 2;
-        return NULL;
+        return KNOOP_EINVAL;
     }
     *exit_status = 1;
-    return knoop_node_new(&o);
+    knoop_node_t *self;
+    int rc = knoop_node_new(&o, &self);
+    *daemon = self;
+    return rc;
 }
 
 KNOOP_DAEMON_HOOKS(node)

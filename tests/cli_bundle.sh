@@ -71,6 +71,17 @@ check "--help on export, inspect, import" bash -c "'$KNOOP' bundle export --help
 "$KNOOP" bundle export --journal "$T/vr-zeeland" --trust "$T/trust-vr-zeeland" \
     --pattern 'sitrep.>' --out "$T/b1.bundle" >"$T/export1.out" 2>&1
 check "export writes 20 messages of 1 stream" grep -q "exported 20 messages of 1 streams" "$T/export1.out"
+# A hidden .NAME.cert in the trust directory (an editor's leftover: here an
+# older key of vr-zeeland) is not a certificate, for export as for the
+# trust store: the same certificates go out as without it.
+mkdir -p "$T/stale" "$T/trust-hidden"
+"$KNOOP" keys new --id vr-zeeland --role region --out "$T/stale" >/dev/null
+cp "$T/trust-vr-zeeland/"*.cert "$T/trust-hidden/"
+cp "$T/stale/vr-zeeland.cert" "$T/trust-hidden/.vr-zeeland.cert"
+"$KNOOP" bundle export --journal "$T/vr-zeeland" --trust "$T/trust-hidden" \
+    --pattern 'sitrep.>' --out "$T/b1h.bundle" >"$T/export1h.out" 2>&1
+check "export passes over a hidden .cert file in the trust directory" bash -c \
+    "grep -o '[0-9]* certificates' '$T/export1.out' >'$T/c1' && grep -o '[0-9]* certificates' '$T/export1h.out' >'$T/c1h' && [ -s '$T/c1' ] && cmp -s '$T/c1' '$T/c1h'"
 check "export never overwrites a bundle" bash -c "! '$KNOOP' bundle export --journal '$T/vr-zeeland' \
     --out '$T/b1.bundle' 2>'$T/ow.err' && grep -q 'never overwritten' '$T/ow.err'"
 "$KNOOP" bundle inspect "$T/b1.bundle" --trust "$T/trust-vr-utrecht" >"$T/inspect1.out" 2>&1 \

@@ -487,6 +487,84 @@ static void test_map_growth_and_full(void **state)
 
 /* The one frame batch: a budget of messages and bytes (the first always
  * fits), copies that outlive the read, and a start that empties it. */
+/* Cut the msg database's tree: the second child of each of its branch pages
+ * (keys of 16 bytes: stream || seq) points past the end of the file, as a
+ * damaged page would. A walk then fails part of the way (LMDB:
+ * MDB_PAGE_NOTFOUND). Returns how many branch pages were cut. */
+static int s_cut_msg_tree(const char *dir)
+{
+    char *path = tu_path(dir, "data.mdb");
+    size_t len = 0;
+    uint8_t *d = (uint8_t *) tu_read_file(path, &len);
+    assert_non_null(d);
+    const size_t psize = 4096;
+    int cut = 0;
+    for (size_t p = 2; (p + 1) * psize <= len; p++) {
+        uint8_t *pg = d + p * psize;
+        uint64_t pgno;
+        uint16_t flags, lower;
+        memcpy(&pgno, pg, 8);
+        memcpy(&flags, pg + 10, 2);
+        memcpy(&lower, pg + 12, 2);
+        if (pgno != p || flags != 0x01 || lower < 16 + 3 * 2)   /* P_BRANCH, >= 3 children */
+            continue;
+        uint16_t at, ksize;
+        memcpy(&at, pg + 16 + 2, 2);                            /* the second node */
+        if (at + 8u > psize)
+            continue;
+        memcpy(&ksize, pg + at + 6, 2);
+        if (ksize != 16)
+            continue;
+        pg[at + 2] = pg[at + 3] = 0xff;                         /* mn_hi: page 0xffff0000+ */
+        cut++;
+    }
+    tu_write_file(path, d, len, 0600);
+    free(d);
+    free(path);
+    return cut;
+}
+
+/* A walk that fails part of the way is an error, not the end of the walk:
+ * the scan over a msg tree cut in the middle says the journal is damaged
+ * (not an I/O error from a transaction LMDB refused after the failure, nor
+ * a clean scan of the messages it happened to reach). */
+static void test_walk_fails_part_way(void **state)
+{
+    fixture_t *f = *state;
+    tu_stream_t s;
+    tu_stream_init(&s, "vr-utrecht", "grip.vr-utrecht", 42, NULL);
+    enum { N = 400 };
+    knoop_msg_t *m = calloc(N, sizeof *m);
+    assert_non_null(m);
+    const knoop_msg_t **ms = calloc(N, sizeof *ms);
+    assert_non_null(ms);
+    int *res = calloc(N, sizeof *res);
+    assert_non_null(res);
+    knoop_buf_t b = { 0 };
+    char payload[400];
+    for (int i = 0; i < N; i++) {
+        snprintf(payload, sizeof payload, "%0300d", i);
+        tu_stream_next(&s, &b, &m[i], 1000 + (uint64_t) i, NULL, KNOOP_STATUS_ACTUAL, payload);
+        ms[i] = &m[i];
+    }
+    knoop_buf_free(&b);
+    assert_int_equal(knoop_journal_append(f->j, ms, N, res), KNOOP_OK);
+    knoop_journal_scan_t sc;
+    assert_int_equal(knoop_journal_scan(f->j, false, &sc), KNOOP_OK);
+    assert_int_equal(sc.messages, N);
+    knoop_journal_destroy(&f->j);
+
+    assert_true(s_cut_msg_tree(f->dir) > 0);
+    f->j = s_open(f->dir, 0, 0, 0);
+    assert_int_equal(knoop_journal_scan(f->j, false, &sc), KNOOP_ECORRUPT);
+    assert_true(sc.messages < N);
+    assert_int_equal(knoop_journal_scan(f->j, true, &sc), KNOOP_ECORRUPT);
+    s_clear(m, N);
+    free(m);
+    free(ms);
+    free(res);
+}
+
 static void test_batch_budget(void **state)
 {
     (void) state;
@@ -543,6 +621,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_multi_process, setup, teardown),
         cmocka_unit_test(test_map_growth_and_full),
         cmocka_unit_test(test_batch_budget),
+        cmocka_unit_test_setup_teardown(test_walk_fails_part_way, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

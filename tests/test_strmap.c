@@ -128,6 +128,41 @@ static void test_binary_keys(void **state)
     assert_null(knoop_strmap_get(&m, "a", 1));
 }
 
+/* The map's own key copy: found for a key stored, NULL for one that is
+ * not, and the same pointer (same text) after the map has grown many times
+ * and after the value under it was replaced: a value may keep it as its
+ * name (metrics.c does). */
+static void test_key_copy_stays(void **state)
+{
+    (void) state;
+    knoop_strmap_t m = { .free_val = free };
+    assert_null(knoop_strmap_key(&m, "a", 1));
+    assert_int_equal(knoop_strmap_sput(&m, "first", s_int(1)), KNOOP_OK);
+    const char *k = knoop_strmap_key(&m, "first", 5);
+    assert_non_null(k);
+    assert_string_equal(k, "first");
+    char name[32];
+    const char *borrowed[NKEYS];
+    for (int i = 0; i < NKEYS; i++) {
+        snprintf(name, sizeof name, "k%d", i);
+        assert_int_equal(knoop_strmap_sput(&m, name, s_int(i)), KNOOP_OK);
+        borrowed[i] = knoop_strmap_key(&m, name, strlen(name));
+        assert_non_null(borrowed[i]);
+        assert_ptr_not_equal(borrowed[i], name);     /* the map's copy, not ours */
+    }
+    assert_int_equal(knoop_strmap_sput(&m, "first", s_int(2)), KNOOP_OK);
+    assert_ptr_equal(knoop_strmap_key(&m, "first", 5), k);
+    assert_string_equal(k, "first");
+    for (int i = 0; i < NKEYS; i++) {
+        snprintf(name, sizeof name, "k%d", i);
+        assert_ptr_equal(knoop_strmap_key(&m, name, strlen(name)), borrowed[i]);
+        assert_string_equal(borrowed[i], name);
+    }
+    assert_null(knoop_strmap_key(&m, "k", 1));
+    knoop_strmap_clear(&m);
+    assert_null(knoop_strmap_key(&m, "first", 5));
+}
+
 static void test_delete_closes_holes(void **state)
 {
     (void) state;
@@ -168,6 +203,7 @@ int main(void)
         cmocka_unit_test(test_churn_against_reference),
         cmocka_unit_test(test_binary_keys),
         cmocka_unit_test(test_delete_closes_holes),
+        cmocka_unit_test(test_key_copy_stays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
