@@ -2,6 +2,7 @@
 #include "msg.h"
 #include "crypto.h"
 #include "names.h"
+#include "pbcodec.h"
 #include "topic.h"
 #include "utf8.h"
 #include "varint.h"
@@ -12,10 +13,12 @@
 #include <string.h>
 #include <strings.h>
 
-/* What a knoop_msg_t owns: the unpacked protobuf of a parsed message, or,
- * for a view built here (knoop_msg_build_view), one block holding the
- * strings, payload and body bytes after this header. */
+/* What a knoop_msg_t owns: the unpacked protobuf of a parsed message (in
+ * one arena, which also holds this header), or, for a view built here
+ * (knoop_msg_build_view), one block holding the strings, payload and body
+ * bytes after this header. */
 typedef struct {
+    knoop_pbc_arena_t   *arena;                 /* a parse's; NULL for a build */
     Knoop__V1__Envelope *env;
     Knoop__V1__Body     *body;
     uint8_t              sig[KNOOP_SIG_LEN];    /* knoop_msg_sign's signature */
@@ -112,22 +115,34 @@ int knoop_msg_parse(knoop_msg_t *m, const uint8_t *env, size_t len)
     if (len > KNOOP_ENVELOPE_MAX)
         return KNOOP_ETOOBIG;
 
-    s_priv_t *priv = calloc(1, sizeof *priv);
-    if (!priv)
+    /* One arena for the header and both unpacks: a parse is on every hot
+     * path (a node parses each envelope it receives), and protobuf-c would
+     * otherwise malloc each string and byte field on its own. The unpacked
+     * form takes about twice the envelope; the budget only stops an
+     * envelope of many tiny repeated fields from growing without bound
+     * (their count is refused after the unpack anyway). */
+    knoop_pbc_arena_t *arena = knoop_pbc_arena_new(2 * len + 1024, 4 * len + 65536);
+    s_priv_t *priv = arena ? knoop_pbc_arena_alloc(arena, sizeof *priv) : NULL;
+    if (!priv) {
+        knoop_pbc_arena_free(arena);
         return KNOOP_ENOMEM;
+    }
+    memset(priv, 0, sizeof *priv);
+    priv->arena = arena;
     m->priv_ = priv;
     int rc = KNOOP_EMALFORMED;
+    ProtobufCAllocator alloc = knoop_pbc_arena_allocator(arena);
 
-    priv->env = knoop__v1__envelope__unpack(NULL, len, env);
+    priv->env = knoop__v1__envelope__unpack(&alloc, len, env);
     if (!priv->env)
-        goto fail;
+        goto unpack_failed;
     if (priv->env->body.len == 0)
         goto fail;
     if (priv->env->sig.len != 0 && priv->env->sig.len != KNOOP_SIG_LEN)
         goto fail;
-    priv->body = knoop__v1__body__unpack(NULL, priv->env->body.len, priv->env->body.data);
+    priv->body = knoop__v1__body__unpack(&alloc, priv->env->body.len, priv->env->body.data);
     if (!priv->body)
-        goto fail;
+        goto unpack_failed;
     if (!s_strings_nul_free(priv->env->body.data, priv->env->body.len))
         goto fail;
 
@@ -164,6 +179,9 @@ int knoop_msg_parse(knoop_msg_t *m, const uint8_t *env, size_t len)
     m->stream = knoop_stream_id(b->origin, b->topic, b->epoch);
     return KNOOP_OK;
 
+unpack_failed:
+    if (knoop_pbc_arena_error(arena) == KNOOP_ENOMEM)
+        rc = KNOOP_ENOMEM;          /* else malformed, or over the budget */
 fail:
     knoop_msg_clear(m);
     return rc;
@@ -172,7 +190,9 @@ fail:
 void knoop_msg_clear(knoop_msg_t *m)
 {
     s_priv_t *priv = m->priv_;
-    if (priv) {
+    if (priv && priv->arena) {
+        knoop_pbc_arena_free(priv->arena);     /* priv lives in it */
+    } else if (priv) {
         if (priv->body)
             knoop__v1__body__free_unpacked(priv->body, NULL);
         if (priv->env)
