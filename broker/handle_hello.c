@@ -28,29 +28,6 @@ static bool s_matches_any(char **subs, size_t n, const char *topic)
     return false;
 }
 
-/* Priority class of a stream's missing range: the higher of its first
- * missing message's and its latest message's priority. Topics are in practice
- * uniform in priority; the two reads keep planning cheap for long ranges. */
-static int s_stream_prio(knoop_broker_t *self, uint64_t stream, uint64_t from, uint64_t to)
-{
-    int prio = 0;
-    uint64_t seqs[2] = { from, to };
-    knoop_buf_t buf = { 0 };
-    for (int i = 0; i < 2; i++) {
-        buf.len = 0;
-        if (knoop_journal_get(self->journal, stream, seqs[i], &buf) != KNOOP_OK)
-            continue;
-        knoop_msg_t m;
-        if (knoop_msg_parse(&m, buf.data, buf.len) == KNOOP_OK) {
-            if ((int) m.b.priority > prio)
-                prio = (int) m.b.priority;
-            knoop_msg_clear(&m);
-        }
-    }
-    knoop_buf_free(&buf);
-    return prio;
-}
-
 static int s_plan_cmp(const void *a, const void *b)
 {
     const plan_entry_t *x = a, *y = b;
@@ -232,7 +209,7 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
             e->stream = r->stream;
             e->next = node_hwm + 1;
             e->to = last;
-            e->prio = s_stream_prio(self, r->stream, e->next, e->to);
+            e->prio = (int) r->prio;       /* the highest it holds: no envelope read */
             planned += e->to - node_hwm;
         }
     }
