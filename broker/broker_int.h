@@ -198,6 +198,8 @@ struct knoop_broker_t {
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
     uint64_t         hellos_too_big;    /* HELLOs refused: vector above KNOOP_WIRE_VECTOR_MAX */
+    uint64_t         settled_matched;   /* buckets of HELLOs' settled summaries that matched */
+    uint64_t         settled_missed;    /* ... that did not: their streams were sent whole */
     uint64_t         sessions_silent;  /* sessions dropped after the heartbeat timeout */
     uint64_t         imported, imports_refused;   /* bundles (handle_import.c) */
     uint64_t         forwarded, forwards_refused; /* streams nodes forwarded (handle_import.c) */

@@ -40,6 +40,10 @@
 
 #include "node.h"
 
+/* The journal cursor keeping the settled summary's complete_hlc (8 bytes,
+ * big-endian; docs/protocol.md, "The settled summary"). */
+#define COMPLETE_CURSOR "node.complete_hlc"
+
 typedef struct {
     uint64_t stream;
     char     topic[KNOOP_TOPIC_MAX + 1];
@@ -53,6 +57,8 @@ typedef struct {
     char     blocked_reason[256];
     uint64_t retry_at;               /* blocked by the clock: offer again then
                                         (monotonic ms: wall clocks get fixed) */
+    bool     settled;                /* summarised in this link's HELLO ... */
+    uint64_t settled_hwm;            /* ... at this hwm */
 } own_stream_t;
 
 /* A stream of another origin this node imported from a bundle and carries
@@ -176,6 +182,15 @@ struct knoop_node_t {
     uint64_t         window, inflight;
     bool             caught_up;
     uint64_t         catchup_start;
+    /* The settled summary (docs/protocol.md): complete_hlc as recorded in
+     * the journal (cursor node.complete_hlc), the HLC at this link's HELLO,
+     * and when complete_hlc was last queued for the pass's commit. */
+    uint64_t         complete_hlc;
+    uint64_t         hello_hlc;
+    uint64_t         complete_written_at;
+    uint64_t         complete_saved;   /* the value in the journal */
+    bool             complete_dirty;   /* write it with the next commit */
+    uint8_t          complete_val[8];  /* the bytes being committed */
     /* the last catch-up done (status "catchup", the web picture) */
     uint64_t         catchup_done_at, catchup_ms, catchup_msgs, catchup_streams;
     char             catchup_broker[KNOOP_ID_MAX + 1];
@@ -267,9 +282,11 @@ void node_link_read_probe(knoop_node_t *self);
 /* node_repair.c */
 void node_repair_start(knoop_node_t *self);     /* check the journal at start */
 /* After a read met damage: rebuild rows, ask the broker for damaged messages
- * again (a new HELLO, whose vector node_repair_vector lowers). */
+ * again (a new HELLO, whose vector node_repair_pos lowers). */
 void node_repair_step(knoop_node_t *self);
-void node_repair_vector(knoop_node_t *self, knoop_wire_pos_t *vec, size_t n);
+/* Lower one HELLO vector row to before a damaged message (the broker sends
+ * the rest again); true when it was lowered. */
+bool node_repair_pos(knoop_node_t *self, knoop_wire_pos_t *pos);
 
 /* node_api.c */
 int  node_api_init(knoop_node_t *self);

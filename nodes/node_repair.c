@@ -61,7 +61,7 @@ void node_repair_step(knoop_node_t *self)
         return;
     if (n == self->repair_asked_n && now - self->repair_asked_at < REASK_MS)
         return;
-    /* A new HELLO carries the lowered vector (node_repair_vector). */
+    /* A new HELLO carries the lowered vector (node_repair_pos). */
     self->repair_asked_n = n;
     self->repair_asked_at = now;
     knoop_warn("node: %zu damaged message(s) in the journal: asking %s for them again", n,
@@ -70,10 +70,11 @@ void node_repair_step(knoop_node_t *self)
     self->next_attempt = now;
 }
 
-void node_repair_vector(knoop_node_t *self, knoop_wire_pos_t *vec, size_t n)
+bool node_repair_pos(knoop_node_t *self, knoop_wire_pos_t *pos)
 {
-    for (size_t i = 0; i < n; i++)
-        if (knoop_journal_damage_floor(self->journal, vec[i].stream, &vec[i].hwm, vec[i].head))
-            knoop_info("node: asking again for %s on %s from seq %llu (damaged here)",
-                       vec[i].origin, vec[i].topic, (unsigned long long) (vec[i].hwm + 1));
+    if (!knoop_journal_damage_floor(self->journal, pos->stream, &pos->hwm, pos->head))
+        return false;
+    knoop_info("node: asking again for %s on %s from seq %llu (damaged here)",
+               pos->origin, pos->topic, (unsigned long long) (pos->hwm + 1));
+    return true;
 }
