@@ -9,9 +9,9 @@
 #include <assert.h>
 #include <string.h>
 
-uint64_t knoop_settled_since(uint64_t complete_hlc)
+uint64_t knoop_settled_since(uint64_t complete_hlc, uint64_t margin_ms)
 {
-    uint64_t margin = KNOOP_HLC_MAKE(KNOOP_SETTLED_MARGIN_MS, 0);
+    uint64_t margin = KNOOP_HLC_MAKE(margin_ms, 0);
     return complete_hlc > margin ? complete_hlc - margin : 0;
 }
 

@@ -45,9 +45,9 @@ static inline uint32_t knoop_settled_bucket(uint64_t stream)
     return (uint32_t) (stream >> KNOOP_WIRE_BUCKET_SHIFT);
 }
 
-/* T for a HELLO from the recorded complete_hlc (0: none recorded, no
- * summary). */
-uint64_t knoop_settled_since(uint64_t complete_hlc);
+/* T for a HELLO from the recorded complete_hlc, margin_ms before it (0:
+ * none recorded, no summary). */
+uint64_t knoop_settled_since(uint64_t complete_hlc, uint64_t margin_ms);
 
 /* Is r a candidate row of a HELLO from `partner` with these subscriptions
  * (as sent)? Its own streams, those on its subscriptions, the trust topics;

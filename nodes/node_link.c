@@ -136,7 +136,10 @@ static void s_connect(knoop_node_t *self)
     size_t nrows = 0;
     knoop_journal_vector(self->journal, NULL, &rows, &nrows);
     knoop_wire_pos_t *vec = calloc(nrows ? nrows : 1, sizeof *vec);
-    uint64_t t = knoop_settled_since(self->complete_hlc);
+    uint64_t t = knoop_settled_since(self->complete_hlc,
+                                     self->opts.settled_margin_ms > 0
+                                         ? (uint64_t) self->opts.settled_margin_ms
+                                         : KNOOP_SETTLED_MARGIN_MS);
     knoop_settled_t *st = t ? malloc(sizeof *st) : NULL;
     if (!st)
         t = 0;                          /* no memory: name every stream */

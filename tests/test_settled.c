@@ -257,8 +257,9 @@ static void test_named_rule(void **state)
     r.max_seq = 4;
     r.flags = KNOOP_STREAM_FORKED;
     assert_true(knoop_settled_named(&r, s_ms(2000), false));
-    assert_true(knoop_settled_since(0) == 0);
-    assert_true(knoop_settled_since(s_ms(90000)) == s_ms(30000));
+    assert_true(knoop_settled_since(0, KNOOP_SETTLED_MARGIN_MS) == 0);
+    assert_true(knoop_settled_since(s_ms(90000), KNOOP_SETTLED_MARGIN_MS) == s_ms(30000));
+    assert_true(knoop_settled_since(s_ms(90000), 1000) == s_ms(89000));
 }
 
 int main(void)
