@@ -127,6 +127,11 @@ typedef struct {
     uint64_t     in_msgs, in_stored, in_duplicates, in_refused;
     bool         linked;            /* named in our HELLOs to the other peers */
     uint64_t     hellos;            /* HELLOs said: each starts a session and its window */
+    /* The settled summary of our HELLOs to it (docs/protocol.md): the last
+     * complete catch-up from it as recorded in our journal (cursor
+     * peer.complete_hlc.ID), the HLC at our last HELLO, the value and time
+     * of the last write. */
+    uint64_t     complete_hlc, hello_hlc, complete_saved, complete_written_at;
 } peer_t;
 
 /* A forwarded envelope kept for a later pass (fair.c): its bytes, the peer

@@ -80,6 +80,46 @@ void knoop_settled_end(knoop_settled_t *s)
     s_close(s);
 }
 
+void knoop_settled_hello(knoop_journal_t *j, const knoop_stream_info_t *rows, size_t n,
+                         uint64_t t, const char *partner, bool peer,
+                         const char *const *subs, size_t nsubs, const char *who,
+                         knoop_wire_pos_t *vec, size_t *nvec, knoop_settled_t *st,
+                         bool *settled)
+{
+    if (!st)
+        t = 0;
+    else
+        knoop_settled_init(st);
+    *nvec = 0;
+    for (size_t i = 0; i < n; i++) {
+        const knoop_stream_info_t *r = &rows[i];
+        if (settled)
+            settled[i] = false;
+        if (r->hwm == 0 || !knoop_settled_candidate(r, partner, peer, subs, nsubs))
+            continue;
+        knoop_wire_pos_t *p = &vec[*nvec];
+        p->stream = r->stream;
+        p->origin = r->origin;
+        p->topic = r->topic;
+        p->epoch = r->epoch;
+        p->hwm = r->hwm;
+        memcpy(p->head, r->head, KNOOP_HASH_LEN);
+        bool lowered = knoop_journal_damage_floor(j, p->stream, &p->hwm, p->head);
+        if (lowered)
+            knoop_info("%s: asking again for %s on %s from seq %llu (damaged here)", who,
+                       p->origin, p->topic, (unsigned long long) (p->hwm + 1));
+        if (knoop_settled_named(r, t, lowered)) {
+            (*nvec)++;
+            continue;
+        }
+        knoop_settled_add(st, r->stream, r->hwm, r->head);
+        if (settled)
+            settled[i] = true;
+    }
+    if (st)
+        knoop_settled_end(st);
+}
+
 /* The hlc and chain of the message at seq. */
 static int s_at(knoop_journal_t *j, uint64_t stream, uint64_t seq, knoop_buf_t *buf,
                 uint64_t *hlc, uint8_t chain[KNOOP_HASH_LEN])

@@ -61,6 +61,19 @@ bool knoop_settled_candidate(const knoop_stream_info_t *r, const char *partner, 
  * when t is 0. */
 bool knoop_settled_named(const knoop_stream_info_t *r, uint64_t t, bool lowered);
 
+/* The sender's side of a HELLO, from its journal's rows (sorted, as
+ * knoop_journal_vector gives them): each candidate row with hwm > 0 that
+ * may still change goes into vec (room for n rows; *nvec set), lowered to
+ * before a damaged message (logged, prefixed with `who`: the other side
+ * sends the rest again); the others go into st as of t (st ended here).
+ * With t 0 or st NULL every candidate row is named. settled[i], when not
+ * NULL, says whether rows[i] was summarised. vec's strings point into rows. */
+void knoop_settled_hello(knoop_journal_t *j, const knoop_stream_info_t *rows, size_t n,
+                         uint64_t t, const char *partner, bool peer,
+                         const char *const *subs, size_t nsubs, const char *who,
+                         knoop_wire_pos_t *vec, size_t *nvec, knoop_settled_t *st,
+                         bool *settled);
+
 void knoop_settled_init(knoop_settled_t *s);
 /* Count and hash (stream, hwm, head) into the stream's bucket. Rows come in
  * ascending stream order (asserted); hwm > 0. */

@@ -136,47 +136,31 @@ static void s_connect(knoop_node_t *self)
     size_t nrows = 0;
     knoop_journal_vector(self->journal, NULL, &rows, &nrows);
     knoop_wire_pos_t *vec = calloc(nrows ? nrows : 1, sizeof *vec);
+    bool *settled = calloc(nrows ? nrows : 1, sizeof *settled);
     uint64_t t = knoop_settled_since(self->complete_hlc,
                                      self->opts.settled_margin_ms > 0
                                          ? (uint64_t) self->opts.settled_margin_ms
                                          : KNOOP_SETTLED_MARGIN_MS);
-    knoop_settled_t *st = t ? malloc(sizeof *st) : NULL;
+    knoop_settled_t *st = t && vec && settled ? malloc(sizeof *st) : NULL;
     if (!st)
-        t = 0;                          /* no memory: name every stream */
-    else
-        knoop_settled_init(st);
-    for (size_t i = 0; i < self->nown; i++)
-        self->own[i].settled = false;
+        t = 0;                          /* none recorded, or no memory: name every stream */
     size_t nvec = 0;
     self->hello_hlc = knoop_hlc_now(&self->hlc);
-    for (size_t i = 0; vec && i < nrows; i++) {
-        const knoop_stream_info_t *r = &rows[i];
-        if (r->hwm == 0 ||
-            !knoop_settled_candidate(r, self->id, false,
-                                     (const char *const *) self->opts.subs, self->opts.nsubs))
-            continue;
-        knoop_wire_pos_t *p = &vec[nvec];
-        p->stream = r->stream;
-        p->origin = r->origin;
-        p->topic = r->topic;
-        p->epoch = r->epoch;
-        p->hwm = r->hwm;
-        memcpy(p->head, r->head, KNOOP_HASH_LEN);
-        bool lowered = node_repair_pos(self, p);
-        if (knoop_settled_named(r, t, lowered)) {
-            nvec++;
-            continue;
-        }
-        knoop_settled_add(st, r->stream, r->hwm, r->head);
-        own_stream_t *o = strcmp(r->origin, self->id) == 0 ? node_own_find(self, r->stream)
-                                                           : NULL;
+    if (vec)
+        knoop_settled_hello(self->journal, rows, nrows, t, self->id, false,
+                            (const char *const *) self->opts.subs, self->opts.nsubs, "node",
+                            vec, &nvec, st, settled);
+    for (size_t i = 0; i < self->nown; i++)
+        self->own[i].settled = false;
+    for (size_t i = 0; vec && settled && i < nrows; i++) {
+        own_stream_t *o = settled[i] && strcmp(rows[i].origin, self->id) == 0
+                        ? node_own_find(self, rows[i].stream) : NULL;
         if (o) {
             o->settled = true;
-            o->settled_hwm = r->hwm;
+            o->settled_hwm = rows[i].hwm;
         }
     }
-    if (st)
-        knoop_settled_end(st);
+    free(settled);
     knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO,
                         .u.hello = { .partner = self->id, .subs = self->opts.subs,
                                      .nsubs = self->opts.nsubs, .vector = vec, .nvector = nvec,
