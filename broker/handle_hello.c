@@ -251,15 +251,8 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
         }
         /* Own streams it holds at our hwm, as its matched bucket proves, are
          * left out (WELCOME.settled_matched_set tells it which). */
-        if (mine && !(settled && node_hwm == r->hwm)) {
-            knoop_wire_pos_t *o = &own[nown++];
-            o->stream = r->stream;
-            o->origin = r->origin;
-            o->topic = r->topic;
-            o->epoch = r->epoch;
-            o->hwm = r->hwm;
-            memcpy(o->head, r->head, KNOOP_HASH_LEN);
-        }
+        if (mine && !(settled && node_hwm == r->hwm))
+            knoop_settled_pos(&own[nown++], r);
         bool wanted = s_wanted(self, s, r);
         /* Its own streams too, live: the other instance of a primary/standby
          * pair publishes them (what this session publishes itself is not

@@ -192,7 +192,7 @@ static void s_hello(knoop_broker_t *self, peer_t *p)
     size_t n = 0;
     knoop_journal_vector(self->journal, NULL, &rows, &n);
     knoop_wire_pos_t *vec = calloc(n ? n : 1, sizeof *vec);
-    uint64_t t = knoop_settled_since(p->complete_hlc, KNOOP_SETTLED_MARGIN_MS);
+    uint64_t t = knoop_settled_since(p->complete_hlc, self->opts.settled_margin_ms);
     knoop_settled_t *st = t && vec ? malloc(sizeof *st) : NULL;
     if (!st)
         t = 0;

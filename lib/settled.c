@@ -9,9 +9,10 @@
 #include <assert.h>
 #include <string.h>
 
-uint64_t knoop_settled_since(uint64_t complete_hlc, uint64_t margin_ms)
+uint64_t knoop_settled_since(uint64_t complete_hlc, int margin_ms)
 {
-    uint64_t margin = KNOOP_HLC_MAKE(margin_ms, 0);
+    uint64_t margin = KNOOP_HLC_MAKE(margin_ms > 0 ? (uint64_t) margin_ms
+                                                   : KNOOP_SETTLED_MARGIN_MS, 0);
     return complete_hlc > margin ? complete_hlc - margin : 0;
 }
 
@@ -80,6 +81,16 @@ void knoop_settled_end(knoop_settled_t *s)
     s_close(s);
 }
 
+void knoop_settled_pos(knoop_wire_pos_t *p, const knoop_stream_info_t *r)
+{
+    p->stream = r->stream;
+    p->origin = r->origin;
+    p->topic = r->topic;
+    p->epoch = r->epoch;
+    p->hwm = r->hwm;
+    memcpy(p->head, r->head, KNOOP_HASH_LEN);
+}
+
 void knoop_settled_hello(knoop_journal_t *j, const knoop_stream_info_t *rows, size_t n,
                          uint64_t t, const char *partner, bool peer,
                          const char *const *subs, size_t nsubs, const char *who,
@@ -98,12 +109,7 @@ void knoop_settled_hello(knoop_journal_t *j, const knoop_stream_info_t *rows, si
         if (r->hwm == 0 || !knoop_settled_candidate(r, partner, peer, subs, nsubs))
             continue;
         knoop_wire_pos_t *p = &vec[*nvec];
-        p->stream = r->stream;
-        p->origin = r->origin;
-        p->topic = r->topic;
-        p->epoch = r->epoch;
-        p->hwm = r->hwm;
-        memcpy(p->head, r->head, KNOOP_HASH_LEN);
+        knoop_settled_pos(p, r);
         bool lowered = knoop_journal_damage_floor(j, p->stream, &p->hwm, p->head);
         if (lowered)
             knoop_info("%s: asking again for %s on %s from seq %llu (damaged here)", who,
@@ -154,7 +160,20 @@ int knoop_settled_point(knoop_journal_t *j, const knoop_stream_info_t *r, uint64
     memset(head, 0, KNOOP_HASH_LEN);
     knoop_buf_t buf = { 0 };
     int rc = KNOOP_OK;
-    while (hi - lo > 1) {
+    /* A stream begun after t (a new epoch: most of those searched, and all
+     * of them for a T far in the past) costs one read, not log2(hwm). */
+    if (hi > 1) {
+        uint64_t hlc;
+        uint8_t chain[KNOOP_HASH_LEN];
+        rc = s_at(j, r->stream, 1, &buf, &hlc, chain);
+        if (rc == KNOOP_OK && hlc > t) {
+            hi = 1;
+        } else if (rc == KNOOP_OK) {
+            lo = 1;
+            memcpy(head, chain, KNOOP_HASH_LEN);
+        }
+    }
+    while (rc == KNOOP_OK && hi - lo > 1) {
         uint64_t mid = lo + (hi - lo) / 2, hlc;
         uint8_t chain[KNOOP_HASH_LEN];
         rc = s_at(j, r->stream, mid, &buf, &hlc, chain);

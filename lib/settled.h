@@ -45,9 +45,10 @@ static inline uint32_t knoop_settled_bucket(uint64_t stream)
     return (uint32_t) (stream >> KNOOP_WIRE_BUCKET_SHIFT);
 }
 
-/* T for a HELLO from the recorded complete_hlc, margin_ms before it (0:
- * none recorded, no summary). */
-uint64_t knoop_settled_since(uint64_t complete_hlc, uint64_t margin_ms);
+/* T for a HELLO from the recorded complete_hlc, margin_ms before it
+ * (margin_ms <= 0: KNOOP_SETTLED_MARGIN_MS). 0 when none was recorded: no
+ * summary. */
+uint64_t knoop_settled_since(uint64_t complete_hlc, int margin_ms);
 
 /* Is r a candidate row of a HELLO from `partner` with these subscriptions
  * (as sent)? Its own streams, those on its subscriptions, the trust topics;
@@ -73,6 +74,10 @@ void knoop_settled_hello(knoop_journal_t *j, const knoop_stream_info_t *rows, si
                          const char *const *subs, size_t nsubs, const char *who,
                          knoop_wire_pos_t *vec, size_t *nvec, knoop_settled_t *st,
                          bool *settled);
+
+/* A HELLO vector row (or a WELCOME.own row) from a stream row: its
+ * strings point into r. */
+void knoop_settled_pos(knoop_wire_pos_t *p, const knoop_stream_info_t *r);
 
 void knoop_settled_init(knoop_settled_t *s);
 /* Count and hash (stream, hwm, head) into the stream's bucket. Rows come in

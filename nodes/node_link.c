@@ -137,10 +137,7 @@ static void s_connect(knoop_node_t *self)
     knoop_journal_vector(self->journal, NULL, &rows, &nrows);
     knoop_wire_pos_t *vec = calloc(nrows ? nrows : 1, sizeof *vec);
     bool *settled = calloc(nrows ? nrows : 1, sizeof *settled);
-    uint64_t t = knoop_settled_since(self->complete_hlc,
-                                     self->opts.settled_margin_ms > 0
-                                         ? (uint64_t) self->opts.settled_margin_ms
-                                         : KNOOP_SETTLED_MARGIN_MS);
+    uint64_t t = knoop_settled_since(self->complete_hlc, self->opts.settled_margin_ms);
     knoop_settled_t *st = t && vec && settled ? malloc(sizeof *st) : NULL;
     if (!st)
         t = 0;                          /* none recorded, or no memory: name every stream */

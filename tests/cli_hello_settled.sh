@@ -36,11 +36,7 @@ APP=$!
 PIDS+=($APP)
 
 # Dozens of streams: a publisher restarted again and again.
-for e in $(seq 1 $EPOCHS); do
-    publish_acked vr-utrecht "e$e" 1 2
-    stop vr-utrecht
-    start_node vr-utrecht --broker "$B"
-done
+publish_epochs vr-utrecht "$EPOCHS" --broker "$B"
 total=$((EPOCHS * 2))
 wait_for "vr-zeeland holds all $total" 30 has_count "$T/vr-zeeland" 'sitrep.>' "$total"
 
