@@ -5,8 +5,9 @@
 # that may still change and summarises the others per bucket; the broker
 # recomputes the buckets from its own journal, and:
 #   - matched buckets are caught up from where they stood (nothing resent);
-#   - a message dated before T that reached the broker late (its publisher
-#     was offline) makes its bucket miss, and that bucket is sent whole;
+#   - a message dated before T that reached the broker late (its
+#     publisher's link was cut) makes its bucket miss: that bucket is sent
+#     whole, and the node drops what it held as duplicates;
 #   - the durable application gets every message exactly once, and the
 #     journals agree with the broker's (digest);
 #   - a subscriber restored from an old copy of its journal still catches up
@@ -40,17 +41,29 @@ publish_epochs vr-utrecht "$EPOCHS" --broker "$B"
 total=$((EPOCHS * 2))
 wait_for "vr-zeeland holds all $total" 30 has_count "$T/vr-zeeland" 'sitrep.>' "$total"
 
-# A late arrival: vr-utrecht publishes while it has no broker; its messages
-# reach the broker only after vr-zeeland's complete_hlc has passed them.
+# A late arrival on a stream vr-zeeland holds: vr-utrecht's link is cut
+# while it publishes, and what it published reaches the broker only after
+# vr-zeeland's complete_hlc has passed it.
 stop vr-utrecht
-start_node vr-utrecht
+UP=$(free_port)
+start_proxy utrecht "$UP" "${EP##*:}"
+start_node vr-utrecht --broker "kcr2-broker-1@tcp://127.0.0.1:$UP"
+publish_acked vr-utrecht held 1 2
+total=$((total + 2))
+wait_for "vr-zeeland holds all $total" 20 has_count "$T/vr-zeeland" 'sitrep.>' "$total"
+link_cut utrecht
+link_lost() { [ "$("$KNOOP" status --api "$(api "$1")" --json | jq -r .link.state)" != up ]; }
+wait_for "vr-utrecht sees its link lost" 10 link_lost vr-utrecht
 publish_acked vr-utrecht late 1 3
-stop vr-utrecht
 sleep 4                               # complete_hlc (now - 2 s) passes them
 stop vr-zeeland
+link_heal utrecht
+total=$((total + 3))
+wait_for "the broker holds all $total" 20 has_count "$T/kcr2-broker-1" 'sitrep.>' "$total"
+stop vr-utrecht
 start_node vr-utrecht --broker "$B"
-publish_acked vr-utrecht more 1 5     # and more on a live stream
-total=$((total + 8))
+publish_acked vr-utrecht more 1 5     # and a new stream meanwhile
+total=$((total + 5))
 wait_for "the broker holds all $total" 20 has_count "$T/kcr2-broker-1" 'sitrep.>' "$total"
 
 missed_before=$(broker_status | jq -r .settled_missed)
@@ -67,9 +80,13 @@ echo "broker: $line"
 read -r matched missed < <(sed -E 's/.*settled: ([0-9]+) buckets matched, ([0-9]+) missed.*/\1 \2/' <<<"$line")
 check "the broker matched the summary's buckets ($matched) ..." test "${matched:-0}" -ge $((buckets - 1))
 check "... but the late arrival's bucket ($missed missed)" test "${missed:-0}" -eq 1
+check "which it sends whole: the held stream from seq 1, and the new one" \
+    grep -q "catch-up: 2 streams, 10 messages" <<<"$line"
+wait_for "vr-zeeland holds all $total" 20 has_count "$T/vr-zeeland" 'sitrep.>' "$total"
+check "vr-zeeland dropped the 2 messages it held as duplicates" \
+    test "$("$KNOOP" status --api "$(api vr-zeeland)" --json | jq -r .journal.duplicates)" -ge 2
 check "the broker counts the miss in its status" \
     test "$(broker_status | jq -r .settled_missed)" = "$((missed_before + missed))"
-wait_for "vr-zeeland holds all $total" 20 has_count "$T/vr-zeeland" 'sitrep.>' "$total"
 check "vr-zeeland agrees with the broker (digest)" \
     same_digest "$T/kcr2-broker-1" "$T/vr-zeeland" 'sitrep.>'
 
