@@ -193,6 +193,7 @@ struct knoop_node_t {
     uint8_t          complete_val[8];  /* the bytes being committed */
     /* the last catch-up done (status "catchup", the web picture) */
     uint64_t         catchup_done_at, catchup_ms, catchup_msgs, catchup_streams;
+    uint32_t         settled_matched, settled_missed;   /* this link's WELCOME */
     char             catchup_broker[KNOOP_ID_MAX + 1];
     /* the mesh's verdict from the current broker's heartbeats (status "mesh") */
     mesh_peer_t     *mesh;

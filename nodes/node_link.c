@@ -342,6 +342,8 @@ static void s_on_welcome(knoop_node_t *self, const knoop_frame_t *f)
                                      knoop_settled_bucket(o->stream)) ? o->settled_hwm : 0;
         o->blocked = false;
     }
+    self->settled_matched = f->u.welcome.settled_matched;
+    self->settled_missed = f->u.welcome.settled_missed;
     if (f->u.welcome.has_matched_set)
         knoop_info("settled summary at %s: %u buckets matched, %u missed", b->id,
                    f->u.welcome.settled_matched, f->u.welcome.settled_missed);

@@ -87,6 +87,8 @@ check "vr-zeeland dropped the 2 messages it held as duplicates" \
     test "$("$KNOOP" status --api "$(api vr-zeeland)" --json | jq -r .journal.duplicates)" -ge 2
 check "the broker counts the miss in its status" \
     test "$(broker_status | jq -r .settled_missed)" = "$((missed_before + missed))"
+check "... and the node shows the WELCOME's count in its status" \
+    test "$("$KNOOP" status --api "$(api vr-zeeland)" --json | jq -r .catchup.settled_missed)" = 1
 check "vr-zeeland agrees with the broker (digest)" \
     same_digest "$T/kcr2-broker-1" "$T/vr-zeeland" 'sitrep.>'
 
