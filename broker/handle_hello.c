@@ -43,9 +43,11 @@ static bool s_wanted(knoop_broker_t *self, const session_t *s, const knoop_strea
 
 /* The HELLO's settled summary against our journal (docs/protocol.md, "The
  * settled summary"): for every row the session gets and the vector does not
- * name, where it stood at T (sp[i], shead[i]); which buckets match. false
+ * name, where it stood at T (p[i], head[i]); which buckets match. false
  * when there is no summary to use (none sent, or no memory: then every
- * unnamed stream is planned from 0, as for an older node). */
+ * unnamed stream is planned from 0, as for an older node). The rows the
+ * broker counts are those it would deliver (s_wanted): a subscription the
+ * policy refused holds nothing at the node either, so it costs no miss. */
 typedef struct {
     uint64_t *p;
     uint8_t (*head)[KNOOP_HASH_LEN];

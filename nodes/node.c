@@ -67,8 +67,6 @@ void node_error_check(knoop_node_t *self)
     }
 }
 
-/* Every stream this partner published, in any epoch: what was not ACKed
- * before a restart is sent again once a broker says what it holds. */
 /* The settled summary's complete_hlc (docs/protocol.md): 0 when none was
  * recorded (a journal of an older node: no summary until a catch-up). */
 static void s_load_complete(knoop_node_t *self)
@@ -79,6 +77,8 @@ static void s_load_complete(knoop_node_t *self)
     knoop_buf_free(&b);
 }
 
+/* Every stream this partner published, in any epoch: what was not ACKed
+ * before a restart is sent again once a broker says what it holds. */
 static int s_load_own(knoop_node_t *self)
 {
     knoop_stream_info_t *rows;

@@ -283,11 +283,8 @@ void node_link_read_probe(knoop_node_t *self);
 /* node_repair.c */
 void node_repair_start(knoop_node_t *self);     /* check the journal at start */
 /* After a read met damage: rebuild rows, ask the broker for damaged messages
- * again (a new HELLO, whose vector node_repair_pos lowers). */
+ * again (a new HELLO, whose vector knoop_settled_hello lowers). */
 void node_repair_step(knoop_node_t *self);
-/* Lower one HELLO vector row to before a damaged message (the broker sends
- * the rest again); true when it was lowered. */
-bool node_repair_pos(knoop_node_t *self, knoop_wire_pos_t *pos);
 
 /* node_api.c */
 int  node_api_init(knoop_node_t *self);

@@ -61,20 +61,11 @@ void node_repair_step(knoop_node_t *self)
         return;
     if (n == self->repair_asked_n && now - self->repair_asked_at < REASK_MS)
         return;
-    /* A new HELLO carries the lowered vector (node_repair_pos). */
+    /* A new HELLO carries the lowered vector (knoop_settled_hello). */
     self->repair_asked_n = n;
     self->repair_asked_at = now;
     knoop_warn("node: %zu damaged message(s) in the journal: asking %s for them again", n,
                self->brokers[self->broker_idx].id);
     node_link_close(self, "fetching damaged messages again");
     self->next_attempt = now;
-}
-
-bool node_repair_pos(knoop_node_t *self, knoop_wire_pos_t *pos)
-{
-    if (!knoop_journal_damage_floor(self->journal, pos->stream, &pos->hwm, pos->head))
-        return false;
-    knoop_info("node: asking again for %s on %s from seq %llu (damaged here)",
-               pos->origin, pos->topic, (unsigned long long) (pos->hwm + 1));
-    return true;
 }
