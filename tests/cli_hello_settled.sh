@@ -71,7 +71,7 @@ restart_zeeland
 wait_for "vr-zeeland caught up" 20 grep -q "caught up from" "$T/vr-zeeland.log"
 hello=$(grep "HELLO: .* streams named" "$T/vr-zeeland.log" | tail -1)
 echo "node: $hello"
-read -r named settled buckets < <(sed -E 's/.*HELLO: ([0-9]+) streams named, ([0-9]+) settled in ([0-9]+) buckets.*/\1 \2 \3/' <<<"$hello")
+read -r named settled buckets < <(hello_counts "$hello")
 check "the restarted node names only a few streams ($named)" test "${named:-99}" -le 2
 check "... and summarises the others ($settled in $buckets buckets)" \
     test "${settled:-0}" -ge "$EPOCHS" -a "${buckets:-0}" -ge 8

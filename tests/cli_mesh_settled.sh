@@ -33,7 +33,7 @@ start_broker kcr2-broker-2 "$EP2" --peer "$B1" "${MESH[@]}"
 wait_for "kcr2-broker-2 holds all $total" 20 has_count "$T/kcr2-broker-2" 'sitrep.>' "$total"
 hello=$(grep "peer kcr2-broker-1: HELLO: " "$T/kcr2-broker-2.log" | head -1)
 echo "broker 2: $hello"
-read -r named settled buckets < <(sed -E 's/.*HELLO: ([0-9]+) streams named, ([0-9]+) settled in ([0-9]+) buckets.*/\1 \2 \3/' <<<"$hello")
+read -r named settled buckets < <(hello_counts "$hello")
 check "the restarted broker names none of the quiet streams ($named named)" test "${named:-99}" -eq 0
 check "... and summarises them ($settled in $buckets buckets)" \
     test "${settled:-0}" -eq "$EPOCHS" -a "${buckets:-0}" -ge 5

@@ -302,6 +302,12 @@ publish_epochs() {
     done
 }
 
+# hello_counts LINE: "K S B" from a log line "HELLO: K streams named, S
+# settled in B buckets" (the settled summary of a HELLO; nothing otherwise)
+hello_counts() {
+    sed -nE 's/.*HELLO: ([0-9]+) streams named, ([0-9]+) settled in ([0-9]+) buckets.*/\1 \2 \3/p' <<<"$1"
+}
+
 # incident_ids PREFIX: the incident ids PREFIX-C-I of the JSON lines on stdin,
 # one a line, in their order (nothing when there are none)
 incident_ids() { { grep -o "\"incident_id\":\"$1-[0-9]*-[0-9]*\"" || true; } | cut -d'"' -f4; }
