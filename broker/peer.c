@@ -192,14 +192,15 @@ static void s_hello(knoop_broker_t *self, peer_t *p)
     size_t n = 0;
     knoop_journal_vector(self->journal, NULL, &rows, &n);
     knoop_wire_pos_t *vec = calloc(n ? n : 1, sizeof *vec);
-    uint64_t t = knoop_settled_since(p->complete_hlc, self->opts.settled_margin_ms);
+    p->hello_hlc = knoop_hlc_now(&self->hlc);
+    uint64_t t = knoop_settled_as_of(p->complete_hlc, self->opts.settled_margin_ms, n,
+                                     p->hello_hlc);
     knoop_settled_t *st = t && vec ? malloc(sizeof *st) : NULL;
     if (!st)
         t = 0;
     size_t nv = 0;
     char who[KNOOP_ID_MAX + 8];
     snprintf(who, sizeof who, "peer %s", p->id);
-    p->hello_hlc = knoop_hlc_now(&self->hlc);
     if (vec)
         knoop_settled_hello(self->journal, rows, n, t, self->id, true, NULL, 0, who, vec, &nv,
                             st, NULL);

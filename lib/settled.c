@@ -16,6 +16,14 @@ uint64_t knoop_settled_since(uint64_t complete_hlc, int margin_ms)
     return complete_hlc > margin ? complete_hlc - margin : 0;
 }
 
+uint64_t knoop_settled_as_of(uint64_t complete_hlc, int margin_ms, size_t nrows,
+                             uint64_t now_hlc)
+{
+    if (complete_hlc)
+        return knoop_settled_since(complete_hlc, margin_ms);
+    return nrows > KNOOP_WIRE_VECTOR_MAX ? knoop_settled_since(now_hlc, margin_ms) : 0;
+}
+
 bool knoop_settled_candidate(const knoop_stream_info_t *r, const char *partner, bool peer,
                              const char *const *subs, size_t nsubs)
 {

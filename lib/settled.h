@@ -49,6 +49,13 @@ static inline uint32_t knoop_settled_bucket(uint64_t stream)
  * (margin_ms <= 0: KNOOP_SETTLED_MARGIN_MS). 0 when none was recorded: no
  * summary. */
 uint64_t knoop_settled_since(uint64_t complete_hlc, int margin_ms);
+/* T for a HELLO over a journal of nrows streams: as knoop_settled_since;
+ * with nothing recorded (a journal of an older release, a first start), 0
+ * (name everything, as before) while every row fits in a vector, else
+ * margin_ms before now_hlc: a vector above KNOOP_WIRE_VECTOR_MAX would be
+ * refused, so guess — a guess only costs misses. */
+uint64_t knoop_settled_as_of(uint64_t complete_hlc, int margin_ms, size_t nrows,
+                             uint64_t now_hlc);
 
 /* Is r a candidate row of a HELLO from `partner` with these subscriptions
  * (as sent)? Its own streams, those on its subscriptions, the trust topics;

@@ -137,12 +137,13 @@ static void s_connect(knoop_node_t *self)
     knoop_journal_vector(self->journal, NULL, &rows, &nrows);
     knoop_wire_pos_t *vec = calloc(nrows ? nrows : 1, sizeof *vec);
     bool *settled = calloc(nrows ? nrows : 1, sizeof *settled);
-    uint64_t t = knoop_settled_since(self->complete_hlc, self->opts.settled_margin_ms);
+    self->hello_hlc = knoop_hlc_now(&self->hlc);
+    uint64_t t = knoop_settled_as_of(self->complete_hlc, self->opts.settled_margin_ms, nrows,
+                                     self->hello_hlc);
     knoop_settled_t *st = t && vec && settled ? malloc(sizeof *st) : NULL;
     if (!st)
         t = 0;                          /* none recorded, or no memory: name every stream */
     size_t nvec = 0;
-    self->hello_hlc = knoop_hlc_now(&self->hlc);
     if (vec)
         knoop_settled_hello(self->journal, rows, nrows, t, self->id, false,
                             (const char *const *) self->opts.subs, self->opts.nsubs, "node",

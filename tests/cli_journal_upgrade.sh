@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Schema 2 journals (before a check was stored with every message and
-# log/vlog row, and before stream rows kept last_hlc and prio) are upgraded when a daemon opens them for writing, and keep
-# every message; read-only tools refuse them with what to do. The schema-2
-# journal is made from a real one with mdb_dump/mdb_load (lmdb-utils),
-# stripping the checks and setting the schema back to 2.
+# log/vlog row, and before stream rows kept last_hlc and prio) are upgraded
+# when a daemon opens them for writing, and keep every message; read-only
+# tools refuse them with what to do. The schema-2 journal is made from a
+# real one with mdb_dump/mdb_load (lmdb-utils), stripping the checks and the
+# stream rows' schema-4 fields and setting the schema back to 2.
 source "$(dirname "$0")/lib.sh"
 command -v mdb_dump >/dev/null && command -v mdb_load >/dev/null \
     || { echo "SKIP: mdb_dump/mdb_load (lmdb-utils) not installed"; exit 77; }

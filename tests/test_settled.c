@@ -281,6 +281,12 @@ static void test_named_rule(void **state)
     assert_true(knoop_settled_since(0, 0) == 0);
     assert_true(knoop_settled_since(s_ms(90000), 0) == s_ms(30000));
     assert_true(knoop_settled_since(s_ms(90000), 1000) == s_ms(89000));
+    /* nothing recorded: name everything while it fits, else guess */
+    assert_true(knoop_settled_as_of(0, 0, KNOOP_WIRE_VECTOR_MAX, s_ms(90000)) == 0);
+    assert_true(knoop_settled_as_of(0, 0, KNOOP_WIRE_VECTOR_MAX + 1, s_ms(90000)) ==
+                s_ms(30000));
+    assert_true(knoop_settled_as_of(s_ms(80000), 0, KNOOP_WIRE_VECTOR_MAX + 1, s_ms(90000)) ==
+                s_ms(20000));
 }
 
 int main(void)
