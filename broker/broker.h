@@ -27,6 +27,7 @@ typedef struct {
     const char *const *peers;     /* "ID@ENDPOINT" of other brokers */
     size_t      npeers;
     int         anti_entropy_ms;  /* digest comparison with each peer */
+    int         settled_margin_ms; /* T of HELLOs to peers: complete_hlc minus this (0: 60 s) */
     const char *api;              /* local status endpoint; NULL: ipc://DATA/api.sock */
     const char *metrics;          /* HOST:PORT of the Prometheus endpoint; NULL: none */
     size_t      fair_share;       /* envelopes one session may put in a loop pass (fair.c); 0: no bound */

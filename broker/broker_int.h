@@ -127,6 +127,11 @@ typedef struct {
     uint64_t     in_msgs, in_stored, in_duplicates, in_refused;
     bool         linked;            /* named in our HELLOs to the other peers */
     uint64_t     hellos;            /* HELLOs said: each starts a session and its window */
+    /* The settled summary of our HELLOs to it (docs/protocol.md): the last
+     * complete catch-up from it as recorded in our journal (cursor
+     * peer.complete_hlc.ID), the HLC at our last HELLO, the value and time
+     * of the last write. */
+    uint64_t     complete_hlc, hello_hlc, complete_saved, complete_written_at;
 } peer_t;
 
 /* A forwarded envelope kept for a later pass (fair.c): its bytes, the peer
@@ -198,6 +203,8 @@ struct knoop_broker_t {
     /* counters for status and logs */
     uint64_t         frames_in, frames_bad, envelopes_refused, commits;
     uint64_t         hellos_too_big;    /* HELLOs refused: vector above KNOOP_WIRE_VECTOR_MAX */
+    uint64_t         settled_matched;   /* buckets of HELLOs' settled summaries that matched */
+    uint64_t         settled_missed;    /* ... that did not: their streams were sent whole */
     uint64_t         sessions_silent;  /* sessions dropped after the heartbeat timeout */
     uint64_t         imported, imports_refused;   /* bundles (handle_import.c) */
     uint64_t         forwarded, forwards_refused; /* streams nodes forwarded (handle_import.c) */

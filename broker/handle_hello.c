@@ -2,6 +2,7 @@
  * subscriptions, answer WELCOME, and plan the catch-up: everything the node
  * lacks on what it may read and of its own streams, FLASH first. */
 #include "broker_int.h"
+#include "settled.h"
 #include "trust_mesh.h"
 
 #include <stdio.h>
@@ -28,27 +29,73 @@ static bool s_matches_any(char **subs, size_t n, const char *topic)
     return false;
 }
 
-/* Priority class of a stream's missing range: the higher of its first
- * missing message's and its latest message's priority. Topics are in practice
- * uniform in priority; the two reads keep planning cheap for long ranges. */
-static int s_stream_prio(knoop_broker_t *self, uint64_t stream, uint64_t from, uint64_t to)
+/* Does the session get this stream: its own, on an accepted subscription
+ * the policy lets it read, or a trust topic (every node gets those)? A
+ * peer gets everything its subscriptions match. */
+static bool s_wanted(knoop_broker_t *self, const session_t *s, const knoop_stream_info_t *r)
 {
-    int prio = 0;
-    uint64_t seqs[2] = { from, to };
-    knoop_buf_t buf = { 0 };
-    for (int i = 0; i < 2; i++) {
-        buf.len = 0;
-        if (knoop_journal_get(self->journal, stream, seqs[i], &buf) != KNOOP_OK)
-            continue;
-        knoop_msg_t m;
-        if (knoop_msg_parse(&m, buf.data, buf.len) == KNOOP_OK) {
-            if ((int) m.b.priority > prio)
-                prio = (int) m.b.priority;
-            knoop_msg_clear(&m);
-        }
+    bool mine = !s->peer && strcmp(r->origin, s->partner) == 0;
+    return mine || (s_matches_any(s->subs, s->nsubs, r->topic) &&
+                    (s->peer || knoop_policy_may_read(self->policy, s->partner, s->role,
+                                                      r->topic)))
+           || knoop_trust_topic(r->topic);
+}
+
+/* The HELLO's settled summary against our journal (docs/protocol.md, "The
+ * settled summary"): for every row the session gets and the vector does not
+ * name, where it stood at T (p[i], head[i]); which buckets match. false
+ * when there is no summary to use (none sent, or no memory: then every
+ * unnamed stream is planned from 0, as for an older node). The rows the
+ * broker counts are those it would deliver (s_wanted): a subscription the
+ * policy refused holds nothing at the node either, so it costs no miss. */
+typedef struct {
+    uint64_t *p;
+    uint8_t (*head)[KNOOP_HASH_LEN];
+    uint8_t   matched[KNOOP_WIRE_BUCKETS / 8];
+    uint32_t  nmatched, nmissed;
+} settled_plan_t;
+
+static bool s_settled_plan(knoop_broker_t *self, const session_t *s, const knoop_frame_t *f,
+                           const knoop_u64map_t *named, const knoop_stream_info_t *rows,
+                           size_t nrows, settled_plan_t *sp)
+{
+    uint64_t t = f->u.hello.settled_hlc;
+    memset(sp, 0, sizeof *sp);
+    if (!t)
+        return false;
+    knoop_settled_t *st = malloc(sizeof *st);
+    sp->p = calloc(nrows ? nrows : 1, sizeof *sp->p);
+    sp->head = calloc(nrows ? nrows : 1, sizeof *sp->head);
+    if (!st || !sp->p || !sp->head) {
+        knoop_warn("%s: no memory for its settled summary: its unnamed streams are sent whole",
+                   s->partner);
+        free(st);
+        free(sp->p);
+        free(sp->head);
+        memset(sp, 0, sizeof *sp);
+        return false;
     }
-    knoop_buf_free(&buf);
-    return prio;
+    knoop_settled_init(st);
+    for (size_t i = 0; i < nrows; i++) {
+        const knoop_stream_info_t *r = &rows[i];
+        uint64_t idx;
+        if (!s_wanted(self, s, r) || knoop_u64map_get(named, r->stream, &idx))
+            continue;
+        if (knoop_settled_point(self->journal, r, t, &sp->p[i], sp->head[i]) != KNOOP_OK) {
+            knoop_settled_poison(st, r->stream);    /* we cannot tell: a miss */
+            sp->p[i] = 0;
+            continue;
+        }
+        if (sp->p[i])
+            knoop_settled_add(st, r->stream, sp->p[i], sp->head[i]);
+    }
+    knoop_settled_end(st);
+    knoop_settled_compare(st, f->u.hello.settled, f->u.hello.nsettled, sp->matched,
+                          &sp->nmatched, &sp->nmissed);
+    free(st);
+    self->settled_matched += sp->nmatched;
+    self->settled_missed += sp->nmissed;
+    return true;
 }
 
 static int s_plan_cmp(const void *a, const void *b)
@@ -182,6 +229,8 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
     knoop_stream_info_t *rows = NULL;
     size_t nrows = 0;
     knoop_journal_vector(self->journal, NULL, &rows, &nrows);
+    settled_plan_t sp;
+    bool summary = s_settled_plan(self, s, f, &nv.hwm, rows, nrows, &sp);
     s->plan = calloc(nrows ? nrows : 1, sizeof *s->plan);
     knoop_wire_pos_t *own = calloc(nrows ? nrows : 1, sizeof *own);
     size_t nown = 0;
@@ -189,19 +238,24 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
     for (size_t i = 0; i < nrows; i++) {
         const knoop_stream_info_t *r = &rows[i];
         bool mine = !peer && strcmp(r->origin, s->partner) == 0;
-        if (mine) {
-            knoop_wire_pos_t *o = &own[nown++];
-            o->stream = r->stream;
-            o->origin = r->origin;
-            o->topic = r->topic;
-            o->epoch = r->epoch;
-            o->hwm = r->hwm;
-            memcpy(o->head, r->head, KNOOP_HASH_LEN);
+        uint64_t idx, node_hwm = 0;
+        const uint8_t *node_head = NULL;
+        bool named = knoop_u64map_get(&nv.hwm, r->stream, &idx);
+        /* in a matched bucket: the node holds it up to p, with our head */
+        bool settled = !named && summary && sp.p[i] &&
+                       knoop_settled_bit(sp.matched, knoop_settled_bucket(r->stream));
+        if (named) {
+            node_hwm = f->u.hello.vector[idx].hwm;
+            node_head = f->u.hello.vector[idx].head;
+        } else if (settled) {
+            node_hwm = sp.p[i];
+            node_head = sp.head[i];
         }
-        bool wanted = mine || (s_matches_any(s->subs, s->nsubs, r->topic) &&
-                               (peer || knoop_policy_may_read(self->policy, s->partner, s->role,
-                                                              r->topic)))
-                    || knoop_trust_topic(r->topic);   /* every node gets the trust topics */
+        /* Own streams it holds at our hwm, as its matched bucket proves, are
+         * left out (WELCOME.settled_matched_set tells it which). */
+        if (mine && !(settled && node_hwm == r->hwm))
+            knoop_settled_pos(&own[nown++], r);
+        bool wanted = s_wanted(self, s, r);
         /* Its own streams too, live: the other instance of a primary/standby
          * pair publishes them (what this session publishes itself is not
          * echoed: handle_publish marks it acked). */
@@ -209,13 +263,7 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
                          !wanted ? 2 : r->flags & KNOOP_STREAM_FORKED ? 3 : 1);
         if (!wanted)
             continue;
-        uint64_t idx, node_hwm = 0;
-        const uint8_t *node_head = NULL;
-        if (knoop_u64map_get(&nv.hwm, r->stream, &idx)) {
-            node_hwm = f->u.hello.vector[idx].hwm;
-            node_head = f->u.hello.vector[idx].head;
-        }
-        if (s_forked(self, r, node_hwm, node_head)) {
+        if (!settled && s_forked(self, r, node_hwm, node_head)) {
             broker_send_error(self, s, rid, rid_len, KNOOP_WERR_FORK, r->stream, node_hwm, false,
                               "fork: %s holds a different message at %s %s seq %llu than %s",
                               s->partner, r->origin, r->topic, (unsigned long long) node_hwm,
@@ -232,7 +280,7 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
             e->stream = r->stream;
             e->next = node_hwm + 1;
             e->to = last;
-            e->prio = s_stream_prio(self, r->stream, e->next, e->to);
+            e->prio = (int) r->prio;       /* the highest it holds: no envelope read */
             planned += e->to - node_hwm;
         }
     }
@@ -252,6 +300,14 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
     w.u.welcome.credit_msgs = PUBLISH_WINDOW;
     w.u.welcome.credit_bytes = 64u << 20;
     w.u.welcome.planned = planned;
+    if (summary) {
+        w.u.welcome.settled_matched = sp.nmatched;
+        w.u.welcome.settled_missed = sp.nmissed;
+        w.u.welcome.has_matched_set = true;
+        memcpy(w.u.welcome.matched_set, sp.matched, sizeof sp.matched);
+    }
+    free(sp.p);
+    free(sp.head);
     if (broker_session_add(self, s) != KNOOP_OK) {
         broker_send_error(self, NULL, rid, rid_len, KNOOP_WERR_FULL, 0, 0, true,
                           "broker %s is out of memory; try again later", self->id);
@@ -264,9 +320,13 @@ void handle_hello(knoop_broker_t *self, const uint8_t *rid, size_t rid_len,
         return;
     }
     int rc = broker_send(self, s, &w);
+    char settled_text[96] = "";
+    if (summary)
+        snprintf(settled_text, sizeof settled_text, "; settled: %u buckets matched, %u missed",
+                 sp.nmatched, sp.nmissed);
     knoop_info("%s %s (%s): %zu subscriptions accepted, %zu refused; catch-up: "
-               "%zu streams, %llu messages", peer ? "peer" : "node", s->partner, s->role,
-               s->nsubs, nrefused, s->nplan, (unsigned long long) planned);
+               "%zu streams, %llu messages%s", peer ? "peer" : "node", s->partner, s->role,
+               s->nsubs, nrefused, s->nplan, (unsigned long long) planned, settled_text);
     free(own);
     free(rows);
     free(refused);

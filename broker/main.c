@@ -20,6 +20,9 @@ static const knoop_opt_spec_t s_spec[] = {
     { "peer", KNOOP_OPT_LIST, NULL, "ID@ENDPOINT", "another broker of the mesh, e.g. "
       "kcr2-broker-2@tcp://10.0.2.1:7400 (repeatable)", false },
     { "anti-entropy-ms", KNOOP_OPT_INT, "3000", "MS", "how often digests are compared with each peer", false },
+    { "settled-margin-ms", KNOOP_OPT_INT, "60000", "MS", "a HELLO to a peer names every stream "
+      "that changed within this long before the last complete catch-up from it and summarises "
+      "the others (docs/protocol.md, \"The settled summary\")", false },
     { "api", KNOOP_OPT_STRING, NULL, "ENDPOINT", "local status endpoint (default ipc://DATA/api.sock)", false },
     { "heartbeat-ms", KNOOP_OPT_INT, "1000", "MS", "heartbeat interval towards idle nodes and peers", false },
     { "timeout-ms", KNOOP_OPT_INT, "5000", "MS", "a node silent this long is disconnected", false },
@@ -68,6 +71,7 @@ static int s_start(const knoop_config_t *cfg, void **daemon, int *exit_status)
         .max_handshakes_per_address = (size_t) knoop_config_int(cfg, "max-handshakes-per-address"),
         .journal_flags = knoop_config_bool(cfg, "relaxed-durability") ? KNOOP_JOURNAL_RELAXED : 0,
         .anti_entropy_ms = (int) knoop_config_int(cfg, "anti-entropy-ms"),
+        .settled_margin_ms = (int) knoop_config_int(cfg, "settled-margin-ms"),
         .api = knoop_config_str(cfg, "api"),
         .map_max = (size_t) knoop_config_int(cfg, "map-max") << 20,
         .fair_share = (size_t) knoop_config_int(cfg, "fair-share"),

@@ -15,6 +15,7 @@
 #include "broker_int.h"
 #include "crypto.h"
 #include "ingest.h"
+#include "settled.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,37 @@ void broker_digest(knoop_broker_t *self, uint8_t digest[KNOOP_HASH_LEN], uint64_
     if (messages)
         *messages = m;
     free(rows);
+}
+
+/* The journal cursor keeping complete_hlc for peer p. */
+static void s_complete_name(const peer_t *p, char *out, size_t size)
+{
+    snprintf(out, size, "peer.complete_hlc.%s", p->id);
+}
+
+static void s_complete_load(knoop_broker_t *self, peer_t *p)
+{
+    char name[KNOOP_ID_MAX + 32];
+    s_complete_name(p, name, sizeof name);
+    knoop_buf_t b = { 0 };
+    if (knoop_journal_cursor_get(self->journal, name, &b) == KNOOP_OK && b.len == 8)
+        p->complete_hlc = p->complete_saved = knoop_get_be64(b.data);
+    knoop_buf_free(&b);
+}
+
+/* Record p's complete_hlc when it changed (a small durable write: at a
+ * caught-up, and while live at most every KNOOP_SETTLED_WRITE_MS). */
+static void s_complete_save(knoop_broker_t *self, peer_t *p)
+{
+    if (p->complete_hlc == p->complete_saved)
+        return;
+    char name[KNOOP_ID_MAX + 32];
+    uint8_t v[8];
+    s_complete_name(p, name, sizeof name);
+    knoop_put_be64(v, p->complete_hlc);
+    p->complete_written_at = knoop_now_ms();
+    if (knoop_journal_cursor_put(self->journal, name, v, sizeof v) == KNOOP_OK)
+        p->complete_saved = p->complete_hlc;
 }
 
 int broker_peers_init(knoop_broker_t *self)
@@ -75,6 +107,7 @@ int broker_peers_init(knoop_broker_t *self)
             return KNOOP_EINVAL;
         }
         p->cert = *c;
+        s_complete_load(self, p);
         self->npeers++;
     }
     return KNOOP_OK;
@@ -136,8 +169,10 @@ static void s_close(knoop_broker_t *self, peer_t *p, const char *why)
 
 void broker_peers_close(knoop_broker_t *self)
 {
-    for (size_t i = 0; i < self->npeers; i++)
+    for (size_t i = 0; i < self->npeers; i++) {
         self->peers[i].linked = false;     /* stopping: no new HELLOs */
+        s_complete_save(self, &self->peers[i]);
+    }
     for (size_t i = 0; i < self->npeers; i++)
         s_close(self, &self->peers[i], "broker stopping");
     free(self->peers);
@@ -148,32 +183,27 @@ void broker_peers_close(knoop_broker_t *self)
     self->nsources = self->sources_cap = 0;
 }
 
-/* HELLO with everything we hold. */
+/* HELLO with everything we hold: by name what may still change, the rest
+ * summarised as of our last complete catch-up from p (docs/protocol.md,
+ * "The settled summary"). */
 static void s_hello(knoop_broker_t *self, peer_t *p)
 {
     knoop_stream_info_t *rows = NULL;
     size_t n = 0;
     knoop_journal_vector(self->journal, NULL, &rows, &n);
     knoop_wire_pos_t *vec = calloc(n ? n : 1, sizeof *vec);
+    p->hello_hlc = knoop_hlc_now(&self->hlc);
+    uint64_t t = knoop_settled_as_of(p->complete_hlc, self->opts.settled_margin_ms, n,
+                                     p->hello_hlc);
+    knoop_settled_t *st = t && vec ? malloc(sizeof *st) : NULL;
+    if (!st)
+        t = 0;
     size_t nv = 0;
-    for (size_t i = 0; vec && i < n; i++) {
-        if (!rows[i].hwm)
-            continue;
-        vec[nv].stream = rows[i].stream;
-        vec[nv].origin = rows[i].origin;
-        vec[nv].topic = rows[i].topic;
-        vec[nv].epoch = rows[i].epoch;
-        vec[nv].hwm = rows[i].hwm;
-        memcpy(vec[nv].head, rows[i].head, KNOOP_HASH_LEN);
-        /* a damaged message: claim only what precedes it, the peer sends
-         * the rest again and the journal repairs it in place */
-        if (knoop_journal_damage_floor(self->journal, vec[nv].stream, &vec[nv].hwm,
-                                       vec[nv].head))
-            knoop_info("peer %s: asking again for %s on %s from seq %llu (damaged here)",
-                       p->id, vec[nv].origin, vec[nv].topic,
-                       (unsigned long long) (vec[nv].hwm + 1));
-        nv++;
-    }
+    char who[KNOOP_ID_MAX + 8];
+    snprintf(who, sizeof who, "peer %s", p->id);
+    if (vec)
+        knoop_settled_hello(self->journal, rows, n, t, self->id, true, NULL, 0, who, vec, &nv,
+                            st, NULL);
     /* The peers we pull from directly, links up (see s_links_changed). */
     const char **linked = calloc(self->npeers ? self->npeers : 1, sizeof *linked);
     size_t nlinked = 0;
@@ -186,8 +216,13 @@ static void s_hello(knoop_broker_t *self, peer_t *p)
                                      .vector = vec, .nvector = nv,
                                      .credit_msgs = WINDOW, .credit_bytes = 256u << 20,
                                      .software = "knoop-broker " KNOOP_VERSION, .peer = true,
-                                     .linked = linked, .nlinked = nlinked } };
+                                     .linked = linked, .nlinked = nlinked,
+                                     .settled_hlc = t, .settled = st ? st->bucket : NULL,
+                                     .nsettled = st ? st->n : 0 } };
     int rc = s_send(self, p, &f);
+    knoop_info("peer %s: HELLO: %zu streams named, %llu settled in %zu buckets", p->id, nv,
+               (unsigned long long) (st ? st->rows : 0), st ? st->n : (size_t) 0);
+    free(st);
     free(linked);
     if (rc)
         knoop_warn("peer %s: HELLO not sent: %s", p->id, knoop_strerror(rc));
@@ -239,6 +274,12 @@ void broker_peers_step(knoop_broker_t *self)
             if (now - p->last_heard > (uint64_t) self->opts.timeout_ms) {
                 s_close(self, p, "nothing heard within the timeout (partition?)");
                 break;
+            }
+            if (p->caught_up && KNOOP_HLC_MAKE(now - KNOOP_SETTLED_LAG_MS, 0) > p->complete_hlc) {
+                /* live and caught up: what it stores reaches us */
+                p->complete_hlc = KNOOP_HLC_MAKE(now - KNOOP_SETTLED_LAG_MS, 0);
+                if (now - p->complete_written_at >= KNOOP_SETTLED_WRITE_MS)
+                    s_complete_save(self, p);
             }
             if (now - p->last_sync_sent >= (uint64_t) self->opts.anti_entropy_ms && p->caught_up) {
                 knoop_frame_t f = { .kind = KNOOP_FRAME_SYNC };
@@ -556,6 +597,10 @@ static void s_read_one(knoop_broker_t *self, peer_t *p)
         case KNOOP_FRAME_CAUGHT_UP:
             p->caught_up = true;
             p->last_sync_sent = 0;       /* compare digests at once */
+            if (p->hello_hlc > p->complete_hlc) {
+                p->complete_hlc = p->hello_hlc;
+                s_complete_save(self, p);
+            }
             knoop_info("peer %s: caught up: %llu messages in %llu streams in %llu ms", p->id,
                        (unsigned long long) f.u.caught_up.messages,
                        (unsigned long long) f.u.caught_up.streams,

@@ -155,6 +155,8 @@ static json_t *s_status(knoop_broker_t *self)
     json_object_set_new(o, "frames_in", json_integer((json_int_t) self->frames_in));
     json_object_set_new(o, "frames_bad", json_integer((json_int_t) self->frames_bad));
     json_object_set_new(o, "hellos_too_big", json_integer((json_int_t) self->hellos_too_big));
+    json_object_set_new(o, "settled_matched", json_integer((json_int_t) self->settled_matched));
+    json_object_set_new(o, "settled_missed", json_integer((json_int_t) self->settled_missed));
     json_object_set_new(o, "envelopes_refused", json_integer((json_int_t) self->envelopes_refused));
     json_object_set_new(o, "payloads_refused", json_integer((json_int_t) self->payloads_refused));
     json_t *early = json_object();

@@ -1,6 +1,7 @@
 /* crypto.c — the only file that includes sodium.h. See crypto.h. */
 #include "crypto.h"
 
+#include <assert.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -40,6 +41,17 @@ void knoop_hasher_update(knoop_hasher_t *h, const void *data, size_t len)
 void knoop_hasher_final(knoop_hasher_t *h, uint8_t out[KNOOP_HASH_LEN])
 {
     crypto_generichash_final((crypto_generichash_state *) h->opaque, out, KNOOP_HASH_LEN);
+}
+
+void knoop_hasher_init_len(knoop_hasher_t *h, size_t outlen)
+{
+    assert(outlen >= crypto_generichash_BYTES_MIN && outlen <= crypto_generichash_BYTES_MAX);
+    crypto_generichash_init((crypto_generichash_state *) h->opaque, NULL, 0, outlen);
+}
+
+void knoop_hasher_final_len(knoop_hasher_t *h, uint8_t *out, size_t outlen)
+{
+    crypto_generichash_final((crypto_generichash_state *) h->opaque, out, outlen);
 }
 
 void knoop_random(void *buf, size_t len)

@@ -35,6 +35,10 @@ typedef struct { uint8_t opaque[384] __attribute__((aligned(64))); } knoop_hashe
 void knoop_hasher_init(knoop_hasher_t *h);
 void knoop_hasher_update(knoop_hasher_t *h, const void *data, size_t len);
 void knoop_hasher_final(knoop_hasher_t *h, uint8_t out[KNOOP_HASH_LEN]);
+/* As init and final, for BLAKE2b of another output length (16..64 bytes;
+ * BLAKE2b-128 is not a cut BLAKE2b-256): the same outlen for both. */
+void knoop_hasher_init_len(knoop_hasher_t *h, size_t outlen);
+void knoop_hasher_final_len(knoop_hasher_t *h, uint8_t *out, size_t outlen);
 
 /* Fill buf with cryptographically random bytes. */
 void knoop_random(void *buf, size_t len);

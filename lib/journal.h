@@ -8,7 +8,8 @@
  *   msg     stream(8 BE) || seq(8 BE)      -> check(16) || envelope bytes
  *   log     position(8 BE)                 -> stream || seq || check[0..8)
  *   stream  stream(8 BE)                   -> hwm, max seq, verified seq, epoch,
- *                                             head hash at hwm, flags, origin, topic
+ *                                             head hash at hwm, flags, hlc at hwm,
+ *                                             highest priority held, origin, topic
  *   state   topic 0 key                    -> hlc || stream || seq || origin
  *   cursor  name                           -> opaque bytes
  *   meta    name                           -> schema version, partner id, epoch
@@ -61,7 +62,9 @@
 #include "keys.h"
 #include "msg.h"
 
-#define KNOOP_JOURNAL_SCHEMA 3   /* 3: a check with every message and row */
+/* 3: a check with every message and row; 4: last_hlc and prio in the
+ * stream row */
+#define KNOOP_JOURNAL_SCHEMA 4
 
 typedef struct knoop_journal_t knoop_journal_t;
 
@@ -160,6 +163,8 @@ typedef struct {
     uint64_t verified;     /* highest seq covered by a valid head signature */
     uint8_t  head[KNOOP_HASH_LEN];   /* chain(hwm); zeros when hwm == 0 */
     uint32_t flags;        /* KNOOP_STREAM_* */
+    uint64_t last_hlc;     /* hlc of the message at hwm; 0 when hwm == 0 */
+    uint32_t prio;         /* highest knoop_priority_t of any message held */
 } knoop_stream_info_t;
 
 #define KNOOP_STREAM_FORKED 1u

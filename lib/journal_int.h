@@ -44,7 +44,9 @@
  * the failure is a full disk, whatever errno LMDB passed on. */
 #define FULL_MARGIN        ((uint64_t) 1 << 20)
 
-/* Stream row: fixed header, then origin and topic. */
+/* Stream row: fixed header, then origin and topic. Schema 3 rows ended
+ * their header at SROW_LAST_HLC (SROW_HDR3); schema 4 added last_hlc and
+ * prio (the upgrade rewrites every row). */
 #define SROW_HWM      0
 #define SROW_MAX      8
 #define SROW_VERIFIED 16
@@ -53,7 +55,10 @@
 #define SROW_FLAGS    64
 #define SROW_OLEN     68
 #define SROW_TLEN     69
-#define SROW_HDR      70
+#define SROW_LAST_HLC 70
+#define SROW_PRIO     78
+#define SROW_HDR      79
+#define SROW_HDR3     70
 
 struct knoop_journal_t {
     MDB_env             *env;
@@ -90,7 +95,7 @@ struct knoop_journal_t {
     knoop_journal_damage_t *damage;         /* damaged messages, until repaired */
     size_t               ndamage, cap_damage;
     uint64_t             last_row_report;   /* damaged index rows: log rate */
-    bool                 upgrade;           /* schema 2 found: add the checks */
+    uint64_t             upgrade_from;      /* schema 2 or 3 found: upgrade at open */
     /* The stream rows an append transaction touches: read once, written
      * once when the batch is done (journal_stream.c). */
     knoop_u64map_t       txn_rows_at;       /* stream -> index in txn_rows */

@@ -417,12 +417,14 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
         return KNOOP_EVERSION;
     } else {
         uint64_t schema = v.mv_size == 8 ? knoop_get_be64(v.mv_data) : 0;
-        if (schema == 2 && !ro) {
-            self->upgrade = true;       /* s_upgrade, after this transaction */
-        } else if (schema == 2) {
-            knoop_error("journal %s: schema version 2 (before checks were stored with every "
-                        "message); open it once with a knoop daemon of this version to "
-                        "upgrade it, or read it with an older knoop", self->path);
+        if ((schema == 2 || schema == 3) && !ro) {
+            self->upgrade_from = schema;  /* s_upgrade, after this transaction */
+        } else if (schema == 2 || schema == 3) {
+            knoop_error("journal %s: schema version %llu (%s); open it once with a knoop "
+                        "daemon of this version to upgrade it, or read it with an older knoop",
+                        self->path, (unsigned long long) schema,
+                        schema == 2 ? "before checks were stored with every message"
+                                    : "before stream rows kept their last hlc and priority");
             mdb_txn_abort(txn);
             return KNOOP_EVERSION;
         } else if (schema != KNOOP_JOURNAL_SCHEMA) {
@@ -543,7 +545,78 @@ static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
     }
     if (!rc) {
         uint8_t sv[8];
-        knoop_put_be64(sv, KNOOP_JOURNAL_SCHEMA);
+        knoop_put_be64(sv, 3);
+        rc = s_meta_put(self, txn, "schema", sv, 8);
+    }
+    return rc;
+}
+
+/* The highest priority of the stream's messages from (stream, 1) on, and
+ * the hlc of the one at hwm: what schema 4 keeps in the row. A message
+ * that does not open (damaged) is left out: a repair counts it. */
+static int s_stream_scan(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s)
+{
+    MDB_cursor *cur;
+    int rc = journal_err(self, mdb_cursor_open(txn, self->msg, &cur));
+    if (rc)
+        return rc;
+    uint8_t k0[16];
+    journal_key16(k0, s->stream, 1);
+    MDB_val k = { 16, k0 }, v;
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 16 || knoop_get_be64(k.mv_data) != s->stream)
+            break;
+        const uint8_t *env;
+        size_t len;
+        knoop_msg_t m;
+        if (journal_msg_open(self, k.mv_data, &v, &env, &len) != KNOOP_OK ||
+            knoop_msg_parse(&m, env, len) != KNOOP_OK)
+            continue;
+        if ((uint32_t) m.b.priority > s->prio)
+            s->prio = (uint32_t) m.b.priority;
+        if (m.b.seq == s->hwm)
+            s->last_hlc = m.b.hlc;
+        knoop_msg_clear(&m);
+    }
+    mdb_cursor_close(cur);
+    return KNOOP_OK;
+}
+
+/* Schema 3 to 4 in one transaction: every stream row gets the hlc of its
+ * message at hwm and the highest priority it holds (one pass over the
+ * messages). */
+static int s_upgrade4_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
+{
+    uint64_t *n = arg;
+    *n = 0;
+    uint8_t *keys = NULL;
+    size_t nk = 0;
+    int rc = s_keys(self, txn, self->stream, 8, &keys, &nk);
+    for (size_t i = 0; !rc && i < nk; i++) {
+        MDB_val k = { 8, keys + 8 * i }, v;
+        rc = journal_read_err(mdb_get(txn, self->stream, &k, &v));
+        if (rc)
+            break;
+        /* the schema-3 row with the new fields inserted (zero), decoded */
+        uint8_t row[SROW_HDR + KNOOP_ID_MAX + KNOOP_TOPIC_MAX] = { 0 };
+        if (v.mv_size < SROW_HDR3 || v.mv_size - SROW_HDR3 > sizeof row - SROW_HDR)
+            continue;                   /* damaged already: append names it */
+        memcpy(row, v.mv_data, SROW_HDR3);
+        memcpy(row + SROW_HDR, (const uint8_t *) v.mv_data + SROW_HDR3, v.mv_size - SROW_HDR3);
+        MDB_val nv = { SROW_HDR + v.mv_size - SROW_HDR3, row };
+        knoop_stream_info_t s;
+        if (journal_stream_decode(&nv, knoop_get_be64(k.mv_data), &s) != KNOOP_OK)
+            continue;
+        rc = s_stream_scan(self, txn, &s);
+        if (!rc)
+            rc = journal_stream_put(self, txn, &s);
+        (*n)++;
+    }
+    free(keys);
+    if (!rc) {
+        uint8_t sv[8];
+        knoop_put_be64(sv, 4);
         rc = s_meta_put(self, txn, "schema", sv, 8);
     }
     return rc;
@@ -552,13 +625,20 @@ static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
 static int s_upgrade(knoop_journal_t *self)
 {
     uint64_t n = 0;
-    int rc = journal_write(self, s_upgrade_txn, &n, "the upgrade to schema 3", 0);
+    int rc;
+    if (self->upgrade_from == 2) {
+        rc = journal_write(self, s_upgrade_txn, &n, "the upgrade to schema 3", 0);
+        if (rc)
+            return rc;
+        knoop_info("journal %s: upgraded to schema 3: a check stored with each of its %llu "
+                   "messages and its log rows", self->path, (unsigned long long) n);
+    }
+    rc = journal_write(self, s_upgrade4_txn, &n, "the upgrade to schema 4", 0);
     if (rc)
         return rc;
-    knoop_info("journal %s: upgraded to schema %d: a check stored with each of its %llu "
-               "messages and its log rows", self->path, KNOOP_JOURNAL_SCHEMA,
-               (unsigned long long) n);
-    self->upgrade = false;
+    knoop_info("journal %s: upgraded to schema 4: the last hlc and the priority kept in each "
+               "of its %llu stream rows", self->path, (unsigned long long) n);
+    self->upgrade_from = 0;
     return KNOOP_OK;
 }
 
@@ -683,7 +763,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
     self->last_reader_check = knoop_now_ms();
 
     rc = s_init_dbs(self, opts->partner);
-    if (rc == KNOOP_OK && self->upgrade)
+    if (rc == KNOOP_OK && self->upgrade_from)
         rc = s_upgrade(self);
     if (rc)
         goto fail;

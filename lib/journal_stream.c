@@ -32,6 +32,8 @@ int journal_stream_decode(const MDB_val *v, uint64_t stream, knoop_stream_info_t
     out->epoch = knoop_get_be64(p + SROW_EPOCH);
     memcpy(out->head, p + SROW_HEAD, KNOOP_HASH_LEN);
     out->flags = (uint32_t) knoop_get_be64(p + SROW_FLAGS - 4) & 0xffffffffu;
+    out->last_hlc = knoop_get_be64(p + SROW_LAST_HLC);
+    out->prio = p[SROW_PRIO];
     memcpy(out->origin, p + SROW_HDR, olen);
     memcpy(out->topic, p + SROW_HDR + olen, tlen);
     return KNOOP_OK;
@@ -64,6 +66,8 @@ int journal_stream_put(knoop_journal_t *self, MDB_txn *txn, const knoop_stream_i
     row[SROW_FLAGS + 3] = (uint8_t) s->flags;
     row[SROW_OLEN] = (uint8_t) olen;
     row[SROW_TLEN] = (uint8_t) tlen;
+    knoop_put_be64(row + SROW_LAST_HLC, s->last_hlc);
+    row[SROW_PRIO] = (uint8_t) s->prio;
     memcpy(row + SROW_HDR, s->origin, olen);
     memcpy(row + SROW_HDR + olen, s->topic, tlen);
     uint8_t k[8];
@@ -195,6 +199,7 @@ static int s_advance(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s
         if (prc == KNOOP_OK && memcmp(m.b.prev, s->head, KNOOP_HASH_LEN) == 0) {
             s->hwm++;
             memcpy(s->head, m.chain, KNOOP_HASH_LEN);
+            s->last_hlc = m.b.hlc;
             rc = s_linked(self, txn, s, &m);
             knoop_msg_clear(&m);
             if (rc)
@@ -280,6 +285,8 @@ static int s_repair(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
     if (*txn_rc)
         return *txn_rc;
     journal_undamaged(self, s->stream, seq);
+    if ((uint32_t) m->b.priority > s->prio)
+        s->prio = (uint32_t) m->b.priority;     /* the damaged copy may not have been counted */
     knoop_info("journal %s: repaired stream %016llx (%s on %s) seq %llu with a good copy",
                self->path, (unsigned long long) s->stream, s->origin, s->topic,
                (unsigned long long) seq);
@@ -288,6 +295,7 @@ static int s_repair(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
                                     KNOOP_HASH_LEN) == 0) {
         s->hwm = seq;
         memcpy(s->head, m->chain, KNOOP_HASH_LEN);
+        s->last_hlc = m->b.hlc;
         *txn_rc = s_linked(self, txn, s, m);
         if (!*txn_rc)
             *txn_rc = s_advance(self, txn, s);
@@ -471,9 +479,12 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
 
     if (m->b.seq > sp->max_seq)
         sp->max_seq = m->b.seq;
+    if ((uint32_t) m->b.priority > sp->prio)
+        sp->prio = (uint32_t) m->b.priority;
     if (m->b.seq == sp->hwm + 1) {
         sp->hwm = m->b.seq;
         memcpy(sp->head, m->chain, KNOOP_HASH_LEN);
+        sp->last_hlc = m->b.hlc;
         *txn_rc = s_linked(self, txn, sp, m);
         if (!*txn_rc)
             *txn_rc = s_advance(self, txn, sp);

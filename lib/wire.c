@@ -165,7 +165,33 @@ static int s_check_mesh_peer(const void *row)
     return s_check_id(&((const knoop_wire_mesh_peer_t *) row)->peer);
 }
 
+static int s_check_bucket(const void *row)
+{
+    const knoop_wire_bucket_t *b = row;
+    return b->bucket >= KNOOP_WIRE_BUCKETS || b->count == 0 ? KNOOP_EMALFORMED : KNOOP_OK;
+}
+
 #define S_ROWS(v, n, max, check)  s_check_rows((v), (n), sizeof *(v), (max), (check))
+
+/* The settled summary: each bucket in range and named once, a T with it
+ * (a summary without T would say nothing). */
+static int s_check_settled(const knoop_frame_t *f)
+{
+    int rc = S_ROWS(f->u.hello.settled, f->u.hello.nsettled, KNOOP_WIRE_BUCKETS,
+                    s_check_bucket);
+    if (rc)
+        return rc;
+    if (f->u.hello.nsettled && !f->u.hello.settled_hlc)
+        return KNOOP_EMALFORMED;
+    uint8_t seen[KNOOP_WIRE_BUCKETS / 8] = { 0 };
+    for (size_t i = 0; i < f->u.hello.nsettled; i++) {
+        uint32_t b = f->u.hello.settled[i].bucket;
+        if (seen[b / 8] & (1u << (b % 8)))
+            return KNOOP_EMALFORMED;
+        seen[b / 8] |= (uint8_t) (1u << (b % 8));
+    }
+    return KNOOP_OK;
+}
 
 /* One check per kind with fields to check (the kind table names it). */
 
@@ -179,6 +205,8 @@ static int s_check_hello(const knoop_frame_t *f)
         return rc;
     if (!knoop_utf8_text_valid(f->u.hello.software, S_SOFTWARE_MAX))
         return KNOOP_EMALFORMED;
+    if ((rc = s_check_settled(f)))
+        return rc;
     return S_ROWS(f->u.hello.linked, f->u.hello.nlinked, KNOOP_WIRE_LINKED_MAX, s_check_id);
 }
 
@@ -279,6 +307,33 @@ static const knoop_pbc_field_t s_pos_fields[] = {
 static const knoop_pbc_msg_t s_pos_map =
     S_MAP(knoop__v1__stream_pos__descriptor, knoop_wire_pos_t, s_pos_fields, s_pos_in, s_pos_out);
 
+/* SettledBucket.digest: exactly 16 bytes. */
+static int s_bucket_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    knoop_wire_bucket_t *out = c;
+    const Knoop__V1__SettledBucket *b = pb;
+    if (b->digest.len != KNOOP_WIRE_BUCKET_DIGEST)
+        return KNOOP_EMALFORMED;
+    memcpy(out->digest, b->digest.data, KNOOP_WIRE_BUCKET_DIGEST);
+    return KNOOP_OK;
+}
+
+static int s_bucket_out(void *pb, const void *c, knoop_pbc_scratch_t *s)
+{
+    Knoop__V1__SettledBucket *b = pb;
+    const knoop_wire_bucket_t *in = c;
+    b->digest.data = (uint8_t *) in->digest;
+    b->digest.len = KNOOP_WIRE_BUCKET_DIGEST;
+    return KNOOP_OK;
+}
+
+static const knoop_pbc_field_t s_bucket_fields[] = {
+    S_F(1, knoop_wire_bucket_t, bucket), S_F(2, knoop_wire_bucket_t, count),
+};
+static const knoop_pbc_msg_t s_bucket_map =
+    S_MAP(knoop__v1__settled_bucket__descriptor, knoop_wire_bucket_t, s_bucket_fields,
+          s_bucket_in, s_bucket_out);
+
 static const knoop_pbc_field_t s_refusal_fields[] = {
     S_F(1, knoop_wire_refusal_t, pattern), S_F(2, knoop_wire_refusal_t, reason),
 };
@@ -313,7 +368,35 @@ static const knoop_pbc_field_t s_hello_fields[] = {
     S_K(4, hello.credit_msgs), S_K(5, hello.credit_bytes),
     S_K(6, hello.software),    S_K(7, hello.peer),
     S_KL(8, hello.linked, hello.nlinked, 0, NULL),
+    S_K(9, hello.settled_hlc),
+    S_KL(10, hello.settled, hello.nsettled, 0, &s_bucket_map),
 };
+
+/* Welcome.settled_matched_set: 128 bytes, or nothing without a summary. */
+static int s_welcome_in(void *c, const void *pb, knoop_pbc_arena_t *a)
+{
+    knoop_frame_t *f = c;
+    const Knoop__V1__Welcome *w = pb;
+    if (w->settled_matched_set.len == sizeof f->u.welcome.matched_set) {
+        f->u.welcome.has_matched_set = true;
+        memcpy(f->u.welcome.matched_set, w->settled_matched_set.data,
+               sizeof f->u.welcome.matched_set);
+    } else if (w->settled_matched_set.len != 0) {
+        return KNOOP_EMALFORMED;
+    }
+    return KNOOP_OK;
+}
+
+static int s_welcome_out(void *pb, const void *c, knoop_pbc_scratch_t *s)
+{
+    const knoop_frame_t *f = c;
+    Knoop__V1__Welcome *w = pb;
+    if (f->u.welcome.has_matched_set) {
+        w->settled_matched_set.data = (uint8_t *) f->u.welcome.matched_set;
+        w->settled_matched_set.len = sizeof f->u.welcome.matched_set;
+    }
+    return KNOOP_OK;
+}
 
 static const knoop_pbc_field_t s_welcome_fields[] = {
     S_K(1, welcome.broker),
@@ -322,6 +405,7 @@ static const knoop_pbc_field_t s_welcome_fields[] = {
     S_KL(4, welcome.own, welcome.nown, 0, &s_pos_map),
     S_K(5, welcome.heartbeat_ms), S_K(6, welcome.credit_msgs),
     S_K(7, welcome.credit_bytes), S_K(8, welcome.planned),
+    S_K(9, welcome.settled_matched), S_K(10, welcome.settled_missed),
 };
 
 /* Publish and Deliver fill the same C member; only Publish forwards. */
@@ -422,10 +506,11 @@ static const knoop_pbc_field_t s_instances_fields[] = {
 
 /* ---- the kinds ---- */
 
+#define S_FIELDS 11     /* repeated fields up to number 10 are costed */
 typedef struct {
     knoop_pbc_msg_t map;                        /* the kind's message <-> f->u */
     int           (*check)(const knoop_frame_t *f);   /* NULL: nothing to check */
-    uint16_t        cost[5];    /* memory one item of repeated field 1..4 earns (s_scan) */
+    uint16_t        cost[S_FIELDS];   /* memory one item of repeated field n earns (s_scan) */
 } s_kind_t;
 
 /* Unpacked memory one item of a repeated field may take beyond its copied
@@ -439,9 +524,10 @@ typedef struct {
 static const s_kind_t s_kinds[] = {
     [KNOOP_FRAME_HELLO - KNOOP_FRAME_HELLO] =
         S_KIND(knoop__v1__hello__descriptor, s_hello_fields, NULL, NULL, s_check_hello,
-               [2] = 192, [3] = 512),
+               [2] = 192, [3] = 512, [10] = 192),
     [KNOOP_FRAME_WELCOME - KNOOP_FRAME_HELLO] =
-        S_KIND(knoop__v1__welcome__descriptor, s_welcome_fields, NULL, NULL, s_check_welcome,
+        S_KIND(knoop__v1__welcome__descriptor, s_welcome_fields, s_welcome_in, s_welcome_out,
+               s_check_welcome,
                [2] = 192, [3] = 320, [4] = 512),
     [KNOOP_FRAME_PUBLISH - KNOOP_FRAME_HELLO] =
         S_KIND(knoop__v1__publish__descriptor, s_publish_fields, NULL, NULL, s_check_batch,
@@ -523,7 +609,7 @@ typedef struct {
     uint32_t kind;              /* field number of the kind, 0 = none */
     size_t   nkinds;            /* occurrences of kind fields */
     bool     inner_bad;         /* the kind's contents do not walk */
-    size_t   items[5];          /* occurrences of the kind's repeated fields */
+    size_t   items[S_FIELDS];   /* occurrences of the kind's repeated fields */
     size_t   cost;              /* memory budget they earn */
 } s_scan_t;
 
@@ -531,7 +617,7 @@ typedef struct {
 static size_t s_item_cost(uint32_t kind, uint32_t field)
 {
     const s_kind_t *k = s_kind(kind);
-    return k && field < 5 ? k->cost[field] : 0;
+    return k && field < S_FIELDS ? k->cost[field] : 0;
 }
 
 static void s_scan_kind(s_scan_t *s, uint32_t kind, const uint8_t *p, size_t len)
@@ -608,9 +694,11 @@ int knoop_frame_decode(knoop_frame_t *f, const uint8_t *data, size_t len)
      * and no encoder of ours writes two. */
     if (scan.nkinds != 1 || scan.inner_bad)
         return KNOOP_EMALFORMED;
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; i < S_FIELDS; i++)
         if (scan.items[i] > KNOOP_FRAME_ITEMS)
             return KNOOP_ETOOBIG;
+    if (scan.kind == KNOOP_FRAME_HELLO && scan.items[10] > KNOOP_WIRE_BUCKETS)
+        return KNOOP_ETOOBIG;           /* the settled summary's buckets */
 
     /* Counts are bounded now, and so is the budget: twice the length plus,
      * at most, 64 MiB for a WELCOME with 65536 rows in each list (which

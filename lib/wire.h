@@ -36,6 +36,11 @@
  * larger vector (docs/protocol.md, HELLO). */
 #define KNOOP_WIRE_VECTOR_MAX 32768
 #define KNOOP_WIRE_MESH_MAX  256           /* peer rows in a HEARTBEAT */
+/* The settled summary of a HELLO (docs/protocol.md): a stream's bucket is
+ * its id's top 10 bits; a bucket's digest is BLAKE2b-128. */
+#define KNOOP_WIRE_BUCKETS       1024
+#define KNOOP_WIRE_BUCKET_SHIFT  54
+#define KNOOP_WIRE_BUCKET_DIGEST 16
 
 /* Certificates a node may send with a forwarded PUBLISH, and their size. */
 #define KNOOP_WIRE_FWD_CERTS     16
@@ -97,6 +102,13 @@ typedef struct {
     uint8_t     head[KNOOP_HASH_LEN];   /* zeros when hwm == 0 */
 } knoop_wire_pos_t;
 
+/* One bucket of a HELLO's settled summary. */
+typedef struct {
+    uint32_t bucket;                            /* < KNOOP_WIRE_BUCKETS */
+    uint64_t count;                             /* streams in it, > 0 */
+    uint8_t  digest[KNOOP_WIRE_BUCKET_DIGEST];
+} knoop_wire_bucket_t;
+
 typedef struct {
     const uint8_t *data;
     size_t         len;
@@ -145,6 +157,11 @@ typedef struct {
             bool               peer;
             const char *const *linked;   /* peer: brokers it pulls from directly */
             size_t             nlinked;  /* at most KNOOP_WIRE_LINKED_MAX */
+            /* the settled summary: T (0: none) and its non-empty buckets,
+             * at most KNOOP_WIRE_BUCKETS, each bucket once */
+            uint64_t           settled_hlc;
+            const knoop_wire_bucket_t *settled;
+            size_t             nsettled;
         } hello;
         struct {
             const char        *broker;
@@ -158,6 +175,12 @@ typedef struct {
             uint32_t           credit_msgs;
             uint64_t           credit_bytes;
             uint64_t           planned;
+            uint32_t           settled_matched;   /* buckets of the summary */
+            uint32_t           settled_missed;
+            /* bit b (byte b / 8, bit b % 8): bucket b matched; has_matched_set
+             * false when there was no summary (nothing on the wire) */
+            bool               has_matched_set;
+            uint8_t            matched_set[KNOOP_WIRE_BUCKETS / 8];
         } welcome;
         struct {                       /* PUBLISH and DELIVER */
             const knoop_bytes_t *envs;

@@ -416,9 +416,14 @@ static int s_digest(const audit_args_t *args)
                 snprintf(sid, sizeof sid, "%016llx", (unsigned long long) rows[i].stream);
                 snprintf(ep, sizeof ep, "%016llx", (unsigned long long) rows[i].epoch);
                 knoop_hex_encode(head, rows[i].head, KNOOP_HASH_LEN);
-                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}",
+                char last_hlc[24];
+                snprintf(last_hlc, sizeof last_hlc, "%llu",
+                         (unsigned long long) rows[i].last_hlc);
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
                     "stream", sid, "origin", rows[i].origin, "topic", rows[i].topic,
-                    "epoch", ep, "hwm", (json_int_t) rows[i].hwm, "head", head));
+                    "epoch", ep, "hwm", (json_int_t) rows[i].hwm, "head", head,
+                    "last_hlc", last_hlc,
+                    "priority", knoop_priority_name((knoop_priority_t) rows[i].prio)));
             }
             json_object_set_new(o, "rows", arr);
         }

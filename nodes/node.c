@@ -67,6 +67,16 @@ void node_error_check(knoop_node_t *self)
     }
 }
 
+/* The settled summary's complete_hlc (docs/protocol.md): 0 when none was
+ * recorded (a journal of an older node: no summary until a catch-up). */
+static void s_load_complete(knoop_node_t *self)
+{
+    knoop_buf_t b = { 0 };
+    if (knoop_journal_cursor_get(self->journal, COMPLETE_CURSOR, &b) == KNOOP_OK && b.len == 8)
+        self->complete_hlc = self->complete_saved = knoop_get_be64(b.data);
+    knoop_buf_free(&b);
+}
+
 /* Every stream this partner published, in any epoch: what was not ACKed
  * before a restart is sent again once a broker says what it holds. */
 static int s_load_own(knoop_node_t *self)
@@ -132,6 +142,7 @@ int knoop_node_new(const knoop_node_opts_t *opts, knoop_node_t **out)
     while (self->epoch == 0);
     knoop_hlc_init(&self->hlc, 0);
     node_repair_start(self);
+    s_load_complete(self);
     rc = s_load_own(self);
     if (!rc)
         rc = node_standby_init(self);
@@ -305,7 +316,7 @@ static void s_trust_check(knoop_node_t *self)
  * cursors marked written: nothing is acknowledged before it is durable. */
 static void s_commit(knoop_node_t *self)
 {
-    bool cursors = false;
+    bool cursors = self->complete_dirty;
     for (api_sub_t *s = self->subs; s && !cursors; s = s->next)
         cursors = s->cursor_dirty;
     if (!self->npub && !self->nreqs && !self->nin && !cursors)
@@ -323,6 +334,17 @@ static void s_commit(knoop_node_t *self)
     int *res = calloc(n ? n : 1, sizeof *res);
     knoop_journal_cursor_t *cur = NULL;
     size_t ncur = node_api_cursors(self, &cur);
+    bool complete = self->complete_dirty;
+    if (complete) {
+        knoop_journal_cursor_t *nc = realloc(cur, (ncur + 1) * sizeof *nc);
+        if (nc) {
+            cur = nc;
+            knoop_put_be64(self->complete_val, self->complete_hlc);
+            cur[ncur++] = (knoop_journal_cursor_t) { COMPLETE_CURSOR, self->complete_val, 8 };
+        } else {
+            complete = false;           /* the next commit tries again */
+        }
+    }
     int rc = ptrs && res ? KNOOP_OK : KNOOP_ENOMEM;
     if (rc == KNOOP_OK) {
         for (size_t i = 0; i < npub; i++)
@@ -335,6 +357,11 @@ static void s_commit(knoop_node_t *self)
             knoop_metrics_commit(self->metrics, (double) (knoop_daemon_usecs() - t0) / 1e6, npub);
     }
     node_api_cursors_done(self, rc);
+    if (complete && rc == KNOOP_OK) {
+        self->complete_saved = knoop_get_be64(self->complete_val);
+        self->complete_written_at = knoop_now_ms();
+        self->complete_dirty = self->complete_hlc != self->complete_saved;
+    }
     node_api_publish_done(self, sign_rc ? sign_rc : rc, res);
     if (self->nin || ib.n)
         node_link_deliveries_done(self, in_rc ? in_rc : rc, &ib, res + npub, &in);
@@ -371,6 +398,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         s_trust_check(self);
         node_error_check(self);
     }
+    self->complete_dirty = self->complete_hlc != self->complete_saved;   /* keep the latest */
     s_commit(self);
     if (*stop != KNOOP_RUN_AGAIN)
         knoop_info("node %s stopping", self->id);

@@ -30,6 +30,7 @@ typedef struct {
     const char  *metrics;         /* HOST:PORT of the Prometheus endpoint; NULL: none */
     const char  *pair;            /* NULL: not one of a pair; "primary" or "standby" */
     int          takeover_ms;     /* pair: no active instance this long: take over */
+    int          settled_margin_ms; /* HELLO's T: complete_hlc minus this (0: 60 s) */
 } knoop_node_opts_t;
 
 typedef struct knoop_node_t knoop_node_t;

@@ -797,16 +797,19 @@ static void s_on_ack(knoop_node_t *self, const knoop_api_req_t *req)
 /* ---- status and beeld ---- */
 
 /* The last catch-up: when it ended, from which broker, how many messages in
- * how many streams, how long it took ({} before the first). */
+ * how many streams, how long it took, and how many buckets of its HELLO's
+ * settled summary matched and missed ({} before the first). */
 static json_t *s_catchup_json(const knoop_node_t *self)
 {
     if (!self->catchup_done_at)
         return json_object();
-    return json_pack("{s:I, s:s, s:I, s:I, s:I}",
+    return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I}",
                      "done_ms", (json_int_t) self->catchup_done_at, "broker", self->catchup_broker,
                      "messages", (json_int_t) self->catchup_msgs,
                      "streams", (json_int_t) self->catchup_streams,
-                     "duration_ms", (json_int_t) self->catchup_ms);
+                     "duration_ms", (json_int_t) self->catchup_ms,
+                     "settled_matched", (json_int_t) self->settled_matched,
+                     "settled_missed", (json_int_t) self->settled_missed);
 }
 
 /* The mesh's verdict as the current broker last told it in a heartbeat:

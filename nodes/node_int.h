@@ -40,6 +40,10 @@
 
 #include "node.h"
 
+/* The journal cursor keeping the settled summary's complete_hlc (8 bytes,
+ * big-endian; docs/protocol.md, "The settled summary"). */
+#define COMPLETE_CURSOR "node.complete_hlc"
+
 typedef struct {
     uint64_t stream;
     char     topic[KNOOP_TOPIC_MAX + 1];
@@ -53,6 +57,8 @@ typedef struct {
     char     blocked_reason[256];
     uint64_t retry_at;               /* blocked by the clock: offer again then
                                         (monotonic ms: wall clocks get fixed) */
+    bool     settled;                /* summarised in this link's HELLO ... */
+    uint64_t settled_hwm;            /* ... at this hwm */
 } own_stream_t;
 
 /* A stream of another origin this node imported from a bundle and carries
@@ -176,8 +182,18 @@ struct knoop_node_t {
     uint64_t         window, inflight;
     bool             caught_up;
     uint64_t         catchup_start;
+    /* The settled summary (docs/protocol.md): complete_hlc as recorded in
+     * the journal (cursor node.complete_hlc), the HLC at this link's HELLO,
+     * and when complete_hlc was last queued for the pass's commit. */
+    uint64_t         complete_hlc;
+    uint64_t         hello_hlc;
+    uint64_t         complete_written_at;
+    uint64_t         complete_saved;   /* the value in the journal */
+    bool             complete_dirty;   /* write it with the next commit */
+    uint8_t          complete_val[8];  /* the bytes being committed */
     /* the last catch-up done (status "catchup", the web picture) */
     uint64_t         catchup_done_at, catchup_ms, catchup_msgs, catchup_streams;
+    uint32_t         settled_matched, settled_missed;   /* this link's WELCOME */
     char             catchup_broker[KNOOP_ID_MAX + 1];
     /* the mesh's verdict from the current broker's heartbeats (status "mesh") */
     mesh_peer_t     *mesh;
@@ -267,9 +283,8 @@ void node_link_read_probe(knoop_node_t *self);
 /* node_repair.c */
 void node_repair_start(knoop_node_t *self);     /* check the journal at start */
 /* After a read met damage: rebuild rows, ask the broker for damaged messages
- * again (a new HELLO, whose vector node_repair_vector lowers). */
+ * again (a new HELLO, whose vector knoop_settled_hello lowers). */
 void node_repair_step(knoop_node_t *self);
-void node_repair_vector(knoop_node_t *self, knoop_wire_pos_t *vec, size_t n);
 
 /* node_api.c */
 int  node_api_init(knoop_node_t *self);

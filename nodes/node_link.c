@@ -2,6 +2,7 @@
  * the outbox (own messages until ACKed, resent after every reconnect),
  * DELIVER (commit, verify, ACK), heartbeats, failover to the next broker. */
 #include "node_int.h"
+#include "settled.h"
 #include "ingest.h"
 
 static void s_clock_retry(knoop_node_t *self, uint64_t now);
@@ -114,14 +115,6 @@ static int s_send(knoop_node_t *self, const knoop_frame_t *f)
     return rc;
 }
 
-static bool s_matches_sub(knoop_node_t *self, const char *topic)
-{
-    for (size_t i = 0; i < self->opts.nsubs; i++)
-        if (knoop_topic_match(self->opts.subs[i], topic))
-            return true;
-    return false;
-}
-
 static void s_connect(knoop_node_t *self)
 {
     broker_ref_t *b = &self->brokers[self->broker_idx];
@@ -135,30 +128,48 @@ static void s_connect(knoop_node_t *self)
         self->next_attempt = knoop_now_ms() + RETRY_MS;
         return;
     }
-    /* HELLO: what we hold on our subscriptions and of our own streams. */
+    /* HELLO: what we hold on our subscriptions, of our own streams and on
+     * the trust topics: the streams that may still change by name, the
+     * others summarised per bucket as of T (docs/protocol.md, "The settled
+     * summary"). */
     knoop_stream_info_t *rows = NULL;
     size_t nrows = 0;
     knoop_journal_vector(self->journal, NULL, &rows, &nrows);
     knoop_wire_pos_t *vec = calloc(nrows ? nrows : 1, sizeof *vec);
+    bool *settled = calloc(nrows ? nrows : 1, sizeof *settled);
+    self->hello_hlc = knoop_hlc_now(&self->hlc);
+    uint64_t t = knoop_settled_as_of(self->complete_hlc, self->opts.settled_margin_ms, nrows,
+                                     self->hello_hlc);
+    knoop_settled_t *st = t && vec && settled ? malloc(sizeof *st) : NULL;
+    if (!st)
+        t = 0;                          /* none recorded, or no memory: name every stream */
     size_t nvec = 0;
-    for (size_t i = 0; vec && i < nrows; i++) {
-        if (strcmp(rows[i].origin, self->id) != 0 && !s_matches_sub(self, rows[i].topic))
-            continue;
-        knoop_wire_pos_t *p = &vec[nvec++];
-        p->stream = rows[i].stream;
-        p->origin = rows[i].origin;
-        p->topic = rows[i].topic;
-        p->epoch = rows[i].epoch;
-        p->hwm = rows[i].hwm;
-        memcpy(p->head, rows[i].head, KNOOP_HASH_LEN);
+    if (vec)
+        knoop_settled_hello(self->journal, rows, nrows, t, self->id, false,
+                            (const char *const *) self->opts.subs, self->opts.nsubs, "node",
+                            vec, &nvec, st, settled);
+    for (size_t i = 0; i < self->nown; i++)
+        self->own[i].settled = false;
+    for (size_t i = 0; vec && settled && i < nrows; i++) {
+        own_stream_t *o = settled[i] && strcmp(rows[i].origin, self->id) == 0
+                        ? node_own_find(self, rows[i].stream) : NULL;
+        if (o) {
+            o->settled = true;
+            o->settled_hwm = rows[i].hwm;
+        }
     }
-    node_repair_vector(self, vec, nvec);
+    free(settled);
     knoop_frame_t f = { .kind = KNOOP_FRAME_HELLO,
                         .u.hello = { .partner = self->id, .subs = self->opts.subs,
                                      .nsubs = self->opts.nsubs, .vector = vec, .nvector = nvec,
                                      .credit_msgs = WINDOW, .credit_bytes = 64u << 20,
-                                     .software = "knoop-node " KNOOP_VERSION } };
+                                     .software = "knoop-node " KNOOP_VERSION,
+                                     .settled_hlc = t, .settled = st ? st->bucket : NULL,
+                                     .nsettled = st ? st->n : 0 } };
     int rc = s_send(self, &f);
+    knoop_info("HELLO: %zu streams named, %llu settled in %zu buckets", nvec,
+               (unsigned long long) (st ? st->rows : 0), st ? st->n : (size_t) 0);
+    free(st);
     free(vec);
     free(rows);
     uint64_t now = knoop_now_ms();
@@ -242,6 +253,22 @@ void node_link_read_probe(knoop_node_t *self)
     self->next_attempt = 0;
 }
 
+/* While the link is up and caught up, what arrives live keeps the node
+ * complete: complete_hlc follows the clock (a little behind), written with
+ * a commit at most every KNOOP_SETTLED_WRITE_MS. */
+static void s_complete_advance(knoop_node_t *self)
+{
+    if (self->link != LINK_UP || !self->caught_up)
+        return;
+    uint64_t now = knoop_now_ms();
+    uint64_t hlc = KNOOP_HLC_MAKE(now - KNOOP_SETTLED_LAG_MS, 0);
+    if (hlc <= self->complete_hlc)
+        return;
+    self->complete_hlc = hlc;
+    if (now - self->complete_written_at >= KNOOP_SETTLED_WRITE_MS)
+        self->complete_dirty = true;
+}
+
 void node_link_step(knoop_node_t *self)
 {
     if (!self->nbrokers)
@@ -277,6 +304,7 @@ void node_link_step(knoop_node_t *self)
             break;
         }
         s_clock_retry(self, now);
+        s_complete_advance(self);
         if (now - self->last_sent >= (uint64_t) self->opts.heartbeat_ms) {
             knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT };
             f.u.heartbeat.time_ms = now;
@@ -307,9 +335,19 @@ static void s_on_welcome(knoop_node_t *self, const knoop_frame_t *f)
     self->inflight = 0;
     self->last_upstream_ack = self->link_since;
     for (size_t i = 0; i < self->nown; i++) {
-        self->own[i].acked = 0;
-        self->own[i].blocked = false;
+        own_stream_t *o = &self->own[i];
+        /* Summarised in our HELLO, its bucket matched, and not in `own`
+         * (the loop below): the broker holds it exactly at our hwm then. */
+        o->acked = o->settled && f->u.welcome.has_matched_set &&
+                   knoop_settled_bit(f->u.welcome.matched_set,
+                                     knoop_settled_bucket(o->stream)) ? o->settled_hwm : 0;
+        o->blocked = false;
     }
+    self->settled_matched = f->u.welcome.settled_matched;
+    self->settled_missed = f->u.welcome.settled_missed;
+    if (f->u.welcome.has_matched_set)
+        knoop_info("settled summary at %s: %u buckets matched, %u missed", b->id,
+                   f->u.welcome.settled_matched, f->u.welcome.settled_missed);
     uint64_t ahead = 0;
     for (size_t i = 0; i < f->u.welcome.nown; i++) {
         const knoop_wire_pos_t *p = &f->u.welcome.own[i];
@@ -601,6 +639,12 @@ static void s_on_frame(knoop_node_t *self, const knoop_frame_t *f)
         break;
     case KNOOP_FRAME_CAUGHT_UP:
         self->caught_up = true;
+        /* Everything the broker held when it read our HELLO is here now:
+         * what a later HELLO may summarise as settled. */
+        if (self->hello_hlc > self->complete_hlc) {
+            self->complete_hlc = self->hello_hlc;
+            self->complete_dirty = true;
+        }
         self->catchup_done_at = knoop_now_ms();
         self->catchup_ms = self->catchup_done_at - self->catchup_start;
         self->catchup_msgs = f->u.caught_up.messages;

@@ -34,6 +34,10 @@ static const knoop_opt_spec_t s_spec[] = {
       false },
     { "takeover-ms", KNOOP_OPT_INT, "2000", "MS", "with --pair: a standby takes over after the "
       "broker has shown no active instance for this long", false },
+    { "settled-margin-ms", KNOOP_OPT_INT, "60000", "MS", "the HELLO names every stream that "
+      "changed within this long before the node's last complete catch-up and summarises the "
+      "others (docs/protocol.md, \"The settled summary\"); a shorter margin sends fewer rows, "
+      "and a clock skew above it costs resends, never a message", false },
     { "metrics", KNOOP_OPT_STRING, NULL, "HOST:PORT", "serve Prometheus metrics at "
       "http://HOST:PORT/metrics, e.g. 127.0.0.1:9401", false },
     { "log-level", KNOOP_OPT_STRING, "info", "LEVEL", "error, warn, info or debug", false },
@@ -90,8 +94,14 @@ static int s_start(const knoop_config_t *cfg, void **daemon, int *exit_status)
         .metrics = knoop_config_str(cfg, "metrics"),
         .pair = pair,
         .takeover_ms = (int) knoop_config_int(cfg, "takeover-ms"),
+        .settled_margin_ms = (int) knoop_config_int(cfg, "settled-margin-ms"),
         .map_max = (size_t) knoop_config_int(cfg, "map-max") << 20,
     };
+    if (knoop_config_int(cfg, "settled-margin-ms") < 0) {
+        fprintf(stderr, "knoop-node: --settled-margin-ms must be at least 0\n");
+        *exit_status = 2;
+        return KNOOP_EINVAL;
+    }
     if (knoop_config_int(cfg, "map-max") < 0) {
         fprintf(stderr, "knoop-node: --map-max must be at least 0 (MiB; 0: no limit)\n");
         *exit_status = 2;

@@ -61,19 +61,11 @@ void node_repair_step(knoop_node_t *self)
         return;
     if (n == self->repair_asked_n && now - self->repair_asked_at < REASK_MS)
         return;
-    /* A new HELLO carries the lowered vector (node_repair_vector). */
+    /* A new HELLO carries the lowered vector (knoop_settled_hello). */
     self->repair_asked_n = n;
     self->repair_asked_at = now;
     knoop_warn("node: %zu damaged message(s) in the journal: asking %s for them again", n,
                self->brokers[self->broker_idx].id);
     node_link_close(self, "fetching damaged messages again");
     self->next_attempt = now;
-}
-
-void node_repair_vector(knoop_node_t *self, knoop_wire_pos_t *vec, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (knoop_journal_damage_floor(self->journal, vec[i].stream, &vec[i].hwm, vec[i].head))
-            knoop_info("node: asking again for %s on %s from seq %llu (damaged here)",
-                       vec[i].origin, vec[i].topic, (unsigned long long) (vec[i].hwm + 1));
 }

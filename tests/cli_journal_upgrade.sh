@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Schema 2 journals (before a check was stored with every message and
-# log/vlog row) are upgraded when a daemon opens them for writing, and keep
-# every message; read-only tools refuse them with what to do. The schema-2
-# journal is made from a real one with mdb_dump/mdb_load (lmdb-utils),
-# stripping the checks and setting the schema back to 2.
+# log/vlog row, and before stream rows kept last_hlc and prio) are upgraded
+# when a daemon opens them for writing, and keep every message; read-only
+# tools refuse them with what to do. The schema-2 journal is made from a
+# real one with mdb_dump/mdb_load (lmdb-utils), stripping the checks and the
+# stream rows' schema-4 fields and setting the schema back to 2.
 source "$(dirname "$0")/lib.sh"
 command -v mdb_dump >/dev/null && command -v mdb_load >/dev/null \
     || { echo "SKIP: mdb_dump/mdb_load (lmdb-utils) not installed"; exit 77; }
@@ -34,6 +35,8 @@ for ln in open(sys.argv[1]).read().split("\n"):
                 v = v[32:]                     # no check before the envelope
             elif db in ("log", "vlog"):
                 v = v[:32]                     # stream || seq only
+            elif db == "stream":
+                v = v[:140] + v[158:]          # no last_hlc, no prio (schema 4)
             elif db == "meta" and bytes.fromhex(key[1:]) == b"schema":
                 v = "%016x" % 2
             ln, key = " " + v, None
@@ -57,6 +60,9 @@ mv "$T/old" "$T/vr-zeeland"
 start_node vr-zeeland --broker "kcr2-broker-1@$EP" --subscribe 'sitrep.>'
 check "the node upgrades it at start" \
     grep -q "upgraded to schema 3: a check stored with each of its 30 messages" "$T/vr-zeeland.log"
+check "... and on to schema 4" \
+    grep -q "upgraded to schema 4: the last hlc and the priority kept in each of its 1 stream rows" \
+    "$T/vr-zeeland.log"
 check "... and finds it intact" grep -q "journal checked: 30 messages and 60 log/vlog rows intact" \
     "$T/vr-zeeland.log"
 "$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --from-start --count 30 --timeout 10 \

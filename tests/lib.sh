@@ -289,6 +289,25 @@ publish_acked() {
         >>"$T/acked.ids"
 }
 
+# publish_epochs NODE N [start_node args]: N epochs of NODE's stream
+# sitrep.NODE (a node draws a new epoch at every start): in each, two
+# SitReps eE-1 and eE-2 (publish_acked: acknowledged ids in $T/acked.ids),
+# then NODE restarted with the args
+publish_epochs() {
+    local node=$1 n=$2 e; shift 2
+    for e in $(seq 1 "$n"); do
+        publish_acked "$node" "e$e" 1 2
+        stop "$node"
+        start_node "$node" "$@"
+    done
+}
+
+# hello_counts LINE: "K S B" from a log line "HELLO: K streams named, S
+# settled in B buckets" (the settled summary of a HELLO; nothing otherwise)
+hello_counts() {
+    sed -nE 's/.*HELLO: ([0-9]+) streams named, ([0-9]+) settled in ([0-9]+) buckets.*/\1 \2 \3/p' <<<"$1"
+}
+
 # incident_ids PREFIX: the incident ids PREFIX-C-I of the JSON lines on stdin,
 # one a line, in their order (nothing when there are none)
 incident_ids() { { grep -o "\"incident_id\":\"$1-[0-9]*-[0-9]*\"" || true; } | cut -d'"' -f4; }

@@ -93,6 +93,8 @@ static void test_in_order_and_duplicates(void **state)
     assert_int_equal(info.hwm, 3);
     assert_int_equal(info.max_seq, 3);
     assert_memory_equal(info.head, m[2].chain, KNOOP_HASH_LEN);
+    assert_int_equal(info.last_hlc, 1002);          /* the hlc of the message at hwm */
+    assert_int_equal(info.prio, KNOOP_PRIO_ROUTINE);
     assert_string_equal(info.origin, "vr-utrecht");
     assert_string_equal(info.topic, "grip.vr-utrecht");
 
@@ -143,10 +145,12 @@ static void test_out_of_order(void **state)
     assert_int_equal(info.hwm, 1);
     assert_int_equal(info.max_seq, 5);
     assert_memory_equal(info.head, m[0].chain, KNOOP_HASH_LEN);
+    assert_int_equal(info.last_hlc, 2000);          /* at hwm, not at max_seq */
 
     assert_int_equal(s_append1(f->j, &m[1]), KNOOP_OK);     /* fills 2, runs over 3 */
     assert_int_equal(knoop_journal_stream(f->j, m[0].stream, &info), KNOOP_OK);
     assert_int_equal(info.hwm, 3);
+    assert_int_equal(info.last_hlc, 2002);          /* moved with the gap fill */
     assert_int_equal(s_append1(f->j, &m[3]), KNOOP_OK);
     assert_int_equal(knoop_journal_stream(f->j, m[0].stream, &info), KNOOP_OK);
     assert_int_equal(info.hwm, 5);

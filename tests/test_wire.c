@@ -704,6 +704,105 @@ static void test_heads(void **state)
     knoop_buf_free(&b);
 }
 
+/* A HELLO with T and n buckets (bucket b[i], digest of dlen[i] bytes). */
+static knoop_buf_t s_hello_settled(uint64_t t, const uint32_t *b, const size_t *dlen, size_t n)
+{
+    knoop_buf_t in = { 0 };
+    uint8_t digest[32];
+    memset(digest, 0x5a, sizeof digest);
+    tu_pb_str(&in, 1, "vr-utrecht");
+    if (t)
+        tu_pb_uint(&in, 9, t);
+    for (size_t i = 0; i < n; i++) {
+        knoop_buf_t r = { 0 };
+        tu_pb_uint(&r, 1, b[i]);
+        tu_pb_uint(&r, 2, 3);
+        tu_pb_bytes(&r, 3, digest, dlen[i]);
+        tu_pb_bytes(&in, 10, r.data, r.len);
+        knoop_buf_free(&r);
+    }
+    return pb_frame(1, KNOOP_FRAME_HELLO, &in);
+}
+
+/* The settled summary at the gate: buckets in range, each once, at most
+ * 1024, a 16-byte digest, and T with them; WELCOME's matched set 128 bytes. */
+static void test_settled(void **state)
+{
+    uint32_t bk[2] = { 5, 1023 };
+    size_t dl[2] = { 16, 16 };
+    knoop_buf_t b = s_hello_settled(77, bk, dl, 2);
+    knoop_frame_t f;
+    assert_int_equal(s_decode_buf(&b, &f), KNOOP_OK);
+    assert_true(f.u.hello.settled_hlc == 77);
+    assert_int_equal(f.u.hello.nsettled, 2);
+    assert_int_equal(f.u.hello.settled[1].bucket, 1023);
+    assert_true(f.u.hello.settled[1].count == 3);
+    assert_int_equal(f.u.hello.settled[1].digest[15], 0x5a);
+    knoop_buf_t again = s_encode(&f);
+    assert_int_equal(again.len, b.len);
+    assert_memory_equal(again.data, b.data, b.len);
+    knoop_buf_free(&again);
+    knoop_frame_clear(&f);
+    knoop_buf_free(&b);
+
+    bk[1] = 1024;                                   /* out of range */
+    b = s_hello_settled(77, bk, dl, 2);
+    s_expect(&b, KNOOP_EMALFORMED);
+    bk[1] = 5;                                      /* twice */
+    b = s_hello_settled(77, bk, dl, 2);
+    s_expect(&b, KNOOP_EMALFORMED);
+    bk[1] = 6;
+    dl[1] = 15;                                     /* a short digest */
+    b = s_hello_settled(77, bk, dl, 2);
+    s_expect(&b, KNOOP_EMALFORMED);
+    dl[1] = 32;
+    b = s_hello_settled(77, bk, dl, 2);
+    s_expect(&b, KNOOP_EMALFORMED);
+    dl[1] = 16;
+    b = s_hello_settled(0, bk, dl, 2);              /* buckets without T */
+    s_expect(&b, KNOOP_EMALFORMED);
+    b = s_hello_settled(77, bk, dl, 2);
+    s_expect(&b, KNOOP_OK);
+
+    /* 1024 buckets pass, 1025 are too many (before anything is unpacked). */
+    uint32_t *many = malloc(1025 * sizeof *many);
+    size_t *mdl = malloc(1025 * sizeof *mdl);
+    assert_non_null(many);
+    assert_non_null(mdl);
+    for (size_t i = 0; i < 1025; i++) {
+        many[i] = (uint32_t) (i % 1024);
+        mdl[i] = 16;
+    }
+    b = s_hello_settled(77, many, mdl, 1024);
+    s_expect(&b, KNOOP_OK);
+    b = s_hello_settled(77, many, mdl, 1025);
+    s_expect(&b, KNOOP_ETOOBIG);
+    free(many);
+    free(mdl);
+
+    /* WELCOME: the matched set round-trips; 127 bytes are malformed. */
+    knoop_frame_t w = { .kind = KNOOP_FRAME_WELCOME };
+    w.u.welcome.broker = "kcr2-a";
+    w.u.welcome.settled_matched = 2;
+    w.u.welcome.settled_missed = 1;
+    w.u.welcome.has_matched_set = true;
+    w.u.welcome.matched_set[127] = 0x80;            /* bucket 1023 */
+    b = s_encode(&w);
+    assert_int_equal(s_decode_buf(&b, &f), KNOOP_OK);
+    assert_true(f.u.welcome.has_matched_set);
+    assert_int_equal(f.u.welcome.matched_set[127], 0x80);
+    assert_int_equal(f.u.welcome.settled_matched, 2);
+    assert_int_equal(f.u.welcome.settled_missed, 1);
+    knoop_frame_clear(&f);
+    knoop_buf_free(&b);
+    knoop_buf_t in = { 0 };
+    uint8_t set[127] = { 0 };
+    tu_pb_str(&in, 1, "kcr2-a");
+    tu_pb_bytes(&in, 11, set, sizeof set);
+    b = pb_frame(1, KNOOP_FRAME_WELCOME, &in);
+    s_expect(&b, KNOOP_EMALFORMED);
+}
+
 static void test_strings(void **state)
 {
     char s[S_REASON_MAX_TEST + 2];
@@ -1230,6 +1329,7 @@ int main(void)
         cmocka_unit_test(test_bit_flips),
         cmocka_unit_test(test_batch_size),
         cmocka_unit_test(test_forward_certs),
+        cmocka_unit_test(test_settled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
