@@ -56,13 +56,9 @@ cut_done() {  # the daemon ID died from the cut
 
 : >"$T/acked.ids"
 CHUNK=0
-publish_chunk() {   # one chunk of 10; appends the acknowledged ids
+publish_chunk() {   # one chunk of 10 (ids p-CHUNK-I); appends the acknowledged ids
     CHUNK=$((CHUNK + 1))
-    awk -v c="$CHUNK" 'BEGIN { for (i = 1; i <= 10; i++)
-        printf "{\"incident_id\":\"p-%d-%d\",\"summary\":\"power\"}\n", c, i }' >"$T/chunk"
-    "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht --timeout 2 \
-        --type knoop.crisis.v1.SitRep --file "$T/chunk" >"$T/acked" 2>>"$T/pub.err" || true
-    head -n "$(wc -l <"$T/acked")" "$T/chunk" | grep -o 'p-[0-9]*-[0-9]*' >>"$T/acked.ids" || true
+    publish_acked vr-utrecht "p-$CHUNK" 1 10 --timeout 2
 }
 journal_holds_acked() {   # DIR: every acknowledged id is in the journal
     "$KNOOP" audit replay --journal "$1" --pattern 'sitrep.>' \
@@ -101,13 +97,19 @@ acked_by_broker() {
 }
 # broker_lost DIR SCENARIO [checker args]: the checker over what the node
 # had been ACKed ("origin/epoch/seq" ids) against the messages in DIR; its
-# line goes to the table only with BL_OUT set
+# line goes to the table only with BL_OUT set. Fails outright when DIR cannot
+# be replayed: an unreadable journal is no "lost everything" (that would pass
+# the must-lose check on a broken journal).
 broker_lost() {
     local dir=$1 scen=$2; shift 2
     awk '{ for (i = 1; i <= $4; i++) print $1 "/" $3 "/" i }' "$T/broker-acked" >"$T/b-acked.ids"
-    { "$KNOOP" audit replay --journal "$dir" --pattern 'sitrep.>' 2>/dev/null || true; } \
-        | jq -c '{origin, topic, epoch, seq, payload: {incident_id: "\(.origin)/\(.epoch)/\(.seq)"}}' \
-        >"$T/b-held.jsonl"
+    if ! "$KNOOP" audit replay --journal "$dir" --pattern 'sitrep.>' >"$T/b-replay.jsonl" \
+            2>"$T/b-replay.err"; then
+        echo "broker_lost: cannot replay $dir: $(cat "$T/b-replay.err")" >&2
+        return 1
+    fi
+    jq -c '{origin, topic, epoch, seq, payload: {incident_id: "\(.origin)/\(.epoch)/\(.seq)"}}' \
+        <"$T/b-replay.jsonl" >"$T/b-held.jsonl" || return 1
     KNOOP_SURVIVES_OUT=${BL_OUT:-} python3 "$CHECKER" --scenario "$scen" --acked "$T/b-acked.ids" \
         --holder "$(basename "$dir")=$T/b-held.jsonl" "$@"
 }
