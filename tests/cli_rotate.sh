@@ -133,7 +133,7 @@ for f in pub.log kcr2-broker-b.log; do
         grep -q "learned certificate of kcr2-broker-a (broker, key $BNEWFP" "$T/$f"
 done
 check "nothing was copied into the nodes' or brokers' trust directories" \
-    bash -c "! grep -rqs '$BNEWFP' '$T/trust' '$T/trust-vr-pub' '$T/trust-vr-sub'"
+    lacks "$BNEWFP" "$T/trust" "$T/trust-vr-pub" "$T/trust-vr-sub"
 UPS=$(grep -c "link up to kcr2-broker-a" "$T/pub.log")
 stop kcr2-broker-a
 mv "$T/keys/kcr2-broker-a.key" "$T/kcr2-broker-a-old.key"

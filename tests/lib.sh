@@ -406,8 +406,8 @@ status_lacks() {
 # options, e.g. -i -E -F), and every FILE is there and holds something: a
 # missing or empty file lacks everything, so "! grep" on it would pass on
 # nothing. A directory is searched through and must hold a non-empty file.
-# --empty-ok (first) lets an empty FILE pass, for output that may rightly be
-# empty (a command's stderr). An unreadable FILE fails.
+# --empty-ok (first) lets an empty FILE or directory pass, for what may
+# rightly be empty (a command's stderr). An unreadable FILE fails.
 lacks() {
     local opts=() empty_ok=0 pat f rc=0
     while [ $# -gt 0 ] && [ "${1:0:1}" = - ]; do
@@ -418,7 +418,7 @@ lacks() {
     pat=$1; shift
     for f in "$@"; do
         if [ -d "$f" ]; then
-            [ -n "$(find "$f" -type f -size +0 -print -quit)" ] ||
+            [ $empty_ok = 1 ] || [ -n "$(find "$f" -type f -size +0 -print -quit)" ] ||
                 { echo "lacks: $f holds no file with anything in it" >&2; return 1; }
         elif [ ! -f "$f" ]; then
             echo "lacks: there is no file $f" >&2; return 1
