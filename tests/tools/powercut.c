@@ -286,36 +286,13 @@ static int s_tracked(int fd)
     return fd >= 0 && fd < MAX_FD && s_fd_file[fd];
 }
 
-int open(const char *path, int flags, ...)
-{
-    s_init();
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
-    }
-    int fd = real_open(path, flags, mode);
-    if (fd >= 0 && s_wanted(path)) {
-        pthread_mutex_lock(&s_lock);
-        s_track(fd, path, flags);
-        pthread_mutex_unlock(&s_lock);
-    }
-    return fd;
-}
-int open64(const char *path, int flags, ...) __attribute__((alias("open")));
-
 int openat(int dirfd, const char *path, int flags, ...)
 {
     s_init();
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, flags);
+    mode_t mode = flags & (O_CREAT | O_TMPFILE) ? va_arg(ap, mode_t) : 0;
+    va_end(ap);
     int fd = real_openat(dirfd, path, flags, mode);
     if (fd >= 0 && s_wanted(path) && (dirfd == AT_FDCWD || path[0] == '/')) {
         pthread_mutex_lock(&s_lock);
@@ -325,6 +302,17 @@ int openat(int dirfd, const char *path, int flags, ...)
     return fd;
 }
 int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
+
+/* open(path) is openat(AT_FDCWD, path): one place tracks both */
+int open(const char *path, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    mode_t mode = flags & (O_CREAT | O_TMPFILE) ? va_arg(ap, mode_t) : 0;
+    va_end(ap);
+    return openat(AT_FDCWD, path, flags, mode);
+}
+int open64(const char *path, int flags, ...) __attribute__((alias("open")));
 
 int close(int fd)
 {
