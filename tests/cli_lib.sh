@@ -111,6 +111,12 @@ check "lacks --empty-ok of an empty file" lacks --empty-ok 'lib-9' "$T/empty"
 check "lacks of a directory whose files lack the pattern" lacks 'lib-9' "$T/dir"
 fails "lacks of a directory whose file holds the pattern" lacks 'lib-1' "$T/dir"
 
+# --- more_than ---
+fails "more_than of a missing file" more_than 0 'lib' "$NONE"
+fails "more_than without N" more_than "" 'lib' "$T/sitreps.jsonl"
+fails "more_than of as many lines as N" more_than 3 'lib-' "$T/sitreps.jsonl"
+check "more_than of more lines than N" more_than 2 'lib-' "$T/sitreps.jsonl"
+
 # --- sitrep_lines ---
 check "sitrep_lines numbers, pads and fills in @" test "$(sitrep_lines x 9 2 'n@' 2)" = \
     "$(printf '%s\n' '{"incident_id":"x-09","summary":"n09"}' '{"incident_id":"x-10","summary":"n10"}')"

@@ -67,6 +67,16 @@ journal_holds_acked() {   # DIR: every acknowledged id is in the journal
     [ ! -s "$T/missing" ]
 }
 verifies() { "$KNOOP" audit verify --journal "$1" --trust "$T/trust" --quiet >/dev/null 2>&1; }
+# cuts_verdict WHAT N INJECTED: after the N cuts of WHAT (since $t0): once
+# the journals converge, the checker's verdict over all three, and the time
+# the cuts took
+cuts_verdict() {
+    local conv
+    conv=$(converge_secs 30 'sitrep.>' "$T/vr-utrecht" "$T/kcr2-broker-1" "$T/kcr2-broker-2")
+    verdict "power loss: $1" "$3" "$2" "$T/acked.ids" "$conv" 'sitrep.>' \
+        "$T/vr-utrecht" "$T/kcr2-broker-1" "$T/kcr2-broker-2"
+    echo "$1 cuts took $((SECONDS - t0)) s"
+}
 
 broker2_up
 broker1_up
@@ -83,10 +93,7 @@ for cyc in $(seq 1 "$N_NODE"); do
         journal_holds_acked "$T/vr-utrecht"
 done
 node_up
-conv=$(converge_secs 30 'sitrep.>' "$T/vr-utrecht" "$T/kcr2-broker-1" "$T/kcr2-broker-2")
-verdict "power loss: node" "power cut at a random journal write or sync of the publishing node" \
-    "$N_NODE" "$T/acked.ids" "$conv" 'sitrep.>' "$T/vr-utrecht" "$T/kcr2-broker-1" "$T/kcr2-broker-2"
-echo "node cuts took $((SECONDS - t0)) s"
+cuts_verdict node "$N_NODE" "power cut at a random journal write or sync of the publishing node"
 
 # ---- the broker the node publishes to ----
 # What the broker ACKed: the node's own streams' "acked", read once the
@@ -130,10 +137,7 @@ for cyc in $(seq 1 "$N_BROKER"); do
     check "broker cut $cyc: journal verifies" verifies "$T/kcr2-broker-1"
     broker1_up
 done
-conv=$(converge_secs 30 'sitrep.>' "$T/vr-utrecht" "$T/kcr2-broker-1" "$T/kcr2-broker-2")
-verdict "power loss: broker" "power cut at a random journal write or sync of the node's broker" \
-    "$N_BROKER" "$T/acked.ids" "$conv" 'sitrep.>' "$T/vr-utrecht" "$T/kcr2-broker-1" "$T/kcr2-broker-2"
-echo "broker cuts took $((SECONDS - t0)) s"
+cuts_verdict broker "$N_BROKER" "power cut at a random journal write or sync of the node's broker"
 
 # ---- mesh peer ingest: broker 2 only pulls from broker 1 ----
 CUT_MIN=5 CUT_SPAN=40
@@ -148,10 +152,8 @@ for cyc in $(seq 1 "$N_MESH"); do
     check "mesh cut $cyc: journal verifies" verifies "$T/kcr2-broker-2"
     broker2_up
 done
-conv=$(converge_secs 30 'sitrep.>' "$T/vr-utrecht" "$T/kcr2-broker-1" "$T/kcr2-broker-2")
-verdict "power loss: mesh peer" "power cut at a random journal write or sync of a peer broker's ingest" \
-    "$N_MESH" "$T/acked.ids" "$conv" 'sitrep.>' "$T/vr-utrecht" "$T/kcr2-broker-1" "$T/kcr2-broker-2"
-echo "mesh cuts took $((SECONDS - t0)) s"
+cuts_verdict "mesh peer" "$N_MESH" \
+    "power cut at a random journal write or sync of a peer broker's ingest"
 
 # ---- the same broker cut against relaxed durability must lose ----
 # The cut keeps each unsynced write with a chance of 2 in 3, and may come

@@ -430,6 +430,14 @@ lacks() {
     [ $rc = 1 ] || { [ $rc = 0 ] && echo "lacks: '$pat' is in $*" >&2; return 1; }
 }
 
+# more_than N PATTERN FILE: more than N lines of FILE match PATTERN (a
+# missing FILE, or no N, fails)
+more_than() {
+    [[ "${1:-}" =~ ^[0-9]+$ ]] && [ -f "${3:-}" ] ||
+        { echo "more_than: give N PATTERN FILE (an existing file)" >&2; return 1; }
+    [ "$(grep -c -- "$2" "$3")" -gt "$1" ]
+}
+
 # exits WANT OUT CMD...: CMD exits with status WANT (given: a missing one
 # would pass on anything); what it printed, stdout and stderr, is in OUT
 exits() {
@@ -440,8 +448,8 @@ exits() {
 }
 
 export KNOOP
-export -f exits lacks digest_count digest count_msgs same_digest has_count api status_has status_lacks \
-    mode_is sees_active
+export -f exits lacks more_than digest_count digest count_msgs same_digest has_count api \
+    status_has status_lacks mode_is sees_active
 
 PROXY=$BIN_DIR/tests/knoop-test-proxy
 # start_proxy NAME LISTEN_PORT TARGET_PORT: a cuttable TCP link (link_cut/link_heal NAME)
@@ -526,6 +534,23 @@ faults_over() {
         CONV=never
         bad "$what"
     fi
+}
+
+# demo_run LINES [demo.sh args]: deploy/demo.sh --short (no install, no
+# build: the binaries of this build) in $T/demo, its output in $T/demo.out,
+# of which the last LINES are shown (without the progress lines); then the
+# checks every demo run ends with: exit status 0, the proof line, all seven
+# partners converged
+demo_run() {
+    local lines=$1 rc=0; shift
+    KNOOP_BUILD=$BIN_DIR "$SRC_TOP/deploy/demo.sh" --short --no-install --no-build \
+        --run-dir "$T/demo" "$@" >"$T/demo.out" 2>&1 || rc=$?
+    sed 's/^/   | /' "$T/demo.out" | grep -vE '^\s+\|\s+\[' | tail -"$lines"
+    check "the demo ends with exit status 0" test "$rc" = 0
+    check "it prints the proof" \
+        grep -q "OK: all partners converged, all journals verify" "$T/demo.out"
+    check "all seven partners converged" \
+        grep -q "7 of 7 partners hold exactly what the brokers hold" "$T/demo.out"
 }
 
 # ---- the one checker every fault scenario ends with (tests/tools/checker.py) ----
