@@ -1438,6 +1438,24 @@ static void s_start_mesh(bench_t *self, const char *const *ids, const int *port,
     }
 }
 
+/* W5's and W6's nodes: the late subscriber LATE_ID on broker sub_broker
+ * (at sub_ep) and the publisher PUB_ID on pub_broker (pub_ep), both linked,
+ * the mesh of ids up. Returns a client of the publisher's node. */
+static knoop_client_t *s_start_late_and_pub(bench_t *self, const char *const *ids,
+                                            const char *sub_broker, const char *sub_ep,
+                                            const char *pub_broker, const char *pub_ep)
+{
+    proc_t *sub = s_start_node_at(self, LATE_ID, true, sub_broker, sub_ep);
+    proc_t *pub = s_start_node_at(self, PUB_ID, false, pub_broker, pub_ep);
+    knoop_client_t *c = s_client(self, LATE_ID);
+    s_wait_link(self, sub, c, true);
+    knoop_client_destroy(&c);
+    c = s_client(self, PUB_ID);
+    s_wait_link(self, pub, c, false);
+    s_wait_mesh(self, ids, 3);
+    return c;
+}
+
 static void s_print_mesh(bench_t *self, const char *w)
 {
     s_print_common(self, w);
@@ -1462,14 +1480,7 @@ static void s_w5(bench_t *self)
         for (size_t o = 0; o < 3; o++)
             peer_port[k][o] = port[o];
     s_start_mesh(self, ids, port, peer_port);
-    proc_t *sub = s_start_node_at(self, LATE_ID, true, BROKER_C, ep[2]);
-    proc_t *pub = s_start_node_at(self, PUB_ID, false, BROKER_ID, ep[0]);
-    knoop_client_t *c = s_client(self, LATE_ID);
-    s_wait_link(self, sub, c, true);
-    knoop_client_destroy(&c);
-    c = s_client(self, PUB_ID);
-    s_wait_link(self, pub, c, false);
-    s_wait_mesh(self, ids, 3);
+    knoop_client_t *c = s_start_late_and_pub(self, ids, BROKER_C, ep[2], BROKER_ID, ep[0]);
     /* w[0]: the subscriber on C; w[1..3]: brokers A, B, C. */
     watch_t w[4] = { { .j = s_journal_ro(self, LATE_ID) } };
     for (size_t k = 0; k < 3; k++)
@@ -1573,14 +1584,7 @@ static void s_w6(bench_t *self)
     char ep_a[64], ep_c[64];
     snprintf(ep_a, sizeof ep_a, "tcp://127.0.0.1:%d", port[A]);
     snprintf(ep_c, sizeof ep_c, "tcp://127.0.0.1:%d", port[C]);
-    proc_t *sub = s_start_node_at(self, LATE_ID, true, BROKER_ID, ep_a);
-    proc_t *pub = s_start_node_at(self, PUB_ID, false, BROKER_C, ep_c);
-    knoop_client_t *c = s_client(self, LATE_ID);
-    s_wait_link(self, sub, c, true);
-    knoop_client_destroy(&c);
-    c = s_client(self, PUB_ID);
-    s_wait_link(self, pub, c, false);
-    s_wait_mesh(self, ids, 3);
+    knoop_client_t *c = s_start_late_and_pub(self, ids, BROKER_ID, ep_a, BROKER_C, ep_c);
     /* w[0], w[1]: brokers A and B; w[2]: the subscriber on A. */
     watch_t w[3] = { { .j = s_journal_ro(self, ids[A]) }, { .j = s_journal_ro(self, ids[B]) },
                      { .j = s_journal_ro(self, LATE_ID) } };
