@@ -44,7 +44,7 @@ REP="tcp://127.0.0.1:$(free_port)"
 PIDS+=($!)
 wait_for "the rogue broker listens" 10 grep -q "listening on" "$T/rogue.log"
 start_node vr-utrecht --broker "kcr2-broker-1@$REP"
-awk 'BEGIN { for (i = 1; i <= 20; i++) printf "{\"incident_id\":\"r-%d\",\"summary\":\"x\"}\n", i }' >"$T/r.in"
+sitrep_lines r 1 20 x >"$T/r.in"
 "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht --type knoop.crisis.v1.SitRep \
     --file "$T/r.in" --timeout 10 2>"$T/r.err" | wc -l >"$T/r.n" || true
 grep -o 'r-[0-9]*' "$T/r.in" | head -n "$(cat "$T/r.n")" >"$T/acked.ids"
@@ -121,8 +121,7 @@ wait_for "the baseline arrived" 20 bash -c "[ \$(grep -c '^base-' '$T/latency') 
     c=0
     while [ ! -e "$T/stop-flood" ]; do
         c=$((c + 1))
-        awk -v c="$c" 'BEGIN { for (i = 1; i <= 200; i++)
-            printf "{\"incident_id\":\"f-%d-%d\",\"summary\":\"flood\"}\n", c, i }' >"$T/flood.in"
+        sitrep_lines "f-$c" 1 200 flood >"$T/flood.in"
         "$KNOOP" pub --api "$(api vr-flood)" --topic sitrep.vr-flood --type knoop.crisis.v1.SitRep \
             --file "$T/flood.in" --timeout 10 2>/dev/null | wc -l >>"$T/flood.acked" || true
         sleep 0.1

@@ -28,8 +28,7 @@ for b in kcr2-broker-a kcr2-broker-b; do issue $b broker; done
 cp "$T/issued/kcr2-broker-"*.cert "$T/trust/"
 for n in vr-zeeland vr-utrecht vr-twente vr-limburg; do issue $n region; done
 publish() {   # publish ID FROM COUNT
-    awk -v n="$1" -v s="$2" -v c="$3" 'BEGIN { for (i = s; i < s + c; i++)
-        printf "{\"incident_id\":\"%s-%d\",\"summary\":\"melding %d\"}\n", n, i, i }' >"$T/p.$1.$2"
+    sitrep_lines "$1" "$2" "$3" 'melding @' >"$T/p.$1.$2"
     "$KNOOP" pub --api "$(api "$1")" --topic "sitrep.$1" --type knoop.crisis.v1.SitRep \
         --file "$T/p.$1.$2" --no-wait --timeout 10 >/dev/null
 }

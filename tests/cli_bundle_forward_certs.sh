@@ -26,7 +26,7 @@ start_node_in vr-zeeland vr-zeeland "$T/trust-vr-zeeland"    # offline
 start_node_in vr-utrecht vr-utrecht "$T/trust-vr-utrecht" --broker "kcr2-broker-1@$EP"
 wait_for "vr-utrecht linked" 30 grep -q "caught up from" "$T/vr-utrecht.log"
 
-awk 'BEGIN { for (i = 1; i <= 10; i++) printf "{\"incident_id\":\"z-%d\",\"summary\":\"melding %d\"}\n", i, i }' >"$T/z.jsonl"
+sitrep_lines z 1 10 'melding @' >"$T/z.jsonl"
 "$KNOOP" pub --api "$(api vr-zeeland)" --topic sitrep.vr-zeeland --type knoop.crisis.v1.SitRep \
     --file "$T/z.jsonl" --no-wait --timeout 10 >/dev/null
 "$KNOOP" bundle export --journal "$T/vr-zeeland" --trust "$T/trust-vr-zeeland" --key "$T/keys/vr-zeeland.key" \

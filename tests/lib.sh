@@ -227,9 +227,7 @@ sys.exit(not s["siblings_known"] or not any(o["mode"] == "active" for o in s["ot
 # last delivery); files $T/TAG.jsonl, $T/TAG-received.jsonl, $T/TAG-sub.err
 relay20() {
     local from=$1 to=$2 tag=$3 i t0 t1
-    for i in $(seq 1 20); do
-        echo "{\"incident_id\":\"$tag-$i\",\"summary\":\"$tag $i\"}"
-    done >"$T/$tag.jsonl"
+    sitrep_lines "$tag" 1 20 "$tag @" >"$T/$tag.jsonl"
     t0=$(date +%s.%N)
     "$KNOOP" pub --api "$(api "$from")" --topic "sitrep.$from" --type knoop.crisis.v1.SitRep \
         --file "$T/$tag.jsonl" >/dev/null
