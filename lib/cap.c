@@ -1300,11 +1300,7 @@ int knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
                      knoop_cap_summary_t *sum, char *err, size_t err_size)
 {
     char dummy[8];
-    if (!err || !err_size) {
-        err = dummy;
-        err_size = sizeof dummy;
-    }
-    *err = '\0';
+    err = knoop_err_buf(err, &err_size, dummy, sizeof dummy);
     if (sum)
         memset(sum, 0, sizeof *sum);
     if (len > KNOOP_CAP_DOC_MAX) {
@@ -1765,11 +1761,7 @@ int knoop_cap_export(const uint8_t *payload, size_t len, knoop_buf_t *xml, char 
                      size_t err_size)
 {
     char dummy[8];
-    if (!err || !err_size) {
-        err = dummy;
-        err_size = sizeof dummy;
-    }
-    *err = '\0';
+    err = knoop_err_buf(err, &err_size, dummy, sizeof dummy);
     xmlInitParser();
     alert_t *al = knoop__crisis__v1__alert__unpack(NULL, len, payload);
     if (!al) {
@@ -1835,10 +1827,7 @@ int knoop_xml_c14n_mode(const char *xml, size_t len, bool with_comments, knoop_b
                         char *err, size_t err_size)
 {
     char dummy[8];
-    if (!err || !err_size) {
-        err = dummy;
-        err_size = sizeof dummy;
-    }
+    err = knoop_err_buf(err, &err_size, dummy, sizeof dummy);
     xmlDocPtr doc = s_parse(xml, len, "document", err, err_size);
     if (!doc)
         return KNOOP_EMALFORMED;
