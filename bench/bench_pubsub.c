@@ -410,6 +410,24 @@ static bool s_exists(const char *path, const char *unused)
     return stat(path, &st) == 0;
 }
 
+/* The arguments every daemon of a workload starts with, into argv: bin,
+ * the partner id, its data directory in the workload's (written to data),
+ * its key (to key), the trust store and info logging. Returns how many. */
+static int s_daemon_argv(bench_t *self, char **argv, char *bin, const char *id,
+                         char data[FILE_LEN], char key[FILE_LEN])
+{
+    snprintf(data, FILE_LEN, "%s/%.64s", self->wdir, id);
+    snprintf(key, FILE_LEN, "%s/%.64s.key", self->keys, id);
+    int a = 0;
+    argv[a++] = bin;
+    argv[a++] = "--id";        argv[a++] = (char *) id;
+    argv[a++] = "--data";      argv[a++] = data;
+    argv[a++] = "--key";       argv[a++] = key;
+    argv[a++] = "--trust";     argv[a++] = self->trust;
+    argv[a++] = "--log-level"; argv[a++] = "info";
+    return a;
+}
+
 /* Start a broker listening on 127.0.0.1:port, with peers ("ID@ENDPOINT")
  * if it is part of a mesh; returns once it listens. */
 static proc_t *s_start_broker_at(bench_t *self, const char *id, int port,
@@ -417,19 +435,11 @@ static proc_t *s_start_broker_at(bench_t *self, const char *id, int port,
 {
     char ep[64], data[FILE_LEN], key[FILE_LEN], ae[16];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
-    snprintf(data, sizeof data, "%s/%.64s", self->wdir, id);
-    snprintf(key, sizeof key, "%s/%.64s.key", self->keys, id);
     snprintf(ae, sizeof ae, "%u", self->anti_entropy_ms);
     char *argv[32];
-    int a = 0;
-    argv[a++] = self->bin_broker;
-    argv[a++] = "--id";        argv[a++] = (char *) id;
+    int a = s_daemon_argv(self, argv, self->bin_broker, id, data, key);
     argv[a++] = "--listen";    argv[a++] = ep;
-    argv[a++] = "--data";      argv[a++] = data;
-    argv[a++] = "--key";       argv[a++] = key;
-    argv[a++] = "--trust";     argv[a++] = self->trust;
     argv[a++] = "--policy";    argv[a++] = self->policy;
-    argv[a++] = "--log-level"; argv[a++] = "info";
     for (size_t i = 0; i < npeers && i < 4; i++) {
         argv[a++] = "--peer";
         argv[a++] = (char *) peers[i];
@@ -484,23 +494,15 @@ static proc_t *s_start_node_at(bench_t *self, const char *id, bool subscribe,
                                const char *broker_id, const char *broker_ep)
 {
     char data[FILE_LEN], key[FILE_LEN], broker[160], sock[FILE_LEN + 16];
-    snprintf(data, sizeof data, "%s/%.64s", self->wdir, id);
-    snprintf(key, sizeof key, "%s/%.64s.key", self->keys, id);
+    char *argv[20];
+    int a = s_daemon_argv(self, argv, self->bin_node, id, data, key);
     snprintf(broker, sizeof broker, "%.64s@%.80s", broker_id, broker_ep);
     snprintf(sock, sizeof sock, "%s/api.sock", data);
-    char *argv[20];
-    int a = 0;
-    argv[a++] = self->bin_node;
-    argv[a++] = "--id";        argv[a++] = (char *) id;
-    argv[a++] = "--data";      argv[a++] = data;
-    argv[a++] = "--key";       argv[a++] = key;
-    argv[a++] = "--trust";     argv[a++] = self->trust;
     argv[a++] = "--broker";    argv[a++] = broker;
     if (subscribe) {
         argv[a++] = "--subscribe";
         argv[a++] = PATTERN;
     }
-    argv[a++] = "--log-level"; argv[a++] = "info";
     argv[a] = NULL;
     proc_t *p = s_spawn(self, PROC_NODE, id, argv);
     s_wait_start(self, p, 20, "no API socket within 20 s", s_exists, sock, NULL);
@@ -1436,6 +1438,24 @@ static void s_start_mesh(bench_t *self, const char *const *ids, const int *port,
     }
 }
 
+/* W5's and W6's nodes: the late subscriber LATE_ID on broker sub_broker
+ * (at sub_ep) and the publisher PUB_ID on pub_broker (pub_ep), both linked,
+ * the mesh of ids up. Returns a client of the publisher's node. */
+static knoop_client_t *s_start_late_and_pub(bench_t *self, const char *const *ids,
+                                            const char *sub_broker, const char *sub_ep,
+                                            const char *pub_broker, const char *pub_ep)
+{
+    proc_t *sub = s_start_node_at(self, LATE_ID, true, sub_broker, sub_ep);
+    proc_t *pub = s_start_node_at(self, PUB_ID, false, pub_broker, pub_ep);
+    knoop_client_t *c = s_client(self, LATE_ID);
+    s_wait_link(self, sub, c, true);
+    knoop_client_destroy(&c);
+    c = s_client(self, PUB_ID);
+    s_wait_link(self, pub, c, false);
+    s_wait_mesh(self, ids, 3);
+    return c;
+}
+
 static void s_print_mesh(bench_t *self, const char *w)
 {
     s_print_common(self, w);
@@ -1460,14 +1480,7 @@ static void s_w5(bench_t *self)
         for (size_t o = 0; o < 3; o++)
             peer_port[k][o] = port[o];
     s_start_mesh(self, ids, port, peer_port);
-    proc_t *sub = s_start_node_at(self, LATE_ID, true, BROKER_C, ep[2]);
-    proc_t *pub = s_start_node_at(self, PUB_ID, false, BROKER_ID, ep[0]);
-    knoop_client_t *c = s_client(self, LATE_ID);
-    s_wait_link(self, sub, c, true);
-    knoop_client_destroy(&c);
-    c = s_client(self, PUB_ID);
-    s_wait_link(self, pub, c, false);
-    s_wait_mesh(self, ids, 3);
+    knoop_client_t *c = s_start_late_and_pub(self, ids, BROKER_C, ep[2], BROKER_ID, ep[0]);
     /* w[0]: the subscriber on C; w[1..3]: brokers A, B, C. */
     watch_t w[4] = { { .j = s_journal_ro(self, LATE_ID) } };
     for (size_t k = 0; k < 3; k++)
@@ -1571,14 +1584,7 @@ static void s_w6(bench_t *self)
     char ep_a[64], ep_c[64];
     snprintf(ep_a, sizeof ep_a, "tcp://127.0.0.1:%d", port[A]);
     snprintf(ep_c, sizeof ep_c, "tcp://127.0.0.1:%d", port[C]);
-    proc_t *sub = s_start_node_at(self, LATE_ID, true, BROKER_ID, ep_a);
-    proc_t *pub = s_start_node_at(self, PUB_ID, false, BROKER_C, ep_c);
-    knoop_client_t *c = s_client(self, LATE_ID);
-    s_wait_link(self, sub, c, true);
-    knoop_client_destroy(&c);
-    c = s_client(self, PUB_ID);
-    s_wait_link(self, pub, c, false);
-    s_wait_mesh(self, ids, 3);
+    knoop_client_t *c = s_start_late_and_pub(self, ids, BROKER_ID, ep_a, BROKER_C, ep_c);
     /* w[0], w[1]: brokers A and B; w[2]: the subscriber on A. */
     watch_t w[3] = { { .j = s_journal_ro(self, ids[A]) }, { .j = s_journal_ro(self, ids[B]) },
                      { .j = s_journal_ro(self, LATE_ID) } };
@@ -2004,63 +2010,69 @@ int main(int argc, char **argv)
     double seconds = 0, partition = 0, w7_seconds = 0, idle_seconds = 0;
     const char *bindir = NULL;
     bool only_given = false;
+    /* the options that set one value: a flag, a positive number, or a text */
+    enum { FLAG, SIZE, UINT, SECS, TEXT };
+    const struct {
+        const char *name;
+        int kind;
+        void *to;
+        const char *what; /* TEXT: what the value is, for "needs" */
+    } opt[] = {
+        { "--quick", FLAG, &self->quick, NULL },
+        { "--keep", FLAG, &self->keep, NULL },
+        { "--opaque", FLAG, &self->opaque, NULL },
+        { "--fill-publish", FLAG, &self->fill_publish, NULL },
+        { "--messages", SIZE, &messages, NULL },
+        { "--batch", SIZE, &self->batch, NULL },
+        { "--window", SIZE, &self->window, NULL },
+        { "--nodes", SIZE, &self->nodes, NULL },
+        { "--catchup", SIZE, &catchup, NULL },
+        { "--partners", SIZE, &self->partners, NULL },
+        { "--group", SIZE, &self->group, NULL },
+        { "--w7-nat", SIZE, &self->nat, NULL },
+        { "--rate", UINT, &self->rate, NULL },
+        { "--threads", UINT, &self->pub_threads, NULL },
+        { "--anti-entropy-ms", UINT, &self->anti_entropy_ms, NULL },
+        { "--seconds", SECS, &seconds, NULL },
+        { "--partition", SECS, &partition, NULL },
+        { "--w7-seconds", SECS, &w7_seconds, NULL },
+        { "--idle-seconds", SECS, &idle_seconds, NULL },
+        { "--trace", TEXT, &self->trace, "a file prefix" },
+        { "--bin", TEXT, &bindir, "a build directory" },
+    };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        size_t k = 0;
+        while (k < sizeof opt / sizeof *opt && strcmp(a, opt[k].name))
+            k++;
+        if (k < sizeof opt / sizeof *opt) {
+            switch (opt[k].kind) {
+            case FLAG:
+                *(bool *) opt[k].to = true;
+                break;
+            case SIZE:
+                *(size_t *) opt[k].to = s_size_arg(self, argc, argv, &i);
+                break;
+            case UINT:
+                *(unsigned *) opt[k].to = (unsigned) s_size_arg(self, argc, argv, &i);
+                break;
+            case SECS:
+                *(double *) opt[k].to = (double) s_size_arg(self, argc, argv, &i);
+                break;
+            default:
+                if (i + 1 >= argc)
+                    s_die(self, "%s needs %s", a, opt[k].what);
+                *(const char **) opt[k].to = argv[++i];
+            }
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             s_usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--quick"))
-            self->quick = true;
-        else if (!strcmp(a, "--keep"))
-            self->keep = true;
-        else if (!strcmp(a, "--opaque"))
-            self->opaque = true;
-        else if (!strcmp(a, "--fill-publish"))
-            self->fill_publish = true;
-        else if (!strcmp(a, "--messages"))
-            messages = s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--batch"))
-            self->batch = s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--window"))
-            self->window = s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--nodes"))
-            self->nodes = s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--catchup"))
-            catchup = s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--seconds"))
-            seconds = (double) s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--rate"))
-            self->rate = (unsigned) s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--threads"))
-            self->pub_threads = (unsigned) s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--partition"))
-            partition = (double) s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--partners"))
-            self->partners = s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--group"))
-            self->group = s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--w7-nat"))
-            self->nat = s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--w7-seconds"))
-            w7_seconds = (double) s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--idle-seconds"))
-            idle_seconds = (double) s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--ports")) {
+        } else if (!strcmp(a, "--ports")) {
             if (i + 1 >= argc || sscanf(argv[i + 1], "%d,%d,%d", &self->ports[0], &self->ports[1],
                                         &self->ports[2]) != 3 ||
                 self->ports[0] <= 0 || self->ports[1] <= 0 || self->ports[2] <= 0)
                 s_die(self, "--ports needs three TCP ports, e.g. 7401,7402,7403");
             i++;
-        } else if (!strcmp(a, "--anti-entropy-ms"))
-            self->anti_entropy_ms = (unsigned) s_size_arg(self, argc, argv, &i);
-        else if (!strcmp(a, "--trace")) {
-            if (i + 1 >= argc)
-                s_die(self, "--trace needs a file prefix");
-            self->trace = argv[++i];
-        } else if (!strcmp(a, "--bin")) {
-            if (i + 1 >= argc)
-                s_die(self, "--bin needs a build directory");
-            bindir = argv[++i];
         } else if (!strcmp(a, "--only")) {
             if (i + 1 >= argc)
                 s_die(self, "--only needs a list, e.g. W1,W5");

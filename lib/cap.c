@@ -342,6 +342,16 @@ static void *s_new(rd_t *r, size_t size)
     return p;
 }
 
+/* A new message of type d in the arena, with protobuf-c's defaults; NULL
+ * when out of memory (r has failed). */
+static void *s_msg(rd_t *r, const ProtobufCMessageDescriptor *d)
+{
+    void *m = s_new(r, d->sizeof_message);
+    if (m)
+        protobuf_c_message_init(d, m);
+    return m;
+}
+
 static char *s_dup(rd_t *r, const char *s)
 {
     char *p = s_arena_add(&r->a, strdup(s));
@@ -377,10 +387,9 @@ static bool s_push(rd_t *r, void *arr_p, size_t *n, size_t elem_size, const void
 static void s_xattr(rd_t *r, xattr_t ***arr, size_t *n, uint32_t elem, const char *name,
                     const char *value, const char *path)
 {
-    xattr_t *x = s_new(r, sizeof *x);
+    xattr_t *x = s_msg(r, &knoop__crisis__v1__cap_xml_attr__descriptor);
     if (!x)
         return;
-    knoop__crisis__v1__cap_xml_attr__init(x);
     x->element = elem;
     x->name = s_dup(r, name);
     x->value = s_dup(r, value);
@@ -440,6 +449,16 @@ static void s_kids_begin(kids_t *k, rd_t *r, xmlNodePtr parent, const char *path
     k->r = r;
     k->cur = parent->children;
     k->path = path;
+}
+
+/* How an element's parser opens: k over the children of e, and the message
+ * of type d they fill (s_msg). NULL when out of memory; k needs no
+ * s_kids_end then. */
+static void *s_elem_begin(kids_t *k, rd_t *r, xmlNodePtr e, const char *path,
+                          const ProtobufCMessageDescriptor *d)
+{
+    s_kids_begin(k, r, e, path);
+    return s_msg(r, d);
 }
 
 /* A comment or processing instruction as XML text ("<!--text-->",
@@ -701,11 +720,9 @@ static value_t **s_values(kids_t *k, const char *name, size_t *n)
     xmlNodePtr e;
     while ((e = s_take(k, name, path, sizeof path, true))) {
         kids_t kk;
-        s_kids_begin(&kk, k->r, e, path);
-        value_t *v = s_new(k->r, sizeof *v);
+        value_t *v = s_elem_begin(&kk, k->r, e, path, &knoop__crisis__v1__cap_value__descriptor);
         if (!v)
             return arr;
-        knoop__crisis__v1__cap_value__init(v);
         v->value_name = s_req(&kk, "valueName");
         if (v->value_name) {
             /* value may be empty (xs:string) */
@@ -774,12 +791,10 @@ static void s_rep_shape(kids_t *k, const char *name,
 
 static area_t *s_area(rd_t *r, xmlNodePtr e, const char *path)
 {
-    area_t *a = s_new(r, sizeof *a);
+    kids_t k;
+    area_t *a = s_elem_begin(&k, r, e, path, &knoop__crisis__v1__cap_area__descriptor);
     if (!a)
         return NULL;
-    knoop__crisis__v1__cap_area__init(a);
-    kids_t k;
-    s_kids_begin(&k, r, e, path);
     char p[256];
     a->area_desc = s_req(&k, "areaDesc");
     s_rep_shape(&k, "polygon", s_polygon_ok, &a->polygon, &a->n_polygon);
@@ -808,12 +823,10 @@ static area_t *s_area(rd_t *r, xmlNodePtr e, const char *path)
 
 static resource_t *s_resource(rd_t *r, xmlNodePtr e, const char *path)
 {
-    resource_t *res = s_new(r, sizeof *res);
+    kids_t k;
+    resource_t *res = s_elem_begin(&k, r, e, path, &knoop__crisis__v1__cap_resource__descriptor);
     if (!res)
         return NULL;
-    knoop__crisis__v1__cap_resource__init(res);
-    kids_t k;
-    s_kids_begin(&k, r, e, path);
     char p[256];
     res->resource_desc = s_req(&k, "resourceDesc");
     res->mime_type = r->failed ? NULL : s_req(&k, "mimeType");
@@ -880,12 +893,10 @@ static resource_t *s_resource(rd_t *r, xmlNodePtr e, const char *path)
 
 static info_t *s_info(rd_t *r, xmlNodePtr e, const char *path)
 {
-    info_t *in = s_new(r, sizeof *in);
+    kids_t k;
+    info_t *in = s_elem_begin(&k, r, e, path, &knoop__crisis__v1__cap_info__descriptor);
     if (!in)
         return NULL;
-    knoop__crisis__v1__cap_info__init(in);
-    kids_t k;
-    s_kids_begin(&k, r, e, path);
     char p[256];
     in->language = s_opt(&k, "language", p, sizeof p);
     if (!r->failed && *in->language && !s_language_ok(in->language))
@@ -940,10 +951,9 @@ static info_t *s_info(rd_t *r, xmlNodePtr e, const char *path)
 
 static alert_t *s_alert(rd_t *r, xmlNodePtr root)
 {
-    alert_t *al = s_new(r, sizeof *al);
+    alert_t *al = s_msg(r, &knoop__crisis__v1__alert__descriptor);
     if (!al)
         return NULL;
-    knoop__crisis__v1__alert__init(al);
     const char *path = "alert";
     r->prefix = root->ns->prefix;
     r->form->prefix = s_dup(r, r->prefix ? (const char *) r->prefix : "");
@@ -1290,11 +1300,7 @@ int knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
                      knoop_cap_summary_t *sum, char *err, size_t err_size)
 {
     char dummy[8];
-    if (!err || !err_size) {
-        err = dummy;
-        err_size = sizeof dummy;
-    }
-    *err = '\0';
+    err = knoop_err_buf(err, &err_size, dummy, sizeof dummy);
     if (sum)
         memset(sum, 0, sizeof *sum);
     if (len > KNOOP_CAP_DOC_MAX) {
@@ -1306,9 +1312,7 @@ int knoop_cap_import(const char *xml, size_t len, knoop_buf_t *payload,
         return KNOOP_EMALFORMED;
     rd_t r = { .err = err, .err_size = err_size, .doc = doc };
     xmlNodePtr root = xmlDocGetRootElement(doc);
-    r.form = s_new(&r, sizeof *r.form);
-    if (r.form)
-        knoop__crisis__v1__cap_xml_form__init(r.form);
+    r.form = s_msg(&r, &knoop__crisis__v1__cap_xml_form__descriptor);
     /* comments and processing instructions around <alert> */
     knoop_buf_t misc[2] = { { 0 }, { 0 } };
     bool after = false;
@@ -1757,11 +1761,7 @@ int knoop_cap_export(const uint8_t *payload, size_t len, knoop_buf_t *xml, char 
                      size_t err_size)
 {
     char dummy[8];
-    if (!err || !err_size) {
-        err = dummy;
-        err_size = sizeof dummy;
-    }
-    *err = '\0';
+    err = knoop_err_buf(err, &err_size, dummy, sizeof dummy);
     xmlInitParser();
     alert_t *al = knoop__crisis__v1__alert__unpack(NULL, len, payload);
     if (!al) {
@@ -1827,10 +1827,7 @@ int knoop_xml_c14n_mode(const char *xml, size_t len, bool with_comments, knoop_b
                         char *err, size_t err_size)
 {
     char dummy[8];
-    if (!err || !err_size) {
-        err = dummy;
-        err_size = sizeof dummy;
-    }
+    err = knoop_err_buf(err, &err_size, dummy, sizeof dummy);
     xmlDocPtr doc = s_parse(xml, len, "document", err, err_size);
     if (!doc)
         return KNOOP_EMALFORMED;

@@ -116,6 +116,16 @@ void *knoop_array_grow(void *items, size_t len, size_t *cap, size_t size, size_t
     return p;
 }
 
+char *knoop_err_buf(char *err, size_t *err_size, char *scratch, size_t scratch_size)
+{
+    if (!err || !*err_size) {
+        err = scratch;
+        *err_size = scratch_size;
+    }
+    *err = '\0';
+    return err;
+}
+
 static atomic_int s_log_level = KNOOP_LOG_INFO;
 
 void knoop_log_set_level(knoop_log_level_t level)

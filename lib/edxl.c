@@ -176,9 +176,8 @@ static void s_wrap_content(ctx_t *c, xmlNodePtr content, xmlNsPtr ns, const json
 int knoop_edxl_wrap(const json_t *dist, knoop_buf_t *xml, char *err, size_t err_size)
 {
     char dummy[8];
-    ctx_t c = { .err = err && err_size ? err : dummy, .err_size = err && err_size ? err_size :
-                sizeof dummy };
-    *c.err = '\0';
+    err = knoop_err_buf(err, &err_size, dummy, sizeof dummy);
+    ctx_t c = { .err = err, .err_size = err_size };
     xmlInitParser();
     if (!json_is_object(dist)) {
         s_fail(&c, KNOOP_EMALFORMED, "the distribution is not a JSON object");
@@ -639,9 +638,8 @@ static json_t *s_unwrap_object(ctx_t *c, xmlDocPtr doc, xmlNodePtr obj, size_t i
 int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err, size_t err_size)
 {
     char dummy[8];
-    ctx_t c = { .err = err && err_size ? err : dummy, .err_size = err && err_size ? err_size :
-                sizeof dummy };
-    *c.err = '\0';
+    err = knoop_err_buf(err, &err_size, dummy, sizeof dummy);
+    ctx_t c = { .err = err, .err_size = err_size };
     *dist = NULL;
     if (len > KNOOP_EDXL_DOC_MAX) {
         s_fail(&c, KNOOP_ETOOBIG, "document of %zu bytes; at most %u", len, KNOOP_EDXL_DOC_MAX);

@@ -98,6 +98,13 @@ void knoop_buf_free(knoop_buf_t *buf);
  * *cap are then unchanged and the caller still owns items. */
 void *knoop_array_grow(void *items, size_t len, size_t *cap, size_t size, size_t first);
 
+/* ---- error text a caller may not want ---- */
+/* Where a function that takes (err, err_size) writes its message: err when
+ * the caller gave a buffer (err and err_size > 0), else scratch (a buffer of
+ * scratch_size > 0 in the function's frame). *err_size becomes the size of
+ * the buffer returned, which is emptied. */
+char *knoop_err_buf(char *err, size_t *err_size, char *scratch, size_t scratch_size);
+
 /* ---- logging: one line per event to stderr, "TIME LEVEL message" ---- */
 typedef enum {
     KNOOP_LOG_ERROR = 0,

@@ -313,11 +313,15 @@ static int s_write_trust(knoop_bundle_writer_t *w, s_certs_t *c, const s_strs_t 
 /* ---- export: the streams ---- */
 
 typedef struct {
-    knoop_buf_t *envs;               /* one stream's messages, in seq order */
-    uint64_t    *seqs;
-    bool        *signed_;
-    size_t       n, cap;
-    uint64_t     since_ms;
+    knoop_buf_t env;
+    uint64_t    seq;
+    bool        signed_;
+} s_stream_msg_t;
+
+typedef struct {
+    s_stream_msg_t *msgs;            /* one stream's messages, in seq order */
+    size_t          n, cap;
+    uint64_t        since_ms;
 } s_stream_buf_t;
 
 static int s_collect(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
@@ -334,27 +338,16 @@ static int s_collect(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
     knoop_msg_clear(&m);
     if (!keep)
         return 0;
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        knoop_buf_t *e = realloc(b->envs, cap * sizeof *e);
-        if (!e)
-            return KNOOP_ENOMEM;
-        b->envs = e;
-        uint64_t *s = realloc(b->seqs, cap * sizeof *s);
-        if (!s)
-            return KNOOP_ENOMEM;
-        b->seqs = s;
-        bool *g = realloc(b->signed_, cap * sizeof *g);
-        if (!g)
-            return KNOOP_ENOMEM;
-        b->signed_ = g;
-        b->cap = cap;
-    }
-    memset(&b->envs[b->n], 0, sizeof b->envs[b->n]);
-    if (knoop_buf_append(&b->envs[b->n], env, len) != KNOOP_OK)
+    s_stream_msg_t *v = knoop_array_grow(b->msgs, b->n, &b->cap, sizeof *v, 256);
+    if (!v)
         return KNOOP_ENOMEM;
-    b->seqs[b->n] = seq;
-    b->signed_[b->n] = sig;
+    b->msgs = v;
+    s_stream_msg_t *sm = &b->msgs[b->n];
+    memset(sm, 0, sizeof *sm);
+    if (knoop_buf_append(&sm->env, env, len) != KNOOP_OK)
+        return KNOOP_ENOMEM;
+    sm->seq = seq;
+    sm->signed_ = sig;
     b->n++;
     return 0;
 }
@@ -362,7 +355,7 @@ static int s_collect(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
 static void s_stream_buf_reset(s_stream_buf_t *b)
 {
     for (size_t i = 0; i < b->n; i++)
-        knoop_buf_free(&b->envs[i]);
+        knoop_buf_free(&b->msgs[i].env);
     b->n = 0;
 }
 
@@ -539,13 +532,13 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
         uint64_t left = 0;
         for (size_t s = 0; s < b.n;) {
             size_t e = s + 1;
-            while (e < b.n && b.seqs[e] == b.seqs[e - 1] + 1)
+            while (e < b.n && b.msgs[e].seq == b.msgs[e - 1].seq + 1)
                 e++;
             size_t end = e;
-            while (end > s && !b.signed_[end - 1])
+            while (end > s && !b.msgs[end - 1].signed_)
                 end--;
             for (size_t k = s; rc == KNOOP_OK && k < end; k++)
-                rc = knoop_bundle_write_envelope(w, b.envs[k].data, b.envs[k].len);
+                rc = knoop_bundle_write_envelope(w, b.msgs[k].env.data, b.msgs[k].env.len);
             kept += end - s;
             left += e - end;
             s = e;
@@ -567,9 +560,7 @@ static int s_export_journal(const char *cmd, s_args_t *ap)
         }
     }
     s_stream_buf_reset(&b);
-    free(b.envs);
-    free(b.seqs);
-    free(b.signed_);
+    free(b.msgs);
     size_t ncerts = 0, nlists = 0;
     if (rc == KNOOP_OK) {
         s_certs_t c = { 0 };

@@ -72,58 +72,59 @@ static char *s_text(const json_t *v)
     return s ? s : strdup("?");
 }
 
+/* obj[key] as s_text gives it, in buf (cut to its size), "?" when that
+ * cannot be made: for a field printed at once. Returns buf. */
+static const char *s_get(const json_t *obj, const char *key, char *buf, size_t size)
+{
+    char *t = s_text(json_object_get(obj, key));
+    snprintf(buf, size, "%s", t ? t : "?");
+    free(t);
+    return buf;
+}
+
 /* "LABEL  value" for obj[key] when present. */
 static void s_field(const char *label, const json_t *obj, const char *key)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v)
+    if (!json_object_get(obj, key))
         return;
-    char *t = s_text(v);
-    printf("%-12s%s\n", label, t ? t : "?");
-    free(t);
+    char t[1024];
+    printf("%-12s%s\n", label, s_get(obj, key, t, sizeof t));
 }
 
-/* A time given as RFC 3339 text ("since") or Unix ms ("since_ms"). */
-static char *s_time(const json_t *obj, const char *text_key, const char *ms_key)
+/* A time given as RFC 3339 text ("since") or Unix ms ("since_ms"), in buf
+ * (s_get); NULL when neither is given. */
+static const char *s_time(const json_t *obj, const char *text_key, const char *ms_key,
+                          char *buf, size_t size)
 {
-    json_t *v = json_object_get(obj, text_key);
-    if (v)
-        return s_text(v);
-    v = json_object_get(obj, ms_key);
+    if (json_object_get(obj, text_key))
+        return s_get(obj, text_key, buf, size);
+    json_t *v = json_object_get(obj, ms_key);
     if (json_is_integer(v) && json_integer_value(v) > 0) {
         char when[25];
         knoop_time_format_ms(when, (uint64_t) json_integer_value(v));
-        return strdup(when);
+        snprintf(buf, size, "%s", when);
+        return buf;
     }
     return NULL;
 }
 
 static void s_link(const json_t *link)
 {
-    printf("%-12s", "link");
-    char *state = s_text(json_object_get(link, "state"));
-    printf("%s", state ? state : "?");
-    free(state);
+    char t[256];
+    printf("%-12s%s", "link", s_get(link, "state", t, sizeof t));
     json_t *broker = json_object_get(link, "broker");
     json_t *endpoint = json_object_get(link, "endpoint");
-    if (broker || endpoint) {
-        char *b = s_text(broker ? broker : endpoint);
-        printf("  broker %s", b ? b : "?");
-        free(b);
-        if (broker && endpoint) {
-            char *e = s_text(endpoint);
-            printf(" (%s)", e ? e : "?");
-            free(e);
-        }
-    }
+    if (broker || endpoint)
+        printf("  broker %s", s_get(link, broker ? "broker" : "endpoint", t, sizeof t));
+    if (broker && endpoint)
+        printf(" (%s)", s_get(link, "endpoint", t, sizeof t));
     json_t *rank = json_object_get(link, "rank"), *nb = json_object_get(link, "brokers");
     if (json_is_integer(rank) && json_is_integer(nb) && json_integer_value(rank) > 1)
         printf("  fall-back: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " in the list",
                json_integer_value(rank), json_integer_value(nb));
-    char *since = s_time(link, "since", "since_ms");
+    const char *since = s_time(link, "since", "since_ms", t, sizeof t);
     if (since)
         printf("  since %s", since);
-    free(since);
     if (json_is_true(json_object_get(link, "caught_up")))
         printf("  caught up");
     printf("\n");
@@ -142,14 +143,14 @@ static void s_mesh(const json_t *mesh)
     json_t *p;
     json_array_foreach(peers, i, p)
         up += json_is_true(json_object_get(p, "up"));
-    char *b = s_text(json_object_get(mesh, "broker"));
-    printf("%-12s%s: %zu of %zu peers up, %s", "mesh", b ? b : "?", up, json_array_size(peers),
+    char b[256];
+    printf("%-12s%s: %zu of %zu peers up, %s", "mesh", s_get(mesh, "broker", b, sizeof b), up,
+           json_array_size(peers),
            json_is_true(json_object_get(mesh, "agree")) ? "digests agree" : "not in agreement");
     if (!up)
         printf("  ISOLATED: the broker has no link to the mesh; what others publish "
                "reaches this node only when it has");
     printf("\n");
-    free(b);
 }
 
 /* A primary/standby pair: which instance this is, since when and why, and
@@ -158,17 +159,12 @@ static void s_instance(const json_t *in)
 {
     if (!json_is_object(in) || !json_is_true(json_object_get(in, "pair")))
         return;
-    char *mode = s_text(json_object_get(in, "mode"));
-    char *since = s_time(in, "since", "since_ms");
-    char *term = s_text(json_object_get(in, "term"));
-    char *reason = s_text(json_object_get(in, "reason"));
+    char mode[32], since[64], term[32], reason[512];
+    const char *t = s_time(in, "since", "since_ms", since, sizeof since);
     printf("%-12s%s since %s (term %s): %s\n", "instance",
-           mode && !strcmp(mode, "active") ? "ACTIVE" : "STANDBY", since ? since : "?",
-           term ? term : "?", reason ? reason : "?");
-    free(mode);
-    free(since);
-    free(term);
-    free(reason);
+           !strcmp(s_get(in, "mode", mode, sizeof mode), "active") ? "ACTIVE" : "STANDBY",
+           t ? t : "?", s_get(in, "term", term, sizeof term),
+           s_get(in, "reason", reason, sizeof reason));
     json_t *others = json_object_get(in, "others");
     size_t i;
     json_t *row;
@@ -177,16 +173,11 @@ static void s_instance(const json_t *in)
     else if (json_array_size(others) == 0)
         printf("  other instances: none at the broker\n");
     json_array_foreach(others, i, row) {
-        char *id = s_text(json_object_get(row, "id"));
-        char *m = s_text(json_object_get(row, "mode"));
-        char *t = s_time(row, "since", "since_ms");
-        char *r = s_text(json_object_get(row, "reason"));
-        printf("  other     %s %s since %s: %s\n", id ? id : "?", m ? m : "?", t ? t : "?",
-               r ? r : "?");
-        free(id);
-        free(m);
-        free(t);
-        free(r);
+        char id[128];
+        t = s_time(row, "since", "since_ms", since, sizeof since);
+        printf("  other     %s %s since %s: %s\n", s_get(row, "id", id, sizeof id),
+               s_get(row, "mode", mode, sizeof mode), t ? t : "?",
+               s_get(row, "reason", reason, sizeof reason));
     }
 }
 
@@ -214,19 +205,16 @@ static void s_summary(const json_t *st)
 
     json_t *outbox = json_object_get(st, "outbox");
     if (json_is_object(outbox)) {
-        char *t = s_text(json_object_get(outbox, "backlog"));
-        printf("%-12sbacklog %s\n", "outbox", t ? t : "?");
-        free(t);
+        char t[64];
+        printf("%-12sbacklog %s\n", "outbox", s_get(outbox, "backlog", t, sizeof t));
         /* topics the broker refuses: they stay in the outbox until fixed */
         json_t *blocked = json_object_get(outbox, "blocked");
         size_t i;
         json_t *row;
         json_array_foreach(blocked, i, row) {
-            char *topic = s_text(json_object_get(row, "topic"));
-            char *reason = s_text(json_object_get(row, "reason"));
-            printf("  BLOCKED   %s: %s\n", topic ? topic : "?", reason ? reason : "?");
-            free(topic);
-            free(reason);
+            char topic[256], reason[512];
+            printf("  BLOCKED   %s: %s\n", s_get(row, "topic", topic, sizeof topic),
+                   s_get(row, "reason", reason, sizeof reason));
         }
     } else if (outbox) {
         s_field("outbox", st, "outbox");
@@ -240,12 +228,11 @@ static void s_summary(const json_t *st)
         json_array_foreach(streams, i, row) {
             if (!json_is_object(row))
                 continue;
-            char *origin = s_text(json_object_get(row, "origin"));
-            char *topic = s_text(json_object_get(row, "topic"));
-            char *hwm = s_text(json_object_get(row, "hwm"));
-            char *ver = s_text(json_object_get(row, "verified"));
-            printf("  %-20s %-32s hwm %-8s verified %s", origin ? origin : "?",
-                   topic ? topic : "?", hwm ? hwm : "?", ver ? ver : "?");
+            char origin[128], topic[256], hwm[32], ver[32];
+            printf("  %-20s %-32s hwm %-8s verified %s",
+                   s_get(row, "origin", origin, sizeof origin),
+                   s_get(row, "topic", topic, sizeof topic), s_get(row, "hwm", hwm, sizeof hwm),
+                   s_get(row, "verified", ver, sizeof ver));
             json_t *max = json_object_get(row, "max_seq"), *h = json_object_get(row, "hwm");
             if (json_is_integer(max) && json_is_integer(h) &&
                 json_integer_value(max) > json_integer_value(h))
@@ -253,10 +240,6 @@ static void s_summary(const json_t *st)
             if (json_is_true(json_object_get(row, "forked")))
                 printf("  FORKED");
             printf("\n");
-            free(origin);
-            free(topic);
-            free(hwm);
-            free(ver);
         }
     }
 
@@ -270,15 +253,12 @@ static void s_summary(const json_t *st)
     size_t ei;
     json_t *row;
     json_array_foreach(exp, ei, row) {
-        char *id = s_text(json_object_get(row, "id"));
-        char *until = s_text(json_object_get(row, "valid_until"));
+        char id[128], until[64];
         json_t *days = json_object_get(row, "days_left");
         bool gone = json_is_integer(days) && json_integer_value(days) < 0;
-        printf("%-12s%s %s %s%s\n", ei ? "" : "CERTIFICATE", id ? id : "?",
-               gone ? "EXPIRED at" : "expires", until ? until : "?",
+        printf("%-12s%s %s %s%s\n", ei ? "" : "CERTIFICATE", s_get(row, "id", id, sizeof id),
+               gone ? "EXPIRED at" : "expires", s_get(row, "valid_until", until, sizeof until),
                gone ? "" : " (within 30 days: issue a new one)");
-        free(id);
-        free(until);
     }
 
     json_t *le = json_object_get(st, "last_error");
@@ -287,10 +267,10 @@ static void s_summary(const json_t *st)
             printf("%-12snone\n", "last error");
         else {
             s_field("last error", st, "last_error");
-            char *at = s_time(st, "last_error_at", "last_error_ms");
+            char buf[64];
+            const char *at = s_time(st, "last_error_at", "last_error_ms", buf, sizeof buf);
             if (at)
                 printf("%-12s%s\n", "  at", at);
-            free(at);
         }
     }
 }

@@ -42,7 +42,7 @@ check "... asks its peer for it again" grep -q "damaged message(s) in the journa
 check "... and repairs it in place" grep -q "repaired stream .* seq 20 with a good copy" "$B2"
 check "the node gets all $N, once" \
     test "$(grep -o 'mesh-[0-9]*-dijkring' "$T/received.jsonl" | sort -u | wc -l)" -eq $N -a "$(wc -l <"$T/received.jsonl")" -eq $N
-check "... never the damaged bytes" bash -c "! grep -q 'DIJKRING' '$T/received.jsonl'"
+check "... never the damaged bytes" lacks 'DIJKRING' "$T/received.jsonl"
 check "... in order" bash -c "grep -o 'mesh-[0-9]*' '$T/received.jsonl' | sort -c"
 stop kcr2-broker-2
 "$KNOOP" audit verify --journal "$T/kcr2-broker-2" --trust "$T/trust" --quiet >"$T/audit.out" 2>&1 || true

@@ -28,8 +28,7 @@ for b in kcr2-broker-a kcr2-broker-b; do issue $b broker; done
 cp "$T/issued/kcr2-broker-"*.cert "$T/trust/"
 for n in vr-zeeland vr-utrecht vr-twente vr-limburg; do issue $n region; done
 publish() {   # publish ID FROM COUNT
-    awk -v n="$1" -v s="$2" -v c="$3" 'BEGIN { for (i = s; i < s + c; i++)
-        printf "{\"incident_id\":\"%s-%d\",\"summary\":\"melding %d\"}\n", n, i, i }' >"$T/p.$1.$2"
+    sitrep_lines "$1" "$2" "$3" 'melding @' >"$T/p.$1.$2"
     "$KNOOP" pub --api "$(api "$1")" --topic "sitrep.$1" --type knoop.crisis.v1.SitRep \
         --file "$T/p.$1.$2" --no-wait --timeout 10 >/dev/null
 }
@@ -119,7 +118,7 @@ check "importing twice stores nothing and says so" grep -q "nothing new" "$T/imp
 check "still 20 in vr-utrecht's journal" has_count "$T/vr-utrecht" 'sitrep.vr-zeeland' 20
 "$KNOOP" bundle import --api "$(api vr-utrecht)" "$T/b1s.bundle" >"$T/import2s.out" 2>&1 \
     && ok "the signed bundle is taken (its signer is known)" || bad "the signed bundle is taken (its signer is known)"
-check "... with no warning, and nothing new" bash -c "grep -q 'nothing new' '$T/import2s.out' && ! grep -q warning '$T/import2s.out'"
+check "... with no warning, and nothing new" bash -c "grep -q 'nothing new' '$T/import2s.out' && lacks warning '$T/import2s.out'"
 sleep 1     # give a wrong second delivery the chance to show
 check "the subscriber got each of the 20 exactly once" bash -c \
     "[ \"\$(grep -c '\"origin\":\"vr-zeeland\"' '$T/sub-utrecht.out')\" = 20 ] && [ \"$(unique_of "$T/sub-utrecht.out" vr-zeeland)\" = 20 ]"

@@ -29,8 +29,7 @@ start_node vr-noord --broker "kcr2-broker-1@$EP" --subscribe 'sitrep.>'
 wait_for "vr-utrecht linked" 30 grep -q "caught up from" "$T/vr-utrecht.log"
 
 N=30
-awk -v n=$N 'BEGIN { for (i = 1; i <= n; i++)
-    printf "{\"incident_id\":\"z-%d\",\"summary\":\"melding %d\"}\n", i, i }' >"$T/z.jsonl"
+sitrep_lines z 1 "$N" 'melding @' >"$T/z.jsonl"
 "$KNOOP" pub --api "$(api vr-zeeland)" --topic sitrep.vr-zeeland --type knoop.crisis.v1.SitRep \
     --file "$T/z.jsonl" --no-wait --timeout 10 >/dev/null
 "$KNOOP" pub --api "$(api vr-zeeland)" --topic grip.vr-zeeland --type knoop.crisis.v1.GripLevel \

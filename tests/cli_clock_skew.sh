@@ -38,11 +38,7 @@ start_skewed_node() {
     FAKETIME_TIMESTAMP_FILE="$T/$id.clock" FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1 \
         LD_PRELOAD="$FAKETIME_LIB" start_node "$id" --broker "$B"
 }
-sitreps() {     # sitreps PREFIX N
-    for i in $(seq -f '%02g' 1 "$2"); do
-        echo "{\"incident_id\":\"$1-$i\",\"summary\":\"$1-bericht-$i\"}"
-    done
-}
+sitreps() { sitrep_lines "$1" 1 "$2" "$1-bericht-@" 2; }     # sitreps PREFIX N
 jget() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval('d' + sys.argv[1]))" "$2"; }
 
 # --- a node 310 s ahead ---

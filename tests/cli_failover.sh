@@ -73,7 +73,7 @@ done
 # A broker resumed from a pause finds its peers' sessions dropped: it asks them
 # to say HELLO again, as a matter of course, not as a protocol error.
 check "no broker calls a session dropped during a pause a protocol error (HELLO first)" \
-    bash -c "! grep -q 'HELLO first' '$T'/kcr2-broker-*.log"
+    lacks 'HELLO first' "$T"/kcr2-broker-*.log
 # The checker's line over both brokers, both nodes and the durable
 # subscriber's application view.
 wait_for "the durable subscriber has all $total" 20 bash -c "[ \$(grep -c incident_id '$T/sub.out') -ge $total ]" || true

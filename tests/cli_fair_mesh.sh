@@ -56,8 +56,7 @@ wait_for "the brokers are linked" 20 bash -c \
     c=0
     while [ ! -e "$T/stop-flood" ] && [ $c -lt 150 ]; do
         c=$((c + 1))
-        awk -v c="$c" 'BEGIN { for (i = 1; i <= 200; i++)
-            printf "{\"incident_id\":\"f-%d-%d\",\"summary\":\"flood\"}\n", c, i }' >"$T/flood.in"
+        sitrep_lines "f-$c" 1 200 flood >"$T/flood.in"
         got=$("$KNOOP" pub --api "$(api vr-flood)" --topic sitrep.vr-flood \
               --type knoop.crisis.v1.SitRep --file "$T/flood.in" --timeout 10 2>>"$T/flood.err" |
               wc -l) || true

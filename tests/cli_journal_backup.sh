@@ -17,9 +17,7 @@ start_sitrep_scene
 # Messages keep arriving at vr-zeeland while its journal is copied.
 (
     for b in $(seq 1 20); do
-        for i in $(seq 1 20); do
-            echo "{\"incident_id\":\"b$b-$i\",\"summary\":\"backup-$b-$i\"}"
-        done >"$T/batch-$b.jsonl"
+        sitrep_lines "b$b" 1 20 "backup-$b-@" >"$T/batch-$b.jsonl"
         "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
             --type knoop.crisis.v1.SitRep --file "$T/batch-$b.jsonl" >/dev/null 2>&1
         sleep 0.1

@@ -70,5 +70,5 @@ done
 check "a 64-bit integer above 2^53 is a string, exact" \
     grep -q '"customers_affected":"9007199254740993"' "$T/VitalOutage.knoop.json"
 check "doubles in their shortest form" grep -q '"discharge_m3s":3117.5' "$T/WaterLevel.knoop.json"
-check "no double printed with 17 digits" bash -c "! grep -Eq '[0-9]\.[0-9]{15,}' '$T'/*.knoop.json"
+check "no double printed with 17 digits" lacks -E '[0-9]\.[0-9]{15,}' "$T"/*.knoop.json
 check "enums by name" grep -q '"level":"GRIP_4"' "$T/GripLevel.knoop.json"

@@ -18,8 +18,7 @@ PIDS+=($SUB)
 # acknowledged ones (a chunk in flight when its node dies may print none).
 publisher() {
     for c in $(seq 1 60); do
-        awk -v c="$c" 'BEGIN { for (i = 1; i <= 50; i++)
-            printf "{\"incident_id\":\"k-%d-%d\",\"summary\":\"x\"}\n", c, i }' >"$T/chunk$c"
+        sitrep_lines "k-$c" 1 50 x >"$T/chunk$c"
         if "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
                --type knoop.crisis.v1.SitRep --file "$T/chunk$c" >"$T/acked$c" 2>>"$T/pub.err"; then :; fi
         head -n "$(wc -l <"$T/acked$c")" "$T/chunk$c" >>"$T/acked.jsonl"

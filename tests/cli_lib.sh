@@ -4,7 +4,9 @@
 # nothing on the pattern, a node or broker that does not answer; and each
 # passes where it should, on a small real scene (broker kcr2-broker-1 with
 # vr-utrecht publishing and vr-zeeland subscribed, plus a broker
-# kcr2-broker-2 that is not in its mesh), so that neither half is vacuous.
+# kcr2-broker-2 that is not in its mesh, with vr-twente publishing other
+# messages to it), so that neither half is vacuous. A node or broker that
+# does not answer is asked with ASK_SECS=1: the checks need no 5 s wait.
 source "$(dirname "$0")/lib.sh"
 unset KNOOP_SURVIVES_OUT            # the verdicts here are no scenario's row
 
@@ -20,9 +22,14 @@ tally() { ( PASS=0; FAIL=0; "$@" >/dev/null 2>&1; echo "$PASS $FAIL" ); }
 
 start_sitrep_scene
 make_partner kcr2-broker-2 broker
-start_broker kcr2-broker-2 "tcp://127.0.0.1:$(free_port)"
+make_partner vr-twente region
+EP2="tcp://127.0.0.1:$(free_port)"
+start_broker kcr2-broker-2 "$EP2"
+start_node vr-twente --broker "kcr2-broker-2@$EP2"
+pub_numbered vr-twente 2 twente 'twente-@'
 pub_numbered vr-utrecht 3 lib 'lib-@'
 wait_for "vr-zeeland holds the 3" 20 has_count "$T/vr-zeeland" 'sitrep.>' 3 || true
+wait_for "kcr2-broker-2 holds vr-twente's 2" 20 has_count "$T/kcr2-broker-2" 'sitrep.>' 2 || true
 U=$T/vr-utrecht Z=$T/vr-zeeland NONE=$T/no-such-journal
 
 # --- check, wait_for and exits themselves ---
@@ -58,24 +65,61 @@ check "has_count 0 of a journal that holds nothing on the pattern" has_count "$U
 
 # --- nodes: status_has, status_lacks, mode_is, sees_active ---
 fails "status_has without a text" status_has vr-utrecht ""
-fails "status_has of a node that does not answer" status_has nobody '"backlog"'
+ASK_SECS=1 fails "status_has of a node that does not answer" status_has nobody '"backlog"'
 check "status_has of a text the status holds" status_has vr-utrecht '"backlog"'
 fails "status_lacks without a text" status_lacks vr-utrecht ""
-fails "status_lacks of a node that does not answer" status_lacks nobody 'no such text'
+ASK_SECS=1 fails "status_lacks of a node that does not answer" status_lacks nobody 'no such text'
 fails "status_lacks of a text the status holds" status_lacks vr-utrecht '"backlog"'
 check "status_lacks of a text the status does not hold" status_lacks vr-utrecht 'no such text'
 fails "mode_is without a mode" mode_is vr-utrecht ""
-fails "mode_is of a node that does not answer" mode_is nobody active
+ASK_SECS=1 fails "mode_is of a node that does not answer" mode_is nobody active
 fails "sees_active of a node in no pair" sees_active vr-utrecht
 
 # --- brokers: mesh_agrees, mesh_differs ---
 fails "mesh_agrees of one broker" mesh_agrees kcr2-broker-1
-fails "mesh_agrees of brokers that do not answer" mesh_agrees nobody nobody-else
-fails "mesh_differs of brokers that do not answer" mesh_differs nobody nobody-else
-fails "mesh_agrees of brokers that differ" mesh_agrees kcr2-broker-1 kcr2-broker-2
+ASK_SECS=1 fails "mesh_agrees of brokers that do not answer" mesh_agrees nobody nobody-else
+ASK_SECS=1 fails "mesh_differs of brokers that do not answer" mesh_differs nobody nobody-else
+# both hold messages: the next case fails on their disagreeing, not on a
+# broker that holds nothing
+check "kcr2-broker-1 and kcr2-broker-2 both hold messages (3 and 2)" bash -c \
+    "has_count '$T/kcr2-broker-1' 'sitrep.>' 3 && has_count '$T/kcr2-broker-2' 'sitrep.>' 2"
+fails "mesh_agrees of brokers that hold messages and differ" mesh_agrees kcr2-broker-1 kcr2-broker-2
 check "mesh_differs of brokers that differ" mesh_differs kcr2-broker-1 kcr2-broker-2
 check "mesh_agrees of a broker with itself" mesh_agrees kcr2-broker-1 kcr2-broker-1
 fails "mesh_differs of a broker with itself" mesh_differs kcr2-broker-1 kcr2-broker-1
+
+# --- faults_over: no publishers is no pass ---
+one_publisher() { sleep 0.2 & PUBLISHERS=($!); faults_over 10 "x" kcr2-broker-1 kcr2-broker-1; }
+check "faults_over without publishers is a failed check (and does not hang)" \
+    test "$(tally faults_over 10 x kcr2-broker-1 kcr2-broker-1)" = "0 1"
+check "faults_over with a publisher and brokers that agree is a passed check" \
+    test "$(tally one_publisher)" = "1 0"
+
+# --- lacks ---
+mkdir -p "$T/empty-dir" "$T/dir"
+: >"$T/empty"
+echo "lib-1" >"$T/dir/one"
+fails "lacks without a file" lacks 'lib-9'
+fails "lacks of a missing file" lacks 'lib-9' "$NONE"
+fails "lacks of an empty file" lacks 'lib-9' "$T/empty"
+fails "lacks of a directory with no file in it" lacks 'lib-9' "$T/empty-dir"
+fails "lacks of a file that holds the pattern" lacks 'lib-2' "$T/sitreps.jsonl"
+fails "lacks -i of a file that holds the pattern in other case" lacks -i 'LIB-2' "$T/sitreps.jsonl"
+fails "lacks of one file without the pattern and one missing" lacks 'lib-9' "$T/sitreps.jsonl" "$NONE"
+check "lacks of a file without the pattern" lacks 'lib-9' "$T/sitreps.jsonl"
+check "lacks --empty-ok of an empty file" lacks --empty-ok 'lib-9' "$T/empty"
+check "lacks of a directory whose files lack the pattern" lacks 'lib-9' "$T/dir"
+fails "lacks of a directory whose file holds the pattern" lacks 'lib-1' "$T/dir"
+
+# --- more_than ---
+fails "more_than of a missing file" more_than 0 'lib' "$NONE"
+fails "more_than without N" more_than "" 'lib' "$T/sitreps.jsonl"
+fails "more_than of as many lines as N" more_than 3 'lib-' "$T/sitreps.jsonl"
+check "more_than of more lines than N" more_than 2 'lib-' "$T/sitreps.jsonl"
+
+# --- sitrep_lines ---
+check "sitrep_lines numbers, pads and fills in @" test "$(sitrep_lines x 9 2 'n@' 2)" = \
+    "$(printf '%s\n' '{"incident_id":"x-09","summary":"n09"}' '{"incident_id":"x-10","summary":"n10"}')"
 
 # --- converge_secs ---
 check "converge_secs of one journal: never" test "$(converge_secs 1 'sitrep.>' "$U" 2>/dev/null)" = never

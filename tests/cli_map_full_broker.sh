@@ -67,8 +67,8 @@ wait_for "the node's status carries the refusal" 20 node_refused || true
 check "the node's status carries the refusal as its last error" \
     grep -q "full: .*map is at the limit of 2 MiB" <(jq -r '.last_error' "$T/node.json")
 check "no false acknowledgement: what the broker refused waits in the node's outbox" \
-    bash -c "! grep -q '\"backlog\": 0' '$T/node.json'"
-check "the node never calls it an input/output error" bash -c "! grep -qi 'input/output' '$T/vr-utrecht.log'"
+    lacks '"backlog": 0' "$T/node.json"
+check "the node never calls it an input/output error" lacks -i 'input/output' "$T/vr-utrecht.log"
 
 alarm_on() { bstatus >"$T/broker.json"; [ "$(jq -r '.storage_alarm' "$T/broker.json" | cut -c1-13)" = "JOURNAL FULL:" ] &&
     [ "$(metric 'knoop_journal_full{what="map"}')" = 1 ] && "$KNOOP" status --api "$BAPI" >"$T/broker.txt" 2>&1 &&

@@ -144,7 +144,7 @@ done
 # finding 5: a session dropped after a silence is a matter of course, never
 # a protocol error, on any side
 check "no broker or node calls a session dropped after a silence a protocol error" \
-    bash -c "! grep -h 'PROTOCOL: no session\|HELLO first' '$T'/*.log"
+    lacks 'PROTOCOL: no session\|HELLO first' "$T"/*.log
 verdict "network chaos and failover (namespaces, nftables)" \
     "a node cut from every broker, a broker paused, then one-way drops, partitions, non-transitive cuts and 20 % loss at random for $DURATION s (seed $SEED)" \
     "$((faults + 2))" "$T/acked.ids" "$CONV" 'sitrep.>' "${JOURNALS[@]}"

@@ -34,6 +34,15 @@ BR="kcr2-broker-a kcr2-broker-b kcr2-broker-c"
 JOURNALS=("$T"/kcr2-broker-{a,b,c} "$T"/vr-{utrecht,twente,zeeland})
 
 publish() { publish_acked "$1" "$1" "$2" "$3" --timeout 10; }   # publish NODE FROM COUNT
+# rounds "R..." SECS NODE...: in each round R, 100 from every NODE (ids
+# NODE-R*1000..), then a pause of SECS
+rounds() {
+    local round node
+    for round in $1; do
+        for node in "${@:3}"; do publish "$node" $((round * 1000)) 100; done
+        sleep "$2"
+    done
+}
 publish vr-utrecht 1 50
 publish vr-zeeland 1 50
 wait_for "the mesh agrees before the faults" 30 mesh_agrees $BR || true
@@ -42,11 +51,7 @@ check "the mesh agrees before the faults (brokers in their own namespaces)" mesh
 # --- 1. non-transitive: A-B cut, A-C and B-C up ---
 net_drop a b; net_drop b a
 echo "partition: A and B cut from each other; both reach C"
-for round in 1 2 3; do
-    publish vr-utrecht $((round * 1000)) 100
-    publish vr-twente  $((round * 1000)) 100
-    sleep 0.3
-done
+rounds "1 2 3" 0.3 vr-utrecht vr-twente
 t0=$SECONDS
 wait_for "A and B converge through C while cut" 30 mesh_agrees $BR || true
 check "A and B converge through C while they cannot reach each other ($((SECONDS - t0)) s)" \
@@ -61,11 +66,7 @@ net_clear a; net_clear b
 net_drop vr-utrecht a
 net_drop c a
 echo "one-way: vr-utrecht hears nothing from A, C hears nothing from A"
-for round in 4 5 6; do
-    publish vr-utrecht $((round * 1000)) 100
-    publish vr-zeeland $((round * 1000)) 100
-    sleep 1
-done
+rounds "4 5 6" 1 vr-utrecht vr-zeeland
 # the node notices (its link times out) while its publishing stays acknowledged
 wait_for "vr-utrecht notices its link is down" 15 status_lacks vr-utrecht '"backlog": 0' || true
 check "vr-utrecht's publishing stays acknowledged while it cannot hear its broker" \

@@ -28,7 +28,7 @@ if [ "$(id -u)" = 0 ] && command -v dpkg >/dev/null && ! dpkg -s knooppunt >/dev
     check "knoop-broker --help runs from it" bash -c "/usr/bin/knoop-broker --help | grep -q NAME"
     timeout 4 /usr/bin/knoop-web --api "ipc://$T/none/api.sock" >"$T/web.out" 2>&1 || true
     check "knoop-web finds its installed page without --assets (and then waits for its node)" \
-        bash -c "grep -q 'waiting for the node' '$T/web.out' && ! grep -q 'no index.html' '$T/web.out'"
+        bash -c "grep -q 'waiting for the node' '$T/web.out' && lacks 'no index.html' '$T/web.out'"
     dpkg -r knooppunt >/dev/null 2>&1 || true
 else
     dpkg-deb -x "$DEB" "$T/root"

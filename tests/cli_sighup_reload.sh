@@ -73,7 +73,7 @@ else check "after removal: naming vr-zeeuws-vlaanderen is refused again" \
     grep -q "vr-zeeland may only name itself" "$T/pub.err"; fi
 check "the broker holds exactly the three published" has_count "$T/kcr2-broker-1" 'grip.>' 3
 check "the node still runs, and said nothing of stopping" \
-    bash -c "kill -0 $(pid_of vr-zeeland) && ! grep -q 'node vr-zeeland stopping' '$T/vr-zeeland.log'"
+    bash -c "kill -0 $(pid_of vr-zeeland) && lacks 'node vr-zeeland stopping' '$T/vr-zeeland.log'"
 
 # ---- the broker ----
 bhup() { kill -HUP "$(pid_of kcr2-broker-1)"; }
@@ -127,5 +127,5 @@ check "broker: a configuration that does not read is logged, naming the cause" \
     wait_for "broker refuses the configuration" 15 \
     grep -q "SIGHUP: configuration not read again.*no-such-key" "$T/kcr2-broker-1.log"
 check "... and the broker runs on, listening" \
-    bash -c "kill -0 $(pid_of kcr2-broker-1) && ! grep -q 'broker kcr2-broker-1 stopping' '$T/kcr2-broker-1.log'"
+    bash -c "kill -0 $(pid_of kcr2-broker-1) && lacks 'broker kcr2-broker-1 stopping' '$T/kcr2-broker-1.log'"
 check "... and serves its status" test "$(policy_reloads)" = $((r0 + 1))

@@ -210,13 +210,13 @@ pair_node() {
 # (active, standby); fails when the status cannot be read
 mode_is() {
     [ -n "${2:-}" ] || { echo "mode_is: no mode to compare with" >&2; return 1; }
-    "$KNOOP" status --api "$(api "$1")" --json --timeout 10 2>/dev/null |
+    "$KNOOP" status --api "$(api "$1")" --json --timeout "${ASK_SECS:-10}" 2>/dev/null |
         python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(s["instance"]["mode"] != sys.argv[1])' "$2"
 }
 
 # sees_active NODE: the node knows its siblings and one of them is active
 sees_active() {
-    "$KNOOP" status --api "$(api "$1")" --json --timeout 10 2>/dev/null |
+    "$KNOOP" status --api "$(api "$1")" --json --timeout "${ASK_SECS:-10}" 2>/dev/null |
         python3 -c 'import json,sys; s=json.load(sys.stdin)["instance"]
 sys.exit(not s["siblings_known"] or not any(o["mode"] == "active" for o in s["others"]))'
 }
@@ -227,9 +227,7 @@ sys.exit(not s["siblings_known"] or not any(o["mode"] == "active" for o in s["ot
 # last delivery); files $T/TAG.jsonl, $T/TAG-received.jsonl, $T/TAG-sub.err
 relay20() {
     local from=$1 to=$2 tag=$3 i t0 t1
-    for i in $(seq 1 20); do
-        echo "{\"incident_id\":\"$tag-$i\",\"summary\":\"$tag $i\"}"
-    done >"$T/$tag.jsonl"
+    sitrep_lines "$tag" 1 20 "$tag @" >"$T/$tag.jsonl"
     t0=$(date +%s.%N)
     "$KNOOP" pub --api "$(api "$from")" --topic "sitrep.$from" --type knoop.crisis.v1.SitRep \
         --file "$T/$tag.jsonl" >/dev/null
@@ -240,24 +238,40 @@ relay20() {
     RELAY_SECS=$(echo "$t1 - $t0" | bc)
 }
 
+# sitrep_lines ID FIRST COUNT SUMMARY [WIDTH]: COUNT SitReps as JSON lines,
+# one a line, with the incident ids ID-FIRST .. ID-(FIRST+COUNT-1), each
+# number zero-padded to WIDTH digits (default: not padded), and the summary
+# SUMMARY with each @ made that number
+sitrep_lines() {
+    awk -v id="$1" -v first="$2" -v count="$3" -v sum="$4" -v w="${5:-1}" 'BEGIN {
+        for (i = first; i < first + count; i++) {
+            n = sprintf("%0" w "d", i); s = sum; gsub(/@/, n, s)
+            printf "{\"incident_id\":\"%s-%s\",\"summary\":\"%s\"}\n", id, n, s
+        } }'
+}
+
+# pub_ids NODE FILE ID [pub args]: the SitReps of FILE (sitrep_lines ID ...)
+# published at NODE on sitrep.NODE. The incident ids pub acknowledged (one
+# output line each, also when it fails part way) are appended to
+# $T/acked.ids, what it said on stderr to $T/pub.err. Returns pub's status.
+pub_ids() {
+    local node=$1 f=$2 id=$3 rc=0; shift 3
+    "$KNOOP" pub --api "$(api "$node")" --topic "sitrep.$node" --type knoop.crisis.v1.SitRep \
+        --file "$f" "$@" >"$f.acked" 2>>"$T/pub.err" || rc=$?
+    head -n "$(wc -l <"$f.acked")" "$f" | { grep -o "\"incident_id\":\"$id-[0-9]*\"" || true; } \
+        | cut -d'"' -f4 >>"$T/acked.ids"
+    return $rc
+}
+
 # pub_chunk NODE PREFIX C PER [pub args]: publish chunk C, PER SitReps of
 # 48 KiB with incident ids PREFIX-C-1..PREFIX-C-PER, at NODE on sitrep.NODE.
-# The ids pub acknowledged are appended to $T/acked.ids: all of them when pub
-# succeeds, else those of the lines it printed (one per acknowledgement) before
-# it was refused. What pub said on stderr is in $T/pub.err. Fails when pub did.
+# The ids pub acknowledged are appended to $T/acked.ids (pub_ids); what pub
+# said on stderr for this chunk is in $T/pub.err. Fails when pub did.
 pub_chunk() {
-    local node=$1 prefix=$2 c=$3 per=$4 big i; shift 4
-    big=$(head -c 49152 /dev/zero | tr '\0' 'x')
-    for i in $(seq 1 "$per"); do
-        printf '{"incident_id":"%s-%d-%d","summary":"%s"}\n' "$prefix" "$c" "$i" "$big"
-    done >"$T/chunk"
-    if "$KNOOP" pub --api "$(api "$node")" --topic "sitrep.$node" --type knoop.crisis.v1.SitRep \
-           --file "$T/chunk" "$@" >"$T/acked" 2>"$T/pub.err"; then
-        incident_ids "$prefix" <"$T/chunk" >>"$T/acked.ids"
-    else
-        head -n "$(wc -l <"$T/acked")" "$T/chunk" | incident_ids "$prefix" >>"$T/acked.ids"
-        return 1
-    fi
+    local node=$1 prefix=$2 c=$3 per=$4; shift 4
+    sitrep_lines "$prefix-$c" 1 "$per" "$(head -c 49152 /dev/zero | tr '\0' 'x')" >"$T/chunk"
+    : >"$T/pub.err"
+    pub_ids "$node" "$T/chunk" "$prefix-$c" "$@"
 }
 
 # pub_numbered NODE N ID SUMMARY: N SitReps published at NODE on sitrep.NODE
@@ -265,28 +279,22 @@ pub_chunk() {
 # of N, has incident id ID-I and the summary SUMMARY with each @ made I (a
 # text to find in a journal file). Fails when pub does.
 pub_numbered() {
-    local node=$1 n=$2 id=$3 summary=$4 i
-    for i in $(seq -f "%0${#n}g" 1 "$n"); do
-        printf '{"incident_id":"%s-%s","summary":"%s"}\n' "$id" "$i" "${summary//@/$i}"
-    done >"$T/sitreps.jsonl"
+    local node=$1 n=$2 id=$3 summary=$4
+    sitrep_lines "$id" 1 "$n" "$summary" "${#n}" >"$T/sitreps.jsonl"
     "$KNOOP" pub --api "$(api "$node")" --topic "sitrep.$node" --type knoop.crisis.v1.SitRep \
         --file "$T/sitreps.jsonl" >/dev/null
 }
 
 # publish_acked NODE PREFIX FIRST COUNT [pub args]: COUNT SitReps with the
 # incident ids PREFIX-FIRST, PREFIX-(FIRST+1), ... published at NODE on
-# sitrep.NODE. The ids pub acknowledged (one output line each, also when it
-# fails part way) are appended to $T/acked.ids; its stderr goes to $T/pub.err.
-# Never fails: what was not acknowledged is simply not listed.
+# sitrep.NODE; the ids pub acknowledged are appended to $T/acked.ids, its
+# stderr to $T/pub.err (pub_ids). Never fails: what was not acknowledged is
+# simply not listed.
 publish_acked() {
-    local node=$1 prefix=$2 first=$3 count=$4 f got; shift 4
+    local node=$1 prefix=$2 first=$3 count=$4 f; shift 4
     f="$T/p.$node.$prefix"
-    awk -v p="$prefix" -v s="$first" -v c="$count" 'BEGIN { for (i = s; i < s + c; i++)
-        printf "{\"incident_id\":\"%s-%d\",\"summary\":\"melding\"}\n", p, i }' >"$f"
-    got=$("$KNOOP" pub --api "$(api "$node")" --topic "sitrep.$node" --type knoop.crisis.v1.SitRep \
-          --file "$f" "$@" 2>>"$T/pub.err" | wc -l) || true
-    head -n "$got" "$f" | { grep -o "\"incident_id\":\"$prefix-[0-9]*\"" || true; } | cut -d'"' -f4 \
-        >>"$T/acked.ids"
+    sitrep_lines "$prefix" "$first" "$count" melding >"$f"
+    pub_ids "$node" "$f" "$prefix" "$@" || true
 }
 
 # publish_epochs NODE N [start_node args]: N epochs of NODE's stream
@@ -334,6 +342,9 @@ stop() {    # stop ID [SIGNAL]
 }
 
 api() { echo "ipc://$T/$1/api.sock"; }
+# ASK_SECS: how long mode_is, sees_active, status_has, status_lacks and
+# mesh_json wait for an answer (knoop --timeout; default 10 for the first
+# two, 5 for the others). Set it short for a check that no one answers.
 
 # wait_for WHAT SECONDS CMD...: poll CMD until it succeeds
 wait_for() {
@@ -395,7 +406,7 @@ has_count() {
 status_has() {
     [ -n "${2:-}" ] || { echo "status_has: no text to look for" >&2; return 1; }
     local st
-    st=$("$KNOOP" status --api "$(api "$1")" --json) || return 1
+    st=$("$KNOOP" status --api "$(api "$1")" --json --timeout "${ASK_SECS:-5}") || return 1
     grep -q -- "$2" <<<"$st"
 }
 
@@ -404,8 +415,44 @@ status_has() {
 status_lacks() {
     [ -n "${2:-}" ] || { echo "status_lacks: no text to look for" >&2; return 1; }
     local st
-    st=$("$KNOOP" status --api "$(api "$1")" --json) || return 1
+    st=$("$KNOOP" status --api "$(api "$1")" --json --timeout "${ASK_SECS:-5}") || return 1
     [ -n "$st" ] && ! grep -q -- "$2" <<<"$st"
+}
+
+# lacks [GREP_OPTION...] PATTERN FILE...: no FILE holds PATTERN (grep's
+# options, e.g. -i -E -F), and every FILE is there and holds something: a
+# missing or empty file lacks everything, so "! grep" on it would pass on
+# nothing. A directory is searched through and must hold a non-empty file.
+# --empty-ok (first) lets an empty FILE or directory pass, for what may
+# rightly be empty (a command's stderr). An unreadable FILE fails.
+lacks() {
+    local opts=() empty_ok=0 pat f rc=0
+    while [ $# -gt 0 ] && [ "${1:0:1}" = - ]; do
+        if [ "$1" = --empty-ok ]; then empty_ok=1; else opts+=("$1"); fi
+        shift
+    done
+    [ $# -ge 2 ] || { echo "lacks: give a pattern and at least one file" >&2; return 1; }
+    pat=$1; shift
+    for f in "$@"; do
+        if [ -d "$f" ]; then
+            [ $empty_ok = 1 ] || [ -n "$(find "$f" -type f -size +0 -print -quit)" ] ||
+                { echo "lacks: $f holds no file with anything in it" >&2; return 1; }
+        elif [ ! -f "$f" ]; then
+            echo "lacks: there is no file $f" >&2; return 1
+        elif [ ! -s "$f" ] && [ $empty_ok = 0 ]; then
+            echo "lacks: $f is empty" >&2; return 1
+        fi
+    done
+    grep -rq "${opts[@]}" -e "$pat" -- "$@" || rc=$?
+    [ $rc = 1 ] || { [ $rc = 0 ] && echo "lacks: '$pat' is in $*" >&2; return 1; }
+}
+
+# more_than N PATTERN FILE: more than N lines of FILE match PATTERN (a
+# missing FILE, or no N, fails)
+more_than() {
+    [[ "${1:-}" =~ ^[0-9]+$ ]] && [ -f "${3:-}" ] ||
+        { echo "more_than: give N PATTERN FILE (an existing file)" >&2; return 1; }
+    [ "$(grep -c -- "$2" "$3")" -gt "$1" ]
 }
 
 # exits WANT OUT CMD...: CMD exits with status WANT (given: a missing one
@@ -418,8 +465,8 @@ exits() {
 }
 
 export KNOOP
-export -f exits digest_count digest count_msgs same_digest has_count api status_has status_lacks \
-    mode_is sees_active
+export -f exits lacks more_than digest_count digest count_msgs same_digest has_count api \
+    status_has status_lacks mode_is sees_active
 
 PROXY=$BIN_DIR/tests/knoop-test-proxy
 # start_proxy NAME LISTEN_PORT TARGET_PORT: a cuttable TCP link (link_cut/link_heal NAME)
@@ -459,7 +506,7 @@ mesh_json() {
     [ $# -ge 2 ] || { echo "mesh check: give at least two brokers" >&2; return 2; }
     local args=() b
     for b in "$@"; do args+=(--broker "ipc://$T/$b/api.sock"); done
-    "$KNOOP" mesh check --json "${args[@]}" 2>/dev/null
+    "$KNOOP" mesh check --json --timeout "${ASK_SECS:-5}" "${args[@]}" 2>/dev/null
 }
 
 # mesh_agrees B...: knoop mesh check says the brokers B (at least two) agree,
@@ -484,10 +531,17 @@ export -f mesh_json mesh_agrees mesh_differs
 # faults_over SECS WHAT B...: a fault loop is over: the publishers in the
 # background (pids in PUBLISHERS) are told to stop ($T/stop) and waited for,
 # then the brokers B must agree within SECS: a check named WHAT, with the
-# seconds it took. Sets CONV to those seconds (one decimal), or never.
+# seconds it took. Sets CONV to those seconds (one decimal), or never. No
+# publishers is a failed check (and returns 1): the loop published nothing.
 faults_over() {
     local secs=$1 what=$2 healed; shift 2
     touch "$T/stop"
+    # a bare wait (no pids) would wait on the daemons, forever
+    if [ -z "${PUBLISHERS[*]:-}" ]; then
+        CONV=never
+        bad "$what (no publishers to stop: PUBLISHERS is empty)"
+        return 1
+    fi
     wait "${PUBLISHERS[@]}" || true
     healed=$(date +%s.%N)
     if wait_for "$what" "$secs" mesh_agrees "$@"; then
@@ -497,6 +551,23 @@ faults_over() {
         CONV=never
         bad "$what"
     fi
+}
+
+# demo_run LINES [demo.sh args]: deploy/demo.sh --short (no install, no
+# build: the binaries of this build) in $T/demo, its output in $T/demo.out,
+# of which the last LINES are shown (without the progress lines); then the
+# checks every demo run ends with: exit status 0, the proof line, all seven
+# partners converged
+demo_run() {
+    local lines=$1 rc=0; shift
+    KNOOP_BUILD=$BIN_DIR "$SRC_TOP/deploy/demo.sh" --short --no-install --no-build \
+        --run-dir "$T/demo" "$@" >"$T/demo.out" 2>&1 || rc=$?
+    sed 's/^/   | /' "$T/demo.out" | grep -vE '^\s+\|\s+\[' | tail -"$lines"
+    check "the demo ends with exit status 0" test "$rc" = 0
+    check "it prints the proof" \
+        grep -q "OK: all partners converged, all journals verify" "$T/demo.out"
+    check "all seven partners converged" \
+        grep -q "7 of 7 partners hold exactly what the brokers hold" "$T/demo.out"
 }
 
 # ---- the one checker every fault scenario ends with (tests/tools/checker.py) ----

@@ -5,9 +5,20 @@
 #include "testutil.h"
 #include "hlc.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 #define T0 1700000000000ull     /* a plausible wall clock in ms */
+
+/* The clock's tick at wall time `wall`, which must come after *prev (an
+ * HLC never repeats or goes back); *prev becomes it. */
+static uint64_t s_next(knoop_hlc_t *c, uint64_t wall, uint64_t *prev)
+{
+    uint64_t t = knoop_hlc_tick(c, wall);
+    assert_true(t > *prev);
+    *prev = t;
+    return t;
+}
 
 static void test_make_and_fields(void **state)
 {
@@ -35,11 +46,9 @@ static void test_counter_within_ms(void **state)
     knoop_hlc_init(&c, 0);
     uint64_t prev = knoop_hlc_tick(&c, T0);
     for (unsigned i = 1; i < 100; i++) {
-        uint64_t t = knoop_hlc_tick(&c, T0);
-        assert_true(t > prev);
+        uint64_t t = s_next(&c, T0, &prev);
         assert_true(KNOOP_HLC_MS(t) == T0);
         assert_true(KNOOP_HLC_COUNT(t) == i);
-        prev = t;
     }
     /* the wall clock moves on: back to counter 0 at the new ms */
     uint64_t t = knoop_hlc_tick(&c, T0 + 1);
@@ -53,20 +62,17 @@ static void test_wall_backwards(void **state)
     uint64_t prev = knoop_hlc_tick(&c, T0);
     /* the wall clock jumps back an hour, then creeps forward */
     for (uint64_t w = T0 - 3600000; w < T0 - 3600000 + 50; w++) {
-        uint64_t t = knoop_hlc_tick(&c, w);
-        assert_true(t > prev);
+        uint64_t t = s_next(&c, w, &prev);
         assert_true(KNOOP_HLC_MS(t) == T0);   /* held at the old time */
-        prev = t;
     }
     /* a clock that goes back and forth at random still never repeats */
     srand(tu_seed());
     for (int i = 0; i < 100000; i++) {
         uint64_t w = T0 + (uint64_t) (rand() % 2000) - 1000;
-        uint64_t t = knoop_hlc_tick(&c, w);
-        assert_true(t > prev);
-        if (w > KNOOP_HLC_MS(prev))
+        bool wall_ahead = w > KNOOP_HLC_MS(prev);
+        uint64_t t = s_next(&c, w, &prev);
+        if (wall_ahead)
             assert_true(t == KNOOP_HLC_MAKE(w, 0));
-        prev = t;
     }
 }
 
@@ -76,12 +82,10 @@ static void test_stays_at_wall(void **state)
     knoop_hlc_init(&c, 0);
     uint64_t prev = 0;
     for (uint64_t w = T0; w < T0 + 1000; w += 3) {
-        uint64_t t = knoop_hlc_tick(&c, w);
-        assert_true(t > prev);
+        uint64_t t = s_next(&c, w, &prev);
         /* wall is ahead of the clock: the ms part is the wall */
         assert_true(KNOOP_HLC_MS(t) == w);
         assert_true(KNOOP_HLC_COUNT(t) == 0);
-        prev = t;
     }
     /* after a burst ran ahead in the counter, the clock rejoins the wall
      * as soon as the wall passes it */
@@ -100,10 +104,8 @@ static void test_counter_exhaustion(void **state)
     /* 65536 ticks in one ms and beyond: strictly increasing, and borrowing
      * the next ms instead of wrapping the counter */
     for (unsigned i = 1; i < 3 * 65536u; i++) {
-        uint64_t t = knoop_hlc_tick(&c, T0);
-        assert_true(t > prev);
-        assert_true(t == prev + 1);
-        prev = t;
+        uint64_t before = prev;
+        assert_true(s_next(&c, T0, &prev) == before + 1);
     }
     assert_true(KNOOP_HLC_MS(prev) == T0 + 2);
     assert_true(KNOOP_HLC_COUNT(prev) == 0xffff);

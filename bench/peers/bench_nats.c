@@ -25,6 +25,7 @@ typedef struct {
     peer_proc_t *server;
     char url[64];
     char system[64];
+    peer_line_t line; /* what its JSON lines name */
 } bench_t;
 
 /* ---- the server ---- */
@@ -271,8 +272,9 @@ static void s_consumer_stop(consumer_t *c)
 
 /* ---- the workloads ---- */
 
-static void s_w1(bench_t *self)
+static void s_w1(void *arg)
 {
+    bench_t *self = arg;
     size_t n = self->opts.messages;
     fprintf(stderr, "bench_nats: W1 durable publish: %zu messages, async, window %zu\n", n,
             self->opts.window);
@@ -285,13 +287,12 @@ static void s_w1(bench_t *self)
     s_delete_stream(js, "W1");
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
-    peer_print_head(&self->opts, "nats", "W1", self->system, false);
-    peer_print_w1(&self->opts, n, secs);
-    peer_print_tail(self->server, m);
+    peer_print_w1(&self->line, m, n, secs);
 }
 
-static void s_w2(bench_t *self)
+static void s_w2(void *arg)
 {
+    bench_t *self = arg;
     size_t n = self->opts.messages, nc_count = self->opts.consumers;
     fprintf(stderr, "bench_nats: W2 fan-out: %zu messages to %zu consumers\n", n, nc_count);
     peer_cpu_mark_t m = peer_cpu_mark(self->server);
@@ -311,10 +312,7 @@ static void s_w2(bench_t *self)
     double t0 = kit_now();
     double secs = s_publish(self, js, "bench.W2.pub", n, &pub);
     peer_tally_wait(&self->run, ts, nc_count, 600, NULL, NULL);
-    peer_print_head(&self->opts, "nats", "W2", self->system, false);
-    peer_print_w2(&self->opts, n, secs);
-    peer_print_fanout(ts, nc_count, n, t0);
-    peer_print_tail(self->server, m);
+    peer_print_w2(&self->line, m, n, secs, ts, nc_count, t0);
 
     for (size_t i = 0; i < nc_count; i++)
         s_consumer_stop(&cs[i]);
@@ -324,8 +322,9 @@ static void s_w2(bench_t *self)
     natsConnection_Destroy(nc);
 }
 
-static void s_w3(bench_t *self)
+static void s_w3(void *arg)
 {
+    bench_t *self = arg;
     size_t n = self->opts.catchup;
     fprintf(stderr, "bench_nats: W3 catch-up of %zu messages by a fresh consumer\n", n);
     natsConnection *nc = s_connect(self);
@@ -349,13 +348,12 @@ static void s_w3(bench_t *self)
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
 
-    peer_print_head(&self->opts, "nats", "W3", self->system, false);
-    peer_print_w3(n, fill_s, held, t0, done);
-    peer_print_tail(self->server, m2);
+    peer_print_w3(&self->line, m2, n, fill_s, held, t0, done);
 }
 
-static void s_w4(bench_t *self)
+static void s_w4(void *arg)
 {
+    bench_t *self = arg;
     size_t total = (size_t) (self->opts.seconds * self->opts.rate);
     fprintf(stderr, "bench_nats: W4 latency: %zu messages at %u/s\n", total, self->opts.rate);
     peer_cpu_mark_t m = peer_cpu_mark(self->server);
@@ -404,11 +402,8 @@ static void s_w4(bench_t *self)
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
 
-    peer_print_head(&self->opts, "nats", "W4", self->system, false);
-    peer_print_w4(&self->opts, published, got, t0, pub_end);
-    peer_print_latency("latency_ms", lat, got < total ? got : total);
-    peer_print_latency("publish_ack_ms", pub.ack_ms, acks < total ? acks : total);
-    peer_print_tail(self->server, m);
+    peer_print_w4(&self->line, m, published, got, t0, pub_end, lat, got < total ? got : total,
+                  pub.ack_ms, acks < total ? acks : total);
     free(lat);
     free(pub.ack_ms);
 }
@@ -432,11 +427,9 @@ int main(int argc, char **argv)
     }
     peer_run_init(&self->run, &self->opts);
     s_start_server(self);
-    void (*const workload[])(bench_t *) = { NULL, s_w1, s_w2, s_w3, s_w4 };
-    for (int w = 1; w <= 4; w++)
-        if (self->opts.only[w])
-            workload[w](self);
-    peer_run_end(&self->run);
+    self->line = (peer_line_t){ &self->opts, "nats", self->system, false, self->server };
+    peer_run_workloads(&self->run, (peer_workload_t *const[]){ NULL, s_w1, s_w2, s_w3, s_w4 },
+                       self);
     nats_CloseAndWait(5000);
     return 0;
 }

@@ -35,6 +35,7 @@ typedef struct {
     peer_proc_t *server, *epmd;
     int port;
     char system[64];
+    peer_line_t line; /* what its JSON lines name */
 } bench_t;
 
 /* ---- connections ---- */
@@ -555,8 +556,9 @@ static void s_check_each(void *arg, size_t i)
     s_consumer_check(c->self, &c->cs[i]);
 }
 
-static void s_w1(bench_t *self)
+static void s_w1(void *arg)
 {
+    bench_t *self = arg;
     size_t n = self->opts.messages;
     fprintf(stderr, "bench_rabbitmq: W1 durable publish: %zu messages, confirms, window %zu\n", n,
             self->opts.window);
@@ -567,13 +569,12 @@ static void s_w1(bench_t *self)
     double secs = s_publish(&p, "", "w1", self->opts.window);
     s_delete_queue(self, p.conn, "w1");
     s_pub_free(&p);
-    peer_print_head(&self->opts, "rabbitmq", "W1", self->system, true);
-    peer_print_w1(&self->opts, n, secs);
-    peer_print_tail(self->server, m);
+    peer_print_w1(&self->line, m, n, secs);
 }
 
-static void s_w2(bench_t *self)
+static void s_w2(void *arg)
 {
+    bench_t *self = arg;
     size_t n = self->opts.messages, nq = self->opts.consumers;
     fprintf(stderr,
             "bench_rabbitmq: W2 fan-out: %zu messages to %zu quorum queues, a consumer "
@@ -607,10 +608,7 @@ static void s_w2(bench_t *self)
     double secs = s_publish(&p, "bench.w2", "bench.pub", self->opts.window);
     check_t chk = { self, cs };
     peer_tally_wait(&self->run, ts, nq, 600, s_check_each, &chk);
-    peer_print_head(&self->opts, "rabbitmq", "W2", self->system, true);
-    peer_print_w2(&self->opts, n, secs);
-    peer_print_fanout(ts, nq, n, t0);
-    peer_print_tail(self->server, m);
+    peer_print_w2(&self->line, m, n, secs, ts, nq, t0);
 
     for (size_t i = 0; i < nq; i++) {
         s_consumer_stop(&cs[i]);
@@ -622,8 +620,9 @@ static void s_w2(bench_t *self)
     s_pub_free(&p);
 }
 
-static void s_w3(bench_t *self)
+static void s_w3(void *arg)
 {
+    bench_t *self = arg;
     size_t n = self->opts.catchup;
     fprintf(stderr, "bench_rabbitmq: W3 catch-up of %zu messages by a fresh consumer\n", n);
     pub_t p;
@@ -646,13 +645,12 @@ static void s_w3(bench_t *self)
     s_delete_queue(self, p.conn, "w3");
     s_pub_free(&p);
 
-    peer_print_head(&self->opts, "rabbitmq", "W3", self->system, true);
-    peer_print_w3(n, fill_s, held, t0, done);
-    peer_print_tail(self->server, m);
+    peer_print_w3(&self->line, m, n, fill_s, held, t0, done);
 }
 
-static void s_w4(bench_t *self)
+static void s_w4(void *arg)
 {
+    bench_t *self = arg;
     size_t total = (size_t) (self->opts.seconds * self->opts.rate);
     fprintf(stderr, "bench_rabbitmq: W4 latency: %zu messages at %u/s\n", total, self->opts.rate);
     peer_cpu_mark_t m = peer_cpu_mark(self->server);
@@ -692,11 +690,8 @@ static void s_w4(bench_t *self)
     size_t got = peer_tally_got(&c.tally);
     s_delete_queue(self, p.conn, "w4");
 
-    peer_print_head(&self->opts, "rabbitmq", "W4", self->system, true);
-    peer_print_w4(&self->opts, p.published, got, t0, pub_end);
-    peer_print_latency("latency_ms", lat, got < total ? got : total);
-    peer_print_latency("publish_ack_ms", p.ack_ms, p.nack_ms);
-    peer_print_tail(self->server, m);
+    peer_print_w4(&self->line, m, p.published, got, t0, pub_end, lat, got < total ? got : total,
+                  p.ack_ms, p.nack_ms);
     s_pub_free(&p);
     free(lat);
 }
@@ -717,10 +712,8 @@ int main(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     peer_run_init(&self->run, &self->opts);
     s_start_server(self);
-    void (*const workload[])(bench_t *) = { NULL, s_w1, s_w2, s_w3, s_w4 };
-    for (int w = 1; w <= 4; w++)
-        if (self->opts.only[w])
-            workload[w](self);
-    peer_run_end(&self->run);
+    self->line = (peer_line_t){ &self->opts, "rabbitmq", self->system, true, self->server };
+    peer_run_workloads(&self->run, (peer_workload_t *const[]){ NULL, s_w1, s_w2, s_w3, s_w4 },
+                       self);
     return 0;
 }

@@ -107,13 +107,13 @@ void peer_print_latency(const char *name, double *v, size_t n)
            n ? sum / (double) n : 0);
 }
 
-void peer_print_head(const peer_opts_t *opts, const char *bench, const char *workload,
-                     const char *system, bool fsync_before_ack)
+/* The opening of a JSON line, up to the workload's own fields. */
+static void s_head(const peer_line_t *l, const char *workload)
 {
     printf("{\"bench\":\"%s\",\"workload\":\"%s\",\"quick\":%s,\"payload_bytes\":%d,"
            "\"system\":\"%s\",\"fsync_before_ack\":%s,\"tls\":false,",
-           bench, workload, opts->quick ? "true" : "false", PEER_PAYLOAD_BYTES, system,
-           fsync_before_ack ? "true" : "false");
+           l->bench, workload, l->opts->quick ? "true" : "false", PEER_PAYLOAD_BYTES, l->system,
+           l->fsync_before_ack ? "true" : "false");
 }
 
 peer_cpu_mark_t peer_cpu_mark(const peer_proc_t *server)
@@ -121,42 +121,65 @@ peer_cpu_mark_t peer_cpu_mark(const peer_proc_t *server)
     return (peer_cpu_mark_t){ peer_proc_cpu(server), peer_self_cpu() };
 }
 
-void peer_print_w1(const peer_opts_t *opts, size_t n, double secs)
+/* The end of a JSON line: the CPU seconds used since `since`. */
+static void s_tail(const peer_line_t *l, peer_cpu_mark_t since)
 {
-    printf("\"messages\":%zu,\"window\":%zu,\"acked_s\":%.3f,\"acked_msgs_per_s\":%.0f,", n,
-           opts->window, secs, (double) n / secs);
+    printf("\"cpu_s\":{\"server\":%.2f,\"bench\":%.2f}}\n",
+           peer_proc_cpu(l->server) - since.server0, peer_self_cpu() - since.bench0);
+    fflush(stdout);
 }
 
-void peer_print_w2(const peer_opts_t *opts, size_t n, double secs)
+void peer_print_w1(const peer_line_t *l, peer_cpu_mark_t since, size_t n, double secs)
 {
+    s_head(l, "W1");
+    printf("\"messages\":%zu,\"window\":%zu,\"acked_s\":%.3f,\"acked_msgs_per_s\":%.0f,", n,
+           l->opts->window, secs, (double) n / secs);
+    s_tail(l, since);
+}
+
+void peer_print_w2(const peer_line_t *l, peer_cpu_mark_t since, size_t n, double secs,
+                   peer_tally_t *const *t, size_t nt, double t0)
+{
+    s_head(l, "W2");
     printf("\"messages\":%zu,\"window\":%zu,\"consumers\":%zu,\"acked_s\":%.3f,"
            "\"acked_msgs_per_s\":%.0f,",
-           n, opts->window, opts->consumers, secs, (double) n / secs);
+           n, l->opts->window, l->opts->consumers, secs, (double) n / secs);
+    peer_print_fanout(t, nt, n, t0);
+    s_tail(l, since);
 }
 
-void peer_print_w3(size_t n, double fill_s, size_t held, double t0, double done)
+void peer_print_w3(const peer_line_t *l, peer_cpu_mark_t since, size_t n, double fill_s,
+                   size_t held, double t0, double done)
 {
+    s_head(l, "W3");
     printf("\"messages\":%zu,\"fill_s\":%.2f,\"complete\":%s,\"held\":%zu,"
            "\"catchup_s\":%.3f,\"catchup_msgs_per_s\":%.0f,",
            n, fill_s, done > 0 ? "true" : "false", held, done > 0 ? done - t0 : -1.0,
            done > 0 ? (double) n / (done - t0) : 0.0);
+    s_tail(l, since);
 }
 
-void peer_print_w4(const peer_opts_t *opts, size_t published, size_t got, double t0,
-                   double pub_end)
+void peer_print_w4(const peer_line_t *l, peer_cpu_mark_t since, size_t published, size_t got,
+                   double t0, double pub_end, double *lat, size_t nlat, double *ack_ms,
+                   size_t nack)
 {
+    s_head(l, "W4");
     printf("\"offered_msgs_per_s\":%u,\"seconds\":%.1f,\"published\":%zu,"
            "\"achieved_msgs_per_s\":%.0f,\"lost\":%zu,",
-           opts->rate, opts->seconds, published,
+           l->opts->rate, l->opts->seconds, published,
            pub_end > t0 ? (double) published / (pub_end - t0) : 0.0,
            published > got ? published - got : 0);
+    peer_print_latency("latency_ms", lat, nlat);
+    peer_print_latency("publish_ack_ms", ack_ms, nack);
+    s_tail(l, since);
 }
 
-void peer_print_tail(const peer_proc_t *server, peer_cpu_mark_t since)
+void peer_run_workloads(peer_run_t *run, peer_workload_t *const w[5], void *bench)
 {
-    printf("\"cpu_s\":{\"server\":%.2f,\"bench\":%.2f}}\n", peer_proc_cpu(server) - since.server0,
-           peer_self_cpu() - since.bench0);
-    fflush(stdout);
+    for (int i = 1; i <= 4; i++)
+        if (run->opts->only[i])
+            w[i](bench);
+    peer_run_end(run);
 }
 
 /* ---- what consumers received ---- */

@@ -109,33 +109,28 @@ uint64_t peer_now_ns(void);
  * "max":..,"mean":..},` (nearest rank, ms), as bench_pubsub does. */
 void peer_print_latency(const char *name, double *v, size_t n);
 
-/* Prints the opening of a JSON line: bench, workload, quick, payload_bytes,
- * system, fsync_before_ack, tls. The caller continues with its fields and
- * ends with peer_print_tail. */
-void peer_print_head(const peer_opts_t *opts, const char *bench, const char *workload,
-                     const char *system, bool fsync_before_ack);
-
 /* CPU seconds of the server and of the bench at the start of a workload. */
 typedef struct {
     double server0, bench0;
 } peer_cpu_mark_t;
 peer_cpu_mark_t peer_cpu_mark(const peer_proc_t *server);
 
-/* Ends the JSON line with "cpu_s":{"server":..,"bench":..}, the CPU seconds
- * used since `since`. */
-void peer_print_tail(const peer_proc_t *server, peer_cpu_mark_t since);
+/* What every JSON line of a bench names: the bench ("nats"), the system it
+ * measured with its version, whether that acknowledges only after an fsync,
+ * and the server whose CPU seconds the line counts. */
+typedef struct {
+    const peer_opts_t *opts;
+    const char *bench, *system;
+    bool fsync_before_ack;
+    const peer_proc_t *server;
+} peer_line_t;
 
-/* The fields of each workload's line after peer_print_head, written once
- * for both benches so that compare.sh finds them under one name:
- * W1 n messages acknowledged in secs; W2 the same, fanned out to
- * opts->consumers; W3 a catch-up of n held by t0 + done (done 0: not
- * complete); W4 published of the offered rate between t0 and pub_end, got
- * of them delivered. */
-void peer_print_w1(const peer_opts_t *opts, size_t n, double secs);
-void peer_print_w2(const peer_opts_t *opts, size_t n, double secs);
-void peer_print_w3(size_t n, double fill_s, size_t held, double t0, double done);
-void peer_print_w4(const peer_opts_t *opts, size_t published, size_t got, double t0,
-                   double pub_end);
+/* A bench's workload, called with the bench it was given. */
+typedef void peer_workload_t(void *bench);
+
+/* Runs the workloads w[1..4] that opts->only asks for, in order, each with
+ * bench; then peer_run_end. */
+void peer_run_workloads(peer_run_t *run, peer_workload_t *const w[5], void *bench);
 
 /* What one consumer has received. peer_tally_add runs on the consumer's
  * thread, the others on any thread. */
@@ -169,6 +164,25 @@ size_t peer_tally_wait(peer_run_t *run, peer_tally_t *const *t, size_t n, double
  * prints "complete", "consumers_complete", "first_consumer_all_s",
  * "last_consumer_all_s", "delivered", "aggregate_delivered_msgs_per_s". */
 void peer_print_fanout(peer_tally_t *const *t, size_t n, size_t want, double t0);
+
+/* Each workload's JSON line, whole, written once for both benches so that
+ * compare.sh finds the fields under one name: first bench, workload, quick,
+ * payload_bytes, system, fsync_before_ack, tls; then the workload's fields;
+ * last "cpu_s":{"server":..,"bench":..}, the CPU seconds used since `since`.
+ * W1: n messages acknowledged in secs. W2: the same, fanned out to the
+ * consumers of the tallies t (peer_print_fanout, from t0). W3: a catch-up of
+ * n, held by t0 + done (done 0: not complete) after a fill of fill_s. W4:
+ * published of the offered rate between t0 and pub_end, got of them
+ * delivered; the latencies lat and the publish acknowledgements' ack_ms
+ * (peer_print_latency, which sorts them). */
+void peer_print_w1(const peer_line_t *l, peer_cpu_mark_t since, size_t n, double secs);
+void peer_print_w2(const peer_line_t *l, peer_cpu_mark_t since, size_t n, double secs,
+                   peer_tally_t *const *t, size_t nt, double t0);
+void peer_print_w3(const peer_line_t *l, peer_cpu_mark_t since, size_t n, double fill_s,
+                   size_t held, double t0, double done);
+void peer_print_w4(const peer_line_t *l, peer_cpu_mark_t since, size_t published, size_t got,
+                   double t0, double pub_end, double *lat, size_t nlat, double *ack_ms,
+                   size_t nack);
 
 /* The server's CPU seconds so far, from /proc/PID/stat (utime + stime) of
  * the process and, for a process group, of every process in it. 0 if it

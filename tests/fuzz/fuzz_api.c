@@ -9,7 +9,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    knoop_log_set_level(KNOOP_LOG_ERROR);
     bool rep = data[0] & 1;
     data++, size--;
     knoop_buf_t out = { 0 };

@@ -12,7 +12,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    knoop_log_set_level(KNOOP_LOG_ERROR);
     char path[64];
     int fd = fuzz_as_file(data, size, path, sizeof path);
     if (fd < 0)

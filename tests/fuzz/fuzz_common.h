@@ -1,7 +1,7 @@
-/* fuzz_common.h — what the fuzz targets share: a check that aborts (libFuzzer
- * then saves the input) and untrusted bytes as a file, for the decoders that
- * read files (certificates, configuration). Header-only: each target is one
- * program. */
+/* fuzz_common.h — what the fuzz targets share: the logging set once (errors
+ * only), a check that aborts (libFuzzer then saves the input) and untrusted
+ * bytes as a file, for the decoders that read files (certificates,
+ * configuration). Header-only: each target is one program. */
 #ifndef KNOOP_FUZZ_COMMON_H
 #define KNOOP_FUZZ_COMMON_H
 
@@ -12,7 +12,20 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "knoop.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* libFuzzer calls this once, before the first input: the decoders log only
+ * errors (their warnings on bad input would drown the fuzzer's own output). */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void) argc;
+    (void) argv;
+    knoop_log_set_level(KNOOP_LOG_ERROR);
+    return 0;
+}
 
 #define CHECK(cond)                                                          \
     do {                                                                     \

@@ -42,7 +42,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    knoop_log_set_level(KNOOP_LOG_ERROR);
     const char *const *types = knoop_payload_types();
     size_t nt = s_ntypes(types);
     if (nt == 0)

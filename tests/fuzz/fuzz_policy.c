@@ -7,7 +7,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    knoop_log_set_level(KNOOP_LOG_ERROR);
     char *text = malloc(size + 1);
     if (!text)
         return 0;

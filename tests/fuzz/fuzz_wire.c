@@ -6,7 +6,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    knoop_log_set_level(KNOOP_LOG_ERROR);
     knoop_frame_t f;
     int rc = knoop_frame_decode(&f, data, size);
     if (rc != KNOOP_OK) {

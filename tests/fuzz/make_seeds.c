@@ -12,6 +12,7 @@
 #include "msg.h"
 #include "wire.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,26 @@ static void s_put(const char *sub, const char *name, const uint8_t *pre, size_t 
         perror(path);
         exit(1);
     }
+}
+
+/* The seed SUB/seed-NAME (NAME from fmt) from what an encoder left in b, rc
+ * its result; pre as in s_put. Exits when it did not encode. */
+static void s_put_encoded(int rc, const knoop_buf_t *b, const char *sub, const uint8_t *pre,
+                          size_t plen, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void s_put_encoded(int rc, const knoop_buf_t *b, const char *sub, const uint8_t *pre,
+                          size_t plen, const char *fmt, ...)
+{
+    char name[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    if (rc != KNOOP_OK) {
+        fprintf(stderr, "make_seeds: %s seed %s does not encode\n", sub, name);
+        exit(1);
+    }
+    s_put(sub, name, pre, plen, b);
 }
 
 int main(int argc, char **argv)
@@ -152,21 +173,12 @@ int main(int argc, char **argv)
     const char *more_names[2] = { "frame-20-instances", "frame-12-forwarded" };
     for (int i = 0; i < 2; i++) {
         b.len = 0;
-        if (knoop_frame_encode(&more[i], &b) != KNOOP_OK) {
-            fprintf(stderr, "make_seeds: %s does not encode\n", more_names[i]);
-            return 1;
-        }
-        s_put("wire", more_names[i], NULL, 0, &b);
+        s_put_encoded(knoop_frame_encode(&more[i], &b), &b, "wire", NULL, 0, "%s", more_names[i]);
     }
     for (int i = 0; i < 10; i++) {
         b.len = 0;
-        if (knoop_frame_encode(&f[i], &b) != KNOOP_OK) {
-            fprintf(stderr, "make_seeds: frame kind %d does not encode\n", (int) f[i].kind);
-            return 1;
-        }
-        char name[16];
-        snprintf(name, sizeof name, "frame-%d", (int) f[i].kind);
-        s_put("wire", name, NULL, 0, &b);
+        s_put_encoded(knoop_frame_encode(&f[i], &b), &b, "wire", NULL, 0, "frame-%d",
+                      (int) f[i].kind);
     }
 
     /* local API: the first byte says request (0) or reply (1) */
@@ -195,11 +207,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < 6; i++) {
         rq[i].id = (uint64_t) i + 1;
         b.len = 0;
-        if (knoop_api_req_encode(&rq[i], &b) != KNOOP_OK)
-            return 1;
-        char name[16];
-        snprintf(name, sizeof name, "req-%d", (int) rq[i].kind);
-        s_put("api", name, &zero, 1, &b);
+        s_put_encoded(knoop_api_req_encode(&rq[i], &b), &b, "api", &zero, 1, "req-%d",
+                      (int) rq[i].kind);
     }
     /* promote / demote (ApiRole) and a bundle's content (ApiImport) */
     const char *cert_text = "knoop-cert v1\nid vr-zeeland\n";
@@ -222,11 +231,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 3; i++) {
         rq2[i].id = (uint64_t) i + 100;
         b.len = 0;
-        if (knoop_api_req_encode(&rq2[i], &b) != KNOOP_OK) {
-            fprintf(stderr, "make_seeds: %s does not encode\n", rq2_names[i]);
-            return 1;
-        }
-        s_put("api", rq2_names[i], &zero, 1, &b);
+        s_put_encoded(knoop_api_req_encode(&rq2[i], &b), &b, "api", &zero, 1, "%s", rq2_names[i]);
     }
     knoop_api_seq_t seq = { "vr-utrecht", "sitrep.vr-utrecht", 1 };
     knoop_api_env_t ae = { 5, env[0].data, env[0].len };
@@ -248,11 +253,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < 5; i++) {
         rp[i].id = (uint64_t) i + 1;
         b.len = 0;
-        if (knoop_api_rep_encode(&rp[i], &b) != KNOOP_OK)
-            return 1;
-        char name[16];
-        snprintf(name, sizeof name, "rep-%d", (int) rp[i].kind);
-        s_put("api", name, &one, 1, &b);
+        s_put_encoded(knoop_api_rep_encode(&rp[i], &b), &b, "api", &one, 1, "rep-%d",
+                      (int) rp[i].kind);
     }
 
     /* payload bytes of the SitRep type: fuzz_json reads the first byte as

@@ -59,6 +59,17 @@ def main():
     for i in range(a.count):
         open_now += connect(i < a.half)
 
+    def gone(c):
+        """c is closed (the connect failed, or the server closed it): it
+        counts as closed by the server, and is made again with --reopen"""
+        nonlocal open_now
+        c["closed"] = time.monotonic()
+        sel.unregister(c["sock"])
+        c["sock"].close()
+        open_now -= 1
+        if a.reopen:
+            open_now += connect(c["half"])
+
     deadline = start + a.hold
     while time.monotonic() < deadline and open_now:
         for key, ev in sel.select(timeout=0.1):
@@ -74,12 +85,7 @@ def main():
                         pass
                 sel.modify(s, selectors.EVENT_READ, key.data)
                 if err:
-                    c["closed"] = time.monotonic()
-                    sel.unregister(s)
-                    s.close()
-                    open_now -= 1
-                    if a.reopen:
-                        open_now += connect(c["half"])
+                    gone(c)
                 continue
             if ev & selectors.EVENT_READ:
                 try:
@@ -87,12 +93,7 @@ def main():
                 except OSError:
                     data = b""
                 if not data:           # EOF or reset: the server closed it
-                    c["closed"] = time.monotonic()
-                    sel.unregister(s)
-                    s.close()
-                    open_now -= 1
-                    if a.reopen:
-                        open_now += connect(c["half"])
+                    gone(c)
     closed = [c for c in socks if c["closed"] is not None]
     end = time.monotonic()
     longest = max(((c["closed"] or end) - c["opened"] for c in socks), default=0.0)

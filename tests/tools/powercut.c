@@ -19,7 +19,11 @@
  * process with SIGKILL before the Nth call reaches the kernel. Other threads
  * wait on the library's lock meanwhile, so nothing else reaches the files.
  * KNOOP_POWERCUT_SEED seeds the choice; the log line on stderr says what was
- * kept.
+ * kept. With KNOOP_POWERCUT_ORDERED=1 the disk kept the pending writes in
+ * the order they were made, up to a random point, none torn: a file system
+ * that preserves write order, under which LMDB without fsync stays readable
+ * and loses only its last transactions (without that order it may be left
+ * unreadable).
  *
  * Without KNOOP_POWERCUT_AT the library only keeps the shadow (nothing is
  * cut). Test helper, not shipped.
@@ -63,6 +67,7 @@ static size_t    s_nfiles;
 static int       s_fd_file[MAX_FD];    /* index + 1 into s_files, 0 untracked */
 static int       s_fd_dsync[MAX_FD];
 static long      s_ops, s_cut_at = -1;
+static int       s_ordered;            /* KNOOP_POWERCUT_ORDERED: keep a prefix */
 static uint64_t  s_rng = 0x9e3779b97f4a7c15ull;
 static int       s_init_done;
 
@@ -113,6 +118,8 @@ static void s_init(void)
     const char *at = getenv("KNOOP_POWERCUT_AT");
     if (at && *at)
         s_cut_at = atol(at);
+    const char *ordered = getenv("KNOOP_POWERCUT_ORDERED");
+    s_ordered = ordered && !strcmp(ordered, "1");
     const char *seed = getenv("KNOOP_POWERCUT_SEED");
     if (seed && *seed)
         s_rng ^= (uint64_t) strtoull(seed, NULL, 10) * 0x2545f4914f6cdd1dull;
@@ -209,9 +216,10 @@ static void s_cut(void)
     for (size_t f = 0; f < s_nfiles; f++) {
         tracked_t *t = &s_files[f];
         size_t kept = 0, torn = 0;
-        for (size_t i = 0; i < t->npend; i++) {
+        size_t upto = s_ordered ? (size_t) (s_rand() % (t->npend + 1)) : t->npend;
+        for (size_t i = 0; i < upto; i++) {
             pending_t *p = &t->pend[i];
-            unsigned r = (unsigned) (s_rand() % 3);
+            unsigned r = s_ordered ? 1 : (unsigned) (s_rand() % 3);
             if (r == 0)
                 continue;
             size_t len = p->len;
@@ -286,36 +294,13 @@ static int s_tracked(int fd)
     return fd >= 0 && fd < MAX_FD && s_fd_file[fd];
 }
 
-int open(const char *path, int flags, ...)
-{
-    s_init();
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
-    }
-    int fd = real_open(path, flags, mode);
-    if (fd >= 0 && s_wanted(path)) {
-        pthread_mutex_lock(&s_lock);
-        s_track(fd, path, flags);
-        pthread_mutex_unlock(&s_lock);
-    }
-    return fd;
-}
-int open64(const char *path, int flags, ...) __attribute__((alias("open")));
-
 int openat(int dirfd, const char *path, int flags, ...)
 {
     s_init();
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = va_arg(ap, mode_t);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, flags);
+    mode_t mode = flags & (O_CREAT | O_TMPFILE) ? va_arg(ap, mode_t) : 0;
+    va_end(ap);
     int fd = real_openat(dirfd, path, flags, mode);
     if (fd >= 0 && s_wanted(path) && (dirfd == AT_FDCWD || path[0] == '/')) {
         pthread_mutex_lock(&s_lock);
@@ -325,6 +310,17 @@ int openat(int dirfd, const char *path, int flags, ...)
     return fd;
 }
 int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
+
+/* open(path) is openat(AT_FDCWD, path): one place tracks both */
+int open(const char *path, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    mode_t mode = flags & (O_CREAT | O_TMPFILE) ? va_arg(ap, mode_t) : 0;
+    va_end(ap);
+    return openat(AT_FDCWD, path, flags, mode);
+}
+int open64(const char *path, int flags, ...) __attribute__((alias("open")));
 
 int close(int fd)
 {
