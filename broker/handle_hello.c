@@ -79,7 +79,8 @@ static bool s_settled_plan(knoop_broker_t *self, const session_t *s, const knoop
     for (size_t i = 0; i < nrows; i++) {
         const knoop_stream_info_t *r = &rows[i];
         uint64_t idx;
-        if (!s_wanted(self, s, r) || knoop_u64map_get(named, r->stream, &idx))
+        if (!s_wanted(self, s, r) || knoop_u64map_get(named, r->stream, &idx) ||
+            (!s->peer && knoop_settled_withheld(self->journal, r, s->partner)))
             continue;
         if (knoop_settled_point(self->journal, r, t, &sp->p[i], sp->head[i]) != KNOOP_OK) {
             knoop_settled_poison(st, r->stream);    /* we cannot tell: a miss */

@@ -167,7 +167,10 @@ typedef struct {
     uint32_t prio;         /* highest knoop_priority_t of any message held */
 } knoop_stream_info_t;
 
-#define KNOOP_STREAM_FORKED 1u
+#define KNOOP_STREAM_FORKED     1u
+/* It holds a TLP AMBER+STRICT or RED message: not every reader of its topic
+ * gets all of it (the settled summary asks who does, settled.h). */
+#define KNOOP_STREAM_RESTRICTED 2u
 
 /* One stream's row. KNOOP_ENOTFOUND if absent. */
 int  knoop_journal_stream(knoop_journal_t *self, uint64_t stream, knoop_stream_info_t *out);

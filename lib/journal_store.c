@@ -551,9 +551,10 @@ static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
     return rc;
 }
 
-/* The highest priority of the stream's messages from (stream, 1) on, and
- * the hlc of the one at hwm: what schema 4 keeps in the row. A message
- * that does not open (damaged) is left out: a repair counts it. */
+/* The highest priority of the stream's messages from (stream, 1) on,
+ * whether any is restricted, and the hlc of the one at hwm: what schema 4
+ * keeps in the row. A message that does not open (damaged) is left out: a
+ * repair counts it. */
 static int s_stream_scan(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s)
 {
     MDB_cursor *cur;
@@ -575,6 +576,8 @@ static int s_stream_scan(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_
             continue;
         if ((uint32_t) m.b.priority > s->prio)
             s->prio = (uint32_t) m.b.priority;
+        if (knoop_tlp_restricted(m.b.tlp))
+            s->flags |= KNOOP_STREAM_RESTRICTED;
         if (m.b.seq == s->hwm)
             s->last_hlc = m.b.hlc;
         knoop_msg_clear(&m);

@@ -287,6 +287,8 @@ static int s_repair(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
     journal_undamaged(self, s->stream, seq);
     if ((uint32_t) m->b.priority > s->prio)
         s->prio = (uint32_t) m->b.priority;     /* the damaged copy may not have been counted */
+    if (knoop_tlp_restricted(m->b.tlp))
+        s->flags |= KNOOP_STREAM_RESTRICTED;
     knoop_info("journal %s: repaired stream %016llx (%s on %s) seq %llu with a good copy",
                self->path, (unsigned long long) s->stream, s->origin, s->topic,
                (unsigned long long) seq);
@@ -481,6 +483,8 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
         sp->max_seq = m->b.seq;
     if ((uint32_t) m->b.priority > sp->prio)
         sp->prio = (uint32_t) m->b.priority;
+    if (knoop_tlp_restricted(m->b.tlp))
+        sp->flags |= KNOOP_STREAM_RESTRICTED;
     if (m->b.seq == sp->hwm + 1) {
         sp->hwm = m->b.seq;
         memcpy(sp->head, m->chain, KNOOP_HASH_LEN);

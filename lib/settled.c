@@ -152,6 +152,18 @@ static int s_at(knoop_journal_t *j, uint64_t stream, uint64_t seq, knoop_buf_t *
     return KNOOP_OK;
 }
 
+bool knoop_settled_withheld(knoop_journal_t *j, const knoop_stream_info_t *r,
+                            const char *partner)
+{
+    if (!(r->flags & KNOOP_STREAM_RESTRICTED) || strcmp(r->origin, partner) == 0 || r->hwm == 0)
+        return false;
+    knoop_buf_t buf = { 0 };
+    bool withheld = knoop_journal_get(j, r->stream, 1, &buf) == KNOOP_OK &&
+                    !knoop_env_for_partner(buf.data, buf.len, partner);
+    knoop_buf_free(&buf);
+    return withheld;
+}
+
 int knoop_settled_point(knoop_journal_t *j, const knoop_stream_info_t *r, uint64_t t,
                         uint64_t *p, uint8_t head[KNOOP_HASH_LEN])
 {

@@ -105,6 +105,17 @@ void knoop_settled_end(knoop_settled_t *s);
 int  knoop_settled_point(knoop_journal_t *j, const knoop_stream_info_t *r, uint64_t t,
                          uint64_t *p, uint8_t head[KNOOP_HASH_LEN]);
 
+/* The receiver's side, for a node's session: does `partner` hold none of
+ * r because the stream's first message is TLP-restricted to others? The
+ * catch-up cuts such a stream at seq 1 for it (send_deliver.c), so it is
+ * left out of the receiver's buckets: counted, it would miss at every
+ * HELLO. Honest origins keep restricted messages on streams of their own
+ * (docs/protocol.md), so this one read, made only for a stream flagged
+ * KNOOP_STREAM_RESTRICTED, decides; a stream mixing audiences still costs
+ * misses, never a wrong match. */
+bool knoop_settled_withheld(knoop_journal_t *j, const knoop_stream_info_t *r,
+                            const char *partner);
+
 /* Compare ours (ended) with the sender's buckets (checked at the gate: each
  * once, in range). matched gets bit b for every bucket b both hold with the
  * same count and digest; *nmatched, *nmissed count the buckets that match
