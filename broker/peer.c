@@ -202,8 +202,9 @@ static void s_hello(knoop_broker_t *self, peer_t *p)
     char who[KNOOP_ID_MAX + 8];
     snprintf(who, sizeof who, "peer %s", p->id);
     if (vec)
-        knoop_settled_hello(self->journal, rows, n, t, self->id, true, NULL, 0, who, vec, &nv,
-                            st, NULL);
+        t = knoop_settled_hello(self->journal, rows, n, t,
+                                knoop_settled_since(p->hello_hlc, self->opts.settled_margin_ms),
+                                self->id, true, NULL, 0, who, vec, &nv, st, NULL);
     /* The peers we pull from directly, links up (see s_links_changed). */
     const char **linked = calloc(self->npeers ? self->npeers : 1, sizeof *linked);
     size_t nlinked = 0;

@@ -99,12 +99,13 @@ void knoop_settled_pos(knoop_wire_pos_t *p, const knoop_stream_info_t *r)
     memcpy(p->head, r->head, KNOOP_HASH_LEN);
 }
 
-void knoop_settled_hello(knoop_journal_t *j, const knoop_stream_info_t *rows, size_t n,
-                         uint64_t t, const char *partner, bool peer,
-                         const char *const *subs, size_t nsubs, const char *who,
-                         knoop_wire_pos_t *vec, size_t *nvec, knoop_settled_t *st,
-                         bool *settled)
+uint64_t knoop_settled_hello(knoop_journal_t *j, const knoop_stream_info_t *rows, size_t n,
+                             uint64_t t, uint64_t t_fit, const char *partner, bool peer,
+                             const char *const *subs, size_t nsubs, const char *who,
+                             knoop_wire_pos_t *vec, size_t *nvec, knoop_settled_t *st,
+                             bool *settled)
 {
+again:
     if (!st)
         t = 0;
     else
@@ -130,8 +131,19 @@ void knoop_settled_hello(knoop_journal_t *j, const knoop_stream_info_t *rows, si
         if (settled)
             settled[i] = true;
     }
+    /* More changed since t than a broker takes (a sender long away from a
+     * busy mesh): a later T settles more of them. What the other side
+     * cannot match it sends whole; a refused HELLO would link never. */
+    if (st && *nvec > KNOOP_WIRE_VECTOR_MAX && t_fit > t) {
+        knoop_warn("%s: %zu streams changed since the last complete catch-up, above the %d a "
+                   "HELLO may name: summarising as of a later time (more is sent again)",
+                   who, *nvec, KNOOP_WIRE_VECTOR_MAX);
+        t = t_fit;
+        goto again;
+    }
     if (st)
         knoop_settled_end(st);
+    return t;
 }
 
 /* The hlc and chain of the message at seq. */

@@ -74,13 +74,16 @@ bool knoop_settled_named(const knoop_stream_info_t *r, uint64_t t, bool lowered)
  * may still change goes into vec (room for n rows; *nvec set), lowered to
  * before a damaged message (logged, prefixed with `who`: the other side
  * sends the rest again); the others go into st as of t (st ended here).
- * With t 0 or st NULL every candidate row is named. settled[i], when not
- * NULL, says whether rows[i] was summarised. vec's strings point into rows. */
-void knoop_settled_hello(knoop_journal_t *j, const knoop_stream_info_t *rows, size_t n,
-                         uint64_t t, const char *partner, bool peer,
-                         const char *const *subs, size_t nsubs, const char *who,
-                         knoop_wire_pos_t *vec, size_t *nvec, knoop_settled_t *st,
-                         bool *settled);
+ * With t 0 or st NULL every candidate row is named. When more than
+ * KNOOP_WIRE_VECTOR_MAX rows would be named at t, all is done again at the
+ * later t_fit (if later): a broker would refuse the HELLO. Returns the T
+ * used (0: no summary). settled[i], when not NULL, says whether rows[i] was
+ * summarised. vec's strings point into rows. */
+uint64_t knoop_settled_hello(knoop_journal_t *j, const knoop_stream_info_t *rows, size_t n,
+                             uint64_t t, uint64_t t_fit, const char *partner, bool peer,
+                             const char *const *subs, size_t nsubs, const char *who,
+                             knoop_wire_pos_t *vec, size_t *nvec, knoop_settled_t *st,
+                             bool *settled);
 
 /* A HELLO vector row (or a WELCOME.own row) from a stream row: its
  * strings point into r. */

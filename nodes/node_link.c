@@ -145,7 +145,9 @@ static void s_connect(knoop_node_t *self)
         t = 0;                          /* none recorded, or no memory: name every stream */
     size_t nvec = 0;
     if (vec)
-        knoop_settled_hello(self->journal, rows, nrows, t, self->id, false,
+        t = knoop_settled_hello(self->journal, rows, nrows, t,
+                                knoop_settled_since(self->hello_hlc, self->opts.settled_margin_ms),
+                                self->id, false,
                             (const char *const *) self->opts.subs, self->opts.nsubs, "node",
                             vec, &nvec, st, settled);
     for (size_t i = 0; i < self->nown; i++)

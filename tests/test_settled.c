@@ -289,6 +289,49 @@ static void test_named_rule(void **state)
                 s_ms(20000));
 }
 
+/* More rows changed since T than a HELLO may name: the sender summarises as
+ * of the later T it is given instead of sending a vector a broker refuses. */
+static void test_too_many_named_fall_back_to_a_later_t(void **state)
+{
+    fixture_t *f = *state;
+    size_t n = KNOOP_WIRE_VECTOR_MAX + 1;
+    knoop_stream_info_t *rows = calloc(n, sizeof *rows);
+    knoop_wire_pos_t *vec = calloc(n, sizeof *vec);
+    knoop_settled_t *st = malloc(sizeof *st);
+    assert_non_null(rows);
+    assert_non_null(vec);
+    assert_non_null(st);
+    for (size_t i = 0; i < n; i++) {
+        rows[i].stream = (uint64_t) (i + 1) << 20;        /* ascending, many buckets */
+        snprintf(rows[i].origin, sizeof rows[i].origin, "vr-utrecht");
+        snprintf(rows[i].topic, sizeof rows[i].topic, "sitrep.vr-utrecht");
+        rows[i].epoch = i + 1;
+        rows[i].hwm = rows[i].max_seq = rows[i].verified = 3;
+        rows[i].head[0] = (uint8_t) i;
+        rows[i].last_hlc = s_ms(5000);
+    }
+    size_t nvec = 99;
+    /* no later T to fall back on: every row named, as before */
+    uint64_t t = knoop_settled_hello(f->node, rows, n, s_ms(1000), s_ms(1000), "vr-utrecht",
+                                     false, NULL, 0, "test", vec, &nvec, st, NULL);
+    assert_true(t == s_ms(1000));
+    assert_int_equal(nvec, n);
+    /* a later T: all of them settle */
+    t = knoop_settled_hello(f->node, rows, n, s_ms(1000), s_ms(9000), "vr-utrecht", false,
+                            NULL, 0, "test", vec, &nvec, st, NULL);
+    assert_true(t == s_ms(9000));
+    assert_int_equal(nvec, 0);
+    assert_true(st->rows == n);
+    /* within the limit: the first T stands */
+    t = knoop_settled_hello(f->node, rows, n - 1, s_ms(1000), s_ms(9000), "vr-utrecht", false,
+                            NULL, 0, "test", vec, &nvec, st, NULL);
+    assert_true(t == s_ms(1000));
+    assert_int_equal(nvec, n - 1);
+    free(st);
+    free(vec);
+    free(rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +340,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_arrival_misses_its_bucket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_broker_lacks_misses, setup, teardown),
         cmocka_unit_test(test_named_rule),
+        cmocka_unit_test_setup_teardown(test_too_many_named_fall_back_to_a_later_t, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
