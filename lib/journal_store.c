@@ -218,6 +218,14 @@ void journal_read_end(journal_read_t *r)
     r->txn = NULL;
 }
 
+int journal_walk_end(journal_read_t *r, int g, int ret)
+{
+    if (g && g != MDB_NOTFOUND && !ret)
+        ret = journal_read_err(g);
+    journal_read_end(r);
+    return ret;
+}
+
 int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const char *what,
                   uint64_t need)
 {
