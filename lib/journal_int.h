@@ -145,6 +145,10 @@ typedef struct {
 } journal_read_t;
 int  journal_read_begin(knoop_journal_t *self, const MDB_dbi *dbi, journal_read_t *r);
 void journal_read_end(journal_read_t *r);
+/* Ends a read that walked its cursor and returns ret, or, when ret is
+ * KNOOP_OK, the failure of the cursor move g that stopped the walk (0 or
+ * MDB_NOTFOUND: the walk was stopped or ran to the end, no failure). */
+int  journal_walk_end(journal_read_t *r, int g, int ret);
 
 /* The one write transaction: fn runs inside it and returns a KNOOP code;
  * the transaction commits when fn succeeds. A full map (an LMDB failure

@@ -33,10 +33,7 @@ int knoop_journal_read_stream(knoop_journal_t *self, uint64_t stream, uint64_t f
         if (ret)
             break;
     }
-    if (g && g != MDB_NOTFOUND && !ret)
-        ret = journal_read_err(g);
-    journal_read_end(&r);
-    return ret;
+    return journal_walk_end(&r, g, ret);
 }
 
 static int s_tail(knoop_journal_t *self, MDB_dbi dbi, const char *db, uint64_t from,
@@ -98,10 +95,7 @@ static int s_tail(knoop_journal_t *self, MDB_dbi dbi, const char *db, uint64_t f
         if (next)
             *next = pos + 1;
     }
-    if (g && g != MDB_NOTFOUND && !ret)
-        ret = journal_read_err(g);
-    journal_read_end(&r);
-    return ret;
+    return journal_walk_end(&r, g, ret);
 }
 
 int knoop_journal_get(knoop_journal_t *self, uint64_t stream, uint64_t seq,

@@ -98,9 +98,6 @@ int knoop_journal_state(knoop_journal_t *self, const char *pattern,
         if (ret)
             break;
     }
-    if (g && g != MDB_NOTFOUND && !ret)
-        ret = journal_read_err(g);
-    journal_read_end(&r);
-    return ret;
+    return journal_walk_end(&r, g, ret);
 }
 

@@ -218,6 +218,14 @@ void journal_read_end(journal_read_t *r)
     r->txn = NULL;
 }
 
+int journal_walk_end(journal_read_t *r, int g, int ret)
+{
+    if (g && g != MDB_NOTFOUND && !ret)
+        ret = journal_read_err(g);
+    journal_read_end(r);
+    return ret;
+}
+
 int journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const char *what,
                   uint64_t need)
 {
@@ -494,55 +502,81 @@ static int s_keys(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, size_t klen,
     return rc;
 }
 
+/* One row of an upgrade: k (a copy of the key) and v (its value, valid
+ * until the first write) of dbi; an error stops the walk. */
+typedef int s_row_fn(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
+                     const MDB_val *v, void *arg);
+
+/* Calls fn on every row of dbi whose key is klen bytes. The keys are copied
+ * first: fn rewrites the rows a cursor would run through. */
+static int s_upgrade_rows(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, size_t klen,
+                          s_row_fn *fn, void *arg)
+{
+    uint8_t *keys = NULL;
+    size_t nk = 0;
+    int rc = s_keys(self, txn, dbi, klen, &keys, &nk);
+    for (size_t i = 0; !rc && i < nk; i++) {
+        MDB_val k = { klen, keys + klen * i }, v;
+        rc = journal_read_err(mdb_get(txn, dbi, &k, &v));
+        if (!rc)
+            rc = fn(self, txn, dbi, &k, &v, arg);
+    }
+    free(keys);
+    return rc;
+}
+
+typedef struct {
+    uint64_t   *n;          /* messages rewritten */
+    knoop_buf_t b;          /* the new value, reused */
+} s_upgrade3_t;
+
+/* A message row gets its check in front. */
+static int s_upgrade3_msg(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
+                          const MDB_val *v, void *arg)
+{
+    s_upgrade3_t *u = arg;
+    u->b.len = 0;
+    int rc = knoop_buf_reserve(&u->b, MSG_CHECK + v->mv_size);
+    if (rc)
+        return rc;
+    journal_check(u->b.data, k->mv_data, v->mv_data, v->mv_size);
+    memcpy(u->b.data + MSG_CHECK, v->mv_data, v->mv_size);
+    MDB_val nv = { MSG_CHECK + v->mv_size, u->b.data };
+    rc = journal_err(self, mdb_put(txn, dbi, k, &nv, 0));
+    (*u->n)++;
+    return rc;
+}
+
+/* A log or vlog row gets the start of its message's check. */
+static int s_upgrade3_idx(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
+                          const MDB_val *v, void *arg)
+{
+    if (v->mv_size != 16)
+        return KNOOP_OK;            /* damaged already: the scan reports it */
+    uint8_t row[IDX_LEN] = { 0 };
+    memcpy(row, v->mv_data, 16);
+    MDB_val mk = { 16, row }, mv;
+    int rc = journal_read_err(mdb_get(txn, self->msg, &mk, &mv));
+    if (rc == KNOOP_OK && mv.mv_size >= IDX_CHECK)
+        memcpy(row + 16, mv.mv_data, IDX_CHECK);
+    else if (rc != KNOOP_OK && rc != KNOOP_ENOTFOUND)
+        return rc;                  /* a failed read: no row is written without its check */
+    MDB_val nv = { IDX_LEN, row };
+    return journal_err(self, mdb_put(txn, dbi, k, &nv, 0));
+}
+
 /* Schema 2 to 3 in one transaction: a check before every message, its
  * start in every log and vlog row. */
 static int s_upgrade_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
 {
-    uint64_t *n = arg;
-    *n = 0;
-    uint8_t *keys = NULL;
-    size_t nk = 0;
-    knoop_buf_t b = { 0 };
-    int rc = s_keys(self, txn, self->msg, 16, &keys, &nk);
-    for (size_t i = 0; !rc && i < nk; i++) {
-        MDB_val k = { 16, keys + 16 * i }, v;
-        rc = journal_read_err(mdb_get(txn, self->msg, &k, &v));
-        if (rc)
-            break;
-        b.len = 0;
-        rc = knoop_buf_reserve(&b, MSG_CHECK + v.mv_size);
-        if (rc)
-            break;
-        journal_check(b.data, k.mv_data, v.mv_data, v.mv_size);
-        memcpy(b.data + MSG_CHECK, v.mv_data, v.mv_size);
-        MDB_val nv = { MSG_CHECK + v.mv_size, b.data };
-        rc = journal_err(self, mdb_put(txn, self->msg, &k, &nv, 0));
-        (*n)++;
-    }
-    free(keys);
-    knoop_buf_free(&b);
-    MDB_dbi idx[2] = { self->log, self->vlog };
-    for (int d = 0; d < 2 && !rc; d++) {
-        rc = s_keys(self, txn, idx[d], 8, &keys, &nk);
-        for (size_t i = 0; !rc && i < nk; i++) {
-            MDB_val k = { 8, keys + 8 * i }, v, mv;
-            rc = journal_read_err(mdb_get(txn, idx[d], &k, &v));
-            if (rc || v.mv_size != 16)
-                continue;           /* damaged already: the scan reports it */
-            uint8_t row[IDX_LEN] = { 0 };
-            memcpy(row, v.mv_data, 16);
-            MDB_val mk = { 16, row };
-            rc = journal_read_err(mdb_get(txn, self->msg, &mk, &mv));
-            if (rc == KNOOP_OK && mv.mv_size >= IDX_CHECK)
-                memcpy(row + 16, mv.mv_data, IDX_CHECK);
-            else if (rc != KNOOP_OK && rc != KNOOP_ENOTFOUND)
-                break;              /* a failed read: no row is written without its check */
-            MDB_val nv = { IDX_LEN, row };
-            rc = journal_err(self, mdb_put(txn, idx[d], &k, &nv, 0));
-        }
-        free(keys);
-        keys = NULL;
-    }
+    s_upgrade3_t u = { .n = arg };
+    *u.n = 0;
+    int rc = s_upgrade_rows(self, txn, self->msg, 16, s_upgrade3_msg, &u);
+    knoop_buf_free(&u.b);
+    if (!rc)
+        rc = s_upgrade_rows(self, txn, self->log, 8, s_upgrade3_idx, NULL);
+    if (!rc)
+        rc = s_upgrade_rows(self, txn, self->vlog, 8, s_upgrade3_idx, NULL);
     if (!rc) {
         uint8_t sv[8];
         knoop_put_be64(sv, 3);
@@ -586,6 +620,29 @@ static int s_stream_scan(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_
     return KNOOP_OK;
 }
 
+/* A stream row gets the hlc of its message at hwm and the highest priority
+ * it holds; arg counts the rows. */
+static int s_upgrade4_row(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
+                          const MDB_val *v, void *arg)
+{
+    uint64_t *n = arg;
+    /* the schema-3 row with the new fields inserted (zero), decoded */
+    uint8_t row[SROW_HDR + KNOOP_ID_MAX + KNOOP_TOPIC_MAX] = { 0 };
+    if (v->mv_size < SROW_HDR3 || v->mv_size - SROW_HDR3 > sizeof row - SROW_HDR)
+        return KNOOP_OK;                /* damaged already: append names it */
+    memcpy(row, v->mv_data, SROW_HDR3);
+    memcpy(row + SROW_HDR, (const uint8_t *) v->mv_data + SROW_HDR3, v->mv_size - SROW_HDR3);
+    MDB_val nv = { SROW_HDR + v->mv_size - SROW_HDR3, row };
+    knoop_stream_info_t s;
+    if (journal_stream_decode(&nv, knoop_get_be64(k->mv_data), &s) != KNOOP_OK)
+        return KNOOP_OK;
+    int rc = s_stream_scan(self, txn, &s);
+    if (!rc)
+        rc = journal_stream_put(self, txn, &s);
+    (*n)++;
+    return rc;
+}
+
 /* Schema 3 to 4 in one transaction: every stream row gets the hlc of its
  * message at hwm and the highest priority it holds (one pass over the
  * messages). */
@@ -593,30 +650,7 @@ static int s_upgrade4_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
 {
     uint64_t *n = arg;
     *n = 0;
-    uint8_t *keys = NULL;
-    size_t nk = 0;
-    int rc = s_keys(self, txn, self->stream, 8, &keys, &nk);
-    for (size_t i = 0; !rc && i < nk; i++) {
-        MDB_val k = { 8, keys + 8 * i }, v;
-        rc = journal_read_err(mdb_get(txn, self->stream, &k, &v));
-        if (rc)
-            break;
-        /* the schema-3 row with the new fields inserted (zero), decoded */
-        uint8_t row[SROW_HDR + KNOOP_ID_MAX + KNOOP_TOPIC_MAX] = { 0 };
-        if (v.mv_size < SROW_HDR3 || v.mv_size - SROW_HDR3 > sizeof row - SROW_HDR)
-            continue;                   /* damaged already: append names it */
-        memcpy(row, v.mv_data, SROW_HDR3);
-        memcpy(row + SROW_HDR, (const uint8_t *) v.mv_data + SROW_HDR3, v.mv_size - SROW_HDR3);
-        MDB_val nv = { SROW_HDR + v.mv_size - SROW_HDR3, row };
-        knoop_stream_info_t s;
-        if (journal_stream_decode(&nv, knoop_get_be64(k.mv_data), &s) != KNOOP_OK)
-            continue;
-        rc = s_stream_scan(self, txn, &s);
-        if (!rc)
-            rc = journal_stream_put(self, txn, &s);
-        (*n)++;
-    }
-    free(keys);
+    int rc = s_upgrade_rows(self, txn, self->stream, 8, s_upgrade4_row, n);
     if (!rc) {
         uint8_t sv[8];
         knoop_put_be64(sv, 4);

@@ -276,6 +276,32 @@ static int s_check_heartbeat(const knoop_frame_t *f)
 
 _Static_assert(sizeof(knoop_wire_err_t) == sizeof(int32_t), "Error.code maps onto the C enum");
 
+/* A bytes field of exactly len bytes into dst. */
+static int s_bytes_in(uint8_t *dst, const ProtobufCBinaryData *b, size_t len)
+{
+    if (b->len != len)
+        return KNOOP_EMALFORMED;
+    memcpy(dst, b->data, len);
+    return KNOOP_OK;
+}
+
+/* A bytes field of exactly len bytes, or nothing (*has stays false). */
+static int s_bytes_opt_in(uint8_t *dst, bool *has, const ProtobufCBinaryData *b, size_t len)
+{
+    if (b->len == 0)
+        return KNOOP_OK;
+    int rc = s_bytes_in(dst, b, len);
+    *has = rc == KNOOP_OK;
+    return rc;
+}
+
+/* Points the field at src (borrowed until the message is packed). */
+static void s_bytes_out(ProtobufCBinaryData *b, const uint8_t *src, size_t len)
+{
+    b->data = (uint8_t *) src;
+    b->len = len;
+}
+
 /* StreamPos.head: chain(hwm), 32 bytes; nothing on the wire when hwm == 0. */
 static int s_pos_in(void *c, const void *pb, knoop_pbc_arena_t *a)
 {
@@ -312,18 +338,14 @@ static int s_bucket_in(void *c, const void *pb, knoop_pbc_arena_t *a)
 {
     knoop_wire_bucket_t *out = c;
     const Knoop__V1__SettledBucket *b = pb;
-    if (b->digest.len != KNOOP_WIRE_BUCKET_DIGEST)
-        return KNOOP_EMALFORMED;
-    memcpy(out->digest, b->digest.data, KNOOP_WIRE_BUCKET_DIGEST);
-    return KNOOP_OK;
+    return s_bytes_in(out->digest, &b->digest, KNOOP_WIRE_BUCKET_DIGEST);
 }
 
 static int s_bucket_out(void *pb, const void *c, knoop_pbc_scratch_t *s)
 {
     Knoop__V1__SettledBucket *b = pb;
     const knoop_wire_bucket_t *in = c;
-    b->digest.data = (uint8_t *) in->digest;
-    b->digest.len = KNOOP_WIRE_BUCKET_DIGEST;
+    s_bytes_out(&b->digest, in->digest, KNOOP_WIRE_BUCKET_DIGEST);
     return KNOOP_OK;
 }
 
@@ -377,24 +399,17 @@ static int s_welcome_in(void *c, const void *pb, knoop_pbc_arena_t *a)
 {
     knoop_frame_t *f = c;
     const Knoop__V1__Welcome *w = pb;
-    if (w->settled_matched_set.len == sizeof f->u.welcome.matched_set) {
-        f->u.welcome.has_matched_set = true;
-        memcpy(f->u.welcome.matched_set, w->settled_matched_set.data,
-               sizeof f->u.welcome.matched_set);
-    } else if (w->settled_matched_set.len != 0) {
-        return KNOOP_EMALFORMED;
-    }
-    return KNOOP_OK;
+    return s_bytes_opt_in(f->u.welcome.matched_set, &f->u.welcome.has_matched_set,
+                          &w->settled_matched_set, sizeof f->u.welcome.matched_set);
 }
 
 static int s_welcome_out(void *pb, const void *c, knoop_pbc_scratch_t *s)
 {
     const knoop_frame_t *f = c;
     Knoop__V1__Welcome *w = pb;
-    if (f->u.welcome.has_matched_set) {
-        w->settled_matched_set.data = (uint8_t *) f->u.welcome.matched_set;
-        w->settled_matched_set.len = sizeof f->u.welcome.matched_set;
-    }
+    if (f->u.welcome.has_matched_set)
+        s_bytes_out(&w->settled_matched_set, f->u.welcome.matched_set,
+                    sizeof f->u.welcome.matched_set);
     return KNOOP_OK;
 }
 
@@ -431,23 +446,16 @@ static int s_heartbeat_in(void *c, const void *pb, knoop_pbc_arena_t *a)
 {
     knoop_frame_t *f = c;
     const Knoop__V1__Heartbeat *h = pb;
-    if (h->mesh_digest.len == KNOOP_HASH_LEN) {
-        f->u.heartbeat.has_digest = true;
-        memcpy(f->u.heartbeat.digest, h->mesh_digest.data, KNOOP_HASH_LEN);
-    } else if (h->mesh_digest.len != 0) {
-        return KNOOP_EMALFORMED;
-    }
-    return KNOOP_OK;
+    return s_bytes_opt_in(f->u.heartbeat.digest, &f->u.heartbeat.has_digest, &h->mesh_digest,
+                          KNOOP_HASH_LEN);
 }
 
 static int s_heartbeat_out(void *pb, const void *c, knoop_pbc_scratch_t *s)
 {
     const knoop_frame_t *f = c;
     Knoop__V1__Heartbeat *h = pb;
-    if (f->u.heartbeat.has_digest) {
-        h->mesh_digest.data = (uint8_t *) f->u.heartbeat.digest;
-        h->mesh_digest.len = KNOOP_HASH_LEN;
-    }
+    if (f->u.heartbeat.has_digest)
+        s_bytes_out(&h->mesh_digest, f->u.heartbeat.digest, KNOOP_HASH_LEN);
     return KNOOP_OK;
 }
 
@@ -480,18 +488,14 @@ static int s_sync_in(void *c, const void *pb, knoop_pbc_arena_t *a)
 {
     knoop_frame_t *f = c;
     const Knoop__V1__Sync *k = pb;
-    if (k->digest.len != KNOOP_HASH_LEN)
-        return KNOOP_EMALFORMED;
-    memcpy(f->u.sync.digest, k->digest.data, KNOOP_HASH_LEN);
-    return KNOOP_OK;
+    return s_bytes_in(f->u.sync.digest, &k->digest, KNOOP_HASH_LEN);
 }
 
 static int s_sync_out(void *pb, const void *c, knoop_pbc_scratch_t *s)
 {
     const knoop_frame_t *f = c;
     Knoop__V1__Sync *k = pb;
-    k->digest.data = (uint8_t *) f->u.sync.digest;
-    k->digest.len = KNOOP_HASH_LEN;
+    s_bytes_out(&k->digest, f->u.sync.digest, KNOOP_HASH_LEN);
     return KNOOP_OK;
 }
 

@@ -111,9 +111,8 @@ check "every message was acknowledged to the publisher ($total)" test "$(wc -l <
 wait_for "the application got all $total" 20 \
     bash -c "[ \"\$(grep -c incident_id '$T/app.out')\" -ge $total ]" || true
 ids <"$T/app.out" >"$T/app.ids"
-check "the durable application got every message ..." \
-    test -z "$(comm -23 "$T/want.ids" <(sort -u "$T/app.ids"))"
-check "... and none twice" test -z "$(uniq -d "$T/app.ids")"
+check "the durable application got every message ..." holds_ids "$T/want.ids" "$T/app.ids"
+check "... and none twice" no_repeats "$T/app.ids"
 kill "$APP" 2>/dev/null || true
 
 # Restored from an old copy: the copy's summary still catches up everything.
@@ -143,5 +142,5 @@ check "and agrees with the broker (digest)" same_digest "$T/kcr2-broker-1" "$T/v
 ids <"$T/restored.out" >"$T/restored.ids"
 sort "$T/acked.ids" >"$T/want.ids"
 check "a durable application of the restored node gets every message ..." \
-    test -z "$(comm -23 "$T/want.ids" <(sort -u "$T/restored.ids"))"
-check "... and none twice" test -z "$(uniq -d "$T/restored.ids")"
+    holds_ids "$T/want.ids" "$T/restored.ids"
+check "... and none twice" no_repeats "$T/restored.ids"

@@ -48,15 +48,13 @@ check "vr-zeeland converged with the broker" same_digest "$T/kcr2-broker-1" "$T/
 ids() { grep -o '"incident_id":"k-[0-9]*-[0-9]*"' | sort; }
 ids <"$T/acked.jsonl" >"$T/acked.ids"
 "$KNOOP" audit replay --journal "$T/kcr2-broker-1" --pattern 'sitrep.>' | ids >"$T/broker.ids"
-check "every acknowledged message is at the broker" \
-    test -z "$(comm -23 "$T/acked.ids" <(sort -u "$T/broker.ids"))"
+check "every acknowledged message is at the broker" holds_ids "$T/acked.ids" "$T/broker.ids"
 wait_for "the subscriber printed every acknowledged message" 30 \
     bash -c "[ -z \"\$(comm -23 '$T/acked.ids' <(grep -o '\"incident_id\":\"k-[0-9]*-[0-9]*\"' '$T/sub.out' | sort -u))\" ]" || true
 ids <"$T/sub.out" >"$T/sub.ids"
-check "the durable subscriber got every acknowledged message" \
-    test -z "$(comm -23 "$T/acked.ids" <(sort -u "$T/sub.ids"))"
-check "and none twice" test -z "$(uniq -d "$T/sub.ids")"
-check "no message twice in the broker's journal" test -z "$(uniq -d "$T/broker.ids")"
+check "the durable subscriber got every acknowledged message" holds_ids "$T/acked.ids" "$T/sub.ids"
+check "and none twice" no_repeats "$T/sub.ids"
+check "no message twice in the broker's journal" no_repeats "$T/broker.ids"
 check "journals verify after the kills" \
     "$KNOOP" audit verify --journal "$T/kcr2-broker-1" --trust "$T/trust" --quiet
 kill "$SUB" 2>/dev/null || true

@@ -316,6 +316,23 @@ hello_counts() {
     sed -nE 's/.*HELLO: ([0-9]+) streams named, ([0-9]+) settled in ([0-9]+) buckets.*/\1 \2 \3/p' <<<"$1"
 }
 
+# holds_ids WANT GOT: every id (line) of the sorted file WANT is in the file
+# GOT (any order, repeats allowed); an empty or missing WANT fails, so a
+# check of nothing against nothing passes nothing
+holds_ids() {
+    [ -s "$1" ] || { echo "holds_ids: no ids in ${1:-(none given)}" >&2; return 1; }
+    [ -f "${2:-}" ] || { echo "holds_ids: there is no file ${2:-}" >&2; return 1; }
+    local missing
+    missing=$(comm -23 "$1" <(sort -u "$2"))
+    [ -z "$missing" ] || { echo "holds_ids: $(wc -l <<<"$missing") of $1 not in $2" >&2; return 1; }
+}
+
+# no_repeats FILE: no line of the sorted FILE stands twice (a missing FILE fails)
+no_repeats() {
+    [ -f "${1:-}" ] || { echo "no_repeats: there is no file ${1:-}" >&2; return 1; }
+    [ -z "$(uniq -d "$1")" ]
+}
+
 # incident_ids PREFIX: the incident ids PREFIX-C-I of the JSON lines on stdin,
 # one a line, in their order (nothing when there are none)
 incident_ids() { { grep -o "\"incident_id\":\"$1-[0-9]*-[0-9]*\"" || true; } | cut -d'"' -f4; }

@@ -144,6 +144,17 @@ static void s_broker_verdict(fixture_t *f, uint64_t t, const knoop_settled_t *no
     free(rows);
 }
 
+/* The node's HELLO as of t and the broker's verdict on it. */
+static void s_verdict_at(fixture_t *f, uint64_t t, verdict_t *v)
+{
+    knoop_settled_t *node = malloc(sizeof *node);
+    assert_non_null(node);
+    size_t named;
+    s_node_summary(f->node, t, node, &named);
+    s_broker_verdict(f, t, node, v);
+    free(node);
+}
+
 static void test_same_content_matches(void **state)
 {
     fixture_t *f = *state;
@@ -199,15 +210,11 @@ static void test_newer_at_broker_still_matches(void **state)
         knoop_msg_clear(&m);
     }
     knoop_buf_free(&buf);
-    knoop_settled_t *node = malloc(sizeof *node);
-    size_t named;
-    s_node_summary(f->node, t, node, &named);
     verdict_t v;
-    s_broker_verdict(f, t, node, &v);
+    s_verdict_at(f, t, &v);
     assert_int_equal(v.nmissed, 0);
     assert_int_equal(v.nmatched, NSTREAMS);
     assert_true(v.p[3] == NMSGS);                    /* planned from NMSGS + 1 */
-    free(node);
 }
 
 static void test_late_arrival_misses_its_bucket(void **state)
@@ -215,16 +222,12 @@ static void test_late_arrival_misses_its_bucket(void **state)
     fixture_t *f = *state;
     uint64_t t = s_ms(2000);
     s_put(f, 5, 1500, f->broker, NULL);              /* dated before T, the node lacks it */
-    knoop_settled_t *node = malloc(sizeof *node);
-    size_t named;
-    s_node_summary(f->node, t, node, &named);
     verdict_t v;
-    s_broker_verdict(f, t, node, &v);
+    s_verdict_at(f, t, &v);
     assert_int_equal(v.nmissed, 1);
     assert_int_equal(v.nmatched, NSTREAMS - 1);
     for (int i = 0; i < NSTREAMS; i++)
         assert_int_equal(knoop_settled_bit(v.matched, knoop_settled_bucket(f->id[i])), i != 5);
-    free(node);
 }
 
 static void test_row_broker_lacks_misses(void **state)
