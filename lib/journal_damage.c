@@ -130,8 +130,8 @@ int journal_row_open(knoop_journal_t *self, MDB_txn *txn, const char *db, const 
      * what it is about to commit) was packed and checked in memory a moment
      * ago and has not been to the disk: checking it again would cost a
      * BLAKE2b per reader — per session, in a broker's fan-out. */
-    uint64_t first_here = strcmp(db, "vlog") == 0 ? self->next_vpos : self->next_pos;
-    if (txn == self->open_txn && pos >= first_here && mv.mv_size > MSG_CHECK) {
+    if (txn == self->open_txn && mv.mv_size > MSG_CHECK &&
+        pos >= (strcmp(db, "vlog") == 0 ? self->next_vpos : self->next_pos)) {
         *env = (const uint8_t *) mv.mv_data + MSG_CHECK;
         *len = mv.mv_size - MSG_CHECK;
         return ROW_OK;
