@@ -54,6 +54,14 @@ void knoop_hasher_final_len(knoop_hasher_t *h, uint8_t *out, size_t outlen)
     crypto_generichash_final((crypto_generichash_state *) h->opaque, out, outlen);
 }
 
+_Static_assert(crypto_shorthash_siphashx24_BYTES == 16 && crypto_shorthash_siphashx24_KEYBYTES == 16,
+               "knoop_check128 is 16 bytes under a 16-byte key");
+
+void knoop_check128(uint8_t out[16], const uint8_t key[16], const void *data, size_t len)
+{
+    crypto_shorthash_siphashx24(out, data, len, key);
+}
+
 void knoop_random(void *buf, size_t len)
 {
     randombytes_buf(buf, len);

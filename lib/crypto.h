@@ -40,6 +40,13 @@ void knoop_hasher_final(knoop_hasher_t *h, uint8_t out[KNOOP_HASH_LEN]);
 void knoop_hasher_init_len(knoop_hasher_t *h, size_t outlen);
 void knoop_hasher_final_len(knoop_hasher_t *h, uint8_t *out, size_t outlen);
 
+/* out = SipHash-2-4 with 128-bit output (libsodium's siphashx24) of data
+ * under key. Not a digest anyone may rely on against an adversary (the key
+ * is no secret where it is used): a fast check of stored bytes against bit
+ * rot and misplaced values, where signatures and the chain already stand
+ * against forgery. */
+void knoop_check128(uint8_t out[16], const uint8_t key[16], const void *data, size_t len);
+
 /* Fill buf with cryptographically random bytes. */
 void knoop_random(void *buf, size_t len);
 

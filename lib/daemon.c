@@ -252,6 +252,8 @@ json_t *knoop_daemon_status_journal(knoop_journal_t *journal, knoop_journal_stat
      * (duplicates) */
     json_object_set_new(jo, "sig_verified", json_integer((json_int_t) st->sig_verified));
     json_object_set_new(jo, "sig_skipped", json_integer((json_int_t) st->sig_skipped));
+    /* 4: made before schema 5, its checks are BLAKE2b (docs/design-notes.md) */
+    json_object_set_new(jo, "schema", json_integer((json_int_t) st->schema));
     return jo;
 }
 

@@ -63,8 +63,10 @@
 #include "msg.h"
 
 /* 3: a check with every message and row; 4: last_hlc and prio in the
- * stream row */
-#define KNOOP_JOURNAL_SCHEMA 4
+ * stream row; 5: the check is SipHash-128, not BLAKE2b. A new journal is
+ * made at 5; one of schema 4 is read and written as it is (with its
+ * BLAKE2b checks), and 2 and 3 are upgraded to 4 when a daemon opens them. */
+#define KNOOP_JOURNAL_SCHEMA 5
 
 typedef struct knoop_journal_t knoop_journal_t;
 
@@ -268,6 +270,7 @@ typedef struct {
     size_t   used_bytes;     /* pages in use (LMDB's last page + 1, times the page size) */
     unsigned full;           /* KNOOP_JOURNAL_FULL_*: the last write failed for
                               * want of room; NONE again once a write commits */
+    unsigned schema;         /* KNOOP_JOURNAL_SCHEMA, or 4: made before it */
 } knoop_journal_stats_t;
 
 #define KNOOP_JOURNAL_FULL_NONE 0u

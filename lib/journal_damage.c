@@ -52,7 +52,7 @@ int journal_msg_open(knoop_journal_t *self, const uint8_t key[16], const MDB_val
 {
     if (val->mv_size > MSG_CHECK) {
         uint8_t c[MSG_CHECK];
-        journal_check(c, key, (const uint8_t *) val->mv_data + MSG_CHECK, val->mv_size - MSG_CHECK);
+        journal_check(self, c, key, (const uint8_t *) val->mv_data + MSG_CHECK, val->mv_size - MSG_CHECK);
         if (memcmp(c, val->mv_data, MSG_CHECK) == 0) {
             *env = (const uint8_t *) val->mv_data + MSG_CHECK;
             *len = val->mv_size - MSG_CHECK;

@@ -96,6 +96,8 @@ struct knoop_journal_t {
     size_t               ndamage, cap_damage;
     uint64_t             last_row_report;   /* damaged index rows: log rate */
     uint64_t             upgrade_from;      /* schema 2 or 3 found: upgrade at open */
+    uint64_t             schema;            /* as found (4 or 5 once upgraded), or made */
+    bool                 check_blake2b;     /* made before schema 5: the old check */
     /* The stream rows an append transaction touches: read once, written
      * once when the batch is done (journal_stream.c). */
     knoop_u64map_t       txn_rows_at;       /* stream -> index in txn_rows */
@@ -164,10 +166,11 @@ int  journal_write(knoop_journal_t *self, journal_write_fn *fn, void *arg, const
                    uint64_t need);
 
 void journal_key16(uint8_t key[16], uint64_t stream, uint64_t seq);
-/* The check stored before an envelope: BLAKE2b(key || envelope), 16 bytes.
- * The key is in it, so a value found under another key fails too. */
-void journal_check(uint8_t out[MSG_CHECK], const uint8_t key[16], const uint8_t *env,
-                   size_t len);
+/* The check stored before an envelope, 16 bytes, bound to the row key so
+ * that a value found under another key fails too: SipHash-128 (schema 5),
+ * or BLAKE2b in a journal made before schema 5 (check_blake2b). */
+void journal_check(const knoop_journal_t *self, uint8_t out[MSG_CHECK], const uint8_t key[16],
+                   const uint8_t *env, size_t len);
 /* self->scratch = check || canonical envelope of m, ready to store under key. */
 int  journal_pack(knoop_journal_t *self, const knoop_msg_t *m, const uint8_t key[16]);
 

@@ -285,18 +285,25 @@ void journal_key16(uint8_t key[16], uint64_t stream, uint64_t seq)
 
 /* ---- integrity of stored messages and index rows ---- */
 
-/* The check stored before an envelope: BLAKE2b(key || envelope), 16 bytes.
- * The key is in it, so a value found under another key fails too. */
-void journal_check(uint8_t out[MSG_CHECK], const uint8_t key[16], const uint8_t *env,
-                    size_t len)
+/* The check stored before an envelope, 16 bytes, of the row key (stream,
+ * seq) and the envelope, so that a value found under another key fails too:
+ * SipHash-128 of the envelope under the key since schema 5, the first 16
+ * bytes of BLAKE2b-256(key || envelope) in journals made before it (kept: rewriting every message of
+ * a large journal to change its check would buy nothing but speed). */
+void journal_check(const knoop_journal_t *self, uint8_t out[MSG_CHECK], const uint8_t key[16],
+                   const uint8_t *env, size_t len)
 {
-    knoop_hasher_t h;
-    uint8_t full[KNOOP_HASH_LEN];
-    knoop_hasher_init(&h);
-    knoop_hasher_update(&h, key, 16);
-    knoop_hasher_update(&h, env, len);
-    knoop_hasher_final(&h, full);
-    memcpy(out, full, MSG_CHECK);
+    if (self->check_blake2b) {
+        knoop_hasher_t h;
+        uint8_t full[KNOOP_HASH_LEN];
+        knoop_hasher_init(&h);
+        knoop_hasher_update(&h, key, 16);
+        knoop_hasher_update(&h, env, len);
+        knoop_hasher_final(&h, full);
+        memcpy(out, full, MSG_CHECK);
+        return;
+    }
+    knoop_check128(out, key, env, len);
 }
 
 /* scratch = check || canonical envelope of m, ready to store under key. */
@@ -310,7 +317,7 @@ int journal_pack(knoop_journal_t *self, const knoop_msg_t *m, const uint8_t key[
     rc = knoop_msg_pack(m, &self->scratch);
     if (rc)
         return rc;
-    journal_check(self->scratch.data, key, self->scratch.data + MSG_CHECK,
+    journal_check(self, self->scratch.data, key, self->scratch.data + MSG_CHECK,
             self->scratch.len - MSG_CHECK);
     return KNOOP_OK;
 }
@@ -400,6 +407,7 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
     if (rc == KNOOP_ENOTFOUND && !ro) {
         uint8_t b[8];
         knoop_put_be64(b, KNOOP_JOURNAL_SCHEMA);
+        self->schema = KNOOP_JOURNAL_SCHEMA;
         do
             knoop_random(&self->epoch, sizeof self->epoch);
         while (self->epoch == 0);
@@ -425,6 +433,8 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
         return KNOOP_EVERSION;
     } else {
         uint64_t schema = v.mv_size == 8 ? knoop_get_be64(v.mv_data) : 0;
+        self->schema = schema;
+        self->check_blake2b = schema >= 2 && schema <= 4;
         if ((schema == 2 || schema == 3) && !ro) {
             self->upgrade_from = schema;  /* s_upgrade, after this transaction */
         } else if (schema == 2 || schema == 3) {
@@ -435,9 +445,10 @@ static int s_init_dbs(knoop_journal_t *self, const char *partner)
                                     : "before stream rows kept their last hlc and priority");
             mdb_txn_abort(txn);
             return KNOOP_EVERSION;
-        } else if (schema != KNOOP_JOURNAL_SCHEMA) {
-            knoop_error("journal %s: schema version %llu, this build reads %d", self->path,
-                        (unsigned long long) schema, KNOOP_JOURNAL_SCHEMA);
+        } else if (schema != 4 && schema != KNOOP_JOURNAL_SCHEMA) {
+            knoop_error("journal %s: schema version %llu, this build reads 2 to %d%s", self->path,
+                        (unsigned long long) schema, KNOOP_JOURNAL_SCHEMA,
+                        schema > KNOOP_JOURNAL_SCHEMA ? " (it was written by a newer knoop)" : "");
             mdb_txn_abort(txn);
             return KNOOP_EVERSION;
         }
@@ -539,7 +550,7 @@ static int s_upgrade3_msg(knoop_journal_t *self, MDB_txn *txn, MDB_dbi dbi, MDB_
     int rc = knoop_buf_reserve(&u->b, MSG_CHECK + v->mv_size);
     if (rc)
         return rc;
-    journal_check(u->b.data, k->mv_data, v->mv_data, v->mv_size);
+    journal_check(self, u->b.data, k->mv_data, v->mv_data, v->mv_size);
     memcpy(u->b.data + MSG_CHECK, v->mv_data, v->mv_size);
     MDB_val nv = { MSG_CHECK + v->mv_size, u->b.data };
     rc = journal_err(self, mdb_put(txn, dbi, k, &nv, 0));
@@ -676,6 +687,7 @@ static int s_upgrade(knoop_journal_t *self)
     knoop_info("journal %s: upgraded to schema 4: the last hlc and the priority kept in each "
                "of its %llu stream rows", self->path, (unsigned long long) n);
     self->upgrade_from = 0;
+    self->schema = 4;
     return KNOOP_OK;
 }
 
@@ -883,6 +895,7 @@ void knoop_journal_stats(const knoop_journal_t *self, knoop_journal_stats_t *out
     if (mdb_env_info(self->env, &info) == 0 && mdb_env_stat(self->env, &st) == 0)
         out->used_bytes = (size_t) (info.me_last_pgno + 1) * st.ms_psize;
     out->full = self->full;
+    out->schema = (unsigned) self->schema;
 }
 
 int knoop_journal_set_map_max(knoop_journal_t *self, size_t map_max)

@@ -143,7 +143,7 @@ static int s_verify_to(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t 
             const uint8_t *env;
             size_t len;
             if (journal_msg_open(self, k, &val, &env, &len) == KNOOP_OK &&
-                knoop_msg_parse(&m, env, len) == KNOOP_OK) {
+                knoop_msg_parse_stored(&m, env, len, s->stream) == KNOOP_OK) {
                 self->stats.reparsed++;
                 rc = journal_state_take(self, txn, &m);
                 knoop_msg_clear(&m);

@@ -28,17 +28,37 @@ static const uint8_t s_zero_hash[KNOOP_HASH_LEN];
 
 uint64_t knoop_stream_id(const char *origin, const char *topic, uint64_t epoch)
 {
+    /* The last stream this thread computed: a catch-up, a fan-out or a
+     * publish batch is mostly one stream after the other message, and two
+     * string compares cost a fraction of the hash. */
+    static _Thread_local struct {
+        uint64_t epoch, id;
+        char     origin[KNOOP_ID_MAX + 1], topic[KNOOP_TOPIC_MAX + 1];
+    } last;
+    if (last.id && epoch == last.epoch && strcmp(origin, last.origin) == 0 &&
+        strcmp(topic, last.topic) == 0)
+        return last.id;
     knoop_hasher_t h;
     uint8_t zero = 0, e[8], out[KNOOP_HASH_LEN];
+    size_t ol = strlen(origin), tl = strlen(topic);
     knoop_put_be64(e, epoch);
     knoop_hasher_init(&h);
-    knoop_hasher_update(&h, origin, strlen(origin));
+    knoop_hasher_update(&h, origin, ol);
     knoop_hasher_update(&h, &zero, 1);
-    knoop_hasher_update(&h, topic, strlen(topic));
+    knoop_hasher_update(&h, topic, tl);
     knoop_hasher_update(&h, &zero, 1);
     knoop_hasher_update(&h, e, 8);
     knoop_hasher_final(&h, out);
-    return knoop_get_be64(out);
+    uint64_t id = knoop_get_be64(out);
+    if (ol < sizeof last.origin && tl < sizeof last.topic) {
+        memcpy(last.origin, origin, ol + 1);
+        memcpy(last.topic, topic, tl + 1);
+        last.epoch = epoch;
+        last.id = id;
+    } else {
+        last.id = 0;
+    }
+    return id;
 }
 
 /* protobuf-c hands string fields over NUL-terminated, without their length:
@@ -107,7 +127,21 @@ static int s_check_body(const knoop_body_t *b)
     return KNOOP_OK;
 }
 
+static int s_parse(knoop_msg_t *m, const uint8_t *env, size_t len, uint64_t stream,
+                   bool chain);
+
 int knoop_msg_parse(knoop_msg_t *m, const uint8_t *env, size_t len)
+{
+    return s_parse(m, env, len, 0, true);
+}
+
+int knoop_msg_parse_stored(knoop_msg_t *m, const uint8_t *env, size_t len, uint64_t stream)
+{
+    return s_parse(m, env, len, stream, false);
+}
+
+static int s_parse(knoop_msg_t *m, const uint8_t *env, size_t len, uint64_t stream,
+                   bool chain)
 {
     memset(m, 0, sizeof *m);
     if (!env || len == 0)
@@ -175,8 +209,9 @@ int knoop_msg_parse(knoop_msg_t *m, const uint8_t *env, size_t len)
     m->body = priv->env->body.data;
     m->body_len = priv->env->body.len;
     m->sig = priv->env->sig.len ? priv->env->sig.data : NULL;
-    knoop_chain(m->chain, b->prev, m->body, m->body_len);
-    m->stream = knoop_stream_id(b->origin, b->topic, b->epoch);
+    if (chain)
+        knoop_chain(m->chain, b->prev, m->body, m->body_len);
+    m->stream = stream ? stream : knoop_stream_id(b->origin, b->topic, b->epoch);
     return KNOOP_OK;
 
 unpack_failed:

@@ -92,6 +92,13 @@ typedef struct {
  * Errors: KNOOP_ETOOBIG, KNOOP_EMALFORMED, KNOOP_ETOPIC, KNOOP_EVERSION,
  * KNOOP_ENOMEM. */
 int  knoop_msg_parse(knoop_msg_t *m, const uint8_t *env, size_t len);
+/* As knoop_msg_parse, every check of the bytes included, for an envelope
+ * read back from the caller's own journal (its stored check held, and the
+ * journal linked its chain when it stored it): m->chain is NOT computed
+ * (left zero) and m->stream is the caller's stream (computed when 0). For
+ * readers that filter or index by the body's fields; never for one that
+ * links, verifies or forwards by chain. */
+int  knoop_msg_parse_stored(knoop_msg_t *m, const uint8_t *env, size_t len, uint64_t stream);
 /* Release what parse allocated; safe on a zeroed or cleared msg. */
 void knoop_msg_clear(knoop_msg_t *m);
 

@@ -647,7 +647,7 @@ static int s_sub_take(void *arg, uint64_t pos, uint64_t stream, uint64_t seq,
             continue;
         }
         if (!parsed) {
-            int prc = knoop_msg_parse(&m, env, len);
+            int prc = knoop_msg_parse_stored(&m, env, len, stream);
             if (prc != KNOOP_OK) {
                 /* It passed the journal's check: it was stored like this. */
                 knoop_error("node: stored message at position %llu does not parse (%s); "

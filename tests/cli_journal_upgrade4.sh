@@ -4,7 +4,7 @@
 # each row's last_hlc the hlc of its message at hwm and its priority the
 # highest it holds. Read-only tools refuse them with what to do. The journal
 # is a fixture written by a schema-3 build (main at 2de54ab;
-# tests/tools/make_journal_schema3.sh): three epochs of vr-utrecht, 31
+# tests/tools/make_journal_fixture.sh schema3): three epochs of vr-utrecht, 31
 # messages, one FLASH, as vr-zeeland holds them.
 source "$(dirname "$0")/lib.sh"
 command -v mdb_load >/dev/null || skip "mdb_load (lmdb-utils) not installed"

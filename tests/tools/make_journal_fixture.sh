@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Makes tests/fixtures/journal-schema3/: a subscriber's journal written by a
-# schema-3 build (before the stream rows carried last_hlc and prio), as an
-# mdb_dump text, with the certificates that verify its messages and its
-# digest. Run with KNOOP_BIN pointing at the knoop CLI of a schema-3 build
-# (main at 2de54ab); tests/cli_journal_upgrade4.sh loads it.
-#   KNOOP_BIN=/path/to/schema3/build/nodes/knoop bash tests/tools/make_journal_schema3.sh
+# Makes tests/fixtures/journal-NAME/: a subscriber's journal written by the
+# build KNOOP_BIN belongs to, as an mdb_dump text, with the certificates that
+# verify its messages and its digest. An upgrade test loads it into the
+# build under test:
+#   journal-schema3  by main at 2de54ab (stream rows without last_hlc and
+#                    prio), for tests/cli_journal_upgrade4.sh
+#   journal-schema4  by main at ae5cdf0 (BLAKE2b checks), for
+#                    tests/cli_journal_schema4.sh
+#   KNOOP_BIN=/path/to/that/build/nodes/knoop bash tests/tools/make_journal_fixture.sh NAME
+NAME=${1:?usage: make_journal_fixture.sh NAME (e.g. schema4)}
 source "$(dirname "$0")/../lib.sh"
-OUT=$SRC_TOP/tests/fixtures/journal-schema3
+OUT=$SRC_TOP/tests/fixtures/journal-$NAME
 
 start_sitrep_scene
 # Three epochs of vr-utrecht (a node draws one at every start), two topics'
