@@ -252,6 +252,12 @@ json_t *knoop_daemon_status_journal(knoop_journal_t *journal, knoop_journal_stat
      * (duplicates) */
     json_object_set_new(jo, "sig_verified", json_integer((json_int_t) st->sig_verified));
     json_object_set_new(jo, "sig_skipped", json_integer((json_int_t) st->sig_skipped));
+    /* the work per message, so that the parse-once claims can be checked:
+     * of the messages a head signature newly covered, those the append read
+     * back and parsed, and those it took from what their commit kept (both
+     * 0 when every head arrives in the batch with what it covers) */
+    json_object_set_new(jo, "reparsed", json_integer((json_int_t) st->reparsed));
+    json_object_set_new(jo, "pending_taken", json_integer((json_int_t) st->pending_taken));
     /* 4: made before schema 5, its checks are BLAKE2b (docs/design-notes.md) */
     json_object_set_new(jo, "schema", json_integer((json_int_t) st->schema));
     return jo;

@@ -265,6 +265,8 @@ typedef struct {
                               * the caller signed it (knoop_msg_sign) */
     uint64_t reparsed;       /* messages a head signature newly covered that the
                               * append read back and parsed (not in its batch) */
+    uint64_t pending_taken;  /* ... that it took from what the commit that stored
+                              * them kept (no read back; journal_stream.c) */
     size_t   map_size;
     size_t   map_max;        /* the limit the map may grow to */
     size_t   used_bytes;     /* pages in use (LMDB's last page + 1, times the page size) */

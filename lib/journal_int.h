@@ -110,8 +110,18 @@ struct knoop_journal_t {
     knoop_u64map_t       txn_stored_at;     /* s_seq_key(stream, seq) -> index */
     const knoop_msg_t *const *txn_msgs;     /* the caller's, during the append */
     uint8_t            (*txn_msg_rows)[IDX_LEN];
+    /* What the verified-log walk needs of the messages stored by earlier
+     * commits that no head signature covers yet, per stream, so that it
+     * does not read them back and parse them (journal_stream.c, "pending
+     * messages"). A cache: a miss reads back. */
+    knoop_u64map_t       pend_at;           /* stream -> index + 1 in pend */
+    struct journal_pend *pend;
+    size_t               npend, cap_pend, npend_recs;
     char                *path;
 };
+
+/* Free the pending messages' records (journal_stream.c). */
+void journal_pend_free(knoop_journal_t *self);
 
 /* ---- store (journal_store.c) ---- */
 

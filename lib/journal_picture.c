@@ -9,6 +9,9 @@
 /* ---- the state view ---- */
 
 /* State value: hlc(8) || stream(8) || seq(8) || origin. */
+/* Reads of m only status, topic, key, hlc, origin, stream and seq: the
+ * verified-log walk passes a message made of its pending record and the
+ * stream row (journal_stream.c, "pending messages"). */
 int journal_state_take(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m)
 {
     if (m->b.status != KNOOP_STATUS_ACTUAL)

@@ -841,6 +841,7 @@ void knoop_journal_destroy(knoop_journal_t **self_p)
     knoop_buf_free(&self->scratch);
     knoop_u64map_clear(&self->txn_rows_at);
     knoop_u64map_clear(&self->txn_stored_at);
+    journal_pend_free(self);
     free(self->txn_rows);
     free(self->damage);
     free(self->path);

@@ -116,6 +116,158 @@ static const knoop_msg_t *s_batch_msg(knoop_journal_t *self, uint64_t stream, ui
     return m;
 }
 
+/* ---- pending messages ----
+ *
+ * A node's or broker's journal stores most messages before the head
+ * signature that covers them arrives (an origin signs one head per request;
+ * a loop pass commits what it has read). When the head comes, the walk
+ * (s_verify_to) needs of each such message only its log row and what the
+ * state view takes (status, key, hlc; origin and topic are the stream's).
+ * Those are kept here after the commit that stored the message, a run of
+ * consecutive seqs per stream, and dropped once verified. A cache only: a
+ * message not found here is read back, checked and parsed as before.
+ * Every change of a stored message's bytes (a repair, a signed copy in
+ * place of the unsigned one, a fork moved out) drops its stream's run, as a
+ * run could otherwise name the old bytes' check. */
+
+#define PEND_RECS_MAX 65536    /* records over all streams */
+#define PEND_RUNS_MAX 4096     /* streams with a run; beyond, all are dropped */
+
+typedef struct {
+    uint64_t hlc;
+    char    *key;              /* NULL for "" */
+    uint8_t  row[IDX_LEN];
+    uint8_t  status;
+} pend_rec_t;
+
+struct journal_pend {
+    uint64_t    stream;
+    uint64_t    first;         /* seq of rec[head] */
+    size_t      head, n, cap;  /* rec[head .. head + n) */
+    pend_rec_t *rec;
+};
+
+static void s_pend_trim(knoop_journal_t *self, struct journal_pend *p, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        free(p->rec[p->head + i].key);
+    p->head += k;
+    p->n -= k;
+    p->first += k;
+    self->npend_recs -= k;
+    if (p->n == 0)
+        p->head = 0;
+}
+
+void journal_pend_free(knoop_journal_t *self)
+{
+    for (size_t i = 0; i < self->npend; i++) {
+        s_pend_trim(self, &self->pend[i], self->pend[i].n);
+        free(self->pend[i].rec);
+    }
+    free(self->pend);
+    self->pend = NULL;
+    self->npend = self->cap_pend = self->npend_recs = 0;
+    knoop_u64map_clear(&self->pend_at);
+}
+
+static struct journal_pend *s_pend_run(knoop_journal_t *self, uint64_t stream)
+{
+    uint64_t at;
+    return knoop_u64map_get(&self->pend_at, stream, &at) ? &self->pend[at - 1] : NULL;
+}
+
+/* The stored bytes of a message of `stream` changed: its run may name the
+ * old ones. */
+static void s_pend_drop(knoop_journal_t *self, uint64_t stream)
+{
+    struct journal_pend *p = s_pend_run(self, stream);
+    if (p)
+        s_pend_trim(self, p, p->n);
+}
+
+static const pend_rec_t *s_pend_get(knoop_journal_t *self, uint64_t stream, uint64_t seq)
+{
+    struct journal_pend *p = s_pend_run(self, stream);
+    if (!p || seq < p->first || seq - p->first >= p->n)
+        return NULL;
+    return &p->rec[p->head + (seq - p->first)];
+}
+
+/* m (stored by this commit, log row `row`) is not verified yet: keep what
+ * the walk will need. Out of memory or over the limits: not kept. */
+static void s_pend_add(knoop_journal_t *self, const knoop_msg_t *m, const uint8_t *row)
+{
+    if (self->npend_recs >= PEND_RECS_MAX)
+        return;
+    struct journal_pend *p = s_pend_run(self, m->stream);
+    if (!p) {
+        if (self->npend >= PEND_RUNS_MAX) {
+            journal_pend_free(self);
+            return;
+        }
+        struct journal_pend *np = knoop_array_grow(self->pend, self->npend, &self->cap_pend,
+                                                   sizeof *np, 16);
+        if (!np)
+            return;
+        self->pend = np;
+        if (knoop_u64map_put(&self->pend_at, m->stream, self->npend + 1) != KNOOP_OK)
+            return;
+        p = &self->pend[self->npend++];
+        *p = (struct journal_pend) { .stream = m->stream };
+    }
+    if (p->n && m->b.seq != p->first + p->n)
+        s_pend_trim(self, p, p->n);     /* not the next one: start again from it */
+    if (p->n == 0)
+        p->first = m->b.seq;
+    if (p->head + p->n == p->cap) {
+        if (p->head) {                  /* room at the front: move down */
+            memmove(p->rec, p->rec + p->head, p->n * sizeof *p->rec);
+            p->head = 0;
+        }
+        if (p->n == p->cap) {
+            pend_rec_t *nr = knoop_array_grow(p->rec, p->n, &p->cap, sizeof *nr, 64);
+            if (!nr)
+                return;
+            p->rec = nr;
+        }
+    }
+    char *key = NULL;
+    if (m->b.key && *m->b.key && !(key = strdup(m->b.key)))
+        return;
+    pend_rec_t *r = &p->rec[p->head + p->n++];
+    r->hlc = m->b.hlc;
+    r->key = key;
+    r->status = (uint8_t) m->b.status;
+    memcpy(r->row, row, IDX_LEN);
+    self->npend_recs++;
+}
+
+/* After a commit: drop what the walk verified, keep what this batch stored
+ * and no head covers yet. The batch's views, rows and stream rows are those
+ * of the transaction that committed. */
+static void s_pend_commit(knoop_journal_t *self, size_t n)
+{
+    if (!self->trust)
+        return;                         /* no walk: nothing waits for a head */
+    for (size_t i = 0; i < self->ntxn_rows; i++) {
+        const knoop_stream_info_t *r = &self->txn_rows[i];
+        struct journal_pend *p = s_pend_run(self, r->stream);
+        if (p && p->n && r->verified >= p->first)
+            s_pend_trim(self, p, r->verified - p->first + 1 < p->n
+                                 ? (size_t) (r->verified - p->first + 1) : p->n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const knoop_msg_t *m = self->txn_msgs[i];
+        uint64_t at, rat;
+        if (!knoop_u64map_get(&self->txn_stored_at, s_seq_key(m->stream, m->b.seq), &at) ||
+            at != i || !knoop_u64map_get(&self->txn_rows_at, m->stream, &rat))
+            continue;                   /* not stored by this batch's append */
+        if (m->b.seq > self->txn_rows[rat].verified)
+            s_pend_add(self, m, self->txn_msg_rows[i]);
+    }
+}
+
 /* The stream's verified prefix grows to `to`: every message it newly covers
  * enters the verified log (what applications are fed from, in this order)
  * and the state view. */
@@ -125,6 +277,7 @@ static int s_verify_to(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t 
         uint8_t k[16], pk[8], row[IDX_LEN];
         int rc;
         const uint8_t *brow;
+        const pend_rec_t *pr;
         const knoop_msg_t *bm = s_batch_msg(self, s->stream, seq, &brow);
         if (bm) {
             /* Stored by this very append: the caller's view is what was
@@ -133,6 +286,22 @@ static int s_verify_to(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t 
             if (rc)
                 return rc;
             memcpy(row, brow, IDX_LEN);
+        } else if ((pr = s_pend_get(self, s->stream, seq)) != NULL) {
+            /* Stored by an earlier commit, kept since (pending messages) */
+            knoop_msg_t pm;
+            memset(&pm, 0, sizeof pm);
+            pm.stream = s->stream;
+            pm.b.origin = s->origin;
+            pm.b.topic = s->topic;
+            pm.b.seq = seq;
+            pm.b.hlc = pr->hlc;
+            pm.b.key = pr->key ? pr->key : "";
+            pm.b.status = (knoop_status_t) pr->status;
+            rc = journal_state_take(self, txn, &pm);
+            if (rc)
+                return rc;
+            memcpy(row, pr->row, IDX_LEN);
+            self->stats.pending_taken++;
         } else {
             journal_key16(k, s->stream, seq);
             MDB_val key = { 16, k }, val;
@@ -216,6 +385,7 @@ static int s_advance(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s
         knoop_msg_clear(&m);
         if (!rc)
             rc = journal_err(self, mdb_del(txn, self->msg, &key, NULL));
+        s_pend_drop(self, s->stream);
         return rc;
     }
     return KNOOP_OK;
@@ -282,6 +452,7 @@ static int s_repair(knoop_journal_t *self, MDB_txn *txn, knoop_stream_info_t *s,
         return rc;
     MDB_val key = { 16, (void *) k }, val = { self->scratch.len, self->scratch.data };
     *txn_rc = journal_err(self, mdb_put(txn, self->msg, &key, &val, 0));
+    s_pend_drop(self, s->stream);
     if (*txn_rc)
         return *txn_rc;
     journal_undamaged(self, s->stream, seq);
@@ -423,6 +594,7 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
                 return KNOOP_EDUPLICATE;
             MDB_val nv = { self->scratch.len, self->scratch.data };
             *txn_rc = journal_err(self, mdb_put(txn, self->msg, &key, &nv, 0));
+            s_pend_drop(self, sp->stream);
             if (!*txn_rc && m->b.seq <= sp->hwm && m->b.seq > sp->verified) {
                 *txn_rc = s_verify_to(self, txn, sp, m->b.seq);
             }
@@ -693,6 +865,8 @@ int knoop_journal_commit(knoop_journal_t *self, const knoop_msg_t *const *msgs, 
     self->txn_msgs = msgs;
     self->txn_msg_rows = rows;
     int rc = journal_write(self, s_append_txn, &a, what, need);
+    if (rc == KNOOP_OK)
+        s_pend_commit(self, n);
     self->txn_msgs = NULL;
     self->txn_msg_rows = NULL;
     knoop_u64map_clear(&self->txn_stored_at);

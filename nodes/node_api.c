@@ -907,10 +907,6 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
                         knoop_trust_expiring_json(self->trust, (int64_t) time(NULL)));
     knoop_journal_stats_t st;
     json_t *jo = knoop_daemon_status_journal(self->journal, &st);
-    /* the work per message, so that the parse-once claims can be checked:
-     * besides the signatures, messages the append read back and parsed (0
-     * when every head arrives in the batch with what it covers) */
-    json_object_set_new(jo, "reparsed", json_integer((json_int_t) st.reparsed));
     json_object_set_new(jo, "commits", json_integer((json_int_t) st.commits));
     json_object_set_new(o, "journal", jo);
     /* local subscriptions, and the messages parsed to match them: once per
