@@ -21,6 +21,10 @@
 #                    directory; must not be tmpfs, which ignores fsync)
 #   --build DIR      build directory (default: build/ in the repository)
 #   --systems LIST   a subset of knooppunt,nats,rabbitmq
+#   --window W       knooppunt's publisher keeps W requests of 1,000 in flight
+#                    (bench_pubsub --window; default 8), as the NATS and RabbitMQ
+#                    publishers keep 256 unconfirmed (their best settings here:
+#                    NATS JetStream gains nothing from a larger window)
 #   --out FILE       keep every JSON line here (default DIR/compare-DATE.jsonl)
 #   --no-install     do not run deploy/install-deps.sh --bench
 #   --no-build       use the binaries already in the build directory
@@ -35,6 +39,7 @@ dir=.
 build=$repo/build
 systems=knooppunt,nats,rabbitmq
 out=
+window=8
 install=1
 do_build=1
 
@@ -50,6 +55,7 @@ while [ $# -gt 0 ]; do
     --build) need_arg "$@"; build=$2; shift 2 ;;
     --systems) need_arg "$@"; systems=$2; shift 2 ;;
     --out) need_arg "$@"; out=$2; shift 2 ;;
+    --window) need_arg "$@"; window=$2; shift 2 ;;
     --no-install) install=0; shift ;;
     --no-build) do_build=0; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -57,6 +63,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$rounds" in ''|*[!0-9]*|0) die "--rounds needs a positive number, not '$rounds'" ;; esac
+case "$window" in ''|*[!0-9]*|0) die "--window needs a positive number, not '$window'" ;; esac
 IFS=, read -r -a sys_list <<< "$systems"
 for s in "${sys_list[@]}"; do
   case "$s" in knooppunt|nats|rabbitmq) ;; *) die "--systems: unknown system '$s' (knooppunt, nats, rabbitmq)" ;; esac
@@ -131,7 +138,7 @@ for ((r = 1; r <= rounds; r++)); do
   for ((i = 0; i < n; i++)); do
     s=${sys_list[$(((i + r - 1) % n))]}
     case "$s" in
-      knooppunt) run knooppunt "$r" "$bin_pubsub" "$dir" --only W1,W2,W3,W4 "${qflag[@]}" ;;
+      knooppunt) run knooppunt "$r" "$bin_pubsub" "$dir" --only W1,W2,W3,W4 --window "$window" "${qflag[@]}" ;;
       nats) run nats "$r" "$bin_nats" "$dir" "${qflag[@]}" ;;
       rabbitmq) run rabbitmq "$r" "$bin_rabbitmq" "$dir" "${qflag[@]}" ;;
     esac
@@ -139,10 +146,10 @@ for ((r = 1; r <= rounds; r++)); do
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
-python3 - "$out" "$rounds" "$quick" "$load_start" "$load_end" "$(nproc)" <<'EOF'
+python3 - "$out" "$rounds" "$quick" "$load_start" "$load_end" "$(nproc)" "$window" <<'EOF'
 import json, statistics, sys
 
-path, rounds, quick, load0, load1, ncpu = sys.argv[1:7]
+path, rounds, quick, load0, load1, ncpu, window = sys.argv[1:8]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 
 def values(system, workload, *keys):
@@ -203,7 +210,9 @@ def version(run, default):
 print()
 q = " (--quick sizes)" if quick == "1" else ""
 print(f"Medians of {rounds} interleaved round(s){q}; 256-byte payloads; "
-      f"{ncpu} CPUs, load average {load0} at start, {load1} at the end.")
+      f"{ncpu} CPUs, load average {load0} at start, {load1} at the end. "
+      f"Publishers in W1-W3: knooppunt {window} request(s) of 1,000 in flight, "
+      f"the peers 256 unconfirmed messages.")
 print()
 print(f"| workload | knooppunt | {version('nats', 'NATS JetStream')} | "
       f"{version('rabbitmq', 'RabbitMQ quorum queues')} | knooppunt/NATS | knooppunt/RabbitMQ | target |")

@@ -36,7 +36,9 @@
  *     when it becomes verified: what a node feeds its applications from.
  *
  * Integrity: every msg value is check || envelope, the check being 16 bytes
- * of BLAKE2b(key || envelope); every log and vlog row is stream || seq ||
+ * bound to the key: SipHash-128 of the envelope under the key (schema 5),
+ * or BLAKE2b(key || envelope) in a journal made before; every log and vlog
+ * row is stream || seq ||
  * the first 8 bytes of that check. Every read checks what it hands out:
  * damage on disk is never passed on. A damaged message makes the read stop
  * there with KNOOP_ECORRUPT (not consumed), is logged once and remembered

@@ -129,7 +129,7 @@ int journal_row_open(knoop_journal_t *self, MDB_txn *txn, const char *db, const 
     /* A message this very write transaction stored (a precommit hook reads
      * what it is about to commit) was packed and checked in memory a moment
      * ago and has not been to the disk: checking it again would cost a
-     * BLAKE2b per reader — per session, in a broker's fan-out. */
+     * hash of the envelope per reader — per session, in a broker's fan-out. */
     if (txn == self->open_txn && mv.mv_size > MSG_CHECK &&
         pos >= (strcmp(db, "vlog") == 0 ? self->next_vpos : self->next_pos)) {
         *env = (const uint8_t *) mv.mv_data + MSG_CHECK;

@@ -62,7 +62,8 @@ check "... and stays schema 4" \
 # every copy of its page, on a copy of the journal.
 cp -r "$T/vr-zeeland" "$T/copy"
 rm -f "$T/copy/lock.mdb"
-python3 - "$T/copy/data.mdb" <<'PY'
+damage_made=0
+python3 - "$T/copy/data.mdb" <<'PY' && damage_made=1
 import sys
 path = sys.argv[1]
 data = bytearray(open(path, "rb").read())
@@ -75,10 +76,24 @@ while at >= 0:
 open(path, "wb").write(data)
 sys.exit(0 if n else 1)
 PY
-check "the damage was made" test $? -eq 0
+check "the damage was made" test "$damage_made" = 1
 set +e
 "$KNOOP" audit verify --journal "$T/copy" --trust "$T/trust" --quiet >"$T/audit.out" 2>&1
 arc=$?
 set -e
 check "audit verify fails on it (exit 1) ..." test $arc -eq 1
 check "... naming the damaged message" grep -q "damaged on disk" "$T/audit.out"
+
+# A journal of a schema this build does not know is refused, and named.
+mkdir -p "$T/newer"
+chmod 700 "$T/newer"
+mdb_dump -a "$T/vr-zeeland" | python3 -c '
+import sys
+lines = sys.stdin.read().split("\n")
+for i, l in enumerate(lines):
+    if l == " 736368656d61" and lines[i + 1].startswith(" 00000000000000"):
+        lines[i + 1] = " 0000000000000006"
+print("\n".join(lines), end="")' | mdb_load "$T/newer"
+check "a journal of schema 6 is refused (exit 2) ..." \
+    exits 2 "$T/newer.out" "$KNOOP" audit verify --journal "$T/newer" --trust "$T/trust"
+check "... as written by a newer knoop" grep -q "schema version 6, this build reads 2 to 5 (it was written by a newer knoop)" "$T/newer.out"

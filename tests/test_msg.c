@@ -211,7 +211,6 @@ static void test_roundtrip_fields(void **state)
     knoop_msg_clear(&m);            /* twice is fine */
 }
 
-/* Every enum value, empty and maximal strings, empty and maximal payloads. */
 /* knoop_stream_id remembers the last stream it computed: calls that go back
  * and forth between streams, and streams that differ in one part only (or
  * whose parts shift bytes between origin and topic), still get their own
@@ -219,9 +218,16 @@ static void test_roundtrip_fields(void **state)
 static void test_stream_id_memo(void **state)
 {
     (void) state;
-    char long_topic[KNOOP_TOPIC_MAX + 1];
+    /* the longest a memo holds, and one byte more (never remembered:
+     * knoop_stream_id hashes whatever it is given) */
+    char long_topic[KNOOP_TOPIC_MAX + 1], longer_topic[KNOOP_TOPIC_MAX + 2];
+    char longer_origin[KNOOP_ID_MAX + 2];
     memset(long_topic, 'x', KNOOP_TOPIC_MAX);
     long_topic[KNOOP_TOPIC_MAX] = 0;
+    memset(longer_topic, 'x', KNOOP_TOPIC_MAX + 1);
+    longer_topic[KNOOP_TOPIC_MAX + 1] = 0;
+    memset(longer_origin, 'o', KNOOP_ID_MAX + 1);
+    longer_origin[KNOOP_ID_MAX + 1] = 0;
     const struct { const char *origin, *topic; uint64_t epoch; } s[] = {
         { "vr-utrecht", "sitrep.vr-utrecht", 1 },
         { "vr-utrecht", "sitrep.vr-utrecht", 2 },
@@ -230,6 +236,9 @@ static void test_stream_id_memo(void **state)
         { "vr-zeeland", "sitrep.vr-utrecht", 1 },
         { "vr-utrecht", long_topic, 1 },
         { "vr-utrecht", long_topic, 2 },
+        { "vr-utrecht", longer_topic, 1 },
+        { "vr-utrecht", longer_topic, 2 },
+        { longer_origin, "sitrep.vr-utrecht", 1 },
     };
     size_t n = sizeof s / sizeof s[0];
     uint64_t want[sizeof s / sizeof s[0]];
@@ -270,6 +279,7 @@ static void test_parse_stored(void **state)
     knoop_buf_free(&env);
 }
 
+/* Every enum value, empty and maximal strings, empty and maximal payloads. */
 static void test_roundtrip_ranges(void **state)
 {
     s_keys_t *k = *state;
