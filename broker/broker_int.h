@@ -157,7 +157,7 @@ struct knoop_broker_t {
     char            *id;
     knoop_key_t     *key;
     knoop_trust_t   *trust;
-    uint64_t         trust_stamp;
+    knoop_trust_watch_t trust_stamp;
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
     knoop_daemon_where_t where;      /* data and trust dirs, absolute (status) */
     knoop_u64map_t   trust_applied;  /* trust stream -> seq applied */

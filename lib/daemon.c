@@ -199,6 +199,7 @@ void knoop_daemon_close(const knoop_daemon_parts_t *p)
     knoop_journal_destroy(p->journal);
     knoop_typemap_destroy(p->types);
     knoop_trust_destroy(p->trust);
+    knoop_trust_watch_close(p->trust_stamp);
     knoop_u64map_clear(p->trust_applied);
     free(*p->learned);
     *p->learned = NULL;

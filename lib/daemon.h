@@ -30,6 +30,7 @@
 #include "json.h"
 #include "keys.h"
 #include "metrics.h"
+#include "trust_reload.h"
 #include "u64map.h"
 
 #include <stdint.h>
@@ -123,7 +124,7 @@ void knoop_daemon_timing(int *heartbeat_ms, int *timeout_ms);
 typedef struct {
     knoop_key_t          **key;
     knoop_trust_t        **trust;
-    uint64_t              *trust_stamp;
+    knoop_trust_watch_t   *trust_stamp;
     char                 **learned;        /* DATA/trust */
     knoop_u64map_t        *trust_applied;  /* trust stream -> seq applied (trust_mesh.h) */
     knoop_typemap_t      **types;          /* NULL: the built-in registry */

@@ -194,7 +194,7 @@ typedef struct {
     char          *dir;
     char          *learned;                /* NULL: nothing learned over the mesh */
     knoop_trust_t *trust;
-    uint64_t       stamp;
+    knoop_trust_watch_t stamp;
     uint64_t       last_check;
 } zap_t;
 
@@ -356,7 +356,7 @@ static void s_zap_actor(zsock_t *pipe, void *args)
             char *cmd = zstr_recv(pipe);
             bool term = !cmd || strcmp(cmd, "$TERM") == 0;
             if (cmd && strcmp(cmd, "RELOAD") == 0) {
-                z.stamp = 0;
+                z.stamp.stamp = 0;
                 s_zap_refresh(&z);
             }
             zstr_free(&cmd);
@@ -377,6 +377,7 @@ static void s_zap_actor(zsock_t *pipe, void *args)
     zpoller_destroy(&poller);
     zsock_destroy(&handler);
     knoop_trust_destroy(&z.trust);
+    knoop_trust_watch_close(&z.stamp);
     free(z.dir);
     free(z.learned);
 }

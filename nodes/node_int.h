@@ -139,7 +139,8 @@ struct knoop_node_t {
     knoop_key_t     *key;
     knoop_trust_t   *trust;
     knoop_typemap_t *types;            /* NULL: the built-in registry */
-    uint64_t         trust_stamp, trust_checked;
+    knoop_trust_watch_t trust_stamp;
+    uint64_t         trust_checked;
     uint64_t         trust_reloads;    /* the trust store loaded again (files or mesh) */
     char            *learned;        /* DATA/trust: what the mesh taught (trust_mesh.h) */
     knoop_daemon_where_t where;      /* data and trust dirs, absolute (status) */

@@ -3,6 +3,7 @@
 #include "fixture.h"
 #include "testutil.h"
 #include "keys.h"
+#include "trust_reload.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -1216,6 +1217,79 @@ static void test_trust_roots(void **state)
     tu_rmtree(keys);
 }
 
+/* knoop_trust_refresh walks the directories only when its watch saw a
+ * change (or at the first call): unchanged, it does not stat a thousand
+ * files five times a second. Each kind of change is still seen at once:
+ * a new file, a file rewritten in place, one removed, and the learned
+ * directory made after the first call. */
+static void test_trust_watch(void **state)
+{
+    (void) state;
+    char *dir = tu_tmpdir("trustwatch");
+    char *data = tu_tmpdir("trustwatch-data");
+    char *learned = tu_path(data, "trust");       /* not made yet */
+    knoop_key_t *a = s_put_cert(dir, "vr-utrecht.cert", "vr-utrecht", s_now() - DAY,
+                                s_now() + DAY);
+    knoop_trust_watch_t w = { 0 };
+    knoop_trust_t *t = NULL;
+    assert_int_equal(knoop_trust_refresh(NULL, dir, learned, &w, &t), 1);
+    assert_int_equal(knoop_trust_size(t), 1);
+    assert_true(w.armed);                         /* the parent of learned is watched */
+    uint64_t walked = w.walked_at;
+    usleep(20000);
+    assert_int_equal(knoop_trust_refresh(NULL, dir, learned, &w, &t), 0);
+    assert_true(w.walked_at == walked);           /* no change: no walk */
+
+    knoop_key_t *b = s_put_cert(dir, "vr-zeeland.cert", "vr-zeeland", s_now() - DAY,
+                                s_now() + DAY);
+    assert_int_equal(knoop_trust_refresh(NULL, dir, learned, &w, &t), 1);
+    assert_int_equal(knoop_trust_size(t), 2);
+    assert_non_null(knoop_trust_by_id(t, "vr-zeeland"));
+
+    /* rewritten in place with another key: the same name */
+    knoop_key_t *b2 = s_put_cert(dir, "vr-zeeland.cert", "vr-zeeland", s_now() - DAY,
+                                 s_now() + DAY);
+    assert_int_equal(knoop_trust_refresh(NULL, dir, learned, &w, &t), 1);
+    assert_memory_equal(knoop_trust_by_id(t, "vr-zeeland")->pk, knoop_key_public(b2),
+                        KNOOP_PK_LEN);
+
+    /* the learned directory made, with a certificate in it (a store takes
+     * from it only what a root it trusts issued: here the walk, seeing a
+     * change, loads again and the store stays as it was) */
+    knoop_key_t *c = tu_key("ws-rijnland", "waterschap");
+    knoop_cert_t cert;
+    assert_int_equal(knoop_key_cert(c, s_now() - DAY, s_now() + DAY, &cert), KNOOP_OK);
+    assert_int_equal(knoop_trust_learn_cert(learned, &cert), KNOOP_OK);
+    assert_int_equal(knoop_trust_refresh(NULL, dir, learned, &w, &t), 1);
+    assert_int_equal(knoop_trust_size(t), 2);
+    assert_true(w.armed);                         /* learned itself now */
+    walked = w.walked_at;
+    usleep(20000);
+    assert_int_equal(knoop_trust_refresh(NULL, dir, learned, &w, &t), 0);
+    assert_true(w.walked_at == walked);
+
+    /* removed */
+    char *path = tu_path(dir, "vr-utrecht.cert");
+    assert_int_equal(unlink(path), 0);
+    free(path);
+    assert_int_equal(knoop_trust_refresh(NULL, dir, learned, &w, &t), 1);
+    assert_null(knoop_trust_by_id(t, "vr-utrecht"));
+
+    /* a forced walk (stamp 0) loads again */
+    w.stamp = 0;
+    assert_int_equal(knoop_trust_refresh(NULL, dir, learned, &w, &t), 1);
+    knoop_trust_watch_close(&w);
+    assert_false(w.armed);
+    knoop_trust_destroy(&t);
+    knoop_key_destroy(&a);
+    knoop_key_destroy(&b);
+    knoop_key_destroy(&b2);
+    knoop_key_destroy(&c);
+    tu_rmtree(dir);
+    tu_rmtree(data);
+    free(learned);
+}
+
 int main(void)
 {
     if (knoop_crypto_init() != KNOOP_OK)
@@ -1246,6 +1320,7 @@ int main(void)
         cmocka_unit_test(test_issue_verify),
         cmocka_unit_test(test_revlist),
         cmocka_unit_test(test_trust_roots),
+        cmocka_unit_test(test_trust_watch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
