@@ -36,7 +36,7 @@ int broker_session_add(knoop_broker_t *self, session_t *s)
     return KNOOP_OK;
 }
 
-static void s_session_free(session_t *s)
+static void s_session_free(knoop_broker_t *self, session_t *s)
 {
     for (size_t i = 0; i < s->nsubs; i++)
         free(s->subs[i]);
@@ -49,7 +49,7 @@ static void s_session_free(session_t *s)
     free(s->ack_streams);
     free(s->linked);
     knoop_strmap_clear(&s->verdicts);
-    broker_fair_free(s);
+    broker_fair_free(self, s);
     free(s);
 }
 
@@ -77,7 +77,7 @@ void broker_session_drop(knoop_broker_t *self, session_t *s, const char *why)
                (unsigned long long) s->delivered, (unsigned long long) s->refused);
     if (s->pair)
         broker_instances_notify(self, s->partner);   /* its standby may take over */
-    s_session_free(s);
+    s_session_free(self, s);
 }
 
 int broker_send(knoop_broker_t *self, session_t *s, const knoop_frame_t *f)

@@ -217,6 +217,8 @@ struct knoop_broker_t {
     knoop_metrics_t *metrics;           /* NULL without --metrics */
     /* fairness (fair.c) */
     uint64_t         pass;              /* loop passes */
+    size_t           fair_queued;       /* sessions with PUBLISH frames kept */
+    size_t           fair_takers;       /* sessions that published in this pass */
     uint64_t         throttled_frames;  /* PUBLISH frames kept for a later pass */
     uint64_t         throttle_refused;  /* ... refused FULL: too much kept already */
     /* ... on the forwarded path: envelopes from peer brokers, counted
@@ -338,7 +340,7 @@ void broker_fair_pass(knoop_broker_t *self);
  * envelopes fill the pass up (work-conserving). */
 void broker_fair_topup(knoop_broker_t *self);
 bool broker_fair_waiting(const knoop_broker_t *self);
-void broker_fair_free(session_t *s);
+void broker_fair_free(knoop_broker_t *self, session_t *s);
 /* The forwarded path (peer.c): may an envelope of `origin` from a peer be
  * stored in this pass? mixed: the envelopes read with it are of more than
  * one origin (they compete). Counts it when so; false: keep it

@@ -73,6 +73,8 @@ static void s_handle(knoop_broker_t *self, session_t *s, const knoop_frame_t *f,
     knoop_frame_t part = *f;
     part.u.batch.envs = f->u.batch.envs + from;
     part.u.batch.n = n;
+    if (n && !s->fair_taken)
+        self->fair_takers++;            /* s_taken has put s in this pass */
     s->fair_taken += n;
     handle_publish(self, s, &part);   /* never drops the session */
 }
@@ -102,6 +104,8 @@ static bool s_keep(knoop_broker_t *self, session_t *s, const uint8_t *raw, size_
     if (!copy)
         return false;
     memcpy(copy, raw, len);
+    if (s->fair_head == s->fair_n)
+        self->fair_queued++;
     s->fair_q[s->fair_n++] = (struct fair_frame) { copy, len, envelopes, from };
     s->fair_bytes += len;
     s->throttled++;
@@ -140,6 +144,8 @@ void broker_fair_publish(knoop_broker_t *self, session_t *s, const knoop_frame_t
 /* Handle s's waiting envelopes until it has `limit` in this pass. */
 static void s_drain(knoop_broker_t *self, session_t *s, size_t limit)
 {
+    if (s->fair_head == s->fair_n)
+        return;
     while (s->fair_head < s->fair_n) {
         size_t taken = s_taken(self, s);
         if (taken >= limit)
@@ -162,20 +168,29 @@ static void s_drain(knoop_broker_t *self, session_t *s, size_t limit)
         free(q->data);
         s->fair_head++;
     }
-    if (s->fair_head == s->fair_n)
+    if (s->fair_head == s->fair_n) {
         s->fair_head = s->fair_n = 0;
+        self->fair_queued--;
+    }
 }
 
+/* The walks over every session below are skipped when no session has
+ * frames kept and none published in the pass: a broker with many idle
+ * sessions would otherwise walk them all in every loop pass, woken by each
+ * heartbeat. */
 void broker_fair_pass(knoop_broker_t *self)
 {
     self->pass++;
+    self->fair_takers = 0;
+    if (!self->fair_queued)
+        return;
     for (session_t *s = self->sessions; s; s = s->next)
         s_drain(self, s, self->opts.fair_share);
 }
 
 void broker_fair_topup(knoop_broker_t *self)
 {
-    if (!self->opts.fair_share)
+    if (!self->opts.fair_share || (!self->fair_queued && !self->fair_takers))
         return;
     session_t *alone = NULL;
     for (session_t *s = self->sessions; s; s = s->next) {
@@ -192,16 +207,13 @@ void broker_fair_topup(knoop_broker_t *self)
 
 bool broker_fair_waiting(const knoop_broker_t *self)
 {
-    if (self->fwd_n)
-        return true;
-    for (const session_t *s = self->sessions; s; s = s->next)
-        if (s->fair_head < s->fair_n)
-            return true;
-    return false;
+    return self->fwd_n || self->fair_queued;
 }
 
-void broker_fair_free(session_t *s)
+void broker_fair_free(knoop_broker_t *self, session_t *s)
 {
+    if (s->fair_head < s->fair_n)
+        self->fair_queued--;
     for (size_t i = s->fair_head; i < s->fair_n; i++)
         free(s->fair_q[i].data);
     free(s->fair_q);
