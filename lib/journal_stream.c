@@ -566,11 +566,7 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
     uint8_t k[16];
     journal_key16(k, m->stream, m->b.seq);
     MDB_val key = { 16, k }, val;
-    /* Nothing is stored beyond the stream's max_seq (every store of a
-     * message raises it in the same transaction): the next message of a
-     * stream, most of what any journal appends, needs no lookup. */
-    int mrc = m->b.seq > sp->max_seq ? KNOOP_ENOTFOUND
-                                     : journal_read_err(mdb_get(txn, self->msg, &key, &val));
+    int mrc = journal_read_err(mdb_get(txn, self->msg, &key, &val));
     const uint8_t *oenv;
     size_t olen;
     if (mrc == KNOOP_OK && journal_msg_open(self, k, &val, &oenv, &olen) != KNOOP_OK)
