@@ -407,10 +407,13 @@ json_t *broker_fair_status(knoop_broker_t *self)
         "kept", (json_int_t) self->fwd_kept, "waiting", (json_int_t) self->fwd_n,
         "waiting_bytes", (json_int_t) self->fwd_bytes, "refused", (json_int_t) self->fwd_refused,
         "origins", origins);
-    return json_pack("{s:b, s:I, s:I, s:I, s:o}",
+    /* sessions_waiting: the count the loop's fair-share walks depend on;
+     * it must equal the sessions whose throttled.waiting is above 0 */
+    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:o}",
         "enabled", self->opts.fair_share > 0, "share", (json_int_t) self->opts.fair_share,
         "throttled_frames", (json_int_t) self->throttled_frames,
-        "refused", (json_int_t) self->throttle_refused, "forwarded", fwd);
+        "refused", (json_int_t) self->throttle_refused,
+        "sessions_waiting", (json_int_t) self->fair_queued, "forwarded", fwd);
 }
 
 void broker_fair_init(knoop_broker_t *self)

@@ -143,6 +143,16 @@ check "the broker throttled the flooding partner to its fair share (vr-flood: $(
     test "$(thr vr-flood)" -gt 0
 check "and never the steady partner (vr-utrecht: $(thr vr-utrecht))" test "$(thr vr-utrecht)" = 0
 check "the broker logged it" grep -q "partner vr-flood throttled: over its fair share" "$T/kcr2-broker-1.log"
+# The loop skips its fair-share walks while fair.sessions_waiting is 0: the
+# count must follow the sessions' queues, and be 0 again once they drained
+# (a count left above 0 would keep the loop from sleeping; one gone below
+# would leave kept frames unserved).
+fair_counts() {
+    "$KNOOP" status --api "ipc://$T/kcr2-broker-1/api.sock" --json 2>/dev/null |
+        jq -e '.fair.sessions_waiting == ([.sessions[] | select(.throttled.waiting > 0)] | length)
+               and .fair.sessions_waiting == 0' >/dev/null
+}
+wait_for "no session has frames kept once the flood drained, and the broker's count says so" 30 fair_counts
 # Under the sanitizers every step costs several times more and the machine's
 # noise grows with it: the bound is looser there (3x + 500 ms), but the flood
 # must still not starve the steady partner.
