@@ -332,19 +332,22 @@ static void s_zap_actor(zsock_t *pipe, void *args)
     int rc = KNOOP_OK;
     if (!z.dir || (src->learned && !z.learned))
         rc = KNOOP_ENOMEM;
+    else if ((rc = s_zap_refresh(&z)) != KNOOP_OK)
+        ;                                   /* logged there; nothing bound */
     else if (!(handler = zsock_new(ZMQ_REP)))
         rc = KNOOP_EIO;
     else if (zsock_bind(handler, ZAP_ENDPOINT) != 0) {
         knoop_error("zap: cannot bind %s (another ZAP handler in this process?)", ZAP_ENDPOINT);
         rc = KNOOP_EBUSY;
-    } else
-        rc = s_zap_refresh(&z);             /* logged there */
+    }
     /* zactor_new takes the signal and drops its value: how the start went
      * follows it, for knoop_zap_new. */
     zsock_signal(pipe, rc ? 1 : 0);
     zsock_send(pipe, "i", rc);
     if (rc) {
-        zsock_destroy(&handler);
+        zsock_destroy(&handler);            /* never bound */
+        knoop_trust_destroy(&z.trust);
+        knoop_trust_watch_close(&z.stamp);
         free(z.dir);
         free(z.learned);
         return;
@@ -375,6 +378,10 @@ static void s_zap_actor(zsock_t *pipe, void *args)
         }
     }
     zpoller_destroy(&poller);
+    /* Closing a socket is finished later by libzmq's reaper thread, and the
+     * inproc endpoint stays taken until then; unbinding frees it at once, so
+     * a handler started right after this one has stopped can bind. */
+    zsock_unbind(handler, "%s", ZAP_ENDPOINT);
     zsock_destroy(&handler);
     knoop_trust_destroy(&z.trust);
     knoop_trust_watch_close(&z.stamp);
