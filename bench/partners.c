@@ -381,6 +381,13 @@ static void s_on_deliver(partners_t *self, partner_t *p, const knoop_frame_t *f)
     s_send(self, p, &c);
 }
 
+static void s_heartbeat(partners_t *self, partner_t *p, uint64_t now)
+{
+    knoop_frame_t h = { .kind = KNOOP_FRAME_HEARTBEAT };
+    h.u.heartbeat.time_ms = now;
+    s_send(self, p, &h);
+}
+
 static void s_on_frame(partners_t *self, partner_t *p, const knoop_frame_t *f)
 {
     switch (f->kind) {
@@ -431,8 +438,16 @@ static void s_on_frame(partners_t *self, partner_t *p, const knoop_frame_t *f)
         if (f->u.error.fatal)
             s_reset(self, p);
         break;
+    case KNOOP_FRAME_HEARTBEAT: {
+        /* answered at once after half an interval of quiet, as a node does
+         * (nodes/node_link.c) */
+        uint64_t now = knoop_now_ms();
+        if (p->up && now - p->last_sent >= p->heartbeat_ms / 2)
+            s_heartbeat(self, p, now);
+        break;
+    }
     default:
-        break;      /* HEARTBEAT, CREDIT, INSTANCES: heard is enough */
+        break;      /* CREDIT, INSTANCES: heard is enough */
     }
 }
 
@@ -477,11 +492,8 @@ static void s_timers(partners_t *self, uint64_t now, bool publishing, double int
             s_reset(self, p);
             continue;
         }
-        if (now - p->last_sent >= p->heartbeat_ms) {
-            knoop_frame_t h = { .kind = KNOOP_FRAME_HEARTBEAT };
-            h.u.heartbeat.time_ms = now;
-            s_send(self, p, &h);
-        }
+        if (now - p->last_sent >= 2 * (uint64_t) p->heartbeat_ms)   /* the broker's did not come */
+            s_heartbeat(self, p, now);
         s_check_ready(self, p);
     }
 }

@@ -863,6 +863,10 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     json_object_set_new(link, "caught_up", json_boolean(self->caught_up));
     json_object_set_new(link, "failovers", json_integer((json_int_t) self->failovers));
     json_object_set_new(link, "delivered_in", json_integer((json_int_t) self->delivered_in));
+    json_object_set_new(link, "heartbeats_answered",
+                        json_integer((json_int_t) self->heartbeats_answered));
+    json_object_set_new(link, "heartbeats_unasked",
+                        json_integer((json_int_t) self->heartbeats_unasked));
     json_object_set_new(o, "link", link);
     json_object_set_new(o, "instance", node_standby_json(self));
     json_object_set_new(o, "catchup", s_catchup_json(self));

@@ -180,6 +180,10 @@ struct knoop_node_t {
     uint64_t         probe_since, last_probe;
     link_state_t     link;
     uint64_t         link_since, last_heard, last_sent, next_attempt, last_upstream_ack;
+    /* Heartbeats: the broker's interval (WELCOME), ours sent in answer to
+     * its and on our own timer (status link.heartbeats_*; node_link.c) */
+    uint32_t         broker_heartbeat_ms;
+    uint64_t         heartbeats_answered, heartbeats_unasked;
     uint64_t         window, inflight;
     bool             caught_up;
     uint64_t         catchup_start;

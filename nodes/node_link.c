@@ -271,6 +271,20 @@ static void s_complete_advance(knoop_node_t *self)
         self->complete_dirty = true;
 }
 
+/* The longer of the broker's interval and ours. */
+static uint64_t s_heartbeat_ms(const knoop_node_t *self)
+{
+    int own = self->opts.heartbeat_ms;
+    return self->broker_heartbeat_ms > (uint32_t) own ? self->broker_heartbeat_ms : (uint64_t) own;
+}
+
+static void s_heartbeat(knoop_node_t *self, uint64_t now)
+{
+    knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT };
+    f.u.heartbeat.time_ms = now;
+    s_send(self, &f);
+}
+
 void node_link_step(knoop_node_t *self)
 {
     if (!self->nbrokers)
@@ -307,10 +321,12 @@ void node_link_step(knoop_node_t *self)
         }
         s_clock_retry(self, now);
         s_complete_advance(self);
-        if (now - self->last_sent >= (uint64_t) self->opts.heartbeat_ms) {
-            knoop_frame_t f = { .kind = KNOOP_FRAME_HEARTBEAT };
-            f.u.heartbeat.time_ms = now;
-            s_send(self, &f);
+        /* Our heartbeat answers the broker's (s_on_frame); this timer is the
+         * fall-back for a broker whose own did not come (two intervals: the
+         * broker's come every interval plus up to 200 ms). */
+        if (now - self->last_sent >= 2 * (uint64_t) s_heartbeat_ms(self)) {
+            s_heartbeat(self, now);
+            self->heartbeats_unasked++;
         }
         if (self->inflight && now - self->last_upstream_ack > RESEND_MS) {
             knoop_warn("no ACK from %s for %d ms: sending the outbox again",
@@ -334,6 +350,7 @@ static void s_on_welcome(knoop_node_t *self, const knoop_frame_t *f)
     self->link_since = knoop_now_ms();
     self->catchup_start = self->link_since;
     self->window = f->u.welcome.credit_msgs ? f->u.welcome.credit_msgs : 1024;
+    self->broker_heartbeat_ms = f->u.welcome.heartbeat_ms;
     self->inflight = 0;
     self->last_upstream_ack = self->link_since;
     for (size_t i = 0; i < self->nown; i++) {
@@ -671,10 +688,23 @@ static void s_on_frame(knoop_node_t *self, const knoop_frame_t *f)
         s_on_error(self, f);
         node_forward_on_error(self, f);
         break;
-    case KNOOP_FRAME_HEARTBEAT:
+    case KNOOP_FRAME_HEARTBEAT: {
         s_on_heartbeat(self, f->u.heartbeat.time_ms);
         s_on_mesh(self, f);
+        /* Answered at once when we have been quiet for half an interval: a
+         * broker sends its heartbeats in batches (every 200 ms, to the
+         * sessions that fell due), so the answers of its idle sessions come
+         * back together and its loop wakes for a batch instead of once per
+         * partner at a time of the partner's choosing. */
+        uint64_t now = knoop_now_ms();
+        uint64_t half = (self->broker_heartbeat_ms ? self->broker_heartbeat_ms
+                                                   : (uint64_t) self->opts.heartbeat_ms) / 2;
+        if (self->link == LINK_UP && now - self->last_sent >= half) {
+            s_heartbeat(self, now);
+            self->heartbeats_answered++;
+        }
         break;
+    }
     case KNOOP_FRAME_INSTANCES:
         node_standby_on_instances(self, f);
         break;
