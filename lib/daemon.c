@@ -6,6 +6,7 @@
 #include "trust_reload.h"
 
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,8 +73,21 @@ static void s_reload(const knoop_daemon_t *cls, void *daemon, int argc, char **a
     knoop_config_destroy(&cfg);
 }
 
+/* A daemon sends frames of up to a MiB, each copied into a buffer that
+ * libzmq's I/O thread frees once it is on the wire. With glibc's dynamic
+ * thresholds those frees kept trimming the top of the heap (brk, and a TLB
+ * shootdown on every core) and the next frame faulted the pages back in: a
+ * quarter of a catch-up broker's samples. Large blocks stay in the heap and
+ * it is trimmed only past 64 MiB free at its top. */
+static void s_malloc_tune(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
 int knoop_daemon_main(const knoop_daemon_t *cls, int argc, char **argv)
 {
+    s_malloc_tune();
     if (knoop_crypto_init() != KNOOP_OK) {
         fprintf(stderr, "%s: cannot initialise libsodium\n", cls->prog);
         return 2;
