@@ -352,6 +352,74 @@ static void test_roundtrip_ranges(void **state)
     free(payload);
 }
 
+/* knoop_env_for_partner (a walk over the envelope's bytes) answers as the
+ * parsed message does (knoop_msg_for_partner), for every label, with and
+ * without recipients, for the origin, each recipient, a stranger and ""; and
+ * no for bytes that do not walk or carry a field of the wrong wire type. */
+static void test_env_for_partner(void **state)
+{
+    (void) state;
+    static const char *const rcpt[] = { "vr-zeeland", "kcr2-broker-1", "wsrl" };
+    static const char *const asks[] = { "vr-utrecht", "vr-zeeland", "kcr2-broker-1", "wsrl",
+                                        "vr-zeelan", "vr-zeeland2", "" };
+    size_t checked = 0, yes = 0;
+    for (int t = KNOOP_TLP_CLEAR; t <= KNOOP_TLP_AMBER_STRICT; t++)
+        for (size_t nr = 0; nr <= 3; nr++) {
+            knoop_body_t b = s_body(1);
+            b.tlp = (knoop_tlp_t) t;
+            b.recipients = rcpt;
+            b.nrecipients = nr;
+            knoop_buf_t env = { 0 };
+            if (knoop_msg_build(&b, NULL, &env, NULL) != KNOOP_OK) {
+                assert_true(knoop_tlp_restricted(b.tlp) && nr == 0);   /* needs recipients */
+                continue;
+            }
+            knoop_msg_t m;
+            assert_int_equal(knoop_msg_parse(&m, env.data, env.len), KNOOP_OK);
+            for (size_t a = 0; a < sizeof asks / sizeof *asks; a++) {
+                bool want = knoop_msg_for_partner(&m, asks[a]);
+                if (knoop_env_for_partner(env.data, env.len, asks[a]) != want)
+                    fail_msg("tlp %d, %zu recipients, asked for '%s': walk says %d, parse %d",
+                             t, nr, asks[a], !want, want);
+                checked++;
+                yes += want;
+            }
+            if (knoop_tlp_restricted(b.tlp))      /* cut short: the walk fails, so no */
+                assert_false(knoop_env_for_partner(env.data, env.len - 1, "vr-utrecht"));
+            knoop_msg_clear(&m);
+            knoop_buf_free(&env);
+        }
+    assert_true(yes > 0 && yes < checked);      /* both answers were given */
+
+    /* classification sent as a length-delimited field: protobuf-c refuses
+     * the body, so no one is named */
+    knoop_buf_t body = { 0 }, env = { 0 };
+    knoop_body_t b = s_body(1);
+    s_body_raw(&body, &b);
+    tu_pb_str(&body, 12, "red");
+    s_envelope_raw(&env, body.data, body.len, NULL);
+    assert_false(knoop_env_for_partner(env.data, env.len, "vr-utrecht"));
+    knoop_buf_free(&env);
+    knoop_buf_free(&body);
+    /* the envelope's body field given twice: the last counts, as in protobuf */
+    knoop_buf_t red = { 0 }, green = { 0 };
+    b.tlp = KNOOP_TLP_RED;
+    s_body_raw(&red, &b);
+    b.tlp = KNOOP_TLP_GREEN;
+    s_body_raw(&green, &b);
+    s_envelope_raw(&env, green.data, green.len, NULL);
+    s_envelope_raw(&env, red.data, red.len, NULL);
+    assert_false(knoop_env_for_partner(env.data, env.len, "vr-zeeland"));
+    assert_true(knoop_env_for_partner(env.data, env.len, "vr-utrecht"));   /* the origin */
+    knoop_buf_free(&env);
+    s_envelope_raw(&env, red.data, red.len, NULL);
+    s_envelope_raw(&env, green.data, green.len, NULL);
+    assert_true(knoop_env_for_partner(env.data, env.len, "vr-zeeland"));
+    knoop_buf_free(&env);
+    knoop_buf_free(&red);
+    knoop_buf_free(&green);
+}
+
 /* knoop_msg_build appends: several envelopes in one buffer. */
 static void test_build_appends(void **state)
 {
@@ -1009,6 +1077,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_fields),
         cmocka_unit_test(test_roundtrip_ranges),
+        cmocka_unit_test(test_env_for_partner),
         cmocka_unit_test(test_stream_id_memo),
         cmocka_unit_test(test_parse_stored),
         cmocka_unit_test(test_build_appends),
