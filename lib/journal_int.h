@@ -110,6 +110,11 @@ struct knoop_journal_t {
     knoop_u64map_t       txn_stored_at;     /* s_seq_key(stream, seq) -> index */
     const knoop_msg_t *const *txn_msgs;     /* the caller's, during the append */
     uint8_t            (*txn_msg_rows)[IDX_LEN];
+    /* One cursor on the message tree for the append's lookups and puts:
+     * a batch's keys (stream, seq) follow each other, so after the first
+     * both usually stay on the leaf page where the cursor already is
+     * (LMDB looks there before it descends from the root). */
+    MDB_cursor          *txn_msg_cur;
     /* What the verified-log walk needs of the messages stored by earlier
      * commits that no head signature covers yet, per stream, so that it
      * does not read them back and parse them (journal_stream.c, "pending

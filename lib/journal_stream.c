@@ -566,7 +566,7 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
     uint8_t k[16];
     journal_key16(k, m->stream, m->b.seq);
     MDB_val key = { 16, k }, val;
-    int mrc = journal_read_err(mdb_get(txn, self->msg, &key, &val));
+    int mrc = journal_read_err(mdb_cursor_get(self->txn_msg_cur, &key, &val, MDB_SET));
     const uint8_t *oenv;
     size_t olen;
     if (mrc == KNOOP_OK && journal_msg_open(self, k, &val, &oenv, &olen) != KNOOP_OK)
@@ -635,7 +635,7 @@ static int s_append_one(knoop_journal_t *self, MDB_txn *txn, size_t idx, uint64_
         return rc;
     val.mv_size = self->scratch.len;
     val.mv_data = self->scratch.data;
-    *txn_rc = journal_err(self, mdb_put(txn, self->msg, &key, &val, 0));
+    *txn_rc = journal_err(self, mdb_cursor_put(self->txn_msg_cur, &key, &val, 0));
     if (*txn_rc)
         return *txn_rc;
     uint8_t pk[8], *row = self->txn_msg_rows[idx];
@@ -774,9 +774,13 @@ static int s_append_txn(knoop_journal_t *self, MDB_txn *txn, void *arg)
     knoop_u64map_clear(&self->txn_stored_at);
     a->pos = self->next_pos;
     self->txn_vpos = self->next_vpos;
-    int txn_rc = KNOOP_OK;
+    int txn_rc = a->n ? journal_err(self, mdb_cursor_open(txn, self->msg, &self->txn_msg_cur))
+                      : KNOOP_OK;
     for (size_t i = 0; i < a->n && txn_rc == KNOOP_OK; i++)
         a->results[i] = a->pre[i] ? a->pre[i] : s_append_one(self, txn, i, &a->pos, &txn_rc);
+    if (self->txn_msg_cur)
+        mdb_cursor_close(self->txn_msg_cur);
+    self->txn_msg_cur = NULL;
     if (txn_rc == KNOOP_OK)
         txn_rc = s_rows_put(self, txn);
     for (size_t i = 0; i < a->ncursors && txn_rc == KNOOP_OK; i++)
