@@ -31,7 +31,10 @@ sleep 3
 for n in "${NODES[@]}"; do
     a=$(field "$n" heartbeats_answered); u=$(field "$n" heartbeats_unasked)
     check "$n answered the broker's heartbeats while idle ($((a - a0[$n])) in 3 s)" test $((a - a0[$n])) -ge 5
-    check "$n sent at most 3 on its own timer meanwhile ($((u - u0[$n])))" test $((u - u0[$n])) -le 3
+    # (a broker late by over 200 ms, on a loaded machine, lets the node's
+    # own timer fire now and then: the answers must still be most of them)
+    check "$n sent few on its own timer meanwhile ($((u - u0[$n])), under a third of the answers)" \
+        test $((3 * (u - u0[$n]))) -lt $((a - a0[$n]))
     u0[$n]=$u; a0[$n]=$a
 done
 
