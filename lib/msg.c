@@ -421,74 +421,57 @@ bool knoop_msg_for_partner(const knoop_msg_t *m, const char *partner)
     return s_named(partner, m->b.origin, (char *const *) m->b.recipients, m->b.nrecipients);
 }
 
-/* The envelope's body field (the last, as protobuf keeps for a field given
- * twice); NULL with *len 0 when absent. False when the bytes do not walk. */
-static bool s_env_body(const uint8_t *env, size_t len, const uint8_t **body, size_t *blen)
+/* The next field, refused (false) when it does not walk or when a field
+ * that needs a wire type comes with another (which protobuf-c refuses):
+ * need[num] is that wire type + 1 for num < n, 0 where any goes. */
+static bool s_field_typed(const uint8_t **p, const uint8_t *end, knoop_pb_field_t *f,
+                          const uint8_t *need, size_t n)
 {
-    const uint8_t *p = env, *end = env + len;
-    *body = NULL;
-    *blen = 0;
-    while (p < end) {
-        knoop_pb_field_t f;
-        if (!knoop_pb_field_next(&p, end, &f))
-            return false;
-        if (f.num == 1) {
-            if (f.wt != KNOOP_WT_LEN)
-                return false;
-            *body = f.data;
-            *blen = f.len;
-        }
-    }
-    return true;
+    return knoop_pb_field_next(p, end, f) &&
+           (f->num >= n || !need[f->num] || f->wt + 1 == need[f->num]);
 }
 
-static bool s_bytes_are(const uint8_t *data, size_t len, const char *s, size_t slen)
+static bool s_bytes_are(const knoop_pb_field_t *f, const char *s, size_t slen)
 {
-    return len == slen && memcmp(data, s, len) == 0;
+    return f->len == slen && memcmp(f->data, s, slen) == 0;
 }
 
 bool knoop_env_for_partner(const uint8_t *env, size_t len, const char *partner)
 {
-    /* A walk over the fields, nothing unpacked or allocated: a broker asks
+    /* One walk over the fields, nothing unpacked or allocated: a broker asks
      * this of every message of a catch-up. The bytes come from the broker's
      * own journal, parsed and checked when they entered; a field of the
-     * wrong wire type (which protobuf-c would refuse) still answers no. */
-    const uint8_t *body, *p, *end;
-    size_t blen;
-    if (!s_env_body(env, len, &body, &blen))
-        return false;
-    uint32_t tlp = 0;
-    const uint8_t *origin = NULL;
-    size_t olen = 0;
-    for (p = body, end = body + blen; p < end;) {
-        knoop_pb_field_t f;
-        if (!knoop_pb_field_next(&p, end, &f))
+     * wrong wire type (which protobuf-c would refuse) still answers no. A
+     * field given twice counts as protobuf counts it: the last one. */
+    static const uint8_t env_wt[] = { [1] = KNOOP_WT_LEN + 1 };
+    static const uint8_t body_wt[] = { [2] = KNOOP_WT_LEN + 1, [12] = KNOOP_WT_VARINT + 1,
+                                       [14] = KNOOP_WT_LEN + 1 };
+    const uint8_t *p = env, *end = env + len, *body = env;   /* none: empty */
+    size_t blen = 0;
+    knoop_pb_field_t f;
+    while (p < end) {
+        if (!s_field_typed(&p, end, &f, env_wt, sizeof env_wt))
             return false;
-        if (f.num == 12) {
-            if (f.wt != KNOOP_WT_VARINT)
-                return false;
-            tlp = (uint32_t) f.v;               /* an enum is an int32 */
-        } else if (f.num == 2 || f.num == 14) {
-            if (f.wt != KNOOP_WT_LEN)
-                return false;
-            if (f.num == 2) {
-                origin = f.data;
-                olen = f.len;
-            }
+        if (f.num == 1) {
+            body = f.data;
+            blen = f.len;
         }
     }
-    if (!knoop_tlp_restricted((knoop_tlp_t) tlp))
-        return true;
     size_t plen = strlen(partner);
-    if (s_bytes_are(origin ? origin : (const uint8_t *) "", olen, partner, plen))
-        return true;
-    for (p = body; p < end;) {
-        knoop_pb_field_t f;
-        knoop_pb_field_next(&p, end, &f);       /* walked above */
-        if (f.num == 14 && s_bytes_are(f.data, f.len, partner, plen))
-            return true;
+    uint32_t tlp = 0;
+    bool by_origin = plen == 0;         /* an absent origin reads as "" */
+    bool by_recipient = false;
+    for (p = body, end = body + blen; p < end;) {
+        if (!s_field_typed(&p, end, &f, body_wt, sizeof body_wt))
+            return false;
+        if (f.num == 12)
+            tlp = (uint32_t) f.v;       /* an enum is an int32 */
+        else if (f.num == 2)
+            by_origin = s_bytes_are(&f, partner, plen);
+        else if (f.num == 14)
+            by_recipient = by_recipient || s_bytes_are(&f, partner, plen);
     }
-    return false;
+    return !knoop_tlp_restricted((knoop_tlp_t) tlp) || by_origin || by_recipient;
 }
 
 /* ---- enum names ---- */

@@ -271,11 +271,11 @@ static void s_complete_advance(knoop_node_t *self)
         self->complete_dirty = true;
 }
 
-/* The longer of the broker's interval and ours. */
+/* The interval the link runs at: the broker's (WELCOME), else ours. */
 static uint64_t s_heartbeat_ms(const knoop_node_t *self)
 {
-    int own = self->opts.heartbeat_ms;
-    return self->broker_heartbeat_ms > (uint32_t) own ? self->broker_heartbeat_ms : (uint64_t) own;
+    return self->broker_heartbeat_ms ? self->broker_heartbeat_ms
+                                     : (uint64_t) self->opts.heartbeat_ms;
 }
 
 static void s_heartbeat(knoop_node_t *self, uint64_t now)
@@ -697,9 +697,7 @@ static void s_on_frame(knoop_node_t *self, const knoop_frame_t *f)
          * back together and its loop wakes for a batch instead of once per
          * partner at a time of the partner's choosing. */
         uint64_t now = knoop_now_ms();
-        uint64_t half = (self->broker_heartbeat_ms ? self->broker_heartbeat_ms
-                                                   : (uint64_t) self->opts.heartbeat_ms) / 2;
-        if (self->link == LINK_UP && now - self->last_sent >= half) {
+        if (self->link == LINK_UP && now - self->last_sent >= s_heartbeat_ms(self) / 2) {
             s_heartbeat(self, now);
             self->heartbeats_answered++;
         }

@@ -17,11 +17,12 @@ NODES=(vr-utrecht vr-zeeland vr-groningen)
 for n in "${NODES[@]}"; do
     start_node "$n" --broker "$B" --subscribe 'sitrep.>'
 done
-status() { "$KNOOP" status --api "$(api "$1")" --json 2>/dev/null; }
-field() { status "$1" | jq -r ".link.$2"; }
+field() {   # field NODE NAME: the node's status link.NAME
+    "$KNOOP" status --api "$(api "$1")" --json 2>/dev/null | jq -r ".link.$2"
+}
+caught_up() { [ "$(field "$1" caught_up)" = true ]; }
 for n in "${NODES[@]}"; do
-    wait_for "$n caught up" 20 bash -c "'$KNOOP' status --api '$(api "$n")' --json | jq -e '.link.caught_up' >/dev/null" ||
-        die "$n did not link"
+    wait_for "$n caught up" 20 caught_up "$n" || die "$n did not link"
 done
 
 # Idle for 3 s: at the broker's 200 ms, about 10 answers each.
@@ -49,7 +50,7 @@ for n in "${NODES[@]}"; do
     check "$n sent heartbeats of its own while the broker's did not come ($((u - u0[$n])))" \
         test $((u - u0[$n])) -ge 1
     check "$n kept its link (no failover)" test "$(field "$n" failovers)" = 0
-    check "$n is linked and caught up" test "$(field "$n" caught_up)" = true
+    check "$n is linked and caught up" caught_up "$n"
 done
 sleep 2
 for n in "${NODES[@]}"; do
