@@ -12,6 +12,8 @@
  *                      log; filling a frame within a budget
  *   journal_cursor.c   named cursors
  *   journal_damage.c   damage found on disk: remembered, scanned, rebuilt
+ *   journal_pages.c    the B-trees of data.mdb checked page by page before LMDB
+ *                      reads them (read-only opens: the auditor's tools)
  * Only these files include lmdb.h. Every function here returns a KNOOP code:
  * an LMDB (or errno) code is mapped by journal_err (a write's) or
  * journal_read_err (a read's) where the LMDB call returns it, and never
@@ -226,5 +228,12 @@ int  journal_cursor_write(knoop_journal_t *self, MDB_txn *txn, const knoop_journ
 /* m (ACTUAL only) takes its (topic, key) in the state view when it wins
  * there. */
 int  journal_state_take(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t *m);
+
+/* The B-trees of PATH/data.mdb in the snapshot of transaction TXNID (or a
+ * later one), checked page by page with pread: every page LMDB would follow
+ * is inside the snapshot and reached once, and has the kind, the node
+ * offsets and the sizes LMDB trusts. KNOOP_ECORRUPT with WHY naming the
+ * page when not (journal_pages.c). */
+int journal_check_pages(const char *path, uint64_t txnid, char *why, size_t why_len);
 
 #endif

@@ -805,6 +805,27 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
         rc = KNOOP_ECORRUPT;
         goto fail;
     }
+    /* An auditor's tool reads whatever it is handed: a damaged page must
+     * be named, not followed (LMDB trusts its pages). Checked in the
+     * snapshot a read transaction holds, so a writer beside it cannot
+     * reuse its pages meanwhile. The daemons do not pay for a read of the
+     * whole file at every start; their reads find damaged messages by
+     * their checks. */
+    if (ro) {
+        MDB_txn *snap;
+        char why[256];
+        rc = journal_err(self, mdb_txn_begin(self->env, NULL, MDB_RDONLY, &snap));
+        if (rc == KNOOP_OK) {
+            rc = journal_check_pages(self->path, mdb_txn_id(snap), why, sizeof why);
+            mdb_txn_abort(snap);
+            if (rc)
+                knoop_error("journal %s: data.mdb: %s", self->path, why);
+            if (rc == KNOOP_ECORRUPT)
+                s_beyond_use(self->path);
+        }
+        if (rc)
+            goto fail;
+    }
     int dead = 0;
     mdb_reader_check(self->env, &dead);
     if (dead)
