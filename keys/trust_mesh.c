@@ -197,6 +197,12 @@ int knoop_trust_msg_key(const knoop_trust_t *trust, const knoop_msg_t *m,
 {
     size_t n;
     const knoop_cert_t *keys = knoop_trust_id_keys(trust, m->b.origin, &n);
+    return knoop_trust_msg_key_of(keys, n, m, cert);
+}
+
+int knoop_trust_msg_key_of(const knoop_cert_t *keys, size_t n, const knoop_msg_t *m,
+                           const knoop_cert_t **cert)
+{
     *cert = NULL;
     if (!keys)
         return KNOOP_EUNKNOWN;

@@ -60,6 +60,10 @@ int  knoop_trust_follow(knoop_journal_t *j, knoop_u64map_t *applied,
  * revocation of that key (*cert is then set: the revoked key). */
 int  knoop_trust_msg_key(const knoop_trust_t *trust, const knoop_msg_t *m,
                          const knoop_cert_t **cert);
+/* The same, with the origin's keys already looked up (knoop_trust_id_keys:
+ * KEYS, N; NULL, 0 when it has none), for a batch from one origin. */
+int  knoop_trust_msg_key_of(const knoop_cert_t *keys, size_t n, const knoop_msg_t *m,
+                            const knoop_cert_t **cert);
 
 /* The certificates of the store that expire within 30 days (or have
  * expired), for the status of broker and node: a new JSON array of

@@ -693,13 +693,25 @@ static bool s_held_signed(knoop_journal_t *self, MDB_txn *txn, const knoop_msg_t
     return held;
 }
 
+/* The keys of the origin s_precheck saw last in one batch: a batch is
+ * mostly one origin's, and the trust store does not change during it. */
+typedef struct {
+    const char         *origin;
+    const knoop_cert_t *keys;
+    size_t              n;
+} origin_memo_t;
+
 /* Checks that need no transaction: signatures against the trust store. */
-static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m)
+static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m, origin_memo_t *memo)
 {
     if (!self->trust)
         return KNOOP_OK;
     const knoop_cert_t *cert = NULL;
     int rc;
+    if (!memo->origin || strcmp(memo->origin, m->b.origin) != 0) {
+        memo->keys = knoop_trust_id_keys(self->trust, m->b.origin, &memo->n);
+        memo->origin = m->b.origin;
+    }
     if (m->signed_here) {
         /* Signed a moment ago by this process with the key it holds:
          * verifying adds no trust. The origin's key and its revocation
@@ -707,11 +719,11 @@ static int s_precheck(knoop_journal_t *self, const knoop_msg_t *m)
         knoop_msg_t unsigned_view = *m;
         unsigned_view.sig = NULL;
         self->stats.sig_skipped++;
-        rc = knoop_trust_msg_key(self->trust, &unsigned_view, &cert);
+        rc = knoop_trust_msg_key_of(memo->keys, memo->n, &unsigned_view, &cert);
     } else {
         if (m->sig)
             self->stats.sig_verified++;
-        rc = knoop_trust_msg_key(self->trust, m, &cert);
+        rc = knoop_trust_msg_key_of(memo->keys, memo->n, m, &cert);
     }
     if (rc == KNOOP_EUNKNOWN) {
         self->stats.unknown_origin++;
@@ -835,6 +847,7 @@ int knoop_journal_commit(knoop_journal_t *self, const knoop_msg_t *const *msgs, 
      * (in a mesh most arrivals can be copies of what another link brought). */
     journal_read_t r = { 0 };
     int r_rc = -1;                   /* not begun */
+    origin_memo_t memo = { 0 };
     for (size_t i = 0; i < n; i++) {
         if (self->trust && msgs[i]->sig && !msgs[i]->signed_here) {
             if (r_rc < 0)
@@ -845,7 +858,7 @@ int knoop_journal_commit(knoop_journal_t *self, const knoop_msg_t *const *msgs, 
                 continue;
             }
         }
-        pre[i] = s_precheck(self, msgs[i]);
+        pre[i] = s_precheck(self, msgs[i], &memo);
     }
     if (r_rc == KNOOP_OK)
         journal_read_end(&r);

@@ -402,13 +402,21 @@ static size_t s_path_push(s_ctx_t *ctx, const char *name, size_t index)
 {
     size_t old = ctx->path_len;
     size_t room = sizeof ctx->path - old;
-    int n;
-    if (name)
-        n = snprintf(ctx->path + old, room, "%s%s", old ? "." : "", name);
-    else
-        n = snprintf(ctx->path + old, room, "[%zu]", index);
-    if (n > 0)
-        ctx->path_len = (size_t) n < room ? old + (size_t) n : sizeof ctx->path - 1;
+    char num[24];
+    if (!name) {
+        snprintf(num, sizeof num, "[%zu]", index);
+        name = num;
+    } else if (old && room > 1) {
+        ctx->path[old] = '.';    /* every field of every payload passes here: no printf */
+        room--;
+        ctx->path_len++;
+    }
+    size_t n = strlen(name);
+    if (n >= room)
+        n = room - 1;
+    memcpy(ctx->path + ctx->path_len, name, n);
+    ctx->path_len += n;
+    ctx->path[ctx->path_len] = '\0';
     return old;
 }
 
