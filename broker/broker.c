@@ -383,6 +383,10 @@ void knoop_broker_destroy(knoop_broker_t **self_p)
     *self_p = NULL;
 }
 
+/* How often the loop looks after its sessions and links when idle: the
+ * grain of heartbeats and silence (docs/protocol.md, HEARTBEAT). */
+#define HOUSEKEEPING_MS 200
+
 /* ---- the loop ---- */
 
 const knoop_cert_t *broker_key_cert(const knoop_broker_t *self, const char *id,
@@ -554,7 +558,7 @@ static void s_session_silent(knoop_broker_t *self, session_t *s, uint64_t now)
 static void s_housekeeping(knoop_broker_t *self)
 {
     uint64_t now = knoop_now_ms();
-    if (now - self->last_housekeeping < 200)
+    if (now - self->last_housekeeping < HOUSEKEEPING_MS)
         return;
     self->last_housekeeping = now;
     broker_trust_step(self);
@@ -662,7 +666,16 @@ int knoop_broker_run(knoop_broker_t *self, volatile int *stop)
         for (session_t *s = self->sessions; s && !busy; s = s->next)
             busy = s->inflight < s->window && s->inflight_bytes < s->window_bytes &&
                    (!s->live || s->log_pos < knoop_journal_next_pos(self->journal));
-        s_wait(self, busy ? 0 : 100);
+        /* Idle, it wakes for input or for the next housekeeping, whose
+         * timers (heartbeats, silence, peers' steps) need nothing finer. */
+        long idle_ms = 0;
+        if (!busy) {
+            uint64_t now = knoop_now_ms(), next = self->last_housekeeping + HOUSEKEEPING_MS;
+            idle_ms = next > now ? (long) (next - now) : 0;
+            if (idle_ms > HOUSEKEEPING_MS)
+                idle_ms = HOUSEKEEPING_MS;
+        }
+        s_wait(self, idle_ms);
         knoop_gate_read(self->gate);
         broker_api_read(self);
         broker_peers_read(self);
