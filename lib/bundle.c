@@ -828,7 +828,7 @@ int knoop_bundle_import(knoop_journal_t *j, const knoop_trust_t *trust,
             knoop_bundle_stream_t *r = s_row_of(rows, nrows, ptrs[i]->stream);
             if (r && r->error)
                 continue;                       /* its stream is refused already */
-            char reason[300];
+            char reason[sizeof rows[0].reason];   /* what a row keeps of it */
             reason[0] = '\0';
             int arc = allow(allow_arg, ptrs[i], reason, sizeof reason);
             if (arc == KNOOP_OK)

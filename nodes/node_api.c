@@ -229,7 +229,7 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
             why = "priority: must be routine, immediate or flash";
         else if (it->payload_len > KNOOP_PAYLOAD_MAX)
             why = "payload too big";
-        char detail[200] = "", sender[KNOOP_ID_MAX + 1] = "";
+        char detail[320] = "", sender[KNOOP_ID_MAX + 1] = "";
         int prc = why ? KNOOP_OK
                       : knoop_payload_check(self->types, it->topic, it->type, it->payload, it->payload_len,
                                             sender, sizeof sender, detail, sizeof detail);
@@ -250,7 +250,7 @@ static void s_on_publish(knoop_node_t *self, const knoop_api_req_t *req)
             if (!r->error)
                 r->error = KNOOP_EINVAL;
             r->error_index = (uint32_t) i;
-            snprintf(r->reason, sizeof r->reason, "item %zu: %s", i, why);
+            snprintf(r->reason, sizeof r->reason, "item %zu: %.225s", i, why);   /* fits */
             return;
         }
     }

@@ -41,7 +41,7 @@ static bool s_log_has(int b, const char *text)
 
 static void s_start(int b)
 {
-    char id[32], data[16], log[16], peer[512];
+    char id[32], data[24], log[24], peer[512];
     snprintf(id, sizeof id, "kcr2-broker-%d", b + 1);
     snprintf(data, sizeof data, "b%d", b + 1);
     snprintf(log, sizeof log, "b%d.log", b + 1);

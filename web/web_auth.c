@@ -103,8 +103,9 @@ static int s_load(const char *file, user_t **users, size_t *n, char *err, size_t
             }
             *users = nu;
         }
-        snprintf((*users)[*n].name, WEB_AUTH_NAME_MAX, "%s", line);
-        snprintf((*users)[*n].hash, KNOOP_PWHASH_MAX, "%s", hash);
+        /* both lengths checked above (s_name_ok, KNOOP_PWHASH_MAX) */
+        memcpy((*users)[*n].name, line, strlen(line) + 1);
+        memcpy((*users)[*n].hash, hash, strlen(hash) + 1);
         (*n)++;
     }
     if (!rc && ferror(f)) {
