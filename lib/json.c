@@ -23,6 +23,7 @@
  *    bytes are skipped (JSON has no place for them).
  */
 #include "json.h"
+#include "pbcodec.h"
 #include "crypto.h"
 #include "keys.h"
 #include "topic.h"
@@ -965,6 +966,24 @@ static bool s_time_field(const char *name)
            s_in(s_time_fields, name);
 }
 
+/* What a string field holds, by its name: a time, a partner id, or text.
+ * Every string of every payload a node or broker checks asks this, so the
+ * answer is kept per field descriptor (static data of the generated code)
+ * in a small direct-mapped cache of this thread's. */
+enum { S_TEXT = 1, S_TIME = 2, S_ID = 3 };
+
+static int s_string_kind(const ProtobufCFieldDescriptor *f)
+{
+    static _Thread_local struct { const ProtobufCFieldDescriptor *f; int kind; } cache[256];
+    size_t at = ((uintptr_t) f / sizeof *f) % 256;
+    if (cache[at].f != f) {
+        cache[at].kind = s_time_field(f->name) ? S_TIME
+                       : s_in(s_id_fields, f->name) ? S_ID : S_TEXT;
+        cache[at].f = f;
+    }
+    return cache[at].kind;
+}
+
 #define S_TYPEMAP_MAX 256
 
 struct knoop_typemap_t {
@@ -1125,10 +1144,11 @@ static int s_check_value(s_ctx_t *ctx, const ProtobufCFieldDescriptor *f, const 
         if (!v || !*v)
             return KNOOP_OK;
         int64_t t;
-        if (s_time_field(f->name) && knoop_time_parse_rfc3339(v, &t) != KNOOP_OK)
+        int kind = s_string_kind(f);
+        if (kind == S_TIME && knoop_time_parse_rfc3339(v, &t) != KNOOP_OK)
             return s_fail(ctx, KNOOP_EMALFORMED, "'%.64s' is not an RFC 3339 time with a zone "
                           "(e.g. 2021-07-14T18:00:00+02:00)", v);
-        if (s_in(s_id_fields, f->name) && !knoop_id_valid(v))
+        if (kind == S_ID && !knoop_id_valid(v))
             return s_fail(ctx, KNOOP_EMALFORMED, "'%.64s' is not a partner id (a-z 0-9 -)", v);
         return KNOOP_OK;
     }
@@ -1232,12 +1252,34 @@ int knoop_payload_check(const knoop_typemap_t *types, const char *topic, const c
     if (len > KNOOP_PAYLOAD_MAX)
         return s_fail(&ctx, KNOOP_ETOOBIG, "payload of %zu bytes exceeds the limit", len);
     static const uint8_t s_empty[1];
-    ProtobufCMessage *msg = protobuf_c_message_unpack(d, NULL, len, data ? data : s_empty);
+    /* Unpacked into one arena (a malloc for the message, not one a field:
+     * every publish and every arrival passes here). A payload that unpacks
+     * beyond the arena's budget (many tiny submessages) is unpacked again
+     * the ordinary way, so the budget refuses nothing. */
+    knoop_pbc_arena_t *arena = knoop_pbc_arena_new(4 * len + 1024, 8 * len + 65536);
+    ProtobufCAllocator alloc;
+    ProtobufCMessage *msg = NULL;
+    if (arena) {
+        alloc = knoop_pbc_arena_allocator(arena);
+        msg = protobuf_c_message_unpack(d, &alloc, len, data ? data : s_empty);
+        if (!msg && knoop_pbc_arena_error(arena) == KNOOP_OK) {
+            knoop_pbc_arena_free(arena);     /* it does not decode */
+            return s_fail(&ctx, KNOOP_EMALFORMED, "payload does not decode as %s", type);
+        }
+    }
+    if (!msg) {
+        knoop_pbc_arena_free(arena);
+        arena = NULL;
+        msg = protobuf_c_message_unpack(d, NULL, len, data ? data : s_empty);
+    }
     if (!msg)
         return s_fail(&ctx, KNOOP_EMALFORMED, "payload does not decode as %s", type);
     int rc = s_check_msg(&ctx, msg, 0);
     if (rc == KNOOP_OK)
         s_sender_of(msg, knoop_payload_sender_field(type), sender, sender_size);
-    protobuf_c_message_free_unpacked(msg, NULL);
+    if (arena)
+        knoop_pbc_arena_free(arena);
+    else
+        protobuf_c_message_free_unpacked(msg, NULL);
     return rc;
 }
