@@ -416,12 +416,15 @@ static bool s_still_trusted(knoop_broker_t *self, const char *user,
  * (s_dispatch). */
 static bool s_session_trusted(knoop_broker_t *self, session_t *s, int64_t now)
 {
-    if (s->trusted_gen == self->trust_reloads + 1 && now < s->trusted_until)
+    if (s->trusted_gen == self->trust_reloads + 1 && now >= s->trusted_from &&
+        now < s->trusted_until)
         return true;
     const knoop_cert_t *c = broker_key_cert(self, s->partner, s->key);
     if (!c || knoop_cert_check_time(c, now) != KNOOP_OK || knoop_cert_revoked(c, now))
         return false;
     s->trusted_gen = self->trust_reloads + 1;
+    s->trusted_from = c->valid_from > INT64_MIN + KNOOP_CERT_SKEW_SECONDS
+                          ? c->valid_from - KNOOP_CERT_SKEW_SECONDS : INT64_MIN;
     s->trusted_until = c->valid_until < INT64_MAX - KNOOP_CERT_SKEW_SECONDS - 1
                            ? c->valid_until + KNOOP_CERT_SKEW_SECONDS + 1 : INT64_MAX;
     if (c->revoked_at && c->revoked_at < s->trusted_until)

@@ -58,11 +58,12 @@ typedef struct session {
     uint64_t  last_sent;
     uint64_t  last_mesh;    /* when the mesh view last went out in a HEARTBEAT */
     /* Its key was found trusted with the trust store of reload number
-     * trusted_gen - 1 (0: never checked), and stays so until trusted_until
-     * (unix seconds: its expiry or a revocation dated ahead) unless the
-     * store changes: housekeeping looks again only then. */
+     * trusted_gen - 1 (0: never checked), and stays so from trusted_from
+     * until trusted_until (unix seconds: its validity, or a revocation
+     * dated ahead) unless the store changes: housekeeping looks again only
+     * then, or when the clock leaves that span (also backwards). */
     uint64_t  trusted_gen;
-    int64_t   trusted_until;
+    int64_t   trusted_from, trusted_until;
     /* downstream window */
     uint64_t  window;       /* messages in flight allowed */
     uint64_t  window_bytes; /* bytes in flight allowed */

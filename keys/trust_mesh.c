@@ -204,7 +204,7 @@ int knoop_trust_msg_key_of(const knoop_cert_t *keys, size_t n, const knoop_msg_t
                            const knoop_cert_t **cert)
 {
     *cert = NULL;
-    if (!keys)
+    if (!keys || !n)
         return KNOOP_EUNKNOWN;
     const knoop_cert_t *c = NULL;
     if (m->sig) {

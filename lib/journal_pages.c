@@ -51,7 +51,10 @@
 #define P_BRANCH      0x01
 #define P_LEAF        0x02
 #define P_OVERFLOW    0x04
+#define P_META        0x08
 #define P_LEAF2       0x20
+#define P_SUBP        0x40
+#define P_KIND        (P_BRANCH | P_LEAF | P_OVERFLOW | P_META | P_LEAF2 | P_SUBP)
 #define F_BIGDATA     0x01
 #define F_SUBDATA     0x02
 #define F_DUPDATA     0x04
@@ -139,15 +142,17 @@ static int s_page(walk_t *w, uint64_t pgno, unsigned level)
     uint16_t flags = s_u16(p + 10), lower = s_u16(p + 12), upper = s_u16(p + 14);
     if (s_u64(p) != pgno)
         return s_bad(w, pgno, "says it is page %" PRIu64, s_u64(p));
-    if (level > 1 && !(flags & P_BRANCH))
-        return s_bad(w, pgno, "flags %#x where a branch page belongs", flags);
-    if (level == 1 && (!(flags & P_LEAF) || (flags & P_LEAF2)))
-        return s_bad(w, pgno, "flags %#x where a leaf page belongs", flags);
+    /* exactly one kind: LMDB descends while the branch bit is set */
+    if ((flags & P_KIND) != (level > 1 ? P_BRANCH : P_LEAF))
+        return s_bad(w, pgno, "flags %#x where a %s page belongs", flags,
+                     level > 1 ? "branch" : "leaf");
     if (lower < PG_HDR || lower > upper || upper > w->psize || (lower & 1))
         return s_bad(w, pgno, "free space from %u to %u, which cannot be", lower, upper);
     unsigned nkeys = (lower - PG_HDR) / 2;
-    if (level > 1 && nkeys < 2)   /* LMDB asserts this on every descent */
-        return s_bad(w, pgno, "a branch of %u keys", nkeys);
+    /* LMDB asserts two on every descent, and reads a leaf's first node
+     * without looking at the count; it never commits fewer */
+    if (nkeys < (level > 1 ? 2u : 1u))
+        return s_bad(w, pgno, "a %s of %u keys", level > 1 ? "branch" : "leaf", nkeys);
     for (unsigned i = 0; i < nkeys; i++) {
         size_t off = s_u16(p + PG_HDR + 2 * i);
         if (off < upper || off > w->psize - NODE_HDR)
@@ -168,8 +173,9 @@ static int s_page(walk_t *w, uint64_t pgno, unsigned level)
                 return rc;
             continue;
         }
-        /* a journal has no duplicate keys; named trees only in the main one */
-        if ((nflags & ~(F_BIGDATA | F_SUBDATA)) || ((nflags & F_SUBDATA) && w->named))
+        /* a journal has no duplicate keys; the main tree holds the named
+         * trees' records and nothing else, and they hold plain values */
+        if (w->named ? (nflags & ~F_BIGDATA) != 0 : nflags != F_SUBDATA)
             return s_bad(w, pgno, "node %u: flags %#x", i, nflags);
         if (nflags & F_BIGDATA) {
             if (room < 8)
@@ -198,8 +204,12 @@ static int s_page(walk_t *w, uint64_t pgno, unsigned level)
 /* The tree whose 48-byte record is DB, named in page FROM. */
 static int s_tree(walk_t *w, uint64_t from, const uint8_t *db)
 {
-    uint16_t depth = s_u16(db + 6);
+    uint16_t flags = s_u16(db + 4), depth = s_u16(db + 6);
     uint64_t root = s_u64(db + 40);
+    /* the journal's trees are plain (no integer, reversed or duplicate
+     * keys): other flags would change how LMDB compares and reads keys */
+    if (flags != 0)
+        return s_bad(w, from, "a tree with flags %#x", flags);
     if (root == NO_PAGE)
         return depth == 0 ? KNOOP_OK : s_bad(w, from, "an empty tree of depth %u", depth);
     if (depth < 1 || depth > DEPTH_MAX)

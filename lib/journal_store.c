@@ -812,16 +812,24 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
      * whole file at every start; their reads find damaged messages by
      * their checks. */
     if (ro) {
-        MDB_txn *snap;
-        char why[256];
-        rc = journal_err(self, mdb_txn_begin(self->env, NULL, MDB_RDONLY, &snap));
-        if (rc == KNOOP_OK) {
+        char why[256] = "cannot begin a read transaction";
+        /* A meta page read while a writer rewrites it can be torn: damage
+         * is believed only when a second snapshot shows it too. */
+        for (int attempt = 0; attempt < 2; attempt++) {
+            MDB_txn *snap;
+            rc = journal_err(self, mdb_txn_begin(self->env, NULL, MDB_RDONLY, &snap));
+            if (rc)
+                break;
             rc = journal_check_pages(self->path, mdb_txn_id(snap), why, sizeof why);
             mdb_txn_abort(snap);
-            if (rc)
-                knoop_error("journal %s: data.mdb: %s", self->path, why);
-            if (rc == KNOOP_ECORRUPT)
-                s_beyond_use(self->path);
+            if (rc != KNOOP_ECORRUPT)
+                break;
+        }
+        if (rc && rc != KNOOP_ECORRUPT)
+            knoop_error("journal %s: data.mdb: %s", self->path, why);
+        if (rc == KNOOP_ECORRUPT) {
+            knoop_error("journal %s: data.mdb DAMAGED on disk: %s", self->path, why);
+            s_beyond_use(self->path);
         }
         if (rc)
             goto fail;

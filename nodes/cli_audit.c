@@ -36,7 +36,8 @@ static const knoop_cmd_t s_cmd_verify = {
 "hash chains alone (and says so).",
     .exit_status =
 "0 every stream intact, 1 a break, fork or bad signature (the line names\n"
-"stream and seq) or damage on disk, 2 usage or read error.",
+"stream and seq) or a damaged message, 2 usage or read error, or a journal\n"
+"that cannot be opened (truncated, or pages damaged: the log names them).",
     .examples = "knoop audit verify --journal /var/lib/knoop/node --trust /etc/knoop/trust",
 };
 
@@ -143,23 +144,20 @@ static int s_parse(const char *cmd, const knoop_config_t *cfg, const knoop_opt_s
     return 0;
 }
 
-/* The journal, read-only; NULL with *RC set when it cannot be opened. A
- * journal whose pages are damaged (KNOOP_ECORRUPT; the log names the page)
- * is not read at all: LMDB would follow the damage out of its map. */
-static knoop_journal_t *s_open(const char *cmd, const char *path, int *rc_out)
+/* The journal, read-only; NULL when it cannot be opened. A journal whose
+ * pages are damaged (KNOOP_ECORRUPT; the log names the page) is not read
+ * at all: LMDB would follow the damage out of its map. */
+static knoop_journal_t *s_open(const char *cmd, const char *path)
 {
     knoop_journal_opts_t o = { .path = path, .flags = KNOOP_JOURNAL_READONLY };
     knoop_journal_t *j = NULL;
     int rc = knoop_journal_open(&o, &j);
     if (rc == KNOOP_ECORRUPT)
-        fprintf(stderr, "knoop audit %s: journal %s is DAMAGED on disk: its page structure "
-                "(the page is named above) cannot be read safely, so none of it was read\n",
-                cmd, path);
+        fprintf(stderr, "knoop audit %s: journal %s is DAMAGED on disk (the damage is named "
+                "above): it cannot be read safely, so none of it was read\n", cmd, path);
     else if (rc)
         fprintf(stderr, "knoop audit %s: cannot open journal %s: %s\n", cmd, path,
                 knoop_strerror(rc));
-    if (rc_out)
-        *rc_out = rc;
     return j;
 }
 
@@ -281,10 +279,10 @@ static int s_verify(const audit_args_t *args)
             return 2;
         }
     }
-    knoop_journal_t *j = s_open("verify", a.journal, &rc);
+    knoop_journal_t *j = s_open("verify", a.journal);
     if (!j) {
         knoop_trust_destroy(&trust);
-        return rc == KNOOP_ECORRUPT ? 1 : 2;
+        return 2;
     }
     if (!trust)
         printf("note: --chains-only: signatures NOT checked\n");
@@ -370,7 +368,7 @@ static int s_replay(const audit_args_t *args)
         fprintf(stderr, "knoop audit replay: '%s' is not a partner id\n", a.origin);
         return 2;
     }
-    knoop_journal_t *j = s_open("replay", a.journal, NULL);
+    knoop_journal_t *j = s_open("replay", a.journal);
     if (!j)
         return 2;
     rc = knoop_audit_replay(j, &f, s_replay_one, NULL);
@@ -388,7 +386,7 @@ static int s_digest(const audit_args_t *args)
 {
     audit_args_t a = *args;
     int rc;
-    knoop_journal_t *j = s_open("digest", a.journal, NULL);
+    knoop_journal_t *j = s_open("digest", a.journal);
     if (!j)
         return 2;
     const char *pattern = a.pattern ? a.pattern : ">";

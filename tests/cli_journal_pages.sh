@@ -7,7 +7,8 @@
 # are checked before LMDB reads them, and the tools name the page and fail:
 #   - three kinds of damage made on purpose (a branch's child, a leaf's
 #     free-space bounds, an overflow's page number): each named, replay
-#     exits 2, verify exits 1 ("DAMAGED on disk"), nothing crashes;
+#     and verify exit 2 ("DAMAGED on disk"), as on a truncated journal
+#     (cli_journal_backup), and nothing crashes;
 #   - damage at random (seeded) in random pages: every run of replay and
 #     verify ends with 0, 1 or 2 and no crash, no sanitizer report.
 # The old code crashed in about one run in twenty of the random part.
@@ -88,15 +89,16 @@ for kind in child bounds overflow; do
         run_tool replay replay --journal "$T/copy" --pattern 'sitrep.>'
     check "... it fails (exit 2)" grep -qx 2 "$T/replay.rc"
     check "... naming the damaged page" \
-        grep -Eq "data.mdb: page [0-9]+ \(tree '[a-z]+'\): " "$T/replay.err"
+        grep -Eq "data.mdb DAMAGED on disk: page [0-9]+ \(tree '[a-z]+'\): " "$T/replay.err"
     check "... and says the journal is damaged" grep -q "is DAMAGED on disk" "$T/replay.err"
     check "$kind: verify does not crash" \
         run_tool verify verify --journal "$T/copy" --trust "$T/trust" --quiet
-    check "... it fails as on damage (exit 1)" grep -qx 1 "$T/verify.rc"
+    check "... it fails as on a journal it cannot open (exit 2)" grep -qx 2 "$T/verify.rc"
+    check "... saying the journal is damaged" grep -q "is DAMAGED on disk" "$T/verify.err"
     check "$kind: digest does not crash" run_tool digest digest --journal "$T/copy"
 done
 check "overflow: the leaf is named, and what is wrong with its overflow page" \
-    grep -Eq "data.mdb: page [0-9]+ \(tree 'msg'\): (refers to page [0-9]+, reached already|not the overflow page)" \
+    grep -Eq "data.mdb DAMAGED on disk: page [0-9]+ \(tree 'msg'\): (refers to page [0-9]+, reached already|not the overflow page)" \
     "$T/replay.err"
 
 # Damage at random: a few bytes of a page header, a run of 64 random bytes,
