@@ -57,13 +57,12 @@ typedef struct session {
     uint64_t  last_heard;
     uint64_t  last_sent;
     uint64_t  last_mesh;    /* when the mesh view last went out in a HEARTBEAT */
-    /* Its key was found trusted with the trust store of reload number
-     * trusted_gen - 1 (0: never checked), and stays so from trusted_from
-     * until trusted_until (unix seconds: its validity, or a revocation
-     * dated ahead) unless the store changes: housekeeping looks again only
-     * then, or when the clock leaves that span (also backwards). */
-    uint64_t  trusted_gen;
-    int64_t   trusted_from, trusted_until;
+    /* The certificate of its key in the trust store of reload number
+     * trusted_gen - 1 (0: not looked up yet). A store is never changed in
+     * place, and every replacement counts in trust_reloads, so the pointer
+     * lives exactly as long as it is used. */
+    uint64_t            trusted_gen;
+    const knoop_cert_t *trusted_cert;
     /* downstream window */
     uint64_t  window;       /* messages in flight allowed */
     uint64_t  window_bytes; /* bytes in flight allowed */

@@ -57,14 +57,14 @@
 #define P_KIND        (P_BRANCH | P_LEAF | P_OVERFLOW | P_META | P_LEAF2 | P_SUBP)
 #define F_BIGDATA     0x01
 #define F_SUBDATA     0x02
-#define F_DUPDATA     0x04
 
 typedef struct {
     int         fd;
     size_t      psize;
     uint64_t    last;             /* the snapshot's last page */
     uint8_t    *seen;             /* a bit per page: reached once already */
-    uint8_t    *buf[2][DEPTH_MAX + 1];  /* a page per level: main tree, named tree */
+    uint8_t    *pages;            /* a page per level (1..DEPTH_MAX), main tree,
+                                     then named tree */
     bool        named;            /* walking a named tree (not the main one) */
     const char *tree;             /* its name */
     char       *why;
@@ -135,7 +135,7 @@ static int s_overflow(walk_t *w, uint64_t leaf, uint64_t pgno, uint64_t dsize)
 /* The page PGNO at LEVEL (1: a leaf) and everything under it. */
 static int s_page(walk_t *w, uint64_t pgno, unsigned level)
 {
-    uint8_t *p = w->buf[w->named][level];
+    uint8_t *p = w->pages + ((w->named ? DEPTH_MAX : 0) + level - 1) * w->psize;
     int rc = s_read(w, pgno, p, w->psize);
     if (rc)
         return rc;
@@ -269,22 +269,15 @@ int journal_check_pages(const char *path, uint64_t txnid, char *why, size_t why_
     }
     if (rc == KNOOP_OK) {
         w.seen = calloc(w.last / 8 + 1, 1);
-        for (int s = 0; s < 2 && w.seen; s++)
-            for (int i = 1; i <= DEPTH_MAX; i++)
-                if (!(w.buf[s][i] = malloc(w.psize))) {
-                    rc = KNOOP_ENOMEM;
-                    break;
-                }
-        if (!w.seen)
-            rc = KNOOP_ENOMEM;
-        if (rc == KNOOP_OK)
+        w.pages = malloc(2 * DEPTH_MAX * w.psize);
+        if (w.seen && w.pages) {
             rc = s_tree(&w, (uint64_t) pick, meta[pick] + PG_HDR + 24 + TREE_LEN);
-        if (rc == KNOOP_ENOMEM)
+        } else {
+            rc = KNOOP_ENOMEM;
             snprintf(why, why_len, "out of memory");
+        }
     }
-    for (int s = 0; s < 2; s++)
-        for (int i = 0; i <= DEPTH_MAX; i++)
-            free(w.buf[s][i]);
+    free(w.pages);
     free(w.seen);
     close(w.fd);
     return rc;

@@ -23,7 +23,6 @@
  *    bytes are skipped (JSON has no place for them).
  */
 #include "json.h"
-#include "pbcodec.h"
 #include "crypto.h"
 #include "keys.h"
 #include "topic.h"
@@ -1252,34 +1251,12 @@ int knoop_payload_check(const knoop_typemap_t *types, const char *topic, const c
     if (len > KNOOP_PAYLOAD_MAX)
         return s_fail(&ctx, KNOOP_ETOOBIG, "payload of %zu bytes exceeds the limit", len);
     static const uint8_t s_empty[1];
-    /* Unpacked into one arena (a malloc for the message, not one a field:
-     * every publish and every arrival passes here). A payload that unpacks
-     * beyond the arena's budget (many tiny submessages) is unpacked again
-     * the ordinary way, so the budget refuses nothing. */
-    knoop_pbc_arena_t *arena = knoop_pbc_arena_new(4 * len + 1024, 8 * len + 65536);
-    ProtobufCAllocator alloc;
-    ProtobufCMessage *msg = NULL;
-    if (arena) {
-        alloc = knoop_pbc_arena_allocator(arena);
-        msg = protobuf_c_message_unpack(d, &alloc, len, data ? data : s_empty);
-        if (!msg && knoop_pbc_arena_error(arena) == KNOOP_OK) {
-            knoop_pbc_arena_free(arena);     /* it does not decode */
-            return s_fail(&ctx, KNOOP_EMALFORMED, "payload does not decode as %s", type);
-        }
-    }
-    if (!msg) {
-        knoop_pbc_arena_free(arena);
-        arena = NULL;
-        msg = protobuf_c_message_unpack(d, NULL, len, data ? data : s_empty);
-    }
+    ProtobufCMessage *msg = protobuf_c_message_unpack(d, NULL, len, data ? data : s_empty);
     if (!msg)
         return s_fail(&ctx, KNOOP_EMALFORMED, "payload does not decode as %s", type);
     int rc = s_check_msg(&ctx, msg, 0);
     if (rc == KNOOP_OK)
         s_sender_of(msg, knoop_payload_sender_field(type), sender, sender_size);
-    if (arena)
-        knoop_pbc_arena_free(arena);
-    else
-        protobuf_c_message_free_unpacked(msg, NULL);
+    protobuf_c_message_free_unpacked(msg, NULL);
     return rc;
 }

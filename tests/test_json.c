@@ -819,39 +819,10 @@ static void test_random_json(void **state)
     assert_true(parsed > 0);
 }
 
-/* A payload whose unpacked form is many times its wire size (a polygon of
- * 50,000 points at 0,0: two bytes each on the wire, a struct each when
- * unpacked) goes beyond the arena knoop_payload_check unpacks into first,
- * and is unpacked again the ordinary way: accepted, not refused as
- * undecodable. Cut short, it does not decode. */
-static void test_check_wide_payload(void **state)
-{
-    (void) state;
-    enum { N = 50000 };
-    knoop_buf_t text = { 0 };
-    assert_int_equal(knoop_buf_reserve(&text, 64 + N * 24), KNOOP_OK);
-    int n = sprintf((char *) text.data, "{\"location\": {\"polygon\": {\"points\": [");
-    for (int i = 0; i < N; i++)
-        n += sprintf((char *) text.data + n, "%s{\"lat\": 0, \"lon\": 0}", i ? "," : "");
-    sprintf((char *) text.data + n, "]}}}");
-    knoop_buf_t pb = { 0 };
-    char err[200];
-    assert_int_equal(s_encode(T_SITREP, (const char *) text.data, &pb, err, sizeof err), KNOOP_OK);
-    assert_true(pb.len > 2 * N && pb.len < 3 * N + 64);
-    assert_int_equal(knoop_payload_check(NULL, "sitrep.x", T_SITREP, pb.data, pb.len, NULL, 0,
-                                         err, sizeof err), KNOOP_OK);
-    assert_int_equal(knoop_payload_check(NULL, "sitrep.x", T_SITREP, pb.data, pb.len - 1, NULL,
-                                         0, err, sizeof err), KNOOP_EMALFORMED);
-    assert_string_equal(err, "payload does not decode as " T_SITREP);
-    knoop_buf_free(&pb);
-    knoop_buf_free(&text);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
-        cmocka_unit_test(test_check_wide_payload),
         cmocka_unit_test(test_roundtrip_every_type),
         cmocka_unit_test(test_defaults_and_presence),
         cmocka_unit_test(test_numbers),
