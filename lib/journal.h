@@ -74,6 +74,11 @@ typedef struct knoop_journal_t knoop_journal_t;
 
 #define KNOOP_JOURNAL_READONLY 1u   /* open an existing journal read-only */
 #define KNOOP_JOURNAL_RELAXED  2u   /* relaxed durability: no fsync per commit */
+/* Walk every page of data.mdb before use (lib/journal_pages.c), as a
+ * read-only open always does and a writer does when the last writer did
+ * not close the journal: for one that reads the whole journal at start
+ * anyway (a node's scan), so that damage is refused, not crashed on. */
+#define KNOOP_JOURNAL_CHECK_PAGES 4u
 
 typedef struct {
     const char          *path;      /* directory; created for writing if missing */

@@ -8,7 +8,8 @@
  * a flipped bit) then sends it outside its map (SIGBUS, SIGSEGV) or into an
  * assertion. The messages' own checks (journal_store.c) find damage in
  * values; this finds damage in the structure that leads to them, so that an
- * auditor's tool names the page and fails instead of crashing.
+ * auditor's tool, or a daemon at start, names the page and fails instead of
+ * crashing (journal_store.c says when a writer walks).
  *
  * The layout read here is LMDB's on-disk format 1 (MDB_DATA_VERSION 1, every
  * 0.9 release) on a 64-bit little-endian machine, which is what the journal
@@ -38,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PG_HDR        16
@@ -69,7 +71,31 @@ typedef struct {
     const char *tree;             /* its name */
     char       *why;
     size_t      why_len;
+    const char *path;             /* for the progress lines */
+    uint64_t    claimed;          /* pages reached so far */
+    uint64_t    told_ms;          /* when progress was last logged (monotonic) */
 } walk_t;
+
+#define PROGRESS_MS 5000          /* a line this often on a long walk */
+
+static uint64_t s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* A line every PROGRESS_MS on a large file: the walk reads all of it. */
+static void s_progress(walk_t *w)
+{
+    uint64_t now = s_mono_ms();
+    if (now - w->told_ms < PROGRESS_MS)
+        return;
+    w->told_ms = now;
+    knoop_info("journal %s: checking pages: %" PRIu64 " of %" PRIu64 " MiB (%u%%)", w->path,
+               w->claimed * w->psize >> 20, (w->last + 1) * w->psize >> 20,
+               (unsigned) (100 * w->claimed / (w->last + 1)));
+}
 
 static uint16_t s_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 static uint32_t s_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
@@ -110,6 +136,9 @@ static int s_claim(walk_t *w, uint64_t from, uint64_t pgno, uint64_t n)
             return s_bad(w, from, "refers to page %" PRIu64 ", reached already", p);
         w->seen[p >> 3] |= (uint8_t) (1u << (p & 7));
     }
+    w->claimed += n;
+    if ((w->claimed & 4095) < n)
+        s_progress(w);
     return KNOOP_OK;
 }
 
@@ -223,7 +252,7 @@ int journal_check_pages(const char *path, uint64_t txnid, char *why, size_t why_
     char file[4096];
     snprintf(file, sizeof file, "%s/data.mdb", path);
     walk_t w = { .fd = open(file, O_RDONLY | O_CLOEXEC), .tree = "main", .why = why,
-                 .why_len = why_len };
+                 .why_len = why_len, .path = path, .told_ms = s_mono_ms() };
     *why = '\0';
     if (w.fd < 0) {
         snprintf(why, why_len, "cannot open %s: %s", file, strerror(errno));

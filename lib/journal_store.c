@@ -701,6 +701,47 @@ static void s_beyond_use(const char *path)
                 "takes everything back from its peers.", path);
 }
 
+/* The pages of data.mdb walked before LMDB reads them (journal_pages.c), in
+ * the snapshot of a read transaction held meanwhile, so that a writer
+ * beside us cannot reuse them. A meta page read while a writer rewrites it
+ * can be torn: damage is believed only when a second snapshot shows it too. */
+static int s_check_pages(knoop_journal_t *self)
+{
+    char why[256] = "cannot begin a read transaction";
+    int rc = KNOOP_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        MDB_txn *snap;
+        rc = journal_err(self, mdb_txn_begin(self->env, NULL, MDB_RDONLY, &snap));
+        if (rc)
+            break;
+        rc = journal_check_pages(self->path, mdb_txn_id(snap), why, sizeof why);
+        mdb_txn_abort(snap);
+        if (rc != KNOOP_ECORRUPT)
+            break;
+    }
+    if (rc && rc != KNOOP_ECORRUPT)
+        knoop_error("journal %s: data.mdb: %s", self->path, why);
+    if (rc == KNOOP_ECORRUPT) {
+        knoop_error("journal %s: data.mdb DAMAGED on disk: %s", self->path, why);
+        s_beyond_use(self->path);
+    }
+    return rc;
+}
+
+/* writer.lock says "open" while a process writes the journal, and is
+ * emptied when it closes it: true when the last writer did not close it.
+ * Made durable here (one sync at open), so that a power cut leaves it. */
+static bool s_mark_open(knoop_journal_t *self, const char *lock_file)
+{
+    char was[8] = { 0 };
+    ssize_t n = pread(self->lock_fd, was, sizeof was - 1, 0);
+    bool unclean = n >= 4 && memcmp(was, "open", 4) == 0;
+    if (pwrite(self->lock_fd, "open\n", 5, 0) != 5 || fdatasync(self->lock_fd) != 0)
+        knoop_warn("journal %s: cannot write %s (%s): a crash will not be noticed at the "
+                   "next start", self->path, lock_file, strerror(errno));
+    return unclean;
+}
+
 int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
 {
     *out = NULL;
@@ -726,7 +767,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
         free(self);
         return KNOOP_ENOMEM;
     }
-    bool ro = self->flags & KNOOP_JOURNAL_READONLY;
+    bool ro = self->flags & KNOOP_JOURNAL_READONLY, unclean = false;
     char file[4200];
 
     if (ro) {
@@ -756,6 +797,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
             knoop_error("journal %s: already open for writing by another process", self->path);
             goto fail;
         }
+        unclean = s_mark_open(self, file);
     }
 
     rc = journal_err(self, mdb_env_create(&self->env));
@@ -806,33 +848,25 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
         goto fail;
     }
     /* An auditor's tool reads whatever it is handed: a damaged page must
-     * be named, not followed (LMDB trusts its pages). Checked in the
-     * snapshot a read transaction holds, so a writer beside it cannot
-     * reuse its pages meanwhile. The daemons do not pay for a read of the
-     * whole file at every start; their reads find damaged messages by
-     * their checks. */
-    if (ro) {
-        char why[256] = "cannot begin a read transaction";
-        /* A meta page read while a writer rewrites it can be torn: damage
-         * is believed only when a second snapshot shows it too. */
-        for (int attempt = 0; attempt < 2; attempt++) {
-            MDB_txn *snap;
-            rc = journal_err(self, mdb_txn_begin(self->env, NULL, MDB_RDONLY, &snap));
-            if (rc)
-                break;
-            rc = journal_check_pages(self->path, mdb_txn_id(snap), why, sizeof why);
-            mdb_txn_abort(snap);
-            if (rc != KNOOP_ECORRUPT)
-                break;
-        }
-        if (rc && rc != KNOOP_ECORRUPT)
-            knoop_error("journal %s: data.mdb: %s", self->path, why);
-        if (rc == KNOOP_ECORRUPT) {
-            knoop_error("journal %s: data.mdb DAMAGED on disk: %s", self->path, why);
-            s_beyond_use(self->path);
-        }
+     * be named, not followed (LMDB trusts its pages). A writer checks when
+     * the last writer did not close the journal: a crash (perhaps on a
+     * damaged page: it would crash again at every start), kill -9 or a
+     * power cut; at every start only when it asks (KNOOP_JOURNAL_CHECK_PAGES:
+     * a node, which reads everything at start anyway). Otherwise its reads
+     * find damaged messages by their checks. */
+    if (ro || unclean || (self->flags & KNOOP_JOURNAL_CHECK_PAGES)) {
+        if (unclean)
+            knoop_info("journal %s: the last process writing it did not close it (a crash, "
+                       "kill -9 or a power cut): checking every page of data.mdb (%llu MiB) "
+                       "before use", self->path,
+                       (unsigned long long) (stat(file, &fst) == 0 ? fst.st_size >> 20 : 0));
+        uint64_t t0 = knoop_now_ms();
+        rc = s_check_pages(self);
         if (rc)
             goto fail;
+        if (!ro)
+            knoop_info("journal %s: pages checked in %.1f s: no damage", self->path,
+                       (double) (knoop_now_ms() - t0) / 1000.0);
     }
     int dead = 0;
     mdb_reader_check(self->env, &dead);
@@ -850,6 +884,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
     self->map_size = info.me_mapsize;
     if (self->map_max < self->map_size)
         self->map_max = self->map_size;
+    self->opened = true;
     *out = self;
     return KNOOP_OK;
 
@@ -865,8 +900,13 @@ void knoop_journal_destroy(knoop_journal_t **self_p)
     knoop_journal_t *self = *self_p;
     if (self->env)
         mdb_env_close(self->env);
-    if (self->lock_fd >= 0)
+    if (self->lock_fd >= 0) {
+        /* Closed: no check at the next start. Not after a failed open: what
+         * made it fail (damage) must be looked for again. */
+        if (self->opened && ftruncate(self->lock_fd, 0) != 0)
+            knoop_warn("journal %s: cannot empty writer.lock: %s", self->path, strerror(errno));
         close(self->lock_fd);
+    }
     knoop_buf_free(&self->scratch);
     knoop_u64map_clear(&self->txn_rows_at);
     knoop_u64map_clear(&self->txn_stored_at);

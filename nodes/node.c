@@ -127,7 +127,10 @@ int knoop_node_new(const knoop_node_opts_t *opts, knoop_node_t **out)
     knoop_daemon_setup_t setup = {
         .who = "node", .id = opts->id, .key_file = opts->key_file, .data = opts->data,
         .trust_dir = opts->trust_dir, .types_file = opts->types_file,
-        .journal_flags = opts->journal_flags, .map_max = opts->map_max };
+        /* the node scans its whole journal at start (node_repair.c): its
+         * pages are walked first, so that it never follows a damaged one */
+        .journal_flags = opts->journal_flags | KNOOP_JOURNAL_CHECK_PAGES,
+        .map_max = opts->map_max };
     rc = knoop_daemon_identity(&setup, &KNOOP_DAEMON_PARTS(self), NULL);
     if (rc)
         goto fail;
