@@ -1261,6 +1261,20 @@ static xmlDocPtr s_parse(const char *xml, size_t len, const char *what, char *er
                 msg[--n] = '\0';
         }
         snprintf(err, err_size, "%s: not XML: %s (line %d)", what, msg, e ? e->line : 0);
+    } else if (!ctx->nsWellFormed) {
+        /* a prefix used that nothing declares: libxml2 goes on without a
+         * namespace for it, and what the element means would change with
+         * the document around it */
+        xmlErrorPtr e = xmlCtxtGetLastError(ctx);
+        char msg[200] = "a namespace prefix is not declared";
+        if (e && e->message) {
+            snprintf(msg, sizeof msg, "%s", e->message);
+            msg[strcspn(msg, "\n")] = '\0';
+        }
+        snprintf(err, err_size, "%s: not namespace-well-formed: %s (line %d)", what, msg,
+                 e ? e->line : 0);
+        xmlFreeDoc(doc);
+        doc = NULL;
     } else if (doc->intSubset || doc->extSubset) {
         snprintf(err, err_size, "%s: a DOCTYPE is not accepted (CAP needs none)", what);
         xmlFreeDoc(doc);

@@ -658,6 +658,21 @@ int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err, siz
             msg[strcspn(msg, "\n")] = '\0';
         }
         s_fail(&c, KNOOP_EMALFORMED, "document: not XML: %s (line %d)", msg, e ? e->line : 0);
+    } else if (!pc->nsWellFormed) {
+        /* well-formed XML, but a prefix is used that nothing declares:
+         * libxml2 goes on without a namespace for it. Refused: a TargetArea
+         * carried as text would mean something else in the document wrap
+         * writes (whose root declares ct:) than in this one. */
+        xmlErrorPtr e = xmlCtxtGetLastError(pc);
+        char msg[200] = "a namespace prefix is not declared";
+        if (e && e->message) {
+            snprintf(msg, sizeof msg, "%s", e->message);
+            msg[strcspn(msg, "\n")] = '\0';
+        }
+        s_fail(&c, KNOOP_EMALFORMED, "document: not namespace-well-formed: %s (line %d)", msg,
+               e ? e->line : 0);
+        xmlFreeDoc(doc);
+        doc = NULL;
     }
     xmlFreeParserCtxt(pc);
     if (c.failed)
