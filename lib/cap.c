@@ -5,6 +5,7 @@
  * export builds a libxml2 tree in the same order, so that element numbers and
  * whitespace gaps recorded at import line up at export. */
 #include "cap.h"
+#include "xmlns.h"
 #include "crypto.h"
 #include "timefmt.h"
 #include "knoop/crisis/v1/alert.pb-c.h"
@@ -1022,14 +1023,23 @@ static alert_t *s_alert(rd_t *r, xmlNodePtr root)
     while (!r->failed && (x = s_peek(&k)) && !s_is_cap(r, x) && x->ns && x->ns->href) {
         s_gap_flush(&k);
         r->elem++;
+        /* Kept as a document of its own: a copy declares the namespaces it
+         * uses that an ancestor (the alert) declared, so that the text
+         * means the same wherever it is written again. */
         xmlBufferPtr b = xmlBufferCreate();
-        if (!b || xmlNodeDump(b, r->doc, x, 0, 0) < 0) {
+        xmlDocPtr own = xmlNewDoc((const xmlChar *) "1.0");
+        xmlNodePtr copy = own ? xmlDocCopyNode(x, own, 1) : NULL;
+        if (copy)
+            xmlDocSetRootElement(own, copy);
+        if (!b || !copy || xmlNodeDump(b, own, copy, 0, 0) < 0) {
             xmlBufferFree(b);
+            xmlFreeDoc(own);
             s_fail(r, KNOOP_ENOMEM, path, "cannot serialise <%s>", (const char *) x->name);
             break;
         }
         v = s_dup(r, (const char *) xmlBufferContent(b));
         xmlBufferFree(b);
+        xmlFreeDoc(own);
         if (v)
             s_push(r, &al->extension, &al->n_extension, sizeof v, &v, path);
         k.cur = k.cur->next;
@@ -1763,6 +1773,13 @@ static void s_alert_out(wr_t *w, const alert_t *al)
                 XML_ERR_OK || !list) {
             xmlFreeNodeList(list);
             s_wfail(w, "extension %zu is not an XML element", i + 1);
+            return;
+        }
+        const xmlChar *bad = knoop_xml_undeclared(list);
+        if (bad) {
+            s_wfail(w, "extension %zu: <%s> uses a namespace prefix it does not declare", i + 1,
+                    (const char *) bad);
+            xmlFreeNodeList(list);          /* bad is in it */
             return;
         }
         xmlAddChildList(root, list);

@@ -4,6 +4,7 @@
 #include "cap.h"
 #include "crypto.h"
 #include "json.h"
+#include "xmlns.h"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -93,6 +94,13 @@ static void s_fragment(ctx_t *c, xmlNodePtr parent, const char *text, const char
                               &list) != XML_ERR_OK || !list) {
         xmlFreeNodeList(list);
         s_fail(c, KNOOP_EMALFORMED, "%s: not an XML element", what);
+        return;
+    }
+    const xmlChar *bad = knoop_xml_undeclared(list);
+    if (bad) {
+        s_fail(c, KNOOP_EMALFORMED, "%s: <%s> uses a namespace prefix it does not declare",
+               what, (const char *) bad);
+        xmlFreeNodeList(list);
         return;
     }
     xmlAddChildList(parent, list);

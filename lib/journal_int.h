@@ -72,7 +72,9 @@ struct knoop_journal_t {
     char                 partner[KNOOP_ID_MAX + 1];
     const knoop_trust_t *trust;
     int                  lock_fd;
-    bool                 opened;     /* open succeeded: a clean close empties writer.lock */
+    bool                 clear_mark; /* close empties writer.lock: the open succeeded, or
+                                        failed for another reason than damage on a
+                                        journal closed cleanly before */
     uint64_t             next_pos;          /* next arrival log position */
     uint64_t             next_vpos;         /* next verified log position */
     uint64_t             txn_vpos;          /* ... within the open write txn */

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,15 @@ int journal_err(knoop_journal_t *self, int mdb_rc)
 /* The only place an LMDB code becomes a KNOOP code. A read's failure is not
  * recorded: its caller may take it as an answer ("not there", "not proven")
  * and go on, and a write that fails later must not be reported with it. */
+/* Set once this process met a damaged B-tree in any journal (LMDB's own
+ * MDB_CORRUPTED or MDB_PAGE_NOTFOUND, on a read or a write): a clean close
+ * then keeps writer.lock's mark, so that the next start walks the pages. */
+static atomic_bool s_tree_damage;
+
 int journal_read_err(int mdb_rc)
 {
+    if (mdb_rc == MDB_CORRUPTED || mdb_rc == MDB_PAGE_NOTFOUND)
+        atomic_store(&s_tree_damage, true);
     switch (mdb_rc) {
     case MDB_SUCCESS:          return KNOOP_OK;
     case MDB_NOTFOUND:         return KNOOP_ENOTFOUND;
@@ -735,7 +743,8 @@ static bool s_mark_open(knoop_journal_t *self, const char *lock_file)
 {
     char was[8] = { 0 };
     ssize_t n = pread(self->lock_fd, was, sizeof was - 1, 0);
-    bool unclean = n >= 4 && memcmp(was, "open", 4) == 0;
+    bool unclean = n < 0 || (n >= 4 && memcmp(was, "open", 4) == 0);   /* unreadable: walk */
+    errno = EIO;
     if (pwrite(self->lock_fd, "open\n", 5, 0) != 5 || fdatasync(self->lock_fd) != 0)
         knoop_warn("journal %s: cannot write %s (%s): a crash will not be noticed at the "
                    "next start", self->path, lock_file, strerror(errno));
@@ -767,7 +776,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
         free(self);
         return KNOOP_ENOMEM;
     }
-    bool ro = self->flags & KNOOP_JOURNAL_READONLY, unclean = false;
+    bool ro = self->flags & KNOOP_JOURNAL_READONLY, unclean = false, marked = false;
     char file[4200];
 
     if (ro) {
@@ -798,6 +807,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
             goto fail;
         }
         unclean = s_mark_open(self, file);
+        marked = true;
     }
 
     rc = journal_err(self, mdb_env_create(&self->env));
@@ -884,11 +894,15 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
     self->map_size = info.me_mapsize;
     if (self->map_max < self->map_size)
         self->map_max = self->map_size;
-    self->opened = true;
+    self->clear_mark = true;
     *out = self;
     return KNOOP_OK;
 
 fail:
+    /* The mark stays for damage, and when it was there before (the walk
+     * has not cleared the journal); an open refused for another reason (a
+     * partner mismatch, a version) puts back the clean state it found. */
+    self->clear_mark = marked && rc != KNOOP_ECORRUPT && !unclean;
     knoop_journal_destroy(&self);
     return rc;
 }
@@ -898,12 +912,17 @@ void knoop_journal_destroy(knoop_journal_t **self_p)
     if (!self_p || !*self_p)
         return;
     knoop_journal_t *self = *self_p;
+    bool clear = self->clear_mark && !atomic_load(&s_tree_damage);
+    /* Relaxed durability syncs nothing per commit: the data reaches the
+     * disk here, before the mark says the journal was closed cleanly. */
+    if (clear && self->env && (self->flags & KNOOP_JOURNAL_RELAXED) &&
+        mdb_env_sync(self->env, 1) != MDB_SUCCESS)
+        clear = false;
     if (self->env)
         mdb_env_close(self->env);
     if (self->lock_fd >= 0) {
-        /* Closed: no check at the next start. Not after a failed open: what
-         * made it fail (damage) must be looked for again. */
-        if (self->opened && ftruncate(self->lock_fd, 0) != 0)
+        /* Closed cleanly: no walk at the next start (see clear_mark). */
+        if (clear && ftruncate(self->lock_fd, 0) != 0)
             knoop_warn("journal %s: cannot empty writer.lock: %s", self->path, strerror(errno));
         close(self->lock_fd);
     }

@@ -169,7 +169,15 @@ check "the node walks its pages at every start" \
     grep -Eq "pages checked in [0-9.]+ s: no damage" "$T/vr-zeeland.log"
 check "... not as after a crash" lacks "did not close it" "$T/vr-zeeland.log"
 check "... and holds all 2003" has_count "$J" 'sitrep.>' 2003
+check "a second node on the same journal is refused" \
+    exits 1 "$T/second.log" timeout -s KILL 30 "$NODE" "${NODE_ARGS[@]}"
+check "... and leaves the running node's mark" grep -qx open "$J/writer.lock"
 stop vr-zeeland
+check "a node of another partner is refused the journal" \
+    exits 1 "$T/other.log" timeout -s KILL 30 "$NODE" --id vr-utrecht --data "$J" \
+    --key "$T/keys/vr-utrecht.key" --trust "$T/trust" --broker "$B"
+check "... and puts back the clean mark it found (no walk as after a crash next time)" \
+    test -f "$J/writer.lock" -a ! -s "$J/writer.lock"
 made=$(damage child "$J")
 check "a branch page of the node's journal damaged after a clean stop ($made pages)" \
     test "$made" -gt 0

@@ -6,6 +6,7 @@
  * crash the codec. */
 #include "testutil.h"
 #include "cap.h"
+#include "json.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -221,6 +222,54 @@ static void test_c14n_sees_differences(void **state)
     }
     knoop_buf_free(&a);
     knoop_buf_free(&b);
+}
+
+/* An extension whose namespace an ancestor declares (ds: on the alert,
+ * valid/14) is kept with that declaration: the alert made from its JSON
+ * (no xml form, as a partner's JSON publish) is written as CAP that reads
+ * back. Before, the extension was kept without it, and export wrote
+ * <ds:Signature> with a prefix nothing declared. An extension that declares
+ * nothing is refused by export, named. */
+static void test_extension_namespaces(void **state)
+{
+    (void) state;
+    const char *src = getenv("KNOOP_SRC");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/cap/valid/14-handtekening-statisch.xml",
+             src ? src : ".");
+    size_t len;
+    char *doc = tu_read_file(path, &len);
+    assert_non_null(doc);
+    knoop_buf_t pb = { 0 }, pb2 = { 0 }, xml = { 0 }, pb3 = { 0 };
+    char err[512] = "";
+    assert_int_equal(knoop_cap_import(doc, len, &pb, NULL, err, sizeof err), KNOOP_OK);
+    json_t *j = NULL;
+    assert_int_equal(knoop_payload_to_json(KNOOP_CAP_TYPE, pb.data, pb.len, &j), KNOOP_OK);
+    assert_int_equal(json_object_del(j, "xml"), 0);
+    assert_int_equal(knoop_payload_from_json(KNOOP_CAP_TYPE, j, &pb2, err, sizeof err), KNOOP_OK);
+    if (knoop_cap_export(pb2.data, pb2.len, &xml, err, sizeof err) != KNOOP_OK)
+        fail_msg("export without the xml form: %s", err);
+    if (knoop_cap_import((const char *) xml.data, xml.len, &pb3, NULL, err, sizeof err) !=
+        KNOOP_OK)
+        fail_msg("what export wrote does not import: %s\n%.*s", err, (int) xml.len,
+                 (const char *) xml.data);
+
+    json_t *ext = json_object_get(j, "extension");
+    assert_true(json_array_size(ext) > 0);
+    json_array_set_new(ext, 0, json_string("<ds:Signature>x</ds:Signature>"));
+    knoop_buf_t pb4 = { 0 }, xml2 = { 0 };
+    assert_int_equal(knoop_payload_from_json(KNOOP_CAP_TYPE, j, &pb4, err, sizeof err), KNOOP_OK);
+    assert_int_not_equal(knoop_cap_export(pb4.data, pb4.len, &xml2, err, sizeof err), KNOOP_OK);
+    if (!strstr(err, "extension 1: <ds:Signature> uses a namespace prefix it does not declare"))
+        fail_msg("refusal '%s' does not name the extension", err);
+    json_decref(j);
+    knoop_buf_free(&pb);
+    knoop_buf_free(&pb2);
+    knoop_buf_free(&pb3);
+    knoop_buf_free(&pb4);
+    knoop_buf_free(&xml);
+    knoop_buf_free(&xml2);
+    free(doc);
 }
 
 static void test_invalid_refused(void **state)
@@ -442,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_state_keys),
         cmocka_unit_test(test_c14n_sees_differences),
         cmocka_unit_test(test_invalid_refused),
+        cmocka_unit_test(test_extension_namespaces),
         cmocka_unit_test(test_lenient),
         cmocka_unit_test(test_summary_and_status),
         cmocka_unit_test(test_file_name),

@@ -217,6 +217,21 @@ static void test_wrap_refusals(void **state)
     assert_int_equal(knoop_edxl_wrap(dist, &xml, err, sizeof err), KNOOP_ENOTFOUND);
     assert_non_null(strstr(err, "content[1]: unknown payload type 'knoop.crisis.v1.Onbekend'"));
     json_decref(dist);
+
+    /* A target area using a prefix it does not declare would be written
+     * into a document that unwrap refuses (not namespace-well-formed). */
+    dist = s_header();
+    json_array_append_new(json_object_get(dist, "content"),
+        json_pack("{s:s, s:{s:s}}", "type", "knoop.crisis.v1.Duiding", "payload", "title", "x"));
+    json_object_set_new(dist, "targetArea",
+                        json_pack("[s]", "<TargetArea xmlns=\"urn:oasis:names:tc:emergency:EDXL:DE:2.0\">"
+                                         "<zz:circle>50.6,5.5 3</zz:circle></TargetArea>"));
+    assert_int_equal(knoop_edxl_wrap(dist, &xml, err, sizeof err), KNOOP_EMALFORMED);
+    if (!strstr(err, "<zz:circle> uses a namespace prefix it does not declare"))
+        fail_msg("refusal '%s' does not name <zz:circle>", err);
+    assert_int_equal(xml.len, 0);
+    json_decref(dist);
+    knoop_buf_free(&xml);
 }
 
 /* A document in the lowerCamelCase spelling knooppunt wrote before it
