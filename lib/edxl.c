@@ -689,6 +689,14 @@ int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err, siz
     xmlNodePtr root = xmlDocGetRootElement(doc);
     if (doc->intSubset || doc->extSubset)
         s_fail(&c, KNOOP_EMALFORMED, "document: a DOCTYPE is not accepted");
+    else if (s_is_ns(root, KNOOP_EDXL_NS, "edxlDistribution"))
+        /* The final 2.0 schema (cs02, edxl-de-v2.0-wd11.xsd) spells the
+         * root and every element lowerCamelCase and structures status,
+         * kind, target areas and non-XML content differently: said as
+         * such, not as a misspelt name (docs/protocol.md, EDXL-DE 2.0). */
+        s_fail(&c, KNOOP_EMALFORMED, "document: <edxlDistribution> is EDXL-DE 2.0 as Committee "
+               "Specification 02 spells it, which knooppunt does not read yet (it reads the "
+               "spelling of the cs01 examples, <EDXLDistribution>; see docs/protocol.md)");
     else if (!s_is(&c, root, "EDXLDistribution"))
         s_fail(&c, KNOOP_EMALFORMED, "document: the root element is not <EDXLDistribution> of "
                "EDXL-DE 2.0 (namespace %s)", KNOOP_EDXL_NS);
