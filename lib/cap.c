@@ -5,7 +5,7 @@
  * export builds a libxml2 tree in the same order, so that element numbers and
  * whitespace gaps recorded at import line up at export. */
 #include "cap.h"
-#include "xmlns.h"
+#include "xmlcommon.h"
 #include "crypto.h"
 #include "timefmt.h"
 #include "knoop/crisis/v1/alert.pb-c.h"
@@ -1262,27 +1262,16 @@ static xmlDocPtr s_parse(const char *xml, size_t len, const char *what, char *er
                                       XML_PARSE_NONET | XML_PARSE_NOCDATA |
                                       XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc) {
-        xmlErrorPtr e = xmlCtxtGetLastError(ctx);
         char msg[200] = "not well-formed XML";
-        if (e && e->message) {
-            snprintf(msg, sizeof msg, "%s", e->message);
-            size_t n = strlen(msg);
-            while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-                msg[--n] = '\0';
-        }
-        snprintf(err, err_size, "%s: not XML: %s (line %d)", what, msg, e ? e->line : 0);
+        int line = knoop_xml_last_error(ctx, msg, sizeof msg);
+        snprintf(err, err_size, "%s: not XML: %s (line %d)", what, msg, line);
     } else if (!ctx->nsWellFormed) {
         /* a prefix used that nothing declares: libxml2 goes on without a
          * namespace for it, and what the element means would change with
          * the document around it */
-        xmlErrorPtr e = xmlCtxtGetLastError(ctx);
         char msg[200] = "a namespace prefix is not declared";
-        if (e && e->message) {
-            snprintf(msg, sizeof msg, "%s", e->message);
-            msg[strcspn(msg, "\n")] = '\0';
-        }
-        snprintf(err, err_size, "%s: not namespace-well-formed: %s (line %d)", what, msg,
-                 e ? e->line : 0);
+        int line = knoop_xml_last_error(ctx, msg, sizeof msg);
+        snprintf(err, err_size, "%s: not namespace-well-formed: %s (line %d)", what, msg, line);
         xmlFreeDoc(doc);
         doc = NULL;
     } else if (doc->intSubset || doc->extSubset) {

@@ -4,7 +4,7 @@
 #include "cap.h"
 #include "crypto.h"
 #include "json.h"
-#include "xmlns.h"
+#include "xmlcommon.h"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -325,8 +325,9 @@ int knoop_edxl_wrap(const json_t *dist, knoop_buf_t *xml, char *err, size_t err_
 
 /* ---- unwrap ---- */
 
-/* EDXL-DE 2.0 spells its elements UpperCamelCase. Documents knooppunt wrote
- * before it followed the 2.0 schema carry the 2.0 namespace with the EDXL-DE
+/* The profile knooppunt writes spells its elements UpperCamelCase, as the
+ * EDXL-DE 2.0 cs01 examples do (not the final cs02 schema: docs/protocol.md).
+ * Documents knooppunt wrote before that carry the 2.0 namespace with the EDXL-DE
  * 1.0 spelling (lowerCamelCase, explicitAddressScheme/Value, a default value
  * as the text of StatusKindDefault); unwrap still reads them. The code below
  * names elements in the 1.0 spelling; s_nm gives the one the document uses. */
@@ -659,26 +660,18 @@ int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err, siz
                                            XML_PARSE_NONET | XML_PARSE_NOCDATA |
                                            XML_PARSE_NOERROR | XML_PARSE_NOWARNING) : NULL;
     if (!doc) {
-        xmlErrorPtr e = pc ? xmlCtxtGetLastError(pc) : NULL;
         char msg[200] = "not well-formed";
-        if (e && e->message) {
-            snprintf(msg, sizeof msg, "%s", e->message);
-            msg[strcspn(msg, "\n")] = '\0';
-        }
-        s_fail(&c, KNOOP_EMALFORMED, "document: not XML: %s (line %d)", msg, e ? e->line : 0);
+        int line = knoop_xml_last_error(pc, msg, sizeof msg);
+        s_fail(&c, KNOOP_EMALFORMED, "document: not XML: %s (line %d)", msg, line);
     } else if (!pc->nsWellFormed) {
         /* well-formed XML, but a prefix is used that nothing declares:
          * libxml2 goes on without a namespace for it. Refused: a TargetArea
          * carried as text would mean something else in the document wrap
          * writes (whose root declares ct:) than in this one. */
-        xmlErrorPtr e = xmlCtxtGetLastError(pc);
         char msg[200] = "a namespace prefix is not declared";
-        if (e && e->message) {
-            snprintf(msg, sizeof msg, "%s", e->message);
-            msg[strcspn(msg, "\n")] = '\0';
-        }
+        int line = knoop_xml_last_error(pc, msg, sizeof msg);
         s_fail(&c, KNOOP_EMALFORMED, "document: not namespace-well-formed: %s (line %d)", msg,
-               e ? e->line : 0);
+               line);
         xmlFreeDoc(doc);
         doc = NULL;
     }

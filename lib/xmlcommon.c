@@ -1,6 +1,8 @@
-/* xmlns.c — see xmlns.h. */
-#include "xmlns.h"
+/* xmlcommon.c — see xmlcommon.h. */
+#include "xmlcommon.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 static bool s_prefixed_without_ns(const xmlChar *name, const xmlNs *ns)
@@ -23,4 +25,19 @@ const xmlChar *knoop_xml_undeclared(xmlNodePtr list)
             return inner;
     }
     return NULL;
+}
+
+int knoop_xml_last_error(xmlParserCtxtPtr pc, char *msg, size_t size)
+{
+    xmlErrorPtr e = pc ? xmlCtxtGetLastError(pc) : NULL;
+    if (!e)
+        return 0;
+    if (e->message) {
+        snprintf(msg, size, "%s", e->message);
+        msg[strcspn(msg, "\n")] = '\0';
+        size_t n = strlen(msg);
+        while (n && msg[n - 1] == ' ')
+            msg[--n] = '\0';
+    }
+    return e->line;
 }
