@@ -64,7 +64,15 @@ static void s_check_promises(const knoop_msg_t *m)
     CHECK(b->type && strlen(b->type) <= KNOOP_TYPE_MAX);
     CHECK((unsigned) b->priority <= KNOOP_PRIO_FLASH);
     CHECK(b->status >= KNOOP_STATUS_ACTUAL && b->status <= KNOOP_STATUS_SYSTEM);
-    CHECK(b->tlp >= KNOOP_TLP_CLEAR && b->tlp <= KNOOP_TLP_RED);
+    CHECK(b->tlp >= KNOOP_TLP_CLEAR && b->tlp <= KNOOP_TLP_AMBER_STRICT);
+    CHECK(b->nrecipients <= KNOOP_RECIPIENTS_MAX);
+    CHECK(!knoop_tlp_restricted(b->tlp) || b->nrecipients > 0);
+    for (size_t i = 0; i < b->nrecipients; i++) {
+        CHECK(knoop_id_valid(b->recipients[i]));
+        for (size_t j = 0; j < i; j++)
+            CHECK(strcmp(b->recipients[i], b->recipients[j]) != 0);
+    }
+    CHECK(knoop_msg_for_partner(m, b->origin));
     CHECK(b->payload_len <= KNOOP_PAYLOAD_MAX);
     CHECK(b->payload_len == 0 || b->payload);
     CHECK(m->body && m->body_len > 0 && m->body_len <= KNOOP_ENVELOPE_MAX);
@@ -108,6 +116,9 @@ static void s_check_rebuild(const knoop_msg_t *m)
     CHECK(strcmp(a->origin, b->origin) == 0 && strcmp(a->topic, b->topic) == 0);
     CHECK(strcmp(a->key, b->key) == 0 && strcmp(a->type, b->type) == 0);
     CHECK(a->priority == b->priority && a->status == b->status && a->tlp == b->tlp);
+    CHECK(a->nrecipients == b->nrecipients);
+    for (size_t i = 0; i < a->nrecipients; i++)
+        CHECK(strcmp(a->recipients[i], b->recipients[i]) == 0);
     CHECK(a->payload_len == b->payload_len);
     CHECK(a->payload_len == 0 || memcmp(a->payload, b->payload, a->payload_len) == 0);
     CHECK(r.stream == m->stream);
