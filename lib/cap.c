@@ -1270,7 +1270,7 @@ static xmlDocPtr s_parse(const char *xml, size_t len, const char *what, char *er
          * namespace for it, and what the element means would change with
          * the document around it */
         char msg[200] = "a namespace prefix is not declared";
-        int line = knoop_xml_last_error(ctx, msg, sizeof msg);
+        int line = knoop_xml_ns_error(ctx, doc, msg, sizeof msg);
         snprintf(err, err_size, "%s: not namespace-well-formed: %s (line %d)", what, msg, line);
         xmlFreeDoc(doc);
         doc = NULL;

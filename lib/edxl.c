@@ -669,7 +669,7 @@ int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err, siz
          * carried as text would mean something else in the document wrap
          * writes (whose root declares ct:) than in this one. */
         char msg[200] = "a namespace prefix is not declared";
-        int line = knoop_xml_last_error(pc, msg, sizeof msg);
+        int line = knoop_xml_ns_error(pc, doc, msg, sizeof msg);
         s_fail(&c, KNOOP_EMALFORMED, "document: not namespace-well-formed: %s (line %d)", msg,
                line);
         xmlFreeDoc(doc);

@@ -24,4 +24,10 @@ const xmlChar *knoop_xml_undeclared(xmlNodePtr list);
  * text when there is none); returns its line number, 0 if unknown. */
 int knoop_xml_last_error(xmlParserCtxtPtr pc, char *msg, size_t size);
 
+/* For a document the parser found not namespace-well-formed: the first
+ * undeclared prefix in document order, named, as one line in msg; returns
+ * its line number. Another namespace error (a prefix declared empty, or as
+ * no URI) is given as the parser's last error, as knoop_xml_last_error. */
+int knoop_xml_ns_error(xmlParserCtxtPtr pc, xmlDocPtr doc, char *msg, size_t size);
+
 #endif
