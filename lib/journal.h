@@ -103,6 +103,8 @@ uint64_t    knoop_journal_next_pos(const knoop_journal_t *self);
 uint64_t    knoop_journal_epoch(const knoop_journal_t *self);
 /* Partner id recorded at creation, or "" (borrowed, lives with self). */
 const char *knoop_journal_partner(const knoop_journal_t *self);
+/* The journal's directory, as opened (borrowed, lives with self). */
+const char *knoop_journal_path(const knoop_journal_t *self);
 
 /* Append a batch in one write transaction. results[i] gets the outcome of
  * msgs[i]: KNOOP_OK (stored), KNOOP_EDUPLICATE, KNOOP_EFORK, KNOOP_ECHAIN, KNOOP_EGAP,
@@ -318,6 +320,8 @@ typedef struct {
     uint64_t damaged_rows;  /* rows that cannot be trusted */
     uint64_t rebuilt_rows;  /* of which rebuilt (repair) */
     uint64_t unindexed;     /* messages no row names after the rebuild */
+    bool     read_all;      /* every message and row was read: an error
+                             * returned after it is the rebuild's write */
 } knoop_journal_scan_t;
 
 /* Check every stored message against its check and every log and vlog row
@@ -325,7 +329,8 @@ typedef struct {
  * With repair (writable journals), damaged rows are rebuilt in place: each
  * gets a message no intact row names, matched by what survives of it.
  * Cost: one pass over the journal. KNOOP_OK (the findings are in *out, and
- * logged as an error when there are any) or a read/write error. */
+ * logged as an error when there are any) or a read/write error (with
+ * out->read_all, the findings are complete and only the rebuild failed). */
 int  knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t *out);
 
 /* Clear reader slots of dead processes (also done at open and every 10 s of

@@ -352,6 +352,7 @@ int knoop_journal_scan(knoop_journal_t *self, bool repair, knoop_journal_scan_t 
         cur = NULL;
     }
     journal_read_end(&r);
+    out->read_all = rc == KNOOP_OK;
     bool can = repair && !(self->flags & KNOOP_JOURNAL_READONLY);
     for (int d = 0; d < 2 && !rc; d++)
         if (nbad[d] && can)

@@ -952,6 +952,11 @@ const char *knoop_journal_partner(const knoop_journal_t *self)
     return self->partner;
 }
 
+const char *knoop_journal_path(const knoop_journal_t *self)
+{
+    return self->path;
+}
+
 int knoop_journal_reader_check(knoop_journal_t *self)
 {
     int dead = 0;

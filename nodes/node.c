@@ -144,7 +144,9 @@ int knoop_node_new(const knoop_node_opts_t *opts, knoop_node_t **out)
         knoop_random(&self->epoch, sizeof self->epoch);
     while (self->epoch == 0);
     knoop_hlc_init(&self->hlc, 0);
-    node_repair_start(self);
+    rc = node_repair_start(self);
+    if (rc)
+        goto fail;
     s_load_complete(self);
     rc = s_load_own(self);
     if (!rc)
@@ -399,6 +401,8 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         node_api_verdicts(self);
         node_api_pump(self);
         s_trust_check(self);
+        if (self->repair_retry)
+            node_repair_step(self);     /* a rebuild that could not be stored */
         node_error_check(self);
     }
     self->complete_dirty = self->complete_hlc != self->complete_saved;   /* keep the latest */

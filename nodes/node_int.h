@@ -233,6 +233,7 @@ struct knoop_node_t {
     char             clock_warning[256];
     /* repair of a damaged journal (node_repair.c) */
     uint64_t         repair_scan_at, repair_rows_seen, repair_asked_at;
+    bool             repair_retry;   /* the last scan's rebuild was not stored */
     size_t           repair_asked_n;
     /* primary/standby pair (node_standby.c) */
     bool             pair;             /* started with --pair */
@@ -286,7 +287,7 @@ void node_link_close(knoop_node_t *self, const char *why);
 void node_link_read_probe(knoop_node_t *self);
 
 /* node_repair.c */
-void node_repair_start(knoop_node_t *self);     /* check the journal at start */
+int  node_repair_start(knoop_node_t *self);     /* check the journal at start */
 /* After a read met damage: rebuild rows, ask the broker for damaged messages
  * again (a new HELLO, whose vector knoop_settled_hello lowers). */
 void node_repair_step(knoop_node_t *self);

@@ -18,14 +18,35 @@
 #define REASK_MS   30000   /* the same damage asked for again after this */
 #define RESCAN_MS  5000    /* rows rebuilt at most this often */
 
-static void s_scan(knoop_node_t *self)
+/* Check the whole journal. At start, a journal that cannot be read through
+ * (an error on the way, not damage the scan names) is refused: the node
+ * would serve and extend what it cannot check. A rebuild that could not be
+ * written (a full disk) is not: the damage is known, nothing damaged is
+ * delivered, and the rows are rebuilt at a later scan (node_repair_step). */
+static int s_scan(knoop_node_t *self, bool at_start)
 {
     knoop_journal_scan_t scan;
     self->repair_scan_at = knoop_now_ms();
     int rc = knoop_journal_scan(self->journal, true, &scan);
+    if (rc && !scan.read_all) {
+        node_set_error(self, "journal %s could not be read through to check it: %s%s",
+                       knoop_journal_path(self->journal), knoop_strerror(rc),
+                       at_start ? "; the node does not start on a journal it cannot check "
+                                  "(move it aside and start afresh: the node takes back from "
+                                  "the mesh what it holds, its unsent messages excepted)" : "");
+        knoop_error("node: %s", self->last_error);
+        return at_start ? rc : KNOOP_OK;
+    }
+    self->repair_retry = rc != KNOOP_OK;
     if (rc) {
-        knoop_error("node: journal check failed: %s", knoop_strerror(rc));
-        return;
+        const char *why = knoop_journal_error(self->journal, NULL);
+        node_set_error(self, "journal DAMAGED on disk: %llu of %llu log/vlog rows, not rebuilt: "
+                       "%s; what they name is not delivered until they are (tried again every "
+                       "%d s)", (unsigned long long) scan.damaged_rows,
+                       (unsigned long long) scan.rows, why && *why ? why : knoop_strerror(rc),
+                       RESCAN_MS / 1000);
+        knoop_error("node: %s", self->last_error);
+        return KNOOP_OK;
     }
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
@@ -42,11 +63,12 @@ static void s_scan(knoop_node_t *self)
         knoop_info("node: journal checked: %llu messages and %llu log/vlog rows intact",
                    (unsigned long long) scan.messages, (unsigned long long) scan.rows);
     }
+    return KNOOP_OK;
 }
 
-void node_repair_start(knoop_node_t *self)
+int node_repair_start(knoop_node_t *self)
 {
-    s_scan(self);
+    return s_scan(self, true);
 }
 
 void node_repair_step(knoop_node_t *self)
@@ -55,7 +77,7 @@ void node_repair_step(knoop_node_t *self)
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
     if (st.damaged_rows != self->repair_rows_seen && now - self->repair_scan_at >= RESCAN_MS)
-        s_scan(self);
+        s_scan(self, false);
     size_t n = knoop_journal_damaged(self->journal, NULL);
     if (!n || !self->nbrokers || !self->dealer)
         return;
