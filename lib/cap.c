@@ -1258,6 +1258,8 @@ static xmlDocPtr s_parse(const char *xml, size_t len, const char *what, char *er
         snprintf(err, err_size, "%s: out of memory", what);
         return NULL;
     }
+    knoop_xml_ns_first_t first;
+    knoop_xml_keep_first_ns_error(ctx, &first);
     xmlDocPtr doc = xmlCtxtReadMemory(ctx, xml, (int) len, NULL, NULL,
                                       XML_PARSE_NONET | XML_PARSE_NOCDATA |
                                       XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
@@ -1270,7 +1272,7 @@ static xmlDocPtr s_parse(const char *xml, size_t len, const char *what, char *er
          * namespace for it, and what the element means would change with
          * the document around it */
         char msg[200] = "a namespace prefix is not declared";
-        int line = knoop_xml_ns_error(ctx, doc, msg, sizeof msg);
+        int line = knoop_xml_ns_error(ctx, &first, msg, sizeof msg);
         snprintf(err, err_size, "%s: not namespace-well-formed: %s (line %d)", what, msg, line);
         xmlFreeDoc(doc);
         doc = NULL;

@@ -656,6 +656,8 @@ int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err, siz
     }
     xmlInitParser();
     xmlParserCtxtPtr pc = xmlNewParserCtxt();
+    knoop_xml_ns_first_t ns_first;
+    knoop_xml_keep_first_ns_error(pc, &ns_first);
     xmlDocPtr doc = pc ? xmlCtxtReadMemory(pc, xml, (int) len, NULL, NULL,
                                            XML_PARSE_NONET | XML_PARSE_NOCDATA |
                                            XML_PARSE_NOERROR | XML_PARSE_NOWARNING) : NULL;
@@ -669,7 +671,7 @@ int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err, siz
          * carried as text would mean something else in the document wrap
          * writes (whose root declares ct:) than in this one. */
         char msg[200] = "a namespace prefix is not declared";
-        int line = knoop_xml_ns_error(pc, doc, msg, sizeof msg);
+        int line = knoop_xml_ns_error(pc, &ns_first, msg, sizeof msg);
         s_fail(&c, KNOOP_EMALFORMED, "document: not namespace-well-formed: %s (line %d)", msg,
                line);
         xmlFreeDoc(doc);

@@ -2,55 +2,74 @@
 #include "xmlcommon.h"
 
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+/* A name "p:local" with no namespace: p was not declared. (A name that
+ * starts with ':' has no prefix to name; libxml2 reports it itself.) */
 static bool s_prefixed_without_ns(const xmlChar *name, const xmlNs *ns)
 {
-    return !ns && strchr((const char *) name, ':');
+    const char *colon = strchr((const char *) name, ':');
+    return !ns && colon && colon != (const char *) name;
 }
 
-/* The first element, in document order, that uses an undeclared prefix or
- * carries an attribute that does; *name the qualified name at fault. */
-static xmlNodePtr s_undeclared(xmlNodePtr list, const xmlChar **name)
+const xmlChar *knoop_xml_undeclared(xmlNodePtr list)
 {
     for (xmlNodePtr n = list; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE)
             continue;
-        if (s_prefixed_without_ns(n->name, n->ns)) {
-            *name = n->name;
-            return n;
-        }
+        if (s_prefixed_without_ns(n->name, n->ns))
+            return n->name;
         for (xmlAttrPtr a = n->properties; a; a = a->next)
-            if (s_prefixed_without_ns(a->name, a->ns)) {
-                *name = a->name;
-                return n;
-            }
-        xmlNodePtr inner = s_undeclared(n->children, name);
+            if (s_prefixed_without_ns(a->name, a->ns))
+                return a->name;
+        const xmlChar *inner = knoop_xml_undeclared(n->children);
         if (inner)
             return inner;
     }
     return NULL;
 }
 
-const xmlChar *knoop_xml_undeclared(xmlNodePtr list)
+/* libxml2's error text as one line: to the first newline, no trailing
+ * blanks. */
+static void s_one_line(char *msg, size_t size, const char *text)
 {
-    const xmlChar *name = NULL;
-    return s_undeclared(list, &name) ? name : NULL;
+    snprintf(msg, size, "%s", text);
+    msg[strcspn(msg, "\n")] = '\0';
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == ' ')
+        msg[--n] = '\0';
 }
 
-int knoop_xml_ns_error(xmlParserCtxtPtr pc, xmlDocPtr doc, char *msg, size_t size)
+/* The parser's structured-error hook (data is the context: libxml2 passes
+ * its userData, the context itself unless a caller set another). */
+static void s_on_error(void *data, xmlErrorPtr e)
 {
-    const xmlChar *name = NULL;
-    xmlNodePtr at = doc ? s_undeclared(doc->children, &name) : NULL;
-    if (!at)
+    xmlParserCtxtPtr pc = data;
+    knoop_xml_ns_first_t *first = pc ? pc->_private : NULL;
+    if (!first || first->line || !e || e->domain != XML_FROM_NAMESPACE ||
+        e->level < XML_ERR_ERROR)
+        return;
+    s_one_line(first->msg, sizeof first->msg, e->message ? e->message : "namespace error");
+    first->line = e->line > 0 ? e->line : -1;
+}
+
+void knoop_xml_keep_first_ns_error(xmlParserCtxtPtr pc, knoop_xml_ns_first_t *first)
+{
+    memset(first, 0, sizeof *first);
+    if (!pc || !pc->sax)
+        return;
+    pc->_private = first;
+    pc->sax->serror = s_on_error;
+}
+
+int knoop_xml_ns_error(xmlParserCtxtPtr pc, const knoop_xml_ns_first_t *first, char *msg,
+                       size_t size)
+{
+    if (!first || !first->line)
         return knoop_xml_last_error(pc, msg, size);
-    const char *colon = strchr((const char *) name, ':');
-    snprintf(msg, size, "the prefix of %s is not declared (no xmlns:%.*s in scope)",
-             (const char *) name, (int) (colon - (const char *) name), (const char *) name);
-    long line = xmlGetLineNo(at);
-    return line > 0 && line <= INT32_MAX ? (int) line : 0;
+    snprintf(msg, size, "%s", first->msg);
+    return first->line > 0 ? first->line : 0;
 }
 
 int knoop_xml_last_error(xmlParserCtxtPtr pc, char *msg, size_t size)
@@ -58,12 +77,7 @@ int knoop_xml_last_error(xmlParserCtxtPtr pc, char *msg, size_t size)
     xmlErrorPtr e = pc ? xmlCtxtGetLastError(pc) : NULL;
     if (!e)
         return 0;
-    if (e->message) {
-        snprintf(msg, size, "%s", e->message);
-        msg[strcspn(msg, "\n")] = '\0';
-        size_t n = strlen(msg);
-        while (n && msg[n - 1] == ' ')
-            msg[--n] = '\0';
-    }
+    if (e->message)
+        s_one_line(msg, size, e->message);
     return e->line;
 }

@@ -24,10 +24,22 @@ const xmlChar *knoop_xml_undeclared(xmlNodePtr list);
  * text when there is none); returns its line number, 0 if unknown. */
 int knoop_xml_last_error(xmlParserCtxtPtr pc, char *msg, size_t size);
 
-/* For a document the parser found not namespace-well-formed: the first
- * undeclared prefix in document order, named, as one line in msg; returns
- * its line number. Another namespace error (a prefix declared empty, or as
- * no URI) is given as the parser's last error, as knoop_xml_last_error. */
-int knoop_xml_ns_error(xmlParserCtxtPtr pc, xmlDocPtr doc, char *msg, size_t size);
+/* The first namespace error the parser reports (an undeclared prefix, a
+ * prefix declared empty or as no URI), in document order: libxml2's
+ * context keeps only the last. */
+typedef struct {
+    int  line;          /* 0: none yet; -1: one without a line */
+    char msg[200];
+} knoop_xml_ns_first_t;
+
+/* Before reading with pc: keep its first namespace error in *first (which
+ * must outlive the read; pc->_private and pc->sax->serror are taken). */
+void knoop_xml_keep_first_ns_error(xmlParserCtxtPtr pc, knoop_xml_ns_first_t *first);
+
+/* For a document the parser found not namespace-well-formed: its first
+ * namespace error as one line in msg (else the last error, as
+ * knoop_xml_last_error); returns its line number, 0 if unknown. */
+int knoop_xml_ns_error(xmlParserCtxtPtr pc, const knoop_xml_ns_first_t *first, char *msg,
+                       size_t size);
 
 #endif

@@ -272,6 +272,31 @@ static void test_extension_namespaces(void **state)
     free(doc);
 }
 
+/* The first undeclared prefix is named, not the last (libxml2's context
+ * keeps only its last error), with its line, also past line 65535 (what
+ * libxml2 stores in a node stops there). */
+static void test_undeclared_prefix_line(void **state)
+{
+    (void) state;
+    const char head[] = "<?xml version=\"1.0\"?>\n"
+                        "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">";
+    const char tail[] = "<a:first/><b:second/></alert>\n";
+    size_t blank = 70000, len = sizeof head - 1 + blank + sizeof tail - 1;
+    char *doc = malloc(len);
+    assert_non_null(doc);
+    memcpy(doc, head, sizeof head - 1);
+    memset(doc + sizeof head - 1, '\n', blank);
+    memcpy(doc + sizeof head - 1 + blank, tail, sizeof tail - 1);
+    knoop_buf_t pb = { 0 };
+    char err[512] = "";
+    assert_int_not_equal(knoop_cap_import(doc, len, &pb, NULL, err, sizeof err), KNOOP_OK);
+    if (!strstr(err, "not namespace-well-formed: Namespace prefix a on first is not defined") ||
+        !strstr(err, "(line 70002)"))
+        fail_msg("refusal '%s' does not name a:first on line 70002", err);
+    knoop_buf_free(&pb);
+    free(doc);
+}
+
 static void test_invalid_refused(void **state)
 {
     (void) state;
@@ -492,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_c14n_sees_differences),
         cmocka_unit_test(test_invalid_refused),
         cmocka_unit_test(test_extension_namespaces),
+        cmocka_unit_test(test_undeclared_prefix_line),
         cmocka_unit_test(test_lenient),
         cmocka_unit_test(test_summary_and_status),
         cmocka_unit_test(test_file_name),
