@@ -321,7 +321,8 @@ typedef struct {
     uint64_t rebuilt_rows;  /* of which rebuilt (repair) */
     uint64_t unindexed;     /* messages no row names after the rebuild */
     bool     read_all;      /* every message and row was read: an error
-                             * returned after it is the rebuild's write */
+                             * returned after it is the rebuild's (its
+                             * write, or a read or allocation it needed) */
 } knoop_journal_scan_t;
 
 /* Check every stored message against its check and every log and vlog row

@@ -40,6 +40,7 @@ void node_set_error(knoop_node_t *self, const char *fmt, ...)
     va_end(ap);
     self->last_error_at = knoop_now_ms();
     self->last_error_journal = false;
+    self->last_error_repair = false;
     self->last_error_refusal = false;
 }
 
@@ -57,12 +58,14 @@ void node_error_check(knoop_node_t *self)
     /* A refusal by the broker (e.g. its journal full) lasts while the link
      * is up: it is over when the broker acknowledges again. */
     bool gone = self->last_error_journal ? !*knoop_journal_error(self->journal, NULL)
+              : self->last_error_repair  ? !self->repair_retry
               : self->last_error_refusal ? self->last_ack_at >= self->last_error_at
                                          : self->link == LINK_UP;
     if (gone) {
         self->last_error[0] = 0;
         self->last_error_at = 0;
         self->last_error_journal = false;
+        self->last_error_repair = false;
         self->last_error_refusal = false;
     }
 }
@@ -401,8 +404,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         node_api_verdicts(self);
         node_api_pump(self);
         s_trust_check(self);
-        if (self->repair_retry)
-            node_repair_step(self);     /* a rebuild that could not be stored */
+        node_repair_retry(self);        /* after a failed journal check */
         node_error_check(self);
     }
     self->complete_dirty = self->complete_hlc != self->complete_saved;   /* keep the latest */

@@ -211,6 +211,7 @@ struct knoop_node_t {
     char             last_error[512];
     uint64_t         last_error_at;     /* Unix ms; 0 when none */
     bool             last_error_journal;  /* it came from the journal: cleared by a commit */
+    bool             last_error_repair;   /* a failed scan: cleared when one succeeds */
     bool             last_error_refusal;  /* the broker refused (ERROR): cleared by its next ACK */
     uint64_t         last_ack_at;         /* Unix ms of the broker's last ACK */
     /* local API */
@@ -233,7 +234,8 @@ struct knoop_node_t {
     char             clock_warning[256];
     /* repair of a damaged journal (node_repair.c) */
     uint64_t         repair_scan_at, repair_rows_seen, repair_asked_at;
-    bool             repair_retry;   /* the last scan's rebuild was not stored */
+    bool             repair_retry;   /* the last scan failed: node_repair_retry */
+    uint64_t         repair_retry_ms;   /* ... after this long (doubling) */
     size_t           repair_asked_n;
     /* primary/standby pair (node_standby.c) */
     bool             pair;             /* started with --pair */
@@ -288,6 +290,7 @@ void node_link_read_probe(knoop_node_t *self);
 
 /* node_repair.c */
 int  node_repair_start(knoop_node_t *self);     /* check the journal at start */
+void node_repair_retry(knoop_node_t *self);     /* again, after a failed check */
 /* After a read met damage: rebuild rows, ask the broker for damaged messages
  * again (a new HELLO, whose vector knoop_settled_hello lowers). */
 void node_repair_step(knoop_node_t *self);

@@ -17,37 +17,61 @@
 
 #define REASK_MS   30000   /* the same damage asked for again after this */
 #define RESCAN_MS  5000    /* rows rebuilt at most this often */
+#define RETRY_MAX_MS 300000 /* a scan that failed: tried again after 5 s, 10 s, ... 5 min */
+
+/* A scan that failed: tried again later, each time twice as late. */
+static void s_retry_later(knoop_node_t *self)
+{
+    self->repair_retry_ms = !self->repair_retry ? RESCAN_MS
+                          : self->repair_retry_ms >= RETRY_MAX_MS / 2 ? RETRY_MAX_MS
+                          : self->repair_retry_ms * 2;
+    self->repair_retry = true;
+}
 
 /* Check the whole journal. At start, a journal that cannot be read through
- * (an error on the way, not damage the scan names) is refused: the node
- * would serve and extend what it cannot check. A rebuild that could not be
- * written (a full disk) is not: the damage is known, nothing damaged is
- * delivered, and the rows are rebuilt at a later scan (node_repair_step). */
+ * (damage on the way that the scan cannot name, or an I/O error) is
+ * refused: the node would serve and extend what it cannot check. Any other
+ * failure (no memory, a rebuild that could not be written to a full disk)
+ * is not: every read checks what it hands out, nothing damaged is
+ * delivered, and the scan is tried again later (node_repair_retry). */
 static int s_scan(knoop_node_t *self, bool at_start)
 {
     knoop_journal_scan_t scan;
     self->repair_scan_at = knoop_now_ms();
     int rc = knoop_journal_scan(self->journal, true, &scan);
     if (rc && !scan.read_all) {
-        node_set_error(self, "journal %s could not be read through to check it: %s%s",
-                       knoop_journal_path(self->journal), knoop_strerror(rc),
-                       at_start ? "; the node does not start on a journal it cannot check "
-                                  "(move it aside and start afresh: the node takes back from "
-                                  "the mesh what it holds, its unsent messages excepted)" : "");
-        knoop_error("node: %s", self->last_error);
-        return at_start ? rc : KNOOP_OK;
-    }
-    self->repair_retry = rc != KNOOP_OK;
-    if (rc) {
-        const char *why = knoop_journal_error(self->journal, NULL);
-        node_set_error(self, "journal DAMAGED on disk: %llu of %llu log/vlog rows, not rebuilt: "
-                       "%s; what they name is not delivered until they are (tried again every "
-                       "%d s)", (unsigned long long) scan.damaged_rows,
-                       (unsigned long long) scan.rows, why && *why ? why : knoop_strerror(rc),
-                       RESCAN_MS / 1000);
+        bool unreadable = rc == KNOOP_ECORRUPT || rc == KNOOP_EIO;
+        if (at_start && unreadable) {
+            node_set_error(self, "journal %s could not be read through to check it: %s; the "
+                           "node does not start on a journal it cannot check (move it aside "
+                           "and start afresh: the node takes back from the mesh what it "
+                           "holds, its unsent messages excepted)",
+                           knoop_journal_path(self->journal), knoop_strerror(rc));
+            knoop_error("node: %s", self->last_error);
+            return rc;
+        }
+        s_retry_later(self);
+        node_set_error(self, "journal %s not checked: %s; what a read finds damaged is not "
+                       "delivered; checked again in %llu s", knoop_journal_path(self->journal),
+                       knoop_strerror(rc), (unsigned long long) self->repair_retry_ms / 1000);
+        self->last_error_repair = true;
         knoop_error("node: %s", self->last_error);
         return KNOOP_OK;
     }
+    if (rc) {
+        s_retry_later(self);
+        const char *why = knoop_journal_error(self->journal, NULL);
+        node_set_error(self, "journal DAMAGED on disk: %llu of %llu log/vlog rows, not rebuilt: "
+                       "%s; what they name is not delivered until they are (tried again in "
+                       "%llu s)", (unsigned long long) scan.damaged_rows,
+                       (unsigned long long) scan.rows, why && *why ? why : knoop_strerror(rc),
+                       (unsigned long long) self->repair_retry_ms / 1000);
+        self->last_error_repair = true;
+        knoop_error("node: %s", self->last_error);
+        return KNOOP_OK;
+    }
+    self->repair_retry = false;
+    self->repair_retry_ms = 0;
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
     self->repair_rows_seen = st.damaged_rows;
@@ -66,6 +90,12 @@ static int s_scan(knoop_node_t *self, bool at_start)
     return KNOOP_OK;
 }
 
+void node_repair_retry(knoop_node_t *self)
+{
+    if (self->repair_retry && knoop_now_ms() - self->repair_scan_at >= self->repair_retry_ms)
+        s_scan(self, false);
+}
+
 int node_repair_start(knoop_node_t *self)
 {
     return s_scan(self, true);
@@ -76,7 +106,9 @@ void node_repair_step(knoop_node_t *self)
     uint64_t now = knoop_now_ms();
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
-    if (st.damaged_rows != self->repair_rows_seen && now - self->repair_scan_at >= RESCAN_MS)
+    if (self->repair_retry)
+        node_repair_retry(self);        /* a failed scan: at its own pace */
+    else if (st.damaged_rows != self->repair_rows_seen && now - self->repair_scan_at >= RESCAN_MS)
         s_scan(self, false);
     size_t n = knoop_journal_damaged(self->journal, NULL);
     if (!n || !self->nbrokers || !self->dealer)

@@ -64,27 +64,31 @@ check "... and the damaged log/vlog rows" grep -Eq "log/vlog: [2-9][0-9]* of [0-
 chmod -R u+w "$T/copy"
 
 # A copy, whose node cannot store the rebuilt rows: the kernel refuses the
-# second fdatasync of its start (the first syncs writer.lock; the second is
-# the rebuild's commit).
+# first fdatasync of data.mdb (the rebuild's commit), and the node is
+# linked to the broker (a link that comes up must not clear the error).
 if command -v strace >/dev/null && strace -f -qq -o /dev/null -e trace=none true 2>/dev/null; then
     cp -r "$T/vr-zeeland" "$T/zeeland-full"
     rm -f "$T/zeeland-full/api.sock"
     REAL_NODE=$NODE
     cat >"$T/node-strace" <<EOF
 #!/bin/sh
-exec strace -f -qq -o /dev/null -e trace=fdatasync -e inject=fdatasync:error=ENOSPC:when=2 "$REAL_NODE" "\$@"
+exec strace -f -qq -o /dev/null -P "$T/zeeland-full/data.mdb" -e trace=fdatasync -e inject=fdatasync:error=ENOSPC:when=1 "$REAL_NODE" "\$@"
 EOF
     chmod +x "$T/node-strace"
     NODE=$T/node-strace
-    start_node_in zeeland-full vr-zeeland "$T/trust"
+    start_node_in zeeland-full vr-zeeland "$T/trust" --broker "$B"
     NODE=$REAL_NODE
     sp=$(pid_of zeeland-full)
     at_exit "pkill -9 -P $sp 2>/dev/null"
     check "a node whose rebuild cannot be stored still starts" \
         "$KNOOP" status --api "$(api zeeland-full)"
     check "... and says the rows were not rebuilt, and why" \
-        grep -q "log/vlog rows, not rebuilt: no space for the journal on $T/zeeland-full" \
+        grep -Eq "log/vlog rows, not rebuilt: (no space for the journal|disk full) on $T/zeeland-full" \
         "$T/zeeland-full.log"
+    wait_for "zeeland-full linked" 10 bash -c \
+        "'$KNOOP' status --api '$(api zeeland-full)' | grep -q '^link *up'" || true
+    check "... in its status too, while its link is up" bash -c \
+        "'$KNOOP' status --api '$(api zeeland-full)' | grep '^last error' | grep -q 'not rebuilt'"
     wait_for "rebuild retried" 15 grep -Eq "log/vlog rows damaged \([2-9][0-9]* rebuilt\)" \
         "$T/zeeland-full.log" || true
     check "... and rebuilds them within seconds, without a restart" \
