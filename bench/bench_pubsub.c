@@ -1342,7 +1342,8 @@ static void s_w4(bench_t *self)
                        s_latency_from_send(&local, sent_at, cap);
     if (unmatched)
         fprintf(stderr, "bench_pubsub: W4: %zu received message(s) without a known send "
-                "(their seq outside the run): timed from their HLC\n", unmatched);
+                "(a publish call that failed or timed out after the node stored it): timed "
+                "from their HLC\n", unmatched);
     free(sent_at);
     s_trace(self, "remote", &remote, t0);
     s_trace(self, "local", &local, t0);

@@ -155,6 +155,7 @@ static int s_make_seeds(const char *dir)
     for (size_t i = 0; i < sizeof payload; i++)
         payload[i] = (uint8_t) i;
     for (int i = 0; i < 6; i++) {
+        static const char *const to[] = { "kcr2", "ws-limburg" };
         knoop_body_t b;
         memset(&b, 0, sizeof b);
         b.version = KNOOP_BODY_VERSION;
@@ -168,7 +169,11 @@ static int s_make_seeds(const char *dir)
         b.type = "knoop.crisis.v1.GripLevel";
         b.priority = (knoop_priority_t) (i % 3);
         b.status = (knoop_status_t) (1 + i % 4);
-        b.tlp = (knoop_tlp_t) (1 + i % 4);
+        b.tlp = (knoop_tlp_t) (1 + i % 5);
+        if (knoop_tlp_restricted(b.tlp)) {     /* RED, AMBER+STRICT: named recipients */
+            b.recipients = to;
+            b.nrecipients = 2;
+        }
         b.payload = payload;
         b.payload_len = (size_t) i * 60;
         knoop_buf_t out = { 0 };
