@@ -72,7 +72,7 @@ struct knoop_journal_t {
     char                 partner[KNOOP_ID_MAX + 1];
     const knoop_trust_t *trust;
     int                  lock_fd;
-    bool                 clear_mark; /* close empties writer.lock: the open succeeded, or
+    bool                 clear_mark; /* close marks writer.lock clean: the open succeeded, or
                                         failed for another reason than damage on a
                                         journal closed cleanly before */
     uint64_t             next_pos;          /* next arrival log position */

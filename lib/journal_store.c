@@ -736,19 +736,49 @@ static int s_check_pages(knoop_journal_t *self)
     return rc;
 }
 
-/* writer.lock says "open" while a process writes the journal, and is
- * emptied when it closes it: true when the last writer did not close it.
- * Made durable here (one sync at open), so that a power cut leaves it. */
-static bool s_mark_open(knoop_journal_t *self, const char *lock_file)
+/* The identity of data.mdb that a clean close writes into writer.lock:
+ * inode, size and ctime (which no program sets back: a copy over it, an
+ * edit, a restore into place all change it). */
+static int s_data_identity(const char *dir, char *out, size_t size)
 {
-    char was[8] = { 0 };
+    char file[4200];
+    struct stat st;
+    snprintf(file, sizeof file, "%s/data.mdb", dir);
+    if (stat(file, &st) != 0)
+        return -1;
+    snprintf(out, size, "clean %llu %llu %lld.%09ld\n", (unsigned long long) st.st_ino,
+             (unsigned long long) st.st_size, (long long) st.st_ctim.tv_sec,
+             (long) st.st_ctim.tv_nsec);
+    return 0;
+}
+
+/* writer.lock says "open" while a process writes the journal; a clean
+ * close writes "clean" and data.mdb's identity (s_data_identity). Returns
+ * why the pages must be walked before use, or NULL: the last writer did
+ * not close the journal (a crash, kill -9, a power cut); data.mdb changed
+ * since its clean close, or was never closed here (restored or copied into
+ * place). An empty writer.lock is a clean close by a release before
+ * 2026-12-03. The "open" mark is made durable here (one sync at open), so
+ * that a power cut leaves it. */
+static const char *s_mark_open(knoop_journal_t *self, const char *lock_file, bool created)
+{
+    char was[96] = { 0 }, now[96];
     ssize_t n = pread(self->lock_fd, was, sizeof was - 1, 0);
-    bool unclean = n < 0 || (n >= 4 && memcmp(was, "open", 4) == 0);   /* unreadable: walk */
+    bool has_data = s_data_identity(self->path, now, sizeof now) == 0;
+    const char *why = NULL;
+    if (n < 0 || (n >= 4 && memcmp(was, "open", 4) == 0))
+        why = "the last process writing it did not close it (a crash, kill -9 or a power cut)";
+    else if (created && has_data)
+        why = "data.mdb was not closed here (no writer.lock: restored or copied into place?)";
+    else if (n > 0 && has_data && strcmp(was, now) != 0)
+        why = "data.mdb changed since the journal was closed cleanly (replaced, copied over "
+              "or edited)";
     errno = EIO;
-    if (pwrite(self->lock_fd, "open\n", 5, 0) != 5 || fdatasync(self->lock_fd) != 0)
+    if (pwrite(self->lock_fd, "open\n", 5, 0) != 5 || ftruncate(self->lock_fd, 5) != 0 ||
+        fdatasync(self->lock_fd) != 0)
         knoop_warn("journal %s: cannot write %s (%s): a crash will not be noticed at the "
                    "next start", self->path, lock_file, strerror(errno));
-    return unclean;
+    return why;
 }
 
 int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
@@ -776,7 +806,8 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
         free(self);
         return KNOOP_ENOMEM;
     }
-    bool ro = self->flags & KNOOP_JOURNAL_READONLY, unclean = false, marked = false;
+    bool ro = self->flags & KNOOP_JOURNAL_READONLY, marked = false;
+    const char *unclean = NULL;   /* why the pages are walked (s_mark_open) */
     char file[4200];
 
     if (ro) {
@@ -795,6 +826,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
         /* One writing process per journal: a second daemon on the same data
          * directory would interleave sequence numbers. */
         snprintf(file, sizeof file, "%s/writer.lock", self->path);
+        bool created = access(file, F_OK) != 0;
         self->lock_fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (self->lock_fd < 0) {
             rc = knoop_err_from_errno(errno);
@@ -806,7 +838,7 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
             knoop_error("journal %s: already open for writing by another process", self->path);
             goto fail;
         }
-        unclean = s_mark_open(self, file);
+        unclean = s_mark_open(self, file, created);
         marked = true;
     }
 
@@ -866,9 +898,8 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
      * find damaged messages by their checks. */
     if (ro || unclean || (self->flags & KNOOP_JOURNAL_CHECK_PAGES)) {
         if (unclean)
-            knoop_info("journal %s: the last process writing it did not close it (a crash, "
-                       "kill -9 or a power cut): checking every page of data.mdb (%llu MiB) "
-                       "before use", self->path,
+            knoop_info("journal %s: %s: checking every page of data.mdb (%llu MiB) before use",
+                       self->path, unclean,
                        (unsigned long long) (stat(file, &fst) == 0 ? fst.st_size >> 20 : 0));
         uint64_t t0 = knoop_now_ms();
         rc = s_check_pages(self);
@@ -902,7 +933,7 @@ fail:
     /* The mark stays for damage, and when it was there before (the walk
      * has not cleared the journal); an open refused for another reason (a
      * partner mismatch, a version) puts back the clean state it found. */
-    self->clear_mark = marked && rc != KNOOP_ECORRUPT && !unclean;
+    self->clear_mark = marked && rc != KNOOP_ECORRUPT && !unclean;   /* see clear_mark */
     knoop_journal_destroy(&self);
     return rc;
 }
@@ -921,9 +952,18 @@ void knoop_journal_destroy(knoop_journal_t **self_p)
     if (self->env)
         mdb_env_close(self->env);
     if (self->lock_fd >= 0) {
-        /* Closed cleanly: no walk at the next start (see clear_mark). */
-        if (clear && ftruncate(self->lock_fd, 0) != 0)
-            knoop_warn("journal %s: cannot empty writer.lock: %s", self->path, strerror(errno));
+        /* Closed cleanly: no walk at the next start (see clear_mark) while
+         * data.mdb is the file closed here. One short write over "open" (a
+         * power cut before it reaches the disk leaves "open": a walk). No
+         * data.mdb (a journal never opened fully): empty, as before. */
+        char id[96] = "";
+        if (clear && s_data_identity(self->path, id, sizeof id) != 0)
+            id[0] = '\0';
+        size_t idl = strlen(id);
+        if (clear && ((idl && pwrite(self->lock_fd, id, idl, 0) != (ssize_t) idl) ||
+                      ftruncate(self->lock_fd, (off_t) idl) != 0))
+            knoop_warn("journal %s: cannot mark writer.lock clean: %s", self->path,
+                       strerror(errno));
         close(self->lock_fd);
     }
     knoop_buf_free(&self->scratch);

@@ -147,7 +147,8 @@ check "... and some of it was in the pages' structure" test $refused -gt 0
 # start); a node at every start, as it reads its whole journal then anyway.
 stop kcr2-broker-1
 BL=$T/kcr2-broker-1/writer.lock
-check "a clean stop leaves the broker's writer.lock empty" test -f "$BL" -a ! -s "$BL"
+check "a clean stop marks the broker's writer.lock clean" \
+    grep -Eqx "clean [0-9]+ [0-9]+ [0-9]+\.[0-9]{9}" "$BL"
 : >"$T/kcr2-broker-1.log"
 start_broker kcr2-broker-1 "$EP"
 check "the broker's start after a clean stop does not walk its pages" \
@@ -164,7 +165,8 @@ check "... finds no damage" grep -Eq "pages checked in [0-9.]+ s: no damage" \
 
 NODE_ARGS=(--id vr-zeeland --data "$J" --key "$T/keys/vr-zeeland.key" --trust "$T/trust"
            --broker "$B" --subscribe 'sitrep.>')
-check "a clean stop left the node's writer.lock empty" test -f "$J/writer.lock" -a ! -s "$J/writer.lock"
+check "a clean stop left the node's writer.lock marked clean" \
+    grep -Eqx "clean [0-9]+ [0-9]+ [0-9]+\.[0-9]{9}" "$J/writer.lock"
 start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
 check "the node walks its pages at every start" \
     grep -Eq "pages checked in [0-9.]+ s: no damage" "$T/vr-zeeland.log"
@@ -178,7 +180,7 @@ check "a node of another partner is refused the journal" \
     exits 1 "$T/other.log" timeout -s KILL 30 "$NODE" --id vr-utrecht --data "$J" \
     --key "$T/keys/vr-utrecht.key" --trust "$T/trust" --broker "$B"
 check "... and puts back the clean mark it found (no walk as after a crash next time)" \
-    test -f "$J/writer.lock" -a ! -s "$J/writer.lock"
+    grep -Eqx "clean [0-9]+ [0-9]+ [0-9]+\.[0-9]{9}" "$J/writer.lock"
 made=$(damage child "$J")
 check "a branch page of the node's journal damaged after a clean stop ($made pages)" \
     test "$made" -gt 0
@@ -196,3 +198,39 @@ for try in 1 2; do
     check "... no sanitizer report" lacks -E "Sanitizer|runtime error|Assertion" "$T/damaged-$try.log"
 done
 check "the refused start left writer.lock saying open" grep -qx open "$J/writer.lock"
+
+# ---- A broker's journal changed or restored while it was stopped ----
+# A clean close writes data.mdb's identity (inode, size, ctime) into
+# writer.lock; a start that finds another file, or none closed here, walks
+# the pages first, as after a crash (before, it walked nothing and could
+# crash on the damage once).
+stop kcr2-broker-1
+BJ=$T/kcr2-broker-1
+check "a clean stop marks the broker's writer.lock clean, with data.mdb's identity" \
+    grep -Eqx "clean [0-9]+ [0-9]+ [0-9]+\.[0-9]{9}" "$BJ/writer.lock"
+BARGS=(--id kcr2-broker-1 --listen "$EP" --key "$T/keys/kcr2-broker-1.key" --trust "$T/trust"
+       --policy "$T/policy")
+mkdir -p "$T/restored"
+mdb_copy "$BJ" "$T/restored"            # a backup put back in place: no writer.lock
+"$BROKER" "${BARGS[@]}" --data "$T/restored" >"$T/restored.log" 2>&1 &
+RP=$!
+wait_for "restored broker walked" 20 grep -q "pages checked" "$T/restored.log" || true
+kill -TERM $RP 2>/dev/null || true
+wait $RP 2>/dev/null || true
+check "a broker on a restored journal walks its pages first" \
+    grep -q "data.mdb was not closed here (no writer.lock: restored or copied into place?): checking every page" \
+    "$T/restored.log"
+check "... and finds no damage" grep -Eq "pages checked in [0-9.]+ s: no damage" "$T/restored.log"
+made=$(damage child "$BJ")
+check "a branch page of the stopped broker's journal damaged ($made pages)" test "$made" -gt 0
+set +e
+timeout -s KILL 30 "$BROKER" "${BARGS[@]}" --data "$BJ" >"$T/bdamaged.log" 2>&1
+echo $? >"$T/bdamaged.rc"
+set -e
+check "the broker's start notices data.mdb changed since its clean close" \
+    grep -q "data.mdb changed since the journal was closed cleanly (replaced, copied over or edited): checking every page" \
+    "$T/bdamaged.log"
+check "... does not start (exit 1), and does not crash" grep -qx 1 "$T/bdamaged.rc"
+check "... naming the damaged page" \
+    grep -Eq "data.mdb DAMAGED on disk: page [0-9]+ \(tree '[a-z]+'\): " "$T/bdamaged.log"
+check "... no sanitizer report" lacks -E "Sanitizer|runtime error|Assertion" "$T/bdamaged.log"
