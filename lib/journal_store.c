@@ -758,8 +758,11 @@ static int s_data_identity(const char *dir, char *out, size_t size)
  * not close the journal (a crash, kill -9, a power cut); data.mdb changed
  * since its clean close, or was never closed here (restored or copied into
  * place). An empty writer.lock is a clean close by a release before
- * 2026-12-03. The "open" mark is made durable here (one sync at open), so
- * that a power cut leaves it. */
+ * 2026-12-03. A file's ctime moves with the kernel's coarse clock: an edit
+ * within the same tick as the close (or the same second, on a file system
+ * with second timestamps) and of the same size goes unseen. The "open"
+ * mark is made durable here (one sync at open), so that a power cut
+ * leaves it. */
 static const char *s_mark_open(knoop_journal_t *self, const char *lock_file, bool created)
 {
     char was[96] = { 0 }, now[96];
@@ -826,8 +829,10 @@ int knoop_journal_open(const knoop_journal_opts_t *opts, knoop_journal_t **out)
         /* One writing process per journal: a second daemon on the same data
          * directory would interleave sequence numbers. */
         snprintf(file, sizeof file, "%s/writer.lock", self->path);
-        bool created = access(file, F_OK) != 0;
-        self->lock_fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        self->lock_fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        bool created = self->lock_fd >= 0;
+        if (self->lock_fd < 0 && errno == EEXIST)
+            self->lock_fd = open(file, O_RDWR | O_CLOEXEC);
         if (self->lock_fd < 0) {
             rc = knoop_err_from_errno(errno);
             knoop_error("journal %s: cannot open %s: %s", self->path, file, strerror(errno));
@@ -955,12 +960,13 @@ void knoop_journal_destroy(knoop_journal_t **self_p)
         /* Closed cleanly: no walk at the next start (see clear_mark) while
          * data.mdb is the file closed here. One short write over "open" (a
          * power cut before it reaches the disk leaves "open": a walk). No
-         * data.mdb (a journal never opened fully): empty, as before. */
-        char id[96] = "";
+         * data.mdb (a journal never opened fully): "clean -", which a
+         * data.mdb put there later does not match. */
+        char id[96] = "clean -\n";
         if (clear && s_data_identity(self->path, id, sizeof id) != 0)
-            id[0] = '\0';
+            snprintf(id, sizeof id, "clean -\n");
         size_t idl = strlen(id);
-        if (clear && ((idl && pwrite(self->lock_fd, id, idl, 0) != (ssize_t) idl) ||
+        if (clear && (pwrite(self->lock_fd, id, idl, 0) != (ssize_t) idl ||
                       ftruncate(self->lock_fd, (off_t) idl) != 0))
             knoop_warn("journal %s: cannot mark writer.lock clean: %s", self->path,
                        strerror(errno));
