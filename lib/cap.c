@@ -1248,40 +1248,17 @@ int knoop_cap_keys_assign(knoop_cap_keys_t *self, const knoop_cap_summary_t *sum
 static xmlDocPtr s_parse(const char *xml, size_t len, const char *what, char *err,
                          size_t err_size)
 {
-    xmlInitParser();
-    if (len > INT32_MAX) {
-        snprintf(err, err_size, "%s: document too big", what);
-        return NULL;
-    }
-    xmlParserCtxtPtr ctx = xmlNewParserCtxt();
-    if (!ctx) {
-        snprintf(err, err_size, "%s: out of memory", what);
-        return NULL;
-    }
-    knoop_xml_ns_first_t first;
-    knoop_xml_keep_first_ns_error(ctx, &first);
-    xmlDocPtr doc = xmlCtxtReadMemory(ctx, xml, (int) len, NULL, NULL,
-                                      XML_PARSE_NONET | XML_PARSE_NOCDATA |
-                                      XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    char why[300];
+    xmlDocPtr doc = knoop_xml_read(xml, len, why, sizeof why);
     if (!doc) {
-        char msg[200] = "not well-formed XML";
-        int line = knoop_xml_last_error(ctx, msg, sizeof msg);
-        snprintf(err, err_size, "%s: not XML: %s (line %d)", what, msg, line);
-    } else if (!ctx->nsWellFormed) {
-        /* a prefix used that nothing declares: libxml2 goes on without a
-         * namespace for it, and what the element means would change with
-         * the document around it */
-        char msg[200] = "a namespace prefix is not declared";
-        int line = knoop_xml_ns_error(ctx, &first, msg, sizeof msg);
-        snprintf(err, err_size, "%s: not namespace-well-formed: %s (line %d)", what, msg, line);
-        xmlFreeDoc(doc);
-        doc = NULL;
-    } else if (doc->intSubset || doc->extSubset) {
+        snprintf(err, err_size, "%s: %s", what, why);
+        return NULL;
+    }
+    if (doc->intSubset || doc->extSubset) {
         snprintf(err, err_size, "%s: a DOCTYPE is not accepted (CAP needs none)", what);
         xmlFreeDoc(doc);
         doc = NULL;
     }
-    xmlFreeParserCtxt(ctx);
     return doc;
 }
 

@@ -654,30 +654,10 @@ int knoop_edxl_unwrap(const char *xml, size_t len, json_t **dist, char *err, siz
         s_fail(&c, KNOOP_ETOOBIG, "document of %zu bytes; at most %u", len, KNOOP_EDXL_DOC_MAX);
         return c.rc;
     }
-    xmlInitParser();
-    xmlParserCtxtPtr pc = xmlNewParserCtxt();
-    knoop_xml_ns_first_t ns_first;
-    knoop_xml_keep_first_ns_error(pc, &ns_first);
-    xmlDocPtr doc = pc ? xmlCtxtReadMemory(pc, xml, (int) len, NULL, NULL,
-                                           XML_PARSE_NONET | XML_PARSE_NOCDATA |
-                                           XML_PARSE_NOERROR | XML_PARSE_NOWARNING) : NULL;
-    if (!doc) {
-        char msg[200] = "not well-formed";
-        int line = knoop_xml_last_error(pc, msg, sizeof msg);
-        s_fail(&c, KNOOP_EMALFORMED, "document: not XML: %s (line %d)", msg, line);
-    } else if (!pc->nsWellFormed) {
-        /* well-formed XML, but a prefix is used that nothing declares:
-         * libxml2 goes on without a namespace for it. Refused: a TargetArea
-         * carried as text would mean something else in the document wrap
-         * writes (whose root declares ct:) than in this one. */
-        char msg[200] = "a namespace prefix is not declared";
-        int line = knoop_xml_ns_error(pc, &ns_first, msg, sizeof msg);
-        s_fail(&c, KNOOP_EMALFORMED, "document: not namespace-well-formed: %s (line %d)", msg,
-               line);
-        xmlFreeDoc(doc);
-        doc = NULL;
-    }
-    xmlFreeParserCtxt(pc);
+    char why[300];
+    xmlDocPtr doc = knoop_xml_read(xml, len, why, sizeof why);
+    if (!doc)
+        s_fail(&c, KNOOP_EMALFORMED, "document: %s", why);
     if (c.failed)
         return c.rc;
     json_t *o = json_object();

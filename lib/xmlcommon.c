@@ -2,6 +2,7 @@
 #include "xmlcommon.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,12 +42,18 @@ static void s_one_line(char *msg, size_t size, const char *text)
         msg[--n] = '\0';
 }
 
+/* The first namespace error the parser reports, in document order. */
+typedef struct {
+    int  line;          /* 0: none yet; -1: one without a line */
+    char msg[200];
+} ns_first_t;
+
 /* The parser's structured-error hook (data is the context: libxml2 passes
  * its userData, the context itself unless a caller set another). */
 static void s_on_error(void *data, xmlErrorPtr e)
 {
     xmlParserCtxtPtr pc = data;
-    knoop_xml_ns_first_t *first = pc ? pc->_private : NULL;
+    ns_first_t *first = pc ? pc->_private : NULL;
     if (!first || first->line || !e || e->domain != XML_FROM_NAMESPACE ||
         e->level < XML_ERR_ERROR)
         return;
@@ -54,30 +61,41 @@ static void s_on_error(void *data, xmlErrorPtr e)
     first->line = e->line > 0 ? e->line : -1;
 }
 
-void knoop_xml_keep_first_ns_error(xmlParserCtxtPtr pc, knoop_xml_ns_first_t *first)
+xmlDocPtr knoop_xml_read(const char *xml, size_t len, char *err, size_t err_size)
 {
-    memset(first, 0, sizeof *first);
-    if (!pc || !pc->sax)
-        return;
-    pc->_private = first;
+    xmlInitParser();
+    if (len > INT32_MAX) {
+        snprintf(err, err_size, "document too big");
+        return NULL;
+    }
+    xmlParserCtxtPtr pc = xmlNewParserCtxt();
+    if (!pc || !pc->sax) {
+        xmlFreeParserCtxt(pc);
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    ns_first_t first = { 0 };
+    pc->_private = &first;
     pc->sax->serror = s_on_error;
-}
-
-int knoop_xml_ns_error(xmlParserCtxtPtr pc, const knoop_xml_ns_first_t *first, char *msg,
-                       size_t size)
-{
-    if (!first || !first->line)
-        return knoop_xml_last_error(pc, msg, size);
-    snprintf(msg, size, "%s", first->msg);
-    return first->line > 0 ? first->line : 0;
-}
-
-int knoop_xml_last_error(xmlParserCtxtPtr pc, char *msg, size_t size)
-{
-    xmlErrorPtr e = pc ? xmlCtxtGetLastError(pc) : NULL;
-    if (!e)
-        return 0;
-    if (e->message)
-        s_one_line(msg, size, e->message);
-    return e->line;
+    xmlDocPtr doc = xmlCtxtReadMemory(pc, xml, (int) len, NULL, NULL,
+                                      XML_PARSE_NONET | XML_PARSE_NOCDATA |
+                                      XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    char msg[200] = "not well-formed";
+    xmlErrorPtr last = xmlCtxtGetLastError(pc);
+    if (last && last->message)
+        s_one_line(msg, sizeof msg, last->message);
+    int line = last ? last->line : 0;
+    if (!doc) {
+        snprintf(err, err_size, "not XML: %s (line %d)", msg, line);
+    } else if (!pc->nsWellFormed) {
+        if (first.line) {                   /* else the last error stands */
+            snprintf(msg, sizeof msg, "%s", first.msg);
+            line = first.line > 0 ? first.line : 0;
+        }
+        snprintf(err, err_size, "not namespace-well-formed: %s (line %d)", msg, line);
+        xmlFreeDoc(doc);
+        doc = NULL;
+    }
+    xmlFreeParserCtxt(pc);
+    return doc;
 }

@@ -15,31 +15,19 @@
 #include <libxml/tree.h>
 #include <stddef.h>
 
+/* Read a document as both codecs do: no network, CDATA as text, nothing
+ * printed. NULL when it is not XML, or not namespace-well-formed (a prefix
+ * used that nothing declares, or declared empty or as no URI: libxml2 would
+ * go on, and what an element means would change with the document around
+ * it), with the reason in err: "not XML: ... (line N)" or "not
+ * namespace-well-formed: ... (line N)", libxml2's words for its first
+ * namespace error (its context keeps only the last). The caller checks what
+ * else it refuses (a DOCTYPE, its root). */
+xmlDocPtr knoop_xml_read(const char *xml, size_t len, char *err, size_t err_size);
+
 /* The first element or attribute in list (and its descendants, and the
  * nodes after it) whose prefix is not declared: its qualified name, or
  * NULL when every prefix is. */
 const xmlChar *knoop_xml_undeclared(xmlNodePtr list);
-
-/* The parser's last error as one line in msg (left as the caller's default
- * text when there is none); returns its line number, 0 if unknown. */
-int knoop_xml_last_error(xmlParserCtxtPtr pc, char *msg, size_t size);
-
-/* The first namespace error the parser reports (an undeclared prefix, a
- * prefix declared empty or as no URI), in document order: libxml2's
- * context keeps only the last. */
-typedef struct {
-    int  line;          /* 0: none yet; -1: one without a line */
-    char msg[200];
-} knoop_xml_ns_first_t;
-
-/* Before reading with pc: keep its first namespace error in *first (which
- * must outlive the read; pc->_private and pc->sax->serror are taken). */
-void knoop_xml_keep_first_ns_error(xmlParserCtxtPtr pc, knoop_xml_ns_first_t *first);
-
-/* For a document the parser found not namespace-well-formed: its first
- * namespace error as one line in msg (else the last error, as
- * knoop_xml_last_error); returns its line number, 0 if unknown. */
-int knoop_xml_ns_error(xmlParserCtxtPtr pc, const knoop_xml_ns_first_t *first, char *msg,
-                       size_t size);
 
 #endif
