@@ -58,7 +58,7 @@ void node_error_check(knoop_node_t *self)
     /* A refusal by the broker (e.g. its journal full) lasts while the link
      * is up: it is over when the broker acknowledges again. */
     bool gone = self->last_error_journal ? !*knoop_journal_error(self->journal, NULL)
-              : self->last_error_repair  ? !self->repair_retry
+              : self->last_error_repair  ? !self->repair_retry_ms
               : self->last_error_refusal ? self->last_ack_at >= self->last_error_at
                                          : self->link == LINK_UP;
     if (gone) {

@@ -234,8 +234,7 @@ struct knoop_node_t {
     char             clock_warning[256];
     /* repair of a damaged journal (node_repair.c) */
     uint64_t         repair_scan_at, repair_rows_seen, repair_asked_at;
-    bool             repair_retry;   /* the last scan failed: node_repair_retry */
-    uint64_t         repair_retry_ms;   /* ... after this long (doubling) */
+    uint64_t         repair_retry_ms;   /* the last scan failed: again after this (doubling) */
     size_t           repair_asked_n;
     /* primary/standby pair (node_standby.c) */
     bool             pair;             /* started with --pair */

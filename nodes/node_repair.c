@@ -17,60 +17,48 @@
 
 #define REASK_MS   30000   /* the same damage asked for again after this */
 #define RESCAN_MS  5000    /* rows rebuilt at most this often */
-#define RETRY_MAX_MS 300000 /* a scan that failed: tried again after 5 s, 10 s, ... 5 min */
-
-/* A scan that failed: tried again later, each time twice as late. */
-static void s_retry_later(knoop_node_t *self)
-{
-    self->repair_retry_ms = !self->repair_retry ? RESCAN_MS
-                          : self->repair_retry_ms >= RETRY_MAX_MS / 2 ? RETRY_MAX_MS
-                          : self->repair_retry_ms * 2;
-    self->repair_retry = true;
-}
+#define RETRY_MAX_MS 300000 /* a failed scan: tried again at most this late */
 
 /* Check the whole journal. At start, a journal that cannot be read through
  * (damage on the way that the scan cannot name, or an I/O error) is
  * refused: the node would serve and extend what it cannot check. Any other
  * failure (no memory, a rebuild that could not be written to a full disk)
  * is not: every read checks what it hands out, nothing damaged is
- * delivered, and the scan is tried again later (node_repair_retry). */
+ * delivered, and the scan is tried again after 5 s, 10 s, ... up to 5 min
+ * (node_repair_retry). */
 static int s_scan(knoop_node_t *self, bool at_start)
 {
     knoop_journal_scan_t scan;
     self->repair_scan_at = knoop_now_ms();
     int rc = knoop_journal_scan(self->journal, true, &scan);
-    if (rc && !scan.read_all) {
-        bool unreadable = rc == KNOOP_ECORRUPT || rc == KNOOP_EIO;
-        if (at_start && unreadable) {
-            node_set_error(self, "journal %s could not be read through to check it: %s; the "
-                           "node does not start on a journal it cannot check (move it aside "
-                           "and start afresh: the node takes back from the mesh what it "
-                           "holds, its unsent messages excepted)",
-                           knoop_journal_path(self->journal), knoop_strerror(rc));
-            knoop_error("node: %s", self->last_error);
-            return rc;
-        }
-        s_retry_later(self);
-        node_set_error(self, "journal %s not checked: %s; what a read finds damaged is not "
-                       "delivered; checked again in %llu s", knoop_journal_path(self->journal),
-                       knoop_strerror(rc), (unsigned long long) self->repair_retry_ms / 1000);
-        self->last_error_repair = true;
+    if (rc && at_start && !scan.read_all && (rc == KNOOP_ECORRUPT || rc == KNOOP_EIO)) {
+        node_set_error(self, "journal %s could not be read through to check it: %s; the node "
+                       "does not start on a journal it cannot check (move it aside and start "
+                       "afresh: the node takes back from the mesh what it holds, its unsent "
+                       "messages excepted)", knoop_journal_path(self->journal),
+                       knoop_strerror(rc));
         knoop_error("node: %s", self->last_error);
-        return KNOOP_OK;
+        return rc;
     }
     if (rc) {
-        s_retry_later(self);
+        uint64_t r = self->repair_retry_ms;
+        self->repair_retry_ms = !r ? RESCAN_MS : r >= RETRY_MAX_MS / 2 ? RETRY_MAX_MS : 2 * r;
+        unsigned long long in_s = (unsigned long long) self->repair_retry_ms / 1000;
         const char *why = knoop_journal_error(self->journal, NULL);
-        node_set_error(self, "journal DAMAGED on disk: %llu of %llu log/vlog rows, not rebuilt: "
-                       "%s; what they name is not delivered until they are (tried again in "
-                       "%llu s)", (unsigned long long) scan.damaged_rows,
-                       (unsigned long long) scan.rows, why && *why ? why : knoop_strerror(rc),
-                       (unsigned long long) self->repair_retry_ms / 1000);
+        if (scan.read_all)      /* the damage is known; its rebuild failed */
+            node_set_error(self, "journal DAMAGED on disk: %llu of %llu log/vlog rows, not "
+                           "rebuilt: %s; what they name is not delivered until they are (tried "
+                           "again in %llu s)", (unsigned long long) scan.damaged_rows,
+                           (unsigned long long) scan.rows, why && *why ? why : knoop_strerror(rc),
+                           in_s);
+        else
+            node_set_error(self, "journal %s not checked: %s; what a read finds damaged is not "
+                           "delivered; checked again in %llu s",
+                           knoop_journal_path(self->journal), knoop_strerror(rc), in_s);
         self->last_error_repair = true;
         knoop_error("node: %s", self->last_error);
         return KNOOP_OK;
     }
-    self->repair_retry = false;
     self->repair_retry_ms = 0;
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
@@ -92,7 +80,7 @@ static int s_scan(knoop_node_t *self, bool at_start)
 
 void node_repair_retry(knoop_node_t *self)
 {
-    if (self->repair_retry && knoop_now_ms() - self->repair_scan_at >= self->repair_retry_ms)
+    if (self->repair_retry_ms && knoop_now_ms() - self->repair_scan_at >= self->repair_retry_ms)
         s_scan(self, false);
 }
 
@@ -106,9 +94,9 @@ void node_repair_step(knoop_node_t *self)
     uint64_t now = knoop_now_ms();
     knoop_journal_stats_t st;
     knoop_journal_stats(self->journal, &st);
-    if (self->repair_retry)
-        node_repair_retry(self);        /* a failed scan: at its own pace */
-    else if (st.damaged_rows != self->repair_rows_seen && now - self->repair_scan_at >= RESCAN_MS)
+    /* (a failed scan is tried again at its own pace: node_repair_retry) */
+    if (!self->repair_retry_ms && st.damaged_rows != self->repair_rows_seen &&
+        now - self->repair_scan_at >= RESCAN_MS)
         s_scan(self, false);
     size_t n = knoop_journal_damaged(self->journal, NULL);
     if (!n || !self->nbrokers || !self->dealer)
