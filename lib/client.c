@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define S_WINDOW       256                 /* deliveries in flight before acks */
 #define S_QUEUE_MSGS   (4 * S_WINDOW)      /* more than the node may send unacked */
@@ -95,9 +94,7 @@ static void s_copy_err(const knoop_client_t *self, char *err, size_t err_size)
 
 static int64_t s_mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t) knoop_mono_ms();
 }
 
 static int64_t s_deadline(int timeout_ms)

@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PG_HDR        16
@@ -78,17 +77,10 @@ typedef struct {
 
 #define PROGRESS_MS 5000          /* a line this often on a long walk */
 
-static uint64_t s_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 /* A line every PROGRESS_MS on a large file: the walk reads all of it. */
 static void s_progress(walk_t *w)
 {
-    uint64_t now = s_mono_ms();
+    uint64_t now = knoop_mono_ms();
     if (now - w->told_ms < PROGRESS_MS)
         return;
     w->told_ms = now;
@@ -252,7 +244,7 @@ int journal_check_pages(const char *path, uint64_t txnid, char *why, size_t why_
     char file[4096];
     snprintf(file, sizeof file, "%s/data.mdb", path);
     walk_t w = { .fd = open(file, O_RDONLY | O_CLOEXEC), .tree = "main", .why = why,
-                 .why_len = why_len, .path = path, .told_ms = s_mono_ms() };
+                 .why_len = why_len, .path = path, .told_ms = knoop_mono_ms() };
     *why = '\0';
     if (w.fd < 0) {
         snprintf(why, why_len, "cannot open %s: %s", file, strerror(errno));

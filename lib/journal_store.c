@@ -738,7 +738,8 @@ static int s_check_pages(knoop_journal_t *self)
 
 /* The identity of data.mdb that a clean close writes into writer.lock:
  * inode, size and ctime (which no program sets back: a copy over it, an
- * edit, a restore into place all change it). */
+ * edit, a restore into place all change it). -1, out untouched, when
+ * there is no data.mdb. */
 static int s_data_identity(const char *dir, char *out, size_t size)
 {
     char file[4200];
@@ -962,9 +963,9 @@ void knoop_journal_destroy(knoop_journal_t **self_p)
          * power cut before it reaches the disk leaves "open": a walk). No
          * data.mdb (a journal never opened fully): "clean -", which a
          * data.mdb put there later does not match. */
-        char id[96] = "clean -\n";
-        if (clear && s_data_identity(self->path, id, sizeof id) != 0)
-            snprintf(id, sizeof id, "clean -\n");
+        char id[96] = "clean -\n";     /* left so when there is no data.mdb */
+        if (clear)
+            s_data_identity(self->path, id, sizeof id);
         size_t idl = strlen(id);
         if (clear && (pwrite(self->lock_fd, id, idl, 0) != (ssize_t) idl ||
                       ftruncate(self->lock_fd, (off_t) idl) != 0))

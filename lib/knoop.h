@@ -138,5 +138,7 @@ static inline uint64_t knoop_get_be64(const uint8_t *p)
 
 /* Wall clock in Unix milliseconds. */
 uint64_t knoop_now_ms(void);
+/* Monotonic milliseconds (for intervals and deadlines; no wall-clock jumps). */
+uint64_t knoop_mono_ms(void);
 
 #endif
