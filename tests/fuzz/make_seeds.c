@@ -77,23 +77,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "make_seeds: cannot encode a SitRep: %s\n", err);
         return 1;
     }
+    knoop_body_t body;
+    memset(&body, 0, sizeof body);
+    body.version = KNOOP_BODY_VERSION;
+    body.origin = "vr-utrecht";
+    body.topic = "sitrep.vr-utrecht";
+    body.epoch = 0x0102030405060708ull;
+    body.key = "";
+    body.type = "knoop.crisis.v1.SitRep";
+    body.priority = KNOOP_PRIO_FLASH;
+    body.status = KNOOP_STATUS_ACTUAL;
+    body.tlp = KNOOP_TLP_AMBER;
+    body.payload = payload.data;
+    body.payload_len = payload.len;
     for (int i = 0; i < 2; i++) {
-        knoop_body_t body;
-        memset(&body, 0, sizeof body);
-        body.version = KNOOP_BODY_VERSION;
-        body.origin = "vr-utrecht";
-        body.topic = "sitrep.vr-utrecht";
-        body.epoch = 0x0102030405060708ull;
         body.seq = (uint64_t) i + 1;
         memcpy(body.prev, prev, KNOOP_HASH_LEN);
         body.hlc = (1626220800000ull + (uint64_t) i) << 16;
-        body.key = "";
-        body.type = "knoop.crisis.v1.SitRep";
-        body.priority = KNOOP_PRIO_FLASH;
-        body.status = KNOOP_STATUS_ACTUAL;
-        body.tlp = KNOOP_TLP_AMBER;
-        body.payload = payload.data;
-        body.payload_len = payload.len;
         if (knoop_msg_build(&body, NULL, &env[i], prev) != KNOOP_OK)
             return 1;
         char name[16];
@@ -101,33 +101,23 @@ int main(int argc, char **argv)
         s_put("msg", name, NULL, 0, &env[i]);
     }
 
-    /* a RED message for two named partners (TLP 2.0 recipients) */
-    {
-        static const char *const to[] = { "ws-limburg", "kcr2" };
-        knoop_body_t body;
-        memset(&body, 0, sizeof body);
-        body.version = KNOOP_BODY_VERSION;
-        body.origin = "vr-utrecht";
-        body.topic = "sitrep.vr-utrecht";
-        body.epoch = 0x0102030405060709ull;
-        body.seq = 1;
-        body.hlc = 1626220800000ull << 16;
-        body.key = "";
-        body.type = "knoop.crisis.v1.SitRep";
-        body.priority = KNOOP_PRIO_IMMEDIATE;
-        body.status = KNOOP_STATUS_EXERCISE;
-        body.tlp = KNOOP_TLP_RED;
-        body.recipients = to;
-        body.nrecipients = 2;
-        body.payload = payload.data;
-        body.payload_len = payload.len;
-        knoop_buf_t red = { 0 };
-        uint8_t head[KNOOP_HASH_LEN];
-        if (knoop_msg_build(&body, NULL, &red, head) != KNOOP_OK)
-            return 1;
-        s_put("msg", "env-red", NULL, 0, &red);
-        knoop_buf_free(&red);
-    }
+    /* a RED message for two named partners (TLP 2.0 recipients): the
+     * first of a stream of its own */
+    static const char *const to[] = { "ws-limburg", "kcr2" };
+    body.epoch = 0x0102030405060709ull;
+    body.seq = 1;
+    memset(body.prev, 0, KNOOP_HASH_LEN);
+    body.hlc = 1626220800000ull << 16;
+    body.priority = KNOOP_PRIO_IMMEDIATE;
+    body.status = KNOOP_STATUS_EXERCISE;
+    body.tlp = KNOOP_TLP_RED;
+    body.recipients = to;
+    body.nrecipients = 2;
+    knoop_buf_t red = { 0 };
+    if (knoop_msg_build(&body, NULL, &red, prev) != KNOOP_OK)
+        return 1;
+    s_put("msg", "env-red", NULL, 0, &red);
+    knoop_buf_free(&red);
 
     /* wire frames */
     knoop_bytes_t envs[2] = { { env[0].data, env[0].len }, { env[1].data, env[1].len } };
