@@ -142,13 +142,16 @@ check "... and some of it was in the pages' structure" test $refused -gt 0
 
 
 # ---- The daemons on their own journals ----
+# marked_clean FILE: writer.lock as a clean close leaves it, with data.mdb's
+# inode, size and ctime
+marked_clean() { grep -Eqx "clean [0-9]+ [0-9]+ [0-9]+\.[0-9]{9}" "$1"; }
 # A broker walks the pages when the last writer did not close the journal
 # (a crash, perhaps on a damaged page, would otherwise repeat at every
 # start); a node at every start, as it reads its whole journal then anyway.
 stop kcr2-broker-1
 BL=$T/kcr2-broker-1/writer.lock
 check "a clean stop marks the broker's writer.lock clean" \
-    grep -Eqx "clean [0-9]+ [0-9]+ [0-9]+\.[0-9]{9}" "$BL"
+    marked_clean "$BL"
 : >"$T/kcr2-broker-1.log"
 start_broker kcr2-broker-1 "$EP"
 check "the broker's start after a clean stop does not walk its pages" \
@@ -166,7 +169,7 @@ check "... finds no damage" grep -Eq "pages checked in [0-9.]+ s: no damage" \
 NODE_ARGS=(--id vr-zeeland --data "$J" --key "$T/keys/vr-zeeland.key" --trust "$T/trust"
            --broker "$B" --subscribe 'sitrep.>')
 check "a clean stop left the node's writer.lock marked clean" \
-    grep -Eqx "clean [0-9]+ [0-9]+ [0-9]+\.[0-9]{9}" "$J/writer.lock"
+    marked_clean "$J/writer.lock"
 start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
 check "the node walks its pages at every start" \
     grep -Eq "pages checked in [0-9.]+ s: no damage" "$T/vr-zeeland.log"
@@ -180,7 +183,7 @@ check "a node of another partner is refused the journal" \
     exits 1 "$T/other.log" timeout -s KILL 30 "$NODE" --id vr-utrecht --data "$J" \
     --key "$T/keys/vr-utrecht.key" --trust "$T/trust" --broker "$B"
 check "... and puts back the clean mark it found (no walk as after a crash next time)" \
-    grep -Eqx "clean [0-9]+ [0-9]+ [0-9]+\.[0-9]{9}" "$J/writer.lock"
+    marked_clean "$J/writer.lock"
 made=$(damage child "$J")
 check "a branch page of the node's journal damaged after a clean stop ($made pages)" \
     test "$made" -gt 0
@@ -207,11 +210,16 @@ check "the refused start left writer.lock saying open" grep -qx open "$J/writer.
 stop kcr2-broker-1
 BJ=$T/kcr2-broker-1
 check "a clean stop marks the broker's writer.lock clean, with data.mdb's identity" \
-    grep -Eqx "clean [0-9]+ [0-9]+ [0-9]+\.[0-9]{9}" "$BJ/writer.lock"
+    marked_clean "$BJ/writer.lock"
 BARGS=(--id kcr2-broker-1 --listen "$EP" --key "$T/keys/kcr2-broker-1.key" --trust "$T/trust"
        --policy "$T/policy")
 mkdir -p "$T/restored"
 mdb_copy "$BJ" "$T/restored"            # a backup put back in place: no writer.lock
+: >"$T/kcr2-broker-1.log"
+start_broker kcr2-broker-1 "$EP"
+check "a backup (mdb_copy) of the stopped journal changes nothing: no walk at the next start" \
+    lacks "checking every page" "$T/kcr2-broker-1.log"
+stop kcr2-broker-1
 "$BROKER" "${BARGS[@]}" --data "$T/restored" >"$T/restored.log" 2>&1 &
 RP=$!
 wait_for "restored broker walked" 20 grep -q "pages checked" "$T/restored.log" || true
