@@ -87,10 +87,16 @@ check "and knoop_journal_full{what=\"disk\"} 0" test "$(metric 'knoop_journal_fu
 check "the broker logged the full journal and what to do" \
     grep -q "full: its map is at the limit of 2 MiB.*raise map-max and send the daemon SIGHUP" "$T/kcr2-broker-1.log"
 
-# delivery to others goes on: vr-zeeland gets everything the broker stored
-wait_for "vr-zeeland has what the broker stored" 30 has_count "$T/vr-zeeland" 'sitrep.>' "$held" || true
-check "delivery goes on: vr-zeeland holds all $held the full broker stored" \
-    has_count "$T/vr-zeeland" 'sitrep.>' "$held"
+# delivery to others goes on: vr-zeeland gets everything the broker stored.
+# Compared with what the broker holds at that moment, not with $held: a
+# resend that still fits the map (above) can store a few more meanwhile.
+as_broker() {
+    local h
+    h=$(count_msgs "$T/kcr2-broker-1" 'sitrep.>') && [ "$h" -ge "$held" ] &&
+        has_count "$T/vr-zeeland" 'sitrep.>' "$h"
+}
+wait_for "vr-zeeland has what the broker stored" 30 as_broker || true
+check "delivery goes on: vr-zeeland holds all the full broker stored (at least $held)" as_broker
 check "the broker still answers status and runs (same process)" test -d "/proc/$PIDB"
 
 # a limit below the current map is refused with the reason
