@@ -151,6 +151,14 @@ int  knoop_journal_commit(knoop_journal_t *self, const knoop_msg_t *const *msgs,
                           int *results, unsigned flags, const knoop_journal_cursor_t *cursors,
                           size_t ncursors);
 
+/* knoop_journal_commit with the precommit hook of knoop_journal_append_then:
+ * a node sends its new messages to its broker while its own commit syncs
+ * (docs/design-notes.md, "The origin sends before its commit"). */
+int  knoop_journal_commit_then(knoop_journal_t *self, const knoop_msg_t *const *msgs, size_t n,
+                               int *results, unsigned flags,
+                               const knoop_journal_cursor_t *cursors, size_t ncursors,
+                               knoop_journal_precommit_fn *fn, void *arg);
+
 /* What the last failed write (append or cursor) ran into, in words an
  * operator can act on, e.g. "disk full on /var/lib/knoop: 0 bytes free;
  * batch of 3 messages not stored (...)": a short write on a full volume,

@@ -814,9 +814,17 @@ int knoop_journal_append_then(knoop_journal_t *self, const knoop_msg_t *const *m
                               size_t n, int *results, unsigned flags,
                               knoop_journal_precommit_fn *fn, void *arg)
 {
+    return knoop_journal_commit_then(self, msgs, n, results, flags, NULL, 0, fn, arg);
+}
+
+int knoop_journal_commit_then(knoop_journal_t *self, const knoop_msg_t *const *msgs, size_t n,
+                              int *results, unsigned flags,
+                              const knoop_journal_cursor_t *cursors, size_t ncursors,
+                              knoop_journal_precommit_fn *fn, void *arg)
+{
     self->precommit = fn;
     self->precommit_arg = arg;
-    int rc = knoop_journal_commit(self, msgs, n, results, flags, NULL, 0);
+    int rc = knoop_journal_commit(self, msgs, n, results, flags, cursors, ncursors);
     self->precommit = NULL;
     self->precommit_arg = NULL;
     return rc;

@@ -146,6 +146,7 @@ int knoop_node_new(const knoop_node_opts_t *opts, knoop_node_t **out)
     do
         knoop_random(&self->epoch, sizeof self->epoch);
     while (self->epoch == 0);
+    self->pub_epoch = self->epoch;
     knoop_hlc_init(&self->hlc, 0);
     rc = node_repair_start(self);
     if (rc)
@@ -288,7 +289,8 @@ static void s_key_check(knoop_node_t *self)
     uint64_t old_epoch = self->epoch;
     do
         knoop_random(&self->epoch, sizeof self->epoch);
-    while (self->epoch == 0 || self->epoch == old_epoch);
+    while (self->epoch == 0 || self->epoch == old_epoch || self->epoch == self->pub_epoch);
+    self->pub_epoch = self->epoch;
     knoop_info("node %s: switched to its new key %s (was %s): new messages go out under epoch "
                "%016llx; what the old key signed is sent as it was. Revoke the old key with "
                "knoop keys revoke --fingerprint %s", self->id, newfp, oldfp,
@@ -314,6 +316,44 @@ static void s_trust_check(knoop_node_t *self)
     }
     node_trust_update(self);
     s_key_check(self);
+}
+
+/* The precommit hook (docs/design-notes.md, "The origin sends before its
+ * commit"): the outbox reads the new batch from the open write transaction
+ * and sends it while the commit's syncs are still ahead. */
+typedef struct {
+    knoop_node_t *node;
+    uint64_t      sent;
+} early_t;
+
+static void s_send_early(void *arg)
+{
+    early_t *e = arg;
+    uint64_t before = e->node->inflight;
+    node_link_send_outbox(e->node);
+    e->sent += e->node->inflight - before;
+}
+
+/* A commit failed after the outbox had sent from it: the broker may hold,
+ * and deliver, seqs this journal does not. A message published on those
+ * streams now would be a second, different message under the same seq (a
+ * fork), so new messages go on new streams under a fresh epoch, and the
+ * link starts again: the WELCOME then shows the mesh ahead of our copy, and
+ * the catch-up takes back what had gone out. */
+static void s_early_failed(knoop_node_t *self, int rc)
+{
+    uint64_t old = self->pub_epoch;
+    do
+        knoop_random(&self->pub_epoch, sizeof self->pub_epoch);
+    while (self->pub_epoch == 0 || self->pub_epoch == old || self->pub_epoch == self->epoch);
+    self->early_failed++;
+    knoop_warn("node %s: the journal commit failed (%s) after its messages had gone to the "
+               "broker (sent before the commit): new messages go out under epoch %016llx; "
+               "what the mesh took is taken back into the journal", self->id,
+               knoop_strerror(rc), (unsigned long long) self->pub_epoch);
+    node_link_close(self, "a commit failed after its messages were sent; reconnecting to "
+                          "take them back");
+    self->next_attempt = knoop_now_ms() + 2000;
 }
 
 /* The one durable commit of a loop pass (docs/design-notes.md, "one commit
@@ -354,15 +394,22 @@ static void s_commit(knoop_node_t *self)
         }
     }
     int rc = ptrs && res ? KNOOP_OK : KNOOP_ENOMEM;
+    early_t early = { self, 0 };
     if (rc == KNOOP_OK) {
         for (size_t i = 0; i < npub; i++)
             ptrs[i] = &self->pub_msgs[i];
         for (size_t i = 0; i < nin; i++)
             ptrs[npub + i] = ib.ptrs[i];
+        /* Send before the commit only while the journal writes: during a
+         * full disk every retry of a batch would go out anew. */
+        bool early_ok = npub && !self->opts.send_late && self->link == LINK_UP &&
+                        !knoop_journal_error(self->journal, NULL)[0];
         uint64_t t0 = knoop_daemon_usecs();
-        rc = knoop_journal_commit(self->journal, ptrs, n, res, 0, cur, ncur);
+        rc = knoop_journal_commit_then(self->journal, ptrs, n, res, 0, cur, ncur,
+                                       early_ok ? s_send_early : NULL, &early);
         if (rc == KNOOP_OK && n)
             knoop_metrics_commit(self->metrics, (double) (knoop_daemon_usecs() - t0) / 1e6, npub);
+        self->sent_early += early.sent;
     }
     node_api_cursors_done(self, rc);
     if (complete && rc == KNOOP_OK) {
@@ -373,6 +420,10 @@ static void s_commit(knoop_node_t *self)
     node_api_publish_done(self, sign_rc ? sign_rc : rc, res);
     if (self->nin || ib.n)
         node_link_deliveries_done(self, in_rc ? in_rc : rc, &ib, res + npub, &in);
+    if (self->early_lost) {
+        s_early_failed(self, rc);
+        self->early_lost = false;
+    }
     free(cur);
     free(ptrs);
     free(res);

@@ -31,6 +31,8 @@ typedef struct {
     const char  *pair;            /* NULL: not one of a pair; "primary" or "standby" */
     int          takeover_ms;     /* pair: no active instance this long: take over */
     int          settled_margin_ms; /* HELLO's T: complete_hlc minus this (0: 60 s) */
+    bool         send_late;       /* send new messages only after their commit (the
+                                     default sends them while it syncs) */
 } knoop_node_opts_t;
 
 typedef struct knoop_node_t knoop_node_t;

@@ -98,7 +98,7 @@ static void s_reply_error(knoop_node_t *self, const uint8_t *rid, size_t rid_len
  * one, and a topic may carry both. */
 static uint64_t s_epoch_for(const knoop_node_t *self, uint64_t audience)
 {
-    uint64_t e = audience ? self->epoch ^ audience : self->epoch;
+    uint64_t e = audience ? self->pub_epoch ^ audience : self->pub_epoch;
     return e ? e : 1;
 }
 
@@ -439,6 +439,10 @@ void node_api_publish_done(knoop_node_t *self, int rc, const int *res)
         if (rc) {
             node_set_journal_error(self, rc);
             s_reload_own(self);
+            /* sent before the commit: the broker may hold what we do not */
+            for (size_t i = 0; i < self->nown; i++)
+                if (self->own[i].sent > self->own[i].hwm)
+                    self->early_lost = true;
         } else {
             self->journal_grew = true;
             for (size_t i = 0; i < self->npub; i++)
@@ -460,10 +464,18 @@ void node_api_publish_done(knoop_node_t *self, int rc, const int *res)
         if (err) {
             /* a batch the journal could not store: its own words ("disk full
              * on DIR: 0 bytes free; ..."), not a bare errno */
-            s_reply_error(self, r->rid, r->rid_len, r->id, err, r->error_index,
-                          r->reason[0] ? r->reason
-                          : !r->error && self->last_error_journal ? self->last_error
-                          : knoop_strerror(err));
+            const char *why = r->reason[0] ? r->reason
+                            : !r->error && self->last_error_journal ? self->last_error
+                            : knoop_strerror(err);
+            char text[sizeof self->last_error + 256];
+            if (self->early_lost && !r->error) {
+                snprintf(text, sizeof text, "%s; the batch had already gone to the broker "
+                         "(sent before the commit) and may still be delivered: the node "
+                         "takes it back from the mesh, so check before publishing it again",
+                         why);
+                why = text;
+            }
+            s_reply_error(self, r->rid, r->rid_len, r->id, err, r->error_index, why);
             continue;
         }
         if (r->wait_ms && self->link == LINK_UP && s_wait_add(self, r) == KNOOP_OK)
@@ -848,6 +860,14 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     snprintf(ep, sizeof ep, "%016llx", (unsigned long long) self->epoch);
     json_object_set_new(o, "partner", json_string(self->id));
     json_object_set_new(o, "epoch", json_string(ep));
+    snprintf(ep, sizeof ep, "%016llx", (unsigned long long) self->pub_epoch);
+    json_object_set_new(o, "publishing_epoch", json_string(ep));
+    json_t *early = json_object();
+    json_object_set_new(early, "enabled", json_boolean(!self->opts.send_late));
+    json_object_set_new(early, "sent", json_integer((json_int_t) self->sent_early));
+    json_object_set_new(early, "failed_commits",
+                        json_integer((json_int_t) self->early_failed));
+    json_object_set_new(o, "send_before_commit", early);
     json_t *link = json_object();
     json_object_set_new(link, "state", json_string(node_link_state_name(self)));
     if (self->nbrokers) {

@@ -17,6 +17,9 @@
  * lost or restored from an old backup therefore can never publish a second,
  * different message under a seq it used before, even while offline; what
  * the mesh holds of its older streams comes back to it in the catch-up.
+ * The same holds within a run: a key rotation, and a commit that failed
+ * after its messages had gone to the broker (sent before the commit), draw
+ * a new publishing epoch (pub_epoch) and the streams go on as new ones.
  *
  * One thread, no global state.
  */
@@ -152,7 +155,9 @@ struct knoop_node_t {
     uint64_t         key_waiting;    /* stamp of a new key waiting for its certificate */
     bool             trust_resync;   /* deliveries refused: ask again once trust grows */
     knoop_journal_t *journal;
-    uint64_t         epoch;
+    uint64_t         epoch;          /* this run's: its instance id at the broker */
+    uint64_t         pub_epoch;      /* of new own streams: epoch, until a key rotation
+                                        or a failed commit of what had gone out */
     knoop_hlc_t      hlc;
     /* own streams */
     own_stream_t    *own;
@@ -207,6 +212,9 @@ struct knoop_node_t {
     bool             has_mesh_digest;
     uint8_t          mesh_digest[KNOOP_HASH_LEN];
     uint64_t         delivered_in, failovers;
+    uint64_t         sent_early;     /* messages sent while their commit synced */
+    uint64_t         early_failed;   /* commits that failed after sending: new epochs */
+    bool             early_lost;     /* this pass's commit failed after sending */
     knoop_metrics_t *metrics;           /* NULL without --metrics */
     char             last_error[512];
     uint64_t         last_error_at;     /* Unix ms; 0 when none */

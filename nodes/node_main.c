@@ -45,6 +45,10 @@ static const knoop_opt_spec_t s_spec[] = {
       "(0: 1 TiB, in practice the disk). At the limit, publishing is refused as 'journal full' "
       "while reads and delivery go on; raise it and send SIGHUP to write again without a "
       "restart", false },
+    { "send-before-commit", KNOOP_OPT_BOOL, "true", NULL, "send new messages to the broker "
+      "while the node's own commit of them is still syncing (applications are answered only "
+      "after the commit either way; a commit that fails then starts new streams and takes "
+      "back from the mesh what had gone out); =false sends after the commit", false },
     { NULL },
 };
 
@@ -96,6 +100,7 @@ static int s_start(const knoop_config_t *cfg, void **daemon, int *exit_status)
         .takeover_ms = (int) knoop_config_int(cfg, "takeover-ms"),
         .settled_margin_ms = (int) knoop_config_int(cfg, "settled-margin-ms"),
         .map_max = (size_t) knoop_config_int(cfg, "map-max") << 20,
+        .send_late = !knoop_config_bool(cfg, "send-before-commit"),
     };
     if (knoop_config_int(cfg, "settled-margin-ms") < 0) {
         fprintf(stderr, "knoop-node: --settled-margin-ms must be at least 0\n");

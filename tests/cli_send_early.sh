@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The origin sends before its commit (issue 14, item 4; docs/design-notes.md):
+# a node hands its new messages to the broker while its own commit of them
+# is still syncing, and answers its application only after that commit.
+# strace, attached to the publishing node, holds its fdatasync for 3 s:
+#   1. a subscriber on another node has the message well before the
+#      publishing node's commit can have ended, and the publishing
+#      application has no answer yet;
+#   2. kill -9 of the publishing node inside that commit: the message is not
+#      in its journal, yet the mesh has it; after the restart the node takes
+#      it back from the broker, and nobody sees it twice;
+#   3. a commit that fails after the send (fdatasync answers ENOSPC): the
+#      application is told that the batch was not stored and may still be
+#      delivered; the node goes on under a new publishing epoch (no fork),
+#      takes the message back, and every journal agrees.
+source "$(dirname "$0")/lib.sh"
+command -v strace >/dev/null || skip "strace is not installed (deploy/install-deps.sh)"
+strace -qq -o /dev/null -e trace=fdatasync -e inject=fdatasync:delay_enter=1000 true 2>/dev/null ||
+    skip "strace cannot trace or inject here (ptrace not permitted?)"
+
+EP="tcp://127.0.0.1:$(free_port)"
+B="kcr2-broker-1@$EP"
+make_sitrep_partners
+sitrep_policy
+# Link timeouts beyond the held sync: the node's loop stands still in it.
+start_broker kcr2-broker-1 "$EP" --timeout-ms 10000
+start_node vr-utrecht --broker "$B" --timeout-ms 10000
+start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>' --timeout-ms 10000
+
+"$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --from-start --timeout 120 \
+    >"$T/app.out" 2>"$T/app.err" &
+PIDS+=($!)
+
+pub() {   # pub ID...: one message per id, acknowledged by vr-utrecht
+    local id
+    for id in "$@"; do
+        printf '{"incident_id":"%s","summary":"melding"}\n' "$id"
+    done >"$T/chunk-$1"
+    "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
+        --type knoop.crisis.v1.SitRep --file "$T/chunk-$1" --timeout 30 \
+        >"$T/pub-$1.out" 2>"$T/pub-$1.err"
+}
+seen() { grep -c "\"incident_id\":\"$1\"" "$T/app.out"; }
+export -f seen
+export T
+
+pub e-0 e-1 e-2 e-3 e-4
+wait_for "the application has the first 5" 30 \
+    bash -c '[ "$(grep -c incident_id "$T/app.out")" -ge 5 ]' || true
+check "the application has the first 5" test "$(grep -c incident_id "$T/app.out")" -eq 5
+check "the node says it sends before its commit" status_has vr-utrecht '"enabled": *true'
+
+hold_syncs() {   # hold_syncs INJECT: strace on the publishing node's fdatasync
+    strace -qq -f -p "$(pid_of vr-utrecht)" -o /dev/null -e trace=fdatasync \
+        -e inject="fdatasync:$1" 2>>"$T/strace.err" &
+    PIDS+=($!)
+    STRACE=$!
+    sleep 0.5
+}
+unhold() { kill "$STRACE" 2>/dev/null || true; wait "$STRACE" 2>/dev/null || true; }
+
+# 1. Seen elsewhere before the origin's commit can have ended.
+hold_syncs delay_enter=3000000
+t0=$(date +%s.%N)
+pub e-5 &
+PUB=$!
+wait_for "the application sees e-5" 10 bash -c '[ "$(seen e-5)" -ge 1 ]' || true
+dt=$(echo "$(date +%s.%N) $t0" | awk '{ printf "%.2f", $1 - $2 }')
+echo "e-5 reached the other node's application after $dt s; the origin's commit takes 3 s or more"
+check "the subscriber got e-5 while the origin's commit was still syncing" \
+    awk -v d="$dt" 'BEGIN { exit !(d < 2.0) }'
+
+# 2. kill -9 of the origin inside that commit.
+check "and before the origin answered its application" kill -0 "$PUB"
+kill -9 "$(pid_of vr-utrecht)"
+wait "$(pid_of vr-utrecht)" 2>/dev/null || true
+unhold
+kill "$PUB" 2>/dev/null || true
+wait "$PUB" 2>/dev/null || true
+check "the origin's journal does not hold e-5 (killed before its commit ended)" \
+    has_count "$T/vr-utrecht" 'sitrep.>' 5
+wait_for "the broker stored e-5" 10 has_count "$T/kcr2-broker-1" 'sitrep.>' 6 || true
+check "the broker holds e-5" has_count "$T/kcr2-broker-1" 'sitrep.>' 6
+start_node vr-utrecht --broker "$B" --timeout-ms 10000
+wait_for "the origin took e-5 back" 30 has_count "$T/vr-utrecht" 'sitrep.>' 6 || true
+check "the restarted origin took e-5 back from the broker" has_count "$T/vr-utrecht" 'sitrep.>' 6
+
+# 3. A commit that fails after the send.
+wait_for "the origin is linked again" 20 status_has vr-utrecht '"caught_up": *true' || true
+E0=$("$KNOOP" status --api "$(api vr-utrecht)" --json | sed -n 's/.*"publishing_epoch": *"\([0-9a-f]*\)".*/\1/p')
+hold_syncs error=ENOSPC:when=1
+if pub e-6; then rc=0; else rc=$?; fi
+unhold
+check "the application was told e-6 was not stored (exit $rc)" test "$rc" -ne 0
+check "and that it had gone out and may still be delivered" \
+    grep -q 'sent before the commit.*may still be delivered' "$T/pub-e-6.err"
+check "the node counts the failed commit" status_has vr-utrecht '"failed_commits": *1'
+E1=$("$KNOOP" status --api "$(api vr-utrecht)" --json | sed -n 's/.*"publishing_epoch": *"\([0-9a-f]*\)".*/\1/p')
+check "new messages go out under a new publishing epoch ($E0 -> $E1)" \
+    test -n "$E1" -a "$E1" != "$E0"
+wait_for "the application sees e-6" 10 bash -c '[ "$(seen e-6)" -ge 1 ]' || true
+check "the application on the other node saw e-6" test "$(seen e-6)" -ge 1
+wait_for "the origin took e-6 back" 30 has_count "$T/vr-utrecht" 'sitrep.>' 7 || true
+check "the origin took e-6 back into its journal" has_count "$T/vr-utrecht" 'sitrep.>' 7
+check "e-7 is published and acknowledged" pub e-7
+wait_for "all hold 8" 30 has_count "$T/kcr2-broker-1" 'sitrep.>' 8 || true
+for j in kcr2-broker-1 vr-zeeland; do
+    wait_for "$j agrees with the origin" 30 \
+        same_digest "$T/vr-utrecht" "$T/$j" 'sitrep.>' || true
+    check "$j's journal agrees with the origin's (8 messages)" \
+        same_digest "$T/vr-utrecht" "$T/$j" 'sitrep.>'
+done
+wait_for "the application has all 8" 20 bash -c '[ "$(seen e-7)" -ge 1 ]' || true
+for i in 0 1 2 3 4 5 6 7; do
+    check "the application saw e-$i exactly once" test "$(seen "e-$i")" -eq 1
+done
+check "no fork anywhere" lacks -i 'fork' "$T/kcr2-broker-1.log" "$T/vr-utrecht.log" \
+    "$T/vr-zeeland.log"
+for j in kcr2-broker-1 vr-utrecht vr-zeeland; do
+    check "$j verifies" "$KNOOP" audit verify --journal "$T/$j" --trust "$T/trust" --quiet
+done
