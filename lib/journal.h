@@ -105,6 +105,9 @@ uint64_t    knoop_journal_epoch(const knoop_journal_t *self);
 const char *knoop_journal_partner(const knoop_journal_t *self);
 /* The journal's directory, as opened (borrowed, lives with self). */
 const char *knoop_journal_path(const knoop_journal_t *self);
+/* Free bytes on the journal's volume, as this process may use them (root
+ * may use the blocks reserved for it), into *out; -1 when statvfs fails. */
+int         knoop_journal_free_bytes(const knoop_journal_t *self, uint64_t *out);
 
 /* Append a batch in one write transaction. results[i] gets the outcome of
  * msgs[i]: KNOOP_OK (stored), KNOOP_EDUPLICATE, KNOOP_EFORK, KNOOP_ECHAIN, KNOOP_EGAP,

@@ -62,7 +62,7 @@ int journal_read_err(int mdb_rc)
 
 /* Free bytes on the journal's file system, as this process may use them
  * (root may use the blocks reserved for it). */
-static int s_free_bytes(const knoop_journal_t *self, uint64_t *out)
+int knoop_journal_free_bytes(const knoop_journal_t *self, uint64_t *out)
 {
     struct statvfs sv;
     if (statvfs(self->path, &sv) != 0)
@@ -92,7 +92,7 @@ int journal_write_failed(knoop_journal_t *self, int rc, const char *what, uint64
      * damaged stream row, no memory). */
     const char *cause = self->mdb_cause ? mdb_strerror(self->mdb_cause) : knoop_strerror(rc);
     uint64_t room = 0;
-    bool known = s_free_bytes(self, &room) == 0;
+    bool known = knoop_journal_free_bytes(self, &room) == 0;
     char free_text[32];
     s_human_bytes(free_text, sizeof free_text, room);
     self->full = KNOOP_JOURNAL_FULL_NONE;

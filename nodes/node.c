@@ -334,6 +334,25 @@ static void s_send_early(void *arg)
     e->sent += e->node->inflight - before;
 }
 
+/* Below this much free space (plus four times the batch) the node sends
+ * only after its commit: a full disk then refuses a batch that never left,
+ * as it always did, and the application's "not stored" stays unambiguous. */
+#define EARLY_ROOM ((uint64_t) 64 << 20)
+
+static bool s_early_ok(knoop_node_t *self, size_t npub)
+{
+    if (!npub || self->opts.send_late || self->link != LINK_UP ||
+        knoop_journal_error(self->journal, NULL)[0])
+        return false;
+    uint64_t need = EARLY_ROOM, room = 0;
+    for (size_t i = 0; i < npub; i++)
+        need += 4 * (uint64_t) self->pub_msgs[i].body_len;
+    if (knoop_journal_free_bytes(self->journal, &room) == 0 && room >= need)
+        return true;
+    self->late_low_room++;
+    return false;
+}
+
 /* A commit failed after the outbox had sent from it: the broker may hold,
  * and deliver, seqs this journal does not. A message published on those
  * streams now would be a second, different message under the same seq (a
@@ -400,10 +419,9 @@ static void s_commit(knoop_node_t *self)
             ptrs[i] = &self->pub_msgs[i];
         for (size_t i = 0; i < nin; i++)
             ptrs[npub + i] = ib.ptrs[i];
-        /* Send before the commit only while the journal writes: during a
-         * full disk every retry of a batch would go out anew. */
-        bool early_ok = npub && !self->opts.send_late && self->link == LINK_UP &&
-                        !knoop_journal_error(self->journal, NULL)[0];
+        /* Send before the commit only while the journal writes (during a
+         * full disk every retry of a batch would go out anew) and has room. */
+        bool early_ok = s_early_ok(self, npub);
         uint64_t t0 = knoop_daemon_usecs();
         rc = knoop_journal_commit_then(self->journal, ptrs, n, res, 0, cur, ncur,
                                        early_ok ? s_send_early : NULL, &early);

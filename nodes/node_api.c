@@ -867,6 +867,8 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
     json_object_set_new(early, "sent", json_integer((json_int_t) self->sent_early));
     json_object_set_new(early, "failed_commits",
                         json_integer((json_int_t) self->early_failed));
+    json_object_set_new(early, "late_low_space",
+                        json_integer((json_int_t) self->late_low_room));
     json_object_set_new(o, "send_before_commit", early);
     json_t *link = json_object();
     json_object_set_new(link, "state", json_string(node_link_state_name(self)));

@@ -215,6 +215,7 @@ struct knoop_node_t {
     uint64_t         sent_early;     /* messages sent while their commit synced */
     uint64_t         early_failed;   /* commits that failed after sending: new epochs */
     bool             early_lost;     /* this pass's commit failed after sending */
+    uint64_t         late_low_room;  /* batches sent after their commit: little free space */
     knoop_metrics_t *metrics;           /* NULL without --metrics */
     char             last_error[512];
     uint64_t         last_error_at;     /* Unix ms; 0 when none */

@@ -53,6 +53,12 @@ check "with the time it happened" grep -q "^  at .*20[0-9][0-9]-" "$T/status.txt
 check "the full-disk counter moved" \
     test "$(jq '.journal.full_errors' "$T/status.json")" -ge 1
 check "the node logged the full disk" grep -q "disk full on $VOL" "$T/vr-utrecht.log"
+# So little room: the node sends only after its commits (a batch the disk
+# refuses never left), which is what keeps "nothing unacknowledged" below.
+check "near a full disk the node sends after its commit (send_before_commit.late_low_space)" \
+    test "$(jq '.send_before_commit.late_low_space' "$T/status.json")" -ge 1
+check "and sent nothing before a commit there" \
+    test "$(jq '.send_before_commit.sent' "$T/status.json")" -eq 0
 check "the full-disk alarm is raised in status (storage_alarm DISK FULL, journal.full = disk)" \
     test "$(jq -r '.storage_alarm | split(":")[0]' "$T/status.json") $(jq -r '.journal.full' "$T/status.json")" = "DISK FULL disk"
 
