@@ -192,6 +192,16 @@ static void s_summary(const json_t *st)
 {
     s_field("partner", st, "partner");
     s_field("epoch", st, "epoch");
+    /* New streams after a commit that failed once its batch had gone out
+     * (docs/design-notes.md, "The origin sends before its commit"). */
+    const char *ep = json_string_value(json_object_get(st, "epoch"));
+    const char *pe = json_string_value(json_object_get(st, "publishing_epoch"));
+    if (ep && pe && strcmp(ep, pe) != 0) {
+        json_t *early = json_object_get(st, "send_before_commit");
+        printf("%-12s%s (a new one after %" JSON_INTEGER_FORMAT " failed commit(s) of "
+               "messages already sent)\n", "publishing", pe,
+               json_integer_value(json_object_get(early, "failed_commits")));
+    }
     s_instance(json_object_get(st, "instance"));
 
     json_t *link = json_object_get(st, "link");

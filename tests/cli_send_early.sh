@@ -98,6 +98,8 @@ check "the node counts the failed commit" status_has vr-utrecht '"failed_commits
 E1=$("$KNOOP" status --api "$(api vr-utrecht)" --json | sed -n 's/.*"publishing_epoch": *"\([0-9a-f]*\)".*/\1/p')
 check "new messages go out under a new publishing epoch ($E0 -> $E1)" \
     test -n "$E1" -a "$E1" != "$E0"
+check "knoop status says so" bash -c "'$KNOOP' status --api '$(api vr-utrecht)' |
+    grep -q '^publishing  $E1 (a new one after 1 failed commit'"
 wait_for "the application sees e-6" 10 bash -c '[ "$(seen e-6)" -ge 1 ]' || true
 check "the application on the other node saw e-6" test "$(seen e-6)" -ge 1
 wait_for "the origin took e-6 back" 30 has_count "$T/vr-utrecht" 'sitrep.>' 7 || true
