@@ -1,7 +1,7 @@
 /* handle_instances.c — primary/standby pairs (docs/design.md, "Standby
  * node"). Two nodes of one partner, with the same key, may run at once: a
  * primary and a standby at the backup location. Each node of a pair says
- * what it is (INSTANCES with itself: its publishing epoch as id, active or
+ * what it is (INSTANCES with itself: the epoch of its run as id, active or
  * standby, its term, since when and why) right after HELLO and whenever that
  * changes. The broker keeps it in the session and tells every pair session
  * of the partner the list of the others, whenever a session of the partner

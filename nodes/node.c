@@ -320,18 +320,37 @@ static void s_trust_check(knoop_node_t *self)
 
 /* The precommit hook (docs/design-notes.md, "The origin sends before its
  * commit"): the outbox reads the new batch from the open write transaction
- * and sends it while the commit's syncs are still ahead. */
+ * and sends it while the commit's syncs are still ahead. Only when all that
+ * is unsent fits the window: each stream's part of the batch goes out up to
+ * its signed last message or not at all, for an unsigned prefix of a batch
+ * whose commit then failed would stay an unverifiable tail in the mesh. */
 typedef struct {
     knoop_node_t *node;
-    uint64_t      sent;
+    uint64_t      sent;         /* messages the hook sent */
+    bool          batch_out;    /* some were of this batch: the broker may
+                                   hold what a failed commit leaves out */
 } early_t;
 
 static void s_send_early(void *arg)
 {
     early_t *e = arg;
-    uint64_t before = e->node->inflight;
-    node_link_send_outbox(e->node);
-    e->sent += e->node->inflight - before;
+    knoop_node_t *self = e->node;
+    uint64_t pending = 0;
+    for (size_t i = 0; i < self->nown; i++)
+        if (!self->own[i].blocked && self->own[i].hwm > self->own[i].sent)
+            pending += self->own[i].hwm - self->own[i].sent;
+    if (self->inflight + pending > self->window)
+        return;                         /* sent after the commit, as ever */
+    uint64_t before = self->inflight;
+    node_link_send_outbox(self);
+    e->sent += self->inflight - before;
+    for (size_t i = 0; i < self->npub && !e->batch_out; i++) {
+        const knoop_msg_t *m = &self->pub_msgs[i];
+        if (i && m->stream == self->pub_msgs[i - 1].stream)
+            continue;                   /* the first of each run will do */
+        own_stream_t *o = node_own_find(self, m->stream);
+        e->batch_out = o && o->sent >= m->b.seq;
+    }
 }
 
 /* Below this much free space (plus four times the batch) the node sends
@@ -347,7 +366,10 @@ static bool s_early_ok(knoop_node_t *self, size_t npub)
     uint64_t need = EARLY_ROOM, room = 0;
     for (size_t i = 0; i < npub; i++)
         need += 4 * (uint64_t) self->pub_msgs[i].body_len;
-    if (knoop_journal_free_bytes(self->journal, &room) == 0 && room >= need)
+    knoop_journal_stats_t st;
+    knoop_journal_stats(self->journal, &st);
+    uint64_t map_room = st.map_max > st.used_bytes ? st.map_max - st.used_bytes : 0;
+    if (knoop_journal_free_bytes(self->journal, &room) == 0 && room >= need && map_room >= need)
         return true;
     self->late_low_room++;
     return false;
@@ -370,9 +392,11 @@ static void s_early_failed(knoop_node_t *self, int rc)
                "broker (sent before the commit): new messages go out under epoch %016llx; "
                "what the mesh took is taken back into the journal", self->id,
                knoop_strerror(rc), (unsigned long long) self->pub_epoch);
-    node_link_close(self, "a commit failed after its messages were sent; reconnecting to "
-                          "take them back");
-    self->next_attempt = knoop_now_ms() + 2000;
+    if (self->dealer) {     /* not closed already for failed deliveries */
+        node_link_close(self, "a commit failed after its messages were sent; reconnecting "
+                              "to take them back");
+        self->next_attempt = knoop_now_ms();    /* at once: a standby is watching */
+    }
 }
 
 /* The one durable commit of a loop pass (docs/design-notes.md, "one commit
@@ -413,7 +437,7 @@ static void s_commit(knoop_node_t *self)
         }
     }
     int rc = ptrs && res ? KNOOP_OK : KNOOP_ENOMEM;
-    early_t early = { self, 0 };
+    early_t early = { .node = self };
     if (rc == KNOOP_OK) {
         for (size_t i = 0; i < npub; i++)
             ptrs[i] = &self->pub_msgs[i];
@@ -429,6 +453,7 @@ static void s_commit(knoop_node_t *self)
             knoop_metrics_commit(self->metrics, (double) (knoop_daemon_usecs() - t0) / 1e6, npub);
         self->sent_early += early.sent;
     }
+    self->early_lost = rc != KNOOP_OK && early.batch_out;
     node_api_cursors_done(self, rc);
     if (complete && rc == KNOOP_OK) {
         self->complete_saved = knoop_get_be64(self->complete_val);

@@ -439,10 +439,6 @@ void node_api_publish_done(knoop_node_t *self, int rc, const int *res)
         if (rc) {
             node_set_journal_error(self, rc);
             s_reload_own(self);
-            /* sent before the commit: the broker may hold what we do not */
-            for (size_t i = 0; i < self->nown; i++)
-                if (self->own[i].sent > self->own[i].hwm)
-                    self->early_lost = true;
         } else {
             self->journal_grew = true;
             for (size_t i = 0; i < self->npub; i++)

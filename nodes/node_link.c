@@ -460,8 +460,12 @@ static void s_on_ack(knoop_node_t *self, const knoop_frame_t *f)
     self->last_upstream_ack = self->last_ack_at = knoop_now_ms();
     for (size_t i = 0; i < f->u.ack.n; i++) {
         own_stream_t *o = node_own_find(self, f->u.ack.acks[i].stream);
-        uint64_t seq = f->u.ack.acks[i].seq;
-        if (!o || seq <= o->acked)
+        if (!o)
+            continue;
+        /* A broker acknowledges its hwm, which can be beyond ours (what it
+         * holds and our journal does not comes back in a catch-up). */
+        uint64_t seq = f->u.ack.acks[i].seq < o->hwm ? f->u.ack.acks[i].seq : o->hwm;
+        if (seq <= o->acked)
             continue;
         uint64_t done = seq - o->acked;
         self->inflight = done >= self->inflight ? 0 : self->inflight - done;
