@@ -107,6 +107,7 @@ char *knoop_err_buf(char *err, size_t *err_size, char *scratch, size_t scratch_s
 
 /* ---- logging: one line per event to stderr, "TIME LEVEL message" ---- */
 typedef enum {
+    KNOOP_LOG_OFF   = -1,   /* nothing: for fuzz targets, where every input is bad */
     KNOOP_LOG_ERROR = 0,
     KNOOP_LOG_WARN  = 1,
     KNOOP_LOG_INFO  = 2,
