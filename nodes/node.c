@@ -451,7 +451,8 @@ static void s_commit(knoop_node_t *self)
                                        early_ok ? s_send_early : NULL, &early);
         if (rc == KNOOP_OK && n)
             knoop_metrics_commit(self->metrics, (double) (knoop_daemon_usecs() - t0) / 1e6, npub);
-        self->sent_early += early.sent;
+        if (rc == KNOOP_OK)
+            self->sent_early += early.sent;
     }
     self->early_lost = rc != KNOOP_OK && early.batch_out;
     node_api_cursors_done(self, rc);

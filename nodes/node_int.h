@@ -212,7 +212,8 @@ struct knoop_node_t {
     bool             has_mesh_digest;
     uint8_t          mesh_digest[KNOOP_HASH_LEN];
     uint64_t         delivered_in, failovers;
-    uint64_t         sent_early;     /* messages sent while their commit synced */
+    uint64_t         sent_early;     /* messages sent while a commit that then
+                                        succeeded synced (backlog included) */
     uint64_t         early_failed;   /* commits that failed after sending: new epochs */
     bool             early_lost;     /* this pass's commit failed after sending */
     uint64_t         late_low_room;  /* batches sent after their commit: little free space */
