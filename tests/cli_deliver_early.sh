@@ -15,54 +15,14 @@
 #      application still sees it once.
 # Afterwards all journals agree and verify.
 source "$(dirname "$0")/lib.sh"
-command -v strace >/dev/null || skip "strace is not installed (deploy/install-deps.sh)"
-strace -qq -o /dev/null -e trace=fdatasync -e inject=fdatasync:delay_enter=1000 true 2>/dev/null ||
-    skip "strace cannot trace or inject here (ptrace not permitted?)"
-
-EP="tcp://127.0.0.1:$(free_port)"
-B="kcr2-broker-1@$EP"
-make_sitrep_partners
-sitrep_policy
-# Link timeouts beyond the held sync: the broker's loop stands still in it.
-start_broker kcr2-broker-1 "$EP" --timeout-ms 10000
-start_node vr-utrecht --broker "$B" --timeout-ms 10000
-start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>' --timeout-ms 10000
-
-"$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --from-start --timeout 120 \
-    >"$T/app.out" 2>"$T/app.err" &
-PIDS+=($!)
-
-pub() {   # pub ID...: one message per id, acknowledged by vr-utrecht
-    local id
-    for id in "$@"; do
-        printf '{"incident_id":"%s","summary":"melding"}\n' "$id"
-    done >"$T/chunk"
-    "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
-        --type knoop.crisis.v1.SitRep --file "$T/chunk" --timeout 30 >/dev/null
-}
-seen() { grep -c "\"incident_id\":\"$1\"" "$T/app.out"; }
-export -f seen
-export T
-
-pub e-0 e-1 e-2 e-3 e-4
-wait_for "the application has the first 5" 30 \
-    bash -c '[ "$(grep -c incident_id "$T/app.out")" -ge 5 ]' || true
-check "the application has the first 5" test "$(grep -c incident_id "$T/app.out")" -eq 5
-
-hold_syncs() {   # hold_syncs INJECT: strace on the broker's fdatasync
-    strace -qq -f -p "$(pid_of kcr2-broker-1)" -o /dev/null -e trace=fdatasync \
-        -e inject="fdatasync:$1" 2>>"$T/strace.err" &
-    PIDS+=($!)
-    STRACE=$!
-    sleep 0.5
-}
+held_sync_scene
 
 # 1. Seen before the commit can have ended.
-hold_syncs delay_enter=3000000
+hold_syncs kcr2-broker-1 delay_enter=3000000
 t0=$(date +%s.%N)
-pub e-5 &      # knoop pub returns once the broker has acknowledged
+held_pub e-5 &      # knoop pub returns once the broker has acknowledged
 PUB=$!
-wait_for "the application sees e-5" 10 bash -c '[ "$(seen e-5)" -ge 1 ]' || true
+wait_for "the application sees e-5" 10 bash -c '[ "$(app_seen e-5)" -ge 1 ]' || true
 dt=$(echo "$(date +%s.%N) $t0" | awk '{ printf "%.2f", $1 - $2 }')
 echo "e-5 reached the application after $dt s; the broker's commit takes 3 s or more"
 check "the subscriber got e-5 while the broker's commit was still syncing" \
@@ -72,8 +32,7 @@ check "the subscriber got e-5 while the broker's commit was still syncing" \
 check "and before the broker acknowledged it to the publisher" kill -0 "$PUB"
 kill -9 "$(pid_of kcr2-broker-1)"
 wait "$(pid_of kcr2-broker-1)" 2>/dev/null || true
-kill "$STRACE" 2>/dev/null || true
-wait "$STRACE" 2>/dev/null || true
+unhold
 check "the broker's journal does not hold e-5 (killed before its commit ended)" \
     has_count "$T/kcr2-broker-1" 'sitrep.>' 5
 check "the subscribing node's journal holds it" has_count "$T/vr-zeeland" 'sitrep.>' 6
@@ -84,28 +43,27 @@ check "the broker holds all 6 after the restart" has_count "$T/kcr2-broker-1" 's
 check "the publisher got its acknowledgement from the restarted broker" wait "$PUB"
 
 # 3. A commit that fails after the early delivery.
-hold_syncs error=ENOSPC:when=1
-pub e-6 &
+hold_syncs kcr2-broker-1 error=ENOSPC:when=1
+held_pub e-6 &
 PUB=$!
-wait_for "the application sees e-6" 10 bash -c '[ "$(seen e-6)" -ge 1 ]' || true
-check "the application saw e-6" test "$(seen e-6)" -ge 1
+wait_for "the application sees e-6" 10 bash -c '[ "$(app_seen e-6)" -ge 1 ]' || true
+check "the application saw e-6" test "$(app_seen e-6)" -ge 1
 wait_for "the broker counts a rewind" 10 bash -c \
     "\"$KNOOP\" status --api '$(api kcr2-broker-1)' --json | grep -q '\"rewinds\": *[1-9]'" || true
 check "the broker rewound the sessions it had sent from the failed commit" bash -c \
     "\"$KNOOP\" status --api '$(api kcr2-broker-1)' --json | grep -q '\"rewinds\": *[1-9]'"
-kill "$STRACE" 2>/dev/null || true
-wait "$STRACE" 2>/dev/null || true
+unhold
 check "e-6 was acknowledged after the broker's retry" wait "$PUB"
-pub e-7
+held_pub e-7
 wait_for "the broker stored e-6 and e-7" 30 has_count "$T/kcr2-broker-1" 'sitrep.>' 8 || true
 check "the broker holds all 8" has_count "$T/kcr2-broker-1" 'sitrep.>' 8
 wait_for "the subscriber converged with the broker" 30 \
     same_digest "$T/kcr2-broker-1" "$T/vr-zeeland" 'sitrep.>' || true
 check "the subscriber's journal agrees with the broker's" \
     same_digest "$T/kcr2-broker-1" "$T/vr-zeeland" 'sitrep.>'
-wait_for "the application has all 8" 20 bash -c '[ "$(seen e-7)" -ge 1 ]' || true
+wait_for "the application has all 8" 20 bash -c '[ "$(app_seen e-7)" -ge 1 ]' || true
 for i in 0 1 2 3 4 5 6 7; do
-    check "the application saw e-$i exactly once" test "$(seen "e-$i")" -eq 1
+    check "the application saw e-$i exactly once" test "$(app_seen "e-$i")" -eq 1
 done
 for j in kcr2-broker-1 vr-utrecht vr-zeeland; do
     check "$j verifies" "$KNOOP" audit verify --journal "$T/$j" --trust "$T/trust" --quiet

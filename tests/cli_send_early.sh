@@ -15,50 +15,9 @@
 #      publishing epoch (no fork), the node takes the first one back, and
 #      every journal agrees.
 source "$(dirname "$0")/lib.sh"
-command -v strace >/dev/null || skip "strace is not installed (deploy/install-deps.sh)"
-strace -qq -o /dev/null -e trace=fdatasync -e inject=fdatasync:delay_enter=1000 true 2>/dev/null ||
-    skip "strace cannot trace or inject here (ptrace not permitted?)"
+held_sync_scene
 
-EP="tcp://127.0.0.1:$(free_port)"
-B="kcr2-broker-1@$EP"
-make_sitrep_partners
-sitrep_policy
-# Link timeouts beyond the held sync: the node's loop stands still in it.
-start_broker kcr2-broker-1 "$EP" --timeout-ms 10000
-start_node vr-utrecht --broker "$B" --timeout-ms 10000
-start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>' --timeout-ms 10000
-
-"$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --from-start --timeout 120 \
-    >"$T/app.out" 2>"$T/app.err" &
-PIDS+=($!)
-
-pub() {   # pub ID...: one message per id, acknowledged by vr-utrecht
-    local id
-    for id in "$@"; do
-        printf '{"incident_id":"%s","summary":"melding"}\n' "$id"
-    done >"$T/chunk-$1"
-    "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
-        --type knoop.crisis.v1.SitRep --file "$T/chunk-$1" --timeout 30 \
-        >"$T/pub-$1.out" 2>"$T/pub-$1.err"
-}
-seen() { grep -c "\"incident_id\":\"$1\"" "$T/app.out"; }
-export -f seen
-export T
-
-pub e-0 e-1 e-2 e-3 e-4
-wait_for "the application has the first 5" 30 \
-    bash -c '[ "$(grep -c incident_id "$T/app.out")" -ge 5 ]' || true
-check "the application has the first 5" test "$(grep -c incident_id "$T/app.out")" -eq 5
 check "the node says it sends before its commit" status_has vr-utrecht '"enabled": *true'
-
-hold_syncs() {   # hold_syncs INJECT: strace on the publishing node's fdatasync
-    strace -qq -f -p "$(pid_of vr-utrecht)" -o /dev/null -e trace=fdatasync \
-        -e inject="fdatasync:$1" 2>>"$T/strace.err" &
-    PIDS+=($!)
-    STRACE=$!
-    sleep 0.5
-}
-unhold() { kill "$STRACE" 2>/dev/null || true; wait "$STRACE" 2>/dev/null || true; }
 
 # The node also commits its complete cursor every 10 s; a held or failed
 # sync can fall on that commit instead of the publish. Each step below tries
@@ -68,12 +27,12 @@ IDS=(e-0 e-1 e-2 e-3 e-4)
 # 1. Seen elsewhere before the origin's commit can have ended.
 for try in 1 2 3; do
     ID=e-5-$try
-    hold_syncs delay_enter=3000000
+    hold_syncs vr-utrecht delay_enter=3000000
     t0=$(date +%s.%N)
-    pub "$ID" &
+    held_pub "$ID" &
     PUB=$!
     IDS+=("$ID")
-    wait_for "the application sees $ID" 10 bash -c "[ \"\$(seen $ID)\" -ge 1 ]" || true
+    wait_for "the application sees $ID" 10 bash -c "[ \"\$(app_seen $ID)\" -ge 1 ]" || true
     dt=$(echo "$(date +%s.%N) $t0" | awk '{ printf "%.2f", $1 - $2 }')
     echo "$ID reached the other node's application after $dt s; the origin's commit takes 3 s or more"
     awk -v d="$dt" 'BEGIN { exit !(d < 2.0) }' && break
@@ -113,15 +72,15 @@ epoch_of() {
 E0=$(epoch_of)
 for try in 1 2 3; do
     ID=e-6-$try
-    hold_syncs error=ENOSPC:when=1
-    if pub "$ID"; then rc=0; else rc=$?; fi
+    hold_syncs vr-utrecht error=ENOSPC:when=1
+    if held_pub "$ID"; then rc=0; else rc=$?; fi
     unhold
     IDS+=("$ID")
     grep -q 'sent before the commit' "$T/pub-$ID.err" && break
     [ "$try" = 3 ] && break
     echo "(the failed sync fell on another commit first, $ID was stored: again)"
 done
-check "e-7 is published and acknowledged right after" pub e-7
+check "e-7 is published and acknowledged right after" held_pub e-7
 IDS+=(e-7)
 check "the application was told $ID was not stored (exit $rc)" test "$rc" -ne 0
 check "and that it had gone out and may still be delivered" \
@@ -132,8 +91,8 @@ check "new messages go out under a new publishing epoch ($E0 -> $E1)" \
     test -n "$E1" -a "$E1" != "$E0"
 check "knoop status says so" bash -c "'$KNOOP' status --api '$(api vr-utrecht)' |
     grep -q '^publishing  $E1 (a new one after 1 failed commit'"
-wait_for "the application sees $ID" 10 bash -c "[ \"\$(seen $ID)\" -ge 1 ]" || true
-check "the application on the other node saw $ID" test "$(seen "$ID")" -ge 1
+wait_for "the application sees $ID" 10 bash -c "[ \"\$(app_seen $ID)\" -ge 1 ]" || true
+check "the application on the other node saw $ID" test "$(app_seen "$ID")" -ge 1
 N=${#IDS[@]}
 wait_for "the origin took $ID back" 30 has_count "$T/vr-utrecht" 'sitrep.>' "$N" || true
 check "the origin took $ID back into its journal ($N messages)" \
@@ -144,9 +103,9 @@ for j in kcr2-broker-1 vr-zeeland; do
     check "$j's journal agrees with the origin's ($N messages)" \
         same_digest "$T/vr-utrecht" "$T/$j" 'sitrep.>'
 done
-wait_for "the application has all $N" 20 bash -c '[ "$(seen e-7)" -ge 1 ]' || true
+wait_for "the application has all $N" 20 bash -c '[ "$(app_seen e-7)" -ge 1 ]' || true
 for id in "${IDS[@]}"; do
-    check "the application saw $id exactly once" test "$(seen "$id")" -eq 1
+    check "the application saw $id exactly once" test "$(app_seen "$id")" -eq 1
 done
 check "no fork anywhere" lacks -i 'fork' "$T/kcr2-broker-1.log" "$T/vr-utrecht.log" \
     "$T/vr-zeeland.log"

@@ -197,6 +197,63 @@ start_sitrep_scene() {
     start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>'
 }
 
+# Syncs held or failed under a running daemon (cli_deliver_early,
+# cli_send_early). held_sync_scene skips where strace cannot inject, then
+# starts the sitrep scene with link timeouts beyond a held sync (a daemon's
+# loop stands still in it) and an application subscribed at vr-zeeland whose
+# receipts go to $T/app.out, and has five messages published there first
+# (incidents e-0 to e-4), checked as received.
+held_sync_scene() {
+    command -v strace >/dev/null || skip "strace is not installed (deploy/install-deps.sh)"
+    strace -qq -o /dev/null -e trace=fdatasync -e inject=fdatasync:delay_enter=1000 true \
+        2>/dev/null || skip "strace cannot trace or inject here (ptrace not permitted?)"
+    EP="tcp://127.0.0.1:$(free_port)"
+    B="kcr2-broker-1@$EP"
+    make_sitrep_partners
+    sitrep_policy
+    start_broker kcr2-broker-1 "$EP" --timeout-ms 10000
+    start_node vr-utrecht --broker "$B" --timeout-ms 10000
+    start_node vr-zeeland --broker "$B" --subscribe 'sitrep.>' --timeout-ms 10000
+    "$KNOOP" sub --api "$(api vr-zeeland)" --pattern 'sitrep.>' --from-start --timeout 120 \
+        >"$T/app.out" 2>"$T/app.err" &
+    PIDS+=($!)
+    export T
+    export -f app_seen
+    held_pub e-0 e-1 e-2 e-3 e-4
+    wait_for "the application has the first 5" 30 \
+        bash -c '[ "$(grep -c incident_id "$T/app.out")" -ge 5 ]' || true
+    check "the application has the first 5" test "$(grep -c incident_id "$T/app.out")" -eq 5
+}
+
+# app_seen ID: how many times the application of held_sync_scene saw
+# incident ID
+app_seen() { grep -c "\"incident_id\":\"$1\"" "$T/app.out"; }
+
+# held_pub ID...: one SitRep per ID published at vr-utrecht in one request;
+# its output in $T/pub-ID.out and $T/pub-ID.err (ID: the first). Fails when
+# the publish does.
+held_pub() {
+    local id
+    for id in "$@"; do
+        printf '{"incident_id":"%s","summary":"melding"}\n' "$id"
+    done >"$T/chunk-$1"
+    "$KNOOP" pub --api "$(api vr-utrecht)" --topic sitrep.vr-utrecht \
+        --type knoop.crisis.v1.SitRep --file "$T/chunk-$1" --timeout 30 \
+        >"$T/pub-$1.out" 2>"$T/pub-$1.err"
+}
+
+# hold_syncs NAME INJECT: strace on daemon NAME's fdatasync, with
+# -e inject=fdatasync:INJECT (e.g. delay_enter=3000000, or
+# error=ENOSPC:when=1); STRACE is its pid. unhold ends it.
+hold_syncs() {
+    strace -qq -f -p "$(pid_of "$1")" -o /dev/null -e trace=fdatasync \
+        -e inject="fdatasync:$2" 2>>"$T/strace.err" &
+    PIDS+=($!)
+    STRACE=$!
+    sleep 0.5
+}
+unhold() { kill "$STRACE" 2>/dev/null || true; wait "$STRACE" 2>/dev/null || true; }
+
 # pair_node NAME ROLE BROKER [extra args]: one instance of vr-utrecht in an
 # active/standby pair (ROLE primary or standby, --takeover-ms 1000),
 # subscribed to sitrep.>, journal $T/NAME, log $T/NAME.log, pid_of NAME
