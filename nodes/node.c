@@ -194,6 +194,13 @@ void knoop_node_destroy(knoop_node_t **self_p)
         knoop_frame_clear(&self->in_frames[i]);
     if (self->stashed)
         knoop_frame_clear(&self->stash);
+    if (self->nlimbo)
+        knoop_warn("node %s: stopping with %zu message(s) sent before a commit that failed "
+                   "and not stored since: the node holds them only if the mesh gives them "
+                   "back", self->id, self->nlimbo);
+    for (size_t i = 0; i < self->nlimbo; i++)
+        knoop_buf_free(&self->limbo[i]);
+    free(self->limbo);
     free(self->pub_msgs);
     free(self->reqs);
     free(self->own);
@@ -399,6 +406,72 @@ static void s_early_failed(knoop_node_t *self, int rc)
     }
 }
 
+/* The limbo (node_api.c, s_limbo_keep) goes into a commit as soon as the
+ * journal writes again, else at most once a LIMBO_RETRY_MS. */
+#define LIMBO_RETRY_MS 1000
+
+static bool s_limbo_due(const knoop_node_t *self)
+{
+    return self->nlimbo && (!knoop_journal_error(self->journal, NULL)[0] ||
+                            knoop_now_ms() - self->limbo_tried >= LIMBO_RETRY_MS);
+}
+
+/* The limbo as messages for this pass's commit: *out (the caller clears
+ * each and frees it), how many. An envelope that does not parse, which
+ * the node packed itself, is dropped with an error. */
+static size_t s_limbo_take(knoop_node_t *self, knoop_msg_t **out)
+{
+    self->limbo_tried = knoop_now_ms();
+    *out = calloc(self->nlimbo, sizeof **out);
+    if (!*out)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < self->nlimbo; i++) {
+        int prc = knoop_msg_parse(&(*out)[n], self->limbo[i].data, self->limbo[i].len);
+        if (prc == KNOOP_OK)
+            n++;
+        else
+            knoop_error("node %s: a message kept after a failed commit does not parse (%s); "
+                        "dropped", self->id, knoop_strerror(prc));
+    }
+    return n;
+}
+
+/* After the commit that carried the limbo: stored, or held already (the
+ * catch-up took it back first), it is done; refused, it is dropped with
+ * its reason; a failed commit keeps it all for the next try. */
+static void s_limbo_done(knoop_node_t *self, int rc, knoop_msg_t *lm, size_t n, const int *res)
+{
+    size_t stored = 0;
+    for (size_t i = 0; rc == KNOOP_OK && i < n; i++) {
+        if (res[i] == KNOOP_OK)
+            stored++;
+        else if (res[i] != KNOOP_EDUPLICATE)
+            knoop_error("node %s: %s seq %llu, sent before a commit that failed, could not be "
+                        "stored later: %s", self->id, lm[i].b.topic,
+                        (unsigned long long) lm[i].b.seq, knoop_strerror(res[i]));
+        own_stream_t *o = node_own_find(self, lm[i].stream);
+        knoop_stream_info_t info;
+        if (o && knoop_journal_stream(self->journal, o->stream, &info) == KNOOP_OK &&
+            info.hwm > o->hwm) {
+            o->hwm = info.hwm;
+            memcpy(o->head, info.head, KNOOP_HASH_LEN);
+        }
+    }
+    if (rc == KNOOP_OK) {
+        knoop_info("node %s: %zu message(s) sent before a commit that failed are stored now "
+                   "(%zu held already)", self->id, stored, n - stored);
+        for (size_t i = 0; i < self->nlimbo; i++)
+            knoop_buf_free(&self->limbo[i]);
+        self->nlimbo = 0;
+        if (stored)
+            self->journal_grew = true;
+    }
+    for (size_t i = 0; i < n; i++)
+        knoop_msg_clear(&lm[i]);
+    free(lm);
+}
+
 /* The one durable commit of a loop pass (docs/design-notes.md, "one commit
  * per pass"): the publish batch, the deliveries from the broker and the
  * durable subscriptions' cursors in one journal transaction, one fsync pair
@@ -410,9 +483,12 @@ static void s_commit(knoop_node_t *self)
     bool cursors = self->complete_dirty;
     for (api_sub_t *s = self->subs; s && !cursors; s = s->next)
         cursors = s->cursor_dirty;
-    if (!self->npub && !self->nreqs && !self->nin && !cursors)
+    bool limbo = s_limbo_due(self);
+    if (!self->npub && !self->nreqs && !self->nin && !cursors && !limbo)
         return;
     int sign_rc = node_api_publish_sign(self);
+    knoop_msg_t *lm = NULL;
+    size_t nlm = limbo ? s_limbo_take(self, &lm) : 0;
     knoop_ingest_batch_t ib;
     knoop_ingest_t in;
     memset(&ib, 0, sizeof ib);
@@ -420,7 +496,7 @@ static void s_commit(knoop_node_t *self)
     int in_rc = self->nin ? node_link_deliveries_parse(self, &ib, &in) : KNOOP_OK;
     size_t npub = sign_rc == KNOOP_OK ? self->npub : 0;
     size_t nin = in_rc == KNOOP_OK ? ib.n : 0;
-    size_t n = npub + nin;
+    size_t n = npub + nin + nlm;
     const knoop_msg_t **ptrs = malloc((n ? n : 1) * sizeof *ptrs);
     int *res = calloc(n ? n : 1, sizeof *res);
     knoop_journal_cursor_t *cur = NULL;
@@ -443,6 +519,8 @@ static void s_commit(knoop_node_t *self)
             ptrs[i] = &self->pub_msgs[i];
         for (size_t i = 0; i < nin; i++)
             ptrs[npub + i] = ib.ptrs[i];
+        for (size_t i = 0; i < nlm; i++)
+            ptrs[npub + nin + i] = &lm[i];
         /* Send before the commit only while the journal writes (during a
          * full disk every retry of a batch would go out anew) and has room. */
         bool early_ok = s_early_ok(self, npub);
@@ -464,6 +542,8 @@ static void s_commit(knoop_node_t *self)
     node_api_publish_done(self, sign_rc ? sign_rc : rc, res);
     if (self->nin || ib.n)
         node_link_deliveries_done(self, in_rc ? in_rc : rc, &ib, res + npub, &in);
+    if (lm)                             /* else no memory: the limbo waits */
+        s_limbo_done(self, rc, lm, nlm, res + npub + nin);
     if (self->early_lost) {
         s_early_failed(self, rc);
         self->early_lost = false;

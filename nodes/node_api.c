@@ -428,6 +428,37 @@ static int s_reload_own(knoop_node_t *self)
     return KNOOP_OK;
 }
 
+/* A commit failed after the hook had sent part of its batch: what went out
+ * is kept, packed, for a later commit to store (node.c, s_limbo_store). The
+ * broker may hold it and deliver it, or have lost it in a failed commit of
+ * its own after delivering it: either way the origin must come to hold it,
+ * or a subscriber could keep a message that neither the origin nor any
+ * broker has. */
+static void s_limbo_keep(knoop_node_t *self)
+{
+    for (size_t i = 0; i < self->npub; i++) {
+        const knoop_msg_t *m = &self->pub_msgs[i];
+        own_stream_t *o = node_own_find(self, m->stream);
+        if (!o || o->sent < m->b.seq)
+            continue;                   /* never left */
+        knoop_buf_t *nl = realloc(self->limbo, (self->nlimbo + 1) * sizeof *nl);
+        if (nl)
+            memset(&nl[self->nlimbo], 0, sizeof *nl);
+        if (!nl || knoop_msg_pack(m, &nl[self->nlimbo]) != KNOOP_OK) {
+            if (nl) {
+                self->limbo = nl;
+                knoop_buf_free(&nl[self->nlimbo]);
+            }
+            knoop_error("node %s: out of memory keeping %s seq %llu, sent before a commit "
+                        "that failed: the node will hold it only if the mesh gives it back",
+                        self->id, m->b.topic, (unsigned long long) m->b.seq);
+            continue;
+        }
+        self->limbo = nl;
+        self->nlimbo++;
+    }
+}
+
 int node_api_publish_sign(knoop_node_t *self)
 {
     return self->npub ? s_sign_heads(self) : KNOOP_OK;
@@ -438,6 +469,8 @@ void node_api_publish_done(knoop_node_t *self, int rc, const int *res)
     if (self->npub) {
         if (rc) {
             node_set_journal_error(self, rc);
+            if (self->early_lost)
+                s_limbo_keep(self);
             s_reload_own(self);
         } else {
             self->journal_grew = true;
@@ -865,6 +898,7 @@ static void s_on_status(knoop_node_t *self, const knoop_api_req_t *req)
                         json_integer((json_int_t) self->early_failed));
     json_object_set_new(early, "late_low_space",
                         json_integer((json_int_t) self->late_low_room));
+    json_object_set_new(early, "held_for_retry", json_integer((json_int_t) self->nlimbo));
     json_object_set_new(o, "send_before_commit", early);
     json_t *link = json_object();
     json_object_set_new(link, "state", json_string(node_link_state_name(self)));

@@ -217,6 +217,12 @@ struct knoop_node_t {
     uint64_t         early_failed;   /* commits that failed after sending: new epochs */
     bool             early_lost;     /* this pass's commit failed after sending */
     uint64_t         late_low_room;  /* batches sent after their commit: little free space */
+    /* What a failed commit left out after the hook had sent it: kept and
+     * stored by a later commit (docs/design-notes.md, "The origin sends
+     * before its commit"), for the broker may have lost it too. */
+    knoop_buf_t     *limbo;          /* packed envelopes */
+    size_t           nlimbo;
+    uint64_t         limbo_tried;    /* ms: a retry at most every LIMBO_RETRY_MS */
     knoop_metrics_t *metrics;           /* NULL without --metrics */
     char             last_error[512];
     uint64_t         last_error_at;     /* Unix ms; 0 when none */

@@ -13,7 +13,10 @@
 #      application is told that the batch was not stored and may still be
 #      delivered; a message published right after goes on a stream of a new
 #      publishing epoch (no fork), the node takes the first one back, and
-#      every journal agrees.
+#      every journal agrees;
+#   4. the same with the broker's commit failing too, after it delivered:
+#      the origin keeps what it sent, stores it with a later commit and
+#      sends it on, so that all three journals come to hold it.
 source "$(dirname "$0")/lib.sh"
 held_sync_scene
 
@@ -103,6 +106,51 @@ for j in kcr2-broker-1 vr-zeeland; do
     check "$j's journal agrees with the origin's ($N messages)" \
         same_digest "$T/vr-utrecht" "$T/$j" 'sitrep.>'
 done
+
+# 4. Both commits of one batch fail: the origin's after its send, and the
+# broker's after it delivered to vr-zeeland. Neither holds the message then,
+# the subscriber does; the origin keeps what it sent and stores it with a
+# later commit, and the outbox sends it on, so every journal comes to hold it.
+wait_for "the origin is linked again" 20 status_has vr-utrecht '"caught_up": *true' || true
+# Every sync of the broker fails while held (it has commits of its own to
+# make, so the first failure alone could miss the batch).
+hold_syncs kcr2-broker-1 error=ENOSPC
+BROKER_STRACE=$STRACE
+refused0=$(grep -c 'not stored' "$T/kcr2-broker-1.log" || true)
+for try in 1 2 3; do
+    ID=e-8-$try
+    hold_syncs vr-utrecht error=ENOSPC:when=1
+    if held_pub "$ID"; then rc=0; else rc=$?; fi
+    unhold
+    IDS+=("$ID")
+    grep -q 'sent before the commit' "$T/pub-$ID.err" && break
+    [ "$try" = 3 ] && break
+    echo "(the failed sync fell on another commit first, $ID was stored: again)"
+done
+wait_for "the broker failed to commit $ID" 10 \
+    bash -c "[ \"\$(grep -c 'not stored' '$T/kcr2-broker-1.log')\" -gt $refused0 ]" || true
+check "the broker's commit of $ID failed too" \
+    test "$(grep -c 'not stored' "$T/kcr2-broker-1.log")" -gt "$refused0"
+sleep 1
+STRACE=$BROKER_STRACE unhold
+check "the application was told $ID was not stored (exit $rc)" test "$rc" -ne 0
+wait_for "the application sees $ID" 10 bash -c "[ \"\$(app_seen $ID)\" -ge 1 ]" || true
+check "the application on the other node saw $ID (the broker delivered before its commit)" \
+    test "$(app_seen "$ID")" -ge 1
+N=${#IDS[@]}
+wait_for "the origin stored $ID later" 30 has_count "$T/vr-utrecht" 'sitrep.>' "$N" || true
+check "the origin stored $ID with a later commit ($N messages)" \
+    has_count "$T/vr-utrecht" 'sitrep.>' "$N"
+check "and said so" grep -q 'sent before a commit that failed are stored now' \
+    "$T/vr-utrecht.log"
+for j in kcr2-broker-1 vr-zeeland; do
+    wait_for "$j agrees with the origin" 30 \
+        same_digest "$T/vr-utrecht" "$T/$j" 'sitrep.>' || true
+    check "$j's journal agrees with the origin's ($N messages)" \
+        same_digest "$T/vr-utrecht" "$T/$j" 'sitrep.>'
+done
+check "nothing is left waiting in the origin" status_has vr-utrecht '"held_for_retry": *0'
+
 wait_for "the application has all $N" 20 bash -c '[ "$(app_seen e-7)" -ge 1 ]' || true
 for id in "${IDS[@]}"; do
     check "the application saw $id exactly once" test "$(app_seen "$id")" -eq 1
@@ -110,7 +158,7 @@ done
 check "no fork anywhere" lacks -i 'fork' "$T/kcr2-broker-1.log" "$T/vr-utrecht.log" \
     "$T/vr-zeeland.log"
 # Three streams: the first run's, the second run's up to the failed commit,
-# and e-7's under the new publishing epoch.
+# and e-7's (and e-8's) under the new publishing epoch.
 for j in kcr2-broker-1 vr-utrecht vr-zeeland; do
     "$KNOOP" audit verify --journal "$T/$j" --trust "$T/trust" --quiet >"$T/verify-$j.out" 2>&1
     check "$j verifies" test $? -eq 0
