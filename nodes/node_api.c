@@ -500,7 +500,8 @@ void node_api_publish_done(knoop_node_t *self, int rc, const int *res)
             if (self->early_lost && !r->error) {
                 snprintf(text, sizeof text, "%s; the batch had already gone to the broker "
                          "(sent before the commit) and may still be delivered: the node "
-                         "takes it back from the mesh, so check before publishing it again",
+                         "keeps it and stores it as soon as its journal writes again, so "
+                         "check before publishing it again",
                          why);
                 why = text;
             }
