@@ -180,6 +180,8 @@ fail:
     return rc;
 }
 
+static void s_limbo_clear(knoop_node_t *self);
+
 void knoop_node_destroy(knoop_node_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -198,8 +200,7 @@ void knoop_node_destroy(knoop_node_t **self_p)
         knoop_warn("node %s: stopping with %zu message(s) sent before a commit that failed "
                    "and not stored since: the node holds them only if the mesh gives them "
                    "back", self->id, self->nlimbo);
-    for (size_t i = 0; i < self->nlimbo; i++)
-        knoop_buf_free(&self->limbo[i]);
+    s_limbo_clear(self);
     free(self->limbo);
     free(self->pub_msgs);
     free(self->reqs);
@@ -406,44 +407,50 @@ static void s_early_failed(knoop_node_t *self, int rc)
     }
 }
 
-/* The limbo (node_api.c, s_limbo_keep) goes into a commit as soon as the
- * journal writes again, else at most once a LIMBO_RETRY_MS. */
+/* The limbo (node_api.c, s_limbo_keep) is stored in a commit of its own,
+ * after the loop pass's (so that nothing in it can make the pass's
+ * publishes, deliveries and cursors fail with it): as soon as the journal
+ * writes again, else once a LIMBO_RETRY_MS. After LIMBO_TRIES failures for
+ * another reason than the storage (no room, EIO) it is given up, with an
+ * error: what the mesh holds of it still comes back in the catch-up. */
 #define LIMBO_RETRY_MS 1000
+#define LIMBO_TRIES    5
 
-static bool s_limbo_due(const knoop_node_t *self)
+static void s_limbo_clear(knoop_node_t *self)
 {
-    return self->nlimbo && (!knoop_journal_error(self->journal, NULL)[0] ||
-                            knoop_now_ms() - self->limbo_tried >= LIMBO_RETRY_MS);
+    for (size_t i = 0; i < self->nlimbo; i++)
+        knoop_buf_free(&self->limbo[i]);
+    self->nlimbo = 0;
+    self->limbo_failures = 0;
 }
 
-/* The limbo as messages for this pass's commit: *out (the caller clears
- * each and frees it), how many. An envelope that does not parse, which
- * the node packed itself, is dropped with an error. */
-static size_t s_limbo_take(knoop_node_t *self, knoop_msg_t **out)
+static void s_limbo_store(knoop_node_t *self)
 {
+    if (!self->nlimbo || (knoop_journal_error(self->journal, NULL)[0] &&
+                          knoop_now_ms() - self->limbo_tried < LIMBO_RETRY_MS))
+        return;
     self->limbo_tried = knoop_now_ms();
-    *out = calloc(self->nlimbo, sizeof **out);
-    if (!*out)
-        return 0;
-    size_t n = 0;
-    for (size_t i = 0; i < self->nlimbo; i++) {
-        int prc = knoop_msg_parse(&(*out)[n], self->limbo[i].data, self->limbo[i].len);
-        if (prc == KNOOP_OK)
-            n++;
-        else
+    size_t n = self->nlimbo, parsed = 0;
+    knoop_msg_t *lm = calloc(n, sizeof *lm);
+    const knoop_msg_t **ptrs = calloc(n, sizeof *ptrs);
+    int *res = calloc(n, sizeof *res);
+    int rc = lm && ptrs && res ? KNOOP_OK : KNOOP_ENOMEM;
+    for (size_t i = 0; rc == KNOOP_OK && i < n; i++) {
+        int prc = knoop_msg_parse(&lm[parsed], self->limbo[i].data, self->limbo[i].len);
+        if (prc == KNOOP_ENOMEM)
+            rc = prc;                   /* all of it again next time */
+        else if (prc)
             knoop_error("node %s: a message kept after a failed commit does not parse (%s); "
                         "dropped", self->id, knoop_strerror(prc));
+        else {
+            ptrs[parsed] = &lm[parsed];
+            parsed++;
+        }
     }
-    return n;
-}
-
-/* After the commit that carried the limbo: stored, or held already (the
- * catch-up took it back first), it is done; refused, it is dropped with
- * its reason; a failed commit keeps it all for the next try. */
-static void s_limbo_done(knoop_node_t *self, int rc, knoop_msg_t *lm, size_t n, const int *res)
-{
+    if (rc == KNOOP_OK && parsed)
+        rc = knoop_journal_commit(self->journal, ptrs, parsed, res, 0, NULL, 0);
     size_t stored = 0;
-    for (size_t i = 0; rc == KNOOP_OK && i < n; i++) {
+    for (size_t i = 0; rc == KNOOP_OK && i < parsed; i++) {
         if (res[i] == KNOOP_OK)
             stored++;
         else if (res[i] != KNOOP_EDUPLICATE)
@@ -454,22 +461,28 @@ static void s_limbo_done(knoop_node_t *self, int rc, knoop_msg_t *lm, size_t n, 
         knoop_stream_info_t info;
         if (o && knoop_journal_stream(self->journal, o->stream, &info) == KNOOP_OK &&
             info.hwm > o->hwm) {
-            o->hwm = info.hwm;
+            o->hwm = info.hwm;          /* the outbox sends it on */
             memcpy(o->head, info.head, KNOOP_HASH_LEN);
         }
     }
     if (rc == KNOOP_OK) {
         knoop_info("node %s: %zu message(s) sent before a commit that failed are stored now "
-                   "(%zu held already)", self->id, stored, n - stored);
-        for (size_t i = 0; i < self->nlimbo; i++)
-            knoop_buf_free(&self->limbo[i]);
-        self->nlimbo = 0;
+                   "(%zu held already)", self->id, stored, parsed - stored);
+        s_limbo_clear(self);
         if (stored)
             self->journal_grew = true;
+    } else if (rc != KNOOP_EFULL && rc != KNOOP_EIO && rc != KNOOP_ENOMEM &&
+               ++self->limbo_failures >= LIMBO_TRIES) {
+        knoop_error("node %s: %zu message(s) sent before a commit that failed could not be "
+                    "stored in %d tries (%s); given up: the node holds them only if the mesh "
+                    "gives them back", self->id, n, LIMBO_TRIES, knoop_strerror(rc));
+        s_limbo_clear(self);
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; lm && i < parsed; i++)
         knoop_msg_clear(&lm[i]);
     free(lm);
+    free(ptrs);
+    free(res);
 }
 
 /* The one durable commit of a loop pass (docs/design-notes.md, "one commit
@@ -483,12 +496,9 @@ static void s_commit(knoop_node_t *self)
     bool cursors = self->complete_dirty;
     for (api_sub_t *s = self->subs; s && !cursors; s = s->next)
         cursors = s->cursor_dirty;
-    bool limbo = s_limbo_due(self);
-    if (!self->npub && !self->nreqs && !self->nin && !cursors && !limbo)
+    if (!self->npub && !self->nreqs && !self->nin && !cursors)
         return;
     int sign_rc = node_api_publish_sign(self);
-    knoop_msg_t *lm = NULL;
-    size_t nlm = limbo ? s_limbo_take(self, &lm) : 0;
     knoop_ingest_batch_t ib;
     knoop_ingest_t in;
     memset(&ib, 0, sizeof ib);
@@ -496,7 +506,7 @@ static void s_commit(knoop_node_t *self)
     int in_rc = self->nin ? node_link_deliveries_parse(self, &ib, &in) : KNOOP_OK;
     size_t npub = sign_rc == KNOOP_OK ? self->npub : 0;
     size_t nin = in_rc == KNOOP_OK ? ib.n : 0;
-    size_t n = npub + nin + nlm;
+    size_t n = npub + nin;
     const knoop_msg_t **ptrs = malloc((n ? n : 1) * sizeof *ptrs);
     int *res = calloc(n ? n : 1, sizeof *res);
     knoop_journal_cursor_t *cur = NULL;
@@ -519,8 +529,6 @@ static void s_commit(knoop_node_t *self)
             ptrs[i] = &self->pub_msgs[i];
         for (size_t i = 0; i < nin; i++)
             ptrs[npub + i] = ib.ptrs[i];
-        for (size_t i = 0; i < nlm; i++)
-            ptrs[npub + nin + i] = &lm[i];
         /* Send before the commit only while the journal writes (during a
          * full disk every retry of a batch would go out anew) and has room. */
         bool early_ok = s_early_ok(self, npub);
@@ -542,8 +550,6 @@ static void s_commit(knoop_node_t *self)
     node_api_publish_done(self, sign_rc ? sign_rc : rc, res);
     if (self->nin || ib.n)
         node_link_deliveries_done(self, in_rc ? in_rc : rc, &ib, res + npub, &in);
-    if (lm)                             /* else no memory: the limbo waits */
-        s_limbo_done(self, rc, lm, nlm, res + npub + nin);
     if (self->early_lost) {
         s_early_failed(self, rc);
         self->early_lost = false;
@@ -571,6 +577,7 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
         node_api_read(self);
         node_link_read(self);
         s_commit(self);
+        s_limbo_store(self);
         node_link_read_probe(self);
         node_link_step(self);
         node_standby_step(self);
@@ -584,6 +591,8 @@ int knoop_node_run(knoop_node_t *self, volatile int *stop)
     }
     self->complete_dirty = self->complete_hlc != self->complete_saved;   /* keep the latest */
     s_commit(self);
+    self->limbo_tried = 0;              /* one last try, whatever the last one did */
+    s_limbo_store(self);
     if (*stop != KNOOP_RUN_AGAIN)
         knoop_info("node %s stopping", self->id);
     return 0;

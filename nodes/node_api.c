@@ -433,30 +433,47 @@ static int s_reload_own(knoop_node_t *self)
  * broker may hold it and deliver it, or have lost it in a failed commit of
  * its own after delivering it: either way the origin must come to hold it,
  * or a subscriber could keep a message that neither the origin nor any
- * broker has. */
+ * broker has. Called after s_reload_own, so o->hwm is the journal's: a
+ * stream with anything sent above it keeps all of its part of the batch, up
+ * to the message that carries the head signature (a signed prefix only;
+ * never an unsigned tail), and a message that cannot be kept drops the rest
+ * of its stream's part (never a gap). */
 static void s_limbo_keep(knoop_node_t *self)
 {
+    size_t want = 0;
+    for (size_t i = 0; i < self->npub; i++) {
+        own_stream_t *o = node_own_find(self, self->pub_msgs[i].stream);
+        want += o && o->sent > o->hwm;
+    }
+    knoop_buf_t *nl = want ? realloc(self->limbo, (self->nlimbo + want) * sizeof *nl) : NULL;
+    if (!want)
+        return;
+    if (!nl) {
+        knoop_error("node %s: out of memory keeping %zu message(s) sent before a commit that "
+                    "failed: the node will hold them only if the mesh gives them back",
+                    self->id, want);
+        return;
+    }
+    self->limbo = nl;
+    knoop_u64map_t dropped = { 0 };
     for (size_t i = 0; i < self->npub; i++) {
         const knoop_msg_t *m = &self->pub_msgs[i];
         own_stream_t *o = node_own_find(self, m->stream);
-        if (!o || o->sent < m->b.seq)
-            continue;                   /* never left */
-        knoop_buf_t *nl = realloc(self->limbo, (self->nlimbo + 1) * sizeof *nl);
-        if (nl)
-            memset(&nl[self->nlimbo], 0, sizeof *nl);
-        if (!nl || knoop_msg_pack(m, &nl[self->nlimbo]) != KNOOP_OK) {
-            if (nl) {
-                self->limbo = nl;
-                knoop_buf_free(&nl[self->nlimbo]);
-            }
-            knoop_error("node %s: out of memory keeping %s seq %llu, sent before a commit "
-                        "that failed: the node will hold it only if the mesh gives it back",
-                        self->id, m->b.topic, (unsigned long long) m->b.seq);
+        if (!o || o->sent <= o->hwm || knoop_u64map_get(&dropped, m->stream, NULL))
+            continue;
+        knoop_buf_t *b = &self->limbo[self->nlimbo];
+        memset(b, 0, sizeof *b);
+        if (knoop_msg_pack(m, b) != KNOOP_OK) {
+            knoop_buf_free(b);
+            knoop_u64map_put(&dropped, m->stream, 1);
+            knoop_error("node %s: out of memory keeping %s from seq %llu on, sent before a "
+                        "commit that failed: the node will hold it only if the mesh gives it "
+                        "back", self->id, m->b.topic, (unsigned long long) m->b.seq);
             continue;
         }
-        self->limbo = nl;
         self->nlimbo++;
     }
+    knoop_u64map_clear(&dropped);
 }
 
 int node_api_publish_sign(knoop_node_t *self)
@@ -469,9 +486,9 @@ void node_api_publish_done(knoop_node_t *self, int rc, const int *res)
     if (self->npub) {
         if (rc) {
             node_set_journal_error(self, rc);
+            s_reload_own(self);
             if (self->early_lost)
                 s_limbo_keep(self);
-            s_reload_own(self);
         } else {
             self->journal_grew = true;
             for (size_t i = 0; i < self->npub; i++)

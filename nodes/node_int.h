@@ -223,6 +223,7 @@ struct knoop_node_t {
     knoop_buf_t     *limbo;          /* packed envelopes */
     size_t           nlimbo;
     uint64_t         limbo_tried;    /* ms: a retry at most every LIMBO_RETRY_MS */
+    unsigned         limbo_failures; /* tries in a row that failed, not for room */
     knoop_metrics_t *metrics;           /* NULL without --metrics */
     char             last_error[512];
     uint64_t         last_error_at;     /* Unix ms; 0 when none */
